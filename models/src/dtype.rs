@@ -1,0 +1,31 @@
+//! Numeric formats of weights and KV cache.
+
+use serde::{Deserialize, Serialize};
+
+/// Storage format of weights or KV cache.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dtype {
+    /// bfloat16: 2 bytes per element.
+    Bf16,
+    /// 8-bit float (e4m3): 1 byte per element; GEMMs run on the FP8 tensor cores.
+    Fp8,
+}
+
+impl Dtype {
+    /// Bytes per element.
+    pub fn bytes(self) -> f64 {
+        match self {
+            Dtype::Bf16 => 2.0,
+            Dtype::Fp8 => 1.0,
+        }
+    }
+
+    /// The name used in scenario files and reports (`bf16`, `fp8`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::Bf16 => "bf16",
+            Dtype::Fp8 => "fp8",
+        }
+    }
+}

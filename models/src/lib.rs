@@ -1,0 +1,20 @@
+//! What things cost in xpyd: model architectures ([`arch`]), GPUs and links ([`gpu`]),
+//! numeric formats ([`dtype`]), how much KV cache fits on an instance ([`memory`]) and
+//! the time of one engine step ([`cost`]).
+//!
+//! Invariants: everything here is pure and deterministic (no I/O except the explicit
+//! file loaders, no randomness, no global state). Costs are `f64` seconds; the simulator
+//! converts them to integer nanoseconds once, at its boundary.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod arch;
+pub mod cost;
+pub mod dtype;
+pub mod gpu;
+pub mod memory;
+
+pub use arch::{Mla, ModelArch, ModelError, Moe};
+pub use cost::{CostBreakdown, CostModel, CostSource, Efficiencies, StepCost, StepShape};
+pub use dtype::Dtype;
+pub use gpu::{GpuError, GpuSpec, Interconnect, InterconnectKind};
+pub use memory::{FitError, MemoryPlan};
