@@ -12,6 +12,7 @@ pub mod cost;
 pub mod dtype;
 pub mod gpu;
 pub mod memory;
+pub mod profile;
 
 pub use arch::{Mla, ModelArch, ModelError, Moe};
 pub use cost::{CostBreakdown, CostModel, CostSource, Efficiencies, StepCost, StepShape};

@@ -1,0 +1,1 @@
+//! Calibration profiles (measured kernel timings); filled in by the calibration work.
