@@ -1,1 +1,1028 @@
-//! Calibration profiles (measured kernel timings); filled in by the calibration work.
+//! Calibration profiles: kernel timings measured on one GPU model by `xpyd-calibrate`,
+//! and the lookups with interpolation that a cost model calls once per engine step.
+//!
+//! # Format (`format_version: 1`)
+//!
+//! A profile is one JSON object ([`ProfileData`]): a [`ProfileHeader`] saying where and
+//! how it was measured, then one table per kind of measurement. Every row carries its
+//! full shape and the measured **median seconds of one call** (one layer, one kernel or
+//! one collective), plus the achieved rate (TFLOP/s or GB/s, 1e12 / 1e9 per second) for
+//! people reading the file. Unknown fields are rejected, so a typo never silently drops a
+//! table. Units are in the field names.
+//!
+//! # Lookups
+//!
+//! [`Profile::new`] validates the data and builds sorted grids once; lookups then cost a
+//! binary search and a logarithm or two, with no allocation.
+//!
+//! - GEMM: exact `(n, k, dtype)` from the table, log-log interpolation in `m` between
+//!   grid points, linear-in-`m` extrapolation above the largest measured `m` up to
+//!   [`MAX_EXTRAPOLATION`] times it, `None` outside that coverage.
+//! - Attention: the achieved rate (TFLOP/s for prefill, GB/s of KV read for decode) is
+//!   interpolated log-linearly in the work of the call (FLOPs or bytes) among rows of
+//!   the same `head_dim` (and KV dtype for decode), and the time is work / rate. Below
+//!   the smallest measured work the smallest row's time is a floor (launch-bound).
+//! - All-reduce and copies: log-log interpolation of seconds in bytes, the smallest
+//!   row's time as a floor below, linear in bytes above up to [`MAX_EXTRAPOLATION`].
+//!
+//! # Invariants
+//!
+//! - Every lookup is exact at a measured grid point and monotone between two adjacent
+//!   grid points (log-log interpolation of two positive values is monotone).
+//! - A lookup never extrapolates beyond [`MAX_EXTRAPOLATION`] times the measured range;
+//!   it returns `None` and the caller falls back to the roofline.
+//! - Nothing here reads a clock, the environment or the network: the date in the header
+//!   is written by the caller.
+
+use crate::Dtype;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The profile format this code reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How far above the largest measured size (GEMM `m`, collective bytes, attention work)
+/// a lookup extrapolates linearly before it gives up (factor).
+pub const MAX_EXTRAPOLATION: f64 = 4.0;
+
+/// Where and how a profile was measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileHeader {
+    /// Device name as the driver reports it (`NVIDIA H100 80GB HBM3`).
+    pub gpu_name: String,
+    /// Catalog id of the GPU this profile stands for (`h100`, `h200`).
+    pub gpu_id: String,
+    /// Device memory, bytes.
+    pub memory_bytes: u64,
+    /// Multiprocessors on the device.
+    pub sm_count: u32,
+    /// Compute capability, `major.minor` (`9.0`).
+    pub compute_capability: String,
+    /// Maximum SM clock, MHz, as the driver reports it.
+    pub sm_clock_mhz: u32,
+    /// Memory clock, MHz, as the driver reports it.
+    pub memory_clock_mhz: u32,
+    /// GPUs visible during the run (multi-GPU tables need 2 or more).
+    pub gpu_count: u32,
+    /// CUDA driver version (`13000` means 13.0).
+    pub driver_version: String,
+    /// CUDA toolkit libraries used (cuBLASLt, NVRTC, NCCL versions).
+    pub cuda_version: String,
+    /// UTC date and time of the run (RFC 3339), written by the caller.
+    pub date_utc: String,
+    /// `xpyd-calibrate` version.
+    pub tool_version: String,
+    /// The command line of the run (and of merges, `;`-separated).
+    pub command_line: String,
+    /// Free-form notes (what was skipped, errors seen).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// One GEMM `C[m,n] = A[m,k] · B[k,n]` (tokens × in-features times the weight).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemmRow {
+    /// Rows of A and C: tokens in the batch.
+    pub m: u64,
+    /// Output features.
+    pub n: u64,
+    /// Input features.
+    pub k: u64,
+    /// Operand format (`bf16`, or `fp8` e4m3 with per-tensor scales); output is bf16.
+    pub dtype: Dtype,
+    /// Median seconds of one GEMM.
+    pub seconds: f64,
+    /// Achieved TFLOP/s (2·m·n·k / seconds / 1e12).
+    pub tflops: f64,
+    /// Which layer this shape comes from (`qkv`, `o`, `gate_up`, `down`, `lm_head`),
+    /// documentation only.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// One prefill (context) attention call: `batch` sequences of `new_tokens` query tokens
+/// each, attending causally to `context` cached tokens plus themselves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefillAttentionRow {
+    /// Sequences in the call.
+    pub batch: u32,
+    /// New (query) tokens per sequence.
+    pub new_tokens: u32,
+    /// Tokens already in the KV cache per sequence before this call (0 = fresh prompt).
+    pub context: u32,
+    /// Query heads (per GPU, after the TP split).
+    pub heads: u32,
+    /// KV heads (per GPU).
+    pub kv_heads: u32,
+    /// Head dimension.
+    pub head_dim: u32,
+    /// Median seconds of one call.
+    pub seconds: f64,
+    /// Achieved TFLOP/s, counting [`prefill_attention_flops`].
+    pub tflops: f64,
+    /// The kernel measured (`xpyd-nvrtc`, `torch-sdpa`).
+    pub kernel: String,
+}
+
+/// One paged decode attention call: `batch` sequences of one query token each over
+/// `context` cached tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeAttentionRow {
+    /// Sequences in the call.
+    pub batch: u32,
+    /// Cached tokens per sequence.
+    pub context: u32,
+    /// Query heads (per GPU).
+    pub heads: u32,
+    /// KV heads (per GPU).
+    pub kv_heads: u32,
+    /// Head dimension.
+    pub head_dim: u32,
+    /// Tokens per KV-cache block (page).
+    pub block_size: u32,
+    /// KV cache format.
+    pub kv_dtype: Dtype,
+    /// Median seconds of one call.
+    pub seconds: f64,
+    /// Achieved GB/s of KV read ([`decode_attention_kv_bytes`] / seconds / 1e9).
+    pub gb_s: f64,
+    /// The kernel measured (`xpyd-nvrtc`).
+    pub kernel: String,
+}
+
+/// One memory-bound kernel (norm, activation, rotary embedding).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryBoundRow {
+    /// Operation (`rmsnorm`, `silu_mul`, `rotary`, `copy`).
+    pub op: String,
+    /// Output elements.
+    pub elements: u64,
+    /// Bytes read plus bytes written.
+    pub bytes: u64,
+    /// Median seconds of one call.
+    pub seconds: f64,
+    /// Achieved GB/s (bytes / seconds / 1e9).
+    pub gb_s: f64,
+}
+
+/// One all-reduce (sum, bf16) across `gpus` GPUs of one node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllreduceRow {
+    /// GPUs in the communicator.
+    pub gpus: u32,
+    /// Message size per GPU, bytes.
+    pub bytes: u64,
+    /// Median seconds of one all-reduce.
+    pub seconds: f64,
+    /// Bus bandwidth, GB/s (bytes · 2(g-1)/g / seconds / 1e9, as nccl-tests reports it).
+    pub bus_gb_s: f64,
+    /// Implementation (`nccl`, with its version).
+    pub algorithm: String,
+}
+
+/// One GPU-to-GPU copy (peer memcpy).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pCopyRow {
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Median seconds of one copy.
+    pub seconds: f64,
+    /// Achieved GB/s.
+    pub gb_s: f64,
+}
+
+/// Direction of a host copy.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostCopyDirection {
+    /// Pinned host memory to device.
+    HostToDevice,
+    /// Device to pinned host memory.
+    DeviceToHost,
+}
+
+/// One pinned host <-> device copy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCopyRow {
+    /// Direction.
+    pub direction: HostCopyDirection,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Median seconds of one copy.
+    pub seconds: f64,
+    /// Achieved GB/s.
+    pub gb_s: f64,
+}
+
+/// The serde mirror of a profile file (what `xpyd-calibrate` writes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileData {
+    /// Must be [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Where and how it was measured.
+    pub header: ProfileHeader,
+    /// GEMMs.
+    #[serde(default)]
+    pub gemm: Vec<GemmRow>,
+    /// Prefill attention.
+    #[serde(default)]
+    pub attention_prefill: Vec<PrefillAttentionRow>,
+    /// Paged decode attention.
+    #[serde(default)]
+    pub attention_decode: Vec<DecodeAttentionRow>,
+    /// Memory-bound kernels.
+    #[serde(default)]
+    pub memory_bound: Vec<MemoryBoundRow>,
+    /// Device-to-device copy bandwidth, GB/s, counting bytes read plus bytes written.
+    #[serde(default)]
+    pub hbm_bandwidth_gb_s: Option<f64>,
+    /// Seconds between two small kernels replayed inside a CUDA graph.
+    #[serde(default)]
+    pub launch_gap_s: Option<f64>,
+    /// All-reduce (needs 2+ GPUs).
+    #[serde(default)]
+    pub allreduce: Vec<AllreduceRow>,
+    /// GPU-to-GPU copies (needs 2+ GPUs).
+    #[serde(default)]
+    pub p2p_copy: Vec<P2pCopyRow>,
+    /// Pinned host copies.
+    #[serde(default)]
+    pub host_copy: Vec<HostCopyRow>,
+}
+
+/// Why a profile could not be loaded or built. All variants are fatal for that profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON or does not match the format.
+    #[error("{origin}: {field}: {message}")]
+    Parse {
+        /// The file (or `builtin:<id>`).
+        origin: String,
+        /// JSON path of the offending field (`gemm[3].seconds`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file was written in a format version this code does not read.
+    #[error("{origin}: format_version: {found} is not supported (expected {FORMAT_VERSION})")]
+    Version {
+        /// The file (or `builtin:<id>`).
+        origin: String,
+        /// The version found.
+        found: u32,
+    },
+    /// A value is out of range (non-positive time, zero shape).
+    #[error("{origin}: {field}: {message}")]
+    Invalid {
+        /// The file (or `builtin:<id>`).
+        origin: String,
+        /// JSON path of the offending field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// FLOPs of one causal prefill attention call (QKᵀ and PV, 2 FLOPs per multiply-add):
+/// `4 · batch · heads · head_dim · Σ_{i=1..new} (context + i)`.
+pub fn prefill_attention_flops(
+    batch: u32,
+    new_tokens: u32,
+    context: u32,
+    heads: u32,
+    head_dim: u32,
+) -> f64 {
+    let n = f64::from(new_tokens);
+    let pairs = n * f64::from(context) + n * (n + 1.0) / 2.0;
+    4.0 * f64::from(batch) * f64::from(heads) * f64::from(head_dim) * pairs
+}
+
+/// Bytes of KV cache one decode attention call must read:
+/// `batch · context · 2 · kv_heads · head_dim · dtype bytes`.
+pub fn decode_attention_kv_bytes(
+    batch: u32,
+    context: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    kv_dtype: Dtype,
+) -> f64 {
+    f64::from(batch)
+        * f64::from(context)
+        * 2.0
+        * f64::from(kv_heads)
+        * f64::from(head_dim)
+        * kv_dtype.bytes()
+}
+
+/// A sorted curve of `(x, y)` points with `x > 0`, `y > 0`, interpolated log-log.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Curve {
+    /// Strictly increasing x; y > 0. When a profile holds several rows at one x, the
+    /// smallest y is kept (the fastest measurement).
+    pts: Vec<(f64, f64)>,
+}
+
+/// What a curve does outside its measured x range.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Ends {
+    /// None below the smallest x; y ∝ x above the largest x (bounded).
+    NoneBelowLinearAbove,
+    /// The smallest y below the smallest x; y ∝ x above the largest x (bounded).
+    FloorBelowLinearAbove,
+    /// The first / last y outside the range (bounded above).
+    FlatBoth,
+}
+
+impl Curve {
+    fn from_points(mut pts: Vec<(f64, f64)>) -> Curve {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        pts.dedup_by(|later, earlier| later.0 == earlier.0);
+        Curve { pts }
+    }
+
+    fn eval(&self, x: f64, ends: Ends) -> Option<f64> {
+        let first = *self.pts.first()?;
+        let last = *self.pts.last()?;
+        if !(x.is_finite() && x > 0.0) {
+            return None;
+        }
+        if x < first.0 {
+            return match ends {
+                Ends::NoneBelowLinearAbove => None,
+                Ends::FloorBelowLinearAbove | Ends::FlatBoth => Some(first.1),
+            };
+        }
+        if x > last.0 {
+            if x > last.0 * MAX_EXTRAPOLATION {
+                return None;
+            }
+            return match ends {
+                Ends::NoneBelowLinearAbove | Ends::FloorBelowLinearAbove => {
+                    Some(last.1 * x / last.0)
+                }
+                Ends::FlatBoth => Some(last.1),
+            };
+        }
+        // first.0 <= x <= last.0: find the segment.
+        let i = self.pts.partition_point(|p| p.0 < x);
+        let hi = self.pts[i];
+        if hi.0 == x {
+            return Some(hi.1);
+        }
+        let lo = self.pts[i - 1];
+        let t = (x.ln() - lo.0.ln()) / (hi.0.ln() - lo.0.ln());
+        let y = (lo.1.ln() + t * (hi.1.ln() - lo.1.ln())).exp();
+        // Keep the result inside the segment's bounds despite rounding (monotonicity).
+        Some(y.clamp(lo.1.min(hi.1), lo.1.max(hi.1)))
+    }
+}
+
+/// Key of a GEMM curve.
+type GemmKey = (u64, u64, Dtype);
+
+/// Sorted grids built once from [`ProfileData`].
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Index {
+    /// `(n, k, dtype)` → seconds over m; sorted by key.
+    gemm: Vec<(GemmKey, Curve)>,
+    /// `(kernel, head_dim)` → achieved FLOP/s over FLOPs; sorted by key.
+    prefill: Vec<((String, u32), Curve)>,
+    /// `(kernel, head_dim)` → smallest measured seconds (launch floor); same order.
+    prefill_floor: Vec<f64>,
+    /// `(head_dim, kv dtype)` → achieved bytes/s over bytes; sorted by key.
+    decode: Vec<((u32, Dtype), Curve)>,
+    /// Same order as `decode`: smallest measured seconds.
+    decode_floor: Vec<f64>,
+    /// gpus → seconds over bytes; sorted by gpus.
+    allreduce: Vec<(u32, Curve)>,
+    /// Seconds over bytes.
+    p2p: Curve,
+    /// direction → seconds over bytes.
+    host: Vec<(HostCopyDirection, Curve)>,
+    /// op → seconds over bytes.
+    memory: Vec<(String, Curve)>,
+}
+
+/// A validated profile with its lookup grids. Build with [`Profile::new`],
+/// [`Profile::load`] or [`Profile::builtin`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    data: ProfileData,
+    index: Index,
+    /// The prefill kernel lookups use by default.
+    default_prefill_kernel: Option<String>,
+}
+
+impl Serialize for Profile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.data.serialize(s)
+    }
+}
+
+/// Built-in profiles: `(gpu id, JSON text)`.
+const BUILTIN: &[(&str, &str)] = &[];
+
+fn invalid(origin: &str, field: String, message: &str) -> ProfileError {
+    ProfileError::Invalid {
+        origin: origin.to_string(),
+        field,
+        message: message.to_string(),
+    }
+}
+
+fn check_time(origin: &str, field: String, seconds: f64) -> Result<(), ProfileError> {
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            origin,
+            field,
+            &format!("{seconds} is not a positive finite number of seconds"),
+        ))
+    }
+}
+
+fn check_positive(origin: &str, field: String, v: u64) -> Result<(), ProfileError> {
+    if v > 0 {
+        Ok(())
+    } else {
+        Err(invalid(origin, field, "must be positive"))
+    }
+}
+
+impl Profile {
+    /// Validate `data` and build the lookup grids. `origin` names the source in errors
+    /// (a path, or `builtin:h100`).
+    pub fn new(data: ProfileData, origin: &str) -> Result<Profile, ProfileError> {
+        if data.format_version != FORMAT_VERSION {
+            return Err(ProfileError::Version {
+                origin: origin.to_string(),
+                found: data.format_version,
+            });
+        }
+        Self::validate(&data, origin)?;
+        let index = Self::build_index(&data);
+        let kernels: Vec<&str> = index.prefill.iter().map(|((k, _), _)| k.as_str()).collect();
+        let default_prefill_kernel = if kernels.contains(&"torch-sdpa") {
+            Some("torch-sdpa".to_string())
+        } else {
+            kernels.first().map(|k| k.to_string())
+        };
+        Ok(Profile {
+            data,
+            index,
+            default_prefill_kernel,
+        })
+    }
+
+    /// Parse a profile from JSON text; `origin` names it in errors.
+    pub fn from_json_str(text: &str, origin: &str) -> Result<Profile, ProfileError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let data: ProfileData =
+            serde_path_to_error::deserialize(de).map_err(|e| ProfileError::Parse {
+                origin: origin.to_string(),
+                field: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        Profile::new(data, origin)
+    }
+
+    /// Load a profile file.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Profile::from_json_str(&text, &path.display().to_string())
+    }
+
+    /// The profile shipped for a catalog GPU (`h100`, `h200`), if one ships.
+    pub fn builtin(gpu_id: &str) -> Option<Profile> {
+        let (id, text) = BUILTIN
+            .iter()
+            .find(|(id, _)| id.eq_ignore_ascii_case(gpu_id))?;
+        // The shipped files are checked by tests; a broken one is a build bug.
+        match Profile::from_json_str(text, &format!("builtin:{id}")) {
+            Ok(p) => Some(p),
+            Err(e) => panic!("shipped profile is broken: {e}"),
+        }
+    }
+
+    /// GPU ids that have a shipped profile.
+    pub fn builtin_ids() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(id, _)| *id).collect()
+    }
+
+    /// The measured data.
+    pub fn data(&self) -> &ProfileData {
+        &self.data
+    }
+
+    /// Where and how it was measured.
+    pub fn header(&self) -> &ProfileHeader {
+        &self.data.header
+    }
+
+    /// Serialize as pretty JSON (the file format).
+    pub fn to_json_pretty(&self) -> String {
+        // ProfileData holds only strings, numbers, enums and vectors: cannot fail.
+        serde_json::to_string_pretty(&self.data).unwrap_or_default()
+    }
+
+    fn validate(d: &ProfileData, o: &str) -> Result<(), ProfileError> {
+        for (i, r) in d.gemm.iter().enumerate() {
+            check_positive(o, format!("gemm[{i}].m"), r.m)?;
+            check_positive(o, format!("gemm[{i}].n"), r.n)?;
+            check_positive(o, format!("gemm[{i}].k"), r.k)?;
+            check_time(o, format!("gemm[{i}].seconds"), r.seconds)?;
+        }
+        for (i, r) in d.attention_prefill.iter().enumerate() {
+            let f = |s: &str| format!("attention_prefill[{i}].{s}");
+            check_positive(o, f("batch"), r.batch.into())?;
+            check_positive(o, f("new_tokens"), r.new_tokens.into())?;
+            check_positive(o, f("heads"), r.heads.into())?;
+            check_positive(o, f("kv_heads"), r.kv_heads.into())?;
+            check_positive(o, f("head_dim"), r.head_dim.into())?;
+            check_time(o, f("seconds"), r.seconds)?;
+        }
+        for (i, r) in d.attention_decode.iter().enumerate() {
+            let f = |s: &str| format!("attention_decode[{i}].{s}");
+            check_positive(o, f("batch"), r.batch.into())?;
+            check_positive(o, f("context"), r.context.into())?;
+            check_positive(o, f("heads"), r.heads.into())?;
+            check_positive(o, f("kv_heads"), r.kv_heads.into())?;
+            check_positive(o, f("head_dim"), r.head_dim.into())?;
+            check_positive(o, f("block_size"), r.block_size.into())?;
+            check_time(o, f("seconds"), r.seconds)?;
+        }
+        for (i, r) in d.memory_bound.iter().enumerate() {
+            check_positive(o, format!("memory_bound[{i}].bytes"), r.bytes)?;
+            check_time(o, format!("memory_bound[{i}].seconds"), r.seconds)?;
+        }
+        for (i, r) in d.allreduce.iter().enumerate() {
+            if r.gpus < 2 {
+                return Err(invalid(
+                    o,
+                    format!("allreduce[{i}].gpus"),
+                    "must be 2 or more",
+                ));
+            }
+            check_positive(o, format!("allreduce[{i}].bytes"), r.bytes)?;
+            check_time(o, format!("allreduce[{i}].seconds"), r.seconds)?;
+        }
+        for (i, r) in d.p2p_copy.iter().enumerate() {
+            check_positive(o, format!("p2p_copy[{i}].bytes"), r.bytes)?;
+            check_time(o, format!("p2p_copy[{i}].seconds"), r.seconds)?;
+        }
+        for (i, r) in d.host_copy.iter().enumerate() {
+            check_positive(o, format!("host_copy[{i}].bytes"), r.bytes)?;
+            check_time(o, format!("host_copy[{i}].seconds"), r.seconds)?;
+        }
+        if let Some(v) = d.hbm_bandwidth_gb_s {
+            check_time(o, "hbm_bandwidth_gb_s".into(), v)?;
+        }
+        if let Some(v) = d.launch_gap_s {
+            check_time(o, "launch_gap_s".into(), v)?;
+        }
+        Ok(())
+    }
+
+    fn build_index(d: &ProfileData) -> Index {
+        fn group<K: Ord + Clone>(items: impl Iterator<Item = (K, (f64, f64))>) -> Vec<(K, Curve)> {
+            let mut v: Vec<(K, (f64, f64))> = items.collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut out: Vec<(K, Curve)> = Vec::new();
+            let mut i = 0;
+            while i < v.len() {
+                let key = v[i].0.clone();
+                let mut pts = Vec::new();
+                while i < v.len() && v[i].0 == key {
+                    pts.push(v[i].1);
+                    i += 1;
+                }
+                out.push((key, Curve::from_points(pts)));
+            }
+            out
+        }
+        let gemm = group(
+            d.gemm
+                .iter()
+                .map(|r| ((r.n, r.k, r.dtype), (r.m as f64, r.seconds))),
+        );
+        // Attention: seconds per unit of work over work, so that the "keep the smallest
+        // y at equal x" rule keeps the fastest row.
+        let prefill_rows = || {
+            d.attention_prefill.iter().map(|r| {
+                let flops =
+                    prefill_attention_flops(r.batch, r.new_tokens, r.context, r.heads, r.head_dim);
+                ((r.kernel.clone(), r.head_dim), (flops, r.seconds))
+            })
+        };
+        let prefill = group(prefill_rows().map(|(k, (w, s))| (k, (w, s / w))));
+        let prefill_floor = group(prefill_rows())
+            .iter()
+            .map(|(_, c)| c.pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min))
+            .collect();
+        let decode_rows = || {
+            d.attention_decode.iter().map(|r| {
+                let bytes = decode_attention_kv_bytes(
+                    r.batch, r.context, r.kv_heads, r.head_dim, r.kv_dtype,
+                );
+                ((r.head_dim, r.kv_dtype), (bytes, r.seconds))
+            })
+        };
+        let decode = group(decode_rows().map(|(k, (w, s))| (k, (w, s / w))));
+        let decode_floor = group(decode_rows())
+            .iter()
+            .map(|(_, c)| c.pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min))
+            .collect();
+        let allreduce = group(
+            d.allreduce
+                .iter()
+                .map(|r| (r.gpus, (r.bytes as f64, r.seconds))),
+        );
+        let p2p = Curve::from_points(
+            d.p2p_copy
+                .iter()
+                .map(|r| (r.bytes as f64, r.seconds))
+                .collect(),
+        );
+        let host = group(
+            d.host_copy
+                .iter()
+                .map(|r| (r.direction, (r.bytes as f64, r.seconds))),
+        );
+        let memory = group(
+            d.memory_bound
+                .iter()
+                .map(|r| (r.op.clone(), (r.bytes as f64, r.seconds))),
+        );
+        Index {
+            gemm,
+            prefill,
+            prefill_floor,
+            decode,
+            decode_floor,
+            allreduce,
+            p2p,
+            host,
+            memory,
+        }
+    }
+
+    /// Seconds of one GEMM of `m` tokens against an `n × k` weight, or `None` when the
+    /// profile has no row for `(n, k, dtype)` or `m` lies outside `[min m, 4 × max m]`.
+    /// `m = 0` costs nothing.
+    pub fn gemm_seconds(&self, m: u64, n: u64, k: u64, dtype: Dtype) -> Option<f64> {
+        let i = self
+            .index
+            .gemm
+            .binary_search_by(|(key, _)| key.cmp(&(n, k, dtype)))
+            .ok()?;
+        if m == 0 {
+            return Some(0.0);
+        }
+        self.index.gemm[i]
+            .1
+            .eval(m as f64, Ends::NoneBelowLinearAbove)
+    }
+
+    /// The `(n, k)` GEMM shapes measured for `dtype`, sorted.
+    pub fn gemm_shapes(&self, dtype: Dtype) -> Vec<(u64, u64)> {
+        self.index
+            .gemm
+            .iter()
+            .filter(|((_, _, d), _)| *d == dtype)
+            .map(|((n, k, _), _)| (*n, *k))
+            .collect()
+    }
+
+    /// Prefill attention kernels measured (`torch-sdpa`, `xpyd-nvrtc`), sorted.
+    pub fn prefill_kernels(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .index
+            .prefill
+            .iter()
+            .map(|((k, _), _)| k.as_str())
+            .collect();
+        v.dedup();
+        v
+    }
+
+    /// The kernel [`Self::prefill_attention_seconds`] uses: `torch-sdpa` (the flash
+    /// attention that serving engines run) when measured, else the first one.
+    pub fn default_prefill_kernel(&self) -> Option<&str> {
+        self.default_prefill_kernel.as_deref()
+    }
+
+    /// Seconds of one causal prefill attention call with the default kernel; see
+    /// [`Self::prefill_attention_seconds_with`].
+    pub fn prefill_attention_seconds(
+        &self,
+        batch: u32,
+        new_tokens: u32,
+        context: u32,
+        heads: u32,
+        kv_heads: u32,
+        head_dim: u32,
+    ) -> Option<f64> {
+        let kernel = self.default_prefill_kernel.as_deref()?;
+        self.prefill_attention_seconds_with(
+            kernel, batch, new_tokens, context, heads, kv_heads, head_dim,
+        )
+    }
+
+    /// Seconds of one causal prefill attention call measured with `kernel`: the achieved
+    /// TFLOP/s is interpolated (log-log) in the call's FLOPs among rows of the same
+    /// `head_dim`; below the smallest row's FLOPs its time is a floor; `None` without
+    /// rows for `(kernel, head_dim)` or beyond 4× the largest measured FLOPs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prefill_attention_seconds_with(
+        &self,
+        kernel: &str,
+        batch: u32,
+        new_tokens: u32,
+        context: u32,
+        heads: u32,
+        kv_heads: u32,
+        head_dim: u32,
+    ) -> Option<f64> {
+        let _ = kv_heads; // compute-bound: KV heads change bytes, not FLOPs
+        if batch == 0 || new_tokens == 0 || heads == 0 {
+            return Some(0.0);
+        }
+        let i = self
+            .index
+            .prefill
+            .binary_search_by(|((k, d), _)| (k.as_str(), *d).cmp(&(kernel, head_dim)))
+            .ok()?;
+        let flops = prefill_attention_flops(batch, new_tokens, context, heads, head_dim);
+        let (curve, floor) = (&self.index.prefill[i].1, self.index.prefill_floor[i]);
+        let first = curve.pts.first()?;
+        if flops < first.0 {
+            // Launch-bound region: no faster than the smallest measured call.
+            return Some(floor.min(first.1 * first.0));
+        }
+        // Seconds per FLOP, flat above the top (the rate saturates), bounded.
+        let spf = curve.eval(flops, Ends::FlatBoth)?;
+        Some(spf * flops)
+    }
+
+    /// Seconds of one paged decode attention call: the achieved GB/s of KV read is
+    /// interpolated (log-log) in the bytes read among rows of the same `head_dim` and
+    /// `kv_dtype`; below the smallest row's bytes its time is a floor; `None` without
+    /// rows or beyond 4× the largest measured bytes. Block size and the query-head count
+    /// do not enter (the kernel is bandwidth-bound).
+    pub fn decode_attention_seconds(
+        &self,
+        batch: u32,
+        context: u32,
+        heads: u32,
+        kv_heads: u32,
+        head_dim: u32,
+        kv_dtype: Dtype,
+    ) -> Option<f64> {
+        let _ = heads;
+        if batch == 0 || context == 0 {
+            return Some(0.0);
+        }
+        let i = self
+            .index
+            .decode
+            .binary_search_by(|(key, _)| key.cmp(&(head_dim, kv_dtype)))
+            .ok()?;
+        let bytes = decode_attention_kv_bytes(batch, context, kv_heads, head_dim, kv_dtype);
+        let (curve, floor) = (&self.index.decode[i].1, self.index.decode_floor[i]);
+        let first = curve.pts.first()?;
+        if bytes < first.0 {
+            return Some(floor.min(first.1 * first.0));
+        }
+        let spb = curve.eval(bytes, Ends::FlatBoth)?;
+        Some(spb * bytes)
+    }
+
+    /// Seconds of one all-reduce of `bytes` per GPU across `gpus` GPUs: log-log in bytes,
+    /// the smallest message's time below the grid, linear above up to 4×; `None` when
+    /// `gpus` was not measured. One GPU costs nothing.
+    pub fn allreduce_seconds(&self, gpus: u32, bytes: u64) -> Option<f64> {
+        if gpus <= 1 || bytes == 0 {
+            return Some(0.0);
+        }
+        let i = self
+            .index
+            .allreduce
+            .binary_search_by(|(g, _)| g.cmp(&gpus))
+            .ok()?;
+        self.index.allreduce[i]
+            .1
+            .eval(bytes as f64, Ends::FloorBelowLinearAbove)
+    }
+
+    /// GPU counts with all-reduce rows.
+    pub fn allreduce_gpus(&self) -> Vec<u32> {
+        self.index.allreduce.iter().map(|(g, _)| *g).collect()
+    }
+
+    /// Effective GB/s of a GPU-to-GPU copy of `bytes` (bytes / interpolated seconds).
+    pub fn p2p_gb_s(&self, bytes: u64) -> Option<f64> {
+        if bytes == 0 {
+            return None;
+        }
+        let s = self
+            .index
+            .p2p
+            .eval(bytes as f64, Ends::FloorBelowLinearAbove)?;
+        Some(bytes as f64 / s / 1e9)
+    }
+
+    /// Seconds of a pinned host copy of `bytes` in `direction`.
+    pub fn host_copy_seconds(&self, direction: HostCopyDirection, bytes: u64) -> Option<f64> {
+        if bytes == 0 {
+            return Some(0.0);
+        }
+        let i = self
+            .index
+            .host
+            .binary_search_by(|(d, _)| d.cmp(&direction))
+            .ok()?;
+        self.index.host[i]
+            .1
+            .eval(bytes as f64, Ends::FloorBelowLinearAbove)
+    }
+
+    /// Seconds of memory-bound op `op` (`rmsnorm`, `silu_mul`, `rotary`, `copy`) moving
+    /// `bytes` (read + written).
+    pub fn memory_bound_seconds(&self, op: &str, bytes: u64) -> Option<f64> {
+        if bytes == 0 {
+            return Some(0.0);
+        }
+        let i = self
+            .index
+            .memory
+            .binary_search_by(|(o, _)| o.as_str().cmp(op))
+            .ok()?;
+        self.index.memory[i]
+            .1
+            .eval(bytes as f64, Ends::FloorBelowLinearAbove)
+    }
+
+    /// Measured device-to-device copy bandwidth, GB/s (read + write bytes).
+    pub fn hbm_bandwidth_gb_s(&self) -> Option<f64> {
+        self.data.hbm_bandwidth_gb_s
+    }
+
+    /// Measured gap between kernels replayed in a CUDA graph, seconds.
+    pub fn launch_gap_s(&self) -> Option<f64> {
+        self.data.launch_gap_s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> ProfileHeader {
+        ProfileHeader {
+            gpu_name: "Test GPU".into(),
+            gpu_id: "test".into(),
+            memory_bytes: 80 << 30,
+            sm_count: 132,
+            compute_capability: "9.0".into(),
+            sm_clock_mhz: 1980,
+            memory_clock_mhz: 2619,
+            gpu_count: 1,
+            driver_version: "13000".into(),
+            cuda_version: "13.0".into(),
+            date_utc: "2026-11-21T00:00:00Z".into(),
+            tool_version: "0.1.0".into(),
+            command_line: "xpyd-calibrate run".into(),
+            notes: vec![],
+        }
+    }
+
+    fn gemm(m: u64, seconds: f64) -> GemmRow {
+        GemmRow {
+            m,
+            n: 4096,
+            k: 4096,
+            dtype: Dtype::Bf16,
+            seconds,
+            tflops: 2.0 * (m * 4096 * 4096) as f64 / seconds / 1e12,
+            label: "o".into(),
+        }
+    }
+
+    fn data() -> ProfileData {
+        ProfileData {
+            format_version: FORMAT_VERSION,
+            header: header(),
+            gemm: vec![
+                gemm(1, 10e-6),
+                gemm(16, 11e-6),
+                gemm(256, 40e-6),
+                gemm(4096, 400e-6),
+            ],
+            attention_prefill: vec![],
+            attention_decode: vec![],
+            memory_bound: vec![],
+            hbm_bandwidth_gb_s: Some(3000.0),
+            launch_gap_s: Some(2e-6),
+            allreduce: vec![
+                AllreduceRow {
+                    gpus: 2,
+                    bytes: 1024,
+                    seconds: 8e-6,
+                    bus_gb_s: 0.1,
+                    algorithm: "nccl".into(),
+                },
+                AllreduceRow {
+                    gpus: 2,
+                    bytes: 1 << 20,
+                    seconds: 20e-6,
+                    bus_gb_s: 50.0,
+                    algorithm: "nccl".into(),
+                },
+            ],
+            p2p_copy: vec![],
+            host_copy: vec![],
+        }
+    }
+
+    #[test]
+    fn gemm_exact_at_grid_points_and_monotone_between() {
+        let p = Profile::new(data(), "test").unwrap();
+        for r in &p.data().gemm {
+            assert_eq!(
+                p.gemm_seconds(r.m, 4096, 4096, Dtype::Bf16),
+                Some(r.seconds)
+            );
+        }
+        let mut last = 0.0;
+        for m in 1..=4096 {
+            let s = p.gemm_seconds(m, 4096, 4096, Dtype::Bf16).unwrap();
+            assert!(s >= last, "m={m}: {s} < {last}");
+            last = s;
+        }
+        assert_eq!(p.gemm_seconds(8192, 4096, 4096, Dtype::Bf16), Some(800e-6));
+        assert_eq!(p.gemm_seconds(4 * 4096 + 1, 4096, 4096, Dtype::Bf16), None);
+        assert_eq!(p.gemm_seconds(16, 4096, 4096, Dtype::Fp8), None);
+        assert_eq!(p.gemm_seconds(16, 4096, 1024, Dtype::Bf16), None);
+        assert_eq!(p.gemm_seconds(0, 4096, 4096, Dtype::Bf16), Some(0.0));
+    }
+
+    #[test]
+    fn allreduce_floor_and_linear_above() {
+        let p = Profile::new(data(), "test").unwrap();
+        assert_eq!(p.allreduce_seconds(2, 1024), Some(8e-6));
+        assert_eq!(p.allreduce_seconds(2, 16), Some(8e-6));
+        assert_eq!(p.allreduce_seconds(2, 2 << 20), Some(40e-6));
+        assert_eq!(p.allreduce_seconds(4, 1024), None);
+        assert_eq!(p.allreduce_seconds(1, 1024), Some(0.0));
+        let mid = p.allreduce_seconds(2, 32 << 10).unwrap();
+        assert!(mid > 8e-6 && mid < 20e-6);
+    }
+
+    #[test]
+    fn version_and_invalid_values_are_rejected() {
+        let mut d = data();
+        d.format_version = 2;
+        let e = Profile::new(d, "x.json").unwrap_err();
+        assert!(e.to_string().contains("format_version: 2"), "{e}");
+        let mut d = data();
+        d.gemm[2].seconds = -1.0;
+        let e = Profile::new(d, "x.json").unwrap_err().to_string();
+        assert!(e.contains("x.json: gemm[2].seconds"), "{e}");
+    }
+
+    #[test]
+    fn parse_errors_name_file_and_field() {
+        let p = Profile::new(data(), "t").unwrap();
+        let text = p.to_json_pretty();
+        let back = Profile::from_json_str(&text, "t").unwrap();
+        assert_eq!(back, p);
+        let broken = text.replacen("\"dtype\": \"bf16\"", "\"dtype\": \"int4\"", 1);
+        let e = Profile::from_json_str(&broken, "h.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("h.json: gemm[0].dtype:"), "{e}");
+        let e = Profile::load(Path::new("/nonexistent/p.json")).unwrap_err();
+        assert!(e.to_string().starts_with("/nonexistent/p.json:"), "{e}");
+    }
+}
