@@ -1,0 +1,932 @@
+//! The simulation: the event loop and the handlers that move requests through routers,
+//! instances and KV transfers, for each serving flow (aggregated, SGLang PD, vLLM PD,
+//! Dynamo).
+//!
+//! Invariants:
+//! - The loop is the only writer of `now`; handlers schedule with `at >= now`.
+//! - Every arrived request ends exactly once: completed, rejected or unfinished (at the
+//!   stop time), and is reported to the sink then; its arena slot is then recycled.
+//! - Outstanding counters: a request counts on its prefill instance until its KV has left
+//!   it and on its decode instance until it finishes (once when they are the same).
+//! - Same inputs and seed give the same event sequence (its FNV hash is reported).
+
+use crate::event::{Event, EventQueue, InstanceId, RequestId};
+use crate::instance::{Instance, Ports, Role};
+use crate::kv_transfer::Network;
+use crate::metrics::{Collector, Metrics, Outcome, RequestRecord, TimeseriesRow};
+use crate::policy::router::{self, InstanceLoad, Router};
+use crate::request::{Phase, Request, blocks_for};
+use crate::rng::{SimRng, Stream, Streams};
+use crate::scenario::{Backend, RoleConfig, Scenario, Topology};
+use crate::time::{SimDuration, SimTime};
+use crate::workload::{ArrivalMode, RequestSpec, WorkloadError, WorkloadGen};
+use serde::Serialize;
+use std::collections::VecDeque;
+use xpyd_models::CostModel;
+
+/// Which of a scenario's systems to simulate.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum System {
+    /// The deployment the scenario describes.
+    Main,
+    /// The aggregated baseline on the same GPUs.
+    Baseline,
+}
+
+/// How requests move through the system.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Flow {
+    Aggregated,
+    Sglang,
+    Vllm,
+    Dynamo,
+}
+
+/// A run could not start. Fatal.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The workload's files could not be loaded.
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    /// The scenario has no baseline to simulate.
+    #[error(
+        "the scenario has no aggregated baseline (it is aggregated, or [baseline] enabled = false)"
+    )]
+    NoBaseline,
+}
+
+/// One instance's totals over the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceSummary {
+    /// Index.
+    pub instance: u16,
+    /// Role.
+    pub role: &'static str,
+    /// TP degree.
+    pub tp: u32,
+    /// Node of its first GPU.
+    pub node: u32,
+    /// KV capacity, tokens.
+    pub kv_capacity_tokens: u64,
+    /// Steps executed.
+    pub steps: u64,
+    /// Fraction of the makespan spent executing steps.
+    pub busy_fraction: f64,
+    /// Preemptions.
+    pub preemptions: u64,
+}
+
+/// What a run produced (besides the records sent to the sink).
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// Summary metrics.
+    pub metrics: Metrics,
+    /// Per-instance time series.
+    pub timeseries: Vec<TimeseriesRow>,
+    /// Per-instance totals.
+    pub instances: Vec<InstanceSummary>,
+    /// GPUs used.
+    pub gpus: u32,
+    /// Events processed.
+    pub events: u64,
+    /// FNV-1a hash of the processed event sequence (determinism checks).
+    pub trace_hash: u64,
+    /// Simulated time at the end, s.
+    pub end_s: f64,
+    /// KV bytes moved between instances.
+    pub kv_bytes_moved: f64,
+}
+
+/// Simulate one system of a scenario; every ended request is passed to `sink` as it ends.
+pub fn run(
+    sc: &Scenario,
+    system: System,
+    sink: &mut dyn FnMut(&RequestRecord),
+) -> Result<RunOutput, SimError> {
+    let mut sim = Simulation::new(sc, system)?;
+    sim.run(sink);
+    Ok(sim.into_output())
+}
+
+struct Simulation<'s> {
+    sc: &'s Scenario,
+    flow: Flow,
+    now: SimTime,
+    stop: SimTime,
+    queue: EventQueue,
+    reqs: Vec<Request>,
+    free_slots: Vec<u32>,
+    live: u64,
+    insts: Vec<Instance>,
+    /// Instances a request's prefill is routed to (all of them when aggregated).
+    prefill_ids: Vec<InstanceId>,
+    /// Instances a request's decode is routed to (all of them when aggregated).
+    decode_ids: Vec<InstanceId>,
+    routers: [Box<dyn Router + Send>; 2],
+    router_rngs: [SimRng; 2],
+    net: Network,
+    workload: WorkloadGen,
+    pending: Option<RequestSpec>,
+    gen_done: bool,
+    prefill_queue: VecDeque<RequestId>,
+    collector: Collector,
+    series: Vec<TimeseriesRow>,
+    next_serial: u64,
+    kv_bytes_per_token: f64,
+    layers: f64,
+    max_prefill_tokens: u64,
+    max_total_tokens: u64,
+    gpus: u32,
+    events: u64,
+    hash: u64,
+    scratch: Vec<RequestId>,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut h: u64, x: u64) -> u64 {
+    for b in x.to_le_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+fn event_code(ev: &Event) -> (u64, u64) {
+    match *ev {
+        Event::Arrival => (1, 0),
+        Event::ClientIssue(c) => (2, u64::from(c)),
+        Event::TransferStart(r) => (3, u64::from(r.0)),
+        Event::Bootstrapped(r) => (4, u64::from(r.0)),
+        Event::TryStep(i) => (5, u64::from(i.0)),
+        Event::StepDone(i) => (6, u64::from(i.0)),
+        Event::TransferTimer { generation } => (7, generation),
+        Event::Sample => (8, 0),
+    }
+}
+
+impl<'s> Simulation<'s> {
+    fn new(sc: &'s Scenario, system: System) -> Result<Simulation<'s>, SimError> {
+        let (flow, roles): (Flow, Vec<(&RoleConfig, Role)>) = match (system, &sc.topology) {
+            (System::Main, Topology::Disaggregated { prefill, decode }) => {
+                let flow = match sc.backend {
+                    Backend::Sglang => Flow::Sglang,
+                    Backend::Vllm => Flow::Vllm,
+                    Backend::Dynamo => Flow::Dynamo,
+                };
+                (flow, vec![(prefill, Role::Prefill), (decode, Role::Decode)])
+            }
+            (System::Main, Topology::Aggregated(r)) => (Flow::Aggregated, vec![(r, Role::Mixed)]),
+            (System::Baseline, _) => match &sc.baseline {
+                Some(b) => (Flow::Aggregated, vec![(b, Role::Mixed)]),
+                None => return Err(SimError::NoBaseline),
+            },
+        };
+        let streams = Streams::new(sc.seed);
+        let workload = WorkloadGen::new(&sc.workload, &streams)?;
+        let mut net = Network::new();
+        let mut insts = Vec::new();
+        let mut prefill_ids = Vec::new();
+        let mut decode_ids = Vec::new();
+        let gpn = sc.kv_transfer.gpus_per_node;
+        let mut cursor = 0u32; // next free GPU, instances packed onto nodes in order
+        let mut gpus = 0;
+        let mut router_kinds = Vec::new();
+        for (role_cfg, role) in &roles {
+            router_kinds.push(role_cfg.router);
+            for _ in 0..role_cfg.replicas {
+                let tp = role_cfg.tp;
+                if tp <= gpn && cursor % gpn + tp > gpn {
+                    cursor = cursor.div_ceil(gpn) * gpn;
+                } else if tp > gpn && cursor % gpn != 0 {
+                    cursor = cursor.div_ceil(gpn) * gpn;
+                }
+                let node = cursor / gpn;
+                cursor += tp;
+                gpus += tp;
+                let eff = sc.kv_transfer.efficiency;
+                let nic = f64::from(tp) * sc.kv_transfer.nic_gbit_s * 1e9 / 8.0 * eff;
+                let local = f64::from(tp) * sc.kv_transfer.intra_node_gb_s * 1e9 * eff;
+                let ports = Ports {
+                    nic_out: net.add_port(nic),
+                    nic_in: net.add_port(nic),
+                    local_out: net.add_port(local),
+                    local_in: net.add_port(local),
+                };
+                let id = InstanceId(insts.len() as u16);
+                let cost = CostModel::new(
+                    sc.model.clone(),
+                    sc.gpu.clone(),
+                    tp,
+                    sc.weights,
+                    sc.kv_cache,
+                    sc.efficiency.clone(),
+                );
+                insts.push(Instance::new(
+                    id,
+                    *role,
+                    cost,
+                    role_cfg.engine.clone(),
+                    tp,
+                    node,
+                    tp > gpn,
+                    role_cfg.memory.kv_capacity_tokens,
+                    ports,
+                ));
+                match role {
+                    Role::Prefill => prefill_ids.push(id),
+                    Role::Decode => decode_ids.push(id),
+                    Role::Mixed => {
+                        prefill_ids.push(id);
+                        decode_ids.push(id);
+                    }
+                }
+            }
+        }
+        let cap = |ids: &[InstanceId]| {
+            ids.iter()
+                .map(|i| {
+                    let x = &insts[i.0 as usize];
+                    x.total_blocks * u64::from(x.block_tokens())
+                })
+                .min()
+                .unwrap_or(0)
+        };
+        let max_prefill_tokens = cap(&prefill_ids);
+        let max_total_tokens = cap(&decode_ids).min(u64::from(sc.max_model_len));
+        let decode_router = *router_kinds.last().expect("at least one role");
+        Ok(Simulation {
+            sc,
+            flow,
+            now: SimTime::ZERO,
+            stop: SimTime::ZERO + SimDuration::from_secs_f64(sc.max_duration_s),
+            queue: EventQueue::new(),
+            reqs: Vec::new(),
+            free_slots: Vec::new(),
+            live: 0,
+            insts,
+            prefill_ids,
+            decode_ids,
+            routers: [router::build(router_kinds[0]), router::build(decode_router)],
+            router_rngs: [
+                streams.get(Stream::Router(0)),
+                streams.get(Stream::Router(1)),
+            ],
+            net,
+            workload,
+            pending: None,
+            gen_done: false,
+            prefill_queue: VecDeque::new(),
+            collector: Collector::default(),
+            series: Vec::new(),
+            next_serial: 0,
+            kv_bytes_per_token: sc.model.kv_bytes_per_token(sc.kv_cache),
+            layers: f64::from(sc.model.num_layers),
+            max_prefill_tokens,
+            max_total_tokens,
+            gpus,
+            events: 0,
+            hash: FNV_OFFSET,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn run(&mut self, sink: &mut dyn FnMut(&RequestRecord)) {
+        match self.sc.workload.mode() {
+            ArrivalMode::Open => self.schedule_next_arrival(),
+            ArrivalMode::Closed { clients } => {
+                for c in 0..clients {
+                    self.queue.push(SimTime::ZERO, Event::ClientIssue(c));
+                }
+            }
+        }
+        let window = SimDuration::from_secs_f64(self.sc.sample_window_s);
+        self.queue.push(SimTime::ZERO + window, Event::Sample);
+        while let Some((at, seq, ev)) = self.queue.pop() {
+            if at > self.stop {
+                break;
+            }
+            debug_assert!(at >= self.now, "event in the past");
+            self.now = at;
+            self.events += 1;
+            let (code, payload) = event_code(&ev);
+            self.hash = fnv(
+                fnv(fnv(self.hash, at.as_nanos()), seq),
+                code << 48 ^ payload,
+            );
+            match ev {
+                Event::Arrival => self.on_arrival(sink),
+                Event::ClientIssue(c) => self.on_client_issue(c, sink),
+                Event::Bootstrapped(r) => self.on_bootstrapped(r),
+                Event::TryStep(i) => {
+                    self.insts[i.0 as usize].wake_pending = false;
+                    self.try_start_step(i);
+                }
+                Event::StepDone(i) => self.on_step_done(i, sink),
+                Event::TransferStart(r) => self.on_transfer_start(r),
+                Event::TransferTimer { generation } => self.on_transfer_timer(generation, sink),
+                Event::Sample => self.on_sample(window),
+            }
+        }
+        // Whatever is still in flight at the stop is unfinished, reported in slot order.
+        let mut free = vec![false; self.reqs.len()];
+        for &s in &self.free_slots {
+            free[s as usize] = true;
+        }
+        for slot in 0..self.reqs.len() {
+            if free[slot] {
+                continue;
+            }
+            let rec = self.record(RequestId(slot as u32), Outcome::Unfinished);
+            self.collector.ended(&rec, self.now.as_secs_f64());
+            sink(&rec);
+        }
+    }
+
+    fn into_output(self) -> RunOutput {
+        let metrics = self.collector.finish(self.gpus, &self.sc.slo);
+        let makespan_ns = (metrics.makespan_s * 1e9).max(1.0);
+        let instances = self
+            .insts
+            .iter()
+            .map(|x| InstanceSummary {
+                instance: x.id.0,
+                role: x.role.name(),
+                tp: x.tp,
+                node: x.node,
+                kv_capacity_tokens: x.total_blocks * u64::from(x.block_tokens()),
+                steps: x.steps,
+                busy_fraction: (x.busy_ns as f64 / makespan_ns).min(1.0),
+                preemptions: x.preemptions,
+            })
+            .collect();
+        RunOutput {
+            metrics,
+            timeseries: self.series,
+            instances,
+            gpus: self.gpus,
+            events: self.events,
+            trace_hash: self.hash,
+            end_s: self.now.as_secs_f64(),
+            kv_bytes_moved: self.net.bytes_moved(),
+        }
+    }
+
+    // ----- arrivals ---------------------------------------------------------------------
+
+    fn schedule_next_arrival(&mut self) {
+        match self.workload.next_open() {
+            Some(spec) => {
+                let at = spec.arrival.max(self.now);
+                self.pending = Some(spec);
+                self.queue.push(at, Event::Arrival);
+            }
+            None => self.gen_done = true,
+        }
+    }
+
+    fn on_arrival(&mut self, sink: &mut dyn FnMut(&RequestRecord)) {
+        let spec = self
+            .pending
+            .take()
+            .expect("an Arrival event has a pending request");
+        self.admit(spec, None, sink);
+        self.schedule_next_arrival();
+    }
+
+    fn on_client_issue(&mut self, client: u32, sink: &mut dyn FnMut(&RequestRecord)) {
+        match self.workload.next_closed(self.now) {
+            Some(spec) => self.admit(spec, Some(client), sink),
+            None => self.gen_done = true,
+        }
+    }
+
+    fn client_next(&mut self, client: Option<u32>) {
+        if let Some(c) = client {
+            let think = self.workload.think_time();
+            self.queue.push(self.now + think, Event::ClientIssue(c));
+        }
+    }
+
+    fn admit(
+        &mut self,
+        spec: RequestSpec,
+        client: Option<u32>,
+        sink: &mut dyn FnMut(&RequestRecord),
+    ) {
+        self.collector.arrived();
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let req = Request::new(
+            serial,
+            self.now,
+            spec.input_tokens,
+            spec.output_tokens,
+            client,
+        );
+        let id = match self.free_slots.pop() {
+            Some(s) => {
+                self.reqs[s as usize] = req;
+                RequestId(s)
+            }
+            None => {
+                self.reqs.push(req);
+                RequestId((self.reqs.len() - 1) as u32)
+            }
+        };
+        self.live += 1;
+        let total = u64::from(spec.input_tokens) + u64::from(spec.output_tokens);
+        if u64::from(spec.input_tokens) > self.max_prefill_tokens || total > self.max_total_tokens {
+            self.end(id, Outcome::Rejected, sink);
+            return;
+        }
+        match self.flow {
+            Flow::Aggregated => {
+                let i = self.route(0);
+                let r = &mut self.reqs[id.0 as usize];
+                r.prefill_instance = Some(i);
+                r.decode_instance = Some(i);
+                r.phase = Phase::Waiting;
+                let inst = &mut self.insts[i.0 as usize];
+                inst.outstanding += 1;
+                inst.waiting.push_back(id);
+                self.wake(i);
+            }
+            Flow::Sglang | Flow::Vllm => {
+                let p = self.route(0);
+                let d = self.route(1);
+                let r = &mut self.reqs[id.0 as usize];
+                r.prefill_instance = Some(p);
+                r.decode_instance = Some(d);
+                self.insts[p.0 as usize].outstanding += 1;
+                self.insts[d.0 as usize].outstanding += 1;
+                if self.flow == Flow::Sglang {
+                    // The decode server pre-allocates KV before the prefill may start.
+                    self.reqs[id.0 as usize].phase = Phase::AwaitingDecodeKv;
+                    self.insts[d.0 as usize].kv_wait.push_back(id);
+                    self.try_reserve(d);
+                } else {
+                    self.reqs[id.0 as usize].phase = Phase::Waiting;
+                    self.insts[p.0 as usize].waiting.push_back(id);
+                    self.wake(p);
+                }
+            }
+            Flow::Dynamo => {
+                let d = self.route(1);
+                self.insts[d.0 as usize].outstanding += 1;
+                let dy = &self.sc.dynamo;
+                let local = spec.input_tokens <= dy.max_local_prefill_tokens
+                    || self.prefill_queue.len() >= dy.max_prefill_queue as usize;
+                let r = &mut self.reqs[id.0 as usize];
+                r.decode_instance = Some(d);
+                if local {
+                    r.prefill_instance = Some(d);
+                    r.local_prefill = true;
+                    r.phase = Phase::Waiting;
+                    self.insts[d.0 as usize].waiting.push_back(id);
+                    self.wake(d);
+                } else {
+                    r.phase = Phase::AwaitingDecodeKv;
+                    self.insts[d.0 as usize].kv_wait.push_back(id);
+                    self.try_reserve(d);
+                }
+            }
+        }
+    }
+
+    /// Route with the router of `side` (0: prefill or aggregated, 1: decode).
+    fn route(&mut self, side: usize) -> InstanceId {
+        let ids = if side == 0 {
+            &self.prefill_ids
+        } else {
+            &self.decode_ids
+        };
+        let loads: Vec<InstanceLoad> = ids
+            .iter()
+            .map(|i| {
+                let x = &self.insts[i.0 as usize];
+                InstanceLoad {
+                    outstanding: x.outstanding,
+                    waiting: x.queued(),
+                    running: x.running(),
+                    kv_utilization: x.kv_utilization(),
+                }
+            })
+            .collect();
+        let k = self.routers[side].route(&loads, &mut self.router_rngs[side]);
+        ids[k]
+    }
+
+    // ----- decode-side KV reservation -----------------------------------------------------
+
+    /// Reserve KV on decode instance `d` for the requests waiting for it, in order.
+    fn try_reserve(&mut self, d: InstanceId) {
+        loop {
+            let inst = &self.insts[d.0 as usize];
+            let Some(&id) = inst.kv_wait.front() else {
+                break;
+            };
+            let need = blocks_for(
+                self.reqs[id.0 as usize].context_after_prefill(),
+                inst.block_tokens(),
+            );
+            if need > inst.free_blocks() {
+                break;
+            }
+            let inst = &mut self.insts[d.0 as usize];
+            inst.kv_wait.pop_front();
+            inst.take_blocks(need);
+            self.reqs[id.0 as usize].reserved_blocks = need as u32;
+            match self.flow {
+                Flow::Sglang => {
+                    self.reqs[id.0 as usize].phase = Phase::Bootstrapping;
+                    let at =
+                        self.now + SimDuration::from_millis_f64(self.sc.kv_transfer.bootstrap_ms);
+                    self.queue.push(at, Event::Bootstrapped(id));
+                }
+                Flow::Vllm => self.start_transfer(id, None),
+                Flow::Dynamo => {
+                    self.reqs[id.0 as usize].phase = Phase::InPrefillQueue;
+                    self.prefill_queue.push_back(id);
+                    for k in 0..self.prefill_ids.len() {
+                        let p = self.prefill_ids[k];
+                        self.wake(p);
+                    }
+                }
+                Flow::Aggregated => unreachable!("aggregated serving reserves no remote KV"),
+            }
+        }
+    }
+
+    fn on_bootstrapped(&mut self, id: RequestId) {
+        let r = &mut self.reqs[id.0 as usize];
+        r.phase = Phase::Waiting;
+        let p = r.prefill_instance.expect("routed");
+        self.insts[p.0 as usize].waiting.push_back(id);
+        self.wake(p);
+    }
+
+    // ----- steps --------------------------------------------------------------------------
+
+    fn wake(&mut self, i: InstanceId) {
+        let inst = &mut self.insts[i.0 as usize];
+        if !inst.busy && !inst.wake_pending {
+            inst.wake_pending = true;
+            self.queue.push(self.now, Event::TryStep(i));
+        }
+    }
+
+    fn try_start_step(&mut self, i: InstanceId) {
+        if self.insts[i.0 as usize].busy {
+            return;
+        }
+        if self.flow == Flow::Dynamo && self.insts[i.0 as usize].role == Role::Prefill {
+            self.pull_remote_prefills(i);
+        }
+        let mut preempted = std::mem::take(&mut self.scratch);
+        preempted.clear();
+        let inst = &mut self.insts[i.0 as usize];
+        let plan = inst.plan_step(self.now, &mut self.reqs, &mut preempted);
+        self.scratch = preempted;
+        let Some(plan) = plan else { return };
+        let seconds = inst.cost.step_seconds(&plan.shape);
+        let dur = SimDuration::from_secs_f64(seconds);
+        inst.busy = true;
+        inst.plan = plan;
+        self.queue.push(self.now + dur, Event::StepDone(i));
+    }
+
+    /// Dynamo prefill workers pull from the global prefill queue while their own queue
+    /// holds less than a step's token budget.
+    fn pull_remote_prefills(&mut self, p: InstanceId) {
+        loop {
+            let inst = &self.insts[p.0 as usize];
+            let queued: u64 = inst
+                .waiting
+                .iter()
+                .map(|r| u64::from(self.reqs[r.0 as usize].prefill_target))
+                .sum();
+            if queued >= u64::from(inst.engine.max_batched_tokens) {
+                break;
+            }
+            let Some(id) = self.prefill_queue.pop_front() else {
+                break;
+            };
+            let r = &mut self.reqs[id.0 as usize];
+            r.prefill_instance = Some(p);
+            r.phase = Phase::Waiting;
+            let inst = &mut self.insts[p.0 as usize];
+            inst.outstanding += 1;
+            inst.waiting.push_back(id);
+        }
+    }
+
+    fn on_step_done(&mut self, i: InstanceId, sink: &mut dyn FnMut(&RequestRecord)) {
+        let now = self.now;
+        let inst = &mut self.insts[i.0 as usize];
+        inst.busy = false;
+        let plan = std::mem::take(&mut inst.plan);
+        let dur = now.since(plan.start).as_nanos();
+        inst.busy_ns += dur;
+        inst.steps += 1;
+        inst.window.busy_ns += dur;
+        inst.window.prefill_tokens += plan.shape.prefill_tokens;
+        // Decode first: requests that finish their prompt in this step join the decode set
+        // only after it advanced.
+        if plan.decode {
+            let n = inst.decode.len() as u64;
+            let joined = inst.new_decoders.len() as u64;
+            let gap_ms = now.since(inst.last_decode_end).as_millis_f64();
+            self.collector.itl(gap_ms, n - joined);
+            for k in 0..inst.new_decoders.len() {
+                let r = &mut self.reqs[inst.new_decoders[k].0 as usize];
+                let last = r
+                    .last_token
+                    .expect("a decoding request has emitted a token");
+                self.collector.itl(now.since(last).as_millis_f64(), 1);
+            }
+            inst.new_decoders.clear();
+            inst.decode.advance();
+            inst.last_decode_end = now;
+            inst.window.decode_tokens += n;
+            while let Some(id) = self.insts[i.0 as usize].pop_finished() {
+                let inst = &mut self.insts[i.0 as usize];
+                let r = &mut self.reqs[id.0 as usize];
+                r.generated = r.output_tokens;
+                r.last_token = Some(now);
+                inst.leave_decode(r);
+                self.finish(id, i, sink);
+            }
+        }
+        for (id, chunk) in plan.chunks {
+            let r = &mut self.reqs[id.0 as usize];
+            r.prefilled += chunk;
+            if r.prefilled == r.prefill_target {
+                self.prompt_done(i, id, plan.start, sink);
+            }
+        }
+        self.try_start_step(i);
+    }
+
+    /// A request's prompt (or recompute) finished on instance `i` at the end of a step
+    /// that started at `step_start`.
+    fn prompt_done(
+        &mut self,
+        i: InstanceId,
+        id: RequestId,
+        step_start: SimTime,
+        sink: &mut dyn FnMut(&RequestRecord),
+    ) {
+        let now = self.now;
+        let inst = &mut self.insts[i.0 as usize];
+        let pos = inst
+            .prefilling
+            .iter()
+            .position(|&x| x == id)
+            .expect("prefilling request");
+        inst.prefilling.remove(pos);
+        let r = &mut self.reqs[id.0 as usize];
+        r.generated += 1;
+        match inst.role {
+            Role::Mixed | Role::Decode => {
+                r.first_token.get_or_insert(now);
+                r.last_token = Some(now);
+                if r.generated >= r.output_tokens {
+                    let blocks = u64::from(r.blocks);
+                    r.blocks = 0;
+                    inst.give_blocks(blocks);
+                    self.finish(id, i, sink);
+                } else {
+                    // The request keeps its running slot: it moves from prefill to decode.
+                    inst.join_decode(id, r);
+                }
+            }
+            Role::Prefill => match self.flow {
+                Flow::Sglang | Flow::Dynamo => self.start_transfer(id, Some(step_start)),
+                Flow::Vllm => {
+                    r.phase = Phase::AwaitingDecodeKv;
+                    let d = r.decode_instance.expect("routed");
+                    self.insts[d.0 as usize].kv_wait.push_back(id);
+                    self.try_reserve(d);
+                }
+                Flow::Aggregated => unreachable!("no prefill-only instances when aggregated"),
+            },
+        }
+    }
+
+    // ----- KV transfer ----------------------------------------------------------------------
+
+    /// Start moving a request's KV from its prefill to its decode instance. With
+    /// layer-wise transfer and the final prefill step's start known, the layers computed
+    /// during that step stream while it runs (bounded by the link), so only the rest
+    /// moves after it; otherwise the connector's setup comes first.
+    fn start_transfer(&mut self, id: RequestId, final_step_start: Option<SimTime>) {
+        self.reqs[id.0 as usize].phase = Phase::Transferring;
+        match (self.sc.kv_transfer.layerwise, final_step_start) {
+            (true, Some(start)) => self.begin_flow(id, Some(start)),
+            _ => {
+                let at = self.now + SimDuration::from_millis_f64(self.sc.kv_transfer.setup_ms);
+                self.queue.push(at, Event::TransferStart(id));
+            }
+        }
+    }
+
+    fn on_transfer_start(&mut self, id: RequestId) {
+        self.begin_flow(id, None);
+    }
+
+    fn begin_flow(&mut self, id: RequestId, overlapped_since: Option<SimTime>) {
+        let now = self.now;
+        let r = &mut self.reqs[id.0 as usize];
+        r.transfer_start = Some(overlapped_since.unwrap_or(now));
+        let p = &self.insts[r.prefill_instance.expect("routed").0 as usize];
+        let d = &self.insts[r.decode_instance.expect("routed").0 as usize];
+        let same_node = !p.multi_node && !d.multi_node && p.node == d.node;
+        let (src, dst) = if same_node {
+            (p.ports.local_out, d.ports.local_in)
+        } else {
+            (p.ports.nic_out, d.ports.nic_in)
+        };
+        let bytes = self.kv_bytes_per_token * r.context_after_prefill() as f64;
+        let link = self.net.capacity(src).min(self.net.capacity(dst));
+        let (remaining, not_before) = match overlapped_since {
+            Some(start) => {
+                // All layers but the last could stream during the final step.
+                let overlapped = now.since(start).as_secs_f64() * link;
+                let streamable = bytes * (self.layers - 1.0) / self.layers;
+                let last_layer = SimDuration::from_secs_f64(bytes / self.layers / link);
+                (bytes - overlapped.min(streamable), now + last_layer)
+            }
+            None => (bytes, now),
+        };
+        let generation = self.net.start(now, id, src, dst, remaining, not_before);
+        self.arm_transfer_timer(generation);
+    }
+
+    fn arm_transfer_timer(&mut self, generation: u64) {
+        if let Some(t) = self.net.next_completion() {
+            self.queue
+                .push(t.max(self.now), Event::TransferTimer { generation });
+        }
+    }
+
+    fn on_transfer_timer(&mut self, generation: u64, sink: &mut dyn FnMut(&RequestRecord)) {
+        if generation != self.net.generation() {
+            return; // the flow set changed since this timer was set
+        }
+        let done = self.net.finish_due(self.now);
+        let generation = self.net.generation();
+        for id in done {
+            self.transfer_done(id, sink);
+        }
+        // Handlers above may have started flows (and armed timers); arm for this set too.
+        if self.net.generation() == generation {
+            self.arm_transfer_timer(generation);
+        }
+    }
+
+    fn transfer_done(&mut self, id: RequestId, sink: &mut dyn FnMut(&RequestRecord)) {
+        let now = self.now;
+        let r = &mut self.reqs[id.0 as usize];
+        r.transfer_ns += now.since(r.transfer_start.expect("started")).as_nanos();
+        let p = r.prefill_instance.expect("routed");
+        let d = r.decode_instance.expect("routed");
+        // The prefill instance frees the KV it sent.
+        let sent = u64::from(r.blocks);
+        r.blocks = r.reserved_blocks;
+        r.reserved_blocks = 0;
+        r.first_token.get_or_insert(now);
+        r.last_token = Some(now);
+        let pi = &mut self.insts[p.0 as usize];
+        pi.give_blocks(sent);
+        pi.outstanding -= 1;
+        self.wake(p);
+        if self.flow == Flow::Vllm {
+            // Freed prefill KV may unblock requests waiting there.
+            self.wake(p);
+        }
+        let r = &mut self.reqs[id.0 as usize];
+        if r.generated >= r.output_tokens {
+            let blocks = u64::from(r.blocks);
+            r.blocks = 0;
+            self.insts[d.0 as usize].give_blocks(blocks);
+            self.finish(id, d, sink);
+            return;
+        }
+        r.phase = Phase::AwaitingDecodeSlot;
+        self.insts[d.0 as usize].slot_wait.push_back(id);
+        self.admit_decoders(d);
+    }
+
+    /// Move requests whose KV has arrived into the decode batch while slots are free.
+    fn admit_decoders(&mut self, d: InstanceId) {
+        let inst = &mut self.insts[d.0 as usize];
+        let mut any = false;
+        while inst.has_slot() {
+            let Some(id) = inst.slot_wait.pop_front() else {
+                break;
+            };
+            inst.join_decode(id, &mut self.reqs[id.0 as usize]);
+            any = true;
+        }
+        if any {
+            self.wake(d);
+        }
+    }
+
+    // ----- completion -----------------------------------------------------------------------
+
+    /// A request produced its last token on instance `d`; its KV there is already freed.
+    fn finish(&mut self, id: RequestId, d: InstanceId, sink: &mut dyn FnMut(&RequestRecord)) {
+        let inst = &mut self.insts[d.0 as usize];
+        inst.outstanding -= 1;
+        self.end(id, Outcome::Completed, sink);
+        if self.flow != Flow::Aggregated {
+            self.try_reserve(d);
+            self.admit_decoders(d);
+        }
+    }
+
+    fn end(&mut self, id: RequestId, outcome: Outcome, sink: &mut dyn FnMut(&RequestRecord)) {
+        let rec = self.record(id, outcome);
+        self.collector.ended(&rec, self.now.as_secs_f64());
+        sink(&rec);
+        let client = self.reqs[id.0 as usize].client;
+        self.free_slots.push(id.0);
+        self.live -= 1;
+        self.client_next(client);
+    }
+
+    fn record(&self, id: RequestId, outcome: Outcome) -> RequestRecord {
+        let r = &self.reqs[id.0 as usize];
+        let ms = |d: SimDuration| d.as_millis_f64();
+        let done = outcome == Outcome::Completed;
+        let ttft = if done {
+            r.first_token.map(|t| ms(t.since(r.arrival)))
+        } else {
+            None
+        };
+        let e2e = if done {
+            Some(ms(self.now.since(r.arrival)))
+        } else {
+            None
+        };
+        let tpot = match (done, r.first_token) {
+            (true, Some(ft)) if r.output_tokens > 1 => {
+                Some(ms(self.now.since(ft)) / f64::from(r.output_tokens - 1))
+            }
+            _ => None,
+        };
+        let slo = &self.sc.slo;
+        let slo_met = done.then(|| {
+            ttft.is_some_and(|t| t <= slo.ttft_ms) && tpot.is_none_or(|t| t <= slo.tpot_ms)
+        });
+        let transfer = (done && r.transfer_start.is_some()).then(|| r.transfer_ns as f64 * 1e-6);
+        RequestRecord {
+            id: r.serial,
+            arrival_s: r.arrival.as_secs_f64(),
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cached_tokens: 0,
+            prefill_instance: r.prefill_instance.map(|i| i.0),
+            decode_instance: r.decode_instance.map(|i| i.0),
+            ttft_ms: ttft,
+            tpot_ms: tpot,
+            e2e_ms: e2e,
+            queue_ms: if done {
+                r.prefill_start.map(|t| ms(t.since(r.arrival)))
+            } else {
+                None
+            },
+            kv_transfer_ms: transfer,
+            slo_met,
+            outcome,
+            preemptions: r.preemptions,
+        }
+    }
+
+    // ----- sampling ---------------------------------------------------------------------------
+
+    fn on_sample(&mut self, window: SimDuration) {
+        let t = self.now.as_secs_f64();
+        let w = window.as_nanos() as f64;
+        for inst in &mut self.insts {
+            self.series.push(TimeseriesRow {
+                time_s: t,
+                instance: inst.id.0,
+                role: inst.role.name(),
+                waiting: inst.queued(),
+                running: inst.running(),
+                kv_utilization: inst.kv_utilization(),
+                prefill_tokens: inst.window.prefill_tokens,
+                decode_tokens: inst.window.decode_tokens,
+                busy_fraction: (inst.window.busy_ns as f64 / w).min(1.0),
+            });
+            inst.window = Default::default();
+        }
+        if self.live > 0 || !self.gen_done {
+            self.queue.push(self.now + window, Event::Sample);
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! One engine replica (vLLM or SGLang instance): KV blocks, queues, the running batch and
+//! the continuous-batching scheduler that forms each step.
+//!
+//! Invariants:
+//! - `used_blocks <= total_blocks` at all times; every block is owned by exactly one
+//!   request (held, or reserved for a KV transfer), and `used_blocks` is their sum
+//!   (checked by `debug_assert!` and by the property tests of the engine).
+//! - A step is one event per instance, whatever the batch size: decoding requests are not
+//!   visited per step. Their context and KV growth are derived from the decode-step
+//!   counter ([`DecodeSet`]): the context sum grows by the batch size each step, and the
+//!   requests needing a new block at step `k` are exactly those whose phase is `k mod B`.
+//! - Preemption (recompute) takes the newest running request first, as vLLM does.
+
+use crate::event::{InstanceId, RequestId};
+use crate::kv_transfer::PortId;
+use crate::request::{Phase, Request, blocks_for};
+use crate::scenario::{EngineConfig, Priority};
+use crate::time::SimTime;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use xpyd_models::{CostModel, StepShape};
+
+/// What an instance is for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Prefill only (PD); the prompt's KV then moves to a decode instance.
+    Prefill,
+    /// Decode (PD); also prefills what it must recompute, and Dynamo's local prefills.
+    Decode,
+    /// Aggregated: prefill and decode.
+    Mixed,
+}
+
+impl Role {
+    /// Name used in outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Prefill => "prefill",
+            Role::Decode => "decode",
+            Role::Mixed => "aggregated",
+        }
+    }
+}
+
+/// The decoding requests of an instance, tracked by step counters.
+#[derive(Clone, Debug)]
+pub struct DecodeSet {
+    /// Decode steps this instance has completed.
+    pub step: u64,
+    members: BTreeMap<u64, RequestId>,
+    finish: BinaryHeap<Reverse<(u64, u64)>>,
+    phase_count: Vec<u32>,
+    /// Sum over members of their current context (KV tokens).
+    pub context_sum: u64,
+    next_admit: u64,
+    block: u32,
+}
+
+impl DecodeSet {
+    fn new(block: u32) -> DecodeSet {
+        DecodeSet {
+            step: 0,
+            members: BTreeMap::new(),
+            finish: BinaryHeap::new(),
+            phase_count: vec![0; block as usize],
+            context_sum: 0,
+            next_admit: 0,
+            block,
+        }
+    }
+
+    /// Requests decoding.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether none is decoding.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn phase(&self, step0: u64, context0: u64) -> usize {
+        let b = u64::from(self.block);
+        ((step0 % b + b - context0 % b) % b) as usize
+    }
+
+    /// Add a request whose prompt (and any earlier output) is in KV; it decodes
+    /// `req.decode_steps_left()` more tokens.
+    fn join(&mut self, id: RequestId, req: &mut Request) {
+        let context0 = req.context_after_prefill();
+        let remaining = req.decode_steps_left();
+        debug_assert!(remaining > 0);
+        let admit_seq = self.next_admit;
+        self.next_admit += 1;
+        req.slot = crate::request::DecodeSlot {
+            admit_seq,
+            step0: self.step,
+            context0,
+            remaining,
+        };
+        req.phase = Phase::Decoding;
+        self.members.insert(admit_seq, id);
+        self.finish
+            .push(Reverse((self.step + remaining, admit_seq)));
+        let p = self.phase(self.step, context0);
+        self.phase_count[p] += 1;
+        self.context_sum += context0;
+    }
+
+    /// Remove a member; returns the blocks it holds.
+    fn leave(&mut self, req: &Request) -> u64 {
+        let s = req.slot;
+        let removed = self.members.remove(&s.admit_seq);
+        debug_assert!(removed.is_some(), "leaving request is not a member");
+        let p = self.phase(s.step0, s.context0);
+        self.phase_count[p] -= 1;
+        let context = s.context0 + (self.step - s.step0);
+        self.context_sum -= context;
+        blocks_for(context, self.block)
+    }
+
+    /// Blocks the next step needs for KV growth.
+    fn growth_next_step(&self) -> u64 {
+        u64::from(self.phase_count[(self.step % u64::from(self.block)) as usize])
+    }
+
+    /// The newest member.
+    fn newest(&self) -> Option<RequestId> {
+        self.members.last_key_value().map(|(_, &id)| id)
+    }
+
+    /// Members in admission order.
+    pub fn members(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.members.values().copied()
+    }
+
+    /// Complete one decode step: every member appends one token.
+    pub fn advance(&mut self) {
+        self.step += 1;
+        self.context_sum += self.members.len() as u64;
+    }
+
+    /// Pop a member whose last decode step has completed.
+    fn pop_finished(&mut self) -> Option<RequestId> {
+        while let Some(&Reverse((at, seq))) = self.finish.peek() {
+            if at > self.step {
+                return None;
+            }
+            self.finish.pop();
+            if let Some(&id) = self.members.get(&seq) {
+                return Some(id);
+            }
+            // Stale: the member was preempted; its entry is dropped lazily.
+        }
+        None
+    }
+}
+
+/// The step an instance is executing.
+#[derive(Clone, Debug, Default)]
+pub struct StepPlan {
+    /// When it started.
+    pub start: SimTime,
+    /// Prefill chunks: request and tokens computed.
+    pub chunks: Vec<(RequestId, u32)>,
+    /// Whether the decode set advances in this step.
+    pub decode: bool,
+    /// The step's shape (for the cost model and statistics).
+    pub shape: StepShape,
+}
+
+/// The four transfer ports of an instance.
+#[derive(Copy, Clone, Debug)]
+pub struct Ports {
+    /// RDMA egress.
+    pub nic_out: PortId,
+    /// RDMA ingress.
+    pub nic_in: PortId,
+    /// Intra-node egress.
+    pub local_out: PortId,
+    /// Intra-node ingress.
+    pub local_in: PortId,
+}
+
+/// Counters accumulated over a sampling window.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct WindowCounters {
+    /// Prompt tokens computed.
+    pub prefill_tokens: u64,
+    /// Output tokens decoded.
+    pub decode_tokens: u64,
+    /// Nanoseconds spent executing steps.
+    pub busy_ns: u64,
+}
+
+/// One engine replica.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// Its index.
+    pub id: InstanceId,
+    /// What it does.
+    pub role: Role,
+    /// Step cost.
+    pub cost: CostModel,
+    /// Engine knobs.
+    pub engine: EngineConfig,
+    /// TP degree.
+    pub tp: u32,
+    /// Node of its first GPU.
+    pub node: u32,
+    /// Whether its GPUs span several nodes.
+    pub multi_node: bool,
+    /// KV blocks in all.
+    pub total_blocks: u64,
+    /// KV blocks held or reserved.
+    pub used_blocks: u64,
+    /// Requests waiting for prefill (new, or preempted for recompute).
+    pub waiting: VecDeque<RequestId>,
+    /// Admitted requests with part of the prompt computed, in admission order.
+    pub prefilling: Vec<RequestId>,
+    /// Decoding requests.
+    pub decode: DecodeSet,
+    /// Requests waiting for KV room on this (decode) instance.
+    pub kv_wait: VecDeque<RequestId>,
+    /// Requests whose KV is here, waiting for a running slot.
+    pub slot_wait: VecDeque<RequestId>,
+    /// Requests that joined the decode set since its last decode step.
+    pub new_decoders: Vec<RequestId>,
+    /// End of its last decode step.
+    pub last_decode_end: SimTime,
+    /// Whether a step is executing.
+    pub busy: bool,
+    /// Whether a `TryStep` is already scheduled.
+    pub wake_pending: bool,
+    /// The step executing.
+    pub plan: StepPlan,
+    /// Requests routed here and not finished here.
+    pub outstanding: u32,
+    /// Transfer ports.
+    pub ports: Ports,
+    /// Counters of the current sampling window.
+    pub window: WindowCounters,
+    /// Nanoseconds spent executing steps, whole run.
+    pub busy_ns: u64,
+    /// Steps executed.
+    pub steps: u64,
+    /// Preemptions.
+    pub preemptions: u64,
+}
+
+impl Instance {
+    /// A new idle instance.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: InstanceId,
+        role: Role,
+        cost: CostModel,
+        engine: EngineConfig,
+        tp: u32,
+        node: u32,
+        multi_node: bool,
+        kv_capacity_tokens: u64,
+        ports: Ports,
+    ) -> Instance {
+        let block = engine.kv_block_tokens;
+        Instance {
+            id,
+            role,
+            cost,
+            tp,
+            node,
+            multi_node,
+            total_blocks: kv_capacity_tokens / u64::from(block),
+            used_blocks: 0,
+            waiting: VecDeque::new(),
+            prefilling: Vec::new(),
+            decode: DecodeSet::new(block),
+            kv_wait: VecDeque::new(),
+            slot_wait: VecDeque::new(),
+            new_decoders: Vec::new(),
+            last_decode_end: SimTime::ZERO,
+            busy: false,
+            wake_pending: false,
+            plan: StepPlan::default(),
+            outstanding: 0,
+            ports,
+            window: WindowCounters::default(),
+            busy_ns: 0,
+            steps: 0,
+            preemptions: 0,
+            engine,
+        }
+    }
+
+    /// Tokens per KV block.
+    pub fn block_tokens(&self) -> u32 {
+        self.engine.kv_block_tokens
+    }
+
+    /// Free KV blocks.
+    pub fn free_blocks(&self) -> u64 {
+        self.total_blocks - self.used_blocks
+    }
+
+    /// Fraction of KV blocks in use.
+    pub fn kv_utilization(&self) -> f64 {
+        self.used_blocks as f64 / self.total_blocks as f64
+    }
+
+    /// Requests in the running batch (decoding or mid-prefill).
+    pub fn running(&self) -> u32 {
+        (self.decode.len() + self.prefilling.len()) as u32
+    }
+
+    /// Requests queued here in any queue.
+    pub fn queued(&self) -> u32 {
+        (self.waiting.len() + self.kv_wait.len() + self.slot_wait.len()) as u32
+    }
+
+    /// Take `n` blocks; panics if they are not free (a bug: callers check first).
+    pub fn take_blocks(&mut self, n: u64) {
+        assert!(
+            n <= self.free_blocks(),
+            "instance {:?} over-allocated KV",
+            self.id
+        );
+        self.used_blocks += n;
+    }
+
+    /// Return `n` blocks.
+    pub fn give_blocks(&mut self, n: u64) {
+        debug_assert!(n <= self.used_blocks);
+        self.used_blocks -= n;
+    }
+
+    /// Whether a new request could join the running batch.
+    pub fn has_slot(&self) -> bool {
+        self.running() < self.engine.max_num_seqs
+    }
+
+    /// Put a request whose prompt is in KV here into the decode set.
+    pub fn join_decode(&mut self, id: RequestId, req: &mut Request) {
+        self.decode.join(id, req);
+        self.new_decoders.push(id);
+    }
+
+    /// Remove a finished or preempted decoding request and free its blocks.
+    pub fn leave_decode(&mut self, req: &Request) {
+        let blocks = self.decode.leave(req);
+        self.give_blocks(blocks);
+    }
+
+    /// Pop a decoding request that has produced its last token.
+    pub fn pop_finished(&mut self) -> Option<RequestId> {
+        self.decode.pop_finished()
+    }
+
+    /// Form the next step at `now`, or `None` when there is nothing to run. Preempts
+    /// (recompute) the newest running requests when decode KV growth does not fit;
+    /// preempted requests go to the front of `waiting`, and their ids are appended to
+    /// `preempted`.
+    pub fn plan_step(
+        &mut self,
+        now: SimTime,
+        reqs: &mut [Request],
+        preempted: &mut Vec<RequestId>,
+    ) -> Option<StepPlan> {
+        let mut plan = StepPlan {
+            start: now,
+            ..StepPlan::default()
+        };
+        let has_prefill_work = !self.prefilling.is_empty() || !self.waiting.is_empty();
+        match self.engine.priority {
+            Priority::DecodeFirst => {
+                let budget = self.schedule_decode(reqs, preempted, &mut plan);
+                self.schedule_prefill(reqs, budget, &mut plan);
+            }
+            Priority::PrefillFirst => {
+                if has_prefill_work {
+                    self.schedule_prefill(
+                        reqs,
+                        u64::from(self.engine.max_batched_tokens),
+                        &mut plan,
+                    );
+                }
+                if plan.chunks.is_empty() {
+                    self.schedule_decode(reqs, preempted, &mut plan);
+                }
+            }
+        }
+        if plan.chunks.is_empty() && !plan.decode {
+            return None;
+        }
+        Some(plan)
+    }
+
+    /// Decode part of a step: every member gets one token. Returns the token budget left.
+    fn schedule_decode(
+        &mut self,
+        reqs: &mut [Request],
+        preempted: &mut Vec<RequestId>,
+        plan: &mut StepPlan,
+    ) -> u64 {
+        let budget = u64::from(self.engine.max_batched_tokens);
+        if self.decode.is_empty() {
+            return budget;
+        }
+        // KV growth of this step; preempt the newest running requests until it fits.
+        while self.decode.growth_next_step() > self.free_blocks() {
+            let victim = self
+                .prefilling
+                .last()
+                .copied()
+                .or_else(|| self.decode.newest());
+            let Some(victim) = victim else { break };
+            self.preempt(victim, reqs);
+            preempted.push(victim);
+        }
+        if self.decode.is_empty() {
+            return budget;
+        }
+        let growth = self.decode.growth_next_step();
+        self.take_blocks(growth);
+        plan.decode = true;
+        plan.shape.decode_seqs = self.decode.len() as u32;
+        plan.shape.decode_context_tokens = self.decode.context_sum;
+        budget.saturating_sub(self.decode.len() as u64)
+    }
+
+    /// Prefill part of a step: continue partial prefills, then admit waiting requests,
+    /// within `budget` tokens, the running cap and free KV.
+    fn schedule_prefill(&mut self, reqs: &mut [Request], mut budget: u64, plan: &mut StepPlan) {
+        let block = self.block_tokens();
+        let chunked = self.engine.chunked_prefill;
+        // Continue partial prefills in admission order.
+        for i in 0..self.prefilling.len() {
+            if budget == 0 {
+                break;
+            }
+            let id = self.prefilling[i];
+            let r = &reqs[id.0 as usize];
+            let left = u64::from(r.prefill_target - r.prefilled);
+            let chunk = if chunked { left.min(budget) } else { left };
+            let need = blocks_for(u64::from(r.prefilled) + chunk, block) - u64::from(r.blocks);
+            if need > self.free_blocks() {
+                break;
+            }
+            self.take_blocks(need);
+            let r = &mut reqs[id.0 as usize];
+            r.blocks += need as u32;
+            push_chunk(plan, id, r, chunk);
+            budget = budget.saturating_sub(chunk);
+        }
+        // Admit new requests (head of line blocks: FCFS).
+        while budget > 0 && self.has_slot() {
+            let Some(&id) = self.waiting.front() else {
+                break;
+            };
+            let r = &reqs[id.0 as usize];
+            let left = u64::from(r.prefill_target - r.prefilled);
+            if !chunked && left > budget && !(plan.chunks.is_empty() && !plan.decode) {
+                break;
+            }
+            let chunk = if chunked { left.min(budget) } else { left };
+            let need = blocks_for(u64::from(r.prefilled) + chunk, block) - u64::from(r.blocks);
+            if need > self.free_blocks() {
+                break;
+            }
+            self.take_blocks(need);
+            self.waiting.pop_front();
+            self.prefilling.push(id);
+            let r = &mut reqs[id.0 as usize];
+            r.blocks += need as u32;
+            r.phase = Phase::Prefilling;
+            if r.prefill_start.is_none() {
+                r.prefill_start = Some(plan.start);
+            }
+            push_chunk(plan, id, r, chunk);
+            budget = budget.saturating_sub(chunk);
+        }
+    }
+
+    /// Preempt a running request: free its KV and queue it for recompute of its prompt
+    /// and the tokens it has generated (vLLM's recompute preemption).
+    fn preempt(&mut self, id: RequestId, reqs: &mut [Request]) {
+        let r = &mut reqs[id.0 as usize];
+        if let Some(pos) = self.prefilling.iter().position(|&x| x == id) {
+            self.prefilling.remove(pos);
+            let blocks = u64::from(r.blocks);
+            self.give_blocks(blocks);
+        } else {
+            let blocks = self.decode.leave(r);
+            self.give_blocks(blocks);
+            // Tokens generated so far: the first (from prefill) plus the decode steps done.
+            let done = self.decode.step - r.slot.step0;
+            r.generated += done as u32;
+            self.new_decoders.retain(|&x| x != id);
+        }
+        r.blocks = 0;
+        r.prefilled = 0;
+        r.prefill_target = r.input_tokens + r.generated;
+        r.phase = Phase::Waiting;
+        r.preemptions += 1;
+        self.preemptions += 1;
+        self.waiting.push_front(id);
+    }
+}
+
+fn push_chunk(plan: &mut StepPlan, id: RequestId, r: &Request, chunk: u64) {
+    let before = u64::from(r.prefilled);
+    plan.chunks.push((id, chunk as u32));
+    plan.shape.prefill_tokens += chunk;
+    plan.shape.prefill_seqs += 1;
+    plan.shape.prefill_attn_pairs += chunk * before + chunk * (chunk + 1) / 2;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_set_block_growth_follows_phases() {
+        // Block of 4 tokens; a request joining with 4 tokens of context needs a block at
+        // its first step (context 4 -> 5), then every 4 steps.
+        let mut d = DecodeSet::new(4);
+        let mut r = Request::new(0, SimTime::ZERO, 4, 20, None);
+        r.prefilled = 4;
+        r.generated = 1;
+        d.join(RequestId(0), &mut r);
+        let mut needs = Vec::new();
+        for _ in 0..9 {
+            needs.push(d.growth_next_step());
+            d.advance();
+        }
+        assert_eq!(needs, vec![1, 0, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(d.context_sum, 4 + 9);
+        // After 9 steps the context is 13 tokens: 4 blocks.
+        assert_eq!(d.leave(&r), 4);
+        assert_eq!(d.context_sum, 0);
+    }
+
+    #[test]
+    fn decode_set_finishes_in_step_order_and_skips_departed() {
+        let mut d = DecodeSet::new(16);
+        let mut a = Request::new(0, SimTime::ZERO, 10, 3, None);
+        a.generated = 1;
+        let mut b = Request::new(1, SimTime::ZERO, 10, 2, None);
+        b.generated = 1;
+        let mut c = Request::new(2, SimTime::ZERO, 10, 2, None);
+        c.generated = 1;
+        d.join(RequestId(0), &mut a);
+        d.join(RequestId(1), &mut b);
+        d.join(RequestId(2), &mut c);
+        d.leave(&c);
+        d.advance();
+        assert_eq!(d.pop_finished(), Some(RequestId(1)));
+        d.leave(&b);
+        assert_eq!(d.pop_finished(), None);
+        d.advance();
+        assert_eq!(d.pop_finished(), Some(RequestId(0)));
+    }
+}

@@ -1,0 +1,15 @@
+//! Uniform random choice from the router's own stream.
+
+use super::{InstanceLoad, Router};
+use crate::rng::SimRng;
+use rand::RngExt;
+
+/// Picks uniformly at random.
+#[derive(Debug, Default)]
+pub struct Random;
+
+impl Router for Random {
+    fn route(&mut self, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
+        rng.random_range(0..loads.len())
+    }
+}

@@ -1,0 +1,147 @@
+//! Requests in flight: their progress through prefill, transfer and decode.
+//!
+//! Invariants: a request lives in one arena slot from arrival to completion; the slot is
+//! recycled afterwards, so memory is bounded by the requests in flight, not by the run's
+//! length. A request's `serial` (arrival order) is its public id in outputs. Decode
+//! progress is not stored per token: it is derived from the instance's decode-step
+//! counter (see [`DecodeSlot`]).
+
+use crate::event::InstanceId;
+use crate::time::SimTime;
+
+/// Where a request is in its life.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Routed to a decode instance that has no KV room for it yet (SGLang pre-allocation,
+    /// vLLM pull, Dynamo remote prefill).
+    AwaitingDecodeKv,
+    /// SGLang bootstrap handshake in progress.
+    Bootstrapping,
+    /// In Dynamo's global prefill queue.
+    InPrefillQueue,
+    /// Waiting in an instance's prefill queue (new, or preempted for recompute).
+    Waiting,
+    /// Admitted; prompt partly computed (chunked prefill).
+    Prefilling,
+    /// Prompt computed on a prefill instance; waiting for the decode side (vLLM flow).
+    AwaitingTransfer,
+    /// KV moving from the prefill to the decode instance.
+    Transferring,
+    /// KV present on the decode instance; waiting for a running slot.
+    AwaitingDecodeSlot,
+    /// In a decode batch.
+    Decoding,
+}
+
+/// A request's place in an instance's decode set. The context it has at the instance's
+/// decode step `k` is `context0 + (k - step0)`; it finishes at step `step0 + remaining`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecodeSlot {
+    /// Order of admission into the decode set (unique per instance; newest is preempted first).
+    pub admit_seq: u64,
+    /// The instance's decode-step counter when the request joined.
+    pub step0: u64,
+    /// Tokens in its KV cache when it joined.
+    pub context0: u64,
+    /// Decode steps it had left when it joined.
+    pub remaining: u64,
+}
+
+/// A request in flight.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Arrival order (0-based); the id reported in `requests.csv`.
+    pub serial: u64,
+    /// Arrival instant.
+    pub arrival: SimTime,
+    /// Prompt tokens.
+    pub input_tokens: u32,
+    /// Output tokens to generate.
+    pub output_tokens: u32,
+    /// The closed-loop client that issued it, if any.
+    pub client: Option<u32>,
+    /// Where it is.
+    pub phase: Phase,
+    /// Instance that computes (or computed) its prompt.
+    pub prefill_instance: Option<InstanceId>,
+    /// Instance that decodes it.
+    pub decode_instance: Option<InstanceId>,
+    /// Tokens to compute in prefill: the prompt, plus the tokens generated before a
+    /// preemption when it is recomputed.
+    pub prefill_target: u32,
+    /// Tokens of `prefill_target` computed so far.
+    pub prefilled: u32,
+    /// Output tokens produced so far (the first one by prefill).
+    pub generated: u32,
+    /// KV blocks it holds on the instance computing it.
+    pub blocks: u32,
+    /// KV blocks reserved for it on its decode instance before the KV arrives.
+    pub reserved_blocks: u32,
+    /// Decode-set bookkeeping while decoding.
+    pub slot: DecodeSlot,
+    /// Start of its first prefill step.
+    pub prefill_start: Option<SimTime>,
+    /// When its first token reached the user.
+    pub first_token: Option<SimTime>,
+    /// When its latest token was produced (for inter-token latency).
+    pub last_token: Option<SimTime>,
+    /// When its KV transfer started (after setup).
+    pub transfer_start: Option<SimTime>,
+    /// Total time spent moving KV, summed over transfers.
+    pub transfer_ns: u64,
+    /// Times it was preempted.
+    pub preemptions: u32,
+    /// Whether Dynamo's decode worker prefilled it locally.
+    pub local_prefill: bool,
+}
+
+impl Request {
+    /// A new request arriving at `arrival`.
+    pub fn new(
+        serial: u64,
+        arrival: SimTime,
+        input_tokens: u32,
+        output_tokens: u32,
+        client: Option<u32>,
+    ) -> Request {
+        Request {
+            serial,
+            arrival,
+            input_tokens,
+            output_tokens,
+            client,
+            phase: Phase::Waiting,
+            prefill_instance: None,
+            decode_instance: None,
+            prefill_target: input_tokens,
+            prefilled: 0,
+            generated: 0,
+            blocks: 0,
+            reserved_blocks: 0,
+            slot: DecodeSlot::default(),
+            prefill_start: None,
+            first_token: None,
+            last_token: None,
+            transfer_start: None,
+            transfer_ns: 0,
+            preemptions: 0,
+            local_prefill: false,
+        }
+    }
+
+    /// Tokens in its KV cache once its prefill target is computed.
+    pub fn context_after_prefill(&self) -> u64 {
+        u64::from(self.prefill_target)
+    }
+
+    /// Decode steps still needed after the prompt is computed (the first token comes from
+    /// prefill).
+    pub fn decode_steps_left(&self) -> u64 {
+        u64::from(self.output_tokens.saturating_sub(self.generated))
+    }
+}
+
+/// Blocks of `block` tokens needed to hold `tokens` tokens.
+pub fn blocks_for(tokens: u64, block: u32) -> u64 {
+    tokens.div_ceil(u64::from(block))
+}
