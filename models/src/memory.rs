@@ -1,5 +1,21 @@
 //! How the memory of one instance (TP GPUs) divides into weights, activations and KV cache.
+//!
+//! Per GPU: `usable = memory_gib x GiB x gpu_memory_utilization - reserve`; weights take
+//! `param_count x dtype bytes / tp` of it (the embedding and lm_head are vocab-parallel
+//! in vLLM and SGLang, so they split across TP ranks like every other weight); the rest
+//! is KV cache.
+//!
+//! Invariants of a [`MemoryPlan`] (checked by [`MemoryPlan::new`]):
+//!
+//! - `tp >= 1`, `tp` divides the attention heads, and for GQA models `tp` divides the KV
+//!   heads or the KV heads divide `tp` (then each KV head is replicated on `tp / kv_heads`
+//!   GPUs); MLA models only need `tp` to divide the heads (the latent is replicated);
+//! - `weight_bytes_per_gpu + kv_bytes_per_gpu + reserve_bytes_per_gpu` equals
+//!   `memory x utilisation`, and `kv_bytes_per_gpu > 0`;
+//! - `kv_capacity_tokens = floor(kv_bytes_per_gpu / kv_bytes_per_token_per_gpu)`: every
+//!   GPU of the instance holds its share of every cached token.
 
+use crate::gpu::GIB;
 use crate::{Dtype, GpuSpec, ModelArch};
 use serde::Serialize;
 
@@ -37,7 +53,7 @@ pub enum FitError {
     },
     /// Weights (plus the reserve) exceed the usable memory.
     #[error(
-        "{model} weights need {weights_gib:.1} GiB per GPU at TP {tp} ({dtype}), but {gpu} has {usable_gib:.1} GiB usable ({memory_gib:.0} GiB x {mem_util} utilisation - {reserve_gib:.1} GiB reserve)"
+        "{model} weights need {weights_gib:.1} GiB per GPU at TP {tp} ({dtype}), but {gpu} has {usable_gib:.1} GiB usable ({memory_gib:.1} GiB x {mem_util} utilisation - {reserve_gib:.1} GiB reserve)"
     )]
     Weights {
         /// Model id.
@@ -74,15 +90,183 @@ impl MemoryPlan {
         gpu_memory_utilization: f64,
         reserve_gib: f64,
     ) -> Result<MemoryPlan, FitError> {
-        let _ = (
-            arch,
-            gpu,
+        check_tp(arch, tp)?;
+        let weight_bytes_per_gpu = arch.param_count() * weights.bytes() / f64::from(tp);
+        let reserve_bytes_per_gpu = reserve_gib * GIB;
+        let usable = gpu.memory_bytes() * gpu_memory_utilization - reserve_bytes_per_gpu;
+        // `!(a > b)` also rejects NaN from a nonsensical utilisation or reserve.
+        if !(usable > weight_bytes_per_gpu) {
+            return Err(FitError::Weights {
+                model: arch.id.clone(),
+                gpu: gpu.id.clone(),
+                tp,
+                dtype: weights.name(),
+                weights_gib: weight_bytes_per_gpu / GIB,
+                usable_gib: usable / GIB,
+                memory_gib: gpu.memory_gib,
+                mem_util: gpu_memory_utilization,
+                reserve_gib,
+            });
+        }
+        let kv_bytes_per_gpu = usable - weight_bytes_per_gpu;
+        let kv_bytes_per_token_per_gpu = arch.kv_bytes_per_token_per_gpu(kv, tp);
+        // Finite and non-negative here, so the cast saturates rather than wraps.
+        let kv_capacity_tokens = (kv_bytes_per_gpu / kv_bytes_per_token_per_gpu).floor() as u64;
+        Ok(MemoryPlan {
+            weight_bytes_per_gpu,
+            reserve_bytes_per_gpu,
+            kv_bytes_per_gpu,
+            kv_bytes_per_token_per_gpu,
+            kv_capacity_tokens,
+        })
+    }
+
+    /// KV-cache GiB per GPU.
+    pub fn kv_gib_per_gpu(&self) -> f64 {
+        self.kv_bytes_per_gpu / GIB
+    }
+
+    /// Weight GiB per GPU.
+    pub fn weight_gib_per_gpu(&self) -> f64 {
+        self.weight_bytes_per_gpu / GIB
+    }
+}
+
+/// Whether `tp` splits the heads of `arch` evenly (see the module invariants).
+pub fn check_tp(arch: &ModelArch, tp: u32) -> Result<(), FitError> {
+    let heads = arch.num_heads;
+    let kv_heads = arch.num_kv_heads;
+    let ok = tp >= 1
+        && heads % tp == 0
+        && (arch.mla.is_some() || kv_heads % tp == 0 || tp % kv_heads == 0);
+    if ok {
+        Ok(())
+    } else {
+        Err(FitError::TpHeads {
+            model: arch.id.clone(),
             tp,
-            weights,
-            kv,
-            gpu_memory_utilization,
-            reserve_gib,
+            heads,
+            kv_heads,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arch(id: &str) -> ModelArch {
+        ModelArch::builtin(id).unwrap()
+    }
+    fn gpu(id: &str) -> GpuSpec {
+        GpuSpec::builtin(id).unwrap()
+    }
+
+    #[test]
+    fn qwen3_32b_fits_tp2_on_h100() {
+        let a = arch("qwen3-32b");
+        let p = MemoryPlan::new(&a, &gpu("h100"), 2, Dtype::Bf16, Dtype::Bf16, 0.9, 2.0).unwrap();
+        // 32.8B x 2 B / 2 = 30.5 GiB of weights per GPU.
+        assert!(
+            (p.weight_gib_per_gpu() - 30.5).abs() < 0.2,
+            "{}",
+            p.weight_gib_per_gpu()
         );
-        todo!()
+        let total = p.weight_bytes_per_gpu + p.kv_bytes_per_gpu + p.reserve_bytes_per_gpu;
+        assert!((total - 0.9 * 79.18 * GIB).abs() < 1.0);
+        // 64 layers x 2 x (8 / 2) heads x 128 x 2 B = 131,072 B per token per GPU.
+        assert_eq!(p.kv_bytes_per_token_per_gpu, 131_072.0);
+        assert_eq!(
+            p.kv_capacity_tokens,
+            (p.kv_bytes_per_gpu / 131_072.0).floor() as u64
+        );
+        assert!(p.kv_capacity_tokens > 250_000, "{}", p.kv_capacity_tokens);
+    }
+
+    #[test]
+    fn qwen3_32b_does_not_fit_tp1_on_l20() {
+        let e = MemoryPlan::new(
+            &arch("qwen3-32b"),
+            &gpu("l20"),
+            1,
+            Dtype::Bf16,
+            Dtype::Bf16,
+            0.9,
+            1.0,
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        // 65.5e9 B = 61.0 GiB of weights; 44.5 x 0.9 - 1 = 39.05 GiB usable.
+        assert!(msg.contains("61.0 GiB"), "{msg}");
+        assert!(
+            msg.contains("39.1 GiB") && msg.contains("44.5 GiB x 0.9"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("l20") && msg.contains("qwen3-32b") && msg.contains("TP 1"),
+            "{msg}"
+        );
+        assert!(matches!(e, FitError::Weights { .. }));
+    }
+
+    #[test]
+    fn tp_must_split_heads() {
+        let l = arch("llama-3.1-70b");
+        let h = gpu("h100");
+        let e = MemoryPlan::new(&l, &h, 3, Dtype::Bf16, Dtype::Bf16, 0.9, 1.0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FitError::TpHeads {
+                    tp: 3,
+                    heads: 64,
+                    kv_heads: 8,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(MemoryPlan::new(&l, &h, 0, Dtype::Bf16, Dtype::Bf16, 0.9, 1.0).is_err());
+        // 16 > 8 KV heads: replicated, allowed; one KV head per GPU.
+        let p = MemoryPlan::new(&l, &h, 16, Dtype::Bf16, Dtype::Bf16, 0.9, 1.0).unwrap();
+        assert_eq!(p.kv_bytes_per_token_per_gpu, 80.0 * 2.0 * 128.0 * 2.0);
+        // Qwen3-235B has 4 KV heads: TP 8 replicates each KV head twice.
+        let q = arch("qwen3-235b-a22b");
+        let p = MemoryPlan::new(&q, &gpu("h200"), 8, Dtype::Fp8, Dtype::Bf16, 0.9, 2.0).unwrap();
+        assert_eq!(p.kv_bytes_per_token_per_gpu, 94.0 * 2.0 * 128.0 * 2.0);
+    }
+
+    #[test]
+    fn mla_needs_only_heads_and_replicates_the_latent() {
+        let d = arch("deepseek-v3");
+        let p = MemoryPlan::new(&d, &gpu("h200"), 8, Dtype::Fp8, Dtype::Bf16, 0.9, 4.0).unwrap();
+        assert_eq!(
+            p.kv_bytes_per_token_per_gpu,
+            d.kv_bytes_per_token(Dtype::Bf16)
+        );
+        // 671B at fp8 does not fit one 8-GPU H100 node.
+        let e =
+            MemoryPlan::new(&d, &gpu("h100"), 8, Dtype::Fp8, Dtype::Bf16, 0.9, 4.0).unwrap_err();
+        assert!(matches!(e, FitError::Weights { .. }));
+    }
+
+    #[test]
+    fn nonsense_utilisation_is_an_error_not_a_panic() {
+        let a = arch("llama-3.1-8b");
+        let h = gpu("h100");
+        for util in [0.0, -1.0, f64::NAN] {
+            assert!(MemoryPlan::new(&a, &h, 1, Dtype::Bf16, Dtype::Bf16, util, 1.0).is_err());
+        }
+        assert!(MemoryPlan::new(&a, &h, 1, Dtype::Bf16, Dtype::Bf16, 0.9, f64::NAN).is_err());
+    }
+
+    #[test]
+    fn fp8_kv_doubles_capacity() {
+        let a = arch("llama-3.1-8b");
+        let h = gpu("h100");
+        let b = MemoryPlan::new(&a, &h, 1, Dtype::Bf16, Dtype::Bf16, 0.9, 1.0).unwrap();
+        let f = MemoryPlan::new(&a, &h, 1, Dtype::Bf16, Dtype::Fp8, 0.9, 1.0).unwrap();
+        assert!(f.kv_capacity_tokens >= 2 * b.kv_capacity_tokens);
+        assert!(f.kv_capacity_tokens <= 2 * b.kv_capacity_tokens + 1);
     }
 }
