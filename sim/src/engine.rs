@@ -742,7 +742,8 @@ impl<'s> Simulation<'s> {
         r.transfer_start = Some(overlapped_since.unwrap_or(now));
         let p = &self.insts[r.prefill_instance.expect("routed").0 as usize];
         let d = &self.insts[r.decode_instance.expect("routed").0 as usize];
-        let same_node = !p.multi_node && !d.multi_node && p.node == d.node;
+        let same_node =
+            !self.sc.kv_transfer.force_rdma && !p.multi_node && !d.multi_node && p.node == d.node;
         let (src, dst) = if same_node {
             (p.ports.local_out, d.ports.local_in)
         } else {

@@ -265,6 +265,10 @@ pub struct KvTransferFile {
     pub setup_ms: Option<f64>,
     /// Fraction of link bandwidth a KV transfer achieves (default 0.8).
     pub efficiency: Option<f64>,
+    /// Send KV over the RDMA NICs even between instances on one node (Mooncake
+    /// transfer engine / NIXL over RDMA, as on PCIe GPUs without NVLink); default false
+    /// (same-node transfers use NVLink or PCIe peer-to-peer).
+    pub force_rdma: Option<bool>,
 }
 
 /// `[dynamo]`: conditional disaggregation of Dynamo's decode worker.
@@ -408,6 +412,8 @@ pub struct KvTransferConfig {
     pub setup_ms: f64,
     /// Fraction of link bandwidth achieved.
     pub efficiency: f64,
+    /// Same-node transfers also go over RDMA.
+    pub force_rdma: bool,
     /// RDMA bandwidth per GPU, Gbit/s.
     pub nic_gbit_s: f64,
     /// Intra-node bandwidth per GPU, GB/s.
@@ -554,7 +560,7 @@ fn span_field(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 pub fn table_to_file(file: &Path, doc: toml::Table) -> Result<ScenarioFile, ScenarioError> {
     let value = toml::Value::Table(doc);
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let field = kebab_path(&e.path().to_string());
+        let field = e.path().to_string();
         ScenarioError::Parse {
             file: file.to_path_buf(),
             field: if field.is_empty() || field == "." {
@@ -565,10 +571,6 @@ pub fn table_to_file(file: &Path, doc: toml::Table) -> Result<ScenarioFile, Scen
             message: e.into_inner().to_string(),
         }
     })
-}
-
-fn kebab_path(p: &str) -> String {
-    p.to_string()
 }
 
 impl Scenario {
@@ -759,6 +761,7 @@ impl Scenario {
             bootstrap_ms,
             setup_ms,
             efficiency: kv_eff,
+            force_rdma,
         } = kv_transfer;
         let kv_transfer = KvTransferConfig {
             layerwise: layerwise.unwrap_or(false),
@@ -766,6 +769,7 @@ impl Scenario {
                 .non_negative_f64("kv-transfer.bootstrap-ms", bootstrap_ms.unwrap_or(2.0))?,
             setup_ms: v.non_negative_f64("kv-transfer.setup-ms", setup_ms.unwrap_or(1.0))?,
             efficiency: v.fraction("kv-transfer.efficiency", kv_eff.unwrap_or(0.8))?,
+            force_rdma: force_rdma.unwrap_or(false),
             nic_gbit_s,
             intra_node_gb_s,
             gpus_per_node,

@@ -1,0 +1,159 @@
+//! CSV outputs: `requests.csv` (streamed, one row per request as it ends) and
+//! `timeseries.csv`.
+//!
+//! Invariants: fixed column order and fixed float formatting (seconds to 6 decimals,
+//! milliseconds to 3, fractions to 4), empty cells for values a request does not have.
+
+use crate::ReportError;
+use crate::atomic::AtomicFile;
+use std::path::{Path, PathBuf};
+use xpyd_sim::metrics::{Outcome, RequestRecord, TimeseriesRow};
+
+/// Columns of `requests.csv`.
+pub const REQUEST_COLUMNS: [&str; 15] = [
+    "id",
+    "arrival_s",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "prefill_instance",
+    "decode_instance",
+    "ttft_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "queue_ms",
+    "kv_transfer_ms",
+    "slo_met",
+    "outcome",
+    "preemptions",
+];
+
+/// Columns of `timeseries.csv`.
+pub const TIMESERIES_COLUMNS: [&str; 10] = [
+    "system",
+    "time_s",
+    "instance",
+    "role",
+    "waiting",
+    "running",
+    "kv_utilization",
+    "prefill_tokens",
+    "decode_tokens",
+    "busy_fraction",
+];
+
+fn opt<T: ToString>(x: Option<T>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn ms(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.3}")).unwrap_or_default()
+}
+
+/// `requests.csv` being written as requests end.
+pub struct RequestsCsv {
+    path: PathBuf,
+    w: csv::Writer<AtomicFile>,
+    error: Option<ReportError>,
+}
+
+impl RequestsCsv {
+    /// Start `path` with its header.
+    pub fn create(path: &Path) -> Result<RequestsCsv, ReportError> {
+        let f = AtomicFile::create(path)?;
+        let mut w = csv::Writer::from_writer(f);
+        w.write_record(REQUEST_COLUMNS)
+            .map_err(|source| ReportError::Csv {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(RequestsCsv {
+            path: path.to_path_buf(),
+            w,
+            error: None,
+        })
+    }
+
+    /// Append a row. The first error is kept and returned by [`Self::finish`].
+    pub fn push(&mut self, r: &RequestRecord) {
+        if self.error.is_some() {
+            return;
+        }
+        let outcome = match r.outcome {
+            Outcome::Completed => "completed",
+            Outcome::Rejected => "rejected",
+            Outcome::Unfinished => "unfinished",
+        };
+        let row = [
+            r.id.to_string(),
+            format!("{:.6}", r.arrival_s),
+            r.input_tokens.to_string(),
+            r.output_tokens.to_string(),
+            r.cached_tokens.to_string(),
+            opt(r.prefill_instance),
+            opt(r.decode_instance),
+            ms(r.ttft_ms),
+            ms(r.tpot_ms),
+            ms(r.e2e_ms),
+            ms(r.queue_ms),
+            ms(r.kv_transfer_ms),
+            opt(r.slo_met),
+            outcome.to_string(),
+            r.preemptions.to_string(),
+        ];
+        if let Err(source) = self.w.write_record(&row) {
+            self.error = Some(ReportError::Csv {
+                path: self.path.clone(),
+                source,
+            });
+        }
+    }
+
+    /// Flush and move the file into place.
+    pub fn finish(self) -> Result<(), ReportError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let path = self.path;
+        let f = self.w.into_inner().map_err(|e| ReportError::Io {
+            path: path.clone(),
+            source: e.into_error(),
+        })?;
+        f.commit()
+    }
+}
+
+/// Write `timeseries.csv` for one or more systems (`(system name, rows)`).
+pub fn write_timeseries(
+    path: &Path,
+    systems: &[(&str, &[TimeseriesRow])],
+) -> Result<(), ReportError> {
+    let csv_err = |source| ReportError::Csv {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = csv::Writer::from_writer(AtomicFile::create(path)?);
+    w.write_record(TIMESERIES_COLUMNS).map_err(csv_err)?;
+    for (system, rows) in systems {
+        for r in rows.iter() {
+            w.write_record([
+                system.to_string(),
+                format!("{:.6}", r.time_s),
+                r.instance.to_string(),
+                r.role.to_string(),
+                r.waiting.to_string(),
+                r.running.to_string(),
+                format!("{:.4}", r.kv_utilization),
+                r.prefill_tokens.to_string(),
+                r.decode_tokens.to_string(),
+                format!("{:.4}", r.busy_fraction),
+            ])
+            .map_err(csv_err)?;
+        }
+    }
+    let f = w.into_inner().map_err(|e| ReportError::Io {
+        path: path.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    f.commit()
+}

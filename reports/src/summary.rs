@@ -1,0 +1,310 @@
+//! `summary.json` and the human summary printed by `xpyd run`.
+//!
+//! Invariant: the JSON holds no wall-clock or host-dependent value, so it is
+//! byte-identical for the same scenario and seed.
+
+use serde::Serialize;
+use std::fmt::Write as _;
+use xpyd_sim::RunOutput;
+use xpyd_sim::metrics::{Distribution, Metrics, RequestCounts, SloResult, Throughput};
+use xpyd_sim::scenario::{RoleConfig, Scenario, Topology};
+
+/// Replicas and TP of a role.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoleSummary {
+    /// Instances.
+    pub replicas: u32,
+    /// TP degree.
+    pub tp: u32,
+    /// Router.
+    pub router: &'static str,
+    /// KV capacity per instance, tokens.
+    pub kv_capacity_tokens: u64,
+    /// Weights per GPU, GiB.
+    pub weights_gib_per_gpu: f64,
+}
+
+impl RoleSummary {
+    fn of(r: &RoleConfig) -> RoleSummary {
+        RoleSummary {
+            replicas: r.replicas,
+            tp: r.tp,
+            router: r.router.name(),
+            kv_capacity_tokens: r.memory.kv_capacity_tokens,
+            weights_gib_per_gpu: round(r.memory.weight_bytes_per_gpu / (1u64 << 30) as f64, 3),
+        }
+    }
+}
+
+/// The metrics of one simulated system.
+#[derive(Clone, Debug, Serialize)]
+pub struct SystemSummary {
+    /// GPUs used.
+    pub gpus: u32,
+    /// Request counts.
+    pub requests: RequestCounts,
+    /// TTFT, ms.
+    pub ttft_ms: Distribution,
+    /// TPOT, ms.
+    pub tpot_ms: Distribution,
+    /// ITL, ms.
+    pub itl_ms: Distribution,
+    /// E2E, ms.
+    pub e2e_ms: Distribution,
+    /// Queueing before prefill, ms.
+    pub queue_ms: Distribution,
+    /// KV transfer, ms.
+    pub kv_transfer_ms: Distribution,
+    /// Rates.
+    pub throughput: Throughput,
+    /// SLOs.
+    pub slo: SloResult,
+    /// Time of the last completion, s.
+    pub makespan_s: f64,
+    /// GPU-hours over the makespan.
+    pub gpu_hours: f64,
+    /// Dollars over the makespan (with a GPU price).
+    pub cost_usd: Option<f64>,
+    /// Preemptions.
+    pub preemptions: u64,
+    /// KV moved between instances, GB.
+    pub kv_transfer_gb: f64,
+    /// Events simulated.
+    pub events: u64,
+    /// Hash of the event sequence (hex).
+    pub event_trace_hash: String,
+}
+
+impl SystemSummary {
+    /// Summarise one run.
+    pub fn of(sc: &Scenario, out: &RunOutput) -> SystemSummary {
+        let Metrics {
+            requests,
+            ttft_ms,
+            tpot_ms,
+            itl_ms,
+            e2e_ms,
+            queue_ms,
+            kv_transfer_ms,
+            throughput,
+            slo,
+            makespan_s,
+            preemptions,
+        } = out.metrics.clone();
+        let gpu_hours = f64::from(out.gpus) * makespan_s / 3600.0;
+        SystemSummary {
+            gpus: out.gpus,
+            requests,
+            ttft_ms,
+            tpot_ms,
+            itl_ms,
+            e2e_ms,
+            queue_ms,
+            kv_transfer_ms,
+            throughput,
+            slo,
+            makespan_s,
+            gpu_hours,
+            cost_usd: sc.gpu_hour_usd.map(|p| p * gpu_hours),
+            preemptions,
+            kv_transfer_gb: out.kv_bytes_moved / 1e9,
+            events: out.events,
+            event_trace_hash: format!("{:016x}", out.trace_hash),
+        }
+    }
+}
+
+/// Everything `summary.json` holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// `disaggregated` or `aggregated`.
+    pub mode: &'static str,
+    /// `sglang`, `vllm` or `dynamo`.
+    pub backend: &'static str,
+    /// Model id.
+    pub model: String,
+    /// GPU id.
+    pub gpu: String,
+    /// GPUs of the deployment.
+    pub gpus: u32,
+    /// Prefill role (the aggregated role when aggregated).
+    pub prefill: RoleSummary,
+    /// Decode role (the aggregated role when aggregated).
+    pub decode: RoleSummary,
+    /// Where step costs come from (`roofline` or `calibrated`).
+    pub cost_source: String,
+    /// The workload, in words.
+    pub workload: String,
+    /// Metrics of the deployment, flattened to the top level.
+    #[serde(flatten)]
+    pub system: SystemSummary,
+    /// The aggregated baseline on the same GPUs.
+    pub baseline_aggregated: Option<BaselineSummary>,
+}
+
+/// The baseline and its deployment.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaselineSummary {
+    /// Its one role.
+    pub aggregated: RoleSummary,
+    /// Its metrics.
+    #[serde(flatten)]
+    pub system: SystemSummary,
+}
+
+impl Summary {
+    /// Build the summary of a run and its optional baseline.
+    pub fn new(
+        sc: &Scenario,
+        main: &RunOutput,
+        baseline: Option<&RunOutput>,
+        cost_source: &str,
+    ) -> Summary {
+        let (mode, prefill, decode) = match &sc.topology {
+            Topology::Disaggregated { prefill, decode } => (
+                "disaggregated",
+                RoleSummary::of(prefill),
+                RoleSummary::of(decode),
+            ),
+            Topology::Aggregated(r) => ("aggregated", RoleSummary::of(r), RoleSummary::of(r)),
+        };
+        let baseline_aggregated = match (&sc.baseline, baseline) {
+            (Some(role), Some(out)) => Some(BaselineSummary {
+                aggregated: RoleSummary::of(role),
+                system: SystemSummary::of(sc, out),
+            }),
+            _ => None,
+        };
+        Summary {
+            scenario: sc.name.clone(),
+            seed: sc.seed,
+            mode,
+            backend: sc.backend.name(),
+            model: sc.model.id.clone(),
+            gpu: sc.gpu.id.clone(),
+            gpus: sc.topology.gpus(),
+            prefill,
+            decode,
+            cost_source: cost_source.to_string(),
+            workload: sc.workload.describe(),
+            system: SystemSummary::of(sc, main),
+            baseline_aggregated,
+        }
+    }
+
+    /// Pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("summary serialises");
+        s.push('\n');
+        s
+    }
+
+    /// The human summary: deployment, key metrics, PD vs aggregated side by side.
+    pub fn to_text(&self) -> String {
+        let mut t = String::new();
+        let deploy = if self.mode == "disaggregated" {
+            format!(
+                "{}P{}D, TP {}/{}",
+                self.prefill.replicas, self.decode.replicas, self.prefill.tp, self.decode.tp
+            )
+        } else {
+            format!("{} x TP {}", self.prefill.replicas, self.prefill.tp)
+        };
+        let _ = writeln!(
+            t,
+            "xpyd: {} (seed {}): {} on {} x {}, {} {}, {}",
+            self.scenario,
+            self.seed,
+            self.model,
+            self.gpus,
+            self.gpu,
+            self.backend,
+            self.mode,
+            deploy
+        );
+        let _ = writeln!(t, "workload: {}", self.workload);
+        let _ = writeln!(t, "step costs: {}", self.cost_source);
+        let _ = writeln!(t);
+        let mut cols: Vec<(String, &SystemSummary)> = vec![(self.mode.to_string(), &self.system)];
+        if let Some(b) = &self.baseline_aggregated {
+            cols.push((
+                format!(
+                    "aggregated {}x TP{}",
+                    b.aggregated.replicas, b.aggregated.tp
+                ),
+                &b.system,
+            ));
+        }
+        let _ = write!(t, "{:<32}", "");
+        for (name, _) in &cols {
+            let _ = write!(t, "{name:>24}");
+        }
+        let _ = writeln!(t);
+        let row = |t: &mut String, label: &str, f: &dyn Fn(&SystemSummary) -> String| {
+            let _ = write!(t, "{label:<32}");
+            for (_, s) in &cols {
+                let _ = write!(t, "{:>24}", f(s));
+            }
+            let _ = writeln!(t);
+        };
+        let dist = |d: &Distribution| format!("{:.0} / {:.0} / {:.0}", d.p50, d.p90, d.p99);
+        let dist1 = |d: &Distribution| format!("{:.1} / {:.1} / {:.1}", d.p50, d.p90, d.p99);
+        row(&mut t, "TTFT ms p50 / p90 / p99", &|s| dist(&s.ttft_ms));
+        row(&mut t, "TPOT ms p50 / p90 / p99", &|s| dist1(&s.tpot_ms));
+        row(&mut t, "ITL ms p50 / p90 / p99", &|s| dist1(&s.itl_ms));
+        row(&mut t, "E2E ms p50 / p90 / p99", &|s| dist(&s.e2e_ms));
+        row(&mut t, "KV transfer ms p50 / p99", &|s| {
+            if s.kv_transfer_ms.count == 0 {
+                "-".into()
+            } else {
+                format!("{:.1} / {:.1}", s.kv_transfer_ms.p50, s.kv_transfer_ms.p99)
+            }
+        });
+        row(&mut t, "throughput req/s", &|s| {
+            format!("{:.2}", s.throughput.requests_per_s)
+        });
+        row(&mut t, "output tok/s (per GPU)", &|s| {
+            format!(
+                "{:.0} ({:.0})",
+                s.throughput.output_tokens_per_s, s.throughput.output_tokens_per_s_per_gpu
+            )
+        });
+        let slo = &self.system.slo;
+        row(
+            &mut t,
+            &format!(
+                "SLO attainment (TTFT<={:.0}ms, TPOT<={:.0}ms)",
+                slo.ttft_ms, slo.tpot_ms
+            ),
+            &|s| format!("{:.1}%", s.slo.attainment * 100.0),
+        );
+        row(&mut t, "goodput req/s", &|s| {
+            format!("{:.2}", s.slo.goodput_requests_per_s)
+        });
+        row(&mut t, &format!("SLO met at p{}", slo.percentile), &|s| {
+            (if s.slo.met { "yes" } else { "no" }).to_string()
+        });
+        row(&mut t, "completed / rejected / unfinished", &|s| {
+            format!(
+                "{} / {} / {}",
+                s.requests.completed, s.requests.rejected, s.requests.unfinished
+            )
+        });
+        row(&mut t, "preemptions", &|s| s.preemptions.to_string());
+        if self.system.cost_usd.is_some() {
+            row(&mut t, "cost USD (makespan)", &|s| {
+                format!("{:.2}", s.cost_usd.unwrap_or(0.0))
+            });
+        }
+        t
+    }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (x * m).round() / m
+}

@@ -1,0 +1,55 @@
+//! Command-line interface: clap structs and the glue that turns flags into settings.
+//!
+//! Exit codes: 0 success, 2 bad input (scenario, trace, flags) or failed output, with the
+//! error printed as `error: {:#}` on stderr.
+
+mod cost;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Discrete-event simulator and capacity planner for prefill/decode-disaggregated LLM
+/// serving (vLLM, SGLang, NVIDIA Dynamo).
+#[derive(Debug, Parser)]
+#[command(name = "xpyd", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Simulate a scenario (the built-in default without one) and write summary.json,
+    /// requests.csv and timeseries.csv.
+    Run(run::RunArgs),
+    /// Predict the time of one engine step and its breakdown.
+    Cost(cost::CostArgs),
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    let result = match cli.cmd {
+        None => run::run(run::RunArgs::default()),
+        Some(Cmd::Run(args)) => run::run(args),
+        Some(Cmd::Cost(args)) => cost::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

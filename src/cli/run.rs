@@ -1,0 +1,208 @@
+//! `xpyd run`: simulate a scenario and its aggregated baseline, write the outputs and
+//! print the human summary.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use xpyd_models::{CostModel, StepShape};
+use xpyd_reports::atomic::write_file;
+use xpyd_reports::csv_out::{RequestsCsv, write_timeseries};
+use xpyd_reports::summary::Summary;
+use xpyd_sim::scenario::{self, Scenario, Topology};
+use xpyd_sim::{System, run as simulate};
+
+/// The built-in default: SGLang 2P1D Qwen3-32B on L20 with a chat workload.
+pub(crate) const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/seed-sglang-2p1d.toml");
+const DEFAULT_NAME: &str = "<built-in seed-sglang-2p1d>";
+
+#[derive(Debug, Default, Args)]
+pub(crate) struct RunArgs {
+    /// Scenario file (TOML). Without one, the built-in default scenario runs.
+    scenario: Option<PathBuf>,
+    /// Output folder [default: xpyd-out].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Master seed of every random stream (overrides `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Mean arrival rate, requests/s (open-loop arrivals, or a trace's replay rate).
+    #[arg(long, value_name = "RPS")]
+    rate: Option<f64>,
+    /// Requests to simulate (a trace replay stops after this many).
+    #[arg(long, value_name = "N")]
+    requests: Option<u64>,
+    /// Fixed prompt length, tokens.
+    #[arg(long, value_name = "N")]
+    input_tokens: Option<u32>,
+    /// Fixed output length, tokens.
+    #[arg(long, value_name = "N")]
+    output_tokens: Option<u32>,
+    /// Set any scenario field: a dotted TOML path and a TOML value, e.g.
+    /// `--set deployment.decode.replicas=2`. Repeatable; applied before the flags above.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Skip the aggregated baseline.
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+/// Load the scenario with every override applied: `--set` first, then the dedicated
+/// flags. This is the only place flags change scenario values.
+pub(crate) fn settings(args: &RunArgs) -> Result<Scenario> {
+    let (file, base, text) = match &args.scenario {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("{}: cannot read scenario", p.display()))?;
+            let base = p
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            (p.clone(), base, text)
+        }
+        None => (
+            PathBuf::from(DEFAULT_NAME),
+            PathBuf::from("."),
+            DEFAULT_SCENARIO.to_string(),
+        ),
+    };
+    let mut doc = scenario::parse_scenario_text(&file, &text)?;
+    scenario::apply_overrides(&mut doc, &args.set)?;
+    apply_flags(&mut doc, args)
+        .with_context(|| format!("{}: applying command-line flags", file.display()))?;
+    let wire = scenario::table_to_file(&file, doc)?;
+    Ok(Scenario::from_file(&file, &base, wire)?)
+}
+
+fn apply_flags(doc: &mut toml::Table, args: &RunArgs) -> Result<()> {
+    let set = |doc: &mut toml::Table, key: &str, v: toml::Value| {
+        scenario::set_path(doc, key, v).map_err(|m| anyhow::anyhow!("{key}: {m}"))
+    };
+    if let Some(seed) = args.seed {
+        let seed = i64::try_from(seed).context("--seed must fit in a signed 64-bit integer")?;
+        set(doc, "seed", toml::Value::Integer(seed))?;
+    }
+    let workload = doc.get("workload").and_then(|w| w.as_table());
+    let has_trace = workload.is_some_and(|w| w.contains_key("trace"));
+    let has_joint = workload.is_some_and(|w| w.contains_key("lengths"));
+    let closed = workload
+        .and_then(|w| w.get("arrival"))
+        .and_then(|a| a.get("kind"))
+        .and_then(|k| k.as_str())
+        == Some("closed-loop");
+    if let Some(rate) = args.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            anyhow::bail!("--rate must be a positive number of requests/s, got {rate}");
+        }
+        if has_trace {
+            if let Some(t) = doc
+                .get_mut("workload")
+                .and_then(|w| w.get_mut("trace"))
+                .and_then(|t| t.as_table_mut())
+            {
+                t.remove("time-scale");
+            }
+            set(doc, "workload.trace.rate-rps", toml::Value::Float(rate))?;
+        } else if closed {
+            anyhow::bail!(
+                "--rate does not apply to closed-loop arrivals: set workload.arrival.clients instead"
+            );
+        } else {
+            set(doc, "workload.arrival.rate-rps", toml::Value::Float(rate))?;
+        }
+    }
+    if let Some(n) = args.requests {
+        let n = i64::try_from(n).context("--requests is too large")?;
+        set(doc, "workload.requests", toml::Value::Integer(n))?;
+    }
+    if args.input_tokens.is_some() || args.output_tokens.is_some() {
+        if has_trace {
+            anyhow::bail!("--input-tokens/--output-tokens cannot change a trace replay's lengths");
+        }
+        if has_joint {
+            if args.input_tokens.is_none() || args.output_tokens.is_none() {
+                anyhow::bail!(
+                    "the scenario draws input and output lengths jointly ([workload.lengths]); give both --input-tokens and --output-tokens"
+                );
+            }
+            if let Some(w) = doc.get_mut("workload").and_then(|w| w.as_table_mut()) {
+                w.remove("lengths");
+            }
+        }
+        for (key, v) in [
+            ("workload.input-tokens", args.input_tokens),
+            ("workload.output-tokens", args.output_tokens),
+        ] {
+            if let Some(tokens) = v {
+                let mut t = toml::Table::new();
+                t.insert("kind".into(), toml::Value::String("fixed".into()));
+                t.insert("tokens".into(), toml::Value::Integer(i64::from(tokens)));
+                set(doc, key, toml::Value::Table(t))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where the scenario's step costs come from, as reports name it.
+pub(crate) fn cost_source(sc: &Scenario) -> &'static str {
+    let tp = match &sc.topology {
+        Topology::Disaggregated { decode, .. } => decode.tp,
+        Topology::Aggregated(r) => r.tp,
+    };
+    let cm = CostModel::new(
+        sc.model.clone(),
+        sc.gpu.clone(),
+        tp,
+        sc.weights,
+        sc.kv_cache,
+        sc.efficiency.clone(),
+    );
+    let shape = StepShape {
+        decode_seqs: 1,
+        decode_context_tokens: 1024,
+        ..StepShape::default()
+    };
+    match cm.step(&shape).source {
+        xpyd_models::CostSource::Roofline => "roofline",
+        xpyd_models::CostSource::Calibrated => "calibrated",
+    }
+}
+
+pub(crate) fn run(args: RunArgs) -> Result<()> {
+    let sc = settings(&args)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("xpyd-out"));
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("{}: cannot create output folder", out.display()))?;
+
+    let mut requests = RequestsCsv::create(&out.join("requests.csv"))?;
+    let with_baseline = sc.baseline.is_some() && !args.no_baseline;
+    // The baseline is independent of the main run: simulate both at once.
+    let (main, baseline) = std::thread::scope(|s| {
+        let base = with_baseline.then(|| s.spawn(|| simulate(&sc, System::Baseline, &mut |_| {})));
+        let main = simulate(&sc, System::Main, &mut |r| requests.push(r));
+        let baseline = base.map(|h| h.join().expect("baseline simulation thread panicked"));
+        (main, baseline)
+    });
+    let main = main?;
+    let baseline = baseline.transpose()?;
+    requests.finish()?;
+
+    let mut series: Vec<(&str, &[xpyd_sim::metrics::TimeseriesRow])> =
+        vec![(scenario::mode_name(&sc.topology), &main.timeseries)];
+    if let Some(b) = &baseline {
+        series.push(("aggregated-baseline", &b.timeseries));
+    }
+    write_timeseries(&out.join("timeseries.csv"), &series)?;
+    let summary = Summary::new(&sc, &main, baseline.as_ref(), cost_source(&sc));
+    write_file(&out.join("summary.json"), summary.to_json().as_bytes())?;
+    let text = summary.to_text();
+    print!("{text}");
+    println!(
+        "\nwrote {}/summary.json, requests.csv, timeseries.csv",
+        out.display()
+    );
+    Ok(())
+}
