@@ -623,7 +623,7 @@ impl Cfg<'_> {
             (Some(m), _) => m.qk_nope_head_dim + m.qk_rope_head_dim,
             (None, Some(d)) => d,
             (None, None) => {
-                if hidden_size % num_heads != 0 {
+                if !hidden_size.is_multiple_of(num_heads) {
                     return Err(self.err(
                         "head_dim",
                         format!(
@@ -634,7 +634,7 @@ impl Cfg<'_> {
                 hidden_size / num_heads
             }
         };
-        if mla.is_none() && num_heads % num_kv_heads != 0 {
+        if mla.is_none() && !num_heads.is_multiple_of(num_kv_heads) {
             return Err(self.err(
                 "num_key_value_heads",
                 format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
@@ -719,7 +719,7 @@ impl Cfg<'_> {
                 ));
             }
             let freq = self.positive("moe_layer_freq")?.unwrap_or(1);
-            let moe_layers = (k..num_layers).filter(|i| i % freq == 0).count();
+            let moe_layers = (k..num_layers).filter(|i| i.is_multiple_of(freq)).count();
             num_layers - u32::try_from(moe_layers).unwrap_or(num_layers)
         } else {
             // Qwen-MoE: layer i is MoE unless listed in mlp_only_layers or
@@ -728,7 +728,7 @@ impl Cfg<'_> {
             let step = self.positive("decoder_sparse_step")?.unwrap_or(1);
             let mlp_only = self.layer_list("mlp_only_layers")?;
             let dense = (0..num_layers)
-                .filter(|i| mlp_only.contains(i) || (i + 1) % step != 0)
+                .filter(|i| mlp_only.contains(i) || !(i + 1).is_multiple_of(step))
                 .count();
             u32::try_from(dense).unwrap_or(num_layers)
         };
@@ -788,7 +788,7 @@ mod tests {
             assert_eq!(&a.id, id);
             assert!(a.hidden_size > 0 && a.num_layers > 0 && a.head_dim > 0);
             if a.mla.is_none() {
-                assert_eq!(a.num_heads % a.num_kv_heads, 0, "{id}");
+                assert!(a.num_heads.is_multiple_of(a.num_kv_heads), "{id}");
             }
             assert!(a.active_param_count() <= a.param_count());
             assert!(a.hf_repo.contains('/'));

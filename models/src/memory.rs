@@ -94,8 +94,8 @@ impl MemoryPlan {
         let weight_bytes_per_gpu = arch.param_count() * weights.bytes() / f64::from(tp);
         let reserve_bytes_per_gpu = reserve_gib * GIB;
         let usable = gpu.memory_bytes() * gpu_memory_utilization - reserve_bytes_per_gpu;
-        // `!(a > b)` also rejects NaN from a nonsensical utilisation or reserve.
-        if !(usable > weight_bytes_per_gpu) {
+        // Also rejects NaN from a nonsensical utilisation or reserve.
+        if usable.is_nan() || usable <= weight_bytes_per_gpu {
             return Err(FitError::Weights {
                 model: arch.id.clone(),
                 gpu: gpu.id.clone(),
@@ -137,8 +137,8 @@ pub fn check_tp(arch: &ModelArch, tp: u32) -> Result<(), FitError> {
     let heads = arch.num_heads;
     let kv_heads = arch.num_kv_heads;
     let ok = tp >= 1
-        && heads % tp == 0
-        && (arch.mla.is_some() || kv_heads % tp == 0 || tp % kv_heads == 0);
+        && heads.is_multiple_of(tp)
+        && (arch.mla.is_some() || kv_heads.is_multiple_of(tp) || tp.is_multiple_of(kv_heads));
     if ok {
         Ok(())
     } else {
