@@ -426,7 +426,7 @@ impl CostModel {
             moe,
             prefill_flops_per_pair,
             decode_flops_per_ctx,
-            kv_bytes_per_ctx: arch.kv_bytes_per_token_per_gpu(kv, tp.max(1)) / layers,
+            kv_bytes_per_ctx: kv_write_elems * kv.bytes(),
             elementwise_bytes_per_token,
             elementwise_kernels,
             allreduce_calls,
