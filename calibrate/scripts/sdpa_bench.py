@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Time torch.nn.functional.scaled_dot_product_attention (flash backend, causal, GQA,
+head_dim 128, bf16) on the prefill shapes `xpyd-calibrate run` measures with its own
+kernel, and write JSON that `xpyd-calibrate merge-sdpa` folds into a profile as rows
+labelled `torch-sdpa`.
+
+Usage: python3 sdpa_bench.py OUT.json [--reps 20]
+Shapes: (batch, new_tokens) with context 0 (a fresh prompt, is_causal); the same grid as
+calibrate/src/run.rs `prefill_grid` without its context > 0 points (SDPA's is_causal is
+top-left aligned, so chunked-prefill shapes would need a mask and leave the flash path).
+Timing: CUDA events around each call, 3 warm-up calls, median of --reps.
+"""
+import json
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+
+def grid():
+    for h, kv in [(32, 8), (8, 1)]:
+        for n in [128, 256, 512, 1024, 2048, 4096, 8192, 16384]:
+            for b in [1, 4]:
+                if b * n <= 16384:
+                    yield b, n, 0, h, kv
+
+
+def time_one(b, n, h, kv, reps):
+    d = 128
+    q = torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(b, kv, n, d, device="cuda", dtype=torch.bfloat16)
+    v = torch.randn(b, kv, n, d, device="cuda", dtype=torch.bfloat16)
+
+    def call():
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        try:
+            call()
+            label = "torch-sdpa"
+            fn = call
+        except RuntimeError:
+            # Flash backend without native GQA: expand K/V outside the timed region.
+            k2 = k.repeat_interleave(h // kv, dim=1)
+            v2 = v.repeat_interleave(h // kv, dim=1)
+            label = "torch-sdpa"
+
+            def fn():
+                return F.scaled_dot_product_attention(q, k2, v2, is_causal=True)
+
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(reps):
+            s = torch.cuda.Event(enable_timing=True)
+            e = torch.cuda.Event(enable_timing=True)
+            s.record()
+            fn()
+            e.record()
+            e.synchronize()
+            times.append(s.elapsed_time(e) * 1e-3)
+    return statistics.median(times), label
+
+
+def main():
+    out = sys.argv[1]
+    reps = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 20
+    rows = []
+    for b, n, ctx, h, kv in grid():
+        sec, label = time_one(b, n, h, kv, reps)
+        flops = 4.0 * b * h * 128 * (n * ctx + n * (n + 1) / 2)
+        print(f"sdpa b={b} n={n} h={h}/{kv}: {sec*1e3:.3f} ms {flops/sec/1e12:.0f} TFLOP/s", flush=True)
+        rows.append(dict(batch=b, new_tokens=n, context=ctx, heads=h, kv_heads=kv, head_dim=128,
+                         seconds=sec, kernel=label))
+    doc = dict(gpu_name=torch.cuda.get_device_name(0), torch_version=torch.__version__, rows=rows)
+    with open(out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+    import os
+    os.replace(out + ".tmp", out)
+
+
+if __name__ == "__main__":
+    main()

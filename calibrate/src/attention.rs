@@ -1,0 +1,373 @@
+//! Attention kernels of our own (NVRTC, see `kernels.cu`): tiled causal flash attention
+//! for prefill on the mma.sync tensor cores, and split-K paged decode attention. Each is
+//! checked against an f64 host reference on fresh random inputs before it is timed.
+//!
+//! Invariants: head_dim is 128 and the KV cache is bf16 (the kernels' only variant);
+//! decode needs `heads / kv_heads` in {1, 2, 4, 8}; a kernel whose check fails is still
+//! timed but its rows are labelled `xpyd-nvrtc-unchecked` and the failure is noted.
+
+use crate::device::{Arg, DevBuf, Gpu, bf16_to_f32};
+use crate::error::CalError;
+
+/// Head dimension the kernels are built for.
+pub(crate) const HEAD_DIM: u32 = 128;
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+
+fn scale_log2() -> f32 {
+    LOG2E / (HEAD_DIM as f32).sqrt()
+}
+
+/// Device buffers of one prefill problem.
+pub(crate) struct Prefill {
+    pub(crate) batch: u32,
+    pub(crate) q_len: u32,
+    pub(crate) kv_len: u32,
+    pub(crate) heads: u32,
+    pub(crate) kv_heads: u32,
+    q: DevBuf,
+    k: DevBuf,
+    v: DevBuf,
+    o: DevBuf,
+}
+
+impl Prefill {
+    pub(crate) fn new(
+        gpu: &Gpu,
+        batch: u32,
+        q_len: u32,
+        context: u32,
+        heads: u32,
+        kv_heads: u32,
+        seed: u32,
+    ) -> Result<Prefill, CalError> {
+        let kv_len = q_len + context;
+        let hd = HEAD_DIM as usize;
+        let qb = batch as usize * q_len as usize * heads as usize * hd * 2;
+        let kb = batch as usize * kv_len as usize * kv_heads as usize * hd * 2;
+        let p = Prefill {
+            batch,
+            q_len,
+            kv_len,
+            heads,
+            kv_heads,
+            q: gpu.alloc(qb)?,
+            k: gpu.alloc(kb)?,
+            v: gpu.alloc(kb)?,
+            o: gpu.alloc(qb)?,
+        };
+        gpu.fill_bf16(&p.q, seed, 1.0)?;
+        gpu.fill_bf16(&p.k, seed.wrapping_add(1), 1.0)?;
+        gpu.fill_bf16(&p.v, seed.wrapping_add(2), 1.0)?;
+        Ok(p)
+    }
+
+    pub(crate) fn launch(&self, gpu: &Gpu) -> Result<(), CalError> {
+        gpu.launch(
+            "flash_prefill_hd128",
+            (self.q_len.div_ceil(64), self.heads, self.batch),
+            (128, 1, 1),
+            0,
+            &[
+                Arg::Ptr(self.q.ptr),
+                Arg::Ptr(self.k.ptr),
+                Arg::Ptr(self.v.ptr),
+                Arg::Ptr(self.o.ptr),
+                Arg::I32(self.q_len as i32),
+                Arg::I32(self.kv_len as i32),
+                Arg::I32(self.heads as i32),
+                Arg::I32(self.kv_heads as i32),
+                Arg::F32(scale_log2()),
+            ],
+        )
+    }
+
+    /// Relative L2 error of the kernel's output against an f64 reference.
+    pub(crate) fn check(&self, gpu: &Gpu) -> Result<f64, CalError> {
+        let hd = HEAD_DIM as usize;
+        let (b, ql, kl, h, kh) = (
+            self.batch as usize,
+            self.q_len as usize,
+            self.kv_len as usize,
+            self.heads as usize,
+            self.kv_heads as usize,
+        );
+        // Poison the output so unwritten elements show.
+        gpu.launch(
+            "fill_bf16",
+            (64, 1, 1),
+            (256, 1, 1),
+            0,
+            &[
+                Arg::Ptr(self.o.ptr),
+                Arg::U64((self.o.bytes / 2) as u64),
+                Arg::U32(99),
+                Arg::F32(1e30),
+            ],
+        )?;
+        self.launch(gpu)?;
+        let mut q = vec![0u16; b * ql * h * hd];
+        let mut k = vec![0u16; b * kl * kh * hd];
+        let mut v = vec![0u16; b * kl * kh * hd];
+        let mut o = vec![0u16; b * ql * h * hd];
+        gpu.dtoh(&mut q, &self.q)?;
+        gpu.dtoh(&mut k, &self.k)?;
+        gpu.dtoh(&mut v, &self.v)?;
+        gpu.dtoh(&mut o, &self.o)?;
+        let f = |x: u16| f64::from(bf16_to_f32(x));
+        let scale = 1.0 / (hd as f64).sqrt();
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        let offset = kl - ql;
+        for bi in 0..b {
+            for hi in 0..h {
+                let khi = hi / (h / kh);
+                for i in 0..ql {
+                    let qrow = &q[((bi * ql + i) * h + hi) * hd..][..hd];
+                    let n = offset + i + 1;
+                    let mut s: Vec<f64> = (0..n)
+                        .map(|j| {
+                            let krow = &k[((bi * kl + j) * kh + khi) * hd..][..hd];
+                            qrow.iter()
+                                .zip(krow)
+                                .map(|(a, c)| f(*a) * f(*c))
+                                .sum::<f64>()
+                                * scale
+                        })
+                        .collect();
+                    let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let mut l = 0.0;
+                    for x in s.iter_mut() {
+                        *x = (*x - mx).exp();
+                        l += *x;
+                    }
+                    for d in 0..hd {
+                        let r: f64 = (0..n)
+                            .map(|j| s[j] * f(v[((bi * kl + j) * kh + khi) * hd + d]))
+                            .sum::<f64>()
+                            / l;
+                        let got = f(o[((bi * ql + i) * h + hi) * hd + d]);
+                        num += (got - r) * (got - r);
+                        den += r * r;
+                    }
+                }
+            }
+        }
+        Ok(if den > 0.0 {
+            (num / den).sqrt()
+        } else {
+            f64::INFINITY
+        })
+    }
+}
+
+/// Device buffers of one paged decode problem.
+pub(crate) struct Decode {
+    pub(crate) batch: u32,
+    pub(crate) heads: u32,
+    pub(crate) kv_heads: u32,
+    pub(crate) block_size: u32,
+    lens: Vec<u32>,
+    max_blocks: u32,
+    splits: u32,
+    part_tokens: u32,
+    q: DevBuf,
+    kc: DevBuf,
+    vc: DevBuf,
+    table: DevBuf,
+    lens_d: DevBuf,
+    part_o: DevBuf,
+    part_ml: DevBuf,
+    out: DevBuf,
+    table_h: Vec<i32>,
+}
+
+impl Decode {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        gpu: &Gpu,
+        lens: Vec<u32>,
+        heads: u32,
+        kv_heads: u32,
+        block_size: u32,
+        seed: u32,
+    ) -> Result<Decode, CalError> {
+        let g = heads / kv_heads.max(1);
+        if !matches!(g, 1 | 2 | 4 | 8) || heads % kv_heads != 0 {
+            return Err(CalError::Input(format!(
+                "decode kernel needs heads/kv_heads in 1,2,4,8 (got {heads}/{kv_heads})"
+            )));
+        }
+        let batch = lens.len() as u32;
+        let max_len = lens.iter().copied().max().unwrap_or(1).max(1);
+        let max_blocks = max_len.div_ceil(block_size);
+        let total_blocks: u32 = lens.iter().map(|l| l.div_ceil(block_size).max(1)).sum();
+        // Scatter the blocks: a deterministic shuffle of all block ids.
+        let mut ids: Vec<i32> = (0..total_blocks as i32).collect();
+        let mut x = u64::from(seed) | 1;
+        for i in (1..ids.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ids.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let mut table_h = vec![0i32; (batch * max_blocks) as usize];
+        let mut next = 0usize;
+        for (bi, l) in lens.iter().enumerate() {
+            for j in 0..l.div_ceil(block_size).max(1) {
+                table_h[bi * max_blocks as usize + j as usize] = ids[next];
+                next += 1;
+            }
+        }
+        // Enough blocks in flight: about two per SM.
+        let want = (2 * gpu.sm_count) as u64;
+        let work = u64::from(batch) * u64::from(kv_heads) * u64::from(max_len);
+        let part_tokens = (work / want).clamp(64, 1024).div_ceil(64) as u32 * 64;
+        let splits = max_len.div_ceil(part_tokens);
+        let hd = HEAD_DIM as usize;
+        let cache_bytes = total_blocks as usize * block_size as usize * kv_heads as usize * hd * 2;
+        let d = Decode {
+            batch,
+            heads,
+            kv_heads,
+            block_size,
+            max_blocks,
+            splits,
+            part_tokens,
+            q: gpu.alloc(batch as usize * heads as usize * hd * 2)?,
+            kc: gpu.alloc(cache_bytes)?,
+            vc: gpu.alloc(cache_bytes)?,
+            table: gpu.alloc(table_h.len() * 4)?,
+            lens_d: gpu.alloc(lens.len() * 4)?,
+            part_o: gpu.alloc((batch * heads * splits) as usize * hd * 4)?,
+            part_ml: gpu.alloc((batch * heads * splits) as usize * 2 * 4)?,
+            out: gpu.alloc(batch as usize * heads as usize * hd * 2)?,
+            lens,
+            table_h,
+        };
+        gpu.fill_bf16(&d.q, seed, 1.0)?;
+        gpu.fill_bf16(&d.kc, seed.wrapping_add(1), 1.0)?;
+        gpu.fill_bf16(&d.vc, seed.wrapping_add(2), 1.0)?;
+        gpu.htod(&d.table, &d.table_h)?;
+        let lens_i: Vec<i32> = d.lens.iter().map(|&l| l as i32).collect();
+        gpu.htod(&d.lens_d, &lens_i)?;
+        Ok(d)
+    }
+
+    pub(crate) fn launch(&self, gpu: &Gpu) -> Result<(), CalError> {
+        let g = self.heads / self.kv_heads;
+        let name = match g {
+            1 => "paged_decode_g1",
+            2 => "paged_decode_g2",
+            4 => "paged_decode_g4",
+            _ => "paged_decode_g8",
+        };
+        gpu.launch(
+            name,
+            (self.kv_heads, self.batch, self.splits),
+            (128, 1, 1),
+            0,
+            &[
+                Arg::Ptr(self.q.ptr),
+                Arg::Ptr(self.kc.ptr),
+                Arg::Ptr(self.vc.ptr),
+                Arg::Ptr(self.table.ptr),
+                Arg::Ptr(self.lens_d.ptr),
+                Arg::Ptr(self.part_o.ptr),
+                Arg::Ptr(self.part_ml.ptr),
+                Arg::I32(self.kv_heads as i32),
+                Arg::I32(self.max_blocks as i32),
+                Arg::I32(self.block_size as i32),
+                Arg::I32(self.splits as i32),
+                Arg::I32(self.part_tokens as i32),
+                Arg::F32(scale_log2()),
+            ],
+        )?;
+        gpu.launch(
+            "decode_reduce",
+            (self.heads, self.batch, 1),
+            (128, 1, 1),
+            0,
+            &[
+                Arg::Ptr(self.part_o.ptr),
+                Arg::Ptr(self.part_ml.ptr),
+                Arg::Ptr(self.out.ptr),
+                Arg::I32(self.heads as i32),
+                Arg::I32(self.splits as i32),
+            ],
+        )
+    }
+
+    /// Relative L2 error against an f64 reference.
+    pub(crate) fn check(&self, gpu: &Gpu) -> Result<f64, CalError> {
+        gpu.launch(
+            "fill_bf16",
+            (64, 1, 1),
+            (256, 1, 1),
+            0,
+            &[
+                Arg::Ptr(self.out.ptr),
+                Arg::U64((self.out.bytes / 2) as u64),
+                Arg::U32(7),
+                Arg::F32(1e30),
+            ],
+        )?;
+        self.launch(gpu)?;
+        let hd = HEAD_DIM as usize;
+        let (h, kh, bs) = (
+            self.heads as usize,
+            self.kv_heads as usize,
+            self.block_size as usize,
+        );
+        let mut q = vec![0u16; self.q.bytes / 2];
+        let mut kc = vec![0u16; self.kc.bytes / 2];
+        let mut vc = vec![0u16; self.vc.bytes / 2];
+        let mut o = vec![0u16; self.out.bytes / 2];
+        gpu.dtoh(&mut q, &self.q)?;
+        gpu.dtoh(&mut kc, &self.kc)?;
+        gpu.dtoh(&mut vc, &self.vc)?;
+        gpu.dtoh(&mut o, &self.out)?;
+        let f = |x: u16| f64::from(bf16_to_f32(x));
+        let scale = 1.0 / (hd as f64).sqrt();
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for (bi, &len) in self.lens.iter().enumerate() {
+            let len = len as usize;
+            let addr = |t: usize, khi: usize| {
+                let blk = self.table_h[bi * self.max_blocks as usize + t / bs] as usize;
+                ((blk * bs + t % bs) * kh + khi) * hd
+            };
+            for hi in 0..h {
+                let khi = hi / (h / kh);
+                let qrow = &q[(bi * h + hi) * hd..][..hd];
+                let mut s: Vec<f64> = (0..len)
+                    .map(|t| {
+                        let a = addr(t, khi);
+                        qrow.iter()
+                            .zip(&kc[a..a + hd])
+                            .map(|(x, y)| f(*x) * f(*y))
+                            .sum::<f64>()
+                            * scale
+                    })
+                    .collect();
+                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let mut l = 0.0;
+                for x in s.iter_mut() {
+                    *x = (*x - mx).exp();
+                    l += *x;
+                }
+                for d in 0..hd {
+                    let r: f64 = (0..len)
+                        .map(|t| s[t] * f(vc[addr(t, khi) + d]))
+                        .sum::<f64>()
+                        / l;
+                    let got = f(o[(bi * h + hi) * hd + d]);
+                    num += (got - r) * (got - r);
+                    den += r * r;
+                }
+            }
+        }
+        Ok(if den > 0.0 {
+            (num / den).sqrt()
+        } else {
+            f64::INFINITY
+        })
+    }
+}

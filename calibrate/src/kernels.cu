@@ -1,0 +1,475 @@
+// xpyd-calibrate device kernels, compiled at run time by NVRTC for the device found.
+//
+// Layouts (all bf16 unless said otherwise, row-major, innermost last):
+//   prefill  Q [batch, q_len, heads, 128], K/V [batch, kv_len, kv_heads, 128], O like Q;
+//            query i of a sequence sits at absolute position kv_len - q_len + i and sees
+//            keys 0..=that position (causal, bottom-right aligned, as in chunked prefill).
+//   decode   Q [batch, heads, 128], K/V cache [num_blocks, block_size, kv_heads, 128],
+//            block_table [batch, max_blocks] (int32), ctx_lens [batch] (int32),
+//            partial O [batch, heads, splits, 128] (f32), partial (m, l) [.., 2] (f32).
+// Softmax runs in base 2: scores are pre-multiplied by log2(e)/sqrt(head_dim).
+// No headers: NVRTC without a toolkit include directory must compile this file.
+typedef unsigned short bf16;
+#define NEG_INF __int_as_float(0xff800000)
+
+__device__ __forceinline__ float bf2f(bf16 x) { return __uint_as_float(((unsigned int)x) << 16); }
+__device__ __forceinline__ bf16 f2bf(float v) {
+  unsigned short r;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(v));
+  return r;
+}
+// Two floats to packed bf16x2: `lo` in the low half (the lower column / index).
+__device__ __forceinline__ unsigned int pack_bf2(float lo, float hi) {
+  unsigned int r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+__device__ __forceinline__ u32 mix32(u64 x) {
+  x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+  return (u32)x;
+}
+
+// Random bytes that are finite and non-zero both as bf16 pairs and as fp8 e4m3.
+extern "C" __global__ void fill_bytes(u32* p, u64 n_words, u32 seed) {
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n_words; i += (u64)gridDim.x * blockDim.x) {
+    u32 h = mix32(i * 0x9E3779B97F4A7C15ULL + seed);
+    u32 w = 0;
+    #pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      u32 hb = (h >> (8 * b)) & 0xFF;
+      u32 byte = (hb & 0x80) | 0x30 | ((hb * 7u) & 0x0F);
+      w |= byte << (8 * b);
+    }
+    p[i] = w;
+  }
+}
+
+// Uniform bf16 values in [-scale, scale].
+extern "C" __global__ void fill_bf16(bf16* p, u64 n, u32 seed, float scale) {
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+    u32 h = mix32(i * 0x9E3779B97F4A7C15ULL + seed);
+    float v = ((float)h * (1.0f / 4294967296.0f) * 2.0f - 1.0f) * scale;
+    p[i] = f2bf(v);
+  }
+}
+
+extern "C" __global__ void noop(int x) {
+  if (x == 12345 && threadIdx.x == 7) { asm volatile(""); }
+}
+
+// 16-byte vector copy: the HBM bandwidth probe.
+extern "C" __global__ void copy_vec(const uint4* __restrict__ src, uint4* __restrict__ dst, u64 n) {
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+    dst[i] = src[i];
+  }
+}
+
+__device__ __forceinline__ void unpack8(uint4 v, float* f) {
+  const unsigned int* w = reinterpret_cast<const unsigned int*>(&v);
+  #pragma unroll
+  for (int i = 0; i < 4; ++i) { f[2 * i] = __uint_as_float(w[i] << 16); f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u); }
+}
+__device__ __forceinline__ uint4 pack8(const float* f) {
+  uint4 v; unsigned int* w = reinterpret_cast<unsigned int*>(&v);
+  #pragma unroll
+  for (int i = 0; i < 4; ++i) w[i] = pack_bf2(f[2 * i], f[2 * i + 1]);
+  return v;
+}
+
+// RMSNorm: one block (256 threads) per row; hidden % 8 == 0.
+extern "C" __global__ void rmsnorm(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                   bf16* __restrict__ y, int hidden, float eps) {
+  const uint4* xr = reinterpret_cast<const uint4*>(x + (u64)blockIdx.x * hidden);
+  const uint4* wr = reinterpret_cast<const uint4*>(w);
+  uint4* yr = reinterpret_cast<uint4*>(y + (u64)blockIdx.x * hidden);
+  int chunks = hidden / 8;
+  float ss = 0.f;
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float f[8]; unpack8(xr[c], f);
+    #pragma unroll
+    for (int i = 0; i < 8; ++i) ss += f[i] * f[i];
+  }
+  __shared__ float red[32];
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffff, ss, o);
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = ss;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float v = threadIdx.x < (blockDim.x >> 5) ? red[threadIdx.x] : 0.f;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    if (threadIdx.x == 0) red[0] = v;
+  }
+  __syncthreads();
+  float inv = rsqrtf(red[0] / hidden + eps);
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float f[8], g[8]; unpack8(xr[c], f); unpack8(wr[c], g);
+    #pragma unroll
+    for (int i = 0; i < 8; ++i) f[i] = f[i] * inv * g[i];
+    yr[c] = pack8(f);
+  }
+}
+
+// SiLU(gate) * up: gu [tokens, 2*inter] (gate then up), out [tokens, inter]; inter % 8 == 0.
+extern "C" __global__ void silu_mul(const bf16* __restrict__ gu, bf16* __restrict__ out,
+                                    int inter, u64 tokens) {
+  u64 per_row = inter / 8;
+  u64 total = tokens * per_row;
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+    u64 t = i / per_row, c = i % per_row;
+    const uint4* row = reinterpret_cast<const uint4*>(gu + t * 2 * inter);
+    float g[8], u[8];
+    unpack8(row[c], g); unpack8(row[per_row + c], u);
+    #pragma unroll
+    for (int k = 0; k < 8; ++k) g[k] = g[k] / (1.f + __expf(-g[k])) * u[k];
+    reinterpret_cast<uint4*>(out + t * inter)[c] = pack8(g);
+  }
+}
+
+// NeoX rotary embedding in place on qk [tokens, heads, 128] (q and k heads together);
+// position = token index; theta = 10000.
+extern "C" __global__ void rotary_neox(bf16* __restrict__ qk, int heads, u64 tokens) {
+  u64 total = tokens * heads * 8;  // 8 chunks of 8 dims in the first half
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+    u64 row = i / 8; int c = i % 8;
+    u64 t = row / heads;
+    uint4* r = reinterpret_cast<uint4*>(qk + row * 128);
+    float a[8], b[8];
+    unpack8(r[c], a); unpack8(r[c + 8], b);
+    #pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      int d = c * 8 + k;
+      float inv_freq = exp2f(-(float)(2 * d) / 128.f * 13.287712379549449f);
+      float s, co; __sincosf((float)t * inv_freq, &s, &co);
+      float x = a[k], y = b[k];
+      a[k] = x * co - y * s; b[k] = y * co + x * s;
+    }
+    r[c] = pack8(a); r[c + 8] = pack8(b);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Prefill: tiled flash attention (FA2 scheme) on mma.sync m16n8k16 bf16 tensor cores.
+// Block = 4 warps, 64 query rows (16 per warp), key tiles of 64; head_dim 128.
+// Shared tiles are 64 rows x 256 bytes with 16-byte chunks XOR-swizzled by row (conflict-
+// free ldmatrix). K(i+1) loads while P*V(i) runs and V(i) loads while Q*K(i) runs.
+#define FA_BM 64
+#define FA_BN 64
+#define FA_HD 128
+
+__device__ __forceinline__ u32 smem_u32(const void* p) { return (u32)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ u32 swz(int r, int c) { return (u32)(r * 256 + ((c ^ (r & 7)) << 4)); }
+__device__ __forceinline__ void cp_async16(u32 s, const void* g, bool valid) {
+  int sz = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(sz));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void ldsm_x4(u32 a, u32& r0, u32& r1, u32& r2, u32& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x4_t(u32 a, u32& r0, u32& r1, u32& r2, u32& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(a));
+}
+__device__ __forceinline__ void mma16816(float* c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Load a 64 x 128 tile (rows row0.. of a [len, nh, 128] sequence, head h) into swizzled smem.
+__device__ __forceinline__ void load_tile(u32 sbase, const bf16* seq, int row0, int len, int nh, int h) {
+  #pragma unroll
+  for (int i = 0; i < (FA_BM * 16) / 128; ++i) {
+    int idx = threadIdx.x + i * 128;
+    int r = idx >> 4, c = idx & 15;
+    int tok = row0 + r;
+    bool ok = tok < len;
+    const bf16* g = seq + ((u64)(ok ? tok : 0) * nh + h) * FA_HD + c * 8;
+    cp_async16(sbase + swz(r, c), g, ok);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+flash_prefill_hd128(const bf16* __restrict__ Q, const bf16* __restrict__ K,
+                    const bf16* __restrict__ V, bf16* __restrict__ O,
+                    int q_len, int kv_len, int heads, int kv_heads, float scale_log2) {
+  __shared__ __align__(128) unsigned char sq[FA_BM * 256];
+  __shared__ __align__(128) unsigned char sk[FA_BN * 256];
+  __shared__ __align__(128) unsigned char sv[FA_BN * 256];
+  const int mb = gridDim.x - 1 - blockIdx.x;  // heaviest (latest) query blocks first
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int kvh = h / (heads / kv_heads);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int q0 = mb * FA_BM;
+  const int offset = kv_len - q_len;
+  const bf16* Qs = Q + (u64)b * q_len * heads * FA_HD;
+  const bf16* Ks = K + (u64)b * kv_len * kv_heads * FA_HD;
+  const bf16* Vs = V + (u64)b * kv_len * kv_heads * FA_HD;
+  const u32 sQ = smem_u32(sq), sK = smem_u32(sk), sV = smem_u32(sv);
+
+  int kv_end = min(kv_len, q0 + FA_BM + offset);
+  int n_tiles = (kv_end + FA_BN - 1) / FA_BN;
+
+  load_tile(sQ, Qs, q0, q_len, heads, h);
+  load_tile(sK, Ks, 0, kv_len, kv_heads, kvh);
+  cp_commit();
+  cp_wait<0>();
+  __syncthreads();
+
+  u32 qf[8][4];
+  #pragma unroll
+  for (int s = 0; s < 8; ++s) {
+    int r = warp * 16 + (lane & 15);
+    int c = s * 2 + (lane >> 4);
+    ldsm_x4(sQ + swz(r, c), qf[s][0], qf[s][1], qf[s][2], qf[s][3]);
+  }
+
+  float o[16][4];
+  #pragma unroll
+  for (int d = 0; d < 16; ++d) { o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f; }
+  float m_run[2] = {NEG_INF, NEG_INF}, l_run[2] = {0.f, 0.f};
+  const int g = lane >> 2, t4 = lane & 3;
+  const int qrow0 = q0 + warp * 16 + g;  // rows qrow0 and qrow0 + 8
+
+  for (int it = 0; it < n_tiles; ++it) {
+    const int n0 = it * FA_BN;
+    load_tile(sV, Vs, n0, kv_len, kv_heads, kvh);
+    cp_commit();
+    cp_wait<1>();
+    __syncthreads();
+
+    float s[8][4];
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) { s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f; }
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      #pragma unroll
+      for (int sp = 0; sp < 8; sp += 2) {
+        u32 b0, b1, b2, b3;
+        int r = j * 8 + (lane & 7);
+        int c = sp * 2 + (lane >> 3);
+        ldsm_x4(sK + swz(r, c), b0, b1, b2, b3);
+        mma16816(s[j], qf[sp][0], qf[sp][1], qf[sp][2], qf[sp][3], b0, b1);
+        mma16816(s[j], qf[sp + 1][0], qf[sp + 1][1], qf[sp + 1][2], qf[sp + 1][3], b2, b3);
+      }
+    }
+    // Mask, scale, online softmax. Thread holds rows (g, g+8), cols 2*t4 + {0,1} of each n-tile.
+    const bool need_mask = (n0 + FA_BN > q0 + warp * 16 + offset + 1) || (n0 + FA_BN > kv_len);
+    float mx[2] = {NEG_INF, NEG_INF};
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int row = qrow0 + ((e >> 1) << 3);
+        int col = n0 + j * 8 + t4 * 2 + (e & 1);
+        float v = s[j][e] * scale_log2;
+        if (need_mask && (col > row + offset || col >= kv_len)) v = NEG_INF;
+        s[j][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+    }
+    float alpha[2];
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
+      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
+      float m_new = fmaxf(m_run[rr], mx[rr]);
+      float m_use = (m_new == NEG_INF) ? 0.f : m_new;
+      alpha[rr] = exp2f(m_run[rr] - m_use);
+      m_run[rr] = m_new;
+      mx[rr] = m_use;
+    }
+    float rs[2] = {0.f, 0.f};
+    u32 pf[4][4];
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
+      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
+      rs[0] += p0 + p1; rs[1] += p2 + p3;
+      pf[j >> 1][(j & 1) * 2 + 0] = pack_bf2(p0, p1);
+      pf[j >> 1][(j & 1) * 2 + 1] = pack_bf2(p2, p3);
+    }
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
+      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
+      l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
+    }
+    #pragma unroll
+    for (int d = 0; d < 16; ++d) {
+      o[d][0] *= alpha[0]; o[d][1] *= alpha[0]; o[d][2] *= alpha[1]; o[d][3] *= alpha[1];
+    }
+
+    cp_wait<0>();
+    __syncthreads();
+    if (it + 1 < n_tiles) { load_tile(sK, Ks, n0 + FA_BN, kv_len, kv_heads, kvh); cp_commit(); }
+
+    // O += P V. A fragment of k-step kk: (row g, keys 16kk+2t), (row g+8, ..), (row g, keys +8), (row g+8, +8).
+    #pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      #pragma unroll
+      for (int d = 0; d < 16; d += 2) {
+        u32 b0, b1, b2, b3;
+        int r = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        int c = d + (lane >> 4);
+        ldsm_x4_t(sV + swz(r, c), b0, b1, b2, b3);
+        mma16816(o[d], pf[kk][0], pf[kk][1], pf[kk][2], pf[kk][3], b0, b1);
+        mma16816(o[d + 1], pf[kk][0], pf[kk][1], pf[kk][2], pf[kk][3], b2, b3);
+      }
+    }
+    __syncthreads();
+  }
+
+  #pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    int row = qrow0 + rr * 8;
+    if (row >= q_len) continue;
+    float inv = l_run[rr] > 0.f ? 1.f / l_run[rr] : 0.f;
+    bf16* out = O + (((u64)b * q_len + row) * heads + h) * FA_HD;
+    #pragma unroll
+    for (int d = 0; d < 16; ++d) {
+      u32 v = pack_bf2(o[d][rr * 2] * inv, o[d][rr * 2 + 1] * inv);
+      *reinterpret_cast<u32*>(out + d * 8 + t4 * 2) = v;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Decode: paged split-K attention. Grid (kv_heads, batch, splits), 128 threads. Each half-warp
+// (16 lanes x 8 dims) walks tokens of the split; each block serves the G query heads of one
+// KV head, so the KV is read once per group. Partials are merged by decode_reduce.
+template <int G>
+__device__ __forceinline__ void decode_body(
+    const bf16* __restrict__ q, const bf16* __restrict__ kc,
+    const bf16* __restrict__ vc, const int* __restrict__ table, const int* __restrict__ lens,
+    float* __restrict__ part_o, float* __restrict__ part_ml, int kv_heads, int max_blocks, int block_size,
+    int splits, int part_tokens, float scale_log2) {
+  const int kvh = blockIdx.x, b = blockIdx.y, sp = blockIdx.z;
+  const int heads = kv_heads * G;
+  const int hw = threadIdx.x >> 4, hl = threadIdx.x & 15;
+  const int ctx = lens[b];
+  const int start = sp * part_tokens;
+  const int end = min(ctx, start + part_tokens);
+
+  float qv[G][8];
+  #pragma unroll
+  for (int h = 0; h < G; ++h) {
+    uint4 raw = *reinterpret_cast<const uint4*>(q + ((u64)b * heads + kvh * G + h) * 128 + hl * 8);
+    unpack8(raw, qv[h]);
+    #pragma unroll
+    for (int i = 0; i < 8; ++i) qv[h][i] *= scale_log2;
+  }
+  float m[G], l[G], o[G][8];
+  #pragma unroll
+  for (int h = 0; h < G; ++h) {
+    m[h] = NEG_INF; l[h] = 0.f;
+    #pragma unroll
+    for (int i = 0; i < 8; ++i) o[h][i] = 0.f;
+  }
+  const int* trow = table + (u64)b * max_blocks;
+  for (int t0 = start + hw; t0 < end; t0 += 8 * 4) {
+    uint4 kr[4], vr[4];
+    #pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      int t = t0 + u * 8;
+      if (t < end) {
+        int blk = trow[t / block_size];
+        u64 off = (((u64)blk * block_size + (t % block_size)) * kv_heads + kvh) * 128 + hl * 8;
+        kr[u] = *reinterpret_cast<const uint4*>(kc + off);
+        vr[u] = *reinterpret_cast<const uint4*>(vc + off);
+      }
+    }
+    #pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      int t = t0 + u * 8;
+      if (t >= end) break;
+      float kf[8], vf[8];
+      unpack8(kr[u], kf); unpack8(vr[u], vf);
+      #pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float s = 0.f;
+        #pragma unroll
+        for (int i = 0; i < 8; ++i) s += qv[h][i] * kf[i];
+        s += __shfl_xor_sync(0xffffffff, s, 8);
+        s += __shfl_xor_sync(0xffffffff, s, 4);
+        s += __shfl_xor_sync(0xffffffff, s, 2);
+        s += __shfl_xor_sync(0xffffffff, s, 1);
+        if (s > m[h]) {
+          float a = exp2f(m[h] - s);
+          l[h] *= a;
+          #pragma unroll
+          for (int i = 0; i < 8; ++i) o[h][i] *= a;
+          m[h] = s;
+        }
+        float p = exp2f(s - m[h]);
+        l[h] += p;
+        #pragma unroll
+        for (int i = 0; i < 8; ++i) o[h][i] += p * vf[i];
+      }
+    }
+  }
+  // Merge the 8 half-warps through shared memory.
+  __shared__ float sm_m[8][G], sm_l[8][G];
+  __shared__ float sm_o[8][G][128];
+  if (hl == 0) {
+    #pragma unroll
+    for (int h = 0; h < G; ++h) { sm_m[hw][h] = m[h]; sm_l[hw][h] = l[h]; }
+  }
+  #pragma unroll
+  for (int h = 0; h < G; ++h) {
+    #pragma unroll
+    for (int i = 0; i < 8; ++i) sm_o[hw][h][hl * 8 + i] = o[h][i];
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * 128; idx += blockDim.x) {
+    int h = idx / 128, d = idx % 128;
+    float M = NEG_INF;
+    for (int w = 0; w < 8; ++w) M = fmaxf(M, sm_m[w][h]);
+    float L = 0.f, acc = 0.f;
+    if (M != NEG_INF) {
+      for (int w = 0; w < 8; ++w) {
+        float f = exp2f(sm_m[w][h] - M);
+        L += sm_l[w][h] * f; acc += sm_o[w][h][d] * f;
+      }
+    }
+    u64 pi = ((u64)b * heads + kvh * G + h) * splits + sp;
+    part_o[pi * 128 + d] = acc;
+    if (d == 0) { part_ml[pi * 2] = M; part_ml[pi * 2 + 1] = L; }
+  }
+}
+
+#define DECODE_KERNEL(G)                                                                          \
+  extern "C" __global__ void __launch_bounds__(128) paged_decode_g##G(                            \
+      const bf16* q, const bf16* kc, const bf16* vc, const int* table, \
+      const int* lens, float* part_o, float* part_ml, int kv_heads, int max_blocks,               \
+      int block_size, int splits, int part_tokens, float scale_log2) {                            \
+    decode_body<G>(q, kc, vc, table, lens, part_o, part_ml, kv_heads, max_blocks, block_size,     \
+                   splits, part_tokens, scale_log2);                                              \
+  }
+DECODE_KERNEL(1)
+DECODE_KERNEL(2)
+DECODE_KERNEL(4)
+DECODE_KERNEL(8)
+
+// Merge split partials: grid (heads, batch), 128 threads (one per dim).
+extern "C" __global__ void decode_reduce(const float* __restrict__ part_o, const float* __restrict__ part_ml,
+                                         bf16* __restrict__ out, int heads, int splits) {
+  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+  u64 base = ((u64)b * heads + h) * splits;
+  float M = NEG_INF;
+  for (int s = 0; s < splits; ++s) M = fmaxf(M, part_ml[(base + s) * 2]);
+  float L = 0.f, acc = 0.f;
+  if (M != NEG_INF) {
+    for (int s = 0; s < splits; ++s) {
+      float f = exp2f(part_ml[(base + s) * 2] - M);
+      L += part_ml[(base + s) * 2 + 1] * f;
+      acc += part_o[(base + s) * 128 + d] * f;
+    }
+  }
+  out[((u64)b * heads + h) * 128 + d] = f2bf(L > 0.f ? acc / L : 0.f);
+}

@@ -1,0 +1,210 @@
+//! Which shapes to measure: the GEMMs of each model's layers under tensor parallelism,
+//! taken from [`ModelArch`].
+//!
+//! Invariants: shapes are deduplicated by `(n, k)` (labels joined) and sorted, so the
+//! measured set does not depend on the order models are given in.
+
+use crate::error::CalError;
+use xpyd_models::ModelArch;
+
+/// One weight shape of a linear layer on one GPU: output features `n`, input `k`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct GemmShape {
+    pub(crate) n: u64,
+    pub(crate) k: u64,
+    /// `model/tpN/layer` labels, `;`-joined.
+    pub(crate) label: String,
+    /// Largest M worth measuring (lm_head only sees one token per sequence).
+    pub(crate) max_m: u64,
+}
+
+/// Models measured when none is named: architectures used when the catalog in
+/// `xpyd_models` cannot be read (it may be under construction). Llama-3.1-8B/70B and
+/// Qwen3-32B from their Hugging Face configs.
+fn fallback_models() -> Vec<ModelArch> {
+    let m = |id: &str, repo: &str, hidden, layers, heads, kv, inter, vocab| ModelArch {
+        id: id.into(),
+        hf_repo: repo.into(),
+        hidden_size: hidden,
+        num_layers: layers,
+        num_heads: heads,
+        num_kv_heads: kv,
+        head_dim: 128,
+        intermediate_size: inter,
+        vocab_size: vocab,
+        tie_word_embeddings: false,
+        max_position_embeddings: 131072,
+        moe: None,
+        mla: None,
+    };
+    vec![
+        m(
+            "llama-3.1-8b",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            4096,
+            32,
+            32,
+            8,
+            14336,
+            128256,
+        ),
+        m(
+            "llama-3.1-70b",
+            "meta-llama/Llama-3.1-70B-Instruct",
+            8192,
+            80,
+            64,
+            8,
+            28672,
+            128256,
+        ),
+        m(
+            "qwen3-32b",
+            "Qwen/Qwen3-32B",
+            5120,
+            64,
+            64,
+            8,
+            25600,
+            151936,
+        ),
+    ]
+}
+
+/// Run `f`, turning a panic (an unfinished `todo!()` in the catalog) into `None`.
+fn guarded<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(f).ok();
+    std::panic::set_hook(hook);
+    r
+}
+
+/// Resolve the models to measure: `ids` (catalog ids or config.json paths), or the whole
+/// catalog when empty. Returns the models and notes about fallbacks.
+pub(crate) fn resolve_models(ids: &[String]) -> Result<(Vec<ModelArch>, Vec<String>), CalError> {
+    let mut notes = Vec::new();
+    if ids.is_empty() {
+        let catalog = guarded(|| {
+            ModelArch::catalog_ids()
+                .iter()
+                .map(|id| ModelArch::builtin(id))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        return match catalog {
+            Some(Ok(v)) if !v.is_empty() => Ok((v, notes)),
+            _ => {
+                notes.push(
+                    "model catalog unavailable at run time; measured the fallback set \
+                     llama-3.1-8b, llama-3.1-70b, qwen3-32b"
+                        .into(),
+                );
+                Ok((fallback_models(), notes))
+            }
+        };
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(m) = fallback_models().into_iter().find(|m| &m.id == id) {
+            // Prefer the catalog's own numbers when it answers.
+            let id2 = id.clone();
+            match guarded(move || ModelArch::resolve(&id2)) {
+                Some(Ok(c)) => out.push(c),
+                _ => out.push(m),
+            }
+            continue;
+        }
+        let id2 = id.clone();
+        match guarded(move || ModelArch::resolve(&id2)) {
+            Some(Ok(m)) => out.push(m),
+            Some(Err(e)) => return Err(CalError::Input(e.to_string())),
+            None => {
+                return Err(CalError::Input(format!(
+                    "model `{id}`: the model catalog / config loader is not available in this build"
+                )));
+            }
+        }
+    }
+    Ok((out, notes))
+}
+
+/// GEMM weight shapes of `models` at each TP degree in `tps`; `notes` receives what was
+/// skipped.
+pub(crate) fn gemm_shapes(
+    models: &[ModelArch],
+    tps: &[u32],
+    max_m: u64,
+    notes: &mut Vec<String>,
+) -> Vec<GemmShape> {
+    let mut raw: Vec<GemmShape> = Vec::new();
+    for m in models {
+        if m.moe.is_some() {
+            notes.push(format!(
+                "{}: MoE expert GEMMs not measured (dense layers only)",
+                m.id
+            ));
+        }
+        if m.mla.is_some() {
+            notes.push(format!("{}: MLA projections not measured", m.id));
+        }
+        for &tp in tps {
+            if tp == 0 || m.num_heads % tp != 0 {
+                continue;
+            }
+            let hd = u64::from(m.head_dim);
+            let heads = u64::from(m.num_heads / tp);
+            let kv = u64::from((m.num_kv_heads / tp).max(1));
+            let hidden = u64::from(m.hidden_size);
+            let inter = u64::from(m.intermediate_size) / u64::from(tp);
+            let lab = |l: &str| format!("{}/tp{tp}/{l}", m.id);
+            let mut push = |n: u64, k: u64, l: &str, cap: u64| {
+                if n > 0 && k > 0 && k % 16 == 0 {
+                    raw.push(GemmShape {
+                        n,
+                        k,
+                        label: lab(l),
+                        max_m: cap,
+                    });
+                }
+            };
+            if m.mla.is_none() {
+                push((heads + 2 * kv) * hd, hidden, "qkv", max_m);
+                push(hidden, heads * hd, "o", max_m);
+            }
+            let dense_ffn = m.moe.as_ref().is_none_or(|moe| moe.first_dense_layers > 0);
+            if dense_ffn && inter > 0 {
+                push(2 * inter, hidden, "gate_up", max_m);
+                push(hidden, inter, "down", max_m);
+            }
+            push(
+                u64::from(m.vocab_size).div_ceil(u64::from(tp)),
+                hidden,
+                "lm_head",
+                max_m.min(4096),
+            );
+        }
+    }
+    raw.sort();
+    let mut out: Vec<GemmShape> = Vec::new();
+    for s in raw {
+        match out.last_mut() {
+            Some(l) if l.n == s.n && l.k == s.k => {
+                l.label = format!("{};{}", l.label, s.label);
+                l.max_m = l.max_m.max(s.max_m);
+            }
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+/// Powers of two from 1 to `max_m`.
+pub(crate) fn m_grid(max_m: u64) -> Vec<u64> {
+    let mut v = Vec::new();
+    let mut m = 1;
+    while m <= max_m {
+        v.push(m);
+        m *= 2;
+    }
+    v
+}
