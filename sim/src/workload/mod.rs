@@ -1,1 +1,115 @@
-//! Workloads.
+//! Workloads: when requests arrive and how many tokens they carry.
+//!
+//! A scenario's `[workload]` table is read into a [`WorkloadFile`] (the serde mirror),
+//! validated into a [`Workload`] ([`Workload::from_file`]), and turned into a
+//! [`WorkloadGen`] the engine pulls [`RequestSpec`]s from.
+//!
+//! # Invariants
+//!
+//! - Determinism: every draw comes from a seeded per-purpose stream
+//!   ([`crate::rng::Stream`]: `Arrivals`, `InputLen`, `OutputLen`, `Think`), so the same
+//!   workload and seed give the same requests, and changing one purpose's draws never
+//!   shifts another's.
+//! - Open-loop arrival times are non-decreasing. Synthetic arrivals start at the first
+//!   gap (not at 0); traces are rebased so their first replayed record arrives at 0.
+//! - Every request has `input_tokens >= 1` and `output_tokens >= 1`. Distributions are
+//!   never clipped silently: `normal`/`lognormal` are rejection-truncated to `[min, max]`.
+//!   Trace records with 0 output tokens (none in the shipped traces) are replayed with 1;
+//!   0 input tokens is an error.
+//! - Synthetic generators stream: memory does not grow with `requests` (a million
+//!   requests is fine). Traces and empirical tables are read once, when the generator is
+//!   built.
+//! - Every configuration or data error is a fatal [`WorkloadError`] naming the TOML field
+//!   (`workload.arrival.rate-rps`) or the file and line.
+//!
+//! # TOML reference
+//!
+//! ```toml
+//! [workload]
+//! requests = 2000            # synthetic: requests to generate (required); trace: optional cap
+//!
+//! [workload.arrival]         # synthetic only
+//! kind = "poisson"           # rate-rps: exponential gaps
+//! rate-rps = 10.0
+//! # kind = "gamma"           # rate-rps, cv: Gamma gaps, shape 1/cv² (cv = 1 is Poisson)
+//! # kind = "constant"        # rate-rps: request k arrives at round(k / rate) s
+//! # kind = "closed-loop"     # clients, think-time-ms (mean of an exponential; default 0)
+//!
+//! [workload.input-tokens]    # and [workload.output-tokens]; all lengths in tokens
+//! kind = "lognormal"         # mean, std of the tokens; min (default 1), max (default none)
+//! mean = 1000.0
+//! std = 500.0
+//! max = 8192
+//! # kind = "fixed"           # tokens
+//! # kind = "uniform"         # min, max (inclusive)
+//! # kind = "normal"          # mean, std, min (default 1), max (default none)
+//! # kind = "empirical"       # path (CSV, .gz ok, or "builtin:sharegpt"), column
+//!
+//! # Instead of input-/output-tokens: both lengths from one uniformly drawn CSV row.
+//! # [workload.lengths]
+//! # kind = "empirical-joint"
+//! # path = "builtin:sharegpt"          # columns default to num_prefill_tokens, num_decode_tokens
+//! # input-column = "num_prefill_tokens"
+//! # output-column = "num_decode_tokens"
+//!
+//! # Instead of arrival and lengths: replay a trace.
+//! # [workload.trace]
+//! # format = "azure-2023"              # or "mooncake"
+//! # path = "builtin:azure-2023-conv"   # or a CSV/JSONL file, gzip detected by magic bytes
+//! # time-scale = 0.5                   # multiply gaps (0.5 = twice the rate); or rate-rps = X
+//! # start-s = 600.0                    # skip the first 10 minutes
+//! ```
+//!
+//! Built-in files (embedded from `sim/data/`, provenance in `sim/data/README.md`):
+//! `builtin:azure-2023-conv`, `builtin:azure-2023-code` (Azure 2023 traces, CSV),
+//! `builtin:mooncake-conversation`, `builtin:mooncake-synthetic` (Mooncake FAST'25
+//! traces, JSONL, prefix hashes of 512-token blocks), `builtin:sharegpt` (length table:
+//! `num_prefill_tokens`, `num_decode_tokens`). The Azure tables can also feed `empirical`
+//! lengths (`ContextTokens`, `GeneratedTokens`).
+
+mod arrival;
+mod data;
+mod error;
+mod file;
+mod generator;
+mod length;
+mod spec;
+mod trace;
+
+pub use error::WorkloadError;
+pub use file::{ArrivalFile, JointLengthsFile, LengthFile, TraceFile, TraceFormat, WorkloadFile};
+pub use generator::WorkloadGen;
+pub use spec::Workload;
+
+use crate::time::SimTime;
+
+/// One request as the workload issues it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// When the request arrives at the router.
+    pub arrival: SimTime,
+    /// Prompt length, tokens (>= 1).
+    pub input_tokens: u32,
+    /// Tokens to generate (>= 1).
+    pub output_tokens: u32,
+    /// Prefix-block hashes (Mooncake hash_ids), empty when the workload has none.
+    pub block_hashes: Vec<u64>,
+    /// Tokens per hash block (512 for Mooncake; 0 when there are no hashes).
+    pub hash_block_tokens: u32,
+}
+
+/// How requests are issued.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ArrivalMode {
+    /// Arrival times are fixed in advance ([`WorkloadGen::next_open`]).
+    Open,
+    /// `clients` users each issue a request when their previous one completes and a
+    /// think time passes ([`WorkloadGen::next_closed`], [`WorkloadGen::think_time`]).
+    Closed {
+        /// Concurrent clients.
+        clients: u32,
+    },
+}
+
+#[cfg(test)]
+mod tests;

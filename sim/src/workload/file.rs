@@ -1,0 +1,170 @@
+//! The serde mirror of the `[workload]` TOML table.
+//!
+//! Invariants: these types only describe the file's shape; nothing here is validated
+//! beyond types (see [`super::Workload::from_file`]). Every struct denies unknown fields,
+//! keys are kebab-case, and tagged tables use `kind = "..."`.
+
+use serde::{Deserialize, Serialize};
+
+/// The `[workload]` table: what requests arrive, when, and how long they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkloadFile {
+    /// Requests to generate (required for synthetic workloads); a cap for traces.
+    pub requests: Option<u64>,
+    /// `[workload.arrival]`: the arrival process of a synthetic workload.
+    pub arrival: Option<ArrivalFile>,
+    /// `[workload.input-tokens]`: the prompt-length distribution (tokens).
+    pub input_tokens: Option<LengthFile>,
+    /// `[workload.output-tokens]`: the output-length distribution (tokens).
+    pub output_tokens: Option<LengthFile>,
+    /// `[workload.lengths]`: joint input/output lengths (excludes input-/output-tokens).
+    pub lengths: Option<JointLengthsFile>,
+    /// `[workload.trace]`: replay a trace (excludes arrival and lengths).
+    pub trace: Option<TraceFile>,
+}
+
+/// `[workload.arrival]`: when requests arrive.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
+pub enum ArrivalFile {
+    /// Poisson arrivals: exponential gaps with mean `1 / rate-rps` seconds.
+    Poisson {
+        /// Mean arrival rate, requests per second.
+        rate_rps: f64,
+    },
+    /// Gamma-distributed gaps (shape `1/cv²`): bursty when `cv > 1`, Poisson at `cv = 1`.
+    Gamma {
+        /// Mean arrival rate, requests per second.
+        rate_rps: f64,
+        /// Coefficient of variation of the gaps (std / mean, dimensionless).
+        cv: f64,
+    },
+    /// Deterministic arrivals every `1 / rate-rps` seconds.
+    Constant {
+        /// Arrival rate, requests per second.
+        rate_rps: f64,
+    },
+    /// Closed loop: `clients` users, each sends its next request after the previous
+    /// one completes and an exponential think time.
+    ClosedLoop {
+        /// Concurrent clients (requests in flight at most).
+        clients: u32,
+        /// Mean think time between a response and the next request, ms (default 0).
+        think_time_ms: Option<f64>,
+    },
+}
+
+/// `[workload.input-tokens]` / `[workload.output-tokens]`: a length distribution, tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
+pub enum LengthFile {
+    /// Always `tokens` tokens.
+    Fixed {
+        /// Tokens (>= 1).
+        tokens: u32,
+    },
+    /// Uniform integer in `[min, max]`, both inclusive.
+    Uniform {
+        /// Smallest length, tokens (>= 1).
+        min: u32,
+        /// Largest length, tokens (>= min).
+        max: u32,
+    },
+    /// Normal, rounded to an integer and rejection-truncated to `[min, max]`.
+    Normal {
+        /// Mean of the untruncated normal, tokens.
+        mean: f64,
+        /// Standard deviation of the untruncated normal, tokens.
+        std: f64,
+        /// Smallest length kept, tokens (default 1).
+        min: Option<u32>,
+        /// Largest length kept, tokens (default: no bound).
+        max: Option<u32>,
+    },
+    /// Log-normal with the given mean and std of the tokens, rejection-truncated.
+    Lognormal {
+        /// Mean of the untruncated distribution, tokens (> 0).
+        mean: f64,
+        /// Standard deviation of the untruncated distribution, tokens.
+        std: f64,
+        /// Smallest length kept, tokens (default 1).
+        min: Option<u32>,
+        /// Largest length kept, tokens (default: no bound).
+        max: Option<u32>,
+    },
+    /// Rows drawn uniformly from a column of a CSV file (`.gz` ok) or `builtin:sharegpt`.
+    Empirical {
+        /// CSV file (relative to the scenario folder) or a `builtin:` name.
+        path: String,
+        /// Column header (default for `builtin:` files: their input or output column).
+        column: Option<String>,
+    },
+}
+
+/// `[workload.lengths]`: input and output lengths drawn together.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
+pub enum JointLengthsFile {
+    /// One CSV row drawn uniformly gives both lengths.
+    EmpiricalJoint {
+        /// CSV file (relative to the scenario folder) or a `builtin:` name.
+        path: String,
+        /// Column of prompt tokens (default for `builtin:` files).
+        input_column: Option<String>,
+        /// Column of output tokens (default for `builtin:` files).
+        output_column: Option<String>,
+    },
+}
+
+/// `[workload.trace]`: replay recorded arrivals and lengths.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TraceFile {
+    /// The trace's file format.
+    pub format: TraceFormat,
+    /// CSV/JSONL file, optionally gzip-compressed, or a `builtin:` trace name.
+    pub path: String,
+    /// Multiply every inter-arrival time by this factor (0.5 = twice the rate).
+    pub time_scale: Option<f64>,
+    /// Rescale times so the mean rate of the replayed part is this, requests per second.
+    pub rate_rps: Option<f64>,
+    /// Skip the records before this offset from the trace's first record, seconds.
+    pub start_s: Option<f64>,
+}
+
+/// The file format of a trace.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TraceFormat {
+    /// Azure LLM inference trace 2023: CSV `TIMESTAMP,ContextTokens,GeneratedTokens`.
+    #[serde(rename = "azure-2023")]
+    Azure2023,
+    /// Mooncake FAST'25: JSONL `timestamp` (ms), `input_length`, `output_length`, `hash_ids`.
+    Mooncake,
+}
+
+impl TraceFormat {
+    /// The TOML spelling of the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            TraceFormat::Azure2023 => "azure-2023",
+            TraceFormat::Mooncake => "mooncake",
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The request generator the engine pulls from.
+//!
+//! Invariants: synthetic workloads stream. A generator holds O(1) state plus the data
+//! tables it samples from, whatever `requests` is, and draws each purpose from its own
+//! stream (arrivals: `Arrivals`; lengths: `InputLen`/`OutputLen`, joint rows:
+//! `InputLen`; think times: `Think`), so one purpose's draws never shift another's. A
+//! trace is read once into compact records. The same `Workload` and seed always give the
+//! same sequence.
+
+use super::arrival::{Arrival, ArrivalGen, ThinkGen};
+use super::data::{ColumnRequest, read_token_columns};
+use super::error::WorkloadError;
+use super::length::LengthSampler;
+use super::spec::{Lengths, Source, Workload};
+use super::trace::Trace;
+use super::{ArrivalMode, RequestSpec};
+use crate::rng::{SimRng, Stream, Streams};
+use crate::time::{SimDuration, SimTime};
+use rand::RngExt;
+
+/// Draws input and output lengths.
+#[derive(Clone, Debug)]
+struct LengthGen {
+    /// Input lengths (and joint rows).
+    input_rng: SimRng,
+    /// Output lengths.
+    output_rng: SimRng,
+    /// What is drawn.
+    kind: LengthKind,
+}
+
+/// The length distributions of a [`LengthGen`].
+#[derive(Clone, Debug)]
+enum LengthKind {
+    /// Independent input and output draws.
+    Independent {
+        input: LengthSampler,
+        output: LengthSampler,
+    },
+    /// Uniformly drawn `(input, output)` rows (same length vectors).
+    Joint { input: Vec<u32>, output: Vec<u32> },
+}
+
+impl LengthGen {
+    /// `(input, output)` tokens of the next request.
+    fn next_lengths(&mut self) -> (u32, u32) {
+        match &self.kind {
+            LengthKind::Independent { input, output } => (
+                input.sample(&mut self.input_rng),
+                output.sample(&mut self.output_rng),
+            ),
+            LengthKind::Joint { input, output } => {
+                let i = self.input_rng.random_range(0..input.len());
+                (input[i], output[i])
+            }
+        }
+    }
+}
+
+/// A synthetic generator's state.
+#[derive(Clone, Debug)]
+struct Synthetic {
+    /// Open-loop arrivals; `None` in a closed loop.
+    arrivals: Option<ArrivalGen>,
+    /// Lengths.
+    lengths: LengthGen,
+}
+
+/// What produces the requests.
+#[derive(Clone, Debug)]
+enum Inner {
+    /// Generated requests (boxed: the RNG states are large).
+    Synthetic(Box<Synthetic>),
+    /// A trace replay.
+    Trace {
+        /// The selected, rebased, scaled records.
+        trace: Trace,
+        /// Index of the next record.
+        next: usize,
+    },
+}
+
+/// Produces the requests of a [`Workload`], in order, from seeded streams.
+#[derive(Clone, Debug)]
+pub struct WorkloadGen {
+    /// The source of requests.
+    inner: Inner,
+    /// Think times (zero unless a closed loop with a think time).
+    think: ThinkGen,
+    /// Requests still to issue (`u64::MAX` for an uncapped trace: the trace ends first).
+    left: u64,
+    /// Open or closed loop.
+    mode: ArrivalMode,
+}
+
+impl WorkloadGen {
+    /// Builds the generator, reading trace and empirical files now.
+    pub fn new(w: &Workload, streams: &Streams) -> Result<WorkloadGen, WorkloadError> {
+        let mut think_ms = 0.0;
+        let inner = match &w.source {
+            Source::Synthetic { arrival, lengths } => {
+                if let Arrival::ClosedLoop { think_time_ms, .. } = arrival {
+                    think_ms = *think_time_ms;
+                }
+                let kind = match lengths {
+                    Lengths::Independent { input, output } => LengthKind::Independent {
+                        input: LengthSampler::new(input)?,
+                        output: LengthSampler::new(output)?,
+                    },
+                    Lengths::Joint {
+                        source,
+                        input_column,
+                        output_column,
+                    } => {
+                        let mut cols = read_token_columns(
+                            source,
+                            &[
+                                ColumnRequest {
+                                    header: input_column,
+                                    field: "workload.lengths.input-column",
+                                },
+                                ColumnRequest {
+                                    header: output_column,
+                                    field: "workload.lengths.output-column",
+                                },
+                            ],
+                        )?;
+                        let output = cols.pop().unwrap_or_default();
+                        let input = cols.pop().unwrap_or_default();
+                        LengthKind::Joint { input, output }
+                    }
+                };
+                Inner::Synthetic(Box::new(Synthetic {
+                    arrivals: ArrivalGen::new(arrival, streams.get(Stream::Arrivals))?,
+                    lengths: LengthGen {
+                        input_rng: streams.get(Stream::InputLen),
+                        output_rng: streams.get(Stream::OutputLen),
+                        kind,
+                    },
+                }))
+            }
+            Source::Trace(t) => {
+                let bytes = t.source.read()?;
+                let trace = Trace::parse(t.format, &bytes, &t.source.label())?
+                    .select(t.start_s, w.requests, t.scale)?;
+                Inner::Trace { trace, next: 0 }
+            }
+        };
+        Ok(WorkloadGen {
+            inner,
+            think: ThinkGen::new(think_ms, streams.get(Stream::Think))?,
+            left: w.requests.unwrap_or(u64::MAX),
+            mode: w.mode(),
+        })
+    }
+
+    /// Open loop: the next request in arrival order, `None` when the workload is done.
+    /// Panics on a closed-loop workload (calling it there is a bug).
+    pub fn next_open(&mut self) -> Option<RequestSpec> {
+        assert_eq!(
+            self.mode,
+            ArrivalMode::Open,
+            "next_open on a closed-loop workload"
+        );
+        if self.left == 0 {
+            return None;
+        }
+        let spec = match &mut self.inner {
+            Inner::Synthetic(syn) => {
+                let Synthetic { arrivals, lengths } = &mut **syn;
+                let arrival = arrivals
+                    .as_mut()
+                    .expect("an open-loop synthetic workload has an arrival process")
+                    .next_arrival();
+                let (input_tokens, output_tokens) = lengths.next_lengths();
+                RequestSpec {
+                    arrival,
+                    input_tokens,
+                    output_tokens,
+                    block_hashes: Vec::new(),
+                    hash_block_tokens: 0,
+                }
+            }
+            Inner::Trace { trace, next } => {
+                let r = trace.records.get(*next)?;
+                *next += 1;
+                RequestSpec {
+                    arrival: SimTime(r.at_ns),
+                    input_tokens: r.input,
+                    output_tokens: r.output,
+                    block_hashes: trace.hashes_of(r).to_vec(),
+                    hash_block_tokens: if r.hash_len > 0 {
+                        trace.block_tokens
+                    } else {
+                        0
+                    },
+                }
+            }
+        };
+        self.left -= 1;
+        Some(spec)
+    }
+
+    /// Closed loop: a request issued at `at`, `None` once `requests` have been issued.
+    /// Panics on an open-loop workload (calling it there is a bug).
+    pub fn next_closed(&mut self, at: SimTime) -> Option<RequestSpec> {
+        let Inner::Synthetic(syn) = &mut self.inner else {
+            panic!("next_closed on a trace workload");
+        };
+        assert!(
+            matches!(self.mode, ArrivalMode::Closed { .. }),
+            "next_closed on an open-loop workload"
+        );
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let (input_tokens, output_tokens) = syn.lengths.next_lengths();
+        Some(RequestSpec {
+            arrival: at,
+            input_tokens,
+            output_tokens,
+            block_hashes: Vec::new(),
+            hash_block_tokens: 0,
+        })
+    }
+
+    /// Closed loop: a client's think time before its next request, exponential with the
+    /// configured mean (zero when the mean is 0 or the workload is open-loop).
+    pub fn think_time(&mut self) -> SimDuration {
+        self.think.next_think()
+    }
+}

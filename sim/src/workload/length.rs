@@ -1,0 +1,604 @@
+//! Length distributions of prompts and outputs, in tokens.
+//!
+//! Invariants: every sample is an integer in `[min, max]` with `min >= 1`. Continuous
+//! distributions (normal, log-normal) are rounded to the nearest integer and then
+//! *rejection*-truncated: a draw outside `[min, max]` is redrawn, never clipped, so no
+//! probability piles up on the bounds (the mean of the result is the truncated mean, not
+//! `mean`). Validation refuses a truncation that keeps less than 1% of the mass, so a
+//! sample takes fewer than 100 draws on average. Empirical samples are rows drawn
+//! uniformly, so they only take values present in the file.
+
+use std::path::Path;
+
+use rand::RngExt;
+use rand_distr::{Distribution, Normal};
+
+use super::data::{ColumnRequest, DataSource, read_token_columns};
+use super::error::WorkloadError;
+use super::file::LengthFile;
+use crate::rng::SimRng;
+
+/// Least probability mass a truncation window must keep.
+const MIN_KEPT_MASS: f64 = 0.01;
+
+/// Which of the two lengths a distribution describes (picks built-in default columns).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LengthRole {
+    /// Prompt tokens.
+    Input,
+    /// Output tokens.
+    Output,
+}
+
+/// A validated length distribution, tokens.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum LengthDist {
+    /// Always this many tokens.
+    Fixed(u32),
+    /// Uniform integer in `[min, max]`.
+    Uniform { min: u32, max: u32 },
+    /// Rounded normal, rejection-truncated to `[min, max]`.
+    Normal {
+        mean: f64,
+        std: f64,
+        min: u32,
+        max: Option<u32>,
+    },
+    /// Rounded log-normal (mean and std of the tokens), rejection-truncated.
+    LogNormal {
+        mean: f64,
+        std: f64,
+        min: u32,
+        max: Option<u32>,
+    },
+    /// Uniformly drawn rows of a CSV column.
+    Empirical {
+        source: DataSource,
+        column: String,
+        /// TOML path of the distribution (for errors found when the file is read).
+        field: String,
+    },
+}
+
+/// `Err(Invalid)` at `field.key` unless `ok`.
+fn check(ok: bool, field: &str, key: &str, message: String) -> Result<(), WorkloadError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(WorkloadError::invalid(format!("{field}.{key}"), message))
+    }
+}
+
+impl LengthDist {
+    /// Validates `f`, found at the TOML path `field`.
+    pub(crate) fn from_file(
+        f: &LengthFile,
+        field: &str,
+        role: LengthRole,
+        base_dir: &Path,
+    ) -> Result<LengthDist, WorkloadError> {
+        Ok(match f {
+            LengthFile::Fixed { tokens } => {
+                check(
+                    *tokens >= 1,
+                    field,
+                    "tokens",
+                    format!("{tokens} must be >= 1"),
+                )?;
+                LengthDist::Fixed(*tokens)
+            }
+            LengthFile::Uniform { min, max } => {
+                check(*min >= 1, field, "min", format!("{min} must be >= 1"))?;
+                check(
+                    max >= min,
+                    field,
+                    "max",
+                    format!("{max} is below min = {min}"),
+                )?;
+                LengthDist::Uniform {
+                    min: *min,
+                    max: *max,
+                }
+            }
+            LengthFile::Normal {
+                mean,
+                std,
+                min,
+                max,
+            } => {
+                let (min, max) = bounds(field, *min, *max)?;
+                check(
+                    mean.is_finite(),
+                    field,
+                    "mean",
+                    format!("{mean} is not finite"),
+                )?;
+                check(
+                    std.is_finite() && *std >= 0.0,
+                    field,
+                    "std",
+                    format!("{std} must be finite and >= 0"),
+                )?;
+                let d = LengthDist::Normal {
+                    mean: *mean,
+                    std: *std,
+                    min,
+                    max,
+                };
+                d.check_mass(field)?;
+                d
+            }
+            LengthFile::Lognormal {
+                mean,
+                std,
+                min,
+                max,
+            } => {
+                let (min, max) = bounds(field, *min, *max)?;
+                check(
+                    mean.is_finite() && *mean > 0.0,
+                    field,
+                    "mean",
+                    format!("{mean} must be finite and > 0"),
+                )?;
+                check(
+                    std.is_finite() && *std >= 0.0,
+                    field,
+                    "std",
+                    format!("{std} must be finite and >= 0"),
+                )?;
+                let d = LengthDist::LogNormal {
+                    mean: *mean,
+                    std: *std,
+                    min,
+                    max,
+                };
+                d.check_mass(field)?;
+                d
+            }
+            LengthFile::Empirical { path, column } => {
+                let source = DataSource::resolve(path, base_dir, &format!("{field}.path"))?;
+                let column = match (column, &source) {
+                    (Some(c), _) => c.clone(),
+                    (None, DataSource::Builtin(b)) => match (b.length_columns(), role) {
+                        (Some((i, _)), LengthRole::Input) => i.to_owned(),
+                        (Some((_, o)), LengthRole::Output) => o.to_owned(),
+                        (None, _) => {
+                            return Err(WorkloadError::invalid(
+                                format!("{field}.path"),
+                                format!("`{path}` is a JSONL trace, not a CSV table"),
+                            ));
+                        }
+                    },
+                    (None, DataSource::File(_)) => {
+                        return Err(WorkloadError::invalid(
+                            format!("{field}.column"),
+                            "required: the CSV column header to sample",
+                        ));
+                    }
+                };
+                LengthDist::Empirical {
+                    source,
+                    column,
+                    field: field.to_owned(),
+                }
+            }
+        })
+    }
+
+    /// Log-normal `(mu, sigma)` of the underlying normal for the token mean and std.
+    fn lognormal_params(mean: f64, std: f64) -> (f64, f64) {
+        let s2 = (1.0 + (std / mean).powi(2)).ln();
+        (mean.ln() - s2 / 2.0, s2.sqrt())
+    }
+
+    /// Probability that a rounded draw lands in `[min, max]` (continuous kinds only).
+    fn kept_mass(&self) -> f64 {
+        let (lo, hi, center, scale, log) = match *self {
+            LengthDist::Normal {
+                mean,
+                std,
+                min,
+                max,
+            } => (min, max, mean, std, false),
+            LengthDist::LogNormal {
+                mean,
+                std,
+                min,
+                max,
+            } => {
+                let (mu, sigma) = Self::lognormal_params(mean, std);
+                (min, max, mu, sigma, true)
+            }
+            _ => return 1.0,
+        };
+        let map = |x: f64| if log { x.ln() } else { x };
+        let a = map(f64::from(lo) - 0.5);
+        let b = hi.map_or(f64::INFINITY, |h| map(f64::from(h) + 0.5));
+        if scale == 0.0 {
+            let v = if log { center.exp() } else { center }.round();
+            let inside = v >= f64::from(lo) && hi.is_none_or(|h| v <= f64::from(h));
+            return if inside { 1.0 } else { 0.0 };
+        }
+        std_normal_cdf((b - center) / scale) - std_normal_cdf((a - center) / scale)
+    }
+
+    /// Refuses a truncation window that keeps under [`MIN_KEPT_MASS`] of the distribution.
+    fn check_mass(&self, field: &str) -> Result<(), WorkloadError> {
+        let m = self.kept_mass();
+        if m >= MIN_KEPT_MASS {
+            Ok(())
+        } else {
+            Err(WorkloadError::invalid(
+                field,
+                format!(
+                    "[min, max] keeps only {:.3}% of the distribution (at least {}% needed): \
+                     move mean or widen min/max",
+                    m * 100.0,
+                    MIN_KEPT_MASS * 100.0
+                ),
+            ))
+        }
+    }
+
+    /// One line for summaries, e.g. `lognormal(mean 1000, std 500, [1, 8192]) tok`.
+    pub(crate) fn describe(&self) -> String {
+        let range = |min: u32, max: Option<u32>| match max {
+            Some(m) => format!("[{min}, {m}]"),
+            None => format!("[{min}, inf)"),
+        };
+        match self {
+            LengthDist::Fixed(t) => format!("fixed {t} tok"),
+            LengthDist::Uniform { min, max } => format!("uniform [{min}, {max}] tok"),
+            LengthDist::Normal {
+                mean,
+                std,
+                min,
+                max,
+            } => format!("normal(mean {mean}, std {std}, {}) tok", range(*min, *max)),
+            LengthDist::LogNormal {
+                mean,
+                std,
+                min,
+                max,
+            } => format!(
+                "lognormal(mean {mean}, std {std}, {}) tok",
+                range(*min, *max)
+            ),
+            LengthDist::Empirical { source, column, .. } => {
+                format!("empirical {}:{column}", source.label())
+            }
+        }
+    }
+}
+
+/// Checks `min` (default 1) and `max` of a truncated distribution.
+fn bounds(
+    field: &str,
+    min: Option<u32>,
+    max: Option<u32>,
+) -> Result<(u32, Option<u32>), WorkloadError> {
+    let min = min.unwrap_or(1);
+    check(min >= 1, field, "min", format!("{min} must be >= 1"))?;
+    if let Some(max) = max {
+        check(
+            max >= min,
+            field,
+            "max",
+            format!("{max} is below min = {min}"),
+        )?;
+    }
+    Ok((min, max))
+}
+
+/// Standard normal CDF, via the Numerical Recipes `erfc` (relative error < 1.2e-7).
+pub(crate) fn std_normal_cdf(z: f64) -> f64 {
+    if z == f64::INFINITY {
+        return 1.0;
+    }
+    if z == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    let x = -z / std::f64::consts::SQRT_2;
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * a);
+    let poly = -a * a - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc_a = t * poly.exp();
+    let erfc = if x >= 0.0 { erfc_a } else { 2.0 - erfc_a };
+    0.5 * erfc
+}
+
+/// Draws lengths from a [`LengthDist`] (data files already loaded).
+#[derive(Clone, Debug)]
+pub(crate) enum LengthSampler {
+    /// Always this many tokens.
+    Fixed(u32),
+    /// Uniform integer in `[min, max]`.
+    Uniform { min: u32, max: u32 },
+    /// Rounded normal or log-normal, rejection-truncated to `[min, max]`.
+    Normal {
+        dist: Normal<f64>,
+        log: bool,
+        min: u32,
+        max: u32,
+    },
+    /// Values of a column, drawn uniformly.
+    Empirical(Vec<u32>),
+}
+
+/// Safety net of the rejection loop (validation makes ~100 draws the worst mean case).
+const MAX_REJECTIONS: u32 = 10_000_000;
+
+impl LengthSampler {
+    /// Builds the sampler, reading the data file of an empirical distribution.
+    pub(crate) fn new(d: &LengthDist) -> Result<LengthSampler, WorkloadError> {
+        let invalid = |e: rand_distr::NormalError| {
+            WorkloadError::invalid("workload", format!("bad distribution parameters: {e}"))
+        };
+        Ok(match d {
+            LengthDist::Fixed(t) => LengthSampler::Fixed(*t),
+            LengthDist::Uniform { min, max } => LengthSampler::Uniform {
+                min: *min,
+                max: *max,
+            },
+            LengthDist::Normal {
+                mean,
+                std,
+                min,
+                max,
+            } => LengthSampler::Normal {
+                dist: Normal::new(*mean, *std).map_err(invalid)?,
+                log: false,
+                min: *min,
+                max: max.unwrap_or(u32::MAX),
+            },
+            LengthDist::LogNormal {
+                mean,
+                std,
+                min,
+                max,
+            } => {
+                // exp(Normal(mu, sigma)) is LogNormal(mu, sigma).
+                let (mu, sigma) = LengthDist::lognormal_params(*mean, *std);
+                LengthSampler::Normal {
+                    dist: Normal::new(mu, sigma).map_err(invalid)?,
+                    log: true,
+                    min: *min,
+                    max: max.unwrap_or(u32::MAX),
+                }
+            }
+            LengthDist::Empirical {
+                source,
+                column,
+                field,
+            } => {
+                let col_field = format!("{field}.column");
+                let mut cols = read_token_columns(
+                    source,
+                    &[ColumnRequest {
+                        header: column,
+                        field: &col_field,
+                    }],
+                )?;
+                LengthSampler::Empirical(cols.pop().unwrap_or_default())
+            }
+        })
+    }
+
+    /// One length, tokens.
+    pub(crate) fn sample(&self, rng: &mut SimRng) -> u32 {
+        match self {
+            LengthSampler::Fixed(t) => *t,
+            LengthSampler::Uniform { min, max } => rng.random_range(*min..=*max),
+            LengthSampler::Normal {
+                dist,
+                log,
+                min,
+                max,
+            } => {
+                for _ in 0..MAX_REJECTIONS {
+                    let z = dist.sample(rng);
+                    let x = if *log { z.exp() } else { z }.round();
+                    if x >= f64::from(*min) && x <= f64::from(*max) {
+                        return x as u32;
+                    }
+                }
+                panic!("length truncation rejected {MAX_REJECTIONS} draws: validation is broken")
+            }
+            LengthSampler::Empirical(values) => values[rng.random_range(0..values.len())],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Stream, Streams};
+    use statrs::distribution::{ContinuousCDF, Normal as SNormal};
+
+    #[test]
+    fn normal_cdf_matches_statrs() {
+        let n = SNormal::standard();
+        for i in -80..=80 {
+            let z = f64::from(i) / 10.0;
+            let (a, b) = (std_normal_cdf(z), n.cdf(z));
+            assert!((a - b).abs() < 1e-7, "z={z}: {a} vs {b}");
+        }
+    }
+
+    fn dist(f: LengthFile) -> LengthDist {
+        match LengthDist::from_file(
+            &f,
+            "workload.input-tokens",
+            LengthRole::Input,
+            Path::new("."),
+        ) {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn draw(d: &LengthDist, n: usize, seed: u64) -> Vec<u32> {
+        let s = match LengthSampler::new(d) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        let mut rng = Streams::new(seed).get(Stream::InputLen);
+        (0..n).map(|_| s.sample(&mut rng)).collect()
+    }
+
+    fn mean(v: &[u32]) -> f64 {
+        v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64
+    }
+
+    #[test]
+    fn fixed_and_uniform_respect_bounds_and_mean() {
+        assert!(
+            draw(&dist(LengthFile::Fixed { tokens: 7 }), 100, 1)
+                .iter()
+                .all(|&x| x == 7)
+        );
+        let v = draw(&dist(LengthFile::Uniform { min: 10, max: 20 }), 100_000, 1);
+        assert!(v.iter().all(|&x| (10..=20).contains(&x)));
+        assert!(v.contains(&10) && v.contains(&20));
+        assert!((mean(&v) - 15.0).abs() < 0.05, "{}", mean(&v));
+    }
+
+    #[test]
+    fn normal_mean_and_truncation() {
+        let d = dist(LengthFile::Normal {
+            mean: 500.0,
+            std: 100.0,
+            min: None,
+            max: None,
+        });
+        let v = draw(&d, 100_000, 2);
+        assert!((mean(&v) - 500.0).abs() < 2.0, "{}", mean(&v));
+        // Truncated to [400, 600]: symmetric, so the mean stays 500, and no pile-up.
+        let d = dist(LengthFile::Normal {
+            mean: 500.0,
+            std: 100.0,
+            min: Some(400),
+            max: Some(600),
+        });
+        let v = draw(&d, 100_000, 3);
+        assert!(v.iter().all(|&x| (400..=600).contains(&x)));
+        assert!((mean(&v) - 500.0).abs() < 1.5, "{}", mean(&v));
+        let at_bounds = v.iter().filter(|&&x| x == 400 || x == 600).count();
+        // Unclipped: ~2 x 1e5 x pdf(1 sd) / (sd x mass) = ~709 draws; clipping would give ~31,700.
+        assert!(
+            at_bounds < 1000,
+            "{at_bounds} draws on the bounds: clipped?"
+        );
+    }
+
+    #[test]
+    fn lognormal_mean_std_are_of_the_tokens() {
+        let d = dist(LengthFile::Lognormal {
+            mean: 1000.0,
+            std: 500.0,
+            min: None,
+            max: None,
+        });
+        let v = draw(&d, 200_000, 4);
+        let m = mean(&v);
+        let sd =
+            (v.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+        assert!((m - 1000.0).abs() < 10.0, "mean {m}");
+        assert!((sd - 500.0).abs() < 15.0, "std {sd}");
+        let d = dist(LengthFile::Lognormal {
+            mean: 1000.0,
+            std: 500.0,
+            min: Some(200),
+            max: Some(1500),
+        });
+        assert!(
+            draw(&d, 50_000, 5)
+                .iter()
+                .all(|&x| (200..=1500).contains(&x))
+        );
+    }
+
+    #[test]
+    fn invalid_parameters_name_the_field() {
+        let e = |f: LengthFile| {
+            LengthDist::from_file(
+                &f,
+                "workload.output-tokens",
+                LengthRole::Output,
+                Path::new("."),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+        };
+        assert!(e(LengthFile::Fixed { tokens: 0 }).starts_with("workload.output-tokens.tokens: "));
+        assert!(
+            e(LengthFile::Uniform { min: 5, max: 4 }).starts_with("workload.output-tokens.max: ")
+        );
+        assert!(
+            e(LengthFile::Uniform { min: 0, max: 4 }).starts_with("workload.output-tokens.min: ")
+        );
+        let n = |mean: f64, std: f64, min: Option<u32>, max: Option<u32>| {
+            e(LengthFile::Normal {
+                mean,
+                std,
+                min,
+                max,
+            })
+        };
+        assert!(n(10.0, -1.0, None, None).starts_with("workload.output-tokens.std: "));
+        assert!(n(f64::NAN, 1.0, None, None).starts_with("workload.output-tokens.mean: "));
+        assert!(n(10.0, 1.0, Some(9), Some(8)).starts_with("workload.output-tokens.max: "));
+        assert!(n(10.0, 1.0, Some(0), None).starts_with("workload.output-tokens.min: "));
+        // Almost all of the mass is cut away: refused, not looped on.
+        assert!(n(100.0, 10.0, Some(150), None).starts_with("workload.output-tokens: "));
+        assert!(n(100.0, 0.0, Some(101), None).starts_with("workload.output-tokens: "));
+        assert_eq!(n(100.0, 0.0, Some(100), None), "");
+        let l = e(LengthFile::Lognormal {
+            mean: 0.0,
+            std: 1.0,
+            min: None,
+            max: None,
+        });
+        assert!(l.starts_with("workload.output-tokens.mean: "), "{l}");
+        let p = e(LengthFile::Empirical {
+            path: "/nonexistent/x.csv".into(),
+            column: Some("a".into()),
+        });
+        assert!(p.starts_with("workload.output-tokens.path: "), "{p}");
+        assert!(p.contains("/nonexistent/x.csv"), "{p}");
+    }
+
+    #[test]
+    fn empirical_samples_only_values_in_the_file() {
+        let d = dist(LengthFile::Empirical {
+            path: "builtin:sharegpt".into(),
+            column: None,
+        });
+        let LengthDist::Empirical { column, .. } = &d else {
+            panic!("not empirical");
+        };
+        assert_eq!(column, "num_prefill_tokens");
+        let file = read_token_columns(
+            &DataSource::Builtin(super::super::data::Builtin::ShareGpt),
+            &[ColumnRequest {
+                header: "num_prefill_tokens",
+                field: "f",
+            }],
+        );
+        let mut present = file.unwrap_or_default().pop().unwrap_or_default();
+        present.sort_unstable();
+        let v = draw(&d, 20_000, 6);
+        assert!(v.iter().all(|x| present.binary_search(x).is_ok()));
+        // ShareGPT prompt mean is 2340 tokens (sim/data/README.md).
+        assert!((mean(&v) - 2340.0).abs() < 60.0, "{}", mean(&v));
+    }
+}

@@ -1,0 +1,573 @@
+//! Tests of the whole pipeline: TOML -> WorkloadFile -> Workload -> WorkloadGen.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::*;
+use crate::rng::Streams;
+
+/// A scenario with only a workload table, so error paths start with `workload.`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    workload: WorkloadFile,
+}
+
+/// Parses TOML, giving `path: message` on error.
+fn parse(toml_text: &str) -> Result<WorkloadFile, String> {
+    let de = toml::Deserializer::parse(toml_text).map_err(|e| e.to_string())?;
+    serde_path_to_error::deserialize::<_, Scenario>(de)
+        .map(|s| s.workload)
+        .map_err(|e| format!("{}: {}", e.path(), e.inner()))
+}
+
+/// Parses and validates; panics with the message on error.
+fn workload(toml_text: &str) -> Workload {
+    let f = parse(toml_text).unwrap_or_else(|e| panic!("{e}"));
+    Workload::from_file(f, Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The validation error of a TOML text that parses.
+fn invalid(toml_text: &str, base: &Path) -> WorkloadError {
+    let f = parse(toml_text).unwrap_or_else(|e| panic!("{e}"));
+    match Workload::from_file(f, base) {
+        Ok(w) => panic!("accepted: {w:?}"),
+        Err(e) => e,
+    }
+}
+
+fn generator(w: &Workload, seed: u64) -> WorkloadGen {
+    WorkloadGen::new(w, &Streams::new(seed)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn open_all(w: &Workload, seed: u64) -> Vec<RequestSpec> {
+    let mut g = generator(w, seed);
+    std::iter::from_fn(|| g.next_open()).collect()
+}
+
+/// A unique scratch file path for this test process.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xpyd-workload-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    dir.join(name)
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap_or_else(|e| panic!("{e}"));
+    enc.finish().unwrap_or_else(|e| panic!("{e}"))
+}
+
+const POISSON: &str = r#"
+[workload]
+requests = 2000
+[workload.arrival]
+kind = "poisson"
+rate-rps = 10
+[workload.input-tokens]
+kind = "lognormal"
+mean = 1000.0
+std = 500.0
+max = 8192
+[workload.output-tokens]
+kind = "uniform"
+min = 16
+max = 256
+"#;
+
+#[test]
+fn same_seed_same_requests_other_seed_differs() {
+    let w = workload(POISSON);
+    let a = open_all(&w, 1);
+    assert_eq!(a.len(), 2000);
+    assert_eq!(a, open_all(&w, 1));
+    let b = open_all(&w, 2);
+    assert_ne!(a, b);
+    assert!(a.windows(2).all(|p| p[0].arrival <= p[1].arrival));
+    assert!(
+        a[0].arrival > SimTime::ZERO,
+        "the first arrival is one gap in"
+    );
+    assert!(a.iter().all(|r| (1..=8192).contains(&r.input_tokens)));
+    assert!(a.iter().all(|r| (16..=256).contains(&r.output_tokens)));
+    assert!(
+        a.iter()
+            .all(|r| r.block_hashes.is_empty() && r.hash_block_tokens == 0)
+    );
+    assert_eq!(w.mode(), ArrivalMode::Open);
+    assert_eq!(w.requests(), Some(2000));
+    assert_eq!(
+        w.describe(),
+        "2000 requests, poisson 10 req/s; input lognormal(mean 1000, std 500, [1, 8192]) tok; \
+         output uniform [16, 256] tok"
+    );
+}
+
+#[test]
+fn streams_are_independent_per_purpose() {
+    // Changing the output distribution must not move arrivals or inputs.
+    let w1 = workload(POISSON);
+    let w2 = workload(&POISSON.replace("min = 16\nmax = 256", "min = 1\nmax = 9"));
+    let (a, b) = (open_all(&w1, 5), open_all(&w2, 5));
+    assert!(a.iter().zip(&b).all(|(x, y)| x.arrival == y.arrival));
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| x.input_tokens == y.input_tokens)
+    );
+}
+
+#[test]
+fn a_million_requests_stream() {
+    let w = workload(&POISSON.replace("requests = 2000", "requests = 1000000"));
+    let mut g = generator(&w, 3);
+    let mut n = 0u64;
+    let mut last = SimTime::ZERO;
+    while let Some(r) = g.next_open() {
+        assert!(r.arrival >= last);
+        last = r.arrival;
+        n += 1;
+    }
+    assert_eq!(n, 1_000_000);
+    // 10 req/s: 1e6 requests take about 1e5 s.
+    assert!((last.as_secs_f64() / 1e5 - 1.0).abs() < 0.01, "{last:?}");
+}
+
+#[test]
+fn closed_loop_issues_the_budget_at_the_given_times() {
+    let w = workload(
+        r#"
+[workload]
+requests = 5
+[workload.arrival]
+kind = "closed-loop"
+clients = 3
+think-time-ms = 100
+[workload.lengths]
+kind = "empirical-joint"
+path = "builtin:sharegpt"
+"#,
+    );
+    assert_eq!(w.mode(), ArrivalMode::Closed { clients: 3 });
+    let mut g = generator(&w, 9);
+    let at = SimTime(42);
+    let got: Vec<RequestSpec> = std::iter::from_fn(|| g.next_closed(at)).collect();
+    assert_eq!(got.len(), 5);
+    assert!(got.iter().all(|r| r.arrival == at));
+    assert!(g.think_time() > crate::time::SimDuration::ZERO);
+    assert!(
+        w.describe().contains("closed loop 3 clients, think 100 ms"),
+        "{}",
+        w.describe()
+    );
+}
+
+#[test]
+#[should_panic(expected = "next_open on a closed-loop workload")]
+fn next_open_on_a_closed_loop_is_a_bug() {
+    let w = workload(
+        r#"
+[workload]
+requests = 5
+[workload.arrival]
+kind = "closed-loop"
+clients = 1
+[workload.input-tokens]
+kind = "fixed"
+tokens = 1
+[workload.output-tokens]
+kind = "fixed"
+tokens = 1
+"#,
+    );
+    let _ = generator(&w, 1).next_open();
+}
+
+#[test]
+fn joint_rows_keep_input_and_output_together() {
+    let p = scratch("joint.csv");
+    write(&p, b"a,b,c\n10,1,x\n20,2,y\n30,3,z\n");
+    let text = format!(
+        r#"
+[workload]
+requests = 500
+[workload.arrival]
+kind = "constant"
+rate-rps = 100
+[workload.lengths]
+kind = "empirical-joint"
+path = "{}"
+input-column = "a"
+output-column = "b"
+"#,
+        p.display()
+    );
+    let w = workload(&text);
+    let r = open_all(&w, 4);
+    assert!(r.iter().all(|r| r.input_tokens == 10 * r.output_tokens));
+    for v in [10, 20, 30] {
+        assert!(r.iter().any(|r| r.input_tokens == v));
+    }
+    // Relative paths resolve against the scenario folder.
+    let rel = text.replace(&p.display().to_string(), "joint.csv");
+    let f = parse(&rel).unwrap_or_else(|e| panic!("{e}"));
+    let dir = p.parent().unwrap_or(Path::new("."));
+    assert!(Workload::from_file(f, dir).is_ok());
+}
+
+#[test]
+fn empirical_file_gzip_is_detected_by_magic_bytes() {
+    let p = scratch("lengths.data");
+    write(&p, &gzip(b"n\n5\n7\n"));
+    let w = workload(&format!(
+        r#"
+[workload]
+requests = 200
+[workload.arrival]
+kind = "poisson"
+rate-rps = 1
+[workload.input-tokens]
+kind = "empirical"
+path = "{}"
+column = "n"
+[workload.output-tokens]
+kind = "empirical"
+path = "builtin:azure-2023-code"
+"#,
+        p.display()
+    ));
+    let r = open_all(&w, 4);
+    assert!(r.iter().all(|r| r.input_tokens == 5 || r.input_tokens == 7));
+    assert!(r.iter().any(|r| r.input_tokens == 5) && r.iter().any(|r| r.input_tokens == 7));
+}
+
+#[test]
+fn malformed_empirical_file_names_file_line_and_column() {
+    let p = scratch("bad.csv");
+    write(&p, b"n\n5\nfive\n");
+    let text = format!(
+        r#"
+[workload]
+requests = 2
+[workload.arrival]
+kind = "poisson"
+rate-rps = 1
+[workload.input-tokens]
+kind = "empirical"
+path = "{}"
+column = "n"
+[workload.output-tokens]
+kind = "fixed"
+tokens = 3
+"#,
+        p.display()
+    );
+    let w = workload(&text);
+    let e = WorkloadGen::new(&w, &Streams::new(1))
+        .err()
+        .map(|e| e.to_string());
+    let e = e.unwrap_or_default();
+    assert!(e.starts_with(&format!("{}:3: n: ", p.display())), "{e}");
+    let w = workload(&text.replace("column = \"n\"", "column = \"m\""));
+    let e = WorkloadGen::new(&w, &Streams::new(1))
+        .err()
+        .map(|e| e.to_string());
+    let e = e.unwrap_or_default();
+    assert!(e.starts_with("workload.input-tokens.column: "), "{e}");
+}
+
+fn trace_workload(format: &str, path: &str, extra: &str) -> Workload {
+    workload(&format!(
+        "[workload]\n[workload.trace]\nformat = \"{format}\"\npath = \"{path}\"\n{extra}"
+    ))
+}
+
+fn check_trace(reqs: &[RequestSpec], rows: usize) {
+    assert_eq!(reqs.len(), rows);
+    assert_eq!(reqs[0].arrival, SimTime::ZERO);
+    assert!(reqs.windows(2).all(|p| p[0].arrival <= p[1].arrival));
+    assert!(
+        reqs.iter()
+            .all(|r| r.input_tokens >= 1 && r.output_tokens >= 1)
+    );
+}
+
+#[test]
+fn builtin_traces_replay_every_row() {
+    for (format, name, rows, span_s) in [
+        ("azure-2023", "azure-2023-conv", 19_366, 3502.0),
+        ("azure-2023", "azure-2023-code", 8_819, 3436.0),
+        ("mooncake", "mooncake-conversation", 12_031, 3537.0),
+        ("mooncake", "mooncake-synthetic", 3_993, 1022.0),
+    ] {
+        let w = trace_workload(format, &format!("builtin:{name}"), "");
+        let r = open_all(&w, 1);
+        check_trace(&r, rows);
+        let span = r[rows - 1].arrival.as_secs_f64();
+        assert!((span - span_s).abs() < 1.0, "{name}: span {span}");
+        assert_eq!(
+            r,
+            open_all(&w, 99),
+            "{name}: a trace does not depend on the seed"
+        );
+        if format == "mooncake" {
+            assert!(r.iter().all(|r| r.hash_block_tokens == 512
+                && r.block_hashes.len() == r.input_tokens.div_ceil(512) as usize));
+        } else {
+            assert!(
+                r.iter()
+                    .all(|r| r.block_hashes.is_empty() && r.hash_block_tokens == 0)
+            );
+        }
+    }
+    let r = open_all(
+        &trace_workload("azure-2023", "builtin:azure-2023-conv", ""),
+        1,
+    );
+    assert_eq!((r[0].input_tokens, r[0].output_tokens), (374, 44));
+    assert_eq!(r[1].arrival, SimTime(4_314_579_000));
+}
+
+#[test]
+fn trace_rescaling_cap_and_start() {
+    let base = open_all(
+        &trace_workload("azure-2023", "builtin:azure-2023-code", ""),
+        1,
+    );
+    let half = open_all(
+        &trace_workload("azure-2023", "builtin:azure-2023-code", "time-scale = 0.5"),
+        1,
+    );
+    assert!(base.iter().zip(&half).all(|(a, b)| {
+        let want = (a.arrival.as_nanos() as f64 * 0.5).round() as u64;
+        b.arrival.as_nanos() == want && a.input_tokens == b.input_tokens
+    }));
+    let w = trace_workload("mooncake", "builtin:mooncake-synthetic", "rate-rps = 20.0");
+    let r = open_all(&w, 1);
+    let rate = (r.len() - 1) as f64 / r[r.len() - 1].arrival.as_secs_f64();
+    assert!((rate / 20.0 - 1.0).abs() < 1e-6, "rate {rate}");
+    let w = workload(
+        "[workload]\nrequests = 100\n[workload.trace]\nformat = \"azure-2023\"\n\
+         path = \"builtin:azure-2023-code\"\nstart-s = 600\n",
+    );
+    assert_eq!(w.requests(), Some(100));
+    let r = open_all(&w, 1);
+    check_trace(&r, 100);
+    let first = base
+        .iter()
+        .position(|b| b.arrival.as_secs_f64() >= 600.0)
+        .unwrap_or(0);
+    assert_eq!(r[0].input_tokens, base[first].input_tokens);
+    assert_eq!(
+        r[99].arrival,
+        SimTime(base[first + 99].arrival.as_nanos() - base[first].arrival.as_nanos())
+    );
+    assert!(
+        w.describe()
+            .starts_with("trace azure-2023 builtin:azure-2023-code"),
+        "{}",
+        w.describe()
+    );
+}
+
+#[test]
+fn trace_files_on_disk_plain_and_gzip() {
+    let jsonl = b"{\"timestamp\": 5, \"input_length\": 513, \"output_length\": 2, \"hash_ids\": [7, 8]}\n\
+                  {\"timestamp\": 9, \"input_length\": 3, \"output_length\": 4, \"hash_ids\": [7]}\n";
+    let plain = scratch("m.jsonl");
+    write(&plain, jsonl);
+    let gz = scratch("m.jsonl.gz");
+    write(&gz, &gzip(jsonl));
+    for p in [&plain, &gz] {
+        let r = open_all(&trace_workload("mooncake", &p.display().to_string(), ""), 1);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].block_hashes, vec![7, 8]);
+        assert_eq!(r[1].arrival, SimTime(4_000_000));
+    }
+    let bad = scratch("bad.jsonl");
+    write(&bad, b"{\"timestamp\": 5, \"input_length\": 5, \"output_length\": 2}\n{\"timestamp\": 6, \"input_length\": 5, \"output_length\": \"2\"}\n");
+    let w = trace_workload("mooncake", &bad.display().to_string(), "");
+    let e = WorkloadGen::new(&w, &Streams::new(1))
+        .err()
+        .map(|e| e.to_string());
+    let e = e.unwrap_or_default();
+    assert!(
+        e.starts_with(&format!("{}:2: output_length: ", bad.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn toml_errors_name_the_field() {
+    let cases = [
+        // Unknown key at the top and inside tagged tables.
+        ("[workload]\nrequest = 5\n", "workload.request"),
+        (
+            "[workload]\n[workload.arrival]\nkind = \"poisson\"\nrate = 1\n",
+            "workload.arrival",
+        ),
+        (
+            "[workload]\n[workload.arrival]\nkind = \"poison\"\nrate-rps = 1\n",
+            "workload.arrival.kind",
+        ),
+        // Wrong types.
+        ("[workload]\nrequests = \"many\"\n", "workload.requests"),
+        ("[workload]\nrequests = -3\n", "workload.requests"),
+        (
+            "[workload]\n[workload.trace]\nformat = \"azure\"\npath = \"x\"\n",
+            "workload.trace.format",
+        ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"mooncake\"\npath = 3\n",
+            "workload.trace.path",
+        ),
+        (
+            "[workload]\n[workload.input-tokens]\nkind = \"fixed\"\ntokens = -1\n",
+            "workload.input-tokens",
+        ),
+    ];
+    for (text, path) in cases {
+        let e = match parse(text) {
+            Ok(f) => panic!("accepted {text}: {f:?}"),
+            Err(e) => e,
+        };
+        assert!(e.starts_with(&format!("{path}: ")), "{text} -> {e}");
+    }
+    // Inside a tagged table the message names the key and the TOML error its line.
+    let e = parse("[workload]\n[workload.arrival]\nkind = \"poisson\"\nrate = 1\n");
+    let e = e.err().unwrap_or_default();
+    assert!(
+        e.contains("unknown field `rate`, expected `rate-rps`"),
+        "{e}"
+    );
+    assert!(e.contains("line 2"), "{e}");
+}
+
+#[test]
+fn validation_errors_name_the_field() {
+    let here = Path::new(".");
+    let syn = |arrival: &str, lengths: &str| {
+        format!("[workload]\nrequests = 10\n[workload.arrival]\n{arrival}\n{lengths}")
+    };
+    let fixed = "[workload.input-tokens]\nkind = \"fixed\"\ntokens = 5\n\
+                 [workload.output-tokens]\nkind = \"fixed\"\ntokens = 5\n";
+    let cases: Vec<(String, &str)> = vec![
+        (syn("kind = \"poisson\"\nrate-rps = -2", fixed), "workload.arrival.rate-rps"),
+        (syn("kind = \"gamma\"\nrate-rps = 2\ncv = 0", fixed), "workload.arrival.cv"),
+        (syn("kind = \"constant\"\nrate-rps = 0", fixed), "workload.arrival.rate-rps"),
+        (
+            syn(
+                "kind = \"poisson\"\nrate-rps = 2",
+                "[workload.input-tokens]\nkind = \"uniform\"\nmin = 9\nmax = 3\n\
+                 [workload.output-tokens]\nkind = \"fixed\"\ntokens = 5\n",
+            ),
+            "workload.input-tokens.max",
+        ),
+        (
+            syn(
+                "kind = \"poisson\"\nrate-rps = 2",
+                "[workload.input-tokens]\nkind = \"fixed\"\ntokens = 5\n",
+            ),
+            "workload.output-tokens",
+        ),
+        (
+            syn(
+                "kind = \"poisson\"\nrate-rps = 2",
+                "[workload.input-tokens]\nkind = \"fixed\"\ntokens = 5\n\
+                 [workload.output-tokens]\nkind = \"fixed\"\ntokens = 0\n",
+            ),
+            "workload.output-tokens.tokens",
+        ),
+        (
+            syn(
+                "kind = \"poisson\"\nrate-rps = 2",
+                &format!(
+                    "{fixed}[workload.lengths]\nkind = \"empirical-joint\"\npath = \"builtin:sharegpt\"\n"
+                ),
+            ),
+            "workload.input-tokens",
+        ),
+        (
+            syn(
+                "kind = \"poisson\"\nrate-rps = 2",
+                "[workload.lengths]\nkind = \"empirical-joint\"\npath = \"no/such/file.csv\"\n",
+            ),
+            "workload.lengths.path",
+        ),
+        (
+            syn(
+                "kind = \"poisson\"\nrate-rps = 2",
+                "[workload.lengths]\nkind = \"empirical-joint\"\npath = \"builtin:mooncake-synthetic\"\n",
+            ),
+            "workload.lengths.path",
+        ),
+        ("[workload]\n[workload.arrival]\nkind = \"poisson\"\nrate-rps = 1\n".into(), "workload.requests"),
+        (format!("[workload]\nrequests = 3\n{fixed}"), "workload.arrival"),
+        ("[workload]\nrequests = 0\n".into(), "workload.requests"),
+        (
+            "[workload]\n[workload.arrival]\nkind = \"poisson\"\nrate-rps = 1\n\
+             [workload.trace]\nformat = \"mooncake\"\npath = \"builtin:mooncake-synthetic\"\n"
+                .into(),
+            "workload.arrival",
+        ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"mooncake\"\npath = \"missing.jsonl\"\n".into(),
+            "workload.trace.path",
+        ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"mooncake\"\npath = \"builtin:azure-2023-conv\"\n"
+                .into(),
+            "workload.trace.format",
+        ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"mooncake\"\npath = \"builtin:sharegpt\"\n"
+                .into(),
+            "workload.trace.path",
+        ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"azure-2023\"\npath = \"builtin:azure-2023-conv\"\n\
+             time-scale = 2.0\nrate-rps = 3.0\n"
+                .into(),
+            "workload.trace.rate-rps",
+        ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"azure-2023\"\npath = \"builtin:azure-2023-conv\"\n\
+             time-scale = -1.0\n"
+                .into(),
+            "workload.trace.time-scale",
+        ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"azure-2023\"\npath = \"builtin:azure-2023-conv\"\n\
+             start-s = -1.0\n"
+                .into(),
+            "workload.trace.start-s",
+        ),
+    ];
+    for (text, field) in cases {
+        let e = invalid(&text, here);
+        assert_eq!(e.field(), field, "{text} -> {e}");
+        assert!(e.to_string().starts_with(&format!("{field}: ")), "{e}");
+    }
+    // A missing file's error names the file.
+    let e = invalid(
+        "[workload]\n[workload.trace]\nformat = \"mooncake\"\npath = \"missing.jsonl\"\n",
+        Path::new("/nonexistent-dir"),
+    );
+    assert!(
+        e.to_string().contains("/nonexistent-dir/missing.jsonl"),
+        "{e}"
+    );
+    // start-s past the end is found when the trace is read.
+    let w = trace_workload("azure-2023", "builtin:azure-2023-code", "start-s = 1e6");
+    let e = WorkloadGen::new(&w, &Streams::new(1)).err();
+    assert_eq!(
+        e.as_ref().map(WorkloadError::field),
+        Some("workload.trace.start-s")
+    );
+}
