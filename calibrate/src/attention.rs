@@ -191,7 +191,7 @@ impl Decode {
         seed: u32,
     ) -> Result<Decode, CalError> {
         let g = heads / kv_heads.max(1);
-        if !matches!(g, 1 | 2 | 4 | 8) || heads % kv_heads != 0 {
+        if !matches!(g, 1 | 2 | 4 | 8) || !heads.is_multiple_of(kv_heads) {
             return Err(CalError::Input(format!(
                 "decode kernel needs heads/kv_heads in 1,2,4,8 (got {heads}/{kv_heads})"
             )));

@@ -19,6 +19,7 @@ const KERNEL_NAMES: &[&str] = &[
     "fill_bytes",
     "fill_bf16",
     "noop",
+    "spin",
     "copy_vec",
     "rmsnorm",
     "silu_mul",
@@ -210,6 +211,14 @@ impl Gpu {
         drv(self.stream.synchronize(), "cuStreamSynchronize")
     }
 
+    /// Busy-wait kernel of `ns` nanoseconds (no-op when kernels are not loaded).
+    pub(crate) fn spin(&self, ns: u64) -> Result<(), CalError> {
+        if self.funcs.is_empty() {
+            return Ok(());
+        }
+        self.launch("spin", (1, 1, 1), (32, 1, 1), 0, &[Arg::U64(ns)])
+    }
+
     /// Fill `bytes` bytes with random non-zero values valid as bf16 pairs and as fp8.
     pub(crate) fn fill_bytes(&self, buf: &DevBuf, seed: u32) -> Result<(), CalError> {
         let words = (buf.bytes / 4) as u64;
@@ -285,6 +294,9 @@ impl Gpu {
         let mut samples = Vec::with_capacity(reps);
         let run = (|| {
             for _ in 0..reps.max(1) {
+                // Keep the GPU busy while this sample's calls are enqueued.
+                let ns = (inner.max(1) as u64 * 10_000 + 30_000).min(3_000_000);
+                self.spin(ns)?;
                 // SAFETY: events and stream belong to this context.
                 unsafe { drv(result::event::record(start, self.cu_stream()), "record")? };
                 for _ in 0..inner.max(1) {

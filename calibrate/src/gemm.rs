@@ -103,7 +103,7 @@ impl Lt {
                 "GEMM {m}x{n}x{k} does not fit the benchmark buffers"
             )));
         }
-        let b_off = arena.bytes as u64 - b_bytes;
+        let b_off = (arena.bytes as u64 - b_bytes) / 256 * 256;
         let slots = (b_off / a_bytes).clamp(1, 16);
         let d = Descs {
             op: cb(

@@ -71,6 +71,7 @@ pub(crate) fn allreduce(
             for rep in 0..reps + 3 {
                 for (i, g) in gpus.iter().enumerate() {
                     g.bind()?;
+                    g.spin(100_000)?;
                     // SAFETY: event and stream of this context.
                     unsafe { drv(result::event::record(events[i].0, g.cu_stream()), "record")? };
                 }

@@ -158,7 +158,7 @@ pub(crate) fn gemm_shapes(
             let inter = u64::from(m.intermediate_size) / u64::from(tp);
             let lab = |l: &str| format!("{}/tp{tp}/{l}", m.id);
             let mut push = |n: u64, k: u64, l: &str, cap: u64| {
-                if n > 0 && k > 0 && k % 16 == 0 {
+                if n > 0 && k > 0 && k.is_multiple_of(16) {
                     raw.push(GemmShape {
                         n,
                         k,
@@ -198,12 +198,16 @@ pub(crate) fn gemm_shapes(
     out
 }
 
-/// Powers of two from 1 to `max_m`.
+/// Powers of two and 1.5 times powers of two (1, 2, 3, 4, 6, 8, 12, ...) up to `max_m`:
+/// the half-steps show where cuBLASLt changes tiles.
 pub(crate) fn m_grid(max_m: u64) -> Vec<u64> {
     let mut v = Vec::new();
     let mut m = 1;
     while m <= max_m {
         v.push(m);
+        if m >= 2 && m + m / 2 <= max_m {
+            v.push(m + m / 2);
+        }
         m *= 2;
     }
     v
