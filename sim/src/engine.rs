@@ -74,6 +74,8 @@ pub struct InstanceSummary {
     pub busy_fraction: f64,
     /// Preemptions.
     pub preemptions: u64,
+    /// KV blocks still held or reserved when the run ended (0 when every request ended).
+    pub kv_blocks_in_use_at_end: u64,
 }
 
 /// What a run produced (besides the records sent to the sink).
@@ -359,6 +361,7 @@ impl<'s> Simulation<'s> {
                 steps: x.steps,
                 busy_fraction: (x.busy_ns as f64 / makespan_ns).min(1.0),
                 preemptions: x.preemptions,
+                kv_blocks_in_use_at_end: x.used_blocks,
             })
             .collect();
         RunOutput {
@@ -650,6 +653,7 @@ impl<'s> Simulation<'s> {
             inst.decode.advance();
             inst.last_decode_end = now;
             inst.window.decode_tokens += n;
+            inst.join_pending(&mut self.reqs);
             while let Some(id) = self.insts[i.0 as usize].pop_finished() {
                 let inst = &mut self.insts[i.0 as usize];
                 let r = &mut self.reqs[id.0 as usize];

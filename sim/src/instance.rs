@@ -226,6 +226,9 @@ pub struct Instance {
     pub slot_wait: VecDeque<RequestId>,
     /// Requests that joined the decode set since its last decode step.
     pub new_decoders: Vec<RequestId>,
+    /// Requests ready to decode that arrived while a decode step was executing; they
+    /// join when it ends (they were not part of it).
+    pub pending_join: Vec<RequestId>,
     /// End of its last decode step.
     pub last_decode_end: SimTime,
     /// Whether a step is executing.
@@ -278,6 +281,7 @@ impl Instance {
             kv_wait: VecDeque::new(),
             slot_wait: VecDeque::new(),
             new_decoders: Vec::new(),
+            pending_join: Vec::new(),
             last_decode_end: SimTime::ZERO,
             busy: false,
             wake_pending: false,
@@ -309,7 +313,7 @@ impl Instance {
 
     /// Requests in the running batch (decoding or mid-prefill).
     pub fn running(&self) -> u32 {
-        (self.decode.len() + self.prefilling.len()) as u32
+        (self.decode.len() + self.prefilling.len() + self.pending_join.len()) as u32
     }
 
     /// Requests queued here in any queue.
@@ -338,10 +342,26 @@ impl Instance {
         self.running() < self.engine.max_num_seqs
     }
 
-    /// Put a request whose prompt is in KV here into the decode set.
+    /// Put a request whose prompt is in KV here into the decode set; if a decode step is
+    /// executing, the request joins when that step ends.
     pub fn join_decode(&mut self, id: RequestId, req: &mut Request) {
-        self.decode.join(id, req);
-        self.new_decoders.push(id);
+        if self.busy && self.plan.decode {
+            req.phase = Phase::AwaitingDecodeSlot;
+            self.pending_join.push(id);
+        } else {
+            self.decode.join(id, req);
+            self.new_decoders.push(id);
+        }
+    }
+
+    /// After a decode step: let in the requests that became ready during it.
+    pub fn join_pending(&mut self, reqs: &mut [Request]) {
+        for k in 0..self.pending_join.len() {
+            let id = self.pending_join[k];
+            self.decode.join(id, &mut reqs[id.0 as usize]);
+            self.new_decoders.push(id);
+        }
+        self.pending_join.clear();
     }
 
     /// Remove a finished or preempted decoding request and free its blocks.

@@ -1,1 +1,7 @@
-fn main() {}
+//! Integration tests of the `xpyd` CLI and end-to-end behaviour.
+
+mod cli_errors;
+mod common;
+mod determinism;
+mod scenarios;
+mod validation;

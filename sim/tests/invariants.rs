@@ -1,0 +1,97 @@
+//! Property tests of the whole simulator: every request ends exactly once, KV blocks are
+//! conserved (all returned when every request has ended), TTFT <= E2E, for every flow.
+
+use proptest::prelude::*;
+use std::path::Path;
+use xpyd_sim::metrics::Outcome;
+use xpyd_sim::{Scenario, System};
+
+fn scenario(
+    backend: &str,
+    mode: &str,
+    rate: f64,
+    max_in: u32,
+    max_out: u32,
+    seqs: u32,
+    layerwise: bool,
+    seed: u64,
+) -> Scenario {
+    let roles = if mode == "aggregated" {
+        "[deployment.aggregated]\nreplicas = 2\ntp = 1\n".to_string()
+    } else {
+        format!(
+            "[deployment.prefill]\nreplicas = 2\ntp = 1\nrouter = \"random\"\n[deployment.decode]\nreplicas = 1\ntp = 1\nrouter = \"power-of-two\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35 }}\n"
+        )
+    };
+    let text = format!(
+        r#"
+seed = {seed}
+[model]
+id = "qwen3-8b"
+[hardware]
+gpu = "h100"
+gpus-per-node = 2
+[deployment]
+mode = "{mode}"
+backend = "{backend}"
+{roles}
+[kv-transfer]
+layerwise = {layerwise}
+[workload]
+requests = 120
+[workload.arrival]
+kind = "poisson"
+rate-rps = {rate}
+[workload.input-tokens]
+kind = "uniform"
+min = 1
+max = {max_in}
+[workload.output-tokens]
+kind = "uniform"
+min = 1
+max = {max_out}
+"#
+    );
+    Scenario::from_text(Path::new("prop.toml"), Path::new("."), &text, &[]).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn every_request_ends_once_and_kv_is_conserved(
+        backend in prop::sample::select(vec!["sglang", "vllm", "dynamo"]),
+        mode in prop::sample::select(vec!["disaggregated", "aggregated"]),
+        rate in 1.0f64..200.0,
+        max_in in 1u32..20_000,
+        max_out in 1u32..3_000,
+        seqs in 1u32..64,
+        layerwise in any::<bool>(),
+        seed in 0u64..1000,
+    ) {
+        let sc = scenario(backend, mode, rate, max_in, max_out, seqs, layerwise, seed);
+        let mut ids = Vec::new();
+        let mut bad = Vec::new();
+        let out = xpyd_sim::run(&sc, System::Main, &mut |r| {
+            ids.push(r.id);
+            if let (Some(t), Some(e)) = (r.ttft_ms, r.e2e_ms) {
+                if t > e + 1e-9 { bad.push(r.id); }
+            }
+            if r.outcome == Outcome::Completed {
+                assert!(r.ttft_ms.is_some() && r.e2e_ms.is_some());
+            }
+        }).unwrap();
+        prop_assert!(bad.is_empty(), "TTFT > E2E for {:?}", bad);
+        ids.sort_unstable();
+        let n = ids.len();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), n, "a request ended twice");
+        let m = &out.metrics.requests;
+        prop_assert_eq!(m.arrived, 120);
+        prop_assert_eq!(n as u64, m.arrived);
+        prop_assert_eq!(m.completed + m.rejected + m.unfinished, m.arrived);
+        prop_assert_eq!(m.unfinished, 0);
+        for i in &out.instances {
+            prop_assert_eq!(i.kv_blocks_in_use_at_end, 0, "instance {} leaked KV blocks", i.instance);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Every shipped scenario loads, and the default run writes the documented outputs.
+
+use crate::common::*;
+
+#[test]
+fn every_scenario_file_loads_and_runs_briefly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            n += 1;
+            let out = tmpdir(&format!("scn-{}", p.file_stem().unwrap().to_string_lossy()));
+            let o = xpyd(&[
+                "run",
+                p.to_str().unwrap(),
+                "--requests",
+                "40",
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
+            let s = json(&out.join("summary.json"));
+            assert_eq!(s["requests"]["arrived"], 40, "{}", p.display());
+        }
+    }
+    assert!(n >= 4, "expected the seed scenarios, found {n}");
+}
+
+#[test]
+fn default_run_writes_summary_requests_and_timeseries() {
+    let out = tmpdir("default");
+    let o = xpyd(&["run", "--requests", "80", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("qwen3-32b") && text.contains("TTFT") && text.contains("aggregated"),
+        "{text}"
+    );
+    let s = json(&out.join("summary.json"));
+    for k in [
+        "model",
+        "gpu",
+        "gpus",
+        "prefill",
+        "decode",
+        "requests",
+        "ttft_ms",
+        "tpot_ms",
+        "itl_ms",
+        "e2e_ms",
+        "throughput",
+        "slo",
+        "baseline_aggregated",
+    ] {
+        assert!(!s[k].is_null(), "summary.json lacks {k}");
+    }
+    assert_eq!(s["model"], "qwen3-32b");
+    assert_eq!(s["gpu"], "l20");
+    assert_eq!(s["gpus"], 6);
+    assert_eq!(s["prefill"]["replicas"], 2);
+    assert_eq!(s["decode"]["tp"], 2);
+    for m in ["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"] {
+        for p in ["mean", "p50", "p90", "p95", "p99"] {
+            assert!(s[m][p].is_number(), "{m}.{p}");
+            assert!(
+                s["baseline_aggregated"][m][p].is_number(),
+                "baseline {m}.{p}"
+            );
+        }
+    }
+    for k in [
+        "requests_per_s",
+        "input_tokens_per_s",
+        "output_tokens_per_s",
+        "output_tokens_per_s_per_gpu",
+    ] {
+        assert!(s["throughput"][k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    for k in ["ttft_ms", "tpot_ms", "attainment", "goodput_requests_per_s"] {
+        assert!(s["slo"][k].is_number(), "slo.{k}");
+    }
+    let r = &s["requests"];
+    let sum = r["completed"].as_u64().unwrap()
+        + r["rejected"].as_u64().unwrap()
+        + r["unfinished"].as_u64().unwrap();
+    assert_eq!(r["arrived"].as_u64().unwrap(), sum);
+
+    let csv = std::fs::read_to_string(out.join("requests.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with(
+        "id,arrival_s,input_tokens,output_tokens,cached_tokens,prefill_instance,decode_instance,ttft_ms,tpot_ms,e2e_ms,queue_ms,kv_transfer_ms,slo_met"
+    ), "{header}");
+    assert_eq!(lines.count(), 80);
+    let ts = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert!(ts.lines().count() > 1);
+}
+
+#[test]
+fn cost_json_has_ms_source_and_breakdown() {
+    let o = xpyd(&[
+        "cost",
+        "--model",
+        "qwen3-32b",
+        "--gpu",
+        "h100",
+        "--tp",
+        "2",
+        "--prefill",
+        "2048",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["ms"].as_f64().unwrap() > 0.0);
+    assert!(v["source"] == "roofline" || v["source"] == "calibrated");
+    let b = v["breakdown"].as_object().unwrap();
+    let sum: f64 = b.values().map(|x| x.as_f64().unwrap()).sum();
+    assert!((sum - v["ms"].as_f64().unwrap()).abs() < 1e-6 * sum.max(1.0));
+}

@@ -1,0 +1,198 @@
+//! End-to-end checks against closed forms and the cost model.
+
+use crate::common::*;
+use std::path::Path;
+use xpyd_models::{CostModel, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape};
+use xpyd_sim::metrics::RequestRecord;
+use xpyd_sim::{Scenario, System};
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::from_text(Path::new("test.toml"), Path::new("."), text, &[]).unwrap()
+}
+
+fn run(sc: &Scenario) -> (xpyd_sim::RunOutput, Vec<RequestRecord>) {
+    let mut recs = Vec::new();
+    let out = xpyd_sim::run(sc, System::Main, &mut |r| recs.push(r.clone())).unwrap();
+    (out, recs)
+}
+
+fn cost_ms(model: &str, gpu: &str, tp: u32, shape: StepShape) -> f64 {
+    let cm = CostModel::new(
+        ModelArch::builtin(model).unwrap(),
+        GpuSpec::builtin(gpu).unwrap(),
+        tp,
+        Dtype::Bf16,
+        Dtype::Bf16,
+        Efficiencies::default(),
+    );
+    cm.step(&shape).seconds * 1e3
+}
+
+fn prefill_shape(n: u64) -> StepShape {
+    StepShape {
+        prefill_tokens: n,
+        prefill_seqs: 1,
+        prefill_attn_pairs: n * (n + 1) / 2,
+        ..Default::default()
+    }
+}
+
+fn decode_shape(c: u64) -> StepShape {
+    StepShape {
+        decode_seqs: 1,
+        decode_context_tokens: c,
+        ..Default::default()
+    }
+}
+
+const AGG_LOW: &str = r#"
+[model]
+id = "qwen3-8b"
+[hardware]
+gpu = "h100"
+[deployment]
+mode = "aggregated"
+backend = "vllm"
+[deployment.aggregated]
+replicas = 1
+tp = 1
+[workload]
+requests = 10
+[workload.arrival]
+kind = "constant"
+rate-rps = 0.05
+[workload.input-tokens]
+kind = "fixed"
+tokens = 1000
+[workload.output-tokens]
+kind = "fixed"
+tokens = 65
+"#;
+
+#[test]
+fn near_zero_load_latencies_equal_the_step_costs() {
+    let (_, recs) = run(&scenario(AGG_LOW));
+    let prefill = cost_ms("qwen3-8b", "h100", 1, prefill_shape(1000));
+    // Decode steps read contexts 1000..=1063; their mean is close to the midpoint's cost.
+    let decode: f64 = (1000..1064)
+        .map(|c| cost_ms("qwen3-8b", "h100", 1, decode_shape(c)))
+        .sum::<f64>()
+        / 64.0;
+    assert_eq!(recs.len(), 10);
+    for r in &recs {
+        let ttft = r.ttft_ms.unwrap();
+        assert!(
+            (ttft - prefill).abs() < 1e-3,
+            "ttft {ttft} vs cost {prefill}"
+        );
+        let tpot = r.tpot_ms.unwrap();
+        assert!(
+            (tpot - decode).abs() / decode < 1e-4,
+            "tpot {tpot} vs cost {decode}"
+        );
+        assert_eq!(r.queue_ms, Some(0.0));
+    }
+}
+
+#[test]
+fn pd_ttft_is_prefill_plus_handshake_plus_transfer() {
+    let text = AGG_LOW
+        .replace("mode = \"aggregated\"\nbackend = \"vllm\"\n[deployment.aggregated]\nreplicas = 1\ntp = 1",
+            "backend = \"sglang\"\n[deployment.prefill]\nreplicas = 1\ntp = 1\n[deployment.decode]\nreplicas = 1\ntp = 1");
+    let sc = scenario(&text);
+    let (_, recs) = run(&sc);
+    let prefill = cost_ms("qwen3-8b", "h100", 1, prefill_shape(1000));
+    let bytes = sc.model.kv_bytes_per_token(Dtype::Bf16) * 1000.0;
+    // Same node: NVLink at the KV efficiency.
+    let link = sc.kv_transfer.intra_node_gb_s * 1e9 * sc.kv_transfer.efficiency;
+    let transfer = bytes / link * 1e3;
+    for r in &recs {
+        let expect = sc.kv_transfer.bootstrap_ms + prefill + sc.kv_transfer.setup_ms + transfer;
+        let ttft = r.ttft_ms.unwrap();
+        assert!((ttft - expect).abs() < 2e-3, "ttft {ttft} vs {expect}");
+        assert!((r.kv_transfer_ms.unwrap() - transfer).abs() < 2e-3);
+    }
+}
+
+#[test]
+fn overload_grows_ttft_and_saturates_throughput() {
+    let base = SMALL.replace("requests = 150", "requests = 400");
+    let at = |rate: f64| {
+        let sc = scenario(&base.replace("rate-rps = 4.0", &format!("rate-rps = {rate}")));
+        let (out, recs) = run(&sc);
+        assert_eq!(out.metrics.requests.arrived, 400);
+        assert_eq!(
+            out.metrics.requests.completed
+                + out.metrics.requests.rejected
+                + out.metrics.requests.unfinished,
+            400
+        );
+        assert_eq!(recs.len(), 400);
+        out.metrics
+    };
+    let low = at(0.5);
+    let high = at(50.0);
+    let higher = at(100.0);
+    assert!(
+        high.ttft_ms.p50 > 10.0 * low.ttft_ms.p50,
+        "{} vs {}",
+        high.ttft_ms.p50,
+        low.ttft_ms.p50
+    );
+    let (a, b) = (
+        high.throughput.output_tokens_per_s,
+        higher.throughput.output_tokens_per_s,
+    );
+    assert!(
+        (a - b).abs() / a < 0.1,
+        "throughput not saturated: {a} vs {b}"
+    );
+    assert!(a > low.throughput.output_tokens_per_s);
+}
+
+/// M/D/1: one server, deterministic service D (one prefill step), Poisson arrivals at
+/// rate lambda: mean wait in queue = rho / (2 mu (1 - rho)) (Pollaczek-Khinchine).
+#[test]
+fn md1_mean_wait_matches_pollaczek_khinchine() {
+    let service_ms = cost_ms("qwen3-8b", "h100", 1, prefill_shape(2000));
+    for rho in [0.5, 0.8] {
+        let rate = rho / (service_ms * 1e-3);
+        let text = format!(
+            r#"
+seed = 3
+[model]
+id = "qwen3-8b"
+[hardware]
+gpu = "h100"
+[deployment]
+mode = "aggregated"
+backend = "vllm"
+[deployment.aggregated]
+replicas = 1
+tp = 1
+engine = {{ max-num-seqs = 1 }}
+[workload]
+requests = 40000
+[workload.arrival]
+kind = "poisson"
+rate-rps = {rate}
+[workload.input-tokens]
+kind = "fixed"
+tokens = 2000
+[workload.output-tokens]
+kind = "fixed"
+tokens = 1
+"#
+        );
+        let (out, recs) = run(&scenario(&text));
+        assert_eq!(out.metrics.requests.completed, 40000);
+        let mean_wait: f64 =
+            recs.iter().map(|r| r.queue_ms.unwrap()).sum::<f64>() / recs.len() as f64;
+        let expect = rho / (2.0 * (1.0 / service_ms) * (1.0 - rho));
+        let rel = (mean_wait - expect).abs() / expect;
+        assert!(
+            rel < 0.08,
+            "rho {rho}: mean wait {mean_wait:.2} ms vs M/D/1 {expect:.2} ms"
+        );
+    }
+}
