@@ -2,13 +2,18 @@
 //!
 //! Invariants: open-loop arrival times are non-decreasing and start at the first gap
 //! (not at 0). Each gap is drawn in `f64` seconds and rounded to the nanosecond once;
-//! constant arrivals are placed at `round(k / rate)` so they never drift. All draws come
-//! from the [`crate::rng::Stream::Arrivals`] stream (think times: `Stream::Think`).
+//! constant arrivals are placed at `round(k / rate)` so they never drift. A rate schedule
+//! is a non-homogeneous Poisson process sampled by thinning (Lewis-Shedler): candidates
+//! at the schedule's peak rate, each kept with probability `rate(t) / peak`, so it is
+//! exact for any schedule and streams in O(1) memory. All draws come from the
+//! [`crate::rng::Stream::Arrivals`] stream (think times: `Stream::Think`).
 
 use rand_distr::{Distribution, Exp, Gamma};
 
 use super::error::WorkloadError;
-use super::file::ArrivalFile;
+use rand::RngExt;
+
+use super::file::{ArrivalFile, Interpolation, RatePointFile};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 
@@ -21,6 +26,8 @@ pub(crate) enum Arrival {
     Gamma { rate_rps: f64, cv: f64 },
     /// Deterministic gaps.
     Constant { rate_rps: f64 },
+    /// Poisson with a time-varying rate.
+    Schedule(RateSchedule),
     /// `clients` closed-loop users with exponential think times (mean in ms).
     ClosedLoop { clients: u32, think_time_ms: f64 },
 }
@@ -46,10 +53,133 @@ fn check_rate(rate: f64) -> Result<(), WorkloadError> {
     )
 }
 
+/// A validated piecewise rate schedule.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RateSchedule {
+    /// `(at_s, rate_rps)`, the first at 0 s, times strictly increasing.
+    points: Vec<(f64, f64)>,
+    /// Hold each rate until the next point instead of ramping.
+    step: bool,
+    /// Period of the repetition, seconds (> the last point's time).
+    period_s: Option<f64>,
+    /// The highest rate, req/s (> 0).
+    peak_rps: f64,
+}
+
+impl RateSchedule {
+    /// Validates the points of `kind = "schedule"`.
+    fn from_file(
+        points: &[RatePointFile],
+        interpolation: Option<Interpolation>,
+        repeat_s: Option<f64>,
+    ) -> Result<RateSchedule, WorkloadError> {
+        let at = |i: usize, key: &str| format!("points[{i}].{key}");
+        check(
+            !points.is_empty(),
+            "points",
+            "needs at least one point".into(),
+        )?;
+        let mut out: Vec<(f64, f64)> = Vec::with_capacity(points.len());
+        for (i, p) in points.iter().enumerate() {
+            check(
+                p.rate_rps.is_finite() && p.rate_rps >= 0.0,
+                &at(i, "rate-rps"),
+                format!("{} must be a finite rate >= 0 requests/s", p.rate_rps),
+            )?;
+            match out.last() {
+                None => check(
+                    p.at_s == 0.0,
+                    &at(i, "at-s"),
+                    format!("{} s: the first point must be at 0 s", p.at_s),
+                )?,
+                Some(&(prev, _)) => check(
+                    p.at_s.is_finite() && p.at_s > prev,
+                    &at(i, "at-s"),
+                    format!("{} s must be after the previous point ({prev} s)", p.at_s),
+                )?,
+            }
+            out.push((p.at_s, p.rate_rps));
+        }
+        let last = out.len() - 1;
+        let (last_at, last_rate) = out[last];
+        if let Some(r) = repeat_s {
+            check(
+                r.is_finite() && r > last_at,
+                "repeat-s",
+                format!("{r} s must be after the last point ({last_at} s)"),
+            )?;
+        } else {
+            check(
+                last_rate > 0.0,
+                &at(last, "rate-rps"),
+                "the schedule ends at rate 0 without repeat-s, so the requests would never \
+                 all arrive"
+                    .into(),
+            )?;
+        }
+        let peak_rps = out.iter().map(|p| p.1).fold(0.0, f64::max);
+        check(
+            peak_rps > 0.0,
+            "points",
+            "every rate is 0: no request would arrive".into(),
+        )?;
+        Ok(RateSchedule {
+            points: out,
+            step: interpolation.unwrap_or_default() == Interpolation::Step,
+            period_s: repeat_s,
+            peak_rps,
+        })
+    }
+
+    /// The rate at `t_s` seconds since the start, req/s.
+    pub(crate) fn rate_at(&self, t_s: f64) -> f64 {
+        let t = match self.period_s {
+            Some(p) => t_s.rem_euclid(p),
+            None => t_s,
+        };
+        // points[0] is at 0 <= t, so the partition point is >= 1.
+        let i = self.points.partition_point(|p| p.0 <= t).saturating_sub(1);
+        let (t0, r0) = self.points[i];
+        if self.step {
+            return r0;
+        }
+        let (t1, r1) = match (self.points.get(i + 1), self.period_s) {
+            (Some(&p), _) => p,
+            (None, Some(period)) => (period, self.points[0].1),
+            (None, None) => return r0,
+        };
+        r0 + (r1 - r0) * (t - t0) / (t1 - t0)
+    }
+
+    /// One line for summaries.
+    fn describe(&self) -> String {
+        let lo = self
+            .points
+            .iter()
+            .map(|p| p.1)
+            .fold(f64::INFINITY, f64::min);
+        let how = if self.step { "step" } else { "linear" };
+        let repeat = match self.period_s {
+            Some(p) => format!(", repeat every {p} s"),
+            None => String::new(),
+        };
+        format!(
+            "schedule ({how}, {} points, {lo}..{} req/s{repeat})",
+            self.points.len(),
+            self.peak_rps
+        )
+    }
+}
+
 impl Arrival {
     /// Validates `[workload.arrival]`.
     pub(crate) fn from_file(f: &ArrivalFile) -> Result<Arrival, WorkloadError> {
         Ok(match *f {
+            ArrivalFile::Schedule {
+                ref points,
+                interpolation,
+                repeat_s,
+            } => Arrival::Schedule(RateSchedule::from_file(points, interpolation, repeat_s)?),
             ArrivalFile::Poisson { rate_rps } => {
                 check_rate(rate_rps)?;
                 Arrival::Poisson { rate_rps }
@@ -92,6 +222,7 @@ impl Arrival {
             Arrival::Poisson { rate_rps } => format!("poisson {rate_rps} req/s"),
             Arrival::Gamma { rate_rps, cv } => format!("gamma {rate_rps} req/s cv {cv}"),
             Arrival::Constant { rate_rps } => format!("constant {rate_rps} req/s"),
+            Arrival::Schedule(s) => s.describe(),
             Arrival::ClosedLoop {
                 clients,
                 think_time_ms,
@@ -109,6 +240,13 @@ enum Gaps {
     Gamma(Gamma<f64>),
     /// Arrival `k` (1-based) at `round(k / rate)` seconds.
     Constant { rate_rps: f64 },
+    /// Thinning: candidates at the peak rate, kept with probability `rate(t) / peak`.
+    Schedule {
+        /// Candidate gaps at the peak rate, seconds.
+        candidates: Exp<f64>,
+        /// The schedule.
+        schedule: RateSchedule,
+    },
 }
 
 /// Generates open-loop arrival times.
@@ -138,6 +276,10 @@ impl ArrivalGen {
                 Gaps::Gamma(Gamma::new(shape, scale).map_err(|e| bad(e.to_string()))?)
             }
             Arrival::Constant { rate_rps } => Gaps::Constant { rate_rps },
+            Arrival::Schedule(ref s) => Gaps::Schedule {
+                candidates: Exp::new(s.peak_rps).map_err(|e| bad(e.to_string()))?,
+                schedule: s.clone(),
+            },
             Arrival::ClosedLoop { .. } => return Ok(None),
         };
         Ok(Some(ArrivalGen {
@@ -155,6 +297,21 @@ impl ArrivalGen {
             Gaps::Poisson(d) => after(self.now, d.sample(&mut self.rng)),
             Gaps::Gamma(d) => after(self.now, d.sample(&mut self.rng)),
             Gaps::Constant { rate_rps } => SimTime::ZERO + secs(self.count as f64 / rate_rps),
+            Gaps::Schedule {
+                candidates,
+                schedule,
+            } => {
+                let mut t = self.now;
+                loop {
+                    t = after(t, candidates.sample(&mut self.rng));
+                    let keep: f64 = self.rng.random();
+                    if keep * schedule.peak_rps < schedule.rate_at(t.as_secs_f64())
+                        || t.as_nanos() == u64::MAX
+                    {
+                        break t;
+                    }
+                }
+            }
         };
         self.now
     }
@@ -310,6 +467,111 @@ mod tests {
         let (m, c) = mean_cv(&v);
         assert!((m / 250.0 - 1.0).abs() < 0.02, "mean {m}");
         assert!((c - 1.0).abs() < 0.03, "cv {c}");
+    }
+
+    fn schedule(points: &[(f64, f64)], step: bool, repeat_s: Option<f64>) -> Arrival {
+        let f = ArrivalFile::Schedule {
+            points: points
+                .iter()
+                .map(|&(at_s, rate_rps)| RatePointFile { at_s, rate_rps })
+                .collect(),
+            interpolation: Some(if step {
+                Interpolation::Step
+            } else {
+                Interpolation::Linear
+            }),
+            repeat_s,
+        };
+        Arrival::from_file(&f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Arrivals in each `width_s` window of `[0, windows * width_s)`.
+    fn counts(t: &[SimTime], width_s: f64, windows: usize) -> Vec<f64> {
+        let mut c = vec![0.0; windows];
+        for x in t {
+            let k = (x.as_secs_f64() / width_s) as usize;
+            if k < windows {
+                c[k] += 1.0;
+            }
+        }
+        c
+    }
+
+    /// Chi-squared test of window counts against expected means (Poisson counts).
+    fn assert_counts_fit(got: &[f64], want: &[f64]) {
+        let chi2: f64 = got.iter().zip(want).map(|(g, w)| (g - w).powi(2) / w).sum();
+        let crit = ChiSquared::new(want.len() as f64)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .inverse_cdf(0.999);
+        assert!(chi2 < crit, "chi2 {chi2} >= {crit}: {got:?} vs {want:?}");
+    }
+
+    #[test]
+    fn step_schedule_switches_rate() {
+        let a = schedule(&[(0.0, 10.0), (100.0, 50.0), (200.0, 5.0)], true, None);
+        let t = arrivals(&a, 20_000, 3);
+        assert!(t.windows(2).all(|w| w[0] <= w[1]));
+        let c = counts(&t, 50.0, 8);
+        assert_counts_fit(
+            &c,
+            &[500.0, 500.0, 2500.0, 2500.0, 250.0, 250.0, 250.0, 250.0],
+        );
+    }
+
+    #[test]
+    fn linear_schedule_ramps_and_repeats() {
+        // 0 -> 40 req/s over 100 s, back to 0 over the next 100 s, every 200 s.
+        let a = schedule(&[(0.0, 0.0), (100.0, 40.0)], false, Some(200.0));
+        assert_eq!(
+            match &a {
+                Arrival::Schedule(s) => (s.rate_at(50.0), s.rate_at(150.0), s.rate_at(250.0)),
+                _ => (0.0, 0.0, 0.0),
+            },
+            (20.0, 20.0, 20.0)
+        );
+        let t = arrivals(&a, 16_000, 4);
+        // Expected per 25 s window: the integral of the triangle; 3 periods are checked.
+        let per_period = [125.0, 375.0, 625.0, 875.0, 875.0, 625.0, 375.0, 125.0];
+        let want: Vec<f64> = per_period.iter().cycle().take(8 * 3).copied().collect();
+        assert_counts_fit(&counts(&t, 25.0, 24), &want);
+    }
+
+    #[test]
+    fn invalid_schedules_name_the_point() {
+        let e = |points: &[(f64, f64)], repeat_s: Option<f64>| {
+            let f = ArrivalFile::Schedule {
+                points: points
+                    .iter()
+                    .map(|&(at_s, rate_rps)| RatePointFile { at_s, rate_rps })
+                    .collect(),
+                interpolation: None,
+                repeat_s,
+            };
+            Arrival::from_file(&f)
+                .err()
+                .map(|e| e.field().to_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(e(&[], None), "workload.arrival.points");
+        assert_eq!(e(&[(1.0, 1.0)], None), "workload.arrival.points[0].at-s");
+        assert_eq!(
+            e(&[(0.0, 1.0), (0.0, 2.0)], None),
+            "workload.arrival.points[1].at-s"
+        );
+        assert_eq!(
+            e(&[(0.0, 1.0), (5.0, -2.0)], None),
+            "workload.arrival.points[1].rate-rps"
+        );
+        assert_eq!(
+            e(&[(0.0, 1.0), (5.0, 0.0)], None),
+            "workload.arrival.points[1].rate-rps"
+        );
+        assert_eq!(e(&[(0.0, 1.0), (5.0, 0.0)], Some(10.0)), "");
+        assert_eq!(e(&[(0.0, 0.0)], Some(10.0)), "workload.arrival.points");
+        assert_eq!(
+            e(&[(0.0, 1.0), (5.0, 0.0)], Some(5.0)),
+            "workload.arrival.repeat-s"
+        );
     }
 
     #[test]

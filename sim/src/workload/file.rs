@@ -50,6 +50,16 @@ pub enum ArrivalFile {
         /// Arrival rate, requests per second.
         rate_rps: f64,
     },
+    /// Poisson arrivals whose rate follows a schedule (ramps, steps, diurnal cycles).
+    Schedule {
+        /// `{ at-s, rate-rps }` points; the first at 0 s, times strictly increasing.
+        points: Vec<RatePointFile>,
+        /// Between points: `linear` ramps (default) or `step` (hold until the next).
+        interpolation: Option<Interpolation>,
+        /// Repeat the schedule with this period, seconds (> the last point's `at-s`);
+        /// without it the last rate holds forever.
+        repeat_s: Option<f64>,
+    },
     /// Closed loop: `clients` users, each sends its next request after the previous
     /// one completes and an exponential think time.
     ClosedLoop {
@@ -58,6 +68,27 @@ pub enum ArrivalFile {
         /// Mean think time between a response and the next request, ms (default 0).
         think_time_ms: Option<f64>,
     },
+}
+
+/// One point of a rate schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RatePointFile {
+    /// When this rate applies, seconds since the start of the run (or of the period).
+    pub at_s: f64,
+    /// Arrival rate at that time, requests per second (>= 0).
+    pub rate_rps: f64,
+}
+
+/// How a rate schedule moves between its points.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interpolation {
+    /// Linear ramps between points.
+    #[default]
+    Linear,
+    /// Each rate holds until the next point.
+    Step,
 }
 
 /// `[workload.input-tokens]` / `[workload.output-tokens]`: a length distribution, tokens.

@@ -33,6 +33,10 @@
 //! rate-rps = 10.0
 //! # kind = "gamma"           # rate-rps, cv: Gamma gaps, shape 1/cv² (cv = 1 is Poisson)
 //! # kind = "constant"        # rate-rps: request k arrives at round(k / rate) s
+//! # kind = "schedule"        # Poisson with a rate that follows points (ramps, steps, diurnal):
+//! # points = [{ at-s = 0, rate-rps = 2 }, { at-s = 600, rate-rps = 20 }]
+//! # interpolation = "linear"  # or "step" (hold each rate until the next point)
+//! # repeat-s = 1200           # optional period; without it the last rate holds forever
 //! # kind = "closed-loop"     # clients, think-time-ms (mean of an exponential; default 0)
 //!
 //! [workload.input-tokens]    # and [workload.output-tokens]; all lengths in tokens
@@ -77,7 +81,10 @@ mod spec;
 mod trace;
 
 pub use error::WorkloadError;
-pub use file::{ArrivalFile, JointLengthsFile, LengthFile, TraceFile, TraceFormat, WorkloadFile};
+pub use file::{
+    ArrivalFile, Interpolation, JointLengthsFile, LengthFile, RatePointFile, TraceFile,
+    TraceFormat, WorkloadFile,
+};
 pub use generator::WorkloadGen;
 pub use spec::Workload;
 

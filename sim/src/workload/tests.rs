@@ -124,6 +124,43 @@ fn streams_are_independent_per_purpose() {
 }
 
 #[test]
+fn schedule_from_toml() {
+    let w = workload(
+        r#"
+[workload]
+requests = 3000
+[workload.arrival]
+kind = "schedule"
+interpolation = "step"
+points = [{ at-s = 0, rate-rps = 5 }, { at-s = 100, rate-rps = 50 }]
+[workload.input-tokens]
+kind = "fixed"
+tokens = 10
+[workload.output-tokens]
+kind = "fixed"
+tokens = 10
+"#,
+    );
+    assert_eq!(
+        w.describe(),
+        "3000 requests, schedule (step, 2 points, 5..50 req/s); input fixed 10 tok; \
+         output fixed 10 tok"
+    );
+    let r = open_all(&w, 8);
+    let before = r.iter().filter(|r| r.arrival.as_secs_f64() < 100.0).count();
+    assert!(
+        (400..600).contains(&before),
+        "{before} arrivals in the first 100 s"
+    );
+    let e = parse(
+        "[workload]\n[workload.arrival]\nkind = \"schedule\"\n\
+         points = [{ at-s = 0, rate = 5 }]\n",
+    );
+    let e = e.err().unwrap_or_default();
+    assert!(e.contains("unknown field `rate`"), "{e}");
+}
+
+#[test]
 fn a_million_requests_stream() {
     let w = workload(&POISSON.replace("requests = 2000", "requests = 1000000"));
     let mut g = generator(&w, 3);
