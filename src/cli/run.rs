@@ -26,7 +26,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Mean arrival rate, requests/s (open-loop arrivals, or a trace's replay rate).
-    #[arg(long, value_name = "RPS")]
+    #[arg(long, value_name = "RPS", allow_negative_numbers = true)]
     rate: Option<f64>,
     /// Requests to simulate (a trace replay stops after this many).
     #[arg(long, value_name = "N")]

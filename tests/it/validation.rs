@@ -152,6 +152,7 @@ fn overload_grows_ttft_and_saturates_throughput() {
 
 /// M/D/1: one server, deterministic service D (one prefill step), Poisson arrivals at
 /// rate lambda: mean wait in queue = rho / (2 mu (1 - rho)) (Pollaczek-Khinchine).
+/// 300,000 requests per load: measured within 0.7% (rho 0.5) and 1.4% (rho 0.8).
 #[test]
 fn md1_mean_wait_matches_pollaczek_khinchine() {
     let service_ms = cost_ms("qwen3-8b", "h100", 1, prefill_shape(2000));
@@ -172,7 +173,7 @@ replicas = 1
 tp = 1
 engine = {{ max-num-seqs = 1 }}
 [workload]
-requests = 40000
+requests = 300000
 [workload.arrival]
 kind = "poisson"
 rate-rps = {rate}
@@ -185,13 +186,13 @@ tokens = 1
 "#
         );
         let (out, recs) = run(&scenario(&text));
-        assert_eq!(out.metrics.requests.completed, 40000);
+        assert_eq!(out.metrics.requests.completed, 300000);
         let mean_wait: f64 =
             recs.iter().map(|r| r.queue_ms.unwrap()).sum::<f64>() / recs.len() as f64;
         let expect = rho / (2.0 * (1.0 / service_ms) * (1.0 - rho));
         let rel = (mean_wait - expect).abs() / expect;
         assert!(
-            rel < 0.08,
+            rel < 0.04,
             "rho {rho}: mean wait {mean_wait:.2} ms vs M/D/1 {expect:.2} ms"
         );
     }
