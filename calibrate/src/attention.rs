@@ -3,7 +3,8 @@
 //! checked against an f64 host reference on fresh random inputs before it is timed.
 //!
 //! Invariants: head_dim is 128 and the KV cache is bf16 (the kernels' only variant);
-//! decode needs `heads / kv_heads` in {1, 2, 4, 8}; a kernel whose check fails is still
+//! decode needs `heads / kv_heads` <= 16 (tensor-core kernel, the default) or in
+//! {1, 2, 4, 8} (the CUDA-core kernel kept for comparison); a kernel whose check fails is still
 //! timed but its rows are labelled `xpyd-nvrtc-unchecked` and the failure is noted.
 
 use crate::device::{Arg, DevBuf, Gpu, bf16_to_f32};
@@ -165,6 +166,8 @@ pub(crate) struct Decode {
     pub(crate) heads: u32,
     pub(crate) kv_heads: u32,
     pub(crate) block_size: u32,
+    /// Tensor-core kernel (`paged_decode_mma`) rather than the CUDA-core one.
+    pub(crate) mma: bool,
     lens: Vec<u32>,
     max_blocks: u32,
     splits: u32,
@@ -189,11 +192,17 @@ impl Decode {
         kv_heads: u32,
         block_size: u32,
         seed: u32,
+        mma: bool,
     ) -> Result<Decode, CalError> {
         let g = heads / kv_heads.max(1);
-        if !matches!(g, 1 | 2 | 4 | 8) || !heads.is_multiple_of(kv_heads) {
+        let ok = if mma {
+            (1..=16).contains(&g)
+        } else {
+            matches!(g, 1 | 2 | 4 | 8)
+        };
+        if !ok || !heads.is_multiple_of(kv_heads) {
             return Err(CalError::Input(format!(
-                "decode kernel needs heads/kv_heads in 1,2,4,8 (got {heads}/{kv_heads})"
+                "decode kernel cannot serve {heads} query heads over {kv_heads} KV heads"
             )));
         }
         let batch = lens.len() as u32;
@@ -229,6 +238,7 @@ impl Decode {
             heads,
             kv_heads,
             block_size,
+            mma,
             max_blocks,
             splits,
             part_tokens,
@@ -254,6 +264,31 @@ impl Decode {
 
     pub(crate) fn launch(&self, gpu: &Gpu) -> Result<(), CalError> {
         let g = self.heads / self.kv_heads;
+        if self.mma {
+            gpu.launch(
+                "paged_decode_mma",
+                (self.kv_heads, self.batch, self.splits),
+                (128, 1, 1),
+                0,
+                &[
+                    Arg::Ptr(self.q.ptr),
+                    Arg::Ptr(self.kc.ptr),
+                    Arg::Ptr(self.vc.ptr),
+                    Arg::Ptr(self.table.ptr),
+                    Arg::Ptr(self.lens_d.ptr),
+                    Arg::Ptr(self.part_o.ptr),
+                    Arg::Ptr(self.part_ml.ptr),
+                    Arg::I32(self.kv_heads as i32),
+                    Arg::I32(g as i32),
+                    Arg::I32(self.max_blocks as i32),
+                    Arg::I32(self.block_size as i32),
+                    Arg::I32(self.splits as i32),
+                    Arg::I32(self.part_tokens as i32),
+                    Arg::F32(scale_log2()),
+                ],
+            )?;
+            return self.reduce(gpu);
+        }
         let name = match g {
             1 => "paged_decode_g1",
             2 => "paged_decode_g2",
@@ -281,6 +316,10 @@ impl Decode {
                 Arg::F32(scale_log2()),
             ],
         )?;
+        self.reduce(gpu)
+    }
+
+    fn reduce(&self, gpu: &Gpu) -> Result<(), CalError> {
         gpu.launch(
             "decode_reduce",
             (self.heads, self.batch, 1),

@@ -29,6 +29,7 @@ const KERNEL_NAMES: &[&str] = &[
     "paged_decode_g2",
     "paged_decode_g4",
     "paged_decode_g8",
+    "paged_decode_mma",
     "decode_reduce",
 ];
 

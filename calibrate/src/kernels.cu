@@ -465,6 +465,158 @@ DECODE_KERNEL(2)
 DECODE_KERNEL(4)
 DECODE_KERNEL(8)
 
+// Decode on tensor cores: grid (kv_heads, batch, splits), 4 warps. The G <= 16 query heads
+// of one KV head form the 16 rows of an mma tile (rows >= G are zero and never written);
+// each warp walks its own 16-token tiles of the split (tile i of the split goes to warp
+// i % 4), gathering K/V rows from the paged cache with cp.async into a swizzled
+// per-warp buffer. The 4 warps' (m, l, O) merge through shared memory into the partials.
+extern "C" __global__ void __launch_bounds__(128)
+paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const bf16* __restrict__ vc,
+                 const int* __restrict__ table, const int* __restrict__ lens, float* __restrict__ part_o,
+                 float* __restrict__ part_ml, int kv_heads, int group, int max_blocks, int block_size,
+                 int splits, int part_tokens, float scale_log2) {
+  __shared__ __align__(128) unsigned char smem[4 * 2 * 16 * 256];  // per warp: K tile, V tile
+  const int kvh = blockIdx.x, b = blockIdx.y, sp = blockIdx.z;
+  const int heads = kv_heads * group;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int ctx = lens[b];
+  const int start = sp * part_tokens;
+  const int end = min(ctx, start + part_tokens);
+  const u32 sK = smem_u32(smem + warp * 2 * 16 * 256), sV = sK + 16 * 256;
+  const int* trow = table + (u64)b * max_blocks;
+
+  // Q fragments straight from global memory: rows g and g+8, k pairs 2*t4 (+8).
+  const bf16* qb = q + ((u64)b * heads + (u64)kvh * group) * 128;
+  u32 qf[8][4];
+  #pragma unroll
+  for (int s = 0; s < 8; ++s) {
+    int c0 = s * 16 + t4 * 2;
+    qf[s][0] = g < group ? *reinterpret_cast<const u32*>(qb + g * 128 + c0) : 0u;
+    qf[s][1] = g + 8 < group ? *reinterpret_cast<const u32*>(qb + (g + 8) * 128 + c0) : 0u;
+    qf[s][2] = g < group ? *reinterpret_cast<const u32*>(qb + g * 128 + c0 + 8) : 0u;
+    qf[s][3] = g + 8 < group ? *reinterpret_cast<const u32*>(qb + (g + 8) * 128 + c0 + 8) : 0u;
+  }
+  float o[16][4];
+  #pragma unroll
+  for (int d = 0; d < 16; ++d) { o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f; }
+  float m_run[2] = {NEG_INF, NEG_INF}, l_run[2] = {0.f, 0.f};
+
+  for (int t0 = start + warp * 16; t0 < end; t0 += 64) {
+    // Gather 16 token rows of K and V (16 chunks of 16 bytes each).
+    #pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      int idx = lane + 32 * i;
+      int r = idx >> 4, c = idx & 15;
+      int t = t0 + r;
+      bool ok = t < end;
+      int tt = ok ? t : t0;
+      int blk = trow[tt / block_size];
+      u64 off = (((u64)blk * block_size + (tt % block_size)) * kv_heads + kvh) * 128 + c * 8;
+      cp_async16(sK + swz(r, c), kc + off, ok);
+      cp_async16(sV + swz(r, c), vc + off, ok);
+    }
+    cp_commit();
+    cp_wait<0>();
+    __syncwarp();
+
+    float s[2][4];
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      #pragma unroll
+      for (int sp2 = 0; sp2 < 8; sp2 += 2) {
+        u32 b0, b1, b2, b3;
+        ldsm_x4(sK + swz(j * 8 + (lane & 7), sp2 * 2 + (lane >> 3)), b0, b1, b2, b3);
+        mma16816(s[j], qf[sp2][0], qf[sp2][1], qf[sp2][2], qf[sp2][3], b0, b1);
+        mma16816(s[j], qf[sp2 + 1][0], qf[sp2 + 1][1], qf[sp2 + 1][2], qf[sp2 + 1][3], b2, b3);
+      }
+    }
+    float mx[2] = {NEG_INF, NEG_INF};
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int col = t0 + j * 8 + t4 * 2 + (e & 1);
+        float v = col < end ? s[j][e] * scale_log2 : NEG_INF;
+        s[j][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+    }
+    float alpha[2];
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
+      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
+      float m_new = fmaxf(m_run[rr], mx[rr]);
+      float m_use = (m_new == NEG_INF) ? 0.f : m_new;
+      alpha[rr] = exp2f(m_run[rr] - m_use);
+      m_run[rr] = m_new;
+      mx[rr] = m_use;
+    }
+    float rs[2] = {0.f, 0.f};
+    u32 pf[4];
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
+      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
+      rs[0] += p0 + p1; rs[1] += p2 + p3;
+      pf[j * 2 + 0] = pack_bf2(p0, p1);
+      pf[j * 2 + 1] = pack_bf2(p2, p3);
+    }
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
+      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
+      l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
+    }
+    #pragma unroll
+    for (int d = 0; d < 16; ++d) {
+      o[d][0] *= alpha[0]; o[d][1] *= alpha[0]; o[d][2] *= alpha[1]; o[d][3] *= alpha[1];
+    }
+    #pragma unroll
+    for (int d = 0; d < 16; d += 2) {
+      u32 b0, b1, b2, b3;
+      ldsm_x4_t(sV + swz((lane & 7) + ((lane >> 3) & 1) * 8, d + (lane >> 4)), b0, b1, b2, b3);
+      mma16816(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
+      mma16816(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
+    }
+    __syncwarp();
+  }
+
+  // Merge the 4 warps: (m, l) per row, then O rows through the (now free) tile buffers.
+  __shared__ float sm_m[4][16], sm_l[4][16];
+  __syncthreads();
+  float* so = reinterpret_cast<float*>(smem);  // [4 warps][16 rows][128]
+  if (t4 == 0) {
+    sm_m[warp][g] = m_run[0]; sm_l[warp][g] = l_run[0];
+    sm_m[warp][g + 8] = m_run[1]; sm_l[warp][g + 8] = l_run[1];
+  }
+  #pragma unroll
+  for (int d = 0; d < 16; ++d) {
+    so[(warp * 16 + g) * 128 + d * 8 + t4 * 2] = o[d][0];
+    so[(warp * 16 + g) * 128 + d * 8 + t4 * 2 + 1] = o[d][1];
+    so[(warp * 16 + g + 8) * 128 + d * 8 + t4 * 2] = o[d][2];
+    so[(warp * 16 + g + 8) * 128 + d * 8 + t4 * 2 + 1] = o[d][3];
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < group * 128; idx += blockDim.x) {
+    int h = idx >> 7, d = idx & 127;
+    float M = NEG_INF;
+    for (int w = 0; w < 4; ++w) M = fmaxf(M, sm_m[w][h]);
+    float L = 0.f, acc = 0.f;
+    if (M != NEG_INF) {
+      for (int w = 0; w < 4; ++w) {
+        float f = exp2f(sm_m[w][h] - M);
+        L += sm_l[w][h] * f; acc += so[(w * 16 + h) * 128 + d] * f;
+      }
+    }
+    u64 pi = ((u64)b * heads + (u64)kvh * group + h) * splits + sp;
+    part_o[pi * 128 + d] = acc;
+    if (d == 0) { part_ml[pi * 2] = M; part_ml[pi * 2 + 1] = L; }
+  }
+}
+
 // Merge split partials: grid (heads, batch), 128 threads (one per dim).
 extern "C" __global__ void decode_reduce(const float* __restrict__ part_o, const float* __restrict__ part_ml,
                                          bf16* __restrict__ out, int heads, int splits) {

@@ -114,8 +114,7 @@ fn dispatch(cli: Cli) -> Result<(), CalError> {
             let arch: &'static str = Box::leak(arch.into_boxed_str());
             let ptx = device::compile_kernels(arch)?;
             eprintln!(
-                "compiled {} kernels: {} bytes of PTX for {arch}",
-                13,
+                "compiled the kernels: {} bytes of PTX for {arch}",
                 ptx.len()
             );
             Ok(())

@@ -244,17 +244,37 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
         let e1 = p.check(&gpu)?;
         let p = Prefill::new(&gpu, 1, 129, 0, 8, 1, 23)?;
         let e2 = p.check(&gpu)?;
-        let d = Decode::new(&gpu, vec![1, 77, 1300], 8, 2, 16, 29)?;
-        let e3 = d.check(&gpu)?;
-        let d = Decode::new(&gpu, vec![513, 2000], 16, 2, 16, 31)?;
-        let e4 = d.check(&gpu)?;
-        let d = Decode::new(&gpu, vec![300], 4, 4, 16, 37)?;
-        let e5 = d.check(&gpu)?;
+        let mut de: f64 = 0.0;
+        let mut errs = Vec::new();
+        for mma in [true, false] {
+            for (lens, h, kv, seed) in [
+                (vec![1u32, 77, 1300], 8u32, 2u32, 29u32),
+                (vec![513, 2000], 16, 2, 31),
+                (vec![300], 4, 4, 37),
+            ] {
+                let d = Decode::new(&gpu, lens, h, kv, 16, seed, mma)?;
+                let e = d.check(&gpu)?;
+                errs.push(format!(
+                    "{}{e:.2e}",
+                    if mma { "mma " } else { "cuda-core " }
+                ));
+                if mma {
+                    de = de.max(e);
+                }
+            }
+            if mma {
+                // A group that is not a power of two (tensor-core kernel only).
+                let d = Decode::new(&gpu, vec![700, 65], 12, 2, 16, 41, true)?;
+                let e = d.check(&gpu)?;
+                errs.push(format!("mma {e:.2e}"));
+                de = de.max(e);
+            }
+        }
         let pe = e1.max(e2);
-        let de = e3.max(e4).max(e5);
         eprintln!(
-            "[{:6.1}s] checks: prefill rel err {e1:.2e} {e2:.2e}; decode {e3:.2e} {e4:.2e} {e5:.2e}",
-            r.elapsed()
+            "[{:6.1}s] checks: prefill rel err {e1:.2e} {e2:.2e}; decode {}",
+            r.elapsed(),
+            errs.join(" ")
         );
         if pe.is_nan() || pe >= 2e-2 {
             prefill_label = "xpyd-nvrtc-unchecked".into();
@@ -574,8 +594,17 @@ fn decode_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalError
                     skipped += 1;
                     continue;
                 }
-                let d = Decode::new(gpu, vec![ctx; b as usize], h, kv, 16, b ^ ctx)?;
+                let d = Decode::new(gpu, vec![ctx; b as usize], h, kv, 16, b ^ ctx, true)?;
                 let s = gpu.time_auto(r.args.target_s, 30, |_| d.launch(gpu))?;
+                if b == 32 && (ctx == 2048 || ctx == 32768) {
+                    let d2 = Decode::new(gpu, vec![ctx; b as usize], h, kv, 16, b ^ ctx, false)?;
+                    let s2 = gpu.time_auto(r.args.target_s, 30, |_| d2.launch(gpu))?;
+                    eprintln!(
+                        "decode b={b} ctx={ctx} {h}/{kv}: tensor-core {:.0} GB/s, cuda-core {:.0} GB/s",
+                        bytes / s / 1e9,
+                        bytes / s2 / 1e9
+                    );
+                }
                 best = best.max(bytes / s / 1e9);
                 r.data.attention_decode.push(DecodeAttentionRow {
                     batch: b,

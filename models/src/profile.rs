@@ -20,8 +20,10 @@
 //!   [`MAX_EXTRAPOLATION`] times it, `None` outside that coverage.
 //! - Attention: the achieved rate (TFLOP/s for prefill, GB/s of KV read for decode) is
 //!   interpolated log-linearly in the work of the call (FLOPs or bytes) among rows of
-//!   the same `head_dim` (and KV dtype for decode), and the time is work / rate. Below
-//!   the smallest measured work the smallest row's time is a floor (launch-bound).
+//!   the same `head_dim` (for decode also the same KV dtype and GQA group
+//!   `heads / kv_heads`, the nearest measured group at or above the one asked for), and
+//!   the time is work / rate. Below the smallest measured work the smallest row's time
+//!   is a floor (launch-bound).
 //! - All-reduce and copies: log-log interpolation of seconds in bytes, the smallest
 //!   row's time as a floor below, linear in bytes above up to [`MAX_EXTRAPOLATION`].
 //!
@@ -406,8 +408,8 @@ struct Index {
     prefill: Vec<((String, u32), Curve)>,
     /// `(kernel, head_dim)` → smallest measured seconds (launch floor); same order.
     prefill_floor: Vec<f64>,
-    /// `(head_dim, kv dtype)` → achieved bytes/s over bytes; sorted by key.
-    decode: Vec<((u32, Dtype), Curve)>,
+    /// `(head_dim, kv dtype, group)` → seconds per byte over bytes; sorted by key.
+    decode: Vec<((u32, Dtype, u32), Curve)>,
     /// Same order as `decode`: smallest measured seconds.
     decode_floor: Vec<f64>,
     /// gpus → seconds over bytes; sorted by gpus.
@@ -645,7 +647,8 @@ impl Profile {
                 let bytes = decode_attention_kv_bytes(
                     r.batch, r.context, r.kv_heads, r.head_dim, r.kv_dtype,
                 );
-                ((r.head_dim, r.kv_dtype), (bytes, r.seconds))
+                let group = r.heads / r.kv_heads.max(1);
+                ((r.head_dim, r.kv_dtype, group), (bytes, r.seconds))
             })
         };
         let decode = group(decode_rows().map(|(k, (w, s))| (k, (w, s / w))));
@@ -786,10 +789,11 @@ impl Profile {
     }
 
     /// Seconds of one paged decode attention call: the achieved GB/s of KV read is
-    /// interpolated (log-log) in the bytes read among rows of the same `head_dim` and
-    /// `kv_dtype`; below the smallest row's bytes its time is a floor; `None` without
-    /// rows or beyond 4× the largest measured bytes. Block size and the query-head count
-    /// do not enter (the kernel is bandwidth-bound).
+    /// interpolated (log-log) in the bytes read among rows of the same `head_dim`,
+    /// `kv_dtype` and GQA group `heads / kv_heads` (the nearest measured group at or
+    /// above it, else the largest); below the smallest row's bytes its time is a floor;
+    /// `None` without rows or beyond 4× the largest measured bytes. Block size does not
+    /// enter.
     pub fn decode_attention_seconds(
         &self,
         batch: u32,
@@ -799,15 +803,26 @@ impl Profile {
         head_dim: u32,
         kv_dtype: Dtype,
     ) -> Option<f64> {
-        let _ = heads;
         if batch == 0 || context == 0 {
             return Some(0.0);
         }
-        let i = self
+        let group = heads / kv_heads.max(1);
+        let same = |(d, t, _): &(u32, Dtype, u32)| *d == head_dim && *t == kv_dtype;
+        let lo = self
             .index
             .decode
-            .binary_search_by(|(key, _)| key.cmp(&(head_dim, kv_dtype)))
-            .ok()?;
+            .partition_point(|(k, _)| (k.0, k.1) < (head_dim, kv_dtype));
+        let hi = lo
+            + self.index.decode[lo..]
+                .iter()
+                .take_while(|(k, _)| same(k))
+                .count();
+        if lo == hi {
+            return None;
+        }
+        // Groups are sorted within [lo, hi): the first at or above `group`, else the last.
+        let i = lo + self.index.decode[lo..hi].partition_point(|(k, _)| k.2 < group);
+        let i = i.min(hi - 1);
         let bytes = decode_attention_kv_bytes(batch, context, kv_heads, head_dim, kv_dtype);
         let (curve, floor) = (&self.index.decode[i].1, self.index.decode_floor[i]);
         let first = curve.pts.first()?;
