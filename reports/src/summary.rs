@@ -129,8 +129,6 @@ pub struct Summary {
     pub model: String,
     /// GPU id.
     pub gpu: String,
-    /// GPUs of the deployment.
-    pub gpus: u32,
     /// Prefill role (the aggregated role when aggregated).
     pub prefill: RoleSummary,
     /// Decode role (the aggregated role when aggregated).
@@ -186,7 +184,6 @@ impl Summary {
             backend: sc.backend.name(),
             model: sc.model.id.clone(),
             gpu: sc.gpu.id.clone(),
-            gpus: sc.topology.gpus(),
             prefill,
             decode,
             cost_source: cost_source.to_string(),
@@ -220,7 +217,7 @@ impl Summary {
             self.scenario,
             self.seed,
             self.model,
-            self.gpus,
+            self.system.gpus,
             self.gpu,
             self.backend,
             self.mode,
