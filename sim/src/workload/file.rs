@@ -22,6 +22,34 @@ pub struct WorkloadFile {
     pub lengths: Option<JointLengthsFile>,
     /// `[workload.trace]`: replay a trace (excludes arrival and lengths).
     pub trace: Option<TraceFile>,
+    /// `[workload.prefix]`: shared prompt prefixes of a synthetic workload.
+    pub prefix: Option<PrefixFile>,
+}
+
+/// `[workload.prefix]`: prefix sharing between synthetic requests (for prefix caches and
+/// KV-aware routers).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case"
+)]
+pub enum PrefixFile {
+    /// A set of shared prompts (system prompts, few-shot templates); a request starts
+    /// with one of them, followed by its sampled input tokens.
+    SharedPrompt {
+        /// Distinct shared prompts (>= 1).
+        prompts: u32,
+        /// Tokens of each shared prompt, added to the sampled input length (>= 1).
+        tokens: u32,
+        /// Zipf exponent of prompt popularity (default 0: uniform).
+        zipf_s: Option<f64>,
+        /// Fraction of requests that start with a shared prompt, in [0, 1] (default 1).
+        fraction: Option<f64>,
+        /// Tokens per prefix-hash block (default 512, as in the Mooncake traces).
+        block_tokens: Option<u32>,
+    },
 }
 
 /// `[workload.arrival]`: when requests arrive.

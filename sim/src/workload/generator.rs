@@ -3,7 +3,7 @@
 //! Invariants: synthetic workloads stream. A generator holds O(1) state plus the data
 //! tables it samples from, whatever `requests` is, and draws each purpose from its own
 //! stream (arrivals: `Arrivals`; lengths: `InputLen`/`OutputLen`, joint rows:
-//! `InputLen`; think times: `Think`), so one purpose's draws never shift another's. A
+//! `InputLen`; think times: `Think`; shared prompts: `Prefix`), so one purpose's draws never shift another's. A
 //! trace is read once into compact records. The same `Workload` and seed always give the
 //! same sequence.
 
@@ -11,6 +11,7 @@ use super::arrival::{Arrival, ArrivalGen, ThinkGen};
 use super::data::{ColumnRequest, read_token_columns};
 use super::error::WorkloadError;
 use super::length::LengthSampler;
+use super::prefix::PrefixGen;
 use super::spec::{Lengths, Source, Workload};
 use super::trace::Trace;
 use super::{ArrivalMode, RequestSpec};
@@ -64,6 +65,29 @@ struct Synthetic {
     arrivals: Option<ArrivalGen>,
     /// Lengths.
     lengths: LengthGen,
+    /// Shared prompt prefixes, if configured.
+    prefix: Option<PrefixGen>,
+}
+
+impl Synthetic {
+    /// A request at `arrival` with freshly drawn lengths (and prefix).
+    fn request(&mut self, arrival: SimTime) -> RequestSpec {
+        let (input, output_tokens) = self.lengths.next_lengths();
+        let (input_tokens, block_hashes, hash_block_tokens) = match &mut self.prefix {
+            Some(p) => {
+                let (n, h) = p.apply(input);
+                (n, h, p.block_tokens())
+            }
+            None => (input, Vec::new(), 0),
+        };
+        RequestSpec {
+            arrival,
+            input_tokens,
+            output_tokens,
+            block_hashes,
+            hash_block_tokens,
+        }
+    }
 }
 
 /// What produces the requests.
@@ -98,7 +122,11 @@ impl WorkloadGen {
     pub fn new(w: &Workload, streams: &Streams) -> Result<WorkloadGen, WorkloadError> {
         let mut think_ms = 0.0;
         let inner = match &w.source {
-            Source::Synthetic { arrival, lengths } => {
+            Source::Synthetic {
+                arrival,
+                lengths,
+                prefix,
+            } => {
                 if let Arrival::ClosedLoop { think_time_ms, .. } = arrival {
                     think_ms = *think_time_ms;
                 }
@@ -137,6 +165,10 @@ impl WorkloadGen {
                         output_rng: streams.get(Stream::OutputLen),
                         kind,
                     },
+                    prefix: prefix
+                        .as_ref()
+                        .map(|p| PrefixGen::new(p, streams.get(Stream::Prefix)))
+                        .transpose()?,
                 }))
             }
             Source::Trace(t) => {
@@ -167,19 +199,12 @@ impl WorkloadGen {
         }
         let spec = match &mut self.inner {
             Inner::Synthetic(syn) => {
-                let Synthetic { arrivals, lengths } = &mut **syn;
-                let arrival = arrivals
+                let arrival = syn
+                    .arrivals
                     .as_mut()
                     .expect("an open-loop synthetic workload has an arrival process")
                     .next_arrival();
-                let (input_tokens, output_tokens) = lengths.next_lengths();
-                RequestSpec {
-                    arrival,
-                    input_tokens,
-                    output_tokens,
-                    block_hashes: Vec::new(),
-                    hash_block_tokens: 0,
-                }
+                syn.request(arrival)
             }
             Inner::Trace { trace, next } => {
                 let r = trace.records.get(*next)?;
@@ -215,14 +240,7 @@ impl WorkloadGen {
             return None;
         }
         self.left -= 1;
-        let (input_tokens, output_tokens) = syn.lengths.next_lengths();
-        Some(RequestSpec {
-            arrival: at,
-            input_tokens,
-            output_tokens,
-            block_hashes: Vec::new(),
-            hash_block_tokens: 0,
-        })
+        Some(syn.request(at))
     }
 
     /// Closed loop: a client's think time before its next request, exponential with the

@@ -7,9 +7,9 @@
 //! # Invariants
 //!
 //! - Determinism: every draw comes from a seeded per-purpose stream
-//!   ([`crate::rng::Stream`]: `Arrivals`, `InputLen`, `OutputLen`, `Think`), so the same
-//!   workload and seed give the same requests, and changing one purpose's draws never
-//!   shifts another's.
+//!   ([`crate::rng::Stream`]: `Arrivals`, `InputLen`, `OutputLen`, `Think`, `Prefix`),
+//!   so the same workload and seed give the same requests, and changing one purpose's
+//!   draws never shifts another's.
 //! - Open-loop arrival times are non-decreasing. Synthetic arrivals start at the first
 //!   gap (not at 0); traces are rebased so their first replayed record arrives at 0.
 //! - Every request has `input_tokens >= 1` and `output_tokens >= 1`. Distributions are
@@ -56,7 +56,18 @@
 //! # input-column = "num_prefill_tokens"
 //! # output-column = "num_decode_tokens"
 //!
-//! # Instead of arrival and lengths: replay a trace.
+//! # Optional, synthetic only: requests start with one of `prompts` shared prompts, so
+//! # prefix caches and KV-aware routers see reuse. Adds `tokens` to the sampled input and
+//! # fills block_hashes (one id per block-tokens tokens; the prompt's full blocks shared).
+//! # [workload.prefix]
+//! # kind = "shared-prompt"
+//! # prompts = 8                        # distinct shared prompts
+//! # tokens = 1024                      # tokens of each
+//! # zipf-s = 1.0                       # popularity skew (default 0 = uniform)
+//! # fraction = 0.8                     # share of requests with a shared prompt (default 1)
+//! # block-tokens = 512                 # tokens per hash block (default 512, as Mooncake)
+//!
+//! # Instead of arrival, lengths and prefix: replay a trace.
 //! # [workload.trace]
 //! # format = "azure-2023"              # or "mooncake"
 //! # path = "builtin:azure-2023-conv"   # or a CSV/JSONL file, gzip detected by magic bytes
@@ -77,12 +88,13 @@ mod error;
 mod file;
 mod generator;
 mod length;
+mod prefix;
 mod spec;
 mod trace;
 
 pub use error::WorkloadError;
 pub use file::{
-    ArrivalFile, Interpolation, JointLengthsFile, LengthFile, RatePointFile, TraceFile,
+    ArrivalFile, Interpolation, JointLengthsFile, LengthFile, PrefixFile, RatePointFile, TraceFile,
     TraceFormat, WorkloadFile,
 };
 pub use generator::WorkloadGen;

@@ -12,6 +12,7 @@ use super::data::DataSource;
 use super::error::WorkloadError;
 use super::file::{JointLengthsFile, TraceFile, TraceFormat, WorkloadFile};
 use super::length::{LengthDist, LengthRole};
+use super::prefix::PrefixSpec;
 use super::trace::TimeScale;
 
 /// A validated workload: a synthetic generator or a trace replay.
@@ -32,6 +33,8 @@ pub(super) enum Source {
         arrival: Arrival,
         /// The lengths.
         lengths: Lengths,
+        /// Shared prompt prefixes, if any.
+        prefix: Option<PrefixSpec>,
     },
     /// A recorded trace.
     Trace(TraceSpec),
@@ -87,6 +90,7 @@ impl Workload {
             output_tokens,
             lengths,
             trace,
+            prefix,
         } = w;
         if requests == Some(0) {
             return Err(WorkloadError::invalid("workload.requests", "must be >= 1"));
@@ -103,6 +107,9 @@ impl Workload {
             }
             if lengths.is_some() {
                 return Err(exclusive("workload.lengths", "workload.trace"));
+            }
+            if prefix.is_some() {
+                return Err(exclusive("workload.prefix", "workload.trace"));
             }
             return Ok(Workload {
                 requests,
@@ -157,9 +164,14 @@ impl Workload {
                 ));
             }
         };
+        let prefix = prefix.as_ref().map(PrefixSpec::from_file).transpose()?;
         Ok(Workload {
             requests: Some(requests),
-            source: Source::Synthetic { arrival, lengths },
+            source: Source::Synthetic {
+                arrival,
+                lengths,
+                prefix,
+            },
         })
     }
 
@@ -183,7 +195,11 @@ impl Workload {
     /// `2000 requests, poisson 10 req/s; input fixed 512 tok; output fixed 128 tok`.
     pub fn describe(&self) -> String {
         match &self.source {
-            Source::Synthetic { arrival, lengths } => {
+            Source::Synthetic {
+                arrival,
+                lengths,
+                prefix,
+            } => {
                 let n = self.requests.unwrap_or(0);
                 let l = match lengths {
                     Lengths::Independent { input, output } => {
@@ -198,7 +214,11 @@ impl Workload {
                         source.label()
                     ),
                 };
-                format!("{n} requests, {}; {l}", arrival.describe())
+                let p = match prefix {
+                    Some(p) => format!("; {}", p.describe()),
+                    None => String::new(),
+                };
+                format!("{n} requests, {}; {l}{p}", arrival.describe())
             }
             Source::Trace(t) => {
                 let scale = match t.scale {

@@ -161,6 +161,38 @@ tokens = 10
 }
 
 #[test]
+fn shared_prompts_fill_block_hashes_without_moving_arrivals() {
+    let prefix = "[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 4\ntokens = 1024\n\
+                  block-tokens = 256\n";
+    let plain = workload(POISSON);
+    let shared = workload(&format!("{POISSON}{prefix}"));
+    assert!(shared.describe().ends_with(
+        "; prefix 4 shared prompts x 1024 tok (uniform, 100% of requests, 256-tok blocks)"
+    ));
+    let (a, b) = (open_all(&plain, 3), open_all(&shared, 3));
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.arrival, y.arrival);
+        assert_eq!(x.output_tokens, y.output_tokens);
+        assert_eq!(y.input_tokens, x.input_tokens + 1024);
+        assert_eq!(y.hash_block_tokens, 256);
+        assert_eq!(y.block_hashes.len(), y.input_tokens.div_ceil(256) as usize);
+    }
+    // Four prompts of four full blocks each: exactly four distinct leading runs.
+    let mut heads: Vec<&[u64]> = b.iter().map(|r| &r.block_hashes[..4]).collect();
+    heads.sort_unstable();
+    heads.dedup();
+    assert_eq!(heads.len(), 4);
+    let e = invalid(
+        &format!(
+            "[workload]\n[workload.trace]\nformat = \"mooncake\"\n\
+             path = \"builtin:mooncake-synthetic\"\n{prefix}"
+        ),
+        Path::new("."),
+    );
+    assert_eq!(e.field(), "workload.prefix");
+}
+
+#[test]
 fn a_million_requests_stream() {
     let w = workload(&POISSON.replace("requests = 2000", "requests = 1000000"));
     let mut g = generator(&w, 3);

@@ -1,0 +1,255 @@
+//! Synthetic prefix sharing: shared prompts prepended to generated requests.
+//!
+//! Invariants: a request's `block_hashes` has `ceil(input_tokens / block_tokens)` ids,
+//! like a Mooncake trace. The ids of blocks lying wholly inside shared prompt `p` are the
+//! same for every request that uses `p` (`p << 24 | block`, top bit clear) and appear
+//! nowhere else; every other block gets a fresh id (top bit set, a counter), so two
+//! requests share exactly the full blocks of a common prompt. The choice of prompt comes
+//! from the `Prefix` stream only.
+
+use rand::RngExt;
+use rand_distr::{Distribution, Zipf};
+
+use super::error::WorkloadError;
+use super::file::PrefixFile;
+use crate::rng::SimRng;
+
+/// Default tokens per hash block (the Mooncake traces' block).
+const DEFAULT_BLOCK_TOKENS: u32 = 512;
+/// Most shared prompts (their index must fit the id layout).
+const MAX_PROMPTS: u32 = 1 << 24;
+/// Bit set in every unique (unshared) block id.
+const UNIQUE_BIT: u64 = 1 << 63;
+
+/// A validated `[workload.prefix]`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PrefixSpec {
+    /// Distinct shared prompts.
+    prompts: u32,
+    /// Tokens per shared prompt.
+    tokens: u32,
+    /// Zipf exponent of prompt popularity (0 = uniform).
+    zipf_s: f64,
+    /// Fraction of requests with a shared prompt.
+    fraction: f64,
+    /// Tokens per hash block.
+    block_tokens: u32,
+}
+
+/// `Err(Invalid)` at `workload.prefix.<key>` unless `ok`.
+fn check(ok: bool, key: &str, message: String) -> Result<(), WorkloadError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(WorkloadError::invalid(
+            format!("workload.prefix.{key}"),
+            message,
+        ))
+    }
+}
+
+impl PrefixSpec {
+    /// Validates `[workload.prefix]`.
+    pub(crate) fn from_file(f: &PrefixFile) -> Result<PrefixSpec, WorkloadError> {
+        let PrefixFile::SharedPrompt {
+            prompts,
+            tokens,
+            zipf_s,
+            fraction,
+            block_tokens,
+        } = *f;
+        check(
+            (1..=MAX_PROMPTS).contains(&prompts),
+            "prompts",
+            format!("{prompts} must be in [1, {MAX_PROMPTS}]"),
+        )?;
+        check(tokens >= 1, "tokens", format!("{tokens} must be >= 1"))?;
+        let zipf_s = zipf_s.unwrap_or(0.0);
+        check(
+            zipf_s.is_finite() && zipf_s >= 0.0,
+            "zipf-s",
+            format!("{zipf_s} must be finite and >= 0 (0 = uniform)"),
+        )?;
+        let fraction = fraction.unwrap_or(1.0);
+        check(
+            (0.0..=1.0).contains(&fraction),
+            "fraction",
+            format!("{fraction} must be in [0, 1]"),
+        )?;
+        let block_tokens = block_tokens.unwrap_or(DEFAULT_BLOCK_TOKENS);
+        check(
+            block_tokens >= 1,
+            "block-tokens",
+            format!("{block_tokens} must be >= 1"),
+        )?;
+        Ok(PrefixSpec {
+            prompts,
+            tokens,
+            zipf_s,
+            fraction,
+            block_tokens,
+        })
+    }
+
+    /// One line for summaries.
+    pub(crate) fn describe(&self) -> String {
+        let pop = if self.zipf_s == 0.0 {
+            "uniform".to_owned()
+        } else {
+            format!("zipf {}", self.zipf_s)
+        };
+        format!(
+            "prefix {} shared prompts x {} tok ({pop}, {}% of requests, {}-tok blocks)",
+            self.prompts,
+            self.tokens,
+            self.fraction * 100.0,
+            self.block_tokens
+        )
+    }
+}
+
+/// Assigns shared prompts and block hashes to generated requests.
+#[derive(Clone, Debug)]
+pub(crate) struct PrefixGen {
+    /// The configuration.
+    spec: PrefixSpec,
+    /// Prompt popularity (ranks 1..=prompts).
+    zipf: Zipf<f64>,
+    /// The prefix stream.
+    rng: SimRng,
+    /// Unique block ids handed out so far.
+    unique: u64,
+}
+
+impl PrefixGen {
+    /// The generator of `spec`, drawing from `rng`.
+    pub(crate) fn new(spec: &PrefixSpec, rng: SimRng) -> Result<PrefixGen, WorkloadError> {
+        let zipf = Zipf::new(f64::from(spec.prompts), spec.zipf_s)
+            .map_err(|e| WorkloadError::invalid("workload.prefix", e.to_string()))?;
+        Ok(PrefixGen {
+            spec: spec.clone(),
+            zipf,
+            rng,
+            unique: 0,
+        })
+    }
+
+    /// Tokens per hash block.
+    pub(crate) fn block_tokens(&self) -> u32 {
+        self.spec.block_tokens
+    }
+
+    /// For a request of `user_tokens` sampled input: its total input tokens and hashes.
+    pub(crate) fn apply(&mut self, user_tokens: u32) -> (u32, Vec<u64>) {
+        let shared: f64 = self.rng.random();
+        let prompt = if shared < self.spec.fraction {
+            // Zipf samples are whole numbers in [1, prompts].
+            let rank = self.zipf.sample(&mut self.rng) as u64;
+            Some(rank.clamp(1, u64::from(self.spec.prompts)) - 1)
+        } else {
+            None
+        };
+        let prompt_tokens = if prompt.is_some() {
+            self.spec.tokens
+        } else {
+            0
+        };
+        let input = user_tokens.saturating_add(prompt_tokens);
+        let b = self.spec.block_tokens;
+        let blocks = input.div_ceil(b) as usize;
+        let full_shared = (prompt_tokens / b) as usize;
+        let mut hashes = Vec::with_capacity(blocks);
+        if let Some(p) = prompt {
+            hashes.extend((0..full_shared as u64).map(|j| (p << 24) | j));
+        }
+        while hashes.len() < blocks {
+            hashes.push(UNIQUE_BIT | self.unique);
+            self.unique += 1;
+        }
+        (input, hashes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Stream, Streams};
+
+    fn spec(prompts: u32, tokens: u32, zipf_s: f64, fraction: f64, block: u32) -> PrefixSpec {
+        PrefixSpec::from_file(&PrefixFile::SharedPrompt {
+            prompts,
+            tokens,
+            zipf_s: Some(zipf_s),
+            fraction: Some(fraction),
+            block_tokens: Some(block),
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn gen_of(s: &PrefixSpec) -> PrefixGen {
+        PrefixGen::new(s, Streams::new(1).get(Stream::Prefix)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn shared_blocks_are_the_prompts_full_blocks() {
+        let mut g = gen_of(&spec(1, 1000, 0.0, 1.0, 256));
+        let (n1, h1) = g.apply(100);
+        let (n2, h2) = g.apply(1);
+        assert_eq!((n1, n2), (1100, 1001));
+        assert_eq!(h1.len(), 5);
+        assert_eq!(h2.len(), 4);
+        // 1000 tokens = 3 full blocks of 256 shared; the 4th block mixes in user tokens.
+        assert_eq!(h1[..3], h2[..3]);
+        assert!(h1[3..].iter().all(|h| !h2.contains(h)));
+        assert!(h1[..3].iter().all(|h| h & UNIQUE_BIT == 0));
+    }
+
+    #[test]
+    fn fraction_and_popularity() {
+        let mut g = gen_of(&spec(4, 512, 0.0, 0.25, 512));
+        let n = 40_000;
+        let shared = (0..n)
+            .filter(|_| g.apply(10).1[0] & UNIQUE_BIT == 0)
+            .count();
+        assert!((shared as f64 / n as f64 - 0.25).abs() < 0.01, "{shared}");
+        let mut g = gen_of(&spec(10, 512, 1.0, 1.0, 512));
+        let mut counts = [0u32; 10];
+        for _ in 0..n {
+            counts[(g.apply(10).1[0] >> 24) as usize] += 1;
+        }
+        // Zipf(1): prompt 1 is twice as popular as prompt 2, ten times prompt 10.
+        let r = f64::from(counts[0]) / f64::from(counts[1]);
+        assert!((r - 2.0).abs() < 0.15, "{counts:?}");
+        let r = f64::from(counts[0]) / f64::from(counts[9]);
+        assert!((r - 10.0).abs() < 1.5, "{counts:?}");
+    }
+
+    #[test]
+    fn invalid_prefix_names_the_field() {
+        let e = |f: PrefixFile| {
+            PrefixSpec::from_file(&f)
+                .err()
+                .map(|e| e.field().to_owned())
+                .unwrap_or_default()
+        };
+        let f = |prompts, tokens, zipf_s, fraction, block_tokens| PrefixFile::SharedPrompt {
+            prompts,
+            tokens,
+            zipf_s,
+            fraction,
+            block_tokens,
+        };
+        assert_eq!(e(f(0, 5, None, None, None)), "workload.prefix.prompts");
+        assert_eq!(e(f(1, 0, None, None, None)), "workload.prefix.tokens");
+        assert_eq!(e(f(1, 5, Some(-1.0), None, None)), "workload.prefix.zipf-s");
+        assert_eq!(
+            e(f(1, 5, None, Some(1.5), None)),
+            "workload.prefix.fraction"
+        );
+        assert_eq!(
+            e(f(1, 5, None, None, Some(0))),
+            "workload.prefix.block-tokens"
+        );
+        assert_eq!(e(f(1, 5, None, None, None)), "");
+    }
+}
