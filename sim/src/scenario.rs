@@ -335,6 +335,9 @@ pub struct EfficiencyFile {
     pub step_overhead_ms: Option<f64>,
     /// Per-sequence per-step overhead, ms.
     pub per_seq_overhead_ms: Option<f64>,
+    /// Fixed latency of one kernel, microseconds (a floor under every GEMM and
+    /// memory-bound kernel).
+    pub kernel_latency_us: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -827,6 +830,7 @@ impl Scenario {
             allreduce_bandwidth,
             step_overhead_ms,
             per_seq_overhead_ms,
+            kernel_latency_us,
         } = efficiency;
         let mut eff = Efficiencies::default();
         if let Some(x) = gemm_flops {
@@ -843,6 +847,9 @@ impl Scenario {
         }
         if let Some(x) = step_overhead_ms {
             eff.step_overhead_s = v.non_negative_f64("efficiency.step-overhead-ms", x)? * 1e-3;
+        }
+        if let Some(x) = kernel_latency_us {
+            eff.kernel_latency_s = v.non_negative_f64("efficiency.kernel-latency-us", x)? * 1e-6;
         }
         if let Some(x) = per_seq_overhead_ms {
             eff.per_seq_overhead_s =
