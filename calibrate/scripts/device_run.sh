@@ -15,7 +15,12 @@ export LD_LIBRARY_PATH=$libdirs:${LD_LIBRARY_PATH:-}
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm,clocks.mem,driver_version --format=csv | tee "$OUT/nvidia-smi.csv"
 if [ "$mode" = multi ]; then
+  # NCCL all-reduce (2, 4, 8 GPUs as present), peer and host copies; then the attention
+  # tables and SDPA again on GPU 0, for a refresh of the one-GPU profile.
+  nvidia-smi topo -m 2>&1 | tee "$OUT/topo.txt"
   "$bin" run --gpu-id "$id" --out "$OUT/$id-multi.json" --skip checks,memory,prefill,decode,gemm --budget-s 200 2>&1 | tee "$OUT/$id-multi.log"
+  "$bin" run --gpu-id "$id" --out "$OUT/$id-attn.json" --skip memory,gemm,host,multi --budget-s 100 2>&1 | tee "$OUT/$id-attn.log"
+  timeout 120 python3 calibrate/scripts/sdpa_bench.py "$OUT/$id-sdpa.json" > "$OUT/$id-sdpa.log" 2>&1
   exit 0
 fi
 "$bin" run --gpu-id "$id" --out "$OUT/$id.json" --skip checks,prefill,decode --budget-s "${GEMM_BUDGET:-270}" 2>&1 | tee "$OUT/$id-gemm.log"
