@@ -151,6 +151,38 @@ impl RateSchedule {
         r0 + (r1 - r0) * (t - t0) / (t1 - t0)
     }
 
+    /// The mean rate, req/s: over one period when it repeats, else over `[0, last point]`
+    /// (the last rate when there is a single point).
+    pub(crate) fn mean_rps(&self) -> f64 {
+        let (end, last_rate) = match self.points.last() {
+            Some(&p) => p,
+            None => return 0.0,
+        };
+        let end = self.period_s.unwrap_or(end);
+        if end == 0.0 {
+            return last_rate;
+        }
+        let mut area = 0.0;
+        for (i, &(t0, r0)) in self.points.iter().enumerate() {
+            let (t1, r1) = match self.points.get(i + 1) {
+                Some(&p) => p,
+                None => (end, self.points[0].1),
+            };
+            let r1 = if self.step { r0 } else { r1 };
+            area += (t1 - t0) * (r0 + r1) / 2.0;
+        }
+        area / end
+    }
+
+    /// The same schedule with every rate multiplied by `factor` (> 0).
+    pub(crate) fn scaled(&self, factor: f64) -> RateSchedule {
+        RateSchedule {
+            points: self.points.iter().map(|&(t, r)| (t, r * factor)).collect(),
+            peak_rps: self.peak_rps * factor,
+            ..self.clone()
+        }
+    }
+
     /// One line for summaries.
     fn describe(&self) -> String {
         let lo = self
@@ -213,6 +245,29 @@ impl Arrival {
                     think_time_ms,
                 }
             }
+        })
+    }
+
+    /// The mean open-loop arrival rate, req/s (`None` for a closed loop).
+    pub(crate) fn mean_rps(&self) -> Option<f64> {
+        match self {
+            Arrival::Poisson { rate_rps }
+            | Arrival::Gamma { rate_rps, .. }
+            | Arrival::Constant { rate_rps } => Some(*rate_rps),
+            Arrival::Schedule(s) => Some(s.mean_rps()),
+            Arrival::ClosedLoop { .. } => None,
+        }
+    }
+
+    /// The same process with mean rate `rate_rps` (checked by the caller); schedules keep
+    /// their shape. `None` for a closed loop.
+    pub(crate) fn with_rate(&self, rate_rps: f64) -> Option<Arrival> {
+        Some(match self {
+            Arrival::Poisson { .. } => Arrival::Poisson { rate_rps },
+            Arrival::Gamma { cv, .. } => Arrival::Gamma { rate_rps, cv: *cv },
+            Arrival::Constant { .. } => Arrival::Constant { rate_rps },
+            Arrival::Schedule(s) => Arrival::Schedule(s.scaled(rate_rps / s.mean_rps())),
+            Arrival::ClosedLoop { .. } => return None,
         })
     }
 
@@ -534,6 +589,24 @@ mod tests {
         let per_period = [125.0, 375.0, 625.0, 875.0, 875.0, 625.0, 375.0, 125.0];
         let want: Vec<f64> = per_period.iter().cycle().take(8 * 3).copied().collect();
         assert_counts_fit(&counts(&t, 25.0, 24), &want);
+    }
+
+    #[test]
+    fn schedule_mean_rate() {
+        let mean = |a: &Arrival| a.mean_rps().unwrap_or(0.0);
+        let s = schedule(&[(0.0, 10.0), (100.0, 50.0), (200.0, 5.0)], true, None);
+        assert_eq!(mean(&s), 30.0);
+        let s = schedule(&[(0.0, 10.0), (100.0, 50.0)], true, Some(400.0));
+        assert_eq!(mean(&s), 40.0);
+        let s = schedule(&[(0.0, 10.0), (100.0, 50.0)], false, Some(200.0));
+        assert_eq!(mean(&s), 30.0);
+        let s = schedule(&[(0.0, 7.0)], false, None);
+        assert_eq!(mean(&s), 7.0);
+        // The mean matches what is generated.
+        let s = schedule(&[(0.0, 10.0), (100.0, 50.0)], false, Some(200.0));
+        let t = arrivals(&s, 60_000, 5);
+        let rate = t.len() as f64 / t[t.len() - 1].as_secs_f64();
+        assert!((rate / 30.0 - 1.0).abs() < 0.01, "{rate}");
     }
 
     #[test]

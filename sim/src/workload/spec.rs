@@ -186,6 +186,56 @@ impl Workload {
         }
     }
 
+    /// The nominal mean arrival rate, req/s: the configured rate (a schedule's mean over
+    /// one period), or a trace's `rate-rps`; `None` for a closed loop or a trace replayed
+    /// at its own (or `time-scale`d) pace, whose rate is known only once it is read.
+    pub fn rate_rps(&self) -> Option<f64> {
+        match &self.source {
+            Source::Synthetic { arrival, .. } => arrival.mean_rps(),
+            Source::Trace(t) => match t.scale {
+                TimeScale::RateRps(r) => Some(r),
+                TimeScale::Factor(_) => None,
+            },
+        }
+    }
+
+    /// The same workload at mean arrival rate `rate_rps` (for rate sweeps): synthetic
+    /// processes get the new rate (schedules are scaled, keeping their shape), traces are
+    /// rescaled as by `rate-rps`. Errors on a rate that is not finite and > 0 and on a
+    /// closed loop (whose load is set by its clients).
+    pub fn with_rate(&self, rate_rps: f64) -> Result<Workload, WorkloadError> {
+        if !(rate_rps.is_finite() && rate_rps > 0.0) {
+            return Err(WorkloadError::invalid(
+                "workload.arrival.rate-rps",
+                format!("{rate_rps} must be a finite rate > 0 requests/s"),
+            ));
+        }
+        let source = match &self.source {
+            Source::Synthetic {
+                arrival,
+                lengths,
+                prefix,
+            } => Source::Synthetic {
+                arrival: arrival.with_rate(rate_rps).ok_or_else(|| {
+                    WorkloadError::invalid(
+                        "workload.arrival",
+                        "a closed loop has no arrival rate to set (its load is `clients`)",
+                    )
+                })?,
+                lengths: lengths.clone(),
+                prefix: prefix.clone(),
+            },
+            Source::Trace(t) => Source::Trace(TraceSpec {
+                scale: TimeScale::RateRps(rate_rps),
+                ..t.clone()
+            }),
+        };
+        Ok(Workload {
+            requests: self.requests,
+            source,
+        })
+    }
+
     /// Requests to generate; for a trace the cap, `None` meaning every record replayed.
     pub fn requests(&self) -> Option<u64> {
         self.requests

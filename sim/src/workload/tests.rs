@@ -193,6 +193,53 @@ fn shared_prompts_fill_block_hashes_without_moving_arrivals() {
 }
 
 #[test]
+fn with_rate_rescales_every_open_workload() {
+    let w = workload(POISSON);
+    assert_eq!(w.rate_rps(), Some(10.0));
+    let fast = w.with_rate(40.0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fast.rate_rps(), Some(40.0));
+    let (a, b) = (open_all(&w, 2), open_all(&fast, 2));
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| x.input_tokens == y.input_tokens)
+    );
+    let rate = b.len() as f64 / b[b.len() - 1].arrival.as_secs_f64();
+    assert!((rate / 40.0 - 1.0).abs() < 0.05, "{rate}");
+
+    let sched = workload(&POISSON.replace(
+        "kind = \"poisson\"\nrate-rps = 10",
+        "kind = \"schedule\"\npoints = [{ at-s = 0, rate-rps = 0 }, { at-s = 100, rate-rps = 40 }]\n\
+         repeat-s = 200",
+    ));
+    assert_eq!(sched.rate_rps(), Some(20.0));
+    let half = sched.with_rate(10.0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(half.rate_rps(), Some(10.0));
+    assert!(
+        half.describe()
+            .contains("schedule (linear, 2 points, 0..20 req/s, repeat every 200 s)")
+    );
+
+    let t = trace_workload("azure-2023", "builtin:azure-2023-conv", "");
+    assert_eq!(t.rate_rps(), None);
+    let t = t.with_rate(50.0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.rate_rps(), Some(50.0));
+    let r = open_all(&t, 1);
+    let rate = (r.len() - 1) as f64 / r[r.len() - 1].arrival.as_secs_f64();
+    assert!((rate / 50.0 - 1.0).abs() < 1e-6, "{rate}");
+
+    let e = w.with_rate(-1.0).err().map(|e| e.field().to_owned());
+    assert_eq!(e.as_deref(), Some("workload.arrival.rate-rps"));
+    let closed = workload(
+        "[workload]\nrequests = 5\n[workload.arrival]\nkind = \"closed-loop\"\nclients = 2\n\
+         [workload.lengths]\nkind = \"empirical-joint\"\npath = \"builtin:sharegpt\"\n",
+    );
+    assert_eq!(closed.rate_rps(), None);
+    let e = closed.with_rate(1.0).err().map(|e| e.field().to_owned());
+    assert_eq!(e.as_deref(), Some("workload.arrival"));
+}
+
+#[test]
 fn a_million_requests_stream() {
     let w = workload(&POISSON.replace("requests = 2000", "requests = 1000000"));
     let mut g = generator(&w, 3);
