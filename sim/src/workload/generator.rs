@@ -3,9 +3,9 @@
 //! Invariants: synthetic workloads stream. A generator holds O(1) state plus the data
 //! tables it samples from, whatever `requests` is, and draws each purpose from its own
 //! stream (arrivals: `Arrivals`; lengths: `InputLen`/`OutputLen`, joint rows:
-//! `InputLen`; think times: `Think`; shared prompts: `Prefix`), so one purpose's draws never shift another's. A
-//! trace is read once into compact records. The same `Workload` and seed always give the
-//! same sequence.
+//! `InputLen`; think times: `Think`; shared prompts: `Prefix`), so one purpose's draws
+//! never shift another's. A trace is read once into compact records. The same
+//! `Workload` and seed always give the same sequence.
 
 use super::arrival::{Arrival, ArrivalGen, ThinkGen};
 use super::data::{ColumnRequest, read_token_columns};

@@ -687,3 +687,30 @@ fn validation_errors_name_the_field() {
         Some("workload.trace.start-s")
     );
 }
+
+#[test]
+fn workload_file_round_trips_through_toml_and_json() {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        workload: &'a WorkloadFile,
+    }
+    let texts = [
+        POISSON.to_owned(),
+        format!("{POISSON}[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 2\ntokens = 64\n"),
+        "[workload]\nrequests = 9\n[workload.arrival]\nkind = \"schedule\"\n\
+         points = [{ at-s = 0, rate-rps = 1 }, { at-s = 5, rate-rps = 3 }]\n\
+         interpolation = \"step\"\nrepeat-s = 10\n[workload.lengths]\n\
+         kind = \"empirical-joint\"\npath = \"builtin:sharegpt\"\n"
+            .to_owned(),
+        "[workload]\n[workload.trace]\nformat = \"azure-2023\"\npath = \"x.csv\"\nstart-s = 3\n"
+            .to_owned(),
+    ];
+    for text in texts {
+        let f = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let back = toml::to_string(&Out { workload: &f }).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parse(&back), Ok(f.clone()), "{back}");
+        let json = serde_json::to_string(&f).unwrap_or_else(|e| panic!("{e}"));
+        let again: WorkloadFile = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again, f);
+    }
+}
