@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Time torch.nn.functional.scaled_dot_product_attention (flash backend, causal, GQA,
-head_dim 128, bf16) on the prefill shapes `xpyd-calibrate run` measures with its own
-kernel, and write JSON that `xpyd-calibrate merge-sdpa` folds into a profile as rows
-labelled `torch-sdpa`.
+"""Time torch.nn.functional.scaled_dot_product_attention (causal, GQA, head_dim 128,
+bf16) on the prefill shapes `xpyd-calibrate run` measures with its own kernel, with the
+flash backend (FlashAttention-2, rows labelled `torch-sdpa`) and the cuDNN backend (rows
+labelled `torch-sdpa-cudnn`; on Hopper cuDNN runs its own wgmma kernels), and write JSON
+that `xpyd-calibrate merge-sdpa` folds into a profile.
 
 Usage: python3 sdpa_bench.py OUT.json [--reps 20]
 Shapes: (batch, new_tokens) with context 0 (a fresh prompt, is_causal); the same grid as
@@ -27,7 +28,10 @@ def grid():
                     yield b, n, 0, h, kv
 
 
-def time_one(b, n, h, kv, reps):
+BACKENDS = [(SDPBackend.FLASH_ATTENTION, "torch-sdpa"), (SDPBackend.CUDNN_ATTENTION, "torch-sdpa-cudnn")]
+
+
+def time_one(b, n, h, kv, reps, backend, label):
     d = 128
     q = torch.randn(b, h, n, d, device="cuda", dtype=torch.bfloat16)
     k = torch.randn(b, kv, n, d, device="cuda", dtype=torch.bfloat16)
@@ -36,16 +40,14 @@ def time_one(b, n, h, kv, reps):
     def call():
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
 
-    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+    with sdpa_kernel([backend]):
         try:
             call()
-            label = "torch-sdpa"
             fn = call
         except RuntimeError:
-            # Flash backend without native GQA: expand K/V outside the timed region.
+            # Backend without native GQA: expand K/V outside the timed region.
             k2 = k.repeat_interleave(h // kv, dim=1)
             v2 = v.repeat_interleave(h // kv, dim=1)
-            label = "torch-sdpa"
 
             def fn():
                 return F.scaled_dot_product_attention(q, k2, v2, is_causal=True)
@@ -69,12 +71,17 @@ def main():
     out = sys.argv[1]
     reps = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 20
     rows = []
-    for b, n, ctx, h, kv in grid():
-        sec, label = time_one(b, n, h, kv, reps)
-        flops = 4.0 * b * h * 128 * (n * ctx + n * (n + 1) / 2)
-        print(f"sdpa b={b} n={n} h={h}/{kv}: {sec*1e3:.3f} ms {flops/sec/1e12:.0f} TFLOP/s", flush=True)
-        rows.append(dict(batch=b, new_tokens=n, context=ctx, heads=h, kv_heads=kv, head_dim=128,
-                         seconds=sec, kernel=label))
+    for backend, label in BACKENDS:
+        for b, n, ctx, h, kv in grid():
+            try:
+                sec, label = time_one(b, n, h, kv, reps, backend, label)
+            except RuntimeError as e:
+                print(f"{label} b={b} n={n} h={h}/{kv}: unavailable: {str(e).splitlines()[0]}", flush=True)
+                break
+            flops = 4.0 * b * h * 128 * (n * ctx + n * (n + 1) / 2)
+            print(f"{label} b={b} n={n} h={h}/{kv}: {sec*1e3:.3f} ms {flops/sec/1e12:.0f} TFLOP/s", flush=True)
+            rows.append(dict(batch=b, new_tokens=n, context=ctx, heads=h, kv_heads=kv, head_dim=128,
+                             seconds=sec, kernel=label))
     doc = dict(gpu_name=torch.cuda.get_device_name(0), torch_version=torch.__version__, rows=rows)
     with open(out + ".tmp", "w") as f:
         json.dump(doc, f, indent=1)

@@ -229,7 +229,12 @@ impl Decode {
         // Enough blocks in flight: about two per SM.
         let want = (2 * gpu.sm_count) as u64;
         let work = u64::from(batch) * u64::from(kv_heads) * u64::from(max_len);
-        let part_tokens = (work / want).clamp(64, 1024).div_ceil(64) as u32 * 64;
+        // At least 128 tokens per split, and at most 1024 splits (decode_reduce's limit).
+        let min_part = u64::from(max_len).div_ceil(1024).max(128);
+        let part_tokens = (work / want)
+            .clamp(min_part, min_part.max(1024))
+            .div_ceil(64) as u32
+            * 64;
         let splits = max_len.div_ceil(part_tokens);
         let hd = HEAD_DIM as usize;
         let cache_bytes = total_blocks as usize * block_size as usize * kv_heads as usize * hd * 2;

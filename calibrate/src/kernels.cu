@@ -617,20 +617,41 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
   }
 }
 
-// Merge split partials: grid (heads, batch), 128 threads (one per dim).
-extern "C" __global__ void decode_reduce(const float* __restrict__ part_o, const float* __restrict__ part_ml,
-                                         bf16* __restrict__ out, int heads, int splits) {
+// Merge split partials: grid (heads, batch), 128 threads (one per dim). The split weights
+// exp2(m_s - M) are computed once, in parallel, into shared memory (splits <= 1024).
+extern "C" __global__ void __launch_bounds__(128)
+decode_reduce(const float* __restrict__ part_o, const float* __restrict__ part_ml,
+              bf16* __restrict__ out, int heads, int splits) {
+  __shared__ float wts[1024];
+  __shared__ float red[4];
   const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
-  u64 base = ((u64)b * heads + h) * splits;
-  float M = NEG_INF;
-  for (int s = 0; s < splits; ++s) M = fmaxf(M, part_ml[(base + s) * 2]);
-  float L = 0.f, acc = 0.f;
-  if (M != NEG_INF) {
-    for (int s = 0; s < splits; ++s) {
-      float f = exp2f(part_ml[(base + s) * 2] - M);
-      L += part_ml[(base + s) * 2 + 1] * f;
-      acc += part_o[(base + s) * 128 + d] * f;
-    }
+  const u64 base = ((u64)b * heads + h) * splits;
+  float mx = NEG_INF;
+  for (int s = d; s < splits; s += 128) mx = fmaxf(mx, part_ml[(base + s) * 2]);
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+  if ((d & 31) == 0) red[d >> 5] = mx;
+  __syncthreads();
+  const float M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  float lsum = 0.f;
+  for (int s = d; s < splits; s += 128) {
+    float w = M == NEG_INF ? 0.f : exp2f(part_ml[(base + s) * 2] - M);
+    wts[s] = w;
+    lsum += w * part_ml[(base + s) * 2 + 1];
   }
+  for (int o = 16; o > 0; o >>= 1) lsum += __shfl_xor_sync(0xffffffff, lsum, o);
+  __syncthreads();
+  if ((d & 31) == 0) red[d >> 5] = lsum;
+  __syncthreads();
+  const float L = red[0] + red[1] + red[2] + red[3];
+  float acc0 = 0.f, acc1 = 0.f, acc2 = 0.f, acc3 = 0.f;
+  int s = 0;
+  for (; s + 4 <= splits; s += 4) {
+    acc0 += wts[s] * part_o[(base + s) * 128 + d];
+    acc1 += wts[s + 1] * part_o[(base + s + 1) * 128 + d];
+    acc2 += wts[s + 2] * part_o[(base + s + 2) * 128 + d];
+    acc3 += wts[s + 3] * part_o[(base + s + 3) * 128 + d];
+  }
+  for (; s < splits; ++s) acc0 += wts[s] * part_o[(base + s) * 128 + d];
+  float acc = (acc0 + acc1) + (acc2 + acc3);
   out[((u64)b * heads + h) * 128 + d] = f2bf(L > 0.f ? acc / L : 0.f);
 }

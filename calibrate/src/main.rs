@@ -180,6 +180,10 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
         }
     }
     d.header.gpu_count = d.header.gpu_count.max(f.header.gpu_count);
+    if !d.allreduce.is_empty() || !d.p2p_copy.is_empty() {
+        // The base's "one GPU" note no longer holds.
+        d.header.notes.retain(|n| !n.starts_with("one GPU:"));
+    }
     d.header.command_line = format!("{}; {}", d.header.command_line, command_line());
     d.header.notes.push(format!(
         "tables {} merged from a run on {} x{} ({}, {})",
@@ -234,7 +238,8 @@ fn merge_sdpa(a: MergeSdpaArgs) -> Result<(), CalError> {
             d.header.gpu_name
         )));
     }
-    d.attention_prefill.retain(|r| r.kernel != "torch-sdpa");
+    d.attention_prefill
+        .retain(|r| !r.kernel.starts_with("torch-sdpa"));
     for r in file.rows {
         let flops = xpyd_models::profile::prefill_attention_flops(
             r.batch,

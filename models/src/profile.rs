@@ -481,12 +481,18 @@ impl Profile {
         }
         Self::validate(&data, origin)?;
         let index = Self::build_index(&data);
-        let kernels: Vec<&str> = index.prefill.iter().map(|((k, _), _)| k.as_str()).collect();
-        let default_prefill_kernel = if kernels.contains(&"torch-sdpa") {
-            Some("torch-sdpa".to_string())
-        } else {
-            kernels.first().map(|k| k.to_string())
-        };
+        // The fastest measured implementation: highest peak TFLOP/s (ties: first by name).
+        let mut default_prefill_kernel: Option<(String, f64)> = None;
+        for r in &data.attention_prefill {
+            let better = match &default_prefill_kernel {
+                None => true,
+                Some((k, best)) => r.tflops > *best || (r.tflops == *best && r.kernel < *k),
+            };
+            if better {
+                default_prefill_kernel = Some((r.kernel.clone(), r.tflops));
+            }
+        }
+        let default_prefill_kernel = default_prefill_kernel.map(|(k, _)| k);
         Ok(Profile {
             data,
             index,
@@ -729,8 +735,8 @@ impl Profile {
         v
     }
 
-    /// The kernel [`Self::prefill_attention_seconds`] uses: `torch-sdpa` (the flash
-    /// attention that serving engines run) when measured, else the first one.
+    /// The kernel [`Self::prefill_attention_seconds`] uses: the fastest measured one
+    /// (highest peak achieved TFLOP/s), standing for the best kernel an engine would run.
     pub fn default_prefill_kernel(&self) -> Option<&str> {
         self.default_prefill_kernel.as_deref()
     }
