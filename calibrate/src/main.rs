@@ -185,6 +185,12 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
         d.header.notes.retain(|n| !n.starts_with("one GPU:"));
     }
     d.header.command_line = format!("{}; {}", d.header.command_line, command_line());
+    // A later merge of the same tables supersedes the earlier one and its notes.
+    let tag = format!("tables {} ", a.tables.join(","));
+    let imported = format!("[{}] ", a.tables.join(","));
+    d.header
+        .notes
+        .retain(|n| !n.starts_with(&tag) && !n.starts_with(&imported));
     d.header.notes.push(format!(
         "tables {} merged from a run on {} x{} ({}, {})",
         a.tables.join(","),
@@ -193,6 +199,11 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
         f.header.date_utc,
         f.header.command_line
     ));
+    for n in &f.header.notes {
+        if !n.starts_with("run took") && !n.starts_with("one GPU:") && !d.header.notes.contains(n) {
+            d.header.notes.push(format!("{imported}{n}"));
+        }
+    }
     write_profile(a.out.as_deref().unwrap_or(&a.base), &d)
 }
 
