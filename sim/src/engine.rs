@@ -142,7 +142,15 @@ struct Simulation<'s> {
     events: u64,
     hash: u64,
     scratch: Vec<RequestId>,
+    /// Time-series window.
+    window: SimDuration,
+    /// Whether a `Sample` event is scheduled.
+    sampling: bool,
 }
+
+/// Decode tokens SGLang's decode server keeps free per request holding KV before it
+/// pre-allocates for another (`SGLANG_NUM_RESERVED_DECODE_TOKENS`).
+const SGLANG_RESERVED_DECODE_TOKENS: u64 = 512;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -291,6 +299,8 @@ impl<'s> Simulation<'s> {
             events: 0,
             hash: FNV_OFFSET,
             scratch: Vec::new(),
+            window: SimDuration::from_secs_f64(sc.sample_window_s),
+            sampling: false,
         })
     }
 
@@ -303,8 +313,7 @@ impl<'s> Simulation<'s> {
                 }
             }
         }
-        let window = SimDuration::from_secs_f64(self.sc.sample_window_s);
-        self.queue.push(SimTime::ZERO + window, Event::Sample);
+
         while let Some((at, seq, ev)) = self.queue.pop() {
             if at > self.stop {
                 break;
@@ -328,7 +337,7 @@ impl<'s> Simulation<'s> {
                 Event::StepDone(i) => self.on_step_done(i, sink),
                 Event::TransferStart(r) => self.on_transfer_start(r),
                 Event::TransferTimer { generation } => self.on_transfer_timer(generation, sink),
-                Event::Sample => self.on_sample(window),
+                Event::Sample => self.on_sample(),
             }
         }
         // Whatever is still in flight at the stop is unfinished, reported in slot order.
@@ -419,6 +428,7 @@ impl<'s> Simulation<'s> {
         sink: &mut dyn FnMut(&RequestRecord),
     ) {
         self.collector.arrived();
+        self.ensure_sampling();
         let serial = self.next_serial;
         self.next_serial += 1;
         let req = Request::new(
@@ -534,12 +544,22 @@ impl<'s> Simulation<'s> {
                 self.reqs[id.0 as usize].context_after_prefill(),
                 inst.block_tokens(),
             );
-            if need > inst.free_blocks() {
+            // SGLang keeps room for the decode growth of every request holding KV here
+            // (`SGLANG_NUM_RESERVED_DECODE_TOKENS`, 512, in disaggregation/decode.py).
+            let headroom = if self.flow == Flow::Sglang {
+                let holders =
+                    inst.running() as u64 + inst.slot_wait.len() as u64 + inst.reserved_inflight;
+                holders * blocks_for(SGLANG_RESERVED_DECODE_TOKENS, inst.block_tokens())
+            } else {
+                0
+            };
+            if need + headroom > inst.free_blocks() {
                 break;
             }
             let inst = &mut self.insts[d.0 as usize];
             inst.kv_wait.pop_front();
             inst.take_blocks(need);
+            inst.reserved_inflight += 1;
             self.reqs[id.0 as usize].reserved_blocks = need as u32;
             match self.flow {
                 Flow::Sglang => {
@@ -588,16 +608,32 @@ impl<'s> Simulation<'s> {
             self.pull_remote_prefills(i);
         }
         let mut preempted = std::mem::take(&mut self.scratch);
-        preempted.clear();
-        let inst = &mut self.insts[i.0 as usize];
-        let plan = inst.plan_step(self.now, &mut self.reqs, &mut preempted);
+        let mut any_preempted = false;
+        let plan = loop {
+            // Slots freed since the last step (finishes, preemptions) go to requests whose
+            // KV is already here before any new prefill is admitted.
+            self.admit_decoders(i);
+            preempted.clear();
+            let plan = self.insts[i.0 as usize].plan_step(self.now, &mut self.reqs, &mut preempted);
+            any_preempted |= !preempted.is_empty();
+            // Preemption that emptied the batch changed what can run: plan again. Each
+            // round preempts at least one request, so this ends.
+            if plan.is_some() || preempted.is_empty() {
+                break plan;
+            }
+        };
         self.scratch = preempted;
         let Some(plan) = plan else { return };
+        let inst = &mut self.insts[i.0 as usize];
         let seconds = inst.cost.step_seconds(&plan.shape);
         let dur = SimDuration::from_secs_f64(seconds);
         inst.busy = true;
         inst.plan = plan;
         self.queue.push(self.now + dur, Event::StepDone(i));
+        if any_preempted {
+            // Their slots are free now; waiting decoders join when this step ends.
+            self.admit_decoders(i);
+        }
     }
 
     /// Dynamo prefill workers pull from the global prefill queue while their own queue
@@ -803,6 +839,7 @@ impl<'s> Simulation<'s> {
         r.reserved_blocks = 0;
         r.first_token.get_or_insert(now);
         r.last_token = Some(now);
+        self.insts[d.0 as usize].reserved_inflight -= 1;
         let pi = &mut self.insts[p.0 as usize];
         pi.give_blocks(sent);
         pi.outstanding -= 1;
@@ -913,7 +950,8 @@ impl<'s> Simulation<'s> {
 
     // ----- sampling ---------------------------------------------------------------------------
 
-    fn on_sample(&mut self, window: SimDuration) {
+    fn on_sample(&mut self) {
+        let window = self.window;
         let t = self.now.as_secs_f64();
         let w = window.as_nanos() as f64;
         for inst in &mut self.insts {
@@ -930,8 +968,21 @@ impl<'s> Simulation<'s> {
             });
             inst.window = Default::default();
         }
-        if self.live > 0 || !self.gen_done {
+        if self.live > 0 {
             self.queue.push(self.now + window, Event::Sample);
+        } else {
+            self.sampling = false;
+        }
+    }
+
+    /// Restart sampling at the next window boundary after an idle spell (idle windows,
+    /// with no request in the system, are not written).
+    fn ensure_sampling(&mut self) {
+        if !self.sampling {
+            self.sampling = true;
+            let w = self.window.as_nanos();
+            let next = (self.now.as_nanos() / w + 1).saturating_mul(w);
+            self.queue.push(SimTime(next), Event::Sample);
         }
     }
 }

@@ -239,6 +239,8 @@ pub struct Instance {
     pub plan: StepPlan,
     /// Requests routed here and not finished here.
     pub outstanding: u32,
+    /// Requests with KV reserved here whose KV has not arrived yet.
+    pub reserved_inflight: u64,
     /// Transfer ports.
     pub ports: Ports,
     /// Counters of the current sampling window.
@@ -287,6 +289,7 @@ impl Instance {
             wake_pending: false,
             plan: StepPlan::default(),
             outstanding: 0,
+            reserved_inflight: 0,
             ports,
             window: WindowCounters::default(),
             busy_ns: 0,
@@ -409,6 +412,13 @@ impl Instance {
             }
         }
         if plan.chunks.is_empty() && !plan.decode {
+            // A partial prefill that cannot get KV for its next chunk while nothing else
+            // runs would hold its blocks forever: preempt it, as vLLM preempts a running
+            // request whose blocks cannot be allocated (the caller plans again).
+            if let Some(&victim) = self.prefilling.last() {
+                self.preempt(victim, reqs);
+                preempted.push(victim);
+            }
             return None;
         }
         Some(plan)

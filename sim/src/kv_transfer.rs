@@ -147,7 +147,7 @@ impl Network {
                 } else {
                     debug_assert!(f.rate > 0.0, "a flow with bytes left must have a rate");
                     let ns = (f.remaining_bytes / f.rate * 1e9).ceil() as u64;
-                    SimTime(self.last_update.as_nanos() + ns.max(1))
+                    SimTime(self.last_update.as_nanos().saturating_add(ns.max(1)))
                 };
                 drain.max(f.not_before)
             })

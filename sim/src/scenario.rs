@@ -656,9 +656,9 @@ impl Scenario {
         let gpus_per_node = gpus_per_node.unwrap_or(gpu.gpus_per_node);
         v.positive_u32("hardware.gpus-per-node", gpus_per_node)?;
         let nic_gbit_s = nic_gbit_s.unwrap_or(gpu.nic_gbit_s);
-        v.positive_f64("hardware.nic-gbit-s", nic_gbit_s)?;
+        v.at_least("hardware.nic-gbit-s", nic_gbit_s, 1e-3)?;
         let intra_node_gb_s = intra_node_gb_s.unwrap_or(gpu.interconnect.bandwidth_gb_s);
-        v.positive_f64("hardware.intra-node-gb-s", intra_node_gb_s)?;
+        v.at_least("hardware.intra-node-gb-s", intra_node_gb_s, 1e-3)?;
         if let Some(p) = gpu_hour_usd {
             v.non_negative_f64("hardware.gpu-hour-usd", p)?;
         }
@@ -820,8 +820,11 @@ impl Scenario {
             "simulation.max-duration-s",
             max_duration_s.unwrap_or(86_400.0),
         )?;
-        let sample_window_s =
-            v.positive_f64("simulation.sample-window-s", sample_window_s.unwrap_or(1.0))?;
+        let sample_window_s = v.at_least(
+            "simulation.sample-window-s",
+            sample_window_s.unwrap_or(1.0),
+            1e-3,
+        )?;
 
         let EfficiencyFile {
             gemm_flops,
@@ -922,21 +925,28 @@ impl Validator<'_> {
 
     fn positive_f64(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
         if !(x.is_finite() && x > 0.0) {
-            return Err(self.invalid(field, format!("must be a positive number, got {x}")));
+            return Err(self.invalid(field, format!("must be a positive number, got {x:?}")));
+        }
+        Ok(x)
+    }
+
+    fn at_least(&self, field: &str, x: f64, min: f64) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && x >= min) {
+            return Err(self.invalid(field, format!("must be at least {min}, got {x:?}")));
         }
         Ok(x)
     }
 
     fn non_negative_f64(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
         if !(x.is_finite() && x >= 0.0) {
-            return Err(self.invalid(field, format!("must be a non-negative number, got {x}")));
+            return Err(self.invalid(field, format!("must be a non-negative number, got {x:?}")));
         }
         Ok(x)
     }
 
     fn fraction(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
         if !(x.is_finite() && x > 0.0 && x <= 1.0) {
-            return Err(self.invalid(field, format!("must be in (0, 1], got {x}")));
+            return Err(self.invalid(field, format!("must be in (0, 1], got {x:?}")));
         }
         Ok(x)
     }

@@ -42,8 +42,9 @@ impl SimDuration {
     /// No time.
     pub const ZERO: SimDuration = SimDuration(0);
 
-    /// From seconds, rounded to the nearest nanosecond. Panics on a negative or
-    /// non-finite value: cost models never produce one (a bug if they do).
+    /// From seconds, rounded to the nearest nanosecond; beyond ~584 years it saturates.
+    /// Panics on a negative or non-finite value: cost models never produce one (a bug
+    /// if they do).
     pub fn from_secs_f64(s: f64) -> SimDuration {
         assert!(s.is_finite() && s >= 0.0, "invalid duration {s} s");
         SimDuration((s * 1e9).round() as u64)
@@ -70,23 +71,24 @@ impl SimDuration {
     }
 }
 
+/// Saturates at the end of representable time (an instant past any stop time).
 impl Add<SimDuration> for SimTime {
     type Output = SimTime;
     fn add(self, d: SimDuration) -> SimTime {
-        SimTime(self.0 + d.0)
+        SimTime(self.0.saturating_add(d.0))
     }
 }
 
 impl AddAssign<SimDuration> for SimTime {
     fn add_assign(&mut self, d: SimDuration) {
-        self.0 += d.0;
+        self.0 = self.0.saturating_add(d.0);
     }
 }
 
 impl Add for SimDuration {
     type Output = SimDuration;
     fn add(self, d: SimDuration) -> SimDuration {
-        SimDuration(self.0 + d.0)
+        SimDuration(self.0.saturating_add(d.0))
     }
 }
 

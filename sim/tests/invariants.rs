@@ -6,6 +6,7 @@ use std::path::Path;
 use xpyd_sim::metrics::Outcome;
 use xpyd_sim::{Scenario, System};
 
+#[allow(clippy::too_many_arguments)]
 fn scenario(
     backend: &str,
     mode: &str,
@@ -15,12 +16,16 @@ fn scenario(
     seqs: u32,
     layerwise: bool,
     seed: u64,
+    chunked: bool,
+    block: u32,
 ) -> Scenario {
     let roles = if mode == "aggregated" {
-        "[deployment.aggregated]\nreplicas = 2\ntp = 1\n".to_string()
+        format!(
+            "[deployment.aggregated]\nreplicas = 2\ntp = 1\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
+        )
     } else {
         format!(
-            "[deployment.prefill]\nreplicas = 2\ntp = 1\nrouter = \"random\"\n[deployment.decode]\nreplicas = 1\ntp = 1\nrouter = \"power-of-two\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35 }}\n"
+            "[deployment.prefill]\nreplicas = 2\ntp = 1\nrouter = \"random\"\n[deployment.decode]\nreplicas = 1\ntp = 1\nrouter = \"power-of-two\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
         )
     };
     let text = format!(
@@ -56,7 +61,12 @@ max = {max_out}
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        // Fixed: CI must not depend on the draw (2,000 random-seed cases also passed).
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn every_request_ends_once_and_kv_is_conserved(
         backend in prop::sample::select(vec!["sglang", "vllm", "dynamo"]),
@@ -67,8 +77,10 @@ proptest! {
         seqs in 1u32..64,
         layerwise in any::<bool>(),
         seed in 0u64..1000,
+        chunked in any::<bool>(),
+        block in prop::sample::select(vec![1u32, 16, 64]),
     ) {
-        let sc = scenario(backend, mode, rate, max_in, max_out, seqs, layerwise, seed);
+        let sc = scenario(backend, mode, rate, max_in, max_out, seqs, layerwise, seed, chunked, block);
         let mut ids = Vec::new();
         let mut bad = Vec::new();
         let out = xpyd_sim::run(&sc, System::Main, &mut |r| {

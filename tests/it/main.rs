@@ -3,5 +3,6 @@
 mod cli_errors;
 mod common;
 mod determinism;
+mod regression;
 mod scenarios;
 mod validation;
