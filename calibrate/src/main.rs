@@ -272,8 +272,11 @@ fn merge_sdpa(a: MergeSdpaArgs) -> Result<(), CalError> {
         });
     }
     d.header.command_line = format!("{}; {}", d.header.command_line, command_line());
+    d.header
+        .notes
+        .retain(|n| !n.starts_with("torch-sdpa rows from"));
     d.header.notes.push(format!(
-        "torch-sdpa rows from PyTorch {}",
+        "torch-sdpa rows from PyTorch {} (flash backend: torch-sdpa; cuDNN backend: torch-sdpa-cudnn)",
         file.torch_version
     ));
     write_profile(a.out.as_deref().unwrap_or(&a.profile), &d)
