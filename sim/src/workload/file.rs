@@ -24,6 +24,23 @@ pub struct WorkloadFile {
     pub trace: Option<TraceFile>,
     /// `[workload.prefix]`: shared prompt prefixes of a synthetic workload.
     pub prefix: Option<PrefixFile>,
+    /// `[workload.sessions]`: multi-turn conversations (open-loop synthetic workloads).
+    pub sessions: Option<SessionsFile>,
+}
+
+/// `[workload.sessions]`: each arrival starts a conversation whose later turns resend
+/// the whole context (previous prompt and answer) plus a new user message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SessionsFile {
+    /// Mean turns per conversation (geometric, >= 1; 1 = single-turn).
+    pub turns_mean: f64,
+    /// Mean time from one turn's arrival to the next turn's, seconds (exponential, >= 0).
+    pub turn_gap_s: f64,
+    /// End a conversation when its next prompt would exceed this, tokens (default: none).
+    pub max_input_tokens: Option<u32>,
+    /// Tokens per hash block (default: `[workload.prefix]`'s, else 512).
+    pub block_tokens: Option<u32>,
 }
 
 /// `[workload.prefix]`: prefix sharing between synthetic requests (for prefix caches and

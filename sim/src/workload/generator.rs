@@ -11,7 +11,8 @@ use super::arrival::{Arrival, ArrivalGen, ThinkGen};
 use super::data::{ColumnRequest, read_token_columns};
 use super::error::WorkloadError;
 use super::length::LengthSampler;
-use super::prefix::PrefixGen;
+use super::prefix::{BlockIds, PrefixGen};
+use super::session::SessionGen;
 use super::spec::{Lengths, Source, Workload};
 use super::trace::Trace;
 use super::{ArrivalMode, RequestSpec};
@@ -67,26 +68,94 @@ struct Synthetic {
     lengths: LengthGen,
     /// Shared prompt prefixes, if configured.
     prefix: Option<PrefixGen>,
+    /// Multi-turn conversations, if configured.
+    sessions: Option<SessionGen>,
+    /// Fresh block ids.
+    ids: BlockIds,
+    /// Tokens per hash block; 0 when requests carry no hashes.
+    block_tokens: u32,
+}
+
+/// A request (or a conversation's first turn) at `arrival` with fresh lengths, and its
+/// shared prompt and block hashes when configured.
+fn first_turn(
+    lengths: &mut LengthGen,
+    prefix: &mut Option<PrefixGen>,
+    ids: &mut BlockIds,
+    block_tokens: u32,
+    arrival: SimTime,
+) -> RequestSpec {
+    let (user, output_tokens) = lengths.next_lengths();
+    let (input_tokens, block_hashes) = match prefix {
+        Some(p) => p.apply(user, ids),
+        None if block_tokens > 0 => {
+            let mut h = Vec::new();
+            ids.cover(&mut h, user, block_tokens);
+            (user, h)
+        }
+        None => (user, Vec::new()),
+    };
+    RequestSpec {
+        arrival,
+        input_tokens,
+        output_tokens,
+        block_hashes,
+        hash_block_tokens: block_tokens,
+    }
 }
 
 impl Synthetic {
-    /// A request at `arrival` with freshly drawn lengths (and prefix).
-    fn request(&mut self, arrival: SimTime) -> RequestSpec {
-        let (input, output_tokens) = self.lengths.next_lengths();
-        let (input_tokens, block_hashes, hash_block_tokens) = match &mut self.prefix {
-            Some(p) => {
-                let (n, h) = p.apply(input);
-                (n, h, p.block_tokens())
-            }
-            None => (input, Vec::new(), 0),
+    /// The next open-loop request: a new conversation's first turn or a later turn,
+    /// whichever arrives first.
+    fn next_open(&mut self) -> RequestSpec {
+        let Synthetic {
+            arrivals,
+            lengths,
+            prefix,
+            sessions,
+            ids,
+            block_tokens,
+        } = self;
+        let arrivals = arrivals
+            .as_mut()
+            .expect("an open-loop synthetic workload has an arrival process");
+        let Some(s) = sessions.as_mut() else {
+            let at = arrivals.next_arrival();
+            return first_turn(lengths, prefix, ids, *block_tokens, at);
         };
-        RequestSpec {
-            arrival,
-            input_tokens,
-            output_tokens,
-            block_hashes,
-            hash_block_tokens,
+        loop {
+            let start = *s.next_start.get_or_insert_with(|| arrivals.next_arrival());
+            let turn = if s.start_is_next(start) {
+                None
+            } else {
+                s.pop()
+            };
+            match turn {
+                None => {
+                    s.next_start = None;
+                    let r = first_turn(lengths, prefix, ids, *block_tokens, start);
+                    s.begin(&r);
+                    return r;
+                }
+                Some(p) => {
+                    let (user, output) = lengths.next_lengths();
+                    if let Some(r) = s.continue_turn(p, user, output, ids) {
+                        return r;
+                    }
+                }
+            }
         }
+    }
+
+    /// A closed-loop request issued at `at`.
+    fn closed(&mut self, at: SimTime) -> RequestSpec {
+        first_turn(
+            &mut self.lengths,
+            &mut self.prefix,
+            &mut self.ids,
+            self.block_tokens,
+            at,
+        )
     }
 }
 
@@ -126,10 +195,16 @@ impl WorkloadGen {
                 arrival,
                 lengths,
                 prefix,
+                sessions,
             } => {
                 if let Arrival::ClosedLoop { think_time_ms, .. } = arrival {
                     think_ms = *think_time_ms;
                 }
+                let block_tokens = match (prefix, sessions) {
+                    (Some(p), _) => p.block_tokens(),
+                    (None, Some(s)) => s.block_tokens_or_default(),
+                    (None, None) => 0,
+                };
                 let kind = match lengths {
                     Lengths::Independent { input, output } => LengthKind::Independent {
                         input: LengthSampler::new(input)?,
@@ -169,6 +244,12 @@ impl WorkloadGen {
                         .as_ref()
                         .map(|p| PrefixGen::new(p, streams.get(Stream::Prefix)))
                         .transpose()?,
+                    sessions: sessions
+                        .as_ref()
+                        .map(|s| SessionGen::new(s, block_tokens, streams.get(Stream::Think)))
+                        .transpose()?,
+                    ids: BlockIds::default(),
+                    block_tokens,
                 }))
             }
             Source::Trace(t) => {
@@ -198,14 +279,7 @@ impl WorkloadGen {
             return None;
         }
         let spec = match &mut self.inner {
-            Inner::Synthetic(syn) => {
-                let arrival = syn
-                    .arrivals
-                    .as_mut()
-                    .expect("an open-loop synthetic workload has an arrival process")
-                    .next_arrival();
-                syn.request(arrival)
-            }
+            Inner::Synthetic(syn) => syn.next_open(),
             Inner::Trace { trace, next } => {
                 let r = trace.records.get(*next)?;
                 *next += 1;
@@ -240,7 +314,7 @@ impl WorkloadGen {
             return None;
         }
         self.left -= 1;
-        Some(syn.request(at))
+        Some(syn.closed(at))
     }
 
     /// Closed loop: a client's think time before its next request, exponential with the

@@ -10,6 +10,10 @@
 //!   ([`crate::rng::Stream`]: `Arrivals`, `InputLen`, `OutputLen`, `Think`, `Prefix`),
 //!   so the same workload and seed give the same requests, and changing one purpose's
 //!   draws never shifts another's.
+//! - Requests carry `block_hashes` (one id per `hash_block_tokens` tokens of the prompt;
+//!   equal leading ids mean a shareable prefix) only for Mooncake traces and synthetic
+//!   workloads with `[workload.prefix]` or `[workload.sessions]`; otherwise the list is
+//!   empty and `hash_block_tokens` is 0.
 //! - Open-loop arrival times are non-decreasing. Synthetic arrivals start at the first
 //!   gap (not at 0); traces are rebased so their first replayed record arrives at 0.
 //! - Every request has `input_tokens >= 1` and `output_tokens >= 1`. Distributions are
@@ -17,7 +21,7 @@
 //!   Trace records with 0 output tokens (none in the shipped traces) are replayed with 1;
 //!   0 input tokens is an error.
 //! - Synthetic generators stream: memory does not grow with `requests` (a million
-//!   requests is fine). Traces and empirical tables are read once, when the generator is
+//!   requests is fine; with sessions it is bounded by the conversations in flight). Traces and empirical tables are read once, when the generator is
 //!   built.
 //! - Every configuration or data error is a fatal [`WorkloadError`] naming the TOML field
 //!   (`workload.arrival.rate-rps`) or the file and line.
@@ -67,7 +71,17 @@
 //! # fraction = 0.8                     # share of requests with a shared prompt (default 1)
 //! # block-tokens = 512                 # tokens per hash block (default 512, as Mooncake)
 //!
-//! # Instead of arrival, lengths and prefix: replay a trace.
+//! # Optional, open-loop synthetic only: each arrival starts a conversation; turn k + 1
+//! # arrives an exponential gap after turn k and sends turn k's prompt and answer plus a
+//! # new input-tokens message, so its hashes start with turn k's full prompt blocks.
+//! # rate-rps is then the conversation rate (requests/s = rate x turns-mean).
+//! # [workload.sessions]
+//! # turns-mean = 4.0                   # geometric turns per conversation (>= 1)
+//! # turn-gap-s = 30.0                  # mean gap between a turn and the next (exponential)
+//! # max-input-tokens = 32768           # end a conversation before a longer prompt
+//! # block-tokens = 512                 # default: [workload.prefix]'s, else 512
+//!
+//! # Instead of arrival, lengths, prefix and sessions: replay a trace.
 //! # [workload.trace]
 //! # format = "azure-2023"              # or "mooncake"
 //! # path = "builtin:azure-2023-conv"   # or a CSV/JSONL file, gzip detected by magic bytes
@@ -89,13 +103,14 @@ mod file;
 mod generator;
 mod length;
 mod prefix;
+mod session;
 mod spec;
 mod trace;
 
 pub use error::WorkloadError;
 pub use file::{
-    ArrivalFile, Interpolation, JointLengthsFile, LengthFile, PrefixFile, RatePointFile, TraceFile,
-    TraceFormat, WorkloadFile,
+    ArrivalFile, Interpolation, JointLengthsFile, LengthFile, PrefixFile, RatePointFile,
+    SessionsFile, TraceFile, TraceFormat, WorkloadFile,
 };
 pub use generator::WorkloadGen;
 pub use spec::Workload;

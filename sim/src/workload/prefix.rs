@@ -91,6 +91,11 @@ impl PrefixSpec {
         })
     }
 
+    /// Tokens per hash block.
+    pub(crate) fn block_tokens(&self) -> u32 {
+        self.block_tokens
+    }
+
     /// One line for summaries.
     pub(crate) fn describe(&self) -> String {
         let pop = if self.zipf_s == 0.0 {
@@ -108,6 +113,25 @@ impl PrefixSpec {
     }
 }
 
+/// Hands out block ids that no other block shares (top bit set, a counter).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BlockIds {
+    /// Ids handed out so far.
+    next: u64,
+}
+
+impl BlockIds {
+    /// Extends `hashes` with fresh ids until it has one per `block` tokens of `tokens`.
+    pub(crate) fn cover(&mut self, hashes: &mut Vec<u64>, tokens: u32, block: u32) {
+        let n = tokens.div_ceil(block) as usize;
+        hashes.reserve(n.saturating_sub(hashes.len()));
+        while hashes.len() < n {
+            hashes.push(UNIQUE_BIT | self.next);
+            self.next += 1;
+        }
+    }
+}
+
 /// Assigns shared prompts and block hashes to generated requests.
 #[derive(Clone, Debug)]
 pub(crate) struct PrefixGen {
@@ -117,8 +141,6 @@ pub(crate) struct PrefixGen {
     zipf: Zipf<f64>,
     /// The prefix stream.
     rng: SimRng,
-    /// Unique block ids handed out so far.
-    unique: u64,
 }
 
 impl PrefixGen {
@@ -130,17 +152,12 @@ impl PrefixGen {
             spec: spec.clone(),
             zipf,
             rng,
-            unique: 0,
         })
     }
 
-    /// Tokens per hash block.
-    pub(crate) fn block_tokens(&self) -> u32 {
-        self.spec.block_tokens
-    }
-
-    /// For a request of `user_tokens` sampled input: its total input tokens and hashes.
-    pub(crate) fn apply(&mut self, user_tokens: u32) -> (u32, Vec<u64>) {
+    /// For a request of `user_tokens` sampled input: its total input tokens and hashes
+    /// (unshared blocks get fresh ids from `ids`).
+    pub(crate) fn apply(&mut self, user_tokens: u32, ids: &mut BlockIds) -> (u32, Vec<u64>) {
         let shared: f64 = self.rng.random();
         let prompt = if shared < self.spec.fraction {
             // Zipf samples are whole numbers in [1, prompts].
@@ -156,16 +173,11 @@ impl PrefixGen {
         };
         let input = user_tokens.saturating_add(prompt_tokens);
         let b = self.spec.block_tokens;
-        let blocks = input.div_ceil(b) as usize;
-        let full_shared = (prompt_tokens / b) as usize;
-        let mut hashes = Vec::with_capacity(blocks);
+        let mut hashes = Vec::new();
         if let Some(p) = prompt {
-            hashes.extend((0..full_shared as u64).map(|j| (p << 24) | j));
+            hashes.extend((0..u64::from(prompt_tokens / b)).map(|j| (p << 24) | j));
         }
-        while hashes.len() < blocks {
-            hashes.push(UNIQUE_BIT | self.unique);
-            self.unique += 1;
-        }
+        ids.cover(&mut hashes, input, b);
         (input, hashes)
     }
 }
@@ -193,8 +205,9 @@ mod tests {
     #[test]
     fn shared_blocks_are_the_prompts_full_blocks() {
         let mut g = gen_of(&spec(1, 1000, 0.0, 1.0, 256));
-        let (n1, h1) = g.apply(100);
-        let (n2, h2) = g.apply(1);
+        let mut ids = BlockIds::default();
+        let (n1, h1) = g.apply(100, &mut ids);
+        let (n2, h2) = g.apply(1, &mut ids);
         assert_eq!((n1, n2), (1100, 1001));
         assert_eq!(h1.len(), 5);
         assert_eq!(h2.len(), 4);
@@ -208,14 +221,15 @@ mod tests {
     fn fraction_and_popularity() {
         let mut g = gen_of(&spec(4, 512, 0.0, 0.25, 512));
         let n = 40_000;
+        let mut ids = BlockIds::default();
         let shared = (0..n)
-            .filter(|_| g.apply(10).1[0] & UNIQUE_BIT == 0)
+            .filter(|_| g.apply(10, &mut ids).1[0] & UNIQUE_BIT == 0)
             .count();
         assert!((shared as f64 / n as f64 - 0.25).abs() < 0.01, "{shared}");
         let mut g = gen_of(&spec(10, 512, 1.0, 1.0, 512));
         let mut counts = [0u32; 10];
         for _ in 0..n {
-            counts[(g.apply(10).1[0] >> 24) as usize] += 1;
+            counts[(g.apply(10, &mut ids).1[0] >> 24) as usize] += 1;
         }
         // Zipf(1): prompt 1 is twice as popular as prompt 2, ten times prompt 10.
         let r = f64::from(counts[0]) / f64::from(counts[1]);

@@ -13,6 +13,7 @@ use super::error::WorkloadError;
 use super::file::{JointLengthsFile, TraceFile, TraceFormat, WorkloadFile};
 use super::length::{LengthDist, LengthRole};
 use super::prefix::PrefixSpec;
+use super::session::SessionSpec;
 use super::trace::TimeScale;
 
 /// A validated workload: a synthetic generator or a trace replay.
@@ -26,6 +27,8 @@ pub struct Workload {
 
 /// Where requests come from.
 #[derive(Clone, Debug, PartialEq)]
+// One value per scenario, never in a hot path: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Source {
     /// Generated arrivals and lengths.
     Synthetic {
@@ -35,6 +38,8 @@ pub(super) enum Source {
         lengths: Lengths,
         /// Shared prompt prefixes, if any.
         prefix: Option<PrefixSpec>,
+        /// Multi-turn conversations, if any.
+        sessions: Option<SessionSpec>,
     },
     /// A recorded trace.
     Trace(TraceSpec),
@@ -91,6 +96,7 @@ impl Workload {
             lengths,
             trace,
             prefix,
+            sessions,
         } = w;
         if requests == Some(0) {
             return Err(WorkloadError::invalid("workload.requests", "must be >= 1"));
@@ -110,6 +116,9 @@ impl Workload {
             }
             if prefix.is_some() {
                 return Err(exclusive("workload.prefix", "workload.trace"));
+            }
+            if sessions.is_some() {
+                return Err(exclusive("workload.sessions", "workload.trace"));
             }
             return Ok(Workload {
                 requests,
@@ -165,12 +174,34 @@ impl Workload {
             }
         };
         let prefix = prefix.as_ref().map(PrefixSpec::from_file).transpose()?;
+        let sessions = sessions.as_ref().map(SessionSpec::from_file).transpose()?;
+        if let Some(s) = &sessions {
+            if matches!(arrival, Arrival::ClosedLoop { .. }) {
+                return Err(WorkloadError::invalid(
+                    "workload.sessions",
+                    "needs an open-loop arrival process (a closed loop's requests have no \
+                     conversation to belong to)",
+                ));
+            }
+            if let (Some(b), Some(p)) = (s.block_tokens, &prefix)
+                && b != p.block_tokens()
+            {
+                return Err(WorkloadError::invalid(
+                    "workload.sessions.block-tokens",
+                    format!(
+                        "{b} differs from workload.prefix.block-tokens = {}; give it once",
+                        p.block_tokens()
+                    ),
+                ));
+            }
+        }
         Ok(Workload {
             requests: Some(requests),
             source: Source::Synthetic {
                 arrival,
                 lengths,
                 prefix,
+                sessions,
             },
         })
     }
@@ -186,12 +217,17 @@ impl Workload {
         }
     }
 
-    /// The nominal mean arrival rate, req/s: the configured rate (a schedule's mean over
-    /// one period), or a trace's `rate-rps`; `None` for a closed loop or a trace replayed
-    /// at its own (or `time-scale`d) pace, whose rate is known only once it is read.
+    /// The nominal mean request rate, req/s: the configured rate (a schedule's mean over
+    /// one period; with sessions, the conversation rate times `turns-mean`, fewer when
+    /// `max-input-tokens` ends conversations early), or a trace's `rate-rps`; `None` for a
+    /// closed loop or a trace replayed at its own (or `time-scale`d) pace.
     pub fn rate_rps(&self) -> Option<f64> {
         match &self.source {
-            Source::Synthetic { arrival, .. } => arrival.mean_rps(),
+            Source::Synthetic {
+                arrival, sessions, ..
+            } => arrival
+                .mean_rps()
+                .map(|r| r * sessions.as_ref().map_or(1.0, |s| s.turns_mean)),
             Source::Trace(t) => match t.scale {
                 TimeScale::RateRps(r) => Some(r),
                 TimeScale::Factor(_) => None,
@@ -215,15 +251,19 @@ impl Workload {
                 arrival,
                 lengths,
                 prefix,
+                sessions,
             } => Source::Synthetic {
-                arrival: arrival.with_rate(rate_rps).ok_or_else(|| {
-                    WorkloadError::invalid(
-                        "workload.arrival",
-                        "a closed loop has no arrival rate to set (its load is `clients`)",
-                    )
-                })?,
+                arrival: arrival
+                    .with_rate(rate_rps / sessions.as_ref().map_or(1.0, |s| s.turns_mean))
+                    .ok_or_else(|| {
+                        WorkloadError::invalid(
+                            "workload.arrival",
+                            "a closed loop has no arrival rate to set (its load is `clients`)",
+                        )
+                    })?,
                 lengths: lengths.clone(),
                 prefix: prefix.clone(),
+                sessions: sessions.clone(),
             },
             Source::Trace(t) => Source::Trace(TraceSpec {
                 scale: TimeScale::RateRps(rate_rps),
@@ -249,6 +289,7 @@ impl Workload {
                 arrival,
                 lengths,
                 prefix,
+                sessions,
             } => {
                 let n = self.requests.unwrap_or(0);
                 let l = match lengths {
@@ -268,7 +309,11 @@ impl Workload {
                     Some(p) => format!("; {}", p.describe()),
                     None => String::new(),
                 };
-                format!("{n} requests, {}; {l}{p}", arrival.describe())
+                let s = match sessions {
+                    Some(s) => format!("; {}", s.describe()),
+                    None => String::new(),
+                };
+                format!("{n} requests, {}; {l}{p}{s}", arrival.describe())
             }
             Source::Trace(t) => {
                 let scale = match t.scale {

@@ -714,3 +714,105 @@ fn workload_file_round_trips_through_toml_and_json() {
         assert_eq!(again, f);
     }
 }
+
+const SESSIONS: &str = r#"
+[workload]
+requests = 6000
+[workload.arrival]
+kind = "poisson"
+rate-rps = 2
+[workload.input-tokens]
+kind = "fixed"
+tokens = 100
+[workload.output-tokens]
+kind = "fixed"
+tokens = 50
+[workload.sessions]
+turns-mean = 3.0
+turn-gap-s = 5.0
+block-tokens = 64
+"#;
+
+#[test]
+fn sessions_resend_the_context_and_share_its_blocks() {
+    let w = workload(SESSIONS);
+    assert_eq!(w.rate_rps(), Some(6.0));
+    assert!(
+        w.describe()
+            .ends_with("; sessions of 3 turns on average, 5 s apart"),
+        "{}",
+        w.describe()
+    );
+    let r = open_all(&w, 12);
+    assert_eq!(r, open_all(&w, 12));
+    assert_eq!(r.len(), 6000);
+    assert!(r.windows(2).all(|p| p[0].arrival <= p[1].arrival));
+    // Turn k sends 100 + 150 (k - 1) tokens: the previous prompt, answer and a new message.
+    assert!(r.iter().all(|x| (x.input_tokens - 100) % 150 == 0));
+    assert!(r.iter().all(|x| x.hash_block_tokens == 64
+        && x.block_hashes.len() == x.input_tokens.div_ceil(64) as usize));
+    let first = r.iter().filter(|x| x.input_tokens == 100).count() as f64;
+    assert!((first / r.len() as f64 - 1.0 / 3.0).abs() < 0.02, "{first}");
+    let rate = r.len() as f64 / r[r.len() - 1].arrival.as_secs_f64();
+    assert!((rate / 6.0 - 1.0).abs() < 0.05, "{rate}");
+    // Every later turn starts with the full blocks of an earlier turn's prompt.
+    for (i, x) in r.iter().enumerate().take(800) {
+        if x.input_tokens == 100 {
+            continue;
+        }
+        let prev = x.input_tokens - 150;
+        let n = (prev / 64) as usize;
+        let found = r[..i].iter().rev().any(|y| {
+            y.input_tokens == prev
+                && y.block_hashes[..n] == x.block_hashes[..n]
+                && y.arrival <= x.arrival
+        });
+        assert!(found, "request {i} continues no earlier turn");
+        // The rest of its blocks are new.
+        assert!(
+            r[..i]
+                .iter()
+                .all(|y| !y.block_hashes.contains(&x.block_hashes[n]))
+        );
+    }
+}
+
+#[test]
+fn sessions_respect_max_input_and_combine_with_prefixes() {
+    let capped = workload(&SESSIONS.replace("block-tokens = 64", "max-input-tokens = 400"));
+    let r = open_all(&capped, 1);
+    assert!(r.iter().all(|x| x.input_tokens <= 400));
+    assert!(r.iter().any(|x| x.input_tokens == 400));
+    assert!(r.iter().all(|x| x.hash_block_tokens == 512));
+    let with_prefix = workload(&format!(
+        "{}[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 1\ntokens = 128\n\
+         block-tokens = 64\n",
+        SESSIONS.replace("block-tokens = 64\n", "")
+    ));
+    let r = open_all(&with_prefix, 1);
+    // Turn 1: 128 + 100 tokens; every request starts with the prompt's two blocks.
+    assert!(r.iter().all(|x| (x.input_tokens - 228) % 150 == 0));
+    assert!(
+        r.iter()
+            .all(|x| x.block_hashes[..2] == r[0].block_hashes[..2])
+    );
+    let e = invalid(
+        &format!(
+            "{SESSIONS}[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 1\ntokens = 8\n"
+        ),
+        Path::new("."),
+    );
+    assert_eq!(e.field(), "workload.sessions.block-tokens");
+    let e = invalid(
+        &SESSIONS.replace(
+            "kind = \"poisson\"\nrate-rps = 2",
+            "kind = \"closed-loop\"\nclients = 4",
+        ),
+        Path::new("."),
+    );
+    assert_eq!(e.field(), "workload.sessions");
+    let faster = with_prefix
+        .with_rate(12.0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(faster.rate_rps(), Some(12.0));
+}
