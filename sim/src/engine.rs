@@ -207,9 +207,14 @@ impl<'s> Simulation<'s> {
             router_kinds.push(role_cfg.router);
             for _ in 0..role_cfg.replicas {
                 let tp = role_cfg.tp;
-                if tp <= gpn && cursor % gpn + tp > gpn {
-                    cursor = cursor.div_ceil(gpn) * gpn;
-                } else if tp > gpn && cursor % gpn != 0 {
+                // An instance never straddles nodes: start on a fresh node when the
+                // current one cannot hold it (or when it spans several nodes).
+                let crosses = if tp <= gpn {
+                    cursor % gpn + tp > gpn
+                } else {
+                    !cursor.is_multiple_of(gpn)
+                };
+                if crosses {
                     cursor = cursor.div_ceil(gpn) * gpn;
                 }
                 let node = cursor / gpn;
@@ -345,8 +350,8 @@ impl<'s> Simulation<'s> {
         for &s in &self.free_slots {
             free[s as usize] = true;
         }
-        for slot in 0..self.reqs.len() {
-            if free[slot] {
+        for (slot, &is_free) in free.iter().enumerate() {
+            if is_free {
                 continue;
             }
             let rec = self.record(RequestId(slot as u32), Outcome::Unfinished);
@@ -924,7 +929,7 @@ impl<'s> Simulation<'s> {
         let slo_met = done.then(|| {
             ttft.is_some_and(|t| t <= slo.ttft_ms) && tpot.is_none_or(|t| t <= slo.tpot_ms)
         });
-        let transfer = (done && r.transfer_start.is_some()).then(|| r.transfer_ns as f64 * 1e-6);
+        let transfer = (done && r.transfer_start.is_some()).then_some(r.transfer_ns as f64 * 1e-6);
         RequestRecord {
             id: r.serial,
             arrival_s: r.arrival.as_secs_f64(),

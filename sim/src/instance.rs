@@ -488,7 +488,9 @@ impl Instance {
             };
             let r = &reqs[id.0 as usize];
             let left = u64::from(r.prefill_target - r.prefilled);
-            if !chunked && left > budget && !(plan.chunks.is_empty() && !plan.decode) {
+            // Without chunking a prompt goes whole; one larger than the budget runs alone.
+            let step_empty = plan.chunks.is_empty() && !plan.decode;
+            if !chunked && left > budget && !step_empty {
                 break;
             }
             let chunk = if chunked { left.min(budget) } else { left };

@@ -889,10 +889,18 @@ impl Scenario {
 }
 
 fn workload_error(file: &Path, e: WorkloadError) -> ScenarioError {
-    ScenarioError::Invalid {
-        file: file.to_path_buf(),
-        field: "workload".into(),
-        message: e.to_string(),
+    match e {
+        WorkloadError::Invalid { field, message } => ScenarioError::Invalid {
+            file: file.to_path_buf(),
+            field,
+            message,
+        },
+        // Data-file errors name the data file (and line) in their message.
+        other => ScenarioError::Invalid {
+            file: file.to_path_buf(),
+            field: "workload".into(),
+            message: other.to_string(),
+        },
     }
 }
 

@@ -85,8 +85,8 @@ proptest! {
         let mut bad = Vec::new();
         let out = xpyd_sim::run(&sc, System::Main, &mut |r| {
             ids.push(r.id);
-            if let (Some(t), Some(e)) = (r.ttft_ms, r.e2e_ms) {
-                if t > e + 1e-9 { bad.push(r.id); }
+            if let (Some(t), Some(e)) = (r.ttft_ms, r.e2e_ms) && t > e + 1e-9 {
+                bad.push(r.id);
             }
             if r.outcome == Outcome::Completed {
                 assert!(r.ttft_ms.is_some() && r.e2e_ms.is_some());
