@@ -18,12 +18,14 @@
 //! - GEMM: exact `(n, k, dtype)` from the table, log-log interpolation in `m` between
 //!   grid points, linear-in-`m` extrapolation above the largest measured `m` up to
 //!   [`MAX_EXTRAPOLATION`] times it, `None` outside that coverage.
-//! - Attention: the achieved rate (TFLOP/s for prefill, GB/s of KV read for decode) is
-//!   interpolated log-linearly in the work of the call (FLOPs or bytes) among rows of
-//!   the same `head_dim` (for decode also the same KV dtype and GQA group
-//!   `heads / kv_heads`, the nearest measured group at or above the one asked for), and
-//!   the time is work / rate. Below the smallest measured work the smallest row's time
-//!   is a floor (launch-bound).
+//! - Prefill attention: the achieved TFLOP/s is interpolated log-log in the FLOPs of the
+//!   call among rows of the same kernel and `head_dim`, and the time is FLOPs / rate.
+//!   Below the smallest measured work the smallest row's time is a floor (launch-bound).
+//!   Rows that share the work keep the fastest.
+//! - Decode attention: rows of the same `head_dim`, KV dtype and GQA group
+//!   `heads / kv_heads` (the nearest measured group at or above the one asked for) form
+//!   a grid over (batch × kv_heads, context), interpolated bilinearly in log space; the
+//!   achieved GB/s over bytes read covers holes in the grid.
 //! - All-reduce and copies: log-log interpolation of seconds in bytes, the smallest
 //!   row's time as a floor below, linear in bytes above up to [`MAX_EXTRAPOLATION`].
 //!
@@ -396,6 +398,71 @@ impl Curve {
     }
 }
 
+/// A 2-D table `v(x, y) > 0` on sorted axes, interpolated bilinearly in
+/// `(ln x, ln y) → ln v`; cells may be missing.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Grid2 {
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    /// Row-major `xs.len() × ys.len()`; the smallest value where rows repeat a cell.
+    v: Vec<Option<f64>>,
+}
+
+impl Grid2 {
+    fn from_points(pts: &[(f64, f64, f64)]) -> Grid2 {
+        let axis = |f: fn(&(f64, f64, f64)) -> f64| {
+            let mut a: Vec<f64> = pts.iter().map(f).collect();
+            a.sort_by(f64::total_cmp);
+            a.dedup();
+            a
+        };
+        let xs = axis(|p| p.0);
+        let ys = axis(|p| p.1);
+        let mut v = vec![None; xs.len() * ys.len()];
+        for &(x, y, val) in pts {
+            let i = xs.partition_point(|&a| a < x);
+            let j = ys.partition_point(|&a| a < y);
+            let c: &mut Option<f64> = &mut v[i * ys.len() + j];
+            *c = Some(c.map_or(val, |o: f64| o.min(val)));
+        }
+        Grid2 { xs, ys, v }
+    }
+
+    /// Bracketing indices and weight in log space for `t` on `axis` (already clamped
+    /// into range).
+    fn bracket(axis: &[f64], t: f64) -> (usize, usize, f64) {
+        let i = axis.partition_point(|&a| a < t);
+        if axis[i] == t {
+            return (i, i, 0.0);
+        }
+        let (a, b) = (axis[i - 1], axis[i]);
+        (i - 1, i, (t.ln() - a.ln()) / (b.ln() - a.ln()))
+    }
+
+    /// `None` outside `[.., 4 × max]` on either axis or where a needed cell is missing.
+    /// Below an axis' smallest value the smallest is used (a floor); above its largest,
+    /// the value scales linearly.
+    fn eval(&self, x: f64, y: f64) -> Option<f64> {
+        let (xmax, ymax) = (*self.xs.last()?, *self.ys.last()?);
+        if !(x > 0.0 && y > 0.0) || x > xmax * MAX_EXTRAPOLATION || y > ymax * MAX_EXTRAPOLATION {
+            return None;
+        }
+        let scale = (x / xmax).max(1.0) * (y / ymax).max(1.0);
+        let (xc, yc) = (x.clamp(self.xs[0], xmax), y.clamp(self.ys[0], ymax));
+        let (i0, i1, tx) = Self::bracket(&self.xs, xc);
+        let (j0, j1, ty) = Self::bracket(&self.ys, yc);
+        if i0 == i1 && j0 == j1 {
+            // On a grid point: the measured value itself, exactly.
+            return self.v[i0 * self.ys.len() + j0].map(|v| v * scale);
+        }
+        let at = |i: usize, j: usize| self.v[i * self.ys.len() + j].map(f64::ln);
+        let (a, b, c, d) = (at(i0, j0)?, at(i0, j1)?, at(i1, j0)?, at(i1, j1)?);
+        let lo = a + ty * (b - a);
+        let hi = c + ty * (d - c);
+        Some((lo + tx * (hi - lo)).exp() * scale)
+    }
+}
+
 /// Key of a GEMM curve.
 type GemmKey = (u64, u64, Dtype);
 
@@ -412,6 +479,8 @@ struct Index {
     decode: Vec<((u32, Dtype, u32), Curve)>,
     /// Same order as `decode`: smallest measured seconds.
     decode_floor: Vec<f64>,
+    /// Same order as `decode`: seconds over (batch × kv_heads, context).
+    decode_grid: Vec<Grid2>,
     /// gpus → seconds over bytes; sorted by gpus.
     allreduce: Vec<(u32, Curve)>,
     /// Seconds over bytes.
@@ -438,8 +507,12 @@ impl Serialize for Profile {
     }
 }
 
-/// Built-in profiles: `(gpu id, JSON text)`.
-const BUILTIN: &[(&str, &str)] = &[];
+/// Built-in profiles: `(gpu id, JSON text)`, measured by `xpyd-calibrate` (see each
+/// file's header for the machine, date and command line).
+const BUILTIN: &[(&str, &str)] = &[
+    ("h100", include_str!("../profiles/h100.json")),
+    ("h200", include_str!("../profiles/h200.json")),
+];
 
 fn invalid(origin: &str, field: String, message: &str) -> ProfileError {
     ProfileError::Invalid {
@@ -662,6 +735,26 @@ impl Profile {
             .iter()
             .map(|(_, c)| c.pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min))
             .collect();
+        let decode_grid = decode
+            .iter()
+            .map(|((hd, dt, g), _)| {
+                let pts: Vec<(f64, f64, f64)> = d
+                    .attention_decode
+                    .iter()
+                    .filter(|r| {
+                        r.head_dim == *hd && r.kv_dtype == *dt && r.heads / r.kv_heads.max(1) == *g
+                    })
+                    .map(|r| {
+                        (
+                            f64::from(r.batch) * f64::from(r.kv_heads),
+                            f64::from(r.context),
+                            r.seconds,
+                        )
+                    })
+                    .collect();
+                Grid2::from_points(&pts)
+            })
+            .collect();
         let allreduce = group(
             d.allreduce
                 .iter()
@@ -689,6 +782,7 @@ impl Profile {
             prefill_floor,
             decode,
             decode_floor,
+            decode_grid,
             allreduce,
             p2p,
             host,
@@ -794,12 +888,13 @@ impl Profile {
         Some(spf * flops)
     }
 
-    /// Seconds of one paged decode attention call: the achieved GB/s of KV read is
-    /// interpolated (log-log) in the bytes read among rows of the same `head_dim`,
-    /// `kv_dtype` and GQA group `heads / kv_heads` (the nearest measured group at or
-    /// above it, else the largest); below the smallest row's bytes its time is a floor;
-    /// `None` without rows or beyond 4× the largest measured bytes. Block size does not
-    /// enter.
+    /// Seconds of one paged decode attention call, from the rows of the same
+    /// `head_dim`, `kv_dtype` and GQA group `heads / kv_heads` (the nearest measured
+    /// group at or above it, else the largest): bilinear in log space over the measured
+    /// (batch × kv_heads, context) grid, the smallest measured value below an axis,
+    /// linear above it up to 4×; where the grid has a hole, the achieved GB/s of KV read
+    /// interpolated (log-log) in the bytes read. `None` without rows or beyond 4× the
+    /// measured range. Block size does not enter.
     pub fn decode_attention_seconds(
         &self,
         batch: u32,
@@ -829,6 +924,10 @@ impl Profile {
         // Groups are sorted within [lo, hi): the first at or above `group`, else the last.
         let i = lo + self.index.decode[lo..hi].partition_point(|(k, _)| k.2 < group);
         let i = i.min(hi - 1);
+        let seqs = f64::from(batch) * f64::from(kv_heads.max(1));
+        if let Some(s) = self.index.decode_grid[i].eval(seqs, f64::from(context)) {
+            return Some(s);
+        }
         let bytes = decode_attention_kv_bytes(batch, context, kv_heads, head_dim, kv_dtype);
         let (curve, floor) = (&self.index.decode[i].1, self.index.decode_floor[i]);
         let first = curve.pts.first()?;
@@ -1006,6 +1105,85 @@ mod tests {
         assert_eq!(p.gemm_seconds(16, 4096, 4096, Dtype::Fp8), None);
         assert_eq!(p.gemm_seconds(16, 4096, 1024, Dtype::Bf16), None);
         assert_eq!(p.gemm_seconds(0, 4096, 4096, Dtype::Bf16), Some(0.0));
+    }
+
+    fn decode_row(batch: u32, context: u32, seconds: f64) -> DecodeAttentionRow {
+        DecodeAttentionRow {
+            batch,
+            context,
+            heads: 32,
+            kv_heads: 8,
+            head_dim: 128,
+            block_size: 16,
+            kv_dtype: Dtype::Bf16,
+            seconds,
+            gb_s: 0.0,
+            kernel: "k".into(),
+        }
+    }
+
+    #[test]
+    fn decode_grid_exact_monotone_and_bounded() {
+        let mut d = data();
+        for (b, c, s) in [
+            (1, 128, 10e-6),
+            (1, 4096, 20e-6),
+            (64, 128, 30e-6),
+            (64, 4096, 400e-6),
+        ] {
+            d.attention_decode.push(decode_row(b, c, s));
+        }
+        let p = Profile::new(d, "t").unwrap();
+        let f = |b, c| p.decode_attention_seconds(b, c, 32, 8, 128, Dtype::Bf16);
+        assert_eq!(f(64, 4096), Some(400e-6));
+        assert_eq!(f(1, 128), Some(10e-6));
+        let mut last = 0.0;
+        for c in (128..=4096).step_by(128) {
+            let s = f(16, c).unwrap();
+            assert!(s >= last && s <= 400e-6, "{c}: {s}");
+            last = s;
+        }
+        // Below the grid: floor; above: linear up to 4x, then None.
+        assert_eq!(f(1, 16), Some(10e-6));
+        assert_eq!(f(128, 4096), Some(800e-6));
+        assert_eq!(f(64, 4 * 4096 + 1), None);
+        // Another group or dtype: nothing measured for fp8.
+        assert_eq!(
+            p.decode_attention_seconds(1, 128, 32, 8, 128, Dtype::Fp8),
+            None
+        );
+        assert_eq!(
+            p.decode_attention_seconds(1, 128, 8, 8, 128, Dtype::Bf16),
+            Some(10e-6)
+        );
+    }
+
+    #[test]
+    fn prefill_rate_interpolation_is_exact_and_monotone() {
+        let mut d = data();
+        for (n, s) in [(1024u32, 50e-6), (4096, 500e-6), (16384, 6e-3)] {
+            d.attention_prefill.push(PrefillAttentionRow {
+                batch: 1,
+                new_tokens: n,
+                context: 0,
+                heads: 32,
+                kv_heads: 8,
+                head_dim: 128,
+                seconds: s,
+                tflops: 0.0,
+                kernel: "k".into(),
+            });
+        }
+        let p = Profile::new(d, "t").unwrap();
+        assert_eq!(p.default_prefill_kernel(), Some("k"));
+        let f = |n| p.prefill_attention_seconds(1, n, 0, 32, 8, 128).unwrap();
+        assert!((f(4096) / 500e-6 - 1.0).abs() < 1e-12);
+        let mut last = 0.0;
+        for n in (1024..=16384).step_by(256) {
+            assert!(f(n) >= last);
+            last = f(n);
+        }
+        assert_eq!(f(16), 50e-6, "launch floor below the grid");
     }
 
     #[test]
