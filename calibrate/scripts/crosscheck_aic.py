@@ -44,7 +44,7 @@ def main():
         for lo, hi in [(1, 64), (65, 1024), (1025, 16384)]:
             qs = sorted(q for m, q in v if lo <= m <= hi)
             if qs:
-                print(f"gemm {dt} m in [{lo},{hi}]: {len(qs)} matching shapes, ours/aic median {qs[len(qs)//2]:.2f}"
+                print(f"SUMMARY gemm {dt} m in [{lo},{hi}]: {len(qs)} matching shapes, ours/aic median {qs[len(qs)//2]:.2f}"
                       f" (p10 {qs[len(qs)//10]:.2f}, p90 {qs[9*len(qs)//10]:.2f})")
     ctx = load(f"{aic}/attention/sglang/0.5.14/context_attention_perf.parquet")
     cref = {}
@@ -52,24 +52,36 @@ def main():
         if (r["kernel_source"] == "fa3" and r["attn_dtype"] == "bfloat16" and r["kv_cache_dtype"] == "bfloat16"
                 and r["window_size"] == 0 and r["head_dim"] == 128):
             cref[(r["batch_size"], r["isl"], r["num_heads"], r["num_key_value_heads"])] = r["latency"] * 1e-3
+    pre = {}
     for r in prof["attention_prefill"]:
         k = (r["batch"], r["new_tokens"], r["heads"], r["kv_heads"])
         if r["context"] == 0 and k in cref:
+            pre.setdefault(r["kernel"], []).append(r["seconds"] / cref[k])
             print(f"prefill {r['kernel']:10} b={k[0]} n={k[1]:5} h={k[2]}/{k[3]}: ours {r['seconds']*1e6:8.1f} us"
                   f"  fa3 {cref[k]*1e6:8.1f} us  ratio {r['seconds']/cref[k]:.2f}")
+    for kern, qs in sorted(pre.items()):
+        qs.sort()
+        print(f"SUMMARY prefill {kern}: {len(qs)} shapes, ours/fa3 median {qs[len(qs)//2]:.2f} "
+              f"(min {qs[0]:.2f}, max {qs[-1]:.2f})")
     gen = load(f"{aic}/attention/sglang/0.5.14/generation_attention_perf.parquet")
     gref = {}
     for r in gen:
         if (r["kernel_source"] == "fa3" and r["kv_cache_dtype"] == "bfloat16" and r["window_size"] == 0
                 and r["head_dim"] == 128):
             gref[(r["batch_size"], r["isl"] + r["step"], r["num_heads"], r["num_key_value_heads"])] = r["latency"] * 1e-3
+    dec = []
     for r in prof["attention_decode"]:
         for kv in (r["context"], r["context"] + 1, r["context"] - 1):
             k = (r["batch"], kv, r["heads"], r["kv_heads"])
             if k in gref:
+                dec.append(r["seconds"] / gref[k])
                 print(f"decode b={k[0]:3} kv={k[1]:5} h={k[2]}/{k[3]}: ours {r['seconds']*1e6:8.1f} us"
                       f"  fa3 {gref[k]*1e6:8.1f} us  ratio {r['seconds']/gref[k]:.2f}")
                 break
+    if dec:
+        dec.sort()
+        print(f"SUMMARY decode xpyd-nvrtc: {len(dec)} shapes, ours/fa3 median {dec[len(dec)//2]:.2f} "
+              f"(min {dec[0]:.2f}, max {dec[-1]:.2f})")
     try:
         nccl = load(f"{aic}/comm/nccl/2.29.2/nccl_perf.parquet")
     except OSError:
