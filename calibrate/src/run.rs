@@ -722,3 +722,31 @@ fn gemm_section(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_ids_from_driver_names() {
+        assert_eq!(gpu_id_from_name("NVIDIA H100 80GB HBM3"), "h100");
+        assert_eq!(gpu_id_from_name("NVIDIA H200"), "h200");
+        assert_eq!(gpu_id_from_name("Some GPU 9"), "some-gpu-9");
+    }
+
+    #[test]
+    fn utc_stamp_is_rfc3339() {
+        let s = now_utc();
+        assert_eq!(s.len(), 20, "{s}");
+        assert!(s.ends_with('Z') && s.as_bytes()[10] == b'T', "{s}");
+        assert!(s.as_str() > "2024-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn prefill_grid_is_bounded() {
+        for (b, n, ctx, h, kv) in prefill_grid() {
+            assert!(u64::from(b) * u64::from(n) <= 16384);
+            assert!(h % kv == 0 && ctx <= 8192);
+        }
+    }
+}

@@ -212,3 +212,36 @@ pub(crate) fn m_grid(max_m: u64) -> Vec<u64> {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_has_half_steps_and_stops_at_max() {
+        assert_eq!(m_grid(16), vec![1, 2, 3, 4, 6, 8, 12, 16]);
+        assert_eq!(*m_grid(16384).last().unwrap(), 16384);
+        assert!(m_grid(0).is_empty());
+    }
+
+    #[test]
+    fn tp_splits_and_dedup() {
+        let mut notes = Vec::new();
+        let m = fallback_models();
+        let s = gemm_shapes(&m[..1], &[1, 2, 8], 16384, &mut notes);
+        // Llama-3.1-8B TP1 qkv: (32 + 2*8) * 128 = 6144 by 4096.
+        assert!(s.iter().any(|g| g.n == 6144 && g.k == 4096));
+        // TP8: 4 query heads + 2 x 1 KV head (8 KV heads / 8).
+        assert!(s.iter().any(|g| g.n == 768 && g.k == 4096));
+        // lm_head is capped at 4096 tokens.
+        assert!(
+            s.iter()
+                .filter(|g| g.label.contains("lm_head"))
+                .all(|g| g.max_m == 4096)
+        );
+        let mut sorted = s.clone();
+        sorted.sort();
+        sorted.dedup_by(|a, b| a.n == b.n && a.k == b.k);
+        assert_eq!(sorted.len(), s.len(), "no duplicate (n, k)");
+    }
+}
