@@ -15,6 +15,7 @@ use crate::instance::{Instance, Ports, Role};
 use crate::kv_transfer::Network;
 use crate::metrics::{Collector, Metrics, Outcome, RequestRecord, TimeseriesRow};
 use crate::policy::router::{self, InstanceLoad, Router};
+use crate::prefix_cache::chain_keys;
 use crate::request::{Phase, Request, blocks_for};
 use crate::rng::{SimRng, Stream, Streams};
 use crate::scenario::{Backend, RoleConfig, Scenario, Topology};
@@ -74,8 +75,15 @@ pub struct InstanceSummary {
     pub busy_fraction: f64,
     /// Preemptions.
     pub preemptions: u64,
-    /// KV blocks still held or reserved when the run ended (0 when every request ended).
+    /// KV blocks still held or reserved by requests when the run ended (0 when every
+    /// request ended; unused cached blocks do not count).
     pub kv_blocks_in_use_at_end: u64,
+    /// Prompt tokens looked up in its prefix cache at prefill admission.
+    pub prefix_lookup_tokens: u64,
+    /// Of those, tokens found cached (prefill skipped).
+    pub prefix_hit_tokens: u64,
+    /// `prefix_hit_tokens / prefix_lookup_tokens` (0 without lookups).
+    pub prefix_hit_rate: f64,
 }
 
 /// What a run produced (besides the records sent to the sink).
@@ -146,6 +154,8 @@ struct Simulation<'s> {
     window: SimDuration,
     /// Whether a `Sample` event is scheduled.
     sampling: bool,
+    /// Whether the instances' prefix caches know the workload's hash block size.
+    caches_ready: bool,
 }
 
 /// Decode tokens SGLang's decode server keeps free per request holding KV before it
@@ -306,6 +316,7 @@ impl<'s> Simulation<'s> {
             scratch: Vec::new(),
             window: SimDuration::from_secs_f64(sc.sample_window_s),
             sampling: false,
+            caches_ready: false,
         })
     }
 
@@ -375,7 +386,10 @@ impl<'s> Simulation<'s> {
                 steps: x.steps,
                 busy_fraction: (x.busy_ns as f64 / makespan_ns).min(1.0),
                 preemptions: x.preemptions,
-                kv_blocks_in_use_at_end: x.used_blocks,
+                kv_blocks_in_use_at_end: x.used_blocks - x.cache.evictable_blocks(),
+                prefix_lookup_tokens: x.cache.lookup_tokens,
+                prefix_hit_tokens: x.cache.hit_tokens,
+                prefix_hit_rate: x.cache.hit_rate(),
             })
             .collect();
         RunOutput {
@@ -436,13 +450,24 @@ impl<'s> Simulation<'s> {
         self.ensure_sampling();
         let serial = self.next_serial;
         self.next_serial += 1;
-        let req = Request::new(
+        let mut req = Request::new(
             serial,
             self.now,
             spec.input_tokens,
             spec.output_tokens,
             client,
         );
+        if spec.hash_block_tokens > 0 && !spec.block_hashes.is_empty() {
+            let full = (spec.input_tokens / spec.hash_block_tokens) as usize;
+            req.prefix_keys = chain_keys(&spec.block_hashes, full);
+            req.hash_block_tokens = spec.hash_block_tokens;
+            if !self.caches_ready {
+                self.caches_ready = true;
+                for inst in &mut self.insts {
+                    inst.ensure_cache(spec.hash_block_tokens);
+                }
+            }
+        }
         let id = match self.free_slots.pop() {
             Some(s) => {
                 self.reqs[s as usize] = req;
@@ -545,10 +570,14 @@ impl<'s> Simulation<'s> {
             let Some(&id) = inst.kv_wait.front() else {
                 break;
             };
-            let need = blocks_for(
-                self.reqs[id.0 as usize].context_after_prefill(),
-                inst.block_tokens(),
-            );
+            // The decode side needs KV for the prompt except what its own prefix cache
+            // already holds (those tokens are not transferred either).
+            let r = &self.reqs[id.0 as usize];
+            let ctx = r.context_after_prefill();
+            let hit = inst.cached_prefix(&r.prefix_keys, ctx as u32, r.hash_block_tokens);
+            let shared = hit as u64 * u64::from(r.hash_block_tokens);
+            let need = blocks_for(ctx - shared, inst.block_tokens())
+                + inst.cache.unreferenced(&r.prefix_keys[..hit]) * inst.cache.engine_blocks();
             // SGLang keeps room for the decode growth of every request holding KV here
             // (`SGLANG_NUM_RESERVED_DECODE_TOKENS`, 512, in disaggregation/decode.py).
             let headroom = if self.flow == Flow::Sglang {
@@ -558,14 +587,19 @@ impl<'s> Simulation<'s> {
             } else {
                 0
             };
-            if need + headroom > inst.free_blocks() {
+            if need + headroom > inst.available_blocks() {
                 break;
             }
             let inst = &mut self.insts[d.0 as usize];
             inst.kv_wait.pop_front();
-            inst.take_blocks(need);
+            let r = &mut self.reqs[id.0 as usize];
+            inst.cache.acquire(&r.prefix_keys[..hit]);
+            r.refs_local = hit as u32;
+            r.transfer_skipped_tokens = shared as u32;
+            let private = blocks_for(ctx - shared, inst.block_tokens());
+            inst.take_blocks(private);
             inst.reserved_inflight += 1;
-            self.reqs[id.0 as usize].reserved_blocks = need as u32;
+            r.reserved_blocks = private as u32;
             match self.flow {
                 Flow::Sglang => {
                     self.reqs[id.0 as usize].phase = Phase::Bootstrapping;
@@ -737,26 +771,31 @@ impl<'s> Simulation<'s> {
             Role::Mixed | Role::Decode => {
                 r.first_token.get_or_insert(now);
                 r.last_token = Some(now);
+                inst.publish_prompt(&r.prefix_keys, &mut r.refs_local, &mut r.blocks);
                 if r.generated >= r.output_tokens {
                     let blocks = u64::from(r.blocks);
                     r.blocks = 0;
                     inst.give_blocks(blocks);
+                    inst.release_prefix(&r.prefix_keys, &mut r.refs_local);
                     self.finish(id, i, sink);
                 } else {
                     // The request keeps its running slot: it moves from prefill to decode.
                     inst.join_decode(id, r);
                 }
             }
-            Role::Prefill => match self.flow {
-                Flow::Sglang | Flow::Dynamo => self.start_transfer(id, Some(step_start)),
-                Flow::Vllm => {
-                    r.phase = Phase::AwaitingDecodeKv;
-                    let d = r.decode_instance.expect("routed");
-                    self.insts[d.0 as usize].kv_wait.push_back(id);
-                    self.try_reserve(d);
+            Role::Prefill => {
+                inst.publish_prompt(&r.prefix_keys, &mut r.refs_prefill, &mut r.blocks);
+                match self.flow {
+                    Flow::Sglang | Flow::Dynamo => self.start_transfer(id, Some(step_start)),
+                    Flow::Vllm => {
+                        r.phase = Phase::AwaitingDecodeKv;
+                        let d = r.decode_instance.expect("routed");
+                        self.insts[d.0 as usize].kv_wait.push_back(id);
+                        self.try_reserve(d);
+                    }
+                    Flow::Aggregated => unreachable!("no prefill-only instances when aggregated"),
                 }
-                Flow::Aggregated => unreachable!("no prefill-only instances when aggregated"),
-            },
+            }
         }
     }
 
@@ -794,7 +833,8 @@ impl<'s> Simulation<'s> {
         } else {
             (p.ports.nic_out, d.ports.nic_in)
         };
-        let bytes = self.kv_bytes_per_token * r.context_after_prefill() as f64;
+        let bytes = self.kv_bytes_per_token
+            * (r.context_after_prefill() - u64::from(r.transfer_skipped_tokens)) as f64;
         let link = self.net.capacity(src).min(self.net.capacity(dst));
         let (remaining, not_before) = match overlapped_since {
             Some(start) => {
@@ -838,31 +878,32 @@ impl<'s> Simulation<'s> {
         r.transfer_ns += now.since(r.transfer_start.expect("started")).as_nanos();
         let p = r.prefill_instance.expect("routed");
         let d = r.decode_instance.expect("routed");
-        // The prefill instance frees the KV it sent.
+        // The prefill instance frees the KV it sent (its cache keeps the prefix).
         let sent = u64::from(r.blocks);
         r.blocks = r.reserved_blocks;
         r.reserved_blocks = 0;
         r.first_token.get_or_insert(now);
         r.last_token = Some(now);
-        self.insts[d.0 as usize].reserved_inflight -= 1;
         let pi = &mut self.insts[p.0 as usize];
         pi.give_blocks(sent);
+        pi.release_prefix(&r.prefix_keys, &mut r.refs_prefill);
         pi.outstanding -= 1;
-        self.wake(p);
-        if self.flow == Flow::Vllm {
-            // Freed prefill KV may unblock requests waiting there.
-            self.wake(p);
-        }
-        let r = &mut self.reqs[id.0 as usize];
+        let di = &mut self.insts[d.0 as usize];
+        di.reserved_inflight -= 1;
+        di.publish_prompt(&r.prefix_keys, &mut r.refs_local, &mut r.blocks);
         if r.generated >= r.output_tokens {
             let blocks = u64::from(r.blocks);
             r.blocks = 0;
-            self.insts[d.0 as usize].give_blocks(blocks);
+            di.give_blocks(blocks);
+            di.release_prefix(&r.prefix_keys, &mut r.refs_local);
+            self.wake(p);
             self.finish(id, d, sink);
             return;
         }
         r.phase = Phase::AwaitingDecodeSlot;
-        self.insts[d.0 as usize].slot_wait.push_back(id);
+        di.slot_wait.push_back(id);
+        // Freed prefill KV may unblock requests waiting there.
+        self.wake(p);
         self.admit_decoders(d);
     }
 
@@ -935,7 +976,7 @@ impl<'s> Simulation<'s> {
             arrival_s: r.arrival.as_secs_f64(),
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
-            cached_tokens: 0,
+            cached_tokens: r.cached_tokens,
             prefill_instance: r.prefill_instance.map(|i| i.0),
             decode_instance: r.decode_instance.map(|i| i.0),
             ttft_ms: ttft,

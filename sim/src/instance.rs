@@ -13,6 +13,7 @@
 
 use crate::event::{InstanceId, RequestId};
 use crate::kv_transfer::PortId;
+use crate::prefix_cache::PrefixCache;
 use crate::request::{Phase, Request, blocks_for};
 use crate::scenario::{EngineConfig, Priority};
 use crate::time::SimTime;
@@ -107,7 +108,7 @@ impl DecodeSet {
         self.context_sum += context0;
     }
 
-    /// Remove a member; returns the blocks it holds.
+    /// Remove a member; returns the blocks its context spans (shared prefix included).
     fn leave(&mut self, req: &Request) -> u64 {
         let s = req.slot;
         let removed = self.members.remove(&s.admit_seq);
@@ -239,6 +240,8 @@ pub struct Instance {
     pub plan: StepPlan,
     /// Requests routed here and not finished here.
     pub outstanding: u32,
+    /// Prefix cache (entries hold blocks counted in `used_blocks`).
+    pub cache: PrefixCache,
     /// Requests with KV reserved here whose KV has not arrived yet.
     pub reserved_inflight: u64,
     /// Transfer ports.
@@ -289,6 +292,7 @@ impl Instance {
             wake_pending: false,
             plan: StepPlan::default(),
             outstanding: 0,
+            cache: PrefixCache::new(0),
             reserved_inflight: 0,
             ports,
             window: WindowCounters::default(),
@@ -309,9 +313,71 @@ impl Instance {
         self.total_blocks - self.used_blocks
     }
 
-    /// Fraction of KV blocks in use.
+    /// Blocks an allocation can get: free ones plus cached blocks no request uses.
+    pub fn available_blocks(&self) -> u64 {
+        self.free_blocks() + self.cache.evictable_blocks()
+    }
+
+    /// Fraction of KV blocks in use by requests (cached blocks no request uses count as
+    /// free, as in vLLM's `kv_cache_usage`).
     pub fn kv_utilization(&self) -> f64 {
-        self.used_blocks as f64 / self.total_blocks as f64
+        (self.used_blocks - self.cache.evictable_blocks()) as f64 / self.total_blocks as f64
+    }
+
+    /// KV blocks per prefix-cache entry for hash blocks of `hash_block_tokens`; 0 (no
+    /// caching) when they do not split into whole KV blocks.
+    pub fn cache_blocks_per_entry(&self, hash_block_tokens: u32) -> u64 {
+        let b = self.block_tokens();
+        if hash_block_tokens == 0 || hash_block_tokens % b != 0 {
+            0
+        } else {
+            u64::from(hash_block_tokens / b)
+        }
+    }
+
+    /// Make sure the prefix cache is set up for hash blocks of `hash_block_tokens`.
+    pub fn ensure_cache(&mut self, hash_block_tokens: u32) {
+        if self.cache.engine_blocks() == 0 && self.cache.is_empty() {
+            self.cache = PrefixCache::new(self.cache_blocks_per_entry(hash_block_tokens));
+        }
+    }
+
+    /// Entries of `keys` usable as a cached prefix for a prompt of `tokens` tokens here
+    /// (the block holding the last prompt token is always recomputed).
+    pub fn cached_prefix(&self, keys: &[u64], tokens: u32, hash_block_tokens: u32) -> usize {
+        if self.cache.engine_blocks() == 0 || keys.is_empty() {
+            return 0;
+        }
+        let limit = (tokens.saturating_sub(1) / hash_block_tokens) as usize;
+        self.cache.match_len(keys).min(limit)
+    }
+
+    /// Publish a request's full prompt blocks here as cache entries (its KV is complete
+    /// here): its private copies become entries, or are dropped where an entry exists.
+    /// `refs` is the request's reference count on this instance.
+    pub fn publish_prompt(&mut self, keys: &[u64], refs: &mut u32, blocks: &mut u32) {
+        let per = self.cache.engine_blocks();
+        if per == 0 {
+            return;
+        }
+        for &key in &keys[*refs as usize..] {
+            debug_assert!(u64::from(*blocks) >= per, "private blocks cover the prompt");
+            if !self.cache.insert(key) {
+                // Computed twice concurrently: share the cached copy, free ours.
+                self.cache.acquire(&[key]);
+                self.give_blocks(per);
+            }
+            *blocks -= per as u32;
+            *refs += 1;
+        }
+    }
+
+    /// Drop a request's references on this instance's cache.
+    pub fn release_prefix(&mut self, keys: &[u64], refs: &mut u32) {
+        if *refs > 0 {
+            self.cache.release(&keys[..*refs as usize]);
+            *refs = 0;
+        }
     }
 
     /// Requests in the running batch (decoding or mid-prefill).
@@ -324,13 +390,16 @@ impl Instance {
         (self.waiting.len() + self.kv_wait.len() + self.slot_wait.len()) as u32
     }
 
-    /// Take `n` blocks; panics if they are not free (a bug: callers check first).
+    /// Take `n` blocks, evicting unused cache entries (LRU) as needed; panics if they
+    /// are not available (a bug: callers check [`Self::available_blocks`] first).
     pub fn take_blocks(&mut self, n: u64) {
-        assert!(
-            n <= self.free_blocks(),
-            "instance {:?} over-allocated KV",
-            self.id
-        );
+        while self.free_blocks() < n {
+            let freed = self
+                .cache
+                .evict_one()
+                .expect("allocation checked against available blocks");
+            self.used_blocks -= freed;
+        }
         self.used_blocks += n;
     }
 
@@ -367,10 +436,23 @@ impl Instance {
         self.pending_join.clear();
     }
 
-    /// Remove a finished or preempted decoding request and free its blocks.
-    pub fn leave_decode(&mut self, req: &Request) {
-        let blocks = self.decode.leave(req);
-        self.give_blocks(blocks);
+    /// Remove a finished or preempted decoding request, free its private blocks and
+    /// release its cache references here.
+    pub fn leave_decode(&mut self, req: &mut Request) {
+        let spanned = self.decode.leave(req);
+        let shared = u64::from(req.refs_local) * self.cache.engine_blocks();
+        self.give_blocks(spanned - shared);
+        req.blocks = 0;
+        self.release_prefix(&req.prefix_keys, &mut req.refs_local);
+    }
+
+    /// A request's reference count on this instance's cache.
+    fn refs_mut(role: Role, r: &mut Request) -> &mut u32 {
+        if role == Role::Prefill {
+            &mut r.refs_prefill
+        } else {
+            &mut r.refs_local
+        }
     }
 
     /// Pop a decoding request that has produced its last token.
@@ -436,7 +518,7 @@ impl Instance {
             return budget;
         }
         // KV growth of this step; preempt the newest running requests until it fits.
-        while self.decode.growth_next_step() > self.free_blocks() {
+        while self.decode.growth_next_step() > self.available_blocks() {
             let victim = self
                 .prefilling
                 .last()
@@ -471,8 +553,9 @@ impl Instance {
             let r = &reqs[id.0 as usize];
             let left = u64::from(r.prefill_target - r.prefilled);
             let chunk = if chunked { left.min(budget) } else { left };
-            let need = blocks_for(u64::from(r.prefilled) + chunk, block) - u64::from(r.blocks);
-            if need > self.free_blocks() {
+            let private = u64::from(r.prefilled - r.shared_tokens) + chunk;
+            let need = blocks_for(private, block) - u64::from(r.blocks);
+            if need > self.available_blocks() {
                 break;
             }
             self.take_blocks(need);
@@ -486,23 +569,38 @@ impl Instance {
             let Some(&id) = self.waiting.front() else {
                 break;
             };
+            // Prefix-cache lookup: the cached prefix is skipped (and referenced).
             let r = &reqs[id.0 as usize];
-            let left = u64::from(r.prefill_target - r.prefilled);
+            debug_assert_eq!((r.prefilled, r.blocks), (0, 0));
+            let hit = self.cached_prefix(&r.prefix_keys, r.prefill_target, r.hash_block_tokens);
+            let shared = hit as u32 * r.hash_block_tokens;
+            let left = u64::from(r.prefill_target - shared);
             // Without chunking a prompt goes whole; one larger than the budget runs alone.
             let step_empty = plan.chunks.is_empty() && !plan.decode;
             if !chunked && left > budget && !step_empty {
                 break;
             }
             let chunk = if chunked { left.min(budget) } else { left };
-            let need = blocks_for(u64::from(r.prefilled) + chunk, block) - u64::from(r.blocks);
-            if need > self.free_blocks() {
+            let need = blocks_for(chunk, block);
+            // The referenced entries stop being evictable: count them out.
+            let pinned = self.pinned_by(&r.prefix_keys[..hit]);
+            if need + pinned > self.available_blocks() {
                 break;
             }
-            self.take_blocks(need);
             self.waiting.pop_front();
             self.prefilling.push(id);
             let r = &mut reqs[id.0 as usize];
-            r.blocks += need as u32;
+            self.cache.acquire(&r.prefix_keys[..hit]);
+            *Self::refs_mut(self.role, r) = hit as u32;
+            self.take_blocks(need);
+            self.cache.lookup_tokens += u64::from(r.prefill_target);
+            self.cache.hit_tokens += u64::from(shared);
+            if r.preemptions == 0 && r.prefill_start.is_none() {
+                r.cached_tokens = shared;
+            }
+            r.shared_tokens = shared;
+            r.prefilled = shared;
+            r.blocks = need as u32;
             r.phase = Phase::Prefilling;
             if r.prefill_start.is_none() {
                 r.prefill_start = Some(plan.start);
@@ -520,21 +618,33 @@ impl Instance {
             self.prefilling.remove(pos);
             let blocks = u64::from(r.blocks);
             self.give_blocks(blocks);
+            let refs = Self::refs_mut(self.role, r);
+            let mut n = *refs;
+            *refs = 0;
+            self.release_prefix(&r.prefix_keys, &mut n);
         } else {
-            let blocks = self.decode.leave(r);
-            self.give_blocks(blocks);
             // Tokens generated so far: the first (from prefill) plus the decode steps done.
             let done = self.decode.step - r.slot.step0;
+            self.leave_decode(r);
             r.generated += done as u32;
             self.new_decoders.retain(|&x| x != id);
         }
         r.blocks = 0;
+        r.shared_tokens = 0;
         r.prefilled = 0;
         r.prefill_target = r.input_tokens + r.generated;
         r.phase = Phase::Waiting;
         r.preemptions += 1;
         self.preemptions += 1;
         self.waiting.push_front(id);
+    }
+}
+
+impl Instance {
+    /// Blocks of these cached entries that are evictable now (and would be pinned by a
+    /// new reference).
+    fn pinned_by(&self, keys: &[u64]) -> u64 {
+        self.cache.unreferenced(keys) * self.cache.engine_blocks()
     }
 }
 

@@ -93,6 +93,24 @@ pub struct Request {
     pub preemptions: u32,
     /// Whether Dynamo's decode worker prefilled it locally.
     pub local_prefill: bool,
+    /// Prefix-cache chain keys of the prompt's full hash blocks (empty without hashes).
+    pub prefix_keys: Vec<u64>,
+    /// Tokens per hash block of `prefix_keys`.
+    pub hash_block_tokens: u32,
+    /// Conversation id, when the workload has sessions.
+    pub session: Option<u64>,
+    /// Prompt tokens served from the prefix cache at its (first) prefill admission.
+    pub cached_tokens: u32,
+    /// Prefix tokens shared from the cache of the instance computing its prompt now
+    /// (block-aligned; its private blocks cover the rest).
+    pub shared_tokens: u32,
+    /// Cache entries it references on its prefill-only instance.
+    pub refs_prefill: u32,
+    /// Cache entries it references on the instance where it decodes (also where it is
+    /// computed when aggregated or prefilled locally).
+    pub refs_local: u32,
+    /// Prompt tokens not sent because the decode instance had them cached.
+    pub transfer_skipped_tokens: u32,
 }
 
 impl Request {
@@ -126,6 +144,14 @@ impl Request {
             transfer_ns: 0,
             preemptions: 0,
             local_prefill: false,
+            prefix_keys: Vec::new(),
+            hash_block_tokens: 0,
+            session: None,
+            cached_tokens: 0,
+            shared_tokens: 0,
+            refs_prefill: 0,
+            refs_local: 0,
+            transfer_skipped_tokens: 0,
         }
     }
 

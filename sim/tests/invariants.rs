@@ -18,7 +18,18 @@ fn scenario(
     seed: u64,
     chunked: bool,
     block: u32,
+    prefix: u8,
 ) -> Scenario {
+    // 0: no prefixes; 1: shared system prompts; 2: multi-turn sessions (+ shared prompts).
+    let prefix_tables = match prefix {
+        0 => "",
+        1 => {
+            "[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 3\ntokens = 1100\nzipf-s = 1.0\nblock-tokens = 256\n"
+        }
+        _ => {
+            "[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 2\ntokens = 600\nblock-tokens = 128\n[workload.sessions]\nturns-mean = 3.0\nturn-gap-s = 2.0\nmax-input-tokens = 30000\n"
+        }
+    };
     let roles = if mode == "aggregated" {
         format!(
             "[deployment.aggregated]\nreplicas = 2\ntp = 1\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
@@ -55,7 +66,7 @@ max = {max_in}
 kind = "uniform"
 min = 1
 max = {max_out}
-"#
+{prefix_tables}"#
     );
     Scenario::from_text(Path::new("prop.toml"), Path::new("."), &text, &[]).unwrap()
 }
@@ -79,8 +90,9 @@ proptest! {
         seed in 0u64..1000,
         chunked in any::<bool>(),
         block in prop::sample::select(vec![1u32, 16, 64]),
+        prefix in 0u8..3,
     ) {
-        let sc = scenario(backend, mode, rate, max_in, max_out, seqs, layerwise, seed, chunked, block);
+        let sc = scenario(backend, mode, rate, max_in, max_out, seqs, layerwise, seed, chunked, block, prefix);
         let mut ids = Vec::new();
         let mut bad = Vec::new();
         let out = xpyd_sim::run(&sc, System::Main, &mut |r| {

@@ -1,0 +1,221 @@
+//! Prefix cache of one instance: an index of KV blocks by prefix chain key, shared by
+//! the requests that use them, with LRU eviction of unused entries.
+//!
+//! A request's prompt is cut into hash blocks (`hash_block_tokens` each: 512 for
+//! Mooncake traces). Entry `i` is keyed by a hash of the chain `(h_0, ..., h_i)`, so a key
+//! identifies a whole prefix: this is the radix tree of vLLM's and SGLang's prefix caches
+//! flattened into a map. An entry holds `engine_blocks` KV blocks of the instance.
+//!
+//! Invariants:
+//! - `held_blocks` = entries x `engine_blocks`; `evictable_blocks` = entries with no
+//!   reference x `engine_blocks`, and exactly those entries are in the LRU order.
+//! - Referenced entries are never evicted. Entries only hold blocks that the instance
+//!   accounts as used; evicting returns them.
+//! - Deterministic: ordered maps only; ties in LRU order break by key.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Chain keys of a prompt's full hash blocks: `key_i = mix(key_{i-1}, h_i)`.
+pub fn chain_keys(hashes: &[u64], full_blocks: usize) -> Vec<u64> {
+    let mut key = 0x9e37_79b9_7f4a_7c15u64;
+    hashes
+        .iter()
+        .take(full_blocks)
+        .map(|&h| {
+            key = mix(key ^ h.rotate_left(17));
+            key
+        })
+        .collect()
+}
+
+/// SplitMix64 finaliser: a fixed, well-distributed 64-bit mix.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Entry {
+    refs: u32,
+    last_use: u64,
+}
+
+/// The prefix cache of one instance.
+#[derive(Clone, Debug, Default)]
+pub struct PrefixCache {
+    engine_blocks: u64,
+    entries: BTreeMap<u64, Entry>,
+    lru: BTreeSet<(u64, u64)>,
+    clock: u64,
+    held_blocks: u64,
+    evictable_blocks: u64,
+    /// Prompt tokens looked up at prefill admission.
+    pub lookup_tokens: u64,
+    /// Prompt tokens found cached at prefill admission.
+    pub hit_tokens: u64,
+}
+
+impl PrefixCache {
+    /// A cache whose entries hold `engine_blocks` KV blocks each (hash block tokens /
+    /// KV block tokens).
+    pub fn new(engine_blocks: u64) -> PrefixCache {
+        PrefixCache {
+            engine_blocks,
+            ..PrefixCache::default()
+        }
+    }
+
+    /// KV blocks per entry.
+    pub fn engine_blocks(&self) -> u64 {
+        self.engine_blocks
+    }
+
+    /// Blocks held by entries.
+    pub fn held_blocks(&self) -> u64 {
+        self.held_blocks
+    }
+
+    /// Blocks held by entries no request uses (reclaimable).
+    pub fn evictable_blocks(&self) -> u64 {
+        self.evictable_blocks
+    }
+
+    /// Entries cached.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Length of the longest cached prefix of `keys` (in entries).
+    pub fn match_len(&self, keys: &[u64]) -> usize {
+        keys.iter()
+            .take_while(|k| self.entries.contains_key(k))
+            .count()
+    }
+
+    /// How many of `keys` (all cached) have no reference now.
+    pub fn unreferenced(&self, keys: &[u64]) -> u64 {
+        keys.iter()
+            .filter(|k| self.entries.get(k).is_some_and(|e| e.refs == 0))
+            .count() as u64
+    }
+
+    /// Take a reference on each key (all cached).
+    pub fn acquire(&mut self, keys: &[u64]) {
+        self.clock += 1;
+        for k in keys {
+            let e = self.entries.get_mut(k).expect("acquired key is cached");
+            if e.refs == 0 {
+                self.lru.remove(&(e.last_use, *k));
+                self.evictable_blocks -= self.engine_blocks;
+            }
+            e.refs += 1;
+            e.last_use = self.clock;
+        }
+    }
+
+    /// Drop a reference on each key.
+    pub fn release(&mut self, keys: &[u64]) {
+        self.clock += 1;
+        for k in keys {
+            let e = self.entries.get_mut(k).expect("released key is cached");
+            debug_assert!(e.refs > 0, "release without acquire");
+            e.refs -= 1;
+            e.last_use = self.clock;
+            if e.refs == 0 {
+                self.lru.insert((e.last_use, *k));
+                self.evictable_blocks += self.engine_blocks;
+            }
+        }
+    }
+
+    /// Add `key` with one reference, taking over `engine_blocks` blocks the caller
+    /// already accounts as used. Returns false (and takes nothing) if it is cached.
+    pub fn insert(&mut self, key: u64) -> bool {
+        if self.entries.contains_key(&key) {
+            return false;
+        }
+        self.clock += 1;
+        self.entries.insert(
+            key,
+            Entry {
+                refs: 1,
+                last_use: self.clock,
+            },
+        );
+        self.held_blocks += self.engine_blocks;
+        true
+    }
+
+    /// Evict the least recently used unreferenced entry; returns the blocks it held.
+    pub fn evict_one(&mut self) -> Option<u64> {
+        let (t, k) = self.lru.pop_first()?;
+        let e = self.entries.remove(&k).expect("LRU entry is cached");
+        debug_assert_eq!((e.refs, e.last_use), (0, t));
+        self.held_blocks -= self.engine_blocks;
+        self.evictable_blocks -= self.engine_blocks;
+        Some(self.engine_blocks)
+    }
+
+    /// Fraction of looked-up prompt tokens found cached.
+    pub fn hit_rate(&self) -> f64 {
+        if self.lookup_tokens == 0 {
+            0.0
+        } else {
+            self.hit_tokens as f64 / self.lookup_tokens as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_keys_identify_whole_prefixes() {
+        let a = chain_keys(&[1, 2, 3], 3);
+        let b = chain_keys(&[1, 2, 4], 3);
+        let c = chain_keys(&[9, 2, 3], 3);
+        assert_eq!(a[..2], b[..2]);
+        assert_ne!(a[2], b[2]);
+        assert_ne!(
+            a[1], c[1],
+            "same block after a different prefix is another key"
+        );
+        assert_eq!(chain_keys(&[1, 2, 3], 2).len(), 2);
+    }
+
+    #[test]
+    fn lru_evicts_only_unreferenced_entries_oldest_first() {
+        let mut c = PrefixCache::new(4);
+        let k = chain_keys(&[1, 2, 3], 3);
+        for &key in &k {
+            assert!(c.insert(key));
+        }
+        assert_eq!(c.held_blocks(), 12);
+        assert_eq!(c.evictable_blocks(), 0);
+        assert_eq!(c.evict_one(), None);
+        c.release(&k[2..]);
+        c.release(&k[..1]);
+        assert_eq!(c.evictable_blocks(), 8);
+        // k[2] was released first: it goes first.
+        assert_eq!(c.evict_one(), Some(4));
+        assert_eq!(c.match_len(&k), 2);
+        c.acquire(&k[..1]);
+        assert_eq!(
+            c.evict_one(),
+            None,
+            "k[0] referenced again, k[1] still held"
+        );
+        c.release(&k[..2]);
+        assert_eq!(c.evict_one(), Some(4));
+        assert_eq!(c.evict_one(), Some(4));
+        assert!(c.is_empty());
+        assert_eq!((c.held_blocks(), c.evictable_blocks()), (0, 0));
+    }
+}
