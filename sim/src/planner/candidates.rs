@@ -1,0 +1,351 @@
+//! The planner's search space: every deployment unit it considers, as one ordered list.
+//!
+//! A [`Candidate`] is one *deployment unit*: a mode (aggregated or disaggregated), a GPU
+//! type, the replicas and TP of each role, one pair of batching knobs (applied to every
+//! role) and one router (applied to every role). The deployment the planner recommends is
+//! a whole number of such units.
+//!
+//! # Invariants
+//!
+//! - [`enumerate`] is a pure function of the base scenario and the [`SearchSpace`]: the
+//!   same inputs give the same candidates in the same order, and `Candidate::index` is the
+//!   position in that list. Sharding a plan (a later `--shard I/N`) can therefore split
+//!   the list by index and a merge can put the slices back together.
+//! - Every candidate in the list builds into a valid [`Scenario`] (its weights fit, its TP
+//!   divides the heads and spans nodes evenly, it uses at most `gpus_max` GPUs):
+//!   combinations that do not are left out of the list, not reported as errors.
+//! - Routers only vary where a role has more than one replica (with one replica every
+//!   router makes the same choice); otherwise the candidate uses round-robin.
+
+use super::PlanError;
+use crate::scenario::{BaselineFile, Mode, RoleFile, RouterKind, Scenario, ScenarioFile};
+use std::path::Path;
+use xpyd_models::memory::check_tp;
+use xpyd_models::{GpuSpec, ModelArch};
+
+/// Replicas and TP of one role of a unit.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RoleShape {
+    /// Instances of the role in one unit.
+    pub replicas: u32,
+    /// Tensor-parallel degree of each instance.
+    pub tp: u32,
+}
+
+impl RoleShape {
+    /// GPUs the role uses in one unit.
+    pub fn gpus(self) -> u32 {
+        self.replicas * self.tp
+    }
+}
+
+/// Batching knobs, applied to every role of a candidate.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Knobs {
+    /// Tokens per step (vLLM `--max-num-batched-tokens`, SGLang `--chunked-prefill-size`).
+    pub max_batched_tokens: u32,
+    /// Running sequences (vLLM `--max-num-seqs`, SGLang `--max-running-requests`).
+    pub max_num_seqs: u32,
+}
+
+/// One deployment unit the planner evaluates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Position in the enumerated list (stable for given inputs).
+    pub index: usize,
+    /// GPU catalog id.
+    pub gpu: String,
+    /// Aggregated or disaggregated.
+    pub mode: Mode,
+    /// Prefill role (for an aggregated unit: the one role, equal to `decode`).
+    pub prefill: RoleShape,
+    /// Decode role (for an aggregated unit: the one role, equal to `prefill`).
+    pub decode: RoleShape,
+    /// Batching knobs.
+    pub knobs: Knobs,
+    /// Router of every role.
+    pub router: RouterKind,
+}
+
+impl Candidate {
+    /// GPUs of one unit.
+    pub fn gpus(&self) -> u32 {
+        match self.mode {
+            Mode::Disaggregated => self.prefill.gpus() + self.decode.gpus(),
+            Mode::Aggregated => self.prefill.gpus(),
+        }
+    }
+
+    /// `disaggregated` or `aggregated`.
+    pub fn mode_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Disaggregated => "disaggregated",
+            Mode::Aggregated => "aggregated",
+        }
+    }
+
+    /// Short description, e.g. `2P1D TP2/2 l20` or `4x TP2 l20`.
+    pub fn shape_label(&self) -> String {
+        match self.mode {
+            Mode::Disaggregated => format!(
+                "{}P{}D TP{}/{} {}",
+                self.prefill.replicas,
+                self.decode.replicas,
+                self.prefill.tp,
+                self.decode.tp,
+                self.gpu
+            ),
+            Mode::Aggregated => {
+                format!(
+                    "{}x TP{} {}",
+                    self.prefill.replicas, self.prefill.tp, self.gpu
+                )
+            }
+        }
+    }
+
+    /// The base scenario file with this candidate's deployment, `units` units of it, and
+    /// no aggregated baseline (the planner simulates only the deployment).
+    pub fn scenario_file(&self, base: &ScenarioFile, units: u32) -> ScenarioFile {
+        let mut f = base.clone();
+        if f.hardware.gpu != self.gpu {
+            // Link and node overrides describe the scenario's own GPU servers.
+            f.hardware.gpus_per_node = None;
+            f.hardware.nic_gbit_s = None;
+            f.hardware.intra_node_gb_s = None;
+            f.hardware.gpu_hour_usd = None;
+            f.hardware.gpu = self.gpu.clone();
+        }
+        let role = |shape: RoleShape, template: Option<&RoleFile>| {
+            let mut engine = template.map(|r| r.engine.clone()).unwrap_or_default();
+            engine.max_batched_tokens = Some(self.knobs.max_batched_tokens);
+            engine.max_num_seqs = Some(self.knobs.max_num_seqs);
+            // The reserve follows the token budget unless the user pinned it.
+            RoleFile {
+                replicas: shape.replicas * units,
+                tp: shape.tp,
+                router: Some(self.router),
+                engine,
+            }
+        };
+        let d = &base.deployment;
+        match self.mode {
+            Mode::Disaggregated => {
+                f.deployment.prefill = Some(role(self.prefill, d.prefill.as_ref()));
+                f.deployment.decode = Some(role(self.decode, d.decode.as_ref()));
+                f.deployment.aggregated = None;
+            }
+            Mode::Aggregated => {
+                let t = d.aggregated.as_ref().or(d.decode.as_ref());
+                f.deployment.aggregated = Some(role(self.prefill, t));
+                f.deployment.prefill = None;
+                f.deployment.decode = None;
+            }
+        }
+        f.deployment.mode = Some(self.mode);
+        f.baseline = BaselineFile {
+            enabled: Some(false),
+            ..BaselineFile::default()
+        };
+        f
+    }
+
+    /// The validated scenario of `units` units of this candidate.
+    pub fn scenario(
+        &self,
+        base: &ScenarioFile,
+        file: &Path,
+        base_dir: &Path,
+        units: u32,
+    ) -> Result<Scenario, PlanError> {
+        Scenario::from_file(file, base_dir, self.scenario_file(base, units)).map_err(|e| {
+            PlanError::Candidate {
+                candidate: self.shape_label(),
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
+/// What the planner searches over.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchSpace {
+    /// GPU catalog ids, in the user's order.
+    pub gpus: Vec<String>,
+    /// Most GPUs one unit may use.
+    pub gpus_max: u32,
+    /// Modes to consider.
+    pub modes: Vec<Mode>,
+    /// TP degrees to try per role (kept where they divide the heads and fit).
+    pub tps: Vec<u32>,
+    /// Token budgets per step to try.
+    pub token_budgets: Vec<u32>,
+    /// Max running sequences to try.
+    pub max_num_seqs: Vec<u32>,
+    /// Routers to try where a role has several replicas.
+    pub routers: Vec<RouterKind>,
+}
+
+impl SearchSpace {
+    /// The default space for GPUs `gpus` and units of at most `gpus_max` GPUs: both
+    /// modes, TP 1/2/4/8, token budgets 2048/4096/8192, max sequences 128/1024, the four
+    /// routers.
+    pub fn default_for(gpus: Vec<String>, gpus_max: u32) -> SearchSpace {
+        SearchSpace {
+            gpus,
+            gpus_max,
+            modes: vec![Mode::Disaggregated, Mode::Aggregated],
+            tps: vec![1, 2, 4, 8],
+            token_budgets: vec![2048, 4096, 8192],
+            max_num_seqs: vec![128, 1024],
+            routers: vec![
+                RouterKind::RoundRobin,
+                RouterKind::Random,
+                RouterKind::LeastOutstanding,
+                RouterKind::PowerOfTwo,
+            ],
+        }
+    }
+}
+
+/// Enumerate the candidates of `space` for the base scenario, in a fixed order: GPU (as
+/// given), mode (as given), prefill TP, decode TP, prefill replicas, decode replicas,
+/// token budget, max sequences, router. Combinations that do not build (weights do not
+/// fit, TP does not divide the heads) are left out.
+pub fn enumerate(
+    base: &ScenarioFile,
+    file: &Path,
+    base_dir: &Path,
+    space: &SearchSpace,
+) -> Result<Vec<Candidate>, PlanError> {
+    let arch = resolve_model(base, base_dir)?;
+    let mut out: Vec<Candidate> = Vec::new();
+    for gpu in &space.gpus {
+        GpuSpec::builtin(gpu).map_err(|e| PlanError::Gpu {
+            gpu: gpu.clone(),
+            message: e.to_string(),
+        })?;
+        // TP degrees whose heads split evenly and whose weights fit at every knob pair;
+        // the fit check is the scenario validation itself.
+        let tps: Vec<u32> = space
+            .tps
+            .iter()
+            .copied()
+            .filter(|&t| t <= space.gpus_max && check_tp(&arch, t).is_ok())
+            .collect();
+        let mut shapes: Vec<(Mode, RoleShape, RoleShape)> = Vec::new();
+        for &mode in &space.modes {
+            match mode {
+                Mode::Disaggregated => {
+                    for &tp_p in &tps {
+                        for &tp_d in &tps {
+                            for x in 1..=space.gpus_max / tp_p {
+                                for y in 1..=space.gpus_max / tp_d {
+                                    if x * tp_p + y * tp_d <= space.gpus_max {
+                                        let p = RoleShape {
+                                            replicas: x,
+                                            tp: tp_p,
+                                        };
+                                        let d = RoleShape {
+                                            replicas: y,
+                                            tp: tp_d,
+                                        };
+                                        shapes.push((mode, p, d));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Mode::Aggregated => {
+                    for &tp in &tps {
+                        for r in 1..=space.gpus_max / tp {
+                            let s = RoleShape { replicas: r, tp };
+                            shapes.push((mode, s, s));
+                        }
+                    }
+                }
+            }
+        }
+        for (mode, p, d) in shapes {
+            for &mbt in &space.token_budgets {
+                for &seqs in &space.max_num_seqs {
+                    let knobs = Knobs {
+                        max_batched_tokens: mbt,
+                        max_num_seqs: seqs,
+                    };
+                    let multi = p.replicas > 1 || d.replicas > 1;
+                    let routers: &[RouterKind] = if multi {
+                        &space.routers
+                    } else {
+                        &[RouterKind::RoundRobin]
+                    };
+                    for &router in routers {
+                        let c = Candidate {
+                            index: 0,
+                            gpu: gpu.clone(),
+                            mode,
+                            prefill: p,
+                            decode: d,
+                            knobs,
+                            router,
+                        };
+                        if c.scenario(base, file, base_dir, 1).is_ok() {
+                            out.push(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (i, c) in out.iter_mut().enumerate() {
+        c.index = i;
+    }
+    Ok(out)
+}
+
+/// The model of the base scenario (catalog id, or a `config.json` relative to the
+/// scenario's folder), as scenario validation resolves it.
+fn resolve_model(base: &ScenarioFile, base_dir: &Path) -> Result<ModelArch, PlanError> {
+    let id = &base.model.id;
+    let r = if Path::new(id).is_relative() && !ModelArch::catalog_ids().contains(&id.as_str()) {
+        base_dir.join(id).to_string_lossy().into_owned()
+    } else {
+        id.clone()
+    };
+    ModelArch::resolve(&r).map_err(|e| PlanError::Candidate {
+        candidate: "model".into(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ScenarioFile {
+        let text = include_str!("../../../scenarios/seed-sglang-2p1d.toml");
+        toml::from_str(text).expect("the seed scenario parses")
+    }
+
+    #[test]
+    fn enumeration_is_ordered_and_fits() {
+        let space = SearchSpace::default_for(vec!["l20".into()], 8);
+        let f = Path::new("seed.toml");
+        let a = enumerate(&base(), f, Path::new("."), &space).unwrap();
+        let b = enumerate(&base(), f, Path::new("."), &space).unwrap();
+        assert_eq!(a, b);
+        assert!(!a.is_empty());
+        for (i, c) in a.iter().enumerate() {
+            assert_eq!(c.index, i);
+            assert!(c.gpus() <= 8);
+            // Qwen3-32B in bf16 does not fit one 48 GB L20.
+            assert!(c.prefill.tp >= 2 && c.decode.tp >= 2);
+            if c.prefill.replicas == 1 && c.decode.replicas == 1 {
+                assert_eq!(c.router, RouterKind::RoundRobin);
+            }
+        }
+        assert!(a.iter().any(|c| c.mode == Mode::Aggregated));
+        assert!(a.iter().any(|c| c.mode == Mode::Disaggregated));
+    }
+}

@@ -1,0 +1,541 @@
+//! The planner: search deployment configurations for the highest SLO-meeting request
+//! rate per GPU (or per dollar), then size and confirm a deployment for a target rate.
+//!
+//! The pipeline, one module per step:
+//! 1. [`candidates`]: enumerate deployment units (mode, GPU, TP per role, X:Y replicas,
+//!    batching knobs, router) as one deterministic ordered list.
+//! 2. [`bounds`]: an optimistic roofline capacity bound for each unit.
+//! 3. [`search`]: for each unit not pruned by its bound, the highest arrival rate at
+//!    which the SLOs hold, by bisection over simulated rates.
+//! 4. [`result`]: rank, size the best unit for the target rate, confirm the whole
+//!    deployment by simulation, render the outputs.
+//!
+//! # Invariants
+//!
+//! - Determinism: a plan is a function of its [`PlanSettings`] only. Candidates are
+//!   evaluated in *waves* of [`WAVE`] (a constant, not the thread count) in decreasing
+//!   order of their bound's score; before a wave, candidates whose bound cannot beat the
+//!   best score measured so far are skipped; the wave is simulated in parallel (rayon,
+//!   collected in order) and the best score is then updated sequentially. No float is
+//!   reduced in parallel. The same plan comes out at any `jobs`.
+//! - Which candidates are reported as pruned does not depend on that schedule either
+//!   (see [`result::assemble`]), so shards of the candidate list can be evaluated
+//!   separately ([`evaluate`]) and merged ([`result::assemble`]) into the same plan.
+//! - The library never prints; progress goes through a callback.
+
+pub mod bounds;
+pub mod candidates;
+pub mod result;
+pub mod search;
+
+use crate::engine::{System, run};
+use crate::rng::Streams;
+use crate::scenario::{Scenario, ScenarioFile};
+use crate::workload::{ArrivalFile, ArrivalMode, Workload, WorkloadFile, WorkloadGen};
+use bounds::{LengthStats, capacity_bound};
+use candidates::{Candidate, SearchSpace, enumerate};
+use rayon::prelude::*;
+use result::{Evaluation, Objective, Plan, Recommendation, assemble, rank};
+use search::{ProbeMetrics, max_rate};
+use std::path::{Path, PathBuf};
+
+/// Candidates simulated between two updates of the pruning threshold.
+pub const WAVE: usize = 16;
+
+/// Extra units tried when the confirming run of the sized deployment misses the SLOs.
+const CONFIRM_EXTRA_UNITS: u32 = 3;
+
+/// A plan could not be made. Fatal.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The base scenario is invalid.
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+    /// A GPU named for the search is unknown.
+    #[error("--gpu {gpu}: {message}")]
+    Gpu {
+        /// The GPU id as given.
+        gpu: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A candidate's scenario is invalid (only raised for the recommended deployment;
+    /// enumeration drops candidates that do not build).
+    #[error("{candidate}: {message}")]
+    Candidate {
+        /// The candidate.
+        candidate: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The workload cannot be probed at other rates, or its data cannot be read.
+    #[error("workload: {message}")]
+    Workload {
+        /// What is wrong.
+        message: String,
+    },
+    /// A setting is out of range.
+    #[error("{setting}: {message}")]
+    Setting {
+        /// The setting (flag) at fault.
+        setting: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Evaluations do not match the candidate list (a merge of foreign shards).
+    #[error("inconsistent plan: {message}")]
+    Inconsistent {
+        /// What does not match.
+        message: String,
+    },
+}
+
+/// Everything a plan depends on.
+#[derive(Clone, Debug)]
+pub struct PlanSettings {
+    /// The base scenario (model, workload, SLOs, links, engine defaults), with the
+    /// command line's overrides applied.
+    pub base: ScenarioFile,
+    /// Where it came from (names it in errors).
+    pub file: PathBuf,
+    /// Folder that relative paths in it resolve against.
+    pub base_dir: PathBuf,
+    /// The search space.
+    pub space: SearchSpace,
+    /// Price of a GPU-hour per GPU id, USD; the scenario's `hardware.gpu-hour-usd`
+    /// applies to its own GPU when that is not listed.
+    pub gpu_prices: Vec<(String, f64)>,
+    /// Rate to size the deployment for, requests/s (default: the workload's rate).
+    pub target_rate_rps: Option<f64>,
+    /// Requests per probe simulation.
+    pub probe_requests: u64,
+    /// Relative precision of the rate search (0.03 = 3%).
+    pub precision: f64,
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+    /// Skip candidates whose bound cannot beat the best (off: simulate everything).
+    pub prune: bool,
+}
+
+/// Progress reports, for a progress bar.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The search starts over this many candidates.
+    Start {
+        /// Candidates.
+        total: usize,
+    },
+    /// One more candidate is done (simulated or pruned).
+    Candidate,
+    /// The confirming simulation of the recommended deployment runs.
+    Confirming,
+}
+
+/// What every candidate evaluation shares: the base scenario, the probe workload and
+/// the search settings.
+#[derive(Clone, Debug)]
+pub struct EvalContext {
+    base: ScenarioFile,
+    file: PathBuf,
+    base_dir: PathBuf,
+    probe_workload: Workload,
+    stats: LengthStats,
+    precision: f64,
+    objective: Objective,
+    prices: Vec<(String, f64)>,
+}
+
+impl EvalContext {
+    /// Validate the settings and prepare the probe workload.
+    pub fn new(settings: &PlanSettings) -> Result<EvalContext, PlanError> {
+        let sc = Scenario::from_file(&settings.file, &settings.base_dir, settings.base.clone())?;
+        if let ArrivalMode::Closed { .. } = sc.workload.mode() {
+            return Err(PlanError::Workload {
+                message: "xpyd plan searches over arrival rates and needs open-loop arrivals or a trace; a closed loop's load is set by its clients".into(),
+            });
+        }
+        if settings.probe_requests == 0 {
+            return Err(PlanError::Setting {
+                setting: "--probe-requests",
+                message: "must be at least 1".into(),
+            });
+        }
+        if !(settings.precision.is_finite() && settings.precision > 0.0 && settings.precision < 1.0)
+        {
+            return Err(PlanError::Setting {
+                setting: "precision",
+                message: format!("must be in (0, 1), got {}", settings.precision),
+            });
+        }
+        let mut wf: WorkloadFile = settings.base.workload.clone();
+        wf.requests = Some(match wf.requests {
+            Some(n) if wf.trace.is_some() => n.min(settings.probe_requests),
+            _ => settings.probe_requests,
+        });
+        let probe_workload =
+            Workload::from_file(wf, &settings.base_dir).map_err(|e| PlanError::Workload {
+                message: e.to_string(),
+            })?;
+        let stats = length_stats(&probe_workload, sc.seed)?;
+        let mut prices = settings.gpu_prices.clone();
+        if let Some(p) = sc.gpu_hour_usd
+            && !prices.iter().any(|(g, _)| *g == settings.base.hardware.gpu)
+        {
+            prices.push((settings.base.hardware.gpu.clone(), p));
+        }
+        for (g, p) in &prices {
+            if !(p.is_finite() && *p > 0.0) {
+                return Err(PlanError::Setting {
+                    setting: "--gpu-price",
+                    message: format!(
+                        "{g}: the price must be a positive number of USD per GPU-hour, got {p}"
+                    ),
+                });
+            }
+        }
+        let all_priced = !settings.space.gpus.is_empty()
+            && settings
+                .space
+                .gpus
+                .iter()
+                .all(|g| prices.iter().any(|(h, _)| h == g));
+        Ok(EvalContext {
+            base: settings.base.clone(),
+            file: settings.file.clone(),
+            base_dir: settings.base_dir.clone(),
+            probe_workload,
+            stats,
+            precision: settings.precision,
+            objective: if all_priced {
+                Objective::PerDollar
+            } else {
+                Objective::PerGpu
+            },
+            prices,
+        })
+    }
+
+    /// What the plan maximises: per dollar when every GPU searched has a price.
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    /// Price of a GPU-hour of `gpu`, USD.
+    pub fn price(&self, gpu: &str) -> Option<f64> {
+        self.prices.iter().find(|(g, _)| g == gpu).map(|(_, p)| *p)
+    }
+
+    /// Mean lengths of the probe requests.
+    pub fn length_stats(&self) -> LengthStats {
+        self.stats
+    }
+}
+
+/// Mean lengths over the requests of `w`.
+fn length_stats(w: &Workload, seed: u64) -> Result<LengthStats, PlanError> {
+    let mut g = WorkloadGen::new(w, &Streams::new(seed)).map_err(|e| PlanError::Workload {
+        message: e.to_string(),
+    })?;
+    let (mut n, mut input, mut output) = (0u64, 0u64, 0u64);
+    while let Some(r) = g.next_open() {
+        n += 1;
+        input += u64::from(r.input_tokens);
+        output += u64::from(r.output_tokens);
+    }
+    if n == 0 {
+        return Err(PlanError::Workload {
+            message: "the workload issues no request".into(),
+        });
+    }
+    Ok(LengthStats {
+        mean_input: input as f64 / n as f64,
+        mean_output: output as f64 / n as f64,
+    })
+}
+
+/// Run `f` on a pool of `jobs` threads (0: one per core).
+fn in_pool<T: Send>(jobs: usize, f: impl FnOnce() -> T + Send) -> Result<T, PlanError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|e| PlanError::Setting {
+            setting: "--jobs",
+            message: format!("cannot start the worker threads: {e}"),
+        })?;
+    Ok(pool.install(f))
+}
+
+/// Evaluate `candidates` (all of a plan, or a shard of it): bound every one, then
+/// search the rates of those not pruned, in waves (see the module invariants). Runs on
+/// the current rayon pool. Results come back in the order of `candidates`.
+pub fn evaluate(
+    ctx: &EvalContext,
+    candidates: &[Candidate],
+    prune: bool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Vec<Evaluation>, PlanError> {
+    // Bounds: cheap, but each builds a scenario; do them in parallel, in order.
+    let built: Vec<Result<(Scenario, f64), PlanError>> = candidates
+        .par_iter()
+        .map(|c| {
+            let sc = c.scenario(&ctx.base, &ctx.file, &ctx.base_dir, 1)?;
+            let b = capacity_bound(&sc, &ctx.stats);
+            Ok((sc, b))
+        })
+        .collect();
+    let built: Vec<(Scenario, f64)> = built.into_iter().collect::<Result<_, _>>()?;
+    let score = |i: usize, rate: f64| {
+        let c = &candidates[i];
+        ctx.objective.score(rate, c.gpus(), ctx.price(&c.gpu))
+    };
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| {
+        score(b, built[b].1)
+            .total_cmp(&score(a, built[a].1))
+            .then(a.cmp(&b))
+    });
+    let mut searches: Vec<Option<search::SearchOutcome>> = vec![None; candidates.len()];
+    let mut best = 0.0_f64;
+    for wave in order.chunks(WAVE) {
+        let todo: Vec<usize> = wave
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let keep = !prune || score(i, built[i].1) >= best;
+                if !keep {
+                    progress(Progress::Candidate);
+                }
+                keep
+            })
+            .collect();
+        let outs: Vec<Result<search::SearchOutcome, PlanError>> = todo
+            .par_iter()
+            .map(|&i| {
+                let (sc, bound) = &built[i];
+                let r = max_rate(sc, &ctx.probe_workload, *bound, ctx.precision);
+                progress(Progress::Candidate);
+                r
+            })
+            .collect();
+        for (&i, out) in todo.iter().zip(outs) {
+            let out = out?;
+            best = best.max(score(i, out.max_rate_rps));
+            searches[i] = Some(out);
+        }
+    }
+    Ok(candidates
+        .iter()
+        .zip(built)
+        .zip(searches)
+        .map(|((c, (_, bound_rps)), search)| Evaluation {
+            index: c.index,
+            bound_rps,
+            search,
+        })
+        .collect())
+}
+
+/// Make a plan: enumerate, evaluate, rank, size for the target rate and confirm.
+pub fn plan(
+    settings: &PlanSettings,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Plan, PlanError> {
+    let ctx = EvalContext::new(settings)?;
+    let base_sc = Scenario::from_file(&settings.file, &settings.base_dir, settings.base.clone())?;
+    let target = match settings
+        .target_rate_rps
+        .or_else(|| base_sc.workload.rate_rps())
+    {
+        Some(r) if r.is_finite() && r > 0.0 => r,
+        Some(r) => {
+            return Err(PlanError::Setting {
+                setting: "--target-rate",
+                message: format!("must be a positive number of requests/s, got {r}"),
+            });
+        }
+        None => {
+            return Err(PlanError::Setting {
+                setting: "--target-rate",
+                message: "the workload has no nominal rate (a trace at its own pace): give the rate to plan for".into(),
+            });
+        }
+    };
+    let candidates = enumerate(
+        &settings.base,
+        &settings.file,
+        &settings.base_dir,
+        &settings.space,
+    )?;
+    progress(Progress::Start {
+        total: candidates.len(),
+    });
+    let evals = in_pool(settings.jobs, || {
+        evaluate(&ctx, &candidates, settings.prune, progress)
+    })??;
+    let price = |g: &str| ctx.price(g);
+    let results = assemble(&candidates, &evals, ctx.objective, &price)?;
+    let ranking = rank(&results, ctx.objective);
+    progress(Progress::Confirming);
+    let recommendation = match ranking.first() {
+        Some(&i) => Some(confirm(
+            settings,
+            &base_sc,
+            &results[i].candidate,
+            results[i].max_rate_rps,
+            target,
+        )?),
+        None => None,
+    };
+    Ok(Plan {
+        objective: ctx.objective,
+        results,
+        ranking,
+        recommendation,
+        target_rate_rps: target,
+        slo: base_sc.slo.clone(),
+        probe_requests: settings.probe_requests,
+        gpus_max: settings.space.gpus_max,
+    })
+}
+
+/// The scenario file of `units` units of `c` serving the base workload at `target`
+/// requests/s, ready to be written and replayed by `xpyd run`.
+pub fn deployment_file(
+    settings: &PlanSettings,
+    base_rate_rps: Option<f64>,
+    c: &Candidate,
+    units: u32,
+    target: f64,
+) -> ScenarioFile {
+    let mut f = c.scenario_file(&settings.base, units);
+    f.name = Some(format!(
+        "{}-plan",
+        settings.base.name.clone().unwrap_or_else(|| settings
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into()))
+    ));
+    f.baseline = settings.base.baseline.clone();
+    f.baseline.tp = None;
+    f.baseline.replicas = None;
+    set_rate(&mut f.workload, base_rate_rps, target);
+    absolutize(&mut f, &settings.base_dir);
+    f
+}
+
+/// Set the workload's mean rate to `target` (requests/s), keeping its shape.
+fn set_rate(w: &mut WorkloadFile, base_rate_rps: Option<f64>, target: f64) {
+    if let Some(t) = w.trace.as_mut() {
+        t.time_scale = None;
+        t.rate_rps = Some(target);
+        return;
+    }
+    let factor = base_rate_rps.map_or(1.0, |b| target / b);
+    let simple = w.sessions.is_none();
+    if let Some(a) = w.arrival.as_mut() {
+        match a {
+            ArrivalFile::Poisson { rate_rps }
+            | ArrivalFile::Gamma { rate_rps, .. }
+            | ArrivalFile::Constant { rate_rps } => {
+                *rate_rps = if simple { target } else { *rate_rps * factor };
+            }
+            ArrivalFile::Schedule { points, .. } => {
+                for p in points {
+                    p.rate_rps *= factor;
+                }
+            }
+            ArrivalFile::ClosedLoop { .. } => {}
+        }
+    }
+}
+
+/// Make relative file paths absolute so the scenario can be replayed from anywhere.
+fn absolutize(f: &mut ScenarioFile, base_dir: &Path) {
+    use crate::workload::{JointLengthsFile, LengthFile};
+    let fix = |p: &mut String| {
+        if !p.starts_with("builtin:") && Path::new(p.as_str()).is_relative() {
+            let joined = base_dir.join(p.as_str());
+            let abs = std::path::absolute(&joined).unwrap_or(joined);
+            *p = abs.to_string_lossy().into_owned();
+        }
+    };
+    if Path::new(&f.model.id).is_relative()
+        && !xpyd_models::ModelArch::catalog_ids().contains(&f.model.id.as_str())
+    {
+        fix(&mut f.model.id);
+    }
+    let w = &mut f.workload;
+    if let Some(t) = w.trace.as_mut() {
+        fix(&mut t.path);
+    }
+    if let Some(JointLengthsFile::EmpiricalJoint { path, .. }) = w.lengths.as_mut() {
+        fix(path);
+    }
+    for l in [w.input_tokens.as_mut(), w.output_tokens.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        if let LengthFile::Empirical { path, .. } = l {
+            fix(path);
+        }
+    }
+}
+
+/// Size `c` for `target` and confirm by simulating the whole deployment at that rate
+/// with the scenario's own request count, adding units while the SLOs are missed (at
+/// most [`CONFIRM_EXTRA_UNITS`] more).
+fn confirm(
+    settings: &PlanSettings,
+    base_sc: &Scenario,
+    c: &Candidate,
+    unit_rate_rps: f64,
+    target: f64,
+) -> Result<Recommendation, PlanError> {
+    let needed = (target / unit_rate_rps).ceil();
+    let first = if needed.is_finite() && needed >= 1.0 {
+        needed.min(f64::from(u32::MAX / 2)) as u32
+    } else {
+        1
+    };
+    let base_rate = base_sc.workload.rate_rps();
+    let mut last = None;
+    for units in first..=first + CONFIRM_EXTRA_UNITS {
+        let file = deployment_file(settings, base_rate, c, units, target);
+        let text = toml::to_string(&file).map_err(|e| PlanError::Candidate {
+            candidate: c.shape_label(),
+            message: format!("cannot write the scenario: {e}"),
+        })?;
+        // Replay exactly what `xpyd run` will read back.
+        let sc = Scenario::from_text(
+            Path::new("recommended.toml"),
+            &settings.base_dir,
+            &text,
+            &[],
+        )
+        .map_err(|e| PlanError::Candidate {
+            candidate: c.shape_label(),
+            message: e.to_string(),
+        })?;
+        let out = run(&sc, System::Main, &mut |_| {}).map_err(|e| PlanError::Workload {
+            message: e.to_string(),
+        })?;
+        let m = ProbeMetrics::from_metrics(target, &out.metrics);
+        let rec = Recommendation {
+            index: c.index,
+            units,
+            backend: sc.backend,
+            attainment: out.metrics.slo.attainment,
+            confirm: m,
+            scenario: file,
+            scenario_toml: text,
+        };
+        let met = rec.confirm.met;
+        last = Some(rec);
+        if met {
+            break;
+        }
+    }
+    // The loop runs at least once.
+    Ok(last.expect("at least one confirming run"))
+}

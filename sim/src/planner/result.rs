@@ -1,0 +1,704 @@
+//! What a plan produced: one result per candidate, the ranking, the recommendation, and
+//! their renderings (`plan.csv`, `pareto.csv`, `recommendation.json`, the text summary).
+//!
+//! # Invariants
+//!
+//! - [`assemble`] turns raw [`Evaluation`]s into results by one rule that does not
+//!   depend on the order in which candidates were evaluated: a candidate is *pruned* iff
+//!   its bound's score is below the best measured score of the whole plan. Such a
+//!   candidate cannot be the best whatever its measurement, and its numbers are not
+//!   reported even if it happened to be simulated; every other candidate must have been
+//!   simulated. A sharded plan merged with [`assemble`] is therefore identical to the
+//!   plan run on one machine.
+//! - The ranking sorts by score (descending), then GPUs (ascending), then candidate
+//!   index: a total order, so ties are broken the same way every time.
+//! - Renderings are pure functions of the plan: identical plans give identical bytes.
+//!   Floats are written with fixed precision; non-finite values are written as empty
+//!   cells (CSV) or `null` (JSON).
+
+use super::PlanError;
+use super::candidates::{Candidate, Knobs, RoleShape};
+use super::search::{ProbeMetrics, SearchOutcome};
+use crate::scenario::{Backend, Mode, ScenarioFile, SloConfig};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// What the planner maximises.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// SLO-meeting requests/s per GPU (DistServe's goodput per GPU).
+    PerGpu,
+    /// SLO-meeting requests per dollar (used when every GPU searched has a price).
+    PerDollar,
+}
+
+impl Objective {
+    /// The score of `rate_rps` on a unit of `gpus` GPUs at `usd_per_gpu_hour`.
+    pub fn score(self, rate_rps: f64, gpus: u32, usd_per_gpu_hour: Option<f64>) -> f64 {
+        let per_gpu = rate_rps / f64::from(gpus.max(1));
+        match (self, usd_per_gpu_hour) {
+            (Objective::PerDollar, Some(p)) if p > 0.0 => per_gpu * 3600.0 / p,
+            _ => per_gpu,
+        }
+    }
+
+    /// Unit of the score, for reports.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Objective::PerGpu => "req/s per GPU",
+            Objective::PerDollar => "requests per USD",
+        }
+    }
+}
+
+/// The raw outcome of one candidate: its bound, and its rate search unless it was pruned
+/// before simulating. This is what a shard of a plan produces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Candidate index.
+    pub index: usize,
+    /// Roofline capacity bound of one unit, requests/s.
+    pub bound_rps: f64,
+    /// The rate search; `None` when pruned before simulating.
+    pub search: Option<SearchOutcome>,
+}
+
+/// How a candidate ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// Simulated; it meets the SLOs up to `max_rate_rps`.
+    Evaluated,
+    /// Simulated; it misses the SLOs even at light load.
+    Infeasible,
+    /// Its bound cannot beat the best measured score.
+    Pruned {
+        /// Score of the bound.
+        bound_score: f64,
+        /// Best measured score of the plan.
+        best_score: f64,
+    },
+}
+
+/// One candidate's line of the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CandidateResult {
+    /// The unit.
+    pub candidate: Candidate,
+    /// Price of one of its GPUs per hour, USD, when known.
+    pub usd_per_gpu_hour: Option<f64>,
+    /// Roofline capacity bound, requests/s.
+    pub bound_rps: f64,
+    /// Outcome.
+    pub status: Status,
+    /// Highest SLO-meeting rate of one unit, requests/s (0 when pruned or infeasible).
+    pub max_rate_rps: f64,
+    /// The probe at that rate.
+    pub at_max: Option<ProbeMetrics>,
+    /// Simulations run for it (0 when pruned).
+    pub probes: u32,
+}
+
+impl CandidateResult {
+    /// SLO-meeting requests/s per GPU.
+    pub fn goodput_per_gpu(&self) -> f64 {
+        self.max_rate_rps / f64::from(self.candidate.gpus().max(1))
+    }
+
+    /// SLO-meeting requests per dollar, when the GPU has a price.
+    pub fn requests_per_usd(&self) -> Option<f64> {
+        self.usd_per_gpu_hour
+            .filter(|p| *p > 0.0)
+            .map(|p| self.goodput_per_gpu() * 3600.0 / p)
+    }
+
+    /// The score under `objective`.
+    pub fn score(&self, objective: Objective) -> f64 {
+        objective.score(
+            self.max_rate_rps,
+            self.candidate.gpus(),
+            self.usd_per_gpu_hour,
+        )
+    }
+}
+
+/// Turn raw evaluations into results (see the module invariants). `evals` may come in
+/// any order but must cover every candidate; `price` gives a GPU's USD per hour.
+pub fn assemble(
+    candidates: &[Candidate],
+    evals: &[Evaluation],
+    objective: Objective,
+    price: &dyn Fn(&str) -> Option<f64>,
+) -> Result<Vec<CandidateResult>, PlanError> {
+    let mut by_index: Vec<Option<&Evaluation>> = vec![None; candidates.len()];
+    for e in evals {
+        match by_index.get_mut(e.index) {
+            Some(slot) => *slot = Some(e),
+            None => {
+                return Err(PlanError::Inconsistent {
+                    message: format!("evaluation of candidate {} which does not exist", e.index),
+                });
+            }
+        }
+    }
+    let best = evals
+        .iter()
+        .filter_map(|e| {
+            let s = e.search.as_ref()?;
+            let c = candidates.get(e.index)?;
+            Some(objective.score(s.max_rate_rps, c.gpus(), price(&c.gpu)))
+        })
+        .fold(0.0_f64, f64::max);
+    let mut out = Vec::with_capacity(candidates.len());
+    for (c, e) in candidates.iter().zip(&by_index) {
+        let Some(e) = e else {
+            return Err(PlanError::Inconsistent {
+                message: format!(
+                    "candidate {} ({}) was not evaluated",
+                    c.index,
+                    c.shape_label()
+                ),
+            });
+        };
+        let usd = price(&c.gpu);
+        let bound_score = objective.score(e.bound_rps, c.gpus(), usd);
+        let mut r = CandidateResult {
+            candidate: c.clone(),
+            usd_per_gpu_hour: usd,
+            bound_rps: e.bound_rps,
+            status: Status::Pruned {
+                bound_score,
+                best_score: best,
+            },
+            max_rate_rps: 0.0,
+            at_max: None,
+            probes: 0,
+        };
+        if bound_score >= best || !bound_score.is_finite() {
+            let Some(s) = &e.search else {
+                return Err(PlanError::Inconsistent {
+                    message: format!(
+                        "candidate {} ({}) can beat the best but was not simulated",
+                        c.index,
+                        c.shape_label()
+                    ),
+                });
+            };
+            r.status = if s.max_rate_rps > 0.0 {
+                Status::Evaluated
+            } else {
+                Status::Infeasible
+            };
+            r.max_rate_rps = s.max_rate_rps;
+            r.at_max = s.at_max.clone();
+            r.probes = s.probes;
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Indices of the feasible results, best first (score, then fewer GPUs, then index).
+pub fn rank(results: &[CandidateResult], objective: Objective) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].status == Status::Evaluated)
+        .collect();
+    idx.sort_by(|&a, &b| {
+        let (ra, rb) = (&results[a], &results[b]);
+        rb.score(objective)
+            .total_cmp(&ra.score(objective))
+            .then(ra.candidate.gpus().cmp(&rb.candidate.gpus()))
+            .then(a.cmp(&b))
+    });
+    idx
+}
+
+/// The deployment the planner recommends.
+#[derive(Clone, Debug)]
+pub struct Recommendation {
+    /// Index of the winning candidate in the plan's results.
+    pub index: usize,
+    /// Units of the candidate deployed.
+    pub units: u32,
+    /// The serving stack.
+    pub backend: Backend,
+    /// The confirming simulation of the whole deployment at the target rate.
+    pub confirm: ProbeMetrics,
+    /// SLO attainment of the confirming run.
+    pub attainment: f64,
+    /// The scenario of the deployment at the target rate (what `recommended.toml` holds).
+    pub scenario: ScenarioFile,
+    /// That scenario as TOML text.
+    pub scenario_toml: String,
+}
+
+/// A finished plan.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// What was maximised.
+    pub objective: Objective,
+    /// One result per candidate, in candidate order.
+    pub results: Vec<CandidateResult>,
+    /// Feasible results, best first (indices into `results`).
+    pub ranking: Vec<usize>,
+    /// The recommendation (none when no candidate meets the SLOs).
+    pub recommendation: Option<Recommendation>,
+    /// Rate the deployment is sized for, requests/s.
+    pub target_rate_rps: f64,
+    /// The objectives every probe was held to.
+    pub slo: SloConfig,
+    /// Requests per probe.
+    pub probe_requests: u64,
+    /// Most GPUs per unit.
+    pub gpus_max: u32,
+}
+
+fn num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.6}")
+    } else {
+        String::new()
+    }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(num).unwrap_or_default()
+}
+
+fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to a Vec cannot fail; the csv crate only errors on I/O.
+    w.write_record(header).expect("csv to memory");
+    for r in rows {
+        w.write_record(&r).expect("csv to memory");
+    }
+    w.into_inner().expect("csv to memory")
+}
+
+impl Plan {
+    /// The winning result, if any.
+    pub fn best(&self) -> Option<&CandidateResult> {
+        self.recommendation.as_ref().map(|r| &self.results[r.index])
+    }
+
+    /// `plan.csv`: every candidate, in candidate order.
+    pub fn plan_csv(&self) -> Vec<u8> {
+        let header = [
+            "index",
+            "mode",
+            "gpu",
+            "tp_prefill",
+            "tp_decode",
+            "prefill_replicas",
+            "decode_replicas",
+            "gpus",
+            "max_batched_tokens",
+            "max_num_seqs",
+            "router",
+            "bound_rps",
+            "max_rate_rps",
+            "goodput_rps_per_gpu",
+            "requests_per_usd",
+            "attainment",
+            "ttft_p50_ms",
+            "ttft_p90_ms",
+            "tpot_p50_ms",
+            "tpot_p90_ms",
+            "probes",
+            "status",
+            "pruned",
+            "reason",
+        ];
+        let rows = self
+            .results
+            .iter()
+            .map(|r| {
+                let c = &r.candidate;
+                let m = r.at_max.as_ref();
+                let (status, pruned, reason) = match &r.status {
+                    Status::Evaluated => ("evaluated", "false", String::new()),
+                    Status::Infeasible => (
+                        "infeasible",
+                        "false",
+                        "SLOs missed even at light load".to_string(),
+                    ),
+                    Status::Pruned {
+                        bound_score,
+                        best_score,
+                    } => (
+                        "pruned",
+                        "true",
+                        format!(
+                            "bound {} < best {} {}",
+                            num(*bound_score),
+                            num(*best_score),
+                            self.objective.unit()
+                        ),
+                    ),
+                };
+                let measured =
+                    |f: &dyn Fn(&ProbeMetrics) -> f64| m.map(f).map(num).unwrap_or_default();
+                vec![
+                    c.index.to_string(),
+                    c.mode_name().to_string(),
+                    c.gpu.clone(),
+                    c.prefill.tp.to_string(),
+                    c.decode.tp.to_string(),
+                    c.prefill.replicas.to_string(),
+                    c.decode.replicas.to_string(),
+                    c.gpus().to_string(),
+                    c.knobs.max_batched_tokens.to_string(),
+                    c.knobs.max_num_seqs.to_string(),
+                    c.router.name().to_string(),
+                    num(r.bound_rps),
+                    if matches!(r.status, Status::Pruned { .. }) {
+                        String::new()
+                    } else {
+                        num(r.max_rate_rps)
+                    },
+                    if matches!(r.status, Status::Pruned { .. }) {
+                        String::new()
+                    } else {
+                        num(r.goodput_per_gpu())
+                    },
+                    if matches!(r.status, Status::Pruned { .. }) {
+                        String::new()
+                    } else {
+                        opt(r.requests_per_usd())
+                    },
+                    measured(&|m| m.attainment),
+                    measured(&|m| m.ttft_ms[0]),
+                    measured(&|m| m.ttft_ms[1]),
+                    measured(&|m| m.tpot_ms[0]),
+                    measured(&|m| m.tpot_ms[1]),
+                    r.probes.to_string(),
+                    status.to_string(),
+                    pruned.to_string(),
+                    reason,
+                ]
+            })
+            .collect();
+        csv_bytes(&header, rows)
+    }
+
+    /// `pareto.csv`: the feasible candidates at their highest SLO-meeting rate, output
+    /// tokens/s per GPU against tokens/s per user, with the Pareto front marked.
+    pub fn pareto_csv(&self) -> Vec<u8> {
+        let pts: Vec<(usize, f64, f64)> = self
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let m = r.at_max.as_ref()?;
+                (r.status == Status::Evaluated).then_some((
+                    i,
+                    m.output_tokens_per_s_per_gpu,
+                    m.tokens_per_s_per_user,
+                ))
+            })
+            .collect();
+        let dominated = |&(i, x, y): &(usize, f64, f64)| {
+            pts.iter()
+                .any(|&(j, a, b)| j != i && a >= x && b >= y && (a > x || b > y))
+        };
+        let header = [
+            "index",
+            "mode",
+            "gpu",
+            "shape",
+            "max_batched_tokens",
+            "max_num_seqs",
+            "router",
+            "rate_rps",
+            "output_tokens_per_s_per_gpu",
+            "tokens_per_s_per_user",
+            "pareto",
+        ];
+        let rows = pts
+            .iter()
+            .map(|p| {
+                let r = &self.results[p.0];
+                let c = &r.candidate;
+                vec![
+                    c.index.to_string(),
+                    c.mode_name().to_string(),
+                    c.gpu.clone(),
+                    c.shape_label(),
+                    c.knobs.max_batched_tokens.to_string(),
+                    c.knobs.max_num_seqs.to_string(),
+                    c.router.name().to_string(),
+                    num(r.max_rate_rps),
+                    num(p.1),
+                    num(p.2),
+                    (!dominated(p)).to_string(),
+                ]
+            })
+            .collect();
+        csv_bytes(&header, rows)
+    }
+
+    /// `recommendation.json`, naming `scenario_path` as the scenario to replay; `None`
+    /// when there is no recommendation.
+    pub fn recommendation_json(&self, scenario_path: &str) -> Option<String> {
+        let rec = self.recommendation.as_ref()?;
+        let r = &self.results[rec.index];
+        let c = &r.candidate;
+        let u = rec.units;
+        let role = |s: RoleShape| RoleJson {
+            replicas: s.replicas * u,
+            tp: s.tp,
+        };
+        let pct = |a: [f64; 3]| Percentiles {
+            p50: a[0],
+            p90: a[1],
+            p99: a[2],
+        };
+        let gpus = c.gpus() * u;
+        let usd = r.usd_per_gpu_hour;
+        let json = RecommendationJson {
+            mode: c.mode_name(),
+            backend: rec.backend.name(),
+            gpu: &c.gpu,
+            prefill: role(c.prefill),
+            decode: role(c.decode),
+            pd_ratio: match c.mode {
+                Mode::Disaggregated => {
+                    Some(format!("{}:{}", c.prefill.replicas, c.decode.replicas))
+                }
+                Mode::Aggregated => None,
+            },
+            router: c.router.name(),
+            engine: c.knobs.into(),
+            gpus,
+            units: u,
+            unit: UnitJson {
+                prefill: RoleJson {
+                    replicas: c.prefill.replicas,
+                    tp: c.prefill.tp,
+                },
+                decode: RoleJson {
+                    replicas: c.decode.replicas,
+                    tp: c.decode.tp,
+                },
+                gpus: c.gpus(),
+                max_rate_rps: r.max_rate_rps,
+                goodput_requests_per_s_per_gpu: r.goodput_per_gpu(),
+            },
+            ttft_ms: pct(rec.confirm.ttft_ms),
+            tpot_ms: pct(rec.confirm.tpot_ms),
+            goodput_requests_per_s: rec.confirm.goodput_rps,
+            slo_attainment: rec.attainment,
+            slo_met: rec.confirm.met,
+            slo: SloJson {
+                ttft_ms: self.slo.ttft_ms,
+                tpot_ms: self.slo.tpot_ms,
+                percentile: self.slo.percentile,
+                attainment_target: self.slo.attainment_target,
+            },
+            target_rate_rps: self.target_rate_rps,
+            usd_per_gpu_hour: usd,
+            usd_per_hour: usd.map(|p| p * f64::from(gpus)),
+            objective: self.objective,
+            scenario: scenario_path,
+        };
+        // Serialising plain structs of numbers and strings cannot fail.
+        let mut s = serde_json::to_string_pretty(&json).expect("recommendation serialises");
+        s.push('\n');
+        Some(s)
+    }
+
+    /// The human summary: the top candidates and the recommendation.
+    pub fn summary_text(&self, top: usize) -> String {
+        let mut s = String::new();
+        let n = self.results.len();
+        let simulated = self.results.iter().filter(|r| r.probes > 0).count();
+        let pruned = self
+            .results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Pruned { .. }))
+            .count();
+        let probes: u32 = self.results.iter().map(|r| r.probes).sum();
+        let _ = writeln!(
+            s,
+            "xpyd plan: {n} candidates (units of at most {} GPUs), {simulated} simulated ({probes} probes of {} requests), {pruned} pruned by the roofline bound",
+            self.gpus_max, self.probe_requests
+        );
+        let _ = writeln!(
+            s,
+            "SLO: TTFT <= {} ms, TPOT <= {} ms at p{}, attainment >= {}; ranked by {}\n",
+            self.slo.ttft_ms,
+            self.slo.tpot_ms,
+            self.slo.percentile,
+            self.slo.attainment_target,
+            self.objective.unit()
+        );
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9} {:>10} {:>9} {:>9}",
+            "rank",
+            "mode",
+            "unit",
+            "tokens",
+            "seqs",
+            "router",
+            "max req/s",
+            "req/s/GPU",
+            "TTFT p90",
+            "TPOT p90"
+        );
+        for (k, &i) in self.ranking.iter().take(top).enumerate() {
+            let r = &self.results[i];
+            let c = &r.candidate;
+            let (ttft, tpot) = r
+                .at_max
+                .as_ref()
+                .map_or((0.0, 0.0), |m| (m.ttft_ms[1], m.tpot_ms[1]));
+            let _ = writeln!(
+                s,
+                "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9.3} {:>10.4} {:>9.0} {:>9.1}",
+                k + 1,
+                c.mode_name(),
+                c.shape_label(),
+                c.knobs.max_batched_tokens,
+                c.knobs.max_num_seqs,
+                c.router.name(),
+                r.max_rate_rps,
+                r.goodput_per_gpu(),
+                ttft,
+                tpot
+            );
+        }
+        match (&self.recommendation, self.best()) {
+            (Some(rec), Some(r)) => {
+                let c = &r.candidate;
+                let gpus = c.gpus() * rec.units;
+                let roles = match c.mode {
+                    Mode::Disaggregated => format!(
+                        "{}P{}D, prefill TP {} x {}, decode TP {} x {}",
+                        c.prefill.replicas * rec.units,
+                        c.decode.replicas * rec.units,
+                        c.prefill.tp,
+                        c.prefill.replicas * rec.units,
+                        c.decode.tp,
+                        c.decode.replicas * rec.units
+                    ),
+                    Mode::Aggregated => format!(
+                        "{} replicas of TP {}",
+                        c.prefill.replicas * rec.units,
+                        c.prefill.tp
+                    ),
+                };
+                let _ = writeln!(
+                    s,
+                    "\nrecommendation for {} req/s: {} {} on {gpus} x {} ({} unit(s) of {}), {}, router {}, max-batched-tokens {}, max-num-seqs {}",
+                    self.target_rate_rps,
+                    rec.backend.name(),
+                    c.mode_name(),
+                    c.gpu,
+                    rec.units,
+                    c.shape_label(),
+                    roles,
+                    c.router.name(),
+                    c.knobs.max_batched_tokens,
+                    c.knobs.max_num_seqs
+                );
+                let m = &rec.confirm;
+                let _ = writeln!(
+                    s,
+                    "confirming run at {} req/s: TTFT p50/p90/p99 {:.0}/{:.0}/{:.0} ms, TPOT {:.1}/{:.1}/{:.1} ms, attainment {:.1}%, goodput {:.3} req/s: SLOs {}",
+                    self.target_rate_rps,
+                    m.ttft_ms[0],
+                    m.ttft_ms[1],
+                    m.ttft_ms[2],
+                    m.tpot_ms[0],
+                    m.tpot_ms[1],
+                    m.tpot_ms[2],
+                    rec.attainment * 100.0,
+                    m.goodput_rps,
+                    if m.met { "met" } else { "NOT met" }
+                );
+                if let Some(p) = r.usd_per_gpu_hour {
+                    let _ = writeln!(s, "cost: {:.2} USD/hour", p * f64::from(gpus));
+                }
+            }
+            _ => {
+                let _ = writeln!(
+                    s,
+                    "\nno candidate meets the SLOs, even at light load: relax the SLOs, allow more GPUs (--gpus-max) or other GPUs (--gpu)"
+                );
+            }
+        }
+        s
+    }
+}
+
+#[derive(Serialize)]
+struct RoleJson {
+    replicas: u32,
+    tp: u32,
+}
+
+#[derive(Serialize)]
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+}
+
+#[derive(Serialize)]
+struct SloJson {
+    ttft_ms: f64,
+    tpot_ms: f64,
+    percentile: f64,
+    attainment_target: f64,
+}
+
+#[derive(Serialize)]
+struct EngineJson {
+    max_batched_tokens: u32,
+    max_num_seqs: u32,
+}
+
+impl From<Knobs> for EngineJson {
+    fn from(k: Knobs) -> EngineJson {
+        EngineJson {
+            max_batched_tokens: k.max_batched_tokens,
+            max_num_seqs: k.max_num_seqs,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UnitJson {
+    prefill: RoleJson,
+    decode: RoleJson,
+    gpus: u32,
+    max_rate_rps: f64,
+    goodput_requests_per_s_per_gpu: f64,
+}
+
+#[derive(Serialize)]
+struct RecommendationJson<'a> {
+    mode: &'static str,
+    backend: &'static str,
+    gpu: &'a str,
+    prefill: RoleJson,
+    decode: RoleJson,
+    pd_ratio: Option<String>,
+    router: &'static str,
+    engine: EngineJson,
+    gpus: u32,
+    units: u32,
+    unit: UnitJson,
+    ttft_ms: Percentiles,
+    tpot_ms: Percentiles,
+    goodput_requests_per_s: f64,
+    slo_attainment: f64,
+    slo_met: bool,
+    slo: SloJson,
+    target_rate_rps: f64,
+    usd_per_gpu_hour: Option<f64>,
+    usd_per_hour: Option<f64>,
+    objective: Objective,
+    scenario: &'a str,
+}

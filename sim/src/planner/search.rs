@@ -1,0 +1,206 @@
+//! The rate search: the highest arrival rate at which a deployment still meets its SLOs,
+//! found by bisection over simulated rates.
+//!
+//! # Invariants
+//!
+//! - A probe simulates the candidate's scenario with the planner's probe workload (a
+//!   fixed number of requests, the same seed) at one rate. Every probe of every
+//!   candidate uses the same random draws scaled to its rate (common random numbers), so
+//!   differences between candidates are not sampling noise.
+//! - A rate *passes* when the run's `slo.met` holds: attainment >= the target and TTFT
+//!   and TPOT at the SLO percentile within their objectives.
+//! - The search never probes above the capacity bound (the upper end of the bracket is
+//!   assumed to fail), so the rate found is at most the bound. It bisects in log space
+//!   between `bound / SPAN` and `bound` until the bracket is within `precision`
+//!   (relative); when nothing passed, it probes the lower end and, if that fails too,
+//!   moves the bracket down by `SPAN` (at most `MAX_ROUNDS` times) before giving up with
+//!   rate 0 (infeasible: the SLOs are not met even at light load).
+//! - Deterministic: the probe sequence depends only on the scenario, the bound and the
+//!   precision.
+
+use super::PlanError;
+use crate::engine::{System, run};
+use crate::metrics::Metrics;
+use crate::scenario::Scenario;
+use crate::workload::Workload;
+
+/// Ratio between the ends of the initial bracket.
+const SPAN: f64 = 32.0;
+/// Brackets tried below the first before a candidate is declared infeasible.
+const MAX_ROUNDS: u32 = 2;
+
+/// What one probe measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeMetrics {
+    /// Arrival rate probed, requests/s.
+    pub rate_rps: f64,
+    /// Whether the SLOs held.
+    pub met: bool,
+    /// Fraction of requests within both objectives.
+    pub attainment: f64,
+    /// Requests/s completed within both objectives.
+    pub goodput_rps: f64,
+    /// TTFT p50, p90, p99, ms.
+    pub ttft_ms: [f64; 3],
+    /// TPOT p50, p90, p99, ms.
+    pub tpot_ms: [f64; 3],
+    /// Output tokens/s per GPU.
+    pub output_tokens_per_s_per_gpu: f64,
+    /// Decode speed one user sees, tokens/s (1000 / median TPOT; 0 without TPOT samples).
+    pub tokens_per_s_per_user: f64,
+}
+
+impl ProbeMetrics {
+    /// The numbers the planner keeps from a run's metrics at `rate_rps`.
+    pub fn from_metrics(rate_rps: f64, m: &Metrics) -> ProbeMetrics {
+        ProbeMetrics {
+            rate_rps,
+            met: m.slo.met,
+            attainment: m.slo.attainment,
+            goodput_rps: m.slo.goodput_requests_per_s,
+            ttft_ms: [m.ttft_ms.p50, m.ttft_ms.p90, m.ttft_ms.p99],
+            tpot_ms: [m.tpot_ms.p50, m.tpot_ms.p90, m.tpot_ms.p99],
+            output_tokens_per_s_per_gpu: m.throughput.output_tokens_per_s_per_gpu,
+            tokens_per_s_per_user: if m.tpot_ms.p50 > 0.0 {
+                1000.0 / m.tpot_ms.p50
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// The result of one candidate's rate search.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchOutcome {
+    /// Highest rate found to pass, requests/s (0 when none did).
+    pub max_rate_rps: f64,
+    /// The probe at that rate.
+    pub at_max: Option<ProbeMetrics>,
+    /// Simulations run.
+    pub probes: u32,
+}
+
+/// Simulate `sc` with `workload` (the probe workload) at `rate_rps`.
+pub fn probe(sc: &Scenario, workload: &Workload, rate_rps: f64) -> Result<ProbeMetrics, PlanError> {
+    let mut s = sc.clone();
+    s.workload = workload
+        .with_rate(rate_rps)
+        .map_err(|e| PlanError::Workload {
+            message: e.to_string(),
+        })?;
+    let out = run(&s, System::Main, &mut |_| {}).map_err(|e| PlanError::Workload {
+        message: e.to_string(),
+    })?;
+    Ok(ProbeMetrics::from_metrics(rate_rps, &out.metrics))
+}
+
+/// The highest rate in `(0, bound_rps]` at which `sc` meets its SLOs, to relative
+/// `precision` (e.g. 0.03), by bisection with [`probe`] (see the module invariants).
+pub fn max_rate(
+    sc: &Scenario,
+    workload: &Workload,
+    bound_rps: f64,
+    precision: f64,
+) -> Result<SearchOutcome, PlanError> {
+    max_rate_with(bound_rps, precision, &mut |r| probe(sc, workload, r))
+}
+
+/// [`max_rate`] over any pass/fail oracle (tests use a synthetic one).
+pub fn max_rate_with(
+    bound_rps: f64,
+    precision: f64,
+    probe: &mut dyn FnMut(f64) -> Result<ProbeMetrics, PlanError>,
+) -> Result<SearchOutcome, PlanError> {
+    let mut probes = 0u32;
+    if !(bound_rps.is_finite() && bound_rps > 0.0) {
+        return Ok(SearchOutcome {
+            max_rate_rps: 0.0,
+            at_max: None,
+            probes,
+        });
+    }
+    let ratio = 1.0 + precision.max(1e-4);
+    let mut hi = bound_rps;
+    let mut lo = bound_rps / SPAN;
+    let mut best: Option<ProbeMetrics> = None;
+    let mut round = 0;
+    loop {
+        while hi / lo > ratio {
+            let mid = (lo * hi).sqrt();
+            let m = probe(mid)?;
+            probes += 1;
+            if m.met {
+                lo = mid;
+                best = Some(m);
+            } else {
+                hi = mid;
+            }
+        }
+        if best.is_some() {
+            break;
+        }
+        let m = probe(lo)?;
+        probes += 1;
+        if m.met {
+            best = Some(m);
+            break;
+        }
+        round += 1;
+        if round > MAX_ROUNDS {
+            break;
+        }
+        hi = lo;
+        lo /= SPAN;
+    }
+    Ok(SearchOutcome {
+        max_rate_rps: best.as_ref().map_or(0.0, |m| m.rate_rps),
+        at_max: best,
+        probes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oracle(capacity: f64) -> impl FnMut(f64) -> Result<ProbeMetrics, PlanError> {
+        move |r| {
+            Ok(ProbeMetrics {
+                rate_rps: r,
+                met: r <= capacity,
+                attainment: 1.0,
+                goodput_rps: r,
+                ttft_ms: [0.0; 3],
+                tpot_ms: [0.0; 3],
+                output_tokens_per_s_per_gpu: 0.0,
+                tokens_per_s_per_user: 0.0,
+            })
+        }
+    }
+
+    #[test]
+    fn finds_a_threshold_within_precision_below_it() {
+        for cap in [0.05, 1.0, 3.3, 9.9] {
+            let out = max_rate_with(10.0, 0.03, &mut oracle(cap)).unwrap();
+            assert!(out.max_rate_rps <= cap, "{cap}: {out:?}");
+            assert!(out.max_rate_rps >= cap / 1.03, "{cap}: {out:?}");
+            assert!(out.probes <= 24, "{cap}: {} probes", out.probes);
+        }
+    }
+
+    #[test]
+    fn infeasible_and_degenerate_bounds_give_zero() {
+        let out = max_rate_with(10.0, 0.03, &mut oracle(1e-9)).unwrap();
+        assert_eq!(out.max_rate_rps, 0.0);
+        assert!(out.at_max.is_none());
+        let out = max_rate_with(f64::NAN, 0.03, &mut oracle(1.0)).unwrap();
+        assert_eq!((out.max_rate_rps, out.probes), (0.0, 0));
+    }
+
+    #[test]
+    fn never_exceeds_the_bound() {
+        let out = max_rate_with(2.0, 0.03, &mut oracle(100.0)).unwrap();
+        assert!(out.max_rate_rps <= 2.0 && out.max_rate_rps >= 2.0 / 1.03);
+    }
+}
