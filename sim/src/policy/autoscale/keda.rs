@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn activation_needs_a_value_above_the_threshold() {
         let mut k = keda("activation-value = 2");
-        // Polls at 15? No: the first call polls (t=15), then every 30 s.
+        // The first call polls (t=15), then every 30 s: 45, 75, ...
         assert_eq!(k.desired(&sig(15, 0, 2)), 0, "2 is not > 2");
         assert_eq!(k.desired(&sig(30, 0, 5)), 0, "no poll due at 30");
         assert_eq!(k.desired(&sig(45, 0, 5)), 1, "poll at 45 activates");
