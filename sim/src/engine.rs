@@ -14,7 +14,7 @@ use crate::event::{Event, EventQueue, InstanceId, RequestId};
 use crate::instance::{Instance, Ports, Role};
 use crate::kv_transfer::Network;
 use crate::metrics::{Collector, Metrics, Outcome, RequestRecord, TimeseriesRow};
-use crate::policy::router::{self, InstanceLoad, Router};
+use crate::policy::router::{self, InstanceLoad, RouteRequest, Router};
 use crate::prefix_cache::chain_keys;
 use crate::request::{Phase, Request, blocks_for};
 use crate::rng::{SimRng, Stream, Streams};
@@ -281,6 +281,10 @@ impl<'s> Simulation<'s> {
         let max_prefill_tokens = cap(&prefill_ids);
         let max_total_tokens = cap(&decode_ids).min(u64::from(sc.max_model_len));
         let decode_router = *router_kinds.last().expect("at least one role");
+        let routers = [
+            router::build(router_kinds[0], &sc.routing, prefill_ids.len()),
+            router::build(decode_router, &sc.routing, decode_ids.len()),
+        ];
         Ok(Simulation {
             sc,
             flow,
@@ -293,7 +297,7 @@ impl<'s> Simulation<'s> {
             insts,
             prefill_ids,
             decode_ids,
-            routers: [router::build(router_kinds[0]), router::build(decode_router)],
+            routers,
             router_rngs: [
                 streams.get(Stream::Router(0)),
                 streams.get(Stream::Router(1)),
@@ -457,6 +461,7 @@ impl<'s> Simulation<'s> {
             spec.output_tokens,
             client,
         );
+        req.session = spec.session;
         if spec.hash_block_tokens > 0 && !spec.block_hashes.is_empty() {
             let full = (spec.input_tokens / spec.hash_block_tokens) as usize;
             req.prefix_keys = chain_keys(&spec.block_hashes, full);
@@ -486,7 +491,7 @@ impl<'s> Simulation<'s> {
         }
         match self.flow {
             Flow::Aggregated => {
-                let i = self.route(0);
+                let (i, _) = self.route(0, id);
                 let r = &mut self.reqs[id.0 as usize];
                 r.prefill_instance = Some(i);
                 r.decode_instance = Some(i);
@@ -497,13 +502,17 @@ impl<'s> Simulation<'s> {
                 self.wake(i);
             }
             Flow::Sglang | Flow::Vllm => {
-                let p = self.route(0);
-                let d = self.route(1);
-                let r = &mut self.reqs[id.0 as usize];
-                r.prefill_instance = Some(p);
-                r.decode_instance = Some(d);
-                self.insts[p.0 as usize].outstanding += 1;
+                // The decode endpoint first: a PD decider (GAIE) may keep the prompt there.
+                let (d, local) = self.route(1, id);
                 self.insts[d.0 as usize].outstanding += 1;
+                self.reqs[id.0 as usize].decode_instance = Some(d);
+                if local {
+                    self.prefill_on_decode(id, d);
+                    return;
+                }
+                let (p, _) = self.route(0, id);
+                self.reqs[id.0 as usize].prefill_instance = Some(p);
+                self.insts[p.0 as usize].outstanding += 1;
                 if self.flow == Flow::Sglang {
                     // The decode server pre-allocates KV before the prefill may start.
                     self.reqs[id.0 as usize].phase = Phase::AwaitingDecodeKv;
@@ -516,7 +525,7 @@ impl<'s> Simulation<'s> {
                 }
             }
             Flow::Dynamo => {
-                let d = self.route(1);
+                let (d, _) = self.route(1, id);
                 self.insts[d.0 as usize].outstanding += 1;
                 let dy = &self.sc.dynamo;
                 let local = spec.input_tokens <= dy.max_local_prefill_tokens
@@ -524,11 +533,7 @@ impl<'s> Simulation<'s> {
                 let r = &mut self.reqs[id.0 as usize];
                 r.decode_instance = Some(d);
                 if local {
-                    r.prefill_instance = Some(d);
-                    r.local_prefill = true;
-                    r.phase = Phase::Waiting;
-                    self.insts[d.0 as usize].waiting.push_back(id);
-                    self.wake(d);
+                    self.prefill_on_decode(id, d);
                 } else {
                     r.phase = Phase::AwaitingDecodeKv;
                     self.insts[d.0 as usize].kv_wait.push_back(id);
@@ -538,13 +543,34 @@ impl<'s> Simulation<'s> {
         }
     }
 
-    /// Route with the router of `side` (0: prefill or aggregated, 1: decode).
-    fn route(&mut self, side: usize) -> InstanceId {
+    /// Compute the prompt on its decode instance `d` (Dynamo's local prefill, a PD
+    /// decider's choice): it queues there like an aggregated request.
+    fn prefill_on_decode(&mut self, id: RequestId, d: InstanceId) {
+        let r = &mut self.reqs[id.0 as usize];
+        r.prefill_instance = Some(d);
+        r.local_prefill = true;
+        r.phase = Phase::Waiting;
+        self.insts[d.0 as usize].waiting.push_back(id);
+        self.wake(d);
+    }
+
+    /// Route request `id` with the router of `side` (0: prefill or aggregated, 1:
+    /// decode). Returns the instance and whether the router's PD decider wants the
+    /// prompt computed on that (decode) instance.
+    fn route(&mut self, side: usize, id: RequestId) -> (InstanceId, bool) {
         let ids = if side == 0 {
             &self.prefill_ids
         } else {
             &self.decode_ids
         };
+        let r = &self.reqs[id.0 as usize];
+        let req = RouteRequest {
+            input_tokens: r.input_tokens,
+            prefix_keys: &r.prefix_keys,
+            hash_block_tokens: r.hash_block_tokens,
+            session: r.session,
+        };
+        let exact = self.routers[side].wants_cache_state();
         let loads: Vec<InstanceLoad> = ids
             .iter()
             .map(|i| {
@@ -554,11 +580,19 @@ impl<'s> Simulation<'s> {
                     waiting: x.queued(),
                     running: x.running(),
                     kv_utilization: x.kv_utilization(),
+                    cached_blocks: if exact {
+                        x.cache.match_len(&r.prefix_keys) as u32
+                    } else {
+                        0
+                    },
+                    active_tokens: (x.used_blocks - x.cache.evictable_blocks())
+                        * u64::from(x.block_tokens()),
                 }
             })
             .collect();
-        let k = self.routers[side].route(&loads, &mut self.router_rngs[side]);
-        ids[k]
+        let k = self.routers[side].route(&req, &loads, &mut self.router_rngs[side]);
+        let local = self.routers[side].prefill_locally(k, &req);
+        (ids[k], local)
     }
 
     // ----- decode-side KV reservation -----------------------------------------------------

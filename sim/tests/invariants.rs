@@ -19,6 +19,7 @@ fn scenario(
     chunked: bool,
     block: u32,
     prefix: u8,
+    router: &str,
 ) -> Scenario {
     // 0: no prefixes; 1: shared system prompts; 2: multi-turn sessions (+ shared prompts).
     let prefix_tables = match prefix {
@@ -32,11 +33,11 @@ fn scenario(
     };
     let roles = if mode == "aggregated" {
         format!(
-            "[deployment.aggregated]\nreplicas = 2\ntp = 1\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
+            "[deployment.aggregated]\nreplicas = 2\ntp = 1\nrouter = \"{router}\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
         )
     } else {
         format!(
-            "[deployment.prefill]\nreplicas = 2\ntp = 1\nrouter = \"random\"\n[deployment.decode]\nreplicas = 1\ntp = 1\nrouter = \"power-of-two\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
+            "[deployment.prefill]\nreplicas = 2\ntp = 1\nrouter = \"{router}\"\n[deployment.decode]\nreplicas = 1\ntp = 1\nrouter = \"{router}\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
         )
     };
     let text = format!(
@@ -91,8 +92,14 @@ proptest! {
         chunked in any::<bool>(),
         block in prop::sample::select(vec![1u32, 16, 64]),
         prefix in 0u8..3,
+        router in prop::sample::select(vec![
+            "round-robin", "random", "least-outstanding", "power-of-two",
+            "kv-aware", "cache-aware", "gaie", "session-affinity",
+        ]),
     ) {
-        let sc = scenario(backend, mode, rate, max_in, max_out, seqs, layerwise, seed, chunked, block, prefix);
+        let sc = scenario(
+            backend, mode, rate, max_in, max_out, seqs, layerwise, seed, chunked, block, prefix, router,
+        );
         let mut ids = Vec::new();
         let mut bad = Vec::new();
         let out = xpyd_sim::run(&sc, System::Main, &mut |r| {

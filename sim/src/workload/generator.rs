@@ -101,6 +101,7 @@ fn first_turn(
         output_tokens,
         block_hashes,
         hash_block_tokens: block_tokens,
+        session: None,
     }
 }
 
@@ -133,8 +134,8 @@ impl Synthetic {
             match turn {
                 None => {
                     s.next_start = None;
-                    let r = first_turn(lengths, prefix, ids, *block_tokens, start);
-                    s.begin(&r);
+                    let mut r = first_turn(lengths, prefix, ids, *block_tokens, start);
+                    s.begin(&mut r);
                     return r;
                 }
                 Some(p) => {
@@ -293,6 +294,7 @@ impl WorkloadGen {
                     } else {
                         0
                     },
+                    session: None,
                 }
             }
         };

@@ -130,6 +130,9 @@ pub struct RequestSpec {
     pub block_hashes: Vec<u64>,
     /// Tokens per hash block (512 for Mooncake; 0 when there are no hashes).
     pub hash_block_tokens: u32,
+    /// Conversation id for multi-turn sessions (every turn of one conversation shares
+    /// it); `None` for single requests and traces without one.
+    pub session: Option<u64>,
 }
 
 /// How requests are issued.

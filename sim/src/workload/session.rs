@@ -114,6 +114,8 @@ pub(crate) struct PendingTurn {
     output: u32,
     /// Turns still to come, this one included (>= 1).
     turns_left: u64,
+    /// The conversation.
+    session: u64,
 }
 
 impl PartialEq for PendingTurn {
@@ -156,6 +158,8 @@ pub(crate) struct SessionGen {
     pending: BinaryHeap<PendingTurn>,
     /// Turns created so far.
     seq: u64,
+    /// Conversations started so far (ids are 1-based).
+    conversations: u64,
 }
 
 impl SessionGen {
@@ -181,6 +185,7 @@ impl SessionGen {
             next_start: None,
             pending: BinaryHeap::new(),
             seq: 0,
+            conversations: 0,
         })
     }
 
@@ -213,11 +218,16 @@ impl SessionGen {
             input: r.input_tokens,
             output: r.output_tokens,
             turns_left,
+            session: r
+                .session
+                .expect("session turns carry their conversation id"),
         });
     }
 
     /// Records the first turn `r` of a new conversation and draws how many follow.
-    pub(crate) fn begin(&mut self, r: &RequestSpec) {
+    pub(crate) fn begin(&mut self, r: &mut RequestSpec) {
+        self.conversations += 1;
+        r.session = Some(self.conversations);
         let extra = self.extra_turns.sample(&mut self.rng);
         self.schedule_after(r, extra);
     }
@@ -246,6 +256,7 @@ impl SessionGen {
             output_tokens: output,
             block_hashes: hashes,
             hash_block_tokens: b,
+            session: Some(p.session),
         };
         self.schedule_after(&r, p.turns_left - 1);
         Some(r)

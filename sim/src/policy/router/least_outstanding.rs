@@ -1,7 +1,7 @@
 //! Least outstanding requests: the instance with the fewest requests routed and not yet
 //! finished (Dynamo's and most proxies' "least loaded"); ties go to the lowest index.
 
-use super::{InstanceLoad, Router};
+use super::{InstanceLoad, RouteRequest, Router};
 use crate::rng::SimRng;
 
 /// Picks the least-loaded instance.
@@ -9,7 +9,7 @@ use crate::rng::SimRng;
 pub struct LeastOutstanding;
 
 impl Router for LeastOutstanding {
-    fn route(&mut self, loads: &[InstanceLoad], _rng: &mut SimRng) -> usize {
+    fn route(&mut self, _req: &RouteRequest, loads: &[InstanceLoad], _rng: &mut SimRng) -> usize {
         let mut best = 0;
         for (i, l) in loads.iter().enumerate().skip(1) {
             if l.outstanding < loads[best].outstanding {
@@ -36,7 +36,13 @@ mod tests {
                 })
                 .collect()
         };
-        assert_eq!(LeastOutstanding.route(&l(&[3, 1, 2]), &mut rng), 1);
-        assert_eq!(LeastOutstanding.route(&l(&[2, 1, 1]), &mut rng), 1);
+        assert_eq!(
+            LeastOutstanding.route(&RouteRequest::default(), &l(&[3, 1, 2]), &mut rng),
+            1
+        );
+        assert_eq!(
+            LeastOutstanding.route(&RouteRequest::default(), &l(&[2, 1, 1]), &mut rng),
+            1
+        );
     }
 }

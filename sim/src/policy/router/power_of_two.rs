@@ -1,7 +1,7 @@
 //! Power of two choices (Mitzenmacher): sample two distinct instances, take the one with
 //! fewer outstanding requests (the first sampled on a tie).
 
-use super::{InstanceLoad, Router};
+use super::{InstanceLoad, RouteRequest, Router};
 use crate::rng::SimRng;
 use rand::RngExt;
 
@@ -10,7 +10,7 @@ use rand::RngExt;
 pub struct PowerOfTwo;
 
 impl Router for PowerOfTwo {
-    fn route(&mut self, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
+    fn route(&mut self, _req: &RouteRequest, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
         let n = loads.len();
         if n == 1 {
             return 0;
@@ -45,7 +45,7 @@ mod tests {
             })
             .collect();
         for _ in 0..50 {
-            assert_eq!(PowerOfTwo.route(&l, &mut rng), 0);
+            assert_eq!(PowerOfTwo.route(&RouteRequest::default(), &l, &mut rng), 0);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Uniform random choice from the router's own stream.
 
-use super::{InstanceLoad, Router};
+use super::{InstanceLoad, RouteRequest, Router};
 use crate::rng::SimRng;
 use rand::RngExt;
 
@@ -9,7 +9,7 @@ use rand::RngExt;
 pub struct Random;
 
 impl Router for Random {
-    fn route(&mut self, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
+    fn route(&mut self, _req: &RouteRequest, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
         rng.random_range(0..loads.len())
     }
 }

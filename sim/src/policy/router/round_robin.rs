@@ -1,7 +1,7 @@
 //! Round-robin: instance `k mod n` for the k-th request (SGLang mini-lb's and vLLM's
 //! toy proxy's default).
 
-use super::{InstanceLoad, Router};
+use super::{InstanceLoad, RouteRequest, Router};
 use crate::rng::SimRng;
 
 /// Cycles through the instances.
@@ -11,7 +11,7 @@ pub struct RoundRobin {
 }
 
 impl Router for RoundRobin {
-    fn route(&mut self, loads: &[InstanceLoad], _rng: &mut SimRng) -> usize {
+    fn route(&mut self, _req: &RouteRequest, loads: &[InstanceLoad], _rng: &mut SimRng) -> usize {
         let i = self.next % loads.len();
         self.next = i + 1;
         i
@@ -28,7 +28,9 @@ mod tests {
         let mut r = RoundRobin::default();
         let mut rng = Streams::new(1).get(Stream::Router(0));
         let l = vec![InstanceLoad::default(); 3];
-        let picks: Vec<usize> = (0..7).map(|_| r.route(&l, &mut rng)).collect();
+        let picks: Vec<usize> = (0..7)
+            .map(|_| r.route(&RouteRequest::default(), &l, &mut rng))
+            .collect();
         assert_eq!(picks, vec![0, 1, 2, 0, 1, 2, 0]);
     }
 }

@@ -1,0 +1,653 @@
+//! [`DeploymentSpec`]: everything the emitters need to write the manifests of one
+//! deployment, independent of how it was chosen (a simulated scenario, the planner's
+//! recommendation, or a hand-written value).
+//!
+//! Invariants: a spec is plain data with public fields; [`DeploymentSpec::validate`]
+//! is the only gate, and every emitter calls it first, so no emitter panics on a spec
+//! however it was built. Defaults ([`Images::for_backend`], [`DeploymentSpec::from_scenario`])
+//! are pinned values, so the same input gives byte-identical manifests.
+
+use super::ManifestError;
+use xpyd_models::Dtype;
+use xpyd_sim::scenario::{Backend, RouterKind, Scenario, Topology};
+
+/// Longest deployment name accepted: RBG derives pod names such as
+/// `NAME-prefill-12` and headless services `s-NAME-prefill` from it, and both must stay
+/// within the 63-character DNS label limit.
+pub const MAX_NAME_LEN: usize = 40;
+
+/// One Kubernetes deployment of a model: an RBG plus gateway and autoscaler objects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeploymentSpec {
+    /// RBG name and prefix of every object (DNS-1123 label, at most [`MAX_NAME_LEN`]).
+    pub name: String,
+    /// Namespace every object lives in.
+    pub namespace: String,
+    /// Serving stack.
+    pub backend: Backend,
+    /// The model served.
+    pub model: ModelRef,
+    /// Container images.
+    pub images: Images,
+    /// Disaggregated (prefill + decode roles) or aggregated (one engine role).
+    pub topology: RoleTopology,
+    /// Routing policy of the PD router / Dynamo frontend.
+    pub router: RouterPolicy,
+    /// KV-transfer engine between prefill and decode.
+    pub transfer_backend: TransferBackend,
+    /// Extended resource of the RDMA device plugin (`rdma/hca`), one per pod; `None`
+    /// when the cluster has no RDMA device plugin (KV then moves over TCP).
+    pub rdma_resource: Option<String>,
+    /// PersistentVolumeClaim holding the weights, mounted read-only at `/models`.
+    pub model_pvc: String,
+    /// Gateway API Inference Extension wiring.
+    pub gateway: GatewaySpec,
+}
+
+/// The model and how it is named.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRef {
+    /// xpyd catalog id (`qwen3-32b`), recorded as a label.
+    pub id: String,
+    /// Hugging Face repository (`Qwen/Qwen3-32B`); the weights are expected at
+    /// `/models/<hf_repo>` on the model PVC.
+    pub hf_repo: String,
+    /// Name clients put in the OpenAI `model` field.
+    pub served_name: String,
+    /// FP8 weights (`--quantization fp8`).
+    pub fp8_weights: bool,
+    /// Longest prompt + output accepted, tokens (`--max-model-len` / `--context-length`).
+    pub max_model_len: Option<u32>,
+}
+
+/// Container images. Defaults are pinned tags, never `latest`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Images {
+    /// Engine image (SGLang, vLLM, or the Dynamo vLLM runtime).
+    pub engine: String,
+    /// PD router image (SGLang Model Gateway); unused by Dynamo, whose frontend runs in
+    /// the engine image.
+    pub router: String,
+    /// etcd image (Dynamo only).
+    pub etcd: String,
+    /// NATS image (Dynamo only).
+    pub nats: String,
+}
+
+impl Images {
+    /// Pinned defaults for a backend: the tags of the RBG reference examples where
+    /// they give one (`lmsysorg/sglang:v0.5.9`, `lmsysorg/sglang-router:v0.2.4`,
+    /// `nvcr.io/nvidia/ai-dynamo/*-runtime:1.0.1`), `vllm/vllm-openai:v0.11.0` (the first
+    /// vLLM with multi-node `--nnodes/--headless` without Ray).
+    pub fn for_backend(backend: Backend) -> Images {
+        let engine = match backend {
+            Backend::Sglang => "lmsysorg/sglang:v0.5.9",
+            Backend::Vllm => "vllm/vllm-openai:v0.11.0",
+            Backend::Dynamo => "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.0.1",
+        };
+        Images {
+            engine: engine.to_string(),
+            router: "lmsysorg/sglang-router:v0.2.4".to_string(),
+            etcd: "quay.io/coreos/etcd:v3.5.21".to_string(),
+            nats: "nats:2.11.4-alpine".to_string(),
+        }
+    }
+}
+
+/// The roles of the deployment.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RoleTopology {
+    /// XpYd: a prefill and a decode role behind a PD router (Dynamo: the frontend).
+    Disaggregated {
+        /// Prefill role.
+        prefill: RoleSpec,
+        /// Decode role.
+        decode: RoleSpec,
+    },
+    /// One engine role doing both phases.
+    Aggregated(RoleSpec),
+}
+
+/// One engine role.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoleSpec {
+    /// Instances (engine replicas); the initial count when autoscaled.
+    pub replicas: u32,
+    /// Tensor-parallel degree of one instance, GPUs.
+    pub tp: u32,
+    /// GPUs per node of the node pool this role runs on. When `tp` exceeds it, an
+    /// instance spans `tp / gpus_per_node` pods (leader + workers); `tp` must then be a
+    /// multiple of it.
+    pub gpus_per_node: u32,
+    /// Engine flags.
+    pub engine: EngineKnobs,
+    /// Autoscaler of this role; `None` keeps `replicas` fixed.
+    pub autoscaling: Option<Autoscaling>,
+}
+
+/// Engine flags. `None` leaves the engine's own default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EngineKnobs {
+    /// Running requests at most (`--max-running-requests` / `--max-num-seqs`).
+    pub max_running_requests: Option<u32>,
+    /// Token budget of one step, tokens (`--max-prefill-tokens` and the chunk size /
+    /// `--max-num-batched-tokens`).
+    pub max_batched_tokens: Option<u32>,
+    /// Chunked prefill on (`Some(false)` turns it off).
+    pub chunked_prefill: Option<bool>,
+    /// Fraction of GPU memory for weights + KV (`--mem-fraction-static` /
+    /// `--gpu-memory-utilization`), in (0, 1].
+    pub mem_fraction: Option<f64>,
+    /// Tokens per KV block / page (`--page-size` / `--block-size`).
+    pub block_size: Option<u32>,
+    /// KV-cache element type.
+    pub kv_cache_dtype: Option<KvCacheDtype>,
+}
+
+/// KV-cache element type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KvCacheDtype {
+    /// The model's dtype.
+    Auto,
+    /// FP8 e4m3.
+    Fp8,
+}
+
+/// How the PD router (or the Dynamo frontend) picks an instance.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RouterPolicy {
+    /// Cycle through the instances.
+    RoundRobin,
+    /// Uniformly at random.
+    Random,
+    /// Two random instances, the less loaded one.
+    PowerOfTwo,
+    /// Prefix-cache aware (SGLang `cache_aware`, Dynamo `kv`).
+    CacheAware,
+}
+
+/// KV-transfer engine between prefill and decode instances.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TransferBackend {
+    /// Mooncake transfer engine (SGLang default on RDMA; vLLM `MooncakeConnector`).
+    Mooncake,
+    /// NVIDIA NIXL (vLLM `NixlConnector`, Dynamo).
+    Nixl,
+}
+
+/// Gateway API Inference Extension wiring of the InferencePool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatewaySpec {
+    /// Service of the endpoint picker (EPP) the pool hands decisions to.
+    pub epp_service: String,
+    /// gRPC port of the EPP service (GAIE default 9002).
+    pub epp_port: u16,
+}
+
+/// A role's autoscaler. Both kinds scale the role through the RBG scaling adapter
+/// (`RoleBasedGroupScalingAdapter` named `<rbg>-<role>`, created by the RBG controller
+/// when the role has `scalingAdapter.enable: true`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Autoscaling {
+    /// A `HorizontalPodAutoscaler` (`autoscaling/v2`) on a per-pod custom metric
+    /// (served by a metrics adapter such as prometheus-adapter).
+    Hpa(HpaSpec),
+    /// A KEDA `ScaledObject` with a Prometheus trigger.
+    Keda(KedaSpec),
+}
+
+impl Autoscaling {
+    /// Replica bounds `(min, max)`.
+    pub fn bounds(&self) -> (u32, u32) {
+        match self {
+            Autoscaling::Hpa(h) => (h.min_replicas, h.max_replicas),
+            Autoscaling::Keda(k) => (k.min_replicas, k.max_replicas),
+        }
+    }
+}
+
+/// HPA settings (semantics of `autoscaling/v2`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HpaSpec {
+    /// Fewest replicas (>= 1).
+    pub min_replicas: u32,
+    /// Most replicas (>= `min_replicas`).
+    pub max_replicas: u32,
+    /// Per-pod metric name as the custom-metrics API serves it
+    /// (e.g. `vllm:num_requests_waiting`).
+    pub metric: String,
+    /// Target average value of the metric per pod.
+    pub target_average_value: f64,
+    /// The controller's sync period, s. Cluster-wide in Kubernetes
+    /// (`--horizontal-pod-autoscaler-sync-period`, default 15 s): recorded as an
+    /// annotation so the simulated value is visible, not applied.
+    pub sync_period_s: Option<u32>,
+    /// Per-HPA tolerance (`behavior.*.tolerance`, needs the `HPAConfigurableTolerance`
+    /// feature gate); `None` keeps the cluster default 0.1.
+    pub tolerance: Option<f64>,
+    /// Scale-up rules.
+    pub scale_up: ScalingRules,
+    /// Scale-down rules.
+    pub scale_down: ScalingRules,
+}
+
+/// KEDA `ScaledObject` settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KedaSpec {
+    /// Fewest replicas (>= 1: scale to zero is not used for engines).
+    pub min_replicas: u32,
+    /// Most replicas.
+    pub max_replicas: u32,
+    /// Prometheus server URL.
+    pub prometheus_url: String,
+    /// PromQL query whose value, divided by `threshold`, is the desired replica count.
+    pub query: String,
+    /// Target value per replica.
+    pub threshold: f64,
+    /// How often KEDA polls the query, s.
+    pub polling_interval_s: u32,
+    /// Wait after the last active trigger before scaling to the minimum, s.
+    pub cooldown_period_s: u32,
+    /// Scale-up rules of the HPA KEDA manages.
+    pub scale_up: ScalingRules,
+    /// Scale-down rules of the HPA KEDA manages.
+    pub scale_down: ScalingRules,
+}
+
+/// One direction of HPA `behavior`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScalingRules {
+    /// Stabilisation window, s (0..=3600); `None` keeps the default (0 up, 300 down).
+    pub stabilization_window_s: Option<u32>,
+    /// Rate limits; empty keeps the defaults.
+    pub policies: Vec<ScalingPolicy>,
+    /// Which policy wins when several allow a change.
+    pub select_policy: Option<SelectPolicy>,
+}
+
+/// One HPA scaling policy: at most `value` pods (or percent) per `period_s`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalingPolicy {
+    /// Pods or percent.
+    pub kind: PolicyKind,
+    /// Amount per period (> 0).
+    pub value: u32,
+    /// Period, s (1..=1800).
+    pub period_s: u32,
+}
+
+/// Unit of a scaling policy.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// Absolute number of pods.
+    Pods,
+    /// Percent of the current replicas.
+    Percent,
+}
+
+/// HPA `selectPolicy`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SelectPolicy {
+    /// The policy allowing the largest change.
+    Max,
+    /// The policy allowing the smallest change.
+    Min,
+    /// Never scale in this direction.
+    Disabled,
+}
+
+/// The default per-pod metric an autoscaler of `role` would watch for `backend`:
+/// waiting requests for prefill and aggregated roles, KV-cache usage for decode.
+/// Names are the engines' Prometheus metrics.
+pub fn default_metric(backend: Backend, role: &str) -> &'static str {
+    match (backend, role) {
+        (Backend::Sglang, "decode") => "sglang:token_usage",
+        (Backend::Sglang, _) => "sglang:num_queue_reqs",
+        (_, "decode") => "vllm:kv_cache_usage_perc",
+        _ => "vllm:num_requests_waiting",
+    }
+}
+
+impl DeploymentSpec {
+    /// The spec of a simulated scenario's deployment: its backend, topology, TP,
+    /// engine knobs and node size, with pinned default images, PVC `models`, namespace
+    /// `default`, no RDMA resource and no autoscaling.
+    ///
+    /// The name is the scenario name made a DNS label (lowercase, `[a-z0-9-]`, at most
+    /// [`MAX_NAME_LEN`]). SGLang moves KV with Mooncake, vLLM and Dynamo with NIXL.
+    /// The router policy is the decode role's router (least-outstanding maps to
+    /// power-of-two, the closest load-aware policy the routers offer).
+    pub fn from_scenario(sc: &Scenario) -> DeploymentSpec {
+        let gpn = sc.kv_transfer.gpus_per_node.max(1);
+        let kv = match sc.kv_cache {
+            Dtype::Fp8 => Some(KvCacheDtype::Fp8),
+            Dtype::Bf16 => None,
+        };
+        let role = |r: &xpyd_sim::scenario::RoleConfig| RoleSpec {
+            replicas: r.replicas,
+            tp: r.tp,
+            gpus_per_node: gpn,
+            engine: EngineKnobs {
+                max_running_requests: Some(r.engine.max_num_seqs),
+                max_batched_tokens: Some(r.engine.max_batched_tokens),
+                chunked_prefill: Some(r.engine.chunked_prefill),
+                mem_fraction: Some(r.engine.gpu_memory_utilization),
+                block_size: Some(r.engine.kv_block_tokens),
+                kv_cache_dtype: kv,
+            },
+            autoscaling: None,
+        };
+        let (topology, router) = match &sc.topology {
+            Topology::Disaggregated { prefill, decode } => (
+                RoleTopology::Disaggregated {
+                    prefill: role(prefill),
+                    decode: role(decode),
+                },
+                decode.router,
+            ),
+            Topology::Aggregated(r) => (RoleTopology::Aggregated(role(r)), r.router),
+        };
+        let router = match router {
+            RouterKind::RoundRobin => RouterPolicy::RoundRobin,
+            RouterKind::Random => RouterPolicy::Random,
+            RouterKind::LeastOutstanding | RouterKind::PowerOfTwo => RouterPolicy::PowerOfTwo,
+            // Session affinity is the gateway's job (InferencePool); the engine router
+            // behind it balances load.
+            RouterKind::SessionAffinity => RouterPolicy::PowerOfTwo,
+            RouterKind::KvAware | RouterKind::CacheAware | RouterKind::Gaie => {
+                RouterPolicy::CacheAware
+            }
+        };
+        let name = dns_label(&sc.name);
+        DeploymentSpec {
+            gateway: GatewaySpec {
+                epp_service: format!("{name}-epp"),
+                epp_port: 9002,
+            },
+            name,
+            namespace: "default".to_string(),
+            backend: sc.backend,
+            model: ModelRef {
+                id: sc.model.id.clone(),
+                hf_repo: sc.model.hf_repo.clone(),
+                served_name: sc.model.id.clone(),
+                fp8_weights: sc.weights == Dtype::Fp8,
+                max_model_len: Some(sc.max_model_len),
+            },
+            images: Images::for_backend(sc.backend),
+            topology,
+            router,
+            transfer_backend: match sc.backend {
+                Backend::Sglang => TransferBackend::Mooncake,
+                Backend::Vllm | Backend::Dynamo => TransferBackend::Nixl,
+            },
+            rdma_resource: None,
+            model_pvc: "models".to_string(),
+        }
+    }
+
+    /// The engine roles, `(role name, spec)`, in emission order.
+    pub fn engine_roles(&self) -> Vec<(&'static str, &RoleSpec)> {
+        match &self.topology {
+            RoleTopology::Disaggregated { prefill, decode } => {
+                vec![("prefill", prefill), ("decode", decode)]
+            }
+            RoleTopology::Aggregated(r) => vec![("worker", r)],
+        }
+    }
+
+    /// Check every value the manifests depend on. Emitters call this first.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        check_dns_label("name", &self.name, MAX_NAME_LEN)?;
+        check_dns_label("namespace", &self.namespace, 63)?;
+        check_dns_subdomain("model_pvc", &self.model_pvc)?;
+        check_dns_subdomain("gateway.epp_service", &self.gateway.epp_service)?;
+        if self.gateway.epp_port == 0 {
+            return Err(invalid("gateway.epp_port", "0", "must be 1..=65535"));
+        }
+        for (field, v) in [
+            ("model.hf_repo", &self.model.hf_repo),
+            ("model.served_name", &self.model.served_name),
+            ("images.engine", &self.images.engine),
+            ("images.router", &self.images.router),
+            ("images.etcd", &self.images.etcd),
+            ("images.nats", &self.images.nats),
+        ] {
+            if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(invalid(field, v, "must be non-empty without whitespace"));
+            }
+        }
+        if self.model.hf_repo.split('/').any(|p| p.is_empty() || p == "..") {
+            return Err(invalid(
+                "model.hf_repo",
+                &self.model.hf_repo,
+                "must be a relative path like ORG/NAME",
+            ));
+        }
+        if let Some(r) = &self.rdma_resource {
+            check_resource_name("rdma_resource", r)?;
+        }
+        for (role, r) in self.engine_roles() {
+            check_role(role, r)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
+    let f = |k: &str| format!("{role}.{k}");
+    for (k, v) in [
+        ("replicas", r.replicas),
+        ("tp", r.tp),
+        ("gpus_per_node", r.gpus_per_node),
+    ] {
+        if v == 0 {
+            return Err(invalid(&f(k), "0", "must be at least 1"));
+        }
+    }
+    if r.tp > r.gpus_per_node && r.tp % r.gpus_per_node != 0 {
+        return Err(ManifestError::TpAcrossNodes {
+            role: role.to_string(),
+            tp: r.tp,
+            gpus_per_node: r.gpus_per_node,
+        });
+    }
+    let e = &r.engine;
+    for (k, v) in [
+        ("engine.max_running_requests", e.max_running_requests),
+        ("engine.max_batched_tokens", e.max_batched_tokens),
+        ("engine.block_size", e.block_size),
+    ] {
+        if v == Some(0) {
+            return Err(invalid(&f(k), "0", "must be at least 1"));
+        }
+    }
+    if let Some(m) = e.mem_fraction
+        && !(m.is_finite() && m > 0.0 && m <= 1.0)
+    {
+        return Err(invalid(&f("engine.mem_fraction"), &m.to_string(), "must be in (0, 1]"));
+    }
+    let Some(a) = &r.autoscaling else {
+        return Ok(());
+    };
+    let (min, max) = a.bounds();
+    if min == 0 || max < min {
+        return Err(invalid(
+            &f("autoscaling"),
+            &format!("min {min}, max {max}"),
+            "needs 1 <= min <= max",
+        ));
+    }
+    if !(min..=max).contains(&r.replicas) {
+        return Err(invalid(
+            &f("replicas"),
+            &r.replicas.to_string(),
+            &format!("must lie within the autoscaling bounds {min}..={max}"),
+        ));
+    }
+    let (up, down) = match a {
+        Autoscaling::Hpa(h) => {
+            check_metric_name(&f("autoscaling.metric"), &h.metric)?;
+            check_positive(&f("autoscaling.target_average_value"), h.target_average_value)?;
+            if let Some(t) = h.tolerance
+                && !(t.is_finite() && (0.0..1.0).contains(&t))
+            {
+                return Err(invalid(&f("autoscaling.tolerance"), &t.to_string(), "must be in [0, 1)"));
+            }
+            if h.sync_period_s == Some(0) {
+                return Err(invalid(&f("autoscaling.sync_period_s"), "0", "must be at least 1"));
+            }
+            (&h.scale_up, &h.scale_down)
+        }
+        Autoscaling::Keda(k) => {
+            check_positive(&f("autoscaling.threshold"), k.threshold)?;
+            if k.polling_interval_s == 0 {
+                return Err(invalid(&f("autoscaling.polling_interval_s"), "0", "must be at least 1"));
+            }
+            if k.query.trim().is_empty() {
+                return Err(invalid(&f("autoscaling.query"), "", "must not be empty"));
+            }
+            if !(k.prometheus_url.starts_with("http://") || k.prometheus_url.starts_with("https://")) {
+                return Err(invalid(
+                    &f("autoscaling.prometheus_url"),
+                    &k.prometheus_url,
+                    "must be an http(s) URL",
+                ));
+            }
+            (&k.scale_up, &k.scale_down)
+        }
+    };
+    for (dir, rules) in [("scale_up", up), ("scale_down", down)] {
+        if let Some(w) = rules.stabilization_window_s
+            && w > 3600
+        {
+            return Err(invalid(
+                &f(&format!("autoscaling.{dir}.stabilization_window_s")),
+                &w.to_string(),
+                "must be 0..=3600",
+            ));
+        }
+        for p in &rules.policies {
+            if p.value == 0 || p.period_s == 0 || p.period_s > 1800 {
+                return Err(invalid(
+                    &f(&format!("autoscaling.{dir}.policies")),
+                    &format!("value {} per {} s", p.value, p.period_s),
+                    "needs value >= 1 and period 1..=1800 s",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn invalid(field: &str, value: &str, reason: &str) -> ManifestError {
+    ManifestError::Invalid {
+        field: field.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn check_positive(field: &str, v: f64) -> Result<(), ManifestError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(field, &v.to_string(), "must be a positive number"))
+    }
+}
+
+/// RFC 1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most `max` characters.
+fn check_dns_label(field: &str, v: &str, max: usize) -> Result<(), ManifestError> {
+    let ok = !v.is_empty()
+        && v.len() <= max
+        && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !v.starts_with('-')
+        && !v.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            v,
+            &format!("must be a DNS label: lowercase letters, digits and '-', at most {max} characters"),
+        ))
+    }
+}
+
+/// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
+fn check_dns_subdomain(field: &str, v: &str) -> Result<(), ManifestError> {
+    if v.len() > 253 {
+        return Err(invalid(field, v, "must be at most 253 characters"));
+    }
+    for part in v.split('.') {
+        check_dns_label(field, part, 63)?;
+    }
+    Ok(())
+}
+
+/// Extended resource name: `DOMAIN/NAME`.
+fn check_resource_name(field: &str, v: &str) -> Result<(), ManifestError> {
+    let Some((domain, name)) = v.split_once('/') else {
+        return Err(invalid(field, v, "must be DOMAIN/NAME, e.g. rdma/hca"));
+    };
+    check_dns_subdomain(field, domain)?;
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, v, "must be DOMAIN/NAME, e.g. rdma/hca"))
+    }
+}
+
+fn check_metric_name(field: &str, v: &str) -> Result<(), ManifestError> {
+    let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, v, "must be a Prometheus metric name"))
+    }
+}
+
+/// A name made a DNS label: lowercase, runs of other characters become one '-',
+/// trimmed of '-', cut to [`MAX_NAME_LEN`]; `xpyd` when nothing is left.
+pub fn dns_label(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let mut out: String = out.trim_matches('-').chars().take(MAX_NAME_LEN).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() { "xpyd".to_string() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        assert_eq!(dns_label("seed-sglang-2p1d"), "seed-sglang-2p1d");
+        assert_eq!(dns_label("My Scenario_v2!"), "my-scenario-v2");
+        assert_eq!(dns_label("***"), "xpyd");
+        assert_eq!(dns_label(&"a-".repeat(40)).len(), MAX_NAME_LEN - 1);
+    }
+
+    #[test]
+    fn resource_names() {
+        assert!(check_resource_name("r", "rdma/hca").is_ok());
+        assert!(check_resource_name("r", "nvidia.com/gpu").is_ok());
+        assert!(check_resource_name("r", "hca").is_err());
+        assert!(check_resource_name("r", "rdma/").is_err());
+    }
+}
