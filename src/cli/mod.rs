@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod cost;
+mod plan;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,10 @@ enum Cmd {
     Run(run::RunArgs),
     /// Predict the time of one engine step and its breakdown.
     Cost(cost::CostArgs),
+    /// Search deployments for the highest SLO-meeting rate per GPU, size the best for a
+    /// target rate and write plan.csv, pareto.csv, recommendation.json and
+    /// recommended.toml.
+    Plan(plan::PlanArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -46,6 +51,7 @@ pub(crate) fn main() -> ExitCode {
         None => run::run(run::RunArgs::default()),
         Some(Cmd::Run(args)) => run::run(args),
         Some(Cmd::Cost(args)) => cost::run(args),
+        Some(Cmd::Plan(args)) => plan::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,7 @@ use xpyd_sim::{System, run as simulate};
 
 /// The built-in default: SGLang 2P1D Qwen3-32B on L20 with a chat workload.
 pub(crate) const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/seed-sglang-2p1d.toml");
-const DEFAULT_NAME: &str = "<built-in seed-sglang-2p1d>";
+pub(crate) const DEFAULT_NAME: &str = "<built-in seed-sglang-2p1d>";
 
 #[derive(Debug, Default, Args)]
 pub(crate) struct RunArgs {

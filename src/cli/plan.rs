@@ -1,0 +1,286 @@
+//! `xpyd plan`: search deployments for the highest SLO-meeting rate per GPU (or per
+//! dollar), size the best for the target rate, confirm it by simulation, write the plan.
+//!
+//! Flags are turned into [`PlanSettings`] in [`settings`] before any work; the search
+//! itself is `xpyd_sim::planner`. Outputs are written atomically.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use xpyd_reports::atomic::write_file;
+use xpyd_sim::planner::candidates::SearchSpace;
+use xpyd_sim::planner::{self, PlanSettings, Progress};
+use xpyd_sim::scenario::{self, Mode, RouterKind, Scenario};
+
+use super::run::{DEFAULT_NAME, DEFAULT_SCENARIO};
+
+#[derive(Debug, Default, Args)]
+pub(crate) struct PlanArgs {
+    /// Scenario file (TOML) giving the model, workload, SLOs and links. Without one, the
+    /// built-in default scenario is planned.
+    scenario: Option<PathBuf>,
+    /// Most GPUs one deployment unit may use [default: a node of the scenario's GPU, or
+    /// the scenario's deployment if larger].
+    #[arg(long, value_name = "N")]
+    gpus_max: Option<u32>,
+    /// Rate to size the deployment for, requests/s [default: the workload's rate].
+    #[arg(long, value_name = "RPS", allow_negative_numbers = true)]
+    target_rate: Option<f64>,
+    /// GPU types to search (catalog ids, comma-separated) [default: the scenario's].
+    #[arg(long, value_name = "G[,G...]", value_delimiter = ',')]
+    gpu: Vec<String>,
+    /// Price of one GPU-hour, `G=USD` (repeatable). With a price for every GPU searched,
+    /// candidates are ranked per dollar. The scenario's `hardware.gpu-hour-usd` prices
+    /// its own GPU.
+    #[arg(long = "gpu-price", value_name = "G=USD")]
+    gpu_price: Vec<String>,
+    /// Serving stack [default: the scenario's].
+    #[arg(long, value_parser = ["sglang", "vllm", "dynamo"])]
+    backend: Option<String>,
+    /// Output folder [default: xpyd-plan].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Worker threads [default: one per core]. The plan is the same at any value.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Master seed of every random stream (overrides `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Requests simulated per probe of the rate search.
+    #[arg(long, value_name = "N", default_value_t = 400)]
+    probe_requests: u64,
+    /// Relative precision of the rate search.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.03)]
+    precision: f64,
+    /// Modes to search (comma-separated).
+    #[arg(long, value_name = "MODE[,MODE]", value_delimiter = ',',
+          value_parser = ["disaggregated", "aggregated"])]
+    mode: Vec<String>,
+    /// TP degrees to try per role (comma-separated) [default: 1,2,4,8].
+    #[arg(long, value_name = "T[,T...]", value_delimiter = ',')]
+    tp: Vec<u32>,
+    /// Token budgets per step to try (comma-separated) [default: 2048,4096,8192].
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
+    token_budgets: Vec<u32>,
+    /// Max running sequences to try (comma-separated) [default: 128,1024].
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
+    max_num_seqs: Vec<u32>,
+    /// Routers to try where a role has several replicas (comma-separated) [default: all].
+    #[arg(long, value_name = "R[,R...]", value_delimiter = ',',
+          value_parser = ["round-robin", "random", "least-outstanding", "power-of-two"])]
+    router: Vec<String>,
+    /// Simulate every candidate (no pruning by the roofline bound).
+    #[arg(long)]
+    no_prune: bool,
+    /// Rows of the ranking printed.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Set any scenario field: a dotted TOML path and a TOML value (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+/// Turn the flags into plan settings. This is the only place flags change scenario
+/// values.
+pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
+    let (file, base_dir, text) = match &args.scenario {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("{}: cannot read scenario", p.display()))?;
+            let base = p
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            (p.clone(), base, text)
+        }
+        None => (
+            PathBuf::from(DEFAULT_NAME),
+            PathBuf::from("."),
+            DEFAULT_SCENARIO.to_string(),
+        ),
+    };
+    let mut doc = scenario::parse_scenario_text(&file, &text)?;
+    scenario::apply_overrides(&mut doc, &args.set)?;
+    let set = |doc: &mut toml::Table, key: &str, v: toml::Value| {
+        scenario::set_path(doc, key, v).map_err(|m| anyhow::anyhow!("{key}: {m}"))
+    };
+    if let Some(seed) = args.seed {
+        let seed = i64::try_from(seed).context("--seed must fit in a signed 64-bit integer")?;
+        set(&mut doc, "seed", toml::Value::Integer(seed))?;
+    }
+    if let Some(b) = &args.backend {
+        set(
+            &mut doc,
+            "deployment.backend",
+            toml::Value::String(b.clone()),
+        )?;
+    }
+    let base = scenario::table_to_file(&file, doc)?;
+    // Validate the base before searching: its errors name the user's file.
+    let sc = Scenario::from_file(&file, &base_dir, base.clone())?;
+
+    let gpus = if args.gpu.is_empty() {
+        vec![base.hardware.gpu.clone()]
+    } else {
+        let mut g: Vec<String> = Vec::new();
+        for x in &args.gpu {
+            let x = x.trim().to_string();
+            if x.is_empty() {
+                bail!("--gpu: empty GPU id");
+            }
+            if !g.contains(&x) {
+                g.push(x);
+            }
+        }
+        g
+    };
+    let mut gpu_prices = Vec::new();
+    for p in &args.gpu_price {
+        let Some((g, usd)) = p.split_once('=') else {
+            bail!("--gpu-price {p}: expected G=USD, e.g. h100=2.5");
+        };
+        let usd: f64 = usd
+            .trim()
+            .parse()
+            .with_context(|| format!("--gpu-price {p}: {usd} is not a number"))?;
+        if !(usd.is_finite() && usd > 0.0) {
+            bail!("--gpu-price {p}: the price must be a positive number of USD per GPU-hour");
+        }
+        gpu_prices.push((g.trim().to_string(), usd));
+    }
+    let gpus_max = match args.gpus_max {
+        Some(0) => bail!("--gpus-max must be at least 1"),
+        Some(n) => n,
+        None => sc.kv_transfer.gpus_per_node.max(sc.topology.gpus()),
+    };
+    let mut space = SearchSpace::default_for(gpus, gpus_max);
+    if !args.mode.is_empty() {
+        space.modes = args
+            .mode
+            .iter()
+            .map(|m| match m.as_str() {
+                "aggregated" => Mode::Aggregated,
+                _ => Mode::Disaggregated,
+            })
+            .collect();
+        space.modes.dedup();
+    }
+    if !args.tp.is_empty() {
+        if args.tp.contains(&0) {
+            bail!("--tp: TP degrees must be at least 1");
+        }
+        space.tps = args.tp.clone();
+    }
+    if !args.token_budgets.is_empty() {
+        if args.token_budgets.contains(&0) {
+            bail!("--token-budgets: budgets must be at least 1 token");
+        }
+        space.token_budgets = args.token_budgets.clone();
+    }
+    if !args.max_num_seqs.is_empty() {
+        if args.max_num_seqs.contains(&0) {
+            bail!("--max-num-seqs: values must be at least 1");
+        }
+        space.max_num_seqs = args.max_num_seqs.clone();
+    }
+    if !args.router.is_empty() {
+        space.routers = args
+            .router
+            .iter()
+            .map(|r| match r.as_str() {
+                "random" => RouterKind::Random,
+                "least-outstanding" => RouterKind::LeastOutstanding,
+                "power-of-two" => RouterKind::PowerOfTwo,
+                _ => RouterKind::RoundRobin,
+            })
+            .collect();
+    }
+    if let Some(r) = args.target_rate
+        && !(r.is_finite() && r > 0.0)
+    {
+        bail!("--target-rate must be a positive number of requests/s, got {r}");
+    }
+    if !(args.precision.is_finite() && args.precision > 0.0 && args.precision < 1.0) {
+        bail!("--precision must be in (0, 1), got {}", args.precision);
+    }
+    if args.probe_requests == 0 {
+        bail!("--probe-requests must be at least 1");
+    }
+    Ok(PlanSettings {
+        base,
+        file,
+        base_dir,
+        space,
+        gpu_prices,
+        target_rate_rps: args.target_rate,
+        probe_requests: args.probe_requests,
+        precision: args.precision,
+        jobs: args.jobs.unwrap_or(0),
+        prune: !args.no_prune,
+    })
+}
+
+pub(crate) fn run(args: PlanArgs) -> Result<()> {
+    let settings = settings(&args)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("xpyd-plan"));
+
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} candidates, {elapsed_precise} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message("searching");
+    let progress = |p: Progress| match p {
+        Progress::Start { total } => bar.set_length(total as u64),
+        Progress::Candidate => bar.inc(1),
+        Progress::Confirming => bar.set_message("confirming"),
+    };
+    let plan = planner::plan(&settings, &progress);
+    bar.finish_and_clear();
+    let plan = plan?;
+
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("{}: cannot create output folder", out.display()))?;
+    write_file(&out.join("plan.csv"), &plan.plan_csv())?;
+    write_file(&out.join("pareto.csv"), &plan.pareto_csv())?;
+    let mut written = vec!["plan.csv", "pareto.csv"];
+    if let Some(rec) = &plan.recommendation {
+        let toml_path = out.join("recommended.toml");
+        write_file(&toml_path, rec.scenario_toml.as_bytes())?;
+        let json = plan
+            .recommendation_json(&toml_path.to_string_lossy())
+            .unwrap_or_default();
+        write_file(&out.join("recommendation.json"), json.as_bytes())?;
+        written.push("recommended.toml");
+        written.push("recommendation.json");
+        // Integration point: Kubernetes manifests for the recommendation
+        // (`xpyd_reports::manifests::emit_all` into `DIR/manifests/`) once that module lands.
+    }
+    print!("{}", plan.summary_text(args.top));
+    println!("\nwrote {}/{}", out.display(), written.join(", "));
+    if let Some(rec) = &plan.recommendation {
+        println!(
+            "replay: xpyd run {}",
+            out.join("recommended.toml").display()
+        );
+        if !rec.confirm.met {
+            eprintln!(
+                "warning: the sized deployment missed the SLOs in its confirming run even with {} extra unit(s); see recommendation.json",
+                rec.units.saturating_sub(1)
+            );
+        }
+    }
+    Ok(())
+}
