@@ -658,7 +658,7 @@ fn tolerance(prefix: &str, t: Option<f64>) -> Result<f64, AutoscaleError> {
 
 fn whole_seconds(prefix: &str, key: &str, v: f64) -> Result<SimDuration, AutoscaleError> {
     let d = seconds(prefix, key, v, true)?;
-    if d.as_nanos() % SECOND != 0 {
+    if !d.as_nanos().is_multiple_of(SECOND) {
         return Err(invalid(
             prefix,
             key,
