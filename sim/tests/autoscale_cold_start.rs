@@ -37,6 +37,38 @@ warmup-s = 30
 }
 
 #[test]
+fn load_step_timeline_sync_then_cold_start() {
+    use xpyd_sim::SimTime;
+    use xpyd_sim::policy::autoscale::{RoleSignals, build};
+    // An HPA on queue length (target 4) with 2 ready decode replicas; the load steps at
+    // t = 100 s to 20 queued per replica.
+    let f: AutoscaleFile = toml::from_str(
+        "kind = \"hpa\"\nmax-replicas = 16\nmetric = \"queue-length\"\ntarget-value = 4",
+    )
+    .unwrap();
+    let mut hpa = build(&AutoscaleConfig::from_file(&f, "a").unwrap());
+    let s = |t: u64, q: u32| RoleSignals {
+        now: SimTime(t * 1_000_000_000),
+        ready: 2,
+        queued: 2 * q,
+        ..Default::default()
+    };
+    assert_eq!(hpa.desired(&s(90, 2)), 2);
+    // First sync after the step: t = 105 s, +4 replicas (max(+4, +100 %) from 2).
+    let desired = hpa.desired(&s(105, 20));
+    assert_eq!(desired, 6);
+    // The 4 new replicas pull the image and load 641 GiB each together from the shared
+    // 100 Gbit/s store: ready at 105 + 5 + 60 + 220.25 + 30 = 420.25 s.
+    let c = ColdStartConfig::default();
+    let ready_at = SimTime(105_000_000_000) + c.startup(641 * GIB, desired - 2);
+    assert!(
+        (ready_at.as_secs_f64() - 420.25).abs() < 0.05,
+        "{}",
+        ready_at.as_secs_f64()
+    );
+}
+
+#[test]
 fn node_local_cache_removes_the_sharing() {
     let doc: Doc = toml::from_str(
         r#"
