@@ -1,0 +1,80 @@
+//! Whole plans: identical at any thread count, and pruning never loses the best.
+
+use std::path::PathBuf;
+use xpyd_sim::planner::candidates::SearchSpace;
+use xpyd_sim::planner::result::Status;
+use xpyd_sim::planner::{PlanSettings, plan};
+use xpyd_sim::scenario::{RouterKind, ScenarioFile};
+
+/// The default scenario (Qwen3-32B on L20, SGLang, ShareGPT chat at 0.5 req/s) over a
+/// small space: units of at most 4 GPUs, TP 2 and 4, two routers, one knob pair.
+fn settings(jobs: usize, prune: bool) -> PlanSettings {
+    let text = include_str!("../../scenarios/seed-sglang-2p1d.toml");
+    let base: ScenarioFile = toml::from_str(text).unwrap();
+    let mut space = SearchSpace::default_for(vec!["l20".into()], 4);
+    space.tps = vec![2, 4];
+    space.token_budgets = vec![4096];
+    space.max_num_seqs = vec![1024];
+    space.routers = vec![RouterKind::RoundRobin, RouterKind::LeastOutstanding];
+    PlanSettings {
+        base,
+        file: PathBuf::from("seed-sglang-2p1d.toml"),
+        base_dir: PathBuf::from("."),
+        space,
+        gpu_prices: vec![],
+        target_rate_rps: None,
+        probe_requests: 200,
+        precision: 0.05,
+        jobs,
+        prune,
+    }
+}
+
+#[test]
+fn plans_are_identical_at_any_thread_count() {
+    let a = plan(&settings(1, true), &|_| {}).unwrap();
+    let b = plan(&settings(2, true), &|_| {}).unwrap();
+    assert_eq!(a.plan_csv(), b.plan_csv());
+    assert_eq!(a.pareto_csv(), b.pareto_csv());
+    let (ja, jb) = (
+        a.recommendation_json("r.toml"),
+        b.recommendation_json("r.toml"),
+    );
+    assert!(ja.is_some());
+    assert_eq!(ja, jb);
+    assert_eq!(
+        a.recommendation.as_ref().map(|r| &r.scenario_toml),
+        b.recommendation.as_ref().map(|r| &r.scenario_toml)
+    );
+}
+
+#[test]
+fn pruning_never_removes_the_best() {
+    let pruned = plan(&settings(2, true), &|_| {}).unwrap();
+    let full = plan(&settings(2, false), &|_| {}).unwrap();
+    assert!(
+        full.results
+            .iter()
+            .all(|r| !matches!(r.status, Status::Pruned { .. }))
+    );
+    let best_full = &full.results[full.ranking[0]];
+    let best_pruned = &pruned.results[pruned.ranking[0]];
+    assert_eq!(best_full.candidate, best_pruned.candidate);
+    assert_eq!(best_full.max_rate_rps, best_pruned.max_rate_rps);
+    // Every candidate kept by pruning was measured exactly as without pruning, and
+    // every pruned one's bound is below the best measured rate per GPU.
+    let best = best_full.goodput_per_gpu();
+    for (p, f) in pruned.results.iter().zip(&full.results) {
+        match p.status {
+            Status::Pruned { .. } => {
+                assert!(p.bound_rps / f64::from(p.candidate.gpus()) < best);
+                assert!(f.goodput_per_gpu() <= best);
+            }
+            _ => assert_eq!(p.max_rate_rps, f.max_rate_rps),
+        }
+    }
+    // The measured rate never exceeds the bound.
+    for f in &full.results {
+        assert!(f.max_rate_rps <= f.bound_rps, "{:?}", f.candidate);
+    }
+}
