@@ -3,6 +3,7 @@
 mod cli_errors;
 mod common;
 mod determinism;
+mod plan;
 mod regression;
 mod scenarios;
 mod validation;

@@ -1,0 +1,124 @@
+//! `xpyd plan` end to end: the same files at 1 and 2 threads, and the recommendation
+//! replayed by `xpyd run` at the target rate meets the SLOs.
+
+use crate::common::{json, stderr, stdout, tmpdir, xpyd};
+
+/// A small search on the default scenario (Qwen3-32B on L20, 0.5 req/s chat).
+fn plan(out: &str, jobs: &str) -> std::process::Output {
+    xpyd(&[
+        "plan",
+        "--out",
+        out,
+        "--jobs",
+        jobs,
+        "--gpus-max",
+        "4",
+        "--tp",
+        "2,4",
+        "--token-budgets",
+        "4096",
+        "--max-num-seqs",
+        "1024",
+        "--router",
+        "round-robin,least-outstanding",
+        "--probe-requests",
+        "200",
+        "--precision",
+        "0.05",
+    ])
+}
+
+#[test]
+fn plan_is_deterministic_and_its_recommendation_replays() {
+    let d = tmpdir("plan");
+    let (a, b) = (d.join("a"), d.join("b"));
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let oa = plan(a_s, "1");
+    assert!(oa.status.success(), "{}", stderr(&oa));
+    let ob = plan(b_s, "2");
+    assert!(ob.status.success(), "{}", stderr(&ob));
+    assert!(stdout(&oa).contains("recommendation for 0.5 req/s"));
+    for f in ["plan.csv", "pareto.csv", "recommended.toml"] {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(x == y, "{f} differs between --jobs 1 and --jobs 2");
+    }
+    // The JSON names its own folder's scenario; everything else must match.
+    let (mut ja, mut jb) = (
+        json(&a.join("recommendation.json")),
+        json(&b.join("recommendation.json")),
+    );
+    assert_eq!(ja["scenario"], a.join("recommended.toml").to_str().unwrap());
+    ja["scenario"] = serde_json::Value::Null;
+    jb["scenario"] = serde_json::Value::Null;
+    assert_eq!(ja, jb);
+
+    for key in [
+        "mode",
+        "gpu",
+        "prefill",
+        "decode",
+        "pd_ratio",
+        "gpus",
+        "ttft_ms",
+        "tpot_ms",
+        "goodput_requests_per_s",
+        "slo",
+        "target_rate_rps",
+    ] {
+        assert!(ja.get(key).is_some(), "recommendation.json lacks {key}");
+    }
+    assert_eq!(ja["target_rate_rps"], 0.5);
+    assert_eq!(ja["slo_met"], true);
+    let csv = std::fs::read_to_string(a.join("plan.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for col in [
+        "mode",
+        "gpu",
+        "tp_prefill",
+        "tp_decode",
+        "prefill_replicas",
+        "decode_replicas",
+        "gpus",
+        "router",
+        "max_rate_rps",
+        "goodput_rps_per_gpu",
+        "pruned",
+    ] {
+        assert!(header.split(',').any(|c| c == col), "plan.csv lacks {col}");
+    }
+
+    // Replay the recommendation with `xpyd run`.
+    let out = d.join("replay");
+    let o = xpyd(&[
+        "run",
+        a.join("recommended.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-baseline",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["slo"]["met"], true, "{}", stdout(&o));
+    assert_eq!(s["gpus"], ja["gpus"]);
+    assert_eq!(s["mode"], ja["mode"]);
+    // The replay is the confirming run: the same percentiles.
+    assert_eq!(s["ttft_ms"]["p90"], ja["ttft_ms"]["p90"]);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn bad_plan_flags_exit_2() {
+    for args in [
+        &["plan", "--target-rate", "-1"][..],
+        &["plan", "--gpu-price", "l20"][..],
+        &["plan", "--gpu", "nosuchgpu"][..],
+        &["plan", "--gpus-max", "0"][..],
+    ] {
+        let o = xpyd(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("error"), "{args:?}");
+    }
+}
