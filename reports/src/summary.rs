@@ -69,6 +69,8 @@ pub struct SystemSummary {
     pub preemptions: u64,
     /// KV moved between instances, GB.
     pub kv_transfer_gb: f64,
+    /// Prefix caching: hit rate overall and per instance.
+    pub prefix_cache: PrefixCacheSummary,
     /// Events simulated.
     pub events: u64,
     /// Hash of the event sequence (hex).
@@ -108,8 +110,66 @@ impl SystemSummary {
             cost_usd: sc.gpu_hour_usd.map(|p| p * gpu_hours),
             preemptions,
             kv_transfer_gb: out.kv_bytes_moved / 1e9,
+            prefix_cache: PrefixCacheSummary::of(out),
             events: out.events,
             event_trace_hash: format!("{:016x}", out.trace_hash),
+        }
+    }
+}
+
+/// Prefix-cache effect of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrefixCacheSummary {
+    /// Prompt tokens found cached at prefill admission / prompt tokens looked up, over
+    /// every instance that computes prompts.
+    pub hit_rate: f64,
+    /// Prompt tokens served from a cache.
+    pub hit_tokens: u64,
+    /// Prompt tokens looked up.
+    pub lookup_tokens: u64,
+    /// Prompt tokens not transferred because the decode instance held them (PD).
+    pub transfer_skipped_tokens: u64,
+    /// Per instance: `(instance, role, hit_rate)` for instances that computed prompts.
+    pub per_instance: Vec<InstanceHitRate>,
+}
+
+/// Hit rate of one instance.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceHitRate {
+    /// Instance index.
+    pub instance: u16,
+    /// Its role.
+    pub role: &'static str,
+    /// Its hit rate.
+    pub hit_rate: f64,
+    /// Prompt tokens it looked up.
+    pub lookup_tokens: u64,
+}
+
+impl PrefixCacheSummary {
+    fn of(out: &RunOutput) -> PrefixCacheSummary {
+        let hit: u64 = out.instances.iter().map(|i| i.prefix_hit_tokens).sum();
+        let lookup: u64 = out.instances.iter().map(|i| i.prefix_lookup_tokens).sum();
+        PrefixCacheSummary {
+            hit_rate: if lookup == 0 {
+                0.0
+            } else {
+                hit as f64 / lookup as f64
+            },
+            hit_tokens: hit,
+            lookup_tokens: lookup,
+            transfer_skipped_tokens: out.transfer_skipped_tokens,
+            per_instance: out
+                .instances
+                .iter()
+                .filter(|i| i.prefix_lookup_tokens > 0)
+                .map(|i| InstanceHitRate {
+                    instance: i.instance,
+                    role: i.role,
+                    hit_rate: i.prefix_hit_rate,
+                    lookup_tokens: i.prefix_lookup_tokens,
+                })
+                .collect(),
         }
     }
 }
@@ -292,6 +352,11 @@ impl Summary {
             )
         });
         row(&mut t, "preemptions", &|s| s.preemptions.to_string());
+        if self.system.prefix_cache.lookup_tokens > 0 {
+            row(&mut t, "prefix cache hit rate", &|s| {
+                format!("{:.1}%", s.prefix_cache.hit_rate * 100.0)
+            });
+        }
         if self.system.cost_usd.is_some() {
             row(&mut t, "cost USD (makespan)", &|s| {
                 format!("{:.2}", s.cost_usd.unwrap_or(0.0))

@@ -105,6 +105,8 @@ pub struct RunOutput {
     pub end_s: f64,
     /// KV bytes moved between instances.
     pub kv_bytes_moved: f64,
+    /// Prompt tokens not transferred because the decode instance had them cached.
+    pub transfer_skipped_tokens: u64,
 }
 
 /// Simulate one system of a scenario; every ended request is passed to `sink` as it ends.
@@ -156,6 +158,8 @@ struct Simulation<'s> {
     sampling: bool,
     /// Whether the instances' prefix caches know the workload's hash block size.
     caches_ready: bool,
+    /// Prompt tokens whose transfer the decode-side cache saved.
+    transfer_skipped_tokens: u64,
 }
 
 /// Decode tokens SGLang's decode server keeps free per request holding KV before it
@@ -321,6 +325,7 @@ impl<'s> Simulation<'s> {
             window: SimDuration::from_secs_f64(sc.sample_window_s),
             sampling: false,
             caches_ready: false,
+            transfer_skipped_tokens: 0,
         })
     }
 
@@ -405,6 +410,7 @@ impl<'s> Simulation<'s> {
             trace_hash: self.hash,
             end_s: self.now.as_secs_f64(),
             kv_bytes_moved: self.net.bytes_moved(),
+            transfer_skipped_tokens: self.transfer_skipped_tokens,
         }
     }
 
@@ -497,14 +503,14 @@ impl<'s> Simulation<'s> {
                 r.decode_instance = Some(i);
                 r.phase = Phase::Waiting;
                 let inst = &mut self.insts[i.0 as usize];
-                inst.outstanding += 1;
+                inst.assign(spec.input_tokens);
                 inst.waiting.push_back(id);
                 self.wake(i);
             }
             Flow::Sglang | Flow::Vllm => {
                 // The decode endpoint first: a PD decider (GAIE) may keep the prompt there.
                 let (d, local) = self.route(1, id);
-                self.insts[d.0 as usize].outstanding += 1;
+                self.insts[d.0 as usize].assign(spec.input_tokens);
                 self.reqs[id.0 as usize].decode_instance = Some(d);
                 if local {
                     self.prefill_on_decode(id, d);
@@ -512,7 +518,7 @@ impl<'s> Simulation<'s> {
                 }
                 let (p, _) = self.route(0, id);
                 self.reqs[id.0 as usize].prefill_instance = Some(p);
-                self.insts[p.0 as usize].outstanding += 1;
+                self.insts[p.0 as usize].assign(spec.input_tokens);
                 if self.flow == Flow::Sglang {
                     // The decode server pre-allocates KV before the prefill may start.
                     self.reqs[id.0 as usize].phase = Phase::AwaitingDecodeKv;
@@ -526,7 +532,7 @@ impl<'s> Simulation<'s> {
             }
             Flow::Dynamo => {
                 let (d, _) = self.route(1, id);
-                self.insts[d.0 as usize].outstanding += 1;
+                self.insts[d.0 as usize].assign(spec.input_tokens);
                 let dy = &self.sc.dynamo;
                 let local = spec.input_tokens <= dy.max_local_prefill_tokens
                     || self.prefill_queue.len() >= dy.max_prefill_queue as usize;
@@ -585,8 +591,7 @@ impl<'s> Simulation<'s> {
                     } else {
                         0
                     },
-                    active_tokens: (x.used_blocks - x.cache.evictable_blocks())
-                        * u64::from(x.block_tokens()),
+                    active_tokens: x.assigned_tokens,
                 }
             })
             .collect();
@@ -728,8 +733,9 @@ impl<'s> Simulation<'s> {
             let r = &mut self.reqs[id.0 as usize];
             r.prefill_instance = Some(p);
             r.phase = Phase::Waiting;
+            let tokens = r.input_tokens;
             let inst = &mut self.insts[p.0 as usize];
-            inst.outstanding += 1;
+            inst.assign(tokens);
             inst.waiting.push_back(id);
         }
     }
@@ -858,6 +864,7 @@ impl<'s> Simulation<'s> {
         let now = self.now;
         let r = &mut self.reqs[id.0 as usize];
         r.transfer_start = Some(overlapped_since.unwrap_or(now));
+        self.transfer_skipped_tokens += u64::from(r.transfer_skipped_tokens);
         let p = &self.insts[r.prefill_instance.expect("routed").0 as usize];
         let d = &self.insts[r.decode_instance.expect("routed").0 as usize];
         let same_node =
@@ -921,7 +928,7 @@ impl<'s> Simulation<'s> {
         let pi = &mut self.insts[p.0 as usize];
         pi.give_blocks(sent);
         pi.release_prefix(&r.prefix_keys, &mut r.refs_prefill);
-        pi.outstanding -= 1;
+        pi.unassign(r.input_tokens);
         let di = &mut self.insts[d.0 as usize];
         di.reserved_inflight -= 1;
         di.publish_prompt(&r.prefix_keys, &mut r.refs_local, &mut r.blocks);
@@ -961,8 +968,8 @@ impl<'s> Simulation<'s> {
 
     /// A request produced its last token on instance `d`; its KV there is already freed.
     fn finish(&mut self, id: RequestId, d: InstanceId, sink: &mut dyn FnMut(&RequestRecord)) {
-        let inst = &mut self.insts[d.0 as usize];
-        inst.outstanding -= 1;
+        let tokens = self.reqs[id.0 as usize].input_tokens;
+        self.insts[d.0 as usize].unassign(tokens);
         self.end(id, Outcome::Completed, sink);
         if self.flow != Flow::Aggregated {
             self.try_reserve(d);

@@ -240,6 +240,8 @@ pub struct Instance {
     pub plan: StepPlan,
     /// Requests routed here and not finished here.
     pub outstanding: u32,
+    /// Prompt tokens of those requests (what Dynamo's router counts as active blocks).
+    pub assigned_tokens: u64,
     /// Prefix cache (entries hold blocks counted in `used_blocks`).
     pub cache: PrefixCache,
     /// Requests with KV reserved here whose KV has not arrived yet.
@@ -292,6 +294,7 @@ impl Instance {
             wake_pending: false,
             plan: StepPlan::default(),
             outstanding: 0,
+            assigned_tokens: 0,
             cache: PrefixCache::new(0),
             reserved_inflight: 0,
             ports,
@@ -407,6 +410,18 @@ impl Instance {
     pub fn give_blocks(&mut self, n: u64) {
         debug_assert!(n <= self.used_blocks);
         self.used_blocks -= n;
+    }
+
+    /// A request of `tokens` prompt tokens was routed here.
+    pub fn assign(&mut self, tokens: u32) {
+        self.outstanding += 1;
+        self.assigned_tokens += u64::from(tokens);
+    }
+
+    /// A request routed here is done here.
+    pub fn unassign(&mut self, tokens: u32) {
+        self.outstanding -= 1;
+        self.assigned_tokens -= u64::from(tokens);
     }
 
     /// Whether a new request could join the running batch.

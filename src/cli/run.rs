@@ -41,6 +41,10 @@ pub(crate) struct RunArgs {
     /// `--set deployment.decode.replicas=2`. Repeatable; applied before the flags above.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Router of every role (and of the baseline): round-robin, random,
+    /// least-outstanding, power-of-two, kv-aware, cache-aware, gaie, session-affinity.
+    #[arg(long, value_name = "NAME")]
+    router: Option<String>,
     /// Skip the aggregated baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -108,6 +112,22 @@ fn apply_flags(doc: &mut toml::Table, args: &RunArgs) -> Result<()> {
             );
         } else {
             set(doc, "workload.arrival.rate-rps", toml::Value::Float(rate))?;
+        }
+    }
+    if let Some(name) = &args.router {
+        let roles: Vec<String> = doc
+            .get("deployment")
+            .and_then(|d| d.as_table())
+            .map(|d| {
+                ["prefill", "decode", "aggregated"]
+                    .iter()
+                    .filter(|r| d.contains_key(**r))
+                    .map(|r| format!("deployment.{r}.router"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for key in roles.iter().map(String::as_str).chain(["baseline.router"]) {
+            set(doc, key, toml::Value::String(name.clone()))?;
         }
     }
     if let Some(n) = args.requests {

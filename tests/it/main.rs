@@ -5,5 +5,6 @@ mod common;
 mod determinism;
 mod plan;
 mod regression;
+mod routing;
 mod scenarios;
 mod validation;

@@ -57,7 +57,8 @@ pub struct InstanceLoad {
     /// Hash blocks of this request's prefix cached there (filled only for routers that
     /// receive KV events, see [`Router::wants_cache_state`]).
     pub cached_blocks: u32,
-    /// KV blocks its requests hold (decode load), in tokens.
+    /// Prompt tokens of the requests routed to it and not finished (the active
+    /// sequences Dynamo's router tracks), tokens.
     pub active_tokens: u64,
 }
 
