@@ -166,3 +166,16 @@ target-value = 2.0
     // 7 rps at 2 per replica over 2 (ready + starting): ratio 1.75 -> ceil(7/2) = 4.
     assert_eq!(a.desired(&s), 4);
 }
+
+#[test]
+fn manifest_without_behavior_uses_the_legacy_limits() {
+    // `behavior = "unset"`: at most max(2 x current, 4) per sync, and the highest proposal
+    // of the last 300 s in both directions.
+    let mut a = hpa(
+        "kind = \"hpa\"\nmax-replicas = 20\nmetric = \"queue-length\"\ntarget-value = 4\nbehavior = \"unset\"",
+    );
+    // 2 replicas at 20 queued each: proposal 10, limited to max(4, 4) = 4 (explicit: 6).
+    assert_eq!(a.desired(&queue(105, 2, 0, 20)), 4);
+    // 4 ready at 20 each: proposal 20, limited to 8.
+    assert_eq!(a.desired(&queue(120, 4, 0, 20)), 8);
+}

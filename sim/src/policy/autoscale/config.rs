@@ -170,6 +170,21 @@ pub enum MetricType {
     Value,
 }
 
+/// Whether the HPA object carries a `spec.behavior` (`behavior = "..."`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BehaviorMode {
+    /// `spec.behavior` is set: the `scale-up`/`scale-down` rules, each field defaulted as
+    /// the autoscaling/v2 API fills it (the default).
+    #[default]
+    Explicit,
+    /// No `spec.behavior` in the manifest (also what KEDA creates without
+    /// `advanced.horizontalPodAutoscalerConfig.behavior`): the controller's legacy path
+    /// (`normalizeDesiredReplicas`): the maximum proposal of the last 300 s in both
+    /// directions, and at most max(2 x current, 4) replicas per sync.
+    Unset,
+}
+
 /// One scaling policy: `{ type = "pods"|"percent", value, period-s }`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -222,6 +237,8 @@ pub struct HpaFile {
     pub scale_up: Option<ScalingRulesFile>,
     /// `behavior.scaleDown`.
     pub scale_down: Option<ScalingRulesFile>,
+    /// `explicit` (default) or `unset` (no `spec.behavior`; then no scale-up/scale-down).
+    pub behavior: Option<BehaviorMode>,
 }
 
 /// `kind = "keda"`: a ScaledObject with one Prometheus-style trigger.
@@ -260,6 +277,8 @@ pub struct KedaFile {
     pub scale_up: Option<ScalingRulesFile>,
     /// `advanced.horizontalPodAutoscalerConfig.behavior.scaleDown`.
     pub scale_down: Option<ScalingRulesFile>,
+    /// `explicit` (default) or `unset` (no behavior; then no scale-up/scale-down).
+    pub behavior: Option<BehaviorMode>,
 }
 
 /// Which worker pool a Dynamo SLA planner sizes.
@@ -513,6 +532,8 @@ pub struct HpaConfig {
     pub scale_up: ScalingRules,
     /// `behavior.scaleDown`.
     pub scale_down: ScalingRules,
+    /// Whether `spec.behavior` is set (else the legacy normalisation applies).
+    pub behavior: BehaviorMode,
 }
 
 /// A validated KEDA ScaledObject.
@@ -542,6 +563,8 @@ pub struct KedaConfig {
     pub scale_up: ScalingRules,
     /// HPA `behavior.scaleDown`.
     pub scale_down: ScalingRules,
+    /// Whether the HPA gets a behavior (else the legacy normalisation applies).
+    pub behavior: BehaviorMode,
 }
 
 /// A validated Dynamo SLA planner for one stage.
@@ -644,6 +667,23 @@ fn metric_target(
     })
 }
 
+fn behavior_mode(
+    prefix: &str,
+    mode: Option<BehaviorMode>,
+    scale_up: &Option<ScalingRulesFile>,
+    scale_down: &Option<ScalingRulesFile>,
+) -> Result<BehaviorMode, AutoscaleError> {
+    let mode = mode.unwrap_or_default();
+    if mode == BehaviorMode::Unset && (scale_up.is_some() || scale_down.is_some()) {
+        return Err(invalid(
+            prefix,
+            "behavior",
+            "\"unset\" means the HPA has no behavior: remove scale-up and scale-down",
+        ));
+    }
+    Ok(mode)
+}
+
 fn tolerance(prefix: &str, t: Option<f64>) -> Result<f64, AutoscaleError> {
     let t = t.unwrap_or(0.1);
     if !(t.is_finite() && (0.0..1.0).contains(&t)) {
@@ -705,7 +745,9 @@ impl AutoscaleConfig {
                     tolerance: tol,
                     scale_up,
                     scale_down,
+                    behavior,
                 } = f;
+                let behavior = behavior_mode(p, *behavior, scale_up, scale_down)?;
                 let min_replicas = min_replicas.unwrap_or(1);
                 if min_replicas == 0 {
                     return Err(invalid(
@@ -731,6 +773,7 @@ impl AutoscaleConfig {
                         ScalingRules::default_scale_down(),
                         &join(p, "scale-down"),
                     )?,
+                    behavior,
                 }))
             }
             AutoscaleFile::Keda(f) => {
@@ -750,7 +793,9 @@ impl AutoscaleConfig {
                     tolerance: tol,
                     scale_up,
                     scale_down,
+                    behavior,
                 } = f;
+                let behavior = behavior_mode(p, *behavior, scale_up, scale_down)?;
                 let min_replicas = min_replicas.unwrap_or(0);
                 let max_replicas = max_replicas.unwrap_or(100);
                 bounds(p, min_replicas, max_replicas)?;
@@ -798,6 +843,7 @@ impl AutoscaleConfig {
                         ScalingRules::default_scale_down(),
                         &join(p, "scale-down"),
                     )?,
+                    behavior,
                 }))
             }
             AutoscaleFile::SlaPlanner(f) => {
@@ -1018,6 +1064,24 @@ policies = [{ type = "pods", value = 0, period-s = 15 }]
             field,
             "deployment.decode.autoscale.scale-up.policies[0].value"
         );
+    }
+
+    #[test]
+    fn unset_behavior_excludes_rules() {
+        let c = parse(
+            "kind = \"hpa\"\nmax-replicas = 8\nmetric = \"inflight\"\ntarget-value = 4\nbehavior = \"unset\"",
+        )
+        .unwrap();
+        let AutoscaleConfig::Hpa(h) = &c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(h.behavior, BehaviorMode::Unset);
+        let e = parse(
+            "kind = \"hpa\"\nmax-replicas = 8\nmetric = \"inflight\"\ntarget-value = 4\nbehavior = \"unset\"\n[scale-up]\nstabilization-window-s = 60",
+        )
+        .unwrap_err();
+        let AutoscaleError::Invalid { field, .. } = &e;
+        assert_eq!(field, "deployment.decode.autoscale.behavior");
     }
 
     #[test]

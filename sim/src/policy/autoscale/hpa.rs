@@ -25,11 +25,19 @@
 //!    min/max replicas clamp.
 //! 6. A change is recorded as a scale event for later rate limits.
 //!
+//! Without `spec.behavior` ([`BehaviorMode::Unset`]) steps 4-6 are the legacy
+//! `normalizeDesiredReplicas`: the result is the *maximum* of the proposals of the last
+//! 300 s (`--horizontal-pod-autoscaler-downscale-stabilization`; a proposal at t counts iff
+//! `t >= now - 300 s`) in both directions, then at most `max(2 x current, 4)`
+//! (`calculateScaleUpLimit`) and within min/max; no scale events are kept.
+//!
 //! Invariants: the returned count is within `[minReplicas, maxReplicas]` whenever `current`
 //! is (a count outside is brought inside in one step); recommendation and event lists hold
 //! only entries still inside their longest window, so memory is bounded.
 
-use super::config::{HpaConfig, Metric, MetricTarget, PolicyType, ScalingRules, SelectPolicy};
+use super::config::{
+    BehaviorMode, HpaConfig, Metric, MetricTarget, PolicyType, ScalingRules, SelectPolicy,
+};
 use super::{Autoscaler, RoleSignals};
 use crate::time::{SimDuration, SimTime};
 
@@ -139,6 +147,8 @@ pub(crate) struct HpaCore {
     /// (at, replicas removed), oldest first.
     down_events: Vec<(SimTime, u32)>,
     initialized: bool,
+    /// No `spec.behavior`: the legacy normalisation.
+    legacy: bool,
 }
 
 impl HpaCore {
@@ -147,12 +157,14 @@ impl HpaCore {
         max_replicas: u32,
         scale_up: ScalingRules,
         scale_down: ScalingRules,
+        behavior: BehaviorMode,
     ) -> HpaCore {
         HpaCore {
             min_replicas,
             max_replicas,
             scale_up,
             scale_down,
+            legacy: behavior == BehaviorMode::Unset,
             recommendations: Vec::new(),
             up_events: Vec::new(),
             down_events: Vec::new(),
@@ -183,13 +195,40 @@ impl HpaCore {
             let Some(p) = proposal() else {
                 return current;
             };
+            if self.legacy {
+                return self.legacy_normalize(now, current, p);
+            }
             let stabilized = self.stabilize(now, current, p);
             self.rate_limit(now, current, stabilized)
         };
-        if desired != current {
+        if desired != current && !self.legacy {
             self.store_event(now, current, desired);
         }
         desired
+    }
+
+    /// `normalizeDesiredReplicas`: `stabilizeRecommendation` then
+    /// `convertDesiredReplicasWithRules`.
+    fn legacy_normalize(&mut self, now: SimTime, current: u32, proposal: u32) -> u32 {
+        let w = self.scale_down.stabilization_window.as_nanos();
+        // Kept iff not `Before(now - w)`: t >= now - w.
+        self.recommendations
+            .retain(|&(t, _)| t.as_nanos().saturating_add(w) >= now.as_nanos());
+        let rec = self
+            .recommendations
+            .iter()
+            .map(|&(_, r)| r)
+            .fold(proposal, u32::max);
+        self.recommendations.push((now, proposal));
+        let up_limit = current.saturating_mul(2).max(4);
+        let max_allowed = self.max_replicas.min(up_limit);
+        if rec < self.min_replicas {
+            self.min_replicas
+        } else if rec > max_allowed {
+            max_allowed
+        } else {
+            rec
+        }
     }
 
     fn stabilize(&mut self, now: SimTime, current: u32, proposal: u32) -> u32 {
@@ -331,9 +370,10 @@ impl Hpa {
             tolerance,
             scale_up,
             scale_down,
+            behavior,
         } = cfg;
         Hpa {
-            core: HpaCore::new(min_replicas, max_replicas, scale_up, scale_down),
+            core: HpaCore::new(min_replicas, max_replicas, scale_up, scale_down, behavior),
             target,
             tolerance,
             sync_period,
@@ -385,6 +425,7 @@ mod tests {
             max,
             ScalingRules::default_scale_up(),
             ScalingRules::default_scale_down(),
+            BehaviorMode::Explicit,
         )
     }
 
@@ -475,7 +516,13 @@ mod tests {
             value: 2,
             period: SimDuration(60 * S),
         }];
-        let mut c = HpaCore::new(1, 100, rules, ScalingRules::default_scale_down());
+        let mut c = HpaCore::new(
+            1,
+            100,
+            rules,
+            ScalingRules::default_scale_down(),
+            BehaviorMode::Explicit,
+        );
         assert_eq!(c.reconcile(at(15), 1, || Some(10)), 3);
         // The +2 at t=15 is still inside the 60 s period: start = 3 - 2 = 1, limit 3.
         assert_eq!(c.reconcile(at(30), 3, || Some(10)), 3);
@@ -488,7 +535,13 @@ mod tests {
     fn min_select_policy_takes_the_smallest_change() {
         let mut rules = ScalingRules::default_scale_up();
         rules.select_policy = SelectPolicy::Min;
-        let mut c = HpaCore::new(1, 100, rules, ScalingRules::default_scale_down());
+        let mut c = HpaCore::new(
+            1,
+            100,
+            rules,
+            ScalingRules::default_scale_down(),
+            BehaviorMode::Explicit,
+        );
         // From 10: min(+4, +100 %) = 14.
         assert_eq!(c.reconcile(at(15), 10, || Some(40)), 14);
     }
@@ -498,7 +551,13 @@ mod tests {
         let mut rules = ScalingRules::default_scale_down();
         rules.select_policy = SelectPolicy::Disabled;
         rules.stabilization_window = SimDuration::ZERO;
-        let mut c = HpaCore::new(1, 100, ScalingRules::default_scale_up(), rules);
+        let mut c = HpaCore::new(
+            1,
+            100,
+            ScalingRules::default_scale_up(),
+            rules,
+            BehaviorMode::Explicit,
+        );
         assert_eq!(c.reconcile(at(15), 10, || Some(2)), 10);
     }
 
@@ -517,6 +576,27 @@ mod tests {
         let mut c = core(2, 6);
         assert_eq!(c.reconcile(at(15), 9, || Some(9)), 6);
         assert_eq!(c.reconcile(at(30), 1, || Some(1)), 2);
+    }
+
+    #[test]
+    fn legacy_path_without_behavior() {
+        let mut c = HpaCore::new(
+            1,
+            100,
+            ScalingRules::default_scale_up(),
+            ScalingRules::default_scale_down(),
+            BehaviorMode::Unset,
+        );
+        // From 1: max(2 x 1, 4) = 4 (the behavior defaults would allow 5).
+        assert_eq!(c.reconcile(at(15), 1, || Some(50)), 4);
+        assert_eq!(c.reconcile(at(30), 4, || Some(50)), 8);
+        // A lower proposal is held up by the 300 s maximum, in either direction: the 50s
+        // of t = 15 and 30 keep the result at the up-limit 16.
+        assert_eq!(c.reconcile(at(45), 8, || Some(10)), 16);
+        // At t = 330 the proposals of t <= 30 have left the window (330 - 300 = 30 is
+        // still in: t >= now - 300), at t = 345 only the 10s remain.
+        assert_eq!(c.reconcile(at(330), 16, || Some(10)), 32);
+        assert_eq!(c.reconcile(at(345), 32, || Some(10)), 10);
     }
 
     #[test]

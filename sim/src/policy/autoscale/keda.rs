@@ -50,6 +50,7 @@ impl Keda {
             cfg.max_replicas,
             cfg.scale_up.clone(),
             cfg.scale_down.clone(),
+            cfg.behavior,
         );
         Keda {
             cfg,

@@ -34,10 +34,10 @@ mod sla_planner;
 
 pub use cold_start::{ColdStartConfig, ColdStartFile, load_seconds};
 pub use config::{
-    AutoscaleConfig, AutoscaleError, AutoscaleFile, HpaConfig, HpaFile, KedaConfig, KedaFile,
-    Metric, MetricName, MetricTarget, MetricType, PolicyType, PredictorKind, ScalingPolicy,
-    ScalingPolicyFile, ScalingRules, ScalingRulesFile, SelectPolicy, SlaPlannerConfig,
-    SlaPlannerFile, Stage,
+    AutoscaleConfig, AutoscaleError, AutoscaleFile, BehaviorMode, HpaConfig, HpaFile, KedaConfig,
+    KedaFile, Metric, MetricName, MetricTarget, MetricType, PolicyType, PredictorKind,
+    ScalingPolicy, ScalingPolicyFile, ScalingRules, ScalingRulesFile, SelectPolicy,
+    SlaPlannerConfig, SlaPlannerFile, Stage,
 };
 pub use hpa::Hpa;
 pub use keda::Keda;
