@@ -61,6 +61,17 @@ fn pruning_never_removes_the_best() {
     let best_pruned = &pruned.results[pruned.ranking[0]];
     assert_eq!(best_full.candidate, best_pruned.candidate);
     assert_eq!(best_full.max_rate_rps, best_pruned.max_rate_rps);
+    // The recommendation (cheapest deployment for the target) is the same too.
+    let (rp, rf) = (
+        pruned.recommendation.as_ref().unwrap(),
+        full.recommendation.as_ref().unwrap(),
+    );
+    assert_eq!(
+        pruned.results[rp.index].candidate,
+        full.results[rf.index].candidate
+    );
+    assert_eq!(rp.units, rf.units);
+    assert_eq!(rp.scenario_toml, rf.scenario_toml);
     // Every candidate kept by pruning was measured exactly as without pruning, and
     // every pruned one's bound is below the best measured rate per GPU.
     let best = best_full.goodput_per_gpu();

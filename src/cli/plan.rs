@@ -277,8 +277,8 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         );
         if !rec.confirm.met {
             eprintln!(
-                "warning: the sized deployment missed the SLOs in its confirming run even with {} extra unit(s); see recommendation.json",
-                rec.units.saturating_sub(1)
+                "warning: the sized deployment ({} unit(s)) missed the SLOs in its confirming run; see recommendation.json",
+                rec.units
             );
         }
     }

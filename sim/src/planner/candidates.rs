@@ -117,16 +117,15 @@ impl Candidate {
             f.hardware.gpu = self.gpu.clone();
         }
         let role = |shape: RoleShape, template: Option<&RoleFile>| {
-            let mut engine = template.map(|r| r.engine.clone()).unwrap_or_default();
-            engine.max_batched_tokens = Some(self.knobs.max_batched_tokens);
-            engine.max_num_seqs = Some(self.knobs.max_num_seqs);
-            // The reserve follows the token budget unless the user pinned it.
-            RoleFile {
-                replicas: shape.replicas * units,
-                tp: shape.tp,
-                router: Some(self.router),
-                engine,
-            }
+            // Start from the scenario's role so fields the planner does not search keep
+            // their values; the reserve follows the token budget unless the user pinned it.
+            let mut r = template.cloned().unwrap_or_default();
+            r.replicas = shape.replicas * units;
+            r.tp = shape.tp;
+            r.router = Some(self.router);
+            r.engine.max_batched_tokens = Some(self.knobs.max_batched_tokens);
+            r.engine.max_num_seqs = Some(self.knobs.max_num_seqs);
+            r
         };
         let d = &base.deployment;
         match self.mode {

@@ -14,9 +14,10 @@
 //!
 //! - Determinism: a plan is a function of its [`PlanSettings`] only. Candidates are
 //!   evaluated in *waves* of [`WAVE`] (a constant, not the thread count) in decreasing
-//!   order of their bound's score; before a wave, candidates whose bound cannot beat the
-//!   best score measured so far are skipped; the wave is simulated in parallel (rayon,
-//!   collected in order) and the best score is then updated sequentially. No float is
+//!   order of their bound's score; before a wave, candidates whose bound can beat
+//!   neither the best score nor the lowest deployment cost measured so far
+//!   ([`result::Incumbent`]) are skipped; the wave is simulated in parallel (rayon,
+//!   collected in order) and the incumbent is then updated sequentially. No float is
 //!   reduced in parallel. The same plan comes out at any `jobs`.
 //! - Which candidates are reported as pruned does not depend on that schedule either
 //!   (see [`result::assemble`]), so shards of the candidate list can be evaluated
@@ -35,7 +36,7 @@ use crate::workload::{ArrivalFile, ArrivalMode, Workload, WorkloadFile, Workload
 use bounds::{LengthStats, capacity_bound};
 use candidates::{Candidate, SearchSpace, enumerate};
 use rayon::prelude::*;
-use result::{Evaluation, Objective, Plan, Recommendation, assemble, rank};
+use result::{Evaluation, Incumbent, Objective, Plan, Recommendation, assemble, pick, rank};
 use search::{ProbeMetrics, max_rate};
 use std::path::{Path, PathBuf};
 
@@ -143,6 +144,7 @@ pub struct EvalContext {
     precision: f64,
     objective: Objective,
     prices: Vec<(String, f64)>,
+    target_rps: f64,
 }
 
 impl EvalContext {
@@ -177,6 +179,21 @@ impl EvalContext {
                 message: e.to_string(),
             })?;
         let stats = length_stats(&probe_workload, sc.seed)?;
+        let target_rps = match settings.target_rate_rps.or_else(|| sc.workload.rate_rps()) {
+            Some(r) if r.is_finite() && r > 0.0 => r,
+            Some(r) => {
+                return Err(PlanError::Setting {
+                    setting: "--target-rate",
+                    message: format!("must be a positive number of requests/s, got {r}"),
+                });
+            }
+            None => {
+                return Err(PlanError::Setting {
+                    setting: "--target-rate",
+                    message: "the workload has no nominal rate (a trace at its own pace): give the rate to plan for".into(),
+                });
+            }
+        };
         let mut prices = settings.gpu_prices.clone();
         if let Some(p) = sc.gpu_hour_usd
             && !prices.iter().any(|(g, _)| *g == settings.base.hardware.gpu)
@@ -212,7 +229,13 @@ impl EvalContext {
                 Objective::PerGpu
             },
             prices,
+            target_rps,
         })
+    }
+
+    /// The rate deployments are sized for, requests/s.
+    pub fn target_rps(&self) -> f64 {
+        self.target_rps
     }
 
     /// What the plan maximises: per dollar when every GPU searched has a price.
@@ -288,6 +311,11 @@ pub fn evaluate(
         let c = &candidates[i];
         ctx.objective.score(rate, c.gpus(), ctx.price(&c.gpu))
     };
+    let cost = |i: usize, rate: f64| {
+        let c = &candidates[i];
+        ctx.objective
+            .cost(rate, c.gpus(), ctx.price(&c.gpu), ctx.target_rps)
+    };
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by(|&a, &b| {
         score(b, built[b].1)
@@ -295,13 +323,14 @@ pub fn evaluate(
             .then(a.cmp(&b))
     });
     let mut searches: Vec<Option<search::SearchOutcome>> = vec![None; candidates.len()];
-    let mut best = 0.0_f64;
+    let mut best = Incumbent::default();
     for wave in order.chunks(WAVE) {
         let todo: Vec<usize> = wave
             .iter()
             .copied()
             .filter(|&i| {
-                let keep = !prune || score(i, built[i].1) >= best;
+                let b = built[i].1;
+                let keep = !prune || best.may_improve(score(i, b), cost(i, b));
                 if !keep {
                     progress(Progress::Candidate);
                 }
@@ -319,7 +348,7 @@ pub fn evaluate(
             .collect();
         for (&i, out) in todo.iter().zip(outs) {
             let out = out?;
-            best = best.max(score(i, out.max_rate_rps));
+            best.update(score(i, out.max_rate_rps), cost(i, out.max_rate_rps));
             searches[i] = Some(out);
         }
     }
@@ -342,24 +371,7 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let ctx = EvalContext::new(settings)?;
     let base_sc = Scenario::from_file(&settings.file, &settings.base_dir, settings.base.clone())?;
-    let target = match settings
-        .target_rate_rps
-        .or_else(|| base_sc.workload.rate_rps())
-    {
-        Some(r) if r.is_finite() && r > 0.0 => r,
-        Some(r) => {
-            return Err(PlanError::Setting {
-                setting: "--target-rate",
-                message: format!("must be a positive number of requests/s, got {r}"),
-            });
-        }
-        None => {
-            return Err(PlanError::Setting {
-                setting: "--target-rate",
-                message: "the workload has no nominal rate (a trace at its own pace): give the rate to plan for".into(),
-            });
-        }
-    };
+    let target = ctx.target_rps;
     let candidates = enumerate(
         &settings.base,
         &settings.file,
@@ -373,11 +385,11 @@ pub fn plan(
         evaluate(&ctx, &candidates, settings.prune, progress)
     })??;
     let price = |g: &str| ctx.price(g);
-    let results = assemble(&candidates, &evals, ctx.objective, &price)?;
+    let results = assemble(&candidates, &evals, ctx.objective, &price, target)?;
     let ranking = rank(&results, ctx.objective);
     progress(Progress::Confirming);
-    let recommendation = match ranking.first() {
-        Some(&i) => Some(confirm(
+    let recommendation = match pick(&results, ctx.objective, target) {
+        Some(i) => Some(confirm(
             settings,
             &base_sc,
             &results[i].candidate,

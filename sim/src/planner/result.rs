@@ -3,13 +3,17 @@
 //!
 //! # Invariants
 //!
+//! - Two things are "best" in a plan: the highest *score* (goodput per GPU or per
+//!   dollar, the ranking) and the lowest *deployment cost* for the target rate (GPUs, or
+//!   USD/hour when priced: whole units, so a small unit can win even with a lower
+//!   score; the recommendation). [`Incumbent`] holds both.
 //! - [`assemble`] turns raw [`Evaluation`]s into results by one rule that does not
 //!   depend on the order in which candidates were evaluated: a candidate is *pruned* iff
-//!   its bound's score is below the best measured score of the whole plan. Such a
-//!   candidate cannot be the best whatever its measurement, and its numbers are not
-//!   reported even if it happened to be simulated; every other candidate must have been
-//!   simulated. A sharded plan merged with [`assemble`] is therefore identical to the
-//!   plan run on one machine.
+//!   its bound's score is below the plan's best score *and* the cost its bound implies
+//!   is above the plan's lowest cost. Such a candidate can be neither best whatever its
+//!   measurement, and its numbers are not reported even if it happened to be simulated;
+//!   every other candidate must have been simulated. A sharded plan merged with
+//!   [`assemble`] is therefore identical to the plan run on one machine.
 //! - The ranking sorts by score (descending), then GPUs (ascending), then candidate
 //!   index: a total order, so ties are broken the same way every time.
 //! - Renderings are pure functions of the plan: identical plans give identical bytes.
@@ -43,12 +47,73 @@ impl Objective {
         }
     }
 
+    /// Cost of serving `target_rps` with whole units of `gpus` GPUs that each sustain
+    /// `rate_rps`: GPUs, or USD per hour under [`Objective::PerDollar`]. Infinite when
+    /// the unit sustains nothing.
+    pub fn cost(
+        self,
+        rate_rps: f64,
+        gpus: u32,
+        usd_per_gpu_hour: Option<f64>,
+        target_rps: f64,
+    ) -> f64 {
+        if !(rate_rps > 0.0) {
+            return f64::INFINITY;
+        }
+        let units = (target_rps / rate_rps).ceil().max(1.0);
+        let per_unit = f64::from(gpus);
+        match (self, usd_per_gpu_hour) {
+            (Objective::PerDollar, Some(p)) => units * per_unit * p,
+            _ => units * per_unit,
+        }
+    }
+
+    /// Unit of the deployment cost, for reports.
+    pub fn cost_unit(self) -> &'static str {
+        match self {
+            Objective::PerGpu => "GPUs",
+            Objective::PerDollar => "USD/hour",
+        }
+    }
+
     /// Unit of the score, for reports.
     pub fn unit(self) -> &'static str {
         match self {
             Objective::PerGpu => "req/s per GPU",
             Objective::PerDollar => "requests per USD",
         }
+    }
+}
+
+/// The best score and the lowest deployment cost measured (so far, or in the whole plan).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Incumbent {
+    /// Highest score.
+    pub best_score: f64,
+    /// Lowest deployment cost for the target rate.
+    pub min_cost: f64,
+}
+
+impl Default for Incumbent {
+    fn default() -> Incumbent {
+        Incumbent {
+            best_score: 0.0,
+            min_cost: f64::INFINITY,
+        }
+    }
+}
+
+impl Incumbent {
+    /// Account for a measured candidate.
+    pub fn update(&mut self, score: f64, cost: f64) {
+        self.best_score = self.best_score.max(score);
+        self.min_cost = self.min_cost.min(cost);
+    }
+
+    /// Whether a candidate whose bound gives `bound_score` and `bound_cost` could still
+    /// have the best score or the lowest cost (ties count: they are broken later).
+    pub fn may_improve(&self, bound_score: f64, bound_cost: f64) -> bool {
+        !bound_score.is_finite() || bound_score >= self.best_score || bound_cost <= self.min_cost
     }
 }
 
@@ -71,12 +136,16 @@ pub enum Status {
     Evaluated,
     /// Simulated; it misses the SLOs even at light load.
     Infeasible,
-    /// Its bound cannot beat the best measured score.
+    /// Its bound can beat neither the best measured score nor the lowest cost.
     Pruned {
         /// Score of the bound.
         bound_score: f64,
         /// Best measured score of the plan.
         best_score: f64,
+        /// Lowest cost the bound allows.
+        bound_cost: f64,
+        /// Lowest measured cost of the plan.
+        min_cost: f64,
     },
 }
 
@@ -123,12 +192,14 @@ impl CandidateResult {
 }
 
 /// Turn raw evaluations into results (see the module invariants). `evals` may come in
-/// any order but must cover every candidate; `price` gives a GPU's USD per hour.
+/// any order but must cover every candidate; `price` gives a GPU's USD per hour;
+/// `target_rps` is the rate deployments are sized for.
 pub fn assemble(
     candidates: &[Candidate],
     evals: &[Evaluation],
     objective: Objective,
     price: &dyn Fn(&str) -> Option<f64>,
+    target_rps: f64,
 ) -> Result<Vec<CandidateResult>, PlanError> {
     let mut by_index: Vec<Option<&Evaluation>> = vec![None; candidates.len()];
     for e in evals {
@@ -141,14 +212,16 @@ pub fn assemble(
             }
         }
     }
-    let best = evals
-        .iter()
-        .filter_map(|e| {
-            let s = e.search.as_ref()?;
-            let c = candidates.get(e.index)?;
-            Some(objective.score(s.max_rate_rps, c.gpus(), price(&c.gpu)))
-        })
-        .fold(0.0_f64, f64::max);
+    let mut best = Incumbent::default();
+    for e in evals {
+        if let (Some(s), Some(c)) = (&e.search, candidates.get(e.index)) {
+            let usd = price(&c.gpu);
+            best.update(
+                objective.score(s.max_rate_rps, c.gpus(), usd),
+                objective.cost(s.max_rate_rps, c.gpus(), usd, target_rps),
+            );
+        }
+    }
     let mut out = Vec::with_capacity(candidates.len());
     for (c, e) in candidates.iter().zip(&by_index) {
         let Some(e) = e else {
@@ -162,19 +235,22 @@ pub fn assemble(
         };
         let usd = price(&c.gpu);
         let bound_score = objective.score(e.bound_rps, c.gpus(), usd);
+        let bound_cost = objective.cost(e.bound_rps, c.gpus(), usd, target_rps);
         let mut r = CandidateResult {
             candidate: c.clone(),
             usd_per_gpu_hour: usd,
             bound_rps: e.bound_rps,
             status: Status::Pruned {
                 bound_score,
-                best_score: best,
+                best_score: best.best_score,
+                bound_cost,
+                min_cost: best.min_cost,
             },
             max_rate_rps: 0.0,
             at_max: None,
             probes: 0,
         };
-        if bound_score >= best || !bound_score.is_finite() {
+        if best.may_improve(bound_score, bound_cost) {
             let Some(s) = &e.search else {
                 return Err(PlanError::Inconsistent {
                     message: format!(
@@ -196,6 +272,28 @@ pub fn assemble(
         out.push(r);
     }
     Ok(out)
+}
+
+/// The recommended result: the lowest cost for `target_rps`, then the highest score,
+/// then the lowest index.
+pub fn pick(results: &[CandidateResult], objective: Objective, target_rps: f64) -> Option<usize> {
+    let cost = |r: &CandidateResult| {
+        objective.cost(
+            r.max_rate_rps,
+            r.candidate.gpus(),
+            r.usd_per_gpu_hour,
+            target_rps,
+        )
+    };
+    (0..results.len())
+        .filter(|&i| results[i].status == Status::Evaluated)
+        .min_by(|&a, &b| {
+            let (ra, rb) = (&results[a], &results[b]);
+            cost(ra)
+                .total_cmp(&cost(rb))
+                .then(rb.score(objective).total_cmp(&ra.score(objective)))
+                .then(a.cmp(&b))
+        })
 }
 
 /// Indices of the feasible results, best first (score, then fewer GPUs, then index).
@@ -251,6 +349,15 @@ pub struct Plan {
     pub probe_requests: u64,
     /// Most GPUs per unit.
     pub gpus_max: u32,
+}
+
+/// `x` rounded to 6 decimals, for JSON a person reads.
+fn round6(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1e6).round() / 1e6
+    } else {
+        x
+    }
 }
 
 fn num(x: f64) -> String {
@@ -325,14 +432,19 @@ impl Plan {
                     Status::Pruned {
                         bound_score,
                         best_score,
+                        bound_cost,
+                        min_cost,
                     } => (
                         "pruned",
                         "true",
                         format!(
-                            "bound {} < best {} {}",
+                            "bound {} < best {} {}; needs at least {} {} for the target rate > {}",
                             num(*bound_score),
                             num(*best_score),
-                            self.objective.unit()
+                            self.objective.unit(),
+                            num(*bound_cost),
+                            self.objective.cost_unit(),
+                            num(*min_cost),
                         ),
                     ),
                 };
@@ -449,9 +561,9 @@ impl Plan {
             tp: s.tp,
         };
         let pct = |a: [f64; 3]| Percentiles {
-            p50: a[0],
-            p90: a[1],
-            p99: a[2],
+            p50: round6(a[0]),
+            p90: round6(a[1]),
+            p99: round6(a[2]),
         };
         let gpus = c.gpus() * u;
         let usd = r.usd_per_gpu_hour;
@@ -481,13 +593,13 @@ impl Plan {
                     tp: c.decode.tp,
                 },
                 gpus: c.gpus(),
-                max_rate_rps: r.max_rate_rps,
-                goodput_requests_per_s_per_gpu: r.goodput_per_gpu(),
+                max_rate_rps: round6(r.max_rate_rps),
+                goodput_requests_per_s_per_gpu: round6(r.goodput_per_gpu()),
             },
             ttft_ms: pct(rec.confirm.ttft_ms),
             tpot_ms: pct(rec.confirm.tpot_ms),
-            goodput_requests_per_s: rec.confirm.goodput_rps,
-            slo_attainment: rec.attainment,
+            goodput_requests_per_s: round6(rec.confirm.goodput_rps),
+            slo_attainment: round6(rec.attainment),
             slo_met: rec.confirm.met,
             slo: SloJson {
                 ttft_ms: self.slo.ttft_ms,
@@ -583,15 +695,16 @@ impl Plan {
                         c.decode.replicas * rec.units
                     ),
                     Mode::Aggregated => format!(
-                        "{} replicas of TP {}",
+                        "{} replica(s) of TP {}",
                         c.prefill.replicas * rec.units,
                         c.prefill.tp
                     ),
                 };
                 let _ = writeln!(
                     s,
-                    "\nrecommendation for {} req/s: {} {} on {gpus} x {} ({} unit(s) of {}), {}, router {}, max-batched-tokens {}, max-num-seqs {}",
+                    "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {gpus} x {} ({} unit(s) of {}), {}, router {}, max-batched-tokens {}, max-num-seqs {}",
                     self.target_rate_rps,
+                    self.objective.cost_unit(),
                     rec.backend.name(),
                     c.mode_name(),
                     c.gpu,
