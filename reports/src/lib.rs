@@ -2,6 +2,8 @@
 //!
 //! - [`summary`]: `summary.json` (the machine-readable answer) and the human summary.
 //! - [`csv_out`]: `requests.csv` streamed as requests end, and `timeseries.csv`.
+//! - [`manifests`]: Kubernetes manifests (RoleBasedGroup, InferencePool, HPA/KEDA) for a
+//!   deployment.
 //! - [`atomic`]: every output goes to a temporary file in the same folder and is renamed
 //!   into place only when complete, so an interrupted run never leaves a half-written
 //!   output under its final name.
@@ -11,6 +13,7 @@
 
 pub mod atomic;
 pub mod csv_out;
+pub mod manifests;
 pub mod summary;
 
 /// An output could not be written. Fatal for the run.

@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod cost;
+mod manifest;
 mod plan;
 mod run;
 
@@ -28,6 +29,9 @@ enum Cmd {
     Run(run::RunArgs),
     /// Predict the time of one engine step and its breakdown.
     Cost(cost::CostArgs),
+    /// Write Kubernetes manifests (RoleBasedGroup, InferencePool, HPA/KEDA) for a
+    /// scenario's deployment to DIR/manifests/.
+    Manifest(manifest::ManifestArgs),
     /// Search deployments for the highest SLO-meeting rate per GPU, size the best for a
     /// target rate and write plan.csv, pareto.csv, recommendation.json and
     /// recommended.toml.
@@ -51,6 +55,7 @@ pub(crate) fn main() -> ExitCode {
         None => run::run(run::RunArgs::default()),
         Some(Cmd::Run(args)) => run::run(args),
         Some(Cmd::Cost(args)) => cost::run(args),
+        Some(Cmd::Manifest(args)) => manifest::run(args),
         Some(Cmd::Plan(args)) => plan::run(args),
     };
     match result {

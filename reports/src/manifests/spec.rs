@@ -417,7 +417,12 @@ impl DeploymentSpec {
                 return Err(invalid(field, v, "must be non-empty without whitespace"));
             }
         }
-        if self.model.hf_repo.split('/').any(|p| p.is_empty() || p == "..") {
+        if self
+            .model
+            .hf_repo
+            .split('/')
+            .any(|p| p.is_empty() || p == "..")
+        {
             return Err(invalid(
                 "model.hf_repo",
                 &self.model.hf_repo,
@@ -465,7 +470,11 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
     if let Some(m) = e.mem_fraction
         && !(m.is_finite() && m > 0.0 && m <= 1.0)
     {
-        return Err(invalid(&f("engine.mem_fraction"), &m.to_string(), "must be in (0, 1]"));
+        return Err(invalid(
+            &f("engine.mem_fraction"),
+            &m.to_string(),
+            "must be in (0, 1]",
+        ));
     }
     let Some(a) = &r.autoscaling else {
         return Ok(());
@@ -488,26 +497,43 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
     let (up, down) = match a {
         Autoscaling::Hpa(h) => {
             check_metric_name(&f("autoscaling.metric"), &h.metric)?;
-            check_positive(&f("autoscaling.target_average_value"), h.target_average_value)?;
+            check_positive(
+                &f("autoscaling.target_average_value"),
+                h.target_average_value,
+            )?;
             if let Some(t) = h.tolerance
                 && !(t.is_finite() && (0.0..1.0).contains(&t))
             {
-                return Err(invalid(&f("autoscaling.tolerance"), &t.to_string(), "must be in [0, 1)"));
+                return Err(invalid(
+                    &f("autoscaling.tolerance"),
+                    &t.to_string(),
+                    "must be in [0, 1)",
+                ));
             }
             if h.sync_period_s == Some(0) {
-                return Err(invalid(&f("autoscaling.sync_period_s"), "0", "must be at least 1"));
+                return Err(invalid(
+                    &f("autoscaling.sync_period_s"),
+                    "0",
+                    "must be at least 1",
+                ));
             }
             (&h.scale_up, &h.scale_down)
         }
         Autoscaling::Keda(k) => {
             check_positive(&f("autoscaling.threshold"), k.threshold)?;
             if k.polling_interval_s == 0 {
-                return Err(invalid(&f("autoscaling.polling_interval_s"), "0", "must be at least 1"));
+                return Err(invalid(
+                    &f("autoscaling.polling_interval_s"),
+                    "0",
+                    "must be at least 1",
+                ));
             }
             if k.query.trim().is_empty() {
                 return Err(invalid(&f("autoscaling.query"), "", "must not be empty"));
             }
-            if !(k.prometheus_url.starts_with("http://") || k.prometheus_url.starts_with("https://")) {
+            if !(k.prometheus_url.starts_with("http://")
+                || k.prometheus_url.starts_with("https://"))
+            {
                 return Err(invalid(
                     &f("autoscaling.prometheus_url"),
                     &k.prometheus_url,
@@ -560,7 +586,8 @@ fn check_positive(field: &str, v: f64) -> Result<(), ManifestError> {
 fn check_dns_label(field: &str, v: &str, max: usize) -> Result<(), ManifestError> {
     let ok = !v.is_empty()
         && v.len() <= max
-        && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !v.starts_with('-')
         && !v.ends_with('-');
     if ok {
@@ -569,7 +596,9 @@ fn check_dns_label(field: &str, v: &str, max: usize) -> Result<(), ManifestError
         Err(invalid(
             field,
             v,
-            &format!("must be a DNS label: lowercase letters, digits and '-', at most {max} characters"),
+            &format!(
+                "must be a DNS label: lowercase letters, digits and '-', at most {max} characters"
+            ),
         ))
     }
 }
@@ -593,7 +622,9 @@ fn check_resource_name(field: &str, v: &str) -> Result<(), ManifestError> {
     check_dns_subdomain(field, domain)?;
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
     if ok {
@@ -604,7 +635,9 @@ fn check_resource_name(field: &str, v: &str) -> Result<(), ManifestError> {
 }
 
 fn check_metric_name(field: &str, v: &str) -> Result<(), ManifestError> {
-    let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_:".contains(&b));
+    let ok = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_:".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -628,7 +661,11 @@ pub fn dns_label(s: &str) -> String {
     while out.ends_with('-') {
         out.pop();
     }
-    if out.is_empty() { "xpyd".to_string() } else { out }
+    if out.is_empty() {
+        "xpyd".to_string()
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]

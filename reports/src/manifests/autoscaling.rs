@@ -1,0 +1,195 @@
+//! Per-role autoscalers: an HPA (`autoscaling/v2`) or a KEDA `ScaledObject`
+//! (`keda.sh/v1alpha1`), both targeting the role's `RoleBasedGroupScalingAdapter`
+//! (`<rbg>-<role>`, auto-created by the RBG controller for roles with
+//! `scalingAdapter.enable: true`, RBG KEP-29), which exposes the `scale` subresource.
+//!
+//! Follows `examples/rbg/basic__rbg__scaling__scaling-adapter-with-hpa.yaml` (HPA
+//! `scaleTargetRef` = `workloads.x-k8s.io/<version>` `RoleBasedGroupScalingAdapter`); the
+//! KEDA object uses the same target and a `prometheus` trigger.
+//!
+//! Invariants: quantities are written in canonical Kubernetes form (integers, or
+//! milli-units such as `500m`), thresholds as plain decimals; `behavior` lists only what
+//! the spec sets, leaving Kubernetes' defaults (0 s up / 300 s down windows) otherwise.
+
+use super::RbgApi;
+use super::rbg::GROUP;
+use super::spec::{
+    Autoscaling, DeploymentSpec, HpaSpec, KedaSpec, PolicyKind, ScalingRules, SelectPolicy,
+};
+use serde_json::{Map, Value, json};
+
+/// A positive number as a Kubernetes quantity: an integer, else milli-units
+/// (rounded, at least `1m`).
+pub(crate) fn quantity(v: f64) -> String {
+    let milli = (v * 1000.0).round().max(1.0);
+    if milli % 1000.0 == 0.0 {
+        format!("{}", milli / 1000.0)
+    } else {
+        format!("{milli}m")
+    }
+}
+
+fn rules_json(r: &ScalingRules, tolerance: Option<f64>) -> Option<Value> {
+    let mut o = Map::new();
+    if let Some(w) = r.stabilization_window_s {
+        o.insert("stabilizationWindowSeconds".into(), w.into());
+    }
+    if !r.policies.is_empty() {
+        let p: Vec<Value> = r
+            .policies
+            .iter()
+            .map(|p| {
+                let kind = match p.kind {
+                    PolicyKind::Pods => "Pods",
+                    PolicyKind::Percent => "Percent",
+                };
+                json!({"type": kind, "value": p.value, "periodSeconds": p.period_s})
+            })
+            .collect();
+        o.insert("policies".into(), p.into());
+    }
+    if let Some(s) = r.select_policy {
+        let s = match s {
+            SelectPolicy::Max => "Max",
+            SelectPolicy::Min => "Min",
+            SelectPolicy::Disabled => "Disabled",
+        };
+        o.insert("selectPolicy".into(), s.into());
+    }
+    if let Some(t) = tolerance {
+        o.insert("tolerance".into(), quantity(t).into());
+    }
+    (!o.is_empty()).then_some(Value::Object(o))
+}
+
+fn behavior(up: &ScalingRules, down: &ScalingRules, tolerance: Option<f64>) -> Option<Value> {
+    let mut o = Map::new();
+    if let Some(v) = rules_json(up, tolerance) {
+        o.insert("scaleUp".into(), v);
+    }
+    if let Some(v) = rules_json(down, tolerance) {
+        o.insert("scaleDown".into(), v);
+    }
+    (!o.is_empty()).then_some(Value::Object(o))
+}
+
+fn target_ref(spec: &DeploymentSpec, api: RbgApi, role: &str) -> Value {
+    json!({
+        "apiVersion": format!("{GROUP}/{}", api.version()),
+        "kind": "RoleBasedGroupScalingAdapter",
+        "name": format!("{}-{role}", spec.name),
+    })
+}
+
+fn metadata(spec: &DeploymentSpec, role: &str, annotations: Map<String, Value>) -> Value {
+    let mut m = json!({
+        "name": format!("{}-{role}", spec.name),
+        "namespace": spec.namespace,
+        "labels": {
+            super::pod::LABEL_NAME: spec.name,
+            super::pod::LABEL_COMPONENT: role,
+            super::pod::LABEL_MANAGED: "xpyd",
+        },
+    });
+    if !annotations.is_empty() {
+        m["annotations"] = Value::Object(annotations);
+    }
+    m
+}
+
+/// The autoscaler object of `role`.
+pub(crate) fn autoscaler(spec: &DeploymentSpec, api: RbgApi, role: &str, a: &Autoscaling) -> Value {
+    match a {
+        Autoscaling::Hpa(h) => hpa(spec, api, role, h),
+        Autoscaling::Keda(k) => keda(spec, api, role, k),
+    }
+}
+
+fn hpa(spec: &DeploymentSpec, api: RbgApi, role: &str, h: &HpaSpec) -> Value {
+    let mut ann = Map::new();
+    if let Some(s) = h.sync_period_s {
+        ann.insert(
+            "xpyd.io/hpa-sync-period-seconds".into(),
+            s.to_string().into(),
+        );
+    }
+    let mut spec_o = Map::new();
+    spec_o.insert("scaleTargetRef".into(), target_ref(spec, api, role));
+    spec_o.insert("minReplicas".into(), h.min_replicas.into());
+    spec_o.insert("maxReplicas".into(), h.max_replicas.into());
+    spec_o.insert(
+        "metrics".into(),
+        json!([{
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": h.metric},
+                "target": {"type": "AverageValue", "averageValue": quantity(h.target_average_value)},
+            },
+        }]),
+    );
+    if let Some(b) = behavior(&h.scale_up, &h.scale_down, h.tolerance) {
+        spec_o.insert("behavior".into(), b);
+    }
+    json!({
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(spec, role, ann),
+        "spec": spec_o,
+    })
+}
+
+fn keda(spec: &DeploymentSpec, api: RbgApi, role: &str, k: &KedaSpec) -> Value {
+    let mut spec_o = Map::new();
+    spec_o.insert("scaleTargetRef".into(), target_ref(spec, api, role));
+    spec_o.insert("minReplicaCount".into(), k.min_replicas.into());
+    spec_o.insert("maxReplicaCount".into(), k.max_replicas.into());
+    spec_o.insert("pollingInterval".into(), k.polling_interval_s.into());
+    spec_o.insert("cooldownPeriod".into(), k.cooldown_period_s.into());
+    if let Some(b) = behavior(&k.scale_up, &k.scale_down, None) {
+        spec_o.insert(
+            "advanced".into(),
+            json!({"horizontalPodAutoscalerConfig": {"behavior": b}}),
+        );
+    }
+    spec_o.insert(
+        "triggers".into(),
+        json!([{
+            "type": "prometheus",
+            "metricType": "AverageValue",
+            "metadata": {
+                "serverAddress": k.prometheus_url,
+                "query": k.query,
+                "threshold": format!("{}", k.threshold),
+            },
+        }]),
+    );
+    json!({
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": metadata(spec, role, Map::new()),
+        "spec": spec_o,
+    })
+}
+
+/// The default KEDA query for a role: the sum over its pods of `metric`, so that the
+/// desired replica count is that sum divided by the per-replica threshold.
+pub fn default_keda_query(spec: &DeploymentSpec, role: &str, metric: &str) -> String {
+    format!(
+        "sum({metric}{{namespace=\"{}\",pod=~\"{}-{role}-.*\"}})",
+        spec.namespace, spec.name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantity;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity(5.0), "5");
+        assert_eq!(quantity(0.5), "500m");
+        assert_eq!(quantity(0.8), "800m");
+        assert_eq!(quantity(1e-9), "1m");
+        assert_eq!(quantity(12.25), "12250m");
+    }
+}

@@ -1,0 +1,206 @@
+//! Kubernetes manifests for a deployment: a RoleBasedGroup (RBG) with the engine,
+//! router and dependency roles of SGLang, vLLM or NVIDIA Dynamo; a Service and a
+//! Gateway API Inference Extension InferencePool in front of it; and per-role HPA or
+//! KEDA autoscalers acting through the RBG scaling adapter.
+//!
+//! The API is two calls: build a [`DeploymentSpec`] (by hand, or
+//! [`DeploymentSpec::from_scenario`]) and [`emit_all`] it, which returns
+//! `(file name, YAML)` pairs in a fixed order:
+//! `rolebasedgroup.yaml`, `service.yaml`, `inferencepool.yaml`, then
+//! `autoscaler-<role>.yaml` for every autoscaled role (prefill, decode, worker order).
+//! [`emit_objects`] gives the same objects as JSON values.
+//!
+//! Module map: [`spec`] (the input), `pod` (backend-neutral role description and pod
+//! rendering), `sglang`/`vllm`/`dynamo` (one file per backend: commands, ports, probes),
+//! `rbg` (the RoleBasedGroup, v1alpha2 or v1alpha1), `gateway` (Service, InferencePool),
+//! `autoscaling` (HPA, ScaledObject), [`yaml`] (serialisation).
+//!
+//! Invariants: every emitter runs after [`DeploymentSpec::validate`], so user input
+//! never reaches a panic; objects are `serde_json::Value` trees whose maps are
+//! `BTreeMap`s, serialised by one function, so the same spec and options give
+//! byte-identical files. Each file holds exactly one object. Validity against the CRD
+//! schemas in `../shared/reference/crds` (and the built-in kinds' OpenAPI schemas) is
+//! checked by `reports/tests/manifests_schema.rs`, including the CRDs' CEL rules.
+
+mod autoscaling;
+mod dynamo;
+mod gateway;
+mod pod;
+mod rbg;
+mod sglang;
+pub mod spec;
+mod vllm;
+pub mod yaml;
+
+pub use autoscaling::default_keda_query;
+pub use spec::{
+    Autoscaling, DeploymentSpec, EngineKnobs, GatewaySpec, HpaSpec, Images, KedaSpec, KvCacheDtype,
+    ModelRef, PolicyKind, RoleSpec, RoleTopology, RouterPolicy, ScalingPolicy, ScalingRules,
+    SelectPolicy, TransferBackend, default_metric,
+};
+
+use pod::{Resources, Role};
+use serde_json::Value;
+use xpyd_sim::scenario::Backend;
+
+/// Why manifests could not be produced. Fatal for the `manifest` command: nothing is
+/// written.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// A spec value is out of range or malformed.
+    #[error("{field}: `{value}` {reason}")]
+    Invalid {
+        /// Spec field path (`prefill.tp`).
+        field: String,
+        /// The value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// TP spans nodes but is not a whole number of nodes.
+    #[error(
+        "{role}.tp: {tp} GPUs span more than one node of {gpus_per_node} GPUs but is not a multiple of it"
+    )]
+    TpAcrossNodes {
+        /// Role.
+        role: String,
+        /// TP degree.
+        tp: u32,
+        /// GPUs per node.
+        gpus_per_node: u32,
+    },
+    /// YAML serialisation failed (a bug: every value is serialisable).
+    #[error("{file}: YAML serialisation failed: {message}")]
+    Yaml {
+        /// Output file.
+        file: String,
+        /// Serializer message.
+        message: String,
+    },
+}
+
+/// RoleBasedGroup API version to write.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum RbgApi {
+    /// `workloads.x-k8s.io/v1alpha2`, the storage version since RBG v0.7.
+    #[default]
+    V1alpha2,
+    /// `workloads.x-k8s.io/v1alpha1`, for clusters on older RBG (as in the ACK guides).
+    V1alpha1,
+}
+
+impl RbgApi {
+    /// Version string (`v1alpha2`).
+    pub fn version(self) -> &'static str {
+        match self {
+            RbgApi::V1alpha2 => "v1alpha2",
+            RbgApi::V1alpha1 => "v1alpha1",
+        }
+    }
+}
+
+/// How to write the manifests (as opposed to what to deploy, the [`DeploymentSpec`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmitOptions {
+    /// RBG API version.
+    pub rbg_api: RbgApi,
+}
+
+/// One output file: its name and the object it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    /// File name (`rolebasedgroup.yaml`).
+    pub file: String,
+    /// The Kubernetes object.
+    pub object: Value,
+}
+
+/// Pods per instance and GPUs per pod of a role: one pod of `tp` GPUs when TP fits a
+/// node, else `tp / gpus_per_node` pods of `gpus_per_node` GPUs (validated divisible).
+pub(crate) fn instance_shape(r: &RoleSpec) -> (u32, u32) {
+    if r.tp <= r.gpus_per_node {
+        (1, r.tp)
+    } else {
+        (r.tp.div_ceil(r.gpus_per_node), r.gpus_per_node)
+    }
+}
+
+/// Resources of one engine pod: its GPUs, one RDMA device, and CPU/memory requests
+/// sized for tokenisation and weight loading (no CPU/memory limits: a limit hit while
+/// loading weights would kill the pod).
+pub(crate) fn engine_resources(spec: &DeploymentSpec, r: &RoleSpec) -> Resources {
+    let (_, gpus) = instance_shape(r);
+    let (cpu, memory) = match gpus {
+        1 => ("4", "32Gi"),
+        2 => ("8", "64Gi"),
+        3 | 4 => ("16", "128Gi"),
+        _ => ("32", "256Gi"),
+    };
+    Resources {
+        cpu,
+        memory,
+        gpus,
+        rdma: spec.rdma_resource.clone(),
+    }
+}
+
+fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
+    match spec.backend {
+        Backend::Sglang => sglang::roles(spec, api),
+        Backend::Vllm => vllm::roles(spec, api),
+        Backend::Dynamo => dynamo::roles(spec, api),
+    }
+}
+
+/// Every object of the deployment, one per file, in the order of [`emit_all`].
+pub fn emit_objects(
+    spec: &DeploymentSpec,
+    opts: &EmitOptions,
+) -> Result<Vec<Manifest>, ManifestError> {
+    spec.validate()?;
+    let roles = roles(spec, opts.rbg_api);
+    let entry = roles
+        .iter()
+        .find(|r| r.serving)
+        .expect("every backend has a serving role");
+    let mut out = vec![
+        Manifest {
+            file: "rolebasedgroup.yaml".into(),
+            object: rbg::rolebasedgroup(spec, opts.rbg_api, &roles),
+        },
+        Manifest {
+            file: "service.yaml".into(),
+            object: gateway::service(spec, entry),
+        },
+        Manifest {
+            file: "inferencepool.yaml".into(),
+            object: gateway::inference_pool(spec, entry),
+        },
+    ];
+    for (role, r) in spec.engine_roles() {
+        if let Some(a) = &r.autoscaling {
+            out.push(Manifest {
+                file: format!("autoscaler-{role}.yaml"),
+                object: autoscaling::autoscaler(spec, opts.rbg_api, role, a),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every manifest as `(file name, YAML text)`, ready to write under `manifests/`.
+pub fn emit_all(
+    spec: &DeploymentSpec,
+    opts: &EmitOptions,
+) -> Result<Vec<(String, String)>, ManifestError> {
+    emit_objects(spec, opts)?
+        .into_iter()
+        .map(|m| {
+            let text = yaml::to_yaml(&m.object).map_err(|message| ManifestError::Yaml {
+                file: m.file.clone(),
+                message,
+            })?;
+            Ok((m.file, text))
+        })
+        .collect()
+}

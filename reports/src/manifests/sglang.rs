@@ -1,0 +1,223 @@
+//! SGLang roles: `sglang.launch_server` engines and, when disaggregated, the SGLang
+//! Model Gateway (`sglang_router.launch_router --pd-disaggregation`) as the router role.
+//!
+//! Follows `examples/rbg/inference__pd-disagg-standalone.yaml` (router + prefill + decode,
+//! `--disaggregation-mode`, `--tp-size`, `/health` probes on 8000),
+//! `inference__ecosystem__mooncake__mooncake-transfer-engine__sgl-pd-disagg-with-mooncake-te.yaml`
+//! (`--disaggregation-transfer-backend`, router `dependencies: [prefill, decode]`),
+//! `deprecated__v1alpha1__pd-disagg__sglang__sglang-pd.yaml` (prefill
+//! `--disaggregation-bootstrap-port`, router `--prefill URL BOOTSTRAP_PORT`, `rdma/hca`,
+//! model PVC) and `inference__pd-disagg-leader-worker.yaml` (multi-node:
+//! `--dist-init-addr $(RBG_LWP_LEADER_ADDRESS):PORT --nnodes --node-rank`).
+//!
+//! Invariant: the router lists every initial instance by its stable pod DNS name; the
+//! prefill entries carry the bootstrap port the decode side uses for the KV handshake.
+
+use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, var};
+use super::rbg::{group_env, pod_host};
+use super::spec::{
+    DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, RouterPolicy, TransferBackend,
+};
+use super::{RbgApi, engine_resources, instance_shape};
+
+/// Port of the prefill server's bootstrap (KV handshake) endpoint.
+pub(crate) const BOOTSTRAP_PORT: u16 = 8998;
+/// Port of torch.distributed rendezvous across the pods of a multi-node instance.
+const DIST_PORT: u16 = 20000;
+/// Prometheus port of the router.
+const ROUTER_METRICS_PORT: u16 = 29000;
+
+fn policy(p: RouterPolicy) -> &'static str {
+    match p {
+        RouterPolicy::RoundRobin => "round_robin",
+        RouterPolicy::Random => "random",
+        RouterPolicy::PowerOfTwo => "power_of_two",
+        RouterPolicy::CacheAware => "cache_aware",
+    }
+}
+
+/// The roles of an SGLang deployment.
+pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
+    match &spec.topology {
+        RoleTopology::Aggregated(r) => vec![engine(spec, api, "worker", r, None, true)],
+        RoleTopology::Disaggregated { prefill, decode } => {
+            let mut args: Vec<String> = ["--pd-disaggregation"].map(String::from).to_vec();
+            for i in 0..prefill.replicas {
+                args.push("--prefill".into());
+                args.push(format!(
+                    "http://{}:{HTTP_PORT}",
+                    pod_host(&spec.name, "prefill", i)
+                ));
+                args.push(BOOTSTRAP_PORT.to_string());
+            }
+            for i in 0..decode.replicas {
+                args.push("--decode".into());
+                args.push(format!(
+                    "http://{}:{HTTP_PORT}",
+                    pod_host(&spec.name, "decode", i)
+                ));
+            }
+            args.extend(
+                [
+                    "--host",
+                    "0.0.0.0",
+                    "--port",
+                    &HTTP_PORT.to_string(),
+                    "--prefill-policy",
+                    policy(spec.router),
+                    "--decode-policy",
+                    policy(spec.router),
+                    "--prometheus-host",
+                    "0.0.0.0",
+                    "--prometheus-port",
+                    &ROUTER_METRICS_PORT.to_string(),
+                ]
+                .map(String::from),
+            );
+            vec![
+                router(spec, args),
+                engine(spec, api, "prefill", prefill, Some("prefill"), false),
+                engine(spec, api, "decode", decode, Some("decode"), false),
+            ]
+        }
+    }
+}
+
+/// The PD router role (also used by vLLM, as in the RBG vLLM + Mooncake example).
+pub(crate) fn router(spec: &DeploymentSpec, args: Vec<String>) -> Role {
+    let mut c = Container::new(
+        "router",
+        &spec.images.router,
+        &["python3", "-m", "sglang_router.launch_router"],
+        args,
+    );
+    c.ports = vec![("http", HTTP_PORT), ("metrics", ROUTER_METRICS_PORT)];
+    c.probes = Some(Probes {
+        port: HTTP_PORT,
+        ready_path: "/health",
+        live_path: "/health",
+        startup_budget_s: 300,
+    });
+    c.resources.cpu = "2";
+    c.resources.memory = "4Gi";
+    Role {
+        name: "router",
+        replicas: 1,
+        pods_per_instance: 1,
+        container: c,
+        dependencies: vec!["prefill", "decode"],
+        scaling_adapter: false,
+        serving: true,
+    }
+}
+
+fn engine(
+    spec: &DeploymentSpec,
+    api: RbgApi,
+    name: &'static str,
+    r: &RoleSpec,
+    pd_mode: Option<&str>,
+    serving: bool,
+) -> Role {
+    let (pods, _) = instance_shape(r);
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |k: &str, v: String| {
+        a.push(k.to_string());
+        a.push(v);
+    };
+    push(
+        "--model-path",
+        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+    );
+    push("--served-model-name", spec.model.served_name.clone());
+    push("--host", "0.0.0.0".into());
+    push("--port", HTTP_PORT.to_string());
+    push("--tp-size", r.tp.to_string());
+    if let Some(mode) = pd_mode {
+        push("--disaggregation-mode", mode.into());
+        let backend = match spec.transfer_backend {
+            TransferBackend::Mooncake => "mooncake",
+            TransferBackend::Nixl => "nixl",
+        };
+        push("--disaggregation-transfer-backend", backend.into());
+        if mode == "prefill" {
+            push(
+                "--disaggregation-bootstrap-port",
+                BOOTSTRAP_PORT.to_string(),
+            );
+        }
+    }
+    let e = &r.engine;
+    if let Some(n) = e.max_running_requests {
+        push("--max-running-requests", n.to_string());
+    }
+    if let Some(n) = e.max_batched_tokens {
+        push("--max-prefill-tokens", n.to_string());
+    }
+    match (e.chunked_prefill, e.max_batched_tokens) {
+        (Some(false), _) => push("--chunked-prefill-size", "-1".into()),
+        (_, Some(n)) => push("--chunked-prefill-size", n.to_string()),
+        _ => {}
+    }
+    if let Some(m) = e.mem_fraction {
+        push("--mem-fraction-static", m.to_string());
+    }
+    if let Some(b) = e.block_size {
+        push("--page-size", b.to_string());
+    }
+    if let Some(d) = e.kv_cache_dtype {
+        let d = match d {
+            KvCacheDtype::Auto => "auto",
+            KvCacheDtype::Fp8 => "fp8_e4m3",
+        };
+        push("--kv-cache-dtype", d.into());
+    }
+    if spec.model.fp8_weights {
+        push("--quantization", "fp8".into());
+    }
+    if let Some(n) = spec.model.max_model_len {
+        push("--context-length", n.to_string());
+    }
+    let mut ports = vec![("http", HTTP_PORT)];
+    if pd_mode == Some("prefill") {
+        ports.push(("bootstrap", BOOTSTRAP_PORT));
+    }
+    if pods > 1 {
+        let g = group_env(api);
+        push(
+            "--dist-init-addr",
+            format!("{}:{DIST_PORT}", var(g.leader_address)),
+        );
+        push("--nnodes", var(g.group_size));
+        push("--node-rank", var(g.worker_index));
+        ports.push(("dist", DIST_PORT));
+    }
+    a.extend(["--trust-remote-code", "--enable-metrics"].map(String::from));
+    let mut c = Container::new(
+        "engine",
+        &spec.images.engine,
+        &["python3", "-m", "sglang.launch_server"],
+        a,
+    );
+    c.env = vec![("POD_IP".into(), EnvValue::Field("status.podIP"))];
+    c.ports = ports;
+    c.probes = Some(Probes {
+        port: HTTP_PORT,
+        ready_path: "/health",
+        live_path: "/health",
+        startup_budget_s: 1800,
+    });
+    c.resources = engine_resources(spec, r);
+    c.model_volume = true;
+    c.shm = true;
+    c.ipc_lock = spec.rdma_resource.is_some();
+    Role {
+        name,
+        replicas: r.replicas,
+        pods_per_instance: pods,
+        container: c,
+        dependencies: Vec::new(),
+        scaling_adapter: r.autoscaling.is_some(),
+        serving,
+    }
+}

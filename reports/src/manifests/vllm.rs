@@ -1,0 +1,225 @@
+//! vLLM roles: `vllm serve` engines with a `--kv-transfer-config` connector and, when
+//! disaggregated, the SGLang Model Gateway as the PD router.
+//!
+//! Follows `examples/rbg/inference__ecosystem__mooncake__mooncake-transfer-engine__vllm-pd-disagg-with-mooncake-te.yaml`
+//! (router `sglang_router.launch_router --pd-disaggregation --prefill URL --decode URL`
+//! with `dependencies: [prefill, decode]`; engines `vllm serve MODEL
+//! --tensor-parallel-size`, `--kv-transfer-config` with `MooncakeConnector`
+//! `kv_producer`/`kv_consumer`, `/health` probes on 8000). NIXL uses
+//! `{"kv_connector":"NixlConnector","kv_role":"kv_both"}` on both sides with the NIXL
+//! side channel on the pod IP. Multi-node TP uses vLLM's own multi-node launch
+//! (`--nnodes --node-rank --master-addr`, workers `--headless`; vLLM >= 0.11), laid out
+//! as in `inference__pd-disagg-leader-worker.yaml`.
+//!
+//! Invariant: the connector JSON is written by hand with a fixed key order, so the
+//! argument is byte-identical across runs.
+
+use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, var};
+use super::rbg::{group_env, pod_host};
+use super::spec::{DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, TransferBackend};
+use super::{RbgApi, engine_resources, instance_shape};
+
+/// torch.distributed rendezvous port of a multi-node instance.
+const MASTER_PORT: u16 = 29501;
+/// NIXL side-channel (handshake) port.
+pub(crate) const NIXL_PORT: u16 = 5600;
+/// Mooncake bootstrap port of a vLLM prefill instance.
+const MOONCAKE_BOOTSTRAP_PORT: u16 = 8998;
+
+/// `--kv-transfer-config` of a role (`Some("prefill" | "decode")`) for a transfer backend.
+pub(crate) fn kv_transfer_config(backend: TransferBackend, pd_role: &str) -> String {
+    let (connector, role) = match (backend, pd_role) {
+        (TransferBackend::Nixl, _) => ("NixlConnector", "kv_both"),
+        (TransferBackend::Mooncake, "prefill") => ("MooncakeConnector", "kv_producer"),
+        (TransferBackend::Mooncake, _) => ("MooncakeConnector", "kv_consumer"),
+    };
+    format!(r#"{{"kv_connector":"{connector}","kv_role":"{role}"}}"#)
+}
+
+/// vLLM engine arguments shared by `vllm serve` and `dynamo.vllm`, after the model.
+pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |k: &str, v: String| {
+        a.push(k.to_string());
+        a.push(v);
+    };
+    push("--served-model-name", spec.model.served_name.clone());
+    push("--tensor-parallel-size", r.tp.to_string());
+    let e = &r.engine;
+    if let Some(n) = e.max_running_requests {
+        push("--max-num-seqs", n.to_string());
+    }
+    if let Some(n) = e.max_batched_tokens {
+        push("--max-num-batched-tokens", n.to_string());
+    }
+    if let Some(m) = e.mem_fraction {
+        push("--gpu-memory-utilization", m.to_string());
+    }
+    if let Some(b) = e.block_size {
+        push("--block-size", b.to_string());
+    }
+    if let Some(d) = e.kv_cache_dtype {
+        let d = match d {
+            KvCacheDtype::Auto => "auto",
+            KvCacheDtype::Fp8 => "fp8",
+        };
+        push("--kv-cache-dtype", d.into());
+    }
+    if spec.model.fp8_weights {
+        push("--quantization", "fp8".into());
+    }
+    if let Some(n) = spec.model.max_model_len {
+        push("--max-model-len", n.to_string());
+    }
+    match e.chunked_prefill {
+        Some(true) => a.push("--enable-chunked-prefill".into()),
+        Some(false) => a.push("--no-enable-chunked-prefill".into()),
+        None => {}
+    }
+    a.push("--trust-remote-code".into());
+    a
+}
+
+/// Multi-node arguments: every pod gets these, workers add `--headless`.
+pub(crate) fn multi_node_args(api: RbgApi, pods: u32) -> Vec<String> {
+    let g = group_env(api);
+    vec![
+        "--nnodes".into(),
+        pods.to_string(),
+        "--node-rank".into(),
+        var(g.worker_index),
+        "--master-addr".into(),
+        var(g.leader_address),
+        "--master-port".into(),
+        MASTER_PORT.to_string(),
+    ]
+}
+
+/// The roles of a vLLM deployment.
+pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
+    match &spec.topology {
+        RoleTopology::Aggregated(r) => vec![engine(spec, api, "worker", r, None, true)],
+        RoleTopology::Disaggregated { prefill, decode } => {
+            let mut args = vec!["--pd-disaggregation".to_string()];
+            for i in 0..prefill.replicas {
+                args.push("--prefill".into());
+                args.push(format!(
+                    "http://{}:{HTTP_PORT}",
+                    pod_host(&spec.name, "prefill", i)
+                ));
+            }
+            for i in 0..decode.replicas {
+                args.push("--decode".into());
+                args.push(format!(
+                    "http://{}:{HTTP_PORT}",
+                    pod_host(&spec.name, "decode", i)
+                ));
+            }
+            let policy = match spec.router {
+                super::spec::RouterPolicy::RoundRobin => "round_robin",
+                super::spec::RouterPolicy::Random => "random",
+                super::spec::RouterPolicy::PowerOfTwo => "power_of_two",
+                super::spec::RouterPolicy::CacheAware => "cache_aware",
+            };
+            args.extend(
+                [
+                    "--host",
+                    "0.0.0.0",
+                    "--port",
+                    &HTTP_PORT.to_string(),
+                    "--prefill-policy",
+                    policy,
+                    "--decode-policy",
+                    policy,
+                    "--prometheus-host",
+                    "0.0.0.0",
+                    "--prometheus-port",
+                    "29000",
+                ]
+                .map(String::from),
+            );
+            vec![
+                super::sglang::router(spec, args),
+                engine(spec, api, "prefill", prefill, Some("prefill"), false),
+                engine(spec, api, "decode", decode, Some("decode"), false),
+            ]
+        }
+    }
+}
+
+fn engine(
+    spec: &DeploymentSpec,
+    api: RbgApi,
+    name: &'static str,
+    r: &RoleSpec,
+    pd_role: Option<&str>,
+    serving: bool,
+) -> Role {
+    let (pods, _) = instance_shape(r);
+    let mut a = vec![
+        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+        "--host".into(),
+        "0.0.0.0".into(),
+        "--port".into(),
+        HTTP_PORT.to_string(),
+    ];
+    a.extend(engine_args(spec, r));
+    let mut env = vec![("POD_IP".to_string(), EnvValue::Field("status.podIP"))];
+    let mut ports = vec![("http", HTTP_PORT)];
+    if let Some(pd) = pd_role {
+        a.push("--kv-transfer-config".into());
+        a.push(kv_transfer_config(spec.transfer_backend, pd));
+        match spec.transfer_backend {
+            TransferBackend::Nixl => {
+                env.push((
+                    "VLLM_NIXL_SIDE_CHANNEL_HOST".into(),
+                    EnvValue::Value(var("POD_IP")),
+                ));
+                env.push((
+                    "VLLM_NIXL_SIDE_CHANNEL_PORT".into(),
+                    EnvValue::Value(NIXL_PORT.to_string()),
+                ));
+                ports.push(("nixl", NIXL_PORT));
+            }
+            TransferBackend::Mooncake if pd == "prefill" => {
+                env.push((
+                    "VLLM_MOONCAKE_BOOTSTRAP_PORT".into(),
+                    EnvValue::Value(MOONCAKE_BOOTSTRAP_PORT.to_string()),
+                ));
+                ports.push(("bootstrap", MOONCAKE_BOOTSTRAP_PORT));
+            }
+            TransferBackend::Mooncake => {}
+        }
+    }
+    let mut worker_args = None;
+    if pods > 1 {
+        a.extend(multi_node_args(api, pods));
+        let mut w = a.clone();
+        w.push("--headless".into());
+        worker_args = Some(w);
+        ports.push(("dist", MASTER_PORT));
+    }
+    let mut c = Container::new("engine", &spec.images.engine, &["vllm", "serve"], a);
+    c.worker_args = worker_args;
+    c.env = env;
+    c.ports = ports;
+    c.probes = Some(Probes {
+        port: HTTP_PORT,
+        ready_path: "/health",
+        live_path: "/health",
+        startup_budget_s: 1800,
+    });
+    c.resources = engine_resources(spec, r);
+    c.model_volume = true;
+    c.shm = true;
+    c.ipc_lock = spec.rdma_resource.is_some();
+    Role {
+        name,
+        replicas: r.replicas,
+        pods_per_instance: pods,
+        container: c,
+        dependencies: Vec::new(),
+        scaling_adapter: r.autoscaling.is_some(),
+        serving,
+    }
+}

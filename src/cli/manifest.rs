@@ -1,0 +1,209 @@
+//! `xpyd manifest`: write the Kubernetes manifests of a scenario's deployment
+//! (RoleBasedGroup, Service, InferencePool, autoscalers) to `DIR/manifests/`.
+//!
+//! Flags override the spec built from the scenario in one place ([`spec_from_args`]);
+//! files are written atomically, so an interrupted run leaves no half-written YAML.
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use xpyd_reports::atomic::write_file;
+use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, Images, RbgApi, emit_all};
+use xpyd_sim::scenario::{self, Backend, Scenario};
+
+/// RBG API version on the command line.
+#[derive(Copy, Clone, Debug, Default, ValueEnum)]
+pub(crate) enum RbgApiArg {
+    /// `workloads.x-k8s.io/v1alpha2` (current).
+    #[default]
+    V1alpha2,
+    /// `workloads.x-k8s.io/v1alpha1` (older clusters, ACK guides).
+    V1alpha1,
+}
+
+/// Serving stack on the command line.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub(crate) enum BackendArg {
+    /// SGLang PD with the SGLang Model Gateway.
+    Sglang,
+    /// vLLM with a kv-transfer connector.
+    Vllm,
+    /// NVIDIA Dynamo (vLLM workers, etcd, NATS).
+    Dynamo,
+}
+
+#[derive(Debug, Default, Args)]
+pub(crate) struct ManifestArgs {
+    /// Scenario file (TOML). Without one, the built-in default scenario is used.
+    scenario: Option<PathBuf>,
+    /// Output folder; manifests go to DIR/manifests/ [default: xpyd-out].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// RoleBasedGroup API version.
+    #[arg(long, value_enum, default_value_t)]
+    rbg_api: RbgApiArg,
+    /// Serving stack (default: the scenario's). Changing it resets the images to its defaults.
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+    /// Engine image (default: a pinned image of the backend).
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// PD router image (SGLang and vLLM).
+    #[arg(long, value_name = "IMAGE")]
+    router_image: Option<String>,
+    /// PersistentVolumeClaim holding the weights under /models/<HF repo>.
+    #[arg(long, value_name = "NAME")]
+    pvc: Option<String>,
+    /// Namespace of every object.
+    #[arg(long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Deployment name (default: the scenario name).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// RDMA extended resource requested once per engine pod, e.g. rdma/hca.
+    #[arg(long, value_name = "RESOURCE")]
+    rdma_resource: Option<String>,
+    /// Set any scenario field before building the deployment (as `xpyd run --set`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+/// Load the scenario (built-in default without a path) with `--set` applied.
+fn load(args: &ManifestArgs) -> Result<Scenario> {
+    let (file, base, text) = match &args.scenario {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("{}: cannot read scenario", p.display()))?;
+            let base = p
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            (p.clone(), base, text)
+        }
+        None => (
+            PathBuf::from("<built-in seed-sglang-2p1d>"),
+            PathBuf::from("."),
+            super::run::DEFAULT_SCENARIO.to_string(),
+        ),
+    };
+    let mut doc = scenario::parse_scenario_text(&file, &text)?;
+    scenario::apply_overrides(&mut doc, &args.set)?;
+    let wire = scenario::table_to_file(&file, doc)?;
+    Ok(Scenario::from_file(&file, &base, wire)?)
+}
+
+/// The deployment spec of the scenario with every flag applied (the only place flags
+/// change it).
+pub(crate) fn spec_from_args(sc: &Scenario, args: &ManifestArgs) -> DeploymentSpec {
+    let mut spec = DeploymentSpec::from_scenario(sc);
+    if let Some(b) = args.backend {
+        let b = match b {
+            BackendArg::Sglang => Backend::Sglang,
+            BackendArg::Vllm => Backend::Vllm,
+            BackendArg::Dynamo => Backend::Dynamo,
+        };
+        if b != spec.backend {
+            spec.backend = b;
+            spec.images = Images::for_backend(b);
+            spec.transfer_backend = match b {
+                Backend::Sglang => xpyd_reports::manifests::TransferBackend::Mooncake,
+                Backend::Vllm | Backend::Dynamo => xpyd_reports::manifests::TransferBackend::Nixl,
+            };
+        }
+    }
+    if let Some(i) = &args.image {
+        spec.images.engine = i.clone();
+    }
+    if let Some(i) = &args.router_image {
+        spec.images.router = i.clone();
+    }
+    if let Some(p) = &args.pvc {
+        spec.model_pvc = p.clone();
+    }
+    if let Some(ns) = &args.namespace {
+        spec.namespace = ns.clone();
+    }
+    if let Some(n) = &args.name {
+        spec.name = n.clone();
+        spec.gateway.epp_service = format!("{n}-epp");
+    }
+    if let Some(r) = &args.rdma_resource {
+        spec.rdma_resource = Some(r.clone());
+    }
+    spec
+}
+
+pub(crate) fn run(args: ManifestArgs) -> Result<()> {
+    let sc = load(&args)?;
+    let spec = spec_from_args(&sc, &args);
+    let opts = EmitOptions {
+        rbg_api: match args.rbg_api {
+            RbgApiArg::V1alpha2 => RbgApi::V1alpha2,
+            RbgApiArg::V1alpha1 => RbgApi::V1alpha1,
+        },
+    };
+    let files = emit_all(&spec, &opts).context("building the manifests")?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("xpyd-out"))
+        .join("manifests");
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("{}: cannot create output folder", out.display()))?;
+    for (name, text) in &files {
+        write_file(&out.join(name), text.as_bytes())?;
+    }
+    println!(
+        "xpyd: {} ({} {}) -> {}: {}",
+        spec.name,
+        spec.backend.name(),
+        scenario::mode_name(&sc.topology),
+        out.display(),
+        files
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("apply with: kubectl apply -f {}", out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_scenario_writes_manifests() {
+        let dir = std::env::temp_dir().join(format!("xpyd-manifest-test-{}", std::process::id()));
+        let args = ManifestArgs {
+            out: Some(dir.clone()),
+            namespace: Some("llm".into()),
+            rdma_resource: Some("rdma/hca".into()),
+            ..ManifestArgs::default()
+        };
+        run(args).unwrap();
+        let rbg = std::fs::read_to_string(dir.join("manifests/rolebasedgroup.yaml")).unwrap();
+        assert!(rbg.contains("workloads.x-k8s.io/v1alpha2"));
+        assert!(rbg.contains("--disaggregation-mode"));
+        assert!(rbg.contains("namespace: llm"));
+        assert!(dir.join("manifests/inferencepool.yaml").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn flags_override_the_scenario() {
+        let args = ManifestArgs {
+            backend: Some(BackendArg::Dynamo),
+            pvc: Some("weights".into()),
+            name: Some("demo".into()),
+            ..ManifestArgs::default()
+        };
+        let sc = load(&args).unwrap();
+        let spec = spec_from_args(&sc, &args);
+        assert_eq!(spec.backend, Backend::Dynamo);
+        assert!(spec.images.engine.contains("dynamo"));
+        assert_eq!(spec.model_pvc, "weights");
+        assert_eq!(spec.gateway.epp_service, "demo-epp");
+    }
+}
