@@ -35,7 +35,7 @@ enum Cmd {
     /// Search deployments for the highest SLO-meeting rate per GPU, size the best for a
     /// target rate and write plan.csv, pareto.csv, recommendation.json and
     /// recommended.toml.
-    Plan(plan::PlanArgs),
+    Plan(Box<plan::PlanArgs>),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -56,7 +56,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Cmd::Run(args)) => run::run(args),
         Some(Cmd::Cost(args)) => cost::run(args),
         Some(Cmd::Manifest(args)) => manifest::run(args),
-        Some(Cmd::Plan(args)) => plan::run(args),
+        Some(Cmd::Plan(args)) => plan::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -57,7 +57,7 @@ impl Objective {
         usd_per_gpu_hour: Option<f64>,
         target_rps: f64,
     ) -> f64 {
-        if !(rate_rps > 0.0) {
+        if rate_rps.is_nan() || rate_rps <= 0.0 {
             return f64::INFINITY;
         }
         let units = (target_rps / rate_rps).ceil().max(1.0);
