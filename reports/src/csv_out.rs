@@ -29,7 +29,7 @@ pub const REQUEST_COLUMNS: [&str; 15] = [
 ];
 
 /// Columns of `timeseries.csv`.
-pub const TIMESERIES_COLUMNS: [&str; 10] = [
+pub const TIMESERIES_COLUMNS: [&str; 13] = [
     "system",
     "time_s",
     "instance",
@@ -40,6 +40,9 @@ pub const TIMESERIES_COLUMNS: [&str; 10] = [
     "prefill_tokens",
     "decode_tokens",
     "busy_fraction",
+    "state",
+    "prefill_replicas",
+    "decode_replicas",
 ];
 
 fn opt<T: ToString>(x: Option<T>) -> String {
@@ -147,6 +150,9 @@ pub fn write_timeseries(
                 r.prefill_tokens.to_string(),
                 r.decode_tokens.to_string(),
                 format!("{:.4}", r.busy_fraction),
+                r.state.to_string(),
+                r.prefill_replicas.to_string(),
+                r.decode_replicas.to_string(),
             ])
             .map_err(csv_err)?;
         }

@@ -93,7 +93,7 @@ impl SystemSummary {
             makespan_s,
             preemptions,
         } = out.metrics.clone();
-        let gpu_hours = f64::from(out.gpus) * makespan_s / 3600.0;
+        let gpu_hours = out.gpu_seconds / 3600.0;
         SystemSummary {
             gpus: out.gpus,
             requests,

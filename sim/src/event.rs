@@ -39,6 +39,18 @@ pub enum Event {
     },
     /// Sample the per-instance time series.
     Sample,
+    /// Autoscaler `k` syncs.
+    Autoscale(u8),
+    /// A starting replica's scheduling and image pull are done (stale unless the epoch
+    /// matches): its weights start loading.
+    ColdStartLoad(InstanceId, u32),
+    /// The earliest weight load may have finished; stale unless `generation` is current.
+    StorageTimer {
+        /// Generation of the storage network's flow set when this timer was set.
+        generation: u64,
+    },
+    /// A starting replica finished warming up (stale unless the epoch matches).
+    InstanceReady(InstanceId, u32),
 }
 
 #[derive(Debug)]

@@ -43,6 +43,31 @@ impl Role {
     }
 }
 
+/// Where a replica is in its life (autoscaling).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Serving: routers may pick it.
+    Ready,
+    /// Created, not serving yet (scheduling, image pull, weight load, warm-up).
+    Starting,
+    /// Being removed: finishes its in-flight work, gets nothing new.
+    Draining,
+    /// Not running (holds no GPU).
+    Stopped,
+}
+
+impl Lifecycle {
+    /// Name used in outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lifecycle::Ready => "ready",
+            Lifecycle::Starting => "starting",
+            Lifecycle::Draining => "draining",
+            Lifecycle::Stopped => "stopped",
+        }
+    }
+}
+
 /// The decoding requests of an instance, tracked by step counters.
 #[derive(Clone, Debug)]
 pub struct DecodeSet {
@@ -256,6 +281,16 @@ pub struct Instance {
     pub steps: u64,
     /// Preemptions.
     pub preemptions: u64,
+    /// Where it is in its life.
+    pub lifecycle: Lifecycle,
+    /// Bumped when a start is cancelled, so its pending start events go stale.
+    pub epoch: u32,
+    /// Since when it holds its GPUs (not stopped).
+    pub active_since: Option<SimTime>,
+    /// Nanoseconds it held its GPUs before `active_since`.
+    pub active_ns: u64,
+    /// Its port on the weight-loading network.
+    pub load_port: PortId,
 }
 
 impl Instance {
@@ -302,6 +337,11 @@ impl Instance {
             busy_ns: 0,
             steps: 0,
             preemptions: 0,
+            lifecycle: Lifecycle::Ready,
+            epoch: 0,
+            active_since: Some(SimTime::ZERO),
+            active_ns: 0,
+            load_port: PortId(0),
             engine,
         }
     }
@@ -422,6 +462,33 @@ impl Instance {
     pub fn unassign(&mut self, tokens: u32) {
         self.outstanding -= 1;
         self.assigned_tokens -= u64::from(tokens);
+    }
+
+    /// Whether it has nothing in flight (a draining replica can stop).
+    pub fn is_idle(&self) -> bool {
+        self.outstanding == 0 && self.running() == 0 && self.queued() == 0 && !self.busy
+    }
+
+    /// Nanoseconds it has held its GPUs up to `now`.
+    pub fn active_ns_until(&self, now: SimTime) -> u64 {
+        self.active_ns
+            + self
+                .active_since
+                .map_or(0, |t| now.as_nanos().saturating_sub(t.as_nanos()))
+    }
+
+    /// Move to `to` at `now`, keeping the GPU-time account.
+    pub fn set_lifecycle(&mut self, to: Lifecycle, now: SimTime) {
+        let active = |l: Lifecycle| l != Lifecycle::Stopped;
+        match (active(self.lifecycle), active(to)) {
+            (false, true) => self.active_since = Some(now),
+            (true, false) => {
+                self.active_ns = self.active_ns_until(now);
+                self.active_since = None;
+            }
+            _ => {}
+        }
+        self.lifecycle = to;
     }
 
     /// Whether a new request could join the running batch.

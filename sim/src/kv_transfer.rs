@@ -21,27 +21,40 @@ use crate::time::SimTime;
 pub struct PortId(pub u32);
 
 #[derive(Clone, Debug)]
-struct Flow {
-    req: RequestId,
+struct Flow<K> {
+    key: K,
     ports: [PortId; 2],
     remaining_bytes: f64,
     rate: f64,
     not_before: SimTime,
 }
 
-/// All transfer ports and the flows in progress.
-#[derive(Clone, Debug, Default)]
-pub struct Network {
+/// All transfer ports and the flows in progress; flows are identified by a key `K`
+/// (the request whose KV moves, or the instance whose weights load).
+#[derive(Clone, Debug)]
+pub struct Network<K = RequestId> {
     capacity: Vec<f64>,
-    flows: Vec<Flow>,
+    flows: Vec<Flow<K>>,
     last_update: SimTime,
     generation: u64,
     bytes_moved: f64,
 }
 
-impl Network {
+impl<K: Copy + PartialEq> Default for Network<K> {
+    fn default() -> Self {
+        Network {
+            capacity: Vec::new(),
+            flows: Vec::new(),
+            last_update: SimTime::ZERO,
+            generation: 0,
+            bytes_moved: 0.0,
+        }
+    }
+}
+
+impl<K: Copy + PartialEq> Network<K> {
     /// An empty network.
-    pub fn new() -> Network {
+    pub fn new() -> Network<K> {
         Network::default()
     }
 
@@ -78,7 +91,7 @@ impl Network {
     pub fn start(
         &mut self,
         now: SimTime,
-        req: RequestId,
+        key: K,
         src: PortId,
         dst: PortId,
         bytes: f64,
@@ -86,7 +99,7 @@ impl Network {
     ) -> u64 {
         self.advance(now);
         self.flows.push(Flow {
-            req,
+            key,
             ports: [src, dst],
             remaining_bytes: bytes.max(0.0),
             rate: 0.0,
@@ -110,25 +123,25 @@ impl Network {
     }
 
     /// Whether a flow has no bytes left, to within the nanosecond rounding of its timer.
-    fn drained(f: &Flow) -> bool {
+    fn drained(f: &Flow<K>) -> bool {
         f.remaining_bytes <= 0.0 || (f.rate > 0.0 && f.remaining_bytes / f.rate < 1e-9)
     }
 
     /// Remove and return the flows done at `now` (drained and past `not_before`), in
     /// start order; recompute rates if any finished.
-    pub fn finish_due(&mut self, now: SimTime) -> Vec<RequestId> {
+    pub fn finish_due(&mut self, now: SimTime) -> Vec<K> {
         self.advance(now);
         let mut done = Vec::new();
         self.flows.retain(|f| {
-            let finished = Network::drained(f) && f.not_before <= now;
+            let finished = Self::drained(f) && f.not_before <= now;
             if finished {
-                done.push(f.req);
+                done.push(f.key);
             }
             !finished
         });
         if !done.is_empty() {
             for f in &mut self.flows {
-                if Network::drained(f) {
+                if Self::drained(f) {
                     f.remaining_bytes = 0.0;
                 }
             }
@@ -137,12 +150,25 @@ impl Network {
         done
     }
 
+    /// Stop the flow of `key` at `now` (bytes sent so far count as moved). Returns
+    /// whether it existed.
+    pub fn cancel(&mut self, now: SimTime, key: K) -> bool {
+        self.advance(now);
+        let before = self.flows.len();
+        self.flows.retain(|f| f.key != key);
+        let removed = self.flows.len() != before;
+        if removed {
+            self.rebalance();
+        }
+        removed
+    }
+
     /// The earliest instant a flow can complete, if any flow is in progress.
     pub fn next_completion(&self) -> Option<SimTime> {
         self.flows
             .iter()
             .map(|f| {
-                let drain = if f.remaining_bytes <= 0.0 || Network::drained(f) {
+                let drain = if f.remaining_bytes <= 0.0 || Self::drained(f) {
                     self.last_update
                 } else {
                     debug_assert!(f.rate > 0.0, "a flow with bytes left must have a rate");

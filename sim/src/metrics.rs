@@ -367,6 +367,12 @@ pub struct TimeseriesRow {
     pub decode_tokens: u64,
     /// Fraction of the window spent executing steps.
     pub busy_fraction: f64,
+    /// `ready`, `starting` or `draining`.
+    pub state: &'static str,
+    /// Ready replicas of the prefill role (of the aggregated role when aggregated).
+    pub prefill_replicas: u32,
+    /// Ready replicas of the decode role (of the aggregated role when aggregated).
+    pub decode_replicas: u32,
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //! `Scenario` that exists can be simulated: its weights fit and its TP divides the heads.
 //! Errors name the file and the TOML path of the offending field.
 
+use crate::policy::autoscale::{
+    AutoscaleConfig, AutoscaleError, AutoscaleFile, ColdStartConfig, ColdStartFile,
+};
 use crate::workload::{Workload, WorkloadError, WorkloadFile};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -183,6 +186,8 @@ pub struct ScenarioFile {
     /// Parameters of the routers that have them.
     #[serde(default)]
     pub routing: RoutingFile,
+    /// How long a new replica takes to become ready.
+    pub cold_start: Option<ColdStartFile>,
 }
 
 /// `[routing]`: parameters of the cache-aware routers (used by every role whose
@@ -385,6 +390,8 @@ pub struct RoleFile {
     /// Engine knobs (defaults from the backend).
     #[serde(default)]
     pub engine: EngineFile,
+    /// Autoscaler of this role (`replicas` is then the initial count).
+    pub autoscale: Option<AutoscaleFile>,
 }
 
 /// Engine knobs of a role; unset fields take the backend's defaults.
@@ -532,6 +539,18 @@ pub struct RoleConfig {
     pub engine: EngineConfig,
     /// Its memory plan (weights, KV capacity).
     pub memory: MemoryPlan,
+    /// Its autoscaler, if any.
+    #[serde(skip)]
+    pub autoscale: Option<AutoscaleConfig>,
+}
+
+impl RoleConfig {
+    /// Instances the role may ever have: its autoscaler's maximum, else its replicas.
+    pub fn max_instances(&self) -> u32 {
+        self.autoscale
+            .as_ref()
+            .map_or(self.replicas, |a| a.max_replicas().max(self.replicas))
+    }
 }
 
 /// The serving system to simulate: either XpYd or aggregated.
@@ -646,6 +665,8 @@ pub struct Scenario {
     pub efficiency: Efficiencies,
     /// Router parameters.
     pub routing: RoutingConfig,
+    /// Cold start of new replicas.
+    pub cold_start: ColdStartConfig,
 }
 
 /// Apply `--set KEY=VALUE` overrides to a parsed TOML document. `KEY` is a dotted path
@@ -780,6 +801,7 @@ impl Scenario {
             simulation,
             efficiency,
             routing,
+            cold_start,
         } = w;
         let v = Validator { file };
 
@@ -911,6 +933,7 @@ impl Scenario {
                     tp,
                     router: Some(router.unwrap_or(prefill.router)),
                     engine: EngineFile::default(),
+                    autoscale: None,
                 };
                 Some(ctx.role("baseline", role, RoleKind::Aggregated)?)
             }
@@ -1045,6 +1068,11 @@ impl Scenario {
             sample_window_s,
             efficiency: eff,
             routing,
+            cold_start: match &cold_start {
+                Some(c) => ColdStartConfig::from_file(c, "cold-start")
+                    .map_err(|e| autoscale_error(file, e))?,
+                None => ColdStartConfig::default(),
+            },
         })
     }
 }
@@ -1137,6 +1165,15 @@ fn routing_config(v: &Validator, w: RoutingFile) -> Result<RoutingConfig, Scenar
     Ok(c)
 }
 
+fn autoscale_error(file: &Path, e: AutoscaleError) -> ScenarioError {
+    let AutoscaleError::Invalid { field, message } = e;
+    ScenarioError::Invalid {
+        file: file.to_path_buf(),
+        field,
+        message,
+    }
+}
+
 fn workload_error(file: &Path, e: WorkloadError) -> ScenarioError {
     match e {
         WorkloadError::Invalid { field, message } => ScenarioError::Invalid {
@@ -1227,8 +1264,12 @@ impl RoleCtx<'_> {
             tp,
             router,
             engine,
+            autoscale,
         } = r;
-        v.positive_u32(&format!("{at}.replicas"), replicas)?;
+        if autoscale.is_none() {
+            // Only an autoscaler (KEDA scale-to-zero) may start a role empty.
+            v.positive_u32(&format!("{at}.replicas"), replicas)?;
+        }
         v.positive_u32(&format!("{at}.tp"), tp)?;
         if tp > self.gpus_per_node && tp % self.gpus_per_node != 0 {
             return Err(v.invalid(
@@ -1260,12 +1301,31 @@ impl RoleCtx<'_> {
                 ),
             ));
         }
+        let autoscale = match &autoscale {
+            Some(a) => {
+                let cfg = AutoscaleConfig::from_file(a, &format!("{at}.autoscale"))
+                    .map_err(|e| autoscale_error(v.file, e))?;
+                if replicas > cfg.max_replicas() || replicas < cfg.min_replicas() {
+                    return Err(v.invalid(
+                        &format!("{at}.replicas"),
+                        format!(
+                            "initial replicas {replicas} outside the autoscaler's [{}, {}]",
+                            cfg.min_replicas(),
+                            cfg.max_replicas()
+                        ),
+                    ));
+                }
+                Some(cfg)
+            }
+            None => None,
+        };
         Ok(RoleConfig {
             replicas,
             tp,
             router: router.unwrap_or(RouterKind::RoundRobin),
             engine,
             memory,
+            autoscale,
         })
     }
 

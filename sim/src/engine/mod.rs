@@ -10,10 +10,15 @@
 //!   it and on its decode instance until it finishes (once when they are the same).
 //! - Same inputs and seed give the same event sequence (its FNV hash is reported).
 
+mod scaling;
+
 use crate::event::{Event, EventQueue, InstanceId, RequestId};
+use crate::instance::Lifecycle;
 use crate::instance::{Instance, Ports, Role};
 use crate::kv_transfer::Network;
+use crate::kv_transfer::PortId;
 use crate::metrics::{Collector, Metrics, Outcome, RequestRecord, TimeseriesRow};
+use crate::policy::autoscale;
 use crate::policy::router::{self, InstanceLoad, RouteRequest, Router};
 use crate::prefix_cache::chain_keys;
 use crate::request::{Phase, Request, blocks_for};
@@ -21,6 +26,7 @@ use crate::rng::{SimRng, Stream, Streams};
 use crate::scenario::{Backend, RoleConfig, Scenario, Topology};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{ArrivalMode, RequestSpec, WorkloadError, WorkloadGen};
+use scaling::RoleScaler;
 use serde::Serialize;
 use std::collections::VecDeque;
 use xpyd_models::CostModel;
@@ -107,6 +113,9 @@ pub struct RunOutput {
     pub kv_bytes_moved: f64,
     /// Prompt tokens not transferred because the decode instance had them cached.
     pub transfer_skipped_tokens: u64,
+    /// GPU-seconds held from the start to the last completion (replicas x TP x time
+    /// running, so autoscaling shows).
+    pub gpu_seconds: f64,
 }
 
 /// Simulate one system of a scenario; every ended request is passed to `sink` as it ends.
@@ -160,6 +169,22 @@ struct Simulation<'s> {
     caches_ready: bool,
     /// Prompt tokens whose transfer the decode-side cache saved.
     transfer_skipped_tokens: u64,
+    /// Weight-loading network of cold starts (storage -> replicas).
+    storage: Network<InstanceId>,
+    /// The shared model store's port.
+    storage_port: PortId,
+    /// Node-local cache ports (one per node), used with `cold-start.local-cache`.
+    cache_ports: Vec<PortId>,
+    /// Autoscaled roles.
+    scalers: Vec<RoleScaler>,
+    /// Requests held because no replica of a role they need is ready.
+    unrouted: VecDeque<RequestId>,
+    /// Recent arrivals `(time, input, output)` for autoscaler signals.
+    signal_arrivals: VecDeque<(SimTime, u32, u32)>,
+    /// Recent completions `(time, ttft ms, tpot ms)` for autoscaler signals.
+    signal_latency: VecDeque<(SimTime, f64, Option<f64>)>,
+    /// Longest signal window of any autoscaler (0 without autoscaling).
+    signal_horizon: SimDuration,
 }
 
 /// Decode tokens SGLang's decode server keeps free per request holding KV before it
@@ -187,6 +212,10 @@ fn event_code(ev: &Event) -> (u64, u64) {
         Event::StepDone(i) => (6, u64::from(i.0)),
         Event::TransferTimer { generation } => (7, generation),
         Event::Sample => (8, 0),
+        Event::Autoscale(k) => (9, u64::from(k)),
+        Event::ColdStartLoad(i, e) => (10, u64::from(i.0) << 32 | u64::from(e)),
+        Event::StorageTimer { generation } => (11, generation),
+        Event::InstanceReady(i, e) => (12, u64::from(i.0) << 32 | u64::from(e)),
     }
 }
 
@@ -217,9 +246,13 @@ impl<'s> Simulation<'s> {
         let mut cursor = 0u32; // next free GPU, instances packed onto nodes in order
         let mut gpus = 0;
         let mut router_kinds = Vec::new();
+        let mut storage = Network::new();
+        let storage_port = storage.add_port(sc.cold_start.storage_gbit_s * 1e9 / 8.0);
+        let mut scalers = Vec::new();
         for (role_cfg, role) in &roles {
             router_kinds.push(role_cfg.router);
-            for _ in 0..role_cfg.replicas {
+            let mut role_ids = Vec::new();
+            for k in 0..role_cfg.max_instances() {
                 let tp = role_cfg.tp;
                 // An instance never straddles nodes: start on a fresh node when the
                 // current one cannot hold it (or when it spans several nodes).
@@ -233,7 +266,9 @@ impl<'s> Simulation<'s> {
                 }
                 let node = cursor / gpn;
                 cursor += tp;
-                gpus += tp;
+                if k < role_cfg.replicas {
+                    gpus += tp;
+                }
                 let eff = sc.kv_transfer.efficiency;
                 let nic = f64::from(tp) * sc.kv_transfer.nic_gbit_s * 1e9 / 8.0 * eff;
                 let local = f64::from(tp) * sc.kv_transfer.intra_node_gb_s * 1e9 * eff;
@@ -263,6 +298,14 @@ impl<'s> Simulation<'s> {
                     role_cfg.memory.kv_capacity_tokens,
                     ports,
                 ));
+                let inst = insts.last_mut().expect("just pushed");
+                // Host-to-device copy bound of a replica's weight load: PCIe Gen5 x16 per
+                // GPU (~50 GB/s measured pinned copies; calibrate/README.md).
+                inst.load_port = storage.add_port(f64::from(tp) * 50e9);
+                if k >= role_cfg.replicas {
+                    inst.set_lifecycle(Lifecycle::Stopped, SimTime::ZERO);
+                }
+                role_ids.push(id);
                 match role {
                     Role::Prefill => prefill_ids.push(id),
                     Role::Decode => decode_ids.push(id),
@@ -272,7 +315,25 @@ impl<'s> Simulation<'s> {
                     }
                 }
             }
+            if let Some(cfg) = &role_cfg.autoscale {
+                scalers.push(RoleScaler {
+                    ids: role_ids,
+                    policy: autoscale::build(cfg),
+                    window: cfg.signal_window(),
+                    percentile: cfg.percentile(),
+                    weight_bytes: role_cfg.memory.weight_bytes_per_gpu * f64::from(role_cfg.tp),
+                });
+            }
         }
+        let nodes = cursor.div_ceil(gpn).max(1);
+        let cache_ports: Vec<PortId> = (0..nodes)
+            .map(|_| storage.add_port(sc.cold_start.cache_gbit_s * 1e9 / 8.0))
+            .collect();
+        let signal_horizon = scalers
+            .iter()
+            .map(|s| s.window)
+            .max()
+            .unwrap_or(SimDuration::ZERO);
         let cap = |ids: &[InstanceId]| {
             ids.iter()
                 .map(|i| {
@@ -326,6 +387,14 @@ impl<'s> Simulation<'s> {
             sampling: false,
             caches_ready: false,
             transfer_skipped_tokens: 0,
+            storage,
+            storage_port,
+            cache_ports,
+            scalers,
+            unrouted: VecDeque::new(),
+            signal_arrivals: VecDeque::new(),
+            signal_latency: VecDeque::new(),
+            signal_horizon,
         })
     }
 
@@ -338,6 +407,7 @@ impl<'s> Simulation<'s> {
                 }
             }
         }
+        self.start_autoscalers();
 
         while let Some((at, seq, ev)) = self.queue.pop() {
             if at > self.stop {
@@ -358,11 +428,16 @@ impl<'s> Simulation<'s> {
                 Event::TryStep(i) => {
                     self.insts[i.0 as usize].wake_pending = false;
                     self.try_start_step(i);
+                    self.maybe_stop(i);
                 }
                 Event::StepDone(i) => self.on_step_done(i, sink),
                 Event::TransferStart(r) => self.on_transfer_start(r),
                 Event::TransferTimer { generation } => self.on_transfer_timer(generation, sink),
                 Event::Sample => self.on_sample(),
+                Event::Autoscale(k) => self.on_autoscale(usize::from(k)),
+                Event::ColdStartLoad(i, e) => self.on_cold_start_load(i, e),
+                Event::StorageTimer { generation } => self.on_storage_timer(generation),
+                Event::InstanceReady(i, e) => self.on_instance_ready(i, e),
             }
         }
         // Whatever is still in flight at the stop is unfinished, reported in slot order.
@@ -382,6 +457,12 @@ impl<'s> Simulation<'s> {
 
     fn into_output(self) -> RunOutput {
         let metrics = self.collector.finish(self.gpus, &self.sc.slo);
+        let until = SimTime::ZERO + SimDuration::from_secs_f64(metrics.makespan_s);
+        let gpu_seconds: f64 = self
+            .insts
+            .iter()
+            .map(|x| x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp))
+            .sum();
         let makespan_ns = (metrics.makespan_s * 1e9).max(1.0);
         let instances = self
             .insts
@@ -411,6 +492,7 @@ impl<'s> Simulation<'s> {
             end_s: self.now.as_secs_f64(),
             kv_bytes_moved: self.net.bytes_moved(),
             transfer_skipped_tokens: self.transfer_skipped_tokens,
+            gpu_seconds,
         }
     }
 
@@ -495,30 +577,57 @@ impl<'s> Simulation<'s> {
             self.end(id, Outcome::Rejected, sink);
             return;
         }
+        self.signal_arrivals
+            .push_back((self.now, spec.input_tokens, spec.output_tokens));
+        if !self.dispatch(id) {
+            // No replica of a role it needs is ready (scale from zero): held until one is.
+            self.unrouted.push_back(id);
+        }
+    }
+
+    /// Whether role `side` (0: prefill or aggregated, 1: decode) has a ready replica.
+    fn any_ready(&self, side: usize) -> bool {
+        let ids = if side == 0 {
+            &self.prefill_ids
+        } else {
+            &self.decode_ids
+        };
+        ids.iter()
+            .any(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready)
+    }
+
+    /// Route an admitted request and queue it where its flow starts. Returns false (and
+    /// changes nothing) when a role it needs has no ready replica.
+    fn dispatch(&mut self, id: RequestId) -> bool {
+        let needs_prefill_role = matches!(self.flow, Flow::Sglang | Flow::Vllm | Flow::Aggregated);
+        if !self.any_ready(1) || (needs_prefill_role && !self.any_ready(0)) {
+            return false;
+        }
+        let input = self.reqs[id.0 as usize].input_tokens;
         match self.flow {
             Flow::Aggregated => {
-                let (i, _) = self.route(0, id);
+                let (i, _) = self.route(0, id).expect("a ready replica");
                 let r = &mut self.reqs[id.0 as usize];
                 r.prefill_instance = Some(i);
                 r.decode_instance = Some(i);
                 r.phase = Phase::Waiting;
                 let inst = &mut self.insts[i.0 as usize];
-                inst.assign(spec.input_tokens);
+                inst.assign(input);
                 inst.waiting.push_back(id);
                 self.wake(i);
             }
             Flow::Sglang | Flow::Vllm => {
                 // The decode endpoint first: a PD decider (GAIE) may keep the prompt there.
-                let (d, local) = self.route(1, id);
-                self.insts[d.0 as usize].assign(spec.input_tokens);
+                let (d, local) = self.route(1, id).expect("a ready replica");
+                self.insts[d.0 as usize].assign(input);
                 self.reqs[id.0 as usize].decode_instance = Some(d);
                 if local {
                     self.prefill_on_decode(id, d);
-                    return;
+                    return true;
                 }
-                let (p, _) = self.route(0, id);
+                let (p, _) = self.route(0, id).expect("a ready replica");
                 self.reqs[id.0 as usize].prefill_instance = Some(p);
-                self.insts[p.0 as usize].assign(spec.input_tokens);
+                self.insts[p.0 as usize].assign(input);
                 if self.flow == Flow::Sglang {
                     // The decode server pre-allocates KV before the prefill may start.
                     self.reqs[id.0 as usize].phase = Phase::AwaitingDecodeKv;
@@ -531,10 +640,10 @@ impl<'s> Simulation<'s> {
                 }
             }
             Flow::Dynamo => {
-                let (d, _) = self.route(1, id);
-                self.insts[d.0 as usize].assign(spec.input_tokens);
+                let (d, _) = self.route(1, id).expect("a ready replica");
+                self.insts[d.0 as usize].assign(input);
                 let dy = &self.sc.dynamo;
-                let local = spec.input_tokens <= dy.max_local_prefill_tokens
+                let local = input <= dy.max_local_prefill_tokens
                     || self.prefill_queue.len() >= dy.max_prefill_queue as usize;
                 let r = &mut self.reqs[id.0 as usize];
                 r.decode_instance = Some(d);
@@ -547,6 +656,7 @@ impl<'s> Simulation<'s> {
                 }
             }
         }
+        true
     }
 
     /// Compute the prompt on its decode instance `d` (Dynamo's local prefill, a PD
@@ -563,12 +673,21 @@ impl<'s> Simulation<'s> {
     /// Route request `id` with the router of `side` (0: prefill or aggregated, 1:
     /// decode). Returns the instance and whether the router's PD decider wants the
     /// prompt computed on that (decode) instance.
-    fn route(&mut self, side: usize, id: RequestId) -> (InstanceId, bool) {
-        let ids = if side == 0 {
+    fn route(&mut self, side: usize, id: RequestId) -> Option<(InstanceId, bool)> {
+        let all = if side == 0 {
             &self.prefill_ids
         } else {
             &self.decode_ids
         };
+        // Routers see the ready replicas only (the gateway's endpoint list).
+        let ids: Vec<InstanceId> = all
+            .iter()
+            .copied()
+            .filter(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready)
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
         let r = &self.reqs[id.0 as usize];
         let req = RouteRequest {
             input_tokens: r.input_tokens,
@@ -582,6 +701,7 @@ impl<'s> Simulation<'s> {
             .map(|i| {
                 let x = &self.insts[i.0 as usize];
                 InstanceLoad {
+                    id: i.0,
                     outstanding: x.outstanding,
                     waiting: x.queued(),
                     running: x.running(),
@@ -596,8 +716,8 @@ impl<'s> Simulation<'s> {
             })
             .collect();
         let k = self.routers[side].route(&req, &loads, &mut self.router_rngs[side]);
-        let local = self.routers[side].prefill_locally(k, &req);
-        (ids[k], local)
+        let local = self.routers[side].prefill_locally(&loads[k], &req);
+        Some((ids[k], local))
     }
 
     // ----- decode-side KV reservation -----------------------------------------------------
@@ -652,7 +772,9 @@ impl<'s> Simulation<'s> {
                     self.prefill_queue.push_back(id);
                     for k in 0..self.prefill_ids.len() {
                         let p = self.prefill_ids[k];
-                        self.wake(p);
+                        if self.insts[p.0 as usize].lifecycle == Lifecycle::Ready {
+                            self.wake(p);
+                        }
                     }
                 }
                 Flow::Aggregated => unreachable!("aggregated serving reserves no remote KV"),
@@ -682,7 +804,11 @@ impl<'s> Simulation<'s> {
         if self.insts[i.0 as usize].busy {
             return;
         }
-        if self.flow == Flow::Dynamo && self.insts[i.0 as usize].role == Role::Prefill {
+        let inst = &self.insts[i.0 as usize];
+        if self.flow == Flow::Dynamo
+            && inst.role == Role::Prefill
+            && inst.lifecycle == Lifecycle::Ready
+        {
             self.pull_remote_prefills(i);
         }
         let mut preempted = std::mem::take(&mut self.scratch);
@@ -786,6 +912,7 @@ impl<'s> Simulation<'s> {
             }
         }
         self.try_start_step(i);
+        self.maybe_stop(i);
     }
 
     /// A request's prompt (or recompute) finished on instance `i` at the end of a step
@@ -975,10 +1102,14 @@ impl<'s> Simulation<'s> {
             self.try_reserve(d);
             self.admit_decoders(d);
         }
+        self.maybe_stop(d);
     }
 
     fn end(&mut self, id: RequestId, outcome: Outcome, sink: &mut dyn FnMut(&RequestRecord)) {
         let rec = self.record(id, outcome);
+        if let (false, Some(ttft)) = (self.scalers.is_empty(), rec.ttft_ms) {
+            self.signal_latency.push_back((self.now, ttft, rec.tpot_ms));
+        }
         self.collector.ended(&rec, self.now.as_secs_f64());
         sink(&rec);
         let client = self.reqs[id.0 as usize].client;
@@ -1041,8 +1172,21 @@ impl<'s> Simulation<'s> {
         let window = self.window;
         let t = self.now.as_secs_f64();
         let w = window.as_nanos() as f64;
+        let ready = |ids: &[InstanceId]| {
+            ids.iter()
+                .filter(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready)
+                .count() as u32
+        };
+        let (prefill_replicas, decode_replicas) =
+            (ready(&self.prefill_ids), ready(&self.decode_ids));
         for inst in &mut self.insts {
+            if inst.lifecycle == Lifecycle::Stopped {
+                continue;
+            }
             self.series.push(TimeseriesRow {
+                state: inst.lifecycle.name(),
+                prefill_replicas,
+                decode_replicas,
                 time_s: t,
                 instance: inst.id.0,
                 role: inst.role.name(),

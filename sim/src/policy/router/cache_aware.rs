@@ -36,8 +36,9 @@ impl Router for CacheAware {
         let pick = if imbalanced {
             argmin_by(loads.iter().map(|l| l.outstanding))
         } else {
-            let matched: Vec<usize> = (0..loads.len())
-                .map(|i| self.index.match_len(i, req.prefix_keys))
+            let matched: Vec<usize> = loads
+                .iter()
+                .map(|l| self.index.match_len(usize::from(l.id), req.prefix_keys))
                 .collect();
             let best = argmin_by(matched.iter().map(|&m| std::cmp::Reverse(m)));
             let rate = if req.input_tokens == 0 {
@@ -49,10 +50,11 @@ impl Router for CacheAware {
             if rate > self.cfg.cache_threshold {
                 best
             } else {
-                argmin_by((0..loads.len()).map(|i| self.index.size(i)))
+                argmin_by(loads.iter().map(|l| self.index.size(usize::from(l.id))))
             }
         };
-        self.index.record(pick, req.prefix_keys);
+        self.index
+            .record(usize::from(loads[pick].id), req.prefix_keys);
         pick
     }
 }
@@ -83,6 +85,7 @@ mod tests {
             session: None,
         };
         let mut loads = vec![InstanceLoad::default(); 2];
+        loads[1].id = 1;
         // First time: no match, smallest tree (both empty): worker 0.
         assert_eq!(r.route(&req, &loads, &mut rng), 0);
         // A different prompt goes to the smaller tree: worker 1.

@@ -47,8 +47,7 @@ impl Gaie {
         let qmin = loads.iter().map(|l| l.waiting).min().unwrap_or(0);
         loads
             .iter()
-            .enumerate()
-            .map(|(i, l)| {
+            .map(|l| {
                 if !all_saturated && saturated(l) {
                     return None;
                 }
@@ -61,7 +60,8 @@ impl Gaie {
                 let prefix = if req.prefix_keys.is_empty() {
                     0.0
                 } else {
-                    self.index.match_len(i, req.prefix_keys) as f64 / req.prefix_keys.len() as f64
+                    self.index.match_len(usize::from(l.id), req.prefix_keys) as f64
+                        / req.prefix_keys.len() as f64
                 };
                 Some(
                     self.cfg.queue_weight * queue
@@ -89,18 +89,19 @@ impl Router for Gaie {
         } else {
             ties[rng.random_range(0..ties.len())]
         };
-        self.index.record(pick, req.prefix_keys);
+        self.index
+            .record(usize::from(loads[pick].id), req.prefix_keys);
         pick
     }
 
     /// llm-d's `prefix-based-pd-decider`: prefill on the decode endpoint when fewer than
     /// `non_cached_tokens` prompt tokens are uncached there (as the prefix index believes).
-    fn prefill_locally(&self, i: usize, req: &RouteRequest) -> bool {
+    fn prefill_locally(&self, to: &InstanceLoad, req: &RouteRequest) -> bool {
         if self.cfg.non_cached_tokens == 0 {
             return false;
         }
-        let cached =
-            self.index.match_len(i, req.prefix_keys) as u64 * u64::from(req.hash_block_tokens);
+        let cached = self.index.match_len(usize::from(to.id), req.prefix_keys) as u64
+            * u64::from(req.hash_block_tokens);
         u64::from(req.input_tokens).saturating_sub(cached) < u64::from(self.cfg.non_cached_tokens)
     }
 }
@@ -129,11 +130,13 @@ mod tests {
                 ..Default::default()
             },
             InstanceLoad {
+                id: 1,
                 waiting: 4,
                 kv_utilization: 0.0,
                 ..Default::default()
             },
             InstanceLoad {
+                id: 2,
                 waiting: 2,
                 kv_utilization: 0.5,
                 ..Default::default()

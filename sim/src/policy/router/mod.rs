@@ -46,6 +46,8 @@ pub struct RouteRequest<'a> {
 /// What a router may see of one instance.
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
 pub struct InstanceLoad {
+    /// The instance (stable across scaling, unlike its position in the slice).
+    pub id: u16,
     /// Requests routed to the instance and not finished there.
     pub outstanding: u32,
     /// Requests waiting in its queues.
@@ -73,9 +75,9 @@ pub trait Router {
         false
     }
 
-    /// PD deciders: whether the request just routed to decode instance `i` should have
+    /// PD deciders: whether the request just routed to decode instance `to` should have
     /// its prompt computed there instead of on a prefill instance.
-    fn prefill_locally(&self, _i: usize, _req: &RouteRequest) -> bool {
+    fn prefill_locally(&self, _to: &InstanceLoad, _req: &RouteRequest) -> bool {
         false
     }
 }

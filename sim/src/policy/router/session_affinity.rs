@@ -10,20 +10,20 @@ use std::collections::BTreeMap;
 /// Sticky sessions.
 #[derive(Debug, Default)]
 pub struct SessionAffinity {
-    homes: BTreeMap<u64, usize>,
+    homes: BTreeMap<u64, u16>,
 }
 
 impl Router for SessionAffinity {
     fn route(&mut self, req: &RouteRequest, loads: &[InstanceLoad], _rng: &mut SimRng) -> usize {
         if let Some(s) = req.session
-            && let Some(&i) = self.homes.get(&s)
-            && i < loads.len()
+            && let Some(&home) = self.homes.get(&s)
+            && let Some(i) = loads.iter().position(|l| l.id == home)
         {
             return i;
         }
         let pick = argmin_by(loads.iter().map(|l| l.outstanding));
         if let Some(s) = req.session {
-            self.homes.insert(s, pick);
+            self.homes.insert(s, loads[pick].id);
         }
         pick
     }
