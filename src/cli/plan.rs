@@ -10,10 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use xpyd_reports::atomic::write_file;
+use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RbgApi, emit_all};
 use xpyd_sim::planner::candidates::SearchSpace;
 use xpyd_sim::planner::{self, PlanSettings, Progress};
 use xpyd_sim::scenario::{self, Mode, RouterKind, Scenario};
 
+use super::manifest::RbgApiArg;
 use super::run::{DEFAULT_NAME, DEFAULT_SCENARIO};
 
 #[derive(Debug, Default, Args)]
@@ -77,6 +79,10 @@ pub(crate) struct PlanArgs {
     /// Rows of the ranking printed.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
+    /// RoleBasedGroup API version of the recommendation's manifests (DIR/manifests/; for
+    /// images, PVC, namespace: `xpyd manifest DIR/recommended.toml`).
+    #[arg(long, value_enum, default_value_t)]
+    rbg_api: RbgApiArg,
     /// Set any scenario field: a dotted TOML path and a TOML value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -265,8 +271,23 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         write_file(&out.join("recommendation.json"), json.as_bytes())?;
         written.push("recommended.toml");
         written.push("recommendation.json");
-        // Integration point: Kubernetes manifests for the recommendation
-        // (`xpyd_reports::manifests::emit_all` into `DIR/manifests/`) once that module lands.
+        // Manifests of exactly the scenario `xpyd run` replays.
+        let sc = Scenario::load(&toml_path, &[])?;
+        let spec = DeploymentSpec::from_scenario(&sc);
+        let opts = EmitOptions {
+            rbg_api: match args.rbg_api {
+                RbgApiArg::V1alpha2 => RbgApi::V1alpha2,
+                RbgApiArg::V1alpha1 => RbgApi::V1alpha1,
+            },
+        };
+        let files = emit_all(&spec, &opts).context("building the manifests")?;
+        let dir = out.join("manifests");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("{}: cannot create output folder", dir.display()))?;
+        for (name, text) in &files {
+            write_file(&dir.join(name), text.as_bytes())?;
+        }
+        written.push("manifests/");
     }
     print!("{}", plan.summary_text(args.top));
     println!("\nwrote {}/{}", out.display(), written.join(", "));

@@ -38,7 +38,12 @@ fn plan_is_deterministic_and_its_recommendation_replays() {
     let ob = plan(b_s, "2");
     assert!(ob.status.success(), "{}", stderr(&ob));
     assert!(stdout(&oa).contains("recommendation for 0.5 req/s"));
-    for f in ["plan.csv", "pareto.csv", "recommended.toml"] {
+    for f in [
+        "plan.csv",
+        "pareto.csv",
+        "recommended.toml",
+        "manifests/rolebasedgroup.yaml",
+    ] {
         let (x, y) = (
             std::fs::read(a.join(f)).unwrap(),
             std::fs::read(b.join(f)).unwrap(),
