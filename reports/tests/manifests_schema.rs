@@ -192,6 +192,9 @@ struct Validators {
     keda: jsonschema::Validator,
     service: jsonschema::Validator,
     hpa: jsonschema::Validator,
+    service_account: jsonschema::Validator,
+    role: jsonschema::Validator,
+    role_binding: jsonschema::Validator,
     /// Whether the scaling adapter CRD's versions serve the `scale` subresource.
     adapter_scale: Vec<(String, bool)>,
 }
@@ -243,6 +246,9 @@ fn validators() -> &'static Validators {
             hpa: compile(&load_json(
                 "k8s/horizontalpodautoscaler-autoscaling-v2.json",
             )),
+            service_account: compile(&load_json("k8s/serviceaccount-v1.json")),
+            role: compile(&load_json("k8s/role-rbac-v1.json")),
+            role_binding: compile(&load_json("k8s/rolebinding-rbac-v1.json")),
             adapter_scale,
         }
     })
@@ -621,6 +627,11 @@ fn validate_object(obj: &Value, strict_pods: bool) -> Vec<String> {
             check_keda(obj, &mut errs);
         }
         ("v1", "Service") => errs.extend(schema_errors(&v.service, obj, kind)),
+        ("v1", "ServiceAccount") => errs.extend(schema_errors(&v.service_account, obj, kind)),
+        ("rbac.authorization.k8s.io/v1", "Role") => errs.extend(schema_errors(&v.role, obj, kind)),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+            errs.extend(schema_errors(&v.role_binding, obj, kind))
+        }
         ("autoscaling/v2", "HorizontalPodAutoscaler") => {
             errs.extend(schema_errors(&v.hpa, obj, kind));
             check_hpa(obj, &mut errs);
@@ -725,6 +736,54 @@ fn check_wiring(objs: &[Value]) -> Vec<String> {
                 "{}: no role with scalingAdapter for `{target}`",
                 o["kind"]
             ));
+        }
+    }
+    // Router discovery: selectors match serving pods of the role; RBAC is complete.
+    for r in roles {
+        let pod = r["standalonePattern"]["template"]
+            .get("spec")
+            .or_else(|| r["template"].get("spec"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let Some(args) = pod["containers"][0]["args"].as_array() else {
+            continue;
+        };
+        let args: Vec<&str> = args.iter().filter_map(|a| a.as_str()).collect();
+        for (flag, role) in [
+            ("--prefill-selector", "prefill"),
+            ("--decode-selector", "decode"),
+        ] {
+            let Some(i) = args.iter().position(|a| *a == flag) else {
+                continue;
+            };
+            let sel: Map<String, Value> = args[i + 1..]
+                .iter()
+                .take_while(|a| !a.starts_with("--"))
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect();
+            let ok = serving_pod_labels(rbg).iter().any(|l| {
+                l.get("app.kubernetes.io/component") == Some(&json!(role))
+                    && selects(&Value::Object(sel.clone()), l)
+            });
+            if !ok {
+                errs.push(format!("router {flag} selects no serving {role} pod"));
+            }
+            let sa = pod["serviceAccountName"].as_str().unwrap_or("");
+            let has_kind = |k: &str| {
+                objs.iter()
+                    .any(|o| o["kind"] == k && o["metadata"]["name"] == sa)
+            };
+            let bound = objs.iter().any(|o| {
+                o["kind"] == "RoleBinding"
+                    && o["roleRef"]["name"] == sa
+                    && o["subjects"][0]["name"] == sa
+            });
+            if !(has_kind("ServiceAccount") && has_kind("Role") && bound) {
+                errs.push(format!(
+                    "router discovery without ServiceAccount/Role/RoleBinding `{sa}`"
+                ));
+            }
         }
     }
     // Router URLs name pods that exist: http://NAME-ROLE-I.s-NAME-ROLE:PORT
@@ -966,16 +1025,16 @@ fn yaml_round_trips_and_is_deterministic() {
             assert_eq!(back, m.object, "{file}");
         }
         let files: Vec<&str> = a.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(
-            files,
-            [
-                "rolebasedgroup.yaml",
-                "service.yaml",
-                "inferencepool.yaml",
-                "autoscaler-prefill.yaml",
-                "autoscaler-decode.yaml"
-            ]
-        );
+        let mut expect = vec!["rolebasedgroup.yaml", "service.yaml", "inferencepool.yaml"];
+        if backend != Backend::Dynamo {
+            expect.extend([
+                "router-serviceaccount.yaml",
+                "router-role.yaml",
+                "router-rolebinding.yaml",
+            ]);
+        }
+        expect.extend(["autoscaler-prefill.yaml", "autoscaler-decode.yaml"]);
+        assert_eq!(files, expect);
     }
 }
 

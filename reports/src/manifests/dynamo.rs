@@ -93,7 +93,9 @@ fn frontend(spec: &DeploymentSpec) -> Role {
         container: c,
         dependencies: vec!["etcd", "nats"],
         scaling_adapter: false,
-        serving: true,
+        entry: true,
+        annotations: Vec::new(),
+        service_account: None,
     }
 }
 
@@ -164,7 +166,9 @@ fn worker(
         container: c,
         dependencies: vec!["etcd", "nats"],
         scaling_adapter: r.autoscaling.is_some(),
-        serving: false,
+        entry: false,
+        annotations: Vec::new(),
+        service_account: None,
     }
 }
 
@@ -193,7 +197,9 @@ fn etcd(spec: &DeploymentSpec) -> Role {
         container: c,
         dependencies: Vec::new(),
         scaling_adapter: false,
-        serving: false,
+        entry: false,
+        annotations: Vec::new(),
+        service_account: None,
     }
 }
 
@@ -223,6 +229,8 @@ fn nats(spec: &DeploymentSpec) -> Role {
         container: c,
         dependencies: Vec::new(),
         scaling_adapter: false,
-        serving: false,
+        entry: false,
+        annotations: Vec::new(),
+        service_account: None,
     }
 }

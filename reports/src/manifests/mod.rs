@@ -6,13 +6,16 @@
 //! The API is two calls: build a [`DeploymentSpec`] (by hand, or
 //! [`DeploymentSpec::from_scenario`]) and [`emit_all`] it, which returns
 //! `(file name, YAML)` pairs in a fixed order:
-//! `rolebasedgroup.yaml`, `service.yaml`, `inferencepool.yaml`, then
+//! `rolebasedgroup.yaml`, `service.yaml`, `inferencepool.yaml`, then, when the PD
+//! router discovers engines by label (an engine role is autoscaled),
+//! `router-serviceaccount.yaml`, `router-role.yaml`, `router-rolebinding.yaml`, then
 //! `autoscaler-<role>.yaml` for every autoscaled role (prefill, decode, worker order).
 //! [`emit_objects`] gives the same objects as JSON values.
 //!
 //! Module map: [`spec`] (the input), `pod` (backend-neutral role description and pod
 //! rendering), `sglang`/`vllm`/`dynamo` (one file per backend: commands, ports, probes),
 //! `rbg` (the RoleBasedGroup, v1alpha2 or v1alpha1), `gateway` (Service, InferencePool),
+//! `rbac` (the router's discovery permissions),
 //! `autoscaling` (HPA, ScaledObject), [`yaml`] (serialisation).
 //!
 //! Invariants: every emitter runs after [`DeploymentSpec::validate`], so user input
@@ -26,6 +29,7 @@ mod autoscaling;
 mod dynamo;
 mod gateway;
 mod pod;
+mod rbac;
 mod rbg;
 mod sglang;
 pub mod spec;
@@ -161,8 +165,8 @@ pub fn emit_objects(
     let roles = roles(spec, opts.rbg_api);
     let entry = roles
         .iter()
-        .find(|r| r.serving)
-        .expect("every backend has a serving role");
+        .find(|r| r.entry)
+        .expect("every backend has an entry role");
     let mut out = vec![
         Manifest {
             file: "rolebasedgroup.yaml".into(),
@@ -177,6 +181,11 @@ pub fn emit_objects(
             object: gateway::inference_pool(spec, entry),
         },
     ];
+    if let Some(account) = roles.iter().find_map(|r| r.service_account.as_ref()) {
+        for (file, object) in rbac::router_rbac(spec, account) {
+            out.push(Manifest { file, object });
+        }
+    }
     for (role, r) in spec.engine_roles() {
         if let Some(a) = &r.autoscaling {
             out.push(Manifest {

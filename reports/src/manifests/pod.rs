@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 pub(crate) const LABEL_NAME: &str = "app.kubernetes.io/name";
 /// Label naming the role on every pod.
 pub(crate) const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
-/// Label on pods that serve the OpenAI API (a multi-node instance's leader only).
+/// Label on pods that answer HTTP (every pod with probes; of a multi-node instance,
+/// the leader only): Services, the InferencePool and router discovery select on it.
 pub(crate) const LABEL_SERVING: &str = "xpyd.io/serving";
 /// Label marking what manages the objects.
 pub(crate) const LABEL_MANAGED: &str = "app.kubernetes.io/managed-by";
@@ -127,8 +128,12 @@ pub(crate) struct Role {
     pub(crate) dependencies: Vec<&'static str>,
     /// Enable the RBG scaling adapter (an autoscaler targets this role).
     pub(crate) scaling_adapter: bool,
-    /// Its (leader) pods take client traffic: the Service and InferencePool select them.
-    pub(crate) serving: bool,
+    /// The entry role: the Service and InferencePool select its serving pods.
+    pub(crate) entry: bool,
+    /// Pod annotations.
+    pub(crate) annotations: Vec<(&'static str, String)>,
+    /// ServiceAccount of the pods (`None`: the namespace default).
+    pub(crate) service_account: Option<String>,
 }
 
 /// Env vars RBG injects into the pods of a multi-node instance.
@@ -284,14 +289,18 @@ pub(crate) fn volumes_json(c: &Container, pvc: &str) -> Vec<Value> {
     v
 }
 
-/// A pod template: labels, the container, its volumes.
+/// A pod template: labels and annotations, the container, its volumes.
 pub(crate) fn pod_template(
     labels: Map<String, Value>,
-    c: &Container,
+    r: &Role,
     pvc: &str,
     with_probes: bool,
 ) -> Value {
+    let c = &r.container;
     let mut spec = Map::new();
+    if let Some(sa) = &r.service_account {
+        spec.insert("serviceAccountName".into(), sa.clone().into());
+    }
     spec.insert("containers".into(), json!([container_json(c, with_probes)]));
     let vols = volumes_json(c, pvc);
     if !vols.is_empty() {
@@ -301,5 +310,15 @@ pub(crate) fn pod_template(
         // Give in-flight requests time to finish on scale-down.
         spec.insert("terminationGracePeriodSeconds".into(), 120.into());
     }
-    json!({"metadata": {"labels": labels}, "spec": spec})
+    let mut meta = Map::new();
+    meta.insert("labels".into(), labels.into());
+    if !r.annotations.is_empty() {
+        let a: Map<String, Value> = r
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+            .collect();
+        meta.insert("annotations".into(), a.into());
+    }
+    json!({"metadata": meta, "spec": spec})
 }

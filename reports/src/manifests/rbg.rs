@@ -14,7 +14,8 @@
 //! Invariants: exactly one of `standalonePattern`/`leaderWorkerPattern` per v1alpha2
 //! role and exactly one of `template`/`templateRef` (we always inline `template`), the
 //! CRD's CEL rules; probes sit on serving pods only (a multi-node instance's leader,
-//! through the leader patch, because workers serve no HTTP).
+//! through the leader patch, because workers serve no HTTP), and so does the
+//! `xpyd.io/serving` label that Services, the InferencePool and router discovery select.
 
 use super::RbgApi;
 use super::pod::{
@@ -84,10 +85,10 @@ fn role_json(spec: &DeploymentSpec, api: RbgApi, r: &Role) -> Value {
     let pvc = spec.model_pvc.as_str();
     let mut labels = pod_labels(&spec.name, r.name);
     if r.pods_per_instance <= 1 {
-        if r.serving {
+        if c.probes.is_some() {
             labels.insert(LABEL_SERVING.into(), "true".into());
         }
-        let template = pod_template(labels, c, pvc, true);
+        let template = pod_template(labels, r, pvc, true);
         match api {
             RbgApi::V1alpha2 => {
                 o.insert("standalonePattern".into(), json!({"template": template}));
@@ -104,10 +105,10 @@ fn role_json(spec: &DeploymentSpec, api: RbgApi, r: &Role) -> Value {
         "rolloutStrategy".into(),
         json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}),
     );
-    let template = pod_template(labels, c, pvc, false);
+    let template = pod_template(labels, r, pvc, false);
     let mut leader_labels = Map::new();
     leader_labels.insert("xpyd.io/pod-role".into(), "leader".into());
-    if r.serving {
+    if c.probes.is_some() {
         leader_labels.insert(LABEL_SERVING.into(), "true".into());
     }
     let mut leader_container = Map::new();

@@ -10,10 +10,17 @@
 //! model PVC) and `inference__pd-disagg-leader-worker.yaml` (multi-node:
 //! `--dist-init-addr $(RBG_LWP_LEADER_ADDRESS):PORT --nnodes --node-rank`).
 //!
-//! Invariant: the router lists every initial instance by its stable pod DNS name; the
-//! prefill entries carry the bootstrap port the decode side uses for the KV handshake.
+//! Invariants: without autoscaling the router lists every instance by its stable pod
+//! DNS name, prefill entries with the bootstrap port the decode side uses for the KV
+//! handshake (as the examples do); with an autoscaled engine role it discovers engines
+//! by label (`--service-discovery --prefill-selector/--decode-selector`, bootstrap port
+//! from the `sglang.ai/bootstrap-port` pod annotation) under its own ServiceAccount,
+//! because a static list never learns of new replicas.
 
-use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, var};
+use super::pod::{
+    Container, EnvValue, HTTP_PORT, LABEL_COMPONENT, LABEL_NAME, LABEL_SERVING, MODEL_MOUNT,
+    Probes, Role, var,
+};
 use super::rbg::{group_env, pod_host};
 use super::spec::{
     DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, RouterPolicy, TransferBackend,
@@ -41,41 +48,8 @@ pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
     match &spec.topology {
         RoleTopology::Aggregated(r) => vec![engine(spec, api, "worker", r, None, true)],
         RoleTopology::Disaggregated { prefill, decode } => {
-            let mut args: Vec<String> = ["--pd-disaggregation"].map(String::from).to_vec();
-            for i in 0..prefill.replicas {
-                args.push("--prefill".into());
-                args.push(format!(
-                    "http://{}:{HTTP_PORT}",
-                    pod_host(&spec.name, "prefill", i)
-                ));
-                args.push(BOOTSTRAP_PORT.to_string());
-            }
-            for i in 0..decode.replicas {
-                args.push("--decode".into());
-                args.push(format!(
-                    "http://{}:{HTTP_PORT}",
-                    pod_host(&spec.name, "decode", i)
-                ));
-            }
-            args.extend(
-                [
-                    "--host",
-                    "0.0.0.0",
-                    "--port",
-                    &HTTP_PORT.to_string(),
-                    "--prefill-policy",
-                    policy(spec.router),
-                    "--decode-policy",
-                    policy(spec.router),
-                    "--prometheus-host",
-                    "0.0.0.0",
-                    "--prometheus-port",
-                    &ROUTER_METRICS_PORT.to_string(),
-                ]
-                .map(String::from),
-            );
             vec![
-                router(spec, args),
+                router(spec, true),
                 engine(spec, api, "prefill", prefill, Some("prefill"), false),
                 engine(spec, api, "decode", decode, Some("decode"), false),
             ]
@@ -83,8 +57,86 @@ pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
     }
 }
 
+/// Whether the router finds engines by Kubernetes service discovery (watching pod
+/// labels) instead of a static list: needed as soon as an engine role is autoscaled,
+/// since a static list never learns of new replicas.
+pub(crate) fn uses_discovery(spec: &DeploymentSpec) -> bool {
+    spec.engine_roles()
+        .iter()
+        .any(|(_, r)| r.autoscaling.is_some())
+}
+
+/// ServiceAccount of the router when it uses service discovery.
+pub(crate) fn router_service_account(spec: &DeploymentSpec) -> String {
+    format!("{}-router", spec.name)
+}
+
+/// `key=value` selectors of a role's serving pods, as the router's flags take them.
+fn selector_args(spec: &DeploymentSpec, role: &str) -> Vec<String> {
+    vec![
+        format!("{LABEL_NAME}={}", spec.name),
+        format!("{LABEL_COMPONENT}={role}"),
+        format!("{LABEL_SERVING}=true"),
+    ]
+}
+
 /// The PD router role (also used by vLLM, as in the RBG vLLM + Mooncake example).
-pub(crate) fn router(spec: &DeploymentSpec, args: Vec<String>) -> Role {
+/// `bootstrap`: list prefill servers with their bootstrap port (SGLang).
+pub(crate) fn router(spec: &DeploymentSpec, bootstrap: bool) -> Role {
+    let mut args = vec!["--pd-disaggregation".to_string()];
+    let discovery = uses_discovery(spec);
+    if let (RoleTopology::Disaggregated { prefill, decode }, false) = (&spec.topology, discovery) {
+        for i in 0..prefill.replicas {
+            args.push("--prefill".into());
+            args.push(format!(
+                "http://{}:{HTTP_PORT}",
+                pod_host(&spec.name, "prefill", i)
+            ));
+            if bootstrap {
+                args.push(BOOTSTRAP_PORT.to_string());
+            }
+        }
+        for i in 0..decode.replicas {
+            args.push("--decode".into());
+            args.push(format!(
+                "http://{}:{HTTP_PORT}",
+                pod_host(&spec.name, "decode", i)
+            ));
+        }
+    }
+    if discovery {
+        args.push("--service-discovery".into());
+        args.push("--prefill-selector".into());
+        args.extend(selector_args(spec, "prefill"));
+        args.push("--decode-selector".into());
+        args.extend(selector_args(spec, "decode"));
+        args.extend(
+            [
+                "--service-discovery-namespace",
+                &spec.namespace,
+                "--service-discovery-port",
+                &HTTP_PORT.to_string(),
+            ]
+            .map(String::from),
+        );
+    }
+    args.extend(
+        [
+            "--host",
+            "0.0.0.0",
+            "--port",
+            &HTTP_PORT.to_string(),
+            "--prefill-policy",
+            policy(spec.router),
+            "--decode-policy",
+            policy(spec.router),
+            "--prometheus-host",
+            "0.0.0.0",
+            "--prometheus-port",
+            &ROUTER_METRICS_PORT.to_string(),
+        ]
+        .map(String::from),
+    );
     let mut c = Container::new(
         "router",
         &spec.images.router,
@@ -107,7 +159,9 @@ pub(crate) fn router(spec: &DeploymentSpec, args: Vec<String>) -> Role {
         container: c,
         dependencies: vec!["prefill", "decode"],
         scaling_adapter: false,
-        serving: true,
+        entry: true,
+        annotations: Vec::new(),
+        service_account: discovery.then(|| router_service_account(spec)),
     }
 }
 
@@ -117,7 +171,7 @@ fn engine(
     name: &'static str,
     r: &RoleSpec,
     pd_mode: Option<&str>,
-    serving: bool,
+    entry: bool,
 ) -> Role {
     let (pods, _) = instance_shape(r);
     let mut a: Vec<String> = Vec::new();
@@ -218,6 +272,13 @@ fn engine(
         container: c,
         dependencies: Vec::new(),
         scaling_adapter: r.autoscaling.is_some(),
-        serving,
+        entry,
+        // Read by the router's service discovery to pair decode with prefill.
+        annotations: if pd_mode == Some("prefill") {
+            vec![("sglang.ai/bootstrap-port", BOOTSTRAP_PORT.to_string())]
+        } else {
+            Vec::new()
+        },
+        service_account: None,
     }
 }

@@ -15,7 +15,7 @@
 //! argument is byte-identical across runs.
 
 use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, var};
-use super::rbg::{group_env, pod_host};
+use super::rbg::group_env;
 use super::spec::{DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, TransferBackend};
 use super::{RbgApi, engine_resources, instance_shape};
 
@@ -100,46 +100,8 @@ pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
     match &spec.topology {
         RoleTopology::Aggregated(r) => vec![engine(spec, api, "worker", r, None, true)],
         RoleTopology::Disaggregated { prefill, decode } => {
-            let mut args = vec!["--pd-disaggregation".to_string()];
-            for i in 0..prefill.replicas {
-                args.push("--prefill".into());
-                args.push(format!(
-                    "http://{}:{HTTP_PORT}",
-                    pod_host(&spec.name, "prefill", i)
-                ));
-            }
-            for i in 0..decode.replicas {
-                args.push("--decode".into());
-                args.push(format!(
-                    "http://{}:{HTTP_PORT}",
-                    pod_host(&spec.name, "decode", i)
-                ));
-            }
-            let policy = match spec.router {
-                super::spec::RouterPolicy::RoundRobin => "round_robin",
-                super::spec::RouterPolicy::Random => "random",
-                super::spec::RouterPolicy::PowerOfTwo => "power_of_two",
-                super::spec::RouterPolicy::CacheAware => "cache_aware",
-            };
-            args.extend(
-                [
-                    "--host",
-                    "0.0.0.0",
-                    "--port",
-                    &HTTP_PORT.to_string(),
-                    "--prefill-policy",
-                    policy,
-                    "--decode-policy",
-                    policy,
-                    "--prometheus-host",
-                    "0.0.0.0",
-                    "--prometheus-port",
-                    "29000",
-                ]
-                .map(String::from),
-            );
             vec![
-                super::sglang::router(spec, args),
+                super::sglang::router(spec, false),
                 engine(spec, api, "prefill", prefill, Some("prefill"), false),
                 engine(spec, api, "decode", decode, Some("decode"), false),
             ]
@@ -153,7 +115,7 @@ fn engine(
     name: &'static str,
     r: &RoleSpec,
     pd_role: Option<&str>,
-    serving: bool,
+    entry: bool,
 ) -> Role {
     let (pods, _) = instance_shape(r);
     let mut a = vec![
@@ -220,6 +182,8 @@ fn engine(
         container: c,
         dependencies: Vec::new(),
         scaling_adapter: r.autoscaling.is_some(),
-        serving,
+        entry,
+        annotations: Vec::new(),
+        service_account: None,
     }
 }

@@ -15,6 +15,9 @@ KINDS = {
     "horizontalpodautoscaler-autoscaling-v2.json": "horizontalpodautoscaler-autoscaling-v2.json",
     "service-v1.json": "service-v1.json",
     "objectmeta-meta-v1.json": "objectmeta-meta-v1.json",
+    "serviceaccount-v1.json": "serviceaccount-v1.json",
+    "role-rbac-v1.json": "role-rbac-v1.json",
+    "rolebinding-rbac-v1.json": "rolebinding-rbac-v1.json",
 }
 
 
