@@ -95,6 +95,9 @@ impl Images {
 }
 
 /// The roles of the deployment.
+// Plain data built once per emission: boxing the larger variant would only make specs
+// harder to write by hand.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum RoleTopology {
     /// XpYd: a prefill and a decode role behind a PD router (Dynamo: the frontend).
@@ -450,7 +453,7 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
             return Err(invalid(&f(k), "0", "must be at least 1"));
         }
     }
-    if r.tp > r.gpus_per_node && r.tp % r.gpus_per_node != 0 {
+    if r.tp > r.gpus_per_node && !r.tp.is_multiple_of(r.gpus_per_node) {
         return Err(ManifestError::TpAcrossNodes {
             role: role.to_string(),
             tp: r.tp,
