@@ -195,6 +195,7 @@ struct Validators {
     service_account: jsonschema::Validator,
     role: jsonschema::Validator,
     role_binding: jsonschema::Validator,
+    job: jsonschema::Validator,
     /// Whether the scaling adapter CRD's versions serve the `scale` subresource.
     adapter_scale: Vec<(String, bool)>,
 }
@@ -249,6 +250,7 @@ fn validators() -> &'static Validators {
             service_account: compile(&load_json("k8s/serviceaccount-v1.json")),
             role: compile(&load_json("k8s/role-rbac-v1.json")),
             role_binding: compile(&load_json("k8s/rolebinding-rbac-v1.json")),
+            job: compile(&load_json("k8s/job-batch-v1.json")),
             adapter_scale,
         }
     })
@@ -629,6 +631,7 @@ fn validate_object(obj: &Value, strict_pods: bool) -> Vec<String> {
         ("v1", "Service") => errs.extend(schema_errors(&v.service, obj, kind)),
         ("v1", "ServiceAccount") => errs.extend(schema_errors(&v.service_account, obj, kind)),
         ("rbac.authorization.k8s.io/v1", "Role") => errs.extend(schema_errors(&v.role, obj, kind)),
+        ("batch/v1", "Job") => errs.extend(schema_errors(&v.job, obj, kind)),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
             errs.extend(schema_errors(&v.role_binding, obj, kind))
         }
@@ -1396,5 +1399,95 @@ fn scenarios_give_valid_manifests() {
             let objs = emitted(&s, api);
             assert_valid(&objs, &f.display().to_string());
         }
+    }
+}
+
+/// `shared/reference` beside the repository, when this checkout has it.
+fn shared_reference() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [
+        root.join("../shared/reference"),
+        root.join("shared/reference"),
+    ]
+    .into_iter()
+    .find(|p| p.join("crds").is_dir())
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_shared_crd_compiles_and_vendored_copies_match() {
+    let Some(shared) = shared_reference() else {
+        eprintln!("shared/reference not present: checked the vendored copies only");
+        return;
+    };
+    // Every version of every CRD in the reference set becomes a strict JSON Schema that
+    // compiles (the transform is not specific to the CRDs we emit).
+    let mut files = Vec::new();
+    yaml_files(&shared.join("crds"), &mut files);
+    files.sort();
+    let mut versions = 0;
+    for f in &files {
+        for doc in yaml_docs(&read_text(f)) {
+            if doc["kind"] != "CustomResourceDefinition" {
+                continue;
+            }
+            for v in doc["spec"]["versions"].as_array().unwrap() {
+                let s = strict(&v["schema"]["openAPIV3Schema"]);
+                jsonschema::validator_for(&s)
+                    .unwrap_or_else(|e| panic!("{} {}: {e}", f.display(), v["name"]));
+                versions += 1;
+            }
+        }
+    }
+    assert!(versions >= 20, "only {versions} CRD versions");
+    // The vendored copies are the reference files, byte for byte.
+    for (vendored, reference) in [
+        (
+            "crds/workloads.x-k8s.io_rolebasedgroups.yaml.gz",
+            "crds/rbg/workloads.x-k8s.io_rolebasedgroups.yaml",
+        ),
+        (
+            "crds/workloads.x-k8s.io_rolebasedgroupscalingadapters.yaml",
+            "crds/rbg/workloads.x-k8s.io_rolebasedgroupscalingadapters.yaml",
+        ),
+        (
+            "crds/inference.networking.k8s.io_inferencepools.v1.yaml",
+            "crds/gaie/inference.networking.k8s.io_inferencepools.v1.yaml",
+        ),
+        (
+            "crds/keda.sh_scaledobjects.yaml",
+            "crds/keda/keda.sh_scaledobjects.yaml",
+        ),
+    ] {
+        assert_eq!(
+            read_text(&data().join(vendored)),
+            read_text(&shared.join(reference)),
+            "{vendored} differs from shared/reference/{reference}"
+        );
+    }
+    let mut examples = Vec::new();
+    yaml_files(&data().join("examples"), &mut examples);
+    for f in examples {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let sub = if name.starts_with("llm-d") {
+            "gaie"
+        } else {
+            "rbg"
+        };
+        assert_eq!(
+            read_text(&f),
+            read_text(&shared.join("examples").join(sub).join(&name)),
+            "{name} differs from shared/reference"
+        );
     }
 }

@@ -18,7 +18,7 @@
 use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role};
 use super::rbg::pod_host;
 use super::spec::{DeploymentSpec, RoleSpec, RoleTopology, RouterPolicy, TransferBackend};
-use super::vllm::{NIXL_PORT, engine_args, kv_transfer_config, multi_node_args};
+use super::vllm::{MASTER_PORT, NIXL_PORT, engine_args, kv_transfer_config, multi_node_args};
 use super::{RbgApi, engine_resources, instance_shape};
 
 /// Port of Dynamo's system status server on workers.
@@ -139,6 +139,7 @@ fn worker(
         let mut w = a.clone();
         w.push("--headless".into());
         worker_args = Some(w);
+        ports.push(("dist", MASTER_PORT));
     }
     let mut c = Container::new(
         "engine",

@@ -20,7 +20,7 @@ use super::spec::{DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, Transfer
 use super::{RbgApi, engine_resources, instance_shape};
 
 /// torch.distributed rendezvous port of a multi-node instance.
-const MASTER_PORT: u16 = 29501;
+pub(crate) const MASTER_PORT: u16 = 29501;
 /// NIXL side-channel (handshake) port.
 pub(crate) const NIXL_PORT: u16 = 5600;
 /// Mooncake bootstrap port of a vLLM prefill instance.

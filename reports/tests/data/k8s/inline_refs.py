@@ -18,6 +18,7 @@ KINDS = {
     "serviceaccount-v1.json": "serviceaccount-v1.json",
     "role-rbac-v1.json": "role-rbac-v1.json",
     "rolebinding-rbac-v1.json": "rolebinding-rbac-v1.json",
+    "job-batch-v1.json": "job-batch-v1.json",
 }
 
 
