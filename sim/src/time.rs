@@ -29,7 +29,7 @@ impl SimTime {
 
     /// Seconds since the start (for reports only).
     pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 * 1e-9
+        self.0 as f64 / 1e9
     }
 
     /// Time elapsed since `earlier`; panics if `earlier` is later (a bug).
@@ -62,7 +62,7 @@ impl SimDuration {
 
     /// Seconds (for reports only).
     pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 * 1e-9
+        self.0 as f64 / 1e9
     }
 
     /// Milliseconds (for reports only).

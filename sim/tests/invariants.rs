@@ -20,7 +20,14 @@ fn scenario(
     block: u32,
     prefix: u8,
     router: &str,
+    autoscale: bool,
 ) -> Scenario {
+    // Autoscaling of the decode (or aggregated) role, with quick cold starts.
+    let scale = if autoscale {
+        "autoscale = { kind = \"hpa\", min-replicas = 1, max-replicas = 3, metric = \"queue-length\", target-value = 1 }\n"
+    } else {
+        ""
+    };
     // 0: no prefixes; 1: shared system prompts; 2: multi-turn sessions (+ shared prompts).
     let prefix_tables = match prefix {
         0 => "",
@@ -33,11 +40,11 @@ fn scenario(
     };
     let roles = if mode == "aggregated" {
         format!(
-            "[deployment.aggregated]\nreplicas = 2\ntp = 1\nrouter = \"{router}\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
+            "[deployment.aggregated]\nreplicas = 2\ntp = 1\nrouter = \"{router}\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n{scale}"
         )
     } else {
         format!(
-            "[deployment.prefill]\nreplicas = 2\ntp = 1\nrouter = \"{router}\"\n[deployment.decode]\nreplicas = 1\ntp = 1\nrouter = \"{router}\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n"
+            "[deployment.prefill]\nreplicas = 2\ntp = 1\nrouter = \"{router}\"\n[deployment.decode]\nreplicas = 1\ntp = 1\nrouter = \"{router}\"\nengine = {{ max-num-seqs = {seqs}, gpu-memory-utilization = 0.35, chunked-prefill = {chunked}, kv-block-tokens = {block} }}\n{scale}"
         )
     };
     let text = format!(
@@ -54,6 +61,10 @@ backend = "{backend}"
 {roles}
 [kv-transfer]
 layerwise = {layerwise}
+[cold-start]
+scheduling-s = 1
+image-pull-s = 2
+warmup-s = 1
 [workload]
 requests = 120
 [workload.arrival]
@@ -96,9 +107,10 @@ proptest! {
             "round-robin", "random", "least-outstanding", "power-of-two",
             "kv-aware", "cache-aware", "gaie", "session-affinity",
         ]),
+        autoscale in any::<bool>(),
     ) {
         let sc = scenario(
-            backend, mode, rate, max_in, max_out, seqs, layerwise, seed, chunked, block, prefix, router,
+            backend, mode, rate, max_in, max_out, seqs, layerwise, seed, chunked, block, prefix, router, autoscale,
         );
         let mut ids = Vec::new();
         let mut bad = Vec::new();

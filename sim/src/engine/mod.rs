@@ -116,6 +116,21 @@ pub struct RunOutput {
     /// GPU-seconds held from the start to the last completion (replicas x TP x time
     /// running, so autoscaling shows).
     pub gpu_seconds: f64,
+    /// Every autoscaling transition, in time order.
+    pub scale_events: Vec<ScaleEvent>,
+}
+
+/// A replica changing state under autoscaling.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScaleEvent {
+    /// When, s.
+    pub time_s: f64,
+    /// The instance.
+    pub instance: u16,
+    /// Its role.
+    pub role: &'static str,
+    /// The state it entered: `starting`, `ready`, `draining` or `stopped`.
+    pub state: &'static str,
 }
 
 /// Simulate one system of a scenario; every ended request is passed to `sink` as it ends.
@@ -185,6 +200,8 @@ struct Simulation<'s> {
     signal_latency: VecDeque<(SimTime, f64, Option<f64>)>,
     /// Longest signal window of any autoscaler (0 without autoscaling).
     signal_horizon: SimDuration,
+    /// Autoscaling transitions so far.
+    scale_events: Vec<ScaleEvent>,
 }
 
 /// Decode tokens SGLang's decode server keeps free per request holding KV before it
@@ -395,6 +412,7 @@ impl<'s> Simulation<'s> {
             signal_arrivals: VecDeque::new(),
             signal_latency: VecDeque::new(),
             signal_horizon,
+            scale_events: Vec::new(),
         })
     }
 
@@ -493,6 +511,7 @@ impl<'s> Simulation<'s> {
             kv_bytes_moved: self.net.bytes_moved(),
             transfer_skipped_tokens: self.transfer_skipped_tokens,
             gpu_seconds,
+            scale_events: self.scale_events,
         }
     }
 

@@ -12,7 +12,7 @@
 //!   ones (highest index first); a draining replica stops once it has nothing in flight.
 //! - GPU time is accounted from start to stop, so GPU-hours follow the replica count.
 
-use super::Simulation;
+use super::{ScaleEvent, Simulation};
 use crate::event::{Event, InstanceId};
 use crate::instance::Lifecycle;
 use crate::metrics::percentile_sorted;
@@ -34,6 +34,18 @@ pub(super) struct RoleScaler {
 }
 
 impl Simulation<'_> {
+    /// Move instance `i` to `to` now, and log it.
+    fn transition(&mut self, i: InstanceId, to: Lifecycle) {
+        let inst = &mut self.insts[i.0 as usize];
+        inst.set_lifecycle(to, self.now);
+        self.scale_events.push(ScaleEvent {
+            time_s: self.now.as_secs_f64(),
+            instance: i.0,
+            role: inst.role.name(),
+            state: to.name(),
+        });
+    }
+
     /// Schedule every controller's first sync, one period after the start.
     pub(super) fn start_autoscalers(&mut self) {
         for k in 0..self.scalers.len() {
@@ -182,9 +194,8 @@ impl Simulation<'_> {
     fn start_replica(&mut self, _k: usize, i: InstanceId) {
         let cs = &self.sc.cold_start;
         let at = self.now + cs.scheduling + cs.image_pull;
-        let inst = &mut self.insts[i.0 as usize];
-        inst.set_lifecycle(Lifecycle::Starting, self.now);
-        let epoch = inst.epoch;
+        self.transition(i, Lifecycle::Starting);
+        let epoch = self.insts[i.0 as usize].epoch;
         self.queue.push(at, Event::ColdStartLoad(i, epoch));
     }
 
@@ -194,14 +205,14 @@ impl Simulation<'_> {
         match inst.lifecycle {
             Lifecycle::Starting => {
                 inst.epoch += 1;
-                inst.set_lifecycle(Lifecycle::Stopped, now);
+                self.transition(i, Lifecycle::Stopped);
                 if self.storage.cancel(now, i) {
                     let generation = self.storage.generation();
                     self.arm_storage_timer(generation);
                 }
             }
             Lifecycle::Ready => {
-                inst.set_lifecycle(Lifecycle::Draining, now);
+                self.transition(i, Lifecycle::Draining);
                 self.maybe_stop(i);
             }
             Lifecycle::Draining | Lifecycle::Stopped => {}
@@ -210,9 +221,9 @@ impl Simulation<'_> {
 
     /// A draining replica with nothing in flight stops.
     pub(super) fn maybe_stop(&mut self, i: InstanceId) {
-        let inst = &mut self.insts[i.0 as usize];
+        let inst = &self.insts[i.0 as usize];
         if inst.lifecycle == Lifecycle::Draining && inst.is_idle() {
-            inst.set_lifecycle(Lifecycle::Stopped, self.now);
+            self.transition(i, Lifecycle::Stopped);
         }
     }
 
@@ -263,11 +274,11 @@ impl Simulation<'_> {
 
     /// Warm-up done: the replica serves; requests held for want of one are routed.
     pub(super) fn on_instance_ready(&mut self, i: InstanceId, epoch: u32) {
-        let inst = &mut self.insts[i.0 as usize];
+        let inst = &self.insts[i.0 as usize];
         if inst.epoch != epoch || inst.lifecycle != Lifecycle::Starting {
             return;
         }
-        inst.set_lifecycle(Lifecycle::Ready, self.now);
+        self.transition(i, Lifecycle::Ready);
         let held = std::mem::take(&mut self.unrouted);
         for id in held {
             if !self.dispatch(id) {
