@@ -14,7 +14,8 @@
 use super::RbgApi;
 use super::rbg::GROUP;
 use super::spec::{
-    Autoscaling, DeploymentSpec, HpaSpec, KedaSpec, PolicyKind, ScalingRules, SelectPolicy,
+    Autoscaling, DeploymentSpec, HpaMetricSource, HpaSpec, KedaMetricType, KedaSpec, PolicyKind,
+    ScalingRules, SelectPolicy,
 };
 use serde_json::{Map, Value, json};
 
@@ -117,16 +118,30 @@ fn hpa(spec: &DeploymentSpec, api: RbgApi, role: &str, h: &HpaSpec) -> Value {
     spec_o.insert("scaleTargetRef".into(), target_ref(spec, api, role));
     spec_o.insert("minReplicas".into(), h.min_replicas.into());
     spec_o.insert("maxReplicas".into(), h.max_replicas.into());
-    spec_o.insert(
-        "metrics".into(),
-        json!([{
+    let target = quantity(h.target_average_value);
+    let metric = match h.source {
+        HpaMetricSource::Pods => json!({
             "type": "Pods",
             "pods": {
                 "metric": {"name": h.metric},
-                "target": {"type": "AverageValue", "averageValue": quantity(h.target_average_value)},
+                "target": {"type": "AverageValue", "averageValue": target},
             },
-        }]),
-    );
+        }),
+        HpaMetricSource::External => json!({
+            "type": "External",
+            "external": {
+                "metric": {
+                    "name": h.metric,
+                    "selector": {"matchLabels": {
+                        super::pod::LABEL_NAME: spec.name,
+                        super::pod::LABEL_COMPONENT: role,
+                    }},
+                },
+                "target": {"type": "Value", "value": target},
+            },
+        }),
+    };
+    spec_o.insert("metrics".into(), json!([metric]));
     if let Some(b) = behavior(&h.scale_up, &h.scale_down, h.tolerance) {
         spec_o.insert("behavior".into(), b);
     }
@@ -151,17 +166,20 @@ fn keda(spec: &DeploymentSpec, api: RbgApi, role: &str, k: &KedaSpec) -> Value {
             json!({"horizontalPodAutoscalerConfig": {"behavior": b}}),
         );
     }
+    let mut meta = serde_json::Map::new();
+    meta.insert("serverAddress".into(), k.prometheus_url.clone().into());
+    meta.insert("query".into(), render_query(&k.query, spec, role).into());
+    meta.insert("threshold".into(), format!("{}", k.threshold).into());
+    if let Some(t) = k.activation_threshold {
+        meta.insert("activationThreshold".into(), format!("{t}").into());
+    }
+    let metric_type = match k.metric_type {
+        KedaMetricType::AverageValue => "AverageValue",
+        KedaMetricType::Value => "Value",
+    };
     spec_o.insert(
         "triggers".into(),
-        json!([{
-            "type": "prometheus",
-            "metricType": "AverageValue",
-            "metadata": {
-                "serverAddress": k.prometheus_url,
-                "query": k.query,
-                "threshold": format!("{}", k.threshold),
-            },
-        }]),
+        json!([{"type": "prometheus", "metricType": metric_type, "metadata": meta}]),
     );
     json!({
         "apiVersion": "keda.sh/v1alpha1",
@@ -171,18 +189,23 @@ fn keda(spec: &DeploymentSpec, api: RbgApi, role: &str, k: &KedaSpec) -> Value {
     })
 }
 
-/// The default KEDA query for a role: the sum over its pods of `metric`, so that the
-/// desired replica count is that sum divided by the per-replica threshold.
-pub fn default_keda_query(spec: &DeploymentSpec, role: &str, metric: &str) -> String {
-    format!(
-        "sum({metric}{{namespace=\"{}\",pod=~\"{}-{role}-.*\"}})",
-        spec.namespace, spec.name
-    )
+/// `${namespace}`, `${name}` and `${role}` in a KEDA query, filled in.
+fn render_query(q: &str, spec: &DeploymentSpec, role: &str) -> String {
+    q.replace("${namespace}", &spec.namespace)
+        .replace("${name}", &spec.name)
+        .replace("${role}", role)
+}
+
+/// The default KEDA query of a per-pod metric: its sum over the role's pods, so that the
+/// desired replica count (`AverageValue`) is that sum over the per-replica threshold.
+/// The placeholders are filled in at emission, after any renaming of the deployment.
+pub fn default_keda_query(metric: &str) -> String {
+    format!("sum({metric}{{namespace=\"${{namespace}}\",pod=~\"${{name}}-${{role}}-.*\"}})")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::quantity;
+    use super::{default_keda_query, quantity};
 
     #[test]
     fn quantities() {
@@ -191,5 +214,13 @@ mod tests {
         assert_eq!(quantity(0.8), "800m");
         assert_eq!(quantity(1e-9), "1m");
         assert_eq!(quantity(12.25), "12250m");
+    }
+
+    #[test]
+    fn keda_query_placeholders() {
+        assert_eq!(
+            default_keda_query("vllm:num_requests_waiting"),
+            r#"sum(vllm:num_requests_waiting{namespace="${namespace}",pod=~"${name}-${role}-.*"})"#
+        );
     }
 }

@@ -27,6 +27,7 @@
 
 mod autoscaling;
 mod dynamo;
+mod from_scenario;
 mod gateway;
 mod pod;
 mod rbac;
@@ -37,10 +38,11 @@ mod vllm;
 pub mod yaml;
 
 pub use autoscaling::default_keda_query;
+pub use from_scenario::{DEFAULT_PROMETHEUS_URL, autoscaling_of};
 pub use spec::{
-    Autoscaling, DeploymentSpec, EngineKnobs, GatewaySpec, HpaSpec, Images, KedaSpec, KvCacheDtype,
-    ModelRef, PolicyKind, RoleSpec, RoleTopology, RouterPolicy, ScalingPolicy, ScalingRules,
-    SelectPolicy, TransferBackend, default_metric,
+    Autoscaling, DeploymentSpec, EngineKnobs, GatewaySpec, HpaMetricSource, HpaSpec, Images,
+    KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind, RoleSpec, RoleTopology,
+    RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, TransferBackend, default_metric,
 };
 
 use pod::{Resources, Role};

@@ -4,12 +4,11 @@
 //!
 //! Invariants: a spec is plain data with public fields; [`DeploymentSpec::validate`]
 //! is the only gate, and every emitter calls it first, so no emitter panics on a spec
-//! however it was built. Defaults ([`Images::for_backend`], [`DeploymentSpec::from_scenario`])
+//! however it was built. Defaults ([`Images::for_backend`], `DeploymentSpec::from_scenario`)
 //! are pinned values, so the same input gives byte-identical manifests.
 
 use super::ManifestError;
-use xpyd_models::Dtype;
-use xpyd_sim::scenario::{Backend, RouterKind, Scenario, Topology};
+use xpyd_sim::scenario::Backend;
 
 /// Longest deployment name accepted: RBG derives pod names such as
 /// `NAME-prefill-12` and headless services `s-NAME-prefill` from it, and both must stay
@@ -216,10 +215,13 @@ pub struct HpaSpec {
     pub min_replicas: u32,
     /// Most replicas (>= `min_replicas`).
     pub max_replicas: u32,
-    /// Per-pod metric name as the custom-metrics API serves it
-    /// (e.g. `vllm:num_requests_waiting`).
+    /// Where the metric comes from and how the target applies.
+    pub source: HpaMetricSource,
+    /// Metric name as the metrics API serves it (e.g. `vllm:num_requests_waiting` for a
+    /// per-pod metric, a recording rule such as `xpyd:ttft_ms_p90` for a role-wide one).
     pub metric: String,
-    /// Target average value of the metric per pod.
+    /// Target: average per pod ([`HpaMetricSource::Pods`]) or the role-wide value
+    /// ([`HpaMetricSource::External`]).
     pub target_average_value: f64,
     /// The controller's sync period, s. Cluster-wide in Kubernetes
     /// (`--horizontal-pod-autoscaler-sync-period`, default 15 s): recorded as an
@@ -234,19 +236,45 @@ pub struct HpaSpec {
     pub scale_down: ScalingRules,
 }
 
+/// Where an HPA metric comes from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum HpaMetricSource {
+    /// A per-pod metric of the custom-metrics API, `AverageValue` target: desired =
+    /// ceil(sum over pods / target).
+    Pods,
+    /// A role-wide metric of the external-metrics API (a latency percentile, a rate),
+    /// `Value` target: desired = ceil(current x value / target).
+    External,
+}
+
+/// How KEDA compares a Prometheus value with the threshold.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KedaMetricType {
+    /// The query value is a total over the role: desired = ceil(value / threshold).
+    AverageValue,
+    /// The query value is role-wide (a percentile): desired = ceil(current x value / threshold).
+    Value,
+}
+
 /// KEDA `ScaledObject` settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KedaSpec {
-    /// Fewest replicas (>= 1: scale to zero is not used for engines).
+    /// Fewest replicas; 0 lets KEDA scale the role to zero when the query is at or
+    /// below `activation_threshold`.
     pub min_replicas: u32,
     /// Most replicas.
     pub max_replicas: u32,
     /// Prometheus server URL.
     pub prometheus_url: String,
-    /// PromQL query whose value, divided by `threshold`, is the desired replica count.
+    /// PromQL query. `${namespace}`, `${name}` and `${role}` are replaced by the
+    /// deployment's namespace, name and the role at emission (see [`super::default_keda_query`]).
     pub query: String,
-    /// Target value per replica.
+    /// How the query value is compared with `threshold`.
+    pub metric_type: KedaMetricType,
+    /// Target value (per replica for `AverageValue`).
     pub threshold: f64,
+    /// Activation threshold (scale from/to zero), `None` for KEDA's default 0.
+    pub activation_threshold: Option<f64>,
     /// How often KEDA polls the query, s.
     pub polling_interval_s: u32,
     /// Wait after the last active trigger before scaling to the minimum, s.
@@ -312,83 +340,6 @@ pub fn default_metric(backend: Backend, role: &str) -> &'static str {
 }
 
 impl DeploymentSpec {
-    /// The spec of a simulated scenario's deployment: its backend, topology, TP,
-    /// engine knobs and node size, with pinned default images, PVC `models`, namespace
-    /// `default`, no RDMA resource and no autoscaling.
-    ///
-    /// The name is the scenario name made a DNS label (lowercase, `[a-z0-9-]`, at most
-    /// [`MAX_NAME_LEN`]). SGLang moves KV with Mooncake, vLLM and Dynamo with NIXL.
-    /// The router policy is the decode role's router (least-outstanding maps to
-    /// power-of-two, the closest load-aware policy the routers offer).
-    pub fn from_scenario(sc: &Scenario) -> DeploymentSpec {
-        let gpn = sc.kv_transfer.gpus_per_node.max(1);
-        let kv = match sc.kv_cache {
-            Dtype::Fp8 => Some(KvCacheDtype::Fp8),
-            Dtype::Bf16 => None,
-        };
-        let role = |r: &xpyd_sim::scenario::RoleConfig| RoleSpec {
-            replicas: r.replicas,
-            tp: r.tp,
-            gpus_per_node: gpn,
-            engine: EngineKnobs {
-                max_running_requests: Some(r.engine.max_num_seqs),
-                max_batched_tokens: Some(r.engine.max_batched_tokens),
-                chunked_prefill: Some(r.engine.chunked_prefill),
-                mem_fraction: Some(r.engine.gpu_memory_utilization),
-                block_size: Some(r.engine.kv_block_tokens),
-                kv_cache_dtype: kv,
-            },
-            autoscaling: None,
-        };
-        let (topology, router) = match &sc.topology {
-            Topology::Disaggregated { prefill, decode } => (
-                RoleTopology::Disaggregated {
-                    prefill: role(prefill),
-                    decode: role(decode),
-                },
-                decode.router,
-            ),
-            Topology::Aggregated(r) => (RoleTopology::Aggregated(role(r)), r.router),
-        };
-        let router = match router {
-            RouterKind::RoundRobin => RouterPolicy::RoundRobin,
-            RouterKind::Random => RouterPolicy::Random,
-            RouterKind::LeastOutstanding | RouterKind::PowerOfTwo => RouterPolicy::PowerOfTwo,
-            // Session affinity is the gateway's job (InferencePool); the engine router
-            // behind it balances load.
-            RouterKind::SessionAffinity => RouterPolicy::PowerOfTwo,
-            RouterKind::KvAware | RouterKind::CacheAware | RouterKind::Gaie => {
-                RouterPolicy::CacheAware
-            }
-        };
-        let name = dns_label(&sc.name);
-        DeploymentSpec {
-            gateway: GatewaySpec {
-                epp_service: format!("{name}-epp"),
-                epp_port: 9002,
-            },
-            name,
-            namespace: "default".to_string(),
-            backend: sc.backend,
-            model: ModelRef {
-                id: sc.model.id.clone(),
-                hf_repo: sc.model.hf_repo.clone(),
-                served_name: sc.model.id.clone(),
-                fp8_weights: sc.weights == Dtype::Fp8,
-                max_model_len: Some(sc.max_model_len),
-            },
-            images: Images::for_backend(sc.backend),
-            topology,
-            router,
-            transfer_backend: match sc.backend {
-                Backend::Sglang => TransferBackend::Mooncake,
-                Backend::Vllm | Backend::Dynamo => TransferBackend::Nixl,
-            },
-            rdma_resource: None,
-            model_pvc: "models".to_string(),
-        }
-    }
-
     /// The engine roles, `(role name, spec)`, in emission order.
     pub fn engine_roles(&self) -> Vec<(&'static str, &RoleSpec)> {
         match &self.topology {
@@ -483,11 +434,15 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
         return Ok(());
     };
     let (min, max) = a.bounds();
-    if min == 0 || max < min {
+    let floor = match a {
+        Autoscaling::Hpa(_) => 1,
+        Autoscaling::Keda(_) => 0,
+    };
+    if min < floor || max < min.max(1) {
         return Err(invalid(
             &f("autoscaling"),
             &format!("min {min}, max {max}"),
-            "needs 1 <= min <= max",
+            &format!("needs {floor} <= min <= max and max >= 1"),
         ));
     }
     if !(min..=max).contains(&r.replicas) {
@@ -524,6 +479,15 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
         }
         Autoscaling::Keda(k) => {
             check_positive(&f("autoscaling.threshold"), k.threshold)?;
+            if let Some(t) = k.activation_threshold
+                && !(t.is_finite() && t >= 0.0)
+            {
+                return Err(invalid(
+                    &f("autoscaling.activation_threshold"),
+                    &t.to_string(),
+                    "must be a non-negative number",
+                ));
+            }
             if k.polling_interval_s == 0 {
                 return Err(invalid(
                     &f("autoscaling.polling_interval_s"),
