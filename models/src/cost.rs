@@ -38,16 +38,48 @@
 //! - **lm_head**: GEMM `[S,h]x[h,V/t]` with `S = prefill_seqs + decode_seqs`.
 //! - **Overhead**: `step_overhead_s + per_seq_overhead_s x S`.
 //!
+//! # Calibrated terms
+//!
+//! [`CostModel::new`] uses the shipped profile of the GPU ([`crate::profile::Profile::builtin`],
+//! parsed once per process and shared through an `Arc`; `h100` and `h200` ship one)
+//! and [`CostModel::with_profile`] replaces or removes it. With a profile, each term is
+//! taken from the measured kernels where the profile covers the shape, interpolated as
+//! in [`crate::calibrated`], and from the roofline above otherwise:
+//!
+//! - QKV, O, gate/up, down and lm_head GEMMs at their exact per-GPU `(n, k)` and weight
+//!   dtype, `m` = tokens (lm_head: sequences); MoE experts and MLA projections stay
+//!   roofline (not measured);
+//! - prefill attention: the profile's default (fastest) kernel at the layer's FLOPs;
+//! - decode attention: `decode_seqs` calls' grid lookup at the mean context;
+//! - memory-bound kernels: the measured `rmsnorm` (twice per layer, 4 hidden passes
+//!   each, plus the final norm), `silu_mul`, `rotary` and `copy` (KV-cache write,
+//!   embedding) curves at the byte counts above;
+//! - all-reduce: the measured NCCL curve for `t` GPUs, or TP 8 extrapolated from the 2-
+//!   and 4-GPU curves ([`TermSource::Extrapolated`]);
+//! - overhead: always the stated assumption.
+//!
+//! [`StepCost::sources`] says which term came from where, and [`StepCost::source`] is
+//! [`CostSource::Calibrated`] when the GEMMs and every non-zero attention term were
+//! measured. Without a profile the roofline code path runs unchanged.
+//!
 //! # Invariants
 //!
 //! - An empty step (`T = 0`) costs exactly 0, overhead included.
-//! - Every term is non-negative and non-decreasing in every field of [`StepShape`].
+//! - Every term is non-negative and non-decreasing in every field of [`StepShape`]
+//!   (roofline); calibrated tables are non-decreasing in their argument and never fall
+//!   below their last value where they hand over to the roofline.
 //! - The breakdown sums to the total.
 //! - [`CostModel::step_seconds`] does no allocation: the model holds per-layer constants
 //!   computed once in [`CostModel::new`].
 
-use crate::{Dtype, GpuSpec, ModelArch};
+use crate::calibrated::{
+    Calibration, GEMM_DOWN, GEMM_GATE_UP, GEMM_LM_HEAD, GEMM_O, GEMM_QKV, InstanceShapes, LogCurve,
+    builtin_profile,
+};
+use crate::profile::Profile;
+use crate::{CostSources, Dtype, GpuSpec, ModelArch, TermSource};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// What one step computes, as aggregates over the sequences in the batch.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -101,8 +133,11 @@ pub struct StepCost {
     pub seconds: f64,
     /// Per-term seconds (sums to `seconds`).
     pub breakdown: CostBreakdown,
-    /// Where the numbers come from.
+    /// Where the numbers come from: [`CostSource::Calibrated`] when the GEMMs and every
+    /// non-zero attention term came from a profile.
     pub source: CostSource,
+    /// Where each term comes from.
+    pub sources: CostSources,
 }
 
 impl CostBreakdown {
@@ -262,10 +297,20 @@ pub struct CostModel {
     gemm_flops_per_s: f64,
     attn_flops_per_s: f64,
     mem_bytes_per_s: f64,
+    /// Memory-bound bytes per token of one fused add+RMSNorm, rotary, KV-cache write and
+    /// (dense layers) SiLU-and-mul; and the MoE-only bytes per token, all layers.
+    mb_norm: f64,
+    mb_rotary: f64,
+    mb_kv_write: f64,
+    mb_silu_dense: f64,
+    mb_moe: f64,
+    /// The profile lookups, when a profile is in use.
+    cal: Option<Calibration>,
 }
 
 impl CostModel {
-    /// A roofline cost model.
+    /// The cost model of one instance: calibrated from the GPU's shipped profile where
+    /// one exists ([`crate::calibrated::builtin_profile`]), the roofline otherwise.
     pub fn new(
         arch: ModelArch,
         gpu: GpuSpec,
@@ -416,7 +461,15 @@ impl CostModel {
             (0.0, 0.0)
         };
 
-        CostModel {
+        let model = CostModel {
+            mb_norm: ELEMENTWISE_HIDDEN_PASSES / 2.0 * h * ACT_BYTES,
+            mb_rotary: 2.0 * rotary_elems * ACT_BYTES,
+            mb_kv_write: 2.0 * kv_write_elems * ACT_BYTES,
+            mb_silu_dense: ELEMENTWISE_FFN_PASSES * i_dense * ACT_BYTES,
+            mb_moe: ACT_BYTES
+                * moe_layers
+                * (ELEMENTWISE_FFN_PASSES * act_ffn_moe + (top_k + 1.0) * h),
+            cal: None,
             layers,
             dense_layers,
             moe_layers,
@@ -446,7 +499,83 @@ impl CostModel {
             weights,
             kv,
             eff,
-        }
+        };
+        let origin = format!("builtin:{}", model.gpu.id);
+        let builtin = builtin_profile(&model.gpu.id);
+        model.with_profile_named(builtin, &origin)
+    }
+
+    /// The same instance with another calibration profile, or none (`None`: the pure
+    /// roofline). The origin reported is `builtin:<gpu>` for a shipped profile, else
+    /// `<gpu id> profile of <date>` from its header; see [`Self::with_profile_named`].
+    pub fn with_profile(self, profile: Option<Arc<Profile>>) -> CostModel {
+        let origin = match &profile {
+            Some(p) => match builtin_profile(&p.header().gpu_id) {
+                Some(b) if Arc::ptr_eq(&b, p) => {
+                    format!("builtin:{}", p.header().gpu_id)
+                }
+                _ => format!("{} profile of {}", p.header().gpu_id, p.header().date_utc),
+            },
+            None => String::new(),
+        };
+        self.with_profile_named(profile, &origin)
+    }
+
+    /// [`Self::with_profile`] with the origin to report (a file path, say).
+    pub fn with_profile_named(mut self, profile: Option<Arc<Profile>>, origin: &str) -> CostModel {
+        self.cal = profile.map(|p| {
+            let int = |x: f64| x.round() as u64;
+            let plain = self.arch.mla.is_none();
+            let dense = self.dense_layers > 0.0;
+            let nk = |g: Gemm| Some((int(g.n), int(g.k)));
+            let gemm_nk = [
+                if plain { nk(self.attn_gemms[0]) } else { None },
+                if plain { nk(self.attn_gemms[1]) } else { None },
+                if dense { nk(self.ffn_gemms[0]) } else { None },
+                if dense { nk(self.ffn_gemms[1]) } else { None },
+                nk(self.lm_head),
+            ];
+            let h = self.hidden * ACT_BYTES;
+            let memory = [
+                self.mb_norm,
+                self.mb_rotary,
+                self.mb_kv_write,
+                if dense { self.mb_silu_dense } else { 0.0 },
+                2.0 * h,
+                2.0 * h,
+            ];
+            let (l, d) = (self.layers, self.dense_layers);
+            Calibration::new(
+                p,
+                origin.to_string(),
+                &self.arch,
+                self.tp,
+                self.weights,
+                self.kv,
+                InstanceShapes {
+                    gemm_nk,
+                    gemm_counts: if plain {
+                        [l, l, d, d]
+                    } else {
+                        [0.0, 0.0, d, d]
+                    },
+                    memory_bytes_per_token: memory,
+                    memory_counts: [2.0 * l, l, l, if dense { d } else { 0.0 }, 1.0, 1.0],
+                },
+            )
+        });
+        self
+    }
+
+    /// Where the calibration profile in use came from (`builtin:h100`, a path), or
+    /// `None` when every term is the roofline.
+    pub fn profile_origin(&self) -> Option<&str> {
+        self.cal.as_ref().map(|c| c.origin.as_str())
+    }
+
+    /// The calibration profile in use, if any.
+    pub fn profile(&self) -> Option<&Arc<Profile>> {
+        self.cal.as_ref().map(|c| &c.profile)
     }
 
     /// The architecture.
@@ -479,18 +608,39 @@ impl CostModel {
         &self.eff
     }
 
-    /// Where the step costs come from (always the roofline for now).
+    /// Where the step costs come from for typical steps: [`CostSource::Calibrated`] when
+    /// a profile covers this instance's projection GEMMs and both attention kernels (then
+    /// steps within the measured ranges report calibrated), else the roofline.
     pub fn source(&self) -> CostSource {
-        CostSource::Roofline
+        match &self.cal {
+            Some(c)
+                if c.gemms[GEMM_QKV..=GEMM_DOWN].iter().all(Option::is_some)
+                    && c.prefill.is_some()
+                    && c.decode_covered =>
+            {
+                CostSource::Calibrated
+            }
+            _ => CostSource::Roofline,
+        }
     }
 
-    /// The time of one step with its breakdown.
+    /// The time of one step with its breakdown and per-term sources.
     pub fn step(&self, shape: &StepShape) -> StepCost {
-        let breakdown = self.breakdown(shape);
+        let (breakdown, sources) = self.terms(shape);
+        let attention_ok = |s: TermSource| s == TermSource::None || s.is_measured();
+        let source = if sources.gemm.is_measured()
+            && attention_ok(sources.attention_prefill)
+            && attention_ok(sources.attention_decode)
+        {
+            CostSource::Calibrated
+        } else {
+            CostSource::Roofline
+        };
         StepCost {
             seconds: breakdown.total(),
             breakdown,
-            source: CostSource::Roofline,
+            source,
+            sources,
         }
     }
 
@@ -501,17 +651,229 @@ impl CostModel {
 
     /// Per-term seconds of one step (all zero for an empty step).
     pub fn breakdown(&self, shape: &StepShape) -> CostBreakdown {
+        self.terms(shape).0
+    }
+
+    /// Per-term seconds and sources of one step.
+    fn terms(&self, shape: &StepShape) -> (CostBreakdown, CostSources) {
         if tokens(shape) == 0.0 {
-            return CostBreakdown::default();
+            return (CostBreakdown::default(), CostSources::default());
         }
-        CostBreakdown {
-            gemm_s: self.gemm_seconds(shape),
-            attention_prefill_s: self.attention_prefill_seconds(shape),
-            attention_decode_s: self.attention_decode_seconds(shape),
-            memory_bound_s: self.memory_bound_seconds(shape),
-            allreduce_s: self.allreduce_seconds(shape),
-            lm_head_s: self.lm_head_seconds(shape),
-            overhead_s: self.overhead_seconds(shape),
+        let (gemm_s, gemm) = self.gemm_term(shape);
+        let (attention_prefill_s, attention_prefill) = self.attention_prefill_term(shape);
+        let (attention_decode_s, attention_decode) = self.attention_decode_term(shape);
+        let (memory_bound_s, memory_bound) = self.memory_bound_term(shape);
+        let (allreduce_s, allreduce) = self.allreduce_term(shape);
+        let (lm_head_s, lm_head) = self.lm_head_term(shape);
+        let overhead_s = self.overhead_seconds(shape);
+        (
+            CostBreakdown {
+                gemm_s,
+                attention_prefill_s,
+                attention_decode_s,
+                memory_bound_s,
+                allreduce_s,
+                lm_head_s,
+                overhead_s,
+            },
+            CostSources {
+                gemm,
+                attention_prefill,
+                attention_decode,
+                memory_bound,
+                allreduce,
+                lm_head,
+                overhead: if overhead_s > 0.0 {
+                    TermSource::Assumed
+                } else {
+                    TermSource::None
+                },
+            },
+        )
+    }
+
+    /// A term's roofline seconds labelled, or [`TermSource::None`] when zero.
+    fn roofline(s: f64) -> (f64, TermSource) {
+        (
+            s,
+            if s > 0.0 {
+                TermSource::Roofline
+            } else {
+                TermSource::None
+            },
+        )
+    }
+
+    /// A calibrated table at `x`, else the roofline `fallback()` (never below the
+    /// table's edge value), with the source.
+    fn lookup(
+        curve: Option<&LogCurve>,
+        x: f64,
+        gap_s: f64,
+        fallback: impl FnOnce() -> f64,
+    ) -> (f64, TermSource) {
+        Self::lookup_ln(
+            curve,
+            x,
+            if x > 0.0 { x.ln() } else { 0.0 },
+            gap_s,
+            fallback,
+        )
+    }
+
+    /// [`Self::lookup`] with `lx = ln x` given (0 < x).
+    fn lookup_ln(
+        curve: Option<&LogCurve>,
+        x: f64,
+        lx: f64,
+        gap_s: f64,
+        fallback: impl FnOnce() -> f64,
+    ) -> (f64, TermSource) {
+        if x.is_nan() || x <= 0.0 {
+            return (fallback(), TermSource::Roofline);
+        }
+        match curve.map(|c| c.eval_ln(x, lx)) {
+            Some(Ok(s)) => (s + gap_s, TermSource::Calibrated),
+            Some(Err(edge)) => (fallback().max(edge), TermSource::Roofline),
+            None => (fallback(), TermSource::Roofline),
+        }
+    }
+
+    fn gemm_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let Some(cal) = &self.cal else {
+            return Self::roofline(self.rf_gemm_seconds(shape));
+        };
+        let m = tokens(shape);
+        let lm = m.ln();
+        let w = self.wbytes;
+        // Fast path: all projection GEMMs as one table.
+        if let Some(Ok(s)) = cal.layer_gemms.as_ref().map(|c| c.eval_ln(m, lm)) {
+            let s = s + cal.gap_s * cal.layer_gemm_kernels;
+            let (mut total, mut src) = (s, TermSource::Calibrated);
+            if self.arch.mla.is_some() {
+                for &g in self.attn_gemms.iter().filter(|g| g.n > 0.0) {
+                    total += self.layers * self.gemm(m, g, w);
+                }
+                src = src.combine(TermSource::Roofline);
+            }
+            if let Some(c) = &self.moe {
+                total += self.moe_layers * self.moe_seconds(c, m);
+                src = src.combine(TermSource::Roofline);
+            }
+            return (total, src);
+        }
+        let mut src = TermSource::None;
+        let mut total = 0.0;
+        for (i, &g) in self.attn_gemms.iter().enumerate() {
+            if g.n == 0.0 {
+                continue;
+            }
+            let curve = match i {
+                0 => cal.gemms[GEMM_QKV].as_ref(),
+                1 => cal.gemms[GEMM_O].as_ref(),
+                _ => None,
+            };
+            let (s, t) = Self::lookup_ln(curve, m, lm, cal.gap_s, || self.gemm(m, g, w));
+            total += self.layers * s;
+            src = src.combine(t);
+        }
+        if self.dense_layers > 0.0 {
+            for (i, &g) in [GEMM_GATE_UP, GEMM_DOWN].iter().zip(&self.ffn_gemms) {
+                let curve = cal.gemms[*i].as_ref();
+                let (s, t) = Self::lookup_ln(curve, m, lm, cal.gap_s, || self.gemm(m, g, w));
+                total += self.dense_layers * s;
+                src = src.combine(t);
+            }
+        }
+        if let Some(c) = &self.moe {
+            total += self.moe_layers * self.moe_seconds(c, m);
+            src = src.combine(TermSource::Roofline);
+        }
+        (total, src)
+    }
+
+    fn attention_prefill_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let r = || self.rf_attention_prefill_seconds(shape);
+        match self
+            .cal
+            .as_ref()
+            .and_then(|c| c.prefill.as_ref().map(|p| (p, c.gap_s)))
+        {
+            Some((curve, gap_s)) if shape.prefill_attn_pairs > 0 => {
+                let flops = shape.prefill_attn_pairs as f64 * self.prefill_flops_per_pair;
+                let (s, t) = Self::lookup(Some(curve), flops, gap_s, || r() / self.layers);
+                (self.layers * s, t)
+            }
+            _ => Self::roofline(r()),
+        }
+    }
+
+    fn attention_decode_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let r = || self.rf_attention_decode_seconds(shape);
+        let Some(cal) = self.cal.as_ref().filter(|c| c.decode_covered) else {
+            return Self::roofline(r());
+        };
+        let (Some((h, kvh, hd, dt)), true) = (cal.decode, shape.decode_seqs > 0) else {
+            return Self::roofline(r());
+        };
+        let mean_ctx = shape.decode_context_tokens as f64 / f64::from(shape.decode_seqs);
+        let ctx = mean_ctx.round().min(f64::from(u32::MAX)) as u32;
+        match cal
+            .profile
+            .decode_attention_seconds(shape.decode_seqs, ctx, h, kvh, hd, dt)
+        {
+            Some(s) => (self.layers * (s + cal.gap_s), TermSource::Calibrated),
+            None => Self::roofline(r()),
+        }
+    }
+
+    fn memory_bound_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let r = || self.rf_memory_bound_seconds(shape);
+        let Some(cal) = self.cal.as_ref() else {
+            return Self::roofline(r());
+        };
+        let m = tokens(shape);
+        let gaps = cal.gap_s * cal.memory_kernels;
+        let (s, t) = Self::lookup(cal.memory.as_ref(), m, gaps, r);
+        if self.moe_layers > 0.0 && t == TermSource::Calibrated {
+            let moe = m * self.mb_moe / self.mem_bytes_per_s
+                + self.moe_layers * ELEMENTWISE_KERNELS_PER_MOE_LAYER * self.eff.kernel_latency_s;
+            (s + moe, TermSource::Partial)
+        } else {
+            (s, t)
+        }
+    }
+
+    fn allreduce_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let r = || self.rf_allreduce_seconds(shape);
+        match self
+            .cal
+            .as_ref()
+            .and_then(|c| c.allreduce.as_ref().map(|a| (a, c.gap_s)))
+        {
+            Some(((curve, label), gap_s)) if self.allreduce_calls > 0.0 => {
+                let bytes = tokens(shape) * self.hidden * ACT_BYTES;
+                let (s, t) = Self::lookup(Some(curve), bytes, gap_s, || r() / self.allreduce_calls);
+                let t = if t == TermSource::Calibrated {
+                    *label
+                } else {
+                    t
+                };
+                (self.allreduce_calls * s, t)
+            }
+            _ => Self::roofline(r()),
+        }
+    }
+
+    fn lm_head_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let r = || self.rf_lm_head_seconds(shape);
+        match self
+            .cal
+            .as_ref()
+            .and_then(|c| c.gemms[GEMM_LM_HEAD].as_ref().map(|g| (g, c.gap_s)))
+        {
+            Some((curve, gap_s)) => Self::lookup(Some(curve), seqs(shape), gap_s, r),
+            None => Self::roofline(r()),
         }
     }
 
@@ -526,7 +888,7 @@ impl CostModel {
     }
 
     /// Projection and FFN GEMMs of all layers (MoE experts included), seconds.
-    pub fn gemm_seconds(&self, shape: &StepShape) -> f64 {
+    fn rf_gemm_seconds(&self, shape: &StepShape) -> f64 {
         let m = tokens(shape);
         if m == 0.0 {
             return 0.0;
@@ -554,7 +916,7 @@ impl CostModel {
     }
 
     /// Prefill (causal, chunked) attention of all layers, seconds.
-    pub fn attention_prefill_seconds(&self, shape: &StepShape) -> f64 {
+    fn rf_attention_prefill_seconds(&self, shape: &StepShape) -> f64 {
         if shape.prefill_attn_pairs == 0 {
             return 0.0;
         }
@@ -563,7 +925,7 @@ impl CostModel {
     }
 
     /// Decode attention of all layers (KV reads), seconds.
-    pub fn attention_decode_seconds(&self, shape: &StepShape) -> f64 {
+    fn rf_attention_decode_seconds(&self, shape: &StepShape) -> f64 {
         if shape.decode_seqs == 0 {
             return 0.0;
         }
@@ -574,7 +936,7 @@ impl CostModel {
     }
 
     /// Norms, activation, rotary, KV-cache writes, MoE permutes, embedding, seconds.
-    pub fn memory_bound_seconds(&self, shape: &StepShape) -> f64 {
+    fn rf_memory_bound_seconds(&self, shape: &StepShape) -> f64 {
         let m = tokens(shape);
         if m == 0.0 {
             return 0.0;
@@ -584,7 +946,7 @@ impl CostModel {
     }
 
     /// TP all-reduces (two per layer), seconds; 0 at TP 1.
-    pub fn allreduce_seconds(&self, shape: &StepShape) -> f64 {
+    fn rf_allreduce_seconds(&self, shape: &StepShape) -> f64 {
         let m = tokens(shape);
         if m == 0.0 || self.allreduce_calls == 0.0 {
             return 0.0;
@@ -594,11 +956,59 @@ impl CostModel {
     }
 
     /// lm_head GEMM for the sequences that produce logits, seconds.
-    pub fn lm_head_seconds(&self, shape: &StepShape) -> f64 {
+    fn rf_lm_head_seconds(&self, shape: &StepShape) -> f64 {
         if tokens(shape) == 0.0 {
             return 0.0;
         }
         self.gemm(seqs(shape), self.lm_head, self.wbytes)
+    }
+
+    /// Projection and FFN GEMMs of all layers (MoE experts included), seconds (calibrated where the profile covers it).
+    pub fn gemm_seconds(&self, shape: &StepShape) -> f64 {
+        if tokens(shape) == 0.0 {
+            return 0.0;
+        }
+        self.gemm_term(shape).0
+    }
+
+    /// Prefill (causal, chunked) attention of all layers, seconds (calibrated where the profile covers it).
+    pub fn attention_prefill_seconds(&self, shape: &StepShape) -> f64 {
+        if tokens(shape) == 0.0 {
+            return 0.0;
+        }
+        self.attention_prefill_term(shape).0
+    }
+
+    /// Decode attention of all layers (KV reads), seconds (calibrated where the profile covers it).
+    pub fn attention_decode_seconds(&self, shape: &StepShape) -> f64 {
+        if tokens(shape) == 0.0 {
+            return 0.0;
+        }
+        self.attention_decode_term(shape).0
+    }
+
+    /// Norms, activation, rotary, KV-cache writes, MoE permutes, embedding, seconds (calibrated where the profile covers it).
+    pub fn memory_bound_seconds(&self, shape: &StepShape) -> f64 {
+        if tokens(shape) == 0.0 {
+            return 0.0;
+        }
+        self.memory_bound_term(shape).0
+    }
+
+    /// TP all-reduces (two per layer), seconds; 0 at TP 1 (calibrated where the profile covers it).
+    pub fn allreduce_seconds(&self, shape: &StepShape) -> f64 {
+        if tokens(shape) == 0.0 {
+            return 0.0;
+        }
+        self.allreduce_term(shape).0
+    }
+
+    /// lm_head GEMM for the sequences that produce logits, seconds (calibrated where the profile covers it).
+    pub fn lm_head_seconds(&self, shape: &StepShape) -> f64 {
+        if tokens(shape) == 0.0 {
+            return 0.0;
+        }
+        self.lm_head_term(shape).0
     }
 
     /// Fixed plus per-sequence CPU overhead, seconds (0 for an empty step).
@@ -607,6 +1017,44 @@ impl CostModel {
             return 0.0;
         }
         self.eff.step_overhead_s + self.eff.per_seq_overhead_s * seqs(shape)
+    }
+
+    /// One line saying where the step costs come from.
+    fn describe_source(&self) -> String {
+        let Some(c) = &self.cal else {
+            return "roofline (no calibration profile)".into();
+        };
+        let h = c.profile.header();
+        let covered = |o: &Option<LogCurve>| if o.is_some() { "measured" } else { "roofline" };
+        let allreduce = match (&c.allreduce, self.tp > 1) {
+            (_, false) => "none at TP 1",
+            (Some((_, TermSource::Extrapolated)), _) => "extrapolated from fewer GPUs",
+            (Some(_), _) => "measured",
+            (None, true) => "roofline",
+        };
+        format!(
+            "calibrated where measured: {} ({}, {}); GEMMs QKV {} / O {} / gate-up {} / down {} / lm_head {}; prefill attention {}; decode attention {}; memory-bound {}; all-reduce {}; roofline above the measured ranges; overhead assumed",
+            c.origin,
+            h.gpu_name,
+            h.date_utc,
+            covered(&c.gemms[GEMM_QKV]),
+            covered(&c.gemms[GEMM_O]),
+            covered(&c.gemms[GEMM_GATE_UP]),
+            covered(&c.gemms[GEMM_DOWN]),
+            covered(&c.gemms[GEMM_LM_HEAD]),
+            covered(&c.prefill),
+            if c.decode_covered {
+                "measured"
+            } else {
+                "roofline"
+            },
+            if c.memory.is_some() {
+                "measured"
+            } else {
+                "roofline"
+            },
+            allreduce,
+        )
     }
 
     /// The assumptions behind the numbers, as (name, value with source) pairs for reports.
@@ -620,7 +1068,7 @@ impl CostModel {
             crate::InterconnectKind::Pcie => "PCIe",
         };
         vec![
-            ("cost source".into(), "roofline (no calibration profile)".into()),
+            ("cost source".into(), self.describe_source()),
             (
                 "model".into(),
                 format!(
@@ -724,6 +1172,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The roofline model (these tests pin the roofline; calibrated costs are tested in
+    /// `models/tests/cost_calibrated.rs`).
     fn model(id: &str, gpu: &str, tp: u32, w: Dtype) -> CostModel {
         CostModel::new(
             ModelArch::builtin(id).unwrap(),
@@ -733,6 +1183,7 @@ mod tests {
             Dtype::Bf16,
             Efficiencies::default(),
         )
+        .with_profile(None)
     }
 
     fn decode(seqs: u32, ctx_each: u64) -> StepShape {
@@ -814,7 +1265,8 @@ mod tests {
             Dtype::Bf16,
             Dtype::Bf16,
             eff,
-        );
+        )
+        .with_profile(None);
         for (shape, measured_ms) in [
             (prefill(512), 13.95),
             (prefill(2048), 53.22),
@@ -951,7 +1403,8 @@ mod tests {
             Dtype::Bf16,
             Dtype::Fp8,
             Efficiencies::default(),
-        );
+        )
+        .with_profile(None);
         assert!(fp8_kv.attention_decode_seconds(&decode(64, 8000)) < 0.6 * long);
     }
 

@@ -8,6 +8,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod arch;
+pub mod calibrated;
 pub mod cost;
 pub mod dtype;
 pub mod gpu;
@@ -15,6 +16,7 @@ pub mod memory;
 pub mod profile;
 
 pub use arch::{Mla, ModelArch, ModelError, Moe};
+pub use calibrated::{CostSources, TermSource, builtin_profile};
 pub use cost::{CostBreakdown, CostModel, CostSource, Efficiencies, StepCost, StepShape};
 pub use dtype::Dtype;
 pub use gpu::{GpuError, GpuSpec, Interconnect, InterconnectKind};

@@ -1,10 +1,14 @@
 //! `xpyd cost`: the predicted time of one engine step with its breakdown.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use xpyd_models::profile::Profile;
 use xpyd_models::{
-    CostBreakdown, CostModel, CostSource, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape,
+    CostBreakdown, CostModel, CostSource, CostSources, Dtype, Efficiencies, GpuSpec, ModelArch,
+    StepShape,
 };
 
 #[derive(Debug, Args)]
@@ -33,13 +37,62 @@ pub(crate) struct CostArgs {
     /// KV-cache format.
     #[arg(long, value_enum, default_value_t = DtypeArg::Bf16)]
     kv_cache: DtypeArg,
+    /// Calibration profile to use instead of the GPU's shipped one.
+    #[arg(long, value_name = "FILE", conflicts_with = "roofline")]
+    profile: Option<PathBuf>,
+    /// Ignore calibration profiles: every term from the roofline.
+    #[arg(long)]
+    roofline: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// Which profile a command uses: `--profile FILE`, `--roofline`, or the GPU's shipped one.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum ProfileChoice {
+    /// The GPU's shipped profile where one exists.
+    #[default]
+    Builtin,
+    /// None: the roofline.
+    Roofline,
+    /// A loaded file.
+    File(Arc<Profile>, String),
+}
+
+impl ProfileChoice {
+    /// From the `--profile` / `--roofline` flags.
+    pub(crate) fn from_flags(profile: Option<&Path>, roofline: bool) -> Result<ProfileChoice> {
+        Ok(match (profile, roofline) {
+            (Some(path), _) => {
+                let p = Profile::load(path).context("loading the calibration profile")?;
+                ProfileChoice::File(Arc::new(p), path.display().to_string())
+            }
+            (None, true) => ProfileChoice::Roofline,
+            (None, false) => ProfileChoice::Builtin,
+        })
+    }
+
+    /// Apply to a cost model built with [`CostModel::new`] (which uses the shipped one).
+    pub(crate) fn apply(&self, cm: CostModel) -> CostModel {
+        match self {
+            ProfileChoice::Builtin => cm,
+            ProfileChoice::Roofline => cm.with_profile(None),
+            ProfileChoice::File(p, origin) => cm.with_profile_named(Some(Arc::clone(p)), origin),
+        }
+    }
+}
+
+/// The JSON/text name of a step's overall source.
+pub(crate) fn source_label(s: CostSource) -> &'static str {
+    match s {
+        CostSource::Roofline => "roofline",
+        CostSource::Calibrated => "calibrated",
+    }
+}
+
 #[derive(Copy, Clone, Debug, clap::ValueEnum)]
-enum DtypeArg {
+pub(crate) enum DtypeArg {
     Bf16,
     Fp8,
 }
@@ -83,6 +136,10 @@ struct CostReport {
     ms: f64,
     source: &'static str,
     breakdown: BreakdownMs,
+    /// Per term: `calibrated`, `extrapolated`, `roofline`, `partial`, `assumed` or `none`.
+    sources: CostSources,
+    /// The calibration profile in use (`builtin:h100`, a path), `null` for the roofline.
+    profile: Option<String>,
     model: String,
     gpu: String,
     tp: u32,
@@ -150,6 +207,7 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
         xpyd_models::FitError::Weights { .. } => Ok(()),
     })?;
     let shape = shape(args.prefill, args.decode_batch, args.context)?;
+    let choice = ProfileChoice::from_flags(args.profile.as_deref(), args.roofline)?;
     let cm = CostModel::new(
         arch.clone(),
         gpu.clone(),
@@ -158,14 +216,14 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
         args.kv_cache.into(),
         Efficiencies::default(),
     );
+    let cm = choice.apply(cm);
     let cost = cm.step(&shape);
     let report = CostReport {
         ms: cost.seconds * 1e3,
-        source: match cost.source {
-            CostSource::Roofline => "roofline",
-            CostSource::Calibrated => "calibrated",
-        },
+        source: source_label(cost.source),
         breakdown: cost.breakdown.into(),
+        sources: cost.sources,
+        profile: cm.profile_origin().map(str::to_string),
         model: arch.id.clone(),
         gpu: gpu.id.clone(),
         tp: args.tp,
@@ -188,16 +246,29 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
             report.ms,
             report.source
         );
-        for (name, v) in [
-            ("gemm", b.gemm),
-            ("attention (prefill)", b.attention_prefill),
-            ("attention (decode)", b.attention_decode),
-            ("memory-bound ops", b.memory_bound),
-            ("TP all-reduce", b.allreduce),
-            ("lm_head + sampling", b.lm_head),
-            ("overhead", b.overhead),
+        match &report.profile {
+            Some(p) => println!("  profile: {p}"),
+            None => println!("  profile: none (roofline)"),
+        }
+        let src = report.sources;
+        for (name, v, s) in [
+            ("gemm", b.gemm, src.gemm),
+            (
+                "attention (prefill)",
+                b.attention_prefill,
+                src.attention_prefill,
+            ),
+            (
+                "attention (decode)",
+                b.attention_decode,
+                src.attention_decode,
+            ),
+            ("memory-bound ops", b.memory_bound, src.memory_bound),
+            ("TP all-reduce", b.allreduce, src.allreduce),
+            ("lm_head + sampling", b.lm_head, src.lm_head),
+            ("overhead", b.overhead, src.overhead),
         ] {
-            println!("  {name:<22}{v:>10.3} ms");
+            println!("  {name:<22}{v:>10.3} ms  {}", s.label());
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ mod cost;
 mod manifest;
 mod plan;
 mod run;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ enum Cmd {
     /// target rate and write plan.csv, pareto.csv, recommendation.json and
     /// recommended.toml.
     Plan(Box<plan::PlanArgs>),
+    /// Compare measured step times (CSV) with the cost model: per-row and median/max
+    /// relative error.
+    Validate(validate::ValidateArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -57,6 +61,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Cmd::Cost(args)) => cost::run(args),
         Some(Cmd::Manifest(args)) => manifest::run(args),
         Some(Cmd::Plan(args)) => plan::run(*args),
+        Some(Cmd::Validate(args)) => validate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

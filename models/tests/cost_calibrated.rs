@@ -1,0 +1,272 @@
+//! Calibrated step costs: which terms come from the shipped H100/H200 profiles, exactness
+//! at measured points, fallbacks and their labels, and monotonicity.
+
+use proptest::prelude::*;
+use std::sync::Arc;
+use xpyd_models::profile::Profile;
+use xpyd_models::{
+    CostModel, CostSource, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape, TermSource,
+    builtin_profile,
+};
+
+fn model(id: &str, gpu: &str, tp: u32) -> CostModel {
+    CostModel::new(
+        ModelArch::builtin(id).unwrap(),
+        GpuSpec::builtin(gpu).unwrap(),
+        tp,
+        Dtype::Bf16,
+        Dtype::Bf16,
+        Efficiencies::default(),
+    )
+}
+
+fn decode(seqs: u32, ctx_each: u64) -> StepShape {
+    StepShape {
+        decode_seqs: seqs,
+        decode_context_tokens: u64::from(seqs) * ctx_each,
+        ..StepShape::default()
+    }
+}
+
+fn prefill(tokens: u64) -> StepShape {
+    StepShape {
+        prefill_tokens: tokens,
+        prefill_seqs: 1,
+        prefill_attn_pairs: tokens * (tokens + 1) / 2,
+        ..StepShape::default()
+    }
+}
+
+#[test]
+fn catalog_models_are_calibrated_on_h100_and_h200_at_tp_1_2_4() {
+    for gpu in ["h100", "h200"] {
+        for id in ["llama-3.1-8b", "qwen3-8b", "qwen3-32b", "llama-3.1-70b"] {
+            for tp in [1, 2, 4] {
+                let c = model(id, gpu, tp);
+                assert_eq!(c.source(), CostSource::Calibrated, "{id} {gpu} tp{tp}");
+                assert_eq!(c.profile_origin(), Some(format!("builtin:{gpu}").as_str()));
+                for shape in [prefill(2048), decode(32, 2048)] {
+                    let s = c.step(&shape);
+                    assert_eq!(s.source, CostSource::Calibrated, "{id} {gpu} tp{tp}");
+                    assert_eq!(s.sources.gemm, TermSource::Calibrated);
+                    assert_eq!(s.sources.lm_head, TermSource::Calibrated);
+                    assert_eq!(s.sources.memory_bound, TermSource::Calibrated);
+                    assert_eq!(s.sources.overhead, TermSource::Assumed);
+                    let attention = if shape.decode_seqs > 0 {
+                        s.sources.attention_decode
+                    } else {
+                        s.sources.attention_prefill
+                    };
+                    assert_eq!(attention, TermSource::Calibrated, "{id} {gpu} tp{tp}");
+                    let ar = s.sources.allreduce;
+                    match (gpu, tp) {
+                        (_, 1) => assert_eq!(ar, TermSource::None),
+                        // The H100 profile has no multi-GPU tables.
+                        ("h100", _) => assert_eq!(ar, TermSource::Roofline),
+                        _ => assert_eq!(ar, TermSource::Calibrated),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tp8_allreduce_on_h200_is_extrapolated_from_2_and_4_gpus() {
+    let c8 = model("qwen3-32b", "h200", 8);
+    let c4 = model("qwen3-32b", "h200", 4);
+    for shape in [decode(8, 1024), prefill(8192)] {
+        let s8 = c8.step(&shape);
+        let s4 = c4.step(&shape);
+        assert_eq!(s8.sources.allreduce, TermSource::Extrapolated);
+        assert_eq!(s8.sources.gemm, TermSource::Calibrated);
+        // Two more GPUs on the ring: at least the bus-traffic growth 2(7/8)/2(3/4) = 7/6,
+        // at most twice that.
+        let r = s8.breakdown.allreduce_s / s4.breakdown.allreduce_s;
+        assert!((7.0 / 6.0 * 0.999..=7.0 / 3.0 * 1.001).contains(&r), "{r}");
+    }
+}
+
+#[test]
+fn other_gpus_keep_the_roofline_exactly() {
+    for gpu in ["l20", "a100", "h20", "b200"] {
+        let c = model("qwen3-32b", gpu, 2);
+        assert_eq!(c.source(), CostSource::Roofline);
+        assert_eq!(c.profile_origin(), None);
+        let r = c.clone().with_profile(None);
+        for shape in [prefill(3000), decode(64, 5000)] {
+            let s = c.step(&shape);
+            assert_eq!(s, r.step(&shape));
+            assert_eq!(s.source, CostSource::Roofline);
+            assert_eq!(s.sources.gemm, TermSource::Roofline);
+        }
+    }
+}
+
+#[test]
+fn with_profile_none_is_the_roofline_and_some_restores_calibration() {
+    let c = model("llama-3.1-8b", "h100", 1);
+    let r = c.clone().with_profile(None);
+    assert_eq!(r.source(), CostSource::Roofline);
+    assert_eq!(r.profile_origin(), None);
+    let s = r.step(&decode(8, 1000));
+    assert_eq!(s.source, CostSource::Roofline);
+    assert_eq!(s.sources.attention_decode, TermSource::Roofline);
+    let back = r.with_profile(builtin_profile("h100"));
+    assert_eq!(back.profile_origin(), Some("builtin:h100"));
+    assert_eq!(back.step(&decode(8, 1000)), c.step(&decode(8, 1000)));
+    // A profile given by the caller is labelled with the name it is given.
+    let p = Arc::new(Profile::builtin("h200").unwrap());
+    let named = c.with_profile_named(Some(p), "my/h200.json");
+    assert_eq!(named.profile_origin(), Some("my/h200.json"));
+}
+
+#[test]
+fn gemms_are_exact_at_measured_points() {
+    let c = model("llama-3.1-8b", "h100", 1);
+    let p = builtin_profile("h100").unwrap();
+    let gap = p.launch_gap_s().unwrap_or(0.0);
+    for m in [1u32, 64, 1024] {
+        let per_layer: f64 = [(6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336)]
+            .iter()
+            .map(|&(n, k)| {
+                // The measured value, raised to the largest one at a smaller measured m
+                // (the running maximum keeps the table monotone).
+                let measured = p
+                    .data()
+                    .gemm
+                    .iter()
+                    .filter(|r| r.n == n && r.k == k && r.dtype == Dtype::Bf16)
+                    .filter(|r| r.m <= u64::from(m))
+                    .map(|r| p.gemm_seconds(r.m, n, k, Dtype::Bf16).unwrap())
+                    .fold(0.0, f64::max);
+                measured + gap
+            })
+            .sum();
+        let got = c.gemm_seconds(&decode(m, 100));
+        assert!(
+            (got / (32.0 * per_layer) - 1.0).abs() < 1e-9,
+            "m={m}: {got} vs {}",
+            32.0 * per_layer
+        );
+    }
+}
+
+#[test]
+fn beyond_coverage_falls_back_to_the_roofline_and_says_so() {
+    let c = model("llama-3.1-8b", "h100", 1);
+    // 300k tokens in one step: beyond 4x the largest measured GEMM (16k).
+    let s = c.step(&StepShape {
+        prefill_tokens: 300_000,
+        prefill_seqs: 40,
+        prefill_attn_pairs: 40 * 7500 * 7501 / 2,
+        ..StepShape::default()
+    });
+    assert_eq!(s.sources.gemm, TermSource::Roofline);
+    assert_eq!(s.source, CostSource::Roofline);
+    // FP8 KV has no decode rows: decode attention is roofline, GEMMs still calibrated.
+    let f = CostModel::new(
+        ModelArch::builtin("llama-3.1-8b").unwrap(),
+        GpuSpec::builtin("h100").unwrap(),
+        1,
+        Dtype::Bf16,
+        Dtype::Fp8,
+        Efficiencies::default(),
+    );
+    let s = f.step(&decode(16, 4000));
+    assert_eq!(s.sources.attention_decode, TermSource::Roofline);
+    assert_eq!(s.sources.gemm, TermSource::Calibrated);
+    assert_eq!(s.source, CostSource::Roofline);
+}
+
+#[test]
+fn moe_and_mla_are_partly_roofline() {
+    let q = model("qwen3-235b-a22b", "h200", 4);
+    let s = q.step(&decode(16, 2000));
+    assert_eq!(s.sources.gemm, TermSource::Partial);
+    assert_eq!(s.sources.attention_decode, TermSource::Calibrated);
+    assert_eq!(s.source, CostSource::Roofline);
+    let d = CostModel::new(
+        ModelArch::builtin("deepseek-v3").unwrap(),
+        GpuSpec::builtin("h200").unwrap(),
+        8,
+        Dtype::Fp8,
+        Dtype::Bf16,
+        Efficiencies::default(),
+    );
+    let s = d.step(&prefill(2048));
+    assert_eq!(s.sources.attention_prefill, TermSource::Roofline);
+    assert_eq!(s.source, CostSource::Roofline);
+}
+
+#[test]
+fn empty_step_is_free_and_breakdown_sums() {
+    let c = model("qwen3-32b", "h200", 2);
+    let e = c.step(&StepShape::default());
+    assert_eq!(e.seconds, 0.0);
+    assert_eq!(e.sources.gemm, TermSource::None);
+    let shape = StepShape {
+        prefill_tokens: 1000,
+        prefill_seqs: 2,
+        prefill_attn_pairs: 700_000,
+        decode_seqs: 64,
+        decode_context_tokens: 64 * 3000,
+    };
+    let s = c.step(&shape);
+    assert!((s.breakdown.total() - s.seconds).abs() <= 1e-12 * s.seconds);
+    assert_eq!(c.step_seconds(&shape), s.seconds);
+}
+
+fn shape_strategy() -> impl Strategy<Value = StepShape> {
+    (
+        0u64..20_000,
+        0u32..8,
+        0u64..50_000_000,
+        0u32..512,
+        0u64..300_000,
+    )
+        .prop_map(|(pt, ps, pairs, ds, ctx)| StepShape {
+            prefill_tokens: pt,
+            prefill_seqs: ps,
+            prefill_attn_pairs: pairs,
+            decode_seqs: ds,
+            decode_context_tokens: if ds == 0 { 0 } else { ctx.max(u64::from(ds)) },
+        })
+}
+
+proptest! {
+    /// More tokens, attention pairs, sequences or context never make a calibrated step
+    /// cheaper. A new decode sequence brings at least the mean context of the others
+    /// (spreading the same KV over more sequences can run faster, as measured).
+    #[test]
+    fn calibrated_more_work_is_never_cheaper(s in shape_strategy(), field in 0usize..5, extra in 1u64..10_000) {
+        let models = [
+            model("llama-3.1-8b", "h100", 1),
+            model("qwen3-32b", "h200", 2),
+            model("qwen3-32b", "h200", 8),
+            model("qwen3-8b", "h100", 4),
+        ];
+        let mut more = s;
+        match field {
+            0 => more.prefill_tokens += extra,
+            1 => more.prefill_seqs += 1,
+            2 => more.prefill_attn_pairs += extra,
+            3 => {
+                let mean = s.decode_context_tokens.div_ceil(u64::from(s.decode_seqs.max(1)));
+                more.decode_seqs += 1;
+                more.decode_context_tokens += mean.max(1) + extra;
+            }
+            _ => {
+                if more.decode_seqs > 0 {
+                    more.decode_context_tokens += extra;
+                }
+            }
+        }
+        for c in &models {
+            let a = c.step(&s);
+            let b = c.step(&more);
+            prop_assert!(a.seconds.is_finite() && a.seconds >= 0.0);
+            prop_assert!(b.seconds >= a.seconds, "{} {}: {:?} -> {:?}: {} > {}", c.arch().id, c.tp(), s, more, a.seconds, b.seconds);
+        }
+    }
+}
