@@ -370,8 +370,6 @@ pub fn plan(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Plan, PlanError> {
     let ctx = EvalContext::new(settings)?;
-    let base_sc = Scenario::from_file(&settings.file, &settings.base_dir, settings.base.clone())?;
-    let target = ctx.target_rps;
     let candidates = enumerate(
         &settings.base,
         &settings.file,
@@ -384,10 +382,24 @@ pub fn plan(
     let evals = in_pool(settings.jobs, || {
         evaluate(&ctx, &candidates, settings.prune, progress)
     })??;
-    let price = |g: &str| ctx.price(g);
-    let results = assemble(&candidates, &evals, ctx.objective, &price, target)?;
-    let ranking = rank(&results, ctx.objective);
     progress(Progress::Confirming);
+    finish(settings, &ctx, &candidates, &evals)
+}
+
+/// The second half of [`plan`]: turn the evaluations of every candidate (from one
+/// [`evaluate`] call, or merged from shards of the candidate list) into the plan, and
+/// size and confirm the recommendation.
+pub fn finish(
+    settings: &PlanSettings,
+    ctx: &EvalContext,
+    candidates: &[Candidate],
+    evals: &[Evaluation],
+) -> Result<Plan, PlanError> {
+    let base_sc = Scenario::from_file(&settings.file, &settings.base_dir, settings.base.clone())?;
+    let target = ctx.target_rps;
+    let price = |g: &str| ctx.price(g);
+    let results = assemble(candidates, evals, ctx.objective, &price, target)?;
+    let ranking = rank(&results, ctx.objective);
     let recommendation = match pick(&results, ctx.objective, target) {
         Some(i) => Some(confirm(
             settings,

@@ -24,7 +24,7 @@ use super::PlanError;
 use super::candidates::{Candidate, Knobs, RoleShape};
 use super::search::{ProbeMetrics, SearchOutcome};
 use crate::scenario::{Backend, Mode, ScenarioFile, SloConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// What the planner maximises.
@@ -118,8 +118,10 @@ impl Incumbent {
 }
 
 /// The raw outcome of one candidate: its bound, and its rate search unless it was pruned
-/// before simulating. This is what a shard of a plan produces.
-#[derive(Clone, Debug, PartialEq)]
+/// before simulating. This is what a shard of a plan produces (serde, so shards can be
+/// written and merged; a shard file must round-trip floats exactly, e.g. serde_json
+/// with its `float_roundtrip` feature).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     /// Candidate index.
     pub index: usize,

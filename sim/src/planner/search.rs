@@ -23,6 +23,7 @@ use crate::engine::{System, run};
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
 use crate::workload::Workload;
+use serde::{Deserialize, Serialize};
 
 /// Ratio between the ends of the initial bracket.
 const SPAN: f64 = 32.0;
@@ -30,7 +31,7 @@ const SPAN: f64 = 32.0;
 const MAX_ROUNDS: u32 = 2;
 
 /// What one probe measured.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeMetrics {
     /// Arrival rate probed, requests/s.
     pub rate_rps: f64,
@@ -71,7 +72,7 @@ impl ProbeMetrics {
 }
 
 /// The result of one candidate's rate search.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchOutcome {
     /// Highest rate found to pass, requests/s (0 when none did).
     pub max_rate_rps: f64,
