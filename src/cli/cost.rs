@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use xpyd_models::profile::Profile;
@@ -217,6 +218,16 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
         Efficiencies::default(),
     );
     let cm = choice.apply(cm);
+    if let ProfileChoice::File(p, origin) = &choice {
+        if !p.header().gpu_id.eq_ignore_ascii_case(&gpu.id) {
+            eprintln!(
+                "note: {origin} was measured on `{}` ({}), used here for `{}`",
+                p.header().gpu_id,
+                p.header().gpu_name,
+                gpu.id
+            );
+        }
+    }
     let cost = cm.step(&shape);
     let report = CostReport {
         ms: cost.seconds * 1e3,
@@ -231,11 +242,13 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
         kv_cache: Dtype::from(args.kv_cache).name(),
         shape,
     };
+    let mut out = String::new();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         let b = &report.breakdown;
-        println!(
+        writeln!(
+            out,
             "{} on {} x {} (TP {}), weights {}, KV {}: {:.3} ms per step ({})",
             report.model,
             args.tp,
@@ -245,10 +258,10 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
             report.kv_cache,
             report.ms,
             report.source
-        );
+        )?;
         match &report.profile {
-            Some(p) => println!("  profile: {p}"),
-            None => println!("  profile: none (roofline)"),
+            Some(p) => writeln!(out, "  profile: {p}")?,
+            None => writeln!(out, "  profile: none (roofline)")?,
         }
         let src = report.sources;
         for (name, v, s) in [
@@ -268,8 +281,21 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
             ("lm_head + sampling", b.lm_head, src.lm_head),
             ("overhead", b.overhead, src.overhead),
         ] {
-            println!("  {name:<22}{v:>10.3} ms  {}", s.label());
+            writeln!(out, "  {name:<22}{v:>10.3} ms  {}", s.label())?;
         }
     }
-    Ok(())
+    print_out(&out)
+}
+
+/// Write `text` to stdout; a closed pipe (`xpyd cost ... | head`) is not an error.
+pub(crate) fn print_out(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
+    }
 }

@@ -10,11 +10,12 @@
 //! The relative error of a row is `(predicted - measured) / measured`; the summary gives
 //! the median and the maximum of its absolute value, over all rows and per GPU.
 
-use crate::cli::cost::{DtypeArg, ProfileChoice, source_label};
+use crate::cli::cost::{DtypeArg, ProfileChoice, print_out, source_label};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use xpyd_models::{CostModel, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape};
 
@@ -326,11 +327,13 @@ pub(crate) fn run(args: ValidateArgs) -> Result<()> {
         all,
         by_gpu,
     };
+    let mut out = String::new();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return print_out(&out);
     }
-    println!(
+    writeln!(
+        out,
         "{:<14} {:<5} {:>2} {:<7} {:>5} {:>6} {:>7} {:>10} {:>10} {:>7}  source",
         "model",
         "gpu",
@@ -342,9 +345,10 @@ pub(crate) fn run(args: ValidateArgs) -> Result<()> {
         "measured",
         "predicted",
         "error"
-    );
+    )?;
     for r in &report.rows {
-        println!(
+        writeln!(
+            out,
             "{:<14} {:<5} {:>2} {:<7} {:>5} {:>6} {:>7} {:>10.3} {:>10.3} {:>+6.1}%  {}",
             r.model,
             r.gpu,
@@ -357,22 +361,23 @@ pub(crate) fn run(args: ValidateArgs) -> Result<()> {
             r.predicted_ms,
             r.rel_error * 100.0,
             r.source
-        );
+        )?;
     }
-    let line = |name: &str, s: &Summary| {
-        println!(
+    let line = |out: &mut String, name: &str, s: &Summary| {
+        writeln!(
+            out,
             "{name}: {} rows, median |error| {:.1}%, max |error| {:.1}% (line {})",
             s.rows,
             s.median_abs_rel_error * 100.0,
             s.max_abs_rel_error * 100.0,
             s.max_line
-        );
+        )
     };
     for (gpu, s) in &report.by_gpu {
-        line(gpu, s);
+        line(&mut out, gpu, s)?;
     }
-    line("all", &report.all);
-    Ok(())
+    line(&mut out, "all", &report.all)?;
+    print_out(&out)
 }
 
 #[cfg(test)]
