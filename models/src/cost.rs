@@ -1033,7 +1033,7 @@ impl CostModel {
             (None, true) => "roofline",
         };
         format!(
-            "calibrated where measured: {} ({}, {}); GEMMs QKV {} / O {} / gate-up {} / down {} / lm_head {}; prefill attention {}; decode attention {}; memory-bound {}; all-reduce {}; roofline above the measured ranges; overhead assumed",
+            "calibrated where measured: {} ({}, {}); GEMMs QKV {} / O {} / gate-up {} / down {} / lm_head {}{}; prefill attention {}; decode attention {}; memory-bound {}; all-reduce {}; roofline above the measured ranges; overhead assumed",
             c.origin,
             h.gpu_name,
             h.date_utc,
@@ -1042,6 +1042,11 @@ impl CostModel {
             covered(&c.gemms[GEMM_GATE_UP]),
             covered(&c.gemms[GEMM_DOWN]),
             covered(&c.gemms[GEMM_LM_HEAD]),
+            if self.moe.is_some() {
+                " / MoE experts roofline"
+            } else {
+                ""
+            },
             covered(&c.prefill),
             if c.decode_covered {
                 "measured"
