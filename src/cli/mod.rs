@@ -5,6 +5,7 @@
 //! libraries never print), hence the `print_stdout` allowance.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod cost;
 mod manifest;
 mod plan;
@@ -40,6 +41,9 @@ enum Cmd {
     /// Compare measured step times (CSV) with the cost model: per-row and median/max
     /// relative error.
     Validate(validate::ValidateArgs),
+    /// Time the built-in reference workloads (wall time, requests/s, events/s, peak
+    /// RSS), each in its own process.
+    Bench(bench::BenchArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -62,6 +66,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Cmd::Manifest(args)) => manifest::run(args),
         Some(Cmd::Plan(args)) => plan::run(*args),
         Some(Cmd::Validate(args)) => validate::run(args),
+        Some(Cmd::Bench(args)) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
