@@ -563,3 +563,65 @@ fn confirm(
     // The loop runs at least once.
     Ok(last.expect("at least one confirming run"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{RatePointFile, TraceFile, TraceFormat};
+
+    #[test]
+    fn set_rate_keeps_the_shape() {
+        let mut w = WorkloadFile {
+            arrival: Some(ArrivalFile::Schedule {
+                points: vec![
+                    RatePointFile {
+                        at_s: 0.0,
+                        rate_rps: 1.0,
+                    },
+                    RatePointFile {
+                        at_s: 10.0,
+                        rate_rps: 3.0,
+                    },
+                ],
+                interpolation: None,
+                repeat_s: None,
+            }),
+            ..WorkloadFile::default()
+        };
+        set_rate(&mut w, Some(2.0), 4.0);
+        let Some(ArrivalFile::Schedule { points, .. }) = &w.arrival else {
+            panic!("schedule kept");
+        };
+        assert_eq!((points[0].rate_rps, points[1].rate_rps), (2.0, 6.0));
+
+        let mut w = WorkloadFile {
+            arrival: Some(ArrivalFile::Gamma {
+                rate_rps: 1.0,
+                cv: 2.0,
+            }),
+            ..WorkloadFile::default()
+        };
+        set_rate(&mut w, Some(1.0), 7.5);
+        assert_eq!(
+            w.arrival,
+            Some(ArrivalFile::Gamma {
+                rate_rps: 7.5,
+                cv: 2.0
+            })
+        );
+
+        let mut w = WorkloadFile {
+            trace: Some(TraceFile {
+                format: TraceFormat::Mooncake,
+                path: "builtin:mooncake-conversation".into(),
+                time_scale: Some(0.5),
+                rate_rps: None,
+                start_s: None,
+            }),
+            ..WorkloadFile::default()
+        };
+        set_rate(&mut w, None, 3.0);
+        let t = w.trace.unwrap();
+        assert_eq!((t.time_scale, t.rate_rps), (None, Some(3.0)));
+    }
+}

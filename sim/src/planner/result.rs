@@ -817,3 +817,40 @@ struct RecommendationJson<'a> {
     objective: Objective,
     scenario: &'a str,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_and_costs() {
+        let g = Objective::PerGpu;
+        assert_eq!(g.score(2.0, 4, Some(3.0)), 0.5);
+        // 5 req/s with units of 2 req/s on 4 GPUs: 3 units, 12 GPUs.
+        assert_eq!(g.cost(2.0, 4, None, 5.0), 12.0);
+        assert_eq!(g.cost(0.0, 4, None, 5.0), f64::INFINITY);
+        let d = Objective::PerDollar;
+        // 0.5 req/s/GPU at 2 USD/GPU-hour: 900 requests per dollar.
+        assert_eq!(d.score(2.0, 4, Some(2.0)), 900.0);
+        assert_eq!(d.cost(2.0, 4, Some(2.0), 5.0), 24.0);
+    }
+
+    #[test]
+    fn incumbent_keeps_whatever_could_win_either_way() {
+        let mut inc = Incumbent::default();
+        // Nothing measured yet: everything may improve.
+        assert!(inc.may_improve(0.0, f64::INFINITY));
+        inc.update(0.2, 8.0);
+        inc.update(0.1, 4.0);
+        assert_eq!(
+            inc,
+            Incumbent {
+                best_score: 0.2,
+                min_cost: 4.0
+            }
+        );
+        assert!(inc.may_improve(0.25, 100.0)); // could have the best score
+        assert!(inc.may_improve(0.05, 4.0)); // could tie the lowest cost
+        assert!(!inc.may_improve(0.19, 6.0)); // neither
+    }
+}
