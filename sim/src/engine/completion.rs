@@ -1,0 +1,141 @@
+//! Completion, per-request records and the time-series sampling.
+
+use super::*;
+
+impl Simulation<'_> {
+    // ----- completion -----------------------------------------------------------------------
+
+    /// A request produced its last token on instance `d`; its KV there is already freed.
+    pub(super) fn finish(
+        &mut self,
+        id: RequestId,
+        d: InstanceId,
+        sink: &mut dyn FnMut(&RequestRecord),
+    ) {
+        let tokens = self.reqs[id.0 as usize].input_tokens;
+        self.insts[d.0 as usize].unassign(tokens);
+        self.end(id, Outcome::Completed, sink);
+        if self.flow != Flow::Aggregated {
+            self.try_reserve(d);
+            self.admit_decoders(d);
+        }
+        self.maybe_stop(d);
+    }
+
+    pub(super) fn end(
+        &mut self,
+        id: RequestId,
+        outcome: Outcome,
+        sink: &mut dyn FnMut(&RequestRecord),
+    ) {
+        let rec = self.record(id, outcome);
+        if let (false, Some(ttft)) = (self.scalers.is_empty(), rec.ttft_ms) {
+            self.signal_latency.push_back((self.now, ttft, rec.tpot_ms));
+        }
+        self.collector.ended(&rec, self.now.as_secs_f64());
+        sink(&rec);
+        let client = self.reqs[id.0 as usize].client;
+        self.free_slots.push(id.0);
+        self.live -= 1;
+        self.client_next(client);
+    }
+
+    pub(super) fn record(&self, id: RequestId, outcome: Outcome) -> RequestRecord {
+        let r = &self.reqs[id.0 as usize];
+        let ms = |d: SimDuration| d.as_millis_f64();
+        let done = outcome == Outcome::Completed;
+        let ttft = if done {
+            r.first_token.map(|t| ms(t.since(r.arrival)))
+        } else {
+            None
+        };
+        let e2e = if done {
+            Some(ms(self.now.since(r.arrival)))
+        } else {
+            None
+        };
+        let tpot = match (done, r.first_token) {
+            (true, Some(ft)) if r.output_tokens > 1 => {
+                Some(ms(self.now.since(ft)) / f64::from(r.output_tokens - 1))
+            }
+            _ => None,
+        };
+        let slo = &self.sc.slo;
+        let slo_met = done.then(|| {
+            ttft.is_some_and(|t| t <= slo.ttft_ms) && tpot.is_none_or(|t| t <= slo.tpot_ms)
+        });
+        let transfer = (done && r.transfer_start.is_some()).then_some(r.transfer_ns as f64 * 1e-6);
+        RequestRecord {
+            id: r.serial,
+            arrival_s: r.arrival.as_secs_f64(),
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cached_tokens: r.cached_tokens,
+            prefill_instance: r.prefill_instance.map(|i| i.0),
+            decode_instance: r.decode_instance.map(|i| i.0),
+            ttft_ms: ttft,
+            tpot_ms: tpot,
+            e2e_ms: e2e,
+            queue_ms: if done {
+                r.prefill_start.map(|t| ms(t.since(r.arrival)))
+            } else {
+                None
+            },
+            kv_transfer_ms: transfer,
+            slo_met,
+            outcome,
+            preemptions: r.preemptions,
+        }
+    }
+
+    // ----- sampling ---------------------------------------------------------------------------
+
+    pub(super) fn on_sample(&mut self) {
+        let window = self.window;
+        let t = self.now.as_secs_f64();
+        let w = window.as_nanos() as f64;
+        let ready = |ids: &[InstanceId]| {
+            ids.iter()
+                .filter(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready)
+                .count() as u32
+        };
+        let (prefill_replicas, decode_replicas) =
+            (ready(&self.prefill_ids), ready(&self.decode_ids));
+        for inst in &mut self.insts {
+            if inst.lifecycle == Lifecycle::Stopped {
+                continue;
+            }
+            self.series.push(TimeseriesRow {
+                state: inst.lifecycle.name(),
+                prefill_replicas,
+                decode_replicas,
+                time_s: t,
+                instance: inst.id.0,
+                role: inst.role.name(),
+                waiting: inst.queued(),
+                running: inst.running(),
+                kv_utilization: inst.kv_utilization(),
+                prefill_tokens: inst.window.prefill_tokens,
+                decode_tokens: inst.window.decode_tokens,
+                busy_fraction: (inst.window.busy_ns as f64 / w).min(1.0),
+            });
+            inst.window = Default::default();
+        }
+        if self.live > 0 {
+            self.queue.push(self.now + window, Event::Sample);
+        } else {
+            self.sampling = false;
+        }
+    }
+
+    /// Restart sampling at the next window boundary after an idle spell (idle windows,
+    /// with no request in the system, are not written).
+    pub(super) fn ensure_sampling(&mut self) {
+        if !self.sampling {
+            self.sampling = true;
+            let w = self.window.as_nanos();
+            let next = (self.now.as_nanos() / w + 1).saturating_mul(w);
+            self.queue.push(SimTime(next), Event::Sample);
+        }
+    }
+}
