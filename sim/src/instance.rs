@@ -371,7 +371,7 @@ impl Instance {
     /// caching) when they do not split into whole KV blocks.
     pub fn cache_blocks_per_entry(&self, hash_block_tokens: u32) -> u64 {
         let b = self.block_tokens();
-        if hash_block_tokens == 0 || hash_block_tokens % b != 0 {
+        if hash_block_tokens == 0 || !hash_block_tokens.is_multiple_of(b) {
             0
         } else {
             u64::from(hash_block_tokens / b)

@@ -554,6 +554,8 @@ impl RoleConfig {
 }
 
 /// The serving system to simulate: either XpYd or aggregated.
+// One value per scenario, never in a hot path: boxing the roles would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Topology {
     /// Prefill and decode roles.
