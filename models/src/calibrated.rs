@@ -327,6 +327,10 @@ pub(crate) struct Calibration {
     pub(crate) decode: Option<(u32, u32, u32, Dtype)>,
     /// Whether the decode grid has rows for `decode`.
     pub(crate) decode_covered: bool,
+    /// Sequences per decode attention call within the measured grid: the largest
+    /// measured `batch × kv_heads` of the rows the profile uses, over this model's KV
+    /// heads per GPU (at least 1). A larger batch is costed as several calls.
+    pub(crate) decode_max_batch: u32,
     /// All-reduce seconds over bytes for this TP size, and whether it is extrapolated.
     pub(crate) allreduce: Option<(LogCurve, TermSource)>,
     /// Seconds over tokens of all memory-bound kernels of a step (the sum of the
@@ -400,6 +404,10 @@ impl Calibration {
         let decode_covered = decode.is_some_and(|(h, kvh, d, dt)| {
             p.decode_attention_seconds(1, 1024, h, kvh, d, dt).is_some()
         });
+        let decode_max_batch = decode.map_or(1, |(h, kvh, d, dt)| {
+            decode_grid_max_seqs(p, h / kvh.max(1), d, dt) / kvh.max(1)
+        });
+        let decode_max_batch = decode_max_batch.max(1);
         let allreduce = if tp > 1 { allreduce_curve(p, tp) } else { None };
         let mut memory: [Option<LogCurve>; 6] = Default::default();
         let mut memory_ok = true;
@@ -443,6 +451,7 @@ impl Calibration {
             prefill,
             decode,
             decode_covered,
+            decode_max_batch,
             allreduce,
             memory,
             memory_kernels,
@@ -450,6 +459,30 @@ impl Calibration {
             layer_gemm_kernels,
         }
     }
+}
+
+/// The largest measured `batch × kv_heads` among the decode rows that
+/// [`Profile::decode_attention_seconds`] uses for GQA group `group` (the nearest
+/// measured group at or above it, else the largest), 0 without rows.
+fn decode_grid_max_seqs(p: &Profile, group: u32, head_dim: u32, kv: Dtype) -> u32 {
+    let rows = || {
+        p.data()
+            .attention_decode
+            .iter()
+            .filter(move |r| r.head_dim == head_dim && r.kv_dtype == kv)
+    };
+    let group_of = |r: &crate::profile::DecodeAttentionRow| r.heads / r.kv_heads.max(1);
+    let chosen = rows()
+        .map(group_of)
+        .filter(|&g| g >= group)
+        .min()
+        .or_else(|| rows().map(group_of).max());
+    let Some(chosen) = chosen else { return 0 };
+    rows()
+        .filter(|r| group_of(r) == chosen)
+        .map(|r| r.batch.saturating_mul(r.kv_heads))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Seconds over m for GEMM `(n, k, dtype)`, sampled at the profile's measured m.

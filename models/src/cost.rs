@@ -818,11 +818,18 @@ impl CostModel {
         };
         let mean_ctx = shape.decode_context_tokens as f64 / f64::from(shape.decode_seqs);
         let ctx = mean_ctx.round().min(f64::from(u32::MAX)) as u32;
+        // Beyond the measured batch range, `calls` calls of at most the largest measured
+        // batch each (monotone in the batch when per-sequence time falls with batch).
+        let calls = shape.decode_seqs.div_ceil(cal.decode_max_batch);
+        let batch = shape.decode_seqs.div_ceil(calls);
         match cal
             .profile
-            .decode_attention_seconds(shape.decode_seqs, ctx, h, kvh, hd, dt)
+            .decode_attention_seconds(batch, ctx, h, kvh, hd, dt)
         {
-            Some(s) => (self.layers * (s + cal.gap_s), TermSource::Calibrated),
+            Some(s) => (
+                self.layers * f64::from(calls) * (s + cal.gap_s),
+                TermSource::Calibrated,
+            ),
             None => Self::roofline(r()),
         }
     }
