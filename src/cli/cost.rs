@@ -218,15 +218,15 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
         Efficiencies::default(),
     );
     let cm = choice.apply(cm);
-    if let ProfileChoice::File(p, origin) = &choice {
-        if !p.header().gpu_id.eq_ignore_ascii_case(&gpu.id) {
-            eprintln!(
-                "note: {origin} was measured on `{}` ({}), used here for `{}`",
-                p.header().gpu_id,
-                p.header().gpu_name,
-                gpu.id
-            );
-        }
+    if let ProfileChoice::File(p, origin) = &choice
+        && !p.header().gpu_id.eq_ignore_ascii_case(&gpu.id)
+    {
+        eprintln!(
+            "note: {origin} was measured on `{}` ({}), used here for `{}`",
+            p.header().gpu_id,
+            p.header().gpu_name,
+            gpu.id
+        );
     }
     let cost = cm.step(&shape);
     let report = CostReport {
