@@ -359,6 +359,21 @@ pub struct HardwareFile {
     pub intra_node_gb_s: Option<f64>,
     /// Price of one GPU-hour in dollars (for cost reports).
     pub gpu_hour_usd: Option<f64>,
+    /// Step-cost calibration: `"builtin"` (default: the profile shipped for the GPU, if
+    /// any), `"roofline"` (none), or the path of a profile JSON (relative to this file),
+    /// e.g. one written by `xpyd-calibrate` or `xpyd calibrate import-aiconfigurator`.
+    pub profile: Option<String>,
+}
+
+/// Which calibration profile step costs use.
+#[derive(Clone, Debug)]
+pub enum ProfileChoice {
+    /// The profile shipped for the GPU, where one exists (else the roofline).
+    Builtin,
+    /// No profile: every term from the roofline.
+    Roofline,
+    /// A profile loaded from a file, with its origin for reports.
+    File(std::sync::Arc<xpyd_models::profile::Profile>, String),
 }
 
 /// `[deployment]`.
@@ -669,6 +684,27 @@ pub struct Scenario {
     pub routing: RoutingConfig,
     /// Cold start of new replicas.
     pub cold_start: ColdStartConfig,
+    /// Step-cost calibration.
+    pub profile: ProfileChoice,
+}
+
+impl Scenario {
+    /// The step-cost model of one instance of TP `tp`, with the scenario's profile.
+    pub fn cost_model(&self, tp: u32) -> xpyd_models::CostModel {
+        let cm = xpyd_models::CostModel::new(
+            self.model.clone(),
+            self.gpu.clone(),
+            tp,
+            self.weights,
+            self.kv_cache,
+            self.efficiency.clone(),
+        );
+        match &self.profile {
+            ProfileChoice::Builtin => cm,
+            ProfileChoice::Roofline => cm.with_profile(None),
+            ProfileChoice::File(p, origin) => cm.with_profile_named(Some(p.clone()), origin),
+        }
+    }
 }
 
 /// Apply `--set KEY=VALUE` overrides to a parsed TOML document. `KEY` is a dotted path
@@ -834,7 +870,18 @@ impl Scenario {
             nic_gbit_s,
             intra_node_gb_s,
             gpu_hour_usd,
+            profile,
         } = hardware;
+        let profile = match profile.as_deref() {
+            None | Some("builtin") => ProfileChoice::Builtin,
+            Some("roofline") => ProfileChoice::Roofline,
+            Some(path) => {
+                let full = base_dir.join(path);
+                let p = xpyd_models::profile::Profile::load(&full)
+                    .map_err(|e| v.invalid("hardware.profile", e.to_string()))?;
+                ProfileChoice::File(std::sync::Arc::new(p), full.display().to_string())
+            }
+        };
         let gpu = GpuSpec::builtin(&gpu).map_err(|e| v.invalid("hardware.gpu", e.to_string()))?;
         let gpus_per_node = gpus_per_node.unwrap_or(gpu.gpus_per_node);
         v.positive_u32("hardware.gpus-per-node", gpus_per_node)?;
@@ -1070,6 +1117,7 @@ impl Scenario {
             sample_window_s,
             efficiency: eff,
             routing,
+            profile,
             cold_start: match &cold_start {
                 Some(c) => ColdStartConfig::from_file(c, "cold-start")
                     .map_err(|e| autoscale_error(file, e))?,

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
-use xpyd_models::{CostModel, StepShape};
+use xpyd_models::StepShape;
 use xpyd_reports::atomic::write_file;
 use xpyd_reports::csv_out::{RequestsCsv, write_timeseries};
 use xpyd_reports::summary::Summary;
@@ -45,6 +45,12 @@ pub(crate) struct RunArgs {
     /// least-outstanding, power-of-two, kv-aware, cache-aware, gaie, session-affinity.
     #[arg(long, value_name = "NAME")]
     router: Option<String>,
+    /// Calibration profile for step costs (overrides `hardware.profile`).
+    #[arg(long, value_name = "FILE", conflicts_with = "roofline")]
+    profile: Option<PathBuf>,
+    /// Step costs from the roofline only, ignoring calibration profiles.
+    #[arg(long)]
+    roofline: bool,
     /// Skip the aggregated baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -130,6 +136,22 @@ fn apply_flags(doc: &mut toml::Table, args: &RunArgs) -> Result<()> {
             set(doc, key, toml::Value::String(name.clone()))?;
         }
     }
+    if let Some(p) = &args.profile {
+        // Relative to where the command runs, not to the scenario file.
+        let abs = std::path::absolute(p).with_context(|| format!("--profile {}", p.display()))?;
+        set(
+            doc,
+            "hardware.profile",
+            toml::Value::String(abs.display().to_string()),
+        )?;
+    }
+    if args.roofline {
+        set(
+            doc,
+            "hardware.profile",
+            toml::Value::String("roofline".into()),
+        )?;
+    }
     if let Some(n) = args.requests {
         let n = i64::try_from(n).context("--requests is too large")?;
         set(doc, "workload.requests", toml::Value::Integer(n))?;
@@ -163,28 +185,23 @@ fn apply_flags(doc: &mut toml::Table, args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Where the scenario's step costs come from, as reports name it.
-pub(crate) fn cost_source(sc: &Scenario) -> &'static str {
+/// Where the scenario's step costs come from, as reports name it: `roofline`, or
+/// `calibrated (PROFILE)`.
+pub(crate) fn cost_source(sc: &Scenario) -> String {
     let tp = match &sc.topology {
         Topology::Disaggregated { decode, .. } => decode.tp,
         Topology::Aggregated(r) => r.tp,
     };
-    let cm = CostModel::new(
-        sc.model.clone(),
-        sc.gpu.clone(),
-        tp,
-        sc.weights,
-        sc.kv_cache,
-        sc.efficiency.clone(),
-    );
+    let cm = sc.cost_model(tp);
     let shape = StepShape {
         decode_seqs: 1,
         decode_context_tokens: 1024,
         ..StepShape::default()
     };
-    match cm.step(&shape).source {
-        xpyd_models::CostSource::Roofline => "roofline",
-        xpyd_models::CostSource::Calibrated => "calibrated",
+    match (cm.step(&shape).source, cm.profile_origin()) {
+        (xpyd_models::CostSource::Calibrated, Some(origin)) => format!("calibrated ({origin})"),
+        (xpyd_models::CostSource::Calibrated, None) => "calibrated".to_string(),
+        (xpyd_models::CostSource::Roofline, _) => "roofline".to_string(),
     }
 }
 
@@ -216,7 +233,7 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
         series.push(("aggregated-baseline", &b.timeseries));
     }
     write_timeseries(&out.join("timeseries.csv"), &series)?;
-    let summary = Summary::new(&sc, &main, baseline.as_ref(), cost_source(&sc));
+    let summary = Summary::new(&sc, &main, baseline.as_ref(), &cost_source(&sc));
     write_file(&out.join("summary.json"), summary.to_json().as_bytes())?;
     let text = summary.to_text();
     print!("{text}");

@@ -33,7 +33,6 @@ use crate::workload::{ArrivalMode, RequestSpec, WorkloadError, WorkloadGen};
 use scaling::RoleScaler;
 use serde::Serialize;
 use std::collections::VecDeque;
-use xpyd_models::CostModel;
 
 /// Which of a scenario's systems to simulate.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -180,6 +179,10 @@ struct Simulation<'s> {
     events: u64,
     hash: u64,
     scratch: Vec<RequestId>,
+    /// Reused buffers of `route` (ready instance ids, their loads): no allocation per
+    /// routing decision.
+    route_ids: Vec<InstanceId>,
+    route_loads: Vec<InstanceLoad>,
     /// Time-series window.
     window: SimDuration,
     /// Whether a `Sample` event is scheduled.
@@ -300,14 +303,7 @@ impl<'s> Simulation<'s> {
                     local_in: net.add_port(local),
                 };
                 let id = InstanceId(insts.len() as u16);
-                let cost = CostModel::new(
-                    sc.model.clone(),
-                    sc.gpu.clone(),
-                    tp,
-                    sc.weights,
-                    sc.kv_cache,
-                    sc.efficiency.clone(),
-                );
+                let cost = sc.cost_model(tp);
                 insts.push(Instance::new(
                     id,
                     *role,
@@ -404,6 +400,8 @@ impl<'s> Simulation<'s> {
             events: 0,
             hash: FNV_OFFSET,
             scratch: Vec::new(),
+            route_ids: Vec::new(),
+            route_loads: Vec::new(),
             window: SimDuration::from_secs_f64(sc.sample_window_s),
             sampling: false,
             caches_ready: false,

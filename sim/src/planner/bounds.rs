@@ -37,14 +37,7 @@ struct InstanceRates {
 }
 
 fn cost_model(sc: &Scenario, role: &RoleConfig) -> CostModel {
-    CostModel::new(
-        sc.model.clone(),
-        sc.gpu.clone(),
-        role.tp,
-        sc.weights,
-        sc.kv_cache,
-        sc.efficiency.clone(),
-    )
+    sc.cost_model(role.tp)
 }
 
 fn instance_rates(sc: &Scenario, role: &RoleConfig, stats: &LengthStats) -> InstanceRates {
