@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use xpyd_models::{CostModel, StepShape};
-use xpyd_sim::planner::search::max_rate;
+use xpyd_sim::planner::search::{ProbeWorkload, max_rate};
 use xpyd_sim::scenario::{Scenario, ScenarioFile};
 
 const DD1: &str = r#"
@@ -75,7 +75,15 @@ fn bisection_finds_the_dd1_capacity() {
     let capacity = 1.0 / d;
     let precision = 0.03;
     // A bracket 20x above the capacity: the search must come down to it.
-    let out = max_rate(&sc, &sc.workload, 20.0 * capacity, precision).unwrap();
+    let f: ScenarioFile = toml::from_str(DD1).unwrap();
+    let pw = ProbeWorkload {
+        file: f.workload,
+        base_dir: ".".into(),
+        min_requests: 400,
+        min_duration_s: 0.0,
+        max_requests: 400,
+    };
+    let out = max_rate(&sc, &pw, 20.0 * capacity, precision).unwrap();
     let found = out.max_rate_rps;
     assert!(
         found <= capacity * 1.005,

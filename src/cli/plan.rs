@@ -50,8 +50,9 @@ pub(crate) struct PlanArgs {
     /// Master seed of every random stream (overrides `seed`).
     #[arg(long)]
     seed: Option<u64>,
-    /// Requests simulated per probe of the rate search.
-    #[arg(long, value_name = "N", default_value_t = 400)]
+    /// Requests simulated per probe of the rate search, per instance of the unit (a unit
+    /// of 4 instances is probed with 4 times as many, over the same simulated time).
+    #[arg(long, value_name = "N", default_value_t = 300)]
     probe_requests: u64,
     /// Relative precision of the rate search.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.03)]

@@ -37,11 +37,18 @@ use bounds::{LengthStats, capacity_bound};
 use candidates::{Candidate, SearchSpace, enumerate};
 use rayon::prelude::*;
 use result::{Evaluation, Incumbent, Objective, Plan, Recommendation, assemble, pick, rank};
-use search::{ProbeMetrics, max_rate};
+use search::{ProbeMetrics, ProbeWorkload, max_rate};
 use std::path::{Path, PathBuf};
 
 /// Candidates simulated between two updates of the pruning threshold.
 pub const WAVE: usize = 16;
+
+/// Request lifetimes (TTFT objective + mean output x TPOT objective) a probe's arrivals
+/// span at least.
+const PROBE_LIFETIMES: f64 = 4.0;
+
+/// A probe simulates at most this many times its minimum number of requests.
+const PROBE_MAX_FACTOR: u64 = 16;
 
 /// Extra units tried when the confirming run of the sized deployment misses the SLOs.
 const CONFIRM_EXTRA_UNITS: u32 = 3;
@@ -108,7 +115,8 @@ pub struct PlanSettings {
     pub gpu_prices: Vec<(String, f64)>,
     /// Rate to size the deployment for, requests/s (default: the workload's rate).
     pub target_rate_rps: Option<f64>,
-    /// Requests per probe simulation.
+    /// Requests per probe simulation at least, per instance of the unit (probes are
+    /// also long enough to span several request lifetimes: see [`search`]).
     pub probe_requests: u64,
     /// Relative precision of the rate search (0.03 = 3%).
     pub precision: f64,
@@ -139,12 +147,15 @@ pub struct EvalContext {
     base: ScenarioFile,
     file: PathBuf,
     base_dir: PathBuf,
-    probe_workload: Workload,
+    probe_file: WorkloadFile,
+    probe_requests: u64,
     stats: LengthStats,
     precision: f64,
     objective: Objective,
     prices: Vec<(String, f64)>,
     target_rps: f64,
+    slo_ttft_ms: f64,
+    slo_tpot_ms: f64,
 }
 
 impl EvalContext {
@@ -169,16 +180,11 @@ impl EvalContext {
                 message: format!("must be in (0, 1), got {}", settings.precision),
             });
         }
-        let mut wf: WorkloadFile = settings.base.workload.clone();
-        wf.requests = Some(match wf.requests {
-            Some(n) if wf.trace.is_some() => n.min(settings.probe_requests),
-            _ => settings.probe_requests,
-        });
-        let probe_workload =
-            Workload::from_file(wf, &settings.base_dir).map_err(|e| PlanError::Workload {
-                message: e.to_string(),
-            })?;
-        let stats = length_stats(&probe_workload, sc.seed)?;
+        let probe_file: WorkloadFile = settings.base.workload.clone();
+        let stats = length_stats(
+            &probe_workload(&probe_file, &settings.base_dir, settings.probe_requests)?,
+            sc.seed,
+        )?;
         let target_rps = match settings.target_rate_rps.or_else(|| sc.workload.rate_rps()) {
             Some(r) if r.is_finite() && r > 0.0 => r,
             Some(r) => {
@@ -220,7 +226,8 @@ impl EvalContext {
             base: settings.base.clone(),
             file: settings.file.clone(),
             base_dir: settings.base_dir.clone(),
-            probe_workload,
+            probe_file,
+            probe_requests: settings.probe_requests,
             stats,
             precision: settings.precision,
             objective: if all_priced {
@@ -230,6 +237,8 @@ impl EvalContext {
             },
             prices,
             target_rps,
+            slo_ttft_ms: sc.slo.ttft_ms,
+            slo_tpot_ms: sc.slo.tpot_ms,
         })
     }
 
@@ -251,6 +260,32 @@ impl EvalContext {
     /// Mean lengths of the probe requests.
     pub fn length_stats(&self) -> LengthStats {
         self.stats
+    }
+}
+
+/// The base workload cut to `requests` requests (a trace keeps a smaller cap).
+fn probe_workload(
+    file: &WorkloadFile,
+    base_dir: &Path,
+    requests: u64,
+) -> Result<Workload, PlanError> {
+    let mut wf = file.clone();
+    wf.requests = Some(match wf.requests {
+        Some(n) if wf.trace.is_some() => n.min(requests),
+        _ => requests,
+    });
+    Workload::from_file(wf, base_dir).map_err(|e| PlanError::Workload {
+        message: e.to_string(),
+    })
+}
+
+/// Instances of one unit of `c`.
+fn instances(c: &Candidate) -> u64 {
+    match c.mode {
+        crate::scenario::Mode::Disaggregated => {
+            u64::from(c.prefill.replicas) + u64::from(c.decode.replicas)
+        }
+        crate::scenario::Mode::Aggregated => u64::from(c.prefill.replicas),
     }
 }
 
@@ -298,15 +333,25 @@ pub fn evaluate(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Vec<Evaluation>, PlanError> {
     // Bounds: cheap, but each builds a scenario; do them in parallel, in order.
-    let built: Vec<Result<(Scenario, f64), PlanError>> = candidates
+    // A request's lifetime at the SLOs' pace; probes span several of them.
+    let lifetime_s = (ctx.slo_ttft_ms + ctx.stats.mean_output * ctx.slo_tpot_ms) * 1e-3;
+    let built: Vec<Result<(Scenario, f64, ProbeWorkload), PlanError>> = candidates
         .par_iter()
         .map(|c| {
             let sc = c.scenario(&ctx.base, &ctx.file, &ctx.base_dir, 1)?;
             let b = capacity_bound(&sc, &ctx.stats);
-            Ok((sc, b))
+            let min_requests = ctx.probe_requests.saturating_mul(instances(c));
+            let pw = ProbeWorkload {
+                file: ctx.probe_file.clone(),
+                base_dir: ctx.base_dir.clone(),
+                min_requests,
+                min_duration_s: PROBE_LIFETIMES * lifetime_s,
+                max_requests: min_requests.saturating_mul(PROBE_MAX_FACTOR),
+            };
+            Ok((sc, b, pw))
         })
         .collect();
-    let built: Vec<(Scenario, f64)> = built.into_iter().collect::<Result<_, _>>()?;
+    let built: Vec<(Scenario, f64, ProbeWorkload)> = built.into_iter().collect::<Result<_, _>>()?;
     let score = |i: usize, rate: f64| {
         let c = &candidates[i];
         ctx.objective.score(rate, c.gpus(), ctx.price(&c.gpu))
@@ -340,8 +385,8 @@ pub fn evaluate(
         let outs: Vec<Result<search::SearchOutcome, PlanError>> = todo
             .par_iter()
             .map(|&i| {
-                let (sc, bound) = &built[i];
-                let r = max_rate(sc, &ctx.probe_workload, *bound, ctx.precision);
+                let (sc, bound, pw) = &built[i];
+                let r = max_rate(sc, pw, *bound, ctx.precision);
                 progress(Progress::Candidate);
                 r
             })
@@ -356,7 +401,7 @@ pub fn evaluate(
         .iter()
         .zip(built)
         .zip(searches)
-        .map(|((c, (_, bound_rps)), search)| Evaluation {
+        .map(|((c, (_, bound_rps, _)), search)| Evaluation {
             index: c.index,
             bound_rps,
             search,

@@ -347,7 +347,7 @@ pub struct Plan {
     pub target_rate_rps: f64,
     /// The objectives every probe was held to.
     pub slo: SloConfig,
-    /// Requests per probe.
+    /// Requests per probe, per instance of the unit.
     pub probe_requests: u64,
     /// Most GPUs per unit.
     pub gpus_max: u32,
@@ -634,7 +634,7 @@ impl Plan {
         let probes: u32 = self.results.iter().map(|r| r.probes).sum();
         let _ = writeln!(
             s,
-            "xpyd plan: {n} candidates (units of at most {} GPUs), {simulated} simulated ({probes} probes of {} requests), {pruned} pruned by the roofline bound",
+            "xpyd plan: {n} candidates (units of at most {} GPUs), {simulated} simulated ({probes} probes of {} requests per instance), {pruned} pruned by the roofline bound",
             self.gpus_max, self.probe_requests
         );
         let _ = writeln!(

@@ -3,10 +3,14 @@
 //!
 //! # Invariants
 //!
-//! - A probe simulates the candidate's scenario with the planner's probe workload (a
-//!   fixed number of requests, the same seed) at one rate. Every probe of every
-//!   candidate uses the same random draws scaled to its rate (common random numbers), so
-//!   differences between candidates are not sampling noise.
+//! - A probe simulates the candidate's scenario with the planner's probe workload (the
+//!   scenario's, same seed) at one rate. Its length is [`ProbeWorkload::requests`]: at
+//!   least a fixed number of requests per instance of the unit, and enough for the
+//!   arrivals to span several request lifetimes (a short probe ends before queues and
+//!   batches reach their steady state and overstates what a unit sustains). Every probe
+//!   of every candidate draws the same random numbers scaled to its rate (common random
+//!   numbers; a longer probe extends the same sequence), so differences between
+//!   candidates are not sampling noise.
 //! - A rate *passes* when the run's `slo.met` holds: attainment >= the target and TTFT
 //!   and TPOT at the SLO percentile within their objectives.
 //! - The search never probes above the capacity bound (the upper end of the bracket is
@@ -22,8 +26,9 @@ use super::PlanError;
 use crate::engine::{System, run};
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
-use crate::workload::Workload;
+use crate::workload::{Workload, WorkloadFile};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// Ratio between the ends of the initial bracket.
 const SPAN: f64 = 32.0;
@@ -82,14 +87,55 @@ pub struct SearchOutcome {
     pub probes: u32,
 }
 
-/// Simulate `sc` with `workload` (the probe workload) at `rate_rps`.
-pub fn probe(sc: &Scenario, workload: &Workload, rate_rps: f64) -> Result<ProbeMetrics, PlanError> {
-    let mut s = sc.clone();
-    s.workload = workload
-        .with_rate(rate_rps)
-        .map_err(|e| PlanError::Workload {
+/// The workload of a probe: the scenario's, cut to a length that depends on the rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeWorkload {
+    /// The scenario's `[workload]` table.
+    pub file: WorkloadFile,
+    /// Folder its relative paths resolve against.
+    pub base_dir: PathBuf,
+    /// Requests per probe at least.
+    pub min_requests: u64,
+    /// Simulated seconds the arrivals span at least (`rate x min_duration_s` requests).
+    pub min_duration_s: f64,
+    /// Requests per probe at most (>= `min_requests` wins).
+    pub max_requests: u64,
+}
+
+impl ProbeWorkload {
+    /// Requests of a probe at `rate_rps`.
+    pub fn requests(&self, rate_rps: f64) -> u64 {
+        let want = (rate_rps * self.min_duration_s).ceil();
+        let want = if want.is_finite() && want > 0.0 {
+            want.min(u64::MAX as f64) as u64
+        } else {
+            0
+        };
+        want.min(self.max_requests).max(self.min_requests).max(1)
+    }
+
+    /// The workload of a probe at `rate_rps` (a trace keeps a smaller cap of its own).
+    pub fn at(&self, rate_rps: f64) -> Result<Workload, PlanError> {
+        let n = self.requests(rate_rps);
+        let mut wf = self.file.clone();
+        wf.requests = Some(match wf.requests {
+            Some(cap) if wf.trace.is_some() => cap.min(n),
+            _ => n,
+        });
+        let err = |e: crate::workload::WorkloadError| PlanError::Workload {
             message: e.to_string(),
-        })?;
+        };
+        Workload::from_file(wf, &self.base_dir)
+            .map_err(err)?
+            .with_rate(rate_rps)
+            .map_err(err)
+    }
+}
+
+/// Simulate `sc` with the probe workload `pw` at `rate_rps`.
+pub fn probe(sc: &Scenario, pw: &ProbeWorkload, rate_rps: f64) -> Result<ProbeMetrics, PlanError> {
+    let mut s = sc.clone();
+    s.workload = pw.at(rate_rps)?;
     let out = run(&s, System::Main, &mut |_| {}).map_err(|e| PlanError::Workload {
         message: e.to_string(),
     })?;
@@ -100,11 +146,11 @@ pub fn probe(sc: &Scenario, workload: &Workload, rate_rps: f64) -> Result<ProbeM
 /// `precision` (e.g. 0.03), by bisection with [`probe`] (see the module invariants).
 pub fn max_rate(
     sc: &Scenario,
-    workload: &Workload,
+    pw: &ProbeWorkload,
     bound_rps: f64,
     precision: f64,
 ) -> Result<SearchOutcome, PlanError> {
-    max_rate_with(bound_rps, precision, &mut |r| probe(sc, workload, r))
+    max_rate_with(bound_rps, precision, &mut |r| probe(sc, pw, r))
 }
 
 /// [`max_rate`] over any pass/fail oracle (tests use a synthetic one).
