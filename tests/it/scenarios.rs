@@ -119,3 +119,37 @@ fn cost_json_has_ms_source_and_breakdown() {
     let sum: f64 = b.values().map(|x| x.as_f64().unwrap()).sum();
     assert!((sum - v["ms"].as_f64().unwrap()).abs() < 1e-6 * sum.max(1.0));
 }
+
+#[test]
+fn profile_flags_and_field_select_the_step_costs() {
+    let sc = "scenarios/seed-vllm-pd.toml";
+    let source = |extra: &[&str], name: &str| -> String {
+        let out = tmpdir(name);
+        let mut args = vec![
+            "run",
+            sc,
+            "--requests",
+            "20",
+            "--no-baseline",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = xpyd(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(&out.join("summary.json"))["cost_source"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(source(&[], "prof-default"), "calibrated (builtin:h100)");
+    assert_eq!(source(&["--roofline"], "prof-roofline"), "roofline");
+    let h200 = source(&["--profile", "models/profiles/h200.json"], "prof-file");
+    assert!(
+        h200.starts_with("calibrated (") && h200.ends_with("h200.json)"),
+        "{h200}"
+    );
+    let o = xpyd(&["run", sc, "--set", "hardware.profile=\"missing.json\""]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("hardware.profile"), "{}", stderr(&o));
+}
