@@ -12,18 +12,20 @@
 //! `autoscaler-<role>.yaml` for every autoscaled role (prefill, decode, worker order).
 //! [`emit_objects`] gives the same objects as JSON values.
 //!
-//! Module map: [`spec`] (the input), `pod` (backend-neutral role description and pod
+//! Module map: [`spec`] (the input), `from_scenario` (a scenario's deployment, its
+//! autoscalers in HPA/KEDA terms), `pod` (backend-neutral role description and pod
 //! rendering), `sglang`/`vllm`/`dynamo` (one file per backend: commands, ports, probes),
 //! `rbg` (the RoleBasedGroup, v1alpha2 or v1alpha1), `gateway` (Service, InferencePool),
-//! `rbac` (the router's discovery permissions),
-//! `autoscaling` (HPA, ScaledObject), [`yaml`] (serialisation).
+//! `rbac` (the router's discovery permissions), `autoscaling` (HPA, ScaledObject),
+//! [`yaml`] (serialisation).
 //!
 //! Invariants: every emitter runs after [`DeploymentSpec::validate`], so user input
-//! never reaches a panic; objects are `serde_json::Value` trees whose maps are
-//! `BTreeMap`s, serialised by one function, so the same spec and options give
-//! byte-identical files. Each file holds exactly one object. Validity against the CRD
-//! schemas in `../shared/reference/crds` (and the built-in kinds' OpenAPI schemas) is
-//! checked by `reports/tests/manifests_schema.rs`, including the CRDs' CEL rules.
+//! never reaches a panic; objects are `serde_json::Value` trees serialised by one
+//! function with sorted keys, so the same spec and options give byte-identical files.
+//! Each file holds exactly one object. Validity against the CRD schemas in
+//! `../shared/reference/crds` (vendored in `reports/tests/data`) and the built-in kinds'
+//! OpenAPI schemas, including the CRDs' CEL rules, is checked by
+//! `reports/tests/manifests_schema.rs`; `docs/deploy.md` is the user guide.
 
 mod autoscaling;
 mod dynamo;
