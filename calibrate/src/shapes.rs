@@ -18,114 +18,19 @@ pub(crate) struct GemmShape {
     pub(crate) max_m: u64,
 }
 
-/// Models measured when none is named: architectures used when the catalog in
-/// `xpyd_models` cannot be read (it may be under construction). Llama-3.1-8B/70B and
-/// Qwen3-32B from their Hugging Face configs.
-fn fallback_models() -> Vec<ModelArch> {
-    let m = |id: &str, repo: &str, hidden, layers, heads, kv, inter, vocab| ModelArch {
-        id: id.into(),
-        hf_repo: repo.into(),
-        hidden_size: hidden,
-        num_layers: layers,
-        num_heads: heads,
-        num_kv_heads: kv,
-        head_dim: 128,
-        intermediate_size: inter,
-        vocab_size: vocab,
-        tie_word_embeddings: false,
-        max_position_embeddings: 131072,
-        moe: None,
-        mla: None,
-    };
-    vec![
-        m(
-            "llama-3.1-8b",
-            "meta-llama/Llama-3.1-8B-Instruct",
-            4096,
-            32,
-            32,
-            8,
-            14336,
-            128256,
-        ),
-        m(
-            "llama-3.1-70b",
-            "meta-llama/Llama-3.1-70B-Instruct",
-            8192,
-            80,
-            64,
-            8,
-            28672,
-            128256,
-        ),
-        m(
-            "qwen3-32b",
-            "Qwen/Qwen3-32B",
-            5120,
-            64,
-            64,
-            8,
-            25600,
-            151936,
-        ),
-    ]
-}
-
-/// Run `f`, turning a panic (an unfinished `todo!()` in the catalog) into `None`.
-fn guarded<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let r = std::panic::catch_unwind(f).ok();
-    std::panic::set_hook(hook);
-    r
-}
-
 /// Resolve the models to measure: `ids` (catalog ids or config.json paths), or the whole
-/// catalog when empty. Returns the models and notes about fallbacks.
+/// catalog when empty. The notes are for the profile's log (none today).
 pub(crate) fn resolve_models(ids: &[String]) -> Result<(Vec<ModelArch>, Vec<String>), CalError> {
-    let mut notes = Vec::new();
-    if ids.is_empty() {
-        let catalog = guarded(|| {
-            ModelArch::catalog_ids()
-                .iter()
-                .map(|id| ModelArch::builtin(id))
-                .collect::<Result<Vec<_>, _>>()
-        });
-        return match catalog {
-            Some(Ok(v)) if !v.is_empty() => Ok((v, notes)),
-            _ => {
-                notes.push(
-                    "model catalog unavailable at run time; measured the fallback set \
-                     llama-3.1-8b, llama-3.1-70b, qwen3-32b"
-                        .into(),
-                );
-                Ok((fallback_models(), notes))
-            }
-        };
-    }
-    let mut out = Vec::new();
-    for id in ids {
-        if let Some(m) = fallback_models().into_iter().find(|m| &m.id == id) {
-            // Prefer the catalog's own numbers when it answers.
-            let id2 = id.clone();
-            match guarded(move || ModelArch::resolve(&id2)) {
-                Some(Ok(c)) => out.push(c),
-                _ => out.push(m),
-            }
-            continue;
-        }
-        let id2 = id.clone();
-        match guarded(move || ModelArch::resolve(&id2)) {
-            Some(Ok(m)) => out.push(m),
-            Some(Err(e)) => return Err(CalError::Input(e.to_string())),
-            None => {
-                return Err(CalError::Input(format!(
-                    "model `{id}`: the model catalog / config loader is not available in this build"
-                )));
-            }
-        }
-    }
-    Ok((out, notes))
+    let resolved: Result<Vec<ModelArch>, _> = if ids.is_empty() {
+        ModelArch::catalog_ids()
+            .iter()
+            .map(|id| ModelArch::builtin(id))
+            .collect()
+    } else {
+        ids.iter().map(|id| ModelArch::resolve(id)).collect()
+    };
+    let models = resolved.map_err(|e| CalError::Input(e.to_string()))?;
+    Ok((models, Vec::new()))
 }
 
 /// GEMM weight shapes of `models` at each TP degree in `tps`; `notes` receives what was
@@ -227,8 +132,8 @@ mod tests {
     #[test]
     fn tp_splits_and_dedup() {
         let mut notes = Vec::new();
-        let m = fallback_models();
-        let s = gemm_shapes(&m[..1], &[1, 2, 8], 16384, &mut notes);
+        let m = [ModelArch::builtin("llama-3.1-8b").unwrap()];
+        let s = gemm_shapes(&m, &[1, 2, 8], 16384, &mut notes);
         // Llama-3.1-8B TP1 qkv: (32 + 2*8) * 128 = 6144 by 4096.
         assert!(s.iter().any(|g| g.n == 6144 && g.k == 4096));
         // TP8: 4 query heads + 2 x 1 KV head (8 KV heads / 8).
