@@ -5,7 +5,9 @@
 //! libraries never print), hence the `print_stdout` allowance.
 #![allow(clippy::print_stdout)]
 
+mod aiconfigurator;
 mod bench;
+mod calibrate;
 mod cost;
 mod manifest;
 mod plan;
@@ -44,6 +46,9 @@ enum Cmd {
     /// Time the built-in reference workloads (wall time, requests/s, events/s, peak
     /// RSS), each in its own process.
     Bench(bench::BenchArgs),
+    /// Import calibration profiles from other sources (NVIDIA AIConfigurator's perf
+    /// database).
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -67,6 +72,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Cmd::Plan(args)) => plan::run(*args),
         Some(Cmd::Validate(args)) => validate::run(args),
         Some(Cmd::Bench(args)) => bench::run(args),
+        Some(Cmd::Calibrate(args)) => calibrate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

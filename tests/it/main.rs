@@ -1,5 +1,6 @@
 //! Integration tests of the `xpyd` CLI and end-to-end behaviour.
 
+mod aiconfigurator;
 mod autoscaling;
 mod cli_errors;
 mod common;
