@@ -127,6 +127,8 @@ fn bad_plan_flags_exit_2() {
         &["plan", "--gpu-price", "l20"][..],
         &["plan", "--gpu", "nosuchgpu"][..],
         &["plan", "--gpus-max", "0"][..],
+        // Qwen3-32B in bf16 does not fit one 48 GB L20.
+        &["plan", "--gpus-max", "1"][..],
     ] {
         let o = xpyd(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));

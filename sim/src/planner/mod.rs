@@ -421,6 +421,17 @@ pub fn plan(
         &settings.base_dir,
         &settings.space,
     )?;
+    if candidates.is_empty() {
+        return Err(PlanError::Setting {
+            setting: "search space",
+            message: format!(
+                "no deployment unit of at most {} GPUs fits the model on {} with TP {:?}: raise --gpus-max or try other GPUs or TP degrees",
+                settings.space.gpus_max,
+                settings.space.gpus.join(", "),
+                settings.space.tps
+            ),
+        });
+    }
     progress(Progress::Start {
         total: candidates.len(),
     });
