@@ -38,6 +38,17 @@ pub struct Network<K = RequestId> {
     last_update: SimTime,
     generation: u64,
     bytes_moved: f64,
+    /// Scratch buffers of [`Self::rebalance`], kept to avoid allocating per call.
+    scratch: Scratch,
+}
+
+/// Working memory of progressive filling (contents meaningless between calls).
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    cap: Vec<f64>,
+    count: Vec<u32>,
+    frozen: Vec<bool>,
+    bottleneck: Vec<bool>,
 }
 
 impl<K: Copy + PartialEq> Default for Network<K> {
@@ -48,6 +59,7 @@ impl<K: Copy + PartialEq> Default for Network<K> {
             last_update: SimTime::ZERO,
             generation: 0,
             bytes_moved: 0.0,
+            scratch: Scratch::default(),
         }
     }
 }
@@ -183,9 +195,18 @@ impl<K: Copy + PartialEq> Network<K> {
     /// Max-min fair rates by progressive filling over the ports the flows cross.
     fn rebalance(&mut self) {
         self.generation += 1;
-        let mut cap = self.capacity.clone();
-        let mut count = vec![0u32; cap.len()];
-        let mut frozen = vec![false; self.flows.len()];
+        let Scratch {
+            cap,
+            count,
+            frozen,
+            bottleneck,
+        } = &mut self.scratch;
+        cap.clear();
+        cap.extend_from_slice(&self.capacity);
+        count.clear();
+        count.resize(cap.len(), 0);
+        frozen.clear();
+        frozen.resize(self.flows.len(), false);
         for (i, f) in self.flows.iter_mut().enumerate() {
             if f.remaining_bytes <= 0.0 {
                 // Drained flows waiting for `not_before` take no bandwidth.
@@ -207,11 +228,13 @@ impl<K: Copy + PartialEq> Network<K> {
             }
             let Some(share) = best else { break };
             // Freeze every unfrozen flow crossing a port whose fair share is the minimum.
-            let bottleneck: Vec<bool> = count
-                .iter()
-                .enumerate()
-                .map(|(p, &n)| n > 0 && cap[p] / f64::from(n) <= share)
-                .collect();
+            bottleneck.clear();
+            bottleneck.extend(
+                count
+                    .iter()
+                    .enumerate()
+                    .map(|(p, &n)| n > 0 && cap[p] / f64::from(n) <= share),
+            );
             for (i, f) in self.flows.iter_mut().enumerate() {
                 if frozen[i] || !f.ports.iter().any(|p| bottleneck[p.0 as usize]) {
                     continue;
