@@ -131,7 +131,9 @@ impl Distribution {
         if v.is_empty() {
             return Distribution::default();
         }
-        v.sort_by(f64::total_cmp);
+        // Unstable is exact here: values equal under `total_cmp` are bit-identical, so
+        // every sorted order is the same sequence (and sums the same).
+        v.sort_unstable_by(f64::total_cmp);
         let sum: f64 = v.iter().sum();
         Distribution {
             count: v.len() as u64,
@@ -275,8 +277,8 @@ impl Collector {
         let makespan = self.last_completion_s;
         let per_s = |x: f64| if makespan > 0.0 { x / makespan } else { 0.0 };
         let (mut ttft_v, mut tpot_v) = (self.ttft, self.tpot);
-        ttft_v.sort_by(f64::total_cmp);
-        tpot_v.sort_by(f64::total_cmp);
+        ttft_v.sort_unstable_by(f64::total_cmp);
+        tpot_v.sort_unstable_by(f64::total_cmp);
         let ttft_at = percentile_sorted(&ttft_v, slo.percentile);
         let tpot_at = percentile_sorted(&tpot_v, slo.percentile);
         let arrived = self.counts.arrived.max(1) as f64;
