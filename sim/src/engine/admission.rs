@@ -187,12 +187,15 @@ impl Simulation<'_> {
             &self.decode_ids
         };
         // Routers see the ready replicas only (the gateway's endpoint list).
-        let ids: Vec<InstanceId> = all
-            .iter()
-            .copied()
-            .filter(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready)
-            .collect();
+        let mut ids = std::mem::take(&mut self.route_ids);
+        ids.clear();
+        ids.extend(
+            all.iter()
+                .copied()
+                .filter(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready),
+        );
         if ids.is_empty() {
+            self.route_ids = ids;
             return None;
         }
         let r = &self.reqs[id.0 as usize];
@@ -203,28 +206,30 @@ impl Simulation<'_> {
             session: r.session,
         };
         let exact = self.routers[side].wants_cache_state();
-        let loads: Vec<InstanceLoad> = ids
-            .iter()
-            .map(|i| {
-                let x = &self.insts[i.0 as usize];
-                InstanceLoad {
-                    id: i.0,
-                    outstanding: x.outstanding,
-                    waiting: x.queued(),
-                    running: x.running(),
-                    kv_utilization: x.kv_utilization(),
-                    cached_blocks: if exact {
-                        x.cache.match_len(&r.prefix_keys) as u32
-                    } else {
-                        0
-                    },
-                    active_tokens: x.assigned_tokens,
-                }
-            })
-            .collect();
+        let mut loads = std::mem::take(&mut self.route_loads);
+        loads.clear();
+        loads.extend(ids.iter().map(|i| {
+            let x = &self.insts[i.0 as usize];
+            InstanceLoad {
+                id: i.0,
+                outstanding: x.outstanding,
+                waiting: x.queued(),
+                running: x.running(),
+                kv_utilization: x.kv_utilization(),
+                cached_blocks: if exact {
+                    x.cache.match_len(&r.prefix_keys) as u32
+                } else {
+                    0
+                },
+                active_tokens: x.assigned_tokens,
+            }
+        }));
         let k = self.routers[side].route(&req, &loads, &mut self.router_rngs[side]);
         let local = self.routers[side].prefill_locally(&loads[k], &req);
-        Some((ids[k], local))
+        let chosen = ids[k];
+        self.route_ids = ids;
+        self.route_loads = loads;
+        Some((chosen, local))
     }
 
     // ----- decode-side KV reservation -----------------------------------------------------
