@@ -81,6 +81,12 @@ pub(crate) struct BenchArgs {
     in_process: bool,
 }
 
+/// What `--json` prints.
+#[derive(Serialize)]
+struct Report<'a> {
+    workloads: &'a [Measurement],
+}
+
 /// One workload's numbers.
 #[derive(Debug, Serialize, Deserialize)]
 struct Measurement {
@@ -132,7 +138,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "workloads": rows }))?
+            serde_json::to_string_pretty(&Report { workloads: &rows })?
         );
     }
     Ok(())
