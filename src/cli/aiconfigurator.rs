@@ -8,7 +8,7 @@
 //! | file | → table |
 //! |---|---|
 //! | `gemm/<backend>/<version>/gemm_perf.parquet` | `gemm`: the backend's plain bf16 kernel and its per-tensor fp8 kernel ([`Backend::gemm_kernels`]) |
-//! | `attention/<backend>/<version>/context_attention_perf.parquet` | `attention_prefill`: bf16 Q/KV, full attention (`window_size` 0), `context` 0 |
+//! | `attention/<backend>/<version>/context_attention_perf.parquet` | `attention_prefill`: bf16 Q/KV, full attention (`window_size` 0), `context` 0; by default only [`XPYD_PREFILL_SHAPES`] |
 //! | `attention/<backend>/<version>/generation_attention_perf.parquet` | `attention_decode`: full attention, bf16 or fp8 KV, `context = isl + step` |
 //! | `comm/nccl/<version>/nccl_perf.parquet` | `allreduce`: `all_reduce`, `half`, 2/4/8 GPUs, bytes = elements × 2 |
 //!
@@ -101,7 +101,7 @@ pub(crate) enum PrefillShapes {
 /// that are slow for their FLOPs (many heads over short sequences, batch 128+: under
 /// 60 TFLOP/s) would lift every larger call: with all rows, Qwen3-32B TP 2 prefill of
 /// 2048 tokens costs 5x what the matching row says. On these shapes the curve stays
-/// within ~5-35% of the rows (72 vs 78 us at that point on H200).
+/// within 1-35% of the rows (81 vs 78 us per layer at that point on H200).
 pub(crate) const XPYD_PREFILL_SHAPES: [(u32, u32, u32); 4] =
     [(1, 32, 8), (4, 32, 8), (1, 8, 1), (4, 8, 1)];
 
