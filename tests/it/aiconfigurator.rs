@@ -167,6 +167,8 @@ fn check_gpu(folder: &str, gpu_id: &str, device: &str) {
         let s = ar["seconds"].as_f64().unwrap();
         assert!((1.9e-4..2.1e-4).contains(&s), "{s}");
     }
+    // The profiles are ~25 MB each.
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -192,6 +194,7 @@ fn all_prefill_shapes_on_request() {
     // fa3, bf16, full attention, fresh prompts: every head_dim and shape (pyarrow count).
     assert_eq!(p["attention_prefill"].as_array().unwrap().len(), 13703);
     assert_eq!(p["header"]["gpu_id"], "h200");
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }
 
 #[test]
@@ -219,6 +222,7 @@ fn imported_profile_drives_xpyd_cost() {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["profile"], out.to_str().unwrap());
     assert!(text.contains("\"calibrated\""), "{text}");
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
