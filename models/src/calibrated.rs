@@ -52,6 +52,10 @@ pub enum TermSource {
     /// Derived from measurements of a different size (TP 8 all-reduce from 2- and
     /// 4-GPU data).
     Extrapolated,
+    /// Measured on a sibling GPU with the same interconnect: H100 all-reduce from the
+    /// H200 node (both NVLink 4 through NVSwitch, 450 GB/s per direction per GPU), until
+    /// a multi-H100 node is measured.
+    Borrowed,
     /// Partly measured, partly roofline (MoE experts and MLA projections are not in the
     /// profiles).
     Partial,
@@ -67,14 +71,18 @@ impl TermSource {
             TermSource::Roofline => "roofline",
             TermSource::Calibrated => "calibrated",
             TermSource::Extrapolated => "extrapolated",
+            TermSource::Borrowed => "borrowed",
             TermSource::Partial => "partial",
             TermSource::Assumed => "assumed",
         }
     }
 
-    /// Whether the term comes from measurements (calibrated or extrapolated).
+    /// Whether the term comes from measurements (calibrated, extrapolated or borrowed).
     pub fn is_measured(self) -> bool {
-        matches!(self, TermSource::Calibrated | TermSource::Extrapolated)
+        matches!(
+            self,
+            TermSource::Calibrated | TermSource::Extrapolated | TermSource::Borrowed
+        )
     }
 
     /// The source of a sum of two parts.
@@ -83,7 +91,9 @@ impl TermSource {
         match (self, other) {
             (None, x) | (x, None) => x,
             (a, b) if a == b => a,
-            (Calibrated | Extrapolated, Calibrated | Extrapolated) => Extrapolated,
+            (Calibrated | Extrapolated | Borrowed, Calibrated | Extrapolated | Borrowed) => {
+                Extrapolated
+            }
             _ => Partial,
         }
     }
@@ -408,7 +418,11 @@ impl Calibration {
             decode_grid_max_seqs(p, h / kvh.max(1), d, dt) / kvh.max(1)
         });
         let decode_max_batch = decode_max_batch.max(1);
-        let allreduce = if tp > 1 { allreduce_curve(p, tp) } else { None };
+        let allreduce = if tp > 1 {
+            allreduce_curve(p, tp).or_else(|| borrowed_allreduce(p, tp))
+        } else {
+            None
+        };
         let mut memory: [Option<LogCurve>; 6] = Default::default();
         let mut memory_ok = true;
         for ((slot, op), bpt) in memory
@@ -540,6 +554,28 @@ fn prefill_curve(p: &Profile, heads: u32, kv_heads: u32, hd: u32) -> Option<LogC
         .collect();
     let _ = (heads, kv_heads); // the profile's rate depends on FLOPs alone
     LogCurve::new(pts, true)
+}
+
+/// GPUs whose all-reduce may come from another GPU's profile when their own has none:
+/// same NVLink generation and NVSwitch topology.
+const ALLREDUCE_SIBLINGS: &[(&str, &str)] = &[("h100", "h200")];
+
+/// All-reduce of `tp` GPUs from the sibling GPU's shipped profile, labelled borrowed.
+fn borrowed_allreduce(p: &Profile, tp: u32) -> Option<(LogCurve, TermSource)> {
+    if !p.data().allreduce.is_empty() {
+        return None;
+    }
+    let own = p.header().gpu_id.to_ascii_lowercase();
+    let (_, sibling) = ALLREDUCE_SIBLINGS.iter().find(|(g, _)| *g == own)?;
+    let other = builtin_profile(sibling)?;
+    allreduce_curve(&other, tp).map(|(c, src)| {
+        let label = if src == TermSource::Calibrated {
+            TermSource::Borrowed
+        } else {
+            src
+        };
+        (c, label)
+    })
 }
 
 /// Bus-normalised all-reduce time factor `2(g-1)/g`.
