@@ -675,8 +675,11 @@ impl Instance {
             self.cache.acquire(&r.prefix_keys[..hit]);
             *Self::refs_mut(self.role, r) = hit as u32;
             self.take_blocks(need);
-            self.cache.lookup_tokens += u64::from(r.prefill_target);
-            self.cache.hit_tokens += u64::from(shared);
+            // Only prompts with prefix hashes can hit; others are not lookups.
+            if !r.prefix_keys.is_empty() {
+                self.cache.lookup_tokens += u64::from(r.prefill_target);
+                self.cache.hit_tokens += u64::from(shared);
+            }
             if r.preemptions == 0 && r.prefill_start.is_none() {
                 r.cached_tokens = shared;
             }
