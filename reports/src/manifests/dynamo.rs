@@ -19,7 +19,7 @@ use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role};
 use super::rbg::pod_host;
 use super::spec::{DeploymentSpec, RoleSpec, RoleTopology, RouterPolicy, TransferBackend};
 use super::vllm::{MASTER_PORT, NIXL_PORT, engine_args, kv_transfer_config, multi_node_args};
-use super::{RbgApi, engine_resources, instance_shape};
+use super::{RbgApi, equip_engine, instance_shape};
 
 /// Port of Dynamo's system status server on workers.
 const SYSTEM_PORT: u16 = 9090;
@@ -156,10 +156,7 @@ fn worker(
         live_path: "/live",
         startup_budget_s: 1800,
     });
-    c.resources = engine_resources(spec, r);
-    c.model_volume = true;
-    c.shm = true;
-    c.ipc_lock = spec.rdma_resource.is_some();
+    equip_engine(&mut c, spec, r);
     Role {
         name,
         replicas: r.replicas,

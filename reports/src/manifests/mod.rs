@@ -47,7 +47,7 @@ pub use spec::{
     RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, TransferBackend, default_metric,
 };
 
-use pod::{Resources, Role};
+use pod::{Container, Resources, Role};
 use serde_json::Value;
 use xpyd_sim::scenario::Backend;
 
@@ -133,10 +133,19 @@ pub(crate) fn instance_shape(r: &RoleSpec) -> (u32, u32) {
     }
 }
 
+/// Equip an engine container the same way for every backend: its resources, the model
+/// volume, a large `/dev/shm` (NCCL, CUDA IPC) and `IPC_LOCK` when RDMA pins memory.
+pub(crate) fn equip_engine(c: &mut Container, spec: &DeploymentSpec, r: &RoleSpec) {
+    c.resources = engine_resources(spec, r);
+    c.model_volume = true;
+    c.shm = true;
+    c.ipc_lock = spec.rdma_resource.is_some();
+}
+
 /// Resources of one engine pod: its GPUs, one RDMA device, and CPU/memory requests
 /// sized for tokenisation and weight loading (no CPU/memory limits: a limit hit while
 /// loading weights would kill the pod).
-pub(crate) fn engine_resources(spec: &DeploymentSpec, r: &RoleSpec) -> Resources {
+fn engine_resources(spec: &DeploymentSpec, r: &RoleSpec) -> Resources {
     let (_, gpus) = instance_shape(r);
     let (cpu, memory) = match gpus {
         1 => ("4", "32Gi"),

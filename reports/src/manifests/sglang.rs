@@ -25,7 +25,7 @@ use super::rbg::{group_env, pod_host};
 use super::spec::{
     DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, RouterPolicy, TransferBackend,
 };
-use super::{RbgApi, engine_resources, instance_shape};
+use super::{RbgApi, equip_engine, instance_shape};
 
 /// Port of the prefill server's bootstrap (KV handshake) endpoint.
 pub(crate) const BOOTSTRAP_PORT: u16 = 8998;
@@ -261,10 +261,7 @@ fn engine(
         live_path: "/health",
         startup_budget_s: 1800,
     });
-    c.resources = engine_resources(spec, r);
-    c.model_volume = true;
-    c.shm = true;
-    c.ipc_lock = spec.rdma_resource.is_some();
+    equip_engine(&mut c, spec, r);
     Role {
         name,
         replicas: r.replicas,

@@ -17,7 +17,7 @@
 use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, var};
 use super::rbg::group_env;
 use super::spec::{DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, TransferBackend};
-use super::{RbgApi, engine_resources, instance_shape};
+use super::{RbgApi, equip_engine, instance_shape};
 
 /// torch.distributed rendezvous port of a multi-node instance.
 pub(crate) const MASTER_PORT: u16 = 29501;
@@ -171,10 +171,7 @@ fn engine(
         live_path: "/health",
         startup_budget_s: 1800,
     });
-    c.resources = engine_resources(spec, r);
-    c.model_volume = true;
-    c.shm = true;
-    c.ipc_lock = spec.rdma_resource.is_some();
+    equip_engine(&mut c, spec, r);
     Role {
         name,
         replicas: r.replicas,
