@@ -56,22 +56,22 @@ impl Simulation<'_> {
     /// Dynamo prefill workers pull from the global prefill queue while their own queue
     /// holds less than a step's token budget.
     pub(super) fn pull_remote_prefills(&mut self, p: InstanceId) {
-        loop {
-            let inst = &self.insts[p.0 as usize];
-            let queued: u64 = inst
-                .waiting
-                .iter()
-                .map(|r| u64::from(self.reqs[r.0 as usize].prefill_target))
-                .sum();
-            if queued >= u64::from(inst.engine.max_batched_tokens) {
-                break;
-            }
+        // Tokens already queued here, summed once; each pulled prompt adds its own.
+        let inst = &self.insts[p.0 as usize];
+        let budget = u64::from(inst.engine.max_batched_tokens);
+        let mut queued: u64 = inst
+            .waiting
+            .iter()
+            .map(|r| u64::from(self.reqs[r.0 as usize].prefill_target))
+            .sum();
+        while queued < budget {
             let Some(id) = self.prefill_queue.pop_front() else {
                 break;
             };
             let r = &mut self.reqs[id.0 as usize];
             r.prefill_instance = Some(p);
             r.phase = Phase::Waiting;
+            queued += u64::from(r.prefill_target);
             let tokens = r.input_tokens;
             let inst = &mut self.insts[p.0 as usize];
             inst.assign(tokens);
