@@ -89,3 +89,47 @@ fn pruning_never_removes_the_best() {
         assert!(f.max_rate_rps <= f.bound_rps, "{:?}", f.candidate);
     }
 }
+
+/// The sized deployment meets the SLOs, and unless the trim budget ran out, one replica
+/// fewer of any role with more than one misses them: trimming stops at a minimum.
+#[test]
+fn the_recommendation_is_trimmed_to_a_minimum() {
+    use xpyd_sim::engine::{System, run};
+    use xpyd_sim::planner::deployment_file;
+    use xpyd_sim::scenario::Scenario;
+    let mut s = settings(2, true);
+    s.target_rate_rps = Some(2.0);
+    let p = plan(&s, &|_| {}).unwrap();
+    let rec = p.recommendation.as_ref().unwrap();
+    assert!(rec.confirm.met);
+    let c = &p.results[rec.index].candidate;
+    assert_eq!(rec.gpus, c.gpus_of(rec.replicas));
+    let whole = c.replicas(rec.units);
+    assert!(rec.replicas.prefill <= whole.prefill && rec.replicas.decode <= whole.decode);
+    if rec.trim_runs == xpyd_sim::planner::TRIM_RUNS {
+        return;
+    }
+    let base_sc = Scenario::from_file(&s.file, &s.base_dir, s.base.clone()).unwrap();
+    let mut smaller = vec![];
+    if rec.replicas.prefill > 1 {
+        smaller.push({
+            let mut r = rec.replicas;
+            r.prefill -= 1;
+            r
+        });
+    }
+    if rec.replicas.decode > 1 {
+        smaller.push({
+            let mut r = rec.replicas;
+            r.decode -= 1;
+            r
+        });
+    }
+    for size in smaller {
+        let f = deployment_file(&s, base_sc.workload.rate_rps(), c, size, 2.0);
+        let sc = Scenario::from_file(&s.file, &s.base_dir, f).unwrap();
+        let out = run(&sc, System::Main, &mut |_| {}).unwrap();
+        let m = xpyd_sim::planner::search::ProbeMetrics::from_metrics(2.0, &out.metrics);
+        assert!(!m.met, "{size:?} still meets the SLOs");
+    }
+}

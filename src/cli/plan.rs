@@ -299,8 +299,8 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         );
         if !rec.confirm.met {
             eprintln!(
-                "warning: the sized deployment ({} unit(s)) missed the SLOs in its confirming run; see recommendation.json",
-                rec.units
+                "warning: the sized deployment ({} GPUs) missed the SLOs in its confirming run; see recommendation.json",
+                rec.gpus
             );
         }
     }

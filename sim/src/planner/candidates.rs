@@ -2,8 +2,8 @@
 //!
 //! A [`Candidate`] is one *deployment unit*: a mode (aggregated or disaggregated), a GPU
 //! type, the replicas and TP of each role, one pair of batching knobs (applied to every
-//! role) and one router (applied to every role). The deployment the planner recommends is
-//! a whole number of such units.
+//! role) and one router (applied to every role). The deployment the planner recommends
+//! starts as a whole number of such units, then loses the replicas the SLOs do not need.
 //!
 //! # Invariants
 //!
@@ -37,6 +37,16 @@ impl RoleShape {
     pub fn gpus(self) -> u32 {
         self.replicas * self.tp
     }
+}
+
+/// Replicas of each role of a sized deployment (which need not be a whole number of
+/// units: the planner trims replicas the SLOs do not need).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Replicas {
+    /// Prefill instances (for an aggregated deployment: its instances).
+    pub prefill: u32,
+    /// Decode instances (0 for an aggregated deployment).
+    pub decode: u32,
 }
 
 /// Batching knobs, applied to every role of a candidate.
@@ -107,6 +117,28 @@ impl Candidate {
     /// The base scenario file with this candidate's deployment, `units` units of it, and
     /// no aggregated baseline (the planner simulates only the deployment).
     pub fn scenario_file(&self, base: &ScenarioFile, units: u32) -> ScenarioFile {
+        self.scenario_file_of(base, self.replicas(units))
+    }
+
+    /// The replicas of `units` whole units.
+    pub fn replicas(&self, units: u32) -> Replicas {
+        Replicas {
+            prefill: self.prefill.replicas * units,
+            decode: match self.mode {
+                Mode::Disaggregated => self.decode.replicas * units,
+                Mode::Aggregated => 0,
+            },
+        }
+    }
+
+    /// GPUs of a deployment of this candidate's roles with `size` replicas.
+    pub fn gpus_of(&self, size: Replicas) -> u32 {
+        size.prefill * self.prefill.tp + size.decode * self.decode.tp
+    }
+
+    /// The base scenario file with this candidate's roles at `size` replicas (not
+    /// necessarily a whole number of units), and no aggregated baseline.
+    pub fn scenario_file_of(&self, base: &ScenarioFile, size: Replicas) -> ScenarioFile {
         let mut f = base.clone();
         if f.hardware.gpu != self.gpu {
             // Link and node overrides describe the scenario's own GPU servers.
@@ -116,11 +148,11 @@ impl Candidate {
             f.hardware.gpu_hour_usd = None;
             f.hardware.gpu = self.gpu.clone();
         }
-        let role = |shape: RoleShape, template: Option<&RoleFile>| {
+        let role = |shape: RoleShape, replicas: u32, template: Option<&RoleFile>| {
             // Start from the scenario's role so fields the planner does not search keep
             // their values; the reserve follows the token budget unless the user pinned it.
             let mut r = template.cloned().unwrap_or_default();
-            r.replicas = shape.replicas * units;
+            r.replicas = replicas;
             r.tp = shape.tp;
             r.router = Some(self.router);
             r.engine.max_batched_tokens = Some(self.knobs.max_batched_tokens);
@@ -130,13 +162,13 @@ impl Candidate {
         let d = &base.deployment;
         match self.mode {
             Mode::Disaggregated => {
-                f.deployment.prefill = Some(role(self.prefill, d.prefill.as_ref()));
-                f.deployment.decode = Some(role(self.decode, d.decode.as_ref()));
+                f.deployment.prefill = Some(role(self.prefill, size.prefill, d.prefill.as_ref()));
+                f.deployment.decode = Some(role(self.decode, size.decode, d.decode.as_ref()));
                 f.deployment.aggregated = None;
             }
             Mode::Aggregated => {
                 let t = d.aggregated.as_ref().or(d.decode.as_ref());
-                f.deployment.aggregated = Some(role(self.prefill, t));
+                f.deployment.aggregated = Some(role(self.prefill, size.prefill, t));
                 f.deployment.prefill = None;
                 f.deployment.decode = None;
             }

@@ -7,8 +7,9 @@
 //! 2. [`bounds`]: an optimistic roofline capacity bound for each unit.
 //! 3. [`search`]: for each unit not pruned by its bound, the highest arrival rate at
 //!    which the SLOs hold, by bisection over simulated rates.
-//! 4. [`result`]: rank, size the best unit for the target rate, confirm the whole
-//!    deployment by simulation, render the outputs.
+//! 4. [`result`]: rank, size the best unit for the target rate (whole units, then
+//!    trimmed replica by replica while the SLOs hold), confirm the whole deployment by
+//!    simulation, render the outputs.
 //!
 //! # Invariants
 //!
@@ -31,10 +32,10 @@ pub mod search;
 
 use crate::engine::{System, run};
 use crate::rng::Streams;
-use crate::scenario::{Scenario, ScenarioFile};
+use crate::scenario::{Mode, Scenario, ScenarioFile};
 use crate::workload::{ArrivalFile, ArrivalMode, Workload, WorkloadFile, WorkloadGen};
 use bounds::{LengthStats, capacity_bound};
-use candidates::{Candidate, SearchSpace, enumerate};
+use candidates::{Candidate, Replicas, SearchSpace, enumerate};
 use rayon::prelude::*;
 use result::{Evaluation, Incumbent, Objective, Plan, Recommendation, assemble, pick, rank};
 use search::{ProbeMetrics, ProbeWorkload, max_rate};
@@ -52,6 +53,9 @@ const PROBE_MAX_FACTOR: u64 = 16;
 
 /// Extra units tried when the confirming run of the sized deployment misses the SLOs.
 const CONFIRM_EXTRA_UNITS: u32 = 3;
+
+/// Trial runs spent trimming replicas off a deployment that meets the SLOs.
+pub const TRIM_RUNS: u32 = 6;
 
 /// A plan could not be made. Fatal.
 #[derive(Debug, thiserror::Error)]
@@ -282,10 +286,8 @@ fn probe_workload(
 /// Instances of one unit of `c`.
 fn instances(c: &Candidate) -> u64 {
     match c.mode {
-        crate::scenario::Mode::Disaggregated => {
-            u64::from(c.prefill.replicas) + u64::from(c.decode.replicas)
-        }
-        crate::scenario::Mode::Aggregated => u64::from(c.prefill.replicas),
+        Mode::Disaggregated => u64::from(c.prefill.replicas) + u64::from(c.decode.replicas),
+        Mode::Aggregated => u64::from(c.prefill.replicas),
     }
 }
 
@@ -478,16 +480,16 @@ pub fn finish(
     })
 }
 
-/// The scenario file of `units` units of `c` serving the base workload at `target`
-/// requests/s, ready to be written and replayed by `xpyd run`.
+/// The scenario file of `c`'s roles at `size` replicas serving the base workload at
+/// `target` requests/s, ready to be written and replayed by `xpyd run`.
 pub fn deployment_file(
     settings: &PlanSettings,
     base_rate_rps: Option<f64>,
     c: &Candidate,
-    units: u32,
+    size: Replicas,
     target: f64,
 ) -> ScenarioFile {
-    let mut f = c.scenario_file(&settings.base, units);
+    let mut f = c.scenario_file_of(&settings.base, size);
     f.name = Some(format!(
         "{}-plan",
         settings.base.name.clone().unwrap_or_else(|| settings
@@ -563,8 +565,16 @@ fn absolutize(f: &mut ScenarioFile, base_dir: &Path) {
 }
 
 /// Size `c` for `target` and confirm by simulating the whole deployment at that rate
-/// with the scenario's own request count, adding units while the SLOs are missed (at
-/// most [`CONFIRM_EXTRA_UNITS`] more).
+/// with the scenario's own request count.
+///
+/// 1. Grow: whole units, from `ceil(target / unit rate)` up, while the SLOs are missed
+///    (at most [`CONFIRM_EXTRA_UNITS`] more). A unit's rate was measured in isolation on
+///    a short probe, so this first size is usually generous.
+/// 2. Trim: once a size meets the SLOs, drop one replica at a time (the role whose
+///    replica frees more GPUs first, prefill on ties) while the SLOs still hold, so the
+///    deployment need not be a whole number of units (e.g. 7P4D from units of 2P1D). A
+///    role whose trim misses the SLOs is not trimmed again (fewer replicas of it would
+///    not do better). At most [`TRIM_RUNS`] trial runs.
 fn confirm(
     settings: &PlanSettings,
     base_sc: &Scenario,
@@ -579,9 +589,8 @@ fn confirm(
         1
     };
     let base_rate = base_sc.workload.rate_rps();
-    let mut last = None;
-    for units in first..=first + CONFIRM_EXTRA_UNITS {
-        let file = deployment_file(settings, base_rate, c, units, target);
+    let trial = |size: Replicas, units: u32| -> Result<Recommendation, PlanError> {
+        let file = deployment_file(settings, base_rate, c, size, target);
         let text = toml::to_string(&file).map_err(|e| PlanError::Candidate {
             candidate: c.shape_label(),
             message: format!("cannot write the scenario: {e}"),
@@ -600,24 +609,66 @@ fn confirm(
         let out = run(&sc, System::Main, &mut |_| {}).map_err(|e| PlanError::Workload {
             message: e.to_string(),
         })?;
-        let m = ProbeMetrics::from_metrics(target, &out.metrics);
-        let rec = Recommendation {
+        Ok(Recommendation {
             index: c.index,
             units,
+            replicas: size,
+            gpus: c.gpus_of(size),
+            trim_runs: 0,
             backend: sc.backend,
             attainment: out.metrics.slo.attainment,
-            confirm: m,
+            confirm: ProbeMetrics::from_metrics(target, &out.metrics),
             scenario: file,
             scenario_toml: text,
-        };
-        let met = rec.confirm.met;
-        last = Some(rec);
-        if met {
+        })
+    };
+    let mut rec = trial(c.replicas(first), first)?;
+    for units in first + 1..=first + CONFIRM_EXTRA_UNITS {
+        if rec.confirm.met {
             break;
         }
+        rec = trial(c.replicas(units), units)?;
     }
-    // The loop runs at least once.
-    Ok(last.expect("at least one confirming run"))
+    if !rec.confirm.met {
+        return Ok(rec);
+    }
+    // Trim. Roles in the order their replicas are tried: more GPUs freed first.
+    let mut roles = match c.mode {
+        Mode::Disaggregated if c.decode.tp > c.prefill.tp => vec![Role::Decode, Role::Prefill],
+        Mode::Disaggregated => vec![Role::Prefill, Role::Decode],
+        Mode::Aggregated => vec![Role::Prefill],
+    };
+    let mut runs = 0;
+    while runs < TRIM_RUNS {
+        let Some(pos) = roles.iter().position(|&r| match r {
+            Role::Prefill => rec.replicas.prefill > 1,
+            Role::Decode => rec.replicas.decode > 1,
+        }) else {
+            break;
+        };
+        let role = roles[pos];
+        let mut size = rec.replicas;
+        match role {
+            Role::Prefill => size.prefill -= 1,
+            Role::Decode => size.decode -= 1,
+        }
+        runs += 1;
+        let smaller = trial(size, rec.units)?;
+        if smaller.confirm.met {
+            rec = smaller;
+        } else {
+            roles.remove(pos);
+        }
+    }
+    rec.trim_runs = runs;
+    Ok(rec)
+}
+
+/// A role of a disaggregated deployment (the one role of an aggregated one is `Prefill`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Role {
+    Prefill,
+    Decode,
 }
 
 #[cfg(test)]

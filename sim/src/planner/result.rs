@@ -21,7 +21,7 @@
 //!   cells (CSV) or `null` (JSON).
 
 use super::PlanError;
-use super::candidates::{Candidate, Knobs, RoleShape};
+use super::candidates::{Candidate, Knobs, Replicas, RoleShape};
 use super::search::{ProbeMetrics, SearchOutcome};
 use crate::scenario::{Backend, Mode, ScenarioFile, SloConfig};
 use serde::{Deserialize, Serialize};
@@ -318,8 +318,14 @@ pub fn rank(results: &[CandidateResult], objective: Objective) -> Vec<usize> {
 pub struct Recommendation {
     /// Index of the winning candidate in the plan's results.
     pub index: usize,
-    /// Units of the candidate deployed.
+    /// Whole units of the candidate the sizing grew to before trimming replicas.
     pub units: u32,
+    /// Replicas of each role deployed.
+    pub replicas: Replicas,
+    /// GPUs deployed.
+    pub gpus: u32,
+    /// Trial runs spent trimming replicas (at most [`super::TRIM_RUNS`]).
+    pub trim_runs: u32,
     /// The serving stack.
     pub backend: Backend,
     /// The confirming simulation of the whole deployment at the target rate.
@@ -558,26 +564,29 @@ impl Plan {
         let r = &self.results[rec.index];
         let c = &r.candidate;
         let u = rec.units;
-        let role = |s: RoleShape| RoleJson {
-            replicas: s.replicas * u,
-            tp: s.tp,
-        };
+        let role = |replicas: u32, s: RoleShape| RoleJson { replicas, tp: s.tp };
         let pct = |a: [f64; 3]| Percentiles {
             p50: round6(a[0]),
             p90: round6(a[1]),
             p99: round6(a[2]),
         };
-        let gpus = c.gpus() * u;
+        let gpus = rec.gpus;
         let usd = r.usd_per_gpu_hour;
+        let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
         let json = RecommendationJson {
             mode: c.mode_name(),
             backend: rec.backend.name(),
             gpu: &c.gpu,
-            prefill: role(c.prefill),
-            decode: role(c.decode),
+            prefill: role(p, c.prefill),
+            decode: match c.mode {
+                Mode::Disaggregated => role(d, c.decode),
+                // The one role of an aggregated deployment serves both phases.
+                Mode::Aggregated => role(p, c.decode),
+            },
             pd_ratio: match c.mode {
                 Mode::Disaggregated => {
-                    Some(format!("{}:{}", c.prefill.replicas, c.decode.replicas))
+                    let g = gcd(p, d).max(1);
+                    Some(format!("{}:{}", p / g, d / g))
                 }
                 Mode::Aggregated => None,
             },
@@ -685,34 +694,34 @@ impl Plan {
         match (&self.recommendation, self.best()) {
             (Some(rec), Some(r)) => {
                 let c = &r.candidate;
-                let gpus = c.gpus() * rec.units;
+                let gpus = rec.gpus;
+                let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
                 let roles = match c.mode {
                     Mode::Disaggregated => format!(
-                        "{}P{}D, prefill TP {} x {}, decode TP {} x {}",
-                        c.prefill.replicas * rec.units,
-                        c.decode.replicas * rec.units,
-                        c.prefill.tp,
-                        c.prefill.replicas * rec.units,
-                        c.decode.tp,
-                        c.decode.replicas * rec.units
+                        "{p}P{d}D, prefill TP {} x {p}, decode TP {} x {d}",
+                        c.prefill.tp, c.decode.tp,
                     ),
-                    Mode::Aggregated => format!(
-                        "{} replica(s) of TP {}",
-                        c.prefill.replicas * rec.units,
-                        c.prefill.tp
-                    ),
+                    Mode::Aggregated => format!("{p} replica(s) of TP {}", c.prefill.tp),
+                };
+                let whole = c.replicas(rec.units);
+                let sizing = if whole == rec.replicas {
+                    format!("{} unit(s) of {}", rec.units, c.shape_label())
+                } else {
+                    format!(
+                        "{} unit(s) of {}, trimmed by {} replica(s)",
+                        rec.units,
+                        c.shape_label(),
+                        whole.prefill + whole.decode - p - d
+                    )
                 };
                 let _ = writeln!(
                     s,
-                    "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {gpus} x {} ({} unit(s) of {}), {}, router {}, max-batched-tokens {}, max-num-seqs {}",
+                    "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {gpus} x {} ({sizing}), {roles}, router {}, max-batched-tokens {}, max-num-seqs {}",
                     self.target_rate_rps,
                     self.objective.cost_unit(),
                     rec.backend.name(),
                     c.mode_name(),
                     c.gpu,
-                    rec.units,
-                    c.shape_label(),
-                    roles,
                     c.router.name(),
                     c.knobs.max_batched_tokens,
                     c.knobs.max_num_seqs
@@ -781,6 +790,11 @@ impl From<Knobs> for EngineJson {
             max_num_seqs: k.max_num_seqs,
         }
     }
+}
+
+/// Greatest common divisor (0 when both are 0).
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 #[derive(Serialize)]
