@@ -54,6 +54,11 @@ const PROBE_MAX_FACTOR: u64 = 16;
 /// Extra units tried when the confirming run of the sized deployment misses the SLOs.
 const CONFIRM_EXTRA_UNITS: u32 = 3;
 
+/// Request lifetimes (TTFT objective + mean output x TPOT objective) the arrivals of a
+/// confirming run span at least, so that the deployment is judged in steady state and
+/// not on a short run whose drain flatters it.
+const CONFIRM_LIFETIMES: f64 = 30.0;
+
 /// Trial runs spent trimming replicas off a deployment that meets the SLOs.
 pub const TRIM_RUNS: u32 = 6;
 
@@ -459,13 +464,18 @@ pub fn finish(
     let results = assemble(candidates, evals, ctx.objective, &price, target)?;
     let ranking = rank(&results, ctx.objective);
     let recommendation = match pick(&results, ctx.objective, target) {
-        Some(i) => Some(confirm(
-            settings,
-            &base_sc,
-            &results[i].candidate,
-            results[i].max_rate_rps,
-            target,
-        )?),
+        Some(i) => {
+            let lifetime_s = (ctx.slo_ttft_ms + ctx.stats.mean_output * ctx.slo_tpot_ms) * 1e-3;
+            let min_requests = (target * CONFIRM_LIFETIMES * lifetime_s).ceil();
+            Some(confirm(
+                settings,
+                &base_sc,
+                &results[i].candidate,
+                results[i].max_rate_rps,
+                target,
+                min_requests.min(1e9) as u64,
+            )?)
+        }
         None => None,
     };
     Ok(Plan {
@@ -565,7 +575,8 @@ fn absolutize(f: &mut ScenarioFile, base_dir: &Path) {
 }
 
 /// Size `c` for `target` and confirm by simulating the whole deployment at that rate
-/// with the scenario's own request count.
+/// with the scenario's own request count, raised to `min_requests` (see
+/// [`CONFIRM_LIFETIMES`]; a trace keeps its own).
 ///
 /// 1. Grow: whole units, from `ceil(target / unit rate)` up, while the SLOs are missed
 ///    (at most [`CONFIRM_EXTRA_UNITS`] more). A unit's rate was measured in isolation on
@@ -581,6 +592,7 @@ fn confirm(
     c: &Candidate,
     unit_rate_rps: f64,
     target: f64,
+    min_requests: u64,
 ) -> Result<Recommendation, PlanError> {
     let needed = (target / unit_rate_rps).ceil();
     let first = if needed.is_finite() && needed >= 1.0 {
@@ -590,7 +602,12 @@ fn confirm(
     };
     let base_rate = base_sc.workload.rate_rps();
     let trial = |size: Replicas, units: u32| -> Result<Recommendation, PlanError> {
-        let file = deployment_file(settings, base_rate, c, size, target);
+        let mut file = deployment_file(settings, base_rate, c, size, target);
+        if file.workload.trace.is_none()
+            && let Some(n) = file.workload.requests.as_mut()
+        {
+            *n = (*n).max(min_requests);
+        }
         let text = toml::to_string(&file).map_err(|e| PlanError::Candidate {
             candidate: c.shape_label(),
             message: format!("cannot write the scenario: {e}"),
