@@ -230,6 +230,8 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
             allreduce: vec![],
             p2p_copy: vec![],
             host_copy: vec![],
+            moe_experts: vec![],
+            gemm_sustained: vec![],
         },
     };
     for n in model_notes {
@@ -566,6 +568,7 @@ fn prefill_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalErro
             seconds: s,
             tflops: flops / s / 1e12,
             kernel: label.into(),
+            v_head_dim: None,
         });
     }
     eprintln!(

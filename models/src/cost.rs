@@ -614,7 +614,14 @@ impl CostModel {
     pub fn source(&self) -> CostSource {
         match &self.cal {
             Some(c)
-                if c.gemms[GEMM_QKV..=GEMM_DOWN].iter().all(Option::is_some)
+                if (self.arch.mla.is_some()
+                    || c.gemms[GEMM_QKV..=GEMM_O].iter().all(Option::is_some))
+                    && (self.dense_layers == 0.0
+                        || c.gemms[GEMM_GATE_UP..=GEMM_DOWN]
+                            .iter()
+                            .all(Option::is_some))
+                    && (self.moe.is_none() || c.v2.moe_layer.is_some())
+                    && self.arch.mla.is_none()
                     && c.prefill.is_some()
                     && c.decode_covered =>
             {
@@ -665,6 +672,20 @@ impl CostModel {
         let (memory_bound_s, memory_bound) = self.memory_bound_term(shape);
         let (allreduce_s, allreduce) = self.allreduce_term(shape);
         let (lm_head_s, lm_head) = self.lm_head_term(shape);
+        // Sustained clocks: the stack factor was measured with the GPU in GEMMs all the
+        // time; a step spends only the share `f` of its GPU time in tensor-core-bound
+        // work (GEMMs, prefill attention) and the rest below the power limit, so the GEMMs
+        // pay `f` of the measured slowdown.
+        let gemm_s = match &self.cal {
+            Some(c) if c.v2.sustained => {
+                let (isolated, _) = self.gemm_term_with(shape, false);
+                let busy = isolated + attention_prefill_s;
+                let all = busy + attention_decode_s + memory_bound_s + allreduce_s + lm_head_s;
+                let f = if all > 0.0 { busy / all } else { 0.0 };
+                isolated + (gemm_s - isolated).max(0.0) * f
+            }
+            _ => gemm_s,
+        };
         let overhead_s = self.overhead_seconds(shape);
         (
             CostBreakdown {
@@ -740,14 +761,33 @@ impl CostModel {
     }
 
     fn gemm_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        self.gemm_term_with(shape, true)
+    }
+
+    /// The GEMM term with the projection and MoE GEMMs at sustained clocks (`sustained`,
+    /// where the profile measured the factor) or as measured one kernel at a time.
+    fn gemm_term_with(&self, shape: &StepShape, sustained: bool) -> (f64, TermSource) {
         let Some(cal) = &self.cal else {
             return Self::roofline(self.rf_gemm_seconds(shape));
         };
         let m = tokens(shape);
         let lm = m.ln();
         let w = self.wbytes;
-        // Fast path: all projection GEMMs as one table.
-        if let Some(Ok(s)) = cal.layer_gemms.as_ref().map(|c| c.eval_ln(m, lm)) {
+        // Fast path: all projection GEMMs as one table (at sustained clocks when the
+        // profile measured them).
+        fn pick<'a>(
+            sustained: bool,
+            v2: Option<&'a LogCurve>,
+            base: Option<&'a LogCurve>,
+        ) -> Option<&'a LogCurve> {
+            if sustained { v2.or(base) } else { base }
+        }
+        let layer = pick(
+            sustained,
+            cal.v2.layer_gemms.as_ref(),
+            cal.layer_gemms.as_ref(),
+        );
+        if let Some(Ok(s)) = layer.map(|c| c.eval_ln(m, lm)) {
             let s = s + cal.gap_s * cal.layer_gemm_kernels;
             let (mut total, mut src) = (s, TermSource::Calibrated);
             if self.arch.mla.is_some() {
@@ -757,11 +797,13 @@ impl CostModel {
                 src = src.combine(TermSource::Roofline);
             }
             if let Some(c) = &self.moe {
-                total += self.moe_layers * self.moe_seconds(c, m);
-                src = src.combine(TermSource::Roofline);
+                let (s, t) = self.moe_term(cal, c, m, lm, sustained);
+                total += s;
+                src = src.combine(t);
             }
             return (total, src);
         }
+        let curve = |i: usize| pick(sustained, cal.v2.gemms[i].as_ref(), cal.gemms[i].as_ref());
         let mut src = TermSource::None;
         let mut total = 0.0;
         for (i, &g) in self.attn_gemms.iter().enumerate() {
@@ -769,8 +811,8 @@ impl CostModel {
                 continue;
             }
             let curve = match i {
-                0 => cal.gemms[GEMM_QKV].as_ref(),
-                1 => cal.gemms[GEMM_O].as_ref(),
+                0 => curve(GEMM_QKV),
+                1 => curve(GEMM_O),
                 _ => None,
             };
             let (s, t) = Self::lookup_ln(curve, m, lm, cal.gap_s, || self.gemm(m, g, w));
@@ -779,26 +821,47 @@ impl CostModel {
         }
         if self.dense_layers > 0.0 {
             for (i, &g) in [GEMM_GATE_UP, GEMM_DOWN].iter().zip(&self.ffn_gemms) {
-                let curve = cal.gemms[*i].as_ref();
-                let (s, t) = Self::lookup_ln(curve, m, lm, cal.gap_s, || self.gemm(m, g, w));
+                let (s, t) = Self::lookup_ln(curve(*i), m, lm, cal.gap_s, || self.gemm(m, g, w));
                 total += self.dense_layers * s;
                 src = src.combine(t);
             }
         }
         if let Some(c) = &self.moe {
-            total += self.moe_layers * self.moe_seconds(c, m);
-            src = src.combine(TermSource::Roofline);
+            let (s, t) = self.moe_term(cal, c, m, lm, sustained);
+            total += s;
+            src = src.combine(t);
         }
         (total, src)
     }
 
+    /// All MoE layers' router, routed-expert and shared-expert GEMMs for `m` tokens:
+    /// the profile's MoE table when it covers this TP split and dtype, else the roofline.
+    fn moe_term(
+        &self,
+        cal: &Calibration,
+        c: &MoeConsts,
+        m: f64,
+        lm: f64,
+        sustained: bool,
+    ) -> (f64, TermSource) {
+        let gaps = cal.gap_s * cal.v2.moe_kernels;
+        let curve = if sustained {
+            cal.v2.moe_layer.as_ref()
+        } else {
+            cal.v2.moe_layer_isolated.as_ref()
+        };
+        let (s, t) = Self::lookup_ln(curve, m, lm, gaps, || self.moe_seconds(c, m));
+        (self.moe_layers * s, t)
+    }
+
     fn attention_prefill_term(&self, shape: &StepShape) -> (f64, TermSource) {
         let r = || self.rf_attention_prefill_seconds(shape);
-        match self
-            .cal
-            .as_ref()
-            .and_then(|c| c.prefill.as_ref().map(|p| (p, c.gap_s)))
-        {
+        match self.cal.as_ref().and_then(|c| {
+            c.prefill
+                .as_ref()
+                .or(c.v2.mla_prefill.as_ref().map(|m| &m.0))
+                .map(|p| (p, c.gap_s))
+        }) {
             Some((curve, gap_s)) if shape.prefill_attn_pairs > 0 => {
                 let flops = shape.prefill_attn_pairs as f64 * self.prefill_flops_per_pair;
                 let (s, t) = Self::lookup(Some(curve), flops, gap_s, || r() / self.layers);
@@ -975,7 +1038,7 @@ impl CostModel {
         if tokens(shape) == 0.0 {
             return 0.0;
         }
-        self.gemm_term(shape).0
+        self.terms(shape).0.gemm_s
     }
 
     /// Prefill (causal, chunked) attention of all layers, seconds (calibrated where the profile covers it).
@@ -1040,7 +1103,7 @@ impl CostModel {
             (None, true) => "roofline",
         };
         format!(
-            "calibrated where measured: {} ({}, {}); GEMMs QKV {} / O {} / gate-up {} / down {} / lm_head {}{}; prefill attention {}; decode attention {}; memory-bound {}; all-reduce {}; roofline above the measured ranges; overhead assumed",
+            "calibrated where measured: {} ({}, {}); GEMMs QKV {} / O {} / gate-up {} / down {} / lm_head {}{}; prefill attention {}; decode attention {}; memory-bound {}; all-reduce {}; GEMMs at sustained clocks {}; roofline above the measured ranges; overhead assumed",
             c.origin,
             h.gpu_name,
             h.date_utc,
@@ -1049,12 +1112,29 @@ impl CostModel {
             covered(&c.gemms[GEMM_GATE_UP]),
             covered(&c.gemms[GEMM_DOWN]),
             covered(&c.gemms[GEMM_LM_HEAD]),
-            if self.moe.is_some() {
-                " / MoE experts roofline"
-            } else {
-                ""
+            match (&self.moe, c.v2.moe_layer.is_some()) {
+                (None, _) => String::new(),
+                (Some(_), true) => format!(
+                    " / MoE router + grouped experts{} measured",
+                    if self
+                        .arch
+                        .moe
+                        .as_ref()
+                        .is_some_and(|m| m.num_shared_experts > 0)
+                    {
+                        " + shared experts"
+                    } else {
+                        ""
+                    }
+                ),
+                (Some(_), false) =>
+                    " / MoE experts roofline (TP split or dtype not measured)".into(),
             },
-            covered(&c.prefill),
+            match (&c.prefill, &c.v2.mla_prefill) {
+                (Some(_), _) => "measured".to_string(),
+                (None, Some((_, k))) => format!("measured (MLA, {k})"),
+                (None, None) => "roofline".to_string(),
+            },
             if c.decode_covered {
                 "measured"
             } else {
@@ -1066,6 +1146,11 @@ impl CostModel {
                 "roofline"
             },
             allreduce,
+            if c.v2.sustained {
+                "(measured stacks)"
+            } else {
+                "no (not measured)"
+            },
         )
     }
 
