@@ -86,6 +86,10 @@ struct MergeArgs {
     /// Output file (default: overwrite --base).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Merge row by row: rows of --from replace the base's rows of the same key (GEMM:
+    /// m, n, k, dtype) and the base's other rows stay; only `gemm` supports it.
+    #[arg(long)]
+    rows: bool,
 }
 
 /// `merge-sdpa` arguments.
@@ -195,6 +199,37 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
     let from = Profile::load(&a.from)?;
     let mut d = base.data().clone();
     let f = from.data();
+    if a.rows {
+        if a.tables != ["gemm"] {
+            return Err(CalError::Input(
+                "merge --rows: only the gemm table merges row by row".into(),
+            ));
+        }
+        let key = |g: &GemmRow| (g.m, g.n, g.k, g.dtype);
+        let incoming: Vec<_> = f.gemm.iter().map(key).collect();
+        // A re-measured shape keeps the models it was measured for in its label (rows
+        // from a PyTorch script, labelled `(torch)`, are simply replaced).
+        let mut rows = f.gemm.clone();
+        for r in &mut rows {
+            if let Some(old) = d.gemm.iter().find(|g| key(g) == key(r)) {
+                if !old.label.ends_with("(torch)") && old.label != r.label {
+                    r.label = format!("{};{}", old.label, r.label);
+                }
+            }
+        }
+        d.gemm.retain(|g| !incoming.contains(&key(g)));
+        d.gemm.extend(rows);
+        d.format_version = FORMAT_VERSION;
+        d.header.command_line = format!("{}; {}", d.header.command_line, command_line());
+        d.header.notes.push(format!(
+            "{} gemm rows merged from a run on {} ({}, {})",
+            f.gemm.len(),
+            f.header.gpu_name,
+            f.header.date_utc,
+            f.header.command_line
+        ));
+        return write_profile(a.out.as_deref().unwrap_or(&a.base), &d);
+    }
     for t in &a.tables {
         match t.as_str() {
             "allreduce" => d.allreduce = f.allreduce.clone(),

@@ -45,6 +45,9 @@ pub(crate) struct RunArgs {
     /// Sections to skip: checks, memory, prefill, decode, gemm, fp8, host, multi.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Only GEMM shapes whose label contains this text (e.g. `mla_`).
+    #[arg(long)]
+    gemm_filter: Option<String>,
     /// Timed work per measurement, seconds (more = steadier medians, longer run).
     #[arg(long, default_value_t = 0.03)]
     target_s: f64,
@@ -640,7 +643,11 @@ fn gemm_section(
     models: &[xpyd_models::ModelArch],
 ) -> Result<(), CalError> {
     let mut notes = Vec::new();
-    let shapes = shapes::gemm_shapes(models, &r.args.tp, r.args.max_m, &mut notes);
+    let mut shapes = shapes::gemm_shapes(models, &r.args.tp, r.args.max_m, &mut notes);
+    if let Some(f) = &r.args.gemm_filter {
+        shapes.retain(|s| s.label.contains(f.as_str()));
+        notes.push(format!("GEMM shapes limited to labels containing `{f}`"));
+    }
     for n in notes {
         r.note(n);
     }

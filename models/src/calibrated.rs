@@ -649,6 +649,11 @@ pub(crate) struct V2Terms {
     /// Seconds of one layer's MLA prefill attention over its FLOPs (fastest measured MLA
     /// kernel), and that kernel's name.
     pub(crate) mla_prefill: Option<(LogCurve, String)>,
+    /// Seconds of one layer's MLA projections (q down/up, kv down/up, O) over tokens, at
+    /// sustained clocks, and as measured; with the number of kernels.
+    pub(crate) mla_gemms: Option<LogCurve>,
+    pub(crate) mla_gemms_isolated: Option<LogCurve>,
+    pub(crate) mla_kernels: f64,
     /// `layer_gemms` times the sustained factor.
     pub(crate) layer_gemms: Option<LogCurve>,
     /// QKV, O, gate/up and down curves times the sustained factor.
@@ -768,6 +773,35 @@ impl V2Terms {
         if let Some(m) = &arch.mla {
             out.mla_prefill =
                 mla_prefill_curve(p, m.qk_nope_head_dim + m.qk_rope_head_dim, m.v_head_dim);
+            let h = u64::from(arch.hidden_size);
+            let nh = u64::from(arch.num_heads / tp);
+            let (rope, nope, v) = (
+                u64::from(m.qk_rope_head_dim),
+                u64::from(m.qk_nope_head_dim),
+                u64::from(m.v_head_dim),
+            );
+            let (kvr, qr) = (u64::from(m.kv_lora_rank), u64::from(m.q_lora_rank));
+            // The same GEMMs as the cost model's MLA roofline (models/src/cost.rs).
+            let mut nk = Vec::new();
+            if qr > 0 {
+                nk.push((qr, h));
+                nk.push((nh * (nope + rope), qr));
+            } else {
+                nk.push((nh * (nope + rope), h));
+            }
+            nk.push((kvr + rope, h));
+            nk.push((nh * (nope + v), kvr));
+            nk.push((h, nh * v));
+            out.mla_kernels = nk.len() as f64;
+            let parts: Option<Vec<LogCurve>> = nk
+                .iter()
+                .map(|&(n, k)| gemm_curve(p, n, k, weights))
+                .collect();
+            out.mla_gemms_isolated = parts.and_then(|parts| {
+                let w: Vec<(&LogCurve, f64)> = parts.iter().map(|c| (c, 1.0)).collect();
+                LogCurve::weighted_sum(&w)
+            });
+            out.mla_gemms = out.mla_gemms_isolated.as_ref().and_then(sustain);
         }
         out
     }

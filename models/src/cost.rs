@@ -791,10 +791,9 @@ impl CostModel {
             let s = s + cal.gap_s * cal.layer_gemm_kernels;
             let (mut total, mut src) = (s, TermSource::Calibrated);
             if self.arch.mla.is_some() {
-                for &g in self.attn_gemms.iter().filter(|g| g.n > 0.0) {
-                    total += self.layers * self.gemm(m, g, w);
-                }
-                src = src.combine(TermSource::Roofline);
+                let (s, t) = self.mla_gemm_term(cal, m, lm, sustained);
+                total += s;
+                src = src.combine(t);
             }
             if let Some(c) = &self.moe {
                 let (s, t) = self.moe_term(cal, c, m, lm, sustained);
@@ -806,8 +805,13 @@ impl CostModel {
         let curve = |i: usize| pick(sustained, cal.v2.gemms[i].as_ref(), cal.gemms[i].as_ref());
         let mut src = TermSource::None;
         let mut total = 0.0;
+        if self.arch.mla.is_some() {
+            let (s, t) = self.mla_gemm_term(cal, m, lm, sustained);
+            total += s;
+            src = src.combine(t);
+        }
         for (i, &g) in self.attn_gemms.iter().enumerate() {
-            if g.n == 0.0 {
+            if g.n == 0.0 || self.arch.mla.is_some() {
                 continue;
             }
             let curve = match i {
@@ -832,6 +836,31 @@ impl CostModel {
             src = src.combine(t);
         }
         (total, src)
+    }
+
+    /// All layers' MLA projections for `m` tokens: the profile's GEMMs at their per-GPU
+    /// shapes when it has every one, else the roofline.
+    fn mla_gemm_term(
+        &self,
+        cal: &Calibration,
+        m: f64,
+        lm: f64,
+        sustained: bool,
+    ) -> (f64, TermSource) {
+        let curve = if sustained {
+            cal.v2.mla_gemms.as_ref()
+        } else {
+            cal.v2.mla_gemms_isolated.as_ref()
+        };
+        let gaps = cal.gap_s * cal.v2.mla_kernels;
+        let (s, t) = Self::lookup_ln(curve, m, lm, gaps, || {
+            self.attn_gemms
+                .iter()
+                .filter(|g| g.n > 0.0)
+                .map(|&g| self.gemm(m, g, self.wbytes))
+                .sum()
+        });
+        (self.layers * s, t)
     }
 
     /// All MoE layers' router, routed-expert and shared-expert GEMMs for `m` tokens:
@@ -1107,8 +1136,20 @@ impl CostModel {
             c.origin,
             h.gpu_name,
             h.date_utc,
-            covered(&c.gemms[GEMM_QKV]),
-            covered(&c.gemms[GEMM_O]),
+            if self.arch.mla.is_some() {
+                if c.v2.mla_gemms.is_some() {
+                    "measured (MLA projections)"
+                } else {
+                    "roofline (MLA projections)"
+                }
+            } else {
+                covered(&c.gemms[GEMM_QKV])
+            },
+            if self.arch.mla.is_some() {
+                "(in QKV)"
+            } else {
+                covered(&c.gemms[GEMM_O])
+            },
             covered(&c.gemms[GEMM_GATE_UP]),
             covered(&c.gemms[GEMM_DOWN]),
             covered(&c.gemms[GEMM_LM_HEAD]),

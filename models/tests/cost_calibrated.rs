@@ -295,7 +295,7 @@ fn moe_gemms_are_calibrated_from_grouped_expert_rows() {
 }
 
 #[test]
-fn deepseek_v3_moe_and_mla_prefill_are_calibrated_mla_rest_roofline() {
+fn deepseek_v3_prefill_is_calibrated_mla_decode_stays_roofline() {
     let d = CostModel::new(
         ModelArch::builtin("deepseek-v3").unwrap(),
         GpuSpec::builtin("h200").unwrap(),
@@ -304,14 +304,17 @@ fn deepseek_v3_moe_and_mla_prefill_are_calibrated_mla_rest_roofline() {
         Dtype::Bf16,
         Efficiencies::default(),
     );
+    // MLA projections, the MoE layers (router, grouped experts, shared expert), the dense
+    // layers' FFN and MLA prefill attention are measured.
     let s = d.step(&prefill(2048));
-    // MLA projections stay roofline; the MoE layers (router, grouped experts, shared
-    // expert) and the dense layers' FFN are measured.
-    assert_eq!(s.sources.gemm, TermSource::Partial);
+    assert_eq!(s.sources.gemm, TermSource::Calibrated);
     assert_eq!(s.sources.attention_prefill, TermSource::Calibrated);
-    assert_eq!(s.source, CostSource::Roofline);
+    assert_eq!(s.source, CostSource::Calibrated);
+    // MLA decode attention over the latent cache is not measured.
     let s = d.step(&decode(32, 4000));
+    assert_eq!(s.sources.gemm, TermSource::Calibrated);
     assert_eq!(s.sources.attention_decode, TermSource::Roofline);
+    assert_eq!(s.source, CostSource::Roofline);
     let text: Vec<String> = d
         .describe_assumptions()
         .into_iter()
@@ -319,6 +322,7 @@ fn deepseek_v3_moe_and_mla_prefill_are_calibrated_mla_rest_roofline() {
         .collect();
     let text = text.join(" ");
     assert!(text.contains("measured (MLA, torch-sdpa-cudnn)"), "{text}");
+    assert!(text.contains("measured (MLA projections)"), "{text}");
     assert!(
         text.contains("grouped experts + shared experts measured"),
         "{text}"
