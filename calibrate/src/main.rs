@@ -1,5 +1,5 @@
 //! `xpyd-calibrate`: GPU microbenchmarks that write an xpyd calibration profile
-//! (`xpyd_models::profile`, format version 1).
+//! (`xpyd_models::profile`, format version 2).
 //!
 //! Subcommands: `run` measures the GPUs of this machine; `merge` copies tables from one
 //! profile into another (e.g. the NCCL and peer-copy tables of a 2-GPU run into the
