@@ -25,7 +25,11 @@ sequences at `context` tokens, tokens = 1). Rows are appended as they finish, so
 cut short still leaves every finished row. Shapes whose KV cache does not fit in free
 GPU memory are skipped (and logged).
 
-Usage: python3 forward_bench.py OUT.csv [--models a,b] [--reps N] [--kv-budget-gib G]
+With --fused, the glue between GEMMs and attention (residual add + RMSNorm, QKV split +
+q/k norm + rotary + layout, SiLU-and-mul) is compiled by torch.compile into fused kernels
+(see FUSED); GEMM and attention calls are unchanged.
+
+Usage: python3 forward_bench.py OUT.csv [--models a,b] [--reps N] [--kv-budget-gib G] [--fused] [--prefill-only]
 """
 import argparse
 import math

@@ -16,6 +16,12 @@
 //!   log-log interpolation of the achieved rate), linear above, the smallest call's time
 //!   as a floor below.
 //! - Decode attention and memory-bound kernels: the profile's own lookups.
+//! - MoE layers (format 2, [`V2Terms`]): the grouped expert GEMMs' seconds over tokens at
+//!   the exact `(hidden, expert intermediate / TP, experts, top-k, dtype)`, summed with the
+//!   router and shared-expert GEMM curves, log-log. MLA projections: the sum of their GEMM
+//!   curves. MLA prefill: seconds over FLOPs of the fastest kernel with the model's q/k
+//!   and v widths. Sustained clocks: those curves and the projection GEMM curves times
+//!   `max(1, ratio)` of the `gemm_sustained` stacks, piecewise linear in `ln m`.
 //! - All-reduce: seconds over message bytes for the TP size, log-log, a floor below and
 //!   linear above. A TP size the profile lacks is **extrapolated** from the two largest
 //!   measured sizes `g1 < g2 = 2 g1` when `t = 2 g2`: with `τ_g = t_g / (2(g-1)/g)` (time

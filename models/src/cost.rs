@@ -46,10 +46,16 @@
 //! taken from the measured kernels where the profile covers the shape, interpolated as
 //! in [`crate::calibrated`], and from the roofline above otherwise:
 //!
-//! - QKV, O, gate/up, down and lm_head GEMMs at their exact per-GPU `(n, k)` and weight
-//!   dtype, `m` = tokens (lm_head: sequences); MoE experts and MLA projections stay
-//!   roofline (not measured);
-//! - prefill attention: the profile's default (fastest) kernel at the layer's FLOPs;
+//! - QKV, O, gate/up, down, MLA projection and lm_head GEMMs at their exact per-GPU
+//!   `(n, k)` and weight dtype, `m` = tokens (lm_head: sequences);
+//! - MoE layers: the profile's grouped expert GEMMs (`moe_experts`) at this TP split and
+//!   dtype, plus the router (bf16) and shared-expert GEMMs, over tokens;
+//! - GEMMs at sustained clocks (profiles with `gemm_sustained`): the isolated GEMM time
+//!   `g0` and the same times the stack factor `r(m) >= 1`, `g1`, blend as
+//!   `g0 + (g1 - g0) f` with `f` the step's share of GPU time in GEMMs and prefill
+//!   attention (the stack was measured with the GPU in GEMMs all the time);
+//! - prefill attention: the profile's default (fastest) kernel at the layer's FLOPs; MLA:
+//!   the fastest MLA kernel (q/k and v widths of the model);
 //! - decode attention: `decode_seqs` calls' grid lookup at the mean context;
 //! - memory-bound kernels: the measured `rmsnorm` (twice per layer, 4 hidden passes
 //!   each, plus the final norm), `silu_mul`, `rotary` and `copy` (KV-cache write,
