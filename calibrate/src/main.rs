@@ -211,10 +211,12 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
         // from a PyTorch script, labelled `(torch)`, are simply replaced).
         let mut rows = f.gemm.clone();
         for r in &mut rows {
-            if let Some(old) = d.gemm.iter().find(|g| key(g) == key(r)) {
-                if !old.label.ends_with("(torch)") && old.label != r.label {
-                    r.label = format!("{};{}", old.label, r.label);
-                }
+            if let Some(old) = d
+                .gemm
+                .iter()
+                .find(|g| key(g) == key(r) && !g.label.ends_with("(torch)") && g.label != r.label)
+            {
+                r.label = format!("{};{}", old.label, r.label);
             }
         }
         d.gemm.retain(|g| !incoming.contains(&key(g)));
