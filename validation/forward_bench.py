@@ -25,7 +25,11 @@ sequences at `context` tokens, tokens = 1). Rows are appended as they finish, so
 cut short still leaves every finished row. Shapes whose KV cache does not fit in free
 GPU memory are skipped (and logged).
 
-Usage: python3 forward_bench.py OUT.csv [--models a,b] [--reps N] [--kv-budget-gib G]
+With --fused, the glue between GEMMs and attention (residual add + RMSNorm, QKV split +
+q/k norm + rotary + layout, SiLU-and-mul) is compiled by torch.compile into fused kernels
+(see FUSED); GEMM and attention calls are unchanged.
+
+Usage: python3 forward_bench.py OUT.csv [--models a,b] [--reps N] [--kv-budget-gib G] [--fused] [--prefill-only]
 """
 import argparse
 import math
@@ -50,6 +54,43 @@ DECODE_BATCHES = (1, 8, 32, 64, 128, 256)
 DECODE_CONTEXTS = (1024, 2048, 4096, 8192)
 
 DT = torch.bfloat16
+
+# `--fused`: the glue between GEMMs and attention compiled by torch.compile (Inductor
+# Triton kernels), as vLLM compiles its models and as engines' custom kernels fuse it:
+# residual add + RMSNorm in one kernel, the QKV split + (Qwen3) q/k norm + rotary + layout
+# in one, SiLU-and-mul in one. GEMMs and attention are the same calls as without it.
+FUSED = False
+
+
+def _add_rms(res, y, w):
+    r = res + y
+    return r, F.rms_norm(r, (r.shape[-1],), w, 1e-6)
+
+
+def _prep(qkv, cos, sin, qn, kn, nh, nkv, qk_norm: bool):
+    b, s, _, hd = qkv.shape
+    q, k, v = qkv.split([nh, nkv, nkv], dim=2)
+    if qk_norm:
+        q = F.rms_norm(q, (hd,), qn, 1e-6)
+        k = F.rms_norm(k, (hd,), kn, 1e-6)
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    d = hd // 2
+
+    def rope(x):
+        rot = torch.cat([-x[..., d:], x[..., :d]], dim=-1)
+        return x * cos + rot * sin
+
+    return rope(q).contiguous(), rope(k).contiguous(), v.contiguous()
+
+
+def _silu_mul(gu):
+    g, u = gu.chunk(2, dim=-1)
+    return F.silu(g) * u
+
+
+add_rms = torch.compile(_add_rms, dynamic=True)
+prep = torch.compile(_prep, dynamic=True)
+silu_mul = torch.compile(_silu_mul, dynamic=True)
 
 
 def log(*a):
@@ -99,23 +140,42 @@ class Model:
 
     def mlp(self, i, x):
         gu = F.linear(x, self.wgu[i])
+        if FUSED:
+            return F.linear(silu_mul(gu), self.wd[i])
         g, u = gu.chunk(2, dim=-1)
         return F.linear(F.silu(g) * u, self.wd[i])
+
+    def qkv_rope(self, i, x, b, s, cos, sin):
+        """q, k, v [b, heads, s, hd] after the QKV projection, q/k norm and rotary."""
+        if FUSED:
+            qkv = F.linear(x, self.wqkv[i]).view(b, s, self.nh + 2 * self.nkv, self.hd)
+            return prep(qkv, cos, sin, self.qn[i], self.kn[i], self.nh, self.nkv, self.qk_norm)
+        q, k, v = self.layer_qkv(i, x, b, s)
+        return self.rope(q, cos, sin), self.rope(k, cos, sin), v
+
+    def norm_in(self, i, res, y, which):
+        """(residual + y, RMSNorm of it); y None: norm of the residual alone."""
+        w = (self.n1 if which == 1 else self.n2)[i]
+        if y is None:
+            return res, F.rms_norm(res, (self.h,), w, 1e-6)
+        if FUSED:
+            return add_rms(res, y, w)
+        res = res + y
+        return res, F.rms_norm(res, (self.h,), w, 1e-6)
 
     def prefill(self, x, b, s):
         """x [b*s, h]: one fresh prompt chunk per sequence (context 0)."""
         cos, sin = self.cos[:s], self.sin[:s]
-        res = x
+        res, y = x, None
         for i in range(self.layers):
-            hN = F.rms_norm(res, (self.h,), self.n1[i], 1e-6)
-            q, k, v = self.layer_qkv(i, hN, b, s)
-            q, k = self.rope(q, cos, sin), self.rope(k, cos, sin)
+            res, hN = self.norm_in(i, res, y, 1)
+            q, k, v = self.qkv_rope(i, hN, b, s, cos, sin)
             with sdpa_kernel(PREFILL_BACKENDS):
                 a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
             a = a.transpose(1, 2).reshape(b * s, self.nh * self.hd)
-            res = res + F.linear(a, self.wo[i])
-            hN = F.rms_norm(res, (self.h,), self.n2[i], 1e-6)
-            res = res + self.mlp(i, hN)
+            res, hN = self.norm_in(i, res, F.linear(a, self.wo[i]), 2)
+            y = self.mlp(i, hN)
+        res = res + y
         last = res.view(b, s, self.h)[:, -1]
         logits = F.linear(F.rms_norm(last, (self.h,), self.nf, 1e-6), self.lm)
         return logits.argmax(dim=-1)
@@ -124,19 +184,18 @@ class Model:
         """x [b, h]; kc/vc per layer [b, nkv, ctx, hd]; the new token sits at ctx-1."""
         b = x.shape[0]
         cos, sin = self.cos[ctx - 1 : ctx], self.sin[ctx - 1 : ctx]
-        res = x
+        res, y = x, None
         for i in range(self.layers):
-            hN = F.rms_norm(res, (self.h,), self.n1[i], 1e-6)
-            q, k, v = self.layer_qkv(i, hN, b, 1)
-            q, k = self.rope(q, cos, sin), self.rope(k, cos, sin)
+            res, hN = self.norm_in(i, res, y, 1)
+            q, k, v = self.qkv_rope(i, hN, b, 1, cos, sin)
             kc[i][:, :, ctx - 1 : ctx].copy_(k)
             vc[i][:, :, ctx - 1 : ctx].copy_(v)
             with sdpa_kernel(DECODE_BACKENDS):
                 a = F.scaled_dot_product_attention(q, kc[i], vc[i], enable_gqa=True)
             a = a.transpose(1, 2).reshape(b, self.nh * self.hd)
-            res = res + F.linear(a, self.wo[i])
-            hN = F.rms_norm(res, (self.h,), self.n2[i], 1e-6)
-            res = res + self.mlp(i, hN)
+            res, hN = self.norm_in(i, res, F.linear(a, self.wo[i]), 2)
+            y = self.mlp(i, hN)
+        res = res + y
         logits = F.linear(F.rms_norm(res, (self.h,), self.nf, 1e-6), self.lm)
         return logits.argmax(dim=-1)
 
@@ -203,11 +262,15 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--kv-budget-gib", type=float, default=0.0, help="0 = free memory - 6 GiB")
     ap.add_argument("--deadline-s", type=float, default=1e9, help="stop starting rows after this")
+    ap.add_argument("--fused", action="store_true", help="torch.compile the glue kernels (see FUSED)")
+    ap.add_argument("--prefill-only", action="store_true")
     a = ap.parse_args()
+    global FUSED
+    FUSED = a.fused
     t0 = time.time()
     name = torch.cuda.get_device_name(0)
     gpu = "h200" if "H200" in name else "h100" if "H100" in name else name.lower().replace(" ", "-")
-    log(f"device {name} -> {gpu}; torch {torch.__version__}")
+    log(f"device {name} -> {gpu}; torch {torch.__version__}; fused glue: {FUSED}")
     pick_backends()
     with open(a.out, "w") as f:
         f.write("model,gpu,tp,phase,batch,tokens,context,ms\n")
@@ -255,7 +318,7 @@ def main():
             free, _ = torch.cuda.mem_get_info()
             budget = a.kv_budget_gib * 2**30 if a.kv_budget_gib > 0 else free - 6 * 2**30
             per_tok = layers * 2 * nkv * hd * 2
-            for c in DECODE_CONTEXTS:
+            for c in () if a.prefill_only else DECODE_CONTEXTS:
                 for b in DECODE_BATCHES:
                     if time.time() - t0 > a.deadline_s:
                         break

@@ -45,6 +45,9 @@ pub(crate) struct RunArgs {
     /// Sections to skip: checks, memory, prefill, decode, gemm, fp8, host, multi.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Only GEMM shapes whose label contains this text (e.g. `mla_`).
+    #[arg(long)]
+    gemm_filter: Option<String>,
     /// Timed work per measurement, seconds (more = steadier medians, longer run).
     #[arg(long, default_value_t = 0.03)]
     target_s: f64,
@@ -230,6 +233,8 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
             allreduce: vec![],
             p2p_copy: vec![],
             host_copy: vec![],
+            moe_experts: vec![],
+            gemm_sustained: vec![],
         },
     };
     for n in model_notes {
@@ -566,6 +571,7 @@ fn prefill_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalErro
             seconds: s,
             tflops: flops / s / 1e12,
             kernel: label.into(),
+            v_head_dim: None,
         });
     }
     eprintln!(
@@ -637,7 +643,11 @@ fn gemm_section(
     models: &[xpyd_models::ModelArch],
 ) -> Result<(), CalError> {
     let mut notes = Vec::new();
-    let shapes = shapes::gemm_shapes(models, &r.args.tp, r.args.max_m, &mut notes);
+    let mut shapes = shapes::gemm_shapes(models, &r.args.tp, r.args.max_m, &mut notes);
+    if let Some(f) = &r.args.gemm_filter {
+        shapes.retain(|s| s.label.contains(f.as_str()));
+        notes.push(format!("GEMM shapes limited to labels containing `{f}`"));
+    }
     for n in notes {
         r.note(n);
     }

@@ -33,8 +33,8 @@ pub(crate) fn resolve_models(ids: &[String]) -> Result<(Vec<ModelArch>, Vec<Stri
     Ok((models, Vec::new()))
 }
 
-/// GEMM weight shapes of `models` at each TP degree in `tps`; `notes` receives what was
-/// skipped.
+/// GEMM weight shapes of `models` at each TP degree in `tps` (attention projections,
+/// MLA's included; dense FFN; lm_head); `notes` receives what was skipped.
 pub(crate) fn gemm_shapes(
     models: &[ModelArch],
     tps: &[u32],
@@ -45,12 +45,9 @@ pub(crate) fn gemm_shapes(
     for m in models {
         if m.moe.is_some() {
             notes.push(format!(
-                "{}: MoE expert GEMMs not measured (dense layers only)",
+                "{}: MoE expert GEMMs are measured by scripts/moe_bench.py (grouped GEMMs)",
                 m.id
             ));
-        }
-        if m.mla.is_some() {
-            notes.push(format!("{}: MLA projections not measured", m.id));
         }
         for &tp in tps {
             if tp == 0 || m.num_heads % tp != 0 {
@@ -72,9 +69,31 @@ pub(crate) fn gemm_shapes(
                     });
                 }
             };
-            if m.mla.is_none() {
-                push((heads + 2 * kv) * hd, hidden, "qkv", max_m);
-                push(hidden, heads * hd, "o", max_m);
+            match &m.mla {
+                None => {
+                    push((heads + 2 * kv) * hd, hidden, "qkv", max_m);
+                    push(hidden, heads * hd, "o", max_m);
+                }
+                Some(a) => {
+                    // MLA projections (models/src/cost.rs): q down (replicated) and up,
+                    // kv down to the latent + rope (replicated), kv up, O.
+                    let (rope, nope) =
+                        (u64::from(a.qk_rope_head_dim), u64::from(a.qk_nope_head_dim));
+                    let (v, kvr, qr) = (
+                        u64::from(a.v_head_dim),
+                        u64::from(a.kv_lora_rank),
+                        u64::from(a.q_lora_rank),
+                    );
+                    if qr > 0 {
+                        push(qr, hidden, "mla_q_a", max_m);
+                        push(heads * (nope + rope), qr, "mla_q_b", max_m);
+                    } else {
+                        push(heads * (nope + rope), hidden, "mla_q", max_m);
+                    }
+                    push(kvr + rope, hidden, "mla_kv_a", max_m);
+                    push(heads * (nope + v), kvr, "mla_kv_b", max_m);
+                    push(hidden, heads * v, "mla_o", max_m);
+                }
             }
             let dense_ffn = m.moe.as_ref().is_none_or(|moe| moe.first_dense_layers > 0);
             if dense_ffn && inter > 0 {
@@ -148,5 +167,22 @@ mod tests {
         sorted.sort();
         sorted.dedup_by(|a, b| a.n == b.n && a.k == b.k);
         assert_eq!(sorted.len(), s.len(), "no duplicate (n, k)");
+    }
+
+    #[test]
+    fn mla_projections_are_listed() {
+        let mut notes = Vec::new();
+        let m = [ModelArch::builtin("deepseek-v3").unwrap()];
+        let s = gemm_shapes(&m, &[8], 16384, &mut notes);
+        let has = |n: u64, k: u64, l: &str| {
+            s.iter()
+                .any(|g| g.n == n && g.k == k && g.label.contains(l))
+        };
+        // 128 heads / 8 = 16 per GPU.
+        assert!(has(1536, 7168, "mla_q_a"));
+        assert!(has(16 * 192, 1536, "mla_q_b"));
+        assert!(has(576, 7168, "mla_kv_a"));
+        assert!(has(16 * 256, 512, "mla_kv_b"));
+        assert!(has(7168, 16 * 128, "mla_o"));
     }
 }

@@ -46,10 +46,16 @@
 //! taken from the measured kernels where the profile covers the shape, interpolated as
 //! in [`crate::calibrated`], and from the roofline above otherwise:
 //!
-//! - QKV, O, gate/up, down and lm_head GEMMs at their exact per-GPU `(n, k)` and weight
-//!   dtype, `m` = tokens (lm_head: sequences); MoE experts and MLA projections stay
-//!   roofline (not measured);
-//! - prefill attention: the profile's default (fastest) kernel at the layer's FLOPs;
+//! - QKV, O, gate/up, down, MLA projection and lm_head GEMMs at their exact per-GPU
+//!   `(n, k)` and weight dtype, `m` = tokens (lm_head: sequences);
+//! - MoE layers: the profile's grouped expert GEMMs (`moe_experts`) at this TP split and
+//!   dtype, plus the router (bf16) and shared-expert GEMMs, over tokens;
+//! - GEMMs at sustained clocks (profiles with `gemm_sustained`): the isolated GEMM time
+//!   `g0` and the same times the stack factor `r(m) >= 1`, `g1`, blend as
+//!   `g0 + (g1 - g0) f` with `f` the step's share of GPU time in GEMMs and prefill
+//!   attention (the stack was measured with the GPU in GEMMs all the time);
+//! - prefill attention: the profile's default (fastest) kernel at the layer's FLOPs; MLA:
+//!   the fastest MLA kernel (q/k and v widths of the model);
 //! - decode attention: `decode_seqs` calls' grid lookup at the mean context;
 //! - memory-bound kernels: the measured `rmsnorm` (twice per layer, 4 hidden passes
 //!   each, plus the final norm), `silu_mul`, `rotary` and `copy` (KV-cache write,
@@ -614,7 +620,14 @@ impl CostModel {
     pub fn source(&self) -> CostSource {
         match &self.cal {
             Some(c)
-                if c.gemms[GEMM_QKV..=GEMM_DOWN].iter().all(Option::is_some)
+                if (self.arch.mla.is_some()
+                    || c.gemms[GEMM_QKV..=GEMM_O].iter().all(Option::is_some))
+                    && (self.dense_layers == 0.0
+                        || c.gemms[GEMM_GATE_UP..=GEMM_DOWN]
+                            .iter()
+                            .all(Option::is_some))
+                    && (self.moe.is_none() || c.v2.moe_layer.is_some())
+                    && self.arch.mla.is_none()
                     && c.prefill.is_some()
                     && c.decode_covered =>
             {
@@ -665,6 +678,20 @@ impl CostModel {
         let (memory_bound_s, memory_bound) = self.memory_bound_term(shape);
         let (allreduce_s, allreduce) = self.allreduce_term(shape);
         let (lm_head_s, lm_head) = self.lm_head_term(shape);
+        // Sustained clocks: the stack factor was measured with the GPU in GEMMs all the
+        // time; a step spends only the share `f` of its GPU time in tensor-core-bound
+        // work (GEMMs, prefill attention) and the rest below the power limit, so the GEMMs
+        // pay `f` of the measured slowdown.
+        let gemm_s = match &self.cal {
+            Some(c) if c.v2.sustained => {
+                let (isolated, _) = self.gemm_term_with(shape, false);
+                let busy = isolated + attention_prefill_s;
+                let all = busy + attention_decode_s + memory_bound_s + allreduce_s + lm_head_s;
+                let f = if all > 0.0 { busy / all } else { 0.0 };
+                isolated + (gemm_s - isolated).max(0.0) * f
+            }
+            _ => gemm_s,
+        };
         let overhead_s = self.overhead_seconds(shape);
         (
             CostBreakdown {
@@ -740,37 +767,62 @@ impl CostModel {
     }
 
     fn gemm_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        self.gemm_term_with(shape, true)
+    }
+
+    /// The GEMM term with the projection and MoE GEMMs at sustained clocks (`sustained`,
+    /// where the profile measured the factor) or as measured one kernel at a time.
+    fn gemm_term_with(&self, shape: &StepShape, sustained: bool) -> (f64, TermSource) {
         let Some(cal) = &self.cal else {
             return Self::roofline(self.rf_gemm_seconds(shape));
         };
         let m = tokens(shape);
         let lm = m.ln();
         let w = self.wbytes;
-        // Fast path: all projection GEMMs as one table.
-        if let Some(Ok(s)) = cal.layer_gemms.as_ref().map(|c| c.eval_ln(m, lm)) {
+        // Fast path: all projection GEMMs as one table (at sustained clocks when the
+        // profile measured them).
+        fn pick<'a>(
+            sustained: bool,
+            v2: Option<&'a LogCurve>,
+            base: Option<&'a LogCurve>,
+        ) -> Option<&'a LogCurve> {
+            if sustained { v2.or(base) } else { base }
+        }
+        let layer = pick(
+            sustained,
+            cal.v2.layer_gemms.as_ref(),
+            cal.layer_gemms.as_ref(),
+        );
+        if let Some(Ok(s)) = layer.map(|c| c.eval_ln(m, lm)) {
             let s = s + cal.gap_s * cal.layer_gemm_kernels;
             let (mut total, mut src) = (s, TermSource::Calibrated);
             if self.arch.mla.is_some() {
-                for &g in self.attn_gemms.iter().filter(|g| g.n > 0.0) {
-                    total += self.layers * self.gemm(m, g, w);
-                }
-                src = src.combine(TermSource::Roofline);
+                let (s, t) = self.mla_gemm_term(cal, m, lm, sustained);
+                total += s;
+                src = src.combine(t);
             }
             if let Some(c) = &self.moe {
-                total += self.moe_layers * self.moe_seconds(c, m);
-                src = src.combine(TermSource::Roofline);
+                let (s, t) = self.moe_term(cal, c, m, lm, sustained);
+                total += s;
+                src = src.combine(t);
             }
             return (total, src);
         }
+        let curve = |i: usize| pick(sustained, cal.v2.gemms[i].as_ref(), cal.gemms[i].as_ref());
         let mut src = TermSource::None;
         let mut total = 0.0;
+        if self.arch.mla.is_some() {
+            let (s, t) = self.mla_gemm_term(cal, m, lm, sustained);
+            total += s;
+            src = src.combine(t);
+        }
         for (i, &g) in self.attn_gemms.iter().enumerate() {
-            if g.n == 0.0 {
+            if g.n == 0.0 || self.arch.mla.is_some() {
                 continue;
             }
             let curve = match i {
-                0 => cal.gemms[GEMM_QKV].as_ref(),
-                1 => cal.gemms[GEMM_O].as_ref(),
+                0 => curve(GEMM_QKV),
+                1 => curve(GEMM_O),
                 _ => None,
             };
             let (s, t) = Self::lookup_ln(curve, m, lm, cal.gap_s, || self.gemm(m, g, w));
@@ -779,26 +831,72 @@ impl CostModel {
         }
         if self.dense_layers > 0.0 {
             for (i, &g) in [GEMM_GATE_UP, GEMM_DOWN].iter().zip(&self.ffn_gemms) {
-                let curve = cal.gemms[*i].as_ref();
-                let (s, t) = Self::lookup_ln(curve, m, lm, cal.gap_s, || self.gemm(m, g, w));
+                let (s, t) = Self::lookup_ln(curve(*i), m, lm, cal.gap_s, || self.gemm(m, g, w));
                 total += self.dense_layers * s;
                 src = src.combine(t);
             }
         }
         if let Some(c) = &self.moe {
-            total += self.moe_layers * self.moe_seconds(c, m);
-            src = src.combine(TermSource::Roofline);
+            let (s, t) = self.moe_term(cal, c, m, lm, sustained);
+            total += s;
+            src = src.combine(t);
         }
         (total, src)
     }
 
+    /// All layers' MLA projections for `m` tokens: the profile's GEMMs at their per-GPU
+    /// shapes when it has every one, else the roofline.
+    fn mla_gemm_term(
+        &self,
+        cal: &Calibration,
+        m: f64,
+        lm: f64,
+        sustained: bool,
+    ) -> (f64, TermSource) {
+        let curve = if sustained {
+            cal.v2.mla_gemms.as_ref()
+        } else {
+            cal.v2.mla_gemms_isolated.as_ref()
+        };
+        let gaps = cal.gap_s * cal.v2.mla_kernels;
+        let (s, t) = Self::lookup_ln(curve, m, lm, gaps, || {
+            self.attn_gemms
+                .iter()
+                .filter(|g| g.n > 0.0)
+                .map(|&g| self.gemm(m, g, self.wbytes))
+                .sum()
+        });
+        (self.layers * s, t)
+    }
+
+    /// All MoE layers' router, routed-expert and shared-expert GEMMs for `m` tokens:
+    /// the profile's MoE table when it covers this TP split and dtype, else the roofline.
+    fn moe_term(
+        &self,
+        cal: &Calibration,
+        c: &MoeConsts,
+        m: f64,
+        lm: f64,
+        sustained: bool,
+    ) -> (f64, TermSource) {
+        let gaps = cal.gap_s * cal.v2.moe_kernels;
+        let curve = if sustained {
+            cal.v2.moe_layer.as_ref()
+        } else {
+            cal.v2.moe_layer_isolated.as_ref()
+        };
+        let (s, t) = Self::lookup_ln(curve, m, lm, gaps, || self.moe_seconds(c, m));
+        (self.moe_layers * s, t)
+    }
+
     fn attention_prefill_term(&self, shape: &StepShape) -> (f64, TermSource) {
         let r = || self.rf_attention_prefill_seconds(shape);
-        match self
-            .cal
-            .as_ref()
-            .and_then(|c| c.prefill.as_ref().map(|p| (p, c.gap_s)))
-        {
+        match self.cal.as_ref().and_then(|c| {
+            c.prefill
+                .as_ref()
+                .or(c.v2.mla_prefill.as_ref().map(|m| &m.0))
+                .map(|p| (p, c.gap_s))
+        }) {
             Some((curve, gap_s)) if shape.prefill_attn_pairs > 0 => {
                 let flops = shape.prefill_attn_pairs as f64 * self.prefill_flops_per_pair;
                 let (s, t) = Self::lookup(Some(curve), flops, gap_s, || r() / self.layers);
@@ -975,7 +1073,7 @@ impl CostModel {
         if tokens(shape) == 0.0 {
             return 0.0;
         }
-        self.gemm_term(shape).0
+        self.terms(shape).0.gemm_s
     }
 
     /// Prefill (causal, chunked) attention of all layers, seconds (calibrated where the profile covers it).
@@ -1040,21 +1138,50 @@ impl CostModel {
             (None, true) => "roofline",
         };
         format!(
-            "calibrated where measured: {} ({}, {}); GEMMs QKV {} / O {} / gate-up {} / down {} / lm_head {}{}; prefill attention {}; decode attention {}; memory-bound {}; all-reduce {}; roofline above the measured ranges; overhead assumed",
+            "calibrated where measured: {} ({}, {}); GEMMs QKV {} / O {} / gate-up {} / down {} / lm_head {}{}; prefill attention {}; decode attention {}; memory-bound {}; all-reduce {}; GEMMs at sustained clocks {}; roofline above the measured ranges; overhead assumed",
             c.origin,
             h.gpu_name,
             h.date_utc,
-            covered(&c.gemms[GEMM_QKV]),
-            covered(&c.gemms[GEMM_O]),
+            if self.arch.mla.is_some() {
+                if c.v2.mla_gemms.is_some() {
+                    "measured (MLA projections)"
+                } else {
+                    "roofline (MLA projections)"
+                }
+            } else {
+                covered(&c.gemms[GEMM_QKV])
+            },
+            if self.arch.mla.is_some() {
+                "(in QKV)"
+            } else {
+                covered(&c.gemms[GEMM_O])
+            },
             covered(&c.gemms[GEMM_GATE_UP]),
             covered(&c.gemms[GEMM_DOWN]),
             covered(&c.gemms[GEMM_LM_HEAD]),
-            if self.moe.is_some() {
-                " / MoE experts roofline"
-            } else {
-                ""
+            match (&self.moe, c.v2.moe_layer.is_some()) {
+                (None, _) => String::new(),
+                (Some(_), true) => format!(
+                    " / MoE router + grouped experts{} measured",
+                    if self
+                        .arch
+                        .moe
+                        .as_ref()
+                        .is_some_and(|m| m.num_shared_experts > 0)
+                    {
+                        " + shared experts"
+                    } else {
+                        ""
+                    }
+                ),
+                (Some(_), false) =>
+                    " / MoE experts roofline (TP split or dtype not measured)".into(),
             },
-            covered(&c.prefill),
+            match (&c.prefill, &c.v2.mla_prefill) {
+                (Some(_), _) => "measured".to_string(),
+                (None, Some((_, k))) => format!("measured (MLA, {k})"),
+                (None, None) => "roofline".to_string(),
+            },
             if c.decode_covered {
                 "measured"
             } else {
@@ -1066,6 +1193,11 @@ impl CostModel {
                 "roofline"
             },
             allreduce,
+            if c.v2.sustained {
+                "(measured stacks)"
+            } else {
+                "no (not measured)"
+            },
         )
     }
 

@@ -1,7 +1,12 @@
 //! Calibration profiles: kernel timings measured on one GPU model by `xpyd-calibrate`,
 //! and the lookups with interpolation that a cost model calls once per engine step.
 //!
-//! # Format (`format_version: 1`)
+//! # Format (`format_version: 2`; version 1 files still load)
+//!
+//! Version 2 added the `moe_experts` table (grouped expert GEMMs), the `gemm_sustained`
+//! table (layer GEMM stacks replayed at the power limit) and the optional `v_head_dim` of
+//! prefill attention rows (MLA: q/k and v widths differ). A version 1 file is a version 2
+//! file with those tables empty, and loads unchanged.
 //!
 //! A profile is one JSON object ([`ProfileData`]): a [`ProfileHeader`] saying where and
 //! how it was measured, then one table per kind of measurement. Every row carries its
@@ -42,8 +47,11 @@ use crate::Dtype;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The profile format this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The profile format this code writes.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The profile formats this code reads (older versions are subsets of the newest).
+pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
 
 /// How far above the largest measured size (GEMM `m`, collective bytes, attention work)
 /// a lookup extrapolates linearly before it gives up (factor).
@@ -129,6 +137,81 @@ pub struct PrefillAttentionRow {
     pub tflops: f64,
     /// The kernel measured (`xpyd-nvrtc`, `torch-sdpa`).
     pub kernel: String,
+    /// Width of v per head when it differs from `head_dim` (MLA prefill: q/k 192, v
+    /// 128); absent: v is `head_dim` wide. FLOPs then count `2 · pairs · heads ·
+    /// (head_dim + v_head_dim)`. The plain-attention lookups ignore such rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v_head_dim: Option<u32>,
+}
+
+impl PrefillAttentionRow {
+    /// FLOPs of the call (QKᵀ and PV, causal), with its own q/k and v widths.
+    pub fn flops(&self) -> f64 {
+        prefill_attention_flops_qk_v(
+            self.batch,
+            self.new_tokens,
+            self.context,
+            self.heads,
+            self.head_dim,
+            self.v_head_dim.unwrap_or(self.head_dim),
+        )
+    }
+}
+
+/// The routed experts of one MoE layer on one GPU: the grouped gate/up GEMM
+/// `[T k, hidden] x [E, hidden, 2 inter]` and the grouped down GEMM `[T k, inter] x [E,
+/// inter, hidden]`, `tokens` tokens routed top-k at random (uniform) over `experts`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeExpertsRow {
+    /// Hidden size.
+    pub hidden: u64,
+    /// Expert intermediate size on this GPU (the model's, split by TP).
+    pub inter: u64,
+    /// Routed experts held by the GPU.
+    pub experts: u32,
+    /// Experts per token.
+    pub top_k: u32,
+    /// Weight (and activation) format.
+    pub dtype: Dtype,
+    /// Tokens of the step (before routing).
+    pub tokens: u64,
+    /// Experts that received at least one token.
+    pub touched: u32,
+    /// Median seconds of both grouped GEMMs.
+    pub seconds: f64,
+    /// Achieved TFLOP/s (`2 · tokens · top_k · 3 · hidden · inter / seconds / 1e12`).
+    pub tflops: f64,
+    /// The kernel measured (`torch-grouped-mm`, `torch-scaled-grouped-mm`).
+    pub kernel: String,
+    /// Which model and TP split the shape comes from (documentation only).
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A stack of projection GEMMs (`layers` × `shapes`, bf16) replayed back to back in a CUDA
+/// graph for over a second, compared with the sum of the same GEMMs' isolated rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemmSustainedRow {
+    /// Tokens (GEMM `m`).
+    pub m: u64,
+    /// Layers in the stack.
+    pub layers: u32,
+    /// `(n, k)` of each GEMM of one layer.
+    pub shapes: Vec<[u64; 2]>,
+    /// Median seconds of one replay of the stack in the second half of the window.
+    pub sequence_s: f64,
+    /// `layers × Σ` of the profile's `gemm` rows for these shapes at `m` (bf16).
+    pub isolated_s: f64,
+    /// `sequence_s / isolated_s`.
+    pub ratio: f64,
+    /// Median SM clock during the second half, MHz (NVML), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_mhz: Option<f64>,
+    /// Median board power during the second half, W (NVML), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
 }
 
 /// One paged decode attention call: `batch` sequences of one query token each over
@@ -230,7 +313,7 @@ pub struct HostCopyRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileData {
-    /// Must be [`FORMAT_VERSION`].
+    /// One of [`READABLE_VERSIONS`]; written as [`FORMAT_VERSION`].
     pub format_version: u32,
     /// Where and how it was measured.
     pub header: ProfileHeader,
@@ -261,6 +344,12 @@ pub struct ProfileData {
     /// Pinned host copies.
     #[serde(default)]
     pub host_copy: Vec<HostCopyRow>,
+    /// MoE routed experts as grouped GEMMs (format 2).
+    #[serde(default)]
+    pub moe_experts: Vec<MoeExpertsRow>,
+    /// Sustained layer-GEMM stacks (format 2).
+    #[serde(default)]
+    pub gemm_sustained: Vec<GemmSustainedRow>,
 }
 
 /// Why a profile could not be loaded or built. All variants are fatal for that profile.
@@ -285,7 +374,7 @@ pub enum ProfileError {
         message: String,
     },
     /// The file was written in a format version this code does not read.
-    #[error("{origin}: format_version: {found} is not supported (expected {FORMAT_VERSION})")]
+    #[error("{origin}: format_version: {found} is not supported (this build reads 1 and 2)")]
     Version {
         /// The file (or `builtin:<id>`).
         origin: String,
@@ -313,9 +402,28 @@ pub fn prefill_attention_flops(
     heads: u32,
     head_dim: u32,
 ) -> f64 {
+    prefill_attention_flops_qk_v(batch, new_tokens, context, heads, head_dim, head_dim)
+}
+
+/// FLOPs of one causal prefill attention call whose q/k are `qk_dim` and v `v_dim` wide
+/// per head (MLA): `2 · batch · heads · (qk_dim + v_dim) · Σ_{i=1..new} (context + i)`.
+pub fn prefill_attention_flops_qk_v(
+    batch: u32,
+    new_tokens: u32,
+    context: u32,
+    heads: u32,
+    qk_dim: u32,
+    v_dim: u32,
+) -> f64 {
     let n = f64::from(new_tokens);
     let pairs = n * f64::from(context) + n * (n + 1.0) / 2.0;
-    4.0 * f64::from(batch) * f64::from(heads) * f64::from(head_dim) * pairs
+    2.0 * f64::from(batch) * f64::from(heads) * (f64::from(qk_dim) + f64::from(v_dim)) * pairs
+}
+
+/// FLOPs of the routed experts of one MoE layer: `2 · tokens · top_k · 3 · hidden ·
+/// inter` (gate, up and down).
+pub fn moe_experts_flops(tokens: u64, top_k: u32, hidden: u64, inter: u64) -> f64 {
+    2.0 * tokens as f64 * f64::from(top_k) * 3.0 * hidden as f64 * inter as f64
 }
 
 /// Bytes of KV cache one decode attention call must read:
@@ -546,7 +654,7 @@ impl Profile {
     /// Validate `data` and build the lookup grids. `origin` names the source in errors
     /// (a path, or `builtin:h100`).
     pub fn new(data: ProfileData, origin: &str) -> Result<Profile, ProfileError> {
-        if data.format_version != FORMAT_VERSION {
+        if !READABLE_VERSIONS.contains(&data.format_version) {
             return Err(ProfileError::Version {
                 origin: origin.to_string(),
                 found: data.format_version,
@@ -556,7 +664,11 @@ impl Profile {
         let index = Self::build_index(&data);
         // The fastest measured implementation: highest peak TFLOP/s (ties: first by name).
         let mut default_prefill_kernel: Option<(String, f64)> = None;
-        for r in &data.attention_prefill {
+        for r in data
+            .attention_prefill
+            .iter()
+            .filter(|r| r.v_head_dim.is_none())
+        {
             let better = match &default_prefill_kernel {
                 None => true,
                 Some((k, best)) => r.tflops > *best || (r.tflops == *best && r.kernel < *k),
@@ -676,6 +788,26 @@ impl Profile {
             check_positive(o, format!("host_copy[{i}].bytes"), r.bytes)?;
             check_time(o, format!("host_copy[{i}].seconds"), r.seconds)?;
         }
+        for (i, r) in d.moe_experts.iter().enumerate() {
+            let f = |s: &str| format!("moe_experts[{i}].{s}");
+            check_positive(o, f("hidden"), r.hidden)?;
+            check_positive(o, f("inter"), r.inter)?;
+            check_positive(o, f("experts"), r.experts.into())?;
+            check_positive(o, f("top_k"), r.top_k.into())?;
+            check_positive(o, f("tokens"), r.tokens)?;
+            check_time(o, f("seconds"), r.seconds)?;
+            if r.top_k > r.experts {
+                return Err(invalid(o, f("top_k"), "exceeds experts"));
+            }
+        }
+        for (i, r) in d.gemm_sustained.iter().enumerate() {
+            let f = |s: &str| format!("gemm_sustained[{i}].{s}");
+            check_positive(o, f("m"), r.m)?;
+            check_positive(o, f("layers"), r.layers.into())?;
+            check_time(o, f("sequence_s"), r.sequence_s)?;
+            check_time(o, f("isolated_s"), r.isolated_s)?;
+            check_time(o, f("ratio"), r.ratio)?;
+        }
         if let Some(v) = d.hbm_bandwidth_gb_s {
             check_time(o, "hbm_bandwidth_gb_s".into(), v)?;
         }
@@ -709,12 +841,21 @@ impl Profile {
         );
         // Attention: seconds per unit of work over work, so that the "keep the smallest
         // y at equal x" rule keeps the fastest row.
+        // Rows with their own v width (MLA) are looked up by the cost model directly.
         let prefill_rows = || {
-            d.attention_prefill.iter().map(|r| {
-                let flops =
-                    prefill_attention_flops(r.batch, r.new_tokens, r.context, r.heads, r.head_dim);
-                ((r.kernel.clone(), r.head_dim), (flops, r.seconds))
-            })
+            d.attention_prefill
+                .iter()
+                .filter(|r| r.v_head_dim.is_none())
+                .map(|r| {
+                    let flops = prefill_attention_flops(
+                        r.batch,
+                        r.new_tokens,
+                        r.context,
+                        r.heads,
+                        r.head_dim,
+                    );
+                    ((r.kernel.clone(), r.head_dim), (flops, r.seconds))
+                })
         };
         let prefill = group(prefill_rows().map(|(k, (w, s))| (k, (w, s / w))));
         let prefill_floor = group(prefill_rows())
@@ -1082,6 +1223,8 @@ mod tests {
             ],
             p2p_copy: vec![],
             host_copy: vec![],
+            moe_experts: vec![],
+            gemm_sustained: vec![],
         }
     }
 
@@ -1172,6 +1315,7 @@ mod tests {
                 seconds: s,
                 tflops: 0.0,
                 kernel: "k".into(),
+                v_head_dim: None,
             });
         }
         let p = Profile::new(d, "t").unwrap();
@@ -1201,13 +1345,72 @@ mod tests {
     #[test]
     fn version_and_invalid_values_are_rejected() {
         let mut d = data();
-        d.format_version = 2;
+        d.format_version = 3;
         let e = Profile::new(d, "x.json").unwrap_err();
-        assert!(e.to_string().contains("format_version: 2"), "{e}");
+        assert!(e.to_string().contains("format_version: 3"), "{e}");
+        // Version 1 (no MoE, sustained or MLA fields) still loads.
+        let mut d = data();
+        d.format_version = 1;
+        assert!(Profile::new(d, "v1.json").is_ok());
+        let mut d = data();
+        d.moe_experts.push(MoeExpertsRow {
+            hidden: 64,
+            inter: 32,
+            experts: 4,
+            top_k: 8,
+            dtype: Dtype::Bf16,
+            tokens: 1,
+            touched: 4,
+            seconds: 1e-5,
+            tflops: 0.0,
+            kernel: "k".into(),
+            label: String::new(),
+        });
+        let e = Profile::new(d, "x.json").unwrap_err().to_string();
+        assert!(e.contains("moe_experts[0].top_k"), "{e}");
         let mut d = data();
         d.gemm[2].seconds = -1.0;
         let e = Profile::new(d, "x.json").unwrap_err().to_string();
         assert!(e.contains("x.json: gemm[2].seconds"), "{e}");
+    }
+
+    #[test]
+    fn version_1_text_loads_and_rewrites_as_version_2() {
+        let mut d = data();
+        d.format_version = 1;
+        let text = serde_json::to_string(&d).unwrap();
+        // A version 1 file has no moe_experts / gemm_sustained keys at all.
+        let text = text
+            .replace(",\"moe_experts\":[]", "")
+            .replace(",\"gemm_sustained\":[]", "");
+        assert!(!text.contains("moe_experts"));
+        let p = Profile::from_json_str(&text, "v1.json").unwrap();
+        assert!(p.data().moe_experts.is_empty() && p.data().gemm_sustained.is_empty());
+        assert_eq!(p.data().format_version, 1);
+        // An MLA prefill row round-trips and stays out of the plain lookups.
+        let mut d = data();
+        d.attention_prefill.push(PrefillAttentionRow {
+            batch: 1,
+            new_tokens: 1024,
+            context: 0,
+            heads: 16,
+            kv_heads: 16,
+            head_dim: 192,
+            seconds: 1e-4,
+            tflops: 1e9,
+            kernel: "mla".into(),
+            v_head_dim: Some(128),
+        });
+        let p = Profile::new(d, "t").unwrap();
+        assert_ne!(p.default_prefill_kernel(), Some("mla"));
+        assert_eq!(
+            p.prefill_attention_seconds_with("mla", 1, 1024, 0, 16, 16, 192),
+            None
+        );
+        let row = p.data().attention_prefill.last().unwrap();
+        assert_eq!(row.flops(), 2.0 * 16.0 * 320.0 * 1024.0 * 1025.0 / 2.0);
+        let back = Profile::from_json_str(&p.to_json_pretty(), "t").unwrap();
+        assert_eq!(back.data(), p.data());
     }
 
     #[test]

@@ -122,10 +122,18 @@ fn with_profile_none_is_the_roofline_and_some_restores_calibration() {
     assert_eq!(named.profile_origin(), Some("my/h200.json"));
 }
 
+/// The shipped profile of `gpu` without its sustained-GEMM table: GEMM terms as measured
+/// one kernel at a time.
+fn isolated(gpu: &str) -> Arc<Profile> {
+    let mut d = builtin_profile(gpu).unwrap().data().clone();
+    d.gemm_sustained.clear();
+    Arc::new(Profile::new(d, "isolated").unwrap())
+}
+
 #[test]
 fn gemms_are_exact_at_measured_points() {
-    let c = model("llama-3.1-8b", "h100", 1);
-    let p = builtin_profile("h100").unwrap();
+    let p = isolated("h100");
+    let c = model("llama-3.1-8b", "h100", 1).with_profile(Some(Arc::clone(&p)));
     let gap = p.launch_gap_s().unwrap_or(0.0);
     for m in [1u32, 64, 1024] {
         let per_layer: f64 = [(6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336)]
@@ -181,12 +189,113 @@ fn beyond_coverage_falls_back_to_the_roofline_and_says_so() {
 }
 
 #[test]
-fn moe_and_mla_are_partly_roofline() {
-    let q = model("qwen3-235b-a22b", "h200", 4);
-    let s = q.step(&decode(16, 2000));
-    assert_eq!(s.sources.gemm, TermSource::Partial);
-    assert_eq!(s.sources.attention_decode, TermSource::Calibrated);
-    assert_eq!(s.source, CostSource::Roofline);
+fn sustained_factor_slows_compute_bound_gemms_within_the_measured_ratio() {
+    for gpu in ["h100", "h200"] {
+        let p = builtin_profile(gpu).unwrap();
+        let rows = &p.data().gemm_sustained;
+        assert_eq!(rows.len(), 15, "{gpu}: stacks of m = 1 ... 16384");
+        let top = rows.iter().map(|r| r.ratio).fold(1.0, f64::max);
+        let s = model("llama-3.1-8b", gpu, 1);
+        let i = model("llama-3.1-8b", gpu, 1).with_profile(Some(isolated(gpu)));
+        // Decode at batch 1: the stack ran no slower than its kernels (factor 1).
+        assert_eq!(
+            s.gemm_seconds(&decode(1, 100)),
+            i.gemm_seconds(&decode(1, 100))
+        );
+        // Prefill of 512 tokens: slower, by at most the largest measured ratio.
+        let (a, b) = (s.gemm_seconds(&prefill(512)), i.gemm_seconds(&prefill(512)));
+        assert!(
+            a > b * 1.03 && a <= b * top,
+            "{gpu}: {a} vs {b} (top {top})"
+        );
+        assert!(
+            s.describe_assumptions()
+                .iter()
+                .any(|(_, v)| v.contains("sustained clocks (measured"))
+        );
+    }
+}
+
+#[test]
+fn moe_gemms_are_calibrated_from_grouped_expert_rows() {
+    for (gpu, tp, w) in [
+        ("h200", 4, Dtype::Bf16),
+        ("h100", 8, Dtype::Fp8),
+        ("h200", 1, Dtype::Fp8),
+    ] {
+        let arch = ModelArch::builtin("qwen3-235b-a22b").unwrap();
+        let q = CostModel::new(
+            arch.clone(),
+            GpuSpec::builtin(gpu).unwrap(),
+            tp,
+            w,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        );
+        for shape in [decode(16, 2000), decode(64, 4000), prefill(4096)] {
+            let s = q.step(&shape);
+            assert_eq!(s.sources.gemm, TermSource::Calibrated, "{gpu} tp{tp}");
+            assert!(
+                s.sources.attention_decode.is_measured()
+                    || s.sources.attention_decode == TermSource::None
+            );
+            assert_eq!(s.source, CostSource::Calibrated, "{gpu} tp{tp} {shape:?}");
+        }
+        assert_eq!(q.source(), CostSource::Calibrated);
+    }
+    // At a measured token count, without the sustained factor, the MoE part is exactly
+    // the grouped-experts row plus the router row plus the graph gaps, per MoE layer.
+    let p = isolated("h200");
+    let arch = ModelArch::builtin("qwen3-235b-a22b").unwrap();
+    let q = CostModel::new(
+        arch.clone(),
+        GpuSpec::builtin("h200").unwrap(),
+        4,
+        Dtype::Bf16,
+        Dtype::Bf16,
+        Efficiencies::default(),
+    )
+    .with_profile(Some(Arc::clone(&p)));
+    let gap = p.launch_gap_s().unwrap();
+    // Each part's measured value, raised to the largest at a smaller measured size (the
+    // running maximum keeps every table monotone).
+    let row = |n: u64, k: u64, m: u64| {
+        p.data()
+            .gemm
+            .iter()
+            .filter(|r| (r.n, r.k, r.dtype) == (n, k, Dtype::Bf16) && r.m <= m)
+            .map(|r| r.seconds)
+            .fold(0.0, f64::max)
+    };
+    for m in [1u64, 64, 1024] {
+        let experts = p
+            .data()
+            .moe_experts
+            .iter()
+            .filter(|r| {
+                (r.hidden, r.inter, r.experts, r.top_k, r.dtype) == (4096, 384, 128, 8, Dtype::Bf16)
+                    && r.tokens <= m
+            })
+            .map(|r| r.seconds)
+            .fold(0.0, f64::max);
+        // 94 layers: QKV (64/4 + 2 x 1 KV heads) x 128 = 2304 by 4096, O 4096 by 2048.
+        let attn = row(2304, 4096, m) + row(4096, 2048, m) + 2.0 * gap;
+        let moe = experts + row(128, 4096, m) + 3.0 * gap;
+        let want = 94.0 * (attn + moe);
+        let got = q.gemm_seconds(&decode(m as u32, 100));
+        assert!((got / want - 1.0).abs() < 1e-9, "m={m}: {got} vs {want}");
+    }
+    // Between measured token counts: between the neighbours, monotone.
+    let mut last = 0.0;
+    for m in 1..=300u32 {
+        let g = q.gemm_seconds(&decode(m, 100));
+        assert!(g >= last, "m={m}");
+        last = g;
+    }
+}
+
+#[test]
+fn deepseek_v3_prefill_is_calibrated_mla_decode_stays_roofline() {
     let d = CostModel::new(
         ModelArch::builtin("deepseek-v3").unwrap(),
         GpuSpec::builtin("h200").unwrap(),
@@ -195,9 +304,42 @@ fn moe_and_mla_are_partly_roofline() {
         Dtype::Bf16,
         Efficiencies::default(),
     );
+    // MLA projections, the MoE layers (router, grouped experts, shared expert), the dense
+    // layers' FFN and MLA prefill attention are measured.
     let s = d.step(&prefill(2048));
-    assert_eq!(s.sources.attention_prefill, TermSource::Roofline);
+    assert_eq!(s.sources.gemm, TermSource::Calibrated);
+    assert_eq!(s.sources.attention_prefill, TermSource::Calibrated);
+    assert_eq!(s.source, CostSource::Calibrated);
+    // MLA decode attention over the latent cache is not measured.
+    let s = d.step(&decode(32, 4000));
+    assert_eq!(s.sources.gemm, TermSource::Calibrated);
+    assert_eq!(s.sources.attention_decode, TermSource::Roofline);
     assert_eq!(s.source, CostSource::Roofline);
+    let text: Vec<String> = d
+        .describe_assumptions()
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let text = text.join(" ");
+    assert!(text.contains("measured (MLA, torch-sdpa-cudnn)"), "{text}");
+    assert!(text.contains("measured (MLA projections)"), "{text}");
+    assert!(
+        text.contains("grouped experts + shared experts measured"),
+        "{text}"
+    );
+    // Without the format 2 tables (a version 1 profile) MLA prefill is roofline again.
+    let mut v1 = builtin_profile("h200").unwrap().data().clone();
+    v1.format_version = 1;
+    v1.moe_experts.clear();
+    v1.gemm_sustained.clear();
+    v1.attention_prefill.retain(|r| r.v_head_dim.is_none());
+    let d1 = d
+        .clone()
+        .with_profile(Some(Arc::new(Profile::new(v1, "v1").unwrap())));
+    assert_eq!(
+        d1.step(&prefill(2048)).sources.attention_prefill,
+        TermSource::Roofline
+    );
 }
 
 #[test]

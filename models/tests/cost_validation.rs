@@ -4,9 +4,12 @@
 //! worse than 25%, GPU time only (the measurements have no engine CPU overhead).
 //! `xpyd validate --steps validation/steps_h100.csv --gpu-only` prints the same rows.
 //!
-//! The shipped profiles met the target when this was written (H100 9.7% / 24.5%, H200
-//! 8.8% / 23.3%, docs/calibration.md). The assertions keep a small margin (12% / 30%) so
-//! that a re-measured profile moving a row by a point does not break the build; a
+//! Two references: the eager PyTorch layer (`steps_*.csv`, unfused glue kernels) and the
+//! same layer with its glue compiled into fused kernels as engines run it
+//! (`steps_*_fused.csv`, `forward_bench.py --fused`). With the sustained-GEMM tables the
+//! shipped profiles gave (docs/calibration.md): eager H100 9.6% / 19.7%, H200 7.9% /
+//! 22.8%; fused H100 5.0% / 14.6%, H200 6.5% / 16.9%. The assertions keep a small margin
+//! so that a re-measured profile moving a row by a point does not break the build; a
 //! larger move is a regression to look at.
 
 use xpyd_models::{CostModel, CostSource, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape};
@@ -73,16 +76,38 @@ fn median_max(e: &[(String, String, f64)]) -> (f64, f64) {
 
 #[test]
 fn calibrated_costs_meet_the_validation_target_on_h100_and_h200() {
-    for (name, csv) in [
-        ("h100", include_str!("../../validation/steps_h100.csv")),
-        ("h200", include_str!("../../validation/steps_h200.csv")),
+    for (name, csv, median_at_most, max_at_most) in [
+        (
+            "h100",
+            include_str!("../../validation/steps_h100.csv"),
+            0.11,
+            0.25,
+        ),
+        (
+            "h200",
+            include_str!("../../validation/steps_h200.csv"),
+            0.10,
+            0.25,
+        ),
+        (
+            "h100 fused",
+            include_str!("../../validation/steps_h100_fused.csv"),
+            0.07,
+            0.20,
+        ),
+        (
+            "h200 fused",
+            include_str!("../../validation/steps_h200_fused.csv"),
+            0.08,
+            0.20,
+        ),
     ] {
         let e = errors(csv, false);
         assert!(e.len() > 60, "{name}: {} rows", e.len());
         let (median, max) = median_max(&e);
         eprintln!("{name}: median {median:.3} max {max:.3}");
-        assert!(median <= 0.12, "{name}: median |error| {median}");
-        assert!(max <= 0.30, "{name}: max |error| {max}");
+        assert!(median <= median_at_most, "{name}: median |error| {median}");
+        assert!(max <= max_at_most, "{name}: max |error| {max}");
         // Calibration must beat the roofline it replaces.
         let (r_median, _) = median_max(&errors(csv, true));
         assert!(median < r_median, "{name}: {median} vs roofline {r_median}");

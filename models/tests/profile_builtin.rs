@@ -76,7 +76,13 @@ fn attention_lookups_follow_rows() {
         let k = p.default_prefill_kernel().unwrap().to_string();
         assert_eq!(k, "torch-sdpa-cudnn");
         assert!(p.prefill_kernels().contains(&"xpyd-nvrtc"));
-        for r in p.data().attention_prefill.iter().filter(|r| r.kernel == k) {
+        // MLA rows (their own v width) are not part of the plain lookups.
+        for r in p
+            .data()
+            .attention_prefill
+            .iter()
+            .filter(|r| r.kernel == k && r.v_head_dim.is_none())
+        {
             let s = p
                 .prefill_attention_seconds(
                     r.batch,
@@ -157,4 +163,45 @@ fn collectives_where_measured() {
     let bw = h200.p2p_gb_s(1 << 30).unwrap();
     assert!((100.0..900.0).contains(&bw), "{bw} GB/s");
     assert!(h200.p2p_gb_s(4096).unwrap() < bw);
+}
+
+#[test]
+fn format_2_tables_ship_for_both_gpus() {
+    for p in both() {
+        let d = p.data();
+        assert_eq!(d.format_version, 2);
+        // MoE: 2 models x TP 1/2/4/8 x bf16/fp8 x 15 token counts.
+        assert_eq!(d.moe_experts.len(), 240);
+        for (h, e, inter) in [(4096u64, 128u32, 1536u64), (7168, 256, 2048)] {
+            for tp in [1u64, 2, 4, 8] {
+                for dt in [Dtype::Bf16, Dtype::Fp8] {
+                    let n = d
+                        .moe_experts
+                        .iter()
+                        .filter(|r| {
+                            (r.hidden, r.experts, r.inter, r.dtype) == (h, e, inter / tp, dt)
+                        })
+                        .count();
+                    assert_eq!(n, 15, "{h} {e} tp{tp} {dt:?}");
+                }
+            }
+        }
+        assert!(d.moe_experts.iter().all(|r| r.kernel.starts_with("torch-")));
+        // Router GEMMs (bf16) for both models.
+        for (n, k) in [(128u64, 4096u64), (256, 7168)] {
+            assert!(p.gemm_seconds(1, n, k, Dtype::Bf16).is_some());
+        }
+        // MLA prefill rows with q/k 192 and v 128, and sustained stacks.
+        assert!(
+            d.attention_prefill
+                .iter()
+                .any(|r| r.head_dim == 192 && r.v_head_dim == Some(128))
+        );
+        assert_eq!(d.gemm_sustained.len(), 15);
+        assert!(
+            d.gemm_sustained
+                .iter()
+                .all(|r| (r.sequence_s / r.isolated_s - r.ratio).abs() < 1e-12)
+        );
+    }
 }

@@ -202,6 +202,8 @@ pub(crate) fn import(
         allreduce,
         p2p_copy: Vec::new(),
         host_copy: Vec::new(),
+        moe_experts: Vec::new(),
+        gemm_sustained: Vec::new(),
     };
     Ok(Imported {
         data,
@@ -569,6 +571,7 @@ fn read_prefill(
             seconds,
             tflops: flops / seconds / 1e12,
             kernel: format!("aiconfigurator-{kernel}"),
+            v_head_dim: None,
         });
         Ok(())
     })?;
