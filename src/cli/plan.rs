@@ -566,7 +566,15 @@ fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> 
             }
             Some(name)
         }
-        None => None,
+        None => {
+            // The built-in default, mounted like any scenario (it reads no files).
+            let name = "seed-sglang-2p1d.toml".to_string();
+            files.push(JobFile {
+                path: name.clone(),
+                bytes: DEFAULT_SCENARIO.as_bytes().to_vec(),
+            });
+            Some(name)
+        }
     };
     let spec = PlanJobSpec {
         name: args.job_name.clone(),

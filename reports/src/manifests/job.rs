@@ -52,8 +52,8 @@ pub struct PlanJobSpec {
     /// The PersistentVolumeClaim the shard files are written to (ReadWriteMany when
     /// pods land on several nodes).
     pub pvc: String,
-    /// The scenario's path among `files`; `None`: the built-in default scenario (the
-    /// ConfigMap is still written, so that the Job's volume exists).
+    /// The scenario's path among `files`; `None`: the pods plan `xpyd plan`'s built-in
+    /// default scenario.
     pub scenario: Option<String>,
     /// The scenario and its referenced files.
     pub files: Vec<JobFile>,
