@@ -83,7 +83,7 @@ use crate::calibrated::{
     builtin_profile,
 };
 use crate::profile::Profile;
-use crate::{CostSources, Dtype, GpuSpec, ModelArch, TermSource};
+use crate::{CostSources, Dtype, GpuSpec, ModelArch, StepMemo, TermSource};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -660,6 +660,37 @@ impl CostModel {
     /// The time of one step in seconds (hot path: same as `step(shape).seconds`).
     pub fn step_seconds(&self, shape: &StepShape) -> f64 {
         self.breakdown(shape).total()
+    }
+
+    /// [`Self::step_seconds`] with the terms that depend on the token count alone (GEMMs,
+    /// memory-bound kernels, all-reduce) and on the sequence count alone (lm_head) taken
+    /// from `memo`, computed once per count. Bit-identical to [`Self::step_seconds`]:
+    /// the stored terms are the ones it computes, summed in the same order. `memo` must
+    /// be used with this model only (see [`crate::step_memo`]).
+    pub fn step_seconds_memo(&self, shape: &StepShape, memo: &mut StepMemo) -> f64 {
+        let tokens_n = shape.prefill_tokens + u64::from(shape.decode_seqs);
+        if tokens_n == 0 {
+            return CostBreakdown::default().total();
+        }
+        let [gemm_s, memory_bound_s, allreduce_s] = memo.tokens(tokens_n, || {
+            [
+                self.gemm_term(shape).0,
+                self.memory_bound_term(shape).0,
+                self.allreduce_term(shape).0,
+            ]
+        });
+        let seqs_n = u64::from(shape.prefill_seqs) + u64::from(shape.decode_seqs);
+        let lm_head_s = memo.seqs(seqs_n, || self.lm_head_term(shape).0);
+        CostBreakdown {
+            gemm_s,
+            attention_prefill_s: self.attention_prefill_term(shape).0,
+            attention_decode_s: self.attention_decode_term(shape).0,
+            memory_bound_s,
+            allreduce_s,
+            lm_head_s,
+            overhead_s: self.overhead_seconds(shape),
+        }
+        .total()
     }
 
     /// Per-term seconds of one step (all zero for an empty step).

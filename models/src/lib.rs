@@ -14,6 +14,7 @@ pub mod dtype;
 pub mod gpu;
 pub mod memory;
 pub mod profile;
+pub mod step_memo;
 
 pub use arch::{Mla, ModelArch, ModelError, Moe};
 pub use calibrated::{CostSources, TermSource, builtin_profile};
@@ -21,3 +22,4 @@ pub use cost::{CostBreakdown, CostModel, CostSource, Efficiencies, StepCost, Ste
 pub use dtype::Dtype;
 pub use gpu::{GpuError, GpuSpec, Interconnect, InterconnectKind};
 pub use memory::{FitError, MemoryPlan};
+pub use step_memo::StepMemo;

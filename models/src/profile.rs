@@ -514,6 +514,11 @@ struct Grid2 {
     ys: Vec<f64>,
     /// Row-major `xs.len() × ys.len()`; the smallest value where rows repeat a cell.
     v: Vec<Option<f64>>,
+    /// `ln` of `xs`, `ys` and `v`, computed once: the same values a lookup would compute
+    /// (so lookups are unchanged bit for bit), without their cost per lookup.
+    ln_xs: Vec<f64>,
+    ln_ys: Vec<f64>,
+    ln_v: Vec<Option<f64>>,
 }
 
 impl Grid2 {
@@ -533,18 +538,28 @@ impl Grid2 {
             let c: &mut Option<f64> = &mut v[i * ys.len() + j];
             *c = Some(c.map_or(val, |o: f64| o.min(val)));
         }
-        Grid2 { xs, ys, v }
+        let ln_xs = xs.iter().map(|a| a.ln()).collect();
+        let ln_ys = ys.iter().map(|a| a.ln()).collect();
+        let ln_v = v.iter().map(|c| c.map(f64::ln)).collect();
+        Grid2 {
+            xs,
+            ys,
+            v,
+            ln_xs,
+            ln_ys,
+            ln_v,
+        }
     }
 
     /// Bracketing indices and weight in log space for `t` on `axis` (already clamped
-    /// into range).
-    fn bracket(axis: &[f64], t: f64) -> (usize, usize, f64) {
+    /// into range); `ln_axis` is `ln` of `axis`.
+    fn bracket(axis: &[f64], ln_axis: &[f64], t: f64) -> (usize, usize, f64) {
         let i = axis.partition_point(|&a| a < t);
         if axis[i] == t {
             return (i, i, 0.0);
         }
-        let (a, b) = (axis[i - 1], axis[i]);
-        (i - 1, i, (t.ln() - a.ln()) / (b.ln() - a.ln()))
+        let (a, b) = (ln_axis[i - 1], ln_axis[i]);
+        (i - 1, i, (t.ln() - a) / (b - a))
     }
 
     /// `None` outside `[.., 4 × max]` on either axis or where a needed cell is missing.
@@ -557,13 +572,13 @@ impl Grid2 {
         }
         let scale = (x / xmax).max(1.0) * (y / ymax).max(1.0);
         let (xc, yc) = (x.clamp(self.xs[0], xmax), y.clamp(self.ys[0], ymax));
-        let (i0, i1, tx) = Self::bracket(&self.xs, xc);
-        let (j0, j1, ty) = Self::bracket(&self.ys, yc);
+        let (i0, i1, tx) = Self::bracket(&self.xs, &self.ln_xs, xc);
+        let (j0, j1, ty) = Self::bracket(&self.ys, &self.ln_ys, yc);
         if i0 == i1 && j0 == j1 {
             // On a grid point: the measured value itself, exactly.
             return self.v[i0 * self.ys.len() + j0].map(|v| v * scale);
         }
-        let at = |i: usize, j: usize| self.v[i * self.ys.len() + j].map(f64::ln);
+        let at = |i: usize, j: usize| self.ln_v[i * self.ys.len() + j];
         let (a, b, c, d) = (at(i0, j0)?, at(i0, j1)?, at(i1, j0)?, at(i1, j1)?);
         let lo = a + ty * (b - a);
         let hi = c + ty * (d - c);

@@ -196,6 +196,7 @@ struct Validators {
     role: jsonschema::Validator,
     role_binding: jsonschema::Validator,
     job: jsonschema::Validator,
+    config_map: jsonschema::Validator,
     /// Whether the scaling adapter CRD's versions serve the `scale` subresource.
     adapter_scale: Vec<(String, bool)>,
 }
@@ -251,6 +252,7 @@ fn validators() -> &'static Validators {
             role: compile(&load_json("k8s/role-rbac-v1.json")),
             role_binding: compile(&load_json("k8s/rolebinding-rbac-v1.json")),
             job: compile(&load_json("k8s/job-batch-v1.json")),
+            config_map: compile(&load_json("k8s/configmap-v1.json")),
             adapter_scale,
         }
     })
@@ -604,6 +606,61 @@ fn check_hpa(obj: &Value, errs: &mut Vec<String>) {
     check_behavior(&s["behavior"], errs);
 }
 
+/// The API server's Go validation of an Indexed Job we emit, and its pod template.
+fn check_job(obj: &Value, errs: &mut Vec<String>) {
+    let s = &obj["spec"];
+    let indexed = s["completionMode"] == "Indexed";
+    if indexed && !s["completions"].is_u64() {
+        errs.push("spec.completions is required for an Indexed Job".into());
+    }
+    for k in ["completions", "parallelism", "backoffLimit"] {
+        if s[k].as_i64().is_some_and(|n| n < 0) {
+            errs.push(format!("spec.{k} must be >= 0"));
+        }
+    }
+    let restart = s["template"]["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("");
+    if !matches!(restart, "Never" | "OnFailure") {
+        errs.push(format!(
+            "spec.template.spec.restartPolicy must be Never or OnFailure, got `{restart}`"
+        ));
+    }
+    check_pod(&s["template"], "spec.template", &[], errs);
+}
+
+/// ConfigMap keys (`[-._a-zA-Z0-9]+`, unique across `data` and `binaryData`), base64
+/// `binaryData`, and the 1 MiB size limit.
+fn check_config_map(obj: &Value, errs: &mut Vec<String>) {
+    let mut keys = BTreeSet::new();
+    let mut size = 0;
+    for field in ["data", "binaryData"] {
+        for (k, v) in obj[field].as_object().into_iter().flatten() {
+            let ok = !k.is_empty()
+                && k.len() <= 253
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            if !ok || !keys.insert(k.clone()) {
+                errs.push(format!("{field}.{k}: bad or duplicate key"));
+            }
+            let text = v.as_str().unwrap_or("");
+            size += text.len();
+            if field == "binaryData" {
+                let b64 = text.len() % 4 == 0
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+                if !b64 {
+                    errs.push(format!("binaryData.{k}: not base64"));
+                }
+            }
+        }
+    }
+    if size > 1 << 20 {
+        errs.push(format!("ConfigMap data of {size} bytes exceeds 1 MiB"));
+    }
+}
+
 /// All errors of one object: its schema, CEL rules and API-server checks.
 /// `strict_pods` adds the pod-level checks (off for third-party examples).
 fn validate_object(obj: &Value, strict_pods: bool) -> Vec<String> {
@@ -631,7 +688,14 @@ fn validate_object(obj: &Value, strict_pods: bool) -> Vec<String> {
         ("v1", "Service") => errs.extend(schema_errors(&v.service, obj, kind)),
         ("v1", "ServiceAccount") => errs.extend(schema_errors(&v.service_account, obj, kind)),
         ("rbac.authorization.k8s.io/v1", "Role") => errs.extend(schema_errors(&v.role, obj, kind)),
-        ("batch/v1", "Job") => errs.extend(schema_errors(&v.job, obj, kind)),
+        ("batch/v1", "Job") => {
+            errs.extend(schema_errors(&v.job, obj, kind));
+            check_job(obj, &mut errs);
+        }
+        ("v1", "ConfigMap") => {
+            errs.extend(schema_errors(&v.config_map, obj, kind));
+            check_config_map(obj, &mut errs);
+        }
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
             errs.extend(schema_errors(&v.role_binding, obj, kind))
         }
@@ -1608,4 +1672,109 @@ fn golden_manifests() {
             .collect();
         insta::assert_snapshot!(name, all);
     }
+}
+
+/// The Indexed Job of `xpyd plan --emit-job` and its scenario ConfigMap (with a binary
+/// file, as a gzipped trace would be): valid `batch/v1` Job and `v1` ConfigMap objects,
+/// the volumes wired to the ConfigMap and the claim; broken copies are caught.
+#[test]
+fn plan_job_and_configmap_validate() {
+    use xpyd_reports::manifests::job::{JobFile, PlanJobSpec, emit_plan_job, plan_job_objects};
+    let spec = PlanJobSpec {
+        name: "qwen-plan".into(),
+        namespace: "planning".into(),
+        image: "ghcr.io/xpyd/xpyd:0.1.0".into(),
+        shards: 4,
+        cpus: 4,
+        pvc: "plans".into(),
+        scenario: Some("chat.toml".into()),
+        files: vec![
+            JobFile {
+                path: "chat.toml".into(),
+                bytes: b"name = \"chat\"\n".to_vec(),
+            },
+            JobFile {
+                path: "traces/conv.jsonl.gz".into(),
+                bytes: vec![0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe],
+            },
+        ],
+        plan_args: vec!["--tp".into(), "2,4".into()],
+    };
+    let objs = plan_job_objects(&spec).unwrap();
+    assert_eq!(objs.len(), 2);
+    for (file, o) in &objs {
+        assert_eq!(errors_of(o), Vec::<String>::new(), "{file}");
+    }
+    // The YAML files parse back to the same objects.
+    for ((file, text), (_, o)) in emit_plan_job(&spec).unwrap().iter().zip(&objs) {
+        assert_eq!(&yaml_docs(text), &vec![o.clone()], "{file}");
+    }
+    let (cm, job) = (&objs[0].1, &objs[1].1);
+    assert_eq!(cm["kind"], "ConfigMap");
+    assert!(cm["binaryData"]["traces__conv.jsonl.gz"].is_string());
+    let s = &job["spec"];
+    assert_eq!(s["completionMode"], "Indexed");
+    assert_eq!(
+        (s["completions"].as_u64(), s["parallelism"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let pod = &s["template"]["spec"];
+    assert_eq!(
+        pod["volumes"][0]["configMap"]["name"],
+        cm["metadata"]["name"]
+    );
+    assert_eq!(
+        pod["volumes"][1]["persistentVolumeClaim"]["claimName"],
+        "plans"
+    );
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--shard", "$(JOB_COMPLETION_INDEX)/4"])
+    );
+
+    // Broken Jobs: a wrong type, an unknown field, an undeclared $(VAR), a bad restart policy.
+    let mut bad = job.clone();
+    bad["spec"]["completions"] = json!("four");
+    assert!(!errors_of(&bad).is_empty());
+    let mut bad = job.clone();
+    bad["spec"]["completionsMode"] = json!("Indexed");
+    assert!(!errors_of(&bad).is_empty());
+    let mut bad = job.clone();
+    bad["spec"]["template"]["spec"]["containers"][0]["env"] = json!([]);
+    assert!(
+        errors_of(&bad)
+            .iter()
+            .any(|e| e.contains("JOB_COMPLETION_INDEX"))
+    );
+    let mut bad = job.clone();
+    bad["spec"]["template"]["spec"]["restartPolicy"] = json!("Always");
+    assert!(errors_of(&bad).iter().any(|e| e.contains("restartPolicy")));
+    // Broken ConfigMaps: an unknown field, a wrong type, a bad key.
+    let mut bad = cm.clone();
+    bad["spec"] = json!({});
+    assert!(!errors_of(&bad).is_empty());
+    let mut bad = cm.clone();
+    bad["data"]["chat.toml"] = json!(3);
+    assert!(!errors_of(&bad).is_empty());
+    let mut bad = cm.clone();
+    bad["data"]["a/b"] = json!("x");
+    assert!(!errors_of(&bad).is_empty());
+
+    // Files a ConfigMap cannot hold, or cannot mount, are errors.
+    let mut big = spec.clone();
+    big.files[1].bytes = vec![0xff; 900_000];
+    let e = plan_job_objects(&big).unwrap_err().to_string();
+    assert!(
+        e.contains("traces/conv.jsonl.gz") && e.contains("1 MiB"),
+        "{e}"
+    );
+    let mut up = spec.clone();
+    up.files[1].path = "../x.csv".into();
+    assert!(plan_job_objects(&up).is_err());
 }

@@ -53,16 +53,27 @@ pub enum Event {
     InstanceReady(InstanceId, u32),
 }
 
+/// A pending event. `key` is `(at << 64) | seq`: one integer compare orders by time,
+/// then by sequence number, exactly as the `(at, seq)` tuple does.
 #[derive(Debug)]
 struct Scheduled {
-    at: SimTime,
-    seq: u64,
+    key: u128,
     ev: Event,
+}
+
+impl Scheduled {
+    fn at(&self) -> SimTime {
+        SimTime((self.key >> 64) as u64)
+    }
+
+    fn seq(&self) -> u64 {
+        self.key as u64
+    }
 }
 
 impl PartialEq for Scheduled {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+        self.key == other.key
     }
 }
 impl Eq for Scheduled {}
@@ -74,7 +85,7 @@ impl PartialOrd for Scheduled {
 impl Ord for Scheduled {
     // Reversed: BinaryHeap is a max-heap and we want the earliest (at, seq) first.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -95,12 +106,13 @@ impl EventQueue {
     pub fn push(&mut self, at: SimTime, ev: Event) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Scheduled { at, seq, ev });
+        let key = (u128::from(at.0) << 64) | u128::from(seq);
+        self.heap.push(Scheduled { key, ev });
     }
 
     /// Remove and return the earliest event with its time and sequence number.
     pub fn pop(&mut self) -> Option<(SimTime, u64, Event)> {
-        self.heap.pop().map(|s| (s.at, s.seq, s.ev))
+        self.heap.pop().map(|s| (s.at(), s.seq(), s.ev))
     }
 
     /// Events waiting.

@@ -19,7 +19,7 @@ use crate::scenario::{EngineConfig, Priority};
 use crate::time::SimTime;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use xpyd_models::{CostModel, StepShape};
+use xpyd_models::{CostModel, StepMemo, StepShape};
 
 /// What an instance is for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -228,6 +228,8 @@ pub struct Instance {
     pub role: Role,
     /// Step cost.
     pub cost: CostModel,
+    /// `cost`'s terms per token count, filled as steps are costed.
+    pub cost_memo: StepMemo,
     /// Engine knobs.
     pub engine: EngineConfig,
     /// TP degree.
@@ -312,6 +314,7 @@ impl Instance {
             id,
             role,
             cost,
+            cost_memo: StepMemo::new(),
             tp,
             node,
             multi_node,

@@ -1,9 +1,10 @@
 //! Evaluating the candidate list in slices and merging the evaluations gives exactly the
 //! plan of one evaluation of the whole list (what `xpyd plan --shard I/N` and `--merge`
-//! will rely on): pruning decisions do not depend on which candidates ran together.
+//! rely on): pruning decisions do not depend on which candidates ran together.
 
 use std::path::PathBuf;
 use xpyd_sim::planner::candidates::{SearchSpace, enumerate};
+use xpyd_sim::planner::shard::{Shard, ShardFile, evaluate_shard, merge};
 use xpyd_sim::planner::{EvalContext, PlanSettings, evaluate, finish};
 use xpyd_sim::scenario::{RouterKind, ScenarioFile};
 
@@ -37,9 +38,7 @@ fn shards_merge_into_the_single_plan() {
     assert!(cands.len() >= 4);
     let whole = evaluate(&ctx, &cands, true, &|_| {}).unwrap();
     let single = finish(&s, &ctx, &cands, &whole).unwrap();
-    // Interleaved shards (i % 3), merged in a scrambled order. (Shard files will need
-    // exact float round trips: serde_json parses floats exactly only with its
-    // `float_roundtrip` feature.)
+    // Interleaved shards (i % 3), merged in a scrambled order.
     let mut merged = Vec::new();
     for shard in [2, 0, 1] {
         let slice: Vec<_> = cands
@@ -57,7 +56,26 @@ fn shards_merge_into_the_single_plan() {
         single.recommendation_json("r.toml"),
         sharded.recommendation_json("r.toml")
     );
+    // The same through shard files (`xpyd plan --shard` / `--merge`): floats survive the
+    // text round trip exactly, and the merged plan is the same.
+    let files: Vec<(String, ShardFile)> = [1, 0, 2]
+        .into_iter()
+        .map(|index| {
+            let shard = Shard { index, count: 3 };
+            let f = evaluate_shard(&s, shard, &|_| {}).unwrap();
+            let back = ShardFile::from_json("f", &f.to_json()).unwrap();
+            assert_eq!(back, f, "shard {shard} changed in its file");
+            (shard.file_name(), back)
+        })
+        .collect();
+    let from_files = merge(&s, &files, &|_| {}).unwrap();
+    assert_eq!(text(single.plan_csv()), text(from_files.plan_csv()));
+    assert_eq!(
+        single.recommendation_json("r.toml"),
+        from_files.recommendation_json("r.toml")
+    );
     // A merge missing a shard is an error, not a silently smaller plan.
+    assert!(merge(&s, &files[..2], &|_| {}).is_err());
     let partial: Vec<_> = merged
         .iter()
         .filter(|e| e.index % 3 != 0)

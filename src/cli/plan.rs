@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use xpyd_reports::atomic::write_file;
 use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RbgApi, emit_all};
 use xpyd_sim::planner::candidates::SearchSpace;
+use xpyd_sim::planner::shard::{Shard, ShardFile};
 use xpyd_sim::planner::{self, PlanSettings, Progress};
 use xpyd_sim::scenario::{self, Mode, RouterKind, Scenario};
 
@@ -87,7 +88,41 @@ pub(crate) struct PlanArgs {
     /// Set any scenario field: a dotted TOML path and a TOML value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Evaluate only slice I of N of the candidates (I counts from 0) and write
+    /// OUT/shard-I-of-N.json, for `--merge`.
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["merge", "emit_job"])]
+    shard: Option<Shard>,
+    /// Make the plan from shard files (files, or folders holding shard-I-of-N.json) made
+    /// with the same scenario and flags: exactly the plan one run makes.
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "emit_job")]
+    merge: Vec<PathBuf>,
+    /// Write a Kubernetes Indexed Job that runs this plan in shards, and the ConfigMap
+    /// holding its scenario, to DIR (nothing is simulated).
+    #[arg(long, value_name = "DIR")]
+    emit_job: Option<PathBuf>,
+    /// Shards (pods) of the `--emit-job` Job.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    job_shards: u32,
+    /// CPUs per pod of the `--emit-job` Job (its `--jobs`).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    job_cpus: u32,
+    /// PersistentVolumeClaim the `--emit-job` pods write their shards to.
+    #[arg(long, value_name = "NAME", default_value = "xpyd-plan")]
+    job_pvc: String,
+    /// Name of the `--emit-job` Job (its ConfigMap is NAME-scenario; shards go to
+    /// /out/NAME on the claim).
+    #[arg(long, value_name = "NAME", default_value = "xpyd-plan")]
+    job_name: String,
+    /// Namespace of the `--emit-job` objects.
+    #[arg(long, value_name = "NS", default_value = "default")]
+    job_namespace: String,
+    /// xpyd image of the `--emit-job` pods.
+    #[arg(long, value_name = "IMAGE", default_value = JOB_IMAGE)]
+    job_image: String,
 }
+
+/// Default image of `--emit-job` pods: this version's release image.
+const JOB_IMAGE: &str = concat!("ghcr.io/xpyd/xpyd:", env!("CARGO_PKG_VERSION"));
 
 /// Turn the flags into plan settings. This is the only place flags change scenario
 /// values.
@@ -231,6 +266,9 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
 
 pub(crate) fn run(args: PlanArgs) -> Result<()> {
     let settings = settings(&args)?;
+    if let Some(dir) = &args.emit_job {
+        return emit_job(&args, &settings, dir);
+    }
     let out = args
         .out
         .clone()
@@ -254,7 +292,29 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         Progress::Candidate => bar.inc(1),
         Progress::Confirming => bar.set_message("confirming"),
     };
-    let plan = planner::plan(&settings, &progress);
+    if let Some(shard) = args.shard {
+        let f = planner::shard::evaluate_shard(&settings, shard, &progress);
+        bar.finish_and_clear();
+        let f = f?;
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("{}: cannot create output folder", out.display()))?;
+        let path = out.join(shard.file_name());
+        write_file(&path, f.to_json().as_bytes())?;
+        println!(
+            "wrote {}: shard {shard}, {} of {} candidates",
+            path.display(),
+            f.evaluations.len(),
+            f.candidates
+        );
+        return Ok(());
+    }
+    let plan = if args.merge.is_empty() {
+        planner::plan(&settings, &progress).map_err(anyhow::Error::from)
+    } else {
+        read_shards(&args.merge).and_then(|files| {
+            planner::shard::merge(&settings, &files, &progress).map_err(anyhow::Error::from)
+        })
+    };
     bar.finish_and_clear();
     let plan = plan?;
 
@@ -305,4 +365,265 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The shard files named by `--merge`: files as given, folders' `shard-I-of-N.json`
+/// files in name order.
+fn read_shards(paths: &[PathBuf]) -> Result<Vec<(String, ShardFile)>> {
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p)
+            .with_context(|| format!("--merge {}: no such file or folder", p.display()))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("--merge {}: cannot list the folder", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
+                })
+                .collect();
+            if found.is_empty() {
+                bail!(
+                    "--merge {}: the folder holds no shard-I-of-N.json file",
+                    p.display()
+                );
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|f| {
+            let name = f.display().to_string();
+            let text = std::fs::read_to_string(&f)
+                .with_context(|| format!("--merge {name}: cannot read"))?;
+            let shard = ShardFile::from_json(&name, &text)?;
+            Ok((name, shard))
+        })
+        .collect()
+}
+
+/// The `xpyd plan` flags that make `settings`' search, for the Job's pods: every flag
+/// of `args` that changes the plan, none that only changes where or how it is written.
+fn search_flags(args: &PlanArgs) -> Vec<String> {
+    let PlanArgs {
+        scenario: _,
+        gpus_max,
+        target_rate,
+        gpu,
+        gpu_price,
+        backend,
+        out: _,
+        jobs: _,
+        seed,
+        probe_requests,
+        precision,
+        mode,
+        tp,
+        token_budgets,
+        max_num_seqs,
+        router,
+        no_prune,
+        top: _,
+        rbg_api: _,
+        set,
+        shard: _,
+        merge: _,
+        emit_job: _,
+        job_shards: _,
+        job_cpus: _,
+        job_pvc: _,
+        job_name: _,
+        job_namespace: _,
+        job_image: _,
+    } = args;
+    let mut out: Vec<String> = Vec::new();
+    let mut flag = |name: &str, value: String| {
+        out.push(format!("--{name}"));
+        out.push(value);
+    };
+    let list = |v: &[String]| v.join(",");
+    let nums = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    if let Some(n) = gpus_max {
+        flag("gpus-max", n.to_string());
+    }
+    if let Some(r) = target_rate {
+        flag("target-rate", r.to_string());
+    }
+    if !gpu.is_empty() {
+        flag("gpu", list(gpu));
+    }
+    for p in gpu_price {
+        flag("gpu-price", p.clone());
+    }
+    if let Some(b) = backend {
+        flag("backend", b.clone());
+    }
+    if let Some(s) = seed {
+        flag("seed", s.to_string());
+    }
+    flag("probe-requests", probe_requests.to_string());
+    flag("precision", precision.to_string());
+    if !mode.is_empty() {
+        flag("mode", list(mode));
+    }
+    if !tp.is_empty() {
+        flag("tp", nums(tp));
+    }
+    if !token_budgets.is_empty() {
+        flag("token-budgets", nums(token_budgets));
+    }
+    if !max_num_seqs.is_empty() {
+        flag("max-num-seqs", nums(max_num_seqs));
+    }
+    if !router.is_empty() {
+        flag("router", list(router));
+    }
+    for s in set {
+        flag("set", s.clone());
+    }
+    if *no_prune {
+        out.push("--no-prune".into());
+    }
+    out
+}
+
+/// The relative paths of the local files `base` reads (trace, length tables, a model
+/// `config.json`, a calibration profile), in a fixed order; `builtin:` names and catalog
+/// ids are not files. An absolute path is an error: the Job's pods cannot see it.
+fn referenced_files(base: &xpyd_sim::scenario::ScenarioFile) -> Result<Vec<String>> {
+    use xpyd_sim::workload::{JointLengthsFile, LengthFile};
+    let mut paths: Vec<&str> = Vec::new();
+    if !xpyd_models::ModelArch::catalog_ids().contains(&base.model.id.as_str()) {
+        paths.push(&base.model.id);
+    }
+    if let Some(p) = base.hardware.profile.as_deref()
+        && p != "builtin"
+        && p != "roofline"
+    {
+        paths.push(p);
+    }
+    let w = &base.workload;
+    if let Some(t) = &w.trace {
+        paths.push(&t.path);
+    }
+    if let Some(JointLengthsFile::EmpiricalJoint { path, .. }) = &w.lengths {
+        paths.push(path);
+    }
+    for l in [&w.input_tokens, &w.output_tokens].into_iter().flatten() {
+        if let LengthFile::Empirical { path, .. } = l {
+            paths.push(path);
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for p in paths {
+        if p.starts_with("builtin:") {
+            continue;
+        }
+        if !Path::new(p).is_relative() {
+            bail!(
+                "--emit-job: the scenario reads `{p}` by an absolute path, which the Job's pods cannot see: give it relative to the scenario's folder (it then goes into the ConfigMap)"
+            );
+        }
+        if !out.iter().any(|q| q == p) {
+            out.push(p.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// `--emit-job DIR`: write the ConfigMap and the Indexed Job of this plan's shards, and
+/// print the merge command.
+fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> {
+    use xpyd_reports::manifests::job::{JobFile, PlanJobSpec, emit_plan_job};
+    let mut files = Vec::new();
+    let scenario = match &args.scenario {
+        Some(p) => {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario.toml".into());
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("{}: cannot read scenario", p.display()))?;
+            files.push(JobFile {
+                path: name.clone(),
+                bytes,
+            });
+            for rel in referenced_files(&settings.base)? {
+                let path = settings.base_dir.join(&rel);
+                let bytes = std::fs::read(&path).with_context(|| {
+                    format!(
+                        "--emit-job: {}: cannot read a file the scenario uses",
+                        path.display()
+                    )
+                })?;
+                files.push(JobFile { path: rel, bytes });
+            }
+            Some(name)
+        }
+        None => {
+            // The built-in default, mounted like any scenario (it reads no files).
+            let name = "seed-sglang-2p1d.toml".to_string();
+            files.push(JobFile {
+                path: name.clone(),
+                bytes: DEFAULT_SCENARIO.as_bytes().to_vec(),
+            });
+            Some(name)
+        }
+    };
+    let spec = PlanJobSpec {
+        name: args.job_name.clone(),
+        namespace: args.job_namespace.clone(),
+        image: args.job_image.clone(),
+        shards: args.job_shards,
+        cpus: args.job_cpus,
+        pvc: args.job_pvc.clone(),
+        scenario,
+        files,
+        plan_args: search_flags(args),
+    };
+    let out = emit_plan_job(&spec).context("--emit-job")?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create output folder", dir.display()))?;
+    for (name, text) in &out {
+        write_file(&dir.join(name), text.as_bytes())?;
+    }
+    let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+    println!("wrote {}/{}", dir.display(), names.join(", "));
+    println!(
+        "run:   kubectl apply -f {}/  ({} pods write {}/shard-I-of-{}.json on claim {})",
+        dir.display(),
+        spec.shards,
+        spec.out_dir(),
+        spec.shards,
+        spec.pvc
+    );
+    let mut merge = vec!["xpyd".to_string(), "plan".to_string()];
+    if let Some(p) = &args.scenario {
+        merge.push(p.display().to_string());
+    }
+    merge.extend(search_flags(args).into_iter().map(|a| shell_quote(&a)));
+    merge.push("--merge".into());
+    merge.push("SHARDS_DIR".into());
+    println!(
+        "merge: copy the shard files off the claim into SHARDS_DIR, then\n       {}",
+        merge.join(" ")
+    );
+    Ok(())
+}
+
+/// `s` quoted for a POSIX shell when it holds anything but plain characters.
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.,/=:".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }

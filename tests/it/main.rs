@@ -6,6 +6,7 @@ mod cli_errors;
 mod common;
 mod determinism;
 mod plan;
+mod plan_shard;
 mod regression;
 mod routing;
 mod scenarios;

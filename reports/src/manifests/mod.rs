@@ -17,6 +17,7 @@
 //! rendering), `sglang`/`vllm`/`dynamo` (one file per backend: commands, ports, probes),
 //! `rbg` (the RoleBasedGroup, v1alpha2 or v1alpha1), `gateway` (Service, InferencePool),
 //! `rbac` (the router's discovery permissions), `autoscaling` (HPA, ScaledObject),
+//! [`job`] (the Indexed Job of a sharded `xpyd plan`, with its scenario ConfigMap),
 //! [`yaml`] (serialisation).
 //!
 //! Invariants: every emitter runs after [`DeploymentSpec::validate`], so user input
@@ -31,6 +32,7 @@ mod autoscaling;
 mod dynamo;
 mod from_scenario;
 mod gateway;
+pub mod job;
 mod pod;
 mod rbac;
 mod rbg;

@@ -42,7 +42,9 @@ impl Simulation<'_> {
         self.scratch = preempted;
         let Some(plan) = plan else { return };
         let inst = &mut self.insts[i.0 as usize];
-        let seconds = inst.cost.step_seconds(&plan.shape);
+        let seconds = inst
+            .cost
+            .step_seconds_memo(&plan.shape, &mut inst.cost_memo);
         let dur = SimDuration::from_secs_f64(seconds);
         inst.busy = true;
         inst.plan = plan;

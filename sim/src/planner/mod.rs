@@ -11,6 +11,9 @@
 //!    trimmed replica by replica while the SLOs hold), confirm the whole deployment by
 //!    simulation, render the outputs.
 //!
+//! [`shard`] runs step 3 on a slice of the candidates and merges the slices' files
+//! (`xpyd plan --shard I/N`, `--merge`).
+//!
 //! # Invariants
 //!
 //! - Determinism: a plan is a function of its [`PlanSettings`] only. Candidates are
@@ -29,6 +32,7 @@ pub mod bounds;
 pub mod candidates;
 pub mod result;
 pub mod search;
+pub mod shard;
 
 use crate::engine::{System, run};
 use crate::rng::Streams;

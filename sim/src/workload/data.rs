@@ -4,10 +4,13 @@
 //! by its magic bytes (`1f 8b`), not by the file name. `builtin:<name>` files are the
 //! copies in `sim/data/` embedded at compile time, so they work without any file next
 //! to the binary. Token counts read from tables are integers >= 1; anything else is a
-//! [`WorkloadError::Parse`] naming `file:line` and the column.
+//! [`WorkloadError::Parse`] naming `file:line` and the column. The columns of a built-in
+//! table are parsed once per process and shared (immutable compiled-in data, so this
+//! cannot make runs differ); files on disk are read every time.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::error::WorkloadError;
 use super::file::TraceFormat;
@@ -197,9 +200,43 @@ pub(crate) struct ColumnRequest<'a> {
     pub(crate) field: &'a str,
 }
 
+/// Columns of built-in tables already parsed, keyed by table and column headers.
+type ParsedColumns = Vec<((Builtin, Vec<String>), Vec<Vec<u32>>)>;
+
+/// The built-in tables' columns, parsed once per process and shared.
+///
+/// Like the built-in calibration profiles (`xpyd_models::calibrated`), this holds
+/// immutable data parsed from constants compiled into the binary, so it cannot make two
+/// runs differ; it spares every simulation of a plan (hundreds of probes) the gunzip and
+/// CSV parse of the same table. Files on disk are read every time (they may change).
+static BUILTIN_COLUMNS: Mutex<ParsedColumns> = Mutex::new(Vec::new());
+
 /// Reads the named columns of a CSV table (header row required) as token counts:
 /// `out[i][row]` is the value of `columns[i]` in data row `row`. Errors on an empty table.
+/// Built-in tables are parsed once per process (see [`BUILTIN_COLUMNS`]).
 pub(crate) fn read_token_columns(
+    src: &DataSource,
+    columns: &[ColumnRequest<'_>],
+) -> Result<Vec<Vec<u32>>, WorkloadError> {
+    let DataSource::Builtin(b) = src else {
+        return parse_token_columns(src, columns);
+    };
+    let key = (*b, columns.iter().map(|c| c.header.to_string()).collect());
+    // A panic elsewhere while holding the lock leaves the data intact (entries are only
+    // ever pushed whole), so a poisoned lock is still usable.
+    let mut cache = BUILTIN_COLUMNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, cols)) = cache.iter().find(|(k, _)| *k == key) {
+        return Ok(cols.clone());
+    }
+    let cols = parse_token_columns(src, columns)?;
+    cache.push((key, cols.clone()));
+    Ok(cols)
+}
+
+/// [`read_token_columns`] without the cache: read and parse `src` now.
+fn parse_token_columns(
     src: &DataSource,
     columns: &[ColumnRequest<'_>],
 ) -> Result<Vec<Vec<u32>>, WorkloadError> {

@@ -19,6 +19,7 @@ KINDS = {
     "role-rbac-v1.json": "role-rbac-v1.json",
     "rolebinding-rbac-v1.json": "rolebinding-rbac-v1.json",
     "job-batch-v1.json": "job-batch-v1.json",
+    "configmap-v1.json": "configmap-v1.json",
 }
 
 

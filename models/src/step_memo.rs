@@ -1,0 +1,98 @@
+//! Memoised step-cost terms of one instance: the terms of a step that depend on its
+//! token count alone, kept per token count so that a simulation computes each once.
+//!
+//! A simulated instance runs millions of steps whose token counts repeat (a decode step
+//! of `n` sequences has `n` tokens; prefill chunks fill the same token budget). The GEMM,
+//! memory-bound and all-reduce terms of [`crate::CostModel`] are functions of the step's
+//! token count `m` only, and the lm_head term of its logit-producing sequence count only;
+//! each is a calibrated-table lookup (a logarithm, a binary search, an exponential) or a
+//! roofline formula. [`StepMemo`] stores them the first time a count is seen.
+//!
+//! # Invariants
+//!
+//! - A memo belongs to one cost model: it is filled by
+//!   [`crate::CostModel::step_seconds_memo`] of that model only (an instance keeps its
+//!   model and its memo side by side).
+//! - A stored value is bit-identical to the one the model computes, because it *is* the
+//!   one it computed; [`crate::CostModel::step_seconds_memo`] sums the terms in the
+//!   order of [`crate::CostBreakdown::total`], so it returns exactly
+//!   [`crate::CostModel::step_seconds`].
+//! - Memory is bounded: counts up to [`MAX_MEMO_TOKENS`] are stored (grown on demand to
+//!   the largest count seen); larger ones are computed every time.
+
+/// Largest token (or sequence) count whose terms are stored: 64 Ki, far above any
+/// engine's per-step token budget.
+pub const MAX_MEMO_TOKENS: usize = 1 << 16;
+
+/// Token-count-indexed step terms of one instance's cost model; see the module docs.
+#[derive(Clone, Debug, Default)]
+pub struct StepMemo {
+    /// GEMM, memory-bound and all-reduce seconds per token count; NaN: not computed yet.
+    by_tokens: Vec<[f64; 3]>,
+    /// lm_head seconds per sequence count; NaN: not computed yet.
+    by_seqs: Vec<f64>,
+}
+
+impl StepMemo {
+    /// An empty memo.
+    pub fn new() -> StepMemo {
+        StepMemo::default()
+    }
+
+    /// The terms of token count `n`, computed by `f` the first time.
+    pub(crate) fn tokens(&mut self, n: u64, f: impl FnOnce() -> [f64; 3]) -> [f64; 3] {
+        let Some(i) = index(n) else { return f() };
+        if i >= self.by_tokens.len() {
+            self.by_tokens.resize(i + 1, [f64::NAN; 3]);
+        }
+        let slot = &mut self.by_tokens[i];
+        if slot[0].is_nan() {
+            *slot = f();
+        }
+        *slot
+    }
+
+    /// The term of sequence count `n`, computed by `f` the first time.
+    pub(crate) fn seqs(&mut self, n: u64, f: impl FnOnce() -> f64) -> f64 {
+        let Some(i) = index(n) else { return f() };
+        if i >= self.by_seqs.len() {
+            self.by_seqs.resize(i + 1, f64::NAN);
+        }
+        let slot = &mut self.by_seqs[i];
+        if slot.is_nan() {
+            *slot = f();
+        }
+        *slot
+    }
+}
+
+/// The slot of count `n`, when it is stored.
+fn index(n: u64) -> Option<usize> {
+    usize::try_from(n).ok().filter(|&i| i < MAX_MEMO_TOKENS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computes_once_per_count_and_not_beyond_the_bound() {
+        let mut m = StepMemo::new();
+        let mut calls = 0;
+        for _ in 0..3 {
+            let v = m.tokens(7, || {
+                calls += 1;
+                [1.0, 2.0, 3.0]
+            });
+            assert_eq!(v, [1.0, 2.0, 3.0]);
+        }
+        assert_eq!(calls, 1);
+        assert_eq!(m.by_tokens.len(), 8);
+        let big = MAX_MEMO_TOKENS as u64;
+        assert_eq!(m.seqs(big, || 5.0), 5.0);
+        assert!(
+            m.by_seqs.is_empty(),
+            "counts beyond the bound are not stored"
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! A sharded `xpyd plan` as a Kubernetes Indexed Job: a ConfigMap holding the scenario
+//! (and every file it references), and a `batch/v1` Job of `completionMode: Indexed`
+//! with `completions = parallelism = N` whose pod `i` runs
+//! `xpyd plan SCENARIO FLAGS --shard i/N --out /out/NAME` and leaves
+//! `shard-i-of-N.json` on a shared PersistentVolumeClaim. `xpyd plan SCENARIO FLAGS
+//! --merge DIR` then makes the plan from the shard files (see the README's plan section).
+//!
+//! Invariants: the files keep their paths relative to the scenario's folder (ConfigMap
+//! keys cannot hold `/`, so each key maps to its path through the volume's `items`);
+//! UTF-8 files go to `data`, others (gzip) base64 to `binaryData`; a ConfigMap holds at
+//! most [`CONFIGMAP_MAX_BYTES`] and a larger set of files is an error naming the largest,
+//! never a truncated ConfigMap. The pod's `--jobs` equals its CPU request and limit, so
+//! the planner does not start a thread per core of the node. Output is a pure function
+//! of the spec.
+
+use super::ManifestError;
+use super::pod::{LABEL_COMPONENT, LABEL_MANAGED, LABEL_NAME};
+use super::yaml;
+use serde_json::{Map, Value, json};
+
+/// Most bytes the values of one ConfigMap may hold (the API server's 1 MiB limit).
+pub const CONFIGMAP_MAX_BYTES: usize = 1 << 20;
+
+/// Where the pod sees the ConfigMap's files.
+pub const SCENARIO_MOUNT: &str = "/etc/xpyd/scenario";
+
+/// Where the pod sees the shared volume.
+pub const OUT_MOUNT: &str = "/out";
+
+/// One file the plan needs, at its path relative to the scenario's folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobFile {
+    /// Relative path (`scenario.toml`, `traces/conv.csv.gz`): no `..`, not absolute.
+    pub path: String,
+    /// Contents.
+    pub bytes: Vec<u8>,
+}
+
+/// What the Job runs and where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanJobSpec {
+    /// Name of the Job and of the ConfigMap (`NAME-scenario`); a DNS label.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// The xpyd container image.
+    pub image: String,
+    /// Shards (pods), at least 1.
+    pub shards: u32,
+    /// CPUs per pod (request = limit = `--jobs`), at least 1.
+    pub cpus: u32,
+    /// The PersistentVolumeClaim the shard files are written to (ReadWriteMany when
+    /// pods land on several nodes).
+    pub pvc: String,
+    /// The scenario's path among `files`; `None`: the pods plan `xpyd plan`'s built-in
+    /// default scenario.
+    pub scenario: Option<String>,
+    /// The scenario and its referenced files.
+    pub files: Vec<JobFile>,
+    /// `xpyd plan` flags between the scenario and `--shard` (the search settings).
+    pub plan_args: Vec<String>,
+}
+
+impl PlanJobSpec {
+    /// The folder on the shared volume the shard files go to.
+    pub fn out_dir(&self) -> String {
+        format!("{OUT_MOUNT}/{}", self.name)
+    }
+
+    /// The ConfigMap's name.
+    pub fn configmap_name(&self) -> String {
+        format!("{}-scenario", self.name)
+    }
+}
+
+/// `(file, YAML)` of the ConfigMap (`plan-configmap.yaml`) and the Job (`plan-job.yaml`).
+pub fn emit_plan_job(spec: &PlanJobSpec) -> Result<Vec<(String, String)>, ManifestError> {
+    plan_job_objects(spec)?
+        .into_iter()
+        .map(|(file, object)| {
+            let text = yaml::to_yaml(&object).map_err(|message| ManifestError::Yaml {
+                file: file.clone(),
+                message,
+            })?;
+            Ok((file, text))
+        })
+        .collect()
+}
+
+/// The objects of [`emit_plan_job`], as JSON values.
+pub fn plan_job_objects(spec: &PlanJobSpec) -> Result<Vec<(String, Value)>, ManifestError> {
+    validate(spec)?;
+    let labels = json!({
+        LABEL_NAME: spec.name,
+        LABEL_COMPONENT: "plan",
+        LABEL_MANAGED: "xpyd",
+    });
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    let mut items = Vec::new();
+    let mut total = 0usize;
+    for f in &spec.files {
+        let key = config_key(&f.path);
+        let value = match std::str::from_utf8(&f.bytes) {
+            Ok(text) => {
+                data.insert(key.clone(), Value::String(text.to_string()));
+                text.len()
+            }
+            Err(_) => {
+                let b = base64(&f.bytes);
+                let n = b.len();
+                binary.insert(key.clone(), Value::String(b));
+                n
+            }
+        };
+        total += value;
+        items.push(json!({"key": key, "path": f.path}));
+    }
+    if total > CONFIGMAP_MAX_BYTES {
+        let largest = spec
+            .files
+            .iter()
+            .max_by_key(|f| f.bytes.len())
+            .map_or("", |f| f.path.as_str());
+        return Err(ManifestError::Invalid {
+            field: "configmap".into(),
+            value: largest.to_string(),
+            reason: format!(
+                "and the other files come to {total} bytes, more than a ConfigMap holds ({CONFIGMAP_MAX_BYTES} bytes, 1 MiB): put the large file in the image or on the volume and point the scenario at its path there"
+            ),
+        });
+    }
+    let mut cm = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": spec.configmap_name(),
+            "namespace": spec.namespace,
+            "labels": labels,
+        },
+    });
+    if !data.is_empty() {
+        cm["data"] = Value::Object(data);
+    }
+    if !binary.is_empty() {
+        cm["binaryData"] = Value::Object(binary);
+    }
+    let mut args = vec!["plan".to_string()];
+    if let Some(s) = &spec.scenario {
+        args.push(format!("{SCENARIO_MOUNT}/{s}"));
+    }
+    args.extend(spec.plan_args.iter().cloned());
+    args.extend([
+        "--jobs".to_string(),
+        spec.cpus.to_string(),
+        "--shard".to_string(),
+        format!("$(JOB_COMPLETION_INDEX)/{}", spec.shards),
+        "--out".to_string(),
+        spec.out_dir(),
+    ]);
+    let mut configmap_volume = json!({"name": spec.configmap_name()});
+    if !items.is_empty() {
+        configmap_volume["items"] = Value::Array(items);
+    }
+    let cpu = spec.cpus.to_string();
+    let job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": spec.name,
+            "namespace": spec.namespace,
+            "labels": labels,
+        },
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": spec.shards,
+            "parallelism": spec.shards,
+            "backoffLimit": spec.shards.saturating_mul(2),
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{
+                        "name": "xpyd",
+                        "image": spec.image,
+                        "command": ["xpyd"],
+                        "args": args,
+                        "env": [{
+                            "name": "JOB_COMPLETION_INDEX",
+                            "valueFrom": {"fieldRef": {
+                                "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+                            }},
+                        }],
+                        "resources": {
+                            "requests": {"cpu": cpu, "memory": "2Gi"},
+                            "limits": {"cpu": cpu, "memory": "2Gi"},
+                        },
+                        "volumeMounts": [
+                            {"name": "scenario", "mountPath": SCENARIO_MOUNT, "readOnly": true},
+                            {"name": "out", "mountPath": OUT_MOUNT},
+                        ],
+                    }],
+                    "volumes": [
+                        {"name": "scenario", "configMap": configmap_volume},
+                        {"name": "out", "persistentVolumeClaim": {"claimName": spec.pvc}},
+                    ],
+                },
+            },
+        },
+    });
+    Ok(vec![
+        ("plan-configmap.yaml".to_string(), cm),
+        ("plan-job.yaml".to_string(), job),
+    ])
+}
+
+fn invalid(field: &str, value: impl ToString, reason: &str) -> ManifestError {
+    ManifestError::Invalid {
+        field: field.into(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// DNS-1123 label: lowercase alphanumerics and `-`, alphanumeric at both ends, 1-63.
+fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn validate(spec: &PlanJobSpec) -> Result<(), ManifestError> {
+    // `NAME-scenario` must be a DNS label too: 9 characters fewer.
+    if !is_dns_label(&spec.name) || spec.name.len() > 63 - "-scenario".len() {
+        return Err(invalid(
+            "name",
+            &spec.name,
+            "must be lowercase letters, digits and '-', starting and ending alphanumeric, at most 54 characters",
+        ));
+    }
+    if !is_dns_label(&spec.namespace) {
+        return Err(invalid("namespace", &spec.namespace, "is not a DNS label"));
+    }
+    if !is_dns_label(&spec.pvc) && !spec.pvc.split('.').all(is_dns_label) {
+        return Err(invalid("pvc", &spec.pvc, "is not a valid claim name"));
+    }
+    if spec.image.trim().is_empty() || spec.image.chars().any(char::is_whitespace) {
+        return Err(invalid("image", &spec.image, "is not an image reference"));
+    }
+    if spec.shards == 0 {
+        return Err(invalid("shards", spec.shards, "must be at least 1"));
+    }
+    if spec.cpus == 0 {
+        return Err(invalid("cpus", spec.cpus, "must be at least 1"));
+    }
+    for f in &spec.files {
+        let p = std::path::Path::new(&f.path);
+        let ok = !f.path.is_empty()
+            && p.is_relative()
+            && p.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !ok {
+            return Err(invalid(
+                "file",
+                &f.path,
+                "must be a path below the scenario's folder (no `..`, not absolute) to be mounted from a ConfigMap",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The ConfigMap key of a relative path: `/` becomes `__`, and any character a key may
+/// not hold (`[-._a-zA-Z0-9]`) becomes `_`.
+fn config_key(path: &str) -> String {
+    path.replace('/', "__")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Standard base64 with padding (RFC 4648), as `binaryData` wants.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), enc);
+        }
+    }
+
+    #[test]
+    fn keys_are_valid_configmap_keys() {
+        assert_eq!(config_key("traces/a b.csv.gz"), "traces__a_b.csv.gz");
+        assert_eq!(config_key("s.toml"), "s.toml");
+    }
+}
