@@ -672,19 +672,37 @@ impl CostModel {
         if tokens_n == 0 {
             return CostBreakdown::default().total();
         }
-        let [gemm_s, memory_bound_s, allreduce_s] = memo.tokens(tokens_n, || {
+        let sustained = matches!(&self.cal, Some(c) if c.v2.sustained);
+        let [gemm_s, gemm_isolated_s, memory_bound_s, allreduce_s] = memo.tokens(tokens_n, || {
             [
                 self.gemm_term(shape).0,
+                if sustained {
+                    self.gemm_term_with(shape, false).0
+                } else {
+                    f64::NAN
+                },
                 self.memory_bound_term(shape).0,
                 self.allreduce_term(shape).0,
             ]
         });
         let seqs_n = u64::from(shape.prefill_seqs) + u64::from(shape.decode_seqs);
         let lm_head_s = memo.seqs(seqs_n, || self.lm_head_term(shape).0);
+        let attention_prefill_s = self.attention_prefill_term(shape).0;
+        let attention_decode_s = self.attention_decode_term(shape).0;
+        // The same sustained-clock weighting as `terms`, in the same order of operations.
+        let gemm_s = if sustained {
+            let isolated = gemm_isolated_s;
+            let busy = isolated + attention_prefill_s;
+            let all = busy + attention_decode_s + memory_bound_s + allreduce_s + lm_head_s;
+            let f = if all > 0.0 { busy / all } else { 0.0 };
+            isolated + (gemm_s - isolated).max(0.0) * f
+        } else {
+            gemm_s
+        };
         CostBreakdown {
             gemm_s,
-            attention_prefill_s: self.attention_prefill_term(shape).0,
-            attention_decode_s: self.attention_decode_term(shape).0,
+            attention_prefill_s,
+            attention_decode_s,
             memory_bound_s,
             allreduce_s,
             lm_head_s,

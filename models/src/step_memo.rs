@@ -6,7 +6,10 @@
 //! memory-bound and all-reduce terms of [`crate::CostModel`] are functions of the step's
 //! token count `m` only, and the lm_head term of its logit-producing sequence count only;
 //! each is a calibrated-table lookup (a logarithm, a binary search, an exponential) or a
-//! roofline formula. [`StepMemo`] stores them the first time a count is seen.
+//! roofline formula. [`StepMemo`] stores them the first time a count is seen. With a
+//! profile that measured GEMMs at sustained clocks, the GEMM term is stored both ways
+//! (sustained and as measured) and weighted per step by the step's tensor-core share,
+//! exactly as [`crate::CostModel::step_seconds`] does.
 //!
 //! # Invariants
 //!
@@ -27,8 +30,10 @@ pub const MAX_MEMO_TOKENS: usize = 1 << 16;
 /// Token-count-indexed step terms of one instance's cost model; see the module docs.
 #[derive(Clone, Debug, Default)]
 pub struct StepMemo {
-    /// GEMM, memory-bound and all-reduce seconds per token count; NaN: not computed yet.
-    by_tokens: Vec<[f64; 3]>,
+    /// GEMM (sustained where measured), GEMM as measured (NaN without a sustained
+    /// table), memory-bound and all-reduce seconds per token count; a NaN GEMM: not
+    /// computed yet.
+    by_tokens: Vec<[f64; 4]>,
     /// lm_head seconds per sequence count; NaN: not computed yet.
     by_seqs: Vec<f64>,
 }
@@ -40,10 +45,10 @@ impl StepMemo {
     }
 
     /// The terms of token count `n`, computed by `f` the first time.
-    pub(crate) fn tokens(&mut self, n: u64, f: impl FnOnce() -> [f64; 3]) -> [f64; 3] {
+    pub(crate) fn tokens(&mut self, n: u64, f: impl FnOnce() -> [f64; 4]) -> [f64; 4] {
         let Some(i) = index(n) else { return f() };
         if i >= self.by_tokens.len() {
-            self.by_tokens.resize(i + 1, [f64::NAN; 3]);
+            self.by_tokens.resize(i + 1, [f64::NAN; 4]);
         }
         let slot = &mut self.by_tokens[i];
         if slot[0].is_nan() {
@@ -82,9 +87,9 @@ mod tests {
         for _ in 0..3 {
             let v = m.tokens(7, || {
                 calls += 1;
-                [1.0, 2.0, 3.0]
+                [1.0, 2.0, 3.0, 4.0]
             });
-            assert_eq!(v, [1.0, 2.0, 3.0]);
+            assert_eq!(v, [1.0, 2.0, 3.0, 4.0]);
         }
         assert_eq!(calls, 1);
         assert_eq!(m.by_tokens.len(), 8);
