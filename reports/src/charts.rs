@@ -53,6 +53,8 @@ pub struct Guide {
     pub label: String,
     /// Position on its axis.
     pub at: f64,
+    /// An SLO (drawn red) rather than a reference (grey).
+    pub slo: bool,
 }
 
 /// A labelled point drawn over the lines (the knee of a curve, the recommendation).
@@ -85,6 +87,19 @@ pub struct LineChart {
     pub markers: Vec<Marker>,
     /// Draw the points too (few points, e.g. one per sweep rate).
     pub dots: bool,
+    /// Where the legend goes.
+    pub legend: LegendPos,
+}
+
+/// Corner of a line chart's legend.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LegendPos {
+    /// Top left, with headroom added above the data (time series, curves).
+    UpperLeft,
+    /// Top right.
+    UpperRight,
+    /// Bottom right (CDFs, whose lower right is empty).
+    LowerRight,
 }
 
 /// Counts of values in consecutive bins.
@@ -273,20 +288,28 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-fn dashed_path(points: &[(f64, f64)], x: (f64, f64), dash_frac: f64) -> Vec<Vec<(f64, f64)>> {
-    // Split a polyline into dashes of `dash_frac` of the x range (drawn every other).
-    let step = (x.1 - x.0) * dash_frac;
+/// Split a polyline into dashes `dash` long, measured in plot-relative units (both axes
+/// scaled to 0..1), drawn every other one.
+fn dashed_path(
+    points: &[(f64, f64)],
+    x: (f64, f64),
+    y: (f64, f64),
+    dash: f64,
+) -> Vec<Vec<(f64, f64)>> {
+    let (xs, ys) = ((x.1 - x.0).max(1e-300), (y.1 - y.0).max(1e-300));
     let mut out = Vec::new();
     let mut cur = Vec::new();
     let mut on = true;
     let mut acc = 0.0;
     for w in points.windows(2) {
         let (a, b) = (w[0], w[1]);
-        let len = (b.0 - a.0).abs().max(1e-300);
+        let len = (((b.0 - a.0) / xs).powi(2) + ((b.1 - a.1) / ys).powi(2)).sqrt();
+        if len == 0.0 {
+            continue;
+        }
         let mut t = 0.0;
         while t < 1.0 {
-            let left = (step - acc) / len;
-            let t1 = (t + left).min(1.0);
+            let t1 = (t + (dash - acc) / len).min(1.0);
             let p0 = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
             let p1 = (a.0 + (b.0 - a.0) * t1, a.1 + (b.1 - a.1) * t1);
             if on {
@@ -297,7 +320,7 @@ fn dashed_path(points: &[(f64, f64)], x: (f64, f64), dash_frac: f64) -> Vec<Vec<
             }
             acc += (t1 - t) * len;
             t = t1;
-            if acc >= step {
+            if acc >= dash * (1.0 - 1e-9) {
                 acc = 0.0;
                 if on {
                     out.push(std::mem::take(&mut cur));
@@ -312,21 +335,50 @@ fn dashed_path(points: &[(f64, f64)], x: (f64, f64), dash_frac: f64) -> Vec<Vec<
     out
 }
 
+/// A guide is drawn only when it lies within this factor of the data's range; beyond, it
+/// would squash the data into a corner, so only its legend entry says where it is.
+const GUIDE_REACH: f64 = 2.0;
+
 fn draw_line<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &LineChart) -> DrawResult<DB> {
+    let data_x = range(
+        c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+        true,
+    );
+    let data_y = range(
+        c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        true,
+    );
+    let within = |g: &Guide, r: (f64, f64)| g.at <= r.1 * GUIDE_REACH;
     let xs = c
         .series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
-        .chain(c.v_guides.iter().map(|g| g.at))
+        .chain(
+            c.v_guides
+                .iter()
+                .filter(|g| within(g, data_x))
+                .map(|g| g.at),
+        )
         .chain(c.markers.iter().map(|m| m.x));
     let ys = c
         .series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
-        .chain(c.h_guides.iter().map(|g| g.at))
+        .chain(
+            c.h_guides
+                .iter()
+                .filter(|g| within(g, data_y))
+                .map(|g| g.at),
+        )
         .chain(c.markers.iter().map(|m| m.y));
     let x = range(xs, true);
-    let y = range(ys, true);
+    let mut y = range(ys, true);
+    if c.legend == LegendPos::UpperLeft {
+        // Headroom so that the legend sits above the data.
+        y.1 += (y.1 - y.0)
+            * 0.06
+            * (c.series.len() + c.h_guides.len() + c.v_guides.len() + c.markers.len()) as f64;
+    }
     let mut chart = ChartBuilder::on(root)
         .caption(&c.title, (FONT, 20))
         .margin(12)
@@ -348,7 +400,7 @@ fn draw_line<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &LineChart) -
         let col = color(i);
         let style = col.stroke_width(2);
         if s.dashed {
-            let dashes = dashed_path(&s.points, x, 0.012);
+            let dashes = dashed_path(&s.points, x, y, 0.012);
             let mut first = true;
             for d in dashes {
                 let anno = chart.draw_series(LineSeries::new(d, style))?;
@@ -380,8 +432,8 @@ fn draw_line<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &LineChart) -
             chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, col.filled())))?;
         }
     }
-    for (i, g) in c.h_guides.iter().enumerate() {
-        let col = if i == 0 { GUIDE } else { GREY };
+    for g in &c.h_guides {
+        let col = if g.slo { GUIDE } else { GREY };
         chart
             .draw_series(LineSeries::new(
                 [(x.0, g.at), (x.1, g.at)],
@@ -390,8 +442,8 @@ fn draw_line<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &LineChart) -
             .label(g.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col));
     }
-    for (i, g) in c.v_guides.iter().enumerate() {
-        let col = if i == 0 { GUIDE } else { GREY };
+    for g in &c.v_guides {
+        let col = if g.slo { GUIDE } else { GREY };
         chart
             .draw_series(LineSeries::new(
                 [(g.at, y.0), (g.at, y.1)],
@@ -406,15 +458,20 @@ fn draw_line<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &LineChart) -
             .label(m.label.as_str())
             .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, BLACK.filled()));
     }
-    legend(&mut chart)
+    legend(&mut chart, c.legend)
 }
 
 fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    pos: LegendPos,
 ) -> DrawResult<DB> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(match pos {
+            LegendPos::UpperLeft => SeriesLabelPosition::UpperLeft,
+            LegendPos::LowerRight => SeriesLabelPosition::LowerRight,
+            LegendPos::UpperRight => SeriesLabelPosition::UpperRight,
+        })
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(180, 180, 180))
         .label_font((FONT, 13))
@@ -453,7 +510,7 @@ fn draw_histogram<DB: DrawingBackend>(
         )?
         .label("requests per bin")
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], col.filled()));
-    legend(&mut chart)
+    legend(&mut chart, LegendPos::UpperRight)
 }
 
 fn draw_scatter<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Scatter) -> DrawResult<DB> {
@@ -629,9 +686,11 @@ mod tests {
             v_guides: vec![Guide {
                 label: "SLO 25 ms".into(),
                 at: 25.0,
+                slo: true,
             }],
             markers: vec![],
             dots: false,
+            legend: LegendPos::LowerRight,
         })
     }
 
@@ -698,6 +757,7 @@ mod tests {
                 v_guides: vec![],
                 markers: vec![],
                 dots: true,
+                legend: LegendPos::UpperLeft,
             }),
         ];
         for c in charts {

@@ -9,7 +9,7 @@
 
 use crate::ReportError;
 use crate::assumptions::Assumptions;
-use crate::charts::{Chart, Guide, Histogram, LineChart, Series};
+use crate::charts::{Chart, Guide, Histogram, LegendPos, LineChart, Series};
 use crate::html::{self, Section};
 use crate::input::{InputError, read_json};
 use crate::tables::{self, Requests, Timeseries};
@@ -355,11 +355,13 @@ fn cdf_chart(
                 vec![Guide {
                     label: format!("{what} SLO {v} ms"),
                     at: v,
+                    slo: true,
                 }]
             })
             .unwrap_or_default(),
         markers: vec![],
         dots: false,
+        legend: LegendPos::LowerRight,
     })
 }
 
@@ -407,7 +409,11 @@ pub fn figures(
             series: roles
                 .iter()
                 .map(|r| Series {
-                    name: format!("{} {}", r.system, r.role),
+                    name: if r.system == "aggregated-baseline" {
+                        "aggregated baseline".to_string()
+                    } else {
+                        format!("{} {}", r.system, r.role)
+                    },
                     points: reduce(&r.time_s, pick(r)),
                     dashed: r.system.contains("baseline"),
                 })
@@ -416,6 +422,7 @@ pub fn figures(
             v_guides: vec![],
             markers: vec![],
             dots: false,
+            legend: LegendPos::UpperLeft,
         })
     };
     figs.push(Figure {
@@ -468,6 +475,7 @@ pub fn figures(
             v_guides: vec![],
             markers: vec![],
             dots: false,
+            legend: LegendPos::UpperLeft,
         }),
         caption: format!(
             "Offered load per {window_s} s window of arrival time, and how many of those requests completed."
@@ -691,12 +699,7 @@ pub fn write(
     );
     numbers.push_str(&key_numbers(s));
     let tables_note = html::para(&format!(
-        "Tables beside this page: windows.csv (per {window_s} s window of arrival: arrivals, completions, TTFT/TPOT/E2E p50/p90/p99, SLO-met fraction) and instances.csv (per instance: requests and latency percentiles){}.",
-        if opts.parquet {
-            ", also as Parquet"
-        } else {
-            ""
-        }
+        "Tables beside this page: windows.csv (per {window_s} s window of arrival: arrivals, completions, TTFT/TPOT/E2E p50/p90/p99, SLO-met fraction) and instances.csv (per instance: requests and latency percentiles)."
     ));
     let sections = [
         Section::new("scenario", "Scenario and deployment", scenario),

@@ -9,7 +9,7 @@
 
 use crate::ReportError;
 use crate::assumptions::Assumptions;
-use crate::charts::{Chart, Guide, LineChart, Marker, Series};
+use crate::charts::{Chart, Guide, LegendPos, LineChart, Marker, Series};
 use crate::html::{self, Section};
 use crate::input::{CsvTable, InputError, read_json};
 use crate::run_report::ReportOptions;
@@ -238,6 +238,7 @@ pub fn charts(meta: &SweepMeta, points: &[SweepPoint]) -> Vec<(String, Chart, St
             v.push(Guide {
                 label: format!("knee {:.3} req/s", points[k].offered_rps),
                 at: points[k].offered_rps,
+                slo: false,
             });
         }
     };
@@ -265,10 +266,12 @@ pub fn charts(meta: &SweepMeta, points: &[SweepPoint]) -> Vec<(String, Chart, St
             h_guides: vec![Guide {
                 label: format!("{what} SLO {slo} ms"),
                 at: slo,
+                slo: true,
             }],
             v_guides: v,
             markers: vec![],
             dots: true,
+            legend: LegendPos::UpperLeft,
         })
     };
     let mut v = Vec::new();
@@ -318,6 +321,7 @@ pub fn charts(meta: &SweepMeta, points: &[SweepPoint]) -> Vec<(String, Chart, St
         v_guides: v,
         markers,
         dots: true,
+        legend: LegendPos::UpperLeft,
     });
     let pct = meta.slo_percentile;
     vec![

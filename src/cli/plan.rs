@@ -87,6 +87,9 @@ pub(crate) struct PlanArgs {
     /// Set any scenario field: a dotted TOML path and a TOML value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Skip the charts and report.html.
+    #[arg(long)]
+    no_report: bool,
 }
 
 /// Turn the flags into plan settings. This is the only place flags change scenario
@@ -303,6 +306,9 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
                 rec.units
             );
         }
+    }
+    if !args.no_report {
+        super::report::plan_report(&out)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod common;
 mod determinism;
 mod plan;
 mod regression;
+mod reports;
 mod routing;
 mod scenarios;
 mod validation;
