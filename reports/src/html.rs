@@ -110,7 +110,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     for r in rows {
         h.push_str("<tr>");
         for c in r {
-            let numeric = c.parse::<f64>().is_ok();
+            let numeric = c.starts_with(|ch: char| ch.is_ascii_digit()) || c == "-";
             let _ = write!(
                 h,
                 "<td{}>{}</td>",

@@ -355,13 +355,12 @@ pub fn heatmap(inp: &PlanInputs) -> Chart {
         })
         .collect();
     Chart::HeatMap(HeatMap {
-        title: "Goodput per GPU over X:Y and TP".into(),
+        title: "Goodput per GPU over X:Y and TP (cells: best requests/s per GPU)".into(),
         x_label: "prefill:decode instances per unit (X:Y)".into(),
         y_label: "TP prefill/decode".into(),
         x_cats,
         y_cats,
         cells,
-        value_label: "best goodput, requests/s per GPU".into(),
     })
 }
 
@@ -476,15 +475,22 @@ pub fn write_report(
                 ("instances".into(), shape),
                 (
                     "units".into(),
-                    format!(
-                        "{} of {} GPUs ({}P{}D TP {}/{})",
-                        r.units,
-                        r.unit.gpus,
-                        r.unit.prefill.replicas,
-                        r.unit.decode.replicas,
-                        r.unit.prefill.tp,
-                        r.unit.decode.tp
-                    ),
+                    if r.mode == "aggregated" {
+                        format!(
+                            "{} of {} GPUs ({} x TP {})",
+                            r.units, r.unit.gpus, r.unit.prefill.replicas, r.unit.prefill.tp
+                        )
+                    } else {
+                        format!(
+                            "{} of {} GPUs ({}P{}D, TP {}/{})",
+                            r.units,
+                            r.unit.gpus,
+                            r.unit.prefill.replicas,
+                            r.unit.decode.replicas,
+                            r.unit.prefill.tp,
+                            r.unit.decode.tp
+                        )
+                    },
                 ),
                 ("router".into(), r.router.clone()),
                 (

@@ -233,10 +233,21 @@ pub fn knee(points: &[SweepPoint]) -> Option<usize> {
 pub fn charts(meta: &SweepMeta, points: &[SweepPoint]) -> Vec<(String, Chart, String)> {
     let k = knee(points);
     let x: Vec<f64> = points.iter().map(|p| p.offered_rps).collect();
+    let last = k.is_some_and(|k| k + 1 == points.len());
+    let knee_label = |k: usize| {
+        if last {
+            format!(
+                "every load meets the SLOs: knee above {:.3} req/s",
+                points[k].offered_rps
+            )
+        } else {
+            format!("knee {:.3} req/s", points[k].offered_rps)
+        }
+    };
     let knee_guide = |v: &mut Vec<Guide>| {
         if let Some(k) = k {
             v.push(Guide {
-                label: format!("knee {:.3} req/s", points[k].offered_rps),
+                label: knee_label(k),
                 at: points[k].offered_rps,
                 slo: false,
             });
@@ -280,8 +291,9 @@ pub fn charts(meta: &SweepMeta, points: &[SweepPoint]) -> Vec<(String, Chart, St
     if let Some(k) = k {
         markers.push(Marker {
             label: format!(
-                "knee: {:.3} req/s goodput at {:.3} offered",
-                points[k].goodput_rps, points[k].offered_rps
+                "{}: {:.3} req/s goodput",
+                knee_label(k),
+                points[k].goodput_rps
             ),
             x: points[k].offered_rps,
             y: points[k].goodput_rps,
@@ -391,6 +403,10 @@ pub fn write_report(
         ),
     ]);
     let knee_text = match knee(points) {
+        Some(k) if k + 1 == points.len() => format!(
+            "Every offered load of the sweep meets the SLOs at p{}: the knee lies above {:.3} requests/s ({:.3} requests/s of goodput there). Sweep higher rates to find it.",
+            meta.slo_percentile, points[k].offered_rps, points[k].goodput_rps
+        ),
         Some(k) => format!(
             "Knee: {:.3} requests/s offered, the highest load of the sweep at which every SLO holds at p{} ({:.3} requests/s of goodput; at p{} TTFT ≈ {:.1} ms and TPOT ≈ {:.2} ms, interpolated between p50, p90 and p99).",
             points[k].offered_rps,
