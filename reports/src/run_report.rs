@@ -520,6 +520,9 @@ fn float_col(t: &tables::Table, name: &str) -> Vec<f64> {
     }
 }
 
+/// How one row of the key-numbers table reads a system.
+type Cell = Box<dyn Fn(&SystemIn) -> String>;
+
 fn key_numbers(s: &SummaryIn) -> String {
     let mut cols: Vec<(String, &SystemIn)> =
         vec![(format!("{} ({})", s.mode, s.deployment()), &s.system)];
@@ -534,7 +537,7 @@ fn key_numbers(s: &SummaryIn) -> String {
     }
     let mut header = vec!["metric".to_string()];
     header.extend(cols.iter().map(|c| c.0.clone()));
-    let rows_spec: Vec<(String, Box<dyn Fn(&SystemIn) -> String>)> = vec![
+    let rows_spec: Vec<(String, Cell)> = vec![
         ("GPUs".into(), Box::new(|x: &SystemIn| x.gpus.to_string())),
         (
             "TTFT p50 / p90 / p99 (ms)".into(),

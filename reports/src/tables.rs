@@ -304,21 +304,21 @@ fn polars_err(what: &str) -> impl Fn(PolarsError) -> ReportError + '_ {
 /// Quantiles reported per group.
 const QUANTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")];
 
+/// Per group: its key, its row count, and `(column name, quantile per group)`.
+struct GroupQuantiles {
+    keys: Vec<Option<i64>>,
+    counts: Vec<Option<i64>>,
+    quantiles: Vec<(String, Vec<Option<f64>>)>,
+}
+
 /// Group `df` by `key` (stable) and compute, per group, the row count and the quantiles
-/// of `values`; returns the keys and `(column name, values)` in order.
+/// of `values`, in group order.
 fn group_quantiles(
     df: &DataFrame,
     key: &str,
     values: &[&str],
     what: &str,
-) -> Result<
-    (
-        Vec<Option<i64>>,
-        Vec<Option<i64>>,
-        Vec<(String, Vec<Option<f64>>)>,
-    ),
-    ReportError,
-> {
+) -> Result<GroupQuantiles, ReportError> {
     let e = polars_err(what);
     let gb = df.group_by_stable([key]).map_err(&e)?;
     let counted = gb.select([key]).count().map_err(&e)?;
@@ -344,7 +344,11 @@ fn group_quantiles(
             out.push((format!("{}_{label}_ms", v.trim_end_matches("_ms")), col));
         }
     }
-    Ok((keys, counts, out))
+    Ok(GroupQuantiles {
+        keys,
+        counts,
+        quantiles: out,
+    })
 }
 
 fn float_col(name: &str, v: Vec<f64>) -> Result<Column, PolarsError> {
@@ -391,8 +395,11 @@ pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
         ],
     )
     .map_err(&e)?;
-    let (keys, counts, quant) =
-        group_quantiles(&df, "window", &["ttft_ms", "tpot_ms", "e2e_ms"], what)?;
+    let GroupQuantiles {
+        keys,
+        counts,
+        quantiles: quant,
+    } = group_quantiles(&df, "window", &["ttft_ms", "tpot_ms", "e2e_ms"], what)?;
     let gb = df.group_by_stable(["window"]).map_err(&e)?;
     let done = gb.select(["completed"]).sum().map_err(&e)?;
     let done: Vec<Option<f64>> = done.columns()[1].f64().map_err(&e)?.iter().collect();
@@ -471,7 +478,11 @@ pub fn instances(req: &Requests) -> Result<Table, ReportError> {
             ],
         )
         .map_err(&e)?;
-        let (keys, counts, q) = group_quantiles(
+        let GroupQuantiles {
+            keys,
+            counts,
+            quantiles: q,
+        } = group_quantiles(
             &df,
             "instance",
             &["ttft_ms", "queue_ms", "tpot_ms", "e2e_ms", "kv_transfer_ms"],
