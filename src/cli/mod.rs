@@ -11,7 +11,9 @@ mod calibrate;
 mod cost;
 mod manifest;
 mod plan;
+mod report;
 mod run;
+mod sweep;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -29,8 +31,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Simulate a scenario (the built-in default without one) and write summary.json,
-    /// requests.csv and timeseries.csv.
+    /// requests.csv, timeseries.csv, charts and report.html.
     Run(run::RunArgs),
+    /// Run a scenario at several offered rates in parallel and write sweep.csv,
+    /// latency-throughput curves and report.html.
+    Sweep(sweep::SweepArgs),
+    /// Rebuild the tables, charts and report.html of a run, sweep or plan folder.
+    Report(report::ReportArgs),
     /// Predict the time of one engine step and its breakdown.
     Cost(cost::CostArgs),
     /// Write Kubernetes manifests (RoleBasedGroup, InferencePool, HPA/KEDA) for a
@@ -51,6 +58,22 @@ enum Cmd {
     Calibrate(calibrate::CalibrateArgs),
 }
 
+/// A progress bar on stderr, hidden when stderr is not a terminal.
+pub(crate) fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(len)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
 pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -67,6 +90,8 @@ pub(crate) fn main() -> ExitCode {
     let result = match cli.cmd {
         None => run::run(run::RunArgs::default()),
         Some(Cmd::Run(args)) => run::run(args),
+        Some(Cmd::Sweep(args)) => sweep::run(args),
+        Some(Cmd::Report(args)) => report::run(args),
         Some(Cmd::Cost(args)) => cost::run(args),
         Some(Cmd::Manifest(args)) => manifest::run(args),
         Some(Cmd::Plan(args)) => plan::run(*args),

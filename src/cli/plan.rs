@@ -119,6 +119,9 @@ pub(crate) struct PlanArgs {
     /// xpyd image of the `--emit-job` pods.
     #[arg(long, value_name = "IMAGE", default_value = JOB_IMAGE)]
     job_image: String,
+    /// Skip the charts and report.html.
+    #[arg(long)]
+    no_report: bool,
 }
 
 /// Default image of `--emit-job` pods: this version's release image.
@@ -364,6 +367,9 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
             );
         }
     }
+    if !args.no_report {
+        super::report::plan_report(&out)?;
+    }
     Ok(())
 }
 
@@ -441,6 +447,7 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
         job_name: _,
         job_namespace: _,
         job_image: _,
+        no_report: _,
     } = args;
     let mut out: Vec<String> = Vec::new();
     let mut flag = |name: &str, value: String| {

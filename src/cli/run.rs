@@ -5,8 +5,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use xpyd_models::StepShape;
+use xpyd_reports::assumptions::Assumptions;
 use xpyd_reports::atomic::write_file;
 use xpyd_reports::csv_out::{RequestsCsv, write_timeseries};
+use xpyd_reports::run_report::{self, ReportOptions, RunInputs};
 use xpyd_reports::summary::Summary;
 use xpyd_sim::scenario::{self, Scenario, Topology};
 use xpyd_sim::{System, run as simulate};
@@ -54,6 +56,39 @@ pub(crate) struct RunArgs {
     /// Skip the aggregated baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// Skip the aggregate tables, charts and report.html.
+    #[arg(long)]
+    no_report: bool,
+    /// Also write each chart as PNG.
+    #[arg(long)]
+    png: bool,
+    /// Also write the aggregate tables (windows, instances) as Parquet.
+    #[arg(long)]
+    parquet: bool,
+}
+
+impl RunArgs {
+    /// The scenario flags `xpyd sweep` shares with `xpyd run`.
+    pub(crate) fn for_sweep(
+        scenario: Option<PathBuf>,
+        seed: Option<u64>,
+        requests: Option<u64>,
+        set: Vec<String>,
+        router: Option<String>,
+        profile: Option<PathBuf>,
+        roofline: bool,
+    ) -> RunArgs {
+        RunArgs {
+            scenario,
+            seed,
+            requests,
+            set,
+            router,
+            profile,
+            roofline,
+            ..RunArgs::default()
+        }
+    }
 }
 
 /// Load the scenario with every override applied: `--set` first, then the dedicated
@@ -216,16 +251,35 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
 
     let mut requests = RequestsCsv::create(&out.join("requests.csv"))?;
     let with_baseline = sc.baseline.is_some() && !args.no_baseline;
+    let mut base_requests = if with_baseline {
+        Some(RequestsCsv::create(&out.join("requests-baseline.csv"))?)
+    } else {
+        None
+    };
+    let bar = super::progress_bar(
+        sc.workload.requests().unwrap_or(0),
+        "{spinner} simulating [{bar:30}] {pos}/{len} requests, {elapsed_precise} (eta {eta})",
+    );
     // The baseline is independent of the main run: simulate both at once.
+    let sc_ref = &sc;
     let (main, baseline) = std::thread::scope(|s| {
-        let base = with_baseline.then(|| s.spawn(|| simulate(&sc, System::Baseline, &mut |_| {})));
-        let main = simulate(&sc, System::Main, &mut |r| requests.push(r));
+        let base = base_requests
+            .as_mut()
+            .map(|csv| s.spawn(move || simulate(sc_ref, System::Baseline, &mut |r| csv.push(r))));
+        let main = simulate(&sc, System::Main, &mut |r| {
+            requests.push(r);
+            bar.inc(1);
+        });
         let baseline = base.map(|h| h.join().expect("baseline simulation thread panicked"));
         (main, baseline)
     });
+    bar.finish_and_clear();
     let main = main?;
     let baseline = baseline.transpose()?;
     requests.finish()?;
+    if let Some(b) = base_requests {
+        b.finish()?;
+    }
 
     let mut series: Vec<(&str, &[xpyd_sim::metrics::TimeseriesRow])> =
         vec![(scenario::mode_name(&sc.topology), &main.timeseries)];
@@ -235,11 +289,27 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     write_timeseries(&out.join("timeseries.csv"), &series)?;
     let summary = Summary::new(&sc, &main, baseline.as_ref(), &cost_source(&sc));
     write_file(&out.join("summary.json"), summary.to_json().as_bytes())?;
+    write_file(
+        &out.join("assumptions.json"),
+        Assumptions::of(&sc).to_json().as_bytes(),
+    )?;
+    let mut written = vec!["summary.json", "requests.csv", "timeseries.csv"];
+    if with_baseline {
+        written.push("requests-baseline.csv");
+    }
+    written.push("assumptions.json");
+    if !args.no_report {
+        // The report reads back what was just written, exactly as `xpyd report DIR` does.
+        let inp = RunInputs::read(&out)?;
+        let opts = ReportOptions {
+            png: args.png,
+            parquet: args.parquet,
+        };
+        run_report::write(&out, &inp, opts)?;
+        written.extend(["windows.csv", "instances.csv", "charts/", "report.html"]);
+    }
     let text = summary.to_text();
     print!("{text}");
-    println!(
-        "\nwrote {}/summary.json, requests.csv, timeseries.csv",
-        out.display()
-    );
+    println!("\nwrote {}/{}", out.display(), written.join(", "));
     Ok(())
 }

@@ -8,6 +8,7 @@ mod determinism;
 mod plan;
 mod plan_shard;
 mod regression;
+mod reports;
 mod routing;
 mod scenarios;
 mod validation;

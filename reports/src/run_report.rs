@@ -1,0 +1,754 @@
+//! The report of one `xpyd run` folder: aggregate tables, charts and `report.html`, built
+//! only from the files the run wrote (`summary.json`, `requests.csv`,
+//! `requests-baseline.csv`, `timeseries.csv`, `assumptions.json`).
+//!
+//! Invariants: the same folder gives byte-identical outputs, and the run writes its
+//! report through this same code, so `xpyd report DIR` reproduces it exactly. Large runs
+//! are reduced before plotting: CDFs at 201 quantiles, time series averaged into at most
+//! [`MAX_POINTS`] points.
+
+use crate::ReportError;
+use crate::assumptions::Assumptions;
+use crate::charts::{Chart, Guide, Histogram, LegendPos, LineChart, Series};
+use crate::html::{self, Section};
+use crate::input::{InputError, read_json};
+use crate::tables::{self, Requests, Timeseries};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Most points of one plotted time series.
+pub const MAX_POINTS: usize = 1000;
+/// Quantile levels of a plotted CDF, 0 to 1 inclusive.
+pub const CDF_LEVELS: usize = 200;
+
+/// A distribution as `summary.json` holds it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Dist {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// A role as `summary.json` holds it.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Role {
+    /// Instances.
+    pub replicas: u32,
+    /// TP degree.
+    pub tp: u32,
+    /// Router.
+    pub router: String,
+}
+
+/// Request counts.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Counts {
+    /// Arrived.
+    pub arrived: u64,
+    /// Completed.
+    pub completed: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Unfinished at the end.
+    pub unfinished: u64,
+}
+
+/// Rates.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Rates {
+    /// Completed requests/s.
+    pub requests_per_s: f64,
+    /// Output tokens/s.
+    pub output_tokens_per_s: f64,
+    /// Output tokens/s per GPU.
+    pub output_tokens_per_s_per_gpu: f64,
+}
+
+/// SLOs and their result.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Slo {
+    /// TTFT SLO, ms.
+    pub ttft_ms: f64,
+    /// TPOT SLO, ms.
+    pub tpot_ms: f64,
+    /// Percentile the SLO applies at.
+    pub percentile: f64,
+    /// Fraction of requests meeting every SLO.
+    pub attainment: f64,
+    /// Goodput, requests/s.
+    pub goodput_requests_per_s: f64,
+    /// Whether the SLOs hold at the percentile.
+    pub met: bool,
+}
+
+/// One system's metrics in `summary.json`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SystemIn {
+    /// GPUs.
+    pub gpus: u32,
+    /// Counts.
+    pub requests: Counts,
+    /// TTFT, ms.
+    pub ttft_ms: Dist,
+    /// TPOT, ms.
+    pub tpot_ms: Dist,
+    /// E2E, ms.
+    pub e2e_ms: Dist,
+    /// KV transfer, ms.
+    pub kv_transfer_ms: Dist,
+    /// Rates.
+    pub throughput: Rates,
+    /// SLOs.
+    pub slo: Slo,
+    /// Last completion, s.
+    pub makespan_s: f64,
+    /// GPU-hours.
+    pub gpu_hours: f64,
+    /// Dollars.
+    pub cost_usd: Option<f64>,
+    /// Preemptions.
+    pub preemptions: u64,
+}
+
+/// The baseline in `summary.json`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BaselineIn {
+    /// Its role.
+    pub aggregated: Role,
+    /// Its metrics.
+    #[serde(flatten)]
+    pub system: SystemIn,
+}
+
+/// What the report reads of `summary.json`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SummaryIn {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Mode.
+    pub mode: String,
+    /// Backend.
+    pub backend: String,
+    /// Model.
+    pub model: String,
+    /// GPU.
+    pub gpu: String,
+    /// Prefill role.
+    pub prefill: Role,
+    /// Decode role.
+    pub decode: Role,
+    /// Step-cost source.
+    pub cost_source: String,
+    /// Workload in words.
+    pub workload: String,
+    /// Main system.
+    #[serde(flatten)]
+    pub system: SystemIn,
+    /// Baseline.
+    pub baseline_aggregated: Option<BaselineIn>,
+}
+
+impl SummaryIn {
+    /// The deployment in words (`2P1D, TP 2/4`).
+    pub fn deployment(&self) -> String {
+        if self.mode == "disaggregated" {
+            format!(
+                "{}P{}D, TP {}/{}, routers {}/{}",
+                self.prefill.replicas,
+                self.decode.replicas,
+                self.prefill.tp,
+                self.decode.tp,
+                self.prefill.router,
+                self.decode.router
+            )
+        } else {
+            format!(
+                "{} x TP {}, router {}",
+                self.prefill.replicas, self.prefill.tp, self.prefill.router
+            )
+        }
+    }
+}
+
+/// Options of a report.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Write PNG next to each SVG.
+    pub png: bool,
+    /// Write the aggregate tables as Parquet too.
+    pub parquet: bool,
+}
+
+/// Sorted finite values of a column.
+fn sorted(v: &[Option<f64>]) -> Vec<f64> {
+    let mut s: Vec<f64> = v.iter().flatten().copied().collect();
+    s.sort_by(f64::total_cmp);
+    s
+}
+
+/// Linear-interpolated quantile of sorted values, `q` in [0, 1].
+fn quantile(s: &[f64], q: f64) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let pos = q * (s.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}
+
+/// A CDF as [`CDF_LEVELS`] + 1 quantile points.
+pub fn cdf_points(values: &[Option<f64>]) -> Vec<(f64, f64)> {
+    let s = sorted(values);
+    if s.is_empty() {
+        return Vec::new();
+    }
+    (0..=CDF_LEVELS)
+        .map(|i| {
+            let q = i as f64 / CDF_LEVELS as f64;
+            (quantile(&s, q), q)
+        })
+        .collect()
+}
+
+/// Average consecutive points so that at most [`MAX_POINTS`] remain.
+pub fn reduce(x: &[f64], y: &[f64]) -> Vec<(f64, f64)> {
+    let n = x.len().min(y.len());
+    let k = n.div_ceil(MAX_POINTS).max(1);
+    (0..n)
+        .step_by(k)
+        .map(|s| {
+            let e = (s + k).min(n);
+            let m = (e - s) as f64;
+            (
+                x[s..e].iter().sum::<f64>() / m,
+                y[s..e].iter().sum::<f64>() / m,
+            )
+        })
+        .collect()
+}
+
+/// The time-series window: the smallest gap between sample times, else 1 s.
+fn window_of(ts: &Timeseries) -> f64 {
+    let mut t: Vec<f64> = ts.time_s.clone();
+    t.sort_by(f64::total_cmp);
+    t.dedup();
+    t.windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.min(d))))
+        .map_or(1.0, |w| (w * 1e6).round() / 1e6)
+}
+
+/// Everything a run report is built from.
+#[derive(Debug)]
+pub struct RunInputs {
+    /// `summary.json`.
+    pub summary: SummaryIn,
+    /// `requests.csv`.
+    pub requests: Requests,
+    /// `requests-baseline.csv`, when the baseline ran.
+    pub baseline: Option<Requests>,
+    /// `timeseries.csv`.
+    pub timeseries: Timeseries,
+    /// `assumptions.json`, when present.
+    pub assumptions: Option<Assumptions>,
+    /// A second run to overlay (`xpyd report --compare`), with its label.
+    pub compare: Option<(String, Requests)>,
+}
+
+impl RunInputs {
+    /// Read a run folder.
+    pub fn read(dir: &Path) -> Result<RunInputs, InputError> {
+        let summary: SummaryIn = read_json(&dir.join("summary.json"))?;
+        let requests = Requests::read(&dir.join("requests.csv"))?;
+        let bpath = dir.join("requests-baseline.csv");
+        let baseline = if bpath.exists() {
+            Some(Requests::read(&bpath)?)
+        } else {
+            None
+        };
+        let timeseries = Timeseries::read(&dir.join("timeseries.csv"))?;
+        let apath = dir.join("assumptions.json");
+        let assumptions = if apath.exists() {
+            Some(read_json(&apath)?)
+        } else {
+            None
+        };
+        Ok(RunInputs {
+            summary,
+            requests,
+            baseline,
+            timeseries,
+            assumptions,
+            compare: None,
+        })
+    }
+
+    /// Overlay the run in `other` (its `requests.csv`) on the CDFs.
+    pub fn compare_with(&mut self, other: &Path) -> Result<(), InputError> {
+        let s: SummaryIn = read_json(&other.join("summary.json"))?;
+        let r = Requests::read(&other.join("requests.csv"))?;
+        let label = format!("{} ({}, {})", other.display(), s.mode, s.deployment());
+        self.compare = Some((label, r));
+        Ok(())
+    }
+}
+
+/// A chart with the file stem it is written under and what it shows.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    /// File stem under `charts/`.
+    pub name: String,
+    /// The chart.
+    pub chart: Chart,
+    /// The caption.
+    pub caption: String,
+}
+
+fn cdf_chart(
+    inp: &RunInputs,
+    what: &str,
+    pick: fn(&Requests) -> &[Option<f64>],
+    slo: Option<f64>,
+) -> Chart {
+    let s = &inp.summary;
+    let mut series = vec![Series {
+        name: format!("{} ({})", s.mode, s.deployment()),
+        points: cdf_points(pick(&inp.requests)),
+        dashed: false,
+    }];
+    if let (Some(b), Some(bs)) = (&inp.baseline, &s.baseline_aggregated) {
+        series.push(Series {
+            name: format!(
+                "aggregated baseline ({} x TP {})",
+                bs.aggregated.replicas, bs.aggregated.tp
+            ),
+            points: cdf_points(pick(b)),
+            dashed: true,
+        });
+    }
+    if let Some((label, r)) = &inp.compare {
+        series.push(Series {
+            name: label.clone(),
+            points: cdf_points(pick(r)),
+            dashed: true,
+        });
+    }
+    Chart::Line(LineChart {
+        title: format!("{what} CDF"),
+        x_label: format!("{what} (ms)"),
+        y_label: "fraction of requests".into(),
+        series,
+        h_guides: vec![],
+        v_guides: slo
+            .map(|v| {
+                vec![Guide {
+                    label: format!("{what} SLO {v} ms"),
+                    at: v,
+                    slo: true,
+                }]
+            })
+            .unwrap_or_default(),
+        markers: vec![],
+        dots: false,
+        legend: LegendPos::LowerRight,
+    })
+}
+
+/// The figures of a run.
+pub fn figures(
+    inp: &RunInputs,
+    window: &tables::Table,
+    window_s: f64,
+) -> Result<Vec<Figure>, ReportError> {
+    let s = &inp.summary;
+    let slo = &s.system.slo;
+    let base = if inp.baseline.is_some() {
+        " The dashed line is the aggregated baseline on the same GPUs."
+    } else {
+        ""
+    };
+    let mut figs = vec![
+        Figure {
+            name: "ttft_cdf".into(),
+            chart: cdf_chart(inp, "TTFT", |r| &r.ttft_ms, Some(slo.ttft_ms)),
+            caption: format!(
+                "Time to first token: the fraction of completed requests whose TTFT is at most x. The red line is the TTFT SLO, to be met at p{}.{base}",
+                slo.percentile
+            ),
+        },
+        Figure {
+            name: "tpot_cdf".into(),
+            chart: cdf_chart(inp, "TPOT", |r| &r.tpot_ms, Some(slo.tpot_ms)),
+            caption: format!(
+                "Time per output token (decode speed seen by each request). The red line is the TPOT SLO.{base}"
+            ),
+        },
+        Figure {
+            name: "e2e_cdf".into(),
+            chart: cdf_chart(inp, "E2E", |r| &r.e2e_ms, None),
+            caption: format!("End-to-end latency, arrival to last token.{base}"),
+        },
+    ];
+    let roles = tables::role_series(&inp.timeseries)?;
+    let ts_chart = |title: &str, y: &str, pick: fn(&tables::RoleSeries) -> &Vec<f64>| {
+        Chart::Line(LineChart {
+            title: title.to_string(),
+            x_label: "simulated time (s)".into(),
+            y_label: y.to_string(),
+            series: roles
+                .iter()
+                .map(|r| Series {
+                    name: if r.system == "aggregated-baseline" {
+                        "aggregated baseline".to_string()
+                    } else {
+                        format!("{} {}", r.system, r.role)
+                    },
+                    points: reduce(&r.time_s, pick(r)),
+                    dashed: r.system.contains("baseline"),
+                })
+                .collect(),
+            h_guides: vec![],
+            v_guides: vec![],
+            markers: vec![],
+            dots: false,
+            legend: LegendPos::UpperLeft,
+        })
+    };
+    figs.push(Figure {
+        name: "queue".into(),
+        chart: ts_chart("Waiting requests", "requests waiting (sum over instances)", |r| &r.waiting),
+        caption: "Queue length per role: requests waiting for admission, summed over the role's instances, per time window.".into(),
+    });
+    figs.push(Figure {
+        name: "running".into(),
+        chart: ts_chart("Running batch", "running sequences (sum over instances)", |r| &r.running),
+        caption: "Running batch per role: sequences in the engines' batches, summed over the role's instances.".into(),
+    });
+    figs.push(Figure {
+        name: "kv_utilization".into(),
+        chart: ts_chart("KV-cache utilisation", "KV blocks used / capacity (mean over instances)", |r| {
+            &r.kv_utilization
+        }),
+        caption: "KV-cache utilisation per role, the mean over the role's instances. Near 1, admissions stall and decodes may be preempted.".into(),
+    });
+    figs.push(Figure {
+        name: "replicas".into(),
+        chart: ts_chart("Replicas", "instances", |r| &r.replicas),
+        caption: "Instances of each role over time (changes only under autoscaling).".into(),
+    });
+    let starts = float_col(window, "window_start_s");
+    let arr = float_col(window, "arrival_rps");
+    let done: Vec<f64> = match window.col("completed") {
+        Some(tables::Col::Int(v)) => v.iter().map(|c| c.unwrap_or(0) as f64 / window_s).collect(),
+        _ => Vec::new(),
+    };
+    figs.push(Figure {
+        name: "request_rate".into(),
+        chart: Chart::Line(LineChart {
+            title: "Request rate".into(),
+            x_label: "simulated time (s)".into(),
+            y_label: "requests/s".into(),
+            series: vec![
+                Series {
+                    name: "arrivals/s".into(),
+                    points: reduce(&starts, &arr),
+                    dashed: false,
+                },
+                Series {
+                    name: "completions/s (of requests arriving in the window)".into(),
+                    points: reduce(&starts, &done),
+                    dashed: true,
+                },
+            ],
+            h_guides: vec![],
+            v_guides: vec![],
+            markers: vec![],
+            dots: false,
+            legend: LegendPos::UpperLeft,
+        }),
+        caption: format!(
+            "Offered load per {window_s} s window of arrival time, and how many of those requests completed."
+        ),
+    });
+    let kv = sorted(&inp.requests.kv_transfer_ms);
+    if !kv.is_empty() {
+        let hi = kv[kv.len() - 1];
+        let bins = 40usize;
+        let width = if hi > 0.0 { hi / bins as f64 } else { 1.0 };
+        let mut counts = vec![0u64; bins];
+        for v in &kv {
+            let b = ((v / width).floor() as usize).min(bins - 1);
+            counts[b] += 1;
+        }
+        figs.push(Figure {
+            name: "kv_transfer_hist".into(),
+            chart: Chart::Histogram(Histogram {
+                title: "KV-transfer time".into(),
+                x_label: "KV transfer from prefill to decode (ms)".into(),
+                bins: counts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| (i as f64 * width, (i + 1) as f64 * width, n))
+                    .collect(),
+            }),
+            caption: format!(
+                "How long moving each prompt's KV cache from its prefill to its decode instance took ({} transfers, p50 {:.2} ms, p99 {:.2} ms).",
+                kv.len(),
+                quantile(&kv, 0.5),
+                quantile(&kv, 0.99)
+            ),
+        });
+    }
+    Ok(figs)
+}
+
+fn float_col(t: &tables::Table, name: &str) -> Vec<f64> {
+    match t.col(name) {
+        Some(tables::Col::Float(v, _)) => v.iter().map(|x| x.unwrap_or(0.0)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// How one row of the key-numbers table reads a system.
+type Cell = Box<dyn Fn(&SystemIn) -> String>;
+
+fn key_numbers(s: &SummaryIn) -> String {
+    let mut cols: Vec<(String, &SystemIn)> =
+        vec![(format!("{} ({})", s.mode, s.deployment()), &s.system)];
+    if let Some(b) = &s.baseline_aggregated {
+        cols.push((
+            format!(
+                "aggregated baseline ({} x TP {})",
+                b.aggregated.replicas, b.aggregated.tp
+            ),
+            &b.system,
+        ));
+    }
+    let mut header = vec!["metric".to_string()];
+    header.extend(cols.iter().map(|c| c.0.clone()));
+    let rows_spec: Vec<(String, Cell)> = vec![
+        ("GPUs".into(), Box::new(|x: &SystemIn| x.gpus.to_string())),
+        (
+            "TTFT p50 / p90 / p99 (ms)".into(),
+            Box::new(|x: &SystemIn| {
+                format!(
+                    "{:.1} / {:.1} / {:.1}",
+                    x.ttft_ms.p50, x.ttft_ms.p90, x.ttft_ms.p99
+                )
+            }),
+        ),
+        (
+            "TPOT p50 / p90 / p99 (ms)".into(),
+            Box::new(|x: &SystemIn| {
+                format!(
+                    "{:.2} / {:.2} / {:.2}",
+                    x.tpot_ms.p50, x.tpot_ms.p90, x.tpot_ms.p99
+                )
+            }),
+        ),
+        (
+            "E2E p50 / p90 / p99 (ms)".into(),
+            Box::new(|x: &SystemIn| {
+                format!(
+                    "{:.0} / {:.0} / {:.0}",
+                    x.e2e_ms.p50, x.e2e_ms.p90, x.e2e_ms.p99
+                )
+            }),
+        ),
+        (
+            "KV transfer p50 / p99 (ms)".into(),
+            Box::new(|x: &SystemIn| {
+                if x.kv_transfer_ms.count == 0 {
+                    "-".into()
+                } else {
+                    format!("{:.2} / {:.2}", x.kv_transfer_ms.p50, x.kv_transfer_ms.p99)
+                }
+            }),
+        ),
+        (
+            "throughput (requests/s)".into(),
+            Box::new(|x: &SystemIn| format!("{:.3}", x.throughput.requests_per_s)),
+        ),
+        (
+            "output tokens/s (per GPU)".into(),
+            Box::new(|x: &SystemIn| {
+                format!(
+                    "{:.0} ({:.0})",
+                    x.throughput.output_tokens_per_s, x.throughput.output_tokens_per_s_per_gpu
+                )
+            }),
+        ),
+        (
+            "goodput (requests/s)".into(),
+            Box::new(|x: &SystemIn| format!("{:.3}", x.slo.goodput_requests_per_s)),
+        ),
+        (
+            "SLO attainment".into(),
+            Box::new(|x: &SystemIn| format!("{:.1}%", x.slo.attainment * 100.0)),
+        ),
+        (
+            format!("SLOs met at p{}", s.system.slo.percentile),
+            Box::new(|x: &SystemIn| (if x.slo.met { "yes" } else { "no" }).to_string()),
+        ),
+        (
+            "completed / rejected / unfinished".into(),
+            Box::new(|x: &SystemIn| {
+                format!(
+                    "{} / {} / {}",
+                    x.requests.completed, x.requests.rejected, x.requests.unfinished
+                )
+            }),
+        ),
+        (
+            "preemptions".into(),
+            Box::new(|x: &SystemIn| x.preemptions.to_string()),
+        ),
+        (
+            "makespan (s)".into(),
+            Box::new(|x: &SystemIn| format!("{:.2}", x.makespan_s)),
+        ),
+        (
+            "GPU-hours".into(),
+            Box::new(|x: &SystemIn| format!("{:.4}", x.gpu_hours)),
+        ),
+        (
+            "cost (USD)".into(),
+            Box::new(|x: &SystemIn| x.cost_usd.map_or("-".into(), |c| format!("{c:.2}"))),
+        ),
+    ];
+    let rows: Vec<Vec<String>> = rows_spec
+        .iter()
+        .map(|(label, f)| {
+            let mut r = vec![label.clone()];
+            r.extend(cols.iter().map(|c| f(c.1)));
+            r
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    html::table(&header, &rows)
+}
+
+/// Build the tables, charts and page of the run in `inp`; `dir` is where they go.
+pub fn write(
+    dir: &Path,
+    inp: &RunInputs,
+    opts: ReportOptions,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let window_s = window_of(&inp.timeseries);
+    let windows = tables::windows(&inp.requests, window_s)?;
+    let instances = tables::instances(&inp.requests)?;
+    let mut written = Vec::new();
+    for (name, t) in [("windows", &windows), ("instances", &instances)] {
+        let p = dir.join(format!("{name}.csv"));
+        t.write_csv(&p)?;
+        written.push(p);
+        if opts.parquet {
+            let p = dir.join(format!("{name}.parquet"));
+            t.write_parquet(&p)?;
+            written.push(p);
+        }
+    }
+    let figs = figures(inp, &windows, window_s)?;
+    let charts = dir.join("charts");
+    std::fs::create_dir_all(&charts).map_err(|source| ReportError::Io {
+        path: charts.clone(),
+        source,
+    })?;
+    let mut body = String::new();
+    for f in &figs {
+        let svg = f.chart.write(&charts, &f.name, opts.png)?;
+        body.push_str(&html::figure(&svg, &f.caption));
+        body.push('\n');
+    }
+    let s = &inp.summary;
+    let slo = &s.system.slo;
+    let scenario = html::key_values(&[
+        ("scenario".into(), s.scenario.clone()),
+        ("seed".into(), s.seed.to_string()),
+        ("model".into(), s.model.clone()),
+        ("GPU".into(), s.gpu.clone()),
+        ("backend".into(), s.backend.clone()),
+        ("mode".into(), s.mode.clone()),
+        ("deployment".into(), s.deployment()),
+        ("workload".into(), s.workload.clone()),
+        (
+            "SLOs".into(),
+            format!(
+                "TTFT ≤ {} ms and TPOT ≤ {} ms at p{}",
+                slo.ttft_ms, slo.tpot_ms, slo.percentile
+            ),
+        ),
+        ("step costs".into(), s.cost_source.clone()),
+        (
+            "requests arrived".into(),
+            s.system.requests.arrived.to_string(),
+        ),
+    ]);
+    let mut numbers = format!(
+        "<p>SLOs met at p{}: {}</p>\n",
+        slo.percentile,
+        html::verdict(slo.met)
+    );
+    numbers.push_str(&key_numbers(s));
+    let tables_note = html::para(&format!(
+        "Tables beside this page: windows.csv (per {window_s} s window of arrival: arrivals, completions, TTFT/TPOT/E2E p50/p90/p99, SLO-met fraction) and instances.csv (per instance: requests and latency percentiles)."
+    ));
+    let sections = [
+        Section::new("scenario", "Scenario and deployment", scenario),
+        Section::new("numbers", "Key numbers", numbers),
+        Section::new("charts", "Charts", format!("{tables_note}\n{body}")),
+        Section::new(
+            "assumptions",
+            "Assumptions and their sources",
+            html::assumptions(inp.assumptions.as_ref(), &s.cost_source),
+        ),
+    ];
+    let page = html::page(
+        &format!("xpyd run report: {}", s.scenario),
+        &format!(
+            "{} on {} x {} ({}, {}), seed {}",
+            s.model, s.system.gpus, s.gpu, s.backend, s.mode, s.seed
+        ),
+        &sections,
+    );
+    let p = dir.join("report.html");
+    crate::atomic::write_file(&p, page.as_bytes())?;
+    written.push(p);
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdf_points_span_the_data() {
+        let v: Vec<Option<f64>> = (1..=1000).map(|i| Some(i as f64)).chain([None]).collect();
+        let p = cdf_points(&v);
+        assert_eq!(p.len(), CDF_LEVELS + 1);
+        assert_eq!(p[0], (1.0, 0.0));
+        assert_eq!(p[CDF_LEVELS], (1000.0, 1.0));
+        assert!(p.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn reduce_caps_points_and_keeps_means() {
+        let x: Vec<f64> = (0..5000).map(f64::from).collect();
+        let r = reduce(&x, &x);
+        assert_eq!(r.len(), MAX_POINTS);
+        assert_eq!(r[0], (2.0, 2.0));
+        let small = reduce(&[1.0, 2.0], &[3.0, 4.0]);
+        assert_eq!(small, vec![(1.0, 3.0), (2.0, 4.0)]);
+    }
+}

@@ -1,0 +1,736 @@
+//! Aggregate tables from the per-request and per-instance outputs, computed with polars'
+//! eager group-by: per time window (`windows.csv`), per instance (`instances.csv`) and
+//! the time series summed per role (for the charts).
+//!
+//! Invariants: rows are sorted before grouping and groups keep first-appearance order
+//! (`group_by_stable`), so the tables are a pure function of the inputs; CSV cells use
+//! fixed float formatting; Parquet (on request) holds the same columns with the same
+//! rounding, written by the `parquet` crate.
+//!
+//! polars marks the eager `GroupBy` aggregations deprecated in favour of its lazy engine;
+//! that engine (polars-lazy, -plan, -expr, -mem-engine) would several-fold the build time
+//! of this crate for tables of a few thousand rows, so the eager ones are used on purpose.
+#![allow(deprecated)]
+
+use crate::ReportError;
+use crate::atomic::AtomicFile;
+use crate::input::{CsvTable, InputError};
+use polars::prelude::*;
+use std::io::Write as _;
+use std::path::Path;
+
+/// One output column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Col {
+    /// Integers (empty when `None`).
+    Int(Vec<Option<i64>>),
+    /// Numbers written with this many decimals (empty when `None`).
+    Float(Vec<Option<f64>>, usize),
+    /// Text.
+    Text(Vec<String>),
+}
+
+impl Col {
+    fn len(&self) -> usize {
+        match self {
+            Col::Int(v) => v.len(),
+            Col::Float(v, _) => v.len(),
+            Col::Text(v) => v.len(),
+        }
+    }
+
+    fn cell(&self, i: usize) -> String {
+        match self {
+            Col::Int(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+            Col::Float(v, d) => v[i].map(|x| format!("{x:.d$}")).unwrap_or_default(),
+            Col::Text(v) => v[i].clone(),
+        }
+    }
+}
+
+/// A named table of equal-length columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// `(name, column)` in output order.
+    pub columns: Vec<(String, Col)>,
+}
+
+impl Table {
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, |c| c.1.len())
+    }
+
+    /// The column called `name`.
+    pub fn col(&self, name: &str) -> Option<&Col> {
+        self.columns.iter().find(|c| c.0 == name).map(|c| &c.1)
+    }
+
+    /// The table as CSV bytes.
+    pub fn to_csv(&self) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(self.columns.iter().map(|c| c.0.as_str()))
+            .expect("csv to memory");
+        for i in 0..self.rows() {
+            w.write_record(self.columns.iter().map(|c| c.1.cell(i)))
+                .expect("csv to memory");
+        }
+        w.into_inner().expect("csv to memory")
+    }
+
+    /// Write the CSV atomically.
+    pub fn write_csv(&self, path: &Path) -> Result<(), ReportError> {
+        crate::atomic::write_file(path, &self.to_csv())
+    }
+
+    /// Write the same table as Parquet (one row group; floats rounded as in the CSV).
+    pub fn write_parquet(&self, path: &Path) -> Result<(), ReportError> {
+        use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::types::Type;
+        let err = |e: parquet::errors::ParquetError| ReportError::Parquet {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let fields = self
+            .columns
+            .iter()
+            .map(|(name, c)| {
+                let (phys, rep, logical) = match c {
+                    Col::Int(_) => (
+                        parquet::basic::Type::INT64,
+                        parquet::basic::Repetition::OPTIONAL,
+                        None,
+                    ),
+                    Col::Float(..) => (
+                        parquet::basic::Type::DOUBLE,
+                        parquet::basic::Repetition::OPTIONAL,
+                        None,
+                    ),
+                    Col::Text(_) => (
+                        parquet::basic::Type::BYTE_ARRAY,
+                        parquet::basic::Repetition::REQUIRED,
+                        Some(parquet::basic::LogicalType::String),
+                    ),
+                };
+                Type::primitive_type_builder(name, phys)
+                    .with_repetition(rep)
+                    .with_logical_type(logical)
+                    .build()
+                    .map(Arc::new)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        let schema = Type::group_type_builder("table")
+            .with_fields(fields)
+            .build()
+            .map_err(err)?;
+        let props = WriterProperties::builder()
+            .set_created_by("xpyd".to_string())
+            .build();
+        let mut file = AtomicFile::create(path)?;
+        {
+            let mut w = SerializedFileWriter::new(&mut file, Arc::new(schema), Arc::new(props))
+                .map_err(err)?;
+            let mut rg = w.next_row_group().map_err(err)?;
+            let mut k = 0;
+            while let Some(mut cw) = rg.next_column().map_err(err)? {
+                let col = &self.columns[k].1;
+                k += 1;
+                match col {
+                    Col::Int(v) => {
+                        let vals: Vec<i64> = v.iter().flatten().copied().collect();
+                        let def: Vec<i16> = v.iter().map(|x| i16::from(x.is_some())).collect();
+                        cw.typed::<Int64Type>()
+                            .write_batch(&vals, Some(&def), None)
+                            .map_err(err)?;
+                    }
+                    Col::Float(v, d) => {
+                        let m = 10f64.powi(*d as i32);
+                        let vals: Vec<f64> =
+                            v.iter().flatten().map(|x| (x * m).round() / m).collect();
+                        let def: Vec<i16> = v.iter().map(|x| i16::from(x.is_some())).collect();
+                        cw.typed::<DoubleType>()
+                            .write_batch(&vals, Some(&def), None)
+                            .map_err(err)?;
+                    }
+                    Col::Text(v) => {
+                        let vals: Vec<ByteArray> =
+                            v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                        cw.typed::<ByteArrayType>()
+                            .write_batch(&vals, None, None)
+                            .map_err(err)?;
+                    }
+                }
+                cw.close().map_err(err)?;
+            }
+            rg.close().map_err(err)?;
+            w.close().map_err(err)?;
+        }
+        file.flush().map_err(|source| ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        file.commit()
+    }
+}
+
+/// What the reports need of `requests.csv`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Requests {
+    /// Request id.
+    pub id: Vec<u64>,
+    /// Arrival, s.
+    pub arrival_s: Vec<f64>,
+    /// Output tokens.
+    pub output_tokens: Vec<u64>,
+    /// Instance that computed the prompt.
+    pub prefill_instance: Vec<Option<u64>>,
+    /// Instance that generated the output.
+    pub decode_instance: Vec<Option<u64>>,
+    /// TTFT, ms.
+    pub ttft_ms: Vec<Option<f64>>,
+    /// TPOT, ms.
+    pub tpot_ms: Vec<Option<f64>>,
+    /// E2E, ms.
+    pub e2e_ms: Vec<Option<f64>>,
+    /// Queueing before prefill, ms.
+    pub queue_ms: Vec<Option<f64>>,
+    /// KV transfer, ms.
+    pub kv_transfer_ms: Vec<Option<f64>>,
+    /// Every SLO met.
+    pub slo_met: Vec<Option<bool>>,
+}
+
+impl Requests {
+    /// Read `requests.csv` (as `xpyd run` writes it).
+    pub fn read(path: &Path) -> Result<Requests, InputError> {
+        let cols = [
+            "id",
+            "arrival_s",
+            "output_tokens",
+            "prefill_instance",
+            "decode_instance",
+            "ttft_ms",
+            "tpot_ms",
+            "e2e_ms",
+            "queue_ms",
+            "kv_transfer_ms",
+            "slo_met",
+        ];
+        let t = CsvTable::read(path, &cols)?;
+        Ok(Requests {
+            id: t.u64("id")?,
+            arrival_s: t.f64("arrival_s")?,
+            output_tokens: t.u64("output_tokens")?,
+            prefill_instance: t.opt_u64("prefill_instance")?,
+            decode_instance: t.opt_u64("decode_instance")?,
+            ttft_ms: t.opt_f64("ttft_ms")?,
+            tpot_ms: t.opt_f64("tpot_ms")?,
+            e2e_ms: t.opt_f64("e2e_ms")?,
+            queue_ms: t.opt_f64("queue_ms")?,
+            kv_transfer_ms: t.opt_f64("kv_transfer_ms")?,
+            slo_met: t.opt_bool("slo_met")?,
+        })
+    }
+
+    /// Requests.
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    /// None.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+}
+
+/// What the reports need of `timeseries.csv`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timeseries {
+    /// System (`disaggregated`, `aggregated-baseline`, ...).
+    pub system: Vec<String>,
+    /// Window start, s.
+    pub time_s: Vec<f64>,
+    /// `prefill`, `decode` or `aggregated`.
+    pub role: Vec<String>,
+    /// Waiting requests.
+    pub waiting: Vec<u64>,
+    /// Running sequences.
+    pub running: Vec<u64>,
+    /// KV blocks used / capacity.
+    pub kv_utilization: Vec<f64>,
+    /// Prefill replicas.
+    pub prefill_replicas: Vec<u64>,
+    /// Decode replicas.
+    pub decode_replicas: Vec<u64>,
+}
+
+impl Timeseries {
+    /// Read `timeseries.csv` (as `xpyd run` writes it).
+    pub fn read(path: &Path) -> Result<Timeseries, InputError> {
+        let cols = [
+            "system",
+            "time_s",
+            "role",
+            "waiting",
+            "running",
+            "kv_utilization",
+            "prefill_replicas",
+            "decode_replicas",
+        ];
+        let t = CsvTable::read(path, &cols)?;
+        Ok(Timeseries {
+            system: t.text("system"),
+            time_s: t.f64("time_s")?,
+            role: t.text("role"),
+            waiting: t.u64("waiting")?,
+            running: t.u64("running")?,
+            kv_utilization: t.f64("kv_utilization")?,
+            prefill_replicas: t.u64("prefill_replicas")?,
+            decode_replicas: t.u64("decode_replicas")?,
+        })
+    }
+}
+
+fn polars_err(what: &str) -> impl Fn(PolarsError) -> ReportError + '_ {
+    move |e| ReportError::Table {
+        table: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Quantiles reported per group.
+const QUANTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")];
+
+/// Per group: its key, its row count, and `(column name, quantile per group)`.
+struct GroupQuantiles {
+    keys: Vec<Option<i64>>,
+    counts: Vec<Option<i64>>,
+    quantiles: Vec<(String, Vec<Option<f64>>)>,
+}
+
+/// Group `df` by `key` (stable) and compute, per group, the row count and the quantiles
+/// of `values`, in group order.
+fn group_quantiles(
+    df: &DataFrame,
+    key: &str,
+    values: &[&str],
+    what: &str,
+) -> Result<GroupQuantiles, ReportError> {
+    let e = polars_err(what);
+    let gb = df.group_by_stable([key]).map_err(&e)?;
+    let counted = gb.select([key]).count().map_err(&e)?;
+    let keys: Vec<Option<i64>> = counted
+        .column(key)
+        .and_then(|c| c.i64().cloned())
+        .map_err(&e)?
+        .iter()
+        .collect();
+    let n_col = &counted.columns()[1];
+    let counts: Vec<Option<i64>> = n_col
+        .cast(&DataType::Int64)
+        .and_then(|c| c.i64().cloned())
+        .map_err(&e)?
+        .iter()
+        .collect();
+    let mut out = Vec::new();
+    for v in values {
+        let gb = df.group_by_stable([key]).map_err(&e)?.select([*v]);
+        for (q, label) in QUANTILES {
+            let agg = gb.quantile(q, QuantileMethod::Linear).map_err(&e)?;
+            let col: Vec<Option<f64>> = agg.columns()[1].f64().map_err(&e)?.iter().collect();
+            out.push((format!("{}_{label}_ms", v.trim_end_matches("_ms")), col));
+        }
+    }
+    Ok(GroupQuantiles {
+        keys,
+        counts,
+        quantiles: out,
+    })
+}
+
+fn float_col(name: &str, v: Vec<f64>) -> Result<Column, PolarsError> {
+    Ok(Column::new(name.into(), v))
+}
+
+fn opt_col(name: &str, v: &[Option<f64>]) -> Column {
+    Column::new(name.into(), v.to_vec())
+}
+
+/// Per window of `window_s` seconds of arrival: arrivals, completions, TTFT/TPOT/E2E
+/// percentiles and the fraction meeting every SLO (`windows.csv`).
+pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
+    assert!(window_s > 0.0, "window must be positive");
+    let what = "windows.csv";
+    let e = polars_err(what);
+    let mut order: Vec<usize> = (0..req.len()).collect();
+    let win = |i: usize| (req.arrival_s[i] / window_s).floor() as i64;
+    order.sort_by_key(|&i| (win(i), req.id[i]));
+    let pick = |v: &[Option<f64>]| order.iter().map(|&i| v[i]).collect::<Vec<_>>();
+    let met: Vec<Option<f64>> = order
+        .iter()
+        .map(|&i| req.slo_met[i].map(|m| if m { 1.0 } else { 0.0 }))
+        .collect();
+    let df = DataFrame::new(
+        order.len(),
+        vec![
+            Column::new(
+                "window".into(),
+                order.iter().map(|&i| win(i)).collect::<Vec<i64>>(),
+            ),
+            opt_col("ttft_ms", &pick(&req.ttft_ms)),
+            opt_col("tpot_ms", &pick(&req.tpot_ms)),
+            opt_col("e2e_ms", &pick(&req.e2e_ms)),
+            opt_col("slo_met", &met),
+            float_col(
+                "completed",
+                order
+                    .iter()
+                    .map(|&i| if req.e2e_ms[i].is_some() { 1.0 } else { 0.0 })
+                    .collect(),
+            )
+            .map_err(&e)?,
+        ],
+    )
+    .map_err(&e)?;
+    let GroupQuantiles {
+        keys,
+        counts,
+        quantiles: quant,
+    } = group_quantiles(&df, "window", &["ttft_ms", "tpot_ms", "e2e_ms"], what)?;
+    let gb = df.group_by_stable(["window"]).map_err(&e)?;
+    let done = gb.select(["completed"]).sum().map_err(&e)?;
+    let done: Vec<Option<f64>> = done.columns()[1].f64().map_err(&e)?.iter().collect();
+    let met = df
+        .group_by_stable(["window"])
+        .map_err(&e)?
+        .select(["slo_met"])
+        .mean()
+        .map_err(&e)?;
+    let met: Vec<Option<f64>> = met.columns()[1].f64().map_err(&e)?.iter().collect();
+    let mut columns = vec![
+        (
+            "window_start_s".to_string(),
+            Col::Float(
+                keys.iter()
+                    .map(|k| k.map(|k| k as f64 * window_s))
+                    .collect(),
+                3,
+            ),
+        ),
+        ("arrivals".to_string(), Col::Int(counts.clone())),
+        (
+            "arrival_rps".to_string(),
+            Col::Float(
+                counts
+                    .iter()
+                    .map(|c| c.map(|c| c as f64 / window_s))
+                    .collect(),
+                4,
+            ),
+        ),
+        (
+            "completed".to_string(),
+            Col::Int(done.iter().map(|d| d.map(|d| d.round() as i64)).collect()),
+        ),
+    ];
+    for (name, v) in quant {
+        columns.push((name, Col::Float(v, 3)));
+    }
+    columns.push(("slo_met_fraction".to_string(), Col::Float(met, 4)));
+    Ok(Table { columns })
+}
+
+/// Per instance: requests and latency percentiles, grouped by the instance that
+/// computed the prompt (`role` = `prefill`) and by the one that generated the output
+/// (`role` = `decode`) (`instances.csv`).
+pub fn instances(req: &Requests) -> Result<Table, ReportError> {
+    let what = "instances.csv";
+    let e = polars_err(what);
+    let mut role = Vec::new();
+    let mut inst = Vec::new();
+    let mut n = Vec::new();
+    let mut quant: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+    for (label, by) in [
+        ("prefill", &req.prefill_instance),
+        ("decode", &req.decode_instance),
+    ] {
+        let mut order: Vec<usize> = (0..req.len()).filter(|&i| by[i].is_some()).collect();
+        order.sort_by_key(|&i| (by[i], req.id[i]));
+        let pick = |v: &[Option<f64>]| order.iter().map(|&i| v[i]).collect::<Vec<_>>();
+        let df = DataFrame::new(
+            order.len(),
+            vec![
+                Column::new(
+                    "instance".into(),
+                    order
+                        .iter()
+                        .map(|&i| by[i].map_or(0, |x| x as i64))
+                        .collect::<Vec<i64>>(),
+                ),
+                opt_col("ttft_ms", &pick(&req.ttft_ms)),
+                opt_col("queue_ms", &pick(&req.queue_ms)),
+                opt_col("tpot_ms", &pick(&req.tpot_ms)),
+                opt_col("e2e_ms", &pick(&req.e2e_ms)),
+                opt_col("kv_transfer_ms", &pick(&req.kv_transfer_ms)),
+            ],
+        )
+        .map_err(&e)?;
+        let GroupQuantiles {
+            keys,
+            counts,
+            quantiles: q,
+        } = group_quantiles(
+            &df,
+            "instance",
+            &["ttft_ms", "queue_ms", "tpot_ms", "e2e_ms", "kv_transfer_ms"],
+            what,
+        )?;
+        role.extend(keys.iter().map(|_| label.to_string()));
+        inst.extend(keys);
+        n.extend(counts);
+        if quant.is_empty() {
+            quant = q;
+        } else {
+            for (dst, (_, src)) in quant.iter_mut().zip(q) {
+                dst.1.extend(src);
+            }
+        }
+    }
+    let mut columns = vec![
+        ("role".to_string(), Col::Text(role)),
+        ("instance".to_string(), Col::Int(inst)),
+        ("requests".to_string(), Col::Int(n)),
+    ];
+    for (name, v) in quant {
+        columns.push((name, Col::Float(v, 3)));
+    }
+    Ok(Table { columns })
+}
+
+/// The time series summed over the instances of each role, per system and window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoleSeries {
+    /// System.
+    pub system: String,
+    /// Role.
+    pub role: String,
+    /// Window start, s.
+    pub time_s: Vec<f64>,
+    /// Waiting requests, summed over the role's instances.
+    pub waiting: Vec<f64>,
+    /// Running sequences, summed.
+    pub running: Vec<f64>,
+    /// KV utilisation, mean over instances.
+    pub kv_utilization: Vec<f64>,
+    /// Replicas of the role.
+    pub replicas: Vec<f64>,
+}
+
+/// Sum the time series per `(system, role, window)` with polars, in first-appearance
+/// order of the systems and roles.
+pub fn role_series(ts: &Timeseries) -> Result<Vec<RoleSeries>, ReportError> {
+    let what = "timeseries.csv";
+    let e = polars_err(what);
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut group = Vec::with_capacity(ts.time_s.len());
+    for (s, r) in ts.system.iter().zip(&ts.role) {
+        let k = match names.iter().position(|(a, b)| a == s && b == r) {
+            Some(k) => k,
+            None => {
+                names.push((s.clone(), r.clone()));
+                names.len() - 1
+            }
+        };
+        group.push(k as i64);
+    }
+    let replicas: Vec<f64> = ts
+        .role
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if r == "decode" {
+                ts.decode_replicas[i] as f64
+            } else {
+                ts.prefill_replicas[i] as f64
+            }
+        })
+        .collect();
+    let df = DataFrame::new(
+        group.len(),
+        vec![
+            Column::new("group".into(), group),
+            Column::new(
+                "time_us".into(),
+                ts.time_s
+                    .iter()
+                    .map(|t| (t * 1e6).round() as i64)
+                    .collect::<Vec<i64>>(),
+            ),
+            Column::new(
+                "waiting".into(),
+                ts.waiting.iter().map(|&x| x as f64).collect::<Vec<f64>>(),
+            ),
+            Column::new(
+                "running".into(),
+                ts.running.iter().map(|&x| x as f64).collect::<Vec<f64>>(),
+            ),
+            Column::new("kv_utilization".into(), ts.kv_utilization.clone()),
+            Column::new("replicas".into(), replicas),
+        ],
+    )
+    .map_err(&e)?;
+    let gb = df.group_by_stable(["group", "time_us"]).map_err(&e)?;
+    let sums = gb.select(["waiting", "running"]).sum().map_err(&e)?;
+    let kv = df
+        .group_by_stable(["group", "time_us"])
+        .map_err(&e)?
+        .select(["kv_utilization"])
+        .mean()
+        .map_err(&e)?;
+    let reps = df
+        .group_by_stable(["group", "time_us"])
+        .map_err(&e)?
+        .select(["replicas"])
+        .max()
+        .map_err(&e)?;
+    let ints = |df: &DataFrame, c: usize| -> Result<Vec<i64>, ReportError> {
+        Ok(df.columns()[c]
+            .i64()
+            .map_err(&e)?
+            .iter()
+            .map(|x| x.unwrap_or(0))
+            .collect())
+    };
+    let floats = |df: &DataFrame, c: usize| -> Result<Vec<f64>, ReportError> {
+        Ok(df.columns()[c]
+            .f64()
+            .map_err(&e)?
+            .iter()
+            .map(|x| x.unwrap_or(0.0))
+            .collect())
+    };
+    let g = ints(&sums, 0)?;
+    let t = ints(&sums, 1)?;
+    let waiting = floats(&sums, 2)?;
+    let running = floats(&sums, 3)?;
+    let kv = floats(&kv, 2)?;
+    let reps = floats(&reps, 2)?;
+    let mut out: Vec<RoleSeries> = names
+        .iter()
+        .map(|(s, r)| RoleSeries {
+            system: s.clone(),
+            role: r.clone(),
+            ..RoleSeries::default()
+        })
+        .collect();
+    for i in 0..g.len() {
+        let o = &mut out[g[i] as usize];
+        o.time_s.push(t[i] as f64 / 1e6);
+        o.waiting.push(waiting[i]);
+        o.running.push(running[i]);
+        o.kv_utilization.push(kv[i]);
+        o.replicas.push(reps[i]);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> Requests {
+        Requests {
+            id: vec![0, 1, 2, 3],
+            arrival_s: vec![0.1, 0.5, 1.2, 1.9],
+            output_tokens: vec![10, 10, 10, 10],
+            prefill_instance: vec![Some(0), Some(1), Some(0), None],
+            decode_instance: vec![Some(2), Some(2), Some(2), None],
+            ttft_ms: vec![Some(10.0), Some(30.0), Some(20.0), None],
+            tpot_ms: vec![Some(1.0), Some(2.0), Some(3.0), None],
+            e2e_ms: vec![Some(100.0), Some(200.0), Some(300.0), None],
+            queue_ms: vec![Some(0.0), Some(1.0), Some(2.0), None],
+            kv_transfer_ms: vec![Some(5.0), Some(5.0), Some(5.0), None],
+            slo_met: vec![Some(true), Some(false), Some(true), None],
+        }
+    }
+
+    #[test]
+    fn windows_count_and_percentiles() {
+        let t = windows(&req(), 1.0).unwrap();
+        let csv = String::from_utf8(t.to_csv()).unwrap();
+        let mut lines = csv.lines();
+        let header = lines.next().unwrap();
+        assert!(header.starts_with("window_start_s,arrivals,arrival_rps,completed,ttft_p50_ms"));
+        assert_eq!(t.col("arrivals"), Some(&Col::Int(vec![Some(2), Some(2)])));
+        assert_eq!(t.col("completed"), Some(&Col::Int(vec![Some(2), Some(1)])));
+        let Some(Col::Float(p50, _)) = t.col("ttft_p50_ms") else {
+            panic!("ttft_p50_ms")
+        };
+        assert_eq!(p50, &vec![Some(20.0), Some(20.0)]);
+        let Some(Col::Float(met, _)) = t.col("slo_met_fraction") else {
+            panic!("slo_met_fraction")
+        };
+        assert_eq!(met, &vec![Some(0.5), Some(1.0)]);
+    }
+
+    #[test]
+    fn instances_group_by_role() {
+        let t = instances(&req()).unwrap();
+        assert_eq!(
+            t.col("role"),
+            Some(&Col::Text(vec![
+                "prefill".into(),
+                "prefill".into(),
+                "decode".into()
+            ]))
+        );
+        assert_eq!(
+            t.col("instance"),
+            Some(&Col::Int(vec![Some(0), Some(1), Some(2)]))
+        );
+        assert_eq!(
+            t.col("requests"),
+            Some(&Col::Int(vec![Some(2), Some(1), Some(3)]))
+        );
+    }
+
+    #[test]
+    fn role_series_sums_instances() {
+        let ts = Timeseries {
+            system: vec!["pd".into(); 4],
+            time_s: vec![0.0, 0.0, 1.0, 1.0],
+            role: vec!["decode".into(); 4],
+            waiting: vec![1, 2, 3, 4],
+            running: vec![5, 6, 7, 8],
+            kv_utilization: vec![0.2, 0.4, 0.6, 0.8],
+            prefill_replicas: vec![1; 4],
+            decode_replicas: vec![2; 4],
+        };
+        let s = role_series(&ts).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].waiting, vec![3.0, 7.0]);
+        assert_eq!(s[0].running, vec![11.0, 15.0]);
+        assert_eq!(s[0].replicas, vec![2.0, 2.0]);
+        assert!((s[0].kv_utilization[0] - 0.3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn parquet_round_trips_row_count() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let t = windows(&req(), 1.0).unwrap();
+        let dir = std::env::temp_dir().join(format!("xpyd-pq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("w.parquet");
+        t.write_parquet(&p).unwrap();
+        let r = SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+        assert_eq!(r.metadata().file_metadata().num_rows(), 2);
+        assert_eq!(
+            r.metadata().file_metadata().schema_descr().num_columns(),
+            t.columns.len()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
