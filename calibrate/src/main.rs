@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use xpyd_models::Dtype;
 use xpyd_models::profile::{
-    FORMAT_VERSION, GemmRow, GemmSustainedRow, MoeExpertsRow, PrefillAttentionRow, Profile,
-    ProfileData, moe_experts_flops,
+    FORMAT_VERSION, GemmRow, GemmSustainedRow, MlaDecodeRow, MoeExpertsRow, PrefillAttentionRow,
+    Profile, ProfileData, moe_experts_flops,
 };
 
 /// GPU microbenchmarks for xpyd calibration profiles.
@@ -87,7 +87,8 @@ struct MergeArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Merge row by row: rows of --from replace the base's rows of the same key (GEMM:
-    /// m, n, k, dtype) and the base's other rows stay; only `gemm` supports it.
+    /// m, n, k, dtype; MLA decode: batch, context, heads, widths, dtype) and the base's
+    /// other rows stay; only `gemm` and `attention_decode_mla` support it.
     #[arg(long)]
     rows: bool,
 }
@@ -199,10 +200,14 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
     let from = Profile::load(&a.from)?;
     let mut d = base.data().clone();
     let f = from.data();
+    if a.rows && a.tables == ["attention_decode_mla"] {
+        return merge_mla_rows(&a, d, f);
+    }
     if a.rows {
         if a.tables != ["gemm"] {
             return Err(CalError::Input(
-                "merge --rows: only the gemm table merges row by row".into(),
+                "merge --rows: only the gemm and attention_decode_mla tables merge row by row"
+                    .into(),
             ));
         }
         let key = |g: &GemmRow| (g.m, g.n, g.k, g.dtype);
@@ -240,6 +245,7 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
             "gemm" => d.gemm = f.gemm.clone(),
             "attention_prefill" => d.attention_prefill = f.attention_prefill.clone(),
             "attention_decode" => d.attention_decode = f.attention_decode.clone(),
+            "attention_decode_mla" => d.attention_decode_mla = f.attention_decode_mla.clone(),
             "memory_bound" => d.memory_bound = f.memory_bound.clone(),
             other => return Err(CalError::Input(format!("merge: unknown table `{other}`"))),
         }
@@ -268,6 +274,55 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
         if !n.starts_with("run took") && !n.starts_with("one GPU:") && !d.header.notes.contains(n) {
             d.header.notes.push(format!("{imported}{n}"));
         }
+    }
+    write_profile(a.out.as_deref().unwrap_or(&a.base), &d)
+}
+
+/// `merge --rows --tables attention_decode_mla`: rows of `--from` replace the base's rows
+/// of the same (batch, context, heads, latent widths, cache format); every other row of
+/// every table stays. The MLA kernel's check note of `--from` is carried over.
+fn merge_mla_rows(a: &MergeArgs, mut d: ProfileData, f: &ProfileData) -> Result<(), CalError> {
+    if f.attention_decode_mla.is_empty() {
+        return Err(CalError::Input(format!(
+            "merge --rows: {} has no attention_decode_mla rows",
+            a.from.display()
+        )));
+    }
+    same_gpu(&a.from, &f.header.gpu_name, &d)?;
+    let key = |r: &MlaDecodeRow| {
+        (
+            r.batch,
+            r.context,
+            r.heads,
+            r.kv_lora_rank,
+            r.rope_dim,
+            r.kv_dtype,
+        )
+    };
+    let incoming: Vec<_> = f.attention_decode_mla.iter().map(key).collect();
+    d.attention_decode_mla
+        .retain(|r| !incoming.contains(&key(r)));
+    d.attention_decode_mla
+        .extend(f.attention_decode_mla.iter().cloned());
+    d.format_version = FORMAT_VERSION;
+    d.header.command_line = format!("{}; {}", d.header.command_line, command_line());
+    d.header.notes.retain(|n| {
+        !n.starts_with("attention_decode_mla rows merged") && !n.starts_with("MLA decode kernel")
+    });
+    d.header.notes.push(format!(
+        "attention_decode_mla rows merged from a run on {} ({}, {}): {} rows",
+        f.header.gpu_name,
+        f.header.date_utc,
+        f.header.command_line,
+        f.attention_decode_mla.len()
+    ));
+    for n in f
+        .header
+        .notes
+        .iter()
+        .filter(|n| n.starts_with("MLA decode kernel"))
+    {
+        d.header.notes.push(n.clone());
     }
     write_profile(a.out.as_deref().unwrap_or(&a.base), &d)
 }

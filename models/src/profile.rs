@@ -5,8 +5,9 @@
 //!
 //! Version 2 added the `moe_experts` table (grouped expert GEMMs), the `gemm_sustained`
 //! table (layer GEMM stacks replayed at the power limit) and the optional `v_head_dim` of
-//! prefill attention rows (MLA: q/k and v widths differ). A version 1 file is a version 2
-//! file with those tables empty, and loads unchanged.
+//! prefill attention rows (MLA: q/k and v widths differ), and later the optional
+//! `attention_decode_mla` table (absorbed MLA decode; omitted when empty). A version 1
+//! file is a version 2 file with those tables empty, and loads unchanged.
 //!
 //! A profile is one JSON object ([`ProfileData`]): a [`ProfileHeader`] saying where and
 //! how it was measured, then one table per kind of measurement. Every row carries its
@@ -241,6 +242,46 @@ pub struct DecodeAttentionRow {
     pub kernel: String,
 }
 
+/// One absorbed MLA decode attention call (DeepSeek-V2/V3 as FlashMLA runs it): `batch`
+/// sequences of one query token each, `heads` query heads (per GPU) over a paged latent
+/// cache of `context` rows of `kv_lora_rank + rope_dim` values shared by all heads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlaDecodeRow {
+    /// Sequences in the call.
+    pub batch: u32,
+    /// Cached tokens (latent rows) per sequence.
+    pub context: u32,
+    /// Query heads (per GPU, after the TP split).
+    pub heads: u32,
+    /// Latent width of a row that is also the value (512 for DeepSeek-V3).
+    pub kv_lora_rank: u32,
+    /// Decoupled rotary width of a row (64 for DeepSeek-V3).
+    pub rope_dim: u32,
+    /// Tokens per KV-cache block (page).
+    pub block_size: u32,
+    /// Latent cache format.
+    pub kv_dtype: Dtype,
+    /// Median seconds of one call (the split-K reduction included).
+    pub seconds: f64,
+    /// Achieved GB/s of latent cache read ([`mla_decode_kv_bytes`] / seconds / 1e9).
+    pub gb_s: f64,
+    /// The kernel measured (`xpyd-nvrtc-mla`).
+    pub kernel: String,
+}
+
+/// Bytes of latent cache one MLA decode call must read (each row once for all heads):
+/// `batch · context · (kv_lora_rank + rope_dim) · dtype bytes`.
+pub fn mla_decode_kv_bytes(
+    batch: u32,
+    context: u32,
+    kv_lora_rank: u32,
+    rope_dim: u32,
+    kv_dtype: Dtype,
+) -> f64 {
+    f64::from(batch) * f64::from(context) * f64::from(kv_lora_rank + rope_dim) * kv_dtype.bytes()
+}
+
 /// One memory-bound kernel (norm, activation, rotary embedding).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -350,6 +391,9 @@ pub struct ProfileData {
     /// Sustained layer-GEMM stacks (format 2).
     #[serde(default)]
     pub gemm_sustained: Vec<GemmSustainedRow>,
+    /// Absorbed MLA decode attention (format 2; absent in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention_decode_mla: Vec<MlaDecodeRow>,
 }
 
 /// Why a profile could not be loaded or built. All variants are fatal for that profile.
@@ -589,6 +633,9 @@ struct Index {
     decode_floor: Vec<f64>,
     /// Same order as `decode`: seconds over (batch × kv_heads, context).
     decode_grid: Vec<Grid2>,
+    /// `(kv_lora_rank, rope_dim, kv dtype, heads)` → MLA decode seconds over
+    /// (batch, context); sorted by key.
+    mla_decode: Vec<((u32, u32, Dtype, u32), Grid2)>,
     /// gpus → seconds over bytes; sorted by gpus.
     allreduce: Vec<(u32, Curve)>,
     /// Seconds over bytes.
@@ -765,6 +812,15 @@ impl Profile {
             check_positive(o, f("block_size"), r.block_size.into())?;
             check_time(o, f("seconds"), r.seconds)?;
         }
+        for (i, r) in d.attention_decode_mla.iter().enumerate() {
+            let f = |s: &str| format!("attention_decode_mla[{i}].{s}");
+            check_positive(o, f("batch"), r.batch.into())?;
+            check_positive(o, f("context"), r.context.into())?;
+            check_positive(o, f("heads"), r.heads.into())?;
+            check_positive(o, f("kv_lora_rank"), r.kv_lora_rank.into())?;
+            check_positive(o, f("block_size"), r.block_size.into())?;
+            check_time(o, f("seconds"), r.seconds)?;
+        }
         for (i, r) in d.memory_bound.iter().enumerate() {
             check_positive(o, format!("memory_bound[{i}].bytes"), r.bytes)?;
             check_time(o, format!("memory_bound[{i}].seconds"), r.seconds)?;
@@ -896,6 +952,25 @@ impl Profile {
                 Grid2::from_points(&pts)
             })
             .collect();
+        let mut mla_keys: Vec<(u32, u32, Dtype, u32)> = d
+            .attention_decode_mla
+            .iter()
+            .map(|r| (r.kv_lora_rank, r.rope_dim, r.kv_dtype, r.heads))
+            .collect();
+        mla_keys.sort();
+        mla_keys.dedup();
+        let mla_decode = mla_keys
+            .into_iter()
+            .map(|k| {
+                let pts: Vec<(f64, f64, f64)> = d
+                    .attention_decode_mla
+                    .iter()
+                    .filter(|r| (r.kv_lora_rank, r.rope_dim, r.kv_dtype, r.heads) == k)
+                    .map(|r| (f64::from(r.batch), f64::from(r.context), r.seconds))
+                    .collect();
+                (k, Grid2::from_points(&pts))
+            })
+            .collect();
         let allreduce = group(
             d.allreduce
                 .iter()
@@ -924,6 +999,7 @@ impl Profile {
             decode,
             decode_floor,
             decode_grid,
+            mla_decode,
             allreduce,
             p2p,
             host,
@@ -1079,6 +1155,44 @@ impl Profile {
         Some(spb * bytes)
     }
 
+    /// Seconds of one absorbed MLA decode attention call ([`MlaDecodeRow`]), from the
+    /// rows of the same latent widths and cache format and the nearest measured head
+    /// count at or above `heads`: bilinear in log space over the measured (batch,
+    /// context) grid, the smallest measured value below an axis, linear above it up to
+    /// 4×. `None` without such rows, above the largest measured head count, beyond 4× the
+    /// measured range or where the grid has a hole (the caller falls back to the
+    /// roofline). Block size does not enter.
+    pub fn mla_decode_seconds(
+        &self,
+        batch: u32,
+        context: u32,
+        heads: u32,
+        kv_lora_rank: u32,
+        rope_dim: u32,
+        kv_dtype: Dtype,
+    ) -> Option<f64> {
+        if batch == 0 || context == 0 {
+            return Some(0.0);
+        }
+        let (_, grid) = self
+            .index
+            .mla_decode
+            .iter()
+            .filter(|(k, _)| (k.0, k.1, k.2) == (kv_lora_rank, rope_dim, kv_dtype) && k.3 >= heads)
+            .min_by_key(|(k, _)| k.3)?;
+        grid.eval(f64::from(batch), f64::from(context))
+    }
+
+    /// Head counts with MLA decode rows for these latent widths and cache format.
+    pub fn mla_decode_heads(&self, kv_lora_rank: u32, rope_dim: u32, kv_dtype: Dtype) -> Vec<u32> {
+        self.index
+            .mla_decode
+            .iter()
+            .filter(|(k, _)| (k.0, k.1, k.2) == (kv_lora_rank, rope_dim, kv_dtype))
+            .map(|(k, _)| k.3)
+            .collect()
+    }
+
     /// Seconds of one all-reduce of `bytes` per GPU across `gpus` GPUs: log-log in bytes,
     /// the smallest message's time below the grid, linear above up to 4×; `None` when
     /// `gpus` was not measured. One GPU costs nothing.
@@ -1225,6 +1339,7 @@ mod tests {
             host_copy: vec![],
             moe_experts: vec![],
             gemm_sustained: vec![],
+            attention_decode_mla: vec![],
         }
     }
 
