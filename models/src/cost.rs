@@ -908,6 +908,24 @@ impl CostModel {
 
     fn attention_decode_term(&self, shape: &StepShape) -> (f64, TermSource) {
         let r = || self.rf_attention_decode_seconds(shape);
+        if let Some((cal, mla)) = self
+            .cal
+            .as_ref()
+            .and_then(|c| Some((c, c.mla_decode.as_ref()?)))
+        {
+            if shape.decode_seqs == 0 {
+                return Self::roofline(r());
+            }
+            let mean_ctx = shape.decode_context_tokens as f64 / f64::from(shape.decode_seqs);
+            let ctx = mean_ctx.round().min(f64::from(u32::MAX)) as u32;
+            return match mla.seconds(&cal.profile, shape.decode_seqs, ctx) {
+                Some((s, calls)) => (
+                    self.layers * (s + f64::from(calls) * cal.gap_s),
+                    TermSource::Calibrated,
+                ),
+                None => Self::roofline(r()),
+            };
+        }
         let Some(cal) = self.cal.as_ref().filter(|c| c.decode_covered) else {
             return Self::roofline(r());
         };
@@ -1184,6 +1202,8 @@ impl CostModel {
             },
             if c.decode_covered {
                 "measured"
+            } else if c.mla_decode.is_some() {
+                "measured (absorbed MLA)"
             } else {
                 "roofline"
             },

@@ -1528,6 +1528,100 @@ mod tests {
         assert_eq!(back.data(), p.data());
     }
 
+    fn mla_row(batch: u32, context: u32, heads: u32, seconds: f64) -> MlaDecodeRow {
+        MlaDecodeRow {
+            batch,
+            context,
+            heads,
+            kv_lora_rank: 512,
+            rope_dim: 64,
+            block_size: 16,
+            kv_dtype: Dtype::Bf16,
+            seconds,
+            gb_s: mla_decode_kv_bytes(batch, context, 512, 64, Dtype::Bf16) / seconds / 1e9,
+            kernel: "xpyd-nvrtc-mla".into(),
+        }
+    }
+
+    #[test]
+    fn mla_decode_grid_exact_monotone_and_bounded() {
+        let t = |h: u32, b: u32, c: u32| {
+            let f = if h == 16 { 1.0 } else { 3.0 };
+            f * (5e-6 + 1e-10 * f64::from(b) * f64::from(c))
+        };
+        let mut d = data();
+        for h in [16u32, 128] {
+            for b in [1u32, 8, 64] {
+                for c in [128u32, 1024, 8192] {
+                    // A hole in the 16-head grid at its largest corner.
+                    if (h, b, c) != (16, 64, 8192) {
+                        d.attention_decode_mla.push(mla_row(b, c, h, t(h, b, c)));
+                    }
+                }
+            }
+        }
+        let p = Profile::new(d, "t").unwrap();
+        let look = |b, c, h| p.mla_decode_seconds(b, c, h, 512, 64, Dtype::Bf16);
+        assert_eq!(p.mla_decode_heads(512, 64, Dtype::Bf16), vec![16, 128]);
+        // Exact at grid points; the nearest measured head count at or above.
+        assert_eq!(look(8, 1024, 16), Some(t(16, 8, 1024)));
+        assert_eq!(look(8, 1024, 12), Some(t(16, 8, 1024)));
+        assert_eq!(look(8, 1024, 32), Some(t(128, 8, 1024)));
+        assert_eq!(look(64, 8192, 128), Some(t(128, 64, 8192)));
+        assert_eq!(look(8, 1024, 256), None);
+        // Monotone between grid points, within the bracketing values.
+        let mut last = look(8, 1024, 16).unwrap();
+        for c in (1024..=8192).step_by(512) {
+            let v = look(8, c, 16).unwrap();
+            assert!(v >= last && v <= t(16, 8, 8192), "{c}: {v}");
+            last = v;
+        }
+        let mid = look(3, 300, 16).unwrap();
+        assert!(mid > t(16, 1, 128) && mid < t(16, 8, 1024));
+        // Below the grid: the smallest value; above: linear up to 4x, then None.
+        assert_eq!(look(1, 16, 16), Some(t(16, 1, 128)));
+        assert_eq!(look(8, 16384, 128), Some(2.0 * t(128, 8, 8192)));
+        assert_eq!(look(8, 4 * 8192 + 1, 128), None);
+        // The hole, and cells that need it, are not guessed.
+        assert_eq!(look(64, 8192, 16), None);
+        assert_eq!(look(32, 4096, 16), None);
+        assert!(look(32, 4096, 128).is_some());
+        // Other widths or cache formats are not measured.
+        assert_eq!(p.mla_decode_seconds(8, 1024, 16, 512, 64, Dtype::Fp8), None);
+        assert_eq!(
+            p.mla_decode_seconds(8, 1024, 16, 256, 64, Dtype::Bf16),
+            None
+        );
+        assert_eq!(look(0, 1024, 16), Some(0.0));
+        // Round trip through JSON; a bad row is rejected with its field.
+        let back = Profile::from_json_str(&p.to_json_pretty(), "t").unwrap();
+        let key = |d: &ProfileData| -> Vec<(u32, u32, u32, f64)> {
+            d.attention_decode_mla
+                .iter()
+                .map(|r| (r.batch, r.context, r.heads, r.seconds))
+                .collect()
+        };
+        assert_eq!(key(back.data()), key(p.data()));
+        let mut bad = p.data().clone();
+        bad.attention_decode_mla[2].seconds = 0.0;
+        let e = Profile::new(bad, "t").unwrap_err().to_string();
+        assert!(e.contains("attention_decode_mla[2].seconds"), "{e}");
+    }
+
+    #[test]
+    fn profiles_without_mla_decode_rows_load_and_omit_the_table() {
+        // Files written before the table existed have no key; writing keeps it out.
+        let text = Profile::new(data(), "t").unwrap().to_json_pretty();
+        assert!(!text.contains("attention_decode_mla"));
+        let p = Profile::from_json_str(&text, "old.json").unwrap();
+        assert!(p.data().attention_decode_mla.is_empty());
+        assert_eq!(
+            p.mla_decode_seconds(8, 1024, 16, 512, 64, Dtype::Bf16),
+            None
+        );
+        assert!(p.mla_decode_heads(512, 64, Dtype::Bf16).is_empty());
+    }
+
     #[test]
     fn parse_errors_name_file_and_field() {
         let p = Profile::new(data(), "t").unwrap();
