@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use xpyd_models::Dtype;
 use xpyd_models::profile::{
-    FORMAT_VERSION, GemmRow, GemmSustainedRow, MlaDecodeRow, MoeExpertsRow, PrefillAttentionRow,
-    Profile, ProfileData, moe_experts_flops,
+    AttentionSustainedRow, FORMAT_VERSION, GemmRow, GemmSustainedRow, MlaDecodeRow, MoeExpertsRow,
+    PrefillAttentionRow, Profile, ProfileData, moe_experts_flops,
 };
 
 /// GPU microbenchmarks for xpyd calibration profiles.
@@ -526,6 +526,27 @@ struct SustainedBenchRow {
     power_w: Option<f64>,
 }
 
+/// One attention sequence of `sustained_bench.py --attention-only`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SustainedAttentionRow {
+    batch: u32,
+    new_tokens: u32,
+    heads: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    kernel: String,
+    calls: u32,
+    /// Median seconds of one call inside the replayed sequence.
+    sequence_s: f64,
+    first_s: f64,
+    replays: u32,
+    #[serde(default)]
+    sm_mhz: Option<f64>,
+    #[serde(default)]
+    power_w: Option<f64>,
+}
+
 /// `sustained_bench.py` output.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -533,6 +554,8 @@ struct SustainedBenchFile {
     gpu_name: String,
     torch_version: String,
     rows: Vec<SustainedBenchRow>,
+    #[serde(default)]
+    attention: Vec<SustainedAttentionRow>,
     took_s: f64,
 }
 
@@ -544,6 +567,9 @@ fn merge_sustained(a: MergeJsonArgs) -> Result<(), CalError> {
     let mut d = base.data().clone();
     same_gpu(&a.input, &file.gpu_name, &d)?;
     d.format_version = FORMAT_VERSION;
+    if !file.attention.is_empty() {
+        return merge_sustained_attention(&a, &base, d, &file);
+    }
     d.gemm_sustained.clear();
     let mut skipped = 0;
     for r in &file.rows {
@@ -578,6 +604,65 @@ fn merge_sustained(a: MergeJsonArgs) -> Result<(), CalError> {
         file.torch_version,
         file.took_s,
         d.gemm_sustained.len()
+    ));
+    write_profile(a.out.as_deref().unwrap_or(&a.profile), &d)
+}
+
+/// Replace the `attention_sustained` table (an `--attention-only` file; the GEMM stacks
+/// stay): each sequence against the profile's isolated prefill row of the same call.
+fn merge_sustained_attention(
+    a: &MergeJsonArgs,
+    base: &Profile,
+    mut d: ProfileData,
+    file: &SustainedBenchFile,
+) -> Result<(), CalError> {
+    if !file.rows.is_empty() {
+        return Err(CalError::Input(format!(
+            "{}: merge GEMM stacks and attention sequences from separate runs",
+            a.input.display()
+        )));
+    }
+    d.attention_sustained.clear();
+    let mut skipped = 0;
+    for r in &file.attention {
+        let _ = (r.first_s, r.replays);
+        let Some(iso) = base.prefill_attention_seconds_with(
+            &r.kernel,
+            r.batch,
+            r.new_tokens,
+            0,
+            r.heads,
+            r.kv_heads,
+            r.head_dim,
+        ) else {
+            skipped += 1;
+            continue;
+        };
+        d.attention_sustained.push(AttentionSustainedRow {
+            batch: r.batch,
+            new_tokens: r.new_tokens,
+            heads: r.heads,
+            kv_heads: r.kv_heads,
+            head_dim: r.head_dim,
+            kernel: r.kernel.clone(),
+            calls: r.calls,
+            sequence_s: r.sequence_s,
+            isolated_s: iso,
+            ratio: r.sequence_s / iso,
+            sm_mhz: r.sm_mhz,
+            power_w: r.power_w,
+        });
+    }
+    d.attention_sustained.sort_by_key(|r| r.new_tokens);
+    d.header.command_line = format!("{}; {}", d.header.command_line, command_line());
+    d.header
+        .notes
+        .retain(|n| !n.starts_with("attention_sustained from"));
+    d.header.notes.push(format!(
+        "attention_sustained from scripts/sustained_bench.py --attention-only (PyTorch {}, {:.0} s): {} sequences, {skipped} skipped (no isolated row)",
+        file.torch_version,
+        file.took_s,
+        d.attention_sustained.len()
     ));
     write_profile(a.out.as_deref().unwrap_or(&a.profile), &d)
 }

@@ -238,6 +238,7 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
             moe_experts: vec![],
             gemm_sustained: vec![],
             attention_decode_mla: vec![],
+            attention_sustained: vec![],
         },
     };
     for n in model_notes {

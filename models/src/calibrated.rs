@@ -349,6 +349,10 @@ pub(crate) struct Calibration {
     /// measured `batch × kv_heads` of the rows the profile uses, over this model's KV
     /// heads per GPU (at least 1). A larger batch is costed as several calls.
     pub(crate) decode_max_batch: u32,
+    /// Prefill attention's sustained-clock factor over the step's prefill tokens, when
+    /// the profile has `attention_sustained` rows (applied as `1 + (r - 1) f`, like the
+    /// GEMMs').
+    pub(crate) attention_sustained: Option<SustainedFactor>,
     /// MLA decode attention call parameters when the profile has absorbed-MLA decode
     /// rows for this model's heads per GPU, latent widths and KV dtype.
     pub(crate) mla_decode: Option<MlaDecodeCall>,
@@ -471,6 +475,7 @@ impl Calibration {
             .and_then(|p| LogCurve::weighted_sum(&p));
         let gap_s = p.launch_gap_s().unwrap_or(0.0);
         let mla_decode = MlaDecodeCall::new(p, arch, tp, kv);
+        let attention_sustained = SustainedFactor::attention(p);
         let v2 = V2Terms::new(p, arch, tp, weights, &gemms, layer_gemms.as_ref());
         Calibration {
             v2,
@@ -483,6 +488,7 @@ impl Calibration {
             decode_covered,
             decode_max_batch,
             mla_decode,
+            attention_sustained,
             allreduce,
             memory,
             memory_kernels,
@@ -757,12 +763,36 @@ pub(crate) struct SustainedFactor {
 
 impl SustainedFactor {
     pub(crate) fn new(p: &Profile) -> Option<SustainedFactor> {
-        let mut pts: Vec<(f64, f64)> = p
-            .data()
-            .gemm_sustained
-            .iter()
-            .filter(|r| r.m > 0 && r.ratio.is_finite() && r.ratio > 0.0)
-            .map(|r| ((r.m as f64).ln(), r.ratio.max(1.0)))
+        Self::from_ratios(
+            p.data()
+                .gemm_sustained
+                .iter()
+                .map(|r| (r.m as f64, r.ratio))
+                .collect(),
+        )
+    }
+
+    /// The prefill attention factor over the step's prefill tokens, from the
+    /// `attention_sustained` rows of the profile's default prefill kernel (all rows when
+    /// none of them is of that kernel); `None` without rows.
+    pub(crate) fn attention(p: &Profile) -> Option<SustainedFactor> {
+        let rows = &p.data().attention_sustained;
+        let kernel = p.default_prefill_kernel();
+        let of_kernel = rows.iter().any(|r| Some(r.kernel.as_str()) == kernel);
+        Self::from_ratios(
+            rows.iter()
+                .filter(|r| !of_kernel || Some(r.kernel.as_str()) == kernel)
+                .map(|r| (f64::from(r.new_tokens), r.ratio))
+                .collect(),
+        )
+    }
+
+    /// `max(1, ratio)` over `x > 0`, piecewise linear in `ln x`.
+    fn from_ratios(xr: Vec<(f64, f64)>) -> Option<SustainedFactor> {
+        let mut pts: Vec<(f64, f64)> = xr
+            .into_iter()
+            .filter(|&(x, r)| x > 0.0 && r.is_finite() && r > 0.0)
+            .map(|(x, r)| (x.ln(), r.max(1.0)))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         pts.dedup_by(|later, earlier| later.0 == earlier.0);

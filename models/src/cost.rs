@@ -682,15 +682,31 @@ impl CostModel {
         // time; a step spends only the share `f` of its GPU time in tensor-core-bound
         // work (GEMMs, prefill attention) and the rest below the power limit, so the GEMMs
         // pay `f` of the measured slowdown.
-        let gemm_s = match &self.cal {
-            Some(c) if c.v2.sustained => {
-                let (isolated, _) = self.gemm_term_with(shape, false);
+        // Calibrated prefill attention pays the same share of its measured slowdown when
+        // replayed back to back (`attention_sustained`, over the step's prefill tokens).
+        let (gemm_s, attention_prefill_s) = match &self.cal {
+            Some(c) if c.v2.sustained || c.attention_sustained.is_some() => {
+                let isolated = if c.v2.sustained {
+                    self.gemm_term_with(shape, false).0
+                } else {
+                    gemm_s
+                };
                 let busy = isolated + attention_prefill_s;
                 let all = busy + attention_decode_s + memory_bound_s + allreduce_s + lm_head_s;
                 let f = if all > 0.0 { busy / all } else { 0.0 };
-                isolated + (gemm_s - isolated).max(0.0) * f
+                let attention = match &c.attention_sustained {
+                    Some(r)
+                        if attention_prefill == TermSource::Calibrated
+                            && shape.prefill_tokens > 0 =>
+                    {
+                        let ratio = r.at(shape.prefill_tokens as f64);
+                        attention_prefill_s * (1.0 + (ratio - 1.0) * f)
+                    }
+                    _ => attention_prefill_s,
+                };
+                (isolated + (gemm_s - isolated).max(0.0) * f, attention)
             }
-            _ => gemm_s,
+            _ => (gemm_s, attention_prefill_s),
         };
         let overhead_s = self.overhead_seconds(shape);
         (

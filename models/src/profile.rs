@@ -215,6 +215,39 @@ pub struct GemmSustainedRow {
     pub power_w: Option<f64>,
 }
 
+/// Prefill attention calls replayed back to back at the power limit
+/// (`sustained_bench.py --attention-only`) against the profile's isolated row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionSustainedRow {
+    /// Sequences per call.
+    pub batch: u32,
+    /// New (query) tokens per sequence (no cached context).
+    pub new_tokens: u32,
+    /// Query heads.
+    pub heads: u32,
+    /// KV heads.
+    pub kv_heads: u32,
+    /// Head dimension.
+    pub head_dim: u32,
+    /// The kernel replayed (`torch-sdpa-cudnn`).
+    pub kernel: String,
+    /// Calls in one replay.
+    pub calls: u32,
+    /// Median seconds of one call inside the replayed sequence.
+    pub sequence_s: f64,
+    /// The profile's isolated seconds for the same call.
+    pub isolated_s: f64,
+    /// `sequence_s / isolated_s`.
+    pub ratio: f64,
+    /// Median SM clock during the replay, MHz (NVML), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_mhz: Option<f64>,
+    /// Median board power during the replay, W (NVML), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
+}
+
 /// One paged decode attention call: `batch` sequences of one query token each over
 /// `context` cached tokens.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -394,6 +427,9 @@ pub struct ProfileData {
     /// Absorbed MLA decode attention (format 2; absent in older files).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attention_decode_mla: Vec<MlaDecodeRow>,
+    /// Sustained prefill attention sequences (format 2; absent in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention_sustained: Vec<AttentionSustainedRow>,
 }
 
 /// Why a profile could not be loaded or built. All variants are fatal for that profile.
@@ -811,6 +847,23 @@ impl Profile {
             check_positive(o, f("head_dim"), r.head_dim.into())?;
             check_positive(o, f("block_size"), r.block_size.into())?;
             check_time(o, f("seconds"), r.seconds)?;
+        }
+        for (i, r) in d.attention_sustained.iter().enumerate() {
+            check_positive(
+                o,
+                format!("attention_sustained[{i}].new_tokens"),
+                r.new_tokens.into(),
+            )?;
+            check_time(
+                o,
+                format!("attention_sustained[{i}].sequence_s"),
+                r.sequence_s,
+            )?;
+            check_time(
+                o,
+                format!("attention_sustained[{i}].isolated_s"),
+                r.isolated_s,
+            )?;
         }
         for (i, r) in d.attention_decode_mla.iter().enumerate() {
             let f = |s: &str| format!("attention_decode_mla[{i}].{s}");
@@ -1340,6 +1393,7 @@ mod tests {
             moe_experts: vec![],
             gemm_sustained: vec![],
             attention_decode_mla: vec![],
+            attention_sustained: vec![],
         }
     }
 
@@ -1613,6 +1667,7 @@ mod tests {
         // Files written before the table existed have no key; writing keeps it out.
         let text = Profile::new(data(), "t").unwrap().to_json_pretty();
         assert!(!text.contains("attention_decode_mla"));
+        assert!(!text.contains("attention_sustained"));
         let p = Profile::from_json_str(&text, "old.json").unwrap();
         assert!(p.data().attention_decode_mla.is_empty());
         assert_eq!(

@@ -468,3 +468,43 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn sustained_factor_slows_calibrated_prefill_attention_within_the_measured_ratio() {
+    for gpu in ["h100", "h200"] {
+        let c = model("llama-3.1-8b", gpu, 1);
+        let p = builtin_profile(gpu).unwrap();
+        let max_ratio = p
+            .data()
+            .attention_sustained
+            .iter()
+            .map(|r| r.ratio)
+            .fold(1.0, f64::max);
+        assert!(max_ratio > 1.0);
+        let mut plain = p.data().clone();
+        plain.attention_sustained.clear();
+        let iso = c
+            .clone()
+            .with_profile(Some(Arc::new(Profile::new(plain, "plain").unwrap())));
+        for (tokens, slower) in [(512u64, false), (1024, false), (8192, true)] {
+            let a = c.step(&prefill(tokens));
+            let b = iso.step(&prefill(tokens));
+            assert_eq!(a.sources.attention_prefill, TermSource::Calibrated);
+            let (sa, sb) = (
+                a.breakdown.attention_prefill_s,
+                b.breakdown.attention_prefill_s,
+            );
+            if slower {
+                assert!(
+                    sa > sb && sa <= sb * max_ratio,
+                    "{gpu} {tokens}: {sa} vs {sb}"
+                );
+            } else {
+                // Measured ratios below 1 are not credited.
+                assert_eq!(sa, sb, "{gpu} {tokens}");
+            }
+            // Decode-only steps have no prefill attention to scale.
+            assert_eq!(c.step(&decode(8, 1000)).breakdown.attention_prefill_s, 0.0);
+        }
+    }
+}

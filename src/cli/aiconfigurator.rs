@@ -205,6 +205,7 @@ pub(crate) fn import(
         moe_experts: Vec::new(),
         gemm_sustained: Vec::new(),
         attention_decode_mla: Vec::new(),
+        attention_sustained: Vec::new(),
     };
     Ok(Imported {
         data,
