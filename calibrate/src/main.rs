@@ -80,7 +80,7 @@ struct MergeArgs {
     #[arg(long)]
     from: PathBuf,
     /// Tables to copy (replacing the base's): allreduce, p2p_copy, host_copy, gemm,
-    /// attention_prefill, attention_decode, memory_bound.
+    /// attention_prefill, attention_decode, attention_decode_mla, memory_bound.
     #[arg(long, value_delimiter = ',', default_value = "allreduce,p2p_copy")]
     tables: Vec<String>,
     /// Output file (default: overwrite --base).
@@ -732,4 +732,74 @@ fn merge_sdpa(a: MergeSdpaArgs) -> Result<(), CalError> {
         ));
     }
     write_profile(a.out.as_deref().unwrap_or(&a.profile), &d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(gpu: &str, rows: &[(u32, u32, u32, f64)]) -> ProfileData {
+        let mut d = Profile::builtin("h100").unwrap().data().clone();
+        d.header.gpu_name = gpu.into();
+        d.attention_decode_mla = rows
+            .iter()
+            .map(|&(batch, context, heads, seconds)| MlaDecodeRow {
+                batch,
+                context,
+                heads,
+                kv_lora_rank: 512,
+                rope_dim: 64,
+                block_size: 16,
+                kv_dtype: Dtype::Bf16,
+                seconds,
+                gb_s: 1.0,
+                kernel: "xpyd-nvrtc-mla".into(),
+            })
+            .collect();
+        d
+    }
+
+    #[test]
+    fn mla_rows_merge_by_key_and_keep_everything_else() {
+        let dir = std::env::temp_dir().join(format!("xpyd-mla-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (base, from, out) = (
+            dir.join("base.json"),
+            dir.join("from.json"),
+            dir.join("out.json"),
+        );
+        let b = profile("GPU", &[(1, 128, 16, 1e-5), (8, 128, 16, 2e-5)]);
+        write_profile(&base, &b).unwrap();
+        write_profile(
+            &from,
+            &profile("GPU", &[(8, 128, 16, 3e-5), (1, 128, 32, 4e-5)]),
+        )
+        .unwrap();
+        let args = |rows| MergeArgs {
+            base: base.clone(),
+            from: from.clone(),
+            tables: vec!["attention_decode_mla".into()],
+            out: Some(out.clone()),
+            rows,
+        };
+        merge(args(true)).unwrap();
+        let m = Profile::load(&out).unwrap();
+        let got: Vec<_> = m
+            .data()
+            .attention_decode_mla
+            .iter()
+            .map(|r| (r.batch, r.heads, r.seconds))
+            .collect();
+        assert_eq!(got, vec![(1, 16, 1e-5), (8, 16, 3e-5), (1, 32, 4e-5)]);
+        // Every other table is untouched.
+        assert_eq!(m.data().gemm, b.gemm);
+        assert_eq!(m.data().attention_decode, b.attention_decode);
+        assert_eq!(m.data().moe_experts, b.moe_experts);
+        // Another GPU's rows are refused, and nothing is written.
+        std::fs::remove_file(&out).unwrap();
+        write_profile(&from, &profile("Other GPU", &[(8, 128, 16, 3e-5)])).unwrap();
+        assert!(merge(args(true)).is_err());
+        assert!(!out.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -55,8 +55,10 @@
 //!   `g0 + (g1 - g0) f` with `f` the step's share of GPU time in GEMMs and prefill
 //!   attention (the stack was measured with the GPU in GEMMs all the time);
 //! - prefill attention: the profile's default (fastest) kernel at the layer's FLOPs; MLA:
-//!   the fastest MLA kernel (q/k and v widths of the model);
-//! - decode attention: `decode_seqs` calls' grid lookup at the mean context;
+//!   the fastest MLA kernel (q/k and v widths of the model); with `attention_sustained`
+//!   rows, times `1 + (r(T) - 1) f` like the GEMMs (`T` = the step's prefill tokens);
+//! - decode attention: `decode_seqs` calls' grid lookup at the mean context; MLA: the
+//!   absorbed-MLA grid (`attention_decode_mla`) at heads per GPU, batch and mean context;
 //! - memory-bound kernels: the measured `rmsnorm` (twice per layer, 4 hidden passes
 //!   each, plus the final norm), `silu_mul`, `rotary` and `copy` (KV-cache write,
 //!   embedding) curves at the byte counts above;
