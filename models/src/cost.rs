@@ -617,21 +617,30 @@ impl CostModel {
     }
 
     /// Where the step costs come from for typical steps: [`CostSource::Calibrated`] when
-    /// a profile covers this instance's projection GEMMs and both attention kernels (then
-    /// steps within the measured ranges report calibrated), else the roofline.
+    /// a profile covers this instance's projection GEMMs and both attention kernels (MLA:
+    /// the MLA projections, MLA prefill and absorbed-MLA decode) (then steps within the
+    /// measured ranges report calibrated), else the roofline.
     pub fn source(&self) -> CostSource {
+        let attention = |c: &Calibration| match self.arch.mla {
+            Some(_) => {
+                c.v2.mla_gemms_isolated.is_some()
+                    && c.v2.mla_prefill.is_some()
+                    && c.mla_decode.is_some()
+            }
+            None => {
+                c.gemms[GEMM_QKV..=GEMM_O].iter().all(Option::is_some)
+                    && c.prefill.is_some()
+                    && c.decode_covered
+            }
+        };
         match &self.cal {
             Some(c)
-                if (self.arch.mla.is_some()
-                    || c.gemms[GEMM_QKV..=GEMM_O].iter().all(Option::is_some))
+                if attention(c)
                     && (self.dense_layers == 0.0
                         || c.gemms[GEMM_GATE_UP..=GEMM_DOWN]
                             .iter()
                             .all(Option::is_some))
-                    && (self.moe.is_none() || c.v2.moe_layer.is_some())
-                    && self.arch.mla.is_none()
-                    && c.prefill.is_some()
-                    && c.decode_covered =>
+                    && (self.moe.is_none() || c.v2.moe_layer.is_some()) =>
             {
                 CostSource::Calibrated
             }

@@ -305,7 +305,8 @@ fn deepseek_v3_prefill_and_mla_decode_are_calibrated() {
         Efficiencies::default(),
     );
     // MLA projections, the MoE layers (router, grouped experts, shared expert), the dense
-    // layers' FFN and MLA prefill attention are measured.
+    // layers' FFN, MLA prefill and absorbed-MLA decode attention are measured.
+    assert_eq!(d.source(), CostSource::Calibrated);
     let s = d.step(&prefill(2048));
     assert_eq!(s.sources.gemm, TermSource::Calibrated);
     assert_eq!(s.sources.attention_prefill, TermSource::Calibrated);
@@ -395,6 +396,7 @@ fn deepseek_v3_prefill_and_mla_decode_are_calibrated() {
         d1.step(&decode(32, 4000)).sources.attention_decode,
         TermSource::Roofline
     );
+    assert_eq!(d1.source(), CostSource::Roofline);
 }
 
 #[test]
