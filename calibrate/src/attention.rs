@@ -415,3 +415,220 @@ impl Decode {
         })
     }
 }
+
+/// Latent width of an MLA cache row that is also the value (DeepSeek-V2/V3).
+pub(crate) const MLA_KV_LORA: u32 = 512;
+/// Decoupled rotary width of an MLA cache row.
+pub(crate) const MLA_ROPE: u32 = 64;
+const MLA_D: usize = (MLA_KV_LORA + MLA_ROPE) as usize;
+const MLA_DV: usize = MLA_KV_LORA as usize;
+/// Heads one `mla_decode` block serves (the kernel's `MLA_HB`).
+const MLA_HB: u32 = 32;
+
+/// DeepSeek-V3's softmax scale in base 2: log2(e) / sqrt(qk_nope + qk_rope = 192).
+fn mla_scale_log2() -> f32 {
+    LOG2E / 192f32.sqrt()
+}
+
+/// Device buffers of one absorbed MLA decode problem (`mla_decode` in `kernels.cu`):
+/// paged latent cache `[blocks, block_size, 576]`, Q `[batch, heads, 576]`, output
+/// `[batch, heads, 512]`.
+pub(crate) struct MlaDecode {
+    pub(crate) heads: u32,
+    pub(crate) block_size: u32,
+    pub(crate) splits: u32,
+    batch: u32,
+    lens: Vec<u32>,
+    max_blocks: u32,
+    part_tokens: u32,
+    q: DevBuf,
+    cache: DevBuf,
+    table: DevBuf,
+    lens_d: DevBuf,
+    part_o: DevBuf,
+    part_ml: DevBuf,
+    out: DevBuf,
+    table_h: Vec<i32>,
+}
+
+impl MlaDecode {
+    /// `heads` must be 16 or a multiple of 32 (the kernel's head tiles).
+    pub(crate) fn new(
+        gpu: &Gpu,
+        lens: Vec<u32>,
+        heads: u32,
+        block_size: u32,
+        seed: u32,
+    ) -> Result<MlaDecode, CalError> {
+        if heads == 0 || !(heads == 16 || heads.is_multiple_of(MLA_HB)) {
+            return Err(CalError::Input(format!(
+                "MLA decode kernel serves 16 or a multiple of 32 heads, not {heads}"
+            )));
+        }
+        let batch = lens.len() as u32;
+        let max_len = lens.iter().copied().max().unwrap_or(1).max(1);
+        let max_blocks = max_len.div_ceil(block_size);
+        let total_blocks: u32 = lens.iter().map(|l| l.div_ceil(block_size).max(1)).sum();
+        let mut ids: Vec<i32> = (0..total_blocks as i32).collect();
+        let mut x = u64::from(seed) | 1;
+        for i in (1..ids.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ids.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let mut table_h = vec![0i32; (batch * max_blocks) as usize];
+        let mut next = 0usize;
+        for (bi, l) in lens.iter().enumerate() {
+            for j in 0..l.div_ceil(block_size).max(1) {
+                table_h[bi * max_blocks as usize + j as usize] = ids[next];
+                next += 1;
+            }
+        }
+        // Split the context only as far as needed to fill the GPU (FlashMLA's rule of
+        // thumb): each split writes heads × 512 f32 partials, which at 128 heads cost as
+        // much as ~1800 cached rows. Blocks per SM: 2 at 32+ heads, 4 at 16.
+        let head_blocks = heads.div_ceil(MLA_HB);
+        let per_sm = if heads >= MLA_HB { 2 } else { 4 };
+        let want = per_sm * gpu.sm_count;
+        let splits = want
+            .div_ceil(batch.max(1) * head_blocks)
+            .clamp(1, max_len.div_ceil(64).clamp(1, 1024));
+        let part_tokens = max_len.div_ceil(splits).div_ceil(16) * 16;
+        let splits = max_len.div_ceil(part_tokens);
+        let cache_bytes = total_blocks as usize * block_size as usize * MLA_D * 2;
+        let bh = batch as usize * heads as usize;
+        let d = MlaDecode {
+            heads,
+            block_size,
+            splits,
+            batch,
+            max_blocks,
+            part_tokens,
+            q: gpu.alloc(bh * MLA_D * 2)?,
+            cache: gpu.alloc(cache_bytes)?,
+            table: gpu.alloc(table_h.len() * 4)?,
+            lens_d: gpu.alloc(lens.len() * 4)?,
+            part_o: gpu.alloc(bh * splits as usize * MLA_DV * 4)?,
+            part_ml: gpu.alloc(bh * splits as usize * 2 * 4)?,
+            out: gpu.alloc(bh * MLA_DV * 2)?,
+            lens,
+            table_h,
+        };
+        gpu.fill_bf16(&d.q, seed, 1.0)?;
+        gpu.fill_bf16(&d.cache, seed.wrapping_add(1), 1.0)?;
+        gpu.htod(&d.table, &d.table_h)?;
+        let lens_i: Vec<i32> = d.lens.iter().map(|&l| l as i32).collect();
+        gpu.htod(&d.lens_d, &lens_i)?;
+        Ok(d)
+    }
+
+    pub(crate) fn launch(&self, gpu: &Gpu) -> Result<(), CalError> {
+        let hb = self.heads.min(MLA_HB);
+        gpu.launch(
+            "mla_decode",
+            (self.heads / hb, self.splits, self.batch),
+            (hb / 16 * 128, 1, 1),
+            0,
+            &[
+                Arg::Ptr(self.q.ptr),
+                Arg::Ptr(self.cache.ptr),
+                Arg::Ptr(self.table.ptr),
+                Arg::Ptr(self.lens_d.ptr),
+                Arg::Ptr(self.part_o.ptr),
+                Arg::Ptr(self.part_ml.ptr),
+                Arg::Ptr(self.out.ptr),
+                Arg::I32(self.heads as i32),
+                Arg::I32(self.max_blocks as i32),
+                Arg::I32(self.block_size as i32),
+                Arg::I32(self.splits as i32),
+                Arg::I32(self.part_tokens as i32),
+                Arg::F32(mla_scale_log2()),
+            ],
+        )?;
+        if self.splits == 1 {
+            return Ok(());
+        }
+        gpu.launch(
+            "mla_decode_reduce",
+            (self.heads, self.batch, 1),
+            (128, 1, 1),
+            0,
+            &[
+                Arg::Ptr(self.part_o.ptr),
+                Arg::Ptr(self.part_ml.ptr),
+                Arg::Ptr(self.out.ptr),
+                Arg::I32(self.heads as i32),
+                Arg::I32(self.splits as i32),
+            ],
+        )
+    }
+
+    /// Relative L2 error of the output against an f64 host reference (scores over all
+    /// 576 values, output over the first 512 of each row).
+    pub(crate) fn check(&self, gpu: &Gpu) -> Result<f64, CalError> {
+        gpu.launch(
+            "fill_bf16",
+            (64, 1, 1),
+            (256, 1, 1),
+            0,
+            &[
+                Arg::Ptr(self.out.ptr),
+                Arg::U64((self.out.bytes / 2) as u64),
+                Arg::U32(5),
+                Arg::F32(1e30),
+            ],
+        )?;
+        self.launch(gpu)?;
+        let (h, bs) = (self.heads as usize, self.block_size as usize);
+        let mut q = vec![0u16; self.q.bytes / 2];
+        let mut kc = vec![0u16; self.cache.bytes / 2];
+        let mut o = vec![0u16; self.out.bytes / 2];
+        gpu.dtoh(&mut q, &self.q)?;
+        gpu.dtoh(&mut kc, &self.cache)?;
+        gpu.dtoh(&mut o, &self.out)?;
+        let kc: Vec<f64> = kc.iter().map(|&x| f64::from(bf16_to_f32(x))).collect();
+        let f = |x: u16| f64::from(bf16_to_f32(x));
+        let scale = 1.0 / 192f64.sqrt();
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for (bi, &len) in self.lens.iter().enumerate() {
+            let len = len as usize;
+            let row = |t: usize| {
+                let blk = self.table_h[bi * self.max_blocks as usize + t / bs] as usize;
+                &kc[(blk * bs + t % bs) * MLA_D..][..MLA_D]
+            };
+            for hi in 0..h {
+                let qrow: Vec<f64> = q[(bi * h + hi) * MLA_D..][..MLA_D]
+                    .iter()
+                    .map(|&x| f(x))
+                    .collect();
+                let mut s: Vec<f64> = (0..len)
+                    .map(|t| qrow.iter().zip(row(t)).map(|(a, b)| a * b).sum::<f64>() * scale)
+                    .collect();
+                let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let mut l = 0.0;
+                for x in s.iter_mut() {
+                    *x = (*x - mx).exp();
+                    l += *x;
+                }
+                let mut acc = vec![0.0f64; MLA_DV];
+                for (t, p) in s.iter().enumerate() {
+                    for (a, v) in acc.iter_mut().zip(row(t)) {
+                        *a += p * v;
+                    }
+                }
+                for (d, a) in acc.iter().enumerate() {
+                    let r = a / l;
+                    let got = f(o[(bi * h + hi) * MLA_DV + d]);
+                    num += (got - r) * (got - r);
+                    den += r * r;
+                }
+            }
+        }
+        Ok(if den > 0.0 {
+            (num / den).sqrt()
+        } else {
+            f64::INFINITY
+        })
+    }
+}

@@ -31,6 +31,8 @@ const KERNEL_NAMES: &[&str] = &[
     "paged_decode_g8",
     "paged_decode_mma",
     "decode_reduce",
+    "mla_decode",
+    "mla_decode_reduce",
 ];
 
 pub(crate) fn drv<T>(r: Result<T, result::DriverError>, what: &str) -> Result<T, CalError> {

@@ -655,3 +655,206 @@ decode_reduce(const float* __restrict__ part_o, const float* __restrict__ part_m
   float acc = (acc0 + acc1) + (acc2 + acc3);
   out[((u64)b * heads + h) * 128 + d] = f2bf(L > 0.f ? acc / L : 0.f);
 }
+
+// ---------------------------------------------------------------------------------------
+// Absorbed MLA decode (DeepSeek-V2/V3 as FlashMLA runs it). Latent cache
+// [num_blocks, block_size, 576] bf16 (kv_lora_rank 512 + rope 64), one row per token for all
+// heads; Q [batch, heads, 576]; scores q.k over 576, softmax, O = P.V over the first 512 values
+// of each row. Partial O [batch, heads, splits, 512] (f32), partial (m, l) [.., 2] (f32).
+//
+// Grid (heads / MLA_HB, splits, batch); block = (head tiles of 16) x 4 warps, MLA_HB = 32 heads
+// at most (registers: 36 Q-fragment + 64 accumulator registers per thread). All warps of a
+// block share each 16-token tile of cache rows, staged in padded shared memory with cp.async
+// (double buffered), so a row is read from memory once per block: once per request at 16/32
+// heads, by 2 or 4 blocks (L2-shared) at 64/128 heads. Warp (t, c) holds head tile t; for the
+// scores it multiplies the dims [144c, 144c+144) and the 4 partial score tiles are summed
+// through shared memory; for the output it owns the columns [128c, 128c+128).
+#define MLA_D 576
+#define MLA_DV 512
+#define MLA_ROW 1168  // bytes per staged row: 1152 + 16 of padding (conflict-free ldmatrix)
+#define MLA_T 16
+#define MLA_HB 32
+__device__ __forceinline__ u32 mla_at(int r, int chunk) { return (u32)(r * MLA_ROW + chunk * 16); }
+
+extern "C" __global__ void __launch_bounds__(256, 2)
+mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int* __restrict__ table,
+           const int* __restrict__ lens, float* __restrict__ part_o, float* __restrict__ part_ml,
+           bf16* __restrict__ out, int heads, int max_blocks, int block_size, int splits, int part_tokens, float scale_log2) {
+  __shared__ __align__(128) unsigned char smem[2 * MLA_T * MLA_ROW];
+  __shared__ float sS[MLA_HB / 16][4][16][16];
+  const int hb = blockIdx.x, sp = blockIdx.y, b = blockIdx.z;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int ht = warp >> 2, c = warp & 3;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int ctx = lens[b];
+  const int start = sp * part_tokens;
+  const int end = min(ctx, start + part_tokens);
+  const int* trow = table + (u64)b * max_blocks;
+  const u32 s0 = smem_u32(smem);
+  const int h0 = hb * MLA_HB + ht * 16;  // first head of this warp's tile
+
+  // Q fragments of dims [144c, 144c + 144): 9 k-steps.
+  const bf16* qb = q + ((u64)b * heads + h0) * MLA_D + c * 144;
+  u32 qf[9][4];
+  #pragma unroll
+  for (int s = 0; s < 9; ++s) {
+    int c0 = s * 16 + t4 * 2;
+    qf[s][0] = *reinterpret_cast<const u32*>(qb + g * MLA_D + c0);
+    qf[s][1] = *reinterpret_cast<const u32*>(qb + (g + 8) * MLA_D + c0);
+    qf[s][2] = *reinterpret_cast<const u32*>(qb + g * MLA_D + c0 + 8);
+    qf[s][3] = *reinterpret_cast<const u32*>(qb + (g + 8) * MLA_D + c0 + 8);
+  }
+  float o[16][4];
+  #pragma unroll
+  for (int d = 0; d < 16; ++d) { o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f; }
+  float m_run[2] = {NEG_INF, NEG_INF}, l_run[2] = {0.f, 0.f};
+
+  const int ntiles = end > start ? (end - start + MLA_T - 1) / MLA_T : 0;
+  // Stage tile i (16 rows x 72 chunks of 16 bytes) into buffer i & 1; rows past `end` are zeros.
+  auto stage = [&](int i) {
+    if (i < ntiles) {
+      const int t0 = start + i * MLA_T;
+      const u32 base = s0 + (i & 1) * (MLA_T * MLA_ROW);
+      for (int idx = threadIdx.x; idx < MLA_T * 72; idx += blockDim.x) {
+        int r = idx / 72, ch = idx - r * 72;
+        int t = t0 + r;
+        bool ok = t < end;
+        int tt = ok ? t : t0;
+        int blk = trow[tt / block_size];
+        const bf16* src = cache + ((u64)blk * block_size + (tt % block_size)) * MLA_D + ch * 8;
+        cp_async16(base + mla_at(r, ch), src, ok);
+      }
+    }
+    cp_commit();
+  };
+  stage(0);
+  stage(1);
+  for (int i = 0; i < ntiles; ++i) {
+    cp_wait<1>();
+    __syncthreads();
+    const int t0 = start + i * MLA_T;
+    const u32 sb = s0 + (i & 1) * (MLA_T * MLA_ROW);
+    // Partial scores over this warp's 144 dims: both 8-token halves per ldmatrix.x4.
+    float s[2][4];
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) { s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f; }
+    #pragma unroll
+    for (int k = 0; k < 9; ++k) {
+      u32 b0, b1, b2, b3;
+      ldsm_x4(sb + mla_at((lane >> 4) * 8 + (lane & 7), c * 18 + k * 2 + ((lane >> 3) & 1)), b0, b1, b2, b3);
+      mma16816(s[0], qf[k][0], qf[k][1], qf[k][2], qf[k][3], b0, b1);
+      mma16816(s[1], qf[k][0], qf[k][1], qf[k][2], qf[k][3], b2, b3);
+    }
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) sS[ht][c][g + (e >> 1) * 8][j * 8 + t4 * 2 + (e & 1)] = s[j][e];
+    }
+    __syncthreads();
+    float mx[2] = {NEG_INF, NEG_INF};
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int row = g + (e >> 1) * 8, colt = j * 8 + t4 * 2 + (e & 1);
+        float v = ((sS[ht][0][row][colt] + sS[ht][1][row][colt]) + sS[ht][2][row][colt]) + sS[ht][3][row][colt];
+        v = t0 + colt < end ? v * scale_log2 : NEG_INF;
+        s[j][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+    }
+    float alpha[2];
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
+      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
+      float m_new = fmaxf(m_run[rr], mx[rr]);
+      float m_use = (m_new == NEG_INF) ? 0.f : m_new;
+      alpha[rr] = exp2f(m_run[rr] - m_use);
+      m_run[rr] = m_new;
+      mx[rr] = m_use;
+    }
+    float rs[2] = {0.f, 0.f};
+    u32 pf[4];
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
+      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
+      rs[0] += p0 + p1; rs[1] += p2 + p3;
+      pf[j * 2 + 0] = pack_bf2(p0, p1);
+      pf[j * 2 + 1] = pack_bf2(p2, p3);
+    }
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
+      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
+      l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
+    }
+    #pragma unroll
+    for (int d = 0; d < 16; ++d) {
+      o[d][0] *= alpha[0]; o[d][1] *= alpha[0]; o[d][2] *= alpha[1]; o[d][3] *= alpha[1];
+    }
+    #pragma unroll
+    for (int d = 0; d < 16; d += 2) {
+      u32 b0, b1, b2, b3;
+      ldsm_x4_t(sb + mla_at((lane & 7) + ((lane >> 3) & 1) * 8, c * 16 + d + (lane >> 4)), b0, b1, b2, b3);
+      mma16816(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
+      mma16816(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
+    }
+    __syncthreads();  // buffer i & 1 and sS are free again
+    stage(i + 2);
+  }
+  cp_wait<0>();
+  #pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    const int h = h0 + g + rr * 8;
+    const u64 pi = ((u64)b * heads + h) * splits + sp;
+    if (splits == 1) {  // one split: normalise and write bf16 output, no second pass
+      const float inv = l_run[rr] > 0.f ? 1.f / l_run[rr] : 0.f;
+      u32* ob = reinterpret_cast<u32*>(out + ((u64)b * heads + h) * MLA_DV + c * 128 + t4 * 2);
+      #pragma unroll
+      for (int d = 0; d < 16; ++d) ob[d * 4] = pack_bf2(o[d][rr * 2] * inv, o[d][rr * 2 + 1] * inv);
+      continue;
+    }
+    float* po = part_o + pi * MLA_DV + c * 128 + t4 * 2;
+    #pragma unroll
+    for (int d = 0; d < 16; ++d) { po[d * 8] = o[d][rr * 2]; po[d * 8 + 1] = o[d][rr * 2 + 1]; }
+    if (c == 0 && t4 == 0) { part_ml[pi * 2] = m_run[rr]; part_ml[pi * 2 + 1] = l_run[rr]; }
+  }
+}
+
+// Merge MLA split partials: grid (heads, batch), 128 threads, 4 output columns each.
+extern "C" __global__ void __launch_bounds__(128)
+mla_decode_reduce(const float* __restrict__ part_o, const float* __restrict__ part_ml,
+                  bf16* __restrict__ out, int heads, int splits) {
+  __shared__ float wts[1024];
+  __shared__ float red[4];
+  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+  const u64 base = ((u64)b * heads + h) * splits;
+  float mx = NEG_INF;
+  for (int s = d; s < splits; s += 128) mx = fmaxf(mx, part_ml[(base + s) * 2]);
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+  if ((d & 31) == 0) red[d >> 5] = mx;
+  __syncthreads();
+  const float M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  float lsum = 0.f;
+  for (int s = d; s < splits; s += 128) {
+    float w = M == NEG_INF ? 0.f : exp2f(part_ml[(base + s) * 2] - M);
+    wts[s] = w;
+    lsum += w * part_ml[(base + s) * 2 + 1];
+  }
+  for (int o = 16; o > 0; o >>= 1) lsum += __shfl_xor_sync(0xffffffff, lsum, o);
+  __syncthreads();
+  if ((d & 31) == 0) red[d >> 5] = lsum;
+  __syncthreads();
+  const float L = red[0] + red[1] + red[2] + red[3];
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int s = 0; s < splits; ++s) {
+    const float w = wts[s];
+    #pragma unroll
+    for (int k = 0; k < 4; ++k) acc[k] += w * part_o[(base + s) * MLA_DV + k * 128 + d];
+  }
+  #pragma unroll
+  for (int k = 0; k < 4; ++k)
+    out[((u64)b * heads + h) * MLA_DV + k * 128 + d] = f2bf(L > 0.f ? acc[k] / L : 0.f);
+}

@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use xpyd_models::Dtype;
 use xpyd_models::profile::{
-    FORMAT_VERSION, GemmRow, GemmSustainedRow, MoeExpertsRow, PrefillAttentionRow, Profile,
-    ProfileData, moe_experts_flops,
+    AttentionSustainedRow, FORMAT_VERSION, GemmRow, GemmSustainedRow, MlaDecodeRow, MoeExpertsRow,
+    PrefillAttentionRow, Profile, ProfileData, moe_experts_flops,
 };
 
 /// GPU microbenchmarks for xpyd calibration profiles.
@@ -80,14 +80,15 @@ struct MergeArgs {
     #[arg(long)]
     from: PathBuf,
     /// Tables to copy (replacing the base's): allreduce, p2p_copy, host_copy, gemm,
-    /// attention_prefill, attention_decode, memory_bound.
+    /// attention_prefill, attention_decode, attention_decode_mla, memory_bound.
     #[arg(long, value_delimiter = ',', default_value = "allreduce,p2p_copy")]
     tables: Vec<String>,
     /// Output file (default: overwrite --base).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Merge row by row: rows of --from replace the base's rows of the same key (GEMM:
-    /// m, n, k, dtype) and the base's other rows stay; only `gemm` supports it.
+    /// m, n, k, dtype; MLA decode: batch, context, heads, widths, dtype) and the base's
+    /// other rows stay; only `gemm` and `attention_decode_mla` support it.
     #[arg(long)]
     rows: bool,
 }
@@ -199,10 +200,14 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
     let from = Profile::load(&a.from)?;
     let mut d = base.data().clone();
     let f = from.data();
+    if a.rows && a.tables == ["attention_decode_mla"] {
+        return merge_mla_rows(&a, d, f);
+    }
     if a.rows {
         if a.tables != ["gemm"] {
             return Err(CalError::Input(
-                "merge --rows: only the gemm table merges row by row".into(),
+                "merge --rows: only the gemm and attention_decode_mla tables merge row by row"
+                    .into(),
             ));
         }
         let key = |g: &GemmRow| (g.m, g.n, g.k, g.dtype);
@@ -240,6 +245,7 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
             "gemm" => d.gemm = f.gemm.clone(),
             "attention_prefill" => d.attention_prefill = f.attention_prefill.clone(),
             "attention_decode" => d.attention_decode = f.attention_decode.clone(),
+            "attention_decode_mla" => d.attention_decode_mla = f.attention_decode_mla.clone(),
             "memory_bound" => d.memory_bound = f.memory_bound.clone(),
             other => return Err(CalError::Input(format!("merge: unknown table `{other}`"))),
         }
@@ -268,6 +274,55 @@ fn merge(a: MergeArgs) -> Result<(), CalError> {
         if !n.starts_with("run took") && !n.starts_with("one GPU:") && !d.header.notes.contains(n) {
             d.header.notes.push(format!("{imported}{n}"));
         }
+    }
+    write_profile(a.out.as_deref().unwrap_or(&a.base), &d)
+}
+
+/// `merge --rows --tables attention_decode_mla`: rows of `--from` replace the base's rows
+/// of the same (batch, context, heads, latent widths, cache format); every other row of
+/// every table stays. The MLA kernel's check note of `--from` is carried over.
+fn merge_mla_rows(a: &MergeArgs, mut d: ProfileData, f: &ProfileData) -> Result<(), CalError> {
+    if f.attention_decode_mla.is_empty() {
+        return Err(CalError::Input(format!(
+            "merge --rows: {} has no attention_decode_mla rows",
+            a.from.display()
+        )));
+    }
+    same_gpu(&a.from, &f.header.gpu_name, &d)?;
+    let key = |r: &MlaDecodeRow| {
+        (
+            r.batch,
+            r.context,
+            r.heads,
+            r.kv_lora_rank,
+            r.rope_dim,
+            r.kv_dtype,
+        )
+    };
+    let incoming: Vec<_> = f.attention_decode_mla.iter().map(key).collect();
+    d.attention_decode_mla
+        .retain(|r| !incoming.contains(&key(r)));
+    d.attention_decode_mla
+        .extend(f.attention_decode_mla.iter().cloned());
+    d.format_version = FORMAT_VERSION;
+    d.header.command_line = format!("{}; {}", d.header.command_line, command_line());
+    d.header.notes.retain(|n| {
+        !n.starts_with("attention_decode_mla rows merged") && !n.starts_with("MLA decode kernel")
+    });
+    d.header.notes.push(format!(
+        "attention_decode_mla rows merged from a run on {} ({}, {}): {} rows",
+        f.header.gpu_name,
+        f.header.date_utc,
+        f.header.command_line,
+        f.attention_decode_mla.len()
+    ));
+    for n in f
+        .header
+        .notes
+        .iter()
+        .filter(|n| n.starts_with("MLA decode kernel"))
+    {
+        d.header.notes.push(n.clone());
     }
     write_profile(a.out.as_deref().unwrap_or(&a.base), &d)
 }
@@ -471,6 +526,27 @@ struct SustainedBenchRow {
     power_w: Option<f64>,
 }
 
+/// One attention sequence of `sustained_bench.py --attention-only`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SustainedAttentionRow {
+    batch: u32,
+    new_tokens: u32,
+    heads: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    kernel: String,
+    calls: u32,
+    /// Median seconds of one call inside the replayed sequence.
+    sequence_s: f64,
+    first_s: f64,
+    replays: u32,
+    #[serde(default)]
+    sm_mhz: Option<f64>,
+    #[serde(default)]
+    power_w: Option<f64>,
+}
+
 /// `sustained_bench.py` output.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -478,6 +554,8 @@ struct SustainedBenchFile {
     gpu_name: String,
     torch_version: String,
     rows: Vec<SustainedBenchRow>,
+    #[serde(default)]
+    attention: Vec<SustainedAttentionRow>,
     took_s: f64,
 }
 
@@ -489,6 +567,9 @@ fn merge_sustained(a: MergeJsonArgs) -> Result<(), CalError> {
     let mut d = base.data().clone();
     same_gpu(&a.input, &file.gpu_name, &d)?;
     d.format_version = FORMAT_VERSION;
+    if !file.attention.is_empty() {
+        return merge_sustained_attention(&a, &base, d, &file);
+    }
     d.gemm_sustained.clear();
     let mut skipped = 0;
     for r in &file.rows {
@@ -523,6 +604,65 @@ fn merge_sustained(a: MergeJsonArgs) -> Result<(), CalError> {
         file.torch_version,
         file.took_s,
         d.gemm_sustained.len()
+    ));
+    write_profile(a.out.as_deref().unwrap_or(&a.profile), &d)
+}
+
+/// Replace the `attention_sustained` table (an `--attention-only` file; the GEMM stacks
+/// stay): each sequence against the profile's isolated prefill row of the same call.
+fn merge_sustained_attention(
+    a: &MergeJsonArgs,
+    base: &Profile,
+    mut d: ProfileData,
+    file: &SustainedBenchFile,
+) -> Result<(), CalError> {
+    if !file.rows.is_empty() {
+        return Err(CalError::Input(format!(
+            "{}: merge GEMM stacks and attention sequences from separate runs",
+            a.input.display()
+        )));
+    }
+    d.attention_sustained.clear();
+    let mut skipped = 0;
+    for r in &file.attention {
+        let _ = (r.first_s, r.replays);
+        let Some(iso) = base.prefill_attention_seconds_with(
+            &r.kernel,
+            r.batch,
+            r.new_tokens,
+            0,
+            r.heads,
+            r.kv_heads,
+            r.head_dim,
+        ) else {
+            skipped += 1;
+            continue;
+        };
+        d.attention_sustained.push(AttentionSustainedRow {
+            batch: r.batch,
+            new_tokens: r.new_tokens,
+            heads: r.heads,
+            kv_heads: r.kv_heads,
+            head_dim: r.head_dim,
+            kernel: r.kernel.clone(),
+            calls: r.calls,
+            sequence_s: r.sequence_s,
+            isolated_s: iso,
+            ratio: r.sequence_s / iso,
+            sm_mhz: r.sm_mhz,
+            power_w: r.power_w,
+        });
+    }
+    d.attention_sustained.sort_by_key(|r| r.new_tokens);
+    d.header.command_line = format!("{}; {}", d.header.command_line, command_line());
+    d.header
+        .notes
+        .retain(|n| !n.starts_with("attention_sustained from"));
+    d.header.notes.push(format!(
+        "attention_sustained from scripts/sustained_bench.py --attention-only (PyTorch {}, {:.0} s): {} sequences, {skipped} skipped (no isolated row)",
+        file.torch_version,
+        file.took_s,
+        d.attention_sustained.len()
     ));
     write_profile(a.out.as_deref().unwrap_or(&a.profile), &d)
 }
@@ -592,4 +732,74 @@ fn merge_sdpa(a: MergeSdpaArgs) -> Result<(), CalError> {
         ));
     }
     write_profile(a.out.as_deref().unwrap_or(&a.profile), &d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(gpu: &str, rows: &[(u32, u32, u32, f64)]) -> ProfileData {
+        let mut d = Profile::builtin("h100").unwrap().data().clone();
+        d.header.gpu_name = gpu.into();
+        d.attention_decode_mla = rows
+            .iter()
+            .map(|&(batch, context, heads, seconds)| MlaDecodeRow {
+                batch,
+                context,
+                heads,
+                kv_lora_rank: 512,
+                rope_dim: 64,
+                block_size: 16,
+                kv_dtype: Dtype::Bf16,
+                seconds,
+                gb_s: 1.0,
+                kernel: "xpyd-nvrtc-mla".into(),
+            })
+            .collect();
+        d
+    }
+
+    #[test]
+    fn mla_rows_merge_by_key_and_keep_everything_else() {
+        let dir = std::env::temp_dir().join(format!("xpyd-mla-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (base, from, out) = (
+            dir.join("base.json"),
+            dir.join("from.json"),
+            dir.join("out.json"),
+        );
+        let b = profile("GPU", &[(1, 128, 16, 1e-5), (8, 128, 16, 2e-5)]);
+        write_profile(&base, &b).unwrap();
+        write_profile(
+            &from,
+            &profile("GPU", &[(8, 128, 16, 3e-5), (1, 128, 32, 4e-5)]),
+        )
+        .unwrap();
+        let args = |rows| MergeArgs {
+            base: base.clone(),
+            from: from.clone(),
+            tables: vec!["attention_decode_mla".into()],
+            out: Some(out.clone()),
+            rows,
+        };
+        merge(args(true)).unwrap();
+        let m = Profile::load(&out).unwrap();
+        let got: Vec<_> = m
+            .data()
+            .attention_decode_mla
+            .iter()
+            .map(|r| (r.batch, r.heads, r.seconds))
+            .collect();
+        assert_eq!(got, vec![(1, 16, 1e-5), (8, 16, 3e-5), (1, 32, 4e-5)]);
+        // Every other table is untouched.
+        assert_eq!(m.data().gemm, b.gemm);
+        assert_eq!(m.data().attention_decode, b.attention_decode);
+        assert_eq!(m.data().moe_experts, b.moe_experts);
+        // Another GPU's rows are refused, and nothing is written.
+        std::fs::remove_file(&out).unwrap();
+        write_profile(&from, &profile("Other GPU", &[(8, 128, 16, 3e-5)])).unwrap();
+        assert!(merge(args(true)).is_err());
+        assert!(!out.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -6,7 +6,7 @@
 //! is written into the header's notes; the profile is rewritten atomically after every
 //! section, so a run killed from outside still leaves the sections it finished.
 
-use crate::attention::{Decode, HEAD_DIM, Prefill};
+use crate::attention::{Decode, HEAD_DIM, MLA_KV_LORA, MLA_ROPE, MlaDecode, Prefill};
 use crate::device::{Arg, Gpu, drv};
 use crate::error::CalError;
 use crate::gemm::Lt;
@@ -16,8 +16,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 use xpyd_models::Dtype;
 use xpyd_models::profile::{
-    DecodeAttentionRow, FORMAT_VERSION, GemmRow, MemoryBoundRow, PrefillAttentionRow, ProfileData,
-    ProfileHeader, decode_attention_kv_bytes, prefill_attention_flops,
+    DecodeAttentionRow, FORMAT_VERSION, GemmRow, MemoryBoundRow, MlaDecodeRow, PrefillAttentionRow,
+    ProfileData, ProfileHeader, decode_attention_kv_bytes, mla_decode_kv_bytes,
+    prefill_attention_flops,
 };
 
 /// `run` arguments.
@@ -42,7 +43,8 @@ pub(crate) struct RunArgs {
     /// Wall-clock budget for all measurements, seconds; sections are trimmed to fit.
     #[arg(long, default_value_t = 420.0)]
     budget_s: f64,
-    /// Sections to skip: checks, memory, prefill, decode, gemm, fp8, host, multi.
+    /// Sections to skip: checks, memory, prefill, decode, mla-decode, gemm, fp8, host,
+    /// multi.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// Only GEMM shapes whose label contains this text (e.g. `mla_`).
@@ -235,6 +237,8 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
             host_copy: vec![],
             moe_experts: vec![],
             gemm_sustained: vec![],
+            attention_decode_mla: vec![],
+            attention_sustained: vec![],
         },
     };
     for n in model_notes {
@@ -315,6 +319,10 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
     }
     if !r.skip("decode") {
         decode_section(&mut r, &gpu, &decode_label)?;
+        r.save()?;
+    }
+    if !r.skip("mla-decode") {
+        mla_decode_section(&mut r, &gpu)?;
         r.save()?;
     }
     // 4. GEMMs.
@@ -633,6 +641,87 @@ fn decode_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalError
     );
     if skipped > 0 {
         r.note(format!("budget: {skipped} decode attention shapes skipped"));
+    }
+    Ok(())
+}
+
+/// Absorbed MLA decode (DeepSeek-V3 latent rows of 512 + 64): checked against an f64
+/// reference first (rows labelled `xpyd-nvrtc-mla-unchecked` if that fails), then timed
+/// on the decode grid at 128/64/32/16 heads (TP 1/2/4/8).
+fn mla_decode_section(r: &mut Runner, gpu: &Gpu) -> Result<(), CalError> {
+    let mut errs = Vec::new();
+    let mut worst: f64 = 0.0;
+    for (lens, h, seed) in [
+        (vec![1u32, 77, 700, 1300], 16u32, 51u32),
+        (vec![513, 2000], 128, 53),
+        (vec![300, 5], 64, 55),
+        (vec![1200], 32, 57),
+        // 70 short sequences at 128 heads: one split, no reduction pass.
+        ((0..70).map(|i| 20 + 3 * i).collect(), 128, 59),
+    ] {
+        let d = MlaDecode::new(gpu, lens, h, 16, seed)?;
+        let e = d.check(gpu)?;
+        errs.push(format!("{h}h/{}sp {e:.2e}", d.splits));
+        worst = if e.is_nan() { f64::NAN } else { worst.max(e) };
+    }
+    eprintln!(
+        "[{:6.1}s] checks: MLA decode rel err {}",
+        r.elapsed(),
+        errs.join(" ")
+    );
+    let label = if worst.is_nan() || worst >= 2e-2 {
+        r.note(format!(
+            "MLA decode kernel FAILED its check (rel err {worst:.3e}); rows labelled xpyd-nvrtc-mla-unchecked"
+        ));
+        "xpyd-nvrtc-mla-unchecked"
+    } else {
+        r.note(format!(
+            "MLA decode kernel checked against f64 reference: rel err {worst:.2e} ({})",
+            errs.join(", ")
+        ));
+        "xpyd-nvrtc-mla"
+    };
+    let mut skipped = 0;
+    let mut best: f64 = 0.0;
+    for &h in &[128u32, 64, 32, 16] {
+        for &b in &[1u32, 8, 32, 128, 256] {
+            let mut line = format!("mla decode {h:3}h b={b:3}:");
+            for &ctx in &[128u32, 512, 2048, 8192, 32768] {
+                let bytes = mla_decode_kv_bytes(b, ctx, MLA_KV_LORA, MLA_ROPE, Dtype::Bf16);
+                if bytes > 8.0 * (1u64 << 30) as f64 {
+                    continue;
+                }
+                if r.left(0.9) < 0.0 {
+                    skipped += 1;
+                    continue;
+                }
+                let d = MlaDecode::new(gpu, vec![ctx; b as usize], h, 16, b ^ ctx ^ h)?;
+                let s = gpu.time_auto(r.args.target_s, 30, |_| d.launch(gpu))?;
+                let gb_s = bytes / s / 1e9;
+                best = best.max(gb_s);
+                line += &format!(" {ctx}:{:.1}us/{gb_s:.0}GB/s/{}sp", s * 1e6, d.splits);
+                r.data.attention_decode_mla.push(MlaDecodeRow {
+                    batch: b,
+                    context: ctx,
+                    heads: h,
+                    kv_lora_rank: MLA_KV_LORA,
+                    rope_dim: MLA_ROPE,
+                    block_size: d.block_size,
+                    kv_dtype: Dtype::Bf16,
+                    seconds: s,
+                    gb_s,
+                    kernel: label.into(),
+                });
+            }
+            eprintln!("{line}");
+        }
+    }
+    eprintln!(
+        "[{:6.1}s] MLA decode attention: best {best:.0} GB/s of latent cache",
+        r.elapsed()
+    );
+    if skipped > 0 {
+        r.note(format!("budget: {skipped} MLA decode shapes skipped"));
     }
     Ok(())
 }

@@ -15,7 +15,10 @@
 //!   and this head dimension, log-log between measured calls (which is the profile's
 //!   log-log interpolation of the achieved rate), linear above, the smallest call's time
 //!   as a floor below.
-//! - Decode attention and memory-bound kernels: the profile's own lookups.
+//! - Decode attention and memory-bound kernels: the profile's own lookups. MLA decode
+//!   attention (absorbed, [`MlaDecodeCall`]): the profile's `attention_decode_mla` grid at
+//!   the model's heads per GPU (the nearest measured head count at or above), latent
+//!   widths and KV dtype.
 //! - MoE layers (format 2, [`V2Terms`]): the grouped expert GEMMs' seconds over tokens at
 //!   the exact `(hidden, expert intermediate / TP, experts, top-k, dtype)`, summed with the
 //!   router and shared-expert GEMM curves, log-log. MLA projections: the sum of their GEMM
@@ -62,8 +65,7 @@ pub enum TermSource {
     /// H200 node (both NVLink 4 through NVSwitch, 450 GB/s per direction per GPU), until
     /// a multi-H100 node is measured.
     Borrowed,
-    /// Partly measured, partly roofline (MLA projections and MLA decode attention are
-    /// not in the profiles; MoE routing kernels are roofline).
+    /// Partly measured, partly roofline (MoE routing kernels are roofline).
     Partial,
     /// A stated assumption, not a kernel (the per-step CPU overhead).
     Assumed,
@@ -347,6 +349,13 @@ pub(crate) struct Calibration {
     /// measured `batch × kv_heads` of the rows the profile uses, over this model's KV
     /// heads per GPU (at least 1). A larger batch is costed as several calls.
     pub(crate) decode_max_batch: u32,
+    /// Prefill attention's sustained-clock factor over the step's prefill tokens, when
+    /// the profile has `attention_sustained` rows (applied as `1 + (r - 1) f`, like the
+    /// GEMMs').
+    pub(crate) attention_sustained: Option<SustainedFactor>,
+    /// MLA decode attention call parameters when the profile has absorbed-MLA decode
+    /// rows for this model's heads per GPU, latent widths and KV dtype.
+    pub(crate) mla_decode: Option<MlaDecodeCall>,
     /// All-reduce seconds over bytes for this TP size, and whether it is extrapolated.
     pub(crate) allreduce: Option<(LogCurve, TermSource)>,
     /// Seconds over tokens of all memory-bound kernels of a step (the sum of the
@@ -465,6 +474,8 @@ impl Calibration {
             .filter(|p| !p.is_empty())
             .and_then(|p| LogCurve::weighted_sum(&p));
         let gap_s = p.launch_gap_s().unwrap_or(0.0);
+        let mla_decode = MlaDecodeCall::new(p, arch, tp, kv);
+        let attention_sustained = SustainedFactor::attention(p);
         let v2 = V2Terms::new(p, arch, tp, weights, &gemms, layer_gemms.as_ref());
         Calibration {
             v2,
@@ -476,12 +487,86 @@ impl Calibration {
             decode,
             decode_covered,
             decode_max_batch,
+            mla_decode,
+            attention_sustained,
             allreduce,
             memory,
             memory_kernels,
             layer_gemms,
             layer_gemm_kernels,
         }
+    }
+}
+
+/// One absorbed MLA decode attention call as the profile measured it (per GPU).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub(crate) struct MlaDecodeCall {
+    /// Query heads per GPU (`num_heads / tp`).
+    pub(crate) heads: u32,
+    /// Latent (value) width of a cache row.
+    pub(crate) kv_lora_rank: u32,
+    /// Rotary width of a cache row.
+    pub(crate) rope_dim: u32,
+    /// Latent cache format.
+    pub(crate) kv: Dtype,
+    /// Sequences per call to try, in order: the largest measured batch, then the largest
+    /// batch measured at the largest context (the grid may lack its largest corner). A
+    /// larger batch is costed as several calls.
+    pub(crate) max_batch: [u32; 2],
+}
+
+impl MlaDecodeCall {
+    /// `None` unless `arch` is MLA and the profile has rows for its heads per GPU (or
+    /// more), latent widths and `kv`.
+    fn new(p: &Profile, arch: &ModelArch, tp: u32, kv: Dtype) -> Option<MlaDecodeCall> {
+        let m = arch.mla.as_ref()?;
+        let heads = arch.num_heads / tp.max(1);
+        if heads == 0 {
+            return None;
+        }
+        let (lora, rope) = (m.kv_lora_rank, m.qk_rope_head_dim);
+        let chosen = p
+            .mla_decode_heads(lora, rope, kv)
+            .into_iter()
+            .filter(|&h| h >= heads)
+            .min()?;
+        let rows = || {
+            p.data().attention_decode_mla.iter().filter(move |r| {
+                (r.heads, r.kv_lora_rank, r.rope_dim, r.kv_dtype) == (chosen, lora, rope, kv)
+            })
+        };
+        let max_all = rows().map(|r| r.batch).max()?;
+        let max_ctx = rows().map(|r| r.context).max()?;
+        let max_at_ctx = rows()
+            .filter(|r| r.context == max_ctx)
+            .map(|r| r.batch)
+            .max()?;
+        p.mla_decode_seconds(1, 1024, heads, lora, rope, kv)?;
+        Some(MlaDecodeCall {
+            heads,
+            kv_lora_rank: lora,
+            rope_dim: rope,
+            kv,
+            max_batch: [max_all.max(1), max_at_ctx.max(1)],
+        })
+    }
+
+    /// Seconds of one layer's MLA decode attention over `seqs` sequences of `ctx` cached
+    /// tokens each, and the number of calls; `None` outside the measured coverage.
+    pub(crate) fn seconds(&self, p: &Profile, seqs: u32, ctx: u32) -> Option<(f64, u32)> {
+        self.max_batch.iter().find_map(|&cap| {
+            let calls = seqs.div_ceil(cap);
+            let batch = seqs.div_ceil(calls);
+            p.mla_decode_seconds(
+                batch,
+                ctx,
+                self.heads,
+                self.kv_lora_rank,
+                self.rope_dim,
+                self.kv,
+            )
+            .map(|s| (s * f64::from(calls), calls))
+        })
     }
 }
 
@@ -678,12 +763,36 @@ pub(crate) struct SustainedFactor {
 
 impl SustainedFactor {
     pub(crate) fn new(p: &Profile) -> Option<SustainedFactor> {
-        let mut pts: Vec<(f64, f64)> = p
-            .data()
-            .gemm_sustained
-            .iter()
-            .filter(|r| r.m > 0 && r.ratio.is_finite() && r.ratio > 0.0)
-            .map(|r| ((r.m as f64).ln(), r.ratio.max(1.0)))
+        Self::from_ratios(
+            p.data()
+                .gemm_sustained
+                .iter()
+                .map(|r| (r.m as f64, r.ratio))
+                .collect(),
+        )
+    }
+
+    /// The prefill attention factor over the step's prefill tokens, from the
+    /// `attention_sustained` rows of the profile's default prefill kernel (all rows when
+    /// none of them is of that kernel); `None` without rows.
+    pub(crate) fn attention(p: &Profile) -> Option<SustainedFactor> {
+        let rows = &p.data().attention_sustained;
+        let kernel = p.default_prefill_kernel();
+        let of_kernel = rows.iter().any(|r| Some(r.kernel.as_str()) == kernel);
+        Self::from_ratios(
+            rows.iter()
+                .filter(|r| !of_kernel || Some(r.kernel.as_str()) == kernel)
+                .map(|r| (f64::from(r.new_tokens), r.ratio))
+                .collect(),
+        )
+    }
+
+    /// `max(1, ratio)` over `x > 0`, piecewise linear in `ln x`.
+    fn from_ratios(xr: Vec<(f64, f64)>) -> Option<SustainedFactor> {
+        let mut pts: Vec<(f64, f64)> = xr
+            .into_iter()
+            .filter(|&(x, r)| x > 0.0 && r.is_finite() && r > 0.0)
+            .map(|(x, r)| (x.ln(), r.max(1.0)))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         pts.dedup_by(|later, earlier| later.0 == earlier.0);

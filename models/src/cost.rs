@@ -55,8 +55,10 @@
 //!   `g0 + (g1 - g0) f` with `f` the step's share of GPU time in GEMMs and prefill
 //!   attention (the stack was measured with the GPU in GEMMs all the time);
 //! - prefill attention: the profile's default (fastest) kernel at the layer's FLOPs; MLA:
-//!   the fastest MLA kernel (q/k and v widths of the model);
-//! - decode attention: `decode_seqs` calls' grid lookup at the mean context;
+//!   the fastest MLA kernel (q/k and v widths of the model); with `attention_sustained`
+//!   rows, times `1 + (r(T) - 1) f` like the GEMMs (`T` = the step's prefill tokens);
+//! - decode attention: `decode_seqs` calls' grid lookup at the mean context; MLA: the
+//!   absorbed-MLA grid (`attention_decode_mla`) at heads per GPU, batch and mean context;
 //! - memory-bound kernels: the measured `rmsnorm` (twice per layer, 4 hidden passes
 //!   each, plus the final norm), `silu_mul`, `rotary` and `copy` (KV-cache write,
 //!   embedding) curves at the byte counts above;
@@ -615,21 +617,30 @@ impl CostModel {
     }
 
     /// Where the step costs come from for typical steps: [`CostSource::Calibrated`] when
-    /// a profile covers this instance's projection GEMMs and both attention kernels (then
-    /// steps within the measured ranges report calibrated), else the roofline.
+    /// a profile covers this instance's projection GEMMs and both attention kernels (MLA:
+    /// the MLA projections, MLA prefill and absorbed-MLA decode) (then steps within the
+    /// measured ranges report calibrated), else the roofline.
     pub fn source(&self) -> CostSource {
+        let attention = |c: &Calibration| match self.arch.mla {
+            Some(_) => {
+                c.v2.mla_gemms_isolated.is_some()
+                    && c.v2.mla_prefill.is_some()
+                    && c.mla_decode.is_some()
+            }
+            None => {
+                c.gemms[GEMM_QKV..=GEMM_O].iter().all(Option::is_some)
+                    && c.prefill.is_some()
+                    && c.decode_covered
+            }
+        };
         match &self.cal {
             Some(c)
-                if (self.arch.mla.is_some()
-                    || c.gemms[GEMM_QKV..=GEMM_O].iter().all(Option::is_some))
+                if attention(c)
                     && (self.dense_layers == 0.0
                         || c.gemms[GEMM_GATE_UP..=GEMM_DOWN]
                             .iter()
                             .all(Option::is_some))
-                    && (self.moe.is_none() || c.v2.moe_layer.is_some())
-                    && self.arch.mla.is_none()
-                    && c.prefill.is_some()
-                    && c.decode_covered =>
+                    && (self.moe.is_none() || c.v2.moe_layer.is_some()) =>
             {
                 CostSource::Calibrated
             }
@@ -731,15 +742,31 @@ impl CostModel {
         // time; a step spends only the share `f` of its GPU time in tensor-core-bound
         // work (GEMMs, prefill attention) and the rest below the power limit, so the GEMMs
         // pay `f` of the measured slowdown.
-        let gemm_s = match &self.cal {
-            Some(c) if c.v2.sustained => {
-                let (isolated, _) = self.gemm_term_with(shape, false);
+        // Calibrated prefill attention pays the same share of its measured slowdown when
+        // replayed back to back (`attention_sustained`, over the step's prefill tokens).
+        let (gemm_s, attention_prefill_s) = match &self.cal {
+            Some(c) if c.v2.sustained || c.attention_sustained.is_some() => {
+                let isolated = if c.v2.sustained {
+                    self.gemm_term_with(shape, false).0
+                } else {
+                    gemm_s
+                };
                 let busy = isolated + attention_prefill_s;
                 let all = busy + attention_decode_s + memory_bound_s + allreduce_s + lm_head_s;
                 let f = if all > 0.0 { busy / all } else { 0.0 };
-                isolated + (gemm_s - isolated).max(0.0) * f
+                let attention = match &c.attention_sustained {
+                    Some(r)
+                        if attention_prefill == TermSource::Calibrated
+                            && shape.prefill_tokens > 0 =>
+                    {
+                        let ratio = r.at(shape.prefill_tokens as f64);
+                        attention_prefill_s * (1.0 + (ratio - 1.0) * f)
+                    }
+                    _ => attention_prefill_s,
+                };
+                (isolated + (gemm_s - isolated).max(0.0) * f, attention)
             }
-            _ => gemm_s,
+            _ => (gemm_s, attention_prefill_s),
         };
         let overhead_s = self.overhead_seconds(shape);
         (
@@ -957,6 +984,24 @@ impl CostModel {
 
     fn attention_decode_term(&self, shape: &StepShape) -> (f64, TermSource) {
         let r = || self.rf_attention_decode_seconds(shape);
+        if let Some((cal, mla)) = self
+            .cal
+            .as_ref()
+            .and_then(|c| Some((c, c.mla_decode.as_ref()?)))
+        {
+            if shape.decode_seqs == 0 {
+                return Self::roofline(r());
+            }
+            let mean_ctx = shape.decode_context_tokens as f64 / f64::from(shape.decode_seqs);
+            let ctx = mean_ctx.round().min(f64::from(u32::MAX)) as u32;
+            return match mla.seconds(&cal.profile, shape.decode_seqs, ctx) {
+                Some((s, calls)) => (
+                    self.layers * (s + f64::from(calls) * cal.gap_s),
+                    TermSource::Calibrated,
+                ),
+                None => Self::roofline(r()),
+            };
+        }
         let Some(cal) = self.cal.as_ref().filter(|c| c.decode_covered) else {
             return Self::roofline(r());
         };
@@ -1233,6 +1278,8 @@ impl CostModel {
             },
             if c.decode_covered {
                 "measured"
+            } else if c.mla_decode.is_some() {
+                "measured (absorbed MLA)"
             } else {
                 "roofline"
             },

@@ -5,8 +5,9 @@
 //!
 //! Version 2 added the `moe_experts` table (grouped expert GEMMs), the `gemm_sustained`
 //! table (layer GEMM stacks replayed at the power limit) and the optional `v_head_dim` of
-//! prefill attention rows (MLA: q/k and v widths differ). A version 1 file is a version 2
-//! file with those tables empty, and loads unchanged.
+//! prefill attention rows (MLA: q/k and v widths differ), and later the optional
+//! `attention_decode_mla` table (absorbed MLA decode; omitted when empty). A version 1
+//! file is a version 2 file with those tables empty, and loads unchanged.
 //!
 //! A profile is one JSON object ([`ProfileData`]): a [`ProfileHeader`] saying where and
 //! how it was measured, then one table per kind of measurement. Every row carries its
@@ -214,6 +215,39 @@ pub struct GemmSustainedRow {
     pub power_w: Option<f64>,
 }
 
+/// Prefill attention calls replayed back to back at the power limit
+/// (`sustained_bench.py --attention-only`) against the profile's isolated row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionSustainedRow {
+    /// Sequences per call.
+    pub batch: u32,
+    /// New (query) tokens per sequence (no cached context).
+    pub new_tokens: u32,
+    /// Query heads.
+    pub heads: u32,
+    /// KV heads.
+    pub kv_heads: u32,
+    /// Head dimension.
+    pub head_dim: u32,
+    /// The kernel replayed (`torch-sdpa-cudnn`).
+    pub kernel: String,
+    /// Calls in one replay.
+    pub calls: u32,
+    /// Median seconds of one call inside the replayed sequence.
+    pub sequence_s: f64,
+    /// The profile's isolated seconds for the same call.
+    pub isolated_s: f64,
+    /// `sequence_s / isolated_s`.
+    pub ratio: f64,
+    /// Median SM clock during the replay, MHz (NVML), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_mhz: Option<f64>,
+    /// Median board power during the replay, W (NVML), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
+}
+
 /// One paged decode attention call: `batch` sequences of one query token each over
 /// `context` cached tokens.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -239,6 +273,46 @@ pub struct DecodeAttentionRow {
     pub gb_s: f64,
     /// The kernel measured (`xpyd-nvrtc`).
     pub kernel: String,
+}
+
+/// One absorbed MLA decode attention call (DeepSeek-V2/V3 as FlashMLA runs it): `batch`
+/// sequences of one query token each, `heads` query heads (per GPU) over a paged latent
+/// cache of `context` rows of `kv_lora_rank + rope_dim` values shared by all heads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlaDecodeRow {
+    /// Sequences in the call.
+    pub batch: u32,
+    /// Cached tokens (latent rows) per sequence.
+    pub context: u32,
+    /// Query heads (per GPU, after the TP split).
+    pub heads: u32,
+    /// Latent width of a row that is also the value (512 for DeepSeek-V3).
+    pub kv_lora_rank: u32,
+    /// Decoupled rotary width of a row (64 for DeepSeek-V3).
+    pub rope_dim: u32,
+    /// Tokens per KV-cache block (page).
+    pub block_size: u32,
+    /// Latent cache format.
+    pub kv_dtype: Dtype,
+    /// Median seconds of one call (the split-K reduction included).
+    pub seconds: f64,
+    /// Achieved GB/s of latent cache read ([`mla_decode_kv_bytes`] / seconds / 1e9).
+    pub gb_s: f64,
+    /// The kernel measured (`xpyd-nvrtc-mla`).
+    pub kernel: String,
+}
+
+/// Bytes of latent cache one MLA decode call must read (each row once for all heads):
+/// `batch · context · (kv_lora_rank + rope_dim) · dtype bytes`.
+pub fn mla_decode_kv_bytes(
+    batch: u32,
+    context: u32,
+    kv_lora_rank: u32,
+    rope_dim: u32,
+    kv_dtype: Dtype,
+) -> f64 {
+    f64::from(batch) * f64::from(context) * f64::from(kv_lora_rank + rope_dim) * kv_dtype.bytes()
 }
 
 /// One memory-bound kernel (norm, activation, rotary embedding).
@@ -350,6 +424,12 @@ pub struct ProfileData {
     /// Sustained layer-GEMM stacks (format 2).
     #[serde(default)]
     pub gemm_sustained: Vec<GemmSustainedRow>,
+    /// Absorbed MLA decode attention (format 2; absent in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention_decode_mla: Vec<MlaDecodeRow>,
+    /// Sustained prefill attention sequences (format 2; absent in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attention_sustained: Vec<AttentionSustainedRow>,
 }
 
 /// Why a profile could not be loaded or built. All variants are fatal for that profile.
@@ -604,6 +684,9 @@ struct Index {
     decode_floor: Vec<f64>,
     /// Same order as `decode`: seconds over (batch × kv_heads, context).
     decode_grid: Vec<Grid2>,
+    /// `(kv_lora_rank, rope_dim, kv dtype, heads)` → MLA decode seconds over
+    /// (batch, context); sorted by key.
+    mla_decode: Vec<((u32, u32, Dtype, u32), Grid2)>,
     /// gpus → seconds over bytes; sorted by gpus.
     allreduce: Vec<(u32, Curve)>,
     /// Seconds over bytes.
@@ -780,6 +863,32 @@ impl Profile {
             check_positive(o, f("block_size"), r.block_size.into())?;
             check_time(o, f("seconds"), r.seconds)?;
         }
+        for (i, r) in d.attention_sustained.iter().enumerate() {
+            check_positive(
+                o,
+                format!("attention_sustained[{i}].new_tokens"),
+                r.new_tokens.into(),
+            )?;
+            check_time(
+                o,
+                format!("attention_sustained[{i}].sequence_s"),
+                r.sequence_s,
+            )?;
+            check_time(
+                o,
+                format!("attention_sustained[{i}].isolated_s"),
+                r.isolated_s,
+            )?;
+        }
+        for (i, r) in d.attention_decode_mla.iter().enumerate() {
+            let f = |s: &str| format!("attention_decode_mla[{i}].{s}");
+            check_positive(o, f("batch"), r.batch.into())?;
+            check_positive(o, f("context"), r.context.into())?;
+            check_positive(o, f("heads"), r.heads.into())?;
+            check_positive(o, f("kv_lora_rank"), r.kv_lora_rank.into())?;
+            check_positive(o, f("block_size"), r.block_size.into())?;
+            check_time(o, f("seconds"), r.seconds)?;
+        }
         for (i, r) in d.memory_bound.iter().enumerate() {
             check_positive(o, format!("memory_bound[{i}].bytes"), r.bytes)?;
             check_time(o, format!("memory_bound[{i}].seconds"), r.seconds)?;
@@ -911,6 +1020,25 @@ impl Profile {
                 Grid2::from_points(&pts)
             })
             .collect();
+        let mut mla_keys: Vec<(u32, u32, Dtype, u32)> = d
+            .attention_decode_mla
+            .iter()
+            .map(|r| (r.kv_lora_rank, r.rope_dim, r.kv_dtype, r.heads))
+            .collect();
+        mla_keys.sort();
+        mla_keys.dedup();
+        let mla_decode = mla_keys
+            .into_iter()
+            .map(|k| {
+                let pts: Vec<(f64, f64, f64)> = d
+                    .attention_decode_mla
+                    .iter()
+                    .filter(|r| (r.kv_lora_rank, r.rope_dim, r.kv_dtype, r.heads) == k)
+                    .map(|r| (f64::from(r.batch), f64::from(r.context), r.seconds))
+                    .collect();
+                (k, Grid2::from_points(&pts))
+            })
+            .collect();
         let allreduce = group(
             d.allreduce
                 .iter()
@@ -939,6 +1067,7 @@ impl Profile {
             decode,
             decode_floor,
             decode_grid,
+            mla_decode,
             allreduce,
             p2p,
             host,
@@ -1094,6 +1223,44 @@ impl Profile {
         Some(spb * bytes)
     }
 
+    /// Seconds of one absorbed MLA decode attention call ([`MlaDecodeRow`]), from the
+    /// rows of the same latent widths and cache format and the nearest measured head
+    /// count at or above `heads`: bilinear in log space over the measured (batch,
+    /// context) grid, the smallest measured value below an axis, linear above it up to
+    /// 4×. `None` without such rows, above the largest measured head count, beyond 4× the
+    /// measured range or where the grid has a hole (the caller falls back to the
+    /// roofline). Block size does not enter.
+    pub fn mla_decode_seconds(
+        &self,
+        batch: u32,
+        context: u32,
+        heads: u32,
+        kv_lora_rank: u32,
+        rope_dim: u32,
+        kv_dtype: Dtype,
+    ) -> Option<f64> {
+        if batch == 0 || context == 0 {
+            return Some(0.0);
+        }
+        let (_, grid) = self
+            .index
+            .mla_decode
+            .iter()
+            .filter(|(k, _)| (k.0, k.1, k.2) == (kv_lora_rank, rope_dim, kv_dtype) && k.3 >= heads)
+            .min_by_key(|(k, _)| k.3)?;
+        grid.eval(f64::from(batch), f64::from(context))
+    }
+
+    /// Head counts with MLA decode rows for these latent widths and cache format.
+    pub fn mla_decode_heads(&self, kv_lora_rank: u32, rope_dim: u32, kv_dtype: Dtype) -> Vec<u32> {
+        self.index
+            .mla_decode
+            .iter()
+            .filter(|(k, _)| (k.0, k.1, k.2) == (kv_lora_rank, rope_dim, kv_dtype))
+            .map(|(k, _)| k.3)
+            .collect()
+    }
+
     /// Seconds of one all-reduce of `bytes` per GPU across `gpus` GPUs: log-log in bytes,
     /// the smallest message's time below the grid, linear above up to 4×; `None` when
     /// `gpus` was not measured. One GPU costs nothing.
@@ -1240,6 +1407,8 @@ mod tests {
             host_copy: vec![],
             moe_experts: vec![],
             gemm_sustained: vec![],
+            attention_decode_mla: vec![],
+            attention_sustained: vec![],
         }
     }
 
@@ -1426,6 +1595,101 @@ mod tests {
         assert_eq!(row.flops(), 2.0 * 16.0 * 320.0 * 1024.0 * 1025.0 / 2.0);
         let back = Profile::from_json_str(&p.to_json_pretty(), "t").unwrap();
         assert_eq!(back.data(), p.data());
+    }
+
+    fn mla_row(batch: u32, context: u32, heads: u32, seconds: f64) -> MlaDecodeRow {
+        MlaDecodeRow {
+            batch,
+            context,
+            heads,
+            kv_lora_rank: 512,
+            rope_dim: 64,
+            block_size: 16,
+            kv_dtype: Dtype::Bf16,
+            seconds,
+            gb_s: mla_decode_kv_bytes(batch, context, 512, 64, Dtype::Bf16) / seconds / 1e9,
+            kernel: "xpyd-nvrtc-mla".into(),
+        }
+    }
+
+    #[test]
+    fn mla_decode_grid_exact_monotone_and_bounded() {
+        let t = |h: u32, b: u32, c: u32| {
+            let f = if h == 16 { 1.0 } else { 3.0 };
+            f * (5e-6 + 1e-10 * f64::from(b) * f64::from(c))
+        };
+        let mut d = data();
+        for h in [16u32, 128] {
+            for b in [1u32, 8, 64] {
+                for c in [128u32, 1024, 8192] {
+                    // A hole in the 16-head grid at its largest corner.
+                    if (h, b, c) != (16, 64, 8192) {
+                        d.attention_decode_mla.push(mla_row(b, c, h, t(h, b, c)));
+                    }
+                }
+            }
+        }
+        let p = Profile::new(d, "t").unwrap();
+        let look = |b, c, h| p.mla_decode_seconds(b, c, h, 512, 64, Dtype::Bf16);
+        assert_eq!(p.mla_decode_heads(512, 64, Dtype::Bf16), vec![16, 128]);
+        // Exact at grid points; the nearest measured head count at or above.
+        assert_eq!(look(8, 1024, 16), Some(t(16, 8, 1024)));
+        assert_eq!(look(8, 1024, 12), Some(t(16, 8, 1024)));
+        assert_eq!(look(8, 1024, 32), Some(t(128, 8, 1024)));
+        assert_eq!(look(64, 8192, 128), Some(t(128, 64, 8192)));
+        assert_eq!(look(8, 1024, 256), None);
+        // Monotone between grid points, within the bracketing values.
+        let mut last = look(8, 1024, 16).unwrap();
+        for c in (1024..=8192).step_by(512) {
+            let v = look(8, c, 16).unwrap();
+            assert!(v >= last && v <= t(16, 8, 8192), "{c}: {v}");
+            last = v;
+        }
+        let mid = look(3, 300, 16).unwrap();
+        assert!(mid > t(16, 1, 128) && mid < t(16, 8, 1024));
+        // Below the grid: the smallest value; above: linear up to 4x, then None.
+        assert_eq!(look(1, 16, 16), Some(t(16, 1, 128)));
+        assert_eq!(look(8, 16384, 128), Some(2.0 * t(128, 8, 8192)));
+        assert_eq!(look(8, 4 * 8192 + 1, 128), None);
+        // The hole, and cells that need it, are not guessed.
+        assert_eq!(look(64, 8192, 16), None);
+        assert_eq!(look(32, 4096, 16), None);
+        assert!(look(32, 4096, 128).is_some());
+        // Other widths or cache formats are not measured.
+        assert_eq!(p.mla_decode_seconds(8, 1024, 16, 512, 64, Dtype::Fp8), None);
+        assert_eq!(
+            p.mla_decode_seconds(8, 1024, 16, 256, 64, Dtype::Bf16),
+            None
+        );
+        assert_eq!(look(0, 1024, 16), Some(0.0));
+        // Round trip through JSON; a bad row is rejected with its field.
+        let back = Profile::from_json_str(&p.to_json_pretty(), "t").unwrap();
+        let key = |d: &ProfileData| -> Vec<(u32, u32, u32, f64)> {
+            d.attention_decode_mla
+                .iter()
+                .map(|r| (r.batch, r.context, r.heads, r.seconds))
+                .collect()
+        };
+        assert_eq!(key(back.data()), key(p.data()));
+        let mut bad = p.data().clone();
+        bad.attention_decode_mla[2].seconds = 0.0;
+        let e = Profile::new(bad, "t").unwrap_err().to_string();
+        assert!(e.contains("attention_decode_mla[2].seconds"), "{e}");
+    }
+
+    #[test]
+    fn profiles_without_mla_decode_rows_load_and_omit_the_table() {
+        // Files written before the table existed have no key; writing keeps it out.
+        let text = Profile::new(data(), "t").unwrap().to_json_pretty();
+        assert!(!text.contains("attention_decode_mla"));
+        assert!(!text.contains("attention_sustained"));
+        let p = Profile::from_json_str(&text, "old.json").unwrap();
+        assert!(p.data().attention_decode_mla.is_empty());
+        assert_eq!(
+            p.mla_decode_seconds(8, 1024, 16, 512, 64, Dtype::Bf16),
+            None
+        );
+        assert!(p.mla_decode_heads(512, 64, Dtype::Bf16).is_empty());
     }
 
     #[test]

@@ -295,7 +295,7 @@ fn moe_gemms_are_calibrated_from_grouped_expert_rows() {
 }
 
 #[test]
-fn deepseek_v3_prefill_is_calibrated_mla_decode_stays_roofline() {
+fn deepseek_v3_prefill_and_mla_decode_are_calibrated() {
     let d = CostModel::new(
         ModelArch::builtin("deepseek-v3").unwrap(),
         GpuSpec::builtin("h200").unwrap(),
@@ -305,16 +305,62 @@ fn deepseek_v3_prefill_is_calibrated_mla_decode_stays_roofline() {
         Efficiencies::default(),
     );
     // MLA projections, the MoE layers (router, grouped experts, shared expert), the dense
-    // layers' FFN and MLA prefill attention are measured.
+    // layers' FFN, MLA prefill and absorbed-MLA decode attention are measured.
+    assert_eq!(d.source(), CostSource::Calibrated);
     let s = d.step(&prefill(2048));
     assert_eq!(s.sources.gemm, TermSource::Calibrated);
     assert_eq!(s.sources.attention_prefill, TermSource::Calibrated);
     assert_eq!(s.source, CostSource::Calibrated);
-    // MLA decode attention over the latent cache is not measured.
-    let s = d.step(&decode(32, 4000));
-    assert_eq!(s.sources.gemm, TermSource::Calibrated);
+    // MLA decode attention over the latent cache: the absorbed-MLA rows at 16 heads per
+    // GPU, once per layer, plus the launch gap.
+    let p = builtin_profile("h200").unwrap();
+    let layers = f64::from(ModelArch::builtin("deepseek-v3").unwrap().num_layers);
+    let gap = p.launch_gap_s().unwrap_or(0.0);
+    for (seqs, ctx) in [(64u32, 4096u32), (1, 128), (256, 8192), (100, 3000)] {
+        let s = d.step(&decode(seqs, u64::from(ctx)));
+        assert_eq!(s.sources.gemm, TermSource::Calibrated);
+        assert_eq!(s.sources.attention_decode, TermSource::Calibrated);
+        assert_eq!(s.source, CostSource::Calibrated);
+        let one = p
+            .mla_decode_seconds(seqs, ctx, 16, 512, 64, Dtype::Bf16)
+            .unwrap();
+        let want = layers * (one + gap);
+        assert!(
+            (s.breakdown.attention_decode_s - want).abs() <= 1e-9 * want,
+            "{seqs}x{ctx}: {} vs {want}",
+            s.breakdown.attention_decode_s
+        );
+    }
+    // Batch 256 at 32768 is a hole in the grid (over 8 GiB of cache): two calls of 128.
+    let s = d.step(&decode(256, 32768));
+    assert_eq!(s.sources.attention_decode, TermSource::Calibrated);
+    let half = p
+        .mla_decode_seconds(128, 32768, 16, 512, 64, Dtype::Bf16)
+        .unwrap();
+    let want = layers * 2.0 * (half + gap);
+    assert!((s.breakdown.attention_decode_s - want).abs() <= 1e-9 * want);
+    // Beyond 4x the measured context, and an fp8 latent cache: roofline.
+    let s = d.step(&decode(8, 200_000));
     assert_eq!(s.sources.attention_decode, TermSource::Roofline);
-    assert_eq!(s.source, CostSource::Roofline);
+    let f8 = CostModel::new(
+        ModelArch::builtin("deepseek-v3").unwrap(),
+        GpuSpec::builtin("h200").unwrap(),
+        8,
+        Dtype::Fp8,
+        Dtype::Fp8,
+        Efficiencies::default(),
+    );
+    assert_eq!(
+        f8.step(&decode(32, 4000)).sources.attention_decode,
+        TermSource::Roofline
+    );
+    // More context or more sequences never make the calibrated term cheaper here.
+    let mut last = 0.0;
+    for ctx in [128u64, 300, 1000, 4096, 10_000, 32768] {
+        let t = d.step(&decode(64, ctx)).breakdown.attention_decode_s;
+        assert!(t >= last, "{ctx}");
+        last = t;
+    }
     let text: Vec<String> = d
         .describe_assumptions()
         .into_iter()
@@ -324,6 +370,10 @@ fn deepseek_v3_prefill_is_calibrated_mla_decode_stays_roofline() {
     assert!(text.contains("measured (MLA, torch-sdpa-cudnn)"), "{text}");
     assert!(text.contains("measured (MLA projections)"), "{text}");
     assert!(
+        text.contains("decode attention measured (absorbed MLA)"),
+        "{text}"
+    );
+    assert!(
         text.contains("grouped experts + shared experts measured"),
         "{text}"
     );
@@ -332,6 +382,7 @@ fn deepseek_v3_prefill_is_calibrated_mla_decode_stays_roofline() {
     v1.format_version = 1;
     v1.moe_experts.clear();
     v1.gemm_sustained.clear();
+    v1.attention_decode_mla.clear();
     v1.attention_prefill.retain(|r| r.v_head_dim.is_none());
     let d1 = d
         .clone()
@@ -340,6 +391,12 @@ fn deepseek_v3_prefill_is_calibrated_mla_decode_stays_roofline() {
         d1.step(&prefill(2048)).sources.attention_prefill,
         TermSource::Roofline
     );
+    // Nor is MLA decode attention without its table.
+    assert_eq!(
+        d1.step(&decode(32, 4000)).sources.attention_decode,
+        TermSource::Roofline
+    );
+    assert_eq!(d1.source(), CostSource::Roofline);
 }
 
 #[test]
@@ -410,6 +467,46 @@ proptest! {
             let b = c.step(&more);
             prop_assert!(a.seconds.is_finite() && a.seconds >= 0.0);
             prop_assert!(b.seconds >= a.seconds, "{} {}: {:?} -> {:?}: {} > {}", c.arch().id, c.tp(), s, more, a.seconds, b.seconds);
+        }
+    }
+}
+
+#[test]
+fn sustained_factor_slows_calibrated_prefill_attention_within_the_measured_ratio() {
+    for gpu in ["h100", "h200"] {
+        let c = model("llama-3.1-8b", gpu, 1);
+        let p = builtin_profile(gpu).unwrap();
+        let max_ratio = p
+            .data()
+            .attention_sustained
+            .iter()
+            .map(|r| r.ratio)
+            .fold(1.0, f64::max);
+        assert!(max_ratio > 1.0);
+        let mut plain = p.data().clone();
+        plain.attention_sustained.clear();
+        let iso = c
+            .clone()
+            .with_profile(Some(Arc::new(Profile::new(plain, "plain").unwrap())));
+        for (tokens, slower) in [(512u64, false), (1024, false), (8192, true)] {
+            let a = c.step(&prefill(tokens));
+            let b = iso.step(&prefill(tokens));
+            assert_eq!(a.sources.attention_prefill, TermSource::Calibrated);
+            let (sa, sb) = (
+                a.breakdown.attention_prefill_s,
+                b.breakdown.attention_prefill_s,
+            );
+            if slower {
+                assert!(
+                    sa > sb && sa <= sb * max_ratio,
+                    "{gpu} {tokens}: {sa} vs {sb}"
+                );
+            } else {
+                // Measured ratios below 1 are not credited.
+                assert_eq!(sa, sb, "{gpu} {tokens}");
+            }
+            // Decode-only steps have no prefill attention to scale.
+            assert_eq!(c.step(&decode(8, 1000)).breakdown.attention_prefill_s, 0.0);
         }
     }
 }

@@ -205,3 +205,36 @@ fn format_2_tables_ship_for_both_gpus() {
         );
     }
 }
+
+#[test]
+fn mla_decode_rows_ship_for_both_gpus() {
+    use xpyd_models::profile::mla_decode_kv_bytes;
+    for p in both() {
+        let d = p.data();
+        // batch 1..256 x context 128..32768 x heads 128/64/32/16, less the 4 shapes over
+        // 8 GiB of cache (batch 256 at 32768).
+        assert_eq!(d.attention_decode_mla.len(), 96);
+        assert_eq!(
+            p.mla_decode_heads(512, 64, Dtype::Bf16),
+            vec![16, 32, 64, 128]
+        );
+        for r in &d.attention_decode_mla {
+            assert_eq!(r.kernel, "xpyd-nvrtc-mla", "checked kernel only");
+            assert_eq!((r.kv_lora_rank, r.rope_dim, r.block_size), (512, 64, 16));
+            let bytes = mla_decode_kv_bytes(r.batch, r.context, 512, 64, r.kv_dtype);
+            assert!((bytes / r.seconds / 1e9 - r.gb_s).abs() < 1e-6 * r.gb_s);
+            // Never above the measured device-to-device copy bandwidth.
+            assert!(r.gb_s < d.hbm_bandwidth_gb_s.unwrap());
+            assert_eq!(
+                p.mla_decode_seconds(r.batch, r.context, r.heads, 512, 64, r.kv_dtype),
+                Some(r.seconds)
+            );
+        }
+        assert!(
+            d.header
+                .notes
+                .iter()
+                .any(|n| n.starts_with("MLA decode kernel checked"))
+        );
+    }
+}

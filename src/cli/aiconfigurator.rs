@@ -204,6 +204,8 @@ pub(crate) fn import(
         host_copy: Vec::new(),
         moe_experts: Vec::new(),
         gemm_sustained: Vec::new(),
+        attention_decode_mla: Vec::new(),
+        attention_sustained: Vec::new(),
     };
     Ok(Imported {
         data,

@@ -28,11 +28,11 @@ image-pull-s = 60
 storage-gbit-s = 100
 warmup-s = 30
 [workload]
-requests = 8100
+requests = 6100
 [workload.arrival]
 kind = "schedule"
 interpolation = "step"
-points = [{ at-s = 0, rate-rps = 0.1 }, { at-s = 100, rate-rps = 40 }, { at-s = 300, rate-rps = 0.1 }]
+points = [{ at-s = 0, rate-rps = 0.1 }, { at-s = 100, rate-rps = 30 }, { at-s = 300, rate-rps = 0.1 }]
 [workload.input-tokens]
 kind = "fixed"
 tokens = 2000
@@ -94,7 +94,7 @@ fn keda_scales_from_zero_when_traffic_arrives() {
             "kind = \"hpa\"\nmin-replicas = 1\nmax-replicas = 4\nmetric = \"queue-length\"\ntarget-value = 2",
             "kind = \"keda\"\nmin-replicas = 0\nmax-replicas = 4\nmetric = \"queue-length\"\ntarget-value = 2",
         )
-        .replace("requests = 8100", "requests = 200");
+        .replace("requests = 6100", "requests = 200");
     let sc = Scenario::from_text(Path::new("keda.toml"), Path::new("."), &text, &[]).unwrap();
     let mut first_arrival = f64::INFINITY;
     let out = xpyd_sim::run(&sc, System::Main, &mut |r| {

@@ -121,6 +121,37 @@ fn cost_json_has_ms_source_and_breakdown() {
 }
 
 #[test]
+fn cost_deepseek_v3_decode_attention_is_calibrated_from_mla_rows() {
+    let args = [
+        "cost",
+        "--model",
+        "deepseek-v3",
+        "--gpu",
+        "h200",
+        "--tp",
+        "8",
+        "--decode-batch",
+        "64",
+        "--context",
+        "4096",
+        "--json",
+    ];
+    let o = xpyd(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["sources"]["attention_decode"], "calibrated");
+    assert_eq!(v["source"], "calibrated");
+    assert!(v["breakdown"]["attention_decode"].as_f64().unwrap() > 0.0);
+    // The roofline flag still ignores the profile.
+    let mut rf = args.to_vec();
+    rf.push("--roofline");
+    let o = xpyd(&rf);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["sources"]["attention_decode"], "roofline");
+}
+
+#[test]
 fn profile_flags_and_field_select_the_step_costs() {
     let sc = "scenarios/seed-vllm-pd.toml";
     let source = |extra: &[&str], name: &str| -> String {
