@@ -246,6 +246,22 @@ const ELEMENTWISE_KERNELS_PER_LAYER: f64 = 5.0;
 const ELEMENTWISE_KERNELS_PER_MOE_LAYER: f64 = 3.0;
 
 /// One GEMM's per-GPU weight shape: output features `n`, input features `k`.
+/// A step's terms before the sustained-clock weighting ([`CostModel::at_sustained_clocks`]).
+#[derive(Copy, Clone, Debug)]
+struct RawTerms {
+    /// GEMMs at sustained clocks where the profile measured the factor, else as measured.
+    gemm_s: f64,
+    /// GEMMs as measured one kernel at a time.
+    gemm_isolated_s: f64,
+    attention_prefill_s: f64,
+    /// Whether the prefill attention came from a calibrated table.
+    attention_prefill_calibrated: bool,
+    attention_decode_s: f64,
+    memory_bound_s: f64,
+    allreduce_s: f64,
+    lm_head_s: f64,
+}
+
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
 struct Gemm {
     n: f64,
@@ -698,18 +714,21 @@ impl CostModel {
         });
         let seqs_n = u64::from(shape.prefill_seqs) + u64::from(shape.decode_seqs);
         let lm_head_s = memo.seqs(seqs_n, || self.lm_head_term(shape).0);
-        let attention_prefill_s = self.attention_prefill_term(shape).0;
+        let (attention_prefill_s, attention_prefill) = self.attention_prefill_term(shape);
         let attention_decode_s = self.attention_decode_term(shape).0;
-        // The same sustained-clock weighting as `terms`, in the same order of operations.
-        let gemm_s = if sustained {
-            let isolated = gemm_isolated_s;
-            let busy = isolated + attention_prefill_s;
-            let all = busy + attention_decode_s + memory_bound_s + allreduce_s + lm_head_s;
-            let f = if all > 0.0 { busy / all } else { 0.0 };
-            isolated + (gemm_s - isolated).max(0.0) * f
-        } else {
-            gemm_s
-        };
+        let (gemm_s, attention_prefill_s) = self.at_sustained_clocks(
+            shape,
+            RawTerms {
+                gemm_s,
+                gemm_isolated_s: if sustained { gemm_isolated_s } else { gemm_s },
+                attention_prefill_s,
+                attention_prefill_calibrated: attention_prefill == TermSource::Calibrated,
+                attention_decode_s,
+                memory_bound_s,
+                allreduce_s,
+                lm_head_s,
+            },
+        );
         CostBreakdown {
             gemm_s,
             attention_prefill_s,
@@ -738,36 +757,23 @@ impl CostModel {
         let (memory_bound_s, memory_bound) = self.memory_bound_term(shape);
         let (allreduce_s, allreduce) = self.allreduce_term(shape);
         let (lm_head_s, lm_head) = self.lm_head_term(shape);
-        // Sustained clocks: the stack factor was measured with the GPU in GEMMs all the
-        // time; a step spends only the share `f` of its GPU time in tensor-core-bound
-        // work (GEMMs, prefill attention) and the rest below the power limit, so the GEMMs
-        // pay `f` of the measured slowdown.
-        // Calibrated prefill attention pays the same share of its measured slowdown when
-        // replayed back to back (`attention_sustained`, over the step's prefill tokens).
-        let (gemm_s, attention_prefill_s) = match &self.cal {
-            Some(c) if c.v2.sustained || c.attention_sustained.is_some() => {
-                let isolated = if c.v2.sustained {
-                    self.gemm_term_with(shape, false).0
-                } else {
-                    gemm_s
-                };
-                let busy = isolated + attention_prefill_s;
-                let all = busy + attention_decode_s + memory_bound_s + allreduce_s + lm_head_s;
-                let f = if all > 0.0 { busy / all } else { 0.0 };
-                let attention = match &c.attention_sustained {
-                    Some(r)
-                        if attention_prefill == TermSource::Calibrated
-                            && shape.prefill_tokens > 0 =>
-                    {
-                        let ratio = r.at(shape.prefill_tokens as f64);
-                        attention_prefill_s * (1.0 + (ratio - 1.0) * f)
-                    }
-                    _ => attention_prefill_s,
-                };
-                (isolated + (gemm_s - isolated).max(0.0) * f, attention)
-            }
-            _ => (gemm_s, attention_prefill_s),
+        let gemm_isolated_s = match &self.cal {
+            Some(c) if c.v2.sustained => self.gemm_term_with(shape, false).0,
+            _ => gemm_s,
         };
+        let (gemm_s, attention_prefill_s) = self.at_sustained_clocks(
+            shape,
+            RawTerms {
+                gemm_s,
+                gemm_isolated_s,
+                attention_prefill_s,
+                attention_prefill_calibrated: attention_prefill == TermSource::Calibrated,
+                attention_decode_s,
+                memory_bound_s,
+                allreduce_s,
+                lm_head_s,
+            },
+        );
         let overhead_s = self.overhead_seconds(shape);
         (
             CostBreakdown {
@@ -793,6 +799,37 @@ impl CostModel {
                 },
             },
         )
+    }
+
+    /// The GEMM and prefill-attention seconds of a step at sustained clocks, from its
+    /// terms as measured one kernel at a time (shared by [`Self::step_seconds`] and
+    /// [`Self::step_seconds_memo`], so both compute bit-identical values).
+    ///
+    /// The GEMM stack factor was measured with the GPU in GEMMs all the time; a step
+    /// spends only the share `f` of its GPU time in tensor-core-bound work (GEMMs,
+    /// prefill attention) and the rest below the power limit, so the GEMMs pay `f` of the
+    /// measured slowdown. Calibrated prefill attention pays the same share of its
+    /// measured slowdown when replayed back to back (`attention_sustained`, over the
+    /// step's prefill tokens).
+    fn at_sustained_clocks(&self, shape: &StepShape, t: RawTerms) -> (f64, f64) {
+        match &self.cal {
+            Some(c) if c.v2.sustained || c.attention_sustained.is_some() => {
+                let isolated = t.gemm_isolated_s;
+                let busy = isolated + t.attention_prefill_s;
+                let all =
+                    busy + t.attention_decode_s + t.memory_bound_s + t.allreduce_s + t.lm_head_s;
+                let f = if all > 0.0 { busy / all } else { 0.0 };
+                let attention = match &c.attention_sustained {
+                    Some(r) if t.attention_prefill_calibrated && shape.prefill_tokens > 0 => {
+                        let ratio = r.at(shape.prefill_tokens as f64);
+                        t.attention_prefill_s * (1.0 + (ratio - 1.0) * f)
+                    }
+                    _ => t.attention_prefill_s,
+                };
+                (isolated + (t.gemm_s - isolated).max(0.0) * f, attention)
+            }
+            _ => (t.gemm_s, t.attention_prefill_s),
+        }
     }
 
     /// A term's roofline seconds labelled, or [`TermSource::None`] when zero.
