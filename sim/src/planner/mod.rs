@@ -64,7 +64,7 @@ const CONFIRM_EXTRA_UNITS: u32 = 3;
 const CONFIRM_LIFETIMES: f64 = 30.0;
 
 /// Trial runs spent trimming replicas off a deployment that meets the SLOs.
-pub const TRIM_RUNS: u32 = 6;
+pub const TRIM_RUNS: u32 = 16;
 
 /// A plan could not be made. Fatal.
 #[derive(Debug, thiserror::Error)]
