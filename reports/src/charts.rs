@@ -10,6 +10,7 @@
 
 use crate::ReportError;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::Path;
@@ -378,23 +379,7 @@ fn draw_line<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &LineChart) -
             * 0.06
             * (c.series.len() + c.h_guides.len() + c.v_guides.len() + c.markers.len()) as f64;
     }
-    let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, (FONT, 20))
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
-    chart
-        .configure_mesh()
-        .x_desc(c.x_label.as_str())
-        .y_desc(c.y_label.as_str())
-        .x_label_formatter(&tick)
-        .y_label_formatter(&tick)
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 15))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()?;
+    let mut chart = numeric_axes(root, &c.title, &c.x_label, &c.y_label, x, y)?;
     for (i, s) in c.series.iter().enumerate() {
         let col = color(i);
         let style = col.stroke_width(2);
@@ -481,22 +466,29 @@ fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
         .draw()
 }
 
-fn draw_histogram<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    c: &Histogram,
-) -> DrawResult<DB> {
-    let x = range(c.bins.iter().flat_map(|b| [b.0, b.1]), true);
-    let y = range(c.bins.iter().map(|b| b.2 as f64), true);
+/// A chart with numeric axes over `x` and `y`: the title, axis labels and light grid every
+/// numeric chart shares.
+fn numeric_axes<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x: (f64, f64),
+    y: (f64, f64),
+) -> Result<
+    ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    DrawingAreaErrorKind<DB::ErrorType>,
+> {
     let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, (FONT, 20))
+        .caption(title, (FONT, 20))
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(72)
         .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
     chart
         .configure_mesh()
-        .x_desc(c.x_label.as_str())
-        .y_desc("requests")
+        .x_desc(x_label)
+        .y_desc(y_label)
         .x_label_formatter(&tick)
         .y_label_formatter(&tick)
         .label_style((FONT, 13))
@@ -504,6 +496,16 @@ fn draw_histogram<DB: DrawingBackend>(
         .light_line_style(RGBColor(235, 235, 235))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()?;
+    Ok(chart)
+}
+
+fn draw_histogram<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    c: &Histogram,
+) -> DrawResult<DB> {
+    let x = range(c.bins.iter().flat_map(|b| [b.0, b.1]), true);
+    let y = range(c.bins.iter().map(|b| b.2 as f64), true);
+    let mut chart = numeric_axes(root, &c.title, &c.x_label, "requests", x, y)?;
     let col = color(0);
     chart
         .draw_series(
@@ -521,23 +523,7 @@ fn draw_scatter<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Scatter) 
     let ys = c.groups.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let x = range(xs, true);
     let y = range(ys, true);
-    let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, (FONT, 20))
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
-    chart
-        .configure_mesh()
-        .x_desc(c.x_label.as_str())
-        .y_desc(c.y_label.as_str())
-        .x_label_formatter(&tick)
-        .y_label_formatter(&tick)
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 15))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()?;
+    let mut chart = numeric_axes(root, &c.title, &c.x_label, &c.y_label, x, y)?;
     for (i, g) in c.groups.iter().enumerate() {
         let col = color(i + 1);
         chart
