@@ -244,6 +244,9 @@ fn register_font() {
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
+/// A chart context with numeric x and y axes.
+type NumericChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 /// `[lo, hi]` of the values, widened so that the range is never empty; `from_zero` starts
 /// it at 0 when every value is non-negative.
 fn range(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
@@ -475,10 +478,7 @@ fn numeric_axes<'a, DB: DrawingBackend>(
     y_label: &str,
     x: (f64, f64),
     y: (f64, f64),
-) -> Result<
-    ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    DrawingAreaErrorKind<DB::ErrorType>,
-> {
+) -> Result<NumericChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 20))
         .margin(12)
