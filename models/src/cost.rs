@@ -1199,52 +1199,35 @@ impl CostModel {
         self.gemm(seqs(shape), self.lm_head, self.wbytes)
     }
 
-    /// Projection and FFN GEMMs of all layers (MoE experts included), seconds (calibrated where the profile covers it).
+    /// Projection and FFN GEMMs of all layers (MoE experts included), seconds (calibrated where the profile covers it;
+    /// each per-term method returns that term of [`Self::breakdown`], sustained clocks included).
     pub fn gemm_seconds(&self, shape: &StepShape) -> f64 {
-        if tokens(shape) == 0.0 {
-            return 0.0;
-        }
-        self.terms(shape).0.gemm_s
+        self.breakdown(shape).gemm_s
     }
 
     /// Prefill (causal, chunked) attention of all layers, seconds (calibrated where the profile covers it).
     pub fn attention_prefill_seconds(&self, shape: &StepShape) -> f64 {
-        if tokens(shape) == 0.0 {
-            return 0.0;
-        }
-        self.attention_prefill_term(shape).0
+        self.breakdown(shape).attention_prefill_s
     }
 
     /// Decode attention of all layers (KV reads), seconds (calibrated where the profile covers it).
     pub fn attention_decode_seconds(&self, shape: &StepShape) -> f64 {
-        if tokens(shape) == 0.0 {
-            return 0.0;
-        }
-        self.attention_decode_term(shape).0
+        self.breakdown(shape).attention_decode_s
     }
 
     /// Norms, activation, rotary, KV-cache writes, MoE permutes, embedding, seconds (calibrated where the profile covers it).
     pub fn memory_bound_seconds(&self, shape: &StepShape) -> f64 {
-        if tokens(shape) == 0.0 {
-            return 0.0;
-        }
-        self.memory_bound_term(shape).0
+        self.breakdown(shape).memory_bound_s
     }
 
     /// TP all-reduces (two per layer), seconds; 0 at TP 1 (calibrated where the profile covers it).
     pub fn allreduce_seconds(&self, shape: &StepShape) -> f64 {
-        if tokens(shape) == 0.0 {
-            return 0.0;
-        }
-        self.allreduce_term(shape).0
+        self.breakdown(shape).allreduce_s
     }
 
     /// lm_head GEMM for the sequences that produce logits, seconds (calibrated where the profile covers it).
     pub fn lm_head_seconds(&self, shape: &StepShape) -> f64 {
-        if tokens(shape) == 0.0 {
-            return 0.0;
-        }
-        self.lm_head_term(shape).0
+        self.breakdown(shape).lm_head_s
     }
 
     /// Fixed plus per-sequence CPU overhead, seconds (0 for an empty step).
