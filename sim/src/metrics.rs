@@ -10,13 +10,18 @@
 //! - E2E: arrival to the last token. Queue: arrival to the start of the first prefill
 //!   step. KV transfer: time moving KV (after connector setup).
 //! - Percentiles: linear interpolation between closest ranks (NumPy's default, Hyndman &
-//!   Fan type 7), exact over every sample.
+//!   Fan type 7), exact over every sample while a distribution has at most
+//!   [`EXACT_SAMPLES`] of them. Beyond that the samples stream into an HDR histogram
+//!   (3 significant digits: a reported percentile is within 0.05% of a sample value at
+//!   that rank) and the memory of a run stays bounded by what is in flight, not by its
+//!   length. Means and counts stay exact (a running sum).
 //! - Throughput divides by the makespan: from time 0 to the last completion.
 //! - SLO attainment: completed requests meeting both TTFT and TPOT objectives over all
 //!   arrived requests; goodput is those requests per second of makespan.
 //!
 //! Invariant: `arrived = completed + rejected + unfinished`.
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 /// How a request ended.
@@ -125,24 +130,192 @@ fn percentile_weighted(sorted: &[(f64, u64)], total: u64, p: f64) -> f64 {
     }
 }
 
+/// Samples a distribution keeps exactly (values and sorting them at the end); past this
+/// many (entries, for weighted samples) it streams them into a [`Sketch`]. 2^18 entries
+/// are 2 MiB of `f64`: every plan probe and the runs of the tests stay exact, a
+/// million-request replay does not hold 10^7 samples.
+pub const EXACT_SAMPLES: usize = 1 << 18;
+
+/// Values are recorded in the histogram in nanoseconds.
+const SKETCH_UNITS_PER_MS: f64 = 1e6;
+
+/// Largest value the histogram resolves: 10^15 ns (about 11.6 days); longer latencies
+/// count in its top bucket (their sum, minimum and maximum stay exact).
+const SKETCH_MAX_UNITS: u64 = 1_000_000_000_000_000;
+
+/// A streamed distribution: an HDR histogram of 3 significant digits (relative bucket
+/// width at most 2^-11), the exact running sum and count, and the exact extremes.
+#[derive(Clone, Debug)]
+struct Sketch {
+    hist: Histogram<u64>,
+    sum: f64,
+    count: u64,
+    min: f64,
+    max: f64,
+}
+
+impl Sketch {
+    fn new() -> Sketch {
+        Sketch {
+            // Fixed bounds (so recording never allocates): 1 ns .. SKETCH_MAX_UNITS, 3
+            // significant digits, ~330 KB of counts. Valid bounds, so creation cannot fail.
+            hist: Histogram::new_with_bounds(1, SKETCH_MAX_UNITS, 3).expect("valid bounds"),
+            sum: 0.0,
+            count: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    fn record(&mut self, ms: f64, weight: u64) {
+        // Latencies are finite and non-negative; saturate instead of failing on the rest.
+        let units = (ms.max(0.0) * SKETCH_UNITS_PER_MS).min(u64::MAX as f64) as u64;
+        self.hist.saturating_record_n(units, weight);
+        self.sum += ms * weight as f64;
+        self.count += weight;
+        self.min = self.min.min(ms);
+        self.max = self.max.max(ms);
+    }
+
+    /// Percentile `p` (0-100): the middle of the histogram bucket holding that rank,
+    /// kept inside the observed range.
+    fn percentile(&self, p: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let v = self.hist.value_at_quantile(p / 100.0);
+        let mid = self.hist.median_equivalent(v) as f64 / SKETCH_UNITS_PER_MS;
+        mid.clamp(self.min, self.max)
+    }
+
+    fn distribution(&self) -> Distribution {
+        if self.count == 0 {
+            return Distribution::default();
+        }
+        Distribution {
+            count: self.count,
+            mean: self.sum / self.count as f64,
+            p50: self.percentile(50.0),
+            p90: self.percentile(90.0),
+            p95: self.percentile(95.0),
+            p99: self.percentile(99.0),
+        }
+    }
+}
+
+/// Latency samples of one kind: exact up to [`EXACT_SAMPLES`], then streamed.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    exact: Vec<f64>,
+    sketch: Option<Sketch>,
+}
+
+impl Samples {
+    /// Record one sample, ms.
+    pub fn push(&mut self, ms: f64) {
+        if let Some(sk) = &mut self.sketch {
+            sk.record(ms, 1);
+        } else if self.exact.len() < EXACT_SAMPLES {
+            self.exact.push(ms);
+        } else {
+            let mut sk = Sketch::new();
+            for x in self.exact.drain(..) {
+                sk.record(x, 1);
+            }
+            sk.record(ms, 1);
+            self.exact = Vec::new();
+            self.sketch = Some(sk);
+        }
+    }
+
+    /// Whether the samples went to the histogram.
+    pub fn is_sketched(&self) -> bool {
+        self.sketch.is_some()
+    }
+
+    /// Percentile `p` (0-100) and the summary.
+    fn summarise(mut self, p: f64) -> (f64, Distribution) {
+        match &self.sketch {
+            Some(sk) => (sk.percentile(p), sk.distribution()),
+            None => {
+                // Unstable is exact here: values equal under `total_cmp` are bit-identical.
+                self.exact.sort_unstable_by(f64::total_cmp);
+                let at = percentile_sorted(&self.exact, p);
+                (at, Distribution::from_sorted(&self.exact))
+            }
+        }
+    }
+
+    fn distribution(self) -> Distribution {
+        self.summarise(50.0).1
+    }
+}
+
+/// Weighted latency samples `(value, weight)`: exact up to [`EXACT_SAMPLES`] entries,
+/// then streamed.
+#[derive(Clone, Debug, Default)]
+pub struct WeightedSamples {
+    exact: Vec<(f64, u64)>,
+    sketch: Option<Sketch>,
+}
+
+impl WeightedSamples {
+    /// Record `weight` samples of `ms`.
+    pub fn push(&mut self, ms: f64, weight: u64) {
+        if weight == 0 {
+            return;
+        }
+        if let Some(sk) = &mut self.sketch {
+            sk.record(ms, weight);
+        } else if self.exact.len() < EXACT_SAMPLES {
+            self.exact.push((ms, weight));
+        } else {
+            let mut sk = Sketch::new();
+            for (x, w) in self.exact.drain(..) {
+                sk.record(x, w);
+            }
+            sk.record(ms, weight);
+            self.exact = Vec::new();
+            self.sketch = Some(sk);
+        }
+    }
+
+    /// Whether the samples went to the histogram.
+    pub fn is_sketched(&self) -> bool {
+        self.sketch.is_some()
+    }
+
+    fn distribution(self) -> Distribution {
+        match &self.sketch {
+            Some(sk) => sk.distribution(),
+            None => Distribution::from_weighted(self.exact),
+        }
+    }
+}
+
 impl Distribution {
-    /// Summarise samples (any order).
-    pub fn from_samples(mut v: Vec<f64>) -> Distribution {
+    /// Summarise ascending samples.
+    fn from_sorted(v: &[f64]) -> Distribution {
         if v.is_empty() {
             return Distribution::default();
         }
-        // Unstable is exact here: values equal under `total_cmp` are bit-identical, so
-        // every sorted order is the same sequence (and sums the same).
-        v.sort_unstable_by(f64::total_cmp);
         let sum: f64 = v.iter().sum();
         Distribution {
             count: v.len() as u64,
             mean: sum / v.len() as f64,
-            p50: percentile_sorted(&v, 50.0),
-            p90: percentile_sorted(&v, 90.0),
-            p95: percentile_sorted(&v, 95.0),
-            p99: percentile_sorted(&v, 99.0),
+            p50: percentile_sorted(v, 50.0),
+            p90: percentile_sorted(v, 90.0),
+            p95: percentile_sorted(v, 95.0),
+            p99: percentile_sorted(v, 99.0),
         }
+    }
+
+    /// Summarise samples (any order).
+    pub fn from_samples(mut v: Vec<f64>) -> Distribution {
+        // Unstable is exact here: values equal under `total_cmp` are bit-identical, so
+        // every sorted order is the same sequence (and sums the same).
+        v.sort_unstable_by(f64::total_cmp);
+        Distribution::from_sorted(&v)
     }
 
     /// Summarise weighted samples `(value, weight)`.
@@ -218,12 +391,12 @@ pub struct SloResult {
 #[derive(Clone, Debug, Default)]
 pub struct Collector {
     counts: RequestCounts,
-    ttft: Vec<f64>,
-    tpot: Vec<f64>,
-    e2e: Vec<f64>,
-    queue: Vec<f64>,
-    transfer: Vec<f64>,
-    itl: Vec<(f64, u64)>,
+    ttft: Samples,
+    tpot: Samples,
+    e2e: Samples,
+    queue: Samples,
+    transfer: Samples,
+    itl: WeightedSamples,
     input_tokens: u64,
     output_tokens: u64,
     slo_ok: u64,
@@ -239,9 +412,7 @@ impl Collector {
 
     /// Record `weight` inter-token gaps of `gap_ms`.
     pub fn itl(&mut self, gap_ms: f64, weight: u64) {
-        if weight > 0 {
-            self.itl.push((gap_ms, weight));
-        }
+        self.itl.push(gap_ms, weight);
     }
 
     /// Record an ended request.
@@ -255,7 +426,7 @@ impl Collector {
                 self.input_tokens += u64::from(r.input_tokens);
                 self.output_tokens += u64::from(r.output_tokens);
                 self.last_completion_s = self.last_completion_s.max(finish_s);
-                let push = |v: &mut Vec<f64>, x: Option<f64>| {
+                let push = |v: &mut Samples, x: Option<f64>| {
                     if let Some(x) = x {
                         v.push(x);
                     }
@@ -276,19 +447,14 @@ impl Collector {
     pub fn finish(self, gpus: u32, slo: &crate::scenario::SloConfig) -> Metrics {
         let makespan = self.last_completion_s;
         let per_s = |x: f64| if makespan > 0.0 { x / makespan } else { 0.0 };
-        let (mut ttft_v, mut tpot_v) = (self.ttft, self.tpot);
-        ttft_v.sort_unstable_by(f64::total_cmp);
-        tpot_v.sort_unstable_by(f64::total_cmp);
-        let ttft_at = percentile_sorted(&ttft_v, slo.percentile);
-        let tpot_at = percentile_sorted(&tpot_v, slo.percentile);
+        let (ttft_at, ttft) = self.ttft.summarise(slo.percentile);
+        let (tpot_at, tpot) = self.tpot.summarise(slo.percentile);
         let arrived = self.counts.arrived.max(1) as f64;
         let attainment = self.slo_ok as f64 / arrived;
         let met = self.counts.completed > 0
             && ttft_at <= slo.ttft_ms
             && tpot_at <= slo.tpot_ms
             && attainment >= slo.attainment_target;
-        let ttft = Distribution::from_samples(ttft_v);
-        let tpot = Distribution::from_samples(tpot_v);
         Metrics {
             requests: self.counts.clone(),
             throughput: Throughput {
@@ -311,10 +477,10 @@ impl Collector {
             },
             ttft_ms: ttft,
             tpot_ms: tpot,
-            itl_ms: Distribution::from_weighted(self.itl),
-            e2e_ms: Distribution::from_samples(self.e2e),
-            queue_ms: Distribution::from_samples(self.queue),
-            kv_transfer_ms: Distribution::from_samples(self.transfer),
+            itl_ms: self.itl.distribution(),
+            e2e_ms: self.e2e.distribution(),
+            queue_ms: self.queue.distribution(),
+            kv_transfer_ms: self.transfer.distribution(),
             makespan_s: makespan,
             preemptions: self.preemptions,
         }
@@ -389,6 +555,81 @@ mod tests {
         assert_eq!(d.p50, 2.5);
         assert!((d.p90 - 3.7).abs() < 1e-12);
         assert_eq!(d.mean, 2.5);
+    }
+
+    /// Deterministic, spread values (a log-uniform spread over 1 ms .. 10 s).
+    fn spread(n: usize) -> Vec<f64> {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                10f64.powf(4.0 * (x >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_runs_stay_exact() {
+        let v = spread(1000);
+        let mut s = Samples::default();
+        for &x in &v {
+            s.push(x);
+        }
+        assert!(!s.is_sketched());
+        assert_eq!(s.distribution(), Distribution::from_samples(v));
+    }
+
+    #[test]
+    fn long_runs_stream_into_the_sketch_within_its_precision() {
+        let n = EXACT_SAMPLES + 50_000;
+        let v = spread(n);
+        let mut s = Samples::default();
+        for &x in &v {
+            s.push(x);
+        }
+        assert!(s.is_sketched());
+        assert!(s.exact.capacity() == 0, "the exact samples are released");
+        let (p99, got) = s.summarise(99.0);
+        let want = Distribution::from_samples(v);
+        assert_eq!(got.count, want.count);
+        assert!((got.mean - want.mean).abs() <= 1e-9 * want.mean);
+        for (g, w) in [
+            (got.p50, want.p50),
+            (got.p90, want.p90),
+            (got.p95, want.p95),
+            (got.p99, want.p99),
+            (p99, want.p99),
+        ] {
+            // Bucket half-width 2^-12 plus a rank's worth of spread.
+            assert!((g - w).abs() <= 5e-4 * w, "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn weighted_sketch_counts_every_weight() {
+        let v = spread(EXACT_SAMPLES + 10);
+        let mut s = WeightedSamples::default();
+        let mut expanded = Vec::new();
+        for (k, &x) in v.iter().enumerate() {
+            let w = (k % 3) as u64; // weight 0 is dropped
+            s.push(x, w);
+            expanded.extend(std::iter::repeat_n(x, w as usize));
+        }
+        assert!(!s.is_sketched(), "zero weights are not entries");
+        for (k, &x) in v.iter().take(EXACT_SAMPLES).enumerate() {
+            s.push(x, 1 + (k % 2) as u64);
+            expanded.extend(std::iter::repeat_n(x, 1 + k % 2));
+        }
+        assert!(s.is_sketched());
+        let got = s.distribution();
+        let want = Distribution::from_samples(expanded);
+        assert_eq!(got.count, want.count);
+        assert!((got.mean - want.mean).abs() <= 1e-9 * want.mean);
+        for (g, w) in [(got.p50, want.p50), (got.p99, want.p99)] {
+            assert!((g - w).abs() <= 5e-4 * w, "{g} vs {w}");
+        }
     }
 
     #[test]
