@@ -45,10 +45,16 @@ pub struct Network<K = RequestId> {
 /// Working memory of progressive filling (contents meaningless between calls).
 #[derive(Clone, Debug, Default)]
 struct Scratch {
+    /// Per port: capacity left (meaningful on `touched` ports only).
     cap: Vec<f64>,
+    /// Per port: unfrozen flows crossing it.
     count: Vec<u32>,
     frozen: Vec<bool>,
+    /// Per port: whether its fair share is the round's minimum (`touched` ports only).
     bottleneck: Vec<bool>,
+    /// Ports some live flow crosses, each once: the rounds scan these, not every port
+    /// of the deployment (a handful of flows on 64+ ports).
+    touched: Vec<usize>,
 }
 
 impl<K: Copy + PartialEq> Default for Network<K> {
@@ -200,11 +206,14 @@ impl<K: Copy + PartialEq> Network<K> {
             count,
             frozen,
             bottleneck,
+            touched,
         } = &mut self.scratch;
-        cap.clear();
-        cap.extend_from_slice(&self.capacity);
+        let ports = self.capacity.len();
+        cap.resize(ports, 0.0);
+        bottleneck.resize(ports, false);
         count.clear();
-        count.resize(cap.len(), 0);
+        count.resize(ports, 0);
+        touched.clear();
         frozen.clear();
         frozen.resize(self.flows.len(), false);
         for (i, f) in self.flows.iter_mut().enumerate() {
@@ -215,26 +224,31 @@ impl<K: Copy + PartialEq> Network<K> {
                 continue;
             }
             for p in f.ports {
-                count[p.0 as usize] += 1;
+                let p = p.0 as usize;
+                if count[p] == 0 {
+                    touched.push(p);
+                    cap[p] = self.capacity[p];
+                }
+                count[p] += 1;
             }
         }
         loop {
+            // The minimum is the same in any order (no NaN capacities).
             let mut best: Option<f64> = None;
-            for (p, &n) in count.iter().enumerate() {
+            for &p in touched.iter() {
+                let n = count[p];
                 if n > 0 {
                     let share = cap[p] / f64::from(n);
                     best = Some(best.map_or(share, |b: f64| b.min(share)));
                 }
             }
             let Some(share) = best else { break };
-            // Freeze every unfrozen flow crossing a port whose fair share is the minimum.
-            bottleneck.clear();
-            bottleneck.extend(
-                count
-                    .iter()
-                    .enumerate()
-                    .map(|(p, &n)| n > 0 && cap[p] / f64::from(n) <= share),
-            );
+            // Freeze every unfrozen flow crossing a port whose fair share is the minimum
+            // (an unfrozen flow's ports are all touched).
+            for &p in touched.iter() {
+                let n = count[p];
+                bottleneck[p] = n > 0 && cap[p] / f64::from(n) <= share;
+            }
             for (i, f) in self.flows.iter_mut().enumerate() {
                 if frozen[i] || !f.ports.iter().any(|p| bottleneck[p.0 as usize]) {
                     continue;
