@@ -715,7 +715,9 @@ impl CostModel {
         let seqs_n = u64::from(shape.prefill_seqs) + u64::from(shape.decode_seqs);
         let lm_head_s = memo.seqs(seqs_n, || self.lm_head_term(shape).0);
         let (attention_prefill_s, attention_prefill) = self.attention_prefill_term(shape);
-        let attention_decode_s = self.attention_decode_term(shape).0;
+        let attention_decode_s = self
+            .attention_decode_calibrated(shape, Some(memo))
+            .unwrap_or_else(|| self.rf_attention_decode_seconds(shape));
         let (gemm_s, attention_prefill_s) = self.at_sustained_clocks(
             shape,
             RawTerms {
@@ -1020,47 +1022,45 @@ impl CostModel {
     }
 
     fn attention_decode_term(&self, shape: &StepShape) -> (f64, TermSource) {
-        let r = || self.rf_attention_decode_seconds(shape);
-        if let Some((cal, mla)) = self
-            .cal
-            .as_ref()
-            .and_then(|c| Some((c, c.mla_decode.as_ref()?)))
-        {
-            if shape.decode_seqs == 0 {
-                return Self::roofline(r());
-            }
-            let mean_ctx = shape.decode_context_tokens as f64 / f64::from(shape.decode_seqs);
-            let ctx = mean_ctx.round().min(f64::from(u32::MAX)) as u32;
-            return match mla.seconds(&cal.profile, shape.decode_seqs, ctx) {
-                Some((s, calls)) => (
-                    self.layers * (s + f64::from(calls) * cal.gap_s),
-                    TermSource::Calibrated,
-                ),
-                None => Self::roofline(r()),
-            };
+        match self.attention_decode_calibrated(shape, None) {
+            Some(s) => (s, TermSource::Calibrated),
+            None => Self::roofline(self.rf_attention_decode_seconds(shape)),
         }
-        let Some(cal) = self.cal.as_ref().filter(|c| c.decode_covered) else {
-            return Self::roofline(r());
-        };
-        let (Some((h, kvh, hd, dt)), true) = (cal.decode, shape.decode_seqs > 0) else {
-            return Self::roofline(r());
-        };
-        let mean_ctx = shape.decode_context_tokens as f64 / f64::from(shape.decode_seqs);
+    }
+
+    /// Decode attention priced by the calibrated tables; `None` where they do not price
+    /// it (no decode sequences, no table, out of range): the roofline applies. With a
+    /// memo, the batch's position on the tables is resolved once per sequence count.
+    fn attention_decode_calibrated(
+        &self,
+        shape: &StepShape,
+        memo: Option<&mut StepMemo>,
+    ) -> Option<f64> {
+        let cal = self.cal.as_ref()?;
+        let seqs = shape.decode_seqs;
+        if seqs == 0 {
+            return None;
+        }
+        let mean_ctx = shape.decode_context_tokens as f64 / f64::from(seqs);
         let ctx = mean_ctx.round().min(f64::from(u32::MAX)) as u32;
+        if let Some(mla) = &cal.mla_decode {
+            let (s, calls) = mla.seconds(&cal.profile, seqs, ctx)?;
+            return Some(self.layers * (s + f64::from(calls) * cal.gap_s));
+        }
+        let (h, kvh, hd, dt) = cal.decode.filter(|_| cal.decode_covered)?;
         // Beyond the measured batch range, `calls` calls of at most the largest measured
         // batch each (monotone in the batch when per-sequence time falls with batch).
-        let calls = shape.decode_seqs.div_ceil(cal.decode_max_batch);
-        let batch = shape.decode_seqs.div_ceil(calls);
-        match cal
-            .profile
-            .decode_attention_seconds(batch, ctx, h, kvh, hd, dt)
-        {
-            Some(s) => (
-                self.layers * f64::from(calls) * (s + cal.gap_s),
-                TermSource::Calibrated,
-            ),
-            None => Self::roofline(r()),
-        }
+        let calls = seqs.div_ceil(cal.decode_max_batch);
+        let resolve = || {
+            cal.profile
+                .decode_attention_batch(seqs.div_ceil(calls), h, kvh, hd, dt)
+        };
+        let batch = match memo {
+            Some(m) => m.decode_batch(u64::from(seqs), resolve),
+            None => resolve(),
+        };
+        let s = cal.profile.decode_attention_at(&batch, ctx)?;
+        Some(self.layers * f64::from(calls) * (s + cal.gap_s))
     }
 
     fn memory_bound_term(&self, shape: &StepShape) -> (f64, TermSource) {

@@ -646,14 +646,34 @@ impl Grid2 {
     /// Below an axis' smallest value the smallest is used (a floor); above its largest,
     /// the value scales linearly.
     fn eval(&self, x: f64, y: f64) -> Option<f64> {
-        let (xmax, ymax) = (*self.xs.last()?, *self.ys.last()?);
-        if !(x > 0.0 && y > 0.0) || x > xmax * MAX_EXTRAPOLATION || y > ymax * MAX_EXTRAPOLATION {
+        self.eval_at(self.x_point(x)?, y)
+    }
+
+    /// The `x` half of [`Self::eval`], resolved once for many `y`: `None` when `x` (or
+    /// the grid) is out of range.
+    fn x_point(&self, x: f64) -> Option<AxisPoint> {
+        let xmax = *self.xs.last()?;
+        if !(x > 0.0) || x > xmax * MAX_EXTRAPOLATION {
             return None;
         }
-        let scale = (x / xmax).max(1.0) * (y / ymax).max(1.0);
-        let (xc, yc) = (x.clamp(self.xs[0], xmax), y.clamp(self.ys[0], ymax));
-        let (i0, i1, tx) = Self::bracket(&self.xs, &self.ln_xs, xc);
-        let (j0, j1, ty) = Self::bracket(&self.ys, &self.ln_ys, yc);
+        let (i0, i1, t) = Self::bracket(&self.xs, &self.ln_xs, x.clamp(self.xs[0], xmax));
+        Some(AxisPoint {
+            i0,
+            i1,
+            t,
+            scale: (x / xmax).max(1.0),
+        })
+    }
+
+    /// [`Self::eval`] at a resolved `x`: the same operations in the same order.
+    fn eval_at(&self, xp: AxisPoint, y: f64) -> Option<f64> {
+        let ymax = *self.ys.last()?;
+        if !(y > 0.0) || y > ymax * MAX_EXTRAPOLATION {
+            return None;
+        }
+        let scale = xp.scale * (y / ymax).max(1.0);
+        let (i0, i1, tx) = (xp.i0, xp.i1, xp.t);
+        let (j0, j1, ty) = Self::bracket(&self.ys, &self.ln_ys, y.clamp(self.ys[0], ymax));
         if i0 == i1 && j0 == j1 {
             // On a grid point: the measured value itself, exactly.
             return self.v[i0 * self.ys.len() + j0].map(|v| v * scale);
@@ -664,6 +684,32 @@ impl Grid2 {
         let hi = c + ty * (d - c);
         Some((lo + tx * (hi - lo)).exp() * scale)
     }
+}
+
+/// One axis coordinate of a [`Grid2`] lookup: bracketing indices, the log-space weight
+/// and the linear scale beyond the axis' end.
+#[derive(Copy, Clone, Debug, PartialEq)]
+struct AxisPoint {
+    i0: usize,
+    i1: usize,
+    t: f64,
+    scale: f64,
+}
+
+/// A decode-attention batch resolved against a profile's tables
+/// ([`Profile::decode_attention_batch`]): which table prices it and where the batch
+/// falls on it. A simulated instance keeps one per batch size, so each step only
+/// locates its context ([`Profile::decode_attention_at`]).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct DecodeBatch {
+    batch: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    kv_dtype: Dtype,
+    /// Index of the `(head_dim, kv dtype, group)` table; `None` without one.
+    table: Option<usize>,
+    /// The batch on that table's grid; `None` outside it.
+    x: Option<AxisPoint>,
 }
 
 /// Key of a GEMM curve.
@@ -1189,9 +1235,22 @@ impl Profile {
         head_dim: u32,
         kv_dtype: Dtype,
     ) -> Option<f64> {
-        if batch == 0 || context == 0 {
-            return Some(0.0);
-        }
+        self.decode_attention_at(
+            &self.decode_attention_batch(batch, heads, kv_heads, head_dim, kv_dtype),
+            context,
+        )
+    }
+
+    /// The table and grid position of a decode batch (the context-independent half of
+    /// [`Self::decode_attention_seconds`]).
+    pub fn decode_attention_batch(
+        &self,
+        batch: u32,
+        heads: u32,
+        kv_heads: u32,
+        head_dim: u32,
+        kv_dtype: Dtype,
+    ) -> DecodeBatch {
         let group = heads / kv_heads.max(1);
         let same = |(d, t, _): &(u32, Dtype, u32)| *d == head_dim && *t == kv_dtype;
         let lo = self
@@ -1203,17 +1262,35 @@ impl Profile {
                 .iter()
                 .take_while(|(k, _)| same(k))
                 .count();
-        if lo == hi {
-            return None;
-        }
-        // Groups are sorted within [lo, hi): the first at or above `group`, else the last.
-        let i = lo + self.index.decode[lo..hi].partition_point(|(k, _)| k.2 < group);
-        let i = i.min(hi - 1);
+        let table = (lo < hi).then(|| {
+            // Groups are sorted within [lo, hi): the first at or above `group`, else the last.
+            let i = lo + self.index.decode[lo..hi].partition_point(|(k, _)| k.2 < group);
+            i.min(hi - 1)
+        });
         let seqs = f64::from(batch) * f64::from(kv_heads.max(1));
-        if let Some(s) = self.index.decode_grid[i].eval(seqs, f64::from(context)) {
+        DecodeBatch {
+            batch,
+            kv_heads,
+            head_dim,
+            kv_dtype,
+            table,
+            x: table.and_then(|i| self.index.decode_grid[i].x_point(seqs)),
+        }
+    }
+
+    /// Seconds of one decode attention call of a resolved batch at `context`; exactly
+    /// [`Self::decode_attention_seconds`] of the same arguments.
+    pub fn decode_attention_at(&self, b: &DecodeBatch, context: u32) -> Option<f64> {
+        if b.batch == 0 || context == 0 {
+            return Some(0.0);
+        }
+        let i = b.table?;
+        if let Some(s) =
+            b.x.and_then(|xp| self.index.decode_grid[i].eval_at(xp, f64::from(context)))
+        {
             return Some(s);
         }
-        let bytes = decode_attention_kv_bytes(batch, context, kv_heads, head_dim, kv_dtype);
+        let bytes = decode_attention_kv_bytes(b.batch, context, b.kv_heads, b.head_dim, b.kv_dtype);
         let (curve, floor) = (&self.index.decode[i].1, self.index.decode_floor[i]);
         let first = curve.pts.first()?;
         if bytes < first.0 {

@@ -22,6 +22,14 @@
 //!   [`crate::CostModel::step_seconds`].
 //! - Memory is bounded: counts up to [`MAX_MEMO_TOKENS`] are stored (grown on demand to
 //!   the largest count seen); larger ones are computed every time.
+//!
+//! Decode attention depends on the decode sequence count and the mean context, which
+//! changes every step: the memo keeps, per sequence count, where the batch falls on the
+//! calibrated table ([`crate::profile::DecodeBatch`]: the table, its bracketing rows
+//! and their log-space weight), so a step only locates its context. The lookup is split,
+//! not changed: the same operations in the same order, so the result is bit-identical.
+
+use crate::profile::DecodeBatch;
 
 /// Largest token (or sequence) count whose terms are stored: 64 Ki, far above any
 /// engine's per-step token budget.
@@ -36,6 +44,9 @@ pub struct StepMemo {
     by_tokens: Vec<[f64; 4]>,
     /// lm_head seconds per sequence count; NaN: not computed yet.
     by_seqs: Vec<f64>,
+    /// Decode attention's table position per decode sequence count; `None`: not
+    /// resolved yet.
+    decode_batches: Vec<Option<DecodeBatch>>,
 }
 
 impl StepMemo {
@@ -68,6 +79,18 @@ impl StepMemo {
             *slot = f();
         }
         *slot
+    }
+}
+
+impl StepMemo {
+    /// The decode-attention table position of `n` decode sequences, resolved by `f` the
+    /// first time.
+    pub(crate) fn decode_batch(&mut self, n: u64, f: impl FnOnce() -> DecodeBatch) -> DecodeBatch {
+        let Some(i) = index(n) else { return f() };
+        if i >= self.decode_batches.len() {
+            self.decode_batches.resize(i + 1, None);
+        }
+        *self.decode_batches[i].get_or_insert_with(f)
     }
 }
 
