@@ -19,7 +19,7 @@ use crate::scenario::{EngineConfig, Priority};
 use crate::time::SimTime;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use xpyd_models::{CostModel, StepMemo, StepShape};
+use xpyd_models::{CostModel, StepShape};
 
 /// What an instance is for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -228,8 +228,11 @@ pub struct Instance {
     pub role: Role,
     /// Step cost.
     pub cost: CostModel,
-    /// `cost`'s terms per token count, filled as steps are costed.
-    pub cost_memo: StepMemo,
+    /// Which of the simulation's step-cost memos prices its steps: one per role, shared
+    /// by the role's instances (their cost models are built from the same role
+    /// configuration, so they are equal, and one table per role stays in cache where
+    /// one per instance did not).
+    pub memo: usize,
     /// Engine knobs.
     pub engine: EngineConfig,
     /// TP degree.
@@ -314,7 +317,7 @@ impl Instance {
             id,
             role,
             cost,
-            cost_memo: StepMemo::new(),
+            memo: 0,
             tp,
             node,
             multi_node,

@@ -33,6 +33,7 @@ use crate::workload::{ArrivalMode, RequestSpec, WorkloadError, WorkloadGen};
 use scaling::RoleScaler;
 use serde::Serialize;
 use std::collections::VecDeque;
+use xpyd_models::StepMemo;
 
 /// Which of a scenario's systems to simulate.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -158,6 +159,8 @@ struct Simulation<'s> {
     free_slots: Vec<u32>,
     live: u64,
     insts: Vec<Instance>,
+    /// Step-cost memos, one per role ([`Instance::memo`]).
+    memos: Vec<StepMemo>,
     /// Instances a request's prefill is routed to (all of them when aggregated).
     prefill_ids: Vec<InstanceId>,
     /// Instances a request's decode is routed to (all of them when aggregated).
@@ -276,7 +279,7 @@ impl<'s> Simulation<'s> {
         let mut storage = Network::new();
         let storage_port = storage.add_port(sc.cold_start.storage_gbit_s * 1e9 / 8.0);
         let mut scalers = Vec::new();
-        for (role_cfg, role) in &roles {
+        for (memo, (role_cfg, role)) in roles.iter().enumerate() {
             router_kinds.push(role_cfg.router);
             let mut role_ids = Vec::new();
             for k in 0..role_cfg.max_instances() {
@@ -322,6 +325,7 @@ impl<'s> Simulation<'s> {
                 // Host-to-device copy bound of a replica's weight load: PCIe Gen5 x16 per
                 // GPU (~50 GB/s measured pinned copies; calibrate/README.md).
                 inst.load_port = storage.add_port(f64::from(tp) * 50e9);
+                inst.memo = memo;
                 if k >= role_cfg.replicas {
                     inst.set_lifecycle(Lifecycle::Stopped, SimTime::ZERO);
                 }
@@ -380,6 +384,7 @@ impl<'s> Simulation<'s> {
             free_slots: Vec::new(),
             live: 0,
             insts,
+            memos: vec![StepMemo::new(); roles.len()],
             prefill_ids,
             decode_ids,
             routers,

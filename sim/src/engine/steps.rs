@@ -44,7 +44,7 @@ impl Simulation<'_> {
         let inst = &mut self.insts[i.0 as usize];
         let seconds = inst
             .cost
-            .step_seconds_memo(&plan.shape, &mut inst.cost_memo);
+            .step_seconds_memo(&plan.shape, &mut self.memos[inst.memo]);
         let dur = SimDuration::from_secs_f64(seconds);
         inst.busy = true;
         inst.plan = plan;
