@@ -1042,7 +1042,7 @@ impl CostModel {
             return None;
         }
         let mean_ctx = shape.decode_context_tokens as f64 / f64::from(seqs);
-        let ctx = mean_ctx.round().min(f64::from(u32::MAX)) as u32;
+        let ctx = crate::num::round_u64(mean_ctx).min(u64::from(u32::MAX)) as u32;
         if let Some(mla) = &cal.mla_decode {
             let (s, calls) = mla.seconds(&cal.profile, seqs, ctx)?;
             return Some(self.layers * (s + f64::from(calls) * cal.gap_s));

@@ -13,6 +13,7 @@ pub mod cost;
 pub mod dtype;
 pub mod gpu;
 pub mod memory;
+pub mod num;
 pub mod profile;
 pub mod step_memo;
 

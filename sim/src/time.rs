@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::ops::{Add, AddAssign, Sub};
+use xpyd_models::num::round_u64;
 
 /// An instant, in nanoseconds since the start of the simulation (u64 ns ~ 584 years).
 #[derive(
@@ -38,21 +39,6 @@ impl SimTime {
     }
 }
 
-/// `x.round() as u64` for `x >= 0`, without libm's `round` call (x86-64's baseline has
-/// no rounding instruction; this ran once per simulated step). Below 2^53 the truncation
-/// `t` is exact and so is `x - t` (Sterbenz, or `t = 0`), so the half-way test decides
-/// exactly as `round` does; larger values are integers already and take `round`.
-#[inline]
-fn round_ns(x: f64) -> u64 {
-    if x < 9_007_199_254_740_992.0 {
-        let t = x as i64;
-        let up = x - t as f64 >= 0.5;
-        (t + i64::from(up)) as u64
-    } else {
-        x.round() as u64
-    }
-}
-
 impl SimDuration {
     /// No time.
     pub const ZERO: SimDuration = SimDuration(0);
@@ -62,7 +48,7 @@ impl SimDuration {
     /// if they do).
     pub fn from_secs_f64(s: f64) -> SimDuration {
         assert!(s.is_finite() && s >= 0.0, "invalid duration {s} s");
-        SimDuration(round_ns(s * 1e9))
+        SimDuration(round_u64(s * 1e9))
     }
 
     /// From milliseconds (see [`Self::from_secs_f64`]).
@@ -117,40 +103,6 @@ impl Sub for SimTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn round_ns_is_round() {
-        let edges = [
-            0.0,
-            0.49999999999999994,
-            0.5,
-            1.5,
-            2.5,
-            4503599627370495.5,
-            4503599627370496.5,
-            9007199254740991.0,
-            9007199254740992.0,
-            1.8446744073709552e19,
-            1e300,
-        ];
-        for x in edges {
-            assert_eq!(round_ns(x), x.round() as u64, "{x:e}");
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn round_ns_matches_round(bits in 0u64..0x7ff0_0000_0000_0000) {
-            // Every non-negative finite f64.
-            let x = f64::from_bits(bits);
-            proptest::prop_assert_eq!(round_ns(x), x.round() as u64);
-        }
-
-        #[test]
-        fn round_ns_matches_round_on_durations(x in 0.0f64..1e13) {
-            proptest::prop_assert_eq!(round_ns(x), x.round() as u64);
-        }
-    }
 
     #[test]
     fn seconds_round_to_nearest_nanosecond() {
