@@ -72,7 +72,7 @@ pub struct RequestRecord {
 }
 
 /// Mean and percentiles of a latency, ms.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Distribution {
     /// Samples.
     pub count: u64,
@@ -86,6 +86,24 @@ pub struct Distribution {
     pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
+    /// Whether the percentiles are exact over every sample (at most [`EXACT_SAMPLES`]
+    /// of them); `false`: from the streamed HDR histogram (within 0.05%).
+    pub exact: bool,
+}
+
+impl Default for Distribution {
+    /// No samples (exactly).
+    fn default() -> Distribution {
+        Distribution {
+            count: 0,
+            mean: 0.0,
+            p50: 0.0,
+            p90: 0.0,
+            p95: 0.0,
+            p99: 0.0,
+            exact: true,
+        }
+    }
 }
 
 /// Percentile `p` (0-100) of ascending `sorted` values by linear interpolation between
@@ -199,6 +217,7 @@ impl Sketch {
             p90: self.percentile(90.0),
             p95: self.percentile(95.0),
             p99: self.percentile(99.0),
+            exact: false,
         }
     }
 }
@@ -307,6 +326,7 @@ impl Distribution {
             p90: percentile_sorted(v, 90.0),
             p95: percentile_sorted(v, 95.0),
             p99: percentile_sorted(v, 99.0),
+            exact: true,
         }
     }
 
@@ -333,6 +353,7 @@ impl Distribution {
             p90: percentile_weighted(&v, total, 90.0),
             p95: percentile_weighted(&v, total, 95.0),
             p99: percentile_weighted(&v, total, 99.0),
+            exact: true,
         }
     }
 }
@@ -593,6 +614,7 @@ mod tests {
         assert!(s.exact.capacity() == 0, "the exact samples are released");
         let (p99, got) = s.summarise(99.0);
         let want = Distribution::from_samples(v);
+        assert!(want.exact && !got.exact);
         assert_eq!(got.count, want.count);
         assert!((got.mean - want.mean).abs() <= 1e-9 * want.mean);
         for (g, w) in [

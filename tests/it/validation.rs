@@ -195,5 +195,34 @@ tokens = 1
             rel < 0.04,
             "rho {rho}: mean wait {mean_wait:.2} ms vs M/D/1 {expect:.2} ms"
         );
+        // 300,000 samples are past EXACT_SAMPLES: the summary's TTFT and queue come from
+        // the streamed histogram; check them against the exact values of the records.
+        for (name, d, exact) in [
+            ("queue", &out.metrics.queue_ms, {
+                let v = recs.iter().map(|r| r.queue_ms.unwrap());
+                xpyd_sim::metrics::Distribution::from_samples(v.collect())
+            }),
+            ("ttft", &out.metrics.ttft_ms, {
+                let v = recs.iter().map(|r| r.ttft_ms.unwrap());
+                xpyd_sim::metrics::Distribution::from_samples(v.collect())
+            }),
+        ] {
+            assert!(
+                !d.exact && exact.exact,
+                "{name}: streamed past EXACT_SAMPLES"
+            );
+            assert_eq!(d.count, exact.count, "{name}");
+            assert!(
+                (d.mean - exact.mean).abs() <= 1e-9 * exact.mean,
+                "{name} mean"
+            );
+            for (got, want) in [(d.p50, exact.p50), (d.p90, exact.p90), (d.p99, exact.p99)] {
+                // Half a bucket (2^-12) plus neighbouring ranks; 1 us absolute near zero.
+                assert!(
+                    (got - want).abs() <= 5e-4 * want + 1e-3,
+                    "rho {rho} {name}: {got} vs exact {want}"
+                );
+            }
+        }
     }
 }
