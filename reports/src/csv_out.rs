@@ -1,11 +1,12 @@
 //! CSV outputs: `requests.csv` (streamed, one row per request as it ends) and
-//! `timeseries.csv`.
+//! `timeseries.csv` (streamed, one row per instance as each window closes).
 //!
 //! Invariants: fixed column order and fixed float formatting (seconds to 6 decimals,
 //! milliseconds to 3, fractions to 4), empty cells for values a request does not have.
 
 use crate::ReportError;
 use crate::atomic::AtomicFile;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use xpyd_sim::metrics::{Outcome, RequestRecord, TimeseriesRow};
 
@@ -126,40 +127,111 @@ impl RequestsCsv {
     }
 }
 
-/// Write `timeseries.csv` for one or more systems (`(system name, rows)`).
-pub fn write_timeseries(
-    path: &Path,
-    systems: &[(&str, &[TimeseriesRow])],
-) -> Result<(), ReportError> {
-    let csv_err = |source| ReportError::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut w = csv::Writer::from_writer(AtomicFile::create(path)?);
-    w.write_record(TIMESERIES_COLUMNS).map_err(csv_err)?;
-    for (system, rows) in systems {
-        for r in rows.iter() {
-            w.write_record([
-                system.to_string(),
-                format!("{:.6}", r.time_s),
-                r.instance.to_string(),
-                r.role.to_string(),
-                r.waiting.to_string(),
-                r.running.to_string(),
-                format!("{:.4}", r.kv_utilization),
-                r.prefill_tokens.to_string(),
-                r.decode_tokens.to_string(),
-                format!("{:.4}", r.busy_fraction),
-                r.state.to_string(),
-                r.prefill_replicas.to_string(),
-                r.decode_replicas.to_string(),
-            ])
-            .map_err(csv_err)?;
+/// `timeseries.csv` written as windows close, its rows labelled with a system name.
+///
+/// The main system's rows go straight into the file; a second system simulated at the
+/// same time (the aggregated baseline) writes a [`Self::part`] (a scratch file beside
+/// it, no header) that [`Self::finish`] copies after them, so the file keeps one system
+/// after the other and neither is held in memory.
+#[derive(Debug)]
+pub struct TimeseriesCsv {
+    path: PathBuf,
+    system: String,
+    w: csv::Writer<AtomicFile>,
+    error: Option<ReportError>,
+}
+
+impl TimeseriesCsv {
+    /// Start `path` with its header; rows are labelled `system`.
+    pub fn create(path: &Path, system: &str) -> Result<TimeseriesCsv, ReportError> {
+        let mut t = Self::open(path, path, system)?;
+        t.w.write_record(TIMESERIES_COLUMNS)
+            .map_err(|source| ReportError::Csv {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(t)
+    }
+
+    /// Rows of `system` to be appended to `path` by [`Self::finish`]; never moved into
+    /// place itself (dropped, its scratch file is removed).
+    pub fn part(path: &Path, system: &str) -> Result<TimeseriesCsv, ReportError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::open(
+            &path.with_file_name(format!("{name}.{system}")),
+            path,
+            system,
+        )
+    }
+
+    fn open(file: &Path, path: &Path, system: &str) -> Result<TimeseriesCsv, ReportError> {
+        Ok(TimeseriesCsv {
+            path: path.to_path_buf(),
+            system: system.to_string(),
+            w: csv::Writer::from_writer(AtomicFile::create(file)?),
+            error: None,
+        })
+    }
+
+    /// Append a row. The first error is kept and returned by [`Self::finish`].
+    pub fn push(&mut self, r: &TimeseriesRow) {
+        if self.error.is_some() {
+            return;
+        }
+        let row = [
+            self.system.clone(),
+            format!("{:.6}", r.time_s),
+            r.instance.to_string(),
+            r.role.to_string(),
+            r.waiting.to_string(),
+            r.running.to_string(),
+            format!("{:.4}", r.kv_utilization),
+            r.prefill_tokens.to_string(),
+            r.decode_tokens.to_string(),
+            format!("{:.4}", r.busy_fraction),
+            r.state.to_string(),
+            r.prefill_replicas.to_string(),
+            r.decode_replicas.to_string(),
+        ];
+        if let Err(source) = self.w.write_record(&row) {
+            self.error = Some(ReportError::Csv {
+                path: self.path.clone(),
+                source,
+            });
         }
     }
-    let f = w.into_inner().map_err(|e| ReportError::Io {
-        path: path.to_path_buf(),
-        source: e.into_error(),
-    })?;
-    f.commit()
+
+    /// The file, flushed (not committed).
+    fn flushed(self) -> Result<AtomicFile, ReportError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let path = self.path;
+        self.w.into_inner().map_err(|e| ReportError::Io {
+            path,
+            source: e.into_error(),
+        })
+    }
+
+    /// Flush, copy the rows of `parts` after this file's (their scratch files are then
+    /// removed) and move the file into place.
+    pub fn finish(self, parts: Vec<TimeseriesCsv>) -> Result<(), ReportError> {
+        let mut file = self.flushed()?;
+        for part in parts {
+            let mut part = part.flushed()?;
+            let scratch = part.tmp_path().to_path_buf();
+            let err = |path: &Path| {
+                let path = path.to_path_buf();
+                move |source| ReportError::Io { path, source }
+            };
+            part.writer().flush().map_err(err(&scratch))?;
+            let mut from = std::fs::File::open(&scratch).map_err(err(&scratch))?;
+            let dest = file.tmp_path().to_path_buf();
+            std::io::copy(&mut from, file.writer()).map_err(err(&dest))?;
+        }
+        file.commit()
+    }
 }

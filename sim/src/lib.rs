@@ -20,6 +20,6 @@ pub mod scenario;
 pub mod time;
 pub mod workload;
 
-pub use engine::{RunOutput, SimError, System, run};
+pub use engine::{RunOutput, SimError, System, run, run_streamed};
 pub use scenario::{Scenario, ScenarioError};
 pub use time::{SimDuration, SimTime};

@@ -192,7 +192,9 @@ fn measure(name: &str) -> Result<Measurement> {
 fn simulate(text: &str, sets: &[String]) -> Result<(Option<u64>, Option<u64>, f64)> {
     let sc = Scenario::from_text(Path::new("bench.toml"), Path::new("."), text, sets)?;
     let t = Instant::now();
-    let out = xpyd_sim::run(&sc, System::Main, &mut |_| {})?;
+    // Streamed like `xpyd run` streams them (records and time-series rows as they are
+    // produced), then discarded: the run holds only what is in flight.
+    let out = xpyd_sim::run_streamed(&sc, System::Main, &mut |_| {}, &mut |_| {})?;
     let wall = t.elapsed().as_secs_f64();
     Ok((Some(out.metrics.requests.arrived), Some(out.events), wall))
 }

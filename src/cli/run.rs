@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use xpyd_models::StepShape;
 use xpyd_reports::assumptions::Assumptions;
 use xpyd_reports::atomic::write_file;
-use xpyd_reports::csv_out::{RequestsCsv, write_timeseries};
+use xpyd_reports::csv_out::{RequestsCsv, TimeseriesCsv};
 use xpyd_reports::run_report::{self, ReportOptions, RunInputs};
 use xpyd_reports::summary::Summary;
 use xpyd_sim::scenario::{self, Scenario, Topology};
-use xpyd_sim::{System, run as simulate};
+use xpyd_sim::{System, run_streamed as simulate};
 
 /// The built-in default: SGLang 2P1D Qwen3-32B on L20 with a chat workload.
 pub(crate) const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/seed-sglang-2p1d.toml");
@@ -250,9 +250,14 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
         .with_context(|| format!("{}: cannot create output folder", out.display()))?;
 
     let mut requests = RequestsCsv::create(&out.join("requests.csv"))?;
+    let series_path = out.join("timeseries.csv");
+    let mut series = TimeseriesCsv::create(&series_path, scenario::mode_name(&sc.topology))?;
     let with_baseline = sc.baseline.is_some() && !args.no_baseline;
     let mut base_requests = if with_baseline {
-        Some(RequestsCsv::create(&out.join("requests-baseline.csv"))?)
+        Some((
+            RequestsCsv::create(&out.join("requests-baseline.csv"))?,
+            TimeseriesCsv::part(&series_path, "aggregated-baseline")?,
+        ))
     } else {
         None
     };
@@ -263,13 +268,22 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     // The baseline is independent of the main run: simulate both at once.
     let sc_ref = &sc;
     let (main, baseline) = std::thread::scope(|s| {
-        let base = base_requests
-            .as_mut()
-            .map(|csv| s.spawn(move || simulate(sc_ref, System::Baseline, &mut |r| csv.push(r))));
-        let main = simulate(&sc, System::Main, &mut |r| {
-            requests.push(r);
-            bar.inc(1);
+        let base = base_requests.as_mut().map(|(csv, windows)| {
+            s.spawn(move || {
+                simulate(sc_ref, System::Baseline, &mut |r| csv.push(r), &mut |w| {
+                    windows.push(w)
+                })
+            })
         });
+        let main = simulate(
+            &sc,
+            System::Main,
+            &mut |r| {
+                requests.push(r);
+                bar.inc(1);
+            },
+            &mut |w| series.push(w),
+        );
         let baseline = base.map(|h| h.join().expect("baseline simulation thread panicked"));
         (main, baseline)
     });
@@ -277,16 +291,12 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     let main = main?;
     let baseline = baseline.transpose()?;
     requests.finish()?;
-    if let Some(b) = base_requests {
+    let mut parts = Vec::new();
+    if let Some((b, windows)) = base_requests {
         b.finish()?;
+        parts.push(windows);
     }
-
-    let mut series: Vec<(&str, &[xpyd_sim::metrics::TimeseriesRow])> =
-        vec![(scenario::mode_name(&sc.topology), &main.timeseries)];
-    if let Some(b) = &baseline {
-        series.push(("aggregated-baseline", &b.timeseries));
-    }
-    write_timeseries(&out.join("timeseries.csv"), &series)?;
+    series.finish(parts)?;
     let summary = Summary::new(&sc, &main, baseline.as_ref(), &cost_source(&sc));
     write_file(&out.join("summary.json"), summary.to_json().as_bytes())?;
     write_file(

@@ -90,7 +90,7 @@ impl Simulation<'_> {
 
     // ----- sampling ---------------------------------------------------------------------------
 
-    pub(super) fn on_sample(&mut self) {
+    pub(super) fn on_sample(&mut self, windows: &mut dyn FnMut(&TimeseriesRow)) {
         let window = self.window;
         let t = self.now.as_secs_f64();
         let w = window.as_nanos() as f64;
@@ -105,7 +105,7 @@ impl Simulation<'_> {
             if inst.lifecycle == Lifecycle::Stopped {
                 continue;
             }
-            self.series.push(TimeseriesRow {
+            windows(&TimeseriesRow {
                 state: inst.lifecycle.name(),
                 prefill_replicas,
                 decode_replicas,

@@ -101,7 +101,7 @@ pub struct InstanceSummary {
 pub struct RunOutput {
     /// Summary metrics.
     pub metrics: Metrics,
-    /// Per-instance time series.
+    /// Per-instance time series (empty from [`run_streamed`], which streams it).
     pub timeseries: Vec<TimeseriesRow>,
     /// Per-instance totals.
     pub instances: Vec<InstanceSummary>,
@@ -139,13 +139,29 @@ pub struct ScaleEvent {
 }
 
 /// Simulate one system of a scenario; every ended request is passed to `sink` as it ends.
+/// The per-instance time series is collected into [`RunOutput::timeseries`].
 pub fn run(
     sc: &Scenario,
     system: System,
     sink: &mut dyn FnMut(&RequestRecord),
 ) -> Result<RunOutput, SimError> {
+    let mut series = Vec::new();
+    let mut out = run_streamed(sc, system, sink, &mut |row| series.push(row.clone()))?;
+    out.timeseries = series;
+    Ok(out)
+}
+
+/// [`run`] that also streams the time series: each window's rows go to `windows` as the
+/// window closes and [`RunOutput::timeseries`] stays empty, so memory is bounded by what
+/// is in flight, not by the length of the run.
+pub fn run_streamed(
+    sc: &Scenario,
+    system: System,
+    sink: &mut dyn FnMut(&RequestRecord),
+    windows: &mut dyn FnMut(&TimeseriesRow),
+) -> Result<RunOutput, SimError> {
     let mut sim = Simulation::new(sc, system)?;
-    sim.run(sink);
+    sim.run(sink, windows);
     Ok(sim.into_output())
 }
 
@@ -173,7 +189,6 @@ struct Simulation<'s> {
     gen_done: bool,
     prefill_queue: VecDeque<RequestId>,
     collector: Collector,
-    series: Vec<TimeseriesRow>,
     next_serial: u64,
     kv_bytes_per_token: f64,
     layers: f64,
@@ -398,7 +413,6 @@ impl<'s> Simulation<'s> {
             gen_done: false,
             prefill_queue: VecDeque::new(),
             collector: Collector::default(),
-            series: Vec::new(),
             next_serial: 0,
             kv_bytes_per_token: sc.model.kv_bytes_per_token(sc.kv_cache),
             layers: f64::from(sc.model.num_layers),
@@ -426,7 +440,11 @@ impl<'s> Simulation<'s> {
         })
     }
 
-    fn run(&mut self, sink: &mut dyn FnMut(&RequestRecord)) {
+    fn run(
+        &mut self,
+        sink: &mut dyn FnMut(&RequestRecord),
+        windows: &mut dyn FnMut(&TimeseriesRow),
+    ) {
         match self.sc.workload.mode() {
             ArrivalMode::Open => self.schedule_next_arrival(),
             ArrivalMode::Closed { clients } => {
@@ -461,7 +479,7 @@ impl<'s> Simulation<'s> {
                 Event::StepDone(i) => self.on_step_done(i, sink),
                 Event::TransferStart(r) => self.on_transfer_start(r),
                 Event::TransferTimer { generation } => self.on_transfer_timer(generation, sink),
-                Event::Sample => self.on_sample(),
+                Event::Sample => self.on_sample(windows),
                 Event::Autoscale(k) => self.on_autoscale(usize::from(k)),
                 Event::ColdStartLoad(i, e) => self.on_cold_start_load(i, e),
                 Event::StorageTimer { generation } => self.on_storage_timer(generation),
@@ -512,7 +530,7 @@ impl<'s> Simulation<'s> {
             .collect();
         RunOutput {
             metrics,
-            timeseries: self.series,
+            timeseries: Vec::new(),
             instances,
             gpus: self.gpus,
             events: self.events,
