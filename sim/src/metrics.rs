@@ -265,7 +265,8 @@ impl Samples {
         }
     }
 
-    fn distribution(self) -> Distribution {
+    /// The summary (sorting the exact samples, or reading the histogram).
+    pub fn distribution(self) -> Distribution {
         self.summarise(50.0).1
     }
 }
@@ -304,7 +305,8 @@ impl WeightedSamples {
         self.sketch.is_some()
     }
 
-    fn distribution(self) -> Distribution {
+    /// The summary (sorting the exact samples, or reading the histogram).
+    pub fn distribution(self) -> Distribution {
         match &self.sketch {
             Some(sk) => sk.distribution(),
             None => Distribution::from_weighted(self.exact),
