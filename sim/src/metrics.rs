@@ -185,7 +185,8 @@ impl Sketch {
         }
     }
 
-    fn record(&mut self, ms: f64, weight: u64) {
+    fn record(&mut self, e: impl Entry) {
+        let (ms, weight) = e.parts();
         // Latencies are finite and non-negative; saturate instead of failing on the rest.
         let units = (ms.max(0.0) * SKETCH_UNITS_PER_MS).min(u64::MAX as f64) as u64;
         self.hist.saturating_record_n(units, weight);
@@ -203,7 +204,8 @@ impl Sketch {
         }
         let v = self.hist.value_at_quantile(p / 100.0);
         let mid = self.hist.median_equivalent(v) as f64 / SKETCH_UNITS_PER_MS;
-        mid.clamp(self.min, self.max)
+        // max/min rather than clamp: no panic even if no finite sample was seen.
+        mid.max(self.min).min(self.max)
     }
 
     fn distribution(&self) -> Distribution {
@@ -222,34 +224,73 @@ impl Sketch {
     }
 }
 
-/// Latency samples of one kind: exact up to [`EXACT_SAMPLES`], then streamed.
-#[derive(Clone, Debug, Default)]
-pub struct Samples {
-    exact: Vec<f64>,
+/// One recorded entry: a sample, or a sample with its weight.
+pub trait Entry: Copy {
+    /// `(value ms, weight)`.
+    fn parts(self) -> (f64, u64);
+}
+
+impl Entry for f64 {
+    fn parts(self) -> (f64, u64) {
+        (self, 1)
+    }
+}
+
+impl Entry for (f64, u64) {
+    fn parts(self) -> (f64, u64) {
+        self
+    }
+}
+
+/// Latency entries of one kind: kept exactly up to [`EXACT_SAMPLES`] of them, then
+/// streamed into a [`Sketch`] (the kept ones first, in recording order).
+#[derive(Clone, Debug)]
+pub struct Streamed<T> {
+    exact: Vec<T>,
     sketch: Option<Sketch>,
+}
+
+impl<T> Default for Streamed<T> {
+    fn default() -> Streamed<T> {
+        Streamed {
+            exact: Vec::new(),
+            sketch: None,
+        }
+    }
+}
+
+/// Plain samples (TTFT, TPOT, E2E, queue, KV transfer).
+pub type Samples = Streamed<f64>;
+
+/// Weighted samples `(value, weight)` (ITL: one gap per decode step, times its batch).
+pub type WeightedSamples = Streamed<(f64, u64)>;
+
+impl<T: Entry> Streamed<T> {
+    fn add(&mut self, x: T) {
+        if let Some(sk) = &mut self.sketch {
+            sk.record(x);
+        } else if self.exact.len() < EXACT_SAMPLES {
+            self.exact.push(x);
+        } else {
+            let mut sk = Sketch::new();
+            for e in std::mem::take(&mut self.exact) {
+                sk.record(e);
+            }
+            sk.record(x);
+            self.sketch = Some(sk);
+        }
+    }
+
+    /// Whether the entries went to the histogram.
+    pub fn is_sketched(&self) -> bool {
+        self.sketch.is_some()
+    }
 }
 
 impl Samples {
     /// Record one sample, ms.
     pub fn push(&mut self, ms: f64) {
-        if let Some(sk) = &mut self.sketch {
-            sk.record(ms, 1);
-        } else if self.exact.len() < EXACT_SAMPLES {
-            self.exact.push(ms);
-        } else {
-            let mut sk = Sketch::new();
-            for x in self.exact.drain(..) {
-                sk.record(x, 1);
-            }
-            sk.record(ms, 1);
-            self.exact = Vec::new();
-            self.sketch = Some(sk);
-        }
-    }
-
-    /// Whether the samples went to the histogram.
-    pub fn is_sketched(&self) -> bool {
-        self.sketch.is_some()
+        self.add(ms);
     }
 
     /// Percentile `p` (0-100) and the summary.
@@ -271,38 +312,12 @@ impl Samples {
     }
 }
 
-/// Weighted latency samples `(value, weight)`: exact up to [`EXACT_SAMPLES`] entries,
-/// then streamed.
-#[derive(Clone, Debug, Default)]
-pub struct WeightedSamples {
-    exact: Vec<(f64, u64)>,
-    sketch: Option<Sketch>,
-}
-
 impl WeightedSamples {
-    /// Record `weight` samples of `ms`.
+    /// Record `weight` samples of `ms` (nothing for weight 0).
     pub fn push(&mut self, ms: f64, weight: u64) {
-        if weight == 0 {
-            return;
+        if weight > 0 {
+            self.add((ms, weight));
         }
-        if let Some(sk) = &mut self.sketch {
-            sk.record(ms, weight);
-        } else if self.exact.len() < EXACT_SAMPLES {
-            self.exact.push((ms, weight));
-        } else {
-            let mut sk = Sketch::new();
-            for (x, w) in self.exact.drain(..) {
-                sk.record(x, w);
-            }
-            sk.record(ms, weight);
-            self.exact = Vec::new();
-            self.sketch = Some(sk);
-        }
-    }
-
-    /// Whether the samples went to the histogram.
-    pub fn is_sketched(&self) -> bool {
-        self.sketch.is_some()
     }
 
     /// The summary (sorting the exact samples, or reading the histogram).
