@@ -653,7 +653,7 @@ impl Grid2 {
     /// the grid) is out of range.
     fn x_point(&self, x: f64) -> Option<AxisPoint> {
         let xmax = *self.xs.last()?;
-        if !(x > 0.0) || x > xmax * MAX_EXTRAPOLATION {
+        if x.is_nan() || x <= 0.0 || x > xmax * MAX_EXTRAPOLATION {
             return None;
         }
         let (i0, i1, t) = Self::bracket(&self.xs, &self.ln_xs, x.clamp(self.xs[0], xmax));
@@ -668,7 +668,7 @@ impl Grid2 {
     /// [`Self::eval`] at a resolved `x`: the same operations in the same order.
     fn eval_at(&self, xp: AxisPoint, y: f64) -> Option<f64> {
         let ymax = *self.ys.last()?;
-        if !(y > 0.0) || y > ymax * MAX_EXTRAPOLATION {
+        if y.is_nan() || y <= 0.0 || y > ymax * MAX_EXTRAPOLATION {
             return None;
         }
         let scale = xp.scale * (y / ymax).max(1.0);
