@@ -84,16 +84,72 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, InputError> {
     })
 }
 
-/// A CSV file held as text cells, with typed accessors that name the cell on error.
+/// The cells of one column, each followed by [`END`], in row order.
+///
+/// Cells come from `csv::StringRecord`s, so they are valid UTF-8 and never hold
+/// [`END`] (0xFF is not a UTF-8 byte): one byte per cell marks its end, with no offsets.
+#[derive(Debug, Default)]
+struct TextColumn(Vec<u8>);
+
+/// Ends a cell in a [`TextColumn`].
+const END: u8 = 0xFF;
+
+impl TextColumn {
+    fn push(&mut self, cell: &str) {
+        self.0.extend_from_slice(cell.as_bytes());
+        self.0.push(END);
+    }
+
+    /// The cells in row order.
+    fn cells(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0
+            .split_inclusive(|&b| b == END)
+            .map(|c| std::str::from_utf8(&c[..c.len() - 1]).expect("cells are pushed as &str"))
+    }
+}
+
+/// The line each row starts on, stored as the rows where the line is not the one after
+/// the previous row's (a quoted newline, a skipped blank line), each with its line.
+#[derive(Debug, Default)]
+struct Lines {
+    /// `(row, line)`, rows increasing; the first row is always here.
+    jumps: Vec<(usize, u64)>,
+    next: Option<u64>,
+}
+
+impl Lines {
+    fn push(&mut self, row: usize, line: u64) {
+        if self.next != Some(line) {
+            self.jumps.push((row, line));
+        }
+        self.next = Some(line + 1);
+    }
+
+    /// The 1-based line of `row`.
+    fn of(&self, row: usize) -> u64 {
+        let k = self.jumps.partition_point(|&(r, _)| r <= row);
+        let (r, line) = self.jumps[k - 1];
+        line + (row - r) as u64
+    }
+}
+
+/// A CSV file held as the text cells of the columns asked for, one contiguous buffer per
+/// column, with typed accessors that name the cell on error.
+///
+/// Memory is the text of the required columns plus one byte per cell; the other columns
+/// are checked for shape (the CSV reader rejects ragged rows) but not kept.
 #[derive(Debug)]
 pub struct CsvTable {
     path: PathBuf,
-    columns: BTreeMap<String, usize>,
-    rows: Vec<(u64, csv::StringRecord)>,
+    header: BTreeMap<String, usize>,
+    /// The required columns.
+    columns: BTreeMap<String, TextColumn>,
+    rows: usize,
+    lines: Lines,
 }
 
 impl CsvTable {
-    /// Read `path`; `required` columns must be in its header.
+    /// Read `path`; `required` columns must be in its header, and only they are kept.
     pub fn read(path: &Path, required: &[&str]) -> Result<CsvTable, InputError> {
         let file = std::fs::File::open(path).map_err(|source| InputError::Read {
             path: path.to_path_buf(),
@@ -104,59 +160,88 @@ impl CsvTable {
             path: path.to_path_buf(),
             source,
         };
-        let header = r.headers().map_err(csv_err)?.clone();
-        let columns: BTreeMap<String, usize> = header
+        let header: BTreeMap<String, usize> = r
+            .headers()
+            .map_err(csv_err)?
             .iter()
             .enumerate()
             .map(|(i, h)| (h.to_string(), i))
             .collect();
+        let mut keep = Vec::with_capacity(required.len());
         for c in required {
-            if !columns.contains_key(*c) {
-                return Err(InputError::MissingColumn {
-                    path: path.to_path_buf(),
-                    column: (*c).to_string(),
-                });
+            match header.get(*c) {
+                Some(&i) => keep.push(((*c).to_string(), i)),
+                None => {
+                    return Err(InputError::MissingColumn {
+                        path: path.to_path_buf(),
+                        column: (*c).to_string(),
+                    });
+                }
             }
         }
-        let mut rows = Vec::new();
-        for rec in r.records() {
-            let rec = rec.map_err(csv_err)?;
-            let line = rec.position().map_or(0, |p| p.line());
-            rows.push((line, rec));
+        keep.sort();
+        keep.dedup();
+        let mut text: Vec<TextColumn> = keep.iter().map(|_| TextColumn::default()).collect();
+        let mut lines = Lines::default();
+        let mut rows = 0;
+        let mut rec = csv::StringRecord::new();
+        while r.read_record(&mut rec).map_err(csv_err)? {
+            lines.push(rows, rec.position().map_or(0, |p| p.line()));
+            for ((_, i), col) in keep.iter().zip(&mut text) {
+                col.push(rec.get(*i).unwrap_or(""));
+            }
+            rows += 1;
         }
+        let columns = keep
+            .into_iter()
+            .zip(text)
+            .map(|((name, _), mut col)| {
+                col.0.shrink_to_fit();
+                (name, col)
+            })
+            .collect();
+        lines.jumps.shrink_to_fit();
         Ok(CsvTable {
             path: path.to_path_buf(),
+            header,
             columns,
             rows,
+            lines,
         })
     }
 
     /// Rows.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows
     }
 
     /// No rows.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows == 0
     }
 
     /// Whether the header has `column`.
     pub fn has(&self, column: &str) -> bool {
-        self.columns.contains_key(column)
+        self.header.contains_key(column)
     }
 
-    fn cells<'a>(&'a self, column: &'a str) -> impl Iterator<Item = (u64, &'a str)> + 'a {
-        let i = self.columns.get(column).copied();
-        self.rows
-            .iter()
-            .map(move |(line, r)| (*line, i.and_then(|i| r.get(i)).unwrap_or("")))
+    /// `(row, cell)` of a required column.
+    ///
+    /// Panics if `column` was not among `required` when reading: a bug in the caller.
+    fn cells<'a>(&'a self, column: &'a str) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+        let col = self.columns.get(column).unwrap_or_else(|| {
+            panic!(
+                "{}: column `{column}` was not asked for when reading",
+                self.path.display()
+            )
+        });
+        col.cells().enumerate()
     }
 
-    fn bad(&self, line: u64, column: &str, value: &str, expected: &'static str) -> InputError {
+    fn bad(&self, row: usize, column: &str, value: &str, expected: &'static str) -> InputError {
         InputError::BadValue {
             path: self.path.clone(),
-            line,
+            line: self.lines.of(row),
             column: column.to_string(),
             value: value.to_string(),
             expected,
@@ -166,13 +251,13 @@ impl CsvTable {
     /// A column of optional numbers (empty cells are `None`).
     pub fn opt_f64(&self, column: &str) -> Result<Vec<Option<f64>>, InputError> {
         self.cells(column)
-            .map(|(line, v)| {
+            .map(|(row, v)| {
                 if v.is_empty() {
                     return Ok(None);
                 }
                 match v.parse::<f64>() {
                     Ok(x) if x.is_finite() => Ok(Some(x)),
-                    _ => Err(self.bad(line, column, v, "a finite number")),
+                    _ => Err(self.bad(row, column, v, "a finite number")),
                 }
             })
             .collect()
@@ -181,9 +266,9 @@ impl CsvTable {
     /// A column of numbers.
     pub fn f64(&self, column: &str) -> Result<Vec<f64>, InputError> {
         self.cells(column)
-            .map(|(line, v)| match v.parse::<f64>() {
+            .map(|(row, v)| match v.parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(x),
-                _ => Err(self.bad(line, column, v, "a finite number")),
+                _ => Err(self.bad(row, column, v, "a finite number")),
             })
             .collect()
     }
@@ -191,13 +276,13 @@ impl CsvTable {
     /// A column of optional non-negative integers.
     pub fn opt_u64(&self, column: &str) -> Result<Vec<Option<u64>>, InputError> {
         self.cells(column)
-            .map(|(line, v)| {
+            .map(|(row, v)| {
                 if v.is_empty() {
                     return Ok(None);
                 }
                 v.parse::<u64>()
                     .map(Some)
-                    .map_err(|_| self.bad(line, column, v, "a non-negative integer"))
+                    .map_err(|_| self.bad(row, column, v, "a non-negative integer"))
             })
             .collect()
     }
@@ -205,9 +290,9 @@ impl CsvTable {
     /// A column of non-negative integers.
     pub fn u64(&self, column: &str) -> Result<Vec<u64>, InputError> {
         self.cells(column)
-            .map(|(line, v)| {
+            .map(|(row, v)| {
                 v.parse::<u64>()
-                    .map_err(|_| self.bad(line, column, v, "a non-negative integer"))
+                    .map_err(|_| self.bad(row, column, v, "a non-negative integer"))
             })
             .collect()
     }
@@ -215,11 +300,11 @@ impl CsvTable {
     /// A column of optional booleans (`true`/`false`).
     pub fn opt_bool(&self, column: &str) -> Result<Vec<Option<bool>>, InputError> {
         self.cells(column)
-            .map(|(line, v)| match v {
+            .map(|(row, v)| match v {
                 "" => Ok(None),
                 "true" => Ok(Some(true)),
                 "false" => Ok(Some(false)),
-                _ => Err(self.bad(line, column, v, "true or false")),
+                _ => Err(self.bad(row, column, v, "true or false")),
             })
             .collect()
     }
