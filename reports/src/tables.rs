@@ -351,12 +351,19 @@ fn group_quantiles(
     })
 }
 
-fn float_col(name: &str, v: Vec<f64>) -> Result<Column, PolarsError> {
-    Ok(Column::new(name.into(), v))
+/// A polars column of the values of `v` in `order`, built without an intermediate `Vec`.
+fn opt_col(name: &str, v: &[Option<f64>], order: &[usize]) -> Column {
+    Float64Chunked::from_iter_options(name.into(), order.iter().map(|&i| v[i])).into_column()
 }
 
-fn opt_col(name: &str, v: &[Option<f64>]) -> Column {
-    Column::new(name.into(), v.to_vec())
+/// A polars column of `f` over `order`.
+fn f64_col(name: &str, order: &[usize], f: impl Fn(usize) -> f64) -> Column {
+    Float64Chunked::from_iter_values(name.into(), order.iter().map(|&i| f(i))).into_column()
+}
+
+/// A polars column of `f` over `order`.
+fn i64_col(name: &str, order: &[usize], f: impl Fn(usize) -> i64) -> Column {
+    Int64Chunked::from_iter_values(name.into(), order.iter().map(|&i| f(i))).into_column()
 }
 
 /// Per window of `window_s` seconds of arrival: arrivals, completions, TTFT/TPOT/E2E
@@ -368,33 +375,27 @@ pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
     let mut order: Vec<usize> = (0..req.len()).collect();
     let win = |i: usize| (req.arrival_s[i] / window_s).floor() as i64;
     order.sort_by_key(|&i| (win(i), req.id[i]));
-    let pick = |v: &[Option<f64>]| order.iter().map(|&i| v[i]).collect::<Vec<_>>();
-    let met: Vec<Option<f64>> = order
-        .iter()
-        .map(|&i| req.slo_met[i].map(|m| if m { 1.0 } else { 0.0 }))
-        .collect();
+    let met = Float64Chunked::from_iter_options(
+        "slo_met".into(),
+        order
+            .iter()
+            .map(|&i| req.slo_met[i].map(|m| if m { 1.0 } else { 0.0 })),
+    );
     let df = DataFrame::new(
         order.len(),
         vec![
-            Column::new(
-                "window".into(),
-                order.iter().map(|&i| win(i)).collect::<Vec<i64>>(),
-            ),
-            opt_col("ttft_ms", &pick(&req.ttft_ms)),
-            opt_col("tpot_ms", &pick(&req.tpot_ms)),
-            opt_col("e2e_ms", &pick(&req.e2e_ms)),
-            opt_col("slo_met", &met),
-            float_col(
-                "completed",
-                order
-                    .iter()
-                    .map(|&i| if req.e2e_ms[i].is_some() { 1.0 } else { 0.0 })
-                    .collect(),
-            )
-            .map_err(&e)?,
+            i64_col("window", &order, win),
+            opt_col("ttft_ms", &req.ttft_ms, &order),
+            opt_col("tpot_ms", &req.tpot_ms, &order),
+            opt_col("e2e_ms", &req.e2e_ms, &order),
+            met.into_column(),
+            f64_col("completed", &order, |i| {
+                if req.e2e_ms[i].is_some() { 1.0 } else { 0.0 }
+            }),
         ],
     )
     .map_err(&e)?;
+    drop(order);
     let GroupQuantiles {
         keys,
         counts,
@@ -459,25 +460,19 @@ pub fn instances(req: &Requests) -> Result<Table, ReportError> {
     ] {
         let mut order: Vec<usize> = (0..req.len()).filter(|&i| by[i].is_some()).collect();
         order.sort_by_key(|&i| (by[i], req.id[i]));
-        let pick = |v: &[Option<f64>]| order.iter().map(|&i| v[i]).collect::<Vec<_>>();
         let df = DataFrame::new(
             order.len(),
             vec![
-                Column::new(
-                    "instance".into(),
-                    order
-                        .iter()
-                        .map(|&i| by[i].map_or(0, |x| x as i64))
-                        .collect::<Vec<i64>>(),
-                ),
-                opt_col("ttft_ms", &pick(&req.ttft_ms)),
-                opt_col("queue_ms", &pick(&req.queue_ms)),
-                opt_col("tpot_ms", &pick(&req.tpot_ms)),
-                opt_col("e2e_ms", &pick(&req.e2e_ms)),
-                opt_col("kv_transfer_ms", &pick(&req.kv_transfer_ms)),
+                i64_col("instance", &order, |i| by[i].map_or(0, |x| x as i64)),
+                opt_col("ttft_ms", &req.ttft_ms, &order),
+                opt_col("queue_ms", &req.queue_ms, &order),
+                opt_col("tpot_ms", &req.tpot_ms, &order),
+                opt_col("e2e_ms", &req.e2e_ms, &order),
+                opt_col("kv_transfer_ms", &req.kv_transfer_ms, &order),
             ],
         )
         .map_err(&e)?;
+        drop(order);
         let GroupQuantiles {
             keys,
             counts,
