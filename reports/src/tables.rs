@@ -311,19 +311,28 @@ struct GroupQuantiles {
     quantiles: Vec<(String, Vec<Option<f64>>)>,
 }
 
-/// Group `df` by `key` (stable) and compute, per group, the row count and the quantiles
-/// of `values`, in group order.
+/// Group the rows by `key` (stable) and compute, per group, the row count and the
+/// quantiles of each of `values` taken in `order`, in group order.
+///
+/// Each value column is built and grouped alone, next to the key, so only one of them
+/// is in memory at a time.
 fn group_quantiles(
-    df: &DataFrame,
-    key: &str,
-    values: &[&str],
+    key: &Column,
+    order: &[usize],
+    values: &[(&str, &[Option<f64>])],
     what: &str,
 ) -> Result<GroupQuantiles, ReportError> {
     let e = polars_err(what);
-    let gb = df.group_by_stable([key]).map_err(&e)?;
-    let counted = gb.select([key]).count().map_err(&e)?;
+    let name = key.name().clone();
+    let df = DataFrame::new(key.len(), vec![key.clone()]).map_err(&e)?;
+    let counted = df
+        .group_by_stable([name.clone()])
+        .map_err(&e)?
+        .select([name.clone()])
+        .count()
+        .map_err(&e)?;
     let keys: Vec<Option<i64>> = counted
-        .column(key)
+        .column(&name)
         .and_then(|c| c.i64().cloned())
         .map_err(&e)?
         .iter()
@@ -336,8 +345,10 @@ fn group_quantiles(
         .iter()
         .collect();
     let mut out = Vec::new();
-    for v in values {
-        let gb = df.group_by_stable([key]).map_err(&e)?.select([*v]);
+    for (v, data) in values {
+        let df =
+            DataFrame::new(key.len(), vec![key.clone(), opt_col(v, data, order)]).map_err(&e)?;
+        let gb = df.group_by_stable([name.clone()]).map_err(&e)?.select([*v]);
         for (q, label) in QUANTILES {
             let agg = gb.quantile(q, QuantileMethod::Linear).map_err(&e)?;
             let col: Vec<Option<f64>> = agg.columns()[1].f64().map_err(&e)?.iter().collect();
@@ -349,6 +360,21 @@ fn group_quantiles(
         counts,
         quantiles: out,
     })
+}
+
+/// Group `value` by `key` (stable) and aggregate it per group with `agg`, in group order.
+fn group_agg(
+    key: &Column,
+    value: Column,
+    agg: impl Fn(GroupBy) -> PolarsResult<DataFrame>,
+    what: &str,
+) -> Result<Vec<Option<f64>>, ReportError> {
+    let e = polars_err(what);
+    let v = value.name().clone();
+    let df = DataFrame::new(key.len(), vec![key.clone(), value]).map_err(&e)?;
+    let gb = df.group_by_stable([key.name().clone()]).map_err(&e)?;
+    let out = agg(gb.select([v])).map_err(&e)?;
+    Ok(out.columns()[1].f64().map_err(&e)?.iter().collect())
 }
 
 /// A polars column of the values of `v` in `order`, built without an intermediate `Vec`.
@@ -371,46 +397,35 @@ fn i64_col(name: &str, order: &[usize], f: impl Fn(usize) -> i64) -> Column {
 pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
     assert!(window_s > 0.0, "window must be positive");
     let what = "windows.csv";
-    let e = polars_err(what);
     let mut order: Vec<usize> = (0..req.len()).collect();
     let win = |i: usize| (req.arrival_s[i] / window_s).floor() as i64;
     order.sort_by_key(|&i| (win(i), req.id[i]));
+    let key = i64_col("window", &order, win);
+    let GroupQuantiles {
+        keys,
+        counts,
+        quantiles: quant,
+    } = group_quantiles(
+        &key,
+        &order,
+        &[
+            ("ttft_ms", &req.ttft_ms),
+            ("tpot_ms", &req.tpot_ms),
+            ("e2e_ms", &req.e2e_ms),
+        ],
+        what,
+    )?;
+    let completed = f64_col("completed", &order, |i| {
+        if req.e2e_ms[i].is_some() { 1.0 } else { 0.0 }
+    });
+    let done = group_agg(&key, completed, |gb| gb.sum(), what)?;
     let met = Float64Chunked::from_iter_options(
         "slo_met".into(),
         order
             .iter()
             .map(|&i| req.slo_met[i].map(|m| if m { 1.0 } else { 0.0 })),
     );
-    let df = DataFrame::new(
-        order.len(),
-        vec![
-            i64_col("window", &order, win),
-            opt_col("ttft_ms", &req.ttft_ms, &order),
-            opt_col("tpot_ms", &req.tpot_ms, &order),
-            opt_col("e2e_ms", &req.e2e_ms, &order),
-            met.into_column(),
-            f64_col("completed", &order, |i| {
-                if req.e2e_ms[i].is_some() { 1.0 } else { 0.0 }
-            }),
-        ],
-    )
-    .map_err(&e)?;
-    drop(order);
-    let GroupQuantiles {
-        keys,
-        counts,
-        quantiles: quant,
-    } = group_quantiles(&df, "window", &["ttft_ms", "tpot_ms", "e2e_ms"], what)?;
-    let gb = df.group_by_stable(["window"]).map_err(&e)?;
-    let done = gb.select(["completed"]).sum().map_err(&e)?;
-    let done: Vec<Option<f64>> = done.columns()[1].f64().map_err(&e)?.iter().collect();
-    let met = df
-        .group_by_stable(["window"])
-        .map_err(&e)?
-        .select(["slo_met"])
-        .mean()
-        .map_err(&e)?;
-    let met: Vec<Option<f64>> = met.columns()[1].f64().map_err(&e)?.iter().collect();
+    let met = group_agg(&key, met.into_column(), |gb| gb.mean(), what)?;
     let mut columns = vec![
         (
             "window_start_s".to_string(),
@@ -449,7 +464,6 @@ pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
 /// (`role` = `decode`) (`instances.csv`).
 pub fn instances(req: &Requests) -> Result<Table, ReportError> {
     let what = "instances.csv";
-    let e = polars_err(what);
     let mut role = Vec::new();
     let mut inst = Vec::new();
     let mut n = Vec::new();
@@ -460,27 +474,21 @@ pub fn instances(req: &Requests) -> Result<Table, ReportError> {
     ] {
         let mut order: Vec<usize> = (0..req.len()).filter(|&i| by[i].is_some()).collect();
         order.sort_by_key(|&i| (by[i], req.id[i]));
-        let df = DataFrame::new(
-            order.len(),
-            vec![
-                i64_col("instance", &order, |i| by[i].map_or(0, |x| x as i64)),
-                opt_col("ttft_ms", &req.ttft_ms, &order),
-                opt_col("queue_ms", &req.queue_ms, &order),
-                opt_col("tpot_ms", &req.tpot_ms, &order),
-                opt_col("e2e_ms", &req.e2e_ms, &order),
-                opt_col("kv_transfer_ms", &req.kv_transfer_ms, &order),
-            ],
-        )
-        .map_err(&e)?;
-        drop(order);
+        let key = i64_col("instance", &order, |i| by[i].map_or(0, |x| x as i64));
         let GroupQuantiles {
             keys,
             counts,
             quantiles: q,
         } = group_quantiles(
-            &df,
-            "instance",
-            &["ttft_ms", "queue_ms", "tpot_ms", "e2e_ms", "kv_transfer_ms"],
+            &key,
+            &order,
+            &[
+                ("ttft_ms", &req.ttft_ms),
+                ("queue_ms", &req.queue_ms),
+                ("tpot_ms", &req.tpot_ms),
+                ("e2e_ms", &req.e2e_ms),
+                ("kv_transfer_ms", &req.kv_transfer_ms),
+            ],
             what,
         )?;
         role.extend(keys.iter().map(|_| label.to_string()));
