@@ -225,17 +225,21 @@ impl CsvTable {
         self.header.contains_key(column)
     }
 
-    /// `(row, cell)` of a required column.
+    /// The text of a required column.
     ///
-    /// Panics if `column` was not among `required` when reading: a bug in the caller.
-    fn cells<'a>(&'a self, column: &'a str) -> impl Iterator<Item = (usize, &'a str)> + 'a {
-        let col = self.columns.get(column).unwrap_or_else(|| {
-            panic!(
-                "{}: column `{column}` was not asked for when reading",
-                self.path.display()
-            )
-        });
-        col.cells().enumerate()
+    /// Panics if `column` was not among `required` when reading, or was taken: a bug in
+    /// the caller.
+    fn text_of(&self, column: &str) -> &TextColumn {
+        self.columns
+            .get(column)
+            .unwrap_or_else(|| self.not_kept(column))
+    }
+
+    fn not_kept(&self, column: &str) -> ! {
+        panic!(
+            "{}: column `{column}` was not asked for when reading, or was taken",
+            self.path.display()
+        )
     }
 
     fn bad(&self, row: usize, column: &str, value: &str, expected: &'static str) -> InputError {
@@ -248,70 +252,170 @@ impl CsvTable {
         }
     }
 
+    fn parse<T: Cell>(&self, column: &str, text: &TextColumn) -> Result<Vec<T>, InputError> {
+        let mut out = Vec::with_capacity(self.rows);
+        for (row, v) in text.cells().enumerate() {
+            out.push(T::parse(v).map_err(|expected| self.bad(row, column, v, expected))?);
+        }
+        Ok(out)
+    }
+
+    /// A required column, each cell parsed as `T`.
+    pub fn column<T: Cell>(&self, column: &str) -> Result<Vec<T>, InputError> {
+        self.parse(column, self.text_of(column))
+    }
+
+    /// Like [`CsvTable::column`], and frees the column's text: for large tables, read
+    /// column by column so that the text and the values are not all held at once.
+    pub fn take<T: Cell>(&mut self, column: &str) -> Result<Vec<T>, InputError> {
+        let text = self
+            .columns
+            .remove(column)
+            .unwrap_or_else(|| self.not_kept(column));
+        self.parse(column, &text)
+    }
+
     /// A column of optional numbers (empty cells are `None`).
     pub fn opt_f64(&self, column: &str) -> Result<Vec<Option<f64>>, InputError> {
-        self.cells(column)
-            .map(|(row, v)| {
-                if v.is_empty() {
-                    return Ok(None);
-                }
-                match v.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Ok(Some(x)),
-                    _ => Err(self.bad(row, column, v, "a finite number")),
-                }
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of numbers.
     pub fn f64(&self, column: &str) -> Result<Vec<f64>, InputError> {
-        self.cells(column)
-            .map(|(row, v)| match v.parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(x),
-                _ => Err(self.bad(row, column, v, "a finite number")),
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of optional non-negative integers.
     pub fn opt_u64(&self, column: &str) -> Result<Vec<Option<u64>>, InputError> {
-        self.cells(column)
-            .map(|(row, v)| {
-                if v.is_empty() {
-                    return Ok(None);
-                }
-                v.parse::<u64>()
-                    .map(Some)
-                    .map_err(|_| self.bad(row, column, v, "a non-negative integer"))
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of non-negative integers.
     pub fn u64(&self, column: &str) -> Result<Vec<u64>, InputError> {
-        self.cells(column)
-            .map(|(row, v)| {
-                v.parse::<u64>()
-                    .map_err(|_| self.bad(row, column, v, "a non-negative integer"))
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of optional booleans (`true`/`false`).
     pub fn opt_bool(&self, column: &str) -> Result<Vec<Option<bool>>, InputError> {
-        self.cells(column)
-            .map(|(row, v)| match v {
-                "" => Ok(None),
-                "true" => Ok(Some(true)),
-                "false" => Ok(Some(false)),
-                _ => Err(self.bad(row, column, v, "true or false")),
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of text.
     pub fn text(&self, column: &str) -> Vec<String> {
-        self.cells(column).map(|(_, v)| v.to_string()).collect()
+        self.text_of(column).cells().map(str::to_string).collect()
+    }
+
+    /// A column of text with few distinct values, as [`Labels`].
+    pub fn labels(&self, column: &str) -> Labels {
+        self.text_of(column).cells().collect()
+    }
+}
+
+/// What a cell parses into.
+pub trait Cell: Sized {
+    /// The value of `cell`, or what it should be (`a finite number`).
+    fn parse(cell: &str) -> Result<Self, &'static str>;
+}
+
+impl Cell for f64 {
+    fn parse(cell: &str) -> Result<f64, &'static str> {
+        match cell.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(x),
+            _ => Err("a finite number"),
+        }
+    }
+}
+
+impl Cell for u64 {
+    fn parse(cell: &str) -> Result<u64, &'static str> {
+        cell.parse::<u64>().map_err(|_| "a non-negative integer")
+    }
+}
+
+impl Cell for Option<bool> {
+    fn parse(cell: &str) -> Result<Option<bool>, &'static str> {
+        match cell {
+            "" => Ok(None),
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err("true or false"),
+        }
+    }
+}
+
+/// An empty cell is `None`.
+impl Cell for Option<f64> {
+    fn parse(cell: &str) -> Result<Option<f64>, &'static str> {
+        if cell.is_empty() {
+            Ok(None)
+        } else {
+            f64::parse(cell).map(Some)
+        }
+    }
+}
+
+/// An empty cell is `None`.
+impl Cell for Option<u64> {
+    fn parse(cell: &str) -> Result<Option<u64>, &'static str> {
+        if cell.is_empty() {
+            Ok(None)
+        } else {
+            u64::parse(cell).map(Some)
+        }
+    }
+}
+
+impl Cell for String {
+    fn parse(cell: &str) -> Result<String, &'static str> {
+        Ok(cell.to_string())
+    }
+}
+
+/// A text column with few distinct values (`prefill`, `decode`): each row's index into
+/// `names`, which are the distinct values in first-appearance order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Labels {
+    /// The distinct values, in first-appearance order.
+    pub names: Vec<String>,
+    /// Per row, its value's index in `names`.
+    pub codes: Vec<u32>,
+}
+
+impl Labels {
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// The value of row `i`.
+    pub fn get(&self, i: usize) -> &str {
+        &self.names[self.codes[i] as usize]
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Labels {
+    fn from_iter<I: IntoIterator<Item = S>>(rows: I) -> Labels {
+        let mut index: BTreeMap<String, u32> = BTreeMap::new();
+        let mut out = Labels::default();
+        for s in rows {
+            let s = s.as_ref();
+            let code = match index.get(s) {
+                Some(&c) => c,
+                None => {
+                    let c = u32::try_from(out.names.len()).expect("fewer than 2^32 labels");
+                    index.insert(s.to_string(), c);
+                    out.names.push(s.to_string());
+                    c
+                }
+            };
+            out.codes.push(code);
+        }
+        out
     }
 }
 

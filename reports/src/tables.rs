@@ -14,7 +14,7 @@
 
 use crate::ReportError;
 use crate::atomic::AtomicFile;
-use crate::input::{CsvTable, InputError};
+use crate::input::{CsvTable, InputError, Labels};
 use polars::prelude::*;
 use std::io::Write as _;
 use std::path::Path;
@@ -219,19 +219,20 @@ impl Requests {
             "kv_transfer_ms",
             "slo_met",
         ];
-        let t = CsvTable::read(path, &cols)?;
+        // Column by column, each column's text freed once parsed.
+        let mut t = CsvTable::read(path, &cols)?;
         Ok(Requests {
-            id: t.u64("id")?,
-            arrival_s: t.f64("arrival_s")?,
-            output_tokens: t.u64("output_tokens")?,
-            prefill_instance: t.opt_u64("prefill_instance")?,
-            decode_instance: t.opt_u64("decode_instance")?,
-            ttft_ms: t.opt_f64("ttft_ms")?,
-            tpot_ms: t.opt_f64("tpot_ms")?,
-            e2e_ms: t.opt_f64("e2e_ms")?,
-            queue_ms: t.opt_f64("queue_ms")?,
-            kv_transfer_ms: t.opt_f64("kv_transfer_ms")?,
-            slo_met: t.opt_bool("slo_met")?,
+            id: t.take("id")?,
+            arrival_s: t.take("arrival_s")?,
+            output_tokens: t.take("output_tokens")?,
+            prefill_instance: t.take("prefill_instance")?,
+            decode_instance: t.take("decode_instance")?,
+            ttft_ms: t.take("ttft_ms")?,
+            tpot_ms: t.take("tpot_ms")?,
+            e2e_ms: t.take("e2e_ms")?,
+            queue_ms: t.take("queue_ms")?,
+            kv_transfer_ms: t.take("kv_transfer_ms")?,
+            slo_met: t.take("slo_met")?,
         })
     }
 
@@ -250,11 +251,11 @@ impl Requests {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timeseries {
     /// System (`disaggregated`, `aggregated-baseline`, ...).
-    pub system: Vec<String>,
+    pub system: Labels,
     /// Window start, s.
     pub time_s: Vec<f64>,
     /// `prefill`, `decode` or `aggregated`.
-    pub role: Vec<String>,
+    pub role: Labels,
     /// Waiting requests.
     pub waiting: Vec<u64>,
     /// Running sequences.
@@ -280,16 +281,16 @@ impl Timeseries {
             "prefill_replicas",
             "decode_replicas",
         ];
-        let t = CsvTable::read(path, &cols)?;
+        let mut t = CsvTable::read(path, &cols)?;
         Ok(Timeseries {
-            system: t.text("system"),
-            time_s: t.f64("time_s")?,
-            role: t.text("role"),
-            waiting: t.u64("waiting")?,
-            running: t.u64("running")?,
-            kv_utilization: t.f64("kv_utilization")?,
-            prefill_replicas: t.u64("prefill_replicas")?,
-            decode_replicas: t.u64("decode_replicas")?,
+            system: t.labels("system"),
+            time_s: t.take("time_s")?,
+            role: t.labels("role"),
+            waiting: t.take("waiting")?,
+            running: t.take("running")?,
+            kv_utilization: t.take("kv_utilization")?,
+            prefill_replicas: t.take("prefill_replicas")?,
+            decode_replicas: t.take("decode_replicas")?,
         })
     }
 }
@@ -537,24 +538,28 @@ pub struct RoleSeries {
 pub fn role_series(ts: &Timeseries) -> Result<Vec<RoleSeries>, ReportError> {
     let what = "timeseries.csv";
     let e = polars_err(what);
-    let mut names: Vec<(String, String)> = Vec::new();
+    // (system, role) codes of each group, in first-appearance order.
+    let mut names: Vec<(u32, u32)> = Vec::new();
     let mut group = Vec::with_capacity(ts.time_s.len());
-    for (s, r) in ts.system.iter().zip(&ts.role) {
-        let k = match names.iter().position(|(a, b)| a == s && b == r) {
+    for sr in ts
+        .system
+        .codes
+        .iter()
+        .copied()
+        .zip(ts.role.codes.iter().copied())
+    {
+        let k = match names.iter().position(|&n| n == sr) {
             Some(k) => k,
             None => {
-                names.push((s.clone(), r.clone()));
+                names.push(sr);
                 names.len() - 1
             }
         };
         group.push(k as i64);
     }
-    let replicas: Vec<f64> = ts
-        .role
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            if r == "decode" {
+    let replicas: Vec<f64> = (0..ts.role.len())
+        .map(|i| {
+            if ts.role.get(i) == "decode" {
                 ts.decode_replicas[i] as f64
             } else {
                 ts.prefill_replicas[i] as f64
@@ -623,9 +628,9 @@ pub fn role_series(ts: &Timeseries) -> Result<Vec<RoleSeries>, ReportError> {
     let reps = floats(&reps, 2)?;
     let mut out: Vec<RoleSeries> = names
         .iter()
-        .map(|(s, r)| RoleSeries {
-            system: s.clone(),
-            role: r.clone(),
+        .map(|&(s, r)| RoleSeries {
+            system: ts.system.names[s as usize].clone(),
+            role: ts.role.names[r as usize].clone(),
             ..RoleSeries::default()
         })
         .collect();
@@ -703,9 +708,9 @@ mod tests {
     #[test]
     fn role_series_sums_instances() {
         let ts = Timeseries {
-            system: vec!["pd".into(); 4],
+            system: ["pd"; 4].into_iter().collect(),
             time_s: vec![0.0, 0.0, 1.0, 1.0],
-            role: vec!["decode".into(); 4],
+            role: ["decode"; 4].into_iter().collect(),
             waiting: vec![1, 2, 3, 4],
             running: vec![5, 6, 7, 8],
             kv_utilization: vec![0.2, 0.4, 0.6, 0.8],
