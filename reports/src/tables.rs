@@ -14,7 +14,7 @@
 
 use crate::ReportError;
 use crate::atomic::AtomicFile;
-use crate::input::{CsvTable, InputError, Labels};
+use crate::input::{Cell, CsvTable, InputError, Labels};
 use polars::prelude::*;
 use std::io::Write as _;
 use std::path::Path;
@@ -176,6 +176,47 @@ impl Table {
     }
 }
 
+/// An optional finite number in 8 bytes rather than `Option<f64>`'s 16: NaN stands for
+/// none, which no value can be (cells must be finite).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct OptF64(f64);
+
+impl OptF64 {
+    /// No value.
+    pub const NONE: OptF64 = OptF64(f64::NAN);
+
+    /// The value, if any.
+    pub fn get(self) -> Option<f64> {
+        (!self.0.is_nan()).then_some(self.0)
+    }
+}
+
+impl From<Option<f64>> for OptF64 {
+    /// Panics on `Some(NaN)`, which would read back as none.
+    fn from(v: Option<f64>) -> OptF64 {
+        match v {
+            Some(x) => {
+                assert!(!x.is_nan(), "OptF64 cannot hold NaN");
+                OptF64(x)
+            }
+            None => OptF64::NONE,
+        }
+    }
+}
+
+impl PartialEq for OptF64 {
+    fn eq(&self, other: &OptF64) -> bool {
+        self.get() == other.get()
+    }
+}
+
+/// An empty cell is none.
+impl Cell for OptF64 {
+    fn parse(cell: &str) -> Result<OptF64, &'static str> {
+        Option::<f64>::parse(cell).map(OptF64::from)
+    }
+}
+
 /// What the reports need of `requests.csv`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Requests {
@@ -190,15 +231,15 @@ pub struct Requests {
     /// Instance that generated the output.
     pub decode_instance: Vec<Option<u64>>,
     /// TTFT, ms.
-    pub ttft_ms: Vec<Option<f64>>,
+    pub ttft_ms: Vec<OptF64>,
     /// TPOT, ms.
-    pub tpot_ms: Vec<Option<f64>>,
+    pub tpot_ms: Vec<OptF64>,
     /// E2E, ms.
-    pub e2e_ms: Vec<Option<f64>>,
+    pub e2e_ms: Vec<OptF64>,
     /// Queueing before prefill, ms.
-    pub queue_ms: Vec<Option<f64>>,
+    pub queue_ms: Vec<OptF64>,
     /// KV transfer, ms.
-    pub kv_transfer_ms: Vec<Option<f64>>,
+    pub kv_transfer_ms: Vec<OptF64>,
     /// Every SLO met.
     pub slo_met: Vec<Option<bool>>,
 }
@@ -320,7 +361,7 @@ struct GroupQuantiles {
 fn group_quantiles(
     key: &Column,
     order: &[usize],
-    values: &[(&str, &[Option<f64>])],
+    values: &[(&str, &[OptF64])],
     what: &str,
 ) -> Result<GroupQuantiles, ReportError> {
     let e = polars_err(what);
@@ -379,8 +420,8 @@ fn group_agg(
 }
 
 /// A polars column of the values of `v` in `order`, built without an intermediate `Vec`.
-fn opt_col(name: &str, v: &[Option<f64>], order: &[usize]) -> Column {
-    Float64Chunked::from_iter_options(name.into(), order.iter().map(|&i| v[i])).into_column()
+fn opt_col(name: &str, v: &[OptF64], order: &[usize]) -> Column {
+    Float64Chunked::from_iter_options(name.into(), order.iter().map(|&i| v[i].get())).into_column()
 }
 
 /// A polars column of `f` over `order`.
@@ -417,7 +458,11 @@ pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
         what,
     )?;
     let completed = f64_col("completed", &order, |i| {
-        if req.e2e_ms[i].is_some() { 1.0 } else { 0.0 }
+        if req.e2e_ms[i].get().is_some() {
+            1.0
+        } else {
+            0.0
+        }
     });
     let done = group_agg(&key, completed, |gb| gb.sum(), what)?;
     let met = Float64Chunked::from_iter_options(
@@ -649,6 +694,10 @@ pub fn role_series(ts: &Timeseries) -> Result<Vec<RoleSeries>, ReportError> {
 mod tests {
     use super::*;
 
+    fn opt(v: Vec<Option<f64>>) -> Vec<OptF64> {
+        v.into_iter().map(OptF64::from).collect()
+    }
+
     fn req() -> Requests {
         Requests {
             id: vec![0, 1, 2, 3],
@@ -656,11 +705,11 @@ mod tests {
             output_tokens: vec![10, 10, 10, 10],
             prefill_instance: vec![Some(0), Some(1), Some(0), None],
             decode_instance: vec![Some(2), Some(2), Some(2), None],
-            ttft_ms: vec![Some(10.0), Some(30.0), Some(20.0), None],
-            tpot_ms: vec![Some(1.0), Some(2.0), Some(3.0), None],
-            e2e_ms: vec![Some(100.0), Some(200.0), Some(300.0), None],
-            queue_ms: vec![Some(0.0), Some(1.0), Some(2.0), None],
-            kv_transfer_ms: vec![Some(5.0), Some(5.0), Some(5.0), None],
+            ttft_ms: opt(vec![Some(10.0), Some(30.0), Some(20.0), None]),
+            tpot_ms: opt(vec![Some(1.0), Some(2.0), Some(3.0), None]),
+            e2e_ms: opt(vec![Some(100.0), Some(200.0), Some(300.0), None]),
+            queue_ms: opt(vec![Some(0.0), Some(1.0), Some(2.0), None]),
+            kv_transfer_ms: opt(vec![Some(5.0), Some(5.0), Some(5.0), None]),
             slo_met: vec![Some(true), Some(false), Some(true), None],
         }
     }
