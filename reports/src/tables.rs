@@ -16,6 +16,7 @@ use crate::ReportError;
 use crate::atomic::AtomicFile;
 use crate::input::{Cell, CsvTable, InputError, Labels};
 use polars::prelude::*;
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -424,14 +425,14 @@ fn opt_col(name: &str, v: &[OptF64], order: &[usize]) -> Column {
     Float64Chunked::from_iter_options(name.into(), order.iter().map(|&i| v[i].get())).into_column()
 }
 
-/// A polars column of `f` over `order`.
-fn f64_col(name: &str, order: &[usize], f: impl Fn(usize) -> f64) -> Column {
-    Float64Chunked::from_iter_values(name.into(), order.iter().map(|&i| f(i))).into_column()
+/// A polars column of `values`.
+fn f64_col(name: &str, values: impl Iterator<Item = f64>) -> Column {
+    Float64Chunked::from_iter_values(name.into(), values).into_column()
 }
 
-/// A polars column of `f` over `order`.
-fn i64_col(name: &str, order: &[usize], f: impl Fn(usize) -> i64) -> Column {
-    Int64Chunked::from_iter_values(name.into(), order.iter().map(|&i| f(i))).into_column()
+/// A polars column of `values`.
+fn i64_col(name: &str, values: impl Iterator<Item = i64>) -> Column {
+    Int64Chunked::from_iter_values(name.into(), values).into_column()
 }
 
 /// Per window of `window_s` seconds of arrival: arrivals, completions, TTFT/TPOT/E2E
@@ -442,7 +443,7 @@ pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
     let mut order: Vec<usize> = (0..req.len()).collect();
     let win = |i: usize| (req.arrival_s[i] / window_s).floor() as i64;
     order.sort_by_key(|&i| (win(i), req.id[i]));
-    let key = i64_col("window", &order, win);
+    let key = i64_col("window", order.iter().map(|&i| win(i)));
     let GroupQuantiles {
         keys,
         counts,
@@ -457,13 +458,16 @@ pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
         ],
         what,
     )?;
-    let completed = f64_col("completed", &order, |i| {
-        if req.e2e_ms[i].get().is_some() {
-            1.0
-        } else {
-            0.0
-        }
-    });
+    let completed = f64_col(
+        "completed",
+        order.iter().map(|&i| {
+            if req.e2e_ms[i].get().is_some() {
+                1.0
+            } else {
+                0.0
+            }
+        }),
+    );
     let done = group_agg(&key, completed, |gb| gb.sum(), what)?;
     let met = Float64Chunked::from_iter_options(
         "slo_met".into(),
@@ -520,7 +524,10 @@ pub fn instances(req: &Requests) -> Result<Table, ReportError> {
     ] {
         let mut order: Vec<usize> = (0..req.len()).filter(|&i| by[i].is_some()).collect();
         order.sort_by_key(|&i| (by[i], req.id[i]));
-        let key = i64_col("instance", &order, |i| by[i].map_or(0, |x| x as i64));
+        let key = i64_col(
+            "instance",
+            order.iter().map(|&i| by[i].map_or(0, |x| x as i64)),
+        );
         let GroupQuantiles {
             keys,
             counts,
@@ -582,96 +589,57 @@ pub struct RoleSeries {
 /// order of the systems and roles.
 pub fn role_series(ts: &Timeseries) -> Result<Vec<RoleSeries>, ReportError> {
     let what = "timeseries.csv";
-    let e = polars_err(what);
-    // (system, role) codes of each group, in first-appearance order.
-    let mut names: Vec<(u32, u32)> = Vec::new();
-    let mut group = Vec::with_capacity(ts.time_s.len());
-    for sr in ts
-        .system
-        .codes
-        .iter()
-        .copied()
-        .zip(ts.role.codes.iter().copied())
-    {
-        let k = match names.iter().position(|&n| n == sr) {
-            Some(k) => k,
-            None => {
-                names.push(sr);
-                names.len() - 1
-            }
-        };
-        group.push(k as i64);
+    // The (system, role) code pairs, and the (pair, time in µs) windows, each in
+    // first-appearance order; every row is keyed by its window's index, so that polars
+    // groups on one integer column and its groups come out in window order.
+    let mut roles: Vec<(u32, u32)> = Vec::new();
+    let mut windows: Vec<(usize, i64)> = Vec::new();
+    let mut index: BTreeMap<(usize, i64), i64> = BTreeMap::new();
+    let mut key = Vec::with_capacity(ts.time_s.len());
+    for (i, t) in ts.time_s.iter().enumerate() {
+        let sr = (ts.system.codes[i], ts.role.codes[i]);
+        let r = roles.iter().position(|&x| x == sr).unwrap_or_else(|| {
+            roles.push(sr);
+            roles.len() - 1
+        });
+        let w = (r, (t * 1e6).round() as i64);
+        key.push(*index.entry(w).or_insert_with(|| {
+            windows.push(w);
+            windows.len() as i64 - 1
+        }));
     }
-    let replicas: Vec<f64> = (0..ts.role.len())
-        .map(|i| {
-            if ts.role.get(i) == "decode" {
-                ts.decode_replicas[i] as f64
-            } else {
-                ts.prefill_replicas[i] as f64
-            }
-        })
-        .collect();
-    let df = DataFrame::new(
-        group.len(),
-        vec![
-            Column::new("group".into(), group),
-            Column::new(
-                "time_us".into(),
-                ts.time_s
-                    .iter()
-                    .map(|t| (t * 1e6).round() as i64)
-                    .collect::<Vec<i64>>(),
-            ),
-            Column::new(
-                "waiting".into(),
-                ts.waiting.iter().map(|&x| x as f64).collect::<Vec<f64>>(),
-            ),
-            Column::new(
-                "running".into(),
-                ts.running.iter().map(|&x| x as f64).collect::<Vec<f64>>(),
-            ),
-            Column::new("kv_utilization".into(), ts.kv_utilization.clone()),
-            Column::new("replicas".into(), replicas),
-        ],
-    )
-    .map_err(&e)?;
-    let gb = df.group_by_stable(["group", "time_us"]).map_err(&e)?;
-    let sums = gb.select(["waiting", "running"]).sum().map_err(&e)?;
-    let kv = df
-        .group_by_stable(["group", "time_us"])
-        .map_err(&e)?
-        .select(["kv_utilization"])
-        .mean()
-        .map_err(&e)?;
-    let reps = df
-        .group_by_stable(["group", "time_us"])
-        .map_err(&e)?
-        .select(["replicas"])
-        .max()
-        .map_err(&e)?;
-    let ints = |df: &DataFrame, c: usize| -> Result<Vec<i64>, ReportError> {
-        Ok(df.columns()[c]
-            .i64()
-            .map_err(&e)?
-            .iter()
-            .map(|x| x.unwrap_or(0))
-            .collect())
+    drop(index);
+    let key = Int64Chunked::from_vec("window".into(), key).into_column();
+    let agg = |col: Column, f: fn(GroupBy) -> PolarsResult<DataFrame>| {
+        let out = group_agg(&key, col, f, what)?;
+        debug_assert_eq!(out.len(), windows.len(), "one group per window");
+        Ok::<_, ReportError>(
+            out.into_iter()
+                .map(|x| x.unwrap_or(0.0))
+                .collect::<Vec<f64>>(),
+        )
     };
-    let floats = |df: &DataFrame, c: usize| -> Result<Vec<f64>, ReportError> {
-        Ok(df.columns()[c]
-            .f64()
-            .map_err(&e)?
-            .iter()
-            .map(|x| x.unwrap_or(0.0))
-            .collect())
-    };
-    let g = ints(&sums, 0)?;
-    let t = ints(&sums, 1)?;
-    let waiting = floats(&sums, 2)?;
-    let running = floats(&sums, 3)?;
-    let kv = floats(&kv, 2)?;
-    let reps = floats(&reps, 2)?;
-    let mut out: Vec<RoleSeries> = names
+    let waiting = agg(
+        f64_col("waiting", ts.waiting.iter().map(|&x| x as f64)),
+        |gb| gb.sum(),
+    )?;
+    let running = agg(
+        f64_col("running", ts.running.iter().map(|&x| x as f64)),
+        |gb| gb.sum(),
+    )?;
+    let kv = agg(
+        f64_col("kv_utilization", ts.kv_utilization.iter().copied()),
+        |gb| gb.mean(),
+    )?;
+    let replicas = (0..ts.role.len()).map(|i| {
+        if ts.role.get(i) == "decode" {
+            ts.decode_replicas[i] as f64
+        } else {
+            ts.prefill_replicas[i] as f64
+        }
+    });
+    let reps = agg(f64_col("replicas", replicas), |gb| gb.max())?;
+    let mut out: Vec<RoleSeries> = roles
         .iter()
         .map(|&(s, r)| RoleSeries {
             system: ts.system.names[s as usize].clone(),
@@ -679,13 +647,13 @@ pub fn role_series(ts: &Timeseries) -> Result<Vec<RoleSeries>, ReportError> {
             ..RoleSeries::default()
         })
         .collect();
-    for i in 0..g.len() {
-        let o = &mut out[g[i] as usize];
-        o.time_s.push(t[i] as f64 / 1e6);
-        o.waiting.push(waiting[i]);
-        o.running.push(running[i]);
-        o.kv_utilization.push(kv[i]);
-        o.replicas.push(reps[i]);
+    for (k, &(r, t)) in windows.iter().enumerate() {
+        let o = &mut out[r];
+        o.time_s.push(t as f64 / 1e6);
+        o.waiting.push(waiting[k]);
+        o.running.push(running[k]);
+        o.kv_utilization.push(kv[k]);
+        o.replicas.push(reps[k]);
     }
     Ok(out)
 }
