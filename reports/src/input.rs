@@ -447,4 +447,49 @@ mod tests {
         let e = CsvTable::read(&p, &["a"]).unwrap_err().to_string();
         assert!(e.contains("ragged.csv"), "{e}");
     }
+
+    #[test]
+    fn lines_count_quoted_newlines() {
+        // Row 1 spans lines 3-4, so the rows after it are a line further down.
+        let p = tmp("q.csv", "a,b\n1,x\n2,\"y\nz\"\n3,\n4,w\nfive,v\n");
+        let t = CsvTable::read(&p, &["a", "b"]).unwrap();
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.text("b"), vec!["x", "y\nz", "", "w", "v"]);
+        let e = t.u64("a").unwrap_err().to_string();
+        assert!(e.contains("q.csv:7") && e.contains("\"five\""), "{e}");
+        let lines: Vec<u64> = (0..t.len()).map(|r| t.lines.of(r)).collect();
+        assert_eq!(lines, vec![2, 3, 5, 6, 7]);
+    }
+
+    #[test]
+    fn keeps_only_required_columns_and_take_frees_them() {
+        let p = tmp("k.csv", "a,b,c\n1,,x\n2,2.5,y\n");
+        let mut t = CsvTable::read(&p, &["a", "b", "b"]).unwrap();
+        assert!(t.has("c"));
+        assert_eq!(t.columns.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(t.opt_f64("b").unwrap(), vec![None, Some(2.5)]);
+        assert_eq!(t.take::<u64>("a").unwrap(), vec![1, 2]);
+        assert!(!t.columns.contains_key("a"));
+        let e = t.take::<f64>("b").unwrap_err().to_string();
+        assert!(e.contains("k.csv:2") && e.contains("finite"), "{e}");
+        let empty = tmp("e.csv", "a\n");
+        let t = CsvTable::read(&empty, &["a"]).unwrap();
+        assert!(t.is_empty() && t.u64("a").unwrap().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "not asked for")]
+    fn asking_for_an_unread_column_is_a_bug() {
+        let p = tmp("u.csv", "a,b\n1,2\n");
+        let t = CsvTable::read(&p, &["a"]).unwrap();
+        let _ = t.u64("b");
+    }
+
+    #[test]
+    fn labels_number_values_in_first_appearance_order() {
+        let l: Labels = ["decode", "prefill", "decode", "x"].into_iter().collect();
+        assert_eq!(l.names, ["decode", "prefill", "x"]);
+        assert_eq!(l.codes, [0, 1, 0, 2]);
+        assert_eq!((l.len(), l.get(2)), (4, "decode"));
+    }
 }

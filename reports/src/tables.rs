@@ -683,6 +683,18 @@ mod tests {
     }
 
     #[test]
+    fn opt_f64_round_trips() {
+        for v in [None, Some(0.0), Some(-1.5), Some(f64::MAX)] {
+            assert_eq!(OptF64::from(v).get(), v);
+        }
+        assert_eq!(OptF64::NONE, OptF64::from(None));
+        assert_ne!(OptF64::NONE, OptF64::from(Some(0.0)));
+        assert_eq!(OptF64::parse(""), Ok(OptF64::NONE));
+        assert_eq!(OptF64::parse("2.5"), Ok(OptF64::from(Some(2.5))));
+        assert_eq!(OptF64::parse("NaN"), Err("a finite number"));
+    }
+
+    #[test]
     fn windows_count_and_percentiles() {
         let t = windows(&req(), 1.0).unwrap();
         let csv = String::from_utf8(t.to_csv()).unwrap();
