@@ -114,6 +114,7 @@ impl TextColumn {
 struct Lines {
     /// `(row, line)`, rows increasing; the first row is always here.
     jumps: Vec<(usize, u64)>,
+    /// The line the next row starts on unless it jumps (none before the first row).
     next: Option<u64>,
 }
 
