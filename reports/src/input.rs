@@ -84,16 +84,73 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, InputError> {
     })
 }
 
-/// A CSV file held as text cells, with typed accessors that name the cell on error.
+/// The cells of one column, each followed by [`END`], in row order.
+///
+/// Cells come from `csv::StringRecord`s, so they are valid UTF-8 and never hold
+/// [`END`] (0xFF is not a UTF-8 byte): one byte per cell marks its end, with no offsets.
+#[derive(Debug, Default)]
+struct TextColumn(Vec<u8>);
+
+/// Ends a cell in a [`TextColumn`].
+const END: u8 = 0xFF;
+
+impl TextColumn {
+    fn push(&mut self, cell: &str) {
+        self.0.extend_from_slice(cell.as_bytes());
+        self.0.push(END);
+    }
+
+    /// The cells in row order.
+    fn cells(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0
+            .split_inclusive(|&b| b == END)
+            .map(|c| std::str::from_utf8(&c[..c.len() - 1]).expect("cells are pushed as &str"))
+    }
+}
+
+/// The line each row starts on, stored as the rows where the line is not the one after
+/// the previous row's (a quoted newline, a skipped blank line), each with its line.
+#[derive(Debug, Default)]
+struct Lines {
+    /// `(row, line)`, rows increasing; the first row is always here.
+    jumps: Vec<(usize, u64)>,
+    /// The line the next row starts on unless it jumps (none before the first row).
+    next: Option<u64>,
+}
+
+impl Lines {
+    fn push(&mut self, row: usize, line: u64) {
+        if self.next != Some(line) {
+            self.jumps.push((row, line));
+        }
+        self.next = Some(line + 1);
+    }
+
+    /// The 1-based line of `row`.
+    fn of(&self, row: usize) -> u64 {
+        let k = self.jumps.partition_point(|&(r, _)| r <= row);
+        let (r, line) = self.jumps[k - 1];
+        line + (row - r) as u64
+    }
+}
+
+/// A CSV file held as the text cells of the columns asked for, one contiguous buffer per
+/// column, with typed accessors that name the cell on error.
+///
+/// Memory is the text of the required columns plus one byte per cell; the other columns
+/// are checked for shape (the CSV reader rejects ragged rows) but not kept.
 #[derive(Debug)]
 pub struct CsvTable {
     path: PathBuf,
-    columns: BTreeMap<String, usize>,
-    rows: Vec<(u64, csv::StringRecord)>,
+    header: BTreeMap<String, usize>,
+    /// The required columns.
+    columns: BTreeMap<String, TextColumn>,
+    rows: usize,
+    lines: Lines,
 }
 
 impl CsvTable {
-    /// Read `path`; `required` columns must be in its header.
+    /// Read `path`; `required` columns must be in its header, and only they are kept.
     pub fn read(path: &Path, required: &[&str]) -> Result<CsvTable, InputError> {
         let file = std::fs::File::open(path).map_err(|source| InputError::Read {
             path: path.to_path_buf(),
@@ -104,129 +161,262 @@ impl CsvTable {
             path: path.to_path_buf(),
             source,
         };
-        let header = r.headers().map_err(csv_err)?.clone();
-        let columns: BTreeMap<String, usize> = header
+        let header: BTreeMap<String, usize> = r
+            .headers()
+            .map_err(csv_err)?
             .iter()
             .enumerate()
             .map(|(i, h)| (h.to_string(), i))
             .collect();
+        let mut keep = Vec::with_capacity(required.len());
         for c in required {
-            if !columns.contains_key(*c) {
-                return Err(InputError::MissingColumn {
-                    path: path.to_path_buf(),
-                    column: (*c).to_string(),
-                });
+            match header.get(*c) {
+                Some(&i) => keep.push(((*c).to_string(), i)),
+                None => {
+                    return Err(InputError::MissingColumn {
+                        path: path.to_path_buf(),
+                        column: (*c).to_string(),
+                    });
+                }
             }
         }
-        let mut rows = Vec::new();
-        for rec in r.records() {
-            let rec = rec.map_err(csv_err)?;
-            let line = rec.position().map_or(0, |p| p.line());
-            rows.push((line, rec));
+        keep.sort();
+        keep.dedup();
+        let mut text: Vec<TextColumn> = keep.iter().map(|_| TextColumn::default()).collect();
+        let mut lines = Lines::default();
+        let mut rows = 0;
+        let mut rec = csv::StringRecord::new();
+        while r.read_record(&mut rec).map_err(csv_err)? {
+            lines.push(rows, rec.position().map_or(0, |p| p.line()));
+            for ((_, i), col) in keep.iter().zip(&mut text) {
+                col.push(rec.get(*i).unwrap_or(""));
+            }
+            rows += 1;
         }
+        let columns = keep
+            .into_iter()
+            .zip(text)
+            .map(|((name, _), mut col)| {
+                col.0.shrink_to_fit();
+                (name, col)
+            })
+            .collect();
+        lines.jumps.shrink_to_fit();
         Ok(CsvTable {
             path: path.to_path_buf(),
+            header,
             columns,
             rows,
+            lines,
         })
     }
 
     /// Rows.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows
     }
 
     /// No rows.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows == 0
     }
 
     /// Whether the header has `column`.
     pub fn has(&self, column: &str) -> bool {
-        self.columns.contains_key(column)
+        self.header.contains_key(column)
     }
 
-    fn cells<'a>(&'a self, column: &'a str) -> impl Iterator<Item = (u64, &'a str)> + 'a {
-        let i = self.columns.get(column).copied();
-        self.rows
-            .iter()
-            .map(move |(line, r)| (*line, i.and_then(|i| r.get(i)).unwrap_or("")))
+    /// The text of a required column.
+    ///
+    /// Panics if `column` was not among `required` when reading, or was taken: a bug in
+    /// the caller.
+    fn text_of(&self, column: &str) -> &TextColumn {
+        self.columns
+            .get(column)
+            .unwrap_or_else(|| self.not_kept(column))
     }
 
-    fn bad(&self, line: u64, column: &str, value: &str, expected: &'static str) -> InputError {
+    fn not_kept(&self, column: &str) -> ! {
+        panic!(
+            "{}: column `{column}` was not asked for when reading, or was taken",
+            self.path.display()
+        )
+    }
+
+    fn bad(&self, row: usize, column: &str, value: &str, expected: &'static str) -> InputError {
         InputError::BadValue {
             path: self.path.clone(),
-            line,
+            line: self.lines.of(row),
             column: column.to_string(),
             value: value.to_string(),
             expected,
         }
     }
 
+    fn parse<T: Cell>(&self, column: &str, text: &TextColumn) -> Result<Vec<T>, InputError> {
+        let mut out = Vec::with_capacity(self.rows);
+        for (row, v) in text.cells().enumerate() {
+            out.push(T::parse(v).map_err(|expected| self.bad(row, column, v, expected))?);
+        }
+        Ok(out)
+    }
+
+    /// A required column, each cell parsed as `T`.
+    pub fn column<T: Cell>(&self, column: &str) -> Result<Vec<T>, InputError> {
+        self.parse(column, self.text_of(column))
+    }
+
+    /// Like [`CsvTable::column`], and frees the column's text: for large tables, read
+    /// column by column so that the text and the values are not all held at once.
+    pub fn take<T: Cell>(&mut self, column: &str) -> Result<Vec<T>, InputError> {
+        let text = self
+            .columns
+            .remove(column)
+            .unwrap_or_else(|| self.not_kept(column));
+        self.parse(column, &text)
+    }
+
     /// A column of optional numbers (empty cells are `None`).
     pub fn opt_f64(&self, column: &str) -> Result<Vec<Option<f64>>, InputError> {
-        self.cells(column)
-            .map(|(line, v)| {
-                if v.is_empty() {
-                    return Ok(None);
-                }
-                match v.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Ok(Some(x)),
-                    _ => Err(self.bad(line, column, v, "a finite number")),
-                }
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of numbers.
     pub fn f64(&self, column: &str) -> Result<Vec<f64>, InputError> {
-        self.cells(column)
-            .map(|(line, v)| match v.parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(x),
-                _ => Err(self.bad(line, column, v, "a finite number")),
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of optional non-negative integers.
     pub fn opt_u64(&self, column: &str) -> Result<Vec<Option<u64>>, InputError> {
-        self.cells(column)
-            .map(|(line, v)| {
-                if v.is_empty() {
-                    return Ok(None);
-                }
-                v.parse::<u64>()
-                    .map(Some)
-                    .map_err(|_| self.bad(line, column, v, "a non-negative integer"))
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of non-negative integers.
     pub fn u64(&self, column: &str) -> Result<Vec<u64>, InputError> {
-        self.cells(column)
-            .map(|(line, v)| {
-                v.parse::<u64>()
-                    .map_err(|_| self.bad(line, column, v, "a non-negative integer"))
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of optional booleans (`true`/`false`).
     pub fn opt_bool(&self, column: &str) -> Result<Vec<Option<bool>>, InputError> {
-        self.cells(column)
-            .map(|(line, v)| match v {
-                "" => Ok(None),
-                "true" => Ok(Some(true)),
-                "false" => Ok(Some(false)),
-                _ => Err(self.bad(line, column, v, "true or false")),
-            })
-            .collect()
+        self.column(column)
     }
 
     /// A column of text.
     pub fn text(&self, column: &str) -> Vec<String> {
-        self.cells(column).map(|(_, v)| v.to_string()).collect()
+        self.text_of(column).cells().map(str::to_string).collect()
+    }
+
+    /// A column of text with few distinct values, as [`Labels`].
+    pub fn labels(&self, column: &str) -> Labels {
+        self.text_of(column).cells().collect()
+    }
+}
+
+/// What a cell parses into.
+pub trait Cell: Sized {
+    /// The value of `cell`, or what it should be (`a finite number`).
+    fn parse(cell: &str) -> Result<Self, &'static str>;
+}
+
+impl Cell for f64 {
+    fn parse(cell: &str) -> Result<f64, &'static str> {
+        match cell.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(x),
+            _ => Err("a finite number"),
+        }
+    }
+}
+
+impl Cell for u64 {
+    fn parse(cell: &str) -> Result<u64, &'static str> {
+        cell.parse::<u64>().map_err(|_| "a non-negative integer")
+    }
+}
+
+impl Cell for Option<bool> {
+    fn parse(cell: &str) -> Result<Option<bool>, &'static str> {
+        match cell {
+            "" => Ok(None),
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err("true or false"),
+        }
+    }
+}
+
+/// An empty cell is `None`.
+impl Cell for Option<f64> {
+    fn parse(cell: &str) -> Result<Option<f64>, &'static str> {
+        if cell.is_empty() {
+            Ok(None)
+        } else {
+            f64::parse(cell).map(Some)
+        }
+    }
+}
+
+/// An empty cell is `None`.
+impl Cell for Option<u64> {
+    fn parse(cell: &str) -> Result<Option<u64>, &'static str> {
+        if cell.is_empty() {
+            Ok(None)
+        } else {
+            u64::parse(cell).map(Some)
+        }
+    }
+}
+
+impl Cell for String {
+    fn parse(cell: &str) -> Result<String, &'static str> {
+        Ok(cell.to_string())
+    }
+}
+
+/// A text column with few distinct values (`prefill`, `decode`): each row's index into
+/// `names`, which are the distinct values in first-appearance order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Labels {
+    /// The distinct values, in first-appearance order.
+    pub names: Vec<String>,
+    /// Per row, its value's index in `names`.
+    pub codes: Vec<u32>,
+}
+
+impl Labels {
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// The value of row `i`.
+    pub fn get(&self, i: usize) -> &str {
+        &self.names[self.codes[i] as usize]
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Labels {
+    fn from_iter<I: IntoIterator<Item = S>>(rows: I) -> Labels {
+        let mut index: BTreeMap<String, u32> = BTreeMap::new();
+        let mut out = Labels::default();
+        for s in rows {
+            let s = s.as_ref();
+            let code = match index.get(s) {
+                Some(&c) => c,
+                None => {
+                    let c = u32::try_from(out.names.len()).expect("fewer than 2^32 labels");
+                    index.insert(s.to_string(), c);
+                    out.names.push(s.to_string());
+                    c
+                }
+            };
+            out.codes.push(code);
+        }
+        out
     }
 }
 
@@ -257,5 +447,50 @@ mod tests {
         let p = tmp("ragged.csv", "a,b\n1\n");
         let e = CsvTable::read(&p, &["a"]).unwrap_err().to_string();
         assert!(e.contains("ragged.csv"), "{e}");
+    }
+
+    #[test]
+    fn lines_count_quoted_newlines() {
+        // Row 1 spans lines 3-4, so the rows after it are a line further down.
+        let p = tmp("q.csv", "a,b\n1,x\n2,\"y\nz\"\n3,\n4,w\nfive,v\n");
+        let t = CsvTable::read(&p, &["a", "b"]).unwrap();
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.text("b"), vec!["x", "y\nz", "", "w", "v"]);
+        let e = t.u64("a").unwrap_err().to_string();
+        assert!(e.contains("q.csv:7") && e.contains("\"five\""), "{e}");
+        let lines: Vec<u64> = (0..t.len()).map(|r| t.lines.of(r)).collect();
+        assert_eq!(lines, vec![2, 3, 5, 6, 7]);
+    }
+
+    #[test]
+    fn keeps_only_required_columns_and_take_frees_them() {
+        let p = tmp("k.csv", "a,b,c\n1,,x\n2,2.5,y\n");
+        let mut t = CsvTable::read(&p, &["a", "b", "b"]).unwrap();
+        assert!(t.has("c"));
+        assert_eq!(t.columns.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(t.opt_f64("b").unwrap(), vec![None, Some(2.5)]);
+        assert_eq!(t.take::<u64>("a").unwrap(), vec![1, 2]);
+        assert!(!t.columns.contains_key("a"));
+        let e = t.take::<f64>("b").unwrap_err().to_string();
+        assert!(e.contains("k.csv:2") && e.contains("finite"), "{e}");
+        let empty = tmp("e.csv", "a\n");
+        let t = CsvTable::read(&empty, &["a"]).unwrap();
+        assert!(t.is_empty() && t.u64("a").unwrap().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "not asked for")]
+    fn asking_for_an_unread_column_is_a_bug() {
+        let p = tmp("u.csv", "a,b\n1,2\n");
+        let t = CsvTable::read(&p, &["a"]).unwrap();
+        let _ = t.u64("b");
+    }
+
+    #[test]
+    fn labels_number_values_in_first_appearance_order() {
+        let l: Labels = ["decode", "prefill", "decode", "x"].into_iter().collect();
+        assert_eq!(l.names, ["decode", "prefill", "x"]);
+        assert_eq!(l.codes, [0, 1, 0, 2]);
+        assert_eq!((l.len(), l.get(2)), (4, "decode"));
     }
 }

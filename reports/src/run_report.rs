@@ -12,7 +12,7 @@ use crate::assumptions::Assumptions;
 use crate::charts::{Chart, Guide, Histogram, LegendPos, LineChart, Series};
 use crate::html::{self, Section};
 use crate::input::{InputError, read_json};
-use crate::tables::{self, Requests, Timeseries};
+use crate::tables::{self, OptF64, Requests, Timeseries};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -189,8 +189,8 @@ pub struct ReportOptions {
 }
 
 /// Sorted finite values of a column.
-fn sorted(v: &[Option<f64>]) -> Vec<f64> {
-    let mut s: Vec<f64> = v.iter().flatten().copied().collect();
+fn sorted(v: &[OptF64]) -> Vec<f64> {
+    let mut s: Vec<f64> = v.iter().filter_map(|x| x.get()).collect();
     s.sort_by(f64::total_cmp);
     s
 }
@@ -207,7 +207,7 @@ fn quantile(s: &[f64], q: f64) -> f64 {
 }
 
 /// A CDF as [`CDF_LEVELS`] + 1 quantile points.
-pub fn cdf_points(values: &[Option<f64>]) -> Vec<(f64, f64)> {
+pub fn cdf_points(values: &[OptF64]) -> Vec<(f64, f64)> {
     let s = sorted(values);
     if s.is_empty() {
         return Vec::new();
@@ -318,7 +318,7 @@ pub struct Figure {
 fn cdf_chart(
     inp: &RunInputs,
     what: &str,
-    pick: fn(&Requests) -> &[Option<f64>],
+    pick: fn(&Requests) -> &[OptF64],
     slo: Option<f64>,
 ) -> Chart {
     let s = &inp.summary;
@@ -734,7 +734,11 @@ mod tests {
 
     #[test]
     fn cdf_points_span_the_data() {
-        let v: Vec<Option<f64>> = (1..=1000).map(|i| Some(i as f64)).chain([None]).collect();
+        let v: Vec<OptF64> = (1..=1000)
+            .map(|i| Some(i as f64))
+            .chain([None])
+            .map(OptF64::from)
+            .collect();
         let p = cdf_points(&v);
         assert_eq!(p.len(), CDF_LEVELS + 1);
         assert_eq!(p[0], (1.0, 0.0));

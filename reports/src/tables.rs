@@ -14,8 +14,9 @@
 
 use crate::ReportError;
 use crate::atomic::AtomicFile;
-use crate::input::{CsvTable, InputError};
+use crate::input::{Cell, CsvTable, InputError, Labels};
 use polars::prelude::*;
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -176,6 +177,47 @@ impl Table {
     }
 }
 
+/// An optional finite number in 8 bytes rather than `Option<f64>`'s 16: NaN stands for
+/// none, which no value can be (cells must be finite).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct OptF64(f64);
+
+impl OptF64 {
+    /// No value.
+    pub const NONE: OptF64 = OptF64(f64::NAN);
+
+    /// The value, if any.
+    pub fn get(self) -> Option<f64> {
+        (!self.0.is_nan()).then_some(self.0)
+    }
+}
+
+impl From<Option<f64>> for OptF64 {
+    /// Panics on `Some(NaN)`, which would read back as none.
+    fn from(v: Option<f64>) -> OptF64 {
+        match v {
+            Some(x) => {
+                assert!(!x.is_nan(), "OptF64 cannot hold NaN");
+                OptF64(x)
+            }
+            None => OptF64::NONE,
+        }
+    }
+}
+
+impl PartialEq for OptF64 {
+    fn eq(&self, other: &OptF64) -> bool {
+        self.get() == other.get()
+    }
+}
+
+/// An empty cell is none.
+impl Cell for OptF64 {
+    fn parse(cell: &str) -> Result<OptF64, &'static str> {
+        Option::<f64>::parse(cell).map(OptF64::from)
+    }
+}
+
 /// What the reports need of `requests.csv`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Requests {
@@ -190,15 +232,15 @@ pub struct Requests {
     /// Instance that generated the output.
     pub decode_instance: Vec<Option<u64>>,
     /// TTFT, ms.
-    pub ttft_ms: Vec<Option<f64>>,
+    pub ttft_ms: Vec<OptF64>,
     /// TPOT, ms.
-    pub tpot_ms: Vec<Option<f64>>,
+    pub tpot_ms: Vec<OptF64>,
     /// E2E, ms.
-    pub e2e_ms: Vec<Option<f64>>,
+    pub e2e_ms: Vec<OptF64>,
     /// Queueing before prefill, ms.
-    pub queue_ms: Vec<Option<f64>>,
+    pub queue_ms: Vec<OptF64>,
     /// KV transfer, ms.
-    pub kv_transfer_ms: Vec<Option<f64>>,
+    pub kv_transfer_ms: Vec<OptF64>,
     /// Every SLO met.
     pub slo_met: Vec<Option<bool>>,
 }
@@ -219,19 +261,20 @@ impl Requests {
             "kv_transfer_ms",
             "slo_met",
         ];
-        let t = CsvTable::read(path, &cols)?;
+        // Column by column, each column's text freed once parsed.
+        let mut t = CsvTable::read(path, &cols)?;
         Ok(Requests {
-            id: t.u64("id")?,
-            arrival_s: t.f64("arrival_s")?,
-            output_tokens: t.u64("output_tokens")?,
-            prefill_instance: t.opt_u64("prefill_instance")?,
-            decode_instance: t.opt_u64("decode_instance")?,
-            ttft_ms: t.opt_f64("ttft_ms")?,
-            tpot_ms: t.opt_f64("tpot_ms")?,
-            e2e_ms: t.opt_f64("e2e_ms")?,
-            queue_ms: t.opt_f64("queue_ms")?,
-            kv_transfer_ms: t.opt_f64("kv_transfer_ms")?,
-            slo_met: t.opt_bool("slo_met")?,
+            id: t.take("id")?,
+            arrival_s: t.take("arrival_s")?,
+            output_tokens: t.take("output_tokens")?,
+            prefill_instance: t.take("prefill_instance")?,
+            decode_instance: t.take("decode_instance")?,
+            ttft_ms: t.take("ttft_ms")?,
+            tpot_ms: t.take("tpot_ms")?,
+            e2e_ms: t.take("e2e_ms")?,
+            queue_ms: t.take("queue_ms")?,
+            kv_transfer_ms: t.take("kv_transfer_ms")?,
+            slo_met: t.take("slo_met")?,
         })
     }
 
@@ -250,11 +293,11 @@ impl Requests {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timeseries {
     /// System (`disaggregated`, `aggregated-baseline`, ...).
-    pub system: Vec<String>,
+    pub system: Labels,
     /// Window start, s.
     pub time_s: Vec<f64>,
     /// `prefill`, `decode` or `aggregated`.
-    pub role: Vec<String>,
+    pub role: Labels,
     /// Waiting requests.
     pub waiting: Vec<u64>,
     /// Running sequences.
@@ -280,16 +323,16 @@ impl Timeseries {
             "prefill_replicas",
             "decode_replicas",
         ];
-        let t = CsvTable::read(path, &cols)?;
+        let mut t = CsvTable::read(path, &cols)?;
         Ok(Timeseries {
-            system: t.text("system"),
-            time_s: t.f64("time_s")?,
-            role: t.text("role"),
-            waiting: t.u64("waiting")?,
-            running: t.u64("running")?,
-            kv_utilization: t.f64("kv_utilization")?,
-            prefill_replicas: t.u64("prefill_replicas")?,
-            decode_replicas: t.u64("decode_replicas")?,
+            system: t.labels("system"),
+            time_s: t.take("time_s")?,
+            role: t.labels("role"),
+            waiting: t.take("waiting")?,
+            running: t.take("running")?,
+            kv_utilization: t.take("kv_utilization")?,
+            prefill_replicas: t.take("prefill_replicas")?,
+            decode_replicas: t.take("decode_replicas")?,
         })
     }
 }
@@ -311,19 +354,28 @@ struct GroupQuantiles {
     quantiles: Vec<(String, Vec<Option<f64>>)>,
 }
 
-/// Group `df` by `key` (stable) and compute, per group, the row count and the quantiles
-/// of `values`, in group order.
+/// Group the rows by `key` (stable) and compute, per group, the row count and the
+/// quantiles of each of `values` taken in `order`, in group order.
+///
+/// Each value column is built and grouped alone, next to the key, so only one of them
+/// is in memory at a time.
 fn group_quantiles(
-    df: &DataFrame,
-    key: &str,
-    values: &[&str],
+    key: &Column,
+    order: &[usize],
+    values: &[(&str, &[OptF64])],
     what: &str,
 ) -> Result<GroupQuantiles, ReportError> {
     let e = polars_err(what);
-    let gb = df.group_by_stable([key]).map_err(&e)?;
-    let counted = gb.select([key]).count().map_err(&e)?;
+    let name = key.name().clone();
+    let df = DataFrame::new(key.len(), vec![key.clone()]).map_err(&e)?;
+    let counted = df
+        .group_by_stable([name.clone()])
+        .map_err(&e)?
+        .select([name.clone()])
+        .count()
+        .map_err(&e)?;
     let keys: Vec<Option<i64>> = counted
-        .column(key)
+        .column(&name)
         .and_then(|c| c.i64().cloned())
         .map_err(&e)?
         .iter()
@@ -336,8 +388,10 @@ fn group_quantiles(
         .iter()
         .collect();
     let mut out = Vec::new();
-    for v in values {
-        let gb = df.group_by_stable([key]).map_err(&e)?.select([*v]);
+    for (v, data) in values {
+        let df =
+            DataFrame::new(key.len(), vec![key.clone(), opt_col(v, data, order)]).map_err(&e)?;
+        let gb = df.group_by_stable([name.clone()]).map_err(&e)?.select([*v]);
         for (q, label) in QUANTILES {
             let agg = gb.quantile(q, QuantileMethod::Linear).map_err(&e)?;
             let col: Vec<Option<f64>> = agg.columns()[1].f64().map_err(&e)?.iter().collect();
@@ -351,12 +405,34 @@ fn group_quantiles(
     })
 }
 
-fn float_col(name: &str, v: Vec<f64>) -> Result<Column, PolarsError> {
-    Ok(Column::new(name.into(), v))
+/// Group `value` by `key` (stable) and aggregate it per group with `agg`, in group order.
+fn group_agg(
+    key: &Column,
+    value: Column,
+    agg: impl Fn(GroupBy) -> PolarsResult<DataFrame>,
+    what: &str,
+) -> Result<Vec<Option<f64>>, ReportError> {
+    let e = polars_err(what);
+    let v = value.name().clone();
+    let df = DataFrame::new(key.len(), vec![key.clone(), value]).map_err(&e)?;
+    let gb = df.group_by_stable([key.name().clone()]).map_err(&e)?;
+    let out = agg(gb.select([v])).map_err(&e)?;
+    Ok(out.columns()[1].f64().map_err(&e)?.iter().collect())
 }
 
-fn opt_col(name: &str, v: &[Option<f64>]) -> Column {
-    Column::new(name.into(), v.to_vec())
+/// A polars column of the values of `v` in `order`, built without an intermediate `Vec`.
+fn opt_col(name: &str, v: &[OptF64], order: &[usize]) -> Column {
+    Float64Chunked::from_iter_options(name.into(), order.iter().map(|&i| v[i].get())).into_column()
+}
+
+/// A polars column of `values`.
+fn f64_col(name: &str, values: impl Iterator<Item = f64>) -> Column {
+    Float64Chunked::from_iter_values(name.into(), values).into_column()
+}
+
+/// A polars column of `values`.
+fn i64_col(name: &str, values: impl Iterator<Item = i64>) -> Column {
+    Int64Chunked::from_iter_values(name.into(), values).into_column()
 }
 
 /// Per window of `window_s` seconds of arrival: arrivals, completions, TTFT/TPOT/E2E
@@ -364,52 +440,42 @@ fn opt_col(name: &str, v: &[Option<f64>]) -> Column {
 pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
     assert!(window_s > 0.0, "window must be positive");
     let what = "windows.csv";
-    let e = polars_err(what);
     let mut order: Vec<usize> = (0..req.len()).collect();
     let win = |i: usize| (req.arrival_s[i] / window_s).floor() as i64;
     order.sort_by_key(|&i| (win(i), req.id[i]));
-    let pick = |v: &[Option<f64>]| order.iter().map(|&i| v[i]).collect::<Vec<_>>();
-    let met: Vec<Option<f64>> = order
-        .iter()
-        .map(|&i| req.slo_met[i].map(|m| if m { 1.0 } else { 0.0 }))
-        .collect();
-    let df = DataFrame::new(
-        order.len(),
-        vec![
-            Column::new(
-                "window".into(),
-                order.iter().map(|&i| win(i)).collect::<Vec<i64>>(),
-            ),
-            opt_col("ttft_ms", &pick(&req.ttft_ms)),
-            opt_col("tpot_ms", &pick(&req.tpot_ms)),
-            opt_col("e2e_ms", &pick(&req.e2e_ms)),
-            opt_col("slo_met", &met),
-            float_col(
-                "completed",
-                order
-                    .iter()
-                    .map(|&i| if req.e2e_ms[i].is_some() { 1.0 } else { 0.0 })
-                    .collect(),
-            )
-            .map_err(&e)?,
-        ],
-    )
-    .map_err(&e)?;
+    let key = i64_col("window", order.iter().map(|&i| win(i)));
     let GroupQuantiles {
         keys,
         counts,
         quantiles: quant,
-    } = group_quantiles(&df, "window", &["ttft_ms", "tpot_ms", "e2e_ms"], what)?;
-    let gb = df.group_by_stable(["window"]).map_err(&e)?;
-    let done = gb.select(["completed"]).sum().map_err(&e)?;
-    let done: Vec<Option<f64>> = done.columns()[1].f64().map_err(&e)?.iter().collect();
-    let met = df
-        .group_by_stable(["window"])
-        .map_err(&e)?
-        .select(["slo_met"])
-        .mean()
-        .map_err(&e)?;
-    let met: Vec<Option<f64>> = met.columns()[1].f64().map_err(&e)?.iter().collect();
+    } = group_quantiles(
+        &key,
+        &order,
+        &[
+            ("ttft_ms", &req.ttft_ms),
+            ("tpot_ms", &req.tpot_ms),
+            ("e2e_ms", &req.e2e_ms),
+        ],
+        what,
+    )?;
+    let completed = f64_col(
+        "completed",
+        order.iter().map(|&i| {
+            if req.e2e_ms[i].get().is_some() {
+                1.0
+            } else {
+                0.0
+            }
+        }),
+    );
+    let done = group_agg(&key, completed, |gb| gb.sum(), what)?;
+    let met = Float64Chunked::from_iter_options(
+        "slo_met".into(),
+        order
+            .iter()
+            .map(|&i| req.slo_met[i].map(|m| if m { 1.0 } else { 0.0 })),
+    );
+    let met = group_agg(&key, met.into_column(), |gb| gb.mean(), what)?;
     let mut columns = vec![
         (
             "window_start_s".to_string(),
@@ -448,7 +514,6 @@ pub fn windows(req: &Requests, window_s: f64) -> Result<Table, ReportError> {
 /// (`role` = `decode`) (`instances.csv`).
 pub fn instances(req: &Requests) -> Result<Table, ReportError> {
     let what = "instances.csv";
-    let e = polars_err(what);
     let mut role = Vec::new();
     let mut inst = Vec::new();
     let mut n = Vec::new();
@@ -459,33 +524,24 @@ pub fn instances(req: &Requests) -> Result<Table, ReportError> {
     ] {
         let mut order: Vec<usize> = (0..req.len()).filter(|&i| by[i].is_some()).collect();
         order.sort_by_key(|&i| (by[i], req.id[i]));
-        let pick = |v: &[Option<f64>]| order.iter().map(|&i| v[i]).collect::<Vec<_>>();
-        let df = DataFrame::new(
-            order.len(),
-            vec![
-                Column::new(
-                    "instance".into(),
-                    order
-                        .iter()
-                        .map(|&i| by[i].map_or(0, |x| x as i64))
-                        .collect::<Vec<i64>>(),
-                ),
-                opt_col("ttft_ms", &pick(&req.ttft_ms)),
-                opt_col("queue_ms", &pick(&req.queue_ms)),
-                opt_col("tpot_ms", &pick(&req.tpot_ms)),
-                opt_col("e2e_ms", &pick(&req.e2e_ms)),
-                opt_col("kv_transfer_ms", &pick(&req.kv_transfer_ms)),
-            ],
-        )
-        .map_err(&e)?;
+        let key = i64_col(
+            "instance",
+            order.iter().map(|&i| by[i].map_or(0, |x| x as i64)),
+        );
         let GroupQuantiles {
             keys,
             counts,
             quantiles: q,
         } = group_quantiles(
-            &df,
-            "instance",
-            &["ttft_ms", "queue_ms", "tpot_ms", "e2e_ms", "kv_transfer_ms"],
+            &key,
+            &order,
+            &[
+                ("ttft_ms", &req.ttft_ms),
+                ("queue_ms", &req.queue_ms),
+                ("tpot_ms", &req.tpot_ms),
+                ("e2e_ms", &req.e2e_ms),
+                ("kv_transfer_ms", &req.kv_transfer_ms),
+            ],
             what,
         )?;
         role.extend(keys.iter().map(|_| label.to_string()));
@@ -533,106 +589,71 @@ pub struct RoleSeries {
 /// order of the systems and roles.
 pub fn role_series(ts: &Timeseries) -> Result<Vec<RoleSeries>, ReportError> {
     let what = "timeseries.csv";
-    let e = polars_err(what);
-    let mut names: Vec<(String, String)> = Vec::new();
-    let mut group = Vec::with_capacity(ts.time_s.len());
-    for (s, r) in ts.system.iter().zip(&ts.role) {
-        let k = match names.iter().position(|(a, b)| a == s && b == r) {
-            Some(k) => k,
-            None => {
-                names.push((s.clone(), r.clone()));
-                names.len() - 1
-            }
-        };
-        group.push(k as i64);
+    // The (system, role) code pairs, and the (pair, time in µs) windows, each in
+    // first-appearance order; every row is keyed by its window's index, so that polars
+    // groups on one integer column and its groups come out in window order.
+    let mut roles: Vec<(u32, u32)> = Vec::new();
+    let mut windows: Vec<(usize, i64)> = Vec::new();
+    let mut index: BTreeMap<(usize, i64), i64> = BTreeMap::new();
+    let mut key = Vec::with_capacity(ts.time_s.len());
+    for (i, t) in ts.time_s.iter().enumerate() {
+        let sr = (ts.system.codes[i], ts.role.codes[i]);
+        let r = roles.iter().position(|&x| x == sr).unwrap_or_else(|| {
+            roles.push(sr);
+            roles.len() - 1
+        });
+        let w = (r, (t * 1e6).round() as i64);
+        key.push(*index.entry(w).or_insert_with(|| {
+            windows.push(w);
+            windows.len() as i64 - 1
+        }));
     }
-    let replicas: Vec<f64> = ts
-        .role
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            if r == "decode" {
-                ts.decode_replicas[i] as f64
-            } else {
-                ts.prefill_replicas[i] as f64
-            }
-        })
-        .collect();
-    let df = DataFrame::new(
-        group.len(),
-        vec![
-            Column::new("group".into(), group),
-            Column::new(
-                "time_us".into(),
-                ts.time_s
-                    .iter()
-                    .map(|t| (t * 1e6).round() as i64)
-                    .collect::<Vec<i64>>(),
-            ),
-            Column::new(
-                "waiting".into(),
-                ts.waiting.iter().map(|&x| x as f64).collect::<Vec<f64>>(),
-            ),
-            Column::new(
-                "running".into(),
-                ts.running.iter().map(|&x| x as f64).collect::<Vec<f64>>(),
-            ),
-            Column::new("kv_utilization".into(), ts.kv_utilization.clone()),
-            Column::new("replicas".into(), replicas),
-        ],
-    )
-    .map_err(&e)?;
-    let gb = df.group_by_stable(["group", "time_us"]).map_err(&e)?;
-    let sums = gb.select(["waiting", "running"]).sum().map_err(&e)?;
-    let kv = df
-        .group_by_stable(["group", "time_us"])
-        .map_err(&e)?
-        .select(["kv_utilization"])
-        .mean()
-        .map_err(&e)?;
-    let reps = df
-        .group_by_stable(["group", "time_us"])
-        .map_err(&e)?
-        .select(["replicas"])
-        .max()
-        .map_err(&e)?;
-    let ints = |df: &DataFrame, c: usize| -> Result<Vec<i64>, ReportError> {
-        Ok(df.columns()[c]
-            .i64()
-            .map_err(&e)?
-            .iter()
-            .map(|x| x.unwrap_or(0))
-            .collect())
+    drop(index);
+    let key = Int64Chunked::from_vec("window".into(), key).into_column();
+    let agg = |col: Column, f: fn(GroupBy) -> PolarsResult<DataFrame>| {
+        let out = group_agg(&key, col, f, what)?;
+        debug_assert_eq!(out.len(), windows.len(), "one group per window");
+        Ok::<_, ReportError>(
+            out.into_iter()
+                .map(|x| x.unwrap_or(0.0))
+                .collect::<Vec<f64>>(),
+        )
     };
-    let floats = |df: &DataFrame, c: usize| -> Result<Vec<f64>, ReportError> {
-        Ok(df.columns()[c]
-            .f64()
-            .map_err(&e)?
-            .iter()
-            .map(|x| x.unwrap_or(0.0))
-            .collect())
-    };
-    let g = ints(&sums, 0)?;
-    let t = ints(&sums, 1)?;
-    let waiting = floats(&sums, 2)?;
-    let running = floats(&sums, 3)?;
-    let kv = floats(&kv, 2)?;
-    let reps = floats(&reps, 2)?;
-    let mut out: Vec<RoleSeries> = names
+    let waiting = agg(
+        f64_col("waiting", ts.waiting.iter().map(|&x| x as f64)),
+        |gb| gb.sum(),
+    )?;
+    let running = agg(
+        f64_col("running", ts.running.iter().map(|&x| x as f64)),
+        |gb| gb.sum(),
+    )?;
+    let kv = agg(
+        f64_col("kv_utilization", ts.kv_utilization.iter().copied()),
+        |gb| gb.mean(),
+    )?;
+    let replicas = (0..ts.role.len()).map(|i| {
+        if ts.role.get(i) == "decode" {
+            ts.decode_replicas[i] as f64
+        } else {
+            ts.prefill_replicas[i] as f64
+        }
+    });
+    let reps = agg(f64_col("replicas", replicas), |gb| gb.max())?;
+    let mut out: Vec<RoleSeries> = roles
         .iter()
-        .map(|(s, r)| RoleSeries {
-            system: s.clone(),
-            role: r.clone(),
+        .map(|&(s, r)| RoleSeries {
+            system: ts.system.names[s as usize].clone(),
+            role: ts.role.names[r as usize].clone(),
             ..RoleSeries::default()
         })
         .collect();
-    for i in 0..g.len() {
-        let o = &mut out[g[i] as usize];
-        o.time_s.push(t[i] as f64 / 1e6);
-        o.waiting.push(waiting[i]);
-        o.running.push(running[i]);
-        o.kv_utilization.push(kv[i]);
-        o.replicas.push(reps[i]);
+    for (k, &(r, t)) in windows.iter().enumerate() {
+        let o = &mut out[r];
+        o.time_s.push(t as f64 / 1e6);
+        o.waiting.push(waiting[k]);
+        o.running.push(running[k]);
+        o.kv_utilization.push(kv[k]);
+        o.replicas.push(reps[k]);
     }
     Ok(out)
 }
@@ -641,6 +662,10 @@ pub fn role_series(ts: &Timeseries) -> Result<Vec<RoleSeries>, ReportError> {
 mod tests {
     use super::*;
 
+    fn opt(v: Vec<Option<f64>>) -> Vec<OptF64> {
+        v.into_iter().map(OptF64::from).collect()
+    }
+
     fn req() -> Requests {
         Requests {
             id: vec![0, 1, 2, 3],
@@ -648,13 +673,25 @@ mod tests {
             output_tokens: vec![10, 10, 10, 10],
             prefill_instance: vec![Some(0), Some(1), Some(0), None],
             decode_instance: vec![Some(2), Some(2), Some(2), None],
-            ttft_ms: vec![Some(10.0), Some(30.0), Some(20.0), None],
-            tpot_ms: vec![Some(1.0), Some(2.0), Some(3.0), None],
-            e2e_ms: vec![Some(100.0), Some(200.0), Some(300.0), None],
-            queue_ms: vec![Some(0.0), Some(1.0), Some(2.0), None],
-            kv_transfer_ms: vec![Some(5.0), Some(5.0), Some(5.0), None],
+            ttft_ms: opt(vec![Some(10.0), Some(30.0), Some(20.0), None]),
+            tpot_ms: opt(vec![Some(1.0), Some(2.0), Some(3.0), None]),
+            e2e_ms: opt(vec![Some(100.0), Some(200.0), Some(300.0), None]),
+            queue_ms: opt(vec![Some(0.0), Some(1.0), Some(2.0), None]),
+            kv_transfer_ms: opt(vec![Some(5.0), Some(5.0), Some(5.0), None]),
             slo_met: vec![Some(true), Some(false), Some(true), None],
         }
+    }
+
+    #[test]
+    fn opt_f64_round_trips() {
+        for v in [None, Some(0.0), Some(-1.5), Some(f64::MAX)] {
+            assert_eq!(OptF64::from(v).get(), v);
+        }
+        assert_eq!(OptF64::NONE, OptF64::from(None));
+        assert_ne!(OptF64::NONE, OptF64::from(Some(0.0)));
+        assert_eq!(OptF64::parse(""), Ok(OptF64::NONE));
+        assert_eq!(OptF64::parse("2.5"), Ok(OptF64::from(Some(2.5))));
+        assert_eq!(OptF64::parse("NaN"), Err("a finite number"));
     }
 
     #[test]
@@ -700,9 +737,9 @@ mod tests {
     #[test]
     fn role_series_sums_instances() {
         let ts = Timeseries {
-            system: vec!["pd".into(); 4],
+            system: ["pd"; 4].into_iter().collect(),
             time_s: vec![0.0, 0.0, 1.0, 1.0],
-            role: vec!["decode".into(); 4],
+            role: ["decode"; 4].into_iter().collect(),
             waiting: vec![1, 2, 3, 4],
             running: vec![5, 6, 7, 8],
             kv_utilization: vec![0.2, 0.4, 0.6, 0.8],
