@@ -4,8 +4,9 @@
 //! [module docs](super) describe.
 //!
 //! Invariants: every lookup is exact at a measured grid point, monotone between two
-//! adjacent ones, and `None` beyond [`MAX_EXTRAPOLATION`] times the measured range (the
-//! caller falls back to the roofline). An empty call (no tokens, no bytes) costs 0.
+//! adjacent ones, and `None` beyond [`MAX_EXTRAPOLATION`](super::MAX_EXTRAPOLATION)
+//! times the measured range (the caller falls back to the roofline). The seconds of an
+//! empty call (no tokens, no bytes) are 0.
 
 use super::interp::{AxisPoint, Ends};
 use super::{HostCopyDirection, Profile, decode_attention_kv_bytes, prefill_attention_flops};
