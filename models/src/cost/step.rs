@@ -1,0 +1,234 @@
+//! One engine step: what it computes ([`StepShape`]), what it costs ([`StepCost`], with
+//! its [`CostBreakdown`] and [`CostSource`]), and the [`CostModel`] methods that price it.
+//!
+//! Invariants: an empty step (no tokens) costs exactly 0, overhead included; the
+//! breakdown sums to the total; [`CostModel::step_seconds_memo`] is bit-identical to
+//! [`CostModel::step_seconds`] (the same terms, summed in the same order).
+
+use super::CostModel;
+use super::sustained::RawTerms;
+use crate::{CostSources, StepMemo, TermSource};
+use serde::Serialize;
+
+/// What one step computes, as aggregates over the sequences in the batch.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StepShape {
+    /// New (not cached) prompt tokens computed this step, summed over prefill chunks.
+    pub prefill_tokens: u64,
+    /// Prefill chunks (sequences) in the step.
+    pub prefill_seqs: u32,
+    /// Causal attention query-key pairs of the prefill chunks: sum over chunks of
+    /// `new * context_before + new * (new + 1) / 2`.
+    pub prefill_attn_pairs: u64,
+    /// Sequences decoding one token this step.
+    pub decode_seqs: u32,
+    /// Sum over decoding sequences of their context length (KV tokens read).
+    pub decode_context_tokens: u64,
+}
+
+/// Whether a term comes from the roofline or from a calibration profile.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CostSource {
+    /// Roofline with the efficiencies in [`Efficiencies`](super::Efficiencies).
+    Roofline,
+    /// Measured kernels.
+    Calibrated,
+}
+
+/// Seconds per term of one step.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CostBreakdown {
+    /// QKV, O, gate/up, down projections (and MoE experts), all layers.
+    pub gemm_s: f64,
+    /// Prefill attention, all layers.
+    pub attention_prefill_s: f64,
+    /// Decode attention (KV reads), all layers.
+    pub attention_decode_s: f64,
+    /// Norms, activations, rotary and other memory-bound kernels.
+    pub memory_bound_s: f64,
+    /// TP all-reduce (two per layer).
+    pub allreduce_s: f64,
+    /// lm_head and sampling for the sequences that emit a token.
+    pub lm_head_s: f64,
+    /// Fixed per-step overhead (scheduling, launch) plus per-sequence overhead.
+    pub overhead_s: f64,
+}
+
+/// The predicted time of one step.
+#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
+pub struct StepCost {
+    /// Total seconds.
+    pub seconds: f64,
+    /// Per-term seconds (sums to `seconds`).
+    pub breakdown: CostBreakdown,
+    /// Where the numbers come from: [`CostSource::Calibrated`] when the GEMMs and every
+    /// non-zero attention term came from a profile.
+    pub source: CostSource,
+    /// Where each term comes from.
+    pub sources: CostSources,
+}
+
+impl CostBreakdown {
+    /// Sum of the terms, seconds.
+    pub fn total(&self) -> f64 {
+        self.gemm_s
+            + self.attention_prefill_s
+            + self.attention_decode_s
+            + self.memory_bound_s
+            + self.allreduce_s
+            + self.lm_head_s
+            + self.overhead_s
+    }
+}
+
+impl CostModel {
+    /// The time of one step with its breakdown and per-term sources.
+    pub fn step(&self, shape: &StepShape) -> StepCost {
+        let (breakdown, sources) = self.terms(shape);
+        let attention_ok = |s: TermSource| s == TermSource::None || s.is_measured();
+        let source = if sources.gemm.is_measured()
+            && attention_ok(sources.attention_prefill)
+            && attention_ok(sources.attention_decode)
+        {
+            CostSource::Calibrated
+        } else {
+            CostSource::Roofline
+        };
+        StepCost {
+            seconds: breakdown.total(),
+            breakdown,
+            source,
+            sources,
+        }
+    }
+
+    /// The time of one step in seconds (hot path: same as `step(shape).seconds`).
+    pub fn step_seconds(&self, shape: &StepShape) -> f64 {
+        self.breakdown(shape).total()
+    }
+
+    /// [`Self::step_seconds`] with the terms that depend on the token count alone (GEMMs,
+    /// memory-bound kernels, all-reduce) and on the sequence count alone (lm_head) taken
+    /// from `memo`, computed once per count. Bit-identical to [`Self::step_seconds`]:
+    /// the stored terms are the ones it computes, summed in the same order. `memo` must
+    /// be used with this model only (see [`crate::step_memo`]).
+    pub fn step_seconds_memo(&self, shape: &StepShape, memo: &mut StepMemo) -> f64 {
+        let tokens_n = shape.prefill_tokens + u64::from(shape.decode_seqs);
+        if tokens_n == 0 {
+            return CostBreakdown::default().total();
+        }
+        let sustained = matches!(&self.cal, Some(c) if c.v2.sustained);
+        let [gemm_s, gemm_isolated_s, memory_bound_s, allreduce_s] = memo.tokens(tokens_n, || {
+            [
+                self.gemm_term(shape).0,
+                if sustained {
+                    self.gemm_term_with(shape, false).0
+                } else {
+                    f64::NAN
+                },
+                self.memory_bound_term(shape).0,
+                self.allreduce_term(shape).0,
+            ]
+        });
+        let seqs_n = u64::from(shape.prefill_seqs) + u64::from(shape.decode_seqs);
+        let lm_head_s = memo.seqs(seqs_n, || self.lm_head_term(shape).0);
+        let (attention_prefill_s, attention_prefill) = self.attention_prefill_term(shape);
+        let attention_decode_s = self
+            .attention_decode_calibrated(shape, Some(memo))
+            .unwrap_or_else(|| self.rf_attention_decode_seconds(shape));
+        let (gemm_s, attention_prefill_s) = self.at_sustained_clocks(
+            shape,
+            RawTerms {
+                gemm_s,
+                gemm_isolated_s: if sustained { gemm_isolated_s } else { gemm_s },
+                attention_prefill_s,
+                attention_prefill_calibrated: attention_prefill == TermSource::Calibrated,
+                attention_decode_s,
+                memory_bound_s,
+                allreduce_s,
+                lm_head_s,
+            },
+        );
+        CostBreakdown {
+            gemm_s,
+            attention_prefill_s,
+            attention_decode_s,
+            memory_bound_s,
+            allreduce_s,
+            lm_head_s,
+            overhead_s: self.overhead_seconds(shape),
+        }
+        .total()
+    }
+
+    /// Per-term seconds of one step (all zero for an empty step).
+    pub fn breakdown(&self, shape: &StepShape) -> CostBreakdown {
+        self.terms(shape).0
+    }
+
+    /// Per-term seconds and sources of one step.
+    fn terms(&self, shape: &StepShape) -> (CostBreakdown, CostSources) {
+        if tokens(shape) == 0.0 {
+            return (CostBreakdown::default(), CostSources::default());
+        }
+        let (gemm_s, gemm) = self.gemm_term(shape);
+        let (attention_prefill_s, attention_prefill) = self.attention_prefill_term(shape);
+        let (attention_decode_s, attention_decode) = self.attention_decode_term(shape);
+        let (memory_bound_s, memory_bound) = self.memory_bound_term(shape);
+        let (allreduce_s, allreduce) = self.allreduce_term(shape);
+        let (lm_head_s, lm_head) = self.lm_head_term(shape);
+        let gemm_isolated_s = match &self.cal {
+            Some(c) if c.v2.sustained => self.gemm_term_with(shape, false).0,
+            _ => gemm_s,
+        };
+        let (gemm_s, attention_prefill_s) = self.at_sustained_clocks(
+            shape,
+            RawTerms {
+                gemm_s,
+                gemm_isolated_s,
+                attention_prefill_s,
+                attention_prefill_calibrated: attention_prefill == TermSource::Calibrated,
+                attention_decode_s,
+                memory_bound_s,
+                allreduce_s,
+                lm_head_s,
+            },
+        );
+        let overhead_s = self.overhead_seconds(shape);
+        (
+            CostBreakdown {
+                gemm_s,
+                attention_prefill_s,
+                attention_decode_s,
+                memory_bound_s,
+                allreduce_s,
+                lm_head_s,
+                overhead_s,
+            },
+            CostSources {
+                gemm,
+                attention_prefill,
+                attention_decode,
+                memory_bound,
+                allreduce,
+                lm_head,
+                overhead: if overhead_s > 0.0 {
+                    TermSource::Assumed
+                } else {
+                    TermSource::None
+                },
+            },
+        )
+    }
+}
+
+/// Tokens computed in the step: `prefill_tokens + decode_seqs`.
+pub(super) fn tokens(shape: &StepShape) -> f64 {
+    shape.prefill_tokens as f64 + f64::from(shape.decode_seqs)
+}
+
+/// Sequences that produce logits: `prefill_seqs + decode_seqs`.
+pub(super) fn seqs(shape: &StepShape) -> f64 {
+    f64::from(shape.prefill_seqs) + f64::from(shape.decode_seqs)
+}
