@@ -5,8 +5,8 @@
 //! baseline) is resolved, with the engine defaults of each backend.
 //!
 //! Invariants: every engine knob a file leaves unset takes its backend's default; a
-//! [`RoleConfig`] has a TP that spans nodes evenly, room for at least one KV block per
-//! GPU memory plan, at least one replica unless an autoscaler may start it empty, and
+//! [`RoleConfig`] has a TP that spans nodes evenly, a memory plan with room for at least
+//! one KV block, at least one replica unless an autoscaler may start it empty, and
 //! initial replicas within its autoscaler's bounds.
 
 use super::error::autoscale_error;
