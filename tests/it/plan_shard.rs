@@ -1,7 +1,7 @@
 //! `xpyd plan --shard I/N` + `--merge`: the merged plan is byte-identical to the plan of
 //! one run; mismatched, missing and malformed shards are errors (exit 2). `--emit-job`
 //! writes the Indexed Job and its scenario ConfigMap (their schemas are checked in
-//! `reports/tests/manifests_schema.rs`).
+//! `reports/tests/manifests_schema/job.rs`).
 
 use crate::common::{stderr, stdout, tmpdir, write, xpyd};
 use std::path::{Path, PathBuf};

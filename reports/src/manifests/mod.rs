@@ -26,7 +26,7 @@
 //! Each file holds exactly one object. Validity against the CRD schemas in
 //! `../shared/reference/crds` (vendored in `reports/tests/data`) and the built-in kinds'
 //! OpenAPI schemas, including the CRDs' CEL rules, is checked by
-//! `reports/tests/manifests_schema.rs`; `docs/deploy.md` is the user guide.
+//! `reports/tests/manifests_schema/`; `docs/deploy.md` is the user guide.
 
 mod autoscaling;
 mod dynamo;

@@ -2,7 +2,8 @@
 //! cache-aware router, GAIE / llm-d endpoint picker), their wire form, defaults with
 //! sources, and validation.
 
-use super::{ScenarioError, Validator};
+use super::ScenarioError;
+use super::validate::Validator;
 use serde::{Deserialize, Serialize};
 
 /// `[routing]`: parameters of the cache-aware routers (used by every role whose

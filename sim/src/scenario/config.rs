@@ -1,0 +1,143 @@
+//! The validated, typed [`Scenario`] the simulator runs, its sections other than the
+//! deployment's (KV transfer, Dynamo, SLOs, the calibration [`ProfileChoice`]), and
+//! helpers for the engine and reports such as [`Scenario::cost_model`].
+//!
+//! Invariants: every default is resolved and every value checked by
+//! [`Scenario::from_file`], so a `Scenario` that exists can be simulated.
+
+use super::{Backend, RoleConfig, RoutingConfig, Topology};
+use crate::policy::autoscale::ColdStartConfig;
+use crate::workload::Workload;
+use serde::Serialize;
+use std::path::PathBuf;
+use xpyd_models::{Dtype, Efficiencies, GpuSpec, InterconnectKind, ModelArch};
+
+/// Which calibration profile step costs use.
+#[derive(Clone, Debug)]
+pub enum ProfileChoice {
+    /// The profile shipped for the GPU, where one exists (else the roofline).
+    Builtin,
+    /// No profile: every term from the roofline.
+    Roofline,
+    /// A profile loaded from a file, with its origin for reports.
+    File(std::sync::Arc<xpyd_models::profile::Profile>, String),
+}
+
+/// KV-transfer parameters, validated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KvTransferConfig {
+    /// Layer-wise streaming overlapped with the final prefill step.
+    pub layerwise: bool,
+    /// SGLang bootstrap handshake, ms.
+    pub bootstrap_ms: f64,
+    /// Fixed cost per transfer, ms.
+    pub setup_ms: f64,
+    /// Fraction of link bandwidth achieved.
+    pub efficiency: f64,
+    /// Same-node transfers also go over RDMA.
+    pub force_rdma: bool,
+    /// RDMA bandwidth per GPU, Gbit/s.
+    pub nic_gbit_s: f64,
+    /// Intra-node bandwidth per GPU, GB/s.
+    pub intra_node_gb_s: f64,
+    /// GPUs per node (placement: instances are packed onto nodes in order).
+    pub gpus_per_node: u32,
+}
+
+/// Dynamo conditional disaggregation, validated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DynamoConfig {
+    /// Local prefill when uncached prompt tokens <= this.
+    pub max_local_prefill_tokens: u32,
+    /// Local prefill when the prefill queue holds at least this many.
+    pub max_prefill_queue: u32,
+}
+
+/// Latency objectives, validated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SloConfig {
+    /// TTFT objective, ms.
+    pub ttft_ms: f64,
+    /// TPOT objective, ms.
+    pub tpot_ms: f64,
+    /// Percentile at which both are held.
+    pub percentile: f64,
+    /// Fraction of requests that must meet both.
+    pub attainment_target: f64,
+}
+
+/// A validated scenario: everything needed to simulate, defaults resolved.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Where it came from (`<built-in>` for the default).
+    pub file: PathBuf,
+    /// Short name.
+    pub name: String,
+    /// Master seed.
+    pub seed: u64,
+    /// The model.
+    pub model: ModelArch,
+    /// Weight format.
+    pub weights: Dtype,
+    /// KV format.
+    pub kv_cache: Dtype,
+    /// Longest sequence accepted, tokens.
+    pub max_model_len: u32,
+    /// The GPU.
+    pub gpu: GpuSpec,
+    /// Price per GPU-hour, dollars.
+    pub gpu_hour_usd: Option<f64>,
+    /// The stack.
+    pub backend: Backend,
+    /// The deployment simulated.
+    pub topology: Topology,
+    /// The aggregated baseline, if simulated.
+    pub baseline: Option<RoleConfig>,
+    /// KV-transfer path.
+    pub kv_transfer: KvTransferConfig,
+    /// Dynamo knobs.
+    pub dynamo: DynamoConfig,
+    /// Workload.
+    pub workload: Workload,
+    /// SLOs.
+    pub slo: SloConfig,
+    /// Stop time, s.
+    pub max_duration_s: f64,
+    /// Time-series window, s.
+    pub sample_window_s: f64,
+    /// Roofline efficiencies.
+    pub efficiency: Efficiencies,
+    /// Router parameters.
+    pub routing: RoutingConfig,
+    /// Cold start of new replicas.
+    pub cold_start: ColdStartConfig,
+    /// Step-cost calibration.
+    pub profile: ProfileChoice,
+}
+
+impl Scenario {
+    /// The step-cost model of one instance of TP `tp`, with the scenario's profile.
+    pub fn cost_model(&self, tp: u32) -> xpyd_models::CostModel {
+        let cm = xpyd_models::CostModel::new(
+            self.model.clone(),
+            self.gpu.clone(),
+            tp,
+            self.weights,
+            self.kv_cache,
+            self.efficiency.clone(),
+        );
+        match &self.profile {
+            ProfileChoice::Builtin => cm,
+            ProfileChoice::Roofline => cm.with_profile(None),
+            ProfileChoice::File(p, origin) => cm.with_profile_named(Some(p.clone()), origin),
+        }
+    }
+}
+
+/// Intra-node link kind of the scenario's GPU, for reports.
+pub fn intra_node_kind(gpu: &GpuSpec) -> &'static str {
+    match gpu.interconnect.kind {
+        InterconnectKind::Nvlink => "NVLink",
+        InterconnectKind::Pcie => "PCIe",
+    }
+}

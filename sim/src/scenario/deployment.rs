@@ -1,0 +1,383 @@
+//! The deployment: the serving stack ([`Backend`]), the PD [`Mode`], the engine
+//! [`Priority`] and the [`RouterKind`]; the validated roles ([`RoleConfig`],
+//! [`EngineConfig`]) and [`Topology`]; and how one role's table
+//! (`[deployment.prefill]`, `[deployment.decode]`, `[deployment.aggregated]`, the
+//! baseline) is resolved, with the engine defaults of each backend.
+//!
+//! Invariants: every engine knob a file leaves unset takes its backend's default; a
+//! [`RoleConfig`] has a TP that spans nodes evenly, a memory plan with room for at least
+//! one KV block, at least one replica unless an autoscaler may start it empty, and
+//! initial replicas within its autoscaler's bounds.
+
+use super::error::autoscale_error;
+use super::validate::Validator;
+use super::{EngineFile, RoleFile, ScenarioError};
+use crate::policy::autoscale::AutoscaleConfig;
+use serde::{Deserialize, Serialize};
+use xpyd_models::{Dtype, GpuSpec, MemoryPlan, ModelArch};
+
+/// The serving stack being modelled: decides the PD flow and the engine defaults.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// SGLang PD: the router picks a prefill and a decode server, the decode server
+    /// pre-allocates KV during a bootstrap handshake, prefill pushes the KV.
+    Sglang,
+    /// vLLM PD with a kv-transfer connector (NIXL): the proxy sends the request to a
+    /// prefill instance first, then to a decode instance, which allocates KV and pulls it.
+    Vllm,
+    /// NVIDIA Dynamo (vLLM workers): the router picks a decode worker, which prefills
+    /// locally when the prompt is short or the prefill queue is long, else enqueues a
+    /// remote prefill that a prefill worker pulls; KV moves by NIXL.
+    Dynamo,
+}
+
+impl Backend {
+    /// Name as written in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sglang => "sglang",
+            Backend::Vllm => "vllm",
+            Backend::Dynamo => "dynamo",
+        }
+    }
+}
+
+/// Whether the deployment separates prefill and decode.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Prefill and decode instances (XpYd).
+    Disaggregated,
+    /// Every instance does both (the baseline).
+    Aggregated,
+}
+
+/// Which work an engine schedules first when it has both.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Priority {
+    /// vLLM: every running decode gets its token first; prefill chunks fill the rest of
+    /// the token budget in the same step (mixed batches).
+    DecodeFirst,
+    /// SGLang: a step is either a prefill batch (preferred when requests wait and KV
+    /// allows) or a decode batch; no mixing.
+    PrefillFirst,
+}
+
+/// How a role's router picks an instance.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouterKind {
+    /// Cycle through the instances.
+    RoundRobin,
+    /// Uniformly at random (the router's own seeded stream).
+    Random,
+    /// Fewest requests assigned and not yet finished; ties to the lowest index.
+    LeastOutstanding,
+    /// Two distinct random instances, the one with fewer outstanding requests.
+    PowerOfTwo,
+    /// Dynamo's KV router (exact cache state from KV events; `[routing.kv-aware]`).
+    KvAware,
+    /// SGLang router's cache-aware policy (approximate prefix trees; `[routing.cache-aware]`).
+    CacheAware,
+    /// Gateway API Inference Extension / llm-d scorer mix (`[routing.gaie]`).
+    Gaie,
+    /// Sticky conversations, new ones to the least loaded.
+    SessionAffinity,
+}
+
+impl RouterKind {
+    /// Name as written in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouterKind::RoundRobin => "round-robin",
+            RouterKind::Random => "random",
+            RouterKind::LeastOutstanding => "least-outstanding",
+            RouterKind::PowerOfTwo => "power-of-two",
+            RouterKind::KvAware => "kv-aware",
+            RouterKind::CacheAware => "cache-aware",
+            RouterKind::Gaie => "gaie",
+            RouterKind::SessionAffinity => "session-affinity",
+        }
+    }
+}
+
+/// Engine knobs of one role, every default resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EngineConfig {
+    /// Running sequences at most.
+    pub max_num_seqs: u32,
+    /// Tokens per step at most.
+    pub max_batched_tokens: u32,
+    /// Chunked prefill on.
+    pub chunked_prefill: bool,
+    /// Decode-first or prefill-first.
+    pub priority: Priority,
+    /// Memory fraction for weights + KV.
+    pub gpu_memory_utilization: f64,
+    /// Tokens per KV block.
+    pub kv_block_tokens: u32,
+    /// GiB per GPU reserved for activations and runtime.
+    pub activation_reserve_gib: f64,
+}
+
+/// One role of a deployment, validated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoleConfig {
+    /// Instances.
+    pub replicas: u32,
+    /// TP degree.
+    pub tp: u32,
+    /// Router.
+    pub router: RouterKind,
+    /// Engine knobs.
+    pub engine: EngineConfig,
+    /// Its memory plan (weights, KV capacity).
+    pub memory: MemoryPlan,
+    /// Its autoscaler, if any.
+    #[serde(skip)]
+    pub autoscale: Option<AutoscaleConfig>,
+}
+
+impl RoleConfig {
+    /// Instances the role may ever have: its autoscaler's maximum, else its replicas.
+    pub fn max_instances(&self) -> u32 {
+        self.autoscale
+            .as_ref()
+            .map_or(self.replicas, |a| a.max_replicas().max(self.replicas))
+    }
+}
+
+/// The serving system to simulate: either XpYd or aggregated.
+// One value per scenario, never in a hot path: boxing the roles would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Topology {
+    /// Prefill and decode roles.
+    Disaggregated {
+        /// Prefill role.
+        prefill: RoleConfig,
+        /// Decode role.
+        decode: RoleConfig,
+    },
+    /// One role doing both.
+    Aggregated(RoleConfig),
+}
+
+impl Topology {
+    /// GPUs the topology uses.
+    pub fn gpus(&self) -> u32 {
+        match self {
+            Topology::Disaggregated { prefill, decode } => {
+                prefill.replicas * prefill.tp + decode.replicas * decode.tp
+            }
+            Topology::Aggregated(r) => r.replicas * r.tp,
+        }
+    }
+}
+
+/// A decoded mode name for reports.
+pub fn mode_name(t: &Topology) -> &'static str {
+    match t {
+        Topology::Disaggregated { .. } => "disaggregated",
+        Topology::Aggregated(_) => "aggregated",
+    }
+}
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(super) enum RoleKind {
+    Prefill,
+    Decode,
+    Aggregated,
+}
+
+pub(super) struct RoleCtx<'a> {
+    pub(super) v: &'a Validator<'a>,
+    pub(super) arch: &'a ModelArch,
+    pub(super) gpu: &'a GpuSpec,
+    pub(super) weights: Dtype,
+    pub(super) kv_cache: Dtype,
+    pub(super) backend: Backend,
+    pub(super) gpus_per_node: u32,
+}
+
+impl RoleCtx<'_> {
+    pub(super) fn role(
+        &self,
+        at: &str,
+        r: RoleFile,
+        kind: RoleKind,
+    ) -> Result<RoleConfig, ScenarioError> {
+        let v = self.v;
+        let RoleFile {
+            replicas,
+            tp,
+            router,
+            engine,
+            autoscale,
+        } = r;
+        if autoscale.is_none() {
+            // Only an autoscaler (KEDA scale-to-zero) may start a role empty.
+            v.positive_u32(&format!("{at}.replicas"), replicas)?;
+        }
+        v.positive_u32(&format!("{at}.tp"), tp)?;
+        if tp > self.gpus_per_node && tp % self.gpus_per_node != 0 {
+            return Err(v.invalid(
+                &format!("{at}.tp"),
+                format!(
+                    "TP {tp} spans nodes of {} GPUs unevenly",
+                    self.gpus_per_node
+                ),
+            ));
+        }
+        let engine = self.engine(at, engine, kind, tp)?;
+        let memory = MemoryPlan::new(
+            self.arch,
+            self.gpu,
+            tp,
+            self.weights,
+            self.kv_cache,
+            engine.gpu_memory_utilization,
+            engine.activation_reserve_gib,
+        )
+        .map_err(|e| v.invalid(&format!("{at}.tp"), e.to_string()))?;
+        let block = u64::from(engine.kv_block_tokens);
+        if memory.kv_capacity_tokens < block {
+            return Err(v.invalid(
+                &format!("{at}.tp"),
+                format!(
+                    "{} at TP {tp} on {} leaves room for {} KV tokens, less than one block of {block}",
+                    self.arch.id, self.gpu.id, memory.kv_capacity_tokens
+                ),
+            ));
+        }
+        let autoscale = match &autoscale {
+            Some(a) => {
+                let cfg = AutoscaleConfig::from_file(a, &format!("{at}.autoscale"))
+                    .map_err(|e| autoscale_error(v.file, e))?;
+                if replicas > cfg.max_replicas() || replicas < cfg.min_replicas() {
+                    return Err(v.invalid(
+                        &format!("{at}.replicas"),
+                        format!(
+                            "initial replicas {replicas} outside the autoscaler's [{}, {}]",
+                            cfg.min_replicas(),
+                            cfg.max_replicas()
+                        ),
+                    ));
+                }
+                Some(cfg)
+            }
+            None => None,
+        };
+        Ok(RoleConfig {
+            replicas,
+            tp,
+            router: router.unwrap_or(RouterKind::RoundRobin),
+            engine,
+            memory,
+            autoscale,
+        })
+    }
+
+    fn engine(
+        &self,
+        at: &str,
+        e: EngineFile,
+        kind: RoleKind,
+        tp: u32,
+    ) -> Result<EngineConfig, ScenarioError> {
+        let v = self.v;
+        let EngineFile {
+            max_num_seqs,
+            max_batched_tokens,
+            chunked_prefill,
+            priority,
+            gpu_memory_utilization,
+            kv_block_tokens,
+            activation_reserve_gib,
+        } = e;
+        let d = backend_defaults(self.backend, self.gpu, kind);
+        let max_num_seqs = v.positive_u32(
+            &format!("{at}.engine.max-num-seqs"),
+            max_num_seqs.unwrap_or(d.max_num_seqs),
+        )?;
+        let max_batched_tokens = v.positive_u32(
+            &format!("{at}.engine.max-batched-tokens"),
+            max_batched_tokens.unwrap_or(d.max_batched_tokens),
+        )?;
+        let kv_block_tokens = v.positive_u32(
+            &format!("{at}.engine.kv-block-tokens"),
+            kv_block_tokens.unwrap_or(d.kv_block_tokens),
+        )?;
+        let gpu_memory_utilization = v.fraction(
+            &format!("{at}.engine.gpu-memory-utilization"),
+            gpu_memory_utilization.unwrap_or(d.gpu_memory_utilization),
+        )?;
+        let activation_reserve_gib = match activation_reserve_gib {
+            Some(x) => v.non_negative_f64(&format!("{at}.engine.activation-reserve-gib"), x)?,
+            None => default_activation_reserve_gib(self.arch, tp, max_batched_tokens),
+        };
+        Ok(EngineConfig {
+            max_num_seqs,
+            max_batched_tokens,
+            chunked_prefill: chunked_prefill.unwrap_or(true),
+            priority: priority.unwrap_or(d.priority),
+            gpu_memory_utilization,
+            kv_block_tokens,
+            activation_reserve_gib,
+        })
+    }
+}
+
+struct EngineDefaults {
+    max_num_seqs: u32,
+    max_batched_tokens: u32,
+    priority: Priority,
+    gpu_memory_utilization: f64,
+    kv_block_tokens: u32,
+}
+
+/// Engine defaults per backend.
+///
+/// - vLLM V1 (`vllm/engine/arg_utils.py`, `EngineArgs._set_default_args`): for the
+///   OpenAI server on GPUs with >= 70 GiB, `max_num_batched_tokens` 8192 and
+///   `max_num_seqs` 1024; else 2048 and 256. `--gpu-memory-utilization` 0.9,
+///   `--block-size` 16, decode-first scheduling with chunked prefill.
+/// - SGLang (`sglang/srt/server_args.py`): `--chunked-prefill-size` by GPU memory
+///   (8192 above ~60 GB, 4096 below, 2048 for small GPUs), `--page-size` 1,
+///   `--mem-fraction-static` about 0.85-0.88; prefill batches take priority over decode.
+///   `--max-running-requests` is derived from the KV pool; we use 1024 as the cap and let
+///   KV capacity bind.
+fn backend_defaults(backend: Backend, gpu: &GpuSpec, _kind: RoleKind) -> EngineDefaults {
+    let big = gpu.memory_gib >= 70.0;
+    match backend {
+        Backend::Sglang => EngineDefaults {
+            max_num_seqs: 1024,
+            max_batched_tokens: if big { 8192 } else { 4096 },
+            priority: Priority::PrefillFirst,
+            gpu_memory_utilization: 0.88,
+            kv_block_tokens: 1,
+        },
+        Backend::Vllm | Backend::Dynamo => EngineDefaults {
+            max_num_seqs: if big { 1024 } else { 256 },
+            max_batched_tokens: if big { 8192 } else { 2048 },
+            priority: Priority::DecodeFirst,
+            gpu_memory_utilization: 0.9,
+            kv_block_tokens: 16,
+        },
+    }
+}
+
+/// Activation reserve estimate: 1 GiB for the CUDA context, CUDA graphs and NCCL
+/// buffers, plus one step's peak activations at the token budget (hidden states,
+/// q/k/v, the FFN intermediate split by TP) in bf16.
+fn default_activation_reserve_gib(arch: &ModelArch, tp: u32, max_batched_tokens: u32) -> f64 {
+    let h = f64::from(arch.hidden_size);
+    let ffn = match &arch.moe {
+        Some(m) => f64::from(m.expert_intermediate_size) * f64::from(m.experts_per_token),
+        None => f64::from(arch.intermediate_size),
+    };
+    let per_token = 4.0 * h + 2.0 * ffn / f64::from(tp);
+    1.0 + f64::from(max_batched_tokens) * per_token * 2.0 / (1u64 << 30) as f64
+}

@@ -1,0 +1,231 @@
+//! The wire format: [`ScenarioFile`], the serde mirror of a scenario file, and one
+//! struct per TOML section (`[routing]`'s live with its validation in `routing`).
+//!
+//! Invariants: every struct denies unknown fields and uses kebab-case with units in the
+//! names; no `flatten`. Nothing here is checked: an unset field is `None` until
+//! [`Scenario::from_file`](super::Scenario::from_file) resolves it.
+
+use super::{Backend, Mode, Priority, RouterKind, RoutingFile};
+use crate::policy::autoscale::{AutoscaleFile, ColdStartFile};
+use crate::workload::WorkloadFile;
+use serde::{Deserialize, Serialize};
+use xpyd_models::Dtype;
+
+/// The serde mirror of a scenario file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScenarioFile {
+    /// Short name used in reports.
+    pub name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Master seed of every random stream (default 1).
+    pub seed: Option<u64>,
+    /// The model.
+    pub model: ModelFile,
+    /// The GPUs and links.
+    pub hardware: HardwareFile,
+    /// Roles, replicas, TP, engines.
+    pub deployment: DeploymentFile,
+    /// KV-transfer path parameters.
+    #[serde(default)]
+    pub kv_transfer: KvTransferFile,
+    /// Dynamo's conditional disaggregation.
+    #[serde(default)]
+    pub dynamo: DynamoFile,
+    /// The aggregated baseline simulated alongside.
+    #[serde(default)]
+    pub baseline: BaselineFile,
+    /// Arrivals and lengths.
+    pub workload: WorkloadFile,
+    /// Latency objectives.
+    #[serde(default)]
+    pub slo: SloFile,
+    /// Run control.
+    #[serde(default)]
+    pub simulation: SimulationFile,
+    /// Roofline efficiencies (defaults documented in `xpyd_models::Efficiencies`).
+    #[serde(default)]
+    pub efficiency: EfficiencyFile,
+    /// Parameters of the routers that have them.
+    #[serde(default)]
+    pub routing: RoutingFile,
+    /// How long a new replica takes to become ready.
+    pub cold_start: Option<ColdStartFile>,
+}
+
+/// `[model]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ModelFile {
+    /// Catalog id or path to a Hugging Face `config.json` (relative to the scenario file).
+    pub id: String,
+    /// Weight format (default bf16).
+    pub weights: Option<Dtype>,
+    /// KV-cache format (default bf16).
+    pub kv_cache: Option<Dtype>,
+    /// Longest sequence (prompt + output) an engine accepts (default: the model's).
+    pub max_model_len: Option<u32>,
+}
+
+/// `[hardware]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HardwareFile {
+    /// GPU catalog id.
+    pub gpu: String,
+    /// GPUs per node (default: the GPU's usual server).
+    pub gpus_per_node: Option<u32>,
+    /// RDMA bandwidth per GPU, Gbit/s (default: the GPU's usual NIC).
+    pub nic_gbit_s: Option<f64>,
+    /// Intra-node GPU-to-GPU bandwidth per GPU, GB/s (default: the GPU's NVLink/PCIe).
+    pub intra_node_gb_s: Option<f64>,
+    /// Price of one GPU-hour in dollars (for cost reports).
+    pub gpu_hour_usd: Option<f64>,
+    /// Step-cost calibration: `"builtin"` (default: the profile shipped for the GPU, if
+    /// any), `"roofline"` (none), or the path of a profile JSON (relative to this file),
+    /// e.g. one written by `xpyd-calibrate` or `xpyd calibrate import-aiconfigurator`.
+    pub profile: Option<String>,
+}
+
+/// `[deployment]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeploymentFile {
+    /// `disaggregated` (default) or `aggregated`.
+    pub mode: Option<Mode>,
+    /// `sglang` (default), `vllm` or `dynamo`.
+    pub backend: Option<Backend>,
+    /// Prefill role (disaggregated).
+    pub prefill: Option<RoleFile>,
+    /// Decode role (disaggregated).
+    pub decode: Option<RoleFile>,
+    /// The only role of an aggregated deployment.
+    pub aggregated: Option<RoleFile>,
+}
+
+/// One role: replicas, TP, router and engine knobs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RoleFile {
+    /// Instances of this role.
+    pub replicas: u32,
+    /// Tensor-parallel degree of each instance.
+    pub tp: u32,
+    /// How requests are spread over this role's instances (default round-robin).
+    pub router: Option<RouterKind>,
+    /// Engine knobs (defaults from the backend).
+    #[serde(default)]
+    pub engine: EngineFile,
+    /// Autoscaler of this role (`replicas` is then the initial count).
+    pub autoscale: Option<AutoscaleFile>,
+}
+
+/// Engine knobs of a role; unset fields take the backend's defaults.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EngineFile {
+    /// vLLM `--max-num-seqs` / SGLang `--max-running-requests`.
+    pub max_num_seqs: Option<u32>,
+    /// vLLM `--max-num-batched-tokens` / SGLang `--chunked-prefill-size`: tokens per step.
+    pub max_batched_tokens: Option<u32>,
+    /// Split long prompts over several steps (default true).
+    pub chunked_prefill: Option<bool>,
+    /// `decode-first` (vLLM) or `prefill-first` (SGLang).
+    pub priority: Option<Priority>,
+    /// Fraction of GPU memory for weights + KV (vLLM `--gpu-memory-utilization`,
+    /// SGLang `--mem-fraction-static`).
+    pub gpu_memory_utilization: Option<f64>,
+    /// Tokens per KV block (vLLM `--block-size` 16, SGLang `--page-size` 1).
+    pub kv_block_tokens: Option<u32>,
+    /// GiB per GPU kept for activations, CUDA graphs and the runtime (default: estimated
+    /// from the token budget).
+    pub activation_reserve_gib: Option<f64>,
+}
+
+/// `[kv-transfer]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KvTransferFile {
+    /// Stream KV layer by layer while the final prefill step runs (default false).
+    pub layerwise: Option<bool>,
+    /// SGLang bootstrap handshake latency, ms (default 2).
+    pub bootstrap_ms: Option<f64>,
+    /// Fixed cost of one transfer (connector handshake, descriptors), ms (default 1).
+    pub setup_ms: Option<f64>,
+    /// Fraction of link bandwidth a KV transfer achieves (default 0.8).
+    pub efficiency: Option<f64>,
+    /// Send KV over the RDMA NICs even between instances on one node (Mooncake
+    /// transfer engine / NIXL over RDMA, as on PCIe GPUs without NVLink); default false
+    /// (same-node transfers use NVLink or PCIe peer-to-peer).
+    pub force_rdma: Option<bool>,
+}
+
+/// `[dynamo]`: conditional disaggregation of Dynamo's decode worker.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DynamoFile {
+    /// Prompts with at most this many uncached tokens prefill locally (default 1000).
+    pub max_local_prefill_tokens: Option<u32>,
+    /// When the prefill queue holds at least this many requests, prefill locally (default 2).
+    pub max_prefill_queue: Option<u32>,
+}
+
+/// `[baseline]`: the aggregated deployment on the same GPUs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BaselineFile {
+    /// Simulate the baseline (default true for disaggregated scenarios).
+    pub enabled: Option<bool>,
+    /// TP of each baseline instance (default: the decode TP).
+    pub tp: Option<u32>,
+    /// Instances (default: the disaggregated deployment's GPUs / tp).
+    pub replicas: Option<u32>,
+    /// Router (default: the prefill role's).
+    pub router: Option<RouterKind>,
+}
+
+/// `[slo]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SloFile {
+    /// Time-to-first-token objective, ms (default 2000).
+    pub ttft_ms: Option<f64>,
+    /// Time-per-output-token objective, ms (default 100).
+    pub tpot_ms: Option<f64>,
+    /// The percentile at which both objectives are held, in (0, 100] (default 90).
+    pub percentile: Option<f64>,
+    /// Fraction of requests that must meet both objectives (default 0.9).
+    pub attainment_target: Option<f64>,
+}
+
+/// `[simulation]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SimulationFile {
+    /// Stop simulated time here; requests still in flight count as unfinished (default 86400).
+    pub max_duration_s: Option<f64>,
+    /// Width of a time-series window, s (default 1).
+    pub sample_window_s: Option<f64>,
+}
+
+/// `[efficiency]`: overrides of the roofline efficiencies.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EfficiencyFile {
+    /// GEMM fraction of peak FLOP/s.
+    pub gemm_flops: Option<f64>,
+    /// Prefill-attention fraction of peak FLOP/s.
+    pub attention_flops: Option<f64>,
+    /// Fraction of peak memory bandwidth.
+    pub memory_bandwidth: Option<f64>,
+    /// Fraction of link bandwidth in all-reduce.
+    pub allreduce_bandwidth: Option<f64>,
+    /// Fixed per-step overhead, ms.
+    pub step_overhead_ms: Option<f64>,
+    /// Per-sequence per-step overhead, ms.
+    pub per_seq_overhead_ms: Option<f64>,
+    /// Fixed latency of one kernel, microseconds (a floor under every GEMM and
+    /// memory-bound kernel).
+    pub kernel_latency_us: Option<f64>,
+}

@@ -1,0 +1,404 @@
+//! Loading and validation: [`Scenario::load`] reads a file, applies `--set` overrides
+//! and parses it; [`Scenario::from_file`] turns the wire form into a [`Scenario`],
+//! resolving every default (backend defaults for engine knobs, GPU defaults for links)
+//! and checking every value with the range checks of `Validator`.
+//!
+//! Invariants: `from_file` destructures every section exhaustively, so a field cannot be
+//! forgotten; every error names the file and the TOML path of the offending field.
+
+use super::deployment::{RoleCtx, RoleKind};
+use super::error::{autoscale_error, workload_error};
+use super::routing::routing_config;
+use super::{
+    Backend, BaselineFile, DeploymentFile, DynamoConfig, DynamoFile, EfficiencyFile, EngineFile,
+    HardwareFile, KvTransferConfig, KvTransferFile, Mode, ModelFile, ProfileChoice, RoleFile,
+    Scenario, ScenarioError, ScenarioFile, SimulationFile, SloConfig, SloFile, Topology,
+    apply_overrides, parse_scenario_text, table_to_file,
+};
+use crate::policy::autoscale::ColdStartConfig;
+use crate::workload::Workload;
+use std::path::Path;
+use xpyd_models::{Dtype, Efficiencies, GpuSpec, ModelArch};
+
+impl Scenario {
+    /// Read, override and validate a scenario file.
+    pub fn load(file: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ScenarioError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        Scenario::from_text(file, base, &text, sets)
+    }
+
+    /// Parse, override and validate scenario text; `file` names it in errors and
+    /// `base_dir` resolves relative paths.
+    pub fn from_text(
+        file: &Path,
+        base_dir: &Path,
+        text: &str,
+        sets: &[String],
+    ) -> Result<Scenario, ScenarioError> {
+        let mut doc = parse_scenario_text(file, text)?;
+        apply_overrides(&mut doc, sets)?;
+        let wire = table_to_file(file, doc)?;
+        Scenario::from_file(file, base_dir, wire)
+    }
+
+    /// Validate the wire form.
+    pub fn from_file(
+        file: &Path,
+        base_dir: &Path,
+        w: ScenarioFile,
+    ) -> Result<Scenario, ScenarioError> {
+        let ScenarioFile {
+            name,
+            description: _,
+            seed,
+            model,
+            hardware,
+            deployment,
+            kv_transfer,
+            dynamo,
+            baseline,
+            workload,
+            slo,
+            simulation,
+            efficiency,
+            routing,
+            cold_start,
+        } = w;
+        let v = Validator { file };
+
+        // Model.
+        let ModelFile {
+            id,
+            weights,
+            kv_cache,
+            max_model_len,
+        } = model;
+        let model_ref =
+            if Path::new(&id).is_relative() && !ModelArch::catalog_ids().contains(&id.as_str()) {
+                base_dir.join(&id).to_string_lossy().into_owned()
+            } else {
+                id.clone()
+            };
+        let arch =
+            ModelArch::resolve(&model_ref).map_err(|e| v.invalid("model.id", e.to_string()))?;
+        let weights = weights.unwrap_or(Dtype::Bf16);
+        let kv_cache = kv_cache.unwrap_or(Dtype::Bf16);
+        let max_model_len = max_model_len.unwrap_or(arch.max_position_embeddings);
+        v.positive_u32("model.max-model-len", max_model_len)?;
+
+        // Hardware.
+        let HardwareFile {
+            gpu,
+            gpus_per_node,
+            nic_gbit_s,
+            intra_node_gb_s,
+            gpu_hour_usd,
+            profile,
+        } = hardware;
+        let profile = match profile.as_deref() {
+            None | Some("builtin") => ProfileChoice::Builtin,
+            Some("roofline") => ProfileChoice::Roofline,
+            Some(path) => {
+                let full = base_dir.join(path);
+                let p = xpyd_models::profile::Profile::load(&full)
+                    .map_err(|e| v.invalid("hardware.profile", e.to_string()))?;
+                ProfileChoice::File(std::sync::Arc::new(p), full.display().to_string())
+            }
+        };
+        let gpu = GpuSpec::builtin(&gpu).map_err(|e| v.invalid("hardware.gpu", e.to_string()))?;
+        let gpus_per_node = gpus_per_node.unwrap_or(gpu.gpus_per_node);
+        v.positive_u32("hardware.gpus-per-node", gpus_per_node)?;
+        let nic_gbit_s = nic_gbit_s.unwrap_or(gpu.nic_gbit_s);
+        v.at_least("hardware.nic-gbit-s", nic_gbit_s, 1e-3)?;
+        let intra_node_gb_s = intra_node_gb_s.unwrap_or(gpu.interconnect.bandwidth_gb_s);
+        v.at_least("hardware.intra-node-gb-s", intra_node_gb_s, 1e-3)?;
+        if let Some(p) = gpu_hour_usd {
+            v.non_negative_f64("hardware.gpu-hour-usd", p)?;
+        }
+
+        // Deployment.
+        let DeploymentFile {
+            mode,
+            backend,
+            prefill,
+            decode,
+            aggregated,
+        } = deployment;
+        let mode = mode.unwrap_or(Mode::Disaggregated);
+        let backend = backend.unwrap_or(Backend::Sglang);
+        let ctx = RoleCtx {
+            v: &v,
+            arch: &arch,
+            gpu: &gpu,
+            weights,
+            kv_cache,
+            backend,
+            gpus_per_node,
+        };
+        let topology = match mode {
+            Mode::Disaggregated => {
+                if aggregated.is_some() {
+                    return Err(v.invalid(
+                        "deployment.aggregated",
+                        "only for mode = \"aggregated\"; a disaggregated deployment has [deployment.prefill] and [deployment.decode]",
+                    ));
+                }
+                let prefill = prefill.ok_or_else(|| {
+                    v.invalid(
+                        "deployment.prefill",
+                        "missing: a disaggregated deployment needs a prefill role",
+                    )
+                })?;
+                let decode = decode.ok_or_else(|| {
+                    v.invalid(
+                        "deployment.decode",
+                        "missing: a disaggregated deployment needs a decode role",
+                    )
+                })?;
+                Topology::Disaggregated {
+                    prefill: ctx.role("deployment.prefill", prefill, RoleKind::Prefill)?,
+                    decode: ctx.role("deployment.decode", decode, RoleKind::Decode)?,
+                }
+            }
+            Mode::Aggregated => {
+                if prefill.is_some() || decode.is_some() {
+                    return Err(v.invalid(
+                        "deployment",
+                        "mode = \"aggregated\" takes [deployment.aggregated], not prefill/decode roles",
+                    ));
+                }
+                let agg = aggregated.ok_or_else(|| {
+                    v.invalid(
+                        "deployment.aggregated",
+                        "missing: an aggregated deployment needs this role",
+                    )
+                })?;
+                Topology::Aggregated(ctx.role(
+                    "deployment.aggregated",
+                    agg,
+                    RoleKind::Aggregated,
+                )?)
+            }
+        };
+
+        // Baseline.
+        let BaselineFile {
+            enabled,
+            tp,
+            replicas,
+            router,
+        } = baseline;
+        let baseline = match (&topology, enabled.unwrap_or(true)) {
+            (Topology::Disaggregated { prefill, decode }, true) => {
+                let tp = tp.unwrap_or(decode.tp);
+                v.positive_u32("baseline.tp", tp)?;
+                let gpus = topology.gpus();
+                let replicas = replicas.unwrap_or(gpus / tp);
+                if replicas == 0 {
+                    return Err(v.invalid(
+                        "baseline.replicas",
+                        format!("the deployment's {gpus} GPUs hold no instance of TP {tp}"),
+                    ));
+                }
+                let role = RoleFile {
+                    replicas,
+                    tp,
+                    router: Some(router.unwrap_or(prefill.router)),
+                    engine: EngineFile::default(),
+                    autoscale: None,
+                };
+                Some(ctx.role("baseline", role, RoleKind::Aggregated)?)
+            }
+            _ => None,
+        };
+
+        // KV transfer.
+        let KvTransferFile {
+            layerwise,
+            bootstrap_ms,
+            setup_ms,
+            efficiency: kv_eff,
+            force_rdma,
+        } = kv_transfer;
+        let kv_transfer = KvTransferConfig {
+            layerwise: layerwise.unwrap_or(false),
+            bootstrap_ms: v
+                .non_negative_f64("kv-transfer.bootstrap-ms", bootstrap_ms.unwrap_or(2.0))?,
+            setup_ms: v.non_negative_f64("kv-transfer.setup-ms", setup_ms.unwrap_or(1.0))?,
+            efficiency: v.fraction("kv-transfer.efficiency", kv_eff.unwrap_or(0.8))?,
+            force_rdma: force_rdma.unwrap_or(false),
+            nic_gbit_s,
+            intra_node_gb_s,
+            gpus_per_node,
+        };
+
+        let DynamoFile {
+            max_local_prefill_tokens,
+            max_prefill_queue,
+        } = dynamo;
+        let dynamo = DynamoConfig {
+            max_local_prefill_tokens: max_local_prefill_tokens.unwrap_or(1000),
+            max_prefill_queue: max_prefill_queue.unwrap_or(2),
+        };
+
+        let workload =
+            Workload::from_file(workload, base_dir).map_err(|e| workload_error(file, e))?;
+
+        let SloFile {
+            ttft_ms,
+            tpot_ms,
+            percentile,
+            attainment_target,
+        } = slo;
+        let slo = SloConfig {
+            ttft_ms: v.positive_f64("slo.ttft-ms", ttft_ms.unwrap_or(2000.0))?,
+            tpot_ms: v.positive_f64("slo.tpot-ms", tpot_ms.unwrap_or(100.0))?,
+            percentile: {
+                let p = percentile.unwrap_or(90.0);
+                if !(p > 0.0 && p <= 100.0) {
+                    return Err(
+                        v.invalid("slo.percentile", format!("must be in (0, 100], got {p}"))
+                    );
+                }
+                p
+            },
+            attainment_target: v
+                .fraction("slo.attainment-target", attainment_target.unwrap_or(0.9))?,
+        };
+
+        let SimulationFile {
+            max_duration_s,
+            sample_window_s,
+        } = simulation;
+        let max_duration_s = v.positive_f64(
+            "simulation.max-duration-s",
+            max_duration_s.unwrap_or(86_400.0),
+        )?;
+        let sample_window_s = v.at_least(
+            "simulation.sample-window-s",
+            sample_window_s.unwrap_or(1.0),
+            1e-3,
+        )?;
+
+        let EfficiencyFile {
+            gemm_flops,
+            attention_flops,
+            memory_bandwidth,
+            allreduce_bandwidth,
+            step_overhead_ms,
+            per_seq_overhead_ms,
+            kernel_latency_us,
+        } = efficiency;
+        let mut eff = Efficiencies::default();
+        if let Some(x) = gemm_flops {
+            eff.gemm_flops = v.fraction("efficiency.gemm-flops", x)?;
+        }
+        if let Some(x) = attention_flops {
+            eff.attention_flops = v.fraction("efficiency.attention-flops", x)?;
+        }
+        if let Some(x) = memory_bandwidth {
+            eff.memory_bandwidth = v.fraction("efficiency.memory-bandwidth", x)?;
+        }
+        if let Some(x) = allreduce_bandwidth {
+            eff.allreduce_bandwidth = v.fraction("efficiency.allreduce-bandwidth", x)?;
+        }
+        if let Some(x) = step_overhead_ms {
+            eff.step_overhead_s = v.non_negative_f64("efficiency.step-overhead-ms", x)? * 1e-3;
+        }
+        if let Some(x) = kernel_latency_us {
+            eff.kernel_latency_s = v.non_negative_f64("efficiency.kernel-latency-us", x)? * 1e-6;
+        }
+        if let Some(x) = per_seq_overhead_ms {
+            eff.per_seq_overhead_s =
+                v.non_negative_f64("efficiency.per-seq-overhead-ms", x)? * 1e-3;
+        }
+
+        let name = name.unwrap_or_else(|| {
+            file.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into())
+        });
+        let routing = routing_config(&v, routing)?;
+        Ok(Scenario {
+            file: file.to_path_buf(),
+            name,
+            seed: seed.unwrap_or(1),
+            model: arch,
+            weights,
+            kv_cache,
+            max_model_len,
+            gpu,
+            gpu_hour_usd,
+            backend,
+            topology,
+            baseline,
+            kv_transfer,
+            dynamo,
+            workload,
+            slo,
+            max_duration_s,
+            sample_window_s,
+            efficiency: eff,
+            routing,
+            profile,
+            cold_start: match &cold_start {
+                Some(c) => ColdStartConfig::from_file(c, "cold-start")
+                    .map_err(|e| autoscale_error(file, e))?,
+                None => ColdStartConfig::default(),
+            },
+        })
+    }
+}
+
+pub(super) struct Validator<'a> {
+    pub(super) file: &'a Path,
+}
+
+impl Validator<'_> {
+    pub(super) fn invalid(&self, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            file: self.file.to_path_buf(),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn positive_u32(&self, field: &str, x: u32) -> Result<u32, ScenarioError> {
+        if x == 0 {
+            return Err(self.invalid(field, "must be at least 1"));
+        }
+        Ok(x)
+    }
+
+    pub(super) fn positive_f64(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && x > 0.0) {
+            return Err(self.invalid(field, format!("must be a positive number, got {x:?}")));
+        }
+        Ok(x)
+    }
+
+    pub(super) fn at_least(&self, field: &str, x: f64, min: f64) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && x >= min) {
+            return Err(self.invalid(field, format!("must be at least {min}, got {x:?}")));
+        }
+        Ok(x)
+    }
+
+    pub(super) fn non_negative_f64(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(self.invalid(field, format!("must be a non-negative number, got {x:?}")));
+        }
+        Ok(x)
+    }
+
+    pub(super) fn fraction(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && x > 0.0 && x <= 1.0) {
+            return Err(self.invalid(field, format!("must be in (0, 1], got {x:?}")));
+        }
+        Ok(x)
+    }
+}
