@@ -896,7 +896,7 @@ impl V2Terms {
                 u64::from(m.v_head_dim),
             );
             let (kvr, qr) = (u64::from(m.kv_lora_rank), u64::from(m.q_lora_rank));
-            // The same GEMMs as the cost model's MLA roofline (models/src/cost.rs).
+            // The same GEMMs as the cost model's MLA roofline (`CostModel::new`, models/src/cost/mod.rs).
             let mut nk = Vec::new();
             if qr > 0 {
                 nk.push((qr, h));
