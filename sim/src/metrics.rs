@@ -149,7 +149,7 @@ fn percentile_weighted(sorted: &[(f64, u64)], total: u64, p: f64) -> f64 {
 }
 
 /// Samples a distribution keeps exactly (values and sorting them at the end); past this
-/// many (entries, for weighted samples) it streams them into a [`Sketch`]. 2^18 entries
+/// many (entries, for weighted samples) it streams them into an HDR histogram. 2^18 entries
 /// are 2 MiB of `f64`: every plan probe and the runs of the tests stay exact, a
 /// million-request replay does not hold 10^7 samples.
 pub const EXACT_SAMPLES: usize = 1 << 18;
@@ -243,7 +243,7 @@ impl Entry for (f64, u64) {
 }
 
 /// Latency entries of one kind: kept exactly up to [`EXACT_SAMPLES`] of them, then
-/// streamed into a [`Sketch`] (the kept ones first, in recording order).
+/// streamed into an HDR histogram (the kept ones first, in recording order).
 #[derive(Clone, Debug)]
 pub struct Streamed<T> {
     exact: Vec<T>,
