@@ -150,7 +150,7 @@ fn percentile_weighted(sorted: &[(f64, u64)], total: u64, p: f64) -> f64 {
 
 /// Samples a distribution keeps exactly (values and sorting them at the end); past this
 /// many (entries, for weighted samples) it streams them into an HDR histogram. 2^18 entries
-/// are 2 MiB of `f64`: every plan probe and the runs of the tests stay exact, a
+/// are 2 MiB of `f64`: every plan probe and short run stays exact, a
 /// million-request replay does not hold 10^7 samples.
 pub const EXACT_SAMPLES: usize = 1 << 18;
 
