@@ -31,6 +31,17 @@ pub(super) enum Ends {
 }
 
 impl Curve {
+    /// `amount` times the per-unit value of a curve of seconds per unit (FLOP, byte), flat
+    /// at both ends; below its first point (the launch-bound region) no faster than
+    /// `floor`, the smallest measured call. `None` for an empty curve or out of range.
+    pub(super) fn total_with_floor(&self, amount: f64, floor: f64) -> Option<f64> {
+        let first = self.pts.first()?;
+        if amount < first.0 {
+            return Some(floor.min(first.1 * first.0));
+        }
+        Some(self.eval(amount, Ends::FlatBoth)? * amount)
+    }
+
     pub(super) fn from_points(mut pts: Vec<(f64, f64)>) -> Curve {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
         pts.dedup_by(|later, earlier| later.0 == earlier.0);

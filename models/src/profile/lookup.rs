@@ -116,15 +116,10 @@ impl Profile {
             .binary_search_by(|((k, d), _)| (k.as_str(), *d).cmp(&(kernel, head_dim)))
             .ok()?;
         let flops = prefill_attention_flops(batch, new_tokens, context, heads, head_dim);
-        let (curve, floor) = (&self.index.prefill[i].1, self.index.prefill_floor[i]);
-        let first = curve.pts.first()?;
-        if flops < first.0 {
-            // Launch-bound region: no faster than the smallest measured call.
-            return Some(floor.min(first.1 * first.0));
-        }
         // Seconds per FLOP, flat above the top (the rate saturates), bounded.
-        let spf = curve.eval(flops, Ends::FlatBoth)?;
-        Some(spf * flops)
+        self.index.prefill[i]
+            .1
+            .total_with_floor(flops, self.index.prefill_floor[i])
     }
 
     /// Seconds of one paged decode attention call, from the rows of the same
@@ -199,13 +194,10 @@ impl Profile {
             return Some(s);
         }
         let bytes = decode_attention_kv_bytes(b.batch, context, b.kv_heads, b.head_dim, b.kv_dtype);
-        let (curve, floor) = (&self.index.decode[i].1, self.index.decode_floor[i]);
-        let first = curve.pts.first()?;
-        if bytes < first.0 {
-            return Some(floor.min(first.1 * first.0));
-        }
-        let spb = curve.eval(bytes, Ends::FlatBoth)?;
-        Some(spb * bytes)
+        // Seconds per byte read.
+        self.index.decode[i]
+            .1
+            .total_with_floor(bytes, self.index.decode_floor[i])
     }
 
     /// Seconds of one absorbed MLA decode attention call ([`MlaDecodeRow`]), from the
