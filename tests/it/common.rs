@@ -67,3 +67,22 @@ kind = "uniform"
 min = 10
 max = 200
 "#;
+
+/// The flags of the small plan search the plan tests share (on the default scenario:
+/// at most 4 GPUs, TP 2 and 4, one token budget, two routers, short probes).
+pub(crate) const SMALL_PLAN: [&str; 14] = [
+    "--gpus-max",
+    "4",
+    "--tp",
+    "2,4",
+    "--token-budgets",
+    "4096",
+    "--max-num-seqs",
+    "1024",
+    "--router",
+    "round-robin,least-outstanding",
+    "--probe-requests",
+    "200",
+    "--precision",
+    "0.05",
+];

@@ -1,31 +1,13 @@
 //! `xpyd plan` end to end: the same files at 1 and 2 threads, and the recommendation
 //! replayed by `xpyd run` at the target rate meets the SLOs.
 
-use crate::common::{json, stderr, stdout, tmpdir, xpyd};
+use crate::common::{SMALL_PLAN, json, stderr, stdout, tmpdir, xpyd};
 
 /// A small search on the default scenario (Qwen3-32B on L20, 0.5 req/s chat).
 fn plan(out: &str, jobs: &str) -> std::process::Output {
-    xpyd(&[
-        "plan",
-        "--out",
-        out,
-        "--jobs",
-        jobs,
-        "--gpus-max",
-        "4",
-        "--tp",
-        "2,4",
-        "--token-budgets",
-        "4096",
-        "--max-num-seqs",
-        "1024",
-        "--router",
-        "round-robin,least-outstanding",
-        "--probe-requests",
-        "200",
-        "--precision",
-        "0.05",
-    ])
+    let mut args = vec!["plan", "--out", out, "--jobs", jobs];
+    args.extend_from_slice(&SMALL_PLAN);
+    xpyd(&args)
 }
 
 #[test]

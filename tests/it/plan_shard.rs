@@ -3,30 +3,13 @@
 //! writes the Indexed Job and its scenario ConfigMap (their schemas are checked in
 //! `reports/tests/manifests_schema/job.rs`).
 
-use crate::common::{stderr, stdout, tmpdir, write, xpyd};
+use crate::common::{SMALL_PLAN, stderr, stdout, tmpdir, write, xpyd};
 use std::path::{Path, PathBuf};
 
-/// The search of `tests/it/plan.rs` (small, on the default scenario), plus `extra`.
+/// The small search the plan tests share (`SMALL_PLAN`), plus `extra`.
 fn plan(extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "plan",
-        "--jobs",
-        "1",
-        "--gpus-max",
-        "4",
-        "--tp",
-        "2,4",
-        "--token-budgets",
-        "4096",
-        "--max-num-seqs",
-        "1024",
-        "--router",
-        "round-robin,least-outstanding",
-        "--probe-requests",
-        "200",
-        "--precision",
-        "0.05",
-    ];
+    let mut args = vec!["plan", "--jobs", "1"];
+    args.extend_from_slice(&SMALL_PLAN);
     args.extend_from_slice(extra);
     xpyd(&args)
 }
