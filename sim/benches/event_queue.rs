@@ -2,7 +2,8 @@
 //! pattern: near-future steps and timers interleaved).
 
 use xpyd_sim::SimTime;
-use xpyd_sim::event::{Event, EventQueue, InstanceId};
+use xpyd_sim::event::{Event, EventQueue};
+use xpyd_sim::id::InstanceId;
 
 fn main() {
     divan::main();

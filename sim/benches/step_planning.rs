@@ -3,10 +3,9 @@
 
 use xpyd_models::CostModel;
 use xpyd_sim::SimTime;
-use xpyd_sim::event::{InstanceId, RequestId};
-use xpyd_sim::instance::{Instance, Ports, Role};
-use xpyd_sim::kv_transfer::PortId;
-use xpyd_sim::request::Request;
+use xpyd_sim::id::{InstanceId, PortId};
+use xpyd_sim::instance::{Instance, Placement, Ports, Role};
+use xpyd_sim::request::{Request, Requests};
 use xpyd_sim::scenario::Topology;
 
 mod common;
@@ -17,7 +16,7 @@ fn main() {
 
 /// A decode instance with `n` decoding requests (prompts 200..1224 tokens) and a fresh
 /// request table.
-fn decode_instance(n: u32) -> (Instance, Vec<Request>) {
+fn decode_instance(n: u32) -> (Instance, Requests) {
     let sc = common::scenario();
     let Topology::Disaggregated { decode, .. } = &sc.topology else {
         unreachable!("the bench scenario is disaggregated")
@@ -36,18 +35,23 @@ fn decode_instance(n: u32) -> (Instance, Vec<Request>) {
         local_out: PortId(2),
         local_in: PortId(3),
     };
+    let placement = Placement {
+        node: 0,
+        multi_node: false,
+        ports,
+        load_port: PortId(4),
+    };
     let mut inst = Instance::new(
         InstanceId(0),
         Role::Decode,
         cost,
+        0,
         decode.engine.clone(),
         decode.tp,
-        0,
-        false,
         decode.memory.kv_capacity_tokens,
-        ports,
+        placement,
     );
-    let mut reqs = Vec::new();
+    let mut reqs = Requests::new();
     for k in 0..n {
         let input = 200 + (k * 37) % 1024;
         let mut r = Request::new(u64::from(k), SimTime::ZERO, input, 400 + k, None);
@@ -56,7 +60,8 @@ fn decode_instance(n: u32) -> (Instance, Vec<Request>) {
         let blocks = u64::from(input).div_ceil(u64::from(inst.block_tokens()));
         inst.take_blocks(blocks);
         r.blocks = blocks as u32;
-        inst.join_decode(RequestId(k), &mut r);
+        let id = reqs.next_id();
+        inst.join_decode(id, &mut r);
         reqs.push(r);
     }
     (inst, reqs)
@@ -81,6 +86,6 @@ fn plan_and_cost_256(bencher: divan::Bencher) {
             let plan = inst
                 .plan_step(SimTime(1_000_000), reqs, preempted)
                 .expect("a decode step");
-            inst.cost.step_seconds(&plan.shape)
+            inst.cost().step_seconds(&plan.shape)
         });
 }

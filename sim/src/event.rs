@@ -5,17 +5,11 @@
 //! priorities hidden in the event payload, no floats in the key. Events are cancelled
 //! lazily by the handlers (generation checks), never removed from the heap.
 
+use crate::id::{InstanceId, RequestId};
 use crate::time::SimTime;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// Index of a request in the simulation's request arena.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId(pub u32);
-
-/// Index of an engine instance in the simulation's instance arena.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InstanceId(pub u16);
 
 /// Something that happens at an instant. Plain data; handlers live in the engine.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -115,20 +109,6 @@ impl EventQueue {
         self.heap.pop().map(|s| (s.at(), s.seq(), s.ev))
     }
 
-    /// Events waiting.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Whether no event is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
-    /// Events scheduled so far (the next sequence number).
-    pub fn scheduled_total(&self) -> u64 {
-        self.next_seq
-    }
 }
 
 #[cfg(test)]

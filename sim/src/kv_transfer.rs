@@ -13,12 +13,10 @@
 //! cannot finish before the last layer is computed). Floats live only here; completion
 //! instants are rounded up to whole nanoseconds once.
 
-use crate::event::RequestId;
+use crate::id::{Id, RequestId};
+pub use crate::id::PortId;
 use crate::time::SimTime;
 
-/// Index of a port.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PortId(pub u32);
 
 #[derive(Clone, Debug)]
 struct Flow<K> {
@@ -85,7 +83,7 @@ impl<K: Copy + PartialEq> Network<K> {
 
     /// Capacity of a port, bytes/s.
     pub fn capacity(&self, p: PortId) -> f64 {
-        self.capacity[p.0 as usize]
+        self.capacity[p.index()]
     }
 
     /// Generation of the flow set: bumped on every change, so a timer set for an older
@@ -95,7 +93,8 @@ impl<K: Copy + PartialEq> Network<K> {
     }
 
     /// Flows in progress.
-    pub fn active(&self) -> usize {
+    #[cfg(test)]
+    fn active(&self) -> usize {
         self.flows.len()
     }
 
@@ -224,7 +223,7 @@ impl<K: Copy + PartialEq> Network<K> {
                 continue;
             }
             for p in f.ports {
-                let p = p.0 as usize;
+                let p = p.index();
                 if count[p] == 0 {
                     touched.push(p);
                     cap[p] = self.capacity[p];
@@ -250,13 +249,13 @@ impl<K: Copy + PartialEq> Network<K> {
                 bottleneck[p] = n > 0 && cap[p] / f64::from(n) <= share;
             }
             for (i, f) in self.flows.iter_mut().enumerate() {
-                if frozen[i] || !f.ports.iter().any(|p| bottleneck[p.0 as usize]) {
+                if frozen[i] || !f.ports.iter().any(|p| bottleneck[p.index()]) {
                     continue;
                 }
                 frozen[i] = true;
                 f.rate = share;
                 for p in f.ports {
-                    let p = p.0 as usize;
+                    let p = p.index();
                     cap[p] = (cap[p] - share).max(0.0);
                     count[p] -= 1;
                 }

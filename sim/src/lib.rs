@@ -1,24 +1,49 @@
 //! The xpyd discrete-event engine and the serving system it simulates.
 //!
-//! Layout: [`time`], [`event`] and [`rng`] are the engine's primitives; [`workload`]
-//! generates requests; [`instance`] is one engine replica (KV blocks, continuous
-//! batching); [`kv_transfer`] moves KV between instances; [`policy`] holds the routers;
-//! [`engine`] runs the event loop for a [`scenario::Scenario`]; [`metrics`] summarises.
+//! Layout: [`time`], `event`, `id` and [`rng`] are the engine's primitives; [`workload`]
+//! generates requests; `instance` is one engine replica (KV blocks, continuous
+//! batching); `kv_transfer` moves KV between instances; [`policy`] holds the decisions
+//! (routers, the PD decider, autoscalers); [`engine`] runs the event loop for a
+//! [`scenario::Scenario`], with one module per serving flow; [`metrics`] summarises;
+//! [`planner`] searches deployments.
+//!
+//! Public API: what the CLI and `reports` use. The engine's internals (`event`, `id`,
+//! `instance`, `kv_transfer`, `prefix_cache`, `request`, `policy::router`) are
+//! crate-private; the `dev-hooks` feature makes them public for the benches.
 #![warn(missing_docs, unreachable_pub)]
 
+/// Declare internal modules: crate-private, public only with the `dev-hooks` feature
+/// (the benches' view of the internals).
+macro_rules! internal_modules {
+    ($($(#[$doc:meta])* $m:ident;)*) => {$(
+        $(#[$doc])*
+        #[cfg(feature = "dev-hooks")]
+        pub mod $m;
+        $(#[$doc])*
+        #[cfg(not(feature = "dev-hooks"))]
+        #[allow(unreachable_pub)]
+        pub(crate) mod $m;
+    )*};
+}
+pub(crate) use internal_modules;
+
 pub mod engine;
-pub mod event;
-pub mod instance;
-pub mod kv_transfer;
 pub mod metrics;
 pub mod planner;
 pub mod policy;
-pub mod prefix_cache;
-pub mod request;
 pub mod rng;
 pub mod scenario;
 pub mod time;
 pub mod workload;
+
+internal_modules! {
+    event;
+    id;
+    instance;
+    kv_transfer;
+    prefix_cache;
+    request;
+}
 
 pub use engine::{RunOutput, SimError, System, run, run_streamed};
 pub use scenario::{Scenario, ScenarioError};

@@ -72,18 +72,14 @@ impl PrefixCache {
     }
 
     /// Blocks held by entries.
-    pub fn held_blocks(&self) -> u64 {
+    #[cfg(test)]
+    fn held_blocks(&self) -> u64 {
         self.held_blocks
     }
 
     /// Blocks held by entries no request uses (reclaimable).
     pub fn evictable_blocks(&self) -> u64 {
         self.evictable_blocks
-    }
-
-    /// Entries cached.
-    pub fn len(&self) -> usize {
-        self.entries.len()
     }
 
     /// Whether nothing is cached.

@@ -6,7 +6,7 @@
 //! progress is not stored per token: it is derived from the instance's decode-step
 //! counter (see [`DecodeSlot`]).
 
-use crate::event::InstanceId;
+use crate::id::{IdVec, InstanceId, RequestId};
 use crate::time::SimTime;
 
 /// Where a request is in its life.
@@ -23,8 +23,6 @@ pub enum Phase {
     Waiting,
     /// Admitted; prompt partly computed (chunked prefill).
     Prefilling,
-    /// Prompt computed on a prefill instance; waiting for the decode side (vLLM flow).
-    AwaitingTransfer,
     /// KV moving from the prefill to the decode instance.
     Transferring,
     /// KV present on the decode instance; waiting for a running slot.
@@ -166,6 +164,9 @@ impl Request {
         u64::from(self.output_tokens.saturating_sub(self.generated))
     }
 }
+
+/// The request arena: requests in flight by id (slots recycled).
+pub type Requests = IdVec<RequestId, Request>;
 
 /// Blocks of `block` tokens needed to hold `tokens` tokens.
 pub fn blocks_for(tokens: u64, block: u32) -> u64 {

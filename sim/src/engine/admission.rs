@@ -1,4 +1,5 @@
-//! Arrivals, admission, routing and the decode side's KV reservation.
+//! Arrivals, admission, routing and the decode side's KV reservation: the helpers the
+//! serving flows (`flow/`) are written in.
 
 use super::*;
 
@@ -69,14 +70,11 @@ impl Simulation<'_> {
             }
         }
         let id = match self.free_slots.pop() {
-            Some(s) => {
-                self.reqs[s as usize] = req;
-                RequestId(s)
+            Some(slot) => {
+                self.reqs[slot] = req;
+                slot
             }
-            None => {
-                self.reqs.push(req);
-                RequestId((self.reqs.len() - 1) as u32)
-            }
+            None => self.reqs.push(req),
         };
         self.live += 1;
         let total = u64::from(spec.input_tokens) + u64::from(spec.output_tokens);
@@ -92,113 +90,90 @@ impl Simulation<'_> {
         }
     }
 
-    /// Whether role `side` (0: prefill or aggregated, 1: decode) has a ready replica.
-    pub(super) fn any_ready(&self, side: usize) -> bool {
-        let ids = if side == 0 {
-            &self.prefill_ids
-        } else {
-            &self.decode_ids
-        };
-        ids.iter()
-            .any(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready)
+    /// The instances of `role`'s pool: prefill (`Prefill`, and the aggregated pool for
+    /// `Mixed`) or decode (`Decode`; the same pool when aggregated).
+    fn pool(&self, role: Role) -> &[InstanceId] {
+        match role {
+            Role::Prefill | Role::Mixed => &self.prefill_ids,
+            Role::Decode => &self.decode_ids,
+        }
     }
 
-    /// Route an admitted request and queue it where its flow starts. Returns false (and
-    /// changes nothing) when a role it needs has no ready replica.
+    /// Whether `role`'s pool has a ready replica.
+    pub(super) fn any_ready(&self, role: Role) -> bool {
+        self.pool(role).iter().any(|&i| self.insts[i].is_ready())
+    }
+
+    /// Route an admitted request: its flow queues it where the protocol starts it.
+    /// Returns false (and changes nothing) when a role it needs has no ready replica.
     pub(super) fn dispatch(&mut self, id: RequestId) -> bool {
-        let needs_prefill_role = matches!(self.flow, Flow::Sglang | Flow::Vllm | Flow::Aggregated);
-        if !self.any_ready(1) || (needs_prefill_role && !self.any_ready(0)) {
-            return false;
-        }
-        let input = self.reqs[id.0 as usize].input_tokens;
-        match self.flow {
-            Flow::Aggregated => {
-                let (i, _) = self.route(0, id).expect("a ready replica");
-                let r = &mut self.reqs[id.0 as usize];
-                r.prefill_instance = Some(i);
-                r.decode_instance = Some(i);
-                r.phase = Phase::Waiting;
-                let inst = &mut self.insts[i.0 as usize];
-                inst.assign(input);
-                inst.waiting.push_back(id);
-                self.wake(i);
-            }
-            Flow::Sglang | Flow::Vllm => {
-                // The decode endpoint first: a PD decider (GAIE) may keep the prompt there.
-                let (d, local) = self.route(1, id).expect("a ready replica");
-                self.insts[d.0 as usize].assign(input);
-                self.reqs[id.0 as usize].decode_instance = Some(d);
-                if local {
-                    self.prefill_on_decode(id, d);
-                    return true;
-                }
-                let (p, _) = self.route(0, id).expect("a ready replica");
-                self.reqs[id.0 as usize].prefill_instance = Some(p);
-                self.insts[p.0 as usize].assign(input);
-                if self.flow == Flow::Sglang {
-                    // The decode server pre-allocates KV before the prefill may start.
-                    self.reqs[id.0 as usize].phase = Phase::AwaitingDecodeKv;
-                    self.insts[d.0 as usize].kv_wait.push_back(id);
-                    self.try_reserve(d);
-                } else {
-                    self.reqs[id.0 as usize].phase = Phase::Waiting;
-                    self.insts[p.0 as usize].waiting.push_back(id);
-                    self.wake(p);
-                }
-            }
-            Flow::Dynamo => {
-                let (d, _) = self.route(1, id).expect("a ready replica");
-                self.insts[d.0 as usize].assign(input);
-                let dy = &self.sc.dynamo;
-                let local = input <= dy.max_local_prefill_tokens
-                    || self.prefill_queue.len() >= dy.max_prefill_queue as usize;
-                let r = &mut self.reqs[id.0 as usize];
-                r.decode_instance = Some(d);
-                if local {
-                    self.prefill_on_decode(id, d);
-                } else {
-                    r.phase = Phase::AwaitingDecodeKv;
-                    self.insts[d.0 as usize].kv_wait.push_back(id);
-                    self.try_reserve(d);
-                }
-            }
-        }
-        true
+        let flow = self.flow;
+        flow.dispatch(self, id)
     }
 
-    /// Compute the prompt on its decode instance `d` (Dynamo's local prefill, a PD
-    /// decider's choice): it queues there like an aggregated request.
+    /// Route request `id` to a ready decode instance, which now counts it. Returns the
+    /// instance and whether the flow's PD decider keeps the prompt there.
+    pub(super) fn route_decode(&mut self, id: RequestId) -> (InstanceId, bool) {
+        let (d, believed_cached) = self.route(Role::Decode, id).expect("a ready replica");
+        let r = &mut self.reqs[id];
+        r.decode_instance = Some(d);
+        let input = r.input_tokens;
+        self.insts[d].assign(input);
+        let uncached = u64::from(input).saturating_sub(believed_cached);
+        (d, self.pd.prefill_locally(uncached, 0))
+    }
+
+    /// Route request `id` to a ready prefill instance, which now counts it.
+    pub(super) fn route_prefill(&mut self, id: RequestId) -> InstanceId {
+        let (p, _) = self.route(Role::Prefill, id).expect("a ready replica");
+        let r = &mut self.reqs[id];
+        r.prefill_instance = Some(p);
+        let input = r.input_tokens;
+        self.insts[p].assign(input);
+        p
+    }
+
+    /// Queue request `id`'s prompt on instance `p` and wake it.
+    pub(super) fn queue_prefill(&mut self, id: RequestId, p: InstanceId) {
+        self.reqs[id].phase = Phase::Waiting;
+        self.insts[p].enqueue_prefill(id);
+        self.wake(p);
+    }
+
+    /// Compute the prompt on its decode instance `d` (a PD decider's choice): it queues
+    /// there like an aggregated request.
     pub(super) fn prefill_on_decode(&mut self, id: RequestId, d: InstanceId) {
-        let r = &mut self.reqs[id.0 as usize];
+        let r = &mut self.reqs[id];
         r.prefill_instance = Some(d);
         r.local_prefill = true;
-        r.phase = Phase::Waiting;
-        self.insts[d.0 as usize].waiting.push_back(id);
-        self.wake(d);
+        self.queue_prefill(id, d);
     }
 
-    /// Route request `id` with the router of `side` (0: prefill or aggregated, 1:
-    /// decode). Returns the instance and whether the router's PD decider wants the
-    /// prompt computed on that (decode) instance.
-    pub(super) fn route(&mut self, side: usize, id: RequestId) -> Option<(InstanceId, bool)> {
-        let all = if side == 0 {
-            &self.prefill_ids
-        } else {
-            &self.decode_ids
-        };
+    /// Request `id` waits for KV room on decode instance `d` (FIFO).
+    pub(super) fn await_decode_kv(&mut self, id: RequestId, d: InstanceId) {
+        self.reqs[id].phase = Phase::AwaitingDecodeKv;
+        self.insts[d].await_kv(id);
+        self.try_reserve(d);
+    }
+
+    /// Route request `id` with the router of `role`'s pool. Returns the instance and the
+    /// prompt tokens the router believes are cached there (for a PD decider).
+    pub(super) fn route(&mut self, role: Role, id: RequestId) -> Option<(InstanceId, u64)> {
+        let side = usize::from(role == Role::Decode);
         // Routers see the ready replicas only (the gateway's endpoint list).
         let mut ids = std::mem::take(&mut self.route_ids);
         ids.clear();
         ids.extend(
-            all.iter()
+            self.pool(role)
+                .iter()
                 .copied()
-                .filter(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready),
+                .filter(|&i| self.insts[i].is_ready()),
         );
         if ids.is_empty() {
             self.route_ids = ids;
             return None;
         }
-        let r = &self.reqs[id.0 as usize];
+        let r = &self.reqs[id];
         let req = RouteRequest {
             input_tokens: r.input_tokens,
             prefix_keys: &r.prefix_keys,
@@ -208,97 +183,39 @@ impl Simulation<'_> {
         let exact = self.routers[side].wants_cache_state();
         let mut loads = std::mem::take(&mut self.route_loads);
         loads.clear();
-        loads.extend(ids.iter().map(|i| {
-            let x = &self.insts[i.0 as usize];
+        loads.extend(ids.iter().map(|&i| {
+            let x = &self.insts[i];
             InstanceLoad {
                 id: i.0,
-                outstanding: x.outstanding,
+                outstanding: x.outstanding(),
                 waiting: x.queued(),
                 running: x.running(),
                 kv_utilization: x.kv_utilization(),
                 cached_blocks: if exact {
-                    x.cache.match_len(&r.prefix_keys) as u32
+                    x.cache().match_len(&r.prefix_keys) as u32
                 } else {
                     0
                 },
-                active_tokens: x.assigned_tokens,
+                active_tokens: x.assigned_tokens(),
             }
         }));
         let k = self.routers[side].route(&req, &loads, &mut self.router_rngs[side]);
-        let local = self.routers[side].prefill_locally(&loads[k], &req);
+        let believed_cached = self.routers[side].believed_cached_tokens(&loads[k], &req);
         let chosen = ids[k];
         self.route_ids = ids;
         self.route_loads = loads;
-        Some((chosen, local))
+        Some((chosen, believed_cached))
     }
 
     // ----- decode-side KV reservation -----------------------------------------------------
 
-    /// Reserve KV on decode instance `d` for the requests waiting for it, in order.
+    /// Reserve KV on decode instance `d` for the requests waiting for it, in order; the
+    /// flow takes each reserved request on.
     pub(super) fn try_reserve(&mut self, d: InstanceId) {
-        loop {
-            let inst = &self.insts[d.0 as usize];
-            let Some(&id) = inst.kv_wait.front() else {
-                break;
-            };
-            // The decode side needs KV for the prompt except what its own prefix cache
-            // already holds (those tokens are not transferred either).
-            let r = &self.reqs[id.0 as usize];
-            let ctx = r.context_after_prefill();
-            let hit = inst.cached_prefix(&r.prefix_keys, ctx as u32, r.hash_block_tokens);
-            let shared = hit as u64 * u64::from(r.hash_block_tokens);
-            let need = blocks_for(ctx - shared, inst.block_tokens())
-                + inst.cache.unreferenced(&r.prefix_keys[..hit]) * inst.cache.engine_blocks();
-            // SGLang keeps room for the decode growth of every request holding KV here
-            // (`SGLANG_NUM_RESERVED_DECODE_TOKENS`, 512, in disaggregation/decode.py).
-            let headroom = if self.flow == Flow::Sglang {
-                let holders =
-                    inst.running() as u64 + inst.slot_wait.len() as u64 + inst.reserved_inflight;
-                holders * blocks_for(SGLANG_RESERVED_DECODE_TOKENS, inst.block_tokens())
-            } else {
-                0
-            };
-            if need + headroom > inst.available_blocks() {
-                break;
-            }
-            let inst = &mut self.insts[d.0 as usize];
-            inst.kv_wait.pop_front();
-            let r = &mut self.reqs[id.0 as usize];
-            inst.cache.acquire(&r.prefix_keys[..hit]);
-            r.refs_local = hit as u32;
-            r.transfer_skipped_tokens = shared as u32;
-            let private = blocks_for(ctx - shared, inst.block_tokens());
-            inst.take_blocks(private);
-            inst.reserved_inflight += 1;
-            r.reserved_blocks = private as u32;
-            match self.flow {
-                Flow::Sglang => {
-                    self.reqs[id.0 as usize].phase = Phase::Bootstrapping;
-                    let at =
-                        self.now + SimDuration::from_millis_f64(self.sc.kv_transfer.bootstrap_ms);
-                    self.queue.push(at, Event::Bootstrapped(id));
-                }
-                Flow::Vllm => self.start_transfer(id, None),
-                Flow::Dynamo => {
-                    self.reqs[id.0 as usize].phase = Phase::InPrefillQueue;
-                    self.prefill_queue.push_back(id);
-                    for k in 0..self.prefill_ids.len() {
-                        let p = self.prefill_ids[k];
-                        if self.insts[p.0 as usize].lifecycle == Lifecycle::Ready {
-                            self.wake(p);
-                        }
-                    }
-                }
-                Flow::Aggregated => unreachable!("aggregated serving reserves no remote KV"),
-            }
+        let flow = self.flow;
+        let headroom = flow.decode_headroom_tokens();
+        while let Some(id) = self.insts[d].reserve_next(&mut self.reqs, headroom) {
+            flow.kv_reserved(self, id);
         }
-    }
-
-    pub(super) fn on_bootstrapped(&mut self, id: RequestId) {
-        let r = &mut self.reqs[id.0 as usize];
-        r.phase = Phase::Waiting;
-        let p = r.prefill_instance.expect("routed");
-        self.insts[p.0 as usize].waiting.push_back(id);
-        self.wake(p);
     }
 }

@@ -12,13 +12,11 @@ impl Simulation<'_> {
         d: InstanceId,
         sink: &mut dyn FnMut(&RequestRecord),
     ) {
-        let tokens = self.reqs[id.0 as usize].input_tokens;
-        self.insts[d.0 as usize].unassign(tokens);
+        let tokens = self.reqs[id].input_tokens;
+        self.insts[d].unassign(tokens);
         self.end(id, Outcome::Completed, sink);
-        if self.flow != Flow::Aggregated {
-            self.try_reserve(d);
-            self.admit_decoders(d);
-        }
+        let flow = self.flow;
+        flow.finished(self, d);
         self.maybe_stop(d);
     }
 
@@ -34,14 +32,14 @@ impl Simulation<'_> {
         }
         self.collector.ended(&rec, self.now.as_secs_f64());
         sink(&rec);
-        let client = self.reqs[id.0 as usize].client;
-        self.free_slots.push(id.0);
+        let client = self.reqs[id].client;
+        self.free_slots.push(id);
         self.live -= 1;
         self.client_next(client);
     }
 
     pub(super) fn record(&self, id: RequestId, outcome: Outcome) -> RequestRecord {
-        let r = &self.reqs[id.0 as usize];
+        let r = &self.reqs[id];
         let ms = |d: SimDuration| d.as_millis_f64();
         let done = outcome == Outcome::Completed;
         let ttft = if done {
@@ -94,32 +92,29 @@ impl Simulation<'_> {
         let window = self.window;
         let t = self.now.as_secs_f64();
         let w = window.as_nanos() as f64;
-        let ready = |ids: &[InstanceId]| {
-            ids.iter()
-                .filter(|i| self.insts[i.0 as usize].lifecycle == Lifecycle::Ready)
-                .count() as u32
-        };
+        let ready =
+            |ids: &[InstanceId]| ids.iter().filter(|&&i| self.insts[i].is_ready()).count() as u32;
         let (prefill_replicas, decode_replicas) =
             (ready(&self.prefill_ids), ready(&self.decode_ids));
         for inst in &mut self.insts {
-            if inst.lifecycle == Lifecycle::Stopped {
+            if inst.lifecycle() == Lifecycle::Stopped {
                 continue;
             }
+            let counted = inst.take_window();
             windows(&TimeseriesRow {
-                state: inst.lifecycle.name(),
+                state: inst.lifecycle().name(),
                 prefill_replicas,
                 decode_replicas,
                 time_s: t,
-                instance: inst.id.0,
-                role: inst.role.name(),
+                instance: inst.id().0,
+                role: inst.role().name(),
                 waiting: inst.queued(),
                 running: inst.running(),
                 kv_utilization: inst.kv_utilization(),
-                prefill_tokens: inst.window.prefill_tokens,
-                decode_tokens: inst.window.decode_tokens,
-                busy_fraction: (inst.window.busy_ns as f64 / w).min(1.0),
+                prefill_tokens: counted.prefill_tokens,
+                decode_tokens: counted.decode_tokens,
+                busy_fraction: (counted.busy_ns as f64 / w).min(1.0),
             });
-            inst.window = Default::default();
         }
         if self.live > 0 {
             self.queue.push(self.now + window, Event::Sample);

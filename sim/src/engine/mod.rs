@@ -1,6 +1,6 @@
 //! The simulation: the event loop and the handlers that move requests through routers,
-//! instances and KV transfers, for each serving flow (aggregated, SGLang PD, vLLM PD,
-//! Dynamo).
+//! instances and KV transfers. Each serving protocol (aggregated, SGLang PD, vLLM PD,
+//! Dynamo) is one module under `flow/`; the handlers here call its hooks.
 //!
 //! Invariants:
 //! - The loop is the only writer of `now`; handlers schedule with `at >= now`.
@@ -12,24 +12,26 @@
 
 mod admission;
 mod completion;
+mod flow;
 mod scaling;
 mod steps;
 mod transfer;
 
-use crate::event::{Event, EventQueue, InstanceId, RequestId};
-use crate::instance::Lifecycle;
-use crate::instance::{Instance, Ports, Role};
+use crate::event::{Event, EventQueue};
+use crate::id::{IdVec, InstanceId, PortId, RequestId};
+use crate::instance::{Instance, Lifecycle, Placement, Ports, Role};
 use crate::kv_transfer::Network;
-use crate::kv_transfer::PortId;
 use crate::metrics::{Collector, Metrics, Outcome, RequestRecord, TimeseriesRow};
 use crate::policy::autoscale;
+use crate::policy::pd_decider::PdDecider;
 use crate::policy::router::{self, InstanceLoad, RouteRequest, Router};
 use crate::prefix_cache::chain_keys;
-use crate::request::{Phase, Request, blocks_for};
+use crate::request::{Phase, Request, Requests};
 use crate::rng::{SimRng, Stream, Streams};
-use crate::scenario::{Backend, RoleConfig, Scenario, Topology};
+use crate::scenario::{RoleConfig, Scenario, Topology};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{ArrivalMode, RequestSpec, WorkloadError, WorkloadGen};
+use flow::Flow;
 use scaling::RoleScaler;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -42,15 +44,6 @@ pub enum System {
     Main,
     /// The aggregated baseline on the same GPUs.
     Baseline,
-}
-
-/// How requests move through the system.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Flow {
-    Aggregated,
-    Sglang,
-    Vllm,
-    Dynamo,
 }
 
 /// A run could not start. Fatal.
@@ -167,14 +160,18 @@ pub fn run_streamed(
 
 struct Simulation<'s> {
     sc: &'s Scenario,
+    /// The serving protocol (the only place that knows which one runs).
     flow: Flow,
+    /// "Prefill here or remotely" for requests routed to a decode instance.
+    pd: PdDecider,
     now: SimTime,
     stop: SimTime,
     queue: EventQueue,
-    reqs: Vec<Request>,
-    free_slots: Vec<u32>,
+    /// Requests in flight; ended requests' slots are recycled through `free_slots`.
+    reqs: Requests,
+    free_slots: Vec<RequestId>,
     live: u64,
-    insts: Vec<Instance>,
+    insts: IdVec<InstanceId, Instance>,
     /// Step-cost memos, one per role ([`Instance::memo`]).
     memos: Vec<StepMemo>,
     /// Instances a request's prefill is routed to (all of them when aggregated).
@@ -230,10 +227,6 @@ struct Simulation<'s> {
     scale_events: Vec<ScaleEvent>,
 }
 
-/// Decode tokens SGLang's decode server keeps free per request holding KV before it
-/// pre-allocates for another (`SGLANG_NUM_RESERVED_DECODE_TOKENS`).
-const SGLANG_RESERVED_DECODE_TOKENS: u64 = 512;
-
 /// Start of the event-trace hash (FNV-1a's offset basis).
 const TRACE_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 /// Odd multiplier of the trace hash (2^64 / golden ratio).
@@ -266,25 +259,21 @@ fn event_code(ev: &Event) -> (u64, u64) {
 
 impl<'s> Simulation<'s> {
     fn new(sc: &'s Scenario, system: System) -> Result<Simulation<'s>, SimError> {
-        let (flow, roles): (Flow, Vec<(&RoleConfig, Role)>) = match (system, &sc.topology) {
+        let roles: Vec<(&RoleConfig, Role)> = match (system, &sc.topology) {
             (System::Main, Topology::Disaggregated { prefill, decode }) => {
-                let flow = match sc.backend {
-                    Backend::Sglang => Flow::Sglang,
-                    Backend::Vllm => Flow::Vllm,
-                    Backend::Dynamo => Flow::Dynamo,
-                };
-                (flow, vec![(prefill, Role::Prefill), (decode, Role::Decode)])
+                vec![(prefill, Role::Prefill), (decode, Role::Decode)]
             }
-            (System::Main, Topology::Aggregated(r)) => (Flow::Aggregated, vec![(r, Role::Mixed)]),
+            (System::Main, Topology::Aggregated(r)) => vec![(r, Role::Mixed)],
             (System::Baseline, _) => match &sc.baseline {
-                Some(b) => (Flow::Aggregated, vec![(b, Role::Mixed)]),
+                Some(b) => vec![(b, Role::Mixed)],
                 None => return Err(SimError::NoBaseline),
             },
         };
+        let (flow, pd) = Flow::of(sc, system);
         let streams = Streams::new(sc.seed);
         let workload = WorkloadGen::new(&sc.workload, &streams)?;
         let mut net = Network::new();
-        let mut insts = Vec::new();
+        let mut insts: IdVec<InstanceId, Instance> = IdVec::new();
         let mut prefill_ids = Vec::new();
         let mut decode_ids = Vec::new();
         let gpn = sc.kv_transfer.gpus_per_node;
@@ -323,27 +312,29 @@ impl<'s> Simulation<'s> {
                     local_out: net.add_port(local),
                     local_in: net.add_port(local),
                 };
-                let id = InstanceId(insts.len() as u16);
-                let cost = sc.cost_model(tp);
-                insts.push(Instance::new(
+                let placement = Placement {
+                    node,
+                    multi_node: tp > gpn,
+                    ports,
+                    // Host-to-device copy bound of a replica's weight load: PCIe Gen5 x16
+                    // per GPU (~50 GB/s measured pinned copies; calibrate/README.md).
+                    load_port: storage.add_port(f64::from(tp) * 50e9),
+                };
+                let id = insts.next_id();
+                let mut inst = Instance::new(
                     id,
                     *role,
-                    cost,
+                    sc.cost_model(tp),
+                    memo,
                     role_cfg.engine.clone(),
                     tp,
-                    node,
-                    tp > gpn,
                     role_cfg.memory.kv_capacity_tokens,
-                    ports,
-                ));
-                let inst = insts.last_mut().expect("just pushed");
-                // Host-to-device copy bound of a replica's weight load: PCIe Gen5 x16 per
-                // GPU (~50 GB/s measured pinned copies; calibrate/README.md).
-                inst.load_port = storage.add_port(f64::from(tp) * 50e9);
-                inst.memo = memo;
+                    placement,
+                );
                 if k >= role_cfg.replicas {
                     inst.set_lifecycle(Lifecycle::Stopped, SimTime::ZERO);
                 }
+                insts.push(inst);
                 role_ids.push(id);
                 match role {
                     Role::Prefill => prefill_ids.push(id),
@@ -375,10 +366,7 @@ impl<'s> Simulation<'s> {
             .unwrap_or(SimDuration::ZERO);
         let cap = |ids: &[InstanceId]| {
             ids.iter()
-                .map(|i| {
-                    let x = &insts[i.0 as usize];
-                    x.total_blocks * u64::from(x.block_tokens())
-                })
+                .map(|&i| insts[i].kv_capacity_tokens())
                 .min()
                 .unwrap_or(0)
         };
@@ -392,10 +380,11 @@ impl<'s> Simulation<'s> {
         Ok(Simulation {
             sc,
             flow,
+            pd,
             now: SimTime::ZERO,
             stop: SimTime::ZERO + SimDuration::from_secs_f64(sc.max_duration_s),
             queue: EventQueue::new(),
-            reqs: Vec::new(),
+            reqs: IdVec::new(),
             free_slots: Vec::new(),
             live: 0,
             insts,
@@ -470,12 +459,8 @@ impl<'s> Simulation<'s> {
             match ev {
                 Event::Arrival => self.on_arrival(sink),
                 Event::ClientIssue(c) => self.on_client_issue(c, sink),
-                Event::Bootstrapped(r) => self.on_bootstrapped(r),
-                Event::TryStep(i) => {
-                    self.insts[i.0 as usize].wake_pending = false;
-                    self.try_start_step(i);
-                    self.maybe_stop(i);
-                }
+                Event::Bootstrapped(r) => flow::bootstrapped(self, r),
+                Event::TryStep(i) => self.on_try_step(i),
                 Event::StepDone(i) => self.on_step_done(i, sink),
                 Event::TransferStart(r) => self.on_transfer_start(r),
                 Event::TransferTimer { generation } => self.on_transfer_timer(generation, sink),
@@ -487,15 +472,15 @@ impl<'s> Simulation<'s> {
             }
         }
         // Whatever is still in flight at the stop is unfinished, reported in slot order.
-        let mut free = vec![false; self.reqs.len()];
+        let mut free: IdVec<RequestId, bool> = self.reqs.iter().map(|_| false).collect();
         for &s in &self.free_slots {
-            free[s as usize] = true;
+            free[s] = true;
         }
-        for (slot, &is_free) in free.iter().enumerate() {
-            if is_free {
+        for slot in self.reqs.ids() {
+            if free[slot] {
                 continue;
             }
-            let rec = self.record(RequestId(slot as u32), Outcome::Unfinished);
+            let rec = self.record(slot, Outcome::Unfinished);
             self.collector.ended(&rec, self.now.as_secs_f64());
             sink(&rec);
         }
@@ -507,25 +492,25 @@ impl<'s> Simulation<'s> {
         let gpu_seconds: f64 = self
             .insts
             .iter()
-            .map(|x| x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp))
+            .map(|x| x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp()))
             .sum();
         let makespan_ns = (metrics.makespan_s * 1e9).max(1.0);
         let instances = self
             .insts
             .iter()
             .map(|x| InstanceSummary {
-                instance: x.id.0,
-                role: x.role.name(),
-                tp: x.tp,
-                node: x.node,
-                kv_capacity_tokens: x.total_blocks * u64::from(x.block_tokens()),
-                steps: x.steps,
-                busy_fraction: (x.busy_ns as f64 / makespan_ns).min(1.0),
-                preemptions: x.preemptions,
-                kv_blocks_in_use_at_end: x.used_blocks - x.cache.evictable_blocks(),
-                prefix_lookup_tokens: x.cache.lookup_tokens,
-                prefix_hit_tokens: x.cache.hit_tokens,
-                prefix_hit_rate: x.cache.hit_rate(),
+                instance: x.id().0,
+                role: x.role().name(),
+                tp: x.tp(),
+                node: x.node(),
+                kv_capacity_tokens: x.kv_capacity_tokens(),
+                steps: x.steps(),
+                busy_fraction: (x.busy_ns() as f64 / makespan_ns).min(1.0),
+                preemptions: x.preemptions(),
+                kv_blocks_in_use_at_end: x.kv_blocks_in_use(),
+                prefix_lookup_tokens: x.cache().lookup_tokens,
+                prefix_hit_tokens: x.cache().hit_tokens,
+                prefix_hit_rate: x.cache().hit_rate(),
             })
             .collect();
         RunOutput {

@@ -13,7 +13,8 @@
 //! - GPU time is accounted from start to stop, so GPU-hours follow the replica count.
 
 use super::{ScaleEvent, Simulation};
-use crate::event::{Event, InstanceId};
+use crate::event::Event;
+use crate::id::InstanceId;
 use crate::instance::Lifecycle;
 use crate::metrics::percentile_sorted;
 use crate::policy::autoscale::{Autoscaler, RoleSignals};
@@ -36,12 +37,12 @@ pub(super) struct RoleScaler {
 impl Simulation<'_> {
     /// Move instance `i` to `to` now, and log it.
     fn transition(&mut self, i: InstanceId, to: Lifecycle) {
-        let inst = &mut self.insts[i.0 as usize];
+        let inst = &mut self.insts[i];
         inst.set_lifecycle(to, self.now);
         self.scale_events.push(ScaleEvent {
             time_s: self.now.as_secs_f64(),
             instance: i.0,
-            role: inst.role.name(),
+            role: inst.role().name(),
             state: to.name(),
         });
     }
@@ -98,12 +99,12 @@ impl Simulation<'_> {
         };
         let mut kv = 0.0;
         for id in &sc.ids {
-            let x = &self.insts[id.0 as usize];
-            match x.lifecycle {
+            let x = &self.insts[*id];
+            match x.lifecycle() {
                 Lifecycle::Ready => {
                     s.ready += 1;
                     s.queued += x.queued();
-                    s.inflight += x.outstanding;
+                    s.inflight += x.outstanding();
                     kv += x.kv_utilization();
                 }
                 Lifecycle::Starting => s.starting += 1,
@@ -160,7 +161,7 @@ impl Simulation<'_> {
         let ids = self.scalers[k].ids.clone();
         let count = |sim: &Self, l: Lifecycle| {
             ids.iter()
-                .filter(|i| sim.insts[i.0 as usize].lifecycle == l)
+                .filter(|&&i| sim.insts[i].lifecycle() == l)
                 .count() as u32
         };
         let current = count(self, Lifecycle::Ready) + count(self, Lifecycle::Starting);
@@ -170,7 +171,7 @@ impl Simulation<'_> {
                 if need == 0 {
                     break;
                 }
-                if self.insts[i.0 as usize].lifecycle == Lifecycle::Stopped {
+                if self.insts[i].lifecycle() == Lifecycle::Stopped {
                     self.start_replica(k, i);
                     need -= 1;
                 }
@@ -182,7 +183,7 @@ impl Simulation<'_> {
                     if extra == 0 {
                         break;
                     }
-                    if self.insts[i.0 as usize].lifecycle == target {
+                    if self.insts[i].lifecycle() == target {
                         self.remove_replica(i);
                         extra -= 1;
                     }
@@ -195,16 +196,16 @@ impl Simulation<'_> {
         let cs = &self.sc.cold_start;
         let at = self.now + cs.scheduling + cs.image_pull;
         self.transition(i, Lifecycle::Starting);
-        let epoch = self.insts[i.0 as usize].epoch;
+        let epoch = self.insts[i].epoch();
         self.queue.push(at, Event::ColdStartLoad(i, epoch));
     }
 
     fn remove_replica(&mut self, i: InstanceId) {
         let now = self.now;
-        let inst = &mut self.insts[i.0 as usize];
-        match inst.lifecycle {
+        let inst = &mut self.insts[i];
+        match inst.lifecycle() {
             Lifecycle::Starting => {
-                inst.epoch += 1;
+                inst.cancel_start();
                 self.transition(i, Lifecycle::Stopped);
                 if self.storage.cancel(now, i) {
                     let generation = self.storage.generation();
@@ -221,16 +222,16 @@ impl Simulation<'_> {
 
     /// A draining replica with nothing in flight stops.
     pub(super) fn maybe_stop(&mut self, i: InstanceId) {
-        let inst = &self.insts[i.0 as usize];
-        if inst.lifecycle == Lifecycle::Draining && inst.is_idle() {
+        let inst = &self.insts[i];
+        if inst.lifecycle() == Lifecycle::Draining && inst.is_idle() {
             self.transition(i, Lifecycle::Stopped);
         }
     }
 
     /// Scheduling and image pull are done: load the weights over the storage network.
     pub(super) fn on_cold_start_load(&mut self, i: InstanceId, epoch: u32) {
-        let inst = &self.insts[i.0 as usize];
-        if inst.epoch != epoch || inst.lifecycle != Lifecycle::Starting {
+        let inst = &self.insts[i];
+        if inst.epoch() != epoch || inst.lifecycle() != Lifecycle::Starting {
             return;
         }
         let k = self
@@ -240,13 +241,13 @@ impl Simulation<'_> {
             .expect("autoscaled instance");
         let bytes = self.scalers[k].weight_bytes;
         let src = if self.sc.cold_start.local_cache {
-            self.cache_ports[inst.node as usize % self.cache_ports.len()]
+            self.cache_ports[inst.node() as usize % self.cache_ports.len()]
         } else {
             self.storage_port
         };
         let generation = self
             .storage
-            .start(self.now, i, src, inst.load_port, bytes, self.now);
+            .start(self.now, i, src, inst.load_port(), bytes, self.now);
         self.arm_storage_timer(generation);
     }
 
@@ -265,7 +266,7 @@ impl Simulation<'_> {
         let done = self.storage.finish_due(self.now);
         let generation = self.storage.generation();
         for i in done {
-            let epoch = self.insts[i.0 as usize].epoch;
+            let epoch = self.insts[i].epoch();
             let at = self.now + self.sc.cold_start.warmup;
             self.queue.push(at, Event::InstanceReady(i, epoch));
         }
@@ -274,8 +275,8 @@ impl Simulation<'_> {
 
     /// Warm-up done: the replica serves; requests held for want of one are routed.
     pub(super) fn on_instance_ready(&mut self, i: InstanceId, epoch: u32) {
-        let inst = &self.insts[i.0 as usize];
-        if inst.epoch != epoch || inst.lifecycle != Lifecycle::Starting {
+        let inst = &self.insts[i];
+        if inst.epoch() != epoch || inst.lifecycle() != Lifecycle::Starting {
             return;
         }
         self.transition(i, Lifecycle::Ready);

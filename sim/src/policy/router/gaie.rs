@@ -10,8 +10,9 @@
 //! are filtered out unless all are. Weights default to llm-d's
 //! `deploy/config/epp-precise-prefix-cache-config.yaml` (prefix 2, KV 1, queue 1); the
 //! prefill/decode decider (`prefix-based-pd-decider`, `nonCachedTokens` 16 in
-//! `pd-epp-config.yaml`) is applied by the engine: a request whose uncached prompt is
-//! shorter than the threshold is prefilled on its decode endpoint.
+//! `pd-epp-config.yaml`) is the engine's [`PdDecider`](crate::policy::pd_decider::PdDecider),
+//! fed with the uncached prompt tokens this picker believes: a request whose uncached
+//! prompt is shorter than the threshold is prefilled on its decode endpoint.
 
 use super::{ApproxIndex, InstanceLoad, RouteRequest, Router};
 use crate::rng::SimRng;
@@ -30,11 +31,6 @@ impl Gaie {
     pub fn new(cfg: GaieConfig, instances: usize) -> Gaie {
         let index = ApproxIndex::new(instances, cfg.lru_capacity_blocks as usize);
         Gaie { cfg, index }
-    }
-
-    /// Prefix blocks of this request the picker believes endpoint `i` holds.
-    pub fn believed_cached_blocks(&self, i: usize, keys: &[u64]) -> usize {
-        self.index.match_len(i, keys)
     }
 
     /// Scores of every endpoint (`None` for filtered ones).
@@ -94,15 +90,11 @@ impl Router for Gaie {
         pick
     }
 
-    /// llm-d's `prefix-based-pd-decider`: prefill on the decode endpoint when fewer than
-    /// `non_cached_tokens` prompt tokens are uncached there (as the prefix index believes).
-    fn prefill_locally(&self, to: &InstanceLoad, req: &RouteRequest) -> bool {
-        if self.cfg.non_cached_tokens == 0 {
-            return false;
-        }
-        let cached = self.index.match_len(usize::from(to.id), req.prefix_keys) as u64
-            * u64::from(req.hash_block_tokens);
-        u64::from(req.input_tokens).saturating_sub(cached) < u64::from(self.cfg.non_cached_tokens)
+    /// What llm-d's `prefix-based-pd-decider` counts as cached on the chosen endpoint:
+    /// the prompt's hash blocks its prefix index believes the endpoint holds.
+    fn believed_cached_tokens(&self, to: &InstanceLoad, req: &RouteRequest) -> u64 {
+        self.index.match_len(usize::from(to.id), req.prefix_keys) as u64
+            * u64::from(req.hash_block_tokens)
     }
 }
 

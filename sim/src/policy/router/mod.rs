@@ -75,10 +75,11 @@ pub trait Router {
         false
     }
 
-    /// PD deciders: whether the request just routed to decode instance `to` should have
-    /// its prompt computed there instead of on a prefill instance.
-    fn prefill_locally(&self, _to: &InstanceLoad, _req: &RouteRequest) -> bool {
-        false
+    /// Prompt tokens of `req` the router believes instance `to` (just chosen) has cached,
+    /// from its own view (0 for routers without one): what a PD decider behind this
+    /// router subtracts from the prompt.
+    fn believed_cached_tokens(&self, _to: &InstanceLoad, _req: &RouteRequest) -> u64 {
+        0
     }
 }
 
