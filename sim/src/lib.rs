@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod planner;
 pub mod policy;
 pub mod rng;
+pub mod role;
 pub mod scenario;
 pub mod time;
 pub mod workload;

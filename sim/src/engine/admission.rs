@@ -94,7 +94,7 @@ impl Simulation<'_> {
     /// `Mixed`) or decode (`Decode`; the same pool when aggregated).
     fn pool(&self, role: Role) -> &[InstanceId] {
         match role {
-            Role::Prefill | Role::Mixed => &self.prefill_ids,
+            Role::Prefill | Role::Aggregated => &self.prefill_ids,
             Role::Decode => &self.decode_ids,
         }
     }

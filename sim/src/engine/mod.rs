@@ -263,9 +263,9 @@ impl<'s> Simulation<'s> {
             (System::Main, Topology::Disaggregated { prefill, decode }) => {
                 vec![(prefill, Role::Prefill), (decode, Role::Decode)]
             }
-            (System::Main, Topology::Aggregated(r)) => vec![(r, Role::Mixed)],
+            (System::Main, Topology::Aggregated(r)) => vec![(r, Role::Aggregated)],
             (System::Baseline, _) => match &sc.baseline {
-                Some(b) => vec![(b, Role::Mixed)],
+                Some(b) => vec![(b, Role::Aggregated)],
                 None => return Err(SimError::NoBaseline),
             },
         };
@@ -339,7 +339,7 @@ impl<'s> Simulation<'s> {
                 match role {
                     Role::Prefill => prefill_ids.push(id),
                     Role::Decode => decode_ids.push(id),
-                    Role::Mixed => {
+                    Role::Aggregated => {
                         prefill_ids.push(id);
                         decode_ids.push(id);
                     }

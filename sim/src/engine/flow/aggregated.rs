@@ -10,10 +10,10 @@ use crate::request::Phase;
 
 /// Route to a ready instance and queue the prompt there.
 pub(super) fn dispatch(sim: &mut Simulation, id: RequestId) -> bool {
-    if !sim.any_ready(Role::Mixed) {
+    if !sim.any_ready(Role::Aggregated) {
         return false;
     }
-    let (i, _) = sim.route(Role::Mixed, id).expect("a ready replica");
+    let (i, _) = sim.route(Role::Aggregated, id).expect("a ready replica");
     let r = &mut sim.reqs[id];
     r.prefill_instance = Some(i);
     r.decode_instance = Some(i);
