@@ -131,6 +131,12 @@ pub struct ScaleEvent {
     pub state: &'static str,
 }
 
+/// Whether the scenario's decode instances compute prompts by design (its serving flow
+/// prefills some prompts on the decode side, as Dynamo's workers do).
+pub fn decode_computes_prompts(sc: &Scenario) -> bool {
+    Flow::of(sc, System::Main).0.decode_computes_prompts()
+}
+
 /// Simulate one system of a scenario; every ended request is passed to `sink` as it ends.
 /// The per-instance time series is collected into [`RunOutput::timeseries`].
 pub fn run(

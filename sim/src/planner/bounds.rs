@@ -13,7 +13,7 @@
 //!   the candidate with the best measured rate.
 //! - Pure: a function of the scenario and the length statistics only.
 
-use crate::scenario::{Backend, RoleConfig, Scenario, Topology};
+use crate::scenario::{RoleConfig, Scenario, Topology};
 use xpyd_models::{CostModel, StepShape};
 
 /// Mean lengths of the workload's requests, measured on the probe requests.
@@ -111,8 +111,8 @@ pub fn capacity_bound(sc: &Scenario, stats: &LengthStats) -> f64 {
             let p = instance_rates(sc, prefill, stats);
             let d = instance_rates(sc, decode, stats);
             let mut prefill_capacity = f64::from(prefill.replicas) * p.prefill_rps;
-            if sc.backend == Backend::Dynamo {
-                // Dynamo's decode workers may prefill locally too.
+            if crate::engine::decode_computes_prompts(sc) {
+                // Decode workers that prefill locally (Dynamo) add prefill capacity.
                 prefill_capacity += f64::from(decode.replicas) * d.prefill_rps;
             }
             prefill_capacity.min(f64::from(decode.replicas) * d.decode_rps)

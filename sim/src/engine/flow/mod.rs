@@ -115,6 +115,16 @@ impl Flow {
         }
     }
 
+    /// Whether decode instances compute prompts by design (not only recomputes): the
+    /// planner's capacity bound counts their prefill capacity then.
+    pub(super) fn decode_computes_prompts(self) -> bool {
+        match self {
+            // Dynamo's decode workers prefill short prompts locally.
+            Flow::Dynamo => true,
+            Flow::Aggregated | Flow::Sglang | Flow::Vllm => false,
+        }
+    }
+
     /// Work of the flow before instance `i` forms a step.
     pub(super) fn before_step(self, sim: &mut Simulation, i: InstanceId) {
         match self {
