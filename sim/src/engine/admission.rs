@@ -274,8 +274,7 @@ impl Simulation<'_> {
             match self.flow {
                 Flow::Sglang => {
                     self.reqs[id.0 as usize].phase = Phase::Bootstrapping;
-                    let at =
-                        self.now + SimDuration::from_millis_f64(self.sc.kv_transfer.bootstrap_ms);
+                    let at = self.now + self.sc.kv_transfer.bootstrap;
                     self.queue.push(at, Event::Bootstrapped(id));
                 }
                 Flow::Vllm => self.start_transfer(id, None),
