@@ -109,7 +109,6 @@ fn the_recommendation_is_trimmed_to_a_minimum() {
     if rec.trim_runs == xpyd_sim::planner::TRIM_RUNS {
         return;
     }
-    let base_sc = Scenario::from_file(&s.file, &s.base_dir, s.base.clone()).unwrap();
     let mut smaller = vec![];
     if rec.replicas.prefill > 1 {
         smaller.push({
@@ -126,7 +125,7 @@ fn the_recommendation_is_trimmed_to_a_minimum() {
         });
     }
     for size in smaller {
-        let f = deployment_file(&s, base_sc.workload.rate_rps(), c, size, 2.0);
+        let f = deployment_file(&s, c, size, 2.0).unwrap();
         let sc = Scenario::from_file(&s.file, &s.base_dir, f).unwrap();
         let out = run(&sc, System::Main, &mut |_| {}).unwrap();
         let m = xpyd_sim::planner::search::ProbeMetrics::from_metrics(2.0, &out.metrics);

@@ -4,9 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use xpyd_models::profile::Profile;
+use std::path::PathBuf;
 use xpyd_models::{
     CostBreakdown, CostModel, CostSource, CostSources, Dtype, Efficiencies, GpuSpec, ModelArch,
     StepShape,
@@ -49,40 +47,9 @@ pub(crate) struct CostArgs {
     json: bool,
 }
 
-/// Which profile a command uses: `--profile FILE`, `--roofline`, or the GPU's shipped one.
-#[derive(Clone, Debug, Default)]
-pub(crate) enum ProfileChoice {
-    /// The GPU's shipped profile where one exists.
-    #[default]
-    Builtin,
-    /// None: the roofline.
-    Roofline,
-    /// A loaded file.
-    File(Arc<Profile>, String),
-}
-
-impl ProfileChoice {
-    /// From the `--profile` / `--roofline` flags.
-    pub(crate) fn from_flags(profile: Option<&Path>, roofline: bool) -> Result<ProfileChoice> {
-        Ok(match (profile, roofline) {
-            (Some(path), _) => {
-                let p = Profile::load(path).context("loading the calibration profile")?;
-                ProfileChoice::File(Arc::new(p), path.display().to_string())
-            }
-            (None, true) => ProfileChoice::Roofline,
-            (None, false) => ProfileChoice::Builtin,
-        })
-    }
-
-    /// Apply to a cost model built with [`CostModel::new`] (which uses the shipped one).
-    pub(crate) fn apply(&self, cm: CostModel) -> CostModel {
-        match self {
-            ProfileChoice::Builtin => cm,
-            ProfileChoice::Roofline => cm.with_profile(None),
-            ProfileChoice::File(p, origin) => cm.with_profile_named(Some(Arc::clone(p)), origin),
-        }
-    }
-}
+/// Which profile a command uses: `--profile FILE`, `--roofline`, or the GPU's shipped one
+/// (the scenario's type, so that `xpyd cost` and `xpyd run` read the flags alike).
+pub(crate) use xpyd_sim::scenario::ProfileChoice;
 
 /// The JSON/text name of a step's overall source.
 pub(crate) fn source_label(s: CostSource) -> &'static str {
@@ -208,7 +175,8 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
         xpyd_models::FitError::Weights { .. } => Ok(()),
     })?;
     let shape = shape(args.prefill, args.decode_batch, args.context)?;
-    let choice = ProfileChoice::from_flags(args.profile.as_deref(), args.roofline)?;
+    let choice = ProfileChoice::from_flags(args.profile.as_deref(), args.roofline)
+        .context("loading the calibration profile")?;
     let cm = CostModel::new(
         arch.clone(),
         gpu.clone(),

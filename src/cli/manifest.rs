@@ -6,10 +6,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use xpyd_reports::atomic::write_file;
 use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, Images, RbgApi, emit_all};
-use xpyd_sim::scenario::{self, Backend, Scenario};
+use xpyd_sim::scenario::{self, Backend, Overrides, Scenario};
 
 /// RBG API version on the command line.
 #[derive(Copy, Clone, Debug, Default, ValueEnum)]
@@ -70,26 +70,11 @@ pub(crate) struct ManifestArgs {
 
 /// Load the scenario (built-in default without a path) with `--set` applied.
 fn load(args: &ManifestArgs) -> Result<Scenario> {
-    let (file, base, text) = match &args.scenario {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("{}: cannot read scenario", p.display()))?;
-            let base = p
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
-            (p.clone(), base, text)
-        }
-        None => (
-            PathBuf::from("<built-in seed-sglang-2p1d>"),
-            PathBuf::from("."),
-            super::run::DEFAULT_SCENARIO.to_string(),
-        ),
+    let ov = Overrides {
+        sets: args.set.clone(),
+        ..Overrides::default()
     };
-    let mut doc = scenario::parse_scenario_text(&file, &text)?;
-    scenario::apply_overrides(&mut doc, &args.set)?;
-    let wire = scenario::table_to_file(&file, doc)?;
-    Ok(Scenario::from_file(&file, &base, wire)?)
+    Ok(Scenario::load_with(args.scenario.as_deref(), &ov)?)
 }
 
 /// The deployment spec of the scenario with every flag applied (the only place flags

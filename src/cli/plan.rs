@@ -14,10 +14,12 @@ use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RbgApi, emit_all};
 use xpyd_sim::planner::candidates::SearchSpace;
 use xpyd_sim::planner::shard::{Shard, ShardFile};
 use xpyd_sim::planner::{self, PlanSettings, Progress};
-use xpyd_sim::scenario::{self, Mode, RouterKind, Scenario};
+use xpyd_sim::scenario::{
+    self, Backend, DEFAULT_FILE_NAME, DEFAULT_SCENARIO, LoadedFile, Mode, Overrides, RouterKind,
+    Scenario,
+};
 
 use super::manifest::RbgApiArg;
-use super::run::{DEFAULT_NAME, DEFAULT_SCENARIO};
 
 #[derive(Debug, Default, Args)]
 pub(crate) struct PlanArgs {
@@ -130,39 +132,17 @@ const JOB_IMAGE: &str = concat!("ghcr.io/xpyd/xpyd:", env!("CARGO_PKG_VERSION"))
 /// Turn the flags into plan settings. This is the only place flags change scenario
 /// values.
 pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
-    let (file, base_dir, text) = match &args.scenario {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("{}: cannot read scenario", p.display()))?;
-            let base = p
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
-            (p.clone(), base, text)
-        }
-        None => (
-            PathBuf::from(DEFAULT_NAME),
-            PathBuf::from("."),
-            DEFAULT_SCENARIO.to_string(),
-        ),
+    let ov = Overrides {
+        sets: args.set.clone(),
+        seed: args.seed,
+        backend: args.backend.as_deref().and_then(Backend::from_name),
+        ..Overrides::default()
     };
-    let mut doc = scenario::parse_scenario_text(&file, &text)?;
-    scenario::apply_overrides(&mut doc, &args.set)?;
-    let set = |doc: &mut toml::Table, key: &str, v: toml::Value| {
-        scenario::set_path(doc, key, v).map_err(|m| anyhow::anyhow!("{key}: {m}"))
-    };
-    if let Some(seed) = args.seed {
-        let seed = i64::try_from(seed).context("--seed must fit in a signed 64-bit integer")?;
-        set(&mut doc, "seed", toml::Value::Integer(seed))?;
-    }
-    if let Some(b) = &args.backend {
-        set(
-            &mut doc,
-            "deployment.backend",
-            toml::Value::String(b.clone()),
-        )?;
-    }
-    let base = scenario::table_to_file(&file, doc)?;
+    let LoadedFile {
+        file,
+        base_dir,
+        wire: base,
+    } = scenario::load_file(args.scenario.as_deref(), &ov)?;
     // Validate the base before searching: its errors name the user's file.
     let sc = Scenario::from_file(&file, &base_dir, base.clone())?;
 
@@ -504,34 +484,9 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
 /// `config.json`, a calibration profile), in a fixed order; `builtin:` names and catalog
 /// ids are not files. An absolute path is an error: the Job's pods cannot see it.
 fn referenced_files(base: &xpyd_sim::scenario::ScenarioFile) -> Result<Vec<String>> {
-    use xpyd_sim::workload::{JointLengthsFile, LengthFile};
-    let mut paths: Vec<&str> = Vec::new();
-    if !xpyd_models::ModelArch::catalog_ids().contains(&base.model.id.as_str()) {
-        paths.push(&base.model.id);
-    }
-    if let Some(p) = base.hardware.profile.as_deref()
-        && p != "builtin"
-        && p != "roofline"
-    {
-        paths.push(p);
-    }
-    let w = &base.workload;
-    if let Some(t) = &w.trace {
-        paths.push(&t.path);
-    }
-    if let Some(JointLengthsFile::EmpiricalJoint { path, .. }) = &w.lengths {
-        paths.push(path);
-    }
-    for l in [&w.input_tokens, &w.output_tokens].into_iter().flatten() {
-        if let LengthFile::Empirical { path, .. } = l {
-            paths.push(path);
-        }
-    }
+    let paths = base.file_fields();
     let mut out: Vec<String> = Vec::new();
-    for p in paths {
-        if p.starts_with("builtin:") {
-            continue;
-        }
+    for p in &paths {
         if !Path::new(p).is_relative() {
             bail!(
                 "--emit-job: the scenario reads `{p}` by an absolute path, which the Job's pods cannot see: give it relative to the scenario's folder (it then goes into the ConfigMap)"
@@ -575,7 +530,7 @@ fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> 
         }
         None => {
             // The built-in default, mounted like any scenario (it reads no files).
-            let name = "seed-sglang-2p1d.toml".to_string();
+            let name = DEFAULT_FILE_NAME.to_string();
             files.push(JobFile {
                 path: name.clone(),
                 bytes: DEFAULT_SCENARIO.as_bytes().to_vec(),

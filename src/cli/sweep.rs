@@ -14,7 +14,7 @@ use xpyd_reports::atomic::write_file;
 use xpyd_reports::run_report::ReportOptions;
 use xpyd_reports::summary::SystemSummary;
 use xpyd_reports::sweep::{self, SweepMeta, SweepPoint};
-use xpyd_sim::scenario::{self, Topology};
+use xpyd_sim::scenario::{self, RouterKind, Topology};
 use xpyd_sim::{System, run as simulate};
 
 use super::run::{self, RunArgs};
@@ -47,8 +47,8 @@ pub(crate) struct SweepArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Router of every role.
-    #[arg(long, value_name = "NAME")]
-    router: Option<String>,
+    #[arg(long, value_name = "NAME", value_parser = run::parse_router)]
+    router: Option<RouterKind>,
     /// Calibration profile for step costs (overrides `hardware.profile`).
     #[arg(long, value_name = "FILE", conflicts_with = "roofline")]
     profile: Option<PathBuf>,
@@ -118,7 +118,7 @@ pub(crate) fn run(args: SweepArgs) -> Result<()> {
         args.seed,
         args.requests,
         args.set.clone(),
-        args.router.clone(),
+        args.router,
         args.profile.clone(),
         args.roofline,
     );

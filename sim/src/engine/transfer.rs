@@ -14,7 +14,7 @@ impl Simulation<'_> {
         match (self.sc.kv_transfer.layerwise, final_step_start) {
             (true, Some(start)) => self.begin_flow(id, Some(start)),
             _ => {
-                let at = self.now + SimDuration::from_millis_f64(self.sc.kv_transfer.setup_ms);
+                let at = self.now + self.sc.kv_transfer.setup;
                 self.queue.push(at, Event::TransferStart(id));
             }
         }

@@ -37,7 +37,7 @@ pub mod shard;
 use crate::engine::{System, run};
 use crate::rng::Streams;
 use crate::scenario::{Mode, Scenario, ScenarioFile};
-use crate::workload::{ArrivalFile, ArrivalMode, Workload, WorkloadFile, WorkloadGen};
+use crate::workload::{ArrivalMode, Workload, WorkloadFile, WorkloadGen};
 use bounds::{LengthStats, capacity_bound};
 use candidates::{Candidate, Replicas, SearchSpace, enumerate};
 use rayon::prelude::*;
@@ -473,7 +473,6 @@ pub fn finish(
             let min_requests = (target * CONFIRM_LIFETIMES * lifetime_s).ceil();
             Some(confirm(
                 settings,
-                &base_sc,
                 &results[i].candidate,
                 results[i].max_rate_rps,
                 target,
@@ -495,14 +494,14 @@ pub fn finish(
 }
 
 /// The scenario file of `c`'s roles at `size` replicas serving the base workload at
-/// `target` requests/s, ready to be written and replayed by `xpyd run`.
+/// `target` requests/s (set by [`WorkloadFile::with_rate`], the rate setter of every
+/// command), ready to be written and replayed by `xpyd run`.
 pub fn deployment_file(
     settings: &PlanSettings,
-    base_rate_rps: Option<f64>,
     c: &Candidate,
     size: Replicas,
     target: f64,
-) -> ScenarioFile {
+) -> Result<ScenarioFile, PlanError> {
     let mut f = c.scenario_file_of(&settings.base, size);
     f.name = Some(format!(
         "{}-plan",
@@ -515,65 +514,23 @@ pub fn deployment_file(
     f.baseline = settings.base.baseline.clone();
     f.baseline.tp = None;
     f.baseline.replicas = None;
-    set_rate(&mut f.workload, base_rate_rps, target);
+    f.workload = f
+        .workload
+        .with_rate(target)
+        .map_err(|e| PlanError::Workload {
+            message: e.to_string(),
+        })?;
     absolutize(&mut f, &settings.base_dir);
-    f
-}
-
-/// Set the workload's mean rate to `target` (requests/s), keeping its shape.
-fn set_rate(w: &mut WorkloadFile, base_rate_rps: Option<f64>, target: f64) {
-    if let Some(t) = w.trace.as_mut() {
-        t.time_scale = None;
-        t.rate_rps = Some(target);
-        return;
-    }
-    let factor = base_rate_rps.map_or(1.0, |b| target / b);
-    let simple = w.sessions.is_none();
-    if let Some(a) = w.arrival.as_mut() {
-        match a {
-            ArrivalFile::Poisson { rate_rps }
-            | ArrivalFile::Gamma { rate_rps, .. }
-            | ArrivalFile::Constant { rate_rps } => {
-                *rate_rps = if simple { target } else { *rate_rps * factor };
-            }
-            ArrivalFile::Schedule { points, .. } => {
-                for p in points {
-                    p.rate_rps *= factor;
-                }
-            }
-            ArrivalFile::ClosedLoop { .. } => {}
-        }
-    }
+    Ok(f)
 }
 
 /// Make relative file paths absolute so the scenario can be replayed from anywhere.
 fn absolutize(f: &mut ScenarioFile, base_dir: &Path) {
-    use crate::workload::{JointLengthsFile, LengthFile};
-    let fix = |p: &mut String| {
-        if !p.starts_with("builtin:") && Path::new(p.as_str()).is_relative() {
+    for p in f.file_fields_mut() {
+        if Path::new(p.as_str()).is_relative() {
             let joined = base_dir.join(p.as_str());
             let abs = std::path::absolute(&joined).unwrap_or(joined);
             *p = abs.to_string_lossy().into_owned();
-        }
-    };
-    if Path::new(&f.model.id).is_relative()
-        && !xpyd_models::ModelArch::catalog_ids().contains(&f.model.id.as_str())
-    {
-        fix(&mut f.model.id);
-    }
-    let w = &mut f.workload;
-    if let Some(t) = w.trace.as_mut() {
-        fix(&mut t.path);
-    }
-    if let Some(JointLengthsFile::EmpiricalJoint { path, .. }) = w.lengths.as_mut() {
-        fix(path);
-    }
-    for l in [w.input_tokens.as_mut(), w.output_tokens.as_mut()]
-        .into_iter()
-        .flatten()
-    {
-        if let LengthFile::Empirical { path, .. } = l {
-            fix(path);
         }
     }
 }
@@ -592,7 +549,6 @@ fn absolutize(f: &mut ScenarioFile, base_dir: &Path) {
 ///    not do better). At most [`TRIM_RUNS`] trial runs.
 fn confirm(
     settings: &PlanSettings,
-    base_sc: &Scenario,
     c: &Candidate,
     unit_rate_rps: f64,
     target: f64,
@@ -604,9 +560,8 @@ fn confirm(
     } else {
         1
     };
-    let base_rate = base_sc.workload.rate_rps();
     let trial = |size: Replicas, units: u32| -> Result<Recommendation, PlanError> {
-        let mut file = deployment_file(settings, base_rate, c, size, target);
+        let mut file = deployment_file(settings, c, size, target)?;
         if file.workload.trace.is_none()
             && let Some(n) = file.workload.requests.as_mut()
         {
@@ -690,66 +645,4 @@ fn confirm(
 enum Role {
     Prefill,
     Decode,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::workload::{RatePointFile, TraceFile, TraceFormat};
-
-    #[test]
-    fn set_rate_keeps_the_shape() {
-        let mut w = WorkloadFile {
-            arrival: Some(ArrivalFile::Schedule {
-                points: vec![
-                    RatePointFile {
-                        at_s: 0.0,
-                        rate_rps: 1.0,
-                    },
-                    RatePointFile {
-                        at_s: 10.0,
-                        rate_rps: 3.0,
-                    },
-                ],
-                interpolation: None,
-                repeat_s: None,
-            }),
-            ..WorkloadFile::default()
-        };
-        set_rate(&mut w, Some(2.0), 4.0);
-        let Some(ArrivalFile::Schedule { points, .. }) = &w.arrival else {
-            panic!("schedule kept");
-        };
-        assert_eq!((points[0].rate_rps, points[1].rate_rps), (2.0, 6.0));
-
-        let mut w = WorkloadFile {
-            arrival: Some(ArrivalFile::Gamma {
-                rate_rps: 1.0,
-                cv: 2.0,
-            }),
-            ..WorkloadFile::default()
-        };
-        set_rate(&mut w, Some(1.0), 7.5);
-        assert_eq!(
-            w.arrival,
-            Some(ArrivalFile::Gamma {
-                rate_rps: 7.5,
-                cv: 2.0
-            })
-        );
-
-        let mut w = WorkloadFile {
-            trace: Some(TraceFile {
-                format: TraceFormat::Mooncake,
-                path: "builtin:mooncake-conversation".into(),
-                time_scale: Some(0.5),
-                rate_rps: None,
-                start_s: None,
-            }),
-            ..WorkloadFile::default()
-        };
-        set_rate(&mut w, None, 3.0);
-        let t = w.trace.unwrap();
-        assert_eq!((t.time_scale, t.rate_rps), (None, Some(3.0)));
-    }
 }

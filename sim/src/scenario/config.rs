@@ -5,17 +5,20 @@
 //! Invariants: every default is resolved and every value checked by
 //! [`Scenario::from_file`], so a `Scenario` that exists can be simulated.
 
+use super::ColdStartConfig;
 use super::{Backend, RoleConfig, RoutingConfig, Topology};
-use crate::policy::autoscale::ColdStartConfig;
+use crate::time::SimDuration;
 use crate::workload::Workload;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use xpyd_models::{Dtype, Efficiencies, GpuSpec, InterconnectKind, ModelArch};
 
-/// Which calibration profile step costs use.
-#[derive(Clone, Debug)]
+/// Which calibration profile step costs use (a scenario's `hardware.profile`, or the
+/// `--profile` / `--roofline` flags of the commands that take no scenario).
+#[derive(Clone, Debug, Default)]
 pub enum ProfileChoice {
     /// The profile shipped for the GPU, where one exists (else the roofline).
+    #[default]
     Builtin,
     /// No profile: every term from the roofline.
     Roofline,
@@ -23,15 +26,55 @@ pub enum ProfileChoice {
     File(std::sync::Arc<xpyd_models::profile::Profile>, String),
 }
 
+impl ProfileChoice {
+    /// From the `--profile FILE` / `--roofline` flags: the file wins, then the roofline,
+    /// else the shipped profile. Errors when the file cannot be loaded.
+    pub fn from_flags(
+        profile: Option<&Path>,
+        roofline: bool,
+    ) -> Result<ProfileChoice, xpyd_models::profile::ProfileError> {
+        Ok(match (profile, roofline) {
+            (Some(path), _) => ProfileChoice::load(path)?,
+            (None, true) => ProfileChoice::Roofline,
+            (None, false) => ProfileChoice::Builtin,
+        })
+    }
+
+    /// The profile in the file `path`, named by the path in reports.
+    pub fn load(path: &Path) -> Result<ProfileChoice, xpyd_models::profile::ProfileError> {
+        let p = xpyd_models::profile::Profile::load(path)?;
+        Ok(ProfileChoice::File(
+            std::sync::Arc::new(p),
+            path.display().to_string(),
+        ))
+    }
+
+    /// Apply to a cost model built with [`xpyd_models::CostModel::new`] (which uses the
+    /// shipped profile).
+    pub fn apply(&self, cm: xpyd_models::CostModel) -> xpyd_models::CostModel {
+        match self {
+            ProfileChoice::Builtin => cm,
+            ProfileChoice::Roofline => cm.with_profile(None),
+            ProfileChoice::File(p, origin) => cm.with_profile_named(Some(p.clone()), origin),
+        }
+    }
+}
+
 /// KV-transfer parameters, validated.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KvTransferConfig {
     /// Layer-wise streaming overlapped with the final prefill step.
     pub layerwise: bool,
-    /// SGLang bootstrap handshake, ms.
+    /// SGLang bootstrap handshake, ms (as given, for reports).
     pub bootstrap_ms: f64,
-    /// Fixed cost per transfer, ms.
+    /// SGLang bootstrap handshake (`bootstrap_ms`, converted once).
+    #[serde(skip)]
+    pub bootstrap: SimDuration,
+    /// Fixed cost per transfer, ms (as given, for reports).
     pub setup_ms: f64,
+    /// Fixed cost per transfer (`setup_ms`, converted once).
+    #[serde(skip)]
+    pub setup: SimDuration,
     /// Fraction of link bandwidth achieved.
     pub efficiency: f64,
     /// Same-node transfers also go over RDMA.
@@ -101,10 +144,10 @@ pub struct Scenario {
     pub workload: Workload,
     /// SLOs.
     pub slo: SloConfig,
-    /// Stop time, s.
-    pub max_duration_s: f64,
-    /// Time-series window, s.
-    pub sample_window_s: f64,
+    /// Stop time (`simulation.max-duration-s`).
+    pub max_duration: SimDuration,
+    /// Time-series window (`simulation.sample-window-s`).
+    pub sample_window: SimDuration,
     /// Roofline efficiencies.
     pub efficiency: Efficiencies,
     /// Router parameters.
@@ -126,11 +169,7 @@ impl Scenario {
             self.kv_cache,
             self.efficiency.clone(),
         );
-        match &self.profile {
-            ProfileChoice::Builtin => cm,
-            ProfileChoice::Roofline => cm.with_profile(None),
-            ProfileChoice::File(p, origin) => cm.with_profile_named(Some(p.clone()), origin),
-        }
+        self.profile.apply(cm)
     }
 }
 

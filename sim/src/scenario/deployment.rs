@@ -1,5 +1,6 @@
 //! The deployment: the serving stack ([`Backend`]), the PD [`Mode`], the engine
-//! [`Priority`] and the [`RouterKind`]; the validated roles ([`RoleConfig`],
+//! [`Priority`] and the [`RouterKind`]; the wire form of `[deployment]`
+//! ([`DeploymentFile`], [`RoleFile`], [`EngineFile`]); the validated roles ([`RoleConfig`],
 //! [`EngineConfig`]) and [`Topology`]; and how one role's table
 //! (`[deployment.prefill]`, `[deployment.decode]`, `[deployment.aggregated]`, the
 //! baseline) is resolved, with the engine defaults of each backend.
@@ -9,10 +10,9 @@
 //! one KV block, at least one replica unless an autoscaler may start it empty, and
 //! initial replicas within its autoscaler's bounds.
 
+use super::check::Validator;
 use super::error::autoscale_error;
-use super::validate::Validator;
-use super::{EngineFile, RoleFile, ScenarioError};
-use crate::policy::autoscale::AutoscaleConfig;
+use super::{AutoscaleConfig, AutoscaleFile, ScenarioError};
 use serde::{Deserialize, Serialize};
 use xpyd_models::{Dtype, GpuSpec, MemoryPlan, ModelArch};
 
@@ -33,6 +33,14 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Every backend, in the order their names are listed.
+    pub const ALL: [Backend; 3] = [Backend::Sglang, Backend::Vllm, Backend::Dynamo];
+
+    /// The backend named `name` as in scenario files (`sglang`, `vllm`, `dynamo`).
+    pub fn from_name(name: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == name)
+    }
+
     /// Name as written in scenario files.
     pub fn name(self) -> &'static str {
         match self {
@@ -88,6 +96,23 @@ pub enum RouterKind {
 }
 
 impl RouterKind {
+    /// Every router, in the order their names are listed.
+    pub const ALL: [RouterKind; 8] = [
+        RouterKind::RoundRobin,
+        RouterKind::Random,
+        RouterKind::LeastOutstanding,
+        RouterKind::PowerOfTwo,
+        RouterKind::KvAware,
+        RouterKind::CacheAware,
+        RouterKind::Gaie,
+        RouterKind::SessionAffinity,
+    ];
+
+    /// The router named `name` as in scenario files (`round-robin`, `kv-aware`, ...).
+    pub fn from_name(name: &str) -> Option<RouterKind> {
+        RouterKind::ALL.into_iter().find(|r| r.name() == name)
+    }
+
     /// Name as written in scenario files.
     pub fn name(self) -> &'static str {
         match self {
@@ -101,6 +126,61 @@ impl RouterKind {
             RouterKind::SessionAffinity => "session-affinity",
         }
     }
+}
+
+/// `[deployment]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeploymentFile {
+    /// `disaggregated` (default) or `aggregated`.
+    pub mode: Option<Mode>,
+    /// `sglang` (default), `vllm` or `dynamo`.
+    pub backend: Option<Backend>,
+    /// Prefill role (disaggregated).
+    pub prefill: Option<RoleFile>,
+    /// Decode role (disaggregated).
+    pub decode: Option<RoleFile>,
+    /// The only role of an aggregated deployment.
+    pub aggregated: Option<RoleFile>,
+}
+
+/// One role: replicas, TP, router and engine knobs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RoleFile {
+    /// Instances of this role.
+    pub replicas: u32,
+    /// Tensor-parallel degree of each instance.
+    pub tp: u32,
+    /// How requests are spread over this role's instances (default round-robin).
+    pub router: Option<RouterKind>,
+    /// Engine knobs (defaults from the backend).
+    #[serde(default)]
+    pub engine: EngineFile,
+    /// Autoscaler of this role (`replicas` is then the initial count).
+    pub autoscale: Option<AutoscaleFile>,
+}
+
+/// Engine knobs of a role; unset fields take the backend's defaults.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EngineFile {
+    /// vLLM `--max-num-seqs` / SGLang `--max-running-requests`.
+    pub max_num_seqs: Option<u32>,
+    /// vLLM `--max-num-batched-tokens` / SGLang `--chunked-prefill-size`: tokens per step.
+    pub max_batched_tokens: Option<u32>,
+    /// Split long prompts over several steps (default true).
+    pub chunked_prefill: Option<bool>,
+    /// `decode-first` (vLLM) or `prefill-first` (SGLang).
+    pub priority: Option<Priority>,
+    /// Fraction of GPU memory for weights + KV (vLLM `--gpu-memory-utilization`,
+    /// SGLang `--mem-fraction-static`).
+    pub gpu_memory_utilization: Option<f64>,
+    /// Tokens per KV block (vLLM `--block-size` 16, SGLang `--page-size` 1).
+    pub kv_block_tokens: Option<u32>,
+    /// GiB per GPU kept for activations, CUDA graphs and the runtime (default: estimated
+    /// from the token budget).
+    pub activation_reserve_gib: Option<f64>,
 }
 
 /// Engine knobs of one role, every default resolved.

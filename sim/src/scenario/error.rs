@@ -4,7 +4,7 @@
 //! Invariants: every error is fatal (the run does not start) and names the scenario file
 //! and the TOML path of the offending field, or the `--set` argument at fault.
 
-use crate::policy::autoscale::AutoscaleError;
+use super::AutoscaleError;
 use crate::workload::WorkloadError;
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,16 @@ pub enum ScenarioError {
         /// TOML path of the offending field.
         field: String,
         /// What is wrong, with the numbers.
+        message: String,
+    },
+    /// A command-line flag's value cannot be applied to the scenario.
+    #[error("{file}: {flag}: {message}")]
+    Flag {
+        /// The scenario file.
+        file: PathBuf,
+        /// The flag at fault (`--rate`).
+        flag: String,
+        /// What is wrong, with the value and what would be accepted.
         message: String,
     },
     /// A `--set KEY=VALUE` override is malformed.

@@ -1,12 +1,13 @@
 //! The wire format: [`ScenarioFile`], the serde mirror of a scenario file, and one
-//! struct per TOML section (`[routing]`'s live with its validation in `routing`).
+//! struct per TOML section. Sections with validation of their own keep their wire structs
+//! next to it: `[deployment]` in `deployment`, `[routing]` in `routing`, autoscalers and
+//! `[cold-start]` in `autoscale` and `cold_start`.
 //!
 //! Invariants: every struct denies unknown fields and uses kebab-case with units in the
 //! names; no `flatten`. Nothing here is checked: an unset field is `None` until
 //! [`Scenario::from_file`](super::Scenario::from_file) resolves it.
 
-use super::{Backend, Mode, Priority, RouterKind, RoutingFile};
-use crate::policy::autoscale::{AutoscaleFile, ColdStartFile};
+use super::{ColdStartFile, DeploymentFile, RouterKind, RoutingFile};
 use crate::workload::WorkloadFile;
 use serde::{Deserialize, Serialize};
 use xpyd_models::Dtype;
@@ -54,6 +55,53 @@ pub struct ScenarioFile {
     pub cold_start: Option<ColdStartFile>,
 }
 
+impl ScenarioFile {
+    /// The one list of the fields that name local files, in a fixed order: the model's
+    /// `config.json` (`model.id` unless a catalog id), the calibration profile
+    /// (`hardware.profile` unless `builtin`/`roofline`), the trace, the joint-lengths table
+    /// and the empirical length tables. `builtin:` data names are not files and are left
+    /// out. Relative paths resolve against the scenario file's folder.
+    pub fn file_fields_mut(&mut self) -> Vec<&mut String> {
+        use crate::workload::{JointLengthsFile, LengthFile};
+        let mut out: Vec<&mut String> = Vec::new();
+        if !xpyd_models::ModelArch::catalog_ids().contains(&self.model.id.as_str()) {
+            out.push(&mut self.model.id);
+        }
+        if let Some(p) = self.hardware.profile.as_mut()
+            && p != "builtin"
+            && p != "roofline"
+        {
+            out.push(p);
+        }
+        let w = &mut self.workload;
+        if let Some(t) = w.trace.as_mut() {
+            out.push(&mut t.path);
+        }
+        if let Some(JointLengthsFile::EmpiricalJoint { path, .. }) = w.lengths.as_mut() {
+            out.push(path);
+        }
+        for l in [w.input_tokens.as_mut(), w.output_tokens.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let LengthFile::Empirical { path, .. } = l {
+                out.push(path);
+            }
+        }
+        out.retain(|p| !p.starts_with("builtin:"));
+        out
+    }
+
+    /// [`Self::file_fields_mut`], read only.
+    pub fn file_fields(&self) -> Vec<String> {
+        self.clone()
+            .file_fields_mut()
+            .into_iter()
+            .map(|p| p.clone())
+            .collect()
+    }
+}
+
 /// `[model]`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -86,61 +134,6 @@ pub struct HardwareFile {
     /// any), `"roofline"` (none), or the path of a profile JSON (relative to this file),
     /// e.g. one written by `xpyd-calibrate` or `xpyd calibrate import-aiconfigurator`.
     pub profile: Option<String>,
-}
-
-/// `[deployment]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct DeploymentFile {
-    /// `disaggregated` (default) or `aggregated`.
-    pub mode: Option<Mode>,
-    /// `sglang` (default), `vllm` or `dynamo`.
-    pub backend: Option<Backend>,
-    /// Prefill role (disaggregated).
-    pub prefill: Option<RoleFile>,
-    /// Decode role (disaggregated).
-    pub decode: Option<RoleFile>,
-    /// The only role of an aggregated deployment.
-    pub aggregated: Option<RoleFile>,
-}
-
-/// One role: replicas, TP, router and engine knobs.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RoleFile {
-    /// Instances of this role.
-    pub replicas: u32,
-    /// Tensor-parallel degree of each instance.
-    pub tp: u32,
-    /// How requests are spread over this role's instances (default round-robin).
-    pub router: Option<RouterKind>,
-    /// Engine knobs (defaults from the backend).
-    #[serde(default)]
-    pub engine: EngineFile,
-    /// Autoscaler of this role (`replicas` is then the initial count).
-    pub autoscale: Option<AutoscaleFile>,
-}
-
-/// Engine knobs of a role; unset fields take the backend's defaults.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct EngineFile {
-    /// vLLM `--max-num-seqs` / SGLang `--max-running-requests`.
-    pub max_num_seqs: Option<u32>,
-    /// vLLM `--max-num-batched-tokens` / SGLang `--chunked-prefill-size`: tokens per step.
-    pub max_batched_tokens: Option<u32>,
-    /// Split long prompts over several steps (default true).
-    pub chunked_prefill: Option<bool>,
-    /// `decode-first` (vLLM) or `prefill-first` (SGLang).
-    pub priority: Option<Priority>,
-    /// Fraction of GPU memory for weights + KV (vLLM `--gpu-memory-utilization`,
-    /// SGLang `--mem-fraction-static`).
-    pub gpu_memory_utilization: Option<f64>,
-    /// Tokens per KV block (vLLM `--block-size` 16, SGLang `--page-size` 1).
-    pub kv_block_tokens: Option<u32>,
-    /// GiB per GPU kept for activations, CUDA graphs and the runtime (default: estimated
-    /// from the token budget).
-    pub activation_reserve_gib: Option<f64>,
 }
 
 /// `[kv-transfer]`.

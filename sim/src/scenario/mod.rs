@@ -7,31 +7,53 @@
 //! `Scenario` that exists can be simulated: its weights fit and its TP divides the heads.
 //! Errors name the file and the TOML path of the offending field.
 //!
-//! Layout: `file` is the wire format, one struct per section; `parse` turns text into it
-//! (with `--set` overrides); `validate` turns it into a [`Scenario`] (`config`), with the
-//! roles and engine defaults of `deployment` and the router parameters of `routing`;
-//! `error` holds [`ScenarioError`]. Every public item is re-exported here.
+//! Layout: one convention for every section, a wire struct (serde mirror) turned into
+//! a validated type by one field checker (`check::Validator`). `file` is the top-level wire
+//! format; sections with their own validation keep wire and validated types together:
+//! `deployment` (roles, engine defaults), `routing`, `autoscale` and `cold_start` (which
+//! the controllers of `crate::policy::autoscale` take: the dependency points from policy to
+//! scenario, never back); `validate` assembles a [`Scenario`] (`config`); `parse` turns
+//! text into the wire form with `--set` pairs; `load` is the one loader every command uses
+//! ([`Scenario::load_with`], [`Overrides`], [`DEFAULT_SCENARIO`]); `error` holds
+//! [`ScenarioError`]. Imports point one way: `check` <- sections <- `validate` <- `load`.
+//! Every public item is re-exported here.
 
+pub(crate) mod autoscale;
+mod check;
+mod cold_start;
 mod config;
 mod deployment;
 mod error;
 mod file;
+mod load;
 mod parse;
 mod routing;
 mod validate;
 
+pub use autoscale::{
+    AutoscaleConfig, AutoscaleError, AutoscaleFile, BehaviorMode, DEFAULT_PERCENTILE,
+    DEFAULT_WINDOW_S, HpaConfig, HpaFile, KedaConfig, KedaFile, Metric, MetricName, MetricTarget,
+    MetricType, PolicyType, PredictorKind, ScalingPolicy, ScalingPolicyFile, ScalingRules,
+    ScalingRulesFile, SelectPolicy, SlaPlannerConfig, SlaPlannerFile, Stage,
+};
+pub use cold_start::{ColdStartConfig, ColdStartFile, load_seconds};
 pub use config::{
     DynamoConfig, KvTransferConfig, ProfileChoice, Scenario, SloConfig, intra_node_kind,
 };
 pub use deployment::{
-    Backend, EngineConfig, Mode, Priority, RoleConfig, RouterKind, Topology, mode_name,
+    Backend, DeploymentFile, EngineConfig, EngineFile, Mode, Priority, RoleConfig, RoleFile,
+    RouterKind, Topology, mode_name,
 };
 pub use error::ScenarioError;
 pub use file::{
-    BaselineFile, DeploymentFile, DynamoFile, EfficiencyFile, EngineFile, HardwareFile,
-    KvTransferFile, ModelFile, RoleFile, ScenarioFile, SimulationFile, SloFile,
+    BaselineFile, DynamoFile, EfficiencyFile, HardwareFile, KvTransferFile, ModelFile,
+    ScenarioFile, SimulationFile, SloFile,
 };
-pub use parse::{apply_overrides, parse_scenario_text, set_path, table_to_file};
+pub use load::{
+    DEFAULT_FILE_NAME, DEFAULT_NAME, DEFAULT_SCENARIO, LoadedFile, Overrides, ProfileOverride,
+    load_file,
+};
+pub use parse::{apply_overrides, parse_scenario_text, table_to_file};
 pub use routing::{
     CacheAwareConfig, CacheAwareFile, GaieConfig, GaieFile, KvAwareConfig, KvAwareFile,
     RoutingConfig, RoutingFile,

@@ -30,7 +30,7 @@ pub fn apply_overrides(doc: &mut toml::Table, sets: &[String]) -> Result<(), Sce
 }
 
 /// Set a dotted path in a TOML table, creating tables on the way.
-pub fn set_path(doc: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+pub(super) fn set_path(doc: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(format!("malformed key `{key}`"));

@@ -3,7 +3,7 @@
 //! sources, and validation.
 
 use super::ScenarioError;
-use super::validate::Validator;
+use super::check::Validator;
 use serde::{Deserialize, Serialize};
 
 /// `[routing]`: parameters of the cache-aware routers (used by every role whose

@@ -1,11 +1,12 @@
-//! Loading and validation: [`Scenario::load`] reads a file, applies `--set` overrides
-//! and parses it; [`Scenario::from_file`] turns the wire form into a [`Scenario`],
+//! Validation: [`Scenario::from_file`] turns the wire form into a [`Scenario`],
 //! resolving every default (backend defaults for engine knobs, GPU defaults for links)
 //! and checking every value with the range checks of `Validator`.
 //!
 //! Invariants: `from_file` destructures every section exhaustively, so a field cannot be
 //! forgotten; every error names the file and the TOML path of the offending field.
 
+use super::ColdStartConfig;
+use super::check::Validator;
 use super::deployment::{RoleCtx, RoleKind};
 use super::error::{autoscale_error, workload_error};
 use super::routing::routing_config;
@@ -13,38 +14,12 @@ use super::{
     Backend, BaselineFile, DeploymentFile, DynamoConfig, DynamoFile, EfficiencyFile, EngineFile,
     HardwareFile, KvTransferConfig, KvTransferFile, Mode, ModelFile, ProfileChoice, RoleFile,
     Scenario, ScenarioError, ScenarioFile, SimulationFile, SloConfig, SloFile, Topology,
-    apply_overrides, parse_scenario_text, table_to_file,
 };
-use crate::policy::autoscale::ColdStartConfig;
 use crate::workload::Workload;
 use std::path::Path;
 use xpyd_models::{Dtype, Efficiencies, GpuSpec, ModelArch};
 
 impl Scenario {
-    /// Read, override and validate a scenario file.
-    pub fn load(file: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ScenarioError::Io {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        let base = file.parent().unwrap_or(Path::new("."));
-        Scenario::from_text(file, base, &text, sets)
-    }
-
-    /// Parse, override and validate scenario text; `file` names it in errors and
-    /// `base_dir` resolves relative paths.
-    pub fn from_text(
-        file: &Path,
-        base_dir: &Path,
-        text: &str,
-        sets: &[String],
-    ) -> Result<Scenario, ScenarioError> {
-        let mut doc = parse_scenario_text(file, text)?;
-        apply_overrides(&mut doc, sets)?;
-        let wire = table_to_file(file, doc)?;
-        Scenario::from_file(file, base_dir, wire)
-    }
-
     /// Validate the wire form.
     pub fn from_file(
         file: &Path,
@@ -102,12 +77,8 @@ impl Scenario {
         let profile = match profile.as_deref() {
             None | Some("builtin") => ProfileChoice::Builtin,
             Some("roofline") => ProfileChoice::Roofline,
-            Some(path) => {
-                let full = base_dir.join(path);
-                let p = xpyd_models::profile::Profile::load(&full)
-                    .map_err(|e| v.invalid("hardware.profile", e.to_string()))?;
-                ProfileChoice::File(std::sync::Arc::new(p), full.display().to_string())
-            }
+            Some(path) => ProfileChoice::load(&base_dir.join(path))
+                .map_err(|e| v.invalid("hardware.profile", e.to_string()))?,
         };
         let gpu = GpuSpec::builtin(&gpu).map_err(|e| v.invalid("hardware.gpu", e.to_string()))?;
         let gpus_per_node = gpus_per_node.unwrap_or(gpu.gpus_per_node);
@@ -224,11 +195,16 @@ impl Scenario {
             efficiency: kv_eff,
             force_rdma,
         } = kv_transfer;
+        let (bootstrap_ms, bootstrap) =
+            v.non_negative_ms("kv-transfer.bootstrap-ms", bootstrap_ms.unwrap_or(2.0))?;
+        let (setup_ms, setup) =
+            v.non_negative_ms("kv-transfer.setup-ms", setup_ms.unwrap_or(1.0))?;
         let kv_transfer = KvTransferConfig {
             layerwise: layerwise.unwrap_or(false),
-            bootstrap_ms: v
-                .non_negative_f64("kv-transfer.bootstrap-ms", bootstrap_ms.unwrap_or(2.0))?,
-            setup_ms: v.non_negative_f64("kv-transfer.setup-ms", setup_ms.unwrap_or(1.0))?,
+            bootstrap_ms,
+            bootstrap,
+            setup_ms,
+            setup,
             efficiency: v.fraction("kv-transfer.efficiency", kv_eff.unwrap_or(0.8))?,
             force_rdma: force_rdma.unwrap_or(false),
             nic_gbit_s,
@@ -274,11 +250,11 @@ impl Scenario {
             max_duration_s,
             sample_window_s,
         } = simulation;
-        let max_duration_s = v.positive_f64(
+        let max_duration = v.positive_secs(
             "simulation.max-duration-s",
             max_duration_s.unwrap_or(86_400.0),
         )?;
-        let sample_window_s = v.at_least(
+        let sample_window = v.secs_at_least(
             "simulation.sample-window-s",
             sample_window_s.unwrap_or(1.0),
             1e-3,
@@ -340,8 +316,8 @@ impl Scenario {
             dynamo,
             workload,
             slo,
-            max_duration_s,
-            sample_window_s,
+            max_duration,
+            sample_window,
             efficiency: eff,
             routing,
             profile,
@@ -351,54 +327,5 @@ impl Scenario {
                 None => ColdStartConfig::default(),
             },
         })
-    }
-}
-
-pub(super) struct Validator<'a> {
-    pub(super) file: &'a Path,
-}
-
-impl Validator<'_> {
-    pub(super) fn invalid(&self, field: &str, message: impl Into<String>) -> ScenarioError {
-        ScenarioError::Invalid {
-            file: self.file.to_path_buf(),
-            field: field.to_string(),
-            message: message.into(),
-        }
-    }
-
-    pub(super) fn positive_u32(&self, field: &str, x: u32) -> Result<u32, ScenarioError> {
-        if x == 0 {
-            return Err(self.invalid(field, "must be at least 1"));
-        }
-        Ok(x)
-    }
-
-    pub(super) fn positive_f64(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
-        if !(x.is_finite() && x > 0.0) {
-            return Err(self.invalid(field, format!("must be a positive number, got {x:?}")));
-        }
-        Ok(x)
-    }
-
-    pub(super) fn at_least(&self, field: &str, x: f64, min: f64) -> Result<f64, ScenarioError> {
-        if !(x.is_finite() && x >= min) {
-            return Err(self.invalid(field, format!("must be at least {min}, got {x:?}")));
-        }
-        Ok(x)
-    }
-
-    pub(super) fn non_negative_f64(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
-        if !(x.is_finite() && x >= 0.0) {
-            return Err(self.invalid(field, format!("must be a non-negative number, got {x:?}")));
-        }
-        Ok(x)
-    }
-
-    pub(super) fn fraction(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
-        if !(x.is_finite() && x > 0.0 && x <= 1.0) {
-            return Err(self.invalid(field, format!("must be in (0, 1], got {x:?}")));
-        }
-        Ok(x)
     }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::arrival::Arrival;
 use super::data::DataSource;
 use super::error::WorkloadError;
-use super::file::{JointLengthsFile, TraceFile, TraceFormat, WorkloadFile};
+use super::file::{ArrivalFile, JointLengthsFile, TraceFile, TraceFormat, WorkloadFile};
 use super::length::{LengthDist, LengthRole};
 use super::prefix::PrefixSpec;
 use super::session::SessionSpec;
@@ -235,17 +235,15 @@ impl Workload {
         }
     }
 
-    /// The same workload at mean arrival rate `rate_rps` (for rate sweeps): synthetic
-    /// processes get the new rate (schedules are scaled, keeping their shape), traces are
-    /// rescaled as by `rate-rps`. Errors on a rate that is not finite and > 0 and on a
-    /// closed loop (whose load is set by its clients).
+    /// The same workload at mean arrival rate `rate_rps`: the one rate setter of every
+    /// command (`run --rate`, `sweep --rates`, the planner's probes and its
+    /// `recommended.toml`, whose wire form is [`WorkloadFile::with_rate`]). Poisson, gamma
+    /// and constant arrivals get the new rate; a schedule is multiplied by
+    /// `rate_rps / mean` (its shape kept); with sessions the conversation rate is
+    /// `rate_rps / turns-mean`; a trace is rescaled as by `rate-rps`. Errors on a rate that
+    /// is not finite and > 0 and on a closed loop (whose load is set by its clients).
     pub fn with_rate(&self, rate_rps: f64) -> Result<Workload, WorkloadError> {
-        if !(rate_rps.is_finite() && rate_rps > 0.0) {
-            return Err(WorkloadError::invalid(
-                "workload.arrival.rate-rps",
-                format!("{rate_rps} must be a finite rate > 0 requests/s"),
-            ));
-        }
+        check_rate(rate_rps)?;
         let source = match &self.source {
             Source::Synthetic {
                 arrival,
@@ -254,13 +252,8 @@ impl Workload {
                 sessions,
             } => Source::Synthetic {
                 arrival: arrival
-                    .with_rate(rate_rps / sessions.as_ref().map_or(1.0, |s| s.turns_mean))
-                    .ok_or_else(|| {
-                        WorkloadError::invalid(
-                            "workload.arrival",
-                            "a closed loop has no arrival rate to set (its load is `clients`)",
-                        )
-                    })?,
+                    .with_rate(arrival_rate(rate_rps, sessions.as_ref()))
+                    .ok_or_else(closed_loop_rate)?,
                 lengths: lengths.clone(),
                 prefix: prefix.clone(),
                 sessions: sessions.clone(),
@@ -332,6 +325,71 @@ impl Workload {
                 )
             }
         }
+    }
+}
+
+/// The rate check of [`Workload::with_rate`].
+fn check_rate(rate_rps: f64) -> Result<(), WorkloadError> {
+    if !(rate_rps.is_finite() && rate_rps > 0.0) {
+        return Err(WorkloadError::invalid(
+            "workload.arrival.rate-rps",
+            format!("{rate_rps} must be a finite rate > 0 requests/s"),
+        ));
+    }
+    Ok(())
+}
+
+/// The error of setting the rate of a closed loop.
+fn closed_loop_rate() -> WorkloadError {
+    WorkloadError::invalid(
+        "workload.arrival",
+        "a closed loop has no arrival rate to set (its load is `clients`)",
+    )
+}
+
+/// The arrival process's mean rate for a request rate of `rate_rps`: with sessions each
+/// arrival starts `turns-mean` requests on average.
+fn arrival_rate(rate_rps: f64, sessions: Option<&SessionSpec>) -> f64 {
+    rate_rps / sessions.map_or(1.0, |s| s.turns_mean)
+}
+
+impl WorkloadFile {
+    /// The wire form of [`Workload::with_rate`], for scenario files written back (the
+    /// planner's `recommended.toml`): `Workload::from_file(w.with_rate(r)?)` equals
+    /// `Workload::from_file(w)?.with_rate(r)`, to the bit. Errors as `with_rate` does, and
+    /// on an invalid arrival or sessions table.
+    pub fn with_rate(&self, rate_rps: f64) -> Result<WorkloadFile, WorkloadError> {
+        check_rate(rate_rps)?;
+        let mut w = self.clone();
+        if let Some(t) = w.trace.as_mut() {
+            t.time_scale = None;
+            t.rate_rps = Some(rate_rps);
+            return Ok(w);
+        }
+        let sessions = w
+            .sessions
+            .as_ref()
+            .map(SessionSpec::from_file)
+            .transpose()?;
+        let target = arrival_rate(rate_rps, sessions.as_ref());
+        if let Some(a) = w.arrival.as_mut() {
+            // Validated as `Workload::from_file` does, for a schedule's mean.
+            let typed = Arrival::from_file(a)?;
+            match a {
+                ArrivalFile::Poisson { rate_rps }
+                | ArrivalFile::Gamma { rate_rps, .. }
+                | ArrivalFile::Constant { rate_rps } => *rate_rps = target,
+                // `RateSchedule::scaled(target / mean)`: each rate times the same factor.
+                ArrivalFile::Schedule { points, .. } => {
+                    let factor = target / typed.mean_rps().ok_or_else(closed_loop_rate)?;
+                    for p in points {
+                        p.rate_rps *= factor;
+                    }
+                }
+                ArrivalFile::ClosedLoop { .. } => return Err(closed_loop_rate()),
+            }
+        }
+        Ok(w)
     }
 }
 
@@ -441,5 +499,115 @@ impl TraceSpec {
             scale,
             start_s,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{RatePointFile, TraceFile, TraceFormat};
+
+    /// The wire face keeps a schedule's shape, sets a gamma's rate and rescales a trace
+    /// (moved from the planner, whose `recommended.toml` it writes).
+    #[test]
+    fn set_rate_keeps_the_shape() {
+        let w = WorkloadFile {
+            arrival: Some(ArrivalFile::Schedule {
+                points: vec![
+                    RatePointFile {
+                        at_s: 0.0,
+                        rate_rps: 1.0,
+                    },
+                    RatePointFile {
+                        at_s: 10.0,
+                        rate_rps: 3.0,
+                    },
+                ],
+                interpolation: None,
+                repeat_s: None,
+            }),
+            ..WorkloadFile::default()
+        };
+        let w = w.with_rate(4.0).unwrap();
+        let Some(ArrivalFile::Schedule { points, .. }) = &w.arrival else {
+            panic!("schedule kept");
+        };
+        assert_eq!((points[0].rate_rps, points[1].rate_rps), (2.0, 6.0));
+
+        let w = WorkloadFile {
+            arrival: Some(ArrivalFile::Gamma {
+                rate_rps: 1.0,
+                cv: 2.0,
+            }),
+            ..WorkloadFile::default()
+        };
+        let w = w.with_rate(7.5).unwrap();
+        assert_eq!(
+            w.arrival,
+            Some(ArrivalFile::Gamma {
+                rate_rps: 7.5,
+                cv: 2.0
+            })
+        );
+
+        let w = WorkloadFile {
+            trace: Some(TraceFile {
+                format: TraceFormat::Mooncake,
+                path: "builtin:mooncake-conversation".into(),
+                time_scale: Some(0.5),
+                rate_rps: None,
+                start_s: None,
+            }),
+            ..WorkloadFile::default()
+        };
+        let t = w.with_rate(3.0).unwrap().trace.unwrap();
+        assert_eq!((t.time_scale, t.rate_rps), (None, Some(3.0)));
+    }
+
+    /// The wire and typed faces give the same workload, to the bit, for every open kind
+    /// (with sessions too), and both refuse a closed loop and a bad rate.
+    #[test]
+    fn wire_and_typed_rates_agree() {
+        let base = r#"
+requests = 50
+[input-tokens]
+kind = "fixed"
+tokens = 10
+[output-tokens]
+kind = "fixed"
+tokens = 5
+"#;
+        let arrivals = [
+            "kind = \"poisson\"\nrate-rps = 3.0",
+            "kind = \"gamma\"\nrate-rps = 3.0\ncv = 2.5",
+            "kind = \"constant\"\nrate-rps = 3.0",
+            "kind = \"schedule\"\ninterpolation = \"step\"\npoints = [{ at-s = 0, rate-rps = 3 }, { at-s = 300, rate-rps = 20 }, { at-s = 600, rate-rps = 3 }]",
+            "kind = \"schedule\"\nrepeat-s = 100\npoints = [{ at-s = 0, rate-rps = 1 }, { at-s = 30, rate-rps = 7.3 }]",
+        ];
+        let sessions = ["", "[sessions]\nturns-mean = 3.7\nturn-gap-s = 2.0\n"];
+        for a in arrivals {
+            for s in sessions {
+                let text = format!("{base}{s}[arrival]\n{a}\n");
+                let w: WorkloadFile = toml::from_str(&text).unwrap();
+                for rate in [0.3, 5.0, 17.25] {
+                    let typed = Workload::from_file(w.clone(), Path::new("."))
+                        .unwrap()
+                        .with_rate(rate)
+                        .unwrap();
+                    let wire =
+                        Workload::from_file(w.with_rate(rate).unwrap(), Path::new(".")).unwrap();
+                    assert_eq!(typed, wire, "{a} {s} {rate}");
+                }
+                assert!(w.with_rate(0.0).is_err());
+                assert!(w.with_rate(f64::NAN).is_err());
+            }
+        }
+        let closed: WorkloadFile = toml::from_str(&format!(
+            "{base}[arrival]\nkind = \"closed-loop\"\nclients = 3\n"
+        ))
+        .unwrap();
+        assert!(closed.with_rate(1.0).is_err());
+        let typed = Workload::from_file(closed, Path::new(".")).unwrap();
+        assert!(typed.with_rate(1.0).is_err());
     }
 }

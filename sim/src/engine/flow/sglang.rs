@@ -10,7 +10,7 @@ use crate::event::Event;
 use crate::id::RequestId;
 use crate::instance::Role;
 use crate::request::Phase;
-use crate::time::{SimDuration, SimTime};
+use crate::time::SimTime;
 
 /// Decode tokens SGLang's decode server keeps free per request holding KV before it
 /// pre-allocates for another (`SGLANG_NUM_RESERVED_DECODE_TOKENS`, 512, in
@@ -36,7 +36,7 @@ pub(super) fn dispatch(sim: &mut Simulation, id: RequestId) -> bool {
 /// KV pre-allocated: the bootstrap handshake with the prefill server runs.
 pub(super) fn kv_reserved(sim: &mut Simulation, id: RequestId) {
     sim.reqs[id].phase = Phase::Bootstrapping;
-    let at = sim.now + SimDuration::from_millis_f64(sim.sc.kv_transfer.bootstrap_ms);
+    let at = sim.now + sim.sc.kv_transfer.bootstrap;
     sim.queue.push(at, Event::Bootstrapped(id));
 }
 

@@ -12,7 +12,10 @@
 //!   predicted next-interval load and the profiled per-replica capacity
 //!   (ai-dynamo/dynamo `components/planner/src/dynamo/planner/utils/planner_core.py`).
 //!
-//! [`cold_start`] holds the `[cold-start]` section: how long a new replica takes to be ready.
+//! Their configuration (the `[deployment.<role>.autoscale]` and `[cold-start]` wire
+//! structs and the validated [`AutoscaleConfig`] / [`ColdStartConfig`]) belongs to the
+//! scenario (`crate::scenario`), re-exported here; the dependency points one way: policies
+//! use the scenario's types, never the reverse.
 //!
 //! Invariants: a policy is pure decision logic: it reads a [`RoleSignals`] value and returns
 //! the desired replica count, already clamped to its own min/max; it never touches the
@@ -26,19 +29,19 @@
 //! and are not counted. When the desired count is below the current one, remove starting
 //! replicas before ready ones (a ReplicaSet deletes not-ready pods first).
 
-pub mod cold_start;
-pub mod config;
 mod hpa;
 mod keda;
 mod sla_planner;
 
-pub use cold_start::{ColdStartConfig, ColdStartFile, load_seconds};
-pub use config::{
+// The validated configuration the controllers take (the scenario's autoscale section).
+use crate::scenario::autoscale as config;
+pub use crate::scenario::{
     AutoscaleConfig, AutoscaleError, AutoscaleFile, BehaviorMode, HpaConfig, HpaFile, KedaConfig,
     KedaFile, Metric, MetricName, MetricTarget, MetricType, PolicyType, PredictorKind,
     ScalingPolicy, ScalingPolicyFile, ScalingRules, ScalingRulesFile, SelectPolicy,
     SlaPlannerConfig, SlaPlannerFile, Stage,
 };
+pub use crate::scenario::{ColdStartConfig, ColdStartFile, load_seconds};
 pub use hpa::Hpa;
 pub use keda::Keda;
 pub use sla_planner::SlaPlanner;

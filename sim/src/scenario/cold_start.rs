@@ -21,7 +21,7 @@
 //! Invariants: bandwidths are finite and > 0; phase durations are integer [`SimDuration`]s
 //! converted once, at validation.
 
-use super::config::{AutoscaleError, positive, seconds};
+use super::autoscale::{AutoscaleError, positive, seconds};
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
 

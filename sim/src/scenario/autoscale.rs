@@ -1,6 +1,7 @@
 //! Autoscaling configuration: the TOML a user writes under `[deployment.<role>.autoscale]`
 //! ([`AutoscaleFile`], a serde mirror) and the validated, typed [`AutoscaleConfig`] the
-//! policies run on.
+//! policies of `crate::policy::autoscale` run on. It is a section of the scenario: the
+//! scenario never depends on the policies, the policies take this configuration.
 //!
 //! Invariants: every wire struct denies unknown fields and uses kebab-case with units in the
 //! names; the policy is an internally tagged enum on `kind` (`hpa` | `keda` | `sla-planner`).
@@ -907,8 +908,8 @@ impl AutoscaleConfig {
         }
     }
 
-    /// How often the engine must call [`super::Autoscaler::desired`] (ns); the same as the
-    /// built policy's `sync_period()`.
+    /// How often the engine must call the built policy's `desired` (ns); the same as its
+    /// `sync_period()` (`crate::policy::autoscale::Autoscaler`).
     pub fn sync_period(&self) -> SimDuration {
         match self {
             AutoscaleConfig::Hpa(c) => c.sync_period,
