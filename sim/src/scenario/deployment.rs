@@ -13,6 +13,7 @@
 use super::check::Validator;
 use super::error::autoscale_error;
 use super::{AutoscaleConfig, AutoscaleFile, ScenarioError};
+use crate::role::Role;
 use serde::{Deserialize, Serialize};
 use xpyd_models::{Dtype, GpuSpec, MemoryPlan, ModelArch};
 
@@ -265,13 +266,6 @@ pub fn mode_name(t: &Topology) -> &'static str {
     }
 }
 
-#[derive(Copy, Clone, PartialEq, Eq)]
-pub(super) enum RoleKind {
-    Prefill,
-    Decode,
-    Aggregated,
-}
-
 pub(super) struct RoleCtx<'a> {
     pub(super) v: &'a Validator<'a>,
     pub(super) arch: &'a ModelArch,
@@ -287,7 +281,7 @@ impl RoleCtx<'_> {
         &self,
         at: &str,
         r: RoleFile,
-        kind: RoleKind,
+        kind: Role,
     ) -> Result<RoleConfig, ScenarioError> {
         let v = self.v;
         let RoleFile {
@@ -364,7 +358,7 @@ impl RoleCtx<'_> {
         &self,
         at: &str,
         e: EngineFile,
-        kind: RoleKind,
+        kind: Role,
         tp: u32,
     ) -> Result<EngineConfig, ScenarioError> {
         let v = self.v;
@@ -429,7 +423,7 @@ struct EngineDefaults {
 ///   `--mem-fraction-static` about 0.85-0.88; prefill batches take priority over decode.
 ///   `--max-running-requests` is derived from the KV pool; we use 1024 as the cap and let
 ///   KV capacity bind.
-fn backend_defaults(backend: Backend, gpu: &GpuSpec, _kind: RoleKind) -> EngineDefaults {
+fn backend_defaults(backend: Backend, gpu: &GpuSpec, _kind: Role) -> EngineDefaults {
     let big = gpu.memory_gib >= 70.0;
     match backend {
         Backend::Sglang => EngineDefaults {

@@ -7,7 +7,7 @@
 
 use super::ColdStartConfig;
 use super::check::Validator;
-use super::deployment::{RoleCtx, RoleKind};
+use super::deployment::RoleCtx;
 use super::error::{autoscale_error, workload_error};
 use super::routing::routing_config;
 use super::{
@@ -15,6 +15,7 @@ use super::{
     HardwareFile, KvTransferConfig, KvTransferFile, Mode, ModelFile, ProfileChoice, RoleFile,
     Scenario, ScenarioError, ScenarioFile, SimulationFile, SloConfig, SloFile, Topology,
 };
+use crate::role::Role;
 use crate::workload::Workload;
 use std::path::Path;
 use xpyd_models::{Dtype, Efficiencies, GpuSpec, ModelArch};
@@ -131,8 +132,8 @@ impl Scenario {
                     )
                 })?;
                 Topology::Disaggregated {
-                    prefill: ctx.role("deployment.prefill", prefill, RoleKind::Prefill)?,
-                    decode: ctx.role("deployment.decode", decode, RoleKind::Decode)?,
+                    prefill: ctx.role("deployment.prefill", prefill, Role::Prefill)?,
+                    decode: ctx.role("deployment.decode", decode, Role::Decode)?,
                 }
             }
             Mode::Aggregated => {
@@ -148,11 +149,7 @@ impl Scenario {
                         "missing: an aggregated deployment needs this role",
                     )
                 })?;
-                Topology::Aggregated(ctx.role(
-                    "deployment.aggregated",
-                    agg,
-                    RoleKind::Aggregated,
-                )?)
+                Topology::Aggregated(ctx.role("deployment.aggregated", agg, Role::Aggregated)?)
             }
         };
 
@@ -182,7 +179,7 @@ impl Scenario {
                     engine: EngineFile::default(),
                     autoscale: None,
                 };
-                Some(ctx.role("baseline", role, RoleKind::Aggregated)?)
+                Some(ctx.role("baseline", role, Role::Aggregated)?)
             }
             _ => None,
         };
