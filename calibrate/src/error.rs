@@ -1,6 +1,4 @@
-//! Errors of `xpyd-calibrate`; every one ends the run with exit status 2.
-
-use std::path::PathBuf;
+//! Errors of the `xpyd-calibrate` binary; every one ends the run with exit status 2.
 
 /// Why calibration (or a merge) failed. All variants are fatal for the command.
 #[derive(Debug, thiserror::Error)]
@@ -35,18 +33,13 @@ pub(crate) enum CalError {
     /// NCCL failed.
     #[error("NCCL: {0}")]
     Nccl(String),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
     /// A profile or input file is invalid.
     #[error(transparent)]
     Profile(#[from] xpyd_models::profile::ProfileError),
-    /// An input file (SDPA results, model config) is invalid.
+    /// An input file (model config) is invalid.
     #[error("{0}")]
     Input(String),
+    /// A merge, or writing a profile, failed.
+    #[error(transparent)]
+    Merge(#[from] xpyd_calibrate::merge::MergeError),
 }

@@ -3,16 +3,15 @@
 //!
 //! `xpyd calibrate import-aiconfigurator DIR --backend sglang|vllm|trtllm [--gpu-id ID]
 //! [--out FILE]` reads one system folder of NVIDIA AIConfigurator's perf database
-//! (see [`super::aiconfigurator`] for the mapping), validates the result as a profile
-//! and writes it atomically to FILE (or prints it). Invariant: a file is written only
-//! when the whole import succeeded and [`Profile::new`] accepted it.
+//! ([`xpyd_calibrate::aiconfigurator`] maps it and validates the profile) and writes it
+//! atomically to FILE (or prints it). Invariant: a file is written only when the whole
+//! import succeeded.
 
-use crate::cli::aiconfigurator::{self, Backend, PrefillShapes};
 use crate::cli::cost::print_out;
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
-use xpyd_models::profile::Profile;
+use xpyd_calibrate::aiconfigurator::{self, Backend, PrefillShapes};
 
 #[derive(Debug, Args)]
 pub(crate) struct CalibrateArgs {
@@ -35,7 +34,7 @@ struct ImportArgs {
     dir: PathBuf,
     /// Whose measurements to import (`gemm/<backend>`, `attention/<backend>`).
     #[arg(long, value_enum)]
-    backend: Backend,
+    backend: BackendArg,
     /// Catalog GPU id the profile stands for; default from the `device` column
     /// (`NVIDIA H200` → `h200`).
     #[arg(long, value_name = "ID")]
@@ -48,6 +47,27 @@ struct ImportArgs {
     /// FLOPs-only prefill curve over-estimates with all of them.
     #[arg(long)]
     all_prefill_shapes: bool,
+}
+
+/// The serving framework whose collection is imported.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum BackendArg {
+    /// SGLang.
+    Sglang,
+    /// vLLM.
+    Vllm,
+    /// TensorRT-LLM (PyTorch flow).
+    Trtllm,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Backend {
+        match b {
+            BackendArg::Sglang => Backend::Sglang,
+            BackendArg::Vllm => Backend::Vllm,
+            BackendArg::Trtllm => Backend::Trtllm,
+        }
+    }
 }
 
 pub(crate) fn run(args: CalibrateArgs) -> Result<()> {
@@ -65,25 +85,13 @@ fn import(a: ImportArgs) -> Result<()> {
     };
     let imported = aiconfigurator::import(
         &a.dir,
-        a.backend,
+        a.backend.into(),
         a.gpu_id.as_deref(),
         shapes,
         &command_line,
     )?;
-    let profile = Profile::new(imported.data, &imported.origin)
-        .context("the imported data is not a valid profile")?;
-    let json = profile.to_json_pretty() + "\n";
-    let d = profile.data();
-    let summary = format!(
-        "{}: {} ({}): {} gemm, {} prefill attention, {} decode attention, {} all-reduce rows",
-        imported.origin,
-        d.header.gpu_name,
-        d.header.gpu_id,
-        d.gemm.len(),
-        d.attention_prefill.len(),
-        d.attention_decode.len(),
-        d.allreduce.len()
-    );
+    let json = imported.profile.to_json_pretty() + "\n";
+    let summary = imported.summary();
     match &a.out {
         Some(path) => {
             xpyd_reports::atomic::write_file(path, json.as_bytes())

@@ -5,7 +5,6 @@
 //! libraries never print), hence the `print_stdout` allowance.
 #![allow(clippy::print_stdout)]
 
-mod aiconfigurator;
 mod bench;
 mod calibrate;
 mod cost;

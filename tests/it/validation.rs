@@ -226,3 +226,47 @@ tokens = 1
         }
     }
 }
+
+/// `xpyd validate` on the shipped H100 step file: every row reported, its prediction
+/// the cost model's, and the summary over the rows; a bad row exits 2 naming the file,
+/// line and column.
+#[test]
+fn validate_compares_steps_with_the_cost_model() {
+    let steps = Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/steps_h100.csv");
+    let o = xpyd(&["validate", "--steps", steps.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 71);
+    assert_eq!(v["all"]["rows"], 71);
+    assert_eq!(v["by_gpu"]["h100"]["rows"], 71);
+    let r = &rows[0];
+    assert_eq!(
+        (r["line"].as_u64(), r["phase"].as_str()),
+        (Some(2), Some("prefill"))
+    );
+    assert_eq!(r["profile"], "builtin:h100");
+    let shape = prefill_shape(r["tokens"].as_u64().unwrap());
+    let predicted = cost_ms(r["model"].as_str().unwrap(), "h100", 1, shape);
+    assert!((r["predicted_ms"].as_f64().unwrap() - predicted).abs() <= 1e-9 * predicted);
+    let max = rows
+        .iter()
+        .map(|r| r["rel_error"].as_f64().unwrap().abs())
+        .fold(0.0, f64::max);
+    assert_eq!(v["all"]["max_abs_rel_error"].as_f64(), Some(max));
+
+    let tmp = tmpdir("validate-bad");
+    let bad = write(
+        &tmp,
+        "bad.csv",
+        "model,gpu,tp,phase,batch,tokens,context,ms\n# measured\nqwen3-8b,h100,x,decode,1,1,1,1\n",
+    );
+    let o = xpyd(&["validate", "--steps", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.csv:3: column `tp`: `x` is not a non-negative integer"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -15,10 +15,11 @@
 //! Invariants: every latency in those tables is milliseconds per single call (one
 //! layer) and becomes seconds by `/ 1e3`; shapes are copied unchanged (attention heads
 //! are per GPU in both formats); a row is never invented, interpolated or merged here
-//! (duplicates are left to [`xpyd_models::profile::Profile`], which keeps the fastest).
-//! Every error names the file, and the column or row where it applies.
+//! (duplicates are left to [`Profile`], which keeps the fastest); the result is a
+//! [`Profile`] that [`Profile::new`] accepted, or an [`ImportError`] that names the file,
+//! and the column or row where it applies.
 
-use anyhow::{Context, Result, anyhow, bail};
+use parquet::errors::ParquetError;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{Row, RowAccessor};
 use parquet::schema::types::Type;
@@ -26,14 +27,124 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use xpyd_models::profile::{
-    AllreduceRow, DecodeAttentionRow, FORMAT_VERSION, GemmRow, PrefillAttentionRow, ProfileData,
-    ProfileHeader, decode_attention_kv_bytes, prefill_attention_flops,
+    AllreduceRow, DecodeAttentionRow, FORMAT_VERSION, GemmRow, PrefillAttentionRow, Profile,
+    ProfileData, ProfileError, ProfileHeader, decode_attention_kv_bytes, prefill_attention_flops,
 };
 use xpyd_models::{Dtype, GpuSpec};
 
+/// Why an import failed. Every variant is fatal for the import: nothing is produced.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The system folder given is not a folder.
+    #[error("{dir}: not a folder")]
+    NotAFolder {
+        /// The folder given.
+        dir: PathBuf,
+    },
+    /// A table's parent folder (`gemm/<backend>`, ...) cannot be listed.
+    #[error("{dir}: missing")]
+    MissingFolder {
+        /// The folder.
+        dir: PathBuf,
+        /// Why it cannot be listed.
+        source: std::io::Error,
+    },
+    /// An entry of a table's parent folder cannot be read.
+    #[error("{dir}: reading the folder")]
+    ReadFolder {
+        /// The folder.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A table's parent folder holds no version folder.
+    #[error("{dir}: no version folder in it")]
+    NoVersion {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// A table cannot be opened.
+    #[error("{path}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `collection_meta.yaml` exists but cannot be read.
+    #[error("{path}: reading")]
+    ReadMeta {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A table is not a Parquet file the reader understands.
+    #[error("{path}: not a readable Parquet file")]
+    NotParquet {
+        /// The file.
+        path: PathBuf,
+        /// The reader's error.
+        source: ParquetError,
+    },
+    /// A table lacks a column the mapping needs.
+    #[error("{path}: column `{column}` missing")]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: &'static str,
+    },
+    /// The Parquet reader failed on the table (`what`: building the column projection,
+    /// reading rows, `row N`).
+    #[error("{path}: {what}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What was being read.
+        what: String,
+        /// The reader's error.
+        source: ParquetError,
+    },
+    /// A cell has the wrong type or an impossible value.
+    #[error("{path}: row {row}: column `{column}`: {problem}")]
+    Cell {
+        /// The file.
+        path: PathBuf,
+        /// Row index, from 0.
+        row: usize,
+        /// The column.
+        column: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A table holds no row the mapping imports.
+    #[error("{path}: {what}")]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+        /// Which rows were looked for.
+        what: String,
+    },
+    /// The `device` column names no catalog GPU and no `gpu_id` was given.
+    #[error("{path}: device `{device}` is not a catalog GPU I can name; pass --gpu-id")]
+    UnknownDevice {
+        /// The GEMM table.
+        path: PathBuf,
+        /// Its `device` value.
+        device: String,
+    },
+    /// The imported tables do not make a valid profile.
+    #[error("the imported data is not a valid profile")]
+    Invalid(#[source] ProfileError),
+}
+
+/// Result of this module's functions.
+type Result<T, E = ImportError> = std::result::Result<T, E>;
+
 /// The serving framework whose collection is imported.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Backend {
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
     /// SGLang.
     Sglang,
     /// vLLM.
@@ -44,7 +155,7 @@ pub(crate) enum Backend {
 
 impl Backend {
     /// Folder name in the database.
-    pub(crate) fn folder(self) -> &'static str {
+    pub fn folder(self) -> &'static str {
         match self {
             Backend::Sglang => "sglang",
             Backend::Vllm => "vllm",
@@ -55,7 +166,7 @@ impl Backend {
     /// `kernel_source` of the plain bf16 GEMM and of the per-tensor-scaled fp8 GEMM
     /// (the fp8 our `fp8` rows stand for; block-scaled `fp8_block` kernels are not
     /// imported).
-    pub(crate) fn gemm_kernels(self) -> (&'static str, &'static str) {
+    pub fn gemm_kernels(self) -> (&'static str, &'static str) {
         match self {
             Backend::Sglang => ("sglang_torch_linear", "sglang_sgl_kernel_fp8_scaled_mm"),
             Backend::Vllm => (
@@ -77,18 +188,35 @@ impl Backend {
     }
 }
 
-/// What one import produced, for the summary line.
+/// What one import produced.
 #[derive(Debug)]
-pub(crate) struct Imported {
-    /// The profile data (not yet validated).
-    pub(crate) data: ProfileData,
+pub struct Imported {
+    /// The profile, accepted by [`Profile::new`].
+    pub profile: Profile,
     /// `aiconfigurator:<backend>:<version>`.
-    pub(crate) origin: String,
+    pub origin: String,
+}
+
+impl Imported {
+    /// One line: origin, GPU and the row count of every imported table.
+    pub fn summary(&self) -> String {
+        let d = self.profile.data();
+        format!(
+            "{}: {} ({}): {} gemm, {} prefill attention, {} decode attention, {} all-reduce rows",
+            self.origin,
+            d.header.gpu_name,
+            d.header.gpu_id,
+            d.gemm.len(),
+            d.attention_prefill.len(),
+            d.attention_decode.len(),
+            d.allreduce.len()
+        )
+    }
 }
 
 /// Which prefill attention rows to import.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum PrefillShapes {
+pub enum PrefillShapes {
     /// Only the shapes `xpyd-calibrate` measures ([`XPYD_PREFILL_SHAPES`]).
     Xpyd,
     /// Every full-attention bf16 row.
@@ -102,12 +230,13 @@ pub(crate) enum PrefillShapes {
 /// 60 TFLOP/s) would lift every larger call: with all rows, Qwen3-32B TP 2 prefill of
 /// 2048 tokens costs 5x what the matching row says. On these shapes the curve stays
 /// within 1-35% of the rows (81 vs 78 us per layer at that point on H200).
-pub(crate) const XPYD_PREFILL_SHAPES: [(u32, u32, u32); 4] =
+pub const XPYD_PREFILL_SHAPES: [(u32, u32, u32); 4] =
     [(1, 32, 8), (4, 32, 8), (1, 8, 1), (4, 8, 1)];
 
-/// Read the system folder `dir` for `backend`. `gpu_id` overrides the catalog id
-/// derived from the `device` column; `command_line` goes into the header.
-pub(crate) fn import(
+/// Read the system folder `dir` for `backend` into a validated profile. `gpu_id`
+/// overrides the catalog id derived from the `device` column; `command_line` goes into
+/// the header.
+pub fn import(
     dir: &Path,
     backend: Backend,
     gpu_id: Option<&str>,
@@ -115,7 +244,9 @@ pub(crate) fn import(
     command_line: &str,
 ) -> Result<Imported> {
     if !dir.is_dir() {
-        bail!("{}: not a folder", dir.display());
+        return Err(ImportError::NotAFolder {
+            dir: dir.to_path_buf(),
+        });
     }
     let (version, gemm_dir) = latest_version(&dir.join("gemm").join(backend.folder()))?;
     let (attn_version, attn_dir) = latest_version(&dir.join("attention").join(backend.folder()))?;
@@ -140,11 +271,9 @@ pub(crate) fn import(
 
     let gpu_id = match gpu_id {
         Some(id) => id.to_ascii_lowercase(),
-        None => gpu_id_from_device(&device).ok_or_else(|| {
-            anyhow!(
-                "{}: device `{device}` is not a catalog GPU I can name; pass --gpu-id",
-                gemm_file.display()
-            )
+        None => gpu_id_from_device(&device).ok_or_else(|| ImportError::UnknownDevice {
+            path: gemm_file.clone(),
+            device: device.clone(),
         })?,
     };
     let memory_bytes = match GpuSpec::builtin(&gpu_id) {
@@ -207,10 +336,9 @@ pub(crate) fn import(
         attention_decode_mla: Vec::new(),
         attention_sustained: Vec::new(),
     };
-    Ok(Imported {
-        data,
-        origin: format!("aiconfigurator:{}:{version}", backend.folder()),
-    })
+    let origin = format!("aiconfigurator:{}:{version}", backend.folder());
+    let profile = Profile::new(data, &origin).map_err(ImportError::Invalid)?;
+    Ok(Imported { profile, origin })
 }
 
 /// `h100` / `h200` from the driver's device name.
@@ -238,11 +366,16 @@ fn version_key(v: &str) -> Vec<(u64, String)> {
 
 /// The newest version folder under `parent`.
 fn latest_version(parent: &Path) -> Result<(String, PathBuf)> {
-    let entries =
-        std::fs::read_dir(parent).with_context(|| format!("{}: missing", parent.display()))?;
+    let entries = std::fs::read_dir(parent).map_err(|source| ImportError::MissingFolder {
+        dir: parent.to_path_buf(),
+        source,
+    })?;
     let mut versions = Vec::new();
     for e in entries {
-        let e = e.with_context(|| format!("{}: reading the folder", parent.display()))?;
+        let e = e.map_err(|source| ImportError::ReadFolder {
+            dir: parent.to_path_buf(),
+            source,
+        })?;
         if e.path().is_dir() {
             versions.push(e.file_name().to_string_lossy().into_owned());
         }
@@ -250,7 +383,9 @@ fn latest_version(parent: &Path) -> Result<(String, PathBuf)> {
     let v = versions
         .into_iter()
         .max_by_key(|v| version_key(v))
-        .ok_or_else(|| anyhow!("{}: no version folder in it", parent.display()))?;
+        .ok_or_else(|| ImportError::NoVersion {
+            dir: parent.to_path_buf(),
+        })?;
     let path = parent.join(&v);
     Ok((v, path))
 }
@@ -270,7 +405,12 @@ fn read_meta(path: &Path) -> Result<Meta> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(m),
-        Err(e) => return Err(e).with_context(|| format!("{}: reading", path.display())),
+        Err(source) => {
+            return Err(ImportError::ReadMeta {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     for line in text.lines() {
         let line = line.trim();
@@ -313,9 +453,21 @@ impl Table {
         cols: &[&'static str],
         mut f: impl FnMut(&Cells<'_>) -> Result<()>,
     ) -> Result<()> {
-        let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-        let reader = SerializedFileReader::new(file)
-            .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+        let file = std::fs::File::open(path).map_err(|source| ImportError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let parquet = |what: String| {
+            move |source| ImportError::Parquet {
+                path: path.to_path_buf(),
+                what,
+                source,
+            }
+        };
+        let reader = SerializedFileReader::new(file).map_err(|source| ImportError::NotParquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let root = reader
             .metadata()
             .file_metadata()
@@ -324,25 +476,27 @@ impl Table {
         let fields = root.get_fields();
         let mut picked: Vec<Arc<Type>> = Vec::with_capacity(cols.len());
         for c in cols {
-            let field = fields
-                .iter()
-                .find(|f| f.name() == *c)
-                .ok_or_else(|| anyhow!("{}: column `{c}` missing", path.display()))?;
+            let field = fields.iter().find(|f| f.name() == *c).ok_or_else(|| {
+                ImportError::MissingColumn {
+                    path: path.to_path_buf(),
+                    column: c,
+                }
+            })?;
             picked.push(Arc::clone(field));
         }
         let projection = Type::group_type_builder(root.name())
             .with_fields(picked)
             .build()
-            .with_context(|| format!("{}: building the column projection", path.display()))?;
+            .map_err(parquet("building the column projection".into()))?;
         let table = Table {
             path: path.to_path_buf(),
             cols: cols.to_vec(),
         };
         let rows = reader
             .get_row_iter(Some(projection))
-            .with_context(|| format!("{}: reading rows", path.display()))?;
+            .map_err(parquet("reading rows".into()))?;
         for (i, row) in rows.enumerate() {
-            let row = row.with_context(|| format!("{}: row {i}", path.display()))?;
+            let row = row.map_err(parquet(format!("row {i}")))?;
             f(&Cells {
                 table: &table,
                 row: &row,
@@ -370,22 +524,23 @@ impl Cells<'_> {
             .unwrap_or_else(|| panic!("column `{col}` not projected"))
     }
 
-    fn err(&self, col: &str, e: impl std::fmt::Display) -> anyhow::Error {
-        anyhow!(
-            "{}: row {}: column `{col}`: {e}",
-            self.table.path.display(),
-            self.index
-        )
+    fn err(&self, col: &'static str, e: impl std::fmt::Display) -> ImportError {
+        ImportError::Cell {
+            path: self.table.path.clone(),
+            row: self.index,
+            column: col,
+            problem: e.to_string(),
+        }
     }
 
-    fn str(&self, col: &str) -> Result<&str> {
+    fn str(&self, col: &'static str) -> Result<&str> {
         self.row
             .get_string(self.pos(col))
             .map(String::as_str)
             .map_err(|e| self.err(col, e))
     }
 
-    fn int(&self, col: &str) -> Result<i64> {
+    fn int(&self, col: &'static str) -> Result<i64> {
         let i = self.pos(col);
         self.row
             .get_long(i)
@@ -394,7 +549,7 @@ impl Cells<'_> {
     }
 
     /// A positive integer that fits `T`.
-    fn uint<T: TryFrom<i64>>(&self, col: &str) -> Result<T> {
+    fn uint<T: TryFrom<i64>>(&self, col: &'static str) -> Result<T> {
         let v = self.int(col)?;
         if v <= 0 {
             return Err(self.err(col, format!("{v} is not positive")));
@@ -402,7 +557,7 @@ impl Cells<'_> {
         T::try_from(v).map_err(|_| self.err(col, format!("{v} is out of range")))
     }
 
-    fn float(&self, col: &str) -> Result<f64> {
+    fn float(&self, col: &'static str) -> Result<f64> {
         let i = self.pos(col);
         self.row
             .get_double(i)
@@ -457,10 +612,12 @@ fn read_gemm(path: &Path, backend: Backend) -> Result<(Vec<GemmRow>, String)> {
         Ok(())
     })?;
     if rows.is_empty() {
-        bail!(
-            "{}: no rows of kernel_source `{bf16_kernel}` (bfloat16) or `{fp8_kernel}` (fp8)",
-            path.display()
-        );
+        return Err(ImportError::NoRows {
+            path: path.to_path_buf(),
+            what: format!(
+                "no rows of kernel_source `{bf16_kernel}` (bfloat16) or `{fp8_kernel}` (fp8)"
+            ),
+        });
     }
     Ok((rows, device))
 }
@@ -490,11 +647,9 @@ fn main_kernel(counts: &BTreeMap<String, (usize, usize)>, path: &Path) -> Result
         .filter(|(_, (n128, _))| *n128 > 0)
         .max_by_key(|(k, (n128, _))| (*n128, std::cmp::Reverse((*k).clone())))
         .map(|(k, _)| k.clone())
-        .ok_or_else(|| {
-            anyhow!(
-                "{}: no full-attention (window_size 0) head_dim 128 rows",
-                path.display()
-            )
+        .ok_or_else(|| ImportError::NoRows {
+            path: path.to_path_buf(),
+            what: "no full-attention (window_size 0) head_dim 128 rows".into(),
         })
 }
 
@@ -665,10 +820,10 @@ fn read_allreduce(path: &Path, version: &str) -> Result<Vec<AllreduceRow>> {
         Ok(())
     })?;
     if rows.is_empty() {
-        bail!(
-            "{}: no all_reduce rows in half precision for 2, 4 or 8 GPUs",
-            path.display()
-        );
+        return Err(ImportError::NoRows {
+            path: path.to_path_buf(),
+            what: "no all_reduce rows in half precision for 2, 4 or 8 GPUs".into(),
+        });
     }
     Ok(rows)
 }

@@ -1,0 +1,743 @@
+//! Merging measurements into a profile: whole tables or rows of another profile (e.g.
+//! the NCCL and peer-copy tables of a 2-GPU run into the 1-GPU profile of the same GPU
+//! model), and the JSON written by the PyTorch scripts (`scripts/sdpa_bench.py`,
+//! `mla_bench.py`, `moe_bench.py`, `sustained_bench.py`); and writing a profile.
+//!
+//! Invariants: a merge returns new [`ProfileData`] and leaves its inputs alone; it
+//! refuses measurements of another GPU (by `gpu_name`); every merge appends the command
+//! line it is given to the header's and records what it merged in the notes, replacing
+//! the notes of an earlier merge of the same tables; [`write_profile`] writes only a
+//! profile that [`Profile::new`] accepts, through a temporary file renamed over the
+//! target, so an interrupted write never leaves a half-written profile.
+
+use std::path::{Path, PathBuf};
+use xpyd_models::Dtype;
+use xpyd_models::profile::{
+    AttentionSustainedRow, FORMAT_VERSION, GemmRow, GemmSustainedRow, MlaDecodeRow, MoeExpertsRow,
+    PrefillAttentionRow, Profile, ProfileData, ProfileError, moe_experts_flops,
+};
+
+/// Why a merge (or writing its result) failed. Every variant is fatal: nothing is written.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A profile is invalid (loading the inputs, or the merged result).
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// A script's JSON output does not have the expected fields.
+    #[error("{path}: {field}: {message}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// Path of the offending field (`rows[3].seconds`).
+        field: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The measurements come from another GPU model than the profile's.
+    #[error("{path}: measured on `{measured}` but the profile is for `{profile}`")]
+    OtherGpu {
+        /// The file of the measurements.
+        path: PathBuf,
+        /// Its GPU name.
+        measured: String,
+        /// The profile's GPU name.
+        profile: String,
+    },
+    /// A script's row names a dtype other than `bf16` and `fp8`.
+    #[error("{path}: unknown dtype `{dtype}`")]
+    UnknownDtype {
+        /// The file.
+        path: PathBuf,
+        /// The value.
+        dtype: String,
+    },
+    /// A row-by-row merge of tables other than `gemm` or `attention_decode_mla`.
+    #[error("merge --rows: only the gemm and attention_decode_mla tables merge row by row")]
+    RowsUnsupported,
+    /// A table name that is not a profile table.
+    #[error("merge: unknown table `{0}`")]
+    UnknownTable(String),
+    /// A row-by-row MLA merge from a profile without MLA decode rows.
+    #[error("merge --rows: {path} has no attention_decode_mla rows")]
+    NoMlaRows {
+        /// The profile merged from.
+        path: PathBuf,
+    },
+    /// A `sustained_bench.py` file with both GEMM stacks and attention sequences.
+    #[error("{path}: merge GEMM stacks and attention sequences from separate runs")]
+    MixedSustained {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+type Result<T, E = MergeError> = std::result::Result<T, E>;
+
+/// Write `profile` to `path` atomically (temp file in the same directory, then rename).
+pub fn write_profile(path: &Path, data: &ProfileData) -> Result<()> {
+    let p = Profile::new(data.clone(), &path.display().to_string())?;
+    let text = p.to_json_pretty() + "\n";
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "profile.json".into());
+    let tmp = match dir {
+        Some(d) => d.join(format!(".{name}.tmp-{}", std::process::id())),
+        None => PathBuf::from(format!(".{name}.tmp-{}", std::process::id())),
+    };
+    let io = |source| MergeError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|source| MergeError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// What [`merge`] copies from the other profile.
+#[derive(Clone, Debug)]
+pub struct Tables {
+    /// Table names: allreduce, p2p_copy, host_copy, gemm, attention_prefill,
+    /// attention_decode, attention_decode_mla, memory_bound.
+    pub names: Vec<String>,
+    /// Row by row: rows of the other profile replace the base's rows of the same key
+    /// (GEMM: m, n, k, dtype; MLA decode: batch, context, heads, widths, dtype) and the
+    /// base's other rows stay; only `gemm` and `attention_decode_mla` alone.
+    pub rows: bool,
+}
+
+/// `base` with the `tables` of `from` (the profile at `from_path`) copied in;
+/// `command_line` is appended to the header's.
+pub fn merge(
+    base: &ProfileData,
+    from: &ProfileData,
+    from_path: &Path,
+    tables: &Tables,
+    command_line: &str,
+) -> Result<ProfileData> {
+    let mut d = base.clone();
+    let f = from;
+    if tables.rows && tables.names == ["attention_decode_mla"] {
+        return merge_mla_rows(d, f, from_path, command_line);
+    }
+    if tables.rows {
+        if tables.names != ["gemm"] {
+            return Err(MergeError::RowsUnsupported);
+        }
+        let key = |g: &GemmRow| (g.m, g.n, g.k, g.dtype);
+        let incoming: Vec<_> = f.gemm.iter().map(key).collect();
+        // A re-measured shape keeps the models it was measured for in its label (rows
+        // from a PyTorch script, labelled `(torch)`, are simply replaced).
+        let mut rows = f.gemm.clone();
+        for r in &mut rows {
+            if let Some(old) = d
+                .gemm
+                .iter()
+                .find(|g| key(g) == key(r) && !g.label.ends_with("(torch)") && g.label != r.label)
+            {
+                r.label = format!("{};{}", old.label, r.label);
+            }
+        }
+        d.gemm.retain(|g| !incoming.contains(&key(g)));
+        d.gemm.extend(rows);
+        d.format_version = FORMAT_VERSION;
+        d.header.command_line = format!("{}; {command_line}", d.header.command_line);
+        d.header.notes.push(format!(
+            "{} gemm rows merged from a run on {} ({}, {})",
+            f.gemm.len(),
+            f.header.gpu_name,
+            f.header.date_utc,
+            f.header.command_line
+        ));
+        return Ok(d);
+    }
+    for t in &tables.names {
+        match t.as_str() {
+            "allreduce" => d.allreduce = f.allreduce.clone(),
+            "p2p_copy" => d.p2p_copy = f.p2p_copy.clone(),
+            "host_copy" => d.host_copy = f.host_copy.clone(),
+            "gemm" => d.gemm = f.gemm.clone(),
+            "attention_prefill" => d.attention_prefill = f.attention_prefill.clone(),
+            "attention_decode" => d.attention_decode = f.attention_decode.clone(),
+            "attention_decode_mla" => d.attention_decode_mla = f.attention_decode_mla.clone(),
+            "memory_bound" => d.memory_bound = f.memory_bound.clone(),
+            other => return Err(MergeError::UnknownTable(other.to_string())),
+        }
+    }
+    d.header.gpu_count = d.header.gpu_count.max(f.header.gpu_count);
+    if !d.allreduce.is_empty() || !d.p2p_copy.is_empty() {
+        // The base's "one GPU" note no longer holds.
+        d.header.notes.retain(|n| !n.starts_with("one GPU:"));
+    }
+    d.header.command_line = format!("{}; {command_line}", d.header.command_line);
+    // A later merge of the same tables supersedes the earlier one and its notes.
+    let tag = format!("tables {} ", tables.names.join(","));
+    let imported = format!("[{}] ", tables.names.join(","));
+    d.header
+        .notes
+        .retain(|n| !n.starts_with(&tag) && !n.starts_with(&imported));
+    d.header.notes.push(format!(
+        "tables {} merged from a run on {} x{} ({}, {})",
+        tables.names.join(","),
+        f.header.gpu_name,
+        f.header.gpu_count,
+        f.header.date_utc,
+        f.header.command_line
+    ));
+    for n in &f.header.notes {
+        if !n.starts_with("run took") && !n.starts_with("one GPU:") && !d.header.notes.contains(n) {
+            d.header.notes.push(format!("{imported}{n}"));
+        }
+    }
+    Ok(d)
+}
+
+/// `merge --rows --tables attention_decode_mla`: rows of `--from` replace the base's rows
+/// of the same (batch, context, heads, latent widths, cache format); every other row of
+/// every table stays. The MLA kernel's check note of `--from` is carried over.
+fn merge_mla_rows(
+    mut d: ProfileData,
+    f: &ProfileData,
+    from_path: &Path,
+    command_line: &str,
+) -> Result<ProfileData> {
+    if f.attention_decode_mla.is_empty() {
+        return Err(MergeError::NoMlaRows {
+            path: from_path.to_path_buf(),
+        });
+    }
+    same_gpu(from_path, &f.header.gpu_name, &d)?;
+    let key = |r: &MlaDecodeRow| {
+        (
+            r.batch,
+            r.context,
+            r.heads,
+            r.kv_lora_rank,
+            r.rope_dim,
+            r.kv_dtype,
+        )
+    };
+    let incoming: Vec<_> = f.attention_decode_mla.iter().map(key).collect();
+    d.attention_decode_mla
+        .retain(|r| !incoming.contains(&key(r)));
+    d.attention_decode_mla
+        .extend(f.attention_decode_mla.iter().cloned());
+    d.format_version = FORMAT_VERSION;
+    d.header.command_line = format!("{}; {command_line}", d.header.command_line);
+    d.header.notes.retain(|n| {
+        !n.starts_with("attention_decode_mla rows merged") && !n.starts_with("MLA decode kernel")
+    });
+    d.header.notes.push(format!(
+        "attention_decode_mla rows merged from a run on {} ({}, {}): {} rows",
+        f.header.gpu_name,
+        f.header.date_utc,
+        f.header.command_line,
+        f.attention_decode_mla.len()
+    ));
+    for n in f
+        .header
+        .notes
+        .iter()
+        .filter(|n| n.starts_with("MLA decode kernel"))
+    {
+        d.header.notes.push(n.clone());
+    }
+    Ok(d)
+}
+
+/// One row of `sdpa_bench.py` output.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SdpaRow {
+    batch: u32,
+    new_tokens: u32,
+    context: u32,
+    heads: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    seconds: f64,
+    kernel: String,
+    #[serde(default)]
+    v_head_dim: Option<u32>,
+}
+
+/// `sdpa_bench.py` / `mla_bench.py` output.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SdpaFile {
+    gpu_name: String,
+    torch_version: String,
+    rows: Vec<SdpaRow>,
+    /// Correctness checks (mla_bench.py), recorded in the notes.
+    #[serde(default)]
+    checks: serde_json::Map<String, serde_json::Value>,
+    /// Absorbed-form MLA decode reference timings (mla_bench.py): kept in the script's
+    /// output, not in profiles.
+    #[serde(default)]
+    mla_decode: Vec<serde_json::Value>,
+}
+
+/// Read a script's JSON output as `T`, naming the file and field in errors.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| MergeError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| MergeError::Json {
+        path: path.to_path_buf(),
+        field: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+/// Refuse to merge measurements of one GPU into another's profile.
+fn same_gpu(path: &Path, measured: &str, d: &ProfileData) -> Result<()> {
+    if measured == d.header.gpu_name {
+        Ok(())
+    } else {
+        Err(MergeError::OtherGpu {
+            path: path.to_path_buf(),
+            measured: measured.to_string(),
+            profile: d.header.gpu_name.clone(),
+        })
+    }
+}
+
+fn parse_dtype(path: &Path, s: &str) -> Result<Dtype> {
+    match s {
+        "bf16" => Ok(Dtype::Bf16),
+        "fp8" => Ok(Dtype::Fp8),
+        other => Err(MergeError::UnknownDtype {
+            path: path.to_path_buf(),
+            dtype: other.to_string(),
+        }),
+    }
+}
+
+/// One grouped-experts row of `moe_bench.py`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoeBenchExperts {
+    hidden: u64,
+    inter: u64,
+    experts: u32,
+    top_k: u32,
+    dtype: String,
+    tokens: u64,
+    touched: u32,
+    seconds: f64,
+    kernel: String,
+    label: String,
+}
+
+/// One plain GEMM row of `moe_bench.py` (router, shared experts).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoeBenchGemm {
+    m: u64,
+    n: u64,
+    k: u64,
+    dtype: String,
+    seconds: f64,
+    label: String,
+}
+
+/// `moe_bench.py` output.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoeBenchFile {
+    gpu_name: String,
+    torch_version: String,
+    checks: serde_json::Map<String, serde_json::Value>,
+    notes: Vec<String>,
+    experts: Vec<MoeBenchExperts>,
+    gemm: Vec<MoeBenchGemm>,
+}
+
+/// `base` with the `scripts/moe_bench.py` output at `input` folded in: the
+/// `moe_experts` table replaced; router and shared-expert GEMM rows added where the
+/// profile lacks their `(m, n, k, dtype)` (cuBLASLt rows already there are kept).
+pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result<ProfileData> {
+    let file: MoeBenchFile = read_json(input)?;
+    let mut d = base.clone();
+    same_gpu(input, &file.gpu_name, &d)?;
+    d.format_version = FORMAT_VERSION;
+    d.moe_experts = file
+        .experts
+        .iter()
+        .map(|r| {
+            Ok(MoeExpertsRow {
+                hidden: r.hidden,
+                inter: r.inter,
+                experts: r.experts,
+                top_k: r.top_k,
+                dtype: parse_dtype(input, &r.dtype)?,
+                tokens: r.tokens,
+                touched: r.touched,
+                seconds: r.seconds,
+                tflops: moe_experts_flops(r.tokens, r.top_k, r.hidden, r.inter) / r.seconds / 1e12,
+                kernel: r.kernel.clone(),
+                label: r.label.clone(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let (mut added, mut kept) = (0, 0);
+    // Rows are appended in the script's order (model, TP, layer, dtype, m), after the
+    // rows already there, so a merge leaves existing rows where they were.
+    for r in &file.gemm {
+        let dtype = parse_dtype(input, &r.dtype)?;
+        // An earlier merge of the same script's row is replaced; a cuBLASLt row is kept.
+        d.gemm.retain(|g| {
+            !((g.m, g.n, g.k, g.dtype) == (r.m, r.n, r.k, dtype) && g.label.ends_with("(torch)"))
+        });
+        let still = d
+            .gemm
+            .iter()
+            .any(|g| (g.m, g.n, g.k, g.dtype) == (r.m, r.n, r.k, dtype));
+        if still {
+            kept += 1;
+            continue;
+        }
+        added += 1;
+        d.gemm.push(GemmRow {
+            m: r.m,
+            n: r.n,
+            k: r.k,
+            dtype,
+            seconds: r.seconds,
+            tflops: 2.0 * (r.m * r.n * r.k) as f64 / r.seconds / 1e12,
+            label: r.label.clone(),
+        });
+    }
+    d.header.command_line = format!("{}; {command_line}", d.header.command_line);
+    d.header
+        .notes
+        .retain(|n| !n.starts_with("moe_experts from") && !n.starts_with("moe_bench:"));
+    let checks: Vec<String> = file
+        .checks
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    d.header.notes.push(format!(
+        "moe_experts from scripts/moe_bench.py (PyTorch {}): {} rows; router and shared-expert GEMMs: {added} rows added, {kept} already measured by cuBLASLt kept; grouped kernels checked against a per-expert loop: {}",
+        file.torch_version,
+        d.moe_experts.len(),
+        checks.join(", ")
+    ));
+    for n in &file.notes {
+        d.header.notes.push(format!("moe_bench: {n}"));
+    }
+    Ok(d)
+}
+
+/// One row of `sustained_bench.py`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SustainedBenchRow {
+    m: u64,
+    layers: u32,
+    shapes: Vec<[u64; 2]>,
+    sequence_s: f64,
+    first_s: f64,
+    replays: u32,
+    #[serde(default)]
+    sm_mhz: Option<f64>,
+    #[serde(default)]
+    power_w: Option<f64>,
+}
+
+/// One attention sequence of `sustained_bench.py --attention-only`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SustainedAttentionRow {
+    batch: u32,
+    new_tokens: u32,
+    heads: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    kernel: String,
+    calls: u32,
+    /// Median seconds of one call inside the replayed sequence.
+    sequence_s: f64,
+    first_s: f64,
+    replays: u32,
+    #[serde(default)]
+    sm_mhz: Option<f64>,
+    #[serde(default)]
+    power_w: Option<f64>,
+}
+
+/// `sustained_bench.py` output.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SustainedBenchFile {
+    gpu_name: String,
+    torch_version: String,
+    rows: Vec<SustainedBenchRow>,
+    #[serde(default)]
+    attention: Vec<SustainedAttentionRow>,
+    took_s: f64,
+}
+
+/// `base` with the `scripts/sustained_bench.py` output at `input` folded in: the
+/// `gemm_sustained` table replaced, each stack against the profile's own isolated bf16
+/// GEMM rows at the same `m` (rows whose shapes the profile lacks are skipped); or, for
+/// an `--attention-only` file, the `attention_sustained` table.
+pub fn merge_sustained(base: &Profile, input: &Path, command_line: &str) -> Result<ProfileData> {
+    let file: SustainedBenchFile = read_json(input)?;
+    let mut d = base.data().clone();
+    same_gpu(input, &file.gpu_name, &d)?;
+    d.format_version = FORMAT_VERSION;
+    if !file.attention.is_empty() {
+        return merge_sustained_attention(input, base, d, &file, command_line);
+    }
+    d.gemm_sustained.clear();
+    let mut skipped = 0;
+    for r in &file.rows {
+        let iso: Option<f64> = r
+            .shapes
+            .iter()
+            .map(|[n, k]| base.gemm_seconds(r.m, *n, *k, Dtype::Bf16))
+            .sum();
+        let Some(iso) = iso.map(|s| s * f64::from(r.layers)) else {
+            skipped += 1;
+            continue;
+        };
+        let _ = (r.first_s, r.replays);
+        d.gemm_sustained.push(GemmSustainedRow {
+            m: r.m,
+            layers: r.layers,
+            shapes: r.shapes.clone(),
+            sequence_s: r.sequence_s,
+            isolated_s: iso,
+            ratio: r.sequence_s / iso,
+            sm_mhz: r.sm_mhz,
+            power_w: r.power_w,
+        });
+    }
+    d.gemm_sustained.sort_by_key(|r| r.m);
+    d.header.command_line = format!("{}; {command_line}", d.header.command_line);
+    d.header
+        .notes
+        .retain(|n| !n.starts_with("gemm_sustained from"));
+    d.header.notes.push(format!(
+        "gemm_sustained from scripts/sustained_bench.py (PyTorch {}, {:.0} s): {} stacks, {skipped} skipped (shapes not in the gemm table)",
+        file.torch_version,
+        file.took_s,
+        d.gemm_sustained.len()
+    ));
+    Ok(d)
+}
+
+/// Replace the `attention_sustained` table (an `--attention-only` file; the GEMM stacks
+/// stay): each sequence against the profile's isolated prefill row of the same call.
+fn merge_sustained_attention(
+    input: &Path,
+    base: &Profile,
+    mut d: ProfileData,
+    file: &SustainedBenchFile,
+    command_line: &str,
+) -> Result<ProfileData> {
+    if !file.rows.is_empty() {
+        return Err(MergeError::MixedSustained {
+            path: input.to_path_buf(),
+        });
+    }
+    d.attention_sustained.clear();
+    let mut skipped = 0;
+    for r in &file.attention {
+        let _ = (r.first_s, r.replays);
+        let Some(iso) = base.prefill_attention_seconds_with(
+            &r.kernel,
+            r.batch,
+            r.new_tokens,
+            0,
+            r.heads,
+            r.kv_heads,
+            r.head_dim,
+        ) else {
+            skipped += 1;
+            continue;
+        };
+        d.attention_sustained.push(AttentionSustainedRow {
+            batch: r.batch,
+            new_tokens: r.new_tokens,
+            heads: r.heads,
+            kv_heads: r.kv_heads,
+            head_dim: r.head_dim,
+            kernel: r.kernel.clone(),
+            calls: r.calls,
+            sequence_s: r.sequence_s,
+            isolated_s: iso,
+            ratio: r.sequence_s / iso,
+            sm_mhz: r.sm_mhz,
+            power_w: r.power_w,
+        });
+    }
+    d.attention_sustained.sort_by_key(|r| r.new_tokens);
+    d.header.command_line = format!("{}; {command_line}", d.header.command_line);
+    d.header
+        .notes
+        .retain(|n| !n.starts_with("attention_sustained from"));
+    d.header.notes.push(format!(
+        "attention_sustained from scripts/sustained_bench.py --attention-only (PyTorch {}, {:.0} s): {} sequences, {skipped} skipped (no isolated row)",
+        file.torch_version,
+        file.took_s,
+        d.attention_sustained.len()
+    ));
+    Ok(d)
+}
+
+/// `base` with the `scripts/sdpa_bench.py` (or `mla_bench.py`) output at `sdpa` folded
+/// in as prefill attention rows: rows of a (kernel, head_dim, v_head_dim) the file
+/// measures replace the profile's.
+pub fn merge_sdpa(base: &ProfileData, sdpa: &Path, command_line: &str) -> Result<ProfileData> {
+    let file: SdpaFile = read_json(sdpa)?;
+    let mut d = base.clone();
+    same_gpu(sdpa, &file.gpu_name, &d)?;
+    d.format_version = FORMAT_VERSION;
+    // Rows of a (kernel, head_dim, v_head_dim) the file re-measures are replaced; others
+    // (e.g. head_dim 128 SDPA rows when merging MLA rows) are kept.
+    let key = |k: &str, hd: u32, v: Option<u32>| (k.to_string(), hd, v);
+    let incoming: Vec<_> = file
+        .rows
+        .iter()
+        .map(|r| key(&r.kernel, r.head_dim, r.v_head_dim))
+        .collect();
+    d.attention_prefill
+        .retain(|r| !incoming.contains(&key(&r.kernel, r.head_dim, r.v_head_dim)));
+    let mla = file.rows.iter().any(|r| r.v_head_dim.is_some());
+    for r in file.rows {
+        let flops = xpyd_models::profile::prefill_attention_flops_qk_v(
+            r.batch,
+            r.new_tokens,
+            r.context,
+            r.heads,
+            r.head_dim,
+            r.v_head_dim.unwrap_or(r.head_dim),
+        );
+        d.attention_prefill.push(PrefillAttentionRow {
+            batch: r.batch,
+            new_tokens: r.new_tokens,
+            context: r.context,
+            heads: r.heads,
+            kv_heads: r.kv_heads,
+            head_dim: r.head_dim,
+            seconds: r.seconds,
+            tflops: flops / r.seconds / 1e12,
+            kernel: r.kernel,
+            v_head_dim: r.v_head_dim,
+        });
+    }
+    let _ = file.mla_decode.len();
+    d.header.command_line = format!("{}; {command_line}", d.header.command_line);
+    let checks: Vec<String> = file
+        .checks
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if mla {
+        d.header
+            .notes
+            .retain(|n| !n.starts_with("MLA prefill rows from"));
+        d.header.notes.push(format!(
+            "MLA prefill rows from scripts/mla_bench.py (PyTorch {}; q/k 192, v 128; checked against f32: {})",
+            file.torch_version,
+            checks.join(", ")
+        ));
+    } else {
+        d.header
+            .notes
+            .retain(|n| !n.starts_with("torch-sdpa rows from"));
+        d.header.notes.push(format!(
+            "torch-sdpa rows from PyTorch {} (flash backend: torch-sdpa; cuDNN backend: torch-sdpa-cudnn)",
+            file.torch_version
+        ));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(gpu: &str, rows: &[(u32, u32, u32, f64)]) -> ProfileData {
+        let mut d = Profile::builtin("h100").unwrap().data().clone();
+        d.header.gpu_name = gpu.into();
+        d.attention_decode_mla = rows
+            .iter()
+            .map(|&(batch, context, heads, seconds)| MlaDecodeRow {
+                batch,
+                context,
+                heads,
+                kv_lora_rank: 512,
+                rope_dim: 64,
+                block_size: 16,
+                kv_dtype: Dtype::Bf16,
+                seconds,
+                gb_s: 1.0,
+                kernel: "xpyd-nvrtc-mla".into(),
+            })
+            .collect();
+        d
+    }
+
+    #[test]
+    fn mla_rows_merge_by_key_and_keep_everything_else() {
+        let dir = std::env::temp_dir().join(format!("xpyd-mla-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (base, from, out) = (
+            dir.join("base.json"),
+            dir.join("from.json"),
+            dir.join("out.json"),
+        );
+        let b = profile("GPU", &[(1, 128, 16, 1e-5), (8, 128, 16, 2e-5)]);
+        write_profile(&base, &b).unwrap();
+        write_profile(
+            &from,
+            &profile("GPU", &[(8, 128, 16, 3e-5), (1, 128, 32, 4e-5)]),
+        )
+        .unwrap();
+        // As `xpyd-calibrate merge --rows --tables attention_decode_mla` does it.
+        let run = || -> Result<()> {
+            let (b, f) = (Profile::load(&base)?, Profile::load(&from)?);
+            let tables = Tables {
+                names: vec!["attention_decode_mla".into()],
+                rows: true,
+            };
+            let d = merge(b.data(), f.data(), &from, &tables, "test")?;
+            write_profile(&out, &d)
+        };
+        run().unwrap();
+        let m = Profile::load(&out).unwrap();
+        let got: Vec<_> = m
+            .data()
+            .attention_decode_mla
+            .iter()
+            .map(|r| (r.batch, r.heads, r.seconds))
+            .collect();
+        assert_eq!(got, vec![(1, 16, 1e-5), (8, 16, 3e-5), (1, 32, 4e-5)]);
+        // Every other table is untouched.
+        assert_eq!(m.data().gemm, b.gemm);
+        assert_eq!(m.data().attention_decode, b.attention_decode);
+        assert_eq!(m.data().moe_experts, b.moe_experts);
+        // Another GPU's rows are refused, and nothing is written.
+        std::fs::remove_file(&out).unwrap();
+        write_profile(&from, &profile("Other GPU", &[(8, 128, 16, 3e-5)])).unwrap();
+        assert!(run().is_err());
+        assert!(!out.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
