@@ -483,13 +483,6 @@ fn summary<'a>(rows: impl Iterator<Item = &'a RowReport>) -> Summary {
 }
 
 /// The label of a step's overall source, as `xpyd cost` prints it.
-fn source_name(s: CostSource) -> &'static str {
-    match s {
-        CostSource::Roofline => "roofline",
-        CostSource::Calibrated => "calibrated",
-    }
-}
-
 /// Predict every step of `steps` and compare. One cost model per (model, GPU, TP),
 /// built with [`CostModel::new`] (the GPU's shipped profile) and passed through
 /// `profile`, which picks the profile to use (`--profile`, `--roofline`).
@@ -566,7 +559,7 @@ pub fn validate(
             measured_ms: row.ms,
             predicted_ms,
             rel_error: (predicted_ms - row.ms) / row.ms,
-            source: source_name(cost.source),
+            source: CostSource::name(cost.source),
             profile: cm.profile_origin().map(str::to_string),
         });
     }

@@ -6,8 +6,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use xpyd_models::{
-    CostBreakdown, CostModel, CostSource, CostSources, Dtype, Efficiencies, GpuSpec, ModelArch,
-    StepShape,
+    CostBreakdown, CostModel, CostSources, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape,
 };
 
 #[derive(Debug, Args)]
@@ -52,13 +51,6 @@ pub(crate) struct CostArgs {
 pub(crate) use xpyd_sim::scenario::ProfileChoice;
 
 /// The JSON/text name of a step's overall source.
-pub(crate) fn source_label(s: CostSource) -> &'static str {
-    match s {
-        CostSource::Roofline => "roofline",
-        CostSource::Calibrated => "calibrated",
-    }
-}
-
 #[derive(Copy, Clone, Debug, clap::ValueEnum)]
 pub(crate) enum DtypeArg {
     Bf16,
@@ -199,7 +191,7 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
     let cost = cm.step(&shape);
     let report = CostReport {
         ms: cost.seconds * 1e3,
-        source: source_label(cost.source),
+        source: cost.source.name(),
         breakdown: cost.breakdown.into(),
         sources: cost.sources,
         profile: cm.profile_origin().map(str::to_string),

@@ -36,6 +36,16 @@ pub enum CostSource {
     Calibrated,
 }
 
+impl CostSource {
+    /// Its name in outputs (`roofline`, `calibrated`), as serialised.
+    pub fn name(self) -> &'static str {
+        match self {
+            CostSource::Roofline => "roofline",
+            CostSource::Calibrated => "calibrated",
+        }
+    }
+}
+
 /// Seconds per term of one step.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CostBreakdown {
