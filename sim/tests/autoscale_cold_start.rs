@@ -1,10 +1,14 @@
 //! `[cold-start]` through the public API: parsing, defaults and the closed-form load time.
 
 use serde::Deserialize;
+use std::path::Path;
 use xpyd_sim::SimDuration;
-use xpyd_sim::policy::autoscale::{
-    AutoscaleConfig, AutoscaleError, AutoscaleFile, ColdStartConfig, ColdStartFile, load_seconds,
+use xpyd_sim::scenario::{
+    AutoscaleConfig, AutoscaleFile, ColdStartConfig, ColdStartFile, ScenarioError, load_seconds,
 };
+
+/// The scenario file the sections are said to come from.
+const FILE: &str = "scenario.toml";
 
 const GIB: u64 = 1 << 30;
 
@@ -26,7 +30,7 @@ warmup-s = 30
 "#,
     )
     .unwrap();
-    let c = ColdStartConfig::from_file(&doc.cold_start, "cold-start").unwrap();
+    let c = ColdStartConfig::from_file(Path::new(FILE), &doc.cold_start).unwrap();
     // 4 x 641 GiB = 2 753.2 GB at 12.5 GB/s: 220.3 s each (they finish together).
     let t = load_seconds(641 * GIB, 4, &c);
     assert!((t - 220.25).abs() < 0.05, "{t}");
@@ -46,7 +50,7 @@ fn load_step_timeline_sync_then_cold_start() {
         "kind = \"hpa\"\nmax-replicas = 16\nmetric = \"queue-length\"\ntarget-value = 4",
     )
     .unwrap();
-    let mut hpa = build(&AutoscaleConfig::from_file(&f, "a").unwrap());
+    let mut hpa = build(&AutoscaleConfig::from_file(Path::new(FILE), "a", &f).unwrap());
     let s = |t: u64, q: u32| RoleSignals {
         now: SimTime(t * 1_000_000_000),
         ready: 2,
@@ -78,7 +82,7 @@ cache-gbit-s = 200
 "#,
     )
     .unwrap();
-    let c = ColdStartConfig::from_file(&doc.cold_start, "cold-start").unwrap();
+    let c = ColdStartConfig::from_file(Path::new(FILE), &doc.cold_start).unwrap();
     // 641 GiB at 25 GB/s = 27.5 s whatever the number of replicas starting.
     for n in [1, 4, 16] {
         assert!((load_seconds(641 * GIB, n, &c) - 27.53).abs() < 0.01);
@@ -119,15 +123,25 @@ target-value = 0.8
     )
     .unwrap();
     let e = AutoscaleConfig::from_file(
-        &s.deployment.decode.autoscale,
+        Path::new(FILE),
         "deployment.decode.autoscale",
+        &s.deployment.decode.autoscale,
     )
     .unwrap_err();
-    let AutoscaleError::Invalid { field, message } = &e;
+    let ScenarioError::Invalid {
+        file,
+        field,
+        message,
+    } = &e
+    else {
+        panic!("not an Invalid error: {e:?}")
+    };
+    assert_eq!(file, Path::new(FILE));
     assert_eq!(field, "deployment.decode.autoscale.max-replicas");
     assert!(message.contains("min-replicas (4)"), "{message}");
+    assert!(message.contains("got 2"), "{message}");
     assert_eq!(
         e.to_string(),
-        format!("deployment.decode.autoscale.max-replicas: {message}")
+        format!("{FILE}: deployment.decode.autoscale.max-replicas: {message}")
     );
 }

@@ -5,14 +5,21 @@
 //! syncs every 15 s, tolerance 0.1, scale-up max(+4, +100 %) per 15 s, scale-down after
 //! a 300 s stabilisation window.
 
-use xpyd_sim::policy::autoscale::{AutoscaleConfig, AutoscaleFile, Autoscaler, RoleSignals, build};
+use std::path::Path;
+use xpyd_sim::policy::autoscale::{Autoscaler, RoleSignals, build};
+use xpyd_sim::scenario::{AutoscaleConfig, AutoscaleFile};
 use xpyd_sim::{SimDuration, SimTime};
 
 const S: u64 = 1_000_000_000;
 
 fn hpa(text: &str) -> Box<dyn Autoscaler + Send> {
     let f: AutoscaleFile = toml::from_str(text).expect("valid TOML");
-    let c = AutoscaleConfig::from_file(&f, "deployment.decode.autoscale").expect("valid config");
+    let c = AutoscaleConfig::from_file(
+        Path::new("scenario.toml"),
+        "deployment.decode.autoscale",
+        &f,
+    )
+    .expect("valid config");
     build(&c)
 }
 

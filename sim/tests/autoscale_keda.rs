@@ -5,14 +5,21 @@
 //! above `activationThreshold`, scales to zero `cooldownPeriod` (300 s) after the last
 //! active poll; between 1 and max the HPA it creates scales every 15 s.
 
-use xpyd_sim::policy::autoscale::{AutoscaleConfig, AutoscaleFile, Autoscaler, RoleSignals, build};
+use std::path::Path;
+use xpyd_sim::policy::autoscale::{Autoscaler, RoleSignals, build};
+use xpyd_sim::scenario::{AutoscaleConfig, AutoscaleFile};
 use xpyd_sim::{SimDuration, SimTime};
 
 const S: u64 = 1_000_000_000;
 
 fn keda(text: &str) -> Box<dyn Autoscaler + Send> {
     let f: AutoscaleFile = toml::from_str(text).expect("valid TOML");
-    let c = AutoscaleConfig::from_file(&f, "deployment.prefill.autoscale").expect("valid");
+    let c = AutoscaleConfig::from_file(
+        Path::new("scenario.toml"),
+        "deployment.prefill.autoscale",
+        &f,
+    )
+    .expect("valid");
     build(&c)
 }
 

@@ -2,14 +2,16 @@
 //! HPA never grows faster than max(+4, x2) per 15 s, and decisions are deterministic.
 
 use proptest::prelude::*;
+use std::path::Path;
 use xpyd_sim::SimTime;
-use xpyd_sim::policy::autoscale::{AutoscaleConfig, AutoscaleFile, Autoscaler, RoleSignals, build};
+use xpyd_sim::policy::autoscale::{Autoscaler, RoleSignals, build};
+use xpyd_sim::scenario::{AutoscaleConfig, AutoscaleFile};
 
 const S: u64 = 1_000_000_000;
 
 fn policy(text: &str) -> Box<dyn Autoscaler + Send> {
     let f: AutoscaleFile = toml::from_str(text).expect("valid TOML");
-    build(&AutoscaleConfig::from_file(&f, "p").expect("valid config"))
+    build(&AutoscaleConfig::from_file(Path::new("scenario.toml"), "p", &f).expect("valid config"))
 }
 
 const HPA: &str = "kind = \"hpa\"\nmin-replicas = 2\nmax-replicas = 12\nmetric = \"queue-length\"\ntarget-value = 4";

@@ -4,14 +4,21 @@
 //! `_compute_replica_requirements`): prefill = ceil(rate x ISL x min(1, correction) /
 //! capacity), decode = ceil(rate x OSL / capacity), then at least `min_endpoint`.
 
-use xpyd_sim::policy::autoscale::{AutoscaleConfig, AutoscaleFile, Autoscaler, RoleSignals, build};
+use std::path::Path;
+use xpyd_sim::policy::autoscale::{Autoscaler, RoleSignals, build};
+use xpyd_sim::scenario::{AutoscaleConfig, AutoscaleFile};
 use xpyd_sim::{SimDuration, SimTime};
 
 const S: u64 = 1_000_000_000;
 
 fn planner(text: &str) -> Box<dyn Autoscaler + Send> {
     let f: AutoscaleFile = toml::from_str(text).expect("valid TOML");
-    let c = AutoscaleConfig::from_file(&f, "deployment.prefill.autoscale").expect("valid");
+    let c = AutoscaleConfig::from_file(
+        Path::new("scenario.toml"),
+        "deployment.prefill.autoscale",
+        &f,
+    )
+    .expect("valid");
     build(&c)
 }
 

@@ -26,7 +26,7 @@ use super::spec::{
     RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, TransferBackend, dns_label,
 };
 use xpyd_models::Dtype;
-use xpyd_sim::policy::autoscale::{self as sim, AutoscaleConfig, BehaviorMode, Metric};
+use xpyd_sim::scenario::{self as sim, AutoscaleConfig, BehaviorMode, Metric};
 use xpyd_sim::scenario::{Backend, RoleConfig, RouterKind, Scenario, Topology};
 use xpyd_sim::time::SimDuration;
 

@@ -190,6 +190,7 @@ fn refs_mut(role: Role, r: &mut Request) -> &mut u32 {
 
 impl Instance {
     /// A new idle, ready instance whose steps are priced by the role's memo `memo`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: InstanceId,
         role: Role,

@@ -8,7 +8,9 @@
 //! [`AutoscaleConfig::from_file`] resolves every default and checks every value, so a config
 //! that exists can run: targets are finite and positive, `min-replicas <= max-replicas`,
 //! durations are finite, non-negative and converted to integer [`SimDuration`] once, here.
-//! Errors name the TOML field (`deployment.decode.autoscale.target-value`).
+//! Every value is checked by the scenario's one field checker (`check::Validator`), so an
+//! error is a [`ScenarioError::Invalid`] naming the file, the full TOML path
+//! (`deployment.decode.autoscale.scale-up.policies[0].value`), the value and the range.
 //!
 //! Defaults and their sources:
 //! - HPA: `--horizontal-pod-autoscaler-sync-period` 15 s, `--horizontal-pod-autoscaler-tolerance`
@@ -24,71 +26,11 @@
 //!   `load_prediction_window_size` 50 (ai-dynamo/dynamo
 //!   `components/planner/src/dynamo/planner/defaults.py`).
 
+use super::ScenarioError;
+use super::check::Validator;
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
-
-/// An autoscaling or cold-start section could not be used. Fatal: the run does not start.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AutoscaleError {
-    /// A value is missing, out of range or inconsistent with another field.
-    #[error("{field}: {message}")]
-    Invalid {
-        /// TOML path of the offending field (`deployment.decode.autoscale.target-value`).
-        field: String,
-        /// What is wrong and what would be accepted.
-        message: String,
-    },
-}
-
-fn invalid(prefix: &str, key: &str, message: impl Into<String>) -> AutoscaleError {
-    AutoscaleError::Invalid {
-        field: if prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{prefix}.{key}")
-        },
-        message: message.into(),
-    }
-}
-
-/// Longest duration accepted anywhere in these sections: 10^7 s (about 116 days).
-const MAX_SECONDS: f64 = 1e7;
-
-/// Validates `v` seconds into a duration; `positive` rejects zero.
-pub(crate) fn seconds(
-    prefix: &str,
-    key: &str,
-    v: f64,
-    positive: bool,
-) -> Result<SimDuration, AutoscaleError> {
-    if !v.is_finite() || v < 0.0 || (positive && v == 0.0) || v > MAX_SECONDS {
-        let lower = if positive { "> 0" } else { ">= 0" };
-        return Err(invalid(
-            prefix,
-            key,
-            format!("must be {lower} and <= {MAX_SECONDS} seconds, got {v}"),
-        ));
-    }
-    Ok(SimDuration::from_secs_f64(v))
-}
-
-/// Validates a finite value `> 0` (or `>= 0` when `allow_zero`).
-pub(crate) fn positive(
-    prefix: &str,
-    key: &str,
-    v: f64,
-    allow_zero: bool,
-) -> Result<f64, AutoscaleError> {
-    if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) {
-        let lower = if allow_zero { ">= 0" } else { "> 0" };
-        return Err(invalid(
-            prefix,
-            key,
-            format!("must be finite and {lower}, got {v}"),
-        ));
-    }
-    Ok(v)
-}
+use std::path::Path;
 
 // ---------------------------------------------------------------------------------------
 // Wire format
@@ -444,11 +386,13 @@ impl ScalingRules {
         }
     }
 
-    fn from_file(
+    /// Validates one direction; `at` is its TOML path (`deployment.decode.autoscale.scale-up`).
+    fn validate(
+        v: &Validator,
+        at: &str,
         f: Option<&ScalingRulesFile>,
         defaults: ScalingRules,
-        prefix: &str,
-    ) -> Result<ScalingRules, AutoscaleError> {
+    ) -> Result<ScalingRules, ScenarioError> {
         let Some(f) = f else { return Ok(defaults) };
         let ScalingRulesFile {
             stabilization_window_s,
@@ -457,14 +401,12 @@ impl ScalingRules {
         } = f;
         let stabilization_window = match stabilization_window_s {
             None => defaults.stabilization_window,
-            Some(w) if *w <= 3600 => SimDuration(u64::from(*w) * SECOND),
-            Some(w) => {
-                return Err(invalid(
-                    prefix,
-                    "stabilization-window-s",
-                    format!("must be 0..=3600 seconds (as Kubernetes), got {w}"),
-                ));
-            }
+            Some(w) => v.whole_secs_in(
+                &format!("{at}.stabilization-window-s"),
+                *w,
+                0..=3600,
+                "seconds (as Kubernetes)",
+            )?,
         };
         let select_policy = select_policy.unwrap_or(defaults.select_policy);
         let policies = match policies {
@@ -472,39 +414,33 @@ impl ScalingRules {
             Some(ps) => {
                 let mut out = Vec::with_capacity(ps.len());
                 for (i, p) in ps.iter().enumerate() {
-                    let at = format!("policies[{i}]");
                     let ScalingPolicyFile {
                         policy_type,
                         value,
                         period_s,
                     } = p;
-                    if *value == 0 || *value > i32::MAX as u32 {
-                        return Err(invalid(
-                            prefix,
-                            &format!("{at}.value"),
-                            format!("must be > 0, got {value}"),
-                        ));
-                    }
-                    if *period_s == 0 || *period_s > 1800 {
-                        return Err(invalid(
-                            prefix,
-                            &format!("{at}.period-s"),
-                            format!("must be 1..=1800 seconds (as Kubernetes), got {period_s}"),
-                        ));
-                    }
                     out.push(ScalingPolicy {
                         policy_type: *policy_type,
-                        value: *value,
-                        period: SimDuration(u64::from(*period_s) * SECOND),
+                        value: v.u32_in(
+                            &format!("{at}.policies[{i}].value"),
+                            *value,
+                            1..=i32::MAX as u32,
+                            "(an int32, as Kubernetes)",
+                        )?,
+                        period: v.whole_secs_in(
+                            &format!("{at}.policies[{i}].period-s"),
+                            *period_s,
+                            1..=1800,
+                            "seconds (as Kubernetes)",
+                        )?,
                     });
                 }
                 out
             }
         };
         if policies.is_empty() && select_policy != SelectPolicy::Disabled {
-            return Err(invalid(
-                prefix,
-                "policies",
+            return Err(v.invalid(
+                &format!("{at}.policies"),
                 "at least one policy is needed unless select-policy = \"disabled\"",
             ));
         }
@@ -605,53 +541,46 @@ pub const DEFAULT_PERCENTILE: f64 = 90.0;
 /// Default window of latency percentiles and rates, seconds.
 pub const DEFAULT_WINDOW_S: f64 = 60.0;
 
+/// Validates a metric and its target; `at` is the autoscaler's TOML path.
 fn metric_target(
-    prefix: &str,
+    v: &Validator,
+    at: &str,
     metric: MetricName,
     target_value: f64,
     percentile: Option<f64>,
     window_s: Option<f64>,
-) -> Result<MetricTarget, AutoscaleError> {
-    let target_value = positive(prefix, "target-value", target_value, false)?;
+) -> Result<MetricTarget, ScenarioError> {
+    let target_value = v.positive_f64(&format!("{at}.target-value"), target_value)?;
     let latency = matches!(metric, MetricName::TtftMs | MetricName::TpotMs);
     let windowed = latency || metric == MetricName::ArrivalRate;
     if percentile.is_some() && !latency {
-        return Err(invalid(
-            prefix,
-            "percentile",
+        return Err(v.invalid(
+            &format!("{at}.percentile"),
             format!("applies to ttft-ms and tpot-ms only, not {}", metric.name()),
         ));
     }
     if window_s.is_some() && !windowed {
-        return Err(invalid(
-            prefix,
-            "window-s",
+        return Err(v.invalid(
+            &format!("{at}.window-s"),
             format!(
                 "applies to ttft-ms, tpot-ms and arrival-rate only, not {} (an instantaneous gauge)",
                 metric.name()
             ),
         ));
     }
-    let p = percentile.unwrap_or(DEFAULT_PERCENTILE);
-    if !(p.is_finite() && p > 0.0 && p <= 100.0) {
-        return Err(invalid(
-            prefix,
-            "percentile",
-            format!("must be in (0, 100], got {p}"),
-        ));
-    }
+    let p = v.percentile(
+        &format!("{at}.percentile"),
+        percentile.unwrap_or(DEFAULT_PERCENTILE),
+    )?;
     if metric == MetricName::KvUtilization && target_value > 1.0 {
-        return Err(invalid(
-            prefix,
-            "target-value",
+        return Err(v.invalid(
+            &format!("{at}.target-value"),
             format!("kv-utilization is a fraction in 0..1, got {target_value}"),
         ));
     }
-    let window = seconds(
-        prefix,
-        "window-s",
+    let window = v.positive_secs_bounded(
+        &format!("{at}.window-s"),
         window_s.unwrap_or(DEFAULT_WINDOW_S),
-        true,
     )?;
     let metric = match metric {
         MetricName::QueueLength => Metric::QueueLength,
@@ -668,235 +597,205 @@ fn metric_target(
     })
 }
 
+/// `behavior`: `unset` excludes explicit `scale-up`/`scale-down` rules.
 fn behavior_mode(
-    prefix: &str,
+    v: &Validator,
+    at: &str,
     mode: Option<BehaviorMode>,
     scale_up: &Option<ScalingRulesFile>,
     scale_down: &Option<ScalingRulesFile>,
-) -> Result<BehaviorMode, AutoscaleError> {
+) -> Result<BehaviorMode, ScenarioError> {
     let mode = mode.unwrap_or_default();
     if mode == BehaviorMode::Unset && (scale_up.is_some() || scale_down.is_some()) {
-        return Err(invalid(
-            prefix,
-            "behavior",
+        return Err(v.invalid(
+            &format!("{at}.behavior"),
             "\"unset\" means the HPA has no behavior: remove scale-up and scale-down",
         ));
     }
     Ok(mode)
 }
 
-fn tolerance(prefix: &str, t: Option<f64>) -> Result<f64, AutoscaleError> {
-    let t = t.unwrap_or(0.1);
-    if !(t.is_finite() && (0.0..1.0).contains(&t)) {
-        return Err(invalid(
-            prefix,
-            "tolerance",
-            format!("must be in [0, 1), got {t}"),
-        ));
-    }
-    Ok(t)
-}
-
-fn whole_seconds(prefix: &str, key: &str, v: f64) -> Result<SimDuration, AutoscaleError> {
-    let d = seconds(prefix, key, v, true)?;
-    if !d.as_nanos().is_multiple_of(SECOND) {
-        return Err(invalid(
-            prefix,
-            key,
-            format!("must be whole seconds (KEDA and the HPA take integers), got {v}"),
-        ));
-    }
-    Ok(d)
-}
-
-fn bounds(prefix: &str, min: u32, max: u32) -> Result<(), AutoscaleError> {
+/// `max-replicas` is at least 1 and at least `min-replicas`.
+fn bounds(v: &Validator, at: &str, min: u32, max: u32) -> Result<(), ScenarioError> {
     if max == 0 || max < min {
-        return Err(invalid(
-            prefix,
-            "max-replicas",
+        return Err(v.invalid(
+            &format!("{at}.max-replicas"),
             format!("must be >= 1 and >= min-replicas ({min}), got {max}"),
         ));
     }
     Ok(())
 }
 
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
+/// Validates one role's `[... .autoscale]` section; `at` is its TOML path
+/// (`deployment.decode.autoscale`).
+pub(super) fn autoscale_config(
+    v: &Validator,
+    at: &str,
+    file: &AutoscaleFile,
+) -> Result<AutoscaleConfig, ScenarioError> {
+    let field = |key: &str| format!("{at}.{key}");
+    match file {
+        AutoscaleFile::Hpa(f) => {
+            let HpaFile {
+                min_replicas,
+                max_replicas,
+                metric,
+                target_value,
+                percentile,
+                window_s,
+                sync_period_s,
+                tolerance,
+                scale_up,
+                scale_down,
+                behavior,
+            } = f;
+            let behavior = behavior_mode(v, at, *behavior, scale_up, scale_down)?;
+            let min_replicas = min_replicas.unwrap_or(1);
+            if min_replicas == 0 {
+                return Err(v.invalid(
+                    &field("min-replicas"),
+                    "must be >= 1 for an HPA (scale to zero needs kind = \"keda\")",
+                ));
+            }
+            bounds(v, at, min_replicas, *max_replicas)?;
+            Ok(AutoscaleConfig::Hpa(HpaConfig {
+                min_replicas,
+                max_replicas: *max_replicas,
+                target: metric_target(v, at, *metric, *target_value, *percentile, *window_s)?,
+                sync_period: v.positive_secs_bounded(
+                    &field("sync-period-s"),
+                    sync_period_s.unwrap_or(15.0),
+                )?,
+                tolerance: v.fraction_below_one(&field("tolerance"), tolerance.unwrap_or(0.1))?,
+                scale_up: ScalingRules::validate(
+                    v,
+                    &field("scale-up"),
+                    scale_up.as_ref(),
+                    ScalingRules::default_scale_up(),
+                )?,
+                scale_down: ScalingRules::validate(
+                    v,
+                    &field("scale-down"),
+                    scale_down.as_ref(),
+                    ScalingRules::default_scale_down(),
+                )?,
+                behavior,
+            }))
+        }
+        AutoscaleFile::Keda(f) => {
+            let KedaFile {
+                min_replicas,
+                max_replicas,
+                polling_interval_s,
+                cooldown_s,
+                initial_cooldown_s,
+                metric,
+                target_value,
+                activation_value,
+                metric_type,
+                percentile,
+                window_s,
+                sync_period_s,
+                tolerance,
+                scale_up,
+                scale_down,
+                behavior,
+            } = f;
+            let behavior = behavior_mode(v, at, *behavior, scale_up, scale_down)?;
+            let min_replicas = min_replicas.unwrap_or(0);
+            let max_replicas = max_replicas.unwrap_or(100);
+            bounds(v, at, min_replicas, max_replicas)?;
+            let target = metric_target(v, at, *metric, *target_value, *percentile, *window_s)?;
+            let activation_value =
+                v.finite(&field("activation-value"), activation_value.unwrap_or(0.0))?;
+            let metric_type = metric_type.unwrap_or(if target.metric.is_additive() {
+                MetricType::AverageValue
+            } else {
+                MetricType::Value
+            });
+            Ok(AutoscaleConfig::Keda(KedaConfig {
+                min_replicas,
+                max_replicas,
+                polling_interval: v.whole_positive_secs(
+                    &field("polling-interval-s"),
+                    polling_interval_s.unwrap_or(30.0),
+                )?,
+                cooldown: v
+                    .non_negative_secs_bounded(&field("cooldown-s"), cooldown_s.unwrap_or(300.0))?,
+                initial_cooldown: v.non_negative_secs_bounded(
+                    &field("initial-cooldown-s"),
+                    initial_cooldown_s.unwrap_or(0.0),
+                )?,
+                target,
+                activation_value,
+                metric_type,
+                sync_period: v
+                    .whole_positive_secs(&field("sync-period-s"), sync_period_s.unwrap_or(15.0))?,
+                tolerance: v.fraction_below_one(&field("tolerance"), tolerance.unwrap_or(0.1))?,
+                scale_up: ScalingRules::validate(
+                    v,
+                    &field("scale-up"),
+                    scale_up.as_ref(),
+                    ScalingRules::default_scale_up(),
+                )?,
+                scale_down: ScalingRules::validate(
+                    v,
+                    &field("scale-down"),
+                    scale_down.as_ref(),
+                    ScalingRules::default_scale_down(),
+                )?,
+                behavior,
+            }))
+        }
+        AutoscaleFile::SlaPlanner(f) => {
+            let SlaPlannerFile {
+                stage,
+                adjustment_interval_s,
+                min_replicas,
+                max_replicas,
+                predictor,
+                prediction_window,
+                capacity_tokens_per_s,
+                expected_ttft_ms,
+            } = f;
+            let min_replicas = min_replicas.unwrap_or(1);
+            bounds(v, at, min_replicas, *max_replicas)?;
+            let prediction_window =
+                v.positive_u32(&field("prediction-window"), prediction_window.unwrap_or(50))?;
+            let expected_ttft_ms = match expected_ttft_ms {
+                None => None,
+                Some(_) if *stage == Stage::Decode => {
+                    return Err(v.invalid(
+                        &field("expected-ttft-ms"),
+                        "applies to stage = \"prefill\" only",
+                    ));
+                }
+                Some(x) => Some(v.positive_f64(&field("expected-ttft-ms"), *x)?),
+            };
+            Ok(AutoscaleConfig::SlaPlanner(SlaPlannerConfig {
+                stage: *stage,
+                adjustment_interval: v.positive_secs_bounded(
+                    &field("adjustment-interval-s"),
+                    adjustment_interval_s.unwrap_or(180.0),
+                )?,
+                min_replicas,
+                max_replicas: *max_replicas,
+                predictor: predictor.unwrap_or(PredictorKind::Constant),
+                prediction_window: prediction_window as usize,
+                capacity_tokens_per_s: v
+                    .positive_f64(&field("capacity-tokens-per-s"), *capacity_tokens_per_s)?,
+                expected_ttft_ms,
+            }))
+        }
     }
 }
 
 impl AutoscaleConfig {
-    /// Validates a wire section; `field_prefix` is its TOML path
-    /// (`deployment.decode.autoscale`), used to name fields in errors.
-    pub fn from_file(file: &AutoscaleFile, field_prefix: &str) -> Result<Self, AutoscaleError> {
-        let p = field_prefix;
-        match file {
-            AutoscaleFile::Hpa(f) => {
-                let HpaFile {
-                    min_replicas,
-                    max_replicas,
-                    metric,
-                    target_value,
-                    percentile,
-                    window_s,
-                    sync_period_s,
-                    tolerance: tol,
-                    scale_up,
-                    scale_down,
-                    behavior,
-                } = f;
-                let behavior = behavior_mode(p, *behavior, scale_up, scale_down)?;
-                let min_replicas = min_replicas.unwrap_or(1);
-                if min_replicas == 0 {
-                    return Err(invalid(
-                        p,
-                        "min-replicas",
-                        "must be >= 1 for an HPA (scale to zero needs kind = \"keda\")",
-                    ));
-                }
-                bounds(p, min_replicas, *max_replicas)?;
-                Ok(AutoscaleConfig::Hpa(HpaConfig {
-                    min_replicas,
-                    max_replicas: *max_replicas,
-                    target: metric_target(p, *metric, *target_value, *percentile, *window_s)?,
-                    sync_period: seconds(p, "sync-period-s", sync_period_s.unwrap_or(15.0), true)?,
-                    tolerance: tolerance(p, *tol)?,
-                    scale_up: ScalingRules::from_file(
-                        scale_up.as_ref(),
-                        ScalingRules::default_scale_up(),
-                        &join(p, "scale-up"),
-                    )?,
-                    scale_down: ScalingRules::from_file(
-                        scale_down.as_ref(),
-                        ScalingRules::default_scale_down(),
-                        &join(p, "scale-down"),
-                    )?,
-                    behavior,
-                }))
-            }
-            AutoscaleFile::Keda(f) => {
-                let KedaFile {
-                    min_replicas,
-                    max_replicas,
-                    polling_interval_s,
-                    cooldown_s,
-                    initial_cooldown_s,
-                    metric,
-                    target_value,
-                    activation_value,
-                    metric_type,
-                    percentile,
-                    window_s,
-                    sync_period_s,
-                    tolerance: tol,
-                    scale_up,
-                    scale_down,
-                    behavior,
-                } = f;
-                let behavior = behavior_mode(p, *behavior, scale_up, scale_down)?;
-                let min_replicas = min_replicas.unwrap_or(0);
-                let max_replicas = max_replicas.unwrap_or(100);
-                bounds(p, min_replicas, max_replicas)?;
-                let target = metric_target(p, *metric, *target_value, *percentile, *window_s)?;
-                let activation_value = activation_value.unwrap_or(0.0);
-                if !activation_value.is_finite() {
-                    return Err(invalid(
-                        p,
-                        "activation-value",
-                        format!("must be finite, got {activation_value}"),
-                    ));
-                }
-                let metric_type = metric_type.unwrap_or(if target.metric.is_additive() {
-                    MetricType::AverageValue
-                } else {
-                    MetricType::Value
-                });
-                Ok(AutoscaleConfig::Keda(KedaConfig {
-                    min_replicas,
-                    max_replicas,
-                    polling_interval: whole_seconds(
-                        p,
-                        "polling-interval-s",
-                        polling_interval_s.unwrap_or(30.0),
-                    )?,
-                    cooldown: seconds(p, "cooldown-s", cooldown_s.unwrap_or(300.0), false)?,
-                    initial_cooldown: seconds(
-                        p,
-                        "initial-cooldown-s",
-                        initial_cooldown_s.unwrap_or(0.0),
-                        false,
-                    )?,
-                    target,
-                    activation_value,
-                    metric_type,
-                    sync_period: whole_seconds(p, "sync-period-s", sync_period_s.unwrap_or(15.0))?,
-                    tolerance: tolerance(p, *tol)?,
-                    scale_up: ScalingRules::from_file(
-                        scale_up.as_ref(),
-                        ScalingRules::default_scale_up(),
-                        &join(p, "scale-up"),
-                    )?,
-                    scale_down: ScalingRules::from_file(
-                        scale_down.as_ref(),
-                        ScalingRules::default_scale_down(),
-                        &join(p, "scale-down"),
-                    )?,
-                    behavior,
-                }))
-            }
-            AutoscaleFile::SlaPlanner(f) => {
-                let SlaPlannerFile {
-                    stage,
-                    adjustment_interval_s,
-                    min_replicas,
-                    max_replicas,
-                    predictor,
-                    prediction_window,
-                    capacity_tokens_per_s,
-                    expected_ttft_ms,
-                } = f;
-                let min_replicas = min_replicas.unwrap_or(1);
-                bounds(p, min_replicas, *max_replicas)?;
-                let prediction_window = prediction_window.unwrap_or(50);
-                if prediction_window == 0 {
-                    return Err(invalid(p, "prediction-window", "must be >= 1 interval"));
-                }
-                let expected_ttft_ms = match expected_ttft_ms {
-                    None => None,
-                    Some(_) if *stage == Stage::Decode => {
-                        return Err(invalid(
-                            p,
-                            "expected-ttft-ms",
-                            "applies to stage = \"prefill\" only",
-                        ));
-                    }
-                    Some(v) => Some(positive(p, "expected-ttft-ms", *v, false)?),
-                };
-                Ok(AutoscaleConfig::SlaPlanner(SlaPlannerConfig {
-                    stage: *stage,
-                    adjustment_interval: seconds(
-                        p,
-                        "adjustment-interval-s",
-                        adjustment_interval_s.unwrap_or(180.0),
-                        true,
-                    )?,
-                    min_replicas,
-                    max_replicas: *max_replicas,
-                    predictor: predictor.unwrap_or(PredictorKind::Constant),
-                    prediction_window: prediction_window as usize,
-                    capacity_tokens_per_s: positive(
-                        p,
-                        "capacity-tokens-per-s",
-                        *capacity_tokens_per_s,
-                        false,
-                    )?,
-                    expected_ttft_ms,
-                }))
-            }
-        }
+    /// Validates a role's wire section of scenario file `file`; `at` is its TOML path
+    /// (`deployment.decode.autoscale`). The same checks as [`crate::scenario::Scenario::from_file`]
+    /// runs on the role; errors name `file`, the full field path, the value and the range.
+    pub fn from_file(file: &Path, at: &str, wire: &AutoscaleFile) -> Result<Self, ScenarioError> {
+        autoscale_config(&Validator { file }, at, wire)
     }
 
     /// Name of the policy as written in scenario files (`hpa`, `keda`, `sla-planner`).
@@ -974,12 +873,17 @@ pub(crate) fn gcd(mut a: u64, mut b: u64) -> u64 {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<AutoscaleConfig, AutoscaleError> {
-        let f: AutoscaleFile = toml::from_str(text).map_err(|e| AutoscaleError::Invalid {
-            field: "toml".into(),
-            message: e.to_string(),
-        })?;
-        AutoscaleConfig::from_file(&f, "deployment.decode.autoscale")
+    fn parse(text: &str) -> Result<AutoscaleConfig, ScenarioError> {
+        let f: AutoscaleFile = toml::from_str(text).expect("valid TOML");
+        AutoscaleConfig::from_file(Path::new("s.toml"), "deployment.decode.autoscale", &f)
+    }
+
+    /// The field an `Invalid` error names.
+    fn field(e: &ScenarioError) -> &str {
+        match e {
+            ScenarioError::Invalid { field, .. } => field,
+            other => panic!("not an Invalid error: {other:?}"),
+        }
     }
 
     #[test]
@@ -1033,8 +937,7 @@ target-value = -1
 "#,
         )
         .unwrap_err();
-        let AutoscaleError::Invalid { field, .. } = &e;
-        assert_eq!(field, "deployment.decode.autoscale.target-value");
+        assert_eq!(field(&e), "deployment.decode.autoscale.target-value");
 
         let e = parse(
             r#"
@@ -1046,8 +949,7 @@ percentile = 90
 "#,
         )
         .unwrap_err();
-        let AutoscaleError::Invalid { field, .. } = &e;
-        assert_eq!(field, "deployment.decode.autoscale.percentile");
+        assert_eq!(field(&e), "deployment.decode.autoscale.percentile");
 
         let e = parse(
             r#"
@@ -1060,10 +962,46 @@ policies = [{ type = "pods", value = 0, period-s = 15 }]
 "#,
         )
         .unwrap_err();
-        let AutoscaleError::Invalid { field, .. } = &e;
         assert_eq!(
-            field,
+            field(&e),
             "deployment.decode.autoscale.scale-up.policies[0].value"
+        );
+        // File, full path, accepted range and value, as every scenario section reports.
+        assert_eq!(
+            e.to_string(),
+            "s.toml: deployment.decode.autoscale.scale-up.policies[0].value: \
+             must be 1..=2147483647 (an int32, as Kubernetes), got 0"
+        );
+    }
+
+    #[test]
+    fn durations_are_checked_and_converted_once() {
+        let e = parse("kind = \"keda\"\nmetric = \"inflight\"\ntarget-value = 4\ncooldown-s = -1")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "s.toml: deployment.decode.autoscale.cooldown-s: \
+             must be >= 0 and <= 10000000 seconds, got -1"
+        );
+        let e = parse(
+            "kind = \"hpa\"\nmax-replicas = 8\nmetric = \"inflight\"\ntarget-value = 4\n\
+             [scale-down]\nstabilization-window-s = 4000",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "s.toml: deployment.decode.autoscale.scale-down.stabilization-window-s: \
+             must be 0..=3600 seconds (as Kubernetes), got 4000"
+        );
+        let c = parse(
+            "kind = \"sla-planner\"\nstage = \"decode\"\nmax-replicas = 4\n\
+             capacity-tokens-per-s = 500\nadjustment-interval-s = 0.1234567891",
+        )
+        .unwrap();
+        assert_eq!(
+            c.sync_period(),
+            SimDuration::from_secs_f64(0.1234567891),
+            "rounded once, by SimDuration::from_secs_f64"
         );
     }
 
@@ -1081,8 +1019,7 @@ policies = [{ type = "pods", value = 0, period-s = 15 }]
             "kind = \"hpa\"\nmax-replicas = 8\nmetric = \"inflight\"\ntarget-value = 4\nbehavior = \"unset\"\n[scale-up]\nstabilization-window-s = 60",
         )
         .unwrap_err();
-        let AutoscaleError::Invalid { field, .. } = &e;
-        assert_eq!(field, "deployment.decode.autoscale.behavior");
+        assert_eq!(field(&e), "deployment.decode.autoscale.behavior");
     }
 
     #[test]
@@ -1140,8 +1077,7 @@ polling-interval-s = 7.5
 "#,
         )
         .unwrap_err();
-        let AutoscaleError::Invalid { field, .. } = &e;
-        assert_eq!(field, "deployment.decode.autoscale.polling-interval-s");
+        assert_eq!(field(&e), "deployment.decode.autoscale.polling-interval-s");
     }
 
     #[test]

@@ -4,12 +4,20 @@
 //!
 //! Invariants: a check returns the value it was given (or its typed form, e.g. a
 //! [`SimDuration`] rounded once by [`SimDuration::from_secs_f64`]) or an error; it never
-//! clamps. Section modules (`deployment`, `routing`, `validate`) depend on this module
-//! and never on one another's validation, so the imports point one way.
+//! clamps. Section modules (`deployment`, `routing`, `autoscale`, `cold_start`,
+//! `validate`) depend on this module and never on one another's validation, so the imports
+//! point one way. Messages state the accepted range and the value as given.
 
 use super::ScenarioError;
 use crate::time::SimDuration;
+use std::ops::RangeInclusive;
 use std::path::Path;
+
+/// Longest duration the autoscaling and cold-start sections accept: 10^7 s (about 116 days).
+const MAX_SECS: f64 = 1e7;
+
+/// Nanoseconds in a second.
+const SECOND_NS: u64 = 1_000_000_000;
 
 /// Range checks of one scenario file's fields.
 pub(super) struct Validator<'a> {
@@ -84,5 +92,115 @@ impl Validator<'_> {
             return Err(self.invalid(field, format!("must be in (0, 1], got {x:?}")));
         }
         Ok(x)
+    }
+
+    /// A fraction in `[0, 1)` (an HPA `tolerance`).
+    pub(super) fn fraction_below_one(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && (0.0..1.0).contains(&x)) {
+            return Err(self.invalid(field, format!("must be in [0, 1), got {x}")));
+        }
+        Ok(x)
+    }
+
+    /// A percentile in `(0, 100]`.
+    pub(super) fn percentile(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && x > 0.0 && x <= 100.0) {
+            return Err(self.invalid(field, format!("must be in (0, 100], got {x}")));
+        }
+        Ok(x)
+    }
+
+    /// Any finite number.
+    pub(super) fn finite(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
+        if !x.is_finite() {
+            return Err(self.invalid(field, format!("must be finite, got {x}")));
+        }
+        Ok(x)
+    }
+
+    /// An integer in `range`; `unit` (may be empty) follows the range in the message
+    /// (`seconds (as Kubernetes)`).
+    pub(super) fn u32_in(
+        &self,
+        field: &str,
+        x: u32,
+        range: RangeInclusive<u32>,
+        unit: &str,
+    ) -> Result<u32, ScenarioError> {
+        if !range.contains(&x) {
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {unit}")
+            };
+            return Err(self.invalid(
+                field,
+                format!("must be {}..={}{unit}, got {x}", range.start(), range.end()),
+            ));
+        }
+        Ok(x)
+    }
+
+    /// Whole seconds in `range` (`stabilization-window-s`, `period-s`), as a duration;
+    /// `unit` as in [`Self::u32_in`].
+    pub(super) fn whole_secs_in(
+        &self,
+        field: &str,
+        x: u32,
+        range: RangeInclusive<u32>,
+        unit: &str,
+    ) -> Result<SimDuration, ScenarioError> {
+        let secs = self.u32_in(field, x, range, unit)?;
+        Ok(SimDuration(u64::from(secs) * SECOND_NS))
+    }
+
+    /// Seconds in `(0, 10^7]` (sync periods, windows, intervals), converted once.
+    pub(super) fn positive_secs_bounded(
+        &self,
+        field: &str,
+        x: f64,
+    ) -> Result<SimDuration, ScenarioError> {
+        self.secs_bounded(field, x, true)
+    }
+
+    /// Seconds in `[0, 10^7]` (cooldowns, cold-start phases), converted once.
+    pub(super) fn non_negative_secs_bounded(
+        &self,
+        field: &str,
+        x: f64,
+    ) -> Result<SimDuration, ScenarioError> {
+        self.secs_bounded(field, x, false)
+    }
+
+    fn secs_bounded(
+        &self,
+        field: &str,
+        x: f64,
+        positive: bool,
+    ) -> Result<SimDuration, ScenarioError> {
+        if !x.is_finite() || x < 0.0 || (positive && x == 0.0) || x > MAX_SECS {
+            let lower = if positive { "> 0" } else { ">= 0" };
+            return Err(self.invalid(
+                field,
+                format!("must be {lower} and <= {MAX_SECS} seconds, got {x}"),
+            ));
+        }
+        Ok(SimDuration::from_secs_f64(x))
+    }
+
+    /// Whole seconds in `(0, 10^7]` (KEDA's and the HPA's integer periods), converted once.
+    pub(super) fn whole_positive_secs(
+        &self,
+        field: &str,
+        x: f64,
+    ) -> Result<SimDuration, ScenarioError> {
+        let d = self.positive_secs_bounded(field, x)?;
+        if !d.as_nanos().is_multiple_of(SECOND_NS) {
+            return Err(self.invalid(
+                field,
+                format!("must be whole seconds (KEDA and the HPA take integers), got {x}"),
+            ));
+        }
+        Ok(d)
     }
 }

@@ -19,11 +19,14 @@
 //! tests and docs: `n x bytes / (storage bandwidth)` from the shared store.
 //!
 //! Invariants: bandwidths are finite and > 0; phase durations are integer [`SimDuration`]s
-//! converted once, at validation.
+//! converted once, at validation, by the scenario's one field checker (`check::Validator`):
+//! errors name the file, the field (`cold-start.warmup-s`), the value and the range.
 
-use super::autoscale::{AutoscaleError, positive, seconds};
+use super::ScenarioError;
+use super::check::Validator;
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// `[cold-start]`: the serde mirror.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -73,41 +76,46 @@ impl Default for ColdStartConfig {
     }
 }
 
+/// Validates `[cold-start]`; fields are named `cold-start.<key>`.
+pub(super) fn cold_start_config(
+    v: &Validator,
+    f: &ColdStartFile,
+) -> Result<ColdStartConfig, ScenarioError> {
+    let ColdStartFile {
+        scheduling_s,
+        image_pull_s,
+        storage_gbit_s,
+        local_cache,
+        cache_gbit_s,
+        warmup_s,
+    } = f;
+    let d = ColdStartConfig::default();
+    let dur = |key: &str, x: Option<f64>, default: SimDuration| match x {
+        None => Ok(default),
+        Some(x) => v.non_negative_secs_bounded(&format!("cold-start.{key}"), x),
+    };
+    Ok(ColdStartConfig {
+        scheduling: dur("scheduling-s", *scheduling_s, d.scheduling)?,
+        image_pull: dur("image-pull-s", *image_pull_s, d.image_pull)?,
+        storage_gbit_s: v.positive_f64(
+            "cold-start.storage-gbit-s",
+            storage_gbit_s.unwrap_or(d.storage_gbit_s),
+        )?,
+        local_cache: local_cache.unwrap_or(d.local_cache),
+        cache_gbit_s: v.positive_f64(
+            "cold-start.cache-gbit-s",
+            cache_gbit_s.unwrap_or(d.cache_gbit_s),
+        )?,
+        warmup: dur("warmup-s", *warmup_s, d.warmup)?,
+    })
+}
+
 impl ColdStartConfig {
-    /// Validates a wire section; `field_prefix` is its TOML path (`cold-start`).
-    pub fn from_file(f: &ColdStartFile, field_prefix: &str) -> Result<Self, AutoscaleError> {
-        let ColdStartFile {
-            scheduling_s,
-            image_pull_s,
-            storage_gbit_s,
-            local_cache,
-            cache_gbit_s,
-            warmup_s,
-        } = f;
-        let d = ColdStartConfig::default();
-        let p = field_prefix;
-        let dur = |key: &str, v: Option<f64>, default: SimDuration| match v {
-            None => Ok(default),
-            Some(v) => seconds(p, key, v, false),
-        };
-        Ok(ColdStartConfig {
-            scheduling: dur("scheduling-s", *scheduling_s, d.scheduling)?,
-            image_pull: dur("image-pull-s", *image_pull_s, d.image_pull)?,
-            storage_gbit_s: positive(
-                p,
-                "storage-gbit-s",
-                storage_gbit_s.unwrap_or(d.storage_gbit_s),
-                false,
-            )?,
-            local_cache: local_cache.unwrap_or(d.local_cache),
-            cache_gbit_s: positive(
-                p,
-                "cache-gbit-s",
-                cache_gbit_s.unwrap_or(d.cache_gbit_s),
-                false,
-            )?,
-            warmup: dur("warmup-s", *warmup_s, d.warmup)?,
-        })
+    /// Validates the `[cold-start]` section of scenario file `file` with the checks
+    /// [`crate::scenario::Scenario::from_file`] runs; errors name `file`, the field
+    /// (`cold-start.warmup-s`), the value and the range.
+    pub fn from_file(file: &Path, wire: &ColdStartFile) -> Result<Self, ScenarioError> {
+        cold_start_config(&Validator { file }, wire)
     }
 
     /// Bandwidth the weights come from, bytes/s: the node cache (per loader) or the shared
@@ -190,22 +198,29 @@ mod tests {
 
     #[test]
     fn validation_names_fields() {
+        let file = Path::new("s.toml");
+        let field = |e: ScenarioError| match e {
+            ScenarioError::Invalid { field, .. } => field,
+            other => panic!("not an Invalid error: {other:?}"),
+        };
         let f = ColdStartFile {
             storage_gbit_s: Some(0.0),
             ..Default::default()
         };
-        let AutoscaleError::Invalid { field, .. } =
-            ColdStartConfig::from_file(&f, "cold-start").unwrap_err();
-        assert_eq!(field, "cold-start.storage-gbit-s");
+        let e = ColdStartConfig::from_file(file, &f).unwrap_err();
+        assert_eq!(field(e), "cold-start.storage-gbit-s");
         let f = ColdStartFile {
             warmup_s: Some(-1.0),
             ..Default::default()
         };
-        let AutoscaleError::Invalid { field, .. } =
-            ColdStartConfig::from_file(&f, "cold-start").unwrap_err();
-        assert_eq!(field, "cold-start.warmup-s");
+        let e = ColdStartConfig::from_file(file, &f).unwrap_err();
         assert_eq!(
-            ColdStartConfig::from_file(&ColdStartFile::default(), "cold-start").unwrap(),
+            e.to_string(),
+            "s.toml: cold-start.warmup-s: must be >= 0 and <= 10000000 seconds, got -1"
+        );
+        assert_eq!(field(e), "cold-start.warmup-s");
+        assert_eq!(
+            ColdStartConfig::from_file(file, &ColdStartFile::default()).unwrap(),
             ColdStartConfig::default()
         );
     }

@@ -10,8 +10,8 @@
 //! one KV block, at least one replica unless an autoscaler may start it empty, and
 //! initial replicas within its autoscaler's bounds.
 
+use super::autoscale::autoscale_config;
 use super::check::Validator;
-use super::error::autoscale_error;
 use super::{AutoscaleConfig, AutoscaleFile, ScenarioError};
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
@@ -328,8 +328,7 @@ impl RoleCtx<'_> {
         }
         let autoscale = match &autoscale {
             Some(a) => {
-                let cfg = AutoscaleConfig::from_file(a, &format!("{at}.autoscale"))
-                    .map_err(|e| autoscale_error(v.file, e))?;
+                let cfg = autoscale_config(v, &format!("{at}.autoscale"), a)?;
                 if replicas > cfg.max_replicas() || replicas < cfg.min_replicas() {
                     return Err(v.invalid(
                         &format!("{at}.replicas"),

@@ -1,10 +1,9 @@
 //! [`ScenarioError`]: why a scenario could not be used, and the conversion of the
-//! workload and autoscaler errors into it.
+//! workload errors into it (every other section reports through `check::Validator`).
 //!
 //! Invariants: every error is fatal (the run does not start) and names the scenario file
 //! and the TOML path of the offending field, or the `--set` argument at fault.
 
-use super::AutoscaleError;
 use crate::workload::WorkloadError;
 use std::path::{Path, PathBuf};
 
@@ -57,15 +56,6 @@ pub enum ScenarioError {
         /// What is wrong.
         message: String,
     },
-}
-
-pub(super) fn autoscale_error(file: &Path, e: AutoscaleError) -> ScenarioError {
-    let AutoscaleError::Invalid { field, message } = e;
-    ScenarioError::Invalid {
-        file: file.to_path_buf(),
-        field,
-        message,
-    }
 }
 
 pub(super) fn workload_error(file: &Path, e: WorkloadError) -> ScenarioError {

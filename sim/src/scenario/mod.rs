@@ -31,10 +31,10 @@ mod routing;
 mod validate;
 
 pub use autoscale::{
-    AutoscaleConfig, AutoscaleError, AutoscaleFile, BehaviorMode, DEFAULT_PERCENTILE,
-    DEFAULT_WINDOW_S, HpaConfig, HpaFile, KedaConfig, KedaFile, Metric, MetricName, MetricTarget,
-    MetricType, PolicyType, PredictorKind, ScalingPolicy, ScalingPolicyFile, ScalingRules,
-    ScalingRulesFile, SelectPolicy, SlaPlannerConfig, SlaPlannerFile, Stage,
+    AutoscaleConfig, AutoscaleFile, BehaviorMode, DEFAULT_PERCENTILE, DEFAULT_WINDOW_S, HpaConfig,
+    HpaFile, KedaConfig, KedaFile, Metric, MetricName, MetricTarget, MetricType, PolicyType,
+    PredictorKind, ScalingPolicy, ScalingPolicyFile, ScalingRules, ScalingRulesFile, SelectPolicy,
+    SlaPlannerConfig, SlaPlannerFile, Stage,
 };
 pub use cold_start::{ColdStartConfig, ColdStartFile, load_seconds};
 pub use config::{

@@ -7,8 +7,9 @@
 
 use super::ColdStartConfig;
 use super::check::Validator;
+use super::cold_start::cold_start_config;
 use super::deployment::RoleCtx;
-use super::error::{autoscale_error, workload_error};
+use super::error::workload_error;
 use super::routing::routing_config;
 use super::{
     Backend, BaselineFile, DeploymentFile, DynamoConfig, DynamoFile, EfficiencyFile, EngineFile,
@@ -319,8 +320,7 @@ impl Scenario {
             routing,
             profile,
             cold_start: match &cold_start {
-                Some(c) => ColdStartConfig::from_file(c, "cold-start")
-                    .map_err(|e| autoscale_error(file, e))?,
+                Some(c) => cold_start_config(&v, c)?,
                 None => ColdStartConfig::default(),
             },
         })

@@ -66,8 +66,8 @@ impl Flow {
         }
     }
 
-    /// 1. Route an admitted request and queue it where the flow starts it. Returns false
-    /// (and changes nothing) when a role it needs has no ready replica.
+    /// Hook 1: route an admitted request and queue it where the flow starts it. Returns
+    /// false (and changes nothing) when a role it needs has no ready replica.
     pub(super) fn dispatch(self, sim: &mut Simulation, id: RequestId) -> bool {
         match self {
             Flow::Aggregated => aggregated::dispatch(sim, id),
@@ -86,7 +86,7 @@ impl Flow {
         }
     }
 
-    /// 2. Decode instance KV was reserved for request `id`.
+    /// Hook 2: decode instance KV was reserved for request `id`.
     pub(super) fn kv_reserved(self, sim: &mut Simulation, id: RequestId) {
         match self {
             Flow::Sglang => sglang::kv_reserved(sim, id),
@@ -96,8 +96,8 @@ impl Flow {
         }
     }
 
-    /// 3. Request `id`'s prompt was computed on a prefill-only instance, in a final step
-    /// that started at `step_start`.
+    /// Hook 3: request `id`'s prompt was computed on a prefill-only instance, in a final
+    /// step that started at `step_start`.
     pub(super) fn prompt_done(self, sim: &mut Simulation, id: RequestId, step_start: SimTime) {
         match self {
             Flow::Sglang => sglang::prompt_done(sim, id, step_start),
@@ -107,7 +107,7 @@ impl Flow {
         }
     }
 
-    /// 4. A request ended on instance `d` (its KV there already freed).
+    /// Hook 4: a request ended on instance `d` (its KV there already freed).
     pub(super) fn finished(self, sim: &mut Simulation, d: InstanceId) {
         match self {
             Flow::Aggregated => {}

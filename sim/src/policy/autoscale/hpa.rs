@@ -35,10 +35,10 @@
 //! is (a count outside is brought inside in one step); recommendation and event lists hold
 //! only entries still inside their longest window, so memory is bounded.
 
-use super::config::{
+use super::{Autoscaler, RoleSignals};
+use crate::scenario::{
     BehaviorMode, HpaConfig, Metric, MetricTarget, PolicyType, ScalingRules, SelectPolicy,
 };
-use super::{Autoscaler, RoleSignals};
 use crate::time::{SimDuration, SimTime};
 
 /// `t` is inside a window of length `w` ending at `now`: `t > now - w`.
@@ -411,7 +411,7 @@ impl Autoscaler for Hpa {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::autoscale::config::ScalingPolicy;
+    use crate::scenario::ScalingPolicy;
 
     const S: u64 = 1_000_000_000;
 

@@ -23,9 +23,10 @@
 //! count wins over an HPA sync at the same instant; the result is within
 //! `[minReplicaCount, maxReplicaCount]` once the operator or the HPA has acted.
 
-use super::config::{KedaConfig, MetricType, gcd};
 use super::hpa::{HpaCore, Source, metric_replicas};
 use super::{Autoscaler, RoleSignals};
+use crate::scenario::autoscale::gcd;
+use crate::scenario::{KedaConfig, MetricType};
 use crate::time::{SimDuration, SimTime};
 
 /// A KEDA ScaledObject and the HPA it owns.
@@ -135,7 +136,8 @@ impl Autoscaler for Keda {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::autoscale::config::{AutoscaleConfig, AutoscaleFile};
+    use crate::scenario::{AutoscaleConfig, AutoscaleFile};
+    use std::path::Path;
 
     const S: u64 = 1_000_000_000;
 
@@ -143,7 +145,7 @@ mod tests {
         let text =
             format!("kind = \"keda\"\nmetric = \"queue-length\"\ntarget-value = 10\n{extra}");
         let f: AutoscaleFile = toml::from_str(&text).unwrap();
-        match AutoscaleConfig::from_file(&f, "k").unwrap() {
+        match AutoscaleConfig::from_file(Path::new("s.toml"), "k", &f).unwrap() {
             AutoscaleConfig::Keda(c) => Keda::new(c),
             other => panic!("{other:?}"),
         }

@@ -13,9 +13,9 @@
 //!   (ai-dynamo/dynamo `components/planner/src/dynamo/planner/utils/planner_core.py`).
 //!
 //! Their configuration (the `[deployment.<role>.autoscale]` and `[cold-start]` wire
-//! structs and the validated [`AutoscaleConfig`] / [`ColdStartConfig`]) belongs to the
-//! scenario (`crate::scenario`), re-exported here; the dependency points one way: policies
-//! use the scenario's types, never the reverse.
+//! structs and the validated [`AutoscaleConfig`] / `ColdStartConfig`) belongs to the
+//! scenario and has one home there (`crate::scenario`, validated by its one field checker);
+//! the dependency points one way: policies use the scenario's types, never the reverse.
 //!
 //! Invariants: a policy is pure decision logic: it reads a [`RoleSignals`] value and returns
 //! the desired replica count, already clamped to its own min/max; it never touches the
@@ -33,19 +33,11 @@ mod hpa;
 mod keda;
 mod sla_planner;
 
-// The validated configuration the controllers take (the scenario's autoscale section).
-use crate::scenario::autoscale as config;
-pub use crate::scenario::{
-    AutoscaleConfig, AutoscaleError, AutoscaleFile, BehaviorMode, HpaConfig, HpaFile, KedaConfig,
-    KedaFile, Metric, MetricName, MetricTarget, MetricType, PolicyType, PredictorKind,
-    ScalingPolicy, ScalingPolicyFile, ScalingRules, ScalingRulesFile, SelectPolicy,
-    SlaPlannerConfig, SlaPlannerFile, Stage,
-};
-pub use crate::scenario::{ColdStartConfig, ColdStartFile, load_seconds};
 pub use hpa::Hpa;
 pub use keda::Keda;
 pub use sla_planner::SlaPlanner;
 
+use crate::scenario::{AutoscaleConfig, Metric};
 use crate::time::{SimDuration, SimTime};
 
 /// What an autoscaler of one role observes at a sync instant (the engine computes it).
@@ -142,6 +134,8 @@ impl Metric {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::AutoscaleFile;
+    use std::path::Path;
 
     #[test]
     fn build_matches_every_kind() {
@@ -157,7 +151,7 @@ mod tests {
         ];
         for (t, (name, period)) in texts.iter().zip(want) {
             let f: AutoscaleFile = toml::from_str(t).unwrap();
-            let c = AutoscaleConfig::from_file(&f, "x").unwrap();
+            let c = AutoscaleConfig::from_file(Path::new("s.toml"), "x", &f).unwrap();
             let a = build(&c);
             assert_eq!(a.name(), name);
             assert_eq!(c.kind_name(), name);

@@ -25,9 +25,9 @@
 //! Invariants: predictions are finite and >= 0; the result is within
 //! `[min_replicas, max_replicas]` whenever the planner adjusts.
 
-use super::config::{PredictorKind, SlaPlannerConfig, Stage};
 use super::hpa::ceil_count;
 use super::{Autoscaler, RoleSignals};
+use crate::scenario::{PredictorKind, SlaPlannerConfig, Stage};
 use crate::time::SimDuration;
 use std::collections::VecDeque;
 
