@@ -231,15 +231,7 @@ impl Scenario {
         let slo = SloConfig {
             ttft_ms: v.positive_f64("slo.ttft-ms", ttft_ms.unwrap_or(2000.0))?,
             tpot_ms: v.positive_f64("slo.tpot-ms", tpot_ms.unwrap_or(100.0))?,
-            percentile: {
-                let p = percentile.unwrap_or(90.0);
-                if !(p > 0.0 && p <= 100.0) {
-                    return Err(
-                        v.invalid("slo.percentile", format!("must be in (0, 100], got {p}"))
-                    );
-                }
-                p
-            },
+            percentile: v.percentile("slo.percentile", percentile.unwrap_or(90.0))?,
             attainment_target: v
                 .fraction("slo.attainment-target", attainment_target.unwrap_or(0.9))?,
         };
