@@ -15,6 +15,7 @@ use crate::input::{InputError, read_json};
 use crate::tables::{self, OptF64, Requests, Timeseries};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use xpyd_sim::describe::{RoleShape, Shape};
 
 /// Most points of one plotted time series.
 pub const MAX_POINTS: usize = 1000;
@@ -45,6 +46,21 @@ pub struct Role {
     pub tp: u32,
     /// Router.
     pub router: String,
+}
+
+impl Role {
+    /// Replicas and TP.
+    pub fn shape(&self) -> RoleShape {
+        RoleShape {
+            replicas: self.replicas,
+            tp: self.tp,
+        }
+    }
+
+    /// The aggregated baseline of this role, in words (`aggregated baseline (4 x TP 2)`).
+    fn baseline_label(&self) -> String {
+        format!("aggregated baseline ({})", Shape::Aggregated(self.shape()))
+    }
 }
 
 /// Request counts.
@@ -160,21 +176,13 @@ pub struct SummaryIn {
 impl SummaryIn {
     /// The deployment in words (`2P1D, TP 2/4`).
     pub fn deployment(&self) -> String {
-        if self.mode == "disaggregated" {
-            format!(
-                "{}P{}D, TP {}/{}, routers {}/{}",
-                self.prefill.replicas,
-                self.decode.replicas,
-                self.prefill.tp,
-                self.decode.tp,
-                self.prefill.router,
-                self.decode.router
-            )
-        } else {
-            format!(
-                "{} x TP {}, router {}",
-                self.prefill.replicas, self.prefill.tp, self.prefill.router
-            )
+        let shape = Shape::of_mode_name(&self.mode, self.prefill.shape(), self.decode.shape());
+        match shape {
+            Shape::Disaggregated { .. } => format!(
+                "{shape}, routers {}/{}",
+                self.prefill.router, self.decode.router
+            ),
+            Shape::Aggregated(_) => format!("{shape}, router {}", self.prefill.router),
         }
     }
 }
@@ -329,10 +337,7 @@ fn cdf_chart(
     }];
     if let (Some(b), Some(bs)) = (&inp.baseline, &s.baseline_aggregated) {
         series.push(Series {
-            name: format!(
-                "aggregated baseline ({} x TP {})",
-                bs.aggregated.replicas, bs.aggregated.tp
-            ),
+            name: bs.aggregated.baseline_label(),
             points: cdf_points(pick(b)),
             dashed: true,
         });
@@ -527,13 +532,7 @@ fn key_numbers(s: &SummaryIn) -> String {
     let mut cols: Vec<(String, &SystemIn)> =
         vec![(format!("{} ({})", s.mode, s.deployment()), &s.system)];
     if let Some(b) = &s.baseline_aggregated {
-        cols.push((
-            format!(
-                "aggregated baseline ({} x TP {})",
-                b.aggregated.replicas, b.aggregated.tp
-            ),
-            &b.system,
-        ));
+        cols.push((b.aggregated.baseline_label(), &b.system));
     }
     let mut header = vec!["metric".to_string()];
     header.extend(cols.iter().map(|c| c.0.clone()));

@@ -6,6 +6,7 @@
 use serde::Serialize;
 use std::fmt::Write as _;
 use xpyd_sim::RunOutput;
+use xpyd_sim::describe::{RoleShape, Shape, cost_provenance};
 use xpyd_sim::metrics::{Distribution, Metrics, RequestCounts, SloResult, Throughput};
 use xpyd_sim::scenario::{RoleConfig, Scenario, Topology};
 
@@ -25,6 +26,14 @@ pub struct RoleSummary {
 }
 
 impl RoleSummary {
+    /// Replicas and TP.
+    pub fn shape(&self) -> RoleShape {
+        RoleShape {
+            replicas: self.replicas,
+            tp: self.tp,
+        }
+    }
+
     fn of(r: &RoleConfig) -> RoleSummary {
         RoleSummary {
             replicas: r.replicas,
@@ -216,12 +225,7 @@ pub struct BaselineSummary {
 
 impl Summary {
     /// Build the summary of a run and its optional baseline.
-    pub fn new(
-        sc: &Scenario,
-        main: &RunOutput,
-        baseline: Option<&RunOutput>,
-        cost_source: &str,
-    ) -> Summary {
+    pub fn new(sc: &Scenario, main: &RunOutput, baseline: Option<&RunOutput>) -> Summary {
         let (mode, prefill, decode) = match &sc.topology {
             Topology::Disaggregated { prefill, decode } => (
                 "disaggregated",
@@ -246,11 +250,16 @@ impl Summary {
             gpu: sc.gpu.id.clone(),
             prefill,
             decode,
-            cost_source: cost_source.to_string(),
+            cost_source: cost_provenance(sc).to_string(),
             workload: sc.workload.describe(),
             system: SystemSummary::of(sc, main),
             baseline_aggregated,
         }
+    }
+
+    /// The deployment's roles.
+    pub fn shape(&self) -> Shape {
+        Shape::of_mode_name(self.mode, self.prefill.shape(), self.decode.shape())
     }
 
     /// Pretty JSON with a trailing newline.
@@ -263,14 +272,7 @@ impl Summary {
     /// The human summary: deployment, key metrics, PD vs aggregated side by side.
     pub fn to_text(&self) -> String {
         let mut t = String::new();
-        let deploy = if self.mode == "disaggregated" {
-            format!(
-                "{}P{}D, TP {}/{}",
-                self.prefill.replicas, self.decode.replicas, self.prefill.tp, self.decode.tp
-            )
-        } else {
-            format!("{} x TP {}", self.prefill.replicas, self.prefill.tp)
-        };
+        let deploy = self.shape();
         let _ = writeln!(
             t,
             "xpyd: {} (seed {}): {} on {} x {}, {} {}, {}",
@@ -289,10 +291,7 @@ impl Summary {
         let mut cols: Vec<(String, &SystemSummary)> = vec![(self.mode.to_string(), &self.system)];
         if let Some(b) = &self.baseline_aggregated {
             cols.push((
-                format!(
-                    "aggregated {}x TP{}",
-                    b.aggregated.replicas, b.aggregated.tp
-                ),
+                format!("aggregated {:#}", Shape::Aggregated(b.aggregated.shape())),
                 &b.system,
             ));
         }

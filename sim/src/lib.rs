@@ -3,9 +3,12 @@
 //! Layout: [`time`], [`event`] and [`rng`] are the engine's primitives; [`workload`]
 //! generates requests; [`instance`] is one engine replica (KV blocks, continuous
 //! batching); [`kv_transfer`] moves KV between instances; [`policy`] holds the routers;
-//! [`engine`] runs the event loop for a [`scenario::Scenario`]; [`metrics`] summarises.
+//! [`engine`] runs the event loop for a [`scenario::Scenario`]; [`metrics`] summarises;
+//! [`sweep`] runs a scenario at several rates; [`planner`] searches deployments;
+//! [`describe`] names a deployment and its cost source for outputs.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod describe;
 pub mod engine;
 pub mod event;
 pub mod instance;
@@ -17,6 +20,7 @@ pub mod prefix_cache;
 pub mod request;
 pub mod rng;
 pub mod scenario;
+pub mod sweep;
 pub mod time;
 pub mod workload;
 
