@@ -235,3 +235,106 @@ impl TimeseriesCsv {
         file.commit()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::{Requests, Timeseries};
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xpyd-csv-out-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join(name)
+    }
+
+    /// `requests.csv` reads back, through the columns of [`REQUEST_COLUMNS`] the reports
+    /// use, what was written.
+    #[test]
+    fn requests_read_back_through_the_schema() {
+        let p = tmp("requests.csv");
+        let mut w = RequestsCsv::create(&p).unwrap();
+        let done = RequestRecord {
+            id: 7,
+            arrival_s: 1.5,
+            input_tokens: 100,
+            output_tokens: 20,
+            cached_tokens: 0,
+            prefill_instance: Some(0),
+            decode_instance: Some(2),
+            ttft_ms: Some(12.25),
+            tpot_ms: Some(3.5),
+            e2e_ms: Some(80.0),
+            queue_ms: Some(0.5),
+            kv_transfer_ms: None,
+            slo_met: Some(true),
+            outcome: Outcome::Completed,
+            preemptions: 1,
+        };
+        let rejected = RequestRecord {
+            id: 8,
+            prefill_instance: None,
+            decode_instance: None,
+            ttft_ms: None,
+            tpot_ms: None,
+            e2e_ms: None,
+            queue_ms: None,
+            slo_met: None,
+            outcome: Outcome::Rejected,
+            ..done.clone()
+        };
+        w.push(&done);
+        w.push(&rejected);
+        w.finish().unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().next().unwrap(), REQUEST_COLUMNS.join(","));
+        let r = Requests::read(&p).unwrap();
+        assert_eq!(r.id, vec![7, 8]);
+        assert_eq!(r.arrival_s, vec![1.5, 1.5]);
+        assert_eq!(r.output_tokens, vec![20, 20]);
+        assert_eq!(r.prefill_instance, vec![Some(0), None]);
+        assert_eq!(r.decode_instance, vec![Some(2), None]);
+        assert_eq!(r.ttft_ms[0].get(), Some(12.25));
+        assert_eq!(r.ttft_ms[1].get(), None);
+        assert_eq!(r.kv_transfer_ms[0].get(), None);
+        assert_eq!(r.slo_met, vec![Some(true), None]);
+    }
+
+    /// `timeseries.csv` (with a second system appended) reads back what was written.
+    #[test]
+    fn timeseries_reads_back_through_the_schema() {
+        let p = tmp("timeseries.csv");
+        let mut main = TimeseriesCsv::create(&p, "disaggregated").unwrap();
+        let mut base = TimeseriesCsv::part(&p, "aggregated-baseline").unwrap();
+        let row = TimeseriesRow {
+            time_s: 2.0,
+            instance: 1,
+            role: "decode",
+            waiting: 3,
+            running: 4,
+            kv_utilization: 0.25,
+            prefill_tokens: 0,
+            decode_tokens: 4,
+            busy_fraction: 0.5,
+            state: "ready",
+            prefill_replicas: 2,
+            decode_replicas: 1,
+        };
+        main.push(&row);
+        base.push(&TimeseriesRow {
+            role: "aggregated",
+            ..row.clone()
+        });
+        main.finish(vec![base]).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().next().unwrap(), TIMESERIES_COLUMNS.join(","));
+        let t = Timeseries::read(&p).unwrap();
+        assert_eq!(t.system.get(0), "disaggregated");
+        assert_eq!(t.system.get(1), "aggregated-baseline");
+        assert_eq!(t.role.get(1), "aggregated");
+        assert_eq!(t.time_s, vec![2.0, 2.0]);
+        assert_eq!(t.waiting, vec![3, 3]);
+        assert_eq!(t.running, vec![4, 4]);
+        assert_eq!(t.kv_utilization, vec![0.25, 0.25]);
+        assert_eq!((t.prefill_replicas[0], t.decode_replicas[0]), (2, 1));
+    }
+}

@@ -57,6 +57,31 @@ pub enum InputError {
         /// serde_json's message, with the field path.
         message: String,
     },
+    /// A plan shard file is malformed or of another format.
+    #[error("{file}: not a plan shard file: {message}")]
+    Shard {
+        /// The file (as named by the caller).
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A path given to merge cannot be used.
+    #[error("--merge {}: {message}", path.display())]
+    Merge {
+        /// The path.
+        path: PathBuf,
+        /// What failed.
+        message: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A folder given to merge holds no shard file.
+    #[error("--merge {}: the folder holds no shard-I-of-N.json file", path.display())]
+    NoShards {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The folder holds none of the outputs a report is built from.
     #[error(
         "{path}: not a run, sweep or plan folder (expected summary.json, sweep.csv or plan.csv)"
@@ -330,6 +355,23 @@ impl Cell for f64 {
 impl Cell for u64 {
     fn parse(cell: &str) -> Result<u64, &'static str> {
         cell.parse::<u64>().map_err(|_| "a non-negative integer")
+    }
+}
+
+impl Cell for u32 {
+    fn parse(cell: &str) -> Result<u32, &'static str> {
+        cell.parse::<u32>()
+            .map_err(|_| "a non-negative integer below 2^32")
+    }
+}
+
+impl Cell for bool {
+    fn parse(cell: &str) -> Result<bool, &'static str> {
+        match cell {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("true or false"),
+        }
     }
 }
 

@@ -11,6 +11,10 @@
 //!   `report.html` of a run, a load sweep or a plan, and [`rebuild`] to rebuild it from a
 //!   folder's CSV and JSON files.
 //! - [`assumptions`]: `assumptions.json`, where each step-cost term comes from.
+//! - [`plan_files`]: `plan.csv`, `pareto.csv`, `recommendation.json`,
+//!   `recommended.toml` and the plan's text summary; [`shard_file`]: a plan shard's
+//!   `shard-I-of-N.json`; [`run_outputs`]: everything `xpyd run` writes.
+//! - [`schema`]: one declaration per CSV file, used to write it and to read it back.
 //! - [`input`]: reading those files back, with errors naming file, line and column.
 //! - [`atomic`]: every output goes to a temporary file in the same folder and is renamed
 //!   into place only when complete, so an interrupted run never leaves a half-written
@@ -26,8 +30,12 @@ pub mod csv_out;
 pub mod html;
 pub mod input;
 pub mod manifests;
+pub mod plan_files;
 pub mod plan_report;
+pub mod run_outputs;
 pub mod run_report;
+pub mod schema;
+pub mod shard_file;
 pub mod summary;
 pub mod sweep;
 pub mod tables;
@@ -85,9 +93,26 @@ pub fn rebuild(
     Ok((kind, files))
 }
 
+/// Create the output folder `dir` (and its parents).
+pub fn create_dir(dir: &Path) -> Result<(), ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
 /// An output could not be written. Fatal for the run.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// An output folder cannot be created.
+    #[error("{}: cannot create output folder", path.display())]
+    CreateDir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Creating, writing or renaming a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -123,6 +148,19 @@ pub enum ReportError {
     /// A report input is missing or malformed.
     #[error(transparent)]
     Input(#[from] input::InputError),
+    /// A scenario written with the outputs (`recommended.toml`) does not load back.
+    #[error(transparent)]
+    Scenario(#[from] xpyd_sim::ScenarioError),
+    /// A simulation whose outputs were being written failed.
+    #[error(transparent)]
+    Sim(#[from] xpyd_sim::SimError),
+    /// Building manifests failed.
+    #[error("building the manifests")]
+    Manifests {
+        /// Why.
+        #[source]
+        source: manifests::ManifestError,
+    },
     /// Writing CSV failed.
     #[error("{path}: {source}")]
     Csv {

@@ -9,131 +9,22 @@ use crate::ReportError;
 use crate::assumptions::Assumptions;
 use crate::charts::{Chart, HeatMap, Marker, Scatter, Series};
 use crate::html::{self, Section};
-use crate::input::{CsvTable, InputError, read_json};
+use crate::input::{InputError, read_json};
+use crate::plan_files::{ParetoRow, PlanRow, RecommendationFile};
 use crate::run_report::ReportOptions;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// A row of `plan.csv`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Candidate {
-    /// Candidate index.
-    pub index: u64,
-    /// `disaggregated` or `aggregated`.
-    pub mode: String,
-    /// GPU.
-    pub gpu: String,
-    /// Prefill TP.
-    pub tp_prefill: u64,
-    /// Decode TP.
-    pub tp_decode: u64,
-    /// Prefill instances of a unit.
-    pub prefill_replicas: u64,
-    /// Decode instances of a unit.
-    pub decode_replicas: u64,
-    /// GPUs of a unit.
-    pub gpus: u64,
-    /// Token budget.
-    pub max_batched_tokens: u64,
-    /// Most running sequences.
-    pub max_num_seqs: u64,
-    /// Router.
-    pub router: String,
-    /// Highest SLO-meeting rate, requests/s (none when pruned).
-    pub max_rate_rps: Option<f64>,
-    /// Goodput per GPU, requests/s (none when pruned).
-    pub goodput_rps_per_gpu: Option<f64>,
-    /// `evaluated`, `infeasible` or `pruned`.
-    pub status: String,
-}
-
-/// A row of `pareto.csv`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParetoPoint {
-    /// Candidate index.
-    pub index: u64,
-    /// Mode.
-    pub mode: String,
-    /// Shape in words.
-    pub shape: String,
-    /// Rate, requests/s.
-    pub rate_rps: f64,
-    /// Output tokens/s per GPU.
-    pub x: f64,
-    /// Tokens/s per user.
-    pub y: f64,
-    /// On the front.
-    pub pareto: bool,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct RoleJ {
-    replicas: u32,
-    tp: u32,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct EngineJ {
-    max_batched_tokens: u32,
-    max_num_seqs: u32,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct UnitJ {
-    prefill: RoleJ,
-    decode: RoleJ,
-    gpus: u32,
-    max_rate_rps: f64,
-    goodput_requests_per_s_per_gpu: f64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct PctJ {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct SloJ {
-    ttft_ms: f64,
-    tpot_ms: f64,
-    percentile: f64,
-}
-
-/// What the report reads of `recommendation.json`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Recommendation {
-    mode: String,
-    backend: String,
-    gpu: String,
-    prefill: RoleJ,
-    decode: RoleJ,
-    router: String,
-    engine: EngineJ,
-    gpus: u32,
-    units: u32,
-    unit: UnitJ,
-    ttft_ms: PctJ,
-    tpot_ms: PctJ,
-    goodput_requests_per_s: f64,
-    slo_attainment: f64,
-    slo_met: bool,
-    slo: SloJ,
-    target_rate_rps: f64,
-    usd_per_hour: Option<f64>,
-}
+use xpyd_sim::describe::{CostProvenance, Style};
 
 /// Everything a plan report is built from.
 #[derive(Clone, Debug)]
 pub struct PlanInputs {
     /// `plan.csv`.
-    pub candidates: Vec<Candidate>,
+    pub candidates: Vec<PlanRow>,
     /// `pareto.csv`.
-    pub pareto: Vec<ParetoPoint>,
+    pub pareto: Vec<ParetoRow>,
     /// `recommendation.json`, when there is one.
-    pub recommendation: Option<Recommendation>,
+    pub recommendation: Option<RecommendationFile>,
     /// `assumptions.json` (of the recommended deployment), when present.
     pub assumptions: Option<Assumptions>,
 }
@@ -141,91 +32,8 @@ pub struct PlanInputs {
 impl PlanInputs {
     /// Read a plan folder.
     pub fn read(dir: &Path) -> Result<PlanInputs, InputError> {
-        let cols = [
-            "index",
-            "mode",
-            "gpu",
-            "tp_prefill",
-            "tp_decode",
-            "prefill_replicas",
-            "decode_replicas",
-            "gpus",
-            "max_batched_tokens",
-            "max_num_seqs",
-            "router",
-            "max_rate_rps",
-            "goodput_rps_per_gpu",
-            "status",
-        ];
-        let t = CsvTable::read(&dir.join("plan.csv"), &cols)?;
-        let (index, tpp, tpd, pr, dr, gpus, mbt, mns) = (
-            t.u64("index")?,
-            t.u64("tp_prefill")?,
-            t.u64("tp_decode")?,
-            t.u64("prefill_replicas")?,
-            t.u64("decode_replicas")?,
-            t.u64("gpus")?,
-            t.u64("max_batched_tokens")?,
-            t.u64("max_num_seqs")?,
-        );
-        let (mode, gpu, router, status) = (
-            t.text("mode"),
-            t.text("gpu"),
-            t.text("router"),
-            t.text("status"),
-        );
-        let (rate, good) = (
-            t.opt_f64("max_rate_rps")?,
-            t.opt_f64("goodput_rps_per_gpu")?,
-        );
-        let candidates = (0..t.len())
-            .map(|i| Candidate {
-                index: index[i],
-                mode: mode[i].clone(),
-                gpu: gpu[i].clone(),
-                tp_prefill: tpp[i],
-                tp_decode: tpd[i],
-                prefill_replicas: pr[i],
-                decode_replicas: dr[i],
-                gpus: gpus[i],
-                max_batched_tokens: mbt[i],
-                max_num_seqs: mns[i],
-                router: router[i].clone(),
-                max_rate_rps: rate[i],
-                goodput_rps_per_gpu: good[i],
-                status: status[i].clone(),
-            })
-            .collect();
-        let pcols = [
-            "index",
-            "mode",
-            "shape",
-            "rate_rps",
-            "output_tokens_per_s_per_gpu",
-            "tokens_per_s_per_user",
-            "pareto",
-        ];
-        let p = CsvTable::read(&dir.join("pareto.csv"), &pcols)?;
-        let (pi, pm, ps, pr, px, py, pp) = (
-            p.u64("index")?,
-            p.text("mode"),
-            p.text("shape"),
-            p.f64("rate_rps")?,
-            p.f64("output_tokens_per_s_per_gpu")?,
-            p.f64("tokens_per_s_per_user")?,
-            p.opt_bool("pareto")?,
-        );
-        let pareto = (0..p.len())
-            .map(|i| ParetoPoint {
-                index: pi[i],
-                mode: pm[i].clone(),
-                shape: ps[i].clone(),
-                rate_rps: pr[i],
-                x: px[i],
-                y: py[i],
-                pareto: pp[i].unwrap_or(false),
-            })
-            .collect();
+        let candidates = PlanRow::read_all(&dir.join("plan.csv"))?;
+        let pareto = ParetoRow::read_all(&dir.join("pareto.csv"))?;
         let rpath = dir.join("recommendation.json");
         let recommendation = if rpath.exists() {
             Some(read_json(&rpath)?)
@@ -248,19 +56,24 @@ impl PlanInputs {
 }
 
 /// The candidate row of the recommendation's unit.
-fn recommended(inp: &PlanInputs) -> Option<&Candidate> {
+fn recommended(inp: &PlanInputs) -> Option<&PlanRow> {
     let r = inp.recommendation.as_ref()?;
     inp.candidates.iter().find(|c| {
         c.mode == r.mode
             && c.gpu == r.gpu
-            && c.tp_prefill == u64::from(r.unit.prefill.tp)
-            && c.tp_decode == u64::from(r.unit.decode.tp)
-            && c.prefill_replicas == u64::from(r.unit.prefill.replicas)
-            && c.decode_replicas == u64::from(r.unit.decode.replicas)
+            && c.tp_prefill == r.unit.prefill.tp
+            && c.tp_decode == r.unit.decode.tp
+            && c.prefill_replicas == r.unit.prefill.replicas
+            && c.decode_replicas == r.unit.decode.replicas
             && c.router == r.router
-            && c.max_batched_tokens == u64::from(r.engine.max_batched_tokens)
-            && c.max_num_seqs == u64::from(r.engine.max_num_seqs)
+            && c.max_batched_tokens == r.engine.max_batched_tokens
+            && c.max_num_seqs == r.engine.max_num_seqs
     })
+}
+
+/// A Pareto point on the chart's plane.
+fn xy(p: &ParetoRow) -> (f64, f64) {
+    (p.output_tokens_per_s_per_gpu, p.tokens_per_s_per_user)
 }
 
 /// The Pareto chart: every feasible candidate, the front, the recommendation.
@@ -269,20 +82,15 @@ pub fn pareto_chart(inp: &PlanInputs) -> Chart {
     for p in &inp.pareto {
         let name = format!("{} candidates", p.mode);
         match groups.iter_mut().find(|g| g.name == name) {
-            Some(g) => g.points.push((p.x, p.y)),
+            Some(g) => g.points.push(xy(p)),
             None => groups.push(Series {
                 name,
-                points: vec![(p.x, p.y)],
+                points: vec![xy(p)],
                 dashed: false,
             }),
         }
     }
-    let mut front: Vec<(f64, f64)> = inp
-        .pareto
-        .iter()
-        .filter(|p| p.pareto)
-        .map(|p| (p.x, p.y))
-        .collect();
+    let mut front: Vec<(f64, f64)> = inp.pareto.iter().filter(|p| p.pareto).map(xy).collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
     let mut markers = Vec::new();
     if let Some(c) = recommended(inp)
@@ -290,8 +98,8 @@ pub fn pareto_chart(inp: &PlanInputs) -> Chart {
     {
         markers.push(Marker {
             label: format!("recommended: {}", p.shape),
-            x: p.x,
-            y: p.y,
+            x: p.output_tokens_per_s_per_gpu,
+            y: p.tokens_per_s_per_user,
         });
     }
     Chart::Scatter(Scatter {
@@ -307,8 +115,8 @@ pub fn pareto_chart(inp: &PlanInputs) -> Chart {
 /// The heat map: best goodput per GPU over X:Y (columns) and TP prefill/decode (rows).
 pub fn heatmap(inp: &PlanInputs) -> Chart {
     let mut best: BTreeMap<(String, String), f64> = BTreeMap::new();
-    let mut xs: Vec<(u64, u64, String)> = Vec::new();
-    let mut ys: Vec<(u64, u64, String)> = Vec::new();
+    let mut xs: Vec<(u32, u32, String)> = Vec::new();
+    let mut ys: Vec<(u32, u32, String)> = Vec::new();
     for c in &inp.candidates {
         let (x, xkey) = if c.mode == "aggregated" {
             (
@@ -393,7 +201,7 @@ pub fn write_report(
         charts.push_str(&html::figure(&svg, caption));
         charts.push('\n');
     }
-    let mut ranked: Vec<&Candidate> = inp
+    let mut ranked: Vec<&PlanRow> = inp
         .candidates
         .iter()
         .filter(|c| c.status == "evaluated")
@@ -412,14 +220,7 @@ pub fn write_report(
                 c.index.to_string(),
                 c.mode.clone(),
                 c.gpu.clone(),
-                if c.mode == "aggregated" {
-                    format!("{} x TP {}", c.prefill_replicas, c.tp_prefill)
-                } else {
-                    format!(
-                        "{}P{}D TP {}/{}",
-                        c.prefill_replicas, c.decode_replicas, c.tp_prefill, c.tp_decode
-                    )
-                },
+                c.shape().written(Style::Cell),
                 c.gpus.to_string(),
                 c.max_batched_tokens.to_string(),
                 c.max_num_seqs.to_string(),
@@ -455,14 +256,7 @@ pub fn write_report(
     ));
     let rec = match &inp.recommendation {
         Some(r) => {
-            let shape = if r.mode == "aggregated" {
-                format!("{} x TP {}", r.prefill.replicas, r.prefill.tp)
-            } else {
-                format!(
-                    "{}P{}D, TP {}/{}",
-                    r.prefill.replicas, r.decode.replicas, r.prefill.tp, r.decode.tp
-                )
-            };
+            let shape = r.shape().to_string();
             let mut h = format!(
                 "<p>SLOs met in the confirming run: {}</p>\n",
                 html::verdict(r.slo_met)
@@ -475,22 +269,7 @@ pub fn write_report(
                 ("instances".into(), shape),
                 (
                     "units".into(),
-                    if r.mode == "aggregated" {
-                        format!(
-                            "{} of {} GPUs ({} x TP {})",
-                            r.units, r.unit.gpus, r.unit.prefill.replicas, r.unit.prefill.tp
-                        )
-                    } else {
-                        format!(
-                            "{} of {} GPUs ({}P{}D, TP {}/{})",
-                            r.units,
-                            r.unit.gpus,
-                            r.unit.prefill.replicas,
-                            r.unit.decode.replicas,
-                            r.unit.prefill.tp,
-                            r.unit.decode.tp
-                        )
-                    },
+                    format!("{} of {} GPUs ({})", r.units, r.unit.gpus, r.unit_shape()),
                 ),
                 ("router".into(), r.router.clone()),
                 (
@@ -556,11 +335,7 @@ pub fn write_report(
         None => html::para("No recommendation: no candidate met the SLOs."),
     };
     let cost_source = match &inp.assumptions {
-        Some(a) if a.profile.is_some() => format!(
-            "calibrated where the profile covers a term ({}), roofline elsewhere",
-            a.profile.as_deref().unwrap_or_default()
-        ),
-        Some(_) => "roofline".to_string(),
+        Some(a) => format!("{:#}", CostProvenance::of_profile(a.profile.as_deref())),
         None => "not recorded".to_string(),
     };
     let sections = [
@@ -584,6 +359,20 @@ pub fn write_report(
     let p = dir.join("report.html");
     crate::atomic::write_file(&p, page.as_bytes())?;
     Ok(vec![p])
+}
+
+/// The end of `xpyd plan`: `assumptions.json` of the recommended deployment (when there
+/// is one, from `recommended.toml`), then the charts and `report.html`.
+pub fn finish(dir: &Path, opts: ReportOptions) -> Result<Vec<PathBuf>, ReportError> {
+    let rec = dir.join("recommended.toml");
+    if rec.exists() {
+        let sc = xpyd_sim::Scenario::load(&rec, &[])?;
+        crate::atomic::write_file(
+            &dir.join("assumptions.json"),
+            Assumptions::of(&sc).to_json().as_bytes(),
+        )?;
+    }
+    rebuild(dir, opts)
 }
 
 /// Read a plan folder and rebuild its report.

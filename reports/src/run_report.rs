@@ -12,171 +12,19 @@ use crate::assumptions::Assumptions;
 use crate::charts::{Chart, Guide, Histogram, LegendPos, LineChart, Series};
 use crate::html::{self, Section};
 use crate::input::{InputError, read_json};
+use crate::summary::{RoleSummary, Summary, SystemSummary};
 use crate::tables::{self, OptF64, Requests, Timeseries};
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use xpyd_sim::describe::Shape;
 
 /// Most points of one plotted time series.
 pub const MAX_POINTS: usize = 1000;
 /// Quantile levels of a plotted CDF, 0 to 1 inclusive.
 pub const CDF_LEVELS: usize = 200;
 
-/// A distribution as `summary.json` holds it.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Dist {
-    /// Samples.
-    pub count: u64,
-    /// Mean.
-    pub mean: f64,
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-}
-
-/// A role as `summary.json` holds it.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Role {
-    /// Instances.
-    pub replicas: u32,
-    /// TP degree.
-    pub tp: u32,
-    /// Router.
-    pub router: String,
-}
-
-/// Request counts.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Counts {
-    /// Arrived.
-    pub arrived: u64,
-    /// Completed.
-    pub completed: u64,
-    /// Rejected.
-    pub rejected: u64,
-    /// Unfinished at the end.
-    pub unfinished: u64,
-}
-
-/// Rates.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Rates {
-    /// Completed requests/s.
-    pub requests_per_s: f64,
-    /// Output tokens/s.
-    pub output_tokens_per_s: f64,
-    /// Output tokens/s per GPU.
-    pub output_tokens_per_s_per_gpu: f64,
-}
-
-/// SLOs and their result.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Slo {
-    /// TTFT SLO, ms.
-    pub ttft_ms: f64,
-    /// TPOT SLO, ms.
-    pub tpot_ms: f64,
-    /// Percentile the SLO applies at.
-    pub percentile: f64,
-    /// Fraction of requests meeting every SLO.
-    pub attainment: f64,
-    /// Goodput, requests/s.
-    pub goodput_requests_per_s: f64,
-    /// Whether the SLOs hold at the percentile.
-    pub met: bool,
-}
-
-/// One system's metrics in `summary.json`.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct SystemIn {
-    /// GPUs.
-    pub gpus: u32,
-    /// Counts.
-    pub requests: Counts,
-    /// TTFT, ms.
-    pub ttft_ms: Dist,
-    /// TPOT, ms.
-    pub tpot_ms: Dist,
-    /// E2E, ms.
-    pub e2e_ms: Dist,
-    /// KV transfer, ms.
-    pub kv_transfer_ms: Dist,
-    /// Rates.
-    pub throughput: Rates,
-    /// SLOs.
-    pub slo: Slo,
-    /// Last completion, s.
-    pub makespan_s: f64,
-    /// GPU-hours.
-    pub gpu_hours: f64,
-    /// Dollars.
-    pub cost_usd: Option<f64>,
-    /// Preemptions.
-    pub preemptions: u64,
-}
-
-/// The baseline in `summary.json`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct BaselineIn {
-    /// Its role.
-    pub aggregated: Role,
-    /// Its metrics.
-    #[serde(flatten)]
-    pub system: SystemIn,
-}
-
-/// What the report reads of `summary.json`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct SummaryIn {
-    /// Scenario name.
-    pub scenario: String,
-    /// Seed.
-    pub seed: u64,
-    /// Mode.
-    pub mode: String,
-    /// Backend.
-    pub backend: String,
-    /// Model.
-    pub model: String,
-    /// GPU.
-    pub gpu: String,
-    /// Prefill role.
-    pub prefill: Role,
-    /// Decode role.
-    pub decode: Role,
-    /// Step-cost source.
-    pub cost_source: String,
-    /// Workload in words.
-    pub workload: String,
-    /// Main system.
-    #[serde(flatten)]
-    pub system: SystemIn,
-    /// Baseline.
-    pub baseline_aggregated: Option<BaselineIn>,
-}
-
-impl SummaryIn {
-    /// The deployment in words (`2P1D, TP 2/4`).
-    pub fn deployment(&self) -> String {
-        if self.mode == "disaggregated" {
-            format!(
-                "{}P{}D, TP {}/{}, routers {}/{}",
-                self.prefill.replicas,
-                self.decode.replicas,
-                self.prefill.tp,
-                self.decode.tp,
-                self.prefill.router,
-                self.decode.router
-            )
-        } else {
-            format!(
-                "{} x TP {}, router {}",
-                self.prefill.replicas, self.prefill.tp, self.prefill.router
-            )
-        }
-    }
+/// The aggregated baseline of `role`, in words (`aggregated baseline (4 x TP 2)`).
+fn baseline_label(role: &RoleSummary) -> String {
+    format!("aggregated baseline ({})", Shape::Aggregated(role.shape()))
 }
 
 /// Options of a report.
@@ -253,7 +101,7 @@ fn window_of(ts: &Timeseries) -> f64 {
 #[derive(Debug)]
 pub struct RunInputs {
     /// `summary.json`.
-    pub summary: SummaryIn,
+    pub summary: Summary,
     /// `requests.csv`.
     pub requests: Requests,
     /// `requests-baseline.csv`, when the baseline ran.
@@ -269,7 +117,7 @@ pub struct RunInputs {
 impl RunInputs {
     /// Read a run folder.
     pub fn read(dir: &Path) -> Result<RunInputs, InputError> {
-        let summary: SummaryIn = read_json(&dir.join("summary.json"))?;
+        let summary: Summary = read_json(&dir.join("summary.json"))?;
         let requests = Requests::read(&dir.join("requests.csv"))?;
         let bpath = dir.join("requests-baseline.csv");
         let baseline = if bpath.exists() {
@@ -296,7 +144,7 @@ impl RunInputs {
 
     /// Overlay the run in `other` (its `requests.csv`) on the CDFs.
     pub fn compare_with(&mut self, other: &Path) -> Result<(), InputError> {
-        let s: SummaryIn = read_json(&other.join("summary.json"))?;
+        let s: Summary = read_json(&other.join("summary.json"))?;
         let r = Requests::read(&other.join("requests.csv"))?;
         let label = format!("{} ({}, {})", other.display(), s.mode, s.deployment());
         self.compare = Some((label, r));
@@ -329,10 +177,7 @@ fn cdf_chart(
     }];
     if let (Some(b), Some(bs)) = (&inp.baseline, &s.baseline_aggregated) {
         series.push(Series {
-            name: format!(
-                "aggregated baseline ({} x TP {})",
-                bs.aggregated.replicas, bs.aggregated.tp
-            ),
+            name: baseline_label(&bs.aggregated),
             points: cdf_points(pick(b)),
             dashed: true,
         });
@@ -521,27 +366,24 @@ fn float_col(t: &tables::Table, name: &str) -> Vec<f64> {
 }
 
 /// How one row of the key-numbers table reads a system.
-type Cell = Box<dyn Fn(&SystemIn) -> String>;
+type Cell = Box<dyn Fn(&SystemSummary) -> String>;
 
-fn key_numbers(s: &SummaryIn) -> String {
-    let mut cols: Vec<(String, &SystemIn)> =
+fn key_numbers(s: &Summary) -> String {
+    let mut cols: Vec<(String, &SystemSummary)> =
         vec![(format!("{} ({})", s.mode, s.deployment()), &s.system)];
     if let Some(b) = &s.baseline_aggregated {
-        cols.push((
-            format!(
-                "aggregated baseline ({} x TP {})",
-                b.aggregated.replicas, b.aggregated.tp
-            ),
-            &b.system,
-        ));
+        cols.push((baseline_label(&b.aggregated), &b.system));
     }
     let mut header = vec!["metric".to_string()];
     header.extend(cols.iter().map(|c| c.0.clone()));
     let rows_spec: Vec<(String, Cell)> = vec![
-        ("GPUs".into(), Box::new(|x: &SystemIn| x.gpus.to_string())),
+        (
+            "GPUs".into(),
+            Box::new(|x: &SystemSummary| x.gpus.to_string()),
+        ),
         (
             "TTFT p50 / p90 / p99 (ms)".into(),
-            Box::new(|x: &SystemIn| {
+            Box::new(|x: &SystemSummary| {
                 format!(
                     "{:.1} / {:.1} / {:.1}",
                     x.ttft_ms.p50, x.ttft_ms.p90, x.ttft_ms.p99
@@ -550,7 +392,7 @@ fn key_numbers(s: &SummaryIn) -> String {
         ),
         (
             "TPOT p50 / p90 / p99 (ms)".into(),
-            Box::new(|x: &SystemIn| {
+            Box::new(|x: &SystemSummary| {
                 format!(
                     "{:.2} / {:.2} / {:.2}",
                     x.tpot_ms.p50, x.tpot_ms.p90, x.tpot_ms.p99
@@ -559,7 +401,7 @@ fn key_numbers(s: &SummaryIn) -> String {
         ),
         (
             "E2E p50 / p90 / p99 (ms)".into(),
-            Box::new(|x: &SystemIn| {
+            Box::new(|x: &SystemSummary| {
                 format!(
                     "{:.0} / {:.0} / {:.0}",
                     x.e2e_ms.p50, x.e2e_ms.p90, x.e2e_ms.p99
@@ -568,7 +410,7 @@ fn key_numbers(s: &SummaryIn) -> String {
         ),
         (
             "KV transfer p50 / p99 (ms)".into(),
-            Box::new(|x: &SystemIn| {
+            Box::new(|x: &SystemSummary| {
                 if x.kv_transfer_ms.count == 0 {
                     "-".into()
                 } else {
@@ -578,11 +420,11 @@ fn key_numbers(s: &SummaryIn) -> String {
         ),
         (
             "throughput (requests/s)".into(),
-            Box::new(|x: &SystemIn| format!("{:.3}", x.throughput.requests_per_s)),
+            Box::new(|x: &SystemSummary| format!("{:.3}", x.throughput.requests_per_s)),
         ),
         (
             "output tokens/s (per GPU)".into(),
-            Box::new(|x: &SystemIn| {
+            Box::new(|x: &SystemSummary| {
                 format!(
                     "{:.0} ({:.0})",
                     x.throughput.output_tokens_per_s, x.throughput.output_tokens_per_s_per_gpu
@@ -591,19 +433,19 @@ fn key_numbers(s: &SummaryIn) -> String {
         ),
         (
             "goodput (requests/s)".into(),
-            Box::new(|x: &SystemIn| format!("{:.3}", x.slo.goodput_requests_per_s)),
+            Box::new(|x: &SystemSummary| format!("{:.3}", x.slo.goodput_requests_per_s)),
         ),
         (
             "SLO attainment".into(),
-            Box::new(|x: &SystemIn| format!("{:.1}%", x.slo.attainment * 100.0)),
+            Box::new(|x: &SystemSummary| format!("{:.1}%", x.slo.attainment * 100.0)),
         ),
         (
             format!("SLOs met at p{}", s.system.slo.percentile),
-            Box::new(|x: &SystemIn| (if x.slo.met { "yes" } else { "no" }).to_string()),
+            Box::new(|x: &SystemSummary| (if x.slo.met { "yes" } else { "no" }).to_string()),
         ),
         (
             "completed / rejected / unfinished".into(),
-            Box::new(|x: &SystemIn| {
+            Box::new(|x: &SystemSummary| {
                 format!(
                     "{} / {} / {}",
                     x.requests.completed, x.requests.rejected, x.requests.unfinished
@@ -612,19 +454,19 @@ fn key_numbers(s: &SummaryIn) -> String {
         ),
         (
             "preemptions".into(),
-            Box::new(|x: &SystemIn| x.preemptions.to_string()),
+            Box::new(|x: &SystemSummary| x.preemptions.to_string()),
         ),
         (
             "makespan (s)".into(),
-            Box::new(|x: &SystemIn| format!("{:.2}", x.makespan_s)),
+            Box::new(|x: &SystemSummary| format!("{:.2}", x.makespan_s)),
         ),
         (
             "GPU-hours".into(),
-            Box::new(|x: &SystemIn| format!("{:.4}", x.gpu_hours)),
+            Box::new(|x: &SystemSummary| format!("{:.4}", x.gpu_hours)),
         ),
         (
             "cost (USD)".into(),
-            Box::new(|x: &SystemIn| x.cost_usd.map_or("-".into(), |c| format!("{c:.2}"))),
+            Box::new(|x: &SystemSummary| x.cost_usd.map_or("-".into(), |c| format!("{c:.2}"))),
         ),
     ];
     let rows: Vec<Vec<String>> = rows_spec

@@ -1,23 +1,25 @@
-//! `summary.json` and the human summary printed by `xpyd run`.
+//! `summary.json` (written from a run and read back by the run report through the same
+//! types) and the human summary printed by `xpyd run`.
 //!
 //! Invariant: the JSON holds no wall-clock or host-dependent value, so it is
 //! byte-identical for the same scenario and seed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use xpyd_sim::RunOutput;
+use xpyd_sim::describe::{RoleShape, Shape, cost_provenance};
 use xpyd_sim::metrics::{Distribution, Metrics, RequestCounts, SloResult, Throughput};
 use xpyd_sim::scenario::{RoleConfig, Scenario, Topology};
 
 /// Replicas and TP of a role.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RoleSummary {
     /// Instances.
     pub replicas: u32,
     /// TP degree.
     pub tp: u32,
     /// Router.
-    pub router: &'static str,
+    pub router: String,
     /// KV capacity per instance, tokens.
     pub kv_capacity_tokens: u64,
     /// Weights per GPU, GiB.
@@ -25,11 +27,19 @@ pub struct RoleSummary {
 }
 
 impl RoleSummary {
+    /// Replicas and TP.
+    pub fn shape(&self) -> RoleShape {
+        RoleShape {
+            replicas: self.replicas,
+            tp: self.tp,
+        }
+    }
+
     fn of(r: &RoleConfig) -> RoleSummary {
         RoleSummary {
             replicas: r.replicas,
             tp: r.tp,
-            router: r.router.name(),
+            router: r.router.name().to_string(),
             kv_capacity_tokens: r.memory.kv_capacity_tokens,
             weights_gib_per_gpu: round(r.memory.weight_bytes_per_gpu / (1u64 << 30) as f64, 3),
         }
@@ -37,7 +47,7 @@ impl RoleSummary {
 }
 
 /// The metrics of one simulated system.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SystemSummary {
     /// GPUs used.
     pub gpus: u32,
@@ -118,7 +128,7 @@ impl SystemSummary {
 }
 
 /// Prefix-cache effect of one run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PrefixCacheSummary {
     /// Prompt tokens found cached at prefill admission / prompt tokens looked up, over
     /// every instance that computes prompts.
@@ -134,12 +144,12 @@ pub struct PrefixCacheSummary {
 }
 
 /// Hit rate of one instance.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceHitRate {
     /// Instance index.
     pub instance: u16,
     /// Its role.
-    pub role: &'static str,
+    pub role: String,
     /// Its hit rate.
     pub hit_rate: f64,
     /// Prompt tokens it looked up.
@@ -165,7 +175,7 @@ impl PrefixCacheSummary {
                 .filter(|i| i.prefix_lookup_tokens > 0)
                 .map(|i| InstanceHitRate {
                     instance: i.instance,
-                    role: i.role,
+                    role: i.role.to_string(),
                     hit_rate: i.prefix_hit_rate,
                     lookup_tokens: i.prefix_lookup_tokens,
                 })
@@ -175,16 +185,16 @@ impl PrefixCacheSummary {
 }
 
 /// Everything `summary.json` holds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     /// Scenario name.
     pub scenario: String,
     /// Seed.
     pub seed: u64,
     /// `disaggregated` or `aggregated`.
-    pub mode: &'static str,
+    pub mode: String,
     /// `sglang`, `vllm` or `dynamo`.
-    pub backend: &'static str,
+    pub backend: String,
     /// Model id.
     pub model: String,
     /// GPU id.
@@ -205,7 +215,7 @@ pub struct Summary {
 }
 
 /// The baseline and its deployment.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BaselineSummary {
     /// Its one role.
     pub aggregated: RoleSummary,
@@ -216,12 +226,7 @@ pub struct BaselineSummary {
 
 impl Summary {
     /// Build the summary of a run and its optional baseline.
-    pub fn new(
-        sc: &Scenario,
-        main: &RunOutput,
-        baseline: Option<&RunOutput>,
-        cost_source: &str,
-    ) -> Summary {
+    pub fn new(sc: &Scenario, main: &RunOutput, baseline: Option<&RunOutput>) -> Summary {
         let (mode, prefill, decode) = match &sc.topology {
             Topology::Disaggregated { prefill, decode } => (
                 "disaggregated",
@@ -240,16 +245,33 @@ impl Summary {
         Summary {
             scenario: sc.name.clone(),
             seed: sc.seed,
-            mode,
-            backend: sc.backend.name(),
+            mode: mode.to_string(),
+            backend: sc.backend.name().to_string(),
             model: sc.model.id.clone(),
             gpu: sc.gpu.id.clone(),
             prefill,
             decode,
-            cost_source: cost_source.to_string(),
+            cost_source: cost_provenance(sc).to_string(),
             workload: sc.workload.describe(),
             system: SystemSummary::of(sc, main),
             baseline_aggregated,
+        }
+    }
+
+    /// The deployment's roles.
+    pub fn shape(&self) -> Shape {
+        Shape::of_mode_name(&self.mode, self.prefill.shape(), self.decode.shape())
+    }
+
+    /// The deployment in words with its routers (`2P1D, TP 2/4, routers a/b`).
+    pub fn deployment(&self) -> String {
+        let shape = self.shape();
+        match shape {
+            Shape::Disaggregated { .. } => format!(
+                "{shape}, routers {}/{}",
+                self.prefill.router, self.decode.router
+            ),
+            Shape::Aggregated(_) => format!("{shape}, router {}", self.prefill.router),
         }
     }
 
@@ -263,14 +285,7 @@ impl Summary {
     /// The human summary: deployment, key metrics, PD vs aggregated side by side.
     pub fn to_text(&self) -> String {
         let mut t = String::new();
-        let deploy = if self.mode == "disaggregated" {
-            format!(
-                "{}P{}D, TP {}/{}",
-                self.prefill.replicas, self.decode.replicas, self.prefill.tp, self.decode.tp
-            )
-        } else {
-            format!("{} x TP {}", self.prefill.replicas, self.prefill.tp)
-        };
+        let deploy = self.shape();
         let _ = writeln!(
             t,
             "xpyd: {} (seed {}): {} on {} x {}, {} {}, {}",
@@ -289,10 +304,7 @@ impl Summary {
         let mut cols: Vec<(String, &SystemSummary)> = vec![(self.mode.to_string(), &self.system)];
         if let Some(b) = &self.baseline_aggregated {
             cols.push((
-                format!(
-                    "aggregated {}x TP{}",
-                    b.aggregated.replicas, b.aggregated.tp
-                ),
+                format!("aggregated {:#}", Shape::Aggregated(b.aggregated.shape())),
                 &b.system,
             ));
         }
@@ -369,4 +381,32 @@ impl Summary {
 fn round(x: f64, digits: i32) -> f64 {
     let m = 10f64.powi(digits);
     (x * m).round() / m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use xpyd_sim::System;
+
+    /// `summary.json` reads back through the types that wrote it, to the same bytes.
+    #[test]
+    fn summary_json_reads_back_through_its_schema() {
+        let text = include_str!("../../scenarios/seed-sglang-2p1d.toml");
+        let sc = Scenario::from_text(
+            Path::new("s.toml"),
+            Path::new("."),
+            text,
+            &["workload.requests=40".to_string()],
+        )
+        .unwrap();
+        let main = xpyd_sim::run(&sc, System::Main, &mut |_| {}).unwrap();
+        let base = xpyd_sim::run(&sc, System::Baseline, &mut |_| {}).unwrap();
+        let s = Summary::new(&sc, &main, Some(&base));
+        let json = s.to_json();
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.to_json(), json);
+        assert_eq!(back.deployment(), s.deployment());
+        assert!(back.baseline_aggregated.is_some());
+    }
 }

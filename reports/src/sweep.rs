@@ -15,7 +15,10 @@ use crate::input::{CsvTable, InputError, read_json};
 use crate::run_report::ReportOptions;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use xpyd_sim::metrics::Distribution;
+use xpyd_sim::Scenario;
+use xpyd_sim::describe::{Shape, cost_provenance};
+use xpyd_sim::scenario::mode_name;
+pub use xpyd_sim::sweep::{SweepPoint, knee};
 
 /// Columns of `sweep.csv`.
 pub const SWEEP_COLUMNS: [&str; 21] = [
@@ -41,65 +44,6 @@ pub const SWEEP_COLUMNS: [&str; 21] = [
     "slo_met",
     "gpus",
 ];
-
-/// One rate of the sweep.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SweepPoint {
-    /// Offered load, requests/s.
-    pub offered_rps: f64,
-    /// Requests that arrived.
-    pub requests: u64,
-    /// Completed.
-    pub completed: u64,
-    /// Rejected.
-    pub rejected: u64,
-    /// Unfinished at the end.
-    pub unfinished: u64,
-    /// Completed requests/s.
-    pub throughput_rps: f64,
-    /// Requests/s meeting every SLO.
-    pub goodput_rps: f64,
-    /// Output tokens/s.
-    pub output_tokens_per_s: f64,
-    /// Output tokens/s per GPU.
-    pub output_tokens_per_s_per_gpu: f64,
-    /// TTFT p50/p90/p99, ms.
-    pub ttft_ms: [f64; 3],
-    /// TPOT p50/p90/p99, ms.
-    pub tpot_ms: [f64; 3],
-    /// E2E p50/p90/p99, ms.
-    pub e2e_ms: [f64; 3],
-    /// Fraction meeting every SLO.
-    pub slo_attainment: f64,
-    /// Whether the SLOs hold at the percentile.
-    pub slo_met: bool,
-    /// GPUs.
-    pub gpus: u32,
-}
-
-impl SweepPoint {
-    /// From a run's summary at `offered_rps`.
-    pub fn of(offered_rps: f64, s: &crate::summary::SystemSummary) -> SweepPoint {
-        let p = |d: &Distribution| [d.p50, d.p90, d.p99];
-        SweepPoint {
-            offered_rps,
-            requests: s.requests.arrived,
-            completed: s.requests.completed,
-            rejected: s.requests.rejected,
-            unfinished: s.requests.unfinished,
-            throughput_rps: s.throughput.requests_per_s,
-            goodput_rps: s.slo.goodput_requests_per_s,
-            output_tokens_per_s: s.throughput.output_tokens_per_s,
-            output_tokens_per_s_per_gpu: s.throughput.output_tokens_per_s_per_gpu,
-            ttft_ms: p(&s.ttft_ms),
-            tpot_ms: p(&s.tpot_ms),
-            e2e_ms: p(&s.e2e_ms),
-            slo_attainment: s.slo.attainment,
-            slo_met: s.slo.met,
-            gpus: s.gpus,
-        }
-    }
-}
 
 /// What was swept (`sweep.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -133,6 +77,25 @@ pub struct SweepMeta {
 }
 
 impl SweepMeta {
+    /// What a sweep of `sc` at `rates_rps` (increasing) is.
+    pub fn of(sc: &Scenario, rates_rps: &[f64]) -> SweepMeta {
+        SweepMeta {
+            scenario: sc.name.clone(),
+            seed: sc.seed,
+            model: sc.model.id.clone(),
+            gpu: sc.gpu.id.clone(),
+            backend: sc.backend.name().to_string(),
+            mode: mode_name(&sc.topology).to_string(),
+            deployment: Shape::of(&sc.topology).to_string(),
+            workload: sc.workload.describe(),
+            cost_source: cost_provenance(sc).to_string(),
+            ttft_slo_ms: sc.slo.ttft_ms,
+            tpot_slo_ms: sc.slo.tpot_ms,
+            slo_percentile: sc.slo.percentile,
+            rates_rps: rates_rps.to_vec(),
+        }
+    }
+
     /// Pretty JSON with a trailing newline.
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("sweep meta serialises");
@@ -217,16 +180,6 @@ pub fn read_sweep_csv(path: &Path) -> Result<Vec<SweepPoint>, InputError> {
             gpus: u32::try_from(gpus[i]).unwrap_or(u32::MAX),
         })
         .collect())
-}
-
-/// Index of the knee: the highest offered load meeting the SLOs with every lower load
-/// meeting them too. `None` when the lowest load already misses.
-pub fn knee(points: &[SweepPoint]) -> Option<usize> {
-    points
-        .iter()
-        .take_while(|p| p.slo_met)
-        .count()
-        .checked_sub(1)
 }
 
 /// The curves of a sweep.
@@ -501,6 +454,81 @@ fn interpolate_pct(v: [f64; 3], pct: f64) -> f64 {
     v[2]
 }
 
+/// Write the files of a sweep of `sc` to `out` (created if needed): `sweep.csv`,
+/// `sweep.json`, `assumptions.json` and, with `report`, the charts and `report.html`
+/// (rebuilt from the files just written, exactly as `xpyd report DIR` rebuilds them).
+/// Returns the names written.
+pub fn write(
+    out: &Path,
+    sc: &Scenario,
+    meta: &SweepMeta,
+    points: &[SweepPoint],
+    report: Option<ReportOptions>,
+) -> Result<Vec<&'static str>, ReportError> {
+    crate::create_dir(out)?;
+    crate::atomic::write_file(&out.join("sweep.csv"), &sweep_csv(points))?;
+    crate::atomic::write_file(&out.join("sweep.json"), meta.to_json().as_bytes())?;
+    crate::atomic::write_file(
+        &out.join("assumptions.json"),
+        Assumptions::of(sc).to_json().as_bytes(),
+    )?;
+    let mut written = vec!["sweep.csv", "sweep.json", "assumptions.json"];
+    if let Some(opts) = report {
+        rebuild(out, opts)?;
+        written.push("charts/");
+        written.push("report.html");
+    }
+    Ok(written)
+}
+
+/// The table `xpyd sweep` prints: one line per rate, then the knee.
+pub fn summary_text(meta: &SweepMeta, points: &[SweepPoint]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "xpyd sweep: {} (seed {}), {} {} on {}, SLOs TTFT <= {} ms, TPOT <= {} ms at p{}",
+        meta.scenario,
+        meta.seed,
+        meta.mode,
+        meta.deployment,
+        meta.gpu,
+        meta.ttft_slo_ms,
+        meta.tpot_slo_ms,
+        meta.slo_percentile
+    );
+    let _ = writeln!(
+        s,
+        "{:>12} {:>12} {:>12} {:>14} {:>14} {:>8}",
+        "offered r/s", "done r/s", "goodput r/s", "TTFT p90 ms", "TPOT p90 ms", "SLOs"
+    );
+    for p in points {
+        let _ = writeln!(
+            s,
+            "{:>12.3} {:>12.3} {:>12.3} {:>14.1} {:>14.2} {:>8}",
+            p.offered_rps,
+            p.throughput_rps,
+            p.goodput_rps,
+            p.ttft_ms[1],
+            p.tpot_ms[1],
+            if p.slo_met { "met" } else { "missed" }
+        );
+    }
+    match knee(points) {
+        Some(k) => {
+            let _ = writeln!(
+                s,
+                "knee: {:.3} requests/s (the highest offered load meeting every SLO)",
+                points[k].offered_rps
+            );
+        }
+        None => {
+            let _ = writeln!(s, "knee: none (the SLOs are missed at the lowest rate)");
+        }
+    }
+    s
+}
+
 /// Read a sweep folder and rebuild its report.
 pub fn rebuild(dir: &Path, opts: ReportOptions) -> Result<Vec<PathBuf>, ReportError> {
     let meta: SweepMeta = read_json(&dir.join("sweep.json"))?;
@@ -530,20 +558,6 @@ mod tests {
             gpus: 3,
             ..SweepPoint::default()
         }
-    }
-
-    #[test]
-    fn knee_is_the_last_of_the_leading_met_run() {
-        assert_eq!(
-            knee(&[pt(1.0, true), pt(2.0, true), pt(3.0, false)]),
-            Some(1)
-        );
-        assert_eq!(knee(&[pt(1.0, false), pt(2.0, true)]), None);
-        assert_eq!(
-            knee(&[pt(1.0, true), pt(2.0, false), pt(3.0, true)]),
-            Some(0)
-        );
-        assert_eq!(knee(&[]), None);
     }
 
     #[test]

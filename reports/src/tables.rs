@@ -14,7 +14,9 @@
 
 use crate::ReportError;
 use crate::atomic::AtomicFile;
+use crate::csv_out::{REQUEST_COLUMNS, TIMESERIES_COLUMNS};
 use crate::input::{Cell, CsvTable, InputError, Labels};
+use crate::schema::select;
 use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -248,19 +250,22 @@ pub struct Requests {
 impl Requests {
     /// Read `requests.csv` (as `xpyd run` writes it).
     pub fn read(path: &Path) -> Result<Requests, InputError> {
-        let cols = [
-            "id",
-            "arrival_s",
-            "output_tokens",
-            "prefill_instance",
-            "decode_instance",
-            "ttft_ms",
-            "tpot_ms",
-            "e2e_ms",
-            "queue_ms",
-            "kv_transfer_ms",
-            "slo_met",
-        ];
+        let cols = select(
+            &REQUEST_COLUMNS,
+            [
+                "id",
+                "arrival_s",
+                "output_tokens",
+                "prefill_instance",
+                "decode_instance",
+                "ttft_ms",
+                "tpot_ms",
+                "e2e_ms",
+                "queue_ms",
+                "kv_transfer_ms",
+                "slo_met",
+            ],
+        );
         // Column by column, each column's text freed once parsed.
         let mut t = CsvTable::read(path, &cols)?;
         Ok(Requests {
@@ -313,16 +318,19 @@ pub struct Timeseries {
 impl Timeseries {
     /// Read `timeseries.csv` (as `xpyd run` writes it).
     pub fn read(path: &Path) -> Result<Timeseries, InputError> {
-        let cols = [
-            "system",
-            "time_s",
-            "role",
-            "waiting",
-            "running",
-            "kv_utilization",
-            "prefill_replicas",
-            "decode_replicas",
-        ];
+        let cols = select(
+            &TIMESERIES_COLUMNS,
+            [
+                "system",
+                "time_s",
+                "role",
+                "waiting",
+                "running",
+                "kv_utilization",
+                "prefill_replicas",
+                "decode_replicas",
+            ],
+        );
         let mut t = CsvTable::read(path, &cols)?;
         Ok(Timeseries {
             system: t.labels("system"),

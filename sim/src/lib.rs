@@ -5,7 +5,8 @@
 //! batching); `kv_transfer` moves KV between instances; [`policy`] holds the decisions
 //! (routers, the PD decider, autoscalers); [`engine`] runs the event loop for a
 //! [`scenario::Scenario`], with one module per serving flow; [`metrics`] summarises;
-//! [`planner`] searches deployments.
+//! [`sweep`] runs a scenario at several rates; [`planner`] searches deployments;
+//! [`describe`] names a deployment and its cost source for outputs.
 //!
 //! Public API: what the CLI and `reports` use. The engine's internals (`event`, `id`,
 //! `instance`, `kv_transfer`, `prefix_cache`, `request`, `policy::router`) are
@@ -27,6 +28,7 @@ macro_rules! internal_modules {
 }
 pub(crate) use internal_modules;
 
+pub mod describe;
 pub mod engine;
 pub mod metrics;
 pub mod planner;
@@ -34,6 +36,7 @@ pub mod policy;
 pub mod rng;
 pub mod role;
 pub mod scenario;
+pub mod sweep;
 pub mod time;
 pub mod workload;
 

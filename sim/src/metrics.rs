@@ -22,7 +22,7 @@
 //! Invariant: `arrived = completed + rejected + unfinished`.
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a request ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -72,7 +72,7 @@ pub struct RequestRecord {
 }
 
 /// Mean and percentiles of a latency, ms.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Distribution {
     /// Samples.
     pub count: u64,
@@ -376,7 +376,7 @@ impl Distribution {
 }
 
 /// Request counts by outcome.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestCounts {
     /// Requests that arrived.
     pub arrived: u64,
@@ -389,7 +389,7 @@ pub struct RequestCounts {
 }
 
 /// Rates over the makespan.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
     /// Completed requests per second.
     pub requests_per_s: f64,
@@ -402,7 +402,7 @@ pub struct Throughput {
 }
 
 /// SLO results.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SloResult {
     /// TTFT objective, ms.
     pub ttft_ms: f64,

@@ -10,9 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use xpyd_reports::atomic::write_file;
-use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RbgApi, emit_all};
+use xpyd_reports::manifests::{EmitOptions, RbgApi};
+use xpyd_reports::plan_files::{self, PlanWriteOptions};
+use xpyd_reports::run_report::ReportOptions;
+use xpyd_reports::{plan_report, shard_file};
 use xpyd_sim::planner::candidates::SearchSpace;
-use xpyd_sim::planner::shard::{Shard, ShardFile};
+use xpyd_sim::planner::shard::Shard;
 use xpyd_sim::planner::{self, PlanSettings, Progress};
 use xpyd_sim::scenario::{
     self, Backend, DEFAULT_FILE_NAME, DEFAULT_SCENARIO, LoadedFile, Mode, Overrides, RouterKind,
@@ -279,10 +282,7 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         let f = planner::shard::evaluate_shard(&settings, shard, &progress);
         bar.finish_and_clear();
         let f = f?;
-        std::fs::create_dir_all(&out)
-            .with_context(|| format!("{}: cannot create output folder", out.display()))?;
-        let path = out.join(shard.file_name());
-        write_file(&path, f.to_json().as_bytes())?;
+        let path = shard_file::write(&out, &f)?;
         println!(
             "wrote {}: shard {shard}, {} of {} candidates",
             path.display(),
@@ -294,46 +294,25 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
     let plan = if args.merge.is_empty() {
         planner::plan(&settings, &progress).map_err(anyhow::Error::from)
     } else {
-        read_shards(&args.merge).and_then(|files| {
-            planner::shard::merge(&settings, &files, &progress).map_err(anyhow::Error::from)
-        })
+        shard_file::read_all(&args.merge)
+            .map_err(anyhow::Error::from)
+            .and_then(|files| {
+                planner::shard::merge(&settings, &files, &progress).map_err(anyhow::Error::from)
+            })
     };
     bar.finish_and_clear();
     let plan = plan?;
 
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("{}: cannot create output folder", out.display()))?;
-    write_file(&out.join("plan.csv"), &plan.plan_csv())?;
-    write_file(&out.join("pareto.csv"), &plan.pareto_csv())?;
-    let mut written = vec!["plan.csv", "pareto.csv"];
-    if let Some(rec) = &plan.recommendation {
-        let toml_path = out.join("recommended.toml");
-        write_file(&toml_path, rec.scenario_toml.as_bytes())?;
-        let json = plan
-            .recommendation_json(&toml_path.to_string_lossy())
-            .unwrap_or_default();
-        write_file(&out.join("recommendation.json"), json.as_bytes())?;
-        written.push("recommended.toml");
-        written.push("recommendation.json");
-        // Manifests of exactly the scenario `xpyd run` replays.
-        let sc = Scenario::load(&toml_path, &[])?;
-        let spec = DeploymentSpec::from_scenario(&sc);
-        let opts = EmitOptions {
+    let opts = PlanWriteOptions {
+        emit: EmitOptions {
             rbg_api: match args.rbg_api {
                 RbgApiArg::V1alpha2 => RbgApi::V1alpha2,
                 RbgApiArg::V1alpha1 => RbgApi::V1alpha1,
             },
-        };
-        let files = emit_all(&spec, &opts).context("building the manifests")?;
-        let dir = out.join("manifests");
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("{}: cannot create output folder", dir.display()))?;
-        for (name, text) in &files {
-            write_file(&dir.join(name), text.as_bytes())?;
-        }
-        written.push("manifests/");
-    }
-    print!("{}", plan.summary_text(args.top));
+        },
+    };
+    let written = plan_files::write(&out, &plan, opts)?;
+    print!("{}", plan_files::summary_text(&plan, args.top));
     println!("\nwrote {}/{}", out.display(), written.join(", "));
     if let Some(rec) = &plan.recommendation {
         println!(
@@ -348,50 +327,11 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         }
     }
     if !args.no_report {
-        super::report::plan_report(&out)?;
+        plan_report::finish(&out, ReportOptions::default())
+            .with_context(|| format!("{}: writing the plan report", out.display()))?;
+        println!("report: {}", out.join("report.html").display());
     }
     Ok(())
-}
-
-/// The shard files named by `--merge`: files as given, folders' `shard-I-of-N.json`
-/// files in name order.
-fn read_shards(paths: &[PathBuf]) -> Result<Vec<(String, ShardFile)>> {
-    let mut files = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p)
-            .with_context(|| format!("--merge {}: no such file or folder", p.display()))?;
-        if meta.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("--merge {}: cannot list the folder", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
-                })
-                .collect();
-            if found.is_empty() {
-                bail!(
-                    "--merge {}: the folder holds no shard-I-of-N.json file",
-                    p.display()
-                );
-            }
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    files
-        .into_iter()
-        .map(|f| {
-            let name = f.display().to_string();
-            let text = std::fs::read_to_string(&f)
-                .with_context(|| format!("--merge {name}: cannot read"))?;
-            let shard = ShardFile::from_json(&name, &text)?;
-            Ok((name, shard))
-        })
-        .collect()
 }
 
 /// The `xpyd plan` flags that make `settings`' search, for the Job's pods: every flag

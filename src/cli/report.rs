@@ -1,14 +1,11 @@
 //! `xpyd report DIR`: rebuild the tables, charts and `report.html` of a run, sweep or
-//! plan folder from its CSV and JSON files; and the report step `xpyd plan` ends with.
+//! plan folder from its CSV and JSON files.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use xpyd_reports::DirKind;
-use xpyd_reports::assumptions::Assumptions;
-use xpyd_reports::atomic::write_file;
 use xpyd_reports::run_report::ReportOptions;
-use xpyd_sim::Scenario;
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
@@ -44,22 +41,5 @@ pub(crate) fn run(args: ReportArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(())
-}
-
-/// The end of `xpyd plan`: `assumptions.json` of the recommended deployment (when there
-/// is one), the charts and `report.html`.
-pub(crate) fn plan_report(out: &Path) -> Result<()> {
-    let rec = out.join("recommended.toml");
-    if rec.exists() {
-        let sc = Scenario::load(&rec, &[])?;
-        write_file(
-            &out.join("assumptions.json"),
-            Assumptions::of(&sc).to_json().as_bytes(),
-        )?;
-    }
-    xpyd_reports::plan_report::rebuild(out, ReportOptions::default())
-        .with_context(|| format!("{}: writing the plan report", out.display()))?;
-    println!("report: {}", out.join("report.html").display());
     Ok(())
 }

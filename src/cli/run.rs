@@ -1,17 +1,12 @@
 //! `xpyd run`: simulate a scenario and its aggregated baseline, write the outputs and
 //! print the human summary.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
-use xpyd_models::StepShape;
-use xpyd_reports::assumptions::Assumptions;
-use xpyd_reports::atomic::write_file;
-use xpyd_reports::csv_out::{RequestsCsv, TimeseriesCsv};
-use xpyd_reports::run_report::{self, ReportOptions, RunInputs};
-use xpyd_reports::summary::Summary;
-use xpyd_sim::scenario::{self, Overrides, ProfileOverride, RouterKind, Scenario, Topology};
-use xpyd_sim::{System, run_streamed as simulate};
+use xpyd_reports::run_outputs::{self, RunOptions};
+use xpyd_reports::run_report::ReportOptions;
+use xpyd_sim::scenario::{Overrides, ProfileOverride, RouterKind, Scenario};
 
 #[derive(Debug, Default, Args)]
 pub(crate) struct RunArgs {
@@ -126,106 +121,27 @@ pub(crate) fn settings(args: &RunArgs) -> Result<Scenario> {
     )?)
 }
 
-/// Where the scenario's step costs come from, as reports name it: `roofline`, or
-/// `calibrated (PROFILE)`.
-pub(crate) fn cost_source(sc: &Scenario) -> String {
-    let tp = match &sc.topology {
-        Topology::Disaggregated { decode, .. } => decode.tp,
-        Topology::Aggregated(r) => r.tp,
-    };
-    let cm = sc.cost_model(tp);
-    let shape = StepShape {
-        decode_seqs: 1,
-        decode_context_tokens: 1024,
-        ..StepShape::default()
-    };
-    match (cm.step(&shape).source, cm.profile_origin()) {
-        (xpyd_models::CostSource::Calibrated, Some(origin)) => format!("calibrated ({origin})"),
-        (xpyd_models::CostSource::Calibrated, None) => "calibrated".to_string(),
-        (xpyd_models::CostSource::Roofline, _) => "roofline".to_string(),
-    }
-}
-
 pub(crate) fn run(args: RunArgs) -> Result<()> {
     let sc = settings(&args)?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("xpyd-out"));
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("{}: cannot create output folder", out.display()))?;
-
-    let mut requests = RequestsCsv::create(&out.join("requests.csv"))?;
-    let series_path = out.join("timeseries.csv");
-    let mut series = TimeseriesCsv::create(&series_path, scenario::mode_name(&sc.topology))?;
-    let with_baseline = sc.baseline.is_some() && !args.no_baseline;
-    let mut base_requests = if with_baseline {
-        Some((
-            RequestsCsv::create(&out.join("requests-baseline.csv"))?,
-            TimeseriesCsv::part(&series_path, "aggregated-baseline")?,
-        ))
-    } else {
-        None
-    };
     let bar = super::progress_bar(
         sc.workload.requests().unwrap_or(0),
         "{spinner} simulating [{bar:30}] {pos}/{len} requests, {elapsed_precise} (eta {eta})",
     );
-    // The baseline is independent of the main run: simulate both at once.
-    let sc_ref = &sc;
-    let (main, baseline) = std::thread::scope(|s| {
-        let base = base_requests.as_mut().map(|(csv, windows)| {
-            s.spawn(move || {
-                simulate(sc_ref, System::Baseline, &mut |r| csv.push(r), &mut |w| {
-                    windows.push(w)
-                })
-            })
-        });
-        let main = simulate(
-            &sc,
-            System::Main,
-            &mut |r| {
-                requests.push(r);
-                bar.inc(1);
-            },
-            &mut |w| series.push(w),
-        );
-        let baseline = base.map(|h| h.join().expect("baseline simulation thread panicked"));
-        (main, baseline)
-    });
-    bar.finish_and_clear();
-    let main = main?;
-    let baseline = baseline.transpose()?;
-    requests.finish()?;
-    let mut parts = Vec::new();
-    if let Some((b, windows)) = base_requests {
-        b.finish()?;
-        parts.push(windows);
-    }
-    series.finish(parts)?;
-    let summary = Summary::new(&sc, &main, baseline.as_ref(), &cost_source(&sc));
-    write_file(&out.join("summary.json"), summary.to_json().as_bytes())?;
-    write_file(
-        &out.join("assumptions.json"),
-        Assumptions::of(&sc).to_json().as_bytes(),
-    )?;
-    let mut written = vec!["summary.json", "requests.csv", "timeseries.csv"];
-    if with_baseline {
-        written.push("requests-baseline.csv");
-    }
-    written.push("assumptions.json");
-    if !args.no_report {
-        // The report reads back what was just written, exactly as `xpyd report DIR` does.
-        let inp = RunInputs::read(&out)?;
-        let opts = ReportOptions {
+    let opts = RunOptions {
+        baseline: !args.no_baseline,
+        report: (!args.no_report).then_some(ReportOptions {
             png: args.png,
             parquet: args.parquet,
-        };
-        run_report::write(&out, &inp, opts)?;
-        written.extend(["windows.csv", "instances.csv", "charts/", "report.html"]);
-    }
-    let text = summary.to_text();
-    print!("{text}");
-    println!("\nwrote {}/{}", out.display(), written.join(", "));
+        }),
+    };
+    let files = run_outputs::write(&out, &sc, opts, &mut || bar.inc(1));
+    bar.finish_and_clear();
+    let files = files?;
+    print!("{}", files.summary.to_text());
+    println!("\nwrote {}/{}", out.display(), files.written.join(", "));
     Ok(())
 }

@@ -18,26 +18,13 @@
 //!   router makes the same choice); otherwise the candidate uses round-robin.
 
 use super::PlanError;
+use crate::describe::Shape;
 use crate::scenario::{BaselineFile, Mode, RoleFile, RouterKind, Scenario, ScenarioFile};
 use std::path::Path;
 use xpyd_models::memory::check_tp;
 use xpyd_models::{GpuSpec, ModelArch};
 
-/// Replicas and TP of one role of a unit.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct RoleShape {
-    /// Instances of the role in one unit.
-    pub replicas: u32,
-    /// Tensor-parallel degree of each instance.
-    pub tp: u32,
-}
-
-impl RoleShape {
-    /// GPUs the role uses in one unit.
-    pub fn gpus(self) -> u32 {
-        self.replicas * self.tp
-    }
-}
+pub use crate::describe::RoleShape;
 
 /// Replicas of each role of a sized deployment (which need not be a whole number of
 /// units: the planner trims replicas the SLOs do not need).
@@ -94,24 +81,14 @@ impl Candidate {
         }
     }
 
+    /// The roles of one unit.
+    pub fn shape(&self) -> Shape {
+        Shape::new(self.mode, self.prefill, self.decode)
+    }
+
     /// Short description, e.g. `2P1D TP2/2 l20` or `4x TP2 l20`.
     pub fn shape_label(&self) -> String {
-        match self.mode {
-            Mode::Disaggregated => format!(
-                "{}P{}D TP{}/{} {}",
-                self.prefill.replicas,
-                self.decode.replicas,
-                self.prefill.tp,
-                self.decode.tp,
-                self.gpu
-            ),
-            Mode::Aggregated => {
-                format!(
-                    "{}x TP{} {}",
-                    self.prefill.replicas, self.prefill.tp, self.gpu
-                )
-            }
-        }
+        format!("{:#} {}", self.shape(), self.gpu)
     }
 
     /// The base scenario file with this candidate's deployment, `units` units of it, and

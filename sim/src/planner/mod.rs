@@ -9,7 +9,7 @@
 //!    which the SLOs hold, by bisection over simulated rates.
 //! 4. [`result`]: rank, size the best unit for the target rate (whole units, then
 //!    trimmed replica by replica while the SLOs hold), confirm the whole deployment by
-//!    simulation, render the outputs.
+//!    simulation. `xpyd_reports::plan_files` renders the outputs.
 //!
 //! [`shard`] runs step 3 on a slice of the candidates and merges the slices' files
 //! (`xpyd plan --shard I/N`, `--merge`).

@@ -1,5 +1,5 @@
-//! What a plan produced: one result per candidate, the ranking, the recommendation, and
-//! their renderings (`plan.csv`, `pareto.csv`, `recommendation.json`, the text summary).
+//! What a plan produced: one result per candidate, the ranking, the recommendation and
+//! the Pareto front, as typed values (`xpyd_reports::plan_files` renders them).
 //!
 //! # Invariants
 //!
@@ -16,19 +16,15 @@
 //!   [`assemble`] is therefore identical to the plan run on one machine.
 //! - The ranking sorts by score (descending), then GPUs (ascending), then candidate
 //!   index: a total order, so ties are broken the same way every time.
-//! - Renderings are pure functions of the plan: identical plans give identical bytes.
-//!   Floats are written with fixed precision; non-finite values are written as empty
-//!   cells (CSV) or `null` (JSON).
 
 use super::PlanError;
-use super::candidates::{Candidate, Knobs, Replicas, RoleShape};
+use super::candidates::{Candidate, Replicas};
 use super::search::{ProbeMetrics, SearchOutcome};
-use crate::scenario::{Backend, Mode, ScenarioFile, SloConfig};
+use crate::scenario::{Backend, ScenarioFile, SloConfig};
 use serde::{Deserialize, Serialize};
-use std::fmt::Write as _;
 
 /// What the planner maximises.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Objective {
     /// SLO-meeting requests/s per GPU (DistServe's goodput per GPU).
@@ -334,7 +330,8 @@ pub struct Recommendation {
     pub attainment: f64,
     /// The scenario of the deployment at the target rate (what `recommended.toml` holds).
     pub scenario: ScenarioFile,
-    /// That scenario as TOML text.
+    /// That scenario as TOML text: exactly what the confirming run read back, and what
+    /// `recommended.toml` holds.
     pub scenario_toml: String,
 }
 
@@ -359,151 +356,16 @@ pub struct Plan {
     pub gpus_max: u32,
 }
 
-/// `x` rounded to 6 decimals, for JSON a person reads.
-fn round6(x: f64) -> f64 {
-    if x.is_finite() {
-        (x * 1e6).round() / 1e6
-    } else {
-        x
-    }
-}
-
-fn num(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.6}")
-    } else {
-        String::new()
-    }
-}
-
-fn opt(x: Option<f64>) -> String {
-    x.map(num).unwrap_or_default()
-}
-
-fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    // Writing to a Vec cannot fail; the csv crate only errors on I/O.
-    w.write_record(header).expect("csv to memory");
-    for r in rows {
-        w.write_record(&r).expect("csv to memory");
-    }
-    w.into_inner().expect("csv to memory")
-}
-
 impl Plan {
     /// The winning result, if any.
     pub fn best(&self) -> Option<&CandidateResult> {
         self.recommendation.as_ref().map(|r| &self.results[r.index])
     }
 
-    /// `plan.csv`: every candidate, in candidate order.
-    pub fn plan_csv(&self) -> Vec<u8> {
-        let header = [
-            "index",
-            "mode",
-            "gpu",
-            "tp_prefill",
-            "tp_decode",
-            "prefill_replicas",
-            "decode_replicas",
-            "gpus",
-            "max_batched_tokens",
-            "max_num_seqs",
-            "router",
-            "bound_rps",
-            "max_rate_rps",
-            "goodput_rps_per_gpu",
-            "requests_per_usd",
-            "attainment",
-            "ttft_p50_ms",
-            "ttft_p90_ms",
-            "tpot_p50_ms",
-            "tpot_p90_ms",
-            "probes",
-            "status",
-            "pruned",
-            "reason",
-        ];
-        let rows = self
-            .results
-            .iter()
-            .map(|r| {
-                let c = &r.candidate;
-                let m = r.at_max.as_ref();
-                let (status, pruned, reason) = match &r.status {
-                    Status::Evaluated => ("evaluated", "false", String::new()),
-                    Status::Infeasible => (
-                        "infeasible",
-                        "false",
-                        "SLOs missed even at light load".to_string(),
-                    ),
-                    Status::Pruned {
-                        bound_score,
-                        best_score,
-                        bound_cost,
-                        min_cost,
-                    } => (
-                        "pruned",
-                        "true",
-                        format!(
-                            "bound {} < best {} {}; needs at least {} {} for the target rate > {}",
-                            num(*bound_score),
-                            num(*best_score),
-                            self.objective.unit(),
-                            num(*bound_cost),
-                            self.objective.cost_unit(),
-                            num(*min_cost),
-                        ),
-                    ),
-                };
-                let measured =
-                    |f: &dyn Fn(&ProbeMetrics) -> f64| m.map(f).map(num).unwrap_or_default();
-                vec![
-                    c.index.to_string(),
-                    c.mode_name().to_string(),
-                    c.gpu.clone(),
-                    c.prefill.tp.to_string(),
-                    c.decode.tp.to_string(),
-                    c.prefill.replicas.to_string(),
-                    c.decode.replicas.to_string(),
-                    c.gpus().to_string(),
-                    c.knobs.max_batched_tokens.to_string(),
-                    c.knobs.max_num_seqs.to_string(),
-                    c.router.name().to_string(),
-                    num(r.bound_rps),
-                    if matches!(r.status, Status::Pruned { .. }) {
-                        String::new()
-                    } else {
-                        num(r.max_rate_rps)
-                    },
-                    if matches!(r.status, Status::Pruned { .. }) {
-                        String::new()
-                    } else {
-                        num(r.goodput_per_gpu())
-                    },
-                    if matches!(r.status, Status::Pruned { .. }) {
-                        String::new()
-                    } else {
-                        opt(r.requests_per_usd())
-                    },
-                    measured(&|m| m.attainment),
-                    measured(&|m| m.ttft_ms[0]),
-                    measured(&|m| m.ttft_ms[1]),
-                    measured(&|m| m.tpot_ms[0]),
-                    measured(&|m| m.tpot_ms[1]),
-                    r.probes.to_string(),
-                    status.to_string(),
-                    pruned.to_string(),
-                    reason,
-                ]
-            })
-            .collect();
-        csv_bytes(&header, rows)
-    }
-
-    /// `pareto.csv`: the feasible candidates at their highest SLO-meeting rate, output
-    /// tokens/s per GPU against tokens/s per user, with the Pareto front marked.
-    pub fn pareto_csv(&self) -> Vec<u8> {
+    /// The feasible results at their highest SLO-meeting rate, output tokens/s per GPU
+    /// against tokens/s per user, in result order, each marked when no other point is at
+    /// least as good on both axes and better on one (the Pareto front).
+    pub fn pareto(&self) -> Vec<ParetoPoint> {
         let pts: Vec<(usize, f64, f64)> = self
             .results
             .iter()
@@ -521,315 +383,41 @@ impl Plan {
             pts.iter()
                 .any(|&(j, a, b)| j != i && a >= x && b >= y && (a > x || b > y))
         };
-        let header = [
-            "index",
-            "mode",
-            "gpu",
-            "shape",
-            "max_batched_tokens",
-            "max_num_seqs",
-            "router",
-            "rate_rps",
-            "output_tokens_per_s_per_gpu",
-            "tokens_per_s_per_user",
-            "pareto",
-        ];
-        let rows = pts
-            .iter()
-            .map(|p| {
-                let r = &self.results[p.0];
-                let c = &r.candidate;
-                vec![
-                    c.index.to_string(),
-                    c.mode_name().to_string(),
-                    c.gpu.clone(),
-                    c.shape_label(),
-                    c.knobs.max_batched_tokens.to_string(),
-                    c.knobs.max_num_seqs.to_string(),
-                    c.router.name().to_string(),
-                    num(r.max_rate_rps),
-                    num(p.1),
-                    num(p.2),
-                    (!dominated(p)).to_string(),
-                ]
+        pts.iter()
+            .map(|p| ParetoPoint {
+                result: p.0,
+                output_tokens_per_s_per_gpu: p.1,
+                tokens_per_s_per_user: p.2,
+                on_front: !dominated(p),
             })
-            .collect();
-        csv_bytes(&header, rows)
-    }
-
-    /// `recommendation.json`, naming `scenario_path` as the scenario to replay; `None`
-    /// when there is no recommendation.
-    pub fn recommendation_json(&self, scenario_path: &str) -> Option<String> {
-        let rec = self.recommendation.as_ref()?;
-        let r = &self.results[rec.index];
-        let c = &r.candidate;
-        let u = rec.units;
-        let role = |replicas: u32, s: RoleShape| RoleJson { replicas, tp: s.tp };
-        let pct = |a: [f64; 3]| Percentiles {
-            p50: round6(a[0]),
-            p90: round6(a[1]),
-            p99: round6(a[2]),
-        };
-        let gpus = rec.gpus;
-        let usd = r.usd_per_gpu_hour;
-        let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
-        let json = RecommendationJson {
-            mode: c.mode_name(),
-            backend: rec.backend.name(),
-            gpu: &c.gpu,
-            prefill: role(p, c.prefill),
-            decode: match c.mode {
-                Mode::Disaggregated => role(d, c.decode),
-                // The one role of an aggregated deployment serves both phases.
-                Mode::Aggregated => role(p, c.decode),
-            },
-            pd_ratio: match c.mode {
-                Mode::Disaggregated => {
-                    let g = gcd(p, d).max(1);
-                    Some(format!("{}:{}", p / g, d / g))
-                }
-                Mode::Aggregated => None,
-            },
-            router: c.router.name(),
-            engine: c.knobs.into(),
-            gpus,
-            units: u,
-            unit: UnitJson {
-                prefill: RoleJson {
-                    replicas: c.prefill.replicas,
-                    tp: c.prefill.tp,
-                },
-                decode: RoleJson {
-                    replicas: c.decode.replicas,
-                    tp: c.decode.tp,
-                },
-                gpus: c.gpus(),
-                max_rate_rps: round6(r.max_rate_rps),
-                goodput_requests_per_s_per_gpu: round6(r.goodput_per_gpu()),
-            },
-            ttft_ms: pct(rec.confirm.ttft_ms),
-            tpot_ms: pct(rec.confirm.tpot_ms),
-            goodput_requests_per_s: round6(rec.confirm.goodput_rps),
-            slo_attainment: round6(rec.attainment),
-            slo_met: rec.confirm.met,
-            slo: SloJson {
-                ttft_ms: self.slo.ttft_ms,
-                tpot_ms: self.slo.tpot_ms,
-                percentile: self.slo.percentile,
-                attainment_target: self.slo.attainment_target,
-            },
-            target_rate_rps: self.target_rate_rps,
-            usd_per_gpu_hour: usd,
-            usd_per_hour: usd.map(|p| p * f64::from(gpus)),
-            objective: self.objective,
-            scenario: scenario_path,
-        };
-        // Serialising plain structs of numbers and strings cannot fail.
-        let mut s = serde_json::to_string_pretty(&json).expect("recommendation serialises");
-        s.push('\n');
-        Some(s)
-    }
-
-    /// The human summary: the top candidates and the recommendation.
-    pub fn summary_text(&self, top: usize) -> String {
-        let mut s = String::new();
-        let n = self.results.len();
-        let simulated = self.results.iter().filter(|r| r.probes > 0).count();
-        let pruned = self
-            .results
-            .iter()
-            .filter(|r| matches!(r.status, Status::Pruned { .. }))
-            .count();
-        let probes: u32 = self.results.iter().map(|r| r.probes).sum();
-        let _ = writeln!(
-            s,
-            "xpyd plan: {n} candidates (units of at most {} GPUs), {simulated} simulated ({probes} probes of {} requests per instance), {pruned} pruned by the roofline bound",
-            self.gpus_max, self.probe_requests
-        );
-        let _ = writeln!(
-            s,
-            "SLO: TTFT <= {} ms, TPOT <= {} ms at p{}, attainment >= {}; ranked by {}\n",
-            self.slo.ttft_ms,
-            self.slo.tpot_ms,
-            self.slo.percentile,
-            self.slo.attainment_target,
-            self.objective.unit()
-        );
-        let _ = writeln!(
-            s,
-            "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9} {:>10} {:>9} {:>9}",
-            "rank",
-            "mode",
-            "unit",
-            "tokens",
-            "seqs",
-            "router",
-            "max req/s",
-            "req/s/GPU",
-            "TTFT p90",
-            "TPOT p90"
-        );
-        for (k, &i) in self.ranking.iter().take(top).enumerate() {
-            let r = &self.results[i];
-            let c = &r.candidate;
-            let (ttft, tpot) = r
-                .at_max
-                .as_ref()
-                .map_or((0.0, 0.0), |m| (m.ttft_ms[1], m.tpot_ms[1]));
-            let _ = writeln!(
-                s,
-                "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9.3} {:>10.4} {:>9.0} {:>9.1}",
-                k + 1,
-                c.mode_name(),
-                c.shape_label(),
-                c.knobs.max_batched_tokens,
-                c.knobs.max_num_seqs,
-                c.router.name(),
-                r.max_rate_rps,
-                r.goodput_per_gpu(),
-                ttft,
-                tpot
-            );
-        }
-        match (&self.recommendation, self.best()) {
-            (Some(rec), Some(r)) => {
-                let c = &r.candidate;
-                let gpus = rec.gpus;
-                let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
-                let roles = match c.mode {
-                    Mode::Disaggregated => format!(
-                        "{p}P{d}D, prefill TP {} x {p}, decode TP {} x {d}",
-                        c.prefill.tp, c.decode.tp,
-                    ),
-                    Mode::Aggregated => format!("{p} replica(s) of TP {}", c.prefill.tp),
-                };
-                let whole = c.replicas(rec.units);
-                let sizing = if whole == rec.replicas {
-                    format!("{} unit(s) of {}", rec.units, c.shape_label())
-                } else {
-                    format!(
-                        "{} unit(s) of {}, trimmed by {} replica(s)",
-                        rec.units,
-                        c.shape_label(),
-                        whole.prefill + whole.decode - p - d
-                    )
-                };
-                let _ = writeln!(
-                    s,
-                    "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {gpus} x {} ({sizing}), {roles}, router {}, max-batched-tokens {}, max-num-seqs {}",
-                    self.target_rate_rps,
-                    self.objective.cost_unit(),
-                    rec.backend.name(),
-                    c.mode_name(),
-                    c.gpu,
-                    c.router.name(),
-                    c.knobs.max_batched_tokens,
-                    c.knobs.max_num_seqs
-                );
-                let m = &rec.confirm;
-                let _ = writeln!(
-                    s,
-                    "confirming run at {} req/s: TTFT p50/p90/p99 {:.0}/{:.0}/{:.0} ms, TPOT {:.1}/{:.1}/{:.1} ms, attainment {:.1}%, goodput {:.3} req/s: SLOs {}",
-                    self.target_rate_rps,
-                    m.ttft_ms[0],
-                    m.ttft_ms[1],
-                    m.ttft_ms[2],
-                    m.tpot_ms[0],
-                    m.tpot_ms[1],
-                    m.tpot_ms[2],
-                    rec.attainment * 100.0,
-                    m.goodput_rps,
-                    if m.met { "met" } else { "NOT met" }
-                );
-                if let Some(p) = r.usd_per_gpu_hour {
-                    let _ = writeln!(s, "cost: {:.2} USD/hour", p * f64::from(gpus));
-                }
-            }
-            _ => {
-                let _ = writeln!(
-                    s,
-                    "\nno candidate meets the SLOs, even at light load: relax the SLOs, allow more GPUs (--gpus-max) or other GPUs (--gpu)"
-                );
-            }
-        }
-        s
+            .collect()
     }
 }
 
-#[derive(Serialize)]
-struct RoleJson {
-    replicas: u32,
-    tp: u32,
+/// A feasible result on the throughput/speed plane (see [`Plan::pareto`]).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct ParetoPoint {
+    /// Index into the plan's results.
+    pub result: usize,
+    /// Output tokens/s per GPU at the highest SLO-meeting rate.
+    pub output_tokens_per_s_per_gpu: f64,
+    /// Output tokens/s per user there.
+    pub tokens_per_s_per_user: f64,
+    /// On the Pareto front.
+    pub on_front: bool,
 }
 
-#[derive(Serialize)]
-struct Percentiles {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-}
-
-#[derive(Serialize)]
-struct SloJson {
-    ttft_ms: f64,
-    tpot_ms: f64,
-    percentile: f64,
-    attainment_target: f64,
-}
-
-#[derive(Serialize)]
-struct EngineJson {
-    max_batched_tokens: u32,
-    max_num_seqs: u32,
-}
-
-impl From<Knobs> for EngineJson {
-    fn from(k: Knobs) -> EngineJson {
-        EngineJson {
-            max_batched_tokens: k.max_batched_tokens,
-            max_num_seqs: k.max_num_seqs,
-        }
+impl Replicas {
+    /// The prefill:decode ratio in lowest terms (`(2, 1)` for 4P2D).
+    pub fn ratio(self) -> (u32, u32) {
+        let g = gcd(self.prefill, self.decode).max(1);
+        (self.prefill / g, self.decode / g)
     }
 }
 
 /// Greatest common divisor (0 when both are 0).
 fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a } else { gcd(b, a % b) }
-}
-
-#[derive(Serialize)]
-struct UnitJson {
-    prefill: RoleJson,
-    decode: RoleJson,
-    gpus: u32,
-    max_rate_rps: f64,
-    goodput_requests_per_s_per_gpu: f64,
-}
-
-#[derive(Serialize)]
-struct RecommendationJson<'a> {
-    mode: &'static str,
-    backend: &'static str,
-    gpu: &'a str,
-    prefill: RoleJson,
-    decode: RoleJson,
-    pd_ratio: Option<String>,
-    router: &'static str,
-    engine: EngineJson,
-    gpus: u32,
-    units: u32,
-    unit: UnitJson,
-    ttft_ms: Percentiles,
-    tpot_ms: Percentiles,
-    goodput_requests_per_s: f64,
-    slo_attainment: f64,
-    slo_met: bool,
-    slo: SloJson,
-    target_rate_rps: f64,
-    usd_per_gpu_hour: Option<f64>,
-    usd_per_hour: Option<f64>,
-    objective: Objective,
-    scenario: &'a str,
 }
 
 #[cfg(test)]
@@ -866,5 +454,19 @@ mod tests {
         assert!(inc.may_improve(0.25, 100.0)); // could have the best score
         assert!(inc.may_improve(0.05, 4.0)); // could tie the lowest cost
         assert!(!inc.may_improve(0.19, 6.0)); // neither
+    }
+}
+
+#[cfg(test)]
+mod ratio_tests {
+    use super::*;
+
+    #[test]
+    fn ratios_in_lowest_terms() {
+        let r = |prefill, decode| Replicas { prefill, decode }.ratio();
+        assert_eq!(r(4, 2), (2, 1));
+        assert_eq!(r(3, 2), (3, 2));
+        assert_eq!(r(0, 0), (0, 0));
+        assert_eq!(r(6, 0), (1, 0));
     }
 }

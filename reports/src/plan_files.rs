@@ -1,0 +1,678 @@
+//! The files of `xpyd plan`: `plan.csv` ([`PlanRow`]), `pareto.csv` ([`ParetoRow`]),
+//! `recommendation.json` ([`RecommendationFile`]), `recommended.toml` and the
+//! recommendation's manifests, rendered from a typed [`Plan`] and read back from the same
+//! schemas; and the human summary printed after a plan.
+//!
+//! # Invariants
+//!
+//! - Renderings are pure functions of the plan: identical plans give identical bytes.
+//!   Floats are written with fixed precision; non-finite values are written as empty
+//!   cells (CSV) or `null` (JSON).
+//! - Each file has one schema, used to write it and to read it back.
+
+use crate::ReportError;
+use crate::atomic::write_file;
+use crate::manifests::{DeploymentSpec, EmitOptions, emit_all};
+use crate::schema::{csv_rows, f6, opt_f6, plain};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+use xpyd_sim::Scenario;
+use xpyd_sim::describe::{RoleShape, Shape};
+use xpyd_sim::planner::result::{Objective, Plan, Status};
+use xpyd_sim::planner::search::ProbeMetrics;
+use xpyd_sim::scenario::Mode;
+
+csv_rows! {
+    /// A row of `plan.csv`: one candidate, in candidate order.
+    pub struct PlanRow, columns PLAN_COLUMNS {
+        /// Candidate index.
+        index: u64 = plain,
+        /// `disaggregated` or `aggregated`.
+        mode: String = plain,
+        /// GPU.
+        gpu: String = plain,
+        /// Prefill TP.
+        tp_prefill: u32 = plain,
+        /// Decode TP.
+        tp_decode: u32 = plain,
+        /// Prefill instances of a unit.
+        prefill_replicas: u32 = plain,
+        /// Decode instances of a unit.
+        decode_replicas: u32 = plain,
+        /// GPUs of a unit.
+        gpus: u32 = plain,
+        /// Token budget.
+        max_batched_tokens: u32 = plain,
+        /// Most running sequences.
+        max_num_seqs: u32 = plain,
+        /// Router.
+        router: String = plain,
+        /// Roofline capacity bound of a unit, requests/s.
+        bound_rps: Option<f64> = opt_f6,
+        /// Highest SLO-meeting rate, requests/s (none when pruned).
+        max_rate_rps: Option<f64> = opt_f6,
+        /// Goodput per GPU, requests/s (none when pruned).
+        goodput_rps_per_gpu: Option<f64> = opt_f6,
+        /// Requests per USD (with a GPU price; none when pruned).
+        requests_per_usd: Option<f64> = opt_f6,
+        /// SLO attainment at the highest SLO-meeting rate.
+        attainment: Option<f64> = opt_f6,
+        /// TTFT p50 there, ms.
+        ttft_p50_ms: Option<f64> = opt_f6,
+        /// TTFT p90 there, ms.
+        ttft_p90_ms: Option<f64> = opt_f6,
+        /// TPOT p50 there, ms.
+        tpot_p50_ms: Option<f64> = opt_f6,
+        /// TPOT p90 there, ms.
+        tpot_p90_ms: Option<f64> = opt_f6,
+        /// Simulations run for it.
+        probes: u32 = plain,
+        /// `evaluated`, `infeasible` or `pruned`.
+        status: String = plain,
+        /// Pruned by its bound.
+        pruned: bool = plain,
+        /// Why it is infeasible or pruned.
+        reason: String = plain,
+    }
+}
+
+csv_rows! {
+    /// A row of `pareto.csv`: a feasible candidate at its highest SLO-meeting rate.
+    pub struct ParetoRow, columns PARETO_COLUMNS {
+        /// Candidate index.
+        index: u64 = plain,
+        /// Mode.
+        mode: String = plain,
+        /// GPU.
+        gpu: String = plain,
+        /// The unit in words (`2P1D TP2/2 l20`).
+        shape: String = plain,
+        /// Token budget.
+        max_batched_tokens: u32 = plain,
+        /// Most running sequences.
+        max_num_seqs: u32 = plain,
+        /// Router.
+        router: String = plain,
+        /// Rate, requests/s.
+        rate_rps: f64 = f6,
+        /// Output tokens/s per GPU.
+        output_tokens_per_s_per_gpu: f64 = f6,
+        /// Output tokens/s per user.
+        tokens_per_s_per_user: f64 = f6,
+        /// On the Pareto front.
+        pareto: bool = plain,
+    }
+}
+
+impl PlanRow {
+    /// The unit's roles.
+    pub fn shape(&self) -> Shape {
+        Shape::of_mode_name(
+            &self.mode,
+            RoleShape {
+                replicas: self.prefill_replicas,
+                tp: self.tp_prefill,
+            },
+            RoleShape {
+                replicas: self.decode_replicas,
+                tp: self.tp_decode,
+            },
+        )
+    }
+}
+
+/// The rows of `plan.csv`.
+pub fn plan_rows(plan: &Plan) -> Vec<PlanRow> {
+    plan.results
+        .iter()
+        .map(|r| {
+            let c = &r.candidate;
+            let m = r.at_max.as_ref();
+            let pruned = matches!(r.status, Status::Pruned { .. });
+            let (status, reason) = match &r.status {
+                Status::Evaluated => ("evaluated", String::new()),
+                Status::Infeasible => ("infeasible", "SLOs missed even at light load".to_string()),
+                Status::Pruned {
+                    bound_score,
+                    best_score,
+                    bound_cost,
+                    min_cost,
+                } => (
+                    "pruned",
+                    format!(
+                        "bound {} < best {} {}; needs at least {} {} for the target rate > {}",
+                        f6(bound_score),
+                        f6(best_score),
+                        plan.objective.unit(),
+                        f6(bound_cost),
+                        plan.objective.cost_unit(),
+                        f6(min_cost),
+                    ),
+                ),
+            };
+            let measured = |f: fn(&ProbeMetrics) -> f64| m.map(f);
+            let unless_pruned = |x: Option<f64>| if pruned { None } else { x };
+            PlanRow {
+                index: c.index as u64,
+                mode: c.mode_name().to_string(),
+                gpu: c.gpu.clone(),
+                tp_prefill: c.prefill.tp,
+                tp_decode: c.decode.tp,
+                prefill_replicas: c.prefill.replicas,
+                decode_replicas: c.decode.replicas,
+                gpus: c.gpus(),
+                max_batched_tokens: c.knobs.max_batched_tokens,
+                max_num_seqs: c.knobs.max_num_seqs,
+                router: c.router.name().to_string(),
+                bound_rps: Some(r.bound_rps),
+                max_rate_rps: unless_pruned(Some(r.max_rate_rps)),
+                goodput_rps_per_gpu: unless_pruned(Some(r.goodput_per_gpu())),
+                requests_per_usd: unless_pruned(r.requests_per_usd()),
+                attainment: measured(|m| m.attainment),
+                ttft_p50_ms: measured(|m| m.ttft_ms[0]),
+                ttft_p90_ms: measured(|m| m.ttft_ms[1]),
+                tpot_p50_ms: measured(|m| m.tpot_ms[0]),
+                tpot_p90_ms: measured(|m| m.tpot_ms[1]),
+                probes: r.probes,
+                status: status.to_string(),
+                pruned,
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// The rows of `pareto.csv`.
+pub fn pareto_rows(plan: &Plan) -> Vec<ParetoRow> {
+    plan.pareto()
+        .into_iter()
+        .map(|p| {
+            let r = &plan.results[p.result];
+            let c = &r.candidate;
+            ParetoRow {
+                index: c.index as u64,
+                mode: c.mode_name().to_string(),
+                gpu: c.gpu.clone(),
+                shape: c.shape_label(),
+                max_batched_tokens: c.knobs.max_batched_tokens,
+                max_num_seqs: c.knobs.max_num_seqs,
+                router: c.router.name().to_string(),
+                rate_rps: r.max_rate_rps,
+                output_tokens_per_s_per_gpu: p.output_tokens_per_s_per_gpu,
+                tokens_per_s_per_user: p.tokens_per_s_per_user,
+                pareto: p.on_front,
+            }
+        })
+        .collect()
+}
+
+/// `plan.csv` bytes.
+pub fn plan_csv(plan: &Plan) -> Vec<u8> {
+    PlanRow::csv(&plan_rows(plan))
+}
+
+/// `pareto.csv` bytes.
+pub fn pareto_csv(plan: &Plan) -> Vec<u8> {
+    ParetoRow::csv(&pareto_rows(plan))
+}
+
+/// Replicas and TP of a role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleJson {
+    /// Instances.
+    pub replicas: u32,
+    /// TP degree.
+    pub tp: u32,
+}
+
+/// p50, p90 and p99.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// The objectives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SloJson {
+    /// TTFT objective, ms.
+    pub ttft_ms: f64,
+    /// TPOT objective, ms.
+    pub tpot_ms: f64,
+    /// Percentile they are held at.
+    pub percentile: f64,
+    /// Attainment target.
+    pub attainment_target: f64,
+}
+
+/// Batching knobs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineJson {
+    /// Token budget per step.
+    pub max_batched_tokens: u32,
+    /// Most running sequences.
+    pub max_num_seqs: u32,
+}
+
+/// The unit the deployment is made of.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitJson {
+    /// Prefill role of a unit.
+    pub prefill: RoleJson,
+    /// Decode role of a unit.
+    pub decode: RoleJson,
+    /// GPUs of a unit.
+    pub gpus: u32,
+    /// Highest SLO-meeting rate of a unit, requests/s.
+    pub max_rate_rps: f64,
+    /// Goodput per GPU, requests/s.
+    pub goodput_requests_per_s_per_gpu: f64,
+}
+
+/// `recommendation.json`: written from a plan, read back by the plan report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecommendationFile {
+    /// `disaggregated` or `aggregated`.
+    pub mode: String,
+    /// Serving stack.
+    pub backend: String,
+    /// GPU.
+    pub gpu: String,
+    /// Prefill role deployed.
+    pub prefill: RoleJson,
+    /// Decode role deployed (the one role of an aggregated deployment).
+    pub decode: RoleJson,
+    /// `P:D` in lowest terms (disaggregated only).
+    pub pd_ratio: Option<String>,
+    /// Router.
+    pub router: String,
+    /// Batching knobs.
+    pub engine: EngineJson,
+    /// GPUs deployed.
+    pub gpus: u32,
+    /// Whole units the sizing grew to.
+    pub units: u32,
+    /// The unit.
+    pub unit: UnitJson,
+    /// TTFT of the confirming run, ms.
+    pub ttft_ms: Percentiles,
+    /// TPOT of the confirming run, ms.
+    pub tpot_ms: Percentiles,
+    /// Goodput of the confirming run, requests/s.
+    pub goodput_requests_per_s: f64,
+    /// SLO attainment of the confirming run.
+    pub slo_attainment: f64,
+    /// Whether the confirming run met the SLOs.
+    pub slo_met: bool,
+    /// The objectives.
+    pub slo: SloJson,
+    /// Rate the deployment is sized for, requests/s.
+    pub target_rate_rps: f64,
+    /// Price of a GPU-hour, USD.
+    pub usd_per_gpu_hour: Option<f64>,
+    /// Price of the deployment per hour, USD.
+    pub usd_per_hour: Option<f64>,
+    /// What was maximised.
+    pub objective: Objective,
+    /// The scenario to replay (`recommended.toml`).
+    pub scenario: String,
+}
+
+impl RecommendationFile {
+    /// The deployed roles.
+    pub fn shape(&self) -> Shape {
+        let role = |r: &RoleJson| RoleShape {
+            replicas: r.replicas,
+            tp: r.tp,
+        };
+        Shape::of_mode_name(&self.mode, role(&self.prefill), role(&self.decode))
+    }
+
+    /// The roles of one unit.
+    pub fn unit_shape(&self) -> Shape {
+        let role = |r: &RoleJson| RoleShape {
+            replicas: r.replicas,
+            tp: r.tp,
+        };
+        Shape::of_mode_name(
+            &self.mode,
+            role(&self.unit.prefill),
+            role(&self.unit.decode),
+        )
+    }
+}
+
+/// `x` rounded to 6 decimals, for JSON a person reads.
+fn round6(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1e6).round() / 1e6
+    } else {
+        x
+    }
+}
+
+/// The recommendation of `plan`, naming `scenario_path` as the scenario to replay;
+/// `None` when there is no recommendation.
+pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<RecommendationFile> {
+    let rec = plan.recommendation.as_ref()?;
+    let r = &plan.results[rec.index];
+    let c = &r.candidate;
+    let role = |replicas: u32, tp: u32| RoleJson { replicas, tp };
+    let pct = |a: [f64; 3]| Percentiles {
+        p50: round6(a[0]),
+        p90: round6(a[1]),
+        p99: round6(a[2]),
+    };
+    let gpus = rec.gpus;
+    let usd = r.usd_per_gpu_hour;
+    let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
+    Some(RecommendationFile {
+        mode: c.mode_name().to_string(),
+        backend: rec.backend.name().to_string(),
+        gpu: c.gpu.clone(),
+        prefill: role(p, c.prefill.tp),
+        decode: match c.mode {
+            Mode::Disaggregated => role(d, c.decode.tp),
+            // The one role of an aggregated deployment serves both phases.
+            Mode::Aggregated => role(p, c.decode.tp),
+        },
+        pd_ratio: match c.mode {
+            Mode::Disaggregated => {
+                let (x, y) = rec.replicas.ratio();
+                Some(format!("{x}:{y}"))
+            }
+            Mode::Aggregated => None,
+        },
+        router: c.router.name().to_string(),
+        engine: EngineJson {
+            max_batched_tokens: c.knobs.max_batched_tokens,
+            max_num_seqs: c.knobs.max_num_seqs,
+        },
+        gpus,
+        units: rec.units,
+        unit: UnitJson {
+            prefill: role(c.prefill.replicas, c.prefill.tp),
+            decode: role(c.decode.replicas, c.decode.tp),
+            gpus: c.gpus(),
+            max_rate_rps: round6(r.max_rate_rps),
+            goodput_requests_per_s_per_gpu: round6(r.goodput_per_gpu()),
+        },
+        ttft_ms: pct(rec.confirm.ttft_ms),
+        tpot_ms: pct(rec.confirm.tpot_ms),
+        goodput_requests_per_s: round6(rec.confirm.goodput_rps),
+        slo_attainment: round6(rec.attainment),
+        slo_met: rec.confirm.met,
+        slo: SloJson {
+            ttft_ms: plan.slo.ttft_ms,
+            tpot_ms: plan.slo.tpot_ms,
+            percentile: plan.slo.percentile,
+            attainment_target: plan.slo.attainment_target,
+        },
+        target_rate_rps: plan.target_rate_rps,
+        usd_per_gpu_hour: usd,
+        usd_per_hour: usd.map(|p| p * f64::from(gpus)),
+        objective: plan.objective,
+        scenario: scenario_path.to_string(),
+    })
+}
+
+/// `recommendation.json` text, naming `scenario_path` as the scenario to replay; `None`
+/// when there is no recommendation.
+pub fn recommendation_json(plan: &Plan, scenario_path: &str) -> Option<String> {
+    let rec = recommendation(plan, scenario_path)?;
+    // Serialising plain structs of numbers and strings cannot fail.
+    let mut s = serde_json::to_string_pretty(&rec).expect("recommendation serialises");
+    s.push('\n');
+    Some(s)
+}
+
+/// What [`write`] writes besides the tables.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanWriteOptions {
+    /// Manifests of the recommendation.
+    pub emit: EmitOptions,
+}
+
+/// Write the files of `plan` to `out` (created if needed): `plan.csv`, `pareto.csv`
+/// and, with a recommendation, `recommended.toml`, `recommendation.json` and
+/// `manifests/` (of exactly the scenario `xpyd run` replays). Returns the names written.
+pub fn write(
+    out: &Path,
+    plan: &Plan,
+    opts: PlanWriteOptions,
+) -> Result<Vec<&'static str>, ReportError> {
+    crate::create_dir(out)?;
+    write_file(&out.join("plan.csv"), &plan_csv(plan))?;
+    write_file(&out.join("pareto.csv"), &pareto_csv(plan))?;
+    let mut written = vec!["plan.csv", "pareto.csv"];
+    if let Some(rec) = &plan.recommendation {
+        let toml_path = out.join("recommended.toml");
+        write_file(&toml_path, rec.scenario_toml.as_bytes())?;
+        let json = recommendation_json(plan, &toml_path.to_string_lossy()).unwrap_or_default();
+        write_file(&out.join("recommendation.json"), json.as_bytes())?;
+        written.push("recommended.toml");
+        written.push("recommendation.json");
+        let sc = Scenario::load(&toml_path, &[])?;
+        let spec = DeploymentSpec::from_scenario(&sc);
+        let files =
+            emit_all(&spec, &opts.emit).map_err(|source| ReportError::Manifests { source })?;
+        let dir = out.join("manifests");
+        crate::create_dir(&dir)?;
+        for (name, text) in &files {
+            write_file(&dir.join(name), text.as_bytes())?;
+        }
+        written.push("manifests/");
+    }
+    Ok(written)
+}
+
+/// The human summary: the `top` best candidates and the recommendation.
+pub fn summary_text(plan: &Plan, top: usize) -> String {
+    let mut s = String::new();
+    let n = plan.results.len();
+    let simulated = plan.results.iter().filter(|r| r.probes > 0).count();
+    let pruned = plan
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Pruned { .. }))
+        .count();
+    let probes: u32 = plan.results.iter().map(|r| r.probes).sum();
+    let _ = writeln!(
+        s,
+        "xpyd plan: {n} candidates (units of at most {} GPUs), {simulated} simulated ({probes} probes of {} requests per instance), {pruned} pruned by the roofline bound",
+        plan.gpus_max, plan.probe_requests
+    );
+    let _ = writeln!(
+        s,
+        "SLO: TTFT <= {} ms, TPOT <= {} ms at p{}, attainment >= {}; ranked by {}\n",
+        plan.slo.ttft_ms,
+        plan.slo.tpot_ms,
+        plan.slo.percentile,
+        plan.slo.attainment_target,
+        plan.objective.unit()
+    );
+    let _ = writeln!(
+        s,
+        "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9} {:>10} {:>9} {:>9}",
+        "rank",
+        "mode",
+        "unit",
+        "tokens",
+        "seqs",
+        "router",
+        "max req/s",
+        "req/s/GPU",
+        "TTFT p90",
+        "TPOT p90"
+    );
+    for (k, &i) in plan.ranking.iter().take(top).enumerate() {
+        let r = &plan.results[i];
+        let c = &r.candidate;
+        let (ttft, tpot) = r
+            .at_max
+            .as_ref()
+            .map_or((0.0, 0.0), |m| (m.ttft_ms[1], m.tpot_ms[1]));
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9.3} {:>10.4} {:>9.0} {:>9.1}",
+            k + 1,
+            c.mode_name(),
+            c.shape_label(),
+            c.knobs.max_batched_tokens,
+            c.knobs.max_num_seqs,
+            c.router.name(),
+            r.max_rate_rps,
+            r.goodput_per_gpu(),
+            ttft,
+            tpot
+        );
+    }
+    match (&plan.recommendation, plan.best()) {
+        (Some(rec), Some(r)) => {
+            let c = &r.candidate;
+            let gpus = rec.gpus;
+            let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
+            let roles = match c.mode {
+                Mode::Disaggregated => format!(
+                    "{p}P{d}D, prefill TP {} x {p}, decode TP {} x {d}",
+                    c.prefill.tp, c.decode.tp,
+                ),
+                Mode::Aggregated => format!("{p} replica(s) of TP {}", c.prefill.tp),
+            };
+            let whole = c.replicas(rec.units);
+            let sizing = if whole == rec.replicas {
+                format!("{} unit(s) of {}", rec.units, c.shape_label())
+            } else {
+                format!(
+                    "{} unit(s) of {}, trimmed by {} replica(s)",
+                    rec.units,
+                    c.shape_label(),
+                    whole.prefill + whole.decode - p - d
+                )
+            };
+            let _ = writeln!(
+                s,
+                "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {gpus} x {} ({sizing}), {roles}, router {}, max-batched-tokens {}, max-num-seqs {}",
+                plan.target_rate_rps,
+                plan.objective.cost_unit(),
+                rec.backend.name(),
+                c.mode_name(),
+                c.gpu,
+                c.router.name(),
+                c.knobs.max_batched_tokens,
+                c.knobs.max_num_seqs
+            );
+            let m = &rec.confirm;
+            let _ = writeln!(
+                s,
+                "confirming run at {} req/s: TTFT p50/p90/p99 {:.0}/{:.0}/{:.0} ms, TPOT {:.1}/{:.1}/{:.1} ms, attainment {:.1}%, goodput {:.3} req/s: SLOs {}",
+                plan.target_rate_rps,
+                m.ttft_ms[0],
+                m.ttft_ms[1],
+                m.ttft_ms[2],
+                m.tpot_ms[0],
+                m.tpot_ms[1],
+                m.tpot_ms[2],
+                rec.attainment * 100.0,
+                m.goodput_rps,
+                if m.met { "met" } else { "NOT met" }
+            );
+            if let Some(p) = r.usd_per_gpu_hour {
+                let _ = writeln!(s, "cost: {:.2} USD/hour", p * f64::from(gpus));
+            }
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "\nno candidate meets the SLOs, even at light load: relax the SLOs, allow more GPUs (--gpus-max) or other GPUs (--gpu)"
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("xpyd-plan-files-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn row(index: u64, pruned: bool) -> PlanRow {
+        PlanRow {
+            index,
+            mode: "disaggregated".into(),
+            gpu: "l20".into(),
+            tp_prefill: 2,
+            tp_decode: 4,
+            prefill_replicas: 2,
+            decode_replicas: 1,
+            gpus: 8,
+            max_batched_tokens: 4096,
+            max_num_seqs: 1024,
+            router: "round-robin".into(),
+            bound_rps: Some(1.25),
+            max_rate_rps: (!pruned).then_some(0.5),
+            goodput_rps_per_gpu: (!pruned).then_some(0.0625),
+            requests_per_usd: None,
+            attainment: (!pruned).then_some(0.99),
+            ttft_p50_ms: (!pruned).then_some(120.5),
+            ttft_p90_ms: (!pruned).then_some(300.25),
+            tpot_p50_ms: (!pruned).then_some(20.0),
+            tpot_p90_ms: (!pruned).then_some(25.5),
+            probes: if pruned { 0 } else { 7 },
+            status: if pruned { "pruned" } else { "evaluated" }.into(),
+            pruned,
+            reason: if pruned {
+                "bound 0.1 < best 0.2 req/s per GPU; needs, \"quoted\"".into()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    #[test]
+    fn plan_csv_reads_back_through_its_schema() {
+        let rows = vec![row(0, false), row(1, true)];
+        let p = tmp("plan").join("plan.csv");
+        std::fs::write(&p, PlanRow::csv(&rows)).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().next().unwrap(), PLAN_COLUMNS.join(","));
+        assert_eq!(PlanRow::read_all(&p).unwrap(), rows);
+    }
+
+    #[test]
+    fn pareto_csv_reads_back_through_its_schema() {
+        let rows = vec![ParetoRow {
+            index: 3,
+            mode: "aggregated".into(),
+            gpu: "h100".into(),
+            shape: "4x TP2 h100".into(),
+            max_batched_tokens: 2048,
+            max_num_seqs: 128,
+            router: "random".into(),
+            rate_rps: 2.5,
+            output_tokens_per_s_per_gpu: 100.125,
+            tokens_per_s_per_user: 40.0,
+            pareto: true,
+        }];
+        let p = tmp("pareto").join("pareto.csv");
+        std::fs::write(&p, ParetoRow::csv(&rows)).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().next().unwrap(), PARETO_COLUMNS.join(","));
+        assert_eq!(ParetoRow::read_all(&p).unwrap(), rows);
+    }
+
+    #[test]
+    fn row_shapes() {
+        assert_eq!(row(0, false).shape().to_string(), "2P1D, TP 2/4");
+    }
+}

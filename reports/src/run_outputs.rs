@@ -1,0 +1,107 @@
+//! Everything `xpyd run` writes: the scenario and its aggregated baseline simulated at
+//! once, each streaming its requests into `requests.csv` (`requests-baseline.csv`) and
+//! its windows into `timeseries.csv` as they end; then `summary.json`,
+//! `assumptions.json` and, with a report, the aggregate tables, charts and
+//! `report.html` (read back from the files just written, exactly as `xpyd report DIR`).
+//!
+//! Invariant: the files are a pure function of the scenario and the options; the two
+//! simulations are independent, so running them on two threads changes nothing.
+
+use crate::ReportError;
+use crate::assumptions::Assumptions;
+use crate::atomic::write_file;
+use crate::csv_out::{RequestsCsv, TimeseriesCsv};
+use crate::run_report::{self, ReportOptions, RunInputs};
+use crate::summary::Summary;
+use std::path::Path;
+use xpyd_sim::scenario::mode_name;
+use xpyd_sim::{Scenario, System, run_streamed};
+
+/// What [`write`] simulates and writes.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Simulate the aggregated baseline too (when the scenario has one).
+    pub baseline: bool,
+    /// Write the aggregate tables, charts and `report.html`, with these options.
+    pub report: Option<ReportOptions>,
+}
+
+/// What a run wrote.
+#[derive(Clone, Debug)]
+pub struct RunFiles {
+    /// `summary.json`'s content (its `to_text` is the human summary).
+    pub summary: Summary,
+    /// Names written, in order.
+    pub written: Vec<&'static str>,
+}
+
+/// Simulate `sc` (and its baseline) and write the outputs to `out` (created if needed);
+/// `on_request` is called as each request of the main run ends (progress).
+pub fn write(
+    out: &Path,
+    sc: &Scenario,
+    opts: RunOptions,
+    on_request: &mut dyn FnMut(),
+) -> Result<RunFiles, ReportError> {
+    crate::create_dir(out)?;
+    let mut requests = RequestsCsv::create(&out.join("requests.csv"))?;
+    let series_path = out.join("timeseries.csv");
+    let mut series = TimeseriesCsv::create(&series_path, mode_name(&sc.topology))?;
+    let with_baseline = sc.baseline.is_some() && opts.baseline;
+    let mut base_requests = if with_baseline {
+        Some((
+            RequestsCsv::create(&out.join("requests-baseline.csv"))?,
+            TimeseriesCsv::part(&series_path, "aggregated-baseline")?,
+        ))
+    } else {
+        None
+    };
+    // The baseline is independent of the main run: simulate both at once.
+    let (main, baseline) = std::thread::scope(|s| {
+        let base = base_requests.as_mut().map(|(csv, windows)| {
+            s.spawn(move || {
+                run_streamed(sc, System::Baseline, &mut |r| csv.push(r), &mut |w| {
+                    windows.push(w)
+                })
+            })
+        });
+        let main = run_streamed(
+            sc,
+            System::Main,
+            &mut |r| {
+                requests.push(r);
+                on_request();
+            },
+            &mut |w| series.push(w),
+        );
+        let baseline = base.map(|h| h.join().expect("baseline simulation thread panicked"));
+        (main, baseline)
+    });
+    let main = main?;
+    let baseline = baseline.transpose()?;
+    requests.finish()?;
+    let mut parts = Vec::new();
+    if let Some((b, windows)) = base_requests {
+        b.finish()?;
+        parts.push(windows);
+    }
+    series.finish(parts)?;
+    let summary = Summary::new(sc, &main, baseline.as_ref());
+    write_file(&out.join("summary.json"), summary.to_json().as_bytes())?;
+    write_file(
+        &out.join("assumptions.json"),
+        Assumptions::of(sc).to_json().as_bytes(),
+    )?;
+    let mut written = vec!["summary.json", "requests.csv", "timeseries.csv"];
+    if with_baseline {
+        written.push("requests-baseline.csv");
+    }
+    written.push("assumptions.json");
+    if let Some(ropts) = opts.report {
+        // The report reads back what was just written, exactly as `xpyd report DIR` does.
+        let inp = RunInputs::read(out)?;
+        run_report::write(out, &inp, ropts)?;
+        written.extend(["windows.csv", "instances.csv", "charts/", "report.html"]);
+    }
+    Ok(RunFiles { summary, written })
+}
