@@ -19,6 +19,7 @@
 
 use super::PlanError;
 use crate::describe::Shape;
+use crate::role::Role;
 use crate::scenario::{BaselineFile, Mode, RoleFile, RouterKind, Scenario, ScenarioFile};
 use std::path::Path;
 use xpyd_models::memory::check_tp;
@@ -34,6 +35,24 @@ pub struct Replicas {
     pub prefill: u32,
     /// Decode instances (0 for an aggregated deployment).
     pub decode: u32,
+}
+
+impl Replicas {
+    /// Instances of `role` (an aggregated deployment's are counted as `prefill`).
+    pub fn of(&self, role: Role) -> u32 {
+        match role {
+            Role::Prefill | Role::Aggregated => self.prefill,
+            Role::Decode => self.decode,
+        }
+    }
+
+    /// Instances of `role`, to change.
+    pub fn of_mut(&mut self, role: Role) -> &mut u32 {
+        match role {
+            Role::Prefill | Role::Aggregated => &mut self.prefill,
+            Role::Decode => &mut self.decode,
+        }
+    }
 }
 
 /// Batching knobs, applied to every role of a candidate.

@@ -36,6 +36,7 @@ pub mod shard;
 
 use crate::engine::{System, run};
 use crate::rng::Streams;
+use crate::role::Role;
 use crate::scenario::{Mode, Scenario, ScenarioFile};
 use crate::workload::{ArrivalMode, Workload, WorkloadFile, WorkloadGen};
 use bounds::{LengthStats, capacity_bound};
@@ -612,22 +613,16 @@ fn confirm(
     let mut roles = match c.mode {
         Mode::Disaggregated if c.decode.tp > c.prefill.tp => vec![Role::Decode, Role::Prefill],
         Mode::Disaggregated => vec![Role::Prefill, Role::Decode],
-        Mode::Aggregated => vec![Role::Prefill],
+        Mode::Aggregated => vec![Role::Aggregated],
     };
     let mut runs = 0;
     while runs < TRIM_RUNS {
-        let Some(pos) = roles.iter().position(|&r| match r {
-            Role::Prefill => rec.replicas.prefill > 1,
-            Role::Decode => rec.replicas.decode > 1,
-        }) else {
+        let Some(pos) = roles.iter().position(|&r| rec.replicas.of(r) > 1) else {
             break;
         };
         let role = roles[pos];
         let mut size = rec.replicas;
-        match role {
-            Role::Prefill => size.prefill -= 1,
-            Role::Decode => size.decode -= 1,
-        }
+        *size.of_mut(role) -= 1;
         runs += 1;
         let smaller = trial(size, rec.units)?;
         if smaller.confirm.met {
@@ -638,11 +633,4 @@ fn confirm(
     }
     rec.trim_runs = runs;
     Ok(rec)
-}
-
-/// A role of a disaggregated deployment (the one role of an aggregated one is `Prefill`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Role {
-    Prefill,
-    Decode,
 }
