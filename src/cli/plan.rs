@@ -178,7 +178,7 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
     let gpus_max = match args.gpus_max {
         Some(0) => bail!("--gpus-max must be at least 1"),
         Some(n) => n,
-        None => sc.kv_transfer.gpus_per_node.max(sc.topology.gpus()),
+        None => SearchSpace::default_gpus_max(&sc),
     };
     let mut space = SearchSpace::default_for(gpus, gpus_max);
     if !args.mode.is_empty() {
