@@ -6,7 +6,8 @@
 //! (routers, the PD decider, autoscalers); [`engine`] runs the event loop for a
 //! [`scenario::Scenario`], with one module per serving flow; [`metrics`] summarises;
 //! [`sweep`] runs a scenario at several rates; [`planner`] searches deployments;
-//! [`describe`] names a deployment and its cost source for outputs.
+//! [`describe`] names a deployment and its cost source for outputs; [`bench`] holds the
+//! reference workloads of `xpyd bench`.
 //!
 //! Public API: what the CLI and `reports` use. The engine's internals (`event`, `id`,
 //! `instance`, `kv_transfer`, `prefix_cache`, `request`, `policy::router`) are
@@ -28,6 +29,7 @@ macro_rules! internal_modules {
 }
 pub(crate) use internal_modules;
 
+pub mod bench;
 pub mod describe;
 pub mod engine;
 pub mod metrics;

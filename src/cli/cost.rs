@@ -1,13 +1,13 @@
-//! `xpyd cost`: the predicted time of one engine step with its breakdown.
+//! `xpyd cost`: the predicted time of one engine step with its breakdown. The flags
+//! become a [`StepShape`] and a [`CostModel`]; the report is
+//! [`xpyd_models::cost::StepReport`]'s.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use serde::Serialize;
-use std::fmt::Write as _;
 use std::path::PathBuf;
-use xpyd_models::{
-    CostBreakdown, CostModel, CostSources, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape,
-};
+use xpyd_models::cost::StepReport;
+use xpyd_models::memory::check_tp;
+use xpyd_models::{CostModel, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape};
 
 #[derive(Debug, Args)]
 pub(crate) struct CostArgs {
@@ -66,48 +66,6 @@ impl From<DtypeArg> for Dtype {
     }
 }
 
-#[derive(Serialize)]
-struct BreakdownMs {
-    gemm: f64,
-    attention_prefill: f64,
-    attention_decode: f64,
-    memory_bound: f64,
-    allreduce: f64,
-    lm_head: f64,
-    overhead: f64,
-}
-
-impl From<CostBreakdown> for BreakdownMs {
-    fn from(b: CostBreakdown) -> BreakdownMs {
-        BreakdownMs {
-            gemm: b.gemm_s * 1e3,
-            attention_prefill: b.attention_prefill_s * 1e3,
-            attention_decode: b.attention_decode_s * 1e3,
-            memory_bound: b.memory_bound_s * 1e3,
-            allreduce: b.allreduce_s * 1e3,
-            lm_head: b.lm_head_s * 1e3,
-            overhead: b.overhead_s * 1e3,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct CostReport {
-    ms: f64,
-    source: &'static str,
-    breakdown: BreakdownMs,
-    /// Per term: `calibrated`, `extrapolated`, `roofline`, `partial`, `assumed` or `none`.
-    sources: CostSources,
-    /// The calibration profile in use (`builtin:h100`, a path), `null` for the roofline.
-    profile: Option<String>,
-    model: String,
-    gpu: String,
-    tp: u32,
-    weights: &'static str,
-    kv_cache: &'static str,
-    shape: StepShape,
-}
-
 /// The step shape the flags describe.
 pub(crate) fn shape(
     prefill: Option<u64>,
@@ -119,13 +77,7 @@ pub(crate) fn shape(
             if n == 0 {
                 bail!("--prefill must be at least 1 token");
             }
-            let c = context.unwrap_or(0);
-            Ok(StepShape {
-                prefill_tokens: n,
-                prefill_seqs: 1,
-                prefill_attn_pairs: n * c + n * (n + 1) / 2,
-                ..StepShape::default()
-            })
+            Ok(StepShape::prefill_chunk(n, context.unwrap_or(0)))
         }
         (None, Some(b)) => {
             let Some(c) = context else {
@@ -134,11 +86,7 @@ pub(crate) fn shape(
             if b == 0 {
                 bail!("--decode-batch must be at least 1");
             }
-            Ok(StepShape {
-                decode_seqs: b,
-                decode_context_tokens: u64::from(b) * c,
-                ..StepShape::default()
-            })
+            Ok(StepShape::decode_batch(b, c))
         }
         _ => bail!("give either --prefill N [--context C] or --decode-batch B --context C"),
     }
@@ -150,101 +98,36 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
     if args.tp == 0 {
         bail!("--tp must be at least 1");
     }
-    // The same TP validation the simulator applies.
-    xpyd_models::MemoryPlan::new(
-        &arch,
-        &gpu,
-        args.tp,
-        args.weights.into(),
-        args.kv_cache.into(),
-        1.0,
-        0.0,
-    )
-    .map(|_| ())
-    .or_else(|e| match e {
-        xpyd_models::FitError::TpHeads { .. } => Err(e),
-        // A step's cost is defined even when the weights would not fit.
-        xpyd_models::FitError::Weights { .. } => Ok(()),
-    })?;
+    // The same TP validation the simulator applies (a step's cost is defined even when
+    // the weights would not fit).
+    check_tp(&arch, args.tp)?;
     let shape = shape(args.prefill, args.decode_batch, args.context)?;
     let choice = ProfileChoice::from_flags(args.profile.as_deref(), args.roofline)
         .context("loading the calibration profile")?;
-    let cm = CostModel::new(
-        arch.clone(),
-        gpu.clone(),
+    let cm = choice.apply(CostModel::new(
+        arch,
+        gpu,
         args.tp,
         args.weights.into(),
         args.kv_cache.into(),
         Efficiencies::default(),
-    );
-    let cm = choice.apply(cm);
+    ));
     if let ProfileChoice::File(p, origin) = &choice
-        && !p.header().gpu_id.eq_ignore_ascii_case(&gpu.id)
+        && !p.header().gpu_id.eq_ignore_ascii_case(&cm.gpu().id)
     {
         eprintln!(
             "note: {origin} was measured on `{}` ({}), used here for `{}`",
             p.header().gpu_id,
             p.header().gpu_name,
-            gpu.id
+            cm.gpu().id
         );
     }
-    let cost = cm.step(&shape);
-    let report = CostReport {
-        ms: cost.seconds * 1e3,
-        source: cost.source.name(),
-        breakdown: cost.breakdown.into(),
-        sources: cost.sources,
-        profile: cm.profile_origin().map(str::to_string),
-        model: arch.id.clone(),
-        gpu: gpu.id.clone(),
-        tp: args.tp,
-        weights: Dtype::from(args.weights).name(),
-        kv_cache: Dtype::from(args.kv_cache).name(),
-        shape,
-    };
-    let mut out = String::new();
+    let report = StepReport::new(&cm, shape);
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        print_out(&format!("{}\n", serde_json::to_string_pretty(&report)?))
     } else {
-        let b = &report.breakdown;
-        writeln!(
-            out,
-            "{} on {} x {} (TP {}), weights {}, KV {}: {:.3} ms per step ({})",
-            report.model,
-            args.tp,
-            report.gpu,
-            args.tp,
-            report.weights,
-            report.kv_cache,
-            report.ms,
-            report.source
-        )?;
-        match &report.profile {
-            Some(p) => writeln!(out, "  profile: {p}")?,
-            None => writeln!(out, "  profile: none (roofline)")?,
-        }
-        let src = report.sources;
-        for (name, v, s) in [
-            ("gemm", b.gemm, src.gemm),
-            (
-                "attention (prefill)",
-                b.attention_prefill,
-                src.attention_prefill,
-            ),
-            (
-                "attention (decode)",
-                b.attention_decode,
-                src.attention_decode,
-            ),
-            ("memory-bound ops", b.memory_bound, src.memory_bound),
-            ("TP all-reduce", b.allreduce, src.allreduce),
-            ("lm_head + sampling", b.lm_head, src.lm_head),
-            ("overhead", b.overhead, src.overhead),
-        ] {
-            writeln!(out, "  {name:<22}{v:>10.3} ms  {}", s.label())?;
-        }
+        print_out(&report.to_text())
     }
-    print_out(&out)
 }
 
 /// Write `text` to stdout; a closed pipe (`xpyd cost ... | head`) is not an error.

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use xpyd_reports::atomic::write_file;
-use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, Images, RbgApi, emit_all};
+use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RbgApi, emit_all};
 use xpyd_sim::scenario::{self, Backend, Overrides, Scenario};
 
 /// RBG API version on the command line.
@@ -19,6 +19,15 @@ pub(crate) enum RbgApiArg {
     V1alpha2,
     /// `workloads.x-k8s.io/v1alpha1` (older clusters, ACK guides).
     V1alpha1,
+}
+
+impl From<RbgApiArg> for RbgApi {
+    fn from(a: RbgApiArg) -> RbgApi {
+        match a {
+            RbgApiArg::V1alpha2 => RbgApi::V1alpha2,
+            RbgApiArg::V1alpha1 => RbgApi::V1alpha1,
+        }
+    }
 }
 
 /// Serving stack on the command line.
@@ -82,19 +91,11 @@ fn load(args: &ManifestArgs) -> Result<Scenario> {
 pub(crate) fn spec_from_args(sc: &Scenario, args: &ManifestArgs) -> DeploymentSpec {
     let mut spec = DeploymentSpec::from_scenario(sc);
     if let Some(b) = args.backend {
-        let b = match b {
+        spec.set_backend(match b {
             BackendArg::Sglang => Backend::Sglang,
             BackendArg::Vllm => Backend::Vllm,
             BackendArg::Dynamo => Backend::Dynamo,
-        };
-        if b != spec.backend {
-            spec.backend = b;
-            spec.images = Images::for_backend(b);
-            spec.transfer_backend = match b {
-                Backend::Sglang => xpyd_reports::manifests::TransferBackend::Mooncake,
-                Backend::Vllm | Backend::Dynamo => xpyd_reports::manifests::TransferBackend::Nixl,
-            };
-        }
+        });
     }
     if let Some(i) = &args.image {
         spec.images.engine = i.clone();
@@ -109,8 +110,7 @@ pub(crate) fn spec_from_args(sc: &Scenario, args: &ManifestArgs) -> DeploymentSp
         spec.namespace = ns.clone();
     }
     if let Some(n) = &args.name {
-        spec.name = n.clone();
-        spec.gateway.epp_service = format!("{n}-epp");
+        spec.set_name(n);
     }
     if let Some(r) = &args.rdma_resource {
         spec.rdma_resource = Some(r.clone());
@@ -122,10 +122,7 @@ pub(crate) fn run(args: ManifestArgs) -> Result<()> {
     let sc = load(&args)?;
     let spec = spec_from_args(&sc, &args);
     let opts = EmitOptions {
-        rbg_api: match args.rbg_api {
-            RbgApiArg::V1alpha2 => RbgApi::V1alpha2,
-            RbgApiArg::V1alpha1 => RbgApi::V1alpha1,
-        },
+        rbg_api: args.rbg_api.into(),
     };
     let files = emit_all(&spec, &opts).context("building the manifests")?;
     let out = args

@@ -9,18 +9,15 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use xpyd_reports::atomic::write_file;
-use xpyd_reports::manifests::{EmitOptions, RbgApi};
+use xpyd_reports::manifests::EmitOptions;
+use xpyd_reports::manifests::job::{self, PlanJobSpec};
 use xpyd_reports::plan_files::{self, PlanWriteOptions};
 use xpyd_reports::run_report::ReportOptions;
 use xpyd_reports::{plan_report, shard_file};
 use xpyd_sim::planner::candidates::SearchSpace;
 use xpyd_sim::planner::shard::Shard;
 use xpyd_sim::planner::{self, PlanSettings, Progress};
-use xpyd_sim::scenario::{
-    self, Backend, DEFAULT_FILE_NAME, DEFAULT_SCENARIO, LoadedFile, Mode, Overrides, RouterKind,
-    Scenario,
-};
+use xpyd_sim::scenario::{self, Backend, LoadedFile, Mode, Overrides, RouterKind, Scenario};
 
 use super::manifest::RbgApiArg;
 
@@ -181,7 +178,7 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
     let gpus_max = match args.gpus_max {
         Some(0) => bail!("--gpus-max must be at least 1"),
         Some(n) => n,
-        None => sc.kv_transfer.gpus_per_node.max(sc.topology.gpus()),
+        None => SearchSpace::default_gpus_max(&sc),
     };
     let mut space = SearchSpace::default_for(gpus, gpus_max);
     if !args.mode.is_empty() {
@@ -305,10 +302,7 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
 
     let opts = PlanWriteOptions {
         emit: EmitOptions {
-            rbg_api: match args.rbg_api {
-                RbgApiArg::V1alpha2 => RbgApi::V1alpha2,
-                RbgApiArg::V1alpha1 => RbgApi::V1alpha1,
-            },
+            rbg_api: args.rbg_api.into(),
         },
     };
     let written = plan_files::write(&out, &plan, opts)?;
@@ -336,6 +330,10 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
 
 /// The `xpyd plan` flags that make `settings`' search, for the Job's pods: every flag
 /// of `args` that changes the plan, none that only changes where or how it is written.
+/// A flat mapping back to the command line; which of them change the plan is the
+/// shard fingerprint's choice of [`PlanSettings`] fields
+/// (`xpyd_sim::planner::shard::fingerprint`), and the tests below hold the two lists
+/// together.
 fn search_flags(args: &PlanArgs) -> Vec<String> {
     let PlanArgs {
         scenario: _,
@@ -420,64 +418,12 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
     out
 }
 
-/// The relative paths of the local files `base` reads (trace, length tables, a model
-/// `config.json`, a calibration profile), in a fixed order; `builtin:` names and catalog
-/// ids are not files. An absolute path is an error: the Job's pods cannot see it.
-fn referenced_files(base: &xpyd_sim::scenario::ScenarioFile) -> Result<Vec<String>> {
-    let paths = base.file_fields();
-    let mut out: Vec<String> = Vec::new();
-    for p in &paths {
-        if !Path::new(p).is_relative() {
-            bail!(
-                "--emit-job: the scenario reads `{p}` by an absolute path, which the Job's pods cannot see: give it relative to the scenario's folder (it then goes into the ConfigMap)"
-            );
-        }
-        if !out.iter().any(|q| q == p) {
-            out.push(p.to_string());
-        }
-    }
-    Ok(out)
-}
-
 /// `--emit-job DIR`: write the ConfigMap and the Indexed Job of this plan's shards, and
-/// print the merge command.
+/// print how to run them and merge the shards.
 fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> {
-    use xpyd_reports::manifests::job::{JobFile, PlanJobSpec, emit_plan_job};
-    let mut files = Vec::new();
-    let scenario = match &args.scenario {
-        Some(p) => {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "scenario.toml".into());
-            let bytes = std::fs::read(p)
-                .with_context(|| format!("{}: cannot read scenario", p.display()))?;
-            files.push(JobFile {
-                path: name.clone(),
-                bytes,
-            });
-            for rel in referenced_files(&settings.base)? {
-                let path = settings.base_dir.join(&rel);
-                let bytes = std::fs::read(&path).with_context(|| {
-                    format!(
-                        "--emit-job: {}: cannot read a file the scenario uses",
-                        path.display()
-                    )
-                })?;
-                files.push(JobFile { path: rel, bytes });
-            }
-            Some(name)
-        }
-        None => {
-            // The built-in default, mounted like any scenario (it reads no files).
-            let name = DEFAULT_FILE_NAME.to_string();
-            files.push(JobFile {
-                path: name.clone(),
-                bytes: DEFAULT_SCENARIO.as_bytes().to_vec(),
-            });
-            Some(name)
-        }
-    };
+    let (scenario, files) =
+        job::scenario_files(args.scenario.as_deref(), &settings.base, &settings.base_dir)
+            .context("--emit-job")?;
     let spec = PlanJobSpec {
         name: args.job_name.clone(),
         namespace: args.job_namespace.clone(),
@@ -485,17 +431,11 @@ fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> 
         shards: args.job_shards,
         cpus: args.job_cpus,
         pvc: args.job_pvc.clone(),
-        scenario,
+        scenario: Some(scenario),
         files,
         plan_args: search_flags(args),
     };
-    let out = emit_plan_job(&spec).context("--emit-job")?;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create output folder", dir.display()))?;
-    for (name, text) in &out {
-        write_file(&dir.join(name), text.as_bytes())?;
-    }
-    let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+    let names = job::write_plan_job(dir, &spec).context("--emit-job")?;
     println!("wrote {}/{}", dir.display(), names.join(", "));
     println!(
         "run:   kubectl apply -f {}/  ({} pods write {}/shard-I-of-{}.json on claim {})",
@@ -505,27 +445,85 @@ fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> 
         spec.shards,
         spec.pvc
     );
-    let mut merge = vec!["xpyd".to_string(), "plan".to_string()];
-    if let Some(p) = &args.scenario {
-        merge.push(p.display().to_string());
-    }
-    merge.extend(search_flags(args).into_iter().map(|a| shell_quote(&a)));
-    merge.push("--merge".into());
-    merge.push("SHARDS_DIR".into());
+    let scenario_arg = args.scenario.as_ref().map(|p| p.display().to_string());
     println!(
         "merge: copy the shard files off the claim into SHARDS_DIR, then\n       {}",
-        merge.join(" ")
+        job::merge_command(scenario_arg.as_deref(), &spec.plan_args)
     );
     Ok(())
 }
 
-/// `s` quoted for a POSIX shell when it holds anything but plain characters.
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.,/=:".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xpyd_sim::planner::shard::fingerprint;
+
+    fn parse(flags: &[&str]) -> PlanArgs {
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            plan: PlanArgs,
+        }
+        let argv = std::iter::once("plan").chain(flags.iter().copied());
+        <Wrap as clap::Parser>::try_parse_from(argv).unwrap().plan
+    }
+
+    fn print(args: &PlanArgs) -> String {
+        fingerprint(&settings(args).unwrap())
+    }
+
+    /// Every flag `search_flags` repeats changes the shard fingerprint and comes back
+    /// through it unchanged; every flag it leaves out does not change the fingerprint.
+    #[test]
+    fn search_flags_are_the_flags_the_fingerprint_depends_on() {
+        let base = parse(&[]);
+        let base_print = print(&base);
+        let search: &[&[&str]] = &[
+            &["--gpus-max", "4"],
+            &["--target-rate", "3.5"],
+            &["--gpu", "h100,a100"],
+            &["--gpu-price", "l20=1.5"],
+            &["--backend", "vllm"],
+            &["--seed", "7"],
+            &["--probe-requests", "100"],
+            &["--precision", "0.05"],
+            &["--mode", "aggregated"],
+            &["--tp", "1,2"],
+            &["--token-budgets", "4096"],
+            &["--max-num-seqs", "64"],
+            &["--router", "random"],
+            &["--set", "workload.requests=500"],
+            &["--no-prune"],
+        ];
+        for flags in search {
+            let args = parse(flags);
+            let p = print(&args);
+            assert_ne!(p, base_print, "{flags:?} does not change the fingerprint");
+            let again: Vec<String> = search_flags(&args);
+            let again: Vec<&str> = again.iter().map(String::as_str).collect();
+            assert_eq!(print(&parse(&again)), p, "{flags:?} does not round-trip");
+        }
+        let not_search: &[&[&str]] = &[
+            &["--out", "elsewhere"],
+            &["--jobs", "3"],
+            &["--top", "5"],
+            &["--rbg-api", "v1alpha1"],
+            &["--job-shards", "2"],
+            &["--job-cpus", "2"],
+            &["--job-pvc", "p"],
+            &["--job-name", "n"],
+            &["--job-namespace", "ns"],
+            &["--job-image", "i"],
+            &["--no-report"],
+        ];
+        for flags in not_search {
+            let args = parse(flags);
+            assert_eq!(
+                print(&args),
+                base_print,
+                "{flags:?} changes the fingerprint"
+            );
+            assert_eq!(search_flags(&args), search_flags(&base), "{flags:?}");
+        }
     }
 }

@@ -81,11 +81,13 @@
 //!   computed once in [`CostModel::new`].
 
 mod describe;
+pub mod report;
 mod roofline;
 mod step;
 mod sustained;
 mod terms;
 
+pub use report::StepReport;
 pub use roofline::{
     ELEMENTWISE_FFN_PASSES, ELEMENTWISE_HIDDEN_PASSES, Efficiencies, NVLINK_ALLREDUCE_LATENCY_S,
     PCIE_ALLREDUCE_LATENCY_S,

@@ -26,6 +26,28 @@ pub struct StepShape {
     pub decode_context_tokens: u64,
 }
 
+impl StepShape {
+    /// One prefill chunk of `tokens` new prompt tokens after `context` tokens already in
+    /// KV (causal: `tokens * context + tokens * (tokens + 1) / 2` attention pairs).
+    pub fn prefill_chunk(tokens: u64, context: u64) -> StepShape {
+        StepShape {
+            prefill_tokens: tokens,
+            prefill_seqs: 1,
+            prefill_attn_pairs: tokens * context + tokens * (tokens + 1) / 2,
+            ..StepShape::default()
+        }
+    }
+
+    /// A decode step of `seqs` sequences with `context` tokens of KV each.
+    pub fn decode_batch(seqs: u32, context: u64) -> StepShape {
+        StepShape {
+            decode_seqs: seqs,
+            decode_context_tokens: u64::from(seqs) * context,
+            ..StepShape::default()
+        }
+    }
+}
+
 /// Whether a term comes from the roofline or from a calibration profile.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

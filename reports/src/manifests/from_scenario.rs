@@ -259,10 +259,7 @@ impl DeploymentSpec {
             images: Images::for_backend(sc.backend),
             topology,
             router,
-            transfer_backend: match sc.backend {
-                Backend::Sglang => TransferBackend::Mooncake,
-                Backend::Vllm | Backend::Dynamo => TransferBackend::Nixl,
-            },
+            transfer_backend: TransferBackend::for_backend(sc.backend),
             rdma_resource: None,
             model_pvc: "models".to_string(),
         }

@@ -12,11 +12,58 @@
 //! never a truncated ConfigMap. The pod's `--jobs` equals its CPU request and limit, so
 //! the planner does not start a thread per core of the node. Output is a pure function
 //! of the spec.
+//!
+//! The steps, in order: [`scenario_files`] gathers the scenario and the local files it
+//! reads (by [`ScenarioFile::file_fields`], the one list of file fields), a
+//! [`PlanJobSpec`] names the Job, [`write_plan_job`] writes the two objects
+//! ([`emit_plan_job`] gives them as text), and [`merge_command`] is the command that
+//! makes the plan from the shards.
 
 use super::ManifestError;
 use super::pod::{LABEL_COMPONENT, LABEL_MANAGED, LABEL_NAME};
 use super::yaml;
+use crate::ReportError;
+use crate::atomic::write_file;
 use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+use xpyd_sim::scenario::{DEFAULT_FILE_NAME, DEFAULT_SCENARIO, ScenarioFile};
+
+/// Why a plan Job could not be made. Fatal: nothing, or not every file, is written.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The scenario names a local file by an absolute path, which the pods cannot see.
+    #[error(
+        "the scenario reads `{path}` by an absolute path, which the Job's pods cannot see: give it relative to the scenario's folder (it then goes into the ConfigMap)"
+    )]
+    AbsolutePath {
+        /// The path, as the scenario gives it.
+        path: String,
+    },
+    /// The scenario file cannot be read.
+    #[error("{}: cannot read scenario", path.display())]
+    ReadScenario {
+        /// The scenario file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file the scenario reads cannot be read.
+    #[error("{}: cannot read a file the scenario uses", path.display())]
+    ReadFile {
+        /// The file, resolved against the scenario's folder.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec is invalid or its objects cannot be serialised.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The output folder or a file cannot be written.
+    #[error(transparent)]
+    Write(#[from] ReportError),
+}
 
 /// Most bytes the values of one ConfigMap may hold (the API server's 1 MiB limit).
 pub const CONFIGMAP_MAX_BYTES: usize = 1 << 20;
@@ -70,6 +117,99 @@ impl PlanJobSpec {
     /// The ConfigMap's name.
     pub fn configmap_name(&self) -> String {
         format!("{}-scenario", self.name)
+    }
+}
+
+/// The relative paths of the local files `base` reads (trace, length tables, a model
+/// `config.json`, a calibration profile), in [`ScenarioFile::file_fields`] order, each
+/// once; `builtin:` names and catalog ids are not files. An absolute path is an error:
+/// the Job's pods cannot see it.
+pub fn referenced_files(base: &ScenarioFile) -> Result<Vec<String>, JobError> {
+    let mut out: Vec<String> = Vec::new();
+    for p in base.file_fields() {
+        if !Path::new(&p).is_relative() {
+            return Err(JobError::AbsolutePath { path: p });
+        }
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// The files of the ConfigMap: the scenario file `scenario` (under its file name) and
+/// every file its parsed form `base` reads, at its path relative to `base_dir`; without
+/// a scenario file, the built-in default scenario (which reads no files). Returns the
+/// scenario's name among the files, and the files, scenario first.
+pub fn scenario_files(
+    scenario: Option<&Path>,
+    base: &ScenarioFile,
+    base_dir: &Path,
+) -> Result<(String, Vec<JobFile>), JobError> {
+    let Some(p) = scenario else {
+        let name = DEFAULT_FILE_NAME.to_string();
+        let files = vec![JobFile {
+            path: name.clone(),
+            bytes: DEFAULT_SCENARIO.as_bytes().to_vec(),
+        }];
+        return Ok((name, files));
+    };
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scenario.toml".into());
+    let bytes = std::fs::read(p).map_err(|source| JobError::ReadScenario {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    let mut files = vec![JobFile {
+        path: name.clone(),
+        bytes,
+    }];
+    for rel in referenced_files(base)? {
+        let path = base_dir.join(&rel);
+        let bytes = std::fs::read(&path).map_err(|source| JobError::ReadFile { path, source })?;
+        files.push(JobFile { path: rel, bytes });
+    }
+    Ok((name, files))
+}
+
+/// Write the objects of [`emit_plan_job`] to `dir` (created if missing), each file
+/// atomically; returns the file names written, in order.
+pub fn write_plan_job(dir: &Path, spec: &PlanJobSpec) -> Result<Vec<String>, JobError> {
+    let out = emit_plan_job(spec)?;
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for (name, text) in &out {
+        write_file(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(out.into_iter().map(|(name, _)| name).collect())
+}
+
+/// The shell command that makes the plan from the Job's shard files once they are
+/// copied into `SHARDS_DIR`: `xpyd plan [SCENARIO] PLAN_ARGS --merge SHARDS_DIR`, each
+/// argument quoted for a POSIX shell where it needs it.
+pub fn merge_command(scenario: Option<&str>, plan_args: &[String]) -> String {
+    let mut merge = vec!["xpyd".to_string(), "plan".to_string()];
+    if let Some(p) = scenario {
+        merge.push(p.to_string());
+    }
+    merge.extend(plan_args.iter().map(|a| shell_quote(a)));
+    merge.push("--merge".into());
+    merge.push("SHARDS_DIR".into());
+    merge.join(" ")
+}
+
+/// `s` quoted for a POSIX shell when it holds anything but plain characters.
+pub fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.,/=:".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -328,6 +468,30 @@ mod tests {
         ] {
             assert_eq!(base64(plain.as_bytes()), enc);
         }
+    }
+
+    #[test]
+    fn shell_quote_leaves_plain_words_and_quotes_the_rest() {
+        assert_eq!(shell_quote("--tp"), "--tp");
+        assert_eq!(shell_quote("2,4"), "2,4");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(
+            merge_command(Some("s.toml"), &["--set".into(), "x=\"y z\"".into()]),
+            "xpyd plan s.toml --set 'x=\"y z\"' --merge SHARDS_DIR"
+        );
+        assert_eq!(merge_command(None, &[]), "xpyd plan --merge SHARDS_DIR");
+    }
+
+    #[test]
+    fn absolute_file_paths_are_refused() {
+        let mut f: ScenarioFile = toml::from_str(DEFAULT_SCENARIO).unwrap();
+        assert_eq!(referenced_files(&f).unwrap(), Vec::<String>::new());
+        f.model.id = "/abs/config.json".into();
+        assert!(matches!(
+            referenced_files(&f),
+            Err(JobError::AbsolutePath { path }) if path == "/abs/config.json"
+        ));
     }
 
     #[test]

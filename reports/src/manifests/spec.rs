@@ -177,6 +177,17 @@ pub enum TransferBackend {
     Nixl,
 }
 
+impl TransferBackend {
+    /// The default transfer engine of a serving stack: Mooncake for SGLang, NIXL for
+    /// vLLM and Dynamo.
+    pub fn for_backend(backend: Backend) -> TransferBackend {
+        match backend {
+            Backend::Sglang => TransferBackend::Mooncake,
+            Backend::Vllm | Backend::Dynamo => TransferBackend::Nixl,
+        }
+    }
+}
+
 /// Gateway API Inference Extension wiring of the InferencePool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GatewaySpec {
@@ -340,6 +351,22 @@ pub fn default_metric(backend: Backend, role: &str) -> &'static str {
 }
 
 impl DeploymentSpec {
+    /// Serve with `backend`: when it is another stack than the spec's, the images and
+    /// the transfer engine become that stack's defaults (set custom images after).
+    pub fn set_backend(&mut self, backend: Backend) {
+        if backend != self.backend {
+            self.backend = backend;
+            self.images = Images::for_backend(backend);
+            self.transfer_backend = TransferBackend::for_backend(backend);
+        }
+    }
+
+    /// Rename the deployment; the EPP service follows (`NAME-epp`).
+    pub fn set_name(&mut self, name: &str) {
+        self.name = name.to_string();
+        self.gateway.epp_service = format!("{name}-epp");
+    }
+
     /// The engine roles, `(role name, spec)`, in emission order.
     pub fn engine_roles(&self) -> Vec<(&'static str, &RoleSpec)> {
         match &self.topology {

@@ -233,6 +233,12 @@ impl SearchSpace {
             ],
         }
     }
+
+    /// The default unit size bound for base scenario `sc`: a node of its GPU, or its
+    /// own deployment's GPUs if more.
+    pub fn default_gpus_max(sc: &Scenario) -> u32 {
+        sc.kv_transfer.gpus_per_node.max(sc.topology.gpus())
+    }
 }
 
 /// Enumerate the candidates of `space` for the base scenario, in a fixed order: GPU (as
