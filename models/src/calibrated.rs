@@ -1,7 +1,7 @@
 //! Calibrated step costs: the per-instance lookups that let [`crate::CostModel`] take
 //! each term of a step from a measured [`Profile`] where the profile covers the shape.
 //!
-//! A [`Calibration`] is built once per cost model (per instance of a given model, GPU,
+//! A `Calibration` is built once per cost model (per instance of a given model, GPU,
 //! TP and dtypes). It samples the profile at its own measured grid points for exactly
 //! the GEMMs, attention kernel and collectives this instance runs, and keeps them as
 //! small sorted tables in log space, so that a lookup in the hot path is one binary
@@ -16,10 +16,10 @@
 //!   log-log interpolation of the achieved rate), linear above, the smallest call's time
 //!   as a floor below.
 //! - Decode attention and memory-bound kernels: the profile's own lookups. MLA decode
-//!   attention (absorbed, [`MlaDecodeCall`]): the profile's `attention_decode_mla` grid at
+//!   attention (absorbed, `MlaDecodeCall`): the profile's `attention_decode_mla` grid at
 //!   the model's heads per GPU (the nearest measured head count at or above), latent
 //!   widths and KV dtype.
-//! - MoE layers (format 2, [`V2Terms`]): the grouped expert GEMMs' seconds over tokens at
+//! - MoE layers (format 2, `V2Terms`): the grouped expert GEMMs' seconds over tokens at
 //!   the exact `(hidden, expert intermediate / TP, experts, top-k, dtype)`, summed with the
 //!   router and shared-expert GEMM curves, log-log. MLA projections: the sum of their GEMM
 //!   curves. MLA prefill: seconds over FLOPs of the fastest kernel with the model's q/k

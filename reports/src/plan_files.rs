@@ -431,7 +431,7 @@ pub fn recommendation_json(plan: &Plan, scenario_path: &str) -> Option<String> {
     Some(s)
 }
 
-/// What [`write`] writes besides the tables.
+/// What [`write`](fn@write) writes besides the tables.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanWriteOptions {
     /// Manifests of the recommendation.

@@ -17,7 +17,7 @@ use std::path::Path;
 use xpyd_sim::scenario::mode_name;
 use xpyd_sim::{Scenario, System, run_streamed};
 
-/// What [`write`] simulates and writes.
+/// What [`write`](fn@write) simulates and writes.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
     /// Simulate the aggregated baseline too (when the scenario has one).

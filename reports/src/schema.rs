@@ -1,4 +1,4 @@
-//! One declaration per CSV file: [`csv_rows!`] declares a row type, its column list (the
+//! One declaration per CSV file: `csv_rows!` declares a row type, its column list (the
 //! header, in file order, named after the fields), how each cell is written and, from
 //! the same list, how every row is read back. A file written from these rows and read
 //! back gives the same rows (up to the fixed precision of its floats).

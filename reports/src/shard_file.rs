@@ -1,5 +1,5 @@
 //! `shard-I-of-N.json`: the evaluations of one slice of a plan (`xpyd plan --shard I/N`),
-//! written here and read back here for `--merge` from one wire layout ([`Wire`]).
+//! written here and read back here for `--merge` from one wire layout (`Wire`).
 //!
 //! # Invariants
 //!

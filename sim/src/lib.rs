@@ -6,7 +6,7 @@
 //! (routers, the PD decider, autoscalers); [`engine`] runs the event loop for a
 //! [`scenario::Scenario`], with one module per serving flow; [`metrics`] summarises;
 //! [`sweep`] runs a scenario at several rates; [`planner`] searches deployments;
-//! [`describe`] names a deployment and its cost source for outputs; [`bench`] holds the
+//! [`describe`] names a deployment and its cost source for outputs; [`bench`](mod@bench) holds the
 //! reference workloads of `xpyd bench`.
 //!
 //! Public API: what the CLI and `reports` use. The engine's internals (`event`, `id`,

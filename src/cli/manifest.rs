@@ -60,7 +60,7 @@ pub(crate) struct ManifestArgs {
     /// PD router image (SGLang and vLLM).
     #[arg(long, value_name = "IMAGE")]
     router_image: Option<String>,
-    /// PersistentVolumeClaim holding the weights under /models/<HF repo>.
+    /// PersistentVolumeClaim holding the weights under `/models/<HF repo>`.
     #[arg(long, value_name = "NAME")]
     pvc: Option<String>,
     /// Namespace of every object.

@@ -7,7 +7,7 @@
 //!   (checked by `debug_assert!` and by the property tests of the engine).
 //! - A step is one event per instance, whatever the batch size: decoding requests are not
 //!   visited per step. Their context and KV growth are derived from the decode-step
-//!   counter ([`DecodeSet`]): the context sum grows by the batch size each step, and the
+//!   counter (`DecodeSet`): the context sum grows by the batch size each step, and the
 //!   requests needing a new block at step `k` are exactly those whose phase is `k mod B`.
 //! - Preemption (recompute) takes the newest running request first, as vLLM does.
 //! - Its fields are private: the engine's handlers change an instance only through the
