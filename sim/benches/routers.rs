@@ -10,16 +10,7 @@ fn main() {
     divan::main();
 }
 
-const KINDS: [RouterKind; 8] = [
-    RouterKind::RoundRobin,
-    RouterKind::Random,
-    RouterKind::LeastOutstanding,
-    RouterKind::PowerOfTwo,
-    RouterKind::KvAware,
-    RouterKind::CacheAware,
-    RouterKind::Gaie,
-    RouterKind::SessionAffinity,
-];
+const KINDS: [RouterKind; 8] = RouterKind::ALL;
 
 fn loads() -> Vec<InstanceLoad> {
     (0..16u16)

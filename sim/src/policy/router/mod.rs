@@ -113,16 +113,7 @@ mod tests {
     use super::*;
     use crate::rng::{Stream, Streams};
 
-    const ALL: [RouterKind; 8] = [
-        RouterKind::RoundRobin,
-        RouterKind::Random,
-        RouterKind::LeastOutstanding,
-        RouterKind::PowerOfTwo,
-        RouterKind::KvAware,
-        RouterKind::CacheAware,
-        RouterKind::Gaie,
-        RouterKind::SessionAffinity,
-    ];
+    const ALL: [RouterKind; 8] = RouterKind::ALL;
 
     fn loads(outstanding: &[u32]) -> Vec<InstanceLoad> {
         outstanding
