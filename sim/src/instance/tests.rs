@@ -1,0 +1,192 @@
+//! Unit tests of `Instance` on small hand-built states: the KV account through every
+//! verb, head-of-line reservation, chunked prefill, preemption, slots, wake-ups.
+
+use super::*;
+use crate::scenario::Priority;
+use xpyd_models::{Dtype, Efficiencies, GpuSpec, ModelArch};
+
+/// An instance of `blocks` KV blocks of 16 tokens, running at most `max_seqs`
+/// requests and `budget` tokens per step, with chunked prefill, decode first.
+fn instance(role: Role, blocks: u64, max_seqs: u32, budget: u32) -> Instance {
+    let cost = CostModel::new(
+        ModelArch::builtin("qwen3-32b").expect("catalog model"),
+        GpuSpec::builtin("h100").expect("catalog gpu"),
+        1,
+        Dtype::Bf16,
+        Dtype::Bf16,
+        Efficiencies::default(),
+    );
+    let engine = EngineConfig {
+        max_num_seqs: max_seqs,
+        max_batched_tokens: budget,
+        chunked_prefill: true,
+        priority: Priority::DecodeFirst,
+        gpu_memory_utilization: 0.9,
+        kv_block_tokens: 16,
+        activation_reserve_gib: 0.0,
+    };
+    let ports = Ports {
+        nic_out: PortId(0),
+        nic_in: PortId(1),
+        local_out: PortId(2),
+        local_in: PortId(3),
+    };
+    let at = Placement {
+        node: 0,
+        multi_node: false,
+        ports,
+        load_port: PortId(4),
+    };
+    Instance::new(InstanceId(0), role, cost, 0, engine, 1, blocks * 16, at)
+}
+
+fn request(reqs: &mut Requests, input: u32, output: u32) -> RequestId {
+    let serial = reqs.len() as u64;
+    reqs.push(Request::new(serial, SimTime::ZERO, input, output, None))
+}
+
+/// Blocks held or reserved, summed over what the requests say they hold plus the
+/// decode set's spans: the instance's account must equal it.
+fn assert_account(inst: &Instance, expected_in_use: u64) {
+    assert_eq!(inst.kv_blocks_in_use(), expected_in_use);
+    assert_eq!(inst.available_blocks(), inst.total_blocks - expected_in_use);
+}
+
+#[test]
+fn reserve_transfer_and_release_conserve_blocks() {
+    let mut d = instance(Role::Decode, 10, 8, 512);
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 40, 1); // 3 blocks
+    d.assign(40);
+    d.await_kv(a);
+    assert_eq!(d.queued(), 1);
+    assert_eq!(d.reserve_next(&mut reqs, 0), Some(a));
+    assert_eq!(reqs[a].reserved_blocks, 3);
+    assert_account(&d, 3);
+    // The KV arrives: the reservation becomes the request's blocks.
+    reqs[a].generated = 1;
+    d.kv_arrived(&mut reqs[a]);
+    assert_eq!((reqs[a].blocks, reqs[a].reserved_blocks), (3, 0));
+    assert_account(&d, 3);
+    // It ends here (one output token): everything comes back.
+    d.release_request(&mut reqs[a]);
+    d.unassign(40);
+    assert_eq!(reqs[a].blocks, 0);
+    assert_account(&d, 0);
+    assert!(d.is_idle());
+}
+
+#[test]
+fn reservation_is_head_of_line_and_keeps_decode_headroom() {
+    let mut d = instance(Role::Decode, 10, 8, 512);
+    let mut reqs = Requests::new();
+    let big = request(&mut reqs, 200, 10); // 13 blocks: never fits
+    let small = request(&mut reqs, 16, 10);
+    d.await_kv(big);
+    d.await_kv(small);
+    assert_eq!(d.reserve_next(&mut reqs, 0), None, "the head blocks the queue");
+    assert_account(&d, 0);
+
+    let mut d = instance(Role::Decode, 10, 8, 512);
+    let a = request(&mut reqs, 64, 10); // 4 blocks
+    let b = request(&mut reqs, 64, 10); // 4 blocks
+    d.await_kv(a);
+    d.await_kv(b);
+    // 128 tokens (8 blocks) of headroom per holder: the first fits (no holder yet),
+    // the second does not (4 + 8 > 6 left).
+    assert_eq!(d.reserve_next(&mut reqs, 128), Some(a));
+    assert_eq!(d.reserve_next(&mut reqs, 128), None);
+    // Without headroom it fits.
+    assert_eq!(d.reserve_next(&mut reqs, 0), Some(b));
+    assert_account(&d, 8);
+}
+
+#[test]
+fn prefill_is_chunked_within_the_budget_and_joins_decode() {
+    let mut m = instance(Role::Aggregated, 100, 8, 128);
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 100, 5);
+    let b = request(&mut reqs, 100, 5);
+    m.enqueue_prefill(a);
+    m.enqueue_prefill(b);
+    let mut preempted = Vec::new();
+    let plan = m
+        .plan_step(SimTime::ZERO, &mut reqs, &mut preempted)
+        .expect("work to do");
+    assert_eq!(plan.chunks, vec![(a, 100), (b, 28)]);
+    assert_eq!(plan.shape.prefill_tokens, 128);
+    assert!(!plan.decode && preempted.is_empty());
+    // 7 blocks for a's 100 tokens, 2 for b's first 28.
+    assert_account(&m, 9);
+    m.begin_step(plan);
+    let plan = m.end_step(SimTime(1_000));
+    assert_eq!((m.steps(), m.busy_ns()), (1, 1_000));
+    for (id, chunk) in plan.chunks {
+        reqs[id].prefilled += chunk;
+    }
+    // a's prompt is done: it leaves the prefilling set and decodes.
+    m.prompt_computed(a);
+    reqs[a].generated = 1;
+    m.join_decode(a, &mut reqs[a]);
+    assert_eq!(reqs[a].phase, Phase::Decoding);
+    assert_eq!(m.running(), 2);
+}
+
+#[test]
+fn decode_growth_that_does_not_fit_preempts_the_newest() {
+    // Two requests of exactly 2 blocks each fill 4 blocks: the next decode token of
+    // each needs a fifth and sixth block, and only one is free.
+    let mut m = instance(Role::Aggregated, 5, 8, 512);
+    let mut reqs = Requests::new();
+    let old = request(&mut reqs, 32, 10);
+    let new = request(&mut reqs, 32, 10);
+    for id in [old, new] {
+        m.take_blocks(2);
+        let r = &mut reqs[id];
+        r.blocks = 2;
+        r.prefilled = 32;
+        r.generated = 1;
+        m.join_decode(id, r);
+    }
+    assert_account(&m, 4);
+    let mut preempted = Vec::new();
+    let plan = m
+        .plan_step(SimTime::ZERO, &mut reqs, &mut preempted)
+        .expect("the older request still decodes");
+    assert_eq!(preempted, vec![new]);
+    assert!(plan.decode);
+    assert_eq!(plan.shape.decode_seqs, 1);
+    // The victim freed its 2 blocks and waits at the front for recompute of its
+    // prompt and its one generated token; the survivor took its growth block.
+    let r = &reqs[new];
+    assert_eq!((r.phase, r.blocks, r.prefill_target, r.preemptions), (Phase::Waiting, 0, 33, 1));
+    assert_eq!(m.preemptions(), 1);
+    assert_eq!(m.queued(), 1);
+    assert_account(&m, 3);
+}
+
+#[test]
+fn slot_waiters_join_only_while_slots_are_free() {
+    let mut d = instance(Role::Decode, 100, 1, 512);
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 16, 4);
+    let b = request(&mut reqs, 16, 4);
+    for id in [a, b] {
+        reqs[id].generated = 1;
+        let r = &mut reqs[id];
+        d.await_slot(id, r);
+    }
+    assert!(d.admit_decoders(&mut reqs));
+    assert_eq!((reqs[a].phase, reqs[b].phase), (Phase::Decoding, Phase::AwaitingDecodeSlot));
+    assert!(!d.admit_decoders(&mut reqs), "max-num-seqs 1: b keeps waiting");
+    assert_eq!((d.running(), d.queued()), (1, 1));
+}
+
+#[test]
+fn a_wake_is_requested_once_until_it_happens() {
+    let mut m = instance(Role::Aggregated, 10, 8, 512);
+    assert!(m.request_wake());
+    assert!(!m.request_wake(), "coalesced");
+    m.woke();
+    assert!(m.request_wake());
+}
