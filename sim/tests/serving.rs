@@ -66,7 +66,7 @@ fn json_formats_read_and_replay_on_the_scenario() {
 #[test]
 fn malformed_files_name_the_file_and_field() {
     for (file, field) in [
-        ("silicon_bad.csv", "silicon_ttft_ms"),
+        ("silicon_bad.csv", "line 3: silicon_ttft_ms"),
         ("vllm_bench_bad.json", "mean_tpot_ms"),
         ("profile_export_aiperf_bad.json", "time_to_first_token.avg"),
         (

@@ -273,6 +273,17 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     })
 }
 
+/// The 1-based line of the record starting at byte `at` (the csv crate's record position
+/// may sit on the previous record's line terminator).
+fn line_at(text: &str, at: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut i = usize::try_from(at).unwrap_or(bytes.len()).min(bytes.len());
+    while i < bytes.len() && (bytes[i] == b'\n' || bytes[i] == b'\r') {
+        i += 1;
+    }
+    1 + bytes[..i].iter().filter(|b| **b == b'\n').count() as u64
+}
+
 pub(super) fn read(path: &Path, text: &str) -> Result<Vec<MeasuredRun>, ServingError> {
     let csv_err = |e: csv::Error| {
         let line = e.position().map_or(0, csv::Position::line);
@@ -289,7 +300,7 @@ pub(super) fn read(path: &Path, text: &str) -> Result<Vec<MeasuredRun>, ServingE
     let mut runs = Vec::new();
     for rec in reader.records() {
         let rec = rec.map_err(csv_err)?;
-        let line = rec.position().map_or(0, csv::Position::line);
+        let line = rec.position().map_or(0, |p| line_at(text, p.byte()));
         let cols = headers.iter().zip(rec.iter()).collect();
         runs.push(row(&Rec {
             file: path,
