@@ -5,7 +5,7 @@
 //! `silicon` (NVIDIA AIConfigurator's silicon-sample CSV, deployment included),
 //! `vllm_bench` (`vllm bench serve --save-result` JSON), `aiperf` (AIPerf / genai-perf
 //! `profile_export_*.json`) and `inference_perf` (kubernetes-sigs/inference-perf
-//! `summary_lifecycle_metrics.json`); [`replay`] simulates each run and compares.
+//! `summary_lifecycle_metrics.json`); [`replay()`](fn@replay) simulates each run and compares.
 //!
 //! Invariants: a reader never guesses a measured number: a field it needs and cannot read
 //! is a [`ServingError`] naming the file and the field path; a run xpyd cannot express
