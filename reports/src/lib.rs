@@ -35,6 +35,7 @@ pub mod plan_report;
 pub mod run_outputs;
 pub mod run_report;
 pub mod schema;
+pub mod serving;
 pub mod shard_file;
 pub mod summary;
 pub mod sweep;

@@ -38,6 +38,7 @@ pub mod policy;
 pub mod rng;
 pub mod role;
 pub mod scenario;
+pub mod serving;
 pub mod sweep;
 pub mod time;
 pub mod workload;

@@ -46,8 +46,9 @@ enum Cmd {
     /// target rate and write plan.csv, pareto.csv, recommendation.json and
     /// recommended.toml.
     Plan(Box<plan::PlanArgs>),
-    /// Compare measured step times (CSV) with the cost model: per-row and median/max
-    /// relative error.
+    /// Compare measured step times (`--steps` CSV) with the cost model, or replay
+    /// measured serving runs (`--serving`: AIConfigurator silicon CSV, vllm bench,
+    /// AIPerf, inference-perf) and compare TTFT/TPOT: per row, then grouped errors.
     Validate(validate::ValidateArgs),
     /// Time the built-in reference workloads (wall time, requests/s, events/s, peak
     /// RSS), each in its own process.

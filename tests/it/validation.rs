@@ -270,3 +270,56 @@ fn validate_compares_steps_with_the_cost_model() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `xpyd validate --serving`: JSON rows and groups for a silicon CSV (its own
+/// deployments) and a vLLM bench JSON on a scenario; a malformed file exits 2 naming the
+/// file and the field; `--steps` and `--serving` exclude each other.
+#[test]
+fn validate_serving_replays_measured_runs() {
+    let csv = "tests/fixtures/serving/silicon.csv";
+    let bench = "tests/fixtures/serving/vllm_bench.json";
+    let o = xpyd(&[
+        "validate",
+        "--serving",
+        csv,
+        bench,
+        "--scenario",
+        "scenarios/aggregated-vllm-h100.toml",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for r in rows {
+        for k in ["id", "backend", "gpu", "mode", "model"] {
+            assert!(r[k].is_string(), "{k}: {r}");
+        }
+        assert!(r["ttft_ms"]["measured"].as_f64().unwrap() > 0.0);
+        if r.get("skipped").is_none() {
+            assert!(r["ttft_ms"]["predicted"].as_f64().unwrap() > 0.0);
+            assert!(r["tpot_ms"]["error"].as_f64().unwrap().is_finite());
+        } else {
+            assert!(r["ttft_ms"]["predicted"].is_null());
+        }
+    }
+    assert_eq!(
+        rows.iter().filter(|r| r.get("skipped").is_some()).count(),
+        1
+    );
+    assert!(!v["groups"].as_array().unwrap().is_empty());
+
+    let o = xpyd(&[
+        "validate",
+        "--serving",
+        "tests/fixtures/serving/vllm_bench_bad.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("vllm_bench_bad.json: mean_tpot_ms:"),
+        "{}",
+        stderr(&o)
+    );
+    let o = xpyd(&["validate", "--serving", bench, "--steps", "x.csv"]);
+    assert_eq!(o.status.code(), Some(2));
+}

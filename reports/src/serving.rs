@@ -1,0 +1,96 @@
+//! The report of `xpyd validate --serving`: the rows and groups of
+//! [`xpyd_sim::serving::Report`] as a text table or as JSON
+//! (`{"rows": [...], "groups": [...]}`, the report's own field names).
+//!
+//! Invariants: the text and the JSON show the same numbers; errors print as signed
+//! percentages (`+12.3%`), absent values as `-`.
+
+use std::fmt::Write as _;
+use xpyd_sim::serving::{Compare, Report};
+
+/// The report as pretty JSON, newline-terminated.
+pub fn to_json(report: &Report) -> Result<String, serde_json::Error> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(report)?))
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |e| format!("{:+.1}%", e * 100.0))
+}
+
+fn abs_pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |e| format!("{:.1}%", e * 100.0))
+}
+
+fn cmp(c: &Compare) -> String {
+    let p = c
+        .predicted
+        .map_or_else(|| "-".to_owned(), |p| format!("{p:.2}"));
+    format!("{:.2} / {p} / {}", c.measured, pct(c.error))
+}
+
+/// The report as text: one line per row (measured / predicted / error), then the
+/// groups' median and p90 |error|, then the totals.
+pub fn to_text(report: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<48} {:<8} {:<5} {:<13} {:<16} {:<28} {:<28} note",
+        "id", "backend", "gpu", "mode", "model", "TTFT ms meas/pred/err", "TPOT ms meas/pred/err"
+    );
+    for r in &report.rows {
+        let note = r
+            .skipped
+            .as_deref()
+            .map(|w| format!("skipped: {w}"))
+            .unwrap_or_else(|| r.notes.join("; "));
+        let _ = writeln!(
+            s,
+            "{:<48} {:<8} {:<5} {:<13} {:<16} {:<28} {:<28} {note}",
+            r.id,
+            r.backend,
+            r.gpu,
+            r.mode,
+            r.model,
+            cmp(&r.ttft_ms),
+            cmp(&r.tpot_ms)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n{:<8} {:<5} {:<13} {:<16} {:>8} {:>7} {:>12} {:>10} {:>12} {:>10}",
+        "backend",
+        "gpu",
+        "mode",
+        "model",
+        "replayed",
+        "skipped",
+        "TTFT med|e|",
+        "TTFT p90",
+        "TPOT med|e|",
+        "TPOT p90"
+    );
+    for g in &report.groups {
+        let _ = writeln!(
+            s,
+            "{:<8} {:<5} {:<13} {:<16} {:>8} {:>7} {:>12} {:>10} {:>12} {:>10}",
+            g.backend,
+            g.gpu,
+            g.mode,
+            g.model,
+            g.replayed,
+            g.skipped,
+            abs_pct(g.ttft_median_abs_error),
+            abs_pct(g.ttft_p90_abs_error),
+            abs_pct(g.tpot_median_abs_error),
+            abs_pct(g.tpot_p90_abs_error)
+        );
+    }
+    let skipped = report.rows.iter().filter(|r| r.skipped.is_some()).count();
+    let _ = writeln!(
+        s,
+        "\n{} rows: {} replayed, {skipped} skipped",
+        report.rows.len(),
+        report.rows.len() - skipped
+    );
+    s
+}

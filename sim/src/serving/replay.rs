@@ -1,0 +1,342 @@
+//! Replay measured serving runs through the simulator and compare.
+//!
+//! Each [`MeasuredRun`] is simulated on its own deployment (silicon rows carry theirs) or
+//! on the `--scenario` file's (the built-in default without one), with the run's load:
+//! closed-loop clients or a Poisson rate, fixed lengths (the file's, else the scenario's),
+//! and as many requests as the file measured (at least 30). Only the main system is
+//! simulated (no aggregated baseline). A run that cannot be simulated becomes a row with
+//! `skipped` set; it counts as skipped, never as passed.
+//!
+//! Invariants: errors are signed, `predicted / measured - 1`; group statistics are over
+//! the absolute errors of the replayed rows of the group, median and p90 by linear
+//! interpolation between order statistics. Rows keep the input order; runs are simulated
+//! in parallel (rayon preserves order), each with the scenario's seed, so the report is
+//! the same at any thread count.
+
+use super::{MeasuredRun, Stat};
+use crate::engine::System;
+use crate::scenario::{
+    DEFAULT_NAME, LoadedFile, Overrides, Scenario, ScenarioError, load_file, mode_name,
+};
+use crate::workload::{ArrivalFile, LengthFile};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where runs without a deployment of their own take it from.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// Scenario file (`None`: the built-in default).
+    pub scenario: Option<PathBuf>,
+}
+
+/// Measured vs predicted value of one metric.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Compare {
+    /// Measured, ms (req/s for throughput).
+    pub measured: f64,
+    /// Predicted (`None`: skipped row).
+    pub predicted: Option<f64>,
+    /// `predicted / measured - 1` (`None`: skipped row).
+    pub error: Option<f64>,
+}
+
+impl Compare {
+    fn new(measured: f64, predicted: Option<f64>) -> Compare {
+        let predicted = predicted.filter(|p| p.is_finite());
+        Compare {
+            measured,
+            predicted,
+            error: predicted
+                .filter(|_| measured > 0.0)
+                .map(|p| p / measured - 1.0),
+        }
+    }
+}
+
+/// One replayed (or skipped) run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    /// The run's id.
+    pub id: String,
+    /// File it came from.
+    pub file: String,
+    /// Backend as measured (or the scenario's).
+    pub backend: String,
+    /// GPU (or the scenario's).
+    pub gpu: String,
+    /// `aggregated` / `disaggregated` (or the scenario's).
+    pub mode: String,
+    /// Model (or the scenario's).
+    pub model: String,
+    /// Mean TTFT, ms.
+    pub ttft_ms: Compare,
+    /// Mean TPOT, ms.
+    pub tpot_ms: Compare,
+    /// Median TTFT, ms, where the file has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_p50_ms: Option<Compare>,
+    /// p90 TTFT, ms, where the file has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_p90_ms: Option<Compare>,
+    /// p99 TTFT, ms, where the file has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_p99_ms: Option<Compare>,
+    /// Median TPOT, ms, where the file has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot_p50_ms: Option<Compare>,
+    /// p90 TPOT, ms, where the file has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot_p90_ms: Option<Compare>,
+    /// p99 TPOT, ms, where the file has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpot_p99_ms: Option<Compare>,
+    /// Completed requests/s, where the file has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput_rps: Option<Compare>,
+    /// How the run was mapped onto the simulator.
+    pub notes: Vec<String>,
+    /// Why the run was not simulated (`None`: it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// Error statistics of one backend x GPU x mode x model group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Group {
+    /// Backend.
+    pub backend: String,
+    /// GPU.
+    pub gpu: String,
+    /// Mode.
+    pub mode: String,
+    /// Model.
+    pub model: String,
+    /// Rows replayed.
+    pub replayed: usize,
+    /// Rows skipped.
+    pub skipped: usize,
+    /// Median |error| of mean TTFT (`None`: nothing replayed).
+    pub ttft_median_abs_error: Option<f64>,
+    /// p90 |error| of mean TTFT.
+    pub ttft_p90_abs_error: Option<f64>,
+    /// Median |error| of mean TPOT.
+    pub tpot_median_abs_error: Option<f64>,
+    /// p90 |error| of mean TPOT.
+    pub tpot_p90_abs_error: Option<f64>,
+}
+
+/// Rows and groups of a replay.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// One row per measured run, in input order.
+    pub rows: Vec<Row>,
+    /// One group per backend x GPU x mode x model, sorted by those keys.
+    pub groups: Vec<Group>,
+}
+
+/// The `q` quantile (0..=1) of `xs`, linear between order statistics (`None`: empty).
+pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+}
+
+/// Group `rows` by backend x GPU x mode x model.
+pub fn groups(rows: &[Row]) -> Vec<Group> {
+    let mut by: BTreeMap<(&str, &str, &str, &str), Vec<&Row>> = BTreeMap::new();
+    for r in rows {
+        by.entry((&r.backend, &r.gpu, &r.mode, &r.model))
+            .or_default()
+            .push(r);
+    }
+    by.into_iter()
+        .map(|((backend, gpu, mode, model), rs)| {
+            let abs = |f: fn(&Row) -> &Compare| -> Vec<f64> {
+                rs.iter()
+                    .filter(|r| r.skipped.is_none())
+                    .filter_map(|r| f(r).error.map(f64::abs))
+                    .collect()
+            };
+            let ttft = abs(|r| &r.ttft_ms);
+            let tpot = abs(|r| &r.tpot_ms);
+            let skipped = rs.iter().filter(|r| r.skipped.is_some()).count();
+            Group {
+                backend: backend.to_owned(),
+                gpu: gpu.to_owned(),
+                mode: mode.to_owned(),
+                model: model.to_owned(),
+                replayed: rs.len() - skipped,
+                skipped,
+                ttft_median_abs_error: quantile(&ttft, 0.5),
+                ttft_p90_abs_error: quantile(&ttft, 0.9),
+                tpot_median_abs_error: quantile(&tpot, 0.5),
+                tpot_p90_abs_error: quantile(&tpot, 0.9),
+            }
+        })
+        .collect()
+}
+
+/// The scenario a run is simulated on, or why it cannot be.
+fn scenario_of(run: &MeasuredRun, base: Option<&LoadedFile>) -> Result<Scenario, String> {
+    if let Some(text) = &run.scenario_toml {
+        let file = PathBuf::from(format!("{}#{}", run.file.display(), run.id));
+        return Scenario::from_text(&file, Path::new("."), text, &[])
+            .map_err(|e| format!("deployment not simulable: {e}"));
+    }
+    let Some(base) = base else {
+        return Err("no deployment (pass --scenario)".to_owned());
+    };
+    let mut wire = base.wire.clone();
+    let load = &run.load;
+    let w = &mut wire.workload;
+    w.trace = None;
+    w.sessions = None;
+    w.prefix = None;
+    if let Some(c) = load.clients {
+        w.arrival = Some(ArrivalFile::ClosedLoop {
+            clients: c,
+            think_time_ms: Some(0.0),
+        });
+    } else if let Some(r) = load.rate_rps.filter(|r| *r > 0.0) {
+        w.arrival = Some(ArrivalFile::Poisson { rate_rps: r });
+    } else {
+        return Err("the file records neither a concurrency nor a request rate".to_owned());
+    }
+    if load.input_tokens.is_some() || load.output_tokens.is_some() {
+        if w.lengths.is_some() {
+            if load.input_tokens.is_none() || load.output_tokens.is_none() {
+                return Err("the file has only one of the lengths and the scenario joint [workload.lengths]; give the scenario input-tokens/output-tokens".to_owned());
+            }
+            w.lengths = None;
+        }
+        if let Some(t) = load.input_tokens {
+            w.input_tokens = Some(LengthFile::Fixed { tokens: t });
+        }
+        if let Some(t) = load.output_tokens {
+            w.output_tokens = Some(LengthFile::Fixed { tokens: t });
+        }
+    }
+    let floor = u64::from(load.clients.unwrap_or(10)) * 3;
+    w.requests = Some(load.requests.unwrap_or(floor).max(floor).max(30));
+    Scenario::from_file(&base.file, &base.base_dir, wire)
+        .map_err(|e| format!("scenario with the file's load is invalid: {e}"))
+}
+
+fn opt_compare(measured: Option<f64>, predicted: f64, skipped: bool) -> Option<Compare> {
+    measured.map(|m| Compare::new(m, (!skipped).then_some(predicted)))
+}
+
+fn replay_one(run: &MeasuredRun, base: Option<&LoadedFile>) -> Row {
+    let mut notes = run.notes.clone();
+    let (mut backend, mut gpu, mut mode, mut model) = (
+        run.backend.clone(),
+        run.gpu.clone(),
+        run.mode.clone(),
+        run.model.clone(),
+    );
+    let outcome = match &run.skip {
+        Some(why) => Err(why.clone()),
+        None => scenario_of(run, base).and_then(|sc| {
+            if run.scenario_toml.is_none() {
+                notes.push(format!(
+                    "deployment from {}",
+                    base.map_or(DEFAULT_NAME.to_owned(), |b| b.file.display().to_string())
+                ));
+                if backend.is_empty() {
+                    backend = sc.backend.name().to_owned();
+                }
+                gpu = sc.gpu.id.clone();
+                mode = mode_name(&sc.topology).to_owned();
+                model = sc.model.id.clone();
+            }
+            let out = crate::run(&sc, System::Main, &mut |_| {})
+                .map_err(|e| format!("simulation failed: {e}"))?;
+            if out.metrics.ttft_ms.count == 0 {
+                return Err("no request completed in the simulation".to_owned());
+            }
+            Ok(out.metrics)
+        }),
+    };
+    let (m, skipped) = match outcome {
+        Ok(m) => (Some(m), None),
+        Err(why) => (None, Some(why)),
+    };
+    let is_skipped = skipped.is_some();
+    let pick = |f: fn(&crate::metrics::Metrics) -> f64| m.as_ref().map_or(f64::NAN, f);
+    let both = |s: &Stat, mean: f64| Compare::new(s.mean.unwrap_or(f64::NAN), Some(mean));
+    let ttft = &run.ttft_ms;
+    let tpot = &run.tpot_ms;
+    let mut ttft_ms = both(ttft, pick(|m| m.ttft_ms.mean));
+    let mut tpot_ms = both(tpot, pick(|m| m.tpot_ms.mean));
+    if is_skipped {
+        ttft_ms.predicted = None;
+        ttft_ms.error = None;
+        tpot_ms.predicted = None;
+        tpot_ms.error = None;
+    }
+    Row {
+        id: run.id.clone(),
+        file: run.file.display().to_string(),
+        backend,
+        gpu,
+        mode,
+        model,
+        ttft_ms,
+        tpot_ms,
+        ttft_p50_ms: opt_compare(ttft.p50, pick(|m| m.ttft_ms.p50), is_skipped),
+        ttft_p90_ms: opt_compare(ttft.p90, pick(|m| m.ttft_ms.p90), is_skipped),
+        ttft_p99_ms: opt_compare(ttft.p99, pick(|m| m.ttft_ms.p99), is_skipped),
+        tpot_p50_ms: opt_compare(tpot.p50, pick(|m| m.tpot_ms.p50), is_skipped),
+        tpot_p90_ms: opt_compare(tpot.p90, pick(|m| m.tpot_ms.p90), is_skipped),
+        tpot_p99_ms: opt_compare(tpot.p99, pick(|m| m.tpot_ms.p99), is_skipped),
+        throughput_rps: opt_compare(
+            run.throughput_rps,
+            pick(|m| m.throughput.requests_per_s),
+            is_skipped,
+        ),
+        notes,
+        skipped,
+    }
+}
+
+/// Simulate every run and compare. Errors only when the `--scenario` file (needed by
+/// runs without a deployment of their own) cannot be loaded.
+pub fn replay(runs: &[MeasuredRun], opts: &ReplayOptions) -> Result<Report, ScenarioError> {
+    let base = if runs.iter().any(|r| r.scenario_toml.is_none()) {
+        Some(load_file(opts.scenario.as_deref(), &Overrides::default())?)
+    } else {
+        None
+    };
+    let rows: Vec<Row> = runs
+        .par_iter()
+        .map(|r| replay_one(r, base.as_ref()))
+        .collect();
+    let groups = groups(&rows);
+    Ok(Report { rows, groups })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_interpolates() {
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[3.0, 1.0, 2.0], 0.5), Some(2.0));
+        assert_eq!(quantile(&[0.0, 1.0], 0.9), Some(0.9));
+    }
+
+    #[test]
+    fn error_is_signed_ratio() {
+        let c = Compare::new(100.0, Some(80.0));
+        assert!((c.error.unwrap() + 0.2).abs() < 1e-12);
+        assert_eq!(Compare::new(100.0, None).error, None);
+    }
+}

@@ -1,0 +1,312 @@
+//! NVIDIA AIConfigurator's silicon-sample CSV (`../shared/reference/engine-benchmarks`):
+//! one measured configuration per row, deployment included. Columns are upstream's
+//! (`id`, `backend`, `model_path`, `system`, `mode`, `isl`, `osl`, `batch_size`,
+//! `tp_size`, ..., `prefill_*`, `decode_*`, `silicon_data_source`, `silicon_ttft_ms`,
+//! `silicon_tpot_ms`; see that folder's README).
+//!
+//! Each row becomes a closed-loop run: clients = `silicon_concurrency` from
+//! `silicon_data_source` (else `batch_size` for agg), fixed `isl`/`osl`, and the row's
+//! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
+//! `model_path` when the catalog has its architecture, FP8 or BF16 weights (KV cache BF16:
+//! the CSV does not record it), TP per role, `*_num_workers` replicas per role,
+//! `batch_size` as `max-num-seqs`. `trtllm` rows are replayed on the closest engine xpyd
+//! has today (vLLM aggregated, Dynamo PD), said in the row's notes. Rows with pipeline,
+//! attention-data or expert parallelism, FP4/INT4 weights, other GPUs or models outside
+//! the catalog are read with a skip reason.
+
+use super::{Format, Load, MeasuredRun, ServingError, Stat};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use xpyd_models::ModelArch;
+
+/// One CSV row by column name.
+struct Rec<'a> {
+    file: &'a Path,
+    line: u64,
+    cols: BTreeMap<&'a str, &'a str>,
+}
+
+impl Rec<'_> {
+    fn err(&self, col: &str, message: impl Into<String>) -> ServingError {
+        ServingError::Field {
+            file: self.file.to_path_buf(),
+            field: format!("line {}: {col}", self.line),
+            message: message.into(),
+        }
+    }
+
+    fn text(&self, col: &str) -> &str {
+        self.cols.get(col).copied().unwrap_or("")
+    }
+
+    fn req_text(&self, col: &str) -> Result<&str, ServingError> {
+        match self.text(col) {
+            "" => Err(self.err(col, "missing (required)")),
+            s => Ok(s),
+        }
+    }
+
+    /// An optional unsigned integer column (empty: `None`).
+    fn uint(&self, col: &str) -> Result<Option<u32>, ServingError> {
+        match self.text(col) {
+            "" => Ok(None),
+            s => s
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| self.err(col, format!("{s:?} is not a whole number"))),
+        }
+    }
+
+    fn req_uint(&self, col: &str) -> Result<u32, ServingError> {
+        self.uint(col)?
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| self.err(col, "missing or < 1 (a whole number >= 1 is required)"))
+    }
+
+    fn req_ms(&self, col: &str) -> Result<f64, ServingError> {
+        let s = self.req_text(col)?;
+        match s.parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+            _ => Err(self.err(col, format!("{s:?} is not a finite number > 0"))),
+        }
+    }
+}
+
+/// The catalog id of a Hugging Face model id, and a note when it is a stand-in.
+fn catalog_model(hf: &str) -> Option<(String, Option<String>)> {
+    let norm = |s: &str| {
+        let name = s.rsplit('/').next().unwrap_or(s).to_ascii_lowercase();
+        name.trim_end_matches("-fp8")
+            .trim_end_matches("-instruct")
+            .to_owned()
+    };
+    if norm(hf) == "deepseek-r1" {
+        return Some((
+            "deepseek-v3".to_owned(),
+            Some("DeepSeek-R1 simulated as deepseek-v3 (same architecture)".to_owned()),
+        ));
+    }
+    ModelArch::catalog_ids()
+        .iter()
+        .filter_map(|id| ModelArch::builtin(id).ok())
+        .find(|m| norm(&m.hf_repo) == norm(hf))
+        .map(|m| (m.id, None))
+}
+
+/// Why one role's parallelism cannot be simulated (`prefix` is `""`, `prefill_` or
+/// `decode_`).
+fn unsupported_parallelism(r: &Rec<'_>, prefix: &str) -> Result<Option<String>, ServingError> {
+    for (col, what) in [
+        ("pp_size", "pipeline parallelism"),
+        ("attention_dp_size", "attention data parallelism"),
+        ("moe_ep_size", "expert parallelism"),
+    ] {
+        let col = format!("{prefix}{col}");
+        if let Some(n) = r.uint(&col)?.filter(|n| *n > 1) {
+            return Ok(Some(format!("{col} = {n}: {what} is not modelled yet")));
+        }
+    }
+    Ok(None)
+}
+
+/// Write one role's scenario table.
+fn role(toml: &mut String, name: &str, replicas: u32, tp: u32, max_num_seqs: Option<u32>) {
+    let _ = writeln!(
+        toml,
+        "\n[deployment.{name}]\nreplicas = {replicas}\ntp = {tp}"
+    );
+    if let Some(n) = max_num_seqs {
+        let _ = writeln!(toml, "engine.max-num-seqs = {n}");
+    }
+}
+
+/// `silicon_concurrency=N` in `silicon_data_source`.
+fn concurrency(source: &str) -> Option<u32> {
+    source.split(';').find_map(|part| {
+        part.trim()
+            .strip_prefix("silicon_concurrency=")
+            .and_then(|n| n.trim().parse().ok())
+    })
+}
+
+fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
+    let id = r.req_text("id")?.to_owned();
+    let backend = r.req_text("backend")?.to_owned();
+    let model_path = r.req_text("model_path")?.to_owned();
+    let system = r.req_text("system")?;
+    let mode = match r.req_text("mode")? {
+        "agg" => "aggregated",
+        "disagg" => "disaggregated",
+        m => return Err(r.err("mode", format!("{m:?} is neither agg nor disagg"))),
+    };
+    let isl = r.req_uint("isl")?;
+    let osl = r.req_uint("osl")?;
+    let ttft = r.req_ms("silicon_ttft_ms")?;
+    let tpot = r.req_ms("silicon_tpot_ms")?;
+    let clients = match concurrency(r.text("silicon_data_source")) {
+        Some(c) => Some(c),
+        None if mode == "aggregated" => r.uint("batch_size")?,
+        None => None,
+    };
+    let mut notes = Vec::new();
+    let mut skip = None;
+    let gpu = match system {
+        "h100_sxm" => "h100",
+        "h200_sxm" => "h200",
+        other => {
+            skip.get_or_insert(format!(
+                "system {other}: no calibration profile (h100_sxm and h200_sxm only)"
+            ));
+            other
+        }
+    };
+    let model = match catalog_model(&model_path) {
+        Some((m, note)) => {
+            notes.extend(note);
+            m
+        }
+        None => {
+            skip.get_or_insert(format!("model {model_path} is not in xpyd's catalog"));
+            String::new()
+        }
+    };
+    let weights = match (r.text("gemm_quant_mode"), r.text("moe_quant_mode")) {
+        ("fp8" | "fp8_block", "" | "fp8" | "fp8_block") => "fp8",
+        ("" | "bfloat16" | "bf16" | "float16", "" | "bfloat16" | "bf16" | "float16") => "bf16",
+        (g, m) => {
+            skip.get_or_insert(format!(
+                "gemm_quant_mode {g:?} / moe_quant_mode {m:?}: only bf16 and fp8 weights are modelled"
+            ));
+            "bf16"
+        }
+    };
+    let engine = match (backend.as_str(), mode) {
+        ("vllm", _) => "vllm",
+        ("sglang", _) => "sglang",
+        ("trtllm", "aggregated") => {
+            notes.push("trtllm replayed as vllm (xpyd has no TensorRT-LLM engine yet)".into());
+            "vllm"
+        }
+        ("trtllm", _) => {
+            notes.push(
+                "trtllm replayed as dynamo (vLLM workers; xpyd has no TensorRT-LLM engine yet)"
+                    .into(),
+            );
+            "dynamo"
+        }
+        (b, _) => {
+            skip.get_or_insert(format!("backend {b:?} is not modelled"));
+            "vllm"
+        }
+    };
+    if clients.is_none() {
+        skip.get_or_insert("no silicon_concurrency in silicon_data_source".to_owned());
+    }
+    let mut toml = format!(
+        "name = {id:?}\nseed = 1\n\n[model]\nid = {model:?}\nweights = {weights:?}\nkv-cache = \"bf16\"\n\n\
+         [hardware]\ngpu = {gpu:?}\ngpus-per-node = 8\n\n[deployment]\nmode = {mode:?}\nbackend = {engine:?}\n"
+    );
+    if mode == "aggregated" {
+        if let Some(why) = unsupported_parallelism(r, "")? {
+            skip.get_or_insert(why);
+        }
+        let tp = r.uint("tp_size")?.unwrap_or(1).max(1);
+        role(&mut toml, "aggregated", 1, tp, r.uint("batch_size")?);
+    } else {
+        for p in ["prefill_", "decode_"] {
+            if let Some(why) = unsupported_parallelism(r, p)? {
+                skip.get_or_insert(why);
+            }
+        }
+        let workers = |p: &str| r.uint(&format!("{p}_num_workers"));
+        let tp = |p: &str| r.uint(&format!("{p}_tp_size"));
+        role(
+            &mut toml,
+            "prefill",
+            workers("prefill")?.unwrap_or(1).max(1),
+            tp("prefill")?.unwrap_or(1).max(1),
+            None,
+        );
+        role(
+            &mut toml,
+            "decode",
+            workers("decode")?.unwrap_or(1).max(1),
+            tp("decode")?.unwrap_or(1).max(1),
+            r.uint("decode_batch_size")?,
+        );
+    }
+    let c = clients.unwrap_or(1).max(1);
+    let requests = (3 * u64::from(c)).max(30);
+    let _ = write!(
+        toml,
+        "\n[workload]\nrequests = {requests}\n\n[workload.arrival]\nkind = \"closed-loop\"\nclients = {c}\n\n\
+         [workload.input-tokens]\nkind = \"fixed\"\ntokens = {isl}\n\n[workload.output-tokens]\nkind = \"fixed\"\ntokens = {osl}\n"
+    );
+    Ok(MeasuredRun {
+        id,
+        file: r.file.to_path_buf(),
+        format: Format::SiliconCsv,
+        backend,
+        gpu: gpu.to_owned(),
+        mode: mode.to_owned(),
+        model: if model.is_empty() { model_path } else { model },
+        load: Load {
+            clients,
+            rate_rps: None,
+            requests: Some(requests),
+            input_tokens: Some(isl),
+            output_tokens: Some(osl),
+        },
+        ttft_ms: Stat {
+            mean: Some(ttft),
+            ..Stat::default()
+        },
+        tpot_ms: Stat {
+            mean: Some(tpot),
+            ..Stat::default()
+        },
+        throughput_rps: None,
+        scenario_toml: Some(toml),
+        skip,
+        notes,
+    })
+}
+
+/// The 1-based line of the record starting at byte `at` (the csv crate's record position
+/// may sit on the previous record's line terminator).
+fn line_at(text: &str, at: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut i = usize::try_from(at).unwrap_or(bytes.len()).min(bytes.len());
+    while i < bytes.len() && (bytes[i] == b'\n' || bytes[i] == b'\r') {
+        i += 1;
+    }
+    1 + bytes[..i].iter().filter(|b| **b == b'\n').count() as u64
+}
+
+pub(super) fn read(path: &Path, text: &str) -> Result<Vec<MeasuredRun>, ServingError> {
+    let csv_err = |e: csv::Error| {
+        let line = e.position().map_or(0, csv::Position::line);
+        ServingError::Field {
+            file: path.to_path_buf(),
+            field: format!("line {line}"),
+            message: e.to_string(),
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(csv_err)?.clone();
+    let mut runs = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(csv_err)?;
+        let line = rec.position().map_or(0, |p| line_at(text, p.byte()));
+        let cols = headers.iter().zip(rec.iter()).collect();
+        runs.push(row(&Rec {
+            file: path,
+            line,
+            cols,
+        })?);
+    }
+    Ok(runs)
+}

@@ -1,0 +1,138 @@
+//! `xpyd_sim::serving`: the four measured-run formats read from small real-shaped
+//! fixtures (`tests/fixtures/serving/`), a malformed file of each named by file and field,
+//! and replays that produce rows, groups and skips with finite errors, including a few
+//! real rows of the shipped AIConfigurator silicon CSV when `../shared` is present.
+
+use std::path::{Path, PathBuf};
+use xpyd_sim::serving::{self, Format, ReplayOptions, Report, ServingError};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/serving")
+        .join(name)
+}
+
+fn scenario() -> ReplayOptions {
+    ReplayOptions {
+        scenario: Some(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/aggregated-vllm-h100.toml"),
+        ),
+    }
+}
+
+fn assert_finite(report: &Report) {
+    for r in report.rows.iter().filter(|r| r.skipped.is_none()) {
+        for c in [&r.ttft_ms, &r.tpot_ms] {
+            let e = c.error.expect("replayed rows have an error");
+            assert!(e.is_finite() && e > -1.0, "{}: {e}", r.id);
+        }
+    }
+}
+
+#[test]
+fn json_formats_read_and_replay_on_the_scenario() {
+    for (file, format, clients, rate) in [
+        ("vllm_bench.json", Format::VllmBench, Some(8), None),
+        ("profile_export_aiperf.json", Format::Aiperf, Some(8), None),
+        (
+            "summary_lifecycle_metrics.json",
+            Format::InferencePerf,
+            None,
+            Some(2.0),
+        ),
+    ] {
+        let runs = serving::read(&fixture(file)).unwrap();
+        assert_eq!(runs.len(), 1);
+        let run = &runs[0];
+        assert_eq!(run.format, format, "{file}");
+        assert_eq!(
+            (run.load.clients, run.load.rate_rps),
+            (clients, rate),
+            "{file}"
+        );
+        assert!(run.ttft_ms.mean.unwrap() > 10.0 && run.tpot_ms.mean.unwrap() > 10.0);
+        assert!(run.load.input_tokens.is_some() && run.load.output_tokens.is_some());
+        let report = serving::replay(&runs, &scenario()).unwrap();
+        let row = &report.rows[0];
+        assert_eq!(row.skipped, None, "{file}");
+        assert_eq!((row.gpu.as_str(), row.model.as_str()), ("h100", "qwen3-8b"));
+        assert_eq!(report.groups.len(), 1);
+        assert_eq!(report.groups[0].replayed, 1);
+        assert!(row.ttft_p99_ms.is_some() && row.throughput_rps.is_some());
+        assert_finite(&report);
+    }
+}
+
+#[test]
+fn malformed_files_name_the_file_and_field() {
+    for (file, field) in [
+        ("silicon_bad.csv", "line 3: silicon_ttft_ms"),
+        ("vllm_bench_bad.json", "mean_tpot_ms"),
+        ("profile_export_aiperf_bad.json", "time_to_first_token.avg"),
+        (
+            "summary_lifecycle_metrics_bad.json",
+            "successes.latency.time_to_first_token.mean",
+        ),
+    ] {
+        let err = serving::read(&fixture(file)).unwrap_err();
+        assert!(matches!(err, ServingError::Field { .. }), "{file}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains(file) && msg.contains(field), "{msg}");
+    }
+    let err = serving::read(&fixture("missing.json")).unwrap_err();
+    assert!(matches!(err, ServingError::Io { .. }));
+}
+
+#[test]
+fn silicon_rows_replay_their_own_deployment() {
+    let runs = serving::read(&fixture("silicon.csv")).unwrap();
+    assert_eq!(runs.len(), 5);
+    assert!(runs.iter().all(|r| r.format == Format::SiliconCsv));
+    let trt = &runs[0];
+    assert_eq!((trt.backend.as_str(), trt.gpu.as_str()), ("trtllm", "h100"));
+    assert!(trt.notes[0].contains("replayed as vllm"));
+    assert_eq!(trt.load.clients, Some(8));
+    assert!(runs[4].skip.as_deref().unwrap().contains("b300_sxm"));
+    let report = serving::replay(&runs, &ReplayOptions::default()).unwrap();
+    let skipped: Vec<_> = report.rows.iter().filter(|r| r.skipped.is_some()).collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(report.groups.len(), 5);
+    assert_eq!(report.rows[3].mode, "disaggregated");
+    assert_finite(&report);
+}
+
+/// Real rows of the shipped silicon CSV (skipped cleanly when ../shared is absent).
+#[test]
+fn shipped_silicon_rows_replay() {
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference/engine-benchmarks/silicon_sample_train.csv");
+    if !csv.exists() {
+        eprintln!("skipped: {} not present", csv.display());
+        return;
+    }
+    let keep = [
+        "qwen_qwen3_32b_qwen_qwen3_32b_h100_sxm_vllm_agg_1024x128_c8_tp2_epnone_1",
+        "qwen_qwen3_32b_qwen_qwen3_32b_h100_sxm_sglang_agg_1024x128_c16_tp2_epnone_1",
+        "qwen_qwen3_32b_qwen_qwen3_32b_h100_sxm_trtllm_agg_1024x128_c8_tp1_epnone_1",
+        "minimaxm2_5_b300_vllm_fp8_agg_8192x1024_c128_cfg733",
+    ];
+    let runs: Vec<_> = serving::read(&csv)
+        .unwrap()
+        .into_iter()
+        .filter(|r| keep.contains(&r.id.as_str()))
+        .collect();
+    assert_eq!(runs.len(), keep.len());
+    let report = serving::replay(&runs, &ReplayOptions::default()).unwrap();
+    assert_eq!(report.rows.len(), 4);
+    assert_eq!(
+        report.rows.iter().filter(|r| r.skipped.is_some()).count(),
+        1
+    );
+    assert!(
+        report
+            .groups
+            .iter()
+            .any(|g| g.replayed == 1 && g.ttft_median_abs_error.is_some())
+    );
+    assert_finite(&report);
+}
