@@ -32,9 +32,24 @@ fn cmp(c: &Compare) -> String {
 /// groups' median and p90 |error|, then the totals.
 pub fn to_text(report: &Report) -> String {
     let mut s = String::new();
+    // Columns as wide as their longest cell (GPU and model names vary in length).
+    let wg = report
+        .rows
+        .iter()
+        .map(|r| r.gpu.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let wm = report
+        .rows
+        .iter()
+        .map(|r| r.model.len())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     let _ = writeln!(
         s,
-        "{:<48} {:<8} {:<5} {:<13} {:<16} {:<28} {:<28} note",
+        "{:<48} {:<8} {:<wg$} {:<13} {:<wm$} {:<28} {:<28} note",
         "id", "backend", "gpu", "mode", "model", "TTFT ms meas/pred/err", "TPOT ms meas/pred/err"
     );
     for r in &report.rows {
@@ -45,7 +60,7 @@ pub fn to_text(report: &Report) -> String {
             .unwrap_or_else(|| r.notes.join("; "));
         let _ = writeln!(
             s,
-            "{:<48} {:<8} {:<5} {:<13} {:<16} {:<28} {:<28} {note}",
+            "{:<48} {:<8} {:<wg$} {:<13} {:<wm$} {:<28} {:<28} {note}",
             r.id,
             r.backend,
             r.gpu,
@@ -57,7 +72,7 @@ pub fn to_text(report: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "\n{:<8} {:<5} {:<13} {:<16} {:>8} {:>7} {:>12} {:>10} {:>12} {:>10}",
+        "\n{:<8} {:<wg$} {:<13} {:<wm$} {:>8} {:>7} {:>12} {:>10} {:>12} {:>10}",
         "backend",
         "gpu",
         "mode",
@@ -72,7 +87,7 @@ pub fn to_text(report: &Report) -> String {
     for g in &report.groups {
         let _ = writeln!(
             s,
-            "{:<8} {:<5} {:<13} {:<16} {:>8} {:>7} {:>12} {:>10} {:>12} {:>10}",
+            "{:<8} {:<wg$} {:<13} {:<wm$} {:>8} {:>7} {:>12} {:>10} {:>12} {:>10}",
             g.backend,
             g.gpu,
             g.mode,
