@@ -69,6 +69,8 @@ pub enum TermSource {
     Partial,
     /// A stated assumption, not a kernel (the per-step CPU overhead).
     Assumed,
+    /// Fitted on measured serving runs (the engine layer's overheads).
+    Fitted,
 }
 
 impl TermSource {
@@ -82,6 +84,7 @@ impl TermSource {
             TermSource::Borrowed => "borrowed",
             TermSource::Partial => "partial",
             TermSource::Assumed => "assumed",
+            TermSource::Fitted => "fitted",
         }
     }
 

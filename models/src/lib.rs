@@ -1,5 +1,6 @@
 //! What things cost in xpyd: model architectures ([`arch`]), GPUs and links ([`gpu`]),
-//! numeric formats ([`dtype`]), how much KV cache fits on an instance ([`memory`]) and
+//! numeric formats ([`dtype`]), what a serving engine adds around the kernels
+//! ([`engine`]), how much KV cache fits on an instance ([`memory`]) and
 //! the time of one engine step ([`cost`]).
 //!
 //! Invariants: everything here is pure and deterministic (no I/O except the explicit
@@ -11,6 +12,7 @@ pub mod arch;
 pub mod calibrated;
 pub mod cost;
 pub mod dtype;
+pub mod engine;
 pub mod gpu;
 pub mod memory;
 pub mod num;
@@ -21,6 +23,7 @@ pub use arch::{Mla, ModelArch, ModelError, Moe};
 pub use calibrated::{CostSources, TermSource, builtin_profile};
 pub use cost::{CostBreakdown, CostModel, CostSource, Efficiencies, StepCost, StepShape};
 pub use dtype::Dtype;
+pub use engine::{EngineParams, EngineProfile, EngineProfiles};
 pub use gpu::{GpuError, GpuSpec, Interconnect, InterconnectKind};
 pub use memory::{FitError, MemoryPlan};
 pub use step_memo::StepMemo;

@@ -109,3 +109,48 @@ pub fn to_text(report: &Report) -> String {
     );
     s
 }
+
+/// The summary of `xpyd calibrate fit-engine`: per engine x GPU, the runs, the loss with
+/// the neutral and the fitted engine layer, the fitted parameters, and per mode the
+/// median and p90 |error| of the k-fold check's held-out rows.
+pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
+    let mut s = String::new();
+    for g in groups {
+        let Some(p) = &g.profile else {
+            let why = g.skipped.as_deref().unwrap_or("not fitted");
+            let _ = writeln!(s, "{} {}: not fitted ({why})", g.engine, g.gpu);
+            continue;
+        };
+        let e = &p.params;
+        let budget = e
+            .max_batched_tokens
+            .map_or_else(|| "default".to_owned(), |b| b.to_string());
+        let _ = writeln!(
+            s,
+            "{} {}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  frontend-ms {:.2}  max-batched-tokens {budget}",
+            g.engine,
+            g.gpu,
+            p.fitted_rows,
+            g.loss_neutral,
+            g.loss_fitted,
+            e.prefill_scale,
+            e.decode_scale,
+            e.step_overhead_ms,
+            e.per_seq_overhead_us,
+            e.frontend_ms,
+        );
+        for c in &p.checked {
+            let _ = writeln!(
+                s,
+                "  held out, {:<13} {:>4} rows  TTFT |err| median {} p90 {}  TPOT |err| median {} p90 {}",
+                c.mode,
+                c.rows,
+                abs_pct(Some(c.ttft_median)),
+                abs_pct(Some(c.ttft_p90)),
+                abs_pct(Some(c.tpot_median)),
+                abs_pct(Some(c.tpot_p90)),
+            );
+        }
+    }
+    s
+}

@@ -6,12 +6,18 @@
 //! ([`xpyd_calibrate::aiconfigurator`] maps it and validates the profile) and writes it
 //! atomically to FILE (or prints it). Invariant: a file is written only when the whole
 //! import succeeded.
+//!
+//! `xpyd calibrate fit-engine FILE... [--engine E] [--gpu G] [--folds K] [--out FILE]`
+//! fits the engine layer on measured serving runs ([`xpyd_sim::serving::fit`]) and writes
+//! the profiles atomically (or prints them), with a summary of the k-fold check.
 
 use crate::cli::cost::print_out;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use xpyd_calibrate::aiconfigurator::{self, Backend, PrefillShapes};
+use xpyd_models::EngineProfiles;
+use xpyd_sim::serving::{self, FitOptions, ReplayOptions};
 
 #[derive(Debug, Args)]
 pub(crate) struct CalibrateArgs {
@@ -25,6 +31,38 @@ enum CalibrateCmd {
     /// GEMM, prefill/decode attention, NCCL all-reduce) as an xpyd calibration profile,
     /// for `xpyd cost|run|validate --profile FILE`.
     ImportAiconfigurator(ImportArgs),
+    /// Fit the engine layer (per-step and per-sequence overheads, kernel scales, front-end
+    /// time, token budget) of each engine x GPU on measured serving runs, with a k-fold
+    /// check, and write the profiles (`deployment.engine-profile = "FILE"`).
+    FitEngine(FitEngineArgs),
+}
+
+#[derive(Debug, Args)]
+struct FitEngineArgs {
+    /// Measured serving runs (the formats of `xpyd validate --serving`).
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    files: Vec<PathBuf>,
+    /// Fit only this engine (vllm, sglang, trtllm); default: every engine in the files.
+    #[arg(long, value_name = "ENGINE", value_parser = xpyd_models::engine::ENGINES)]
+    engine: Option<String>,
+    /// Fit only this GPU (h100, h200); default: every GPU in the files.
+    #[arg(long, value_name = "GPU")]
+    gpu: Option<String>,
+    /// Folds of the k-fold check (2..=20; 1: no check).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=20))]
+    folds: u16,
+    /// Rounds of coordinate descent (1..=50).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=50))]
+    rounds: u16,
+    /// Scenario giving the deployment of runs whose file records none.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Write the profiles here (atomically); default: print them on stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print the fit (profiles, losses, held-out rows) as JSON instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +111,46 @@ impl From<BackendArg> for Backend {
 pub(crate) fn run(args: CalibrateArgs) -> Result<()> {
     match args.cmd {
         CalibrateCmd::ImportAiconfigurator(a) => import(a),
+        CalibrateCmd::FitEngine(a) => fit_engine(a),
+    }
+}
+
+fn fit_engine(a: FitEngineArgs) -> Result<()> {
+    let mut runs = Vec::new();
+    for f in &a.files {
+        runs.extend(serving::read(f)?);
+    }
+    let names: Vec<String> = a.files.iter().map(|f| f.display().to_string()).collect();
+    let opts = FitOptions {
+        engine: a.engine,
+        gpu: a.gpu,
+        folds: usize::from(a.folds),
+        rounds: usize::from(a.rounds),
+        replay: ReplayOptions {
+            scenario: a.scenario,
+            engine: None,
+        },
+        source: names.join(", "),
+    };
+    let groups = serving::fit(&runs, &opts)?;
+    let profiles = EngineProfiles {
+        profiles: groups.iter().filter_map(|g| g.profile.clone()).collect(),
+    };
+    let json = serde_json::to_string_pretty(&profiles)? + "\n";
+    let summary = xpyd_reports::serving::fit_text(&groups);
+    if a.json {
+        return print_out(&format!("{}\n", serde_json::to_string_pretty(&groups)?));
+    }
+    match &a.out {
+        Some(path) => {
+            xpyd_reports::atomic::write_file(path, json.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            print_out(&format!("{summary}wrote {}\n", path.display()))
+        }
+        None => {
+            eprint!("{summary}");
+            print_out(&json)
+        }
     }
 }
 

@@ -76,7 +76,13 @@ fn run_serving(files: &[PathBuf], scenario: Option<PathBuf>, json: bool) -> Resu
     for f in files {
         runs.extend(serving::read(f)?);
     }
-    let report = serving::replay(&runs, &ReplayOptions { scenario })?;
+    let report = serving::replay(
+        &runs,
+        &ReplayOptions {
+            scenario,
+            engine: None,
+        },
+    )?;
     if json {
         return print_out(&xpyd_reports::serving::to_json(&report)?);
     }

@@ -171,6 +171,8 @@ pub struct CostModel {
     mb_moe: f64,
     /// The profile lookups, when a profile is in use.
     cal: Option<Calibration>,
+    /// The engine layer, when one is in use ([`CostModel::with_engine`]).
+    engine: Option<crate::EngineParams>,
 }
 
 impl CostModel {
@@ -335,6 +337,7 @@ impl CostModel {
                 * moe_layers
                 * (ELEMENTWISE_FFN_PASSES * act_ffn_moe + (top_k + 1.0) * h),
             cal: None,
+            engine: None,
             layers,
             dense_layers,
             moe_layers,
@@ -436,6 +439,21 @@ impl CostModel {
     /// `None` when every term is the roofline.
     pub fn profile_origin(&self) -> Option<&str> {
         self.cal.as_ref().map(|c| c.origin.as_str())
+    }
+
+    /// The same instance with an engine layer ([`crate::engine`]) above the kernels, or
+    /// none. With one, every kernel term of a step is multiplied by its
+    /// [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor) and the
+    /// overhead is the engine's (source `fitted`). `params` must have passed
+    /// [`EngineParams::check`](crate::EngineParams::check).
+    pub fn with_engine(mut self, params: Option<crate::EngineParams>) -> CostModel {
+        self.engine = params;
+        self
+    }
+
+    /// The engine layer in use, if any.
+    pub fn engine(&self) -> Option<&crate::EngineParams> {
+        self.engine.as_ref()
     }
 
     /// The calibration profile in use, if any.

@@ -182,16 +182,38 @@ impl CostModel {
                 lm_head_s,
             },
         );
-        CostBreakdown {
-            gemm_s,
-            attention_prefill_s,
-            attention_decode_s,
-            memory_bound_s,
-            allreduce_s,
-            lm_head_s,
-            overhead_s: self.overhead_seconds(shape),
-        }
+        self.engine_scaled(
+            shape,
+            CostBreakdown {
+                gemm_s,
+                attention_prefill_s,
+                attention_decode_s,
+                memory_bound_s,
+                allreduce_s,
+                lm_head_s,
+                overhead_s: self.overhead_seconds(shape),
+            },
+        )
         .total()
+    }
+
+    /// `b` with its kernel terms times the engine layer's
+    /// [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor) (unchanged
+    /// without an engine layer). The overhead is already the engine's.
+    fn engine_scaled(&self, shape: &StepShape, b: CostBreakdown) -> CostBreakdown {
+        let Some(e) = &self.engine else {
+            return b;
+        };
+        let f = e.kernel_factor(shape.prefill_tokens, shape.decode_seqs);
+        CostBreakdown {
+            gemm_s: b.gemm_s * f,
+            attention_prefill_s: b.attention_prefill_s * f,
+            attention_decode_s: b.attention_decode_s * f,
+            memory_bound_s: b.memory_bound_s * f,
+            allreduce_s: b.allreduce_s * f,
+            lm_head_s: b.lm_head_s * f,
+            overhead_s: b.overhead_s,
+        }
     }
 
     /// Per-term seconds of one step (all zero for an empty step).
@@ -229,15 +251,18 @@ impl CostModel {
         );
         let overhead_s = self.overhead_seconds(shape);
         (
-            CostBreakdown {
-                gemm_s,
-                attention_prefill_s,
-                attention_decode_s,
-                memory_bound_s,
-                allreduce_s,
-                lm_head_s,
-                overhead_s,
-            },
+            self.engine_scaled(
+                shape,
+                CostBreakdown {
+                    gemm_s,
+                    attention_prefill_s,
+                    attention_decode_s,
+                    memory_bound_s,
+                    allreduce_s,
+                    lm_head_s,
+                    overhead_s,
+                },
+            ),
             CostSources {
                 gemm,
                 attention_prefill,
@@ -245,10 +270,10 @@ impl CostModel {
                 memory_bound,
                 allreduce,
                 lm_head,
-                overhead: if overhead_s > 0.0 {
-                    TermSource::Assumed
-                } else {
-                    TermSource::None
+                overhead: match (overhead_s > 0.0, self.engine.is_some()) {
+                    (false, _) => TermSource::None,
+                    (true, false) => TermSource::Assumed,
+                    (true, true) => TermSource::Fitted,
                 },
             },
         )

@@ -325,11 +325,16 @@ impl CostModel {
         self.breakdown(shape).lm_head_s
     }
 
-    /// Fixed plus per-sequence CPU overhead, seconds (0 for an empty step).
+    /// Fixed plus per-sequence CPU overhead, seconds (0 for an empty step): the engine
+    /// layer's fitted overheads when the model has one, else the assumed
+    /// [`Efficiencies`](super::Efficiencies) ones.
     pub fn overhead_seconds(&self, shape: &StepShape) -> f64 {
         if tokens(shape) == 0.0 {
             return 0.0;
         }
-        self.eff.step_overhead_s + self.eff.per_seq_overhead_s * seqs(shape)
+        match &self.engine {
+            Some(e) => e.overhead_s(seqs(shape)),
+            None => self.eff.step_overhead_s + self.eff.per_seq_overhead_s * seqs(shape),
+        }
     }
 }

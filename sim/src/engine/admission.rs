@@ -35,8 +35,10 @@ impl Simulation<'_> {
 
     pub(super) fn client_next(&mut self, client: Option<u32>) {
         if let Some(c) = client {
+            // The client sees the end of its response after the front-end time.
             let think = self.workload.think_time();
-            self.queue.push(self.now + think, Event::ClientIssue(c));
+            self.queue
+                .push(self.now + self.frontend + think, Event::ClientIssue(c));
         }
     }
 

@@ -42,13 +42,16 @@ impl Simulation<'_> {
         let r = &self.reqs[id];
         let ms = |d: SimDuration| d.as_millis_f64();
         let done = outcome == Outcome::Completed;
+        // The engine layer's front-end time: every response reaches the client that much
+        // after the engine emits it.
+        let frontend = ms(self.frontend);
         let ttft = if done {
-            r.first_token.map(|t| ms(t.since(r.arrival)))
+            r.first_token.map(|t| ms(t.since(r.arrival)) + frontend)
         } else {
             None
         };
         let e2e = if done {
-            Some(ms(self.now.since(r.arrival)))
+            Some(ms(self.now.since(r.arrival)) + frontend)
         } else {
             None
         };

@@ -207,6 +207,8 @@ struct Simulation<'s> {
     route_loads: Vec<InstanceLoad>,
     /// Time-series window.
     window: SimDuration,
+    /// The engine layer's front-end time (TTFT and E2E; a closed-loop client's next request).
+    frontend: SimDuration,
     /// Whether a `Sample` event is scheduled.
     sampling: bool,
     /// Whether the instances' prefix caches know the workload's hash block size.
@@ -420,6 +422,7 @@ impl<'s> Simulation<'s> {
             route_ids: Vec::new(),
             route_loads: Vec::new(),
             window: sc.sample_window,
+            frontend: sc.frontend(),
             sampling: false,
             caches_ready: false,
             transfer_skipped_tokens: 0,

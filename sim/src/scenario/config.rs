@@ -11,7 +11,10 @@ use crate::time::SimDuration;
 use crate::workload::Workload;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use xpyd_models::{Dtype, Efficiencies, GpuSpec, InterconnectKind, ModelArch};
+use xpyd_models::{
+    Dtype, Efficiencies, EngineParams, EngineProfile, EngineProfiles, GpuSpec, InterconnectKind,
+    ModelArch,
+};
 
 /// Which calibration profile step costs use (a scenario's `hardware.profile`, or the
 /// `--profile` / `--roofline` flags of the commands that take no scenario).
@@ -156,6 +159,8 @@ pub struct Scenario {
     pub cold_start: ColdStartConfig,
     /// Step-cost calibration.
     pub profile: ProfileChoice,
+    /// The engine layer above the kernels (`deployment.engine-profile`).
+    pub engine_layer: EngineLayer,
 }
 
 impl Scenario {
@@ -169,7 +174,106 @@ impl Scenario {
             self.kv_cache,
             self.efficiency.clone(),
         );
-        self.profile.apply(cm)
+        self.profile
+            .apply(cm)
+            .with_engine(self.engine_layer.params.clone())
+    }
+
+    /// Front-end time every response carries (the engine layer's), added to TTFT and E2E.
+    pub fn frontend(&self) -> SimDuration {
+        self.engine_layer
+            .params
+            .as_ref()
+            .map_or(SimDuration::ZERO, |p| {
+                SimDuration::from_millis_f64(p.frontend_ms)
+            })
+    }
+}
+
+/// The engine layer a scenario uses (`deployment.engine-profile`, resolved).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EngineLayer {
+    /// The parameters (`None`: no engine layer; kernels with the assumed overheads).
+    pub params: Option<EngineParams>,
+    /// What it is, for reports: `builtin:vllm/h100`, a file path, or `none` with why.
+    pub origin: String,
+}
+
+impl EngineLayer {
+    /// The engine whose built-in profile `auto` takes for `backend` (Dynamo runs vLLM
+    /// workers).
+    pub fn engine_of(backend: Backend) -> &'static str {
+        match backend {
+            Backend::Sglang => "sglang",
+            Backend::Vllm | Backend::Dynamo => "vllm",
+        }
+    }
+
+    /// Resolve `deployment.engine-profile` (`None` = `auto`) for `backend` on `gpu`; a
+    /// path is read relative to `base_dir`. Errors say what is wrong with the value.
+    pub fn resolve(
+        value: Option<&str>,
+        backend: Backend,
+        gpu: &str,
+        base_dir: &Path,
+    ) -> Result<EngineLayer, String> {
+        let builtin = |engine: &str| {
+            EngineProfile::builtin(engine, gpu).map(|p| EngineLayer {
+                params: Some(p.params.clone()),
+                origin: format!("builtin:{engine}/{gpu}"),
+            })
+        };
+        match value.unwrap_or("auto") {
+            "none" => Ok(EngineLayer {
+                params: None,
+                origin: "none".to_owned(),
+            }),
+            "auto" => {
+                let engine = EngineLayer::engine_of(backend);
+                Ok(builtin(engine).unwrap_or_else(|| EngineLayer {
+                    params: None,
+                    origin: format!("none (no built-in {engine} profile for {gpu})"),
+                }))
+            }
+            engine if xpyd_models::engine::ENGINES.contains(&engine) => {
+                builtin(engine).ok_or_else(|| {
+                    let have: Vec<String> = xpyd_models::engine::builtin_profiles()
+                        .profiles
+                        .iter()
+                        .map(|p| format!("{}/{}", p.engine, p.gpu))
+                        .collect();
+                    format!(
+                        "no built-in {engine} profile for {gpu} (built in: {}); use \"auto\", \"none\" or a profile file",
+                        have.join(", ")
+                    )
+                })
+            }
+            path => {
+                let full = base_dir.join(path);
+                let text = std::fs::read_to_string(&full)
+                    .map_err(|e| format!("{}: {e}", full.display()))?;
+                let file = EngineProfiles::parse(&text)
+                    .map_err(|e| format!("{}: {e}", full.display()))?;
+                let engine = EngineLayer::engine_of(backend);
+                let on_gpu: Vec<&EngineProfile> =
+                    file.profiles.iter().filter(|p| p.gpu == gpu).collect();
+                let pick = file.find(engine, gpu).or(match on_gpu.as_slice() {
+                    [only] => Some(*only),
+                    _ => None,
+                });
+                let p = pick.ok_or_else(|| {
+                    format!(
+                        "{}: no profile for GPU {gpu} (engine {engine}) among its {} profiles",
+                        full.display(),
+                        file.profiles.len()
+                    )
+                })?;
+                Ok(EngineLayer {
+                    params: Some(p.params.clone()),
+                    origin: format!("{} ({}/{})", full.display(), p.engine, p.gpu),
+                })
+            }
+        }
     }
 }
 

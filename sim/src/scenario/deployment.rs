@@ -143,6 +143,16 @@ pub struct DeploymentFile {
     pub decode: Option<RoleFile>,
     /// The only role of an aggregated deployment.
     pub aggregated: Option<RoleFile>,
+    /// The engine layer above the kernels ([`xpyd_models::engine`]): `"auto"` (default:
+    /// the built-in profile of the backend's engine on the GPU, none where none is
+    /// shipped), `"none"`, an engine (`"vllm"`, `"sglang"`, `"trtllm"`: its built-in
+    /// profile on the GPU), or the path of an engine-profile JSON (relative to this
+    /// file), as written by `xpyd calibrate fit-engine`.
+    pub engine_profile: Option<String>,
+    /// Parameters that replace the resolved engine layer's (`xpyd calibrate fit-engine`
+    /// trying candidates); never read from a file.
+    #[serde(skip)]
+    pub engine_override: Option<xpyd_models::EngineParams>,
 }
 
 /// One role: replicas, TP, router and engine knobs.
@@ -274,6 +284,8 @@ pub(super) struct RoleCtx<'a> {
     pub(super) kv_cache: Dtype,
     pub(super) backend: Backend,
     pub(super) gpus_per_node: u32,
+    /// The engine layer's token budget, the default of `engine.max-batched-tokens`.
+    pub(super) engine_batched_tokens: Option<u32>,
 }
 
 impl RoleCtx<'_> {
@@ -377,7 +389,9 @@ impl RoleCtx<'_> {
         )?;
         let max_batched_tokens = v.positive_u32(
             &format!("{at}.engine.max-batched-tokens"),
-            max_batched_tokens.unwrap_or(d.max_batched_tokens),
+            max_batched_tokens
+                .or(self.engine_batched_tokens)
+                .unwrap_or(d.max_batched_tokens),
         )?;
         let kv_block_tokens = v.positive_u32(
             &format!("{at}.engine.kv-block-tokens"),

@@ -141,6 +141,19 @@ impl Scenario {
     ) -> Result<Scenario, ScenarioError> {
         Scenario::from_file(file, base_dir, parse_file(file, text, sets)?)
     }
+
+    /// [`Scenario::from_text`] with the engine layer's parameters replaced by `engine`
+    /// (when `Some`): what `xpyd calibrate fit-engine` replays candidates with.
+    pub fn from_text_with_engine(
+        file: &Path,
+        base_dir: &Path,
+        text: &str,
+        engine: Option<&xpyd_models::EngineParams>,
+    ) -> Result<Scenario, ScenarioError> {
+        let mut wire = parse_file(file, text, &[])?;
+        wire.deployment.engine_override = engine.cloned();
+        Scenario::from_file(file, base_dir, wire)
+    }
 }
 
 impl Overrides {

@@ -38,7 +38,8 @@ pub use autoscale::{
 };
 pub use cold_start::{ColdStartConfig, ColdStartFile, load_seconds};
 pub use config::{
-    DynamoConfig, KvTransferConfig, ProfileChoice, Scenario, SloConfig, intra_node_kind,
+    DynamoConfig, EngineLayer, KvTransferConfig, ProfileChoice, Scenario, SloConfig,
+    intra_node_kind,
 };
 pub use deployment::{
     Backend, DeploymentFile, EngineConfig, EngineFile, Mode, Priority, RoleConfig, RoleFile,

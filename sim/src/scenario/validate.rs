@@ -8,6 +8,7 @@
 use super::ColdStartConfig;
 use super::check::Validator;
 use super::cold_start::cold_start_config;
+use super::config::EngineLayer;
 use super::deployment::RoleCtx;
 use super::error::workload_error;
 use super::routing::routing_config;
@@ -100,9 +101,17 @@ impl Scenario {
             prefill,
             decode,
             aggregated,
+            engine_profile,
+            engine_override,
         } = deployment;
         let mode = mode.unwrap_or(Mode::Disaggregated);
         let backend = backend.unwrap_or(Backend::Sglang);
+        let mut engine_layer =
+            EngineLayer::resolve(engine_profile.as_deref(), backend, &gpu.id, base_dir)
+                .map_err(|e| v.invalid("deployment.engine-profile", e))?;
+        if let Some(p) = engine_override {
+            engine_layer.params = Some(p);
+        }
         let ctx = RoleCtx {
             v: &v,
             arch: &arch,
@@ -111,6 +120,10 @@ impl Scenario {
             kv_cache,
             backend,
             gpus_per_node,
+            engine_batched_tokens: engine_layer
+                .params
+                .as_ref()
+                .and_then(|p| p.max_batched_tokens),
         };
         let topology = match mode {
             Mode::Disaggregated => {
@@ -311,6 +324,7 @@ impl Scenario {
             efficiency: eff,
             routing,
             profile,
+            engine_layer,
             cold_start: match &cold_start {
                 Some(c) => cold_start_config(&v, c)?,
                 None => ColdStartConfig::default(),

@@ -14,6 +14,7 @@
 //! latency is in milliseconds once read, whatever unit the file used.
 
 mod aiperf;
+pub mod fit;
 mod inference_perf;
 pub mod replay;
 mod silicon;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+pub use fit::{FitOptions, GroupFit, fit};
 pub use replay::{Compare, Group, ReplayOptions, Report, Row, replay};
 
 /// A file could not be read as a measured serving run. Fatal for the command.

@@ -29,6 +29,9 @@ use std::path::{Path, PathBuf};
 pub struct ReplayOptions {
     /// Scenario file (`None`: the built-in default).
     pub scenario: Option<PathBuf>,
+    /// Engine-layer parameters replacing every run's resolved ones (`None`: each run's
+    /// own, from its scenario's `deployment.engine-profile`).
+    pub engine: Option<xpyd_models::EngineParams>,
 }
 
 /// Measured vs predicted value of one metric.
@@ -184,16 +187,21 @@ pub fn groups(rows: &[Row]) -> Vec<Group> {
 }
 
 /// The scenario a run is simulated on, or why it cannot be.
-fn scenario_of(run: &MeasuredRun, base: Option<&LoadedFile>) -> Result<Scenario, String> {
+fn scenario_of(
+    run: &MeasuredRun,
+    base: Option<&LoadedFile>,
+    engine: Option<&xpyd_models::EngineParams>,
+) -> Result<Scenario, String> {
     if let Some(text) = &run.scenario_toml {
         let file = PathBuf::from(format!("{}#{}", run.file.display(), run.id));
-        return Scenario::from_text(&file, Path::new("."), text, &[])
+        return Scenario::from_text_with_engine(&file, Path::new("."), text, engine)
             .map_err(|e| format!("deployment not simulable: {e}"));
     }
     let Some(base) = base else {
         return Err("no deployment (pass --scenario)".to_owned());
     };
     let mut wire = base.wire.clone();
+    wire.deployment.engine_override = engine.cloned();
     let load = &run.load;
     let w = &mut wire.workload;
     w.trace = None;
@@ -233,7 +241,11 @@ fn opt_compare(measured: Option<f64>, predicted: f64, skipped: bool) -> Option<C
     measured.map(|m| Compare::new(m, (!skipped).then_some(predicted)))
 }
 
-fn replay_one(run: &MeasuredRun, base: Option<&LoadedFile>) -> Row {
+fn replay_one(
+    run: &MeasuredRun,
+    base: Option<&LoadedFile>,
+    engine: Option<&xpyd_models::EngineParams>,
+) -> Row {
     let mut notes = run.notes.clone();
     let (mut backend, mut gpu, mut mode, mut model) = (
         run.backend.clone(),
@@ -243,7 +255,10 @@ fn replay_one(run: &MeasuredRun, base: Option<&LoadedFile>) -> Row {
     );
     let outcome = match &run.skip {
         Some(why) => Err(why.clone()),
-        None => scenario_of(run, base).and_then(|sc| {
+        None => scenario_of(run, base, engine).and_then(|sc| {
+            if engine.is_none() {
+                notes.push(format!("engine layer {}", sc.engine_layer.origin));
+            }
             if run.scenario_toml.is_none() {
                 notes.push(format!(
                     "deployment from {}",
@@ -316,7 +331,7 @@ pub fn replay(runs: &[MeasuredRun], opts: &ReplayOptions) -> Result<Report, Scen
     };
     let rows: Vec<Row> = runs
         .par_iter()
-        .map(|r| replay_one(r, base.as_ref()))
+        .map(|r| replay_one(r, base.as_ref(), opts.engine.as_ref()))
         .collect();
     let groups = groups(&rows);
     Ok(Report { rows, groups })

@@ -5,12 +5,14 @@
 //! `silicon_tpot_ms`; see that folder's README).
 //!
 //! Each row becomes a closed-loop run: clients = `silicon_concurrency` from
-//! `silicon_data_source` (else `batch_size` for agg), fixed `isl`/`osl`, and the row's
+//! `silicon_data_source` (else `batch_size` for agg), 10 requests per client (at least
+//! 30), fixed `isl`/`osl`, and the row's
 //! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
 //! `model_path` when the catalog has its architecture, FP8 or BF16 weights (KV cache BF16:
 //! the CSV does not record it), TP per role, `*_num_workers` replicas per role,
 //! `batch_size` as `max-num-seqs`. `trtllm` rows are replayed on the closest engine xpyd
-//! has today (vLLM aggregated, Dynamo PD), said in the row's notes. Rows with pipeline,
+//! has today (vLLM aggregated, Dynamo PD) with TensorRT-LLM's engine profile, said in
+//! the row's notes. Rows with pipeline,
 //! attention-data or expert parallelism, FP4/INT4 weights, other GPUs or models outside
 //! the catalog are read with a skip reason.
 
@@ -18,7 +20,12 @@ use super::{Format, Load, MeasuredRun, ServingError, Stat};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use xpyd_models::ModelArch;
+use xpyd_models::{EngineProfile, ModelArch};
+
+/// Requests replayed per client: genai-perf and AIPerf sweeps commonly measure
+/// `--request-count` = 10 x concurrency (the CSV does not record its count). Fewer rounds
+/// leave the simulated clients in the lockstep of their common start.
+const REQUESTS_PER_CLIENT: u64 = 10;
 
 /// One CSV row by column name.
 struct Rec<'a> {
@@ -203,9 +210,22 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     if clients.is_none() {
         skip.get_or_insert("no silicon_concurrency in silicon_data_source".to_owned());
     }
+    // The engine layer is the measured engine's: TensorRT-LLM rows run vLLM's flow with
+    // TensorRT-LLM's profile.
+    let engine_profile = match backend.as_str() {
+        "trtllm" if EngineProfile::builtin("trtllm", gpu).is_some() => "trtllm",
+        "trtllm" => {
+            notes.push(format!(
+                "no built-in trtllm engine profile for {gpu}: kernels only"
+            ));
+            "none"
+        }
+        _ => "auto",
+    };
     let mut toml = format!(
         "name = {id:?}\nseed = 1\n\n[model]\nid = {model:?}\nweights = {weights:?}\nkv-cache = \"bf16\"\n\n\
-         [hardware]\ngpu = {gpu:?}\ngpus-per-node = 8\n\n[deployment]\nmode = {mode:?}\nbackend = {engine:?}\n"
+         [hardware]\ngpu = {gpu:?}\ngpus-per-node = 8\n\n[deployment]\nmode = {mode:?}\nbackend = {engine:?}\n\
+         engine-profile = {engine_profile:?}\n"
     );
     if mode == "aggregated" {
         if let Some(why) = unsupported_parallelism(r, "")? {
@@ -237,7 +257,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         );
     }
     let c = clients.unwrap_or(1).max(1);
-    let requests = (3 * u64::from(c)).max(30);
+    let requests = (REQUESTS_PER_CLIENT * u64::from(c)).max(30);
     let _ = write!(
         toml,
         "\n[workload]\nrequests = {requests}\n\n[workload.arrival]\nkind = \"closed-loop\"\nclients = {c}\n\n\

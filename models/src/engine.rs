@@ -1,0 +1,283 @@
+//! The engine layer: what a serving engine (vLLM, SGLang, TensorRT-LLM) adds around the
+//! kernels, as a few physically meaningful parameters per engine x GPU ([`EngineParams`]),
+//! fitted on measured serving runs (`xpyd calibrate fit-engine`) and shipped built in
+//! ([`EngineProfile::builtin`], from `models/profiles/engine.json`).
+//!
+//! The parameters and where they act:
+//!
+//! - `prefill_scale`, `decode_scale`: the engine's kernels relative to the calibrated ones
+//!   (its own GEMM/attention kernels, fusion, clocks under load). A step's kernel terms are
+//!   multiplied by `(p * prefill_scale + d * decode_scale) / (p + d)` with `p` its prefill
+//!   tokens and `d` its decoding sequences ([`EngineParams::kernel_factor`]).
+//! - `step_overhead_ms`, `per_seq_overhead_us`: CPU time per step the GPU does not hide
+//!   (scheduling, input preparation, sampling, detokenisation), per step and per sequence.
+//!   They replace the roofline's assumed overheads.
+//! - `frontend_ms`: time outside the engine loop that a client sees in every response (API
+//!   server, tokenisation, streaming): added to TTFT and end-to-end latency by the simulator.
+//! - `max_batched_tokens`: the per-step token budget the measured deployments behaved as;
+//!   the default of `engine.max-batched-tokens` when a scenario does not set one.
+//!
+//! Invariants: every parameter is finite and inside the range [`EngineParams::check`]
+//! states (the fit searches inside the same ranges); a profile names its engine, GPU and
+//! where its numbers come from (`source`), and the built-in file parses (tested).
+
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// Engines an engine profile may describe, as named in profiles and reports.
+pub const ENGINES: [&str; 3] = ["vllm", "sglang", "trtllm"];
+
+/// The engine-layer parameters of one engine on one GPU.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EngineParams {
+    /// Kernel time of prefill tokens relative to the calibrated kernels (0.25..=4).
+    pub prefill_scale: f64,
+    /// Kernel time of decoding sequences relative to the calibrated kernels (0.25..=4).
+    pub decode_scale: f64,
+    /// CPU time per step not hidden behind the GPU, ms (0..=50).
+    pub step_overhead_ms: f64,
+    /// CPU time per sequence per step, microseconds (0..=1000).
+    pub per_seq_overhead_us: f64,
+    /// Front-end time in every response (TTFT and E2E), ms (0..=10000).
+    pub frontend_ms: f64,
+    /// Per-step token budget of the measured deployments (default of
+    /// `engine.max-batched-tokens`), 64..=1048576; `None`: the backend's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batched_tokens: Option<u32>,
+}
+
+/// The closed ranges [`EngineParams::check`] accepts, by field name (also the fit's bounds).
+pub const RANGES: [(&str, f64, f64); 6] = [
+    ("prefill-scale", 0.25, 4.0),
+    ("decode-scale", 0.25, 4.0),
+    ("step-overhead-ms", 0.0, 50.0),
+    ("per-seq-overhead-us", 0.0, 1000.0),
+    ("frontend-ms", 0.0, 10000.0),
+    ("max-batched-tokens", 64.0, 1_048_576.0),
+];
+
+impl EngineParams {
+    /// No engine layer: kernels as calibrated, no overheads, no front-end time.
+    pub const NEUTRAL: EngineParams = EngineParams {
+        prefill_scale: 1.0,
+        decode_scale: 1.0,
+        step_overhead_ms: 0.0,
+        per_seq_overhead_us: 0.0,
+        frontend_ms: 0.0,
+        max_batched_tokens: None,
+    };
+
+    /// The first field outside its range, as `(field, value, min, max)`.
+    pub fn check(&self) -> Result<(), (&'static str, f64, f64, f64)> {
+        let values = [
+            self.prefill_scale,
+            self.decode_scale,
+            self.step_overhead_ms,
+            self.per_seq_overhead_us,
+            self.frontend_ms,
+            self.max_batched_tokens.map_or(64.0, f64::from),
+        ];
+        for ((name, lo, hi), v) in RANGES.iter().zip(values) {
+            if !(v.is_finite() && v >= *lo && v <= *hi) {
+                return Err((name, v, *lo, *hi));
+            }
+        }
+        Ok(())
+    }
+
+    /// The factor on a step's kernel terms: `(p prefill_scale + d decode_scale) / (p + d)`
+    /// (1 for an empty step).
+    pub fn kernel_factor(&self, prefill_tokens: u64, decode_seqs: u32) -> f64 {
+        let (p, d) = (prefill_tokens as f64, f64::from(decode_seqs));
+        if p + d == 0.0 {
+            return 1.0;
+        }
+        (p * self.prefill_scale + d * self.decode_scale) / (p + d)
+    }
+
+    /// CPU overhead of a step with `seqs` sequences, seconds.
+    pub fn overhead_s(&self, seqs: f64) -> f64 {
+        self.step_overhead_ms * 1e-3 + self.per_seq_overhead_us * 1e-6 * seqs
+    }
+}
+
+/// Error statistics a fit reports for one mode on its checking folds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FitErrors {
+    /// `aggregated` or `disaggregated`.
+    pub mode: String,
+    /// Rows checked (each in the fold that did not see it).
+    pub rows: usize,
+    /// Median |error| of mean TTFT.
+    pub ttft_median: f64,
+    /// p90 |error| of mean TTFT.
+    pub ttft_p90: f64,
+    /// Median |error| of mean TPOT.
+    pub tpot_median: f64,
+    /// p90 |error| of mean TPOT.
+    pub tpot_p90: f64,
+}
+
+/// One engine's parameters on one GPU, with their provenance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EngineProfile {
+    /// Engine (`vllm`, `sglang`, `trtllm`).
+    pub engine: String,
+    /// GPU id (`h100`, `h200`).
+    pub gpu: String,
+    /// Where the numbers come from (files, rows, date, command).
+    pub source: String,
+    /// The parameters.
+    pub params: EngineParams,
+    /// Rows the parameters were fitted on.
+    #[serde(default)]
+    pub fitted_rows: usize,
+    /// k-fold checking errors per mode (rows the fold's fit did not see).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checked: Vec<FitErrors>,
+}
+
+/// The file of engine profiles: `{"profiles": [...]}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineProfiles {
+    /// One entry per engine x GPU.
+    pub profiles: Vec<EngineProfile>,
+}
+
+/// An engine-profile file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineProfileError {
+    /// Not the JSON of [`EngineProfiles`].
+    #[error("{path}: {message}")]
+    Parse {
+        /// Field path in the file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A parameter outside its range.
+    #[error("profiles[{index}].params.{field}: {value} is outside the allowed range {min}..={max}")]
+    Range {
+        /// Index of the profile.
+        index: usize,
+        /// Field.
+        field: &'static str,
+        /// Value.
+        value: f64,
+        /// Minimum.
+        min: f64,
+        /// Maximum.
+        max: f64,
+    },
+    /// An engine name outside [`ENGINES`].
+    #[error("profiles[{index}].engine: {engine:?} is not one of vllm, sglang, trtllm")]
+    Engine {
+        /// Index of the profile.
+        index: usize,
+        /// The name.
+        engine: String,
+    },
+}
+
+impl EngineProfiles {
+    /// Parse and check a profiles file's text.
+    pub fn parse(text: &str) -> Result<EngineProfiles, EngineProfileError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let file: EngineProfiles =
+            serde_path_to_error::deserialize(de).map_err(|e| EngineProfileError::Parse {
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        for (index, p) in file.profiles.iter().enumerate() {
+            if !ENGINES.contains(&p.engine.as_str()) {
+                return Err(EngineProfileError::Engine {
+                    index,
+                    engine: p.engine.clone(),
+                });
+            }
+            p.params
+                .check()
+                .map_err(|(field, value, min, max)| EngineProfileError::Range {
+                    index,
+                    field,
+                    value,
+                    min,
+                    max,
+                })?;
+        }
+        Ok(file)
+    }
+
+    /// The profile of `engine` on `gpu`.
+    pub fn find(&self, engine: &str, gpu: &str) -> Option<&EngineProfile> {
+        self.profiles
+            .iter()
+            .find(|p| p.engine == engine && p.gpu == gpu)
+    }
+}
+
+impl EngineProfile {
+    /// The shipped profile of `engine` on `gpu` (`None`: not fitted for that pair).
+    pub fn builtin(engine: &str, gpu: &str) -> Option<&'static EngineProfile> {
+        builtin_profiles().find(engine, gpu)
+    }
+}
+
+/// The shipped engine profiles (`models/profiles/engine.json`), parsed once.
+pub fn builtin_profiles() -> &'static EngineProfiles {
+    static FILE: OnceLock<EngineProfiles> = OnceLock::new();
+    FILE.get_or_init(|| {
+        EngineProfiles::parse(include_str!("../profiles/engine.json"))
+            .expect("the shipped engine profiles parse (tested)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse_and_are_in_range() {
+        let file = builtin_profiles();
+        for p in &file.profiles {
+            assert!(p.params.check().is_ok(), "{} {}", p.engine, p.gpu);
+            assert!(!p.source.is_empty());
+        }
+    }
+
+    #[test]
+    fn kernel_factor_weights_prefill_tokens_and_decode_sequences() {
+        let p = EngineParams {
+            prefill_scale: 2.0,
+            decode_scale: 0.5,
+            ..EngineParams::NEUTRAL
+        };
+        assert_eq!(p.kernel_factor(0, 0), 1.0);
+        assert_eq!(p.kernel_factor(100, 0), 2.0);
+        assert_eq!(p.kernel_factor(0, 8), 0.5);
+        assert!((p.kernel_factor(100, 100) - 1.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn out_of_range_parameter_is_named() {
+        let text = r#"{"profiles":[{"engine":"vllm","gpu":"h100","source":"t","params":
+            {"prefill-scale":1,"decode-scale":9,"step-overhead-ms":0,"per-seq-overhead-us":0,"frontend-ms":0}}]}"#;
+        let e = EngineProfiles::parse(text).unwrap_err().to_string();
+        assert!(e.contains("profiles[0].params.decode-scale: 9"), "{e}");
+        assert!(e.contains("0.25..=4"), "{e}");
+        let bad = text.replace("\"vllm\"", "\"tgi\"");
+        assert!(
+            EngineProfiles::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("tgi")
+        );
+        let unknown = text.replace("\"frontend-ms\"", "\"frontend\"");
+        let e = EngineProfiles::parse(&unknown).unwrap_err().to_string();
+        assert!(e.contains("frontend"), "{e}");
+    }
+}

@@ -1,0 +1,391 @@
+//! Fit engine-layer parameters ([`xpyd_models::engine`]) on measured serving runs
+//! (`xpyd calibrate fit-engine`), with k-fold checking.
+//!
+//! For each engine x GPU group of runs (the runs' `backend` and `gpu`; runs that cannot
+//! be replayed are left out), [`fit`] searches the parameters that minimise the loss:
+//! the mean over runs of `(min(|ln(ttft_p / ttft_m)|, 2) + min(|ln(tpot_p / tpot_m)|, 2)) / 2`
+//! (log errors, each capped so that one broken measurement cannot steer the fit). The
+//! search is a deterministic coordinate descent inside [`xpyd_models::engine::RANGES`]:
+//! each continuous parameter moves up or down by its step while that lowers the loss,
+//! the step halves when neither does; each round first tries every token budget of
+//! [`BUDGETS`]. Every candidate is scored by replaying the group's runs
+//! ([`super::replay`]) with the candidate as the engine layer.
+//!
+//! k-fold checking: the group's runs are dealt round-robin (in input order) into `folds`
+//! folds; each fold is replayed with parameters fitted on the other folds, and the
+//! errors of those held-out rows are the reported ones. The shipped profile is the fit on
+//! every run of the group.
+//!
+//! Invariants: deterministic (fixed start, fixed move order, the replay's fixed seeds);
+//! a group with fewer than [`MIN_ROWS`] replayable runs is not fitted (said in
+//! [`GroupFit::skipped`]).
+
+use super::replay::{Row, quantile};
+use super::{MeasuredRun, ReplayOptions, replay};
+use crate::scenario::ScenarioError;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use xpyd_models::engine::{EngineParams, EngineProfile, FitErrors};
+
+/// Per-step token budgets the fit tries (`None` first: the backend's default).
+pub const BUDGETS: [Option<u32>; 6] = [
+    None,
+    Some(1024),
+    Some(2048),
+    Some(4096),
+    Some(8192),
+    Some(16384),
+];
+
+/// Fewest replayable runs a group needs to be fitted.
+pub const MIN_ROWS: usize = 8;
+
+/// What to fit.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Only this engine (`None`: every engine in the files).
+    pub engine: Option<String>,
+    /// Only this GPU (`None`: every GPU in the files).
+    pub gpu: Option<String>,
+    /// Folds of the k-fold check (2..=20; 1 disables the check).
+    pub folds: usize,
+    /// Rounds of coordinate descent (1..=50).
+    pub rounds: usize,
+    /// Where runs without a deployment of their own take it from.
+    pub replay: ReplayOptions,
+    /// Where the runs come from, for the profiles' `source`.
+    pub source: String,
+}
+
+/// The result of one engine x GPU group.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupFit {
+    /// Engine.
+    pub engine: String,
+    /// GPU.
+    pub gpu: String,
+    /// The fitted profile (`None`: not fitted, see `skipped`).
+    pub profile: Option<EngineProfile>,
+    /// Loss of the neutral engine layer and of the fit, on every run of the group.
+    pub loss_neutral: f64,
+    /// Loss of the fitted parameters on every run.
+    pub loss_fitted: f64,
+    /// Held-out rows of the k-fold check (each replayed with the fit of the other folds).
+    pub checked_rows: Vec<Row>,
+    /// Why the group was not fitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// Capped absolute log error of one prediction (`None`: nothing to compare).
+fn log_err(measured: f64, predicted: Option<f64>) -> Option<f64> {
+    let p = predicted?;
+    (measured > 0.0 && p > 0.0).then(|| (p / measured).ln().abs().min(2.0))
+}
+
+/// The loss of replayed rows: mean of the two capped log errors per row; a row that
+/// failed to replay counts the cap.
+fn loss(rows: &[Row]) -> f64 {
+    if rows.is_empty() {
+        return 0.0;
+    }
+    let total: f64 = rows
+        .iter()
+        .map(|r| {
+            let t = log_err(r.ttft_ms.measured, r.ttft_ms.predicted).unwrap_or(2.0);
+            let p = log_err(r.tpot_ms.measured, r.tpot_ms.predicted).unwrap_or(2.0);
+            (t + p) / 2.0
+        })
+        .sum();
+    total / rows.len() as f64
+}
+
+fn replay_with(
+    runs: &[MeasuredRun],
+    params: &EngineParams,
+    opts: &ReplayOptions,
+) -> Result<Vec<Row>, ScenarioError> {
+    let o = ReplayOptions {
+        scenario: opts.scenario.clone(),
+        engine: Some(params.clone()),
+    };
+    Ok(replay(runs, &o)?.rows)
+}
+
+/// The continuous coordinates: (get, set, initial step, in log space).
+type Coord = (
+    fn(&EngineParams) -> f64,
+    fn(&mut EngineParams, f64),
+    f64,
+    bool,
+);
+
+const COORDS: [Coord; 5] = [
+    (|p| p.prefill_scale, |p, v| p.prefill_scale = v, 0.2, true),
+    (|p| p.decode_scale, |p, v| p.decode_scale = v, 0.2, true),
+    (|p| p.frontend_ms, |p, v| p.frontend_ms = v, 40.0, false),
+    (
+        |p| p.step_overhead_ms,
+        |p, v| p.step_overhead_ms = v,
+        1.0,
+        false,
+    ),
+    (
+        |p| p.per_seq_overhead_us,
+        |p, v| p.per_seq_overhead_us = v,
+        20.0,
+        false,
+    ),
+];
+
+/// Clamp `v` of coordinate `i` to its range in [`xpyd_models::engine::RANGES`].
+fn clamp(i: usize, v: f64) -> f64 {
+    let names = [
+        "prefill-scale",
+        "decode-scale",
+        "frontend-ms",
+        "step-overhead-ms",
+        "per-seq-overhead-us",
+    ];
+    let (_, lo, hi) = xpyd_models::engine::RANGES
+        .iter()
+        .find(|(n, _, _)| *n == names[i])
+        .copied()
+        .expect("every coordinate has a range");
+    v.clamp(lo, hi)
+}
+
+/// Coordinate descent from the neutral layer; returns the best parameters and their loss.
+fn descend(
+    runs: &[MeasuredRun],
+    rounds: usize,
+    opts: &ReplayOptions,
+) -> Result<(EngineParams, f64), ScenarioError> {
+    let mut best = EngineParams::NEUTRAL;
+    let mut best_loss = loss(&replay_with(runs, &best, opts)?);
+    let mut steps: Vec<f64> = COORDS.iter().map(|c| c.2).collect();
+    for _ in 0..rounds {
+        let mut moved = false;
+        // The token budget first (every value: it decides how prefills cluster).
+        for b in BUDGETS {
+            if b == best.max_batched_tokens {
+                continue;
+            }
+            let mut cand = best.clone();
+            cand.max_batched_tokens = b;
+            let l = loss(&replay_with(runs, &cand, opts)?);
+            if l < best_loss {
+                (best, best_loss, moved) = (cand, l, true);
+            }
+        }
+        for (i, (get, set, _, log)) in COORDS.iter().enumerate() {
+            loop {
+                let x = get(&best);
+                let mut improved = false;
+                for dir in [1.0, -1.0] {
+                    let v = if *log {
+                        x * (dir * steps[i]).exp()
+                    } else {
+                        x + dir * steps[i]
+                    };
+                    let v = clamp(i, v);
+                    if v == x {
+                        continue;
+                    }
+                    let mut cand = best.clone();
+                    set(&mut cand, v);
+                    let l = loss(&replay_with(runs, &cand, opts)?);
+                    if l < best_loss {
+                        (best, best_loss, improved, moved) = (cand, l, true, true);
+                        break;
+                    }
+                }
+                if !improved {
+                    steps[i] /= 2.0;
+                    break;
+                }
+            }
+        }
+        if !moved
+            && steps
+                .iter()
+                .zip(COORDS.iter())
+                .all(|(s, c)| *s < c.2 / 16.0)
+        {
+            break;
+        }
+    }
+    Ok((round_params(best), best_loss))
+}
+
+/// Parameters rounded to the precision they are written with (4 significant places for
+/// the scales, 0.01 ms, 0.1 us).
+fn round_params(p: EngineParams) -> EngineParams {
+    let r = |x: f64, unit: f64| (x / unit).round() * unit;
+    EngineParams {
+        prefill_scale: r(p.prefill_scale, 1e-4),
+        decode_scale: r(p.decode_scale, 1e-4),
+        step_overhead_ms: r(p.step_overhead_ms, 0.01),
+        per_seq_overhead_us: r(p.per_seq_overhead_us, 0.1),
+        frontend_ms: r(p.frontend_ms, 0.01),
+        max_batched_tokens: p.max_batched_tokens,
+    }
+}
+
+/// Checking errors per mode of held-out rows.
+pub fn errors_by_mode(rows: &[Row]) -> Vec<FitErrors> {
+    let mut by: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.skipped.is_none()) {
+        let e = by.entry(r.mode.as_str()).or_default();
+        if let Some(x) = r.ttft_ms.error {
+            e.0.push(x.abs());
+        }
+        if let Some(x) = r.tpot_ms.error {
+            e.1.push(x.abs());
+        }
+    }
+    by.into_iter()
+        .map(|(mode, (t, p))| FitErrors {
+            mode: mode.to_owned(),
+            rows: t.len(),
+            ttft_median: quantile(&t, 0.5).unwrap_or(f64::NAN),
+            ttft_p90: quantile(&t, 0.9).unwrap_or(f64::NAN),
+            tpot_median: quantile(&p, 0.5).unwrap_or(f64::NAN),
+            tpot_p90: quantile(&p, 0.9).unwrap_or(f64::NAN),
+        })
+        .collect()
+}
+
+/// Fit every engine x GPU group of `runs` that `opts` selects.
+pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, ScenarioError> {
+    let mut groups: BTreeMap<(String, String), Vec<MeasuredRun>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.skip.is_none()) {
+        let selected = opts.engine.as_ref().is_none_or(|e| *e == r.backend)
+            && opts.gpu.as_ref().is_none_or(|g| *g == r.gpu);
+        if selected && xpyd_models::engine::ENGINES.contains(&r.backend.as_str()) {
+            groups
+                .entry((r.backend.clone(), r.gpu.clone()))
+                .or_default()
+                .push(r.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for ((engine, gpu), group) in groups {
+        // Runs the neutral layer cannot replay (deployment not simulable) are left out.
+        let neutral = replay_with(&group, &EngineParams::NEUTRAL, &opts.replay)?;
+        let usable: Vec<MeasuredRun> = group
+            .into_iter()
+            .zip(&neutral)
+            .filter(|(_, row)| row.skipped.is_none())
+            .map(|(r, _)| r)
+            .collect();
+        let neutral_rows: Vec<Row> = neutral
+            .into_iter()
+            .filter(|r| r.skipped.is_none())
+            .collect();
+        if usable.len() < MIN_ROWS {
+            out.push(GroupFit {
+                engine,
+                gpu,
+                profile: None,
+                loss_neutral: loss(&neutral_rows),
+                loss_fitted: f64::NAN,
+                checked_rows: Vec::new(),
+                skipped: Some(format!(
+                    "{} replayable runs (at least {MIN_ROWS} needed)",
+                    usable.len()
+                )),
+            });
+            continue;
+        }
+        let mut checked_rows = Vec::new();
+        if opts.folds >= 2 {
+            let mut held: Vec<(usize, Row)> = Vec::new();
+            for k in 0..opts.folds {
+                let (train, test): (Vec<_>, Vec<_>) = usable
+                    .iter()
+                    .enumerate()
+                    .partition(|(i, _)| i % opts.folds != k);
+                let train: Vec<MeasuredRun> = train.into_iter().map(|(_, r)| r.clone()).collect();
+                let (params, _) = descend(&train, opts.rounds, &opts.replay)?;
+                let test_runs: Vec<MeasuredRun> = test.iter().map(|(_, r)| (*r).clone()).collect();
+                let rows = replay_with(&test_runs, &params, &opts.replay)?;
+                held.extend(test.iter().map(|(i, _)| *i).zip(rows));
+            }
+            held.sort_by_key(|(i, _)| *i);
+            checked_rows = held.into_iter().map(|(_, r)| r).collect();
+        }
+        let (params, loss_fitted) = descend(&usable, opts.rounds, &opts.replay)?;
+        let checked = errors_by_mode(&checked_rows);
+        out.push(GroupFit {
+            profile: Some(EngineProfile {
+                engine: engine.clone(),
+                gpu: gpu.clone(),
+                source: format!(
+                    "xpyd calibrate fit-engine on {} runs of {} ({}-fold check)",
+                    usable.len(),
+                    opts.source,
+                    opts.folds
+                ),
+                params,
+                fitted_rows: usable.len(),
+                checked,
+            }),
+            engine,
+            gpu,
+            loss_neutral: loss(&neutral_rows),
+            loss_fitted,
+            checked_rows,
+            skipped: None,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_is_capped_mean_log_error() {
+        let row = |t: f64, p: f64| Row {
+            id: String::new(),
+            file: String::new(),
+            backend: String::new(),
+            gpu: String::new(),
+            mode: "aggregated".into(),
+            model: String::new(),
+            ttft_ms: super::super::Compare {
+                measured: 100.0,
+                predicted: Some(t),
+                error: Some(t / 100.0 - 1.0),
+            },
+            tpot_ms: super::super::Compare {
+                measured: 10.0,
+                predicted: Some(p),
+                error: Some(p / 10.0 - 1.0),
+            },
+            ttft_p50_ms: None,
+            ttft_p90_ms: None,
+            ttft_p99_ms: None,
+            tpot_p50_ms: None,
+            tpot_p90_ms: None,
+            tpot_p99_ms: None,
+            throughput_rps: None,
+            notes: vec![],
+            skipped: None,
+        };
+        assert_eq!(loss(&[row(100.0, 10.0)]), 0.0);
+        let l = loss(&[row(200.0, 10.0)]);
+        assert!((l - 2f64.ln() / 2.0).abs() < 1e-12);
+        // A 1000x miss counts the cap, not 6.9.
+        assert!((loss(&[row(1e5, 10.0)]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn clamp_keeps_coordinates_in_range() {
+        assert_eq!(clamp(0, 10.0), 4.0);
+        assert_eq!(clamp(2, -5.0), 0.0);
+        assert_eq!(clamp(4, 5000.0), 1000.0);
+    }
+}
