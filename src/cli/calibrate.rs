@@ -60,7 +60,8 @@ struct FitEngineArgs {
     /// Write the profiles here (atomically); default: print them on stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Print the fit (profiles, losses, held-out rows) as JSON instead of the summary.
+    /// Print the fit (profiles, losses, held-out rows) as JSON instead of the summary
+    /// (the profiles still go to --out).
     #[arg(long)]
     json: bool,
 }
@@ -138,16 +139,14 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
     };
     let json = serde_json::to_string_pretty(&profiles)? + "\n";
     let summary = xpyd_reports::serving::fit_text(&groups);
-    if a.json {
-        return print_out(&format!("{}\n", serde_json::to_string_pretty(&groups)?));
+    if let Some(path) = &a.out {
+        xpyd_reports::atomic::write_file(path, json.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    match &a.out {
-        Some(path) => {
-            xpyd_reports::atomic::write_file(path, json.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
-            print_out(&format!("{summary}wrote {}\n", path.display()))
-        }
-        None => {
+    match (a.json, &a.out) {
+        (true, _) => print_out(&format!("{}\n", serde_json::to_string_pretty(&groups)?)),
+        (false, Some(path)) => print_out(&format!("{summary}wrote {}\n", path.display())),
+        (false, None) => {
             eprint!("{summary}");
             print_out(&json)
         }

@@ -41,6 +41,10 @@ pub(crate) struct CostArgs {
     /// Ignore calibration profiles: every term from the roofline.
     #[arg(long)]
     roofline: bool,
+    /// Price the step with this engine's built-in engine layer on the GPU (fitted
+    /// overheads and kernel scales); default: kernels with the assumed overheads.
+    #[arg(long, value_name = "ENGINE", value_parser = xpyd_models::engine::ENGINES)]
+    engine: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -122,6 +126,15 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
             cm.gpu().id
         );
     }
+    let cm = match &args.engine {
+        None => cm,
+        Some(e) => {
+            let p = xpyd_models::EngineProfile::builtin(e, &cm.gpu().id).with_context(|| {
+                format!("--engine {e}: no built-in {e} engine profile for {}", cm.gpu().id)
+            })?;
+            cm.with_engine(Some(p.params.clone()))
+        }
+    };
     let report = StepReport::new(&cm, shape);
     if args.json {
         print_out(&format!("{}\n", serde_json::to_string_pretty(&report)?))

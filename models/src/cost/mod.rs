@@ -87,7 +87,7 @@ mod step;
 mod sustained;
 mod terms;
 
-pub use report::StepReport;
+pub use report::{EngineLayerReport, StepReport};
 pub use roofline::{
     ELEMENTWISE_FFN_PASSES, ELEMENTWISE_HIDDEN_PASSES, Efficiencies, NVLINK_ALLREDUCE_LATENCY_S,
     PCIE_ALLREDUCE_LATENCY_S,

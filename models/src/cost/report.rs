@@ -69,6 +69,18 @@ pub struct StepReport {
     pub kv_cache: &'static str,
     /// The step priced.
     pub shape: StepShape,
+    /// The engine layer above the kernels (absent: kernels with the assumed overheads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineLayerReport>,
+}
+
+/// The engine layer a step was priced with.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EngineLayerReport {
+    /// Its parameters.
+    pub params: crate::EngineParams,
+    /// The factor on this step's kernel terms (already in the breakdown).
+    pub kernel_factor: f64,
 }
 
 impl StepReport {
@@ -87,6 +99,10 @@ impl StepReport {
             weights: cm.weights().name(),
             kv_cache: cm.kv().name(),
             shape,
+            engine: cm.engine().map(|e| EngineLayerReport {
+                params: e.clone(),
+                kernel_factor: e.kernel_factor(shape.prefill_tokens, shape.decode_seqs),
+            }),
         }
     }
 
@@ -114,6 +130,18 @@ impl StepReport {
             None => {
                 let _ = writeln!(out, "  profile: none (roofline)");
             }
+        }
+        if let Some(e) = &self.engine {
+            let p = &e.params;
+            let _ = writeln!(
+                out,
+                "  engine layer: kernel terms x {:.4} (prefill-scale {}, decode-scale {}), overhead {} ms + {} us per sequence",
+                e.kernel_factor,
+                p.prefill_scale,
+                p.decode_scale,
+                p.step_overhead_ms,
+                p.per_seq_overhead_us
+            );
         }
         let src = self.sources;
         for (name, v, s) in [
