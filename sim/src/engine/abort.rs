@@ -43,6 +43,7 @@ impl Simulation<'_> {
         {
             self.unrouted.remove(k);
         }
+        let mut flowing = false;
         match r.phase {
             Phase::InPrefillQueue => {
                 let k = self.prefill_queue.iter().position(|&x| x == id);
@@ -53,13 +54,13 @@ impl Simulation<'_> {
             Phase::Bootstrapping => r.aborted = true,
             // Connector setup pending (no flow yet): likewise.
             Phase::Transferring if r.transfer_start.is_none() => r.aborted = true,
-            Phase::Transferring => {
-                if self.net.cancel(now, id) {
-                    let generation = self.net.generation();
-                    self.arm_transfer_timer(generation);
-                }
-            }
+            Phase::Transferring => flowing = true,
             _ => {}
+        }
+        // Its KV stops moving; the other flows share the freed bandwidth.
+        if flowing && self.net.cancel(now, id) {
+            let generation = self.net.generation();
+            self.arm_transfer_timer(generation);
         }
         // Its prefill-only instance, until the KV left it.
         let r = &mut self.reqs[id];

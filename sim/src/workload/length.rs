@@ -93,7 +93,7 @@ impl LengthDist {
                 match *jitter {
                     // No jitter draws nothing: the same lengths as without the key.
                     None => LengthDist::Fixed(*tokens),
-                    Some(j) if j == 0.0 => LengthDist::Fixed(*tokens),
+                    Some(0.0) => LengthDist::Fixed(*tokens),
                     Some(j) => {
                         check(
                             (0.0..=MAX_JITTER).contains(&j),
