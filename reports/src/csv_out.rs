@@ -3,12 +3,15 @@
 //!
 //! Invariants: fixed column order and fixed float formatting (seconds to 6 decimals,
 //! milliseconds to 3, fractions to 4), empty cells for values a request does not have.
+//! `outcome` is `completed`, `rejected`, `unfinished`, `timed-out` (aborted by its client
+//! at `timeout-s`) or `warmup`: a warm-up request (`warmup-requests`) keeps its row and
+//! its latencies, marked so, whatever its end (it is in no summary metric).
 
 use crate::ReportError;
 use crate::atomic::AtomicFile;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use xpyd_sim::metrics::{Outcome, RequestRecord, TimeseriesRow};
+use xpyd_sim::metrics::{RequestRecord, TimeseriesRow};
 
 /// Columns of `requests.csv`.
 pub const REQUEST_COLUMNS: [&str; 15] = [
@@ -83,11 +86,9 @@ impl RequestsCsv {
         if self.error.is_some() {
             return;
         }
-        let outcome = match r.outcome {
-            Outcome::Completed => "completed",
-            Outcome::Rejected => "rejected",
-            Outcome::Unfinished => "unfinished",
-        };
+        // Warm-up requests are marked, not omitted: every issued request has its row,
+        // and their latencies show how the system warmed up.
+        let outcome = if r.warmup { "warmup" } else { r.outcome.name() };
         let row = [
             r.id.to_string(),
             format!("{:.6}", r.arrival_s),
@@ -240,6 +241,7 @@ impl TimeseriesCsv {
 mod tests {
     use super::*;
     use crate::tables::{Requests, Timeseries};
+    use xpyd_sim::metrics::Outcome;
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("xpyd-csv-out-{}", std::process::id()));
@@ -269,6 +271,7 @@ mod tests {
             slo_met: Some(true),
             outcome: Outcome::Completed,
             preemptions: 1,
+            warmup: false,
         };
         let rejected = RequestRecord {
             id: 8,
@@ -282,21 +285,39 @@ mod tests {
             outcome: Outcome::Rejected,
             ..done.clone()
         };
+        let timed_out = RequestRecord {
+            id: 9,
+            outcome: Outcome::TimedOut,
+            ..rejected.clone()
+        };
+        let warm = RequestRecord {
+            id: 10,
+            warmup: true,
+            ..done.clone()
+        };
         w.push(&done);
         w.push(&rejected);
+        w.push(&timed_out);
+        w.push(&warm);
         w.finish().unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.lines().next().unwrap(), REQUEST_COLUMNS.join(","));
+        let outcomes: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(13).unwrap())
+            .collect();
+        assert_eq!(outcomes, ["completed", "rejected", "timed-out", "warmup"]);
         let r = Requests::read(&p).unwrap();
-        assert_eq!(r.id, vec![7, 8]);
-        assert_eq!(r.arrival_s, vec![1.5, 1.5]);
-        assert_eq!(r.output_tokens, vec![20, 20]);
-        assert_eq!(r.prefill_instance, vec![Some(0), None]);
-        assert_eq!(r.decode_instance, vec![Some(2), None]);
+        assert_eq!(r.id, vec![7, 8, 9, 10]);
+        assert_eq!(r.arrival_s, vec![1.5; 4]);
+        assert_eq!(r.output_tokens, vec![20; 4]);
+        assert_eq!(r.prefill_instance, vec![Some(0), None, None, Some(0)]);
+        assert_eq!(r.decode_instance, vec![Some(2), None, None, Some(2)]);
         assert_eq!(r.ttft_ms[0].get(), Some(12.25));
         assert_eq!(r.ttft_ms[1].get(), None);
         assert_eq!(r.kv_transfer_ms[0].get(), None);
-        assert_eq!(r.slo_met, vec![Some(true), None]);
+        assert_eq!(r.slo_met, vec![Some(true), None, None, Some(true)]);
     }
 
     /// `timeseries.csv` (with a second system appended) reads back what was written.

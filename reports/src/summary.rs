@@ -363,6 +363,20 @@ impl Summary {
                 s.requests.completed, s.requests.rejected, s.requests.unfinished
             )
         });
+        if self.system.requests.timed_out.is_some() {
+            row(&mut t, "timed out (share of arrived)", &|s| {
+                format!(
+                    "{} ({:.1}%)",
+                    s.requests.timed_out.unwrap_or(0),
+                    s.requests.timed_out_fraction.unwrap_or(0.0) * 100.0
+                )
+            });
+        }
+        if self.system.requests.warmup > 0 {
+            row(&mut t, "warm-up requests (not measured)", &|s| {
+                s.requests.warmup.to_string()
+            });
+        }
         row(&mut t, "preemptions", &|s| s.preemptions.to_string());
         if self.system.prefix_cache.lookup_tokens > 0 {
             row(&mut t, "prefix cache hit rate", &|s| {

@@ -1,9 +1,13 @@
 //! The event queue: a min-heap of events ordered by `(time, seq)`.
 //!
 //! Invariants: the queue owns the sequence number, so events scheduled for the same
-//! instant pop in the order they were scheduled (FIFO). Nothing else breaks ties: no
-//! priorities hidden in the event payload, no floats in the key. Events are cancelled
-//! lazily by the handlers (generation checks), never removed from the heap.
+//! instant pop in the order they were scheduled (FIFO). The one other tie-breaker is an
+//! explicit phase in the key, `(at, phase, seq)`: an event pushed with
+//! [`EventQueue::push_late`] (a client's timeout) pops after every normal event of its
+//! instant, even those scheduled later at that instant, so a request that finishes
+//! exactly at its timeout completes. No priorities hidden in the event payload, no
+//! floats in the key. Events are cancelled lazily by the handlers (generation checks),
+//! never removed from the heap.
 
 use crate::id::{InstanceId, RequestId};
 use crate::time::SimTime;
@@ -45,10 +49,18 @@ pub enum Event {
     },
     /// A starting replica finished warming up (stale unless the epoch matches).
     InstanceReady(InstanceId, u32),
+    /// A request's client gives up on it (`timeout-s` after its arrival); stale unless
+    /// the slot still holds the request of this serial, unfinished.
+    Timeout(RequestId, u64),
 }
 
-/// A pending event. `key` is `(at << 64) | seq`: one integer compare orders by time,
-/// then by sequence number, exactly as the `(at, seq)` tuple does.
+/// The phase bit of [`EventQueue::push_late`] events: set in the low word of the key, so
+/// they sort after every normal event of their instant.
+const LATE: u64 = 1 << 63;
+
+/// A pending event. `key` is `(at << 64) | phase << 63 | seq`: one integer compare
+/// orders by time, then phase (late events last), then sequence number, exactly as the
+/// `(at, phase, seq)` tuple does.
 #[derive(Debug)]
 struct Scheduled {
     key: u128,
@@ -61,7 +73,7 @@ impl Scheduled {
     }
 
     fn seq(&self) -> u64 {
-        self.key as u64
+        self.key as u64 & !LATE
     }
 }
 
@@ -98,9 +110,20 @@ impl EventQueue {
 
     /// Schedule `ev` at `at`.
     pub fn push(&mut self, at: SimTime, ev: Event) {
+        self.push_phase(at, 0, ev);
+    }
+
+    /// Schedule `ev` at `at`, after every normal event of that instant (whenever those
+    /// are scheduled); late events of one instant pop FIFO among themselves.
+    pub fn push_late(&mut self, at: SimTime, ev: Event) {
+        self.push_phase(at, LATE, ev);
+    }
+
+    fn push_phase(&mut self, at: SimTime, phase: u64, ev: Event) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let key = (u128::from(at.0) << 64) | u128::from(seq);
+        debug_assert!(seq < LATE, "sequence numbers stay below the phase bit");
+        let key = (u128::from(at.0) << 64) | u128::from(phase | seq);
         self.heap.push(Scheduled { key, ev });
     }
 
@@ -131,6 +154,31 @@ mod tests {
                 Event::TryStep(InstanceId(2)),
                 Event::TryStep(InstanceId(1)),
                 Event::Arrival
+            ]
+        );
+    }
+
+    #[test]
+    fn late_events_pop_after_every_event_of_their_instant() {
+        let mut q = EventQueue::new();
+        q.push_late(SimTime(5), Event::Timeout(RequestId(0), 0));
+        q.push(SimTime(5), Event::Sample);
+        q.push(SimTime(4), Event::Arrival);
+        // Popping the instant-4 event, then scheduling more at 5: still before the late one.
+        assert_eq!(q.pop().map(|e| e.2), Some(Event::Arrival));
+        q.push(SimTime(5), Event::TryStep(InstanceId(1)));
+        q.push_late(SimTime(5), Event::Timeout(RequestId(1), 1));
+        q.push(SimTime(6), Event::Sample);
+        let order: Vec<(u64, Event)> =
+            std::iter::from_fn(|| q.pop().map(|(at, _, e)| (at.0, e))).collect();
+        assert_eq!(
+            order,
+            vec![
+                (5, Event::Sample),
+                (5, Event::TryStep(InstanceId(1))),
+                (5, Event::Timeout(RequestId(0), 0)),
+                (5, Event::Timeout(RequestId(1), 1)),
+                (6, Event::Sample),
             ]
         );
     }

@@ -15,11 +15,19 @@
 //!   (3 significant digits: a reported percentile is within 0.05% of a sample value at
 //!   that rank) and the memory of a run stays bounded by what is in flight, not by its
 //!   length. Means and counts stay exact (a running sum).
-//! - Throughput divides by the makespan: from time 0 to the last completion.
+//! - Throughput divides by the makespan: from time 0 to the last completion. With
+//!   warm-up requests (`[workload] warmup-requests`), by the measured span instead: from
+//!   the first measured request's arrival to the last measured completion.
 //! - SLO attainment: completed requests meeting both TTFT and TPOT objectives over all
 //!   arrived requests; goodput is those requests per second of makespan.
+//! - Warm-up requests (the first `warmup-requests` issued, as genai-perf/AIPerf
+//!   `--warmup-request-count`) are simulated but counted in nothing above: not in the
+//!   counts by outcome (only in `warmup`), latencies, ITL, throughput or SLO attainment.
+//! - A timed-out request (its client aborted it, `[workload] timeout-s`) is its own
+//!   outcome: counted, with no TTFT, TPOT or E2E sample.
 //!
-//! Invariant: `arrived = completed + rejected + unfinished`.
+//! Invariant: `arrived = completed + rejected + unfinished + timed_out` (measured
+//! requests only).
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -34,6 +42,20 @@ pub enum Outcome {
     Rejected,
     /// Still in flight when the simulation stopped.
     Unfinished,
+    /// Aborted by its client `timeout-s` after its arrival, unfinished.
+    TimedOut,
+}
+
+impl Outcome {
+    /// The name written in outputs (`requests.csv`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Rejected => "rejected",
+            Outcome::Unfinished => "unfinished",
+            Outcome::TimedOut => "timed-out",
+        }
+    }
 }
 
 /// One request's numbers, as written to `requests.csv`.
@@ -69,6 +91,8 @@ pub struct RequestRecord {
     pub outcome: Outcome,
     /// Times it was preempted.
     pub preemptions: u32,
+    /// Whether it is a warm-up request (simulated, not measured).
+    pub warmup: bool,
 }
 
 /// Mean and percentiles of a latency, ms.
@@ -386,6 +410,19 @@ pub struct RequestCounts {
     pub rejected: u64,
     /// Requests in flight at the end.
     pub unfinished: u64,
+    /// Requests aborted by their client at `timeout-s` (present when timeouts are on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<u64>,
+    /// `timed_out / arrived` (present when timeouts are on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out_fraction: Option<f64>,
+    /// Warm-up requests issued before the measured ones (counted in nothing above).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup: u64,
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 /// Rates over the makespan.
@@ -440,12 +477,33 @@ pub struct Collector {
     slo_ok: u64,
     last_completion_s: f64,
     preemptions: u64,
+    /// Whether the workload has warm-up requests (throughput over the measured span).
+    warmup: bool,
+    /// Arrival of the first measured request, s.
+    first_measured_s: Option<f64>,
 }
 
 impl Collector {
-    /// A request arrived.
-    pub fn arrived(&mut self) {
-        self.counts.arrived += 1;
+    /// A collector for a workload with warm-up requests or not, timeouts or not.
+    pub fn new(warmup: bool, timeouts: bool) -> Collector {
+        let mut c = Collector {
+            warmup,
+            ..Collector::default()
+        };
+        if timeouts {
+            c.counts.timed_out = Some(0);
+        }
+        c
+    }
+
+    /// A request arrived at `at_s`; a warm-up request is not measured.
+    pub fn arrived(&mut self, at_s: f64, warmup: bool) {
+        if warmup {
+            self.counts.warmup += 1;
+        } else {
+            self.counts.arrived += 1;
+            self.first_measured_s.get_or_insert(at_s);
+        }
     }
 
     /// Record `weight` inter-token gaps of `gap_ms`.
@@ -455,10 +513,14 @@ impl Collector {
 
     /// Record an ended request.
     pub fn ended(&mut self, r: &RequestRecord, finish_s: f64) {
+        if r.warmup {
+            return;
+        }
         self.preemptions += u64::from(r.preemptions);
         match r.outcome {
             Outcome::Rejected => self.counts.rejected += 1,
             Outcome::Unfinished => self.counts.unfinished += 1,
+            Outcome::TimedOut => *self.counts.timed_out.get_or_insert(0) += 1,
             Outcome::Completed => {
                 self.counts.completed += 1;
                 self.input_tokens += u64::from(r.input_tokens);
@@ -484,7 +546,14 @@ impl Collector {
     /// Summarise.
     pub fn finish(self, gpus: u32, slo: &crate::scenario::SloConfig) -> Metrics {
         let makespan = self.last_completion_s;
-        let per_s = |x: f64| if makespan > 0.0 { x / makespan } else { 0.0 };
+        // With warm-up, rates are over the measured span (genai-perf's definition).
+        let start = if self.warmup {
+            self.first_measured_s.unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        let span = makespan - start;
+        let per_s = |x: f64| if span > 0.0 { x / span } else { 0.0 };
         let (ttft_at, ttft) = self.ttft.summarise(slo.percentile);
         let (tpot_at, tpot) = self.tpot.summarise(slo.percentile);
         let arrived = self.counts.arrived.max(1) as f64;
@@ -493,8 +562,12 @@ impl Collector {
             && ttft_at <= slo.ttft_ms
             && tpot_at <= slo.tpot_ms
             && attainment >= slo.attainment_target;
+        let mut requests = self.counts.clone();
+        requests.timed_out_fraction = requests
+            .timed_out
+            .map(|t| t as f64 / requests.arrived.max(1) as f64);
         Metrics {
-            requests: self.counts.clone(),
+            requests,
             throughput: Throughput {
                 requests_per_s: per_s(self.counts.completed as f64),
                 input_tokens_per_s: per_s(self.input_tokens as f64),

@@ -5,6 +5,11 @@
 //! length. A request's `serial` (arrival order) is its public id in outputs. Decode
 //! progress is not stored per token: it is derived from the instance's decode-step
 //! counter (see [`DecodeSlot`]).
+//!
+//! A request that times out (its client gives up, `[workload] timeout-s`) is taken out
+//! of whatever it is in at that instant and reported as `timed-out`; its slot is
+//! recycled then, except while an event naming it is still pending (SGLang's bootstrap,
+//! a transfer's connector setup): it stays `aborted` until that event pops.
 
 use crate::id::{IdVec, InstanceId, RequestId};
 use crate::time::SimTime;
@@ -29,6 +34,8 @@ pub enum Phase {
     AwaitingDecodeSlot,
     /// In a decode batch.
     Decoding,
+    /// Ended (completed, rejected or timed out): its slot is free or about to be reused.
+    Ended,
 }
 
 /// A request's place in an instance's decode set. The context it has at the instance's
@@ -109,6 +116,15 @@ pub struct Request {
     pub refs_local: u32,
     /// Prompt tokens not sent because the decode instance had them cached.
     pub transfer_skipped_tokens: u32,
+    /// Whether it is one of the workload's warm-up requests (simulated, not measured).
+    pub warmup: bool,
+    /// Whether KV is reserved for it on its decode instance and has not arrived yet.
+    pub kv_reserved: bool,
+    /// Whether its prefill-only instance has sent its KV and stopped counting it.
+    pub kv_sent: bool,
+    /// Timed out while an event naming it was pending: its slot is freed when that
+    /// event pops (which then does nothing else).
+    pub aborted: bool,
 }
 
 impl Request {
@@ -150,6 +166,10 @@ impl Request {
             refs_prefill: 0,
             refs_local: 0,
             transfer_skipped_tokens: 0,
+            warmup: false,
+            kv_reserved: false,
+            kv_sent: false,
+            aborted: false,
         }
     }
 

@@ -3,6 +3,7 @@
 mod aiconfigurator;
 mod autoscaling;
 mod cli_errors;
+mod clients;
 mod common;
 mod determinism;
 mod plan;

@@ -48,10 +48,12 @@ impl Simulation<'_> {
         client: Option<u32>,
         sink: &mut dyn FnMut(&RequestRecord),
     ) {
-        self.collector.arrived();
-        self.ensure_sampling();
         let serial = self.next_serial;
         self.next_serial += 1;
+        // The first `warmup-requests` issued are simulated, not measured.
+        let warmup = serial < self.warmup;
+        self.collector.arrived(self.now.as_secs_f64(), warmup);
+        self.ensure_sampling();
         let mut req = Request::new(
             serial,
             self.now,
@@ -60,6 +62,7 @@ impl Simulation<'_> {
             client,
         );
         req.session = spec.session;
+        req.warmup = warmup;
         if spec.hash_block_tokens > 0 && !spec.block_hashes.is_empty() {
             let full = (spec.input_tokens / spec.hash_block_tokens) as usize;
             req.prefix_keys = chain_keys(&spec.block_hashes, full);
@@ -83,6 +86,11 @@ impl Simulation<'_> {
         if u64::from(spec.input_tokens) > self.max_prefill_tokens || total > self.max_total_tokens {
             self.end(id, Outcome::Rejected, sink);
             return;
+        }
+        if let Some(t) = self.timeout {
+            // After every other event of that instant: finishing exactly then completes.
+            self.queue
+                .push_late(self.now + t, Event::Timeout(id, serial));
         }
         self.signal_arrivals
             .push_back((self.now, spec.input_tokens, spec.output_tokens));

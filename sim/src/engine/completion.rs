@@ -32,8 +32,13 @@ impl Simulation<'_> {
         }
         self.collector.ended(&rec, self.now.as_secs_f64());
         sink(&rec);
-        let client = self.reqs[id].client;
-        self.free_slots.push(id);
+        let r = &mut self.reqs[id];
+        let client = r.client;
+        // An aborted request's slot waits for the event still naming it (`reap`).
+        if !r.aborted {
+            r.phase = Phase::Ended;
+            self.free_slots.push(id);
+        }
         self.live -= 1;
         self.client_next(client);
     }
@@ -86,6 +91,7 @@ impl Simulation<'_> {
             slo_met,
             outcome,
             preemptions: r.preemptions,
+            warmup: r.warmup,
         }
     }
 

@@ -4,12 +4,15 @@
 //!
 //! Invariants:
 //! - The loop is the only writer of `now`; handlers schedule with `at >= now`.
-//! - Every arrived request ends exactly once: completed, rejected or unfinished (at the
-//!   stop time), and is reported to the sink then; its arena slot is then recycled.
+//! - Every arrived request ends exactly once: completed, rejected, timed out (its client
+//!   aborted it, `[workload] timeout-s`) or unfinished (at the stop time), and is
+//!   reported to the sink then; its arena slot is then recycled (see `abort` for the one
+//!   delay).
 //! - Outstanding counters: a request counts on its prefill instance until its KV has left
 //!   it and on its decode instance until it finishes (once when they are the same).
 //! - Same inputs and seed give the same event sequence (its hash is reported).
 
+mod abort;
 mod admission;
 mod completion;
 mod flow;
@@ -233,6 +236,10 @@ struct Simulation<'s> {
     signal_horizon: SimDuration,
     /// Autoscaling transitions so far.
     scale_events: Vec<ScaleEvent>,
+    /// How long a client waits before aborting a request (`None`: no timeout events).
+    timeout: Option<SimDuration>,
+    /// Requests issued first and not measured (serials below this are warm-up).
+    warmup: u64,
 }
 
 /// Start of the event-trace hash (FNV-1a's offset basis).
@@ -262,6 +269,7 @@ fn event_code(ev: &Event) -> (u64, u64) {
         Event::ColdStartLoad(i, e) => (10, u64::from(i.0) << 32 | u64::from(e)),
         Event::StorageTimer { generation } => (11, generation),
         Event::InstanceReady(i, e) => (12, u64::from(i.0) << 32 | u64::from(e)),
+        Event::Timeout(_, serial) => (13, serial),
     }
 }
 
@@ -409,7 +417,10 @@ impl<'s> Simulation<'s> {
             pending: None,
             gen_done: false,
             prefill_queue: VecDeque::new(),
-            collector: Collector::default(),
+            collector: Collector::new(
+                sc.workload.warmup_requests() > 0,
+                sc.workload.timeout().is_some(),
+            ),
             next_serial: 0,
             kv_bytes_per_token: sc.model.kv_bytes_per_token(sc.kv_cache),
             layers: f64::from(sc.model.num_layers),
@@ -435,6 +446,8 @@ impl<'s> Simulation<'s> {
             signal_latency: VecDeque::new(),
             signal_horizon,
             scale_events: Vec::new(),
+            timeout: sc.workload.timeout(),
+            warmup: sc.workload.warmup_requests(),
         })
     }
 
@@ -457,6 +470,13 @@ impl<'s> Simulation<'s> {
             if at > self.stop {
                 break;
             }
+            // A timeout of a request that already ended is not an event of the model (it
+            // is cancelled lazily): it neither moves the clock nor enters the trace.
+            if let Event::Timeout(id, serial) = ev
+                && !self.times_out(id, serial)
+            {
+                continue;
+            }
             debug_assert!(at >= self.now, "event in the past");
             self.now = at;
             self.events += 1;
@@ -468,9 +488,11 @@ impl<'s> Simulation<'s> {
             match ev {
                 Event::Arrival => self.on_arrival(sink),
                 Event::ClientIssue(c) => self.on_client_issue(c, sink),
+                Event::Bootstrapped(r) if self.reqs[r].aborted => self.reap(r),
                 Event::Bootstrapped(r) => flow::bootstrapped(self, r),
                 Event::TryStep(i) => self.on_try_step(i),
                 Event::StepDone(i) => self.on_step_done(i, sink),
+                Event::TransferStart(r) if self.reqs[r].aborted => self.reap(r),
                 Event::TransferStart(r) => self.on_transfer_start(r),
                 Event::TransferTimer { generation } => self.on_transfer_timer(generation, sink),
                 Event::Sample => self.on_sample(windows),
@@ -478,6 +500,7 @@ impl<'s> Simulation<'s> {
                 Event::ColdStartLoad(i, e) => self.on_cold_start_load(i, e),
                 Event::StorageTimer { generation } => self.on_storage_timer(generation),
                 Event::InstanceReady(i, e) => self.on_instance_ready(i, e),
+                Event::Timeout(id, _) => self.on_timeout(id, sink),
             }
         }
         // Whatever is still in flight at the stop is unfinished, reported in slot order.
@@ -486,7 +509,8 @@ impl<'s> Simulation<'s> {
             free[s] = true;
         }
         for slot in self.reqs.ids() {
-            if free[slot] {
+            // Aborted slots ended already (timed out), waiting for a stale event.
+            if free[slot] || self.reqs[slot].aborted {
                 continue;
             }
             let rec = self.record(slot, Outcome::Unfinished);

@@ -23,6 +23,8 @@ pub(super) struct DecodeSet {
     pub(super) context_sum: u64,
     next_admit: u64,
     block: u32,
+    /// Members that are warm-up requests (their inter-token gaps are not measured).
+    pub(super) warmup: u64,
 }
 
 impl DecodeSet {
@@ -35,6 +37,7 @@ impl DecodeSet {
             context_sum: 0,
             next_admit: 0,
             block,
+            warmup: 0,
         }
     }
 
@@ -74,6 +77,12 @@ impl DecodeSet {
         let p = self.phase(self.step, context0);
         self.phase_count[p] += 1;
         self.context_sum += context0;
+        self.warmup += u64::from(req.warmup);
+    }
+
+    /// Whether request `id` (described by `req`) is a member.
+    pub(super) fn contains(&self, id: RequestId, req: &Request) -> bool {
+        self.members.get(&req.slot.admit_seq) == Some(&id)
     }
 
     /// Remove a member; returns the blocks its context spans (shared prefix included).
@@ -85,6 +94,7 @@ impl DecodeSet {
         self.phase_count[p] -= 1;
         let context = s.context0 + (self.step - s.step0);
         self.context_sum -= context;
+        self.warmup -= u64::from(req.warmup);
         blocks_for(context, self.block)
     }
 

@@ -530,6 +530,7 @@ impl Instance {
         self.take_blocks(private);
         self.reserved_inflight += 1;
         r.reserved_blocks = private as u32;
+        r.kv_reserved = true;
         Some(id)
     }
 
@@ -538,6 +539,7 @@ impl Instance {
     pub fn kv_sent(&mut self, r: &mut Request) {
         self.release_request(r);
         self.unassign(r.input_tokens);
+        r.kv_sent = true;
     }
 
     /// Request `r`'s KV arrived on this (decode) instance: its reservation becomes the
@@ -546,6 +548,7 @@ impl Instance {
         self.reserved_inflight -= 1;
         r.blocks = r.reserved_blocks;
         r.reserved_blocks = 0;
+        r.kv_reserved = false;
         self.publish_prompt(r);
     }
 
@@ -628,9 +631,9 @@ impl Instance {
     }
 
     /// The decode part of the step that ended at `now`: every member gained a token.
-    /// Reports each inter-token gap to `itl` as `(gap ms, requests)`, lets in the
-    /// requests that became ready during the step, and returns nothing: finished members
-    /// are then taken with [`Self::pop_finished`].
+    /// Reports each inter-token gap of a measured (not warm-up) request to `itl` as
+    /// `(gap ms, requests)`, lets in the requests that became ready during the step, and
+    /// returns nothing: finished members are then taken with [`Self::pop_finished`].
     pub fn complete_decode_step(
         &mut self,
         now: SimTime,
@@ -639,12 +642,20 @@ impl Instance {
     ) {
         let n = self.decode.len() as u64;
         let joined = self.new_decoders.len() as u64;
-        itl(now.since(self.last_decode_end).as_millis_f64(), n - joined);
+        // Warm-up members' gaps are not measured.
+        let warm_joined = self
+            .new_decoders
+            .iter()
+            .filter(|&&id| reqs[id].warmup)
+            .count() as u64;
+        let measured = n - joined - (self.decode.warmup - warm_joined);
+        itl(now.since(self.last_decode_end).as_millis_f64(), measured);
         for &id in &self.new_decoders {
-            let last = reqs[id]
-                .last_token
-                .expect("a decoding request has emitted a token");
-            itl(now.since(last).as_millis_f64(), 1);
+            let r = &reqs[id];
+            let last = r.last_token.expect("a decoding request has emitted a token");
+            if !r.warmup {
+                itl(now.since(last).as_millis_f64(), 1);
+            }
         }
         self.new_decoders.clear();
         self.decode.advance();
@@ -677,6 +688,67 @@ impl Instance {
         self.give_blocks(spanned - shared);
         req.blocks = 0;
         self.release_refs(req);
+    }
+
+    // ----- aborts -------------------------------------------------------------------------
+
+    /// Request `id` was aborted by its client (a timeout): take it out of every queue and
+    /// batch here and free the KV blocks it holds here, with its cache references here.
+    /// A step executing now keeps its duration (its GPU work is issued) but no longer
+    /// advances the request. On a prefill-only instance this also frees a computed
+    /// prompt's KV held for (or being) sent, so call it there only until
+    /// [`Self::kv_sent`]. A reservation is freed by [`Self::cancel_reservation`];
+    /// the routing counters by [`Self::unassign`].
+    pub fn abort(&mut self, id: RequestId, r: &mut Request) {
+        if let Some(pos) = self.waiting.iter().position(|&x| x == id) {
+            self.waiting.remove(pos);
+        }
+        if let Some(pos) = self.kv_wait.iter().position(|&x| x == id) {
+            self.kv_wait.remove(pos);
+        }
+        if let Some(pos) = self.prefilling.iter().position(|&x| x == id) {
+            self.prefilling.remove(pos);
+            if self.busy {
+                self.plan.chunks.retain(|c| c.0 != id);
+            }
+            self.release_request(r);
+        } else if self.decode.contains(id, r) {
+            // A decode step executing now took this member's KV growth for the token
+            // it is computing: that block goes back too.
+            let in_step = self.busy && self.plan.decode;
+            let context = r.slot.context0 + (self.decode.step - r.slot.step0);
+            let spanned = self.decode.leave(r);
+            let grown = if in_step {
+                blocks_for(context + 1, self.block_tokens()) - spanned
+            } else {
+                0
+            };
+            let shared = u64::from(r.refs_local) * self.cache.engine_blocks();
+            self.give_blocks(spanned + grown - shared);
+            r.blocks = 0;
+            self.release_refs(r);
+            self.new_decoders.retain(|&x| x != id);
+        } else if let Some(pos) = self.pending_join.iter().position(|&x| x == id) {
+            self.pending_join.remove(pos);
+            self.release_request(r);
+        } else if let Some(pos) = self.slot_wait.iter().position(|&x| x == id) {
+            self.slot_wait.remove(pos);
+            self.release_request(r);
+        } else if self.role == Role::Prefill {
+            // Computed here; its KV is held for the decode side or moving there.
+            self.release_request(r);
+        }
+    }
+
+    /// Free the KV reserved here (a decode instance) for request `r`, whose KV has not
+    /// arrived, and its cache references here.
+    pub fn cancel_reservation(&mut self, r: &mut Request) {
+        debug_assert!(r.kv_reserved, "a reservation to cancel");
+        self.reserved_inflight -= 1;
+        self.give_blocks(u64::from(r.reserved_blocks));
+        r.reserved_blocks = 0;
+        r.kv_reserved = false;
+        self.release_refs(r);
     }
 
     /// The counters of the sampling window that just closed (reset for the next).

@@ -190,3 +190,67 @@ fn a_wake_is_requested_once_until_it_happens() {
     m.woke();
     assert!(m.request_wake());
 }
+
+/// Aborts free every block wherever the request is: queued, mid-prefill in an executing
+/// step (its chunk dropped from the step), decoding in an executing decode step (the
+/// block taken for its next token included), waiting for a slot, holding a reservation.
+#[test]
+fn abort_frees_every_block_wherever_the_request_is() {
+    let mut m = instance(Role::Aggregated, 100, 8, 64);
+    let mut reqs = Requests::new();
+    // a decodes with 32 tokens of context: its next token needs a new block.
+    let a = request(&mut reqs, 32, 50);
+    let b = request(&mut reqs, 100, 5);
+    let c = request(&mut reqs, 10, 5);
+    m.enqueue_prefill(a);
+    let mut preempted = Vec::new();
+    let plan = m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+    m.begin_step(plan);
+    let plan = m.end_step(SimTime(10));
+    for (id, chunk) in plan.chunks {
+        reqs[id].prefilled += chunk;
+    }
+    m.prompt_computed(a);
+    reqs[a].generated = 1;
+    reqs[a].last_token = Some(SimTime(10));
+    m.join_decode(a, &mut reqs[a]);
+    m.enqueue_prefill(b);
+    m.enqueue_prefill(c);
+    // A step decoding a (growth: 1 block) and prefilling 63 tokens of b (4 blocks).
+    let plan = m.plan_step(SimTime(10), &mut reqs, &mut preempted).unwrap();
+    assert!(plan.decode);
+    assert_eq!(plan.chunks, vec![(b, 63)]);
+    assert_account(&m, 2 + 1 + 4);
+    m.begin_step(plan);
+    m.abort(b, &mut reqs[b]);
+    assert_account(&m, 3);
+    m.abort(a, &mut reqs[a]);
+    assert_account(&m, 0);
+    m.abort(c, &mut reqs[c]);
+    assert_eq!(m.queued(), 0);
+    let plan = m.end_step(SimTime(20));
+    assert!(plan.chunks.is_empty(), "the aborted chunk is not advanced");
+    let mut gaps = 0;
+    m.complete_decode_step(SimTime(20), &mut reqs, &mut |_, n| gaps += n);
+    assert_eq!((gaps, m.running()), (0, 0));
+    assert_account(&m, 0);
+
+    // A reservation on a decode instance, and a request waiting for a slot.
+    let mut d = instance(Role::Decode, 10, 1, 512);
+    let x = request(&mut reqs, 40, 5);
+    let y = request(&mut reqs, 40, 5);
+    for id in [x, y] {
+        d.await_kv(id);
+        assert_eq!(d.reserve_next(&mut reqs, 0), Some(id));
+    }
+    assert_account(&d, 6);
+    reqs[y].generated = 1;
+    d.kv_arrived(&mut reqs[y]);
+    d.await_slot(y, &mut reqs[y]);
+    d.abort(x, &mut reqs[x]);
+    d.cancel_reservation(&mut reqs[x]);
+    assert_account(&d, 3);
+    d.abort(y, &mut reqs[y]);
+    assert_account(&d, 0);
+    assert_eq!(d.queued(), 0);
+}

@@ -264,10 +264,16 @@ fn set_lengths(
         w.lengths = None;
     }
     if let Some(tokens) = input {
-        w.input_tokens = Some(LengthFile::Fixed { tokens });
+        w.input_tokens = Some(LengthFile::Fixed {
+            tokens,
+            jitter: None,
+        });
     }
     if let Some(tokens) = output {
-        w.output_tokens = Some(LengthFile::Fixed { tokens });
+        w.output_tokens = Some(LengthFile::Fixed {
+            tokens,
+            jitter: None,
+        });
     }
     Ok(())
 }
@@ -422,11 +428,17 @@ tokens = 10
         assert_eq!(w.hardware.profile.as_deref(), Some("roofline"));
         assert_eq!(
             w.workload.input_tokens,
-            Some(LengthFile::Fixed { tokens: 7 })
+            Some(LengthFile::Fixed {
+                tokens: 7,
+                jitter: None
+            })
         );
         assert_eq!(
             w.workload.output_tokens,
-            Some(LengthFile::Fixed { tokens: 10 })
+            Some(LengthFile::Fixed {
+                tokens: 10,
+                jitter: None
+            })
         );
     }
 
@@ -451,7 +463,10 @@ tokens = 10
         assert!(w.workload.lengths.is_none());
         assert_eq!(
             w.workload.output_tokens,
-            Some(LengthFile::Fixed { tokens: 6 })
+            Some(LengthFile::Fixed {
+                tokens: 6,
+                jitter: None
+            })
         );
     }
 

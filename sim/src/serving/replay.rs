@@ -225,10 +225,16 @@ fn scenario_of(
             w.lengths = None;
         }
         if let Some(t) = load.input_tokens {
-            w.input_tokens = Some(LengthFile::Fixed { tokens: t });
+            w.input_tokens = Some(LengthFile::Fixed {
+                tokens: t,
+                jitter: None,
+            });
         }
         if let Some(t) = load.output_tokens {
-            w.output_tokens = Some(LengthFile::Fixed { tokens: t });
+            w.output_tokens = Some(LengthFile::Fixed {
+                tokens: t,
+                jitter: None,
+            });
         }
     }
     let floor = u64::from(load.clients.unwrap_or(10)) * 3;

@@ -26,6 +26,12 @@ pub struct WorkloadFile {
     pub prefix: Option<PrefixFile>,
     /// `[workload.sessions]`: multi-turn conversations (open-loop synthetic workloads).
     pub sessions: Option<SessionsFile>,
+    /// Requests issued first and simulated but not measured (default 0), as
+    /// genai-perf/AIPerf `--warmup-request-count`; `requests` are measured after them.
+    pub warmup_requests: Option<u64>,
+    /// A client aborts a request not finished this long after its arrival, seconds
+    /// (default: never).
+    pub timeout_s: Option<f64>,
 }
 
 /// `[workload.sessions]`: each arrival starts a conversation whose later turns resend
@@ -145,10 +151,13 @@ pub enum Interpolation {
     rename_all_fields = "kebab-case"
 )]
 pub enum LengthFile {
-    /// Always `tokens` tokens.
+    /// Always `tokens` tokens, or uniform in `tokens x (1 ± jitter)` with `jitter`.
     Fixed {
         /// Tokens (>= 1).
         tokens: u32,
+        /// Relative jitter in [0, 0.5] (default none): each length is drawn uniformly in
+        /// `tokens x (1 ± jitter)`, rounded, at least 1.
+        jitter: Option<f64>,
     },
     /// Uniform integer in `[min, max]`, both inclusive.
     Uniform {

@@ -255,15 +255,18 @@ impl WorkloadGen {
             }
             Source::Trace(t) => {
                 let bytes = t.source.read()?;
-                let trace = Trace::parse(t.format, &bytes, &t.source.label())?
-                    .select(t.start_s, w.requests, t.scale)?;
+                let trace = Trace::parse(t.format, &bytes, &t.source.label())?.select(
+                    t.start_s,
+                    w.issued(),
+                    t.scale,
+                )?;
                 Inner::Trace { trace, next: 0 }
             }
         };
         Ok(WorkloadGen {
             inner,
             think: ThinkGen::new(think_ms, streams.get(Stream::Think))?,
-            left: w.requests.unwrap_or(u64::MAX),
+            left: w.issued().unwrap_or(u64::MAX),
             mode: w.mode(),
         })
     }

@@ -21,6 +21,9 @@ use crate::rng::SimRng;
 /// Least probability mass a truncation window must keep.
 const MIN_KEPT_MASS: f64 = 0.01;
 
+/// Largest relative `jitter` of a fixed length (lengths stay within 0.5x..1.5x).
+const MAX_JITTER: f64 = 0.5;
+
 /// Which of the two lengths a distribution describes (picks built-in default columns).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum LengthRole {
@@ -35,6 +38,8 @@ pub(crate) enum LengthRole {
 pub(crate) enum LengthDist {
     /// Always this many tokens.
     Fixed(u32),
+    /// `tokens x (1 + jitter x U(-1, 1))`, rounded, at least 1.
+    Jittered { tokens: u32, jitter: f64 },
     /// Uniform integer in `[min, max]`.
     Uniform { min: u32, max: u32 },
     /// Rounded normal, rejection-truncated to `[min, max]`.
@@ -78,14 +83,30 @@ impl LengthDist {
         base_dir: &Path,
     ) -> Result<LengthDist, WorkloadError> {
         Ok(match f {
-            LengthFile::Fixed { tokens } => {
+            LengthFile::Fixed { tokens, jitter } => {
                 check(
                     *tokens >= 1,
                     field,
                     "tokens",
                     format!("{tokens} must be >= 1"),
                 )?;
-                LengthDist::Fixed(*tokens)
+                match *jitter {
+                    // No jitter draws nothing: the same lengths as without the key.
+                    None => LengthDist::Fixed(*tokens),
+                    Some(0.0) => LengthDist::Fixed(*tokens),
+                    Some(j) => {
+                        check(
+                            (0.0..=MAX_JITTER).contains(&j),
+                            field,
+                            "jitter",
+                            format!("{j} must be a relative jitter in [0, {MAX_JITTER}]"),
+                        )?;
+                        LengthDist::Jittered {
+                            tokens: *tokens,
+                            jitter: j,
+                        }
+                    }
+                }
             }
             LengthFile::Uniform { min, max } => {
                 check(*min >= 1, field, "min", format!("{min} must be >= 1"))?;
@@ -249,6 +270,9 @@ impl LengthDist {
         };
         match self {
             LengthDist::Fixed(t) => format!("fixed {t} tok"),
+            LengthDist::Jittered { tokens, jitter } => {
+                format!("fixed {tokens} tok ±{}%", jitter * 100.0)
+            }
             LengthDist::Uniform { min, max } => format!("uniform [{min}, {max}] tok"),
             LengthDist::Normal {
                 mean,
@@ -320,6 +344,8 @@ pub(crate) fn std_normal_cdf(z: f64) -> f64 {
 pub(crate) enum LengthSampler {
     /// Always this many tokens.
     Fixed(u32),
+    /// `tokens x (1 + jitter x U(-1, 1))`, rounded, at least 1 (one draw).
+    Jittered { tokens: u32, jitter: f64 },
     /// Uniform integer in `[min, max]`.
     Uniform { min: u32, max: u32 },
     /// Rounded normal or log-normal, rejection-truncated to `[min, max]`.
@@ -344,6 +370,10 @@ impl LengthSampler {
         };
         Ok(match d {
             LengthDist::Fixed(t) => LengthSampler::Fixed(*t),
+            LengthDist::Jittered { tokens, jitter } => LengthSampler::Jittered {
+                tokens: *tokens,
+                jitter: *jitter,
+            },
             LengthDist::Uniform { min, max } => LengthSampler::Uniform {
                 min: *min,
                 max: *max,
@@ -396,6 +426,12 @@ impl LengthSampler {
     pub(crate) fn sample(&self, rng: &mut SimRng) -> u32 {
         match self {
             LengthSampler::Fixed(t) => *t,
+            LengthSampler::Jittered { tokens, jitter } => {
+                // u in [0, 1): uniform over tokens x [1 - jitter, 1 + jitter).
+                let u: f64 = rng.random();
+                let x = f64::from(*tokens) * (1.0 + jitter * (2.0 * u - 1.0));
+                (x.round() as u32).max(1)
+            }
             LengthSampler::Uniform { min, max } => rng.random_range(*min..=*max),
             LengthSampler::Normal {
                 dist,
@@ -461,14 +497,67 @@ mod tests {
     #[test]
     fn fixed_and_uniform_respect_bounds_and_mean() {
         assert!(
-            draw(&dist(LengthFile::Fixed { tokens: 7 }), 100, 1)
-                .iter()
-                .all(|&x| x == 7)
+            draw(
+                &dist(LengthFile::Fixed {
+                    tokens: 7,
+                    jitter: None
+                }),
+                100,
+                1
+            )
+            .iter()
+            .all(|&x| x == 7)
         );
         let v = draw(&dist(LengthFile::Uniform { min: 10, max: 20 }), 100_000, 1);
         assert!(v.iter().all(|&x| (10..=20).contains(&x)));
         assert!(v.contains(&10) && v.contains(&20));
         assert!((mean(&v) - 15.0).abs() < 0.05, "{}", mean(&v));
+    }
+
+    #[test]
+    fn jitter_spreads_fixed_lengths_uniformly_within_bounds() {
+        let fixed = |jitter| {
+            dist(LengthFile::Fixed {
+                tokens: 1000,
+                jitter,
+            })
+        };
+        // Absent and 0 draw nothing (today's lengths, no stream consumed).
+        assert_eq!(fixed(None), LengthDist::Fixed(1000));
+        assert_eq!(fixed(Some(0.0)), LengthDist::Fixed(1000));
+        let v = draw(&fixed(Some(0.01)), 100_000, 7);
+        assert!(v.iter().all(|&x| (990..=1010).contains(&x)));
+        assert!((mean(&v) - 1000.0).abs() < 0.1, "{}", mean(&v));
+        // Uniform: interior integers equally likely (990 and 1010 get half a bin).
+        let n = |k: u32| v.iter().filter(|&&x| x == k).count() as f64;
+        let per = 100_000.0 / 20.0;
+        for k in [991, 1000, 1009] {
+            assert!((n(k) - per).abs() < 5.0 * per.sqrt(), "{k}: {}", n(k));
+        }
+        assert!((n(990) - per / 2.0).abs() < 5.0 * per.sqrt(), "{}", n(990));
+        // Same seed, same draws; at least 1 for tiny lengths.
+        assert_eq!(v, draw(&fixed(Some(0.01)), 100_000, 7));
+        let one = dist(LengthFile::Fixed {
+            tokens: 1,
+            jitter: Some(0.5),
+        });
+        assert!(draw(&one, 1000, 1).iter().all(|&x| x >= 1));
+        for bad in [-0.1, 0.51, f64::NAN, f64::INFINITY] {
+            let e = LengthDist::from_file(
+                &LengthFile::Fixed {
+                    tokens: 10,
+                    jitter: Some(bad),
+                },
+                "workload.input-tokens",
+                LengthRole::Input,
+                Path::new("."),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(e.starts_with("workload.input-tokens.jitter: "), "{e}");
+            assert!(e.contains("[0, 0.5]"), "{e}");
+        }
     }
 
     #[test]
@@ -539,7 +628,13 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default()
         };
-        assert!(e(LengthFile::Fixed { tokens: 0 }).starts_with("workload.output-tokens.tokens: "));
+        assert!(
+            e(LengthFile::Fixed {
+                tokens: 0,
+                jitter: None
+            })
+            .starts_with("workload.output-tokens.tokens: ")
+        );
         assert!(
             e(LengthFile::Uniform { min: 5, max: 4 }).starts_with("workload.output-tokens.max: ")
         );

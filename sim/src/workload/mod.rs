@@ -23,6 +23,9 @@
 //! - Synthetic generators stream: memory does not grow with `requests` (a million
 //!   requests is fine; with sessions it is bounded by the conversations in flight). Traces and empirical tables are read once, when the generator is
 //!   built.
+//! - Warm-up and timeouts are client semantics the engine applies: the generator issues
+//!   `warmup-requests + requests` requests (the first ones are warm-up, by issue order),
+//!   and [`Workload::timeout`] is how long a client waits for each.
 //! - Every configuration or data error is a fatal [`WorkloadError`] naming the TOML field
 //!   (`workload.arrival.rate-rps`) or the file and line.
 //!
@@ -31,6 +34,10 @@
 //! ```toml
 //! [workload]
 //! requests = 2000            # synthetic: requests to generate (required); trace: optional cap
+//! # warmup-requests = 100    # issued first, simulated, not measured (default 0); `requests`
+//! #                          # more follow (a trace's cap becomes requests + warm-up)
+//! # timeout-s = 60.0         # a client aborts a request unfinished this long after its
+//! #                          # arrival: outcome `timed-out` (0 < x <= 86400; default never)
 //!
 //! [workload.arrival]         # synthetic only
 //! kind = "poisson"           # rate-rps: exponential gaps
@@ -48,7 +55,9 @@
 //! mean = 1000.0
 //! std = 500.0
 //! max = 8192
-//! # kind = "fixed"           # tokens
+//! # kind = "fixed"           # tokens; optional jitter = 0.01 (in [0, 0.5]): each length
+//! #                          # uniform in tokens x (1 ± jitter), rounded, at least 1, drawn
+//! #                          # from that length's own stream (0 or absent: no draw)
 //! # kind = "uniform"         # min, max (inclusive)
 //! # kind = "normal"          # mean, std, min (default 1), max (default none)
 //! # kind = "empirical"       # path (CSV, .gz ok, or "builtin:sharegpt"), column

@@ -15,14 +15,43 @@ use super::length::{LengthDist, LengthRole};
 use super::prefix::PrefixSpec;
 use super::session::SessionSpec;
 use super::trace::TimeScale;
+use crate::time::SimDuration;
 
 /// A validated workload: a synthetic generator or a trace replay.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
-    /// Requests to generate (synthetic) or the cap on replayed records (trace).
+    /// Requests to generate (synthetic) or the cap on replayed records (trace), warm-up
+    /// requests not included.
     pub(super) requests: Option<u64>,
     /// Where requests come from.
     pub(super) source: Source,
+    /// Requests issued before the measured ones (simulated, not measured).
+    pub(super) warmup: u64,
+    /// How long a client waits for a request before aborting it (`None`: forever).
+    pub(super) timeout: Option<SimDuration>,
+}
+
+/// Longest `timeout-s` accepted: one day.
+const MAX_TIMEOUT_S: f64 = 86_400.0;
+
+/// Validates `warmup-requests` and `timeout-s`.
+fn client_fields(
+    warmup: Option<u64>,
+    timeout_s: Option<f64>,
+) -> Result<(u64, Option<SimDuration>), WorkloadError> {
+    let timeout = match timeout_s {
+        None => None,
+        Some(t) if t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_S => {
+            Some(SimDuration::from_secs_f64(t))
+        }
+        Some(t) => {
+            return Err(WorkloadError::invalid(
+                "workload.timeout-s",
+                format!("{t} must be a finite number of seconds in (0, {MAX_TIMEOUT_S}]"),
+            ));
+        }
+    };
+    Ok((warmup.unwrap_or(0), timeout))
 }
 
 /// Where requests come from.
@@ -97,10 +126,13 @@ impl Workload {
             trace,
             prefix,
             sessions,
+            warmup_requests,
+            timeout_s,
         } = w;
         if requests == Some(0) {
             return Err(WorkloadError::invalid("workload.requests", "must be >= 1"));
         }
+        let (warmup, timeout) = client_fields(warmup_requests, timeout_s)?;
         if let Some(trace) = trace {
             if arrival.is_some() {
                 return Err(exclusive("workload.arrival", "workload.trace"));
@@ -123,6 +155,8 @@ impl Workload {
             return Ok(Workload {
                 requests,
                 source: Source::Trace(TraceSpec::from_file(trace, base_dir)?),
+                warmup,
+                timeout,
             });
         }
         let Some(requests) = requests else {
@@ -203,6 +237,8 @@ impl Workload {
                 prefix,
                 sessions,
             },
+            warmup,
+            timeout,
         })
     }
 
@@ -266,12 +302,43 @@ impl Workload {
         Ok(Workload {
             requests: self.requests,
             source,
+            warmup: self.warmup,
+            timeout: self.timeout,
         })
     }
 
-    /// Requests to generate; for a trace the cap, `None` meaning every record replayed.
+    /// Measured requests to generate; for a trace the cap, `None` meaning every record
+    /// replayed. Warm-up requests come on top ([`Self::warmup_requests`]).
     pub fn requests(&self) -> Option<u64> {
         self.requests
+    }
+
+    /// Requests issued first, simulated and not measured (`warmup-requests`, default 0).
+    pub fn warmup_requests(&self) -> u64 {
+        self.warmup
+    }
+
+    /// How long a client waits for a request before aborting it (`timeout-s`); `None`
+    /// when it waits forever.
+    pub fn timeout(&self) -> Option<SimDuration> {
+        self.timeout
+    }
+
+    /// The cap on issued requests: measured plus warm-up (`None`: a whole trace).
+    pub(super) fn issued(&self) -> Option<u64> {
+        self.requests.map(|r| r.saturating_add(self.warmup))
+    }
+
+    /// The client semantics for the summary line: `; N warm-up; timeout X s`, or empty.
+    fn describe_clients(&self) -> String {
+        let mut s = String::new();
+        if self.warmup > 0 {
+            s.push_str(&format!("; {} warm-up requests first", self.warmup));
+        }
+        if let Some(t) = self.timeout {
+            s.push_str(&format!("; timeout {} s", t.as_secs_f64()));
+        }
+        s
     }
 
     /// One line for the human summary, e.g.
@@ -306,7 +373,11 @@ impl Workload {
                     Some(s) => format!("; {}", s.describe()),
                     None => String::new(),
                 };
-                format!("{n} requests, {}; {l}{p}{s}", arrival.describe())
+                format!(
+                    "{n} requests, {}; {l}{p}{s}{}",
+                    arrival.describe(),
+                    self.describe_clients()
+                )
             }
             Source::Trace(t) => {
                 let scale = match t.scale {
@@ -318,10 +389,11 @@ impl Workload {
                     None => "all requests".to_owned(),
                 };
                 format!(
-                    "trace {} {}, {scale}, from {} s, {n}",
+                    "trace {} {}, {scale}, from {} s, {n}{}",
                     t.format.name(),
                     t.source.label(),
-                    t.start_s
+                    t.start_s,
+                    self.describe_clients()
                 )
             }
         }

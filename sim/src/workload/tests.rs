@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::*;
 use crate::rng::Streams;
+use crate::time::SimDuration;
 
 /// A scenario with only a workload table, so error paths start with `workload.`.
 #[derive(Debug, Deserialize)]
@@ -815,4 +816,76 @@ fn sessions_respect_max_input_and_combine_with_prefixes() {
         .with_rate(12.0)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(faster.rate_rps(), Some(12.0));
+}
+
+#[test]
+fn warmup_requests_are_issued_on_top_and_timeout_is_validated() {
+    let text = POISSON.replace(
+        "requests = 2000",
+        "requests = 2000\nwarmup-requests = 50\ntimeout-s = 2.5",
+    );
+    let w = workload(&text);
+    assert_eq!(w.requests(), Some(2000));
+    assert_eq!(w.warmup_requests(), 50);
+    assert_eq!(w.timeout(), Some(SimDuration::from_secs_f64(2.5)));
+    let all = open_all(&w, 1);
+    assert_eq!(all.len(), 2050, "warm-up requests come on top");
+    // The same stream: warm-up is the first 50 of the plain sequence of 2050.
+    let plain = workload(&POISSON.replace("requests = 2000", "requests = 2050"));
+    assert_eq!(all, open_all(&plain, 1));
+    assert!(
+        w.describe()
+            .ends_with("; 50 warm-up requests first; timeout 2.5 s")
+    );
+    // Defaults: no warm-up, no timeout; the rate setter keeps both.
+    let d = workload(POISSON);
+    assert_eq!((d.warmup_requests(), d.timeout()), (0, None));
+    let r = w.with_rate(3.0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((r.warmup_requests(), r.timeout()), (50, w.timeout()));
+    // A trace's cap counts measured requests; warm-up records are replayed first.
+    let t = workload(
+        "[workload]\nrequests = 10\nwarmup-requests = 5\n[workload.trace]\nformat = \"azure-2023\"\npath = \"builtin:azure-2023-conv\"\n",
+    );
+    assert_eq!(open_all(&t, 1).len(), 15);
+    for bad in ["0", "-2", "86401", "nan", "inf"] {
+        let text = POISSON.replace(
+            "requests = 2000",
+            &format!("requests = 2000\ntimeout-s = {bad}"),
+        );
+        let e = invalid(&text, Path::new(".")).to_string();
+        assert!(e.starts_with("workload.timeout-s: "), "{bad}: {e}");
+        assert!(e.contains("(0, 86400]"), "{e}");
+    }
+}
+
+#[test]
+fn jitter_on_fixed_lengths_moves_only_its_own_stream() {
+    let text = |jitter: &str| {
+        format!(
+            "[workload]\nrequests = 500\n[workload.arrival]\nkind = \"closed-loop\"\nclients = 4\n\
+             [workload.input-tokens]\nkind = \"fixed\"\ntokens = 1000\n{jitter}\n\
+             [workload.output-tokens]\nkind = \"fixed\"\ntokens = 100\njitter = 0.1\n"
+        )
+    };
+    let closed = |w: &Workload| {
+        let mut g = generator(w, 4);
+        std::iter::from_fn(|| g.next_closed(SimTime::ZERO)).collect::<Vec<_>>()
+    };
+    let plain = closed(&workload(&text("")));
+    let jittered = closed(&workload(&text("jitter = 0.05")));
+    assert!(plain.iter().all(|r| r.input_tokens == 1000));
+    assert!(
+        jittered
+            .iter()
+            .all(|r| (950..=1050).contains(&r.input_tokens))
+    );
+    // The output lengths come from their own stream: unchanged.
+    let out = |v: &[RequestSpec]| v.iter().map(|r| r.output_tokens).collect::<Vec<_>>();
+    assert_eq!(out(&plain), out(&jittered));
+    assert!(out(&plain).iter().all(|&o| (90..=110).contains(&o)));
+    assert!(
+        workload(&text("jitter = 0.05"))
+            .describe()
+            .contains("input fixed 1000 tok ±5%; output fixed 100 tok ±10%")
+    );
 }
