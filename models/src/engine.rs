@@ -138,6 +138,9 @@ pub struct EngineProfile {
     /// k-fold checking errors per mode (rows the fold's fit did not see).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checked: Vec<FitErrors>,
+    /// Errors per mode on mixture-of-experts runs, never fitted on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moe_checked: Vec<FitErrors>,
 }
 
 /// The file of engine profiles: `{"profiles": [...]}`.

@@ -139,10 +139,18 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.per_seq_overhead_us,
             e.frontend_ms,
         );
-        for c in &p.checked {
+        for b in &g.at_bound {
             let _ = writeln!(
                 s,
-                "  held out, {:<13} {:>4} rows  TTFT |err| median {} p90 {}  TPOT |err| median {} p90 {}",
+                "  warning: {b} is at its bound: the layer compensates for something it does not model; not for shipping"
+            );
+        }
+        let held = p.checked.iter().map(|c| ("held out", c));
+        let moe = p.moe_checked.iter().map(|c| ("MoE, unfitted", c));
+        for (what, c) in held.chain(moe) {
+            let _ = writeln!(
+                s,
+                "  {what:<14} {:<13} {:>4} rows  TTFT |err| median {} p90 {}  TPOT |err| median {} p90 {}",
                 c.mode,
                 c.rows,
                 abs_pct(Some(c.ttft_median)),

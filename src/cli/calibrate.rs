@@ -54,6 +54,9 @@ struct FitEngineArgs {
     /// Rounds of coordinate descent (1..=50).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=50))]
     rounds: u16,
+    /// Fit on mixture-of-experts models too (default: dense only; MoE runs are checked).
+    #[arg(long)]
+    include_moe: bool,
     /// Scenario giving the deployment of runs whose file records none.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
@@ -131,11 +134,17 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
             scenario: a.scenario,
             engine: None,
         },
+        include_moe: a.include_moe,
         source: names.join(", "),
     };
     let groups = serving::fit(&runs, &opts)?;
+    // Profiles with a parameter at its bound are reported, not written.
     let profiles = EngineProfiles {
-        profiles: groups.iter().filter_map(|g| g.profile.clone()).collect(),
+        profiles: groups
+            .iter()
+            .filter(|g| g.at_bound.is_empty())
+            .filter_map(|g| g.profile.clone())
+            .collect(),
     };
     let json = serde_json::to_string_pretty(&profiles)? + "\n";
     let summary = xpyd_reports::serving::fit_text(&groups);

@@ -11,6 +11,11 @@
 //! [`BUDGETS`]. Every candidate is scored by replaying the group's runs
 //! ([`super::replay`]) with the candidate as the engine layer.
 //!
+//! Only dense models are fitted on by default: the engine layer is per engine and GPU,
+//! and the kernel model's own errors on mixture-of-experts models (no expert
+//! parallelism yet) would otherwise be absorbed into it. MoE runs are replayed with the
+//! fitted layer and reported apart (all of them are held out).
+//!
 //! k-fold checking: the group's runs are dealt round-robin (in input order) into `folds`
 //! folds; each fold is replayed with parameters fitted on the other folds, and the
 //! errors of those held-out rows are the reported ones. The shipped profile is the fit on
@@ -53,6 +58,9 @@ pub struct FitOptions {
     pub rounds: usize,
     /// Where runs without a deployment of their own take it from.
     pub replay: ReplayOptions,
+    /// Fit on mixture-of-experts models too (default: dense models only; MoE runs are
+    /// then checked with the fitted layer, never fitted on).
+    pub include_moe: bool,
     /// Where the runs come from, for the profiles' `source`.
     pub source: String,
 }
@@ -72,9 +80,36 @@ pub struct GroupFit {
     pub loss_fitted: f64,
     /// Held-out rows of the k-fold check (each replayed with the fit of the other folds).
     pub checked_rows: Vec<Row>,
+    /// Mixture-of-experts runs not fitted on, replayed with the fitted layer.
+    pub moe_rows: Vec<Row>,
     /// Why the group was not fitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Parameters the fit left at a bound of their range: the layer then compensates for
+    /// something it does not model, and the profile should not be trusted (nor shipped).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub at_bound: Vec<String>,
+}
+
+/// The parameters of `p` at a bound of their range (the token budget excepted: its
+/// values are a list, not a range).
+pub fn at_bound(p: &EngineParams) -> Vec<String> {
+    let values = [
+        p.prefill_scale,
+        p.decode_scale,
+        p.step_overhead_ms,
+        p.per_seq_overhead_us,
+        p.frontend_ms,
+    ];
+    xpyd_models::engine::RANGES
+        .iter()
+        .zip(values)
+        .filter(|((_, lo, hi), v)| {
+            // A zero overhead or front-end time is a physical answer, not a bound hit.
+            (*v <= *lo && *lo > 0.0) || *v >= *hi
+        })
+        .map(|((name, lo, hi), v)| format!("{name} = {v} (range {lo}..={hi})"))
+        .collect()
 }
 
 /// Capped absolute log error of one prediction (`None`: nothing to compare).
@@ -221,7 +256,13 @@ fn descend(
 /// Parameters rounded to the precision they are written with (4 significant places for
 /// the scales, 0.01 ms, 0.1 us).
 fn round_params(p: EngineParams) -> EngineParams {
-    let r = |x: f64, unit: f64| (x / unit).round() * unit;
+    // Through the decimal text, so that the written JSON holds the short form.
+    let r = |x: f64, unit: f64| {
+        let places = (-unit.log10()).round().max(0.0) as usize;
+        format!("{:.*}", places, (x / unit).round() * unit)
+            .parse()
+            .unwrap_or(x)
+    };
     EngineParams {
         prefill_scale: r(p.prefill_scale, 1e-4),
         decode_scale: r(p.decode_scale, 1e-4),
@@ -230,6 +271,12 @@ fn round_params(p: EngineParams) -> EngineParams {
         frontend_ms: r(p.frontend_ms, 0.01),
         max_batched_tokens: p.max_batched_tokens,
     }
+}
+
+/// Whether `model` (a catalog id or a Hugging Face id) is a mixture of experts; unknown
+/// models count as dense.
+fn is_moe(model: &str) -> bool {
+    xpyd_models::ModelArch::builtin(model).is_ok_and(|m| m.moe.is_some())
 }
 
 /// Checking errors per mode of held-out rows.
@@ -273,16 +320,18 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
     for ((engine, gpu), group) in groups {
         // Runs the neutral layer cannot replay (deployment not simulable) are left out.
         let neutral = replay_with(&group, &EngineParams::NEUTRAL, &opts.replay)?;
-        let usable: Vec<MeasuredRun> = group
-            .into_iter()
-            .zip(&neutral)
-            .filter(|(_, row)| row.skipped.is_none())
-            .map(|(r, _)| r)
-            .collect();
-        let neutral_rows: Vec<Row> = neutral
-            .into_iter()
-            .filter(|r| r.skipped.is_none())
-            .collect();
+        let (mut usable, mut moe, mut neutral_rows) = (Vec::new(), Vec::new(), Vec::new());
+        for (r, row) in group.into_iter().zip(neutral) {
+            if row.skipped.is_some() {
+                continue;
+            }
+            if !opts.include_moe && is_moe(&row.model) {
+                moe.push(r);
+            } else {
+                usable.push(r);
+                neutral_rows.push(row);
+            }
+        }
         if usable.len() < MIN_ROWS {
             out.push(GroupFit {
                 engine,
@@ -291,10 +340,13 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
                 loss_neutral: loss(&neutral_rows),
                 loss_fitted: f64::NAN,
                 checked_rows: Vec::new(),
+                moe_rows: Vec::new(),
                 skipped: Some(format!(
-                    "{} replayable runs (at least {MIN_ROWS} needed)",
-                    usable.len()
+                    "{} replayable runs{} (at least {MIN_ROWS} needed)",
+                    usable.len(),
+                    if opts.include_moe { "" } else { " of dense models" }
                 )),
+                at_bound: Vec::new(),
             });
             continue;
         }
@@ -316,7 +368,10 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
             checked_rows = held.into_iter().map(|(_, r)| r).collect();
         }
         let (params, loss_fitted) = descend(&usable, opts.rounds, &opts.replay)?;
+        let bound = at_bound(&params);
         let checked = errors_by_mode(&checked_rows);
+        let moe_rows = replay_with(&moe, &params, &opts.replay)?;
+        let moe_checked = errors_by_mode(&moe_rows);
         out.push(GroupFit {
             profile: Some(EngineProfile {
                 engine: engine.clone(),
@@ -330,13 +385,16 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
                 params,
                 fitted_rows: usable.len(),
                 checked,
+                moe_checked,
             }),
             engine,
             gpu,
             loss_neutral: loss(&neutral_rows),
             loss_fitted,
             checked_rows,
+            moe_rows,
             skipped: None,
+            at_bound: bound,
         });
     }
     Ok(out)

@@ -6,7 +6,7 @@
 //!
 //! Each row becomes a closed-loop run: clients = `silicon_concurrency` from
 //! `silicon_data_source` (else `batch_size` for agg), 10 requests per client (at least
-//! 30), fixed `isl`/`osl`, and the row's
+//! 30), no warm-up, fixed `isl`/`osl`, and the row's
 //! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
 //! `model_path` when the catalog has its architecture, FP8 or BF16 weights (KV cache BF16:
 //! the CSV does not record it), TP per role, `*_num_workers` replicas per role,
@@ -22,10 +22,18 @@ use std::fmt::Write as _;
 use std::path::Path;
 use xpyd_models::{EngineProfile, ModelArch};
 
-/// Requests replayed per client: genai-perf and AIPerf sweeps commonly measure
-/// `--request-count` = 10 x concurrency (the CSV does not record its count). Fewer rounds
-/// leave the simulated clients in the lockstep of their common start.
+/// Requests measured per client. The CSV records neither the request count nor a
+/// warm-up; we replay 10 x concurrency requests with none (the genai-perf/AIPerf
+/// defaults as we read them). Checked on this CSV's H100/H200 dense-model rows with the
+/// fitted engine layer (`xpyd calibrate fit-engine`, 5-fold held-out median |TTFT
+/// error|, 2026-12-06): a 2 x concurrency warm-up made it worse for vLLM H100 (33.0%
+/// against 21.6%) and TensorRT-LLM (H100 36.7% against 21.4%, H200 39.7% against 15.5%),
+/// equal for SGLang H100 (8.2%), better only for vLLM H200 (15.4% against 17.3%): the
+/// measured means include the clients' common start.
 const REQUESTS_PER_CLIENT: u64 = 10;
+
+/// Warm-up requests per client, excluded from the statistics (see above).
+const WARMUP_PER_CLIENT: u64 = 0;
 
 /// One CSV row by column name.
 struct Rec<'a> {
@@ -258,9 +266,10 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     }
     let c = clients.unwrap_or(1).max(1);
     let requests = (REQUESTS_PER_CLIENT * u64::from(c)).max(30);
+    let warmup = WARMUP_PER_CLIENT * u64::from(c);
     let _ = write!(
         toml,
-        "\n[workload]\nrequests = {requests}\n\n[workload.arrival]\nkind = \"closed-loop\"\nclients = {c}\n\n\
+        "\n[workload]\nrequests = {requests}\nwarmup-requests = {warmup}\n\n[workload.arrival]\nkind = \"closed-loop\"\nclients = {c}\n\n\
          [workload.input-tokens]\nkind = \"fixed\"\ntokens = {isl}\n\n[workload.output-tokens]\nkind = \"fixed\"\ntokens = {osl}\n"
     );
     Ok(MeasuredRun {
