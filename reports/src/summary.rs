@@ -205,6 +205,10 @@ pub struct Summary {
     pub decode: RoleSummary,
     /// Where step costs come from (`roofline` or `calibrated`).
     pub cost_source: String,
+    /// The engine layer above the kernels (`builtin:vllm/h100`, a file, `none ...`);
+    /// empty in summaries written before it existed.
+    #[serde(default)]
+    pub engine_layer: String,
     /// The workload, in words.
     pub workload: String,
     /// Metrics of the deployment, flattened to the top level.
@@ -252,6 +256,7 @@ impl Summary {
             prefill,
             decode,
             cost_source: cost_provenance(sc).to_string(),
+            engine_layer: sc.engine_layer.origin.clone(),
             workload: sc.workload.describe(),
             system: SystemSummary::of(sc, main),
             baseline_aggregated,
@@ -300,6 +305,7 @@ impl Summary {
         );
         let _ = writeln!(t, "workload: {}", self.workload);
         let _ = writeln!(t, "step costs: {}", self.cost_source);
+        let _ = writeln!(t, "engine layer: {}", self.engine_layer);
         let _ = writeln!(t);
         let mut cols: Vec<(String, &SystemSummary)> = vec![(self.mode.to_string(), &self.system)];
         if let Some(b) = &self.baseline_aggregated {

@@ -9,7 +9,7 @@
 //! `[1 / (D (1 + precision)), 1 / D]` up to that hair, from a bracket far above.
 
 use std::path::Path;
-use xpyd_models::{CostModel, StepShape};
+use xpyd_models::StepShape;
 use xpyd_sim::planner::search::{ProbeWorkload, max_rate};
 use xpyd_sim::scenario::{Scenario, ScenarioFile};
 
@@ -56,14 +56,8 @@ fn scenario(ttft_ms: Option<f64>) -> Scenario {
 #[test]
 fn bisection_finds_the_dd1_capacity() {
     let sc = scenario(None);
-    let cm = CostModel::new(
-        sc.model.clone(),
-        sc.gpu.clone(),
-        1,
-        sc.weights,
-        sc.kv_cache,
-        sc.efficiency.clone(),
-    );
+    // As the scenario's instances price it (engine layer included).
+    let cm = sc.cost_model(1);
     let d = cm.step_seconds(&StepShape {
         prefill_tokens: 1024,
         prefill_seqs: 1,

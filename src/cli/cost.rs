@@ -130,7 +130,10 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
         None => cm,
         Some(e) => {
             let p = xpyd_models::EngineProfile::builtin(e, &cm.gpu().id).with_context(|| {
-                format!("--engine {e}: no built-in {e} engine profile for {}", cm.gpu().id)
+                format!(
+                    "--engine {e}: no built-in {e} engine profile for {}",
+                    cm.gpu().id
+                )
             })?;
             cm.with_engine(Some(p.params.clone()))
         }

@@ -6,6 +6,7 @@ mod cli_errors;
 mod clients;
 mod common;
 mod determinism;
+mod engine_layer;
 mod plan;
 mod plan_shard;
 mod regression;

@@ -28,6 +28,11 @@ fn cost_ms(model: &str, gpu: &str, tp: u32, shape: StepShape) -> f64 {
     cm.step(&shape).seconds * 1e3
 }
 
+/// A step's cost as the scenario's instances of TP `tp` price it (engine layer included).
+fn sc_cost_ms(sc: &Scenario, tp: u32, shape: StepShape) -> f64 {
+    sc.cost_model(tp).step(&shape).seconds * 1e3
+}
+
 fn prefill_shape(n: u64) -> StepShape {
     StepShape {
         prefill_tokens: n,
@@ -71,11 +76,14 @@ tokens = 65
 
 #[test]
 fn near_zero_load_latencies_equal_the_step_costs() {
-    let (_, recs) = run(&scenario(AGG_LOW));
-    let prefill = cost_ms("qwen3-8b", "h100", 1, prefill_shape(1000));
+    let sc = scenario(AGG_LOW);
+    let (_, recs) = run(&sc);
+    // The engine layer's front-end time is in every response.
+    let frontend = sc.frontend().as_millis_f64();
+    let prefill = sc_cost_ms(&sc, 1, prefill_shape(1000)) + frontend;
     // Decode steps read contexts 1000..=1063; their mean is close to the midpoint's cost.
     let decode: f64 = (1000..1064)
-        .map(|c| cost_ms("qwen3-8b", "h100", 1, decode_shape(c)))
+        .map(|c| sc_cost_ms(&sc, 1, decode_shape(c)))
         .sum::<f64>()
         / 64.0;
     assert_eq!(recs.len(), 10);
@@ -101,7 +109,7 @@ fn pd_ttft_is_prefill_plus_handshake_plus_transfer() {
             "backend = \"sglang\"\n[deployment.prefill]\nreplicas = 1\ntp = 1\n[deployment.decode]\nreplicas = 1\ntp = 1");
     let sc = scenario(&text);
     let (_, recs) = run(&sc);
-    let prefill = cost_ms("qwen3-8b", "h100", 1, prefill_shape(1000));
+    let prefill = sc_cost_ms(&sc, 1, prefill_shape(1000)) + sc.frontend().as_millis_f64();
     let bytes = sc.model.kv_bytes_per_token(Dtype::Bf16) * 1000.0;
     // Same node: NVLink at the KV efficiency.
     let link = sc.kv_transfer.intra_node_gb_s * 1e9 * sc.kv_transfer.efficiency;
@@ -155,10 +163,8 @@ fn overload_grows_ttft_and_saturates_throughput() {
 /// 300,000 requests per load: measured within 0.7% (rho 0.5) and 1.4% (rho 0.8).
 #[test]
 fn md1_mean_wait_matches_pollaczek_khinchine() {
-    let service_ms = cost_ms("qwen3-8b", "h100", 1, prefill_shape(2000));
-    for rho in [0.5, 0.8] {
-        let rate = rho / (service_ms * 1e-3);
-        let text = format!(
+    let text_for = |rate: f64| {
+        format!(
             r#"
 seed = 3
 [model]
@@ -184,7 +190,13 @@ tokens = 2000
 kind = "fixed"
 tokens = 1
 "#
-        );
+        )
+    };
+    // The service time as the scenario prices it (engine layer included; no rate effect).
+    let service_ms = sc_cost_ms(&scenario(&text_for(1.0)), 1, prefill_shape(2000));
+    for rho in [0.5, 0.8] {
+        let rate = rho / (service_ms * 1e-3);
+        let text = text_for(rate);
         let (out, recs) = run(&scenario(&text));
         assert_eq!(out.metrics.requests.completed, 300000);
         let mean_wait: f64 =

@@ -344,7 +344,11 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
                 skipped: Some(format!(
                     "{} replayable runs{} (at least {MIN_ROWS} needed)",
                     usable.len(),
-                    if opts.include_moe { "" } else { " of dense models" }
+                    if opts.include_moe {
+                        ""
+                    } else {
+                        " of dense models"
+                    }
                 )),
                 at_bound: Vec::new(),
             });

@@ -1,0 +1,103 @@
+//! The engine layer on top of the kernel sum: kernel terms scaled by the step's mix of
+//! prefill tokens and decoding sequences, the engine's overheads labelled `fitted`, the
+//! memoised path bit-identical, and the shipped profiles in range.
+
+use xpyd_models::{
+    CostModel, Dtype, Efficiencies, EngineParams, EngineProfile, GpuSpec, ModelArch, StepMemo,
+    StepShape, TermSource,
+};
+
+fn model(engine: Option<EngineParams>) -> CostModel {
+    CostModel::new(
+        ModelArch::builtin("qwen3-8b").unwrap(),
+        GpuSpec::builtin("h100").unwrap(),
+        1,
+        Dtype::Bf16,
+        Dtype::Bf16,
+        Efficiencies::default(),
+    )
+    .with_engine(engine)
+}
+
+fn mixed() -> StepShape {
+    StepShape {
+        prefill_tokens: 512,
+        prefill_seqs: 1,
+        prefill_attn_pairs: 512 * 513 / 2,
+        decode_seqs: 32,
+        decode_context_tokens: 32 * 2000,
+    }
+}
+
+const LAYER: EngineParams = EngineParams {
+    prefill_scale: 1.2,
+    decode_scale: 0.8,
+    step_overhead_ms: 0.7,
+    per_seq_overhead_us: 20.0,
+    frontend_ms: 15.0,
+    max_batched_tokens: Some(4096),
+};
+
+#[test]
+fn kernel_terms_scale_by_the_step_mix_and_overhead_is_the_engines() {
+    let shape = mixed();
+    let bare = model(None).step(&shape);
+    let with = model(Some(LAYER)).step(&shape);
+    let f = (512.0 * 1.2 + 32.0 * 0.8) / (512.0 + 32.0);
+    let (b, w) = (bare.breakdown, with.breakdown);
+    for (x, y) in [
+        (b.gemm_s, w.gemm_s),
+        (b.attention_prefill_s, w.attention_prefill_s),
+        (b.attention_decode_s, w.attention_decode_s),
+        (b.memory_bound_s, w.memory_bound_s),
+        (b.allreduce_s, w.allreduce_s),
+        (b.lm_head_s, w.lm_head_s),
+    ] {
+        assert!((y - x * f).abs() <= 1e-15 + 1e-12 * x, "{y} vs {x} x {f}");
+    }
+    // 0.7 ms + 20 us x 33 sequences.
+    assert!((w.overhead_s - (0.7e-3 + 20e-6 * 33.0)).abs() < 1e-15);
+    assert_eq!(with.sources.overhead, TermSource::Fitted);
+    assert_eq!(bare.sources.overhead, TermSource::Assumed);
+    assert!((with.seconds - w.total()).abs() < 1e-15);
+    // A neutral layer with no overheads is the kernel sum alone.
+    let neutral = model(Some(EngineParams::NEUTRAL)).step(&shape);
+    let kernels = b.total() - b.overhead_s;
+    assert!((neutral.seconds - kernels).abs() <= 1e-12 * kernels);
+}
+
+#[test]
+fn memoised_steps_are_bit_identical_with_an_engine_layer() {
+    let cm = model(Some(LAYER));
+    let mut memo = StepMemo::new();
+    for shape in [
+        mixed(),
+        StepShape::decode_batch(64, 1500),
+        StepShape::prefill_chunk(4096, 0),
+        StepShape::default(),
+    ] {
+        let a = cm.step_seconds(&shape);
+        let b = cm.step_seconds_memo(&shape, &mut memo);
+        assert_eq!(a.to_bits(), b.to_bits(), "{shape:?}");
+    }
+    assert_eq!(cm.step_seconds(&StepShape::default()), 0.0);
+}
+
+#[test]
+fn shipped_profiles_cover_the_fitted_engines() {
+    for (engine, gpu) in [
+        ("vllm", "h100"),
+        ("vllm", "h200"),
+        ("sglang", "h100"),
+        ("trtllm", "h100"),
+        ("trtllm", "h200"),
+    ] {
+        let p = EngineProfile::builtin(engine, gpu)
+            .unwrap_or_else(|| panic!("no built-in {engine}/{gpu} profile"));
+        assert!(p.params.check().is_ok());
+        assert!(p.fitted_rows >= 8, "{engine}/{gpu}");
+        assert!(!p.checked.is_empty(), "{engine}/{gpu} has no k-fold check");
+        assert!(p.source.contains("fit-engine"), "{}", p.source);
+    }
+    assert!(EngineProfile::builtin("vllm", "a100").is_none());
+}

@@ -1,0 +1,214 @@
+//! The engine layer end to end (issue 14 items 1 and 4): `deployment.engine-profile`
+//! selects it (auto, none, an engine, a file) and its front-end time reaches TTFT;
+//! `xpyd calibrate fit-engine` writes a profile that a scenario then uses; `xpyd cost
+//! --engine` labels the overhead `fitted`; bad values exit 2 naming the field.
+
+use crate::common::{SMALL, json, stderr, stdout, tmpdir, write, xpyd};
+
+/// [`SMALL`] (SGLang 1P1D on H100) with `deployment.engine-profile = value`.
+fn with_profile(value: &str) -> String {
+    SMALL.replace(
+        "[deployment]\n",
+        &format!("[deployment]\nengine-profile = {value:?}\n"),
+    )
+}
+
+fn mean_ttft(dir: &std::path::Path, name: &str, text: &str) -> f64 {
+    let f = write(dir, &format!("{name}.toml"), text);
+    let out = dir.join(name);
+    let o = xpyd(&["run", f.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{name}: {}", stderr(&o));
+    json(&out.join("summary.json"))["ttft_ms"]["mean"]
+        .as_f64()
+        .expect("mean TTFT")
+}
+
+#[test]
+fn engine_profile_selects_the_layer_and_frontend_reaches_ttft() {
+    let dir = tmpdir("engine-profile");
+    let none = mean_ttft(&dir, "none", &with_profile("none"));
+    let auto = mean_ttft(&dir, "auto", &SMALL);
+    let sglang = mean_ttft(&dir, "sglang", &with_profile("sglang"));
+    // `auto` of an SGLang deployment on H100 is the built-in sglang/h100 profile.
+    assert_eq!(auto, sglang);
+    assert_ne!(auto, none);
+    // A profile file: the same layer with 40 ms more front-end time adds 40 ms to TTFT
+    // at this light load (the arrivals do not depend on responses).
+    let builtin = xpyd_models::EngineProfile::builtin("sglang", "h100").unwrap();
+    let mut slow = builtin.clone();
+    slow.params.frontend_ms += 40.0;
+    let file = xpyd_models::EngineProfiles {
+        profiles: vec![slow],
+    };
+    write(&dir, "slow.json", &serde_json::to_string(&file).unwrap());
+    let slower = mean_ttft(&dir, "slow", &with_profile("slow.json"));
+    assert!(
+        (slower - sglang - 40.0).abs() < 1e-6,
+        "{slower} vs {sglang} + 40"
+    );
+}
+
+#[test]
+fn bad_engine_profiles_exit_2_naming_the_field() {
+    let dir = tmpdir("engine-profile-bad");
+    let run = |name: &str, text: &str| {
+        let f = write(&dir, name, text);
+        xpyd(&[
+            "run",
+            f.to_str().unwrap(),
+            "--out",
+            dir.join("o").to_str().unwrap(),
+        ])
+    };
+    // An engine without a built-in profile on the GPU (the message lists those shipped).
+    let o = run(
+        "a100.toml",
+        &with_profile("trtllm").replace("gpu = \"h100\"", "gpu = \"a100\""),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("deployment.engine-profile"), "{e}");
+    assert!(e.contains("no built-in trtllm profile for a100"), "{e}");
+    // A missing file.
+    let o = run("missing.toml", &with_profile("nope.json"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
+    // A parameter out of range in the file: its path, value and range.
+    write(
+        &dir,
+        "bad.json",
+        r#"{"profiles":[{"engine":"sglang","gpu":"h100","source":"t","params":{"prefill-scale":1,"decode-scale":1,"step-overhead-ms":99,"per-seq-overhead-us":0,"frontend-ms":0}}]}"#,
+    );
+    let o = run("bad.toml", &with_profile("bad.json"));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("deployment.engine-profile"), "{e}");
+    assert!(
+        e.contains("profiles[0].params.step-overhead-ms: 99 is outside the allowed range 0..=50"),
+        "{e}"
+    );
+}
+
+#[test]
+fn fit_engine_writes_a_profile_a_scenario_can_use() {
+    let dir = tmpdir("fit-engine");
+    let out = dir.join("engine.json");
+    let o = xpyd(&[
+        "calibrate",
+        "fit-engine",
+        "tests/fixtures/serving/fidelity_gate.csv",
+        "--engine",
+        "vllm",
+        "--gpu",
+        "h100",
+        "--folds",
+        "2",
+        "--rounds",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("vllm h100: 8 runs, loss"), "{text}");
+    assert!(text.contains("held out"), "{text}");
+    let file = xpyd_models::EngineProfiles::parse(&std::fs::read_to_string(&out).unwrap())
+        .expect("the written profiles parse");
+    let p = file.find("vllm", "h100").expect("the fitted profile");
+    assert_eq!(p.fitted_rows, 8);
+    assert_eq!(p.checked[0].rows, 8);
+    // The fit never makes the fitted rows worse than the neutral layer.
+    let o = xpyd(&[
+        "calibrate",
+        "fit-engine",
+        "tests/fixtures/serving/fidelity_gate.csv",
+        "--engine",
+        "vllm",
+        "--gpu",
+        "h100",
+        "--folds",
+        "1",
+        "--rounds",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let g = &v[0];
+    assert!(g["loss_fitted"].as_f64().unwrap() <= g["loss_neutral"].as_f64().unwrap());
+    // The written file drives a vLLM scenario on H100.
+    let sc = SMALL
+        .replace("backend = \"sglang\"", "backend = \"vllm\"")
+        .replace(
+            "[deployment]\n",
+            &format!(
+                "[deployment]\nengine-profile = {:?}\n",
+                out.display().to_string()
+            ),
+        );
+    let f = write(&dir, "use.toml", &sc);
+    let o = xpyd(&[
+        "run",
+        f.to_str().unwrap(),
+        "--out",
+        dir.join("run").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A bad engine name is a usage error.
+    let o = xpyd(&["calibrate", "fit-engine", "x.csv", "--engine", "tgi"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn cost_engine_labels_the_overhead_fitted() {
+    let o = xpyd(&[
+        "cost",
+        "--model",
+        "qwen3-8b",
+        "--gpu",
+        "h100",
+        "--decode-batch",
+        "32",
+        "--context",
+        "1000",
+        "--engine",
+        "vllm",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["sources"]["overhead"], "fitted");
+    assert!(v["engine"]["kernel_factor"].as_f64().unwrap() > 0.0);
+    let plain = xpyd(&[
+        "cost",
+        "--model",
+        "qwen3-8b",
+        "--gpu",
+        "h100",
+        "--decode-batch",
+        "32",
+        "--context",
+        "1000",
+        "--json",
+    ]);
+    let p: serde_json::Value = serde_json::from_str(&stdout(&plain)).unwrap();
+    assert_eq!(p["sources"]["overhead"], "assumed");
+    assert!(p.get("engine").is_none());
+    let o = xpyd(&[
+        "cost",
+        "--model",
+        "qwen3-8b",
+        "--gpu",
+        "a100",
+        "--prefill",
+        "100",
+        "--engine",
+        "vllm",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no built-in vllm engine profile for a100"),
+        "{}",
+        stderr(&o)
+    );
+}
