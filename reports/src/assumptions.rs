@@ -66,6 +66,11 @@ pub struct Assumptions {
     pub profile: Option<String>,
     /// Roofline efficiencies applied where a term has no measurement, as `name=value`.
     pub roofline_efficiencies: Vec<String>,
+    /// The engine layer above the kernels: where it comes from and its parameters
+    /// (`name=value`; none without a layer). With one, its overheads replace the
+    /// roofline's `step-overhead-ms` and `per-seq-overhead-ms`.
+    #[serde(default)]
+    pub engine_layer: Vec<String>,
     /// KV transfer between prefill and decode, in words.
     pub kv_transfer: String,
     /// Roles.
@@ -176,6 +181,7 @@ impl Assumptions {
                 format!("step-overhead-ms={}", e.step_overhead_s * 1e3),
                 format!("per-seq-overhead-ms={}", e.per_seq_overhead_s * 1e3),
             ],
+            engine_layer: engine_layer(sc),
             kv_transfer: format!(
                 "{} GPUs per node; NVLink {} GB/s within a node, RDMA {} Gbit/s per NIC between nodes{}; efficiency {}; bootstrap {} ms, setup {} ms; {}",
                 k.gpus_per_node,
@@ -209,4 +215,23 @@ impl Assumptions {
 
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
+}
+
+/// `assumptions.json`'s `engine_layer`: the origin, then each parameter.
+fn engine_layer(sc: &Scenario) -> Vec<String> {
+    let l = &sc.engine_layer;
+    let mut out = vec![format!("origin={}", l.origin)];
+    if let Some(p) = &l.params {
+        out.extend([
+            format!("prefill-scale={}", p.prefill_scale),
+            format!("decode-scale={}", p.decode_scale),
+            format!("step-overhead-ms={}", p.step_overhead_ms),
+            format!("per-seq-overhead-us={}", p.per_seq_overhead_us),
+            format!("frontend-ms={}", p.frontend_ms),
+        ]);
+        if let Some(b) = p.max_batched_tokens {
+            out.push(format!("max-batched-tokens={b}"));
+        }
+    }
+    out
 }

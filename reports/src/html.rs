@@ -176,6 +176,7 @@ pub fn assumptions(a: Option<&Assumptions>, cost_source: &str) -> String {
             "roofline efficiencies".into(),
             a.roofline_efficiencies.join(", "),
         ),
+        ("engine layer".into(), a.engine_layer.join(", ")),
         ("KV transfer".into(), a.kv_transfer.clone()),
     ]));
     let mut rows = Vec::new();
