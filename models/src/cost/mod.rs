@@ -64,7 +64,16 @@
 //!   embedding) curves at the byte counts above;
 //! - all-reduce: the measured NCCL curve for `t` GPUs, or TP 8 extrapolated from the 2-
 //!   and 4-GPU curves ([`TermSource::Extrapolated`](crate::TermSource::Extrapolated));
-//! - overhead: always the stated assumption.
+//! - overhead: the stated assumption ([`TermSource::Assumed`](crate::TermSource)), or the
+//!   engine layer's fitted overheads ([`TermSource::Fitted`](crate::TermSource)).
+//!
+//! # The engine layer
+//!
+//! [`CostModel::with_engine`] puts an engine layer ([`crate::engine`]) above the kernel
+//! sum: every kernel term is multiplied by
+//! [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor) of the step (its mix
+//! of prefill tokens and decoding sequences) and the overhead is the engine's
+//! `step_overhead_ms + per_seq_overhead_us x S`. Without one the code path is unchanged.
 //!
 //! [`StepCost::sources`] says which term came from where, and [`StepCost::source`] is
 //! [`CostSource::Calibrated`] when the GEMMs and every non-zero attention term were
