@@ -138,6 +138,14 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
         source: names.join(", "),
     };
     let groups = serving::fit(&runs, &opts)?;
+    if groups.is_empty() {
+        anyhow::bail!(
+            "no run to fit: {} runs read, none replayable of engine {} on GPU {}",
+            runs.len(),
+            opts.engine.as_deref().unwrap_or("vllm, sglang or trtllm"),
+            opts.gpu.as_deref().unwrap_or("any")
+        );
+    }
     // Profiles with a parameter at its bound are reported, not written.
     let profiles = EngineProfiles {
         profiles: groups
@@ -148,6 +156,12 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
     };
     let json = serde_json::to_string_pretty(&profiles)? + "\n";
     let summary = xpyd_reports::serving::fit_text(&groups);
+    if profiles.profiles.is_empty() {
+        anyhow::bail!(
+            "nothing fitted (no profile written):\n{}",
+            summary.trim_end()
+        );
+    }
     if let Some(path) = &a.out {
         xpyd_reports::atomic::write_file(path, json.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;

@@ -154,6 +154,25 @@ fn fit_engine_writes_a_profile_a_scenario_can_use() {
         dir.join("run").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Runs without a deployment take the engine and GPU of --scenario; too few to fit is
+    // an error that says so, and nothing is written.
+    let none = dir.join("none.json");
+    let o = xpyd(&[
+        "calibrate",
+        "fit-engine",
+        "tests/fixtures/serving/vllm_bench.json",
+        "--scenario",
+        "scenarios/aggregated-vllm-h100.toml",
+        "--out",
+        none.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("vllm h100: not fitted (1 replayable runs of dense models"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!none.exists());
     // A bad engine name is a usage error.
     let o = xpyd(&["calibrate", "fit-engine", "x.csv", "--engine", "tgi"]);
     assert_eq!(o.status.code(), Some(2));

@@ -305,15 +305,40 @@ pub fn errors_by_mode(rows: &[Row]) -> Vec<FitErrors> {
 
 /// Fit every engine x GPU group of `runs` that `opts` selects.
 pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, ScenarioError> {
+    // Runs without a deployment of their own (and so without a known engine or GPU) are
+    // the `--scenario` file's: its backend's engine on its GPU.
+    let base = if runs.iter().any(|r| r.scenario_toml.is_none()) {
+        let sc = crate::scenario::Scenario::load_with(
+            opts.replay.scenario.as_deref(),
+            &crate::scenario::Overrides::default(),
+        )?;
+        Some((
+            crate::scenario::EngineLayer::engine_of(sc.backend).to_owned(),
+            sc.gpu.id.clone(),
+        ))
+    } else {
+        None
+    };
     let mut groups: BTreeMap<(String, String), Vec<MeasuredRun>> = BTreeMap::new();
     for r in runs.iter().filter(|r| r.skip.is_none()) {
-        let selected = opts.engine.as_ref().is_none_or(|e| *e == r.backend)
-            && opts.gpu.as_ref().is_none_or(|g| *g == r.gpu);
-        if selected && xpyd_models::engine::ENGINES.contains(&r.backend.as_str()) {
-            groups
-                .entry((r.backend.clone(), r.gpu.clone()))
-                .or_default()
-                .push(r.clone());
+        let (engine, gpu) = match (&r.scenario_toml, &base) {
+            (None, Some((e, g))) => {
+                let known = xpyd_models::engine::ENGINES.contains(&r.backend.as_str());
+                (
+                    if known { r.backend.clone() } else { e.clone() },
+                    if r.gpu.is_empty() {
+                        g.clone()
+                    } else {
+                        r.gpu.clone()
+                    },
+                )
+            }
+            _ => (r.backend.clone(), r.gpu.clone()),
+        };
+        let selected = opts.engine.as_ref().is_none_or(|e| *e == engine)
+            && opts.gpu.as_ref().is_none_or(|g| *g == gpu);
+        if selected && xpyd_models::engine::ENGINES.contains(&engine.as_str()) {
+            groups.entry((engine, gpu)).or_default().push(r.clone());
         }
     }
     let mut out = Vec::new();
@@ -442,6 +467,31 @@ mod tests {
         assert!((l - 2f64.ln() / 2.0).abs() < 1e-12);
         // A 1000x miss counts the cap, not 6.9.
         assert!((loss(&[row(1e5, 10.0)]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bounds_are_reported_but_zero_overheads_are_not() {
+        assert!(at_bound(&EngineParams::NEUTRAL).is_empty());
+        let p = EngineParams {
+            prefill_scale: 0.25,
+            frontend_ms: 10000.0,
+            ..EngineParams::NEUTRAL
+        };
+        let b = at_bound(&p);
+        assert_eq!(b.len(), 2, "{b:?}");
+        assert!(b[0].starts_with("prefill-scale = 0.25"), "{b:?}");
+        assert!(b[1].starts_with("frontend-ms = 10000"), "{b:?}");
+    }
+
+    #[test]
+    fn rounding_keeps_the_short_decimal_form() {
+        let p = round_params(EngineParams {
+            prefill_scale: 0.882_500_000_000_000_1,
+            per_seq_overhead_us: 44.400_000_000_000_006,
+            ..EngineParams::NEUTRAL
+        });
+        assert_eq!(p.prefill_scale.to_string(), "0.8825");
+        assert_eq!(p.per_seq_overhead_us.to_string(), "44.4");
     }
 
     #[test]
