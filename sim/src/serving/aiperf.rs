@@ -5,7 +5,10 @@
 //! `input_sequence_length`, `output_sequence_length`. The load is read from
 //! `input_config` (`loadgen.concurrency` / `loadgen.request_rate` for AIPerf,
 //! `concurrency` / `request_rate` or `perf_analyzer.stimulus.*` for genai-perf). The file
-//! names no deployment.
+//! names no deployment. AIPerf's layout (metrics `{unit, avg, p50, ...}`, `request_count.avg`,
+//! `input_config.loadgen.{concurrency, request_count}`) as its documentation shows it
+//! (ai-dynamo/aiperf `docs/tutorials/working-with-profile-exports.md`); that document notes
+//! `input_config` is not guaranteed stable across versions, hence the fallbacks.
 
 use super::{Format, Json, Load, MeasuredRun, ServingError, Stat, tokens};
 use serde_json::Value;
