@@ -177,6 +177,16 @@ pub struct CsvTable {
 impl CsvTable {
     /// Read `path`; `required` columns must be in its header, and only they are kept.
     pub fn read(path: &Path, required: &[&str]) -> Result<CsvTable, InputError> {
+        CsvTable::read_with(path, required, &[])
+    }
+
+    /// [`CsvTable::read`] that also keeps the `optional` columns the header has (ask
+    /// [`CsvTable::has`] before reading one).
+    pub fn read_with(
+        path: &Path,
+        required: &[&str],
+        optional: &[&str],
+    ) -> Result<CsvTable, InputError> {
         let file = std::fs::File::open(path).map_err(|source| InputError::Read {
             path: path.to_path_buf(),
             source,
@@ -203,6 +213,11 @@ impl CsvTable {
                         column: (*c).to_string(),
                     });
                 }
+            }
+        }
+        for c in optional {
+            if let Some(&i) = header.get(*c) {
+                keep.push(((*c).to_string(), i));
             }
         }
         keep.sort();

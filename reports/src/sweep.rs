@@ -20,8 +20,9 @@ use xpyd_sim::describe::{Shape, cost_provenance};
 use xpyd_sim::scenario::mode_name;
 pub use xpyd_sim::sweep::{SweepPoint, knee};
 
-/// Columns of `sweep.csv`.
-pub const SWEEP_COLUMNS: [&str; 21] = [
+/// Columns of `sweep.csv`. The last, `timed_out`, is optional when reading (files written
+/// before client timeouts existed lack it; it reads as 0).
+pub const SWEEP_COLUMNS: [&str; 22] = [
     "offered_rps",
     "requests",
     "completed",
@@ -43,6 +44,7 @@ pub const SWEEP_COLUMNS: [&str; 21] = [
     "slo_attainment",
     "slo_met",
     "gpus",
+    "timed_out",
 ];
 
 /// What was swept (`sweep.json`).
@@ -127,6 +129,7 @@ pub fn sweep_csv(points: &[SweepPoint]) -> Vec<u8> {
         row.push(format!("{:.6}", p.slo_attainment));
         row.push(p.slo_met.to_string());
         row.push(p.gpus.to_string());
+        row.push(p.timed_out.to_string());
         w.write_record(&row).expect("csv to memory");
     }
     w.into_inner().expect("csv to memory")
@@ -134,7 +137,13 @@ pub fn sweep_csv(points: &[SweepPoint]) -> Vec<u8> {
 
 /// Read `sweep.csv` back.
 pub fn read_sweep_csv(path: &Path) -> Result<Vec<SweepPoint>, InputError> {
-    let t = CsvTable::read(path, &SWEEP_COLUMNS)?;
+    let (required, optional) = SWEEP_COLUMNS.split_at(SWEEP_COLUMNS.len() - 1);
+    let t = CsvTable::read_with(path, required, optional)?;
+    let timed_out = if t.has("timed_out") {
+        t.u64("timed_out")?
+    } else {
+        vec![0; t.len()]
+    };
     let f = |c: &str| t.f64(c);
     let u = |c: &str| t.u64(c);
     let (offered, req, done, rej, unf) = (
@@ -178,6 +187,7 @@ pub fn read_sweep_csv(path: &Path) -> Result<Vec<SweepPoint>, InputError> {
             slo_attainment: att[i],
             slo_met: met[i].unwrap_or(false),
             gpus: u32::try_from(gpus[i]).unwrap_or(u32::MAX),
+            timed_out: timed_out[i],
         })
         .collect())
 }
@@ -556,6 +566,7 @@ mod tests {
             e2e_ms: [10.0, 20.0, 30.0],
             slo_met: met,
             gpus: 3,
+            timed_out: 0,
             ..SweepPoint::default()
         }
     }
@@ -566,8 +577,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xpyd-sweep-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("sweep.csv");
+        let mut pts = pts;
+        pts[1].timed_out = 7;
         std::fs::write(&p, sweep_csv(&pts)).unwrap();
         assert_eq!(read_sweep_csv(&p).unwrap(), pts);
+        // A file written before `timed_out` existed reads with zeros.
+        let text = String::from_utf8(sweep_csv(&pts)).unwrap();
+        let old: String = text
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_owned() + "\n")
+            .collect();
+        std::fs::write(&p, old).unwrap();
+        let back = read_sweep_csv(&p).unwrap();
+        assert_eq!(back[1].timed_out, 0);
+        assert_eq!(back[1].offered_rps, pts[1].offered_rps);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

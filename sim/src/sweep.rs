@@ -154,6 +154,8 @@ pub struct SweepPoint {
     pub slo_met: bool,
     /// GPUs.
     pub gpus: u32,
+    /// Aborted by their clients' `timeout-s` (0 without timeouts).
+    pub timed_out: u64,
 }
 
 impl SweepPoint {
@@ -177,6 +179,7 @@ impl SweepPoint {
             slo_attainment: m.slo.attainment,
             slo_met: m.slo.met,
             gpus: out.gpus,
+            timed_out: m.requests.timed_out.unwrap_or(0),
         }
     }
 }
