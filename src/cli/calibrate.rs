@@ -8,7 +8,7 @@
 //! import succeeded.
 //!
 //! `xpyd calibrate fit-engine FILE... [--engine E] [--gpu G] [--folds K] [--out FILE]`
-//! fits the engine layer on measured serving runs ([`xpyd_sim::serving::fit`]) and writes
+//! fits the engine layer on measured serving runs ([`fit()`](fn@xpyd_sim::serving::fit)) and writes
 //! the profiles atomically (or prints them), with a summary of the k-fold check.
 
 use crate::cli::cost::print_out;

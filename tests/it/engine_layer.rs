@@ -27,7 +27,7 @@ fn mean_ttft(dir: &std::path::Path, name: &str, text: &str) -> f64 {
 fn engine_profile_selects_the_layer_and_frontend_reaches_ttft() {
     let dir = tmpdir("engine-profile");
     let none = mean_ttft(&dir, "none", &with_profile("none"));
-    let auto = mean_ttft(&dir, "auto", &SMALL);
+    let auto = mean_ttft(&dir, "auto", SMALL);
     let sglang = mean_ttft(&dir, "sglang", &with_profile("sglang"));
     // `auto` of an SGLang deployment on H100 is the built-in sglang/h100 profile.
     assert_eq!(auto, sglang);

@@ -9,7 +9,7 @@
 //! each continuous parameter moves up or down by its step while that lowers the loss,
 //! the step halves when neither does; each round first tries every token budget of
 //! [`BUDGETS`]. Every candidate is scored by replaying the group's runs
-//! ([`super::replay`]) with the candidate as the engine layer.
+//! ([`replay()`](fn@super::replay)) with the candidate as the engine layer.
 //!
 //! Only dense models are fitted on by default: the engine layer is per engine and GPU,
 //! and the kernel model's own errors on mixture-of-experts models (no expert
