@@ -402,7 +402,8 @@ impl Instance {
     }
 
     /// KV blocks promised to the requests admitted here (their whole sequences).
-    pub fn promised_blocks(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn promised_blocks(&self) -> u64 {
         self.promised_blocks
     }
 
