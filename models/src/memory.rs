@@ -121,6 +121,51 @@ impl MemoryPlan {
         })
     }
 
+    /// Plan the memory of one TensorRT-LLM instance: weights/TP and `reserve_gib` for
+    /// activations come first; the KV cache takes `free_fraction` of what is left
+    /// (`kv_cache_config.free_gpu_memory_fraction`, applied to the memory free after the
+    /// model is loaded and the activation profiling run: `KvCacheCreator` in
+    /// `tensorrt_llm/_torch/pyexecutor/_util.py`). The rest stays unused.
+    pub fn of_free_memory(
+        arch: &ModelArch,
+        gpu: &GpuSpec,
+        tp: u32,
+        weights: Dtype,
+        kv: Dtype,
+        free_fraction: f64,
+        reserve_gib: f64,
+    ) -> Result<MemoryPlan, FitError> {
+        check_tp(arch, tp)?;
+        let weight_bytes_per_gpu = arch.param_count() * weights.bytes() / f64::from(tp);
+        let reserve_bytes_per_gpu = reserve_gib * GIB;
+        let free = gpu.memory_bytes() - reserve_bytes_per_gpu - weight_bytes_per_gpu;
+        // Also rejects NaN from a nonsensical fraction or reserve.
+        let kv_bytes_per_gpu = free * free_fraction;
+        if free.is_nan() || kv_bytes_per_gpu.is_nan() || free <= 0.0 || kv_bytes_per_gpu <= 0.0 {
+            return Err(FitError::Weights {
+                model: arch.id.clone(),
+                gpu: gpu.id.clone(),
+                tp,
+                dtype: weights.name(),
+                weights_gib: weight_bytes_per_gpu / GIB,
+                usable_gib: (gpu.memory_bytes() - reserve_bytes_per_gpu) / GIB,
+                memory_gib: gpu.memory_gib,
+                mem_util: 1.0,
+                reserve_gib,
+            });
+        }
+        let kv_bytes_per_token_per_gpu = arch.kv_bytes_per_token_per_gpu(kv, tp);
+        // Finite and positive here, so the cast saturates rather than wraps.
+        let kv_capacity_tokens = (kv_bytes_per_gpu / kv_bytes_per_token_per_gpu).floor() as u64;
+        Ok(MemoryPlan {
+            weight_bytes_per_gpu,
+            reserve_bytes_per_gpu,
+            kv_bytes_per_gpu,
+            kv_bytes_per_token_per_gpu,
+            kv_capacity_tokens,
+        })
+    }
+
     /// KV-cache GiB per GPU.
     pub fn kv_gib_per_gpu(&self) -> f64 {
         self.kv_bytes_per_gpu / GIB
@@ -181,6 +226,21 @@ mod tests {
             (p.kv_bytes_per_gpu / 131_072.0).floor() as u64
         );
         assert!(p.kv_capacity_tokens > 250_000, "{}", p.kv_capacity_tokens);
+    }
+
+    #[test]
+    fn free_fraction_applies_to_memory_left_after_weights() {
+        let a = arch("qwen3-32b");
+        let h = gpu("h100");
+        let p = MemoryPlan::of_free_memory(&a, &h, 2, Dtype::Bf16, Dtype::Bf16, 0.9, 2.0).unwrap();
+        let free = h.memory_bytes() - 2.0 * GIB - p.weight_bytes_per_gpu;
+        assert!((p.kv_bytes_per_gpu - 0.9 * free).abs() < 1.0);
+        // More KV than vLLM's 0.9 of the whole GPU, which also leaves 10% of the weights' share.
+        let v = MemoryPlan::new(&a, &h, 2, Dtype::Bf16, Dtype::Bf16, 0.9, 2.0).unwrap();
+        assert!(p.kv_capacity_tokens > v.kv_capacity_tokens);
+        // Weights that leave nothing free do not fit.
+        let e = MemoryPlan::of_free_memory(&a, &h, 1, Dtype::Bf16, Dtype::Bf16, 0.9, 20.0);
+        assert!(e.is_err());
     }
 
     #[test]

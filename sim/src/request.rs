@@ -114,6 +114,11 @@ pub struct Request {
     /// Cache entries it references on the instance where it decodes (also where it is
     /// computed when aggregated or prefilled locally).
     pub refs_local: u32,
+    /// KV blocks promised to it on its prefill-only instance (whole-sequence admission,
+    /// `guaranteed-no-evict`; 0 when not admitted there).
+    pub promised_prefill: u32,
+    /// KV blocks promised to it where it decodes (or is computed when aggregated).
+    pub promised_local: u32,
     /// Prompt tokens not sent because the decode instance had them cached.
     pub transfer_skipped_tokens: u32,
     /// Whether it is one of the workload's warm-up requests (simulated, not measured).
@@ -165,6 +170,8 @@ impl Request {
             shared_tokens: 0,
             refs_prefill: 0,
             refs_local: 0,
+            promised_prefill: 0,
+            promised_local: 0,
             transfer_skipped_tokens: 0,
             warmup: false,
             kv_reserved: false,

@@ -91,7 +91,14 @@ fn silicon_rows_replay_their_own_deployment() {
     assert!(runs.iter().all(|r| r.format == Format::SiliconCsv));
     let trt = &runs[0];
     assert_eq!((trt.backend.as_str(), trt.gpu.as_str()), ("trtllm", "h100"));
-    assert!(trt.notes[0].contains("replayed as vllm"));
+    // TensorRT-LLM rows run as TensorRT-LLM (issue 14 item 2), not on another engine.
+    assert!(
+        trt.notes.iter().all(|n| !n.contains("replayed as")),
+        "{:?}",
+        trt.notes
+    );
+    let toml = trt.scenario_toml.as_deref().unwrap();
+    assert!(toml.contains("backend = \"trtllm\""), "{toml}");
     assert_eq!(trt.load.clients, Some(8));
     assert!(runs[4].skip.as_deref().unwrap().contains("b300_sxm"));
     let report = serving::replay(&runs, &ReplayOptions::default()).unwrap();

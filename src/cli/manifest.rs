@@ -39,6 +39,9 @@ pub(crate) enum BackendArg {
     Vllm,
     /// NVIDIA Dynamo (vLLM workers, etcd, NATS).
     Dynamo,
+    /// TensorRT-LLM: `trtllm-serve` when aggregated, Dynamo with TensorRT-LLM workers
+    /// when disaggregated.
+    Trtllm,
 }
 
 #[derive(Debug, Default, Args)]
@@ -95,6 +98,7 @@ pub(crate) fn spec_from_args(sc: &Scenario, args: &ManifestArgs) -> DeploymentSp
             BackendArg::Sglang => Backend::Sglang,
             BackendArg::Vllm => Backend::Vllm,
             BackendArg::Dynamo => Backend::Dynamo,
+            BackendArg::Trtllm => Backend::Trtllm,
         });
     }
     if let Some(i) = &args.image {

@@ -42,7 +42,7 @@ pub(crate) struct PlanArgs {
     #[arg(long = "gpu-price", value_name = "G=USD")]
     gpu_price: Vec<String>,
     /// Serving stack [default: the scenario's].
-    #[arg(long, value_parser = ["sglang", "vllm", "dynamo"])]
+    #[arg(long, value_parser = ["sglang", "vllm", "dynamo", "trtllm"])]
     backend: Option<String>,
     /// Output folder [default: xpyd-plan].
     #[arg(long, value_name = "DIR")]

@@ -13,4 +13,5 @@ mod regression;
 mod reports;
 mod routing;
 mod scenarios;
+mod trtllm;
 mod validation;

@@ -10,7 +10,9 @@
 //! etcd and NATS deployed beforehand; here they are roles of the same group, so the
 //! group is self-contained and the workers start after them (`dependencies`).
 //! Workers are vLLM, the engine the simulator models for Dynamo; they expose Dynamo's
-//! system status server on `DYN_SYSTEM_PORT` (`/health`, `/live`) for probes.
+//! system status server on `DYN_SYSTEM_PORT` (`/health`, `/live`) for probes. The
+//! frontend, etcd and NATS roles also serve Dynamo with TensorRT-LLM workers
+//! (`trtllm.rs`).
 //!
 //! Invariant: every Dynamo process of one deployment shares `DYN_NAMESPACE` = the
 //! deployment name, so two deployments on one etcd never see each other's workers.
@@ -22,12 +24,12 @@ use super::vllm::{MASTER_PORT, NIXL_PORT, engine_args, kv_transfer_config, multi
 use super::{RbgApi, equip_engine, instance_shape};
 
 /// Port of Dynamo's system status server on workers.
-const SYSTEM_PORT: u16 = 9090;
+pub(super) const SYSTEM_PORT: u16 = 9090;
 const ETCD_PORT: u16 = 2379;
 const NATS_PORT: u16 = 4222;
 const NATS_MONITOR_PORT: u16 = 8222;
 
-fn runtime_env(spec: &DeploymentSpec) -> Vec<(String, EnvValue)> {
+pub(super) fn runtime_env(spec: &DeploymentSpec) -> Vec<(String, EnvValue)> {
     vec![
         ("POD_IP".into(), EnvValue::Field("status.podIP")),
         ("DYN_NAMESPACE".into(), EnvValue::Value(spec.name.clone())),
@@ -63,7 +65,7 @@ pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
     roles
 }
 
-fn frontend(spec: &DeploymentSpec) -> Role {
+pub(super) fn frontend(spec: &DeploymentSpec) -> Role {
     let mode = match spec.router {
         RouterPolicy::RoundRobin => "round-robin",
         RouterPolicy::Random => "random",
@@ -170,7 +172,7 @@ fn worker(
     }
 }
 
-fn etcd(spec: &DeploymentSpec) -> Role {
+pub(super) fn etcd(spec: &DeploymentSpec) -> Role {
     let host = pod_host(&spec.name, "etcd", 0);
     let args = [
         "--name=etcd".to_string(),
@@ -201,7 +203,7 @@ fn etcd(spec: &DeploymentSpec) -> Role {
     }
 }
 
-fn nats(spec: &DeploymentSpec) -> Role {
+pub(super) fn nats(spec: &DeploymentSpec) -> Role {
     let args = [
         "-js",
         "--port",

@@ -38,6 +38,7 @@ mod rbac;
 mod rbg;
 mod sglang;
 pub mod spec;
+mod trtllm;
 mod vllm;
 pub mod yaml;
 
@@ -168,6 +169,7 @@ fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
         Backend::Sglang => sglang::roles(spec, api),
         Backend::Vllm => vllm::roles(spec, api),
         Backend::Dynamo => dynamo::roles(spec, api),
+        Backend::Trtllm => trtllm::roles(spec, api),
     }
 }
 

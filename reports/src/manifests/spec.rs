@@ -62,7 +62,8 @@ pub struct ModelRef {
 /// Container images. Defaults are pinned tags, never `latest`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Images {
-    /// Engine image (SGLang, vLLM, or the Dynamo vLLM runtime).
+    /// Engine image (SGLang, vLLM, TensorRT-LLM, or the Dynamo vLLM / TensorRT-LLM
+    /// runtime).
     pub engine: String,
     /// PD router image (SGLang Model Gateway); unused by Dynamo, whose frontend runs in
     /// the engine image.
@@ -77,12 +78,15 @@ impl Images {
     /// Pinned defaults for a backend: the tags of the RBG reference examples where
     /// they give one (`lmsysorg/sglang:v0.5.9`, `lmsysorg/sglang-router:v0.2.4`,
     /// `nvcr.io/nvidia/ai-dynamo/*-runtime:1.0.1`), `vllm/vllm-openai:v0.11.0` (the first
-    /// vLLM with multi-node `--nnodes/--headless` without Ray).
+    /// vLLM with multi-node `--nnodes/--headless` without Ray). TensorRT-LLM serves from
+    /// the Dynamo TensorRT-LLM runtime image of the same release (it carries both
+    /// `trtllm-serve` and `dynamo.trtllm`).
     pub fn for_backend(backend: Backend) -> Images {
         let engine = match backend {
             Backend::Sglang => "lmsysorg/sglang:v0.5.9",
             Backend::Vllm => "vllm/vllm-openai:v0.11.0",
             Backend::Dynamo => "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.0.1",
+            Backend::Trtllm => "nvcr.io/nvidia/ai-dynamo/tensorrt-llm-runtime:1.0.1",
         };
         Images {
             engine: engine.to_string(),
@@ -179,11 +183,11 @@ pub enum TransferBackend {
 
 impl TransferBackend {
     /// The default transfer engine of a serving stack: Mooncake for SGLang, NIXL for
-    /// vLLM and Dynamo.
+    /// vLLM, Dynamo and TensorRT-LLM (its cache transceiver's default backend under Dynamo).
     pub fn for_backend(backend: Backend) -> TransferBackend {
         match backend {
             Backend::Sglang => TransferBackend::Mooncake,
-            Backend::Vllm | Backend::Dynamo => TransferBackend::Nixl,
+            Backend::Vllm | Backend::Dynamo | Backend::Trtllm => TransferBackend::Nixl,
         }
     }
 }
@@ -415,6 +419,9 @@ impl DeploymentSpec {
         }
         for (role, r) in self.engine_roles() {
             check_role(role, r)?;
+            if self.backend == Backend::Trtllm {
+                super::trtllm::check_role(role, r, &self.topology)?;
+            }
         }
         Ok(())
     }

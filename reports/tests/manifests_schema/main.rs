@@ -52,5 +52,6 @@ mod rbg;
 mod reference;
 mod schema;
 mod specs;
+mod trtllm;
 mod validate;
 mod wiring;

@@ -9,7 +9,15 @@
 //!   visited per step. Their context and KV growth are derived from the decode-step
 //!   counter (`DecodeSet`): the context sum grows by the batch size each step, and the
 //!   requests needing a new block at step `k` are exactly those whose phase is `k mod B`.
-//! - Preemption (recompute) takes the newest running request first, as vLLM does.
+//! - Preemption (recompute) takes the newest running request first, as vLLM does (and
+//!   TensorRT-LLM's `max-utilization` pauses the last started one).
+//! - Admission follows the engine's [`Admission`] policy. Every request admitted here
+//!   (prefilling, decoding, waiting for a slot, or holding a reservation) carries a
+//!   promise: the blocks of its whole sequence here (prompt + maximum output; the prompt
+//!   only on a prefill-only instance); `promised_blocks` is their sum. Under
+//!   `guaranteed-no-evict` a request is admitted only while `promised_blocks <=
+//!   total_blocks`, so KV growth always fits and nothing is ever preempted; the other
+//!   policies keep the account without reading it.
 //! - Its fields are private: the engine's handlers change an instance only through the
 //!   verbs below (reserve, release, begin/end a step, ...), each of which keeps the KV
 //!   account, the queues and the counters consistent.
@@ -24,7 +32,7 @@ use crate::id::{InstanceId, PortId, RequestId};
 use crate::prefix_cache::PrefixCache;
 use crate::request::{Phase, Request, Requests, blocks_for};
 pub use crate::role::Role;
-use crate::scenario::EngineConfig;
+use crate::scenario::{Admission, EngineConfig};
 use crate::time::SimTime;
 use decode_set::DecodeSet;
 use std::collections::VecDeque;
@@ -144,6 +152,8 @@ pub struct Instance {
     cache: PrefixCache,
     /// Requests with KV reserved here whose KV has not arrived yet.
     reserved_inflight: u64,
+    /// Sum of the promises of the requests admitted here (see the module invariants).
+    promised_blocks: u64,
     ports: Ports,
     /// Counters of the current sampling window.
     window: WindowCounters,
@@ -175,6 +185,15 @@ pub struct Placement {
     pub ports: Ports,
     /// Port on the weight-loading network.
     pub load_port: PortId,
+}
+
+/// The blocks promised to a request on an instance of `role` (see the module invariants).
+fn promised_mut(role: Role, r: &mut Request) -> &mut u32 {
+    if role == Role::Prefill {
+        &mut r.promised_prefill
+    } else {
+        &mut r.promised_local
+    }
 }
 
 /// A request's reference count on the cache of an instance of `role`: its prefill-only
@@ -227,6 +246,7 @@ impl Instance {
             assigned_tokens: 0,
             cache: PrefixCache::new(0),
             reserved_inflight: 0,
+            promised_blocks: 0,
             ports: at.ports,
             window: WindowCounters::default(),
             busy_ns: 0,
@@ -381,6 +401,55 @@ impl Instance {
         self.preemptions
     }
 
+    /// KV blocks promised to the requests admitted here (their whole sequences).
+    #[cfg(test)]
+    pub(crate) fn promised_blocks(&self) -> u64 {
+        self.promised_blocks
+    }
+
+    /// The blocks request `r` will hold here at most: its whole sequence (prompt and
+    /// maximum output, as TensorRT-LLM's `getRemainingBlocksToCompletion` counts), or only
+    /// its prompt on a prefill-only instance.
+    fn sequence_blocks(&self, r: &Request) -> u64 {
+        let tokens = if self.role == Role::Prefill {
+            u64::from(r.prefill_target)
+        } else {
+            u64::from(r.input_tokens) + u64::from(r.output_tokens)
+        };
+        blocks_for(tokens, self.block_tokens())
+    }
+
+    /// Whether the admission policy lets request `r` in now: always, except under
+    /// `guaranteed-no-evict`, where its whole sequence must fit next to the promises
+    /// already made (TensorRT-LLM `GuaranteedNoEvictScheduler`:
+    /// `reservedBlocks.enoughAvailableBlocks(req)` after every started request's
+    /// remaining blocks are reserved).
+    fn admissible(&self, r: &Request) -> bool {
+        match self.engine.admission {
+            Admission::GuaranteedNoEvict => {
+                self.promised_blocks + self.sequence_blocks(r) <= self.total_blocks
+            }
+            Admission::OnDemand | Admission::Retract | Admission::MaxUtilization => true,
+        }
+    }
+
+    /// Request `r` was admitted here: record its promise.
+    fn promise(&mut self, r: &mut Request) {
+        let blocks = self.sequence_blocks(r);
+        let slot = promised_mut(self.role, r);
+        debug_assert_eq!(*slot, 0, "admitted twice");
+        *slot = blocks as u32;
+        self.promised_blocks += blocks;
+    }
+
+    /// Request `r` left this instance (finished, preempted, sent, aborted): drop its
+    /// promise, if it had one.
+    fn drop_promise(&mut self, r: &mut Request) {
+        let blocks = u64::from(std::mem::take(promised_mut(self.role, r)));
+        debug_assert!(blocks <= self.promised_blocks);
+        self.promised_blocks -= blocks;
+    }
+
     /// Prompt tokens of the requests queued for prefill here (their prefill targets).
     pub fn queued_prefill_tokens(&self, reqs: &Requests) -> u64 {
         self.waiting
@@ -417,6 +486,7 @@ impl Instance {
         r.blocks = 0;
         self.give_blocks(blocks);
         self.release_refs(r);
+        self.drop_promise(r);
     }
 
     /// Drop request `r`'s references on this instance's cache.
@@ -519,11 +589,12 @@ impl Instance {
         let need = private + self.cache.unreferenced(&r.prefix_keys[..hit]) * self.cache.engine_blocks();
         let holders = self.running() as u64 + self.slot_wait.len() as u64 + self.reserved_inflight;
         let headroom = holders * blocks_for(headroom_tokens, self.block_tokens());
-        if need + headroom > self.available_blocks() {
+        if need + headroom > self.available_blocks() || !self.admissible(r) {
             return None;
         }
         self.kv_wait.pop_front();
         let r = &mut reqs[id];
+        self.promise(r);
         self.cache.acquire(&r.prefix_keys[..hit]);
         r.refs_local = hit as u32;
         r.transfer_skipped_tokens = shared as u32;
@@ -688,6 +759,7 @@ impl Instance {
         self.give_blocks(spanned - shared);
         req.blocks = 0;
         self.release_refs(req);
+        self.drop_promise(req);
     }
 
     // ----- aborts -------------------------------------------------------------------------
@@ -727,6 +799,7 @@ impl Instance {
             self.give_blocks(spanned + grown - shared);
             r.blocks = 0;
             self.release_refs(r);
+            self.drop_promise(r);
             self.new_decoders.retain(|&x| x != id);
         } else if let Some(pos) = self.pending_join.iter().position(|&x| x == id) {
             self.pending_join.remove(pos);
@@ -749,6 +822,7 @@ impl Instance {
         r.reserved_blocks = 0;
         r.kv_reserved = false;
         self.release_refs(r);
+        self.drop_promise(r);
     }
 
     /// The counters of the sampling window that just closed (reset for the next).

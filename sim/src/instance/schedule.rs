@@ -4,7 +4,10 @@
 //!
 //! Invariants: a step takes the KV blocks it computes into before it starts; preemption
 //! frees every block of its victim and puts it at the front of `waiting`; the newest
-//! running request is preempted first, as vLLM does.
+//! running request is preempted first, as vLLM does (and as TensorRT-LLM's
+//! `MAX_UTILIZATION` pauses the last started request); under `guaranteed-no-evict` a
+//! waiting request is admitted only when its whole sequence fits next to the promises
+//! already made, so nothing is ever preempted (checked by `debug_assert!`).
 
 use super::{Instance, StepPlan, refs_mut};
 use crate::id::RequestId;
@@ -51,6 +54,10 @@ impl Instance {
             // runs would hold its blocks forever: preempt it, as vLLM preempts a running
             // request whose blocks cannot be allocated (the caller plans again).
             if let Some(&victim) = self.prefilling.last() {
+                debug_assert!(
+                    !self.engine.admission.reserves_whole_sequence(),
+                    "guaranteed-no-evict never runs out of KV"
+                );
                 self.preempt(victim, reqs);
                 preempted.push(victim);
             }
@@ -72,6 +79,10 @@ impl Instance {
         }
         // KV growth of this step; preempt the newest running requests until it fits.
         while self.decode.growth_next_step() > self.available_blocks() {
+            debug_assert!(
+                !self.engine.admission.reserves_whole_sequence(),
+                "guaranteed-no-evict never runs out of KV"
+            );
             let victim = self
                 .prefilling
                 .last()
@@ -137,12 +148,13 @@ impl Instance {
             let need = blocks_for(chunk, block);
             // The referenced entries stop being evictable: count them out.
             let pinned = self.pinned_by(&r.prefix_keys[..hit]);
-            if need + pinned > self.available_blocks() {
+            if need + pinned > self.available_blocks() || !self.admissible(r) {
                 break;
             }
             self.waiting.pop_front();
             self.prefilling.push(id);
             let r = &mut reqs[id];
+            self.promise(r);
             self.cache.acquire(&r.prefix_keys[..hit]);
             *refs_mut(self.role, r) = hit as u32;
             self.take_blocks(need);

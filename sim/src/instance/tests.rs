@@ -1,13 +1,26 @@
 //! Unit tests of `Instance` on small hand-built states: the KV account through every
-//! verb, head-of-line reservation, chunked prefill, preemption, slots, wake-ups.
+//! verb, head-of-line reservation, chunked prefill, preemption, slots, wake-ups, and the
+//! admission policies (whole-sequence reservation never preempts nor over-commits;
+//! on-demand and max-utilization preempt the newest).
 
 use super::*;
-use crate::scenario::Priority;
+use crate::scenario::{MemoryFraction, Priority};
 use xpyd_models::{Dtype, Efficiencies, GpuSpec, ModelArch};
 
 /// An instance of `blocks` KV blocks of 16 tokens, running at most `max_seqs`
 /// requests and `budget` tokens per step, with chunked prefill, decode first.
 fn instance(role: Role, blocks: u64, max_seqs: u32, budget: u32) -> Instance {
+    admitting(role, blocks, max_seqs, budget, Admission::OnDemand)
+}
+
+/// [`instance`] with admission policy `admission`.
+fn admitting(
+    role: Role,
+    blocks: u64,
+    max_seqs: u32,
+    budget: u32,
+    admission: Admission,
+) -> Instance {
     let cost = CostModel::new(
         ModelArch::builtin("qwen3-32b").expect("catalog model"),
         GpuSpec::builtin("h100").expect("catalog gpu"),
@@ -21,7 +34,9 @@ fn instance(role: Role, blocks: u64, max_seqs: u32, budget: u32) -> Instance {
         max_batched_tokens: budget,
         chunked_prefill: true,
         priority: Priority::DecodeFirst,
+        admission,
         gpu_memory_utilization: 0.9,
+        memory_fraction: MemoryFraction::OfTotal,
         kv_block_tokens: 16,
         activation_reserve_gib: 0.0,
     };
@@ -253,4 +268,183 @@ fn abort_frees_every_block_wherever_the_request_is() {
     d.abort(y, &mut reqs[y]);
     assert_account(&d, 0);
     assert_eq!(d.queued(), 0);
+}
+
+/// Run aggregated instance `m` until every request of `ids` has finished, as the engine's
+/// step handlers do; checks the KV account after every step (blocks in use are what the
+/// requests hold; whole-sequence promises never exceed the instance under
+/// `guaranteed-no-evict`). Returns the preemptions.
+fn run_to_completion(m: &mut Instance, reqs: &mut Requests, ids: &[RequestId]) -> u64 {
+    for &id in ids {
+        m.enqueue_prefill(id);
+    }
+    let no_evict = m.engine().admission.reserves_whole_sequence();
+    let mut finished = 0;
+    let mut t = 0;
+    while finished < ids.len() {
+        let mut preempted = Vec::new();
+        let mut plan = m.plan_step(SimTime(t), reqs, &mut preempted);
+        if plan.is_none() {
+            // A stuck partial prefill was preempted: plan again.
+            plan = m.plan_step(SimTime(t), reqs, &mut preempted);
+        }
+        let plan = plan.expect("work remains");
+        if no_evict {
+            assert!(preempted.is_empty(), "guaranteed-no-evict preempted");
+            assert!(m.promised_blocks() <= m.total_blocks);
+        }
+        assert!(m.used_blocks <= m.total_blocks);
+        m.begin_step(plan);
+        t += 1_000;
+        let plan = m.end_step(SimTime(t));
+        if plan.decode {
+            m.complete_decode_step(SimTime(t), reqs, &mut |_, _| {});
+            while m.pop_finished(reqs, SimTime(t)).is_some() {
+                finished += 1;
+            }
+        }
+        for (id, chunk) in plan.chunks {
+            let r = &mut reqs[id];
+            r.prefilled += chunk;
+            if r.prefilled < r.prefill_target {
+                continue;
+            }
+            m.prompt_computed(id);
+            let r = &mut reqs[id];
+            r.generated += 1;
+            r.last_token = Some(SimTime(t));
+            if r.generated >= r.output_tokens {
+                m.release_request(r);
+                finished += 1;
+            } else {
+                m.join_decode(id, r);
+            }
+        }
+        assert!(t < 10_000_000, "no progress");
+    }
+    assert_account(m, 0);
+    assert_eq!((m.promised_blocks(), m.running(), m.queued()), (0, 0, 0));
+    m.preemptions()
+}
+
+/// Three requests whose prompts fit at once but whose outputs do not: 10 blocks of 16
+/// tokens; each of 32 + 48 tokens (2 blocks of prompt, 5 whole).
+fn overcommitted(reqs: &mut Requests) -> Vec<RequestId> {
+    (0..3).map(|_| request(reqs, 32, 48)).collect()
+}
+
+#[test]
+fn guaranteed_no_evict_admits_whole_sequences_only() {
+    let mut m = admitting(Role::Aggregated, 10, 8, 512, Admission::GuaranteedNoEvict);
+    let mut reqs = Requests::new();
+    let ids = overcommitted(&mut reqs);
+    for &id in &ids {
+        m.enqueue_prefill(id);
+    }
+    let mut preempted = Vec::new();
+    let plan = m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+    // The first two promise all 10 blocks: the third waits although 6 blocks are free.
+    assert_eq!(plan.chunks, vec![(ids[0], 32), (ids[1], 32)]);
+    assert_eq!(m.promised_blocks(), 10);
+    assert_account(&m, 4);
+    assert_eq!(m.queued(), 1);
+    // On-demand admits all three at once.
+    let mut o = admitting(Role::Aggregated, 10, 8, 512, Admission::OnDemand);
+    let mut reqs = Requests::new();
+    let ids = overcommitted(&mut reqs);
+    for &id in &ids {
+        o.enqueue_prefill(id);
+    }
+    let plan = o.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+    assert_eq!(plan.chunks.len(), 3);
+}
+
+#[test]
+fn guaranteed_no_evict_never_preempts_and_conserves_blocks() {
+    let mut m = admitting(Role::Aggregated, 10, 8, 512, Admission::GuaranteedNoEvict);
+    let mut reqs = Requests::new();
+    let ids = overcommitted(&mut reqs);
+    assert_eq!(run_to_completion(&mut m, &mut reqs, &ids), 0);
+}
+
+#[test]
+fn on_demand_and_max_utilization_overcommit_then_preempt() {
+    for admission in [Admission::OnDemand, Admission::Retract, Admission::MaxUtilization] {
+        let mut m = admitting(Role::Aggregated, 10, 8, 512, admission);
+        let mut reqs = Requests::new();
+        let ids = overcommitted(&mut reqs);
+        let preemptions = run_to_completion(&mut m, &mut reqs, &ids);
+        assert!(preemptions > 0, "{admission:?}");
+    }
+}
+
+#[test]
+fn max_utilization_pauses_the_last_started_request() {
+    // As `decode_growth_that_does_not_fit_preempts_the_newest`, under max-utilization.
+    let mut m = admitting(Role::Aggregated, 5, 8, 512, Admission::MaxUtilization);
+    let mut reqs = Requests::new();
+    let old = request(&mut reqs, 32, 10);
+    let new = request(&mut reqs, 32, 10);
+    for id in [old, new] {
+        m.take_blocks(2);
+        let r = &mut reqs[id];
+        r.blocks = 2;
+        r.prefilled = 32;
+        r.generated = 1;
+        m.join_decode(id, r);
+    }
+    let mut preempted = Vec::new();
+    let plan = m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+    assert_eq!(preempted, vec![new]);
+    assert_eq!(plan.shape.decode_seqs, 1);
+    assert_eq!(reqs[new].phase, Phase::Waiting);
+    assert_account(&m, 3);
+}
+
+#[test]
+fn guaranteed_no_evict_reserves_whole_sequences_on_decode() {
+    let mut d = admitting(Role::Decode, 10, 8, 512, Admission::GuaranteedNoEvict);
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 40, 40); // 3 blocks of prompt, 5 promised
+    let b = request(&mut reqs, 40, 40);
+    let c = request(&mut reqs, 16, 16); // 1 block of prompt, 2 promised
+    for id in [a, b, c] {
+        d.await_kv(id);
+    }
+    assert_eq!(d.reserve_next(&mut reqs, 0), Some(a));
+    assert_eq!(d.reserve_next(&mut reqs, 0), Some(b));
+    assert_eq!(d.reserve_next(&mut reqs, 0), None, "4 blocks free, none promised");
+    assert_account(&d, 6);
+    assert_eq!(d.promised_blocks(), 10);
+    // a's reservation goes (aborted): its promise with it, and c fits.
+    d.cancel_reservation(&mut reqs[a]);
+    assert_eq!(d.promised_blocks(), 5);
+    assert_eq!(d.reserve_next(&mut reqs, 0), Some(c));
+    assert_eq!(d.promised_blocks(), 7);
+    d.cancel_reservation(&mut reqs[b]);
+    d.cancel_reservation(&mut reqs[c]);
+    assert_account(&d, 0);
+    assert_eq!(d.promised_blocks(), 0);
+}
+
+#[test]
+fn a_prefill_only_instance_promises_the_prompt_only() {
+    let mut p = admitting(Role::Prefill, 10, 8, 512, Admission::GuaranteedNoEvict);
+    let mut reqs = Requests::new();
+    // 150 prompt tokens (10 blocks) with a long output: fits, since the output decodes
+    // elsewhere.
+    let a = request(&mut reqs, 150, 1000);
+    p.assign(150);
+    p.enqueue_prefill(a);
+    let mut preempted = Vec::new();
+    let plan = p.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+    assert_eq!(plan.chunks, vec![(a, 150)]);
+    assert_eq!(p.promised_blocks(), 10);
+    p.begin_step(plan);
+    p.end_step(SimTime(1));
+    reqs[a].prefilled = 150;
+    p.prompt_computed(a);
+    p.kv_sent(&mut reqs[a]);
+    assert_eq!(p.promised_blocks(), 0);
+    assert_account(&p, 0);
 }

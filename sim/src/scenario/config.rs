@@ -206,6 +206,7 @@ impl EngineLayer {
         match backend {
             Backend::Sglang => "sglang",
             Backend::Vllm | Backend::Dynamo => "vllm",
+            Backend::Trtllm => "trtllm",
         }
     }
 

@@ -1,5 +1,5 @@
 //! The deployment: the serving stack ([`Backend`]), the PD [`Mode`], the engine
-//! [`Priority`] and the [`RouterKind`]; the wire form of `[deployment]`
+//! [`Priority`] and [`Admission`] policy and the [`RouterKind`]; the wire form of `[deployment]`
 //! ([`DeploymentFile`], [`RoleFile`], [`EngineFile`]); the validated roles ([`RoleConfig`],
 //! [`EngineConfig`]) and [`Topology`]; and how one role's table
 //! (`[deployment.prefill]`, `[deployment.decode]`, `[deployment.aggregated]`, the
@@ -31,13 +31,25 @@ pub enum Backend {
     /// locally when the prompt is short or the prefill queue is long, else enqueues a
     /// remote prefill that a prefill worker pulls; KV moves by NIXL.
     Dynamo,
+    /// NVIDIA TensorRT-LLM (PyTorch backend) with its engine defaults: `trtllm-serve`
+    /// when aggregated; Dynamo with TensorRT-LLM workers (`python3 -m dynamo.trtllm`)
+    /// when disaggregated, where Dynamo's prefill router sends the request to a prefill
+    /// worker first, then to a decode worker, which allocates KV (its capacity
+    /// scheduler) and pulls it by NIXL.
+    Trtllm,
 }
 
 impl Backend {
     /// Every backend, in the order their names are listed.
-    pub const ALL: [Backend; 3] = [Backend::Sglang, Backend::Vllm, Backend::Dynamo];
+    pub const ALL: [Backend; 4] = [
+        Backend::Sglang,
+        Backend::Vllm,
+        Backend::Dynamo,
+        Backend::Trtllm,
+    ];
 
-    /// The backend named `name` as in scenario files (`sglang`, `vllm`, `dynamo`).
+    /// The backend named `name` as in scenario files (`sglang`, `vllm`, `dynamo`,
+    /// `trtllm`).
     pub fn from_name(name: &str) -> Option<Backend> {
         Backend::ALL.into_iter().find(|b| b.name() == name)
     }
@@ -48,6 +60,7 @@ impl Backend {
             Backend::Sglang => "sglang",
             Backend::Vllm => "vllm",
             Backend::Dynamo => "dynamo",
+            Backend::Trtllm => "trtllm",
         }
     }
 }
@@ -72,6 +85,80 @@ pub enum Priority {
     /// SGLang: a step is either a prefill batch (preferred when requests wait and KV
     /// allows) or a decode batch; no mixing.
     PrefillFirst,
+}
+
+/// How an engine admits waiting requests into its running batch, and what it does when a
+/// running request needs a KV block that is not free (`[deployment.<role>.engine]
+/// admission`). Mechanism in `instance/schedule.rs`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Admission {
+    /// vLLM: a request is admitted when KV for its next prompt chunk is free; KV grows
+    /// block by block as tokens are computed; when a decode step's blocks are missing the
+    /// newest running request is preempted (its KV freed, recomputed later: vLLM V1
+    /// `Scheduler.schedule`, `self.running.pop()` with recompute preemption).
+    OnDemand,
+    /// SGLang as modelled today: the same on-demand allocation and the same victim (the
+    /// newest running request, back to the front of the waiting queue, its KV freed and
+    /// recomputed), with SGLang's prefill-first priority set by `priority`. SGLang's own
+    /// retraction (`ScheduleBatch.retract_decode` in `sglang/srt/managers/schedule_batch.py`:
+    /// victims sorted by output length then prompt length, and the `new_token_ratio`
+    /// reservation of future decode tokens at admission, `--schedule-conservativeness`) is
+    /// not modelled yet.
+    Retract,
+    /// TensorRT-LLM `CapacitySchedulerPolicy.GUARANTEED_NO_EVICT` (its default): a request
+    /// is admitted only when the blocks of its whole sequence (prompt + maximum output)
+    /// fit next to what the admitted requests still need to completion; nothing is ever
+    /// preempted (`GuaranteedNoEvictScheduler::impl` in
+    /// `cpp/tensorrt_llm/batch_manager/capacityScheduler.cpp`).
+    GuaranteedNoEvict,
+    /// TensorRT-LLM `CapacitySchedulerPolicy.MAX_UTILIZATION`: admit while the next step's
+    /// blocks fit (as on-demand); when a started request cannot get its next block, pause
+    /// the last started request in arrival order, freeing its KV (recomputed when it
+    /// resumes): `MaxUtilizationScheduler::operator()` in `capacityScheduler.cpp`
+    /// (`lastStartedReqIt`, `schedulingRemoveSequence`).
+    MaxUtilization,
+}
+
+impl Admission {
+    /// Every policy, in the order their names are listed.
+    pub const ALL: [Admission; 4] = [
+        Admission::OnDemand,
+        Admission::Retract,
+        Admission::GuaranteedNoEvict,
+        Admission::MaxUtilization,
+    ];
+
+    /// Name as written in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Admission::OnDemand => "on-demand",
+            Admission::Retract => "retract",
+            Admission::GuaranteedNoEvict => "guaranteed-no-evict",
+            Admission::MaxUtilization => "max-utilization",
+        }
+    }
+
+    /// Whether a request reserves KV for its whole sequence when admitted (and is then
+    /// never preempted).
+    pub fn reserves_whole_sequence(self) -> bool {
+        match self {
+            Admission::GuaranteedNoEvict => true,
+            Admission::OnDemand | Admission::Retract | Admission::MaxUtilization => false,
+        }
+    }
+}
+
+/// What `gpu-memory-utilization` is a fraction of.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemoryFraction {
+    /// Of the GPU's memory, for weights + KV (vLLM `--gpu-memory-utilization`, SGLang
+    /// `--mem-fraction-static`).
+    OfTotal,
+    /// Of the memory left free after weights and the activation reserve, for KV only
+    /// (TensorRT-LLM `kv_cache_config.free_gpu_memory_fraction`).
+    OfFree,
 }
 
 /// How a role's router picks an instance.
@@ -135,7 +222,7 @@ impl RouterKind {
 pub struct DeploymentFile {
     /// `disaggregated` (default) or `aggregated`.
     pub mode: Option<Mode>,
-    /// `sglang` (default), `vllm` or `dynamo`.
+    /// `sglang` (default), `vllm`, `dynamo` or `trtllm`.
     pub backend: Option<Backend>,
     /// Prefill role (disaggregated).
     pub prefill: Option<RoleFile>,
@@ -176,18 +263,27 @@ pub struct RoleFile {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EngineFile {
-    /// vLLM `--max-num-seqs` / SGLang `--max-running-requests`.
+    /// vLLM `--max-num-seqs` / SGLang `--max-running-requests` / TensorRT-LLM
+    /// `max_batch_size`.
     pub max_num_seqs: Option<u32>,
-    /// vLLM `--max-num-batched-tokens` / SGLang `--chunked-prefill-size`: tokens per step.
+    /// vLLM `--max-num-batched-tokens` / SGLang `--chunked-prefill-size` / TensorRT-LLM
+    /// `max_num_tokens`: tokens per step.
     pub max_batched_tokens: Option<u32>,
-    /// Split long prompts over several steps (default true).
+    /// Split long prompts over several steps (default true; false for TensorRT-LLM,
+    /// whose `enable_chunked_prefill` is off by default).
     pub chunked_prefill: Option<bool>,
-    /// `decode-first` (vLLM) or `prefill-first` (SGLang).
+    /// `decode-first` (vLLM, TensorRT-LLM) or `prefill-first` (SGLang).
     pub priority: Option<Priority>,
+    /// `on-demand` (vLLM, Dynamo), `retract` (SGLang), `guaranteed-no-evict`
+    /// (TensorRT-LLM) or `max-utilization` ([`Admission`]).
+    pub admission: Option<Admission>,
     /// Fraction of GPU memory for weights + KV (vLLM `--gpu-memory-utilization`,
-    /// SGLang `--mem-fraction-static`).
+    /// SGLang `--mem-fraction-static`); for TensorRT-LLM, the fraction of the memory free
+    /// after weights and the activation reserve that the KV cache takes
+    /// (`kv_cache_config.free_gpu_memory_fraction`).
     pub gpu_memory_utilization: Option<f64>,
-    /// Tokens per KV block (vLLM `--block-size` 16, SGLang `--page-size` 1).
+    /// Tokens per KV block (vLLM `--block-size` 16, SGLang `--page-size` 1,
+    /// TensorRT-LLM `tokens_per_block` 32).
     pub kv_block_tokens: Option<u32>,
     /// GiB per GPU kept for activations, CUDA graphs and the runtime (default: estimated
     /// from the token budget).
@@ -205,8 +301,12 @@ pub struct EngineConfig {
     pub chunked_prefill: bool,
     /// Decode-first or prefill-first.
     pub priority: Priority,
-    /// Memory fraction for weights + KV.
+    /// How requests are admitted and what happens when KV runs out.
+    pub admission: Admission,
+    /// Memory fraction (for weights + KV, or of the free memory for KV: `memory_fraction`).
     pub gpu_memory_utilization: f64,
+    /// What `gpu_memory_utilization` is a fraction of (the backend's semantics).
+    pub memory_fraction: MemoryFraction,
     /// Tokens per KV block.
     pub kv_block_tokens: u32,
     /// GiB per GPU reserved for activations and runtime.
@@ -318,7 +418,11 @@ impl RoleCtx<'_> {
             ));
         }
         let engine = self.engine(at, engine, kind, tp)?;
-        let memory = MemoryPlan::new(
+        let plan = match engine.memory_fraction {
+            MemoryFraction::OfTotal => MemoryPlan::new,
+            MemoryFraction::OfFree => MemoryPlan::of_free_memory,
+        };
+        let memory = plan(
             self.arch,
             self.gpu,
             tp,
@@ -378,6 +482,7 @@ impl RoleCtx<'_> {
             max_batched_tokens,
             chunked_prefill,
             priority,
+            admission,
             gpu_memory_utilization,
             kv_block_tokens,
             activation_reserve_gib,
@@ -408,9 +513,11 @@ impl RoleCtx<'_> {
         Ok(EngineConfig {
             max_num_seqs,
             max_batched_tokens,
-            chunked_prefill: chunked_prefill.unwrap_or(true),
+            chunked_prefill: chunked_prefill.unwrap_or(d.chunked_prefill),
             priority: priority.unwrap_or(d.priority),
+            admission: admission.unwrap_or(d.admission),
             gpu_memory_utilization,
+            memory_fraction: d.memory_fraction,
             kv_block_tokens,
             activation_reserve_gib,
         })
@@ -420,8 +527,11 @@ impl RoleCtx<'_> {
 struct EngineDefaults {
     max_num_seqs: u32,
     max_batched_tokens: u32,
+    chunked_prefill: bool,
     priority: Priority,
+    admission: Admission,
     gpu_memory_utilization: f64,
+    memory_fraction: MemoryFraction,
     kv_block_tokens: u32,
 }
 
@@ -436,22 +546,46 @@ struct EngineDefaults {
 ///   `--mem-fraction-static` about 0.85-0.88; prefill batches take priority over decode.
 ///   `--max-running-requests` is derived from the KV pool; we use 1024 as the cap and let
 ///   KV capacity bind.
+/// - TensorRT-LLM (`tensorrt_llm/llmapi/llm_args.py`, `BaseLlmArgs`, `KvCacheConfig`,
+///   `SchedulerConfig`; the same values in `trtllm-serve`'s `get_llm_args` in
+///   `tensorrt_llm/commands/serve.py`): `max_batch_size` 2048, `max_num_tokens` 8192,
+///   `enable_chunked_prefill` False, `kv_cache_config.free_gpu_memory_fraction` 0.9 of
+///   the memory free after the model is loaded, `tokens_per_block` 32,
+///   `capacity_scheduler_policy` GUARANTEED_NO_EVICT. Its in-flight batches mix
+///   generation and context requests within `max_num_tokens` (decode-first here). Dynamo's
+///   TensorRT-LLM worker passes the same engine defaults.
 fn backend_defaults(backend: Backend, gpu: &GpuSpec, _kind: Role) -> EngineDefaults {
     let big = gpu.memory_gib >= 70.0;
     match backend {
         Backend::Sglang => EngineDefaults {
             max_num_seqs: 1024,
             max_batched_tokens: if big { 8192 } else { 4096 },
+            chunked_prefill: true,
             priority: Priority::PrefillFirst,
+            admission: Admission::Retract,
             gpu_memory_utilization: 0.88,
+            memory_fraction: MemoryFraction::OfTotal,
             kv_block_tokens: 1,
         },
         Backend::Vllm | Backend::Dynamo => EngineDefaults {
             max_num_seqs: if big { 1024 } else { 256 },
             max_batched_tokens: if big { 8192 } else { 2048 },
+            chunked_prefill: true,
             priority: Priority::DecodeFirst,
+            admission: Admission::OnDemand,
             gpu_memory_utilization: 0.9,
+            memory_fraction: MemoryFraction::OfTotal,
             kv_block_tokens: 16,
+        },
+        Backend::Trtllm => EngineDefaults {
+            max_num_seqs: 2048,
+            max_batched_tokens: 8192,
+            chunked_prefill: false,
+            priority: Priority::DecodeFirst,
+            admission: Admission::GuaranteedNoEvict,
+            gpu_memory_utilization: 0.9,
+            memory_fraction: MemoryFraction::OfFree,
+            kv_block_tokens: 32,
         },
     }
 }

@@ -42,8 +42,8 @@ pub use config::{
     intra_node_kind,
 };
 pub use deployment::{
-    Backend, DeploymentFile, EngineConfig, EngineFile, Mode, Priority, RoleConfig, RoleFile,
-    RouterKind, Topology, mode_name,
+    Admission, Backend, DeploymentFile, EngineConfig, EngineFile, MemoryFraction, Mode, Priority,
+    RoleConfig, RoleFile, RouterKind, Topology, mode_name,
 };
 pub use error::ScenarioError;
 pub use file::{

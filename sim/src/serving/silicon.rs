@@ -10,9 +10,9 @@
 //! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
 //! `model_path` when the catalog has its architecture, FP8 or BF16 weights (KV cache BF16:
 //! the CSV does not record it), TP per role, `*_num_workers` replicas per role,
-//! `batch_size` as `max-num-seqs`. `trtllm` rows are replayed on the closest engine xpyd
-//! has today (vLLM aggregated, Dynamo PD) with TensorRT-LLM's engine profile, said in
-//! the row's notes. Rows with pipeline,
+//! `batch_size` as `max-num-seqs`. `trtllm` rows are replayed as `backend = "trtllm"`
+//! (aggregated: TensorRT-LLM's engine defaults; PD: Dynamo with TensorRT-LLM workers)
+//! with TensorRT-LLM's engine profile. Rows with pipeline,
 //! attention-data or expert parallelism, FP4/INT4 weights, other GPUs or models outside
 //! the catalog are read with a skip reason.
 
@@ -199,17 +199,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     let engine = match (backend.as_str(), mode) {
         ("vllm", _) => "vllm",
         ("sglang", _) => "sglang",
-        ("trtllm", "aggregated") => {
-            notes.push("trtllm replayed as vllm (xpyd has no TensorRT-LLM engine yet)".into());
-            "vllm"
-        }
-        ("trtllm", _) => {
-            notes.push(
-                "trtllm replayed as dynamo (vLLM workers; xpyd has no TensorRT-LLM engine yet)"
-                    .into(),
-            );
-            "dynamo"
-        }
+        ("trtllm", _) => "trtllm",
         (b, _) => {
             skip.get_or_insert(format!("backend {b:?} is not modelled"));
             "vllm"
@@ -218,8 +208,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     if clients.is_none() {
         skip.get_or_insert("no silicon_concurrency in silicon_data_source".to_owned());
     }
-    // The engine layer is the measured engine's: TensorRT-LLM rows run vLLM's flow with
-    // TensorRT-LLM's profile.
+    // The engine layer is the measured engine's (TensorRT-LLM's where one is built in).
     let engine_profile = match backend.as_str() {
         "trtllm" if EngineProfile::builtin("trtllm", gpu).is_some() => "trtllm",
         "trtllm" => {

@@ -35,7 +35,8 @@ pub(super) enum Flow {
     Aggregated,
     /// SGLang PD: decode pre-allocates KV, bootstrap handshake, prefill pushes KV.
     Sglang,
-    /// vLLM PD (kv-transfer connector): prefill first, decode allocates and pulls.
+    /// vLLM PD (kv-transfer connector): prefill first, decode allocates and pulls; also
+    /// Dynamo with TensorRT-LLM workers (the same protocol).
     Vllm,
     /// NVIDIA Dynamo: decode worker decides local or remote prefill; global prefill
     /// queue pulled by prefill workers.
@@ -56,7 +57,15 @@ impl Flow {
                 };
                 match sc.backend {
                     Backend::Sglang => (Flow::Sglang, picker),
-                    Backend::Vllm => (Flow::Vllm, picker),
+                    // Dynamo with TensorRT-LLM workers runs the protocol of the vLLM
+                    // flow: its prefill router sends the request to a prefill worker,
+                    // which runs it synchronously and returns its transfer metadata; then
+                    // to a decode worker, whose capacity scheduler allocates KV for it
+                    // ("disagg generation init") and which pulls the KV by NIXL (Dynamo
+                    // `docs/design_docs/disagg_serving.md`, "Router Orchestration";
+                    // `DisaggGenerationInit` in TensorRT-LLM's `capacityScheduler.cpp`).
+                    // Dynamo has no conditional (local) prefill for TensorRT-LLM workers.
+                    Backend::Vllm | Backend::Trtllm => (Flow::Vllm, picker),
                     Backend::Dynamo => (Flow::Dynamo, PdDecider::dynamo(&sc.dynamo)),
                 }
             }

@@ -1,0 +1,199 @@
+//! TensorRT-LLM roles. Aggregated: `trtllm-serve MODEL` (the OpenAI server of
+//! `tensorrt_llm/commands/serve.py`, PyTorch backend) with `--tp_size`,
+//! `--max_batch_size`, `--max_num_tokens`, `--kv_cache_free_gpu_memory_fraction`,
+//! `--max_seq_len`, `/health` probes on 8000. Disaggregated: Dynamo with TensorRT-LLM
+//! workers (`python3 -m dynamo.trtllm --model-path ... --disaggregation-mode
+//! prefill|decode`, Dynamo's `DynamoTrtllmConfig` flags `--tensor-parallel-size`,
+//! `--max-batch-size`, `--max-num-tokens`, `--free-gpu-memory-fraction`,
+//! `--kv-block-size`, `--max-seq-len`), the cache transceiver on its default backend
+//! (NIXL) through `--override-engine-args`, behind Dynamo's frontend with etcd and NATS
+//! (the roles of `dynamo.rs`).
+//!
+//! TensorRT-LLM reads weight and KV-cache quantisation from the checkpoint (an FP8
+//! checkpoint carries both), so no quantisation flag is written. What cannot be emitted
+//! is refused by [`check_role`] with the field and the reason: instances spanning nodes
+//! (an MPI launch) and, for `trtllm-serve`, a KV block size other than its default 32
+//! (settable only in an options file).
+//!
+//! Invariant: the engine-args override is written by hand with a fixed key order, so
+//! the argument is byte-identical across runs.
+
+use super::ManifestError;
+use super::dynamo::{SYSTEM_PORT, etcd, frontend, nats, runtime_env};
+use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role};
+use super::spec::{DeploymentSpec, RoleSpec, RoleTopology};
+use super::{RbgApi, equip_engine};
+
+/// `tokens_per_block` of TensorRT-LLM's `KvCacheConfig` (`tensorrt_llm/llmapi/llm_args.py`).
+const DEFAULT_BLOCK: u32 = 32;
+
+/// The engine-args override of a Dynamo TensorRT-LLM PD worker: the KV cache
+/// transceiver on its default transport (NIXL in the Dynamo runtime image).
+const PD_OVERRIDE: &str = r#"{"cache_transceiver_config":{"backend":"DEFAULT"}}"#;
+
+/// What the TensorRT-LLM manifests cannot express for `role`.
+pub(super) fn check_role(
+    role: &str,
+    r: &RoleSpec,
+    topology: &RoleTopology,
+) -> Result<(), ManifestError> {
+    if r.tp > r.gpus_per_node {
+        return Err(ManifestError::Invalid {
+            field: format!("{role}.tp"),
+            value: r.tp.to_string(),
+            reason: format!(
+                "spans nodes of {} GPUs: TensorRT-LLM instances across nodes (an MPI launch) are not emitted; use TP within one node",
+                r.gpus_per_node
+            ),
+        });
+    }
+    if let (RoleTopology::Aggregated(_), Some(b)) = (topology, r.engine.block_size)
+        && b != DEFAULT_BLOCK
+    {
+        return Err(ManifestError::Invalid {
+            field: format!("{role}.engine.block_size"),
+            value: b.to_string(),
+            reason: format!(
+                "trtllm-serve takes tokens_per_block only from an options file, which is not emitted: keep the default {DEFAULT_BLOCK}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The roles of a TensorRT-LLM deployment.
+pub(crate) fn roles(spec: &DeploymentSpec, _api: RbgApi) -> Vec<Role> {
+    match &spec.topology {
+        RoleTopology::Aggregated(r) => vec![serve(spec, r)],
+        RoleTopology::Disaggregated { prefill, decode } => vec![
+            frontend(spec),
+            dynamo_worker(spec, "prefill", prefill),
+            dynamo_worker(spec, "decode", decode),
+            etcd(spec),
+            nats(spec),
+        ],
+    }
+}
+
+/// `trtllm-serve`: one engine role, the entry of the group.
+fn serve(spec: &DeploymentSpec, r: &RoleSpec) -> Role {
+    let mut a = vec![
+        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+        "--host".into(),
+        "0.0.0.0".into(),
+        "--port".into(),
+        HTTP_PORT.to_string(),
+        "--backend".into(),
+        "pytorch".into(),
+        "--tp_size".into(),
+        r.tp.to_string(),
+    ];
+    let e = &r.engine;
+    let mut push = |k: &str, v: String| {
+        a.push(k.to_string());
+        a.push(v);
+    };
+    if let Some(n) = e.max_running_requests {
+        push("--max_batch_size", n.to_string());
+    }
+    if let Some(n) = e.max_batched_tokens {
+        push("--max_num_tokens", n.to_string());
+    }
+    if let Some(m) = e.mem_fraction {
+        push("--kv_cache_free_gpu_memory_fraction", m.to_string());
+    }
+    if let Some(n) = spec.model.max_model_len {
+        push("--max_seq_len", n.to_string());
+    }
+    if e.chunked_prefill == Some(true) {
+        a.push("--enable_chunked_prefill".into());
+    }
+    a.push("--trust_remote_code".into());
+    let mut c = Container::new("engine", &spec.images.engine, &["trtllm-serve"], a);
+    c.env = vec![("POD_IP".to_string(), EnvValue::Field("status.podIP"))];
+    c.ports = vec![("http", HTTP_PORT)];
+    c.probes = Some(Probes {
+        port: HTTP_PORT,
+        ready_path: "/health",
+        live_path: "/health",
+        startup_budget_s: 1800,
+    });
+    equip_engine(&mut c, spec, r);
+    Role {
+        name: "worker",
+        replicas: r.replicas,
+        pods_per_instance: 1,
+        container: c,
+        dependencies: Vec::new(),
+        scaling_adapter: r.autoscaling.is_some(),
+        entry: true,
+        annotations: Vec::new(),
+        service_account: None,
+    }
+}
+
+/// A Dynamo TensorRT-LLM worker of PD role `pd` (`prefill` or `decode`).
+fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role {
+    let mut a = vec![
+        "--model-path".to_string(),
+        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+        "--served-model-name".into(),
+        spec.model.served_name.clone(),
+        "--tensor-parallel-size".into(),
+        r.tp.to_string(),
+    ];
+    let e = &r.engine;
+    let mut push = |k: &str, v: String| {
+        a.push(k.to_string());
+        a.push(v);
+    };
+    if let Some(n) = e.max_running_requests {
+        push("--max-batch-size", n.to_string());
+    }
+    if let Some(n) = e.max_batched_tokens {
+        push("--max-num-tokens", n.to_string());
+    }
+    if let Some(m) = e.mem_fraction {
+        push("--free-gpu-memory-fraction", m.to_string());
+    }
+    if let Some(b) = e.block_size {
+        push("--kv-block-size", b.to_string());
+    }
+    if let Some(n) = spec.model.max_model_len {
+        push("--max-seq-len", n.to_string());
+    }
+    push("--disaggregation-mode", pd.to_string());
+    push("--override-engine-args", PD_OVERRIDE.to_string());
+    let mut env = runtime_env(spec);
+    env.push(("DYN_SYSTEM_ENABLED".into(), EnvValue::Value("true".into())));
+    env.push((
+        "DYN_SYSTEM_PORT".into(),
+        EnvValue::Value(SYSTEM_PORT.to_string()),
+    ));
+    let mut c = Container::new(
+        "engine",
+        &spec.images.engine,
+        &["python3", "-m", "dynamo.trtllm"],
+        a,
+    );
+    c.env = env;
+    c.ports = vec![("system", SYSTEM_PORT)];
+    c.probes = Some(Probes {
+        port: SYSTEM_PORT,
+        ready_path: "/health",
+        live_path: "/live",
+        startup_budget_s: 1800,
+    });
+    equip_engine(&mut c, spec, r);
+    Role {
+        name: pd,
+        replicas: r.replicas,
+        pods_per_instance: 1,
+        container: c,
+        dependencies: vec!["etcd", "nats"],
+        scaling_adapter: r.autoscaling.is_some(),
+        entry: false,
+        annotations: Vec::new(),
+        service_account: None,
+    }
+}
