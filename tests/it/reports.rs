@@ -184,7 +184,7 @@ fn sweep_csv_is_monotone_and_the_same_at_any_thread_count() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "offered_rps,requests,completed,rejected,unfinished,throughput_rps,goodput_rps,output_tokens_per_s,output_tokens_per_s_per_gpu,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,tpot_p50_ms,tpot_p90_ms,tpot_p99_ms,e2e_p50_ms,e2e_p90_ms,e2e_p99_ms,slo_attainment,slo_met,gpus"
+        "offered_rps,requests,completed,rejected,unfinished,throughput_rps,goodput_rps,output_tokens_per_s,output_tokens_per_s_per_gpu,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,tpot_p50_ms,tpot_p90_ms,tpot_p99_ms,e2e_p50_ms,e2e_p90_ms,e2e_p99_ms,slo_attainment,slo_met,gpus,timed_out"
     );
     let offered: Vec<f64> = lines
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
