@@ -147,47 +147,66 @@ fn replay_with(
     Ok(replay(runs, &o)?.rows)
 }
 
-/// The continuous coordinates: (get, set, initial step, in log space).
-type Coord = (
-    fn(&EngineParams) -> f64,
-    fn(&mut EngineParams, f64),
-    f64,
-    bool,
-);
+/// One continuous coordinate of the search.
+struct Coord {
+    /// Its name in [`xpyd_models::engine::RANGES`] (and in profiles).
+    name: &'static str,
+    get: fn(&EngineParams) -> f64,
+    set: fn(&mut EngineParams, f64),
+    /// Initial step (a factor `exp(step)` when `log`).
+    step: f64,
+    /// Moves multiply (scales) rather than add (times).
+    log: bool,
+}
 
 const COORDS: [Coord; 5] = [
-    (|p| p.prefill_scale, |p, v| p.prefill_scale = v, 0.2, true),
-    (|p| p.decode_scale, |p, v| p.decode_scale = v, 0.2, true),
-    (|p| p.frontend_ms, |p, v| p.frontend_ms = v, 40.0, false),
-    (
-        |p| p.step_overhead_ms,
-        |p, v| p.step_overhead_ms = v,
-        1.0,
-        false,
-    ),
-    (
-        |p| p.per_seq_overhead_us,
-        |p, v| p.per_seq_overhead_us = v,
-        20.0,
-        false,
-    ),
+    Coord {
+        name: "prefill-scale",
+        get: |p| p.prefill_scale,
+        set: |p, v| p.prefill_scale = v,
+        step: 0.2,
+        log: true,
+    },
+    Coord {
+        name: "decode-scale",
+        get: |p| p.decode_scale,
+        set: |p, v| p.decode_scale = v,
+        step: 0.2,
+        log: true,
+    },
+    Coord {
+        name: "frontend-ms",
+        get: |p| p.frontend_ms,
+        set: |p, v| p.frontend_ms = v,
+        step: 40.0,
+        log: false,
+    },
+    Coord {
+        name: "step-overhead-ms",
+        get: |p| p.step_overhead_ms,
+        set: |p, v| p.step_overhead_ms = v,
+        step: 1.0,
+        log: false,
+    },
+    Coord {
+        name: "per-seq-overhead-us",
+        get: |p| p.per_seq_overhead_us,
+        set: |p, v| p.per_seq_overhead_us = v,
+        step: 20.0,
+        log: false,
+    },
 ];
 
-/// Clamp `v` of coordinate `i` to its range in [`xpyd_models::engine::RANGES`].
-fn clamp(i: usize, v: f64) -> f64 {
-    let names = [
-        "prefill-scale",
-        "decode-scale",
-        "frontend-ms",
-        "step-overhead-ms",
-        "per-seq-overhead-us",
-    ];
-    let (_, lo, hi) = xpyd_models::engine::RANGES
-        .iter()
-        .find(|(n, _, _)| *n == names[i])
-        .copied()
-        .expect("every coordinate has a range");
-    v.clamp(lo, hi)
+impl Coord {
+    /// `v` clamped to this coordinate's range in [`xpyd_models::engine::RANGES`].
+    fn clamp(&self, v: f64) -> f64 {
+        let (_, lo, hi) = xpyd_models::engine::RANGES
+            .iter()
+            .find(|(n, _, _)| *n == self.name)
+            .copied()
+            .expect("every coordinate has a range");
+        v.clamp(lo, hi)
+    }
 }
 
 /// Coordinate descent from the neutral layer; returns the best parameters and their loss.
@@ -198,7 +217,7 @@ fn descend(
 ) -> Result<(EngineParams, f64), ScenarioError> {
     let mut best = EngineParams::NEUTRAL;
     let mut best_loss = loss(&replay_with(runs, &best, opts)?);
-    let mut steps: Vec<f64> = COORDS.iter().map(|c| c.2).collect();
+    let mut steps: Vec<f64> = COORDS.iter().map(|c| c.step).collect();
     for _ in 0..rounds {
         let mut moved = false;
         // The token budget first (every value: it decides how prefills cluster).
@@ -213,22 +232,21 @@ fn descend(
                 (best, best_loss, moved) = (cand, l, true);
             }
         }
-        for (i, (get, set, _, log)) in COORDS.iter().enumerate() {
+        for (i, c) in COORDS.iter().enumerate() {
             loop {
-                let x = get(&best);
+                let x = (c.get)(&best);
                 let mut improved = false;
                 for dir in [1.0, -1.0] {
-                    let v = if *log {
+                    let v = c.clamp(if c.log {
                         x * (dir * steps[i]).exp()
                     } else {
                         x + dir * steps[i]
-                    };
-                    let v = clamp(i, v);
+                    });
                     if v == x {
                         continue;
                     }
                     let mut cand = best.clone();
-                    set(&mut cand, v);
+                    (c.set)(&mut cand, v);
                     let l = loss(&replay_with(runs, &cand, opts)?);
                     if l < best_loss {
                         (best, best_loss, improved, moved) = (cand, l, true, true);
@@ -241,16 +259,14 @@ fn descend(
                 }
             }
         }
-        if !moved
-            && steps
-                .iter()
-                .zip(COORDS.iter())
-                .all(|(s, c)| *s < c.2 / 16.0)
-        {
+        if !moved && steps.iter().zip(&COORDS).all(|(s, c)| *s < c.step / 16.0) {
             break;
         }
     }
-    Ok((round_params(best), best_loss))
+    // The loss reported is that of the parameters as written (rounded).
+    let best = round_params(best);
+    let best_loss = loss(&replay_with(runs, &best, opts)?);
+    Ok((best, best_loss))
 }
 
 /// Parameters rounded to the precision they are written with (4 significant places for
@@ -496,8 +512,8 @@ mod tests {
 
     #[test]
     fn clamp_keeps_coordinates_in_range() {
-        assert_eq!(clamp(0, 10.0), 4.0);
-        assert_eq!(clamp(2, -5.0), 0.0);
-        assert_eq!(clamp(4, 5000.0), 1000.0);
+        assert_eq!(COORDS[0].clamp(10.0), 4.0);
+        assert_eq!(COORDS[2].clamp(-5.0), 0.0);
+        assert_eq!(COORDS[4].clamp(5000.0), 1000.0);
     }
 }
