@@ -251,8 +251,12 @@ impl EngineLayer {
             }
             path => {
                 let full = base_dir.join(path);
-                let text = std::fs::read_to_string(&full)
-                    .map_err(|e| format!("{}: {e}", full.display()))?;
+                let text = std::fs::read_to_string(&full).map_err(|e| {
+                    format!(
+                        "{path:?} is not auto, none, vllm, sglang or trtllm, and {} cannot be read as a profile file: {e}",
+                        full.display()
+                    )
+                })?;
                 let file = EngineProfiles::parse(&text)
                     .map_err(|e| format!("{}: {e}", full.display()))?;
                 let engine = EngineLayer::engine_of(backend);
