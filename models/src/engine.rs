@@ -12,6 +12,10 @@
 //! - `step_overhead_ms`, `per_seq_overhead_us`: CPU time per step the GPU does not hide
 //!   (scheduling, input preparation, sampling, detokenisation), per step and per sequence.
 //!   They replace the roofline's assumed overheads.
+//! - `cpu_overlap` (0..=1): how much of that CPU time runs while the GPU computes
+//!   (asynchronous scheduling): a step takes `kernels + cpu - cpu_overlap x min(cpu,
+//!   kernels)`, so 0 adds the CPU time to every step and 1 makes the step the longer of
+//!   the two (the CPU shows only when it is the bottleneck: small models, large batches).
 //! - `frontend_ms`: time outside the engine loop that a client sees in every response (API
 //!   server, tokenisation, streaming): added to TTFT and end-to-end latency by the simulator.
 //! - `max_batched_tokens`: the per-step token budget the measured deployments behaved as;
@@ -39,6 +43,9 @@ pub struct EngineParams {
     pub step_overhead_ms: f64,
     /// CPU time per sequence per step, microseconds (0..=1000).
     pub per_seq_overhead_us: f64,
+    /// Share of the CPU time hidden behind the GPU's (0..=1; 0 when absent).
+    #[serde(default)]
+    pub cpu_overlap: f64,
     /// Front-end time in every response (TTFT and E2E), ms (0..=10000).
     pub frontend_ms: f64,
     /// Per-step token budget of the measured deployments (default of
@@ -48,11 +55,12 @@ pub struct EngineParams {
 }
 
 /// The closed ranges [`EngineParams::check`] accepts, by field name (also the fit's bounds).
-pub const RANGES: [(&str, f64, f64); 6] = [
+pub const RANGES: [(&str, f64, f64); 7] = [
     ("prefill-scale", 0.25, 4.0),
     ("decode-scale", 0.25, 4.0),
     ("step-overhead-ms", 0.0, 50.0),
     ("per-seq-overhead-us", 0.0, 1000.0),
+    ("cpu-overlap", 0.0, 1.0),
     ("frontend-ms", 0.0, 10000.0),
     ("max-batched-tokens", 64.0, 1_048_576.0),
 ];
@@ -64,6 +72,7 @@ impl EngineParams {
         decode_scale: 1.0,
         step_overhead_ms: 0.0,
         per_seq_overhead_us: 0.0,
+        cpu_overlap: 0.0,
         frontend_ms: 0.0,
         max_batched_tokens: None,
     };
@@ -75,6 +84,7 @@ impl EngineParams {
             self.decode_scale,
             self.step_overhead_ms,
             self.per_seq_overhead_us,
+            self.cpu_overlap,
             self.frontend_ms,
             self.max_batched_tokens.map_or(64.0, f64::from),
         ];
@@ -99,6 +109,12 @@ impl EngineParams {
     /// CPU overhead of a step with `seqs` sequences, seconds.
     pub fn overhead_s(&self, seqs: f64) -> f64 {
         self.step_overhead_ms * 1e-3 + self.per_seq_overhead_us * 1e-6 * seqs
+    }
+
+    /// The part of `cpu_s` of CPU time that a step with `kernels_s` of GPU time does not
+    /// hide: `cpu - cpu_overlap x min(cpu, kernels)`.
+    pub fn exposed_overhead_s(&self, cpu_s: f64, kernels_s: f64) -> f64 {
+        cpu_s - self.cpu_overlap * cpu_s.min(kernels_s)
     }
 }
 

@@ -34,6 +34,7 @@ const LAYER: EngineParams = EngineParams {
     decode_scale: 0.8,
     step_overhead_ms: 0.7,
     per_seq_overhead_us: 20.0,
+    cpu_overlap: 0.0,
     frontend_ms: 15.0,
     max_batched_tokens: Some(4096),
 };
@@ -67,20 +68,57 @@ fn kernel_terms_scale_by_the_step_mix_and_overhead_is_the_engines() {
 }
 
 #[test]
+fn overlapped_cpu_time_shows_only_beyond_the_kernels() {
+    let full = EngineParams {
+        cpu_overlap: 1.0,
+        ..LAYER
+    };
+    let half = EngineParams {
+        cpu_overlap: 0.5,
+        ..LAYER
+    };
+    // A big step: 0.7 ms + 33 x 20 us of CPU hides entirely behind the kernels.
+    let shape = mixed();
+    let serial = model(Some(LAYER)).step(&shape);
+    let kernels = serial.seconds - serial.breakdown.overhead_s;
+    let cpu = serial.breakdown.overhead_s;
+    assert!(cpu < kernels);
+    let hidden = model(Some(full.clone())).step(&shape);
+    assert!((hidden.seconds - kernels).abs() <= 1e-12 * kernels);
+    assert_eq!(hidden.breakdown.overhead_s, 0.0);
+    let partly = model(Some(half)).step(&shape);
+    assert!((partly.seconds - (kernels + 0.5 * cpu)).abs() <= 1e-12 * kernels);
+    // A tiny step with a huge per-sequence cost: the step is the CPU's time.
+    let cpu_bound = EngineParams {
+        per_seq_overhead_us: 1000.0,
+        ..full
+    };
+    let tiny = StepShape::decode_batch(256, 100);
+    let s = model(Some(cpu_bound)).step(&tiny);
+    let cpu = 0.7e-3 + 1000e-6 * 256.0;
+    assert!((s.seconds - cpu).abs() <= 1e-12, "{} vs {cpu}", s.seconds);
+}
+
+#[test]
 fn memoised_steps_are_bit_identical_with_an_engine_layer() {
-    let cm = model(Some(LAYER));
-    let mut memo = StepMemo::new();
-    for shape in [
-        mixed(),
-        StepShape::decode_batch(64, 1500),
-        StepShape::prefill_chunk(4096, 0),
-        StepShape::default(),
-    ] {
-        let a = cm.step_seconds(&shape);
-        let b = cm.step_seconds_memo(&shape, &mut memo);
-        assert_eq!(a.to_bits(), b.to_bits(), "{shape:?}");
+    let overlapped = EngineParams {
+        cpu_overlap: 0.6,
+        ..LAYER
+    };
+    for cm in [model(Some(LAYER)), model(Some(overlapped))] {
+        let mut memo = StepMemo::new();
+        for shape in [
+            mixed(),
+            StepShape::decode_batch(64, 1500),
+            StepShape::prefill_chunk(4096, 0),
+            StepShape::default(),
+        ] {
+            let a = cm.step_seconds(&shape);
+            let b = cm.step_seconds_memo(&shape, &mut memo);
+            assert_eq!(a.to_bits(), b.to_bits(), "{shape:?}");
+        }
+        assert_eq!(cm.step_seconds(&StepShape::default()), 0.0);
     }
-    assert_eq!(cm.step_seconds(&StepShape::default()), 0.0);
 }
 
 #[test]

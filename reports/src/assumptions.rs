@@ -227,6 +227,7 @@ fn engine_layer(sc: &Scenario) -> Vec<String> {
             format!("decode-scale={}", p.decode_scale),
             format!("step-overhead-ms={}", p.step_overhead_ms),
             format!("per-seq-overhead-us={}", p.per_seq_overhead_us),
+            format!("cpu-overlap={}", p.cpu_overlap),
             format!("frontend-ms={}", p.frontend_ms),
         ]);
         if let Some(b) = p.max_batched_tokens {

@@ -127,7 +127,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             .map_or_else(|| "default".to_owned(), |b| b.to_string());
         let _ = writeln!(
             s,
-            "{} {}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  frontend-ms {:.2}  max-batched-tokens {budget}",
+            "{} {}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}",
             g.engine,
             g.gpu,
             p.fitted_rows,
@@ -137,6 +137,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.decode_scale,
             e.step_overhead_ms,
             e.per_seq_overhead_us,
+            e.cpu_overlap,
             e.frontend_ms,
         );
         for b in &g.at_bound {

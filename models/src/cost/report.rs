@@ -135,12 +135,13 @@ impl StepReport {
             let p = &e.params;
             let _ = writeln!(
                 out,
-                "  engine layer: kernel terms x {:.4} (prefill-scale {}, decode-scale {}), overhead {} ms + {} us per sequence",
+                "  engine layer: kernel terms x {:.4} (prefill-scale {}, decode-scale {}), CPU {} ms + {} us per sequence, {}% of it hidden behind the kernels at most",
                 e.kernel_factor,
                 p.prefill_scale,
                 p.decode_scale,
                 p.step_overhead_ms,
-                p.per_seq_overhead_us
+                p.per_seq_overhead_us,
+                p.cpu_overlap * 100.0
             );
         }
         let src = self.sources;

@@ -198,22 +198,26 @@ impl CostModel {
     }
 
     /// `b` with its kernel terms times the engine layer's
-    /// [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor) (unchanged
-    /// without an engine layer). The overhead is already the engine's.
+    /// [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor) and its overhead
+    /// (already the engine's CPU time) reduced to the part the kernels do not hide
+    /// ([`EngineParams::exposed_overhead_s`](crate::EngineParams::exposed_overhead_s));
+    /// unchanged without an engine layer.
     fn engine_scaled(&self, shape: &StepShape, b: CostBreakdown) -> CostBreakdown {
         let Some(e) = &self.engine else {
             return b;
         };
         let f = e.kernel_factor(shape.prefill_tokens, shape.decode_seqs);
-        CostBreakdown {
+        let mut out = CostBreakdown {
             gemm_s: b.gemm_s * f,
             attention_prefill_s: b.attention_prefill_s * f,
             attention_decode_s: b.attention_decode_s * f,
             memory_bound_s: b.memory_bound_s * f,
             allreduce_s: b.allreduce_s * f,
             lm_head_s: b.lm_head_s * f,
-            overhead_s: b.overhead_s,
-        }
+            overhead_s: 0.0,
+        };
+        out.overhead_s = e.exposed_overhead_s(b.overhead_s, out.total());
+        out
     }
 
     /// Per-term seconds of one step (all zero for an empty step).

@@ -99,14 +99,16 @@ pub fn at_bound(p: &EngineParams) -> Vec<String> {
         p.decode_scale,
         p.step_overhead_ms,
         p.per_seq_overhead_us,
+        p.cpu_overlap,
         p.frontend_ms,
     ];
     xpyd_models::engine::RANGES
         .iter()
         .zip(values)
-        .filter(|((_, lo, hi), v)| {
-            // A zero overhead or front-end time is a physical answer, not a bound hit.
-            (*v <= *lo && *lo > 0.0) || *v >= *hi
+        .filter(|((name, lo, hi), v)| {
+            // A zero overhead or front-end time, and no or full overlap, are physical
+            // answers, not bound hits.
+            *name != "cpu-overlap" && ((*v <= *lo && *lo > 0.0) || *v >= *hi)
         })
         .map(|((name, lo, hi), v)| format!("{name} = {v} (range {lo}..={hi})"))
         .collect()
@@ -159,7 +161,7 @@ struct Coord {
     log: bool,
 }
 
-const COORDS: [Coord; 5] = [
+const COORDS: [Coord; 6] = [
     Coord {
         name: "prefill-scale",
         get: |p| p.prefill_scale,
@@ -193,6 +195,13 @@ const COORDS: [Coord; 5] = [
         get: |p| p.per_seq_overhead_us,
         set: |p, v| p.per_seq_overhead_us = v,
         step: 20.0,
+        log: false,
+    },
+    Coord {
+        name: "cpu-overlap",
+        get: |p| p.cpu_overlap,
+        set: |p, v| p.cpu_overlap = v,
+        step: 0.5,
         log: false,
     },
 ];
@@ -284,6 +293,7 @@ fn round_params(p: EngineParams) -> EngineParams {
         decode_scale: r(p.decode_scale, 1e-4),
         step_overhead_ms: r(p.step_overhead_ms, 0.01),
         per_seq_overhead_us: r(p.per_seq_overhead_us, 0.1),
+        cpu_overlap: r(p.cpu_overlap, 0.01),
         frontend_ms: r(p.frontend_ms, 0.01),
         max_batched_tokens: p.max_batched_tokens,
     }
