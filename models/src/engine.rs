@@ -144,6 +144,10 @@ pub struct EngineProfile {
     pub engine: String,
     /// GPU id (`h100`, `h200`).
     pub gpu: String,
+    /// Engine version the profile was fitted on (`None`: any version; fitted on runs of
+    /// every version, or of unrecorded ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Where the numbers come from (files, rows, date, command).
     pub source: String,
     /// The parameters.
@@ -231,18 +235,41 @@ impl EngineProfiles {
         Ok(file)
     }
 
-    /// The profile of `engine` on `gpu`.
-    pub fn find(&self, engine: &str, gpu: &str) -> Option<&EngineProfile> {
-        self.profiles
-            .iter()
-            .find(|p| p.engine == engine && p.gpu == gpu)
+    /// The profile of `engine` on `gpu`: the one fitted on `version` when there is one,
+    /// else the version-less one.
+    pub fn find(&self, engine: &str, gpu: &str, version: Option<&str>) -> Option<&EngineProfile> {
+        let of = |v: Option<&str>| {
+            self.profiles
+                .iter()
+                .find(|p| p.engine == engine && p.gpu == gpu && p.version.as_deref() == v)
+        };
+        version.and_then(|v| of(Some(v))).or_else(|| of(None))
     }
 }
 
 impl EngineProfile {
-    /// The shipped profile of `engine` on `gpu` (`None`: not fitted for that pair).
+    /// The shipped version-less profile of `engine` on `gpu` (`None`: not fitted for that
+    /// pair).
     pub fn builtin(engine: &str, gpu: &str) -> Option<&'static EngineProfile> {
-        builtin_profiles().find(engine, gpu)
+        builtin_profiles().find(engine, gpu, None)
+    }
+
+    /// The shipped profile of `engine` on `gpu` for `version` (the version-less one when
+    /// none was fitted on that version).
+    pub fn builtin_for(
+        engine: &str,
+        gpu: &str,
+        version: Option<&str>,
+    ) -> Option<&'static EngineProfile> {
+        builtin_profiles().find(engine, gpu, version)
+    }
+
+    /// `engine/gpu`, with `@version` when the profile is version-specific.
+    pub fn key(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}/{}@{v}", self.engine, self.gpu),
+            None => format!("{}/{}", self.engine, self.gpu),
+        }
     }
 }
 
@@ -279,6 +306,32 @@ mod tests {
         assert_eq!(p.kernel_factor(100, 0), 2.0);
         assert_eq!(p.kernel_factor(0, 8), 0.5);
         assert!((p.kernel_factor(100, 100) - 1.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn find_prefers_the_version_then_falls_back() {
+        let p = |v: Option<&str>, scale: f64| EngineProfile {
+            engine: "vllm".into(),
+            gpu: "h100".into(),
+            version: v.map(str::to_owned),
+            source: "t".into(),
+            params: EngineParams {
+                decode_scale: scale,
+                ..EngineParams::NEUTRAL
+            },
+            fitted_rows: 8,
+            checked: vec![],
+            moe_checked: vec![],
+        };
+        let file = EngineProfiles {
+            profiles: vec![p(None, 1.0), p(Some("0.12.0"), 0.9)],
+        };
+        let at = |v| file.find("vllm", "h100", v).unwrap().params.decode_scale;
+        assert_eq!(at(Some("0.12.0")), 0.9);
+        assert_eq!(at(Some("0.11.0")), 1.0);
+        assert_eq!(at(None), 1.0);
+        assert_eq!(file.profiles[1].key(), "vllm/h100@0.12.0");
+        assert!(file.find("sglang", "h100", None).is_none());
     }
 
     #[test]

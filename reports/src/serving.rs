@@ -116,9 +116,13 @@ pub fn to_text(report: &Report) -> String {
 pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
     let mut s = String::new();
     for g in groups {
+        let name = match &g.version {
+            Some(v) => format!("{} {} {v}", g.engine, g.gpu),
+            None => format!("{} {}", g.engine, g.gpu),
+        };
         let Some(p) = &g.profile else {
             let why = g.skipped.as_deref().unwrap_or("not fitted");
-            let _ = writeln!(s, "{} {}: not fitted ({why})", g.engine, g.gpu);
+            let _ = writeln!(s, "{name}: not fitted ({why})");
             continue;
         };
         let e = &p.params;
@@ -127,9 +131,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             .map_or_else(|| "default".to_owned(), |b| b.to_string());
         let _ = writeln!(
             s,
-            "{} {}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}",
-            g.engine,
-            g.gpu,
+            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}",
             p.fitted_rows,
             g.loss_neutral,
             g.loss_fitted,

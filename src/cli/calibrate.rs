@@ -57,6 +57,10 @@ struct FitEngineArgs {
     /// Fit on mixture-of-experts models too (default: dense only; MoE runs are checked).
     #[arg(long)]
     include_moe: bool,
+    /// One profile per engine version the runs record (`deployment.engine-version`
+    /// selects it); runs without a version make the version-less profile.
+    #[arg(long)]
+    by_version: bool,
     /// Scenario giving the deployment of runs whose file records none.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
@@ -135,6 +139,7 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
             engine: None,
         },
         include_moe: a.include_moe,
+        by_version: a.by_version,
         source: names.join(", "),
     };
     let groups = serving::fit(&runs, &opts)?;

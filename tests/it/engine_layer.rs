@@ -114,7 +114,7 @@ fn fit_engine_writes_a_profile_a_scenario_can_use() {
     assert!(text.contains("held out"), "{text}");
     let file = xpyd_models::EngineProfiles::parse(&std::fs::read_to_string(&out).unwrap())
         .expect("the written profiles parse");
-    let p = file.find("vllm", "h100").expect("the fitted profile");
+    let p = file.find("vllm", "h100", None).expect("the fitted profile");
     assert_eq!(p.fitted_rows, 8);
     assert_eq!(p.checked[0].rows, 8);
     // The fit never makes the fitted rows worse than the neutral layer.
@@ -154,6 +154,57 @@ fn fit_engine_writes_a_profile_a_scenario_can_use() {
         dir.join("run").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // --by-version: the TensorRT-LLM H100 rows (all 1.0.0rc3) make a version profile,
+    // which `deployment.engine-version` then selects.
+    let versioned = dir.join("versioned.json");
+    let o = xpyd(&[
+        "calibrate",
+        "fit-engine",
+        "tests/fixtures/serving/fidelity_gate.csv",
+        "--engine",
+        "trtllm",
+        "--gpu",
+        "h100",
+        "--by-version",
+        "--folds",
+        "1",
+        "--rounds",
+        "1",
+        "--out",
+        versioned.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("trtllm h100 1.0.0rc3: 8 runs"),
+        "{}",
+        stdout(&o)
+    );
+    let file =
+        xpyd_models::EngineProfiles::parse(&std::fs::read_to_string(&versioned).unwrap()).unwrap();
+    assert_eq!(file.profiles[0].version.as_deref(), Some("1.0.0rc3"));
+    let trt = SMALL
+        .replace("backend = \"sglang\"", "backend = \"trtllm\"")
+        .replace(
+            "[deployment]\n",
+            &format!(
+                "[deployment]\nengine-profile = {:?}\nengine-version = \"1.0.0rc3\"\n",
+                versioned.display().to_string()
+            ),
+        );
+    let f = write(&dir, "versioned.toml", &trt);
+    let run_dir = dir.join("versioned-run");
+    let o = xpyd(&[
+        "run",
+        f.to_str().unwrap(),
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let layer = json(&run_dir.join("summary.json"))["engine_layer"].clone();
+    assert!(
+        layer.as_str().unwrap().ends_with("(trtllm/h100@1.0.0rc3)"),
+        "{layer}"
+    );
     // Runs without a deployment take the engine and GPU of --scenario; too few to fit is
     // an error that says so, and nothing is written.
     let none = dir.join("none.json");

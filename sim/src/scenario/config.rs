@@ -210,18 +210,21 @@ impl EngineLayer {
         }
     }
 
-    /// Resolve `deployment.engine-profile` (`None` = `auto`) for `backend` on `gpu`; a
-    /// path is read relative to `base_dir`. Errors say what is wrong with the value.
+    /// Resolve `deployment.engine-profile` (`None` = `auto`) for `backend` on `gpu` and
+    /// `deployment.engine-version` (a profile fitted on that version where one exists,
+    /// else the version-less one); a path is read relative to `base_dir`. Errors say what
+    /// is wrong with the value.
     pub fn resolve(
         value: Option<&str>,
+        version: Option<&str>,
         backend: Backend,
         gpu: &str,
         base_dir: &Path,
     ) -> Result<EngineLayer, String> {
         let builtin = |engine: &str| {
-            EngineProfile::builtin(engine, gpu).map(|p| EngineLayer {
+            EngineProfile::builtin_for(engine, gpu, version).map(|p| EngineLayer {
                 params: Some(p.params.clone()),
-                origin: format!("builtin:{engine}/{gpu}"),
+                origin: format!("builtin:{}", p.key()),
             })
         };
         match value.unwrap_or("auto") {
@@ -262,7 +265,7 @@ impl EngineLayer {
                 let engine = EngineLayer::engine_of(backend);
                 let on_gpu: Vec<&EngineProfile> =
                     file.profiles.iter().filter(|p| p.gpu == gpu).collect();
-                let pick = file.find(engine, gpu).or(match on_gpu.as_slice() {
+                let pick = file.find(engine, gpu, version).or(match on_gpu.as_slice() {
                     [only] => Some(*only),
                     _ => None,
                 });
@@ -275,7 +278,7 @@ impl EngineLayer {
                 })?;
                 Ok(EngineLayer {
                     params: Some(p.params.clone()),
-                    origin: format!("{} ({}/{})", full.display(), p.engine, p.gpu),
+                    origin: format!("{} ({})", full.display(), p.key()),
                 })
             }
         }

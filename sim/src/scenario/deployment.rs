@@ -236,6 +236,9 @@ pub struct DeploymentFile {
     /// profile on the GPU), or the path of an engine-profile JSON (relative to this
     /// file), as written by `xpyd calibrate fit-engine`.
     pub engine_profile: Option<String>,
+    /// The engine's version (`"0.12.0"`): the engine layer fitted on that version where a
+    /// profile has one, else the version-less profile (default: none given).
+    pub engine_version: Option<String>,
     /// Parameters that replace the resolved engine layer's (`xpyd calibrate fit-engine`
     /// trying candidates); never read from a file.
     #[serde(skip)]

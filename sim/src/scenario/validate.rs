@@ -102,13 +102,27 @@ impl Scenario {
             decode,
             aggregated,
             engine_profile,
+            engine_version,
             engine_override,
         } = deployment;
         let mode = mode.unwrap_or(Mode::Disaggregated);
         let backend = backend.unwrap_or(Backend::Sglang);
-        let mut engine_layer =
-            EngineLayer::resolve(engine_profile.as_deref(), backend, &gpu.id, base_dir)
-                .map_err(|e| v.invalid("deployment.engine-profile", e))?;
+        if let Some(ver) = &engine_version
+            && (ver.is_empty() || ver.len() > 64 || !ver.chars().all(|c| c.is_ascii_graphic()))
+        {
+            return Err(v.invalid(
+                "deployment.engine-version",
+                format!("{ver:?}: a version is 1 to 64 printable ASCII characters without spaces (e.g. \"0.12.0\")"),
+            ));
+        }
+        let mut engine_layer = EngineLayer::resolve(
+            engine_profile.as_deref(),
+            engine_version.as_deref(),
+            backend,
+            &gpu.id,
+            base_dir,
+        )
+        .map_err(|e| v.invalid("deployment.engine-profile", e))?;
         if let Some(p) = engine_override {
             engine_layer.params = Some(p);
         }

@@ -89,6 +89,7 @@ pub(super) fn read(j: &Json<'_>) -> Result<Vec<MeasuredRun>, ServingError> {
         file: j.file.to_path_buf(),
         format: Format::Aiperf,
         backend: String::new(),
+        backend_version: String::new(),
         gpu: String::new(),
         mode: String::new(),
         model,

@@ -1,8 +1,8 @@
 //! Fit engine-layer parameters ([`xpyd_models::engine`]) on measured serving runs
 //! (`xpyd calibrate fit-engine`), with k-fold checking.
 //!
-//! For each engine x GPU group of runs (the runs' `backend` and `gpu`; runs that cannot
-//! be replayed are left out), [`fit`] searches the parameters that minimise the loss:
+//! For each engine x GPU group of runs (the runs' `backend` and `gpu`, and with
+//! `by_version` their engine version; runs that cannot be replayed are left out), [`fit`] searches the parameters that minimise the loss:
 //! the mean over runs of `(min(|ln(ttft_p / ttft_m)|, 2) + min(|ln(tpot_p / tpot_m)|, 2)) / 2`
 //! (log errors, each capped so that one broken measurement cannot steer the fit). The
 //! search is a deterministic coordinate descent inside [`xpyd_models::engine::RANGES`]:
@@ -61,17 +61,23 @@ pub struct FitOptions {
     /// Fit on mixture-of-experts models too (default: dense models only; MoE runs are
     /// then checked with the fitted layer, never fitted on).
     pub include_moe: bool,
+    /// One profile per engine version the runs record (runs without one make the
+    /// version-less profile); default: one profile per engine x GPU over every version.
+    pub by_version: bool,
     /// Where the runs come from, for the profiles' `source`.
     pub source: String,
 }
 
-/// The result of one engine x GPU group.
+/// The result of one engine x GPU (x version) group.
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupFit {
     /// Engine.
     pub engine: String,
     /// GPU.
     pub gpu: String,
+    /// Engine version (`None`: every version, or unrecorded ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The fitted profile (`None`: not fitted, see `skipped`).
     pub profile: Option<EngineProfile>,
     /// Loss of the neutral engine layer and of the fit, on every run of the group.
@@ -345,7 +351,8 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
     } else {
         None
     };
-    let mut groups: BTreeMap<(String, String), Vec<MeasuredRun>> = BTreeMap::new();
+    type Key = (String, String, Option<String>);
+    let mut groups: BTreeMap<Key, Vec<MeasuredRun>> = BTreeMap::new();
     for r in runs.iter().filter(|r| r.skip.is_none()) {
         let (engine, gpu) = match (&r.scenario_toml, &base) {
             (None, Some((e, g))) => {
@@ -364,11 +371,16 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
         let selected = opts.engine.as_ref().is_none_or(|e| *e == engine)
             && opts.gpu.as_ref().is_none_or(|g| *g == gpu);
         if selected && xpyd_models::engine::ENGINES.contains(&engine.as_str()) {
-            groups.entry((engine, gpu)).or_default().push(r.clone());
+            let version = (opts.by_version && !r.backend_version.is_empty())
+                .then(|| r.backend_version.clone());
+            groups
+                .entry((engine, gpu, version))
+                .or_default()
+                .push(r.clone());
         }
     }
     let mut out = Vec::new();
-    for ((engine, gpu), group) in groups {
+    for ((engine, gpu, version), group) in groups {
         // Runs the neutral layer cannot replay (deployment not simulable) are left out.
         let neutral = replay_with(&group, &EngineParams::NEUTRAL, &opts.replay)?;
         let (mut usable, mut moe, mut neutral_rows) = (Vec::new(), Vec::new(), Vec::new());
@@ -387,6 +399,7 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
             out.push(GroupFit {
                 engine,
                 gpu,
+                version,
                 profile: None,
                 loss_neutral: loss(&neutral_rows),
                 loss_fitted: f64::NAN,
@@ -431,6 +444,7 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
             profile: Some(EngineProfile {
                 engine: engine.clone(),
                 gpu: gpu.clone(),
+                version: version.clone(),
                 source: format!(
                     "xpyd calibrate fit-engine on {} runs of {} ({}-fold check)",
                     usable.len(),
@@ -444,6 +458,7 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
             }),
             engine,
             gpu,
+            version,
             loss_neutral: loss(&neutral_rows),
             loss_fitted,
             checked_rows,

@@ -113,6 +113,8 @@ pub struct MeasuredRun {
     pub format: Format,
     /// Serving engine as measured (`vllm`, `sglang`, `trtllm`; `""` when not recorded).
     pub backend: String,
+    /// The engine's version as measured (`""` when not recorded).
+    pub backend_version: String,
     /// GPU as measured (`h100`, `h200`, ...; `""` when not recorded).
     pub gpu: String,
     /// `aggregated` or `disaggregated` (`""` when not recorded).

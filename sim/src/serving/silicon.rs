@@ -159,6 +159,7 @@ fn concurrency(source: &str) -> Option<u32> {
 fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     let id = r.req_text("id")?.to_owned();
     let backend = r.req_text("backend")?.to_owned();
+    let version = r.text("backend_version").to_owned();
     let model_path = r.req_text("model_path")?.to_owned();
     let system = r.req_text("system")?;
     let mode = match r.req_text("mode")? {
@@ -230,6 +231,9 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
          [hardware]\ngpu = {gpu:?}\ngpus-per-node = 8\n\n[deployment]\nmode = {mode:?}\nbackend = {engine:?}\n\
          engine-profile = \"auto\"\n"
     );
+    if !version.is_empty() {
+        let _ = writeln!(toml, "engine-version = {version:?}");
+    }
     if mode == "aggregated" {
         if let Some(why) = unsupported_parallelism(r, "")? {
             skip.get_or_insert(why);
@@ -281,6 +285,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         file: r.file.to_path_buf(),
         format: Format::SiliconCsv,
         backend,
+        backend_version: version,
         gpu: gpu.to_owned(),
         mode: mode.to_owned(),
         model: if model.is_empty() { model_path } else { model },

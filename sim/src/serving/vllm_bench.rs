@@ -58,6 +58,7 @@ pub(super) fn read(j: &Json<'_>) -> Result<Vec<MeasuredRun>, ServingError> {
         file: j.file.to_path_buf(),
         format: Format::VllmBench,
         backend: text("backend"),
+        backend_version: String::new(),
         gpu: String::new(),
         mode: String::new(),
         model: text("model_id"),
