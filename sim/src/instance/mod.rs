@@ -10,7 +10,8 @@
 //!   counter (`DecodeSet`): the context sum grows by the batch size each step, and the
 //!   requests needing a new block at step `k` are exactly those whose phase is `k mod B`.
 //! - Preemption (recompute) takes the newest running request first, as vLLM does (and
-//!   TensorRT-LLM's `max-utilization` pauses the last started one).
+//!   TensorRT-LLM's `max-utilization` pauses the last started one); under `retract`,
+//!   SGLang's victim order instead.
 //! - Admission follows the engine's [`Admission`] policy. Every request admitted here
 //!   (prefilling, decoding, waiting for a slot, or holding a reservation) carries a
 //!   promise: the blocks of its whole sequence here (prompt + maximum output; the prompt
