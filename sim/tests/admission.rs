@@ -3,7 +3,9 @@
 //! policy), every request ends, every instance's KV is back to zero, and
 //! `guaranteed-no-evict` never preempts while the on-demand policies do; with client
 //! timeouts (aborts in every phase) the whole-sequence promises are released too (the
-//! instances' `debug_assert!`s check the promise account).
+//! instances' `debug_assert!`s check the promise account); SGLang aggregated under
+//! overload retracts (its `new_token_ratio` estimate lets it over-commit) and still ends
+//! every request with every block returned.
 
 use std::path::Path;
 use xpyd_sim::metrics::RequestRecord;
@@ -80,6 +82,7 @@ fn every_policy_ends_every_request_and_frees_all_kv() {
         ("trtllm", "disaggregated"),
         ("vllm", "aggregated"),
         ("vllm", "disaggregated"),
+        ("sglang", "aggregated"),
         ("sglang", "disaggregated"),
         ("dynamo", "disaggregated"),
     ];
@@ -127,4 +130,19 @@ fn no_evict_promises_are_released_by_aborts() {
         assert_eq!(check(&out, &recs, &what), 0, "{what}");
         assert!(out.metrics.requests.timed_out.unwrap() > 0, "{what}");
     }
+}
+
+#[test]
+fn sglang_aggregated_overload_retracts_and_frees_all_kv() {
+    // SGLang's default admission: prompts go in while they fit the decaying estimate of
+    // the running requests' output; when decode runs out of KV it retracts.
+    let (out, recs) = run(&scenario("sglang", "aggregated", None, OVERLOAD));
+    let retractions = check(&out, &recs, "sglang aggregated retract");
+    assert!(retractions > 0, "an overloaded SGLang retracts");
+    assert_eq!(out.metrics.requests.completed, 300);
+    // With client timeouts too.
+    let workload = format!("timeout-s = 5\n{OVERLOAD}");
+    let (out, recs) = run(&scenario("sglang", "aggregated", None, &workload));
+    check(&out, &recs, "sglang aggregated retract with timeouts");
+    assert!(out.metrics.requests.timed_out.unwrap() > 0);
 }

@@ -5,6 +5,12 @@
 //! members needing a new KV block at step `k` are those whose phase is `k mod block`
 //! (`phase_count`); a member finishes at step `step0 + remaining` (`finish`, a min-heap
 //! whose entries of departed members are dropped lazily).
+//! - `remaining_clipped()` is the sum over members of `min(decode steps left, clip)` (what
+//!   SGLang's admission estimate counts per running request), kept in O(log n) per join,
+//!   leave and step: a member is *long* while its steps left exceed `clip` (it counts
+//!   `clip`; `long` is a min-heap of when each stops being long, departed members dropped
+//!   lazily), else it counts `finish - step` (`due_sum` is the sum of those members'
+//!   finish steps, `short` their number).
 
 use crate::id::RequestId;
 use crate::request::{DecodeSlot, Phase, Request, blocks_for};
@@ -25,10 +31,22 @@ pub(super) struct DecodeSet {
     block: u32,
     /// Members that are warm-up requests (their inter-token gaps are not measured).
     pub(super) warmup: u64,
+    /// Steps left above which a member counts `clip` in `remaining_clipped`.
+    clip: u64,
+    /// Members with more than `clip` steps left, keyed by their finish step.
+    long: BinaryHeap<Reverse<(u64, u64)>>,
+    /// How many members are long.
+    long_count: u64,
+    /// Sum of the finish steps of the other (short) members.
+    due_sum: u64,
+    /// How many members are short.
+    short_count: u64,
 }
 
 impl DecodeSet {
-    pub(super) fn new(block: u32) -> DecodeSet {
+    /// An empty set for KV blocks of `block` tokens, whose `remaining_clipped` counts at
+    /// most `clip` steps per member.
+    pub(super) fn new(block: u32, clip: u64) -> DecodeSet {
         DecodeSet {
             step: 0,
             members: BTreeMap::new(),
@@ -38,6 +56,11 @@ impl DecodeSet {
             next_admit: 0,
             block,
             warmup: 0,
+            clip,
+            long: BinaryHeap::new(),
+            long_count: 0,
+            due_sum: 0,
+            short_count: 0,
         }
     }
 
@@ -72,8 +95,15 @@ impl DecodeSet {
         };
         req.phase = Phase::Decoding;
         self.members.insert(admit_seq, id);
-        self.finish
-            .push(Reverse((self.step + remaining, admit_seq)));
+        let finish = self.step + remaining;
+        self.finish.push(Reverse((finish, admit_seq)));
+        if remaining > self.clip {
+            self.long.push(Reverse((finish, admit_seq)));
+            self.long_count += 1;
+        } else {
+            self.due_sum += finish;
+            self.short_count += 1;
+        }
         let p = self.phase(self.step, context0);
         self.phase_count[p] += 1;
         self.context_sum += context0;
@@ -95,7 +125,25 @@ impl DecodeSet {
         let context = s.context0 + (self.step - s.step0);
         self.context_sum -= context;
         self.warmup -= u64::from(req.warmup);
+        let finish = s.step0 + s.remaining;
+        if finish - self.step > self.clip {
+            // Its entry in `long` goes stale.
+            self.long_count -= 1;
+        } else {
+            self.due_sum -= finish;
+            self.short_count -= 1;
+        }
         blocks_for(context, self.block)
+    }
+
+    /// Sum over members of `min(decode steps left, clip)`.
+    pub(super) fn remaining_clipped(&self) -> u64 {
+        self.due_sum - self.short_count * self.step + self.long_count * self.clip
+    }
+
+    /// The members, in admission order.
+    pub(super) fn members(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.members.values().copied()
     }
 
     /// Blocks the next step needs for KV growth.
@@ -112,6 +160,18 @@ impl DecodeSet {
     pub(super) fn advance(&mut self) {
         self.step += 1;
         self.context_sum += self.members.len() as u64;
+        // Long members whose steps left fell to `clip` become short.
+        while let Some(&Reverse((finish, seq))) = self.long.peek() {
+            if finish - self.step > self.clip {
+                break;
+            }
+            self.long.pop();
+            if self.members.contains_key(&seq) {
+                self.long_count -= 1;
+                self.due_sum += finish;
+                self.short_count += 1;
+            }
+        }
     }
 
     /// Pop a member whose last decode step has completed.
@@ -139,7 +199,7 @@ mod tests {
     fn decode_set_block_growth_follows_phases() {
         // Block of 4 tokens; a request joining with 4 tokens of context needs a block at
         // its first step (context 4 -> 5), then every 4 steps.
-        let mut d = DecodeSet::new(4);
+        let mut d = DecodeSet::new(4, 4096);
         let mut r = Request::new(0, SimTime::ZERO, 4, 20, None);
         r.prefilled = 4;
         r.generated = 1;
@@ -158,7 +218,7 @@ mod tests {
 
     #[test]
     fn decode_set_finishes_in_step_order_and_skips_departed() {
-        let mut d = DecodeSet::new(16);
+        let mut d = DecodeSet::new(16, 4096);
         let mut a = Request::new(0, SimTime::ZERO, 10, 3, None);
         a.generated = 1;
         let mut b = Request::new(1, SimTime::ZERO, 10, 2, None);
@@ -175,5 +235,43 @@ mod tests {
         assert_eq!(d.pop_finished(), None);
         d.advance();
         assert_eq!(d.pop_finished(), Some(RequestId(0)));
+    }
+
+    #[test]
+    fn remaining_clipped_counts_at_most_clip_steps_per_member() {
+        // Clip 5: a member with 12 steps left counts 5 until it has 5 left, then 5, 4, ...
+        let mut d = DecodeSet::new(16, 5);
+        let mut a = Request::new(0, SimTime::ZERO, 10, 13, None);
+        a.generated = 1; // 12 steps left
+        let mut b = Request::new(1, SimTime::ZERO, 10, 4, None);
+        b.generated = 1; // 3 steps left
+        let mut c = Request::new(2, SimTime::ZERO, 10, 30, None);
+        c.generated = 1; // 29 steps left
+        d.join(RequestId(0), &mut a);
+        d.join(RequestId(1), &mut b);
+        d.join(RequestId(2), &mut c);
+        let brute = |d: &DecodeSet, left: &[u64]| -> u64 {
+            left.iter()
+                .map(|&f| (f.saturating_sub(d.step)).min(5))
+                .sum()
+        };
+        assert_eq!(d.remaining_clipped(), 5 + 3 + 5);
+        // c leaves while long; a and b keep counting down.
+        d.leave(&c);
+        for _ in 0..12 {
+            let members: Vec<u64> = [12u64, 3]
+                .iter()
+                .copied()
+                .filter(|&f| f > d.step)
+                .collect();
+            assert_eq!(d.remaining_clipped(), brute(&d, &members));
+            d.advance();
+            while let Some(id) = d.pop_finished() {
+                let r = if id == RequestId(0) { &a } else { &b };
+                d.leave(r);
+            }
+        }
+        assert_eq!(d.remaining_clipped(), 0);
+        assert!(d.is_empty());
     }
 }

@@ -10,7 +10,8 @@
 //!   counter (`DecodeSet`): the context sum grows by the batch size each step, and the
 //!   requests needing a new block at step `k` are exactly those whose phase is `k mod B`.
 //! - Preemption (recompute) takes the newest running request first, as vLLM does (and
-//!   TensorRT-LLM's `max-utilization` pauses the last started one).
+//!   TensorRT-LLM's `max-utilization` pauses the last started one); under `retract`,
+//!   SGLang's victim order instead.
 //! - Admission follows the engine's [`Admission`] policy. Every request admitted here
 //!   (prefilling, decoding, waiting for a slot, or holding a reservation) carries a
 //!   promise: the blocks of its whole sequence here (prompt + maximum output; the prompt
@@ -22,10 +23,16 @@
 //!   verbs below (reserve, release, begin/end a step, ...), each of which keeps the KV
 //!   account, the queues and the counters consistent.
 //!
+//! - Under `retract` (SGLang) an aggregated instance also gates new prompts on SGLang's
+//!   estimate of the running requests' future decode (`new_token_ratio`) and retracts by
+//!   SGLang's victim order; see `retract`.
+//!
 //! Layout: `decode_set` tracks the decoding requests by step counters; `schedule` forms
-//! each step (continuous batching, chunked prefill, preemption).
+//! each step (continuous batching, chunked prefill, preemption); `retract` holds SGLang's
+//! admission estimate and retraction.
 
 mod decode_set;
+mod retract;
 mod schedule;
 
 use crate::id::{InstanceId, PortId, RequestId};
@@ -163,6 +170,12 @@ pub struct Instance {
     steps: u64,
     /// Preemptions.
     preemptions: u64,
+    /// SGLang's `new_token_ratio` (`retract`): the fraction of the running requests'
+    /// remaining output that admission keeps free for them.
+    new_token_ratio: f64,
+    /// SGLang's `batch_is_full` (`retract`): a prompt did not fit the estimate; no new
+    /// prompt is tried until the running batch shrinks.
+    batch_full: bool,
     lifecycle: Lifecycle,
     /// Bumped when a start is cancelled, so its pending start events go stale.
     epoch: u32,
@@ -233,7 +246,7 @@ impl Instance {
             used_blocks: 0,
             waiting: VecDeque::new(),
             prefilling: Vec::new(),
-            decode: DecodeSet::new(block),
+            decode: DecodeSet::new(block, retract::CLIP_MAX_NEW_TOKENS),
             kv_wait: VecDeque::new(),
             slot_wait: VecDeque::new(),
             new_decoders: Vec::new(),
@@ -252,6 +265,8 @@ impl Instance {
             busy_ns: 0,
             steps: 0,
             preemptions: 0,
+            new_token_ratio: retract::INIT_NEW_TOKEN_RATIO,
+            batch_full: false,
             lifecycle: Lifecycle::Ready,
             epoch: 0,
             active_since: Some(SimTime::ZERO),
@@ -755,6 +770,7 @@ impl Instance {
     /// release its cache references here.
     fn leave_decode(&mut self, req: &mut Request) {
         let spanned = self.decode.leave(req);
+        self.batch_full = false;
         let shared = u64::from(req.refs_local) * self.cache.engine_blocks();
         self.give_blocks(spanned - shared);
         req.blocks = 0;
@@ -790,6 +806,7 @@ impl Instance {
             let in_step = self.busy && self.plan.decode;
             let context = r.slot.context0 + (self.decode.step - r.slot.step0);
             let spanned = self.decode.leave(r);
+            self.batch_full = false;
             let grown = if in_step {
                 blocks_for(context + 1, self.block_tokens()) - spanned
             } else {

@@ -3,16 +3,19 @@
 //! free KV, preempting (recompute) when decode KV growth does not fit.
 //!
 //! Invariants: a step takes the KV blocks it computes into before it starts; preemption
-//! frees every block of its victim and puts it at the front of `waiting`; the newest
-//! running request is preempted first, as vLLM does (and as TensorRT-LLM's
-//! `MAX_UTILIZATION` pauses the last started request); under `guaranteed-no-evict` a
+//! frees every block of its victim and puts it at the front of `waiting` (at the back
+//! under `retract`, as SGLang re-queues retracted requests); the newest running request
+//! is preempted first, as vLLM does (and as TensorRT-LLM's `MAX_UTILIZATION` pauses the
+//! last started request), except under `retract`, whose victims follow SGLang's
+//! `retract_decode` order (`retract.rs`), as new prompts follow its estimate; under
+//! `guaranteed-no-evict` a
 //! waiting request is admitted only when its whole sequence fits next to the promises
 //! already made, so nothing is ever preempted (checked by `debug_assert!`).
 
-use super::{Instance, StepPlan, refs_mut};
+use super::{Instance, StepPlan, refs_mut, retract};
 use crate::id::RequestId;
 use crate::request::{Phase, Request, Requests, blocks_for};
-use crate::scenario::Priority;
+use crate::scenario::{Admission, Priority};
 use crate::time::SimTime;
 
 impl Instance {
@@ -77,23 +80,33 @@ impl Instance {
         if self.decode.is_empty() {
             return budget;
         }
-        // KV growth of this step; preempt the newest running requests until it fits.
+        // KV growth of this step; preempt the newest running requests (under `retract`,
+        // SGLang's victims) until it fits.
+        let retract = self.engine.admission == Admission::Retract;
+        let mut retracted = false;
         while self.decode.growth_next_step() > self.available_blocks() {
             debug_assert!(
                 !self.engine.admission.reserves_whole_sequence(),
                 "guaranteed-no-evict never runs out of KV"
             );
-            let victim = self
-                .prefilling
-                .last()
-                .copied()
-                .or_else(|| self.decode.newest());
+            let victim = if retract {
+                self.retraction_victim(reqs)
+            } else {
+                self.prefilling
+                    .last()
+                    .copied()
+                    .or_else(|| self.decode.newest())
+            };
             let Some(victim) = victim else { break };
             self.preempt(victim, reqs);
             preempted.push(victim);
+            retracted = true;
         }
         if self.decode.is_empty() {
             return budget;
+        }
+        if retract {
+            self.update_new_token_ratio(retracted, reqs);
         }
         let growth = self.decode.growth_next_step();
         self.take_blocks(growth);
@@ -128,8 +141,20 @@ impl Instance {
             push_chunk(plan, id, r, chunk);
             budget = budget.saturating_sub(chunk);
         }
-        // Admit new requests (head of line blocks: FCFS).
-        while budget > 0 && self.has_slot() {
+        // Admit new requests (head of line blocks: FCFS). Under `retract`, within SGLang's
+        // estimate of the running requests' future decode, and none after one did not fit
+        // until the running batch shrinks (an empty one never stays full).
+        let estimate = self.estimates_decode();
+        if self.running() == 0 {
+            self.batch_full = false;
+        }
+        let running_estimate = if estimate {
+            self.running_decode_estimate(reqs)
+        } else {
+            0.0
+        };
+        let mut admitted_output = 0u64;
+        while budget > 0 && self.has_slot() && !(estimate && self.batch_full) {
             let Some(&id) = self.waiting.front() else {
                 break;
             };
@@ -148,6 +173,20 @@ impl Instance {
             let need = blocks_for(chunk, block);
             // The referenced entries stop being evictable: count them out.
             let pinned = self.pinned_by(&r.prefix_keys[..hit]);
+            // SGLang's `PrefillAdder.add_one_req`: the whole uncached prompt plus its clipped
+            // remaining output must be below `rem_total_tokens` (checked again after the
+            // prefix is locked, hence `pinned`). With nothing running SGLang would wait
+            // forever on a prompt that can never fit the estimate; here it goes in on KV
+            // alone.
+            let output = r.decode_steps_left().min(retract::CLIP_MAX_NEW_TOKENS);
+            if estimate
+                && self.running() > 0
+                && (left + output) as f64
+                    >= self.rem_total_tokens(pinned, running_estimate, admitted_output)
+            {
+                self.batch_full = true;
+                break;
+            }
             if need + pinned > self.available_blocks() || !self.admissible(r) {
                 break;
             }
@@ -175,11 +214,26 @@ impl Instance {
             }
             push_chunk(plan, id, r, chunk);
             budget = budget.saturating_sub(chunk);
+            if estimate {
+                // A truncated prompt's output is counted once its last chunk is added
+                // (`PrefillAdder.add_chunked_req`); here, as a running request's.
+                if chunk == left {
+                    admitted_output += output;
+                }
+                // `PrefillAdder.budget_state`: no KV left under the estimate.
+                if self.rem_total_tokens(0, running_estimate, admitted_output) <= 0.0 {
+                    self.batch_full = true;
+                    break;
+                }
+            }
         }
     }
 
     /// Preempt a running request: free its KV and queue it for recompute of its prompt
-    /// and the tokens it has generated (vLLM's recompute preemption).
+    /// and the tokens it has generated (vLLM's recompute preemption), at the front of
+    /// `waiting`; under `retract` at the back, as SGLang's
+    /// `Scheduler._extend_requests_to_queue` appends retracted requests (its default
+    /// `fcfs` policy does not reorder the queue).
     fn preempt(&mut self, id: RequestId, reqs: &mut Requests) {
         let r = &mut reqs[id];
         if let Some(pos) = self.prefilling.iter().position(|&x| x == id) {
@@ -199,7 +253,11 @@ impl Instance {
         r.phase = Phase::Waiting;
         r.preemptions += 1;
         self.preemptions += 1;
-        self.waiting.push_front(id);
+        if self.engine.admission == Admission::Retract {
+            self.waiting.push_back(id);
+        } else {
+            self.waiting.push_front(id);
+        }
     }
 
     /// Blocks of these cached entries that are evictable now (and would be pinned by a

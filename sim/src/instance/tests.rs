@@ -369,13 +369,24 @@ fn guaranteed_no_evict_never_preempts_and_conserves_blocks() {
 
 #[test]
 fn on_demand_and_max_utilization_overcommit_then_preempt() {
-    for admission in [Admission::OnDemand, Admission::Retract, Admission::MaxUtilization] {
+    for admission in [Admission::OnDemand, Admission::MaxUtilization] {
         let mut m = admitting(Role::Aggregated, 10, 8, 512, admission);
         let mut reqs = Requests::new();
         let ids = overcommitted(&mut reqs);
         let preemptions = run_to_completion(&mut m, &mut reqs, &ids);
         assert!(preemptions > 0, "{admission:?}");
     }
+}
+
+#[test]
+fn retract_holds_back_what_its_estimate_does_not_cover() {
+    // SGLang's estimate keeps the second prompt out while the first decodes (its 48
+    // output tokens x 0.7 plus the second's 80 tokens exceed what is free): no
+    // retraction, every block returned.
+    let mut m = admitting(Role::Aggregated, 10, 8, 512, Admission::Retract);
+    let mut reqs = Requests::new();
+    let ids = overcommitted(&mut reqs);
+    assert_eq!(run_to_completion(&mut m, &mut reqs, &ids), 0);
 }
 
 #[test]
@@ -447,4 +458,160 @@ fn a_prefill_only_instance_promises_the_prompt_only() {
     p.kv_sent(&mut reqs[a]);
     assert_eq!(p.promised_blocks(), 0);
     assert_account(&p, 0);
+}
+
+/// A decoding member on `m` holding `blocks` blocks of its `context` tokens, with
+/// `generated` output tokens so far out of `output`.
+fn decoding(
+    m: &mut Instance,
+    reqs: &mut Requests,
+    input: u32,
+    context: u32,
+    generated: u32,
+    output: u32,
+) -> RequestId {
+    let id = request(reqs, input, output);
+    let blocks = blocks_for(u64::from(context), 16);
+    m.take_blocks(blocks);
+    let r = &mut reqs[id];
+    r.blocks = blocks as u32;
+    r.prefill_target = context;
+    r.prefilled = context;
+    r.generated = generated;
+    r.last_token = Some(SimTime::ZERO);
+    m.join_decode(id, r);
+    id
+}
+
+#[test]
+fn retract_admits_within_sglang_estimate_only() {
+    // 100 blocks of 16 tokens. One request decodes (2 blocks held, 999 output tokens
+    // left): SGLang keeps 999 x 0.7 = 699.3 tokens for it, so 98 x 16 - 699.3 = 868.7
+    // tokens are left for a new prompt plus its output.
+    for (output, admitted) in [(600, false), (500, true)] {
+        let mut m = admitting(Role::Aggregated, 100, 8, 512, Admission::Retract);
+        let mut reqs = Requests::new();
+        decoding(&mut m, &mut reqs, 32, 32, 1, 1000);
+        let running = m.running_decode_estimate(&reqs);
+        assert!((running - 699.3).abs() < 1e-9, "{running}");
+        assert!((m.rem_total_tokens(0, running, 0) - 868.7).abs() < 1e-9);
+        let a = request(&mut reqs, 320, output);
+        m.enqueue_prefill(a);
+        let mut preempted = Vec::new();
+        let plan = m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+        // 320 + 600 = 920 >= 868.7 waits; 320 + 500 = 820 goes in.
+        assert_eq!(plan.chunks.contains(&(a, 320)), admitted, "output {output}");
+        assert_eq!(m.batch_full, !admitted);
+        assert!(preempted.is_empty());
+    }
+}
+
+#[test]
+fn retract_estimate_clips_long_outputs_and_full_batch_waits_for_a_departure() {
+    let mut m = admitting(Role::Aggregated, 1000, 8, 512, Admission::Retract);
+    let mut reqs = Requests::new();
+    // 100000 output tokens left count CLIP_MAX_NEW_TOKENS (4096) x 0.7.
+    let long = decoding(&mut m, &mut reqs, 32, 32, 1, 100_001);
+    let short = decoding(&mut m, &mut reqs, 32, 32, 1, 3);
+    let running = m.running_decode_estimate(&reqs);
+    assert!((running - (4096.0 + 2.0) * 0.7).abs() < 1e-9, "{running}");
+    // 996 x 16 = 15936 tokens free; 15936 - 2868.6 = 13067.4: a prompt of 11080 tokens
+    // with 2000 output tokens (13080) does not fit; the batch is full until a request
+    // leaves.
+    let a = request(&mut reqs, 11_080, 2000);
+    m.enqueue_prefill(a);
+    let mut preempted = Vec::new();
+    let plan = m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+    assert!(plan.chunks.is_empty() && plan.decode);
+    assert!(m.batch_full);
+    m.begin_step(plan);
+    m.end_step(SimTime(1));
+    m.complete_decode_step(SimTime(1), &mut reqs, &mut |_, _| {});
+    assert_eq!(m.pop_finished(&mut reqs, SimTime(1)), None);
+    // Still full: nothing left, although the ratio decayed.
+    let plan = m.plan_step(SimTime(1), &mut reqs, &mut preempted).unwrap();
+    assert!(plan.chunks.is_empty());
+    m.begin_step(plan);
+    m.end_step(SimTime(2));
+    m.complete_decode_step(SimTime(2), &mut reqs, &mut |_, _| {});
+    assert!(m.batch_full);
+    // `short` finishes: the batch shrank and the prompt is tried again. It fits now:
+    // 997 blocks are free (15952 tokens) and `long` counts 4096 x 0.697993 = 2859.0, so
+    // 13093.0 > 13080.
+    assert_eq!(m.pop_finished(&mut reqs, SimTime(2)), Some(short));
+    assert!(!m.batch_full);
+    let plan = m.plan_step(SimTime(2), &mut reqs, &mut preempted).unwrap();
+    // (decode first: `long`'s token takes one of the 512.)
+    assert_eq!(plan.chunks, vec![(a, 511)]);
+    assert!(preempted.is_empty());
+    let _ = long;
+}
+
+#[test]
+fn retract_ratio_decays_per_decode_step_to_its_floor() {
+    let mut m = admitting(Role::Aggregated, 1000, 8, 512, Admission::Retract);
+    let mut reqs = Requests::new();
+    decoding(&mut m, &mut reqs, 32, 32, 1, 2000);
+    assert_eq!(m.new_token_ratio(), retract::INIT_NEW_TOKEN_RATIO);
+    let mut preempted = Vec::new();
+    for k in 1..=700u64 {
+        let plan = m.plan_step(SimTime(k), &mut reqs, &mut preempted).unwrap();
+        assert!(plan.decode);
+        m.begin_step(plan);
+        m.end_step(SimTime(k + 1));
+        m.complete_decode_step(SimTime(k + 1), &mut reqs, &mut |_, _| {});
+        let expected = (retract::INIT_NEW_TOKEN_RATIO
+            - k as f64 * retract::NEW_TOKEN_RATIO_DECAY)
+            .max(retract::MIN_NEW_TOKEN_RATIO);
+        assert!((m.new_token_ratio() - expected).abs() < 1e-9, "step {k}");
+    }
+    assert_eq!(m.new_token_ratio(), retract::MIN_NEW_TOKEN_RATIO);
+}
+
+#[test]
+fn retraction_takes_fewest_outputs_then_longest_prompt_then_newest_and_resets_the_ratio() {
+    // Four decoding requests of 32 tokens (2 blocks each) fill 8 blocks; each needs a new
+    // block for its next token. Retract until the rest fit: c (1 output token, the
+    // longest prompt), then d (1 output token, as b, but newer); a (5 output tokens) and
+    // b stay.
+    for role in [Role::Aggregated, Role::Decode] {
+        let mut m = admitting(role, 8, 8, 512, Admission::Retract);
+        let mut reqs = Requests::new();
+        let a = decoding(&mut m, &mut reqs, 32, 32, 5, 100);
+        let b = decoding(&mut m, &mut reqs, 32, 32, 1, 100);
+        let c = decoding(&mut m, &mut reqs, 48, 32, 1, 100);
+        let d = decoding(&mut m, &mut reqs, 32, 32, 1, 100);
+        assert_eq!(m.retraction_victim(&reqs), Some(c));
+        let mut preempted = Vec::new();
+        let plan = m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+        assert_eq!(preempted, vec![c, d], "{role:?}");
+        assert_eq!(plan.shape.decode_seqs, 2);
+        assert_eq!(m.queued(), 2);
+        for id in [c, d] {
+            assert_eq!(reqs[id].phase, Phase::Waiting);
+            assert_eq!(reqs[id].prefill_target, reqs[id].input_tokens + 1);
+        }
+        // (5 + 1 output tokens + 20 x 2 requests) / (100 + 100) = 0.23.
+        assert!((m.new_token_ratio() - 0.23).abs() < 1e-12, "{role:?}");
+        // Blocks: a and b hold 2 each plus 1 for this step's token.
+        assert_account(&m, 6);
+        let _ = (a, b);
+    }
+}
+
+#[test]
+fn retracted_requests_queue_behind_the_waiting_ones() {
+    // A waiting prompt too large for the KV left stays at the head; the retracted request
+    // queues behind it (SGLang appends retracted requests to its waiting queue).
+    let mut m = admitting(Role::Decode, 4, 8, 512, Admission::Retract);
+    let mut reqs = Requests::new();
+    let old = decoding(&mut m, &mut reqs, 32, 32, 3, 100);
+    let new = decoding(&mut m, &mut reqs, 32, 32, 1, 100);
+    let head = request(&mut reqs, 64, 10);
+    m.enqueue_prefill(head);
+    let mut preempted = Vec::new();
+    m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).unwrap();
+    assert_eq!(preempted, vec![new]);
+    assert_eq!(m.waiting.iter().copied().collect::<Vec<_>>(), vec![head, new]);
+    let _ = old;
 }

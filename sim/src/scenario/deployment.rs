@@ -98,13 +98,16 @@ pub enum Admission {
     /// newest running request is preempted (its KV freed, recomputed later: vLLM V1
     /// `Scheduler.schedule`, `self.running.pop()` with recompute preemption).
     OnDemand,
-    /// SGLang as modelled today: the same on-demand allocation and the same victim (the
-    /// newest running request, back to the front of the waiting queue, its KV freed and
-    /// recomputed), with SGLang's prefill-first priority set by `priority`. SGLang's own
-    /// retraction (`ScheduleBatch.retract_decode` in `sglang/srt/managers/schedule_batch.py`:
-    /// victims sorted by output length then prompt length, and the `new_token_ratio`
-    /// reservation of future decode tokens at admission, `--schedule-conservativeness`) is
-    /// not modelled yet.
+    /// SGLang: KV is taken as tokens are computed, as on-demand, but on an aggregated
+    /// instance a new prompt is admitted only while the prompt plus its clipped remaining
+    /// output fits the free KV less `new_token_ratio` x the clipped remaining output of
+    /// every running request (`PrefillAdder.add_one_req` in
+    /// `sglang/srt/managers/schedule_policy.py`); when a decode step's KV is missing, the
+    /// requests with the fewest output tokens (then the longest prompts) are retracted:
+    /// their KV freed, re-queued at the back and recomputed, and `new_token_ratio` reset
+    /// (`ScheduleBatch.retract_decode` in `schedule_batch.py`,
+    /// `Scheduler.update_running_batch` in `scheduler.py`). Mechanism and constants in
+    /// `instance/retract.rs`.
     Retract,
     /// TensorRT-LLM `CapacitySchedulerPolicy.GUARANTEED_NO_EVICT` (its default): a request
     /// is admitted only when the blocks of its whole sequence (prompt + maximum output)
