@@ -142,10 +142,10 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.cpu_overlap,
             e.frontend_ms,
         );
-        for b in &g.at_bound {
+        for b in &g.suspect {
             let _ = writeln!(
                 s,
-                "  warning: {b} is at its bound: the layer compensates for something it does not model; not for shipping"
+                "  warning: {b}: the layer compensates for something it does not model; not written"
             );
         }
         let held = p.checked.iter().map(|c| ("held out", c));

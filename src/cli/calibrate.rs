@@ -151,11 +151,12 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
             opts.gpu.as_deref().unwrap_or("any")
         );
     }
-    // Profiles with a parameter at its bound are reported, not written.
+    // Suspect profiles (a parameter at its bound, an implausible scale) are reported,
+    // not written.
     let profiles = EngineProfiles {
         profiles: groups
             .iter()
-            .filter(|g| g.at_bound.is_empty())
+            .filter(|g| g.suspect.is_empty())
             .filter_map(|g| g.profile.clone())
             .collect(),
     };

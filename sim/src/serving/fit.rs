@@ -91,15 +91,21 @@ pub struct GroupFit {
     /// Why the group was not fitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
-    /// Parameters the fit left at a bound of their range: the layer then compensates for
-    /// something it does not model, and the profile should not be trusted (nor shipped).
+    /// Parameters the fit left implausible ([`suspect`]): the layer then compensates for
+    /// something it does not model, and the profile should not be trusted (nor written).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub at_bound: Vec<String>,
+    pub suspect: Vec<String>,
 }
 
+/// The plausible range of the kernel scales: an engine's kernels within a factor of 2 of
+/// the ones calibrated on the same GPU. A fit outside it is compensating for something
+/// else (a model the kernel layer gets wrong, a deployment setting the runs do not
+/// record).
+pub const PLAUSIBLE_SCALE: (f64, f64) = (0.5, 2.0);
+
 /// The parameters of `p` at a bound of their range (the token budget excepted: its
-/// values are a list, not a range).
-pub fn at_bound(p: &EngineParams) -> Vec<String> {
+/// values are a list, not a range), and kernel scales outside [`PLAUSIBLE_SCALE`].
+pub fn suspect(p: &EngineParams) -> Vec<String> {
     let values = [
         p.prefill_scale,
         p.decode_scale,
@@ -116,7 +122,24 @@ pub fn at_bound(p: &EngineParams) -> Vec<String> {
             // answers, not bound hits.
             *name != "cpu-overlap" && ((*v <= *lo && *lo > 0.0) || *v >= *hi)
         })
-        .map(|((name, lo, hi), v)| format!("{name} = {v} (range {lo}..={hi})"))
+        .map(|((name, lo, hi), v)| format!("{name} = {v} is at a bound of its range {lo}..={hi}"))
+        .chain(
+            [
+                ("prefill-scale", p.prefill_scale),
+                ("decode-scale", p.decode_scale),
+            ]
+            .into_iter()
+            .filter(|(_, v)| {
+                (*v > xpyd_models::engine::RANGES[0].1 && *v < PLAUSIBLE_SCALE.0)
+                    || (*v < xpyd_models::engine::RANGES[0].2 && *v > PLAUSIBLE_SCALE.1)
+            })
+            .map(|(name, v)| {
+                format!(
+                    "{name} = {v} is outside the plausible {}..={}",
+                    PLAUSIBLE_SCALE.0, PLAUSIBLE_SCALE.1
+                )
+            }),
+        )
         .collect()
 }
 
@@ -414,7 +437,7 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
                         " of dense models"
                     }
                 )),
-                at_bound: Vec::new(),
+                suspect: Vec::new(),
             });
             continue;
         }
@@ -436,7 +459,7 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
             checked_rows = held.into_iter().map(|(_, r)| r).collect();
         }
         let (params, loss_fitted) = descend(&usable, opts.rounds, &opts.replay)?;
-        let bound = at_bound(&params);
+        let bound = suspect(&params);
         let checked = errors_by_mode(&checked_rows);
         let moe_rows = replay_with(&moe, &params, &opts.replay)?;
         let moe_checked = errors_by_mode(&moe_rows);
@@ -464,7 +487,7 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
             checked_rows,
             moe_rows,
             skipped: None,
-            at_bound: bound,
+            suspect: bound,
         });
     }
     Ok(out)
@@ -511,17 +534,38 @@ mod tests {
     }
 
     #[test]
-    fn bounds_are_reported_but_zero_overheads_are_not() {
-        assert!(at_bound(&EngineParams::NEUTRAL).is_empty());
+    fn bounds_and_implausible_scales_are_reported_but_zero_overheads_are_not() {
+        assert!(suspect(&EngineParams::NEUTRAL).is_empty());
         let p = EngineParams {
             prefill_scale: 0.25,
             frontend_ms: 10000.0,
             ..EngineParams::NEUTRAL
         };
-        let b = at_bound(&p);
+        let b = suspect(&p);
         assert_eq!(b.len(), 2, "{b:?}");
-        assert!(b[0].starts_with("prefill-scale = 0.25"), "{b:?}");
+        assert!(
+            b[0].starts_with("prefill-scale = 0.25 is at a bound"),
+            "{b:?}"
+        );
         assert!(b[1].starts_with("frontend-ms = 10000"), "{b:?}");
+        let odd = EngineParams {
+            decode_scale: 0.36,
+            prefill_scale: 2.5,
+            ..EngineParams::NEUTRAL
+        };
+        let b = suspect(&odd);
+        assert_eq!(b.len(), 2, "{b:?}");
+        assert!(
+            b[0].starts_with("prefill-scale = 2.5 is outside the plausible 0.5..=2"),
+            "{b:?}"
+        );
+        assert!(b[1].starts_with("decode-scale = 0.36 is outside"), "{b:?}");
+        let fine = EngineParams {
+            decode_scale: 0.5,
+            prefill_scale: 2.0,
+            ..EngineParams::NEUTRAL
+        };
+        assert!(suspect(&fine).is_empty());
     }
 
     #[test]
