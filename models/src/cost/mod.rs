@@ -84,7 +84,11 @@
 //! - An empty step (`T = 0`) costs exactly 0, overhead included.
 //! - Every term is non-negative and non-decreasing in every field of [`StepShape`]
 //!   (roofline); calibrated tables are non-decreasing in their argument and never fall
-//!   below their last value where they hand over to the roofline.
+//!   below their last value where they hand over to the roofline. An engine layer keeps
+//!   this within one kind of work (prefill tokens alone, decoding sequences alone); where
+//!   its two scales differ, adding the kind with the smaller scale to a mixed step can
+//!   lower the step's factor by more than it adds work (at most the scales' difference
+//!   over the step's tokens, per token added).
 //! - The breakdown sums to the total.
 //! - [`CostModel::step_seconds`] does no allocation: the model holds per-layer constants
 //!   computed once in [`CostModel::new`].
