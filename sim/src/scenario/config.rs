@@ -214,11 +214,14 @@ impl EngineLayer {
     /// `deployment.engine-version` (a profile fitted on that version where one exists,
     /// else the version-less one); a path is read relative to `base_dir`. Errors say what
     /// is wrong with the value.
+    /// `auto` takes no layer over roofline step costs (`roofline`): the built-in profiles
+    /// are fitted over the calibrated kernels.
     pub fn resolve(
         value: Option<&str>,
         version: Option<&str>,
         backend: Backend,
         gpu: &str,
+        roofline: bool,
         base_dir: &Path,
     ) -> Result<EngineLayer, String> {
         let builtin = |engine: &str| {
@@ -231,6 +234,11 @@ impl EngineLayer {
             "none" => Ok(EngineLayer {
                 params: None,
                 origin: "none".to_owned(),
+            }),
+            "auto" if roofline => Ok(EngineLayer {
+                params: None,
+                origin: "none (roofline step costs; the built-in engine profiles are fitted over calibrated kernels)"
+                    .to_owned(),
             }),
             "auto" => {
                 let engine = EngineLayer::engine_of(backend);

@@ -120,6 +120,7 @@ impl Scenario {
             engine_version.as_deref(),
             backend,
             &gpu.id,
+            matches!(profile, ProfileChoice::Roofline),
             base_dir,
         )
         .map_err(|e| v.invalid("deployment.engine-profile", e))?;
