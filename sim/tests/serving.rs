@@ -17,7 +17,7 @@ fn scenario() -> ReplayOptions {
         scenario: Some(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/aggregated-vllm-h100.toml"),
         ),
-        engine: None,
+        ..ReplayOptions::default()
     }
 }
 

@@ -136,7 +136,7 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
         rounds: usize::from(a.rounds),
         replay: ReplayOptions {
             scenario: a.scenario,
-            engine: None,
+            ..ReplayOptions::default()
         },
         include_moe: a.include_moe,
         by_version: a.by_version,

@@ -7,7 +7,7 @@
 //! ([`xpyd_reports::serving`]).
 
 use crate::cli::cost::{DtypeArg, ProfileChoice, print_out};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use xpyd_calibrate::validate::{self, Options, Steps};
@@ -32,6 +32,11 @@ pub(crate) struct ValidateArgs {
     /// the silicon CSV); the built-in default without one.
     #[arg(long, value_name = "FILE", requires = "serving")]
     scenario: Option<PathBuf>,
+    /// Engine profiles (as `xpyd calibrate fit-engine --out` writes them) to replay with
+    /// instead of the built-in ones: each run takes the profile of its engine, GPU and
+    /// version.
+    #[arg(long, value_name = "FILE", requires = "serving")]
+    engine_profile: Option<PathBuf>,
     /// Calibration profile to use instead of each GPU's shipped one.
     #[arg(long, value_name = "FILE", conflicts_with = "roofline")]
     profile: Option<PathBuf>,
@@ -55,7 +60,7 @@ pub(crate) struct ValidateArgs {
 
 pub(crate) fn run(args: ValidateArgs) -> Result<()> {
     let Some(steps_file) = args.steps else {
-        return run_serving(&args.serving, args.scenario, args.json);
+        return run_serving(&args.serving, args.scenario, args.engine_profile, args.json);
     };
     let steps = Steps::read(&steps_file)?;
     let choice = ProfileChoice::from_flags(args.profile.as_deref(), args.roofline)?;
@@ -71,7 +76,23 @@ pub(crate) fn run(args: ValidateArgs) -> Result<()> {
     print_out(&report.to_text())
 }
 
-fn run_serving(files: &[PathBuf], scenario: Option<PathBuf>, json: bool) -> Result<()> {
+fn run_serving(
+    files: &[PathBuf],
+    scenario: Option<PathBuf>,
+    engine_profile: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    let profiles = match &engine_profile {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                xpyd_models::EngineProfiles::parse(&text)
+                    .with_context(|| format!("{}", path.display()))?,
+            )
+        }
+    };
     let mut runs = Vec::new();
     for f in files {
         runs.extend(serving::read(f)?);
@@ -80,7 +101,8 @@ fn run_serving(files: &[PathBuf], scenario: Option<PathBuf>, json: bool) -> Resu
         &runs,
         &ReplayOptions {
             scenario,
-            engine: None,
+            profiles,
+            ..ReplayOptions::default()
         },
     )?;
     if json {

@@ -117,6 +117,41 @@ fn fit_engine_writes_a_profile_a_scenario_can_use() {
     let p = file.find("vllm", "h100", None).expect("the fitted profile");
     assert_eq!(p.fitted_rows, 8);
     assert_eq!(p.checked[0].rows, 8);
+    // `validate --serving --engine-profile` replays with the written profiles: the vLLM
+    // H100 rows take the fitted one, the others keep their built-in layer.
+    let o = xpyd(&[
+        "validate",
+        "--serving",
+        "tests/fixtures/serving/fidelity_gate.csv",
+        "--engine-profile",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let notes = |r: &serde_json::Value| r["notes"].to_string();
+    let rows = v["rows"].as_array().unwrap();
+    for r in rows {
+        let given = notes(r).contains("from the given profiles");
+        let is_vllm_h100 = r["backend"] == "vllm" && r["gpu"] == "h100";
+        assert_eq!(given, is_vllm_h100, "{r}");
+        if !is_vllm_h100 {
+            assert!(
+                notes(r).contains("in the given profiles: its own layer"),
+                "{r}"
+            );
+        }
+    }
+    let bad = write(&dir, "bad-profiles.json", "{\"profiles\": 3}");
+    let o = xpyd(&[
+        "validate",
+        "--serving",
+        "tests/fixtures/serving/fidelity_gate.csv",
+        "--engine-profile",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad-profiles.json"), "{}", stderr(&o));
     // The fit never makes the fitted rows worse than the neutral layer.
     let o = xpyd(&[
         "calibrate",

@@ -174,6 +174,7 @@ fn replay_with(
     let o = ReplayOptions {
         scenario: opts.scenario.clone(),
         engine: Some(params.clone()),
+        profiles: None,
     };
     Ok(replay(runs, &o)?.rows)
 }

@@ -32,6 +32,31 @@ pub struct ReplayOptions {
     /// Engine-layer parameters replacing every run's resolved ones (`None`: each run's
     /// own, from its scenario's `deployment.engine-profile`).
     pub engine: Option<xpyd_models::EngineParams>,
+    /// Engine profiles to replay with instead of the built-in ones (`xpyd validate
+    /// --serving --engine-profile FILE`): each run takes the profile of its engine, GPU
+    /// and version (the version-less one when none matches); a run none fits keeps its
+    /// own layer, and its notes say so. `engine` wins over this.
+    pub profiles: Option<xpyd_models::EngineProfiles>,
+}
+
+/// The engine, GPU and version a run's layer is looked up by: its own where it records
+/// them, else its deployment's (`base`: the `--scenario` file's wire form).
+fn layer_key(run: &MeasuredRun, base: Option<&LoadedFile>) -> (String, String, Option<String>) {
+    let from_base = run.scenario_toml.is_none();
+    let engine = if xpyd_models::engine::ENGINES.contains(&run.backend.as_str()) || !from_base {
+        run.backend.clone()
+    } else {
+        let backend = base
+            .and_then(|b| b.wire.deployment.backend)
+            .unwrap_or(crate::scenario::Backend::Sglang);
+        crate::scenario::EngineLayer::engine_of(backend).to_owned()
+    };
+    let gpu = match (run.gpu.is_empty(), base) {
+        (true, Some(b)) if from_base => b.wire.hardware.gpu.clone(),
+        _ => run.gpu.clone(),
+    };
+    let version = (!run.backend_version.is_empty()).then(|| run.backend_version.clone());
+    (engine, gpu, version)
 }
 
 /// Measured vs predicted value of one metric.
@@ -337,7 +362,30 @@ pub fn replay(runs: &[MeasuredRun], opts: &ReplayOptions) -> Result<Report, Scen
     };
     let rows: Vec<Row> = runs
         .par_iter()
-        .map(|r| replay_one(r, base.as_ref(), opts.engine.as_ref()))
+        .map(|r| {
+            if opts.engine.is_some() {
+                return replay_one(r, base.as_ref(), opts.engine.as_ref());
+            }
+            let Some(file) = &opts.profiles else {
+                return replay_one(r, base.as_ref(), None);
+            };
+            let (engine, gpu, version) = layer_key(r, base.as_ref());
+            match file.find(&engine, &gpu, version.as_deref()) {
+                Some(p) => {
+                    let mut row = replay_one(r, base.as_ref(), Some(&p.params));
+                    row.notes
+                        .push(format!("engine layer {} from the given profiles", p.key()));
+                    row
+                }
+                None => {
+                    let mut row = replay_one(r, base.as_ref(), None);
+                    row.notes.push(format!(
+                        "no {engine}/{gpu} profile in the given profiles: its own layer"
+                    ));
+                    row
+                }
+            }
+        })
         .collect();
     let groups = groups(&rows);
     Ok(Report { rows, groups })
