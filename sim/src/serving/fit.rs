@@ -26,7 +26,7 @@
 //! a group with fewer than [`MIN_ROWS`] replayable runs is not fitted (said in
 //! [`GroupFit::skipped`]).
 
-use super::replay::{Row, quantile};
+use super::replay::{Row, layer_key, quantile};
 use super::{MeasuredRun, ReplayOptions, replay};
 use crate::scenario::ScenarioError;
 use serde::Serialize;
@@ -390,39 +390,21 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
     // Runs without a deployment of their own (and so without a known engine or GPU) are
     // the `--scenario` file's: its backend's engine on its GPU.
     let base = if runs.iter().any(|r| r.scenario_toml.is_none()) {
-        let sc = crate::scenario::Scenario::load_with(
+        Some(crate::scenario::load_file(
             opts.replay.scenario.as_deref(),
             &crate::scenario::Overrides::default(),
-        )?;
-        Some((
-            crate::scenario::EngineLayer::engine_of(sc.backend).to_owned(),
-            sc.gpu.id.clone(),
-        ))
+        )?)
     } else {
         None
     };
     type Key = (String, String, Option<String>);
     let mut groups: BTreeMap<Key, Vec<MeasuredRun>> = BTreeMap::new();
     for r in runs.iter().filter(|r| r.skip.is_none()) {
-        let (engine, gpu) = match (&r.scenario_toml, &base) {
-            (None, Some((e, g))) => {
-                let known = xpyd_models::engine::ENGINES.contains(&r.backend.as_str());
-                (
-                    if known { r.backend.clone() } else { e.clone() },
-                    if r.gpu.is_empty() {
-                        g.clone()
-                    } else {
-                        r.gpu.clone()
-                    },
-                )
-            }
-            _ => (r.backend.clone(), r.gpu.clone()),
-        };
+        let (engine, gpu, version) = layer_key(r, base.as_ref());
         let selected = opts.engine.as_ref().is_none_or(|e| *e == engine)
             && opts.gpu.as_ref().is_none_or(|g| *g == gpu);
         if selected && xpyd_models::engine::ENGINES.contains(&engine.as_str()) {
-            let version = (opts.by_version && !r.backend_version.is_empty())
-                .then(|| r.backend_version.clone());
+            let version = version.filter(|_| opts.by_version);
             groups
                 .entry((engine, gpu, version))
                 .or_default()

@@ -39,9 +39,13 @@ pub struct ReplayOptions {
     pub profiles: Option<xpyd_models::EngineProfiles>,
 }
 
-/// The engine, GPU and version a run's layer is looked up by: its own where it records
-/// them, else its deployment's (`base`: the `--scenario` file's wire form).
-fn layer_key(run: &MeasuredRun, base: Option<&LoadedFile>) -> (String, String, Option<String>) {
+/// The engine, GPU and version a run's layer is looked up by (and `fit-engine` groups
+/// by): its own where it records them, else its deployment's (`base`: the `--scenario`
+/// file's wire form).
+pub(super) fn layer_key(
+    run: &MeasuredRun,
+    base: Option<&LoadedFile>,
+) -> (String, String, Option<String>) {
     let from_base = run.scenario_toml.is_none();
     let engine = if xpyd_models::engine::ENGINES.contains(&run.backend.as_str()) || !from_base {
         run.backend.clone()
