@@ -89,14 +89,22 @@ fn bad_engine_profiles_exit_2_naming_the_field() {
     );
 }
 
+/// `xpyd calibrate fit-engine` on the fidelity-gate rows with `args` after the file.
+fn fit_gate(args: &[&str]) -> std::process::Output {
+    let mut all = vec![
+        "calibrate",
+        "fit-engine",
+        "tests/fixtures/serving/fidelity_gate.csv",
+    ];
+    all.extend_from_slice(args);
+    xpyd(&all)
+}
+
 #[test]
 fn fit_engine_writes_a_profile_a_scenario_can_use() {
     let dir = tmpdir("fit-engine");
     let out = dir.join("engine.json");
-    let o = xpyd(&[
-        "calibrate",
-        "fit-engine",
-        "tests/fixtures/serving/fidelity_gate.csv",
+    let o = fit_gate(&[
         "--engine",
         "vllm",
         "--gpu",
@@ -153,19 +161,8 @@ fn fit_engine_writes_a_profile_a_scenario_can_use() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad-profiles.json"), "{}", stderr(&o));
     // The fit never makes the fitted rows worse than the neutral layer.
-    let o = xpyd(&[
-        "calibrate",
-        "fit-engine",
-        "tests/fixtures/serving/fidelity_gate.csv",
-        "--engine",
-        "vllm",
-        "--gpu",
-        "h100",
-        "--folds",
-        "1",
-        "--rounds",
-        "1",
-        "--json",
+    let o = fit_gate(&[
+        "--engine", "vllm", "--gpu", "h100", "--folds", "1", "--rounds", "1", "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -192,10 +189,7 @@ fn fit_engine_writes_a_profile_a_scenario_can_use() {
     // --by-version: the TensorRT-LLM H100 rows (all 1.0.0rc3) make a version profile,
     // which `deployment.engine-version` then selects.
     let versioned = dir.join("versioned.json");
-    let o = xpyd(&[
-        "calibrate",
-        "fit-engine",
-        "tests/fixtures/serving/fidelity_gate.csv",
+    let o = fit_gate(&[
         "--engine",
         "trtllm",
         "--gpu",
