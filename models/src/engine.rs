@@ -20,6 +20,17 @@
 //!   server, tokenisation, streaming): added to TTFT and end-to-end latency by the simulator.
 //! - `max_batched_tokens`: the per-step token budget the measured deployments behaved as;
 //!   the default of `engine.max-batched-tokens` when a scenario does not set one.
+//! - `layer_floor_us`: the least GPU time a layer takes in any step (kernel launches and
+//!   the unfused glue between them): a step's kernel terms are raised together to at
+//!   least `layers x layer_floor_us`. 0 for engines whose graphs and fusion leave no floor
+//!   above the calibrated kernels.
+//! - `allreduce_latency_us`: latency per tensor-parallel all-reduce call beyond the
+//!   calibrated transfer (a stock NCCL call against an engine's custom one-shot
+//!   all-reduce): added once per call, two calls per layer at TP > 1, none at TP 1.
+//! - `async_scheduling`: the engine plans step k + 1 while step k runs (vLLM
+//!   `--async-scheduling`, SGLang's overlap scheduler, TensorRT-LLM's overlap scheduler),
+//!   so a request that arrives during step k joins step k + 2; the default of
+//!   `engine.async-scheduling`. Acted on by the simulator's instances, not here.
 //!
 //! Invariants: every parameter is finite and inside the range [`EngineParams::check`]
 //! states (the fit searches inside the same ranges); a profile names its engine, GPU and
@@ -52,10 +63,32 @@ pub struct EngineParams {
     /// `engine.max-batched-tokens`), 64..=1048576; `None`: the backend's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batched_tokens: Option<u32>,
+    /// Least GPU time per layer per step, microseconds (0..=200; 0 when absent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub layer_floor_us: f64,
+    /// Latency per all-reduce call beyond the calibrated transfer, microseconds
+    /// (0..=100; 0 when absent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub allreduce_latency_us: f64,
+    /// Step k + 1 is planned while step k runs (default of `engine.async-scheduling`;
+    /// false when absent).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub async_scheduling: bool,
+}
+
+// `&T` because serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(x: &bool) -> bool {
+    !*x
 }
 
 /// The closed ranges [`EngineParams::check`] accepts, by field name (also the fit's bounds).
-pub const RANGES: [(&str, f64, f64); 7] = [
+pub const RANGES: [(&str, f64, f64); 9] = [
     ("prefill-scale", 0.25, 4.0),
     ("decode-scale", 0.25, 4.0),
     ("step-overhead-ms", 0.0, 50.0),
@@ -63,6 +96,8 @@ pub const RANGES: [(&str, f64, f64); 7] = [
     ("cpu-overlap", 0.0, 1.0),
     ("frontend-ms", 0.0, 10000.0),
     ("max-batched-tokens", 64.0, 1_048_576.0),
+    ("layer-floor-us", 0.0, 200.0),
+    ("allreduce-latency-us", 0.0, 100.0),
 ];
 
 impl EngineParams {
@@ -75,6 +110,9 @@ impl EngineParams {
         cpu_overlap: 0.0,
         frontend_ms: 0.0,
         max_batched_tokens: None,
+        layer_floor_us: 0.0,
+        allreduce_latency_us: 0.0,
+        async_scheduling: false,
     };
 
     /// The first field outside its range, as `(field, value, min, max)`.
@@ -87,6 +125,8 @@ impl EngineParams {
             self.cpu_overlap,
             self.frontend_ms,
             self.max_batched_tokens.map_or(64.0, f64::from),
+            self.layer_floor_us,
+            self.allreduce_latency_us,
         ];
         for ((name, lo, hi), v) in RANGES.iter().zip(values) {
             if !(v.is_finite() && v >= *lo && v <= *hi) {
@@ -109,6 +149,18 @@ impl EngineParams {
     /// CPU overhead of a step with `seqs` sequences, seconds.
     pub fn overhead_s(&self, seqs: f64) -> f64 {
         self.step_overhead_ms * 1e-3 + self.per_seq_overhead_us * 1e-6 * seqs
+    }
+
+    /// The kernel seconds of a step of `layers` layers and `allreduce_calls` all-reduce
+    /// calls whose calibrated kernel terms (already times [`Self::kernel_factor`]) sum to
+    /// `kernels_s`: plus the all-reduce latency per call, then raised to the layer floor
+    /// (an empty step stays empty).
+    pub fn floored_kernels_s(&self, kernels_s: f64, layers: f64, allreduce_calls: f64) -> f64 {
+        if kernels_s <= 0.0 {
+            return kernels_s;
+        }
+        let with_latency = kernels_s + allreduce_calls * self.allreduce_latency_us * 1e-6;
+        with_latency.max(layers * self.layer_floor_us * 1e-6)
     }
 
     /// The part of `cpu_s` of CPU time that a step with `kernels_s` of GPU time does not
@@ -306,6 +358,46 @@ mod tests {
         assert_eq!(p.kernel_factor(100, 0), 2.0);
         assert_eq!(p.kernel_factor(0, 8), 0.5);
         assert!((p.kernel_factor(100, 100) - 1.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn layer_floor_and_allreduce_latency_raise_small_steps_only() {
+        let p = EngineParams {
+            layer_floor_us: 50.0,
+            allreduce_latency_us: 10.0,
+            ..EngineParams::NEUTRAL
+        };
+        // 64 layers, 128 calls: 1 ms of kernels + 1.28 ms of latency is under the
+        // 3.2 ms floor; 10 ms of kernels is above it.
+        assert!((p.floored_kernels_s(1e-3, 64.0, 128.0) - 3.2e-3).abs() < 1e-12);
+        assert!((p.floored_kernels_s(10e-3, 64.0, 128.0) - 11.28e-3).abs() < 1e-12);
+        // TP 1: no calls, no latency.
+        assert!((p.floored_kernels_s(10e-3, 64.0, 0.0) - 10e-3).abs() < 1e-12);
+        // An empty step stays empty; the neutral layer changes nothing.
+        assert_eq!(p.floored_kernels_s(0.0, 64.0, 128.0), 0.0);
+        assert_eq!(
+            EngineParams::NEUTRAL.floored_kernels_s(1e-3, 64.0, 128.0),
+            1e-3
+        );
+    }
+
+    #[test]
+    fn new_parameters_are_optional_and_checked() {
+        let old = r#"{"prefill-scale":1,"decode-scale":1,"step-overhead-ms":0,"per-seq-overhead-us":0,"frontend-ms":0}"#;
+        let p: EngineParams = serde_json::from_str(old).unwrap();
+        assert_eq!(p, EngineParams::NEUTRAL);
+        // Zero and false are not written, so profiles without them stay as they were.
+        assert_eq!(serde_json::to_string(&p).unwrap().matches(':').count(), 6);
+        let bad = EngineParams {
+            layer_floor_us: 500.0,
+            ..EngineParams::NEUTRAL
+        };
+        assert_eq!(bad.check(), Err(("layer-floor-us", 500.0, 0.0, 200.0)));
+        let bad = EngineParams {
+            allreduce_latency_us: -1.0,
+            ..EngineParams::NEUTRAL
+        };
+        assert_eq!(bad.check(), Err(("allreduce-latency-us", -1.0, 0.0, 100.0)));
     }
 
     #[test]

@@ -37,6 +37,9 @@ const LAYER: EngineParams = EngineParams {
     cpu_overlap: 0.0,
     frontend_ms: 15.0,
     max_batched_tokens: Some(4096),
+    layer_floor_us: 0.0,
+    allreduce_latency_us: 0.0,
+    async_scheduling: false,
 };
 
 #[test]
@@ -100,12 +103,70 @@ fn overlapped_cpu_time_shows_only_beyond_the_kernels() {
 }
 
 #[test]
+fn small_steps_meet_the_layer_floor_and_all_reduce_latency_is_per_call() {
+    let tp2 = |engine: Option<EngineParams>| {
+        CostModel::new(
+            ModelArch::builtin("qwen3-8b").unwrap(),
+            GpuSpec::builtin("h100").unwrap(),
+            2,
+            Dtype::Bf16,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        )
+        .with_engine(engine)
+    };
+    let kernels = |s: &xpyd_models::StepCost| s.seconds - s.breakdown.overhead_s;
+    let neutral = EngineParams {
+        step_overhead_ms: 0.0,
+        per_seq_overhead_us: 0.0,
+        ..EngineParams::NEUTRAL
+    };
+    let tiny = StepShape::decode_batch(1, 100);
+    let base = tp2(Some(neutral.clone())).step(&tiny);
+    // 36 layers, two all-reduces each: 72 calls of 10 us on the all-reduce term.
+    let latency = EngineParams {
+        allreduce_latency_us: 10.0,
+        ..neutral.clone()
+    };
+    let l = tp2(Some(latency)).step(&tiny);
+    assert!((l.breakdown.allreduce_s - base.breakdown.allreduce_s - 72.0 * 10e-6).abs() < 1e-12);
+    assert!((kernels(&l) - kernels(&base) - 72.0 * 10e-6).abs() < 1e-12);
+    // A floor of 200 us per layer (7.2 ms) is above this tiny step: every kernel term
+    // rises by the same factor; a big prefill stays as it was.
+    let floor = EngineParams {
+        layer_floor_us: 200.0,
+        ..neutral
+    };
+    let f = tp2(Some(floor.clone())).step(&tiny);
+    assert!(kernels(&base) < 7.2e-3);
+    assert!((kernels(&f) - 7.2e-3).abs() < 1e-12);
+    let k = f.breakdown.gemm_s / base.breakdown.gemm_s;
+    assert!((f.breakdown.attention_decode_s / base.breakdown.attention_decode_s - k).abs() < 1e-9);
+    let big = StepShape::prefill_chunk(8192, 0);
+    let (a, b) = (
+        tp2(Some(floor)).step(&big),
+        tp2(Some(EngineParams::NEUTRAL)).step(&big),
+    );
+    assert!(kernels(&b) > 7.2e-3);
+    assert_eq!(kernels(&a).to_bits(), kernels(&b).to_bits());
+}
+
+#[test]
 fn memoised_steps_are_bit_identical_with_an_engine_layer() {
     let overlapped = EngineParams {
         cpu_overlap: 0.6,
         ..LAYER
     };
-    for cm in [model(Some(LAYER)), model(Some(overlapped))] {
+    let floored = EngineParams {
+        layer_floor_us: 150.0,
+        allreduce_latency_us: 8.0,
+        ..LAYER
+    };
+    for cm in [
+        model(Some(LAYER)),
+        model(Some(overlapped)),
+        model(Some(floored)),
+    ] {
         let mut memo = StepMemo::new();
         for shape in [
             mixed(),

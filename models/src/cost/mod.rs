@@ -72,7 +72,9 @@
 //! [`CostModel::with_engine`] puts an engine layer ([`crate::engine`]) above the kernel
 //! sum: every kernel term is multiplied by
 //! [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor) of the step (its mix
-//! of prefill tokens and decoding sequences) and the overhead is the engine's
+//! of prefill tokens and decoding sequences), the all-reduce term gains the engine's
+//! latency per call, the kernel terms are raised together to at least the engine's floor
+//! per layer (`layers x layer_floor_us`), and the overhead is the engine's
 //! `step_overhead_ms + per_seq_overhead_us x S`. Without one the code path is unchanged.
 //!
 //! [`StepCost::sources`] says which term came from where, and [`StepCost::source`] is

@@ -198,9 +198,12 @@ impl CostModel {
     }
 
     /// `b` with its kernel terms times the engine layer's
-    /// [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor) and its overhead
-    /// (already the engine's CPU time) reduced to the part the kernels do not hide
-    /// ([`EngineParams::exposed_overhead_s`](crate::EngineParams::exposed_overhead_s));
+    /// [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor), its all-reduce
+    /// latency per call added to the all-reduce term, every kernel term raised in
+    /// proportion to the layer floor
+    /// ([`EngineParams::floored_kernels_s`](crate::EngineParams::floored_kernels_s)), and
+    /// its overhead (already the engine's CPU time) reduced to the part the kernels do not
+    /// hide ([`EngineParams::exposed_overhead_s`](crate::EngineParams::exposed_overhead_s));
     /// unchanged without an engine layer.
     fn engine_scaled(&self, shape: &StepShape, b: CostBreakdown) -> CostBreakdown {
         let Some(e) = &self.engine else {
@@ -216,6 +219,24 @@ impl CostModel {
             lm_head_s: b.lm_head_s * f,
             overhead_s: 0.0,
         };
+        let kernels = out.total();
+        let target = e.floored_kernels_s(kernels, self.layers, self.allreduce_calls);
+        if target > kernels {
+            out.allreduce_s += self.allreduce_calls * e.allreduce_latency_us * 1e-6;
+            let raise = target / out.total();
+            if raise > 1.0 {
+                for t in [
+                    &mut out.gemm_s,
+                    &mut out.attention_prefill_s,
+                    &mut out.attention_decode_s,
+                    &mut out.memory_bound_s,
+                    &mut out.allreduce_s,
+                    &mut out.lm_head_s,
+                ] {
+                    *t *= raise;
+                }
+            }
+        }
         out.overhead_s = e.exposed_overhead_s(b.overhead_s, out.total());
         out
     }

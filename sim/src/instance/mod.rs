@@ -147,6 +147,10 @@ pub struct Instance {
     last_decode_end: SimTime,
     /// Whether a step is executing.
     busy: bool,
+    /// Under asynchronous scheduling, requests queued for prefill while the executing step
+    /// ran: the next step was planned before they came, so they wait for the one after
+    /// (unless that step would otherwise be empty). Cleared when a step begins.
+    late: Vec<RequestId>,
     /// Whether a `TryStep` is already scheduled.
     wake_pending: bool,
     /// The step executing.
@@ -253,6 +257,7 @@ impl Instance {
             pending_join: Vec::new(),
             last_decode_end: SimTime::ZERO,
             busy: false,
+            late: Vec::new(),
             wake_pending: false,
             plan: StepPlan::default(),
             outstanding: 0,
@@ -580,6 +585,9 @@ impl Instance {
 
     /// Queue request `id` (phase set by the caller) for prefill here.
     pub fn enqueue_prefill(&mut self, id: RequestId) {
+        if self.busy && self.engine.async_scheduling {
+            self.late.push(id);
+        }
         self.waiting.push_back(id);
     }
 
@@ -701,6 +709,7 @@ impl Instance {
         debug_assert!(!self.busy, "one step at a time");
         self.busy = true;
         self.plan = plan;
+        self.late.clear();
     }
 
     /// The executing step ended at `now`: account its time and prompt tokens; returns it.

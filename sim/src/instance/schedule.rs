@@ -64,6 +64,8 @@ impl Instance {
                 self.preempt(victim, reqs);
                 preempted.push(victim);
             }
+            // Idle now: nothing runs that a request could have been planned behind.
+            self.late.clear();
             return None;
         }
         Some(plan)
@@ -158,6 +160,12 @@ impl Instance {
             let Some(&id) = self.waiting.front() else {
                 break;
             };
+            // Planned before it came (asynchronous scheduling): the next step takes it,
+            // unless this one would otherwise be empty. Those behind it came later still.
+            let has_work = !plan.chunks.is_empty() || plan.decode || !self.decode.is_empty();
+            if has_work && self.late.contains(&id) {
+                break;
+            }
             // Prefix-cache lookup: the cached prefix is skipped (and referenced).
             let r = &reqs[id];
             debug_assert_eq!((r.prefilled, r.blocks), (0, 0));

@@ -39,6 +39,7 @@ fn admitting(
         memory_fraction: MemoryFraction::OfTotal,
         kv_block_tokens: 16,
         activation_reserve_gib: 0.0,
+        async_scheduling: false,
     };
     let ports = Ports {
         nic_out: PortId(0),
@@ -145,6 +146,79 @@ fn prefill_is_chunked_within_the_budget_and_joins_decode() {
     m.join_decode(a, &mut reqs[a]);
     assert_eq!(reqs[a].phase, Phase::Decoding);
     assert_eq!(m.running(), 2);
+}
+
+#[test]
+fn async_scheduling_admits_a_request_that_came_during_a_step_one_step_later() {
+    let mut m = instance(Role::Aggregated, 100, 8, 512);
+    m.engine.async_scheduling = true;
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 32, 10);
+    m.enqueue_prefill(a);
+    let mut preempted = Vec::new();
+    // Idle: the first request starts at once.
+    let plan = m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).expect("a");
+    assert_eq!(plan.chunks, vec![(a, 32)]);
+    m.begin_step(plan);
+    // b comes while a's prefill runs: the next step (a's first decode) was planned
+    // before it came.
+    let b = request(&mut reqs, 32, 10);
+    m.enqueue_prefill(b);
+    let plan = m.end_step(SimTime(1_000));
+    for (id, chunk) in plan.chunks {
+        reqs[id].prefilled += chunk;
+    }
+    m.prompt_computed(a);
+    reqs[a].generated = 1;
+    m.join_decode(a, &mut reqs[a]);
+    let plan = m.plan_step(SimTime(1_000), &mut reqs, &mut preempted).expect("a decodes");
+    assert!(plan.decode && plan.chunks.is_empty(), "b waits a step");
+    m.begin_step(plan);
+    m.end_step(SimTime(2_000));
+    let plan = m.plan_step(SimTime(2_000), &mut reqs, &mut preempted).expect("b joins");
+    assert_eq!(plan.chunks, vec![(b, 32)]);
+    // Without asynchronous scheduling b would have joined the first decode step.
+    let mut sync = instance(Role::Aggregated, 100, 8, 512);
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 32, 10);
+    sync.enqueue_prefill(a);
+    let plan = sync.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).expect("a");
+    sync.begin_step(plan);
+    let b = request(&mut reqs, 32, 10);
+    sync.enqueue_prefill(b);
+    let plan = sync.end_step(SimTime(1_000));
+    for (id, chunk) in plan.chunks {
+        reqs[id].prefilled += chunk;
+    }
+    sync.prompt_computed(a);
+    reqs[a].generated = 1;
+    sync.join_decode(a, &mut reqs[a]);
+    let plan = sync.plan_step(SimTime(1_000), &mut reqs, &mut preempted).expect("both");
+    assert!(plan.decode);
+    assert_eq!(plan.chunks, vec![(b, 32)]);
+}
+
+#[test]
+fn async_scheduling_never_leaves_a_step_empty() {
+    // Nothing else to run: a request that came during the last step goes at once.
+    let mut m = instance(Role::Aggregated, 100, 8, 512);
+    m.engine.async_scheduling = true;
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 32, 1);
+    m.enqueue_prefill(a);
+    let mut preempted = Vec::new();
+    let plan = m.plan_step(SimTime::ZERO, &mut reqs, &mut preempted).expect("a");
+    m.begin_step(plan);
+    let b = request(&mut reqs, 32, 1);
+    m.enqueue_prefill(b);
+    let plan = m.end_step(SimTime(1_000));
+    for (id, chunk) in plan.chunks {
+        reqs[id].prefilled += chunk;
+    }
+    // a (one output token) is done with its prompt: nothing decodes.
+    m.prompt_computed(a);
+    let plan = m.plan_step(SimTime(1_000), &mut reqs, &mut preempted).expect("b");
+    assert_eq!(plan.chunks, vec![(b, 32)]);
 }
 
 #[test]

@@ -294,6 +294,10 @@ pub struct EngineFile {
     /// GiB per GPU kept for activations, CUDA graphs and the runtime (default: estimated
     /// from the token budget).
     pub activation_reserve_gib: Option<f64>,
+    /// Plan step k + 1 while step k runs, so a request arriving during step k joins step
+    /// k + 2 (vLLM `--async-scheduling`, SGLang's and TensorRT-LLM's overlap schedulers;
+    /// default: the engine layer's, else false).
+    pub async_scheduling: Option<bool>,
 }
 
 /// Engine knobs of one role, every default resolved.
@@ -317,6 +321,9 @@ pub struct EngineConfig {
     pub kv_block_tokens: u32,
     /// GiB per GPU reserved for activations and runtime.
     pub activation_reserve_gib: f64,
+    /// Step k + 1 planned while step k runs (new requests join one step later).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub async_scheduling: bool,
 }
 
 /// One role of a deployment, validated.
@@ -392,6 +399,9 @@ pub(super) struct RoleCtx<'a> {
     pub(super) gpus_per_node: u32,
     /// The engine layer's token budget, the default of `engine.max-batched-tokens`.
     pub(super) engine_batched_tokens: Option<u32>,
+    /// The engine layer's asynchronous scheduling, the default of
+    /// `engine.async-scheduling`.
+    pub(super) engine_async: bool,
 }
 
 impl RoleCtx<'_> {
@@ -492,6 +502,7 @@ impl RoleCtx<'_> {
             gpu_memory_utilization,
             kv_block_tokens,
             activation_reserve_gib,
+            async_scheduling,
         } = e;
         let d = backend_defaults(self.backend, self.gpu, kind);
         let max_num_seqs = v.positive_u32(
@@ -526,6 +537,7 @@ impl RoleCtx<'_> {
             memory_fraction: d.memory_fraction,
             kv_block_tokens,
             activation_reserve_gib,
+            async_scheduling: async_scheduling.unwrap_or(self.engine_async),
         })
     }
 }

@@ -139,6 +139,10 @@ impl Scenario {
                 .params
                 .as_ref()
                 .and_then(|p| p.max_batched_tokens),
+            engine_async: engine_layer
+                .params
+                .as_ref()
+                .is_some_and(|p| p.async_scheduling),
         };
         let topology = match mode {
             Mode::Disaggregated => {

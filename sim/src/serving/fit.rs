@@ -8,7 +8,7 @@
 //! search is a deterministic coordinate descent inside [`xpyd_models::engine::RANGES`]:
 //! each continuous parameter moves up or down by its step while that lowers the loss,
 //! the step halves when neither does; each round first tries every token budget of
-//! [`BUDGETS`]. It starts from the neutral layer; when that answer is [`suspect`] it is
+//! [`BUDGETS`] and asynchronous scheduling on and off. It starts from the neutral layer; when that answer is [`suspect`] it is
 //! repeated from [`CPU_BOUND_START`] and the lower loss is kept. Every candidate is scored by replaying the group's runs
 //! ([`replay()`](fn@super::replay)) with the candidate as the engine layer.
 //!
@@ -107,17 +107,22 @@ pub const PLAUSIBLE_SCALE: (f64, f64) = (0.5, 2.0);
 /// The parameters of `p` at a bound of their range (the token budget excepted: its
 /// values are a list, not a range), and kernel scales outside [`PLAUSIBLE_SCALE`].
 pub fn suspect(p: &EngineParams) -> Vec<String> {
+    // Aligned with RANGES; the token budget is not a range here.
     let values = [
-        p.prefill_scale,
-        p.decode_scale,
-        p.step_overhead_ms,
-        p.per_seq_overhead_us,
-        p.cpu_overlap,
-        p.frontend_ms,
+        Some(p.prefill_scale),
+        Some(p.decode_scale),
+        Some(p.step_overhead_ms),
+        Some(p.per_seq_overhead_us),
+        Some(p.cpu_overlap),
+        Some(p.frontend_ms),
+        None,
+        Some(p.layer_floor_us),
+        Some(p.allreduce_latency_us),
     ];
     xpyd_models::engine::RANGES
         .iter()
         .zip(values)
+        .filter_map(|(range, v)| v.map(|v| (range, v)))
         .filter(|((name, lo, hi), v)| {
             // A zero overhead or front-end time, and no or full overlap, are physical
             // answers, not bound hits.
@@ -192,7 +197,7 @@ struct Coord {
     log: bool,
 }
 
-const COORDS: [Coord; 6] = [
+const COORDS: [Coord; 8] = [
     Coord {
         name: "prefill-scale",
         get: |p| p.prefill_scale,
@@ -233,6 +238,20 @@ const COORDS: [Coord; 6] = [
         get: |p| p.cpu_overlap,
         set: |p, v| p.cpu_overlap = v,
         step: 0.5,
+        log: false,
+    },
+    Coord {
+        name: "layer-floor-us",
+        get: |p| p.layer_floor_us,
+        set: |p, v| p.layer_floor_us = v,
+        step: 20.0,
+        log: false,
+    },
+    Coord {
+        name: "allreduce-latency-us",
+        get: |p| p.allreduce_latency_us,
+        set: |p, v| p.allreduce_latency_us = v,
+        step: 10.0,
         log: false,
     },
 ];
@@ -297,6 +316,13 @@ fn descend_from(
                 (best, best_loss, moved) = (cand, l, true);
             }
         }
+        // Asynchronous scheduling, on or off.
+        let mut cand = best.clone();
+        cand.async_scheduling = !cand.async_scheduling;
+        let l = loss(&replay_with(runs, &cand, opts)?);
+        if l < best_loss {
+            (best, best_loss, moved) = (cand, l, true);
+        }
         for (i, c) in COORDS.iter().enumerate() {
             loop {
                 let x = (c.get)(&best);
@@ -352,6 +378,9 @@ fn round_params(p: EngineParams) -> EngineParams {
         cpu_overlap: r(p.cpu_overlap, 0.01),
         frontend_ms: r(p.frontend_ms, 0.01),
         max_batched_tokens: p.max_batched_tokens,
+        layer_floor_us: r(p.layer_floor_us, 0.1),
+        allreduce_latency_us: r(p.allreduce_latency_us, 0.1),
+        async_scheduling: p.async_scheduling,
     }
 }
 
