@@ -233,6 +233,16 @@ fn engine_layer(sc: &Scenario) -> Vec<String> {
         if let Some(b) = p.max_batched_tokens {
             out.push(format!("max-batched-tokens={b}"));
         }
+        // Written only when set, so layers without them read as before.
+        if p.layer_floor_us != 0.0 {
+            out.push(format!("layer-floor-us={}", p.layer_floor_us));
+        }
+        if p.allreduce_latency_us != 0.0 {
+            out.push(format!("allreduce-latency-us={}", p.allreduce_latency_us));
+        }
+        if p.async_scheduling {
+            out.push("async-scheduling=true".to_owned());
+        }
     }
     out
 }

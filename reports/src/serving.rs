@@ -131,7 +131,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             .map_or_else(|| "default".to_owned(), |b| b.to_string());
         let _ = writeln!(
             s,
-            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}",
+            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}",
             p.fitted_rows,
             g.loss_neutral,
             g.loss_fitted,
@@ -141,6 +141,9 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.per_seq_overhead_us,
             e.cpu_overlap,
             e.frontend_ms,
+            e.layer_floor_us,
+            e.allreduce_latency_us,
+            if e.async_scheduling { "on" } else { "off" },
         );
         for b in &g.suspect {
             let _ = writeln!(

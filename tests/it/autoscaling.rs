@@ -4,6 +4,7 @@ use std::path::Path;
 use xpyd_sim::scenario::Topology;
 use xpyd_sim::{Scenario, System};
 
+// No engine layer: the timeline below is the autoscaler's, not a fitted layer's speed.
 const STEP: &str = r#"
 seed = 1
 [model]
@@ -13,6 +14,7 @@ gpu = "h100"
 [deployment]
 mode = "aggregated"
 backend = "vllm"
+engine-profile = "none"
 [deployment.aggregated]
 replicas = 1
 tp = 1

@@ -210,7 +210,13 @@ fn fit_engine_writes_a_profile_a_scenario_can_use() {
     );
     let file =
         xpyd_models::EngineProfiles::parse(&std::fs::read_to_string(&versioned).unwrap()).unwrap();
-    assert_eq!(file.profiles[0].version.as_deref(), Some("1.0.0rc3"));
+    assert!(
+        file.profiles
+            .iter()
+            .any(|p| p.version.as_deref() == Some("1.0.0rc3")),
+        "{:?}",
+        file.profiles
+    );
     let trt = SMALL
         .replace("backend = \"sglang\"", "backend = \"trtllm\"")
         .replace(

@@ -177,7 +177,7 @@ backend = "vllm"
 [deployment.aggregated]
 replicas = 1
 tp = 1
-engine = {{ max-num-seqs = 1 }}
+engine = {{ max-num-seqs = 1, max-batched-tokens = 2048 }}
 [workload]
 requests = 300000
 [workload.arrival]

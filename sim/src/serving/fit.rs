@@ -62,8 +62,10 @@ pub struct FitOptions {
     /// Fit on mixture-of-experts models too (default: dense models only; MoE runs are
     /// then checked with the fitted layer, never fitted on).
     pub include_moe: bool,
-    /// One profile per engine version the runs record (runs without one make the
-    /// version-less profile); default: one profile per engine x GPU over every version.
+    /// One profile per engine version the runs record; the version-less profile (every
+    /// other version's fallback) from the runs that record none, or from all the engine's
+    /// runs on that GPU when fewer than [`MIN_ROWS`] dense runs record none. Default: one
+    /// profile per engine x GPU over every version.
     pub by_version: bool,
     /// Where the runs come from, for the profiles' `source`.
     pub source: String,
@@ -438,6 +440,28 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
                 .entry((engine, gpu, version))
                 .or_default()
                 .push(r.clone());
+        }
+    }
+    if opts.by_version {
+        // The version-less profile is the fallback of every other version: fitted on the
+        // runs that record none where there are enough of them, else on all the engine's
+        // runs on that GPU.
+        let mut all: BTreeMap<(String, String), Vec<MeasuredRun>> = BTreeMap::new();
+        for ((engine, gpu, _), g) in &groups {
+            all.entry((engine.clone(), gpu.clone()))
+                .or_default()
+                .extend(g.iter().cloned());
+        }
+        for ((engine, gpu), runs) in all {
+            let key = (engine, gpu, None);
+            let dense = |g: &[MeasuredRun]| {
+                g.iter()
+                    .filter(|r| opts.include_moe || !is_moe(&r.model))
+                    .count()
+            };
+            if groups.get(&key).is_none_or(|g| dense(g) < MIN_ROWS) {
+                groups.insert(key, runs);
+            }
         }
     }
     let mut out = Vec::new();
