@@ -2,13 +2,42 @@
 //! for prefill on the mma.sync tensor cores, and split-K paged decode attention. Each is
 //! checked against an f64 host reference on fresh random inputs before it is timed.
 //!
-//! Invariants: head_dim is 128 and the KV cache is bf16 (the kernels' only variant);
-//! decode needs `heads / kv_heads` <= 16 (tensor-core kernel, the default) or in
-//! {1, 2, 4, 8} (the CUDA-core kernel kept for comparison); a kernel whose check fails is still
-//! timed but its rows are labelled `xpyd-nvrtc-unchecked` and the failure is noted.
+//! Invariants: head_dim is 128; the prefill cache is bf16; the decode caches (GQA K/V,
+//! MLA latent) are bf16 or fp8 e4m3 with one fp32 scale per tensor ([`FP8_K_SCALE`],
+//! [`FP8_V_SCALE`], [`FP8_MLA_SCALE`]), fp8 only on the tensor-core kernels, whose f64
+//! reference reads the same fp8 values dequantised (value x scale), so the check measures
+//! the kernel's arithmetic, not the quantisation; decode needs `heads / kv_heads` <= 16
+//! (tensor-core kernel, the default) or in {1, 2, 4, 8} (the CUDA-core kernel kept for
+//! comparison); a kernel whose check fails is still timed but its rows are labelled
+//! `...-unchecked` and the failure is noted.
 
-use crate::device::{Arg, DevBuf, Gpu, bf16_to_f32};
+use crate::device::{Arg, DevBuf, Gpu, bf16_to_f32, e4m3_to_f64};
 use crate::error::CalError;
+use xpyd_models::Dtype;
+
+/// Per-tensor scale of the fp8 K cache (not a power of two, so the check sees it applied).
+pub(crate) const FP8_K_SCALE: f32 = 0.75;
+/// Per-tensor scale of the fp8 V cache.
+pub(crate) const FP8_V_SCALE: f32 = 1.25;
+/// Per-tensor scale of the fp8 MLA latent cache (scores and values alike).
+pub(crate) const FP8_MLA_SCALE: f32 = 0.75;
+
+/// A device cache read back as f64: bf16 values, or fp8 e4m3 values times `scale`.
+fn cache_f64(gpu: &Gpu, buf: &DevBuf, kv: Dtype, scale: f32) -> Result<Vec<f64>, CalError> {
+    Ok(match kv {
+        Dtype::Bf16 => {
+            let mut h = vec![0u16; buf.bytes / 2];
+            gpu.dtoh(&mut h, buf)?;
+            h.iter().map(|&x| f64::from(bf16_to_f32(x))).collect()
+        }
+        Dtype::Fp8 => {
+            let mut h = vec![0u8; buf.bytes];
+            gpu.dtoh(&mut h, buf)?;
+            let s = f64::from(scale);
+            h.iter().map(|&x| e4m3_to_f64(x) * s).collect()
+        }
+    })
+}
 
 /// Head dimension the kernels are built for.
 pub(crate) const HEAD_DIM: u32 = 128;
@@ -168,6 +197,8 @@ pub(crate) struct Decode {
     pub(crate) block_size: u32,
     /// Tensor-core kernel (`paged_decode_mma`) rather than the CUDA-core one.
     pub(crate) mma: bool,
+    /// KV cache format: bf16, or fp8 e4m3 (`paged_decode_mma_fp8`).
+    pub(crate) kv: Dtype,
     lens: Vec<u32>,
     max_blocks: u32,
     splits: u32,
@@ -193,7 +224,13 @@ impl Decode {
         block_size: u32,
         seed: u32,
         mma: bool,
+        kv: Dtype,
     ) -> Result<Decode, CalError> {
+        if kv == Dtype::Fp8 && !mma {
+            return Err(CalError::Input(
+                "the fp8 KV cache has a tensor-core decode kernel only".into(),
+            ));
+        }
         let g = heads / kv_heads.max(1);
         let ok = if mma {
             (1..=16).contains(&g)
@@ -237,13 +274,18 @@ impl Decode {
             * 64;
         let splits = max_len.div_ceil(part_tokens);
         let hd = HEAD_DIM as usize;
-        let cache_bytes = total_blocks as usize * block_size as usize * kv_heads as usize * hd * 2;
+        let cache_bytes = total_blocks as usize
+            * block_size as usize
+            * kv_heads as usize
+            * hd
+            * kv.bytes() as usize;
         let d = Decode {
             batch,
             heads,
             kv_heads,
             block_size,
             mma,
+            kv,
             max_blocks,
             splits,
             part_tokens,
@@ -259,8 +301,16 @@ impl Decode {
             table_h,
         };
         gpu.fill_bf16(&d.q, seed, 1.0)?;
-        gpu.fill_bf16(&d.kc, seed.wrapping_add(1), 1.0)?;
-        gpu.fill_bf16(&d.vc, seed.wrapping_add(2), 1.0)?;
+        match kv {
+            Dtype::Bf16 => {
+                gpu.fill_bf16(&d.kc, seed.wrapping_add(1), 1.0)?;
+                gpu.fill_bf16(&d.vc, seed.wrapping_add(2), 1.0)?;
+            }
+            Dtype::Fp8 => {
+                gpu.fill_e4m3(&d.kc, seed.wrapping_add(1))?;
+                gpu.fill_e4m3(&d.vc, seed.wrapping_add(2))?;
+            }
+        }
         gpu.htod(&d.table, &d.table_h)?;
         let lens_i: Vec<i32> = d.lens.iter().map(|&l| l as i32).collect();
         gpu.htod(&d.lens_d, &lens_i)?;
@@ -269,6 +319,32 @@ impl Decode {
 
     pub(crate) fn launch(&self, gpu: &Gpu) -> Result<(), CalError> {
         let g = self.heads / self.kv_heads;
+        if self.mma && self.kv == Dtype::Fp8 {
+            gpu.launch(
+                "paged_decode_mma_fp8",
+                (self.kv_heads, self.batch, self.splits),
+                (128, 1, 1),
+                0,
+                &[
+                    Arg::Ptr(self.q.ptr),
+                    Arg::Ptr(self.kc.ptr),
+                    Arg::Ptr(self.vc.ptr),
+                    Arg::Ptr(self.table.ptr),
+                    Arg::Ptr(self.lens_d.ptr),
+                    Arg::Ptr(self.part_o.ptr),
+                    Arg::Ptr(self.part_ml.ptr),
+                    Arg::I32(self.kv_heads as i32),
+                    Arg::I32(g as i32),
+                    Arg::I32(self.max_blocks as i32),
+                    Arg::I32(self.block_size as i32),
+                    Arg::I32(self.splits as i32),
+                    Arg::I32(self.part_tokens as i32),
+                    Arg::F32(scale_log2() * FP8_K_SCALE),
+                    Arg::F32(FP8_V_SCALE),
+                ],
+            )?;
+            return self.reduce(gpu);
+        }
         if self.mma {
             gpu.launch(
                 "paged_decode_mma",
@@ -362,13 +438,11 @@ impl Decode {
             self.block_size as usize,
         );
         let mut q = vec![0u16; self.q.bytes / 2];
-        let mut kc = vec![0u16; self.kc.bytes / 2];
-        let mut vc = vec![0u16; self.vc.bytes / 2];
         let mut o = vec![0u16; self.out.bytes / 2];
         gpu.dtoh(&mut q, &self.q)?;
-        gpu.dtoh(&mut kc, &self.kc)?;
-        gpu.dtoh(&mut vc, &self.vc)?;
         gpu.dtoh(&mut o, &self.out)?;
+        let kc = cache_f64(gpu, &self.kc, self.kv, FP8_K_SCALE)?;
+        let vc = cache_f64(gpu, &self.vc, self.kv, FP8_V_SCALE)?;
         let f = |x: u16| f64::from(bf16_to_f32(x));
         let scale = 1.0 / (hd as f64).sqrt();
         let (mut num, mut den) = (0.0f64, 0.0f64);
@@ -386,7 +460,7 @@ impl Decode {
                         let a = addr(t, khi);
                         qrow.iter()
                             .zip(&kc[a..a + hd])
-                            .map(|(x, y)| f(*x) * f(*y))
+                            .map(|(x, y)| f(*x) * y)
                             .sum::<f64>()
                             * scale
                     })
@@ -398,10 +472,7 @@ impl Decode {
                     l += *x;
                 }
                 for d in 0..hd {
-                    let r: f64 = (0..len)
-                        .map(|t| s[t] * f(vc[addr(t, khi) + d]))
-                        .sum::<f64>()
-                        / l;
+                    let r: f64 = (0..len).map(|t| s[t] * vc[addr(t, khi) + d]).sum::<f64>() / l;
                     let got = f(o[(bi * h + hi) * hd + d]);
                     num += (got - r) * (got - r);
                     den += r * r;
@@ -437,6 +508,8 @@ pub(crate) struct MlaDecode {
     pub(crate) heads: u32,
     pub(crate) block_size: u32,
     pub(crate) splits: u32,
+    /// Latent cache format: bf16, or fp8 e4m3 (`mla_decode_fp8`).
+    pub(crate) kv: Dtype,
     batch: u32,
     lens: Vec<u32>,
     max_blocks: u32,
@@ -459,6 +532,7 @@ impl MlaDecode {
         heads: u32,
         block_size: u32,
         seed: u32,
+        kv: Dtype,
     ) -> Result<MlaDecode, CalError> {
         if heads == 0 || !(heads == 16 || heads.is_multiple_of(MLA_HB)) {
             return Err(CalError::Input(format!(
@@ -496,12 +570,13 @@ impl MlaDecode {
             .clamp(1, max_len.div_ceil(64).clamp(1, 1024));
         let part_tokens = max_len.div_ceil(splits).div_ceil(16) * 16;
         let splits = max_len.div_ceil(part_tokens);
-        let cache_bytes = total_blocks as usize * block_size as usize * MLA_D * 2;
+        let cache_bytes = total_blocks as usize * block_size as usize * MLA_D * kv.bytes() as usize;
         let bh = batch as usize * heads as usize;
         let d = MlaDecode {
             heads,
             block_size,
             splits,
+            kv,
             batch,
             max_blocks,
             part_tokens,
@@ -516,7 +591,10 @@ impl MlaDecode {
             table_h,
         };
         gpu.fill_bf16(&d.q, seed, 1.0)?;
-        gpu.fill_bf16(&d.cache, seed.wrapping_add(1), 1.0)?;
+        match kv {
+            Dtype::Bf16 => gpu.fill_bf16(&d.cache, seed.wrapping_add(1), 1.0)?,
+            Dtype::Fp8 => gpu.fill_e4m3(&d.cache, seed.wrapping_add(1))?,
+        }
         gpu.htod(&d.table, &d.table_h)?;
         let lens_i: Vec<i32> = d.lens.iter().map(|&l| l as i32).collect();
         gpu.htod(&d.lens_d, &lens_i)?;
@@ -525,26 +603,37 @@ impl MlaDecode {
 
     pub(crate) fn launch(&self, gpu: &Gpu) -> Result<(), CalError> {
         let hb = self.heads.min(MLA_HB);
+        let mut args = vec![
+            Arg::Ptr(self.q.ptr),
+            Arg::Ptr(self.cache.ptr),
+            Arg::Ptr(self.table.ptr),
+            Arg::Ptr(self.lens_d.ptr),
+            Arg::Ptr(self.part_o.ptr),
+            Arg::Ptr(self.part_ml.ptr),
+            Arg::Ptr(self.out.ptr),
+            Arg::I32(self.heads as i32),
+            Arg::I32(self.max_blocks as i32),
+            Arg::I32(self.block_size as i32),
+            Arg::I32(self.splits as i32),
+            Arg::I32(self.part_tokens as i32),
+        ];
+        let name = match self.kv {
+            Dtype::Bf16 => {
+                args.push(Arg::F32(mla_scale_log2()));
+                "mla_decode"
+            }
+            Dtype::Fp8 => {
+                args.push(Arg::F32(mla_scale_log2() * FP8_MLA_SCALE));
+                args.push(Arg::F32(FP8_MLA_SCALE));
+                "mla_decode_fp8"
+            }
+        };
         gpu.launch(
-            "mla_decode",
+            name,
             (self.heads / hb, self.splits, self.batch),
             (hb / 16 * 128, 1, 1),
             0,
-            &[
-                Arg::Ptr(self.q.ptr),
-                Arg::Ptr(self.cache.ptr),
-                Arg::Ptr(self.table.ptr),
-                Arg::Ptr(self.lens_d.ptr),
-                Arg::Ptr(self.part_o.ptr),
-                Arg::Ptr(self.part_ml.ptr),
-                Arg::Ptr(self.out.ptr),
-                Arg::I32(self.heads as i32),
-                Arg::I32(self.max_blocks as i32),
-                Arg::I32(self.block_size as i32),
-                Arg::I32(self.splits as i32),
-                Arg::I32(self.part_tokens as i32),
-                Arg::F32(mla_scale_log2()),
-            ],
+            &args,
         )?;
         if self.splits == 1 {
             return Ok(());
@@ -582,12 +671,10 @@ impl MlaDecode {
         self.launch(gpu)?;
         let (h, bs) = (self.heads as usize, self.block_size as usize);
         let mut q = vec![0u16; self.q.bytes / 2];
-        let mut kc = vec![0u16; self.cache.bytes / 2];
         let mut o = vec![0u16; self.out.bytes / 2];
         gpu.dtoh(&mut q, &self.q)?;
-        gpu.dtoh(&mut kc, &self.cache)?;
         gpu.dtoh(&mut o, &self.out)?;
-        let kc: Vec<f64> = kc.iter().map(|&x| f64::from(bf16_to_f32(x))).collect();
+        let kc = cache_f64(gpu, &self.cache, self.kv, FP8_MLA_SCALE)?;
         let f = |x: u16| f64::from(bf16_to_f32(x));
         let scale = 1.0 / 192f64.sqrt();
         let (mut num, mut den) = (0.0f64, 0.0f64);

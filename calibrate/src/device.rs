@@ -18,6 +18,7 @@ pub(crate) const KERNELS_CU: &str = include_str!("kernels.cu");
 const KERNEL_NAMES: &[&str] = &[
     "fill_bytes",
     "fill_bf16",
+    "fill_e4m3",
     "noop",
     "spin",
     "copy_vec",
@@ -30,8 +31,10 @@ const KERNEL_NAMES: &[&str] = &[
     "paged_decode_g4",
     "paged_decode_g8",
     "paged_decode_mma",
+    "paged_decode_mma_fp8",
     "decode_reduce",
     "mla_decode",
+    "mla_decode_fp8",
     "mla_decode_reduce",
 ];
 
@@ -234,6 +237,20 @@ impl Gpu {
         )
     }
 
+    /// Fill with random fp8 e4m3 values (no NaN; magnitudes 2^-9 to 3.75, subnormals and
+    /// zeros included). `buf.bytes` must be a multiple of 4.
+    pub(crate) fn fill_e4m3(&self, buf: &DevBuf, seed: u32) -> Result<(), CalError> {
+        debug_assert!(buf.bytes.is_multiple_of(4));
+        let words = (buf.bytes / 4) as u64;
+        self.launch(
+            "fill_e4m3",
+            (self.sm_count * 8, 1, 1),
+            (256, 1, 1),
+            0,
+            &[Arg::Ptr(buf.ptr), Arg::U64(words), Arg::U32(seed)],
+        )
+    }
+
     /// Fill with uniform bf16 in [-scale, scale].
     pub(crate) fn fill_bf16(&self, buf: &DevBuf, seed: u32, scale: f32) -> Result<(), CalError> {
         let n = (buf.bytes / 2) as u64;
@@ -355,4 +372,35 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 /// bf16 bits to f32.
 pub(crate) fn bf16_to_f32(b: u16) -> f32 {
     f32::from_bits(u32::from(b) << 16)
+}
+
+/// fp8 e4m3 bits to f64, exactly (bias 7, subnormals below exponent field 1; the NaN
+/// encodings `0x7f`/`0xff` never occur in our caches and decode as NaN).
+pub(crate) fn e4m3_to_f64(b: u8) -> f64 {
+    let sign = if b & 0x80 != 0 { -1.0 } else { 1.0 };
+    let (e, m) = (i32::from((b >> 3) & 0x0f), f64::from(b & 0x07));
+    if b & 0x7f == 0x7f {
+        f64::NAN
+    } else if e == 0 {
+        sign * m / 8.0 * 2f64.powi(-6)
+    } else {
+        sign * (1.0 + m / 8.0) * 2f64.powi(e - 7)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e4m3_decodes_exactly() {
+        assert_eq!(e4m3_to_f64(0x00), 0.0);
+        assert_eq!(e4m3_to_f64(0x38), 1.0); // exponent 7, mantissa 0
+        assert_eq!(e4m3_to_f64(0xb8), -1.0);
+        assert_eq!(e4m3_to_f64(0x7e), 448.0); // largest finite
+        assert_eq!(e4m3_to_f64(0x01), 2f64.powi(-9)); // smallest subnormal
+        assert_eq!(e4m3_to_f64(0x08), 2f64.powi(-6)); // smallest normal
+        assert_eq!(e4m3_to_f64(0x44), 3.0); // 2^1 * 1.5
+        assert!(e4m3_to_f64(0x7f).is_nan());
+    }
 }

@@ -7,6 +7,10 @@
 //   decode   Q [batch, heads, 128], K/V cache [num_blocks, block_size, kv_heads, 128],
 //            block_table [batch, max_blocks] (int32), ctx_lens [batch] (int32),
 //            partial O [batch, heads, splits, 128] (f32), partial (m, l) [.., 2] (f32).
+//   FP8 KV   the `_fp8` decode kernels read the same caches as fp8 e4m3 bytes (one byte per
+//            element, same index) with one fp32 scale per tensor (K, V; one for the MLA latent):
+//            each element is converted exactly to bf16 and the scales are applied in fp32
+//            (K's folded into the score scale, V's into the output).
 // Softmax runs in base 2: scores are pre-multiplied by log2(e)/sqrt(head_dim).
 // No headers: NVRTC without a toolkit include directory must compile this file.
 typedef unsigned short bf16;
@@ -55,6 +59,51 @@ extern "C" __global__ void fill_bf16(bf16* p, u64 n, u32 seed, float scale) {
     float v = ((float)h * (1.0f / 4294967296.0f) * 2.0f - 1.0f) * scale;
     p[i] = f2bf(v);
   }
+}
+
+// Random fp8 e4m3 bytes: sign, exponent field 0..8 (subnormals and zeros included, never
+// NaN), mantissa: magnitudes from 2^-9 to 3.75, spread over 9 binades.
+extern "C" __global__ void fill_e4m3(u32* p, u64 n_words, u32 seed) {
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n_words; i += (u64)gridDim.x * blockDim.x) {
+    u32 h = mix32(i * 0x9E3779B97F4A7C15ULL + seed);
+    u32 h2 = mix32(i * 0xD1B54A32D192ED03ULL + seed + 0x5bd1e995u);
+    u32 w = 0;
+    #pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      u32 hb = (h >> (8 * b)) & 0xFF;
+      u32 e = ((h2 >> (8 * b)) & 0xFF) % 9u;
+      w |= ((hb & 0x80) | (e << 3) | (hb & 7)) << (8 * b);
+    }
+    p[i] = w;
+  }
+}
+
+// fp8 e4m3 to f16, exactly and cheaply: four e4m3 (one word, element 0 in the low byte)
+// become two f16x2 words (element 0 in the low half of `a`) holding value x 2^-8 (the e4m3
+// exponent and mantissa bits placed in an f16, bias 15 instead of 7; subnormals included).
+// The fp8 kernels fold the 2^8 into their scales and run their MMAs in f16.
+__device__ __forceinline__ void e4m3x4_to_h2x2(u32 w, u32& a, u32& b) {
+  u32 x, y;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(x) : "r"(w), "r"(0u), "r"(0x1404u));  // [0, e0, 0, e1]
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(y) : "r"(w), "r"(0u), "r"(0x3424u));  // [0, e2, 0, e3]
+  a = (x & 0x80008000u) | ((x & 0x7f007f00u) >> 1);
+  b = (y & 0x80008000u) | ((y & 0x7f007f00u) >> 1);
+}
+// 16 e4m3 to 16 f16 (x 2^-8): elements 0..7 in `lo`, 8..15 in `hi`.
+__device__ __forceinline__ void e4m3x16_to_h16(uint4 in, uint4& lo, uint4& hi) {
+  e4m3x4_to_h2x2(in.x, lo.x, lo.y);
+  e4m3x4_to_h2x2(in.y, lo.z, lo.w);
+  e4m3x4_to_h2x2(in.z, hi.x, hi.y);
+  e4m3x4_to_h2x2(in.w, hi.z, hi.w);
+}
+__device__ __forceinline__ u32 pack_h2(float lo, float hi) {
+  u32 r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+// bf16x2 to f16x2 (the fp8 kernels' Q fragments).
+__device__ __forceinline__ u32 bf2_to_h2(u32 w) {
+  return pack_h2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
 }
 
 // Busy-wait `ns` nanoseconds: keeps the GPU busy while the host enqueues a timed batch,
@@ -187,6 +236,20 @@ __device__ __forceinline__ void mma16816(float* c, u32 a0, u32 a1, u32 a2, u32 a
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void mma16816_h(float* c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+// The decode kernels' MMA and P packing: bf16, or f16 for the fp8-KV variants (H).
+template <bool H>
+__device__ __forceinline__ void mma_k(float* c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+  if constexpr (H) mma16816_h(c, a0, a1, a2, a3, b0, b1); else mma16816(c, a0, a1, a2, a3, b0, b1);
+}
+template <bool H> __device__ __forceinline__ u32 pack_p(float lo, float hi) {
+  if constexpr (H) return pack_h2(lo, hi); else return pack_bf2(lo, hi);
 }
 
 // Load a 64 x 128 tile (rows row0.. of a [len, nh, 128] sequence, head h) into swizzled smem.
@@ -470,11 +533,18 @@ DECODE_KERNEL(8)
 // each warp walks its own 16-token tiles of the split (tile i of the split goes to warp
 // i % 4), gathering K/V rows from the paged cache with cp.async into a swizzled
 // per-warp buffer. The 4 warps' (m, l, O) merge through shared memory into the partials.
-extern "C" __global__ void __launch_bounds__(128)
-paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const bf16* __restrict__ vc,
-                 const int* __restrict__ table, const int* __restrict__ lens, float* __restrict__ part_o,
-                 float* __restrict__ part_ml, int kv_heads, int group, int max_blocks, int block_size,
-                 int splits, int part_tokens, float scale_log2) {
+// FP8 (paged_decode_mma_fp8): K/V rows are fp8 e4m3, staged raw with cp.async one tile ahead
+// and converted to f16 (exact) into one swizzled tile per warp, K then V; the MMAs run in
+// f16 (Q converted from bf16, P packed as f16); `scale_log2` carries K's scale, `v_scale`
+// scales O.
+template <bool FP8>
+__device__ __forceinline__ void paged_decode_mma_body(
+    const bf16* __restrict__ q, const void* __restrict__ kc_, const void* __restrict__ vc_,
+    const int* __restrict__ table, const int* __restrict__ lens, float* __restrict__ part_o,
+    float* __restrict__ part_ml, int kv_heads, int group, int max_blocks, int block_size,
+    int splits, int part_tokens, float scale_log2, float v_scale) {
+  const bf16* kc = reinterpret_cast<const bf16*>(kc_);
+  const bf16* vc = reinterpret_cast<const bf16*>(vc_);
   __shared__ __align__(128) unsigned char smem[4 * 2 * 16 * 256];  // per warp: K tile, V tile
   const int kvh = blockIdx.x, b = blockIdx.y, sp = blockIdx.z;
   const int heads = kv_heads * group;
@@ -483,8 +553,43 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
   const int ctx = lens[b];
   const int start = sp * part_tokens;
   const int end = min(ctx, start + part_tokens);
-  const u32 sK = smem_u32(smem + warp * 2 * 16 * 256), sV = sK + 16 * 256;
+  // bf16: per warp a K tile and a V tile. FP8: per warp one f16 tile (K, then V of the same
+  // 16 tokens) and the raw fp8 rows of the next 16 tokens (K 2 KiB, V 2 KiB), in flight
+  // while the current tile is computed.
+  const u32 sK = smem_u32(smem + warp * 2 * 16 * 256), sV = FP8 ? sK : sK + 16 * 256;
+  unsigned char* tile8 = smem + warp * 2 * 16 * 256;
+  unsigned char* raw8 = tile8 + 16 * 256;
   const int* trow = table + (u64)b * max_blocks;
+  if constexpr (FP8) { scale_log2 *= 256.f; v_scale *= 256.f; }  // f16 values are x 2^-8
+  // Stage 16 raw rows of K and V from token t0 (lane: chunks lane + 32 i, i < 4).
+  auto stage8 = [&](int t0) {
+    #pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      int idx = lane + 32 * i;
+      int r = idx >> 3, c = idx & 7;
+      int t = t0 + r;
+      bool ok = t < end;
+      int tt = ok ? t : t0;
+      int blk = trow[tt / block_size];
+      u64 off = (((u64)blk * block_size + (tt % block_size)) * kv_heads + kvh) * 128 + c * 16;
+      u32 dst = smem_u32(raw8) + r * 128 + c * 16;
+      cp_async16(dst, reinterpret_cast<const unsigned char*>(kc_) + off, ok);
+      cp_async16(dst + 2048, reinterpret_cast<const unsigned char*>(vc_) + off, ok);
+    }
+    cp_commit();
+  };
+  // This lane's raw chunks (K at 0, V at 2048) to f16 chunks of the swizzled tile.
+  auto convert8 = [&](int half) {
+    #pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      int idx = lane + 32 * i;
+      int r = idx >> 3, c = idx & 7;
+      uint4 lo, hi;
+      e4m3x16_to_h16(*reinterpret_cast<const uint4*>(raw8 + half * 2048 + r * 128 + c * 16), lo, hi);
+      *reinterpret_cast<uint4*>(tile8 + swz(r, 2 * c)) = lo;
+      *reinterpret_cast<uint4*>(tile8 + swz(r, 2 * c + 1)) = hi;
+    }
+  };
 
   // Q fragments straight from global memory: rows g and g+8, k pairs 2*t4 (+8).
   const bf16* qb = q + ((u64)b * heads + (u64)kvh * group) * 128;
@@ -496,13 +601,23 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
     qf[s][1] = g + 8 < group ? *reinterpret_cast<const u32*>(qb + (g + 8) * 128 + c0) : 0u;
     qf[s][2] = g < group ? *reinterpret_cast<const u32*>(qb + g * 128 + c0 + 8) : 0u;
     qf[s][3] = g + 8 < group ? *reinterpret_cast<const u32*>(qb + (g + 8) * 128 + c0 + 8) : 0u;
+    if constexpr (FP8) {
+      #pragma unroll
+      for (int k = 0; k < 4; ++k) qf[s][k] = bf2_to_h2(qf[s][k]);
+    }
   }
   float o[16][4];
   #pragma unroll
   for (int d = 0; d < 16; ++d) { o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f; }
   float m_run[2] = {NEG_INF, NEG_INF}, l_run[2] = {0.f, 0.f};
 
+  if (FP8 && start + warp * 16 < end) stage8(start + warp * 16);
   for (int t0 = start + warp * 16; t0 < end; t0 += 64) {
+    if constexpr (FP8) {
+      cp_wait<0>();  // this lane's raw chunks of tile t0 have landed
+      convert8(0);
+      __syncwarp();
+    } else {
     // Gather 16 token rows of K and V (16 chunks of 16 bytes each).
     #pragma unroll
     for (int i = 0; i < 8; ++i) {
@@ -519,6 +634,7 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
     cp_commit();
     cp_wait<0>();
     __syncwarp();
+    }
 
     float s[2][4];
     #pragma unroll
@@ -528,9 +644,15 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
       for (int sp2 = 0; sp2 < 8; sp2 += 2) {
         u32 b0, b1, b2, b3;
         ldsm_x4(sK + swz(j * 8 + (lane & 7), sp2 * 2 + (lane >> 3)), b0, b1, b2, b3);
-        mma16816(s[j], qf[sp2][0], qf[sp2][1], qf[sp2][2], qf[sp2][3], b0, b1);
-        mma16816(s[j], qf[sp2 + 1][0], qf[sp2 + 1][1], qf[sp2 + 1][2], qf[sp2 + 1][3], b2, b3);
+        mma_k<FP8>(s[j], qf[sp2][0], qf[sp2][1], qf[sp2][2], qf[sp2][3], b0, b1);
+        mma_k<FP8>(s[j], qf[sp2 + 1][0], qf[sp2 + 1][1], qf[sp2 + 1][2], qf[sp2 + 1][3], b2, b3);
       }
+    }
+    if constexpr (FP8) {
+      __syncwarp();  // every lane is done with K: the tile takes V, the raw rows the next tile
+      convert8(1);
+      if (t0 + 64 < end) stage8(t0 + 64);
+      __syncwarp();
     }
     float mx[2] = {NEG_INF, NEG_INF};
     #pragma unroll
@@ -561,8 +683,8 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
       float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
       float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
       rs[0] += p0 + p1; rs[1] += p2 + p3;
-      pf[j * 2 + 0] = pack_bf2(p0, p1);
-      pf[j * 2 + 1] = pack_bf2(p2, p3);
+      pf[j * 2 + 0] = pack_p<FP8>(p0, p1);
+      pf[j * 2 + 1] = pack_p<FP8>(p2, p3);
     }
     #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
@@ -578,8 +700,8 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
     for (int d = 0; d < 16; d += 2) {
       u32 b0, b1, b2, b3;
       ldsm_x4_t(sV + swz((lane & 7) + ((lane >> 3) & 1) * 8, d + (lane >> 4)), b0, b1, b2, b3);
-      mma16816(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
-      mma16816(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
+      mma_k<FP8>(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
+      mma_k<FP8>(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
     }
     __syncwarp();
   }
@@ -612,9 +734,30 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
       }
     }
     u64 pi = ((u64)b * heads + (u64)kvh * group + h) * splits + sp;
+    if constexpr (FP8) acc *= v_scale;
     part_o[pi * 128 + d] = acc;
     if (d == 0) { part_ml[pi * 2] = M; part_ml[pi * 2 + 1] = L; }
   }
+}
+
+extern "C" __global__ void __launch_bounds__(128)
+paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const bf16* __restrict__ vc,
+                 const int* __restrict__ table, const int* __restrict__ lens, float* __restrict__ part_o,
+                 float* __restrict__ part_ml, int kv_heads, int group, int max_blocks, int block_size,
+                 int splits, int part_tokens, float scale_log2) {
+  paged_decode_mma_body<false>(q, kc, vc, table, lens, part_o, part_ml, kv_heads, group, max_blocks,
+                               block_size, splits, part_tokens, scale_log2, 1.f);
+}
+
+// `kc`/`vc` are fp8 e4m3; `scale_log2` already includes K's scale.
+extern "C" __global__ void __launch_bounds__(128)
+paged_decode_mma_fp8(const bf16* __restrict__ q, const unsigned char* __restrict__ kc,
+                     const unsigned char* __restrict__ vc, const int* __restrict__ table,
+                     const int* __restrict__ lens, float* __restrict__ part_o, float* __restrict__ part_ml,
+                     int kv_heads, int group, int max_blocks, int block_size, int splits,
+                     int part_tokens, float scale_log2, float v_scale) {
+  paged_decode_mma_body<true>(q, kc, vc, table, lens, part_o, part_ml, kv_heads, group, max_blocks,
+                              block_size, splits, part_tokens, scale_log2, v_scale);
 }
 
 // Merge split partials: grid (heads, batch), 128 threads (one per dim). The split weights
@@ -676,11 +819,22 @@ decode_reduce(const float* __restrict__ part_o, const float* __restrict__ part_m
 #define MLA_HB 32
 __device__ __forceinline__ u32 mla_at(int r, int chunk) { return (u32)(r * MLA_ROW + chunk * 16); }
 
-extern "C" __global__ void __launch_bounds__(256, 2)
-mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int* __restrict__ table,
-           const int* __restrict__ lens, float* __restrict__ part_o, float* __restrict__ part_ml,
-           bf16* __restrict__ out, int heads, int max_blocks, int block_size, int splits, int part_tokens, float scale_log2) {
+//
+// FP8 (mla_decode_fp8): the latent cache is fp8 e4m3 (576 bytes a row) with one scale:
+// tiles are staged raw with cp.async (double buffered, MLA_T x 576 bytes, two tiles in
+// flight while one is computed) and converted by the block (exactly, to f16 x 2^-8) into one
+// tile of the bf16 kernel's layout; the same math then runs in f16 (Q converted, P packed
+// as f16); `scale_log2` carries the scale for the scores, `v_scale` (the same scale) scales O.
+#define MLA_RAW 576  // bytes per raw fp8 row
+template <bool FP8>
+__device__ __forceinline__ void mla_decode_body(
+    const bf16* __restrict__ q, const void* __restrict__ cache_, const int* __restrict__ table,
+    const int* __restrict__ lens, float* __restrict__ part_o, float* __restrict__ part_ml,
+    bf16* __restrict__ out, int heads, int max_blocks, int block_size, int splits, int part_tokens,
+    float scale_log2, float v_scale) {
+  // bf16: two bf16 tiles. FP8: one bf16 tile, then two raw fp8 tiles (fits the same bytes).
   __shared__ __align__(128) unsigned char smem[2 * MLA_T * MLA_ROW];
+  const bf16* cache = reinterpret_cast<const bf16*>(cache_);
   __shared__ float sS[MLA_HB / 16][4][16][16];
   const int hb = blockIdx.x, sp = blockIdx.y, b = blockIdx.z;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -703,7 +857,12 @@ mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int
     qf[s][1] = *reinterpret_cast<const u32*>(qb + (g + 8) * MLA_D + c0);
     qf[s][2] = *reinterpret_cast<const u32*>(qb + g * MLA_D + c0 + 8);
     qf[s][3] = *reinterpret_cast<const u32*>(qb + (g + 8) * MLA_D + c0 + 8);
+    if constexpr (FP8) {
+      #pragma unroll
+      for (int k = 0; k < 4; ++k) qf[s][k] = bf2_to_h2(qf[s][k]);
+    }
   }
+  if constexpr (FP8) { scale_log2 *= 256.f; v_scale *= 256.f; }  // f16 values are x 2^-8
   float o[16][4];
   #pragma unroll
   for (int d = 0; d < 16; ++d) { o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f; }
@@ -712,7 +871,20 @@ mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int
   const int ntiles = end > start ? (end - start + MLA_T - 1) / MLA_T : 0;
   // Stage tile i (16 rows x 72 chunks of 16 bytes) into buffer i & 1; rows past `end` are zeros.
   auto stage = [&](int i) {
-    if (i < ntiles) {
+    if (FP8 && i < ntiles) {
+      const int t0 = start + i * MLA_T;
+      const u32 base = s0 + MLA_T * MLA_ROW + (i & 1) * (MLA_T * MLA_RAW);
+      const unsigned char* c8 = reinterpret_cast<const unsigned char*>(cache_);
+      for (int idx = threadIdx.x; idx < MLA_T * 36; idx += blockDim.x) {
+        int r = idx / 36, ch = idx - r * 36;
+        int t = t0 + r;
+        bool ok = t < end;
+        int tt = ok ? t : t0;
+        int blk = trow[tt / block_size];
+        const unsigned char* src = c8 + ((u64)blk * block_size + (tt % block_size)) * MLA_D + ch * 16;
+        cp_async16(base + r * MLA_RAW + ch * 16, src, ok);
+      }
+    } else if (i < ntiles) {
       const int t0 = start + i * MLA_T;
       const u32 base = s0 + (i & 1) * (MLA_T * MLA_ROW);
       for (int idx = threadIdx.x; idx < MLA_T * 72; idx += blockDim.x) {
@@ -732,8 +904,21 @@ mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int
   for (int i = 0; i < ntiles; ++i) {
     cp_wait<1>();
     __syncthreads();
+    if constexpr (FP8) {
+      // Raw tile i to the bf16 tile; its raw buffer is then free for tile i + 2.
+      const unsigned char* raw = smem + MLA_T * MLA_ROW + (i & 1) * (MLA_T * MLA_RAW);
+      for (int idx = threadIdx.x; idx < MLA_T * 36; idx += blockDim.x) {
+        int r = idx / 36, ch = idx - r * 36;
+        uint4 lo, hi;
+        e4m3x16_to_h16(*reinterpret_cast<const uint4*>(raw + r * MLA_RAW + ch * 16), lo, hi);
+        *reinterpret_cast<uint4*>(smem + mla_at(r, 2 * ch)) = lo;
+        *reinterpret_cast<uint4*>(smem + mla_at(r, 2 * ch + 1)) = hi;
+      }
+      __syncthreads();
+      stage(i + 2);
+    }
     const int t0 = start + i * MLA_T;
-    const u32 sb = s0 + (i & 1) * (MLA_T * MLA_ROW);
+    const u32 sb = FP8 ? s0 : s0 + (i & 1) * (MLA_T * MLA_ROW);
     // Partial scores over this warp's 144 dims: both 8-token halves per ldmatrix.x4.
     float s[2][4];
     #pragma unroll
@@ -742,8 +927,8 @@ mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int
     for (int k = 0; k < 9; ++k) {
       u32 b0, b1, b2, b3;
       ldsm_x4(sb + mla_at((lane >> 4) * 8 + (lane & 7), c * 18 + k * 2 + ((lane >> 3) & 1)), b0, b1, b2, b3);
-      mma16816(s[0], qf[k][0], qf[k][1], qf[k][2], qf[k][3], b0, b1);
-      mma16816(s[1], qf[k][0], qf[k][1], qf[k][2], qf[k][3], b2, b3);
+      mma_k<FP8>(s[0], qf[k][0], qf[k][1], qf[k][2], qf[k][3], b0, b1);
+      mma_k<FP8>(s[1], qf[k][0], qf[k][1], qf[k][2], qf[k][3], b2, b3);
     }
     #pragma unroll
     for (int j = 0; j < 2; ++j) {
@@ -781,8 +966,8 @@ mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int
       float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
       float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
       rs[0] += p0 + p1; rs[1] += p2 + p3;
-      pf[j * 2 + 0] = pack_bf2(p0, p1);
-      pf[j * 2 + 1] = pack_bf2(p2, p3);
+      pf[j * 2 + 0] = pack_p<FP8>(p0, p1);
+      pf[j * 2 + 1] = pack_p<FP8>(p2, p3);
     }
     #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
@@ -798,13 +983,19 @@ mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int
     for (int d = 0; d < 16; d += 2) {
       u32 b0, b1, b2, b3;
       ldsm_x4_t(sb + mla_at((lane & 7) + ((lane >> 3) & 1) * 8, c * 16 + d + (lane >> 4)), b0, b1, b2, b3);
-      mma16816(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
-      mma16816(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
+      mma_k<FP8>(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
+      mma_k<FP8>(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
     }
     __syncthreads();  // buffer i & 1 and sS are free again
-    stage(i + 2);
+    if constexpr (!FP8) stage(i + 2);
   }
   cp_wait<0>();
+  if constexpr (FP8) {
+    #pragma unroll
+    for (int d = 0; d < 16; ++d) {
+      o[d][0] *= v_scale; o[d][1] *= v_scale; o[d][2] *= v_scale; o[d][3] *= v_scale;
+    }
+  }
   #pragma unroll
   for (int rr = 0; rr < 2; ++rr) {
     const int h = h0 + g + rr * 8;
@@ -821,6 +1012,24 @@ mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int
     for (int d = 0; d < 16; ++d) { po[d * 8] = o[d][rr * 2]; po[d * 8 + 1] = o[d][rr * 2 + 1]; }
     if (c == 0 && t4 == 0) { part_ml[pi * 2] = m_run[rr]; part_ml[pi * 2 + 1] = l_run[rr]; }
   }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2)
+mla_decode(const bf16* __restrict__ q, const bf16* __restrict__ cache, const int* __restrict__ table,
+           const int* __restrict__ lens, float* __restrict__ part_o, float* __restrict__ part_ml,
+           bf16* __restrict__ out, int heads, int max_blocks, int block_size, int splits, int part_tokens, float scale_log2) {
+  mla_decode_body<false>(q, cache, table, lens, part_o, part_ml, out, heads, max_blocks, block_size,
+                         splits, part_tokens, scale_log2, 1.f);
+}
+
+// `cache` is fp8 e4m3; `scale_log2` already includes the cache's scale, `v_scale` is it.
+extern "C" __global__ void __launch_bounds__(256, 2)
+mla_decode_fp8(const bf16* __restrict__ q, const unsigned char* __restrict__ cache,
+               const int* __restrict__ table, const int* __restrict__ lens, float* __restrict__ part_o,
+               float* __restrict__ part_ml, bf16* __restrict__ out, int heads, int max_blocks,
+               int block_size, int splits, int part_tokens, float scale_log2, float v_scale) {
+  mla_decode_body<true>(q, cache, table, lens, part_o, part_ml, out, heads, max_blocks, block_size,
+                        splits, part_tokens, scale_log2, v_scale);
 }
 
 // Merge MLA split partials: grid (heads, batch), 128 threads, 4 output columns each.

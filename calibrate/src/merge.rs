@@ -13,8 +13,9 @@
 use std::path::{Path, PathBuf};
 use xpyd_models::Dtype;
 use xpyd_models::profile::{
-    AttentionSustainedRow, FORMAT_VERSION, GemmRow, GemmSustainedRow, MlaDecodeRow, MoeExpertsRow,
-    PrefillAttentionRow, Profile, ProfileData, ProfileError, moe_experts_flops,
+    AttentionSustainedRow, DecodeAttentionRow, FORMAT_VERSION, GemmRow, GemmSustainedRow,
+    MlaDecodeRow, MoeExpertsRow, PrefillAttentionRow, Profile, ProfileData, ProfileError,
+    moe_experts_flops,
 };
 
 /// Why a merge (or writing its result) failed. Every variant is fatal: nothing is written.
@@ -59,17 +60,22 @@ pub enum MergeError {
         /// The value.
         dtype: String,
     },
-    /// A row-by-row merge of tables other than `gemm` or `attention_decode_mla`.
-    #[error("merge --rows: only the gemm and attention_decode_mla tables merge row by row")]
+    /// A row-by-row merge of tables other than `gemm` (alone) or `attention_decode` and
+    /// `attention_decode_mla`.
+    #[error(
+        "merge --rows: only gemm (alone), attention_decode and attention_decode_mla merge row by row"
+    )]
     RowsUnsupported,
     /// A table name that is not a profile table.
     #[error("merge: unknown table `{0}`")]
     UnknownTable(String),
-    /// A row-by-row MLA merge from a profile without MLA decode rows.
-    #[error("merge --rows: {path} has no attention_decode_mla rows")]
-    NoMlaRows {
+    /// A row-by-row merge of a decode table from a profile without rows in it.
+    #[error("merge --rows: {path} has no {table} rows")]
+    NoRows {
         /// The profile merged from.
         path: PathBuf,
+        /// The table.
+        table: String,
     },
     /// A `sustained_bench.py` file with both GEMM stacks and attention sequences.
     #[error("{path}: merge GEMM stacks and attention sequences from separate runs")]
@@ -112,8 +118,9 @@ pub struct Tables {
     /// attention_decode, attention_decode_mla, memory_bound.
     pub names: Vec<String>,
     /// Row by row: rows of the other profile replace the base's rows of the same key
-    /// (GEMM: m, n, k, dtype; MLA decode: batch, context, heads, widths, dtype) and the
-    /// base's other rows stay; only `gemm` and `attention_decode_mla` alone.
+    /// (GEMM: m, n, k, dtype; decode: batch, context, heads, KV heads, head dim, KV dtype;
+    /// MLA decode: batch, context, heads, widths, KV dtype) and the base's other rows stay;
+    /// `gemm` alone, or `attention_decode` and/or `attention_decode_mla`.
     pub rows: bool,
 }
 
@@ -128,8 +135,9 @@ pub fn merge(
 ) -> Result<ProfileData> {
     let mut d = base.clone();
     let f = from;
-    if tables.rows && tables.names == ["attention_decode_mla"] {
-        return merge_mla_rows(d, f, from_path, command_line);
+    let decode_table = |t: &String| t == "attention_decode" || t == "attention_decode_mla";
+    if tables.rows && !tables.names.is_empty() && tables.names.iter().all(decode_table) {
+        return merge_decode_rows(d, f, from_path, &tables.names, command_line);
     }
     if tables.rows {
         if tables.names != ["gemm"] {
@@ -203,55 +211,108 @@ pub fn merge(
     Ok(d)
 }
 
-/// `merge --rows --tables attention_decode_mla`: rows of `--from` replace the base's rows
-/// of the same (batch, context, heads, latent widths, cache format); every other row of
-/// every table stays. The MLA kernel's check note of `--from` is carried over.
-fn merge_mla_rows(
+/// Notes that record a row-by-row merge of `table` rows of `kv` cache format (the bf16
+/// form predates fp8 rows and is kept), and the kernel check notes of those rows.
+fn decode_note_prefixes(table: &str, kv: Dtype) -> (String, &'static str) {
+    let merged = match kv {
+        Dtype::Bf16 => format!("{table} rows merged"),
+        other => format!("{table} {} rows merged", other.name()),
+    };
+    let check = match (table, kv) {
+        ("attention_decode", Dtype::Bf16) => "decode kernel",
+        ("attention_decode", _) => "FP8-KV decode kernel",
+        (_, Dtype::Bf16) => "MLA decode kernel",
+        (_, _) => "FP8-KV MLA decode kernel",
+    };
+    (merged, check)
+}
+
+/// `merge --rows --tables attention_decode,attention_decode_mla` (either or both): rows of
+/// `--from` replace the base's rows of the same key (shape and KV cache format); every
+/// other row of every table stays. Per table and cache format merged, the notes of an
+/// earlier merge of the same rows are replaced and the kernel's check note of `--from` is
+/// carried over, so merging fp8-KV rows keeps the bf16 rows' provenance.
+fn merge_decode_rows(
     mut d: ProfileData,
     f: &ProfileData,
     from_path: &Path,
+    names: &[String],
     command_line: &str,
 ) -> Result<ProfileData> {
-    if f.attention_decode_mla.is_empty() {
-        return Err(MergeError::NoMlaRows {
-            path: from_path.to_path_buf(),
-        });
-    }
     same_gpu(from_path, &f.header.gpu_name, &d)?;
-    let key = |r: &MlaDecodeRow| {
-        (
-            r.batch,
-            r.context,
-            r.heads,
-            r.kv_lora_rank,
-            r.rope_dim,
-            r.kv_dtype,
-        )
-    };
-    let incoming: Vec<_> = f.attention_decode_mla.iter().map(key).collect();
-    d.attention_decode_mla
-        .retain(|r| !incoming.contains(&key(r)));
-    d.attention_decode_mla
-        .extend(f.attention_decode_mla.iter().cloned());
+    let mut dtypes: Vec<(&str, Vec<Dtype>, usize)> = Vec::new();
+    for t in names {
+        let (kvs, n): (Vec<Dtype>, usize) = if t == "attention_decode" {
+            let key = |r: &DecodeAttentionRow| {
+                (
+                    r.batch, r.context, r.heads, r.kv_heads, r.head_dim, r.kv_dtype,
+                )
+            };
+            let incoming: Vec<_> = f.attention_decode.iter().map(key).collect();
+            d.attention_decode.retain(|r| !incoming.contains(&key(r)));
+            d.attention_decode
+                .extend(f.attention_decode.iter().cloned());
+            (
+                f.attention_decode.iter().map(|r| r.kv_dtype).collect(),
+                incoming.len(),
+            )
+        } else {
+            let key = |r: &MlaDecodeRow| {
+                (
+                    r.batch,
+                    r.context,
+                    r.heads,
+                    r.kv_lora_rank,
+                    r.rope_dim,
+                    r.kv_dtype,
+                )
+            };
+            let incoming: Vec<_> = f.attention_decode_mla.iter().map(key).collect();
+            d.attention_decode_mla
+                .retain(|r| !incoming.contains(&key(r)));
+            d.attention_decode_mla
+                .extend(f.attention_decode_mla.iter().cloned());
+            (
+                f.attention_decode_mla.iter().map(|r| r.kv_dtype).collect(),
+                incoming.len(),
+            )
+        };
+        if n == 0 {
+            return Err(MergeError::NoRows {
+                path: from_path.to_path_buf(),
+                table: t.clone(),
+            });
+        }
+        let mut kvs = kvs;
+        kvs.sort_by_key(|k| k.name());
+        kvs.dedup();
+        dtypes.push((t.as_str(), kvs, n));
+    }
     d.format_version = FORMAT_VERSION;
     d.header.command_line = format!("{}; {command_line}", d.header.command_line);
-    d.header.notes.retain(|n| {
-        !n.starts_with("attention_decode_mla rows merged") && !n.starts_with("MLA decode kernel")
-    });
-    d.header.notes.push(format!(
-        "attention_decode_mla rows merged from a run on {} ({}, {}): {} rows",
-        f.header.gpu_name,
-        f.header.date_utc,
-        f.header.command_line,
-        f.attention_decode_mla.len()
-    ));
-    for n in f
-        .header
-        .notes
-        .iter()
-        .filter(|n| n.starts_with("MLA decode kernel"))
-    {
-        d.header.notes.push(n.clone());
+    for (table, kvs, n) in dtypes {
+        for &kv in &kvs {
+            let (merged, check) = decode_note_prefixes(table, kv);
+            d.header
+                .notes
+                .retain(|x| !x.starts_with(&merged) && !x.starts_with(check));
+        }
+        let (merged, _) = decode_note_prefixes(table, kvs[0]);
+        let merged = if kvs.len() == 1 {
+            merged
+        } else {
+            format!("{table} rows merged")
+        };
+        d.header.notes.push(format!(
+            "{merged} from a run on {} ({}, {}): {n} rows",
+            f.header.gpu_name, f.header.date_utc, f.header.command_line
+        ));
+        for &kv in &kvs {
+            let (_, check) = decode_note_prefixes(table, kv);
+            for x in f.header.notes.iter().filter(|x| x.starts_with(check)) {
+                d.header.notes.push(x.clone());
+            }
+        }
     }
     Ok(d)
 }
@@ -739,5 +800,72 @@ mod tests {
         assert!(run().is_err());
         assert!(!out.exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn fp8_decode_rows_merge_beside_bf16_and_keep_its_provenance() {
+        let mut b = profile("GPU", &[(1, 128, 16, 1e-5)]);
+        b.attention_decode.retain(|r| r.kv_dtype == Dtype::Bf16);
+        b.header
+            .notes
+            .push("attention_decode_mla rows merged from a run".into());
+        b.header
+            .notes
+            .push("MLA decode kernel checked: rel err 2e-3".into());
+        let mut f = profile("GPU", &[(1, 128, 16, 7e-6)]);
+        for r in &mut f.attention_decode_mla {
+            r.kv_dtype = Dtype::Fp8;
+            r.kernel = "xpyd-nvrtc-mla-fp8kv".into();
+        }
+        f.attention_decode = b.attention_decode.clone();
+        for r in &mut f.attention_decode {
+            r.kv_dtype = Dtype::Fp8;
+            r.kernel = "xpyd-nvrtc-fp8kv".into();
+        }
+        f.header.notes = vec![
+            "FP8-KV decode kernel checked: rel err 1e-3".into(),
+            "FP8-KV MLA decode kernel checked: rel err 1e-3".into(),
+        ];
+        let tables = Tables {
+            names: vec!["attention_decode".into(), "attention_decode_mla".into()],
+            rows: true,
+        };
+        let m = merge(&b, &f, Path::new("f.json"), &tables, "test").unwrap();
+        let mla: Vec<_> = m
+            .attention_decode_mla
+            .iter()
+            .map(|r| (r.kv_dtype, r.seconds))
+            .collect();
+        assert_eq!(mla, vec![(Dtype::Bf16, 1e-5), (Dtype::Fp8, 7e-6)]);
+        assert_eq!(
+            m.attention_decode.len(),
+            2 * b.attention_decode.len(),
+            "fp8 rows beside the bf16 ones"
+        );
+        let notes = &m.header.notes;
+        for n in [
+            "attention_decode_mla rows merged from a run",
+            "MLA decode kernel checked: rel err 2e-3",
+            "FP8-KV decode kernel checked: rel err 1e-3",
+            "FP8-KV MLA decode kernel checked: rel err 1e-3",
+        ] {
+            assert!(notes.iter().any(|x| x == n), "{n}: {notes:?}");
+        }
+        assert!(
+            notes
+                .iter()
+                .any(|x| x.starts_with("attention_decode fp8 rows merged"))
+        );
+        // A second merge of the same rows replaces its notes instead of adding to them.
+        let m2 = merge(&m, &f, Path::new("f.json"), &tables, "test").unwrap();
+        assert_eq!(m2.header.notes.len(), notes.len());
+        assert_eq!(m2.attention_decode_mla, m.attention_decode_mla);
+        // A table without rows in --from is an error naming it.
+        f.attention_decode.clear();
+        let e = merge(&b, &f, Path::new("f.json"), &tables, "test").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "merge --rows: f.json has no attention_decode rows"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! profile.
 //!
 //! Invariants: sections run in a fixed order (checks, memory-bound, attention, GEMMs,
-//! copies, multi-GPU), each until its share of `--budget-s` is spent; what a budget cuts
+//! copies, multi-GPU), each until its share of `--budget-s` is spent; the fp8-KV decode
+//! sections (`decode-fp8kv`, `mla-decode-fp8kv`) check their kernels themselves (whatever
+//! `--skip checks` says) and measure the bf16 sections' grids; what a budget cuts
 //! is written into the header's notes; the profile is rewritten atomically after every
 //! section, so a run killed from outside still leaves the sections it finished.
 
@@ -43,8 +45,8 @@ pub(crate) struct RunArgs {
     /// Wall-clock budget for all measurements, seconds; sections are trimmed to fit.
     #[arg(long, default_value_t = 420.0)]
     budget_s: f64,
-    /// Sections to skip: checks, memory, prefill, decode, mla-decode, gemm, fp8, host,
-    /// multi.
+    /// Sections to skip: checks, memory, prefill, decode, decode-fp8kv, mla-decode,
+    /// mla-decode-fp8kv, gemm, fp8 (GEMMs), host, multi.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// Only GEMM shapes whose label contains this text (e.g. `mla_`).
@@ -261,7 +263,7 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
                 (vec![513, 2000], 16, 2, 31),
                 (vec![300], 4, 4, 37),
             ] {
-                let d = Decode::new(&gpu, lens, h, kv, 16, seed, mma)?;
+                let d = Decode::new(&gpu, lens, h, kv, 16, seed, mma, Dtype::Bf16)?;
                 let e = d.check(&gpu)?;
                 errs.push(format!(
                     "{}{e:.2e}",
@@ -273,7 +275,7 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
             }
             if mma {
                 // A group that is not a power of two (tensor-core kernel only).
-                let d = Decode::new(&gpu, vec![700, 65], 12, 2, 16, 41, true)?;
+                let d = Decode::new(&gpu, vec![700, 65], 12, 2, 16, 41, true, Dtype::Bf16)?;
                 let e = d.check(&gpu)?;
                 errs.push(format!("mma {e:.2e}"));
                 de = de.max(e);
@@ -318,11 +320,20 @@ pub(crate) fn run(args: RunArgs) -> Result<(), CalError> {
         r.save()?;
     }
     if !r.skip("decode") {
-        decode_section(&mut r, &gpu, &decode_label)?;
+        decode_section(&mut r, &gpu, &decode_label, Dtype::Bf16)?;
+        r.save()?;
+    }
+    if !r.skip("decode-fp8kv") {
+        let label = decode_fp8_check(&mut r, &gpu)?;
+        decode_section(&mut r, &gpu, &label, Dtype::Fp8)?;
         r.save()?;
     }
     if !r.skip("mla-decode") {
-        mla_decode_section(&mut r, &gpu)?;
+        mla_decode_section(&mut r, &gpu, Dtype::Bf16)?;
+        r.save()?;
+    }
+    if !r.skip("mla-decode-fp8kv") {
+        mla_decode_section(&mut r, &gpu, Dtype::Fp8)?;
         r.save()?;
     }
     // 4. GEMMs.
@@ -594,7 +605,49 @@ fn prefill_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalErro
     Ok(())
 }
 
-fn decode_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalError> {
+/// Check the fp8-KV tensor-core decode kernel on the bf16 checks' shapes against an f64
+/// reference over the dequantised cache; its rows' label (`xpyd-nvrtc-fp8kv`, or
+/// `xpyd-nvrtc-fp8kv-unchecked` when the check fails).
+fn decode_fp8_check(r: &mut Runner, gpu: &Gpu) -> Result<String, CalError> {
+    let mut errs = Vec::new();
+    let mut worst: f64 = 0.0;
+    for (lens, h, kv, seed) in [
+        (vec![1u32, 77, 1300], 8u32, 2u32, 29u32),
+        (vec![513, 2000], 16, 2, 31),
+        (vec![300], 4, 4, 37),
+        (vec![700, 65], 12, 2, 41),
+    ] {
+        let d = Decode::new(gpu, lens, h, kv, 16, seed, true, Dtype::Fp8)?;
+        let e = d.check(gpu)?;
+        errs.push(format!("{h}/{kv} {e:.2e}"));
+        worst = if e.is_nan() { f64::NAN } else { worst.max(e) };
+    }
+    eprintln!(
+        "[{:6.1}s] checks: fp8-KV decode rel err {}",
+        r.elapsed(),
+        errs.join(" ")
+    );
+    Ok(if worst.is_nan() || worst >= 2e-2 {
+        let label = "xpyd-nvrtc-fp8kv-unchecked";
+        r.note(format!(
+            "FP8-KV decode kernel FAILED its check (rel err {worst:.3e}); rows labelled {label}"
+        ));
+        label.into()
+    } else {
+        r.note(format!(
+            "FP8-KV decode kernel (e4m3 K/V, per-tensor scales) checked against f64 reference over the dequantised cache: rel err {worst:.2e} ({})",
+            errs.join(", ")
+        ));
+        "xpyd-nvrtc-fp8kv".into()
+    })
+}
+
+/// Decode attention over a `kv` cache (bf16 or fp8 e4m3) on the same grid for both: the
+/// shapes whose bf16 cache fits 8 GiB. The fp8 section also times the bf16 kernel at a few
+/// points and prints both (log only).
+fn decode_section(r: &mut Runner, gpu: &Gpu, label: &str, kv_dtype: Dtype) -> Result<(), CalError> {
+    let fp8 = kv_dtype == Dtype::Fp8;
+    let frac = if fp8 { 0.40 } else { 0.35 };
     let mut skipped = 0;
     let mut best: f64 = 0.0;
     for &(h, kv) in &[(32u32, 8u32), (8, 1)] {
@@ -604,19 +657,59 @@ fn decode_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalError
                 if bytes > 8.0 * (1u64 << 30) as f64 {
                     continue;
                 }
-                if r.left(0.35) < 0.0 {
+                let bytes = decode_attention_kv_bytes(b, ctx, kv, HEAD_DIM, kv_dtype);
+                if r.left(frac) < 0.0 {
                     skipped += 1;
                     continue;
                 }
-                let d = Decode::new(gpu, vec![ctx; b as usize], h, kv, 16, b ^ ctx, true)?;
+                let d = Decode::new(
+                    gpu,
+                    vec![ctx; b as usize],
+                    h,
+                    kv,
+                    16,
+                    b ^ ctx,
+                    true,
+                    kv_dtype,
+                )?;
                 let s = gpu.time_auto(r.args.target_s, 30, |_| d.launch(gpu))?;
-                if b == 32 && (ctx == 2048 || ctx == 32768) {
-                    let d2 = Decode::new(gpu, vec![ctx; b as usize], h, kv, 16, b ^ ctx, false)?;
+                let block_size = d.block_size;
+                if !fp8 && b == 32 && (ctx == 2048 || ctx == 32768) {
+                    let d2 = Decode::new(
+                        gpu,
+                        vec![ctx; b as usize],
+                        h,
+                        kv,
+                        16,
+                        b ^ ctx,
+                        false,
+                        Dtype::Bf16,
+                    )?;
                     let s2 = gpu.time_auto(r.args.target_s, 30, |_| d2.launch(gpu))?;
                     eprintln!(
                         "decode b={b} ctx={ctx} {h}/{kv}: tensor-core {:.0} GB/s, cuda-core {:.0} GB/s",
                         bytes / s / 1e9,
                         bytes / s2 / 1e9
+                    );
+                }
+                if fp8 && matches!(b, 1 | 32 | 256) && matches!(ctx, 2048 | 8192 | 32768) {
+                    drop(d);
+                    let d2 = Decode::new(
+                        gpu,
+                        vec![ctx; b as usize],
+                        h,
+                        kv,
+                        16,
+                        b ^ ctx,
+                        true,
+                        Dtype::Bf16,
+                    )?;
+                    let s2 = gpu.time_auto(r.args.target_s, 30, |_| d2.launch(gpu))?;
+                    eprintln!(
+                        "decode b={b} ctx={ctx} {h}/{kv}: bf16 KV {:.1} us, fp8 KV {:.1} us ({:.2}x)",
+                        s2 * 1e6,
+                        s * 1e6,
+                        s2 / s
                     );
                 }
                 best = best.max(bytes / s / 1e9);
@@ -626,8 +719,8 @@ fn decode_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalError
                     heads: h,
                     kv_heads: kv,
                     head_dim: HEAD_DIM,
-                    block_size: d.block_size,
-                    kv_dtype: Dtype::Bf16,
+                    block_size,
+                    kv_dtype,
                     seconds: s,
                     gb_s: bytes / s / 1e9,
                     kernel: label.into(),
@@ -635,20 +728,26 @@ fn decode_section(r: &mut Runner, gpu: &Gpu, label: &str) -> Result<(), CalError
             }
         }
     }
+    let what = if fp8 { "fp8-KV decode" } else { "decode" };
     eprintln!(
-        "[{:6.1}s] decode attention: best {best:.0} GB/s of KV",
+        "[{:6.1}s] {what} attention: best {best:.0} GB/s of KV",
         r.elapsed()
     );
     if skipped > 0 {
-        r.note(format!("budget: {skipped} decode attention shapes skipped"));
+        let what = if fp8 { "fp8-KV decode" } else { "decode" };
+        r.note(format!("budget: {skipped} {what} attention shapes skipped"));
     }
     Ok(())
 }
 
-/// Absorbed MLA decode (DeepSeek-V3 latent rows of 512 + 64): checked against an f64
-/// reference first (rows labelled `xpyd-nvrtc-mla-unchecked` if that fails), then timed
-/// on the decode grid at 128/64/32/16 heads (TP 1/2/4/8).
-fn mla_decode_section(r: &mut Runner, gpu: &Gpu) -> Result<(), CalError> {
+/// Absorbed MLA decode (DeepSeek-V3 latent rows of 512 + 64) over a `kv` latent cache
+/// (bf16, or fp8 e4m3 with one scale): checked against an f64 reference first (rows
+/// labelled `xpyd-nvrtc-mla-unchecked` / `xpyd-nvrtc-mla-fp8kv-unchecked` if that fails),
+/// then timed on the decode grid at 128/64/32/16 heads (TP 1/2/4/8); the fp8 grid is the
+/// bf16 one (shapes whose bf16 cache fits 8 GiB), and the bf16 kernel is timed beside it at
+/// a few points (log only).
+fn mla_decode_section(r: &mut Runner, gpu: &Gpu, kv: Dtype) -> Result<(), CalError> {
+    let fp8 = kv == Dtype::Fp8;
     let mut errs = Vec::new();
     let mut worst: f64 = 0.0;
     for (lens, h, seed) in [
@@ -659,17 +758,31 @@ fn mla_decode_section(r: &mut Runner, gpu: &Gpu) -> Result<(), CalError> {
         // 70 short sequences at 128 heads: one split, no reduction pass.
         ((0..70).map(|i| 20 + 3 * i).collect(), 128, 59),
     ] {
-        let d = MlaDecode::new(gpu, lens, h, 16, seed)?;
+        let d = MlaDecode::new(gpu, lens, h, 16, seed, kv)?;
         let e = d.check(gpu)?;
         errs.push(format!("{h}h/{}sp {e:.2e}", d.splits));
         worst = if e.is_nan() { f64::NAN } else { worst.max(e) };
     }
     eprintln!(
-        "[{:6.1}s] checks: MLA decode rel err {}",
+        "[{:6.1}s] checks: {}MLA decode rel err {}",
         r.elapsed(),
+        if fp8 { "fp8-KV " } else { "" },
         errs.join(" ")
     );
-    let label = if worst.is_nan() || worst >= 2e-2 {
+    let label = if fp8 {
+        if worst.is_nan() || worst >= 2e-2 {
+            r.note(format!(
+                "FP8-KV MLA decode kernel FAILED its check (rel err {worst:.3e}); rows labelled xpyd-nvrtc-mla-fp8kv-unchecked"
+            ));
+            "xpyd-nvrtc-mla-fp8kv-unchecked"
+        } else {
+            r.note(format!(
+                "FP8-KV MLA decode kernel (e4m3 latent cache, per-tensor scale) checked against f64 reference over the dequantised cache: rel err {worst:.2e} ({})",
+                errs.join(", ")
+            ));
+            "xpyd-nvrtc-mla-fp8kv"
+        }
+    } else if worst.is_nan() || worst >= 2e-2 {
         r.note(format!(
             "MLA decode kernel FAILED its check (rel err {worst:.3e}); rows labelled xpyd-nvrtc-mla-unchecked"
         ));
@@ -685,29 +798,47 @@ fn mla_decode_section(r: &mut Runner, gpu: &Gpu) -> Result<(), CalError> {
     let mut best: f64 = 0.0;
     for &h in &[128u32, 64, 32, 16] {
         for &b in &[1u32, 8, 32, 128, 256] {
-            let mut line = format!("mla decode {h:3}h b={b:3}:");
+            let mut line = format!(
+                "mla decode {}{h:3}h b={b:3}:",
+                if fp8 { "fp8-KV " } else { "" }
+            );
             for &ctx in &[128u32, 512, 2048, 8192, 32768] {
                 let bytes = mla_decode_kv_bytes(b, ctx, MLA_KV_LORA, MLA_ROPE, Dtype::Bf16);
                 if bytes > 8.0 * (1u64 << 30) as f64 {
                     continue;
                 }
+                let bytes = mla_decode_kv_bytes(b, ctx, MLA_KV_LORA, MLA_ROPE, kv);
                 if r.left(0.9) < 0.0 {
                     skipped += 1;
                     continue;
                 }
-                let d = MlaDecode::new(gpu, vec![ctx; b as usize], h, 16, b ^ ctx ^ h)?;
+                let d = MlaDecode::new(gpu, vec![ctx; b as usize], h, 16, b ^ ctx ^ h, kv)?;
                 let s = gpu.time_auto(r.args.target_s, 30, |_| d.launch(gpu))?;
                 let gb_s = bytes / s / 1e9;
                 best = best.max(gb_s);
                 line += &format!(" {ctx}:{:.1}us/{gb_s:.0}GB/s/{}sp", s * 1e6, d.splits);
+                let block_size = d.block_size;
+                if fp8 && matches!(b, 1 | 32 | 128) && matches!(ctx, 2048 | 8192 | 32768) {
+                    drop(d);
+                    let d2 = MlaDecode::new(
+                        gpu,
+                        vec![ctx; b as usize],
+                        h,
+                        16,
+                        b ^ ctx ^ h,
+                        Dtype::Bf16,
+                    )?;
+                    let s2 = gpu.time_auto(r.args.target_s, 30, |_| d2.launch(gpu))?;
+                    line += &format!("[bf16 {:.1}us]", s2 * 1e6);
+                }
                 r.data.attention_decode_mla.push(MlaDecodeRow {
                     batch: b,
                     context: ctx,
                     heads: h,
                     kv_lora_rank: MLA_KV_LORA,
                     rope_dim: MLA_ROPE,
-                    block_size: d.block_size,
-                    kv_dtype: Dtype::Bf16,
+                    block_size,
+                    kv_dtype: kv,
                     seconds: s,
                     gb_s,
                     kernel: label.into(),
@@ -716,12 +847,13 @@ fn mla_decode_section(r: &mut Runner, gpu: &Gpu) -> Result<(), CalError> {
             eprintln!("{line}");
         }
     }
+    let what = if fp8 { "fp8-KV MLA" } else { "MLA" };
     eprintln!(
-        "[{:6.1}s] MLA decode attention: best {best:.0} GB/s of latent cache",
+        "[{:6.1}s] {what} decode attention: best {best:.0} GB/s of latent cache",
         r.elapsed()
     );
     if skipped > 0 {
-        r.note(format!("budget: {skipped} MLA decode shapes skipped"));
+        r.note(format!("budget: {skipped} {what} decode shapes skipped"));
     }
     Ok(())
 }

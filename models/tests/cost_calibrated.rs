@@ -173,10 +173,11 @@ fn beyond_coverage_falls_back_to_the_roofline_and_says_so() {
     });
     assert_eq!(s.sources.gemm, TermSource::Roofline);
     assert_eq!(s.source, CostSource::Roofline);
-    // FP8 KV has no decode rows: decode attention is roofline, GEMMs still calibrated.
+    // The H200 profile has no FP8-KV decode rows: decode attention is roofline there, GEMMs
+    // still calibrated.
     let f = CostModel::new(
         ModelArch::builtin("llama-3.1-8b").unwrap(),
-        GpuSpec::builtin("h100").unwrap(),
+        GpuSpec::builtin("h200").unwrap(),
         1,
         Dtype::Bf16,
         Dtype::Fp8,
@@ -186,6 +187,65 @@ fn beyond_coverage_falls_back_to_the_roofline_and_says_so() {
     assert_eq!(s.sources.attention_decode, TermSource::Roofline);
     assert_eq!(s.sources.gemm, TermSource::Calibrated);
     assert_eq!(s.source, CostSource::Roofline);
+}
+
+#[test]
+fn fp8_kv_decode_attention_uses_the_fp8_rows_and_is_cheaper_at_long_context() {
+    let with_kv = |id: &str, tp: u32, kv: Dtype| {
+        CostModel::new(
+            ModelArch::builtin(id).unwrap(),
+            GpuSpec::builtin("h100").unwrap(),
+            tp,
+            Dtype::Bf16,
+            kv,
+            Efficiencies::default(),
+        )
+    };
+    let (b, f) = (
+        with_kv("llama-3.1-8b", 1, Dtype::Bf16),
+        with_kv("llama-3.1-8b", 1, Dtype::Fp8),
+    );
+    assert_eq!(f.source(), CostSource::Calibrated);
+    let p = builtin_profile("h100").unwrap();
+    let layers = f64::from(ModelArch::builtin("llama-3.1-8b").unwrap().num_layers);
+    let gap = p.launch_gap_s().unwrap_or(0.0);
+    for (seqs, ctx) in [(32u32, 32768u32), (256, 8192), (8, 2048), (100, 3000)] {
+        let sf = f.step(&decode(seqs, u64::from(ctx)));
+        assert_eq!(sf.sources.attention_decode, TermSource::Calibrated);
+        assert_eq!(sf.source, CostSource::Calibrated);
+        // One call over the fp8 rows (32 query heads over 8 KV heads), plus the gap.
+        let one = p
+            .decode_attention_seconds(seqs, ctx, 32, 8, 128, Dtype::Fp8)
+            .unwrap();
+        let want = layers * (one + gap);
+        assert!(
+            (sf.breakdown.attention_decode_s - want).abs() <= 1e-9 * want,
+            "{seqs}x{ctx}: {} vs {want}",
+            sf.breakdown.attention_decode_s
+        );
+    }
+    // At long context the fp8 cache halves the bytes read: the measured kernel is faster
+    // (about 1.5x on H100). The GEMMs barely move (their sustained-clock blend depends on
+    // the step's share of GPU time in GEMMs).
+    for (seqs, ctx) in [(32u32, 32768u64), (256, 8192)] {
+        let (sb, sf) = (b.step(&decode(seqs, ctx)), f.step(&decode(seqs, ctx)));
+        let (tb, tf) = (
+            sb.breakdown.attention_decode_s,
+            sf.breakdown.attention_decode_s,
+        );
+        assert!(tf < 0.8 * tb, "{seqs}x{ctx}: fp8 {tf} vs bf16 {tb}");
+        assert!((sb.breakdown.gemm_s - sf.breakdown.gemm_s).abs() <= 0.01 * sb.breakdown.gemm_s);
+    }
+    // Absorbed MLA over an fp8 latent cache: the fp8 MLA rows at 16 heads per GPU.
+    let d = with_kv("deepseek-v3", 8, Dtype::Fp8);
+    let layers = f64::from(ModelArch::builtin("deepseek-v3").unwrap().num_layers);
+    let s = d.step(&decode(64, 4096));
+    assert_eq!(s.sources.attention_decode, TermSource::Calibrated);
+    let one = p
+        .mla_decode_seconds(64, 4096, 16, 512, 64, Dtype::Fp8)
+        .unwrap();
+    let want = layers * (one + gap);
+    assert!((s.breakdown.attention_decode_s - want).abs() <= 1e-9 * want);
 }
 
 #[test]

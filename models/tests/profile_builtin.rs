@@ -103,7 +103,7 @@ fn attention_lookups_follow_rows() {
         assert_eq!(p.prefill_attention_seconds(1, 4096, 0, 32, 8, 64), None);
         for r in &p.data().attention_decode {
             let s = p
-                .decode_attention_seconds(r.batch, r.context, r.heads, r.kv_heads, 128, Dtype::Bf16)
+                .decode_attention_seconds(r.batch, r.context, r.heads, r.kv_heads, 128, r.kv_dtype)
                 .unwrap();
             assert!((s / r.seconds - 1.0).abs() < 1e-9, "{r:?}: {s}");
         }
@@ -115,10 +115,22 @@ fn attention_lookups_follow_rows() {
             .decode_attention_seconds(32, 8192, 64, 8, 128, Dtype::Bf16)
             .unwrap();
         assert_eq!(g5, g8);
-        assert_eq!(
-            p.decode_attention_seconds(32, 8192, 32, 8, 128, Dtype::Fp8),
-            None
-        );
+        // FP8-KV rows (their own kernel) ship for H100 only so far.
+        let fp8 = p.decode_attention_seconds(32, 8192, 32, 8, 128, Dtype::Fp8);
+        if p.header().gpu_id == "h100" {
+            let bf = p
+                .decode_attention_seconds(32, 8192, 32, 8, 128, Dtype::Bf16)
+                .unwrap();
+            assert!(fp8.unwrap() < bf, "{fp8:?} vs {bf}");
+            assert!(
+                p.data()
+                    .attention_decode
+                    .iter()
+                    .all(|r| (r.kv_dtype == Dtype::Fp8) == (r.kernel == "xpyd-nvrtc-fp8kv"))
+            );
+        } else {
+            assert_eq!(fp8, None);
+        }
     }
 }
 
@@ -212,14 +224,22 @@ fn mla_decode_rows_ship_for_both_gpus() {
     for p in both() {
         let d = p.data();
         // batch 1..256 x context 128..32768 x heads 128/64/32/16, less the 4 shapes over
-        // 8 GiB of cache (batch 256 at 32768).
-        assert_eq!(d.attention_decode_mla.len(), 96);
+        // 8 GiB of bf16 cache (batch 256 at 32768); the same grid over an fp8 latent cache
+        // on H100.
+        let fp8 = p.header().gpu_id == "h100";
+        assert_eq!(d.attention_decode_mla.len(), if fp8 { 192 } else { 96 });
         assert_eq!(
             p.mla_decode_heads(512, 64, Dtype::Bf16),
             vec![16, 32, 64, 128]
         );
+        let want_fp8: Vec<u32> = if fp8 { vec![16, 32, 64, 128] } else { vec![] };
+        assert_eq!(p.mla_decode_heads(512, 64, Dtype::Fp8), want_fp8);
         for r in &d.attention_decode_mla {
-            assert_eq!(r.kernel, "xpyd-nvrtc-mla", "checked kernel only");
+            let kernel = match r.kv_dtype {
+                Dtype::Bf16 => "xpyd-nvrtc-mla",
+                Dtype::Fp8 => "xpyd-nvrtc-mla-fp8kv",
+            };
+            assert_eq!(r.kernel, kernel, "checked kernels only");
             assert_eq!((r.kv_lora_rank, r.rope_dim, r.block_size), (512, 64, 16));
             let bytes = mla_decode_kv_bytes(r.batch, r.context, 512, 64, r.kv_dtype);
             assert!((bytes / r.seconds / 1e9 - r.gb_s).abs() < 1e-6 * r.gb_s);

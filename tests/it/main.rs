@@ -7,6 +7,7 @@ mod clients;
 mod common;
 mod determinism;
 mod engine_layer;
+mod fp8_kv;
 mod plan;
 mod plan_shard;
 mod regression;

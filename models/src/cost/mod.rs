@@ -57,7 +57,8 @@
 //! - prefill attention: the profile's default (fastest) kernel at the layer's FLOPs; MLA:
 //!   the fastest MLA kernel (q/k and v widths of the model); with `attention_sustained`
 //!   rows, times `1 + (r(T) - 1) f` like the GEMMs (`T` = the step's prefill tokens);
-//! - decode attention: `decode_seqs` calls' grid lookup at the mean context; MLA: the
+//! - decode attention: `decode_seqs` calls' grid lookup at the mean context, over the rows
+//!   of the KV cache's format (bf16, or fp8 where the profile has fp8-KV rows); MLA: the
 //!   absorbed-MLA grid (`attention_decode_mla`) at heads per GPU, batch and mean context;
 //! - memory-bound kernels: the measured `rmsnorm` (twice per layer, 4 hidden passes
 //!   each, plus the final norm), `silu_mul`, `rotary` and `copy` (KV-cache write,
