@@ -143,6 +143,11 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
         base_dir,
         wire: base,
     } = scenario::load_file(args.scenario.as_deref(), &ov)?;
+    if args.emit_job.is_some() {
+        // Refuse links and paths outside the scenario's folder before validation reads
+        // any of the files.
+        job::check_files(args.scenario.as_deref(), &base, &base_dir).context("--emit-job")?;
+    }
     // Validate the base before searching: its errors name the user's file.
     let sc = Scenario::from_file(&file, &base_dir, base.clone())?;
 
@@ -311,7 +316,7 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
     if let Some(rec) = &plan.recommendation {
         println!(
             "replay: xpyd run {}",
-            out.join("recommended.toml").display()
+            job::shell_quote(&out.join("recommended.toml").display().to_string())
         );
         if !rec.confirm.met {
             eprintln!(
@@ -438,8 +443,8 @@ fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> 
     let names = job::write_plan_job(dir, &spec).context("--emit-job")?;
     println!("wrote {}/{}", dir.display(), names.join(", "));
     println!(
-        "run:   kubectl apply -f {}/  ({} pods write {}/shard-I-of-{}.json on claim {})",
-        dir.display(),
+        "run:   kubectl apply -f {}  ({} pods write {}/shard-I-of-{}.json on claim {})",
+        job::shell_quote(&format!("{}/", dir.display())),
         spec.shards,
         spec.out_dir(),
         spec.shards,
