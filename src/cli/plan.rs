@@ -19,6 +19,7 @@ use xpyd_sim::planner::shard::Shard;
 use xpyd_sim::planner::{self, PlanSettings, Progress};
 use xpyd_sim::scenario::{self, Backend, LoadedFile, Mode, Overrides, RouterKind, Scenario};
 
+use super::interrupt::{self, Pending};
 use super::manifest::RbgApiArg;
 
 #[derive(Debug, Default, Args)]
@@ -280,6 +281,8 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         Progress::Candidate => bar.inc(1),
         Progress::Confirming => bar.set_message("confirming"),
     };
+    // Plan files are written in place, each atomically: a signal removes the partial ones.
+    let _cleanup = interrupt::remove_on_signal(Pending::Partials(out.clone()));
     if let Some(shard) = args.shard {
         let f = planner::shard::evaluate_shard(&settings, shard, &progress);
         bar.finish_and_clear();
@@ -440,6 +443,7 @@ fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> 
         files,
         plan_args: search_flags(args),
     };
+    let _cleanup = interrupt::remove_on_signal(Pending::Partials(dir.to_path_buf()));
     let names = job::write_plan_job(dir, &spec).context("--emit-job")?;
     println!("wrote {}/{}", dir.display(), names.join(", "));
     println!(
