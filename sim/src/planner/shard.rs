@@ -327,4 +327,35 @@ mod tests {
         );
         assert_eq!(s.file_name(), "shard-1-of-3.json");
     }
+
+    /// r18: two files of other contents under one name (a wrong ConfigMap key, an edited
+    /// trace) give another fingerprint.
+    #[test]
+    fn the_fingerprint_covers_the_files_contents() {
+        let dir = std::env::temp_dir().join(format!("xpyd-fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("x y.csv"), "input_tokens\n100\n").unwrap();
+        let mut base: ScenarioFile = toml::from_str(crate::scenario::DEFAULT_SCENARIO).unwrap();
+        base.workload.input_tokens = Some(crate::workload::LengthFile::Empirical {
+            path: "x y.csv".into(),
+            column: Some("input_tokens".into()),
+        });
+        let settings = PlanSettings {
+            base,
+            file: dir.join("s.toml"),
+            base_dir: dir.clone(),
+            space: super::super::candidates::SearchSpace::default_for(vec!["h100".into()], 8),
+            gpu_prices: Vec::new(),
+            target_rate_rps: None,
+            probe_requests: 100,
+            precision: 0.05,
+            jobs: 1,
+            prune: true,
+        };
+        let a = fingerprint(&settings);
+        assert_eq!(fingerprint(&settings), a);
+        std::fs::write(dir.join("x y.csv"), "input_tokens\n999\n").unwrap();
+        assert_ne!(fingerprint(&settings), a);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
