@@ -57,6 +57,31 @@ pub enum InputError {
         /// serde_json's message, with the field path.
         message: String,
     },
+    /// The files of a run folder do not all come from the run `summary.json` describes
+    /// (an interrupted or concurrent run, or an edited file). Fatal for the report.
+    #[error(
+        "{}: {file} does not belong to the run summary.json describes ({detail}): the folder mixes files of two runs (or a file was edited); run `xpyd run` into it again",
+        dir.display()
+    )]
+    MixedRun {
+        /// The run folder.
+        dir: PathBuf,
+        /// The file at odds with `summary.json`.
+        file: &'static str,
+        /// How it differs.
+        detail: String,
+    },
+    /// The samples of `timeseries.csv` are closer than the 1 µs its times resolve.
+    #[error(
+        "{}: column `time_s`: samples {gap_s:.3e} s apart; windows must be at least 1 µs (1e-6 s)",
+        path.display()
+    )]
+    Window {
+        /// The file.
+        path: PathBuf,
+        /// The smallest gap between sample times, s.
+        gap_s: f64,
+    },
     /// A plan shard file is malformed or of another format.
     #[error("{file}: not a plan shard file: {message}")]
     Shard {

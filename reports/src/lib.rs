@@ -19,6 +19,8 @@
 //! - [`atomic`]: every output goes to a temporary file in the same folder and is renamed
 //!   into place only when complete, so an interrupted run never leaves a half-written
 //!   output under its final name.
+//! - [`staging`]: a command's files are written into a staging folder and put in place
+//!   as one unit, so an output folder never mixes two runs.
 //!
 //! Invariant: outputs are a pure function of the scenario and seed (no wall-clock
 //! values, fixed float formatting), so the same inputs give byte-identical files.
@@ -37,6 +39,7 @@ pub mod run_report;
 pub mod schema;
 pub mod serving;
 pub mod shard_file;
+pub mod staging;
 pub mod summary;
 pub mod sweep;
 pub mod tables;

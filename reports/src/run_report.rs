@@ -85,16 +85,75 @@ pub fn reduce(x: &[f64], y: &[f64]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// The time-series window: the smallest gap between sample times, else 1 s.
-fn window_of(ts: &Timeseries) -> f64 {
+/// The time-series window: the smallest gap between sample times (to the µs the file
+/// resolves), else 1 s; `None` when that gap rounds to 0 µs.
+fn window_of(ts: &Timeseries) -> Result<f64, f64> {
     let mut t: Vec<f64> = ts.time_s.clone();
     t.sort_by(f64::total_cmp);
     t.dedup();
-    t.windows(2)
+    let gap = t
+        .windows(2)
         .map(|w| w[1] - w[0])
         .filter(|d| *d > 0.0)
-        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.min(d))))
-        .map_or(1.0, |w| (w * 1e6).round() / 1e6)
+        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.min(d))));
+    match gap {
+        None => Ok(1.0),
+        Some(g) => {
+            let w = (g * 1e6).round() / 1e6;
+            if w > 0.0 { Ok(w) } else { Err(g) }
+        }
+    }
+}
+
+/// Whether two means agree to the 3 decimals `requests.csv` keeps (each value rounded by
+/// at most 0.0005, so their mean too) and floating-point noise.
+fn means_agree(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-3 + 1e-9 * a.abs().max(b.abs())
+}
+
+/// Check that `requests` (read from `file`) is the request table of `system`: as many
+/// rows as requests arrived (warm-up ones included), as many `completed` rows with a
+/// TTFT as TTFT samples, with the same mean.
+fn check_requests(
+    dir: &Path,
+    file: &'static str,
+    system: &SystemSummary,
+    requests: &Requests,
+) -> Result<(), InputError> {
+    let mixed = |detail: String| InputError::MixedRun {
+        dir: dir.to_path_buf(),
+        file,
+        detail,
+    };
+    let rows = requests.id.len() as u64;
+    let counts = &system.requests;
+    if rows != counts.arrived + counts.warmup {
+        return Err(mixed(format!(
+            "{rows} requests, summary.json counts {} arrived",
+            counts.arrived + counts.warmup
+        )));
+    }
+    let ttft: Vec<f64> = (0..requests.len())
+        .filter(|&i| requests.outcome.get(i) == "completed")
+        .filter_map(|i| requests.ttft_ms[i].get())
+        .collect();
+    if ttft.len() as u64 != system.ttft_ms.count {
+        return Err(mixed(format!(
+            "{} TTFT values, summary.json counts {}",
+            ttft.len(),
+            system.ttft_ms.count
+        )));
+    }
+    if !ttft.is_empty() {
+        let mean = ttft.iter().sum::<f64>() / ttft.len() as f64;
+        if !means_agree(mean, system.ttft_ms.mean) {
+            return Err(mixed(format!(
+                "mean TTFT {mean:.3} ms, summary.json says {:.3} ms",
+                system.ttft_ms.mean
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Everything a run report is built from.
@@ -132,6 +191,52 @@ impl RunInputs {
         } else {
             None
         };
+        // One run's files, or none: a folder that mixes two runs is refused.
+        check_requests(dir, "requests.csv", &summary.system, &requests)?;
+        match (&summary.baseline_aggregated, &baseline) {
+            (Some(b), Some(r)) => check_requests(dir, "requests-baseline.csv", &b.system, r)?,
+            (None, Some(_)) => {
+                return Err(InputError::MixedRun {
+                    dir: dir.to_path_buf(),
+                    file: "requests-baseline.csv",
+                    detail: "summary.json has no baseline".into(),
+                });
+            }
+            (Some(_), None) => {
+                return Err(InputError::MixedRun {
+                    dir: dir.to_path_buf(),
+                    file: "summary.json",
+                    detail: "it has a baseline but requests-baseline.csv is missing".into(),
+                });
+            }
+            (None, None) => {}
+        }
+        let systems = &timeseries.system.names;
+        let baseline_rows = systems.iter().any(|s| s == "aggregated-baseline");
+        if (!systems.is_empty() && !systems.contains(&summary.mode))
+            || (baseline_rows && summary.baseline_aggregated.is_none())
+        {
+            return Err(InputError::MixedRun {
+                dir: dir.to_path_buf(),
+                file: "timeseries.csv",
+                detail: format!(
+                    "its systems are {}, summary.json's run is {}{}",
+                    systems.join(", "),
+                    summary.mode,
+                    if summary.baseline_aggregated.is_some() {
+                        " with a baseline"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        if let Err(gap_s) = window_of(&timeseries) {
+            return Err(InputError::Window {
+                path: dir.join("timeseries.csv"),
+                gap_s,
+            });
+        }
         Ok(RunInputs {
             summary,
             requests,
@@ -487,7 +592,8 @@ pub fn write(
     inp: &RunInputs,
     opts: ReportOptions,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let window_s = window_of(&inp.timeseries);
+    // `read` refused a window that rounds to 0 µs.
+    let window_s = window_of(&inp.timeseries).unwrap_or(1.0);
     let windows = tables::windows(&inp.requests, window_s)?;
     let instances = tables::instances(&inp.requests)?;
     let mut written = Vec::new();

@@ -245,6 +245,8 @@ pub struct Requests {
     pub kv_transfer_ms: Vec<OptF64>,
     /// Every SLO met.
     pub slo_met: Vec<Option<bool>>,
+    /// `completed`, `rejected`, `unfinished` or `timed-out`.
+    pub outcome: Labels,
 }
 
 impl Requests {
@@ -264,6 +266,7 @@ impl Requests {
                 "queue_ms",
                 "kv_transfer_ms",
                 "slo_met",
+                "outcome",
             ],
         );
         // Column by column, each column's text freed once parsed.
@@ -280,6 +283,7 @@ impl Requests {
             queue_ms: t.take("queue_ms")?,
             kv_transfer_ms: t.take("kv_transfer_ms")?,
             slo_met: t.take("slo_met")?,
+            outcome: t.labels("outcome"),
         })
     }
 
@@ -687,6 +691,9 @@ mod tests {
             queue_ms: opt(vec![Some(0.0), Some(1.0), Some(2.0), None]),
             kv_transfer_ms: opt(vec![Some(5.0), Some(5.0), Some(5.0), None]),
             slo_met: vec![Some(true), Some(false), Some(true), None],
+            outcome: ["completed", "completed", "completed", "rejected"]
+                .into_iter()
+                .collect(),
         }
     }
 

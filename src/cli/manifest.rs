@@ -151,7 +151,10 @@ pub(crate) fn run(args: ManifestArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("apply with: kubectl apply -f {}", out.display());
+    println!(
+        "apply with: kubectl apply -f {}",
+        xpyd_reports::manifests::job::shell_quote(&out.display().to_string())
+    );
     Ok(())
 }
 

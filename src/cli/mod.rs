@@ -8,6 +8,7 @@
 mod bench;
 mod calibrate;
 mod cost;
+mod interrupt;
 mod manifest;
 mod plan;
 mod report;
@@ -87,6 +88,7 @@ pub(crate) fn main() -> ExitCode {
             };
         }
     };
+    interrupt::install();
     let result = match cli.cmd {
         None => run::run(run::RunArgs::default()),
         Some(Cmd::Run(args)) => run::run(args),

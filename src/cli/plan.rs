@@ -19,6 +19,7 @@ use xpyd_sim::planner::shard::Shard;
 use xpyd_sim::planner::{self, PlanSettings, Progress};
 use xpyd_sim::scenario::{self, Backend, LoadedFile, Mode, Overrides, RouterKind, Scenario};
 
+use super::interrupt::{self, Pending};
 use super::manifest::RbgApiArg;
 
 #[derive(Debug, Default, Args)]
@@ -143,6 +144,11 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
         base_dir,
         wire: base,
     } = scenario::load_file(args.scenario.as_deref(), &ov)?;
+    if args.emit_job.is_some() {
+        // Refuse links and paths outside the scenario's folder before validation reads
+        // any of the files.
+        job::check_files(args.scenario.as_deref(), &base, &base_dir).context("--emit-job")?;
+    }
     // Validate the base before searching: its errors name the user's file.
     let sc = Scenario::from_file(&file, &base_dir, base.clone())?;
 
@@ -275,6 +281,8 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         Progress::Candidate => bar.inc(1),
         Progress::Confirming => bar.set_message("confirming"),
     };
+    // Plan files are written in place, each atomically: a signal removes the partial ones.
+    let _cleanup = interrupt::remove_on_signal(Pending::Partials(out.clone()));
     if let Some(shard) = args.shard {
         let f = planner::shard::evaluate_shard(&settings, shard, &progress);
         bar.finish_and_clear();
@@ -311,7 +319,7 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
     if let Some(rec) = &plan.recommendation {
         println!(
             "replay: xpyd run {}",
-            out.join("recommended.toml").display()
+            job::shell_quote(&out.join("recommended.toml").display().to_string())
         );
         if !rec.confirm.met {
             eprintln!(
@@ -435,11 +443,12 @@ fn emit_job(args: &PlanArgs, settings: &PlanSettings, dir: &Path) -> Result<()> 
         files,
         plan_args: search_flags(args),
     };
+    let _cleanup = interrupt::remove_on_signal(Pending::Partials(dir.to_path_buf()));
     let names = job::write_plan_job(dir, &spec).context("--emit-job")?;
     println!("wrote {}/{}", dir.display(), names.join(", "));
     println!(
-        "run:   kubectl apply -f {}/  ({} pods write {}/shard-I-of-{}.json on claim {})",
-        dir.display(),
+        "run:   kubectl apply -f {}  ({} pods write {}/shard-I-of-{}.json on claim {})",
+        job::shell_quote(&format!("{}/", dir.display())),
         spec.shards,
         spec.out_dir(),
         spec.shards,

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use xpyd_reports::DirKind;
 use xpyd_reports::run_report::ReportOptions;
 
+use super::interrupt::{self, Pending};
+
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
     /// Output folder of `xpyd run`, `xpyd sweep` or `xpyd plan`.
@@ -27,6 +29,7 @@ pub(crate) fn run(args: ReportArgs) -> Result<()> {
         png: args.png,
         parquet: args.parquet,
     };
+    let _cleanup = interrupt::remove_on_signal(Pending::Partials(args.dir.clone()));
     let (kind, files) = xpyd_reports::rebuild(&args.dir, opts, args.compare.as_deref())?;
     let kind = match kind {
         DirKind::Run => "run",

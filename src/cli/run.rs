@@ -6,7 +6,10 @@ use clap::Args;
 use std::path::PathBuf;
 use xpyd_reports::run_outputs::{self, RunOptions};
 use xpyd_reports::run_report::ReportOptions;
+use xpyd_reports::staging::Staging;
 use xpyd_sim::scenario::{Overrides, ProfileOverride, RouterKind, Scenario};
+
+use super::interrupt::{self, Pending};
 
 #[derive(Debug, Default, Args)]
 pub(crate) struct RunArgs {
@@ -138,9 +141,13 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
             parquet: args.parquet,
         }),
     };
-    let files = run_outputs::write(&out, &sc, opts, &mut || bar.inc(1));
+    // Written into a staging folder, put in place whole once complete.
+    let staging = Staging::begin(&out)?;
+    let _cleanup = interrupt::remove_on_signal(Pending::Dir(staging.path().to_path_buf()));
+    let files = run_outputs::write(staging.path(), &sc, opts, &mut || bar.inc(1));
     bar.finish_and_clear();
     let files = files?;
+    interrupt::locked(|| staging.commit())?;
     print!("{}", files.summary.to_text());
     println!("\nwrote {}/{}", out.display(), files.written.join(", "));
     Ok(())

@@ -8,10 +8,12 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use xpyd_reports::run_report::ReportOptions;
+use xpyd_reports::staging::Staging;
 use xpyd_reports::sweep::{self as sweep_files, SweepMeta};
 use xpyd_sim::scenario::RouterKind;
 use xpyd_sim::sweep;
 
+use super::interrupt::{self, Pending};
 use super::run::{self, RunArgs};
 
 #[derive(Debug, Args)]
@@ -75,7 +77,9 @@ pub(crate) fn run(args: SweepArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("xpyd-sweep"));
-    xpyd_reports::create_dir(&out)?;
+    // Written into a staging folder, put in place whole once complete.
+    let staging = Staging::begin(&out)?;
+    let _cleanup = interrupt::remove_on_signal(Pending::Dir(staging.path().to_path_buf()));
     let bar = super::progress_bar(
         rates.len() as u64,
         "{spinner} sweeping [{bar:30}] {pos}/{len} rates, {elapsed_precise} (eta {eta})",
@@ -88,7 +92,8 @@ pub(crate) fn run(args: SweepArgs) -> Result<()> {
         png: args.png,
         parquet: false,
     });
-    let written = sweep_files::write(&out, &sc, &meta, &points, report)?;
+    let written = sweep_files::write(staging.path(), &sc, &meta, &points, report)?;
+    interrupt::locked(|| staging.commit())?;
     print!("{}", sweep_files::summary_text(&meta, &points));
     println!("\nwrote {}/{}", out.display(), written.join(", "));
     Ok(())

@@ -17,7 +17,7 @@
 //! Invariant: every Dynamo process of one deployment shares `DYN_NAMESPACE` = the
 //! deployment name, so two deployments on one etcd never see each other's workers.
 
-use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role};
+use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, literal};
 use super::rbg::pod_host;
 use super::spec::{DeploymentSpec, RoleSpec, RoleTopology, RouterPolicy, TransferBackend};
 use super::vllm::{MASTER_PORT, NIXL_PORT, engine_args, kv_transfer_config, multi_node_args};
@@ -111,7 +111,7 @@ fn worker(
     let (pods, _) = instance_shape(r);
     let mut a = vec![
         "--model".to_string(),
-        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+        literal(&format!("{MODEL_MOUNT}/{}", spec.model.hf_repo)),
     ];
     a.extend(engine_args(spec, r));
     let mut env = runtime_env(spec);

@@ -255,6 +255,7 @@ impl DeploymentSpec {
                 served_name: sc.model.id.clone(),
                 fp8_weights: sc.weights == Dtype::Fp8,
                 max_model_len: Some(sc.max_model_len),
+                trust_remote_code: sc.trust_remote_code,
             },
             images: Images::for_backend(sc.backend),
             topology,

@@ -13,6 +13,17 @@
 //! the planner does not start a thread per core of the node. Output is a pure function
 //! of the spec.
 //!
+//! Safety of what is embedded: [`check_files`] decides, *before any file is read*, that
+//! every file the scenario names is a regular file below the scenario's folder reached
+//! through no symbolic link (no `..`, not absolute, no link in any component, its
+//! canonical path under the folder's canonical path) and small enough for a ConfigMap;
+//! [`scenario_files`] then reads exactly those files and checks that each read file is the
+//! one checked (same device and inode). ConfigMap keys are an injective encoding of the
+//! paths ([`config_key`]), so two files never share a key. Every user string that reaches
+//! the pod's `args` is escaped against Kubernetes' `$(VAR)` expansion (`$` -> `$$`);
+//! only the Job's own `$(JOB_COMPLETION_INDEX)` is expanded. Errors name the scenario
+//! field and the path, never the files' contents.
+//!
 //! The steps, in order: [`scenario_files`] gathers the scenario and the local files it
 //! reads (by [`ScenarioFile::file_fields`], the one list of file fields), a
 //! [`PlanJobSpec`] names the Job, [`write_plan_job`] writes the two objects
@@ -20,7 +31,7 @@
 //! makes the plan from the shards.
 
 use super::ManifestError;
-use super::pod::{LABEL_COMPONENT, LABEL_MANAGED, LABEL_NAME};
+use super::pod::{LABEL_COMPONENT, LABEL_MANAGED, LABEL_NAME, literal};
 use super::yaml;
 use crate::ReportError;
 use crate::atomic::write_file;
@@ -33,11 +44,65 @@ use xpyd_sim::scenario::{DEFAULT_FILE_NAME, DEFAULT_SCENARIO, ScenarioFile};
 pub enum JobError {
     /// The scenario names a local file by an absolute path, which the pods cannot see.
     #[error(
-        "the scenario reads `{path}` by an absolute path, which the Job's pods cannot see: give it relative to the scenario's folder (it then goes into the ConfigMap)"
+        "{field}: `{path}` is an absolute path, which the Job's pods cannot see: give it relative to the scenario's folder (it then goes into the ConfigMap)"
     )]
     AbsolutePath {
+        /// TOML path of the field naming the file.
+        field: &'static str,
         /// The path, as the scenario gives it.
         path: String,
+    },
+    /// A file the scenario names is not below the scenario's folder (`..`).
+    #[error(
+        "{field}: `{path}` is outside the scenario's folder {}: --emit-job embeds only files below it (no `..`)",
+        folder.display()
+    )]
+    OutsideFolder {
+        /// TOML path of the field naming the file.
+        field: &'static str,
+        /// The path, as the scenario gives it.
+        path: String,
+        /// The scenario's folder.
+        folder: PathBuf,
+    },
+    /// A file the scenario names is, or is reached through, a symbolic link.
+    #[error(
+        "{field}: `{path}`: {} is a symbolic link: --emit-job embeds only regular files inside the scenario's folder, never what a link points to (copy the file into the folder)",
+        link.display()
+    )]
+    Symlink {
+        /// TOML path of the field naming the file.
+        field: &'static str,
+        /// The path, as the scenario gives it.
+        path: String,
+        /// The link.
+        link: PathBuf,
+    },
+    /// A file the scenario names is not a regular file (a folder, a FIFO, a device).
+    #[error("{field}: `{path}` is not a regular file")]
+    NotAFile {
+        /// TOML path of the field naming the file (`scenario` for the scenario itself).
+        field: &'static str,
+        /// The path, as given.
+        path: String,
+    },
+    /// A file is larger than a ConfigMap holds (checked before it is read).
+    #[error(
+        "{field}: `{path}` is {bytes} bytes, more than a ConfigMap holds ({CONFIGMAP_MAX_BYTES} bytes, 1 MiB): put the large file in the image or on the volume and point the scenario at its path there"
+    )]
+    TooLarge {
+        /// TOML path of the field naming the file (`scenario` for the scenario itself).
+        field: &'static str,
+        /// The path, as given.
+        path: String,
+        /// Its size.
+        bytes: u64,
+    },
+    /// A file changed (was replaced) between its check and its read.
+    #[error("{}: changed while it was being embedded: run --emit-job again", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
     },
     /// The scenario file cannot be read.
     #[error("{}: cannot read scenario", path.display())]
@@ -49,8 +114,10 @@ pub enum JobError {
         source: std::io::Error,
     },
     /// A file the scenario reads cannot be read.
-    #[error("{}: cannot read a file the scenario uses", path.display())]
+    #[error("{field}: {}: cannot read a file the scenario uses", path.display())]
     ReadFile {
+        /// TOML path of the field naming the file.
+        field: &'static str,
         /// The file, resolved against the scenario's folder.
         path: PathBuf,
         /// The I/O error.
@@ -120,58 +187,246 @@ impl PlanJobSpec {
     }
 }
 
-/// The relative paths of the local files `base` reads (trace, length tables, a model
-/// `config.json`, a calibration profile), in [`ScenarioFile::file_fields`] order, each
-/// once; `builtin:` names and catalog ids are not files. An absolute path is an error:
-/// the Job's pods cannot see it.
-pub fn referenced_files(base: &ScenarioFile) -> Result<Vec<String>, JobError> {
-    let mut out: Vec<String> = Vec::new();
-    for p in base.file_fields() {
+/// The local files `base` reads (trace, length tables, a model `config.json`, a
+/// calibration profile) as `(field, path)`, in [`ScenarioFile::file_fields`] order, each
+/// path once; `builtin:` names and catalog ids are not files. An absolute path is an
+/// error: the Job's pods cannot see it.
+pub fn referenced_files(base: &ScenarioFile) -> Result<Vec<(&'static str, String)>, JobError> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for (field, p) in base.named_file_fields() {
         if !Path::new(&p).is_relative() {
-            return Err(JobError::AbsolutePath { path: p });
+            return Err(JobError::AbsolutePath { field, path: p });
         }
-        if !out.contains(&p) {
-            out.push(p);
+        if !out.iter().any(|(_, q)| *q == p) {
+            out.push((field, p));
         }
     }
     Ok(out)
 }
 
+/// A file [`check_files`] cleared for embedding; nothing of it has been read.
+#[derive(Clone, Debug)]
+pub struct CheckedFile {
+    /// TOML path of the field naming it (`scenario` for the scenario file).
+    pub field: &'static str,
+    /// Its path relative to the scenario's folder, normalised (`./a//b` -> `a/b`): the
+    /// path the pod sees it at.
+    pub rel: String,
+    /// Its canonical path.
+    pub path: PathBuf,
+    /// Its identity when checked, to refuse a file swapped before it is read.
+    id: FileId,
+}
+
+/// Device and inode of a file (its size elsewhere), where the platform has them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(m: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId(m.dev(), m.ino())
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &std::fs::Metadata) -> FileId {
+        FileId(0, 0)
+    }
+}
+
+/// The scenario file and every file `base` reads, cleared for embedding without reading
+/// any of them: the scenario (`None`: the built-in default, which reads no files) must be
+/// a regular file; every other file must be relative, below `base_dir` with no `..`,
+/// reached through no symbolic link, its canonical path under `base_dir`'s, a regular
+/// file and at most [`CONFIGMAP_MAX_BYTES`]. Returns the scenario first.
+pub fn check_files(
+    scenario: Option<&Path>,
+    base: &ScenarioFile,
+    base_dir: &Path,
+) -> Result<Vec<CheckedFile>, JobError> {
+    let Some(p) = scenario else {
+        return Ok(Vec::new());
+    };
+    let shown = |p: &Path| p.display().to_string();
+    let path = std::fs::canonicalize(p).map_err(|source| JobError::ReadScenario {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    let meta = std::fs::metadata(&path).map_err(|source| JobError::ReadScenario {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    let scenario_file = checked("scenario", &shown(p), scenario_key_name(p), path, &meta)?;
+    let mut out = vec![scenario_file];
+    let folder_given = if base_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base_dir
+    };
+    let folder = std::fs::canonicalize(folder_given).map_err(|source| JobError::ReadFile {
+        field: "scenario",
+        path: folder_given.to_path_buf(),
+        source,
+    })?;
+    for (field, given) in referenced_files(base)? {
+        let outside = || JobError::OutsideFolder {
+            field,
+            path: given.clone(),
+            folder: folder.clone(),
+        };
+        let mut parts: Vec<&str> = Vec::new();
+        for c in Path::new(&given).components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::Normal(n) => {
+                    parts.push(n.to_str().ok_or_else(outside)?);
+                }
+                _ => return Err(outside()),
+            }
+        }
+        if parts.is_empty() {
+            return Err(JobError::NotAFile { field, path: given });
+        }
+        // No component may be a link: check each with lstat, from the folder down.
+        let mut cur = folder.clone();
+        let mut meta = None;
+        for part in &parts {
+            cur.push(part);
+            let m = std::fs::symlink_metadata(&cur).map_err(|source| JobError::ReadFile {
+                field,
+                path: cur.clone(),
+                source,
+            })?;
+            if m.file_type().is_symlink() {
+                return Err(JobError::Symlink {
+                    field,
+                    path: given.clone(),
+                    link: cur,
+                });
+            }
+            meta = Some(m);
+        }
+        let Some(meta) = meta else {
+            return Err(JobError::NotAFile { field, path: given });
+        };
+        let canonical = std::fs::canonicalize(&cur).map_err(|source| JobError::ReadFile {
+            field,
+            path: cur.clone(),
+            source,
+        })?;
+        if !canonical.starts_with(&folder) {
+            return Err(outside());
+        }
+        let rel = parts.join("/");
+        if out.iter().any(|f| f.rel == rel) {
+            continue;
+        }
+        out.push(checked(field, &given, rel, canonical, &meta)?);
+    }
+    Ok(out)
+}
+
+/// The key name of the scenario file among the files: its file name.
+fn scenario_key_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scenario.toml".into())
+}
+
+/// `path` as a [`CheckedFile`] if `meta` (not following links) is a regular file of at
+/// most [`CONFIGMAP_MAX_BYTES`].
+fn checked(
+    field: &'static str,
+    given: &str,
+    rel: String,
+    path: PathBuf,
+    meta: &std::fs::Metadata,
+) -> Result<CheckedFile, JobError> {
+    if !meta.is_file() {
+        return Err(JobError::NotAFile {
+            field,
+            path: given.to_string(),
+        });
+    }
+    if meta.len() > CONFIGMAP_MAX_BYTES as u64 {
+        return Err(JobError::TooLarge {
+            field,
+            path: given.to_string(),
+            bytes: meta.len(),
+        });
+    }
+    Ok(CheckedFile {
+        field,
+        rel,
+        path,
+        id: FileId::of(meta),
+    })
+}
+
+/// Read a [`CheckedFile`]: the file opened must be the one checked, and no larger than
+/// a ConfigMap holds.
+fn read_checked(f: &CheckedFile) -> Result<Vec<u8>, JobError> {
+    use std::io::Read;
+    let io = |source| JobError::ReadFile {
+        field: f.field,
+        path: f.path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&f.path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if FileId::of(&meta) != f.id || !meta.is_file() {
+        return Err(JobError::Changed {
+            path: f.path.clone(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(CONFIGMAP_MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > CONFIGMAP_MAX_BYTES {
+        return Err(JobError::TooLarge {
+            field: f.field,
+            path: f.rel.clone(),
+            bytes: bytes.len() as u64,
+        });
+    }
+    Ok(bytes)
+}
+
 /// The files of the ConfigMap: the scenario file `scenario` (under its file name) and
-/// every file its parsed form `base` reads, at its path relative to `base_dir`; without
-/// a scenario file, the built-in default scenario (which reads no files). Returns the
-/// scenario's name among the files, and the files, scenario first.
+/// every file its parsed form `base` reads, at its path relative to `base_dir`, each
+/// cleared by [`check_files`] before it is read; without a scenario file, the built-in
+/// default scenario (which reads no files). Returns the scenario's name among the
+/// files, and the files, scenario first.
 pub fn scenario_files(
     scenario: Option<&Path>,
     base: &ScenarioFile,
     base_dir: &Path,
 ) -> Result<(String, Vec<JobFile>), JobError> {
-    let Some(p) = scenario else {
+    if scenario.is_none() {
         let name = DEFAULT_FILE_NAME.to_string();
         let files = vec![JobFile {
             path: name.clone(),
             bytes: DEFAULT_SCENARIO.as_bytes().to_vec(),
         }];
         return Ok((name, files));
-    };
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "scenario.toml".into());
-    let bytes = std::fs::read(p).map_err(|source| JobError::ReadScenario {
-        path: p.to_path_buf(),
-        source,
-    })?;
-    let mut files = vec![JobFile {
-        path: name.clone(),
-        bytes,
-    }];
-    for rel in referenced_files(base)? {
-        let path = base_dir.join(&rel);
-        let bytes = std::fs::read(&path).map_err(|source| JobError::ReadFile { path, source })?;
-        files.push(JobFile { path: rel, bytes });
     }
-    Ok((name, files))
+    let checked = check_files(scenario, base, base_dir)?;
+    let mut files = Vec::with_capacity(checked.len());
+    for f in &checked {
+        let bytes = read_checked(f).map_err(|e| match (f.field, e) {
+            ("scenario", JobError::ReadFile { path, source, .. }) => {
+                JobError::ReadScenario { path, source }
+            }
+            (_, e) => e,
+        })?;
+        files.push(JobFile {
+            path: f.rel.clone(),
+            bytes,
+        });
+    }
+    Ok((checked[0].rel.clone(), files))
 }
 
 /// Write the objects of [`emit_plan_job`] to `dir` (created if missing), each file
@@ -194,7 +449,7 @@ pub fn write_plan_job(dir: &Path, spec: &PlanJobSpec) -> Result<Vec<String>, Job
 pub fn merge_command(scenario: Option<&str>, plan_args: &[String]) -> String {
     let mut merge = vec!["xpyd".to_string(), "plan".to_string()];
     if let Some(p) = scenario {
-        merge.push(p.to_string());
+        merge.push(shell_quote(p));
     }
     merge.extend(plan_args.iter().map(|a| shell_quote(a)));
     merge.push("--merge".into());
@@ -202,10 +457,12 @@ pub fn merge_command(scenario: Option<&str>, plan_args: &[String]) -> String {
     merge.join(" ")
 }
 
-/// `s` quoted for a POSIX shell when it holds anything but plain characters.
+/// `s` quoted for a POSIX shell when it holds anything but plain characters (an empty
+/// `s` is `''`).
 pub fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.,/=:".contains(c))
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,/=:".contains(c))
     {
         s.to_string()
     } else {
@@ -241,6 +498,9 @@ pub fn plan_job_objects(spec: &PlanJobSpec) -> Result<Vec<(String, Value)>, Mani
     let mut total = 0usize;
     for f in &spec.files {
         let key = config_key(&f.path);
+        if data.contains_key(&key) || binary.contains_key(&key) {
+            return Err(invalid("file", &f.path, "is given twice"));
+        }
         let value = match std::str::from_utf8(&f.bytes) {
             Ok(text) => {
                 data.insert(key.clone(), Value::String(text.to_string()));
@@ -285,11 +545,12 @@ pub fn plan_job_objects(spec: &PlanJobSpec) -> Result<Vec<(String, Value)>, Mani
     if !binary.is_empty() {
         cm["binaryData"] = Value::Object(binary);
     }
+    // User strings are passed through literally; only the completion index is expanded.
     let mut args = vec!["plan".to_string()];
     if let Some(s) = &spec.scenario {
-        args.push(format!("{SCENARIO_MOUNT}/{s}"));
+        args.push(literal(&format!("{SCENARIO_MOUNT}/{s}")));
     }
-    args.extend(spec.plan_args.iter().cloned());
+    args.extend(spec.plan_args.iter().map(|a| literal(a)));
     args.extend([
         "--jobs".to_string(),
         spec.cpus.to_string(),
@@ -410,23 +671,38 @@ fn validate(spec: &PlanJobSpec) -> Result<(), ManifestError> {
                 "must be a path below the scenario's folder (no `..`, not absolute) to be mounted from a ConfigMap",
             ));
         }
+        if config_key(&f.path).len() > CONFIGMAP_KEY_MAX {
+            return Err(invalid(
+                "file",
+                &f.path,
+                &format!(
+                    "is too long: its ConfigMap key would pass the API server's {CONFIGMAP_KEY_MAX} characters"
+                ),
+            ));
+        }
     }
     Ok(())
 }
 
-/// The ConfigMap key of a relative path: `/` becomes `__`, and any character a key may
-/// not hold (`[-._a-zA-Z0-9]`) becomes `_`.
+/// Longest ConfigMap key the API server accepts.
+const CONFIGMAP_KEY_MAX: usize = 253;
+
+/// The ConfigMap key of a relative path, an injective encoding into the characters a
+/// key may hold (`[-._a-zA-Z0-9]`): ASCII letters, digits, `-` and `.` stay, `/` becomes
+/// `__`, and every other byte (`_` included) becomes `_` and two uppercase hex digits
+/// (`x y.csv` -> `x_20y.csv`, `x_y.csv` -> `x_5Fy.csv`); a leading `.` becomes `_2E`, as
+/// a key may not start with `..`. Two paths never share a key.
 fn config_key(path: &str) -> String {
-    path.replace('/', "__")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(path.len());
+    for (i, b) in path.bytes().enumerate() {
+        match b {
+            b'/' => out.push_str("__"),
+            b'.' if i == 0 => out.push_str("_2E"),
+            b if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' => out.push(char::from(b)),
+            b => out.push_str(&format!("_{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Standard base64 with padding (RFC 4648), as `binaryData` wants.
@@ -476,9 +752,15 @@ mod tests {
         assert_eq!(shell_quote("2,4"), "2,4");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$(id)"), "'$(id)'");
         assert_eq!(
             merge_command(Some("s.toml"), &["--set".into(), "x=\"y z\"".into()]),
             "xpyd plan s.toml --set 'x=\"y z\"' --merge SHARDS_DIR"
+        );
+        assert_eq!(
+            merge_command(Some("my dir/$(id).toml"), &[]),
+            "xpyd plan 'my dir/$(id).toml' --merge SHARDS_DIR"
         );
         assert_eq!(merge_command(None, &[]), "xpyd plan --merge SHARDS_DIR");
     }
@@ -486,17 +768,75 @@ mod tests {
     #[test]
     fn absolute_file_paths_are_refused() {
         let mut f: ScenarioFile = toml::from_str(DEFAULT_SCENARIO).unwrap();
-        assert_eq!(referenced_files(&f).unwrap(), Vec::<String>::new());
+        assert!(referenced_files(&f).unwrap().is_empty());
         f.model.id = "/abs/config.json".into();
         assert!(matches!(
             referenced_files(&f),
-            Err(JobError::AbsolutePath { path }) if path == "/abs/config.json"
+            Err(JobError::AbsolutePath { field: "model.id", path }) if path == "/abs/config.json"
         ));
     }
 
     #[test]
-    fn keys_are_valid_configmap_keys() {
-        assert_eq!(config_key("traces/a b.csv.gz"), "traces__a_b.csv.gz");
+    fn keys_are_valid_configmap_keys_and_never_collide() {
+        assert_eq!(config_key("traces/a b.csv.gz"), "traces__a_20b.csv.gz");
+        assert_eq!(config_key("traces/conv.csv.gz"), "traces__conv.csv.gz");
         assert_eq!(config_key("s.toml"), "s.toml");
+        assert_eq!(config_key("x y.csv"), "x_20y.csv");
+        assert_eq!(config_key("x_y.csv"), "x_5Fy.csv");
+        assert_eq!(config_key("..x"), "_2E.x");
+        let paths = [
+            "x y.csv",
+            "x_y.csv",
+            "x/y.csv",
+            "x__y.csv",
+            "x_2Fy.csv",
+            "x_20y.csv",
+            "é.csv",
+            "_C3_A9.csv",
+            ".x",
+            "_2Ex",
+        ];
+        let keys: std::collections::BTreeSet<String> =
+            paths.iter().map(|p| config_key(p)).collect();
+        assert_eq!(keys.len(), paths.len(), "{keys:?}");
+        for k in &keys {
+            assert!(
+                k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+            );
+            assert!(!k.starts_with(".."), "{k}");
+        }
+    }
+
+    #[test]
+    fn user_args_are_not_expanded_by_kubernetes() {
+        let spec = PlanJobSpec {
+            name: "p".into(),
+            namespace: "default".into(),
+            image: "i".into(),
+            shards: 2,
+            cpus: 1,
+            pvc: "c".into(),
+            scenario: Some("s$(HOME).toml".into()),
+            files: vec![JobFile {
+                path: "s$(HOME).toml".into(),
+                bytes: b"x".to_vec(),
+            }],
+            plan_args: vec!["--set".into(), "name=\"a$(HOME)$$b\"".into()],
+        };
+        let objects = plan_job_objects(&spec).unwrap();
+        let args = &objects[1].1["spec"]["template"]["spec"]["containers"][0]["args"];
+        let args: Vec<&str> = args
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.contains(&"/etc/xpyd/scenario/s$$(HOME).toml"),
+            "{args:?}"
+        );
+        assert!(args.contains(&"name=\"a$$(HOME)$$$$b\""), "{args:?}");
+        assert!(args.contains(&"$(JOB_COMPLETION_INDEX)/2"), "{args:?}");
     }
 }

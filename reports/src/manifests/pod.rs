@@ -152,6 +152,13 @@ pub(crate) fn var(name: &str) -> String {
     format!("$({name})")
 }
 
+/// A user-given string (a path, a model name) as a `command`/`args` item Kubernetes passes
+/// through unchanged: it expands `$(NAME)` and turns `$$` into `$`, so every `$` is
+/// doubled (`a$(B)` -> `a$$(B)`, which the kubelet turns back into `a$(B)`).
+pub(crate) fn literal(s: &str) -> String {
+    s.replace('$', "$$")
+}
+
 /// Labels of a role's pods (the serving label is added by the caller where it applies).
 pub(crate) fn pod_labels(deployment: &str, role: &str) -> Map<String, Value> {
     let mut m = Map::new();

@@ -19,7 +19,7 @@
 
 use super::pod::{
     Container, EnvValue, HTTP_PORT, LABEL_COMPONENT, LABEL_NAME, LABEL_SERVING, MODEL_MOUNT,
-    Probes, Role, var,
+    Probes, Role, literal, var,
 };
 use super::rbg::{group_env, pod_host};
 use super::spec::{
@@ -181,9 +181,9 @@ fn engine(
     };
     push(
         "--model-path",
-        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+        literal(&format!("{MODEL_MOUNT}/{}", spec.model.hf_repo)),
     );
-    push("--served-model-name", spec.model.served_name.clone());
+    push("--served-model-name", literal(&spec.model.served_name));
     push("--host", "0.0.0.0".into());
     push("--port", HTTP_PORT.to_string());
     push("--tp-size", r.tp.to_string());
@@ -246,7 +246,10 @@ fn engine(
         push("--node-rank", var(g.worker_index));
         ports.push(("dist", DIST_PORT));
     }
-    a.extend(["--trust-remote-code", "--enable-metrics"].map(String::from));
+    if spec.model.trust_remote_code {
+        a.push("--trust-remote-code".into());
+    }
+    a.push("--enable-metrics".into());
     let mut c = Container::new(
         "engine",
         &spec.images.engine,

@@ -57,6 +57,9 @@ pub struct ModelRef {
     pub fp8_weights: bool,
     /// Longest prompt + output accepted, tokens (`--max-model-len` / `--context-length`).
     pub max_model_len: Option<u32>,
+    /// Let the engine run the Python code shipped with the weights
+    /// (`--trust-remote-code`); off unless the scenario asks (`model.trust-remote-code`).
+    pub trust_remote_code: bool,
 }
 
 /// Container images. Defaults are pinned tags, never `latest`.
@@ -383,10 +386,11 @@ impl DeploymentSpec {
 
     /// Check every value the manifests depend on. Emitters call this first.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        check_dns_label("name", &self.name, MAX_NAME_LEN)?;
+        // The name is the Service's name too, and the EPP is reached by its Service name.
+        check_dns_1035("name", &self.name, MAX_NAME_LEN)?;
         check_dns_label("namespace", &self.namespace, 63)?;
         check_dns_subdomain("model_pvc", &self.model_pvc)?;
-        check_dns_subdomain("gateway.epp_service", &self.gateway.epp_service)?;
+        check_dns_1035("gateway.epp_service", &self.gateway.epp_service, 63)?;
         if self.gateway.epp_port == 0 {
             return Err(invalid("gateway.epp_port", "0", "must be 1..=65535"));
         }
@@ -604,6 +608,21 @@ fn check_dns_label(field: &str, v: &str, max: usize) -> Result<(), ManifestError
     }
 }
 
+/// DNS-1035 label, as Kubernetes requires of a Service's name: a DNS label that starts
+/// with a letter.
+fn check_dns_1035(field: &str, v: &str, max: usize) -> Result<(), ManifestError> {
+    check_dns_label(field, v, max)?;
+    if v.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            v,
+            "must start with a letter: it names a Service, and Service names are DNS-1035 labels (lowercase letters, digits and '-', starting with a letter)",
+        ))
+    }
+}
+
 /// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
 fn check_dns_subdomain(field: &str, v: &str) -> Result<(), ManifestError> {
     if v.len() > 253 {
@@ -679,6 +698,13 @@ mod tests {
         assert_eq!(dns_label("My Scenario_v2!"), "my-scenario-v2");
         assert_eq!(dns_label("***"), "xpyd");
         assert_eq!(dns_label(&"a-".repeat(40)).len(), MAX_NAME_LEN - 1);
+    }
+
+    #[test]
+    fn service_names_are_dns_1035() {
+        assert!(check_dns_1035("name", "pd-2p1d", 40).is_ok());
+        let e = check_dns_1035("name", "2p1d", 40).unwrap_err().to_string();
+        assert!(e.contains("2p1d") && e.contains("DNS-1035"), "{e}");
     }
 
     #[test]

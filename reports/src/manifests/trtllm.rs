@@ -20,7 +20,7 @@
 
 use super::ManifestError;
 use super::dynamo::{SYSTEM_PORT, etcd, frontend, nats, runtime_env};
-use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role};
+use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, literal};
 use super::spec::{DeploymentSpec, RoleSpec, RoleTopology};
 use super::{RbgApi, equip_engine};
 
@@ -78,7 +78,7 @@ pub(crate) fn roles(spec: &DeploymentSpec, _api: RbgApi) -> Vec<Role> {
 /// `trtllm-serve`: one engine role, the entry of the group.
 fn serve(spec: &DeploymentSpec, r: &RoleSpec) -> Role {
     let mut a = vec![
-        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+        literal(&format!("{MODEL_MOUNT}/{}", spec.model.hf_repo)),
         "--host".into(),
         "0.0.0.0".into(),
         "--port".into(),
@@ -108,7 +108,9 @@ fn serve(spec: &DeploymentSpec, r: &RoleSpec) -> Role {
     if e.chunked_prefill == Some(true) {
         a.push("--enable_chunked_prefill".into());
     }
-    a.push("--trust_remote_code".into());
+    if spec.model.trust_remote_code {
+        a.push("--trust_remote_code".into());
+    }
     let mut c = Container::new("engine", &spec.images.engine, &["trtllm-serve"], a);
     c.env = vec![("POD_IP".to_string(), EnvValue::Field("status.podIP"))];
     c.ports = vec![("http", HTTP_PORT)];
@@ -136,9 +138,9 @@ fn serve(spec: &DeploymentSpec, r: &RoleSpec) -> Role {
 fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role {
     let mut a = vec![
         "--model-path".to_string(),
-        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+        literal(&format!("{MODEL_MOUNT}/{}", spec.model.hf_repo)),
         "--served-model-name".into(),
-        spec.model.served_name.clone(),
+        literal(&spec.model.served_name),
         "--tensor-parallel-size".into(),
         r.tp.to_string(),
     ];

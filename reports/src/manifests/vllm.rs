@@ -14,7 +14,7 @@
 //! Invariant: the connector JSON is written by hand with a fixed key order, so the
 //! argument is byte-identical across runs.
 
-use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, var};
+use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, literal, var};
 use super::rbg::group_env;
 use super::spec::{DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, TransferBackend};
 use super::{RbgApi, equip_engine, instance_shape};
@@ -43,7 +43,7 @@ pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
         a.push(k.to_string());
         a.push(v);
     };
-    push("--served-model-name", spec.model.served_name.clone());
+    push("--served-model-name", literal(&spec.model.served_name));
     push("--tensor-parallel-size", r.tp.to_string());
     let e = &r.engine;
     if let Some(n) = e.max_running_requests {
@@ -76,7 +76,9 @@ pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
         Some(false) => a.push("--no-enable-chunked-prefill".into()),
         None => {}
     }
-    a.push("--trust-remote-code".into());
+    if spec.model.trust_remote_code {
+        a.push("--trust-remote-code".into());
+    }
     a
 }
 
@@ -119,7 +121,7 @@ fn engine(
 ) -> Role {
     let (pods, _) = instance_shape(r);
     let mut a = vec![
-        format!("{MODEL_MOUNT}/{}", spec.model.hf_repo),
+        literal(&format!("{MODEL_MOUNT}/{}", spec.model.hf_repo)),
         "--host".into(),
         "0.0.0.0".into(),
         "--port".into(),

@@ -85,6 +85,7 @@ pub(crate) fn spec(
             hf_repo: "Qwen/Qwen3-32B".into(),
             served_name: "qwen3-32b".into(),
             fp8_weights: true,
+            trust_remote_code: true,
             max_model_len: Some(32768),
         },
         images: Images::for_backend(backend),

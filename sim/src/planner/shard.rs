@@ -9,9 +9,11 @@
 //!   list; [`merge`] checks that every shard `0..N` is present exactly once and that each
 //!   holds exactly its candidates.
 //! - A shard file carries a [`fingerprint`] of everything the evaluations depend on (the
-//!   scenario with its overrides, the search space, prices, target rate, probe size,
-//!   precision, pruning, the xpyd version); a merge rejects a file whose fingerprint is
-//!   not the one of its own settings.
+//!   scenario with its overrides, the contents of every file it reads, the search space,
+//!   prices, target rate, probe size, precision, pruning, the xpyd version); a merge
+//!   rejects a file whose fingerprint is not the one of its own settings, so shards made
+//!   from other data (a trace edited since, a wrong file in a Job's ConfigMap) never
+//!   merge.
 //! - A shard file (`xpyd_reports::shard_file` writes and reads it) must give back its
 //!   evaluations bit for bit, so that a merged plan is byte-identical to the unsharded
 //!   one.
@@ -19,8 +21,10 @@
 use super::candidates::{Candidate, enumerate};
 use super::result::{Evaluation, Plan};
 use super::{EvalContext, PlanError, PlanSettings, Progress, evaluate, finish, in_pool};
+use crate::scenario::ScenarioFile;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 /// One slice of a plan: `index` of `count` (`I/N` on the command line).
@@ -110,7 +114,11 @@ pub struct ShardFile {
 
 /// 64-bit FNV-1a of `bytes` (stable across platforms and versions).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_more(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// FNV-1a of `bytes` continued from the hash `h`.
+fn fnv1a_more(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -118,15 +126,42 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// One line per local file `base` reads (`ScenarioFile::file_fields`, resolved against
+/// `base_dir`): its path as the scenario gives it and the FNV-1a hash of its contents
+/// (`unreadable` if it cannot be read now; validation has read it before).
+fn file_contents(base: &ScenarioFile, base_dir: &Path) -> String {
+    use std::io::Read;
+    let mut out = String::new();
+    for p in base.file_fields() {
+        let path = base_dir.join(&p);
+        let hash = std::fs::File::open(&path).and_then(|mut f| {
+            let mut h = fnv1a(b"");
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(h);
+                }
+                h = fnv1a_more(h, &buf[..n]);
+            }
+        });
+        match hash {
+            Ok(h) => out.push_str(&format!("{p}\t{h:016x}\n")),
+            Err(_) => out.push_str(&format!("{p}\tunreadable\n")),
+        }
+    }
+    out
+}
+
 /// Fingerprint of what a plan's evaluations depend on: the scenario (overrides applied),
-/// search space, prices, target rate, probe size, precision, pruning and the xpyd
+/// the contents of the files it reads, search space, prices, target rate, probe size, precision, pruning and the xpyd
 /// version; not the worker count, the output folder or where the scenario file lies.
 /// 16 hex digits.
 pub fn fingerprint(settings: &PlanSettings) -> String {
     let PlanSettings {
         base,
         file: _,
-        base_dir: _,
+        base_dir,
         space,
         gpu_prices,
         target_rate_rps,
@@ -137,8 +172,9 @@ pub fn fingerprint(settings: &PlanSettings) -> String {
     } = settings;
     // Debug of f64 is its shortest round-trip form: distinct values, distinct text.
     let text = format!(
-        "xpyd {}\n{base:?}\n{space:?}\n{gpu_prices:?}\n{target_rate_rps:?}\n{probe_requests}\n{precision:?}\n{prune}",
-        env!("CARGO_PKG_VERSION")
+        "xpyd {}\n{base:?}\n{}{space:?}\n{gpu_prices:?}\n{target_rate_rps:?}\n{probe_requests}\n{precision:?}\n{prune}",
+        env!("CARGO_PKG_VERSION"),
+        file_contents(base, base_dir),
     );
     format!("{:016x}", fnv1a(text.as_bytes()))
 }
@@ -290,5 +326,36 @@ mod tests {
             vec![1, 4]
         );
         assert_eq!(s.file_name(), "shard-1-of-3.json");
+    }
+
+    /// r18: two files of other contents under one name (a wrong ConfigMap key, an edited
+    /// trace) give another fingerprint.
+    #[test]
+    fn the_fingerprint_covers_the_files_contents() {
+        let dir = std::env::temp_dir().join(format!("xpyd-fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("x y.csv"), "input_tokens\n100\n").unwrap();
+        let mut base: ScenarioFile = toml::from_str(crate::scenario::DEFAULT_SCENARIO).unwrap();
+        base.workload.input_tokens = Some(crate::workload::LengthFile::Empirical {
+            path: "x y.csv".into(),
+            column: Some("input_tokens".into()),
+        });
+        let settings = PlanSettings {
+            base,
+            file: dir.join("s.toml"),
+            base_dir: dir.clone(),
+            space: super::super::candidates::SearchSpace::default_for(vec!["h100".into()], 8),
+            gpu_prices: Vec::new(),
+            target_rate_rps: None,
+            probe_requests: 100,
+            precision: 0.05,
+            jobs: 1,
+            prune: true,
+        };
+        let a = fingerprint(&settings);
+        assert_eq!(fingerprint(&settings), a);
+        std::fs::write(dir.join("x y.csv"), "input_tokens\n999\n").unwrap();
+        assert_ne!(fingerprint(&settings), a);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

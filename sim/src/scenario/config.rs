@@ -129,6 +129,9 @@ pub struct Scenario {
     pub kv_cache: Dtype,
     /// Longest sequence accepted, tokens.
     pub max_model_len: u32,
+    /// The manifests let the engines run the model's own Python code
+    /// (`model.trust-remote-code`); not simulated.
+    pub trust_remote_code: bool,
     /// The GPU.
     pub gpu: GpuSpec,
     /// Price per GPU-hour, dollars.

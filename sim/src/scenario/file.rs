@@ -62,42 +62,60 @@ impl ScenarioFile {
     /// and the empirical length tables. `builtin:` data names are not files and are left
     /// out. Relative paths resolve against the scenario file's folder.
     pub fn file_fields_mut(&mut self) -> Vec<&mut String> {
+        self.named_file_fields_mut()
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// [`Self::file_fields_mut`], each with the TOML path of its field
+    /// (`workload.trace.path`).
+    fn named_file_fields_mut(&mut self) -> Vec<(&'static str, &mut String)> {
         use crate::workload::{JointLengthsFile, LengthFile};
-        let mut out: Vec<&mut String> = Vec::new();
+        let mut out: Vec<(&'static str, &mut String)> = Vec::new();
         if !xpyd_models::ModelArch::catalog_ids().contains(&self.model.id.as_str()) {
-            out.push(&mut self.model.id);
+            out.push(("model.id", &mut self.model.id));
         }
         if let Some(p) = self.hardware.profile.as_mut()
             && p != "builtin"
             && p != "roofline"
         {
-            out.push(p);
+            out.push(("hardware.profile", p));
         }
         let w = &mut self.workload;
         if let Some(t) = w.trace.as_mut() {
-            out.push(&mut t.path);
+            out.push(("workload.trace.path", &mut t.path));
         }
         if let Some(JointLengthsFile::EmpiricalJoint { path, .. }) = w.lengths.as_mut() {
-            out.push(path);
+            out.push(("workload.lengths.path", path));
         }
-        for l in [w.input_tokens.as_mut(), w.output_tokens.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            if let LengthFile::Empirical { path, .. } = l {
-                out.push(path);
+        for (field, l) in [
+            ("workload.input-tokens.path", w.input_tokens.as_mut()),
+            ("workload.output-tokens.path", w.output_tokens.as_mut()),
+        ] {
+            if let Some(LengthFile::Empirical { path, .. }) = l {
+                out.push((field, path));
             }
         }
-        out.retain(|p| !p.starts_with("builtin:"));
+        out.retain(|(_, p)| !p.starts_with("builtin:"));
         out
     }
 
     /// [`Self::file_fields_mut`], read only.
     pub fn file_fields(&self) -> Vec<String> {
-        self.clone()
-            .file_fields_mut()
+        self.named_file_fields()
             .into_iter()
-            .map(|p| p.clone())
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// [`Self::file_fields`], each with the TOML path of its field
+    /// (`workload.input-tokens.path`), for errors about the file.
+    pub fn named_file_fields(&self) -> Vec<(&'static str, String)> {
+        self.clone()
+            .named_file_fields_mut()
+            .into_iter()
+            .map(|(f, p)| (f, p.clone()))
             .collect()
     }
 }
@@ -114,6 +132,10 @@ pub struct ModelFile {
     pub kv_cache: Option<Dtype>,
     /// Longest sequence (prompt + output) an engine accepts (default: the model's).
     pub max_model_len: Option<u32>,
+    /// Let the engines run the Python code that ships with the model's weights
+    /// (`--trust-remote-code`) in the manifests (default false: only models the engine
+    /// supports natively load). Not simulated.
+    pub trust_remote_code: Option<bool>,
 }
 
 /// `[hardware]`.

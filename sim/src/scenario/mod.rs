@@ -26,6 +26,7 @@ mod deployment;
 mod error;
 mod file;
 mod load;
+mod name;
 mod parse;
 mod routing;
 mod validate;

@@ -54,6 +54,7 @@ impl Scenario {
             weights,
             kv_cache,
             max_model_len,
+            trust_remote_code,
         } = model;
         let model_ref =
             if Path::new(&id).is_relative() && !ModelArch::catalog_ids().contains(&id.as_str()) {
@@ -315,11 +316,13 @@ impl Scenario {
                 v.non_negative_f64("efficiency.per-seq-overhead-ms", x)? * 1e-3;
         }
 
+        let defaulted = name.is_none();
         let name = name.unwrap_or_else(|| {
             file.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "scenario".into())
         });
+        let name = super::name::check_name(&v, name, defaulted)?;
         let routing = routing_config(&v, routing)?;
         Ok(Scenario {
             file: file.to_path_buf(),
@@ -329,6 +332,7 @@ impl Scenario {
             weights,
             kv_cache,
             max_model_len,
+            trust_remote_code: trust_remote_code.unwrap_or(false),
             gpu,
             gpu_hour_usd,
             backend,

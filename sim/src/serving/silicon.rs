@@ -226,8 +226,15 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     // of times the measured ones (one Qwen3-32B TP 8 row, 4096 x 512 at 128 clients:
     // 410 s against 932 ms measured; 948 ms with chunking).
     let chunked = backend == "trtllm";
+    // A scenario name starts with a letter (it names Kubernetes objects); ids such as
+    // `2026_03_25_...` get a prefix.
+    let name = if id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        id.to_string()
+    } else {
+        format!("run-{id}")
+    };
     let mut toml = format!(
-        "name = {id:?}\nseed = 1\n\n[model]\nid = {model:?}\nweights = {weights:?}\nkv-cache = \"bf16\"\n\n\
+        "name = {name:?}\nseed = 1\n\n[model]\nid = {model:?}\nweights = {weights:?}\nkv-cache = \"bf16\"\n\n\
          [hardware]\ngpu = {gpu:?}\ngpus-per-node = 8\n\n[deployment]\nmode = {mode:?}\nbackend = {engine:?}\n\
          engine-profile = \"auto\"\n"
     );

@@ -182,7 +182,12 @@ pub(crate) fn parse_tokens(text: &str) -> Result<u32, String> {
         Ok(v) => v,
         Err(_) => match t.parse::<f64>() {
             Ok(f) if f.is_finite() && f.fract() == 0.0 && f >= 0.0 => f as u64,
-            _ => return Err(format!("`{t}` is not a token count (a whole number >= 1)")),
+            _ => {
+                return Err(format!(
+                    "`{}` is not a token count (a whole number >= 1)",
+                    excerpt(t)
+                ));
+            }
         },
     };
     match u32::try_from(v) {
@@ -191,6 +196,24 @@ pub(crate) fn parse_tokens(text: &str) -> Result<u32, String> {
         Err(_) => Err(format!("{v} tokens is more than {}", u32::MAX)),
     }
 }
+
+/// A cell of a user's file as shown in an error: at most [`EXCERPT_CHARS`] characters
+/// (then `...`), control characters as `?`, so an error never carries more of a file
+/// than the offending field's start.
+pub(crate) fn excerpt(cell: &str) -> String {
+    let mut out: String = cell
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if cell.chars().nth(EXCERPT_CHARS).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Most characters of a file's cell an error shows.
+const EXCERPT_CHARS: usize = 40;
 
 /// One requested CSV column: its header and the TOML field that named it.
 pub(crate) struct ColumnRequest<'a> {
@@ -252,14 +275,21 @@ fn parse_token_columns(
         match headers.iter().position(|h| h == c.header) {
             Some(i) => index.push(i),
             None => {
-                let have: Vec<&str> = headers.iter().collect();
+                // A user's file may be anything (a scenario can name any path): its
+                // header line is not echoed, only the shipped tables' columns are listed.
+                let have = match src {
+                    DataSource::Builtin(_) => {
+                        let have: Vec<&str> = headers.iter().collect();
+                        format!("its header has: {}", have.join(", "))
+                    }
+                    DataSource::File(_) => format!(
+                        "its first line, the CSV header, has {} column(s)",
+                        headers.len()
+                    ),
+                };
                 return Err(WorkloadError::invalid(
                     c.field,
-                    format!(
-                        "`{label}` has no column `{}` (its header has: {})",
-                        c.header,
-                        have.join(", ")
-                    ),
+                    format!("`{label}` has no column `{}` ({have})", c.header),
                 ));
             }
         }

@@ -155,7 +155,12 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Parses `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (UTC, no zone) to ns since 1970-01-01.
 pub(crate) fn parse_timestamp(s: &str) -> Result<u64, String> {
-    let bad = || format!("`{s}` is not a timestamp like `2023-11-16 18:15:46.6805900`");
+    let bad = || {
+        format!(
+            "`{}` is not a timestamp like `2023-11-16 18:15:46.6805900`",
+            super::data::excerpt(s)
+        )
+    };
     let s = s.trim();
     let (date, time) = s.split_once([' ', 'T']).ok_or_else(bad)?;
     let mut dp = date.split('-');
@@ -248,7 +253,10 @@ fn parse_azure(bytes: &[u8], label: &str) -> Result<Trace, WorkloadError> {
                     label,
                     line,
                     COLS[k],
-                    format!("`{}` is not a whole number of tokens", cell(k)),
+                    format!(
+                        "`{}` is not a whole number of tokens",
+                        super::data::excerpt(cell(k))
+                    ),
                 )
             })?;
             tokens[k - 1] = trace_tokens(v, k == 2)
