@@ -287,7 +287,8 @@ impl<'s> Simulation<'s> {
         };
         let (flow, pd) = Flow::of(sc, system);
         let streams = Streams::new(sc.seed);
-        let workload = WorkloadGen::new(&sc.workload, &streams)?;
+        let workload =
+            WorkloadGen::new(&sc.workload, &streams)?.with_horizon(SimTime::ZERO + sc.max_duration);
         let mut net = Network::new();
         let mut insts: IdVec<InstanceId, Instance> = IdVec::new();
         let mut prefill_ids = Vec::new();
@@ -503,6 +504,9 @@ impl<'s> Simulation<'s> {
                 Event::Timeout(id, _) => self.on_timeout(id, sink),
             }
         }
+        // Requests the workload would still issue never arrived before the stop.
+        let not_arrived = self.workload.remaining() + u64::from(self.pending.is_some());
+        self.collector.not_arrived(not_arrived);
         // Whatever is still in flight at the stop is unfinished, reported in slot order.
         let mut free: IdVec<RequestId, bool> = self.reqs.iter().map(|_| false).collect();
         for &s in &self.free_slots {
