@@ -7,6 +7,7 @@ mod clients;
 mod common;
 mod determinism;
 mod engine_layer;
+mod hostile_bounds;
 mod plan;
 mod plan_shard;
 mod regression;

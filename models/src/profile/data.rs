@@ -513,7 +513,7 @@ fn check_in(
         Err(invalid(
             origin,
             field,
-            &format!("{x} must be in [{lo}, {hi}]{unit}"),
+            &format!("{x:?} must be in [{lo:?}, {hi:?}]{unit}"),
         ))
     }
 }

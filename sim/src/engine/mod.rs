@@ -52,9 +52,16 @@ pub enum System {
 /// A run could not start. Fatal.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    /// The workload's files could not be loaded.
-    #[error(transparent)]
-    Workload(#[from] WorkloadError),
+    /// The workload's files could not be loaded (the error names the scenario file, then
+    /// the field or data file).
+    #[error("{}: {source}", file.display())]
+    Workload {
+        /// The scenario file.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        #[source]
+        source: WorkloadError,
+    },
     /// The scenario has no baseline to simulate.
     #[error(
         "the scenario has no aggregated baseline (it is aggregated, or [baseline] enabled = false)"
@@ -287,8 +294,12 @@ impl<'s> Simulation<'s> {
         };
         let (flow, pd) = Flow::of(sc, system);
         let streams = Streams::new(sc.seed);
-        let workload =
-            WorkloadGen::new(&sc.workload, &streams)?.with_horizon(SimTime::ZERO + sc.max_duration);
+        let workload = WorkloadGen::new(&sc.workload, &streams)
+            .map_err(|source| SimError::Workload {
+                file: sc.file.clone(),
+                source,
+            })?
+            .with_horizon(SimTime::ZERO + sc.max_duration);
         let mut net = Network::new();
         let mut insts: IdVec<InstanceId, Instance> = IdVec::new();
         let mut prefill_ids = Vec::new();

@@ -192,7 +192,7 @@ impl Validator<'_> {
         if !x.is_finite() || x < lo || x > MAX_SECS {
             return Err(self.invalid(
                 field,
-                format!("must be in [{lo}, {MAX_SECS}] seconds, got {x}"),
+                format!("must be in [{lo}, {MAX_SECS}] seconds, got {x:?}"),
             ));
         }
         Ok(SimDuration::from_secs_f64(x))

@@ -12,17 +12,24 @@
 use super::{ScenarioError, ScenarioFile};
 use std::path::Path;
 
-/// Apply `--set KEY=VALUE` overrides to a parsed TOML document. `KEY` is a dotted path
-/// (`deployment.prefill.tp`); `VALUE` is parsed as a TOML value, else taken as a string.
-pub fn apply_overrides(doc: &mut toml::Table, sets: &[String]) -> Result<(), ScenarioError> {
+/// Apply `--set KEY=VALUE` overrides to a parsed TOML document of scenario `file`
+/// (which errors name). `KEY` is a dotted path (`deployment.prefill.tp`); `VALUE` is
+/// parsed as a TOML value, else taken as a string.
+pub fn apply_overrides(
+    file: &Path,
+    doc: &mut toml::Table,
+    sets: &[String],
+) -> Result<(), ScenarioError> {
     for arg in sets {
         let (key, value) = arg.split_once('=').ok_or_else(|| ScenarioError::Override {
+            file: file.to_path_buf(),
             arg: arg.clone(),
             message: "expected KEY=VALUE".into(),
         })?;
         let key = key.trim();
         let value = parse_toml_value(value.trim());
         set_path(doc, key, value).map_err(|message| ScenarioError::Override {
+            file: file.to_path_buf(),
             arg: arg.clone(),
             message,
         })?;

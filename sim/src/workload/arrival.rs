@@ -52,7 +52,7 @@ pub(crate) fn check_rate(rate: f64) -> Result<(), WorkloadError> {
     check(
         rate_in_range(rate),
         "rate-rps",
-        format!("{rate} must be in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s"),
+        format!("{rate:?} must be in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s"),
     )
 }
 

@@ -129,7 +129,7 @@ impl LengthDist {
                     mean.is_finite() && (-top..=top).contains(mean),
                     field,
                     "mean",
-                    format!("{mean} must be in [-{MAX_TOKENS}, {MAX_TOKENS}] tokens"),
+                    format!("{mean:?} must be in [-{MAX_TOKENS}, {MAX_TOKENS}] tokens"),
                 )?;
                 check(
                     std.is_finite() && (0.0..=top).contains(std),
@@ -158,7 +158,7 @@ impl LengthDist {
                     mean.is_finite() && *mean > 0.0 && *mean <= top,
                     field,
                     "mean",
-                    format!("{mean} must be in (0, {MAX_TOKENS}] tokens"),
+                    format!("{mean:?} must be in (0, {MAX_TOKENS}] tokens"),
                 )?;
                 check(
                     std.is_finite() && (0.0..=top).contains(std),

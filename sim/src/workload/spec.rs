@@ -559,7 +559,7 @@ impl TraceSpec {
                 if !super::arrival::rate_in_range(r) {
                     return Err(WorkloadError::invalid(
                         "workload.trace.rate-rps",
-                        format!("{r} must be in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s"),
+                        format!("{r:?} must be in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s"),
                     ));
                 }
                 TimeScale::RateRps(r)
