@@ -194,8 +194,8 @@ pub fn merge(
         return Err(ShardError::Incomplete("no shard files given".into()));
     };
     let count = first.shard.count;
-    // Every file's fingerprint and count first: nothing is allocated for a count that
-    // no file set can complete.
+    // Every file's fingerprint first, and the count bounded, before anything is
+    // allocated for the shards.
     for (name, f) in files {
         if f.fingerprint != want {
             return Err(ShardError::Mismatch {
@@ -207,11 +207,10 @@ pub fn merge(
             });
         }
     }
-    if count == 0 || count as usize > files.len() {
+    if !(1..=MAX_SHARDS).contains(&count) {
         return Err(ShardError::Incomplete(format!(
-            "the shards are {} of {count}, but {} file(s) were given: every shard 0..{count} is needed",
-            first.shard,
-            files.len()
+            "the shards are {} of {count}: the shard count must be in [1, {MAX_SHARDS}]",
+            first.shard
         )));
     }
     let mut seen: Vec<Option<&str>> = vec![None; count as usize];

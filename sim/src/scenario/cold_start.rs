@@ -221,7 +221,7 @@ mod tests {
         let e = ColdStartConfig::from_file(file, &f).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "s.toml: cold-start.warmup-s: must be in [0, 10000000] seconds, got -1"
+            "s.toml: cold-start.warmup-s: must be in [0, 10000000] seconds, got -1.0"
         );
         assert_eq!(field(e), "cold-start.warmup-s");
         assert_eq!(
