@@ -86,7 +86,7 @@ pub fn parse_rates(spec: &str) -> Result<Vec<f64>, String> {
                 }
                 // Counted in f64 first: a tiny step must not overflow the count.
                 let count = ((stop - start) / step + 1e-9).floor() + 1.0;
-                if !(count <= MAX_RATES as f64) {
+                if count.is_nan() || count > MAX_RATES as f64 {
                     return Err(format!(
                         "--rates {spec}: range {item} has {count:.3e} rates, at most {MAX_RATES}: use a larger step"
                     ));
