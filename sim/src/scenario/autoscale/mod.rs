@@ -629,7 +629,7 @@ fn bounds(v: &Validator, at: &str, min: u32, max: u32) -> Result<(), ScenarioErr
         return Err(v.invalid(
             &format!("{at}.max-replicas"),
             format!(
-                "must be in [max(1, min-replicas = {min}), {MAX_INSTANCES}] (the instance limit), got {max}"
+                "must be in [1, {MAX_INSTANCES}] (the instance limit) and >= min-replicas ({min}), got {max}"
             ),
         ));
     }
