@@ -62,9 +62,10 @@ pub fn from_json(file: &str, text: &str) -> Result<ShardFile, InputError> {
             w.version
         )));
     }
-    if w.shards == 0 || w.shard >= w.shards {
+    let most = xpyd_sim::planner::shard::MAX_SHARDS;
+    if w.shards == 0 || w.shard >= w.shards || w.shards > most {
         return Err(parse(format!(
-            "shard {}/{} is out of range",
+            "shard {}/{} is out of range (at most {most} shards)",
             w.shard, w.shards
         )));
     }

@@ -378,6 +378,11 @@ impl Summary {
                 )
             });
         }
+        if self.system.requests.not_arrived > 0 {
+            row(&mut t, "not arrived by simulation.max-duration-s", &|s| {
+                s.requests.not_arrived.to_string()
+            });
+        }
         if self.system.requests.warmup > 0 {
             row(&mut t, "warm-up requests (not measured)", &|s| {
                 s.requests.warmup.to_string()

@@ -38,6 +38,7 @@ fn settings() -> PlanSettings {
         precision: 0.05,
         jobs: 1,
         prune: true,
+        memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
     }
 }
 
@@ -116,6 +117,7 @@ fn thread_settings(jobs: usize, prune: bool) -> PlanSettings {
         precision: 0.05,
         jobs,
         prune,
+        memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
     }
 }
 

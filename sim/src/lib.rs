@@ -5,7 +5,8 @@
 //! batching); `kv_transfer` moves KV between instances; [`policy`] holds the decisions
 //! (routers, the PD decider, autoscalers); [`engine`] runs the event loop for a
 //! [`scenario::Scenario`], with one module per serving flow; [`metrics`] summarises;
-//! [`sweep`] runs a scenario at several rates; [`planner`] searches deployments;
+//! [`sweep`] runs a scenario at several rates; [`limits`] holds the range of every
+//! numeric input; [`planner`] searches deployments;
 //! [`describe`] names a deployment and its cost source for outputs; [`bench`](mod@bench) holds the
 //! reference workloads of `xpyd bench`.
 //!
@@ -32,6 +33,7 @@ pub(crate) use internal_modules;
 pub mod bench;
 pub mod describe;
 pub mod engine;
+pub mod limits;
 pub mod metrics;
 pub mod planner;
 pub mod policy;

@@ -25,6 +25,9 @@
 //!   counts by outcome (only in `warmup`), latencies, ITL, throughput or SLO attainment.
 //! - A timed-out request (its client aborted it, `[workload] timeout-s`) is its own
 //!   outcome: counted, with no TTFT, TPOT or E2E sample.
+//! - Requests the workload would have issued after `simulation.max-duration-s` never
+//!   arrive: counted in `not_arrived` only (present when not 0), so that a configured
+//!   request count is always accounted for.
 //!
 //! Invariant: `arrived = completed + rejected + unfinished + timed_out` (measured
 //! requests only).
@@ -419,6 +422,11 @@ pub struct RequestCounts {
     /// Warm-up requests issued before the measured ones (counted in nothing above).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub warmup: u64,
+    /// Requests (warm-up included) the workload would have issued after the stop time
+    /// (`simulation.max-duration-s`): they never arrived and are counted in nothing
+    /// above.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_arrived: u64,
 }
 
 fn is_zero(x: &u64) -> bool {
@@ -504,6 +512,11 @@ impl Collector {
             self.counts.arrived += 1;
             self.first_measured_s.get_or_insert(at_s);
         }
+    }
+
+    /// `n` requests would have arrived after the stop time.
+    pub fn not_arrived(&mut self, n: u64) {
+        self.counts.not_arrived = n;
     }
 
     /// Record `weight` inter-token gaps of `gap_ms`.

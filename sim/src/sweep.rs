@@ -11,6 +11,7 @@
 //!   meeting them too ([`knee`]).
 
 use crate::engine::{RunOutput, SimError, System, run};
+use crate::limits::{MAX_RATE_RPS, MIN_RATE_RPS};
 use crate::metrics::Distribution;
 use crate::scenario::Scenario;
 use crate::workload::WorkloadError;
@@ -43,8 +44,9 @@ pub enum SweepError {
 }
 
 /// Parse a rate list: rates and inclusive `START:STOP:STEP` ranges, comma-separated
-/// (`--rates`); sorted and deduplicated, at most [`MAX_RATES`]. The error names the
-/// flag and what is wrong.
+/// (`--rates`); sorted and deduplicated, at most [`MAX_RATES`], each in
+/// `[MIN_RATE_RPS, MAX_RATE_RPS]` (a range's count is computed before any rate is made).
+/// The error names the flag and what is wrong.
 pub fn parse_rates(spec: &str) -> Result<Vec<f64>, String> {
     let num = |s: &str, what: &str| -> Result<f64, String> {
         let v: f64 = s
@@ -54,6 +56,12 @@ pub fn parse_rates(spec: &str) -> Result<Vec<f64>, String> {
         if !(v.is_finite() && v > 0.0) {
             return Err(format!(
                 "--rates {spec}: {what} `{}` must be a positive number of requests/s",
+                s.trim()
+            ));
+        }
+        if what != "step" && !(MIN_RATE_RPS..=MAX_RATE_RPS).contains(&v) {
+            return Err(format!(
+                "--rates {spec}: {what} `{}` must be in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s",
                 s.trim()
             ));
         }
@@ -76,12 +84,14 @@ pub fn parse_rates(spec: &str) -> Result<Vec<f64>, String> {
                         "--rates {spec}: range {item}: stop {stop} is below start {start}"
                     ));
                 }
-                let n = ((stop - start) / step + 1e-9).floor() as usize + 1;
-                if n > MAX_RATES {
+                // Counted in f64 first: a tiny step must not overflow the count.
+                let count = ((stop - start) / step + 1e-9).floor() + 1.0;
+                if count.is_nan() || count > MAX_RATES as f64 {
                     return Err(format!(
-                        "--rates {spec}: range {item} has {n} rates, at most {MAX_RATES}"
+                        "--rates {spec}: range {item} has {count:.3e} rates, at most {MAX_RATES}: use a larger step"
                     ));
                 }
+                let n = count as usize;
                 rates.extend((0..n).map(|i| ((start + i as f64 * step) * 1e9).round() / 1e9));
             }
             _ => {

@@ -29,6 +29,7 @@ fn settings(jobs: usize, prune: bool) -> PlanSettings {
         precision: 0.05,
         jobs,
         prune,
+        memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
     }
 }
 

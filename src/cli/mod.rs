@@ -75,8 +75,79 @@ pub(crate) fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// The command line: every flag that takes a value accepts one that looks like a
+/// negative number, so that its own parser refuses it with the flag's range (clap would
+/// otherwise take `-5` for an unknown flag).
+fn command() -> clap::Command {
+    fn negatives(c: clap::Command) -> clap::Command {
+        c.mut_args(|a| {
+            if a.get_action().takes_values() && !a.is_positional() {
+                a.allow_negative_numbers(true)
+            } else {
+                a
+            }
+        })
+        .mut_subcommands(negatives)
+    }
+    negatives(<Cli as clap::CommandFactory>::command())
+}
+
+/// A rate flag's value: requests/s in `[MIN_RATE_RPS, MAX_RATE_RPS]`.
+pub(crate) fn rate_rps(s: &str) -> Result<f64, String> {
+    use xpyd_sim::limits::{MAX_RATE_RPS, MIN_RATE_RPS};
+    let r: f64 = s.trim().parse().map_err(|_| {
+        format!("not a number; expected requests/s in [{MIN_RATE_RPS}, {MAX_RATE_RPS}]")
+    })?;
+    if !(r.is_finite() && (MIN_RATE_RPS..=MAX_RATE_RPS).contains(&r)) {
+        return Err(format!(
+            "must be in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s"
+        ));
+    }
+    Ok(r)
+}
+
+/// An integer flag's value in `[lo, hi]`; negative numbers and overflows get the range
+/// too (clap's `u64` parser says only "invalid digit").
+fn u64_in(s: &str, lo: u64, hi: u64) -> Result<u64, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) if n >= i128::from(lo) && n <= i128::from(hi) => Ok(n as u64),
+        _ => Err(format!("must be an integer in [{lo}, {hi}]")),
+    }
+}
+
+/// A `--requests` value: in `[1, MAX_REQUESTS]`.
+pub(crate) fn requests(s: &str) -> Result<u64, String> {
+    u64_in(s, 1, xpyd_sim::limits::MAX_REQUESTS)
+}
+
+/// The range of token-count flags.
+pub(crate) fn tokens_parser() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=i64::from(xpyd_sim::limits::MAX_TOKENS))
+}
+
+/// A `--seed` value: a TOML (signed 64-bit) integer >= 0.
+pub(crate) fn seed(s: &str) -> Result<u64, String> {
+    u64_in(s, 0, i64::MAX as u64)
+}
+
+/// A `--jobs` value: worker threads in `[0, MAX_JOBS]` (0: one per core).
+pub(crate) fn jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_JOBS => Ok(n),
+        _ => Err(format!(
+            "must be an integer in [0, {MAX_JOBS}] (0: one per core)"
+        )),
+    }
+}
+
+/// Most worker threads a `--jobs` flag takes.
+const MAX_JOBS: usize = 4096;
+
 pub(crate) fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

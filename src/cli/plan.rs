@@ -29,10 +29,11 @@ pub(crate) struct PlanArgs {
     scenario: Option<PathBuf>,
     /// Most GPUs one deployment unit may use [default: a node of the scenario's GPU, or
     /// the scenario's deployment if larger].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(planner::MAX_GPUS_MAX)))]
     gpus_max: Option<u32>,
     /// Rate to size the deployment for, requests/s [default: the workload's rate].
-    #[arg(long, value_name = "RPS", allow_negative_numbers = true)]
+    #[arg(long, value_name = "RPS", value_parser = super::rate_rps)]
     target_rate: Option<f64>,
     /// GPU types to search (catalog ids, comma-separated) [default: the scenario's].
     #[arg(long, value_name = "G[,G...]", value_delimiter = ',')]
@@ -49,14 +50,14 @@ pub(crate) struct PlanArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Worker threads [default: one per core]. The plan is the same at any value.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::jobs)]
     jobs: Option<usize>,
     /// Master seed of every random stream (overrides `seed`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::seed)]
     seed: Option<u64>,
     /// Requests simulated per probe of the rate search, per instance of the unit (a unit
     /// of 4 instances is probed with 4 times as many, over the same simulated time).
-    #[arg(long, value_name = "N", default_value_t = 300)]
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = super::requests)]
     probe_requests: u64,
     /// Relative precision of the rate search.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.03)]
@@ -66,13 +67,15 @@ pub(crate) struct PlanArgs {
           value_parser = ["disaggregated", "aggregated"])]
     mode: Vec<String>,
     /// TP degrees to try per role (comma-separated) [default: 1,2,4,8].
-    #[arg(long, value_name = "T[,T...]", value_delimiter = ',')]
+    #[arg(long, value_name = "T[,T...]", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(xpyd_sim::limits::MAX_TP)))]
     tp: Vec<u32>,
     /// Token budgets per step to try (comma-separated) [default: 2048,4096,8192].
-    #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',', value_parser = super::tokens_parser())]
     token_budgets: Vec<u32>,
     /// Max running sequences to try (comma-separated) [default: 128,1024].
-    #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(xpyd_sim::limits::MAX_NUM_SEQS)))]
     max_num_seqs: Vec<u32>,
     /// Routers to try where a role has several replicas (comma-separated) [default: all].
     #[arg(long, value_name = "R[,R...]", value_delimiter = ',',
@@ -125,6 +128,11 @@ pub(crate) struct PlanArgs {
     /// Skip the charts and report.html.
     #[arg(long)]
     no_report: bool,
+    /// Memory the search may need, GiB: a search whose estimate (candidates, concurrent
+    /// probes, the confirming run; see the README) exceeds it is refused before it
+    /// starts.
+    #[arg(long, value_name = "GIB", default_value_t = planner::DEFAULT_MEMORY_BUDGET_GIB)]
+    memory_budget_gib: f64,
 }
 
 /// Default image of `--emit-job` pods: this version's release image.
@@ -184,7 +192,7 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
     let gpus_max = match args.gpus_max {
         Some(0) => bail!("--gpus-max must be at least 1"),
         Some(n) => n,
-        None => SearchSpace::default_gpus_max(&sc),
+        None => SearchSpace::default_gpus_max(&sc).min(planner::MAX_GPUS_MAX),
     };
     let mut space = SearchSpace::default_for(gpus, gpus_max);
     if !args.mode.is_empty() {
@@ -250,6 +258,7 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
         precision: args.precision,
         jobs: args.jobs.unwrap_or(0),
         prune: !args.no_prune,
+        memory_budget_gib: args.memory_budget_gib,
     })
 }
 
@@ -374,6 +383,7 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
         job_namespace: _,
         job_image: _,
         no_report: _,
+        memory_budget_gib: _,
     } = args;
     let mut out: Vec<String> = Vec::new();
     let mut flag = |name: &str, value: String| {
@@ -524,6 +534,7 @@ mod tests {
             &["--job-namespace", "ns"],
             &["--job-image", "i"],
             &["--no-report"],
+            &["--memory-budget-gib", "16"],
         ];
         for flags in not_search {
             let args = parse(flags);

@@ -19,20 +19,20 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Master seed of every random stream (overrides `seed`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::seed)]
     seed: Option<u64>,
     /// Mean offered rate, requests/s: open-loop arrivals get this rate, a rate schedule is
     /// scaled to this mean (its shape kept, as `xpyd sweep` does), a trace is replayed at it.
-    #[arg(long, value_name = "RPS", allow_negative_numbers = true)]
+    #[arg(long, value_name = "RPS", value_parser = super::rate_rps)]
     rate: Option<f64>,
     /// Requests to simulate (a trace replay stops after this many).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::requests)]
     requests: Option<u64>,
     /// Fixed prompt length, tokens.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::tokens_parser())]
     input_tokens: Option<u32>,
     /// Fixed output length, tokens.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::tokens_parser())]
     output_tokens: Option<u32>,
     /// Set any scenario field: a dotted TOML path and a TOML value, e.g.
     /// `--set deployment.decode.replicas=2`. Repeatable; applied before the flags above.

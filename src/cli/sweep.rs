@@ -32,10 +32,10 @@ pub(crate) struct SweepArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Master seed of every random stream (overrides `seed`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::seed)]
     seed: Option<u64>,
     /// Requests simulated at each rate.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::requests)]
     requests: Option<u64>,
     /// Set any scenario field: a dotted TOML path and a TOML value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -50,7 +50,7 @@ pub(crate) struct SweepArgs {
     #[arg(long)]
     roofline: bool,
     /// Worker threads [default: one per core]. The sweep is the same at any value.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::jobs)]
     jobs: Option<usize>,
     /// Skip the charts and report.html.
     #[arg(long)]

@@ -138,7 +138,11 @@ fn shards_merge_into_the_plan_of_one_run_byte_for_byte() {
 fn bad_shard_flags_exit_2_naming_the_problem() {
     for (arg, needle) in [
         ("3/2", "below the shard count"),
-        ("0/0", "at least 1"),
+        ("0/0", "shard count must be in [1, 100000]"),
+        (
+            "0/4294967295",
+            "shard count must be in [1, 100000], got 4294967295",
+        ),
         ("x", "expected I/N"),
     ] {
         let o = xpyd(&["plan", "--shard", arg]);

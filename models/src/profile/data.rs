@@ -492,16 +492,34 @@ fn invalid(origin: &str, field: String, message: &str) -> ProfileError {
     }
 }
 
-fn check_time(origin: &str, field: String, seconds: f64) -> Result<(), ProfileError> {
-    if seconds.is_finite() && seconds > 0.0 {
+/// Range of every measured time of a profile, seconds (one kernel, one copy, a launch
+/// gap): from a picosecond to 1000 s, so that no cost derived from it is 0, infinite or
+/// NaN.
+pub(super) const PROFILE_SECONDS_RANGE: (f64, f64) = (1e-12, 1e3);
+
+/// Range of a profile's ratios (`gemm_sustained[].ratio`) and of its HBM bandwidth, GB/s.
+pub(super) const PROFILE_RATIO_RANGE: (f64, f64) = (1e-6, 1e6);
+
+fn check_in(
+    origin: &str,
+    field: String,
+    x: f64,
+    (lo, hi): (f64, f64),
+    unit: &str,
+) -> Result<(), ProfileError> {
+    if x.is_finite() && x >= lo && x <= hi {
         Ok(())
     } else {
         Err(invalid(
             origin,
             field,
-            &format!("{seconds} is not a positive finite number of seconds"),
+            &format!("{x:?} must be in [{lo:?}, {hi:?}]{unit}"),
         ))
     }
+}
+
+fn check_time(origin: &str, field: String, seconds: f64) -> Result<(), ProfileError> {
+    check_in(origin, field, seconds, PROFILE_SECONDS_RANGE, " seconds")
 }
 
 fn check_positive(origin: &str, field: String, v: u64) -> Result<(), ProfileError> {
@@ -606,10 +624,16 @@ impl Profile {
             check_positive(o, f("layers"), r.layers.into())?;
             check_time(o, f("sequence_s"), r.sequence_s)?;
             check_time(o, f("isolated_s"), r.isolated_s)?;
-            check_time(o, f("ratio"), r.ratio)?;
+            check_in(o, f("ratio"), r.ratio, PROFILE_RATIO_RANGE, "")?;
         }
         if let Some(v) = d.hbm_bandwidth_gb_s {
-            check_time(o, "hbm_bandwidth_gb_s".into(), v)?;
+            check_in(
+                o,
+                "hbm_bandwidth_gb_s".into(),
+                v,
+                PROFILE_RATIO_RANGE,
+                " GB/s",
+            )?;
         }
         if let Some(v) = d.launch_gap_s {
             check_time(o, "launch_gap_s".into(), v)?;

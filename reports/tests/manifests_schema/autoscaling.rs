@@ -11,7 +11,7 @@ fn scenario_spec(file: &str, sets: &[String]) -> DeploymentSpec {
     let f = dir.join(file);
     let text = std::fs::read_to_string(&f).unwrap();
     let mut doc = xpyd_sim::scenario::parse_scenario_text(&f, &text).unwrap();
-    xpyd_sim::scenario::apply_overrides(&mut doc, sets).unwrap();
+    xpyd_sim::scenario::apply_overrides(std::path::Path::new("s.toml"), &mut doc, sets).unwrap();
     let wire = xpyd_sim::scenario::table_to_file(&f, doc).unwrap();
     let sc = xpyd_sim::Scenario::from_file(&f, &dir, wire)
         .unwrap_or_else(|e| panic!("{file} {sets:?}: {e}"));

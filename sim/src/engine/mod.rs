@@ -52,9 +52,16 @@ pub enum System {
 /// A run could not start. Fatal.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    /// The workload's files could not be loaded.
-    #[error(transparent)]
-    Workload(#[from] WorkloadError),
+    /// The workload's files could not be loaded (the error names the scenario file, then
+    /// the field or data file).
+    #[error("{}: {source}", file.display())]
+    Workload {
+        /// The scenario file.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        #[source]
+        source: WorkloadError,
+    },
     /// The scenario has no baseline to simulate.
     #[error(
         "the scenario has no aggregated baseline (it is aggregated, or [baseline] enabled = false)"
@@ -287,7 +294,12 @@ impl<'s> Simulation<'s> {
         };
         let (flow, pd) = Flow::of(sc, system);
         let streams = Streams::new(sc.seed);
-        let workload = WorkloadGen::new(&sc.workload, &streams)?;
+        let workload = WorkloadGen::new(&sc.workload, &streams)
+            .map_err(|source| SimError::Workload {
+                file: sc.file.clone(),
+                source,
+            })?
+            .with_horizon(SimTime::ZERO + sc.max_duration);
         let mut net = Network::new();
         let mut insts: IdVec<InstanceId, Instance> = IdVec::new();
         let mut prefill_ids = Vec::new();
@@ -503,6 +515,9 @@ impl<'s> Simulation<'s> {
                 Event::Timeout(id, _) => self.on_timeout(id, sink),
             }
         }
+        // Requests the workload would still issue never arrived before the stop.
+        let not_arrived = self.workload.remaining() + u64::from(self.pending.is_some());
+        self.collector.not_arrived(not_arrived);
         // Whatever is still in flight at the stop is unfinished, reported in slot order.
         let mut free: IdVec<RequestId, bool> = self.reqs.iter().map(|_| false).collect();
         for &s in &self.free_slots {

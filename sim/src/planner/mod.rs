@@ -12,7 +12,8 @@
 //!    simulation. `xpyd_reports::plan_files` renders the outputs.
 //!
 //! [`shard`] runs step 3 on a slice of the candidates and merges the slices' files
-//! (`xpyd plan --shard I/N`, `--merge`).
+//! (`xpyd plan --shard I/N`, `--merge`). [`budget`] refuses, before step 1, a search
+//! whose estimated memory exceeds the budget.
 //!
 //! # Invariants
 //!
@@ -29,12 +30,14 @@
 //! - The library never prints; progress goes through a callback.
 
 pub mod bounds;
+pub mod budget;
 pub mod candidates;
 pub mod result;
 pub mod search;
 pub mod shard;
 
 use crate::engine::{System, run};
+use crate::limits::MAX_INSTANCES;
 use crate::rng::Streams;
 use crate::role::Role;
 use crate::scenario::{Mode, Scenario, ScenarioFile};
@@ -54,7 +57,9 @@ pub const WAVE: usize = 16;
 const PROBE_LIFETIMES: f64 = 4.0;
 
 /// A probe simulates at most this many times its minimum number of requests.
-const PROBE_MAX_FACTOR: u64 = 16;
+pub(crate) const PROBE_MAX_FACTOR: u64 = 16;
+
+pub use budget::{DEFAULT_MEMORY_BUDGET_GIB, MAX_GPUS_MAX};
 
 /// Extra units tried when the confirming run of the sized deployment misses the SLOs.
 const CONFIRM_EXTRA_UNITS: u32 = 3;
@@ -138,6 +143,9 @@ pub struct PlanSettings {
     pub jobs: usize,
     /// Skip candidates whose bound cannot beat the best (off: simulate everything).
     pub prune: bool,
+    /// Most memory the search may need by its [`budget`] estimate, GiB (not part of the
+    /// plan: it only decides whether the search starts).
+    pub memory_budget_gib: f64,
 }
 
 /// Progress reports, for a progress bar.
@@ -274,6 +282,22 @@ impl EvalContext {
     /// Mean lengths of the probe requests.
     pub fn length_stats(&self) -> LengthStats {
         self.stats
+    }
+
+    /// A request's lifetime at the SLOs' pace, s (TTFT objective + mean output x TPOT
+    /// objective).
+    fn lifetime_s(&self) -> f64 {
+        (self.slo_ttft_ms + self.stats.mean_output * self.slo_tpot_ms) * 1e-3
+    }
+
+    /// Refuse a search of `settings` whose estimated memory exceeds its budget (see
+    /// [`budget`]); runs before anything is enumerated.
+    pub fn check_budget(&self, settings: &PlanSettings) -> Result<budget::Estimate, PlanError> {
+        let threads = match settings.jobs {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        budget::check(settings, threads, self.target_rps * self.lifetime_s())
     }
 }
 
@@ -427,6 +451,7 @@ pub fn plan(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Plan, PlanError> {
     let ctx = EvalContext::new(settings)?;
+    ctx.check_budget(settings)?;
     let candidates = enumerate(
         &settings.base,
         &settings.file,
@@ -599,8 +624,21 @@ fn confirm(
             scenario_toml: text,
         })
     };
+    // The deployment must stay within the instance limit (checked before it is built).
+    let per_unit = instances(c);
+    let most_units = u64::from(MAX_INSTANCES) / per_unit.max(1);
+    if u64::from(first) > most_units {
+        return Err(PlanError::Setting {
+            setting: "--target-rate",
+            message: format!(
+                "{target} requests/s needs {first} units of {} ({unit_rate_rps:.3} requests/s each, {per_unit} instances per unit), over the limit of {MAX_INSTANCES} instances: lower --target-rate",
+                c.shape_label()
+            ),
+        });
+    }
+    let last = (u64::from(first) + u64::from(CONFIRM_EXTRA_UNITS)).min(most_units) as u32;
     let mut rec = trial(c.replicas(first), first)?;
-    for units in first + 1..=first + CONFIRM_EXTRA_UNITS {
+    for units in first + 1..=last {
         if rec.confirm.met {
             break;
         }

@@ -27,6 +27,9 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+/// Most shards a plan is split into (`--shard I/N`; a merge needs every one's file).
+pub const MAX_SHARDS: u32 = 100_000;
+
 /// One slice of a plan: `index` of `count` (`I/N` on the command line).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
@@ -57,7 +60,7 @@ impl fmt::Display for Shard {
 impl FromStr for Shard {
     type Err = String;
 
-    /// `I/N` with `N >= 1` and `I < N` (indices count from 0).
+    /// `I/N` with `1 <= N <=` [`MAX_SHARDS`] and `I < N` (indices count from 0).
     fn from_str(s: &str) -> Result<Shard, String> {
         let (i, n) = s
             .split_once('/')
@@ -68,8 +71,10 @@ impl FromStr for Shard {
                 .map_err(|_| format!("`{s}`: {what} `{t}` is not a non-negative integer"))
         };
         let (index, count) = (num(i, "shard index")?, num(n, "shard count")?);
-        if count == 0 {
-            return Err(format!("`{s}`: the shard count must be at least 1"));
+        if !(1..=MAX_SHARDS).contains(&count) {
+            return Err(format!(
+                "`{s}`: the shard count must be in [1, {MAX_SHARDS}], got {count}"
+            ));
         }
         if index >= count {
             return Err(format!(
@@ -169,6 +174,7 @@ pub fn fingerprint(settings: &PlanSettings) -> String {
         precision,
         jobs: _,
         prune,
+        memory_budget_gib: _,
     } = settings;
     // Debug of f64 is its shortest round-trip form: distinct values, distinct text.
     let text = format!(
@@ -187,6 +193,7 @@ pub fn evaluate_shard(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<ShardFile, PlanError> {
     let ctx = EvalContext::new(settings)?;
+    ctx.check_budget(settings)?;
     let candidates = enumerate(
         &settings.base,
         &settings.file,
@@ -223,6 +230,25 @@ pub fn merge(
         return Err(ShardError::Incomplete("no shard files given".into()));
     };
     let count = first.shard.count;
+    // Every file's fingerprint first, and the count bounded, before anything is
+    // allocated for the shards.
+    for (name, f) in files {
+        if f.fingerprint != want {
+            return Err(ShardError::Mismatch {
+                file: name.clone(),
+                message: format!(
+                    "made for another scenario or other plan settings (fingerprint {}, this plan {want}): run the merge with the scenario and flags the shards were made with",
+                    f.fingerprint
+                ),
+            });
+        }
+    }
+    if !(1..=MAX_SHARDS).contains(&count) {
+        return Err(ShardError::Incomplete(format!(
+            "the shards are {} of {count}: the shard count must be in [1, {MAX_SHARDS}]",
+            first.shard
+        )));
+    }
     let mut seen: Vec<Option<&str>> = vec![None; count as usize];
     for (name, f) in files {
         let mismatch = |message: String| ShardError::Mismatch {
@@ -241,7 +267,13 @@ pub fn merge(
                 f.shard, first.shard
             )));
         }
-        match &mut seen[f.shard.index as usize] {
+        let Some(slot) = seen.get_mut(f.shard.index as usize) else {
+            return Err(mismatch(format!(
+                "shard index {} is not below the shard count {count}",
+                f.shard.index
+            )));
+        };
+        match slot {
             Some(other) => {
                 return Err(mismatch(format!(
                     "shard {} is given twice (also in {other})",
@@ -264,6 +296,7 @@ pub fn merge(
         )));
     }
     let ctx = EvalContext::new(settings)?;
+    ctx.check_budget(settings)?;
     let candidates = enumerate(
         &settings.base,
         &settings.file,

@@ -9,12 +9,10 @@
 //! point one way. Messages state the accepted range and the value as given.
 
 use super::ScenarioError;
+use crate::limits::{MAX_SECS, MIN_PERIOD_S};
 use crate::time::SimDuration;
 use std::ops::RangeInclusive;
 use std::path::Path;
-
-/// Longest duration the autoscaling and cold-start sections accept: 10^7 s (about 116 days).
-const MAX_SECS: f64 = 1e7;
 
 /// Nanoseconds in a second.
 const SECOND_NS: u64 = 1_000_000_000;
@@ -33,58 +31,77 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn positive_u32(&self, field: &str, x: u32) -> Result<u32, ScenarioError> {
-        if x == 0 {
-            return Err(self.invalid(field, "must be at least 1"));
-        }
-        Ok(x)
+    /// An integer in `range` (`u32` fields without a unit: counts, tokens, replicas).
+    pub(super) fn count(
+        &self,
+        field: &str,
+        x: u32,
+        range: RangeInclusive<u32>,
+    ) -> Result<u32, ScenarioError> {
+        self.u32_in(field, x, range, "")
     }
 
-    pub(super) fn positive_f64(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
-        if !(x.is_finite() && x > 0.0) {
-            return Err(self.invalid(field, format!("must be a positive number, got {x:?}")));
-        }
-        Ok(x)
-    }
-
-    pub(super) fn at_least(&self, field: &str, x: f64, min: f64) -> Result<f64, ScenarioError> {
-        if !(x.is_finite() && x >= min) {
-            return Err(self.invalid(field, format!("must be at least {min}, got {x:?}")));
-        }
-        Ok(x)
-    }
-
-    pub(super) fn non_negative_f64(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
-        if !(x.is_finite() && x >= 0.0) {
-            return Err(self.invalid(field, format!("must be a non-negative number, got {x:?}")));
-        }
-        Ok(x)
-    }
-
-    /// A positive number of seconds (`simulation.max-duration-s`), converted once.
-    pub(super) fn positive_secs(&self, field: &str, x: f64) -> Result<SimDuration, ScenarioError> {
-        Ok(SimDuration::from_secs_f64(self.positive_f64(field, x)?))
-    }
-
-    /// At least `min` seconds (`simulation.sample-window-s`), converted once.
-    pub(super) fn secs_at_least(
+    /// A finite number in `[lo, hi]`; `unit` (may be empty) follows the range.
+    pub(super) fn f64_in(
         &self,
         field: &str,
         x: f64,
-        min: f64,
-    ) -> Result<SimDuration, ScenarioError> {
-        Ok(SimDuration::from_secs_f64(self.at_least(field, x, min)?))
+        (lo, hi): (f64, f64),
+        unit: &str,
+    ) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && x >= lo && x <= hi) {
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {unit}")
+            };
+            return Err(self.invalid(field, format!("must be in [{lo}, {hi}]{unit}, got {x:?}")));
+        }
+        Ok(x)
     }
 
-    /// A non-negative number of milliseconds, as given and converted once (the value is
-    /// kept for reports, the duration for the engine).
-    pub(super) fn non_negative_ms(
+    /// A finite number in `(0, hi]`; `unit` as in [`Self::f64_in`].
+    pub(super) fn positive_up_to(
         &self,
         field: &str,
         x: f64,
+        hi: f64,
+        unit: &str,
+    ) -> Result<f64, ScenarioError> {
+        if !(x.is_finite() && x > 0.0 && x <= hi) {
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {unit}")
+            };
+            return Err(self.invalid(field, format!("must be in (0, {hi}]{unit}, got {x:?}")));
+        }
+        Ok(x)
+    }
+
+    /// Seconds in `[MIN_PERIOD_S, MAX_SECS]` (`simulation.max-duration-s`,
+    /// `simulation.sample-window-s`), converted once.
+    pub(super) fn period_secs(&self, field: &str, x: f64) -> Result<SimDuration, ScenarioError> {
+        let s = self.f64_in(field, x, (MIN_PERIOD_S, MAX_SECS), "seconds")?;
+        Ok(SimDuration::from_secs_f64(s))
+    }
+
+    /// Milliseconds in `[0, hi]`, as given and converted once (the value is kept for
+    /// reports, the duration for the engine).
+    pub(super) fn ms_up_to(
+        &self,
+        field: &str,
+        x: f64,
+        hi: f64,
     ) -> Result<(f64, SimDuration), ScenarioError> {
-        let ms = self.non_negative_f64(field, x)?;
+        let ms = self.f64_in(field, x, (0.0, hi), "ms")?;
         Ok((ms, SimDuration::from_millis_f64(ms)))
+    }
+
+    /// An efficiency fraction in `[MIN_EFFICIENCY, 1]`: bounded away from 0 so that no
+    /// cost divided by it is infinite.
+    pub(super) fn efficiency(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
+        self.f64_in(field, x, (crate::limits::MIN_EFFICIENCY, 1.0), "")
     }
 
     pub(super) fn fraction(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
@@ -106,14 +123,6 @@ impl Validator<'_> {
     pub(super) fn percentile(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
         if !(x.is_finite() && x > 0.0 && x <= 100.0) {
             return Err(self.invalid(field, format!("must be in (0, 100], got {x}")));
-        }
-        Ok(x)
-    }
-
-    /// Any finite number.
-    pub(super) fn finite(&self, field: &str, x: f64) -> Result<f64, ScenarioError> {
-        if !x.is_finite() {
-            return Err(self.invalid(field, format!("must be finite, got {x}")));
         }
         Ok(x)
     }
@@ -154,7 +163,8 @@ impl Validator<'_> {
         Ok(SimDuration(u64::from(secs) * SECOND_NS))
     }
 
-    /// Seconds in `(0, 10^7]` (sync periods, windows, intervals), converted once.
+    /// Seconds in `[MIN_PERIOD_S, MAX_SECS]` (sync periods, windows, intervals): a
+    /// period never rounds to 0 ns. Converted once.
     pub(super) fn positive_secs_bounded(
         &self,
         field: &str,
@@ -178,17 +188,17 @@ impl Validator<'_> {
         x: f64,
         positive: bool,
     ) -> Result<SimDuration, ScenarioError> {
-        if !x.is_finite() || x < 0.0 || (positive && x == 0.0) || x > MAX_SECS {
-            let lower = if positive { "> 0" } else { ">= 0" };
+        let lo = if positive { MIN_PERIOD_S } else { 0.0 };
+        if !x.is_finite() || x < lo || x > MAX_SECS {
             return Err(self.invalid(
                 field,
-                format!("must be {lower} and <= {MAX_SECS} seconds, got {x}"),
+                format!("must be in [{lo}, {MAX_SECS}] seconds, got {x:?}"),
             ));
         }
         Ok(SimDuration::from_secs_f64(x))
     }
 
-    /// Whole seconds in `(0, 10^7]` (KEDA's and the HPA's integer periods), converted once.
+    /// Whole seconds in `[1, 10^7]` (KEDA's and the HPA's integer periods), converted once.
     pub(super) fn whole_positive_secs(
         &self,
         field: &str,

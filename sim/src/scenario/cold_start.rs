@@ -24,6 +24,7 @@
 
 use super::ScenarioError;
 use super::check::Validator;
+use crate::limits::LINK_RANGE;
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -97,14 +98,18 @@ pub(super) fn cold_start_config(
     Ok(ColdStartConfig {
         scheduling: dur("scheduling-s", *scheduling_s, d.scheduling)?,
         image_pull: dur("image-pull-s", *image_pull_s, d.image_pull)?,
-        storage_gbit_s: v.positive_f64(
+        storage_gbit_s: v.f64_in(
             "cold-start.storage-gbit-s",
             storage_gbit_s.unwrap_or(d.storage_gbit_s),
+            LINK_RANGE,
+            "Gbit/s",
         )?,
         local_cache: local_cache.unwrap_or(d.local_cache),
-        cache_gbit_s: v.positive_f64(
+        cache_gbit_s: v.f64_in(
             "cold-start.cache-gbit-s",
             cache_gbit_s.unwrap_or(d.cache_gbit_s),
+            LINK_RANGE,
+            "Gbit/s",
         )?,
         warmup: dur("warmup-s", *warmup_s, d.warmup)?,
     })
@@ -216,7 +221,7 @@ mod tests {
         let e = ColdStartConfig::from_file(file, &f).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "s.toml: cold-start.warmup-s: must be >= 0 and <= 10000000 seconds, got -1"
+            "s.toml: cold-start.warmup-s: must be in [0, 10000000] seconds, got -1.0"
         );
         assert_eq!(field(e), "cold-start.warmup-s");
         assert_eq!(

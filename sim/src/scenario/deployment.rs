@@ -13,6 +13,9 @@
 use super::autoscale::autoscale_config;
 use super::check::Validator;
 use super::{AutoscaleConfig, AutoscaleFile, ScenarioError};
+use crate::limits::{
+    MAX_BLOCK_TOKENS, MAX_INSTANCES, MAX_NUM_SEQS, MAX_RESERVE_GIB, MAX_TOKENS, MAX_TP,
+};
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
 use xpyd_models::{Dtype, GpuSpec, MemoryPlan, ModelArch};
@@ -419,11 +422,10 @@ impl RoleCtx<'_> {
             engine,
             autoscale,
         } = r;
-        if autoscale.is_none() {
-            // Only an autoscaler (KEDA scale-to-zero) may start a role empty.
-            v.positive_u32(&format!("{at}.replicas"), replicas)?;
-        }
-        v.positive_u32(&format!("{at}.tp"), tp)?;
+        // Only an autoscaler (KEDA scale-to-zero) may start a role empty.
+        let least = u32::from(autoscale.is_none());
+        v.count(&format!("{at}.replicas"), replicas, least..=MAX_INSTANCES)?;
+        v.count(&format!("{at}.tp"), tp, 1..=MAX_TP)?;
         if tp > self.gpus_per_node && tp % self.gpus_per_node != 0 {
             return Err(v.invalid(
                 &format!("{at}.tp"),
@@ -433,6 +435,9 @@ impl RoleCtx<'_> {
                 ),
             ));
         }
+        let reserve_given = engine.activation_reserve_gib.is_some();
+        let util_given = engine.gpu_memory_utilization.is_some();
+        let block_given = engine.kv_block_tokens.is_some();
         let engine = self.engine(at, engine, kind, tp)?;
         let plan = match engine.memory_fraction {
             MemoryFraction::OfTotal => MemoryPlan::new,
@@ -447,11 +452,19 @@ impl RoleCtx<'_> {
             engine.gpu_memory_utilization,
             engine.activation_reserve_gib,
         )
-        .map_err(|e| v.invalid(&format!("{at}.tp"), e.to_string()))?;
+        .map_err(|e| {
+            let key = self.memory_culprit(&e, &engine, reserve_given, util_given);
+            v.invalid(&format!("{at}.{key}"), e.to_string())
+        })?;
         let block = u64::from(engine.kv_block_tokens);
         if memory.kv_capacity_tokens < block {
+            let key = if block_given {
+                "engine.kv-block-tokens"
+            } else {
+                "tp"
+            };
             return Err(v.invalid(
-                &format!("{at}.tp"),
+                &format!("{at}.{key}"),
                 format!(
                     "{} at TP {tp} on {} leaves room for {} KV tokens, less than one block of {block}",
                     self.arch.id, self.gpu.id, memory.kv_capacity_tokens
@@ -485,6 +498,39 @@ impl RoleCtx<'_> {
         })
     }
 
+    /// The field a memory plan's error `e` is blamed on: the TP when the heads do not
+    /// split or the weights do not fit the whole GPU at this TP; else a memory setting
+    /// the scenario gave (the activation reserve when it alone exhausts the usable
+    /// memory, else the utilisation); else the TP.
+    fn memory_culprit(
+        &self,
+        e: &xpyd_models::memory::FitError,
+        engine: &EngineConfig,
+        reserve_given: bool,
+        util_given: bool,
+    ) -> &'static str {
+        use xpyd_models::memory::FitError;
+        let FitError::Weights { weights_gib, .. } = e else {
+            return "tp";
+        };
+        let memory_gib = self.gpu.memory_gib;
+        if *weights_gib >= memory_gib {
+            return "tp";
+        }
+        if reserve_given
+            && engine.activation_reserve_gib >= memory_gib * engine.gpu_memory_utilization
+        {
+            return "engine.activation-reserve-gib";
+        }
+        if util_given {
+            return "engine.gpu-memory-utilization";
+        }
+        if reserve_given {
+            return "engine.activation-reserve-gib";
+        }
+        "tp"
+    }
+
     fn engine(
         &self,
         at: &str,
@@ -505,26 +551,34 @@ impl RoleCtx<'_> {
             async_scheduling,
         } = e;
         let d = backend_defaults(self.backend, self.gpu, kind);
-        let max_num_seqs = v.positive_u32(
+        let max_num_seqs = v.count(
             &format!("{at}.engine.max-num-seqs"),
             max_num_seqs.unwrap_or(d.max_num_seqs),
+            1..=MAX_NUM_SEQS,
         )?;
-        let max_batched_tokens = v.positive_u32(
+        let max_batched_tokens = v.count(
             &format!("{at}.engine.max-batched-tokens"),
             max_batched_tokens
                 .or(self.engine_batched_tokens)
                 .unwrap_or(d.max_batched_tokens),
+            1..=MAX_TOKENS,
         )?;
-        let kv_block_tokens = v.positive_u32(
+        let kv_block_tokens = v.count(
             &format!("{at}.engine.kv-block-tokens"),
             kv_block_tokens.unwrap_or(d.kv_block_tokens),
+            1..=MAX_BLOCK_TOKENS,
         )?;
         let gpu_memory_utilization = v.fraction(
             &format!("{at}.engine.gpu-memory-utilization"),
             gpu_memory_utilization.unwrap_or(d.gpu_memory_utilization),
         )?;
         let activation_reserve_gib = match activation_reserve_gib {
-            Some(x) => v.non_negative_f64(&format!("{at}.engine.activation-reserve-gib"), x)?,
+            Some(x) => v.f64_in(
+                &format!("{at}.engine.activation-reserve-gib"),
+                x,
+                (0.0, MAX_RESERVE_GIB),
+                "GiB",
+            )?,
             None => default_activation_reserve_gib(self.arch, tp, max_batched_tokens),
         };
         Ok(EngineConfig {

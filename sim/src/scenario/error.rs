@@ -49,8 +49,10 @@ pub enum ScenarioError {
         message: String,
     },
     /// A `--set KEY=VALUE` override is malformed.
-    #[error("--set {arg}: {message}")]
+    #[error("{file}: --set {arg}: {message}")]
     Override {
+        /// The scenario file the override applies to.
+        file: PathBuf,
         /// The override as given.
         arg: String,
         /// What is wrong.

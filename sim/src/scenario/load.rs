@@ -106,7 +106,7 @@ pub(super) fn parse_file(
     sets: &[String],
 ) -> Result<ScenarioFile, ScenarioError> {
     let mut doc = parse_scenario_text(file, text)?;
-    apply_overrides(&mut doc, sets)?;
+    apply_overrides(file, &mut doc, sets)?;
     table_to_file(file, doc)
 }
 

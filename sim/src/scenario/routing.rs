@@ -4,6 +4,7 @@
 
 use super::ScenarioError;
 use super::check::Validator;
+use crate::limits::{MAX_BLOCK_TOKENS, MAX_CACHE_BLOCKS, MAX_TOKENS, MAX_WEIGHT};
 use serde::{Deserialize, Serialize};
 
 /// `[routing]`: parameters of the cache-aware routers (used by every role whose
@@ -165,13 +166,14 @@ pub(super) fn routing_config(
     {
         let k = &mut c.kv_aware;
         if let Some(x) = overlap_weight {
-            k.overlap_weight = v.non_negative_f64("routing.kv-aware.overlap-weight", x)?;
+            k.overlap_weight =
+                v.f64_in("routing.kv-aware.overlap-weight", x, (0.0, MAX_WEIGHT), "")?;
         }
         if let Some(x) = temperature {
-            k.temperature = v.non_negative_f64("routing.kv-aware.temperature", x)?;
+            k.temperature = v.f64_in("routing.kv-aware.temperature", x, (0.0, MAX_WEIGHT), "")?;
         }
         if let Some(x) = block_tokens {
-            k.block_tokens = v.positive_u32("routing.kv-aware.block-tokens", x)?;
+            k.block_tokens = v.count("routing.kv-aware.block-tokens", x, 1..=MAX_BLOCK_TOKENS)?;
         }
     }
     if let Some(CacheAwareFile {
@@ -195,11 +197,19 @@ pub(super) fn routing_config(
             k.balance_abs_threshold = x;
         }
         if let Some(x) = balance_rel_threshold {
-            k.balance_rel_threshold =
-                v.at_least("routing.cache-aware.balance-rel-threshold", x, 1.0)?;
+            k.balance_rel_threshold = v.f64_in(
+                "routing.cache-aware.balance-rel-threshold",
+                x,
+                (1.0, MAX_WEIGHT),
+                "",
+            )?;
         }
         if let Some(x) = max_tree_blocks {
-            k.max_tree_blocks = v.positive_u32("routing.cache-aware.max-tree-blocks", x)?;
+            k.max_tree_blocks = v.count(
+                "routing.cache-aware.max-tree-blocks",
+                x,
+                1..=MAX_CACHE_BLOCKS,
+            )?;
         }
     }
     if let Some(GaieFile {
@@ -214,16 +224,17 @@ pub(super) fn routing_config(
     {
         let k = &mut c.gaie;
         if let Some(x) = prefix_weight {
-            k.prefix_weight = v.non_negative_f64("routing.gaie.prefix-weight", x)?;
+            k.prefix_weight = v.f64_in("routing.gaie.prefix-weight", x, (0.0, MAX_WEIGHT), "")?;
         }
         if let Some(x) = queue_weight {
-            k.queue_weight = v.non_negative_f64("routing.gaie.queue-weight", x)?;
+            k.queue_weight = v.f64_in("routing.gaie.queue-weight", x, (0.0, MAX_WEIGHT), "")?;
         }
         if let Some(x) = kv_weight {
-            k.kv_weight = v.non_negative_f64("routing.gaie.kv-weight", x)?;
+            k.kv_weight = v.f64_in("routing.gaie.kv-weight", x, (0.0, MAX_WEIGHT), "")?;
         }
         if let Some(x) = lru_capacity_blocks {
-            k.lru_capacity_blocks = v.positive_u32("routing.gaie.lru-capacity-blocks", x)?;
+            k.lru_capacity_blocks =
+                v.count("routing.gaie.lru-capacity-blocks", x, 1..=MAX_CACHE_BLOCKS)?;
         }
         if let Some(x) = saturation_queue {
             k.saturation_queue = x;
@@ -232,7 +243,7 @@ pub(super) fn routing_config(
             k.saturation_kv = v.fraction("routing.gaie.saturation-kv", x)?;
         }
         if let Some(x) = non_cached_tokens {
-            k.non_cached_tokens = x;
+            k.non_cached_tokens = v.count("routing.gaie.non-cached-tokens", x, 0..=MAX_TOKENS)?;
         }
     }
     Ok(c)

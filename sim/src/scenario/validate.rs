@@ -17,6 +17,9 @@ use super::{
     HardwareFile, KvTransferConfig, KvTransferFile, Mode, ModelFile, ProfileChoice, RoleFile,
     Scenario, ScenarioError, ScenarioFile, SimulationFile, SloConfig, SloFile, Topology,
 };
+use crate::limits::{
+    LINK_RANGE, MAX_GPU_HOUR_USD, MAX_GPUS_PER_NODE, MAX_INSTANCES, MAX_MS, MAX_TOKENS,
+};
 use crate::role::Role;
 use crate::workload::Workload;
 use std::path::Path;
@@ -67,7 +70,12 @@ impl Scenario {
         let weights = weights.unwrap_or(Dtype::Bf16);
         let kv_cache = kv_cache.unwrap_or(Dtype::Bf16);
         let max_model_len = max_model_len.unwrap_or(arch.max_position_embeddings);
-        v.positive_u32("model.max-model-len", max_model_len)?;
+        v.u32_in(
+            "model.max-model-len",
+            max_model_len,
+            1..=MAX_TOKENS,
+            "tokens (the model's max_position_embeddings when unset)",
+        )?;
 
         // Hardware.
         let HardwareFile {
@@ -86,13 +94,22 @@ impl Scenario {
         };
         let gpu = GpuSpec::builtin(&gpu).map_err(|e| v.invalid("hardware.gpu", e.to_string()))?;
         let gpus_per_node = gpus_per_node.unwrap_or(gpu.gpus_per_node);
-        v.positive_u32("hardware.gpus-per-node", gpus_per_node)?;
+        v.count(
+            "hardware.gpus-per-node",
+            gpus_per_node,
+            1..=MAX_GPUS_PER_NODE,
+        )?;
         let nic_gbit_s = nic_gbit_s.unwrap_or(gpu.nic_gbit_s);
-        v.at_least("hardware.nic-gbit-s", nic_gbit_s, 1e-3)?;
+        v.f64_in("hardware.nic-gbit-s", nic_gbit_s, LINK_RANGE, "Gbit/s")?;
         let intra_node_gb_s = intra_node_gb_s.unwrap_or(gpu.interconnect.bandwidth_gb_s);
-        v.at_least("hardware.intra-node-gb-s", intra_node_gb_s, 1e-3)?;
+        v.f64_in(
+            "hardware.intra-node-gb-s",
+            intra_node_gb_s,
+            LINK_RANGE,
+            "GB/s",
+        )?;
         if let Some(p) = gpu_hour_usd {
-            v.non_negative_f64("hardware.gpu-hour-usd", p)?;
+            v.f64_in("hardware.gpu-hour-usd", p, (0.0, MAX_GPU_HOUR_USD), "USD")?;
         }
 
         // Deployment.
@@ -187,6 +204,8 @@ impl Scenario {
             }
         };
 
+        check_instances(&v, &topology)?;
+
         // Baseline.
         let BaselineFile {
             enabled,
@@ -194,12 +213,22 @@ impl Scenario {
             replicas,
             router,
         } = baseline;
+        let baseline_replicas_given = replicas.is_some();
         let baseline = match (&topology, enabled.unwrap_or(true)) {
             (Topology::Disaggregated { prefill, decode }, true) => {
                 let tp = tp.unwrap_or(decode.tp);
-                v.positive_u32("baseline.tp", tp)?;
+                v.count("baseline.tp", tp, 1..=crate::limits::MAX_TP)?;
                 let gpus = topology.gpus();
                 let replicas = replicas.unwrap_or(gpus / tp);
+                if replicas > MAX_INSTANCES {
+                    return Err(v.invalid(
+                        "baseline.replicas",
+                        format!(
+                            "must be in [1, {MAX_INSTANCES}] (the instance limit), got {replicas}{}",
+                            if baseline_replicas_given { "" } else { " (the deployment's GPUs / baseline.tp); set baseline.enabled = false or a larger baseline.tp" }
+                        ),
+                    ));
+                }
                 if replicas == 0 {
                     return Err(v.invalid(
                         "baseline.replicas",
@@ -226,17 +255,20 @@ impl Scenario {
             efficiency: kv_eff,
             force_rdma,
         } = kv_transfer;
-        let (bootstrap_ms, bootstrap) =
-            v.non_negative_ms("kv-transfer.bootstrap-ms", bootstrap_ms.unwrap_or(2.0))?;
+        let (bootstrap_ms, bootstrap) = v.ms_up_to(
+            "kv-transfer.bootstrap-ms",
+            bootstrap_ms.unwrap_or(2.0),
+            MAX_MS,
+        )?;
         let (setup_ms, setup) =
-            v.non_negative_ms("kv-transfer.setup-ms", setup_ms.unwrap_or(1.0))?;
+            v.ms_up_to("kv-transfer.setup-ms", setup_ms.unwrap_or(1.0), MAX_MS)?;
         let kv_transfer = KvTransferConfig {
             layerwise: layerwise.unwrap_or(false),
             bootstrap_ms,
             bootstrap,
             setup_ms,
             setup,
-            efficiency: v.fraction("kv-transfer.efficiency", kv_eff.unwrap_or(0.8))?,
+            efficiency: v.efficiency("kv-transfer.efficiency", kv_eff.unwrap_or(0.8))?,
             force_rdma: force_rdma.unwrap_or(false),
             nic_gbit_s,
             intra_node_gb_s,
@@ -248,7 +280,11 @@ impl Scenario {
             max_prefill_queue,
         } = dynamo;
         let dynamo = DynamoConfig {
-            max_local_prefill_tokens: max_local_prefill_tokens.unwrap_or(1000),
+            max_local_prefill_tokens: v.count(
+                "dynamo.max-local-prefill-tokens",
+                max_local_prefill_tokens.unwrap_or(1000),
+                0..=MAX_TOKENS,
+            )?,
             max_prefill_queue: max_prefill_queue.unwrap_or(2),
         };
 
@@ -262,8 +298,8 @@ impl Scenario {
             attainment_target,
         } = slo;
         let slo = SloConfig {
-            ttft_ms: v.positive_f64("slo.ttft-ms", ttft_ms.unwrap_or(2000.0))?,
-            tpot_ms: v.positive_f64("slo.tpot-ms", tpot_ms.unwrap_or(100.0))?,
+            ttft_ms: v.positive_up_to("slo.ttft-ms", ttft_ms.unwrap_or(2000.0), MAX_MS, "ms")?,
+            tpot_ms: v.positive_up_to("slo.tpot-ms", tpot_ms.unwrap_or(100.0), MAX_MS, "ms")?,
             percentile: v.percentile("slo.percentile", percentile.unwrap_or(90.0))?,
             attainment_target: v
                 .fraction("slo.attainment-target", attainment_target.unwrap_or(0.9))?,
@@ -273,15 +309,12 @@ impl Scenario {
             max_duration_s,
             sample_window_s,
         } = simulation;
-        let max_duration = v.positive_secs(
+        let max_duration = v.period_secs(
             "simulation.max-duration-s",
             max_duration_s.unwrap_or(86_400.0),
         )?;
-        let sample_window = v.secs_at_least(
-            "simulation.sample-window-s",
-            sample_window_s.unwrap_or(1.0),
-            1e-3,
-        )?;
+        let sample_window =
+            v.period_secs("simulation.sample-window-s", sample_window_s.unwrap_or(1.0))?;
 
         let EfficiencyFile {
             gemm_flops,
@@ -294,26 +327,28 @@ impl Scenario {
         } = efficiency;
         let mut eff = Efficiencies::default();
         if let Some(x) = gemm_flops {
-            eff.gemm_flops = v.fraction("efficiency.gemm-flops", x)?;
+            eff.gemm_flops = v.efficiency("efficiency.gemm-flops", x)?;
         }
         if let Some(x) = attention_flops {
-            eff.attention_flops = v.fraction("efficiency.attention-flops", x)?;
+            eff.attention_flops = v.efficiency("efficiency.attention-flops", x)?;
         }
         if let Some(x) = memory_bandwidth {
-            eff.memory_bandwidth = v.fraction("efficiency.memory-bandwidth", x)?;
+            eff.memory_bandwidth = v.efficiency("efficiency.memory-bandwidth", x)?;
         }
         if let Some(x) = allreduce_bandwidth {
-            eff.allreduce_bandwidth = v.fraction("efficiency.allreduce-bandwidth", x)?;
+            eff.allreduce_bandwidth = v.efficiency("efficiency.allreduce-bandwidth", x)?;
         }
         if let Some(x) = step_overhead_ms {
-            eff.step_overhead_s = v.non_negative_f64("efficiency.step-overhead-ms", x)? * 1e-3;
+            eff.step_overhead_s =
+                v.f64_in("efficiency.step-overhead-ms", x, (0.0, MAX_MS), "ms")? * 1e-3;
         }
         if let Some(x) = kernel_latency_us {
-            eff.kernel_latency_s = v.non_negative_f64("efficiency.kernel-latency-us", x)? * 1e-6;
+            eff.kernel_latency_s =
+                v.f64_in("efficiency.kernel-latency-us", x, (0.0, MAX_MS), "us")? * 1e-6;
         }
         if let Some(x) = per_seq_overhead_ms {
             eff.per_seq_overhead_s =
-                v.non_negative_f64("efficiency.per-seq-overhead-ms", x)? * 1e-3;
+                v.f64_in("efficiency.per-seq-overhead-ms", x, (0.0, MAX_MS), "ms")? * 1e-3;
         }
 
         let defaulted = name.is_none();
@@ -354,4 +389,41 @@ impl Scenario {
             },
         })
     }
+}
+
+/// Refuses a deployment of more than [`MAX_INSTANCES`] instances (each role's
+/// replicas, or its autoscaler's `max-replicas`, together), naming the largest role.
+fn check_instances(v: &Validator, topology: &Topology) -> Result<(), ScenarioError> {
+    let roles: Vec<(&str, &super::RoleConfig)> = match topology {
+        Topology::Disaggregated { prefill, decode } => vec![
+            ("deployment.prefill", prefill),
+            ("deployment.decode", decode),
+        ],
+        Topology::Aggregated(r) => vec![("deployment.aggregated", r)],
+    };
+    let most = |r: &super::RoleConfig| {
+        r.autoscale
+            .as_ref()
+            .map_or(r.replicas, |a| a.max_replicas().max(r.replicas))
+    };
+    let total: u64 = roles.iter().map(|(_, r)| u64::from(most(r))).sum();
+    if total > u64::from(MAX_INSTANCES) {
+        let (at, r) = roles
+            .iter()
+            .max_by_key(|(_, r)| most(r))
+            .expect("a topology has a role");
+        let key = if r.autoscale.is_some() {
+            "autoscale.max-replicas"
+        } else {
+            "replicas"
+        };
+        return Err(v.invalid(
+            &format!("{at}.{key}"),
+            format!(
+                "the deployment would hold {total} instances, over the limit of {MAX_INSTANCES} (instance ids are 16-bit); got {}",
+                most(r)
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -14,6 +14,9 @@ use super::error::WorkloadError;
 use rand::RngExt;
 
 use super::file::{ArrivalFile, Interpolation, RatePointFile};
+use crate::limits::{
+    CV_RANGE, MAX_CLIENTS, MAX_MS, MAX_RATE_RPS, MAX_SCHEDULE_POINTS, MAX_SECS, MIN_RATE_RPS,
+};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 
@@ -44,13 +47,18 @@ fn check(ok: bool, key: &str, message: String) -> Result<(), WorkloadError> {
     }
 }
 
-/// Checks a rate in requests per second.
-fn check_rate(rate: f64) -> Result<(), WorkloadError> {
+/// Checks a rate in requests per second: in `[MIN_RATE_RPS, MAX_RATE_RPS]`.
+pub(crate) fn check_rate(rate: f64) -> Result<(), WorkloadError> {
     check(
-        rate.is_finite() && rate > 0.0,
+        rate_in_range(rate),
         "rate-rps",
-        format!("{rate} must be a finite rate > 0 requests/s"),
+        format!("{rate:?} must be in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s"),
     )
+}
+
+/// Whether `rate` (requests/s) is in `[MIN_RATE_RPS, MAX_RATE_RPS]`.
+pub(crate) fn rate_in_range(rate: f64) -> bool {
+    rate.is_finite() && (MIN_RATE_RPS..=MAX_RATE_RPS).contains(&rate)
 }
 
 /// A validated piecewise rate schedule.
@@ -75,16 +83,22 @@ impl RateSchedule {
     ) -> Result<RateSchedule, WorkloadError> {
         let at = |i: usize, key: &str| format!("points[{i}].{key}");
         check(
-            !points.is_empty(),
+            !points.is_empty() && points.len() <= MAX_SCHEDULE_POINTS,
             "points",
-            "needs at least one point".into(),
+            format!(
+                "has {} points, must have 1 to {MAX_SCHEDULE_POINTS}",
+                points.len()
+            ),
         )?;
         let mut out: Vec<(f64, f64)> = Vec::with_capacity(points.len());
         for (i, p) in points.iter().enumerate() {
             check(
-                p.rate_rps.is_finite() && p.rate_rps >= 0.0,
+                p.rate_rps == 0.0 || rate_in_range(p.rate_rps),
                 &at(i, "rate-rps"),
-                format!("{} must be a finite rate >= 0 requests/s", p.rate_rps),
+                format!(
+                    "{} must be 0 or in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s",
+                    p.rate_rps
+                ),
             )?;
             match out.last() {
                 None => check(
@@ -93,9 +107,12 @@ impl RateSchedule {
                     format!("{} s: the first point must be at 0 s", p.at_s),
                 )?,
                 Some(&(prev, _)) => check(
-                    p.at_s.is_finite() && p.at_s > prev,
+                    p.at_s.is_finite() && p.at_s > prev && p.at_s <= MAX_SECS,
                     &at(i, "at-s"),
-                    format!("{} s must be after the previous point ({prev} s)", p.at_s),
+                    format!(
+                        "{} s must be after the previous point ({prev} s) and <= {MAX_SECS} s",
+                        p.at_s
+                    ),
                 )?,
             }
             out.push((p.at_s, p.rate_rps));
@@ -104,9 +121,9 @@ impl RateSchedule {
         let (last_at, last_rate) = out[last];
         if let Some(r) = repeat_s {
             check(
-                r.is_finite() && r > last_at,
+                r.is_finite() && r > last_at && r <= MAX_SECS,
                 "repeat-s",
-                format!("{r} s must be after the last point ({last_at} s)"),
+                format!("{r} s must be after the last point ({last_at} s) and <= {MAX_SECS} s"),
             )?;
         } else {
             check(
@@ -219,9 +236,12 @@ impl Arrival {
             ArrivalFile::Gamma { rate_rps, cv } => {
                 check_rate(rate_rps)?;
                 check(
-                    cv.is_finite() && cv > 0.0,
+                    cv.is_finite() && (CV_RANGE.0..=CV_RANGE.1).contains(&cv),
                     "cv",
-                    format!("{cv} must be finite and > 0 (1 = Poisson)"),
+                    format!(
+                        "{cv} must be in [{}, {}] (1 = Poisson)",
+                        CV_RANGE.0, CV_RANGE.1
+                    ),
                 )?;
                 Arrival::Gamma { rate_rps, cv }
             }
@@ -233,12 +253,16 @@ impl Arrival {
                 clients,
                 think_time_ms,
             } => {
-                check(clients >= 1, "clients", format!("{clients} must be >= 1"))?;
+                check(
+                    (1..=MAX_CLIENTS).contains(&clients),
+                    "clients",
+                    format!("{clients} must be in [1, {MAX_CLIENTS}]"),
+                )?;
                 let think_time_ms = think_time_ms.unwrap_or(0.0);
                 check(
-                    think_time_ms.is_finite() && think_time_ms >= 0.0,
+                    think_time_ms.is_finite() && (0.0..=MAX_MS).contains(&think_time_ms),
                     "think-time-ms",
-                    format!("{think_time_ms} must be finite and >= 0 ms"),
+                    format!("{think_time_ms} must be in [0, {MAX_MS}] ms"),
                 )?;
                 Arrival::ClosedLoop {
                     clients,
@@ -315,6 +339,9 @@ pub(crate) struct ArrivalGen {
     now: SimTime,
     /// Arrivals generated so far.
     count: u64,
+    /// No arrival is looked for past this instant (the run's stop time): a schedule's
+    /// thinning returns the first candidate beyond it instead of searching on.
+    horizon: SimTime,
 }
 
 impl ArrivalGen {
@@ -342,7 +369,13 @@ impl ArrivalGen {
             gaps,
             now: SimTime::ZERO,
             count: 0,
+            horizon: SimTime::ZERO + secs(MAX_SECS),
         }))
+    }
+
+    /// Stop searching for arrivals past `horizon` (see the field).
+    pub(crate) fn set_horizon(&mut self, horizon: SimTime) {
+        self.horizon = horizon;
     }
 
     /// The next arrival time (saturates at the end of time instead of overflowing).
@@ -361,7 +394,7 @@ impl ArrivalGen {
                     t = after(t, candidates.sample(&mut self.rng));
                     let keep: f64 = self.rng.random();
                     if keep * schedule.peak_rps < schedule.rate_at(t.as_secs_f64())
-                        || t.as_nanos() == u64::MAX
+                        || t > self.horizon
                     {
                         break t;
                     }

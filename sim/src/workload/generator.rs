@@ -305,6 +305,31 @@ impl WorkloadGen {
         Some(spec)
     }
 
+    /// Look for open-loop arrivals up to `stop` only (the run's `max-duration-s`): an
+    /// arrival process whose next arrival lies beyond it returns the first candidate past
+    /// it instead of searching on (a schedule at rate 0 until a far `repeat-s`). Arrivals
+    /// before `stop` are unchanged.
+    pub fn with_horizon(mut self, stop: SimTime) -> WorkloadGen {
+        if let Inner::Synthetic(syn) = &mut self.inner
+            && let Some(a) = syn.arrivals.as_mut()
+        {
+            a.set_horizon(stop);
+        }
+        self
+    }
+
+    /// Requests still to issue: the cap left, or the trace records left, whichever is
+    /// fewer (requests that never arrived when a run stops).
+    pub fn remaining(&self) -> u64 {
+        match &self.inner {
+            Inner::Trace { trace, next } => {
+                let left = trace.records.len().saturating_sub(*next) as u64;
+                left.min(self.left)
+            }
+            Inner::Synthetic(_) => self.left,
+        }
+    }
+
     /// Closed loop: a request issued at `at`, `None` once `requests` have been issued.
     /// Panics on an open-loop workload (calling it there is a bug).
     pub fn next_closed(&mut self, at: SimTime) -> Option<RequestSpec> {

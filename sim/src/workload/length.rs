@@ -1,6 +1,7 @@
 //! Length distributions of prompts and outputs, in tokens.
 //!
-//! Invariants: every sample is an integer in `[min, max]` with `min >= 1`. Continuous
+//! Invariants: every sample is an integer in `[min, max]` with `1 <= min <= max <=`
+//! [`MAX_TOKENS`] (an unset `max` is `MAX_TOKENS`, for the sampler and the mass check alike). Continuous
 //! distributions (normal, log-normal) are rounded to the nearest integer and then
 //! *rejection*-truncated: a draw outside `[min, max]` is redrawn, never clipped, so no
 //! probability piles up on the bounds (the mean of the result is the truncated mean, not
@@ -16,6 +17,7 @@ use rand_distr::{Distribution, Normal};
 use super::data::{ColumnRequest, DataSource, read_token_columns};
 use super::error::WorkloadError;
 use super::file::LengthFile;
+use crate::limits::MAX_TOKENS;
 use crate::rng::SimRng;
 
 /// Least probability mass a truncation window must keep.
@@ -85,10 +87,10 @@ impl LengthDist {
         Ok(match f {
             LengthFile::Fixed { tokens, jitter } => {
                 check(
-                    *tokens >= 1,
+                    (1..=MAX_TOKENS).contains(tokens),
                     field,
                     "tokens",
-                    format!("{tokens} must be >= 1"),
+                    format!("{tokens} must be in [1, {MAX_TOKENS}] tokens"),
                 )?;
                 match *jitter {
                     // No jitter draws nothing: the same lengths as without the key.
@@ -109,13 +111,7 @@ impl LengthDist {
                 }
             }
             LengthFile::Uniform { min, max } => {
-                check(*min >= 1, field, "min", format!("{min} must be >= 1"))?;
-                check(
-                    max >= min,
-                    field,
-                    "max",
-                    format!("{max} is below min = {min}"),
-                )?;
+                bounds(field, Some(*min), Some(*max))?;
                 LengthDist::Uniform {
                     min: *min,
                     max: *max,
@@ -128,17 +124,18 @@ impl LengthDist {
                 max,
             } => {
                 let (min, max) = bounds(field, *min, *max)?;
+                let top = f64::from(MAX_TOKENS);
                 check(
-                    mean.is_finite(),
+                    mean.is_finite() && (-top..=top).contains(mean),
                     field,
                     "mean",
-                    format!("{mean} is not finite"),
+                    format!("{mean:?} must be in [-{MAX_TOKENS}, {MAX_TOKENS}] tokens"),
                 )?;
                 check(
-                    std.is_finite() && *std >= 0.0,
+                    std.is_finite() && (0.0..=top).contains(std),
                     field,
                     "std",
-                    format!("{std} must be finite and >= 0"),
+                    format!("{std} must be in [0, {MAX_TOKENS}] tokens"),
                 )?;
                 let d = LengthDist::Normal {
                     mean: *mean,
@@ -156,17 +153,18 @@ impl LengthDist {
                 max,
             } => {
                 let (min, max) = bounds(field, *min, *max)?;
+                let top = f64::from(MAX_TOKENS);
                 check(
-                    mean.is_finite() && *mean > 0.0,
+                    mean.is_finite() && *mean > 0.0 && *mean <= top,
                     field,
                     "mean",
-                    format!("{mean} must be finite and > 0"),
+                    format!("{mean:?} must be in (0, {MAX_TOKENS}] tokens"),
                 )?;
                 check(
-                    std.is_finite() && *std >= 0.0,
+                    std.is_finite() && (0.0..=top).contains(std),
                     field,
                     "std",
-                    format!("{std} must be finite and >= 0"),
+                    format!("{std} must be in [0, {MAX_TOKENS}] tokens"),
                 )?;
                 let d = LengthDist::LogNormal {
                     mean: *mean,
@@ -235,10 +233,10 @@ impl LengthDist {
         };
         let map = |x: f64| if log { x.ln() } else { x };
         let a = map(f64::from(lo) - 0.5);
-        let b = hi.map_or(f64::INFINITY, |h| map(f64::from(h) + 0.5));
+        let b = map(f64::from(hi.unwrap_or(MAX_TOKENS)) + 0.5);
         if scale == 0.0 {
             let v = if log { center.exp() } else { center }.round();
-            let inside = v >= f64::from(lo) && hi.is_none_or(|h| v <= f64::from(h));
+            let inside = v >= f64::from(lo) && v <= f64::from(hi.unwrap_or(MAX_TOKENS));
             return if inside { 1.0 } else { 0.0 };
         }
         std_normal_cdf((b - center) / scale) - std_normal_cdf((a - center) / scale)
@@ -303,13 +301,18 @@ fn bounds(
     max: Option<u32>,
 ) -> Result<(u32, Option<u32>), WorkloadError> {
     let min = min.unwrap_or(1);
-    check(min >= 1, field, "min", format!("{min} must be >= 1"))?;
+    check(
+        (1..=MAX_TOKENS).contains(&min),
+        field,
+        "min",
+        format!("{min} must be in [1, {MAX_TOKENS}] tokens"),
+    )?;
     if let Some(max) = max {
         check(
-            max >= min,
+            (min..=MAX_TOKENS).contains(&max),
             field,
             "max",
-            format!("{max} is below min = {min}"),
+            format!("{max} must be in [min = {min}, {MAX_TOKENS}] tokens"),
         )?;
     }
     Ok((min, max))
@@ -387,7 +390,7 @@ impl LengthSampler {
                 dist: Normal::new(*mean, *std).map_err(invalid)?,
                 log: false,
                 min: *min,
-                max: max.unwrap_or(u32::MAX),
+                max: max.unwrap_or(MAX_TOKENS),
             },
             LengthDist::LogNormal {
                 mean,
@@ -401,7 +404,7 @@ impl LengthSampler {
                     dist: Normal::new(mu, sigma).map_err(invalid)?,
                     log: true,
                     min: *min,
-                    max: max.unwrap_or(u32::MAX),
+                    max: max.unwrap_or(MAX_TOKENS),
                 }
             }
             LengthDist::Empirical {

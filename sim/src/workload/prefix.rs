@@ -12,12 +12,15 @@ use rand_distr::{Distribution, Zipf};
 
 use super::error::WorkloadError;
 use super::file::PrefixFile;
+use crate::limits::{MAX_BLOCK_TOKENS, MAX_PREFIX_BLOCKS, MAX_TOKENS};
 use crate::rng::SimRng;
 
 /// Default tokens per hash block (the Mooncake traces' block).
 const DEFAULT_BLOCK_TOKENS: u32 = 512;
 /// Most shared prompts (their index must fit the id layout).
 const MAX_PROMPTS: u32 = 1 << 24;
+/// Largest Zipf exponent of prompt popularity.
+const MAX_ZIPF_S: f64 = 100.0;
 /// Bit set in every unique (unshared) block id.
 const UNIQUE_BIT: u64 = 1 << 63;
 
@@ -63,12 +66,16 @@ impl PrefixSpec {
             "prompts",
             format!("{prompts} must be in [1, {MAX_PROMPTS}]"),
         )?;
-        check(tokens >= 1, "tokens", format!("{tokens} must be >= 1"))?;
+        check(
+            (1..=MAX_TOKENS).contains(&tokens),
+            "tokens",
+            format!("{tokens} must be in [1, {MAX_TOKENS}] tokens"),
+        )?;
         let zipf_s = zipf_s.unwrap_or(0.0);
         check(
-            zipf_s.is_finite() && zipf_s >= 0.0,
+            zipf_s.is_finite() && (0.0..=MAX_ZIPF_S).contains(&zipf_s),
             "zipf-s",
-            format!("{zipf_s} must be finite and >= 0 (0 = uniform)"),
+            format!("{zipf_s} must be in [0, {MAX_ZIPF_S}] (0 = uniform)"),
         )?;
         let fraction = fraction.unwrap_or(1.0);
         check(
@@ -78,9 +85,17 @@ impl PrefixSpec {
         )?;
         let block_tokens = block_tokens.unwrap_or(DEFAULT_BLOCK_TOKENS);
         check(
-            block_tokens >= 1,
+            (1..=MAX_BLOCK_TOKENS).contains(&block_tokens),
             "block-tokens",
-            format!("{block_tokens} must be >= 1"),
+            format!("{block_tokens} must be in [1, {MAX_BLOCK_TOKENS}] tokens"),
+        )?;
+        let blocks = tokens / block_tokens;
+        check(
+            blocks <= MAX_PREFIX_BLOCKS,
+            "tokens",
+            format!(
+                "{tokens} tokens make {blocks} blocks of {block_tokens} tokens per request, at most {MAX_PREFIX_BLOCKS}: raise block-tokens or lower tokens"
+            ),
         )?;
         Ok(PrefixSpec {
             prompts,

@@ -17,11 +17,14 @@ use super::RequestSpec;
 use super::error::WorkloadError;
 use super::file::SessionsFile;
 use super::prefix::BlockIds;
+use crate::limits::{MAX_BLOCK_TOKENS, MAX_SECS, MAX_TOKENS};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 
 /// Default tokens per hash block.
 const DEFAULT_BLOCK_TOKENS: u32 = 512;
+/// Largest mean number of turns of a conversation.
+const MAX_TURNS_MEAN: f64 = 1e6;
 
 /// A validated `[workload.sessions]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,20 +61,28 @@ impl SessionSpec {
             block_tokens,
         } = *f;
         check(
-            turns_mean.is_finite() && turns_mean >= 1.0,
+            turns_mean.is_finite() && (1.0..=MAX_TURNS_MEAN).contains(&turns_mean),
             "turns-mean",
-            format!("{turns_mean} must be finite and >= 1"),
+            format!("{turns_mean} must be in [1, {MAX_TURNS_MEAN}]"),
         )?;
         check(
-            turn_gap_s.is_finite() && turn_gap_s >= 0.0,
+            turn_gap_s.is_finite() && (0.0..=MAX_SECS).contains(&turn_gap_s),
             "turn-gap-s",
-            format!("{turn_gap_s} must be finite and >= 0 s"),
+            format!("{turn_gap_s} must be in [0, {MAX_SECS}] s"),
         )?;
         if let Some(m) = max_input_tokens {
-            check(m >= 1, "max-input-tokens", format!("{m} must be >= 1"))?;
+            check(
+                (1..=MAX_TOKENS).contains(&m),
+                "max-input-tokens",
+                format!("{m} must be in [1, {MAX_TOKENS}] tokens"),
+            )?;
         }
         if let Some(b) = block_tokens {
-            check(b >= 1, "block-tokens", format!("{b} must be >= 1"))?;
+            check(
+                (1..=MAX_BLOCK_TOKENS).contains(&b),
+                "block-tokens",
+                format!("{b} must be in [1, {MAX_BLOCK_TOKENS}] tokens"),
+            )?;
         }
         Ok(SessionSpec {
             turns_mean,

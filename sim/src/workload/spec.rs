@@ -15,6 +15,7 @@ use super::length::{LengthDist, LengthRole};
 use super::prefix::PrefixSpec;
 use super::session::SessionSpec;
 use super::trace::TimeScale;
+use crate::limits::{MAX_RATE_RPS, MAX_REQUESTS, MAX_SECS, MIN_RATE_RPS, TIME_SCALE_RANGE};
 use crate::time::SimDuration;
 
 /// A validated workload: a synthetic generator or a trace replay.
@@ -51,7 +52,14 @@ fn client_fields(
             ));
         }
     };
-    Ok((warmup.unwrap_or(0), timeout))
+    let warmup = warmup.unwrap_or(0);
+    if warmup > MAX_REQUESTS {
+        return Err(WorkloadError::invalid(
+            "workload.warmup-requests",
+            format!("{warmup} must be in [0, {MAX_REQUESTS}]"),
+        ));
+    }
+    Ok((warmup, timeout))
 }
 
 /// Where requests come from.
@@ -129,8 +137,13 @@ impl Workload {
             warmup_requests,
             timeout_s,
         } = w;
-        if requests == Some(0) {
-            return Err(WorkloadError::invalid("workload.requests", "must be >= 1"));
+        if let Some(n) = requests
+            && !(1..=MAX_REQUESTS).contains(&n)
+        {
+            return Err(WorkloadError::invalid(
+                "workload.requests",
+                format!("{n} must be in [1, {MAX_REQUESTS}]"),
+            ));
         }
         let (warmup, timeout) = client_fields(warmup_requests, timeout_s)?;
         if let Some(trace) = trace {
@@ -402,13 +415,7 @@ impl Workload {
 
 /// The rate check of [`Workload::with_rate`].
 fn check_rate(rate_rps: f64) -> Result<(), WorkloadError> {
-    if !(rate_rps.is_finite() && rate_rps > 0.0) {
-        return Err(WorkloadError::invalid(
-            "workload.arrival.rate-rps",
-            format!("{rate_rps} must be a finite rate > 0 requests/s"),
-        ));
-    }
-    Ok(())
+    super::arrival::check_rate(rate_rps)
 }
 
 /// The error of setting the rate of a closed loop.
@@ -539,19 +546,20 @@ impl TraceSpec {
                 ));
             }
             (Some(f), None) => {
-                if !(f.is_finite() && f > 0.0) {
+                let (lo, hi) = TIME_SCALE_RANGE;
+                if !(f.is_finite() && (lo..=hi).contains(&f)) {
                     return Err(WorkloadError::invalid(
                         "workload.trace.time-scale",
-                        format!("{f} must be finite and > 0"),
+                        format!("{f} must be in [{lo}, {hi}]"),
                     ));
                 }
                 TimeScale::Factor(f)
             }
             (None, Some(r)) => {
-                if !(r.is_finite() && r > 0.0) {
+                if !super::arrival::rate_in_range(r) {
                     return Err(WorkloadError::invalid(
                         "workload.trace.rate-rps",
-                        format!("{r} must be a finite rate > 0 requests/s"),
+                        format!("{r:?} must be in [{MIN_RATE_RPS}, {MAX_RATE_RPS}] requests/s"),
                     ));
                 }
                 TimeScale::RateRps(r)
@@ -559,10 +567,10 @@ impl TraceSpec {
             (None, None) => TimeScale::Factor(1.0),
         };
         let start_s = start_s.unwrap_or(0.0);
-        if !(start_s.is_finite() && start_s >= 0.0) {
+        if !(start_s.is_finite() && (0.0..=MAX_SECS).contains(&start_s)) {
             return Err(WorkloadError::invalid(
                 "workload.trace.start-s",
-                format!("{start_s} must be finite and >= 0 s"),
+                format!("{start_s} must be in [0, {MAX_SECS}] s"),
             ));
         }
         Ok(TraceSpec {

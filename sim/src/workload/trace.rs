@@ -5,12 +5,19 @@
 //! times keep file order) and rebased so the first replayed record arrives at t = 0.
 //! Inputs are >= 1 token; a recorded output of 0 tokens is replayed as 1 (a serving
 //! engine always returns at least one token). Time scaling multiplies every arrival
-//! offset by one factor and rounds each to the nanosecond once.
+//! offset by one factor and rounds each to the nanosecond once. Rescaling to a rate
+//! (`rate-rps`) refuses a trace of 3 or more records whose widest gap is at least
+//! [`MAX_GAP_SHARE`] of its span: one outlier timestamp would otherwise squash every
+//! other record to t = 0. Records that arrive after `simulation.max-duration-s` are
+//! counted as not arrived in the summary.
 
 use serde::Deserialize;
 
 use super::error::WorkloadError;
 use super::file::TraceFormat;
+
+/// Widest share of a trace's span one gap may take when it is rescaled to a rate.
+pub(crate) const MAX_GAP_SHARE: f64 = 0.99;
 
 /// One trace request, compactly.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -113,6 +120,31 @@ impl Trace {
                         format!(
                             "cannot rescale to a rate: the replayed part has {n} record(s) \
                              spanning {span} ns"
+                        ),
+                    ));
+                }
+                // One outlier timestamp would squash every other record towards t = 0:
+                // refuse a gap that is nearly the whole span.
+                let widest = self
+                    .records
+                    .windows(2)
+                    .map(|w| w[1].at_ns - w[0].at_ns)
+                    .max()
+                    .unwrap_or(0);
+                if n >= 3 && widest as f64 >= MAX_GAP_SHARE * span as f64 {
+                    return Err(WorkloadError::invalid(
+                        "workload.trace.rate-rps",
+                        format!(
+                            "cannot rescale to {rate} requests/s: one gap of {:.3} s is {:.2}% of the \
+                             replayed span ({:.3} s), so the other {} records would arrive within \
+                             {:.3e} s; cap the records (workload.requests) or start after the gap \
+                             (workload.trace.start-s)",
+                            widest as f64 * 1e-9,
+                            100.0 * widest as f64 / span as f64,
+                            span as f64 * 1e-9,
+                            n - 1,
+                            (span - widest) as f64 * 1e-9 * (n - 1) as f64
+                                / (span as f64 * 1e-9 * rate)
                         ),
                     ));
                 }

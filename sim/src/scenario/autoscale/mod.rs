@@ -28,6 +28,13 @@
 
 use super::ScenarioError;
 use super::check::Validator;
+use crate::limits::{MAX_INSTANCES, MAX_MS};
+
+/// Largest metric target, activation value or capacity an autoscaler takes (any unit).
+const MAX_TARGET: f64 = 1e12;
+
+/// Most past intervals the SLA planner's predictor looks back over.
+const MAX_PREDICTION_WINDOW: u32 = 1_000_000;
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -550,7 +557,8 @@ fn metric_target(
     percentile: Option<f64>,
     window_s: Option<f64>,
 ) -> Result<MetricTarget, ScenarioError> {
-    let target_value = v.positive_f64(&format!("{at}.target-value"), target_value)?;
+    let target_value =
+        v.positive_up_to(&format!("{at}.target-value"), target_value, MAX_TARGET, "")?;
     let latency = matches!(metric, MetricName::TtftMs | MetricName::TpotMs);
     let windowed = latency || metric == MetricName::ArrivalRate;
     if percentile.is_some() && !latency {
@@ -617,10 +625,12 @@ fn behavior_mode(
 
 /// `max-replicas` is at least 1 and at least `min-replicas`.
 fn bounds(v: &Validator, at: &str, min: u32, max: u32) -> Result<(), ScenarioError> {
-    if max == 0 || max < min {
+    if max == 0 || max < min || max > MAX_INSTANCES {
         return Err(v.invalid(
             &format!("{at}.max-replicas"),
-            format!("must be >= 1 and >= min-replicas ({min}), got {max}"),
+            format!(
+                "must be in [1, {MAX_INSTANCES}] (the instance limit) and >= min-replicas ({min}), got {max}"
+            ),
         ));
     }
     Ok(())
@@ -706,8 +716,12 @@ pub(super) fn autoscale_config(
             let max_replicas = max_replicas.unwrap_or(100);
             bounds(v, at, min_replicas, max_replicas)?;
             let target = metric_target(v, at, *metric, *target_value, *percentile, *window_s)?;
-            let activation_value =
-                v.finite(&field("activation-value"), activation_value.unwrap_or(0.0))?;
+            let activation_value = v.f64_in(
+                &field("activation-value"),
+                activation_value.unwrap_or(0.0),
+                (-MAX_TARGET, MAX_TARGET),
+                "",
+            )?;
             let metric_type = metric_type.unwrap_or(if target.metric.is_additive() {
                 MetricType::AverageValue
             } else {
@@ -760,8 +774,11 @@ pub(super) fn autoscale_config(
             } = f;
             let min_replicas = min_replicas.unwrap_or(1);
             bounds(v, at, min_replicas, *max_replicas)?;
-            let prediction_window =
-                v.positive_u32(&field("prediction-window"), prediction_window.unwrap_or(50))?;
+            let prediction_window = v.count(
+                &field("prediction-window"),
+                prediction_window.unwrap_or(50),
+                1..=MAX_PREDICTION_WINDOW,
+            )?;
             let expected_ttft_ms = match expected_ttft_ms {
                 None => None,
                 Some(_) if *stage == Stage::Decode => {
@@ -770,7 +787,7 @@ pub(super) fn autoscale_config(
                         "applies to stage = \"prefill\" only",
                     ));
                 }
-                Some(x) => Some(v.positive_f64(&field("expected-ttft-ms"), *x)?),
+                Some(x) => Some(v.positive_up_to(&field("expected-ttft-ms"), *x, MAX_MS, "ms")?),
             };
             Ok(AutoscaleConfig::SlaPlanner(SlaPlannerConfig {
                 stage: *stage,
@@ -782,8 +799,12 @@ pub(super) fn autoscale_config(
                 max_replicas: *max_replicas,
                 predictor: predictor.unwrap_or(PredictorKind::Constant),
                 prediction_window: prediction_window as usize,
-                capacity_tokens_per_s: v
-                    .positive_f64(&field("capacity-tokens-per-s"), *capacity_tokens_per_s)?,
+                capacity_tokens_per_s: v.positive_up_to(
+                    &field("capacity-tokens-per-s"),
+                    *capacity_tokens_per_s,
+                    MAX_TARGET,
+                    "tokens/s",
+                )?,
                 expected_ttft_ms,
             }))
         }

@@ -111,7 +111,7 @@ fn durations_are_checked_and_converted_once() {
     assert_eq!(
         e.to_string(),
         "s.toml: deployment.decode.autoscale.cooldown-s: \
-         must be >= 0 and <= 10000000 seconds, got -1"
+         must be in [0, 10000000] seconds, got -1.0"
     );
     let e = parse(
         "kind = \"hpa\"\nmax-replicas = 8\nmetric = \"inflight\"\ntarget-value = 4\n\
