@@ -446,6 +446,20 @@ pub fn write(
     plan: &Plan,
     opts: PlanWriteOptions,
 ) -> Result<Vec<&'static str>, ReportError> {
+    write_staged(out, out, plan, opts)
+}
+
+/// [`write`](fn@write) into `staging`, for files that will be put in place as `out`
+/// (`crate::staging`): `recommendation.json` names `out/recommended.toml`, where the
+/// scenario will be.
+pub fn write_staged(
+    staging: &Path,
+    out: &Path,
+    plan: &Plan,
+    opts: PlanWriteOptions,
+) -> Result<Vec<&'static str>, ReportError> {
+    let final_toml = out.join("recommended.toml");
+    let out = staging;
     crate::create_dir(out)?;
     write_file(&out.join("plan.csv"), &plan_csv(plan))?;
     write_file(&out.join("pareto.csv"), &pareto_csv(plan))?;
@@ -453,7 +467,7 @@ pub fn write(
     if let Some(rec) = &plan.recommendation {
         let toml_path = out.join("recommended.toml");
         write_file(&toml_path, rec.scenario_toml.as_bytes())?;
-        let json = recommendation_json(plan, &toml_path.to_string_lossy()).unwrap_or_default();
+        let json = recommendation_json(plan, &final_toml.to_string_lossy()).unwrap_or_default();
         write_file(&out.join("recommendation.json"), json.as_bytes())?;
         written.push("recommended.toml");
         written.push("recommendation.json");

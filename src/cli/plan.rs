@@ -13,6 +13,7 @@ use xpyd_reports::manifests::EmitOptions;
 use xpyd_reports::manifests::job::{self, PlanJobSpec};
 use xpyd_reports::plan_files::{self, PlanWriteOptions};
 use xpyd_reports::run_report::ReportOptions;
+use xpyd_reports::staging::Staging;
 use xpyd_reports::{plan_report, shard_file};
 use xpyd_sim::planner::candidates::SearchSpace;
 use xpyd_sim::planner::shard::Shard;
@@ -290,9 +291,10 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         Progress::Candidate => bar.inc(1),
         Progress::Confirming => bar.set_message("confirming"),
     };
-    // Plan files are written in place, each atomically: a signal removes the partial ones.
-    let _cleanup = interrupt::remove_on_signal(Pending::Partials(out.clone()));
     if let Some(shard) = args.shard {
+        // Shards of one plan share a folder: each file is written in place, atomically, and
+        // a signal removes the partial ones.
+        let _cleanup = interrupt::remove_on_signal(Pending::Partials(out.clone()));
         let f = planner::shard::evaluate_shard(&settings, shard, &progress);
         bar.finish_and_clear();
         let f = f?;
@@ -322,7 +324,16 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
             rbg_api: args.rbg_api.into(),
         },
     };
-    let written = plan_files::write(&out, &plan, opts)?;
+    // Written into a staging folder (tables, recommendation, manifests, report), put in
+    // place whole once complete.
+    let staging = Staging::begin(&out)?;
+    let _cleanup = interrupt::remove_on_signal(Pending::Dir(staging.path().to_path_buf()));
+    let written = plan_files::write_staged(staging.path(), &out, &plan, opts)?;
+    if !args.no_report {
+        plan_report::finish(staging.path(), ReportOptions::default())
+            .with_context(|| format!("{}: writing the plan report", out.display()))?;
+    }
+    interrupt::locked(|| staging.commit())?;
     print!("{}", plan_files::summary_text(&plan, args.top));
     println!("\nwrote {}/{}", out.display(), written.join(", "));
     if let Some(rec) = &plan.recommendation {
@@ -338,8 +349,6 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
         }
     }
     if !args.no_report {
-        plan_report::finish(&out, ReportOptions::default())
-            .with_context(|| format!("{}: writing the plan report", out.display()))?;
         println!("report: {}", out.join("report.html").display());
     }
     Ok(())

@@ -409,3 +409,34 @@ fn r18_sigint_and_sigterm_leave_no_partial_files() {
         assert!(after == before, "{sig}: the last run's files are untouched");
     }
 }
+
+#[test]
+fn r18_a_plan_folder_is_put_in_place_whole() {
+    let d = tmpdir("plan-staged");
+    let out = d.join("o");
+    std::fs::create_dir_all(&out).unwrap();
+    // A stale output of another command and the user's own file.
+    std::fs::write(out.join("sweep.csv"), "stale").unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let mut args = vec!["plan", "--out", out.to_str().unwrap(), "--jobs", "1"];
+    args.extend_from_slice(&crate::common::SMALL_PLAN);
+    let o = xpyd(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = names(&out);
+    assert!(!got.contains(&"sweep.csv".to_owned()), "{got:?}");
+    for f in [
+        "notes.txt",
+        "plan.csv",
+        "recommendation.json",
+        "recommended.toml",
+        "report.html",
+    ] {
+        assert!(got.contains(&f.to_owned()), "{f}: {got:?}");
+    }
+    assert_eq!(names(&d), ["o"], "no staging folder is left");
+    // recommendation.json names the scenario where it now is, not the staging folder.
+    let rec = std::fs::read_to_string(out.join("recommendation.json")).unwrap();
+    assert!(!rec.contains("xpyd-staging"), "{rec}");
+    assert!(rec.contains("recommended.toml"), "{rec}");
+    assert!(stdout(&o).contains("replay: xpyd run"), "{}", stdout(&o));
+}
