@@ -384,6 +384,7 @@ mod tests {
             precision: 0.05,
             jobs: 1,
             prune: true,
+            memory_budget_gib: super::super::DEFAULT_MEMORY_BUDGET_GIB,
         };
         let a = fingerprint(&settings);
         assert_eq!(fingerprint(&settings), a);
