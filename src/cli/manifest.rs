@@ -136,6 +136,9 @@ pub(crate) fn run(args: ManifestArgs) -> Result<()> {
         .join("manifests");
     std::fs::create_dir_all(&out)
         .with_context(|| format!("{}: cannot create output folder", out.display()))?;
+    // Each file is written atomically in place: a signal removes the partial ones.
+    let _cleanup =
+        super::interrupt::remove_on_signal(super::interrupt::Pending::Partials(out.clone()));
     for (name, text) in &files {
         write_file(&out.join(name), text.as_bytes())?;
     }
