@@ -12,6 +12,14 @@
 //! - for MoE, `0 < experts_per_token <= num_experts` and `first_dense_layers <= num_layers`;
 //! - for MLA, `head_dim = qk_nope_head_dim + qk_rope_head_dim` (the q/k head width).
 //!
+//! A loaded `config.json` is held to finite ranges, far above every released model, so
+//! that no derived size overflows and no per-layer loop runs without bound: widths
+//! (hidden, intermediate, head and latent dimensions) at most [`MAX_CONFIG_DIM`],
+//! layers at most [`MAX_CONFIG_LAYERS`], heads, KV heads and experts at most
+//! [`MAX_CONFIG_HEADS`], vocabulary at most [`MAX_CONFIG_VOCAB`] and
+//! `max_position_embeddings` at most [`MAX_CONFIG_POSITIONS`]; an error names the file,
+//! the field, the value and the range.
+//!
 //! Parameter counts are exact from the shapes (embeddings, lm_head unless tied,
 //! attention including MLA projections and their norms, dense and MoE FFN including
 //! router and shared experts, RMSNorm weights). They leave out the tiny terms that no
@@ -23,6 +31,23 @@ use crate::Dtype;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
+
+/// Largest width a `config.json` may give (hidden, intermediate, expert, head and MLA
+/// latent dimensions): 2^20.
+pub const MAX_CONFIG_DIM: u32 = 1 << 20;
+
+/// Most layers a `config.json` may give (`num_hidden_layers`): 2^14.
+pub const MAX_CONFIG_LAYERS: u32 = 1 << 14;
+
+/// Most attention heads, KV heads or experts (routed or shared) a `config.json` may
+/// give: 2^16.
+pub const MAX_CONFIG_HEADS: u32 = 1 << 16;
+
+/// Largest vocabulary a `config.json` may give (`vocab_size`): 2^24.
+pub const MAX_CONFIG_VOCAB: u32 = 1 << 24;
+
+/// Longest context a `config.json` may give (`max_position_embeddings`): 2^30 tokens.
+pub const MAX_CONFIG_POSITIONS: u32 = 1 << 30;
 
 /// Mixture-of-experts feed-forward description (per MoE layer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -599,6 +624,28 @@ impl Cfg<'_> {
             .ok_or_else(|| self.err(key, "missing required field"))
     }
 
+    /// A non-negative integer at most `max`, if present.
+    fn count_in(&self, key: &str, max: u32) -> Result<Option<u32>, ModelError> {
+        match self.count(key)? {
+            Some(n) if n > max => Err(self.err(key, format!("{n} must be in [0, {max}]"))),
+            other => Ok(other),
+        }
+    }
+
+    /// A positive integer at most `max`, if present.
+    fn positive_in(&self, key: &str, max: u32) -> Result<Option<u32>, ModelError> {
+        match self.positive(key)? {
+            Some(n) if n > max => Err(self.err(key, format!("{n} must be in [1, {max}]"))),
+            other => Ok(other),
+        }
+    }
+
+    /// A required positive integer at most `max`.
+    fn required_in(&self, key: &str, max: u32) -> Result<u32, ModelError> {
+        self.positive_in(key, max)?
+            .ok_or_else(|| self.err(key, "missing required field"))
+    }
+
     /// A boolean, if present.
     fn boolean(&self, key: &str) -> Result<Option<bool>, ModelError> {
         match self.get(key) {
@@ -609,17 +656,20 @@ impl Cfg<'_> {
     }
 
     fn parse(&self, id: String, hf_repo: String) -> Result<ModelArch, ModelError> {
-        let hidden_size = self.required("hidden_size")?;
-        let num_layers = self.required("num_hidden_layers")?;
-        let num_heads = self.required("num_attention_heads")?;
-        let num_kv_heads = self.positive("num_key_value_heads")?.unwrap_or(num_heads);
-        let intermediate_size = self.required("intermediate_size")?;
-        let vocab_size = self.required("vocab_size")?;
-        let max_position_embeddings = self.required("max_position_embeddings")?;
+        let hidden_size = self.required_in("hidden_size", MAX_CONFIG_DIM)?;
+        let num_layers = self.required_in("num_hidden_layers", MAX_CONFIG_LAYERS)?;
+        let num_heads = self.required_in("num_attention_heads", MAX_CONFIG_HEADS)?;
+        let num_kv_heads = self
+            .positive_in("num_key_value_heads", MAX_CONFIG_HEADS)?
+            .unwrap_or(num_heads);
+        let intermediate_size = self.required_in("intermediate_size", MAX_CONFIG_DIM)?;
+        let vocab_size = self.required_in("vocab_size", MAX_CONFIG_VOCAB)?;
+        let max_position_embeddings =
+            self.required_in("max_position_embeddings", MAX_CONFIG_POSITIONS)?;
         let tie_word_embeddings = self.boolean("tie_word_embeddings")?.unwrap_or(false);
 
         let mla = self.parse_mla()?;
-        let head_dim = match (&mla, self.positive("head_dim")?) {
+        let head_dim = match (&mla, self.positive_in("head_dim", MAX_CONFIG_DIM)?) {
             (Some(m), _) => m.qk_nope_head_dim + m.qk_rope_head_dim,
             (None, Some(d)) => d,
             (None, None) => {
@@ -660,16 +710,16 @@ impl Cfg<'_> {
 
     /// MLA (DeepSeek-V2/V3) when `kv_lora_rank` is set.
     fn parse_mla(&self) -> Result<Option<Mla>, ModelError> {
-        let Some(kv_lora_rank) = self.positive("kv_lora_rank")? else {
+        let Some(kv_lora_rank) = self.positive_in("kv_lora_rank", MAX_CONFIG_DIM)? else {
             return Ok(None);
         };
         Ok(Some(Mla {
             kv_lora_rank,
             // null in DeepSeek-V2-Lite: no query compression.
-            q_lora_rank: self.count("q_lora_rank")?.unwrap_or(0),
-            qk_rope_head_dim: self.required("qk_rope_head_dim")?,
-            qk_nope_head_dim: self.required("qk_nope_head_dim")?,
-            v_head_dim: self.required("v_head_dim")?,
+            q_lora_rank: self.count_in("q_lora_rank", MAX_CONFIG_DIM)?.unwrap_or(0),
+            qk_rope_head_dim: self.required_in("qk_rope_head_dim", MAX_CONFIG_DIM)?,
+            qk_nope_head_dim: self.required_in("qk_nope_head_dim", MAX_CONFIG_DIM)?,
+            v_head_dim: self.required_in("v_head_dim", MAX_CONFIG_DIM)?,
         }))
     }
 
@@ -682,7 +732,7 @@ impl Cfg<'_> {
     ) -> Result<Option<Moe>, ModelError> {
         let mut experts = None;
         for key in ["n_routed_experts", "num_experts", "num_local_experts"] {
-            if let Some(n) = self.count(key)? {
+            if let Some(n) = self.count_in(key, MAX_CONFIG_HEADS)? {
                 experts = Some((key, n));
                 break;
             }
@@ -699,12 +749,14 @@ impl Cfg<'_> {
         }
         // Mixtral has no moe_intermediate_size: its experts use intermediate_size.
         let expert_intermediate_size = self
-            .positive("moe_intermediate_size")?
+            .positive_in("moe_intermediate_size", MAX_CONFIG_DIM)?
             .unwrap_or(intermediate_size);
         let (num_shared_experts, shared_expert_intermediate_size) =
-            if let Some(n) = self.count("n_shared_experts")? {
+            if let Some(n) = self.count_in("n_shared_experts", MAX_CONFIG_HEADS)? {
                 (n, if n > 0 { expert_intermediate_size } else { 0 })
-            } else if let Some(size) = self.count("shared_expert_intermediate_size")? {
+            } else if let Some(size) =
+                self.count_in("shared_expert_intermediate_size", MAX_CONFIG_DIM)?
+            {
                 // Qwen2-MoE: one shared expert of that size.
                 (u32::from(size > 0), size)
             } else {
@@ -955,6 +1007,50 @@ mod tests {
         let broken = json.replace("\"vocab_size\": 128256,", "");
         let e = ModelArch::from_hf_config_str(&broken, Path::new("m/config.json")).unwrap_err();
         assert!(e.to_string().contains("text_config.vocab_size"), "{e}");
+    }
+
+    /// r18 (fuzzing): sizes beyond the ranges are refused with the field and the range,
+    /// before any per-layer loop or sum (4,294,967,295 layers looped for seconds; an MLA
+    /// head width of u32::MAX overflowed).
+    #[test]
+    fn sizes_out_of_range_name_field_and_range() {
+        let base = r#"{"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+            "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256,
+            "max_position_embeddings": 8192"#;
+        for (extra, field, range) in [
+            (r#", "head_dim": 4294967295"#, "head_dim", "[1, 1048576]"),
+            (
+                r#", "n_routed_experts": 70000, "num_experts_per_tok": 1"#,
+                "n_routed_experts",
+                "[0, 65536]",
+            ),
+            (
+                r#", "kv_lora_rank": 512, "qk_rope_head_dim": 64, "qk_nope_head_dim": 4294967295, "v_head_dim": 128"#,
+                "qk_nope_head_dim",
+                "[1, 1048576]",
+            ),
+        ] {
+            let json = format!("{base}{extra}}}");
+            let e = ModelArch::from_hf_config_str(&json, Path::new("m/config.json")).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains(field) && msg.contains(range) && msg.contains("m/config.json"),
+                "{msg}"
+            );
+        }
+        let layers = format!(
+            "{}}}",
+            base.replace(
+                "\"num_hidden_layers\": 32",
+                "\"num_hidden_layers\": 4294967295"
+            )
+        );
+        let e = ModelArch::from_hf_config_str(&layers, Path::new("m/config.json")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("num_hidden_layers: 4294967295 must be in [1, 16384]"),
+            "{e}"
+        );
     }
 
     #[test]

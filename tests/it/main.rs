@@ -8,6 +8,7 @@ mod common;
 mod determinism;
 mod engine_layer;
 mod fp8_kv;
+mod fuzz;
 mod hostile_bounds;
 mod hostile_embed;
 mod plan;
