@@ -357,10 +357,13 @@ impl ModelArch {
     /// The id is the name of the directory holding `config.json` (the usual layout of a
     /// downloaded model), else the file stem.
     pub fn from_hf_config_file(path: &Path) -> Result<ModelArch, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::file::read_text(path, crate::file::MAX_TEXT_FILE_BYTES).map_err(|source| {
+                ModelError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         ModelArch::from_hf_config_str(&text, path)
     }
 

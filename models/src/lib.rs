@@ -13,6 +13,7 @@ pub mod calibrated;
 pub mod cost;
 pub mod dtype;
 pub mod engine;
+pub mod file;
 pub mod gpu;
 pub mod memory;
 pub mod num;

@@ -119,10 +119,12 @@ pub enum InputError {
 
 /// Read a JSON file into `T`, naming the field on error.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = xpyd_models::file::read_text(path, xpyd_models::file::MAX_TEXT_FILE_BYTES).map_err(
+        |source| InputError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
     let de = &mut serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| InputError::Json {
         path: path.to_path_buf(),
@@ -212,10 +214,12 @@ impl CsvTable {
         required: &[&str],
         optional: &[&str],
     ) -> Result<CsvTable, InputError> {
-        let file = std::fs::File::open(path).map_err(|source| InputError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = xpyd_models::file::check_regular(path)
+            .and_then(|()| std::fs::File::open(path))
+            .map_err(|source| InputError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let mut r = csv::Reader::from_reader(std::io::BufReader::new(file));
         let csv_err = |source| InputError::Csv {
             path: path.to_path_buf(),

@@ -125,11 +125,12 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Vec<(String, ShardFile)>, InputErro
         .into_iter()
         .map(|f| {
             let name = f.display().to_string();
-            let text = std::fs::read_to_string(&f).map_err(|source| InputError::Merge {
-                path: f.clone(),
-                message: "cannot read",
-                source,
-            })?;
+            let text = xpyd_models::file::read_text(&f, xpyd_models::file::MAX_TEXT_FILE_BYTES)
+                .map_err(|source| InputError::Merge {
+                    path: f.clone(),
+                    message: "cannot read",
+                    source,
+                })?;
             let shard = from_json(&name, &text)?;
             Ok((name, shard))
         })

@@ -51,6 +51,13 @@ pub const MAX_CLIENTS: u32 = 1_000_000;
 /// each measured request keeps its latencies until the summary.
 pub const MAX_REQUESTS: u64 = 100_000_000;
 
+/// Most bytes of one data file (trace, length CSV), after gzip decompression: 4 GiB, far
+/// above the shipped traces (the whole Azure 2023 week is under 1 GB); a path that is
+/// not a regular file (`/dev/zero`, a pipe) is refused before it is read (see
+/// `xpyd_models::file`, which also bounds scenarios, `config.json` and profiles to
+/// `MAX_TEXT_FILE_BYTES`, 1 GiB).
+pub const MAX_DATA_BYTES: u64 = 1 << 32;
+
 /// Lowest request rate any field or flag accepts, requests/s (one request per ~11.6
 /// days): a mean gap stays far below [`MAX_SECS`]-scale overflow.
 pub const MIN_RATE_RPS: f64 = 1e-6;

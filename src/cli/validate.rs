@@ -85,7 +85,7 @@ fn run_serving(
     let profiles = match &engine_profile {
         None => None,
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = xpyd_models::file::read_text(path, xpyd_models::file::MAX_TEXT_FILE_BYTES)
                 .with_context(|| format!("reading {}", path.display()))?;
             Some(
                 xpyd_models::EngineProfiles::parse(&text)

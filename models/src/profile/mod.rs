@@ -135,10 +135,13 @@ impl Profile {
 
     /// Load a profile file.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::file::read_text(path, crate::file::MAX_TEXT_FILE_BYTES).map_err(|source| {
+                ProfileError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         Profile::from_json_str(&text, &path.display().to_string())
     }
 

@@ -265,7 +265,8 @@ impl EngineLayer {
             }
             path => {
                 let full = base_dir.join(path);
-                let text = std::fs::read_to_string(&full).map_err(|e| {
+                let text = xpyd_models::file::read_text(&full, xpyd_models::file::MAX_TEXT_FILE_BYTES)
+                    .map_err(|e| {
                     format!(
                         "{path:?} is not auto, none, vllm, sglang or trtllm, and {} cannot be read as a profile file: {e}",
                         full.display()

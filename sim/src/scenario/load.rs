@@ -16,6 +16,7 @@ use super::parse::{apply_overrides, parse_scenario_text, table_to_file};
 use super::{Backend, RouterKind, Scenario, ScenarioError, ScenarioFile};
 use crate::workload::{ArrivalFile, LengthFile, WorkloadFile};
 use std::path::{Path, PathBuf};
+use xpyd_models::file::{MAX_TEXT_FILE_BYTES, read_text};
 
 /// The built-in default scenario: SGLang 2P1D Qwen3-32B on L20 with a chat workload
 /// (`scenarios/seed-sglang-2p1d.toml`), run when a command is given no scenario file.
@@ -77,7 +78,7 @@ pub struct LoadedFile {
 pub fn load_file(path: Option<&Path>, ov: &Overrides) -> Result<LoadedFile, ScenarioError> {
     let (file, base_dir, text) = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|source| ScenarioError::Io {
+            let text = read_text(p, MAX_TEXT_FILE_BYTES).map_err(|source| ScenarioError::Io {
                 file: p.to_path_buf(),
                 source,
             })?;

@@ -140,10 +140,12 @@ pub struct MeasuredRun {
 
 /// Read the measured runs in `path`, recognising its format from its content.
 pub fn read(path: &Path) -> Result<Vec<MeasuredRun>, ServingError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ServingError::Io {
-        file: path.to_path_buf(),
-        source,
-    })?;
+    let text = xpyd_models::file::read_text(path, xpyd_models::file::MAX_TEXT_FILE_BYTES).map_err(
+        |source| ServingError::Io {
+            file: path.to_path_buf(),
+            source,
+        },
+    )?;
     let trimmed = text.trim_start();
     if !trimmed.starts_with('{') {
         if trimmed.starts_with("id,") || trimmed.contains("silicon_ttft_ms") {

@@ -8,12 +8,12 @@
 //! table are parsed once per process and shared (immutable compiled-in data, so this
 //! cannot make runs differ); files on disk are read every time.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::error::WorkloadError;
 use super::file::TraceFormat;
+use crate::limits::MAX_DATA_BYTES;
 
 /// A data file shipped inside the binary.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -159,16 +159,17 @@ impl DataSource {
     pub(crate) fn read(&self) -> Result<Vec<u8>, WorkloadError> {
         let raw = match self {
             DataSource::Builtin(b) => b.bytes().to_vec(),
-            DataSource::File(p) => {
-                std::fs::read(p).map_err(|e| WorkloadError::io(&self.label(), e))?
-            }
+            DataSource::File(p) => xpyd_models::file::read_bytes(p, MAX_DATA_BYTES)
+                .map_err(|e| WorkloadError::io(&self.label(), e))?,
         };
         if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut out = Vec::with_capacity(raw.len() * 4);
-            flate2::read::MultiGzDecoder::new(raw.as_slice())
-                .read_to_end(&mut out)
-                .map_err(|e| WorkloadError::io(&self.label(), e))?;
-            Ok(out)
+            // Decompressed, the data is held to the same bound (a small gzip file can
+            // expand a thousandfold).
+            xpyd_models::file::read_limited(
+                flate2::read::MultiGzDecoder::new(raw.as_slice()),
+                MAX_DATA_BYTES,
+            )
+            .map_err(|e| WorkloadError::io(&self.label(), e))
         } else {
             Ok(raw)
         }

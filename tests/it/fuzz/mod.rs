@@ -27,6 +27,7 @@
 
 mod mutate;
 mod profile;
+mod regressions;
 mod report;
 mod scenario;
 mod serving;

@@ -138,9 +138,18 @@ pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
-/// A few mutations.
+/// A structured mutation: the input stays well-formed, a value changes.
+pub(crate) fn structured() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        6 => (any::<u32>(), any::<u32>()).prop_map(|(leaf, value)| Mutation::Replace { leaf, value }),
+        1 => any::<u32>().prop_map(|leaf| Mutation::Remove { leaf }),
+    ]
+}
+
+/// A few mutations: half the time structured ones only (the input still parses, so the
+/// checks after parsing run), else any.
 pub(crate) fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
-    vec(mutation(), 1..5)
+    prop_oneof![vec(structured(), 1..4), vec(mutation(), 1..5)]
 }
 
 /// How an input is structured.

@@ -1,5 +1,5 @@
 //! Target `report`: the files of a small real run folder (`summary.json`,
-//! `requests.csv`, `timeseries.csv`, `assumptions.json`), one mutated or removed per case,
+//! `requests.csv`, `timeseries.csv`, `requests-baseline.csv`, `assumptions.json`), one mutated or removed per case,
 //! then `xpyd report` rebuilt on the folder: no panic, no hang, an error with a message.
 //!
 //! Corpus: each `tests/fuzz/corpus/report/<case>/` holds files replacing the run's; an
@@ -62,8 +62,9 @@ fn check(dir: &Path, c: &Case) -> Result<(), String> {
     let run = dir.join("run");
     let _ = std::fs::remove_dir_all(&run);
     std::fs::create_dir_all(&run).unwrap();
-    for f in FILES {
-        std::fs::copy(base().join(f), run.join(f)).unwrap();
+    for f in std::fs::read_dir(base()).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, run.join(f.file_name().unwrap())).unwrap();
     }
     for (name, b) in &c.files {
         match b {
@@ -84,7 +85,7 @@ fn check(dir: &Path, c: &Case) -> Result<(), String> {
 }
 
 fn strategy() -> impl Strategy<Value = (u8, bool, Vec<Mutation>)> {
-    (0u8..4, proptest::bool::weighted(0.05), mutate::mutations())
+    (0u8..5, proptest::bool::weighted(0.05), mutate::mutations())
 }
 
 fn build((f, remove, muts): &(u8, bool, Vec<Mutation>)) -> Case {
@@ -106,7 +107,7 @@ fn build((f, remove, muts): &(u8, bool, Vec<Mutation>)) -> Case {
 #[test]
 fn generated() {
     let dir = scratch("report-gen");
-    super::generated(TARGET, 60, strategy(), |v| {
+    super::generated(TARGET, 200, strategy(), |v| {
         let c = build(v);
         let dir = dir.clone();
         guarded(TARGET, c, move |c| check(&dir, &c))
