@@ -387,10 +387,17 @@ pub trait Cell: Sized {
     fn parse(cell: &str) -> Result<Self, &'static str>;
 }
 
+/// Largest magnitude a number of a table may have: far above any time, rate, size or
+/// cost a run writes (times are at most 10^7 s), and far enough below `f64::MAX` that
+/// chart ranges and their tick steps stay finite (a latency of 1.8e308 ms hung the
+/// chart's axis).
+pub const MAX_CELL_MAGNITUDE: f64 = 1e15;
+
 impl Cell for f64 {
     fn parse(cell: &str) -> Result<f64, &'static str> {
         match cell.parse::<f64>() {
-            Ok(x) if x.is_finite() => Ok(x),
+            Ok(x) if x.is_finite() && x.abs() <= MAX_CELL_MAGNITUDE => Ok(x),
+            Ok(x) if x.is_finite() => Err("a number in [-1e15, 1e15]"),
             _ => Err("a finite number"),
         }
     }

@@ -166,7 +166,7 @@ where
     let seconds = env_u64("XPYD_FUZZ_SECONDS");
     let cases =
         env_u64("XPYD_FUZZ_CASES").map_or(default_cases, |n| n.min(u64::from(u32::MAX)) as u32);
-    let first_seed = env_u64("XPYD_FUZZ_SEED").unwrap_or(0x5eed_18);
+    let first_seed = env_u64("XPYD_FUZZ_SEED").unwrap_or(0x005e_ed18);
     let start = Instant::now();
     let mut total: u64 = 0;
     let mut seed = first_seed;

@@ -88,7 +88,11 @@ impl std::fmt::Debug for Case {
         let text = String::from_utf8_lossy(&self.bytes);
         // A mutated calibration profile is long: its start and the mutated regions matter.
         if text.len() > 20_000 {
-            write!(f, "{}...", &text[..text.floor_char_boundary(20_000)])
+            let cut = (0..=20_000)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            write!(f, "{}...", &text[..cut])
         } else {
             write!(f, "{text}")
         }

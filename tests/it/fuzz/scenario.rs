@@ -171,7 +171,10 @@ pub(crate) fn simulate(dir: &Path, sc: &Scenario) -> Result<(), String> {
     }
 }
 
-fn case() -> impl Strategy<Value = (u32, Vec<Mutation>, Vec<(bool, u32, u32)>)> {
+/// A generated case: seed index, mutations, `--set` pairs (own key?, key, value).
+type Choice = (u32, Vec<Mutation>, Vec<(bool, u32, u32)>);
+
+fn case() -> impl Strategy<Value = Choice> {
     (
         any::<u32>(),
         prop_oneof![3 => mutate::mutations(), 1 => Just(Vec::new())],
@@ -179,10 +182,7 @@ fn case() -> impl Strategy<Value = (u32, Vec<Mutation>, Vec<(bool, u32, u32)>)> 
     )
 }
 
-fn build(
-    seeds: &[(String, Vec<u8>)],
-    (seed, muts, sets): &(u32, Vec<Mutation>, Vec<(bool, u32, u32)>),
-) -> Case {
+fn build(seeds: &[(String, Vec<u8>)], (seed, muts, sets): &Choice) -> Case {
     let (name, text) = &seeds[*seed as usize % seeds.len()];
     let paths = mutate::toml_paths(&String::from_utf8_lossy(text));
     let ext = mutate::extremes();
