@@ -51,6 +51,13 @@ pub const MAX_CLIENTS: u32 = 1_000_000;
 /// each measured request keeps its latencies until the summary.
 pub const MAX_REQUESTS: u64 = 100_000_000;
 
+/// Most work of one autoscaler's periodic timer (HPA sync period, SLA-planner adjustment
+/// interval, KEDA polling) within `simulation.max-duration-s`: firings x (1 +
+/// recommendations of the longest stabilization window scanned at each firing) at most
+/// 10^9. The timer fires whether or not requests are in flight, so this bounds an idle
+/// run to seconds (the defaults, 15 s sync and 300 s windows over a day, are 1.2 x 10^5).
+pub const MAX_TIMER_WORK: u64 = 1_000_000_000;
+
 /// Most bytes of one data file (trace, length CSV), after gzip decompression: 4 GiB, far
 /// above the shipped traces (the whole Azure 2023 week is under 1 GB); a path that is
 /// not a regular file (`/dev/zero`, a pipe) is refused before it is read (see

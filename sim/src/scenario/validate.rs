@@ -17,8 +17,10 @@ use super::{
     HardwareFile, KvTransferConfig, KvTransferFile, Mode, ModelFile, ProfileChoice, RoleFile,
     Scenario, ScenarioError, ScenarioFile, SimulationFile, SloConfig, SloFile, Topology,
 };
+use crate::SimDuration;
 use crate::limits::{
-    LINK_RANGE, MAX_GPU_HOUR_USD, MAX_GPUS_PER_NODE, MAX_INSTANCES, MAX_MS, MAX_TOKENS,
+    LINK_RANGE, MAX_GPU_HOUR_USD, MAX_GPUS_PER_NODE, MAX_INSTANCES, MAX_MS, MAX_TIMER_WORK,
+    MAX_TOKENS,
 };
 use crate::role::Role;
 use crate::workload::Workload;
@@ -315,6 +317,7 @@ impl Scenario {
         )?;
         let sample_window =
             v.period_secs("simulation.sample-window-s", sample_window_s.unwrap_or(1.0))?;
+        check_timers(&v, &topology, max_duration)?;
 
         let EfficiencyFile {
             gemm_flops,
@@ -389,6 +392,74 @@ impl Scenario {
             },
         })
     }
+}
+
+/// Refuses an autoscaler whose periodic work within `simulation.max-duration-s` exceeds
+/// [`MAX_TIMER_WORK`]: its timer fires whether or not requests are in flight, and an HPA
+/// scans the recommendations of its longest stabilization window at each sync, so a 1 ms
+/// sync period over 10^7 s (10^10 firings), or 9 ms under the default 300 s window over a
+/// day (10^7 firings x 33,000 recommendations), ran for hours.
+fn check_timers(
+    v: &Validator,
+    topology: &Topology,
+    max_duration: SimDuration,
+) -> Result<(), ScenarioError> {
+    use super::AutoscaleConfig;
+    let roles: Vec<(&str, &super::RoleConfig)> = match topology {
+        Topology::Disaggregated { prefill, decode } => vec![
+            ("deployment.prefill", prefill),
+            ("deployment.decode", decode),
+        ],
+        Topology::Aggregated(r) => vec![("deployment.aggregated", r)],
+    };
+    for (at, r) in roles {
+        // (field, period, window of recommendations scanned at each firing)
+        let timers = match &r.autoscale {
+            Some(AutoscaleConfig::Hpa(h)) => vec![(
+                "sync-period-s",
+                h.sync_period,
+                h.scale_up
+                    .stabilization_window
+                    .max(h.scale_down.stabilization_window),
+            )],
+            Some(AutoscaleConfig::Keda(k)) => vec![
+                ("polling-interval-s", k.polling_interval, SimDuration::ZERO),
+                (
+                    "sync-period-s",
+                    k.sync_period,
+                    k.scale_up
+                        .stabilization_window
+                        .max(k.scale_down.stabilization_window),
+                ),
+            ],
+            Some(AutoscaleConfig::SlaPlanner(s)) => {
+                vec![(
+                    "adjustment-interval-s",
+                    s.adjustment_interval,
+                    SimDuration::ZERO,
+                )]
+            }
+            None => continue,
+        };
+        for (key, period, window) in timers {
+            let p = period.as_nanos().max(1);
+            let firings = max_duration.as_nanos() / p;
+            let scanned = 1 + window.as_nanos() / p;
+            let work = firings.saturating_mul(scanned);
+            if work > MAX_TIMER_WORK {
+                return Err(v.invalid(
+                    &format!("{at}.autoscale.{key}"),
+                    format!(
+                        "{} s fires {firings} times within simulation.max-duration-s {} s, scanning {scanned} recommendations (stabilization window {} s) each time: {work} steps, over the limit of {MAX_TIMER_WORK}; lengthen the period or shorten max-duration-s or the window",
+                        period.as_secs_f64(),
+                        max_duration.as_secs_f64(),
+                        window.as_secs_f64(),
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a deployment of more than [`MAX_INSTANCES`] instances (each role's

@@ -64,3 +64,27 @@ fn r18_fuzz_config_json_sizes_out_of_range() {
         );
     }
 }
+
+/// An autoscaler's timer fires over an idle run: 10^7 HPA syncs each scanning the
+/// 33,000 recommendations of a 300 s window (a 9 ms sync period over a day) ran for hours.
+#[test]
+fn r18_fuzz_autoscaler_timer_work_is_bounded() {
+    let o = xpyd(&[
+        "run",
+        "scenarios/autoscale-burst.toml",
+        "--requests",
+        "5",
+        "--no-report",
+        "--set",
+        "deployment.aggregated.autoscale.sync-period-s=0.009",
+        "--set",
+        "workload.arrival={kind=\"poisson\",rate-rps=1e-6}",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("deployment.aggregated.autoscale.sync-period-s: 0.009 s fires 9600000 times")
+            && err.contains("over the limit of 1000000000"),
+        "{err}"
+    );
+}
