@@ -217,8 +217,3 @@ pub(crate) fn nonempty(msg: &str) -> Result<(), String> {
     }
     Ok(())
 }
-
-#[allow(dead_code)]
-fn any_u32() -> impl Strategy<Value = u32> {
-    any::<u32>()
-}

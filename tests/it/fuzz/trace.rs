@@ -40,8 +40,6 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::Azure, Kind::Mooncake, Kind::Joint, Kind::Column];
-
     fn of(name: &str) -> Option<Kind> {
         let name = name.trim_end_matches(".gz");
         if name.ends_with(".azure.csv") {
@@ -151,7 +149,7 @@ fn build(
     seeds: &[(Kind, String, Vec<u8>)],
     (seed, gz, column, muts): &(u32, u8, bool, Vec<Mutation>),
 ) -> Case {
-    let (kind, name, bytes) = &seeds[*seed as usize % seeds.len()];
+    let (kind, _, bytes) = &seeds[*seed as usize % seeds.len()];
     let kind = match kind {
         Kind::Joint if *column => Kind::Column,
         k => *k,
@@ -160,7 +158,6 @@ fn build(
         Kind::Mooncake => "jsonl",
         _ => "csv",
     };
-    let _ = name;
     let (name, bytes) = match gz {
         // Compressed, then mutated: a broken gzip stream.
         0 => (
@@ -184,7 +181,6 @@ fn build(
 fn generated() {
     let seeds = seeds();
     assert_eq!(seeds.len(), 5, "trace seeds");
-    let _ = Kind::ALL;
     let dir = scratch("trace-gen");
     super::generated(TARGET, 300, strategy(), |v| {
         let c = build(&seeds, v);
