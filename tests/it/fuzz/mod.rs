@@ -60,6 +60,16 @@ pub(crate) fn corpus(target: &str) -> Vec<PathBuf> {
     v
 }
 
+/// Removes a scratch folder when dropped (the test's end, pass or fail: failing inputs
+/// are saved elsewhere).
+pub(crate) struct Cleanup(pub(crate) PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A scratch folder of `name`, emptied.
 pub(crate) fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("xpyd-fuzz-{}-{name}", std::process::id()));

@@ -177,6 +177,7 @@ fn build(seeds: &Seeds, (k, i, muts): &(u8, u32, Vec<Mutation>)) -> Case {
 fn generated() {
     let seeds = std::sync::Arc::new(seeds());
     let dir = scratch("profile-gen");
+    let _cleanup = super::Cleanup(dir.clone());
     super::generated(TARGET, 150, strategy(), |v| {
         let c = build(&seeds, v);
         let dir = dir.clone();
@@ -188,6 +189,7 @@ fn generated() {
 #[test]
 fn corpus_replay() {
     let dir = scratch("profile-corpus");
+    let _cleanup = super::Cleanup(dir.clone());
     let seeds = std::sync::Arc::new(seeds());
     for p in corpus(TARGET) {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();

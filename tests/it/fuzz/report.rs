@@ -27,6 +27,7 @@ const FILES: [&str; 4] = [
 fn base() -> &'static PathBuf {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
     BASE.get_or_init(|| {
+        // Kept for the process's life (the tests copy it).
         let dir = scratch("report-base");
         let text = crate::common::SMALL.replace("requests = 150", "requests = 20");
         let sc = Scenario::from_text(Path::new("small.toml"), Path::new("."), &text, &[]).unwrap();
@@ -107,6 +108,7 @@ fn build((f, remove, muts): &(u8, bool, Vec<Mutation>)) -> Case {
 #[test]
 fn generated() {
     let dir = scratch("report-gen");
+    let _cleanup = super::Cleanup(dir.clone());
     super::generated(TARGET, 200, strategy(), |v| {
         let c = build(v);
         let dir = dir.clone();
@@ -117,6 +119,7 @@ fn generated() {
 #[test]
 fn corpus_replay() {
     let dir = scratch("report-corpus");
+    let _cleanup = super::Cleanup(dir.clone());
     for case in corpus(TARGET) {
         let mut files = Vec::new();
         for p in std::fs::read_dir(&case).unwrap() {

@@ -213,6 +213,7 @@ fn build(seeds: &[(String, Vec<u8>)], (seed, muts, sets): &Choice) -> Case {
 fn generated() {
     let seeds = seeds();
     let dir = scratch("scenario-gen");
+    let _cleanup = super::Cleanup(dir.clone());
     super::generated(TARGET, 300, case(), |v| {
         let c = build(&seeds, v);
         let dir = dir.clone();
@@ -223,6 +224,7 @@ fn generated() {
 #[test]
 fn corpus_replay() {
     let dir = scratch("scenario-corpus");
+    let _cleanup = super::Cleanup(dir.clone());
     let files = corpus(TARGET);
     assert!(
         !files.is_empty(),

@@ -73,6 +73,7 @@ fn generated() {
         .map(|p| (name(p), std::fs::read(p).unwrap()))
         .collect();
     let dir = scratch("serving-gen");
+    let _cleanup = super::Cleanup(dir.clone());
     super::generated(
         TARGET,
         300,
@@ -92,6 +93,7 @@ fn generated() {
 #[test]
 fn corpus_replay() {
     let dir = scratch("serving-corpus");
+    let _cleanup = super::Cleanup(dir.clone());
     for p in seeds() {
         let c = Case {
             name: name(&p),

@@ -182,6 +182,7 @@ fn generated() {
     let seeds = seeds();
     assert_eq!(seeds.len(), 5, "trace seeds");
     let dir = scratch("trace-gen");
+    let _cleanup = super::Cleanup(dir.clone());
     super::generated(TARGET, 300, strategy(), |v| {
         let c = build(&seeds, v);
         let dir = dir.clone();
@@ -192,6 +193,7 @@ fn generated() {
 #[test]
 fn corpus_replay() {
     let dir = scratch("trace-corpus");
+    let _cleanup = super::Cleanup(dir.clone());
     for p in corpus(TARGET) {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let kind = Kind::of(&name).unwrap_or_else(|| panic!("{name}: unknown kind of trace file"));
