@@ -235,7 +235,9 @@ pub enum EngineProfileError {
         message: String,
     },
     /// A parameter outside its range.
-    #[error("profiles[{index}].params.{field}: {value} is outside the allowed range {min}..={max}")]
+    #[error(
+        "profiles[{index}].params.{field}: {value} is outside the allowed range [{min}, {max}]"
+    )]
     Range {
         /// Index of the profile.
         index: usize,
@@ -432,7 +434,7 @@ mod tests {
             {"prefill-scale":1,"decode-scale":9,"step-overhead-ms":0,"per-seq-overhead-us":0,"frontend-ms":0}}]}"#;
         let e = EngineProfiles::parse(text).unwrap_err().to_string();
         assert!(e.contains("profiles[0].params.decode-scale: 9"), "{e}");
-        assert!(e.contains("0.25..=4"), "{e}");
+        assert!(e.contains("[0.25, 4]"), "{e}");
         let bad = text.replace("\"vllm\"", "\"tgi\"");
         assert!(
             EngineProfiles::parse(&bad)

@@ -106,3 +106,14 @@ pub const MAX_WEIGHT: f64 = 1e6;
 /// Most blocks a router's prefix tree or LRU index holds
 /// (`routing.cache-aware.max-tree-blocks`, `routing.gaie.lru-capacity-blocks`).
 pub const MAX_CACHE_BLOCKS: u32 = 1 << 24;
+
+/// Default memory budget of one simulated run and of a plan's search, GiB
+/// (`simulation.memory-budget-gib`, `xpyd plan --memory-budget-gib`).
+pub const DEFAULT_MEMORY_BUDGET_GIB: f64 = 8.0;
+
+/// Range of a memory budget, GiB.
+pub const MEMORY_BUDGET_RANGE_GIB: (f64, f64) = (1e-3, 1e6);
+
+/// Bytes counted per simulated request held (its state, events and queue entries; about
+/// 1.4 KiB measured in an overloaded run), plus 8 per prefix-hash block it carries.
+pub const REQUEST_BYTES: u64 = 2 << 10;

@@ -48,11 +48,11 @@ struct FitEngineArgs {
     /// Fit only this GPU (h100, h200); default: every GPU in the files.
     #[arg(long, value_name = "GPU")]
     gpu: Option<String>,
-    /// Folds of the k-fold check (2..=20; 1: no check).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=20))]
+    /// Folds of the k-fold check (2 to 20; 1: no check).
+    #[arg(long, default_value_t = 5, value_parser = super::folds)]
     folds: u16,
-    /// Rounds of coordinate descent (1..=50).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=50))]
+    /// Rounds of coordinate descent (1 to 50).
+    #[arg(long, default_value_t = 4, value_parser = super::rounds)]
     rounds: u16,
     /// Fit on mixture-of-experts models too (default: dense only; MoE runs are checked).
     #[arg(long)]

@@ -120,9 +120,40 @@ pub(crate) fn requests(s: &str) -> Result<u64, String> {
     u64_in(s, 1, xpyd_sim::limits::MAX_REQUESTS)
 }
 
-/// The range of token-count flags.
-pub(crate) fn tokens_parser() -> clap::builder::RangedI64ValueParser<u32> {
-    clap::value_parser!(u32).range(1..=i64::from(xpyd_sim::limits::MAX_TOKENS))
+/// An integer flag's value in `[lo, hi]`, as `u32`.
+fn u32_in(s: &str, lo: u32, hi: u32) -> Result<u32, String> {
+    // In range, so it fits u32.
+    u64_in(s, u64::from(lo), u64::from(hi)).map(|n| n as u32)
+}
+
+/// A token-count flag's value: in `[1, MAX_TOKENS]`.
+pub(crate) fn tokens(s: &str) -> Result<u32, String> {
+    u32_in(s, 1, xpyd_sim::limits::MAX_TOKENS)
+}
+
+/// A `--gpus-max` value: in `[1, MAX_GPUS_MAX]`.
+pub(crate) fn gpus_max(s: &str) -> Result<u32, String> {
+    u32_in(s, 1, xpyd_sim::planner::MAX_GPUS_MAX)
+}
+
+/// A TP degree flag's value: in `[1, MAX_TP]`.
+pub(crate) fn tp(s: &str) -> Result<u32, String> {
+    u32_in(s, 1, xpyd_sim::limits::MAX_TP)
+}
+
+/// A `--max-num-seqs` value: in `[1, MAX_NUM_SEQS]`.
+pub(crate) fn max_num_seqs(s: &str) -> Result<u32, String> {
+    u32_in(s, 1, xpyd_sim::limits::MAX_NUM_SEQS)
+}
+
+/// A `--folds` value: in `[1, 20]` (1: no check).
+pub(crate) fn folds(s: &str) -> Result<u16, String> {
+    u32_in(s, 1, 20).map(|n| n as u16)
+}
+
+/// A `--rounds` value: in `[1, 50]`.
+pub(crate) fn rounds(s: &str) -> Result<u16, String> {
+    u32_in(s, 1, 50).map(|n| n as u16)
 }
 
 /// A `--seed` value: a TOML (signed 64-bit) integer >= 0.

@@ -31,7 +31,7 @@ pub(crate) struct PlanArgs {
     /// Most GPUs one deployment unit may use [default: a node of the scenario's GPU, or
     /// the scenario's deployment if larger].
     #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(planner::MAX_GPUS_MAX)))]
+          value_parser = super::gpus_max)]
     gpus_max: Option<u32>,
     /// Rate to size the deployment for, requests/s [default: the workload's rate].
     #[arg(long, value_name = "RPS", value_parser = super::rate_rps)]
@@ -69,14 +69,14 @@ pub(crate) struct PlanArgs {
     mode: Vec<String>,
     /// TP degrees to try per role (comma-separated) [default: 1,2,4,8].
     #[arg(long, value_name = "T[,T...]", value_delimiter = ',',
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(xpyd_sim::limits::MAX_TP)))]
+          value_parser = super::tp)]
     tp: Vec<u32>,
     /// Token budgets per step to try (comma-separated) [default: 2048,4096,8192].
-    #[arg(long, value_name = "N[,N...]", value_delimiter = ',', value_parser = super::tokens_parser())]
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',', value_parser = super::tokens)]
     token_budgets: Vec<u32>,
     /// Max running sequences to try (comma-separated) [default: 128,1024].
     #[arg(long, value_name = "N[,N...]", value_delimiter = ',',
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(xpyd_sim::limits::MAX_NUM_SEQS)))]
+          value_parser = super::max_num_seqs)]
     max_num_seqs: Vec<u32>,
     /// Routers to try where a role has several replicas (comma-separated) [default: all].
     #[arg(long, value_name = "R[,R...]", value_delimiter = ',',

@@ -29,10 +29,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N", value_parser = super::requests)]
     requests: Option<u64>,
     /// Fixed prompt length, tokens.
-    #[arg(long, value_name = "N", value_parser = super::tokens_parser())]
+    #[arg(long, value_name = "N", value_parser = super::tokens)]
     input_tokens: Option<u32>,
     /// Fixed output length, tokens.
-    #[arg(long, value_name = "N", value_parser = super::tokens_parser())]
+    #[arg(long, value_name = "N", value_parser = super::tokens)]
     output_tokens: Option<u32>,
     /// Set any scenario field: a dotted TOML path and a TOML value, e.g.
     /// `--set deployment.decode.replicas=2`. Repeatable; applied before the flags above.

@@ -84,7 +84,7 @@ fn bad_engine_profiles_exit_2_naming_the_field() {
     let e = stderr(&o);
     assert!(e.contains("deployment.engine-profile"), "{e}");
     assert!(
-        e.contains("profiles[0].params.step-overhead-ms: 99 is outside the allowed range 0..=50"),
+        e.contains("profiles[0].params.step-overhead-ms: 99 is outside the allowed range [0, 50]"),
         "{e}"
     );
 }

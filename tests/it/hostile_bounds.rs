@@ -118,7 +118,7 @@ fn r18_prefix_clients_and_replicas_are_limited() {
     );
 
     let o = xpyd(&["run", "--set", "deployment.decode.replicas=1000000"]);
-    refused(&o, &["deployment.decode.replicas", "1000000", "1..=16384"]);
+    refused(&o, &["deployment.decode.replicas", "1000000", "[1, 16384]"]);
     // Two roles within the limit each, over it together (instance ids are 16-bit).
     let o = xpyd(&[
         "run",
@@ -137,6 +137,50 @@ fn r18_prefix_clients_and_replicas_are_limited() {
         "baseline.tp=1",
     ]);
     refused(&o, &["baseline.replicas", "16384"]);
+}
+
+#[test]
+fn r18_a_run_stops_at_its_memory_budget() {
+    // 1 MiB holds 512 requests: 4,000 arrivals at 1,000 req/s overload one 1P1D pair, so
+    // the requests in flight outgrow it and the run stops with what to change.
+    let over = SMALL
+        .replace("rate-rps = 4.0", "rate-rps = 1000.0")
+        .replace("requests = 150", "requests = 4000");
+    let o = run_small(
+        "r18-budget",
+        &over,
+        &["--set", "simulation.memory-budget-gib=0.001"],
+    );
+    refused(
+        &o,
+        &[
+            "s.toml: at ",
+            "over the memory budget of 0.001 GiB (simulation.memory-budget-gib, in [0.001, 1000000] GiB)",
+            "arrivals outpace what the deployment serves",
+        ],
+    );
+    // No output folder is left behind by the refused run.
+    let out = std::env::temp_dir()
+        .join(format!("xpyd-it-{}-r18-budget", std::process::id()))
+        .join("out");
+    assert!(!out.exists(), "{}", out.display());
+    // The same run within the default budget completes.
+    let o = run_small("r18-budget-ok", &over, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The budget itself is range-checked.
+    let o = run_small(
+        "r18-budget-range",
+        SMALL,
+        &["--set", "simulation.memory-budget-gib=0"],
+    );
+    refused(
+        &o,
+        &[
+            "s.toml: simulation.memory-budget-gib",
+            "0",
+            "[0.001, 1000000]",
+        ],
+    );
 }
 
 #[test]
@@ -315,11 +359,11 @@ fn r18_negative_flags_name_the_flag_and_range() {
         ),
         (
             vec!["run", "--input-tokens", "-3"],
-            vec!["'--input-tokens <N>'", "1..=16777216"],
+            vec!["'--input-tokens <N>'", "[1, 16777216]"],
         ),
         (
             vec!["plan", "--gpus-max", "-1"],
-            vec!["'--gpus-max <N>'", "1..=65536"],
+            vec!["'--gpus-max <N>'", "[1, 65536]"],
         ),
         (
             vec!["sweep", "--rates", "1", "--jobs", "-2"],
@@ -333,7 +377,7 @@ fn r18_negative_flags_name_the_flag_and_range() {
 #[test]
 fn r18_plan_refuses_searches_over_its_budget_up_front() {
     let o = xpyd(&["plan", "--gpus-max", "100000"]);
-    refused(&o, &["'--gpus-max <N>'", "100000", "1..=65536"]);
+    refused(&o, &["'--gpus-max <N>'", "100000", "[1, 65536]"]);
     let o = xpyd(&["plan", "--gpus-max", "60000"]);
     refused(
         &o,
@@ -353,9 +397,14 @@ fn r18_plan_refuses_searches_over_its_budget_up_front() {
         ],
     );
     // The budget can be lowered (or raised) by the flag.
-    let mut args = vec!["plan", "--memory-budget-gib", "0.000001"];
+    let mut args = vec!["plan", "--memory-budget-gib", "0.001"];
     args.extend_from_slice(&SMALL_PLAN);
-    refused(&xpyd(&args), &["memory budget of 0.000001 GiB"]);
+    refused(&xpyd(&args), &["memory budget of 0.001 GiB"]);
+    let o = xpyd(&["plan", "--memory-budget-gib", "0.000001"]);
+    refused(
+        &o,
+        &["--memory-budget-gib: must be in [0.001, 1000000] GiB, got 0.000001"],
+    );
 }
 
 #[test]

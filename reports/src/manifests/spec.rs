@@ -392,7 +392,7 @@ impl DeploymentSpec {
         check_dns_subdomain("model_pvc", &self.model_pvc)?;
         check_dns_1035("gateway.epp_service", &self.gateway.epp_service, 63)?;
         if self.gateway.epp_port == 0 {
-            return Err(invalid("gateway.epp_port", "0", "must be 1..=65535"));
+            return Err(invalid("gateway.epp_port", "0", "must be in [1, 65535]"));
         }
         for (field, v) in [
             ("model.hf_repo", &self.model.hf_repo),
@@ -555,7 +555,7 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
             return Err(invalid(
                 &f(&format!("autoscaling.{dir}.stabilization_window_s")),
                 &w.to_string(),
-                "must be 0..=3600",
+                "must be in [0, 3600]",
             ));
         }
         for p in &rules.policies {
@@ -563,7 +563,7 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
                 return Err(invalid(
                     &f(&format!("autoscaling.{dir}.policies")),
                     &format!("value {} per {} s", p.value, p.period_s),
-                    "needs value >= 1 and period 1..=1800 s",
+                    "needs value >= 1 and period in [1, 1800] s",
                 ));
             }
         }

@@ -74,13 +74,15 @@ impl Simulation<'_> {
                 }
             }
         }
-        let id = match self.free_slots.pop() {
+        let (id, old_bytes) = match self.free_slots.pop() {
             Some(slot) => {
+                let old = super::request_bytes(&self.reqs[slot]);
                 self.reqs[slot] = req;
-                slot
+                (slot, old)
             }
-            None => self.reqs.push(req),
+            None => (self.reqs.push(req), 0),
         };
+        self.hold(id, old_bytes);
         self.live += 1;
         let total = u64::from(spec.input_tokens) + u64::from(spec.output_tokens);
         if u64::from(spec.input_tokens) > self.max_prefill_tokens || total > self.max_total_tokens {

@@ -24,6 +24,7 @@ use crate::event::{Event, EventQueue};
 use crate::id::{IdVec, InstanceId, PortId, RequestId};
 use crate::instance::{Instance, Lifecycle, Placement, Ports, Role};
 use crate::kv_transfer::Network;
+use crate::limits::REQUEST_BYTES;
 use crate::metrics::{Collector, Metrics, Outcome, RequestRecord, TimeseriesRow};
 use crate::policy::autoscale;
 use crate::policy::pd_decider::PdDecider;
@@ -67,6 +68,47 @@ pub enum SimError {
         "the scenario has no aggregated baseline (it is aggregated, or [baseline] enabled = false)"
     )]
     NoBaseline,
+    /// The requests held at some point would need more memory than the scenario's
+    /// budget (`simulation.memory-budget-gib`): the run stopped there.
+    #[error(
+        "{}: at {at_s:.3} s of simulated time the run held {held} requests ({live} in flight), about {}, over the memory budget of {budget_gib} GiB (simulation.memory-budget-gib, in [{}, {}] GiB): {hint}",
+        file.display(),
+        gib_or_mib(*need_bytes),
+        crate::limits::MEMORY_BUDGET_RANGE_GIB.0,
+        crate::limits::MEMORY_BUDGET_RANGE_GIB.1
+    )]
+    MemoryBudget {
+        /// The scenario file.
+        file: std::path::PathBuf,
+        /// Simulated time of the stop, s.
+        at_s: f64,
+        /// Request slots held (in flight, or ended and awaiting reuse).
+        held: u64,
+        /// Requests in flight.
+        live: u64,
+        /// Memory they would need, bytes.
+        need_bytes: u64,
+        /// The budget, GiB.
+        budget_gib: f64,
+        /// What to change.
+        hint: &'static str,
+    },
+}
+
+/// `bytes` in GiB, or in MiB below 1 GiB, two decimals.
+fn gib_or_mib(bytes: u64) -> String {
+    let gib = bytes as f64 / (1u64 << 30) as f64;
+    if gib >= 1.0 {
+        format!("{gib:.2} GiB")
+    } else {
+        format!("{:.2} MiB", gib * 1024.0)
+    }
+}
+
+/// Bytes a held request counts against the memory budget: [`REQUEST_BYTES`] and its
+/// prefix-hash chain.
+fn request_bytes(r: &Request) -> u64 {
+    REQUEST_BYTES + 8 * r.prefix_keys.len() as u64
 }
 
 /// One instance's totals over the run.
@@ -170,7 +212,7 @@ pub fn run_streamed(
     windows: &mut dyn FnMut(&TimeseriesRow),
 ) -> Result<RunOutput, SimError> {
     let mut sim = Simulation::new(sc, system)?;
-    sim.run(sink, windows);
+    sim.run(sink, windows)?;
     Ok(sim.into_output())
 }
 
@@ -187,6 +229,12 @@ struct Simulation<'s> {
     reqs: Requests,
     free_slots: Vec<RequestId>,
     live: u64,
+    /// Bytes the request slots count against the budget ([`request_bytes`] of each).
+    held_bytes: u64,
+    /// `simulation.memory-budget-gib`, bytes.
+    budget_bytes: u64,
+    /// Set when `held_bytes` first exceeded the budget: the run stops after this event.
+    over_budget: bool,
     insts: IdVec<InstanceId, Instance>,
     /// Step-cost memos, one per role ([`Instance::memo`]).
     memos: Vec<StepMemo>,
@@ -415,6 +463,10 @@ impl<'s> Simulation<'s> {
             reqs: IdVec::new(),
             free_slots: Vec::new(),
             live: 0,
+            held_bytes: 0,
+            // In range by validation: at most 10^6 GiB, far below u64::MAX bytes.
+            budget_bytes: (sc.memory_budget_gib * (1u64 << 30) as f64) as u64,
+            over_budget: false,
             insts,
             memos: vec![StepMemo::new(); roles.len()],
             prefill_ids,
@@ -467,7 +519,7 @@ impl<'s> Simulation<'s> {
         &mut self,
         sink: &mut dyn FnMut(&RequestRecord),
         windows: &mut dyn FnMut(&TimeseriesRow),
-    ) {
+    ) -> Result<(), SimError> {
         match self.sc.workload.mode() {
             ArrivalMode::Open => self.schedule_next_arrival(),
             ArrivalMode::Closed { clients } => {
@@ -514,6 +566,9 @@ impl<'s> Simulation<'s> {
                 Event::InstanceReady(i, e) => self.on_instance_ready(i, e),
                 Event::Timeout(id, _) => self.on_timeout(id, sink),
             }
+            if self.over_budget {
+                return Err(self.budget_error());
+            }
         }
         // Requests the workload would still issue never arrived before the stop.
         let not_arrived = self.workload.remaining() + u64::from(self.pending.is_some());
@@ -531,6 +586,36 @@ impl<'s> Simulation<'s> {
             let rec = self.record(slot, Outcome::Unfinished);
             self.collector.ended(&rec, self.now.as_secs_f64());
             sink(&rec);
+        }
+        Ok(())
+    }
+
+    /// Count the new request in `slot` against the memory budget (after subtracting
+    /// `old_bytes`, what the slot held before); the run stops after this event when the
+    /// held requests exceed it.
+    fn hold(&mut self, slot: RequestId, old_bytes: u64) {
+        self.held_bytes = self.held_bytes - old_bytes + request_bytes(&self.reqs[slot]);
+        if self.held_bytes > self.budget_bytes {
+            self.over_budget = true;
+        }
+    }
+
+    /// The error of a run stopped by its memory budget.
+    fn budget_error(&self) -> SimError {
+        let blocks: u64 = self.reqs.iter().map(|r| r.prefix_keys.len() as u64).sum();
+        let hint = if blocks * 8 > self.held_bytes / 2 {
+            "the requests' prefix-hash chains dominate: raise workload.prefix.block-tokens, shorten the prompts, or use fewer clients"
+        } else {
+            "arrivals outpace what the deployment serves: lower the rate or the clients, add replicas, shorten simulation.max-duration-s, or raise the budget"
+        };
+        SimError::MemoryBudget {
+            file: self.sc.file.clone(),
+            at_s: self.now.as_secs_f64(),
+            held: self.reqs.len() as u64,
+            live: self.live,
+            need_bytes: self.held_bytes,
+            budget_gib: self.sc.memory_budget_gib,
+            hint,
         }
     }
 

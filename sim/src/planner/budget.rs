@@ -31,14 +31,10 @@ use crate::scenario::Mode;
 /// Largest `--gpus-max`: GPUs of one deployment unit.
 pub const MAX_GPUS_MAX: u32 = 65_536;
 
-/// Default memory budget of a plan, GiB (`--memory-budget-gib`).
-pub const DEFAULT_MEMORY_BUDGET_GIB: f64 = 8.0;
+pub use crate::limits::{DEFAULT_MEMORY_BUDGET_GIB, REQUEST_BYTES};
 
 /// Bytes counted per candidate of the search.
 pub const CANDIDATE_BYTES: u64 = 8 << 10;
-
-/// Bytes counted per simulated request in flight.
-pub const REQUEST_BYTES: u64 = 2 << 10;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -130,10 +126,11 @@ pub fn check(
     confirm_in_flight: f64,
 ) -> Result<Estimate, PlanError> {
     let budget = settings.memory_budget_gib;
-    if !(budget.is_finite() && budget > 0.0) {
+    let (lo, hi) = crate::limits::MEMORY_BUDGET_RANGE_GIB;
+    if !(budget.is_finite() && (lo..=hi).contains(&budget)) {
         return Err(PlanError::Setting {
             setting: "--memory-budget-gib",
-            message: format!("must be a positive number of GiB, got {budget}"),
+            message: format!("must be in [{lo}, {hi}] GiB, got {budget}"),
         });
     }
     let e = estimate(settings, threads, confirm_in_flight);

@@ -144,7 +144,11 @@ impl Validator<'_> {
             };
             return Err(self.invalid(
                 field,
-                format!("must be {}..={}{unit}, got {x}", range.start(), range.end()),
+                format!(
+                    "must be in [{}, {}]{unit}, got {x}",
+                    range.start(),
+                    range.end()
+                ),
             ));
         }
         Ok(x)

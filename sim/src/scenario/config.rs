@@ -152,6 +152,8 @@ pub struct Scenario {
     pub slo: SloConfig,
     /// Stop time (`simulation.max-duration-s`).
     pub max_duration: SimDuration,
+    /// Memory the run may hold for requests, GiB (`simulation.memory-budget-gib`).
+    pub memory_budget_gib: f64,
     /// Time-series window (`simulation.sample-window-s`).
     pub sample_window: SimDuration,
     /// Roofline efficiencies.

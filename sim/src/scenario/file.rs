@@ -222,6 +222,9 @@ pub struct SimulationFile {
     pub max_duration_s: Option<f64>,
     /// Width of a time-series window, s (default 1).
     pub sample_window_s: Option<f64>,
+    /// Memory the run may hold for requests, GiB (default 8): a run whose requests in
+    /// flight would need more stops with an error instead of growing without bound.
+    pub memory_budget_gib: Option<f64>,
 }
 
 /// `[efficiency]`: overrides of the roofline efficiencies.

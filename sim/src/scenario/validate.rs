@@ -310,6 +310,7 @@ impl Scenario {
         let SimulationFile {
             max_duration_s,
             sample_window_s,
+            memory_budget_gib,
         } = simulation;
         let max_duration = v.period_secs(
             "simulation.max-duration-s",
@@ -318,6 +319,12 @@ impl Scenario {
         let sample_window =
             v.period_secs("simulation.sample-window-s", sample_window_s.unwrap_or(1.0))?;
         check_timers(&v, &topology, max_duration)?;
+        let memory_budget_gib = v.f64_in(
+            "simulation.memory-budget-gib",
+            memory_budget_gib.unwrap_or(crate::limits::DEFAULT_MEMORY_BUDGET_GIB),
+            crate::limits::MEMORY_BUDGET_RANGE_GIB,
+            "GiB",
+        )?;
 
         let EfficiencyFile {
             gemm_flops,
@@ -382,6 +389,7 @@ impl Scenario {
             slo,
             max_duration,
             sample_window,
+            memory_budget_gib,
             efficiency: eff,
             routing,
             profile,

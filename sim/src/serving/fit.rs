@@ -130,7 +130,7 @@ pub fn suspect(p: &EngineParams) -> Vec<String> {
             // answers, not bound hits.
             *name != "cpu-overlap" && ((*v <= *lo && *lo > 0.0) || *v >= *hi)
         })
-        .map(|((name, lo, hi), v)| format!("{name} = {v} is at a bound of its range {lo}..={hi}"))
+        .map(|((name, lo, hi), v)| format!("{name} = {v} is at a bound of its range [{lo}, {hi}]"))
         .chain(
             [
                 ("prefill-scale", p.prefill_scale),
@@ -143,7 +143,7 @@ pub fn suspect(p: &EngineParams) -> Vec<String> {
             })
             .map(|(name, v)| {
                 format!(
-                    "{name} = {v} is outside the plausible {}..={}",
+                    "{name} = {v} is outside the plausible [{}, {}]",
                     PLAUSIBLE_SCALE.0, PLAUSIBLE_SCALE.1
                 )
             }),
@@ -618,7 +618,7 @@ mod tests {
         let b = suspect(&odd);
         assert_eq!(b.len(), 2, "{b:?}");
         assert!(
-            b[0].starts_with("prefill-scale = 2.5 is outside the plausible 0.5..=2"),
+            b[0].starts_with("prefill-scale = 2.5 is outside the plausible [0.5, 2]"),
             "{b:?}"
         );
         assert!(b[1].starts_with("decode-scale = 0.36 is outside"), "{b:?}");

@@ -244,8 +244,8 @@ impl SessionGen {
     }
 
     /// The turn `p` with a new user message of `user` tokens and an answer of `output`
-    /// tokens; `None` when the prompt would exceed `max-input-tokens` (the conversation
-    /// ends).
+    /// tokens; `None` when the prompt would exceed `max-input-tokens`, or 2^24 tokens
+    /// ([`crate::limits::MAX_TOKENS`]) without one (the conversation ends).
     pub(crate) fn continue_turn(
         &mut self,
         p: PendingTurn,
@@ -254,7 +254,13 @@ impl SessionGen {
         ids: &mut BlockIds,
     ) -> Option<RequestSpec> {
         let input = p.input.saturating_add(p.output).saturating_add(user);
-        if self.spec.max_input_tokens.is_some_and(|m| input > m) {
+        // Without a cap a conversation still ends at the token limit: its history (and
+        // hash chain) would otherwise grow with every turn.
+        let cap = self
+            .spec
+            .max_input_tokens
+            .unwrap_or(crate::limits::MAX_TOKENS);
+        if input > cap {
             return None;
         }
         let b = self.block_tokens;

@@ -819,6 +819,31 @@ fn sessions_respect_max_input_and_combine_with_prefixes() {
 }
 
 #[test]
+fn uncapped_sessions_end_at_the_token_limit() {
+    // r18: without max-input-tokens a conversation's prompt grew with every turn; with
+    // 6M-token messages the second turn (12M + 50) fits 2^24, the third does not.
+    let big = SESSIONS
+        .replace("requests = 6000", "requests = 300")
+        .replace("tokens = 100", "tokens = 6000000")
+        .replace("turns-mean = 3.0", "turns-mean = 50.0")
+        .replace("block-tokens = 64", "block-tokens = 65536");
+    let r = open_all(&workload(&big), 3);
+    assert_eq!(r.len(), 300);
+    assert!(
+        r.iter()
+            .all(|x| x.input_tokens <= crate::limits::MAX_TOKENS)
+    );
+    assert!(
+        r.iter().any(|x| x.input_tokens == 12_000_050),
+        "no second turn"
+    );
+    assert!(
+        r.iter()
+            .all(|x| [6_000_000, 12_000_050].contains(&x.input_tokens))
+    );
+}
+
+#[test]
 fn warmup_requests_are_issued_on_top_and_timeout_is_validated() {
     let text = POISSON.replace(
         "requests = 2000",

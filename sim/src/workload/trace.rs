@@ -234,7 +234,16 @@ pub(crate) fn parse_timestamp(s: &str) -> Result<u64, String> {
         frac_ns = v * 10i64.pow(9 - f.len() as u32);
     }
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
-    u64::try_from(secs * 1_000_000_000 + frac_ns).map_err(|_| bad())
+    // Nanoseconds since 1970 fit i64 until 2262-04-11 (a year-9999 stamp overflowed).
+    secs.checked_mul(1_000_000_000)
+        .and_then(|ns| ns.checked_add(frac_ns))
+        .and_then(|ns| u64::try_from(ns).ok())
+        .ok_or_else(|| {
+            format!(
+                "`{}` is after 2262-04-11, the last time nanoseconds since 1970 hold",
+                super::data::excerpt(s)
+            )
+        })
 }
 
 /// A token count of a trace: inputs must be >= 1, outputs of 0 become 1.
@@ -417,6 +426,11 @@ mod tests {
         ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }
+        // r18 (fuzzing): nanoseconds of a year-9999 stamp overflowed i64.
+        assert!(parse_timestamp("2262-04-11 23:47:16").is_ok());
+        let e = parse_timestamp("9999-12-31 23:59:59.999999999").unwrap_err();
+        assert!(e.contains("after 2262-04-11"), "{e}");
+        assert!(parse_timestamp("2262-04-11 23:47:17").is_err());
     }
 
     #[test]

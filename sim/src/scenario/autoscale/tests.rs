@@ -100,7 +100,7 @@ policies = [{ type = "pods", value = 0, period-s = 15 }]
     assert_eq!(
         e.to_string(),
         "s.toml: deployment.decode.autoscale.scale-up.policies[0].value: \
-         must be 1..=2147483647 (an int32, as Kubernetes), got 0"
+         must be in [1, 2147483647] (an int32, as Kubernetes), got 0"
     );
 }
 
@@ -121,7 +121,7 @@ fn durations_are_checked_and_converted_once() {
     assert_eq!(
         e.to_string(),
         "s.toml: deployment.decode.autoscale.scale-down.stabilization-window-s: \
-         must be 0..=3600 seconds (as Kubernetes), got 4000"
+         must be in [0, 3600] seconds (as Kubernetes), got 4000"
     );
     let c = parse(
         "kind = \"sla-planner\"\nstage = \"decode\"\nmax-replicas = 4\n\
