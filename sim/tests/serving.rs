@@ -100,6 +100,23 @@ fn silicon_rows_replay_their_own_deployment() {
     let toml = trt.scenario_toml.as_deref().unwrap();
     assert!(toml.contains("backend = \"trtllm\""), "{toml}");
     assert_eq!(trt.load.clients, Some(8));
+    // An AIConfigurator sweep's TensorRT-LLM row runs as its benchmark rule deployed it:
+    // chunked prefill off, a budget of batch + isl + 1500 (8 + 1024 + 1500), fixed lengths.
+    assert!(!toml.contains("chunked-prefill"), "{toml}");
+    assert!(toml.contains("engine.max-batched-tokens = 2532"), "{toml}");
+    assert!(toml.contains("kind = \"fixed\"\ntokens = 1024"), "{toml}");
+    assert!(trt.notes.iter().any(|n| n.contains("AIConfigurator sweep")));
+    // Other engines' sweep rows keep their engine's budget.
+    let vllm = runs[1].scenario_toml.as_deref().unwrap();
+    assert!(!vllm.contains("max-batched-tokens"), "{vllm}");
+    // An InferenceX row draws both lengths uniformly from [0.8 x L, L].
+    let ix = runs[3].scenario_toml.as_deref().unwrap();
+    assert!(
+        ix.contains("[workload.input-tokens]\nkind = \"uniform\"\nmin = 819\nmax = 1024"),
+        "{ix}"
+    );
+    assert!(ix.contains("warmup-requests = 0"), "{ix}");
+    assert!(runs[3].notes.iter().any(|n| n.contains("InferenceX")));
     assert!(runs[4].skip.as_deref().unwrap().contains("b300_sxm"));
     let report = serving::replay(&runs, &ReplayOptions::default()).unwrap();
     let skipped: Vec<_> = report.rows.iter().filter(|r| r.skipped.is_some()).collect();

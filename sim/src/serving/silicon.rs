@@ -4,15 +4,18 @@
 //! `tp_size`, ..., `prefill_*`, `decode_*`, `silicon_data_source`, `silicon_ttft_ms`,
 //! `silicon_tpot_ms`; see that folder's README).
 //!
-//! Each row becomes a closed-loop run: clients = `silicon_concurrency` from
-//! `silicon_data_source` (else `batch_size` for agg), 10 requests per client (at least
-//! 30), no warm-up, fixed `isl`/`osl`, and the row's
+//! Each row becomes a closed-loop run as its campaign's client ran it ([`Campaign`], read
+//! from `silicon_data_source`): clients = `silicon_concurrency` (else `batch_size` for
+//! agg), 10 requests per client (at least 30), every client starting at once (no
+//! warm-up, see [`WARMUP_PER_CLIENT`]), `isl`/`osl` fixed (AIConfigurator's sweeps) or
+//! uniform in `[0.8 x L, L]` (InferenceX), and the row's
 //! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
 //! `model_path` when the catalog has its architecture, FP8 or BF16 weights (KV cache BF16:
 //! the CSV does not record it), TP per role, `*_num_workers` replicas per role,
 //! `batch_size` as `max-num-seqs`. `trtllm` rows are replayed as `backend = "trtllm"`
-//! (aggregated: TensorRT-LLM's engine defaults but with chunked prefill on, see `row`; PD:
-//! Dynamo with TensorRT-LLM workers); every row takes its engine's built-in engine layer
+//! (aggregated: as AIConfigurator's benchmark rule deploys it for its own sweeps, else
+//! TensorRT-LLM's defaults with chunked prefill on, see `row`; PD: Dynamo with
+//! TensorRT-LLM workers); every row takes its engine's built-in engine layer
 //! (`engine-profile = "auto"`). Rows with pipeline,
 //! attention-data or expert parallelism, FP4/INT4 weights, other GPUs or models outside
 //! the catalog are read with a skip reason.
@@ -23,18 +26,79 @@ use std::fmt::Write as _;
 use std::path::Path;
 use xpyd_models::ModelArch;
 
-/// Requests measured per client. The CSV records neither the request count nor a
-/// warm-up; we replay 10 x concurrency requests with none (the genai-perf/AIPerf
-/// defaults as we read them). Checked on this CSV's H100/H200 dense-model rows with the
-/// fitted engine layer (`xpyd calibrate fit-engine`, 5-fold held-out median |TTFT
-/// error|, 2026-12-06): a 2 x concurrency warm-up made it worse for vLLM H100 (33.0%
-/// against 21.6%) and TensorRT-LLM (H100 36.7% against 21.4%, H200 39.7% against 15.5%),
-/// equal for SGLang H100 (8.2%), better only for vLLM H200 (15.4% against 17.3%): the
-/// measured means include the clients' common start.
+/// Requests measured per client: both campaigns of the CSV (see [`Campaign`]) measure
+/// 10 x concurrency requests.
 const REQUESTS_PER_CLIENT: u64 = 10;
 
-/// Warm-up requests per client, excluded from the statistics (see above).
+/// Warm-up requests per client simulated before the measured ones: none. Both clients
+/// run their 2 x concurrency warm-up requests as a phase of their own that ends before
+/// the measured phase starts, and that phase again starts all clients at once (InferenceX's
+/// `benchmark_serving.py` launches every request under a semaphore of `max_concurrency`),
+/// so the measured means include a common start; simulated warm-up requests would instead
+/// let the measured ones continue a steady state. Checked on this CSV's H100/H200 dense
+/// rows with the shipped engine layer (`xpyd validate --serving`, 2026-12-06): a 2 x
+/// clients warm-up moved the predicted TTFT of every group 34-62% below the measured one
+/// (vLLM H100 InferenceX rows: median signed error +2% without, -49% with).
 const WARMUP_PER_CLIENT: u64 = 0;
+
+/// Who measured a row, read from `silicon_data_source`: the benchmark client and the
+/// engine settings follow from it. Sources (public; see the commit that added this):
+/// AIConfigurator's `eval/benchmarks/genai_perf_runner.py` (`--request-count c * 10`,
+/// `--warmup-request-count c * 2`, fixed lengths with `ignore_eos`) and its benchmark
+/// rules `rule_plugin/benchmark/trtllm.rule` (aggregated TensorRT-LLM: `max_batch_size`
+/// = the row's batch, `max_num_tokens = max_batch_size + isl + 1500`, chunked prefill
+/// left off); SemiAnalysis InferenceX's `benchmarks/benchmark_lib.sh`
+/// (`benchmark_serving.py --random-range-ratio 0.8 --num-warmups 2 * concurrency
+/// --ignore-eos`, `--num-prompts concurrency * 10`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Campaign {
+    /// AIConfigurator's own sweeps: `source_file=<system>/<backend>/<version>/<model>.csv`.
+    Aic,
+    /// InferenceX runs: `db-dump/...` or `source_file=<date>.csv; model=...`; every
+    /// prompt and output length drawn uniformly from `[0.8 x L, L]` (random range ratio 0.8).
+    InferenceX,
+    /// Anything else (internal jobs, hand-made rows): fixed lengths.
+    Unknown,
+}
+
+impl Campaign {
+    fn of(source: &str) -> Campaign {
+        let field = |k: &str| {
+            source
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix(k).map(str::trim))
+        };
+        if source.trim_start().starts_with("db-dump/") {
+            return Campaign::InferenceX;
+        }
+        match field("source_file=") {
+            Some(_) if field("gtl_job_id=").is_some() => Campaign::Unknown,
+            Some(_) if field("model=").is_some() => Campaign::InferenceX,
+            Some(f) if f.split('/').count() == 4 => Campaign::Aic,
+            _ => Campaign::Unknown,
+        }
+    }
+
+    /// A length's workload table: fixed, or uniform in `[0.8 x L, L]` (InferenceX's
+    /// sampler draws `randint(int(L * 0.8), L + 1)`).
+    fn length(self, tokens: u32) -> String {
+        match self {
+            Campaign::InferenceX => format!(
+                "kind = \"uniform\"\nmin = {}\nmax = {tokens}",
+                (u64::from(tokens) * 4 / 5).max(1)
+            ),
+            Campaign::Aic | Campaign::Unknown => format!("kind = \"fixed\"\ntokens = {tokens}"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Campaign::Aic => "campaign: AIConfigurator sweep (fixed lengths)",
+            Campaign::InferenceX => "campaign: InferenceX (lengths uniform in [0.8 x L, L])",
+            Campaign::Unknown => "campaign: unknown (fixed lengths)",
+        }
+    }
+}
 
 /// One CSV row by column name.
 struct Rec<'a> {
@@ -126,24 +190,28 @@ fn unsupported_parallelism(r: &Rec<'_>, prefix: &str) -> Result<Option<String>, 
     Ok(None)
 }
 
-/// Write one role's scenario table.
-fn role(
-    toml: &mut String,
-    name: &str,
-    replicas: u32,
-    tp: u32,
+/// Engine settings of one role beyond its size.
+#[derive(Clone, Copy, Debug, Default)]
+struct Knobs {
     max_num_seqs: Option<u32>,
     chunked_prefill: bool,
-) {
+    max_batched_tokens: Option<u32>,
+}
+
+/// Write one role's scenario table.
+fn role(toml: &mut String, name: &str, replicas: u32, tp: u32, k: Knobs) {
     let _ = writeln!(
         toml,
         "\n[deployment.{name}]\nreplicas = {replicas}\ntp = {tp}"
     );
-    if let Some(n) = max_num_seqs {
+    if let Some(n) = k.max_num_seqs {
         let _ = writeln!(toml, "engine.max-num-seqs = {n}");
     }
-    if chunked_prefill {
+    if k.chunked_prefill {
         let _ = writeln!(toml, "engine.chunked-prefill = true");
+    }
+    if let Some(n) = k.max_batched_tokens {
+        let _ = writeln!(toml, "engine.max-batched-tokens = {n}");
     }
 }
 
@@ -220,12 +288,17 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     if clients.is_none() {
         skip.get_or_insert("no silicon_concurrency in silicon_data_source".to_owned());
     }
-    // TensorRT-LLM rows run with chunked prefill (context chunking), which TensorRT-LLM
-    // leaves off by default: the CSV does not record it, and without it a prompt longer
-    // than the free token budget waits until no decode runs, which predicts TTFTs hundreds
-    // of times the measured ones (one Qwen3-32B TP 8 row, 4096 x 512 at 128 clients:
-    // 410 s against 932 ms measured; 948 ms with chunking).
-    let chunked = backend == "trtllm";
+    let campaign = Campaign::of(r.text("silicon_data_source"));
+    notes.push(campaign.name().to_owned());
+    // TensorRT-LLM rows of AIConfigurator's sweeps run as its benchmark rule deploys them:
+    // chunked prefill off, a token budget of batch + isl + 1500 (every prompt fits whole
+    // beside the decodes). Other TensorRT-LLM rows record no budget: they run with
+    // chunked prefill (context chunking), which TensorRT-LLM leaves off by default, because
+    // without it a prompt longer than the free token budget waits until no decode runs,
+    // which predicts TTFTs hundreds of times the measured ones (one Qwen3-32B TP 8 row,
+    // 4096 x 512 at 128 clients: 410 s against 932 ms measured; 948 ms with chunking).
+    let aic_trtllm = backend == "trtllm" && campaign == Campaign::Aic;
+    let chunked = backend == "trtllm" && !aic_trtllm;
     // A scenario name starts with a letter (it names Kubernetes objects); ids such as
     // `2026_03_25_...` get a prefix.
     let name = if id.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -246,13 +319,22 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
             skip.get_or_insert(why);
         }
         let tp = r.uint("tp_size")?.unwrap_or(1).max(1);
+        let batch = r.uint("batch_size")?;
+        let budget = match (aic_trtllm, batch.or(clients)) {
+            // In range: isl <= 2^24 and batch <= 2^20 are checked by the scenario.
+            (true, Some(b)) => Some(b.saturating_add(isl).saturating_add(1500)),
+            _ => None,
+        };
         role(
             &mut toml,
             "aggregated",
             1,
             tp,
-            r.uint("batch_size")?,
-            chunked,
+            Knobs {
+                max_num_seqs: batch,
+                chunked_prefill: chunked,
+                max_batched_tokens: budget,
+            },
         );
     } else {
         for p in ["prefill_", "decode_"] {
@@ -267,16 +349,21 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
             "prefill",
             workers("prefill")?.unwrap_or(1).max(1),
             tp("prefill")?.unwrap_or(1).max(1),
-            None,
-            chunked,
+            Knobs {
+                chunked_prefill: chunked,
+                ..Knobs::default()
+            },
         );
         role(
             &mut toml,
             "decode",
             workers("decode")?.unwrap_or(1).max(1),
             tp("decode")?.unwrap_or(1).max(1),
-            r.uint("decode_batch_size")?,
-            chunked,
+            Knobs {
+                max_num_seqs: r.uint("decode_batch_size")?,
+                chunked_prefill: chunked,
+                max_batched_tokens: None,
+            },
         );
     }
     let c = clients.unwrap_or(1).max(1);
@@ -285,7 +372,9 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     let _ = write!(
         toml,
         "\n[workload]\nrequests = {requests}\nwarmup-requests = {warmup}\n\n[workload.arrival]\nkind = \"closed-loop\"\nclients = {c}\n\n\
-         [workload.input-tokens]\nkind = \"fixed\"\ntokens = {isl}\n\n[workload.output-tokens]\nkind = \"fixed\"\ntokens = {osl}\n"
+         [workload.input-tokens]\n{}\n\n[workload.output-tokens]\n{}\n",
+        campaign.length(isl),
+        campaign.length(osl)
     );
     Ok(MeasuredRun {
         id,
@@ -354,4 +443,40 @@ pub(super) fn read(path: &Path, text: &str) -> Result<Vec<MeasuredRun>, ServingE
         })?);
     }
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Campaign;
+
+    #[test]
+    fn campaigns_are_read_from_the_data_source() {
+        for (source, want) in [
+            (
+                "source_file=h100_sxm/trtllm/1.0.0rc3/Qwen_Qwen3-32B.csv; silicon_concurrency=8",
+                Campaign::Aic,
+            ),
+            (
+                "source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=16; wip=False",
+                Campaign::InferenceX,
+            ),
+            (
+                "db-dump/2026-04-27; config_id=434; silicon_concurrency=256",
+                Campaign::InferenceX,
+            ),
+            (
+                "source_file=h100_sxm/sglang/0.5.6.post2/qwen3_32b.csv; gtl_job_id=23364591",
+                Campaign::Unknown,
+            ),
+            ("", Campaign::Unknown),
+            ("silicon_concurrency=4", Campaign::Unknown),
+        ] {
+            assert_eq!(Campaign::of(source), want, "{source}");
+        }
+        assert_eq!(
+            Campaign::InferenceX.length(1),
+            "kind = \"uniform\"\nmin = 1\nmax = 1"
+        );
+        assert_eq!(Campaign::Aic.length(7), "kind = \"fixed\"\ntokens = 7");
+    }
 }
