@@ -15,7 +15,9 @@
 //! `batch_size` as `max-num-seqs`. `trtllm` rows are replayed as `backend = "trtllm"`
 //! (aggregated: as AIConfigurator's benchmark rule deploys it for its own sweeps, else
 //! TensorRT-LLM's defaults with chunked prefill on, see `row`; PD: Dynamo with
-//! TensorRT-LLM workers); every row takes its engine's built-in engine layer
+//! TensorRT-LLM workers); InferenceX rows with a known recipe take its settings
+//! ([`inferencex_recipe`]: FP8 KV cache and vLLM's scheduler settings for Llama-3.1-70B
+//! FP8); every row takes its engine's built-in engine layer
 //! (`engine-profile = "auto"`). Rows with pipeline,
 //! attention-data or expert parallelism, FP4/INT4 weights, other GPUs or models outside
 //! the catalog are read with a skip reason.
@@ -196,6 +198,7 @@ struct Knobs {
     max_num_seqs: Option<u32>,
     chunked_prefill: bool,
     max_batched_tokens: Option<u32>,
+    async_scheduling: Option<bool>,
 }
 
 /// Write one role's scenario table.
@@ -212,6 +215,46 @@ fn role(toml: &mut String, name: &str, replicas: u32, tp: u32, k: Knobs) {
     }
     if let Some(n) = k.max_batched_tokens {
         let _ = writeln!(toml, "engine.max-batched-tokens = {n}");
+    }
+    if let Some(on) = k.async_scheduling {
+        let _ = writeln!(toml, "engine.async-scheduling = {on}");
+    }
+}
+
+/// What a published benchmark recipe sets beyond the CSV's columns, for the rows it
+/// measured.
+#[derive(Clone, Copy, Debug)]
+struct Recipe {
+    /// The recipe file (InferenceX `benchmarks/`), for the row's notes.
+    source: &'static str,
+    kv_cache_fp8: bool,
+    max_batched_tokens: Option<u32>,
+    async_scheduling: Option<bool>,
+}
+
+/// The InferenceX recipe of a row, where one is known: its Llama-3.1-70B FP8 scripts
+/// (`benchmarks/70b_fp8_{h100,h200}_slurm.sh` for vLLM: `kv-cache-dtype: fp8`,
+/// `async-scheduling: true`, `max-num-batched-tokens: 8192`, `--max-num-seqs $CONC`;
+/// `benchmarks/70b_fp8_h200_trt_slurm.sh` for TensorRT-LLM: `kv_cache_config.dtype:
+/// fp8`, its token budget the model length, which the CSV does not record).
+fn inferencex_recipe(backend: &str, model: &str, weights: &str) -> Option<Recipe> {
+    if model != "llama-3.1-70b" || weights != "fp8" {
+        return None;
+    }
+    match backend {
+        "vllm" => Some(Recipe {
+            source: "InferenceX benchmarks/70b_fp8_<gpu>_slurm.sh",
+            kv_cache_fp8: true,
+            max_batched_tokens: Some(8192),
+            async_scheduling: Some(true),
+        }),
+        "trtllm" => Some(Recipe {
+            source: "InferenceX benchmarks/70b_fp8_h200_trt_slurm.sh",
+            kv_cache_fp8: true,
+            max_batched_tokens: None,
+            async_scheduling: None,
+        }),
+        _ => None,
     }
 }
 
@@ -298,6 +341,19 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     // which predicts TTFTs hundreds of times the measured ones (one Qwen3-32B TP 8 row,
     // 4096 x 512 at 128 clients: 410 s against 932 ms measured; 948 ms with chunking).
     let aic_trtllm = backend == "trtllm" && campaign == Campaign::Aic;
+    // The recipes are the H100/H200 ones; a row skipped for another reason takes none.
+    let recipe = match (campaign, &skip) {
+        (Campaign::InferenceX, None) => inferencex_recipe(&backend, &model, weights),
+        _ => None,
+    };
+    if let Some(r) = &recipe {
+        notes.push(format!("deployment settings of {}", r.source));
+    }
+    let kv_cache = if recipe.is_some_and(|r| r.kv_cache_fp8) {
+        "fp8"
+    } else {
+        "bf16"
+    };
     let chunked = backend == "trtllm" && !aic_trtllm;
     // A scenario name starts with a letter (it names Kubernetes objects); ids such as
     // `2026_03_25_...` get a prefix.
@@ -307,7 +363,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         format!("run-{id}")
     };
     let mut toml = format!(
-        "name = {name:?}\nseed = 1\n\n[model]\nid = {model:?}\nweights = {weights:?}\nkv-cache = \"bf16\"\n\n\
+        "name = {name:?}\nseed = 1\n\n[model]\nid = {model:?}\nweights = {weights:?}\nkv-cache = {kv_cache:?}\n\n\
          [hardware]\ngpu = {gpu:?}\ngpus-per-node = 8\n\n[deployment]\nmode = {mode:?}\nbackend = {engine:?}\n\
          engine-profile = \"auto\"\n"
     );
@@ -323,7 +379,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         let budget = match (aic_trtllm, batch.or(clients)) {
             // In range: isl <= 2^24 and batch <= 2^20 are checked by the scenario.
             (true, Some(b)) => Some(b.saturating_add(isl).saturating_add(1500)),
-            _ => None,
+            _ => recipe.and_then(|r| r.max_batched_tokens),
         };
         role(
             &mut toml,
@@ -334,6 +390,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
                 max_num_seqs: batch,
                 chunked_prefill: chunked,
                 max_batched_tokens: budget,
+                async_scheduling: recipe.and_then(|r| r.async_scheduling),
             },
         );
     } else {
@@ -362,7 +419,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
             Knobs {
                 max_num_seqs: r.uint("decode_batch_size")?,
                 chunked_prefill: chunked,
-                max_batched_tokens: None,
+                ..Knobs::default()
             },
         );
     }
@@ -478,5 +535,61 @@ mod tests {
             "kind = \"uniform\"\nmin = 1\nmax = 1"
         );
         assert_eq!(Campaign::Aic.length(7), "kind = \"fixed\"\ntokens = 7");
+    }
+
+    const HEADER: &str = "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,moe_ep_size,silicon_ttft_ms,silicon_tpot_ms";
+
+    #[test]
+    fn inferencex_llama_70b_fp8_rows_take_their_recipe() {
+        let row = |backend: &str, quant: &str| {
+            format!(
+                "{HEADER}\nr1,source_file=2026-04-06.csv; model=Llama-3.1-70B; silicon_concurrency=16; wip=False,{backend},,meta-llama/Llama-3.1-70B-Instruct-FP8,h100_sxm,{quant},agg,1024,1024,{quant},{quant},16,4,1,1,1,1,120.0,14.0\n"
+            )
+        };
+        let read = |text: String| {
+            let runs = super::read(std::path::Path::new("ix.csv"), &text).unwrap();
+            assert_eq!(runs.len(), 1);
+            runs.into_iter().next().unwrap()
+        };
+        // vLLM: FP8 KV cache, asynchronous scheduling, 8192 tokens per step.
+        let v = read(row("vllm", "fp8"));
+        let toml = v.scenario_toml.as_deref().unwrap();
+        for want in [
+            "kv-cache = \"fp8\"",
+            "engine.async-scheduling = true",
+            "engine.max-batched-tokens = 8192",
+            "engine.max-num-seqs = 16",
+        ] {
+            assert!(toml.contains(want), "{want} in {toml}");
+        }
+        assert!(v.notes.iter().any(|n| n.contains("70b_fp8_<gpu>_slurm.sh")));
+        // TensorRT-LLM: FP8 KV cache; its budget stays the engine layer's.
+        let t = read(row("trtllm", "fp8"));
+        let toml = t.scenario_toml.as_deref().unwrap();
+        assert!(toml.contains("kv-cache = \"fp8\""), "{toml}");
+        assert!(!toml.contains("max-batched-tokens"), "{toml}");
+        // BF16 weights, or another campaign: no recipe, a BF16 KV cache.
+        let b = read(row("vllm", "bfloat16"));
+        assert!(
+            b.scenario_toml
+                .as_deref()
+                .unwrap()
+                .contains("kv-cache = \"bf16\"")
+        );
+        let aic = read(row("vllm", "fp8").replace(
+            "source_file=2026-04-06.csv; model=Llama-3.1-70B;",
+            "source_file=h100_sxm/vllm/0.12.0/x.csv;",
+        ));
+        assert!(
+            aic.scenario_toml
+                .as_deref()
+                .unwrap()
+                .contains("kv-cache = \"bf16\"")
+        );
+        assert!(
+            !aic.notes
+                .iter()
+                .any(|n| n.contains("InferenceX benchmarks"))
+        );
     }
 }
