@@ -333,14 +333,14 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     }
     let campaign = Campaign::of(r.text("silicon_data_source"));
     notes.push(campaign.name().to_owned());
-    // TensorRT-LLM rows of AIConfigurator's sweeps run as its benchmark rule deploys them:
-    // chunked prefill off, a token budget of batch + isl + 1500 (every prompt fits whole
-    // beside the decodes). Other TensorRT-LLM rows record no budget: they run with
+    // Aggregated TensorRT-LLM rows of AIConfigurator's sweeps run as its benchmark rule
+    // deploys them: chunked prefill off, a token budget of batch + isl + 1500 (every
+    // prompt fits whole beside the decodes). Other TensorRT-LLM rows record no budget: they run with
     // chunked prefill (context chunking), which TensorRT-LLM leaves off by default, because
     // without it a prompt longer than the free token budget waits until no decode runs,
     // which predicts TTFTs hundreds of times the measured ones (one Qwen3-32B TP 8 row,
     // 4096 x 512 at 128 clients: 410 s against 932 ms measured; 948 ms with chunking).
-    let aic_trtllm = backend == "trtllm" && campaign == Campaign::Aic;
+    let aic_trtllm = backend == "trtllm" && campaign == Campaign::Aic && mode == "aggregated";
     // The recipes are the H100/H200 ones; a row skipped for another reason takes none.
     let recipe = match (campaign, &skip) {
         (Campaign::InferenceX, None) => inferencex_recipe(&backend, &model, weights),
