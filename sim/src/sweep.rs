@@ -211,7 +211,9 @@ pub fn run_sweep(
             .par_iter()
             .zip(rates.par_iter())
             .map(|(s, &r)| {
-                let o = run(s, System::Main, &mut |_| {});
+                // A point whose queue outgrows the memory budget is overloaded: its
+                // partial output, SLOs missed.
+                let o = run(s, System::Main, &mut |_| {}).or_else(SimError::into_overloaded);
                 progress();
                 o.map(|o| SweepPoint::of(r, &o))
             })

@@ -164,6 +164,28 @@ fn r18_a_run_stops_at_its_memory_budget() {
         .join(format!("xpyd-it-{}-r18-budget", std::process::id()))
         .join("out");
     assert!(!out.exists(), "{}", out.display());
+    // A sweep probes overload on purpose: a point past the budget is an overloaded
+    // point (SLOs missed), not a failed sweep.
+    let d = tmpdir("r18-budget-sweep");
+    let sc = write(&d, "s.toml", &over);
+    let out = d.join("out");
+    let o = xpyd(&[
+        "sweep",
+        sc.to_str().unwrap(),
+        "--rates",
+        "2,1000",
+        "--set",
+        "simulation.memory-budget-gib=0.001",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-report",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].contains(",true,"), "{csv}");
+    assert!(rows[1].starts_with("1000.") && rows[1].contains(",false,"), "{csv}");
     // The same run within the default budget completes.
     let o = run_small("r18-budget-ok", &over, &[]);
     assert!(o.status.success(), "{}", stderr(&o));

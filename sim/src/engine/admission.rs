@@ -94,8 +94,11 @@ impl Simulation<'_> {
             self.queue
                 .push_late(self.now + t, Event::Timeout(id, serial));
         }
-        self.signal_arrivals
-            .push_back((self.now, spec.input_tokens, spec.output_tokens));
+        // Autoscaler signals only (pruned by the autoscalers' own events).
+        if !self.scalers.is_empty() {
+            self.signal_arrivals
+                .push_back((self.now, spec.input_tokens, spec.output_tokens));
+        }
         if !self.dispatch(id) {
             // No replica of a role it needs is ready (scale from zero): held until one is.
             self.unrouted.push_back(id);

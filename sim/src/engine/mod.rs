@@ -71,7 +71,7 @@ pub enum SimError {
     /// The requests held at some point would need more memory than the scenario's
     /// budget (`simulation.memory-budget-gib`): the run stopped there.
     #[error(
-        "{}: at {at_s:.3} s of simulated time the run held {held} requests ({live} in flight), about {}, over the memory budget of {budget_gib} GiB (simulation.memory-budget-gib, in [{}, {}] GiB): {hint}",
+        "{}: at {at_s:.3} s of simulated time the {what} held {held} requests ({live} in flight), about {}, over the memory budget of {budget_gib} GiB (simulation.memory-budget-gib, in [{}, {}] GiB): {hint}",
         file.display(),
         gib_or_mib(*need_bytes),
         crate::limits::MEMORY_BUDGET_RANGE_GIB.0,
@@ -80,6 +80,8 @@ pub enum SimError {
     MemoryBudget {
         /// The scenario file.
         file: std::path::PathBuf,
+        /// Which simulation: `run` or `aggregated baseline`.
+        what: &'static str,
         /// Simulated time of the stop, s.
         at_s: f64,
         /// Request slots held (in flight, or ended and awaiting reuse).
@@ -92,7 +94,22 @@ pub enum SimError {
         budget_gib: f64,
         /// What to change.
         hint: &'static str,
+        /// What the run measured until it stopped (every request still held counted as
+        /// unfinished, the SLOs as missed).
+        partial: Box<RunOutput>,
     },
+}
+
+impl SimError {
+    /// The partial output of a run its memory budget stopped, as an overloaded result
+    /// (the SLOs missed), for searches that probe overload on purpose (sweeps, plans);
+    /// any other error stays one.
+    pub fn into_overloaded(self) -> Result<RunOutput, SimError> {
+        match self {
+            SimError::MemoryBudget { partial, .. } => Ok(*partial),
+            e => Err(e),
+        }
+    }
 }
 
 /// `bytes` in GiB, or in MiB below 1 GiB, two decimals.
@@ -142,7 +159,7 @@ pub struct InstanceSummary {
 }
 
 /// What a run produced (besides the records sent to the sink).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunOutput {
     /// Summary metrics.
     pub metrics: Metrics,
@@ -212,8 +229,17 @@ pub fn run_streamed(
     windows: &mut dyn FnMut(&TimeseriesRow),
 ) -> Result<RunOutput, SimError> {
     let mut sim = Simulation::new(sc, system)?;
-    sim.run(sink, windows)?;
-    Ok(sim.into_output())
+    sim.run(sink, windows);
+    if !sim.over_budget {
+        return Ok(sim.into_output());
+    }
+    let mut e = sim.budget_error(system);
+    let mut out = sim.into_output();
+    out.metrics.slo.met = false;
+    if let SimError::MemoryBudget { partial, .. } = &mut e {
+        **partial = out;
+    }
+    Err(e)
 }
 
 struct Simulation<'s> {
@@ -519,7 +545,7 @@ impl<'s> Simulation<'s> {
         &mut self,
         sink: &mut dyn FnMut(&RequestRecord),
         windows: &mut dyn FnMut(&TimeseriesRow),
-    ) -> Result<(), SimError> {
+    ) {
         match self.sc.workload.mode() {
             ArrivalMode::Open => self.schedule_next_arrival(),
             ArrivalMode::Closed { clients } => {
@@ -567,7 +593,8 @@ impl<'s> Simulation<'s> {
                 Event::Timeout(id, _) => self.on_timeout(id, sink),
             }
             if self.over_budget {
-                return Err(self.budget_error());
+                // Stop here; what is held is reported unfinished below.
+                break;
             }
         }
         // Requests the workload would still issue never arrived before the stop.
@@ -587,7 +614,6 @@ impl<'s> Simulation<'s> {
             self.collector.ended(&rec, self.now.as_secs_f64());
             sink(&rec);
         }
-        Ok(())
     }
 
     /// Count the new request in `slot` against the memory budget (after subtracting
@@ -600,22 +626,30 @@ impl<'s> Simulation<'s> {
         }
     }
 
-    /// The error of a run stopped by its memory budget.
-    fn budget_error(&self) -> SimError {
+    /// The error of a run stopped by its memory budget (its `partial` output is filled
+    /// in by the caller).
+    fn budget_error(&self, system: System) -> SimError {
         let blocks: u64 = self.reqs.iter().map(|r| r.prefix_keys.len() as u64).sum();
-        let hint = if blocks * 8 > self.held_bytes / 2 {
+        let hint = if system == System::Baseline {
+            "the aggregated baseline cannot serve this load: run with --no-baseline, set [baseline] enabled = false, or raise the budget"
+        } else if blocks * 8 > self.held_bytes / 2 {
             "the requests' prefix-hash chains dominate: raise workload.prefix.block-tokens, shorten the prompts, or use fewer clients"
         } else {
             "arrivals outpace what the deployment serves: lower the rate or the clients, add replicas, shorten simulation.max-duration-s, or raise the budget"
         };
         SimError::MemoryBudget {
             file: self.sc.file.clone(),
+            what: match system {
+                System::Main => "run",
+                System::Baseline => "aggregated baseline",
+            },
             at_s: self.now.as_secs_f64(),
             held: self.reqs.len() as u64,
             live: self.live,
             need_bytes: self.held_bytes,
             budget_gib: self.sc.memory_budget_gib,
             hint,
+            partial: Box::default(),
         }
     }
 

@@ -171,6 +171,8 @@ pub struct EvalContext {
     base_dir: PathBuf,
     probe_file: WorkloadFile,
     probe_requests: u64,
+    /// `--memory-budget-gib`: every probe's own budget too (a probe past it is overloaded).
+    memory_budget_gib: f64,
     stats: LengthStats,
     precision: f64,
     objective: Objective,
@@ -250,6 +252,7 @@ impl EvalContext {
             base_dir: settings.base_dir.clone(),
             probe_file,
             probe_requests: settings.probe_requests,
+            memory_budget_gib: settings.memory_budget_gib,
             stats,
             precision: settings.precision,
             objective: if all_priced {
@@ -374,7 +377,8 @@ pub fn evaluate(
     let built: Vec<Result<(Scenario, f64, ProbeWorkload), PlanError>> = candidates
         .par_iter()
         .map(|c| {
-            let sc = c.scenario(&ctx.base, &ctx.file, &ctx.base_dir, 1)?;
+            let mut sc = c.scenario(&ctx.base, &ctx.file, &ctx.base_dir, 1)?;
+            sc.memory_budget_gib = ctx.memory_budget_gib;
             let b = capacity_bound(&sc, &ctx.stats);
             let min_requests = ctx.probe_requests.saturating_mul(instances(c));
             let pw = ProbeWorkload {
@@ -608,9 +612,13 @@ fn confirm(
             candidate: c.shape_label(),
             message: e.to_string(),
         })?;
-        let out = run(&sc, System::Main, &mut |_| {}).map_err(|e| PlanError::Workload {
-            message: e.to_string(),
-        })?;
+        let mut sc = sc;
+        sc.memory_budget_gib = settings.memory_budget_gib;
+        let out = run(&sc, System::Main, &mut |_| {})
+            .or_else(crate::SimError::into_overloaded)
+            .map_err(|e| PlanError::Workload {
+                message: e.to_string(),
+            })?;
         Ok(Recommendation {
             index: c.index,
             units,

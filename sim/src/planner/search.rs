@@ -136,9 +136,13 @@ impl ProbeWorkload {
 pub fn probe(sc: &Scenario, pw: &ProbeWorkload, rate_rps: f64) -> Result<ProbeMetrics, PlanError> {
     let mut s = sc.clone();
     s.workload = pw.at(rate_rps)?;
-    let out = run(&s, System::Main, &mut |_| {}).map_err(|e| PlanError::Workload {
-        message: e.to_string(),
-    })?;
+    // Bisection probes overload on purpose: a probe whose queue outgrows the memory
+    // budget is an overloaded one (SLOs missed), not an error.
+    let out = run(&s, System::Main, &mut |_| {})
+        .or_else(crate::SimError::into_overloaded)
+        .map_err(|e| PlanError::Workload {
+            message: e.to_string(),
+        })?;
     Ok(ProbeMetrics::from_metrics(rate_rps, &out.metrics))
 }
 

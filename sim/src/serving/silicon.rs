@@ -377,8 +377,12 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         let tp = r.uint("tp_size")?.unwrap_or(1).max(1);
         let batch = r.uint("batch_size")?;
         let budget = match (aic_trtllm, batch.or(clients)) {
-            // In range: isl <= 2^24 and batch <= 2^20 are checked by the scenario.
-            (true, Some(b)) => Some(b.saturating_add(isl).saturating_add(1500)),
+            // At most the token limit: a longer budget than any prompt gains nothing.
+            (true, Some(b)) => Some(
+                b.saturating_add(isl)
+                    .saturating_add(1500)
+                    .min(crate::limits::MAX_TOKENS),
+            ),
             _ => recipe.and_then(|r| r.max_batched_tokens),
         };
         role(

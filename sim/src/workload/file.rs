@@ -43,7 +43,8 @@ pub struct SessionsFile {
     pub turns_mean: f64,
     /// Mean time from one turn's arrival to the next turn's, seconds (exponential, >= 0).
     pub turn_gap_s: f64,
-    /// End a conversation when its next prompt would exceed this, tokens (default: none).
+    /// End a conversation when its next prompt would exceed this, tokens (default: the
+    /// token limit, 2^24).
     pub max_input_tokens: Option<u32>,
     /// Tokens per hash block (default: `[workload.prefix]`'s, else 512).
     pub block_tokens: Option<u32>,

@@ -87,7 +87,7 @@
 //! # [workload.sessions]
 //! # turns-mean = 4.0                   # geometric turns per conversation (>= 1)
 //! # turn-gap-s = 30.0                  # mean gap between a turn and the next (exponential)
-//! # max-input-tokens = 32768           # end a conversation before a longer prompt
+//! # max-input-tokens = 32768           # end a conversation before a longer prompt (default 2^24)
 //! # block-tokens = 512                 # default: [workload.prefix]'s, else 512
 //!
 //! # Instead of arrival, lengths, prefix and sessions: replay a trace.
