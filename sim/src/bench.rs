@@ -137,9 +137,9 @@ pub enum BenchError {
     Sim {
         /// The workload's name.
         workload: &'static str,
-        /// What is wrong.
+        /// What is wrong (boxed: a memory-budget stop carries its partial output).
         #[source]
-        source: SimError,
+        source: Box<SimError>,
     },
     /// The planner failed.
     #[error(transparent)]
@@ -197,7 +197,7 @@ fn simulate(
         crate::run_streamed(&sc, System::Main, &mut |_| {}, &mut |_| {}).map_err(|source| {
             BenchError::Sim {
                 workload: workload.name(),
-                source,
+                source: Box::new(source),
             }
         })?;
     let wall = t.elapsed().as_secs_f64();
