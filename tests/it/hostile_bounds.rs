@@ -185,10 +185,31 @@ fn r18_a_run_stops_at_its_memory_budget() {
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{csv}");
     assert!(rows[0].contains(",true,"), "{csv}");
-    assert!(rows[1].starts_with("1000.") && rows[1].contains(",false,"), "{csv}");
+    assert!(
+        rows[1].starts_with("1000.") && rows[1].contains(",false,"),
+        "{csv}"
+    );
     // The same run within the default budget completes.
     let o = run_small("r18-budget-ok", &over, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // A closed loop's requests are known up front: refused before simulating.
+    let closed = SMALL.replace(
+        "kind = \"poisson\"\nrate-rps = 4.0",
+        "kind = \"closed-loop\"\nclients = 1000",
+    );
+    let o = run_small(
+        "r18-budget-closed",
+        &closed,
+        &["--set", "simulation.memory-budget-gib=0.001"],
+    );
+    refused(
+        &o,
+        &[
+            "s.toml: workload.arrival.clients:",
+            "1000 clients hold 1000 requests, about 2.0 MiB",
+            "simulation.memory-budget-gib = 0.001 GiB",
+        ],
+    );
     // The budget itself is range-checked.
     let o = run_small(
         "r18-budget-range",

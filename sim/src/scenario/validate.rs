@@ -325,6 +325,21 @@ impl Scenario {
             crate::limits::MEMORY_BUDGET_RANGE_GIB,
             "GiB",
         )?;
+        // Up front where it is known: a closed loop holds one request per client.
+        if let crate::workload::ArrivalMode::Closed { clients } = workload.mode() {
+            let need = f64::from(clients) * crate::limits::REQUEST_BYTES as f64;
+            let budget = memory_budget_gib * (1u64 << 30) as f64;
+            if need > budget {
+                return Err(v.invalid(
+                    "workload.arrival.clients",
+                    format!(
+                        "{clients} clients hold {clients} requests, about {:.1} MiB at {} KiB each, over simulation.memory-budget-gib = {memory_budget_gib} GiB: use fewer clients or raise the budget",
+                        need / f64::from(1u32 << 20),
+                        crate::limits::REQUEST_BYTES >> 10
+                    ),
+                ));
+            }
+        }
 
         let EfficiencyFile {
             gemm_flops,
