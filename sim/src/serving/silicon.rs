@@ -39,8 +39,9 @@ const REQUESTS_PER_CLIENT: u64 = 10;
 /// so the measured means include a common start; simulated warm-up requests would instead
 /// let the measured ones continue a steady state. Checked on this CSV's H100/H200 dense
 /// rows with the shipped engine layer (`xpyd validate --serving`, 2026-12-06): a 2 x
-/// clients warm-up moved the predicted TTFT of every group 34-62% below the measured one
-/// (vLLM H100 InferenceX rows: median signed error +2% without, -49% with).
+/// clients warm-up moved the predicted TTFT of every vLLM and TensorRT-LLM group 34-62%
+/// below the measured one (vLLM H100 InferenceX rows: median signed error +2% without,
+/// -49% with; SGLang's fixed-length rows, in lockstep, did not move).
 const WARMUP_PER_CLIENT: u64 = 0;
 
 /// Who measured a row, read from `silicon_data_source`: the benchmark client and the
