@@ -326,8 +326,15 @@ impl Summary {
             }
             let _ = writeln!(t);
         };
-        let dist = |d: &Distribution| format!("{:.0} / {:.0} / {:.0}", d.p50, d.p90, d.p99);
-        let dist1 = |d: &Distribution| format!("{:.1} / {:.1} / {:.1}", d.p50, d.p90, d.p99);
+        // A distribution without samples (nothing completed) prints "-", never 0 ms.
+        let dist = |d: &Distribution| match d.count {
+            0 => "-".to_owned(),
+            _ => format!("{:.0} / {:.0} / {:.0}", d.p50, d.p90, d.p99),
+        };
+        let dist1 = |d: &Distribution| match d.count {
+            0 => "-".to_owned(),
+            _ => format!("{:.1} / {:.1} / {:.1}", d.p50, d.p90, d.p99),
+        };
         row(&mut t, "TTFT ms p50 / p90 / p99", &|s| dist(&s.ttft_ms));
         row(&mut t, "TPOT ms p50 / p90 / p99", &|s| dist1(&s.tpot_ms));
         row(&mut t, "ITL ms p50 / p90 / p99", &|s| dist1(&s.itl_ms));

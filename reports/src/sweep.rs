@@ -513,14 +513,22 @@ pub fn summary_text(meta: &SweepMeta, points: &[SweepPoint]) -> String {
         "offered r/s", "done r/s", "goodput r/s", "TTFT p90 ms", "TPOT p90 ms", "SLOs"
     );
     for p in points {
+        // A point where nothing completed has no latencies: "-", never 0 ms.
+        let (ttft, tpot) = match p.completed {
+            0 => ("-".to_owned(), "-".to_owned()),
+            _ => (
+                format!("{:.1}", p.ttft_ms[1]),
+                format!("{:.2}", p.tpot_ms[1]),
+            ),
+        };
         let _ = writeln!(
             s,
-            "{:>12.3} {:>12.3} {:>12.3} {:>14.1} {:>14.2} {:>8}",
+            "{:>12.3} {:>12.3} {:>12.3} {:>14} {:>14} {:>8}",
             p.offered_rps,
             p.throughput_rps,
             p.goodput_rps,
-            p.ttft_ms[1],
-            p.tpot_ms[1],
+            ttft,
+            tpot,
             if p.slo_met { "met" } else { "missed" }
         );
     }

@@ -189,6 +189,13 @@ fn r18_a_run_stops_at_its_memory_budget() {
         rows[1].starts_with("1000.") && rows[1].contains(",false,"),
         "{csv}"
     );
+    // Its printed row has no latencies to show (nothing completed).
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("1000.000"))
+        .unwrap();
+    assert!(line.contains(" - ") && line.ends_with("missed"), "{line}");
     // The same run within the default budget completes.
     let o = run_small("r18-budget-ok", &over, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -300,6 +307,16 @@ fn r18_requests_after_max_duration_are_counted() {
     let not_arrived = r["not_arrived"].as_u64().unwrap();
     assert!(arrived > 0 && not_arrived > 0, "{r}");
     assert_eq!(arrived + not_arrived, 150, "{r}");
+
+    // Nothing completes in 10 ms: empty latency rows print "-", never 0 ms.
+    let text = format!("{SMALL}\n[simulation]\nmax-duration-s = 0.01\n");
+    let o = run_small("r18-empty", &text, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for label in ["TTFT ms", "TPOT ms", "ITL ms", "E2E ms"] {
+        let line = stdout.lines().find(|l| l.starts_with(label)).unwrap();
+        assert!(line.trim_end().ends_with(" -"), "{line}");
+    }
 }
 
 #[test]
