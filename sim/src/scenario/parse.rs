@@ -92,7 +92,7 @@ fn span_field(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 ///
 /// Inside an internally tagged table (`kind = ...`: arrivals, lengths, prefixes,
 /// autoscalers) serde loses the path at the table; the error's field is then completed
-/// from the document ([`refine_field`]), so it names the field, not the table.
+/// from the document (`refine_field`), so it names the field, not the table.
 pub fn table_to_file(file: &Path, doc: toml::Table) -> Result<ScenarioFile, ScenarioError> {
     let value = toml::Value::Table(doc);
     serde_path_to_error::deserialize(value.clone()).map_err(|e| {
