@@ -19,7 +19,7 @@
 //! canonical path under the folder's canonical path) and small enough for a ConfigMap;
 //! [`scenario_files`] then reads exactly those files and checks that each read file is the
 //! one checked (same device and inode). ConfigMap keys are an injective encoding of the
-//! paths ([`config_key`]), so two files never share a key. Every user string that reaches
+//! paths (`config_key`), so two files never share a key. Every user string that reaches
 //! the pod's `args` is escaped against Kubernetes' `$(VAR)` expansion (`$` -> `$$`);
 //! only the Job's own `$(JOB_COMPLETION_INDEX)` is expanded. Errors name the scenario
 //! field and the path, never the files' contents.
