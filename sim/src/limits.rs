@@ -107,6 +107,9 @@ pub const MAX_WEIGHT: f64 = 1e6;
 /// (`routing.cache-aware.max-tree-blocks`, `routing.gaie.lru-capacity-blocks`).
 pub const MAX_CACHE_BLOCKS: u32 = 1 << 24;
 
+/// Bytes in a GiB.
+pub const GIB: f64 = (1u64 << 30) as f64;
+
 /// Default memory budget of one simulated run and of a plan's search, GiB
 /// (`simulation.memory-budget-gib`, `xpyd plan --memory-budget-gib`).
 pub const DEFAULT_MEMORY_BUDGET_GIB: f64 = 8.0;

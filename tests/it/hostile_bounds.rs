@@ -19,6 +19,11 @@ fn refused(o: &Output, needles: &[&str]) {
 
 /// `xpyd run` of the small scenario (written to a fresh folder) with `sets`.
 fn run_small(name: &str, text: &str, extra: &[&str]) -> Output {
+    run_small_out(name, text, extra).0
+}
+
+/// [`run_small`], with the run's output folder.
+fn run_small_out(name: &str, text: &str, extra: &[&str]) -> (Output, std::path::PathBuf) {
     let d = tmpdir(name);
     let sc = write(&d, "s.toml", text);
     let out = d.join("out");
@@ -31,7 +36,7 @@ fn run_small(name: &str, text: &str, extra: &[&str]) -> Output {
         "--no-baseline",
     ];
     args.extend_from_slice(extra);
-    xpyd(&args)
+    (xpyd(&args), out)
 }
 
 #[test]
@@ -146,7 +151,7 @@ fn r18_a_run_stops_at_its_memory_budget() {
     let over = SMALL
         .replace("rate-rps = 4.0", "rate-rps = 1000.0")
         .replace("requests = 150", "requests = 4000");
-    let o = run_small(
+    let (o, out) = run_small_out(
         "r18-budget",
         &over,
         &["--set", "simulation.memory-budget-gib=0.001"],
@@ -160,9 +165,6 @@ fn r18_a_run_stops_at_its_memory_budget() {
         ],
     );
     // No output folder is left behind by the refused run.
-    let out = std::env::temp_dir()
-        .join(format!("xpyd-it-{}-r18-budget", std::process::id()))
-        .join("out");
     assert!(!out.exists(), "{}", out.display());
     // A sweep probes overload on purpose: a point past the budget is an overloaded
     // point (SLOs missed), not a failed sweep.
@@ -261,17 +263,7 @@ fn r18_durations_never_round_to_zero_and_generators_stop_at_max_duration() {
         "kind = \"poisson\"\nrate-rps = 4.0",
         "kind = \"schedule\"\ninterpolation = \"step\"\nrepeat-s = 1e7\npoints = [{ at-s = 0, rate-rps = 1000 }, { at-s = 0.01, rate-rps = 0 }]",
     ) + "\n[simulation]\nmax-duration-s = 30\n";
-    let d = tmpdir("r18-sched");
-    let sc = write(&d, "s.toml", &sched);
-    let out = d.join("out");
-    let o = xpyd(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-report",
-        "--no-baseline",
-    ]);
+    let (o, out) = run_small_out("r18-sched", &sched, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = json(&out.join("summary.json"));
     let r = &s["requests"];
@@ -284,17 +276,7 @@ fn r18_durations_never_round_to_zero_and_generators_stop_at_max_duration() {
 #[test]
 fn r18_requests_after_max_duration_are_counted() {
     let text = format!("{SMALL}\n[simulation]\nmax-duration-s = 10\n");
-    let d = tmpdir("r18-cut");
-    let sc = write(&d, "s.toml", &text);
-    let out = d.join("out");
-    let o = xpyd(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-report",
-        "--no-baseline",
-    ]);
+    let (o, out) = run_small_out("r18-cut", &text, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("not arrived by simulation.max-duration-s"),

@@ -114,7 +114,7 @@ impl SimError {
 
 /// `bytes` in GiB, or in MiB below 1 GiB, two decimals.
 fn gib_or_mib(bytes: u64) -> String {
-    let gib = bytes as f64 / (1u64 << 30) as f64;
+    let gib = bytes as f64 / crate::limits::GIB;
     if gib >= 1.0 {
         format!("{gib:.2} GiB")
     } else {
@@ -491,7 +491,7 @@ impl<'s> Simulation<'s> {
             live: 0,
             held_bytes: 0,
             // In range by validation: at most 10^6 GiB, far below u64::MAX bytes.
-            budget_bytes: (sc.memory_budget_gib * (1u64 << 30) as f64) as u64,
+            budget_bytes: (sc.memory_budget_gib * crate::limits::GIB) as u64,
             over_budget: false,
             insts,
             memos: vec![StepMemo::new(); roles.len()],

@@ -31,12 +31,11 @@ use crate::scenario::Mode;
 /// Largest `--gpus-max`: GPUs of one deployment unit.
 pub const MAX_GPUS_MAX: u32 = 65_536;
 
+use crate::limits::GIB;
 pub use crate::limits::{DEFAULT_MEMORY_BUDGET_GIB, REQUEST_BYTES};
 
 /// Bytes counted per candidate of the search.
 pub const CANDIDATE_BYTES: u64 = 8 << 10;
-
-const GIB: f64 = (1u64 << 30) as f64;
 
 /// What a search is estimated to need, by part.
 #[derive(Copy, Clone, Debug, PartialEq)]

@@ -328,7 +328,7 @@ impl Scenario {
         // Up front where it is known: a closed loop holds one request per client.
         if let crate::workload::ArrivalMode::Closed { clients } = workload.mode() {
             let need = f64::from(clients) * crate::limits::REQUEST_BYTES as f64;
-            let budget = memory_budget_gib * (1u64 << 30) as f64;
+            let budget = memory_budget_gib * crate::limits::GIB;
             if need > budget {
                 return Err(v.invalid(
                     "workload.arrival.clients",
