@@ -42,7 +42,7 @@
 //! - Nothing here allocates after construction.
 
 use crate::profile::{MAX_EXTRAPOLATION, Profile, prefill_attention_flops};
-use crate::{Dtype, ModelArch};
+use crate::{Dtype, ModelArch, Parallelism};
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
 
@@ -407,11 +407,13 @@ impl Calibration {
         profile: Arc<Profile>,
         origin: String,
         arch: &ModelArch,
-        tp: u32,
+        par: Parallelism,
         weights: Dtype,
         kv: Dtype,
         shapes: InstanceShapes,
     ) -> Calibration {
+        // Attention, dense layers and the all-reduce group: one attention rank's GPUs.
+        let tp = par.attention_tp();
         let InstanceShapes {
             gemm_nk,
             gemm_counts,
@@ -420,7 +422,6 @@ impl Calibration {
         } = shapes;
         let p = &*profile;
         let gemms = gemm_nk.map(|nk| nk.and_then(|(n, k)| gemm_curve(p, n, k, weights)));
-        let tp = tp.max(1);
         let mla = arch.mla.is_some();
         let heads = arch.num_heads / tp;
         let kv_heads = arch.kv_heads_per_gpu(tp);
@@ -479,7 +480,7 @@ impl Calibration {
         let gap_s = p.launch_gap_s().unwrap_or(0.0);
         let mla_decode = MlaDecodeCall::new(p, arch, tp, kv);
         let attention_sustained = SustainedFactor::attention(p);
-        let v2 = V2Terms::new(p, arch, tp, weights, &gemms, layer_gemms.as_ref());
+        let v2 = V2Terms::new(p, arch, par, weights, &gemms, layer_gemms.as_ref());
         Calibration {
             v2,
             gap_s,
@@ -731,13 +732,16 @@ fn allreduce_curve(p: &Profile, tp: u32) -> Option<(LogCurve, TermSource)> {
 /// below 1 the difference is kernel overlap inside a graph, which the gap term covers).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct V2Terms {
-    /// Seconds of one MoE layer over tokens: router GEMM, the two grouped expert GEMMs
-    /// and (when the model has them) the shared experts' gate/up and down GEMMs, times
-    /// the sustained factor; `None` unless the profile has every part at this TP split
-    /// and weight dtype.
-    pub(crate) moe_layer: Option<LogCurve>,
-    /// The same as measured (no sustained factor).
-    pub(crate) moe_layer_isolated: Option<LogCurve>,
+    /// Seconds of one MoE layer over tokens, as measured (`[0]`) and times the sustained
+    /// factor (`[1]`): router GEMM, the two grouped expert GEMMs (this GPU's share under
+    /// expert parallelism: the grouped GEMM of all experts at the expert rank's TP width
+    /// over `ep`) and (when the model has them) the shared experts' gate/up and down
+    /// GEMMs; `None` unless the profile has every part at this split and weight dtype.
+    /// Without DP-attention only (all parts then see the same tokens).
+    pub(crate) moe_layer: [Option<LogCurve>; 2],
+    /// With DP-attention, the same parts apart: the routed experts (over the instance's
+    /// tokens) and the router plus shared experts (over one attention rank's).
+    pub(crate) moe_split: Option<MoeSplit>,
     /// Kernels per MoE layer in `moe_layer` (for the graph gap).
     pub(crate) moe_kernels: f64,
     /// Seconds of one layer's MLA prefill attention over its FLOPs (fastest measured MLA
@@ -754,6 +758,26 @@ pub(crate) struct V2Terms {
     pub(crate) gemms: [Option<LogCurve>; 4],
     /// Whether a sustained factor was applied (the profile has `gemm_sustained` rows).
     pub(crate) sustained: bool,
+}
+
+/// One MoE layer's curves with DP-attention ([`V2Terms::moe_split`]), as measured
+/// (`[0]`) and at sustained clocks (`[1]`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MoeSplit {
+    /// The routed experts' grouped GEMMs (this GPU's share).
+    pub(crate) experts: [Option<LogCurve>; 2],
+    /// The router and shared-expert GEMMs.
+    pub(crate) dense: [Option<LogCurve>; 2],
+}
+
+impl V2Terms {
+    /// Whether the profile prices this instance's MoE layers.
+    pub(crate) fn moe_covered(&self) -> bool {
+        match &self.moe_split {
+            None => self.moe_layer[0].is_some(),
+            Some(s) => s.experts[0].is_some() && s.dense[0].is_some(),
+        }
+    }
 }
 
 /// The sustained-clock factor `max(1, ratio)` over tokens, from `gemm_sustained` rows:
@@ -842,12 +866,12 @@ impl V2Terms {
     pub(crate) fn new(
         p: &Profile,
         arch: &ModelArch,
-        tp: u32,
+        par: Parallelism,
         weights: Dtype,
         gemms: &[Option<LogCurve>; 5],
         layer_gemms: Option<&LogCurve>,
     ) -> V2Terms {
-        let tp = tp.max(1);
+        let tp = par.attention_tp();
         let factor = SustainedFactor::new(p);
         let sustain = |c: &LogCurve| match &factor {
             Some(f) => f.apply(c),
@@ -863,8 +887,12 @@ impl V2Terms {
         }
         if let Some(m) = &arch.moe {
             let h = u64::from(arch.hidden_size);
-            let ie = u64::from(m.expert_intermediate_size) / u64::from(tp);
-            let experts = moe_experts_curve(p, h, ie, m.num_experts, m.experts_per_token, weights);
+            let ie = u64::from(m.expert_intermediate_size) / u64::from(par.moe_tp());
+            // Expert parallelism: this GPU's E / ep experts take 1 / ep of the pairs, the
+            // grouped GEMM of all E experts' work over ep (same tokens per expert).
+            let ep = f64::from(par.ep_ranks());
+            let experts = moe_experts_curve(p, h, ie, m.num_experts, m.experts_per_token, weights)
+                .and_then(|c| LogCurve::weighted_sum(&[(&c, 1.0 / ep)]));
             // Router weights stay bf16 in fp8 checkpoints.
             let router = gemm_curve(p, u64::from(m.num_experts), h, Dtype::Bf16);
             let is = u64::from(m.num_shared_experts) * u64::from(m.shared_expert_intermediate_size)
@@ -877,16 +905,33 @@ impl V2Terms {
             } else {
                 None
             };
-            let parts: Option<Vec<LogCurve>> = match shared {
-                Some((gu, d)) => [experts, router, gu, d].into_iter().collect(),
-                None => [experts, router].into_iter().collect(),
-            };
             out.moe_kernels = if is > 0 { 5.0 } else { 3.0 };
-            out.moe_layer_isolated = parts.and_then(|parts| {
-                let w: Vec<(&LogCurve, f64)> = parts.iter().map(|c| (c, 1.0)).collect();
-                LogCurve::weighted_sum(&w)
-            });
-            out.moe_layer = out.moe_layer_isolated.as_ref().and_then(sustain);
+            let sum = |parts: Option<Vec<LogCurve>>| {
+                parts.and_then(|parts| {
+                    let w: Vec<(&LogCurve, f64)> = parts.iter().map(|c| (c, 1.0)).collect();
+                    LogCurve::weighted_sum(&w)
+                })
+            };
+            let both = |c: Option<LogCurve>| {
+                let s = c.as_ref().and_then(sustain);
+                [c, s]
+            };
+            if par.dp_ranks() == 1 {
+                let parts: Option<Vec<LogCurve>> = match shared {
+                    Some((gu, d)) => [experts, router, gu, d].into_iter().collect(),
+                    None => [experts, router].into_iter().collect(),
+                };
+                out.moe_layer = both(sum(parts));
+            } else {
+                let dense: Option<Vec<LogCurve>> = match shared {
+                    Some((gu, d)) => [router, gu, d].into_iter().collect(),
+                    None => [router].into_iter().collect(),
+                };
+                out.moe_split = Some(MoeSplit {
+                    experts: both(experts),
+                    dense: both(sum(dense)),
+                });
+            }
         }
         if let Some(m) = &arch.mla {
             out.mla_prefill =

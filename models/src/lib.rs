@@ -17,6 +17,7 @@ pub mod file;
 pub mod gpu;
 pub mod memory;
 pub mod num;
+pub mod parallel;
 pub mod profile;
 pub mod step_memo;
 
@@ -27,4 +28,5 @@ pub use dtype::Dtype;
 pub use engine::{EngineParams, EngineProfile, EngineProfiles};
 pub use gpu::{GpuError, GpuSpec, Interconnect, InterconnectKind};
 pub use memory::{FitError, MemoryPlan};
+pub use parallel::Parallelism;
 pub use step_memo::StepMemo;

@@ -3,7 +3,10 @@
 //! Per GPU: `usable = memory_gib x GiB x gpu_memory_utilization - reserve`; weights take
 //! `param_count x dtype bytes / tp` of it (the embedding and lm_head are vocab-parallel
 //! in vLLM and SGLang, so they split across TP ranks like every other weight); the rest
-//! is KV cache.
+//! is KV cache. With attention data parallelism ([`Parallelism`]: `dp` ranks of TP
+//! `tp / dp`), every weight but the routed experts is held once per rank, split by the
+//! rank's TP, the routed experts are split over all GPUs, and each rank caches its own
+//! requests' KV: the instance holds `dp` times the tokens one rank's GPUs have room for.
 //!
 //! Invariants of a [`MemoryPlan`] (checked by [`MemoryPlan::new`]):
 //!
@@ -12,11 +15,12 @@
 //!   GPUs); MLA models only need `tp` to divide the heads (the latent is replicated);
 //! - `weight_bytes_per_gpu + kv_bytes_per_gpu + reserve_bytes_per_gpu` equals
 //!   `memory x utilisation`, and `kv_bytes_per_gpu > 0`;
-//! - `kv_capacity_tokens = floor(kv_bytes_per_gpu / kv_bytes_per_token_per_gpu)`: every
-//!   GPU of the instance holds its share of every cached token.
+//! - `kv_capacity_tokens = dp x floor(kv_bytes_per_gpu / kv_bytes_per_token_per_gpu)`:
+//!   every GPU of an attention rank holds its share of every token that rank caches
+//!   (`dp = 1`: of every token of the instance).
 
 use crate::gpu::GIB;
-use crate::{Dtype, GpuSpec, ModelArch};
+use crate::{Dtype, GpuSpec, ModelArch, Parallelism};
 use serde::Serialize;
 
 /// The memory plan of one instance.
@@ -51,6 +55,14 @@ pub enum FitError {
         /// KV heads.
         kv_heads: u32,
     },
+    /// The split of the GPUs does not suit the model ([`Parallelism::check`]).
+    #[error("{model}: {message}")]
+    Parallelism {
+        /// Model id.
+        model: String,
+        /// What does not fit.
+        message: String,
+    },
     /// Weights (plus the reserve) exceed the usable memory.
     #[error(
         "{model} weights need {weights_gib:.1} GiB per GPU at TP {tp} ({dtype}), but {gpu} has {usable_gib:.1} GiB usable ({memory_gib:.1} GiB x {mem_util} utilisation - {reserve_gib:.1} GiB reserve)"
@@ -84,14 +96,16 @@ impl MemoryPlan {
     pub fn new(
         arch: &ModelArch,
         gpu: &GpuSpec,
-        tp: u32,
+        par: impl Into<Parallelism>,
         weights: Dtype,
         kv: Dtype,
         gpu_memory_utilization: f64,
         reserve_gib: f64,
     ) -> Result<MemoryPlan, FitError> {
-        check_tp(arch, tp)?;
-        let weight_bytes_per_gpu = arch.param_count() * weights.bytes() / f64::from(tp);
+        let par = par.into();
+        par.check(arch)?;
+        let tp = par.gpus;
+        let weight_bytes_per_gpu = weight_bytes_per_gpu(arch, &par, weights);
         let reserve_bytes_per_gpu = reserve_gib * GIB;
         let usable = gpu.memory_bytes() * gpu_memory_utilization - reserve_bytes_per_gpu;
         // Also rejects NaN from a nonsensical utilisation or reserve.
@@ -109,9 +123,9 @@ impl MemoryPlan {
             });
         }
         let kv_bytes_per_gpu = usable - weight_bytes_per_gpu;
-        let kv_bytes_per_token_per_gpu = arch.kv_bytes_per_token_per_gpu(kv, tp);
+        let kv_bytes_per_token_per_gpu = arch.kv_bytes_per_token_per_gpu(kv, par.attention_tp());
         // Finite and non-negative here, so the cast saturates rather than wraps.
-        let kv_capacity_tokens = (kv_bytes_per_gpu / kv_bytes_per_token_per_gpu).floor() as u64;
+        let kv_capacity_tokens = kv_tokens(kv_bytes_per_gpu, kv_bytes_per_token_per_gpu, &par);
         Ok(MemoryPlan {
             weight_bytes_per_gpu,
             reserve_bytes_per_gpu,
@@ -129,14 +143,16 @@ impl MemoryPlan {
     pub fn of_free_memory(
         arch: &ModelArch,
         gpu: &GpuSpec,
-        tp: u32,
+        par: impl Into<Parallelism>,
         weights: Dtype,
         kv: Dtype,
         free_fraction: f64,
         reserve_gib: f64,
     ) -> Result<MemoryPlan, FitError> {
-        check_tp(arch, tp)?;
-        let weight_bytes_per_gpu = arch.param_count() * weights.bytes() / f64::from(tp);
+        let par = par.into();
+        par.check(arch)?;
+        let tp = par.gpus;
+        let weight_bytes_per_gpu = weight_bytes_per_gpu(arch, &par, weights);
         let reserve_bytes_per_gpu = reserve_gib * GIB;
         let free = gpu.memory_bytes() - reserve_bytes_per_gpu - weight_bytes_per_gpu;
         // Also rejects NaN from a nonsensical fraction or reserve.
@@ -154,9 +170,9 @@ impl MemoryPlan {
                 reserve_gib,
             });
         }
-        let kv_bytes_per_token_per_gpu = arch.kv_bytes_per_token_per_gpu(kv, tp);
+        let kv_bytes_per_token_per_gpu = arch.kv_bytes_per_token_per_gpu(kv, par.attention_tp());
         // Finite and positive here, so the cast saturates rather than wraps.
-        let kv_capacity_tokens = (kv_bytes_per_gpu / kv_bytes_per_token_per_gpu).floor() as u64;
+        let kv_capacity_tokens = kv_tokens(kv_bytes_per_gpu, kv_bytes_per_token_per_gpu, &par);
         Ok(MemoryPlan {
             weight_bytes_per_gpu,
             reserve_bytes_per_gpu,
@@ -175,6 +191,30 @@ impl MemoryPlan {
     pub fn weight_gib_per_gpu(&self) -> f64 {
         self.weight_bytes_per_gpu / GIB
     }
+}
+
+/// Weight bytes on each GPU: everything split by TP over all GPUs, or with attention data
+/// parallelism everything but the routed experts once per attention rank (split by its
+/// TP) and the routed experts over all GPUs (module docs).
+fn weight_bytes_per_gpu(arch: &ModelArch, par: &Parallelism, weights: Dtype) -> f64 {
+    let total = arch.param_count() * weights.bytes();
+    if par.dp_ranks() == 1 {
+        return total / f64::from(par.gpus);
+    }
+    let routed = arch.moe.as_ref().map_or(0.0, |m| {
+        f64::from(arch.num_moe_layers())
+            * f64::from(m.num_experts)
+            * 3.0
+            * f64::from(arch.hidden_size)
+            * f64::from(m.expert_intermediate_size)
+            * weights.bytes()
+    });
+    (total - routed) / f64::from(par.attention_tp()) + routed / f64::from(par.gpus)
+}
+
+/// Tokens the instance caches: `dp` ranks of `floor(kv bytes / bytes per token)` each.
+fn kv_tokens(kv_bytes_per_gpu: f64, per_token: f64, par: &Parallelism) -> u64 {
+    ((kv_bytes_per_gpu / per_token).floor() as u64).saturating_mul(u64::from(par.dp_ranks()))
 }
 
 /// Whether `tp` splits the heads of `arch` evenly (see the module invariants).

@@ -45,7 +45,7 @@ impl CostModel {
             covered(&c.gemms[GEMM_GATE_UP]),
             covered(&c.gemms[GEMM_DOWN]),
             covered(&c.gemms[GEMM_LM_HEAD]),
-            match (&self.moe, c.v2.moe_layer.is_some()) {
+            match (&self.moe, c.v2.moe_covered()) {
                 (None, _) => String::new(),
                 (Some(_), true) => format!(
                     " / MoE router + grouped experts{} measured",

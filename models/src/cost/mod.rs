@@ -17,8 +17,17 @@
 //! - **MoE layers**: the router GEMM `[T,h]x[h,E]`; routed experts as one grouped GEMM
 //!   whose weight bytes are those of the distinct experts that `T k` routed tokens touch,
 //!   `E (1 - (1 - k/E)^T)` of them, `x 3 h I_e wbytes / t`, and whose FLOPs are
-//!   `2 T k 3 h I_e / t`; shared experts as dense gate/up and down GEMMs. Experts are
-//!   TP-sharded (no expert parallelism yet). The first `first_dense_layers` are dense.
+//!   `2 T k 3 h I_e / t`; shared experts as dense gate/up and down GEMMs. The first
+//!   `first_dense_layers` are dense.
+//! - **Expert and attention data parallelism** ([`Parallelism`]): with EP `e` each GPU
+//!   holds `E / e` experts of width `I_e / (g / e)` and receives `1 / e` of the routed
+//!   pairs (balanced routing); with DP-attention `d` the attention, dense layers, router,
+//!   shared experts, lm_head and per-sequence overhead run per rank at TP `g / d` on the
+//!   rank's share of the step (decode sequences and context split evenly, the prefill
+//!   tokens over `min(d, prefill_seqs)` ranks: one long prompt runs on one rank), while
+//!   the routed experts take every rank's tokens; every MoE layer then adds a dispatch and
+//!   a combine all-to-all (see [`CostModel::a2a_seconds`]) to the all-reduce term, from
+//!   the link model (roofline): no multi-GPU measurement covers it yet.
 //! - **MLA** (approximate): q down/up projections (`q_a` replicated), kv down projection
 //!   (replicated) and up projection, O; prefill attention with q/k width
 //!   `nope + rope` and v width `v_head_dim`; decode attention reads the replicated latent
@@ -114,7 +123,7 @@ use crate::calibrated::{
     Calibration, GEMM_DOWN, GEMM_GATE_UP, GEMM_O, GEMM_QKV, InstanceShapes, builtin_profile,
 };
 use crate::profile::Profile;
-use crate::{Dtype, GpuSpec, ModelArch};
+use crate::{Dtype, GpuSpec, ModelArch, Parallelism};
 use roofline::{ACT_BYTES, ELEMENTWISE_KERNELS_PER_LAYER, ELEMENTWISE_KERNELS_PER_MOE_LAYER};
 use std::sync::Arc;
 
@@ -128,8 +137,10 @@ struct Gemm {
 /// The constants of one MoE layer (per GPU).
 #[derive(Clone, Debug, PartialEq)]
 struct MoeConsts {
-    /// Routed experts E.
+    /// Routed experts on one GPU: `E / ep`.
     experts: f64,
+    /// Share of the routed token-expert pairs one GPU computes: `1 / ep`.
+    pair_share: f64,
     /// Experts per token k.
     top_k: f64,
     /// `1 - k/E`: the chance one routed token misses a given expert.
@@ -154,6 +165,14 @@ pub struct CostModel {
     arch: ModelArch,
     gpu: GpuSpec,
     tp: u32,
+    par: Parallelism,
+    /// Dispatch/combine all-to-alls per step (DP-attention with MoE; else 0), the latency
+    /// of one, its seconds per byte sent by one GPU, and the bytes one GPU sends per
+    /// token of its attention rank.
+    a2a_calls: f64,
+    a2a_latency_s: f64,
+    a2a_s_per_byte: f64,
+    a2a_bytes_per_token: f64,
     weights: Dtype,
     kv: Dtype,
     eff: Efficiencies,
@@ -194,15 +213,21 @@ pub struct CostModel {
 impl CostModel {
     /// The cost model of one instance: calibrated from the GPU's shipped profile where
     /// one exists ([`crate::calibrated::builtin_profile`]), the roofline otherwise.
+    /// `par` is a TP degree or a [`Parallelism`] that passed [`Parallelism::check`].
     pub fn new(
         arch: ModelArch,
         gpu: GpuSpec,
-        tp: u32,
+        par: impl Into<Parallelism>,
         weights: Dtype,
         kv: Dtype,
         eff: Efficiencies,
     ) -> CostModel {
-        let t = f64::from(tp.max(1));
+        let par = par.into();
+        let tp = par.gpus;
+        // Attention, dense layers, router, shared experts and lm_head split over one
+        // attention rank's GPUs (all of them without DP-attention).
+        let at = par.attention_tp();
+        let t = f64::from(at);
         let h = f64::from(arch.hidden_size);
         let nh_gpu = f64::from(arch.num_heads) / t;
         let wbytes = weights.bytes();
@@ -252,7 +277,7 @@ impl CostModel {
                 }
                 None => {
                     let hd = f64::from(arch.head_dim);
-                    let kvh_gpu = f64::from(arch.kv_heads_per_gpu(tp));
+                    let kvh_gpu = f64::from(arch.kv_heads_per_gpu(at));
                     attn_gemms[0] = Gemm {
                         n: (nh_gpu + 2.0 * kvh_gpu) * hd,
                         k: h,
@@ -284,7 +309,8 @@ impl CostModel {
         let moe = arch.moe.as_ref().map(|m| {
             let e = f64::from(m.num_experts);
             let k = f64::from(m.experts_per_token);
-            let ie = f64::from(m.expert_intermediate_size) / t;
+            let ep = f64::from(par.ep_ranks());
+            let ie = f64::from(m.expert_intermediate_size) / f64::from(par.moe_tp());
             let is =
                 f64::from(m.num_shared_experts) * f64::from(m.shared_expert_intermediate_size) / t;
             let shared = if is > 0.0 {
@@ -293,7 +319,8 @@ impl CostModel {
                 [Gemm::default(); 2]
             };
             MoeConsts {
-                experts: e,
+                experts: e / ep,
+                pair_share: 1.0 / ep,
                 top_k: k,
                 miss: 1.0 - k / e,
                 expert_weight_bytes: 3.0 * h * ie * wbytes,
@@ -333,6 +360,7 @@ impl CostModel {
             crate::InterconnectKind::Nvlink => NVLINK_ALLREDUCE_LATENCY_S,
             crate::InterconnectKind::Pcie => PCIE_ALLREDUCE_LATENCY_S,
         };
+        let (a2a_calls, a2a_s_per_byte, a2a_bytes_per_token) = all_to_all(&arch, &gpu, &par, &eff);
         let (allreduce_calls, allreduce_s_per_byte) = if t > 1.0 {
             (
                 2.0 * layers,
@@ -354,6 +382,11 @@ impl CostModel {
                 * (ELEMENTWISE_FFN_PASSES * act_ffn_moe + (top_k + 1.0) * h),
             cal: None,
             engine: None,
+            par,
+            a2a_calls,
+            a2a_latency_s: allreduce_latency_s,
+            a2a_s_per_byte,
+            a2a_bytes_per_token,
             layers,
             dense_layers,
             moe_layers,
@@ -433,7 +466,7 @@ impl CostModel {
                 p,
                 origin.to_string(),
                 &self.arch,
-                self.tp,
+                self.par,
                 self.weights,
                 self.kv,
                 InstanceShapes {
@@ -487,9 +520,14 @@ impl CostModel {
         &self.gpu
     }
 
-    /// The TP degree.
+    /// The TP degree: the instance's GPUs.
     pub fn tp(&self) -> u32 {
         self.tp
+    }
+
+    /// How the instance splits the model over its GPUs.
+    pub fn parallelism(&self) -> Parallelism {
+        self.par
     }
 
     /// Weight dtype.
@@ -531,13 +569,56 @@ impl CostModel {
                         || c.gemms[GEMM_GATE_UP..=GEMM_DOWN]
                             .iter()
                             .all(Option::is_some))
-                    && (self.moe.is_none() || c.v2.moe_layer.is_some()) =>
+                    && (self.moe.is_none() || c.v2.moe_covered()) =>
             {
                 CostSource::Calibrated
             }
             _ => CostSource::Roofline,
         }
     }
+}
+
+/// The dispatch and combine all-to-alls of DP-attention with MoE: calls per step (two per
+/// MoE layer), seconds per byte one GPU sends, and bytes one GPU sends per token of its
+/// attention rank; `(0, 0, 0)` without DP-attention or experts.
+///
+/// Each token goes once to every expert rank that holds one of its `k` experts,
+/// `ep (1 - (1 - 1/ep)^k)` ranks in expectation (uniform routing), and to every GPU of
+/// such a rank (`g / ep`), all but its own GPU's share remote (`(g - 1) / g`); the `g / dp`
+/// GPUs of an attention rank share its tokens. `h` activations of 2 bytes go out and the
+/// same come back. Traffic to other nodes (`(nodes - 1) / nodes` of it when the instance
+/// spans nodes) crosses the NIC, the rest NVLink; both run at once, so a byte costs the
+/// slower share's time. Bandwidths at the all-reduce efficiency.
+fn all_to_all(
+    arch: &ModelArch,
+    gpu: &GpuSpec,
+    par: &Parallelism,
+    eff: &Efficiencies,
+) -> (f64, f64, f64) {
+    let Some(m) = &arch.moe else {
+        return (0.0, 0.0, 0.0);
+    };
+    if par.dp_ranks() == 1 {
+        return (0.0, 0.0, 0.0);
+    }
+    let g = f64::from(par.gpus);
+    let ep = f64::from(par.ep_ranks());
+    let k = f64::from(m.experts_per_token);
+    let ranks_hit = ep * (1.0 - (1.0 - 1.0 / ep).powf(k));
+    let dests = ranks_hit * f64::from(par.moe_tp()) * (g - 1.0) / g;
+    let bytes_per_token =
+        dests * f64::from(arch.hidden_size) * ACT_BYTES / f64::from(par.attention_tp());
+    let per_node = f64::from(gpu.gpus_per_node.max(1));
+    let nodes = (g / per_node).ceil().max(1.0);
+    let remote = (nodes - 1.0) / nodes;
+    let nvlink = gpu.interconnect.bandwidth_gb_s * 1e9 * eff.allreduce_bandwidth;
+    let nic = gpu.nic_gbit_s / 8.0 * 1e9 * eff.allreduce_bandwidth;
+    let s_per_byte = ((1.0 - remote) / nvlink).max(if remote > 0.0 { remote / nic } else { 0.0 });
+    (
+        2.0 * f64::from(arch.num_moe_layers()),
+        s_per_byte,
+        bytes_per_token,
+    )
 }
 
 #[cfg(test)]

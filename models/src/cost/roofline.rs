@@ -106,24 +106,30 @@ impl CostModel {
     }
 
     /// Projection and FFN GEMMs of all layers (MoE experts included), seconds.
-    pub(super) fn rf_gemm_seconds(&self, shape: &StepShape) -> f64 {
-        let m = tokens(shape);
+    /// `m` tokens of one attention rank, `m_all` of the instance (equal without
+    /// DP-attention).
+    pub(super) fn rf_gemm_seconds(&self, m: f64, m_all: f64) -> f64 {
         if m == 0.0 {
             return 0.0;
         }
         let w = self.wbytes;
         let attn: f64 = self.attn_gemms.iter().map(|&g| self.gemm(m, g, w)).sum();
         let ffn: f64 = self.ffn_gemms.iter().map(|&g| self.gemm(m, g, w)).sum();
-        let moe = self.moe.as_ref().map_or(0.0, |c| self.moe_seconds(c, m));
+        let moe = self
+            .moe
+            .as_ref()
+            .map_or(0.0, |c| self.moe_seconds(c, m, m_all));
         self.layers * attn + self.dense_layers * ffn + self.moe_layers * moe
     }
 
-    /// One MoE layer for `m` tokens: router, routed experts, shared experts, seconds.
-    pub(super) fn moe_seconds(&self, c: &MoeConsts, m: f64) -> f64 {
+    /// One MoE layer, seconds: router and shared experts for the `m` tokens of one
+    /// attention rank, routed experts (this GPU's `E / ep`, its `1 / ep` of the pairs) for
+    /// the `m_all` tokens of the instance.
+    pub(super) fn moe_seconds(&self, c: &MoeConsts, m: f64, m_all: f64) -> f64 {
         // Router weights stay in BF16 in FP8 checkpoints.
         let router = self.gemm(m, c.router, Dtype::Bf16.bytes());
-        let touched = c.experts * (1.0 - c.miss.powf(m));
-        let pairs = m * c.top_k;
+        let touched = c.experts * (1.0 - c.miss.powf(m_all));
+        let pairs = m_all * c.top_k * c.pair_share;
         let compute = pairs * c.expert_flops / self.gemm_flops_per_s;
         let memory =
             (touched * c.expert_weight_bytes + pairs * c.expert_act_bytes) / self.mem_bytes_per_s;
@@ -171,6 +177,13 @@ impl CostModel {
         }
         let bytes = m * self.hidden * ACT_BYTES;
         self.allreduce_calls * (self.allreduce_latency_s + bytes * self.allreduce_s_per_byte)
+    }
+
+    /// The dispatch and combine all-to-alls of one attention rank's `shape` (DP-attention
+    /// with MoE; see `all_to_all` in the module), seconds.
+    pub(super) fn a2a_seconds(&self, shape: &StepShape) -> f64 {
+        let bytes = tokens(shape) * self.a2a_bytes_per_token;
+        self.a2a_calls * (self.a2a_latency_s + bytes * self.a2a_s_per_byte)
     }
 
     /// lm_head GEMM for the sequences that produce logits, seconds.

@@ -146,6 +146,10 @@ impl CostModel {
     /// the stored terms are the ones it computes, summed in the same order. `memo` must
     /// be used with this model only (see [`crate::step_memo`]).
     pub fn step_seconds_memo(&self, shape: &StepShape, memo: &mut StepMemo) -> f64 {
+        // With DP-attention a rank's share depends on more than the token count.
+        if self.par.dp_ranks() > 1 {
+            return self.step_seconds(shape);
+        }
         let tokens_n = shape.prefill_tokens + u64::from(shape.decode_seqs);
         if tokens_n == 0 {
             return CostBreakdown::default().total();
@@ -262,7 +266,7 @@ impl CostModel {
             _ => gemm_s,
         };
         let (gemm_s, attention_prefill_s) = self.at_sustained_clocks(
-            shape,
+            &self.rank(shape),
             RawTerms {
                 gemm_s,
                 gemm_isolated_s,
@@ -302,6 +306,36 @@ impl CostModel {
                 },
             },
         )
+    }
+}
+
+impl CostModel {
+    /// The busiest attention rank's share of a step (the step itself without
+    /// DP-attention): decode sequences split evenly, their context in proportion (both
+    /// rounded up); a prefill chunk stays on one rank, so the prefill tokens and
+    /// attention pairs divide by `min(dp, prefill_seqs)`. With DP-attention, spreading the
+    /// same prefill tokens over more chunks can thus make a step cheaper (they run on
+    /// more ranks at once).
+    pub(super) fn rank(&self, shape: &StepShape) -> StepShape {
+        let dp = self.par.dp_ranks();
+        if dp == 1 {
+            return *shape;
+        }
+        let chunks = u64::from(shape.prefill_seqs.clamp(1, dp));
+        let decode_seqs = shape.decode_seqs.div_ceil(dp);
+        let decode_context_tokens = if shape.decode_seqs == 0 {
+            0
+        } else {
+            let c = u128::from(shape.decode_context_tokens) * u128::from(decode_seqs);
+            u64::try_from(c.div_ceil(u128::from(shape.decode_seqs))).unwrap_or(u64::MAX)
+        };
+        StepShape {
+            prefill_tokens: shape.prefill_tokens.div_ceil(chunks),
+            prefill_seqs: shape.prefill_seqs.div_ceil(dp),
+            prefill_attn_pairs: shape.prefill_attn_pairs.div_ceil(chunks),
+            decode_seqs,
+            decode_context_tokens,
+        }
     }
 }
 

@@ -69,10 +69,12 @@ impl CostModel {
     /// The GEMM term with the projection and MoE GEMMs at sustained clocks (`sustained`,
     /// where the profile measured the factor) or as measured one kernel at a time.
     pub(super) fn gemm_term_with(&self, shape: &StepShape, sustained: bool) -> (f64, TermSource) {
+        // Projections at one attention rank's tokens, routed experts at all of them.
+        let m_all = tokens(shape);
+        let m = tokens(&self.rank(shape));
         let Some(cal) = &self.cal else {
-            return Self::roofline(self.rf_gemm_seconds(shape));
+            return Self::roofline(self.rf_gemm_seconds(m, m_all));
         };
-        let m = tokens(shape);
         let lm = m.ln();
         let w = self.wbytes;
         // Fast path: all projection GEMMs as one table (at sustained clocks when the
@@ -98,7 +100,7 @@ impl CostModel {
                 src = src.combine(t);
             }
             if let Some(c) = &self.moe {
-                let (s, t) = self.moe_term(cal, c, m, lm, sustained);
+                let (s, t) = self.moe_term(cal, c, m, lm, m_all, sustained);
                 total += s;
                 src = src.combine(t);
             }
@@ -133,7 +135,7 @@ impl CostModel {
             }
         }
         if let Some(c) = &self.moe {
-            let (s, t) = self.moe_term(cal, c, m, lm, sustained);
+            let (s, t) = self.moe_term(cal, c, m, lm, m_all, sustained);
             total += s;
             src = src.combine(t);
         }
@@ -165,27 +167,45 @@ impl CostModel {
         (self.layers * s, t)
     }
 
-    /// All MoE layers' router, routed-expert and shared-expert GEMMs for `m` tokens:
-    /// the profile's MoE table when it covers this TP split and dtype, else the roofline.
+    /// All MoE layers' router, routed-expert and shared-expert GEMMs for `m` tokens of
+    /// one attention rank and `m_all` of the instance (equal without DP-attention): the
+    /// profile's MoE table when it covers this expert split and dtype, else the roofline.
     fn moe_term(
         &self,
         cal: &Calibration,
         c: &MoeConsts,
         m: f64,
         lm: f64,
+        m_all: f64,
         sustained: bool,
     ) -> (f64, TermSource) {
         let gaps = cal.gap_s * cal.v2.moe_kernels;
-        let curve = if sustained {
-            cal.v2.moe_layer.as_ref()
-        } else {
-            cal.v2.moe_layer_isolated.as_ref()
+        let i = usize::from(sustained);
+        let s = match &cal.v2.moe_split {
+            None => {
+                let curve = cal.v2.moe_layer[i].as_ref();
+                Self::lookup_ln(curve, m, lm, gaps, || self.moe_seconds(c, m, m_all))
+            }
+            // DP-attention: the routed experts over every rank's tokens, the router and
+            // shared experts over this rank's.
+            Some(split) => match (&split.experts[i], &split.dense[i]) {
+                (Some(e), Some(d)) => match (e.eval(m_all), d.eval_ln(m, lm)) {
+                    (Ok(a), Ok(b)) => (a + b + gaps, TermSource::Calibrated),
+                    // Outside a table: the roofline, never below the tables' edges.
+                    (a, b) => {
+                        let edge = a.unwrap_or_else(|x| x) + b.unwrap_or_else(|x| x);
+                        let r = self.moe_seconds(c, m, m_all).max(edge);
+                        (r, TermSource::Roofline)
+                    }
+                },
+                _ => (self.moe_seconds(c, m, m_all), TermSource::Roofline),
+            },
         };
-        let (s, t) = Self::lookup_ln(curve, m, lm, gaps, || self.moe_seconds(c, m));
-        (self.moe_layers * s, t)
+        (self.moe_layers * s.0, s.1)
     }
 
     pub(super) fn attention_prefill_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let shape = &self.rank(shape);
         let r = || self.rf_attention_prefill_seconds(shape);
         match self.cal.as_ref().and_then(|c| {
             c.prefill
@@ -203,15 +223,17 @@ impl CostModel {
     }
 
     pub(super) fn attention_decode_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let shape = &self.rank(shape);
         match self.attention_decode_calibrated(shape, None) {
             Some(s) => (s, TermSource::Calibrated),
             None => Self::roofline(self.rf_attention_decode_seconds(shape)),
         }
     }
 
-    /// Decode attention priced by the calibrated tables; `None` where they do not price
-    /// it (no decode sequences, no table, out of range): the roofline applies. With a
-    /// memo, the batch's position on the tables is resolved once per sequence count.
+    /// Decode attention priced by the calibrated tables for one attention rank's
+    /// `shape` ([`Self::rank`]); `None` where they do not price it (no decode sequences,
+    /// no table, out of range): the roofline applies. With a memo, the batch's position
+    /// on the tables is resolved once per sequence count.
     pub(super) fn attention_decode_calibrated(
         &self,
         shape: &StepShape,
@@ -245,6 +267,7 @@ impl CostModel {
     }
 
     pub(super) fn memory_bound_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let shape = &self.rank(shape);
         let r = || self.rf_memory_bound_seconds(shape);
         let Some(cal) = self.cal.as_ref() else {
             return Self::roofline(r());
@@ -262,6 +285,16 @@ impl CostModel {
     }
 
     pub(super) fn allreduce_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let shape = &self.rank(shape);
+        let (s, t) = self.tp_allreduce_term(shape);
+        if self.a2a_calls == 0.0 || tokens(shape) == 0.0 {
+            return (s, t);
+        }
+        (s + self.a2a_seconds(shape), t.combine(TermSource::Roofline))
+    }
+
+    /// The TP all-reduces of one attention rank's `shape`.
+    fn tp_allreduce_term(&self, shape: &StepShape) -> (f64, TermSource) {
         let r = || self.rf_allreduce_seconds(shape);
         match self
             .cal
@@ -283,6 +316,7 @@ impl CostModel {
     }
 
     pub(super) fn lm_head_term(&self, shape: &StepShape) -> (f64, TermSource) {
+        let shape = &self.rank(shape);
         let r = || self.rf_lm_head_seconds(shape);
         match self
             .cal
@@ -332,6 +366,8 @@ impl CostModel {
         if tokens(shape) == 0.0 {
             return 0.0;
         }
+        // With DP-attention each rank schedules its own sequences, in parallel.
+        let shape = &self.rank(shape);
         match &self.engine {
             Some(e) => e.overhead_s(seqs(shape)),
             None => self.eff.step_overhead_s + self.eff.per_seq_overhead_s * seqs(shape),
