@@ -16,8 +16,14 @@ use xpyd_sim::scenario::{RoleConfig, Scenario, Topology};
 pub struct RoleSummary {
     /// Instances.
     pub replicas: u32,
-    /// TP degree.
+    /// TP degree: GPUs per instance.
     pub tp: u32,
+    /// DP-attention ranks (written when above 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub dp: u32,
+    /// Expert-parallel ranks (written when above 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ep: u32,
     /// Router.
     pub router: String,
     /// KV capacity per instance, tokens.
@@ -26,7 +32,20 @@ pub struct RoleSummary {
     pub weights_gib_per_gpu: f64,
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
 impl RoleSummary {
+    /// `DP-attention D, EP E` when the role uses either, else `None`.
+    fn split(&self) -> Option<String> {
+        (self.dp > 1 || self.ep > 1).then(|| format!("DP-attention {}, EP {}", self.dp, self.ep))
+    }
+
     /// Replicas and TP.
     pub fn shape(&self) -> RoleShape {
         RoleShape {
@@ -39,6 +58,8 @@ impl RoleSummary {
         RoleSummary {
             replicas: r.replicas,
             tp: r.tp,
+            dp: r.dp,
+            ep: r.ep,
             router: r.router.name().to_string(),
             kv_capacity_tokens: r.memory.kv_capacity_tokens,
             weights_gib_per_gpu: round(r.memory.weight_bytes_per_gpu / (1u64 << 30) as f64, 3),
@@ -291,9 +312,20 @@ impl Summary {
     pub fn to_text(&self) -> String {
         let mut t = String::new();
         let deploy = self.shape();
+        let split = match deploy {
+            Shape::Aggregated(_) => self.prefill.split().map(|s| format!(" ({s})")),
+            Shape::Disaggregated { .. } => match (self.prefill.split(), self.decode.split()) {
+                (None, None) => None,
+                (p, d) => Some(format!(
+                    " (prefill {}; decode {})",
+                    p.unwrap_or_else(|| "TP".into()),
+                    d.unwrap_or_else(|| "TP".into())
+                )),
+            },
+        };
         let _ = writeln!(
             t,
-            "xpyd: {} (seed {}): {} on {} x {}, {} {}, {}",
+            "xpyd: {} (seed {}): {} on {} x {}, {} {}, {}{}",
             self.scenario,
             self.seed,
             self.model,
@@ -301,7 +333,8 @@ impl Summary {
             self.gpu,
             self.backend,
             self.mode,
-            deploy
+            deploy,
+            split.unwrap_or_default()
         );
         let _ = writeln!(t, "workload: {}", self.workload);
         let _ = writeln!(t, "step costs: {}", self.cost_source);

@@ -187,11 +187,11 @@ impl fmt::Display for CostProvenance {
 /// Where the scenario's step costs come from: the source of a one-sequence decode step
 /// on the decode role (the aggregated role), and the profile's origin.
 pub fn cost_provenance(sc: &Scenario) -> CostProvenance {
-    let tp = match Shape::of(&sc.topology) {
-        Shape::Disaggregated { decode, .. } => decode.tp,
-        Shape::Aggregated(r) => r.tp,
+    let role = match &sc.topology {
+        Topology::Disaggregated { decode, .. } => decode,
+        Topology::Aggregated(r) => r,
     };
-    let cm = sc.cost_model(tp);
+    let cm = sc.cost_model(role.parallelism());
     let shape = StepShape {
         decode_seqs: 1,
         decode_context_tokens: 1024,

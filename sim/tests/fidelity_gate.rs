@@ -1,6 +1,7 @@
 //! The fidelity gate (issue 14 item 6): replay a fixed subset of the shipped validation
-//! rows (`tests/fixtures/serving/fidelity_gate.csv`: 8 rows per backend x GPU x mode of
-//! the AIConfigurator silicon-sample CSV, concurrency at most 64) with the built-in
+//! rows (`tests/fixtures/serving/fidelity_gate.csv`: up to 8 rows per backend x GPU x mode
+//! of the AIConfigurator silicon-sample CSV, concurrency at most 64; fewer where fewer
+//! disaggregated rows record their deployment) with the built-in
 //! engine profiles, and fail when the median |error| of mean TTFT or mean TPOT of any
 //! backend x GPU x mode group is worse than the recorded value
 //! (`tests/fixtures/serving/fidelity_gate.json`) by more than 2 points.

@@ -87,7 +87,7 @@ fn malformed_files_name_the_file_and_field() {
 #[test]
 fn silicon_rows_replay_their_own_deployment() {
     let runs = serving::read(&fixture("silicon.csv")).unwrap();
-    assert_eq!(runs.len(), 5);
+    assert_eq!(runs.len(), 6);
     assert!(runs.iter().all(|r| r.format == Format::SiliconCsv));
     let trt = &runs[0];
     assert_eq!((trt.backend.as_str(), trt.gpu.as_str()), ("trtllm", "h100"));
@@ -117,11 +117,34 @@ fn silicon_rows_replay_their_own_deployment() {
     );
     assert!(ix.contains("warmup-requests = 0"), "{ix}");
     assert!(runs[3].notes.iter().any(|n| n.contains("InferenceX")));
+    // A PD row without its worker counts has no known size: skipped, saying so.
+    let why = runs[3].skip.as_deref().unwrap();
+    assert!(why.contains("prefill_num_workers is not recorded"), "{why}");
     assert!(runs[4].skip.as_deref().unwrap().contains("b300_sxm"));
+    // A PD row with DP-attention prefill (tp_size 1 x attention_dp_size 8) and an
+    // expert-parallel decode (TP 8, EP 8): GPUs, DP and EP per role, and the batch per
+    // attention rank times the ranks (prefill 1 x 8; decode 16 x 1).
+    let dp = &runs[5];
+    assert!(dp.skip.is_none(), "{:?}", dp.skip);
+    let toml = dp.scenario_toml.as_deref().unwrap();
+    assert!(
+        toml.contains(
+            "[deployment.prefill]\nreplicas = 1\ntp = 8\ndp = 8\nep = 8\nengine.max-num-seqs = 8\n"
+        ),
+        "{toml}"
+    );
+    assert!(
+        toml.contains(
+            "[deployment.decode]\nreplicas = 9\ntp = 8\nep = 8\nengine.max-num-seqs = 16\n"
+        ),
+        "{toml}"
+    );
     let report = serving::replay(&runs, &ReplayOptions::default()).unwrap();
     let skipped: Vec<_> = report.rows.iter().filter(|r| r.skipped.is_some()).collect();
-    assert_eq!(skipped.len(), 1);
-    assert_eq!(report.groups.len(), 5);
+    assert_eq!(skipped.len(), 2);
+    assert!(report.rows[5].skipped.is_none());
+    assert!(report.rows[5].ttft_ms.predicted.is_some());
+    assert_eq!(report.groups.len(), 6);
     assert_eq!(report.rows[3].mode, "disaggregated");
     assert_finite(&report);
 }

@@ -6,8 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use xpyd_models::cost::StepReport;
-use xpyd_models::memory::check_tp;
-use xpyd_models::{CostModel, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape};
+use xpyd_models::{CostModel, Dtype, Efficiencies, GpuSpec, ModelArch, Parallelism, StepShape};
 
 #[derive(Debug, Args)]
 pub(crate) struct CostArgs {
@@ -17,9 +16,16 @@ pub(crate) struct CostArgs {
     /// GPU catalog id.
     #[arg(long)]
     gpu: String,
-    /// Tensor-parallel degree.
+    /// Tensor-parallel degree: the instance's GPUs.
     #[arg(long, default_value_t = 1)]
     tp: u32,
+    /// Attention data-parallel ranks (DP-attention, dividing --tp; MoE models): the step
+    /// is the instance's, each rank running its share.
+    #[arg(long, default_value_t = 1)]
+    dp: u32,
+    /// Expert-parallel ranks (dividing --tp and the routed experts; MoE models).
+    #[arg(long, default_value_t = 1)]
+    ep: u32,
     /// A prefill step of N new prompt tokens (one sequence).
     #[arg(long, value_name = "N", conflicts_with = "decode_batch")]
     prefill: Option<u64>,
@@ -102,16 +108,21 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
     if args.tp == 0 {
         bail!("--tp must be at least 1");
     }
-    // The same TP validation the simulator applies (a step's cost is defined even when
-    // the weights would not fit).
-    check_tp(&arch, args.tp)?;
+    // The same split validation the simulator applies (a step's cost is defined even
+    // when the weights would not fit).
+    let par = Parallelism {
+        gpus: args.tp,
+        dp: args.dp,
+        ep: args.ep,
+    };
+    par.check(&arch)?;
     let shape = shape(args.prefill, args.decode_batch, args.context)?;
     let choice = ProfileChoice::from_flags(args.profile.as_deref(), args.roofline)
         .context("loading the calibration profile")?;
     let cm = choice.apply(CostModel::new(
         arch,
         gpu,
-        args.tp,
+        par,
         args.weights.into(),
         args.kv_cache.into(),
         Efficiencies::default(),

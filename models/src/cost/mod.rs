@@ -26,7 +26,7 @@
 //!   rank's share of the step (decode sequences and context split evenly, the prefill
 //!   tokens over `min(d, prefill_seqs)` ranks: one long prompt runs on one rank), while
 //!   the routed experts take every rank's tokens; every MoE layer then adds a dispatch and
-//!   a combine all-to-all (see [`CostModel::a2a_seconds`]) to the all-reduce term, from
+//!   a combine all-to-all (`CostModel::a2a_seconds`, `all_to_all`) to the all-reduce term, from
 //!   the link model (roofline): no multi-GPU measurement covers it yet.
 //! - **MLA** (approximate): q down/up projections (`q_a` replicated), kv down projection
 //!   (replicated) and up projection, O; prefill attention with q/k width

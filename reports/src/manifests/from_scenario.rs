@@ -206,6 +206,8 @@ impl DeploymentSpec {
             replicas: r.replicas,
             tp: r.tp,
             gpus_per_node: gpn,
+            dp: r.dp,
+            ep: r.ep,
             engine: EngineKnobs {
                 max_running_requests: Some(r.engine.max_num_seqs),
                 max_batched_tokens: Some(r.engine.max_batched_tokens),

@@ -187,6 +187,14 @@ fn engine(
     push("--host", "0.0.0.0".into());
     push("--port", HTTP_PORT.to_string());
     push("--tp-size", r.tp.to_string());
+    // SGLang's server arguments: `--dp-size` with `--enable-dp-attention` splits the
+    // attention over DP ranks inside the TP group; `--ep-size` the experts.
+    if r.dp > 1 {
+        push("--dp-size", r.dp.to_string());
+    }
+    if r.ep > 1 {
+        push("--ep-size", r.ep.to_string());
+    }
     if let Some(mode) = pd_mode {
         push("--disaggregation-mode", mode.into());
         let backend = match spec.transfer_backend {
@@ -248,6 +256,9 @@ fn engine(
     }
     if spec.model.trust_remote_code {
         a.push("--trust-remote-code".into());
+    }
+    if r.dp > 1 {
+        a.push("--enable-dp-attention".into());
     }
     a.push("--enable-metrics".into());
     let mut c = Container::new(

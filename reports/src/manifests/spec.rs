@@ -128,6 +128,14 @@ pub struct RoleSpec {
     /// instance spans `tp / gpus_per_node` pods (leader + workers); `tp` must then be a
     /// multiple of it.
     pub gpus_per_node: u32,
+    /// Attention data-parallel ranks of one instance (1: none), dividing `tp`: SGLang
+    /// `--dp-size` with `--enable-dp-attention`, vLLM `--data-parallel-size` (its TP then
+    /// `tp / dp`), Dynamo TensorRT-LLM `--enable-attention-dp` (only `dp = tp`).
+    pub dp: u32,
+    /// Expert-parallel ranks (1: none), dividing `tp`: SGLang `--ep-size`, TensorRT-LLM
+    /// `--ep_size` / `--expert-parallel-size`, vLLM `--enable-expert-parallel` (only
+    /// `ep = tp`: vLLM's EP spans all of the instance's GPUs).
+    pub ep: u32,
     /// Engine flags.
     pub engine: EngineKnobs,
     /// Autoscaler of this role; `None` keeps `replicas` fixed.
@@ -423,8 +431,10 @@ impl DeploymentSpec {
         }
         for (role, r) in self.engine_roles() {
             check_role(role, r)?;
-            if self.backend == Backend::Trtllm {
-                super::trtllm::check_role(role, r, &self.topology)?;
+            match self.backend {
+                Backend::Trtllm => super::trtllm::check_role(role, r, &self.topology)?,
+                Backend::Vllm | Backend::Dynamo => super::vllm::check_role(role, r)?,
+                Backend::Sglang => {}
             }
         }
         Ok(())
@@ -437,9 +447,20 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
         ("replicas", r.replicas),
         ("tp", r.tp),
         ("gpus_per_node", r.gpus_per_node),
+        ("dp", r.dp),
+        ("ep", r.ep),
     ] {
         if v == 0 {
             return Err(invalid(&f(k), "0", "must be at least 1"));
+        }
+    }
+    for (k, v) in [("dp", r.dp), ("ep", r.ep)] {
+        if !r.tp.is_multiple_of(v) {
+            return Err(invalid(
+                &f(k),
+                &v.to_string(),
+                &format!("must divide tp = {}", r.tp),
+            ));
         }
     }
     if r.tp > r.gpus_per_node && !r.tp.is_multiple_of(r.gpus_per_node) {

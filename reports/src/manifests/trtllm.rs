@@ -47,6 +47,27 @@ pub(super) fn check_role(
             ),
         });
     }
+    // Dynamo's TensorRT-LLM worker has `--enable-attention-dp` (attention DP size =
+    // TP size); trtllm-serve sets `enable_attention_dp` only in an options file.
+    if r.dp > 1 {
+        let reason = match topology {
+            RoleTopology::Aggregated(_) => Some(
+                "trtllm-serve takes enable_attention_dp only from an options file, which is not emitted: use dp = 1 or a disaggregated (Dynamo) deployment".to_string(),
+            ),
+            RoleTopology::Disaggregated { .. } if r.dp != r.tp => Some(format!(
+                "Dynamo's --enable-attention-dp makes the attention DP size the TP size: use dp = {} or 1",
+                r.tp
+            )),
+            RoleTopology::Disaggregated { .. } => None,
+        };
+        if let Some(reason) = reason {
+            return Err(ManifestError::Invalid {
+                field: format!("{role}.dp"),
+                value: r.dp.to_string(),
+                reason,
+            });
+        }
+    }
     if let (RoleTopology::Aggregated(_), Some(b)) = (topology, r.engine.block_size)
         && b != DEFAULT_BLOCK
     {
@@ -93,6 +114,9 @@ fn serve(spec: &DeploymentSpec, r: &RoleSpec) -> Role {
         a.push(k.to_string());
         a.push(v);
     };
+    if r.ep > 1 {
+        push("--ep_size", r.ep.to_string());
+    }
     if let Some(n) = e.max_running_requests {
         push("--max_batch_size", n.to_string());
     }
@@ -149,8 +173,12 @@ fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role 
         a.push(k.to_string());
         a.push(v);
     };
+    if r.ep > 1 {
+        push("--expert-parallel-size", r.ep.to_string());
+    }
+    // With attention DP, TensorRT-LLM's max batch size is per rank.
     if let Some(n) = e.max_running_requests {
-        push("--max-batch-size", n.to_string());
+        push("--max-batch-size", n.div_ceil(r.dp.max(1)).to_string());
     }
     if let Some(n) = e.max_batched_tokens {
         push("--max-num-tokens", n.to_string());
@@ -166,6 +194,9 @@ fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role 
     }
     push("--disaggregation-mode", pd.to_string());
     push("--override-engine-args", PD_OVERRIDE.to_string());
+    if r.dp > 1 {
+        a.push("--enable-attention-dp".into());
+    }
     let mut env = runtime_env(spec);
     env.push(("DYN_SYSTEM_ENABLED".into(), EnvValue::Value("true".into())));
     env.push((

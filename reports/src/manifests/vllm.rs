@@ -14,6 +14,7 @@
 //! Invariant: the connector JSON is written by hand with a fixed key order, so the
 //! argument is byte-identical across runs.
 
+use super::ManifestError;
 use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, literal, var};
 use super::rbg::group_env;
 use super::spec::{DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, TransferBackend};
@@ -36,6 +37,22 @@ pub(crate) fn kv_transfer_config(backend: TransferBackend, pd_role: &str) -> Str
     format!(r#"{{"kv_connector":"{connector}","kv_role":"{role}"}}"#)
 }
 
+/// What the vLLM manifests cannot express for `role`: expert parallelism over fewer GPUs
+/// than the instance's (vLLM's EP size is always DP x TP).
+pub(super) fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
+    if r.ep > 1 && r.ep != r.tp {
+        return Err(ManifestError::Invalid {
+            field: format!("{role}.ep"),
+            value: r.ep.to_string(),
+            reason: format!(
+                "vLLM's --enable-expert-parallel spreads the experts over all {} GPUs of the instance: use ep = {} or 1",
+                r.tp, r.tp
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// vLLM engine arguments shared by `vllm serve` and `dynamo.vllm`, after the model.
 pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
@@ -44,7 +61,12 @@ pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
         a.push(v);
     };
     push("--served-model-name", literal(&spec.model.served_name));
-    push("--tensor-parallel-size", r.tp.to_string());
+    // vLLM counts GPUs as DP x TP; `--enable-expert-parallel` spreads the experts over
+    // all of them (checked by `check_role`).
+    push("--tensor-parallel-size", (r.tp / r.dp.max(1)).to_string());
+    if r.dp > 1 {
+        push("--data-parallel-size", r.dp.to_string());
+    }
     let e = &r.engine;
     if let Some(n) = e.max_running_requests {
         push("--max-num-seqs", n.to_string());
@@ -70,6 +92,9 @@ pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
     }
     if let Some(n) = spec.model.max_model_len {
         push("--max-model-len", n.to_string());
+    }
+    if r.ep > 1 {
+        a.push("--enable-expert-parallel".into());
     }
     match e.chunked_prefill {
         Some(true) => a.push("--enable-chunked-prefill".into()),

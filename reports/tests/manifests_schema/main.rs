@@ -48,6 +48,7 @@ mod broken;
 mod deployments;
 mod golden;
 mod job;
+mod parallel;
 mod rbg;
 mod reference;
 mod schema;

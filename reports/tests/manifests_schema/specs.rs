@@ -18,6 +18,8 @@ fn role(tp: u32, replicas: u32, gpus_per_node: u32) -> RoleSpec {
         replicas,
         tp,
         gpus_per_node,
+        dp: 1,
+        ep: 1,
         engine: EngineKnobs {
             max_running_requests: Some(128),
             max_batched_tokens: Some(8192),

@@ -18,7 +18,7 @@ fn trtllm(disagg: bool, scaling: Scaling) -> DeploymentSpec {
 }
 
 /// The engine container's command and arguments of role `role` in the RBG.
-fn engine_args(objs: &[Value], role: &str) -> Vec<String> {
+pub(crate) fn engine_args(objs: &[Value], role: &str) -> Vec<String> {
     let rbg = objs
         .iter()
         .find(|o| o["kind"] == "RoleBasedGroup")

@@ -426,7 +426,7 @@ impl<'s> Simulation<'s> {
                 let mut inst = Instance::new(
                     id,
                     *role,
-                    sc.cost_model(tp),
+                    sc.cost_model(role_cfg.parallelism()),
                     memo,
                     role_cfg.engine.clone(),
                     tp,

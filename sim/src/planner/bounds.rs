@@ -37,7 +37,7 @@ struct InstanceRates {
 }
 
 fn cost_model(sc: &Scenario, role: &RoleConfig) -> CostModel {
-    sc.cost_model(role.tp)
+    sc.cost_model(role.parallelism())
 }
 
 fn instance_rates(sc: &Scenario, role: &RoleConfig, stats: &LengthStats) -> InstanceRates {

@@ -169,12 +169,13 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The step-cost model of one instance of TP `tp`, with the scenario's profile.
-    pub fn cost_model(&self, tp: u32) -> xpyd_models::CostModel {
+    /// The step-cost model of one instance of TP `par` (a degree or a
+    /// [`Parallelism`](xpyd_models::Parallelism)), with the scenario's profile.
+    pub fn cost_model(&self, par: impl Into<xpyd_models::Parallelism>) -> xpyd_models::CostModel {
         let cm = xpyd_models::CostModel::new(
             self.model.clone(),
             self.gpu.clone(),
-            tp,
+            par,
             self.weights,
             self.kv_cache,
             self.efficiency.clone(),

@@ -18,7 +18,7 @@ use crate::limits::{
 };
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
-use xpyd_models::{Dtype, GpuSpec, MemoryPlan, ModelArch};
+use xpyd_models::{Dtype, GpuSpec, MemoryPlan, ModelArch, Parallelism};
 
 /// The serving stack being modelled: decides the PD flow and the engine defaults.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,8 +257,15 @@ pub struct DeploymentFile {
 pub struct RoleFile {
     /// Instances of this role.
     pub replicas: u32,
-    /// Tensor-parallel degree of each instance.
+    /// Tensor-parallel degree of each instance: its GPUs.
     pub tp: u32,
+    /// Attention data-parallel ranks (DP-attention; SGLang `--dp` with
+    /// `--enable-dp-attention`, TensorRT-LLM `enable_attention_dp`): each rank runs
+    /// attention with TP `tp / dp` for its own requests and caches their KV. Default 1.
+    pub dp: Option<u32>,
+    /// Expert-parallel ranks (`--ep-size`, `moe_expert_parallel_size`): each holds
+    /// `experts / ep` routed experts. Default 1.
+    pub ep: Option<u32>,
     /// How requests are spread over this role's instances (default round-robin).
     pub router: Option<RouterKind>,
     /// Engine knobs (defaults from the backend).
@@ -334,8 +341,14 @@ pub struct EngineConfig {
 pub struct RoleConfig {
     /// Instances.
     pub replicas: u32,
-    /// TP degree.
+    /// TP degree: the GPUs of one instance.
     pub tp: u32,
+    /// Attention data-parallel ranks ([`Parallelism`]).
+    #[serde(skip_serializing_if = "is_one")]
+    pub dp: u32,
+    /// Expert-parallel ranks ([`Parallelism`]).
+    #[serde(skip_serializing_if = "is_one")]
+    pub ep: u32,
     /// Router.
     pub router: RouterKind,
     /// Engine knobs.
@@ -347,7 +360,21 @@ pub struct RoleConfig {
     pub autoscale: Option<AutoscaleConfig>,
 }
 
+/// Whether a count is its default of 1 (not written).
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
 impl RoleConfig {
+    /// How each instance splits the model over its GPUs.
+    pub fn parallelism(&self) -> Parallelism {
+        Parallelism {
+            gpus: self.tp,
+            dp: self.dp,
+            ep: self.ep,
+        }
+    }
+
     /// Instances the role may ever have: its autoscaler's maximum, else its replicas.
     pub fn max_instances(&self) -> u32 {
         self.autoscale
@@ -418,6 +445,8 @@ impl RoleCtx<'_> {
         let RoleFile {
             replicas,
             tp,
+            dp,
+            ep,
             router,
             engine,
             autoscale,
@@ -435,6 +464,7 @@ impl RoleCtx<'_> {
                 ),
             ));
         }
+        let par = self.parallelism(at, tp, dp, ep)?;
         let reserve_given = engine.activation_reserve_gib.is_some();
         let util_given = engine.gpu_memory_utilization.is_some();
         let block_given = engine.kv_block_tokens.is_some();
@@ -446,7 +476,7 @@ impl RoleCtx<'_> {
         let memory = plan(
             self.arch,
             self.gpu,
-            tp,
+            par,
             self.weights,
             self.kv_cache,
             engine.gpu_memory_utilization,
@@ -491,11 +521,65 @@ impl RoleCtx<'_> {
         Ok(RoleConfig {
             replicas,
             tp,
+            dp: par.dp,
+            ep: par.ep,
             router: router.unwrap_or(RouterKind::RoundRobin),
             engine,
             memory,
             autoscale,
         })
+    }
+
+    /// The validated split of a role's instances: `dp` and `ep` in `[1, tp]`, dividing
+    /// `tp`, only for mixture-of-experts models, `ep` dividing the routed experts, and
+    /// the attention TP `tp / dp` splitting the heads (each error at its own field).
+    fn parallelism(
+        &self,
+        at: &str,
+        tp: u32,
+        dp: Option<u32>,
+        ep: Option<u32>,
+    ) -> Result<Parallelism, ScenarioError> {
+        let v = self.v;
+        let mut par = Parallelism::from(tp);
+        for (key, given, slot) in [("dp", dp, &mut par.dp), ("ep", ep, &mut par.ep)] {
+            let Some(n) = given else { continue };
+            let field = format!("{at}.{key}");
+            v.count(&field, n, 1..=tp)?;
+            if !tp.is_multiple_of(n) {
+                return Err(v.invalid(&field, format!("{n} does not divide tp = {tp}")));
+            }
+            if n > 1 && self.arch.moe.is_none() {
+                return Err(v.invalid(
+                    &field,
+                    format!(
+                        "{n}: {} is dense; attention data parallelism and expert parallelism need a mixture-of-experts model (a dense model's data-parallel ranks are replicas: set replicas)",
+                        self.arch.id
+                    ),
+                ));
+            }
+            *slot = n;
+        }
+        if let Some(m) = &self.arch.moe
+            && !m.num_experts.is_multiple_of(par.ep)
+        {
+            return Err(v.invalid(
+                &format!("{at}.ep"),
+                format!(
+                    "{} does not divide the {} routed experts of {}",
+                    par.ep, m.num_experts, self.arch.id
+                ),
+            ));
+        }
+        if par.dp > 1 {
+            xpyd_models::memory::check_tp(self.arch, par.attention_tp()).map_err(|e| {
+                v.invalid(
+                    &format!("{at}.dp"),
+                    format!("attention TP tp / dp = {}: {e}", par.attention_tp()),
+                )
+            })?;
+        }
+        Ok(par)
     }
 
     /// The field a memory plan's error `e` is blamed on: the TP when the heads do not

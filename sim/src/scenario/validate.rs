@@ -240,6 +240,8 @@ impl Scenario {
                 let role = RoleFile {
                     replicas,
                     tp,
+                    dp: None,
+                    ep: None,
                     router: Some(router.unwrap_or(prefill.router)),
                     engine: EngineFile::default(),
                     autoscale: None,

@@ -11,16 +11,18 @@
 //! uniform in `[0.8 x L, L]` (InferenceX), and the row's
 //! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
 //! `model_path` when the catalog has its architecture, FP8 or BF16 weights (KV cache BF16:
-//! the CSV does not record it), TP per role, `*_num_workers` replicas per role,
-//! `batch_size` as `max-num-seqs`. `trtllm` rows are replayed as `backend = "trtllm"`
+//! the CSV does not record it), per role `tp_size x attention_dp_size` GPUs with
+//! DP-attention `attention_dp_size` and expert parallelism `moe_ep_size` ([`parallelism`]),
+//! `*_num_workers` replicas per role, `batch_size` (per attention-DP rank) times the ranks
+//! as `max-num-seqs`. `trtllm` rows are replayed as `backend = "trtllm"`
 //! (aggregated: as AIConfigurator's benchmark rule deploys it for its own sweeps, else
 //! TensorRT-LLM's defaults with chunked prefill on, see `row`; PD: Dynamo with
 //! TensorRT-LLM workers); InferenceX rows with a known recipe take its settings
 //! ([`inferencex_recipe`]: FP8 KV cache and vLLM's scheduler settings for Llama-3.1-70B
 //! FP8); every row takes its engine's built-in engine layer
-//! (`engine-profile = "auto"`). Rows with pipeline,
-//! attention-data or expert parallelism, FP4/INT4 weights, other GPUs or models outside
-//! the catalog are read with a skip reason.
+//! (`engine-profile = "auto"`). Rows with pipeline parallelism, MoE columns that do not
+//! multiply to the role's GPUs, PD rows without their worker counts, FP4/INT4 weights,
+//! other GPUs or models outside the catalog are read with a skip reason.
 
 use super::{Format, Load, MeasuredRun, ServingError, Stat};
 use std::collections::BTreeMap;
@@ -177,20 +179,53 @@ fn catalog_model(hf: &str) -> Option<(String, Option<String>)> {
         .map(|m| (m.id, None))
 }
 
-/// Why one role's parallelism cannot be simulated (`prefix` is `""`, `prefill_` or
-/// `decode_`).
-fn unsupported_parallelism(r: &Rec<'_>, prefix: &str) -> Result<Option<String>, ServingError> {
-    for (col, what) in [
-        ("pp_size", "pipeline parallelism"),
-        ("attention_dp_size", "attention data parallelism"),
-        ("moe_ep_size", "expert parallelism"),
-    ] {
-        let col = format!("{prefix}{col}");
-        if let Some(n) = r.uint(&col)?.filter(|n| *n > 1) {
-            return Ok(Some(format!("{col} = {n}: {what} is not modelled yet")));
-        }
+/// One role's split as the CSV records it (`prefix` is `""`, `prefill_` or `decode_`):
+/// `tp_size x attention_dp_size` GPUs per instance, DP-attention `attention_dp_size`,
+/// expert parallelism `moe_ep_size` (AIConfigurator's convention, TensorRT-LLM's and
+/// SGLang's: with expert parallelism the MoE layers split the same GPUs as
+/// `moe_tp_size x moe_ep_size`); a missing or 0 column is 1. The reason it cannot be
+/// simulated instead, if any: pipeline parallelism, or MoE columns that do not multiply
+/// to the GPUs.
+fn parallelism(r: &Rec<'_>, prefix: &str) -> Result<Result<Split, String>, ServingError> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let get = |c: &str| -> Result<u32, ServingError> { Ok(r.uint(&col(c))?.unwrap_or(0).max(1)) };
+    let pp = get("pp_size")?;
+    if pp > 1 {
+        return Ok(Err(format!(
+            "{} = {pp}: pipeline parallelism is not modelled yet",
+            col("pp_size")
+        )));
     }
-    Ok(None)
+    let (tp, dp, ep) = (
+        get("tp_size")?,
+        get("attention_dp_size")?,
+        get("moe_ep_size")?,
+    );
+    let gpus = tp.saturating_mul(dp);
+    // Without expert parallelism the experts split like everything else (dense rows
+    // record `moe_tp_size` 1 whatever their TP).
+    let moe_tp = r.uint(&col("moe_tp_size"))?.filter(|n| *n > 0 && ep > 1);
+    if let Some(m) = moe_tp
+        && m.saturating_mul(ep) != gpus
+    {
+        return Ok(Err(format!(
+            "{} x {} = {} differs from {} x {} = {gpus} GPUs",
+            col("moe_tp_size"),
+            col("moe_ep_size"),
+            m.saturating_mul(ep),
+            col("tp_size"),
+            col("attention_dp_size")
+        )));
+    }
+    Ok(Ok(Split { gpus, dp, ep }))
+}
+
+/// One role's GPUs per instance and its DP-attention and expert-parallel ranks.
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    gpus: u32,
+    dp: u32,
+    ep: u32,
 }
 
 /// Engine settings of one role beyond its size.
@@ -203,11 +238,18 @@ struct Knobs {
 }
 
 /// Write one role's scenario table.
-fn role(toml: &mut String, name: &str, replicas: u32, tp: u32, k: Knobs) {
+fn role(toml: &mut String, name: &str, replicas: u32, split: Split, k: Knobs) {
     let _ = writeln!(
         toml,
-        "\n[deployment.{name}]\nreplicas = {replicas}\ntp = {tp}"
+        "\n[deployment.{name}]\nreplicas = {replicas}\ntp = {}",
+        split.gpus
     );
+    if split.dp > 1 {
+        let _ = writeln!(toml, "dp = {}", split.dp);
+    }
+    if split.ep > 1 {
+        let _ = writeln!(toml, "ep = {}", split.ep);
+    }
     if let Some(n) = k.max_num_seqs {
         let _ = writeln!(toml, "engine.max-num-seqs = {n}");
     }
@@ -283,9 +325,20 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     let osl = r.req_uint("osl")?;
     let ttft = r.req_ms("silicon_ttft_ms")?;
     let tpot = r.req_ms("silicon_tpot_ms")?;
+    // `batch_size` is per attention-DP rank (TensorRT-LLM's `max_batch_size` with
+    // `enable_attention_dp`; the InferenceX PD rows' concurrency is workers x DP x batch):
+    // the instance's is DP times it.
+    let instance_batch = |prefix: &str| -> Result<Option<u32>, ServingError> {
+        let dp = r
+            .uint(&format!("{prefix}attention_dp_size"))?
+            .unwrap_or(1)
+            .max(1);
+        Ok(r.uint(&format!("{prefix}batch_size"))?
+            .map(|b| b.saturating_mul(dp)))
+    };
     let clients = match concurrency(r.text("silicon_data_source")) {
         Some(c) => Some(c),
-        None if mode == "aggregated" => r.uint("batch_size")?,
+        None if mode == "aggregated" => instance_batch("")?,
         None => None,
     };
     let mut notes = Vec::new();
@@ -371,12 +424,19 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     if !version.is_empty() {
         let _ = writeln!(toml, "engine-version = {version:?}");
     }
-    if mode == "aggregated" {
-        if let Some(why) = unsupported_parallelism(r, "")? {
+    let mut split = |prefix: &str| -> Result<Split, ServingError> {
+        Ok(parallelism(r, prefix)?.unwrap_or_else(|why| {
             skip.get_or_insert(why);
-        }
-        let tp = r.uint("tp_size")?.unwrap_or(1).max(1);
-        let batch = r.uint("batch_size")?;
+            Split {
+                gpus: 1,
+                dp: 1,
+                ep: 1,
+            }
+        }))
+    };
+    if mode == "aggregated" {
+        let tp = split("")?;
+        let batch = instance_batch("")?;
         let budget = match (aic_trtllm, batch.or(clients)) {
             // At most the token limit: a longer budget than any prompt gains nothing.
             (true, Some(b)) => Some(
@@ -399,19 +459,26 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
             },
         );
     } else {
-        for p in ["prefill_", "decode_"] {
-            if let Some(why) = unsupported_parallelism(r, p)? {
-                skip.get_or_insert(why);
-            }
-        }
-        let workers = |p: &str| r.uint(&format!("{p}_num_workers"));
-        let tp = |p: &str| r.uint(&format!("{p}_tp_size"));
+        let (prefill, decode) = (split("prefill_")?, split("decode_")?);
+        // A PD row without its worker counts does not say how large the deployment was
+        // (several InferenceX DeepSeek-R1 rows): it cannot be replayed.
+        let mut workers = |p: &str| -> Result<u32, ServingError> {
+            let col = format!("{p}_num_workers");
+            Ok(r.uint(&col)?.filter(|n| *n >= 1).unwrap_or_else(|| {
+                skip.get_or_insert(format!(
+                    "{col} is not recorded: the deployment's size is unknown"
+                ));
+                1
+            }))
+        };
+        let (prefill_workers, decode_workers) = (workers("prefill")?, workers("decode")?);
         role(
             &mut toml,
             "prefill",
-            workers("prefill")?.unwrap_or(1).max(1),
-            tp("prefill")?.unwrap_or(1).max(1),
+            prefill_workers,
+            prefill,
             Knobs {
+                max_num_seqs: instance_batch("prefill_")?,
                 chunked_prefill: chunked,
                 ..Knobs::default()
             },
@@ -419,10 +486,10 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         role(
             &mut toml,
             "decode",
-            workers("decode")?.unwrap_or(1).max(1),
-            tp("decode")?.unwrap_or(1).max(1),
+            decode_workers,
+            decode,
             Knobs {
-                max_num_seqs: r.uint("decode_batch_size")?,
+                max_num_seqs: instance_batch("decode_")?,
                 chunked_prefill: chunked,
                 ..Knobs::default()
             },
