@@ -17,7 +17,7 @@ impl CostModel {
         };
         let h = c.profile.header();
         let covered = |o: &Option<LogCurve>| if o.is_some() { "measured" } else { "roofline" };
-        let allreduce = match (&c.allreduce, self.tp > 1) {
+        let allreduce = match (&c.allreduce, self.par.attention_tp() > 1) {
             (_, false) => "none at TP 1",
             (Some((_, TermSource::Extrapolated)), _) => "extrapolated from fewer GPUs",
             (Some(_), _) => "measured",
@@ -114,7 +114,14 @@ impl CostModel {
             ("gpu".into(), format!("{} ({})", g.name, g.source)),
             (
                 "tensor parallel".into(),
-                format!("{} (all terms per GPU; ranks run in parallel)", self.tp),
+                format!(
+                    "{} (all terms per GPU; ranks run in parallel)",
+                    if self.par.is_plain_tp() {
+                        self.tp.to_string()
+                    } else {
+                        self.par.label()
+                    }
+                ),
             ),
             (
                 "weights / KV dtype".into(),
@@ -156,9 +163,16 @@ impl CostModel {
             ),
             (
                 "all-reduce".into(),
-                if self.tp > 1 {
-                    format!(
-                        "2 per layer; {:.0} us per call + 2(t-1)/t x bytes at {} of {:.0} GB/s {link} (NCCL 32 MB on 8 H100: 65% of 450 GB/s)",
+                if self.par.attention_tp() > 1 {
+                    (if self.par.dp_ranks() > 1 {
+                        format!(
+                            "2 per layer in each attention rank's TP {};",
+                            self.par.attention_tp()
+                        )
+                    } else {
+                        "2 per layer;".to_string()
+                    }) + &format!(
+                        " {:.0} us per call + 2(t-1)/t x bytes at {} of {:.0} GB/s {link} (NCCL 32 MB on 8 H100: 65% of 450 GB/s)",
                         self.allreduce_latency_s * 1e6,
                         pct(e.allreduce_bandwidth),
                         g.interconnect.bandwidth_gb_s
@@ -183,7 +197,14 @@ impl CostModel {
             ),
             (
                 "approximations".into(),
-                "MoE experts TP-sharded (no expert parallelism), distinct experts touched E(1-(1-k/E)^T); MLA approximate (absorbed decode, no extra absorbed GEMMs); no pipeline parallelism".into(),
+                if self.par.is_plain_tp() {
+                    "MoE experts TP-sharded (no expert parallelism), distinct experts touched E(1-(1-k/E)^T); MLA approximate (absorbed decode, no extra absorbed GEMMs); no pipeline parallelism".into()
+                } else {
+                    format!(
+                        "{}: experts split over EP with balanced routing (no hot-expert factor), each rank's share of a step balanced; dispatch/combine all-to-all from the link model (2 per MoE layer, counted in the all-reduce term); distinct experts touched E(1-(1-k/E)^T); MLA approximate (absorbed decode, no extra absorbed GEMMs); no pipeline parallelism",
+                        self.par.label()
+                    )
+                },
             ),
         ]
     }

@@ -176,12 +176,12 @@ fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role 
     if r.ep > 1 {
         push("--expert-parallel-size", r.ep.to_string());
     }
-    // With attention DP, TensorRT-LLM's max batch size is per rank.
+    // With attention DP, TensorRT-LLM's max batch size and token budget are per rank.
     if let Some(n) = e.max_running_requests {
         push("--max-batch-size", n.div_ceil(r.dp.max(1)).to_string());
     }
     if let Some(n) = e.max_batched_tokens {
-        push("--max-num-tokens", n.to_string());
+        push("--max-num-tokens", n.div_ceil(r.dp.max(1)).to_string());
     }
     if let Some(m) = e.mem_fraction {
         push("--free-gpu-memory-fraction", m.to_string());

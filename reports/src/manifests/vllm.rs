@@ -40,6 +40,16 @@ pub(crate) fn kv_transfer_config(backend: TransferBackend, pd_role: &str) -> Str
 /// What the vLLM manifests cannot express for `role`: expert parallelism over fewer GPUs
 /// than the instance's (vLLM's EP size is always DP x TP).
 pub(super) fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
+    if r.dp > 1 && r.tp > r.gpus_per_node {
+        return Err(ManifestError::Invalid {
+            field: format!("{role}.dp"),
+            value: r.dp.to_string(),
+            reason: format!(
+                "vLLM runs data parallelism across nodes with its own launcher flags, which are not emitted: keep tp = {} within one node of {} GPUs or use dp = 1",
+                r.tp, r.gpus_per_node
+            ),
+        });
+    }
     if r.ep > 1 && r.ep != r.tp {
         return Err(ManifestError::Invalid {
             field: format!("{role}.ep"),
@@ -68,11 +78,14 @@ pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
         push("--data-parallel-size", r.dp.to_string());
     }
     let e = &r.engine;
+    // Each data-parallel engine applies these limits to its own requests: the
+    // instance's (simulated) limits over its DP ranks.
+    let per_rank = |n: u32| n.div_ceil(r.dp.max(1));
     if let Some(n) = e.max_running_requests {
-        push("--max-num-seqs", n.to_string());
+        push("--max-num-seqs", per_rank(n).to_string());
     }
     if let Some(n) = e.max_batched_tokens {
-        push("--max-num-batched-tokens", n.to_string());
+        push("--max-num-batched-tokens", per_rank(n).to_string());
     }
     if let Some(m) = e.mem_fraction {
         push("--gpu-memory-utilization", m.to_string());

@@ -41,10 +41,14 @@ fn each_engine_gets_its_own_flags() {
     }
     // vLLM counts GPUs as DP x TP, and its EP spans all of them.
     let a = args(&split(Backend::Vllm, false, 2, 2), "worker");
+    // Its limits apply per DP engine: the instance's 128 sequences and 8192 tokens
+    // over 2 ranks.
     for flag in [
         "--tensor-parallel-size 1",
         "--data-parallel-size 2",
         "--enable-expert-parallel",
+        "--max-num-seqs 64",
+        "--max-num-batched-tokens 4096",
     ] {
         assert!(a.contains(flag), "{flag} in {a}");
     }
@@ -55,6 +59,7 @@ fn each_engine_gets_its_own_flags() {
         "--expert-parallel-size 4",
         "--enable-attention-dp",
         "--max-batch-size 32",
+        "--max-num-tokens 2048",
     ] {
         assert!(a.contains(flag), "{flag} in {a}");
     }

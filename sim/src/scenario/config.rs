@@ -172,9 +172,14 @@ impl Scenario {
     /// The step-cost model of one instance of TP `par` (a degree or a
     /// [`Parallelism`](xpyd_models::Parallelism)), with the scenario's profile.
     pub fn cost_model(&self, par: impl Into<xpyd_models::Parallelism>) -> xpyd_models::CostModel {
+        // The scenario's node size and NIC (the all-to-all of DP-attention crosses nodes
+        // by them; nothing else in the step cost reads them).
+        let mut gpu = self.gpu.clone();
+        gpu.gpus_per_node = self.kv_transfer.gpus_per_node;
+        gpu.nic_gbit_s = self.kv_transfer.nic_gbit_s;
         let cm = xpyd_models::CostModel::new(
             self.model.clone(),
-            self.gpu.clone(),
+            gpu,
             par,
             self.weights,
             self.kv_cache,
