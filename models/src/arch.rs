@@ -64,6 +64,44 @@ pub struct Moe {
     pub shared_expert_intermediate_size: u32,
     /// Leading layers that use a dense FFN (`intermediate_size`) instead of MoE.
     pub first_dense_layers: u32,
+    /// How the routed experts' weights are stored (gpt-oss: MXFP4).
+    #[serde(default)]
+    pub expert_weights: ExpertWeights,
+}
+
+/// Storage of the routed experts' weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpertWeights {
+    /// As the rest of the model (the scenario's `model.weights`).
+    #[default]
+    AsModel,
+    /// OCP MXFP4 (`quantization_config.quant_method = "mxfp4"`, gpt-oss): 4-bit e2m1
+    /// elements with one 8-bit scale per 32, 4.25 bits per weight. Hopper has no FP4
+    /// tensor cores: the expert GEMMs compute at the peak of the model's weight format on
+    /// weights dequantised in the kernel, and read 4.25 bits per weight.
+    Mxfp4,
+}
+
+impl ExpertWeights {
+    /// Bytes per routed-expert weight when the rest of the model is `model`.
+    pub fn bytes(self, model: Dtype) -> f64 {
+        match self {
+            ExpertWeights::AsModel => model.bytes(),
+            ExpertWeights::Mxfp4 => 4.25 / 8.0,
+        }
+    }
+}
+
+/// Sliding-window attention layers (gpt-oss: every other layer attends to the last 128
+/// tokens): such a layer reads and caches at most `tokens` tokens per sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlidingWindow {
+    /// Tokens a sliding layer attends to, per sequence.
+    pub tokens: u32,
+    /// Layers that use the window (at most `num_layers`); the others attend to the whole
+    /// context.
+    pub layers: u32,
 }
 
 /// Multi-head latent attention (DeepSeek-V2/V3) description.
@@ -110,6 +148,9 @@ pub struct ModelArch {
     pub moe: Option<Moe>,
     /// MLA attention, if any.
     pub mla: Option<Mla>,
+    /// Sliding-window attention layers, if any.
+    #[serde(default)]
+    pub sliding_window: Option<SlidingWindow>,
 }
 
 /// Why a model could not be resolved or loaded. All variants are fatal for the run.
@@ -154,6 +195,7 @@ const CATALOG: &[&str] = &[
     "llama-3.1-70b",
     "llama-2-70b",
     "deepseek-v3",
+    "gpt-oss-120b",
 ];
 
 /// A dense GQA model of the catalog (no MoE, no MLA).
@@ -184,6 +226,7 @@ fn dense(
         max_position_embeddings,
         moe: None,
         mla: None,
+        sliding_window: None,
     }
 }
 
@@ -236,6 +279,7 @@ impl ModelArch {
                     num_shared_experts: 0,
                     shared_expert_intermediate_size: 0,
                     first_dense_layers: 0,
+                    expert_weights: ExpertWeights::AsModel,
                 }),
                 ..dense(
                     id,
@@ -302,6 +346,7 @@ impl ModelArch {
                     num_shared_experts: 1,
                     shared_expert_intermediate_size: 2048,
                     first_dense_layers: 3,
+                    expert_weights: ExpertWeights::AsModel,
                 }),
                 mla: Some(Mla {
                     kv_lora_rank: 512,
@@ -321,6 +366,40 @@ impl ModelArch {
                     18_432,
                     129_280,
                     163_840,
+                )
+            },
+            // huggingface.co/openai/gpt-oss-120b config.json (GptOssForCausalLM):
+            // num_local_experts 128, num_experts_per_tok 4, intermediate_size 2880 (each
+            // expert's), head_dim 64, sliding_window 128 on the even layers of
+            // layer_types (18 of 36), quantization_config.quant_method "mxfp4" (the
+            // experts; attention, router and embeddings bf16). Attention sinks (one
+            // learned logit per head) and the attention biases are not costed (well under
+            // 0.1% of a step).
+            "gpt-oss-120b" => ModelArch {
+                moe: Some(Moe {
+                    num_experts: 128,
+                    experts_per_token: 4,
+                    expert_intermediate_size: 2880,
+                    num_shared_experts: 0,
+                    shared_expert_intermediate_size: 0,
+                    first_dense_layers: 0,
+                    expert_weights: ExpertWeights::Mxfp4,
+                }),
+                sliding_window: Some(SlidingWindow {
+                    tokens: 128,
+                    layers: 18,
+                }),
+                ..dense(
+                    id,
+                    "openai/gpt-oss-120b",
+                    2880,
+                    36,
+                    64,
+                    8,
+                    64,
+                    2880,
+                    201_088,
+                    131_072,
                 )
             },
             _ => {
@@ -434,20 +513,65 @@ impl ModelArch {
     ///
     /// GQA/MHA: `layers x 2 x kv_heads x head_dim x bytes`; MLA: the compressed latent
     /// plus the rope key, `layers x (kv_lora_rank + qk_rope_head_dim) x bytes`.
+    /// Sliding-window layers count only their window, which a sequence holds whatever its
+    /// length ([`Self::kv_window_bytes_per_seq_per_gpu`]): this is the full-attention
+    /// layers' share.
     pub fn kv_bytes_per_token(&self, kv: Dtype) -> f64 {
-        f64::from(self.num_layers)
+        f64::from(self.full_attention_layers())
             * self.kv_elems_per_token_per_layer(self.num_kv_heads)
             * kv.bytes()
     }
 
-    /// KV-cache bytes one token occupies on each GPU of a TP group of `tp`, all layers.
+    /// KV-cache bytes one token occupies on each GPU of a TP group of `tp`, all
+    /// full-attention layers (sliding-window layers: [`Self::kv_window_bytes_per_seq_per_gpu`]).
     ///
     /// GQA: each GPU keeps `kv_heads / tp` heads, at least one (KV heads are replicated
     /// when `tp > kv_heads`). MLA: the latent is replicated on every TP rank.
     pub fn kv_bytes_per_token_per_gpu(&self, kv: Dtype, tp: u32) -> f64 {
-        f64::from(self.num_layers)
+        f64::from(self.full_attention_layers())
             * self.kv_elems_per_token_per_layer(self.kv_heads_per_gpu(tp))
             * kv.bytes()
+    }
+
+    /// KV-cache bytes the sliding-window layers hold per sequence on each GPU at TP `tp`
+    /// (a full window, whatever the sequence's length: a bound); 0 without them.
+    pub fn kv_window_bytes_per_seq_per_gpu(&self, kv: Dtype, tp: u32) -> f64 {
+        self.sliding_window.map_or(0.0, |w| {
+            f64::from(w.layers)
+                * f64::from(w.tokens)
+                * self.kv_elems_per_token_per_layer(self.kv_heads_per_gpu(tp))
+                * kv.bytes()
+        })
+    }
+
+    /// Layers that attend to the whole context: all but the sliding-window ones.
+    pub fn full_attention_layers(&self) -> u32 {
+        self.num_layers
+            - self
+                .sliding_window
+                .map_or(0, |w| w.layers.min(self.num_layers))
+    }
+
+    /// Routed-expert parameters, all MoE layers (0 for a dense model).
+    pub fn routed_expert_params(&self) -> f64 {
+        self.moe.as_ref().map_or(0.0, |m| {
+            f64::from(self.num_moe_layers())
+                * f64::from(m.num_experts)
+                * 3.0
+                * f64::from(self.hidden_size)
+                * f64::from(m.expert_intermediate_size)
+        })
+    }
+
+    /// Weight bytes of the whole model with `weights` for everything but routed experts
+    /// stored otherwise ([`ExpertWeights`]).
+    pub fn weight_bytes(&self, weights: Dtype) -> f64 {
+        let routed = self.routed_expert_params();
+        let expert = self
+            .moe
+            .as_ref()
+            .map_or(weights.bytes(), |m| m.expert_weights.bytes(weights));
+        (self.param_count() - routed) * weights.bytes() + routed * expert
     }
 
     /// KV heads held by each GPU at TP `tp`: `kv_heads / tp`, at least 1 (replicated).
@@ -694,6 +818,7 @@ impl Cfg<'_> {
             ));
         }
         let moe = self.parse_moe(num_layers, intermediate_size)?;
+        let sliding_window = self.parse_sliding(num_layers)?;
         Ok(ModelArch {
             id,
             hf_repo,
@@ -708,7 +833,52 @@ impl Cfg<'_> {
             max_position_embeddings,
             moe,
             mla,
+            sliding_window,
         })
+    }
+
+    /// Sliding-window layers from `layer_types` (`"sliding_attention"` entries, as
+    /// gpt-oss and Gemma configs list them) with `sliding_window` tokens; `None` when no
+    /// layer is listed as sliding (a `sliding_window` without `layer_types`, as Qwen and
+    /// Mistral configs carry, is not applied: their layers attend to the whole context
+    /// unless `use_sliding_window` says otherwise, which xpyd does not model).
+    fn parse_sliding(&self, num_layers: u32) -> Result<Option<SlidingWindow>, ModelError> {
+        let layers = match self.get("layer_types") {
+            None => return Ok(None),
+            Some(Value::Array(items)) => {
+                if items.len() != num_layers as usize {
+                    return Err(self.err(
+                        "layer_types",
+                        format!("{} entries for num_hidden_layers {num_layers}", items.len()),
+                    ));
+                }
+                items
+                    .iter()
+                    .filter(|v| v.as_str() == Some("sliding_attention"))
+                    .count()
+            }
+            Some(v) => {
+                return Err(self.err(
+                    "layer_types",
+                    format!("expected a list of layer types, got {v}"),
+                ));
+            }
+        };
+        if layers == 0 {
+            return Ok(None);
+        }
+        let tokens = self
+            .positive_in("sliding_window", MAX_CONFIG_POSITIONS)?
+            .ok_or_else(|| {
+                self.err(
+                    "sliding_window",
+                    "missing: layer_types lists sliding_attention layers",
+                )
+            })?;
+        Ok(Some(SlidingWindow {
+            tokens,
+            layers: u32::try_from(layers).unwrap_or(num_layers),
+        }))
     }
 
     /// MLA (DeepSeek-V2/V3) when `kv_lora_rank` is set.
@@ -787,6 +957,12 @@ impl Cfg<'_> {
                 .count();
             u32::try_from(dense).unwrap_or(num_layers)
         };
+        // gpt-oss: `quantization_config.quant_method = "mxfp4"` quantises the experts.
+        let mxfp4 = self
+            .get("quantization_config")
+            .and_then(|q| q.get("quant_method"))
+            .and_then(Value::as_str)
+            == Some("mxfp4");
         Ok(Some(Moe {
             num_experts,
             experts_per_token,
@@ -794,6 +970,11 @@ impl Cfg<'_> {
             num_shared_experts,
             shared_expert_intermediate_size,
             first_dense_layers,
+            expert_weights: if mxfp4 {
+                ExpertWeights::Mxfp4
+            } else {
+                ExpertWeights::AsModel
+            },
         }))
     }
 

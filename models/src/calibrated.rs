@@ -891,7 +891,10 @@ impl V2Terms {
             // Expert parallelism: this GPU's E / ep experts take 1 / ep of the pairs, the
             // grouped GEMM of all E experts' work over ep (same tokens per expert).
             let ep = f64::from(par.ep_ranks());
-            let experts = moe_experts_curve(p, h, ie, m.num_experts, m.experts_per_token, weights)
+            // MXFP4 experts: no measured rows (the profiles' grouped GEMMs are bf16/fp8).
+            let experts = (m.expert_weights == crate::ExpertWeights::AsModel)
+                .then(|| moe_experts_curve(p, h, ie, m.num_experts, m.experts_per_token, weights))
+                .flatten()
                 .and_then(|c| LogCurve::weighted_sum(&[(&c, 1.0 / ep)]));
             // Router weights stay bf16 in fp8 checkpoints.
             let router = gemm_curve(p, u64::from(m.num_experts), h, Dtype::Bf16);

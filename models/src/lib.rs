@@ -21,7 +21,7 @@ pub mod parallel;
 pub mod profile;
 pub mod step_memo;
 
-pub use arch::{Mla, ModelArch, ModelError, Moe};
+pub use arch::{ExpertWeights, Mla, ModelArch, ModelError, Moe, SlidingWindow};
 pub use calibrated::{CostSources, TermSource, builtin_profile};
 pub use cost::{CostBreakdown, CostModel, CostSource, Efficiencies, StepCost, StepShape};
 pub use dtype::Dtype;

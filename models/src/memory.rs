@@ -14,7 +14,8 @@
 //!   heads or the KV heads divide `tp` (then each KV head is replicated on `tp / kv_heads`
 //!   GPUs); MLA models only need `tp` to divide the heads (the latent is replicated);
 //! - `weight_bytes_per_gpu + kv_bytes_per_gpu + reserve_bytes_per_gpu` equals
-//!   `memory x utilisation`, and `kv_bytes_per_gpu > 0`;
+//!   `memory x utilisation` (less the sliding-window KV of the running sequences once
+//!   [`MemoryPlan::reserve_windows`] took it), and `kv_bytes_per_gpu > 0` before that;
 //! - `kv_capacity_tokens = dp x floor(kv_bytes_per_gpu / kv_bytes_per_token_per_gpu)`:
 //!   every GPU of an attention rank holds its share of every token that rank caches
 //!   (`dp = 1`: of every token of the instance).
@@ -36,6 +37,16 @@ pub struct MemoryPlan {
     pub kv_bytes_per_token_per_gpu: f64,
     /// Tokens of KV cache the instance holds.
     pub kv_capacity_tokens: u64,
+    /// Sliding-window KV bytes one running sequence holds on each GPU (0 without
+    /// sliding-window layers); see [`MemoryPlan::reserve_windows`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kv_window_bytes_per_seq_per_gpu: f64,
+    /// Running sequences whose windows are reserved (0: none).
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub windows_reserved: u32,
+    /// Attention data-parallel ranks the plan is for.
+    #[serde(skip)]
+    dp: u32,
 }
 
 /// Why a deployment does not fit. Fatal for the scenario; the message carries the numbers.
@@ -132,6 +143,10 @@ impl MemoryPlan {
             kv_bytes_per_gpu,
             kv_bytes_per_token_per_gpu,
             kv_capacity_tokens,
+            kv_window_bytes_per_seq_per_gpu: arch
+                .kv_window_bytes_per_seq_per_gpu(kv, par.attention_tp()),
+            windows_reserved: 0,
+            dp: par.dp_ranks(),
         })
     }
 
@@ -179,7 +194,29 @@ impl MemoryPlan {
             kv_bytes_per_gpu,
             kv_bytes_per_token_per_gpu,
             kv_capacity_tokens,
+            kv_window_bytes_per_seq_per_gpu: arch
+                .kv_window_bytes_per_seq_per_gpu(kv, par.attention_tp()),
+            windows_reserved: 0,
+            dp: par.dp_ranks(),
         })
+    }
+
+    /// The plan with the sliding-window KV of `max_num_seqs` running sequences (spread
+    /// over the attention ranks) taken from the KV cache before it is counted in tokens:
+    /// vLLM's and SGLang's sliding-window pools hold a window per running request. Without
+    /// sliding-window layers the plan is unchanged.
+    pub fn reserve_windows(mut self, max_num_seqs: u32) -> MemoryPlan {
+        if self.kv_window_bytes_per_seq_per_gpu == 0.0 {
+            return self;
+        }
+        let dp = self.dp.max(1);
+        let per_gpu = f64::from(max_num_seqs.div_ceil(dp)) * self.kv_window_bytes_per_seq_per_gpu;
+        self.kv_bytes_per_gpu = (self.kv_bytes_per_gpu - per_gpu).max(0.0);
+        self.windows_reserved = max_num_seqs;
+        self.kv_capacity_tokens =
+            ((self.kv_bytes_per_gpu / self.kv_bytes_per_token_per_gpu).floor() as u64)
+                .saturating_mul(u64::from(dp));
+        self
     }
 
     /// KV-cache GiB per GPU.
@@ -197,19 +234,22 @@ impl MemoryPlan {
 /// parallelism everything but the routed experts once per attention rank (split by its
 /// TP) and the routed experts over all GPUs (module docs).
 fn weight_bytes_per_gpu(arch: &ModelArch, par: &Parallelism, weights: Dtype) -> f64 {
-    let total = arch.param_count() * weights.bytes();
+    let total = arch.weight_bytes(weights);
     if par.dp_ranks() == 1 {
         return total / f64::from(par.gpus);
     }
     let routed = arch.moe.as_ref().map_or(0.0, |m| {
-        f64::from(arch.num_moe_layers())
-            * f64::from(m.num_experts)
-            * 3.0
-            * f64::from(arch.hidden_size)
-            * f64::from(m.expert_intermediate_size)
-            * weights.bytes()
+        arch.routed_expert_params() * m.expert_weights.bytes(weights)
     });
     (total - routed) / f64::from(par.attention_tp()) + routed / f64::from(par.gpus)
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_zero_u32(x: &u32) -> bool {
+    *x == 0
 }
 
 /// Tokens the instance caches: `dp` ranks of `floor(kv bytes / bytes per token)` each.

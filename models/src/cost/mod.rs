@@ -323,7 +323,7 @@ impl CostModel {
                 pair_share: 1.0 / ep,
                 top_k: k,
                 miss: 1.0 - k / e,
-                expert_weight_bytes: 3.0 * h * ie * wbytes,
+                expert_weight_bytes: 3.0 * h * ie * m.expert_weights.bytes(weights),
                 expert_flops: 2.0 * 3.0 * h * ie,
                 expert_act_bytes: (2.0 * h + 3.0 * ie) * ACT_BYTES,
                 router: Gemm { n: e, k: h },

@@ -171,8 +171,8 @@ impl CostModel {
         let lm_head_s = memo.seqs(seqs_n, || self.lm_head_term(shape).0);
         let (attention_prefill_s, attention_prefill) = self.attention_prefill_term(shape);
         let attention_decode_s = self
-            .attention_decode_calibrated(shape, Some(memo))
-            .unwrap_or_else(|| self.rf_attention_decode_seconds(shape));
+            .attention_decode_windowed(shape, Some(memo))
+            .unwrap_or_else(|| self.rf_attention_decode_windowed(shape));
         let (gemm_s, attention_prefill_s) = self.at_sustained_clocks(
             shape,
             RawTerms {

@@ -206,6 +206,39 @@ impl CostModel {
 
     pub(super) fn attention_prefill_term(&self, shape: &StepShape) -> (f64, TermSource) {
         let shape = &self.rank(shape);
+        match self.windowed(shape) {
+            None => self.attention_prefill_layers(shape),
+            Some((win, f)) => {
+                let (a, s) = self.attention_prefill_layers(shape);
+                let (b, t) = self.attention_prefill_layers(&win);
+                ((1.0 - f) * a + f * b, s.combine(t))
+            }
+        }
+    }
+
+    /// The step's shape as the sliding-window layers see it (each new token attends to
+    /// at most the window, each decoding sequence reads at most the window) and the
+    /// share of the layers that slide; `None` without sliding-window layers.
+    fn windowed(&self, shape: &StepShape) -> Option<(StepShape, f64)> {
+        let w = self.arch.sliding_window?;
+        let win = u64::from(w.tokens);
+        let share = f64::from(w.layers.min(self.arch.num_layers)) / self.layers;
+        Some((
+            StepShape {
+                prefill_attn_pairs: shape
+                    .prefill_attn_pairs
+                    .min(shape.prefill_tokens.saturating_mul(win)),
+                decode_context_tokens: shape
+                    .decode_context_tokens
+                    .min(u64::from(shape.decode_seqs).saturating_mul(win)),
+                ..*shape
+            },
+            share,
+        ))
+    }
+
+    /// Prefill attention of all layers as if every layer attended like a full one.
+    fn attention_prefill_layers(&self, shape: &StepShape) -> (f64, TermSource) {
         let r = || self.rf_attention_prefill_seconds(shape);
         match self.cal.as_ref().and_then(|c| {
             c.prefill
@@ -224,9 +257,38 @@ impl CostModel {
 
     pub(super) fn attention_decode_term(&self, shape: &StepShape) -> (f64, TermSource) {
         let shape = &self.rank(shape);
-        match self.attention_decode_calibrated(shape, None) {
+        match self.attention_decode_windowed(shape, None) {
             Some(s) => (s, TermSource::Calibrated),
-            None => Self::roofline(self.rf_attention_decode_seconds(shape)),
+            None => Self::roofline(self.rf_attention_decode_windowed(shape)),
+        }
+    }
+
+    /// [`Self::attention_decode_calibrated`] with the sliding-window layers reading at
+    /// most their window.
+    pub(super) fn attention_decode_windowed(
+        &self,
+        shape: &StepShape,
+        mut memo: Option<&mut StepMemo>,
+    ) -> Option<f64> {
+        match self.windowed(shape) {
+            None => self.attention_decode_calibrated(shape, memo),
+            Some((win, f)) => {
+                let a = self.attention_decode_calibrated(shape, memo.as_deref_mut())?;
+                let b = self.attention_decode_calibrated(&win, memo)?;
+                Some((1.0 - f) * a + f * b)
+            }
+        }
+    }
+
+    /// [`Self::rf_attention_decode_seconds`] with the sliding-window layers reading at
+    /// most their window.
+    pub(super) fn rf_attention_decode_windowed(&self, shape: &StepShape) -> f64 {
+        match self.windowed(shape) {
+            None => self.rf_attention_decode_seconds(shape),
+            Some((win, f)) => {
+                (1.0 - f) * self.rf_attention_decode_seconds(shape)
+                    + f * self.rf_attention_decode_seconds(&win)
+            }
         }
     }
 

@@ -485,7 +485,9 @@ impl RoleCtx<'_> {
         .map_err(|e| {
             let key = self.memory_culprit(&e, &engine, reserve_given, util_given);
             v.invalid(&format!("{at}.{key}"), e.to_string())
-        })?;
+        })?
+        // Sliding-window layers hold a window per running sequence.
+        .reserve_windows(engine.max_num_seqs);
         let block = u64::from(engine.kv_block_tokens);
         if memory.kv_capacity_tokens < block {
             let key = if block_given {

@@ -21,7 +21,8 @@
 //! ([`inferencex_recipe`]: FP8 KV cache and vLLM's scheduler settings for Llama-3.1-70B
 //! FP8); every row takes its engine's built-in engine layer
 //! (`engine-profile = "auto"`). Rows with pipeline parallelism, MoE columns that do not
-//! multiply to the role's GPUs, PD rows without their worker counts, FP4/INT4 weights,
+//! multiply to the role's GPUs, PD rows without their worker counts, FP4/INT4 weights
+//! (but a checkpoint's own MXFP4 experts: gpt-oss),
 //! other GPUs or models outside the catalog are read with a skip reason.
 
 use super::{Format, Load, MeasuredRun, ServingError, Stat};
@@ -363,9 +364,22 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
             String::new()
         }
     };
+    // A checkpoint whose experts are MXFP4 (gpt-oss) runs them as such whatever the row
+    // calls its FP4 (InferenceX labels gpt-oss `nvfp4`); its other weights are bf16.
+    let mxfp4_experts = ModelArch::builtin(&model).is_ok_and(|a| {
+        a.moe
+            .is_some_and(|m| m.expert_weights == xpyd_models::ExpertWeights::Mxfp4)
+    });
+    let fp4 = |q: &str| matches!(q, "nvfp4" | "mxfp4" | "fp4");
     let weights = match (r.text("gemm_quant_mode"), r.text("moe_quant_mode")) {
         ("fp8" | "fp8_block", "" | "fp8" | "fp8_block") => "fp8",
         ("" | "bfloat16" | "bf16" | "float16", "" | "bfloat16" | "bf16" | "float16") => "bf16",
+        (g, m) if mxfp4_experts && fp4(m) && (fp4(g) || g.is_empty()) => {
+            notes.push(format!(
+                "gemm_quant_mode {g:?} / moe_quant_mode {m:?}: the checkpoint's MXFP4 experts, bf16 elsewhere"
+            ));
+            "bf16"
+        }
         (g, m) => {
             skip.get_or_insert(format!(
                 "gemm_quant_mode {g:?} / moe_quant_mode {m:?}: only bf16 and fp8 weights are modelled"
