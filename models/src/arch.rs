@@ -195,6 +195,7 @@ const CATALOG: &[&str] = &[
     "llama-3.1-70b",
     "llama-2-70b",
     "deepseek-v3",
+    "deepseek-r1",
     "gpt-oss-120b",
 ];
 
@@ -367,6 +368,13 @@ impl ModelArch {
                     129_280,
                     163_840,
                 )
+            },
+            // huggingface.co/deepseek-ai/DeepSeek-R1 config.json: DeepSeek-V3's architecture
+            // (DeepseekV3ForCausalLM, the same sizes), its own weights.
+            "deepseek-r1" => ModelArch {
+                id: id.to_owned(),
+                hf_repo: "deepseek-ai/DeepSeek-R1".to_owned(),
+                ..ModelArch::builtin("deepseek-v3")?
             },
             // huggingface.co/openai/gpt-oss-120b config.json (GptOssForCausalLM):
             // num_local_experts 128, num_experts_per_tok 4, intermediate_size 2880 (each

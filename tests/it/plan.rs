@@ -117,3 +117,78 @@ fn bad_plan_flags_exit_2() {
         assert!(stderr(&o).contains("error"), "{args:?}");
     }
 }
+
+/// Issue 15's two scenarios: gpt-oss-120b PD (8 prefill TP 1 + 2 decode TP 4 on H200) and
+/// DeepSeek-R1 PD with DP-attention and EP over two H100 nodes plan (a small search) and
+/// emit manifests that carry their split (the manifests' validity against the CRDs is
+/// `reports/tests/manifests_schema`, which emits every shipped scenario).
+#[test]
+fn moe_scenarios_plan_and_emit_their_split() {
+    let d = tmpdir("plan-moe");
+    let ds = d.join("ds");
+    let o = xpyd(&[
+        "plan",
+        "scenarios/deepseek-r1-dp-ep-h100.toml",
+        "--tp",
+        "16",
+        "--gpus-max",
+        "32",
+        "--mode",
+        "disaggregated",
+        "--token-budgets",
+        "4096",
+        "--max-num-seqs",
+        "1024",
+        "--router",
+        "round-robin",
+        "--jobs",
+        "1",
+        "--no-report",
+        "--out",
+        ds.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let toml = std::fs::read_to_string(ds.join("recommended.toml")).unwrap();
+    assert!(
+        toml.contains("dp = 16") && toml.contains("ep = 16"),
+        "{toml}"
+    );
+    let rbg = std::fs::read_to_string(ds.join("manifests/rolebasedgroup.yaml")).unwrap();
+    for flag in [
+        "--dp-size",
+        "--enable-dp-attention",
+        "--moe-a2a-backend",
+        "--nnodes",
+    ] {
+        assert!(rbg.contains(flag), "{flag}");
+    }
+    let oss = d.join("oss");
+    let o = xpyd(&[
+        "plan",
+        "scenarios/gpt-oss-120b-pd-h200.toml",
+        "--tp",
+        "1",
+        "--gpus-max",
+        "2",
+        "--target-rate",
+        "2",
+        "--token-budgets",
+        "4096",
+        "--max-num-seqs",
+        "256",
+        "--router",
+        "round-robin",
+        "--jobs",
+        "1",
+        "--no-report",
+        "--out",
+        oss.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("recommendation for 2 req/s"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(oss.join("manifests/rolebasedgroup.yaml").exists());
+}

@@ -194,6 +194,11 @@ fn engine(
     }
     if r.ep > 1 {
         push("--ep-size", r.ep.to_string());
+        // DP-attention with EP moves tokens by all-to-all (what the step cost prices):
+        // SGLang's DeepEP backend.
+        if r.dp > 1 {
+            push("--moe-a2a-backend", "deepep".into());
+        }
     }
     if let Some(mode) = pd_mode {
         push("--disaggregation-mode", mode.into());

@@ -35,6 +35,7 @@ fn each_engine_gets_its_own_flags() {
         "--tp-size 4",
         "--dp-size 4",
         "--ep-size 4",
+        "--moe-a2a-backend deepep",
         "--enable-dp-attention",
     ] {
         assert!(a.contains(flag), "{flag} in {a}");

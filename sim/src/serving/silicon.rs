@@ -167,12 +167,6 @@ fn catalog_model(hf: &str) -> Option<(String, Option<String>)> {
             .trim_end_matches("-instruct")
             .to_owned()
     };
-    if norm(hf) == "deepseek-r1" {
-        return Some((
-            "deepseek-v3".to_owned(),
-            Some("DeepSeek-R1 simulated as deepseek-v3 (same architecture)".to_owned()),
-        ));
-    }
     ModelArch::catalog_ids()
         .iter()
         .filter_map(|id| ModelArch::builtin(id).ok())
