@@ -164,6 +164,12 @@ impl Grid2 {
         })
     }
 
+    /// The largest `y` [`Self::eval_at`] prices: the last measured `y` times
+    /// [`MAX_EXTRAPOLATION`].
+    pub(super) fn y_reach(&self) -> Option<f64> {
+        self.ys.last().map(|y| y * MAX_EXTRAPOLATION)
+    }
+
     /// [`Self::eval`] at a resolved `x`: the same operations in the same order.
     pub(super) fn eval_at(&self, xp: AxisPoint, y: f64) -> Option<f64> {
         let ymax = *self.ys.last()?;

@@ -126,9 +126,11 @@ impl Profile {
     /// `head_dim`, `kv_dtype` and GQA group `heads / kv_heads` (the nearest measured
     /// group at or above it, else the largest): bilinear in log space over the measured
     /// (batch × kv_heads, context) grid, the smallest measured value below an axis,
-    /// linear above it up to 4×; where the grid has a hole, the achieved GB/s of KV read
-    /// interpolated (log-log) in the bytes read. `None` without rows or beyond 4× the
-    /// measured range. Block size does not enter.
+    /// linear above it up to 4×; where the grid has a hole or beyond its 4×, the achieved
+    /// GB/s of KV read interpolated (log-log) in the bytes read, beyond the 4× never below
+    /// the grid's edge continued linearly in the context (so a longer context never prices
+    /// below a shorter one). `None` without rows or without a GB/s curve where the grid
+    /// does not reach. Block size does not enter.
     pub fn decode_attention_seconds(
         &self,
         batch: u32,
@@ -188,16 +190,24 @@ impl Profile {
             return Some(0.0);
         }
         let i = b.table?;
-        if let Some(s) =
-            b.x.and_then(|xp| self.index.decode_grid[i].eval_at(xp, f64::from(context)))
-        {
+        let grid = &self.index.decode_grid[i];
+        let ctx = f64::from(context);
+        if let Some(s) = b.x.and_then(|xp| grid.eval_at(xp, ctx)) {
             return Some(s);
         }
+        // Beyond the grid's reach the time continues linearly from its edge (KV reads
+        // grow with the context), so a longer context never prices below a shorter one.
+        let edge = b.x.zip(grid.y_reach()).and_then(|(xp, reach)| {
+            (ctx > reach)
+                .then(|| grid.eval_at(xp, reach).map(|e| e * ctx / reach))
+                .flatten()
+        });
         let bytes = decode_attention_kv_bytes(b.batch, context, b.kv_heads, b.head_dim, b.kv_dtype);
         // Seconds per byte read.
-        self.index.decode[i]
+        let per_byte = self.index.decode[i]
             .1
-            .total_with_floor(bytes, self.index.decode_floor[i])
+            .total_with_floor(bytes, self.index.decode_floor[i]);
+        per_byte.map(|p| edge.map_or(p, |e| p.max(e)))
     }
 
     /// Seconds of one absorbed MLA decode attention call ([`MlaDecodeRow`]), from the
