@@ -23,7 +23,9 @@ pub mod step_memo;
 
 pub use arch::{ExpertWeights, Mla, ModelArch, ModelError, Moe, SlidingWindow};
 pub use calibrated::{CostSources, TermSource, builtin_profile};
-pub use cost::{CostBreakdown, CostModel, CostSource, Efficiencies, StepCost, StepShape};
+pub use cost::{
+    CostBreakdown, CostModel, CostSource, Efficiencies, Speculative, StepCost, StepShape,
+};
 pub use dtype::Dtype;
 pub use engine::{EngineParams, EngineProfile, EngineProfiles};
 pub use gpu::{GpuError, GpuSpec, Interconnect, InterconnectKind};

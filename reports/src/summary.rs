@@ -230,6 +230,10 @@ pub struct Summary {
     /// empty in summaries written before it existed.
     #[serde(default)]
     pub engine_layer: String,
+    /// Speculative decoding in words (`mtp, 3 draft tokens, acceptance 0.8: 2.95 tokens
+    /// per step`), when the scenario has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<String>,
     /// The workload, in words.
     pub workload: String,
     /// Metrics of the deployment, flattened to the top level.
@@ -278,6 +282,18 @@ impl Summary {
             decode,
             cost_source: cost_provenance(sc).to_string(),
             engine_layer: sc.engine_layer.origin.clone(),
+            speculative: sc.speculative.map(|s| {
+                format!(
+                    "{}, {} draft tokens, acceptance {}: {:.2} tokens per step",
+                    match s.method {
+                        xpyd_sim::scenario::SpeculativeMethod::Mtp => "mtp",
+                        xpyd_sim::scenario::SpeculativeMethod::Eagle => "eagle",
+                    },
+                    s.cost.draft_tokens,
+                    s.cost.acceptance,
+                    s.cost.tokens_per_step()
+                )
+            }),
             workload: sc.workload.describe(),
             system: SystemSummary::of(sc, main),
             baseline_aggregated,
@@ -339,6 +355,9 @@ impl Summary {
         let _ = writeln!(t, "workload: {}", self.workload);
         let _ = writeln!(t, "step costs: {}", self.cost_source);
         let _ = writeln!(t, "engine layer: {}", self.engine_layer);
+        if let Some(s) = &self.speculative {
+            let _ = writeln!(t, "speculative decoding: {s}");
+        }
         let _ = writeln!(t);
         let mut cols: Vec<(String, &SystemSummary)> = vec![(self.mode.to_string(), &self.system)];
         if let Some(b) = &self.baseline_aggregated {

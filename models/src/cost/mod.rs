@@ -108,6 +108,7 @@
 mod describe;
 pub mod report;
 mod roofline;
+mod speculative;
 mod step;
 mod sustained;
 mod terms;
@@ -117,6 +118,7 @@ pub use roofline::{
     ELEMENTWISE_FFN_PASSES, ELEMENTWISE_HIDDEN_PASSES, Efficiencies, NVLINK_ALLREDUCE_LATENCY_S,
     PCIE_ALLREDUCE_LATENCY_S,
 };
+pub use speculative::Speculative;
 pub use step::{CostBreakdown, CostSource, StepCost, StepShape};
 
 use crate::calibrated::{
@@ -208,6 +210,8 @@ pub struct CostModel {
     cal: Option<Calibration>,
     /// The engine layer, when one is in use ([`CostModel::with_engine`]).
     engine: Option<crate::EngineParams>,
+    /// Speculative decoding, when in use ([`CostModel::with_speculative`]).
+    spec: Option<Speculative>,
 }
 
 impl CostModel {
@@ -382,6 +386,7 @@ impl CostModel {
                 * (ELEMENTWISE_FFN_PASSES * act_ffn_moe + (top_k + 1.0) * h),
             cal: None,
             engine: None,
+            spec: None,
             par,
             a2a_calls,
             a2a_latency_s: allreduce_latency_s,

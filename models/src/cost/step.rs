@@ -146,8 +146,9 @@ impl CostModel {
     /// the stored terms are the ones it computes, summed in the same order. `memo` must
     /// be used with this model only (see [`crate::step_memo`]).
     pub fn step_seconds_memo(&self, shape: &StepShape, memo: &mut StepMemo) -> f64 {
-        // With DP-attention a rank's share depends on more than the token count.
-        if self.par.dp_ranks() > 1 {
+        // With DP-attention a rank's share depends on more than the token count; a
+        // speculative step prices a verify shape.
+        if self.par.dp_ranks() > 1 || self.spec.is_some() {
             return self.step_seconds(shape);
         }
         let tokens_n = shape.prefill_tokens + u64::from(shape.decode_seqs);
@@ -250,8 +251,16 @@ impl CostModel {
         self.terms(shape).0
     }
 
-    /// Per-term seconds and sources of one step.
+    /// Per-term seconds and sources of one step (with speculative decoding when in use).
     fn terms(&self, shape: &StepShape) -> (CostBreakdown, CostSources) {
+        match &self.spec {
+            Some(s) => self.speculative_terms(s, shape, |x| self.terms_plain(x)),
+            None => self.terms_plain(shape),
+        }
+    }
+
+    /// Per-term seconds and sources of one step without speculative decoding.
+    fn terms_plain(&self, shape: &StepShape) -> (CostBreakdown, CostSources) {
         if tokens(shape) == 0.0 {
             return (CostBreakdown::default(), CostSources::default());
         }

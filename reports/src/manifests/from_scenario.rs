@@ -265,6 +265,10 @@ impl DeploymentSpec {
             transfer_backend: TransferBackend::for_backend(sc.backend),
             rdma_resource: None,
             model_pvc: "models".to_string(),
+            speculative: sc.speculative.map(|s| super::spec::SpecDecode {
+                method: s.method,
+                draft_tokens: s.cost.draft_tokens,
+            }),
         }
     }
 }

@@ -47,7 +47,8 @@ pub use from_scenario::{DEFAULT_PROMETHEUS_URL, autoscaling_of};
 pub use spec::{
     Autoscaling, DeploymentSpec, EngineKnobs, GatewaySpec, HpaMetricSource, HpaSpec, Images,
     KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind, RoleSpec, RoleTopology,
-    RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, TransferBackend, default_metric,
+    RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, SpecDecode, TransferBackend,
+    default_metric,
 };
 
 use pod::{Container, Resources, Role};

@@ -200,6 +200,13 @@ fn engine(
             push("--moe-a2a-backend", "deepep".into());
         }
     }
+    if let Some(s) = &spec.speculative {
+        let k = s.draft_tokens;
+        push("--speculative-algorithm", "EAGLE".into());
+        push("--speculative-num-steps", k.to_string());
+        push("--speculative-eagle-topk", "1".into());
+        push("--speculative-num-draft-tokens", (k + 1).to_string());
+    }
     if let Some(mode) = pd_mode {
         push("--disaggregation-mode", mode.into());
         let backend = match spec.transfer_backend {

@@ -41,6 +41,22 @@ pub struct DeploymentSpec {
     pub model_pvc: String,
     /// Gateway API Inference Extension wiring.
     pub gateway: GatewaySpec,
+    /// Speculative decoding to switch on in the engines, if any.
+    pub speculative: Option<SpecDecode>,
+}
+
+/// Speculative decoding as the engines' flags take it: SGLang `--speculative-algorithm
+/// EAGLE --speculative-num-steps k --speculative-eagle-topk 1 --speculative-num-draft-tokens
+/// k+1` (its DeepSeek MTP recipe), vLLM `--speculative-config {"method":"mtp",
+/// "num_speculative_tokens":k}`, Dynamo's TensorRT-LLM workers `speculative_config`
+/// (`decoding_type: MTP`) in their engine-args override. EAGLE drafts need their own
+/// checkpoint, which the manifests do not name: refused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpecDecode {
+    /// Where the drafts come from.
+    pub method: xpyd_sim::scenario::SpeculativeMethod,
+    /// Draft tokens per step.
+    pub draft_tokens: u32,
 }
 
 /// The model and how it is named.
@@ -428,6 +444,31 @@ impl DeploymentSpec {
         }
         if let Some(r) = &self.rdma_resource {
             check_resource_name("rdma_resource", r)?;
+        }
+        if let Some(s) = &self.speculative {
+            if s.draft_tokens == 0 {
+                return Err(invalid(
+                    "speculative.draft_tokens",
+                    "0",
+                    "must be at least 1",
+                ));
+            }
+            if s.method == xpyd_sim::scenario::SpeculativeMethod::Eagle {
+                return Err(invalid(
+                    "speculative.method",
+                    "eagle",
+                    "an EAGLE draft needs its own checkpoint, which the manifests do not name: emit with mtp or add the draft model's flags by hand",
+                ));
+            }
+            if self.backend == Backend::Trtllm
+                && matches!(self.topology, RoleTopology::Aggregated(_))
+            {
+                return Err(invalid(
+                    "speculative",
+                    "mtp",
+                    "trtllm-serve takes speculative_config only from an options file, which is not emitted: use a disaggregated (Dynamo) deployment",
+                ));
+            }
         }
         for (role, r) in self.engine_roles() {
             check_role(role, r)?;

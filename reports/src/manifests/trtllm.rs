@@ -31,6 +31,18 @@ const DEFAULT_BLOCK: u32 = 32;
 /// transceiver on its default transport (NIXL in the Dynamo runtime image).
 const PD_OVERRIDE: &str = r#"{"cache_transceiver_config":{"backend":"DEFAULT"}}"#;
 
+/// [`PD_OVERRIDE`], with TensorRT-LLM's MTP `speculative_config` when the deployment
+/// decodes speculatively.
+fn pd_override(spec: &DeploymentSpec) -> String {
+    match &spec.speculative {
+        None => PD_OVERRIDE.to_string(),
+        Some(s) => format!(
+            r#"{{"cache_transceiver_config":{{"backend":"DEFAULT"}},"speculative_config":{{"decoding_type":"MTP","num_nextn_predict_layers":{}}}}}"#,
+            s.draft_tokens
+        ),
+    }
+}
+
 /// What the TensorRT-LLM manifests cannot express for `role`.
 pub(super) fn check_role(
     role: &str,
@@ -193,7 +205,7 @@ fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role 
         push("--max-seq-len", n.to_string());
     }
     push("--disaggregation-mode", pd.to_string());
-    push("--override-engine-args", PD_OVERRIDE.to_string());
+    push("--override-engine-args", pd_override(spec));
     if r.dp > 1 {
         a.push("--enable-attention-dp".into());
     }

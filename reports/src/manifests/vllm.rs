@@ -77,6 +77,15 @@ pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
     if r.dp > 1 {
         push("--data-parallel-size", r.dp.to_string());
     }
+    if let Some(s) = &spec.speculative {
+        push(
+            "--speculative-config",
+            format!(
+                r#"{{"method":"mtp","num_speculative_tokens":{}}}"#,
+                s.draft_tokens
+            ),
+        );
+    }
     let e = &r.engine;
     // Each data-parallel engine applies these limits to its own requests: the
     // instance's (simulated) limits over its DP ranks.

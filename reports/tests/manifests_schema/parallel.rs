@@ -86,3 +86,64 @@ fn what_an_engine_cannot_express_names_the_field() {
         "{e}"
     );
 }
+
+/// Speculative decoding (MTP) in each engine's flags; what cannot be emitted is an error.
+#[test]
+fn mtp_is_switched_on_in_each_engine() {
+    use xpyd_reports::manifests::SpecDecode;
+    use xpyd_sim::scenario::SpeculativeMethod;
+    let with = |backend: Backend, disagg: bool, method: SpeculativeMethod| {
+        let mut s = split(backend, disagg, 1, 1);
+        s.speculative = Some(SpecDecode {
+            method,
+            draft_tokens: 3,
+        });
+        s
+    };
+    let a = args(
+        &with(Backend::Sglang, true, SpeculativeMethod::Mtp),
+        "decode",
+    );
+    for flag in [
+        "--speculative-algorithm EAGLE",
+        "--speculative-num-steps 3",
+        "--speculative-eagle-topk 1",
+        "--speculative-num-draft-tokens 4",
+    ] {
+        assert!(a.contains(flag), "{flag} in {a}");
+    }
+    let a = args(
+        &with(Backend::Vllm, false, SpeculativeMethod::Mtp),
+        "worker",
+    );
+    assert!(
+        a.contains(r#"--speculative-config {"method":"mtp","num_speculative_tokens":3}"#),
+        "{a}"
+    );
+    let a = args(
+        &with(Backend::Trtllm, true, SpeculativeMethod::Mtp),
+        "decode",
+    );
+    assert!(
+        a.contains(r#""speculative_config":{"decoding_type":"MTP","num_nextn_predict_layers":3}"#),
+        "{a}"
+    );
+    let opts = EmitOptions::default();
+    let e = emit_all(
+        &with(Backend::Sglang, true, SpeculativeMethod::Eagle),
+        &opts,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("speculative.method") && e.contains("checkpoint"),
+        "{e}"
+    );
+    let e = emit_all(&with(Backend::Trtllm, false, SpeculativeMethod::Mtp), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("speculative") && e.contains("options file"),
+        "{e}"
+    );
+}

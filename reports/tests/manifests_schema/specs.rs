@@ -100,6 +100,7 @@ pub(crate) fn spec(
         },
         rdma_resource: Some("rdma/hca".into()),
         model_pvc: "models".into(),
+        speculative: None,
         gateway: GatewaySpec {
             epp_service: "qwen3-32b-pd-epp".into(),
             epp_port: 9002,

@@ -166,6 +166,8 @@ pub struct Scenario {
     pub profile: ProfileChoice,
     /// The engine layer above the kernels (`deployment.engine-profile`).
     pub engine_layer: EngineLayer,
+    /// Speculative decoding (`[deployment.speculative]`), if any.
+    pub speculative: Option<super::SpeculativeConfig>,
 }
 
 impl Scenario {
@@ -188,6 +190,7 @@ impl Scenario {
         self.profile
             .apply(cm)
             .with_engine(self.engine_layer.params.clone())
+            .with_speculative(self.speculative.map(|s| s.cost))
     }
 
     /// Front-end time every response carries (the engine layer's), added to TTFT and E2E.

@@ -249,6 +249,42 @@ pub struct DeploymentFile {
     /// trying candidates); never read from a file.
     #[serde(skip)]
     pub engine_override: Option<xpyd_models::EngineParams>,
+    /// Speculative decoding of every decoding sequence (`[deployment.speculative]`).
+    pub speculative: Option<SpeculativeFile>,
+}
+
+/// `[deployment.speculative]`: draft tokens proposed by a one-layer draft head (DeepSeek
+/// MTP, EAGLE) and verified by the model in one pass.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SpeculativeFile {
+    /// `mtp` (the model's multi-token-prediction head, DeepSeek-V3/R1) or `eagle` (an
+    /// EAGLE draft layer; the manifests need its checkpoint, which xpyd does not know).
+    pub method: SpeculativeMethod,
+    /// Draft tokens per step, 1 to 16.
+    pub draft_tokens: u32,
+    /// Probability a draft token is accepted given the ones before it were, in [0, 1].
+    pub acceptance: f64,
+}
+
+/// Where the draft tokens come from.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpeculativeMethod {
+    /// The model's own multi-token-prediction head.
+    #[default]
+    Mtp,
+    /// An EAGLE-style draft layer.
+    Eagle,
+}
+
+/// Speculative decoding, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SpeculativeConfig {
+    /// Where the drafts come from.
+    pub method: SpeculativeMethod,
+    /// Draft tokens and acceptance, as the step cost takes them.
+    pub cost: xpyd_models::Speculative,
 }
 
 /// One role: replicas, TP, router and engine knobs.

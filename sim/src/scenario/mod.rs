@@ -44,7 +44,8 @@ pub use config::{
 };
 pub use deployment::{
     Admission, Backend, DeploymentFile, EngineConfig, EngineFile, MemoryFraction, Mode, Priority,
-    RoleConfig, RoleFile, RouterKind, Topology, mode_name,
+    RoleConfig, RoleFile, RouterKind, SpeculativeConfig, SpeculativeFile, SpeculativeMethod,
+    Topology, mode_name,
 };
 pub use error::ScenarioError;
 pub use file::{

@@ -124,7 +124,27 @@ impl Scenario {
             engine_profile,
             engine_version,
             engine_override,
+            speculative,
         } = deployment;
+        let speculative = match speculative {
+            None => None,
+            Some(s) => Some(super::SpeculativeConfig {
+                method: s.method,
+                cost: xpyd_models::Speculative {
+                    draft_tokens: v.count(
+                        "deployment.speculative.draft-tokens",
+                        s.draft_tokens,
+                        1..=16,
+                    )?,
+                    acceptance: v.f64_in(
+                        "deployment.speculative.acceptance",
+                        s.acceptance,
+                        (0.0, 1.0),
+                        "",
+                    )?,
+                },
+            }),
+        };
         let mode = mode.unwrap_or(Mode::Disaggregated);
         let backend = backend.unwrap_or(Backend::Sglang);
         if let Some(ver) = &engine_version
@@ -411,6 +431,7 @@ impl Scenario {
             routing,
             profile,
             engine_layer,
+            speculative,
             cold_start: match &cold_start {
                 Some(c) => cold_start_config(&v, c)?,
                 None => ColdStartConfig::default(),

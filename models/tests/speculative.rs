@@ -1,0 +1,74 @@
+//! Speculative decoding in the step cost (issue 15 item 2): a decode step costs the
+//! verify pass plus the drafts over the tokens it emits, in closed form.
+
+use xpyd_models::{CostModel, Dtype, Efficiencies, GpuSpec, ModelArch, Speculative, StepShape};
+
+fn model(spec: Option<Speculative>) -> CostModel {
+    CostModel::new(
+        ModelArch::builtin("deepseek-v3").unwrap(),
+        GpuSpec::builtin("h200").unwrap(),
+        8,
+        Dtype::Fp8,
+        Dtype::Bf16,
+        Efficiencies::default(),
+    )
+    .with_speculative(spec)
+}
+
+#[test]
+fn tokens_per_step_is_the_geometric_sum() {
+    let s = |k, a| Speculative {
+        draft_tokens: k,
+        acceptance: a,
+    };
+    assert_eq!(s(3, 0.0).tokens_per_step(), 1.0);
+    assert_eq!(s(3, 1.0).tokens_per_step(), 4.0);
+    let e = s(2, 0.8).tokens_per_step();
+    assert!((e - (1.0 + 0.8 + 0.64)).abs() < 1e-12, "{e}");
+    let closed = (1.0 - 0.7f64.powi(4)) / (1.0 - 0.7);
+    assert!((s(3, 0.7).tokens_per_step() - closed).abs() < 1e-12);
+}
+
+#[test]
+fn a_decode_step_is_verify_plus_drafts_over_the_tokens_emitted() {
+    let spec = Speculative {
+        draft_tokens: 3,
+        acceptance: 0.7,
+    };
+    let (plain, mtp) = (model(None), model(Some(spec)));
+    let (b, ctx) = (64u32, 4096u64);
+    let d = StepShape::decode_batch(b, ctx);
+    // The verify pass: 3 draft tokens per sequence as extra query tokens attending to
+    // the sequence's context and the drafts before them, with logits.
+    let k = 3u64;
+    let verify = StepShape {
+        prefill_tokens: u64::from(b) * k,
+        prefill_seqs: b * 3,
+        prefill_attn_pairs: k * u64::from(b) * ctx + u64::from(b) * k * (k + 1) / 2,
+        ..d
+    };
+    let one = plain.breakdown(&d);
+    let layers = 61.0;
+    let draft = 3.0 * ((one.total() - one.lm_head_s) / layers + one.lm_head_s);
+    let e = spec.tokens_per_step();
+    let expect = (plain.step_seconds(&verify) + draft) / e;
+    let got = mtp.step_seconds(&d);
+    assert!((got / expect - 1.0).abs() < 1e-9, "{got} vs {expect}");
+    // At this batch the drafts pay: a token costs less than without them.
+    assert!(
+        got < plain.step_seconds(&d),
+        "{got} vs {}",
+        plain.step_seconds(&d)
+    );
+    // A prefill-only step is untouched; the memoised path agrees.
+    let p = StepShape::prefill_chunk(2048, 0);
+    assert_eq!(mtp.step_seconds(&p), plain.step_seconds(&p));
+    let mut memo = xpyd_models::StepMemo::new();
+    assert_eq!(mtp.step_seconds_memo(&d, &mut memo), got);
+    // Nothing accepted: every step pays the verify pass and the drafts for one token.
+    let none = model(Some(Speculative {
+        draft_tokens: 3,
+        acceptance: 0.0,
+    }));
+    assert!(none.step_seconds(&d) > plain.step_seconds(&d));
+}
