@@ -330,6 +330,8 @@ pub(crate) struct InstanceShapes {
     pub(crate) memory_bytes_per_token: [f64; 6],
     /// Calls per step of each [`MEMORY_KERNELS`] entry.
     pub(crate) memory_counts: [f64; 6],
+    /// The busiest expert rank's routed pairs over the mean (1: balanced).
+    pub(crate) expert_imbalance: f64,
 }
 
 /// The profile lookups of one cost model: a model on `tp` GPUs with given dtypes.
@@ -419,6 +421,7 @@ impl Calibration {
             gemm_counts,
             memory_bytes_per_token,
             memory_counts,
+            expert_imbalance,
         } = shapes;
         let p = &*profile;
         let gemms = gemm_nk.map(|nk| nk.and_then(|(n, k)| gemm_curve(p, n, k, weights)));
@@ -480,7 +483,15 @@ impl Calibration {
         let gap_s = p.launch_gap_s().unwrap_or(0.0);
         let mla_decode = MlaDecodeCall::new(p, arch, tp, kv);
         let attention_sustained = SustainedFactor::attention(p);
-        let v2 = V2Terms::new(p, arch, par, weights, &gemms, layer_gemms.as_ref());
+        let v2 = V2Terms::new(
+            p,
+            arch,
+            par,
+            expert_imbalance,
+            weights,
+            &gemms,
+            layer_gemms.as_ref(),
+        );
         Calibration {
             v2,
             gap_s,
@@ -739,8 +750,9 @@ pub(crate) struct V2Terms {
     /// GEMMs; `None` unless the profile has every part at this split and weight dtype.
     /// Without DP-attention only (all parts then see the same tokens).
     pub(crate) moe_layer: [Option<LogCurve>; 2],
-    /// With DP-attention, the same parts apart: the routed experts (over the instance's
-    /// tokens) and the router plus shared experts (over one attention rank's).
+    /// With DP-attention or hot experts, the same parts apart: the routed experts (over
+    /// the instance's tokens, times the imbalance) and the router plus shared experts
+    /// (over one attention rank's).
     pub(crate) moe_split: Option<MoeSplit>,
     /// Kernels per MoE layer in `moe_layer` (for the graph gap).
     pub(crate) moe_kernels: f64,
@@ -867,6 +879,7 @@ impl V2Terms {
         p: &Profile,
         arch: &ModelArch,
         par: Parallelism,
+        expert_imbalance: f64,
         weights: Dtype,
         gemms: &[Option<LogCurve>; 5],
         layer_gemms: Option<&LogCurve>,
@@ -889,7 +902,8 @@ impl V2Terms {
             let h = u64::from(arch.hidden_size);
             let ie = u64::from(m.expert_intermediate_size) / u64::from(par.moe_tp());
             // Expert parallelism: this GPU's E / ep experts take 1 / ep of the pairs, the
-            // grouped GEMM of all E experts' work over ep (same tokens per expert).
+            // grouped GEMM of all E experts' work over ep (same tokens per expert). Hot
+            // experts (`expert_imbalance`) are priced at more tokens in `moe_term`.
             let ep = f64::from(par.ep_ranks());
             // MXFP4 experts: no measured rows (the profiles' grouped GEMMs are bf16/fp8).
             let experts = (m.expert_weights == crate::ExpertWeights::AsModel)
@@ -919,7 +933,7 @@ impl V2Terms {
                 let s = c.as_ref().and_then(sustain);
                 [c, s]
             };
-            if par.dp_ranks() == 1 {
+            if par.dp_ranks() == 1 && expert_imbalance == 1.0 {
                 let parts: Option<Vec<LogCurve>> = match shared {
                     Some((gu, d)) => [experts, router, gu, d].into_iter().collect(),
                     None => [experts, router].into_iter().collect(),

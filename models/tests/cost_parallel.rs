@@ -178,3 +178,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn hot_experts_slow_the_expert_ranks_only_under_ep() {
+    // The busiest of 8 expert ranks computing twice the mean tokens: a compute-bound
+    // (prefill) step's MoE GEMMs cost much more, a decode step's little more (its local
+    // experts' weights are read once whatever the tokens); calibrated and roofline alike.
+    // Without EP nothing changes.
+    let (p, d) = (StepShape::prefill_chunk(8192, 0), decode(256, 2048));
+    for cal in [true, false] {
+        let m = |p: Parallelism, f: f64| {
+            let c = model("deepseek-v3", "h200", p);
+            let c = if cal { c } else { c.with_profile(None) };
+            c.with_expert_imbalance(f)
+        };
+        let (even, hot) = (m(par(8, 1, 8), 1.0), m(par(8, 1, 8), 2.0));
+        let gemm = |c: &CostModel, s: &StepShape| c.breakdown(s).gemm_s;
+        assert!(
+            gemm(&hot, &p) > 1.3 * gemm(&even, &p),
+            "calibrated {cal}: {} vs {}",
+            gemm(&hot, &p),
+            gemm(&even, &p)
+        );
+        let (g0, g1) = (gemm(&even, &d), gemm(&hot, &d));
+        assert!(g1 >= g0 && g1 < 1.2 * g0, "calibrated {cal}: {g1} vs {g0}");
+        assert_eq!(
+            even.breakdown(&d).attention_decode_s,
+            hot.breakdown(&d).attention_decode_s
+        );
+        let tp = m(par(8, 1, 1), 1.0);
+        assert_eq!(m(par(8, 1, 1), 2.0).step_seconds(&d), tp.step_seconds(&d));
+    }
+}

@@ -108,7 +108,7 @@ impl Assumptions {
         let roles = roles
             .into_iter()
             .map(|(role, r)| {
-                let cm = sc.cost_model(r.parallelism());
+                let cm = sc.cost_model_for(r);
                 if profile.is_none() {
                     profile = cm.profile_origin().map(str::to_string);
                 }

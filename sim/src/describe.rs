@@ -191,7 +191,7 @@ pub fn cost_provenance(sc: &Scenario) -> CostProvenance {
         Topology::Disaggregated { decode, .. } => decode,
         Topology::Aggregated(r) => r,
     };
-    let cm = sc.cost_model(role.parallelism());
+    let cm = sc.cost_model_for(role);
     let shape = StepShape {
         decode_seqs: 1,
         decode_context_tokens: 1024,

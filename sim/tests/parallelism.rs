@@ -117,3 +117,28 @@ fn dp_attention_runs_and_caches_more() {
     let thr = |o: &xpyd_sim::RunOutput| o.metrics.throughput.requests_per_s;
     assert!(thr(&b) > thr(&a), "DP {} vs TP {} req/s", thr(&b), thr(&a));
 }
+
+#[test]
+fn expert_imbalance_needs_ep_and_slows_the_run() {
+    let e = scenario("expert-imbalance = 1.5").unwrap_err();
+    assert!(
+        e.contains("deployment.aggregated.expert-imbalance") && e.contains("ep > 1"),
+        "{e}"
+    );
+    let e = scenario("ep = 8\nexpert-imbalance = 9").unwrap_err();
+    assert!(
+        e.contains("expert-imbalance") && e.contains("[1, 8]"),
+        "{e}"
+    );
+    let run = |split: &str| {
+        let sc = scenario(split).unwrap();
+        xpyd_sim::run(&sc, System::Main, &mut |_| {}).unwrap()
+    };
+    let (even, hot) = (run("ep = 8"), run("ep = 8\nexpert-imbalance = 2"));
+    assert!(
+        hot.metrics.tpot_ms.p50 > even.metrics.tpot_ms.p50,
+        "{} vs {}",
+        hot.metrics.tpot_ms.p50,
+        even.metrics.tpot_ms.p50
+    );
+}

@@ -201,7 +201,7 @@ impl CostModel {
                     "MoE experts TP-sharded (no expert parallelism), distinct experts touched E(1-(1-k/E)^T); MLA approximate (absorbed decode, no extra absorbed GEMMs); no pipeline parallelism".into()
                 } else {
                     format!(
-                        "{}: experts split over EP with balanced routing (no hot-expert factor), each rank's share of a step balanced; dispatch/combine all-to-all from the link model (2 per MoE layer, counted in the all-reduce term); distinct experts touched E(1-(1-k/E)^T); MLA approximate (absorbed decode, no extra absorbed GEMMs); no pipeline parallelism",
+                        "{}: experts split over EP, the busiest expert rank at the role's expert-imbalance times the mean tokens (1: balanced), each attention rank's share of a step balanced; dispatch/combine all-to-all from the link model (2 per MoE layer, counted in the all-reduce term); distinct experts touched E(1-(1-k/E)^T); MLA approximate (absorbed decode, no extra absorbed GEMMs); no pipeline parallelism",
                         self.par.label()
                     )
                 },

@@ -212,6 +212,8 @@ pub struct CostModel {
     engine: Option<crate::EngineParams>,
     /// Speculative decoding, when in use ([`CostModel::with_speculative`]).
     spec: Option<Speculative>,
+    /// The busiest expert rank's routed pairs over the mean ([`CostModel::with_expert_imbalance`]).
+    expert_imbalance: f64,
 }
 
 impl CostModel {
@@ -387,6 +389,7 @@ impl CostModel {
             cal: None,
             engine: None,
             spec: None,
+            expert_imbalance: 1.0,
             par,
             a2a_calls,
             a2a_latency_s: allreduce_latency_s,
@@ -483,6 +486,7 @@ impl CostModel {
                     },
                     memory_bytes_per_token: memory,
                     memory_counts: [2.0 * l, l, l, if dense { d } else { 0.0 }, 1.0, 1.0],
+                    expert_imbalance: self.expert_imbalance,
                 },
             )
         });
@@ -503,6 +507,33 @@ impl CostModel {
     pub fn with_engine(mut self, params: Option<crate::EngineParams>) -> CostModel {
         self.engine = params;
         self
+    }
+
+    /// The same instance with hot experts: under expert parallelism the busiest expert
+    /// rank computes `f` times the mean rank's routed token-expert pairs, and every rank
+    /// waits for it (`f` in `[1, ep]`; 1: balanced routing, the default; EPLB's redundant
+    /// experts lower it). Without expert parallelism every GPU holds a slice of every
+    /// expert and `f` has no effect.
+    pub fn with_expert_imbalance(mut self, f: f64) -> CostModel {
+        let f = if self.par.ep_ranks() > 1 {
+            f.max(1.0)
+        } else {
+            1.0
+        };
+        if f == self.expert_imbalance {
+            return self;
+        }
+        self.expert_imbalance = f;
+        if let Some(m) = self.moe.as_mut() {
+            m.pair_share = f / f64::from(self.par.ep_ranks());
+        }
+        match self.cal.take() {
+            Some(c) => {
+                let origin = c.origin.clone();
+                self.with_profile_named(Some(c.profile), &origin)
+            }
+            None => self,
+        }
     }
 
     /// The engine layer in use, if any.

@@ -187,17 +187,21 @@ impl CostModel {
                 Self::lookup_ln(curve, m, lm, gaps, || self.moe_seconds(c, m, m_all))
             }
             // DP-attention: the routed experts over every rank's tokens, the router and
-            // shared experts over this rank's.
+            // shared experts over this rank's; hot experts: the busiest expert rank's
+            // experts see `expert_imbalance` times the mean tokens (its weights are read
+            // once whatever the tokens, which the measured curve keeps).
             Some(split) => match (&split.experts[i], &split.dense[i]) {
-                (Some(e), Some(d)) => match (e.eval(m_all), d.eval_ln(m, lm)) {
-                    (Ok(a), Ok(b)) => (a + b + gaps, TermSource::Calibrated),
-                    // Outside a table: the roofline, never below the tables' edges.
-                    (a, b) => {
-                        let edge = a.unwrap_or_else(|x| x) + b.unwrap_or_else(|x| x);
-                        let r = self.moe_seconds(c, m, m_all).max(edge);
-                        (r, TermSource::Roofline)
+                (Some(e), Some(d)) => {
+                    match (e.eval(m_all * self.expert_imbalance), d.eval_ln(m, lm)) {
+                        (Ok(a), Ok(b)) => (a + b + gaps, TermSource::Calibrated),
+                        // Outside a table: the roofline, never below the tables' edges.
+                        (a, b) => {
+                            let edge = a.unwrap_or_else(|x| x) + b.unwrap_or_else(|x| x);
+                            let r = self.moe_seconds(c, m, m_all).max(edge);
+                            (r, TermSource::Roofline)
+                        }
                     }
-                },
+                }
                 _ => (self.moe_seconds(c, m, m_all), TermSource::Roofline),
             },
         };

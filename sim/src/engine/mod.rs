@@ -426,7 +426,7 @@ impl<'s> Simulation<'s> {
                 let mut inst = Instance::new(
                     id,
                     *role,
-                    sc.cost_model(role_cfg.parallelism()),
+                    sc.cost_model_for(role_cfg),
                     memo,
                     role_cfg.engine.clone(),
                     tp,

@@ -37,7 +37,7 @@ struct InstanceRates {
 }
 
 fn cost_model(sc: &Scenario, role: &RoleConfig) -> CostModel {
-    sc.cost_model(role.parallelism())
+    sc.cost_model_for(role)
 }
 
 fn instance_rates(sc: &Scenario, role: &RoleConfig, stats: &LengthStats) -> InstanceRates {

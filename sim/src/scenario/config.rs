@@ -193,6 +193,12 @@ impl Scenario {
             .with_speculative(self.speculative.map(|s| s.cost))
     }
 
+    /// The step-cost model of one instance of `role` (its split and hot experts).
+    pub fn cost_model_for(&self, role: &super::RoleConfig) -> xpyd_models::CostModel {
+        self.cost_model(role.parallelism())
+            .with_expert_imbalance(role.expert_imbalance)
+    }
+
     /// Front-end time every response carries (the engine layer's), added to TTFT and E2E.
     pub fn frontend(&self) -> SimDuration {
         self.engine_layer

@@ -302,6 +302,9 @@ pub struct RoleFile {
     /// Expert-parallel ranks (`--ep-size`, `moe_expert_parallel_size`): each holds
     /// `experts / ep` routed experts. Default 1.
     pub ep: Option<u32>,
+    /// With `ep > 1`: the busiest expert rank's routed tokens over the mean (hot experts),
+    /// 1 to `ep`; every rank waits for it. Default 1 (balanced routing).
+    pub expert_imbalance: Option<f64>,
     /// How requests are spread over this role's instances (default round-robin).
     pub router: Option<RouterKind>,
     /// Engine knobs (defaults from the backend).
@@ -385,6 +388,9 @@ pub struct RoleConfig {
     /// Expert-parallel ranks ([`Parallelism`]).
     #[serde(skip_serializing_if = "is_one")]
     pub ep: u32,
+    /// The busiest expert rank's routed tokens over the mean (1: balanced).
+    #[serde(skip_serializing_if = "is_balanced")]
+    pub expert_imbalance: f64,
     /// Router.
     pub router: RouterKind,
     /// Engine knobs.
@@ -399,6 +405,11 @@ pub struct RoleConfig {
 /// Whether a count is its default of 1 (not written).
 fn is_one(n: &u32) -> bool {
     *n == 1
+}
+
+/// Whether routing is balanced, the default (not written).
+fn is_balanced(f: &f64) -> bool {
+    *f == 1.0
 }
 
 impl RoleConfig {
@@ -483,6 +494,7 @@ impl RoleCtx<'_> {
             tp,
             dp,
             ep,
+            expert_imbalance,
             router,
             engine,
             autoscale,
@@ -501,6 +513,21 @@ impl RoleCtx<'_> {
             ));
         }
         let par = self.parallelism(at, tp, dp, ep)?;
+        let expert_imbalance = match expert_imbalance {
+            None => 1.0,
+            Some(_) if par.ep <= 1 => {
+                return Err(v.invalid(
+                    &format!("{at}.expert-imbalance"),
+                    "needs expert parallelism (ep > 1): without it every GPU holds a slice of every expert",
+                ));
+            }
+            Some(f) => v.f64_in(
+                &format!("{at}.expert-imbalance"),
+                f,
+                (1.0, f64::from(par.ep)),
+                "",
+            )?,
+        };
         let reserve_given = engine.activation_reserve_gib.is_some();
         let util_given = engine.gpu_memory_utilization.is_some();
         let block_given = engine.kv_block_tokens.is_some();
@@ -561,6 +588,7 @@ impl RoleCtx<'_> {
             tp,
             dp: par.dp,
             ep: par.ep,
+            expert_imbalance,
             router: router.unwrap_or(RouterKind::RoundRobin),
             engine,
             memory,

@@ -262,6 +262,7 @@ impl Scenario {
                     tp,
                     dp: None,
                     ep: None,
+                    expert_imbalance: None,
                     router: Some(router.unwrap_or(prefill.router)),
                     engine: EngineFile::default(),
                     autoscale: None,
