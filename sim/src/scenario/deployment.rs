@@ -553,15 +553,33 @@ impl RoleCtx<'_> {
         .reserve_windows(engine.max_num_seqs);
         let block = u64::from(engine.kv_block_tokens);
         if memory.kv_capacity_tokens < block {
-            let key = if block_given {
+            // The sliding-window reserve of the running sequences is to blame when the
+            // cache had room before it.
+            let windows = memory.windows_reserved > 0
+                && memory.kv_window_bytes_per_seq_per_gpu * f64::from(engine.max_num_seqs)
+                    >= memory.kv_bytes_per_token_per_gpu * block as f64;
+            let key = if windows {
+                "engine.max-num-seqs"
+            } else if block_given {
                 "engine.kv-block-tokens"
             } else {
                 "tp"
             };
+            let why = if windows {
+                format!(
+                    " after a sliding-window reserve of {:.2} GiB per GPU for {} running sequences",
+                    memory.kv_window_bytes_per_seq_per_gpu
+                        * f64::from(engine.max_num_seqs.div_ceil(par.dp_ranks()))
+                        / (1u64 << 30) as f64,
+                    engine.max_num_seqs
+                )
+            } else {
+                String::new()
+            };
             return Err(v.invalid(
                 &format!("{at}.{key}"),
                 format!(
-                    "{} at TP {tp} on {} leaves room for {} KV tokens, less than one block of {block}",
+                    "{} at TP {tp} on {} leaves room for {} KV tokens{why}, less than one block of {block}",
                     self.arch.id, self.gpu.id, memory.kv_capacity_tokens
                 ),
             ));
