@@ -151,6 +151,10 @@ pub struct ModelArch {
     /// Sliding-window attention layers, if any.
     #[serde(default)]
     pub sliding_window: Option<SlidingWindow>,
+    /// Multi-token-prediction layers (DeepSeek `num_nextn_predict_layers`), the draft head
+    /// of MTP speculative decoding; not in the parameter count.
+    #[serde(default)]
+    pub mtp_layers: u32,
 }
 
 /// Why a model could not be resolved or loaded. All variants are fatal for the run.
@@ -228,6 +232,7 @@ fn dense(
         moe: None,
         mla: None,
         sliding_window: None,
+        mtp_layers: 0,
     }
 }
 
@@ -356,6 +361,7 @@ impl ModelArch {
                     qk_nope_head_dim: 128,
                     v_head_dim: 128,
                 }),
+                mtp_layers: 1,
                 ..dense(
                     id,
                     "deepseek-ai/DeepSeek-V3",
@@ -842,6 +848,9 @@ impl Cfg<'_> {
             moe,
             mla,
             sliding_window,
+            mtp_layers: self
+                .count_in("num_nextn_predict_layers", MAX_CONFIG_LAYERS)?
+                .unwrap_or(0),
         })
     }
 
@@ -874,6 +883,12 @@ impl Cfg<'_> {
         };
         if layers == 0 {
             return Ok(None);
+        }
+        if layers == num_layers as usize {
+            return Err(self.err(
+                "layer_types",
+                "every layer is sliding_attention: a model without a full-attention layer is not modelled (its KV per token would be 0)",
+            ));
         }
         let tokens = self
             .positive_in("sliding_window", MAX_CONFIG_POSITIONS)?

@@ -29,6 +29,15 @@ fn the_config_json_loads_as_the_catalog_entry() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("layer_types") && e.contains("34 entries"), "{e}");
+    // Every layer sliding (no full-attention layer) is refused, not a zero KV per token.
+    let all = text.replace("\"full_attention\"", "\"sliding_attention\"");
+    let e = ModelArch::from_hf_config_str(&all, Path::new("all.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("layer_types") && e.contains("every layer"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -72,3 +72,47 @@ fn a_decode_step_is_verify_plus_drafts_over_the_tokens_emitted() {
     }));
     assert!(none.step_seconds(&d) > plain.step_seconds(&d));
 }
+
+#[test]
+fn prefill_keeps_its_marginal_cost_with_dp_attention() {
+    // DP-attention 8: the drafts spread with their sequences, a prompt chunk stays on one
+    // rank; the prefill's extra cost in a mixed step is the plain step's.
+    let par = xpyd_models::Parallelism {
+        gpus: 8,
+        dp: 8,
+        ep: 8,
+    };
+    let m = |spec| {
+        CostModel::new(
+            ModelArch::builtin("deepseek-v3").unwrap(),
+            GpuSpec::builtin("h200").unwrap(),
+            par,
+            Dtype::Fp8,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        )
+        .with_profile(None)
+        .with_speculative(spec)
+    };
+    let (plain, mtp) = (
+        m(None),
+        m(Some(Speculative {
+            draft_tokens: 2,
+            acceptance: 0.6,
+        })),
+    );
+    let d = StepShape::decode_batch(64, 2048);
+    let mixed = StepShape {
+        prefill_tokens: 4096,
+        prefill_seqs: 1,
+        prefill_attn_pairs: 4096 * 4097 / 2,
+        ..d
+    };
+    let extra = |c: &CostModel| c.step_seconds(&mixed) - c.step_seconds(&d);
+    assert!((extra(&mtp) / extra(&plain) - 1.0).abs() < 1e-9);
+    // The sources are the real step's: no prefill attention in a decode step.
+    assert_eq!(
+        mtp.step(&d).sources.attention_prefill,
+        xpyd_models::TermSource::None
+    );
+}

@@ -7,7 +7,13 @@ use std::path::Path;
 use xpyd_sim::{Scenario, System};
 
 fn scenario(spec: &str) -> Result<Scenario, String> {
-    let text = format!(
+    let text = scenario_text(spec);
+    Scenario::from_text(Path::new("spec.toml"), Path::new("."), &text, &[])
+        .map_err(|e| e.to_string())
+}
+
+fn scenario_text(spec: &str) -> String {
+    format!(
         r#"
 seed = 2
 [model]
@@ -38,9 +44,7 @@ kind = "uniform"
 min = 200
 max = 400
 "#
-    );
-    Scenario::from_text(Path::new("spec.toml"), Path::new("."), &text, &[])
-        .map_err(|e| e.to_string())
+    )
 }
 
 fn tpot_p50(sc: &Scenario) -> f64 {
@@ -66,6 +70,19 @@ fn speculative_fields_are_validated() {
         let e = scenario(&format!("[deployment.speculative]\n{body}")).unwrap_err();
         assert!(e.contains(field) && e.contains(what), "{e}");
     }
+    // MTP needs the model's own MTP layers (DeepSeek-V3 has one; Qwen3-32B none).
+    let text = scenario_text(
+        "[deployment.speculative]\nmethod = \"mtp\"\ndraft-tokens = 2\nacceptance = 0.5",
+    )
+    .replace("deepseek-v3", "qwen3-32b")
+    .replace("weights = \"fp8\"", "weights = \"bf16\"");
+    let e = Scenario::from_text(Path::new("spec.toml"), Path::new("."), &text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("deployment.speculative.method") && e.contains("num_nextn_predict_layers"),
+        "{e}"
+    );
     let e = scenario(
         "[deployment.speculative]\nmethod = \"medusa\"\ndraft-tokens = 2\nacceptance = 0.5",
     )

@@ -11,7 +11,10 @@
 //! extra query tokens of the `B` sequences (each attends to its context and the drafts
 //! before it; logits for all `B (1 + k)` positions) and one draft token costs one layer of
 //! a `B`-sequence decode step plus its lm_head. Prefill chunks in the same step keep their
-//! marginal cost: `T(step) = T(verify with prefill) - (1 - 1/E) T(verify without)`.
+//! marginal cost over the plain decode step: `T = T(step) - T(decode) + (T(verify) + k
+//! T(draft)) / E`, per term. The engine layer scales the result as it scales the plain
+//! step (its prefill/decode mix is the step's, not the verify pass's); the per-sequence CPU
+//! time of the verify pass counts every verified position.
 //! TPOT and the inter-token gaps are therefore the real ones averaged over the `E` tokens a
 //! step emits (the real gaps alternate between a step and nothing).
 //!
@@ -59,90 +62,72 @@ impl CostModel {
         self.spec.as_ref()
     }
 
-    /// Per-term seconds and sources of one step with speculative decoding (module docs);
-    /// `plain` prices a step without it.
+    /// Per-term seconds and sources of one step with decoding sequences under speculative
+    /// decoding (module docs), before the engine layer's scaling; the sources are the
+    /// plain step's.
     pub(super) fn speculative_terms(
         &self,
         s: &Speculative,
         shape: &StepShape,
-        plain: impl Fn(&StepShape) -> (CostBreakdown, CostSources),
     ) -> (CostBreakdown, CostSources) {
         let b = shape.decode_seqs;
-        if b == 0 {
-            return plain(shape);
-        }
         let k = u64::from(s.draft_tokens);
         let drafts = u64::from(b) * k;
-        let verify = |with_prefill: bool| StepShape {
-            prefill_tokens: if with_prefill {
-                shape.prefill_tokens
-            } else {
-                0
-            } + drafts,
-            prefill_seqs: (if with_prefill { shape.prefill_seqs } else { 0 })
-                .saturating_add(u32::try_from(drafts).unwrap_or(u32::MAX)),
-            prefill_attn_pairs: (if with_prefill {
-                shape.prefill_attn_pairs
-            } else {
-                0
-            })
-            .saturating_add(k.saturating_mul(shape.decode_context_tokens))
-            .saturating_add(u64::from(b) * k * (k + 1) / 2),
-            decode_seqs: b,
-            decode_context_tokens: shape.decode_context_tokens,
+        let decode_only = StepShape {
+            prefill_tokens: 0,
+            prefill_seqs: 0,
+            prefill_attn_pairs: 0,
+            ..*shape
         };
-        let (with, sources) = plain(&verify(true));
-        let (without, _) = plain(&verify(false));
-        let (one, _) = plain(&StepShape::decode_batch(b, 0).with_context(shape));
+        // The verify pass: the drafts as extra query tokens of their sequences (one chunk
+        // each, so that DP-attention spreads them with their sequences).
+        let verify = StepShape {
+            prefill_tokens: drafts,
+            prefill_seqs: u32::try_from(drafts).unwrap_or(u32::MAX),
+            prefill_attn_pairs: k
+                .saturating_mul(shape.decode_context_tokens)
+                .saturating_add(u64::from(b) * k * (k + 1) / 2),
+            ..decode_only
+        };
+        let (step, sources) = self.raw_terms(shape);
+        let (dec, _) = self.raw_terms(&decode_only);
+        let (ver, _) = self.raw_terms(&verify);
         let e = s.tokens_per_step();
-        let keep = 1.0 - 1.0 / e;
-        // One draft token: one layer of the B-sequence decode step, plus its lm_head.
+        let kf = k as f64;
         let per_layer = 1.0 / self.layers;
-        let draft = |x: f64, lm: bool| k as f64 * if lm { x } else { x * per_layer };
-        let term = |w: f64, wo: f64, d: f64| (w - keep * wo).max(0.0) + d / e;
+        // Prefill chunks keep their marginal cost over the plain decode step; the decode
+        // part is the verify pass plus k drafts (one layer of the decode step each, and
+        // its lm_head), over the tokens emitted.
+        let term = |st: f64, d: f64, v: f64, lm: bool| {
+            let draft = kf * if lm { d } else { d * per_layer };
+            (st - d).max(0.0) + (v + draft) / e
+        };
         (
             CostBreakdown {
-                gemm_s: term(with.gemm_s, without.gemm_s, draft(one.gemm_s, false)),
+                gemm_s: term(step.gemm_s, dec.gemm_s, ver.gemm_s, false),
                 attention_prefill_s: term(
-                    with.attention_prefill_s,
-                    without.attention_prefill_s,
-                    draft(one.attention_prefill_s, false),
+                    step.attention_prefill_s,
+                    dec.attention_prefill_s,
+                    ver.attention_prefill_s,
+                    false,
                 ),
                 attention_decode_s: term(
-                    with.attention_decode_s,
-                    without.attention_decode_s,
-                    draft(one.attention_decode_s, false),
+                    step.attention_decode_s,
+                    dec.attention_decode_s,
+                    ver.attention_decode_s,
+                    false,
                 ),
                 memory_bound_s: term(
-                    with.memory_bound_s,
-                    without.memory_bound_s,
-                    draft(one.memory_bound_s, false),
+                    step.memory_bound_s,
+                    dec.memory_bound_s,
+                    ver.memory_bound_s,
+                    false,
                 ),
-                allreduce_s: term(
-                    with.allreduce_s,
-                    without.allreduce_s,
-                    draft(one.allreduce_s, false),
-                ),
-                lm_head_s: term(
-                    with.lm_head_s,
-                    without.lm_head_s,
-                    draft(one.lm_head_s, true),
-                ),
-                overhead_s: term(
-                    with.overhead_s,
-                    without.overhead_s,
-                    draft(one.overhead_s, false),
-                ),
+                allreduce_s: term(step.allreduce_s, dec.allreduce_s, ver.allreduce_s, false),
+                lm_head_s: term(step.lm_head_s, dec.lm_head_s, ver.lm_head_s, true),
+                overhead_s: term(step.overhead_s, dec.overhead_s, ver.overhead_s, false),
             },
             sources,
         )
-    }
-}
-
-impl StepShape {
-    /// This decode batch with the decoding context of `of`.
-    fn with_context(mut self, of: &StepShape) -> StepShape {
-        self.decode_context_tokens = of.decode_context_tokens;
-        self
     }
 }

@@ -253,14 +253,19 @@ impl CostModel {
 
     /// Per-term seconds and sources of one step (with speculative decoding when in use).
     fn terms(&self, shape: &StepShape) -> (CostBreakdown, CostSources) {
-        match &self.spec {
-            Some(s) => self.speculative_terms(s, shape, |x| self.terms_plain(x)),
-            None => self.terms_plain(shape),
+        if tokens(shape) == 0.0 {
+            return (CostBreakdown::default(), CostSources::default());
         }
+        let (raw, sources) = match &self.spec {
+            Some(s) if shape.decode_seqs > 0 => self.speculative_terms(s, shape),
+            _ => self.raw_terms(shape),
+        };
+        (self.engine_scaled(shape, raw), sources)
     }
 
-    /// Per-term seconds and sources of one step without speculative decoding.
-    fn terms_plain(&self, shape: &StepShape) -> (CostBreakdown, CostSources) {
+    /// Per-term seconds and sources of one step without speculative decoding and before
+    /// the engine layer's scaling ([`Self::engine_scaled`]).
+    pub(super) fn raw_terms(&self, shape: &StepShape) -> (CostBreakdown, CostSources) {
         if tokens(shape) == 0.0 {
             return (CostBreakdown::default(), CostSources::default());
         }
@@ -289,18 +294,15 @@ impl CostModel {
         );
         let overhead_s = self.overhead_seconds(shape);
         (
-            self.engine_scaled(
-                shape,
-                CostBreakdown {
-                    gemm_s,
-                    attention_prefill_s,
-                    attention_decode_s,
-                    memory_bound_s,
-                    allreduce_s,
-                    lm_head_s,
-                    overhead_s,
-                },
-            ),
+            CostBreakdown {
+                gemm_s,
+                attention_prefill_s,
+                attention_decode_s,
+                memory_bound_s,
+                allreduce_s,
+                lm_head_s,
+                overhead_s,
+            },
             CostSources {
                 gemm,
                 attention_prefill,

@@ -278,6 +278,9 @@ struct Simulation<'s> {
     collector: Collector,
     next_serial: u64,
     kv_bytes_per_token: f64,
+    /// Sliding-window layers: their window in tokens and their KV bytes per token (all of
+    /// them, all KV heads); `None` without.
+    kv_window: Option<(u64, f64)>,
     layers: f64,
     max_prefill_tokens: u64,
     max_total_tokens: u64,
@@ -513,6 +516,10 @@ impl<'s> Simulation<'s> {
             ),
             next_serial: 0,
             kv_bytes_per_token: sc.model.kv_bytes_per_token(sc.kv_cache),
+            kv_window: sc.model.sliding_window.map(|w| {
+                let per_window = sc.model.kv_window_bytes_per_seq_per_gpu(sc.kv_cache, 1);
+                (u64::from(w.tokens), per_window / f64::from(w.tokens.max(1)))
+            }),
             layers: f64::from(sc.model.num_layers),
             max_prefill_tokens,
             max_total_tokens,

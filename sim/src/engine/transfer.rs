@@ -40,8 +40,12 @@ impl Simulation<'_> {
         } else {
             (p.ports().nic_out, d.ports().nic_in)
         };
-        let bytes = self.kv_bytes_per_token
-            * (r.context_after_prefill() - u64::from(r.transfer_skipped_tokens)) as f64;
+        let sent = r.context_after_prefill() - u64::from(r.transfer_skipped_tokens);
+        // Sliding-window layers send at most their window of the context.
+        let bytes = self.kv_bytes_per_token * sent as f64
+            + self.kv_window.map_or(0.0, |(tokens, per_token)| {
+                per_token * sent.min(tokens) as f64
+            });
         let link = self.net.capacity(src).min(self.net.capacity(dst));
         let (remaining, not_before) = match overlapped_since {
             Some(start) => {

@@ -548,16 +548,15 @@ impl RoleCtx<'_> {
         .map_err(|e| {
             let key = self.memory_culprit(&e, &engine, reserve_given, util_given);
             v.invalid(&format!("{at}.{key}"), e.to_string())
-        })?
+        })?;
+        let before_windows = memory.kv_capacity_tokens;
         // Sliding-window layers hold a window per running sequence.
-        .reserve_windows(engine.max_num_seqs);
+        let memory = memory.reserve_windows(engine.max_num_seqs);
         let block = u64::from(engine.kv_block_tokens);
         if memory.kv_capacity_tokens < block {
             // The sliding-window reserve of the running sequences is to blame when the
             // cache had room before it.
-            let windows = memory.windows_reserved > 0
-                && memory.kv_window_bytes_per_seq_per_gpu * f64::from(engine.max_num_seqs)
-                    >= memory.kv_bytes_per_token_per_gpu * block as f64;
+            let windows = memory.windows_reserved > 0 && before_windows >= block;
             let key = if windows {
                 "engine.max-num-seqs"
             } else if block_given {

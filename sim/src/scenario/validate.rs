@@ -126,6 +126,18 @@ impl Scenario {
             engine_override,
             speculative,
         } = deployment;
+        if let Some(s) = &speculative
+            && s.method == super::SpeculativeMethod::Mtp
+            && arch.mtp_layers == 0
+        {
+            return Err(v.invalid(
+                "deployment.speculative.method",
+                format!(
+                    "mtp: {} has no multi-token-prediction layers (config.json num_nextn_predict_layers); use eagle (a draft layer)",
+                    arch.id
+                ),
+            ));
+        }
         let speculative = match speculative {
             None => None,
             Some(s) => Some(super::SpeculativeConfig {
