@@ -66,13 +66,13 @@ impl Parallelism {
         self.dp <= 1 && self.ep <= 1
     }
 
-    /// How it is written in reports: `TP 8`, or `TP 8 (DP-attention 8, EP 8)`.
+    /// How it is written in reports: `TP 8`, or `TP 8, DP-attention 8, EP 8`.
     pub fn label(&self) -> String {
         if self.is_plain_tp() {
             format!("TP {}", self.gpus)
         } else {
             format!(
-                "TP {} (DP-attention {}, EP {})",
+                "TP {}, DP-attention {}, EP {}",
                 self.gpus,
                 self.dp_ranks(),
                 self.ep_ranks()
@@ -130,7 +130,7 @@ mod tests {
         };
         assert_eq!((p.attention_tp(), p.moe_tp()), (1, 1));
         p.check(&ds).unwrap();
-        assert_eq!(p.label(), "TP 8 (DP-attention 8, EP 8)");
+        assert_eq!(p.label(), "TP 8, DP-attention 8, EP 8");
         let tp = Parallelism::from(8);
         assert!(tp.is_plain_tp());
         assert_eq!(

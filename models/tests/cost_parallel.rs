@@ -93,7 +93,7 @@ fn a_dp_rank_runs_attention_on_its_own_share() {
     // layer: the communication term is the all-to-alls alone.
     assert_eq!(tp1.breakdown(&decode(8, 4096)).allreduce_s, 0.0);
     assert!(a.allreduce_s > 0.0);
-    assert_eq!(dp8.parallelism().label(), "TP 8 (DP-attention 8, EP 8)");
+    assert_eq!(dp8.parallelism().label(), "TP 8, DP-attention 8, EP 8");
 }
 
 #[test]

@@ -63,6 +63,12 @@ pub struct StepReport {
     pub gpu: String,
     /// TP degree.
     pub tp: u32,
+    /// DP-attention ranks (written when above 1).
+    #[serde(skip_serializing_if = "is_one")]
+    pub dp: u32,
+    /// Expert-parallel ranks (written when above 1).
+    #[serde(skip_serializing_if = "is_one")]
+    pub ep: u32,
     /// Weight format.
     pub weights: &'static str,
     /// KV-cache format.
@@ -96,6 +102,8 @@ impl StepReport {
             model: cm.arch().id.clone(),
             gpu: cm.gpu().id.clone(),
             tp: cm.tp(),
+            dp: cm.parallelism().dp_ranks(),
+            ep: cm.parallelism().ep_ranks(),
             weights: cm.weights().name(),
             kv_cache: cm.kv().name(),
             shape,
@@ -113,11 +121,16 @@ impl StepReport {
         // Writing to a String cannot fail.
         let _ = writeln!(
             out,
-            "{} on {} x {} (TP {}), weights {}, KV {}: {:.3} ms per step ({})",
+            "{} on {} x {} ({}), weights {}, KV {}: {:.3} ms per step ({})",
             self.model,
             self.tp,
             self.gpu,
-            self.tp,
+            crate::Parallelism {
+                gpus: self.tp,
+                dp: self.dp,
+                ep: self.ep,
+            }
+            .label(),
             self.weights,
             self.kv_cache,
             self.ms,
@@ -166,4 +179,8 @@ impl StepReport {
         }
         out
     }
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
