@@ -210,3 +210,29 @@ fn hot_experts_slow_the_expert_ranks_only_under_ep() {
         assert_eq!(m(par(8, 1, 1), 2.0).step_seconds(&d), tp.step_seconds(&d));
     }
 }
+
+#[test]
+fn two_batch_overlap_hides_half_of_the_shorter_of_all_to_all_and_compute() {
+    let d = decode(512, 2048);
+    let m = |p: Parallelism, on: bool| {
+        model("deepseek-v3", "h200", p)
+            .with_profile(None)
+            .with_two_batch_overlap(on)
+    };
+    let (off, on) = (m(par(8, 8, 8), false), m(par(8, 8, 8), true));
+    let (a, b) = (off.breakdown(&d), on.breakdown(&d));
+    // The all-to-all is the whole communication term here (attention TP 1).
+    let compute =
+        a.gemm_s + a.attention_prefill_s + a.attention_decode_s + a.memory_bound_s + a.lm_head_s;
+    let hidden = a.allreduce_s.min(compute) / 2.0;
+    assert!(
+        (a.allreduce_s - b.allreduce_s - hidden).abs() < 1e-12,
+        "{a:?} {b:?}"
+    );
+    assert!(b.allreduce_s > 0.0);
+    // Without DP-attention there is no all-to-all to hide.
+    assert_eq!(
+        m(par(8, 1, 8), true).step_seconds(&d),
+        m(par(8, 1, 8), false).step_seconds(&d)
+    );
+}

@@ -142,3 +142,26 @@ fn expert_imbalance_needs_ep_and_slows_the_run() {
         even.metrics.tpot_ms.p50
     );
 }
+
+#[test]
+fn two_batch_overlap_needs_dp_and_ep_and_shortens_steps() {
+    let e = scenario("ep = 8\ntwo-batch-overlap = true").unwrap_err();
+    assert!(
+        e.contains("deployment.aggregated.two-batch-overlap") && e.contains("dp > 1"),
+        "{e}"
+    );
+    let run = |split: &str| {
+        let sc = scenario(split).unwrap();
+        xpyd_sim::run(&sc, System::Main, &mut |_| {}).unwrap()
+    };
+    let (plain, tbo) = (
+        run("dp = 8\nep = 8"),
+        run("dp = 8\nep = 8\ntwo-batch-overlap = true"),
+    );
+    assert!(
+        tbo.metrics.tpot_ms.p50 < plain.metrics.tpot_ms.p50,
+        "{} vs {}",
+        tbo.metrics.tpot_ms.p50,
+        plain.metrics.tpot_ms.p50
+    );
+}

@@ -214,6 +214,8 @@ pub struct CostModel {
     spec: Option<Speculative>,
     /// The busiest expert rank's routed pairs over the mean ([`CostModel::with_expert_imbalance`]).
     expert_imbalance: f64,
+    /// Two-batch overlap of the all-to-all with compute ([`CostModel::with_two_batch_overlap`]).
+    two_batch_overlap: bool,
 }
 
 impl CostModel {
@@ -390,6 +392,7 @@ impl CostModel {
             engine: None,
             spec: None,
             expert_imbalance: 1.0,
+            two_batch_overlap: false,
             par,
             a2a_calls,
             a2a_latency_s: allreduce_latency_s,
@@ -534,6 +537,16 @@ impl CostModel {
             }
             None => self,
         }
+    }
+
+    /// The same instance with two-batch overlap (SGLang `--enable-two-batch-overlap`, vLLM
+    /// `--enable-dbo`): each step runs as two micro-batches so that one's dispatch/combine
+    /// all-to-all runs during the other's compute, a two-stage pipeline that hides half of
+    /// the shorter of the two. Only the all-to-all of DP-attention with EP is hidden;
+    /// without it the step is unchanged.
+    pub fn with_two_batch_overlap(mut self, on: bool) -> CostModel {
+        self.two_batch_overlap = on;
+        self
     }
 
     /// The engine layer in use, if any.

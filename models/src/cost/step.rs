@@ -256,10 +256,20 @@ impl CostModel {
         if tokens(shape) == 0.0 {
             return (CostBreakdown::default(), CostSources::default());
         }
-        let (raw, sources) = match &self.spec {
+        let (mut raw, sources) = match &self.spec {
             Some(s) if shape.decode_seqs > 0 => self.speculative_terms(s, shape),
             _ => self.raw_terms(shape),
         };
+        if self.two_batch_overlap && self.a2a_calls > 0.0 {
+            // Two micro-batches: half the shorter of the all-to-all and the compute hides.
+            let comm = self.a2a_seconds(&self.rank(shape)).min(raw.allreduce_s);
+            let compute = raw.gemm_s
+                + raw.attention_prefill_s
+                + raw.attention_decode_s
+                + raw.memory_bound_s
+                + raw.lm_head_s;
+            raw.allreduce_s -= comm.min(compute) / 2.0;
+        }
         (self.engine_scaled(shape, raw), sources)
     }
 

@@ -114,6 +114,7 @@ fn worker(
         literal(&format!("{MODEL_MOUNT}/{}", spec.model.hf_repo)),
     ];
     a.extend(engine_args(spec, r));
+    a.extend(super::vllm::dbo_args(r, pd_role));
     let mut env = runtime_env(spec);
     env.push(("DYN_SYSTEM_ENABLED".into(), EnvValue::Value("true".into())));
     env.push((

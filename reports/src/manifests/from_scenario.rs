@@ -208,6 +208,7 @@ impl DeploymentSpec {
             gpus_per_node: gpn,
             dp: r.dp,
             ep: r.ep,
+            two_batch_overlap: r.two_batch_overlap,
             engine: EngineKnobs {
                 max_running_requests: Some(r.engine.max_num_seqs),
                 max_batched_tokens: Some(r.engine.max_batched_tokens),

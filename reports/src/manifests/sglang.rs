@@ -272,6 +272,9 @@ fn engine(
     if r.dp > 1 {
         a.push("--enable-dp-attention".into());
     }
+    if r.two_batch_overlap {
+        a.push("--enable-two-batch-overlap".into());
+    }
     a.push("--enable-metrics".into());
     let mut c = Container::new(
         "engine",

@@ -152,6 +152,10 @@ pub struct RoleSpec {
     /// `--ep_size` / `--expert-parallel-size`, vLLM `--enable-expert-parallel` (only
     /// `ep = tp`: vLLM's EP spans all of the instance's GPUs).
     pub ep: u32,
+    /// Two-batch overlap of the all-to-all (needs `dp > 1` and `ep > 1`): SGLang
+    /// `--enable-two-batch-overlap`, vLLM `--enable-dbo` with a DeepEP all-to-all backend;
+    /// TensorRT-LLM: refused (no flag emitted).
+    pub two_batch_overlap: bool,
     /// Engine flags.
     pub engine: EngineKnobs,
     /// Autoscaler of this role; `None` keeps `replicas` fixed.
@@ -494,6 +498,13 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
         if v == 0 {
             return Err(invalid(&f(k), "0", "must be at least 1"));
         }
+    }
+    if r.two_batch_overlap && (r.dp <= 1 || r.ep <= 1) {
+        return Err(invalid(
+            &f("two_batch_overlap"),
+            "true",
+            "needs dp > 1 and ep > 1 (it overlaps their all-to-all)",
+        ));
     }
     for (k, v) in [("dp", r.dp), ("ep", r.ep)] {
         if !r.tp.is_multiple_of(v) {

@@ -59,6 +59,13 @@ pub(super) fn check_role(
             ),
         });
     }
+    if r.two_batch_overlap {
+        return Err(ManifestError::Invalid {
+            field: format!("{role}.two_batch_overlap"),
+            value: "true".into(),
+            reason: "the TensorRT-LLM manifests set no micro-batch overlap of the MoE all-to-all: use false".into(),
+        });
+    }
     // Dynamo's TensorRT-LLM worker has `--enable-attention-dp` (attention DP size =
     // TP size); trtllm-serve sets `enable_attention_dp` only in an options file.
     if r.dp > 1 {

@@ -63,6 +63,25 @@ pub(super) fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> 
     Ok(())
 }
 
+/// vLLM's dual-batch overlap for a role with two-batch overlap: `--enable-dbo` with a
+/// DeepEP all-to-all backend (its DBO needs one), high-throughput where prompts are
+/// computed, low-latency on decode-only roles.
+pub(crate) fn dbo_args(r: &RoleSpec, pd_role: Option<&str>) -> Vec<String> {
+    if !r.two_batch_overlap {
+        return Vec::new();
+    }
+    let backend = if pd_role == Some("decode") {
+        "deepep_low_latency"
+    } else {
+        "deepep_high_throughput"
+    };
+    vec![
+        "--enable-dbo".into(),
+        "--all2all-backend".into(),
+        backend.into(),
+    ]
+}
+
 /// vLLM engine arguments shared by `vllm serve` and `dynamo.vllm`, after the model.
 pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
@@ -175,6 +194,7 @@ fn engine(
         HTTP_PORT.to_string(),
     ];
     a.extend(engine_args(spec, r));
+    a.extend(dbo_args(r, pd_role));
     let mut env = vec![("POD_IP".to_string(), EnvValue::Field("status.podIP"))];
     let mut ports = vec![("http", HTTP_PORT)];
     if let Some(pd) = pd_role {

@@ -147,3 +147,38 @@ fn mtp_is_switched_on_in_each_engine() {
         "{e}"
     );
 }
+
+/// Two-batch overlap in each engine's flags; TensorRT-LLM refuses it by field.
+#[test]
+fn two_batch_overlap_flags() {
+    let tbo = |backend: Backend, disagg: bool| {
+        let mut s = split(backend, disagg, 4, 4);
+        match &mut s.topology {
+            RoleTopology::Aggregated(r) => r.two_batch_overlap = true,
+            RoleTopology::Disaggregated { decode, .. } => decode.two_batch_overlap = true,
+        }
+        s
+    };
+    let a = args(&tbo(Backend::Sglang, true), "decode");
+    assert!(a.contains("--enable-two-batch-overlap"), "{a}");
+    let a = args(&tbo(Backend::Vllm, true), "decode");
+    assert!(
+        a.contains("--enable-dbo") && a.contains("--all2all-backend deepep_low_latency"),
+        "{a}"
+    );
+    let e = emit_all(&tbo(Backend::Trtllm, true), &EmitOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("decode.two_batch_overlap"), "{e}");
+    let mut bad = split(Backend::Sglang, true, 1, 4);
+    if let RoleTopology::Disaggregated { decode, .. } = &mut bad.topology {
+        decode.two_batch_overlap = true;
+    }
+    let e = emit_all(&bad, &EmitOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("decode.two_batch_overlap") && e.contains("dp > 1"),
+        "{e}"
+    );
+}

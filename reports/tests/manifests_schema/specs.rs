@@ -20,6 +20,7 @@ fn role(tp: u32, replicas: u32, gpus_per_node: u32) -> RoleSpec {
         gpus_per_node,
         dp: 1,
         ep: 1,
+        two_batch_overlap: false,
         engine: EngineKnobs {
             max_running_requests: Some(128),
             max_batched_tokens: Some(8192),

@@ -197,6 +197,7 @@ impl Scenario {
     pub fn cost_model_for(&self, role: &super::RoleConfig) -> xpyd_models::CostModel {
         self.cost_model(role.parallelism())
             .with_expert_imbalance(role.expert_imbalance)
+            .with_two_batch_overlap(role.two_batch_overlap)
     }
 
     /// Front-end time every response carries (the engine layer's), added to TTFT and E2E.

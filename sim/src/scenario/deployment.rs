@@ -305,6 +305,10 @@ pub struct RoleFile {
     /// With `ep > 1`: the busiest expert rank's routed tokens over the mean (hot experts),
     /// 1 to `ep`; every rank waits for it. Default 1 (balanced routing).
     pub expert_imbalance: Option<f64>,
+    /// With `dp > 1` and `ep > 1`: run each step as two micro-batches so that the
+    /// all-to-all overlaps compute (SGLang `--enable-two-batch-overlap`, vLLM
+    /// `--enable-dbo`). Default false.
+    pub two_batch_overlap: Option<bool>,
     /// How requests are spread over this role's instances (default round-robin).
     pub router: Option<RouterKind>,
     /// Engine knobs (defaults from the backend).
@@ -391,6 +395,9 @@ pub struct RoleConfig {
     /// The busiest expert rank's routed tokens over the mean (1: balanced).
     #[serde(skip_serializing_if = "is_balanced")]
     pub expert_imbalance: f64,
+    /// Two-batch overlap of the all-to-all with compute.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub two_batch_overlap: bool,
     /// Router.
     pub router: RouterKind,
     /// Engine knobs.
@@ -495,6 +502,7 @@ impl RoleCtx<'_> {
             dp,
             ep,
             expert_imbalance,
+            two_batch_overlap,
             router,
             engine,
             autoscale,
@@ -513,6 +521,13 @@ impl RoleCtx<'_> {
             ));
         }
         let par = self.parallelism(at, tp, dp, ep)?;
+        let two_batch_overlap = two_batch_overlap.unwrap_or(false);
+        if two_batch_overlap && (par.dp <= 1 || par.ep <= 1) {
+            return Err(v.invalid(
+                &format!("{at}.two-batch-overlap"),
+                "needs DP-attention and expert parallelism (dp > 1 and ep > 1): it overlaps their all-to-all with compute",
+            ));
+        }
         let expert_imbalance = match expert_imbalance {
             None => 1.0,
             Some(_) if par.ep <= 1 => {
@@ -606,6 +621,7 @@ impl RoleCtx<'_> {
             dp: par.dp,
             ep: par.ep,
             expert_imbalance,
+            two_batch_overlap,
             router: router.unwrap_or(RouterKind::RoundRobin),
             engine,
             memory,

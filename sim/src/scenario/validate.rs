@@ -275,6 +275,7 @@ impl Scenario {
                     dp: None,
                     ep: None,
                     expert_imbalance: None,
+                    two_batch_overlap: None,
                     router: Some(router.unwrap_or(prefill.router)),
                     engine: EngineFile::default(),
                     autoscale: None,
