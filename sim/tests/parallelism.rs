@@ -165,3 +165,52 @@ fn two_batch_overlap_needs_dp_and_ep_and_shortens_steps() {
         plain.metrics.tpot_ms.p50
     );
 }
+
+/// A request's KV lives on one attention rank: one longer than a rank's share of the
+/// cache is rejected even though the instance as a whole could hold it.
+#[test]
+fn a_request_must_fit_one_attention_rank() {
+    let run = |input: u32| {
+        let text = format!(
+            r#"
+seed = 3
+[model]
+id = "deepseek-v3"
+weights = "fp8"
+[hardware]
+gpu = "h200"
+[deployment]
+mode = "aggregated"
+backend = "sglang"
+[deployment.aggregated]
+replicas = 1
+tp = 8
+dp = 8
+ep = 8
+engine = {{ gpu-memory-utilization = 0.72 }}
+[workload]
+requests = 3
+[workload.arrival]
+kind = "poisson"
+rate-rps = 0.5
+[workload.input-tokens]
+kind = "fixed"
+tokens = {input}
+[workload.output-tokens]
+kind = "fixed"
+tokens = 10
+"#
+        );
+        let sc = Scenario::from_text(Path::new("rank.toml"), Path::new("."), &text, &[]).unwrap();
+        let cap = role(&sc).memory.kv_capacity_tokens;
+        let out = xpyd_sim::run(&sc, System::Main, &mut |_| {}).unwrap();
+        (cap, out.metrics.requests)
+    };
+    let (cap, fits) = run(100_000);
+    let per_rank = cap / 8;
+    assert!((100_010..130_000).contains(&per_rank), "{per_rank}");
+    assert_eq!((fits.completed, fits.rejected), (3, 0));
+    let (_, too_long) = run(u32::try_from(per_rank).unwrap() + 1);
+    assert_eq!(too_long.arrived, 3);
+    assert_eq!((too_long.completed, too_long.rejected), (0, 3));
+}
