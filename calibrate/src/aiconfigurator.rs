@@ -225,7 +225,7 @@ pub enum PrefillShapes {
 
 /// `(batch, per-GPU heads, per-GPU KV heads)` of the prefill shapes `xpyd-calibrate`
 /// measures. The cost model reads prefill attention as a function of FLOPs alone and
-/// raises the sampled curve to a running maximum (`models/src/calibrated.rs`), so rows
+/// raises the sampled curve to a running maximum (`models/src/calibrated/mod.rs`), so rows
 /// that are slow for their FLOPs (many heads over short sequences, batch 128+: under
 /// 60 TFLOP/s) would lift every larger call: with all rows, Qwen3-32B TP 2 prefill of
 /// 2048 tokens costs 5x what the matching row says. On these shapes the curve stays

@@ -171,35 +171,14 @@ fn two_batch_overlap_needs_dp_and_ep_and_shortens_steps() {
 #[test]
 fn a_request_must_fit_one_attention_rank() {
     let run = |input: u32| {
+        // The shared scenario at a smaller cache, with few requests of `input` tokens.
+        let base = text("dp = 8\nep = 8", "deepseek-v3")
+            .replace("max-num-seqs = 512", "gpu-memory-utilization = 0.72");
         let text = format!(
-            r#"
-seed = 3
-[model]
-id = "deepseek-v3"
-weights = "fp8"
-[hardware]
-gpu = "h200"
-[deployment]
-mode = "aggregated"
-backend = "sglang"
-[deployment.aggregated]
-replicas = 1
-tp = 8
-dp = 8
-ep = 8
-engine = {{ gpu-memory-utilization = 0.72 }}
-[workload]
-requests = 3
-[workload.arrival]
-kind = "poisson"
-rate-rps = 0.5
-[workload.input-tokens]
-kind = "fixed"
-tokens = {input}
-[workload.output-tokens]
-kind = "fixed"
-tokens = 10
-"#
+            "{}[workload]\nrequests = 3\n[workload.arrival]\nkind = \"poisson\"\nrate-rps = 0.5\n\
+             [workload.input-tokens]\nkind = \"fixed\"\ntokens = {input}\n\
+             [workload.output-tokens]\nkind = \"fixed\"\ntokens = 10\n",
+            &base[..base.find("[workload]").unwrap()]
         );
         let sc = Scenario::from_text(Path::new("rank.toml"), Path::new("."), &text, &[]).unwrap();
         let cap = role(&sc).memory.kv_capacity_tokens;

@@ -469,14 +469,9 @@ impl<'s> Simulation<'s> {
             .map(|s| s.window)
             .max()
             .unwrap_or(SimDuration::ZERO);
-        // The longest request an instance can hold: with DP-attention one rank's share
-        // of its cache (a request's KV lives on one attention rank).
         let cap = |ids: &[InstanceId]| {
             ids.iter()
-                .map(|&i| {
-                    let dp = u64::from(insts[i].cost().parallelism().dp_ranks());
-                    insts[i].kv_capacity_tokens() / dp
-                })
+                .map(|&i| insts[i].max_request_tokens())
                 .min()
                 .unwrap_or(0)
         };

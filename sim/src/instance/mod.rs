@@ -343,6 +343,12 @@ impl Instance {
         self.total_blocks * u64::from(self.block_tokens())
     }
 
+    /// The longest request this instance can hold: its cache, or with DP-attention one
+    /// attention rank's share of it (a request's KV lives on one rank).
+    pub fn max_request_tokens(&self) -> u64 {
+        self.kv_capacity_tokens() / u64::from(self.cost().parallelism().dp_ranks())
+    }
+
     // ----- what it holds --------------------------------------------------------------------
 
     /// Free KV blocks.
