@@ -10,6 +10,7 @@
 //! profile that [`Profile::new`] accepts, through a temporary file renamed over the
 //! target, so an interrupted write never leaves a half-written profile.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use xpyd_models::Dtype;
 use xpyd_models::profile::{
@@ -427,15 +428,31 @@ struct MoeBenchFile {
     gemm: Vec<MoeBenchGemm>,
 }
 
-/// `base` with the `scripts/moe_bench.py` output at `input` folded in: the
-/// `moe_experts` table replaced; router and shared-expert GEMM rows added where the
-/// profile lacks their `(m, n, k, dtype)` (cuBLASLt rows already there are kept).
+/// The kernel family of a `moe_experts` row: its kernel label up to the first space
+/// (`xpyd-triton-fused-moe 16x128x128x1x4x3` is of `xpyd-triton-fused-moe`).
+fn kernel_family(kernel: &str) -> &str {
+    kernel.split(' ').next().unwrap_or(kernel)
+}
+
+/// `base` with the output at `input` of `scripts/moe_bench.py` (torch grouped GEMMs) or
+/// `scripts/moe_triton_bench.py` (our Triton fused-MoE kernel) folded in: the
+/// `moe_experts` rows of the kernel families in the file replaced, other kernels' rows
+/// kept (the cost model takes the fastest row at each token count, as an engine's tuned
+/// kernel choice does); router and shared-expert GEMM rows added where the profile
+/// lacks their `(m, n, k, dtype)` (cuBLASLt rows already there are kept).
 pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result<ProfileData> {
     let file: MoeBenchFile = read_json(input)?;
     let mut d = base.clone();
     same_gpu(input, &file.gpu_name, &d)?;
     d.format_version = FORMAT_VERSION;
-    d.moe_experts = file
+    let families: BTreeSet<&str> = file
+        .experts
+        .iter()
+        .map(|r| kernel_family(&r.kernel))
+        .collect();
+    d.moe_experts
+        .retain(|r| !families.contains(kernel_family(&r.kernel)));
+    let new_rows = file
         .experts
         .iter()
         .map(|r| {
@@ -453,7 +470,8 @@ pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result
                 label: r.label.clone(),
             })
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?;
+    d.moe_experts.extend(new_rows);
     let (mut added, mut kept) = (0, 0);
     // Rows are appended in the script's order (model, TP, layer, dtype, m), after the
     // rows already there, so a merge leaves existing rows where they were.
@@ -483,22 +501,29 @@ pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result
         });
     }
     d.header.command_line = format!("{}; {command_line}", d.header.command_line);
-    d.header
-        .notes
-        .retain(|n| !n.starts_with("moe_experts from") && !n.starts_with("moe_bench:"));
+    // Notes are per kernel family: a merge replaces the notes of the families it brings.
+    let fams = families.iter().copied().collect::<Vec<_>>().join(", ");
+    let tag = format!("moe_experts [{fams}]");
+    d.header.notes.retain(|n| {
+        !n.starts_with(&tag)
+            && !n.starts_with(&format!("moe_bench [{fams}]:"))
+            // Notes of merges before the tag existed, all of the torch kernels.
+            && !(families.iter().any(|f| f.starts_with("torch-"))
+                && (n.starts_with("moe_experts from") || n.starts_with("moe_bench:")))
+    });
     let checks: Vec<String> = file
         .checks
         .iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     d.header.notes.push(format!(
-        "moe_experts from scripts/moe_bench.py (PyTorch {}): {} rows; router and shared-expert GEMMs: {added} rows added, {kept} already measured by cuBLASLt kept; grouped kernels checked against a per-expert loop: {}",
+        "{tag} from PyTorch {}: {} rows; router and shared-expert GEMMs: {added} rows added, {kept} already measured by cuBLASLt kept; checks against a per-expert reference: {}",
         file.torch_version,
-        d.moe_experts.len(),
+        file.experts.len(),
         checks.join(", ")
     ));
     for n in &file.notes {
-        d.header.notes.push(format!("moe_bench: {n}"));
+        d.header.notes.push(format!("moe_bench [{fams}]: {n}"));
     }
     Ok(d)
 }
@@ -867,5 +892,57 @@ mod tests {
             e.to_string(),
             "merge --rows: f.json has no attention_decode rows"
         );
+    }
+
+    #[test]
+    fn moe_rows_of_another_kernel_family_are_kept() {
+        let dir = std::env::temp_dir().join(format!("xpyd-moe-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let b = Profile::builtin("h100").unwrap().data().clone();
+        let torch_rows = b
+            .moe_experts
+            .iter()
+            .filter(|r| r.kernel.starts_with("torch-"))
+            .count();
+        assert!(torch_rows > 0, "the shipped profile has torch rows");
+        let file = |kernel: &str, seconds: f64| {
+            let rows: Vec<serde_json::Value> = [1u64, 2]
+                .iter()
+                .map(|&t| {
+                    serde_json::json!({
+                        "hidden": 7168, "inter": 256, "experts": 256, "top_k": 8,
+                        "dtype": "fp8", "tokens": t, "touched": 8 * t,
+                        "seconds": seconds * t as f64,
+                        "kernel": format!("{kernel} 16x128x128x1x4x3"),
+                        "label": "deepseek-v3/tp8"
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "gpu_name": b.header.gpu_name, "torch_version": "2.11",
+                "checks": {"k": 1e-3}, "notes": ["took 1 s"], "gemm": [], "experts": rows
+            })
+        };
+        let path = dir.join("triton.json");
+        std::fs::write(&path, file("xpyd-triton-fused-moe", 1e-5).to_string()).unwrap();
+        let m = merge_moe(&b, &path, "test").unwrap();
+        assert_eq!(
+            m.moe_experts.len(),
+            b.moe_experts.len() + 2,
+            "added beside the torch rows"
+        );
+        // Merging the family again replaces its rows and its notes, not the torch ones.
+        std::fs::write(&path, file("xpyd-triton-fused-moe", 2e-5).to_string()).unwrap();
+        let m2 = merge_moe(&m, &path, "test").unwrap();
+        assert_eq!(m2.moe_experts.len(), m.moe_experts.len());
+        assert_eq!(m2.header.notes.len(), m.header.notes.len());
+        let fast: Vec<f64> = m2
+            .moe_experts
+            .iter()
+            .filter(|r| r.kernel.starts_with("xpyd-triton"))
+            .map(|r| r.seconds)
+            .collect();
+        assert_eq!(fast, vec![2e-5, 4e-5]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -761,6 +761,12 @@ mod tests {
         let f = LogCurve::new(vec![(2.0, 3.0)], true).unwrap();
         assert!(close(f.eval(1.0), 3.0));
         assert!(LogCurve::new(vec![(0.0, 1.0)], true).is_none());
+        // Two kernels measured at the same x: the faster one counts (moe_experts rows of
+        // the torch grouped GEMM and of the Triton fused-MoE kernel, in any order).
+        let k =
+            LogCurve::new(vec![(2.0, 5.0), (1.0, 10.0), (1.0, 4.0), (2.0, 9.0)], false).unwrap();
+        assert!(close(k.eval(1.0), 4.0));
+        assert!(close(k.eval(2.0), 5.0));
     }
 
     #[test]
