@@ -31,7 +31,7 @@ configuration is checked against a per-expert float32 reference on the same inpu
 check or does not compile is left out, and the checks go into the output.
 
 Usage: python3 moe_triton_bench.py OUT.json [--reps 5] [--models ...] [--tp 1,2,4,8]
-       [--max-tokens 16384] [--deadline-s 300]
+       [--order model:tp,...] [--max-tokens 16384] [--deadline-s 300]
 """
 import argparse
 import json
@@ -320,6 +320,9 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--tp", default="1,2,4,8")
+    ap.add_argument("--order", default="",
+                    help="model:tp pairs to measure, in this order (e.g. deepseek-v3:8,deepseek-v3:1); "
+                         "default: every model x --tp")
     ap.add_argument("--max-tokens", type=int, default=16384)
     ap.add_argument("--deadline-s", type=float, default=300.0)
     ap.add_argument("--check-only", action="store_true",
@@ -344,57 +347,60 @@ def main():
                         + "; ".join(f"{d}: {len(c)} of {len(CONFIGS)}" for d, c in good.items()))
     timer = Timer(args.reps)
     grid = token_grid(args.max_tokens)
-    for name in args.models.split(","):
+    if args.order:
+        jobs = [(m, int(t)) for m, t in (x.split(":") for x in args.order.split(","))]
+    else:
+        jobs = [(m, int(t)) for m in args.models.split(",") for t in args.tp.split(",")]
+    for name, tp in jobs:
         h, e, k, inter = MODELS[name]
-        for tp in [int(x) for x in args.tp.split(",")]:
-            it = inter // tp
-            for dtype in ("bf16", "fp8"):
-                if it % GROUP and dtype == "fp8":
-                    doc["notes"].append(f"{name} tp{tp} fp8: {it} not a multiple of {GROUP}")
-                    continue
+        it = inter // tp
+        for dtype in ("bf16", "fp8"):
+            if it % GROUP and dtype == "fp8":
+                doc["notes"].append(f"{name} tp{tp} fp8: {it} not a multiple of {GROUP}")
+                continue
+            try:
+                w = make_weights(h, e, it, dtype, device)
+            except Exception as ex:  # noqa: BLE001 - record and go on
+                doc["notes"].append(f"{name} tp{tp} {dtype}: weights failed: {str(ex).splitlines()[0][:200]}")
+                continue
+            for t in grid:
+                if time.time() - t0 > args.deadline_s:
+                    doc["notes"].append(f"deadline: stopped before {name} tp{tp} {dtype} T={t}")
+                    save()
+                    return
                 try:
-                    w = make_weights(h, e, it, dtype, device)
+                    topk, gu, dn = make_layer(w, h, e, k, it, t, dtype, device)
+                    best = None
+                    avg = t * k / e
+                    # Tiles far from the pairs per expert are never an engine's pick
+                    # (and the small ones are slow to time at prefill sizes).
+                    cands = [c for c in good[dtype] if min(64, avg / 8) <= c[0] <= max(16, 2 * avg)]
+                    for cfg in cands:
+                        al = align(topk, e, cfg[0], device)
+                        f1, f2 = gu.launcher(cfg, al), dn.launcher(cfg, al)
+                        sec = timer(lambda: (f1(), f2()))
+                        if best is None or sec < best[0]:
+                            best = (sec, cfg)
+                    if best is None:
+                        continue
+                    sec, cfg = best
+                    touched = len(set(topk.flatten().tolist()))
+                    flops = 2.0 * t * k * 3 * h * it
+                    doc["experts"].append(dict(
+                        hidden=h, inter=it, experts=e, top_k=k, dtype=dtype, tokens=t,
+                        touched=touched, seconds=sec,
+                        kernel=f"xpyd-triton-fused-moe {'x'.join(map(str, cfg))}",
+                        label=f"{name}/tp{tp}"))
+                    log(f"{name} tp{tp} {dtype} T={t}: {sec*1e6:.1f} us "
+                        f"{flops/sec/1e12:.0f} TFLOP/s, {touched} experts, cfg {cfg}")
+                    del gu, dn
                 except Exception as ex:  # noqa: BLE001 - record and go on
-                    doc["notes"].append(f"{name} tp{tp} {dtype}: weights failed: {str(ex).splitlines()[0][:200]}")
-                    continue
-                for t in grid:
-                    if time.time() - t0 > args.deadline_s:
-                        doc["notes"].append(f"deadline: stopped before {name} tp{tp} {dtype} T={t}")
-                        save()
-                        return
-                    try:
-                        topk, gu, dn = make_layer(w, h, e, k, it, t, dtype, device)
-                        best = None
-                        avg = t * k / e
-                        # Tiles far from the pairs per expert are never an engine's pick
-                        # (and the small ones are slow to time at prefill sizes).
-                        cands = [c for c in good[dtype] if min(64, avg / 8) <= c[0] <= max(16, 2 * avg)]
-                        for cfg in cands:
-                            al = align(topk, e, cfg[0], device)
-                            f1, f2 = gu.launcher(cfg, al), dn.launcher(cfg, al)
-                            sec = timer(lambda: (f1(), f2()))
-                            if best is None or sec < best[0]:
-                                best = (sec, cfg)
-                        if best is None:
-                            continue
-                        sec, cfg = best
-                        touched = len(set(topk.flatten().tolist()))
-                        flops = 2.0 * t * k * 3 * h * it
-                        doc["experts"].append(dict(
-                            hidden=h, inter=it, experts=e, top_k=k, dtype=dtype, tokens=t,
-                            touched=touched, seconds=sec,
-                            kernel=f"xpyd-triton-fused-moe {'x'.join(map(str, cfg))}",
-                            label=f"{name}/tp{tp}"))
-                        log(f"{name} tp{tp} {dtype} T={t}: {sec*1e6:.1f} us "
-                            f"{flops/sec/1e12:.0f} TFLOP/s, {touched} experts, cfg {cfg}")
-                        del gu, dn
-                    except Exception as ex:  # noqa: BLE001 - record and go on
-                        doc["notes"].append(f"{name} tp{tp} {dtype} T={t}: failed: "
-                                            f"{str(ex).splitlines()[0][:200]}")
-                        log(doc["notes"][-1])
-                del w
-                torch.cuda.empty_cache()
-                save()
+                    doc["notes"].append(f"{name} tp{tp} {dtype} T={t}: failed: "
+                                        f"{str(ex).splitlines()[0][:200]}")
+                    log(doc["notes"][-1])
+            del w
+            torch.cuda.empty_cache()
+            save()
     doc["notes"].append(f"took {time.time() - t0:.0f} s")
     save()
 
