@@ -215,6 +215,44 @@ fn parallelism(r: &Rec<'_>, prefix: &str) -> Result<Result<Split, String>, Servi
     Ok(Ok(Split { gpus, dp, ep }))
 }
 
+/// An InferenceX row whose MoE columns multiply its GPUs by its expert parallelism, as
+/// the conversion to this CSV wrote InferenceX's `tp` t and `ep` e: `tp_size` t x e (or
+/// `attention_dp_size` t x e with DP-attention), `moe_tp_size` t, `moe_ep_size` e. Every
+/// such row is an aggregated run of one 8-GPU node (or 4 GPUs) recorded as 16 to 64 GPUs
+/// (TensorRT-LLM DeepSeek-R1 at TP 8 / EP 8 as `tp_size` 64, gpt-oss-120b at TP 4 / EP 4
+/// as 16); InferenceX runs pure expert parallelism (its MoE TP is 1 whenever EP > 1).
+/// The split it ran: t GPUs, EP e, DP-attention over all t when the row has it; the
+/// note says so. `None` for any other row.
+fn inferencex_split(
+    r: &Rec<'_>,
+    prefix: &str,
+    recorded: Split,
+) -> Result<Option<(Split, String)>, ServingError> {
+    let moe_tp = r.uint(&format!("{prefix}moe_tp_size"))?.unwrap_or(0);
+    let ep = recorded.ep;
+    if moe_tp <= 1 || ep <= 1 || moe_tp.saturating_mul(ep) != recorded.gpus {
+        return Ok(None);
+    }
+    let split = Split {
+        gpus: moe_tp,
+        dp: if recorded.dp > 1 { moe_tp } else { 1 },
+        ep,
+    };
+    Ok(Some((
+        split,
+        format!(
+            "{prefix}tp_size x {prefix}attention_dp_size = {} = {prefix}moe_tp_size {moe_tp} x {prefix}moe_ep_size {ep}: \
+             InferenceX's TP {moe_tp} with EP {ep} as converted; replayed on {moe_tp} GPUs, EP {ep}{}",
+            recorded.gpus,
+            if split.dp > 1 {
+                format!(", DP-attention {moe_tp}")
+            } else {
+                String::new()
+            }
+        ),
+    )))
+}
+
 /// One role's GPUs per instance and its DP-attention and expert-parallel ranks.
 #[derive(Clone, Copy, Debug)]
 struct Split {
@@ -433,14 +471,21 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         let _ = writeln!(toml, "engine-version = {version:?}");
     }
     let mut split = |prefix: &str| -> Result<Split, ServingError> {
-        Ok(parallelism(r, prefix)?.unwrap_or_else(|why| {
+        let recorded = parallelism(r, prefix)?.unwrap_or_else(|why| {
             skip.get_or_insert(why);
             Split {
                 gpus: 1,
                 dp: 1,
                 ep: 1,
             }
-        }))
+        });
+        if campaign == Campaign::InferenceX
+            && let Some((split, note)) = inferencex_split(r, prefix, recorded)?
+        {
+            notes.push(note);
+            return Ok(split);
+        }
+        Ok(recorded)
     };
     if mode == "aggregated" {
         let tp = split("")?;
@@ -671,5 +716,61 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("InferenceX benchmarks"))
         );
+    }
+
+    #[test]
+    fn inferencex_tp_times_ep_columns_replay_on_the_gpus_that_ran() {
+        // (source, tp_size, attention_dp_size, moe_tp_size, moe_ep_size, batch_size) ->
+        // the scenario's role lines.
+        let ix = "db-dump/2026-04-27; config_id=181; silicon_concurrency=64";
+        let aic = "source_file=h100_sxm/trtllm/1.0.0rc3/qwen3_235b.csv";
+        for (source, cols, want, note) in [
+            // TensorRT-LLM TP 8 / EP 8, written as 64 GPUs.
+            (
+                ix,
+                "64,1,1,8,8",
+                "tp = 8\nep = 8\nengine.max-num-seqs = 16",
+                true,
+            ),
+            // DP-attention over the 8 GPUs, batch 1 per "rank" of 64: 64 sequences.
+            (
+                ix,
+                "1,1,64,8,8",
+                "tp = 8\ndp = 8\nep = 8\nengine.max-num-seqs = 64",
+                true,
+            ),
+            // An InferenceX row in the AIConfigurator convention stays as it is.
+            (
+                ix,
+                "8,1,1,1,8",
+                "tp = 8\nep = 8\nengine.max-num-seqs = 16",
+                false,
+            ),
+            // An AIConfigurator row with MoE TP 2 x EP 2 over 4 GPUs stays as it is.
+            (
+                aic,
+                "4,1,1,2,2",
+                "tp = 4\nep = 2\nengine.max-num-seqs = 16",
+                false,
+            ),
+        ] {
+            let (tp, pp, dp, mtp, ep) = {
+                let v: Vec<&str> = cols.split(',').collect();
+                (v[0], v[1], v[2], v[3], v[4])
+            };
+            let batch = if dp == "64" { 1 } else { 16 };
+            let text = format!(
+                "{HEADER}\nr1,{source},trtllm,1.1.0,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,agg,1024,1024,fp8,fp8,{batch},{tp},{pp},{dp},{mtp},{ep},300.0,20.0\n"
+            );
+            let runs = super::read(std::path::Path::new("x.csv"), &text).unwrap();
+            let toml = runs[0].scenario_toml.as_deref().unwrap();
+            assert!(toml.contains(want), "{cols}: {want} in {toml}");
+            assert_eq!(
+                runs[0].notes.iter().any(|n| n.contains("as converted")),
+                note,
+                "{cols}: {:?}",
+                runs[0].notes
+            );
+        }
     }
 }
