@@ -19,7 +19,7 @@
 //! TensorRT-LLM's defaults with chunked prefill on, see `row`; PD: Dynamo with
 //! TensorRT-LLM workers); InferenceX rows with a known recipe take its settings
 //! ([`inferencex_recipe`]: FP8 KV cache and vLLM's scheduler settings for Llama-3.1-70B
-//! FP8); every row takes its engine's built-in engine layer
+//! FP8; the token budget, memory fraction and KV format of DeepSeek-R1 FP8 on H200); every row takes its engine's built-in engine layer
 //! (`engine-profile = "auto"`). Rows with pipeline parallelism, MoE columns that do not
 //! multiply to the role's GPUs, PD rows without their worker counts, FP4/INT4 weights
 //! (but a checkpoint's own MXFP4 experts: gpt-oss),
@@ -268,6 +268,7 @@ struct Knobs {
     chunked_prefill: bool,
     max_batched_tokens: Option<u32>,
     async_scheduling: Option<bool>,
+    gpu_memory_utilization: Option<f64>,
 }
 
 /// Write one role's scenario table.
@@ -295,6 +296,9 @@ fn role(toml: &mut String, name: &str, replicas: u32, split: Split, k: Knobs) {
     if let Some(on) = k.async_scheduling {
         let _ = writeln!(toml, "engine.async-scheduling = {on}");
     }
+    if let Some(f) = k.gpu_memory_utilization {
+        let _ = writeln!(toml, "engine.gpu-memory-utilization = {f}");
+    }
 }
 
 /// What a published benchmark recipe sets beyond the CSV's columns, for the rows it
@@ -306,30 +310,91 @@ struct Recipe {
     kv_cache_fp8: bool,
     max_batched_tokens: Option<u32>,
     async_scheduling: Option<bool>,
+    /// `engine.gpu-memory-utilization` (SGLang `--mem-fraction-static`, TensorRT-LLM
+    /// `kv_cache_config.free_gpu_memory_fraction`).
+    gpu_memory_utilization: Option<f64>,
+    /// Chunked prefill as the recipe sets it (None: the replay's rule).
+    chunked_prefill: Option<bool>,
 }
 
-/// The InferenceX recipe of a row, where one is known: its Llama-3.1-70B FP8 scripts
-/// (`benchmarks/70b_fp8_{h100,h200}_slurm.sh` for vLLM: `kv-cache-dtype: fp8`,
-/// `async-scheduling: true`, `max-num-batched-tokens: 8192`, `--max-num-seqs $CONC`;
-/// `benchmarks/70b_fp8_h200_trt_slurm.sh` for TensorRT-LLM: `kv_cache_config.dtype:
-/// fp8`, its token budget the model length, which the CSV does not record).
-fn inferencex_recipe(backend: &str, model: &str, weights: &str) -> Option<Recipe> {
-    if model != "llama-3.1-70b" || weights != "fp8" {
+/// What identifies a row's recipe: engine, catalog model, weights, GPU, and the
+/// aggregated deployment's concurrency, prompt length and split.
+#[derive(Clone, Copy, Debug)]
+struct RecipeKey<'a> {
+    backend: &'a str,
+    model: &'a str,
+    weights: &'a str,
+    gpu: &'a str,
+    aggregated: bool,
+    clients: u32,
+    isl: u32,
+    /// Expert-parallel or DP-attention ranks recorded (> 1: the row ran expert or
+    /// attention data parallelism).
+    parallel_ranks: u32,
+}
+
+/// The InferenceX recipe of a row, where one is known (SemiAnalysis InferenceX
+/// `benchmarks/`, the scripts as published):
+///
+/// - Llama-3.1-70B FP8: `70b_fp8_{h100,h200}_slurm.sh` (vLLM): `kv-cache-dtype: fp8`,
+///   `async-scheduling: true`, `max-num-batched-tokens: 8192`, `--max-num-seqs $CONC`;
+///   `70b_fp8_h200_trt_slurm.sh` (TensorRT-LLM): `kv_cache_config.dtype: fp8`, its token
+///   budget the model length, which the CSV does not record.
+/// - DeepSeek-R1 FP8 on H200, aggregated: `dsr1_fp8_h200_trt.sh` (TensorRT-LLM, with or
+///   without EP and attention DP): `kv_cache_config.dtype: fp8`,
+///   `free_gpu_memory_fraction: 0.75`, `--max_num_tokens` the larger of 8192 and
+///   `CONC + ISL + 64` rounded up to 64 (every prompt fits a step whole: no chunking);
+///   `dsr1_fp8_h200.sh` (SGLang, TP 8 without EP or DP-attention):
+///   `--chunked-prefill-size 32768`, `--mem-fraction-static 0.82`, the KV cache in the
+///   model's dtype.
+fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
+    let none = Recipe {
+        source: "",
+        kv_cache_fp8: false,
+        max_batched_tokens: None,
+        async_scheduling: None,
+        gpu_memory_utilization: None,
+        chunked_prefill: None,
+    };
+    if k.weights != "fp8" {
         return None;
     }
-    match backend {
-        "vllm" => Some(Recipe {
+    let deepseek = matches!(k.model, "deepseek-v3" | "deepseek-r1");
+    match (k.backend, k.model) {
+        ("vllm", "llama-3.1-70b") => Some(Recipe {
             source: "InferenceX benchmarks/70b_fp8_<gpu>_slurm.sh",
             kv_cache_fp8: true,
             max_batched_tokens: Some(8192),
             async_scheduling: Some(true),
+            ..none
         }),
-        "trtllm" => Some(Recipe {
+        ("trtllm", "llama-3.1-70b") => Some(Recipe {
             source: "InferenceX benchmarks/70b_fp8_h200_trt_slurm.sh",
             kv_cache_fp8: true,
-            max_batched_tokens: None,
-            async_scheduling: None,
+            ..none
         }),
+        ("trtllm", _) if deepseek && k.gpu == "h200" && k.aggregated => Some(Recipe {
+            source: "InferenceX benchmarks/dsr1_fp8_h200_trt.sh",
+            kv_cache_fp8: true,
+            max_batched_tokens: Some(
+                (k.clients.saturating_add(k.isl).saturating_add(64))
+                    .div_ceil(64)
+                    .saturating_mul(64)
+                    .max(8192)
+                    .min(crate::limits::MAX_TOKENS),
+            ),
+            gpu_memory_utilization: Some(0.75),
+            chunked_prefill: Some(false),
+            ..none
+        }),
+        ("sglang", _) if deepseek && k.gpu == "h200" && k.aggregated && k.parallel_ranks <= 1 => {
+            Some(Recipe {
+                source: "InferenceX benchmarks/dsr1_fp8_h200.sh",
+                max_batched_tokens: Some(32768),
+                gpu_memory_utilization: Some(0.82),
+                ..none
+            })
+        }
         _ => None,
     }
 }
@@ -443,7 +508,19 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     let aic_trtllm = backend == "trtllm" && campaign == Campaign::Aic && mode == "aggregated";
     // The recipes are the H100/H200 ones; a row skipped for another reason takes none.
     let recipe = match (campaign, &skip) {
-        (Campaign::InferenceX, None) => inferencex_recipe(&backend, &model, weights),
+        (Campaign::InferenceX, None) => inferencex_recipe(RecipeKey {
+            backend: &backend,
+            model: &model,
+            weights,
+            gpu,
+            aggregated: mode == "aggregated",
+            clients: clients.unwrap_or(0),
+            isl,
+            parallel_ranks: r
+                .uint("moe_ep_size")?
+                .unwrap_or(1)
+                .max(r.uint("attention_dp_size")?.unwrap_or(1)),
+        }),
         _ => None,
     };
     if let Some(r) = &recipe {
@@ -454,7 +531,9 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     } else {
         "bf16"
     };
-    let chunked = backend == "trtllm" && !aic_trtllm;
+    let chunked = recipe
+        .and_then(|r| r.chunked_prefill)
+        .unwrap_or(backend == "trtllm" && !aic_trtllm);
     // A scenario name starts with a letter (it names Kubernetes objects); ids such as
     // `2026_03_25_...` get a prefix.
     let name = if id.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -509,6 +588,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
                 chunked_prefill: chunked,
                 max_batched_tokens: budget,
                 async_scheduling: recipe.and_then(|r| r.async_scheduling),
+                gpu_memory_utilization: recipe.and_then(|r| r.gpu_memory_utilization),
             },
         );
     } else {
@@ -716,6 +796,42 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("InferenceX benchmarks"))
         );
+    }
+
+    #[test]
+    fn inferencex_deepseek_h200_rows_take_their_recipe() {
+        let row = |backend: &str, clients: u32, isl: u32, ep: u32| {
+            format!(
+                "{HEADER}\nr1,db-dump/2026-04-27; config_id=1; silicon_concurrency={clients},{backend},0.5.9,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,agg,{isl},1024,fp8,fp8,{clients},8,1,1,1,{ep},300.0,20.0\n"
+            )
+        };
+        let toml = |text: String| {
+            let runs = super::read(std::path::Path::new("ix.csv"), &text).unwrap();
+            runs[0].scenario_toml.clone().unwrap()
+        };
+        // TensorRT-LLM: FP8 KV, 0.75 of the free memory, a budget of
+        // max(8192, clients + isl + 64 rounded up to 64), no chunking.
+        let t = toml(row("trtllm", 64, 8192, 8));
+        for want in [
+            "kv-cache = \"fp8\"",
+            "engine.max-batched-tokens = 8320",
+            "engine.gpu-memory-utilization = 0.75",
+        ] {
+            assert!(t.contains(want), "{want} in {t}");
+        }
+        assert!(!t.contains("chunked-prefill"), "{t}");
+        assert!(toml(row("trtllm", 4, 1024, 1)).contains("engine.max-batched-tokens = 8192"));
+        // SGLang TP 8: 32768 tokens per chunk, 0.82 of the memory, the KV cache in bf16.
+        let g = toml(row("sglang", 16, 1024, 1));
+        for want in [
+            "kv-cache = \"bf16\"",
+            "engine.max-batched-tokens = 32768",
+            "engine.gpu-memory-utilization = 0.82",
+        ] {
+            assert!(g.contains(want), "{want} in {g}");
+        }
+        // That script runs no expert parallelism: an EP row keeps the defaults.
+        assert!(!toml(row("sglang", 16, 1024, 8)).contains("gpu-memory-utilization"));
     }
 
     #[test]
