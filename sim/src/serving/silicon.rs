@@ -347,6 +347,10 @@ struct RecipeKey<'a> {
 ///   `dsr1_fp8_h200.sh` (SGLang, TP 8 without EP or DP-attention):
 ///   `--chunked-prefill-size 32768`, `--mem-fraction-static 0.82`, the KV cache in the
 ///   model's dtype.
+/// - gpt-oss-120b, aggregated: `gptoss_fp4_{h100,h200}.sh` (vLLM): `async-scheduling:
+///   true`, `max-num-batched-tokens: 8192`, `--max-num-seqs $CONC`, the KV cache in the
+///   model's dtype; `gptoss_fp4_h200_trt.sh` (TensorRT-LLM): `--max_num_tokens 20000`,
+///   `free_gpu_memory_fraction: 0.85`, `--max_batch_size $CONC`, chunked prefill off.
 fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
     let none = Recipe {
         source: "",
@@ -356,11 +360,25 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
         gpu_memory_utilization: None,
         chunked_prefill: None,
     };
-    if k.weights != "fp8" {
+    let deepseek = matches!(k.model, "deepseek-v3" | "deepseek-r1");
+    // gpt-oss runs its checkpoint's MXFP4 experts whatever the row calls its weights.
+    if k.weights != "fp8" && k.model != "gpt-oss-120b" {
         return None;
     }
-    let deepseek = matches!(k.model, "deepseek-v3" | "deepseek-r1");
     match (k.backend, k.model) {
+        ("vllm", "gpt-oss-120b") if k.aggregated => Some(Recipe {
+            source: "InferenceX benchmarks/gptoss_fp4_<gpu>.sh",
+            max_batched_tokens: Some(8192),
+            async_scheduling: Some(true),
+            ..none
+        }),
+        ("trtllm", "gpt-oss-120b") if k.gpu == "h200" && k.aggregated => Some(Recipe {
+            source: "InferenceX benchmarks/gptoss_fp4_h200_trt.sh",
+            max_batched_tokens: Some(20000),
+            gpu_memory_utilization: Some(0.85),
+            chunked_prefill: Some(false),
+            ..none
+        }),
         ("vllm", "llama-3.1-70b") => Some(Recipe {
             source: "InferenceX benchmarks/70b_fp8_<gpu>_slurm.sh",
             kv_cache_fp8: true,
@@ -832,6 +850,38 @@ mod tests {
         }
         // That script runs no expert parallelism: an EP row keeps the defaults.
         assert!(!toml(row("sglang", 16, 1024, 8)).contains("gpu-memory-utilization"));
+    }
+
+    #[test]
+    fn inferencex_gpt_oss_rows_take_their_recipe() {
+        let row = |backend: &str, gpu: &str| {
+            format!(
+                "{HEADER}\nr1,source_file=2026-04-06.csv; model=GPT-OSS-120B; silicon_concurrency=16,{backend},,openai/gpt-oss-120b,{gpu},fp4,agg,1024,1024,nvfp4,nvfp4,16,1,1,1,1,1,100.0,6.0\n"
+            )
+        };
+        let toml = |text: String| {
+            let runs = super::read(std::path::Path::new("ix.csv"), &text).unwrap();
+            assert!(runs[0].skip.is_none(), "{:?}", runs[0].skip);
+            runs[0].scenario_toml.clone().unwrap()
+        };
+        let v = toml(row("vllm", "h100_sxm"));
+        for want in [
+            "engine.max-batched-tokens = 8192",
+            "engine.async-scheduling = true",
+            "kv-cache = \"bf16\"",
+        ] {
+            assert!(v.contains(want), "{want} in {v}");
+        }
+        let t = toml(row("trtllm", "h200_sxm"));
+        for want in [
+            "engine.max-batched-tokens = 20000",
+            "engine.gpu-memory-utilization = 0.85",
+        ] {
+            assert!(t.contains(want), "{want} in {t}");
+        }
+        assert!(!t.contains("chunked-prefill"), "{t}");
+        // No published H100 TensorRT-LLM script: the replay's own rule.
+        assert!(toml(row("trtllm", "h100_sxm")).contains("engine.chunked-prefill = true"));
     }
 
     #[test]
