@@ -17,10 +17,7 @@ fn model(spec: Option<Speculative>) -> CostModel {
 
 #[test]
 fn tokens_per_step_is_the_geometric_sum() {
-    let s = |k, a| Speculative {
-        draft_tokens: k,
-        acceptance: a,
-    };
+    let s = |k, a| Speculative::uniform(k, a).unwrap();
     assert_eq!(s(3, 0.0).tokens_per_step(), 1.0);
     assert_eq!(s(3, 1.0).tokens_per_step(), 4.0);
     let e = s(2, 0.8).tokens_per_step();
@@ -30,11 +27,32 @@ fn tokens_per_step_is_the_geometric_sum() {
 }
 
 #[test]
+fn per_position_rates_chain_and_bounds_are_enforced() {
+    let p = Speculative::per_position(&[0.9, 0.8, 0.5]).unwrap();
+    assert_eq!(p.draft_tokens, 3);
+    assert_eq!(p.acceptance(), &[0.9, 0.8, 0.5]);
+    let e = 1.0 + 0.9 + 0.9 * 0.8 + 0.9 * 0.8 * 0.5;
+    assert!((p.tokens_per_step() - e).abs() < 1e-12);
+    // Equal rates are the uniform case.
+    assert_eq!(
+        Speculative::per_position(&[0.7; 4]).unwrap(),
+        Speculative::uniform(4, 0.7).unwrap()
+    );
+    // A rejected position ends the chain: later rates do not count.
+    let cut = Speculative::per_position(&[0.9, 0.0, 1.0]).unwrap();
+    assert!((cut.tokens_per_step() - 1.9).abs() < 1e-12);
+    assert!(Speculative::per_position(&[]).is_none());
+    assert!(Speculative::per_position(&[0.5; 17]).is_none());
+    assert!(Speculative::per_position(&[0.5, 1.5]).is_none());
+    assert!(Speculative::per_position(&[f64::NAN]).is_none());
+    assert!(Speculative::uniform(0, 0.5).is_none());
+    let json = serde_json::to_string(&p).unwrap();
+    assert_eq!(json, r#"{"draft_tokens":3,"acceptance":[0.9,0.8,0.5]}"#);
+}
+
+#[test]
 fn a_decode_step_is_verify_plus_drafts_over_the_tokens_emitted() {
-    let spec = Speculative {
-        draft_tokens: 3,
-        acceptance: 0.7,
-    };
+    let spec = Speculative::uniform(3, 0.7).unwrap();
     let (plain, mtp) = (model(None), model(Some(spec)));
     let (b, ctx) = (64u32, 4096u64);
     let d = StepShape::decode_batch(b, ctx);
@@ -66,10 +84,7 @@ fn a_decode_step_is_verify_plus_drafts_over_the_tokens_emitted() {
     let mut memo = xpyd_models::StepMemo::new();
     assert_eq!(mtp.step_seconds_memo(&d, &mut memo), got);
     // Nothing accepted: every step pays the verify pass and the drafts for one token.
-    let none = model(Some(Speculative {
-        draft_tokens: 3,
-        acceptance: 0.0,
-    }));
+    let none = model(Some(Speculative::uniform(3, 0.0).unwrap()));
     assert!(none.step_seconds(&d) > plain.step_seconds(&d));
 }
 
@@ -94,13 +109,7 @@ fn prefill_keeps_its_marginal_cost_with_dp_attention() {
         .with_profile(None)
         .with_speculative(spec)
     };
-    let (plain, mtp) = (
-        m(None),
-        m(Some(Speculative {
-            draft_tokens: 2,
-            acceptance: 0.6,
-        })),
-    );
+    let (plain, mtp) = (m(None), m(Some(Speculative::uniform(2, 0.6).unwrap())));
     let d = StepShape::decode_batch(64, 2048);
     let mixed = StepShape {
         prefill_tokens: 4096,

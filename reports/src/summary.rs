@@ -290,7 +290,7 @@ impl Summary {
                         xpyd_sim::scenario::SpeculativeMethod::Eagle => "eagle",
                     },
                     s.cost.draft_tokens,
-                    s.cost.acceptance,
+                    acceptance_text(s.cost.acceptance()),
                     s.cost.tokens_per_step()
                 )
             }),
@@ -465,6 +465,22 @@ impl Summary {
 fn round(x: f64, digits: i32) -> f64 {
     let m = 10f64.powi(digits);
     (x * m).round() / m
+}
+
+/// Speculative acceptance as a summary shows it: one rate when every position has it,
+/// else the list.
+fn acceptance_text(rates: &[f64]) -> String {
+    match rates {
+        [first, rest @ ..] if rest.iter().all(|a| a == first) => format!("{first}"),
+        _ => format!(
+            "[{}]",
+            rates
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 #[cfg(test)]

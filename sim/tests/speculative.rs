@@ -66,6 +66,16 @@ fn speculative_fields_are_validated() {
             "deployment.speculative.acceptance",
             "[0, 1]",
         ),
+        (
+            "method = \"mtp\"\ndraft-tokens = 3\nacceptance = [0.9, 1.2, 0.5]",
+            "deployment.speculative.acceptance[1]",
+            "[0, 1]",
+        ),
+        (
+            "method = \"mtp\"\ndraft-tokens = 3\nacceptance = [0.9, 0.8]",
+            "deployment.speculative.acceptance",
+            "2 rates for 3 draft tokens",
+        ),
     ] {
         let e = scenario(&format!("[deployment.speculative]\n{body}")).unwrap_err();
         assert!(e.contains(field) && e.contains(what), "{e}");
@@ -106,4 +116,26 @@ fn tpot_moves_with_the_acceptance_rate() {
     );
     assert!(good < 0.7 * plain, "MTP at 0.8: {good} ms vs {plain} ms");
     assert!(none > plain, "nothing accepted: {none} ms vs {plain} ms");
+}
+
+#[test]
+fn per_position_acceptance_is_the_chain_of_its_rates() {
+    // Rates equal at every position are the single-rate scenario, byte for byte.
+    let one =
+        scenario("[deployment.speculative]\nmethod = \"mtp\"\ndraft-tokens = 3\nacceptance = 0.8")
+            .unwrap();
+    let list = scenario(
+        "[deployment.speculative]\nmethod = \"mtp\"\ndraft-tokens = 3\nacceptance = [0.8, 0.8, 0.8]",
+    )
+    .unwrap();
+    assert_eq!(one.speculative, list.speculative);
+    // Falling rates emit fewer tokens per step than the first rate alone implies, and
+    // TPOT follows: 1 + 0.8 + 0.8 * 0.5 + 0.8 * 0.5 * 0.2 = 2.28 tokens against 2.952.
+    let falling = scenario(
+        "[deployment.speculative]\nmethod = \"mtp\"\ndraft-tokens = 3\nacceptance = [0.8, 0.5, 0.2]",
+    )
+    .unwrap();
+    let e = falling.speculative.unwrap().cost.tokens_per_step();
+    assert!((e - 2.28).abs() < 1e-12, "{e}");
+    assert!(tpot_p50(&falling) > tpot_p50(&one));
 }

@@ -118,7 +118,7 @@ pub use roofline::{
     ELEMENTWISE_FFN_PASSES, ELEMENTWISE_HIDDEN_PASSES, Efficiencies, NVLINK_ALLREDUCE_LATENCY_S,
     PCIE_ALLREDUCE_LATENCY_S,
 };
-pub use speculative::Speculative;
+pub use speculative::{MAX_DRAFT_TOKENS, Speculative};
 pub use step::{CostBreakdown, CostSource, StepCost, StepShape};
 
 use crate::calibrated::{

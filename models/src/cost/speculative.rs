@@ -2,8 +2,9 @@
 //!
 //! A decoding sequence proposes `k` draft tokens with a one-layer draft head, and the
 //! target model verifies them in one forward pass of `1 + k` query tokens per sequence;
-//! position `i` of the drafts is accepted with probability `a` given that the ones before
-//! it were, so a step emits `E = 1 + a + a^2 + ... + a^k` tokens on average.
+//! position `i` of the drafts is accepted with probability `a_i` given that the ones before
+//! it were (one rate for all positions, or one per position), so a step emits
+//! `E = 1 + a_1 + a_1 a_2 + ... + a_1 ... a_k` tokens on average (`1 + a + ... + a^k`).
 //!
 //! The simulator's decode step emits one token per sequence, so a step with decoding
 //! sequences stands for `1 / E` of a real one: its decode part costs
@@ -26,32 +27,76 @@ use super::step::CostBreakdown;
 use crate::{CostSources, StepShape};
 use serde::Serialize;
 
+/// The most draft tokens a step may propose.
+pub const MAX_DRAFT_TOKENS: usize = 16;
+
 /// Speculative decoding of every decoding sequence (see the module docs).
-#[derive(Copy, Clone, Debug, PartialEq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq)]
 pub struct Speculative {
-    /// Draft tokens proposed per step, `k` (at least 1).
+    /// Draft tokens proposed per step, `k` (1 to [`MAX_DRAFT_TOKENS`]).
     pub draft_tokens: u32,
-    /// Probability that a draft token is accepted given that the ones before it were,
-    /// in `[0, 1]`.
-    pub acceptance: f64,
+    /// `rates[i]`: probability that draft position `i + 1` is accepted given that the ones
+    /// before it were, in `[0, 1]`; positions from `k` on are unused.
+    rates: [f64; MAX_DRAFT_TOKENS],
 }
 
 impl Speculative {
-    /// Tokens one step emits per sequence on average: `1 + a + ... + a^k`.
+    /// `k` draft tokens, each accepted with probability `a` given the ones before it were.
+    /// `None` unless `1 <= k <= 16` and `a` is in `[0, 1]`.
+    pub fn uniform(k: u32, a: f64) -> Option<Speculative> {
+        let n = usize::try_from(k).ok()?;
+        Speculative::per_position(&vec![a; n])
+    }
+
+    /// One conditional acceptance rate per draft position (position `i + 1` accepted with
+    /// probability `rates[i]` given the ones before it were), as engines report them
+    /// (SGLang's and vLLM's per-position acceptance metrics). `None` unless there are 1 to
+    /// 16 rates, each in `[0, 1]`.
+    pub fn per_position(rates: &[f64]) -> Option<Speculative> {
+        if rates.is_empty()
+            || rates.len() > MAX_DRAFT_TOKENS
+            || !rates.iter().all(|a| (0.0..=1.0).contains(a))
+        {
+            return None;
+        }
+        let mut r = [0.0; MAX_DRAFT_TOKENS];
+        r[..rates.len()].copy_from_slice(rates);
+        Some(Speculative {
+            draft_tokens: rates.len() as u32,
+            rates: r,
+        })
+    }
+
+    /// The conditional acceptance rate of each draft position.
+    pub fn acceptance(&self) -> &[f64] {
+        &self.rates[..self.draft_tokens as usize]
+    }
+
+    /// Tokens one step emits per sequence on average: `1 + a1 + a1 a2 + ... + a1 ... ak`
+    /// (`1 + a + ... + a^k` with one rate).
     pub fn tokens_per_step(&self) -> f64 {
         let mut sum = 1.0;
         let mut p = 1.0;
-        for _ in 0..self.draft_tokens {
-            p *= self.acceptance;
+        for a in self.acceptance() {
+            p *= a;
             sum += p;
         }
         sum
     }
 }
 
+impl Serialize for Speculative {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = ser.serialize_struct("Speculative", 2)?;
+        st.serialize_field("draft_tokens", &self.draft_tokens)?;
+        st.serialize_field("acceptance", self.acceptance())?;
+        st.end()
+    }
+}
+
 impl CostModel {
     /// The same instance with speculative decoding of every decoding sequence, or none.
-    /// `s` must have `draft_tokens >= 1` and `acceptance` in `[0, 1]`.
     pub fn with_speculative(mut self, s: Option<Speculative>) -> CostModel {
         self.spec = s;
         self

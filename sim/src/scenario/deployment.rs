@@ -263,8 +263,25 @@ pub struct SpeculativeFile {
     pub method: SpeculativeMethod,
     /// Draft tokens per step, 1 to 16.
     pub draft_tokens: u32,
-    /// Probability a draft token is accepted given the ones before it were, in [0, 1].
-    pub acceptance: f64,
+    /// Probability a draft token is accepted given the ones before it were, in [0, 1]:
+    /// one rate for every position, or one per position (as many as `draft-tokens`).
+    pub acceptance: AcceptanceFile,
+}
+
+/// `deployment.speculative.acceptance`: one rate, or one per draft position.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum AcceptanceFile {
+    /// The same conditional rate at every position.
+    One(f64),
+    /// The conditional rate of each position, first draft first.
+    PerPosition(Vec<f64>),
+}
+
+impl Default for AcceptanceFile {
+    fn default() -> AcceptanceFile {
+        AcceptanceFile::One(0.0)
+    }
 }
 
 /// Where the draft tokens come from.

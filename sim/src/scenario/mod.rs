@@ -43,9 +43,9 @@ pub use config::{
     intra_node_kind,
 };
 pub use deployment::{
-    Admission, Backend, DeploymentFile, EngineConfig, EngineFile, MemoryFraction, Mode, Priority,
-    RoleConfig, RoleFile, RouterKind, SpeculativeConfig, SpeculativeFile, SpeculativeMethod,
-    Topology, mode_name,
+    AcceptanceFile, Admission, Backend, DeploymentFile, EngineConfig, EngineFile, MemoryFraction,
+    Mode, Priority, RoleConfig, RoleFile, RouterKind, SpeculativeConfig, SpeculativeFile,
+    SpeculativeMethod, Topology, mode_name,
 };
 pub use error::ScenarioError;
 pub use file::{

@@ -140,22 +140,40 @@ impl Scenario {
         }
         let speculative = match speculative {
             None => None,
-            Some(s) => Some(super::SpeculativeConfig {
-                method: s.method,
-                cost: xpyd_models::Speculative {
-                    draft_tokens: v.count(
-                        "deployment.speculative.draft-tokens",
-                        s.draft_tokens,
-                        1..=16,
-                    )?,
-                    acceptance: v.f64_in(
-                        "deployment.speculative.acceptance",
-                        s.acceptance,
-                        (0.0, 1.0),
-                        "",
-                    )?,
-                },
-            }),
+            Some(s) => {
+                let k = v.count(
+                    "deployment.speculative.draft-tokens",
+                    s.draft_tokens,
+                    1..=xpyd_models::MAX_DRAFT_TOKENS as u32,
+                )?;
+                let field = "deployment.speculative.acceptance";
+                let rates = match &s.acceptance {
+                    super::AcceptanceFile::One(a) => {
+                        vec![v.f64_in(field, *a, (0.0, 1.0), "")?; k as usize]
+                    }
+                    super::AcceptanceFile::PerPosition(rates) => {
+                        if rates.len() != k as usize {
+                            return Err(v.invalid(
+                                field,
+                                format!(
+                                    "{} rates for {k} draft tokens: give one rate, or one per draft position",
+                                    rates.len()
+                                ),
+                            ));
+                        }
+                        rates
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &a)| v.f64_in(&format!("{field}[{i}]"), a, (0.0, 1.0), ""))
+                            .collect::<Result<Vec<f64>, _>>()?
+                    }
+                };
+                Some(super::SpeculativeConfig {
+                    method: s.method,
+                    cost: xpyd_models::Speculative::per_position(&rates)
+                        .expect("1 to 16 rates in [0, 1], checked above"),
+                })
+            }
         };
         let mode = mode.unwrap_or(Mode::Disaggregated);
         let backend = backend.unwrap_or(Backend::Sglang);

@@ -398,8 +398,7 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
                 (k.clients.saturating_add(k.isl).saturating_add(64))
                     .div_ceil(64)
                     .saturating_mul(64)
-                    .max(8192)
-                    .min(crate::limits::MAX_TOKENS),
+                    .clamp(8192, crate::limits::MAX_TOKENS),
             ),
             gpu_memory_utilization: Some(0.75),
             chunked_prefill: Some(false),
