@@ -53,9 +53,14 @@ BF16 = torch.bfloat16
 FP8 = torch.float8_e4m3fn
 GROUP = 128  # DeepSeek-V3's fp8 block size (quantization_config.weight_block_size)
 
-# (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages): small-M tiles for decode,
-# large for prefill, as engines' tuning tables span them.
+# (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages): small-M tiles for decode
+# (narrow N tiles put more programs on the SMs when few experts are touched), large for
+# prefill, as engines' tuning tables span them.
 CONFIGS = [
+    (16, 32, 128, 1, 4, 4),
+    (16, 32, 128, 1, 2, 6),
+    (16, 64, 128, 1, 4, 6),
+    (32, 32, 128, 1, 4, 4),
     (16, 64, 128, 1, 4, 4),
     (16, 128, 128, 1, 4, 3),
     (16, 128, 128, 1, 4, 5),
