@@ -44,7 +44,7 @@ pub use config::{
 };
 pub use deployment::{
     Admission, Backend, DeploymentFile, EngineConfig, EngineFile, MemoryFraction, Mode, Priority,
-    RoleConfig, RoleFile, RouterKind, SpeculativeConfig, SpeculativeFile, SpeculativeMethod,
+    RoleConfig, RoleFile, RoleHardware, RouterKind, SpeculativeConfig, SpeculativeFile, SpeculativeMethod,
     Topology, mode_name,
 };
 pub use error::ScenarioError;
