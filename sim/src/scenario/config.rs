@@ -255,6 +255,20 @@ impl Scenario {
             .map_or(&self.engine_layer, |h| &h.engine_layer)
     }
 
+    /// The GPU types the deployment uses: `[hardware]`'s, then each role's own
+    /// (heterogeneous PD), each once.
+    pub fn gpu_ids(&self) -> Vec<String> {
+        let mut ids = vec![self.gpu.id.clone()];
+        if let super::Topology::Disaggregated { prefill, decode } = &self.topology {
+            for h in [&prefill.hardware, &decode.hardware].into_iter().flatten() {
+                if !ids.contains(&h.gpu.id) {
+                    ids.push(h.gpu.id.clone());
+                }
+            }
+        }
+        ids
+    }
+
     /// Whether a role runs on GPUs other than `[hardware]`'s (heterogeneous PD).
     pub fn is_heterogeneous(&self) -> bool {
         match &self.topology {
