@@ -47,7 +47,12 @@ fn load(sets: &[&str]) -> Result<Scenario, String> {
         .map_err(|e| format!("{e:#}"))
 }
 
-fn roles(sc: &Scenario) -> (&xpyd_sim::scenario::RoleConfig, &xpyd_sim::scenario::RoleConfig) {
+fn roles(
+    sc: &Scenario,
+) -> (
+    &xpyd_sim::scenario::RoleConfig,
+    &xpyd_sim::scenario::RoleConfig,
+) {
     match &sc.topology {
         Topology::Disaggregated { prefill, decode } => (prefill, decode),
         Topology::Aggregated(_) => panic!("disaggregated expected"),
@@ -68,10 +73,22 @@ fn unknown_gpu_names_file_field_value_and_catalog() {
 #[test]
 fn per_role_hardware_fields_need_the_role_gpu() {
     for (set, field) in [
-        ("deployment.decode.gpu-hour-usd=1.0", "deployment.decode.gpu-hour-usd"),
-        ("deployment.prefill.nic-gbit-s=100", "deployment.prefill.nic-gbit-s"),
-        ("deployment.decode.gpus-per-node=4", "deployment.decode.gpus-per-node"),
-        ("deployment.decode.intra-node-gb-s=64", "deployment.decode.intra-node-gb-s"),
+        (
+            "deployment.decode.gpu-hour-usd=1.0",
+            "deployment.decode.gpu-hour-usd",
+        ),
+        (
+            "deployment.prefill.nic-gbit-s=100",
+            "deployment.prefill.nic-gbit-s",
+        ),
+        (
+            "deployment.decode.gpus-per-node=4",
+            "deployment.decode.gpus-per-node",
+        ),
+        (
+            "deployment.decode.intra-node-gb-s=64",
+            "deployment.decode.intra-node-gb-s",
+        ),
     ] {
         let e = load(&[set]).unwrap_err();
         assert!(e.contains(field) && e.contains("needs"), "{set}: {e}");
@@ -80,11 +97,23 @@ fn per_role_hardware_fields_need_the_role_gpu() {
 
 #[test]
 fn per_role_ranges_are_checked() {
-    let e = load(&["deployment.decode.gpu=h20", "deployment.decode.nic-gbit-s=0"]).unwrap_err();
+    let e = load(&[
+        "deployment.decode.gpu=h20",
+        "deployment.decode.nic-gbit-s=0",
+    ])
+    .unwrap_err();
     assert!(e.contains("deployment.decode.nic-gbit-s"), "{e}");
-    let e = load(&["deployment.decode.gpu=h20", "deployment.decode.gpu-hour-usd=-1"]).unwrap_err();
+    let e = load(&[
+        "deployment.decode.gpu=h20",
+        "deployment.decode.gpu-hour-usd=-1",
+    ])
+    .unwrap_err();
     assert!(e.contains("deployment.decode.gpu-hour-usd"), "{e}");
-    let e = load(&["deployment.decode.gpu=h20", "deployment.decode.gpus-per-node=0"]).unwrap_err();
+    let e = load(&[
+        "deployment.decode.gpu=h20",
+        "deployment.decode.gpus-per-node=0",
+    ])
+    .unwrap_err();
     assert!(e.contains("deployment.decode.gpus-per-node"), "{e}");
 }
 
@@ -108,15 +137,27 @@ fn aggregated_roles_run_on_hardware() {
         v
     };
     let f = Path::new("agg.toml");
-    let e = Scenario::from_text(f, Path::new("."), &text, &sets("deployment.aggregated.gpu=h20"))
-        .unwrap_err();
+    let e = Scenario::from_text(
+        f,
+        Path::new("."),
+        &text,
+        &sets("deployment.aggregated.gpu=h20"),
+    )
+    .unwrap_err();
     let e = format!("{e:#}");
-    assert!(e.contains("agg.toml") && e.contains("deployment.aggregated.gpu"), "{e}");
+    assert!(
+        e.contains("agg.toml") && e.contains("deployment.aggregated.gpu"),
+        "{e}"
+    );
     assert!(e.contains("aggregated") && e.contains("hardware"), "{e}");
     // The same GPU as [hardware] is no change.
-    let sc =
-        Scenario::from_text(f, Path::new("."), &text, &sets("deployment.aggregated.gpu=h200"))
-            .unwrap();
+    let sc = Scenario::from_text(
+        f,
+        Path::new("."),
+        &text,
+        &sets("deployment.aggregated.gpu=h200"),
+    )
+    .unwrap();
     assert!(!sc.is_heterogeneous());
 }
 
@@ -190,7 +231,10 @@ fn decode_tpot_follows_the_decode_gpu() {
     assert!(h20 > h200 * 1.05, "h20 {h20} vs h200 {h200}");
     assert!(l20 > h20 * 2.0, "l20 {l20} vs h20 {h20}");
     // Prefill runs on H200 in every case (the transfer to the slower NIC may add a little).
-    assert!((ttft_h20 - ttft_h200).abs() < 0.5 * ttft_h200, "{ttft_h20} vs {ttft_h200}");
+    assert!(
+        (ttft_h20 - ttft_h200).abs() < 0.5 * ttft_h200,
+        "{ttft_h20} vs {ttft_h200}"
+    );
 }
 
 /// The slower NIC of the two roles bounds the KV transfer.
@@ -203,8 +247,14 @@ fn slower_nic_bounds_the_transfer() {
         let out = run(&sc, System::Main, &mut |_| {}).unwrap();
         out.metrics.kv_transfer_ms.p50
     };
-    let fast = transfer(&["deployment.decode.gpu=h20", "deployment.decode.nic-gbit-s=400"]);
-    let slow_rx = transfer(&["deployment.decode.gpu=h20", "deployment.decode.nic-gbit-s=25"]);
+    let fast = transfer(&[
+        "deployment.decode.gpu=h20",
+        "deployment.decode.nic-gbit-s=400",
+    ]);
+    let slow_rx = transfer(&[
+        "deployment.decode.gpu=h20",
+        "deployment.decode.nic-gbit-s=25",
+    ]);
     let slow_tx = transfer(&[
         "deployment.decode.gpu=h20",
         "deployment.decode.nic-gbit-s=400",
@@ -283,12 +333,12 @@ fn one_gpu_type_has_no_heterogeneous_candidates() {
     let s = settings(&[]);
     let mut space = s.space.clone();
     space.gpus = vec!["h200".into()];
-    let list = xpyd_sim::planner::candidates::enumerate(&s.base, &s.file, &s.base_dir, &space)
-        .unwrap();
+    let list =
+        xpyd_sim::planner::candidates::enumerate(&s.base, &s.file, &s.base_dir, &space).unwrap();
     assert_eq!(list.len(), 1);
     assert!(list.iter().all(|c| c.decode_gpu.is_none()));
-    let two = xpyd_sim::planner::candidates::enumerate(&s.base, &s.file, &s.base_dir, &s.space)
-        .unwrap();
+    let two =
+        xpyd_sim::planner::candidates::enumerate(&s.base, &s.file, &s.base_dir, &s.space).unwrap();
     // The single-type candidates come first and are unchanged.
     assert_eq!(two[0], list[0]);
     assert!(two[2..].iter().all(|c| c.decode_gpu.is_some()));

@@ -239,8 +239,14 @@ fn heterogeneous_plan_puts_decode_on_the_cheap_gpu() {
         );
     }
     let text = stdout(&oa);
-    assert!(text.contains("of them prefill and decode on different GPU types"), "{text}");
-    assert!(text.contains("x h200 (prefill) +") && text.contains("x h20 (decode)"), "{text}");
+    assert!(
+        text.contains("of them prefill and decode on different GPU types"),
+        "{text}"
+    );
+    assert!(
+        text.contains("x h200 (prefill) +") && text.contains("x h20 (decode)"),
+        "{text}"
+    );
     let r = json(&a.join("recommendation.json"));
     assert_eq!(r["gpu"], "h200/h20");
     assert_eq!(r["prefill"]["gpu"], "h200");
@@ -253,7 +259,10 @@ fn heterogeneous_plan_puts_decode_on_the_cheap_gpu() {
     assert!((usd - (pg * 3.6 + dg * 1.3)).abs() < 1e-9, "{usd}");
     let rbg = std::fs::read_to_string(a.join("manifests/rolebasedgroup.yaml")).unwrap();
     assert!(rbg.contains("nvidia.com/gpu.product: NVIDIA-H200"), "{rbg}");
-    assert!(rbg.contains("nvidia.com/gpu.product: NVIDIA-H20\n"), "{rbg}");
+    assert!(
+        rbg.contains("nvidia.com/gpu.product: NVIDIA-H20\n"),
+        "{rbg}"
+    );
     // H20 priced above H200: no role on H20.
     let c = d.join("c");
     run(&c, "2", &["--gpu-price", "h20=4.0"]);

@@ -409,13 +409,12 @@ pub fn evaluate(
     };
     let cost = |i: usize, rate: f64| {
         let c = &candidates[i];
-        ctx.objective
-            .cost(
-                rate,
-                c.gpus(),
-                c.usd_per_gpu_hour(&|g| ctx.price(g)),
-                ctx.target_rps,
-            )
+        ctx.objective.cost(
+            rate,
+            c.gpus(),
+            c.usd_per_gpu_hour(&|g| ctx.price(g)),
+            ctx.target_rps,
+        )
     };
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by(|&a, &b| {

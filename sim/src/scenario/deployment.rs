@@ -610,7 +610,19 @@ impl RoleCtx<'_> {
                 &own
             }
         };
-        let mut cfg = this.role_on(at, replicas, tp, dp, ep, expert_imbalance, two_batch_overlap, router, engine, autoscale, kind)?;
+        let mut cfg = this.role_on(
+            at,
+            replicas,
+            tp,
+            dp,
+            ep,
+            expert_imbalance,
+            two_batch_overlap,
+            router,
+            engine,
+            autoscale,
+            kind,
+        )?;
         cfg.hardware = hardware;
         Ok(cfg)
     }
@@ -646,7 +658,8 @@ impl RoleCtx<'_> {
             }
             return Ok(None);
         };
-        let gpu = GpuSpec::builtin(&id).map_err(|e| v.invalid(&format!("{at}.gpu"), e.to_string()))?;
+        let gpu =
+            GpuSpec::builtin(&id).map_err(|e| v.invalid(&format!("{at}.gpu"), e.to_string()))?;
         let same = gpu.id == self.hw.gpu.id;
         let gpn = gpus_per_node.unwrap_or(if same {
             self.hw.gpus_per_node
@@ -654,7 +667,11 @@ impl RoleCtx<'_> {
             gpu.gpus_per_node
         });
         v.count(&format!("{at}.gpus-per-node"), gpn, 1..=MAX_GPUS_PER_NODE)?;
-        let nic = nic_gbit_s.unwrap_or(if same { self.hw.nic_gbit_s } else { gpu.nic_gbit_s });
+        let nic = nic_gbit_s.unwrap_or(if same {
+            self.hw.nic_gbit_s
+        } else {
+            gpu.nic_gbit_s
+        });
         v.f64_in(&format!("{at}.nic-gbit-s"), nic, LINK_RANGE, "Gbit/s")?;
         let intra = intra_node_gb_s.unwrap_or(if same {
             self.hw.intra_node_gb_s
@@ -663,7 +680,12 @@ impl RoleCtx<'_> {
         });
         v.f64_in(&format!("{at}.intra-node-gb-s"), intra, LINK_RANGE, "GB/s")?;
         if let Some(p) = gpu_hour_usd {
-            v.f64_in(&format!("{at}.gpu-hour-usd"), p, (0.0, MAX_GPU_HOUR_USD), "USD")?;
+            v.f64_in(
+                &format!("{at}.gpu-hour-usd"),
+                p,
+                (0.0, MAX_GPU_HOUR_USD),
+                "USD",
+            )?;
         }
         let price = gpu_hour_usd.or(if same { self.hw.gpu_hour_usd } else { None });
         if same
@@ -717,7 +739,7 @@ impl RoleCtx<'_> {
         let least = u32::from(autoscale.is_none());
         v.count(&format!("{at}.replicas"), replicas, least..=MAX_INSTANCES)?;
         v.count(&format!("{at}.tp"), tp, 1..=MAX_TP)?;
-        if tp > self.gpus_per_node && tp % self.gpus_per_node != 0 {
+        if tp > self.gpus_per_node && !tp.is_multiple_of(self.gpus_per_node) {
             return Err(v.invalid(
                 &format!("{at}.tp"),
                 format!(

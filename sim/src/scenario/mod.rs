@@ -44,8 +44,8 @@ pub use config::{
 };
 pub use deployment::{
     Admission, Backend, DeploymentFile, EngineConfig, EngineFile, MemoryFraction, Mode, Priority,
-    RoleConfig, RoleFile, RoleHardware, RouterKind, SpeculativeConfig, SpeculativeFile, SpeculativeMethod,
-    Topology, mode_name,
+    RoleConfig, RoleFile, RoleHardware, RouterKind, SpeculativeConfig, SpeculativeFile,
+    SpeculativeMethod, Topology, mode_name,
 };
 pub use error::ScenarioError;
 pub use file::{
