@@ -49,6 +49,10 @@ pub struct RoleAssumption {
     pub max_num_seqs: u32,
     /// Steps whose costs are shown.
     pub steps: Vec<StepAssumption>,
+    /// The role's own GPU and servers, written only when they differ from `[hardware]`
+    /// (heterogeneous PD): `h20, 8 GPUs per node, RDMA 400 Gbit/s per NIC, ...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
 }
 
 /// Everything `assumptions.json` holds.
@@ -162,6 +166,17 @@ impl Assumptions {
                     max_batched_tokens: r.engine.max_batched_tokens,
                     max_num_seqs: r.engine.max_num_seqs,
                     steps,
+                    gpu: r.hardware.as_ref().map(|h| {
+                        format!(
+                            "{}, {} GPUs per node, intra-node {} GB/s, RDMA {} Gbit/s per NIC, {}",
+                            h.gpu.id,
+                            h.gpus_per_node,
+                            h.intra_node_gb_s,
+                            h.nic_gbit_s,
+                            h.gpu_hour_usd
+                                .map_or("no price".to_string(), |p| format!("{p} USD per GPU-hour"))
+                        )
+                    }),
                 }
             })
             .collect();

@@ -21,6 +21,7 @@ use xpyd_sim::Scenario;
 use xpyd_sim::describe::{RoleShape, Shape};
 use xpyd_sim::planner::result::{Objective, Plan, Status};
 use xpyd_sim::planner::search::ProbeMetrics;
+use xpyd_sim::role::Role;
 use xpyd_sim::scenario::Mode;
 
 csv_rows! {
@@ -156,7 +157,7 @@ pub fn plan_rows(plan: &Plan) -> Vec<PlanRow> {
             PlanRow {
                 index: c.index as u64,
                 mode: c.mode_name().to_string(),
-                gpu: c.gpu.clone(),
+                gpu: c.gpu_label(),
                 tp_prefill: c.prefill.tp,
                 tp_decode: c.decode.tp,
                 prefill_replicas: c.prefill.replicas,
@@ -193,7 +194,7 @@ pub fn pareto_rows(plan: &Plan) -> Vec<ParetoRow> {
             ParetoRow {
                 index: c.index as u64,
                 mode: c.mode_name().to_string(),
-                gpu: c.gpu.clone(),
+                gpu: c.gpu_label(),
                 shape: c.shape_label(),
                 max_batched_tokens: c.knobs.max_batched_tokens,
                 max_num_seqs: c.knobs.max_num_seqs,
@@ -224,6 +225,10 @@ pub struct RoleJson {
     pub replicas: u32,
     /// TP degree.
     pub tp: u32,
+    /// The role's GPU type, written only for heterogeneous PD (prefill and decode on
+    /// different GPU types; the top-level `gpu` is then `prefill/decode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
 }
 
 /// p50, p90 and p99.
@@ -362,24 +367,34 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
     let rec = plan.recommendation.as_ref()?;
     let r = &plan.results[rec.index];
     let c = &r.candidate;
-    let role = |replicas: u32, tp: u32| RoleJson { replicas, tp };
+    let hetero = c.decode_gpu.is_some();
+    let role = |replicas: u32, tp: u32, of: Role| RoleJson {
+        replicas,
+        tp,
+        gpu: hetero.then(|| c.gpu_of(of).to_owned()),
+    };
     let pct = |a: [f64; 3]| Percentiles {
         p50: round6(a[0]),
         p90: round6(a[1]),
         p99: round6(a[2]),
     };
     let gpus = rec.gpus;
-    let usd = r.usd_per_gpu_hour;
     let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
+    // Heterogeneous PD: the deployment's GPU-weighted price (its roles were trimmed
+    // apart, so not the unit's).
+    let usd = match &c.decode_gpu {
+        None => r.usd_per_gpu_hour,
+        Some(_) => rec.usd_per_gpu_hour,
+    };
     Some(RecommendationFile {
         mode: c.mode_name().to_string(),
         backend: rec.backend.name().to_string(),
-        gpu: c.gpu.clone(),
-        prefill: role(p, c.prefill.tp),
+        gpu: c.gpu_label(),
+        prefill: role(p, c.prefill.tp, Role::Prefill),
         decode: match c.mode {
-            Mode::Disaggregated => role(d, c.decode.tp),
+            Mode::Disaggregated => role(d, c.decode.tp, Role::Decode),
             // The one role of an aggregated deployment serves both phases.
-            Mode::Aggregated => role(p, c.decode.tp),
+            Mode::Aggregated => role(p, c.decode.tp, Role::Aggregated),
         },
         pd_ratio: match c.mode {
             Mode::Disaggregated => {
@@ -396,8 +411,8 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
         gpus,
         units: rec.units,
         unit: UnitJson {
-            prefill: role(c.prefill.replicas, c.prefill.tp),
-            decode: role(c.decode.replicas, c.decode.tp),
+            prefill: role(c.prefill.replicas, c.prefill.tp, Role::Prefill),
+            decode: role(c.decode.replicas, c.decode.tp, Role::Decode),
             gpus: c.gpus(),
             max_rate_rps: round6(r.max_rate_rps),
             goodput_requests_per_s_per_gpu: round6(r.goodput_per_gpu()),
@@ -496,9 +511,19 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         .filter(|r| matches!(r.status, Status::Pruned { .. }))
         .count();
     let probes: u32 = plan.results.iter().map(|r| r.probes).sum();
+    let hetero = plan
+        .results
+        .iter()
+        .filter(|r| r.candidate.decode_gpu.is_some())
+        .count();
+    // Heterogeneous PD units are counted apart (written only when there are some).
+    let of_which = match hetero {
+        0 => String::new(),
+        h => format!(", {h} of them prefill and decode on different GPU types"),
+    };
     let _ = writeln!(
         s,
-        "xpyd plan: {n} candidates (units of at most {} GPUs), {simulated} simulated ({probes} probes of {} requests per instance), {pruned} pruned by the roofline bound",
+        "xpyd plan: {n} candidates (units of at most {} GPUs{of_which}), {simulated} simulated ({probes} probes of {} requests per instance), {pruned} pruned by the roofline bound",
         plan.gpus_max, plan.probe_requests
     );
     let _ = writeln!(
@@ -571,12 +596,20 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
             };
             let _ = writeln!(
                 s,
-                "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {gpus} x {} ({sizing}), {roles}, router {}, max-batched-tokens {}, max-num-seqs {}",
+                "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {} ({sizing}), {roles}, router {}, max-batched-tokens {}, max-num-seqs {}",
                 plan.target_rate_rps,
                 plan.objective.cost_unit(),
                 rec.backend.name(),
                 c.mode_name(),
-                c.gpu,
+                match &c.decode_gpu {
+                    None => format!("{gpus} x {}", c.gpu),
+                    Some(dg) => format!(
+                        "{} x {} (prefill) + {} x {dg} (decode)",
+                        p * c.prefill.tp,
+                        c.gpu,
+                        d * c.decode.tp
+                    ),
+                },
                 c.router.name(),
                 c.knobs.max_batched_tokens,
                 c.knobs.max_num_seqs
@@ -596,7 +629,11 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
                 m.goodput_rps,
                 if m.met { "met" } else { "NOT met" }
             );
-            if let Some(p) = r.usd_per_gpu_hour {
+            let usd = match &c.decode_gpu {
+                None => r.usd_per_gpu_hour,
+                Some(_) => rec.usd_per_gpu_hour,
+            };
+            if let Some(p) = usd {
                 let _ = writeln!(s, "cost: {:.2} USD/hour", p * f64::from(gpus));
             }
         }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use xpyd_sim::RunOutput;
-use xpyd_sim::describe::{RoleShape, Shape, cost_provenance};
+use xpyd_sim::describe::{RoleShape, Shape, cost_provenance, role_cost_provenance};
 use xpyd_sim::metrics::{Distribution, Metrics, RequestCounts, SloResult, Throughput};
 use xpyd_sim::scenario::{RoleConfig, Scenario, Topology};
 
@@ -30,6 +30,13 @@ pub struct RoleSummary {
     pub kv_capacity_tokens: u64,
     /// Weights per GPU, GiB.
     pub weights_gib_per_gpu: f64,
+    /// The role's own GPU type, written only when it differs from the scenario's
+    /// `[hardware]` (heterogeneous PD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
+    /// The price of the role's own GPU-hour, USD, when it has its own GPU and a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_hour_usd: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -63,6 +70,8 @@ impl RoleSummary {
             router: r.router.name().to_string(),
             kv_capacity_tokens: r.memory.kv_capacity_tokens,
             weights_gib_per_gpu: round(r.memory.weight_bytes_per_gpu / (1u64 << 30) as f64, 3),
+            gpu: r.hardware.as_ref().map(|h| h.gpu.id.clone()),
+            gpu_hour_usd: r.hardware.as_ref().and_then(|h| h.gpu_hour_usd),
         }
     }
 }
@@ -109,8 +118,8 @@ pub struct SystemSummary {
 }
 
 impl SystemSummary {
-    /// Summarise one run.
-    pub fn of(sc: &Scenario, out: &RunOutput) -> SystemSummary {
+    /// Summarise one run of the system whose roles are `roles` (in the run's order).
+    pub fn of(sc: &Scenario, roles: &[&RoleConfig], out: &RunOutput) -> SystemSummary {
         let Metrics {
             requests,
             ttft_ms,
@@ -125,6 +134,17 @@ impl SystemSummary {
             preemptions,
         } = out.metrics.clone();
         let gpu_hours = out.gpu_seconds / 3600.0;
+        let cost_usd = if roles.iter().all(|r| r.hardware.is_none()) {
+            sc.gpu_hour_usd.map(|p| p * gpu_hours)
+        } else {
+            // Heterogeneous PD: each role's GPU-hours at its GPU's price (none unless
+            // every role is priced).
+            roles
+                .iter()
+                .zip(&out.gpu_seconds_by_role)
+                .map(|(r, s)| sc.gpu_hour_usd_of(r).map(|p| p * s / 3600.0))
+                .sum::<Option<f64>>()
+        };
         SystemSummary {
             gpus: out.gpus,
             requests,
@@ -138,7 +158,7 @@ impl SystemSummary {
             slo,
             makespan_s,
             gpu_hours,
-            cost_usd: sc.gpu_hour_usd.map(|p| p * gpu_hours),
+            cost_usd,
             preemptions,
             kv_transfer_gb: out.kv_bytes_moved / 1e9,
             prefix_cache: PrefixCacheSummary::of(out),
@@ -267,7 +287,7 @@ impl Summary {
         let baseline_aggregated = match (&sc.baseline, baseline) {
             (Some(role), Some(out)) => Some(BaselineSummary {
                 aggregated: RoleSummary::of(role),
-                system: SystemSummary::of(sc, out),
+                system: SystemSummary::of(sc, &[role], out),
             }),
             _ => None,
         };
@@ -280,8 +300,24 @@ impl Summary {
             gpu: sc.gpu.id.clone(),
             prefill,
             decode,
-            cost_source: cost_provenance(sc).to_string(),
-            engine_layer: sc.engine_layer.origin.clone(),
+            cost_source: match &sc.topology {
+                Topology::Disaggregated { prefill, decode } if sc.is_heterogeneous() => format!(
+                    "prefill on {}: {}; decode on {}: {}",
+                    sc.gpu_of(prefill).id,
+                    role_cost_provenance(sc, prefill),
+                    sc.gpu_of(decode).id,
+                    role_cost_provenance(sc, decode)
+                ),
+                _ => cost_provenance(sc).to_string(),
+            },
+            engine_layer: match &sc.topology {
+                Topology::Disaggregated { prefill, decode } if sc.is_heterogeneous() => format!(
+                    "prefill {}; decode {}",
+                    sc.engine_layer_of(prefill).origin,
+                    sc.engine_layer_of(decode).origin
+                ),
+                _ => sc.engine_layer.origin.clone(),
+            },
             speculative: sc.speculative.map(|s| {
                 format!(
                     "{}, {} draft tokens, acceptance {}: {:.2} tokens per step",
@@ -295,7 +331,14 @@ impl Summary {
                 )
             }),
             workload: sc.workload.describe(),
-            system: SystemSummary::of(sc, main),
+            system: SystemSummary::of(
+                sc,
+                &match &sc.topology {
+                    Topology::Disaggregated { prefill, decode } => vec![prefill, decode],
+                    Topology::Aggregated(r) => vec![r],
+                },
+                main,
+            ),
             baseline_aggregated,
         }
     }
@@ -339,14 +382,30 @@ impl Summary {
                 )),
             },
         };
+        // Heterogeneous PD: each role's GPUs, e.g. `4 x h200 (prefill) + 2 x h20 (decode)`.
+        let on = if self.prefill.gpu.is_some() || self.decode.gpu.is_some() {
+            let role = |r: &RoleSummary, name: &str| {
+                format!(
+                    "{} x {} ({name})",
+                    r.replicas * r.tp,
+                    r.gpu.as_deref().unwrap_or(&self.gpu)
+                )
+            };
+            format!(
+                "{} + {}",
+                role(&self.prefill, "prefill"),
+                role(&self.decode, "decode")
+            )
+        } else {
+            format!("{} x {}", self.system.gpus, self.gpu)
+        };
         let _ = writeln!(
             t,
-            "xpyd: {} (seed {}): {} on {} x {}, {} {}, {}{}",
+            "xpyd: {} (seed {}): {} on {}, {} {}, {}{}",
             self.scenario,
             self.seed,
             self.model,
-            self.system.gpus,
-            self.gpu,
+            on,
             self.backend,
             self.mode,
             deploy,

@@ -191,6 +191,11 @@ pub fn cost_provenance(sc: &Scenario) -> CostProvenance {
         Topology::Disaggregated { decode, .. } => decode,
         Topology::Aggregated(r) => r,
     };
+    role_cost_provenance(sc, role)
+}
+
+/// Where `role`'s step costs come from (its GPU's profile, for a role on its own GPU).
+pub fn role_cost_provenance(sc: &Scenario, role: &crate::scenario::RoleConfig) -> CostProvenance {
     let cm = sc.cost_model_for(role);
     let shape = StepShape {
         decode_seqs: 1,

@@ -162,7 +162,10 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
     let sc = Scenario::from_file(&file, &base_dir, base.clone())?;
 
     let gpus = if args.gpu.is_empty() {
-        vec![base.hardware.gpu.clone()]
+        // The scenario's GPU types: [hardware]'s, then a role's own (heterogeneous PD).
+        let mut g = vec![base.hardware.gpu.clone()];
+        g.extend(sc.gpu_ids().into_iter().skip(1));
+        g
     } else {
         let mut g: Vec<String> = Vec::new();
         for x in &args.gpu {

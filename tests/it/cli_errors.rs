@@ -147,3 +147,30 @@ fn cost_rejects_bad_shapes() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--context"));
 }
+
+/// Heterogeneous PD: an unknown per-role GPU names the file, the field, the value and
+/// the catalog; an aggregated role on another GPU than [hardware] is refused.
+#[test]
+fn unknown_role_gpu_and_aggregated_role_gpu() {
+    let (code, err) = run_bad(
+        "rolegpu",
+        &SMALL.replace(
+            "[deployment.decode]\nreplicas = 1",
+            "[deployment.decode]\ngpu = \"h300\"\nreplicas = 1",
+        ),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("deployment.decode.gpu") && err.contains("h300") && err.contains("h20"),
+        "{err}"
+    );
+    let agg = SMALL
+        .replace("[deployment]\n", "[deployment]\nmode = \"aggregated\"\n")
+        .replace(
+            "[deployment.prefill]\nreplicas = 1\ntp = 1\n[deployment.decode]\nreplicas = 1\ntp = 1\n",
+            "[deployment.aggregated]\nreplicas = 1\ntp = 1\ngpu = \"h20\"\n",
+        );
+    let (code, err) = run_bad("agggpu", &agg);
+    assert_eq!(code, 2);
+    assert!(err.contains("deployment.aggregated.gpu"), "{err}");
+}

@@ -192,3 +192,81 @@ fn moe_scenarios_plan_and_emit_their_split() {
     );
     assert!(oss.join("manifests/rolebasedgroup.yaml").exists());
 }
+
+/// Heterogeneous PD end to end: over H200 and H20, priced as in the example scenario
+/// (H20 at a third of H200), the plan recommends prefill on H200 and decode on H20 and
+/// says so in recommendation.json, the text and the manifests (each role on its GPU
+/// type); the same at 1 and 2 threads. Priced above H200, H20 decodes nothing.
+#[test]
+fn heterogeneous_plan_puts_decode_on_the_cheap_gpu() {
+    let d = tmpdir("plan-hetero");
+    let run = |out: &std::path::Path, jobs: &str, extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "scenarios/hetero-pd-h200-h20.toml",
+            "--gpu",
+            "h200,h20",
+            "--gpus-max",
+            "4",
+            "--tp",
+            "1,2",
+            "--token-budgets",
+            "8192",
+            "--max-num-seqs",
+            "1024",
+            "--router",
+            "round-robin",
+            "--probe-requests",
+            "150",
+            "--jobs",
+            jobs,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = xpyd(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        o
+    };
+    let (a, b) = (d.join("a"), d.join("b"));
+    let oa = run(&a, "1", &[]);
+    run(&b, "2", &[]);
+    for f in ["plan.csv", "pareto.csv", "recommended.toml"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let text = stdout(&oa);
+    assert!(
+        text.contains("of them prefill and decode on different GPU types"),
+        "{text}"
+    );
+    assert!(
+        text.contains("x h200 (prefill) +") && text.contains("x h20 (decode)"),
+        "{text}"
+    );
+    let r = json(&a.join("recommendation.json"));
+    assert_eq!(r["gpu"], "h200/h20");
+    assert_eq!(r["prefill"]["gpu"], "h200");
+    assert_eq!(r["decode"]["gpu"], "h20");
+    let (pg, dg) = (
+        r["prefill"]["replicas"].as_f64().unwrap() * r["prefill"]["tp"].as_f64().unwrap(),
+        r["decode"]["replicas"].as_f64().unwrap() * r["decode"]["tp"].as_f64().unwrap(),
+    );
+    let usd = r["usd_per_hour"].as_f64().unwrap();
+    assert!((usd - (pg * 3.6 + dg * 1.3)).abs() < 1e-9, "{usd}");
+    let rbg = std::fs::read_to_string(a.join("manifests/rolebasedgroup.yaml")).unwrap();
+    assert!(rbg.contains("nvidia.com/gpu.product: NVIDIA-H200"), "{rbg}");
+    assert!(
+        rbg.contains("nvidia.com/gpu.product: NVIDIA-H20\n"),
+        "{rbg}"
+    );
+    // H20 priced above H200: no role on H20.
+    let c = d.join("c");
+    run(&c, "2", &["--gpu-price", "h20=4.0"]);
+    let r = json(&c.join("recommendation.json"));
+    assert_eq!(r["gpu"], "h200", "{r}");
+    assert!(r["decode"].get("gpu").is_none(), "{r}");
+}

@@ -184,3 +184,74 @@ fn profile_flags_and_field_select_the_step_costs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("hardware.profile"), "{}", stderr(&o));
 }
+
+/// Heterogeneous PD in the run's files: `summary.json` names the decode role's own GPU
+/// and price (and nothing for the prefill role, on `[hardware]`), prices GPU-hours per
+/// role, and `assumptions.json` describes the decode role's GPU; a homogeneous run writes
+/// no per-role GPU.
+#[test]
+fn heterogeneous_run_writes_per_role_gpus_and_cost() {
+    let run = |name: &str, sets: &[&str]| {
+        let out = tmpdir(name);
+        let mut args = vec![
+            "run",
+            "scenarios/hetero-pd-h200-h20.toml",
+            "--requests",
+            "200",
+            "--no-baseline",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        for s in sets {
+            args.extend_from_slice(&["--set", s]);
+        }
+        let o = xpyd(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (
+            json(&out.join("summary.json")),
+            json(&out.join("assumptions.json")),
+            stdout(&o),
+        )
+    };
+    let (s, a, text) = run("hetero-run", &[]);
+    assert_eq!(s["decode"]["gpu"], "h20");
+    assert_eq!(s["decode"]["gpu_hour_usd"], 1.3);
+    assert!(s["prefill"].get("gpu").is_none(), "{s}");
+    assert!(
+        text.contains("on 4 x h200 (prefill) + 4 x h20 (decode)"),
+        "{text}"
+    );
+    let hours = s["gpu_hours"].as_f64().unwrap();
+    let cost = s["cost_usd"].as_f64().unwrap();
+    // Half the GPUs at 3.6 and half at 1.3 USD, over the same makespan.
+    assert!(
+        (cost - hours / 2.0 * (3.6 + 1.3)).abs() < 1e-6 * cost,
+        "{cost} vs {hours}"
+    );
+    let roles = a["roles"].as_array().unwrap();
+    let decode = roles.iter().find(|r| r["role"] == "decode").unwrap();
+    assert!(
+        decode["gpu"].as_str().unwrap().starts_with("h20,"),
+        "{decode}"
+    );
+    // The same GPU and price as [hardware]: homogeneous, no per-role GPU written.
+    let (s, a, text) = run(
+        "hetero-run-same",
+        &[
+            "deployment.decode.gpu=h200",
+            "deployment.decode.gpu-hour-usd=3.6",
+        ],
+    );
+    assert!(s["decode"].get("gpu").is_none(), "{s}");
+    assert!(text.contains("on 8 x h200,"), "{text}");
+    assert!(
+        (s["cost_usd"].as_f64().unwrap() - s["gpu_hours"].as_f64().unwrap() * 3.6).abs() < 1e-9
+    );
+    assert!(
+        a["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("gpu").is_none())
+    );
+}

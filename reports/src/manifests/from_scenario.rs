@@ -197,15 +197,23 @@ impl DeploymentSpec {
     /// affinity map to power-of-two (the closest load-aware policy the routers offer;
     /// affinity is the gateway's job), the KV/prefix-aware routers to cache-aware.
     pub fn from_scenario(sc: &Scenario) -> DeploymentSpec {
-        let gpn = sc.kv_transfer.gpus_per_node.max(1);
         let kv = match sc.kv_cache {
             Dtype::Fp8 => Some(KvCacheDtype::Fp8),
             Dtype::Bf16 => None,
         };
+        // Heterogeneous PD: every engine role on its own GPU type (node pool), by the GPU
+        // Feature Discovery product label; one GPU type needs no selector.
+        let hetero = sc.is_heterogeneous();
         let role = |r: &RoleConfig| RoleSpec {
             replicas: r.replicas,
             tp: r.tp,
-            gpus_per_node: gpn,
+            gpus_per_node: sc.links_of(r).0.max(1),
+            node_selector: match super::spec::gpu_product_label(&sc.gpu_of(r).id) {
+                Some(v) if hetero => {
+                    vec![(super::spec::GPU_PRODUCT_LABEL.to_string(), v.to_string())]
+                }
+                _ => Vec::new(),
+            },
             dp: r.dp,
             ep: r.ep,
             two_batch_overlap: r.two_batch_overlap,

@@ -162,6 +162,7 @@ fn engine_resources(spec: &DeploymentSpec, r: &RoleSpec) -> Resources {
         memory,
         gpus,
         rdma: spec.rdma_resource.clone(),
+        node_selector: r.node_selector.clone(),
     }
 }
 

@@ -57,6 +57,8 @@ pub(crate) struct Resources {
     pub(crate) gpus: u32,
     /// RDMA extended resource, one per pod.
     pub(crate) rdma: Option<String>,
+    /// Node labels the pod must land on (`nodeSelector`; the role's GPU type).
+    pub(crate) node_selector: Vec<(String, String)>,
 }
 
 /// The main container of a role's pods.
@@ -312,6 +314,15 @@ pub(crate) fn pod_template(
     let vols = volumes_json(c, pvc);
     if !vols.is_empty() {
         spec.insert("volumes".into(), vols.into());
+    }
+    if !c.resources.node_selector.is_empty() {
+        let sel: Map<String, Value> = c
+            .resources
+            .node_selector
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        spec.insert("nodeSelector".into(), sel.into());
     }
     if c.resources.gpus > 0 {
         // Give in-flight requests time to finish on scale-down.

@@ -160,6 +160,29 @@ pub struct RoleSpec {
     pub engine: EngineKnobs,
     /// Autoscaler of this role; `None` keeps `replicas` fixed.
     pub autoscaling: Option<Autoscaling>,
+    /// Node labels the role's engine pods must land on (`nodeSelector`), as
+    /// `(key, value)` pairs in order; empty: any GPU node. Heterogeneous PD puts each
+    /// role on its GPU type with [`GPU_PRODUCT_LABEL`].
+    pub node_selector: Vec<(String, String)>,
+}
+
+/// The node label of a GPU's product, set by NVIDIA GPU Feature Discovery (the GPU
+/// Operator) on every GPU node: the NVML device name with spaces as `-`.
+pub const GPU_PRODUCT_LABEL: &str = "nvidia.com/gpu.product";
+
+/// The [`GPU_PRODUCT_LABEL`] value GPU Feature Discovery sets for a catalog GPU (the
+/// NVML name of the catalog's variant: H100 SXM5 80GB, A100 SXM4 80GB, ...); `None`
+/// for a GPU not in the catalog.
+pub fn gpu_product_label(gpu_id: &str) -> Option<&'static str> {
+    Some(match gpu_id {
+        "h100" => "NVIDIA-H100-80GB-HBM3",
+        "h200" => "NVIDIA-H200",
+        "h20" => "NVIDIA-H20",
+        "l20" => "NVIDIA-L20",
+        "a100" => "NVIDIA-A100-SXM4-80GB",
+        "b200" => "NVIDIA-B200",
+        _ => return None,
+    })
 }
 
 /// Engine flags. `None` leaves the engine's own default.
@@ -522,6 +545,17 @@ fn check_role(role: &str, r: &RoleSpec) -> Result<(), ManifestError> {
             gpus_per_node: r.gpus_per_node,
         });
     }
+    for (k, v) in &r.node_selector {
+        let field = f("node_selector");
+        check_label_key(&field, k)?;
+        if !is_label_value(v) {
+            return Err(invalid(
+                &field,
+                v,
+                "a label value is at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric",
+            ));
+        }
+    }
     let e = &r.engine;
     for (k, v) in [
         ("engine.max_running_requests", e.max_running_requests),
@@ -725,6 +759,36 @@ fn check_resource_name(field: &str, v: &str) -> Result<(), ManifestError> {
     } else {
         Err(invalid(field, v, "must be DOMAIN/NAME, e.g. rdma/hca"))
     }
+}
+
+/// A label key: an optional DNS-subdomain prefix and `/`, then a name as a label value
+/// (non-empty).
+fn check_label_key(field: &str, k: &str) -> Result<(), ManifestError> {
+    let name = match k.split_once('/') {
+        Some((prefix, name)) => {
+            check_dns_subdomain(field, prefix)?;
+            name
+        }
+        None => k,
+    };
+    if name.is_empty() || !is_label_value(name) {
+        return Err(invalid(
+            field,
+            k,
+            "a label key is [PREFIX/]NAME, NAME at most 63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `v` is a valid label value (empty allowed).
+fn is_label_value(v: &str) -> bool {
+    v.is_empty()
+        || (v.len() <= 63
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && v.as_bytes()[0].is_ascii_alphanumeric()
+            && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric())
 }
 
 fn check_metric_name(field: &str, v: &str) -> Result<(), ManifestError> {

@@ -1,7 +1,7 @@
 //! Whole deployments: every combination validates, YAML round-trips deterministically,
 //! invalid specs are errors, and every shipped scenario gives valid manifests.
 
-use crate::specs::{APIS, BACKENDS, Scaling, assert_valid, emitted, spec};
+use crate::specs::{APIS, BACKENDS, Scaling, assert_valid, emitted, rbg_of, spec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RoleTopology, emit_all, emit_objects};
@@ -122,6 +122,98 @@ fn scenarios_give_valid_manifests() {
         for api in APIS {
             let objs = emitted(&s, api);
             assert_valid(&objs, &f.display().to_string());
+        }
+    }
+}
+
+/// Every `nodeSelector` object under `v`.
+fn node_selectors(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "nodeSelector" {
+                    out.push(x.clone());
+                } else {
+                    node_selectors(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| node_selectors(x, out)),
+        _ => {}
+    }
+}
+
+/// Heterogeneous PD (prefill on H200, decode on H20): each engine role lands on its GPU
+/// type by the GPU Feature Discovery product label, for every backend and RBG API, and
+/// the manifests still validate against the CRDs; one GPU type gets no selector.
+#[test]
+fn heterogeneous_pd_puts_each_role_on_its_gpu_type() {
+    let text = r#"
+[model]
+id = "qwen3-8b"
+[hardware]
+gpu = "h200"
+[deployment]
+mode = "disaggregated"
+[deployment.prefill]
+replicas = 2
+tp = 1
+[deployment.decode]
+replicas = 1
+tp = 2
+gpu = "h20"
+[workload]
+requests = 10
+[workload.arrival]
+kind = "poisson"
+rate-rps = 1.0
+[workload.input-tokens]
+kind = "fixed"
+tokens = 512
+[workload.output-tokens]
+kind = "fixed"
+tokens = 64
+"#;
+    let f = Path::new("hetero.toml");
+    for backend in ["sglang", "vllm", "dynamo", "trtllm"] {
+        for hetero in [true, false] {
+            let mut sets = vec![format!("deployment.backend={backend}")];
+            if !hetero {
+                sets.push("deployment.decode.gpu=h200".into());
+            }
+            let sc = xpyd_sim::Scenario::from_text(f, Path::new("."), text, &sets).unwrap();
+            assert_eq!(sc.is_heterogeneous(), hetero);
+            let s = DeploymentSpec::from_scenario(&sc);
+            for api in APIS {
+                let objs = emitted(&s, api);
+                let what = format!("{backend} hetero={hetero} {api:?}");
+                assert_valid(&objs, &what);
+                let rbg = rbg_of(&objs);
+                let mut seen = 0;
+                for role in rbg["spec"]["roles"].as_array().unwrap() {
+                    let name = role["name"].as_str().unwrap();
+                    let mut sel = Vec::new();
+                    node_selectors(role, &mut sel);
+                    let want = if name.contains("prefill") {
+                        "NVIDIA-H200"
+                    } else if name.contains("decode") {
+                        "NVIDIA-H20"
+                    } else {
+                        assert!(sel.is_empty(), "{what}: {name} has {sel:?}");
+                        continue;
+                    };
+                    if !hetero {
+                        assert!(sel.is_empty(), "{what}: {name} has {sel:?}");
+                        continue;
+                    }
+                    assert!(!sel.is_empty(), "{what}: {name} has no nodeSelector");
+                    for x in &sel {
+                        assert_eq!(x["nvidia.com/gpu.product"], want, "{what}: {name}");
+                    }
+                    seen += 1;
+                }
+                assert_eq!(seen, if hetero { 2 } else { 0 }, "{what}");
+            }
         }
     }
 }

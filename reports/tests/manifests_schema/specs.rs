@@ -30,6 +30,7 @@ fn role(tp: u32, replicas: u32, gpus_per_node: u32) -> RoleSpec {
             kv_cache_dtype: Some(KvCacheDtype::Fp8),
         },
         autoscaling: None,
+        node_selector: Vec::new(),
     }
 }
 

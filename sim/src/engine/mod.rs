@@ -183,6 +183,9 @@ pub struct RunOutput {
     /// GPU-seconds held from the start to the last completion (replicas x TP x time
     /// running, so autoscaling shows).
     pub gpu_seconds: f64,
+    /// `gpu_seconds` per role, in the order of the system's roles (prefill, decode; or
+    /// the one aggregated role): roles on different GPU types are priced apart.
+    pub gpu_seconds_by_role: Vec<f64>,
     /// Every autoscaling transition, in time order.
     pub scale_events: Vec<ScaleEvent>,
 }
@@ -381,8 +384,13 @@ impl<'s> Simulation<'s> {
         let mut insts: IdVec<InstanceId, Instance> = IdVec::new();
         let mut prefill_ids = Vec::new();
         let mut decode_ids = Vec::new();
-        let gpn = sc.kv_transfer.gpus_per_node;
-        let mut cursor = 0u32; // next free GPU, instances packed onto nodes in order
+        // Instances are packed onto nodes in order; a role on GPUs of another type or
+        // server (heterogeneous PD) starts a fresh group of nodes: `node_base` is the
+        // first node of the current group, `cursor` the next free GPU within it.
+        let mut gpn = sc.kv_transfer.gpus_per_node;
+        let mut group = (sc.gpu.id.as_str(), gpn);
+        let mut node_base = 0u32;
+        let mut cursor = 0u32;
         let mut gpus = 0;
         let mut router_kinds = Vec::new();
         let mut storage = Network::new();
@@ -391,6 +399,14 @@ impl<'s> Simulation<'s> {
         for (memo, (role_cfg, role)) in roles.iter().enumerate() {
             router_kinds.push(role_cfg.router);
             let mut role_ids = Vec::new();
+            let (role_gpn, nic_gbit_s, intra_node_gb_s) = sc.links_of(role_cfg);
+            let role_group = (sc.gpu_of(role_cfg).id.as_str(), role_gpn);
+            if role_group != group {
+                node_base += cursor.div_ceil(gpn);
+                cursor = 0;
+                gpn = role_gpn;
+                group = role_group;
+            }
             for k in 0..role_cfg.max_instances() {
                 let tp = role_cfg.tp;
                 // An instance never straddles nodes: start on a fresh node when the
@@ -403,14 +419,17 @@ impl<'s> Simulation<'s> {
                 if crosses {
                     cursor = cursor.div_ceil(gpn) * gpn;
                 }
-                let node = cursor / gpn;
+                let node = node_base + cursor / gpn;
                 cursor += tp;
                 if k < role_cfg.replicas {
                     gpus += tp;
                 }
                 let eff = sc.kv_transfer.efficiency;
-                let nic = f64::from(tp) * sc.kv_transfer.nic_gbit_s * 1e9 / 8.0 * eff;
-                let local = f64::from(tp) * sc.kv_transfer.intra_node_gb_s * 1e9 * eff;
+                // The role's own NICs and links: a transfer between roles on different
+                // GPU types crosses the sender's egress and the receiver's ingress port,
+                // so the slower side bounds it.
+                let nic = f64::from(tp) * nic_gbit_s * 1e9 / 8.0 * eff;
+                let local = f64::from(tp) * intra_node_gb_s * 1e9 * eff;
                 let ports = Ports {
                     nic_out: net.add_port(nic),
                     nic_in: net.add_port(nic),
@@ -460,7 +479,7 @@ impl<'s> Simulation<'s> {
                 });
             }
         }
-        let nodes = cursor.div_ceil(gpn).max(1);
+        let nodes = (node_base + cursor.div_ceil(gpn)).max(1);
         let cache_ports: Vec<PortId> = (0..nodes)
             .map(|_| storage.add_port(sc.cold_start.cache_gbit_s * 1e9 / 8.0))
             .collect();
@@ -668,6 +687,12 @@ impl<'s> Simulation<'s> {
             .iter()
             .map(|x| x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp()))
             .sum();
+        let roles = self.insts.iter().map(|x| x.memo() + 1).max().unwrap_or(0);
+        let mut gpu_seconds_by_role = vec![0.0; roles];
+        for x in self.insts.iter() {
+            gpu_seconds_by_role[x.memo()] +=
+                x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp());
+        }
         let makespan_ns = (metrics.makespan_s * 1e9).max(1.0);
         let instances = self
             .insts
@@ -698,6 +723,7 @@ impl<'s> Simulation<'s> {
             kv_bytes_moved: self.net.bytes_moved(),
             transfer_skipped_tokens: self.transfer_skipped_tokens,
             gpu_seconds,
+            gpu_seconds_by_role,
             scale_events: self.scale_events,
         }
     }

@@ -40,6 +40,14 @@ impl Simulation<'_> {
         } else {
             (p.ports().nic_out, d.ports().nic_in)
         };
+        // The transfer is sized by the prompt's KV bytes, which do not depend on the
+        // layout: when prefill and decode have different TP (or run on different GPU
+        // types), the connector re-shards the KV heads (each prefill rank sends the head
+        // slices each decode rank owns: NIXL / Mooncake descriptors per slice, SGLang's
+        // decode-side TP mapping), so every head's KV still crosses once; the extra
+        // descriptors are part of `kv-transfer.setup-ms`. The flow crosses the prefill
+        // instance's egress port and the decode instance's ingress port, each sized by
+        // its own role's NICs x TP, so the slower side bounds it.
         let sent = r.context_after_prefill() - u64::from(r.transfer_skipped_tokens);
         // Sliding-window layers send at most their window of the context.
         let bytes = self.kv_bytes_per_token * sent as f64

@@ -8,7 +8,8 @@
 //! requests in flight x REQUEST_BYTES`, where
 //! - `candidates` counts every deployment unit the enumeration would visit (every mode,
 //!   TP pair and replica split of at most `--gpus-max` GPUs, times the knob pairs and the
-//!   routers), before the fit check, so it is an upper bound; each holds its candidate,
+//!   routers, for each GPU type and, disaggregated, each ordered pair of distinct GPU
+//!   types: heterogeneous PD), before the fit check, so it is an upper bound; each holds its candidate,
 //!   its validated scenario and its evaluation while the search runs (about 4 KiB
 //!   measured, counted [`CANDIDATE_BYTES`]);
 //! - each of the `threads` concurrent probes simulates at most `--probe-requests x
@@ -74,6 +75,7 @@ pub fn count_candidates(space: &SearchSpace) -> u64 {
     let knobs = (space.token_budgets.len() * space.max_num_seqs.len()) as u64;
     let routers = space.routers.len() as u64;
     let mut per_gpu: u64 = 0;
+    let mut pd_per_gpu: u64 = 0;
     for mode in &space.modes {
         match mode {
             Mode::Disaggregated => {
@@ -82,9 +84,9 @@ pub fn count_candidates(space: &SearchSpace) -> u64 {
                         let all = pairs(g, a, b);
                         // The 1P1D split (when it fits) tries only round-robin.
                         let single = u64::from(a + b <= g);
-                        per_gpu = per_gpu.saturating_add(
-                            knobs.saturating_mul(single + (all - single) * routers),
-                        );
+                        let n = knobs.saturating_mul(single + (all - single) * routers);
+                        per_gpu = per_gpu.saturating_add(n);
+                        pd_per_gpu = pd_per_gpu.saturating_add(n);
                     }
                 }
             }
@@ -96,7 +98,12 @@ pub fn count_candidates(space: &SearchSpace) -> u64 {
             }
         }
     }
-    per_gpu.saturating_mul(space.gpus.len() as u64)
+    // Heterogeneous PD: the disaggregated units again for every ordered pair of
+    // distinct GPU types (prefill on one, decode on the other).
+    let n = space.gpus.len() as u64;
+    per_gpu
+        .saturating_mul(n)
+        .saturating_add(pd_per_gpu.saturating_mul(n * n.saturating_sub(1)))
 }
 
 /// Estimate the memory of the search of `settings` with `threads` concurrent probes

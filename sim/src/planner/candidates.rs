@@ -14,6 +14,10 @@
 //! - Every candidate in the list builds into a valid [`Scenario`] (its weights fit, its TP
 //!   divides the heads and spans nodes evenly, it uses at most `gpus_max` GPUs):
 //!   combinations that do not are left out of the list, not reported as errors.
+//! - Heterogeneous PD: with several GPU types, disaggregated units whose prefill and
+//!   decode roles run on different types (every ordered pair, e.g. prefill on H200 with
+//!   decode on H20) follow every single-type candidate, so the list of one GPU type, and
+//!   the single-type prefix of a longer list, are exactly what they were without them.
 //! - Routers only vary where a role has more than one replica (with one replica every
 //!   router makes the same choice); otherwise the candidate uses round-robin.
 
@@ -69,8 +73,10 @@ pub struct Knobs {
 pub struct Candidate {
     /// Position in the enumerated list (stable for given inputs).
     pub index: usize,
-    /// GPU catalog id.
+    /// GPU catalog id (of every role; of the prefill role when `decode_gpu` is set).
     pub gpu: String,
+    /// Heterogeneous PD: the decode role's GPU when it differs from `gpu`.
+    pub decode_gpu: Option<String>,
     /// Aggregated or disaggregated.
     pub mode: Mode,
     /// Prefill role (for an aggregated unit: the one role, equal to `decode`).
@@ -105,9 +111,49 @@ impl Candidate {
         Shape::new(self.mode, self.prefill, self.decode)
     }
 
-    /// Short description, e.g. `2P1D TP2/2 l20` or `4x TP2 l20`.
+    /// Short description, e.g. `2P1D TP2/2 l20`, `4x TP2 l20` or, prefill and decode on
+    /// different GPUs, `2P1D TP2/2 h200/h20`.
     pub fn shape_label(&self) -> String {
-        format!("{:#} {}", self.shape(), self.gpu)
+        format!("{:#} {}", self.shape(), self.gpu_label())
+    }
+
+    /// The GPU types: `h200`, or `h200/h20` (prefill/decode) for heterogeneous PD.
+    pub fn gpu_label(&self) -> String {
+        match &self.decode_gpu {
+            None => self.gpu.clone(),
+            Some(d) => format!("{}/{d}", self.gpu),
+        }
+    }
+
+    /// The GPU type of `role`.
+    pub fn gpu_of(&self, role: Role) -> &str {
+        match (role, &self.decode_gpu) {
+            (Role::Decode, Some(d)) => d,
+            _ => &self.gpu,
+        }
+    }
+
+    /// Price of a GPU-hour of a unit, USD, from the price of each GPU type: the price of
+    /// its GPU, or for heterogeneous PD the GPU-weighted mean of its roles' (so that
+    /// `gpus() x price` is the unit's USD/hour); `None` unless every role's GPU is priced.
+    pub fn usd_per_gpu_hour(&self, price: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
+        self.usd_per_gpu_hour_of(self.replicas(1), price)
+    }
+
+    /// [`Self::usd_per_gpu_hour`] of this candidate's roles at `size` replicas.
+    pub fn usd_per_gpu_hour_of(
+        &self,
+        size: Replicas,
+        price: &dyn Fn(&str) -> Option<f64>,
+    ) -> Option<f64> {
+        match &self.decode_gpu {
+            None => price(&self.gpu),
+            Some(d) => {
+                let (pg, dg) = (size.prefill * self.prefill.tp, size.decode * self.decode.tp);
+                let usd = f64::from(pg) * price(&self.gpu)? + f64::from(dg) * price(d)?;
+                Some(usd / f64::from((pg + dg).max(1)))
+            }
+        }
     }
 
     /// The base scenario file with this candidate's deployment, `units` units of it, and
@@ -144,10 +190,22 @@ impl Candidate {
             f.hardware.gpu_hour_usd = None;
             f.hardware.gpu = self.gpu.clone();
         }
-        let role = |shape: RoleShape, replicas: u32, template: Option<&RoleFile>| {
+        let hardware_gpu = f.hardware.gpu.clone();
+        let role = |shape: RoleShape, replicas: u32, template: Option<&RoleFile>, gpu: &str| {
             // Start from the scenario's role so fields the planner does not search keep
             // their values; the reserve follows the token budget unless the user pinned it.
             let mut r = template.cloned().unwrap_or_default();
+            // The role's GPU: `[hardware]`'s (no GPU fields of its own) or another type,
+            // whose servers are that GPU's usual ones unless the scenario's role described
+            // the same GPU.
+            let wanted = (gpu != hardware_gpu).then(|| gpu.to_owned());
+            if r.gpu != wanted {
+                r.gpu = wanted;
+                r.gpus_per_node = None;
+                r.nic_gbit_s = None;
+                r.intra_node_gb_s = None;
+                r.gpu_hour_usd = None;
+            }
             r.replicas = replicas;
             r.tp = shape.tp;
             r.router = Some(self.router);
@@ -158,13 +216,23 @@ impl Candidate {
         let d = &base.deployment;
         match self.mode {
             Mode::Disaggregated => {
-                f.deployment.prefill = Some(role(self.prefill, size.prefill, d.prefill.as_ref()));
-                f.deployment.decode = Some(role(self.decode, size.decode, d.decode.as_ref()));
+                f.deployment.prefill = Some(role(
+                    self.prefill,
+                    size.prefill,
+                    d.prefill.as_ref(),
+                    self.gpu_of(Role::Prefill),
+                ));
+                f.deployment.decode = Some(role(
+                    self.decode,
+                    size.decode,
+                    d.decode.as_ref(),
+                    self.gpu_of(Role::Decode),
+                ));
                 f.deployment.aggregated = None;
             }
             Mode::Aggregated => {
                 let t = d.aggregated.as_ref().or(d.decode.as_ref());
-                f.deployment.aggregated = Some(role(self.prefill, size.prefill, t));
+                f.deployment.aggregated = Some(role(self.prefill, size.prefill, t, &self.gpu));
                 f.deployment.prefill = None;
                 f.deployment.decode = None;
             }
@@ -252,82 +320,34 @@ pub fn enumerate(
     space: &SearchSpace,
 ) -> Result<Vec<Candidate>, PlanError> {
     let arch = resolve_model(base, base_dir)?;
-    let mut out: Vec<Candidate> = Vec::new();
     for gpu in &space.gpus {
         GpuSpec::builtin(gpu).map_err(|e| PlanError::Gpu {
             gpu: gpu.clone(),
             message: e.to_string(),
         })?;
-        // TP degrees whose heads split evenly and whose weights fit at every knob pair;
-        // the fit check is the scenario validation itself.
-        let tps: Vec<u32> = space
-            .tps
-            .iter()
-            .copied()
-            .filter(|&t| t <= space.gpus_max && check_tp(&arch, t).is_ok())
-            .collect();
-        let mut shapes: Vec<(Mode, RoleShape, RoleShape)> = Vec::new();
-        for &mode in &space.modes {
-            match mode {
-                Mode::Disaggregated => {
-                    for &tp_p in &tps {
-                        for &tp_d in &tps {
-                            for x in 1..=space.gpus_max / tp_p {
-                                for y in 1..=space.gpus_max / tp_d {
-                                    if x * tp_p + y * tp_d <= space.gpus_max {
-                                        let p = RoleShape {
-                                            replicas: x,
-                                            tp: tp_p,
-                                        };
-                                        let d = RoleShape {
-                                            replicas: y,
-                                            tp: tp_d,
-                                        };
-                                        shapes.push((mode, p, d));
-                                    }
-                                }
-                            }
-                        }
-                    }
+    }
+    // TP degrees whose heads split evenly; whether the weights fit at every knob pair is
+    // the scenario validation itself.
+    let tps: Vec<u32> = space
+        .tps
+        .iter()
+        .copied()
+        .filter(|&t| t <= space.gpus_max && check_tp(&arch, t).is_ok())
+        .collect();
+    let mut out: Vec<Candidate> = Vec::new();
+    for gpu in &space.gpus {
+        let shapes = unit_shapes(space, &tps, &space.modes);
+        push_candidates(base, file, base_dir, space, gpu, None, shapes, &mut out);
+    }
+    // Heterogeneous PD: every ordered pair of distinct GPU types, disaggregated only.
+    if space.modes.contains(&Mode::Disaggregated) {
+        for p in &space.gpus {
+            for d in &space.gpus {
+                if p == d {
+                    continue;
                 }
-                Mode::Aggregated => {
-                    for &tp in &tps {
-                        for r in 1..=space.gpus_max / tp {
-                            let s = RoleShape { replicas: r, tp };
-                            shapes.push((mode, s, s));
-                        }
-                    }
-                }
-            }
-        }
-        for (mode, p, d) in shapes {
-            for &mbt in &space.token_budgets {
-                for &seqs in &space.max_num_seqs {
-                    let knobs = Knobs {
-                        max_batched_tokens: mbt,
-                        max_num_seqs: seqs,
-                    };
-                    let multi = p.replicas > 1 || d.replicas > 1;
-                    let routers: &[RouterKind] = if multi {
-                        &space.routers
-                    } else {
-                        &[RouterKind::RoundRobin]
-                    };
-                    for &router in routers {
-                        let c = Candidate {
-                            index: 0,
-                            gpu: gpu.clone(),
-                            mode,
-                            prefill: p,
-                            decode: d,
-                            knobs,
-                            router,
-                        };
-                        if c.scenario(base, file, base_dir, 1).is_ok() {
-                            out.push(c);
-                        }
-                    }
-                }
+                let shapes = unit_shapes(space, &tps, &[Mode::Disaggregated]);
+                push_candidates(base, file, base_dir, space, p, Some(d), shapes, &mut out);
             }
         }
     }
@@ -335,6 +355,96 @@ pub fn enumerate(
         c.index = i;
     }
     Ok(out)
+}
+
+/// The units of `modes` (in that order) with TP degrees `tps` within `space.gpus_max`
+/// GPUs: mode, prefill TP, decode TP, prefill replicas, decode replicas.
+fn unit_shapes(
+    space: &SearchSpace,
+    tps: &[u32],
+    modes: &[Mode],
+) -> Vec<(Mode, RoleShape, RoleShape)> {
+    let mut shapes: Vec<(Mode, RoleShape, RoleShape)> = Vec::new();
+    for &mode in modes {
+        match mode {
+            Mode::Disaggregated => {
+                for &tp_p in tps {
+                    for &tp_d in tps {
+                        for x in 1..=space.gpus_max / tp_p {
+                            for y in 1..=space.gpus_max / tp_d {
+                                if x * tp_p + y * tp_d <= space.gpus_max {
+                                    let p = RoleShape {
+                                        replicas: x,
+                                        tp: tp_p,
+                                    };
+                                    let d = RoleShape {
+                                        replicas: y,
+                                        tp: tp_d,
+                                    };
+                                    shapes.push((mode, p, d));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Mode::Aggregated => {
+                for &tp in tps {
+                    for r in 1..=space.gpus_max / tp {
+                        let s = RoleShape { replicas: r, tp };
+                        shapes.push((mode, s, s));
+                    }
+                }
+            }
+        }
+    }
+    shapes
+}
+
+/// Append the candidates of `shapes` on `gpu` (decode on `decode_gpu` when given) that
+/// build into a valid scenario: each shape x token budget x max sequences x router.
+#[allow(clippy::too_many_arguments)]
+fn push_candidates(
+    base: &ScenarioFile,
+    file: &Path,
+    base_dir: &Path,
+    space: &SearchSpace,
+    gpu: &str,
+    decode_gpu: Option<&str>,
+    shapes: Vec<(Mode, RoleShape, RoleShape)>,
+    out: &mut Vec<Candidate>,
+) {
+    for (mode, p, d) in shapes {
+        for &mbt in &space.token_budgets {
+            for &seqs in &space.max_num_seqs {
+                let knobs = Knobs {
+                    max_batched_tokens: mbt,
+                    max_num_seqs: seqs,
+                };
+                let multi = p.replicas > 1 || d.replicas > 1;
+                let routers: &[RouterKind] = if multi {
+                    &space.routers
+                } else {
+                    &[RouterKind::RoundRobin]
+                };
+                for &router in routers {
+                    let c = Candidate {
+                        index: 0,
+                        gpu: gpu.to_owned(),
+                        decode_gpu: decode_gpu.map(str::to_owned),
+                        mode,
+                        prefill: p,
+                        decode: d,
+                        knobs,
+                        router,
+                    };
+                    if c.scenario(base, file, base_dir, 1).is_ok() {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The model of the base scenario (catalog id, or a `config.json` relative to the

@@ -40,7 +40,7 @@ use crate::engine::{System, run};
 use crate::limits::MAX_INSTANCES;
 use crate::rng::Streams;
 use crate::role::Role;
-use crate::scenario::{Mode, Scenario, ScenarioFile};
+use crate::scenario::{Mode, Scenario, ScenarioFile, Topology};
 use crate::workload::{ArrivalMode, Workload, WorkloadFile, WorkloadGen};
 use bounds::{LengthStats, capacity_bound};
 use candidates::{Candidate, Replicas, SearchSpace, enumerate};
@@ -230,6 +230,16 @@ impl EvalContext {
         {
             prices.push((settings.base.hardware.gpu.clone(), p));
         }
+        // A role's own GPU priced in the scenario (heterogeneous PD), unless listed.
+        if let Topology::Disaggregated { prefill, decode } = &sc.topology {
+            for h in [&prefill.hardware, &decode.hardware].into_iter().flatten() {
+                if let Some(p) = h.gpu_hour_usd
+                    && !prices.iter().any(|(g, _)| *g == h.gpu.id)
+                {
+                    prices.push((h.gpu.id.clone(), p));
+                }
+            }
+        }
         for (g, p) in &prices {
             if !(p.is_finite() && *p > 0.0) {
                 return Err(PlanError::Setting {
@@ -394,12 +404,17 @@ pub fn evaluate(
     let built: Vec<(Scenario, f64, ProbeWorkload)> = built.into_iter().collect::<Result<_, _>>()?;
     let score = |i: usize, rate: f64| {
         let c = &candidates[i];
-        ctx.objective.score(rate, c.gpus(), ctx.price(&c.gpu))
+        ctx.objective
+            .score(rate, c.gpus(), c.usd_per_gpu_hour(&|g| ctx.price(g)))
     };
     let cost = |i: usize, rate: f64| {
         let c = &candidates[i];
-        ctx.objective
-            .cost(rate, c.gpus(), ctx.price(&c.gpu), ctx.target_rps)
+        ctx.objective.cost(
+            rate,
+            c.gpus(),
+            c.usd_per_gpu_hour(&|g| ctx.price(g)),
+            ctx.target_rps,
+        )
     };
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by(|&a, &b| {
@@ -501,13 +516,16 @@ pub fn finish(
         Some(i) => {
             let lifetime_s = (ctx.slo_ttft_ms + ctx.stats.mean_output * ctx.slo_tpot_ms) * 1e-3;
             let min_requests = (target * CONFIRM_LIFETIMES * lifetime_s).ceil();
-            Some(confirm(
+            let c = &results[i].candidate;
+            let mut rec = confirm(
                 settings,
-                &results[i].candidate,
+                c,
                 results[i].max_rate_rps,
                 target,
                 min_requests.min(1e9) as u64,
-            )?)
+            )?;
+            rec.usd_per_gpu_hour = c.usd_per_gpu_hour_of(rec.replicas, &price);
+            Some(rec)
         }
         None => None,
     };
@@ -624,6 +642,7 @@ fn confirm(
             units,
             replicas: size,
             gpus: c.gpus_of(size),
+            usd_per_gpu_hour: None,
             trim_runs: 0,
             backend: sc.backend,
             attainment: out.metrics.slo.attainment,

@@ -213,7 +213,7 @@ pub fn assemble(
     let mut best = Incumbent::default();
     for e in evals {
         if let (Some(s), Some(c)) = (&e.search, candidates.get(e.index)) {
-            let usd = price(&c.gpu);
+            let usd = c.usd_per_gpu_hour(price);
             best.update(
                 objective.score(s.max_rate_rps, c.gpus(), usd),
                 objective.cost(s.max_rate_rps, c.gpus(), usd, target_rps),
@@ -231,7 +231,7 @@ pub fn assemble(
                 ),
             });
         };
-        let usd = price(&c.gpu);
+        let usd = c.usd_per_gpu_hour(price);
         let bound_score = objective.score(e.bound_rps, c.gpus(), usd);
         let bound_cost = objective.cost(e.bound_rps, c.gpus(), usd, target_rps);
         let mut r = CandidateResult {
@@ -320,6 +320,9 @@ pub struct Recommendation {
     pub replicas: Replicas,
     /// GPUs deployed.
     pub gpus: u32,
+    /// Price of one of its GPU-hours, USD (heterogeneous PD: the GPU-weighted mean of its
+    /// roles' prices at its replicas); `None` unless every GPU type is priced.
+    pub usd_per_gpu_hour: Option<f64>,
     /// Trial runs spent trimming replicas (at most [`super::TRIM_RUNS`]).
     pub trim_runs: u32,
     /// The serving stack.

@@ -193,11 +193,90 @@ impl Scenario {
             .with_speculative(self.speculative.map(|s| s.cost))
     }
 
-    /// The step-cost model of one instance of `role` (its split and hot experts).
+    /// The step-cost model of one instance of `role` (its split and hot experts) on the
+    /// role's GPU: `[hardware]`'s, or its own (heterogeneous PD), with that GPU's
+    /// built-in calibration profile (a `hardware.profile` file describes the
+    /// `[hardware]` GPU only; `roofline` holds for every role) and engine layer.
     pub fn cost_model_for(&self, role: &super::RoleConfig) -> xpyd_models::CostModel {
-        self.cost_model(role.parallelism())
-            .with_expert_imbalance(role.expert_imbalance)
+        let cm = match &role.hardware {
+            None => self.cost_model(role.parallelism()),
+            Some(h) => {
+                let mut gpu = h.gpu.clone();
+                gpu.gpus_per_node = h.gpus_per_node;
+                gpu.nic_gbit_s = h.nic_gbit_s;
+                let cm = xpyd_models::CostModel::new(
+                    self.model.clone(),
+                    gpu,
+                    role.parallelism(),
+                    self.weights,
+                    self.kv_cache,
+                    self.efficiency.clone(),
+                );
+                let cm = match self.profile {
+                    ProfileChoice::Roofline => cm.with_profile(None),
+                    ProfileChoice::Builtin | ProfileChoice::File(..) => cm,
+                };
+                cm.with_engine(h.engine_layer.params.clone())
+                    .with_speculative(self.speculative.map(|s| s.cost))
+            }
+        };
+        cm.with_expert_imbalance(role.expert_imbalance)
             .with_two_batch_overlap(role.two_batch_overlap)
+    }
+
+    /// The GPU `role` runs on.
+    pub fn gpu_of<'a>(&'a self, role: &'a super::RoleConfig) -> &'a GpuSpec {
+        role.hardware.as_ref().map_or(&self.gpu, |h| &h.gpu)
+    }
+
+    /// Price of one of `role`'s GPU-hours, USD.
+    pub fn gpu_hour_usd_of(&self, role: &super::RoleConfig) -> Option<f64> {
+        role.hardware
+            .as_ref()
+            .map_or(self.gpu_hour_usd, |h| h.gpu_hour_usd)
+    }
+
+    /// `role`'s servers: (GPUs per node, RDMA Gbit/s per GPU, intra-node GB/s per GPU).
+    pub fn links_of(&self, role: &super::RoleConfig) -> (u32, f64, f64) {
+        match &role.hardware {
+            None => (
+                self.kv_transfer.gpus_per_node,
+                self.kv_transfer.nic_gbit_s,
+                self.kv_transfer.intra_node_gb_s,
+            ),
+            Some(h) => (h.gpus_per_node, h.nic_gbit_s, h.intra_node_gb_s),
+        }
+    }
+
+    /// The engine layer of `role` (its GPU's, for a role on its own GPU).
+    pub fn engine_layer_of<'a>(&'a self, role: &'a super::RoleConfig) -> &'a EngineLayer {
+        role.hardware
+            .as_ref()
+            .map_or(&self.engine_layer, |h| &h.engine_layer)
+    }
+
+    /// The GPU types the deployment uses: `[hardware]`'s, then each role's own
+    /// (heterogeneous PD), each once.
+    pub fn gpu_ids(&self) -> Vec<String> {
+        let mut ids = vec![self.gpu.id.clone()];
+        if let super::Topology::Disaggregated { prefill, decode } = &self.topology {
+            for h in [&prefill.hardware, &decode.hardware].into_iter().flatten() {
+                if !ids.contains(&h.gpu.id) {
+                    ids.push(h.gpu.id.clone());
+                }
+            }
+        }
+        ids
+    }
+
+    /// Whether a role runs on GPUs other than `[hardware]`'s (heterogeneous PD).
+    pub fn is_heterogeneous(&self) -> bool {
+        match &self.topology {
+            super::Topology::Disaggregated { prefill, decode } => {
+                prefill.hardware.is_some() || decode.hardware.is_some()
+            }
+            super::Topology::Aggregated(r) => r.hardware.is_some(),
+        }
     }
 
     /// Front-end time every response carries (the engine layer's), added to TTFT and E2E.

@@ -333,6 +333,20 @@ pub struct RoleFile {
     pub engine: EngineFile,
     /// Autoscaler of this role (`replicas` is then the initial count).
     pub autoscale: Option<AutoscaleFile>,
+    /// Heterogeneous PD: the GPU catalog id this role runs on (default: `hardware.gpu`).
+    /// Only a disaggregated role may differ from `[hardware]`.
+    pub gpu: Option<String>,
+    /// With `gpu`: GPUs per node of this role's servers (default: the GPU's usual server).
+    pub gpus_per_node: Option<u32>,
+    /// With `gpu`: RDMA bandwidth per GPU of this role's servers, Gbit/s (default: the
+    /// GPU's usual NIC).
+    pub nic_gbit_s: Option<f64>,
+    /// With `gpu`: intra-node GPU-to-GPU bandwidth per GPU, GB/s (default: the GPU's
+    /// NVLink/PCIe).
+    pub intra_node_gb_s: Option<f64>,
+    /// With `gpu`: price of one of this role's GPU-hours, USD (default: none, unless the
+    /// GPU is `hardware.gpu`, whose price it then takes).
+    pub gpu_hour_usd: Option<f64>,
 }
 
 /// Engine knobs of a role; unset fields take the backend's defaults.
@@ -424,6 +438,47 @@ pub struct RoleConfig {
     /// Its autoscaler, if any.
     #[serde(skip)]
     pub autoscale: Option<AutoscaleConfig>,
+    /// Its own GPUs when they differ from `[hardware]` (heterogeneous PD); `None`: the
+    /// scenario's hardware.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<RoleHardware>,
+}
+
+/// The GPUs and servers of a role that does not run on `[hardware]` (heterogeneous PD:
+/// e.g. prefill on H200, decode on H20), every default resolved. It drives the role's
+/// step costs (calibration profile and engine layer of that GPU), memory plan (KV
+/// capacity), engine defaults, placement (its own nodes), KV-transfer ports (its NICs)
+/// and price.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoleHardware {
+    /// The GPU.
+    #[serde(serialize_with = "gpu_id")]
+    pub gpu: GpuSpec,
+    /// GPUs per node of the role's servers.
+    pub gpus_per_node: u32,
+    /// RDMA bandwidth per GPU, Gbit/s.
+    pub nic_gbit_s: f64,
+    /// Intra-node bandwidth per GPU, GB/s.
+    pub intra_node_gb_s: f64,
+    /// Price per GPU-hour, USD.
+    pub gpu_hour_usd: Option<f64>,
+    /// The engine layer on this GPU (`deployment.engine-profile` resolved for it).
+    #[serde(skip)]
+    pub engine_layer: super::EngineLayer,
+}
+
+fn gpu_id<S: serde::Serializer>(g: &GpuSpec, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&g.id)
+}
+
+/// `[hardware]`, resolved: what a role without GPU fields of its own runs on.
+#[derive(Clone, Debug)]
+pub(super) struct HardwareDefaults {
+    pub(super) gpu: GpuSpec,
+    pub(super) gpus_per_node: u32,
+    pub(super) nic_gbit_s: f64,
+    pub(super) intra_node_gb_s: f64,
+    pub(super) gpu_hour_usd: Option<f64>,
 }
 
 /// Whether a count is its default of 1 (not written).
@@ -490,10 +545,23 @@ pub fn mode_name(t: &Topology) -> &'static str {
     }
 }
 
+#[derive(Clone, Copy)]
 pub(super) struct RoleCtx<'a> {
     pub(super) v: &'a Validator<'a>,
     pub(super) arch: &'a ModelArch,
     pub(super) gpu: &'a GpuSpec,
+    /// `[hardware]` resolved (a role's own GPU fields default from it).
+    pub(super) hw: &'a HardwareDefaults,
+    /// How to resolve the engine layer for a role on another GPU:
+    /// (`deployment.engine-profile`, `deployment.engine-version`, roofline step costs,
+    /// the scenario's folder, the engine-parameter override).
+    pub(super) layer: (
+        Option<&'a str>,
+        Option<&'a str>,
+        bool,
+        &'a std::path::Path,
+        Option<&'a xpyd_models::EngineParams>,
+    ),
     pub(super) weights: Dtype,
     pub(super) kv_cache: Dtype,
     pub(super) backend: Backend,
@@ -512,7 +580,6 @@ impl RoleCtx<'_> {
         r: RoleFile,
         kind: Role,
     ) -> Result<RoleConfig, ScenarioError> {
-        let v = self.v;
         let RoleFile {
             replicas,
             tp,
@@ -523,12 +590,173 @@ impl RoleCtx<'_> {
             router,
             engine,
             autoscale,
+            gpu,
+            gpus_per_node,
+            nic_gbit_s,
+            intra_node_gb_s,
+            gpu_hour_usd,
         } = r;
+        let hardware = self.role_hardware(
+            at,
+            gpu,
+            gpus_per_node,
+            nic_gbit_s,
+            intra_node_gb_s,
+            gpu_hour_usd,
+        )?;
+        // The role's own GPU drives everything below (memory, engine defaults, nodes).
+        let own;
+        let this = match &hardware {
+            None => self,
+            Some(h) => {
+                own = RoleCtx {
+                    gpu: &h.gpu,
+                    gpus_per_node: h.gpus_per_node,
+                    engine_batched_tokens: h
+                        .engine_layer
+                        .params
+                        .as_ref()
+                        .and_then(|p| p.max_batched_tokens),
+                    engine_async: h
+                        .engine_layer
+                        .params
+                        .as_ref()
+                        .is_some_and(|p| p.async_scheduling),
+                    ..*self
+                };
+                &own
+            }
+        };
+        let mut cfg = this.role_on(
+            at,
+            replicas,
+            tp,
+            dp,
+            ep,
+            expert_imbalance,
+            two_batch_overlap,
+            router,
+            engine,
+            autoscale,
+            kind,
+        )?;
+        cfg.hardware = hardware;
+        Ok(cfg)
+    }
+
+    /// A role's own GPU fields resolved: `None` when they describe exactly `[hardware]`
+    /// (or are absent). Every field other than `gpu` needs `gpu`; an unknown GPU id is an
+    /// error naming the catalog.
+    fn role_hardware(
+        &self,
+        at: &str,
+        gpu: Option<String>,
+        gpus_per_node: Option<u32>,
+        nic_gbit_s: Option<f64>,
+        intra_node_gb_s: Option<f64>,
+        gpu_hour_usd: Option<f64>,
+    ) -> Result<Option<RoleHardware>, ScenarioError> {
+        use crate::limits::{LINK_RANGE, MAX_GPU_HOUR_USD, MAX_GPUS_PER_NODE};
+        let v = self.v;
+        let Some(id) = gpu else {
+            let given = [
+                ("gpus-per-node", gpus_per_node.is_some()),
+                ("nic-gbit-s", nic_gbit_s.is_some()),
+                ("intra-node-gb-s", intra_node_gb_s.is_some()),
+                ("gpu-hour-usd", gpu_hour_usd.is_some()),
+            ];
+            if let Some((key, _)) = given.iter().find(|(_, g)| *g) {
+                return Err(v.invalid(
+                    &format!("{at}.{key}"),
+                    format!(
+                        "describes the role's own GPUs and needs {at}.gpu; a role without one runs on [hardware] (set hardware.{key} there)"
+                    ),
+                ));
+            }
+            return Ok(None);
+        };
+        let gpu =
+            GpuSpec::builtin(&id).map_err(|e| v.invalid(&format!("{at}.gpu"), e.to_string()))?;
+        let same = gpu.id == self.hw.gpu.id;
+        let gpn = gpus_per_node.unwrap_or(if same {
+            self.hw.gpus_per_node
+        } else {
+            gpu.gpus_per_node
+        });
+        v.count(&format!("{at}.gpus-per-node"), gpn, 1..=MAX_GPUS_PER_NODE)?;
+        let nic = nic_gbit_s.unwrap_or(if same {
+            self.hw.nic_gbit_s
+        } else {
+            gpu.nic_gbit_s
+        });
+        v.f64_in(&format!("{at}.nic-gbit-s"), nic, LINK_RANGE, "Gbit/s")?;
+        let intra = intra_node_gb_s.unwrap_or(if same {
+            self.hw.intra_node_gb_s
+        } else {
+            gpu.interconnect.bandwidth_gb_s
+        });
+        v.f64_in(&format!("{at}.intra-node-gb-s"), intra, LINK_RANGE, "GB/s")?;
+        if let Some(p) = gpu_hour_usd {
+            v.f64_in(
+                &format!("{at}.gpu-hour-usd"),
+                p,
+                (0.0, MAX_GPU_HOUR_USD),
+                "USD",
+            )?;
+        }
+        let price = gpu_hour_usd.or(if same { self.hw.gpu_hour_usd } else { None });
+        if same
+            && gpn == self.hw.gpus_per_node
+            && nic == self.hw.nic_gbit_s
+            && intra == self.hw.intra_node_gb_s
+            && price == self.hw.gpu_hour_usd
+        {
+            return Ok(None);
+        }
+        let (value, version, roofline, base_dir, over) = self.layer;
+        let mut engine_layer =
+            super::EngineLayer::resolve(value, version, self.backend, &gpu.id, roofline, base_dir)
+                .map_err(|e| {
+                    v.invalid(
+                        "deployment.engine-profile",
+                        format!("for {at}.gpu = {}: {e}", gpu.id),
+                    )
+                })?;
+        if let Some(p) = over {
+            engine_layer.params = Some(p.clone());
+        }
+        Ok(Some(RoleHardware {
+            gpu,
+            gpus_per_node: gpn,
+            nic_gbit_s: nic,
+            intra_node_gb_s: intra,
+            gpu_hour_usd: price,
+            engine_layer,
+        }))
+    }
+
+    /// [`Self::role`] on this context's GPU.
+    #[allow(clippy::too_many_arguments)]
+    fn role_on(
+        &self,
+        at: &str,
+        replicas: u32,
+        tp: u32,
+        dp: Option<u32>,
+        ep: Option<u32>,
+        expert_imbalance: Option<f64>,
+        two_batch_overlap: Option<bool>,
+        router: Option<RouterKind>,
+        engine: EngineFile,
+        autoscale: Option<AutoscaleFile>,
+        kind: Role,
+    ) -> Result<RoleConfig, ScenarioError> {
+        let v = self.v;
         // Only an autoscaler (KEDA scale-to-zero) may start a role empty.
         let least = u32::from(autoscale.is_none());
         v.count(&format!("{at}.replicas"), replicas, least..=MAX_INSTANCES)?;
         v.count(&format!("{at}.tp"), tp, 1..=MAX_TP)?;
-        if tp > self.gpus_per_node && tp % self.gpus_per_node != 0 {
+        if tp > self.gpus_per_node && !tp.is_multiple_of(self.gpus_per_node) {
             return Err(v.invalid(
                 &format!("{at}.tp"),
                 format!(
@@ -643,6 +871,7 @@ impl RoleCtx<'_> {
             engine,
             memory,
             autoscale,
+            hardware: None,
         })
     }
 

@@ -44,8 +44,8 @@ pub use config::{
 };
 pub use deployment::{
     AcceptanceFile, Admission, Backend, DeploymentFile, EngineConfig, EngineFile, MemoryFraction,
-    Mode, Priority, RoleConfig, RoleFile, RouterKind, SpeculativeConfig, SpeculativeFile,
-    SpeculativeMethod, Topology, mode_name,
+    Mode, Priority, RoleConfig, RoleFile, RoleHardware, RouterKind, SpeculativeConfig,
+    SpeculativeFile, SpeculativeMethod, Topology, mode_name,
 };
 pub use error::ScenarioError;
 pub use file::{

@@ -9,7 +9,7 @@ use super::ColdStartConfig;
 use super::check::Validator;
 use super::cold_start::cold_start_config;
 use super::config::EngineLayer;
-use super::deployment::RoleCtx;
+use super::deployment::{HardwareDefaults, RoleCtx};
 use super::error::workload_error;
 use super::routing::routing_config;
 use super::{
@@ -194,13 +194,28 @@ impl Scenario {
             base_dir,
         )
         .map_err(|e| v.invalid("deployment.engine-profile", e))?;
-        if let Some(p) = engine_override {
-            engine_layer.params = Some(p);
+        if let Some(p) = &engine_override {
+            engine_layer.params = Some(p.clone());
         }
+        let hw = HardwareDefaults {
+            gpu: gpu.clone(),
+            gpus_per_node,
+            nic_gbit_s,
+            intra_node_gb_s,
+            gpu_hour_usd,
+        };
         let ctx = RoleCtx {
             v: &v,
             arch: &arch,
             gpu: &gpu,
+            hw: &hw,
+            layer: (
+                engine_profile.as_deref(),
+                engine_version.as_deref(),
+                matches!(profile, ProfileChoice::Roofline),
+                base_dir,
+                engine_override.as_ref(),
+            ),
             weights,
             kv_cache,
             backend,
@@ -252,7 +267,17 @@ impl Scenario {
                         "missing: an aggregated deployment needs this role",
                     )
                 })?;
-                Topology::Aggregated(ctx.role("deployment.aggregated", agg, Role::Aggregated)?)
+                let role = ctx.role("deployment.aggregated", agg, Role::Aggregated)?;
+                if let Some(h) = &role.hardware {
+                    return Err(v.invalid(
+                        "deployment.aggregated.gpu",
+                        format!(
+                            "{}: an aggregated deployment runs every instance on [hardware] (gpu {}); per-role GPUs are for disaggregated (PD) roles: set hardware.gpu (and its fields) instead",
+                            h.gpu.id, gpu.id
+                        ),
+                    ));
+                }
+                Topology::Aggregated(role)
             }
         };
 
@@ -297,6 +322,11 @@ impl Scenario {
                     router: Some(router.unwrap_or(prefill.router)),
                     engine: EngineFile::default(),
                     autoscale: None,
+                    gpu: None,
+                    gpus_per_node: None,
+                    nic_gbit_s: None,
+                    intra_node_gb_s: None,
+                    gpu_hour_usd: None,
                 };
                 Some(ctx.role("baseline", role, Role::Aggregated)?)
             }
