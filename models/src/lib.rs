@@ -24,8 +24,8 @@ pub mod step_memo;
 pub use arch::{ExpertWeights, Mla, ModelArch, ModelError, Moe, SlidingWindow};
 pub use calibrated::{CostSources, TermSource, builtin_profile};
 pub use cost::{
-    CostBreakdown, CostModel, CostSource, Efficiencies, MAX_DRAFT_TOKENS, Speculative, StepCost,
-    StepShape,
+    CostBreakdown, CostModel, CostSource, Efficiencies, MAX_DRAFT_TOKENS, MoeKernel, Speculative,
+    StepCost, StepShape,
 };
 pub use dtype::Dtype;
 pub use engine::{EngineParams, EngineProfile, EngineProfiles};

@@ -193,3 +193,19 @@ fn a_request_must_fit_one_attention_rank() {
     assert_eq!(too_long.arrived, 3);
     assert_eq!((too_long.completed, too_long.rejected), (0, 3));
 }
+
+#[test]
+fn the_backend_picks_the_expert_kernel_family() {
+    use xpyd_models::MoeKernel;
+    let sg = scenario("").unwrap();
+    assert_eq!(
+        sg.cost_model_for(role(&sg)).moe_kernel(),
+        MoeKernel::TritonFused
+    );
+    let trt_text = text("", "deepseek-v3").replace("backend = \"sglang\"", "backend = \"trtllm\"");
+    let trt = Scenario::from_text(Path::new("par.toml"), Path::new("."), &trt_text, &[]).unwrap();
+    assert_eq!(
+        trt.cost_model_for(role(&trt)).moe_kernel(),
+        MoeKernel::CutlassGrouped
+    );
+}

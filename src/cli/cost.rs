@@ -147,6 +147,7 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
                 )
             })?;
             cm.with_engine(Some(p.params.clone()))
+                .with_moe_kernel(xpyd_models::MoeKernel::of_engine(e))
         }
     };
     let report = StepReport::new(&cm, shape);

@@ -332,6 +332,8 @@ pub(crate) struct InstanceShapes {
     pub(crate) memory_counts: [f64; 6],
     /// The busiest expert rank's routed pairs over the mean (1: balanced).
     pub(crate) expert_imbalance: f64,
+    /// Which measured routed-expert kernel prices the MoE layers.
+    pub(crate) moe_kernel: crate::MoeKernel,
 }
 
 /// The profile lookups of one cost model: a model on `tp` GPUs with given dtypes.
@@ -422,6 +424,7 @@ impl Calibration {
             memory_bytes_per_token,
             memory_counts,
             expert_imbalance,
+            moe_kernel,
         } = shapes;
         let p = &*profile;
         let gemms = gemm_nk.map(|nk| nk.and_then(|(n, k)| gemm_curve(p, n, k, weights)));
@@ -488,6 +491,7 @@ impl Calibration {
             arch,
             par,
             expert_imbalance,
+            moe_kernel,
             weights,
             &gemms,
             layer_gemms.as_ref(),

@@ -153,6 +153,7 @@ impl V2Terms {
         arch: &ModelArch,
         par: Parallelism,
         expert_imbalance: f64,
+        moe_kernel: crate::MoeKernel,
         weights: Dtype,
         gemms: &[Option<LogCurve>; 5],
         layer_gemms: Option<&LogCurve>,
@@ -180,7 +181,17 @@ impl V2Terms {
             let ep = f64::from(par.ep_ranks());
             // MXFP4 experts: no measured rows (the profiles' grouped GEMMs are bf16/fp8).
             let experts = (m.expert_weights == crate::ExpertWeights::AsModel)
-                .then(|| moe_experts_curve(p, h, ie, m.num_experts, m.experts_per_token, weights))
+                .then(|| {
+                    moe_experts_curve(
+                        p,
+                        h,
+                        ie,
+                        m.num_experts,
+                        m.experts_per_token,
+                        weights,
+                        moe_kernel,
+                    )
+                })
                 .flatten()
                 .and_then(|c| LogCurve::weighted_sum(&[(&c, 1.0 / ep)]));
             // Router weights stay bf16 in fp8 checkpoints.
@@ -261,7 +272,8 @@ impl V2Terms {
 }
 
 /// Seconds of one MoE layer's grouped expert GEMMs over tokens, for the exact shape and
-/// dtype; rows of the fastest kernel at each token count.
+/// dtype: the rows of the engine's kernel family where the profile has them for this
+/// shape ([`crate::MoeKernel`]), else of every kernel; the fastest row at each token count.
 fn moe_experts_curve(
     p: &Profile,
     hidden: u64,
@@ -269,8 +281,9 @@ fn moe_experts_curve(
     experts: u32,
     top_k: u32,
     dtype: Dtype,
+    kernel: crate::MoeKernel,
 ) -> Option<LogCurve> {
-    let pts: Vec<(f64, f64)> = p
+    let rows: Vec<&crate::profile::MoeExpertsRow> = p
         .data()
         .moe_experts
         .iter()
@@ -281,8 +294,17 @@ fn moe_experts_curve(
                 && r.top_k == top_k
                 && r.dtype == dtype
         })
-        .map(|r| (r.tokens as f64, r.seconds))
         .collect();
+    let family: Vec<&&crate::profile::MoeExpertsRow> =
+        rows.iter().filter(|r| kernel.runs(&r.kernel)).collect();
+    let pts: Vec<(f64, f64)> = if family.is_empty() {
+        rows.iter().map(|r| (r.tokens as f64, r.seconds)).collect()
+    } else {
+        family
+            .iter()
+            .map(|r| (r.tokens as f64, r.seconds))
+            .collect()
+    };
     LogCurve::new(pts, false)
 }
 

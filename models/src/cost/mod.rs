@@ -119,6 +119,43 @@ pub use roofline::{
     PCIE_ALLREDUCE_LATENCY_S,
 };
 pub use speculative::{MAX_DRAFT_TOKENS, Speculative};
+
+/// Which measured routed-expert (MoE) kernel prices a model's expert GEMMs, as engines
+/// choose them on Hopper: SGLang and vLLM run a Triton fused-MoE kernel (SGLang
+/// `fused_moe_triton`, vLLM `fused_moe`; the profile's `xpyd-triton-fused-moe` rows, our
+/// kernel of that design), TensorRT-LLM a CUTLASS grouped GEMM (`moe_config.backend`
+/// `CUTLASS`, its default; the profile's `torch-*` rows, PyTorch's CUTLASS grouped GEMMs).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MoeKernel {
+    /// The fastest measured kernel at each token count (no engine named).
+    Fastest,
+    /// A Triton fused-MoE kernel (SGLang, vLLM).
+    TritonFused,
+    /// A CUTLASS grouped GEMM (TensorRT-LLM).
+    CutlassGrouped,
+}
+
+impl MoeKernel {
+    /// Whether a `moe_experts` row's kernel label is of this family (every row for
+    /// [`MoeKernel::Fastest`]).
+    pub fn runs(self, kernel: &str) -> bool {
+        match self {
+            MoeKernel::Fastest => true,
+            MoeKernel::TritonFused => kernel.starts_with("xpyd-triton-fused-moe"),
+            MoeKernel::CutlassGrouped => kernel.starts_with("torch-"),
+        }
+    }
+
+    /// The family an engine runs (`vllm`, `sglang`, `trtllm`; anything else: fastest).
+    pub fn of_engine(engine: &str) -> MoeKernel {
+        match engine {
+            "sglang" | "vllm" => MoeKernel::TritonFused,
+            "trtllm" => MoeKernel::CutlassGrouped,
+            _ => MoeKernel::Fastest,
+        }
+    }
+}
 pub use step::{CostBreakdown, CostSource, StepCost, StepShape};
 
 use crate::calibrated::{
@@ -214,6 +251,8 @@ pub struct CostModel {
     spec: Option<Speculative>,
     /// The busiest expert rank's routed pairs over the mean ([`CostModel::with_expert_imbalance`]).
     expert_imbalance: f64,
+    /// The routed-expert kernel family ([`CostModel::with_moe_kernel`]).
+    moe_kernel: MoeKernel,
     /// Two-batch overlap of the all-to-all with compute ([`CostModel::with_two_batch_overlap`]).
     two_batch_overlap: bool,
 }
@@ -392,6 +431,7 @@ impl CostModel {
             engine: None,
             spec: None,
             expert_imbalance: 1.0,
+            moe_kernel: MoeKernel::Fastest,
             two_batch_overlap: false,
             par,
             a2a_calls,
@@ -490,6 +530,7 @@ impl CostModel {
                     memory_bytes_per_token: memory,
                     memory_counts: [2.0 * l, l, l, if dense { d } else { 0.0 }, 1.0, 1.0],
                     expert_imbalance: self.expert_imbalance,
+                    moe_kernel: self.moe_kernel,
                 },
             )
         });
@@ -537,6 +578,28 @@ impl CostModel {
             }
             None => self,
         }
+    }
+
+    /// The same instance with its routed experts priced by the measured kernel family an
+    /// engine runs ([`MoeKernel`]); the profile's fastest rows when it has none of that
+    /// family for the shape.
+    pub fn with_moe_kernel(mut self, k: MoeKernel) -> CostModel {
+        if k == self.moe_kernel {
+            return self;
+        }
+        self.moe_kernel = k;
+        match self.cal.take() {
+            Some(c) => {
+                let origin = c.origin.clone();
+                self.with_profile_named(Some(c.profile), &origin)
+            }
+            None => self,
+        }
+    }
+
+    /// The routed-expert kernel family in use.
+    pub fn moe_kernel(&self) -> MoeKernel {
+        self.moe_kernel
     }
 
     /// The same instance with two-batch overlap (SGLang `--enable-two-batch-overlap`, vLLM

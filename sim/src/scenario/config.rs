@@ -222,6 +222,9 @@ impl Scenario {
         };
         cm.with_expert_imbalance(role.expert_imbalance)
             .with_two_batch_overlap(role.two_batch_overlap)
+            .with_moe_kernel(xpyd_models::MoeKernel::of_engine(EngineLayer::engine_of(
+                self.backend,
+            )))
     }
 
     /// The GPU `role` runs on.
