@@ -600,9 +600,18 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         plan.slo.attainment_target,
         plan.objective.unit()
     );
+    // The unit column fits its longest label (MoE splits make labels longer).
+    let w = plan
+        .ranking
+        .iter()
+        .take(top)
+        .map(|&i| plan.results[i].candidate.shape_label().len())
+        .max()
+        .unwrap_or(0)
+        .max(22);
     let _ = writeln!(
         s,
-        "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9} {:>10} {:>9} {:>9}",
+        "{:>4}  {:<14} {:<w$} {:>6} {:>5} {:<18} {:>9} {:>10} {:>9} {:>9}",
         "rank",
         "mode",
         "unit",
@@ -623,7 +632,7 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
             .map_or((0.0, 0.0), |m| (m.ttft_ms[1], m.tpot_ms[1]));
         let _ = writeln!(
             s,
-            "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9.3} {:>10.4} {:>9.0} {:>9.1}",
+            "{:>4}  {:<14} {:<w$} {:>6} {:>5} {:<18} {:>9.3} {:>10.4} {:>9.0} {:>9.1}",
             k + 1,
             c.mode_name(),
             c.shape_label(),

@@ -261,11 +261,7 @@ mod tests {
             dp,
             ep,
         };
-        let s = Shape::new(
-            Mode::Disaggregated,
-            split(1, 8, 1, 8),
-            split(2, 8, 8, 8),
-        );
+        let s = Shape::new(Mode::Disaggregated, split(1, 8, 1, 8), split(2, 8, 8, 8));
         assert_eq!(s.to_string(), "1P2D, TP 8/8, DP 1/8, EP 8/8");
         assert_eq!(s.written(Style::Cell), "1P2D TP 8/8 DP 1/8 EP 8/8");
         assert_eq!(format!("{s:#}"), "1P2D TP8/8 DP1/8 EP8/8");

@@ -31,8 +31,8 @@ use super::PlanError;
 use crate::describe::Shape;
 use crate::role::Role;
 use crate::scenario::{BaselineFile, Mode, RoleFile, RouterKind, Scenario, ScenarioFile};
-use std::path::Path;
 use std::fmt;
+use std::path::Path;
 use xpyd_models::memory::check_tp;
 use xpyd_models::{GpuSpec, ModelArch, Parallelism};
 
@@ -618,5 +618,101 @@ mod tests {
         }
         assert!(a.iter().any(|c| c.mode == Mode::Aggregated));
         assert!(a.iter().any(|c| c.mode == Mode::Disaggregated));
+    }
+
+    fn gpt_oss() -> ScenarioFile {
+        let text = include_str!("../../../scenarios/gpt-oss-120b-pd-h200.toml");
+        toml::from_str(text).expect("the gpt-oss scenario parses")
+    }
+
+    fn small(gpu: &str, gpus_max: u32) -> SearchSpace {
+        let mut space = SearchSpace::default_for(vec![gpu.into()], gpus_max);
+        space.tps = vec![1, 2];
+        space.token_budgets = vec![8192];
+        space.max_num_seqs = vec![1024];
+        space.routers = vec![RouterKind::RoundRobin];
+        space
+    }
+
+    #[test]
+    fn splits_of_a_tp_degree() {
+        let ds = ModelArch::builtin("deepseek-v3").unwrap();
+        let on = SearchSpace {
+            moe_splits: true,
+            ..SearchSpace::default_for(vec!["h200".into()], 8)
+        };
+        assert_eq!(on.splits(&ds, 8, (1, 1)), vec![(1, 1), (1, 8), (8, 8)]);
+        assert_eq!(on.splits(&ds, 1, (1, 1)), vec![(1, 1)]);
+        // The scenario's own split comes last; an invalid one (3 does not divide 8) not at all.
+        assert_eq!(
+            on.splits(&ds, 8, (4, 8)),
+            vec![(1, 1), (1, 8), (8, 8), (4, 8)]
+        );
+        assert_eq!(on.splits(&ds, 8, (3, 1)), vec![(1, 1), (1, 8), (8, 8)]);
+        // Off: the scenario's split only (validation decides whether it builds).
+        let off = SearchSpace::default_for(vec!["h200".into()], 8);
+        assert_eq!(off.splits(&ds, 8, (4, 8)), vec![(4, 8)]);
+        // A dense model is never split, even when asked.
+        let dense = ModelArch::builtin("llama-3.1-8b").unwrap();
+        assert_eq!(on.splits(&dense, 8, (1, 1)), vec![(1, 1)]);
+        let resolved = off.clone().with_moe_splits(MoeSplits::Auto, &dense);
+        assert!(!resolved.moe_splits);
+        assert_eq!(format!("{resolved:?}"), format!("{off:?}"));
+        assert!(!format!("{off:?}").contains("moe_splits"));
+        assert!(format!("{on:?}").contains("moe_splits: true"));
+        let moe = off.clone().with_moe_splits(MoeSplits::Auto, &ds);
+        assert!(moe.moe_splits);
+        assert!(!off.with_moe_splits(MoeSplits::TpOnly, &ds).moe_splits);
+    }
+
+    #[test]
+    fn moe_models_try_each_tp_with_its_splits() {
+        let base = gpt_oss();
+        let f = Path::new("oss.toml");
+        let arch = ModelArch::builtin("gpt-oss-120b").unwrap();
+        let auto = small("h200", 4).with_moe_splits(MoeSplits::Auto, &arch);
+        let tp_only = small("h200", 4).with_moe_splits(MoeSplits::TpOnly, &arch);
+        let a = enumerate(&base, f, Path::new("."), &auto).unwrap();
+        let t = enumerate(&base, f, Path::new("."), &tp_only).unwrap();
+        assert_eq!(a, enumerate(&base, f, Path::new("."), &auto).unwrap());
+        assert!(a.len() as u64 <= crate::planner::budget::count_candidates(&auto));
+        assert!(
+            t.iter()
+                .all(|c| !c.prefill.is_split() && !c.decode.is_split())
+        );
+        let split = |c: &Candidate| (c.prefill.dp, c.prefill.ep, c.decode.dp, c.decode.ep);
+        for want in [(1, 1, 1, 2), (1, 1, 2, 2), (2, 2, 2, 2), (1, 2, 1, 2)] {
+            assert!(a.iter().any(|c| split(c) == want), "{want:?}");
+        }
+        for c in &a {
+            for r in [c.prefill, c.decode] {
+                let p = Parallelism {
+                    gpus: r.tp,
+                    dp: r.dp,
+                    ep: r.ep,
+                };
+                p.check(&arch).unwrap();
+            }
+            // The candidate's scenario carries its split.
+            let sc = c.scenario(&base, f, Path::new("."), 1).unwrap();
+            assert_eq!(crate::describe::Shape::of(&sc.topology), c.shape());
+        }
+        // The unsplit candidates of the search are the TP-only list, in its order.
+        let plain: Vec<Candidate> = a
+            .iter()
+            .filter(|c| !c.prefill.is_split() && !c.decode.is_split())
+            .map(|c| Candidate {
+                index: 0,
+                ..c.clone()
+            })
+            .collect();
+        let t0: Vec<Candidate> = t
+            .iter()
+            .map(|c| Candidate {
+                index: 0,
+                ..c.clone()
+            })
+            .collect();
+        assert_eq!(plain, t0);
     }
 }
