@@ -577,4 +577,24 @@ mod tests {
             assert_eq!(search_flags(&args), search_flags(&base), "{flags:?}");
         }
     }
+
+    /// `--moe-splits` changes a MoE plan's fingerprint and is forwarded to the Job's pods;
+    /// on a dense model it changes nothing (the split search is off either way).
+    #[test]
+    fn moe_splits_is_a_search_flag() {
+        let oss = "scenarios/gpt-oss-120b-pd-h200.toml";
+        let auto = parse(&[oss]);
+        let tp = parse(&[oss, "--moe-splits", "tp-only"]);
+        assert_ne!(print(&auto), print(&tp));
+        assert_eq!(print(&parse(&[oss, "--moe-splits", "auto"])), print(&auto));
+        let again: Vec<String> = search_flags(&tp);
+        assert!(again.windows(2).any(|w| w == ["--moe-splits", "tp-only"]));
+        let mut argv = vec![oss];
+        argv.extend(again.iter().map(String::as_str));
+        assert_eq!(print(&parse(&argv)), print(&tp));
+        assert_eq!(
+            print(&parse(&["--moe-splits", "tp-only"])),
+            print(&parse(&[]))
+        );
+    }
 }
