@@ -117,11 +117,17 @@ fn bad_plan_flags_exit_2() {
         assert!(stderr(&o).contains("error"), "{args:?}");
     }
     // The error names the flag, the value and the values allowed.
-    for bad in ["tp,ep", "", "AUTO"] {
+    for bad in ["tp,ep", "AUTO", ""] {
         let o = xpyd(&["plan", "--moe-splits", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
         let e = stderr(&o);
-        for needle in ["--moe-splits", &format!("'{bad}'"), "auto", "tp-only"] {
+        // An empty value is reported as missing.
+        let value = if bad.is_empty() {
+            "a value is required".to_string()
+        } else {
+            format!("invalid value '{bad}'")
+        };
+        for needle in ["--moe-splits", &value, "auto", "tp-only"] {
             assert!(e.contains(needle), "{bad}: want `{needle}` in {e}");
         }
         assert!(!e.contains("panicked"), "{e}");
