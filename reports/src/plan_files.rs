@@ -26,7 +26,7 @@ use xpyd_sim::scenario::Mode;
 
 csv_rows! {
     /// A row of `plan.csv`: one candidate, in candidate order.
-    pub struct PlanRow, columns PLAN_COLUMNS {
+    pub struct PlanRow, columns PLAN_COLUMNS, optional PLAN_SPLIT_COLUMNS {
         /// Candidate index.
         index: u64 = plain,
         /// `disaggregated` or `aggregated`.
@@ -75,6 +75,15 @@ csv_rows! {
         pruned: bool = plain,
         /// Why it is infeasible or pruned.
         reason: String = plain,
+    } optional {
+        /// Prefill DP-attention ranks (MoE splits; columns written when a candidate has one).
+        dp_prefill: u32 = plain, default 1,
+        /// Prefill expert-parallel ranks.
+        ep_prefill: u32 = plain, default 1,
+        /// Decode DP-attention ranks.
+        dp_decode: u32 = plain, default 1,
+        /// Decode expert-parallel ranks.
+        ep_decode: u32 = plain, default 1,
     }
 }
 
@@ -114,10 +123,14 @@ impl PlanRow {
             RoleShape {
                 replicas: self.prefill_replicas,
                 tp: self.tp_prefill,
+                dp: self.dp_prefill,
+                ep: self.ep_prefill,
             },
             RoleShape {
                 replicas: self.decode_replicas,
                 tp: self.tp_decode,
+                dp: self.dp_decode,
+                ep: self.ep_decode,
             },
         )
     }
@@ -179,6 +192,10 @@ pub fn plan_rows(plan: &Plan) -> Vec<PlanRow> {
                 status: status.to_string(),
                 pruned,
                 reason,
+                dp_prefill: c.prefill.dp,
+                ep_prefill: c.prefill.ep,
+                dp_decode: c.decode.dp,
+                ep_decode: c.decode.ep,
             }
         })
         .collect()
@@ -218,17 +235,31 @@ pub fn pareto_csv(plan: &Plan) -> Vec<u8> {
     ParetoRow::csv(&pareto_rows(plan))
 }
 
-/// Replicas and TP of a role.
+/// Replicas, TP and MoE split of a role.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoleJson {
     /// Instances.
     pub replicas: u32,
     /// TP degree.
     pub tp: u32,
+    /// DP-attention ranks, written only when more than 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub dp: u32,
+    /// Expert-parallel ranks, written only when more than 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ep: u32,
     /// The role's GPU type, written only for heterogeneous PD (prefill and decode on
     /// different GPU types; the top-level `gpu` is then `prefill/decode`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// p50, p90 and p99.
@@ -334,6 +365,8 @@ impl RecommendationFile {
         let role = |r: &RoleJson| RoleShape {
             replicas: r.replicas,
             tp: r.tp,
+            dp: r.dp,
+            ep: r.ep,
         };
         Shape::of_mode_name(&self.mode, role(&self.prefill), role(&self.decode))
     }
@@ -343,6 +376,8 @@ impl RecommendationFile {
         let role = |r: &RoleJson| RoleShape {
             replicas: r.replicas,
             tp: r.tp,
+            dp: r.dp,
+            ep: r.ep,
         };
         Shape::of_mode_name(
             &self.mode,
@@ -368,9 +403,11 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
     let r = &plan.results[rec.index];
     let c = &r.candidate;
     let hetero = c.decode_gpu.is_some();
-    let role = |replicas: u32, tp: u32, of: Role| RoleJson {
+    let role = |replicas: u32, shape: RoleShape, of: Role| RoleJson {
         replicas,
-        tp,
+        tp: shape.tp,
+        dp: shape.dp,
+        ep: shape.ep,
         gpu: hetero.then(|| c.gpu_of(of).to_owned()),
     };
     let pct = |a: [f64; 3]| Percentiles {
@@ -390,11 +427,11 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
         mode: c.mode_name().to_string(),
         backend: rec.backend.name().to_string(),
         gpu: c.gpu_label(),
-        prefill: role(p, c.prefill.tp, Role::Prefill),
+        prefill: role(p, c.prefill, Role::Prefill),
         decode: match c.mode {
-            Mode::Disaggregated => role(d, c.decode.tp, Role::Decode),
+            Mode::Disaggregated => role(d, c.decode, Role::Decode),
             // The one role of an aggregated deployment serves both phases.
-            Mode::Aggregated => role(p, c.decode.tp, Role::Aggregated),
+            Mode::Aggregated => role(p, c.decode, Role::Aggregated),
         },
         pd_ratio: match c.mode {
             Mode::Disaggregated => {
@@ -411,8 +448,8 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
         gpus,
         units: rec.units,
         unit: UnitJson {
-            prefill: role(c.prefill.replicas, c.prefill.tp, Role::Prefill),
-            decode: role(c.decode.replicas, c.decode.tp, Role::Decode),
+            prefill: role(c.prefill.replicas, c.prefill, Role::Prefill),
+            decode: role(c.decode.replicas, c.decode, Role::Decode),
             gpus: c.gpus(),
             max_rate_rps: round6(r.max_rate_rps),
             goodput_requests_per_s_per_gpu: round6(r.goodput_per_gpu()),
@@ -500,6 +537,18 @@ pub fn write_staged(
     Ok(written)
 }
 
+/// A role's MoE split after its TP in the summary (` DP 8 EP 8`), empty without one.
+fn split_words(r: RoleShape) -> String {
+    let mut s = String::new();
+    if r.dp > 1 {
+        let _ = write!(s, " DP {}", r.dp);
+    }
+    if r.ep > 1 {
+        let _ = write!(s, " EP {}", r.ep);
+    }
+    s
+}
+
 /// The human summary: the `top` best candidates and the recommendation.
 pub fn summary_text(plan: &Plan, top: usize) -> String {
     let mut s = String::new();
@@ -516,11 +565,27 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         .iter()
         .filter(|r| r.candidate.decode_gpu.is_some())
         .count();
-    // Heterogeneous PD units are counted apart (written only when there are some).
-    let of_which = match hetero {
-        0 => String::new(),
-        h => format!(", {h} of them prefill and decode on different GPU types"),
-    };
+    let split = plan
+        .results
+        .iter()
+        .filter(|r| r.candidate.prefill.is_split() || r.candidate.decode.is_split())
+        .count();
+    // Heterogeneous PD units and MoE splits are counted apart (written only when there
+    // are some).
+    let mut of_which = String::new();
+    if hetero > 0 {
+        let _ = write!(
+            of_which,
+            ", {hetero} of them prefill and decode on different GPU types"
+        );
+    }
+    if split > 0 {
+        let _ = write!(
+            of_which,
+            ", {split} {} DP-attention or expert parallelism",
+            if hetero > 0 { "with" } else { "of them with" }
+        );
+    }
     let _ = writeln!(
         s,
         "xpyd plan: {n} candidates (units of at most {} GPUs{of_which}), {simulated} simulated ({probes} probes of {} requests per instance), {pruned} pruned by the roofline bound",
@@ -535,9 +600,18 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         plan.slo.attainment_target,
         plan.objective.unit()
     );
+    // The unit column fits its longest label (MoE splits make labels longer).
+    let w = plan
+        .ranking
+        .iter()
+        .take(top)
+        .map(|&i| plan.results[i].candidate.shape_label().len())
+        .max()
+        .unwrap_or(0)
+        .max(22);
     let _ = writeln!(
         s,
-        "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9} {:>10} {:>9} {:>9}",
+        "{:>4}  {:<14} {:<w$} {:>6} {:>5} {:<18} {:>9} {:>10} {:>9} {:>9}",
         "rank",
         "mode",
         "unit",
@@ -558,7 +632,7 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
             .map_or((0.0, 0.0), |m| (m.ttft_ms[1], m.tpot_ms[1]));
         let _ = writeln!(
             s,
-            "{:>4}  {:<14} {:<22} {:>6} {:>5} {:<18} {:>9.3} {:>10.4} {:>9.0} {:>9.1}",
+            "{:>4}  {:<14} {:<w$} {:>6} {:>5} {:<18} {:>9.3} {:>10.4} {:>9.0} {:>9.1}",
             k + 1,
             c.mode_name(),
             c.shape_label(),
@@ -578,10 +652,17 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
             let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
             let roles = match c.mode {
                 Mode::Disaggregated => format!(
-                    "{p}P{d}D, prefill TP {} x {p}, decode TP {} x {d}",
-                    c.prefill.tp, c.decode.tp,
+                    "{p}P{d}D, prefill TP {}{} x {p}, decode TP {}{} x {d}",
+                    c.prefill.tp,
+                    split_words(c.prefill),
+                    c.decode.tp,
+                    split_words(c.decode),
                 ),
-                Mode::Aggregated => format!("{p} replica(s) of TP {}", c.prefill.tp),
+                Mode::Aggregated => format!(
+                    "{p} replica(s) of TP {}{}",
+                    c.prefill.tp,
+                    split_words(c.prefill)
+                ),
             };
             let whole = c.replicas(rec.units);
             let sizing = if whole == rec.replicas {
@@ -687,6 +768,10 @@ mod tests {
             } else {
                 String::new()
             },
+            dp_prefill: 1,
+            ep_prefill: 1,
+            dp_decode: 1,
+            ep_decode: 1,
         }
     }
 

@@ -63,6 +63,8 @@ fn recommended(inp: &PlanInputs) -> Option<&PlanRow> {
             && c.gpu == r.gpu
             && c.tp_prefill == r.unit.prefill.tp
             && c.tp_decode == r.unit.decode.tp
+            && (c.dp_prefill, c.ep_prefill) == (r.unit.prefill.dp, r.unit.prefill.ep)
+            && (c.dp_decode, c.ep_decode) == (r.unit.decode.dp, r.unit.decode.ep)
             && c.prefill_replicas == r.unit.prefill.replicas
             && c.decode_replicas == r.unit.decode.replicas
             && c.router == r.router

@@ -55,6 +55,91 @@ macro_rules! csv_rows {
             }
         }
     };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident, columns $cols:ident, optional $ocols:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $fmt:path, )*
+        } optional {
+            $( $(#[$ometa:meta])* $ofield:ident : $oty:ty = $ofmt:path, default $odef:expr, )*
+        }
+    ) => {
+        $(#[$meta])*
+        ///
+        /// The optional columns are written only when some row has a value other than
+        /// its default, and read back as the default when the file has none of them.
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            $( $(#[$ometa])* pub $ofield: $oty, )*
+        }
+
+        /// The columns every file has, in file order (the header's start).
+        pub const $cols: &[&str] = &[$( stringify!($field) ),*];
+
+        /// The optional columns, in file order after the required ones, written together
+        /// or not at all.
+        pub const $ocols: &[&str] = &[$( stringify!($ofield) ),*];
+
+        impl $name {
+            /// Whether the row has a value other than the default in an optional column.
+            pub fn has_optional(&self) -> bool {
+                false $( || self.$ofield != $odef )*
+            }
+
+            /// The row's cells, in column order, with the optional ones when `optional`.
+            pub fn cells(&self, optional: bool) -> Vec<String> {
+                let mut cells = vec![$( $fmt(&self.$field) ),*];
+                if optional {
+                    cells.extend([$( $ofmt(&self.$ofield) ),*]);
+                }
+                cells
+            }
+
+            /// Read every row of `path`, which must have every required column (and
+            /// every optional one, or none).
+            pub fn read_all(
+                path: &std::path::Path,
+            ) -> Result<Vec<$name>, $crate::input::InputError> {
+                let mut __table = $crate::input::CsvTable::read_with(path, $cols, $ocols)?;
+                let __rows = __table.len();
+                let __optional = $ocols.iter().any(|c| __table.has(c));
+                if __optional && let Some(c) = $ocols.iter().find(|c| !__table.has(c)) {
+                    return Err($crate::input::InputError::MissingColumn {
+                        path: path.to_path_buf(),
+                        column: (*c).to_string(),
+                    });
+                }
+                $( let mut $field = __table.take::<$ty>(stringify!($field))?.into_iter(); )*
+                $(
+                    let mut $ofield = if __optional {
+                        __table.take::<$oty>(stringify!($ofield))?
+                    } else {
+                        vec![$odef; __rows]
+                    }
+                    .into_iter();
+                )*
+                let mut __out = Vec::with_capacity(__rows);
+                for _ in 0..__rows {
+                    __out.push($name {
+                        $( $field: $field.next().expect("one cell per row in every column"), )*
+                        $( $ofield: $ofield.next().expect("one cell per row in every column"), )*
+                    });
+                }
+                Ok(__out)
+            }
+
+            /// The CSV bytes of `rows` under the header (with the optional columns when
+            /// a row has a value in one).
+            pub fn csv(rows: &[$name]) -> Vec<u8> {
+                let optional = rows.iter().any($name::has_optional);
+                let mut header: Vec<&str> = $cols.to_vec();
+                if optional {
+                    header.extend_from_slice($ocols);
+                }
+                $crate::schema::csv_bytes(&header, rows.iter().map(|r| r.cells(optional)))
+            }
+        }
+    };
 }
 
 pub(crate) use csv_rows;

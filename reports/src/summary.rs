@@ -53,12 +53,9 @@ impl RoleSummary {
         (self.dp > 1 || self.ep > 1).then(|| format!("DP-attention {}, EP {}", self.dp, self.ep))
     }
 
-    /// Replicas and TP.
+    /// Replicas and TP (the split is written apart, by `split`).
     pub fn shape(&self) -> RoleShape {
-        RoleShape {
-            replicas: self.replicas,
-            tp: self.tp,
-        }
+        RoleShape::tp(self.replicas, self.tp)
     }
 
     fn of(r: &RoleConfig) -> RoleSummary {

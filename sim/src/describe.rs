@@ -13,19 +13,38 @@ use crate::scenario::{Mode, Scenario, Topology};
 use std::fmt;
 use xpyd_models::{CostSource, StepShape};
 
-/// Replicas and TP of one role.
+/// Replicas, TP and the MoE split (DP-attention and expert-parallel ranks) of one role.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct RoleShape {
     /// Instances of the role.
     pub replicas: u32,
-    /// Tensor-parallel degree of each instance.
+    /// Tensor-parallel degree of each instance: its GPUs.
     pub tp: u32,
+    /// DP-attention ranks of each instance (1: attention split by TP over all GPUs).
+    pub dp: u32,
+    /// Expert-parallel ranks of each instance (1: no expert parallelism).
+    pub ep: u32,
 }
 
 impl RoleShape {
+    /// `replicas` instances of plain TP `tp` (`dp = ep = 1`).
+    pub fn tp(replicas: u32, tp: u32) -> RoleShape {
+        RoleShape {
+            replicas,
+            tp,
+            dp: 1,
+            ep: 1,
+        }
+    }
+
     /// GPUs the role uses.
     pub fn gpus(self) -> u32 {
         self.replicas * self.tp
+    }
+
+    /// Whether the role uses DP-attention or expert parallelism.
+    pub fn is_split(self) -> bool {
+        self.dp > 1 || self.ep > 1
     }
 }
 
@@ -60,6 +79,8 @@ impl Shape {
         let role = |r: &crate::scenario::RoleConfig| RoleShape {
             replicas: r.replicas,
             tp: r.tp,
+            dp: r.dp,
+            ep: r.ep,
         };
         match t {
             Topology::Disaggregated { prefill, decode } => Shape::Disaggregated {
@@ -91,40 +112,45 @@ impl Shape {
         )
     }
 
-    /// The shape in words, in `style`.
+    /// The shape in words, in `style`. The MoE split follows the TP only where a role
+    /// uses it (`DP` where a role has `dp > 1`, `EP` where one has `ep > 1`), so a plain
+    /// TP deployment is written as it always was.
     pub fn written(self, style: Style) -> String {
-        match (self, style) {
-            (
-                Shape::Disaggregated {
-                    prefill: p,
-                    decode: d,
-                },
-                Style::Words,
-            ) => {
-                format!("{}P{}D, TP {}/{}", p.replicas, d.replicas, p.tp, d.tp)
+        let (sep, gap) = match style {
+            Style::Words => (", ", " "),
+            Style::Cell => (" ", " "),
+            Style::Compact => (" ", ""),
+        };
+        match self {
+            Shape::Disaggregated {
+                prefill: p,
+                decode: d,
+            } => {
+                let mut s = format!(
+                    "{}P{}D{sep}TP{gap}{}/{}",
+                    p.replicas, d.replicas, p.tp, d.tp
+                );
+                if p.dp > 1 || d.dp > 1 {
+                    s.push_str(&format!("{sep}DP{gap}{}/{}", p.dp, d.dp));
+                }
+                if p.ep > 1 || d.ep > 1 {
+                    s.push_str(&format!("{sep}EP{gap}{}/{}", p.ep, d.ep));
+                }
+                s
             }
-            (
-                Shape::Disaggregated {
-                    prefill: p,
-                    decode: d,
-                },
-                Style::Cell,
-            ) => {
-                format!("{}P{}D TP {}/{}", p.replicas, d.replicas, p.tp, d.tp)
+            Shape::Aggregated(r) => {
+                let mut s = match style {
+                    Style::Words | Style::Cell => format!("{} x TP {}", r.replicas, r.tp),
+                    Style::Compact => format!("{}x TP{}", r.replicas, r.tp),
+                };
+                if r.dp > 1 {
+                    s.push_str(&format!("{sep}DP{gap}{}", r.dp));
+                }
+                if r.ep > 1 {
+                    s.push_str(&format!("{sep}EP{gap}{}", r.ep));
+                }
+                s
             }
-            (
-                Shape::Disaggregated {
-                    prefill: p,
-                    decode: d,
-                },
-                Style::Compact,
-            ) => {
-                format!("{}P{}D TP{}/{}", p.replicas, d.replicas, p.tp, d.tp)
-            }
-            (Shape::Aggregated(r), Style::Words | Style::Cell) => {
-                format!("{} x TP {}", r.replicas, r.tp)
-            }
-            (Shape::Aggregated(r), Style::Compact) => format!("{}x TP{}", r.replicas, r.tp),
         }
     }
 }
@@ -216,10 +242,7 @@ mod tests {
 
     #[test]
     fn shapes_in_every_style() {
-        let (p, d) = (
-            RoleShape { replicas: 2, tp: 2 },
-            RoleShape { replicas: 1, tp: 4 },
-        );
+        let (p, d) = (RoleShape::tp(2, 2), RoleShape::tp(1, 4));
         let s = Shape::new(Mode::Disaggregated, p, d);
         assert_eq!(s.to_string(), "2P1D, TP 2/4");
         assert_eq!(format!("{s:#}"), "2P1D TP2/4");
@@ -228,6 +251,26 @@ mod tests {
         assert_eq!(a.to_string(), "2 x TP 2");
         assert_eq!(format!("{a:#}"), "2x TP2");
         assert_eq!(a.written(Style::Cell), "2 x TP 2");
+    }
+
+    #[test]
+    fn moe_splits_follow_the_tp_where_used() {
+        let split = |replicas, tp, dp, ep| RoleShape {
+            replicas,
+            tp,
+            dp,
+            ep,
+        };
+        let s = Shape::new(Mode::Disaggregated, split(1, 8, 1, 8), split(2, 8, 8, 8));
+        assert_eq!(s.to_string(), "1P2D, TP 8/8, DP 1/8, EP 8/8");
+        assert_eq!(s.written(Style::Cell), "1P2D TP 8/8 DP 1/8 EP 8/8");
+        assert_eq!(format!("{s:#}"), "1P2D TP8/8 DP1/8 EP8/8");
+        let a = Shape::new(Mode::Aggregated, split(3, 8, 8, 8), split(3, 8, 8, 8));
+        assert_eq!(a.to_string(), "3 x TP 8, DP 8, EP 8");
+        assert_eq!(a.written(Style::Cell), "3 x TP 8 DP 8 EP 8");
+        assert_eq!(format!("{a:#}"), "3x TP8 DP8 EP8");
+        let e = Shape::new(Mode::Aggregated, split(1, 4, 1, 4), split(1, 4, 1, 4));
+        assert_eq!(format!("{e:#}"), "1x TP4 EP4");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use xpyd_reports::plan_files::{self, PlanWriteOptions};
 use xpyd_reports::run_report::ReportOptions;
 use xpyd_reports::staging::Staging;
 use xpyd_reports::{plan_report, shard_file};
-use xpyd_sim::planner::candidates::SearchSpace;
+use xpyd_sim::planner::candidates::{MoeSplits, SearchSpace};
 use xpyd_sim::planner::shard::Shard;
 use xpyd_sim::planner::{self, PlanSettings, Progress};
 use xpyd_sim::scenario::{self, Backend, LoadedFile, Mode, Overrides, RouterKind, Scenario};
@@ -78,6 +78,12 @@ pub(crate) struct PlanArgs {
     #[arg(long, value_name = "N[,N...]", value_delimiter = ',',
           value_parser = super::max_num_seqs)]
     max_num_seqs: Vec<u32>,
+    /// Parallelism each role's TP degree is tried with: `auto` also tries DP-attention and
+    /// expert-parallel splits (dp, ep) = (1, 1), (1, TP), (TP, TP) and the scenario's own
+    /// for a mixture-of-experts model (TP only for a dense one); `tp-only` keeps the
+    /// scenario's dp and ep [default: auto].
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "tp-only"])]
+    moe_splits: Option<String>,
     /// Routers to try where a role has several replicas (comma-separated) [default: all].
     #[arg(long, value_name = "R[,R...]", value_delimiter = ',',
           value_parser = ["round-robin", "random", "least-outstanding", "power-of-two"])]
@@ -198,7 +204,16 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
         Some(n) => n,
         None => SearchSpace::default_gpus_max(&sc).min(planner::MAX_GPUS_MAX),
     };
-    let mut space = SearchSpace::default_for(gpus, gpus_max);
+    let moe_splits = match args.moe_splits.as_deref() {
+        None => MoeSplits::Auto,
+        Some(m) => MoeSplits::from_name(m).with_context(|| {
+            format!(
+                "--moe-splits {m}: expected one of {}",
+                MoeSplits::NAMES.join(", ")
+            )
+        })?,
+    };
+    let mut space = SearchSpace::default_for(gpus, gpus_max).with_moe_splits(moe_splits, &sc.model);
     if !args.mode.is_empty() {
         space.modes = args
             .mode
@@ -380,6 +395,7 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
         tp,
         token_budgets,
         max_num_seqs,
+        moe_splits,
         router,
         no_prune,
         top: _,
@@ -435,6 +451,9 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
     }
     if !max_num_seqs.is_empty() {
         flag("max-num-seqs", nums(max_num_seqs));
+    }
+    if let Some(m) = moe_splits {
+        flag("moe-splits", m.clone());
     }
     if !router.is_empty() {
         flag("router", list(router));
@@ -557,5 +576,25 @@ mod tests {
             );
             assert_eq!(search_flags(&args), search_flags(&base), "{flags:?}");
         }
+    }
+
+    /// `--moe-splits` changes a MoE plan's fingerprint and is forwarded to the Job's pods;
+    /// on a dense model it changes nothing (the split search is off either way).
+    #[test]
+    fn moe_splits_is_a_search_flag() {
+        let oss = "scenarios/gpt-oss-120b-pd-h200.toml";
+        let auto = parse(&[oss]);
+        let tp = parse(&[oss, "--moe-splits", "tp-only"]);
+        assert_ne!(print(&auto), print(&tp));
+        assert_eq!(print(&parse(&[oss, "--moe-splits", "auto"])), print(&auto));
+        let again: Vec<String> = search_flags(&tp);
+        assert!(again.windows(2).any(|w| w == ["--moe-splits", "tp-only"]));
+        let mut argv = vec![oss];
+        argv.extend(again.iter().map(String::as_str));
+        assert_eq!(print(&parse(&argv)), print(&tp));
+        assert_eq!(
+            print(&parse(&["--moe-splits", "tp-only"])),
+            print(&parse(&[]))
+        );
     }
 }

@@ -116,6 +116,22 @@ fn bad_plan_flags_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("error"), "{args:?}");
     }
+    // The error names the flag, the value and the values allowed.
+    for bad in ["tp,ep", "AUTO", ""] {
+        let o = xpyd(&["plan", "--moe-splits", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        let e = stderr(&o);
+        // An empty value is reported as missing.
+        let value = if bad.is_empty() {
+            "a value is required".to_string()
+        } else {
+            format!("invalid value '{bad}'")
+        };
+        for needle in ["--moe-splits", &value, "auto", "tp-only"] {
+            assert!(e.contains(needle), "{bad}: want `{needle}` in {e}");
+        }
+        assert!(!e.contains("panicked"), "{e}");
+    }
 }
 
 /// Issue 15's two scenarios: gpt-oss-120b PD (8 prefill TP 1 + 2 decode TP 4 on H200) and
@@ -135,6 +151,9 @@ fn moe_scenarios_plan_and_emit_their_split() {
         "32",
         "--mode",
         "disaggregated",
+        // The scenario's own split (the split search is `moe_plan_searches_dp_ep_splits`).
+        "--moe-splits",
+        "tp-only",
         "--token-budgets",
         "4096",
         "--max-num-seqs",
@@ -269,4 +288,150 @@ fn heterogeneous_plan_puts_decode_on_the_cheap_gpu() {
     let r = json(&c.join("recommendation.json"));
     assert_eq!(r["gpu"], "h200", "{r}");
     assert!(r["decode"].get("gpu").is_none(), "{r}");
+}
+
+/// A small search of gpt-oss-120b (MoE, 128 experts) on H200: TP 1 and 2, at most 4 GPUs.
+fn moe_plan(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "plan",
+        "scenarios/gpt-oss-120b-pd-h200.toml",
+        "--gpus-max",
+        "4",
+        "--tp",
+        "1,2",
+        "--token-budgets",
+        "8192",
+        "--max-num-seqs",
+        "1024",
+        "--router",
+        "round-robin",
+        "--target-rate",
+        "40",
+        "--no-report",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    xpyd(&args)
+}
+
+/// Issue 15: for a MoE model the plan tries each TP degree with DP-attention / EP
+/// splits, writes them in every output, the recommendation carries its split (JSON,
+/// replayable scenario, manifests), the same at 1 and 2 threads; `--moe-splits tp-only`
+/// searches what the plan searched before.
+#[test]
+fn moe_plan_searches_dp_ep_splits() {
+    let d = tmpdir("plan-moe-splits");
+    let (a, b, t) = (d.join("a"), d.join("b"), d.join("tp"));
+    let oa = moe_plan(&a, &["--jobs", "1"]);
+    assert!(oa.status.success(), "{}", stderr(&oa));
+    let ob = moe_plan(&b, &["--jobs", "2"]);
+    assert!(ob.status.success(), "{}", stderr(&ob));
+    let first = stdout(&oa).lines().next().unwrap().to_string();
+    // TP 1: (1, 1); TP 2: (1, 1), (1, 2), (2, 2) per role.
+    assert!(
+        first.starts_with("xpyd plan: 37 candidates (units of at most 4 GPUs, 20 of them with DP-attention or expert parallelism)"),
+        "{first}"
+    );
+    for f in [
+        "plan.csv",
+        "pareto.csv",
+        "recommended.toml",
+        "manifests/rolebasedgroup.yaml",
+    ] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between --jobs 1 and --jobs 2"
+        );
+    }
+    let csv = std::fs::read_to_string(a.join("plan.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",reason,dp_prefill,ep_prefill,dp_decode,ep_decode"),
+        "{csv}"
+    );
+    // Every split of TP 2 is a candidate, e.g. aggregated TP 2 with EP 2 and with DP 2 EP 2.
+    for split in [",2,2,2,2", ",1,2,1,2", ",1,1,1,1"] {
+        assert!(csv.lines().any(|l| l.ends_with(split)), "{split}: {csv}");
+    }
+    let pareto = std::fs::read_to_string(a.join("pareto.csv")).unwrap();
+    assert!(pareto.contains(" DP") || pareto.contains(" EP"), "{pareto}");
+    // At 40 req/s a unit with an expert-parallel decode role is the cheapest.
+    let rec = json(&a.join("recommendation.json"));
+    let role = |r: &serde_json::Value| (r["dp"].as_u64(), r["ep"].as_u64());
+    assert_eq!(role(&rec["decode"]), (Some(2), Some(2)), "{rec}");
+    assert_eq!(role(&rec["unit"]["decode"]), (Some(2), Some(2)), "{rec}");
+    // Fields of an unsplit role are left out.
+    assert_eq!(role(&rec["prefill"]), (None, None), "{rec}");
+    assert!(
+        stdout(&oa).contains("decode TP 2 DP 2 EP 2 x 1"),
+        "{}",
+        stdout(&oa)
+    );
+    let toml = std::fs::read_to_string(a.join("recommended.toml")).unwrap();
+    assert!(toml.contains("dp = 2") && toml.contains("ep = 2"), "{toml}");
+    let rbg = std::fs::read_to_string(a.join("manifests/rolebasedgroup.yaml")).unwrap();
+    assert!(rbg.contains("--data-parallel-size") && rbg.contains("--enable-expert-parallel"));
+
+    // TP only: the candidates of TP 1 and 2 without splits, and no split columns.
+    let ot = moe_plan(&t, &["--jobs", "1", "--moe-splits", "tp-only"]);
+    assert!(ot.status.success(), "{}", stderr(&ot));
+    let first = stdout(&ot).lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("xpyd plan: 17 candidates (units of at most 4 GPUs),"),
+        "{first}"
+    );
+    let csv = std::fs::read_to_string(t.join("plan.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",reason"), "{csv}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A dense model's plan is what it was: `--moe-splits` changes nothing, the candidate
+/// count is the one before the split search, and plan.csv has no split columns.
+#[test]
+fn dense_plan_is_unchanged_by_moe_splits() {
+    let d = tmpdir("plan-dense-splits");
+    let (a, b) = (d.join("auto"), d.join("tp"));
+    let oa = plan(a.to_str().unwrap(), "2");
+    assert!(oa.status.success(), "{}", stderr(&oa));
+    let mut args = vec![
+        "plan",
+        "--out",
+        b.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--moe-splits",
+        "tp-only",
+    ];
+    args.extend_from_slice(&SMALL_PLAN);
+    let ob = xpyd(&args);
+    assert!(ob.status.success(), "{}", stderr(&ob));
+    assert_eq!(
+        stdout(&oa).replace(a.to_str().unwrap(), "OUT"),
+        stdout(&ob).replace(b.to_str().unwrap(), "OUT")
+    );
+    assert!(
+        stdout(&oa).starts_with("xpyd plan: 5 candidates (units of at most 4 GPUs),"),
+        "{}",
+        stdout(&oa)
+    );
+    for f in [
+        "plan.csv",
+        "pareto.csv",
+        "recommended.toml",
+        "manifests/rolebasedgroup.yaml",
+    ] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let csv = std::fs::read_to_string(a.join("plan.csv")).unwrap();
+    assert!(
+        csv.lines().next().unwrap().ends_with(",pruned,reason"),
+        "{csv}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }

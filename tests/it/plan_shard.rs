@@ -214,3 +214,66 @@ fn emit_job_writes_the_job_and_configmap_with_referenced_files() {
     ]);
     fails_with(&o, "more than a ConfigMap holds");
 }
+
+/// Issue 15: shards cover the MoE split candidates (they are in the one enumeration the
+/// shards split by index), so the merge of a MoE plan is its single-run plan; shards made
+/// with `--moe-splits tp-only` do not merge into the split search (another fingerprint).
+#[test]
+fn moe_split_plans_shard_and_merge_byte_for_byte() {
+    let d = tmpdir("plan-shard-moe");
+    let moe = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "scenarios/gpt-oss-120b-pd-h200.toml",
+            "--jobs",
+            "1",
+            "--gpus-max",
+            "3",
+            "--tp",
+            "1,2",
+            "--token-budgets",
+            "8192",
+            "--max-num-seqs",
+            "1024",
+            "--router",
+            "round-robin",
+            "--target-rate",
+            "20",
+            "--no-report",
+        ];
+        args.extend_from_slice(extra);
+        xpyd(&args)
+    };
+    let (out, shards) = (d.join("plan"), d.join("shards"));
+    let (out_s, shards_s) = (out.to_str().unwrap(), shards.to_str().unwrap());
+    let single = moe(&["--out", out_s]);
+    assert!(single.status.success(), "{}", stderr(&single));
+    assert!(
+        stdout(&single).contains("of them with DP-attention or expert parallelism"),
+        "{}",
+        stdout(&single)
+    );
+    let want = files(&out);
+    std::fs::remove_dir_all(&out).unwrap();
+    for s in ["0/2", "1/2"] {
+        let o = moe(&["--shard", s, "--out", shards_s]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let merged = moe(&["--merge", shards_s, "--out", out_s]);
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    assert_eq!(stdout(&merged), stdout(&single));
+    assert!(
+        files(&out) == want,
+        "the merged MoE plan differs from the single run"
+    );
+    let o = moe(&[
+        "--moe-splits",
+        "tp-only",
+        "--merge",
+        shards_s,
+        "--out",
+        out_s,
+    ]);
+    fails_with(&o, "made for another scenario or other plan settings");
+    let _ = std::fs::remove_dir_all(&d);
+}

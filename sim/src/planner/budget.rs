@@ -9,7 +9,9 @@
 //! - `candidates` counts every deployment unit the enumeration would visit (every mode,
 //!   TP pair and replica split of at most `--gpus-max` GPUs, times the knob pairs and the
 //!   routers, for each GPU type and, disaggregated, each ordered pair of distinct GPU
-//!   types: heterogeneous PD), before the fit check, so it is an upper bound; each holds its candidate,
+//!   types: heterogeneous PD; with MoE splits, each TP degree above 1 counted
+//!   [`MOE_SPLITS_PER_TP`] times per role), before the fit check, so it is an upper
+//!   bound; each holds its candidate,
 //!   its validated scenario and its evaluation while the search runs (about 4 KiB
 //!   measured, counted [`CANDIDATE_BYTES`]);
 //! - each of the `threads` concurrent probes simulates at most `--probe-requests x
@@ -34,6 +36,10 @@ pub const MAX_GPUS_MAX: u32 = 65_536;
 
 use crate::limits::GIB;
 pub use crate::limits::{DEFAULT_MEMORY_BUDGET_GIB, REQUEST_BYTES};
+
+/// Most `(dp, ep)` splits one TP degree above 1 is tried with under
+/// [`SearchSpace::moe_splits`]: `(1, 1)`, `(1, t)`, `(t, t)` and the scenario's own.
+pub const MOE_SPLITS_PER_TP: u64 = 4;
 
 /// Bytes counted per candidate of the search.
 pub const CANDIDATE_BYTES: u64 = 8 << 10;
@@ -72,6 +78,14 @@ pub fn count_candidates(space: &SearchSpace) -> u64 {
         .map(|&t| u64::from(t))
         .filter(|&t| t >= 1 && t <= g)
         .collect();
+    // Splits per TP degree: at most MOE_SPLITS_PER_TP with MoE splits (TP 1 has one).
+    let splits = |t: u64| {
+        if space.moe_splits && t > 1 {
+            MOE_SPLITS_PER_TP
+        } else {
+            1
+        }
+    };
     let knobs = (space.token_budgets.len() * space.max_num_seqs.len()) as u64;
     let routers = space.routers.len() as u64;
     let mut per_gpu: u64 = 0;
@@ -84,7 +98,9 @@ pub fn count_candidates(space: &SearchSpace) -> u64 {
                         let all = pairs(g, a, b);
                         // The 1P1D split (when it fits) tries only round-robin.
                         let single = u64::from(a + b <= g);
-                        let n = knobs.saturating_mul(single + (all - single) * routers);
+                        let n = knobs
+                            .saturating_mul(single + (all - single) * routers)
+                            .saturating_mul(splits(a) * splits(b));
                         per_gpu = per_gpu.saturating_add(n);
                         pd_per_gpu = pd_per_gpu.saturating_add(n);
                     }
@@ -93,7 +109,11 @@ pub fn count_candidates(space: &SearchSpace) -> u64 {
             Mode::Aggregated => {
                 for &t in &tps {
                     let all = g / t;
-                    per_gpu = per_gpu.saturating_add(knobs.saturating_mul(1 + (all - 1) * routers));
+                    per_gpu = per_gpu.saturating_add(
+                        knobs
+                            .saturating_mul(1 + (all - 1) * routers)
+                            .saturating_mul(splits(t)),
+                    );
                 }
             }
         }

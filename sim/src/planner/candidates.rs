@@ -20,14 +20,21 @@
 //!   the single-type prefix of a longer list, are exactly what they were without them.
 //! - Routers only vary where a role has more than one replica (with one replica every
 //!   router makes the same choice); otherwise the candidate uses round-robin.
+//! - MoE splits: with [`SearchSpace::moe_splits`] (a mixture-of-experts model, unless
+//!   the user asked for TP only), each role's TP degree `t` is tried with DP-attention
+//!   and expert parallelism `(dp, ep)` = `(1, 1)`, `(1, t)`, `(t, t)` and the scenario
+//!   role's own split, in that order, keeping those [`Parallelism::check`] accepts (the
+//!   rule scenario validation applies). Without it every candidate keeps the scenario
+//!   role's `dp` and `ep` (1 for a dense model), so a dense model's list is what it was.
 
 use super::PlanError;
 use crate::describe::Shape;
 use crate::role::Role;
 use crate::scenario::{BaselineFile, Mode, RoleFile, RouterKind, Scenario, ScenarioFile};
+use std::fmt;
 use std::path::Path;
 use xpyd_models::memory::check_tp;
-use xpyd_models::{GpuSpec, ModelArch};
+use xpyd_models::{GpuSpec, ModelArch, Parallelism};
 
 pub use crate::describe::RoleShape;
 
@@ -208,6 +215,21 @@ impl Candidate {
             }
             r.replicas = replicas;
             r.tp = shape.tp;
+            // The split: the role's own field stays as written where it is the same.
+            if r.dp.unwrap_or(1) != shape.dp {
+                r.dp = (shape.dp > 1).then_some(shape.dp);
+            }
+            if r.ep.unwrap_or(1) != shape.ep {
+                r.ep = (shape.ep > 1).then_some(shape.ep);
+            }
+            // The scenario's expert imbalance and two-batch overlap describe its own
+            // split; a candidate without expert parallelism (or DP attention) has none.
+            if shape.ep <= 1 {
+                r.expert_imbalance = None;
+            }
+            if shape.dp <= 1 || shape.ep <= 1 {
+                r.two_batch_overlap = None;
+            }
             r.router = Some(self.router);
             r.engine.max_batched_tokens = Some(self.knobs.max_batched_tokens);
             r.engine.max_num_seqs = Some(self.knobs.max_num_seqs);
@@ -263,7 +285,7 @@ impl Candidate {
 }
 
 /// What the planner searches over.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct SearchSpace {
     /// GPU catalog ids, in the user's order.
     pub gpus: Vec<String>,
@@ -279,6 +301,64 @@ pub struct SearchSpace {
     pub max_num_seqs: Vec<u32>,
     /// Routers to try where a role has several replicas.
     pub routers: Vec<RouterKind>,
+    /// Try each TP degree with the DP-attention / expert-parallel splits of a
+    /// mixture-of-experts model (see the module invariants); off: every candidate keeps
+    /// the scenario's `dp` and `ep`. Set by [`SearchSpace::with_moe_splits`].
+    pub moe_splits: bool,
+}
+
+impl fmt::Debug for SearchSpace {
+    /// The derived form, with `moe_splits` written only when on: a plan's shard
+    /// fingerprint covers this text, and stays what it was for a search without splits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let SearchSpace {
+            gpus,
+            gpus_max,
+            modes,
+            tps,
+            token_budgets,
+            max_num_seqs,
+            routers,
+            moe_splits,
+        } = self;
+        let mut d = f.debug_struct("SearchSpace");
+        d.field("gpus", gpus)
+            .field("gpus_max", gpus_max)
+            .field("modes", modes)
+            .field("tps", tps)
+            .field("token_budgets", token_budgets)
+            .field("max_num_seqs", max_num_seqs)
+            .field("routers", routers);
+        if *moe_splits {
+            d.field("moe_splits", moe_splits);
+        }
+        d.finish()
+    }
+}
+
+/// Which parallelism each role's TP candidate is tried with (`xpyd plan --moe-splits`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum MoeSplits {
+    /// A mixture-of-experts model: DP-attention and expert-parallel splits of every TP
+    /// degree; a dense model: TP only.
+    #[default]
+    Auto,
+    /// TP only: every candidate keeps the scenario's `dp` and `ep`.
+    TpOnly,
+}
+
+impl MoeSplits {
+    /// The names the command line takes, in order.
+    pub const NAMES: [&'static str; 2] = ["auto", "tp-only"];
+
+    /// The choice named `name` (one of [`Self::NAMES`]).
+    pub fn from_name(name: &str) -> Option<MoeSplits> {
+        match name {
+            "auto" => Some(MoeSplits::Auto),
+            "tp-only" => Some(MoeSplits::TpOnly),
+            _ => None,
+        }
+    }
 }
 
 impl SearchSpace {
@@ -299,7 +379,31 @@ impl SearchSpace {
                 RouterKind::LeastOutstanding,
                 RouterKind::PowerOfTwo,
             ],
+            moe_splits: false,
         }
+    }
+
+    /// This space with the MoE splits `choice` resolved for `arch`: searched for a
+    /// mixture-of-experts model under [`MoeSplits::Auto`], never for a dense one.
+    pub fn with_moe_splits(mut self, choice: MoeSplits, arch: &ModelArch) -> SearchSpace {
+        self.moe_splits = choice == MoeSplits::Auto && arch.moe.is_some();
+        self
+    }
+
+    /// The `(dp, ep)` splits tried for TP `tp` of a role whose scenario role has
+    /// `own = (dp, ep)`: see the module invariants. Empty when none is valid.
+    pub fn splits(&self, arch: &ModelArch, tp: u32, own: (u32, u32)) -> Vec<(u32, u32)> {
+        if !self.moe_splits {
+            return vec![own];
+        }
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for (dp, ep) in [(1, 1), (1, tp), (tp, tp), own] {
+            let p = Parallelism { gpus: tp, dp, ep };
+            if !out.contains(&(dp, ep)) && p.check(arch).is_ok() {
+                out.push((dp, ep));
+            }
+        }
+        out
     }
 
     /// The default unit size bound for base scenario `sc`: a node of its GPU, or its
@@ -310,9 +414,9 @@ impl SearchSpace {
 }
 
 /// Enumerate the candidates of `space` for the base scenario, in a fixed order: GPU (as
-/// given), mode (as given), prefill TP, decode TP, prefill replicas, decode replicas,
-/// token budget, max sequences, router. Combinations that do not build (weights do not
-/// fit, TP does not divide the heads) are left out.
+/// given), mode (as given), prefill TP and split, decode TP and split, prefill replicas,
+/// decode replicas, token budget, max sequences, router. Combinations that do not build
+/// (weights do not fit, TP does not divide the heads) are left out.
 pub fn enumerate(
     base: &ScenarioFile,
     file: &Path,
@@ -326,17 +430,38 @@ pub fn enumerate(
             message: e.to_string(),
         })?;
     }
-    // TP degrees whose heads split evenly; whether the weights fit at every knob pair is
-    // the scenario validation itself.
+    // TP degrees whose heads split evenly (with MoE splits: that some split accepts);
+    // whether the weights fit at every knob pair is the scenario validation itself.
     let tps: Vec<u32> = space
         .tps
         .iter()
         .copied()
-        .filter(|&t| t <= space.gpus_max && check_tp(&arch, t).is_ok())
+        .filter(|&t| t <= space.gpus_max && (space.moe_splits || check_tp(&arch, t).is_ok()))
         .collect();
+    let d = &base.deployment;
+    let own = |r: Option<&RoleFile>| r.map_or((1, 1), |r| (r.dp.unwrap_or(1), r.ep.unwrap_or(1)));
+    let roles = |template: Option<&RoleFile>| -> Vec<RoleShape> {
+        let mut out = Vec::new();
+        for &tp in &tps {
+            for (dp, ep) in space.splits(&arch, tp, own(template)) {
+                out.push(RoleShape {
+                    replicas: 1,
+                    tp,
+                    dp,
+                    ep,
+                });
+            }
+        }
+        out
+    };
+    let pars = RolePars {
+        prefill: roles(d.prefill.as_ref()),
+        decode: roles(d.decode.as_ref()),
+        aggregated: roles(d.aggregated.as_ref().or(d.decode.as_ref())),
+    };
     let mut out: Vec<Candidate> = Vec::new();
     for gpu in &space.gpus {
-        let shapes = unit_shapes(space, &tps, &space.modes);
+        let shapes = unit_shapes(space, &pars, &space.modes);
         push_candidates(base, file, base_dir, space, gpu, None, shapes, &mut out);
     }
     // Heterogeneous PD: every ordered pair of distinct GPU types, disaggregated only.
@@ -346,7 +471,7 @@ pub fn enumerate(
                 if p == d {
                     continue;
                 }
-                let shapes = unit_shapes(space, &tps, &[Mode::Disaggregated]);
+                let shapes = unit_shapes(space, &pars, &[Mode::Disaggregated]);
                 push_candidates(base, file, base_dir, space, p, Some(d), shapes, &mut out);
             }
         }
@@ -357,30 +482,33 @@ pub fn enumerate(
     Ok(out)
 }
 
-/// The units of `modes` (in that order) with TP degrees `tps` within `space.gpus_max`
-/// GPUs: mode, prefill TP, decode TP, prefill replicas, decode replicas.
+/// The TP degrees and splits of one instance of each role (one replica each), in
+/// enumeration order.
+struct RolePars {
+    prefill: Vec<RoleShape>,
+    decode: Vec<RoleShape>,
+    aggregated: Vec<RoleShape>,
+}
+
+/// The units of `modes` (in that order) with the roles of `pars` within
+/// `space.gpus_max` GPUs: mode, prefill TP and split, decode TP and split, prefill
+/// replicas, decode replicas.
 fn unit_shapes(
     space: &SearchSpace,
-    tps: &[u32],
+    pars: &RolePars,
     modes: &[Mode],
 ) -> Vec<(Mode, RoleShape, RoleShape)> {
     let mut shapes: Vec<(Mode, RoleShape, RoleShape)> = Vec::new();
     for &mode in modes {
         match mode {
             Mode::Disaggregated => {
-                for &tp_p in tps {
-                    for &tp_d in tps {
-                        for x in 1..=space.gpus_max / tp_p {
-                            for y in 1..=space.gpus_max / tp_d {
-                                if x * tp_p + y * tp_d <= space.gpus_max {
-                                    let p = RoleShape {
-                                        replicas: x,
-                                        tp: tp_p,
-                                    };
-                                    let d = RoleShape {
-                                        replicas: y,
-                                        tp: tp_d,
-                                    };
+                for &p1 in &pars.prefill {
+                    for &d1 in &pars.decode {
+                        for x in 1..=space.gpus_max / p1.tp {
+                            for y in 1..=space.gpus_max / d1.tp {
+                                if x * p1.tp + y * d1.tp <= space.gpus_max {
+                                    let p = RoleShape { replicas: x, ..p1 };
+                                    let d = RoleShape { replicas: y, ..d1 };
                                     shapes.push((mode, p, d));
                                 }
                             }
@@ -389,9 +517,9 @@ fn unit_shapes(
                 }
             }
             Mode::Aggregated => {
-                for &tp in tps {
-                    for r in 1..=space.gpus_max / tp {
-                        let s = RoleShape { replicas: r, tp };
+                for &a1 in &pars.aggregated {
+                    for r in 1..=space.gpus_max / a1.tp {
+                        let s = RoleShape { replicas: r, ..a1 };
                         shapes.push((mode, s, s));
                     }
                 }
@@ -490,5 +618,101 @@ mod tests {
         }
         assert!(a.iter().any(|c| c.mode == Mode::Aggregated));
         assert!(a.iter().any(|c| c.mode == Mode::Disaggregated));
+    }
+
+    fn gpt_oss() -> ScenarioFile {
+        let text = include_str!("../../../scenarios/gpt-oss-120b-pd-h200.toml");
+        toml::from_str(text).expect("the gpt-oss scenario parses")
+    }
+
+    fn small(gpu: &str, gpus_max: u32) -> SearchSpace {
+        let mut space = SearchSpace::default_for(vec![gpu.into()], gpus_max);
+        space.tps = vec![1, 2];
+        space.token_budgets = vec![8192];
+        space.max_num_seqs = vec![1024];
+        space.routers = vec![RouterKind::RoundRobin];
+        space
+    }
+
+    #[test]
+    fn splits_of_a_tp_degree() {
+        let ds = ModelArch::builtin("deepseek-v3").unwrap();
+        let on = SearchSpace {
+            moe_splits: true,
+            ..SearchSpace::default_for(vec!["h200".into()], 8)
+        };
+        assert_eq!(on.splits(&ds, 8, (1, 1)), vec![(1, 1), (1, 8), (8, 8)]);
+        assert_eq!(on.splits(&ds, 1, (1, 1)), vec![(1, 1)]);
+        // The scenario's own split comes last; an invalid one (3 does not divide 8) not at all.
+        assert_eq!(
+            on.splits(&ds, 8, (4, 8)),
+            vec![(1, 1), (1, 8), (8, 8), (4, 8)]
+        );
+        assert_eq!(on.splits(&ds, 8, (3, 1)), vec![(1, 1), (1, 8), (8, 8)]);
+        // Off: the scenario's split only (validation decides whether it builds).
+        let off = SearchSpace::default_for(vec!["h200".into()], 8);
+        assert_eq!(off.splits(&ds, 8, (4, 8)), vec![(4, 8)]);
+        // A dense model is never split, even when asked.
+        let dense = ModelArch::builtin("llama-3.1-8b").unwrap();
+        assert_eq!(on.splits(&dense, 8, (1, 1)), vec![(1, 1)]);
+        let resolved = off.clone().with_moe_splits(MoeSplits::Auto, &dense);
+        assert!(!resolved.moe_splits);
+        assert_eq!(format!("{resolved:?}"), format!("{off:?}"));
+        assert!(!format!("{off:?}").contains("moe_splits"));
+        assert!(format!("{on:?}").contains("moe_splits: true"));
+        let moe = off.clone().with_moe_splits(MoeSplits::Auto, &ds);
+        assert!(moe.moe_splits);
+        assert!(!off.with_moe_splits(MoeSplits::TpOnly, &ds).moe_splits);
+    }
+
+    #[test]
+    fn moe_models_try_each_tp_with_its_splits() {
+        let base = gpt_oss();
+        let f = Path::new("oss.toml");
+        let arch = ModelArch::builtin("gpt-oss-120b").unwrap();
+        let auto = small("h200", 4).with_moe_splits(MoeSplits::Auto, &arch);
+        let tp_only = small("h200", 4).with_moe_splits(MoeSplits::TpOnly, &arch);
+        let a = enumerate(&base, f, Path::new("."), &auto).unwrap();
+        let t = enumerate(&base, f, Path::new("."), &tp_only).unwrap();
+        assert_eq!(a, enumerate(&base, f, Path::new("."), &auto).unwrap());
+        assert!(a.len() as u64 <= crate::planner::budget::count_candidates(&auto));
+        assert!(
+            t.iter()
+                .all(|c| !c.prefill.is_split() && !c.decode.is_split())
+        );
+        let split = |c: &Candidate| (c.prefill.dp, c.prefill.ep, c.decode.dp, c.decode.ep);
+        for want in [(1, 1, 1, 2), (1, 1, 2, 2), (2, 2, 2, 2), (1, 2, 1, 2)] {
+            assert!(a.iter().any(|c| split(c) == want), "{want:?}");
+        }
+        for c in &a {
+            for r in [c.prefill, c.decode] {
+                let p = Parallelism {
+                    gpus: r.tp,
+                    dp: r.dp,
+                    ep: r.ep,
+                };
+                p.check(&arch).unwrap();
+            }
+            // The candidate's scenario carries its split.
+            let sc = c.scenario(&base, f, Path::new("."), 1).unwrap();
+            assert_eq!(crate::describe::Shape::of(&sc.topology), c.shape());
+        }
+        // The unsplit candidates of the search are the TP-only list, in its order.
+        let plain: Vec<Candidate> = a
+            .iter()
+            .filter(|c| !c.prefill.is_split() && !c.decode.is_split())
+            .map(|c| Candidate {
+                index: 0,
+                ..c.clone()
+            })
+            .collect();
+        let t0: Vec<Candidate> = t
+            .iter()
+            .map(|c| Candidate {
+                index: 0,
+                ..c.clone()
+            })
+            .collect();
+        assert_eq!(plain, t0);
     }
 }
