@@ -1,0 +1,214 @@
+//! Tests of `silicon.rs`.
+
+use super::Campaign;
+
+#[test]
+fn campaigns_are_read_from_the_data_source() {
+    for (source, want) in [
+        (
+            "source_file=h100_sxm/trtllm/1.0.0rc3/Qwen_Qwen3-32B.csv; silicon_concurrency=8",
+            Campaign::Aic,
+        ),
+        (
+            "source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=16; wip=False",
+            Campaign::InferenceX,
+        ),
+        (
+            "db-dump/2026-04-27; config_id=434; silicon_concurrency=256",
+            Campaign::InferenceX,
+        ),
+        (
+            "source_file=h100_sxm/sglang/0.5.6.post2/qwen3_32b.csv; gtl_job_id=23364591",
+            Campaign::Unknown,
+        ),
+        ("", Campaign::Unknown),
+        ("silicon_concurrency=4", Campaign::Unknown),
+    ] {
+        assert_eq!(Campaign::of(source), want, "{source}");
+    }
+    assert_eq!(
+        Campaign::InferenceX.length(1),
+        "kind = \"uniform\"\nmin = 1\nmax = 1"
+    );
+    assert_eq!(Campaign::Aic.length(7), "kind = \"fixed\"\ntokens = 7");
+}
+
+const HEADER: &str = "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,moe_ep_size,silicon_ttft_ms,silicon_tpot_ms";
+
+#[test]
+fn inferencex_llama_70b_fp8_rows_take_their_recipe() {
+    let row = |backend: &str, quant: &str| {
+        format!(
+            "{HEADER}\nr1,source_file=2026-04-06.csv; model=Llama-3.1-70B; silicon_concurrency=16; wip=False,{backend},,meta-llama/Llama-3.1-70B-Instruct-FP8,h100_sxm,{quant},agg,1024,1024,{quant},{quant},16,4,1,1,1,1,120.0,14.0\n"
+        )
+    };
+    let read = |text: String| {
+        let runs = super::read(std::path::Path::new("ix.csv"), &text).unwrap();
+        assert_eq!(runs.len(), 1);
+        runs.into_iter().next().unwrap()
+    };
+    // vLLM: FP8 KV cache, asynchronous scheduling, 8192 tokens per step.
+    let v = read(row("vllm", "fp8"));
+    let toml = v.scenario_toml.as_deref().unwrap();
+    for want in [
+        "kv-cache = \"fp8\"",
+        "engine.async-scheduling = true",
+        "engine.max-batched-tokens = 8192",
+        "engine.max-num-seqs = 16",
+    ] {
+        assert!(toml.contains(want), "{want} in {toml}");
+    }
+    assert!(v.notes.iter().any(|n| n.contains("70b_fp8_<gpu>_slurm.sh")));
+    // TensorRT-LLM: FP8 KV cache; its budget stays the engine layer's.
+    let t = read(row("trtllm", "fp8"));
+    let toml = t.scenario_toml.as_deref().unwrap();
+    assert!(toml.contains("kv-cache = \"fp8\""), "{toml}");
+    assert!(!toml.contains("max-batched-tokens"), "{toml}");
+    // BF16 weights, or another campaign: no recipe, a BF16 KV cache.
+    let b = read(row("vllm", "bfloat16"));
+    assert!(
+        b.scenario_toml
+            .as_deref()
+            .unwrap()
+            .contains("kv-cache = \"bf16\"")
+    );
+    let aic = read(row("vllm", "fp8").replace(
+        "source_file=2026-04-06.csv; model=Llama-3.1-70B;",
+        "source_file=h100_sxm/vllm/0.12.0/x.csv;",
+    ));
+    assert!(
+        aic.scenario_toml
+            .as_deref()
+            .unwrap()
+            .contains("kv-cache = \"bf16\"")
+    );
+    assert!(
+        !aic.notes
+            .iter()
+            .any(|n| n.contains("InferenceX benchmarks"))
+    );
+}
+
+#[test]
+fn inferencex_deepseek_h200_rows_take_their_recipe() {
+    let row = |backend: &str, clients: u32, isl: u32, ep: u32| {
+        format!(
+            "{HEADER}\nr1,db-dump/2026-04-27; config_id=1; silicon_concurrency={clients},{backend},0.5.9,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,agg,{isl},1024,fp8,fp8,{clients},8,1,1,1,{ep},300.0,20.0\n"
+        )
+    };
+    let toml = |text: String| {
+        let runs = super::read(std::path::Path::new("ix.csv"), &text).unwrap();
+        runs[0].scenario_toml.clone().unwrap()
+    };
+    // TensorRT-LLM: FP8 KV, 0.75 of the free memory, a budget of
+    // max(8192, clients + isl + 64 rounded up to 64), no chunking.
+    let t = toml(row("trtllm", 64, 8192, 8));
+    for want in [
+        "kv-cache = \"fp8\"",
+        "engine.max-batched-tokens = 8320",
+        "engine.gpu-memory-utilization = 0.75",
+    ] {
+        assert!(t.contains(want), "{want} in {t}");
+    }
+    assert!(!t.contains("chunked-prefill"), "{t}");
+    assert!(toml(row("trtllm", 4, 1024, 1)).contains("engine.max-batched-tokens = 8192"));
+    // SGLang TP 8: 32768 tokens per chunk, 0.82 of the memory, the KV cache in bf16.
+    let g = toml(row("sglang", 16, 1024, 1));
+    for want in [
+        "kv-cache = \"bf16\"",
+        "engine.max-batched-tokens = 32768",
+        "engine.gpu-memory-utilization = 0.82",
+    ] {
+        assert!(g.contains(want), "{want} in {g}");
+    }
+    // That script runs no expert parallelism: an EP row keeps the defaults.
+    assert!(!toml(row("sglang", 16, 1024, 8)).contains("gpu-memory-utilization"));
+}
+
+#[test]
+fn inferencex_gpt_oss_rows_take_their_recipe() {
+    let row = |backend: &str, gpu: &str| {
+        format!(
+            "{HEADER}\nr1,source_file=2026-04-06.csv; model=GPT-OSS-120B; silicon_concurrency=16,{backend},,openai/gpt-oss-120b,{gpu},fp4,agg,1024,1024,nvfp4,nvfp4,16,1,1,1,1,1,100.0,6.0\n"
+        )
+    };
+    let toml = |text: String| {
+        let runs = super::read(std::path::Path::new("ix.csv"), &text).unwrap();
+        assert!(runs[0].skip.is_none(), "{:?}", runs[0].skip);
+        runs[0].scenario_toml.clone().unwrap()
+    };
+    let v = toml(row("vllm", "h100_sxm"));
+    for want in [
+        "engine.max-batched-tokens = 8192",
+        "engine.async-scheduling = true",
+        "kv-cache = \"bf16\"",
+    ] {
+        assert!(v.contains(want), "{want} in {v}");
+    }
+    let t = toml(row("trtllm", "h200_sxm"));
+    for want in [
+        "engine.max-batched-tokens = 20000",
+        "engine.gpu-memory-utilization = 0.85",
+    ] {
+        assert!(t.contains(want), "{want} in {t}");
+    }
+    assert!(!t.contains("chunked-prefill"), "{t}");
+    // No published H100 TensorRT-LLM script: the replay's own rule.
+    assert!(toml(row("trtllm", "h100_sxm")).contains("engine.chunked-prefill = true"));
+}
+
+#[test]
+fn inferencex_tp_times_ep_columns_replay_on_the_gpus_that_ran() {
+    // (source, tp_size, attention_dp_size, moe_tp_size, moe_ep_size, batch_size) ->
+    // the scenario's role lines.
+    let ix = "db-dump/2026-04-27; config_id=181; silicon_concurrency=64";
+    let aic = "source_file=h100_sxm/trtllm/1.0.0rc3/qwen3_235b.csv";
+    for (source, cols, want, note) in [
+        // TensorRT-LLM TP 8 / EP 8, written as 64 GPUs.
+        (
+            ix,
+            "64,1,1,8,8",
+            "tp = 8\nep = 8\nengine.max-num-seqs = 16",
+            true,
+        ),
+        // DP-attention over the 8 GPUs, batch 1 per "rank" of 64: 64 sequences.
+        (
+            ix,
+            "1,1,64,8,8",
+            "tp = 8\ndp = 8\nep = 8\nengine.max-num-seqs = 64",
+            true,
+        ),
+        // An InferenceX row in the AIConfigurator convention stays as it is.
+        (
+            ix,
+            "8,1,1,1,8",
+            "tp = 8\nep = 8\nengine.max-num-seqs = 16",
+            false,
+        ),
+        // An AIConfigurator row with MoE TP 2 x EP 2 over 4 GPUs stays as it is.
+        (
+            aic,
+            "4,1,1,2,2",
+            "tp = 4\nep = 2\nengine.max-num-seqs = 16",
+            false,
+        ),
+    ] {
+        let (tp, pp, dp, mtp, ep) = {
+            let v: Vec<&str> = cols.split(',').collect();
+            (v[0], v[1], v[2], v[3], v[4])
+        };
+        let batch = if dp == "64" { 1 } else { 16 };
+        let text = format!(
+            "{HEADER}\nr1,{source},trtllm,1.1.0,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,agg,1024,1024,fp8,fp8,{batch},{tp},{pp},{dp},{mtp},{ep},300.0,20.0\n"
+        );
+        let runs = super::read(std::path::Path::new("x.csv"), &text).unwrap();
+        let toml = runs[0].scenario_toml.as_deref().unwrap();
+        assert!(toml.contains(want), "{cols}: {want} in {toml}");
+        assert_eq!(
+            runs[0].notes.iter().any(|n| n.contains("as converted")),
+            note,
+            "{cols}: {:?}",
+            runs[0].notes
+        );
+    }
+}
