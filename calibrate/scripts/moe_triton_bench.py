@@ -24,7 +24,7 @@ past the padded pairs exits at once). The sort and padding (`moe_align_block_siz
 SiLU-and-mul, activation quantisation and the top-k reduction are separate memory-bound
 kernels, outside these rows as in `moe_bench.py`.
 
-Timing: as `moe_bench.py` (256 MiB zeroed before each sample so weights come from HBM,
+Timing: `moe_bench.py`'s `Timer` (256 MiB zeroed before each sample so weights come from HBM,
 a GPU-side sleep hides dispatch, CUDA events, 2 warm-ups, median of --reps). Every
 configuration is checked against a per-expert float32 reference on the same inputs
 (the fp8 reference dequantises the same bytes) before it is timed; one that fails the
@@ -36,12 +36,13 @@ Usage: python3 moe_triton_bench.py OUT.json [--reps 5] [--models ...] [--tp 1,2,
 import argparse
 import json
 import os
-import statistics
 import time
 
 import torch
 import triton
 import triton.language as tl
+
+from moe_bench import Timer
 
 # models/src/arch (from each model's Hugging Face config.json): hidden, routed experts,
 # top-k, expert intermediate size (as in moe_bench.py).
@@ -258,29 +259,6 @@ def make_layer(weights, h, e, k, it, tokens, dtype, device):
     return topk, Gemm(x, w_gu, None, None, k, pairs), Gemm(mid, w_d, None, None, 1, pairs)
 
 
-class Timer:
-    def __init__(self, reps):
-        self.reps = reps
-        self.flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
-        self.s = torch.cuda.Event(enable_timing=True)
-        self.e = torch.cuda.Event(enable_timing=True)
-
-    def __call__(self, fn):
-        for _ in range(2):
-            fn()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(self.reps):
-            self.flush.zero_()
-            torch.cuda._sleep(1_000_000)
-            self.s.record()
-            fn()
-            self.e.record()
-            self.e.synchronize()
-            times.append(self.s.elapsed_time(self.e) * 1e-3)
-        return statistics.median(times)
-
-
 def check_configs(device, out):
     """Each configuration against the float32 reference on a small odd-shaped layer
     (experts with 0, 1 and many pairs; N not a multiple of the tile). Returns the ones
@@ -349,7 +327,8 @@ def main():
     doc["notes"].append(f"triton {triton.__version__}; configurations (BLOCK_M x BLOCK_N x BLOCK_K x "
                         f"GROUP_M x warps x stages) passing the check: "
                         + "; ".join(f"{d}: {len(c)} of {len(CONFIGS)}" for d, c in good.items()))
-    timer = Timer(args.reps)
+    # Two kernel launches from Python per sample: a longer sleep than moe_bench.py's.
+    timer = Timer(args.reps, sleep_cycles=1_000_000)
     grid = token_grid(args.max_tokens)
     if args.order:
         jobs = [(m, int(t)) for m, t in (x.split(":") for x in args.order.split(","))]
