@@ -571,13 +571,7 @@ impl CostModel {
         if let Some(m) = self.moe.as_mut() {
             m.pair_share = f / f64::from(self.par.ep_ranks());
         }
-        match self.cal.take() {
-            Some(c) => {
-                let origin = c.origin.clone();
-                self.with_profile_named(Some(c.profile), &origin)
-            }
-            None => self,
-        }
+        self.recalibrated()
     }
 
     /// The same instance with its routed experts priced by the measured kernel family an
@@ -588,6 +582,12 @@ impl CostModel {
             return self;
         }
         self.moe_kernel = k;
+        self.recalibrated()
+    }
+
+    /// The same instance with its profile lookups rebuilt (after a change to what they
+    /// depend on: expert imbalance, expert kernel).
+    fn recalibrated(mut self) -> CostModel {
         match self.cal.take() {
             Some(c) => {
                 let origin = c.origin.clone();
