@@ -19,7 +19,13 @@ reading its A rows by gathered index (gate/up: the token's hidden state, row pai
 not duplicated; down: the pair's intermediate row) and streaming the expert's weight
 tile over K. bf16: bf16 x bf16 -> fp32. fp8: e4m3 x e4m3 with DeepSeek-V3's block
 scales (one fp32 scale per 1 x 128 group of A, one per 128 x 128 block of W), applied to
-each 128-wide K step's partial product. The grid is as engines size it (every program
+each 128-wide K step's partial product. mxfp4 (gpt-oss's experts): bf16 activations x
+OCP MXFP4 weights (e2m1 pairs packed in bytes, one e8m0 scale per 32 K-elements),
+dequantised to bf16 in registers and multiplied on the bf16 tensor cores, as
+TensorRT-LLM's default Hopper MoE backend for gpt-oss (TRITON: "BF16 activation, MXFP4
+weights") and vLLM's Triton MXFP4 path run it (Hopper has no FP4 tensor cores). Each
+128-wide K block is stored as 64 bytes whose low nibbles hold its first 64 elements and
+high nibbles the next 64, so the two halves dequantise without interleaving. The grid is as engines size it (every program
 past the padded pairs exits at once). The sort and padding (`moe_align_block_size`),
 SiLU-and-mul, activation quantisation and the top-k reduction are separate memory-bound
 kernels, outside these rows as in `moe_bench.py`.
@@ -49,10 +55,19 @@ from moe_bench import Timer
 MODELS = {
     "qwen3-235b-a22b": (4096, 128, 8, 1536),
     "deepseek-v3": (7168, 256, 8, 2048),
+    "gpt-oss-120b": (2880, 128, 4, 2880),
 }
+# Expert weight formats measured per model (the checkpoints' own; default bf16 and fp8).
+DTYPES = {"gpt-oss-120b": ("mxfp4",)}
 BF16 = torch.bfloat16
 FP8 = torch.float8_e4m3fn
 GROUP = 128  # DeepSeek-V3's fp8 block size (quantization_config.weight_block_size)
+MX = 32  # MXFP4 elements per e8m0 scale (OCP Microscaling spec)
+MX_BLOCK_K = 128  # the K block of the mxfp4 packing (BLOCK_K of every mxfp4 config)
+# The 16 e2m1 codes (sign, 2 exponent bits, 1 mantissa bit), for the reference.
+E2M1 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
+FMT = {"bf16": 0, "fp8": 1, "mxfp4": 2}
+INTERPRET = bool(os.environ.get("TRITON_INTERPRET"))
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, num_warps, num_stages): small-M tiles for decode
 # (narrow N tiles put more programs on the SMs when few experts are touched), large for
@@ -80,12 +95,40 @@ def log(*a):
     print(*a, flush=True)
 
 
+@triton.jit
+def e2m1_bf16(nib):
+    """e2m1 codes (uint8, 0..15) -> bf16 by building the bf16 bits: sign, exponent
+    e + 126 and the mantissa bit for normal codes (e > 0), 0.5 for code 1, zero for 0."""
+    x = nib.to(tl.uint16)
+    em = x & 7
+    mag = tl.where(em >= 2, (((em >> 1) + 126) << 7) | ((em & 1) << 6),
+                   tl.where(em == 1, 126 << 7, 0))
+    return (mag | ((x & 8) << 12)).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+
+
+@triton.jit
+def mma_in(x, F32: tl.constexpr):
+    """An operand as the tensor cores take it: bf16, or float32 under the CPU
+    interpreter (`TRITON_INTERPRET=1`), whose NumPy arithmetic has no bfloat16."""
+    if F32:
+        return x.to(tl.float32)
+    return x
+
+
+@triton.jit
+def mx_half(w_raw, s_ptrs, s_mask, F32: tl.constexpr):
+    """One 64-row half of a dequantised mxfp4 K block: codes times the e8m0 scale of
+    each element's 32-group (2^(s - 127): the scale byte is a bf16 exponent field)."""
+    sc = tl.load(s_ptrs, mask=s_mask, other=0).to(tl.uint16)
+    return mma_in(e2m1_bf16(w_raw), F32) * mma_in((sc << 7).to(tl.bfloat16, bitcast=True), F32)
+
+
 @triton.jit(do_not_specialize=["n_pairs", "a_div"])
 def moe_gemm(a_ptr, w_ptr, c_ptr, as_ptr, ws_ptr, ids_ptr, eid_ptr, npad_ptr,
              n_pairs, N, K, a_div,
              s_am, s_we, s_wn, s_cm, s_asm, s_wse, s_wsn,
              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-             GROUP_M: tl.constexpr, IS_FP8: tl.constexpr):
+             GROUP_M: tl.constexpr, W_FMT: tl.constexpr, F32: tl.constexpr):
     pid = tl.program_id(0)
     n_blocks = tl.cdiv(N, BLOCK_N)
     m_blocks = tl.num_programs(0) // n_blocks
@@ -103,23 +146,47 @@ def moe_gemm(a_ptr, w_ptr, c_ptr, as_ptr, ws_ptr, ids_ptr, eid_ptr, npad_ptr,
     e = tl.load(eid_ptr + pid_m).to(tl.int64)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     n_ok = offs_n < N
-    offs_k = tl.arange(0, BLOCK_K)
-    a_ptrs = a_ptr + rows[:, None].to(tl.int64) * s_am + offs_k[None, :]
-    w_ptrs = w_ptr + e * s_we + offs_n[None, :].to(tl.int64) * s_wn + offs_k[:, None]
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for kb in range(0, tl.cdiv(K, BLOCK_K)):
-        k_ok = offs_k < K - kb * BLOCK_K
-        a = tl.load(a_ptrs, mask=valid[:, None] & k_ok[None, :], other=0.0)
-        w = tl.load(w_ptrs, mask=k_ok[:, None] & n_ok[None, :], other=0.0)
-        if IS_FP8:
-            g = kb * BLOCK_K // 128
-            a_s = tl.load(as_ptr + rows * s_asm + g, mask=valid, other=0.0)
-            w_s = tl.load(ws_ptr + e * s_wse + (offs_n // 128) * s_wsn + g, mask=n_ok, other=0.0)
-            acc += tl.dot(a, w) * a_s[:, None] * w_s[None, :]
-        else:
-            acc += tl.dot(a, w)
-        a_ptrs += BLOCK_K
-        w_ptrs += BLOCK_K
+    if W_FMT == 2:
+        # mxfp4: W is [E, N, Kp / 2] bytes (Kp: K padded to BLOCK_K with zero codes), the
+        # scales [E, N, Kp / 32] bytes; A rows are read in two 64-wide halves per block.
+        HALF: tl.constexpr = BLOCK_K // 2
+        offs_h = tl.arange(0, HALF)
+        a_ptrs = a_ptr + rows[:, None].to(tl.int64) * s_am + offs_h[None, :]
+        w_ptrs = w_ptr + e * s_we + offs_n[None, :].to(tl.int64) * s_wn + offs_h[:, None]
+        s_ptrs = ws_ptr + e * s_wse + offs_n[None, :].to(tl.int64) * s_wsn + offs_h[:, None] // 32
+        s_mask = (offs_h[:, None] >= 0) & n_ok[None, :]
+        for kb in range(0, tl.cdiv(K, BLOCK_K)):
+            k0 = kb * BLOCK_K
+            lo_ok = offs_h < K - k0
+            hi_ok = offs_h < K - k0 - HALF
+            a_lo = tl.load(a_ptrs, mask=valid[:, None] & lo_ok[None, :], other=0.0)
+            a_hi = tl.load(a_ptrs + HALF, mask=valid[:, None] & hi_ok[None, :], other=0.0)
+            raw = tl.load(w_ptrs, mask=n_ok[None, :], other=0)
+            w_lo = mx_half(raw & 0xF, s_ptrs, s_mask, F32)
+            w_hi = mx_half(raw >> 4, s_ptrs + HALF // 32, s_mask, F32)
+            acc += tl.dot(mma_in(a_lo, F32), w_lo)
+            acc += tl.dot(mma_in(a_hi, F32), w_hi)
+            a_ptrs += BLOCK_K
+            w_ptrs += HALF
+            s_ptrs += BLOCK_K // 32
+    else:
+        offs_k = tl.arange(0, BLOCK_K)
+        a_ptrs = a_ptr + rows[:, None].to(tl.int64) * s_am + offs_k[None, :]
+        w_ptrs = w_ptr + e * s_we + offs_n[None, :].to(tl.int64) * s_wn + offs_k[:, None]
+        for kb in range(0, tl.cdiv(K, BLOCK_K)):
+            k_ok = offs_k < K - kb * BLOCK_K
+            a = tl.load(a_ptrs, mask=valid[:, None] & k_ok[None, :], other=0.0)
+            w = tl.load(w_ptrs, mask=k_ok[:, None] & n_ok[None, :], other=0.0)
+            if W_FMT == 1:
+                g = kb * BLOCK_K // 128
+                a_s = tl.load(as_ptr + rows * s_asm + g, mask=valid, other=0.0)
+                w_s = tl.load(ws_ptr + e * s_wse + (offs_n // 128) * s_wsn + g, mask=n_ok, other=0.0)
+                acc += tl.dot(a, w) * a_s[:, None] * w_s[None, :]
+            else:
+                acc += tl.dot(mma_in(a, F32), mma_in(w, F32))
+            a_ptrs += BLOCK_K
+            w_ptrs += BLOCK_K
     c_ptrs = c_ptr + ids[:, None].to(tl.int64) * s_cm + offs_n[None, :]
     tl.store(c_ptrs, acc.to(tl.bfloat16), mask=valid[:, None] & n_ok[None, :])
 
@@ -178,46 +245,77 @@ def quant_blocks(w):
 
 
 class Gemm:
-    """One grouped GEMM (A rows gathered by pair // a_div, W [E, N, K], C [pairs, N])."""
+    """One grouped GEMM (A [rows, K] gathered by pair // a_div, W [E, N, K] in `fmt`
+    (mxfp4: packed, see `mx_pack`), C [pairs, N])."""
 
-    def __init__(self, a, w, a_s, w_s, a_div, pairs):
+    def __init__(self, a, w, a_s, w_s, a_div, pairs, fmt):
         self.a, self.w, self.a_s, self.w_s, self.a_div, self.pairs = a, w, a_s, w_s, a_div, pairs
-        self.n, self.k = w.shape[1], w.shape[2]
+        self.fmt = fmt
+        self.n, self.k = w.shape[1], a.shape[1]
         self.c = torch.empty(pairs, self.n, dtype=BF16, device=a.device)
-        self.fp8 = a.dtype == FP8
 
     def launcher(self, cfg, aligned):
         bm, bn, bk, gm, warps, stages = cfg
+        assert self.fmt != "mxfp4" or bk == MX_BLOCK_K, "mxfp4 weights are packed per 128-wide K block"
         ids, eids, npad, grid_rows, _ = aligned
         grid = (grid_rows // bm * triton.cdiv(self.n, bn),)
-        a_s = self.a_s if self.fp8 else self.a
-        w_s = self.w_s if self.fp8 else self.w
-        s_asm = self.a_s.stride(0) if self.fp8 else 0
-        s_wse, s_wsn = (self.w_s.stride(0), self.w_s.stride(1)) if self.fp8 else (0, 0)
+        a_s = self.a_s if self.fmt == "fp8" else self.a
+        w_s = self.w if self.fmt == "bf16" else self.w_s
+        s_asm = self.a_s.stride(0) if self.fmt == "fp8" else 0
+        s_wse, s_wsn = (0, 0) if self.fmt == "bf16" else (self.w_s.stride(0), self.w_s.stride(1))
 
         def run():
             moe_gemm[grid](self.a, self.w, self.c, a_s, w_s, ids, eids, npad,
                            self.pairs, self.n, self.k, self.a_div,
                            self.a.stride(0), self.w.stride(0), self.w.stride(1), self.c.stride(0),
                            s_asm, s_wse, s_wsn,
-                           BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, IS_FP8=self.fp8,
-                           num_warps=warps, num_stages=stages)
+                           BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=gm, W_FMT=FMT[self.fmt],
+                           F32=INTERPRET, num_warps=warps, num_stages=stages)
         return run
 
     def reference(self, topk):
-        """float32 per-expert reference of C (fp8: from the dequantised bytes)."""
+        """float32 per-expert reference of C (fp8, mxfp4: from the dequantised bytes)."""
         flat = topk.flatten().tolist()
         a = self.a.float()
-        w = self.w.float()
-        if self.fp8:
+        if self.fmt == "fp8":
             a = (a.view(a.shape[0], -1, GROUP) * self.a_s[..., None]).view(a.shape)
+            w = self.w.float()
             e, n, k = w.shape
             w = (w.view(e, n // GROUP, GROUP, k // GROUP, GROUP)
                  * self.w_s[:, :, None, :, None]).view(e, n, k)
+        elif self.fmt == "mxfp4":
+            w = mx_unpack(self.w, self.w_s, self.k)
+        else:
+            w = self.w.float()
         out = torch.empty(self.pairs, self.n, dtype=torch.float32, device=a.device)
         for p, ex in enumerate(flat):
             out[p] = w[ex] @ a[p // self.a_div]
         return out
+
+
+def mx_random(e, n, k, gen, device):
+    """Random MXFP4 weights [E, N, K] as the kernel reads them: codes packed two per
+    byte per 128-wide K block (low nibbles the block's first 64 elements, high nibbles
+    the next 64; K padded to the block with zero codes) and e8m0 scales [E, N, Kp / 32]
+    near 2^-7 (a trained layer's magnitude; the timing does not depend on the values)."""
+    kp = -(-k // MX_BLOCK_K) * MX_BLOCK_K
+    codes = torch.randint(0, 16, (e, n, kp), device=device, dtype=torch.uint8, generator=gen)
+    codes[:, :, k:] = 0
+    blocks = codes.view(e, n, kp // MX_BLOCK_K, 2, MX_BLOCK_K // 2)
+    packed = (blocks[:, :, :, 0] | (blocks[:, :, :, 1] << 4)).reshape(e, n, kp // 2).contiguous()
+    scales = torch.randint(118, 124, (e, n, kp // MX), device=device, dtype=torch.uint8, generator=gen)
+    return packed, scales
+
+
+def mx_unpack(packed, scales, k):
+    """float32 [E, N, K] of `mx_random`'s packing (the reference's dequantisation)."""
+    e, n, half = packed.shape
+    kp = 2 * half
+    p = packed.view(e, n, kp // MX_BLOCK_K, MX_BLOCK_K // 2).long()
+    codes = torch.stack((p & 0xF, p >> 4), dim=3).reshape(e, n, kp)
+    lut = torch.tensor(E2M1, dtype=torch.float32, device=packed.device)
+    w = lut[codes] * torch.exp2(scales.float() - 127.0).repeat_interleave(MX, dim=2)
+    return w[:, :, :k]
 
 
 def rel_err(y, ref):
@@ -226,10 +324,14 @@ def rel_err(y, ref):
 
 def make_weights(h, e, it, dtype, device):
     """One MoE layer's expert weights [E, N, K] (gate/up, then down), with their block
-    scales for fp8 (quantised an expert at a time to bound the float32 temporaries)."""
+    scales for fp8 (quantised an expert at a time to bound the float32 temporaries) and
+    mxfp4."""
     gen = torch.Generator(device=device).manual_seed(e * h + it)
     out = []
     for n, kk in ((2 * it, h), (h, it)):
+        if dtype == "mxfp4":
+            out.append(mx_random(e, n, kk, gen, device))
+            continue
         w = torch.randn(e, n, kk, device=device, dtype=BF16, generator=gen) * (kk ** -0.5)
         if dtype != "fp8":
             out.append((w, None))
@@ -255,8 +357,9 @@ def make_layer(weights, h, e, k, it, tokens, dtype, device):
     if dtype == "fp8":
         x, xs = quant_rows(x)
         mid, ms = quant_rows(mid)
-        return topk, Gemm(x, w_gu, xs, wgs, k, pairs), Gemm(mid, w_d, ms, wds, 1, pairs)
-    return topk, Gemm(x, w_gu, None, None, k, pairs), Gemm(mid, w_d, None, None, 1, pairs)
+        return topk, Gemm(x, w_gu, xs, wgs, k, pairs, dtype), Gemm(mid, w_d, ms, wds, 1, pairs, dtype)
+    return (topk, Gemm(x, w_gu, None, wgs, k, pairs, dtype),
+            Gemm(mid, w_d, None, wds, 1, pairs, dtype))
 
 
 def check_configs(device, out):
@@ -264,12 +367,16 @@ def check_configs(device, out):
     (experts with 0, 1 and many pairs; N not a multiple of the tile). Returns the ones
     that pass, per dtype."""
     ok = {}
-    h, e, k, it, t = 512, 16, 4, 256, 37
-    for dtype in ("bf16", "fp8"):
+    e, k, t = 16, 4, 37
+    for dtype in ("bf16", "fp8", "mxfp4"):
+        # mxfp4: K with a half block and N with a partial tile (gpt-oss's 2880 = 22.5 x 128).
+        h, it = (576, 160) if dtype == "mxfp4" else (512, 256)
         topk, gu, dn = make_layer(make_weights(h, e, it, dtype, device), h, e, k, it, t, dtype, device)
         refs = (gu.reference(topk), dn.reference(topk))
         ok[dtype] = []
         for cfg in CONFIGS:
+            if dtype == "mxfp4" and cfg[2] != MX_BLOCK_K:
+                continue
             key = f"{dtype} {'x'.join(map(str, cfg))}"
             try:
                 errs = []
@@ -286,6 +393,20 @@ def check_configs(device, out):
                 out[key] = f"failed: {str(ex).splitlines()[0][:160]}"
                 log(f"check {key}: {out[key]}")
     return ok
+
+
+def time_router(doc, timer, name, h, e, grid, device):
+    """The router `[T, h] x [h, E]` (bf16, as checkpoints keep it; cuBLAS through
+    PyTorch), as `moe_bench.py` times it: the cost model prices an MoE layer from
+    measured rows only when its router is measured too."""
+    w = torch.randn(e, h, device=device, dtype=BF16) * (h ** -0.5)
+    for t in grid:
+        x = torch.randn(t, h, device=device, dtype=BF16)
+        sec = timer(lambda x=x: torch.nn.functional.linear(x, w))
+        doc["gemm"].append(dict(m=t, n=e, k=h, dtype="bf16", seconds=sec,
+                                label=f"{name}/tp1/router (torch)"))
+    log(f"{name} router: T=1 {doc['gemm'][-len(grid)]['seconds']*1e6:.1f} us, "
+        f"T={grid[-1]} {sec*1e6:.1f} us")
 
 
 def token_grid(max_t):
@@ -310,7 +431,7 @@ def main():
     ap.add_argument("--check-only", action="store_true",
                     help="run the configuration checks (works under TRITON_INTERPRET=1 on CPU)")
     args = ap.parse_args()
-    device = "cuda" if torch.cuda.is_available() and not os.environ.get("TRITON_INTERPRET") else "cpu"
+    device = "cuda" if torch.cuda.is_available() and not INTERPRET else "cpu"
     t0 = time.time()
     doc = dict(gpu_name=torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
                torch_version=torch.__version__, checks={}, notes=[], experts=[], gemm=[])
@@ -334,10 +455,14 @@ def main():
         jobs = [(m, int(t)) for m, t in (x.split(":") for x in args.order.split(","))]
     else:
         jobs = [(m, int(t)) for m in args.models.split(",") for t in args.tp.split(",")]
+    routed = set()
     for name, tp in jobs:
         h, e, k, inter = MODELS[name]
         it = inter // tp
-        for dtype in ("bf16", "fp8"):
+        if name not in routed:
+            routed.add(name)
+            time_router(doc, timer, name, h, e, grid, device)
+        for dtype in DTYPES.get(name, ("bf16", "fp8")):
             if it % GROUP and dtype == "fp8":
                 doc["notes"].append(f"{name} tp{tp} fp8: {it} not a multiple of {GROUP}")
                 continue

@@ -12,12 +12,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use xpyd_models::Dtype;
 use xpyd_models::profile::{
     AttentionSustainedRow, DecodeAttentionRow, FORMAT_VERSION, GemmRow, GemmSustainedRow,
     MlaDecodeRow, MoeExpertsRow, PrefillAttentionRow, Profile, ProfileData, ProfileError,
     moe_experts_flops,
 };
+use xpyd_models::{Dtype, ExpertDtype};
 
 /// Why a merge (or writing its result) failed. Every variant is fatal: nothing is written.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +53,17 @@ pub enum MergeError {
         /// The profile's GPU name.
         profile: String,
     },
-    /// A script's row names a dtype other than `bf16` and `fp8`.
-    #[error("{path}: unknown dtype `{dtype}`")]
+    /// A script's row names a dtype its table does not have.
+    #[error("{path}: {field}: unknown dtype `{dtype}` (allowed: {allowed})")]
     UnknownDtype {
         /// The file.
         path: PathBuf,
+        /// JSON path of the field (`experts[3].dtype`).
+        field: String,
         /// The value.
         dtype: String,
+        /// The values the field takes.
+        allowed: &'static str,
     },
     /// A row-by-row merge of tables other than `gemm` (alone) or `attention_decode` and
     /// `attention_decode_mla`.
@@ -377,14 +381,30 @@ fn same_gpu(path: &Path, measured: &str, d: &ProfileData) -> Result<()> {
     }
 }
 
-fn parse_dtype(path: &Path, s: &str) -> Result<Dtype> {
+fn parse_dtype(path: &Path, field: String, s: &str) -> Result<Dtype> {
     match s {
         "bf16" => Ok(Dtype::Bf16),
         "fp8" => Ok(Dtype::Fp8),
-        other => Err(MergeError::UnknownDtype {
-            path: path.to_path_buf(),
-            dtype: other.to_string(),
-        }),
+        other => Err(unknown_dtype(path, field, other, "bf16, fp8")),
+    }
+}
+
+/// A grouped-experts row's format: the GEMM formats and `mxfp4` (MXFP4 weights).
+fn parse_expert_dtype(path: &Path, field: String, s: &str) -> Result<ExpertDtype> {
+    match s {
+        "bf16" => Ok(ExpertDtype::Bf16),
+        "fp8" => Ok(ExpertDtype::Fp8),
+        "mxfp4" => Ok(ExpertDtype::Mxfp4),
+        other => Err(unknown_dtype(path, field, other, "bf16, fp8, mxfp4")),
+    }
+}
+
+fn unknown_dtype(path: &Path, field: String, dtype: &str, allowed: &'static str) -> MergeError {
+    MergeError::UnknownDtype {
+        path: path.to_path_buf(),
+        field,
+        dtype: dtype.to_string(),
+        allowed,
     }
 }
 
@@ -455,13 +475,14 @@ pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result
     let new_rows = file
         .experts
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             Ok(MoeExpertsRow {
                 hidden: r.hidden,
                 inter: r.inter,
                 experts: r.experts,
                 top_k: r.top_k,
-                dtype: parse_dtype(input, &r.dtype)?,
+                dtype: parse_expert_dtype(input, format!("experts[{i}].dtype"), &r.dtype)?,
                 tokens: r.tokens,
                 touched: r.touched,
                 seconds: r.seconds,
@@ -475,8 +496,8 @@ pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result
     let (mut added, mut kept) = (0, 0);
     // Rows are appended in the script's order (model, TP, layer, dtype, m), after the
     // rows already there, so a merge leaves existing rows where they were.
-    for r in &file.gemm {
-        let dtype = parse_dtype(input, &r.dtype)?;
+    for (i, r) in file.gemm.iter().enumerate() {
+        let dtype = parse_dtype(input, format!("gemm[{i}].dtype"), &r.dtype)?;
         // An earlier merge of the same script's row is replaced; a cuBLASLt row is kept.
         d.gemm.retain(|g| {
             !((g.m, g.n, g.k, g.dtype) == (r.m, r.n, r.k, dtype) && g.label.ends_with("(torch)"))

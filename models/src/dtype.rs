@@ -33,3 +33,37 @@ impl Dtype {
         }
     }
 }
+
+/// Format of a measured grouped-expert GEMM (`moe_experts[].dtype` of a profile): the
+/// model formats, plus MXFP4 experts (bf16 activations times OCP MXFP4 weights
+/// dequantised in the kernel, as gpt-oss runs on GPUs without FP4 tensor cores).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpertDtype {
+    /// bf16 weights and activations.
+    Bf16,
+    /// fp8 (e4m3) weights and activations.
+    Fp8,
+    /// MXFP4 weights (4.25 bits), bf16 activations.
+    Mxfp4,
+}
+
+impl ExpertDtype {
+    /// The name in profiles and `moe_bench` files (`bf16`, `fp8`, `mxfp4`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpertDtype::Bf16 => "bf16",
+            ExpertDtype::Fp8 => "fp8",
+            ExpertDtype::Mxfp4 => "mxfp4",
+        }
+    }
+}
+
+impl From<Dtype> for ExpertDtype {
+    fn from(d: Dtype) -> Self {
+        match d {
+            Dtype::Bf16 => ExpertDtype::Bf16,
+            Dtype::Fp8 => ExpertDtype::Fp8,
+        }
+    }
+}

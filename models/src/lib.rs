@@ -27,7 +27,7 @@ pub use cost::{
     CostBreakdown, CostModel, CostSource, Efficiencies, MAX_DRAFT_TOKENS, MoeKernel, Speculative,
     StepCost, StepShape,
 };
-pub use dtype::Dtype;
+pub use dtype::{Dtype, ExpertDtype};
 pub use engine::{EngineParams, EngineProfile, EngineProfiles};
 pub use gpu::{GpuError, GpuSpec, Interconnect, InterconnectKind};
 pub use memory::{FitError, MemoryPlan};

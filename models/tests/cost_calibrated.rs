@@ -5,8 +5,8 @@ use proptest::prelude::*;
 use std::sync::Arc;
 use xpyd_models::profile::Profile;
 use xpyd_models::{
-    CostModel, CostSource, Dtype, Efficiencies, GpuSpec, ModelArch, StepShape, TermSource,
-    builtin_profile,
+    CostModel, CostSource, Dtype, Efficiencies, ExpertDtype, GpuSpec, ModelArch, StepShape,
+    TermSource, builtin_profile,
 };
 
 fn model(id: &str, gpu: &str, tp: u32) -> CostModel {
@@ -333,7 +333,8 @@ fn moe_gemms_are_calibrated_from_grouped_expert_rows() {
             .moe_experts
             .iter()
             .filter(|r| {
-                (r.hidden, r.inter, r.experts, r.top_k, r.dtype) == (4096, 384, 128, 8, Dtype::Bf16)
+                (r.hidden, r.inter, r.experts, r.top_k, r.dtype)
+                    == (4096, 384, 128, 8, ExpertDtype::Bf16)
                     && r.tokens <= m
             })
             .map(|r| r.seconds)

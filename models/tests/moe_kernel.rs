@@ -61,3 +61,59 @@ fn a_family_the_profile_lacks_falls_back_to_the_fastest_rows() {
     assert_eq!(m(MoeKernel::TritonFused), m(MoeKernel::CutlassGrouped));
     assert_eq!(m(MoeKernel::TritonFused), m(MoeKernel::Fastest));
 }
+
+#[test]
+fn mxfp4_experts_are_priced_by_mxfp4_rows() {
+    use std::sync::Arc;
+    use xpyd_models::ExpertDtype;
+    use xpyd_models::profile::{GemmRow, MoeExpertsRow, Profile};
+    // gpt-oss-120b at TP 4 on an H100: 128 experts of 2880 x 720, top 4, MXFP4.
+    let with_rows = |seconds: f64| {
+        let mut d = Profile::builtin("h100").unwrap().data().clone();
+        d.moe_experts
+            .extend([1u64, 16, 256, 4096].map(|tokens| MoeExpertsRow {
+                hidden: 2880,
+                inter: 720,
+                experts: 128,
+                top_k: 4,
+                dtype: ExpertDtype::Mxfp4,
+                tokens,
+                touched: 128,
+                seconds,
+                tflops: 1.0,
+                kernel: "xpyd-triton-fused-moe 16x64x128x1x4x6".into(),
+                label: "gpt-oss-120b/tp4".into(),
+            }));
+        // Its router (128 x 2880, bf16): a layer is priced from rows only with it.
+        d.gemm.extend([1u64, 16, 256, 4096].map(|m| GemmRow {
+            m,
+            n: 128,
+            k: 2880,
+            dtype: Dtype::Bf16,
+            seconds: 5e-6,
+            tflops: 1.0,
+            label: "gpt-oss-120b/tp1/router (torch)".into(),
+        }));
+        Arc::new(Profile::new(d, "test").unwrap())
+    };
+    let gemm = |p: Option<Arc<Profile>>| {
+        let m = CostModel::new(
+            ModelArch::builtin("gpt-oss-120b").unwrap(),
+            GpuSpec::builtin("h100").unwrap(),
+            4,
+            Dtype::Bf16,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        );
+        let m = match p {
+            Some(p) => m.with_profile(Some(p)),
+            None => m,
+        };
+        m.breakdown(&StepShape::decode_batch(16, 1024)).gemm_s
+    };
+    let (a, b) = (gemm(Some(with_rows(1e-4))), gemm(Some(with_rows(2e-4))));
+    // All 36 layers are MoE: the rows' 100 us more per layer is 3.6 ms more per step.
+    assert!(((b - a) / 36e-4 - 1.0).abs() < 1e-6, "{a} -> {b}");
+    // Rows of bf16 or fp8 experts of the same shape are not MXFP4's.
+    assert!((gemm(None) - a).abs() > 1e-4, "{} vs {a}", gemm(None));
+}

@@ -197,7 +197,7 @@ fn format_2_tables_ship_for_both_gpus() {
                         .moe_experts
                         .iter()
                         .filter(|r| {
-                            (r.hidden, r.experts, r.inter, r.dtype) == (h, e, inter / tp, dt)
+                            (r.hidden, r.experts, r.inter, r.dtype) == (h, e, inter / tp, dt.into())
                                 && r.kernel.starts_with("torch-")
                         })
                         .count();

@@ -189,3 +189,33 @@ fn moe_rows_of_another_kernel_family_are_kept() {
     assert_eq!(fast, vec![2e-5, 4e-5]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn moe_rows_take_mxfp4_and_name_a_bad_dtype() {
+    let dir = std::env::temp_dir().join(format!("xpyd-moe-mxfp4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let b = Profile::builtin("h100").unwrap().data().clone();
+    let file = |dtype: &str| {
+        serde_json::json!({
+            "gpu_name": b.header.gpu_name, "torch_version": "2.11", "checks": {},
+            "notes": [], "gemm": [],
+            "experts": [{
+                "hidden": 2880, "inter": 720, "experts": 128, "top_k": 4, "dtype": dtype,
+                "tokens": 64, "touched": 100, "seconds": 2e-4,
+                "kernel": "xpyd-triton-fused-moe 16x64x128x1x4x6", "label": "gpt-oss-120b/tp4"
+            }]
+        })
+    };
+    let path = dir.join("mx.json");
+    std::fs::write(&path, file("mxfp4").to_string()).unwrap();
+    let m = merge_moe(&b, &path, "test").unwrap();
+    let row = m.moe_experts.last().unwrap();
+    assert_eq!((row.dtype, row.hidden), (ExpertDtype::Mxfp4, 2880));
+    std::fs::write(&path, file("fp4").to_string()).unwrap();
+    let e = merge_moe(&b, &path, "test").unwrap_err().to_string();
+    assert!(
+        e.ends_with("experts[0].dtype: unknown dtype `fp4` (allowed: bf16, fp8, mxfp4)"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

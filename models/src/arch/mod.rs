@@ -85,6 +85,15 @@ pub enum ExpertWeights {
 }
 
 impl ExpertWeights {
+    /// The format of the grouped-expert GEMM rows that price these experts when the rest
+    /// of the model is `model`.
+    pub fn row_dtype(self, model: Dtype) -> crate::ExpertDtype {
+        match self {
+            ExpertWeights::AsModel => model.into(),
+            ExpertWeights::Mxfp4 => crate::ExpertDtype::Mxfp4,
+        }
+    }
+
     /// Bytes per routed-expert weight when the rest of the model is `model`.
     pub fn bytes(self, model: Dtype) -> f64 {
         match self {

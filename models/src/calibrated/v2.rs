@@ -178,21 +178,17 @@ impl V2Terms {
             // grouped GEMM of all E experts' work over ep (same tokens per expert). Hot
             // experts (`expert_imbalance`) are priced at more tokens in `moe_term`.
             let ep = f64::from(par.ep_ranks());
-            // MXFP4 experts: no measured rows (the profiles' grouped GEMMs are bf16/fp8).
-            let experts = (m.expert_weights == crate::ExpertWeights::AsModel)
-                .then(|| {
-                    moe_experts_curve(
-                        p,
-                        h,
-                        ie,
-                        m.num_experts,
-                        m.experts_per_token,
-                        weights,
-                        moe_kernel,
-                    )
-                })
-                .flatten()
-                .and_then(|c| LogCurve::weighted_sum(&[(&c, 1.0 / ep)]));
+            // MXFP4 experts (gpt-oss) by the profile's `mxfp4` rows where it has them.
+            let experts = moe_experts_curve(
+                p,
+                h,
+                ie,
+                m.num_experts,
+                m.experts_per_token,
+                m.expert_weights.row_dtype(weights),
+                moe_kernel,
+            )
+            .and_then(|c| LogCurve::weighted_sum(&[(&c, 1.0 / ep)]));
             // Router weights stay bf16 in fp8 checkpoints.
             let router = gemm_curve(p, u64::from(m.num_experts), h, Dtype::Bf16);
             let is = u64::from(m.num_shared_experts) * u64::from(m.shared_expert_intermediate_size)
@@ -279,7 +275,7 @@ fn moe_experts_curve(
     inter: u64,
     experts: u32,
     top_k: u32,
-    dtype: Dtype,
+    dtype: crate::ExpertDtype,
     kernel: crate::MoeKernel,
 ) -> Option<LogCurve> {
     let rows: Vec<&crate::profile::MoeExpertsRow> = p

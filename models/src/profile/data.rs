@@ -9,7 +9,7 @@
 //! file and the JSON path of the field (`gemm[3].seconds`).
 
 use super::Profile;
-use crate::Dtype;
+use crate::{Dtype, ExpertDtype};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -134,8 +134,8 @@ pub struct MoeExpertsRow {
     pub experts: u32,
     /// Experts per token.
     pub top_k: u32,
-    /// Weight (and activation) format.
-    pub dtype: Dtype,
+    /// Weight (and activation) format; `mxfp4`: MXFP4 weights, bf16 activations.
+    pub dtype: ExpertDtype,
     /// Tokens of the step (before routing).
     pub tokens: u64,
     /// Experts that received at least one token.

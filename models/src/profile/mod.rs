@@ -271,7 +271,7 @@ mod tests {
             inter: 32,
             experts: 4,
             top_k: 8,
-            dtype: Dtype::Bf16,
+            dtype: crate::ExpertDtype::Bf16,
             tokens: 1,
             touched: 4,
             seconds: 1e-5,
