@@ -571,3 +571,43 @@ fn sustained_factor_slows_calibrated_prefill_attention_within_the_measured_ratio
         }
     }
 }
+
+#[test]
+fn head_dim_64_prefill_attention_is_calibrated_by_its_own_rows() {
+    use xpyd_models::profile::{PrefillAttentionRow, prefill_attention_flops};
+    // gpt-oss-120b (64-dim heads) on an H100 at TP 1: roofline until the default kernel
+    // (the fastest, cuDNN SDPA) has head-dim-64 rows; then those rows price it.
+    let base = builtin_profile("h100").unwrap().data().clone();
+    let m = model("gpt-oss-120b", "h100", 1);
+    assert_eq!(
+        m.step(&prefill(4096)).sources.attention_prefill,
+        TermSource::Roofline
+    );
+    let mut d = base;
+    for n in [1024u32, 4096, 16384] {
+        let flops = prefill_attention_flops(1, n, 0, 64, 64);
+        let seconds = flops / 300e12;
+        d.attention_prefill.push(PrefillAttentionRow {
+            batch: 1,
+            new_tokens: n,
+            context: 0,
+            heads: 64,
+            kv_heads: 8,
+            head_dim: 64,
+            seconds,
+            tflops: flops / seconds / 1e12,
+            kernel: "torch-sdpa-cudnn".into(),
+            v_head_dim: None,
+        });
+    }
+    let c = m.with_profile(Some(Arc::new(Profile::new(d, "hd64").unwrap())));
+    let s = c.step(&prefill(4096));
+    assert_eq!(s.sources.attention_prefill, TermSource::Calibrated);
+    // 36 layers at 300 TFLOP/s, half of them sliding over a 128-token window.
+    let full = prefill_attention_flops(1, 4096, 0, 64, 64) / 300e12;
+    let b = c.breakdown(&prefill(4096)).attention_prefill_s;
+    assert!(
+        b > 18.0 * full && b < 36.0 * full,
+        "{b} vs {full} per full layer"
+    );
+}
