@@ -141,15 +141,8 @@ impl Grid2 {
         (i - 1, i, (t.ln() - a) / (b - a))
     }
 
-    /// `None` outside `[.., 4 × max]` on either axis or where a needed cell is missing.
-    /// Below an axis' smallest value the smallest is used (a floor); above its largest,
-    /// the value scales linearly.
-    pub(super) fn eval(&self, x: f64, y: f64) -> Option<f64> {
-        self.eval_at(self.x_point(x)?, y)
-    }
-
-    /// The `x` half of [`Self::eval`], resolved once for many `y`: `None` when `x` (or
-    /// the grid) is out of range.
+    /// The `x` half of a lookup, resolved once for many `y`: `None` when `x` (or the
+    /// grid) is out of range.
     pub(super) fn x_point(&self, x: f64) -> Option<AxisPoint> {
         let xmax = *self.xs.last()?;
         if x.is_nan() || x <= 0.0 || x > xmax * MAX_EXTRAPOLATION {
@@ -170,7 +163,9 @@ impl Grid2 {
         self.ys.last().map(|y| y * MAX_EXTRAPOLATION)
     }
 
-    /// [`Self::eval`] at a resolved `x`: the same operations in the same order.
+    /// The value at a resolved `x` and `y`: `None` outside `[.., 4 × max]` on either axis
+    /// or where a needed cell is missing. Below an axis' smallest value the smallest is
+    /// used (a floor); above its largest, the value scales linearly.
     pub(super) fn eval_at(&self, xp: AxisPoint, y: f64) -> Option<f64> {
         let ymax = *self.ys.last()?;
         if y.is_nan() || y <= 0.0 || y > ymax * MAX_EXTRAPOLATION {

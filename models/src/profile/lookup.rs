@@ -214,8 +214,10 @@ impl Profile {
     /// rows of the same latent widths and cache format and the nearest measured head
     /// count at or above `heads`: bilinear in log space over the measured (batch,
     /// context) grid, the smallest measured value below an axis, linear above it up to
-    /// 4×. `None` without such rows, above the largest measured head count, beyond 4× the
-    /// measured range or where the grid has a hole (the caller falls back to the
+    /// 4×, and beyond 4× the measured context linear from that edge (the latent cache read
+    /// grows with the context, so a longer context never prices below a shorter one).
+    /// `None` without such rows, above the largest measured head count, beyond 4× the
+    /// measured batch or where the grid has a hole (the caller falls back to the
     /// roofline). Block size does not enter.
     ///
     /// [`MlaDecodeRow`]: super::MlaDecodeRow
@@ -237,7 +239,15 @@ impl Profile {
             .iter()
             .filter(|(k, _)| (k.0, k.1, k.2) == (kv_lora_rank, rope_dim, kv_dtype) && k.3 >= heads)
             .min_by_key(|(k, _)| k.3)?;
-        grid.eval(f64::from(batch), f64::from(context))
+        let xp = grid.x_point(f64::from(batch))?;
+        let ctx = f64::from(context);
+        if let Some(s) = grid.eval_at(xp, ctx) {
+            return Some(s);
+        }
+        let reach = grid.y_reach()?;
+        (ctx > reach)
+            .then(|| grid.eval_at(xp, reach).map(|e| e * ctx / reach))
+            .flatten()
     }
 
     /// Head counts with MLA decode rows for these latent widths and cache format.
@@ -498,10 +508,17 @@ mod tests {
         }
         let mid = look(3, 300, 16).unwrap();
         assert!(mid > t(16, 1, 128) && mid < t(16, 8, 1024));
-        // Below the grid: the smallest value; above: linear up to 4x, then None.
+        // Below the grid: the smallest value; above: linear up to 4x; beyond 4x the
+        // context, linear from that edge (never cheaper than a shorter context); beyond
+        // 4x the batch, None.
         assert_eq!(look(1, 16, 16), Some(t(16, 1, 128)));
         assert_eq!(look(8, 16384, 128), Some(2.0 * t(128, 8, 8192)));
-        assert_eq!(look(8, 4 * 8192 + 1, 128), None);
+        let edge = look(8, 4 * 8192, 128).unwrap();
+        assert_eq!(edge, 4.0 * t(128, 8, 8192));
+        let beyond = look(8, 8 * 8192, 128).unwrap();
+        assert!((beyond / edge - 2.0).abs() < 1e-12, "{beyond} vs {edge}");
+        assert!(look(8, 4 * 8192 + 1, 128).unwrap() > edge);
+        assert_eq!(look(4 * 64 + 1, 1024, 128), None);
         // The hole, and cells that need it, are not guessed.
         assert_eq!(look(64, 8192, 16), None);
         assert_eq!(look(32, 4096, 16), None);
