@@ -12,7 +12,10 @@
 //! per entry, the `search-space` items (each `seq-len-configs` isl/osl, `conc-list`,
 //! `spec-decoding`, `prefill`/`decode` `{num-worker, tp, ep, dp-attn}` and its
 //! `CONFIG_FILE`) that some H100/H200 row of the CSV matches, in the file's order; items
-//! no row matches are left out. The `CONFIG_FILE` recipes (repository
+//! no row matches are left out. An older stored version read (`48f302cc`) lists the same
+//! H200 TensorRT-LLM concurrencies (4 to 512); neither lists the ones most H200
+//! TensorRT-LLM rows were measured at (9, 36, 72, 144, 1152, ...), so those rows match
+//! nothing and keep their reason. The `CONFIG_FILE` recipes (repository
 //! `ishandhanani/srt-slurm`, branch `sa-submission-q1-2026`) are not stored for the
 //! deployments replayed here, so no engine setting beyond the sizes is carried over.
 //!
@@ -248,7 +251,7 @@ pub(super) struct Query<'a> {
     pub(super) weights: &'a str,
     /// `image=` of `silicon_data_source`.
     pub(super) image: &'a str,
-    /// Prompt and output length, tokens.
+    /// Prompt length, tokens.
     pub(super) isl: u32,
     /// Output length, tokens.
     pub(super) osl: u32,
