@@ -117,9 +117,15 @@ fn silicon_rows_replay_their_own_deployment() {
     );
     assert!(ix.contains("warmup-requests = 0"), "{ix}");
     assert!(runs[3].notes.iter().any(|n| n.contains("InferenceX")));
-    // A PD row without its worker counts has no known size: skipped, saying so.
+    // A PD row without its worker counts: InferenceX publishes its deployment (1 prefill
+    // and 9 decode TP 8 workers) both with and without MTP, so the row does not say which
+    // ran: skipped, saying so.
     let why = runs[3].skip.as_deref().unwrap();
-    assert!(why.contains("prefill_num_workers is not recorded"), "{why}");
+    assert!(
+        why.starts_with("ambiguous: InferenceX dsr1-fp8-h200-dynamo-sglang")
+            && why.contains("decode 9 x TP8/EP1"),
+        "{why}"
+    );
     assert!(runs[4].skip.as_deref().unwrap().contains("b300_sxm"));
     // A PD row with DP-attention prefill (tp_size 1 x attention_dp_size 8) and an
     // expert-parallel decode (TP 8, EP 8): GPUs, DP and EP per role, and the batch per

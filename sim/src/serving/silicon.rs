@@ -21,7 +21,8 @@
 //! ([`inferencex_recipe`]: FP8 KV cache and vLLM's scheduler settings for Llama-3.1-70B
 //! FP8; the token budget, memory fraction and KV format of DeepSeek-R1 FP8 on H200); every row takes its engine's built-in engine layer
 //! (`engine-profile = "auto"`). Rows with pipeline parallelism, MoE columns that do not
-//! multiply to the role's GPUs, PD rows without their worker counts, FP4/INT4 weights
+//! multiply to the role's GPUs, PD rows without their worker counts (but InferenceX
+//! Dynamo runs whose deployment its master config publishes: [`inferencex_pd`]), FP4/INT4 weights
 //! (but a checkpoint's own MXFP4 experts: gpt-oss),
 //! other GPUs or models outside the catalog are read with a skip reason.
 
@@ -30,6 +31,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use xpyd_models::ModelArch;
+
+mod inferencex_pd;
+
+use inferencex_pd::{Found, Query};
 
 /// Requests measured per client: both campaigns of the CSV (see [`Campaign`]) measure
 /// 10 x concurrency requests.
@@ -254,7 +259,7 @@ fn inferencex_split(
 }
 
 /// One role's GPUs per instance and its DP-attention and expert-parallel ranks.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Split {
     gpus: u32,
     dp: u32,
@@ -610,18 +615,62 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         );
     } else {
         let (prefill, decode) = (split("prefill_")?, split("decode_")?);
-        // A PD row without its worker counts does not say how large the deployment was
-        // (several InferenceX DeepSeek-R1 rows): it cannot be replayed.
-        let mut workers = |p: &str| -> Result<u32, ServingError> {
-            let col = format!("{p}_num_workers");
-            Ok(r.uint(&col)?.filter(|n| *n >= 1).unwrap_or_else(|| {
-                skip.get_or_insert(format!(
-                    "{col} is not recorded: the deployment's size is unknown"
-                ));
-                1
-            }))
+        let recorded = |p: &str| -> Result<Option<u32>, ServingError> {
+            Ok(r.uint(&format!("{p}_num_workers"))?.filter(|n| *n >= 1))
         };
-        let (prefill_workers, decode_workers) = (workers("prefill")?, workers("decode")?);
+        let (prefill, decode, prefill_workers, decode_workers) =
+            match (recorded("prefill")?, recorded("decode")?) {
+                (Some(p), Some(d)) => (prefill, decode, p, d),
+                (p, _) => {
+                    // A PD row without its worker counts does not say how large the
+                    // deployment was; InferenceX publishes it for its Dynamo runs
+                    // (`inferencex_pd`). Other rows cannot be replayed.
+                    let query = Query {
+                        backend: &backend,
+                        gpu,
+                        model_path: &model_path,
+                        weights,
+                        image: inferencex_pd::image(r.text("silicon_data_source")).unwrap_or(""),
+                        isl,
+                        osl,
+                        clients: clients.unwrap_or(0),
+                        prefill,
+                        decode,
+                    };
+                    let found = match (campaign, &skip) {
+                        (Campaign::InferenceX, None) => inferencex_pd::lookup(&query),
+                        _ => Found::Nothing,
+                    };
+                    match found {
+                        Found::Deployment {
+                            prefill,
+                            decode,
+                            note,
+                        } => {
+                            notes.push(note);
+                            (
+                                prefill.split(),
+                                decode.split(),
+                                prefill.workers,
+                                decode.workers,
+                            )
+                        }
+                        Found::Skip(why) => {
+                            skip.get_or_insert(why);
+                            (prefill, decode, 1, 1)
+                        }
+                        Found::Nothing => {
+                            let col = match p {
+                                None => "prefill_num_workers",
+                                Some(_) => "decode_num_workers",
+                            };
+                            let why = "is not recorded: the deployment's size is unknown";
+                            skip.get_or_insert(format!("{col} {why}"));
+                            (prefill, decode, 1, 1)
+                        }
+                    }
+                }
+            };
         role(
             &mut toml,
             "prefill",

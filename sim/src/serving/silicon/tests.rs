@@ -212,3 +212,106 @@ fn inferencex_tp_times_ep_columns_replay_on_the_gpus_that_ran() {
         );
     }
 }
+
+/// The CSV's full header, disaggregated columns included.
+const PD_HEADER: &str = "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,moe_ep_size,prefill_batch_size,prefill_num_workers,prefill_tp_size,prefill_pp_size,prefill_attention_dp_size,prefill_moe_tp_size,prefill_moe_ep_size,decode_batch_size,decode_num_workers,decode_tp_size,decode_pp_size,decode_attention_dp_size,decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms";
+
+/// InferenceX Dynamo rows of `silicon_sample_train.csv` without worker counts, as shipped.
+const IX_PD_924: &str = "2026_03_25_deepseek_r1_h100_sxm_trtllm_fp8_disagg_1024x1024_c924_tp16_0_ep16_0_860,source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=924; measured=2026-02-08T01:24:15Z; wip=False; image=nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1.post3,trtllm,0.8.1.post3,deepseek-ai/DeepSeek-R1,h100_sxm,fp8,disagg,1024,1024,fp8,fp8,,,,,,,,,16,1,1,1,16,,,16,1,1,1,16,25633.77057102988,54.47510582466531";
+const IX_PD_117: &str = "2026_03_25_deepseek_r1_h100_sxm_trtllm_fp8_disagg_1024x1024_c117_tp16_0_ep16_0_862,source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=117; measured=2026-02-08T01:24:15Z; wip=False; image=nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1.post3,trtllm,0.8.1.post3,deepseek-ai/DeepSeek-R1,h100_sxm,fp8,disagg,1024,1024,fp8,fp8,,,,,,,,,16,1,1,1,16,,,16,1,1,1,16,7896.437666679407,18.026947471069143";
+const IX_PD_154: &str = "2026_03_25_deepseek_r1_h100_sxm_trtllm_fp8_disagg_8192x1024_c154_tp16_0_ep16_0_877,source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=154; measured=2026-02-08T01:24:15Z; wip=False; image=nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1.post3,trtllm,0.8.1.post3,deepseek-ai/DeepSeek-R1,h100_sxm,fp8,disagg,8192,1024,fp8,fp8,,,,,,,,,16,1,1,1,16,,,16,1,1,1,16,31382.714534003902,52.86170449479919";
+const IX_PD_60: &str = "2026_03_25_deepseek_r1_h100_sxm_trtllm_fp8_disagg_1024x1024_c60_tp16_0_ep16_0_856,source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=60; measured=2026-02-08T01:24:15Z; wip=False; image=nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1.post3,trtllm,0.8.1.post3,deepseek-ai/DeepSeek-R1,h100_sxm,fp8,disagg,1024,1024,fp8,fp8,,,,,,,,,16,1,1,1,16,,,16,1,1,1,16,5541.637442500409,14.954818588996362";
+const IX_PD_36: &str = "2026_03_25_deepseek_r1_h200_sxm_trtllm_fp8_disagg_1024x1024_c36_tp8_0_ep8_0_667,source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=36; measured=2026-02-14T06:57:35Z; wip=False; image=nvcr.io/nvidia/ai-dynamo/tensorrtllm-runtime:0.8.1.post1,trtllm,0.8.1.post1,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,disagg,1024,1024,fp8,fp8,,,,,,,,,8,1,1,1,8,,,8,1,1,1,8,673.2395802514576,13.39021889249814";
+
+fn read_pd(line: &str) -> super::MeasuredRun {
+    let text = format!("{PD_HEADER}\n{line}\n");
+    let runs = super::read(std::path::Path::new("silicon.csv"), &text).unwrap();
+    assert_eq!(runs.len(), 1);
+    runs.into_iter().next().unwrap()
+}
+
+const UNKNOWN_SIZE: &str = "prefill_num_workers is not recorded: the deployment's size is unknown";
+
+#[test]
+fn inferencex_pd_rows_without_workers_take_the_published_deployment() {
+    // dsr1-fp8-h100-dynamo-trt, 1k/1k at 924 clients: one item, without MTP
+    // (ctx1_gen3_dep16_batch16): 1 prefill and 3 decode workers, each TP 16 / EP 16 with
+    // DP-attention over the 16 GPUs.
+    let run = read_pd(IX_PD_924);
+    assert!(run.skip.is_none(), "{:?}", run.skip);
+    let toml = run.scenario_toml.as_deref().unwrap();
+    for want in [
+        "[deployment.prefill]\nreplicas = 1\ntp = 16\ndp = 16\nep = 16\n",
+        "[deployment.decode]\nreplicas = 3\ntp = 16\ndp = 16\nep = 16\n",
+        "clients = 924",
+    ] {
+        assert!(toml.contains(want), "{want} in {toml}");
+    }
+    let note = run
+        .notes
+        .iter()
+        .find(|n| n.starts_with("worker counts from InferenceX"))
+        .unwrap_or_else(|| panic!("{:?}", run.notes));
+    assert!(
+        note.contains("dsr1-fp8-h100-dynamo-trt @ 0004cf5f")
+            && note.contains("ctx1_gen3_dep16_batch16_eplb0_mtp0.yaml"),
+        "{note}"
+    );
+    // The scenario it writes is one xpyd runs.
+    crate::scenario::Scenario::from_text_with_engine(
+        std::path::Path::new("ix.toml"),
+        std::path::Path::new("."),
+        toml,
+        None,
+    )
+    .expect("a valid scenario");
+}
+
+#[test]
+fn inferencex_pd_rows_run_with_mtp_are_skipped() {
+    // 1k/1k at 117 clients: only an MTP item (ctx1_gen3_tep16_batch32_eplb0_mtp3).
+    let run = read_pd(IX_PD_117);
+    let why = run.skip.unwrap();
+    assert!(
+        why.contains("ran this deployment with MTP")
+            && why.contains("its acceptance is not recorded")
+            && why.contains("decode 3 x TP16/EP16"),
+        "{why}"
+    );
+}
+
+#[test]
+fn inferencex_pd_rows_with_several_deployments_are_skipped() {
+    // 8k/1k at 154 clients: MTP ctx2_gen1 and STP ctx1_gen2, different worker counts.
+    let why = read_pd(IX_PD_154).skip.unwrap();
+    assert!(
+        why.starts_with("ambiguous:")
+            && why.contains("prefill 2 x TP16/EP16 DP-attention, decode 1 x")
+            && why.contains("prefill 1 x TP16/EP16 DP-attention, decode 2 x"),
+        "{why}"
+    );
+    // 1k/1k at 60 clients: the same workers with and without MTP.
+    let why = read_pd(IX_PD_60).skip.unwrap();
+    assert!(
+        why.starts_with("ambiguous:") && why.contains("an MTP run's acceptance is not recorded"),
+        "{why}"
+    );
+}
+
+#[test]
+fn inferencex_pd_rows_without_a_published_match_keep_their_reason() {
+    // H200 TensorRT-LLM at 36 clients: no item of that commit lists the concurrency.
+    assert_eq!(read_pd(IX_PD_36).skip.as_deref(), Some(UNKNOWN_SIZE));
+    // Another image, another deployment: the 924-client row as another engine build.
+    let other = IX_PD_924.replace("runtime:0.8.1.post3,", "runtime:0.9.0,");
+    assert_eq!(read_pd(&other).skip.as_deref(), Some(UNKNOWN_SIZE));
+    // A recorded decode split the item does not have (TP 8 / EP 8) is not matched.
+    let decode = IX_PD_924.replace(",,,16,1,1,1,16,25633", ",,,8,1,1,1,8,25633");
+    assert_eq!(read_pd(&decode).skip.as_deref(), Some(UNKNOWN_SIZE));
+    // Rows of other campaigns are never looked up.
+    let aic = IX_PD_924.replace(
+        "source_file=2026-03-25.csv; model=DeepSeek-R1;",
+        "source_file=h100_sxm/trtllm/1.0.0rc3/dsr1.csv;",
+    );
+    assert_eq!(read_pd(&aic).skip.as_deref(), Some(UNKNOWN_SIZE));
+}
