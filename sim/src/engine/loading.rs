@@ -14,7 +14,8 @@
 //! - The distributed cache fills at most once per run ([`LoadFlow::CacheFill`]); replicas
 //!   that reach their load meanwhile wait in `waiting` and fetch when it completes.
 //! - Cache state only warms: a node's NVMe after its first completed fetch, a node's image
-//!   layers at its first pull, the dataset after its fill. Nothing here evicts.
+//!   layers when its first pull completes (a start during that pull waits for it), the
+//!   dataset after its fill. Nothing here evicts.
 //! - A cancelled start bumps the instance's epoch: its flow is cancelled by the caller, a
 //!   waiting entry of an old epoch is dropped, and no record is written for it.
 
@@ -86,8 +87,8 @@ pub(super) struct Loading {
     nvme: Vec<PortId>,
     /// Per node: whether its NVMe holds the weights.
     nvme_warm: Vec<bool>,
-    /// Per node: whether it has pulled the image.
-    image_pulled: Vec<bool>,
+    /// Per node: when its image pull completes (or completed), once one has started.
+    image_ready: Vec<Option<SimTime>>,
     replicas: IdVec<InstanceId, Replica>,
     /// Completed starts, in the order they became ready.
     records: Vec<ColdStartRecord>,
@@ -132,7 +133,7 @@ impl Loading {
             waiting: Vec::new(),
             nvme,
             nvme_warm: vec![false; nodes as usize],
-            image_pulled: vec![false; nodes as usize],
+            image_ready: vec![None; nodes as usize],
             replicas,
             records: Vec::new(),
         }
@@ -146,21 +147,27 @@ impl Loading {
 
 impl Simulation<'_> {
     /// A replica starts now and will load `bytes` (its weights, unless `checkpoint-gib`
-    /// says otherwise): its image pull, 0 when its node has the image's layers cached
-    /// (which it has from now on). Without the storage model, always `image-pull-s`.
+    /// says otherwise): its image pull, which starts after scheduling. Without the storage
+    /// model or `image-layer-cache`, always `image-pull-s`; with it, a node's first pull
+    /// costs `image-pull-s`, a start during that pull waits for it, and later ones find the
+    /// layers cached (0).
     pub(super) fn prepare_load(&mut self, i: InstanceId, bytes: f64) -> SimDuration {
         let full = self.sc.cold_start.image_pull;
         let now = self.now;
+        let pull_start = now + self.sc.cold_start.scheduling;
         let node = self.insts[i].node() as usize;
         let Some(l) = self.loading.as_mut() else {
             return full;
         };
-        let pull = if l.model.image_layer_cache && l.image_pulled[node] {
-            SimDuration::ZERO
-        } else {
-            full
+        let pull = match l.image_ready[node] {
+            Some(ready) if l.model.image_layer_cache => {
+                SimDuration(ready.as_nanos().saturating_sub(pull_start.as_nanos()))
+            }
+            Some(_) | None => {
+                l.image_ready[node] = Some(pull_start + full);
+                full
+            }
         };
-        l.image_pulled[node] = true;
         let r = &mut l.replicas[i];
         r.stage = Stage::Idle;
         r.bytes = l.model.checkpoint_bytes.unwrap_or(bytes);
