@@ -63,7 +63,7 @@ pub const FLUID_CACHE_WORKERS: u32 = 16;
 /// Network bandwidth of one cache worker, Gbit/s, in the `fluid-cache` preset. The talk
 /// does not say what the cache pods ran on; 64 Gbit/s is the ECS instance Alibaba uses
 /// for its own FUSE benchmarks (ecs.g9i.48xlarge, "ossfs 2.0 performance benchmarks").
-/// An assumption: with 4 loaders it bounds nothing above 15 Gbit/s per worker.
+/// An assumption: with 4 loaders it binds only below about 15.1 Gbit/s per worker.
 pub const FLUID_CACHE_WORKER_GBIT_S: f64 = 64.0;
 
 /// How a replica reaches the model store (`cold-start.mount`).
