@@ -258,6 +258,146 @@ pub struct Summary {
     pub system: SystemSummary,
     /// The aggregated baseline on the same GPUs.
     pub baseline_aggregated: Option<BaselineSummary>,
+    /// The deployment's replica starts phase by phase (only with the cold-start storage
+    /// model, `cold-start.mount` or `preset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_starts: Option<ColdStartSummary>,
+}
+
+/// Replica starts under the cold-start storage model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ColdStartSummary {
+    /// The model in words (`preset fluid-cache: mount distributed-cache, ...`).
+    pub model: String,
+    /// Every start that completed, in the order the replicas became ready.
+    pub replicas: Vec<ColdStartRow>,
+}
+
+/// One replica start, seconds (rounded to the millisecond).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ColdStartRow {
+    /// The instance.
+    pub instance: u16,
+    /// Its role.
+    pub role: String,
+    /// Its node.
+    pub node: u32,
+    /// When it was started, s.
+    pub requested_s: f64,
+    /// Scheduling, s.
+    pub scheduling_s: f64,
+    /// Image pull, s.
+    pub image_pull_s: f64,
+    /// Waiting for the distributed cache's warm-up, s.
+    pub cache_warmup_s: f64,
+    /// Fetch into host memory, s.
+    pub fetch_s: f64,
+    /// Tensor load host -> GPU, s.
+    pub tensor_load_s: f64,
+    /// Weight load in all (cache warm-up + fetch + tensor load), s.
+    pub load_s: f64,
+    /// Engine warm-up, s.
+    pub warmup_s: f64,
+    /// When it became ready, s.
+    pub ready_s: f64,
+    /// From start to ready, s.
+    pub total_s: f64,
+}
+
+impl ColdStartSummary {
+    /// The starts of `out` under the storage model of `sc` (`None` without one).
+    pub fn of(sc: &Scenario, out: &RunOutput) -> Option<ColdStartSummary> {
+        let m = sc.cold_start.storage.as_ref()?;
+        let mut model = match m.preset {
+            Some(p) => format!("preset {}: mount {}", p.name(), m.mount.kind().name()),
+            None => format!("mount {}", m.mount.kind().name()),
+        };
+        let _ = write!(
+            model,
+            ", client {} GB/s, store {} Gbit/s x {:.4}",
+            m.client_gb_s, sc.cold_start.storage_gbit_s, m.network_efficiency
+        );
+        if let xpyd_sim::scenario::Mount::DistributedCache {
+            workers,
+            worker_gbit_s,
+        } = m.mount
+        {
+            let _ = write!(model, ", {workers} cache workers x {worker_gbit_s} Gbit/s");
+        }
+        let _ = write!(
+            model,
+            ", tensor load min({}, {}) GB/s per GPU",
+            m.tensor_load_gb_s_per_gpu, m.pcie_gb_s_per_gpu
+        );
+        let r3 = |x: f64| round(x, 3);
+        let replicas = out
+            .cold_starts
+            .iter()
+            .map(|c| ColdStartRow {
+                instance: c.instance,
+                role: c.role.to_string(),
+                node: c.node,
+                requested_s: r3(c.requested_s),
+                scheduling_s: r3(c.scheduling_s),
+                image_pull_s: r3(c.image_pull_s),
+                cache_warmup_s: r3(c.cache_warmup_s),
+                fetch_s: r3(c.fetch_s),
+                tensor_load_s: r3(c.tensor_load_s),
+                load_s: r3(c.load_s()),
+                warmup_s: r3(c.warmup_s),
+                ready_s: r3(c.ready_s),
+                total_s: r3(c.total_s()),
+            })
+            .collect();
+        Some(ColdStartSummary { model, replicas })
+    }
+
+    /// The table `xpyd run` prints.
+    pub fn to_text(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(t, "cold starts ({}):", self.model);
+        if self.replicas.is_empty() {
+            let _ = writeln!(t, "  none completed");
+            return t;
+        }
+        let _ = writeln!(
+            t,
+            "{:>9} {:>10} {:>5} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8} {:>9} {:>8} {:>8}",
+            "instance",
+            "role",
+            "node",
+            "start s",
+            "sched s",
+            "pull s",
+            "cache s",
+            "fetch s",
+            "tensor s",
+            "load s",
+            "warmup s",
+            "ready s",
+            "total s"
+        );
+        for r in &self.replicas {
+            let _ = writeln!(
+                t,
+                "{:>9} {:>10} {:>5} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>8.1} {:>9.1} {:>8.1} {:>9.1} {:>8.1} {:>8.1}",
+                r.instance,
+                r.role,
+                r.node,
+                r.requested_s,
+                r.scheduling_s,
+                r.image_pull_s,
+                r.cache_warmup_s,
+                r.fetch_s,
+                r.tensor_load_s,
+                r.load_s,
+                r.warmup_s,
+                r.ready_s,
+                r.total_s
+            );
+        }
+        t
+    }
 }
 
 /// The baseline and its deployment.
@@ -337,6 +477,7 @@ impl Summary {
                 main,
             ),
             baseline_aggregated,
+            cold_starts: ColdStartSummary::of(sc, main),
         }
     }
 
@@ -513,6 +654,10 @@ impl Summary {
             row(&mut t, "cost USD (makespan)", &|s| {
                 format!("{:.2}", s.cost_usd.unwrap_or(0.0))
             });
+        }
+        if let Some(c) = &self.cold_starts {
+            let _ = writeln!(t);
+            t.push_str(&c.to_text());
         }
         t
     }

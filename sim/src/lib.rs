@@ -54,6 +54,6 @@ internal_modules! {
     request;
 }
 
-pub use engine::{RunOutput, SimError, System, run, run_streamed};
+pub use engine::{ColdStartRecord, RunOutput, SimError, System, run, run_streamed};
 pub use scenario::{Scenario, ScenarioError};
 pub use time::{SimDuration, SimTime};

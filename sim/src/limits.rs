@@ -120,3 +120,9 @@ pub const MEMORY_BUDGET_RANGE_GIB: (f64, f64) = (1e-3, 1e6);
 /// Bytes counted per simulated request held (its state, events and queue entries; about
 /// 1.4 KiB measured in an overloaded run), plus 8 per prefix-hash block it carries.
 pub const REQUEST_BYTES: u64 = 2 << 10;
+
+/// Range of a checkpoint's size, GiB (`cold-start.checkpoint-gib`).
+pub const CHECKPOINT_RANGE_GIB: (f64, f64) = (1e-3, 1e6);
+
+/// Most workers of a distributed cache (`cold-start.cache-workers`).
+pub const MAX_CACHE_WORKERS: u32 = 16_384;

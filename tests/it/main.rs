@@ -4,6 +4,7 @@ mod aiconfigurator;
 mod autoscaling;
 mod cli_errors;
 mod clients;
+mod cold_start;
 mod common;
 mod determinism;
 mod engine_layer;

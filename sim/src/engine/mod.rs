@@ -16,6 +16,7 @@ mod abort;
 mod admission;
 mod completion;
 mod flow;
+mod loading;
 mod scaling;
 mod steps;
 mod transfer;
@@ -36,6 +37,7 @@ use crate::scenario::{RoleConfig, Scenario, Topology};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{ArrivalMode, RequestSpec, WorkloadError, WorkloadGen};
 use flow::Flow;
+use loading::{LoadFlow, Loading};
 use scaling::RoleScaler;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -188,6 +190,9 @@ pub struct RunOutput {
     pub gpu_seconds_by_role: Vec<f64>,
     /// Every autoscaling transition, in time order.
     pub scale_events: Vec<ScaleEvent>,
+    /// The phases of every replica start that completed, in the order the replicas became
+    /// ready (storage model only: empty without `cold-start.mount` or `preset`).
+    pub cold_starts: Vec<ColdStartRecord>,
 }
 
 /// A replica changing state under autoscaling.
@@ -201,6 +206,45 @@ pub struct ScaleEvent {
     pub role: &'static str,
     /// The state it entered: `starting`, `ready`, `draining` or `stopped`.
     pub state: &'static str,
+}
+
+/// One replica's cold start under the storage model, phase by phase (seconds).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ColdStartRecord {
+    /// The instance.
+    pub instance: u16,
+    /// Its role.
+    pub role: &'static str,
+    /// Its node.
+    pub node: u32,
+    /// When the autoscaler started it, s.
+    pub requested_s: f64,
+    /// Scheduling and pod creation, s.
+    pub scheduling_s: f64,
+    /// Image pull (0 when the node had the layers), s.
+    pub image_pull_s: f64,
+    /// Waiting for the distributed cache to warm up, s.
+    pub cache_warmup_s: f64,
+    /// Fetch into host memory through the mount, s.
+    pub fetch_s: f64,
+    /// Tensor load host -> GPU, s.
+    pub tensor_load_s: f64,
+    /// Engine warm-up after the weights (`warmup-s`), s.
+    pub warmup_s: f64,
+    /// When it became ready, s.
+    pub ready_s: f64,
+}
+
+impl ColdStartRecord {
+    /// The weight load: cache warm-up + fetch + tensor load, s.
+    pub fn load_s(&self) -> f64 {
+        self.cache_warmup_s + self.fetch_s + self.tensor_load_s
+    }
+
+    /// From the start to ready, s.
+    pub fn total_s(&self) -> f64 {
+        self.ready_s - self.requested_s
+    }
 }
 
 /// Whether the scenario's decode instances compute prompts by design (its serving flow
@@ -306,7 +350,9 @@ struct Simulation<'s> {
     /// Prompt tokens whose transfer the decode-side cache saved.
     transfer_skipped_tokens: u64,
     /// Weight-loading network of cold starts (storage -> replicas).
-    storage: Network<InstanceId>,
+    storage: Network<LoadFlow>,
+    /// The storage model's state (`None`: the link-rate bound).
+    loading: Option<Loading>,
     /// The shared model store's port.
     storage_port: PortId,
     /// Node-local cache ports (one per node), used with `cold-start.local-cache`.
@@ -394,7 +440,14 @@ impl<'s> Simulation<'s> {
         let mut gpus = 0;
         let mut router_kinds = Vec::new();
         let mut storage = Network::new();
-        let storage_port = storage.add_port(sc.cold_start.storage_gbit_s * 1e9 / 8.0);
+        let storage_port = storage.add_port(sc.cold_start.store_bytes_per_s());
+        // Host-to-device bound per GPU: PCIe Gen5 x16 (~50 GB/s measured pinned copies;
+        // calibrate/README.md), or the storage model's `pcie-gb-s-per-gpu`.
+        let pcie = sc
+            .cold_start
+            .storage
+            .as_ref()
+            .map_or(50e9, |s| s.pcie_gb_s_per_gpu * 1e9);
         let mut scalers = Vec::new();
         for (memo, (role_cfg, role)) in roles.iter().enumerate() {
             router_kinds.push(role_cfg.router);
@@ -440,9 +493,8 @@ impl<'s> Simulation<'s> {
                     node,
                     multi_node: tp > gpn,
                     ports,
-                    // Host-to-device copy bound of a replica's weight load: PCIe Gen5 x16
-                    // per GPU (~50 GB/s measured pinned copies; calibrate/README.md).
-                    load_port: storage.add_port(f64::from(tp) * 50e9),
+                    // Host-to-device copy bound of a replica's weight load, per GPU.
+                    load_port: storage.add_port(f64::from(tp) * pcie),
                 };
                 let id = insts.next_id();
                 let mut inst = Instance::new(
@@ -483,6 +535,11 @@ impl<'s> Simulation<'s> {
         let cache_ports: Vec<PortId> = (0..nodes)
             .map(|_| storage.add_port(sc.cold_start.cache_gbit_s * 1e9 / 8.0))
             .collect();
+        let loading = sc
+            .cold_start
+            .storage
+            .as_ref()
+            .map(|m| Loading::new(m, &mut storage, &insts, nodes));
         let signal_horizon = scalers
             .iter()
             .map(|s| s.window)
@@ -554,6 +611,7 @@ impl<'s> Simulation<'s> {
             caches_ready: false,
             transfer_skipped_tokens: 0,
             storage,
+            loading,
             storage_port,
             cache_ports,
             scalers,
@@ -725,6 +783,7 @@ impl<'s> Simulation<'s> {
             gpu_seconds,
             gpu_seconds_by_role,
             scale_events: self.scale_events,
+            cold_starts: self.loading.map(Loading::into_records).unwrap_or_default(),
         }
     }
 }

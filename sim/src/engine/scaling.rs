@@ -6,13 +6,14 @@
 //!   the initial count start `Stopped`. Only `Ready` instances are routed to.
 //! - A start goes scheduling + image pull, then a weight-load flow over the shared
 //!   storage (or the node-local cache) whose bandwidth concurrent loaders share
-//!   max-min fairly, then warm-up. Cancelling a start bumps the instance's epoch, so its
-//!   pending events are ignored.
+//!   max-min fairly, then warm-up; with the storage model (`mount`/`preset`), the weight
+//!   load is the phases of `loading.rs`. Cancelling a start bumps the instance's epoch, so
+//!   its pending events are ignored.
 //! - Scale-down removes starting replicas first (highest index first), then drains ready
 //!   ones (highest index first); a draining replica stops once it has nothing in flight.
 //! - GPU time is accounted from start to stop, so GPU-hours follow the replica count.
 
-use super::{ScaleEvent, Simulation};
+use super::{LoadFlow, ScaleEvent, Simulation};
 use crate::event::Event;
 use crate::id::InstanceId;
 use crate::instance::Lifecycle;
@@ -192,9 +193,9 @@ impl Simulation<'_> {
         }
     }
 
-    fn start_replica(&mut self, _k: usize, i: InstanceId) {
-        let cs = &self.sc.cold_start;
-        let at = self.now + cs.scheduling + cs.image_pull;
+    fn start_replica(&mut self, k: usize, i: InstanceId) {
+        let pull = self.prepare_load(i, self.scalers[k].weight_bytes);
+        let at = self.now + self.sc.cold_start.scheduling + pull;
         self.transition(i, Lifecycle::Starting);
         let epoch = self.insts[i].epoch();
         self.queue.push(at, Event::ColdStartLoad(i, epoch));
@@ -207,7 +208,8 @@ impl Simulation<'_> {
             Lifecycle::Starting => {
                 inst.cancel_start();
                 self.transition(i, Lifecycle::Stopped);
-                if self.storage.cancel(now, i) {
+                self.cancel_load(i);
+                if self.storage.cancel(now, LoadFlow::Replica(i)) {
                     let generation = self.storage.generation();
                     self.arm_storage_timer(generation);
                 }
@@ -234,6 +236,10 @@ impl Simulation<'_> {
         if inst.epoch() != epoch || inst.lifecycle() != Lifecycle::Starting {
             return;
         }
+        if self.loading.is_some() {
+            self.begin_load(i);
+            return;
+        }
         let k = self
             .scalers
             .iter()
@@ -245,9 +251,14 @@ impl Simulation<'_> {
         } else {
             self.storage_port
         };
-        let generation = self
-            .storage
-            .start(self.now, i, src, inst.load_port(), bytes, self.now);
+        let generation = self.storage.start(
+            self.now,
+            LoadFlow::Replica(i),
+            src,
+            inst.load_port(),
+            bytes,
+            self.now,
+        );
         self.arm_storage_timer(generation);
     }
 
@@ -258,14 +269,26 @@ impl Simulation<'_> {
         }
     }
 
-    /// Weight loads may have finished: warm-up follows.
+    /// Weight loads may have finished: warm-up follows (with the storage model, the next
+    /// phase of each finished flow).
     pub(super) fn on_storage_timer(&mut self, generation: u64) {
         if generation != self.storage.generation() {
             return;
         }
         let done = self.storage.finish_due(self.now);
+        if self.loading.is_some() {
+            for key in done {
+                self.on_load_flow_done(key);
+            }
+            let generation = self.storage.generation();
+            self.arm_storage_timer(generation);
+            return;
+        }
         let generation = self.storage.generation();
-        for i in done {
+        for key in done {
+            let LoadFlow::Replica(i) = key else {
+                unreachable!("no cache fill without the storage model")
+            };
             let epoch = self.insts[i].epoch();
             let at = self.now + self.sc.cold_start.warmup;
             self.queue.push(at, Event::InstanceReady(i, epoch));
@@ -280,6 +303,7 @@ impl Simulation<'_> {
             return;
         }
         self.transition(i, Lifecycle::Ready);
+        self.record_cold_start(i);
         let held = std::mem::take(&mut self.unrouted);
         for id in held {
             if !self.dispatch(id) {

@@ -4,30 +4,43 @@
 //! 1. `scheduling-s`: the scheduler binds the pod and the kubelet creates the sandbox
 //!    (default 5 s; an assumption: seconds on an idle cluster with free GPUs).
 //! 2. `image-pull-s`: pulling the serving image (default 60 s, about a 10-20 GB vLLM/SGLang
-//!    image at 2-3 Gbit/s; set 0 when the image is cached on the node).
-//! 3. Weight load: `weight_bytes` per replica from the shared model store at
-//!    `storage-gbit-s` (default 100 Gbit/s) shared fairly by the replicas loading at the
-//!    same time; or, with `local-cache = true` (a Fluid/JindoRuntime-style node-local cache,
-//!    fluid-cloudnative.github.io), from the node's cache at `cache-gbit-s` (default
-//!    200 Gbit/s) per node, assuming one loading replica per node and a warm cache.
+//!    image at 2-3 Gbit/s; set 0 when the image is cached on the node). With the storage
+//!    model and `image-layer-cache = true`, only a node's first pull costs it.
+//! 3. Weight load, in one of two models:
+//!    - the link-rate bound (no `mount`, no `preset`; the default, unchanged): `weight_bytes`
+//!      per replica from the shared model store at `storage-gbit-s` (default 100 Gbit/s)
+//!      shared fairly by the replicas loading at the same time; or, with
+//!      `local-cache = true` (a Fluid/JindoRuntime-style node-local cache,
+//!      fluid-cloudnative.github.io), from the node's cache at `cache-gbit-s` (default
+//!      200 Gbit/s) per node, assuming one loading replica per node and a warm cache;
+//!    - the storage model (`mount` or `preset`, [`storage`]): per-replica client
+//!      throughput, the store's goodput shared max-min, distributed-cache warm-up, fetch
+//!      into host memory and tensor load host -> GPU, with cache state carried across
+//!      scale events.
 //! 4. `warmup-s`: engine start-up after the weights: CUDA graph capture, torch.compile,
 //!    KV-cache profiling (default 30 s; vLLM measures this in `vllm/benchmarks/startup.py`;
 //!    reported captures take tens of seconds, e.g. 43 s for a 32K-token capture profile).
 //!
 //! The engine models weight loading event by event on its max-min fair network;
-//! [`load_seconds`] is the closed form when `n` identical loaders start together, used by
-//! tests and docs: `n x bytes / (storage bandwidth)` from the shared store.
+//! [`load_seconds`] (link-rate bound) and [`ColdStartConfig::load_phases`] (storage model)
+//! are the closed forms when `n` identical loaders start together, used by tests and docs.
 //!
 //! Invariants: bandwidths are finite and > 0; phase durations are integer [`SimDuration`]s
 //! converted once, at validation, by the scenario's one field checker (`check::Validator`):
-//! errors name the file, the field (`cold-start.warmup-s`), the value and the range.
+//! errors name the file, the field (`cold-start.warmup-s`), the value and the range. A
+//! `[cold-start]` without `mount` and `preset` validates to exactly what it did before the
+//! storage model existed (`storage: None`).
 
 use super::ScenarioError;
 use super::check::Validator;
-use crate::limits::LINK_RANGE;
+use crate::limits::{CHECKPOINT_RANGE_GIB, GIB, LINK_RANGE, MAX_CACHE_WORKERS};
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+pub mod storage;
+
+pub use storage::{ColdStartPreset, LoadPhases, Mount, MountKind, StorageModel};
 
 /// `[cold-start]`: the serde mirror.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -45,6 +58,29 @@ pub struct ColdStartFile {
     pub cache_gbit_s: Option<f64>,
     /// Warm-up after loading (CUDA graphs, compilation), seconds (default 30).
     pub warmup_s: Option<f64>,
+    /// Defaults of the storage model: `oss-mount`, `fluid-prefetch` or `fluid-cache`.
+    pub preset: Option<ColdStartPreset>,
+    /// How replicas reach the store: `fuse`, `csi`, `local-nvme`, `distributed-cache`
+    /// (enables the storage model; default: the preset's).
+    pub mount: Option<MountKind>,
+    /// One replica's client throughput through the mount, GB/s (`local-nvme`: the NVMe
+    /// read rate, required).
+    pub client_gb_s: Option<f64>,
+    /// Fraction of a link's bit rate delivered as payload, store and cache workers
+    /// (default 0.9415: TCP/IPv4 over 1500-byte-MTU Ethernet).
+    pub network_efficiency: Option<f64>,
+    /// Bytes one replica loads, GiB (default: its weights in GPU memory).
+    pub checkpoint_gib: Option<f64>,
+    /// Cache workers of a distributed cache.
+    pub cache_workers: Option<u32>,
+    /// Network bandwidth of one cache worker, Gbit/s.
+    pub cache_worker_gbit_s: Option<f64>,
+    /// Loader throughput host -> GPU per GPU, GB/s (default 1.5).
+    pub tensor_load_gb_s_per_gpu: Option<f64>,
+    /// Host-to-device copy bound per GPU, GB/s (default 50).
+    pub pcie_gb_s_per_gpu: Option<f64>,
+    /// Whether a node keeps the image's layers after its first pull (default false).
+    pub image_layer_cache: Option<bool>,
 }
 
 /// A validated `[cold-start]`.
@@ -62,6 +98,8 @@ pub struct ColdStartConfig {
     pub cache_gbit_s: f64,
     /// Warm-up (ns).
     pub warmup: SimDuration,
+    /// The storage and loading model (`None`: the single link-rate bound above).
+    pub storage: Option<StorageModel>,
 }
 
 impl Default for ColdStartConfig {
@@ -73,6 +111,7 @@ impl Default for ColdStartConfig {
             local_cache: false,
             cache_gbit_s: 200.0,
             warmup: SimDuration(30_000_000_000),
+            storage: None,
         }
     }
 }
@@ -89,12 +128,40 @@ pub(super) fn cold_start_config(
         local_cache,
         cache_gbit_s,
         warmup_s,
+        preset: _,
+        mount: _,
+        client_gb_s: _,
+        network_efficiency: _,
+        checkpoint_gib: _,
+        cache_workers: _,
+        cache_worker_gbit_s: _,
+        tensor_load_gb_s_per_gpu: _,
+        pcie_gb_s_per_gpu: _,
+        image_layer_cache: _,
     } = f;
     let d = ColdStartConfig::default();
     let dur = |key: &str, x: Option<f64>, default: SimDuration| match x {
         None => Ok(default),
         Some(x) => v.non_negative_secs_bounded(&format!("cold-start.{key}"), x),
     };
+    let storage = storage_model(v, f)?;
+    if storage.is_some() {
+        // The legacy node cache and the storage model are two answers to one question.
+        if *local_cache == Some(true) {
+            return Err(v.invalid(
+                "cold-start.local-cache",
+                "the always-warm node cache cannot be combined with `mount` or `preset`; \
+                 use mount = \"local-nvme\" (cold on a node until its first load)",
+            ));
+        }
+        if cache_gbit_s.is_some() {
+            return Err(v.invalid(
+                "cold-start.cache-gbit-s",
+                "belongs to `local-cache`, which `mount` or `preset` replaces; \
+                 set client-gb-s instead",
+            ));
+        }
+    }
     Ok(ColdStartConfig {
         scheduling: dur("scheduling-s", *scheduling_s, d.scheduling)?,
         image_pull: dur("image-pull-s", *image_pull_s, d.image_pull)?,
@@ -112,7 +179,138 @@ pub(super) fn cold_start_config(
             "Gbit/s",
         )?,
         warmup: dur("warmup-s", *warmup_s, d.warmup)?,
+        storage,
     })
+}
+
+/// The storage model of `[cold-start]`: `None` unless `mount` or `preset` is set (then
+/// no other storage key may be). Explicit keys override the preset's defaults.
+fn storage_model(v: &Validator, f: &ColdStartFile) -> Result<Option<StorageModel>, ScenarioError> {
+    let ColdStartFile {
+        preset,
+        mount,
+        client_gb_s,
+        network_efficiency,
+        checkpoint_gib,
+        cache_workers,
+        cache_worker_gbit_s,
+        tensor_load_gb_s_per_gpu,
+        pcie_gb_s_per_gpu,
+        image_layer_cache,
+        ..
+    } = f;
+    let kind = match (mount, preset) {
+        (Some(m), _) => *m,
+        (None, Some(p)) => p.mount(),
+        (None, None) => {
+            let set = [
+                ("client-gb-s", client_gb_s.is_some()),
+                ("network-efficiency", network_efficiency.is_some()),
+                ("checkpoint-gib", checkpoint_gib.is_some()),
+                ("cache-workers", cache_workers.is_some()),
+                ("cache-worker-gbit-s", cache_worker_gbit_s.is_some()),
+                (
+                    "tensor-load-gb-s-per-gpu",
+                    tensor_load_gb_s_per_gpu.is_some(),
+                ),
+                ("pcie-gb-s-per-gpu", pcie_gb_s_per_gpu.is_some()),
+                ("image-layer-cache", image_layer_cache.is_some()),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, is_set)| *is_set) {
+                return Err(v.invalid(
+                    &format!("cold-start.{key}"),
+                    "is part of the storage model: set cold-start.mount or cold-start.preset too",
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    let link =
+        |key: &str, x: f64, unit: &str| v.f64_in(&format!("cold-start.{key}"), x, LINK_RANGE, unit);
+    let client_default = match kind {
+        MountKind::Fuse => Some(storage::FUSE_CLIENT_GB_S),
+        MountKind::Csi | MountKind::DistributedCache => Some(storage::PARALLEL_CLIENT_GB_S),
+        MountKind::LocalNvme => None,
+    };
+    let client_gb_s = match (*client_gb_s, client_default) {
+        (Some(x), _) | (None, Some(x)) => link("client-gb-s", x, "GB/s")?,
+        (None, None) => {
+            return Err(v.invalid(
+                "cold-start.client-gb-s",
+                "required with mount = \"local-nvme\": the node's NVMe read rate, GB/s",
+            ));
+        }
+    };
+    let mount = match kind {
+        MountKind::Fuse | MountKind::Csi | MountKind::LocalNvme => {
+            for (key, is_set) in [
+                ("cache-workers", cache_workers.is_some()),
+                ("cache-worker-gbit-s", cache_worker_gbit_s.is_some()),
+            ] {
+                if is_set {
+                    return Err(v.invalid(
+                        &format!("cold-start.{key}"),
+                        format!(
+                            "only with mount = \"distributed-cache\", not \"{}\"",
+                            kind.name()
+                        ),
+                    ));
+                }
+            }
+            match kind {
+                MountKind::Fuse => Mount::Fuse,
+                MountKind::Csi => Mount::Csi,
+                _ => Mount::LocalNvme,
+            }
+        }
+        MountKind::DistributedCache => {
+            let from_preset = preset.and_then(|p| p.cache_workers());
+            let workers = cache_workers.or(from_preset.map(|c| c.0)).ok_or_else(|| {
+                v.invalid(
+                    "cold-start.cache-workers",
+                    "required with mount = \"distributed-cache\" (or preset = \"fluid-cache\")",
+                )
+            })?;
+            let worker_gbit_s = cache_worker_gbit_s
+                .or(from_preset.map(|c| c.1))
+                .ok_or_else(|| {
+                    v.invalid(
+                        "cold-start.cache-worker-gbit-s",
+                        "required with mount = \"distributed-cache\" (or preset = \"fluid-cache\")",
+                    )
+                })?;
+            Mount::DistributedCache {
+                workers: v.count("cold-start.cache-workers", workers, 1..=MAX_CACHE_WORKERS)?,
+                worker_gbit_s: link("cache-worker-gbit-s", worker_gbit_s, "Gbit/s")?,
+            }
+        }
+    };
+    Ok(Some(StorageModel {
+        preset: *preset,
+        mount,
+        client_gb_s,
+        network_efficiency: v.efficiency(
+            "cold-start.network-efficiency",
+            network_efficiency.unwrap_or(storage::TCP_GOODPUT_FRACTION),
+        )?,
+        checkpoint_bytes: match checkpoint_gib {
+            None => None,
+            Some(x) => {
+                Some(v.f64_in("cold-start.checkpoint-gib", *x, CHECKPOINT_RANGE_GIB, "GiB")? * GIB)
+            }
+        },
+        tensor_load_gb_s_per_gpu: link(
+            "tensor-load-gb-s-per-gpu",
+            tensor_load_gb_s_per_gpu.unwrap_or(storage::TENSOR_LOAD_GB_S_PER_GPU),
+            "GB/s",
+        )?,
+        pcie_gb_s_per_gpu: link(
+            "pcie-gb-s-per-gpu",
+            pcie_gb_s_per_gpu.unwrap_or(storage::PCIE_GB_S_PER_GPU),
+            "GB/s",
+        )?,
+        image_layer_cache: image_layer_cache.unwrap_or(false),
+    }))
 }
 
 impl ColdStartConfig {
@@ -164,69 +362,4 @@ pub fn load_seconds(weight_bytes: u64, concurrent_loaders: u32, cfg: &ColdStartC
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GIB: u64 = 1 << 30;
-
-    #[test]
-    fn four_replicas_share_the_store() {
-        let c = ColdStartConfig::default();
-        let t = load_seconds(641 * GIB, 4, &c);
-        // 4 x 641 GiB = 2753.2 GB over 12.5 GB/s = 220.3 s.
-        let want = 4.0 * 641.0 * GIB as f64 / 12.5e9;
-        assert!((t - want).abs() < 1e-9, "{t} vs {want}");
-        assert!((t - 220.25).abs() < 0.1, "{t}");
-        // One alone takes a quarter.
-        assert!((load_seconds(641 * GIB, 1, &c) - want / 4.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn local_cache_does_not_share() {
-        let c = ColdStartConfig {
-            local_cache: true,
-            ..Default::default()
-        };
-        // 641 GiB at 25 GB/s, whatever the number of loaders.
-        let want = 641.0 * GIB as f64 / 25e9;
-        assert!((load_seconds(641 * GIB, 4, &c) - want).abs() < 1e-9);
-    }
-
-    #[test]
-    fn startup_adds_the_phases() {
-        let c = ColdStartConfig::default();
-        let t = c.startup_seconds(641 * GIB, 4);
-        let want = 5.0 + 60.0 + 4.0 * 641.0 * GIB as f64 / 12.5e9 + 30.0;
-        assert!((t - want).abs() < 1e-9);
-        assert_eq!(c.startup(0, 1), SimDuration(95_000_000_000));
-    }
-
-    #[test]
-    fn validation_names_fields() {
-        let file = Path::new("s.toml");
-        let field = |e: ScenarioError| match e {
-            ScenarioError::Invalid { field, .. } => field,
-            other => panic!("not an Invalid error: {other:?}"),
-        };
-        let f = ColdStartFile {
-            storage_gbit_s: Some(0.0),
-            ..Default::default()
-        };
-        let e = ColdStartConfig::from_file(file, &f).unwrap_err();
-        assert_eq!(field(e), "cold-start.storage-gbit-s");
-        let f = ColdStartFile {
-            warmup_s: Some(-1.0),
-            ..Default::default()
-        };
-        let e = ColdStartConfig::from_file(file, &f).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "s.toml: cold-start.warmup-s: must be in [0, 10000000] seconds, got -1.0"
-        );
-        assert_eq!(field(e), "cold-start.warmup-s");
-        assert_eq!(
-            ColdStartConfig::from_file(file, &ColdStartFile::default()).unwrap(),
-            ColdStartConfig::default()
-        );
-    }
-}
+mod tests;

@@ -37,7 +37,11 @@ pub use autoscale::{
     PredictorKind, ScalingPolicy, ScalingPolicyFile, ScalingRules, ScalingRulesFile, SelectPolicy,
     SlaPlannerConfig, SlaPlannerFile, Stage,
 };
-pub use cold_start::{ColdStartConfig, ColdStartFile, load_seconds};
+pub use cold_start::storage as cold_start_storage;
+pub use cold_start::{
+    ColdStartConfig, ColdStartFile, ColdStartPreset, LoadPhases, Mount, MountKind, StorageModel,
+    load_seconds,
+};
 pub use config::{
     DynamoConfig, EngineLayer, KvTransferConfig, ProfileChoice, Scenario, SloConfig,
     intra_node_kind,
