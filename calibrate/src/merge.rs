@@ -456,8 +456,9 @@ fn kernel_family(kernel: &str) -> &str {
 
 /// `base` with the output at `input` of `scripts/moe_bench.py` (torch grouped GEMMs) or
 /// `scripts/moe_triton_bench.py` (our Triton fused-MoE kernel) folded in: the
-/// `moe_experts` rows of the kernel families in the file replaced, other kernels' rows
-/// kept (the cost model takes the fastest row at each token count, as an engine's tuned
+/// `moe_experts` rows of the kernel families and shapes (hidden, inter, experts, top-k,
+/// dtype) in the file replaced, other kernels' and other shapes' rows kept (a run of one
+/// model adds to an earlier run of others) (the cost model takes the fastest row at each token count, as an engine's tuned
 /// kernel choice does); router and shared-expert GEMM rows added where the profile
 /// lacks their `(m, n, k, dtype)` (cuBLASLt rows already there are kept).
 pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result<ProfileData> {
@@ -470,8 +471,31 @@ pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result
         .iter()
         .map(|r| kernel_family(&r.kernel))
         .collect();
-    d.moe_experts
-        .retain(|r| !families.contains(kernel_family(&r.kernel)));
+    // The models measured (labels `model/tpN`), naming the merge's notes.
+    let models: BTreeSet<&str> = file
+        .experts
+        .iter()
+        .map(|r| r.label.split('/').next().unwrap_or(&r.label))
+        .collect();
+    let shapes: BTreeSet<(&str, u64, u64, u32, u32, &str)> = file
+        .experts
+        .iter()
+        .map(|r| {
+            let f = kernel_family(&r.kernel);
+            (f, r.hidden, r.inter, r.experts, r.top_k, r.dtype.as_str())
+        })
+        .collect();
+    d.moe_experts.retain(|r| {
+        let key = (
+            kernel_family(&r.kernel),
+            r.hidden,
+            r.inter,
+            r.experts,
+            r.top_k,
+            r.dtype.name(),
+        );
+        !shapes.contains(&key)
+    });
     let new_rows = file
         .experts
         .iter()
@@ -522,12 +546,14 @@ pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result
         });
     }
     d.header.command_line = format!("{}; {command_line}", d.header.command_line);
-    // Notes are per kernel family: a merge replaces the notes of the families it brings.
+    // Notes are per kernel family and models: a merge replaces the notes of a run of the
+    // same families and models.
     let fams = families.iter().copied().collect::<Vec<_>>().join(", ");
-    let tag = format!("moe_experts [{fams}]");
+    let names = models.iter().copied().collect::<Vec<_>>().join(", ");
+    let tag = format!("moe_experts [{fams}; {names}]");
     d.header.notes.retain(|n| {
         !n.starts_with(&tag)
-            && !n.starts_with(&format!("moe_bench [{fams}]:"))
+            && !n.starts_with(&format!("moe_bench [{fams}; {names}]:"))
             // Notes of merges before the tag existed, all of the torch kernels.
             && !(families.iter().any(|f| f.starts_with("torch-"))
                 && (n.starts_with("moe_experts from") || n.starts_with("moe_bench:")))
@@ -544,7 +570,9 @@ pub fn merge_moe(base: &ProfileData, input: &Path, command_line: &str) -> Result
         checks.join(", ")
     ));
     for n in &file.notes {
-        d.header.notes.push(format!("moe_bench [{fams}]: {n}"));
+        d.header
+            .notes
+            .push(format!("moe_bench [{fams}; {names}]: {n}"));
     }
     Ok(d)
 }

@@ -219,3 +219,51 @@ fn moe_rows_take_mxfp4_and_name_a_bad_dtype() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_run_of_one_model_keeps_the_same_kernels_rows_of_others() {
+    let dir = std::env::temp_dir().join(format!("xpyd-moe-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The shipped H100 profile has Triton rows for DeepSeek-V3 and Qwen3-235B.
+    let b = Profile::builtin("h100").unwrap().data().clone();
+    let triton = |d: &ProfileData| {
+        d.moe_experts
+            .iter()
+            .filter(|r| r.kernel.starts_with("xpyd-triton"))
+            .count()
+    };
+    let before = triton(&b);
+    assert!(before > 0);
+    let file = serde_json::json!({
+        "gpu_name": b.header.gpu_name, "torch_version": "2.11", "checks": {},
+        "notes": ["took 9 s"], "gemm": [],
+        "experts": [{
+            "hidden": 2880, "inter": 2880, "experts": 128, "top_k": 4, "dtype": "mxfp4",
+            "tokens": 8, "touched": 30, "seconds": 1e-4,
+            "kernel": "xpyd-triton-fused-moe 16x64x128x1x4x6", "label": "gpt-oss-120b/tp1"
+        }]
+    });
+    let path = dir.join("gptoss.json");
+    std::fs::write(&path, file.to_string()).unwrap();
+    let m = merge_moe(&b, &path, "test").unwrap();
+    assert_eq!(triton(&m), before + 1, "the other models' Triton rows stay");
+    // Its notes name its model; the earlier run's notes stay.
+    let tagged =
+        |d: &ProfileData, t: &str| d.header.notes.iter().filter(|n| n.starts_with(t)).count();
+    assert_eq!(
+        tagged(&m, "moe_experts [xpyd-triton-fused-moe; gpt-oss-120b]"),
+        1
+    );
+    assert_eq!(
+        tagged(
+            &m,
+            "moe_experts [xpyd-triton-fused-moe; deepseek-v3, qwen3-235b-a22b]"
+        ),
+        1
+    );
+    // Merged again: replaced, not doubled.
+    let m2 = merge_moe(&m, &path, "test").unwrap();
+    assert_eq!(triton(&m2), before + 1);
+    assert_eq!(m2.header.notes.len(), m.header.notes.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
