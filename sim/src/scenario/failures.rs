@@ -168,3 +168,102 @@ pub(super) fn failures_config(
         events: out,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn check(f: &FailuresFile) -> Result<FailuresConfig, ScenarioError> {
+        failures_config(
+            &Validator {
+                file: Path::new("s.toml"),
+            },
+            f,
+            4,
+        )
+    }
+
+    #[test]
+    fn rates_follow_the_mtbf_and_events_are_sorted_stably() {
+        let ev = |at_s: f64, instance: Option<u32>, node: Option<u32>| FailureEventFile {
+            at_s,
+            instance,
+            node,
+        };
+        let c = check(&FailuresFile {
+            gpu_mtbf_hours: Some(2.0),
+            node_mtbf_hours: Some(10.0),
+            events: vec![
+                ev(9.0, Some(1), None),
+                ev(3.0, None, Some(5)),
+                ev(3.0, Some(3), None),
+            ],
+        })
+        .unwrap();
+        // A TP-4 instance fails four times as often as one GPU: every 1800 s.
+        assert_eq!(c.instance_rate_per_s(4), Some(1.0 / 1800.0));
+        assert_eq!(c.node_rate_per_s(), Some(1.0 / 36_000.0));
+        let targets: Vec<FailureTarget> = c.events.iter().map(|e| e.target).collect();
+        assert_eq!(
+            targets,
+            [
+                FailureTarget::Node(5),
+                FailureTarget::Instance(3),
+                FailureTarget::Instance(1)
+            ]
+        );
+        assert_eq!(c.events[0].at, SimTime(3_000_000_000));
+        let trace_only = check(&FailuresFile {
+            events: vec![ev(0.0, Some(0), None)],
+            ..FailuresFile::default()
+        })
+        .unwrap();
+        assert_eq!(trace_only.instance_rate_per_s(8), None);
+        assert_eq!(trace_only.node_rate_per_s(), None);
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field() {
+        let bad = |f: FailuresFile, field: &str| {
+            let e = check(&f).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("s.toml"), "{e}");
+        };
+        bad(
+            FailuresFile {
+                gpu_mtbf_hours: Some(f64::NAN),
+                ..FailuresFile::default()
+            },
+            "failures.gpu-mtbf-hours",
+        );
+        bad(
+            FailuresFile {
+                node_mtbf_hours: Some(2e9),
+                ..FailuresFile::default()
+            },
+            "failures.node-mtbf-hours",
+        );
+        bad(
+            FailuresFile {
+                events: vec![FailureEventFile {
+                    at_s: 1.0,
+                    instance: Some(4),
+                    node: None,
+                }],
+                ..FailuresFile::default()
+            },
+            "failures.events[0].instance",
+        );
+        bad(
+            FailuresFile {
+                events: vec![FailureEventFile {
+                    at_s: f64::INFINITY,
+                    instance: Some(0),
+                    node: None,
+                }],
+                ..FailuresFile::default()
+            },
+            "failures.events[0].at-s",
+        );
+    }
+}
