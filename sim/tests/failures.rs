@@ -78,7 +78,7 @@ const FLOWS: [(&str, &str); 4] = [
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn every_request_is_accounted_for(
@@ -270,5 +270,31 @@ fn bad_failures_are_refused_with_field_and_range() {
         assert!(msg.contains("bad.toml"), "{msg}");
         assert!(msg.contains(field), "{field}: {msg}");
         assert!(msg.contains(what), "{what}: {msg}");
+    }
+}
+
+#[test]
+fn failures_under_autoscaling_account_for_every_request() {
+    // The shipped HPA scenario (2 to 8 replicas, a burst) with frequent failures: failed
+    // replicas, replacements and scale events interleave.
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/autoscale-burst.toml");
+    for seed in [1u64, 2, 3] {
+        let ov = xpyd_sim::scenario::Overrides {
+            sets: vec![
+                "failures.gpu-mtbf-hours=0.05".to_string(),
+                "failures.node-mtbf-hours=0.5".to_string(),
+                "workload.requests=3000".to_string(),
+            ],
+            seed: Some(seed),
+            ..Default::default()
+        };
+        let sc = Scenario::load_with(Some(&file), &ov).unwrap();
+        let (out, recs) = run(&sc);
+        check_accounting(&out, &recs).unwrap();
+        let f = out.failures.as_ref().unwrap();
+        assert!(f.instance_failures > 0 && out.metrics.requests.lost.unwrap() > 0);
+        let (again, recs2) = run(&sc);
+        assert_eq!(out.trace_hash, again.trace_hash);
+        assert_eq!(recs, recs2);
     }
 }
