@@ -5,9 +5,9 @@
 //! Invariants:
 //! - The loop is the only writer of `now`; handlers schedule with `at >= now`.
 //! - Every arrived request ends exactly once: completed, rejected, timed out (its client
-//!   aborted it, `[workload] timeout-s`) or unfinished (at the stop time), and is
-//!   reported to the sink then; its arena slot is then recycled (see `abort` for the one
-//!   delay).
+//!   aborted it, `[workload] timeout-s`), lost (its instance failed, `[failures]`) or
+//!   unfinished (at the stop time), and is reported to the sink then; its arena slot is
+//!   then recycled (see `abort` for the one delay).
 //! - Outstanding counters: a request counts on its prefill instance until its KV has left
 //!   it and on its decode instance until it finishes (once when they are the same).
 //! - Same inputs and seed give the same event sequence (its hash is reported).
