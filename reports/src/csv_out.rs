@@ -4,7 +4,7 @@
 //! Invariants: fixed column order and fixed float formatting (seconds to 6 decimals,
 //! milliseconds to 3, fractions to 4), empty cells for values a request does not have.
 //! `outcome` is `completed`, `rejected`, `unfinished`, `timed-out` (aborted by its client
-//! at `timeout-s`) or `warmup`: a warm-up request (`warmup-requests`) keeps its row and
+//! at `timeout-s`), `lost` (on an instance when it failed, `[failures]`) or `warmup`: a warm-up request (`warmup-requests`) keeps its row and
 //! its latencies, marked so, whatever its end (it is in no summary metric).
 
 use crate::ReportError;
@@ -290,6 +290,11 @@ mod tests {
             outcome: Outcome::TimedOut,
             ..rejected.clone()
         };
+        let lost = RequestRecord {
+            id: 11,
+            outcome: Outcome::Lost,
+            ..rejected.clone()
+        };
         let warm = RequestRecord {
             id: 10,
             warmup: true,
@@ -299,6 +304,7 @@ mod tests {
         w.push(&rejected);
         w.push(&timed_out);
         w.push(&warm);
+        w.push(&lost);
         w.finish().unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text.lines().next().unwrap(), REQUEST_COLUMNS.join(","));
@@ -307,17 +313,20 @@ mod tests {
             .skip(1)
             .map(|l| l.split(',').nth(13).unwrap())
             .collect();
-        assert_eq!(outcomes, ["completed", "rejected", "timed-out", "warmup"]);
+        assert_eq!(
+            outcomes,
+            ["completed", "rejected", "timed-out", "warmup", "lost"]
+        );
         let r = Requests::read(&p).unwrap();
-        assert_eq!(r.id, vec![7, 8, 9, 10]);
-        assert_eq!(r.arrival_s, vec![1.5; 4]);
-        assert_eq!(r.output_tokens, vec![20; 4]);
-        assert_eq!(r.prefill_instance, vec![Some(0), None, None, Some(0)]);
-        assert_eq!(r.decode_instance, vec![Some(2), None, None, Some(2)]);
+        assert_eq!(r.id, vec![7, 8, 9, 10, 11]);
+        assert_eq!(r.arrival_s, vec![1.5; 5]);
+        assert_eq!(r.output_tokens, vec![20; 5]);
+        assert_eq!(r.prefill_instance, vec![Some(0), None, None, Some(0), None]);
+        assert_eq!(r.decode_instance, vec![Some(2), None, None, Some(2), None]);
         assert_eq!(r.ttft_ms[0].get(), Some(12.25));
         assert_eq!(r.ttft_ms[1].get(), None);
         assert_eq!(r.kv_transfer_ms[0].get(), None);
-        assert_eq!(r.slo_met, vec![Some(true), None, None, Some(true)]);
+        assert_eq!(r.slo_met, vec![Some(true), None, None, Some(true), None]);
     }
 
     /// `timeseries.csv` (with a second system appended) reads back what was written.

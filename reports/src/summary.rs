@@ -262,6 +262,76 @@ pub struct Summary {
     /// model, `cold-start.mount` or `preset`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_starts: Option<ColdStartSummary>,
+    /// What GPU and node failures did (only with `[failures]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<FailureSummary>,
+}
+
+/// Failures of a run with `[failures]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FailureSummary {
+    /// Instances that failed (a node failure counts each instance on it).
+    pub instance_failures: u64,
+    /// Node failures.
+    pub node_failures: u64,
+    /// Requests in flight on a failed instance (also in `requests.lost`).
+    pub lost: u64,
+    /// Per role: failures and availability.
+    pub roles: Vec<RoleAvailabilityRow>,
+}
+
+/// One role's failures and availability.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoleAvailabilityRow {
+    /// The role.
+    pub role: String,
+    /// Its instances that failed.
+    pub failures: u64,
+    /// Time one of its replacements was starting, s (rounded to the millisecond).
+    pub down_s: f64,
+    /// Fraction of the run with every replica its controllers wanted serving (6 digits).
+    pub availability: f64,
+}
+
+impl FailureSummary {
+    /// The failures of `out` (`None` without `[failures]`).
+    pub fn of(out: &RunOutput) -> Option<FailureSummary> {
+        let f = out.failures.as_ref()?;
+        Some(FailureSummary {
+            instance_failures: f.instance_failures,
+            node_failures: f.node_failures,
+            lost: out.metrics.requests.lost.unwrap_or(0),
+            roles: f
+                .roles
+                .iter()
+                .map(|r| RoleAvailabilityRow {
+                    role: r.role.to_string(),
+                    failures: r.failures,
+                    down_s: round(r.down_s, 3),
+                    availability: round(r.availability, 6),
+                })
+                .collect(),
+        })
+    }
+
+    /// The human summary's lines.
+    pub fn to_text(&self) -> String {
+        let mut t = format!(
+            "failures: {} instances failed ({} node failures), {} requests lost\n",
+            self.instance_failures, self.node_failures, self.lost
+        );
+        for r in &self.roles {
+            let _ = writeln!(
+                t,
+                "  {}: {} failed, replacements starting {:.1} s, availability {:.3}%",
+                r.role,
+                r.failures,
+                r.down_s,
+                r.availability * 100.0
+            );
+        }
+        t
+    }
 }
 
 /// Replica starts under the cold-start storage model.
@@ -478,6 +548,7 @@ impl Summary {
             ),
             baseline_aggregated,
             cold_starts: ColdStartSummary::of(sc, main),
+            failures: FailureSummary::of(main),
         }
     }
 
@@ -634,6 +705,19 @@ impl Summary {
                 )
             });
         }
+        if self.system.requests.lost.is_some() {
+            row(
+                &mut t,
+                "lost on failed instances (share of arrived)",
+                &|s| {
+                    let lost = s.requests.lost.unwrap_or(0);
+                    format!(
+                        "{lost} ({:.1}%)",
+                        lost as f64 / s.requests.arrived.max(1) as f64 * 100.0
+                    )
+                },
+            );
+        }
         if self.system.requests.not_arrived > 0 {
             row(&mut t, "not arrived by simulation.max-duration-s", &|s| {
                 s.requests.not_arrived.to_string()
@@ -654,6 +738,10 @@ impl Summary {
             row(&mut t, "cost USD (makespan)", &|s| {
                 format!("{:.2}", s.cost_usd.unwrap_or(0.0))
             });
+        }
+        if let Some(f) = &self.failures {
+            let _ = writeln!(t);
+            t.push_str(&f.to_text());
         }
         if let Some(c) = &self.cold_starts {
             let _ = writeln!(t);

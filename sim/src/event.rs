@@ -52,6 +52,18 @@ pub enum Event {
     /// A request's client gives up on it (`timeout-s` after its arrival); stale unless
     /// the slot still holds the request of this serial, unfinished.
     Timeout(RequestId, u64),
+    /// A failure (`[failures]`).
+    Failure(FailureSource),
+}
+
+/// Where a failure comes from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FailureSource {
+    /// Failure process `k`: instance `k`'s GPUs below the instance count, else node
+    /// `k - instances`.
+    Process(u32),
+    /// Entry `j` of `[[failures.events]]` (in time order).
+    Trace(u32),
 }
 
 /// The phase bit of [`EventQueue::push_late`] events: set in the low word of the key, so

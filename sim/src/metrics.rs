@@ -29,7 +29,10 @@
 //!   arrive: counted in `not_arrived` only (present when not 0), so that a configured
 //!   request count is always accounted for.
 //!
-//! Invariant: `arrived = completed + rejected + unfinished + timed_out` (measured
+//! - A lost request (on an instance when it failed, `[failures]`) is its own outcome:
+//!   counted, with no TTFT, TPOT or E2E sample.
+//!
+//! Invariant: `arrived = completed + rejected + unfinished + timed_out + lost` (measured
 //! requests only).
 
 use hdrhistogram::Histogram;
@@ -47,6 +50,8 @@ pub enum Outcome {
     Unfinished,
     /// Aborted by its client `timeout-s` after its arrival, unfinished.
     TimedOut,
+    /// In flight on an instance when it failed (`[failures]`), unfinished.
+    Lost,
 }
 
 impl Outcome {
@@ -57,6 +62,7 @@ impl Outcome {
             Outcome::Rejected => "rejected",
             Outcome::Unfinished => "unfinished",
             Outcome::TimedOut => "timed-out",
+            Outcome::Lost => "lost",
         }
     }
 }
@@ -419,6 +425,9 @@ pub struct RequestCounts {
     /// `timed_out / arrived` (present when timeouts are on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timed_out_fraction: Option<f64>,
+    /// Requests in flight on an instance when it failed (present with `[failures]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
     /// Warm-up requests issued before the measured ones (counted in nothing above).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub warmup: u64,
@@ -514,6 +523,12 @@ impl Collector {
         }
     }
 
+    /// Count lost requests (`[failures]`): `lost` is present in the counts, 0 or more.
+    pub fn with_failures(mut self) -> Collector {
+        self.counts.lost = Some(0);
+        self
+    }
+
     /// `n` requests would have arrived after the stop time.
     pub fn not_arrived(&mut self, n: u64) {
         self.counts.not_arrived = n;
@@ -534,6 +549,7 @@ impl Collector {
             Outcome::Rejected => self.counts.rejected += 1,
             Outcome::Unfinished => self.counts.unfinished += 1,
             Outcome::TimedOut => *self.counts.timed_out.get_or_insert(0) += 1,
+            Outcome::Lost => *self.counts.lost.get_or_insert(0) += 1,
             Outcome::Completed => {
                 self.counts.completed += 1;
                 self.input_tokens += u64::from(r.input_tokens);

@@ -26,6 +26,9 @@ pub enum Stream {
     Think,
     /// Prefix / session structure of synthetic workloads.
     Prefix,
+    /// Failure times of one failure process (`[failures]`): instance `k`'s GPUs for
+    /// `k` below the instance count, else node `k - instances`.
+    Failure(u32),
 }
 
 impl Stream {
@@ -37,6 +40,7 @@ impl Stream {
             Stream::Router(r) => 0x1_0000 + u64::from(r),
             Stream::Think => 4,
             Stream::Prefix => 5,
+            Stream::Failure(k) => 0x1_0000_0000 + u64::from(k),
         }
     }
 }

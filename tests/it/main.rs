@@ -8,6 +8,7 @@ mod cold_start;
 mod common;
 mod determinism;
 mod engine_layer;
+mod failures;
 mod fp8_kv;
 mod fuzz;
 mod hostile_bounds;

@@ -33,6 +33,18 @@ impl Simulation<'_> {
     /// Request `id`'s client gives up on it now: take it out of wherever it is, free its
     /// KV, end it as timed out, and wake what the freed room may unblock.
     pub(super) fn on_timeout(&mut self, id: RequestId, sink: &mut dyn FnMut(&RequestRecord)) {
+        self.abort_request(id, Outcome::TimedOut, sink);
+    }
+
+    /// Take request `id` out of wherever it is, free its KV, end it with `outcome`
+    /// (timed out, or lost on a failed instance), and wake what the freed room may
+    /// unblock.
+    pub(super) fn abort_request(
+        &mut self,
+        id: RequestId,
+        outcome: Outcome,
+        sink: &mut dyn FnMut(&RequestRecord),
+    ) {
         let now = self.now;
         let r = &mut self.reqs[id];
         let (p, d) = (r.prefill_instance, r.decode_instance);
@@ -80,7 +92,7 @@ impl Simulation<'_> {
             }
             inst.unassign(input);
         }
-        self.end(id, Outcome::TimedOut, sink);
+        self.end(id, outcome, sink);
         if let Some(p) = prefill_only {
             self.wake(p);
             self.maybe_stop(p);

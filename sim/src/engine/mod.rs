@@ -5,9 +5,9 @@
 //! Invariants:
 //! - The loop is the only writer of `now`; handlers schedule with `at >= now`.
 //! - Every arrived request ends exactly once: completed, rejected, timed out (its client
-//!   aborted it, `[workload] timeout-s`) or unfinished (at the stop time), and is
-//!   reported to the sink then; its arena slot is then recycled (see `abort` for the one
-//!   delay).
+//!   aborted it, `[workload] timeout-s`), lost (its instance failed, `[failures]`) or
+//!   unfinished (at the stop time), and is reported to the sink then; its arena slot is
+//!   then recycled (see `abort` for the one delay).
 //! - Outstanding counters: a request counts on its prefill instance until its KV has left
 //!   it and on its decode instance until it finishes (once when they are the same).
 //! - Same inputs and seed give the same event sequence (its hash is reported).
@@ -15,13 +15,14 @@
 mod abort;
 mod admission;
 mod completion;
+mod failure;
 mod flow;
 mod loading;
 mod scaling;
 mod steps;
 mod transfer;
 
-use crate::event::{Event, EventQueue};
+use crate::event::{Event, EventQueue, FailureSource};
 use crate::id::{IdVec, InstanceId, PortId, RequestId};
 use crate::instance::{Instance, Lifecycle, Placement, Ports, Role};
 use crate::kv_transfer::Network;
@@ -36,6 +37,8 @@ use crate::rng::{SimRng, Stream, Streams};
 use crate::scenario::{RoleConfig, Scenario, Topology};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{ArrivalMode, RequestSpec, WorkloadError, WorkloadGen};
+use failure::Failures;
+pub use failure::{FailureReport, RoleAvailability};
 use flow::Flow;
 use loading::{LoadFlow, Loading};
 use scaling::RoleScaler;
@@ -193,6 +196,8 @@ pub struct RunOutput {
     /// The phases of every replica start that completed, in the order the replicas became
     /// ready (storage model only: empty without `cold-start.mount` or `preset`).
     pub cold_starts: Vec<ColdStartRecord>,
+    /// What failures did (`None` without `[failures]`).
+    pub failures: Option<FailureReport>,
 }
 
 /// A replica changing state under autoscaling.
@@ -373,6 +378,10 @@ struct Simulation<'s> {
     timeout: Option<SimDuration>,
     /// Requests issued first and not measured (serials below this are warm-up).
     warmup: u64,
+    /// Weight bytes one replica of each role loads (index: [`Instance::memo`]).
+    role_weight_bytes: Vec<f64>,
+    /// Failure processes and their effects (`None` without `[failures]`).
+    failures: Option<Failures>,
 }
 
 /// Start of the event-trace hash (FNV-1a's offset basis).
@@ -403,6 +412,8 @@ fn event_code(ev: &Event) -> (u64, u64) {
         Event::StorageTimer { generation } => (11, generation),
         Event::InstanceReady(i, e) => (12, u64::from(i.0) << 32 | u64::from(e)),
         Event::Timeout(_, serial) => (13, serial),
+        Event::Failure(FailureSource::Process(k)) => (14, u64::from(k)),
+        Event::Failure(FailureSource::Trace(j)) => (15, u64::from(j)),
     }
 }
 
@@ -449,6 +460,8 @@ impl<'s> Simulation<'s> {
             .as_ref()
             .map_or(50e9, |s| s.pcie_gb_s_per_gpu * 1e9);
         let mut scalers = Vec::new();
+        let mut spans = Vec::new();
+        let mut tps = Vec::new();
         for (memo, (role_cfg, role)) in roles.iter().enumerate() {
             router_kinds.push(role_cfg.router);
             let mut role_ids = Vec::new();
@@ -473,6 +486,8 @@ impl<'s> Simulation<'s> {
                     cursor = cursor.div_ceil(gpn) * gpn;
                 }
                 let node = node_base + cursor / gpn;
+                spans.push((node, tp.div_ceil(gpn)));
+                tps.push(tp);
                 cursor += tp;
                 if k < role_cfg.replicas {
                     gpus += tp;
@@ -527,7 +542,6 @@ impl<'s> Simulation<'s> {
                     policy: autoscale::build(cfg),
                     window: cfg.signal_window(),
                     percentile: cfg.percentile(),
-                    weight_bytes: role_cfg.memory.weight_bytes_per_gpu * f64::from(role_cfg.tp),
                 });
             }
         }
@@ -540,6 +554,14 @@ impl<'s> Simulation<'s> {
             .storage
             .as_ref()
             .map(|m| Loading::new(m, &mut storage, &insts, nodes));
+        let role_weight_bytes = roles
+            .iter()
+            .map(|(r, _)| r.memory.weight_bytes_per_gpu * f64::from(r.tp))
+            .collect();
+        let failures = sc
+            .failures
+            .as_ref()
+            .map(|f| Failures::new(f, &streams, &tps, spans, nodes, roles.len()));
         let signal_horizon = scalers
             .iter()
             .map(|s| s.window)
@@ -586,10 +608,17 @@ impl<'s> Simulation<'s> {
             pending: None,
             gen_done: false,
             prefill_queue: VecDeque::new(),
-            collector: Collector::new(
-                sc.workload.warmup_requests() > 0,
-                sc.workload.timeout().is_some(),
-            ),
+            collector: {
+                let c = Collector::new(
+                    sc.workload.warmup_requests() > 0,
+                    sc.workload.timeout().is_some(),
+                );
+                if sc.failures.is_some() {
+                    c.with_failures()
+                } else {
+                    c
+                }
+            },
             next_serial: 0,
             kv_bytes_per_token: sc.model.kv_bytes_per_token(sc.kv_cache),
             kv_window: sc.model.sliding_window.map(|w| {
@@ -622,6 +651,8 @@ impl<'s> Simulation<'s> {
             scale_events: Vec::new(),
             timeout: sc.workload.timeout(),
             warmup: sc.workload.warmup_requests(),
+            role_weight_bytes,
+            failures,
         })
     }
 
@@ -639,6 +670,7 @@ impl<'s> Simulation<'s> {
             }
         }
         self.start_autoscalers();
+        self.start_failures();
 
         while let Some((at, seq, ev)) = self.queue.pop() {
             if at > self.stop {
@@ -675,6 +707,7 @@ impl<'s> Simulation<'s> {
                 Event::StorageTimer { generation } => self.on_storage_timer(generation),
                 Event::InstanceReady(i, e) => self.on_instance_ready(i, e),
                 Event::Timeout(id, _) => self.on_timeout(id, sink),
+                Event::Failure(source) => self.on_failure(source, sink),
             }
             if self.over_budget {
                 // Stop here; what is held is reported unfinished below.
@@ -738,6 +771,7 @@ impl<'s> Simulation<'s> {
     }
 
     fn into_output(self) -> RunOutput {
+        let failures = self.failure_report(self.now);
         let metrics = self.collector.finish(self.gpus, &self.sc.slo);
         let until = SimTime::ZERO + SimDuration::from_secs_f64(metrics.makespan_s);
         let gpu_seconds: f64 = self
@@ -771,6 +805,7 @@ impl<'s> Simulation<'s> {
             })
             .collect();
         RunOutput {
+            failures,
             metrics,
             timeseries: Vec::new(),
             instances,

@@ -31,8 +31,6 @@ pub(super) struct RoleScaler {
     pub(super) window: SimDuration,
     /// Latency percentile the policy reads (`None`: the mean).
     pub(super) percentile: Option<f64>,
-    /// Weight bytes one replica loads.
-    pub(super) weight_bytes: f64,
 }
 
 impl Simulation<'_> {
@@ -173,7 +171,7 @@ impl Simulation<'_> {
                     break;
                 }
                 if self.insts[i].lifecycle() == Lifecycle::Stopped {
-                    self.start_replica(k, i);
+                    self.start_replica(i);
                     need -= 1;
                 }
             }
@@ -193,8 +191,11 @@ impl Simulation<'_> {
         }
     }
 
-    fn start_replica(&mut self, k: usize, i: InstanceId) {
-        let pull = self.prepare_load(i, self.scalers[k].weight_bytes);
+    /// Start replica `i` now (a controller's scale-up, or a failed replica's
+    /// replacement): scheduling and image pull, then the weight load.
+    pub(super) fn start_replica(&mut self, i: InstanceId) {
+        let bytes = self.role_weight_bytes[self.insts[i].memo()];
+        let pull = self.prepare_load(i, bytes);
         let at = self.now + self.sc.cold_start.scheduling + pull;
         self.transition(i, Lifecycle::Starting);
         let epoch = self.insts[i].epoch();
@@ -207,6 +208,7 @@ impl Simulation<'_> {
         match inst.lifecycle() {
             Lifecycle::Starting => {
                 inst.cancel_start();
+                self.recovered(i);
                 self.transition(i, Lifecycle::Stopped);
                 self.cancel_load(i);
                 if self.storage.cancel(now, LoadFlow::Replica(i)) {
@@ -240,12 +242,7 @@ impl Simulation<'_> {
             self.begin_load(i);
             return;
         }
-        let k = self
-            .scalers
-            .iter()
-            .position(|s| s.ids.contains(&i))
-            .expect("autoscaled instance");
-        let bytes = self.scalers[k].weight_bytes;
+        let bytes = self.role_weight_bytes[inst.memo()];
         let src = if self.sc.cold_start.local_cache {
             self.cache_ports[inst.node() as usize % self.cache_ports.len()]
         } else {
@@ -303,6 +300,7 @@ impl Simulation<'_> {
             return;
         }
         self.transition(i, Lifecycle::Ready);
+        self.recovered(i);
         self.record_cold_start(i);
         let held = std::mem::take(&mut self.unrouted);
         for id in held {

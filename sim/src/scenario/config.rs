@@ -168,6 +168,8 @@ pub struct Scenario {
     pub engine_layer: EngineLayer,
     /// Speculative decoding (`[deployment.speculative]`), if any.
     pub speculative: Option<super::SpeculativeConfig>,
+    /// GPU and node failures (`[failures]`), if any.
+    pub failures: Option<super::FailuresConfig>,
 }
 
 impl Scenario {

@@ -7,7 +7,7 @@
 //! names; no `flatten`. Nothing here is checked: an unset field is `None` until
 //! [`Scenario::from_file`](super::Scenario::from_file) resolves it.
 
-use super::{ColdStartFile, DeploymentFile, RouterKind, RoutingFile};
+use super::{ColdStartFile, DeploymentFile, FailuresFile, RouterKind, RoutingFile};
 use crate::workload::WorkloadFile;
 use serde::{Deserialize, Serialize};
 use xpyd_models::Dtype;
@@ -53,6 +53,8 @@ pub struct ScenarioFile {
     pub routing: RoutingFile,
     /// How long a new replica takes to become ready.
     pub cold_start: Option<ColdStartFile>,
+    /// GPU and node failures (absent: none).
+    pub failures: Option<FailuresFile>,
 }
 
 impl ScenarioFile {

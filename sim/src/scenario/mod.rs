@@ -24,6 +24,7 @@ mod cold_start;
 mod config;
 mod deployment;
 mod error;
+mod failures;
 mod file;
 mod load;
 mod name;
@@ -52,6 +53,9 @@ pub use deployment::{
     SpeculativeFile, SpeculativeMethod, Topology, mode_name,
 };
 pub use error::ScenarioError;
+pub use failures::{
+    FailureEvent, FailureEventFile, FailureTarget, FailuresConfig, FailuresFile, MTBF_RANGE_HOURS,
+};
 pub use file::{
     BaselineFile, DynamoFile, EfficiencyFile, HardwareFile, KvTransferFile, ModelFile,
     ScenarioFile, SimulationFile, SloFile,

@@ -50,6 +50,7 @@ impl Scenario {
             efficiency,
             routing,
             cold_start,
+            failures,
         } = w;
         let v = Validator { file };
 
@@ -403,6 +404,18 @@ impl Scenario {
         let sample_window =
             v.period_secs("simulation.sample-window-s", sample_window_s.unwrap_or(1.0))?;
         check_timers(&v, &topology, max_duration)?;
+        let failures = match &failures {
+            Some(f) => {
+                let instances = match &topology {
+                    Topology::Disaggregated { prefill, decode } => {
+                        prefill.max_instances() + decode.max_instances()
+                    }
+                    Topology::Aggregated(r) => r.max_instances(),
+                };
+                Some(super::failures::failures_config(&v, f, instances)?)
+            }
+            None => None,
+        };
         let memory_budget_gib = v.f64_in(
             "simulation.memory-budget-gib",
             memory_budget_gib.unwrap_or(crate::limits::DEFAULT_MEMORY_BUDGET_GIB),
@@ -498,6 +511,7 @@ impl Scenario {
                 Some(c) => cold_start_config(&v, c)?,
                 None => ColdStartConfig::default(),
             },
+            failures,
         })
     }
 }
