@@ -29,6 +29,7 @@ mod file;
 mod load;
 mod name;
 mod parse;
+mod role_ctx;
 mod routing;
 mod validate;
 

@@ -9,8 +9,9 @@ use super::ColdStartConfig;
 use super::check::Validator;
 use super::cold_start::cold_start_config;
 use super::config::EngineLayer;
-use super::deployment::{HardwareDefaults, RoleCtx};
+use super::deployment::HardwareDefaults;
 use super::error::workload_error;
+use super::role_ctx::RoleCtx;
 use super::routing::routing_config;
 use super::{
     Backend, BaselineFile, DeploymentFile, DynamoConfig, DynamoFile, EfficiencyFile, EngineFile,
