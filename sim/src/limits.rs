@@ -44,6 +44,11 @@ pub const MAX_GPUS_PER_NODE: u32 = 1024;
 /// Most running sequences of one instance (`engine.max-num-seqs`).
 pub const MAX_NUM_SEQS: u32 = 1 << 20;
 
+/// Most steps TensorRT-LLM's context holds may last (`engine.batch-wait-timeout-iters`,
+/// `engine.attention-dp-timeout-iters`, `engine.attention-dp-batching-wait-iters`): far
+/// beyond any published setting (10-500), small enough that a held prompt always runs.
+pub const MAX_WAIT_ITERS: u32 = 100_000;
+
 /// Most closed-loop clients (`workload.arrival.clients`): one pending event each.
 pub const MAX_CLIENTS: u32 = 1_000_000;
 

@@ -31,6 +31,7 @@
 //! each step (continuous batching, chunked prefill, preemption); `retract` holds SGLang's
 //! admission estimate and retraction.
 
+mod context_wait;
 mod decode_set;
 mod retract;
 mod schedule;
@@ -180,6 +181,8 @@ pub struct Instance {
     /// SGLang's `batch_is_full` (`retract`): a prompt did not fit the estimate; no new
     /// prompt is tried until the running batch shrinks.
     batch_full: bool,
+    /// TensorRT-LLM's context-hold counters (`engine.context_wait`).
+    waits: context_wait::WaitCounters,
     lifecycle: Lifecycle,
     /// Bumped when a start is cancelled, so its pending start events go stale.
     epoch: u32,
@@ -272,6 +275,7 @@ impl Instance {
             preemptions: 0,
             new_token_ratio: retract::INIT_NEW_TOKEN_RATIO,
             batch_full: false,
+            waits: context_wait::WaitCounters::default(),
             lifecycle: Lifecycle::Ready,
             epoch: 0,
             active_since: Some(SimTime::ZERO),

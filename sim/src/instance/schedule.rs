@@ -37,15 +37,14 @@ impl Instance {
         match self.engine.priority {
             Priority::DecodeFirst => {
                 let budget = self.schedule_decode(reqs, preempted, &mut plan);
-                self.schedule_prefill(reqs, budget, &mut plan);
+                if !self.holds_context(reqs, budget) {
+                    self.schedule_prefill(reqs, budget, &mut plan);
+                }
             }
             Priority::PrefillFirst => {
-                if has_prefill_work {
-                    self.schedule_prefill(
-                        reqs,
-                        u64::from(self.engine.max_batched_tokens),
-                        &mut plan,
-                    );
+                let budget = u64::from(self.engine.max_batched_tokens);
+                if has_prefill_work && !self.holds_context(reqs, budget) {
+                    self.schedule_prefill(reqs, budget, &mut plan);
                 }
                 if plan.chunks.is_empty() {
                     self.schedule_decode(reqs, preempted, &mut plan);

@@ -40,6 +40,7 @@ fn admitting(
         kv_block_tokens: 16,
         activation_reserve_gib: 0.0,
         async_scheduling: false,
+        context_wait: None,
     };
     let ports = Ports {
         nic_out: PortId(0),
@@ -688,4 +689,128 @@ fn retracted_requests_queue_behind_the_waiting_ones() {
     assert_eq!(preempted, vec![new]);
     assert_eq!(m.waiting.iter().copied().collect::<Vec<_>>(), vec![head, new]);
     let _ = old;
+}
+
+/// Run one step of aggregated instance `m` at `t` (ns) and apply it: prompts that
+/// complete join the decode set (long outputs: nobody finishes). Returns its prefill
+/// chunks' request ids.
+fn one_step(m: &mut Instance, reqs: &mut Requests, t: u64) -> Vec<RequestId> {
+    let mut preempted = Vec::new();
+    let plan = m.plan_step(SimTime(t), reqs, &mut preempted).expect("work");
+    assert!(preempted.is_empty());
+    m.begin_step(plan);
+    let plan = m.end_step(SimTime(t + 1_000));
+    if plan.decode {
+        m.complete_decode_step(SimTime(t + 1_000), reqs, &mut |_, _| {});
+    }
+    let mut ids = Vec::new();
+    for (id, chunk) in plan.chunks {
+        ids.push(id);
+        let r = &mut reqs[id];
+        r.prefilled += chunk;
+        if r.prefilled == r.prefill_target {
+            m.prompt_computed(id);
+            let r = &mut reqs[id];
+            r.generated += 1;
+            r.last_token = Some(SimTime(t + 1_000));
+            m.join_decode(id, r);
+        }
+    }
+    ids
+}
+
+#[test]
+fn batch_waiting_holds_prompts_while_others_decode() {
+    use crate::scenario::ContextWait;
+    let mut m = instance(Role::Aggregated, 1000, 8, 512);
+    m.engine.context_wait = Some(ContextWait::Batch {
+        timeout_iters: 2,
+        max_tokens_ratio: 0.5,
+    });
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 32, 1000);
+    m.enqueue_prefill(a);
+    // Nothing decodes: a goes at once.
+    assert_eq!(one_step(&mut m, &mut reqs, 0), vec![a]);
+    // b (32 + 1 tokens, below half the 512-token budget) waits two steps.
+    let b = request(&mut reqs, 32, 1000);
+    m.enqueue_prefill(b);
+    assert!(one_step(&mut m, &mut reqs, 10_000).is_empty());
+    assert!(one_step(&mut m, &mut reqs, 20_000).is_empty());
+    assert_eq!(one_step(&mut m, &mut reqs, 30_000), vec![b]);
+    // A prompt that fills half the budget goes at once, and the count starts again.
+    let c = request(&mut reqs, 300, 1000);
+    m.enqueue_prefill(c);
+    assert_eq!(one_step(&mut m, &mut reqs, 40_000), vec![c]);
+    let d = request(&mut reqs, 32, 1000);
+    m.enqueue_prefill(d);
+    assert!(one_step(&mut m, &mut reqs, 50_000).is_empty());
+}
+
+#[test]
+fn attention_dp_balance_waits_for_a_prompt_on_every_rank() {
+    use crate::scenario::ContextWait;
+    use xpyd_models::Parallelism;
+    let dp2 = |timeout_iters, batching_wait_iters| {
+        let mut m = instance(Role::Aggregated, 1000, 8, 4096);
+        m.cost = CostModel::new(
+            ModelArch::builtin("qwen3-32b").expect("catalog model"),
+            GpuSpec::builtin("h100").expect("catalog gpu"),
+            Parallelism {
+                gpus: 2,
+                dp: 2,
+                ep: 1,
+            },
+            Dtype::Bf16,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        );
+        m.engine.context_wait = Some(ContextWait::AttentionDpBalance {
+            timeout_iters,
+            batching_wait_iters,
+        });
+        m
+    };
+    let mut m = dp2(3, 0);
+    let mut reqs = Requests::new();
+    // One sequence per rank runs (two prompts at once: every rank has one).
+    let (a, c) = (request(&mut reqs, 32, 1000), request(&mut reqs, 32, 1000));
+    m.enqueue_prefill(a);
+    m.enqueue_prefill(c);
+    assert_eq!(one_step(&mut m, &mut reqs, 0), vec![a, c]);
+    // Two steps with no prompt anywhere: the counter runs (1, 2).
+    assert!(one_step(&mut m, &mut reqs, 10_000).is_empty());
+    assert!(one_step(&mut m, &mut reqs, 20_000).is_empty());
+    // b alone, one rank without a prompt: the counter reaches the timeout (3) and b runs.
+    let b = request(&mut reqs, 32, 1000);
+    m.enqueue_prefill(b);
+    assert_eq!(one_step(&mut m, &mut reqs, 30_000), vec![b]);
+    // The next lone prompt waits out a whole period.
+    let d = request(&mut reqs, 32, 1000);
+    m.enqueue_prefill(d);
+    for t in [40_000, 50_000] {
+        assert!(one_step(&mut m, &mut reqs, t).is_empty(), "{t}");
+    }
+    assert_eq!(one_step(&mut m, &mut reqs, 60_000), vec![d]);
+    // Two prompts (one per rank) go at once, after the batching wait when set.
+    let mut m = dp2(50, 1);
+    let mut reqs = Requests::new();
+    let (a, c) = (request(&mut reqs, 32, 1000), request(&mut reqs, 32, 1000));
+    m.enqueue_prefill(a);
+    m.enqueue_prefill(c);
+    assert_eq!(one_step(&mut m, &mut reqs, 0), vec![a, c]);
+    let (b, d) = (request(&mut reqs, 32, 1000), request(&mut reqs, 32, 1000));
+    m.enqueue_prefill(b);
+    m.enqueue_prefill(d);
+    assert!(one_step(&mut m, &mut reqs, 10_000).is_empty());
+    assert_eq!(one_step(&mut m, &mut reqs, 20_000), vec![b, d]);
+    // A rank with nothing to decode does not wait: one sequence runs, a prompt comes.
+    let mut m = dp2(50, 0);
+    let mut reqs = Requests::new();
+    let a = request(&mut reqs, 32, 1000);
+    m.enqueue_prefill(a);
+    assert_eq!(one_step(&mut m, &mut reqs, 0), vec![a]);
+    let b = request(&mut reqs, 32, 1000);
+    m.enqueue_prefill(b);
+    assert_eq!(one_step(&mut m, &mut reqs, 10_000), vec![b]);
 }

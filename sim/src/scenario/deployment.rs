@@ -376,6 +376,46 @@ pub struct EngineFile {
     /// k + 2 (vLLM `--async-scheduling`, SGLang's and TensorRT-LLM's overlap schedulers;
     /// default: the engine layer's, else false).
     pub async_scheduling: Option<bool>,
+    /// TensorRT-LLM `batch_wait_timeout_iters`: steps that context requests may be held
+    /// back while requests decode, to batch more prompts (default 0: off). Not with
+    /// DP-attention.
+    pub batch_wait_timeout_iters: Option<u32>,
+    /// TensorRT-LLM `batch_wait_max_tokens_ratio`: held context requests go once the
+    /// step's tokens reach this fraction of the token budget (default 0).
+    pub batch_wait_max_tokens_ratio: Option<f64>,
+    /// TensorRT-LLM `attention_dp_config.enable_balance` (needs `dp` > 1): context
+    /// requests wait until every DP rank has one, or `attention-dp-timeout-iters` steps.
+    pub attention_dp_balance: Option<bool>,
+    /// TensorRT-LLM `attention_dp_config.timeout_iters` (default 50).
+    pub attention_dp_timeout_iters: Option<u32>,
+    /// TensorRT-LLM `attention_dp_config.batching_wait_iters` (default 10).
+    pub attention_dp_batching_wait_iters: Option<u32>,
+}
+
+/// When TensorRT-LLM's PyTorch executor holds schedulable context requests back for
+/// more to batch (`PyExecutor._schedule`: `_balance_adp_requests` under DP-attention,
+/// `_waiting_requests` otherwise), as `instance::context_wait` replays it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ContextWait {
+    /// `batch_wait_timeout_iters` / `batch_wait_max_tokens_ratio`: while requests decode,
+    /// context requests wait up to `timeout_iters` steps, or until the step's tokens
+    /// reach `max_tokens_ratio` of the token budget.
+    Batch {
+        /// Steps held at most (`batch_wait_timeout_iters`, > 0).
+        timeout_iters: u32,
+        /// Fraction of the token budget that releases them (`batch_wait_max_tokens_ratio`).
+        max_tokens_ratio: f64,
+    },
+    /// `attention_dp_config` with `enable_balance`: context requests wait until every
+    /// DP rank has one (then `batching_wait_iters` more steps while every rank decodes),
+    /// or until `timeout_iters` steps without that have passed.
+    AttentionDpBalance {
+        /// Steps held without every rank ready (`timeout_iters`).
+        timeout_iters: u32,
+        /// Steps held with every rank ready and decoding (`batching_wait_iters`).
+        batching_wait_iters: u32,
+    },
 }
 
 /// Engine knobs of one role, every default resolved.
@@ -402,6 +442,10 @@ pub struct EngineConfig {
     /// Step k + 1 planned while step k runs (new requests join one step later).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub async_scheduling: bool,
+    /// TensorRT-LLM's holding of context requests for batching; `None`: they run as soon
+    /// as they fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_wait: Option<ContextWait>,
 }
 
 /// One role of a deployment, validated.

@@ -49,9 +49,9 @@ pub use config::{
     intra_node_kind,
 };
 pub use deployment::{
-    AcceptanceFile, Admission, Backend, DeploymentFile, EngineConfig, EngineFile, MemoryFraction,
-    Mode, Priority, RoleConfig, RoleFile, RoleHardware, RouterKind, SpeculativeConfig,
-    SpeculativeFile, SpeculativeMethod, Topology, mode_name,
+    AcceptanceFile, Admission, Backend, ContextWait, DeploymentFile, EngineConfig, EngineFile,
+    MemoryFraction, Mode, Priority, RoleConfig, RoleFile, RoleHardware, RouterKind,
+    SpeculativeConfig, SpeculativeFile, SpeculativeMethod, Topology, mode_name,
 };
 pub use error::ScenarioError;
 pub use failures::{

@@ -5,12 +5,13 @@
 use super::autoscale::autoscale_config;
 use super::check::Validator;
 use super::deployment::{
-    Admission, Backend, EngineConfig, EngineFile, HardwareDefaults, MemoryFraction, Priority,
-    RoleConfig, RoleFile, RoleHardware, RouterKind,
+    Admission, Backend, ContextWait, EngineConfig, EngineFile, HardwareDefaults, MemoryFraction,
+    Priority, RoleConfig, RoleFile, RoleHardware, RouterKind,
 };
 use super::{AutoscaleFile, ScenarioError};
 use crate::limits::{
     MAX_BLOCK_TOKENS, MAX_INSTANCES, MAX_NUM_SEQS, MAX_RESERVE_GIB, MAX_TOKENS, MAX_TP,
+    MAX_WAIT_ITERS,
 };
 use crate::role::Role;
 use xpyd_models::{Dtype, GpuSpec, MemoryPlan, ModelArch, Parallelism};
@@ -261,7 +262,7 @@ impl RoleCtx<'_> {
         let reserve_given = engine.activation_reserve_gib.is_some();
         let util_given = engine.gpu_memory_utilization.is_some();
         let block_given = engine.kv_block_tokens.is_some();
-        let engine = self.engine(at, engine, kind, tp)?;
+        let engine = self.engine(at, engine, kind, tp, par.dp)?;
         let plan = match engine.memory_fraction {
             MemoryFraction::OfTotal => MemoryPlan::new,
             MemoryFraction::OfFree => MemoryPlan::of_free_memory,
@@ -436,8 +437,10 @@ impl RoleCtx<'_> {
         e: EngineFile,
         kind: Role,
         tp: u32,
+        dp: u32,
     ) -> Result<EngineConfig, ScenarioError> {
         let v = self.v;
+        let context_wait = self.context_wait(at, &e, dp)?;
         let EngineFile {
             max_num_seqs,
             max_batched_tokens,
@@ -448,6 +451,7 @@ impl RoleCtx<'_> {
             kv_block_tokens,
             activation_reserve_gib,
             async_scheduling,
+            ..
         } = e;
         let d = backend_defaults(self.backend, self.gpu, kind);
         let max_num_seqs = v.count(
@@ -491,7 +495,89 @@ impl RoleCtx<'_> {
             kv_block_tokens,
             activation_reserve_gib,
             async_scheduling: async_scheduling.unwrap_or(self.engine_async),
+            context_wait,
         })
+    }
+
+    /// TensorRT-LLM's context holds from `engine.batch-wait-*` and
+    /// `engine.attention-dp-*` (its defaults: `batch_wait_timeout_iters` 0, i.e. off;
+    /// `attention_dp_config` `enable_balance` false, `timeout_iters` 50,
+    /// `batching_wait_iters` 10, per `tensorrt_llm/llmapi/llm_args.py`).
+    fn context_wait(
+        &self,
+        at: &str,
+        e: &EngineFile,
+        dp: u32,
+    ) -> Result<Option<ContextWait>, ScenarioError> {
+        let v = self.v;
+        let batch_given =
+            e.batch_wait_timeout_iters.is_some() || e.batch_wait_max_tokens_ratio.is_some();
+        let adp_given = e.attention_dp_balance.is_some()
+            || e.attention_dp_timeout_iters.is_some()
+            || e.attention_dp_batching_wait_iters.is_some();
+        if (batch_given || adp_given) && self.backend != Backend::Trtllm {
+            let key = if batch_given {
+                "batch-wait-timeout-iters"
+            } else {
+                "attention-dp-balance"
+            };
+            return Err(v.invalid(
+                &format!("{at}.engine.{key}"),
+                format!(
+                    "is a TensorRT-LLM setting; this deployment's backend is {}",
+                    self.backend.name()
+                ),
+            ));
+        }
+        let iters = |key: &str, x: Option<u32>, default: u32| {
+            v.count(
+                &format!("{at}.engine.{key}"),
+                x.unwrap_or(default),
+                0..=MAX_WAIT_ITERS,
+            )
+        };
+        if dp > 1 {
+            if batch_given {
+                return Err(v.invalid(
+                    &format!("{at}.engine.batch-wait-timeout-iters"),
+                    "TensorRT-LLM does not batch-wait under DP-attention (dp > 1): use attention-dp-balance",
+                ));
+            }
+            let timeout_iters = iters(
+                "attention-dp-timeout-iters",
+                e.attention_dp_timeout_iters,
+                50,
+            )?;
+            let batching_wait_iters = iters(
+                "attention-dp-batching-wait-iters",
+                e.attention_dp_batching_wait_iters,
+                10,
+            )?;
+            return Ok(e.attention_dp_balance.unwrap_or(false).then_some(
+                ContextWait::AttentionDpBalance {
+                    timeout_iters,
+                    batching_wait_iters,
+                },
+            ));
+        }
+        if adp_given {
+            return Err(v.invalid(
+                &format!("{at}.engine.attention-dp-balance"),
+                "needs DP-attention (dp > 1)",
+            ));
+        }
+        let timeout_iters = iters("batch-wait-timeout-iters", e.batch_wait_timeout_iters, 0)?;
+        let max_tokens_ratio = v.f64_in(
+            &format!("{at}.engine.batch-wait-max-tokens-ratio"),
+            e.batch_wait_max_tokens_ratio.unwrap_or(0.0),
+            (0.0, 1.0),
+            "",
+        )?;
+        // TensorRT-LLM stops waiting once the count reaches the timeout: 0 never waits.
+        Ok((timeout_iters > 0).then_some(ContextWait::Batch {
+            timeout_iters,
+            max_tokens_ratio,
+        }))
     }
 }
 

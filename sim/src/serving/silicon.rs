@@ -274,6 +274,9 @@ struct Knobs {
     max_batched_tokens: Option<u32>,
     async_scheduling: Option<bool>,
     gpu_memory_utilization: Option<f64>,
+    /// TensorRT-LLM `attention_dp_config` with `enable_balance` (timeout, batching wait
+    /// iterations), written for a role with DP-attention.
+    attention_dp_balance: Option<(u32, u32)>,
 }
 
 /// Write one role's scenario table.
@@ -304,6 +307,13 @@ fn role(toml: &mut String, name: &str, replicas: u32, split: Split, k: Knobs) {
     if let Some(f) = k.gpu_memory_utilization {
         let _ = writeln!(toml, "engine.gpu-memory-utilization = {f}");
     }
+    if let (Some((timeout, wait)), true) = (k.attention_dp_balance, split.dp > 1) {
+        let _ = writeln!(
+            toml,
+            "engine.attention-dp-balance = true\nengine.attention-dp-timeout-iters = {timeout}\n\
+             engine.attention-dp-batching-wait-iters = {wait}"
+        );
+    }
 }
 
 /// What a published benchmark recipe sets beyond the CSV's columns, for the rows it
@@ -320,6 +330,9 @@ struct Recipe {
     gpu_memory_utilization: Option<f64>,
     /// Chunked prefill as the recipe sets it (None: the replay's rule).
     chunked_prefill: Option<bool>,
+    /// TensorRT-LLM `attention_dp_config` with `enable_balance`: (`timeout_iters`,
+    /// `batching_wait_iters`), for the runs with DP-attention.
+    attention_dp_balance: Option<(u32, u32)>,
 }
 
 /// What identifies a row's recipe: engine, catalog model, weights, GPU, and the
@@ -348,7 +361,9 @@ struct RecipeKey<'a> {
 /// - DeepSeek-R1 FP8 on H200, aggregated: `dsr1_fp8_h200_trt.sh` (TensorRT-LLM, with or
 ///   without EP and attention DP): `kv_cache_config.dtype: fp8`,
 ///   `free_gpu_memory_fraction: 0.75`, `--max_num_tokens` the larger of 8192 and
-///   `CONC + ISL + 64` rounded up to 64 (every prompt fits a step whole: no chunking);
+///   `CONC + ISL + 64` rounded up to 64 (every prompt fits a step whole: no chunking),
+///   and with DP-attention `attention_dp_config: {enable_balance: true, timeout_iters:
+///   60, batching_wait_iters: 0}`;
 ///   `dsr1_fp8_h200.sh` (SGLang, TP 8 without EP or DP-attention):
 ///   `--chunked-prefill-size 32768`, `--mem-fraction-static 0.82`, the KV cache in the
 ///   model's dtype.
@@ -364,6 +379,7 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
         async_scheduling: None,
         gpu_memory_utilization: None,
         chunked_prefill: None,
+        attention_dp_balance: None,
     };
     let deepseek = matches!(k.model, "deepseek-v3" | "deepseek-r1");
     // gpt-oss runs its checkpoint's MXFP4 experts whatever the row calls its weights.
@@ -407,6 +423,7 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
             ),
             gpu_memory_utilization: Some(0.75),
             chunked_prefill: Some(false),
+            attention_dp_balance: Some((60, 0)),
             ..none
         }),
         ("sglang", _) if deepseek && k.gpu == "h200" && k.aggregated && k.parallel_ranks <= 1 => {
@@ -611,6 +628,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
                 max_batched_tokens: budget,
                 async_scheduling: recipe.and_then(|r| r.async_scheduling),
                 gpu_memory_utilization: recipe.and_then(|r| r.gpu_memory_utilization),
+                attention_dp_balance: recipe.and_then(|r| r.attention_dp_balance),
             },
         );
     } else {
