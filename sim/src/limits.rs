@@ -49,6 +49,10 @@ pub const MAX_NUM_SEQS: u32 = 1 << 20;
 /// beyond any published setting (10-500), small enough that a held prompt always runs.
 pub const MAX_WAIT_ITERS: u32 = 100_000;
 
+/// Largest `engine.stream-interval` (tokens per streamed chunk): beyond any output that
+/// streams in more than one chunk.
+pub const MAX_STREAM_INTERVAL: u32 = 1 << 16;
+
 /// Most closed-loop clients (`workload.arrival.clients`): one pending event each.
 pub const MAX_CLIENTS: u32 = 1_000_000;
 

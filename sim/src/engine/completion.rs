@@ -50,8 +50,9 @@ impl Simulation<'_> {
         // The engine layer's front-end time: every response reaches the client that much
         // after the engine emits it.
         let frontend = ms(self.frontend);
+        let first = r.first_token.map(|ft| self.first_chunk(id, ft));
         let ttft = if done {
-            r.first_token.map(|t| ms(t.since(r.arrival)) + frontend)
+            first.map(|t| ms(t.since(r.arrival)) + frontend)
         } else {
             None
         };
@@ -60,7 +61,8 @@ impl Simulation<'_> {
         } else {
             None
         };
-        let tpot = match (done, r.first_token) {
+        // As benchmark clients compute it: (end - first token seen) / (tokens - 1).
+        let tpot = match (done, first) {
             (true, Some(ft)) if r.output_tokens > 1 => {
                 Some(ms(self.now.since(ft)) / f64::from(r.output_tokens - 1))
             }
@@ -93,6 +95,28 @@ impl Simulation<'_> {
             preemptions: r.preemptions,
             warmup: r.warmup,
         }
+    }
+
+    /// When a streaming client sees request `id`'s first token, emitted at `first`. With
+    /// SGLang's `--stream-interval` k > 1 its scheduler flushes a streaming request's
+    /// output when `len(output_ids) % k == 0` or when it finishes
+    /// (`scheduler_output_processor_mixin.py`), so the first token arrives with the k-th:
+    /// here `k - 1` of the request's mean decode steps after `first`, or at its end when
+    /// it has at most k tokens. Only called at the request's end.
+    fn first_chunk(&self, id: RequestId, first: SimTime) -> SimTime {
+        let r = &self.reqs[id];
+        let k = r
+            .decode_instance
+            .map_or(1, |d| self.insts[d].engine().stream_interval);
+        if k <= 1 {
+            return first;
+        }
+        if r.output_tokens <= k {
+            return self.now;
+        }
+        let span = self.now.since(first).as_nanos();
+        let lag = u128::from(span) * u128::from(k - 1) / u128::from(r.output_tokens - 1);
+        first + SimDuration(lag as u64)
     }
 
     // ----- sampling ---------------------------------------------------------------------------

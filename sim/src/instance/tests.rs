@@ -41,6 +41,7 @@ fn admitting(
         activation_reserve_gib: 0.0,
         async_scheduling: false,
         context_wait: None,
+        stream_interval: 1,
     };
     let ports = Ports {
         nic_out: PortId(0),

@@ -390,6 +390,9 @@ pub struct EngineFile {
     pub attention_dp_timeout_iters: Option<u32>,
     /// TensorRT-LLM `attention_dp_config.batching_wait_iters` (default 10).
     pub attention_dp_batching_wait_iters: Option<u32>,
+    /// SGLang `--stream-interval`: a streaming client receives tokens in chunks of this
+    /// many, the first chunk once this many are out (default 1).
+    pub stream_interval: Option<u32>,
 }
 
 /// When TensorRT-LLM's PyTorch executor holds schedulable context requests back for
@@ -446,6 +449,10 @@ pub struct EngineConfig {
     /// as they fit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_wait: Option<ContextWait>,
+    /// Tokens per streamed chunk (SGLang `--stream-interval`): the client's first token
+    /// comes with the first chunk.
+    #[serde(skip_serializing_if = "is_one")]
+    pub stream_interval: u32,
 }
 
 /// One role of a deployment, validated.

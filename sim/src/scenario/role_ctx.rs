@@ -10,8 +10,8 @@ use super::deployment::{
 };
 use super::{AutoscaleFile, ScenarioError};
 use crate::limits::{
-    MAX_BLOCK_TOKENS, MAX_INSTANCES, MAX_NUM_SEQS, MAX_RESERVE_GIB, MAX_TOKENS, MAX_TP,
-    MAX_WAIT_ITERS,
+    MAX_BLOCK_TOKENS, MAX_INSTANCES, MAX_NUM_SEQS, MAX_RESERVE_GIB, MAX_STREAM_INTERVAL,
+    MAX_TOKENS, MAX_TP, MAX_WAIT_ITERS,
 };
 use crate::role::Role;
 use xpyd_models::{Dtype, GpuSpec, MemoryPlan, ModelArch, Parallelism};
@@ -441,6 +441,23 @@ impl RoleCtx<'_> {
     ) -> Result<EngineConfig, ScenarioError> {
         let v = self.v;
         let context_wait = self.context_wait(at, &e, dp)?;
+        let stream_interval = match e.stream_interval {
+            None => 1,
+            Some(_) if self.backend != Backend::Sglang => {
+                return Err(v.invalid(
+                    &format!("{at}.engine.stream-interval"),
+                    format!(
+                        "is SGLang's --stream-interval (the first token waits for the first chunk); this deployment's backend is {} (TensorRT-LLM's stream_interval sends the first token at once)",
+                        self.backend.name()
+                    ),
+                ));
+            }
+            Some(k) => v.count(
+                &format!("{at}.engine.stream-interval"),
+                k,
+                1..=MAX_STREAM_INTERVAL,
+            )?,
+        };
         let EngineFile {
             max_num_seqs,
             max_batched_tokens,
@@ -496,6 +513,7 @@ impl RoleCtx<'_> {
             activation_reserve_gib,
             async_scheduling: async_scheduling.unwrap_or(self.engine_async),
             context_wait,
+            stream_interval,
         })
     }
 

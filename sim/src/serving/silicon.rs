@@ -277,6 +277,8 @@ struct Knobs {
     /// TensorRT-LLM `attention_dp_config` with `enable_balance` (timeout, batching wait
     /// iterations), written for a role with DP-attention.
     attention_dp_balance: Option<(u32, u32)>,
+    /// SGLang `--stream-interval`.
+    stream_interval: Option<u32>,
 }
 
 /// Write one role's scenario table.
@@ -307,6 +309,9 @@ fn role(toml: &mut String, name: &str, replicas: u32, split: Split, k: Knobs) {
     if let Some(f) = k.gpu_memory_utilization {
         let _ = writeln!(toml, "engine.gpu-memory-utilization = {f}");
     }
+    if let Some(n) = k.stream_interval {
+        let _ = writeln!(toml, "engine.stream-interval = {n}");
+    }
     if let (Some((timeout, wait)), true) = (k.attention_dp_balance, split.dp > 1) {
         let _ = writeln!(
             toml,
@@ -333,6 +338,8 @@ struct Recipe {
     /// TensorRT-LLM `attention_dp_config` with `enable_balance`: (`timeout_iters`,
     /// `batching_wait_iters`), for the runs with DP-attention.
     attention_dp_balance: Option<(u32, u32)>,
+    /// SGLang `--stream-interval` (tokens per streamed chunk, the first included).
+    stream_interval: Option<u32>,
 }
 
 /// What identifies a row's recipe: engine, catalog model, weights, GPU, and the
@@ -365,8 +372,9 @@ struct RecipeKey<'a> {
 ///   and with DP-attention `attention_dp_config: {enable_balance: true, timeout_iters:
 ///   60, batching_wait_iters: 0}`;
 ///   `dsr1_fp8_h200.sh` (SGLang, TP 8 without EP or DP-attention):
-///   `--chunked-prefill-size 32768`, `--mem-fraction-static 0.82`, the KV cache in the
-///   model's dtype.
+///   `--chunked-prefill-size 32768`, `--mem-fraction-static 0.82`, `--stream-interval 10`
+///   (the first token reaches the client with the tenth), the KV cache in the model's
+///   dtype.
 /// - gpt-oss-120b, aggregated: `gptoss_fp4_{h100,h200}.sh` (vLLM): `async-scheduling:
 ///   true`, `max-num-batched-tokens: 8192`, `--max-num-seqs $CONC`, the KV cache in the
 ///   model's dtype; `gptoss_fp4_h200_trt.sh` (TensorRT-LLM): `--max_num_tokens 20000`,
@@ -380,6 +388,7 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
         gpu_memory_utilization: None,
         chunked_prefill: None,
         attention_dp_balance: None,
+        stream_interval: None,
     };
     let deepseek = matches!(k.model, "deepseek-v3" | "deepseek-r1");
     // gpt-oss runs its checkpoint's MXFP4 experts whatever the row calls its weights.
@@ -431,6 +440,7 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
                 source: "InferenceX benchmarks/dsr1_fp8_h200.sh",
                 max_batched_tokens: Some(32768),
                 gpu_memory_utilization: Some(0.82),
+                stream_interval: Some(10),
                 ..none
             })
         }
@@ -629,6 +639,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
                 async_scheduling: recipe.and_then(|r| r.async_scheduling),
                 gpu_memory_utilization: recipe.and_then(|r| r.gpu_memory_utilization),
                 attention_dp_balance: recipe.and_then(|r| r.attention_dp_balance),
+                stream_interval: recipe.and_then(|r| r.stream_interval),
             },
         );
     } else {
