@@ -45,9 +45,15 @@ fn each_engine_prices_its_own_expert_kernel() {
 
 #[test]
 fn a_family_the_profile_lacks_falls_back_to_the_fastest_rows() {
-    // The H200 profile has no Triton rows: every family prices the same.
-    let m = |k| {
-        CostModel::new(
+    use std::sync::Arc;
+    use xpyd_models::profile::Profile;
+    // The H200 profile without its Triton rows: every family prices the same.
+    let mut d = Profile::builtin("h200").unwrap().data().clone();
+    d.moe_experts
+        .retain(|r| !r.kernel.starts_with("xpyd-triton-fused-moe"));
+    let cutlass_only = Arc::new(Profile::new(d, "test").unwrap());
+    let m = |k, p: Option<Arc<Profile>>| {
+        let m = CostModel::new(
             ModelArch::builtin("deepseek-v3").unwrap(),
             GpuSpec::builtin("h200").unwrap(),
             8,
@@ -55,11 +61,25 @@ fn a_family_the_profile_lacks_falls_back_to_the_fastest_rows() {
             Dtype::Bf16,
             Efficiencies::default(),
         )
-        .with_moe_kernel(k)
-        .step_seconds(&StepShape::decode_batch(16, 1024))
+        .with_moe_kernel(k);
+        let m = match p {
+            Some(p) => m.with_profile(Some(p)),
+            None => m,
+        };
+        m.step_seconds(&StepShape::decode_batch(16, 1024))
     };
-    assert_eq!(m(MoeKernel::TritonFused), m(MoeKernel::CutlassGrouped));
-    assert_eq!(m(MoeKernel::TritonFused), m(MoeKernel::Fastest));
+    let only = || Some(cutlass_only.clone());
+    assert_eq!(
+        m(MoeKernel::TritonFused, only()),
+        m(MoeKernel::CutlassGrouped, only())
+    );
+    assert_eq!(
+        m(MoeKernel::TritonFused, only()),
+        m(MoeKernel::Fastest, only())
+    );
+    // The shipped H200 profile has both families since 2026-12-06: SGLang's Triton
+    // kernel is the faster one at 16 tokens, as on H100.
+    assert!(m(MoeKernel::TritonFused, None) < m(MoeKernel::CutlassGrouped, None));
 }
 
 #[test]

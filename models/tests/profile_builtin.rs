@@ -81,7 +81,7 @@ fn attention_lookups_follow_rows() {
             .data()
             .attention_prefill
             .iter()
-            .filter(|r| r.kernel == k && r.v_head_dim.is_none())
+            .filter(|r| r.kernel == k && r.v_head_dim.is_none() && r.head_dim == 128)
         {
             let s = p
                 .prefill_attention_seconds(
@@ -100,7 +100,9 @@ fn attention_lookups_follow_rows() {
         let a = p.prefill_attention_seconds(1, 4096, 0, 32, 8, 128).unwrap();
         let b = p.prefill_attention_seconds(1, 8192, 0, 32, 8, 128).unwrap();
         assert!(b > 2.0 * a && b < 4.5 * a, "{a} {b}");
-        assert_eq!(p.prefill_attention_seconds(1, 4096, 0, 32, 8, 64), None);
+        // Head dim 64 (gpt-oss) has rows of its own on H200 (2026-12-06), none on H100.
+        let hd64 = p.prefill_attention_seconds(1, 4096, 0, 32, 8, 64);
+        assert_eq!(hd64.is_some(), p.header().gpu_id == "h200");
         for r in &p.data().attention_decode {
             let s = p
                 .decode_attention_seconds(r.batch, r.context, r.heads, r.kv_heads, 128, r.kv_dtype)
@@ -115,22 +117,18 @@ fn attention_lookups_follow_rows() {
             .decode_attention_seconds(32, 8192, 64, 8, 128, Dtype::Bf16)
             .unwrap();
         assert_eq!(g5, g8);
-        // FP8-KV rows (their own kernel) ship for H100 only so far.
+        // FP8-KV rows (their own kernel) ship for both GPUs (H200 since 2026-12-06).
         let fp8 = p.decode_attention_seconds(32, 8192, 32, 8, 128, Dtype::Fp8);
-        if p.header().gpu_id == "h100" {
-            let bf = p
-                .decode_attention_seconds(32, 8192, 32, 8, 128, Dtype::Bf16)
-                .unwrap();
-            assert!(fp8.unwrap() < bf, "{fp8:?} vs {bf}");
-            assert!(
-                p.data()
-                    .attention_decode
-                    .iter()
-                    .all(|r| (r.kv_dtype == Dtype::Fp8) == (r.kernel == "xpyd-nvrtc-fp8kv"))
-            );
-        } else {
-            assert_eq!(fp8, None);
-        }
+        let bf = p
+            .decode_attention_seconds(32, 8192, 32, 8, 128, Dtype::Bf16)
+            .unwrap();
+        assert!(fp8.unwrap() < bf, "{fp8:?} vs {bf}");
+        assert!(
+            p.data()
+                .attention_decode
+                .iter()
+                .all(|r| (r.kv_dtype == Dtype::Fp8) == (r.kernel == "xpyd-nvrtc-fp8kv"))
+        );
     }
 }
 
@@ -205,11 +203,16 @@ fn format_2_tables_ship_for_both_gpus() {
                 }
             }
         }
-        // Triton rows: H100 only so far, 15 token counts of every shape but Qwen3-235B
-        // fp8 at TP 8 (192 is not a multiple of its 128-wide fp8 blocks).
+        // Triton rows: 15 token counts of every shape but Qwen3-235B fp8 at TP 8 (192 is
+        // not a multiple of its 128-wide fp8 blocks) on both GPUs, and on H200 also
+        // gpt-oss-120b's MXFP4 experts at TP 1/2/4/8.
+        let mxfp4 = triton
+            .iter()
+            .filter(|r| r.dtype == xpyd_models::ExpertDtype::Mxfp4)
+            .count();
         match d.header.gpu_id.as_str() {
-            "h100" => assert_eq!(triton.len(), 225),
-            _ => assert!(triton.is_empty()),
+            "h100" => assert_eq!((triton.len(), mxfp4), (225, 0)),
+            _ => assert_eq!((triton.len(), mxfp4), (285, 60)),
         }
         // Router GEMMs (bf16) for both models.
         for (n, k) in [(128u64, 4096u64), (256, 7168)] {
@@ -237,15 +240,16 @@ fn mla_decode_rows_ship_for_both_gpus() {
         let d = p.data();
         // batch 1..256 x context 128..32768 x heads 128/64/32/16, less the 4 shapes over
         // 8 GiB of bf16 cache (batch 256 at 32768); the same grid over an fp8 latent cache
-        // on H100.
-        let fp8 = p.header().gpu_id == "h100";
-        assert_eq!(d.attention_decode_mla.len(), if fp8 { 192 } else { 96 });
+        // (H100 and, since 2026-12-06, H200).
+        assert_eq!(d.attention_decode_mla.len(), 192);
         assert_eq!(
             p.mla_decode_heads(512, 64, Dtype::Bf16),
             vec![16, 32, 64, 128]
         );
-        let want_fp8: Vec<u32> = if fp8 { vec![16, 32, 64, 128] } else { vec![] };
-        assert_eq!(p.mla_decode_heads(512, 64, Dtype::Fp8), want_fp8);
+        assert_eq!(
+            p.mla_decode_heads(512, 64, Dtype::Fp8),
+            vec![16, 32, 64, 128]
+        );
         for r in &d.attention_decode_mla {
             let kernel = match r.kv_dtype {
                 Dtype::Bf16 => "xpyd-nvrtc-mla",
