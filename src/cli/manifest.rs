@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use xpyd_reports::atomic::write_file;
-use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RbgApi, emit_all};
+use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RbgApi, Target, emit_all};
 use xpyd_sim::scenario::{self, Backend, Overrides, Scenario};
 
 /// RBG API version on the command line.
@@ -26,6 +26,29 @@ impl From<RbgApiArg> for RbgApi {
         match a {
             RbgApiArg::V1alpha2 => RbgApi::V1alpha2,
             RbgApiArg::V1alpha1 => RbgApi::V1alpha1,
+        }
+    }
+}
+
+/// Deploy target on the command line.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TargetArg {
+    /// RoleBasedGroup with Service, InferencePool and HPA/KEDA autoscalers.
+    #[default]
+    Rbg,
+    /// One LeaderWorkerSet per role (leader + workers when TP spans nodes), same
+    /// Service, InferencePool and autoscalers.
+    Lws,
+    /// DynamoGraphDeployment for the Dynamo operator.
+    Dgd,
+}
+
+impl From<TargetArg> for Target {
+    fn from(t: TargetArg) -> Target {
+        match t {
+            TargetArg::Rbg => Target::Rbg,
+            TargetArg::Lws => Target::Lws,
+            TargetArg::Dgd => Target::Dgd,
         }
     }
 }
@@ -51,9 +74,12 @@ pub(crate) struct ManifestArgs {
     /// Output folder; manifests go to DIR/manifests/ [default: xpyd-out].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// RoleBasedGroup API version.
+    /// What to deploy with.
     #[arg(long, value_enum, default_value_t)]
-    rbg_api: RbgApiArg,
+    target: TargetArg,
+    /// RoleBasedGroup API version (target rbg) [default: v1alpha2].
+    #[arg(long, value_enum)]
+    rbg_api: Option<RbgApiArg>,
     /// Serving stack (default: the scenario's). Changing it resets the images to its defaults.
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
@@ -122,12 +148,24 @@ pub(crate) fn spec_from_args(sc: &Scenario, args: &ManifestArgs) -> DeploymentSp
     spec
 }
 
+/// The target and RBG API of the flags; `--rbg-api` only goes with `--target rbg`.
+fn emit_options(args: &ManifestArgs) -> Result<EmitOptions> {
+    if let (Some(_), TargetArg::Lws | TargetArg::Dgd) = (args.rbg_api, args.target) {
+        anyhow::bail!(
+            "--rbg-api applies to --target rbg only, not --target {}",
+            Target::from(args.target).name()
+        );
+    }
+    Ok(EmitOptions {
+        rbg_api: args.rbg_api.unwrap_or_default().into(),
+        target: args.target.into(),
+    })
+}
+
 pub(crate) fn run(args: ManifestArgs) -> Result<()> {
+    let opts = emit_options(&args)?;
     let sc = load(&args)?;
     let spec = spec_from_args(&sc, &args);
-    let opts = EmitOptions {
-        rbg_api: args.rbg_api.into(),
-    };
     let files = emit_all(&spec, &opts).context("building the manifests")?;
     let out = args
         .out
@@ -143,9 +181,10 @@ pub(crate) fn run(args: ManifestArgs) -> Result<()> {
         write_file(&out.join(name), text.as_bytes())?;
     }
     println!(
-        "xpyd: {} ({} {}) -> {}: {}",
+        "xpyd: {} ({} {}, target {}) -> {}: {}",
         spec.name,
         spec.backend.name(),
+        opts.target.name(),
         scenario::mode_name(&sc.topology),
         out.display(),
         files
@@ -181,6 +220,22 @@ mod tests {
         assert!(rbg.contains("namespace: llm"));
         assert!(dir.join("manifests/inferencepool.yaml").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rbg_api_goes_with_the_rbg_target_only() {
+        let args = ManifestArgs {
+            target: TargetArg::Dgd,
+            rbg_api: Some(RbgApiArg::V1alpha1),
+            ..ManifestArgs::default()
+        };
+        let e = emit_options(&args).unwrap_err().to_string();
+        assert!(e.contains("--rbg-api") && e.contains("dgd"), "{e}");
+        let args = ManifestArgs {
+            target: TargetArg::Lws,
+            ..ManifestArgs::default()
+        };
+        assert_eq!(emit_options(&args).unwrap().target, Target::Lws);
     }
 
     #[test]

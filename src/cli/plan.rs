@@ -340,6 +340,7 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
     let opts = PlanWriteOptions {
         emit: EmitOptions {
             rbg_api: args.rbg_api.into(),
+            target: xpyd_reports::manifests::Target::Rbg,
         },
     };
     // Written into a staging folder (tables, recommendation, manifests, report), put in

@@ -89,3 +89,38 @@ fn bad_admission_exits_2_naming_the_field_and_the_choices() {
         assert!(err.contains(want), "{want} in {err}");
     }
 }
+
+/// `--target dgd` writes one DynamoGraphDeployment; `--rbg-api` with it exits 2 naming
+/// both flags, and nothing is written.
+#[test]
+fn manifest_targets_from_the_cli() {
+    let dir = tmpdir("manifest-targets");
+    let out = dir.join("o");
+    let o = xpyd(&[
+        "manifest",
+        "--target",
+        "dgd",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dgd = std::fs::read_to_string(out.join("manifests/dynamographdeployment.yaml")).unwrap();
+    assert!(dgd.contains("kind: DynamoGraphDeployment") && dgd.contains("dynamo.sglang"));
+    let bad = dir.join("bad");
+    let o = xpyd(&[
+        "manifest",
+        "--target",
+        "lws",
+        "--rbg-api",
+        "v1alpha1",
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--rbg-api") && stderr(&o).contains("lws"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bad.exists());
+}

@@ -11,8 +11,6 @@
 //! milli-units such as `500m`), thresholds as plain decimals; `behavior` lists only what
 //! the spec sets, leaving Kubernetes' defaults (0 s up / 300 s down windows) otherwise.
 
-use super::RbgApi;
-use super::rbg::GROUP;
 use super::spec::{
     Autoscaling, DeploymentSpec, HpaMetricSource, HpaSpec, KedaMetricType, KedaSpec, PolicyKind,
     ScalingRules, SelectPolicy,
@@ -63,7 +61,11 @@ fn rules_json(r: &ScalingRules, tolerance: Option<f64>) -> Option<Value> {
     (!o.is_empty()).then_some(Value::Object(o))
 }
 
-fn behavior(up: &ScalingRules, down: &ScalingRules, tolerance: Option<f64>) -> Option<Value> {
+pub(crate) fn behavior(
+    up: &ScalingRules,
+    down: &ScalingRules,
+    tolerance: Option<f64>,
+) -> Option<Value> {
     let mut o = Map::new();
     if let Some(v) = rules_json(up, tolerance) {
         o.insert("scaleUp".into(), v);
@@ -72,14 +74,6 @@ fn behavior(up: &ScalingRules, down: &ScalingRules, tolerance: Option<f64>) -> O
         o.insert("scaleDown".into(), v);
     }
     (!o.is_empty()).then_some(Value::Object(o))
-}
-
-fn target_ref(spec: &DeploymentSpec, api: RbgApi, role: &str) -> Value {
-    json!({
-        "apiVersion": format!("{GROUP}/{}", api.version()),
-        "kind": "RoleBasedGroupScalingAdapter",
-        "name": format!("{}-{role}", spec.name),
-    })
 }
 
 fn metadata(spec: &DeploymentSpec, role: &str, annotations: Map<String, Value>) -> Value {
@@ -98,28 +92,10 @@ fn metadata(spec: &DeploymentSpec, role: &str, annotations: Map<String, Value>) 
     m
 }
 
-/// The autoscaler object of `role`.
-pub(crate) fn autoscaler(spec: &DeploymentSpec, api: RbgApi, role: &str, a: &Autoscaling) -> Value {
-    match a {
-        Autoscaling::Hpa(h) => hpa(spec, api, role, h),
-        Autoscaling::Keda(k) => keda(spec, api, role, k),
-    }
-}
-
-fn hpa(spec: &DeploymentSpec, api: RbgApi, role: &str, h: &HpaSpec) -> Value {
-    let mut ann = Map::new();
-    if let Some(s) = h.sync_period_s {
-        ann.insert(
-            "xpyd.io/hpa-sync-period-seconds".into(),
-            s.to_string().into(),
-        );
-    }
-    let mut spec_o = Map::new();
-    spec_o.insert("scaleTargetRef".into(), target_ref(spec, api, role));
-    spec_o.insert("minReplicas".into(), h.min_replicas.into());
-    spec_o.insert("maxReplicas".into(), h.max_replicas.into());
+/// The HPA `metrics` entry of `role`'s autoscaler (also the Dynamo service autoscaler's).
+pub(crate) fn hpa_metric(spec: &DeploymentSpec, role: &str, h: &HpaSpec) -> Value {
     let target = quantity(h.target_average_value);
-    let metric = match h.source {
+    match h.source {
         HpaMetricSource::Pods => json!({
             "type": "Pods",
             "pods": {
@@ -140,7 +116,35 @@ fn hpa(spec: &DeploymentSpec, api: RbgApi, role: &str, h: &HpaSpec) -> Value {
                 "target": {"type": "Value", "value": target},
             },
         }),
-    };
+    }
+}
+
+/// The autoscaler object of `role`.
+pub(crate) fn autoscaler(
+    spec: &DeploymentSpec,
+    target: &Value,
+    role: &str,
+    a: &Autoscaling,
+) -> Value {
+    match a {
+        Autoscaling::Hpa(h) => hpa(spec, target, role, h),
+        Autoscaling::Keda(k) => keda(spec, target, role, k),
+    }
+}
+
+fn hpa(spec: &DeploymentSpec, target: &Value, role: &str, h: &HpaSpec) -> Value {
+    let mut ann = Map::new();
+    if let Some(s) = h.sync_period_s {
+        ann.insert(
+            "xpyd.io/hpa-sync-period-seconds".into(),
+            s.to_string().into(),
+        );
+    }
+    let mut spec_o = Map::new();
+    spec_o.insert("scaleTargetRef".into(), target.clone());
+    spec_o.insert("minReplicas".into(), h.min_replicas.into());
+    spec_o.insert("maxReplicas".into(), h.max_replicas.into());
+    let metric = hpa_metric(spec, role, h);
     spec_o.insert("metrics".into(), json!([metric]));
     if let Some(b) = behavior(&h.scale_up, &h.scale_down, h.tolerance) {
         spec_o.insert("behavior".into(), b);
@@ -153,9 +157,9 @@ fn hpa(spec: &DeploymentSpec, api: RbgApi, role: &str, h: &HpaSpec) -> Value {
     })
 }
 
-fn keda(spec: &DeploymentSpec, api: RbgApi, role: &str, k: &KedaSpec) -> Value {
+fn keda(spec: &DeploymentSpec, target: &Value, role: &str, k: &KedaSpec) -> Value {
     let mut spec_o = Map::new();
-    spec_o.insert("scaleTargetRef".into(), target_ref(spec, api, role));
+    spec_o.insert("scaleTargetRef".into(), target.clone());
     spec_o.insert("minReplicaCount".into(), k.min_replicas.into());
     spec_o.insert("maxReplicaCount".into(), k.max_replicas.into());
     spec_o.insert("pollingInterval".into(), k.polling_interval_s.into());

@@ -18,10 +18,9 @@
 //! deployment name, so two deployments on one etcd never see each other's workers.
 
 use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, literal};
-use super::rbg::pod_host;
 use super::spec::{DeploymentSpec, RoleSpec, RoleTopology, RouterPolicy, TransferBackend};
 use super::vllm::{MASTER_PORT, NIXL_PORT, engine_args, kv_transfer_config, multi_node_args};
-use super::{RbgApi, equip_engine, instance_shape};
+use super::{Layout, equip_engine, instance_shape};
 
 /// Port of Dynamo's system status server on workers.
 pub(super) const SYSTEM_PORT: u16 = 9090;
@@ -29,7 +28,7 @@ const ETCD_PORT: u16 = 2379;
 const NATS_PORT: u16 = 4222;
 const NATS_MONITOR_PORT: u16 = 8222;
 
-pub(super) fn runtime_env(spec: &DeploymentSpec) -> Vec<(String, EnvValue)> {
+pub(super) fn runtime_env(spec: &DeploymentSpec, layout: Layout) -> Vec<(String, EnvValue)> {
     vec![
         ("POD_IP".into(), EnvValue::Field("status.podIP")),
         ("DYN_NAMESPACE".into(), EnvValue::Value(spec.name.clone())),
@@ -37,35 +36,65 @@ pub(super) fn runtime_env(spec: &DeploymentSpec) -> Vec<(String, EnvValue)> {
             "ETCD_ENDPOINTS".into(),
             EnvValue::Value(format!(
                 "http://{}:{ETCD_PORT}",
-                pod_host(&spec.name, "etcd", 0)
+                layout.pod_host(&spec.name, "etcd", 0)
             )),
         ),
         (
             "NATS_SERVER".into(),
             EnvValue::Value(format!(
                 "nats://{}:{NATS_PORT}",
-                pod_host(&spec.name, "nats", 0)
+                layout.pod_host(&spec.name, "nats", 0)
             )),
         ),
     ]
 }
 
+/// Env of a Dynamo worker: the runtime's, with the system status server on
+/// [`SYSTEM_PORT`].
+pub(super) fn worker_env(spec: &DeploymentSpec, layout: Layout) -> Vec<(String, EnvValue)> {
+    let mut env = runtime_env(spec, layout);
+    env.push(("DYN_SYSTEM_ENABLED".into(), EnvValue::Value("true".into())));
+    env.push((
+        "DYN_SYSTEM_PORT".into(),
+        EnvValue::Value(SYSTEM_PORT.to_string()),
+    ));
+    env
+}
+
+/// Probes of a Dynamo worker: its system status server.
+pub(super) fn worker_probes() -> Probes {
+    Probes {
+        port: SYSTEM_PORT,
+        ready_path: "/health",
+        live_path: "/live",
+        startup_budget_s: 1800,
+    }
+}
+
+/// The frontend and engine roles of a Dynamo deployment with vLLM workers, without the
+/// etcd and NATS roles (the `dgd` target: the Dynamo platform runs those).
+pub(crate) fn graph_roles(spec: &DeploymentSpec) -> Vec<Role> {
+    let mut roles = roles(spec, Layout::Dgd);
+    roles.retain(|r| !matches!(r.name, "etcd" | "nats"));
+    roles
+}
+
 /// The roles of a Dynamo deployment.
-pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
-    let mut roles = vec![frontend(spec)];
+pub(crate) fn roles(spec: &DeploymentSpec, layout: Layout) -> Vec<Role> {
+    let mut roles = vec![frontend(spec, layout)];
     match &spec.topology {
-        RoleTopology::Aggregated(r) => roles.push(worker(spec, api, "worker", r, None)),
+        RoleTopology::Aggregated(r) => roles.push(worker(spec, layout, "worker", r, None)),
         RoleTopology::Disaggregated { prefill, decode } => {
-            roles.push(worker(spec, api, "prefill", prefill, Some("prefill")));
-            roles.push(worker(spec, api, "decode", decode, Some("decode")));
+            roles.push(worker(spec, layout, "prefill", prefill, Some("prefill")));
+            roles.push(worker(spec, layout, "decode", decode, Some("decode")));
         }
     }
-    roles.push(etcd(spec));
+    roles.push(etcd(spec, layout));
     roles.push(nats(spec));
     roles
 }
 
-pub(super) fn frontend(spec: &DeploymentSpec) -> Role {
+pub(super) fn frontend(spec: &DeploymentSpec, layout: Layout) -> Role {
     let mode = match spec.router {
         RouterPolicy::RoundRobin => "round-robin",
         RouterPolicy::Random => "random",
@@ -78,7 +107,7 @@ pub(super) fn frontend(spec: &DeploymentSpec) -> Role {
         &["python3", "-m", "dynamo.frontend"],
         args.to_vec(),
     );
-    c.env = runtime_env(spec);
+    c.env = runtime_env(spec, layout);
     c.ports = vec![("http", HTTP_PORT)];
     c.probes = Some(Probes {
         port: HTTP_PORT,
@@ -103,7 +132,7 @@ pub(super) fn frontend(spec: &DeploymentSpec) -> Role {
 
 fn worker(
     spec: &DeploymentSpec,
-    api: RbgApi,
+    layout: Layout,
     name: &'static str,
     r: &RoleSpec,
     pd_role: Option<&str>,
@@ -115,12 +144,7 @@ fn worker(
     ];
     a.extend(engine_args(spec, r));
     a.extend(super::vllm::dbo_args(r, pd_role));
-    let mut env = runtime_env(spec);
-    env.push(("DYN_SYSTEM_ENABLED".into(), EnvValue::Value("true".into())));
-    env.push((
-        "DYN_SYSTEM_PORT".into(),
-        EnvValue::Value(SYSTEM_PORT.to_string()),
-    ));
+    let mut env = worker_env(spec, layout);
     let mut ports = vec![("system", SYSTEM_PORT)];
     if let Some(pd) = pd_role {
         if pd == "prefill" {
@@ -138,7 +162,7 @@ fn worker(
     }
     let mut worker_args = None;
     if pods > 1 {
-        a.extend(multi_node_args(api, pods));
+        a.extend(multi_node_args(layout, pods));
         let mut w = a.clone();
         w.push("--headless".into());
         worker_args = Some(w);
@@ -153,12 +177,7 @@ fn worker(
     c.worker_args = worker_args;
     c.env = env;
     c.ports = ports;
-    c.probes = Some(Probes {
-        port: SYSTEM_PORT,
-        ready_path: "/health",
-        live_path: "/live",
-        startup_budget_s: 1800,
-    });
+    c.probes = Some(worker_probes());
     equip_engine(&mut c, spec, r);
     Role {
         name,
@@ -173,8 +192,8 @@ fn worker(
     }
 }
 
-pub(super) fn etcd(spec: &DeploymentSpec) -> Role {
-    let host = pod_host(&spec.name, "etcd", 0);
+pub(super) fn etcd(spec: &DeploymentSpec, layout: Layout) -> Role {
+    let host = layout.pod_host(&spec.name, "etcd", 0);
     let args = [
         "--name=etcd".to_string(),
         "--data-dir=/tmp/etcd".to_string(),

@@ -229,6 +229,16 @@ impl DeploymentSpec {
                 .autoscale
                 .as_ref()
                 .and_then(|a| autoscaling_of(sc.backend, a)),
+            sla_planner: match &r.autoscale {
+                Some(AutoscaleConfig::SlaPlanner(p)) => Some(super::spec::SlaPlannerSpec {
+                    adjustment_interval_s: secs(p.adjustment_interval).max(1),
+                    min_replicas: p.min_replicas,
+                    max_replicas: p.max_replicas,
+                    predictor: p.predictor,
+                    prediction_window: u32::try_from(p.prediction_window).unwrap_or(u32::MAX),
+                }),
+                _ => None,
+            },
         };
         let (topology, router) = match &sc.topology {
             Topology::Disaggregated { prefill, decode } => (

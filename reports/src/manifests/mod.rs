@@ -29,10 +29,12 @@
 //! `reports/tests/manifests_schema/`; `docs/deploy.md` is the user guide.
 
 mod autoscaling;
+mod dgd;
 mod dynamo;
 mod from_scenario;
 mod gateway;
 pub mod job;
+mod lws;
 mod pod;
 mod rbac;
 mod rbg;
@@ -47,11 +49,11 @@ pub use from_scenario::{DEFAULT_PROMETHEUS_URL, autoscaling_of};
 pub use spec::{
     Autoscaling, DeploymentSpec, EngineKnobs, GatewaySpec, HpaMetricSource, HpaSpec, Images,
     KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind, RoleSpec, RoleTopology,
-    RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, SpecDecode, TransferBackend,
-    default_metric,
+    RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, SlaPlannerSpec, SpecDecode,
+    TransferBackend, default_metric,
 };
 
-use pod::{Container, Resources, Role};
+use pod::{Container, GroupEnv, Resources, Role};
 use serde_json::Value;
 use xpyd_sim::scenario::Backend;
 
@@ -111,11 +113,75 @@ impl RbgApi {
     }
 }
 
+/// What the manifests deploy the plan with.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Target {
+    /// A RoleBasedGroup (`workloads.x-k8s.io`) holding every role, with a Service, an
+    /// InferencePool and per-role HPA/KEDA autoscalers through its scaling adapters.
+    #[default]
+    Rbg,
+    /// One LeaderWorkerSet (`leaderworkerset.x-k8s.io/v1`) per role: an instance is a
+    /// group of `size` pods (leader + workers when TP spans nodes), with the same Service,
+    /// InferencePool and autoscalers (on the LeaderWorkerSet's scale subresource).
+    Lws,
+    /// A DynamoGraphDeployment (`nvidia.com/v1alpha1`) for the Dynamo operator: frontend
+    /// with the simulated router, prefill/decode workers of the backend, a planner when
+    /// the SLA planner scales a role.
+    Dgd,
+}
+
+impl Target {
+    /// Name on the command line (`rbg`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Rbg => "rbg",
+            Target::Lws => "lws",
+            Target::Dgd => "dgd",
+        }
+    }
+}
+
 /// How to write the manifests (as opposed to what to deploy, the [`DeploymentSpec`]).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct EmitOptions {
-    /// RBG API version.
+    /// RBG API version (target `rbg` only).
     pub rbg_api: RbgApi,
+    /// What to deploy with.
+    pub target: Target,
+}
+
+/// Which controller lays out the pods of a role: it decides how the pods of a
+/// multi-node instance learn their place (env vars) and the DNS names instances are
+/// reached by.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// RBG of the given API version.
+    Rbg(RbgApi),
+    /// One LeaderWorkerSet per role.
+    Lws,
+    /// The Dynamo operator, which injects the multi-node flags itself and runs its own
+    /// etcd/NATS: engine args carry no rank or leader.
+    Dgd,
+}
+
+impl Layout {
+    /// Env vars telling a multi-node instance's pods their place; `None` when the
+    /// controller passes the engine its rank flags itself.
+    pub(crate) fn group_env(self) -> Option<GroupEnv> {
+        match self {
+            Layout::Rbg(api) => Some(rbg::group_env(api)),
+            Layout::Lws => Some(lws::GROUP_ENV),
+            Layout::Dgd => None,
+        }
+    }
+
+    /// DNS name of instance `i`'s (leader) pod of `role`.
+    pub(crate) fn pod_host(self, deployment: &str, role: &str, i: u32) -> String {
+        match self {
+            Layout::Rbg(_) | Layout::Dgd => rbg::pod_host(deployment, role, i),
+            Layout::Lws => lws::pod_host(deployment, role, i),
+        }
+    }
 }
 
 /// One output file: its name and the object it holds.
@@ -166,12 +232,12 @@ fn engine_resources(spec: &DeploymentSpec, r: &RoleSpec) -> Resources {
     }
 }
 
-fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
+fn roles(spec: &DeploymentSpec, layout: Layout) -> Vec<Role> {
     match spec.backend {
-        Backend::Sglang => sglang::roles(spec, api),
-        Backend::Vllm => vllm::roles(spec, api),
-        Backend::Dynamo => dynamo::roles(spec, api),
-        Backend::Trtllm => trtllm::roles(spec, api),
+        Backend::Sglang => sglang::roles(spec, layout),
+        Backend::Vllm => vllm::roles(spec, layout),
+        Backend::Dynamo => dynamo::roles(spec, layout),
+        Backend::Trtllm => trtllm::roles(spec, layout),
     }
 }
 
@@ -181,16 +247,30 @@ pub fn emit_objects(
     opts: &EmitOptions,
 ) -> Result<Vec<Manifest>, ManifestError> {
     spec.validate()?;
-    let roles = roles(spec, opts.rbg_api);
+    let layout = match opts.target {
+        Target::Rbg => Layout::Rbg(opts.rbg_api),
+        Target::Lws => Layout::Lws,
+        Target::Dgd => return dgd::manifests(spec),
+    };
+    let roles = roles(spec, layout);
     let entry = roles
         .iter()
         .find(|r| r.entry)
         .expect("every backend has an entry role");
-    let mut out = vec![
-        Manifest {
+    let mut out = match opts.target {
+        Target::Lws => roles
+            .iter()
+            .map(|r| Manifest {
+                file: format!("leaderworkerset-{}.yaml", r.name),
+                object: lws::leaderworkerset(spec, r),
+            })
+            .collect(),
+        Target::Rbg | Target::Dgd => vec![Manifest {
             file: "rolebasedgroup.yaml".into(),
             object: rbg::rolebasedgroup(spec, opts.rbg_api, &roles),
-        },
+        }],
+    };
+    out.extend([
         Manifest {
             file: "service.yaml".into(),
             object: gateway::service(spec, entry),
@@ -199,7 +279,7 @@ pub fn emit_objects(
             file: "inferencepool.yaml".into(),
             object: gateway::inference_pool(spec, entry),
         },
-    ];
+    ]);
     if let Some(account) = roles.iter().find_map(|r| r.service_account.as_ref()) {
         for (file, object) in rbac::router_rbac(spec, account) {
             out.push(Manifest { file, object });
@@ -209,11 +289,29 @@ pub fn emit_objects(
         if let Some(a) = &r.autoscaling {
             out.push(Manifest {
                 file: format!("autoscaler-{role}.yaml"),
-                object: autoscaling::autoscaler(spec, opts.rbg_api, role, a),
+                object: autoscaling::autoscaler(spec, &scale_target(spec, layout, role), role, a),
             });
         }
     }
     Ok(out)
+}
+
+/// The object an autoscaler of `role` scales: the RBG role's scaling adapter, or the
+/// role's LeaderWorkerSet (which serves the `scale` subresource itself).
+fn scale_target(spec: &DeploymentSpec, layout: Layout, role: &str) -> Value {
+    let name = format!("{}-{role}", spec.name);
+    match layout {
+        Layout::Rbg(api) => serde_json::json!({
+            "apiVersion": format!("{}/{}", rbg::GROUP, api.version()),
+            "kind": "RoleBasedGroupScalingAdapter",
+            "name": name,
+        }),
+        Layout::Lws | Layout::Dgd => serde_json::json!({
+            "apiVersion": lws::API_VERSION,
+            "kind": "LeaderWorkerSet",
+            "name": name,
+        }),
+    }
 }
 
 /// Every manifest as `(file name, YAML text)`, ready to write under `manifests/`.

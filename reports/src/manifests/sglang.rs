@@ -21,11 +21,10 @@ use super::pod::{
     Container, EnvValue, HTTP_PORT, LABEL_COMPONENT, LABEL_NAME, LABEL_SERVING, MODEL_MOUNT,
     Probes, Role, literal, var,
 };
-use super::rbg::{group_env, pod_host};
 use super::spec::{
     DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, RouterPolicy, TransferBackend,
 };
-use super::{RbgApi, equip_engine, instance_shape};
+use super::{Layout, equip_engine, instance_shape};
 
 /// Port of the prefill server's bootstrap (KV handshake) endpoint.
 pub(crate) const BOOTSTRAP_PORT: u16 = 8998;
@@ -44,16 +43,38 @@ fn policy(p: RouterPolicy) -> &'static str {
 }
 
 /// The roles of an SGLang deployment.
-pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
+pub(crate) fn roles(spec: &DeploymentSpec, layout: Layout) -> Vec<Role> {
     match &spec.topology {
-        RoleTopology::Aggregated(r) => vec![engine(spec, api, "worker", r, None, true)],
+        RoleTopology::Aggregated(r) => vec![engine(spec, layout, "worker", r, None, true, false)],
         RoleTopology::Disaggregated { prefill, decode } => {
             vec![
-                router(spec, true),
-                engine(spec, api, "prefill", prefill, Some("prefill"), false),
-                engine(spec, api, "decode", decode, Some("decode"), false),
+                router(spec, layout, true),
+                engine(
+                    spec,
+                    layout,
+                    "prefill",
+                    prefill,
+                    Some("prefill"),
+                    false,
+                    false,
+                ),
+                engine(spec, layout, "decode", decode, Some("decode"), false, false),
             ]
         }
+    }
+}
+
+/// The engine roles of a Dynamo deployment with SGLang workers (`python3 -m
+/// dynamo.sglang` with the same server arguments as `sglang.launch_server`), for the
+/// `dgd` target.
+pub(crate) fn dynamo_workers(spec: &DeploymentSpec) -> Vec<Role> {
+    let l = Layout::Dgd;
+    match &spec.topology {
+        RoleTopology::Aggregated(r) => vec![engine(spec, l, "worker", r, None, false, true)],
+        RoleTopology::Disaggregated { prefill, decode } => vec![
+            engine(spec, l, "prefill", prefill, Some("prefill"), false, true),
+            engine(spec, l, "decode", decode, Some("decode"), false, true),
+        ],
     }
 }
 
@@ -82,7 +103,7 @@ fn selector_args(spec: &DeploymentSpec, role: &str) -> Vec<String> {
 
 /// The PD router role (also used by vLLM, as in the RBG vLLM + Mooncake example).
 /// `bootstrap`: list prefill servers with their bootstrap port (SGLang).
-pub(crate) fn router(spec: &DeploymentSpec, bootstrap: bool) -> Role {
+pub(crate) fn router(spec: &DeploymentSpec, layout: Layout, bootstrap: bool) -> Role {
     let mut args = vec!["--pd-disaggregation".to_string()];
     let discovery = uses_discovery(spec);
     if let (RoleTopology::Disaggregated { prefill, decode }, false) = (&spec.topology, discovery) {
@@ -90,7 +111,7 @@ pub(crate) fn router(spec: &DeploymentSpec, bootstrap: bool) -> Role {
             args.push("--prefill".into());
             args.push(format!(
                 "http://{}:{HTTP_PORT}",
-                pod_host(&spec.name, "prefill", i)
+                layout.pod_host(&spec.name, "prefill", i)
             ));
             if bootstrap {
                 args.push(BOOTSTRAP_PORT.to_string());
@@ -100,7 +121,7 @@ pub(crate) fn router(spec: &DeploymentSpec, bootstrap: bool) -> Role {
             args.push("--decode".into());
             args.push(format!(
                 "http://{}:{HTTP_PORT}",
-                pod_host(&spec.name, "decode", i)
+                layout.pod_host(&spec.name, "decode", i)
             ));
         }
     }
@@ -167,11 +188,12 @@ pub(crate) fn router(spec: &DeploymentSpec, bootstrap: bool) -> Role {
 
 fn engine(
     spec: &DeploymentSpec,
-    api: RbgApi,
+    layout: Layout,
     name: &'static str,
     r: &RoleSpec,
     pd_mode: Option<&str>,
     entry: bool,
+    dynamo: bool,
 ) -> Role {
     let (pods, _) = instance_shape(r);
     let mut a: Vec<String> = Vec::new();
@@ -184,8 +206,10 @@ fn engine(
         literal(&format!("{MODEL_MOUNT}/{}", spec.model.hf_repo)),
     );
     push("--served-model-name", literal(&spec.model.served_name));
-    push("--host", "0.0.0.0".into());
-    push("--port", HTTP_PORT.to_string());
+    if !dynamo {
+        push("--host", "0.0.0.0".into());
+        push("--port", HTTP_PORT.to_string());
+    }
     push("--tp-size", r.tp.to_string());
     // SGLang's server arguments: `--dp-size` with `--enable-dp-attention` splits the
     // attention over DP ranks inside the TP group; `--ep-size` the experts.
@@ -257,14 +281,15 @@ fn engine(
         ports.push(("bootstrap", BOOTSTRAP_PORT));
     }
     if pods > 1 {
-        let g = group_env(api);
+        ports.push(("dist", DIST_PORT));
+    }
+    if let (true, Some(g)) = (pods > 1, layout.group_env()) {
         push(
             "--dist-init-addr",
             format!("{}:{DIST_PORT}", var(g.leader_address)),
         );
         push("--nnodes", var(g.group_size));
         push("--node-rank", var(g.worker_index));
-        ports.push(("dist", DIST_PORT));
     }
     if spec.model.trust_remote_code {
         a.push("--trust-remote-code".into());
@@ -275,21 +300,38 @@ fn engine(
     if r.two_batch_overlap {
         a.push("--enable-two-batch-overlap".into());
     }
-    a.push("--enable-metrics".into());
-    let mut c = Container::new(
-        "engine",
-        &spec.images.engine,
-        &["python3", "-m", "sglang.launch_server"],
-        a,
-    );
-    c.env = vec![("POD_IP".into(), EnvValue::Field("status.podIP"))];
+    let mut c = if dynamo {
+        // Dynamo's SGLang worker: SGLang's server arguments, served through the Dynamo
+        // runtime (no HTTP server of its own; health on the system port).
+        let mut c = Container::new(
+            "engine",
+            &spec.images.engine,
+            &["python3", "-m", "dynamo.sglang"],
+            a,
+        );
+        c.env = super::dynamo::worker_env(spec, Layout::Dgd);
+        ports.retain(|(n, _)| *n != "http");
+        ports.insert(0, ("system", super::dynamo::SYSTEM_PORT));
+        c.probes = Some(super::dynamo::worker_probes());
+        c
+    } else {
+        a.push("--enable-metrics".into());
+        let mut c = Container::new(
+            "engine",
+            &spec.images.engine,
+            &["python3", "-m", "sglang.launch_server"],
+            a,
+        );
+        c.env = vec![("POD_IP".into(), EnvValue::Field("status.podIP"))];
+        c.probes = Some(Probes {
+            port: HTTP_PORT,
+            ready_path: "/health",
+            live_path: "/health",
+            startup_budget_s: 1800,
+        });
+        c
+    };
     c.ports = ports;
-    c.probes = Some(Probes {
-        port: HTTP_PORT,
-        ready_path: "/health",
-        live_path: "/health",
-        startup_budget_s: 1800,
-    });
     equip_engine(&mut c, spec, r);
     Role {
         name,

@@ -164,6 +164,26 @@ pub struct RoleSpec {
     /// `(key, value)` pairs in order; empty: any GPU node. Heterogeneous PD puts each
     /// role on its GPU type with [`GPU_PRODUCT_LABEL`].
     pub node_selector: Vec<(String, String)>,
+    /// Dynamo's SLA planner sizes this role. Only the `dgd` target can express it (the
+    /// planner is a Dynamo component); the other targets deploy `replicas` fixed.
+    pub sla_planner: Option<SlaPlannerSpec>,
+}
+
+/// Dynamo's SLA planner for one role, as its command line takes it
+/// (`python3 -m dynamo.planner.planner_sla --adjustment-interval ... --min-endpoint ...
+/// --load-predictor ... --load-prediction-window-size ...`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlaPlannerSpec {
+    /// Seconds between scaling decisions (`--adjustment-interval`).
+    pub adjustment_interval_s: u32,
+    /// Fewest replicas (`--min-endpoint`).
+    pub min_replicas: u32,
+    /// Most replicas; with the role's TP it bounds `--max-gpu-budget`.
+    pub max_replicas: u32,
+    /// Load predictor of the simulation.
+    pub predictor: xpyd_sim::scenario::PredictorKind,
+    /// Intervals the predictor keeps (`--load-prediction-window-size`).
+    pub prediction_window: u32,
 }
 
 /// The node label of a GPU's product, set by NVIDIA GPU Feature Discovery (the GPU

@@ -19,10 +19,10 @@
 //! the argument is byte-identical across runs.
 
 use super::ManifestError;
-use super::dynamo::{SYSTEM_PORT, etcd, frontend, nats, runtime_env};
+use super::dynamo::{SYSTEM_PORT, etcd, frontend, nats, worker_env, worker_probes};
 use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, literal};
 use super::spec::{DeploymentSpec, RoleSpec, RoleTopology};
-use super::{RbgApi, equip_engine};
+use super::{Layout, equip_engine};
 
 /// `tokens_per_block` of TensorRT-LLM's `KvCacheConfig` (`tensorrt_llm/llmapi/llm_args.py`).
 const DEFAULT_BLOCK: u32 = 32;
@@ -102,17 +102,32 @@ pub(super) fn check_role(
 }
 
 /// The roles of a TensorRT-LLM deployment.
-pub(crate) fn roles(spec: &DeploymentSpec, _api: RbgApi) -> Vec<Role> {
+pub(crate) fn roles(spec: &DeploymentSpec, layout: Layout) -> Vec<Role> {
     match &spec.topology {
         RoleTopology::Aggregated(r) => vec![serve(spec, r)],
         RoleTopology::Disaggregated { prefill, decode } => vec![
-            frontend(spec),
-            dynamo_worker(spec, "prefill", prefill),
-            dynamo_worker(spec, "decode", decode),
-            etcd(spec),
+            frontend(spec, layout),
+            dynamo_worker(spec, layout, "prefill", Some("prefill"), prefill),
+            dynamo_worker(spec, layout, "decode", Some("decode"), decode),
+            etcd(spec, layout),
             nats(spec),
         ],
     }
+}
+
+/// The frontend and Dynamo TensorRT-LLM worker roles, aggregated too (`dynamo.trtllm`
+/// without `--disaggregation-mode`), for the `dgd` target.
+pub(crate) fn graph_roles(spec: &DeploymentSpec) -> Vec<Role> {
+    let l = Layout::Dgd;
+    let mut roles = vec![frontend(spec, l)];
+    match &spec.topology {
+        RoleTopology::Aggregated(r) => roles.push(dynamo_worker(spec, l, "worker", None, r)),
+        RoleTopology::Disaggregated { prefill, decode } => {
+            roles.push(dynamo_worker(spec, l, "prefill", Some("prefill"), prefill));
+            roles.push(dynamo_worker(spec, l, "decode", Some("decode"), decode));
+        }
+    }
+    roles
 }
 
 /// `trtllm-serve`: one engine role, the entry of the group.
@@ -178,7 +193,13 @@ fn serve(spec: &DeploymentSpec, r: &RoleSpec) -> Role {
 }
 
 /// A Dynamo TensorRT-LLM worker of PD role `pd` (`prefill` or `decode`).
-fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role {
+fn dynamo_worker(
+    spec: &DeploymentSpec,
+    layout: Layout,
+    name: &'static str,
+    pd: Option<&str>,
+    r: &RoleSpec,
+) -> Role {
     let mut a = vec![
         "--model-path".to_string(),
         literal(&format!("{MODEL_MOUNT}/{}", spec.model.hf_repo)),
@@ -211,17 +232,14 @@ fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role 
     if let Some(n) = spec.model.max_model_len {
         push("--max-seq-len", n.to_string());
     }
-    push("--disaggregation-mode", pd.to_string());
-    push("--override-engine-args", pd_override(spec));
+    if let Some(pd) = pd {
+        push("--disaggregation-mode", pd.to_string());
+        push("--override-engine-args", pd_override(spec));
+    }
     if r.dp > 1 {
         a.push("--enable-attention-dp".into());
     }
-    let mut env = runtime_env(spec);
-    env.push(("DYN_SYSTEM_ENABLED".into(), EnvValue::Value("true".into())));
-    env.push((
-        "DYN_SYSTEM_PORT".into(),
-        EnvValue::Value(SYSTEM_PORT.to_string()),
-    ));
+    let env = worker_env(spec, layout);
     let mut c = Container::new(
         "engine",
         &spec.images.engine,
@@ -230,15 +248,10 @@ fn dynamo_worker(spec: &DeploymentSpec, pd: &'static str, r: &RoleSpec) -> Role 
     );
     c.env = env;
     c.ports = vec![("system", SYSTEM_PORT)];
-    c.probes = Some(Probes {
-        port: SYSTEM_PORT,
-        ready_path: "/health",
-        live_path: "/live",
-        startup_budget_s: 1800,
-    });
+    c.probes = Some(worker_probes());
     equip_engine(&mut c, spec, r);
     Role {
-        name: pd,
+        name,
         replicas: r.replicas,
         pods_per_instance: 1,
         container: c,

@@ -16,9 +16,8 @@
 
 use super::ManifestError;
 use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, literal, var};
-use super::rbg::group_env;
 use super::spec::{DeploymentSpec, KvCacheDtype, RoleSpec, RoleTopology, TransferBackend};
-use super::{RbgApi, equip_engine, instance_shape};
+use super::{Layout, equip_engine, instance_shape};
 
 /// torch.distributed rendezvous port of a multi-node instance.
 pub(crate) const MASTER_PORT: u16 = 29501;
@@ -149,8 +148,10 @@ pub(crate) fn engine_args(spec: &DeploymentSpec, r: &RoleSpec) -> Vec<String> {
 }
 
 /// Multi-node arguments: every pod gets these, workers add `--headless`.
-pub(crate) fn multi_node_args(api: RbgApi, pods: u32) -> Vec<String> {
-    let g = group_env(api);
+pub(crate) fn multi_node_args(layout: Layout, pods: u32) -> Vec<String> {
+    let Some(g) = layout.group_env() else {
+        return Vec::new();
+    };
     vec![
         "--nnodes".into(),
         pods.to_string(),
@@ -164,14 +165,14 @@ pub(crate) fn multi_node_args(api: RbgApi, pods: u32) -> Vec<String> {
 }
 
 /// The roles of a vLLM deployment.
-pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
+pub(crate) fn roles(spec: &DeploymentSpec, layout: Layout) -> Vec<Role> {
     match &spec.topology {
-        RoleTopology::Aggregated(r) => vec![engine(spec, api, "worker", r, None, true)],
+        RoleTopology::Aggregated(r) => vec![engine(spec, layout, "worker", r, None, true)],
         RoleTopology::Disaggregated { prefill, decode } => {
             vec![
-                super::sglang::router(spec, false),
-                engine(spec, api, "prefill", prefill, Some("prefill"), false),
-                engine(spec, api, "decode", decode, Some("decode"), false),
+                super::sglang::router(spec, layout, false),
+                engine(spec, layout, "prefill", prefill, Some("prefill"), false),
+                engine(spec, layout, "decode", decode, Some("decode"), false),
             ]
         }
     }
@@ -179,7 +180,7 @@ pub(crate) fn roles(spec: &DeploymentSpec, api: RbgApi) -> Vec<Role> {
 
 fn engine(
     spec: &DeploymentSpec,
-    api: RbgApi,
+    layout: Layout,
     name: &'static str,
     r: &RoleSpec,
     pd_role: Option<&str>,
@@ -224,7 +225,7 @@ fn engine(
     }
     let mut worker_args = None;
     if pods > 1 {
-        a.extend(multi_node_args(api, pods));
+        a.extend(multi_node_args(layout, pods));
         let mut w = a.clone();
         w.push("--headless".into());
         worker_args = Some(w);

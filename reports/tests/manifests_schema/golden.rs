@@ -30,11 +30,17 @@ fn golden_manifests() {
         ),
     ] {
         let s = spec(backend, true, scaling, true);
-        let all: String = emit_all(&s, &EmitOptions { rbg_api: api })
-            .unwrap()
-            .into_iter()
-            .map(|(file, text)| format!("--- # {file}\n{text}"))
-            .collect();
+        let all: String = emit_all(
+            &s,
+            &EmitOptions {
+                rbg_api: api,
+                ..EmitOptions::default()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(file, text)| format!("--- # {file}\n{text}"))
+        .collect();
         insta::assert_snapshot!(name, all);
     }
 }

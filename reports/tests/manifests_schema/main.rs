@@ -53,6 +53,7 @@ mod rbg;
 mod reference;
 mod schema;
 mod specs;
+mod targets;
 mod trtllm;
 mod validate;
 mod wiring;

@@ -155,6 +155,10 @@ pub(crate) struct Validators {
     pub(crate) role_binding: jsonschema::Validator,
     pub(crate) job: jsonschema::Validator,
     pub(crate) config_map: jsonschema::Validator,
+    /// LeaderWorkerSet v1 (derived schema, `tests/data/derived`).
+    pub(crate) lws: jsonschema::Validator,
+    /// DynamoGraphDeployment v1alpha1 (derived schema, `tests/data/derived`).
+    pub(crate) dgd: jsonschema::Validator,
     /// Whether the scaling adapter CRD's versions serve the `scale` subresource.
     pub(crate) adapter_scale: Vec<(String, bool)>,
 }
@@ -187,7 +191,42 @@ pub(crate) fn validators() -> &'static Validators {
                 )
             })
             .collect();
+        // The Kubernetes types the derived schemas embed, from the strict schemas above:
+        // controller-gen writes the same k8s.io/api types into every CRD.
+        let template =
+            roles("v1alpha2")["properties"]["standalonePattern"]["properties"]["template"].clone();
+        let pod_spec = template["properties"]["spec"].clone();
+        let container = pod_spec["properties"]["containers"]["items"].clone();
+        let mut extra_pod_spec = pod_spec.clone();
+        // Dynamo's ExtraPodSpec: an inline PodSpec with nothing required, plus the main
+        // container.
+        extra_pod_spec.as_object_mut().unwrap().remove("required");
+        extra_pod_spec["properties"]["mainContainer"] = container.clone();
+        let hpa = load_json("k8s/horizontalpodautoscaler-autoscaling-v2.json");
+        let embedded = |name: &str| -> Value {
+            match name {
+                "PodTemplateSpec" => template.clone(),
+                "PodSpec" => pod_spec.clone(),
+                "ExtraPodSpec" => extra_pod_spec.clone(),
+                "Container" => container.clone(),
+                "EnvVar" => container["properties"]["env"]["items"].clone(),
+                "Probe" => container["properties"]["livenessProbe"].clone(),
+                "HorizontalPodAutoscalerBehavior" => {
+                    hpa["properties"]["spec"]["properties"]["behavior"].clone()
+                }
+                "MetricSpec" => hpa["properties"]["spec"]["properties"]["metrics"]["items"].clone(),
+                other => panic!("derived schema embeds unknown type {other}"),
+            }
+        };
+        let derived = |rel: &str| {
+            let mut s = embed(&strict(&load_json(rel)), &embedded);
+            s.as_object_mut().unwrap().remove("x-xpyd-source");
+            s["properties"]["metadata"] = meta.clone();
+            compile(&s)
+        };
         Validators {
+            lws: derived("derived/leaderworkerset.x-k8s.io_v1.json"),
+            dgd: derived("derived/nvidia.com_dynamographdeployments_v1alpha1.json"),
             rbg_v1alpha2: crd_validator(&rbg, "v1alpha2", &meta),
             rbg_v1alpha1: crd_validator(&rbg, "v1alpha1", &meta),
             patch_v1alpha2: compile(&t2),
@@ -214,6 +253,25 @@ pub(crate) fn validators() -> &'static Validators {
             adapter_scale,
         }
     })
+}
+
+/// Every `{"x-xpyd-k8s": NAME}` node replaced by the strict schema of that Kubernetes
+/// type.
+fn embed(s: &Value, embedded: &dyn Fn(&str) -> Value) -> Value {
+    match s {
+        Value::Object(o) => {
+            if let Some(Value::String(name)) = o.get("x-xpyd-k8s") {
+                return embedded(name);
+            }
+            Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), embed(v, embedded)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|v| embed(v, embedded)).collect()),
+        _ => s.clone(),
+    }
 }
 
 pub(crate) fn schema_errors(v: &jsonschema::Validator, obj: &Value, what: &str) -> Vec<String> {

@@ -398,6 +398,71 @@ fn check_config_map(obj: &Value, errs: &mut Vec<String>) {
     }
 }
 
+/// LWS webhook rules (`size >= 1`, `replicas >= 0`) and the pods of its templates.
+fn check_lws(obj: &Value, errs: &mut Vec<String>) {
+    let s = &obj["spec"];
+    if s["replicas"].as_i64().is_some_and(|n| n < 0) {
+        errs.push("spec.replicas must be >= 0".into());
+    }
+    let lwt = &s["leaderWorkerTemplate"];
+    if lwt["size"].as_i64().is_some_and(|n| n < 1) {
+        errs.push("spec.leaderWorkerTemplate.size must be >= 1".into());
+    }
+    let injected = ["LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"];
+    for k in ["leaderTemplate", "workerTemplate"] {
+        if let Some(t) = lwt.get(k) {
+            check_pod(
+                t,
+                &format!("spec.leaderWorkerTemplate.{k}"),
+                &injected,
+                errs,
+            );
+        }
+    }
+}
+
+/// DynamoGraphDeployment services: known component types, a main container per
+/// service checked as a pod's, positive replicas, HPA bounds.
+fn check_dgd(obj: &Value, errs: &mut Vec<String>) {
+    let services = obj["spec"]["services"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    if !services.values().any(|s| s["componentType"] == "frontend") {
+        errs.push("spec.services: no frontend".into());
+    }
+    for (name, s) in &services {
+        let p = format!("spec.services.{name}");
+        if !matches!(
+            s["componentType"].as_str(),
+            Some("frontend" | "worker" | "planner" | "main")
+        ) {
+            errs.push(format!(
+                "{p}.componentType {} is not one the operator knows",
+                s["componentType"]
+            ));
+        }
+        if s["replicas"].as_i64().is_some_and(|n| n < 0) {
+            errs.push(format!("{p}.replicas must be >= 0"));
+        }
+        let pod = json!({"spec": {"containers": [s["extraPodSpec"]["mainContainer"].clone()]}});
+        check_pod(&pod, &p, &[], errs);
+        let a = &s["autoscaling"];
+        if a.is_object() {
+            let (min, max) = (
+                a["minReplicas"].as_i64().unwrap_or(1),
+                a["maxReplicas"].as_i64().unwrap_or(0),
+            );
+            if min < 1 || max < min {
+                errs.push(format!(
+                    "{p}.autoscaling: needs 1 <= minReplicas <= maxReplicas"
+                ));
+            }
+            check_behavior(&a["behavior"], errs);
+        }
+    }
+}
+
 /// All errors of one object: its schema, CEL rules and API-server checks.
 /// `strict_pods` adds the pod-level checks (off for third-party examples).
 pub(crate) fn validate_object(obj: &Value, strict_pods: bool) -> Vec<String> {
@@ -432,6 +497,14 @@ pub(crate) fn validate_object(obj: &Value, strict_pods: bool) -> Vec<String> {
         ("v1", "ConfigMap") => {
             errs.extend(schema_errors(&v.config_map, obj, kind));
             check_config_map(obj, &mut errs);
+        }
+        ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet") => {
+            errs.extend(schema_errors(&v.lws, obj, kind));
+            check_lws(obj, &mut errs);
+        }
+        ("nvidia.com/v1alpha1", "DynamoGraphDeployment") => {
+            errs.extend(schema_errors(&v.dgd, obj, kind));
+            check_dgd(obj, &mut errs);
         }
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
             errs.extend(schema_errors(&v.role_binding, obj, kind))
