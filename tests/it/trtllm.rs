@@ -124,3 +124,57 @@ fn manifest_targets_from_the_cli() {
     );
     assert!(!bad.exists());
 }
+
+#[test]
+fn engine_holds_and_stream_interval_reach_the_manifests() {
+    let dir = tmpdir("engine-holds-manifest");
+    let manifest = |name: &str, text: &str| {
+        let f = write(&dir, &format!("{name}.toml"), text);
+        let out = dir.join(name);
+        let o = xpyd(&[
+            "manifest",
+            f.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        (o, out.join("manifests/rolebasedgroup.yaml"))
+    };
+    // Dynamo's TensorRT-LLM decode worker: the batch wait in its engine-args override.
+    let pd = trtllm("disaggregated").replace(
+        "[deployment.decode]\nreplicas = 1\ntp = 1",
+        "[deployment.decode]\nreplicas = 1\ntp = 1\nengine = { batch-wait-timeout-iters = 50, batch-wait-max-tokens-ratio = 0.45 }",
+    );
+    let (o, rbg) = manifest("trt-pd", &pd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rbg = std::fs::read_to_string(rbg).unwrap();
+    assert!(
+        rbg.contains(r#""batch_wait_timeout_iters":50,"batch_wait_max_tokens_ratio":0.45}"#),
+        "{rbg}"
+    );
+    assert_eq!(
+        rbg.matches("batch_wait_timeout_iters").count(),
+        1,
+        "decode only"
+    );
+    // trtllm-serve takes it only from an options file: refused, naming the field.
+    let agg = trtllm("aggregated").replace(
+        "[deployment.aggregated]\nreplicas = 1\ntp = 1",
+        "[deployment.aggregated]\nreplicas = 1\ntp = 1\nengine = { batch-wait-timeout-iters = 50 }",
+    );
+    let (o, _) = manifest("trt-agg", &agg);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("aggregated.engine.batch-wait-timeout-iters") && e.contains("options file"),
+        "{e}"
+    );
+    // SGLang: --stream-interval on the engine's command line.
+    let sg = SMALL.replace(
+        "[deployment.decode]\nreplicas = 1\ntp = 1",
+        "[deployment.decode]\nreplicas = 1\ntp = 1\nengine = { stream-interval = 10 }",
+    );
+    let (o, rbg) = manifest("sglang-pd", &sg);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rbg = std::fs::read_to_string(rbg).unwrap();
+    assert_eq!(rbg.matches("--stream-interval").count(), 1, "{rbg}");
+}

@@ -581,6 +581,9 @@ pub fn plan_job_objects(spec: &PlanJobSpec) -> Result<Vec<(String, Value)>, Mani
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    // The image's user (distroless `nonroot`, see the Dockerfile): the
+                    // claim's files become writable by its group.
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "fsGroup": 65532},
                     "containers": [{
                         "name": "xpyd",
                         "image": spec.image,

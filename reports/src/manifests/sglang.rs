@@ -263,6 +263,9 @@ fn engine(
     if let Some(b) = e.block_size {
         push("--page-size", b.to_string());
     }
+    if let Some(k) = e.stream_interval {
+        push("--stream-interval", k.to_string());
+    }
     if let Some(d) = e.kv_cache_dtype {
         let d = match d {
             KvCacheDtype::Auto => "auto",

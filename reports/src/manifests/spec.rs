@@ -8,7 +8,7 @@
 //! are pinned values, so the same input gives byte-identical manifests.
 
 use super::ManifestError;
-use xpyd_sim::scenario::Backend;
+use xpyd_sim::scenario::{Backend, ContextWait};
 
 /// Longest deployment name accepted: RBG derives pod names such as
 /// `NAME-prefill-12` and headless services `s-NAME-prefill` from it, and both must stay
@@ -222,6 +222,11 @@ pub struct EngineKnobs {
     pub block_size: Option<u32>,
     /// KV-cache element type.
     pub kv_cache_dtype: Option<KvCacheDtype>,
+    /// Tokens per streamed chunk (SGLang `--stream-interval`), when more than 1.
+    pub stream_interval: Option<u32>,
+    /// TensorRT-LLM's holding of prompts for batching (`batch_wait_*` or
+    /// `attention_dp_config`), written into the Dynamo workers' engine-args override.
+    pub context_wait: Option<ContextWait>,
 }
 
 /// KV-cache element type.

@@ -23,6 +23,7 @@ use super::dynamo::{SYSTEM_PORT, etcd, frontend, nats, worker_env, worker_probes
 use super::pod::{Container, EnvValue, HTTP_PORT, MODEL_MOUNT, Probes, Role, literal};
 use super::spec::{DeploymentSpec, RoleSpec, RoleTopology};
 use super::{Layout, equip_engine};
+use xpyd_sim::scenario::ContextWait;
 
 /// `tokens_per_block` of TensorRT-LLM's `KvCacheConfig` (`tensorrt_llm/llmapi/llm_args.py`).
 const DEFAULT_BLOCK: u32 = 32;
@@ -32,15 +33,35 @@ const DEFAULT_BLOCK: u32 = 32;
 const PD_OVERRIDE: &str = r#"{"cache_transceiver_config":{"backend":"DEFAULT"}}"#;
 
 /// [`PD_OVERRIDE`], with TensorRT-LLM's MTP `speculative_config` when the deployment
-/// decodes speculatively.
-fn pd_override(spec: &DeploymentSpec) -> String {
-    match &spec.speculative {
-        None => PD_OVERRIDE.to_string(),
-        Some(s) => format!(
-            r#"{{"cache_transceiver_config":{{"backend":"DEFAULT"}},"speculative_config":{{"decoding_type":"MTP","num_nextn_predict_layers":{}}}}}"#,
+/// decodes speculatively and the role's prompt holds (`batch_wait_timeout_iters` /
+/// `batch_wait_max_tokens_ratio`, or `attention_dp_config` with `enable_balance`), in
+/// that fixed key order.
+fn pd_override(spec: &DeploymentSpec, r: &RoleSpec) -> String {
+    // The override without its closing brace, the extra keys, the brace again.
+    let mut o = PD_OVERRIDE[..PD_OVERRIDE.len() - 1].to_string();
+    if let Some(s) = &spec.speculative {
+        o.push_str(&format!(
+            r#","speculative_config":{{"decoding_type":"MTP","num_nextn_predict_layers":{}}}"#,
             s.draft_tokens
-        ),
+        ));
     }
+    match r.engine.context_wait {
+        None => {}
+        Some(ContextWait::Batch {
+            timeout_iters,
+            max_tokens_ratio,
+        }) => o.push_str(&format!(
+            r#","batch_wait_timeout_iters":{timeout_iters},"batch_wait_max_tokens_ratio":{max_tokens_ratio:?}"#
+        )),
+        Some(ContextWait::AttentionDpBalance {
+            timeout_iters,
+            batching_wait_iters,
+        }) => o.push_str(&format!(
+            r#","attention_dp_config":{{"enable_balance":true,"timeout_iters":{timeout_iters},"batching_wait_iters":{batching_wait_iters}}}"#
+        )),
+    }
+    o.push('}');
+    o
 }
 
 /// What the TensorRT-LLM manifests cannot express for `role`.
@@ -86,6 +107,19 @@ pub(super) fn check_role(
                 reason,
             });
         }
+    }
+    if let (RoleTopology::Aggregated(_), Some(w)) = (topology, r.engine.context_wait) {
+        let (key, value) = match w {
+            ContextWait::Batch { timeout_iters, .. } => {
+                ("batch-wait-timeout-iters", timeout_iters.to_string())
+            }
+            ContextWait::AttentionDpBalance { .. } => ("attention-dp-balance", "true".into()),
+        };
+        return Err(ManifestError::Invalid {
+            field: format!("{role}.engine.{key}"),
+            value,
+            reason: "trtllm-serve takes batch_wait_* and attention_dp_config only from an options file, which is not emitted: leave them unset or use a disaggregated (Dynamo) deployment".into(),
+        });
     }
     if let (RoleTopology::Aggregated(_), Some(b)) = (topology, r.engine.block_size)
         && b != DEFAULT_BLOCK
@@ -234,7 +268,7 @@ fn dynamo_worker(
     }
     if let Some(pd) = pd {
         push("--disaggregation-mode", pd.to_string());
-        push("--override-engine-args", pd_override(spec));
+        push("--override-engine-args", pd_override(spec, r));
     }
     if r.dp > 1 {
         a.push("--enable-attention-dp".into());

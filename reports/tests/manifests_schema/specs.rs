@@ -28,6 +28,8 @@ fn role(tp: u32, replicas: u32, gpus_per_node: u32) -> RoleSpec {
             mem_fraction: Some(0.88),
             block_size: Some(64),
             kv_cache_dtype: Some(KvCacheDtype::Fp8),
+            stream_interval: None,
+            context_wait: None,
         },
         autoscaling: None,
         node_selector: Vec::new(),
