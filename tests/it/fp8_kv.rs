@@ -42,8 +42,11 @@ fn cost_labels_fp8_kv_decode_attention_calibrated_on_h100() {
     // MLA over an fp8 latent cache too.
     let d = cost("deepseek-v3", "h100", "8", "fp8");
     assert_eq!(d["sources"]["attention_decode"], "calibrated", "{d}");
-    // No fp8-KV rows in the H200 profile: the roofline, and the run says so.
+    // The H200 profile has fp8-KV rows too (2026-12-06); a GPU without a profile
+    // stays on the roofline, and the run says so.
     let r = cost("llama-3.1-8b", "h200", "1", "fp8");
-    assert_eq!(r["sources"]["attention_decode"], "roofline", "{r}");
-    assert_eq!(r["source"], "roofline", "{r}");
+    assert_eq!(r["sources"]["attention_decode"], "calibrated", "{r}");
+    let a = cost("llama-3.1-8b", "a100", "1", "fp8");
+    assert_eq!(a["sources"]["attention_decode"], "roofline", "{a}");
+    assert_eq!(a["source"], "roofline", "{a}");
 }

@@ -148,7 +148,7 @@ fn engine_holds_and_stream_interval_reach_the_manifests() {
     assert!(o.status.success(), "{}", stderr(&o));
     let rbg = std::fs::read_to_string(rbg).unwrap();
     assert!(
-        rbg.contains(r#""batch_wait_timeout_iters":50,"batch_wait_max_tokens_ratio":0.45}"#),
+        rbg.contains(r#"\"batch_wait_timeout_iters\":50,\"batch_wait_max_tokens_ratio\":0.45}"#),
         "{rbg}"
     );
     assert_eq!(
