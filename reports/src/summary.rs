@@ -276,6 +276,8 @@ pub struct FailureSummary {
     pub node_failures: u64,
     /// Requests in flight on a failed instance (also in `requests.lost`).
     pub lost: u64,
+    /// Retries of requests lost to a failure (`failures.retries`), each retry counted.
+    pub retries: u64,
     /// Per role: failures and availability.
     pub roles: Vec<RoleAvailabilityRow>,
 }
@@ -301,6 +303,7 @@ impl FailureSummary {
             instance_failures: f.instance_failures,
             node_failures: f.node_failures,
             lost: out.metrics.requests.lost.unwrap_or(0),
+            retries: f.retries,
             roles: f
                 .roles
                 .iter()
@@ -317,8 +320,8 @@ impl FailureSummary {
     /// The human summary's lines.
     pub fn to_text(&self) -> String {
         let mut t = format!(
-            "failures: {} instances failed ({} node failures), {} requests lost\n",
-            self.instance_failures, self.node_failures, self.lost
+            "failures: {} instances failed ({} node failures), {} requests lost, {} retries\n",
+            self.instance_failures, self.node_failures, self.lost, self.retries
         );
         for r in &self.roles {
             let _ = writeln!(

@@ -54,6 +54,8 @@ pub enum Event {
     Timeout(RequestId, u64),
     /// A failure (`[failures]`).
     Failure(FailureSource),
+    /// A failure's notice: the instances it will take down start draining.
+    Notice(FailureSource),
 }
 
 /// Where a failure comes from.

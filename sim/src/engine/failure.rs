@@ -31,6 +31,17 @@ pub(super) struct Failures {
     rngs: Vec<SimRng>,
     /// Failure rate of each process, per second (`None`: the process does not run).
     rates: Vec<Option<f64>>,
+    /// Notice before each process's failures (zero: none).
+    notices: Vec<SimDuration>,
+    /// Each process's next failure, once drawn (what its notice announces).
+    next_at: Vec<Option<SimTime>>,
+    /// Per instance: the failure a notice announced, while it is pending (the instance
+    /// drains until then and is replaced then).
+    reclaim: Vec<Option<SimTime>>,
+    /// Times a lost request is retried on another instance.
+    budget: u32,
+    /// Retries so far.
+    retries: u64,
     /// Nodes each instance spans: first node and count.
     spans: Vec<(u32, u32)>,
     /// Instance failures so far, per role (in the system's role order).
@@ -59,7 +70,13 @@ impl Failures {
         let mut rates: Vec<Option<f64>> =
             tps.iter().map(|&tp| cfg.instance_rate_per_s(tp)).collect();
         rates.extend((0..nodes).map(|_| cfg.node_rate_per_s()));
+        let processes = rates.len();
         Failures {
+            notices: vec![cfg.drain_notice; processes],
+            next_at: vec![None; processes],
+            reclaim: vec![None; tps.len()],
+            budget: cfg.retries,
+            retries: 0,
             rngs: (0..rates.len() as u32)
                 .map(|k| streams.get(Stream::Failure(k)))
                 .collect(),
@@ -70,6 +87,20 @@ impl Failures {
             recovering: vec![false; tps.len()],
             down: vec![(0, SimTime::ZERO); roles],
             down_ns: vec![0; roles],
+        }
+    }
+}
+
+impl Failures {
+    /// Instance `i` of role `memo` stopped serving at `now` until a replacement is ready:
+    /// its role is down from now (once per instance).
+    fn start_down(&mut self, i: InstanceId, memo: usize, now: SimTime) {
+        if !std::mem::replace(&mut self.recovering[usize::from(i.0)], true) {
+            let d = &mut self.down[memo];
+            if d.0 == 0 {
+                d.1 = now;
+            }
+            d.0 += 1;
         }
     }
 }
@@ -95,6 +126,9 @@ pub struct FailureReport {
     pub instance_failures: u64,
     /// Node failures (processes and trace).
     pub node_failures: u64,
+    /// Requests lost to a failure and retried on another instance (`failures.retries`),
+    /// counting each retry.
+    pub retries: u64,
     /// Per role, in the system's role order.
     pub roles: Vec<RoleAvailability>,
 }
@@ -104,6 +138,11 @@ impl Simulation<'_> {
     pub(super) fn start_failures(&mut self) {
         let Some(cfg) = &self.sc.failures else { return };
         for (j, e) in cfg.events.iter().enumerate() {
+            if e.notice > SimDuration::ZERO {
+                let at = SimTime(e.at.as_nanos().saturating_sub(e.notice.as_nanos()));
+                self.queue
+                    .push(at, Event::Notice(FailureSource::Trace(j as u32)));
+            }
             self.queue
                 .push(e.at, Event::Failure(FailureSource::Trace(j as u32)));
         }
@@ -127,8 +166,102 @@ impl Simulation<'_> {
         let left = self.stop.since(self.now).as_secs_f64();
         if gap <= left {
             let at = self.now + SimDuration::from_secs_f64(gap);
+            let notice = f.notices[k as usize];
+            f.next_at[k as usize] = Some(at);
+            if notice > SimDuration::ZERO {
+                let from = SimTime(at.as_nanos().saturating_sub(notice.as_nanos())).max(self.now);
+                self.queue
+                    .push(from, Event::Notice(FailureSource::Process(k)));
+            }
             self.queue
                 .push(at, Event::Failure(FailureSource::Process(k)));
+        }
+    }
+
+    /// What a failure source takes down, and when: a process's next failure or a trace
+    /// entry's.
+    fn failure_target(&self, source: FailureSource) -> (FailureTarget, Option<SimTime>) {
+        let n = self.insts.len() as u32;
+        match source {
+            FailureSource::Process(k) => {
+                let f = self.failures.as_ref().expect("failure state");
+                let target = if k < n {
+                    FailureTarget::Instance(k as u16)
+                } else {
+                    FailureTarget::Node(k - n)
+                };
+                (target, f.next_at[k as usize])
+            }
+            FailureSource::Trace(j) => {
+                let cfg = self.sc.failures.as_ref().expect("failure events");
+                let e = &cfg.events[j as usize];
+                (e.target, Some(e.at))
+            }
+        }
+    }
+
+    /// The instances `target` takes down (an instance index the system lacks: none).
+    fn instances_of(&self, target: FailureTarget) -> Vec<InstanceId> {
+        let n = self.insts.len() as u32;
+        match target {
+            FailureTarget::Instance(i) if u32::from(i) < n => vec![InstanceId(i)],
+            FailureTarget::Instance(_) => Vec::new(),
+            FailureTarget::Node(node) => {
+                let f = self.failures.as_ref().expect("failure state");
+                self.insts
+                    .ids()
+                    .filter(|&i| {
+                        let (first, count) = f.spans[usize::from(i.0)];
+                        (first..first + count).contains(&node)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// A failure's notice: the instances it will take down stop taking requests and
+    /// drain until it comes.
+    pub(super) fn on_notice(&mut self, source: FailureSource) {
+        let (target, at) = self.failure_target(source);
+        let Some(at) = at else { return };
+        for i in self.instances_of(target) {
+            self.notice_instance(i, at);
+        }
+    }
+
+    /// Instance `i` learns it goes at `at`: a serving replica drains from now on (its
+    /// role counts as down until the replacement is ready); a starting one drains once
+    /// started. Either is replaced at `at`. A stopped or draining one is not concerned.
+    fn notice_instance(&mut self, i: InstanceId, at: SimTime) {
+        let was = self.insts[i].lifecycle();
+        if matches!(was, Lifecycle::Stopped | Lifecycle::Draining) {
+            return;
+        }
+        let now = self.now;
+        let memo = self.insts[i].memo();
+        let f = self.failures.as_mut().expect("failure state");
+        let r = &mut f.reclaim[usize::from(i.0)];
+        *r = Some(r.map_or(at, |t| t.min(at)));
+        if was == Lifecycle::Ready {
+            f.start_down(i, memo, now);
+            self.transition(i, Lifecycle::Draining);
+            self.maybe_stop(i);
+        }
+    }
+
+    /// Whether instance `i` awaits a failure a notice announced (the autoscaler leaves
+    /// its slot alone, and a start finishing then drains at once).
+    pub(super) fn reclaim_pending(&self, i: InstanceId) -> bool {
+        self.failures
+            .as_ref()
+            .is_some_and(|f| f.reclaim[usize::from(i.0)].is_some())
+    }
+
+    /// The autoscaler removed starting instance `i`: a failure announced for it has
+    /// nothing left to replace.
+    pub(super) fn forget_reclaim(&mut self, i: InstanceId) {
+        if let Some(f) = self.failures.as_mut() {
+            f.reclaim[usize::from(i.0)] = None;
         }
     }
 
@@ -138,57 +271,51 @@ impl Simulation<'_> {
         source: FailureSource,
         sink: &mut dyn FnMut(&RequestRecord),
     ) {
-        let n = self.insts.len() as u32;
-        let target = match source {
-            FailureSource::Process(k) => {
-                if self.live > 0 || !self.gen_done {
-                    self.schedule_failure(k);
-                }
-                if k < n {
-                    FailureTarget::Instance(k as u16)
-                } else {
-                    FailureTarget::Node(k - n)
-                }
+        let (target, _) = self.failure_target(source);
+        if let FailureSource::Process(k) = source {
+            let f = self.failures.as_mut().expect("failure state");
+            f.next_at[k as usize] = None;
+            if self.live > 0 || !self.gen_done {
+                self.schedule_failure(k);
             }
-            FailureSource::Trace(j) => {
-                let cfg = self.sc.failures.as_ref().expect("failure events");
-                cfg.events[j as usize].target
-            }
-        };
-        match target {
-            // The aggregated baseline may have fewer instances than the deployment the
-            // trace names: an index beyond them fails nothing there.
-            FailureTarget::Instance(i) if u32::from(i) < n => {
-                self.fail_instance(InstanceId(i), sink)
-            }
-            FailureTarget::Instance(_) => {}
-            FailureTarget::Node(node) => {
-                let f = self.failures.as_mut().expect("failure state");
-                f.node_failures += 1;
-                let on: Vec<InstanceId> = self
-                    .insts
-                    .ids()
-                    .filter(|&i| {
-                        let (first, count) = f.spans[usize::from(i.0)];
-                        (first..first + count).contains(&node)
-                    })
-                    .collect();
-                for i in on {
-                    self.fail_instance(i, sink);
-                }
+        }
+        if let FailureTarget::Node(_) = target {
+            self.failures.as_mut().expect("failure state").node_failures += 1;
+        }
+        // Retried requests are routed once every instance the failure takes is down.
+        let mut retried = Vec::new();
+        for i in self.instances_of(target) {
+            self.fail_instance(i, sink, &mut retried);
+        }
+        for id in retried {
+            if !self.dispatch(id) {
+                self.unrouted.push_back(id);
             }
         }
     }
 
-    /// Instance `i` fails now: its requests are lost, its start (if any) is cancelled,
-    /// and a replacement starts unless it was draining.
-    fn fail_instance(&mut self, i: InstanceId, sink: &mut dyn FnMut(&RequestRecord)) {
+    /// Instance `i` fails now: its requests are lost (or retried, into `retried`), its
+    /// start (if any) is cancelled, and a replacement starts unless it was draining
+    /// (being scaled down). An instance a notice announced this failure to is replaced
+    /// whatever it became since (drained and stopped, or draining).
+    fn fail_instance(
+        &mut self,
+        i: InstanceId,
+        sink: &mut dyn FnMut(&RequestRecord),
+        retried: &mut Vec<RequestId>,
+    ) {
+        let now = self.now;
         let was = self.insts[i].lifecycle();
-        if was == Lifecycle::Stopped {
+        let f = self.failures.as_mut().expect("failure state");
+        let slot = &mut f.reclaim[usize::from(i.0)];
+        let announced = *slot == Some(now);
+        if announced {
+            *slot = None;
+        }
+        if was == Lifecycle::Stopped && !announced {
             return;
         }
         let memo = self.insts[i].memo();
-        let f = self.failures.as_mut().expect("failure state");
         f.failures[memo] += 1;
         let victims: Vec<RequestId> = self
             .reqs
@@ -202,9 +329,8 @@ impl Simulation<'_> {
             })
             .collect();
         for id in victims {
-            self.abort_request(id, Outcome::Lost, sink);
+            self.lose(id, sink, retried);
         }
-        let now = self.now;
         if was == Lifecycle::Starting {
             self.cancel_load(i);
             if self.storage.cancel(now, LoadFlow::Replica(i)) {
@@ -223,18 +349,69 @@ impl Simulation<'_> {
         if inst.lifecycle() != Lifecycle::Stopped {
             inst.set_lifecycle(Lifecycle::Stopped, now);
         }
-        if was == Lifecycle::Draining {
+        if was == Lifecycle::Draining && !announced {
             return;
         }
         self.start_replica(i);
         let f = self.failures.as_mut().expect("failure state");
-        if !std::mem::replace(&mut f.recovering[usize::from(i.0)], true) {
-            let d = &mut f.down[memo];
-            if d.0 == 0 {
-                d.1 = now;
-            }
-            d.0 += 1;
+        f.start_down(i, memo, now);
+    }
+
+    /// Request `id` was on a failed instance: the router retries it on another one
+    /// while its budget lasts (from its prompt, into `retried`, routed by the caller),
+    /// else it ends as lost.
+    fn lose(
+        &mut self,
+        id: RequestId,
+        sink: &mut dyn FnMut(&RequestRecord),
+        retried: &mut Vec<RequestId>,
+    ) {
+        let f = self.failures.as_mut().expect("failure state");
+        if self.reqs[id].retries >= f.budget {
+            self.abort_request(id, Outcome::Lost, sink);
+            return;
         }
+        f.retries += 1;
+        let (p, d) = self.detach(id);
+        let old = &self.reqs[id];
+        let mut fresh = Request::new(
+            old.serial,
+            old.arrival,
+            old.input_tokens,
+            old.output_tokens,
+            old.client,
+        );
+        fresh.session = old.session;
+        fresh.warmup = old.warmup;
+        fresh.prefix_keys = old.prefix_keys.clone();
+        fresh.hash_block_tokens = old.hash_block_tokens;
+        fresh.retries = old.retries + 1;
+        let (arrival, serial) = (old.arrival, old.serial);
+        let new = if old.aborted {
+            // An event still names the old slot (it frees it when it pops): the retry
+            // takes another, with its own client timeout at the original instant.
+            let (slot, old_bytes) = match self.free_slots.pop() {
+                Some(slot) => {
+                    let bytes = super::request_bytes(&self.reqs[slot]);
+                    self.reqs[slot] = fresh;
+                    (slot, bytes)
+                }
+                None => (self.reqs.push(fresh), 0),
+            };
+            self.hold(slot, old_bytes);
+            if let Some(t) = self.timeout {
+                self.queue
+                    .push_late((arrival + t).max(self.now), Event::Timeout(slot, serial));
+            }
+            slot
+        } else {
+            let old_bytes = super::request_bytes(old);
+            self.reqs[id] = fresh;
+            self.hold(id, old_bytes);
+            id
+        };
+        self.wake_detached(p, d);
+        retried.push(new);
     }
 
     /// Instance `i` became ready or its start was cancelled by its controller: if it
@@ -286,6 +463,7 @@ impl Simulation<'_> {
         Some(FailureReport {
             instance_failures: f.failures.iter().sum(),
             node_failures: f.node_failures,
+            retries: f.retries,
             roles,
         })
     }

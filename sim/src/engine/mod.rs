@@ -414,6 +414,8 @@ fn event_code(ev: &Event) -> (u64, u64) {
         Event::Timeout(_, serial) => (13, serial),
         Event::Failure(FailureSource::Process(k)) => (14, u64::from(k)),
         Event::Failure(FailureSource::Trace(j)) => (15, u64::from(j)),
+        Event::Notice(FailureSource::Process(k)) => (16, u64::from(k)),
+        Event::Notice(FailureSource::Trace(j)) => (17, u64::from(j)),
     }
 }
 
@@ -708,6 +710,7 @@ impl<'s> Simulation<'s> {
                 Event::InstanceReady(i, e) => self.on_instance_ready(i, e),
                 Event::Timeout(id, _) => self.on_timeout(id, sink),
                 Event::Failure(source) => self.on_failure(source, sink),
+                Event::Notice(source) => self.on_notice(source),
             }
             if self.over_budget {
                 // Stop here; what is held is reported unfinished below.

@@ -55,7 +55,8 @@ pub use deployment::{
 };
 pub use error::ScenarioError;
 pub use failures::{
-    FailureEvent, FailureEventFile, FailureTarget, FailuresConfig, FailuresFile, MTBF_RANGE_HOURS,
+    FailureEvent, FailureEventFile, FailureTarget, FailuresConfig, FailuresFile, MAX_NOTICE_S,
+    MAX_RETRIES, MTBF_RANGE_HOURS,
 };
 pub use file::{
     BaselineFile, DynamoFile, EfficiencyFile, HardwareFile, KvTransferFile, ModelFile,

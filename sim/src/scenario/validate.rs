@@ -413,7 +413,7 @@ impl Scenario {
                     }
                     Topology::Aggregated(r) => r.max_instances(),
                 };
-                Some(super::failures::failures_config(&v, f, instances)?)
+                Some(super::failures::failures_config(&v, f, instances, false)?)
             }
             None => None,
         };
