@@ -61,11 +61,13 @@ pub enum Event {
 /// Where a failure comes from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum FailureSource {
-    /// Failure process `k`: instance `k`'s GPUs below the instance count, else node
-    /// `k - instances`.
+    /// Failure process `k`: with `[failures]`, instance `k`'s GPUs below the instance
+    /// count, else node `k - instances`; then the spot instances' reclaims.
     Process(u32),
     /// Entry `j` of `[[failures.events]]` (in time order).
     Trace(u32),
+    /// Entry `j` of `[[spot.events]]` (in time order): a spot reclaim.
+    Spot(u32),
 }
 
 /// The phase bit of [`EventQueue::push_late`] events: set in the low word of the key, so

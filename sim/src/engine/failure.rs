@@ -22,12 +22,15 @@
 //!   `1 - down time / end time` per role.
 
 use super::*;
-use crate::scenario::{FailureTarget, FailuresConfig};
+use crate::scenario::{FailureTarget, FailuresConfig, SpotConfig};
 use rand_distr::{Distribution, Exp};
 
 /// The failure state of a run with `[failures]`.
 pub(super) struct Failures {
-    /// One stream per process: instances first, then nodes.
+    /// What each process takes down: with `[failures]`, instance `k`'s GPUs for each `k`,
+    /// then each node; then each spot instance's reclaims.
+    kinds: Vec<Process>,
+    /// One stream per process.
     rngs: Vec<SimRng>,
     /// Failure rate of each process, per second (`None`: the process does not run).
     rates: Vec<Option<f64>>,
@@ -48,6 +51,10 @@ pub(super) struct Failures {
     failures: Vec<u64>,
     /// Node failures so far.
     node_failures: u64,
+    /// Spot reclaims so far, per role.
+    preemptions: Vec<u64>,
+    /// Per instance: whether it runs on spot capacity.
+    pub(super) spot: Vec<bool>,
     /// Instances whose replacement is starting.
     recovering: Vec<bool>,
     /// Per role: replacements starting, and since when the role is down.
@@ -56,42 +63,74 @@ pub(super) struct Failures {
     down_ns: Vec<u64>,
 }
 
+/// What a failure process takes down.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Process {
+    /// An instance's GPUs (`failures.gpu-mtbf-hours`).
+    Gpu(u16),
+    /// A node (`failures.node-mtbf-hours`).
+    Node(u32),
+    /// A spot instance's reclaims (`spot.preemption-rate-per-hour`).
+    Spot(u16),
+}
+
 impl Failures {
-    /// The state for `cfg` over instances of TP `tps` spanning `spans`, `nodes` nodes and
-    /// `roles` roles.
+    /// The state for `cfg` and `spot_cfg` over instances of TP `tps` spanning `spans`, spot
+    /// where `spot` says so, `nodes` nodes and `roles` roles.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
-        cfg: &FailuresConfig,
+        cfg: Option<&FailuresConfig>,
+        spot_cfg: Option<&SpotConfig>,
         streams: &Streams,
         tps: &[u32],
+        spot: Vec<bool>,
         spans: Vec<(u32, u32)>,
         nodes: u32,
         roles: usize,
     ) -> Failures {
-        let mut rates: Vec<Option<f64>> =
-            tps.iter().map(|&tp| cfg.instance_rate_per_s(tp)).collect();
-        rates.extend((0..nodes).map(|_| cfg.node_rate_per_s()));
-        let processes = rates.len();
+        let (mut kinds, mut rngs, mut rates, mut notices) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        if let Some(cfg) = cfg {
+            for (k, &tp) in tps.iter().enumerate() {
+                kinds.push(Process::Gpu(k as u16));
+                rates.push(cfg.instance_rate_per_s(tp));
+            }
+            for node in 0..nodes {
+                kinds.push(Process::Node(node));
+                rates.push(cfg.node_rate_per_s());
+            }
+            rngs.extend((0..kinds.len() as u32).map(|k| streams.get(Stream::Failure(k))));
+            notices.resize(kinds.len(), cfg.drain_notice);
+        }
+        if let Some(s) = spot_cfg {
+            for (i, _) in spot.iter().enumerate().filter(|(_, s)| **s) {
+                kinds.push(Process::Spot(i as u16));
+                rates.push(s.rate_per_s());
+                rngs.push(streams.get(Stream::Preemption(i as u32)));
+                notices.push(s.notice);
+            }
+        }
+        let processes = kinds.len();
         Failures {
-            notices: vec![cfg.drain_notice; processes],
+            kinds,
+            rngs,
+            rates,
+            notices,
             next_at: vec![None; processes],
             reclaim: vec![None; tps.len()],
-            budget: cfg.retries,
+            budget: cfg.map_or(0, |c| c.retries),
             retries: 0,
-            rngs: (0..rates.len() as u32)
-                .map(|k| streams.get(Stream::Failure(k)))
-                .collect(),
-            rates,
             spans,
             failures: vec![0; roles],
             node_failures: 0,
+            preemptions: vec![0; roles],
+            spot,
             recovering: vec![false; tps.len()],
             down: vec![(0, SimTime::ZERO); roles],
             down_ns: vec![0; roles],
         }
     }
-}
 
-impl Failures {
     /// Instance `i` of role `memo` stopped serving at `now` until a replacement is ready:
     /// its role is down from now (once per instance).
     fn start_down(&mut self, i: InstanceId, memo: usize, now: SimTime) {
@@ -112,6 +151,8 @@ pub struct RoleAvailability {
     pub role: &'static str,
     /// Its instances that failed.
     pub failures: u64,
+    /// Its spot instances reclaimed.
+    pub preemptions: u64,
     /// Time one of its replacements was starting, s.
     pub down_s: f64,
     /// `1 - down_s / end_s`: the fraction of the run the role had all the replicas its
@@ -126,6 +167,8 @@ pub struct FailureReport {
     pub instance_failures: u64,
     /// Node failures (processes and trace).
     pub node_failures: u64,
+    /// Spot instances reclaimed (processes and trace).
+    pub preemptions: u64,
     /// Requests lost to a failure and retried on another instance (`failures.retries`),
     /// counting each retry.
     pub retries: u64,
@@ -136,15 +179,33 @@ pub struct FailureReport {
 impl Simulation<'_> {
     /// Schedule the first failure of every process and every trace entry.
     pub(super) fn start_failures(&mut self) {
-        let Some(cfg) = &self.sc.failures else { return };
-        for (j, e) in cfg.events.iter().enumerate() {
-            if e.notice > SimDuration::ZERO {
-                let at = SimTime(e.at.as_nanos().saturating_sub(e.notice.as_nanos()));
-                self.queue
-                    .push(at, Event::Notice(FailureSource::Trace(j as u32)));
+        if self.failures.is_none() {
+            return;
+        }
+        let mut trace: Vec<(SimTime, SimDuration, FailureSource)> = Vec::new();
+        if let Some(cfg) = &self.sc.failures {
+            trace.extend(
+                (cfg.events.iter().enumerate())
+                    .map(|(j, e)| (e.at, e.notice, FailureSource::Trace(j as u32))),
+            );
+        }
+        // The baseline has no spot instance: the reclaims name the deployment's.
+        let has_spot = self
+            .failures
+            .as_ref()
+            .is_some_and(|f| f.spot.contains(&true));
+        if let Some(spot) = self.sc.spot.as_ref().filter(|_| has_spot) {
+            trace.extend(
+                (spot.events.iter().enumerate())
+                    .map(|(j, e)| (e.at, spot.notice, FailureSource::Spot(j as u32))),
+            );
+        }
+        for (at, notice, source) in trace {
+            if notice > SimDuration::ZERO {
+                let from = SimTime(at.as_nanos().saturating_sub(notice.as_nanos()));
+                self.queue.push(from, Event::Notice(source));
             }
-            self.queue
-                .push(e.at, Event::Failure(FailureSource::Trace(j as u32)));
+            self.queue.push(at, Event::Failure(source));
         }
         let processes = self.failures.as_ref().map_or(0, |f| f.rates.len());
         for k in 0..processes as u32 {
@@ -180,22 +241,27 @@ impl Simulation<'_> {
 
     /// What a failure source takes down, and when: a process's next failure or a trace
     /// entry's.
-    fn failure_target(&self, source: FailureSource) -> (FailureTarget, Option<SimTime>) {
-        let n = self.insts.len() as u32;
+    /// Whether it is a spot reclaim.
+    fn failure_target(&self, source: FailureSource) -> (FailureTarget, Option<SimTime>, bool) {
         match source {
             FailureSource::Process(k) => {
                 let f = self.failures.as_ref().expect("failure state");
-                let target = if k < n {
-                    FailureTarget::Instance(k as u16)
-                } else {
-                    FailureTarget::Node(k - n)
+                let (target, spot) = match f.kinds[k as usize] {
+                    Process::Gpu(i) => (FailureTarget::Instance(i), false),
+                    Process::Node(node) => (FailureTarget::Node(node), false),
+                    Process::Spot(i) => (FailureTarget::Instance(i), true),
                 };
-                (target, f.next_at[k as usize])
+                (target, f.next_at[k as usize], spot)
             }
             FailureSource::Trace(j) => {
                 let cfg = self.sc.failures.as_ref().expect("failure events");
                 let e = &cfg.events[j as usize];
-                (e.target, Some(e.at))
+                (e.target, Some(e.at), false)
+            }
+            FailureSource::Spot(j) => {
+                let cfg = self.sc.spot.as_ref().expect("spot events");
+                let e = &cfg.events[j as usize];
+                (FailureTarget::Instance(e.instance), Some(e.at), true)
             }
         }
     }
@@ -222,7 +288,7 @@ impl Simulation<'_> {
     /// A failure's notice: the instances it will take down stop taking requests and
     /// drain until it comes.
     pub(super) fn on_notice(&mut self, source: FailureSource) {
-        let (target, at) = self.failure_target(source);
+        let (target, at, _) = self.failure_target(source);
         let Some(at) = at else { return };
         for i in self.instances_of(target) {
             self.notice_instance(i, at);
@@ -271,7 +337,7 @@ impl Simulation<'_> {
         source: FailureSource,
         sink: &mut dyn FnMut(&RequestRecord),
     ) {
-        let (target, _) = self.failure_target(source);
+        let (target, _, spot) = self.failure_target(source);
         if let FailureSource::Process(k) = source {
             let f = self.failures.as_mut().expect("failure state");
             f.next_at[k as usize] = None;
@@ -285,7 +351,7 @@ impl Simulation<'_> {
         // Retried requests are routed once every instance the failure takes is down.
         let mut retried = Vec::new();
         for i in self.instances_of(target) {
-            self.fail_instance(i, sink, &mut retried);
+            self.fail_instance(i, spot, sink, &mut retried);
         }
         for id in retried {
             if !self.dispatch(id) {
@@ -301,6 +367,7 @@ impl Simulation<'_> {
     fn fail_instance(
         &mut self,
         i: InstanceId,
+        spot: bool,
         sink: &mut dyn FnMut(&RequestRecord),
         retried: &mut Vec<RequestId>,
     ) {
@@ -316,7 +383,11 @@ impl Simulation<'_> {
             return;
         }
         let memo = self.insts[i].memo();
-        f.failures[memo] += 1;
+        if spot {
+            f.preemptions[memo] += 1;
+        } else {
+            f.failures[memo] += 1;
+        }
         let victims: Vec<RequestId> = self
             .reqs
             .ids()
@@ -344,7 +415,7 @@ impl Simulation<'_> {
             time_s: now.as_secs_f64(),
             instance: i.0,
             role: inst.role().name(),
-            state: "failed",
+            state: if spot { "preempted" } else { "failed" },
         });
         if inst.lifecycle() != Lifecycle::Stopped {
             inst.set_lifecycle(Lifecycle::Stopped, now);
@@ -451,6 +522,7 @@ impl Simulation<'_> {
                 RoleAvailability {
                     role: names[k],
                     failures: f.failures[k],
+                    preemptions: f.preemptions[k],
                     down_s,
                     availability: if end_s > 0.0 {
                         1.0 - (down_s / end_s).min(1.0)
@@ -463,6 +535,7 @@ impl Simulation<'_> {
         Some(FailureReport {
             instance_failures: f.failures.iter().sum(),
             node_failures: f.node_failures,
+            preemptions: f.preemptions.iter().sum(),
             retries: f.retries,
             roles,
         })

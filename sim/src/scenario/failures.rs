@@ -240,6 +240,7 @@ mod tests {
                 ev(3.0, None, Some(5)),
                 ev(3.0, Some(3), None),
             ],
+            ..FailuresFile::default()
         })
         .unwrap();
         // A TP-4 instance fails four times as often as one GPU: every 1800 s.
