@@ -360,6 +360,22 @@ pub struct FailureSummary {
     pub preemptions: Option<u64>,
     /// Per role: failures and availability.
     pub roles: Vec<RoleAvailabilityRow>,
+    /// Every failure and spot reclaim of an instance, in time order.
+    #[serde(default)]
+    pub events: Vec<FailureEventRow>,
+}
+
+/// One instance failing or being reclaimed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FailureEventRow {
+    /// When, s (rounded to the microsecond).
+    pub time_s: f64,
+    /// The instance.
+    pub instance: u16,
+    /// Its role.
+    pub role: String,
+    /// `failed` or `preempted` (a spot reclaim).
+    pub kind: String,
 }
 
 /// One role's failures and availability.
@@ -398,6 +414,17 @@ impl FailureSummary {
                     preemptions: spot.then_some(r.preemptions),
                     down_s: round(r.down_s, 3),
                     availability: round(r.availability, 6),
+                })
+                .collect(),
+            events: out
+                .scale_events
+                .iter()
+                .filter(|e| matches!(e.state, "failed" | "preempted"))
+                .map(|e| FailureEventRow {
+                    time_s: round(e.time_s, 6),
+                    instance: e.instance,
+                    role: e.role.to_string(),
+                    kind: e.state.to_string(),
                 })
                 .collect(),
         })

@@ -17,7 +17,7 @@
 
 use super::ScenarioError;
 use super::check::Validator;
-use super::failures::{MAX_NOTICE_S, notice};
+use super::failures::notice;
 use crate::limits::{MAX_GPU_HOUR_USD, MAX_SCHEDULE_POINTS};
 use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,6 @@ pub(super) fn spot_config(
         "spot.notice-s",
         notice_s.unwrap_or(DEFAULT_SPOT_NOTICE_S),
     )?;
-    debug_assert!(DEFAULT_SPOT_NOTICE_S <= MAX_NOTICE_S);
     let gpu_hour_usd = gpu_hour_usd
         .map(|p| v.f64_in("spot.gpu-hour-usd", p, (0.0, MAX_GPU_HOUR_USD), "USD"))
         .transpose()?;
