@@ -113,7 +113,10 @@ fn spot_reclaims_retries_and_cost_split_in_every_output() {
         (out, stdout(&o))
     };
     let (out, text) = run("a");
-    assert!(text.contains("spot: 1 preemptions; GPU-hours spot"), "{text}");
+    assert!(
+        text.contains("spot: 1 preemptions; GPU-hours spot"),
+        "{text}"
+    );
     assert!(text.contains("1 spot preemptions"), "{text}");
     let s = json(&out.join("summary.json"));
     let f = &s["failures"];
