@@ -149,7 +149,7 @@ fn spot_reclaims_retries_and_cost_split_in_every_output() {
         sp["on_demand_cost_usd"].as_f64().unwrap(),
     );
     assert!((spot_c - spot_h).abs() < 1e-9 && (od_c - 3.0 * od_h).abs() < 1e-9);
-    let cost = s["system"]["cost_usd"].as_f64().unwrap();
+    let cost = s["cost_usd"].as_f64().unwrap();
     assert!((cost - spot_c - od_c).abs() < 1e-6, "{cost}");
     // The report shows failures and reclaims over time.
     let chart = std::fs::read_to_string(out.join("charts/failures.svg")).unwrap();
