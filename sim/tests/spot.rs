@@ -305,3 +305,37 @@ fn bad_spot_settings_are_refused_with_field_and_range() {
         assert!(msg.contains(what), "{what}: {msg}");
     }
 }
+
+#[test]
+fn spot_reclaims_under_autoscaling_account_for_every_request() {
+    // The shipped HPA scenario (2 to 8 replicas, a burst) with its 6 burst slots on spot,
+    // reclaimed often, 60 s notice, and GPU failures with retries: reclaims, drains,
+    // replacements and scale events interleave.
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/autoscale-burst.toml");
+    let text = std::fs::read_to_string(&file).unwrap()
+        + "\n[spot]\npreemption-rate-per-hour = 20\nnotice-s = 60\n\n\
+           [failures]\ngpu-mtbf-hours = 0.2\nretries = 1\n";
+    for seed in [1u64, 2] {
+        let sets = vec![
+            "deployment.aggregated.spot-replicas=6".to_string(),
+            "workload.requests=3000".to_string(),
+            format!("seed={seed}"),
+        ];
+        let sc = Scenario::from_text(&file, file.parent().unwrap(), &text, &sets).unwrap();
+        let (out, recs) = run(&sc);
+        check_accounting(&out, &recs).unwrap();
+        let f = out.failures.as_ref().unwrap();
+        assert!(f.preemptions > 0, "{f:?}");
+        assert!(out.spot_gpu_seconds_by_role[0] > 0.0);
+        // Only the spot slots (2..8) are reclaimed.
+        assert!(
+            out.scale_events
+                .iter()
+                .filter(|e| e.state == "preempted")
+                .all(|e| e.instance >= 2)
+        );
+        let (again, recs2) = run(&sc);
+        assert_eq!(out.trace_hash, again.trace_hash);
+        assert_eq!(recs, recs2);
+    }
+}
