@@ -57,6 +57,18 @@ fn check_accounting(out: &RunOutput, recs: &[RequestRecord]) -> Result<(), TestC
     for r in recs.iter().filter(|r| r.outcome == Outcome::Lost) {
         prop_assert!(r.ttft_ms.is_none() && r.e2e_ms.is_none(), "{:?}", r);
     }
+    // GPU time is accounted up to the last completion, whatever replicas did after it
+    // (a failure, a notice, a reclaim).
+    let held: f64 = out
+        .instances
+        .iter()
+        .map(|x| f64::from(x.tp) * out.metrics.makespan_s)
+        .sum();
+    prop_assert!(
+        out.gpu_seconds <= held + 1e-6,
+        "{} > {held}",
+        out.gpu_seconds
+    );
     let f = out.failures.as_ref().expect("a failure report");
     for role in &f.roles {
         prop_assert!((0.0..=1.0).contains(&role.availability), "{:?}", role);

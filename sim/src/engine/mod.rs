@@ -791,17 +791,28 @@ impl<'s> Simulation<'s> {
         let failures = self.failure_report(self.now);
         let metrics = self.collector.finish(self.gpus, &self.sc.slo);
         let until = SimTime::ZERO + SimDuration::from_secs_f64(metrics.makespan_s);
+        // With failures or spot capacity, replicas stop and start after the last
+        // completion too (a failure, a notice, a reclaim): their GPU time is clipped at
+        // the makespan. Without, the account is the one runs have always reported.
+        let clip = self.failures.is_some();
+        let active_ns = |x: &Instance| {
+            if clip {
+                x.active_ns_within(until)
+            } else {
+                x.active_ns_until(until)
+            }
+        };
         let gpu_seconds: f64 = self
             .insts
             .iter()
-            .map(|x| x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp()))
+            .map(|x| active_ns(x) as f64 * 1e-9 * f64::from(x.tp()))
             .sum();
         let roles = self.insts.iter().map(|x| x.memo() + 1).max().unwrap_or(0);
         let mut gpu_seconds_by_role = vec![0.0; roles];
         let mut spot_gpu_seconds_by_role = vec![0.0; roles];
         let spot = self.failures.as_ref().map(|f| &f.spot);
         for x in self.insts.iter() {
-            let s = x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp());
+            let s = active_ns(x) as f64 * 1e-9 * f64::from(x.tp());
             gpu_seconds_by_role[x.memo()] += s;
             if spot.is_some_and(|v| v[usize::from(x.id().0)]) {
                 spot_gpu_seconds_by_role[x.memo()] += s;
