@@ -1,25 +1,34 @@
-//! Failures in the event loop (`[failures]`): GPU and node failure processes and a trace
-//! of failure times, what a failure does to the requests on the instance, and its
-//! replacement.
+//! Failures and spot reclaims in the event loop (`[failures]`, `[spot]`): GPU and node
+//! failure processes, spot instances' reclaim processes and traces of both, their
+//! notices, what a failure does to the requests on the instance (lost, or retried by the
+//! router), and the replacement.
 //!
 //! Invariants:
-//! - Process `k` (instance `k`'s GPUs, then one per node) draws its exponential gaps from
-//!   its own stream ([`Stream::Failure`]), so failures never move arrivals, lengths or
-//!   router choices, and one process's draws do not depend on another's. A process keeps
-//!   running while the instance is stopped (failures of GPUs no replica holds change
-//!   nothing) and stops drawing once the workload is done and nothing is in flight, or
-//!   when its next failure falls after the stop time.
+//! - Each process (with `[failures]`: instance `k`'s GPUs, then one per node; then each
+//!   spot instance's reclaims) draws its exponential gaps from its own stream
+//!   ([`Stream::Failure`], [`Stream::Preemption`]), so failures never move arrivals,
+//!   lengths or router choices, and one process's draws do not depend on another's. A
+//!   process keeps running while the instance is stopped (failures of GPUs no replica
+//!   holds change nothing) and stops drawing once the workload is done and nothing is in
+//!   flight, or when its next failure falls after the stop time.
+//! - A failure with a notice is announced `notice` earlier (at 0 at the earliest): a
+//!   serving instance then drains (routers no longer see it), a starting one drains once
+//!   ready; the autoscaler leaves the slot alone until the failure, which replaces it
+//!   whatever it became meanwhile.
 //! - A failure hits an instance only while it holds its GPUs (starting, ready or
-//!   draining). Every request on it (queued, computing, decoding, its KV reserved there,
-//!   or in a KV transfer to or from it) ends as `lost` through the one abort path
-//!   ([`Simulation::abort_request`]), so KV blocks and counters are freed as for a
-//!   timeout; a transfer it takes part in is cancelled, freeing the peer's side too.
-//! - A failed instance that was starting or ready is replaced at once in the same slot
-//!   (its ReplicaSet creates a new pod): the replacement pays the full cold start through
-//!   the one start path ([`Simulation::start_replica`]); a draining one is not replaced.
-//!   The failed start's pending events go stale (epoch).
-//! - A role is down while one of its replacements is starting; availability is
-//!   `1 - down time / end time` per role.
+//!   draining), or when announced. Every request on it (queued, computing, decoding, its
+//!   KV reserved there, or in a KV transfer to or from it) leaves it through the one
+//!   detach path ([`Simulation::detach`]), so KV blocks and counters are freed as for a
+//!   timeout and a transfer it takes part in is cancelled, freeing the peer's side too;
+//!   it then ends as `lost`, or, while its retry budget lasts, starts over from its
+//!   prompt (same serial and arrival) and is routed once every instance the failure
+//!   takes is down.
+//! - A failed instance that was starting or ready (or announced) is replaced at once in
+//!   the same slot (its ReplicaSet creates a new pod): the replacement pays the full cold
+//!   start through the one start path ([`Simulation::start_replica`]); one being scaled
+//!   down is not replaced. The failed start's pending events go stale (epoch).
+//! - A role is down from a notice, or a failure, until the replacement is ready;
+//!   availability is `1 - down time / end time` per role.
 
 use super::*;
 use crate::scenario::{FailureTarget, FailuresConfig, SpotConfig};

@@ -211,7 +211,8 @@ pub struct ScaleEvent {
     pub instance: u16,
     /// Its role.
     pub role: &'static str,
-    /// The state it entered: `starting`, `ready`, `draining` or `stopped`.
+    /// The state it entered: `starting`, `ready`, `draining` or `stopped`; with
+    /// `[failures]` or `[spot]` also `failed` or `preempted` (a spot reclaim).
     pub state: &'static str,
 }
 
