@@ -181,14 +181,24 @@ fn a_reclaim_with_enough_notice_drains_gracefully() {
         .filter(|e| e.instance == 1)
         .map(|e| (e.state, e.time_s))
         .collect();
-    // The notice comes at 0 (60 s - 120 s, clamped): it drains from the start.
-    assert_eq!(states[0], ("draining", 0.0));
-    assert_eq!(states[1], ("stopped", 0.0));
-    assert_eq!(&states[2..4], &[("preempted", 60.0), ("starting", 60.0)]);
+    // The notice comes at 0 (60 s - 120 s, clamped): it drains from the start, empty,
+    // so its replacement starts at once and the reclaim takes nothing down.
+    assert_eq!(
+        &states[..3],
+        &[("draining", 0.0), ("stopped", 0.0), ("starting", 0.0)]
+    );
+    // The replacement takes the default cold start (~100 s): ready after the reclaim.
+    assert_eq!(states[3], ("preempted", 60.0));
     assert_eq!(states[4].0, "ready");
-    assert!(recs.iter().all(|r| r.prefill_instance != Some(1)));
+    assert_eq!(states.len(), 5, "{states:?}");
     // Availability counts the prefill role down from the notice to the replacement.
     assert!((f.roles[0].down_s - states[4].1).abs() < 1e-6, "{f:?}");
+    // Served by the replacement only once it was ready.
+    assert!(
+        recs.iter()
+            .filter(|r| r.prefill_instance == Some(1))
+            .all(|r| r.arrival_s + r.ttft_ms.unwrap_or(f64::INFINITY) / 1e3 >= states[4].1)
+    );
 }
 
 #[test]

@@ -13,8 +13,9 @@
 //!   flight, or when its next failure falls after the stop time.
 //! - A failure with a notice is announced `notice` earlier (at 0 at the earliest): a
 //!   serving instance then drains (routers no longer see it), a starting one drains once
-//!   ready; the autoscaler leaves the slot alone until the failure, which replaces it
-//!   whatever it became meanwhile.
+//!   ready; the autoscaler leaves the slot alone until the failure. A replica that
+//!   empties before the failure stops and its replacement starts then (its pod is gone);
+//!   the failure then only counts. Otherwise the failure replaces it whatever it became.
 //! - A failure hits an instance only while it holds its GPUs (starting, ready or
 //!   draining), or when announced. Every request on it (queued, computing, decoding, its
 //!   KV reserved there, or in a KV transfer to or from it) leaves it through the one
@@ -50,6 +51,9 @@ pub(super) struct Failures {
     /// Per instance: the failure a notice announced, while it is pending (the instance
     /// drains until then and is replaced then).
     reclaim: Vec<Option<SimTime>>,
+    /// Per instance: an announced failure its replica drained ahead of (the replacement
+    /// started then): when it comes it takes nothing down.
+    absorbed: Vec<Option<SimTime>>,
     /// Times a lost request is retried on another instance.
     budget: u32,
     /// Retries so far.
@@ -127,6 +131,7 @@ impl Failures {
             notices,
             next_at: vec![None; processes],
             reclaim: vec![None; tps.len()],
+            absorbed: vec![None; tps.len()],
             budget: cfg.map_or(0, |c| c.retries),
             retries: 0,
             spans,
@@ -324,6 +329,21 @@ impl Simulation<'_> {
         }
     }
 
+    /// Draining instance `i` emptied and stopped: if a failure was announced to it, its
+    /// pod is gone and the ReplicaSet's replacement starts now (the failure, when it
+    /// comes, takes nothing down).
+    pub(super) fn drained_ahead(&mut self, i: InstanceId) {
+        let Some(f) = self.failures.as_mut() else {
+            return;
+        };
+        let k = usize::from(i.0);
+        let Some(at) = f.reclaim[k].take() else {
+            return;
+        };
+        f.absorbed[k] = Some(at);
+        self.start_replica(i);
+    }
+
     /// Whether instance `i` awaits a failure a notice announced (the autoscaler leaves
     /// its slot alone, and a start finishing then drains at once).
     pub(super) fn reclaim_pending(&self, i: InstanceId) -> bool {
@@ -383,11 +403,35 @@ impl Simulation<'_> {
         let now = self.now;
         let was = self.insts[i].lifecycle();
         let f = self.failures.as_mut().expect("failure state");
-        let slot = &mut f.reclaim[usize::from(i.0)];
-        let announced = *slot == Some(now);
-        if announced {
-            *slot = None;
+        let k = usize::from(i.0);
+        if f.absorbed[k] == Some(now) {
+            // Its replica drained and left ahead of it: counted, nothing taken down.
+            f.absorbed[k] = None;
+            let memo = self.insts[i].memo();
+            if spot {
+                f.preemptions[memo] += 1;
+            } else {
+                f.failures[memo] += 1;
+            }
+            self.scale_events.push(ScaleEvent {
+                time_s: now.as_secs_f64(),
+                instance: i.0,
+                role: self.insts[i].role().name(),
+                state: if spot { "preempted" } else { "failed" },
+            });
+            return;
         }
+        // An instance a failure was announced to goes now (an earlier failure comes
+        // first: the announced one then only counts) and is replaced.
+        let announced = match f.reclaim[k].take() {
+            Some(at) => {
+                if at != now {
+                    f.absorbed[k] = Some(at);
+                }
+                true
+            }
+            None => false,
+        };
         if was == Lifecycle::Stopped && !announced {
             return;
         }

@@ -231,6 +231,7 @@ impl Simulation<'_> {
         let inst = &self.insts[i];
         if inst.lifecycle() == Lifecycle::Draining && inst.is_idle() {
             self.transition(i, Lifecycle::Stopped);
+            self.drained_ahead(i);
         }
     }
 
