@@ -397,6 +397,13 @@ pub fn figures(
         chart: ts_chart("Replicas", "instances", |r| &r.replicas),
         caption: "Instances of each role over time (changes only under autoscaling).".into(),
     });
+    if let Some(f) = &s.failures {
+        figs.push(Figure {
+            name: "failures".into(),
+            chart: failures_chart(f, s.system.makespan_s),
+            caption: "Failures and spot reclaims over time: instances of each role that failed or were reclaimed so far. Each is replaced through a cold start (the replicas figure shows the gap).".into(),
+        });
+    }
     let starts = float_col(window, "window_start_s");
     let arr = float_col(window, "arrival_rps");
     let done: Vec<f64> = match window.col("completed") {
@@ -461,6 +468,48 @@ pub fn figures(
         });
     }
     Ok(figs)
+}
+
+/// Cumulative failures and reclaims per role and kind, as step lines from 0 to `end_s`
+/// (or the last event).
+fn failures_chart(f: &crate::summary::FailureSummary, end_s: f64) -> Chart {
+    let mut series: Vec<Series> = Vec::new();
+    for role in &f.roles {
+        for (kind, label) in [("failed", "failures"), ("preempted", "spot reclaims")] {
+            let times: Vec<f64> = f
+                .events
+                .iter()
+                .filter(|e| e.role == role.role && e.kind == kind)
+                .map(|e| e.time_s)
+                .collect();
+            if kind == "preempted" && role.preemptions.is_none() {
+                continue;
+            }
+            let mut points = vec![(0.0, 0.0)];
+            for (k, &t) in times.iter().enumerate() {
+                points.push((t, k as f64));
+                points.push((t, (k + 1) as f64));
+            }
+            let last = times.last().copied().unwrap_or(0.0);
+            points.push((end_s.max(last), times.len() as f64));
+            series.push(Series {
+                name: format!("{} {label}", role.role),
+                points,
+                dashed: kind == "preempted",
+            });
+        }
+    }
+    Chart::Line(LineChart {
+        title: "Failures and spot reclaims".into(),
+        x_label: "simulated time (s)".into(),
+        y_label: "instances so far".into(),
+        series,
+        h_guides: vec![],
+        v_guides: vec![],
+        markers: vec![],
+        dots: false,
+        legend: LegendPos::UpperLeft,
+    })
 }
 
 fn float_col(t: &tables::Table, name: &str) -> Vec<f64> {

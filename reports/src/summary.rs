@@ -131,7 +131,9 @@ impl SystemSummary {
             preemptions,
         } = out.metrics.clone();
         let gpu_hours = out.gpu_seconds / 3600.0;
-        let cost_usd = if roles.iter().all(|r| r.hardware.is_none()) {
+        let cost_usd = if let Some(split) = SpotSummary::of(sc, roles, out) {
+            split.cost_usd()
+        } else if roles.iter().all(|r| r.hardware.is_none()) {
             sc.gpu_hour_usd.map(|p| p * gpu_hours)
         } else {
             // Heterogeneous PD: each role's GPU-hours at its GPU's price (none unless
@@ -265,6 +267,81 @@ pub struct Summary {
     /// What GPU and node failures did (only with `[failures]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<FailureSummary>,
+    /// Spot capacity: reclaims, GPU-hours and cost split spot / on-demand (only with
+    /// `[spot]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<SpotSummary>,
+}
+
+/// GPU-hours and cost of a run with `[spot]`, split spot / on-demand.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SpotSummary {
+    /// Spot instances reclaimed.
+    pub preemptions: u64,
+    /// GPU-hours of spot instances.
+    pub spot_gpu_hours: f64,
+    /// GPU-hours of on-demand instances.
+    pub on_demand_gpu_hours: f64,
+    /// Spot GPU-hours at `spot.gpu-hour-usd` (default: the on-demand price), USD.
+    pub spot_cost_usd: Option<f64>,
+    /// On-demand GPU-hours at each role's price, USD.
+    pub on_demand_cost_usd: Option<f64>,
+}
+
+impl SpotSummary {
+    /// The split of `out`, a run of the system whose roles are `roles` (`None` without
+    /// `[spot]`).
+    pub fn of(sc: &Scenario, roles: &[&RoleConfig], out: &RunOutput) -> Option<SpotSummary> {
+        let spot_cfg = sc.spot.as_ref()?;
+        if out.spot_gpu_seconds_by_role.len() != roles.len() {
+            return None;
+        }
+        let mut split = SpotSummary {
+            preemptions: out.failures.as_ref().map_or(0, |f| f.preemptions),
+            spot_gpu_hours: 0.0,
+            on_demand_gpu_hours: 0.0,
+            spot_cost_usd: Some(0.0),
+            on_demand_cost_usd: Some(0.0),
+        };
+        for ((r, all), spot) in roles
+            .iter()
+            .zip(&out.gpu_seconds_by_role)
+            .zip(&out.spot_gpu_seconds_by_role)
+        {
+            let (spot_h, od_h) = (spot / 3600.0, (all - spot) / 3600.0);
+            split.spot_gpu_hours += spot_h;
+            split.on_demand_gpu_hours += od_h;
+            let price = sc.gpu_hour_usd_of(r);
+            let spot_price = spot_cfg.gpu_hour_usd.or(price);
+            split.on_demand_cost_usd = split
+                .on_demand_cost_usd
+                .zip(price)
+                .map(|(c, p)| c + p * od_h);
+            split.spot_cost_usd = split
+                .spot_cost_usd
+                .zip(spot_price)
+                .map(|(c, p)| c + p * spot_h);
+        }
+        Some(split)
+    }
+
+    /// The run's cost: both parts (none unless both are priced).
+    pub fn cost_usd(&self) -> Option<f64> {
+        Some(self.on_demand_cost_usd? + self.spot_cost_usd?)
+    }
+
+    /// The human summary's lines.
+    pub fn to_text(&self) -> String {
+        let usd = |c: Option<f64>| c.map_or("unpriced".to_string(), |c| format!("${c:.2}"));
+        format!(
+            "spot: {} preemptions; GPU-hours spot {:.3} ({}), on-demand {:.3} ({})\n",
+            self.preemptions,
+            self.spot_gpu_hours,
+            usd(self.spot_cost_usd),
+            self.on_demand_gpu_hours,
+            usd(self.on_demand_cost_usd)
+        )
+    }
 }
 
 /// Failures of a run with `[failures]`.
@@ -276,8 +353,29 @@ pub struct FailureSummary {
     pub node_failures: u64,
     /// Requests in flight on a failed instance (also in `requests.lost`).
     pub lost: u64,
+    /// Retries of requests lost to a failure (`failures.retries`), each retry counted.
+    pub retries: u64,
+    /// Spot instances reclaimed (only with `[spot]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemptions: Option<u64>,
     /// Per role: failures and availability.
     pub roles: Vec<RoleAvailabilityRow>,
+    /// Every failure and spot reclaim of an instance, in time order.
+    #[serde(default)]
+    pub events: Vec<FailureEventRow>,
+}
+
+/// One instance failing or being reclaimed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FailureEventRow {
+    /// When, s (rounded to the microsecond).
+    pub time_s: f64,
+    /// The instance.
+    pub instance: u16,
+    /// Its role.
+    pub role: String,
+    /// `failed` or `preempted` (a spot reclaim).
+    pub kind: String,
 }
 
 /// One role's failures and availability.
@@ -287,6 +385,9 @@ pub struct RoleAvailabilityRow {
     pub role: String,
     /// Its instances that failed.
     pub failures: u64,
+    /// Its spot instances reclaimed (only with `[spot]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemptions: Option<u64>,
     /// Time one of its replacements was starting, s (rounded to the millisecond).
     pub down_s: f64,
     /// Fraction of the run with every replica its controllers wanted serving (6 digits).
@@ -297,18 +398,33 @@ impl FailureSummary {
     /// The failures of `out` (`None` without `[failures]`).
     pub fn of(out: &RunOutput) -> Option<FailureSummary> {
         let f = out.failures.as_ref()?;
+        let spot = !out.spot_gpu_seconds_by_role.is_empty();
         Some(FailureSummary {
             instance_failures: f.instance_failures,
             node_failures: f.node_failures,
             lost: out.metrics.requests.lost.unwrap_or(0),
+            retries: f.retries,
+            preemptions: spot.then_some(f.preemptions),
             roles: f
                 .roles
                 .iter()
                 .map(|r| RoleAvailabilityRow {
                     role: r.role.to_string(),
                     failures: r.failures,
+                    preemptions: spot.then_some(r.preemptions),
                     down_s: round(r.down_s, 3),
                     availability: round(r.availability, 6),
+                })
+                .collect(),
+            events: out
+                .scale_events
+                .iter()
+                .filter(|e| matches!(e.state, "failed" | "preempted"))
+                .map(|e| FailureEventRow {
+                    time_s: round(e.time_s, 6),
+                    instance: e.instance,
+                    role: e.role.to_string(),
+                    kind: e.state.to_string(),
                 })
                 .collect(),
         })
@@ -316,14 +432,20 @@ impl FailureSummary {
 
     /// The human summary's lines.
     pub fn to_text(&self) -> String {
+        let spot = self
+            .preemptions
+            .map_or(String::new(), |p| format!(", {p} spot preemptions"));
         let mut t = format!(
-            "failures: {} instances failed ({} node failures), {} requests lost\n",
-            self.instance_failures, self.node_failures, self.lost
+            "failures: {} instances failed ({} node failures){spot}, {} requests lost, {} retries\n",
+            self.instance_failures, self.node_failures, self.lost, self.retries
         );
         for r in &self.roles {
+            let spot = r
+                .preemptions
+                .map_or(String::new(), |p| format!(", {p} preempted"));
             let _ = writeln!(
                 t,
-                "  {}: {} failed, replacements starting {:.1} s, availability {:.3}%",
+                "  {}: {} failed{spot}, replacements starting {:.1} s, availability {:.3}%",
                 r.role,
                 r.failures,
                 r.down_s,
@@ -549,6 +671,13 @@ impl Summary {
             baseline_aggregated,
             cold_starts: ColdStartSummary::of(sc, main),
             failures: FailureSummary::of(main),
+            spot: {
+                let roles: Vec<&RoleConfig> = match &sc.topology {
+                    Topology::Disaggregated { prefill, decode } => vec![prefill, decode],
+                    Topology::Aggregated(r) => vec![r],
+                };
+                SpotSummary::of(sc, &roles, main)
+            },
         }
     }
 
@@ -742,6 +871,9 @@ impl Summary {
         if let Some(f) = &self.failures {
             let _ = writeln!(t);
             t.push_str(&f.to_text());
+        }
+        if let Some(s) = &self.spot {
+            t.push_str(&s.to_text());
         }
         if let Some(c) = &self.cold_starts {
             let _ = writeln!(t);

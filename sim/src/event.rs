@@ -54,16 +54,20 @@ pub enum Event {
     Timeout(RequestId, u64),
     /// A failure (`[failures]`).
     Failure(FailureSource),
+    /// A failure's notice: the instances it will take down start draining.
+    Notice(FailureSource),
 }
 
 /// Where a failure comes from.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum FailureSource {
-    /// Failure process `k`: instance `k`'s GPUs below the instance count, else node
-    /// `k - instances`.
+    /// Failure process `k`: with `[failures]`, instance `k`'s GPUs below the instance
+    /// count, else node `k - instances`; then the spot instances' reclaims.
     Process(u32),
     /// Entry `j` of `[[failures.events]]` (in time order).
     Trace(u32),
+    /// Entry `j` of `[[spot.events]]` (in time order): a spot reclaim.
+    Spot(u32),
 }
 
 /// The phase bit of [`EventQueue::push_late`] events: set in the low word of the key, so

@@ -130,6 +130,9 @@ pub struct Request {
     /// Timed out while an event naming it was pending: its slot is freed when that
     /// event pops (which then does nothing else).
     pub aborted: bool,
+    /// Times the router retried it after a failure took its instance (`[failures]
+    /// retries`); each retry starts it over from its prompt.
+    pub retries: u32,
 }
 
 impl Request {
@@ -177,6 +180,7 @@ impl Request {
             kv_reserved: false,
             kv_sent: false,
             aborted: false,
+            retries: 0,
         }
     }
 

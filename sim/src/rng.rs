@@ -29,6 +29,8 @@ pub enum Stream {
     /// Failure times of one failure process (`[failures]`): instance `k`'s GPUs for
     /// `k` below the instance count, else node `k - instances`.
     Failure(u32),
+    /// Reclaim times of spot instance `i` (`[spot]`).
+    Preemption(u32),
 }
 
 impl Stream {
@@ -41,6 +43,7 @@ impl Stream {
             Stream::Think => 4,
             Stream::Prefix => 5,
             Stream::Failure(k) => 0x1_0000_0000 + u64::from(k),
+            Stream::Preemption(i) => 0x2_0000_0000 + u64::from(i),
         }
     }
 }

@@ -57,6 +57,18 @@ fn check_accounting(out: &RunOutput, recs: &[RequestRecord]) -> Result<(), TestC
     for r in recs.iter().filter(|r| r.outcome == Outcome::Lost) {
         prop_assert!(r.ttft_ms.is_none() && r.e2e_ms.is_none(), "{:?}", r);
     }
+    // GPU time is accounted up to the last completion, whatever replicas did after it
+    // (a failure, a notice, a reclaim).
+    let held: f64 = out
+        .instances
+        .iter()
+        .map(|x| f64::from(x.tp) * out.metrics.makespan_s)
+        .sum();
+    prop_assert!(
+        out.gpu_seconds <= held + 1e-6,
+        "{} > {held}",
+        out.gpu_seconds
+    );
     let f = out.failures.as_ref().expect("a failure report");
     for role in &f.roles {
         prop_assert!((0.0..=1.0).contains(&role.availability), "{:?}", role);
@@ -88,9 +100,14 @@ proptest! {
         node_mtbf in prop::option::of(0.05f64..5.0),
         trace in prop::option::of((0.0f64..200.0, 0u32..3)),
         timeout in prop::option::of(20.0f64..200.0),
+        retries in 0u32..3,
+        notice in prop::option::of(0.0f64..120.0),
     ) {
         let (mode, backend) = FLOWS[flow];
-        let mut extra = format!("[failures]\ngpu-mtbf-hours = {gpu_mtbf}\n");
+        let mut extra = format!("[failures]\ngpu-mtbf-hours = {gpu_mtbf}\nretries = {retries}\n");
+        if let Some(n) = notice {
+            extra += &format!("drain-notice-s = {n}\n");
+        }
         if let Some(n) = node_mtbf {
             extra += &format!("node-mtbf-hours = {n}\n");
         }
@@ -178,6 +195,141 @@ fn a_failed_decode_instance_loses_its_requests_and_is_replaced_after_a_cold_star
     let want = 1.0 - down / out.end_s;
     assert!((f.roles[1].availability - want).abs() < 1e-9);
     assert_eq!(f.roles[0].availability, 1.0);
+}
+
+#[test]
+fn retried_requests_start_over_and_keep_their_arrival() {
+    // The decode instance fails at 60 s: without retries its requests are lost; with a
+    // budget the router retries them (held until the replacement is ready, the only
+    // decode instance), none is lost and each retry is counted.
+    let trace = "\n[[failures.events]]\nat-s = 60\ninstance = 2\n";
+    let plain = scenario(
+        &text(
+            "disaggregated",
+            "sglang",
+            200,
+            2.0,
+            &format!("[failures]\n{trace}"),
+        ),
+        &[],
+    );
+    let retrying = scenario(
+        &text(
+            "disaggregated",
+            "sglang",
+            200,
+            2.0,
+            &format!("[failures]\nretries = 2\n{trace}"),
+        ),
+        &[],
+    );
+    let (out0, recs0) = run(&plain);
+    let (out, recs) = run(&retrying);
+    check_accounting(&out, &recs).unwrap();
+    let lost0: Vec<u64> = recs0
+        .iter()
+        .filter(|r| r.outcome == Outcome::Lost)
+        .map(|r| r.id)
+        .collect();
+    assert!(!lost0.is_empty());
+    assert_eq!(out0.failures.as_ref().unwrap().retries, 0);
+    let f = out.failures.as_ref().unwrap();
+    assert_eq!(f.retries, lost0.len() as u64);
+    assert_eq!(out.metrics.requests.lost, Some(0));
+    assert_eq!(
+        out.metrics.requests.completed,
+        out0.metrics.requests.completed + lost0.len() as u64
+    );
+    let ready = out
+        .scale_events
+        .iter()
+        .find(|e| e.instance == 2 && e.state == "ready")
+        .unwrap()
+        .time_s;
+    for id in &lost0 {
+        let r = recs.iter().find(|r| r.id == *id).unwrap();
+        assert_eq!(r.outcome, Outcome::Completed);
+        // TTFT from the original arrival: past the replacement's start.
+        assert!(r.ttft_ms.unwrap() >= (ready - r.arrival_s) * 1e3, "{r:?}");
+        assert_eq!(r.decode_instance, Some(2));
+    }
+}
+
+#[test]
+fn a_retry_budget_spent_ends_as_lost() {
+    // The decode instance fails twice, 200 s apart, while requests wait for it: with one
+    // retry the requests caught by both failures are lost the second time.
+    let extra = "[failures]\nretries = 1\n\n[[failures.events]]\nat-s = 60\ninstance = 2\n\n\
+                 [[failures.events]]\nat-s = 200\ninstance = 2\n";
+    let sc = scenario(&text("disaggregated", "sglang", 400, 2.0, extra), &[]);
+    let (out, recs) = run(&sc);
+    check_accounting(&out, &recs).unwrap();
+    let f = out.failures.as_ref().unwrap();
+    assert_eq!(f.instance_failures, 2);
+    let lost = out.metrics.requests.lost.unwrap();
+    assert!(f.retries > 0 && lost > 0, "{f:?}, lost {lost}");
+    // A request is retried at most once: each loss at 200 s of a retried one is a loss.
+    assert!(lost <= f.retries, "{lost} lost, {} retries", f.retries);
+}
+
+#[test]
+fn a_drain_notice_lets_in_flight_requests_finish() {
+    // Prefill instance 0 fails at 60 s. Without notice its queued and computing prompts
+    // are lost; with 30 s of notice it takes nothing new from 30 s and its prompts finish
+    // before the failure, which then loses nothing; it is replaced once it has emptied.
+    let run_with = |notice: &str| {
+        let extra = format!("[failures]\n\n[[failures.events]]\nat-s = 60\ninstance = 0\n{notice}");
+        let sc = scenario(&text("disaggregated", "vllm", 200, 2.0, &extra), &[]);
+        run(&sc)
+    };
+    let (abrupt, recs0) = run_with("");
+    check_accounting(&abrupt, &recs0).unwrap();
+    assert!(abrupt.metrics.requests.lost.unwrap() > 0);
+    let (noticed, recs) = run_with("notice-s = 30\n");
+    check_accounting(&noticed, &recs).unwrap();
+    assert_eq!(noticed.metrics.requests.lost, Some(0));
+    let states: Vec<(&str, f64)> = noticed
+        .scale_events
+        .iter()
+        .filter(|e| e.instance == 0)
+        .map(|e| (e.state, e.time_s))
+        .collect();
+    // It empties before the failure: its pod is gone and the replacement starts then;
+    // the failure, when it comes, takes nothing down.
+    assert_eq!(states[0], ("draining", 30.0));
+    assert_eq!(states[1].0, "stopped");
+    assert!(states[1].1 < 60.0, "{states:?}");
+    assert_eq!(states[2], ("starting", states[1].1));
+    let ready = states
+        .iter()
+        .find(|s| s.0 == "ready")
+        .expect("the replacement is ready")
+        .1;
+    assert!(states.contains(&("failed", 60.0)), "{states:?}");
+    assert_eq!(states.len(), 5, "{states:?}");
+    // Nothing routed to it after the notice.
+    assert!(
+        recs.iter()
+            .all(|r| r.prefill_instance != Some(0) || r.arrival_s <= 30.0)
+    );
+    // The role is down from the notice to the replacement's readiness.
+    let f = noticed.failures.as_ref().unwrap();
+    assert!((f.roles[0].down_s - (ready - 30.0)).abs() < 1e-6, "{f:?}");
+    assert_eq!(f.roles[0].failures, 1);
+    // The section's drain-notice-s applies to the trace entry as well.
+    let sc = scenario(
+        &text(
+            "disaggregated",
+            "vllm",
+            200,
+            2.0,
+            "[failures]\ndrain-notice-s = 30\n\n[[failures.events]]\nat-s = 60\ninstance = 0\n",
+        ),
+        &[],
+    );
+    let (by_section, recs2) = run(&sc);
+    assert_eq!(by_section.trace_hash, noticed.trace_hash);
+    assert_eq!(recs2, recs);
 }
 
 #[test]

@@ -441,3 +441,37 @@ fn dense_plan_is_unchanged_by_moe_splits() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn spot_capacity_of_the_scenario_does_not_enter_the_search() {
+    // The planner sizes on-demand capacity: the scenario's spot replicas (more than a
+    // candidate's replicas here) and reclaims neither fail the candidates nor move the
+    // probes, and the recommendation is all on-demand.
+    let d = tmpdir("plan-spot");
+    let (a, b) = (d.join("a"), d.join("b"));
+    let oa = plan(a.to_str().unwrap(), "1");
+    assert!(oa.status.success(), "{}", stderr(&oa));
+    let mut args = vec![
+        "plan",
+        "--out",
+        b.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--set",
+        "deployment.prefill.spot-replicas=2",
+        "--set",
+        "spot.preemption-rate-per-hour=30",
+    ];
+    args.extend_from_slice(&SMALL_PLAN);
+    let ob = xpyd(&args);
+    assert!(ob.status.success(), "{}", stderr(&ob));
+    for f in ["plan.csv", "pareto.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let rec = std::fs::read_to_string(b.join("recommended.toml")).unwrap();
+    assert!(!rec.contains("spot"), "{rec}");
+}

@@ -45,6 +45,16 @@ impl Simulation<'_> {
         outcome: Outcome,
         sink: &mut dyn FnMut(&RequestRecord),
     ) {
+        let (p, d) = self.detach(id);
+        self.end(id, outcome, sink);
+        self.wake_detached(p, d);
+    }
+
+    /// Take request `id` out of every queue, batch and transfer it is in and free its KV
+    /// everywhere; it stops counting on its instances. Returns its prefill-only instance
+    /// (until its KV left it) and its decode instance, to wake once it has ended or moved
+    /// ([`Self::wake_detached`]). A pending event naming it marks it `aborted`.
+    pub(super) fn detach(&mut self, id: RequestId) -> (Option<InstanceId>, Option<InstanceId>) {
         let now = self.now;
         let r = &mut self.reqs[id];
         let (p, d) = (r.prefill_instance, r.decode_instance);
@@ -92,7 +102,15 @@ impl Simulation<'_> {
             }
             inst.unassign(input);
         }
-        self.end(id, outcome, sink);
+        (prefill_only, d)
+    }
+
+    /// Wake what a detached request's freed room may unblock.
+    pub(super) fn wake_detached(
+        &mut self,
+        prefill_only: Option<InstanceId>,
+        d: Option<InstanceId>,
+    ) {
         if let Some(p) = prefill_only {
             self.wake(p);
             self.maybe_stop(p);

@@ -191,6 +191,8 @@ pub struct RunOutput {
     /// `gpu_seconds` per role, in the order of the system's roles (prefill, decode; or
     /// the one aggregated role): roles on different GPU types are priced apart.
     pub gpu_seconds_by_role: Vec<f64>,
+    /// Of `gpu_seconds_by_role`, those of spot instances (`[spot]` only; empty without).
+    pub spot_gpu_seconds_by_role: Vec<f64>,
     /// Every autoscaling transition, in time order.
     pub scale_events: Vec<ScaleEvent>,
     /// The phases of every replica start that completed, in the order the replicas became
@@ -209,7 +211,8 @@ pub struct ScaleEvent {
     pub instance: u16,
     /// Its role.
     pub role: &'static str,
-    /// The state it entered: `starting`, `ready`, `draining` or `stopped`.
+    /// The state it entered: `starting`, `ready`, `draining` or `stopped`; with
+    /// `[failures]` or `[spot]` also `failed` or `preempted` (a spot reclaim).
     pub state: &'static str,
 }
 
@@ -414,6 +417,10 @@ fn event_code(ev: &Event) -> (u64, u64) {
         Event::Timeout(_, serial) => (13, serial),
         Event::Failure(FailureSource::Process(k)) => (14, u64::from(k)),
         Event::Failure(FailureSource::Trace(j)) => (15, u64::from(j)),
+        Event::Notice(FailureSource::Process(k)) => (16, u64::from(k)),
+        Event::Notice(FailureSource::Trace(j)) => (17, u64::from(j)),
+        Event::Failure(FailureSource::Spot(j)) => (18, u64::from(j)),
+        Event::Notice(FailureSource::Spot(j)) => (19, u64::from(j)),
     }
 }
 
@@ -462,6 +469,7 @@ impl<'s> Simulation<'s> {
         let mut scalers = Vec::new();
         let mut spans = Vec::new();
         let mut tps = Vec::new();
+        let mut spot = Vec::new();
         for (memo, (role_cfg, role)) in roles.iter().enumerate() {
             router_kinds.push(role_cfg.router);
             let mut role_ids = Vec::new();
@@ -488,6 +496,7 @@ impl<'s> Simulation<'s> {
                 let node = node_base + cursor / gpn;
                 spans.push((node, tp.div_ceil(gpn)));
                 tps.push(tp);
+                spot.push(role_cfg.is_spot(k));
                 cursor += tp;
                 if k < role_cfg.replicas {
                     gpus += tp;
@@ -558,10 +567,18 @@ impl<'s> Simulation<'s> {
             .iter()
             .map(|(r, _)| r.memory.weight_bytes_per_gpu * f64::from(r.tp))
             .collect();
-        let failures = sc
-            .failures
-            .as_ref()
-            .map(|f| Failures::new(f, &streams, &tps, spans, nodes, roles.len()));
+        let failures = (sc.failures.is_some() || sc.spot.is_some()).then(|| {
+            Failures::new(
+                sc.failures.as_ref(),
+                sc.spot.as_ref(),
+                &streams,
+                &tps,
+                spot,
+                spans,
+                nodes,
+                roles.len(),
+            )
+        });
         let signal_horizon = scalers
             .iter()
             .map(|s| s.window)
@@ -613,7 +630,7 @@ impl<'s> Simulation<'s> {
                     sc.workload.warmup_requests() > 0,
                     sc.workload.timeout().is_some(),
                 );
-                if sc.failures.is_some() {
+                if sc.failures.is_some() || sc.spot.is_some() {
                     c.with_failures()
                 } else {
                     c
@@ -708,6 +725,7 @@ impl<'s> Simulation<'s> {
                 Event::InstanceReady(i, e) => self.on_instance_ready(i, e),
                 Event::Timeout(id, _) => self.on_timeout(id, sink),
                 Event::Failure(source) => self.on_failure(source, sink),
+                Event::Notice(source) => self.on_notice(source),
             }
             if self.over_budget {
                 // Stop here; what is held is reported unfinished below.
@@ -774,16 +792,35 @@ impl<'s> Simulation<'s> {
         let failures = self.failure_report(self.now);
         let metrics = self.collector.finish(self.gpus, &self.sc.slo);
         let until = SimTime::ZERO + SimDuration::from_secs_f64(metrics.makespan_s);
+        // With failures or spot capacity, replicas stop and start after the last
+        // completion too (a failure, a notice, a reclaim): their GPU time is clipped at
+        // the makespan. Without, the account is the one runs have always reported.
+        let clip = self.failures.is_some();
+        let active_ns = |x: &Instance| {
+            if clip {
+                x.active_ns_within(until)
+            } else {
+                x.active_ns_until(until)
+            }
+        };
         let gpu_seconds: f64 = self
             .insts
             .iter()
-            .map(|x| x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp()))
+            .map(|x| active_ns(x) as f64 * 1e-9 * f64::from(x.tp()))
             .sum();
         let roles = self.insts.iter().map(|x| x.memo() + 1).max().unwrap_or(0);
         let mut gpu_seconds_by_role = vec![0.0; roles];
+        let mut spot_gpu_seconds_by_role = vec![0.0; roles];
+        let spot = self.failures.as_ref().map(|f| &f.spot);
         for x in self.insts.iter() {
-            gpu_seconds_by_role[x.memo()] +=
-                x.active_ns_until(until) as f64 * 1e-9 * f64::from(x.tp());
+            let s = active_ns(x) as f64 * 1e-9 * f64::from(x.tp());
+            gpu_seconds_by_role[x.memo()] += s;
+            if spot.is_some_and(|v| v[usize::from(x.id().0)]) {
+                spot_gpu_seconds_by_role[x.memo()] += s;
+            }
+        }
+        if self.sc.spot.is_none() {
+            spot_gpu_seconds_by_role.clear();
         }
         let makespan_ns = (metrics.makespan_s * 1e9).max(1.0);
         let instances = self
@@ -817,6 +854,7 @@ impl<'s> Simulation<'s> {
             transfer_skipped_tokens: self.transfer_skipped_tokens,
             gpu_seconds,
             gpu_seconds_by_role,
+            spot_gpu_seconds_by_role,
             scale_events: self.scale_events,
             cold_starts: self.loading.map(Loading::into_records).unwrap_or_default(),
         }

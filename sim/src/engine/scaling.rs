@@ -35,7 +35,7 @@ pub(super) struct RoleScaler {
 
 impl Simulation<'_> {
     /// Move instance `i` to `to` now, and log it.
-    fn transition(&mut self, i: InstanceId, to: Lifecycle) {
+    pub(super) fn transition(&mut self, i: InstanceId, to: Lifecycle) {
         let inst = &mut self.insts[i];
         inst.set_lifecycle(to, self.now);
         self.scale_events.push(ScaleEvent {
@@ -170,7 +170,8 @@ impl Simulation<'_> {
                 if need == 0 {
                     break;
                 }
-                if self.insts[i].lifecycle() == Lifecycle::Stopped {
+                // A slot whose announced failure is pending is replaced then.
+                if self.insts[i].lifecycle() == Lifecycle::Stopped && !self.reclaim_pending(i) {
                     self.start_replica(i);
                     need -= 1;
                 }
@@ -209,6 +210,7 @@ impl Simulation<'_> {
             Lifecycle::Starting => {
                 inst.cancel_start();
                 self.recovered(i);
+                self.forget_reclaim(i);
                 self.transition(i, Lifecycle::Stopped);
                 self.cancel_load(i);
                 if self.storage.cancel(now, LoadFlow::Replica(i)) {
@@ -229,6 +231,7 @@ impl Simulation<'_> {
         let inst = &self.insts[i];
         if inst.lifecycle() == Lifecycle::Draining && inst.is_idle() {
             self.transition(i, Lifecycle::Stopped);
+            self.drained_ahead(i);
         }
     }
 
@@ -297,6 +300,14 @@ impl Simulation<'_> {
     pub(super) fn on_instance_ready(&mut self, i: InstanceId, epoch: u32) {
         let inst = &self.insts[i];
         if inst.epoch() != epoch || inst.lifecycle() != Lifecycle::Starting {
+            return;
+        }
+        if self.reclaim_pending(i) {
+            // A notice came while it started: it drains at once and is replaced when
+            // the announced failure comes.
+            self.record_cold_start(i);
+            self.transition(i, Lifecycle::Draining);
+            self.maybe_stop(i);
             return;
         }
         self.transition(i, Lifecycle::Ready);

@@ -190,6 +190,8 @@ pub struct Instance {
     active_since: Option<SimTime>,
     /// Nanoseconds it held its GPUs before `active_since`.
     active_ns: u64,
+    /// The spells it held its GPUs before `active_since`, `(start, end)` ns, in order.
+    active_spells: Vec<(u64, u64)>,
     /// Its port on the weight-loading network.
     load_port: PortId,
 }
@@ -280,6 +282,7 @@ impl Instance {
             epoch: 0,
             active_since: Some(SimTime::ZERO),
             active_ns: 0,
+            active_spells: Vec::new(),
             load_port: at.load_port,
             engine,
         }
@@ -896,12 +899,30 @@ impl Instance {
                 .map_or(0, |t| now.as_nanos().saturating_sub(t.as_nanos()))
     }
 
+    /// Nanoseconds it held its GPUs between the start and `until`, whatever it did
+    /// after `until` (a spell that ended later counts up to `until`).
+    pub fn active_ns_within(&self, until: SimTime) -> u64 {
+        let u = until.as_nanos();
+        let closed: u64 = self
+            .active_spells
+            .iter()
+            .map(|&(a, b)| b.min(u).saturating_sub(a.min(u)))
+            .sum();
+        closed
+            + self
+                .active_since
+                .map_or(0, |t| u.saturating_sub(t.as_nanos()))
+    }
+
     /// Move to `to` at `now`, keeping the GPU-time account.
     pub fn set_lifecycle(&mut self, to: Lifecycle, now: SimTime) {
         let active = |l: Lifecycle| l != Lifecycle::Stopped;
         match (active(self.lifecycle), active(to)) {
             (false, true) => self.active_since = Some(now),
             (true, false) => {
+                if let Some(t) = self.active_since {
+                    self.active_spells.push((t.as_nanos(), now.as_nanos()));
+                }
                 self.active_ns = self.active_ns_until(now);
                 self.active_since = None;
             }

@@ -189,6 +189,9 @@ impl Candidate {
     /// necessarily a whole number of units), and no aggregated baseline.
     pub fn scenario_file_of(&self, base: &ScenarioFile, size: Replicas) -> ScenarioFile {
         let mut f = base.clone();
+        // The planner sizes on-demand capacity: the scenario's spot replicas and reclaims
+        // (`[spot]`) describe its own roles, not the candidate's.
+        f.spot = None;
         if f.hardware.gpu != self.gpu {
             // Link and node overrides describe the scenario's own GPU servers.
             f.hardware.gpus_per_node = None;
@@ -215,6 +218,7 @@ impl Candidate {
             }
             r.replicas = replicas;
             r.tp = shape.tp;
+            r.spot_replicas = None;
             // The split: the role's own field stays as written where it is the same.
             if r.dp.unwrap_or(1) != shape.dp {
                 r.dp = (shape.dp > 1).then_some(shape.dp);

@@ -170,6 +170,8 @@ pub struct Scenario {
     pub speculative: Option<super::SpeculativeConfig>,
     /// GPU and node failures (`[failures]`), if any.
     pub failures: Option<super::FailuresConfig>,
+    /// Spot capacity (`[spot]`), if any role has spot replicas.
+    pub spot: Option<super::SpotConfig>,
 }
 
 impl Scenario {

@@ -341,6 +341,9 @@ pub struct RoleFile {
     /// With `gpu`: price of one of this role's GPU-hours, USD (default: none, unless the
     /// GPU is `hardware.gpu`, whose price it then takes).
     pub gpu_hour_usd: Option<f64>,
+    /// Of the role's instance slots (the autoscaling maximum included), how many, the
+    /// last ones, run on spot capacity (`[spot]`). Default 0.
+    pub spot_replicas: Option<u32>,
 }
 
 /// Engine knobs of a role; unset fields take the backend's defaults.
@@ -487,6 +490,13 @@ pub struct RoleConfig {
     /// scenario's hardware.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hardware: Option<RoleHardware>,
+    /// Its last `spot_replicas` instance slots run on spot capacity (`[spot]`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub spot_replicas: u32,
+}
+
+fn is_zero(x: &u32) -> bool {
+    *x == 0
 }
 
 /// The GPUs and servers of a role that does not run on `[hardware]` (heterogeneous PD:
@@ -551,6 +561,12 @@ impl RoleConfig {
         self.autoscale
             .as_ref()
             .map_or(self.replicas, |a| a.max_replicas().max(self.replicas))
+    }
+
+    /// Whether the role's instance slot `k` (0-based, below [`Self::max_instances`]) runs
+    /// on spot capacity: the last `spot_replicas` slots do.
+    pub fn is_spot(&self, k: u32) -> bool {
+        k + self.spot_replicas >= self.max_instances()
     }
 }
 

@@ -24,11 +24,17 @@
 use super::ScenarioError;
 use super::check::Validator;
 use crate::limits::{MAX_INSTANCES, MAX_SCHEDULE_POINTS};
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 
 /// Accepted MTBF range, hours: from 36 s to about 114,000 years.
 pub const MTBF_RANGE_HOURS: (f64, f64) = (0.01, 1e9);
+
+/// Accepted retry budgets: at most 100 retries of one request.
+pub const MAX_RETRIES: u32 = 100;
+
+/// Accepted notice periods, seconds: up to one day.
+pub const MAX_NOTICE_S: f64 = 86_400.0;
 
 /// `[failures]`: the serde mirror.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
@@ -38,6 +44,12 @@ pub struct FailuresFile {
     pub gpu_mtbf_hours: Option<f64>,
     /// Mean time between failures of one node, hours (no default: unset, no node process).
     pub node_mtbf_hours: Option<f64>,
+    /// Times the router retries a request lost to a failure on another instance
+    /// (default 0: lost requests end as `lost`).
+    pub retries: Option<u32>,
+    /// Notice before every failure of the processes and of trace entries without their
+    /// own `notice-s`, seconds (default 0: none): the instance drains from then on.
+    pub drain_notice_s: Option<f64>,
     /// Failures at given times.
     #[serde(default)]
     pub events: Vec<FailureEventFile>,
@@ -53,6 +65,8 @@ pub struct FailureEventFile {
     pub instance: Option<u32>,
     /// The node that fails (its index, as in `instances.csv`'s `node`).
     pub node: Option<u32>,
+    /// Notice before this failure, seconds (default: `drain-notice-s`).
+    pub notice_s: Option<f64>,
 }
 
 /// What a failure takes down.
@@ -71,6 +85,8 @@ pub struct FailureEvent {
     pub at: SimTime,
     /// What fails.
     pub target: FailureTarget,
+    /// Notice before it (zero: none): the instances it takes down drain from `at - notice`.
+    pub notice: SimDuration,
 }
 
 /// A validated `[failures]`.
@@ -82,6 +98,10 @@ pub struct FailuresConfig {
     pub node_mtbf_hours: Option<f64>,
     /// The trace, in time order.
     pub events: Vec<FailureEvent>,
+    /// Times the router retries a request lost to a failure (0: none).
+    pub retries: u32,
+    /// Notice before every process failure (zero: none).
+    pub drain_notice: SimDuration,
 }
 
 impl FailuresConfig {
@@ -103,22 +123,27 @@ pub(super) fn failures_config(
     v: &Validator,
     f: &FailuresFile,
     instances: u32,
+    spot: bool,
 ) -> Result<FailuresConfig, ScenarioError> {
     let FailuresFile {
         gpu_mtbf_hours,
         node_mtbf_hours,
+        retries,
+        drain_notice_s,
         events,
     } = f;
+    let retries = v.count("failures.retries", retries.unwrap_or(0), 0..=MAX_RETRIES)?;
+    let drain_notice = notice(v, "failures.drain-notice-s", drain_notice_s.unwrap_or(0.0))?;
     let mtbf = |key: &str, x: Option<f64>| {
         x.map(|x| v.f64_in(&format!("failures.{key}"), x, MTBF_RANGE_HOURS, "hours"))
             .transpose()
     };
     let gpu_mtbf_hours = mtbf("gpu-mtbf-hours", *gpu_mtbf_hours)?;
     let node_mtbf_hours = mtbf("node-mtbf-hours", *node_mtbf_hours)?;
-    if gpu_mtbf_hours.is_none() && node_mtbf_hours.is_none() && events.is_empty() {
+    if gpu_mtbf_hours.is_none() && node_mtbf_hours.is_none() && events.is_empty() && !spot {
         return Err(v.invalid(
             "failures",
-            "names no failure: set gpu-mtbf-hours, node-mtbf-hours or [[failures.events]] (or remove the section)",
+            "names no failure: set gpu-mtbf-hours, node-mtbf-hours or [[failures.events]] (or remove the section; with [spot] it may set retries only)",
         ));
     }
     if events.len() > MAX_SCHEDULE_POINTS {
@@ -136,8 +161,13 @@ pub(super) fn failures_config(
             at_s,
             instance,
             node,
+            notice_s,
         } = e;
         let at = v.non_negative_secs_bounded(&format!("failures.events[{k}].at-s"), *at_s)?;
+        let notice = match notice_s {
+            Some(s) => notice(v, &format!("failures.events[{k}].notice-s"), *s)?,
+            None => drain_notice,
+        };
         let target = match (instance, node) {
             (Some(i), None) => {
                 let field = format!("failures.events[{k}].instance");
@@ -158,6 +188,7 @@ pub(super) fn failures_config(
         out.push(FailureEvent {
             at: SimTime::ZERO + at,
             target,
+            notice,
         });
     }
     // Stable: failures at one instant keep their file order.
@@ -166,7 +197,15 @@ pub(super) fn failures_config(
         gpu_mtbf_hours,
         node_mtbf_hours,
         events: out,
+        retries,
+        drain_notice,
     })
+}
+
+/// A notice period in `[0, MAX_NOTICE_S]` seconds, converted once.
+pub(super) fn notice(v: &Validator, field: &str, x: f64) -> Result<SimDuration, ScenarioError> {
+    let s = v.f64_in(field, x, (0.0, MAX_NOTICE_S), "seconds")?;
+    Ok(SimDuration::from_secs_f64(s))
 }
 
 #[cfg(test)]
@@ -181,6 +220,7 @@ mod tests {
             },
             f,
             4,
+            false,
         )
     }
 
@@ -190,6 +230,7 @@ mod tests {
             at_s,
             instance,
             node,
+            notice_s: None,
         };
         let c = check(&FailuresFile {
             gpu_mtbf_hours: Some(2.0),
@@ -199,6 +240,7 @@ mod tests {
                 ev(3.0, None, Some(5)),
                 ev(3.0, Some(3), None),
             ],
+            ..FailuresFile::default()
         })
         .unwrap();
         // A TP-4 instance fails four times as often as one GPU: every 1800 s.
@@ -249,6 +291,7 @@ mod tests {
                     at_s: 1.0,
                     instance: Some(4),
                     node: None,
+                    notice_s: None,
                 }],
                 ..FailuresFile::default()
             },
@@ -260,10 +303,79 @@ mod tests {
                     at_s: f64::INFINITY,
                     instance: Some(0),
                     node: None,
+                    notice_s: None,
                 }],
                 ..FailuresFile::default()
             },
             "failures.events[0].at-s",
+        );
+        bad(
+            FailuresFile {
+                gpu_mtbf_hours: Some(1.0),
+                retries: Some(101),
+                ..FailuresFile::default()
+            },
+            "failures.retries",
+        );
+        bad(
+            FailuresFile {
+                gpu_mtbf_hours: Some(1.0),
+                drain_notice_s: Some(-1.0),
+                ..FailuresFile::default()
+            },
+            "failures.drain-notice-s",
+        );
+        bad(
+            FailuresFile {
+                events: vec![FailureEventFile {
+                    at_s: 1.0,
+                    instance: Some(0),
+                    node: None,
+                    notice_s: Some(1e6),
+                }],
+                ..FailuresFile::default()
+            },
+            "failures.events[0].notice-s",
+        );
+    }
+
+    #[test]
+    fn notices_default_to_the_section_and_retries_to_none() {
+        let ev = |notice_s: Option<f64>| FailureEventFile {
+            at_s: 10.0,
+            instance: Some(0),
+            node: None,
+            notice_s,
+        };
+        let c = check(&FailuresFile {
+            drain_notice_s: Some(30.0),
+            retries: Some(2),
+            events: vec![ev(None), ev(Some(5.0))],
+            ..FailuresFile::default()
+        })
+        .unwrap();
+        assert_eq!(c.retries, 2);
+        assert_eq!(c.drain_notice, SimDuration(30_000_000_000));
+        assert_eq!(c.events[0].notice, SimDuration(30_000_000_000));
+        assert_eq!(c.events[1].notice, SimDuration(5_000_000_000));
+        let plain = check(&FailuresFile {
+            events: vec![ev(None)],
+            ..FailuresFile::default()
+        })
+        .unwrap();
+        assert_eq!((plain.retries, plain.drain_notice), (0, SimDuration::ZERO));
+        // Retries alone name no failure, unless spot capacity is preempted.
+        let retries_only = FailuresFile {
+            retries: Some(1),
+            ..FailuresFile::default()
+        };
+        assert!(check(&retries_only).is_err());
+        let v = Validator {
+            file: Path::new("s.toml"),
+        };
+        assert_eq!(
+            failures_config(&v, &retries_only, 4, true).unwrap().retries,
+            1
         );
     }
 }

@@ -7,7 +7,7 @@
 //! names; no `flatten`. Nothing here is checked: an unset field is `None` until
 //! [`Scenario::from_file`](super::Scenario::from_file) resolves it.
 
-use super::{ColdStartFile, DeploymentFile, FailuresFile, RouterKind, RoutingFile};
+use super::{ColdStartFile, DeploymentFile, FailuresFile, RouterKind, RoutingFile, SpotFile};
 use crate::workload::WorkloadFile;
 use serde::{Deserialize, Serialize};
 use xpyd_models::Dtype;
@@ -55,6 +55,8 @@ pub struct ScenarioFile {
     pub cold_start: Option<ColdStartFile>,
     /// GPU and node failures (absent: none).
     pub failures: Option<FailuresFile>,
+    /// Spot capacity: reclaims of the roles' spot replicas and their price (absent: none).
+    pub spot: Option<SpotFile>,
 }
 
 impl ScenarioFile {

@@ -31,6 +31,7 @@ mod name;
 mod parse;
 mod role_ctx;
 mod routing;
+mod spot;
 mod validate;
 
 pub use autoscale::{
@@ -55,7 +56,8 @@ pub use deployment::{
 };
 pub use error::ScenarioError;
 pub use failures::{
-    FailureEvent, FailureEventFile, FailureTarget, FailuresConfig, FailuresFile, MTBF_RANGE_HOURS,
+    FailureEvent, FailureEventFile, FailureTarget, FailuresConfig, FailuresFile, MAX_NOTICE_S,
+    MAX_RETRIES, MTBF_RANGE_HOURS,
 };
 pub use file::{
     BaselineFile, DynamoFile, EfficiencyFile, HardwareFile, KvTransferFile, ModelFile,
@@ -69,4 +71,8 @@ pub use parse::{apply_overrides, parse_scenario_text, table_to_file};
 pub use routing::{
     CacheAwareConfig, CacheAwareFile, GaieConfig, GaieFile, KvAwareConfig, KvAwareFile,
     RoutingConfig, RoutingFile,
+};
+pub use spot::{
+    DEFAULT_SPOT_NOTICE_S, PREEMPTION_RATE_RANGE_PER_HOUR, SpotConfig, SpotEvent, SpotEventFile,
+    SpotFile,
 };

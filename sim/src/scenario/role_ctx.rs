@@ -66,6 +66,7 @@ impl RoleCtx<'_> {
             nic_gbit_s,
             intra_node_gb_s,
             gpu_hour_usd,
+            spot_replicas,
         } = r;
         let hardware = self.role_hardware(
             at,
@@ -112,6 +113,11 @@ impl RoleCtx<'_> {
             kind,
         )?;
         cfg.hardware = hardware;
+        cfg.spot_replicas = self.v.count(
+            &format!("{at}.spot-replicas"),
+            spot_replicas.unwrap_or(0),
+            0..=cfg.max_instances(),
+        )?;
         Ok(cfg)
     }
 
@@ -332,6 +338,7 @@ impl RoleCtx<'_> {
             None => None,
         };
         Ok(RoleConfig {
+            spot_replicas: 0,
             replicas,
             tp,
             dp: par.dp,

@@ -52,6 +52,7 @@ impl Scenario {
             routing,
             cold_start,
             failures,
+            spot,
         } = w;
         let v = Validator { file };
 
@@ -329,6 +330,7 @@ impl Scenario {
                     nic_gbit_s: None,
                     intra_node_gb_s: None,
                     gpu_hour_usd: None,
+                    spot_replicas: None,
                 };
                 Some(ctx.role("baseline", role, Role::Aggregated)?)
             }
@@ -405,16 +407,37 @@ impl Scenario {
         let sample_window =
             v.period_secs("simulation.sample-window-s", sample_window_s.unwrap_or(1.0))?;
         check_timers(&v, &topology, max_duration)?;
-        let failures = match &failures {
-            Some(f) => {
-                let instances = match &topology {
-                    Topology::Disaggregated { prefill, decode } => {
-                        prefill.max_instances() + decode.max_instances()
-                    }
-                    Topology::Aggregated(r) => r.max_instances(),
-                };
-                Some(super::failures::failures_config(&v, f, instances)?)
+        let roles: Vec<(&str, &super::RoleConfig)> = match &topology {
+            Topology::Disaggregated { prefill, decode } => vec![
+                ("deployment.prefill", prefill),
+                ("deployment.decode", decode),
+            ],
+            Topology::Aggregated(r) => vec![("deployment.aggregated", r)],
+        };
+        // Every instance slot that may run, in instances.csv order: spot or not.
+        let spot_slots: Vec<bool> = roles
+            .iter()
+            .flat_map(|(_, r)| (0..r.max_instances()).map(|k| r.is_spot(k)))
+            .collect();
+        let spot = match &spot {
+            Some(s) => Some(super::spot::spot_config(&v, s, &spot_slots)?),
+            None => {
+                if let Some((at, _)) = roles.iter().find(|(_, r)| r.spot_replicas > 0) {
+                    return Err(v.invalid(
+                        &format!("{at}.spot-replicas"),
+                        "spot replicas need a [spot] section (preemption-rate-per-hour, notice-s, gpu-hour-usd, [[spot.events]])",
+                    ));
+                }
+                None
             }
+        };
+        let failures = match &failures {
+            Some(f) => Some(super::failures::failures_config(
+                &v,
+                f,
+                spot_slots.len() as u32,
+                spot.is_some(),
+            )?),
             None => None,
         };
         let memory_budget_gib = v.f64_in(
@@ -513,6 +536,7 @@ impl Scenario {
                 None => ColdStartConfig::default(),
             },
             failures,
+            spot,
         })
     }
 }
