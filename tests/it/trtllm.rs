@@ -165,7 +165,9 @@ fn engine_holds_and_stream_interval_reach_the_manifests() {
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(
-        e.contains("aggregated.engine.batch-wait-timeout-iters") && e.contains("options file"),
+        e.contains("engine.batch-wait-timeout-iters")
+            && e.contains("`50`")
+            && e.contains("options file"),
         "{e}"
     );
     // SGLang: --stream-interval on the engine's command line.
