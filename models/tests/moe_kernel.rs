@@ -41,6 +41,28 @@ fn each_engine_prices_its_own_expert_kernel() {
     assert_eq!(MoeKernel::of_engine("sglang"), MoeKernel::TritonFused);
     assert_eq!(MoeKernel::of_engine("vllm"), MoeKernel::TritonFused);
     assert_eq!(MoeKernel::of_engine("trtllm"), MoeKernel::CutlassGrouped);
+    // vLLM's block-FP8 experts run DeepGEMM's grouped GEMM (the CUTLASS rows stand in)
+    // except at TP 8, where it keeps Triton; other engines and dtypes are as above.
+    assert_eq!(
+        MoeKernel::of_deployment("vllm", true, 2),
+        MoeKernel::CutlassGrouped
+    );
+    assert_eq!(
+        MoeKernel::of_deployment("vllm", true, 8),
+        MoeKernel::TritonFused
+    );
+    assert_eq!(
+        MoeKernel::of_deployment("vllm", false, 2),
+        MoeKernel::TritonFused
+    );
+    assert_eq!(
+        MoeKernel::of_deployment("sglang", true, 2),
+        MoeKernel::TritonFused
+    );
+    assert_eq!(
+        MoeKernel::of_deployment("trtllm", true, 8),
+        MoeKernel::CutlassGrouped
+    );
 }
 
 #[test]

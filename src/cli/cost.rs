@@ -146,8 +146,13 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
                     cm.gpu().id
                 )
             })?;
+            let kernel = xpyd_models::MoeKernel::of_deployment(
+                e,
+                cm.weights() == xpyd_models::Dtype::Fp8,
+                cm.parallelism().attention_tp(),
+            );
             cm.with_engine(Some(p.params.clone()))
-                .with_moe_kernel(xpyd_models::MoeKernel::of_engine(e))
+                .with_moe_kernel(kernel)
         }
     };
     let report = StepReport::new(&cm, shape);

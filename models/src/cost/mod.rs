@@ -155,6 +155,19 @@ impl MoeKernel {
             _ => MoeKernel::Fastest,
         }
     }
+
+    /// The family an engine runs for a deployment: [`MoeKernel::of_engine`], except that
+    /// vLLM runs block-FP8 experts through DeepGEMM's grouped GEMM on Hopper (its default
+    /// FP8 MoE backend since DeepGEMM became default, v0.11) unless its tensor-parallel
+    /// size is 8 (vLLM PR #29346, 2025-11: "DeepGEMM MoE is disabled by default when TP
+    /// size is 8", Triton then). xpyd has no DeepGEMM rows; the CUTLASS grouped GEMM,
+    /// the other grouped-GEMM family measured, stands in for it.
+    pub fn of_deployment(engine: &str, fp8_experts: bool, tensor_parallel: u32) -> MoeKernel {
+        match engine {
+            "vllm" if fp8_experts && tensor_parallel != 8 => MoeKernel::CutlassGrouped,
+            _ => MoeKernel::of_engine(engine),
+        }
+    }
 }
 pub use step::{CostBreakdown, CostSource, StepCost, StepShape};
 

@@ -226,9 +226,11 @@ impl Scenario {
         };
         cm.with_expert_imbalance(role.expert_imbalance)
             .with_two_batch_overlap(role.two_batch_overlap)
-            .with_moe_kernel(xpyd_models::MoeKernel::of_engine(EngineLayer::engine_of(
-                self.backend,
-            )))
+            .with_moe_kernel(xpyd_models::MoeKernel::of_deployment(
+                EngineLayer::engine_of(self.backend),
+                self.weights == Dtype::Fp8,
+                role.tp / role.dp.max(1),
+            ))
     }
 
     /// The GPU `role` runs on.
