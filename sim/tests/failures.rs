@@ -5,10 +5,12 @@
 //! follows the MTBF; and bad `[failures]` values are refused with the field and range.
 
 use proptest::prelude::*;
+
+mod common;
+use common::availability::{check_accounting, run};
 use std::path::Path;
 use xpyd_sim::metrics::{Outcome, RequestRecord};
 use xpyd_sim::scenario::Scenario;
-use xpyd_sim::{RunOutput, System};
 
 /// A small 2P1D (or 3-replica aggregated) Qwen3-32B deployment on L20s.
 fn text(mode: &str, backend: &str, requests: u32, rate: f64, extra: &str) -> String {
@@ -31,55 +33,6 @@ fn text(mode: &str, backend: &str, requests: u32, rate: f64, extra: &str) -> Str
 
 fn scenario(text: &str, sets: &[String]) -> Scenario {
     Scenario::from_text(Path::new("failures.toml"), Path::new("."), text, sets).unwrap()
-}
-
-fn run(sc: &Scenario) -> (RunOutput, Vec<RequestRecord>) {
-    let mut recs = Vec::new();
-    let out = xpyd_sim::run(sc, System::Main, &mut |r| recs.push(r.clone())).unwrap();
-    (out, recs)
-}
-
-fn check_accounting(out: &RunOutput, recs: &[RequestRecord]) -> Result<(), TestCaseError> {
-    let c = &out.metrics.requests;
-    let lost = c.lost.unwrap_or(0);
-    prop_assert_eq!(
-        c.arrived,
-        c.completed + c.rejected + c.unfinished + c.timed_out.unwrap_or(0) + lost
-    );
-    prop_assert_eq!(recs.len() as u64, c.arrived);
-    let count = |o: Outcome| recs.iter().filter(|r| r.outcome == o).count() as u64;
-    prop_assert_eq!(count(Outcome::Lost), lost);
-    prop_assert_eq!(count(Outcome::Completed), c.completed);
-    let mut ids: Vec<u64> = recs.iter().map(|r| r.id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    prop_assert_eq!(ids.len(), recs.len(), "a request ended twice");
-    for r in recs.iter().filter(|r| r.outcome == Outcome::Lost) {
-        prop_assert!(r.ttft_ms.is_none() && r.e2e_ms.is_none(), "{:?}", r);
-    }
-    // GPU time is accounted up to the last completion, whatever replicas did after it
-    // (a failure, a notice, a reclaim).
-    let held: f64 = out
-        .instances
-        .iter()
-        .map(|x| f64::from(x.tp) * out.metrics.makespan_s)
-        .sum();
-    prop_assert!(
-        out.gpu_seconds <= held + 1e-6,
-        "{} > {held}",
-        out.gpu_seconds
-    );
-    let f = out.failures.as_ref().expect("a failure report");
-    for role in &f.roles {
-        prop_assert!((0.0..=1.0).contains(&role.availability), "{:?}", role);
-    }
-    // Every KV block held by a request was freed (none is in flight at the end).
-    if c.unfinished == 0 {
-        for x in &out.instances {
-            prop_assert_eq!(x.kv_blocks_in_use_at_end, 0, "{:?}", x);
-        }
-    }
-    Ok(())
 }
 
 const FLOWS: [(&str, &str); 4] = [

@@ -1,0 +1,3 @@
+//! Helpers shared by integration tests (each test crate uses what it needs).
+
+pub(crate) mod availability;
