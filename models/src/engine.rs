@@ -42,6 +42,12 @@ use std::sync::OnceLock;
 /// Engines an engine profile may describe, as named in profiles and reports.
 pub const ENGINES: [&str; 3] = ["vllm", "sglang", "trtllm"];
 
+/// Engines that run steps with prompt tokens without CUDA graphs (graphs of decode-only
+/// batches only: TensorRT-LLM's PyTorch backend, `DecodeCudaGraphConfig`; SGLang's
+/// decode graphs), whose MoE layers' eager floor `moe-eager-layer-us` is fitted. vLLM
+/// captures piecewise graphs of mixed batches with its MoE layers inside them.
+pub const EAGER_PROMPT_ENGINES: [&str; 2] = ["sglang", "trtllm"];
+
 /// The engine-layer parameters of one engine on one GPU.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -74,6 +80,14 @@ pub struct EngineParams {
     /// false when absent).
     #[serde(default, skip_serializing_if = "is_false")]
     pub async_scheduling: bool,
+    /// Least time per MoE layer of a step with prompt tokens, microseconds (0..=2000; 0
+    /// when absent): engines that capture CUDA graphs of decode-only batches only
+    /// (TensorRT-LLM's PyTorch backend, SGLang without piecewise graphs) launch every
+    /// kernel of such a step from the CPU, and an MoE layer (routing, expert dispatch,
+    /// grouped GEMMs, combine) launches many. Fitted on MoE runs with the rest of the
+    /// layer held (`xpyd calibrate fit-engine --moe-eager`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub moe_eager_layer_us: f64,
 }
 
 // `&T` because serde's `skip_serializing_if` passes a reference.
@@ -83,12 +97,17 @@ fn is_zero(x: &f64) -> bool {
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero_usize(x: &usize) -> bool {
+    *x == 0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_false(x: &bool) -> bool {
     !*x
 }
 
 /// The closed ranges [`EngineParams::check`] accepts, by field name (also the fit's bounds).
-pub const RANGES: [(&str, f64, f64); 9] = [
+pub const RANGES: [(&str, f64, f64); 10] = [
     ("prefill-scale", 0.25, 4.0),
     ("decode-scale", 0.25, 4.0),
     ("step-overhead-ms", 0.0, 50.0),
@@ -98,6 +117,10 @@ pub const RANGES: [(&str, f64, f64); 9] = [
     ("max-batched-tokens", 64.0, 1_048_576.0),
     ("layer-floor-us", 0.0, 200.0),
     ("allreduce-latency-us", 0.0, 100.0),
+    // An MoE layer launches some 30-60 kernels (norms, attention, router, top-k, expert
+    // dispatch, grouped GEMMs, combine, all-reduce) at 10-40 us of CPU each in eager
+    // PyTorch: 2 ms per layer is the most a launch floor can explain.
+    ("moe-eager-layer-us", 0.0, 2000.0),
 ];
 
 impl EngineParams {
@@ -113,6 +136,7 @@ impl EngineParams {
         layer_floor_us: 0.0,
         allreduce_latency_us: 0.0,
         async_scheduling: false,
+        moe_eager_layer_us: 0.0,
     };
 
     /// The first field outside its range, as `(field, value, min, max)`.
@@ -127,6 +151,7 @@ impl EngineParams {
             self.max_batched_tokens.map_or(64.0, f64::from),
             self.layer_floor_us,
             self.allreduce_latency_us,
+            self.moe_eager_layer_us,
         ];
         for ((name, lo, hi), v) in RANGES.iter().zip(values) {
             if !(v.is_finite() && v >= *lo && v <= *hi) {
@@ -153,14 +178,23 @@ impl EngineParams {
 
     /// The kernel seconds of a step of `layers` layers and `allreduce_calls` all-reduce
     /// calls whose calibrated kernel terms (already times [`Self::kernel_factor`]) sum to
-    /// `kernels_s`: plus the all-reduce latency per call, then raised to the layer floor
-    /// (an empty step stays empty).
-    pub fn floored_kernels_s(&self, kernels_s: f64, layers: f64, allreduce_calls: f64) -> f64 {
+    /// `kernels_s`: plus the all-reduce latency per call, then raised to the layer floor,
+    /// and in a step with prompt tokens (`eager_moe_layers`: its MoE layers, 0 in a
+    /// decode-only step) to the eager floor of its MoE layers (an empty step stays empty).
+    pub fn floored_kernels_s(
+        &self,
+        kernels_s: f64,
+        layers: f64,
+        allreduce_calls: f64,
+        eager_moe_layers: f64,
+    ) -> f64 {
         if kernels_s <= 0.0 {
             return kernels_s;
         }
         let with_latency = kernels_s + allreduce_calls * self.allreduce_latency_us * 1e-6;
-        with_latency.max(layers * self.layer_floor_us * 1e-6)
+        with_latency
+            .max(layers * self.layer_floor_us * 1e-6)
+            .max(eager_moe_layers * self.moe_eager_layer_us * 1e-6)
     }
 
     /// The part of `cpu_s` of CPU time that a step with `kernels_s` of GPU time does not
@@ -210,9 +244,15 @@ pub struct EngineProfile {
     /// k-fold checking errors per mode (rows the fold's fit did not see).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checked: Vec<FitErrors>,
-    /// Errors per mode on mixture-of-experts runs, never fitted on.
+    /// Errors per mode on mixture-of-experts runs: never fitted on, or with
+    /// `moe_fitted_rows` > 0 the k-fold check of the MoE term (each run replayed with the
+    /// term fitted on the other folds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moe_checked: Vec<FitErrors>,
+    /// MoE runs `moe-eager-layer-us` was fitted on (`fit-engine --moe-eager`); 0: none,
+    /// and `moe_checked` are then runs the layer never saw.
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub moe_fitted_rows: usize,
 }
 
 /// The file of engine profiles: `{"profiles": [...]}`.
@@ -371,15 +411,37 @@ mod tests {
         };
         // 64 layers, 128 calls: 1 ms of kernels + 1.28 ms of latency is under the
         // 3.2 ms floor; 10 ms of kernels is above it.
-        assert!((p.floored_kernels_s(1e-3, 64.0, 128.0) - 3.2e-3).abs() < 1e-12);
-        assert!((p.floored_kernels_s(10e-3, 64.0, 128.0) - 11.28e-3).abs() < 1e-12);
+        assert!((p.floored_kernels_s(1e-3, 64.0, 128.0, 0.0) - 3.2e-3).abs() < 1e-12);
+        assert!((p.floored_kernels_s(10e-3, 64.0, 128.0, 0.0) - 11.28e-3).abs() < 1e-12);
         // TP 1: no calls, no latency.
-        assert!((p.floored_kernels_s(10e-3, 64.0, 0.0) - 10e-3).abs() < 1e-12);
+        assert!((p.floored_kernels_s(10e-3, 64.0, 0.0, 0.0) - 10e-3).abs() < 1e-12);
         // An empty step stays empty; the neutral layer changes nothing.
-        assert_eq!(p.floored_kernels_s(0.0, 64.0, 128.0), 0.0);
+        assert_eq!(p.floored_kernels_s(0.0, 64.0, 128.0, 0.0), 0.0);
         assert_eq!(
-            EngineParams::NEUTRAL.floored_kernels_s(1e-3, 64.0, 128.0),
+            EngineParams::NEUTRAL.floored_kernels_s(1e-3, 64.0, 128.0, 0.0),
             1e-3
+        );
+    }
+
+    #[test]
+    fn moe_eager_floor_raises_prompt_steps_only() {
+        let p = EngineParams {
+            moe_eager_layer_us: 1000.0,
+            ..EngineParams::NEUTRAL
+        };
+        // 94 MoE layers of a step with prompt tokens: at least 94 ms of kernels.
+        assert!((p.floored_kernels_s(20e-3, 94.0, 0.0, 94.0) - 94e-3).abs() < 1e-12);
+        // The same kernels in a decode-only step (graph-captured): unchanged.
+        assert_eq!(p.floored_kernels_s(20e-3, 94.0, 0.0, 0.0), 20e-3);
+        // Above the floor: unchanged.
+        assert_eq!(p.floored_kernels_s(200e-3, 94.0, 0.0, 94.0), 200e-3);
+        let bad = EngineParams {
+            moe_eager_layer_us: 6000.0,
+            ..EngineParams::NEUTRAL
+        };
+        assert_eq!(
+            bad.check(),
+            Err(("moe-eager-layer-us", 6000.0, 0.0, 2000.0))
         );
     }
 
@@ -416,6 +478,7 @@ mod tests {
             fitted_rows: 8,
             checked: vec![],
             moe_checked: vec![],
+            moe_fitted_rows: 0,
         };
         let file = EngineProfiles {
             profiles: vec![p(None, 1.0), p(Some("0.12.0"), 0.9)],

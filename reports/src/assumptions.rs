@@ -258,6 +258,9 @@ fn engine_layer(sc: &Scenario) -> Vec<String> {
         if p.async_scheduling {
             out.push("async-scheduling=true".to_owned());
         }
+        if p.moe_eager_layer_us != 0.0 {
+            out.push(format!("moe-eager-layer-us={}", p.moe_eager_layer_us));
+        }
     }
     out
 }

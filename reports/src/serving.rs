@@ -131,7 +131,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             .map_or_else(|| "default".to_owned(), |b| b.to_string());
         let _ = writeln!(
             s,
-            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}",
+            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}  moe-eager-layer-us {:.1}",
             p.fitted_rows,
             g.loss_neutral,
             g.loss_fitted,
@@ -144,6 +144,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.layer_floor_us,
             e.allreduce_latency_us,
             if e.async_scheduling { "on" } else { "off" },
+            e.moe_eager_layer_us,
         );
         for b in &g.suspect {
             let _ = writeln!(
@@ -152,7 +153,12 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             );
         }
         let held = p.checked.iter().map(|c| ("held out", c));
-        let moe = p.moe_checked.iter().map(|c| ("MoE, unfitted", c));
+        let moe_what = if p.moe_fitted_rows > 0 {
+            "MoE, held out"
+        } else {
+            "MoE, unfitted"
+        };
+        let moe = p.moe_checked.iter().map(|c| (moe_what, c));
         for (what, c) in held.chain(moe) {
             let _ = writeln!(
                 s,

@@ -61,6 +61,14 @@ struct FitEngineArgs {
     /// selects it); runs without a version make the version-less profile.
     #[arg(long)]
     by_version: bool,
+    /// Fit only the MoE layers' eager floor (`moe-eager-layer-us`) of each profile of
+    /// --base on the MoE runs that replay with it, every other parameter held; write
+    /// every profile of --base, the fitted ones replaced.
+    #[arg(long, conflicts_with_all = ["include_moe", "by_version", "rounds"])]
+    moe_eager: bool,
+    /// With --moe-eager: the profiles to start from (default: the built-in ones).
+    #[arg(long, value_name = "FILE", requires = "moe_eager")]
+    base: Option<PathBuf>,
     /// Scenario giving the deployment of runs whose file records none.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
@@ -142,6 +150,29 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
         by_version: a.by_version,
         source: names.join(", "),
     };
+    if a.moe_eager {
+        let base = match &a.base {
+            Some(path) => {
+                let text =
+                    xpyd_models::file::read_text(path, xpyd_models::file::MAX_TEXT_FILE_BYTES)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                EngineProfiles::parse(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => xpyd_models::engine::builtin_profiles().clone(),
+        };
+        let (profiles, groups) = serving::fit_moe_eager(&runs, &base, &opts)?;
+        if groups.is_empty() {
+            anyhow::bail!(
+                "no MoE run to fit: {} runs read, none of a mixture-of-experts model replaying with a profile of {}",
+                runs.len(),
+                a.base.as_ref().map_or_else(
+                    || "the built-in file".to_owned(),
+                    |p| p.display().to_string()
+                )
+            );
+        }
+        return write_profiles(&profiles, &groups, a.out.as_deref(), a.json);
+    }
     let groups = serving::fit(&runs, &opts)?;
     if groups.is_empty() {
         anyhow::bail!(
@@ -160,19 +191,30 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
             .filter_map(|g| g.profile.clone())
             .collect(),
     };
-    let json = serde_json::to_string_pretty(&profiles)? + "\n";
-    let summary = xpyd_reports::serving::fit_text(&groups);
     if profiles.profiles.is_empty() {
         anyhow::bail!(
             "nothing fitted (no profile written):\n{}",
-            summary.trim_end()
+            xpyd_reports::serving::fit_text(&groups).trim_end()
         );
     }
-    if let Some(path) = &a.out {
+    write_profiles(&profiles, &groups, a.out.as_deref(), a.json)
+}
+
+/// Write `profiles` to `out` (atomically) or stdout, with the fit's summary (or, with
+/// `json`, the groups as JSON).
+fn write_profiles(
+    profiles: &EngineProfiles,
+    groups: &[serving::GroupFit],
+    out: Option<&std::path::Path>,
+    json_out: bool,
+) -> Result<()> {
+    let json = serde_json::to_string_pretty(profiles)? + "\n";
+    let summary = xpyd_reports::serving::fit_text(groups);
+    if let Some(path) = out {
         xpyd_reports::atomic::write_file(path, json.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    match (a.json, &a.out) {
+    match (json_out, out) {
         (true, _) => print_out(&format!("{}\n", serde_json::to_string_pretty(&groups)?)),
         (false, Some(path)) => print_out(&format!("{summary}wrote {}\n", path.display())),
         (false, None) => {

@@ -264,6 +264,77 @@ fn fit_engine_writes_a_profile_a_scenario_can_use() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `fit-engine --moe-eager` on 10 TensorRT-LLM H100 Qwen3-235B-A22B FP8 runs
+/// (`tests/fixtures/serving/trtllm_h100_moe.csv`: rows of
+/// `../shared/reference/engine-benchmarks/silicon_sample_train.csv` with prompts of at
+/// most 512 tokens and outputs of at most 256, every n-th): only the MoE term moves, it
+/// is positive on these runs, the written file keeps every built-in profile, and the
+/// term is checked on the runs its fold did not see.
+#[test]
+fn fit_engine_moe_eager_fits_the_moe_term_only() {
+    let dir = tmpdir("fit-moe-eager");
+    let out = dir.join("engine.json");
+    let o = xpyd(&[
+        "calibrate",
+        "fit-engine",
+        "tests/fixtures/serving/trtllm_h100_moe.csv",
+        "--moe-eager",
+        "--folds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("MoE, held out"), "{text}");
+    let file = xpyd_models::EngineProfiles::parse(&std::fs::read_to_string(&out).unwrap())
+        .expect("the written profiles parse");
+    let builtin = xpyd_models::engine::builtin_profiles();
+    assert_eq!(file.profiles.len(), builtin.profiles.len());
+    let mut fitted = 0;
+    for (p, b) in file.profiles.iter().zip(&builtin.profiles) {
+        assert_eq!(p.key(), b.key());
+        let held = xpyd_models::EngineParams {
+            moe_eager_layer_us: b.params.moe_eager_layer_us,
+            ..p.params.clone()
+        };
+        assert_eq!(held, b.params, "{}: only the MoE term may move", p.key());
+        if p.moe_fitted_rows > 0 {
+            fitted += 1;
+            assert_eq!(p.moe_fitted_rows, 10);
+            assert!(p.params.moe_eager_layer_us > 0.0, "{:?}", p.params);
+            assert_eq!(p.moe_checked[0].rows, 10);
+        }
+    }
+    assert_eq!(
+        fitted, 1,
+        "one profile (the runs' trtllm/h100@1.0.0rc3 or its fallback)"
+    );
+    let o = xpyd(&[
+        "calibrate",
+        "fit-engine",
+        "tests/fixtures/serving/trtllm_h100_moe.csv",
+        "--moe-eager",
+        "--folds",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let g = &v[0];
+    assert!(g["loss_fitted"].as_f64().unwrap() < g["loss_neutral"].as_f64().unwrap());
+    // --base without --moe-eager, and --moe-eager with a dense-fit flag, are usage errors.
+    for args in [
+        &["--base", "x.json"][..],
+        &["--moe-eager", "--include-moe"][..],
+    ] {
+        let mut all = vec!["calibrate", "fit-engine", "x.csv"];
+        all.extend_from_slice(args);
+        let o = xpyd(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+}
+
 #[test]
 fn cost_engine_labels_the_overhead_fitted() {
     let o = xpyd(&[

@@ -205,7 +205,8 @@ impl CostModel {
     /// `b` with its kernel terms times the engine layer's
     /// [`EngineParams::kernel_factor`](crate::EngineParams::kernel_factor), its all-reduce
     /// latency per call added to the all-reduce term, every kernel term raised in
-    /// proportion to the layer floor
+    /// proportion to the layer floor and, in a step with prompt tokens, the MoE layers'
+    /// eager floor
     /// ([`EngineParams::floored_kernels_s`](crate::EngineParams::floored_kernels_s)), and
     /// its overhead (already the engine's CPU time) reduced to the part the kernels do not
     /// hide ([`EngineParams::exposed_overhead_s`](crate::EngineParams::exposed_overhead_s));
@@ -225,7 +226,15 @@ impl CostModel {
             overhead_s: 0.0,
         };
         let kernels = out.total();
-        let target = e.floored_kernels_s(kernels, self.layers, self.allreduce_calls);
+        // Steps with prompt tokens run without CUDA graphs on engines that capture decode
+        // batches only: their MoE layers' eager floor applies.
+        let eager_moe_layers = if shape.prefill_tokens > 0 {
+            self.moe_layers
+        } else {
+            0.0
+        };
+        let target =
+            e.floored_kernels_s(kernels, self.layers, self.allreduce_calls, eager_moe_layers);
         if target > kernels {
             out.allreduce_s += self.allreduce_calls * e.allreduce_latency_us * 1e-6;
             let raise = target / out.total();

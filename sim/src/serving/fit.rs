@@ -120,6 +120,7 @@ pub fn suspect(p: &EngineParams) -> Vec<String> {
         None,
         Some(p.layer_floor_us),
         Some(p.allreduce_latency_us),
+        Some(p.moe_eager_layer_us),
     ];
     xpyd_models::engine::RANGES
         .iter()
@@ -159,7 +160,7 @@ fn log_err(measured: f64, predicted: Option<f64>) -> Option<f64> {
 
 /// The loss of replayed rows: mean of the two capped log errors per row; a row that
 /// failed to replay counts the cap.
-fn loss(rows: &[Row]) -> f64 {
+pub(super) fn loss(rows: &[Row]) -> f64 {
     if rows.is_empty() {
         return 0.0;
     }
@@ -174,7 +175,7 @@ fn loss(rows: &[Row]) -> f64 {
     total / rows.len() as f64
 }
 
-fn replay_with(
+pub(super) fn replay_with(
     runs: &[MeasuredRun],
     params: &EngineParams,
     opts: &ReplayOptions,
@@ -383,12 +384,13 @@ fn round_params(p: EngineParams) -> EngineParams {
         layer_floor_us: r(p.layer_floor_us, 0.1),
         allreduce_latency_us: r(p.allreduce_latency_us, 0.1),
         async_scheduling: p.async_scheduling,
+        moe_eager_layer_us: r(p.moe_eager_layer_us, 1.0),
     }
 }
 
 /// Whether `model` (a catalog id or a Hugging Face id) is a mixture of experts; unknown
 /// models count as dense.
-fn is_moe(model: &str) -> bool {
+pub(super) fn is_moe(model: &str) -> bool {
     xpyd_models::ModelArch::builtin(model).is_ok_and(|m| m.moe.is_some())
 }
 
@@ -540,6 +542,7 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
                 fitted_rows: usable.len(),
                 checked,
                 moe_checked,
+                moe_fitted_rows: 0,
             }),
             engine,
             gpu,
