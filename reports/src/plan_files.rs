@@ -674,16 +674,25 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
                 ),
             };
             let whole = c.replicas(rec.units);
-            let sizing = if whole == rec.replicas {
+            // Replicas the SLOs need: the deployed ones less the availability spares.
+            let spares: u32 = rec
+                .headroom
+                .as_ref()
+                .map_or(0, |h| h.roles.iter().map(|r| r.spares).sum());
+            let needed = p + d - spares;
+            let mut sizing = if whole.prefill + whole.decode == needed {
                 format!("{} unit(s) of {}", rec.units, c.shape_label())
             } else {
                 format!(
                     "{} unit(s) of {}, trimmed by {} replica(s)",
                     rec.units,
                     c.shape_label(),
-                    whole.prefill + whole.decode - p - d
+                    (whole.prefill + whole.decode).saturating_sub(needed)
                 )
             };
+            if spares > 0 {
+                let _ = write!(sizing, ", + {spares} spare(s) for availability");
+            }
             let _ = writeln!(
                 s,
                 "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {} ({sizing}), {roles}, router {}, max-batched-tokens {}, max-num-seqs {}",
