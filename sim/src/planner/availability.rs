@@ -212,6 +212,10 @@ pub fn size(
     }
 }
 
+/// What [`with_spares`] gives: the replicas deployed per role (`N + k`), those on spot,
+/// and each role's sizing, in role order.
+pub type WithSpares = (Replicas, Replicas, Vec<(Role, Sized)>);
+
 /// The roles of `c` with their uptimes (`up` in topology order).
 fn roles_of<'a>(c: &Candidate, up: &'a [RoleUptime]) -> Vec<(Role, &'a RoleUptime)> {
     match c.mode {
@@ -229,7 +233,7 @@ pub fn with_spares(
     up: &[RoleUptime],
     percent: u32,
     target: Option<f64>,
-) -> Option<(Replicas, Replicas, Vec<(Role, Sized)>)> {
+) -> Option<WithSpares> {
     let mut size = needed;
     let mut spot = Replicas {
         prefill: 0,
