@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use xpyd_sim::Scenario;
 use xpyd_sim::describe::{RoleShape, Shape};
+use xpyd_sim::planner::availability::Headroom;
 use xpyd_sim::planner::result::{Objective, Plan, Status};
 use xpyd_sim::planner::search::ProbeMetrics;
 use xpyd_sim::role::Role;
@@ -357,6 +358,12 @@ pub struct RecommendationFile {
     pub objective: Objective,
     /// The scenario to replay (`recommended.toml`).
     pub scenario: String,
+    /// What the spares for `[plan] availability` and the spot mix buy: spares and
+    /// availability per role, their cost, the spot mixes compared and what failures and
+    /// reclaims did in the confirming run (absent without `[plan] availability` or spot
+    /// mixes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headroom: Option<Headroom>,
 }
 
 impl RecommendationFile {
@@ -419,9 +426,10 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
     let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
     // Heterogeneous PD: the deployment's GPU-weighted price (its roles were trimmed
     // apart, so not the unit's).
-    let usd = match &c.decode_gpu {
-        None => r.usd_per_gpu_hour,
-        Some(_) => rec.usd_per_gpu_hour,
+    let usd = match (&c.decode_gpu, &rec.headroom) {
+        (None, None) => r.usd_per_gpu_hour,
+        // Heterogeneous PD, spares or spot: the deployment's own price.
+        _ => rec.usd_per_gpu_hour,
     };
     Some(RecommendationFile {
         mode: c.mode_name().to_string(),
@@ -470,6 +478,7 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
         usd_per_hour: usd.map(|p| p * f64::from(gpus)),
         objective: plan.objective,
         scenario: scenario_path.to_string(),
+        headroom: rec.headroom.clone(),
     })
 }
 
@@ -665,16 +674,25 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
                 ),
             };
             let whole = c.replicas(rec.units);
-            let sizing = if whole == rec.replicas {
+            // Replicas the SLOs need: the deployed ones less the availability spares.
+            let spares: u32 = rec
+                .headroom
+                .as_ref()
+                .map_or(0, |h| h.roles.iter().map(|r| r.spares).sum());
+            let needed = p + d - spares;
+            let mut sizing = if whole.prefill + whole.decode == needed {
                 format!("{} unit(s) of {}", rec.units, c.shape_label())
             } else {
                 format!(
                     "{} unit(s) of {}, trimmed by {} replica(s)",
                     rec.units,
                     c.shape_label(),
-                    whole.prefill + whole.decode - p - d
+                    (whole.prefill + whole.decode).saturating_sub(needed)
                 )
             };
+            if spares > 0 {
+                let _ = write!(sizing, ", + {spares} spare(s) for availability");
+            }
             let _ = writeln!(
                 s,
                 "\nrecommendation for {} req/s (the fewest {} that meet the SLOs, ties to the higher score): {} {} on {} ({sizing}), {roles}, router {}, max-batched-tokens {}, max-num-seqs {}",
@@ -710,12 +728,15 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
                 m.goodput_rps,
                 if m.met { "met" } else { "NOT met" }
             );
-            let usd = match &c.decode_gpu {
-                None => r.usd_per_gpu_hour,
-                Some(_) => rec.usd_per_gpu_hour,
+            let usd = match (&c.decode_gpu, &rec.headroom) {
+                (None, None) => r.usd_per_gpu_hour,
+                _ => rec.usd_per_gpu_hour,
             };
             if let Some(p) = usd {
                 let _ = writeln!(s, "cost: {:.2} USD/hour", p * f64::from(gpus));
+            }
+            if let Some(h) = &rec.headroom {
+                headroom_text(&mut s, h);
             }
         }
         _ => {
@@ -726,6 +747,71 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         }
     }
     s
+}
+
+/// The headroom lines of the summary: spares and availability per role, their cost, the
+/// spot mixes compared and what failures did in the confirming run.
+fn headroom_text(s: &mut String, h: &Headroom) {
+    let target = h
+        .availability_target
+        .map_or("none".to_string(), |a| format!("{a}"));
+    let _ = writeln!(
+        s,
+        "headroom (availability target {target} per role): deployment availability {:.6}",
+        h.availability
+    );
+    for r in &h.roles {
+        let _ = writeln!(
+            s,
+            "  {}: {} needed + {} spare(s), {} on spot; instance MTBF {}, down {:.0} s per failure; availability {:.6}",
+            r.role,
+            r.needed,
+            r.spares,
+            r.spot,
+            r.instance_mtbf_hours
+                .map_or("none".to_string(), |m| format!("{m:.0} h")),
+            r.failure_mttr_s,
+            r.availability
+        );
+    }
+    if let (Some(a), Some(b)) = (h.spares_usd_per_hour, h.usd_per_hour_on_demand) {
+        let _ = writeln!(
+            s,
+            "  spares cost {a:.2} USD/hour (on-demand with spares {b:.2} USD/hour)"
+        );
+    }
+    for m in &h.spot_mixes {
+        let _ = writeln!(
+            s,
+            "  spot {:>3}%: {}P{}D ({} + {} on spot), {} USD/hour, attainment {:.1}%, {} lost, {} reclaims: SLOs {}",
+            m.percent,
+            m.prefill_replicas,
+            m.decode_replicas,
+            m.prefill_spot,
+            m.decode_spot,
+            m.usd_per_hour
+                .map_or("-".to_string(), |u| format!("{u:.2}")),
+            m.attainment * 100.0,
+            m.faults.lost,
+            m.faults.preemptions,
+            if m.slo_met { "met" } else { "NOT met" }
+        );
+    }
+    if !h.spot_mixes.is_empty() {
+        let _ = writeln!(
+            s,
+            "  chosen: {}% spot, saving {} USD/hour",
+            h.spot_percent,
+            h.spot_savings_usd_per_hour
+                .map_or("-".to_string(), |u| format!("{u:.2}"))
+        );
+    }
+    let f = &h.confirm_faults;
+    let _ = writeln!(
+        s,
+        "  confirming run: {} failure(s), {} reclaim(s), {} request(s) lost, {} retried",
+        f.failures, f.preemptions, f.lost, f.retries
+    );
 }
 
 #[cfg(test)]

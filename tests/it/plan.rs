@@ -475,3 +475,51 @@ fn spot_capacity_of_the_scenario_does_not_enter_the_search() {
     let rec = std::fs::read_to_string(b.join("recommended.toml")).unwrap();
     assert!(!rec.contains("spot"), "{rec}");
 }
+
+/// Bad `[plan]` values (issue 16): exit 2 naming the file, the field, the value and the
+/// range, before anything is searched.
+#[test]
+fn bad_plan_section_exits_2_naming_the_field() {
+    let seed = "scenarios/seed-sglang-2p1d.toml";
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[
+                "--set",
+                "failures.gpu-mtbf-hours=100",
+                "--set",
+                "plan.availability=1.5",
+            ],
+            &["plan.availability", "[0.9, 0.999999]", "1.5"],
+        ),
+        (
+            &["--set", "plan.availability=0.999"],
+            &["plan.availability", "failures.gpu-mtbf-hours"],
+        ),
+        (
+            &["--set", "plan.spot-mix-percent=[0, 150]"],
+            &["plan.spot-mix-percent", "[spot]"],
+        ),
+        (
+            &[
+                "--set",
+                "deployment.decode.spot-replicas=1",
+                "--set",
+                "spot.gpu-hour-usd=0.5",
+                "--set",
+                "plan.spot-mix-percent=[0, 150]",
+            ],
+            &["plan.spot-mix-percent[1]", "[0, 100]", "150"],
+        ),
+    ];
+    for (sets, needles) in cases {
+        let mut args = vec!["plan", seed];
+        args.extend_from_slice(sets);
+        let o = xpyd(&args);
+        assert_eq!(o.status.code(), Some(2), "{sets:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(seed), "{sets:?}: {e}");
+        for n in *needles {
+            assert!(e.contains(n), "{sets:?}: {e} lacks {n}");
+        }
+    }
+}

@@ -192,6 +192,8 @@ impl Candidate {
         // The planner sizes on-demand capacity: the scenario's spot replicas and reclaims
         // (`[spot]`) describe its own roles, not the candidate's.
         f.spot = None;
+        // `[plan]` sizes the plan itself; the deployment it recommends does not carry it.
+        f.plan = None;
         if f.hardware.gpu != self.gpu {
             // Link and node overrides describe the scenario's own GPU servers.
             f.hardware.gpus_per_node = None;

@@ -29,6 +29,7 @@
 //!   separately ([`evaluate`]) and merged ([`result::assemble`]) into the same plan.
 //! - The library never prints; progress goes through a callback.
 
+pub mod availability;
 pub mod bounds;
 pub mod budget;
 pub mod candidates;
@@ -40,8 +41,9 @@ use crate::engine::{System, run};
 use crate::limits::MAX_INSTANCES;
 use crate::rng::Streams;
 use crate::role::Role;
-use crate::scenario::{Mode, Scenario, ScenarioFile, Topology};
+use crate::scenario::{Mode, Scenario, ScenarioFile, SpotConfig, Topology};
 use crate::workload::{ArrivalMode, Workload, WorkloadFile, WorkloadGen};
+use availability::{Headroom, RoleHeadroom, RoleUptime, RunFaults, SpotMix, uptimes, with_spares};
 use bounds::{LengthStats, capacity_bound};
 use candidates::{Candidate, Replicas, SearchSpace, enumerate};
 use rayon::prelude::*;
@@ -180,6 +182,12 @@ pub struct EvalContext {
     target_rps: f64,
     slo_ttft_ms: f64,
     slo_tpot_ms: f64,
+    /// `[plan] availability`: spares per role (`None`: none).
+    availability: Option<f64>,
+    /// The base scenario's `[spot]`: how spot replicas are reclaimed and priced.
+    spot: Option<SpotConfig>,
+    /// `[plan] spot-mix-percent`: the spot shares compared (empty: none).
+    spot_mixes: Vec<u32>,
 }
 
 impl EvalContext {
@@ -250,6 +258,18 @@ impl EvalContext {
                 });
             }
         }
+        if !sc.plan.spot_mix_percent.is_empty()
+            && !settings
+                .space
+                .gpus
+                .iter()
+                .all(|g| prices.iter().any(|(h, _)| h == g))
+        {
+            return Err(PlanError::Setting {
+                setting: "plan.spot-mix-percent",
+                message: "comparing spot mixes needs the on-demand price of every GPU searched: set hardware.gpu-hour-usd or --gpu-price G=USD".into(),
+            });
+        }
         let all_priced = !settings.space.gpus.is_empty()
             && settings
                 .space
@@ -274,7 +294,46 @@ impl EvalContext {
             target_rps,
             slo_ttft_ms: sc.slo.ttft_ms,
             slo_tpot_ms: sc.slo.tpot_ms,
+            availability: sc.plan.availability,
+            spot: sc.spot.clone(),
+            spot_mixes: sc.plan.spot_mix_percent.clone(),
         })
+    }
+
+    /// How the roles of candidate scenario `sc` fail and come back, when the plan sizes
+    /// spares (`None` without an availability target: costs ignore failures then).
+    fn uptimes_of(&self, sc: &Scenario) -> Option<Vec<RoleUptime>> {
+        self.availability.map(|_| uptimes(sc, self.spot.as_ref()))
+    }
+
+    /// The deployment cost of `c` for the target rate when one unit sustains `rate`
+    /// requests/s: [`Objective::cost`] of whole units, with the spares each role needs
+    /// for the availability target (on-demand) when there is one and `up` gives the
+    /// roles' uptimes. Infinite when the unit sustains nothing or the target is out of
+    /// reach. Non-increasing in `rate`, so a bound's cost bounds the measured one.
+    pub fn cost(&self, c: &Candidate, up: Option<&[RoleUptime]>, rate: f64) -> f64 {
+        let price = |g: &str| self.price(g);
+        let (Some(target), Some(up)) = (self.availability, up) else {
+            return self.objective.cost(
+                rate,
+                c.gpus(),
+                c.usd_per_gpu_hour(&price),
+                self.target_rps,
+            );
+        };
+        let units = (self.target_rps / rate).ceil().max(1.0);
+        if rate.is_nan() || rate <= 0.0 || units > f64::from(MAX_INSTANCES) {
+            return f64::INFINITY;
+        }
+        let Some((size, _, _)) = with_spares(c, c.replicas(units as u32), up, 0, Some(target))
+        else {
+            return f64::INFINITY;
+        };
+        let gpus = f64::from(c.gpus_of(size));
+        match (self.objective, c.usd_per_gpu_hour_of(size, &price)) {
+            (Objective::PerDollar, Some(p)) => gpus * p,
+            _ => gpus,
+        }
     }
 
     /// The rate deployments are sized for, requests/s.
@@ -402,20 +461,13 @@ pub fn evaluate(
         })
         .collect();
     let built: Vec<(Scenario, f64, ProbeWorkload)> = built.into_iter().collect::<Result<_, _>>()?;
+    let ups: Vec<Option<Vec<RoleUptime>>> = built.iter().map(|b| ctx.uptimes_of(&b.0)).collect();
     let score = |i: usize, rate: f64| {
         let c = &candidates[i];
         ctx.objective
             .score(rate, c.gpus(), c.usd_per_gpu_hour(&|g| ctx.price(g)))
     };
-    let cost = |i: usize, rate: f64| {
-        let c = &candidates[i];
-        ctx.objective.cost(
-            rate,
-            c.gpus(),
-            c.usd_per_gpu_hour(&|g| ctx.price(g)),
-            ctx.target_rps,
-        )
-    };
+    let cost = |i: usize, rate: f64| ctx.cost(&candidates[i], ups[i].as_deref(), rate);
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by(|&a, &b| {
         score(b, built[b].1)
@@ -510,21 +562,31 @@ pub fn finish(
     let base_sc = Scenario::from_file(&settings.file, &settings.base_dir, settings.base.clone())?;
     let target = ctx.target_rps;
     let price = |g: &str| ctx.price(g);
-    let results = assemble(candidates, evals, ctx.objective, &price, target)?;
+    // Uptimes of every candidate's roles (only with an availability target).
+    let ups: Vec<Option<Vec<RoleUptime>>> = match ctx.availability {
+        None => vec![None; candidates.len()],
+        Some(_) => candidates
+            .iter()
+            .map(|c| {
+                c.scenario(&settings.base, &settings.file, &settings.base_dir, 1)
+                    .map(|sc| ctx.uptimes_of(&sc))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let cost = |c: &Candidate, rate: f64| ctx.cost(c, ups[c.index].as_deref(), rate);
+    let results = assemble(candidates, evals, ctx.objective, &price, &cost)?;
     let ranking = rank(&results, ctx.objective);
-    let recommendation = match pick(&results, ctx.objective, target) {
+    let recommendation = match pick(&results, ctx.objective, &cost) {
         Some(i) => {
             let lifetime_s = (ctx.slo_ttft_ms + ctx.stats.mean_output * ctx.slo_tpot_ms) * 1e-3;
             let min_requests = (target * CONFIRM_LIFETIMES * lifetime_s).ceil();
             let c = &results[i].candidate;
-            let mut rec = confirm(
-                settings,
-                c,
-                results[i].max_rate_rps,
-                target,
-                min_requests.min(1e9) as u64,
-            )?;
+            let min_requests = min_requests.min(1e9) as u64;
+            let mut rec = confirm(settings, c, results[i].max_rate_rps, target, min_requests)?;
             rec.usd_per_gpu_hour = c.usd_per_gpu_hour_of(rec.replicas, &price);
+            if ctx.availability.is_some() || !ctx.spot_mixes.is_empty() {
+                rec = headroom(settings, ctx, c, rec, min_requests)?;
+            }
             Some(rec)
         }
         None => None,
@@ -608,48 +670,12 @@ fn confirm(
     } else {
         1
     };
+    let none = Replicas {
+        prefill: 0,
+        decode: 0,
+    };
     let trial = |size: Replicas, units: u32| -> Result<Recommendation, PlanError> {
-        let mut file = deployment_file(settings, c, size, target)?;
-        if file.workload.trace.is_none()
-            && let Some(n) = file.workload.requests.as_mut()
-        {
-            *n = (*n).max(min_requests);
-        }
-        let text = toml::to_string(&file).map_err(|e| PlanError::Candidate {
-            candidate: c.shape_label(),
-            message: format!("cannot write the scenario: {e}"),
-        })?;
-        // Replay exactly what `xpyd run` will read back.
-        let sc = Scenario::from_text(
-            Path::new("recommended.toml"),
-            &settings.base_dir,
-            &text,
-            &[],
-        )
-        .map_err(|e| PlanError::Candidate {
-            candidate: c.shape_label(),
-            message: e.to_string(),
-        })?;
-        let mut sc = sc;
-        sc.memory_budget_gib = settings.memory_budget_gib;
-        let out = run(&sc, System::Main, &mut |_| {})
-            .or_else(crate::SimError::into_overloaded)
-            .map_err(|e| PlanError::Workload {
-                message: e.to_string(),
-            })?;
-        Ok(Recommendation {
-            index: c.index,
-            units,
-            replicas: size,
-            gpus: c.gpus_of(size),
-            usd_per_gpu_hour: None,
-            trim_runs: 0,
-            backend: sc.backend,
-            attainment: out.metrics.slo.attainment,
-            confirm: ProbeMetrics::from_metrics(target, &out.metrics),
-            scenario: file,
-            scenario_toml: text,
-        })
+        Ok(trial(settings, c, size, none, units, target, min_requests)?.0)
     };
     // The deployment must stay within the instance limit (checked before it is built).
     let per_unit = instances(c);
@@ -698,4 +724,249 @@ fn confirm(
     }
     rec.trim_runs = runs;
     Ok(rec)
+}
+
+/// Replicas of each role on spot capacity: none.
+const NO_SPOT: Replicas = Replicas {
+    prefill: 0,
+    decode: 0,
+};
+
+/// Simulate `c` at `size` replicas (`spot` of them on spot capacity, reclaimed as the
+/// base scenario's `[spot]` says, its trace left out) serving `target` requests/s with
+/// at least `min_requests` requests (a trace keeps its own): the recommendation it
+/// would make, what failures and reclaims did, and each role's measured fraction of
+/// time with every replica up (empty without `[failures]` or `[spot]`).
+#[allow(clippy::too_many_arguments)]
+fn trial(
+    settings: &PlanSettings,
+    c: &Candidate,
+    size: Replicas,
+    spot: Replicas,
+    units: u32,
+    target: f64,
+    min_requests: u64,
+) -> Result<(Recommendation, RunFaults, Vec<f64>), PlanError> {
+    let mut file = deployment_file(settings, c, size, target)?;
+    if file.workload.trace.is_none()
+        && let Some(n) = file.workload.requests.as_mut()
+    {
+        *n = (*n).max(min_requests);
+    }
+    if spot != NO_SPOT {
+        let d = &mut file.deployment;
+        let roles = match c.mode {
+            Mode::Disaggregated => vec![
+                (d.prefill.as_mut(), spot.prefill),
+                (d.decode.as_mut(), spot.decode),
+            ],
+            Mode::Aggregated => vec![(d.aggregated.as_mut(), spot.prefill)],
+        };
+        for (r, n) in roles {
+            if let Some(r) = r {
+                r.spot_replicas = (n > 0).then_some(n);
+            }
+        }
+        file.spot = settings.base.spot.clone().map(|mut s| {
+            // The trace names the base scenario's instances, not these.
+            s.events.clear();
+            s
+        });
+    }
+    let text = toml::to_string(&file).map_err(|e| PlanError::Candidate {
+        candidate: c.shape_label(),
+        message: format!("cannot write the scenario: {e}"),
+    })?;
+    // Replay exactly what `xpyd run` will read back.
+    let mut sc = Scenario::from_text(
+        Path::new("recommended.toml"),
+        &settings.base_dir,
+        &text,
+        &[],
+    )
+    .map_err(|e| PlanError::Candidate {
+        candidate: c.shape_label(),
+        message: e.to_string(),
+    })?;
+    sc.memory_budget_gib = settings.memory_budget_gib;
+    let out = run(&sc, System::Main, &mut |_| {})
+        .or_else(crate::SimError::into_overloaded)
+        .map_err(|e| PlanError::Workload {
+            message: e.to_string(),
+        })?;
+    let f = out.failures.clone().unwrap_or_default();
+    let faults = RunFaults {
+        lost: out.metrics.requests.lost.unwrap_or(0),
+        retries: f.retries,
+        failures: f.instance_failures,
+        preemptions: f.preemptions,
+    };
+    let all_up = f.roles.iter().map(|r| r.availability).collect();
+    let rec = Recommendation {
+        index: c.index,
+        units,
+        replicas: size,
+        gpus: c.gpus_of(size),
+        usd_per_gpu_hour: None,
+        trim_runs: 0,
+        backend: sc.backend,
+        attainment: out.metrics.slo.attainment,
+        confirm: ProbeMetrics::from_metrics(target, &out.metrics),
+        scenario: file,
+        scenario_toml: text,
+        headroom: None,
+    };
+    Ok((rec, faults, all_up))
+}
+
+/// One simulated mix of [`headroom`].
+struct Trial {
+    percent: u32,
+    spot: Replicas,
+    usd: Option<f64>,
+    rec: Recommendation,
+    faults: RunFaults,
+    all_up: Vec<f64>,
+    sized: Vec<(Role, availability::Sized)>,
+}
+
+/// Add to `rec` (the SLO-sized deployment of `c`) the spares of `[plan] availability` and
+/// compare the spot mixes of `[plan] spot-mix-percent`, each simulated at the target rate
+/// with the base scenario's failures and reclaims on: the cheapest that meets the SLOs is
+/// recommended (on-demand on ties, or when none does), with what its headroom buys.
+fn headroom(
+    settings: &PlanSettings,
+    ctx: &EvalContext,
+    c: &Candidate,
+    rec: Recommendation,
+    min_requests: u64,
+) -> Result<Recommendation, PlanError> {
+    let sc = c.scenario(&settings.base, &settings.file, &settings.base_dir, 1)?;
+    let up = uptimes(&sc, ctx.spot.as_ref());
+    let target = ctx.target_rps;
+    let needed = rec.replicas;
+    let spot_price = ctx.spot.as_ref().and_then(|s| s.gpu_hour_usd);
+    let roles: Vec<Role> = match c.mode {
+        Mode::Disaggregated => vec![Role::Prefill, Role::Decode],
+        Mode::Aggregated => vec![Role::Aggregated],
+    };
+    let usd = |size: Replicas, spot: Replicas| -> Option<f64> {
+        let mut total = 0.0;
+        for &role in &roles {
+            let tp = match role {
+                Role::Decode => c.decode.tp,
+                Role::Prefill | Role::Aggregated => c.prefill.tp,
+            };
+            let od = ctx.price(c.gpu_of(role))?;
+            let (n, s) = (size.of(role), spot.of(role));
+            total += f64::from((n - s) * tp) * od + f64::from(s * tp) * spot_price.unwrap_or(od);
+        }
+        Some(total)
+    };
+    let out_of_reach = |percent: u32| PlanError::Setting {
+        setting: "plan.availability",
+        message: format!(
+            "{} per role is out of reach of {} spares of {} at {percent}% spot: lower it, or lengthen the MTBF / shorten the cold start",
+            ctx.availability.unwrap_or(0.0),
+            availability::MAX_SPARES,
+            c.shape_label()
+        ),
+    };
+    let (size0, _, sized0) =
+        with_spares(c, needed, &up, 0, ctx.availability).ok_or_else(|| out_of_reach(0))?;
+    let mut mixes: Vec<SpotMix> = Vec::new();
+    // (mix index, run) of the choice so far.
+    let mut best: Option<Trial> = None;
+    let percents: Vec<u32> = if ctx.spot_mixes.is_empty() {
+        vec![0]
+    } else {
+        ctx.spot_mixes.clone()
+    };
+    for percent in percents {
+        let (size, spot, sized) = if percent == 0 {
+            (size0, NO_SPOT, sized0.clone())
+        } else {
+            match with_spares(c, needed, &up, percent, ctx.availability) {
+                Some(x) => x,
+                None => continue,
+            }
+        };
+        if percent > 0 && spot == NO_SPOT {
+            // Too few replicas for this share to put one on spot: on-demand again.
+            continue;
+        }
+        let (r, faults, all_up) = trial(settings, c, size, spot, rec.units, target, min_requests)?;
+        let availability = sized.iter().map(|(_, s)| s.availability).product();
+        let cost = usd(size, spot);
+        if !ctx.spot_mixes.is_empty() {
+            mixes.push(SpotMix {
+                percent,
+                prefill_replicas: size.prefill,
+                prefill_spot: spot.prefill,
+                decode_replicas: size.decode,
+                decode_spot: spot.decode,
+                gpus: c.gpus_of(size),
+                usd_per_hour: cost,
+                availability,
+                attainment: r.attainment,
+                slo_met: r.confirm.met,
+                faults: faults.clone(),
+            });
+        }
+        let better = match &best {
+            None => true,
+            Some(b) => {
+                r.confirm.met && (!b.rec.confirm.met || cost.zip(b.usd).is_some_and(|(x, y)| x < y))
+            }
+        };
+        if better {
+            best = Some(Trial {
+                percent,
+                spot,
+                usd: cost,
+                rec: r,
+                faults,
+                all_up,
+                sized,
+            });
+        }
+    }
+    let Trial {
+        percent: spot_percent,
+        spot: chosen_spot,
+        usd: usd_chosen,
+        rec: chosen,
+        faults,
+        all_up,
+        sized,
+    } = best.expect("the on-demand mix always runs");
+    let role_rows: Vec<RoleHeadroom> = sized
+        .iter()
+        .zip(&up)
+        .enumerate()
+        .map(|(k, ((role, s), u))| RoleHeadroom {
+            measured_all_up: all_up.get(k).copied(),
+            ..RoleHeadroom::new(*role, s, u)
+        })
+        .collect();
+    let usd_without = usd(needed, NO_SPOT);
+    let usd_od = usd(size0, NO_SPOT);
+    debug_assert_eq!(usd_chosen, usd(chosen.replicas, chosen_spot));
+    let mut out = chosen;
+    out.trim_runs = rec.trim_runs;
+    out.usd_per_gpu_hour = usd_chosen.map(|x| x / f64::from(out.gpus.max(1)));
+    out.headroom = Some(Headroom {
+        availability_target: ctx.availability,
+        availability: role_rows.iter().map(|r| r.availability).product(),
+        roles: role_rows,
+        usd_per_hour_without_spares: usd_without,
+        usd_per_hour_on_demand: usd_od,
+        spares_usd_per_hour: usd_od.zip(usd_without).map(|(a, b)| a - b),
+        spot_percent,
+        usd_per_hour: usd_chosen,
+        spot_savings_usd_per_hour: usd_od.zip(usd_chosen).map(|(a, b)| a - b),
+        spot_mixes: mixes,
+        confirm_faults: faults,
+    });
+    Ok(out)
 }

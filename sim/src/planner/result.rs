@@ -191,13 +191,14 @@ impl CandidateResult {
 
 /// Turn raw evaluations into results (see the module invariants). `evals` may come in
 /// any order but must cover every candidate; `price` gives a GPU's USD per hour;
-/// `target_rps` is the rate deployments are sized for.
+/// `cost` is the deployment cost of a candidate whose unit sustains a rate, for the
+/// target rate (see [`super::EvalContext::cost`]).
 pub fn assemble(
     candidates: &[Candidate],
     evals: &[Evaluation],
     objective: Objective,
     price: &dyn Fn(&str) -> Option<f64>,
-    target_rps: f64,
+    cost: &dyn Fn(&Candidate, f64) -> f64,
 ) -> Result<Vec<CandidateResult>, PlanError> {
     let mut by_index: Vec<Option<&Evaluation>> = vec![None; candidates.len()];
     for e in evals {
@@ -216,7 +217,7 @@ pub fn assemble(
             let usd = c.usd_per_gpu_hour(price);
             best.update(
                 objective.score(s.max_rate_rps, c.gpus(), usd),
-                objective.cost(s.max_rate_rps, c.gpus(), usd, target_rps),
+                cost(c, s.max_rate_rps),
             );
         }
     }
@@ -233,7 +234,7 @@ pub fn assemble(
         };
         let usd = c.usd_per_gpu_hour(price);
         let bound_score = objective.score(e.bound_rps, c.gpus(), usd);
-        let bound_cost = objective.cost(e.bound_rps, c.gpus(), usd, target_rps);
+        let bound_cost = cost(c, e.bound_rps);
         let mut r = CandidateResult {
             candidate: c.clone(),
             usd_per_gpu_hour: usd,
@@ -272,17 +273,14 @@ pub fn assemble(
     Ok(out)
 }
 
-/// The recommended result: the lowest cost for `target_rps`, then the highest score,
-/// then the lowest index.
-pub fn pick(results: &[CandidateResult], objective: Objective, target_rps: f64) -> Option<usize> {
-    let cost = |r: &CandidateResult| {
-        objective.cost(
-            r.max_rate_rps,
-            r.candidate.gpus(),
-            r.usd_per_gpu_hour,
-            target_rps,
-        )
-    };
+/// The recommended result: the lowest deployment cost (`cost` of a candidate at its
+/// rate), then the highest score, then the lowest index.
+pub fn pick(
+    results: &[CandidateResult],
+    objective: Objective,
+    cost: &dyn Fn(&Candidate, f64) -> f64,
+) -> Option<usize> {
+    let cost = |r: &CandidateResult| cost(&r.candidate, r.max_rate_rps);
     (0..results.len())
         .filter(|&i| results[i].status == Status::Evaluated)
         .min_by(|&a, &b| {
@@ -336,6 +334,9 @@ pub struct Recommendation {
     /// That scenario as TOML text: exactly what the confirming run read back, and what
     /// `recommended.toml` holds.
     pub scenario_toml: String,
+    /// What the spares for `[plan] availability` and the spot mix buy (`None` without
+    /// either).
+    pub headroom: Option<super::availability::Headroom>,
 }
 
 /// A finished plan.

@@ -172,6 +172,8 @@ pub struct Scenario {
     pub failures: Option<super::FailuresConfig>,
     /// Spot capacity (`[spot]`), if any role has spot replicas.
     pub spot: Option<super::SpotConfig>,
+    /// What `xpyd plan` sizes for beyond the SLOs (`[plan]`).
+    pub plan: super::PlanConfig,
 }
 
 impl Scenario {

@@ -7,7 +7,9 @@
 //! names; no `flatten`. Nothing here is checked: an unset field is `None` until
 //! [`Scenario::from_file`](super::Scenario::from_file) resolves it.
 
-use super::{ColdStartFile, DeploymentFile, FailuresFile, RouterKind, RoutingFile, SpotFile};
+use super::{
+    ColdStartFile, DeploymentFile, FailuresFile, PlanFile, RouterKind, RoutingFile, SpotFile,
+};
 use crate::workload::WorkloadFile;
 use serde::{Deserialize, Serialize};
 use xpyd_models::Dtype;
@@ -57,6 +59,9 @@ pub struct ScenarioFile {
     pub failures: Option<FailuresFile>,
     /// Spot capacity: reclaims of the roles' spot replicas and their price (absent: none).
     pub spot: Option<SpotFile>,
+    /// What `xpyd plan` sizes for beyond the SLOs: availability target, spot mixes
+    /// (absent: neither; `xpyd run` ignores it).
+    pub plan: Option<PlanFile>,
 }
 
 impl ScenarioFile {

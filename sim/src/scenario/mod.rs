@@ -29,6 +29,7 @@ mod file;
 mod load;
 mod name;
 mod parse;
+mod plan;
 mod role_ctx;
 mod routing;
 mod spot;
@@ -68,6 +69,7 @@ pub use load::{
     load_file,
 };
 pub use parse::{apply_overrides, parse_scenario_text, table_to_file};
+pub use plan::{AVAILABILITY_RANGE, DEFAULT_SPOT_MIXES, MAX_SPOT_MIXES, PlanConfig, PlanFile};
 pub use routing::{
     CacheAwareConfig, CacheAwareFile, GaieConfig, GaieFile, KvAwareConfig, KvAwareFile,
     RoutingConfig, RoutingFile,

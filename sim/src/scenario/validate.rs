@@ -53,6 +53,7 @@ impl Scenario {
             cold_start,
             failures,
             spot,
+            plan,
         } = w;
         let v = Validator { file };
 
@@ -440,6 +441,7 @@ impl Scenario {
             )?),
             None => None,
         };
+        let plan = super::plan::plan_config(&v, plan.as_ref(), failures.as_ref(), spot.as_ref())?;
         let memory_budget_gib = v.f64_in(
             "simulation.memory-budget-gib",
             memory_budget_gib.unwrap_or(crate::limits::DEFAULT_MEMORY_BUDGET_GIB),
@@ -537,6 +539,7 @@ impl Scenario {
             },
             failures,
             spot,
+            plan,
         })
     }
 }
