@@ -571,13 +571,16 @@ fn llm_ds_own_epp_configs_pass_the_epp_validator() {
     }
 }
 
+/// One deliberate breakage of a document.
+type Breakage = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn the_derived_schemas_reject_broken_documents() {
     let s = spec(Backend::Vllm, true, Scaling::Keda, false);
     let files = emitted(&s, Target::LlmD);
     let values = files[0].1.clone();
     assert!(validate_llmd_values(&values).is_empty());
-    let bad_values: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let bad_values: Vec<(&str, Breakage)> = vec![
         (
             "unknown top-level key",
             Box::new(|v| v["schedulerNamee"] = json!("x")),
@@ -644,7 +647,7 @@ fn the_derived_schemas_reject_broken_documents() {
 
     let o = emitted(&s, Target::Kserve).remove(0).1;
     assert!(validate_object(&o, true).is_empty());
-    let bad_objects: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let bad_objects: Vec<(&str, Breakage)> = vec![
         (
             "replicas with scaling",
             Box::new(|o| o["spec"]["replicas"] = json!(2)),

@@ -587,7 +587,7 @@ pub(crate) fn validate_llmd_values(v: &Value) -> Vec<String> {
                 k.insert("volumeMounts".into(), mounts.into());
             }
             let pod = json!({"spec": {"containers": [k], "volumes": volumes}});
-            check_pod(&pod, &format!("{role}"), injected, &mut errs);
+            check_pod(&pod, role, injected, &mut errs);
             let gpus = c["resources"]["limits"]["nvidia.com/gpu"]
                 .as_str()
                 .and_then(|g| g.parse::<i64>().ok());
