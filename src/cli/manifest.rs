@@ -201,8 +201,8 @@ pub(crate) fn run(args: ManifestArgs) -> Result<()> {
         "xpyd: {} ({} {}, target {}) -> {}: {}",
         spec.name,
         spec.backend.name(),
-        opts.target.name(),
         scenario::mode_name(&sc.topology),
+        opts.target.name(),
         out.display(),
         files
             .iter()
@@ -255,19 +255,29 @@ mod tests {
             out: Some(dir.clone()),
             target: TargetArg::LlmD,
             backend: Some(BackendArg::Vllm),
+            // The default scenario routes round-robin, which the llm-d scheduler lacks.
+            set: vec!["deployment.decode.router=\"cache-aware\"".into()],
             ..ManifestArgs::default()
         };
         run(args).unwrap();
         let m = dir.join("manifests");
         let values = std::fs::read_to_string(m.join(LLMD_VALUES_FILE)).unwrap();
         assert!(values.contains("modelCommand: vllmServe"), "{values}");
-        assert!(m.join("epp-config.yaml").exists());
+        let epp = std::fs::read_to_string(m.join("epp-config.yaml")).unwrap();
+        assert!(epp.contains("prefix-cache-scorer"), "{epp}");
         assert!(m.join("inferencepool.yaml").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn targets_refuse_what_they_cannot_express() {
+        let args = ManifestArgs {
+            target: TargetArg::LlmD,
+            backend: Some(BackendArg::Vllm),
+            ..ManifestArgs::default()
+        };
+        let e = format!("{:#}", run(args).unwrap_err());
+        assert!(e.contains("llm-d") && e.contains("round-robin"), "{e}");
         let args = ManifestArgs {
             target: TargetArg::Kserve,
             backend: Some(BackendArg::Sglang),
