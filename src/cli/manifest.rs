@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use xpyd_reports::atomic::write_file;
-use xpyd_reports::manifests::{DeploymentSpec, EmitOptions, RbgApi, Target, emit_all};
+use xpyd_reports::manifests::{
+    DeploymentSpec, EmitOptions, LLMD_VALUES_FILE, RbgApi, Target, emit_all,
+};
 use xpyd_sim::scenario::{self, Backend, Overrides, Scenario};
 
 /// RBG API version on the command line.
@@ -41,6 +43,12 @@ pub(crate) enum TargetArg {
     Lws,
     /// DynamoGraphDeployment for the Dynamo operator.
     Dgd,
+    /// Helm values for llm-d's llm-d-modelservice chart, the endpoint picker's
+    /// configuration, an InferencePool and autoscalers (vLLM only).
+    #[value(name = "llm-d")]
+    LlmD,
+    /// KServe LLMInferenceService (vLLM only; KEDA scaling).
+    Kserve,
 }
 
 impl From<TargetArg> for Target {
@@ -49,6 +57,8 @@ impl From<TargetArg> for Target {
             TargetArg::Rbg => Target::Rbg,
             TargetArg::Lws => Target::Lws,
             TargetArg::Dgd => Target::Dgd,
+            TargetArg::LlmD => Target::LlmD,
+            TargetArg::Kserve => Target::Kserve,
         }
     }
 }
@@ -150,7 +160,9 @@ pub(crate) fn spec_from_args(sc: &Scenario, args: &ManifestArgs) -> DeploymentSp
 
 /// The target and RBG API of the flags; `--rbg-api` only goes with `--target rbg`.
 fn emit_options(args: &ManifestArgs) -> Result<EmitOptions> {
-    if let (Some(_), TargetArg::Lws | TargetArg::Dgd) = (args.rbg_api, args.target) {
+    if let (Some(_), TargetArg::Lws | TargetArg::Dgd | TargetArg::LlmD | TargetArg::Kserve) =
+        (args.rbg_api, args.target)
+    {
         anyhow::bail!(
             "--rbg-api applies to --target rbg only, not --target {}",
             Target::from(args.target).name()
@@ -178,14 +190,19 @@ pub(crate) fn run(args: ManifestArgs) -> Result<()> {
     let _cleanup =
         super::interrupt::remove_on_signal(super::interrupt::Pending::Partials(out.clone()));
     for (name, text) in &files {
-        write_file(&out.join(name), text.as_bytes())?;
+        let path = out.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create output folder", dir.display()))?;
+        }
+        write_file(&path, text.as_bytes())?;
     }
     println!(
         "xpyd: {} ({} {}, target {}) -> {}: {}",
         spec.name,
         spec.backend.name(),
-        opts.target.name(),
         scenario::mode_name(&sc.topology),
+        opts.target.name(),
         out.display(),
         files
             .iter()
@@ -193,9 +210,18 @@ pub(crate) fn run(args: ManifestArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let quote = xpyd_reports::manifests::job::shell_quote;
+    if opts.target == Target::LlmD {
+        println!(
+            "install with: helm install {} llm-d-modelservice/llm-d-modelservice --version v0.4.0 -n {} -f {}",
+            spec.name,
+            spec.namespace,
+            quote(&out.join(LLMD_VALUES_FILE).display().to_string())
+        );
+    }
     println!(
         "apply with: kubectl apply -f {}",
-        xpyd_reports::manifests::job::shell_quote(&out.display().to_string())
+        quote(&out.display().to_string())
     );
     Ok(())
 }
@@ -220,6 +246,48 @@ mod tests {
         assert!(rbg.contains("namespace: llm"));
         assert!(dir.join("manifests/inferencepool.yaml").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn llm_d_values_go_beside_the_manifests() {
+        let dir = std::env::temp_dir().join(format!("xpyd-manifest-llmd-{}", std::process::id()));
+        let args = ManifestArgs {
+            out: Some(dir.clone()),
+            target: TargetArg::LlmD,
+            backend: Some(BackendArg::Vllm),
+            // The default scenario routes round-robin, which the llm-d scheduler lacks.
+            set: vec!["deployment.decode.router=\"cache-aware\"".into()],
+            ..ManifestArgs::default()
+        };
+        run(args).unwrap();
+        let m = dir.join("manifests");
+        let values = std::fs::read_to_string(m.join(LLMD_VALUES_FILE)).unwrap();
+        assert!(values.contains("modelCommand: vllmServe"), "{values}");
+        let epp = std::fs::read_to_string(m.join("epp-config.yaml")).unwrap();
+        assert!(epp.contains("prefix-cache-scorer"), "{epp}");
+        assert!(m.join("inferencepool.yaml").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn targets_refuse_what_they_cannot_express() {
+        let args = ManifestArgs {
+            target: TargetArg::LlmD,
+            backend: Some(BackendArg::Vllm),
+            ..ManifestArgs::default()
+        };
+        let e = format!("{:#}", run(args).unwrap_err());
+        assert!(e.contains("llm-d") && e.contains("round-robin"), "{e}");
+        let args = ManifestArgs {
+            target: TargetArg::Kserve,
+            backend: Some(BackendArg::Sglang),
+            ..ManifestArgs::default()
+        };
+        let e = format!("{:#}", run(args).unwrap_err());
+        assert!(
+            e.contains("kserve") && e.contains("allowed backend: vllm"),
+            "{e}"
+        );
     }
 
     #[test]

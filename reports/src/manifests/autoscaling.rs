@@ -170,9 +170,24 @@ fn keda(spec: &DeploymentSpec, target: &Value, role: &str, k: &KedaSpec) -> Valu
             json!({"horizontalPodAutoscalerConfig": {"behavior": b}}),
         );
     }
+    spec_o.insert(
+        "triggers".into(),
+        json!([keda_trigger(k, render_query(&k.query, spec, role))]),
+    );
+    json!({
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": metadata(spec, role, Map::new()),
+        "spec": spec_o,
+    })
+}
+
+/// The `prometheus` trigger of a KEDA autoscaler with its query filled in (also the
+/// KServe `scaling.keda` trigger).
+pub(crate) fn keda_trigger(k: &KedaSpec, query: String) -> Value {
     let mut meta = serde_json::Map::new();
     meta.insert("serverAddress".into(), k.prometheus_url.clone().into());
-    meta.insert("query".into(), render_query(&k.query, spec, role).into());
+    meta.insert("query".into(), query.into());
     meta.insert("threshold".into(), format!("{}", k.threshold).into());
     if let Some(t) = k.activation_threshold {
         meta.insert("activationThreshold".into(), format!("{t}").into());
@@ -181,16 +196,7 @@ fn keda(spec: &DeploymentSpec, target: &Value, role: &str, k: &KedaSpec) -> Valu
         KedaMetricType::AverageValue => "AverageValue",
         KedaMetricType::Value => "Value",
     };
-    spec_o.insert(
-        "triggers".into(),
-        json!([{"type": "prometheus", "metricType": metric_type, "metadata": meta}]),
-    );
-    json!({
-        "apiVersion": "keda.sh/v1alpha1",
-        "kind": "ScaledObject",
-        "metadata": metadata(spec, role, Map::new()),
-        "spec": spec_o,
-    })
+    json!({"type": "prometheus", "metricType": metric_type, "metadata": meta})
 }
 
 /// `${namespace}`, `${name}` and `${role}` in a KEDA query, filled in.

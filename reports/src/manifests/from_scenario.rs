@@ -21,8 +21,8 @@
 //! gate); `behavior` is written only when the scenario gives it explicitly.
 
 use super::spec::{
-    Autoscaling, DeploymentSpec, EngineKnobs, GatewaySpec, HpaMetricSource, HpaSpec, Images,
-    KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind, RoleSpec, RoleTopology,
+    Autoscaling, DeploymentSpec, EngineKnobs, EppScorers, GatewaySpec, HpaMetricSource, HpaSpec,
+    Images, KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind, RoleSpec, RoleTopology,
     RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, TransferBackend, dns_label,
 };
 use xpyd_models::Dtype;
@@ -195,7 +195,9 @@ impl DeploymentSpec {
     /// [`super::spec::MAX_NAME_LEN`]). SGLang moves KV with Mooncake, vLLM and Dynamo with
     /// NIXL. The router policy is the decode role's router: least-outstanding and session
     /// affinity map to power-of-two (the closest load-aware policy the routers offer;
-    /// affinity is the gateway's job), the KV/prefix-aware routers to cache-aware.
+    /// affinity is the gateway's job), the KV/prefix-aware routers to cache-aware. The
+    /// endpoint picker's scorers (targets `llm-d`, `kserve`) are the simulated GAIE
+    /// picker's weights when that is the router, else [`EppScorers::for_router`].
     pub fn from_scenario(sc: &Scenario) -> DeploymentSpec {
         let kv = match sc.kv_cache {
             Dtype::Fp8 => Some(KvCacheDtype::Fp8),
@@ -252,6 +254,7 @@ impl DeploymentSpec {
             ),
             Topology::Aggregated(r) => (RoleTopology::Aggregated(role(r)), r.router),
         };
+        let gaie = router == RouterKind::Gaie;
         let router = match router {
             RouterKind::RoundRobin => RouterPolicy::RoundRobin,
             RouterKind::Random => RouterPolicy::Random,
@@ -263,8 +266,21 @@ impl DeploymentSpec {
                 RouterPolicy::CacheAware
             }
         };
+        let epp = if gaie {
+            let g = &sc.routing.gaie;
+            EppScorers {
+                prefix_weight: g.prefix_weight,
+                queue_weight: g.queue_weight,
+                kv_weight: g.kv_weight,
+                lru_capacity_blocks: g.lru_capacity_blocks,
+                non_cached_tokens: g.non_cached_tokens,
+            }
+        } else {
+            EppScorers::for_router(router)
+        };
         let name = dns_label(&sc.name);
         DeploymentSpec {
+            epp,
             gateway: GatewaySpec {
                 epp_service: format!("{name}-epp"),
                 epp_port: 9002,

@@ -18,12 +18,14 @@
 //! `rbg` (the RoleBasedGroup, v1alpha2 or v1alpha1), `gateway` (Service, InferencePool),
 //! `rbac` (the router's discovery permissions), `autoscaling` (HPA, ScaledObject),
 //! [`job`] (the Indexed Job of a sharded `xpyd plan`, with its scenario ConfigMap),
+//! the other targets (`lws`, `dgd`, `llmd` for llm-d's Helm chart, `kserve` for
+//! `LLMInferenceService`, `epp` for the endpoint picker configuration both of those carry),
 //! [`yaml`] (serialisation).
 //!
 //! Invariants: every emitter runs after [`DeploymentSpec::validate`], so user input
 //! never reaches a panic; objects are `serde_json::Value` trees serialised by one
 //! function with sorted keys, so the same spec and options give byte-identical files.
-//! Each file holds exactly one object. Validity against the CRD schemas in
+//! Each file holds exactly one object (for `llm-d`, one file is the chart's values). Validity against the CRD schemas in
 //! `../shared/reference/crds` (vendored in `reports/tests/data`) and the built-in kinds'
 //! OpenAPI schemas, including the CRDs' CEL rules, is checked by
 //! `reports/tests/manifests_schema/`; `docs/deploy.md` is the user guide.
@@ -31,9 +33,12 @@
 mod autoscaling;
 mod dgd;
 mod dynamo;
+mod epp;
 mod from_scenario;
 mod gateway;
 pub mod job;
+mod kserve;
+mod llmd;
 mod lws;
 mod pod;
 mod rbac;
@@ -46,9 +51,10 @@ pub mod yaml;
 
 pub use autoscaling::default_keda_query;
 pub use from_scenario::{DEFAULT_PROMETHEUS_URL, autoscaling_of};
+pub use llmd::VALUES_FILE as LLMD_VALUES_FILE;
 pub use spec::{
-    Autoscaling, DeploymentSpec, EngineKnobs, GatewaySpec, HpaMetricSource, HpaSpec, Images,
-    KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind, RoleSpec, RoleTopology,
+    Autoscaling, DeploymentSpec, EngineKnobs, EppScorers, GatewaySpec, HpaMetricSource, HpaSpec,
+    Images, KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind, RoleSpec, RoleTopology,
     RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, SlaPlannerSpec, SpecDecode,
     TransferBackend, default_metric,
 };
@@ -128,6 +134,13 @@ pub enum Target {
     /// with the simulated router, prefill/decode workers of the backend, a planner when
     /// the SLA planner scales a role.
     Dgd,
+    /// Helm values for llm-d's `llm-d-modelservice` chart (vLLM prefill/decode with the
+    /// NIXL routing sidecar), the endpoint picker's configuration with the simulated
+    /// router's scorers, an InferencePool and HPA/KEDA autoscalers on the chart's workloads.
+    LlmD,
+    /// A KServe `LLMInferenceService` (`serving.kserve.io/v1alpha1`): vLLM prefill/decode,
+    /// the managed gateway and scheduler with the simulated router's scorers, KEDA scaling.
+    Kserve,
 }
 
 impl Target {
@@ -137,6 +150,8 @@ impl Target {
             Target::Rbg => "rbg",
             Target::Lws => "lws",
             Target::Dgd => "dgd",
+            Target::LlmD => "llm-d",
+            Target::Kserve => "kserve",
         }
     }
 }
@@ -217,18 +232,23 @@ pub(crate) fn equip_engine(c: &mut Container, spec: &DeploymentSpec, r: &RoleSpe
 /// loading weights would kill the pod).
 fn engine_resources(spec: &DeploymentSpec, r: &RoleSpec) -> Resources {
     let (_, gpus) = instance_shape(r);
-    let (cpu, memory) = match gpus {
-        1 => ("4", "32Gi"),
-        2 => ("8", "64Gi"),
-        3 | 4 => ("16", "128Gi"),
-        _ => ("32", "256Gi"),
-    };
+    let (cpu, memory) = engine_cpu_memory(gpus);
     Resources {
         cpu,
         memory,
         gpus,
         rdma: spec.rdma_resource.clone(),
         node_selector: r.node_selector.clone(),
+    }
+}
+
+/// CPU and memory requests of an engine pod with `gpus` GPUs.
+pub(crate) fn engine_cpu_memory(gpus: u32) -> (&'static str, &'static str) {
+    match gpus {
+        1 => ("4", "32Gi"),
+        2 => ("8", "64Gi"),
+        3 | 4 => ("16", "128Gi"),
+        _ => ("32", "256Gi"),
     }
 }
 
@@ -251,6 +271,8 @@ pub fn emit_objects(
         Target::Rbg => Layout::Rbg(opts.rbg_api),
         Target::Lws => Layout::Lws,
         Target::Dgd => return dgd::manifests(spec),
+        Target::LlmD => return llmd::manifests(spec),
+        Target::Kserve => return kserve::manifests(spec),
     };
     let roles = roles(spec, layout);
     let entry = roles
@@ -265,7 +287,7 @@ pub fn emit_objects(
                 object: lws::leaderworkerset(spec, r),
             })
             .collect(),
-        Target::Rbg | Target::Dgd => vec![Manifest {
+        Target::Rbg | Target::Dgd | Target::LlmD | Target::Kserve => vec![Manifest {
             file: "rolebasedgroup.yaml".into(),
             object: rbg::rolebasedgroup(spec, opts.rbg_api, &roles),
         }],

@@ -43,6 +43,48 @@ pub struct DeploymentSpec {
     pub gateway: GatewaySpec,
     /// Speculative decoding to switch on in the engines, if any.
     pub speculative: Option<SpecDecode>,
+    /// Scorer mix of the endpoint picker, for the targets that configure one (`llm-d`,
+    /// `kserve`): the simulated GAIE picker's weights, or the closest mix to the router.
+    pub epp: EppScorers,
+}
+
+/// The endpoint picker's (GAIE / llm-d inference scheduler) scorers, as its
+/// `EndpointPickerConfig` takes them: a weight per scorer (0 leaves it out), the
+/// prefix index size and the prefill/decode decider's threshold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EppScorers {
+    /// `prefix-cache-scorer` weight.
+    pub prefix_weight: f64,
+    /// `queue-scorer` weight.
+    pub queue_weight: f64,
+    /// `kv-cache-utilization-scorer` weight.
+    pub kv_weight: f64,
+    /// Prefix index capacity per endpoint, blocks (`lruCapacityPerServer`).
+    pub lru_capacity_blocks: u32,
+    /// Uncached prompt tokens below which a request is prefilled on its decode endpoint
+    /// (`prefix-based-pd-decider` `nonCachedTokens`).
+    pub non_cached_tokens: u32,
+}
+
+impl EppScorers {
+    /// The mix closest to a router: prefix-aware routers get llm-d's defaults
+    /// (`deploy/config/epp-precise-prefix-cache-config.yaml`: prefix 2, KV 1, queue 1),
+    /// load-aware ones the queue and KV-utilisation scorers, random and round-robin none
+    /// (a random picker; round-robin has no picker and is refused by those targets).
+    pub fn for_router(router: RouterPolicy) -> EppScorers {
+        let (prefix, queue, kv) = match router {
+            RouterPolicy::CacheAware => (2.0, 1.0, 1.0),
+            RouterPolicy::PowerOfTwo => (0.0, 1.0, 1.0),
+            RouterPolicy::Random | RouterPolicy::RoundRobin => (0.0, 0.0, 0.0),
+        };
+        EppScorers {
+            prefix_weight: prefix,
+            queue_weight: queue,
+            kv_weight: kv,
+            lru_capacity_blocks: 31_250,
+            non_cached_tokens: 16,
+        }
+    }
 }
 
 /// Speculative decoding as the engines' flags take it: SGLang `--speculative-algorithm
@@ -496,6 +538,19 @@ impl DeploymentSpec {
         }
         if let Some(r) = &self.rdma_resource {
             check_resource_name("rdma_resource", r)?;
+        }
+        for (field, w) in [
+            ("epp.prefix_weight", self.epp.prefix_weight),
+            ("epp.queue_weight", self.epp.queue_weight),
+            ("epp.kv_weight", self.epp.kv_weight),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(invalid(
+                    field,
+                    &w.to_string(),
+                    "must be a non-negative number",
+                ));
+            }
         }
         if let Some(s) = &self.speculative {
             if s.draft_tokens == 0 {

@@ -24,6 +24,12 @@ pub fn to_yaml(object: &Value) -> Result<String, String> {
     Ok(format!("{HEADER}{body}"))
 }
 
+/// One value as YAML without the header (a document embedded in another, such as a
+/// ConfigMap's file). The error is the serializer's message.
+pub(crate) fn body(object: &Value) -> Result<String, String> {
+    serde_saphyr::to_string(&sorted(object)).map_err(|e| e.to_string())
+}
+
 /// The value with every map's keys in sorted order.
 fn sorted(v: &Value) -> Value {
     match v {

@@ -48,6 +48,7 @@ mod broken;
 mod deployments;
 mod golden;
 mod job;
+mod llmd_kserve;
 mod parallel;
 mod rbg;
 mod reference;

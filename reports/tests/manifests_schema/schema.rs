@@ -1,5 +1,7 @@
 //! Schemas: the vendored CRDs (RoleBasedGroup, scaling adapter, InferencePool, KEDA
-//! ScaledObject) and Kubernetes JSON schemas under `tests/data`, turned into strict JSON
+//! ScaledObject), Kubernetes JSON schemas and derived schemas (LeaderWorkerSet,
+//! DynamoGraphDeployment, LLMInferenceService, llm-d-modelservice values,
+//! EndpointPickerConfig) under `tests/data`, turned into strict JSON
 //! Schema validators (see the crate docs), compiled once per test binary.
 
 use serde_json::{Map, Value, json};
@@ -159,6 +161,12 @@ pub(crate) struct Validators {
     pub(crate) lws: jsonschema::Validator,
     /// DynamoGraphDeployment v1alpha1 (derived schema, `tests/data/derived`).
     pub(crate) dgd: jsonschema::Validator,
+    /// KServe LLMInferenceService v1alpha1 (derived schema, `tests/data/derived`).
+    pub(crate) kserve: jsonschema::Validator,
+    /// llm-d-modelservice chart values, v0.4.0 (derived schema, `tests/data/derived`).
+    pub(crate) llmd_values: jsonschema::Validator,
+    /// The llm-d inference scheduler's EndpointPickerConfig (derived schema).
+    pub(crate) epp_config: jsonschema::Validator,
     /// Whether the scaling adapter CRD's versions serve the `scale` subresource.
     pub(crate) adapter_scale: Vec<(String, bool)>,
 }
@@ -203,6 +211,8 @@ pub(crate) fn validators() -> &'static Validators {
         extra_pod_spec.as_object_mut().unwrap().remove("required");
         extra_pod_spec["properties"]["mainContainer"] = container.clone();
         let hpa = load_json("k8s/horizontalpodautoscaler-autoscaling-v2.json");
+        let keda_crd = load_crd("crds/keda.sh_scaledobjects.yaml");
+        let keda_spec = strict(&keda_crd.schema("v1alpha1")["properties"]["spec"]);
         let embedded = |name: &str| -> Value {
             match name {
                 "PodTemplateSpec" => template.clone(),
@@ -215,6 +225,13 @@ pub(crate) fn validators() -> &'static Validators {
                     hpa["properties"]["spec"]["properties"]["behavior"].clone()
                 }
                 "MetricSpec" => hpa["properties"]["spec"]["properties"]["metrics"]["items"].clone(),
+                "ContainerPort" => container["properties"]["ports"]["items"].clone(),
+                "ResourceRequirements" => container["properties"]["resources"].clone(),
+                "SecurityContext" => container["properties"]["securityContext"].clone(),
+                "VolumeMount" => container["properties"]["volumeMounts"]["items"].clone(),
+                "Volume" => pod_spec["properties"]["volumes"]["items"].clone(),
+                "KedaScaleTriggers" => keda_spec["properties"]["triggers"]["items"].clone(),
+                "KedaAdvancedConfig" => keda_spec["properties"]["advanced"].clone(),
                 other => panic!("derived schema embeds unknown type {other}"),
             }
         };
@@ -224,7 +241,16 @@ pub(crate) fn validators() -> &'static Validators {
             s["properties"]["metadata"] = meta.clone();
             compile(&s)
         };
+        // Schemas of documents that are not Kubernetes objects (no metadata).
+        let plain = |rel: &str| {
+            let mut s = embed(&strict(&load_json(rel)), &embedded);
+            s.as_object_mut().unwrap().remove("x-xpyd-source");
+            compile(&s)
+        };
         Validators {
+            kserve: derived("derived/serving.kserve.io_llminferenceservices_v1alpha1.json"),
+            llmd_values: plain("derived/llm-d-modelservice_values_v0.4.0.json"),
+            epp_config: plain("derived/llm-d.ai_endpointpickerconfig_v1alpha1.json"),
             lws: derived("derived/leaderworkerset.x-k8s.io_v1.json"),
             dgd: derived("derived/nvidia.com_dynamographdeployments_v1alpha1.json"),
             rbg_v1alpha2: crd_validator(&rbg, "v1alpha2", &meta),

@@ -6,10 +6,10 @@ use crate::validate::validate_object;
 use crate::wiring::check_wiring;
 use serde_json::Value;
 use xpyd_reports::manifests::{
-    Autoscaling, DeploymentSpec, EmitOptions, EngineKnobs, GatewaySpec, HpaMetricSource, HpaSpec,
-    Images, KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind, RbgApi, RoleSpec,
-    RoleTopology, RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy, TransferBackend,
-    default_keda_query, default_metric, emit_all,
+    Autoscaling, DeploymentSpec, EmitOptions, EngineKnobs, EppScorers, GatewaySpec,
+    HpaMetricSource, HpaSpec, Images, KedaMetricType, KedaSpec, KvCacheDtype, ModelRef, PolicyKind,
+    RbgApi, RoleSpec, RoleTopology, RouterPolicy, ScalingPolicy, ScalingRules, SelectPolicy,
+    TransferBackend, default_keda_query, default_metric, emit_all,
 };
 use xpyd_sim::scenario::Backend;
 
@@ -106,6 +106,7 @@ pub(crate) fn spec(
         rdma_resource: Some("rdma/hca".into()),
         model_pvc: "models".into(),
         speculative: None,
+        epp: EppScorers::for_router(RouterPolicy::CacheAware),
         gateway: GatewaySpec {
             epp_service: "qwen3-32b-pd-epp".into(),
             epp_port: 9002,

@@ -463,6 +463,223 @@ fn check_dgd(obj: &Value, errs: &mut Vec<String>) {
     }
 }
 
+/// The EndpointPickerConfig's schema and the scheduler's load-time checks: plugin names
+/// unique, every `pluginRef` names a plugin, one profile handler, and the profiles the
+/// handler needs (`single-profile-handler`: one; `disagg-profile-handler`: `prefill` and
+/// `decode`, its decider a plugin).
+pub(crate) fn validate_epp_config(cfg: &Value) -> Vec<String> {
+    let mut errs = schema_errors(&validators().epp_config, cfg, "EndpointPickerConfig");
+    let mut names = BTreeSet::new();
+    let mut handlers = Vec::new();
+    for p in cfg["plugins"].as_array().into_iter().flatten() {
+        let t = p["type"].as_str().unwrap_or("");
+        let n = p["name"].as_str().unwrap_or(t);
+        if !names.insert(n.to_string()) {
+            errs.push(format!("plugins: duplicate plugin name `{n}`"));
+        }
+        if t.ends_with("-profile-handler") {
+            handlers.push(p.clone());
+        }
+    }
+    let known = |r: &Value, path: &str, errs: &mut Vec<String>| {
+        if let Some(r) = r.as_str()
+            && !names.contains(r)
+        {
+            errs.push(format!("{path}: pluginRef `{r}` names no plugin"));
+        }
+    };
+    let mut profiles = BTreeSet::new();
+    for prof in cfg["schedulingProfiles"].as_array().into_iter().flatten() {
+        let pn = prof["name"].as_str().unwrap_or("");
+        if !profiles.insert(pn.to_string()) {
+            errs.push(format!("schedulingProfiles: duplicate profile `{pn}`"));
+        }
+        for p in prof["plugins"].as_array().into_iter().flatten() {
+            known(
+                &p["pluginRef"],
+                &format!("schedulingProfiles[{pn}]"),
+                &mut errs,
+            );
+        }
+    }
+    for src in cfg["dataLayer"]["sources"].as_array().into_iter().flatten() {
+        known(&src["pluginRef"], "dataLayer.sources", &mut errs);
+        for x in src["extractors"].as_array().into_iter().flatten() {
+            known(&x["pluginRef"], "dataLayer.sources.extractors", &mut errs);
+        }
+    }
+    for k in ["saturationDetector", "parser", "discovery"] {
+        known(&cfg[k]["pluginRef"], k, &mut errs);
+    }
+    match handlers.as_slice() {
+        [h] => match h["type"].as_str() {
+            Some("single-profile-handler") if profiles.len() != 1 => {
+                errs.push("single-profile-handler needs exactly one profile".into())
+            }
+            Some("disagg-profile-handler") => {
+                for want in ["prefill", "decode"] {
+                    if !profiles.contains(want) {
+                        errs.push(format!("disagg-profile-handler needs a `{want}` profile"));
+                    }
+                }
+                for d in h["parameters"]["deciders"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    known(d.1, "disagg-profile-handler.deciders", &mut errs);
+                }
+            }
+            _ => {}
+        },
+        _ => errs.push(format!(
+            "plugins: exactly one profile handler needed, found {}",
+            handlers.len()
+        )),
+    }
+    errs
+}
+
+/// Keys of an llm-d-modelservice container the chart consumes itself (not Container fields).
+const CHART_CONTAINER_KEYS: [&str; 3] = ["modelCommand", "mountModelVolume", "extraConfig"];
+
+/// llm-d-modelservice values: the derived schema, then each created role's containers
+/// checked as the pods the chart renders (model volume `model-storage` added when
+/// `mountModelVolume`; LeaderWorkerSet env when `multinode`), its GPUs against
+/// `parallelism`, vLLM's `data = dataLocal x workers`, and the routing sidecar present
+/// whenever a prefill role is (decode pods reach prefill only through it).
+pub(crate) fn validate_llmd_values(v: &Value) -> Vec<String> {
+    let mut errs = schema_errors(&validators().llmd_values, v, "llm-d-modelservice values");
+    let multinode = v["multinode"] == json!(true);
+    let injected: &[&str] = if multinode {
+        &["LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"]
+    } else {
+        &[]
+    };
+    for role in ["prefill", "decode"] {
+        let r = &v[role];
+        if !r.is_object() || r["create"] == json!(false) {
+            continue;
+        }
+        let par = &r["parallelism"];
+        let get = |k: &str| par[k].as_i64().unwrap_or(1);
+        // vLLM's data-parallel ranks across the group's pods (TP across nodes has data 1).
+        if get("data") > 1 && get("data") != get("dataLocal") * get("workers") {
+            errs.push(format!(
+                "{role}.parallelism: data must be dataLocal x workers (vLLM data-parallel ranks)"
+            ));
+        }
+        let mut volumes: Vec<Value> = r["volumes"].as_array().cloned().unwrap_or_default();
+        volumes.push(json!({"name": "model-storage", "emptyDir": {}}));
+        for c in r["containers"].as_array().into_iter().flatten() {
+            let mut k = c.as_object().cloned().unwrap_or_default();
+            for key in CHART_CONTAINER_KEYS {
+                k.remove(key);
+            }
+            if c["mountModelVolume"] == json!(true) {
+                let mut mounts = k
+                    .get("volumeMounts")
+                    .and_then(|m| m.as_array().cloned())
+                    .unwrap_or_default();
+                mounts.push(
+                    json!({"name": "model-storage", "mountPath": v["modelArtifacts"]["mountPath"]}),
+                );
+                k.insert("volumeMounts".into(), mounts.into());
+            }
+            let pod = json!({"spec": {"containers": [k], "volumes": volumes}});
+            check_pod(&pod, role, injected, &mut errs);
+            let gpus = c["resources"]["limits"]["nvidia.com/gpu"]
+                .as_str()
+                .and_then(|g| g.parse::<i64>().ok());
+            let per_pod = get("tensor") * get("dataLocal");
+            if !multinode && gpus.is_some_and(|g| g != per_pod) {
+                errs.push(format!(
+                    "{role}: nvidia.com/gpu {gpus:?} differs from parallelism tensor x dataLocal = {per_pod}"
+                ));
+            }
+        }
+    }
+    let prefill = &v["prefill"];
+    if prefill.is_object()
+        && prefill["create"] != json!(false)
+        && v["routing"]["proxy"]["enabled"] == json!(false)
+    {
+        errs.push("prefill is created but routing.proxy is disabled: decode never uses it".into());
+    }
+    errs
+}
+
+/// LLMInferenceService: the CRD's CEL rules (replicas xor scaling, scaling bounds, idle
+/// replicas below the minimum) and the webhook's checks (a worker needs data or pipeline
+/// parallelism, not both; data with dataLocal; scheduler config inline xor ref; no WVA),
+/// the pods of every template, and the inline EndpointPickerConfig.
+fn check_kserve(obj: &Value, errs: &mut Vec<String>) {
+    let s = &obj["spec"];
+    let mut workloads = vec![("spec", s)];
+    if s["prefill"].is_object() {
+        workloads.push(("spec.prefill", &s["prefill"]));
+    }
+    for (p, w) in workloads {
+        if has(w, "replicas") && has(w, "scaling") {
+            errs.push(format!("{p}: replicas and scaling are mutually exclusive"));
+        }
+        let sc = &w["scaling"];
+        if sc.is_object() {
+            if has(sc, "wva") {
+                errs.push(format!(
+                    "{p}.scaling.wva: new WVA configuration is rejected"
+                ));
+            }
+            let min = sc["minReplicas"].as_i64().unwrap_or(1);
+            if sc["maxReplicas"].as_i64().is_some_and(|max| min > max) {
+                errs.push(format!(
+                    "{p}.scaling: minReplicas cannot exceed maxReplicas"
+                ));
+            }
+            if sc["keda"]["idleReplicaCount"]
+                .as_i64()
+                .is_some_and(|i| i >= min)
+            {
+                errs.push(format!(
+                    "{p}.scaling: idleReplicaCount must be less than minReplicas"
+                ));
+            }
+            check_behavior(
+                &sc["keda"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"],
+                errs,
+            );
+        }
+        let par = &w["parallelism"];
+        let dp = has(par, "data") || has(par, "dataLocal");
+        let pp = has(par, "pipeline");
+        if has(w, "worker") && !(dp || pp) {
+            errs.push(format!(
+                "{p}.worker: needs parallelism with data or pipeline parallelism"
+            ));
+        }
+        if dp && pp {
+            errs.push(format!("{p}.parallelism: pipeline and data are exclusive"));
+        }
+        if has(par, "data") != has(par, "dataLocal") {
+            errs.push(format!("{p}.parallelism: data and dataLocal go together"));
+        }
+        for k in ["template", "worker"] {
+            if has(w, k) {
+                check_pod(&json!({"spec": w[k]}), &format!("{p}.{k}"), &[], errs);
+            }
+        }
+    }
+    let cfg = &s["router"]["scheduler"]["config"];
+    if cfg.is_object() {
+        if has(cfg, "inline") == has(cfg, "ref") {
+            errs.push("spec.router.scheduler.config: either inline or ref".into());
+        }
+        if has(cfg, "inline") {
+            errs.extend(validate_epp_config(&cfg["inline"]));
+        }
+    }
+}
+
 /// All errors of one object: its schema, CEL rules and API-server checks.
 /// `strict_pods` adds the pod-level checks (off for third-party examples).
 pub(crate) fn validate_object(obj: &Value, strict_pods: bool) -> Vec<String> {
@@ -505,6 +722,10 @@ pub(crate) fn validate_object(obj: &Value, strict_pods: bool) -> Vec<String> {
         ("nvidia.com/v1alpha1", "DynamoGraphDeployment") => {
             errs.extend(schema_errors(&v.dgd, obj, kind));
             check_dgd(obj, &mut errs);
+        }
+        ("serving.kserve.io/v1alpha1", "LLMInferenceService") => {
+            errs.extend(schema_errors(&v.kserve, obj, kind));
+            check_kserve(obj, &mut errs);
         }
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
             errs.extend(schema_errors(&v.role_binding, obj, kind))
