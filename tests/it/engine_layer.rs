@@ -291,7 +291,8 @@ fn fit_engine_moe_eager_fits_the_moe_term_only() {
         .expect("the written profiles parse");
     let builtin = xpyd_models::engine::builtin_profiles();
     assert_eq!(file.profiles.len(), builtin.profiles.len());
-    let mut fitted = 0;
+    // The runs record 1.0.0rc3: that profile is refitted on them, every other profile
+    // is written as it was.
     for (p, b) in file.profiles.iter().zip(&builtin.profiles) {
         assert_eq!(p.key(), b.key());
         let held = xpyd_models::EngineParams {
@@ -299,17 +300,15 @@ fn fit_engine_moe_eager_fits_the_moe_term_only() {
             ..p.params.clone()
         };
         assert_eq!(held, b.params, "{}: only the MoE term may move", p.key());
-        if p.moe_fitted_rows > 0 {
-            fitted += 1;
+        if p.version.as_deref() == Some("1.0.0rc3") && p.engine == "trtllm" {
             assert_eq!(p.moe_fitted_rows, 10);
             assert!(p.params.moe_eager_layer_us > 0.0, "{:?}", p.params);
             assert_eq!(p.moe_checked[0].rows, 10);
+        } else {
+            assert_eq!(p.params, b.params, "{}", p.key());
+            assert_eq!(p.moe_fitted_rows, b.moe_fitted_rows, "{}", p.key());
         }
     }
-    assert_eq!(
-        fitted, 1,
-        "one profile (the runs' trtllm/h100@1.0.0rc3 or its fallback)"
-    );
     let o = xpyd(&[
         "calibrate",
         "fit-engine",

@@ -14,8 +14,8 @@
 //!
 //! Each MoE run is grouped by the profile it replays with (its engine, GPU and version;
 //! the version-less profile when its version has none), the term is searched in
-//! [`xpyd_models::engine::RANGES`] (a deterministic 1-D descent from 0 on the loss of
-//! [`super::fit`]), and checked k-fold: each fold's runs replayed with the term fitted on
+//! [`xpyd_models::engine::RANGES`] (a deterministic scan of the range, then a descent
+//! from its best point, on the loss of [`super::fit`]), and checked k-fold: each fold's runs replayed with the term fitted on
 //! the other folds. Groups with fewer than [`super::fit::MIN_ROWS`] replayable MoE runs
 //! keep their profile unchanged (said in `skipped`), as do engines outside
 //! [`xpyd_models::engine::EAGER_PROMPT_ENGINES`]; a fit at the top of the term's range is
@@ -28,8 +28,10 @@ use crate::scenario::ScenarioError;
 use std::collections::BTreeMap;
 use xpyd_models::engine::{EngineParams, EngineProfile, EngineProfiles};
 
-/// The search's first step and its last (microseconds per MoE layer).
-const STEP: (f64, f64) = (400.0, 5.0);
+/// The search's grid over the term's range, and its last refining step (microseconds
+/// per MoE layer).
+const GRID_US: f64 = 100.0;
+const LAST_STEP_US: f64 = 5.0;
 
 /// `base` with `moe-eager-layer-us` fitted per profile on the MoE runs of `runs` that
 /// replay with it (`opts.engine` / `opts.gpu` select; `opts.folds` checks). Returns the
@@ -167,8 +169,11 @@ fn term_range() -> (f64, f64) {
         .expect("moe-eager-layer-us has a range")
 }
 
-/// 1-D descent of `moe-eager-layer-us` from 0 with `held`'s other parameters; returns the
-/// parameters (the term rounded to 1 us) and their loss on `runs`.
+/// 1-D search of `moe-eager-layer-us` with `held`'s other parameters: a scan of the range
+/// in steps of [`GRID_US`] (the floor changes nothing until it exceeds the kernels, so
+/// the loss is flat near 0 and a descent from there would stop), then a descent from the
+/// best grid point with steps halving from half the grid down to [`LAST_STEP_US`].
+/// Returns the parameters (the term rounded to 1 us) and their loss on `runs`.
 fn descend_term(
     runs: &[MeasuredRun],
     held: &EngineParams,
@@ -179,10 +184,22 @@ fn descend_term(
         moe_eager_layer_us: v.clamp(lo, hi).round(),
         ..held.clone()
     };
-    let mut best = at(0.0);
-    let mut best_loss = loss(&replay_with(runs, &best, &opts.replay)?);
-    let mut step = STEP.0;
-    while step >= STEP.1 {
+    let eval = |p: &EngineParams| -> Result<f64, ScenarioError> {
+        Ok(loss(&replay_with(runs, p, &opts.replay)?))
+    };
+    let mut best = at(lo);
+    let mut best_loss = eval(&best)?;
+    let mut v = lo + GRID_US;
+    while v <= hi {
+        let cand = at(v);
+        let l = eval(&cand)?;
+        if l < best_loss {
+            (best, best_loss) = (cand, l);
+        }
+        v += GRID_US;
+    }
+    let mut step = GRID_US / 2.0;
+    while step >= LAST_STEP_US {
         let x = best.moe_eager_layer_us;
         let mut moved = false;
         for v in [x + step, x - step] {
@@ -190,7 +207,7 @@ fn descend_term(
             if cand.moe_eager_layer_us == x {
                 continue;
             }
-            let l = loss(&replay_with(runs, &cand, &opts.replay)?);
+            let l = eval(&cand)?;
             if l < best_loss {
                 (best, best_loss, moved) = (cand, l, true);
                 break;
