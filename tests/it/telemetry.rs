@@ -351,7 +351,7 @@ fn openmetrics_is_deterministic_well_formed_and_imports() {
             .find(|p| p.is_file())
     });
     let Some(promtool) = promtool else {
-        println!("skipped: promtool is not on PATH (Debian package `prometheus` provides it)");
+        eprintln!("skipped: promtool is not on PATH (Debian package `prometheus` provides it)");
         return;
     };
     let tsdb = dir.join("tsdb");

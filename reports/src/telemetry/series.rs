@@ -36,6 +36,9 @@ pub const MAX_JSON_BYTES: u64 = 1 << 30;
 /// One series: a metric name and its labels (without `__name__`), sorted.
 pub type SeriesKey = (String, Vec<(String, String)>);
 
+/// A series as [`SeriesSet::named`] lends it: its labels and its `(time s, value)` samples.
+pub type SeriesRef<'a> = (&'a [(String, String)], &'a [(f64, f64)]);
+
 /// Time series read from a file.
 #[derive(Debug, Default)]
 pub struct SeriesSet {
@@ -48,10 +51,7 @@ pub struct SeriesSet {
 
 impl SeriesSet {
     /// The series of metric `name`, with their labels.
-    pub fn named<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> impl Iterator<Item = (&'a [(String, String)], &'a [(f64, f64)])> + 'a {
+    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = SeriesRef<'a>> + 'a {
         self.series
             .range((name.to_owned(), Vec::new())..)
             .take_while(move |(k, _)| k.0 == name)
@@ -182,8 +182,7 @@ fn read_json(path: &Path, r: impl Read) -> Result<SeriesSet, TelemetryError> {
         ..SeriesSet::default()
     };
     let stream = serde_json::Deserializer::from_slice(&bytes).into_iter::<serde_json::Value>();
-    let mut doc = 0usize;
-    for v in stream {
+    for (doc, v) in stream.enumerate() {
         let v = v.map_err(|e| {
             TelemetryError::parse(path, e.line() as u64, "-", format!("not JSON: {e}"))
         })?;
@@ -199,7 +198,6 @@ fn read_json(path: &Path, r: impl Read) -> Result<SeriesSet, TelemetryError> {
             };
             response(path, &at, resp, &mut set)?;
         }
-        doc += 1;
     }
     Ok(set)
 }
