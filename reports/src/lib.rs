@@ -19,6 +19,9 @@
 //! - [`atomic`]: every output goes to a temporary file in the same folder and is renamed
 //!   into place only when complete, so an interrupted run never leaves a half-written
 //!   output under its final name.
+//! - [`openmetrics`]: `xpyd run --openmetrics`, the run's time series as the engine's
+//!   Prometheus metrics; [`telemetry`]: `xpyd workload from-prometheus` / `from-log`,
+//!   workload sections from production metrics and request logs.
 //! - [`staging`]: a command's files are written into a staging folder and put in place
 //!   as one unit, so an output folder never mixes two runs.
 //!
@@ -32,6 +35,7 @@ pub mod csv_out;
 pub mod html;
 pub mod input;
 pub mod manifests;
+pub mod openmetrics;
 pub mod plan_files;
 pub mod plan_report;
 pub mod run_outputs;
@@ -43,6 +47,7 @@ pub mod staging;
 pub mod summary;
 pub mod sweep;
 pub mod tables;
+pub mod telemetry;
 
 use std::path::{Path, PathBuf};
 
@@ -164,6 +169,12 @@ pub enum ReportError {
         /// Why.
         #[source]
         source: manifests::ManifestError,
+    },
+    /// The OpenMetrics file would be too large at the interval asked for.
+    #[error("--openmetrics: {message}")]
+    OpenMetrics {
+        /// What is wrong and the fix.
+        message: String,
     },
     /// Writing CSV failed.
     #[error("{path}: {source}")]

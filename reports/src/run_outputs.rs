@@ -2,7 +2,9 @@
 //! once, each streaming its requests into `requests.csv` (`requests-baseline.csv`) and
 //! its windows into `timeseries.csv` as they end; then `summary.json`,
 //! `assumptions.json` and, with a report, the aggregate tables, charts and
-//! `report.html` (read back from the files just written, exactly as `xpyd report DIR`).
+//! `report.html` (read back from the files just written, exactly as `xpyd report DIR`),
+//! and with `--openmetrics` the main run's time series as the engine's metrics
+//! ([`crate::openmetrics`]).
 //!
 //! Invariant: the files are a pure function of the scenario and the options; the two
 //! simulations are independent, so running them on two threads changes nothing.
@@ -11,6 +13,7 @@ use crate::ReportError;
 use crate::assumptions::Assumptions;
 use crate::atomic::write_file;
 use crate::csv_out::{RequestsCsv, TimeseriesCsv};
+use crate::openmetrics::{OpenMetricsOptions, Recorder};
 use crate::run_report::{self, ReportOptions, RunInputs};
 use crate::summary::Summary;
 use std::path::Path;
@@ -18,12 +21,14 @@ use xpyd_sim::scenario::mode_name;
 use xpyd_sim::{Scenario, System, run_streamed};
 
 /// What [`write`](fn@write) simulates and writes.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
     /// Simulate the aggregated baseline too (when the scenario has one).
     pub baseline: bool,
     /// Write the aggregate tables, charts and `report.html`, with these options.
     pub report: Option<ReportOptions>,
+    /// Write the main run's time series in OpenMetrics text.
+    pub openmetrics: Option<OpenMetricsOptions>,
 }
 
 /// What a run wrote.
@@ -33,6 +38,8 @@ pub struct RunFiles {
     pub summary: Summary,
     /// Names written, in order.
     pub written: Vec<&'static str>,
+    /// The OpenMetrics file, when one was written outside the output folder.
+    pub openmetrics: Option<std::path::PathBuf>,
 }
 
 /// Simulate `sc` (and its baseline) and write the outputs to `out` (created if needed);
@@ -56,6 +63,14 @@ pub fn write(
     } else {
         None
     };
+    let mut recorder = opts.openmetrics.as_ref().map(|_| Recorder::new(sc));
+    let (mut om_windows, mut om_requests) = match recorder.as_mut() {
+        Some(r) => {
+            let (w, q) = r.sinks();
+            (Some(w), Some(q))
+        }
+        None => (None, None),
+    };
     // The baseline is independent of the main run: simulate both at once.
     let (main, baseline) = std::thread::scope(|s| {
         let base = base_requests.as_mut().map(|(csv, windows)| {
@@ -70,9 +85,17 @@ pub fn write(
             System::Main,
             &mut |r| {
                 requests.push(r);
+                if let Some(m) = om_requests.as_mut() {
+                    m.push(r);
+                }
                 on_request();
             },
-            &mut |w| series.push(w),
+            &mut |w| {
+                series.push(w);
+                if let Some(m) = om_windows.as_mut() {
+                    m.push(w);
+                }
+            },
         );
         let baseline = base.map(|h| h.join().expect("baseline simulation thread panicked"));
         (main, baseline)
@@ -97,11 +120,28 @@ pub fn write(
         written.push("requests-baseline.csv");
     }
     written.push("assumptions.json");
+    let mut om_file = None;
+    if let (Some(m), Some(o)) = (recorder, &opts.openmetrics) {
+        match &o.file {
+            Some(f) => {
+                m.write(f, o)?;
+                om_file = Some(f.clone());
+            }
+            None => {
+                m.write(&out.join("openmetrics.txt"), o)?;
+                written.push("openmetrics.txt");
+            }
+        }
+    }
     if let Some(ropts) = opts.report {
         // The report reads back what was just written, exactly as `xpyd report DIR` does.
         let inp = RunInputs::read(out)?;
         run_report::write(out, &inp, ropts)?;
         written.extend(["windows.csv", "instances.csv", "charts/", "report.html"]);
     }
-    Ok(RunFiles { summary, written })
+    Ok(RunFiles {
+        summary,
+        written,
+        openmetrics: om_file,
+    })
 }

@@ -15,6 +15,7 @@ mod report;
 mod run;
 mod sweep;
 mod validate;
+mod workload;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ enum Cmd {
     /// Import calibration profiles from other sources (NVIDIA AIConfigurator's perf
     /// database).
     Calibrate(calibrate::CalibrateArgs),
+    /// Write a scenario [workload] section from production telemetry: vLLM/SGLang
+    /// Prometheus metrics (from-prometheus) or request logs (from-log).
+    Workload(workload::WorkloadArgs),
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.
@@ -202,6 +206,7 @@ pub(crate) fn main() -> ExitCode {
         Some(Cmd::Validate(args)) => validate::run(args),
         Some(Cmd::Bench(args)) => bench::run(args),
         Some(Cmd::Calibrate(args)) => calibrate::run(args),
+        Some(Cmd::Workload(args)) => workload::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

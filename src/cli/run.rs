@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
+use xpyd_reports::openmetrics::{DEFAULT_INTERVAL_MS, DEFAULT_START_MS, OpenMetricsOptions};
 use xpyd_reports::run_outputs::{self, RunOptions};
 use xpyd_reports::run_report::ReportOptions;
 use xpyd_reports::staging::Staging;
@@ -60,6 +61,39 @@ pub(crate) struct RunArgs {
     /// Also write the aggregate tables (windows, instances) as Parquet.
     #[arg(long)]
     parquet: bool,
+    /// Also write the run's time series in OpenMetrics text, named and bucketed as the
+    /// engine exposes them (vLLM's `vllm:*`, SGLang's `sglang:*` for backend sglang), for
+    /// `promtool tsdb create-blocks-from openmetrics` [default FILE: DIR/openmetrics.txt].
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    openmetrics: Option<std::ffi::OsString>,
+    /// Timestamp of simulated time 0 in the OpenMetrics file (RFC 3339)
+    /// [default: 2025-01-01T00:00:00Z].
+    #[arg(long, value_name = "TIME", value_parser = parse_start, requires = "openmetrics")]
+    openmetrics_start: Option<u64>,
+    /// Sampling interval of the OpenMetrics file, seconds (a multiple of 1 ms)
+    /// [default: 5].
+    #[arg(long, value_name = "S", value_parser = parse_interval, requires = "openmetrics")]
+    openmetrics_interval_s: Option<u64>,
+}
+
+/// `--openmetrics-start`: an RFC 3339 time, as ms since the epoch.
+fn parse_start(s: &str) -> Result<u64, String> {
+    xpyd_reports::openmetrics::parse_rfc3339_ms(s)
+        .ok_or_else(|| "expected an RFC 3339 time after 1970, e.g. 2025-06-30T12:00:00Z".to_owned())
+}
+
+/// `--openmetrics-interval-s`: seconds in [0.001, 86400], whole ms, as ms.
+fn parse_interval(s: &str) -> Result<u64, String> {
+    let bad = || "must be seconds in [0.001, 86400], a whole number of ms".to_owned();
+    let x: f64 = s.trim().parse().map_err(|_| bad())?;
+    if !(x.is_finite() && (0.001..=86_400.0).contains(&x)) {
+        return Err(bad());
+    }
+    let ms = x * 1e3;
+    if (ms - ms.round()).abs() > 1e-6 {
+        return Err(bad());
+    }
+    Ok(ms.round() as u64)
 }
 
 impl RunArgs {
@@ -140,6 +174,11 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
             png: args.png,
             parquet: args.parquet,
         }),
+        openmetrics: args.openmetrics.as_ref().map(|f| OpenMetricsOptions {
+            file: (!f.is_empty()).then(|| PathBuf::from(f)),
+            start_ms: args.openmetrics_start.unwrap_or(DEFAULT_START_MS),
+            interval_ms: args.openmetrics_interval_s.unwrap_or(DEFAULT_INTERVAL_MS),
+        }),
     };
     // Written into a staging folder, put in place whole once complete.
     let staging = Staging::begin(&out)?;
@@ -150,5 +189,8 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     interrupt::locked(|| staging.commit())?;
     print!("{}", files.summary.to_text());
     println!("\nwrote {}/{}", out.display(), files.written.join(", "));
+    if let Some(f) = &files.openmetrics {
+        println!("wrote {}", f.display());
+    }
     Ok(())
 }

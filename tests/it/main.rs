@@ -19,5 +19,6 @@ mod regression;
 mod reports;
 mod routing;
 mod scenarios;
+mod telemetry;
 mod trtllm;
 mod validation;

@@ -189,6 +189,21 @@ pub enum LengthFile {
         /// Largest length kept, tokens (default: no bound).
         max: Option<u32>,
     },
+    /// Drawn from a histogram of lengths, as the engines export them (vLLM
+    /// `vllm:request_prompt_tokens`, SGLang `sglang:prompt_tokens_histogram`): a bucket
+    /// with probability `count / total`, then a length inside it (uniform, or shaped so
+    /// the whole distribution has `mean`).
+    Histogram {
+        /// Inclusive upper bound of each bucket, tokens, strictly increasing (>= 1):
+        /// bucket `i` holds the lengths in `(upper-bounds[i-1], upper-bounds[i]]`, the
+        /// first from 1.
+        upper_bounds: Vec<u32>,
+        /// Observations in each bucket (not cumulative), as many as `upper-bounds`.
+        counts: Vec<u64>,
+        /// Mean length, tokens (a histogram's `_sum / _count`); default: uniform within
+        /// each bucket.
+        mean: Option<f64>,
+    },
     /// Rows drawn uniformly from a column of a CSV file (`.gz` ok) or `builtin:sharegpt`.
     Empirical {
         /// CSV file (relative to the scenario folder) or a `builtin:` name.

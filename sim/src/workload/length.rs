@@ -7,7 +7,10 @@
 //! probability piles up on the bounds (the mean of the result is the truncated mean, not
 //! `mean`). Validation refuses a truncation that keeps less than 1% of the mass, so a
 //! sample takes fewer than 100 draws on average. Empirical samples are rows drawn
-//! uniformly, so they only take values present in the file.
+//! uniformly, so they only take values present in the file. A histogram sample lies in
+//! the bucket drawn (probability `count / total`), never outside the buckets; with a
+//! `mean`, each bucket's density is shaped by one exponent shared by all buckets, solved
+//! once at validation so the expected length equals `mean`.
 
 use std::path::Path;
 
@@ -58,6 +61,8 @@ pub(crate) enum LengthDist {
         min: u32,
         max: Option<u32>,
     },
+    /// A bucket by its count, then a length inside it (see [`Histogram`]).
+    Histogram(Histogram),
     /// Uniformly drawn rows of a CSV column.
     Empirical {
         source: DataSource,
@@ -175,6 +180,11 @@ impl LengthDist {
                 d.check_mass(field)?;
                 d
             }
+            LengthFile::Histogram {
+                upper_bounds,
+                counts,
+                mean,
+            } => LengthDist::Histogram(Histogram::new(upper_bounds, counts, *mean, field)?),
             LengthFile::Empirical { path, column } => {
                 let source = DataSource::resolve(path, base_dir, &format!("{field}.path"))?;
                 let column = match (column, &source) {
@@ -287,10 +297,207 @@ impl LengthDist {
                 "lognormal(mean {mean}, std {std}, {}) tok",
                 range(*min, *max)
             ),
+            LengthDist::Histogram(h) => h.describe(),
             LengthDist::Empirical { source, column, .. } => {
                 format!("empirical {}:{column}", source.label())
             }
         }
+    }
+}
+
+/// Most buckets a histogram may have.
+pub(crate) const MAX_BUCKETS: usize = 4096;
+
+/// Range of the shape exponent a histogram's `mean` is solved in (1 = uniform in each
+/// bucket; larger piles a bucket's mass towards its lower bound, smaller towards its
+/// upper bound).
+const SHAPE_RANGE: (f64, f64) = (1e-4, 1e4);
+
+/// Buckets wider than this use the Euler-Maclaurin form of their mean (exact sums below).
+const EXACT_MEAN_WIDTH: u32 = 1024;
+
+/// A validated histogram length: bucket `i` holds the lengths in `(lower[i], upper[i]]`.
+/// A sample draws a bucket with probability `count / total`, then
+/// `lower + ceil(width x v^shape)` with `v` uniform in (0, 1], so every bucket keeps
+/// exactly its share of the mass and `shape` (one exponent for all buckets) moves the
+/// mass within buckets until the mean is the one given (`shape = 1`: uniform).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Histogram {
+    /// Exclusive lower bound of each bucket, tokens (0 for the first).
+    lower: Vec<u32>,
+    /// Inclusive upper bound of each bucket, tokens.
+    upper: Vec<u32>,
+    /// Observations up to and including each bucket (cumulative), > 0 at the end.
+    cumulative: Vec<u64>,
+    /// The mean asked for, tokens, if any.
+    mean: Option<f64>,
+    /// The shape exponent (1 without a mean).
+    shape: f64,
+}
+
+/// Expected `ceil(width x v^shape)` for `v` uniform in (0, 1]: the mean offset of a
+/// length above its bucket's lower bound.
+fn bucket_offset_mean(width: u32, shape: f64) -> f64 {
+    if width <= 1 {
+        return f64::from(width);
+    }
+    let w = f64::from(width);
+    if width > EXACT_MEAN_WIDTH {
+        // sum_{k<w} (1 - (k/w)^(1/shape)) ~ integral + (f(0) - f(w)) / 2.
+        return w / (shape + 1.0) + 0.5;
+    }
+    let p = 1.0 / shape;
+    (0..width)
+        .map(|k| 1.0 - (f64::from(k) / w).powf(p))
+        .sum::<f64>()
+}
+
+impl Histogram {
+    /// Validates `[workload.*-tokens]` of `kind = "histogram"`, found at `field`.
+    fn new(
+        upper_bounds: &[u32],
+        counts: &[u64],
+        mean: Option<f64>,
+        field: &str,
+    ) -> Result<Histogram, WorkloadError> {
+        check(
+            !upper_bounds.is_empty() && upper_bounds.len() <= MAX_BUCKETS,
+            field,
+            "upper-bounds",
+            format!("{} buckets; give 1 to {MAX_BUCKETS}", upper_bounds.len()),
+        )?;
+        check(
+            counts.len() == upper_bounds.len(),
+            field,
+            "counts",
+            format!(
+                "{} counts for {} upper-bounds; give one count per bucket",
+                counts.len(),
+                upper_bounds.len()
+            ),
+        )?;
+        let mut lower = Vec::with_capacity(upper_bounds.len());
+        let mut prev = 0u32;
+        for (i, &b) in upper_bounds.iter().enumerate() {
+            check(
+                b > prev && b <= MAX_TOKENS,
+                field,
+                "upper-bounds",
+                format!(
+                    "bound {i} = {b} must be above the previous bound ({prev}) and at most {MAX_TOKENS} tokens"
+                ),
+            )?;
+            lower.push(prev);
+            prev = b;
+        }
+        let mut cumulative = Vec::with_capacity(counts.len());
+        let mut total = 0u64;
+        for &c in counts {
+            total = total.checked_add(c).ok_or_else(|| {
+                WorkloadError::invalid(format!("{field}.counts"), "the counts overflow 2^64")
+            })?;
+            cumulative.push(total);
+        }
+        check(
+            total > 0,
+            field,
+            "counts",
+            "every count is 0: no length to draw".to_owned(),
+        )?;
+        let mut h = Histogram {
+            lower,
+            upper: upper_bounds.to_vec(),
+            cumulative,
+            mean,
+            shape: 1.0,
+        };
+        if let Some(m) = mean {
+            h.shape = h.solve_shape(m, field)?;
+        }
+        Ok(h)
+    }
+
+    /// Probability of bucket `i`.
+    fn share(&self, i: usize) -> f64 {
+        let total = *self.cumulative.last().unwrap_or(&1) as f64;
+        let before = if i == 0 { 0 } else { self.cumulative[i - 1] };
+        (self.cumulative[i] - before) as f64 / total
+    }
+
+    /// Expected length with exponent `shape`, tokens.
+    fn expected(&self, shape: f64) -> f64 {
+        (0..self.upper.len())
+            .filter(|&i| self.share(i) > 0.0)
+            .map(|i| {
+                let width = self.upper[i] - self.lower[i];
+                self.share(i) * (f64::from(self.lower[i]) + bucket_offset_mean(width, shape))
+            })
+            .sum()
+    }
+
+    /// The exponent whose expected length is `mean` (bisection on its logarithm; the
+    /// expectation falls as the exponent grows). A mean between the bounds the buckets
+    /// allow but past what the exponent range reaches takes the range's end (within
+    /// 0.1% of the bound); a mean outside the buckets is an error.
+    fn solve_shape(&self, mean: f64, field: &str) -> Result<f64, WorkloadError> {
+        let (lo_s, hi_s) = SHAPE_RANGE;
+        // Hard bounds: every length at its bucket's lowest or highest value.
+        let floor: f64 = (0..self.upper.len())
+            .map(|i| self.share(i) * f64::from(self.lower[i] + 1))
+            .sum();
+        let ceil: f64 = (0..self.upper.len())
+            .map(|i| self.share(i) * f64::from(self.upper[i]))
+            .sum();
+        check(
+            mean.is_finite() && mean >= floor && mean <= ceil,
+            field,
+            "mean",
+            format!(
+                "{mean:?} tokens is outside what the buckets allow ([{floor:.3}, {ceil:.3}]: every length at its bucket's lowest or highest value)"
+            ),
+        )?;
+        if mean >= self.expected(lo_s) {
+            return Ok(lo_s);
+        }
+        if mean <= self.expected(hi_s) {
+            return Ok(hi_s);
+        }
+        let (mut a, mut b) = (lo_s.ln(), hi_s.ln());
+        for _ in 0..60 {
+            let mid = 0.5 * (a + b);
+            if self.expected(mid.exp()) > mean {
+                a = mid;
+            } else {
+                b = mid;
+            }
+        }
+        Ok((0.5 * (a + b)).exp())
+    }
+
+    /// One line for summaries.
+    fn describe(&self) -> String {
+        let total = self.cumulative.last().copied().unwrap_or(0);
+        let mean = match self.mean {
+            Some(m) => format!(", mean {m}"),
+            None => String::new(),
+        };
+        format!(
+            "histogram({} buckets in [1, {}], {total} observations{mean}) tok",
+            self.upper.len(),
+            self.upper.last().copied().unwrap_or(0)
+        )
+    }
+
+    /// One length, tokens: two draws (the bucket, the place in it).
+    fn sample(&self, rng: &mut SimRng) -> u32 {
+        let total = *self.cumulative.last().expect("validated non-empty");
+        let r = rng.random_range(0..total);
+        let i = self.cumulative.partition_point(|&c| c <= r);
+        let width = self.upper[i] - self.lower[i];
+        // v in (0, 1].
+        let v = 1.0 - rng.random::<f64>();
+        let off = (f64::from(width) * v.powf(self.shape)).ceil() as u32;
+        self.lower[i] + off.clamp(1, width)
     }
 }
 
@@ -358,6 +565,8 @@ pub(crate) enum LengthSampler {
         min: u32,
         max: u32,
     },
+    /// A histogram's buckets.
+    Histogram(Histogram),
     /// Values of a column, drawn uniformly.
     Empirical(Vec<u32>),
 }
@@ -407,6 +616,7 @@ impl LengthSampler {
                     max: max.unwrap_or(MAX_TOKENS),
                 }
             }
+            LengthDist::Histogram(h) => LengthSampler::Histogram(h.clone()),
             LengthDist::Empirical {
                 source,
                 column,
@@ -451,6 +661,7 @@ impl LengthSampler {
                 }
                 panic!("length truncation rejected {MAX_REJECTIONS} draws: validation is broken")
             }
+            LengthSampler::Histogram(h) => h.sample(rng),
             LengthSampler::Empirical(values) => values[rng.random_range(0..values.len())],
         }
     }
@@ -673,6 +884,96 @@ mod tests {
         });
         assert!(p.starts_with("workload.output-tokens.path: "), "{p}");
         assert!(p.contains("/nonexistent/x.csv"), "{p}");
+    }
+
+    fn histogram(bounds: &[u32], counts: &[u64], mean: Option<f64>) -> LengthFile {
+        LengthFile::Histogram {
+            upper_bounds: bounds.to_vec(),
+            counts: counts.to_vec(),
+            mean,
+        }
+    }
+
+    /// Every bucket keeps its share of the draws; without a mean each bucket is uniform
+    /// (vLLM's 1-2-5 buckets), with one the sample mean is the mean asked for.
+    #[test]
+    fn histogram_keeps_bucket_shares_and_the_mean() {
+        let bounds = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000];
+        let counts = [0, 3, 10, 0, 40, 100, 300, 900, 2000, 600, 47];
+        let total: u64 = counts.iter().sum();
+        let n = 200_000;
+        for mean in [None, Some(400.0), Some(250.0), Some(460.0)] {
+            let d = dist(histogram(&bounds, &counts, mean));
+            let v = draw(&d, n, 11);
+            let mut lo = 0;
+            for (b, c) in bounds.iter().zip(counts) {
+                let got = v.iter().filter(|&&x| x > lo && x <= *b).count() as f64 / n as f64;
+                let want = c as f64 / total as f64;
+                let sd = (want * (1.0 - want) / n as f64).sqrt();
+                assert!(
+                    (got - want).abs() <= 5.0 * sd + 1e-12,
+                    "{mean:?} ({lo}, {b}]: {got} vs {want}"
+                );
+                lo = *b;
+            }
+            assert!(v.iter().all(|&x| (2..=2000).contains(&x)));
+            match mean {
+                Some(m) => assert!((mean_of(&v) - m).abs() < 0.01 * m, "{} vs {m}", mean_of(&v)),
+                None => {
+                    // Uniform in buckets: (lo + 1 + hi) / 2 per bucket.
+                    let mut lo = 0u32;
+                    let mut want = 0.0;
+                    for (b, c) in bounds.iter().zip(counts) {
+                        want += c as f64 / total as f64 * f64::from(lo + 1 + b) / 2.0;
+                        lo = *b;
+                    }
+                    assert!(
+                        (mean_of(&v) - want).abs() < 0.01 * want,
+                        "{} vs {want}",
+                        mean_of(&v)
+                    );
+                }
+            }
+        }
+        // Unit-wide buckets give their bound exactly.
+        let unit = dist(histogram(&[3, 4, 5], &[0, 1, 1], None));
+        let v = draw(&unit, 1000, 1);
+        assert!(v.iter().all(|&x| x == 4 || x == 5) && v.contains(&4) && v.contains(&5));
+        assert_eq!(v, draw(&unit, 1000, 1));
+    }
+
+    fn mean_of(v: &[u32]) -> f64 {
+        mean(v)
+    }
+
+    #[test]
+    fn histogram_errors_name_the_key() {
+        let e = |f: LengthFile| {
+            LengthDist::from_file(
+                &f,
+                "workload.input-tokens",
+                LengthRole::Input,
+                Path::new("."),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+        };
+        assert!(e(histogram(&[], &[], None)).starts_with("workload.input-tokens.upper-bounds: "));
+        assert!(
+            e(histogram(&[5, 5], &[1, 1], None))
+                .starts_with("workload.input-tokens.upper-bounds: ")
+        );
+        assert!(e(histogram(&[5, 9], &[1], None)).starts_with("workload.input-tokens.counts: "));
+        assert!(e(histogram(&[5, 9], &[0, 0], None)).starts_with("workload.input-tokens.counts: "));
+        // (0, 10] holds 1..=10: a mean of 11 or 0.5 is impossible.
+        assert!(e(histogram(&[10], &[4], Some(11.0))).starts_with("workload.input-tokens.mean: "));
+        assert!(e(histogram(&[10], &[4], Some(0.5))).starts_with("workload.input-tokens.mean: "));
+        assert!(
+            e(histogram(&[10], &[4], Some(f64::NAN))).starts_with("workload.input-tokens.mean: ")
+        );
+        assert_eq!(e(histogram(&[10], &[4], Some(10.0))), "");
+        assert_eq!(e(histogram(&[10], &[4], Some(1.0))), "");
     }
 
     #[test]

@@ -61,6 +61,10 @@
 //! # kind = "uniform"         # min, max (inclusive)
 //! # kind = "normal"          # mean, std, min (default 1), max (default none)
 //! # kind = "empirical"       # path (CSV, .gz ok, or "builtin:sharegpt"), column
+//! # kind = "histogram"       # upper-bounds = [100, 200, 500], counts = [7, 30, 11]:
+//! #                          # a bucket by its count, then a length in (previous bound,
+//! #                          # bound]; optional mean (tokens) shapes each bucket's
+//! #                          # density so the mean matches (default: uniform in buckets)
 //!
 //! # Instead of input-/output-tokens: both lengths from one uniformly drawn CSV row.
 //! # [workload.lengths]

@@ -35,6 +35,7 @@ fn base() -> &'static PathBuf {
         let opts = RunOptions {
             baseline: true,
             report: None,
+            openmetrics: None,
         };
         run_outputs::write(&out, &sc, opts, &mut || {}).unwrap();
         out

@@ -163,6 +163,7 @@ pub(crate) fn simulate(dir: &Path, sc: &Scenario) -> Result<(), String> {
     let opts = RunOptions {
         baseline: true,
         report: None,
+        openmetrics: None,
     };
     match run_outputs::write(&out, sc, opts, &mut || {}) {
         Ok(files) => {
