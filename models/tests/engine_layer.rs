@@ -40,6 +40,7 @@ const LAYER: EngineParams = EngineParams {
     layer_floor_us: 0.0,
     allreduce_latency_us: 0.0,
     async_scheduling: false,
+    moe_eager_layer_us: 0.0,
 };
 
 #[test]
@@ -149,6 +150,48 @@ fn small_steps_meet_the_layer_floor_and_all_reduce_latency_is_per_call() {
     );
     assert!(kernels(&b) > 7.2e-3);
     assert_eq!(kernels(&a).to_bits(), kernels(&b).to_bits());
+}
+
+/// The MoE layers' eager floor raises a step with prompt tokens of an MoE model to at
+/// least MoE layers x the term, leaves its decode-only steps (graph-captured) and every
+/// step of a dense model as they were.
+#[test]
+fn moe_eager_floor_raises_prompt_steps_of_moe_models_only() {
+    let on = |arch: &str, engine: EngineParams| {
+        CostModel::new(
+            ModelArch::builtin(arch).unwrap(),
+            GpuSpec::builtin("h100").unwrap(),
+            4,
+            Dtype::Fp8,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        )
+        .with_engine(Some(engine))
+    };
+    let eager = EngineParams {
+        moe_eager_layer_us: 1000.0,
+        ..EngineParams::NEUTRAL
+    };
+    let kernels = |c: &xpyd_models::StepCost| c.seconds - c.breakdown.overhead_s;
+    let prompt = StepShape::prefill_chunk(256, 0);
+    let decode = StepShape::decode_batch(16, 1000);
+    // Qwen3-235B-A22B: 94 MoE layers, so a 256-token prompt step takes at least 94 ms.
+    let moe = |e: EngineParams| on("qwen3-235b-a22b", e);
+    let base = moe(EngineParams::NEUTRAL).step(&prompt);
+    assert!(kernels(&base) < 94e-3, "{}", kernels(&base));
+    assert!((kernels(&moe(eager.clone()).step(&prompt)) - 94e-3).abs() < 1e-9);
+    assert_eq!(
+        kernels(&moe(eager.clone()).step(&decode)).to_bits(),
+        kernels(&moe(EngineParams::NEUTRAL).step(&decode)).to_bits()
+    );
+    // A mixed step has prompt tokens: eager.
+    assert!(kernels(&moe(eager.clone()).step(&mixed())) >= 94e-3 - 1e-9);
+    // A dense model has no MoE layer to floor.
+    let dense = |e: EngineParams| on("qwen3-32b", e);
+    assert_eq!(
+        kernels(&dense(eager).step(&prompt)).to_bits(),
+        kernels(&dense(EngineParams::NEUTRAL).step(&prompt)).to_bits()
+    );
 }
 
 #[test]
