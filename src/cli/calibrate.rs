@@ -9,7 +9,11 @@
 //!
 //! `xpyd calibrate fit-engine FILE... [--engine E] [--gpu G] [--folds K] [--out FILE]`
 //! fits the engine layer on measured serving runs ([`fit()`](fn@xpyd_sim::serving::fit)) and writes
-//! the profiles atomically (or prints them), with a summary of the k-fold check.
+//! the profiles atomically (or prints them), with a summary of the k-fold check; with
+//! `--moe-eager [--base FILE]` it fits only the MoE layers' eager floor of each profile
+//! on the MoE runs that replay with it
+//! ([`fit_moe_eager`](xpyd_sim::serving::fit_moe_eager)) and writes every profile of the
+//! base file, the fitted ones replaced.
 
 use crate::cli::cost::print_out;
 use anyhow::{Context, Result};
