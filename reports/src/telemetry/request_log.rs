@@ -254,6 +254,42 @@ impl<R: Read> Read for LineCapped<R> {
 }
 
 /// Picks `given` or the first candidate `has` finds; the error names the candidates.
+/// The timestamp, prompt-token and completion-token fields of a log: each the one
+/// `opts` names, else the first of its candidates that `has`.
+fn pick_fields(
+    opts: &LogOptions,
+    has: impl Fn(&str) -> bool,
+    path: &Path,
+    line: u64,
+) -> Result<[String; 3], TelemetryError> {
+    Ok([
+        pick(
+            &opts.timestamp_field,
+            &TIMESTAMP_FIELDS,
+            &has,
+            "timestamp",
+            path,
+            line,
+        )?,
+        pick(
+            &opts.input_field,
+            &INPUT_FIELDS,
+            &has,
+            "prompt-token",
+            path,
+            line,
+        )?,
+        pick(
+            &opts.output_field,
+            &OUTPUT_FIELDS,
+            &has,
+            "completion-token",
+            path,
+            line,
+        )?,
+    ])
+}
+
 fn pick(
     given: &Option<String>,
     candidates: &[&str],
@@ -444,32 +480,7 @@ impl RequestLog {
             };
             if !resolved {
                 let has = |f: &str| lookup(&v, f).is_some();
-                log.fields = [
-                    pick(
-                        &opts.timestamp_field,
-                        &TIMESTAMP_FIELDS,
-                        has,
-                        "timestamp",
-                        path,
-                        n,
-                    )?,
-                    pick(
-                        &opts.input_field,
-                        &INPUT_FIELDS,
-                        has,
-                        "prompt-token",
-                        path,
-                        n,
-                    )?,
-                    pick(
-                        &opts.output_field,
-                        &OUTPUT_FIELDS,
-                        has,
-                        "completion-token",
-                        path,
-                        n,
-                    )?,
-                ];
+                log.fields = pick_fields(opts, has, path, n)?;
                 resolved = true;
             }
             let rec = log.record(path, n, |f| lookup(&v, f).cloned());
@@ -504,32 +515,7 @@ impl RequestLog {
             .map(str::to_owned)
             .collect();
         let has = |f: &str| headers.iter().any(|h| h == f);
-        log.fields = [
-            pick(
-                &opts.timestamp_field,
-                &TIMESTAMP_FIELDS,
-                has,
-                "timestamp",
-                path,
-                1,
-            )?,
-            pick(
-                &opts.input_field,
-                &INPUT_FIELDS,
-                has,
-                "prompt-token",
-                path,
-                1,
-            )?,
-            pick(
-                &opts.output_field,
-                &OUTPUT_FIELDS,
-                has,
-                "completion-token",
-                path,
-                1,
-            )?,
-        ];
+        log.fields = pick_fields(opts, has, path, 1)?;
         for f in &log.fields {
             if !has(f) {
                 return Err(TelemetryError::parse(
