@@ -147,25 +147,7 @@ fn template(spec: &DeploymentSpec, role: &str, r: &RoleSpec, disagg: bool) -> Va
             ]),
         );
     }
-    let (cpu, memory) = super::engine_cpu_memory(gpus);
-    let mut limits = Map::new();
-    let mut requests = Map::new();
-    limits.insert("nvidia.com/gpu".into(), gpus.to_string().into());
-    requests.insert("nvidia.com/gpu".into(), gpus.to_string().into());
-    requests.insert("cpu".into(), cpu.into());
-    requests.insert("memory".into(), memory.into());
-    if let Some(rdma) = &spec.rdma_resource {
-        limits.insert(rdma.clone(), "1".into());
-        requests.insert(rdma.clone(), "1".into());
-        c.insert(
-            "securityContext".into(),
-            json!({"capabilities": {"add": ["IPC_LOCK"]}}),
-        );
-    }
-    c.insert(
-        "resources".into(),
-        json!({"limits": limits, "requests": requests}),
-    );
+    super::insert_engine_resources(&mut c, spec, gpus);
     let mut pod = Map::new();
     pod.insert("containers".into(), json!([c]));
     if !r.node_selector.is_empty() {

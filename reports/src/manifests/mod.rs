@@ -252,6 +252,35 @@ pub(crate) fn engine_cpu_memory(gpus: u32) -> (&'static str, &'static str) {
     }
 }
 
+/// An engine container's `resources` (its GPUs, CPU and memory; one RDMA device with
+/// `spec.rdma_resource`, and then the `IPC_LOCK` capability), as JSON into `c` (the
+/// targets written as JSON values: llm-d, KServe).
+pub(crate) fn insert_engine_resources(
+    c: &mut serde_json::Map<String, serde_json::Value>,
+    spec: &DeploymentSpec,
+    gpus: u32,
+) {
+    let (cpu, memory) = engine_cpu_memory(gpus);
+    let mut limits = serde_json::Map::new();
+    let mut requests = serde_json::Map::new();
+    limits.insert("nvidia.com/gpu".into(), gpus.to_string().into());
+    requests.insert("nvidia.com/gpu".into(), gpus.to_string().into());
+    requests.insert("cpu".into(), cpu.into());
+    requests.insert("memory".into(), memory.into());
+    if let Some(rdma) = &spec.rdma_resource {
+        limits.insert(rdma.clone(), "1".into());
+        requests.insert(rdma.clone(), "1".into());
+        c.insert(
+            "securityContext".into(),
+            serde_json::json!({"capabilities": {"add": ["IPC_LOCK"]}}),
+        );
+    }
+    c.insert(
+        "resources".into(),
+        serde_json::json!({"limits": limits, "requests": requests}),
+    );
+}
+
 fn roles(spec: &DeploymentSpec, layout: Layout) -> Vec<Role> {
     match spec.backend {
         Backend::Sglang => sglang::roles(spec, layout),
