@@ -27,6 +27,13 @@
 //! - `allreduce_latency_us`: latency per tensor-parallel all-reduce call beyond the
 //!   calibrated transfer (a stock NCCL call against an engine's custom one-shot
 //!   all-reduce): added once per call, two calls per layer at TP > 1, none at TP 1.
+//! - `mxfp4_compute_scale`, `mxfp4_memory_scale`: the engine's MXFP4 routed-expert GEMMs
+//!   (gpt-oss) relative to the roofline's compute time (72% of the bf16 tensor rate:
+//!   Hopper has no FP4 tensor cores and engines upcast the weights in their own Triton
+//!   kernels) and weight-reading time (85% of HBM): the routed experts of an MXFP4 model
+//!   take `max(compute x mxfp4_compute_scale, memory x mxfp4_memory_scale)`. 1 (absent)
+//!   for every other weight format and wherever a calibration profile measured MXFP4
+//!   experts.
 //! - `async_scheduling`: the engine plans step k + 1 while step k runs (vLLM
 //!   `--async-scheduling`, SGLang's overlap scheduler, TensorRT-LLM's overlap scheduler),
 //!   so a request that arrives during step k joins step k + 2; the default of
@@ -88,6 +95,25 @@ pub struct EngineParams {
     /// layer held (`xpyd calibrate fit-engine --moe-eager`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub moe_eager_layer_us: f64,
+    /// The engine's MXFP4 routed-expert GEMMs' compute time relative to the roofline's
+    /// (0.5..=8; 1 when absent): no MXFP4 expert kernel of the engines' speed is measured
+    /// on the GPU machine yet, so this is fitted on the MXFP4 runs with the rest of the
+    /// layer held (`xpyd calibrate fit-engine --mxfp4-experts`).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub mxfp4_compute_scale: f64,
+    /// The same kernels' weight-reading time relative to the roofline's (0.5..=8; 1 when
+    /// absent), fitted with `mxfp4_compute_scale`.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub mxfp4_memory_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
 // `&T` because serde's `skip_serializing_if` passes a reference.
@@ -107,7 +133,7 @@ fn is_false(x: &bool) -> bool {
 }
 
 /// The closed ranges [`EngineParams::check`] accepts, by field name (also the fit's bounds).
-pub const RANGES: [(&str, f64, f64); 10] = [
+pub const RANGES: [(&str, f64, f64); 12] = [
     ("prefill-scale", 0.25, 4.0),
     ("decode-scale", 0.25, 4.0),
     ("step-overhead-ms", 0.0, 50.0),
@@ -121,6 +147,13 @@ pub const RANGES: [(&str, f64, f64); 10] = [
     // dispatch, grouped GEMMs, combine, all-reduce) at 10-40 us of CPU each in eager
     // PyTorch: 2 ms per layer is the most a launch floor can explain.
     ("moe-eager-layer-us", 0.0, 2000.0),
+    // Below 0.5 the kernel would beat the bf16 tensor rate the upcast weights run at; 8
+    // is a kernel at 9% of peak, the slowest measured (our own register-dequantising
+    // kernel, 123 TFLOP/s at 8,192 tokens on an H200, calibrate/measurements/moe_mxfp4_h200).
+    ("mxfp4-compute-scale", 0.5, 8.0),
+    // Below 0.5 the weights would stream faster than HBM; 8: at a tenth of it, as our
+    // own kernel at 1-4 tokens (0.16-0.51 TB/s on an H200, the same file).
+    ("mxfp4-memory-scale", 0.5, 8.0),
 ];
 
 impl EngineParams {
@@ -137,6 +170,8 @@ impl EngineParams {
         allreduce_latency_us: 0.0,
         async_scheduling: false,
         moe_eager_layer_us: 0.0,
+        mxfp4_compute_scale: 1.0,
+        mxfp4_memory_scale: 1.0,
     };
 
     /// The first field outside its range, as `(field, value, min, max)`.
@@ -152,6 +187,8 @@ impl EngineParams {
             self.layer_floor_us,
             self.allreduce_latency_us,
             self.moe_eager_layer_us,
+            self.mxfp4_compute_scale,
+            self.mxfp4_memory_scale,
         ];
         for ((name, lo, hi), v) in RANGES.iter().zip(values) {
             if !(v.is_finite() && v >= *lo && v <= *hi) {
@@ -253,6 +290,14 @@ pub struct EngineProfile {
     /// and `moe_checked` are then runs the layer never saw.
     #[serde(default, skip_serializing_if = "is_zero_usize")]
     pub moe_fitted_rows: usize,
+    /// MXFP4-expert runs `mxfp4-compute-scale` and `mxfp4-memory-scale` were fitted on
+    /// (`fit-engine --mxfp4-experts`); 0: none.
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub mxfp4_fitted_rows: usize,
+    /// The k-fold check of the MXFP4 scales per mode (each MXFP4 run replayed with the
+    /// scales fitted on the other folds); empty when they were not fitted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mxfp4_checked: Vec<FitErrors>,
 }
 
 /// The file of engine profiles: `{"profiles": [...]}`.
@@ -479,6 +524,8 @@ mod tests {
             checked: vec![],
             moe_checked: vec![],
             moe_fitted_rows: 0,
+            mxfp4_fitted_rows: 0,
+            mxfp4_checked: vec![],
         };
         let file = EngineProfiles {
             profiles: vec![p(None, 1.0), p(Some("0.12.0"), 0.9)],

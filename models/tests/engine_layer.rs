@@ -41,6 +41,8 @@ const LAYER: EngineParams = EngineParams {
     allreduce_latency_us: 0.0,
     async_scheduling: false,
     moe_eager_layer_us: 0.0,
+    mxfp4_compute_scale: 1.0,
+    mxfp4_memory_scale: 1.0,
 };
 
 #[test]
@@ -192,6 +194,70 @@ fn moe_eager_floor_raises_prompt_steps_of_moe_models_only() {
         kernels(&dense(eager).step(&prompt)).to_bits(),
         kernels(&dense(EngineParams::NEUTRAL).step(&prompt)).to_bits()
     );
+}
+
+/// The MXFP4 scales multiply the roofline's compute and weight-reading times of MXFP4
+/// routed experts (gpt-oss) and nothing else: a compute-bound prompt step grows by
+/// exactly the extra compute time, a memory-bound one-sequence decode step only by the
+/// memory scale, and dense or bf16/fp8-expert models are bit-identical.
+#[test]
+fn mxfp4_scales_act_on_mxfp4_routed_experts_only() {
+    let on = |arch: &str, engine: EngineParams| {
+        CostModel::new(
+            ModelArch::builtin(arch).unwrap(),
+            GpuSpec::builtin("h200").unwrap(),
+            1,
+            Dtype::Bf16,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        )
+        .with_engine(Some(engine))
+    };
+    let compute = EngineParams {
+        mxfp4_compute_scale: 3.0,
+        ..EngineParams::NEUTRAL
+    };
+    let memory = EngineParams {
+        mxfp4_memory_scale: 2.0,
+        ..EngineParams::NEUTRAL
+    };
+    let gemm = |arch: &str, e: EngineParams, s: &StepShape| on(arch, e).step(s).breakdown.gemm_s;
+    // gpt-oss-120b: 36 MoE layers of 128 experts (2880 x 2880), top 4. 8,192 prompt
+    // tokens are compute-bound: each layer's routed experts take 2 more times their
+    // roofline compute at scale 3.
+    let prompt = StepShape::prefill_chunk(8192, 0);
+    let flops_per_layer = 8192.0 * 4.0 * 2.0 * 3.0 * 2880.0 * 2880.0;
+    let rate = 0.72 * GpuSpec::builtin("h200").unwrap().peak_flops(Dtype::Bf16);
+    let extra = 36.0 * 2.0 * flops_per_layer / rate;
+    let base = gemm("gpt-oss-120b", EngineParams::NEUTRAL, &prompt);
+    let scaled = gemm("gpt-oss-120b", compute.clone(), &prompt);
+    assert!(
+        ((scaled - base) - extra).abs() < 1e-9 * extra.max(1.0),
+        "{base} {scaled} {extra}"
+    );
+    // One decoding sequence reads its 4 experts' weights: memory-bound, so the compute
+    // scale leaves it as it was and the memory scale raises it.
+    let decode = StepShape::decode_batch(1, 1000);
+    assert_eq!(
+        gemm("gpt-oss-120b", compute.clone(), &decode).to_bits(),
+        gemm("gpt-oss-120b", EngineParams::NEUTRAL, &decode).to_bits()
+    );
+    assert!(
+        gemm("gpt-oss-120b", memory.clone(), &decode)
+            > gemm("gpt-oss-120b", EngineParams::NEUTRAL, &decode) * 1.2
+    );
+    // Models without MXFP4 experts: unchanged, bit for bit.
+    for arch in ["qwen3-235b-a22b", "qwen3-32b"] {
+        for e in [compute.clone(), memory.clone()] {
+            for s in [&prompt, &decode] {
+                assert_eq!(
+                    on(arch, e.clone()).step_seconds(s).to_bits(),
+                    on(arch, EngineParams::NEUTRAL).step_seconds(s).to_bits(),
+                    "{arch}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

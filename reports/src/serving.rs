@@ -131,7 +131,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             .map_or_else(|| "default".to_owned(), |b| b.to_string());
         let _ = writeln!(
             s,
-            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}  moe-eager-layer-us {:.1}",
+            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}  moe-eager-layer-us {:.1}  mxfp4-compute-scale {:.2}  mxfp4-memory-scale {:.2}",
             p.fitted_rows,
             g.loss_neutral,
             g.loss_fitted,
@@ -145,6 +145,8 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.allreduce_latency_us,
             if e.async_scheduling { "on" } else { "off" },
             e.moe_eager_layer_us,
+            e.mxfp4_compute_scale,
+            e.mxfp4_memory_scale,
         );
         for b in &g.suspect {
             let _ = writeln!(
@@ -159,10 +161,11 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             "MoE, unfitted"
         };
         let moe = p.moe_checked.iter().map(|c| (moe_what, c));
-        for (what, c) in held.chain(moe) {
+        let mxfp4 = p.mxfp4_checked.iter().map(|c| ("MXFP4, held out", c));
+        for (what, c) in held.chain(moe).chain(mxfp4) {
             let _ = writeln!(
                 s,
-                "  {what:<14} {:<13} {:>4} rows  TTFT |err| median {} p90 {}  TPOT |err| median {} p90 {}",
+                "  {what:<15} {:<13} {:>4} rows  TTFT |err| median {} p90 {}  TPOT |err| median {} p90 {}",
                 c.mode,
                 c.rows,
                 abs_pct(Some(c.ttft_median)),

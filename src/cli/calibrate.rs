@@ -10,9 +10,10 @@
 //! `xpyd calibrate fit-engine FILE... [--engine E] [--gpu G] [--folds K] [--out FILE]`
 //! fits the engine layer on measured serving runs ([`fit()`](fn@xpyd_sim::serving::fit)) and writes
 //! the profiles atomically (or prints them), with a summary of the k-fold check; with
-//! `--moe-eager [--base FILE]` it fits only the MoE layers' eager floor of each profile
-//! on the MoE runs that replay with it
-//! ([`fit_moe_eager`](xpyd_sim::serving::fit_moe_eager)) and writes every profile of the
+//! `--moe-eager` or `--mxfp4-experts` (and `--base FILE`) it fits only that term of each
+//! profile (the MoE layers' eager floor; the MXFP4 experts' speed) on the runs of the
+//! models it applies to that replay with the profile
+//! ([`fit_moe_term`](xpyd_sim::serving::fit_moe_term)) and writes every profile of the
 //! base file, the fitted ones replaced.
 
 use crate::cli::cost::print_out;
@@ -42,6 +43,7 @@ enum CalibrateCmd {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("moe_term").args(["moe_eager", "mxfp4_experts"])))]
 struct FitEngineArgs {
     /// Measured serving runs (the formats of `xpyd validate --serving`).
     #[arg(value_name = "FILE", required = true, num_args = 1..)]
@@ -70,8 +72,15 @@ struct FitEngineArgs {
     /// every profile of --base, the fitted ones replaced.
     #[arg(long, conflicts_with_all = ["include_moe", "by_version", "rounds"])]
     moe_eager: bool,
-    /// With --moe-eager: the profiles to start from (default: the built-in ones).
-    #[arg(long, value_name = "FILE", requires = "moe_eager")]
+    /// Fit only the MXFP4 experts' speed relative to the roofline (`mxfp4-compute-scale`,
+    /// `mxfp4-memory-scale`) of each profile of --base on the runs of MXFP4-expert models (gpt-oss) that replay
+    /// with it, every other parameter held; write every profile of --base, the fitted
+    /// ones replaced.
+    #[arg(long, conflicts_with_all = ["include_moe", "by_version", "rounds", "moe_eager"])]
+    mxfp4_experts: bool,
+    /// With --moe-eager or --mxfp4-experts: the profiles to start from (default: the
+    /// built-in ones).
+    #[arg(long, value_name = "FILE", requires = "moe_term")]
     base: Option<PathBuf>,
     /// Scenario giving the deployment of runs whose file records none.
     #[arg(long, value_name = "FILE")]
@@ -154,7 +163,14 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
         by_version: a.by_version,
         source: names.join(", "),
     };
-    if a.moe_eager {
+    let term = if a.moe_eager {
+        Some(serving::MoeTerm::EagerFloor)
+    } else if a.mxfp4_experts {
+        Some(serving::MoeTerm::Mxfp4Experts)
+    } else {
+        None
+    };
+    if let Some(term) = term {
         let base = match &a.base {
             Some(path) => {
                 let text =
@@ -164,10 +180,11 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
             }
             None => xpyd_models::engine::builtin_profiles().clone(),
         };
-        let (profiles, groups) = serving::fit_moe_eager(&runs, &base, &opts)?;
+        let (profiles, groups) = serving::fit_moe_term(term, &runs, &base, &opts)?;
         if groups.is_empty() {
             anyhow::bail!(
-                "no MoE run to fit: {} runs read, none of a mixture-of-experts model replaying with a profile of {}",
+                "no run to fit {} on: {} runs read, none of a model it applies to replaying with a profile of {}",
+                term.name(),
                 runs.len(),
                 a.base.as_ref().map_or_else(
                     || "the built-in file".to_owned(),

@@ -91,11 +91,12 @@ fn bad_engine_profiles_exit_2_naming_the_field() {
 
 /// `xpyd calibrate fit-engine` on the fidelity-gate rows with `args` after the file.
 fn fit_gate(args: &[&str]) -> std::process::Output {
-    let mut all = vec![
-        "calibrate",
-        "fit-engine",
-        "tests/fixtures/serving/fidelity_gate.csv",
-    ];
+    fit_on("tests/fixtures/serving/fidelity_gate.csv", args)
+}
+
+/// `xpyd calibrate fit-engine FIXTURE` with `args` after the file.
+fn fit_on(fixture: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["calibrate", "fit-engine", fixture];
     all.extend_from_slice(args);
     xpyd(&all)
 }
@@ -309,17 +310,7 @@ fn fit_engine_moe_eager_fits_the_moe_term_only() {
             assert_eq!(p.moe_fitted_rows, b.moe_fitted_rows, "{}", p.key());
         }
     }
-    let o = xpyd(&[
-        "calibrate",
-        "fit-engine",
-        "tests/fixtures/serving/trtllm_h100_moe.csv",
-        "--moe-eager",
-        "--folds",
-        "1",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = fit_moe_json("tests/fixtures/serving/trtllm_h100_moe.csv", "--moe-eager");
     let g = &v[0];
     assert!(g["loss_fitted"].as_f64().unwrap() < g["loss_neutral"].as_f64().unwrap());
     // --base without --moe-eager, and --moe-eager with a dense-fit flag, are usage errors.
@@ -332,6 +323,73 @@ fn fit_engine_moe_eager_fits_the_moe_term_only() {
         let o = xpyd(&all);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
     }
+}
+
+/// `fit-engine FIXTURE FLAG --folds 1 --json`, parsed (it must succeed).
+fn fit_moe_json(fixture: &str, flag: &str) -> serde_json::Value {
+    let o = fit_on(fixture, &[flag, "--folds", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+/// `fit-engine --mxfp4-experts` on nine vLLM H200 gpt-oss-120b runs
+/// (`tests/fixtures/serving/vllm_h200_gptoss.csv`: the 1024 x 1024 runs with at most 16
+/// clients of `../shared/reference/engine-benchmarks/silicon_sample_train.csv`): only
+/// the two MXFP4 scales of the vLLM H200 profile move, the compute scale above 1 (the
+/// runs' time to first token is about twice the roofline's), the fit lowers the loss,
+/// and every other profile is written as it was.
+#[test]
+fn fit_engine_mxfp4_experts_fits_the_mxfp4_scales_only() {
+    let dir = tmpdir("fit-mxfp4");
+    let out = dir.join("engine.json");
+    let o = fit_on(
+        "tests/fixtures/serving/vllm_h200_gptoss.csv",
+        &[
+            "--mxfp4-experts",
+            "--folds",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("mxfp4-compute-scale"), "{}", stdout(&o));
+    let file = xpyd_models::EngineProfiles::parse(&std::fs::read_to_string(&out).unwrap())
+        .expect("the written profiles parse");
+    let builtin = xpyd_models::engine::builtin_profiles();
+    assert_eq!(file.profiles.len(), builtin.profiles.len());
+    for (p, b) in file.profiles.iter().zip(&builtin.profiles) {
+        assert_eq!(p.key(), b.key());
+        if p.key() == "vllm/h200" {
+            assert_eq!(p.mxfp4_fitted_rows, 9);
+            assert!(p.params.mxfp4_compute_scale > 1.5, "{:?}", p.params);
+            let held = xpyd_models::EngineParams {
+                mxfp4_compute_scale: b.params.mxfp4_compute_scale,
+                mxfp4_memory_scale: b.params.mxfp4_memory_scale,
+                ..p.params.clone()
+            };
+            assert_eq!(held, b.params, "only the MXFP4 scales may move");
+        } else {
+            assert_eq!(p.params, b.params, "{}", p.key());
+        }
+    }
+    let v = fit_moe_json(
+        "tests/fixtures/serving/vllm_h200_gptoss.csv",
+        "--mxfp4-experts",
+    );
+    let g = &v[0];
+    assert_eq!(g["engine"], "vllm");
+    // loss_neutral: the built-in profile, whose MXFP4 scales are 1 or the shipped fit.
+    assert!(g["loss_fitted"].as_f64().unwrap() <= g["loss_neutral"].as_f64().unwrap() + 1e-9);
+    // The two MoE terms are fitted one at a time.
+    let o = xpyd(&[
+        "calibrate",
+        "fit-engine",
+        "x.csv",
+        "--mxfp4-experts",
+        "--moe-eager",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]

@@ -207,6 +207,9 @@ struct MoeConsts {
     router: Gemm,
     /// Shared experts' gate/up and down GEMMs (`n = 0` when there are none).
     shared: [Gemm; 2],
+    /// The routed experts are MXFP4 (the engine layer's MXFP4 scales apply to their
+    /// roofline time).
+    mxfp4: bool,
 }
 
 /// Step cost of one instance: a model on TP GPUs of one kind.
@@ -388,6 +391,7 @@ impl CostModel {
                 expert_act_bytes: (2.0 * h + 3.0 * ie) * ACT_BYTES,
                 router: Gemm { n: e, k: h },
                 shared,
+                mxfp4: m.expert_weights == crate::arch::ExpertWeights::Mxfp4,
             }
         });
 

@@ -121,6 +121,8 @@ pub fn suspect(p: &EngineParams) -> Vec<String> {
         Some(p.layer_floor_us),
         Some(p.allreduce_latency_us),
         Some(p.moe_eager_layer_us),
+        Some(p.mxfp4_compute_scale),
+        Some(p.mxfp4_memory_scale),
     ];
     xpyd_models::engine::RANGES
         .iter()
@@ -385,6 +387,8 @@ fn round_params(p: EngineParams) -> EngineParams {
         allreduce_latency_us: r(p.allreduce_latency_us, 0.1),
         async_scheduling: p.async_scheduling,
         moe_eager_layer_us: r(p.moe_eager_layer_us, 1.0),
+        mxfp4_compute_scale: r(p.mxfp4_compute_scale, 0.01),
+        mxfp4_memory_scale: r(p.mxfp4_memory_scale, 0.01),
     }
 }
 
@@ -543,6 +547,8 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
                 checked,
                 moe_checked,
                 moe_fitted_rows: 0,
+                mxfp4_fitted_rows: 0,
+                mxfp4_checked: Vec::new(),
             }),
             engine,
             gpu,

@@ -1,43 +1,167 @@
-//! The second stage of `xpyd calibrate fit-engine`: the MoE layers' eager floor
-//! (`moe-eager-layer-us`, [`xpyd_models::EngineParams::moe_eager_layer_us`]) fitted on
-//! mixture-of-experts runs with every other parameter of the engine layer held.
+//! The second stage of `xpyd calibrate fit-engine`: one term of the engine layer fitted
+//! on mixture-of-experts runs with every other parameter of the profile held
+//! ([`MoeTerm`]): the MoE layers' eager floor (`moe-eager-layer-us`,
+//! [`xpyd_models::EngineParams::moe_eager_layer_us`]) or the engines' MXFP4 expert speed
+//! (`mxfp4-compute-scale` and `mxfp4-memory-scale`,
+//! [`xpyd_models::EngineParams::mxfp4_compute_scale`]).
 //!
 //! Why a stage of its own: the engine layer is fitted on dense models ([`super::fit`]),
-//! whose steps with prompt tokens the kernels bound; engines that capture CUDA graphs of
-//! decode-only batches (TensorRT-LLM's PyTorch backend: `DecodeCudaGraphConfig`, "CUDA
-//! graph configuration for decode requests"; SGLang without piecewise graphs) launch
-//! every kernel of a step with prompt tokens from the CPU, and an MoE layer launches
-//! many more than a dense one. On the TensorRT-LLM H100 Qwen3-235B runs the time to
-//! first token stays near 170-250 ms at 128-512-token prompts and 4-16 clients, where
-//! the kernels of the prompt step take 20-30 ms. One term per profile, fitted where the
-//! dense fit cannot see it.
+//! which cannot see either term. Engines that capture CUDA graphs of decode-only batches
+//! (TensorRT-LLM's PyTorch backend: `DecodeCudaGraphConfig`, "CUDA graph configuration
+//! for decode requests"; SGLang without piecewise graphs) launch every kernel of a step
+//! with prompt tokens from the CPU, and an MoE layer launches many more than a dense
+//! one: on the TensorRT-LLM H100 Qwen3-235B runs the time to first token stays near
+//! 170-250 ms at 128-512-token prompts and 4-16 clients, where the kernels of the prompt
+//! step take 20-30 ms. And MXFP4 experts (gpt-oss) run on Hopper through the engines' own
+//! upcasting Triton kernels, which no kernel measured on the GPU machine matches yet
+//! (calibrate/measurements/moe_mxfp4_h200: ours reads the weights at a tenth of HBM),
+//! so they are priced by the roofline's compute and weight-reading times each times a
+//! fitted factor.
 //!
-//! Each MoE run is grouped by the profile it replays with (its engine, GPU and version;
-//! the version-less profile when its version has none), the term is searched in
-//! [`xpyd_models::engine::RANGES`] (a deterministic scan of the range, then a descent
-//! from its best point, on the loss of [`super::fit`]), and checked k-fold: each fold's runs replayed with the term fitted on
-//! the other folds. Groups with fewer than [`super::fit::MIN_ROWS`] replayable MoE runs
-//! keep their profile unchanged (said in `skipped`), as do engines outside
-//! [`xpyd_models::engine::EAGER_PROMPT_ENGINES`]; a fit at the top of the term's range is
-//! reported and not written (the term would be absorbing another error).
+//! Each run of the term's models is grouped by the profile it replays with (its engine,
+//! GPU and version; the version-less profile when its version has none), the term is
+//! searched in [`xpyd_models::engine::RANGES`] (per parameter, a deterministic scan of
+//! its range, then a descent from its best point, on the loss of [`super::fit`]; two
+//! rounds over the parameters when there are two), and checked k-fold:
+//! each fold's runs replayed with the term fitted on the other folds. Groups with fewer
+//! than [`super::fit::MIN_ROWS`] replayable runs keep their profile unchanged (said in
+//! `skipped`), as do engines the term does not apply to; a fit at a bound of the term's
+//! range is reported and not written (the term would be absorbing another error).
 
 use super::fit::{GroupFit, MIN_ROWS, errors_by_mode, is_moe, loss, replay_with};
 use super::replay::{Row, layer_key};
 use super::{FitOptions, MeasuredRun};
 use crate::scenario::ScenarioError;
 use std::collections::BTreeMap;
+use xpyd_models::ExpertWeights;
 use xpyd_models::engine::{EngineParams, EngineProfile, EngineProfiles};
 
-/// The search's grid over the term's range, and its last refining step (microseconds
-/// per MoE layer).
-const GRID_US: f64 = 100.0;
-const LAST_STEP_US: f64 = 5.0;
+/// What `fit-engine` fits on MoE runs with the rest of the profile held.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MoeTerm {
+    /// `moe-eager-layer-us`, on every MoE model's runs of the engines in
+    /// [`xpyd_models::engine::EAGER_PROMPT_ENGINES`].
+    EagerFloor,
+    /// `mxfp4-compute-scale` and `mxfp4-memory-scale`, on the runs of models with MXFP4
+    /// experts, every engine.
+    Mxfp4Experts,
+}
 
-/// `base` with `moe-eager-layer-us` fitted per profile on the MoE runs of `runs` that
-/// replay with it (`opts.engine` / `opts.gpu` select; `opts.folds` checks). Returns the
-/// profiles (every profile of `base`, the fitted ones replaced) and one [`GroupFit`] per
-/// profile that had MoE runs.
-pub fn fit_moe_eager(
+/// One parameter a [`MoeTerm`] fits.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Param {
+    EagerFloor,
+    Mxfp4Compute,
+    Mxfp4Memory,
+}
+
+/// Rounds of the coordinate search over a term's parameters (one suffices for one).
+const ROUNDS: usize = 2;
+
+impl Param {
+    /// The parameter's name in profiles and [`xpyd_models::engine::RANGES`].
+    fn name(self) -> &'static str {
+        match self {
+            Param::EagerFloor => "moe-eager-layer-us",
+            Param::Mxfp4Compute => "mxfp4-compute-scale",
+            Param::Mxfp4Memory => "mxfp4-memory-scale",
+        }
+    }
+
+    /// The search's grid over the range, its last refining step, and the resolution the
+    /// value is rounded to. The eager floor changes nothing until it exceeds the kernels
+    /// (the loss is flat near 0, so a descent from there would stop): a scan first.
+    fn steps(self) -> (f64, f64, f64) {
+        match self {
+            Param::EagerFloor => (100.0, 5.0, 1.0),
+            Param::Mxfp4Compute | Param::Mxfp4Memory => (0.25, 0.01, 0.01),
+        }
+    }
+
+    fn get(self, p: &EngineParams) -> f64 {
+        match self {
+            Param::EagerFloor => p.moe_eager_layer_us,
+            Param::Mxfp4Compute => p.mxfp4_compute_scale,
+            Param::Mxfp4Memory => p.mxfp4_memory_scale,
+        }
+    }
+
+    /// `p` with the parameter at `v` (clamped to its range, rounded to its resolution).
+    fn with(self, p: &EngineParams, v: f64) -> EngineParams {
+        let (lo, hi) = self.range();
+        let res = self.steps().2;
+        let v = ((v.clamp(lo, hi) / res).round() * res).clamp(lo, hi);
+        let mut out = p.clone();
+        match self {
+            Param::EagerFloor => out.moe_eager_layer_us = v,
+            Param::Mxfp4Compute => out.mxfp4_compute_scale = v,
+            Param::Mxfp4Memory => out.mxfp4_memory_scale = v,
+        }
+        out
+    }
+
+    /// The parameter's range in [`xpyd_models::engine::RANGES`].
+    fn range(self) -> (f64, f64) {
+        xpyd_models::engine::RANGES
+            .iter()
+            .find(|(name, _, _)| *name == self.name())
+            .map(|&(_, lo, hi)| (lo, hi))
+            .expect("every MoE term has a range")
+    }
+
+    /// Whether the fitted value sits at a bound its range does not allow as an answer
+    /// (the eager floor's 0 is "no floor", a physical answer).
+    fn at_bound(self, v: f64) -> bool {
+        let (lo, hi) = self.range();
+        v >= hi || (self != Param::EagerFloor && v <= lo)
+    }
+}
+
+impl MoeTerm {
+    /// The parameters it fits, in the order the search visits them.
+    fn params(self) -> &'static [Param] {
+        match self {
+            MoeTerm::EagerFloor => &[Param::EagerFloor],
+            MoeTerm::Mxfp4Experts => &[Param::Mxfp4Compute, Param::Mxfp4Memory],
+        }
+    }
+
+    /// The parameters' names, joined for messages.
+    pub fn name(self) -> String {
+        let names: Vec<&str> = self.params().iter().map(|p| p.name()).collect();
+        names.join(" and ")
+    }
+
+    /// Whether runs of `model` are fitted on.
+    fn fits_model(self, model: &str) -> bool {
+        match self {
+            MoeTerm::EagerFloor => is_moe(model),
+            MoeTerm::Mxfp4Experts => xpyd_models::ModelArch::builtin(model).is_ok_and(|m| {
+                m.moe
+                    .is_some_and(|e| e.expert_weights == ExpertWeights::Mxfp4)
+            }),
+        }
+    }
+
+    /// Why `engine`'s profiles do not take the term (`None`: they do).
+    fn engine_skip(self, engine: &str) -> Option<String> {
+        match self {
+            MoeTerm::EagerFloor if !xpyd_models::engine::EAGER_PROMPT_ENGINES.contains(&engine) => {
+                Some(format!(
+                    "{engine} captures CUDA graphs of steps with prompt tokens, its MoE layers inside them: no eager floor to fit (profile unchanged)"
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `base` with `term` fitted per profile on the runs of `runs` that the term applies to
+/// and that replay with that profile (`opts.engine` / `opts.gpu` select; `opts.folds`
+/// checks). Returns the profiles (every profile of `base`, the fitted ones replaced) and
+/// one [`GroupFit`] per profile that had such runs.
+pub fn fit_moe_term(
+    term: MoeTerm,
     runs: &[MeasuredRun],
     base: &EngineProfiles,
     opts: &FitOptions,
@@ -51,7 +175,10 @@ pub fn fit_moe_eager(
         None
     };
     let mut groups: BTreeMap<usize, Vec<MeasuredRun>> = BTreeMap::new();
-    for r in runs.iter().filter(|r| r.skip.is_none() && is_moe(&r.model)) {
+    for r in runs
+        .iter()
+        .filter(|r| r.skip.is_none() && term.fits_model(&r.model))
+    {
         let (engine, gpu, version) = layer_key(r, scenario.as_ref());
         let selected = opts.engine.as_ref().is_none_or(|e| *e == engine)
             && opts.gpu.as_ref().is_none_or(|g| *g == gpu);
@@ -67,7 +194,7 @@ pub fn fit_moe_eager(
     for (i, group) in groups {
         let held = base.profiles[i].params.clone();
         let p = &base.profiles[i];
-        if !xpyd_models::engine::EAGER_PROMPT_ENGINES.contains(&p.engine.as_str()) {
+        if let Some(why) = term.engine_skip(&p.engine) {
             fits.push(GroupFit {
                 engine: p.engine.clone(),
                 gpu: p.gpu.clone(),
@@ -77,10 +204,7 @@ pub fn fit_moe_eager(
                 loss_fitted: f64::NAN,
                 checked_rows: Vec::new(),
                 moe_rows: Vec::new(),
-                skipped: Some(format!(
-                    "{} captures CUDA graphs of steps with prompt tokens, its MoE layers inside them: no eager floor to fit (profile unchanged)",
-                    p.engine
-                )),
+                skipped: Some(why),
                 suspect: Vec::new(),
             });
             continue;
@@ -106,8 +230,9 @@ pub fn fit_moe_eager(
         };
         if usable.len() < MIN_ROWS {
             fit.skipped = Some(format!(
-                "{} replayable MoE runs (at least {MIN_ROWS} needed): profile unchanged",
-                usable.len()
+                "{} replayable runs for {} (at least {MIN_ROWS} needed): profile unchanged",
+                usable.len(),
+                term.name()
             ));
             fits.push(fit);
             continue;
@@ -121,7 +246,7 @@ pub fn fit_moe_eager(
                     .enumerate()
                     .partition(|(j, _)| j % opts.folds != k);
                 let train: Vec<MeasuredRun> = train.into_iter().map(|(_, r)| r.clone()).collect();
-                let (params, _) = descend_term(&train, &held, opts)?;
+                let (params, _) = descend_term(term, &train, &held, opts)?;
                 let test_runs: Vec<MeasuredRun> = test.iter().map(|(_, r)| (*r).clone()).collect();
                 let rows = replay_with(&test_runs, &params, &opts.replay)?;
                 by_index.extend(test.iter().map(|(j, _)| *j).zip(rows));
@@ -129,27 +254,41 @@ pub fn fit_moe_eager(
             by_index.sort_by_key(|(j, _)| *j);
             checked = by_index.into_iter().map(|(_, r)| r).collect();
         }
-        let (params, loss_fitted) = descend_term(&usable, &held, opts)?;
-        let v = params.moe_eager_layer_us;
-        let profile = EngineProfile {
-            source: format!(
-                "{}; moe-eager-layer-us fitted on {} MoE runs of {} ({}-fold check), the rest held",
-                p.source,
-                usable.len(),
-                opts.source,
-                opts.folds
-            ),
+        let (params, loss_fitted) = descend_term(term, &usable, &held, opts)?;
+        let source = format!(
+            "{}; {} fitted on {} runs of {} ({}-fold check), the rest held",
+            p.source,
+            term.name(),
+            usable.len(),
+            opts.source,
+            opts.folds
+        );
+        let mut profile = EngineProfile {
+            source,
             params,
-            moe_checked: errors_by_mode(&checked),
-            moe_fitted_rows: usable.len(),
             ..p.clone()
         };
-        let (lo, hi) = term_range();
-        if v >= hi {
-            fit.suspect.push(format!(
-                "moe-eager-layer-us = {v} is at a bound of its range [{lo}, {hi}]"
-            ));
-        } else {
+        match term {
+            MoeTerm::EagerFloor => {
+                profile.moe_checked = errors_by_mode(&checked);
+                profile.moe_fitted_rows = usable.len();
+            }
+            MoeTerm::Mxfp4Experts => {
+                profile.mxfp4_checked = errors_by_mode(&checked);
+                profile.mxfp4_fitted_rows = usable.len();
+            }
+        }
+        for &q in term.params() {
+            let v = q.get(&profile.params);
+            if q.at_bound(v) {
+                let (lo, hi) = q.range();
+                fit.suspect.push(format!(
+                    "{} = {v} is at a bound of its range [{lo}, {hi}]",
+                    q.name()
+                ));
+            }
+        }
+        if fit.suspect.is_empty() {
             out.profiles[i] = profile.clone();
         }
         fit.profile = Some(profile);
@@ -160,61 +299,55 @@ pub fn fit_moe_eager(
     Ok((out, fits))
 }
 
-/// The range of `moe-eager-layer-us` in [`xpyd_models::engine::RANGES`].
-fn term_range() -> (f64, f64) {
-    xpyd_models::engine::RANGES
-        .iter()
-        .find(|(name, _, _)| *name == "moe-eager-layer-us")
-        .map(|&(_, lo, hi)| (lo, hi))
-        .expect("moe-eager-layer-us has a range")
-}
-
-/// 1-D search of `moe-eager-layer-us` with `held`'s other parameters: a scan of the range
-/// in steps of [`GRID_US`] (the floor changes nothing until it exceeds the kernels, so
-/// the loss is flat near 0 and a descent from there would stop), then a descent from the
-/// best grid point with steps halving from half the grid down to [`LAST_STEP_US`].
-/// Returns the parameters (the term rounded to 1 us) and their loss on `runs`.
+/// Search of `term`'s parameters with `held`'s others: for each parameter in turn
+/// ([`ROUNDS`] rounds when there are several), a scan of its range on its grid, then a
+/// descent from the best grid point with steps halving from half the grid down to its
+/// last step ([`Param::steps`]). Returns the parameters and their loss on `runs`.
 fn descend_term(
+    term: MoeTerm,
     runs: &[MeasuredRun],
     held: &EngineParams,
     opts: &FitOptions,
 ) -> Result<(EngineParams, f64), ScenarioError> {
-    let (lo, hi) = term_range();
-    let at = |v: f64| EngineParams {
-        moe_eager_layer_us: v.clamp(lo, hi).round(),
-        ..held.clone()
-    };
     let eval = |p: &EngineParams| -> Result<f64, ScenarioError> {
         Ok(loss(&replay_with(runs, p, &opts.replay)?))
     };
-    let mut best = at(lo);
-    let mut best_loss = eval(&best)?;
-    let mut v = lo + GRID_US;
-    while v <= hi {
-        let cand = at(v);
-        let l = eval(&cand)?;
-        if l < best_loss {
-            (best, best_loss) = (cand, l);
-        }
-        v += GRID_US;
-    }
-    let mut step = GRID_US / 2.0;
-    while step >= LAST_STEP_US {
-        let x = best.moe_eager_layer_us;
-        let mut moved = false;
-        for v in [x + step, x - step] {
-            let cand = at(v);
-            if cand.moe_eager_layer_us == x {
-                continue;
+    let rounds = if term.params().len() > 1 { ROUNDS } else { 1 };
+    let mut best = held.clone();
+    let mut best_loss = f64::INFINITY;
+    for _ in 0..rounds {
+        for &q in term.params() {
+            let (lo, hi) = q.range();
+            let (grid, last, _) = q.steps();
+            let mut i = 0.0;
+            let start = best.clone();
+            while lo + i * grid <= hi {
+                let cand = q.with(&start, lo + i * grid);
+                let l = eval(&cand)?;
+                if l < best_loss {
+                    (best, best_loss) = (cand, l);
+                }
+                i += 1.0;
             }
-            let l = eval(&cand)?;
-            if l < best_loss {
-                (best, best_loss, moved) = (cand, l, true);
-                break;
+            let mut step = grid / 2.0;
+            while step >= last {
+                let x = q.get(&best);
+                let mut moved = false;
+                for v in [x + step, x - step] {
+                    let cand = q.with(&best, v);
+                    if q.get(&cand) == x {
+                        continue;
+                    }
+                    let l = eval(&cand)?;
+                    if l < best_loss {
+                        (best, best_loss, moved) = (cand, l, true);
+                        break;
+                    }
+                }
+                if !moved {
+                    step /= 2.0;
+                }
             }
-        }
-        if !moved {
-            step /= 2.0;
         }
     }
     Ok((best, best_loss))

@@ -26,7 +26,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 pub use fit::{FitOptions, GroupFit, fit};
-pub use fit_moe::fit_moe_eager;
+pub use fit_moe::{MoeTerm, fit_moe_term};
 pub use replay::{Compare, Group, ReplayOptions, Report, Row, replay};
 
 /// A file could not be read as a measured serving run. Fatal for the command.
