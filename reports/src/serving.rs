@@ -2,6 +2,9 @@
 //! [`xpyd_sim::serving::Report`] as a text table or as JSON
 //! (`{"rows": [...], "groups": [...]}`, the report's own field names).
 //!
+//! The coverage table (`coverage` in JSON) says, per engine x GPU x mode and metric, how
+//! often the measured mean fell inside its k-fold held-out 90% interval.
+//!
 //! Invariants: the text and the JSON show the same numbers; errors print as signed
 //! percentages (`+12.3%`), absent values as `-`.
 
@@ -99,6 +102,44 @@ pub fn to_text(report: &Report) -> String {
             abs_pct(g.tpot_median_abs_error),
             abs_pct(g.tpot_p90_abs_error)
         );
+    }
+    if !report.coverage.is_empty() {
+        let c0 = &report.coverage[0];
+        let _ = writeln!(
+            s,
+            "\ncoverage of the engine model's {:.0}% intervals ({}-fold: each row's interval from the residuals of the other folds)",
+            c0.level * 100.0,
+            c0.folds
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:<wg$} {:<13} {:<6} {:>6} {:>8} {:>8} {:>9} {:>11}",
+            "engine",
+            "gpu",
+            "mode",
+            "metric",
+            "rows",
+            "checked",
+            "covered",
+            "coverage",
+            "width hi/lo"
+        );
+        for c in &report.coverage {
+            let _ = writeln!(
+                s,
+                "{:<8} {:<wg$} {:<13} {:<6} {:>6} {:>8} {:>8} {:>9} {:>11}",
+                c.engine,
+                c.gpu,
+                c.mode,
+                c.metric.name(),
+                c.rows,
+                c.checked,
+                c.covered,
+                abs_pct(c.coverage),
+                c.median_width_ratio
+                    .map_or_else(|| "-".to_owned(), |w| format!("{w:.2}x"))
+            );
+        }
     }
     let skipped = report.rows.iter().filter(|r| r.skipped.is_some()).count();
     let _ = writeln!(

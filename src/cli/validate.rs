@@ -53,6 +53,11 @@ pub(crate) struct ValidateArgs {
     /// KV-cache format of the measured model.
     #[arg(long, value_enum, default_value_t = DtypeArg::Bf16)]
     kv_cache: DtypeArg,
+    /// Also write the engine model's residual quantiles (ln(predicted / measured) of
+    /// mean TTFT, TPOT and E2E per engine x GPU x mode) to FILE, the file `xpyd run`'s
+    /// intervals read (shipped as sim/data/engine-residuals.csv; `xpyd run --residuals`).
+    #[arg(long, value_name = "FILE", requires = "serving")]
+    write_residuals: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -60,7 +65,13 @@ pub(crate) struct ValidateArgs {
 
 pub(crate) fn run(args: ValidateArgs) -> Result<()> {
     let Some(steps_file) = args.steps else {
-        return run_serving(&args.serving, args.scenario, args.engine_profile, args.json);
+        return run_serving(
+            &args.serving,
+            args.scenario,
+            args.engine_profile,
+            args.write_residuals.as_deref(),
+            args.json,
+        );
     };
     let steps = Steps::read(&steps_file)?;
     let choice = ProfileChoice::from_flags(args.profile.as_deref(), args.roofline)?;
@@ -80,6 +91,7 @@ fn run_serving(
     files: &[PathBuf],
     scenario: Option<PathBuf>,
     engine_profile: Option<PathBuf>,
+    write_residuals: Option<&std::path::Path>,
     json: bool,
 ) -> Result<()> {
     let profiles = match &engine_profile {
@@ -105,6 +117,29 @@ fn run_serving(
             ..ReplayOptions::default()
         },
     )?;
+    if let Some(out) = write_residuals {
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| {
+                f.file_name().map_or_else(
+                    || f.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let residuals = serving::residuals::residuals(&runs, &report, &out.display().to_string());
+        let comment = [
+            "xpyd engine-model residuals: quantiles of e = ln(predicted / measured) of replayed serving runs".to_owned(),
+            format!(
+                "per engine x GPU x mode (groups of at least {} runs); written by: xpyd validate --serving {}{} --write-residuals FILE",
+                xpyd_sim::interval::MIN_RESIDUAL_ROWS,
+                names.join(" "),
+                if engine_profile.is_some() { " --engine-profile ..." } else { "" }
+            ),
+        ];
+        xpyd_reports::atomic::write_file(out, residuals.to_csv(&comment).as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
     if json {
         return print_out(&xpyd_reports::serving::to_json(&report)?);
     }

@@ -18,6 +18,7 @@ pub mod fit;
 mod fit_moe;
 mod inference_perf;
 pub mod replay;
+pub mod residuals;
 mod silicon;
 mod vllm_bench;
 

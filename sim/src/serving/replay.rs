@@ -166,6 +166,9 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// One group per backend x GPU x mode x model, sorted by those keys.
     pub groups: Vec<Group>,
+    /// The k-fold coverage of the engine model's 90% intervals per engine x GPU x mode
+    /// and metric ([`super::residuals::coverage`]).
+    pub coverage: Vec<super::residuals::Coverage>,
 }
 
 /// The `q` quantile (0..=1) of `xs`, linear between order statistics (`None`: empty).
@@ -392,7 +395,13 @@ pub fn replay(runs: &[MeasuredRun], opts: &ReplayOptions) -> Result<Report, Scen
         })
         .collect();
     let groups = groups(&rows);
-    Ok(Report { rows, groups })
+    let mut report = Report {
+        rows,
+        groups,
+        coverage: Vec::new(),
+    };
+    report.coverage = super::residuals::coverage(runs, &report, super::residuals::COVERAGE_FOLDS);
+    Ok(report)
 }
 
 #[cfg(test)]
