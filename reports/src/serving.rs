@@ -141,12 +141,61 @@ pub fn to_text(report: &Report) -> String {
             );
         }
     }
+    if let Some(d) = &report.decisions {
+        s.push_str(&decisions_text(d));
+    }
     let skipped = report.rows.iter().filter(|r| r.skipped.is_some()).count();
     let _ = writeln!(
         s,
         "\n{} rows: {} replayed, {skipped} skipped",
         report.rows.len(),
         report.rows.len() - skipped
+    );
+    s
+}
+
+/// The decision check's table: one line per group, then the headline rates.
+fn decisions_text(d: &xpyd_sim::serving::decisions::Decisions) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\ndecisions at TTFT <= {} ms, TPOT <= {} ms (mean): the pick has the highest predicted output tok/s per GPU under the SLO",
+        d.slo_ttft_ms, d.slo_tpot_ms
+    );
+    let _ = writeln!(
+        s,
+        "{:<24} {:<6} {:<7} {:>11} {:>5} {:>8} {:>5} {:>4} {:>8} {:>7}  pick / measured best",
+        "model", "gpu", "backend", "isl x osl", "runs", "meet m/p", "top1", "hit", "regret", "tau"
+    );
+    for g in &d.groups {
+        let _ = writeln!(
+            s,
+            "{:<24} {:<6} {:<7} {:>11} {:>5} {:>8} {:>5} {:>4} {:>8} {:>7}  {} / {}",
+            g.model,
+            g.gpu,
+            g.backend,
+            format!("{}x{}", g.isl, g.osl),
+            g.candidates,
+            format!("{}/{}", g.meeting_measured, g.meeting_predicted),
+            if g.top1 { "yes" } else { "no" },
+            if g.hit { "yes" } else { "no" },
+            abs_pct(g.regret),
+            g.kendall_tau
+                .map_or_else(|| "-".to_owned(), |t| format!("{t:+.2}")),
+            g.pick.as_deref().unwrap_or("-"),
+            g.best.as_deref().unwrap_or("-"),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "groups with >= {} runs meeting the SLO as measured: {}; pick within 5% of the best: {}; top-1: {}; median regret {}; mean Kendall tau {}",
+        xpyd_sim::serving::decisions::MIN_MEETING,
+        d.scored_groups,
+        abs_pct(d.hit_rate),
+        abs_pct(d.top1_rate),
+        abs_pct(d.median_regret),
+        d.mean_kendall_tau
+            .map_or_else(|| "-".to_owned(), |t| format!("{t:+.2}")),
     );
     s
 }

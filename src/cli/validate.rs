@@ -58,9 +58,30 @@ pub(crate) struct ValidateArgs {
     /// intervals read (shipped as sim/data/engine-residuals.csv; `xpyd run --residuals`).
     #[arg(long, value_name = "FILE", requires = "serving")]
     write_residuals: Option<PathBuf>,
+    /// Also check the decisions the replay implies: per group of runs sharing model,
+    /// GPU, backend and lengths, whether the deployment with the highest predicted
+    /// output tokens/s per GPU under the SLO is the measured best (top-1, within 5%,
+    /// regret, Kendall tau). Needs --slo-ttft-ms and --slo-tpot-ms.
+    #[arg(long, requires_all = ["serving", "slo_ttft_ms", "slo_tpot_ms"])]
+    decisions: bool,
+    /// TTFT objective of --decisions (mean TTFT), ms, in (0, 10000000].
+    #[arg(long, value_name = "MS", value_parser = slo_ms, requires = "decisions")]
+    slo_ttft_ms: Option<f64>,
+    /// TPOT objective of --decisions (mean TPOT), ms, in (0, 10000000].
+    #[arg(long, value_name = "MS", value_parser = slo_ms, requires = "decisions")]
+    slo_tpot_ms: Option<f64>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// An SLO objective, ms: in `(0, MAX_MS]`.
+fn slo_ms(s: &str) -> Result<f64, String> {
+    let max = xpyd_sim::limits::MAX_MS;
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= max => Ok(x),
+        _ => Err(format!("must be milliseconds in (0, {max}]")),
+    }
 }
 
 pub(crate) fn run(args: ValidateArgs) -> Result<()> {
@@ -70,6 +91,7 @@ pub(crate) fn run(args: ValidateArgs) -> Result<()> {
             args.scenario,
             args.engine_profile,
             args.write_residuals.as_deref(),
+            args.slo_ttft_ms.zip(args.slo_tpot_ms),
             args.json,
         );
     };
@@ -92,6 +114,7 @@ fn run_serving(
     scenario: Option<PathBuf>,
     engine_profile: Option<PathBuf>,
     write_residuals: Option<&std::path::Path>,
+    decisions: Option<(f64, f64)>,
     json: bool,
 ) -> Result<()> {
     let profiles = match &engine_profile {
@@ -109,7 +132,7 @@ fn run_serving(
     for f in files {
         runs.extend(serving::read(f)?);
     }
-    let report = serving::replay(
+    let mut report = serving::replay(
         &runs,
         &ReplayOptions {
             scenario,
@@ -117,6 +140,15 @@ fn run_serving(
             ..ReplayOptions::default()
         },
     )?;
+    if let Some((ttft, tpot)) = decisions {
+        report.decisions = Some(serving::decisions::decisions(
+            &runs,
+            &report,
+            &report.gpus,
+            ttft,
+            tpot,
+        ));
+    }
     if let Some(out) = write_residuals {
         let names: Vec<String> = files
             .iter()

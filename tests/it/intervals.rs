@@ -286,3 +286,68 @@ fn validate_writes_residuals_and_reports_k_fold_coverage() {
         "{text}"
     );
 }
+
+#[test]
+fn validate_decisions_rank_groups_and_refuse_bad_objectives() {
+    let dir = tmpdir("intervals-decisions");
+    let csv = write(&dir, "rows.csv", &silicon_rows(12));
+    let o = xpyd(&[
+        "validate",
+        "--serving",
+        csv.to_str().unwrap(),
+        "--decisions",
+        "--slo-ttft-ms",
+        "100000",
+        "--slo-tpot-ms",
+        "1000",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let d = &v["decisions"];
+    // Rows share model, GPU, backend and osl; three prompt lengths make three groups of
+    // four deployments (1, 2, 4 and 8 clients), every one meeting the loose SLO.
+    let groups = d["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3, "{d}");
+    assert_eq!(d["scored_groups"], 3);
+    for g in groups {
+        assert_eq!(g["candidates"], 4);
+        assert_eq!(g["meeting_measured"], 4);
+        let regret = g["regret"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&regret), "{g}");
+        assert_eq!(g["hit"].as_bool().unwrap(), regret <= 0.05, "{g}");
+        assert_eq!(g["top1"].as_bool().unwrap(), g["pick"] == g["best"], "{g}");
+        let tau = g["kendall_tau"].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&tau));
+    }
+    let hits = groups.iter().filter(|g| g["hit"] == true).count();
+    assert_eq!(d["hit_rate"].as_f64().unwrap(), hits as f64 / 3.0);
+    // Without --decisions there is no such field.
+    let o = xpyd(&["validate", "--serving", csv.to_str().unwrap(), "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v.get("decisions").is_none());
+    let bad: [(&[&str], &str); 3] = [
+        (&["--decisions"], "--slo-ttft-ms"),
+        (
+            &["--decisions", "--slo-ttft-ms", "0", "--slo-tpot-ms", "50"],
+            "must be milliseconds in (0, 10000000]",
+        ),
+        (
+            &[
+                "--decisions",
+                "--slo-ttft-ms",
+                "100",
+                "--slo-tpot-ms",
+                "1e9",
+            ],
+            "must be milliseconds in (0, 10000000]",
+        ),
+    ];
+    for (flags, msg) in bad {
+        let mut args = vec!["validate", "--serving", csv.to_str().unwrap()];
+        args.extend(flags);
+        let o = xpyd(&args);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}");
+        assert!(stderr(&o).contains(msg), "{flags:?}: {}", stderr(&o));
+    }
+}

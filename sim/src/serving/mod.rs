@@ -14,6 +14,7 @@
 //! latency is in milliseconds once read, whatever unit the file used.
 
 mod aiperf;
+pub mod decisions;
 pub mod fit;
 mod fit_moe;
 mod inference_perf;

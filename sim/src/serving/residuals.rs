@@ -167,14 +167,15 @@ pub fn coverage(runs: &[MeasuredRun], report: &Report, folds: usize) -> Vec<Cove
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::serving::replay::{Compare, Row};
     use crate::serving::{Format, Load, Stat};
     use std::path::PathBuf;
 
-    /// A replayed row of engine `vllm` on `h100` with measured and predicted means.
-    fn fixture(pairs: &[(f64, f64, f64, f64)]) -> (Vec<MeasuredRun>, Report) {
+    /// Replayed rows of engine `vllm` on `h100` (4 clients, 100 x 11 tokens, one GPU)
+    /// with measured and predicted means `(ttft, ttft, tpot, tpot)`.
+    pub(crate) fn fixture(pairs: &[(f64, f64, f64, f64)]) -> (Vec<MeasuredRun>, Report) {
         let mut runs = Vec::new();
         let mut rows = Vec::new();
         for (i, &(tm, tp, om, op)) in pairs.iter().enumerate() {
@@ -188,6 +189,8 @@ mod tests {
                 mode: "aggregated".into(),
                 model: "m".into(),
                 load: Load {
+                    clients: Some(4),
+                    input_tokens: Some(100),
                     output_tokens: Some(11),
                     ..Load::default()
                 },
@@ -227,9 +230,11 @@ mod tests {
         (
             runs,
             Report {
+                gpus: vec![Some(1); rows.len()],
                 rows,
                 groups,
                 coverage: vec![],
+                decisions: None,
             },
         )
     }
