@@ -163,6 +163,9 @@ pub enum ReportError {
     /// A simulation whose outputs were being written failed.
     #[error(transparent)]
     Sim(#[from] xpyd_sim::SimError),
+    /// The seed replications of the intervals failed.
+    #[error(transparent)]
+    Replications(#[from] xpyd_sim::interval::ReplicationError),
     /// Building manifests failed.
     #[error("building the manifests")]
     Manifests {

@@ -17,11 +17,35 @@ use crate::openmetrics::{OpenMetricsOptions, Recorder};
 use crate::run_report::{self, ReportOptions, RunInputs};
 use crate::summary::Summary;
 use std::path::Path;
+use xpyd_sim::interval::{Latencies, Residuals, replicate, run_intervals};
+use xpyd_sim::metrics::{Outcome, RequestRecord};
 use xpyd_sim::scenario::mode_name;
 use xpyd_sim::{Scenario, System, run_streamed};
 
+/// Intervals of the headline figures: seed replications and the engine model's error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntervalOptions {
+    /// Replications, the run itself included (1: no seed spread).
+    pub replications: u32,
+    /// The engine model's residual quantiles.
+    pub residuals: Residuals,
+    /// Worker threads of the replications (0: one per core); the result is the same at
+    /// any count.
+    pub jobs: usize,
+}
+
+impl Default for IntervalOptions {
+    fn default() -> IntervalOptions {
+        IntervalOptions {
+            replications: xpyd_sim::interval::DEFAULT_REPLICATIONS,
+            residuals: Residuals::builtin(),
+            jobs: 0,
+        }
+    }
+}
+
 /// What [`write`](fn@write) simulates and writes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunOptions {
     /// Simulate the aggregated baseline too (when the scenario has one).
     pub baseline: bool,
@@ -29,6 +53,8 @@ pub struct RunOptions {
     pub report: Option<ReportOptions>,
     /// Write the main run's time series in OpenMetrics text.
     pub openmetrics: Option<OpenMetricsOptions>,
+    /// Intervals on the headline figures (`None`: `--intervals off`).
+    pub intervals: Option<IntervalOptions>,
 }
 
 /// What a run wrote.
@@ -71,8 +97,28 @@ pub fn write(
         }
         None => (None, None),
     };
-    // The baseline is independent of the main run: simulate both at once.
-    let (main, baseline) = std::thread::scope(|s| {
+    // The main run's completed measured requests, for the model error's effect on SLOs.
+    let mut latencies: Vec<Latencies> = Vec::new();
+    let keep_latencies = opts.intervals.is_some();
+    let mut keep = |r: &RequestRecord| {
+        if keep_latencies
+            && !r.warmup
+            && r.outcome == Outcome::Completed
+            && let Some(t) = r.ttft_ms
+        {
+            latencies.push(Latencies {
+                ttft_ms: t,
+                tpot_ms: r.tpot_ms,
+            });
+        }
+    };
+    // The baseline and the replications are independent of the main run: simulate them
+    // at once.
+    let (main, baseline, reps) = std::thread::scope(|s| {
+        let reps = opts.intervals.as_ref().map(|i| {
+            let (n, jobs) = (i.replications, i.jobs);
+            s.spawn(move || replicate(sc, n, jobs))
+        });
         let base = base_requests.as_mut().map(|(csv, windows)| {
             s.spawn(move || {
                 run_streamed(sc, System::Baseline, &mut |r| csv.push(r), &mut |w| {
@@ -85,6 +131,7 @@ pub fn write(
             System::Main,
             &mut |r| {
                 requests.push(r);
+                keep(r);
                 if let Some(m) = om_requests.as_mut() {
                     m.push(r);
                 }
@@ -98,10 +145,12 @@ pub fn write(
             },
         );
         let baseline = base.map(|h| h.join().expect("baseline simulation thread panicked"));
-        (main, baseline)
+        let reps = reps.map(|h| h.join().expect("replication threads panicked"));
+        (main, baseline, reps)
     });
     let main = main?;
     let baseline = baseline.transpose()?;
+    let reps = reps.transpose()?;
     requests.finish()?;
     let mut parts = Vec::new();
     if let Some((b, windows)) = base_requests {
@@ -109,7 +158,16 @@ pub fn write(
         parts.push(windows);
     }
     series.finish(parts)?;
-    let summary = Summary::new(sc, &main, baseline.as_ref());
+    let mut summary = Summary::new(sc, &main, baseline.as_ref());
+    if let (Some(i), Some(reps)) = (&opts.intervals, reps) {
+        summary.intervals = Some(run_intervals(
+            sc,
+            &main.metrics,
+            &reps,
+            i.residuals.group_of(sc),
+            &latencies,
+        ));
+    }
     write_file(&out.join("summary.json"), summary.to_json().as_bytes())?;
     write_file(
         &out.join("assumptions.json"),

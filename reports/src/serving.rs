@@ -2,6 +2,9 @@
 //! [`xpyd_sim::serving::Report`] as a text table or as JSON
 //! (`{"rows": [...], "groups": [...]}`, the report's own field names).
 //!
+//! The coverage table (`coverage` in JSON) says, per engine x GPU x mode and metric, how
+//! often the measured mean fell inside its k-fold held-out 90% interval.
+//!
 //! Invariants: the text and the JSON show the same numbers; errors print as signed
 //! percentages (`+12.3%`), absent values as `-`.
 
@@ -100,12 +103,99 @@ pub fn to_text(report: &Report) -> String {
             abs_pct(g.tpot_p90_abs_error)
         );
     }
+    if !report.coverage.is_empty() {
+        let c0 = &report.coverage[0];
+        let _ = writeln!(
+            s,
+            "\ncoverage of the engine model's {:.0}% intervals ({}-fold: each row's interval from the residuals of the other folds)",
+            c0.level * 100.0,
+            c0.folds
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:<wg$} {:<13} {:<6} {:>6} {:>8} {:>8} {:>9} {:>11}",
+            "engine",
+            "gpu",
+            "mode",
+            "metric",
+            "rows",
+            "checked",
+            "covered",
+            "coverage",
+            "width hi/lo"
+        );
+        for c in &report.coverage {
+            let _ = writeln!(
+                s,
+                "{:<8} {:<wg$} {:<13} {:<6} {:>6} {:>8} {:>8} {:>9} {:>11}",
+                c.engine,
+                c.gpu,
+                c.mode,
+                c.metric.name(),
+                c.rows,
+                c.checked,
+                c.covered,
+                abs_pct(c.coverage),
+                c.median_width_ratio
+                    .map_or_else(|| "-".to_owned(), |w| format!("{w:.2}x"))
+            );
+        }
+    }
+    if let Some(d) = &report.decisions {
+        s.push_str(&decisions_text(d));
+    }
     let skipped = report.rows.iter().filter(|r| r.skipped.is_some()).count();
     let _ = writeln!(
         s,
         "\n{} rows: {} replayed, {skipped} skipped",
         report.rows.len(),
         report.rows.len() - skipped
+    );
+    s
+}
+
+/// The decision check's table: one line per group, then the headline rates.
+fn decisions_text(d: &xpyd_sim::serving::decisions::Decisions) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\ndecisions at TTFT <= {} ms, TPOT <= {} ms (mean): the pick has the highest predicted output tok/s per GPU under the SLO",
+        d.slo_ttft_ms, d.slo_tpot_ms
+    );
+    let _ = writeln!(
+        s,
+        "{:<24} {:<6} {:<7} {:>11} {:>5} {:>8} {:>5} {:>4} {:>8} {:>7}  pick / measured best",
+        "model", "gpu", "backend", "isl x osl", "runs", "meet m/p", "top1", "hit", "regret", "tau"
+    );
+    for g in &d.groups {
+        let _ = writeln!(
+            s,
+            "{:<24} {:<6} {:<7} {:>11} {:>5} {:>8} {:>5} {:>4} {:>8} {:>7}  {} / {}",
+            g.model,
+            g.gpu,
+            g.backend,
+            format!("{}x{}", g.isl, g.osl),
+            g.candidates,
+            format!("{}/{}", g.meeting_measured, g.meeting_predicted),
+            if g.top1 { "yes" } else { "no" },
+            if g.hit { "yes" } else { "no" },
+            abs_pct(g.regret),
+            g.kendall_tau
+                .map_or_else(|| "-".to_owned(), |t| format!("{t:+.2}")),
+            g.pick.as_deref().unwrap_or("-"),
+            g.best.as_deref().unwrap_or("-"),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "groups with >= {} runs meeting the SLO as measured: {}; pick within 5% of the best: {}; top-1: {}; median regret {}; mean Kendall tau {}",
+        xpyd_sim::serving::decisions::MIN_MEETING,
+        d.scored_groups,
+        abs_pct(d.hit_rate),
+        abs_pct(d.top1_rate),
+        abs_pct(d.median_regret),
+        d.mean_kendall_tau
+            .map_or_else(|| "-".to_owned(), |t| format!("{t:+.2}")),
     );
     s
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use xpyd_sim::RunOutput;
 use xpyd_sim::describe::{RoleShape, Shape, cost_provenance, role_cost_provenance};
+use xpyd_sim::interval::{Interval, LatencyIntervals, RunIntervals};
 use xpyd_sim::metrics::{Distribution, Metrics, RequestCounts, SloResult, Throughput};
 use xpyd_sim::scenario::{RoleConfig, Scenario, Topology};
 
@@ -271,6 +272,10 @@ pub struct Summary {
     /// `[spot]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot: Option<SpotSummary>,
+    /// The deployment's headline figures with their intervals, `{value, lo, hi, level}`
+    /// (absent with `--intervals off` and in summaries written before they existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<RunIntervals>,
 }
 
 /// GPU-hours and cost of a run with `[spot]`, split spot / on-demand.
@@ -678,6 +683,7 @@ impl Summary {
                 };
                 SpotSummary::of(sc, &roles, main)
             },
+            intervals: None,
         }
     }
 
@@ -868,6 +874,10 @@ impl Summary {
                 format!("{:.2}", s.cost_usd.unwrap_or(0.0))
             });
         }
+        if let Some(i) = &self.intervals {
+            let _ = writeln!(t);
+            t.push_str(&intervals_text(i));
+        }
         if let Some(f) = &self.failures {
             let _ = writeln!(t);
             t.push_str(&f.to_text());
@@ -881,6 +891,83 @@ impl Summary {
         }
         t
     }
+}
+
+/// The intervals block of the human summary: one line per figure, `value [lo, hi]`.
+pub fn intervals_text(i: &RunIntervals) -> String {
+    let mut t = String::new();
+    let seeds = match i.replications {
+        1 => "no seed replications".to_owned(),
+        n => format!("{n} seed replications"),
+    };
+    let model = match &i.model_error {
+        Some(m) => format!(
+            "engine-model error of {} ({} / {} / {} measured runs for TTFT / TPOT / E2E, {})",
+            m.group, m.rows[0], m.rows[1], m.rows[2], m.source
+        ),
+        None => "no engine-model error".to_owned(),
+    };
+    let _ = writeln!(
+        t,
+        "{:.0}% intervals of the deployment's figures ({seeds}; {model}):",
+        i.level * 100.0
+    );
+    if let Some(why) = &i.model_error_note {
+        let _ = writeln!(t, "  model error not included: {why}");
+    }
+    let fmt = |x: &Interval, digits: usize| {
+        format!("{:.d$} [{:.d$}, {:.d$}]", x.value, x.lo, x.hi, d = digits)
+    };
+    let lat = |t: &mut String, label: &str, l: &Option<LatencyIntervals>, digits: usize| {
+        let cell = l.as_ref().map_or_else(
+            || "-".to_owned(),
+            |l| {
+                format!(
+                    "{} / {} / {}",
+                    fmt(&l.p50, digits),
+                    fmt(&l.p90, digits),
+                    fmt(&l.p99, digits)
+                )
+            },
+        );
+        let _ = writeln!(t, "  {label:<30}{cell}");
+    };
+    lat(&mut t, "TTFT ms p50 / p90 / p99", &i.ttft_ms, 0);
+    lat(&mut t, "TPOT ms p50 / p90 / p99", &i.tpot_ms, 1);
+    lat(&mut t, "ITL ms p50 / p90 / p99", &i.itl_ms, 1);
+    lat(&mut t, "E2E ms p50 / p90 / p99", &i.e2e_ms, 0);
+    let _ = writeln!(
+        t,
+        "  {:<30}{}",
+        "throughput req/s",
+        fmt(&i.throughput.requests_per_s, 2)
+    );
+    let _ = writeln!(
+        t,
+        "  {:<30}{} ({} per GPU)",
+        "output tok/s",
+        fmt(&i.throughput.output_tokens_per_s, 0),
+        fmt(&i.throughput.output_tokens_per_s_per_gpu, 0)
+    );
+    let a = &i.slo.attainment;
+    let _ = writeln!(
+        t,
+        "  {:<30}{:.1}% [{:.1}%, {:.1}%]",
+        "SLO attainment",
+        a.value * 100.0,
+        a.lo * 100.0,
+        a.hi * 100.0
+    );
+    let _ = writeln!(
+        t,
+        "  {:<30}{}",
+        "goodput req/s",
+        fmt(&i.slo.goodput_requests_per_s, 2)
+    );
+    for n in &i.notes {
+        let _ = writeln!(t, "  note: {n}");
+    }
+    t
 }
 
 fn round(x: f64, digits: i32) -> f64 {

@@ -33,6 +33,7 @@ pub(crate) use internal_modules;
 pub mod bench;
 pub mod describe;
 pub mod engine;
+pub mod interval;
 pub mod limits;
 pub mod metrics;
 pub mod planner;

@@ -1,13 +1,14 @@
 //! `xpyd run`: simulate a scenario and its aggregated baseline, write the outputs and
 //! print the human summary.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use xpyd_reports::openmetrics::{DEFAULT_INTERVAL_MS, DEFAULT_START_MS, OpenMetricsOptions};
-use xpyd_reports::run_outputs::{self, RunOptions};
+use xpyd_reports::run_outputs::{self, IntervalOptions, RunOptions};
 use xpyd_reports::run_report::ReportOptions;
 use xpyd_reports::staging::Staging;
+use xpyd_sim::interval::Residuals;
 use xpyd_sim::scenario::{Overrides, ProfileOverride, RouterKind, Scenario};
 
 use super::interrupt::{self, Pending};
@@ -74,6 +75,36 @@ pub(crate) struct RunArgs {
     /// [default: 5].
     #[arg(long, value_name = "S", value_parser = parse_interval, requires = "openmetrics")]
     openmetrics_interval_s: Option<u64>,
+    /// 90% intervals on the headline figures (seed replications + the engine model's
+    /// measured error): on or off [default: on].
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    intervals: Option<bool>,
+    /// Seed replications of the intervals, the run itself included, 1 to 200
+    /// [default: 4].
+    #[arg(long, value_name = "N", value_parser = replications)]
+    replications: Option<u32>,
+    /// The engine model's residual quantiles (as `xpyd validate --serving
+    /// --write-residuals FILE` writes them) [default: the shipped ones].
+    #[arg(long, value_name = "FILE")]
+    residuals: Option<PathBuf>,
+    /// Worker threads of the replications, 0 (one per core) to 4096; the results are
+    /// the same at any count [default: 0].
+    #[arg(long, value_name = "N", value_parser = super::jobs)]
+    jobs: Option<usize>,
+}
+
+/// `--intervals on|off`.
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err("expected on or off".to_owned()),
+    }
+}
+
+/// `--replications N`: in `[1, MAX_REPLICATIONS]`.
+fn replications(s: &str) -> Result<u32, String> {
+    super::u32_in(s, 1, xpyd_sim::interval::MAX_REPLICATIONS)
 }
 
 /// `--openmetrics-start`: an RFC 3339 time, as ms since the epoch.
@@ -158,8 +189,37 @@ pub(crate) fn settings(args: &RunArgs) -> Result<Scenario> {
     )?)
 }
 
+/// The intervals the flags ask for (`None`: `--intervals off`); errors on flags that
+/// need intervals with `--intervals off`, and on a residual file that does not read.
+fn interval_options(args: &RunArgs) -> Result<Option<IntervalOptions>> {
+    if args.intervals == Some(false) {
+        for (set, flag) in [
+            (args.replications.is_some(), "--replications"),
+            (args.residuals.is_some(), "--residuals"),
+            (args.jobs.is_some(), "--jobs"),
+        ] {
+            if set {
+                anyhow::bail!("{flag}: sets the intervals, which --intervals off turns off");
+            }
+        }
+        return Ok(None);
+    }
+    let residuals = match &args.residuals {
+        Some(p) => Residuals::read(p).context("--residuals")?,
+        None => Residuals::builtin(),
+    };
+    Ok(Some(IntervalOptions {
+        replications: args
+            .replications
+            .unwrap_or(xpyd_sim::interval::DEFAULT_REPLICATIONS),
+        residuals,
+        jobs: args.jobs.unwrap_or(0),
+    }))
+}
+
 pub(crate) fn run(args: RunArgs) -> Result<()> {
     let sc = settings(&args)?;
+    let intervals = interval_options(&args)?;
     let out = args
         .out
         .clone()
@@ -179,6 +239,7 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
             start_ms: args.openmetrics_start.unwrap_or(DEFAULT_START_MS),
             interval_ms: args.openmetrics_interval_s.unwrap_or(DEFAULT_INTERVAL_MS),
         }),
+        intervals,
     };
     // Written into a staging folder, put in place whole once complete.
     let staging = Staging::begin(&out)?;

@@ -53,14 +53,47 @@ pub(crate) struct ValidateArgs {
     /// KV-cache format of the measured model.
     #[arg(long, value_enum, default_value_t = DtypeArg::Bf16)]
     kv_cache: DtypeArg,
+    /// Also write the engine model's residual quantiles (ln(predicted / measured) of
+    /// mean TTFT, TPOT and E2E per engine x GPU x mode) to FILE, the file `xpyd run`'s
+    /// intervals read (shipped as sim/data/engine-residuals.csv; `xpyd run --residuals`).
+    #[arg(long, value_name = "FILE", requires = "serving")]
+    write_residuals: Option<PathBuf>,
+    /// Also check the decisions the replay implies: per group of runs sharing model,
+    /// GPU, backend and lengths, whether the deployment with the highest predicted
+    /// output tokens/s per GPU under the SLO is the measured best (top-1, within 5%,
+    /// regret, Kendall tau). Needs --slo-ttft-ms and --slo-tpot-ms.
+    #[arg(long, requires_all = ["serving", "slo_ttft_ms", "slo_tpot_ms"])]
+    decisions: bool,
+    /// TTFT objective of --decisions (mean TTFT), ms, in (0, 10000000].
+    #[arg(long, value_name = "MS", value_parser = slo_ms, requires = "decisions")]
+    slo_ttft_ms: Option<f64>,
+    /// TPOT objective of --decisions (mean TPOT), ms, in (0, 10000000].
+    #[arg(long, value_name = "MS", value_parser = slo_ms, requires = "decisions")]
+    slo_tpot_ms: Option<f64>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// An SLO objective, ms: in `(0, MAX_MS]`.
+fn slo_ms(s: &str) -> Result<f64, String> {
+    let max = xpyd_sim::limits::MAX_MS;
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= max => Ok(x),
+        _ => Err(format!("must be milliseconds in (0, {max}]")),
+    }
+}
+
 pub(crate) fn run(args: ValidateArgs) -> Result<()> {
     let Some(steps_file) = args.steps else {
-        return run_serving(&args.serving, args.scenario, args.engine_profile, args.json);
+        return run_serving(
+            &args.serving,
+            args.scenario,
+            args.engine_profile,
+            args.write_residuals.as_deref(),
+            args.slo_ttft_ms.zip(args.slo_tpot_ms),
+            args.json,
+        );
     };
     let steps = Steps::read(&steps_file)?;
     let choice = ProfileChoice::from_flags(args.profile.as_deref(), args.roofline)?;
@@ -80,6 +113,8 @@ fn run_serving(
     files: &[PathBuf],
     scenario: Option<PathBuf>,
     engine_profile: Option<PathBuf>,
+    write_residuals: Option<&std::path::Path>,
+    decisions: Option<(f64, f64)>,
     json: bool,
 ) -> Result<()> {
     let profiles = match &engine_profile {
@@ -97,7 +132,7 @@ fn run_serving(
     for f in files {
         runs.extend(serving::read(f)?);
     }
-    let report = serving::replay(
+    let mut report = serving::replay(
         &runs,
         &ReplayOptions {
             scenario,
@@ -105,6 +140,38 @@ fn run_serving(
             ..ReplayOptions::default()
         },
     )?;
+    if let Some((ttft, tpot)) = decisions {
+        report.decisions = Some(serving::decisions::decisions(
+            &runs,
+            &report,
+            &report.gpus,
+            ttft,
+            tpot,
+        ));
+    }
+    if let Some(out) = write_residuals {
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| {
+                f.file_name().map_or_else(
+                    || f.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let residuals = serving::residuals::residuals(&runs, &report, &out.display().to_string());
+        let comment = [
+            "xpyd engine-model residuals: quantiles of e = ln(predicted / measured) of replayed serving runs".to_owned(),
+            format!(
+                "per engine x GPU x mode (groups of at least {} runs); written by: xpyd validate --serving {}{} --write-residuals FILE",
+                xpyd_sim::interval::MIN_RESIDUAL_ROWS,
+                names.join(" "),
+                if engine_profile.is_some() { " --engine-profile ..." } else { "" }
+            ),
+        ];
+        xpyd_reports::atomic::write_file(out, residuals.to_csv(&comment).as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
     if json {
         return print_out(&xpyd_reports::serving::to_json(&report)?);
     }

@@ -13,6 +13,7 @@ mod fp8_kv;
 mod fuzz;
 mod hostile_bounds;
 mod hostile_embed;
+mod intervals;
 mod plan;
 mod plan_shard;
 mod regression;

@@ -14,10 +14,12 @@
 //! latency is in milliseconds once read, whatever unit the file used.
 
 mod aiperf;
+pub mod decisions;
 pub mod fit;
 mod fit_moe;
 mod inference_perf;
 pub mod replay;
+pub mod residuals;
 mod silicon;
 mod vllm_bench;
 

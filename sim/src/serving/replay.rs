@@ -166,6 +166,15 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// One group per backend x GPU x mode x model, sorted by those keys.
     pub groups: Vec<Group>,
+    /// The k-fold coverage of the engine model's 90% intervals per engine x GPU x mode
+    /// and metric ([`super::residuals::coverage`]).
+    pub coverage: Vec<super::residuals::Coverage>,
+    /// GPUs of each row's simulated deployment (`None`: skipped), in row order.
+    #[serde(skip)]
+    pub gpus: Vec<Option<u32>>,
+    /// The decision check (`--decisions`; `None` unless asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<super::decisions::Decisions>,
 }
 
 /// The `q` quantile (0..=1) of `xs`, linear between order statistics (`None`: empty).
@@ -280,7 +289,7 @@ fn replay_one(
     run: &MeasuredRun,
     base: Option<&LoadedFile>,
     engine: Option<&xpyd_models::EngineParams>,
-) -> Row {
+) -> (Row, Option<u32>) {
     let mut notes = run.notes.clone();
     let (mut backend, mut gpu, mut mode, mut model) = (
         run.backend.clone(),
@@ -311,12 +320,12 @@ fn replay_one(
             if out.metrics.ttft_ms.count == 0 {
                 return Err("no request completed in the simulation".to_owned());
             }
-            Ok(out.metrics)
+            Ok((out.metrics, out.gpus))
         }),
     };
-    let (m, skipped) = match outcome {
-        Ok(m) => (Some(m), None),
-        Err(why) => (None, Some(why)),
+    let (m, gpus, skipped) = match outcome {
+        Ok((m, g)) => (Some(m), Some(g), None),
+        Err(why) => (None, None, Some(why)),
     };
     let is_skipped = skipped.is_some();
     let pick = |f: fn(&crate::metrics::Metrics) -> f64| m.as_ref().map_or(f64::NAN, f);
@@ -331,7 +340,7 @@ fn replay_one(
         tpot_ms.predicted = None;
         tpot_ms.error = None;
     }
-    Row {
+    let row = Row {
         id: run.id.clone(),
         file: run.file.display().to_string(),
         backend,
@@ -353,7 +362,8 @@ fn replay_one(
         ),
         notes,
         skipped,
-    }
+    };
+    (row, gpus)
 }
 
 /// Simulate every run and compare. Errors only when the `--scenario` file (needed by
@@ -364,7 +374,7 @@ pub fn replay(runs: &[MeasuredRun], opts: &ReplayOptions) -> Result<Report, Scen
     } else {
         None
     };
-    let rows: Vec<Row> = runs
+    let replayed: Vec<(Row, Option<u32>)> = runs
         .par_iter()
         .map(|r| {
             if opts.engine.is_some() {
@@ -377,13 +387,14 @@ pub fn replay(runs: &[MeasuredRun], opts: &ReplayOptions) -> Result<Report, Scen
             match file.find(&engine, &gpu, version.as_deref()) {
                 Some(p) => {
                     let mut row = replay_one(r, base.as_ref(), Some(&p.params));
-                    row.notes
+                    row.0
+                        .notes
                         .push(format!("engine layer {} from the given profiles", p.key()));
                     row
                 }
                 None => {
                     let mut row = replay_one(r, base.as_ref(), None);
-                    row.notes.push(format!(
+                    row.0.notes.push(format!(
                         "no {engine}/{gpu} profile in the given profiles: its own layer"
                     ));
                     row
@@ -391,8 +402,17 @@ pub fn replay(runs: &[MeasuredRun], opts: &ReplayOptions) -> Result<Report, Scen
             }
         })
         .collect();
+    let (rows, gpus): (Vec<Row>, Vec<Option<u32>>) = replayed.into_iter().unzip();
     let groups = groups(&rows);
-    Ok(Report { rows, groups })
+    let mut report = Report {
+        rows,
+        groups,
+        coverage: Vec::new(),
+        gpus,
+        decisions: None,
+    };
+    report.coverage = super::residuals::coverage(runs, &report, super::residuals::COVERAGE_FOLDS);
+    Ok(report)
 }
 
 #[cfg(test)]

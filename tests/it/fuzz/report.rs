@@ -36,6 +36,7 @@ fn base() -> &'static PathBuf {
             baseline: true,
             report: None,
             openmetrics: None,
+            intervals: None,
         };
         run_outputs::write(&out, &sc, opts, &mut || {}).unwrap();
         out

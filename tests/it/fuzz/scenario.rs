@@ -164,6 +164,7 @@ pub(crate) fn simulate(dir: &Path, sc: &Scenario) -> Result<(), String> {
         baseline: true,
         report: None,
         openmetrics: None,
+        intervals: None,
     };
     match run_outputs::write(&out, sc, opts, &mut || {}) {
         Ok(files) => {

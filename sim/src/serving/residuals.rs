@@ -1,0 +1,308 @@
+//! The engine model's residuals from a replay, and the empirical coverage of the
+//! intervals they give (`xpyd validate --serving --write-residuals`, its coverage table).
+//!
+//! A residual is `e = ln(predicted / measured)` of a replayed run's mean TTFT, mean TPOT
+//! and mean end-to-end latency (`ttft + (osl - 1) x tpot`, measured and predicted, for
+//! runs that record their output length), grouped per engine x GPU x mode (`dynamo` rows
+//! count as `vllm`, whose workers they run). A group is written with at least
+//! [`MIN_RESIDUAL_ROWS`] replayed runs.
+//!
+//! Coverage is k-fold: the rows of a group are dealt into `folds` folds in input order
+//! (row `i` of the group into fold `i mod folds`); a row's interval, `predicted x
+//! exp(offsets)` ([`crate::interval::offsets`]), takes the 5th and 95th percentiles of
+//! the residuals of the other folds only, so no row checks an interval it helped make.
+//!
+//! Invariants: the output depends on the rows' order only, not on how they were
+//! simulated; groups and metrics come sorted.
+
+use super::{MeasuredRun, Report};
+use crate::interval::{LEVEL, MIN_RESIDUAL_ROWS, ResidualMetric, ResidualRow, Residuals, offsets};
+use crate::serving::replay::quantile;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Folds of the coverage check.
+pub const COVERAGE_FOLDS: usize = 5;
+
+/// One replayed run's residuals, `(group, metric) -> e`.
+type Key = (String, String, String, ResidualMetric);
+
+/// Every replayed run's residuals, keyed by group and metric, in input order.
+fn samples(runs: &[MeasuredRun], report: &Report) -> BTreeMap<Key, Vec<f64>> {
+    let mut by: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
+    for (run, row) in runs.iter().zip(&report.rows) {
+        if row.skipped.is_some() {
+            continue;
+        }
+        let engine = if row.backend == "dynamo" {
+            "vllm".to_owned()
+        } else {
+            row.backend.clone()
+        };
+        let key = |m| (engine.clone(), row.gpu.clone(), row.mode.clone(), m);
+        let ratio = |p: f64, m: f64| (p > 0.0 && m > 0.0).then(|| (p / m).ln());
+        let (tm, tp) = (row.ttft_ms.measured, row.ttft_ms.predicted);
+        let (om, op) = (row.tpot_ms.measured, row.tpot_ms.predicted);
+        let ttft = tp.and_then(|p| ratio(p, tm));
+        let tpot = op.and_then(|p| ratio(p, om));
+        let e2e = match (tp, op, run.load.output_tokens) {
+            (Some(tp), Some(op), Some(osl)) if osl >= 1 => {
+                let n = f64::from(osl - 1);
+                ratio(tp + n * op, tm + n * om)
+            }
+            _ => None,
+        };
+        for (m, e) in [
+            (ResidualMetric::Ttft, ttft),
+            (ResidualMetric::Tpot, tpot),
+            (ResidualMetric::E2e, e2e),
+        ] {
+            if let Some(e) = e.filter(|e| e.is_finite()) {
+                by.entry(key(m)).or_default().push(e);
+            }
+        }
+    }
+    by
+}
+
+/// The residual quantiles of a replay (`runs` and `report.rows` in the same order, as
+/// [`super::replay`] returns them); `source` names them.
+pub fn residuals(runs: &[MeasuredRun], report: &Report, source: &str) -> Residuals {
+    let rows = samples(runs, report)
+        .into_iter()
+        .filter(|(_, es)| es.len() >= MIN_RESIDUAL_ROWS)
+        .map(|((engine, gpu, mode, metric), es)| ResidualRow {
+            engine,
+            gpu,
+            mode,
+            metric,
+            rows: es.len(),
+            q05: quantile(&es, 0.05).unwrap_or(0.0),
+            q50: quantile(&es, 0.5).unwrap_or(0.0),
+            q95: quantile(&es, 0.95).unwrap_or(0.0),
+        })
+        .collect();
+    Residuals {
+        source: source.to_owned(),
+        rows,
+    }
+}
+
+/// How often the measured value fell inside its held-out interval, for one group and
+/// metric.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Coverage {
+    /// Engine.
+    pub engine: String,
+    /// GPU.
+    pub gpu: String,
+    /// Mode.
+    pub mode: String,
+    /// `ttft`, `tpot` or `e2e`.
+    pub metric: ResidualMetric,
+    /// The intervals' level.
+    pub level: f64,
+    /// Folds.
+    pub folds: usize,
+    /// Replayed rows with this metric.
+    pub rows: usize,
+    /// Rows whose held-out folds had enough residuals to give an interval.
+    pub checked: usize,
+    /// Of those, rows whose measured value lay inside.
+    pub covered: usize,
+    /// `covered / checked` (`None`: nothing checked).
+    pub coverage: Option<f64>,
+    /// Median of `hi / lo` of the checked rows' intervals (`None`: nothing checked).
+    pub median_width_ratio: Option<f64>,
+}
+
+/// The k-fold coverage of the [`LEVEL`] model-error intervals, per group and metric
+/// (`folds >= 2`).
+pub fn coverage(runs: &[MeasuredRun], report: &Report, folds: usize) -> Vec<Coverage> {
+    let folds = folds.max(2);
+    samples(runs, report)
+        .into_iter()
+        .map(|((engine, gpu, mode, metric), es)| {
+            let mut checked = 0;
+            let mut covered = 0;
+            let mut widths = Vec::new();
+            for f in 0..folds {
+                let train: Vec<f64> = es
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % folds != f)
+                    .map(|(_, e)| *e)
+                    .collect();
+                if train.len() < MIN_RESIDUAL_ROWS {
+                    continue;
+                }
+                let (lo, hi) = offsets(
+                    quantile(&train, 0.05).unwrap_or(0.0),
+                    quantile(&train, 0.95).unwrap_or(0.0),
+                );
+                widths.push((hi - lo).exp());
+                for (_, e) in es.iter().enumerate().filter(|(i, _)| i % folds == f) {
+                    checked += 1;
+                    // ln(measured / predicted) = -e inside [lo, hi].
+                    if (lo..=hi).contains(&-e) {
+                        covered += 1;
+                    }
+                }
+            }
+            Coverage {
+                engine,
+                gpu,
+                mode,
+                metric,
+                level: LEVEL,
+                folds,
+                rows: es.len(),
+                checked,
+                covered,
+                coverage: (checked > 0).then(|| covered as f64 / checked as f64),
+                median_width_ratio: quantile(&widths, 0.5),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::serving::replay::{Compare, Row};
+    use crate::serving::{Format, Load, Stat};
+    use std::path::PathBuf;
+
+    /// Replayed rows of engine `vllm` on `h100` (4 clients, 100 x 11 tokens, one GPU)
+    /// with measured and predicted means `(ttft, ttft, tpot, tpot)`.
+    pub(crate) fn fixture(pairs: &[(f64, f64, f64, f64)]) -> (Vec<MeasuredRun>, Report) {
+        let mut runs = Vec::new();
+        let mut rows = Vec::new();
+        for (i, &(tm, tp, om, op)) in pairs.iter().enumerate() {
+            runs.push(MeasuredRun {
+                id: format!("r{i}"),
+                file: PathBuf::from("f.csv"),
+                format: Format::SiliconCsv,
+                backend: "vllm".into(),
+                backend_version: String::new(),
+                gpu: "h100".into(),
+                mode: "aggregated".into(),
+                model: "m".into(),
+                load: Load {
+                    clients: Some(4),
+                    input_tokens: Some(100),
+                    output_tokens: Some(11),
+                    ..Load::default()
+                },
+                ttft_ms: Stat::default(),
+                tpot_ms: Stat::default(),
+                throughput_rps: None,
+                scenario_toml: None,
+                skip: None,
+                notes: vec![],
+            });
+            let cmp = |m: f64, p: f64| Compare {
+                measured: m,
+                predicted: Some(p),
+                error: Some(p / m - 1.0),
+            };
+            rows.push(Row {
+                id: format!("r{i}"),
+                file: "f.csv".into(),
+                backend: "vllm".into(),
+                gpu: "h100".into(),
+                mode: "aggregated".into(),
+                model: "m".into(),
+                ttft_ms: cmp(tm, tp),
+                tpot_ms: cmp(om, op),
+                ttft_p50_ms: None,
+                ttft_p90_ms: None,
+                ttft_p99_ms: None,
+                tpot_p50_ms: None,
+                tpot_p90_ms: None,
+                tpot_p99_ms: None,
+                throughput_rps: None,
+                notes: vec![],
+                skipped: None,
+            });
+        }
+        let groups = crate::serving::replay::groups(&rows);
+        (
+            runs,
+            Report {
+                gpus: vec![Some(1); rows.len()],
+                rows,
+                groups,
+                coverage: vec![],
+                decisions: None,
+            },
+        )
+    }
+
+    #[test]
+    fn residuals_are_log_ratios_with_e2e_from_osl() {
+        // Predictions 10% high on TTFT for every row, TPOT exact.
+        let pairs: Vec<_> = (0..10)
+            .map(|i| (100.0 + i as f64, 110.0 + 1.1 * i as f64, 10.0, 10.0))
+            .collect();
+        let (runs, report) = fixture(&pairs);
+        let r = residuals(&runs, &report, "t");
+        let ttft = r
+            .find("vllm", "h100", "aggregated", ResidualMetric::Ttft)
+            .unwrap();
+        assert_eq!(ttft.rows, 10);
+        assert!((ttft.q50 - 1.1f64.ln()).abs() < 1e-12);
+        let tpot = r
+            .find("vllm", "h100", "aggregated", ResidualMetric::Tpot)
+            .unwrap();
+        assert_eq!((tpot.q05, tpot.q95), (0.0, 0.0));
+        // e2e of row 0: (110 + 10 x 10) / (100 + 10 x 10).
+        let e2e = r
+            .find("vllm", "h100", "aggregated", ResidualMetric::E2e)
+            .unwrap();
+        assert!(e2e.q05 > 0.0 && e2e.q95 < 1.1f64.ln());
+        // Too few rows: no group.
+        let (runs, report) = fixture(&pairs[..MIN_RESIDUAL_ROWS - 1]);
+        assert!(residuals(&runs, &report, "t").rows.is_empty());
+    }
+
+    #[test]
+    fn coverage_counts_held_out_rows_inside_their_interval() {
+        // 20 rows: TTFT residuals spread evenly over ln(0.8)..ln(1.25), one outlier
+        // (predicted 3x the measured) that no held-out interval can cover.
+        let mut pairs: Vec<_> = (0..19)
+            .map(|i| {
+                let e = 0.8f64.ln() + (1.25f64.ln() - 0.8f64.ln()) * i as f64 / 18.0;
+                (100.0, 100.0 * e.exp(), 10.0, 10.0)
+            })
+            .collect();
+        pairs.push((100.0, 300.0, 10.0, 10.0));
+        let (runs, report) = fixture(&pairs);
+        let cov = coverage(&runs, &report, 5);
+        let ttft = cov
+            .iter()
+            .find(|c| c.metric == ResidualMetric::Ttft)
+            .unwrap();
+        assert_eq!((ttft.rows, ttft.checked, ttft.folds), (20, 20, 5));
+        // The outlier is never covered; the rows at the extremes of the spread lie
+        // outside the 5-95% range of the other folds; the rest are inside.
+        assert!(ttft.covered < 20);
+        assert!(ttft.covered >= 15, "{ttft:?}");
+        assert_eq!(ttft.coverage, Some(ttft.covered as f64 / 20.0));
+        // TPOT exact everywhere: every row covered by the zero-width interval.
+        let tpot = cov
+            .iter()
+            .find(|c| c.metric == ResidualMetric::Tpot)
+            .unwrap();
+        assert_eq!((tpot.covered, tpot.coverage), (20, Some(1.0)));
+        assert_eq!(tpot.median_width_ratio, Some(1.0));
+    }
+
+    #[test]
+    fn coverage_with_too_few_rows_checks_nothing() {
+        let pairs: Vec<_> = (0..6).map(|_| (100.0, 90.0, 10.0, 11.0)).collect();
+        let (runs, report) = fixture(&pairs);
+        let cov = coverage(&runs, &report, 5);
+        assert!(cov.iter().all(|c| c.checked == 0 && c.coverage.is_none()));
+    }
+}
