@@ -20,6 +20,7 @@ mod regression;
 mod reports;
 mod routing;
 mod scenarios;
+mod static_binary;
 mod telemetry;
 mod trtllm;
 mod validation;
