@@ -1,8 +1,9 @@
 //! Telemetry in and out (issue 20, items 3 and 4): `xpyd run --openmetrics`,
 //! `xpyd workload from-prometheus` and `xpyd workload from-log`.
 //!
-//! - The round trip: a simulated vLLM PD run's OpenMetrics file, imported, gives back its
-//!   arrival rate and length distributions within 2%.
+//! - The round trips: a simulated vLLM PD run's OpenMetrics file (`from-prometheus`) and
+//!   its request log (`from-log` on `requests.csv`), imported, give back its arrival rate
+//!   and length distributions within 2%.
 //! - The OpenMetrics files are well formed (every family declared before use, histograms
 //!   cumulative with `+Inf == _count`, time order per series, `# EOF` last), identical
 //!   for the same seed, and `promtool` imports them where it is installed.
@@ -522,6 +523,64 @@ fn from_log_jsonl_and_csv() {
         text.contains(&format!("path = \"{}\"", abs.display())),
         "{text}"
     );
+}
+
+/// The request-log round trip: a simulated run's own request log (`requests.csv`, read
+/// by `from-log` with `--timestamp-field arrival_s`) becomes a trace whose replay, in the
+/// same deployment, reproduces the run's arrival rate and mean lengths within 2% and its
+/// length distributions within 2 points of CDF.
+#[test]
+fn from_log_round_trip_of_a_runs_request_log() {
+    let dir = tmpdir("telemetry-log-round-trip");
+    let first = dir.join("first");
+    let sc = write(&dir, "first.toml", &format!("{PD_VLLM}{WORKLOAD}"));
+    run(&sc, &first, &["--requests", "1500"]);
+    let section = dir.join("wl.toml");
+    let o = xpyd(&[
+        "workload",
+        "from-log",
+        first.join("requests.csv").to_str().unwrap(),
+        "--timestamp-field",
+        "arrival_s",
+        "--out",
+        section.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "1500 requests from a CSV log (fields arrival_s, input_tokens, output_tokens"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let text = std::fs::read_to_string(&section).unwrap();
+    let sc2 = write(&dir, "second.toml", &format!("{PD_VLLM}\n{text}"));
+    let second = dir.join("second");
+    run(&sc2, &second, &[]);
+    let (a, b) = (completed(&first), completed(&second));
+    assert!(a.len() > 1000, "{}", a.len());
+    let rate = |v: &[(f64, u32, u32)]| {
+        let last = v.iter().map(|r| r.0).fold(0.0, f64::max);
+        v.len() as f64 / last
+    };
+    let (ra, rb) = (rate(&a), rate(&b));
+    assert!((ra - rb).abs() <= 0.02 * ra, "rate {ra} vs {rb}");
+    for (name, pick) in [
+        (
+            "input",
+            (|r: &(f64, u32, u32)| r.1) as fn(&(f64, u32, u32)) -> u32,
+        ),
+        ("output", |r: &(f64, u32, u32)| r.2),
+    ] {
+        let va: Vec<u32> = a.iter().map(pick).collect();
+        let vb: Vec<u32> = b.iter().map(pick).collect();
+        let (ma, mb) = (mean(&va), mean(&vb));
+        assert!((ma - mb).abs() <= 0.02 * ma, "{name} mean {ma} vs {mb}");
+        for x in [100, 200, 400, 800, 1600, 3200] {
+            let (ca, cb) = (cdf(&va, x), cdf(&vb, x));
+            assert!((ca - cb).abs() <= 0.02, "{name} CDF at {x}: {ca} vs {cb}");
+        }
+    }
 }
 
 /// Malformed inputs exit 2 with the file, the line (or JSON path) and the field.
