@@ -31,9 +31,10 @@
 //!   (gpt-oss) relative to the roofline's compute time (72% of the bf16 tensor rate:
 //!   Hopper has no FP4 tensor cores and engines upcast the weights in their own Triton
 //!   kernels) and weight-reading time (85% of HBM): the routed experts of an MXFP4 model
-//!   take `max(compute x mxfp4_compute_scale, memory x mxfp4_memory_scale)`. 1 (absent)
-//!   for every other weight format and wherever a calibration profile measured MXFP4
-//!   experts.
+//!   take `max(compute x mxfp4_compute_scale, memory x mxfp4_memory_scale)` plus
+//!   `mxfp4_layer_us` per MoE layer (the fixed time of their kernels: routing, gathers and
+//!   launches, whatever the shard size). 1 and 0 (absent) for every other weight format
+//!   and wherever a calibration profile measured MXFP4 experts.
 //! - `async_scheduling`: the engine plans step k + 1 while step k runs (vLLM
 //!   `--async-scheduling`, SGLang's overlap scheduler, TensorRT-LLM's overlap scheduler),
 //!   so a request that arrives during step k joins step k + 2; the default of
@@ -105,6 +106,10 @@ pub struct EngineParams {
     /// absent), fitted with `mxfp4_compute_scale`.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub mxfp4_memory_scale: f64,
+    /// Fixed time of the same kernels per MoE layer, microseconds (0..=500; 0 when
+    /// absent), fitted with the two scales.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mxfp4_layer_us: f64,
 }
 
 fn one() -> f64 {
@@ -133,7 +138,7 @@ fn is_false(x: &bool) -> bool {
 }
 
 /// The closed ranges [`EngineParams::check`] accepts, by field name (also the fit's bounds).
-pub const RANGES: [(&str, f64, f64); 12] = [
+pub const RANGES: [(&str, f64, f64); 13] = [
     ("prefill-scale", 0.25, 4.0),
     ("decode-scale", 0.25, 4.0),
     ("step-overhead-ms", 0.0, 50.0),
@@ -154,6 +159,9 @@ pub const RANGES: [(&str, f64, f64); 12] = [
     // Below 0.5 the weights would stream faster than HBM; 8: at a tenth of it, as our
     // own kernel at 1-4 tokens (0.16-0.51 TB/s on an H200, the same file).
     ("mxfp4-memory-scale", 0.5, 8.0),
+    // A layer's MXFP4 expert path launches some 5-10 kernels (routing, sort, gathers,
+    // two grouped GEMMs, scatter) at 5-50 us each when they are not in a graph.
+    ("mxfp4-layer-us", 0.0, 500.0),
 ];
 
 impl EngineParams {
@@ -172,6 +180,7 @@ impl EngineParams {
         moe_eager_layer_us: 0.0,
         mxfp4_compute_scale: 1.0,
         mxfp4_memory_scale: 1.0,
+        mxfp4_layer_us: 0.0,
     };
 
     /// The first field outside its range, as `(field, value, min, max)`.
@@ -189,6 +198,7 @@ impl EngineParams {
             self.moe_eager_layer_us,
             self.mxfp4_compute_scale,
             self.mxfp4_memory_scale,
+            self.mxfp4_layer_us,
         ];
         for ((name, lo, hi), v) in RANGES.iter().zip(values) {
             if !(v.is_finite() && v >= *lo && v <= *hi) {

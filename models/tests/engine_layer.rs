@@ -43,6 +43,7 @@ const LAYER: EngineParams = EngineParams {
     moe_eager_layer_us: 0.0,
     mxfp4_compute_scale: 1.0,
     mxfp4_memory_scale: 1.0,
+    mxfp4_layer_us: 0.0,
 };
 
 #[test]
@@ -199,7 +200,8 @@ fn moe_eager_floor_raises_prompt_steps_of_moe_models_only() {
 /// The MXFP4 scales multiply the roofline's compute and weight-reading times of MXFP4
 /// routed experts (gpt-oss) and nothing else: a compute-bound prompt step grows by
 /// exactly the extra compute time, a memory-bound one-sequence decode step only by the
-/// memory scale, and dense or bf16/fp8-expert models are bit-identical.
+/// memory scale, the fixed time adds per MoE layer, and dense or bf16/fp8-expert models
+/// are bit-identical.
 #[test]
 fn mxfp4_scales_act_on_mxfp4_routed_experts_only() {
     let on = |arch: &str, engine: EngineParams| {
@@ -246,9 +248,19 @@ fn mxfp4_scales_act_on_mxfp4_routed_experts_only() {
         gemm("gpt-oss-120b", memory.clone(), &decode)
             > gemm("gpt-oss-120b", EngineParams::NEUTRAL, &decode) * 1.2
     );
+    // The fixed time per layer: 36 MoE layers x 100 us on any step.
+    let fixed = EngineParams {
+        mxfp4_layer_us: 100.0,
+        ..EngineParams::NEUTRAL
+    };
+    for s in [&prompt, &decode] {
+        let extra =
+            gemm("gpt-oss-120b", fixed.clone(), s) - gemm("gpt-oss-120b", EngineParams::NEUTRAL, s);
+        assert!((extra - 36.0 * 100e-6).abs() < 1e-12, "{extra}");
+    }
     // Models without MXFP4 experts: unchanged, bit for bit.
     for arch in ["qwen3-235b-a22b", "qwen3-32b"] {
-        for e in [compute.clone(), memory.clone()] {
+        for e in [compute.clone(), memory.clone(), fixed.clone()] {
             for s in [&prompt, &decode] {
                 assert_eq!(
                     on(arch, e.clone()).step_seconds(s).to_bits(),

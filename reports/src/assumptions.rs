@@ -261,10 +261,10 @@ fn engine_layer(sc: &Scenario) -> Vec<String> {
         if p.moe_eager_layer_us != 0.0 {
             out.push(format!("moe-eager-layer-us={}", p.moe_eager_layer_us));
         }
-        if p.mxfp4_compute_scale != 1.0 || p.mxfp4_memory_scale != 1.0 {
+        if p.mxfp4_compute_scale != 1.0 || p.mxfp4_memory_scale != 1.0 || p.mxfp4_layer_us != 0.0 {
             out.push(format!(
-                "mxfp4-compute-scale={} mxfp4-memory-scale={}",
-                p.mxfp4_compute_scale, p.mxfp4_memory_scale
+                "mxfp4-compute-scale={} mxfp4-memory-scale={} mxfp4-layer-us={}",
+                p.mxfp4_compute_scale, p.mxfp4_memory_scale, p.mxfp4_layer_us
             ));
         }
     }

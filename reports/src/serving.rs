@@ -221,7 +221,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             .map_or_else(|| "default".to_owned(), |b| b.to_string());
         let _ = writeln!(
             s,
-            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}  moe-eager-layer-us {:.1}  mxfp4-compute-scale {:.2}  mxfp4-memory-scale {:.2}",
+            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}  moe-eager-layer-us {:.1}  mxfp4-compute-scale {:.2}  mxfp4-memory-scale {:.2}  mxfp4-layer-us {:.0}",
             p.fitted_rows,
             g.loss_neutral,
             g.loss_fitted,
@@ -237,6 +237,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.moe_eager_layer_us,
             e.mxfp4_compute_scale,
             e.mxfp4_memory_scale,
+            e.mxfp4_layer_us,
         );
         for b in &g.suspect {
             let _ = writeln!(

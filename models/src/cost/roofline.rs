@@ -135,21 +135,23 @@ impl CostModel {
             (touched * c.expert_weight_bytes + pairs * c.expert_act_bytes) / self.mem_bytes_per_s;
         // Grouped gate/up and down GEMMs: two kernels; MXFP4 experts at the engine's
         // speed relative to this roofline where no profile measured them.
-        let (cs, ms) = self.mxfp4_scales(c);
-        let routed = (compute * cs).max(memory * ms) + 2.0 * self.eff.kernel_latency_s;
+        let (cs, ms, fixed) = self.mxfp4_scales(c);
+        let routed = (compute * cs).max(memory * ms) + fixed + 2.0 * self.eff.kernel_latency_s;
         let shared: f64 = c.shared.iter().map(|&g| self.gemm(m, g, self.wbytes)).sum();
         router + routed + shared
     }
 
-    /// The engine layer's MXFP4 compute and memory scales for MXFP4 routed experts
-    /// priced by this roofline (1 for other formats, without an engine layer, or where
-    /// the profile measured the experts).
-    fn mxfp4_scales(&self, c: &MoeConsts) -> (f64, f64) {
+    /// The engine layer's MXFP4 compute and memory scales and fixed seconds per layer for
+    /// MXFP4 routed experts priced by this roofline (1, 1, 0 for other formats, without
+    /// an engine layer, or where the profile measured the experts).
+    fn mxfp4_scales(&self, c: &MoeConsts) -> (f64, f64, f64) {
         match &self.engine {
-            Some(e) if c.mxfp4 && !self.cal.as_ref().is_some_and(|k| k.v2.moe_covered()) => {
-                (e.mxfp4_compute_scale, e.mxfp4_memory_scale)
-            }
-            _ => (1.0, 1.0),
+            Some(e) if c.mxfp4 && !self.cal.as_ref().is_some_and(|k| k.v2.moe_covered()) => (
+                e.mxfp4_compute_scale,
+                e.mxfp4_memory_scale,
+                e.mxfp4_layer_us * 1e-6,
+            ),
+            _ => (1.0, 1.0, 0.0),
         }
     }
 

@@ -123,6 +123,7 @@ pub fn suspect(p: &EngineParams) -> Vec<String> {
         Some(p.moe_eager_layer_us),
         Some(p.mxfp4_compute_scale),
         Some(p.mxfp4_memory_scale),
+        Some(p.mxfp4_layer_us),
     ];
     xpyd_models::engine::RANGES
         .iter()
@@ -389,6 +390,7 @@ fn round_params(p: EngineParams) -> EngineParams {
         moe_eager_layer_us: r(p.moe_eager_layer_us, 1.0),
         mxfp4_compute_scale: r(p.mxfp4_compute_scale, 0.01),
         mxfp4_memory_scale: r(p.mxfp4_memory_scale, 0.01),
+        mxfp4_layer_us: r(p.mxfp4_layer_us, 1.0),
     }
 }
 

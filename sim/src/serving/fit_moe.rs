@@ -53,6 +53,7 @@ enum Param {
     EagerFloor,
     Mxfp4Compute,
     Mxfp4Memory,
+    Mxfp4Layer,
 }
 
 /// Rounds of the coordinate search over a term's parameters (one suffices for one).
@@ -65,6 +66,7 @@ impl Param {
             Param::EagerFloor => "moe-eager-layer-us",
             Param::Mxfp4Compute => "mxfp4-compute-scale",
             Param::Mxfp4Memory => "mxfp4-memory-scale",
+            Param::Mxfp4Layer => "mxfp4-layer-us",
         }
     }
 
@@ -75,6 +77,7 @@ impl Param {
         match self {
             Param::EagerFloor => (100.0, 5.0, 1.0),
             Param::Mxfp4Compute | Param::Mxfp4Memory => (0.25, 0.01, 0.01),
+            Param::Mxfp4Layer => (25.0, 1.0, 1.0),
         }
     }
 
@@ -83,6 +86,7 @@ impl Param {
             Param::EagerFloor => p.moe_eager_layer_us,
             Param::Mxfp4Compute => p.mxfp4_compute_scale,
             Param::Mxfp4Memory => p.mxfp4_memory_scale,
+            Param::Mxfp4Layer => p.mxfp4_layer_us,
         }
     }
 
@@ -90,12 +94,15 @@ impl Param {
     fn with(self, p: &EngineParams, v: f64) -> EngineParams {
         let (lo, hi) = self.range();
         let res = self.steps().2;
-        let v = ((v.clamp(lo, hi) / res).round() * res).clamp(lo, hi);
+        // Divided by the steps per unit (not times `res`) so 0.69 reads 0.69.
+        let per_unit = (1.0 / res).round();
+        let v = ((v.clamp(lo, hi) * per_unit).round() / per_unit).clamp(lo, hi);
         let mut out = p.clone();
         match self {
             Param::EagerFloor => out.moe_eager_layer_us = v,
             Param::Mxfp4Compute => out.mxfp4_compute_scale = v,
             Param::Mxfp4Memory => out.mxfp4_memory_scale = v,
+            Param::Mxfp4Layer => out.mxfp4_layer_us = v,
         }
         out
     }
@@ -110,10 +117,10 @@ impl Param {
     }
 
     /// Whether the fitted value sits at a bound its range does not allow as an answer
-    /// (the eager floor's 0 is "no floor", a physical answer).
+    /// (the eager floor's and the MXFP4 layer time's 0 is "none", a physical answer).
     fn at_bound(self, v: f64) -> bool {
         let (lo, hi) = self.range();
-        v >= hi || (self != Param::EagerFloor && v <= lo)
+        v >= hi || (matches!(self, Param::Mxfp4Compute | Param::Mxfp4Memory) && v <= lo)
     }
 }
 
@@ -122,7 +129,7 @@ impl MoeTerm {
     fn params(self) -> &'static [Param] {
         match self {
             MoeTerm::EagerFloor => &[Param::EagerFloor],
-            MoeTerm::Mxfp4Experts => &[Param::Mxfp4Compute, Param::Mxfp4Memory],
+            MoeTerm::Mxfp4Experts => &[Param::Mxfp4Compute, Param::Mxfp4Memory, Param::Mxfp4Layer],
         }
     }
 
