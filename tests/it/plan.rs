@@ -350,7 +350,7 @@ fn moe_plan_searches_dp_ep_splits() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",reason,dp_prefill,ep_prefill,dp_decode,ep_decode"),
+            .ends_with(",reason,p_meet_slo,max_rate_rps_at_confidence,dp_prefill,ep_prefill,dp_decode,ep_decode"),
         "{csv}"
     );
     // Every split of TP 2 is a candidate, e.g. aggregated TP 2 with EP 2 and with DP 2 EP 2.
@@ -359,11 +359,13 @@ fn moe_plan_searches_dp_ep_splits() {
     }
     let pareto = std::fs::read_to_string(a.join("pareto.csv")).unwrap();
     assert!(pareto.contains(" DP") || pareto.contains(" EP"), "{pareto}");
-    // At 40 req/s and TP 2 only, a unit with a DP-attention / expert-parallel prefill
-    // role is the cheapest (at TP 1 and 2 it is plain TP 1, 2P2D, since the H200 tables
-    // of 2026-12-06): the recommendation carries its split everywhere.
+    // At 40 req/s, TP 2 only and disaggregated, a unit with a DP-attention /
+    // expert-parallel prefill role is the cheapest (at TP 1 and 2 it is plain TP 1, 2P2D,
+    // since the H200 tables of 2026-12-06; with every mode, aggregated TP 2, since the
+    // vLLM H200 MXFP4 expert scales of 2026-12-07): the recommendation carries its split
+    // everywhere.
     let s2 = d.join("tp2");
-    let o2 = moe_plan(&s2, "2", &["--jobs", "1"]);
+    let o2 = moe_plan(&s2, "2", &["--jobs", "1", "--mode", "disaggregated"]);
     assert!(o2.status.success(), "{}", stderr(&o2));
     let rec = json(&s2.join("recommendation.json"));
     let role = |r: &serde_json::Value| (r["dp"].as_u64(), r["ep"].as_u64());
@@ -372,7 +374,7 @@ fn moe_plan_searches_dp_ep_splits() {
     // Fields of an unsplit role are left out.
     assert_eq!(role(&rec["decode"]), (None, None), "{rec}");
     assert!(
-        stdout(&o2).contains("prefill TP 2 DP 2 EP 2 x 1"),
+        stdout(&o2).contains("prefill TP 2 DP 2 EP 2 x 3"),
         "{}",
         stdout(&o2)
     );
@@ -390,7 +392,13 @@ fn moe_plan_searches_dp_ep_splits() {
         "{first}"
     );
     let csv = std::fs::read_to_string(t.join("plan.csv")).unwrap();
-    assert!(csv.lines().next().unwrap().ends_with(",reason"), "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",reason,p_meet_slo,max_rate_rps_at_confidence"),
+        "{csv}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -436,7 +444,10 @@ fn dense_plan_is_unchanged_by_moe_splits() {
     }
     let csv = std::fs::read_to_string(a.join("plan.csv")).unwrap();
     assert!(
-        csv.lines().next().unwrap().ends_with(",pruned,reason"),
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",pruned,reason,p_meet_slo,max_rate_rps_at_confidence"),
         "{csv}"
     );
     let _ = std::fs::remove_dir_all(&d);
