@@ -23,6 +23,7 @@ use xpyd_sim::planner::availability::Headroom;
 use xpyd_sim::planner::confidence::Probability;
 use xpyd_sim::planner::result::{Objective, Plan, Recommendation, Status};
 use xpyd_sim::planner::search::ProbeMetrics;
+use xpyd_sim::planner::sensitivity::{End, RecSummary as SensitivityRec, Sensitivity};
 use xpyd_sim::role::Role;
 use xpyd_sim::scenario::Mode;
 
@@ -559,13 +560,7 @@ fn rec_usd_per_gpu_hour(plan: &Plan, rec: &Recommendation) -> Option<f64> {
 
 /// `rec`'s deployment in words: `2 unit(s) of 1P1D TP2/2 h100 -> 3P2D`.
 fn deployment_words(plan: &Plan, rec: &Recommendation) -> String {
-    let c = &plan.results[rec.index].candidate;
-    let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
-    let roles = match c.mode {
-        Mode::Disaggregated => format!("{p}P{d}D"),
-        Mode::Aggregated => format!("{p} replica(s)"),
-    };
-    format!("{} unit(s) of {} -> {roles}", rec.units, c.shape_label())
+    xpyd_sim::planner::sensitivity::deployment_words(&plan.results[rec.index].candidate, rec)
 }
 
 /// `recommendation.json`'s `confidence`: `None` unless the plan sized to a level.
@@ -657,6 +652,113 @@ pub fn write_staged(
         written.push("manifests/");
     }
     Ok(written)
+}
+
+/// `sensitivity.json` text (`xpyd plan --sensitivity`).
+pub fn sensitivity_json(s: &Sensitivity) -> String {
+    // Plain structs of numbers and strings: serialising cannot fail.
+    let mut t = serde_json::to_string_pretty(s).expect("sensitivity serialises");
+    t.push('\n');
+    t
+}
+
+/// Write `sensitivity.json` into `out`; returns its name.
+pub fn write_sensitivity(out: &Path, s: &Sensitivity) -> Result<&'static str, ReportError> {
+    write_file(
+        &out.join("sensitivity.json"),
+        sensitivity_json(s).as_bytes(),
+    )?;
+    Ok("sensitivity.json")
+}
+
+/// The `--sensitivity` lines of the summary.
+pub fn sensitivity_text(s: &Sensitivity) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "\nsensitivity: each engine-layer parameter at the ends of its 90% interval (the model error of the latency it drives, {} residuals), the search rerun at point estimates ({} reruns)",
+        s.residuals, s.reruns
+    );
+    let words = |r: &Option<SensitivityRec>| match r {
+        Some(r) => format!("{} on {} GPUs", r.deployment, r.gpus),
+        None => "no recommendation".to_string(),
+    };
+    let _ = writeln!(t, "  baseline: {}", words(&s.baseline));
+    for p in &s.parameters {
+        let values: Vec<String> = p
+            .values
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} {} [{}, {}]",
+                    v.group,
+                    sig(v.value),
+                    sig(v.low),
+                    sig(v.high)
+                )
+            })
+            .collect();
+        let ends: Vec<String> = p
+            .ends
+            .iter()
+            .map(|e| {
+                let end = match e.end {
+                    End::Low => "low",
+                    End::High => "high",
+                };
+                if e.changed {
+                    format!("{end}: CHANGES to {}", words(&e.recommendation))
+                } else {
+                    format!("{end}: same")
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            t,
+            "  {} ({}; {}): {}",
+            p.parameter,
+            p.drives.name(),
+            values.join(", "),
+            ends.join("; ")
+        );
+    }
+    if !s.absent.is_empty() {
+        let _ = writeln!(t, "  absent from every profile: {}", s.absent.join(", "));
+    }
+    for w in &s.not_varied {
+        let _ = writeln!(t, "  not varied: {w}");
+    }
+    if s.parameters.is_empty() {
+        let _ = writeln!(
+            t,
+            "  nothing to vary: no candidate has a built-in engine layer with measured residuals"
+        );
+    }
+    let changed: Vec<&str> = s
+        .parameters
+        .iter()
+        .filter(|p| p.changed)
+        .map(|p| p.parameter)
+        .collect();
+    let _ = writeln!(
+        t,
+        "  the recommendation changes with: {}",
+        if changed.is_empty() {
+            "none".to_string()
+        } else {
+            changed.join(", ")
+        }
+    );
+    t
+}
+
+/// `x` with 3 significant digits, for the summary.
+fn sig(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
 }
 
 /// A role's MoE split after its TP in the summary (` DP 8 EP 8`), empty without one.

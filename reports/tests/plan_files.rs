@@ -40,6 +40,7 @@ fn settings() -> PlanSettings {
         prune: true,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
         confidence: None,
+        engine_shift: None,
     }
 }
 
@@ -120,6 +121,7 @@ fn thread_settings(jobs: usize, prune: bool) -> PlanSettings {
         prune,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
         confidence: None,
+        engine_shift: None,
     }
 }
 

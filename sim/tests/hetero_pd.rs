@@ -301,6 +301,7 @@ fn settings(prices: &[(&str, f64)]) -> PlanSettings {
         prune: true,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
         confidence: None,
+        engine_shift: None,
     }
 }
 

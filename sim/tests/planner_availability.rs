@@ -34,6 +34,7 @@ fn settings(edit: impl FnOnce(&mut ScenarioFile)) -> PlanSettings {
         prune: true,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
         confidence: None,
+        engine_shift: None,
     }
 }
 

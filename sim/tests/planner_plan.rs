@@ -31,6 +31,7 @@ fn settings(jobs: usize, prune: bool) -> PlanSettings {
         prune,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
         confidence: None,
+        engine_shift: None,
     }
 }
 

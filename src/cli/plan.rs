@@ -333,6 +333,7 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
         prune: !args.no_prune,
         memory_budget_gib: args.memory_budget_gib,
         confidence,
+        engine_shift: None,
     })
 }
 
@@ -402,13 +403,34 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
     // place whole once complete.
     let staging = Staging::begin(&out)?;
     let _cleanup = interrupt::remove_on_signal(Pending::Dir(staging.path().to_path_buf()));
-    let written = plan_files::write_staged(staging.path(), &out, &plan, opts)?;
+    let mut written = plan_files::write_staged(staging.path(), &out, &plan, opts)?;
+    let sensitivity = if args.sensitivity {
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message("sensitivity");
+        let s = planner::sensitivity::sensitivity(&settings, &plan, &|done, total| {
+            bar.set_length(u64::from(total));
+            bar.set_position(u64::from(done));
+        });
+        bar.finish_and_clear();
+        let s = s?;
+        written.push(plan_files::write_sensitivity(staging.path(), &s)?);
+        Some(s)
+    } else {
+        None
+    };
     if !args.no_report {
         plan_report::finish(staging.path(), ReportOptions::default())
             .with_context(|| format!("{}: writing the plan report", out.display()))?;
     }
     interrupt::locked(|| staging.commit())?;
     print!("{}", plan_files::summary_text(&plan, args.top));
+    if let Some(s) = &sensitivity {
+        print!("{}", plan_files::sensitivity_text(s));
+    }
     println!("\nwrote {}/{}", out.display(), written.join(", "));
     if let Some(rec) = &plan.recommendation {
         println!(

@@ -36,6 +36,7 @@ pub mod candidates;
 pub mod confidence;
 pub mod result;
 pub mod search;
+pub mod sensitivity;
 pub mod shard;
 
 use crate::engine::{System, run};
@@ -156,6 +157,9 @@ pub struct PlanSettings {
     /// Probabilities of meeting the SLOs, and sizing to one (`None`: neither; the plan
     /// of the point estimates alone).
     pub confidence: Option<ConfidenceSettings>,
+    /// An engine-layer parameter moved to an end of its interval in every candidate's
+    /// scenario (`xpyd plan --sensitivity`'s reruns; `None`: the profiles as shipped).
+    pub engine_shift: Option<sensitivity::EngineShift>,
 }
 
 /// Progress reports, for a progress bar.
@@ -198,6 +202,8 @@ pub struct EvalContext {
     spot_mixes: Vec<u32>,
     /// Probabilities of meeting the SLOs (`None`: off).
     confidence: Option<ConfidenceSettings>,
+    /// An engine-layer parameter moved in every candidate's scenario.
+    engine_shift: Option<sensitivity::EngineShift>,
 }
 
 impl EvalContext {
@@ -329,6 +335,7 @@ impl EvalContext {
             spot: sc.spot.clone(),
             spot_mixes: sc.plan.spot_mix_percent.clone(),
             confidence: settings.confidence.clone(),
+            engine_shift: settings.engine_shift.clone(),
         })
     }
 
@@ -468,6 +475,9 @@ fn probe_setup(
     let lifetime_s = ctx.lifetime_s();
     let mut sc = c.scenario(&ctx.base, &ctx.file, &ctx.base_dir, 1)?;
     sc.memory_budget_gib = ctx.memory_budget_gib;
+    if let Some(shift) = &ctx.engine_shift {
+        shift.apply(&mut sc);
+    }
     let b = capacity_bound(&sc, &ctx.stats);
     let min_requests = ctx.probe_requests.saturating_mul(instances(c));
     let pw = ProbeWorkload {
@@ -835,6 +845,9 @@ fn probability_of(
         message: e.to_string(),
     })?;
     sc.memory_budget_gib = settings.memory_budget_gib;
+    if let Some(shift) = &settings.engine_shift {
+        shift.apply(&mut sc);
+    }
     let draws = ModelDraws::of(&cs.residuals, &sc);
     let d = draws.as_ref().ok();
     let seeds: Vec<u64> = (1..cs.replications).map(|k| seed_of(sc.seed, k)).collect();
@@ -1054,6 +1067,9 @@ fn trial(
         message: e.to_string(),
     })?;
     sc.memory_budget_gib = settings.memory_budget_gib;
+    if let Some(shift) = &settings.engine_shift {
+        shift.apply(&mut sc);
+    }
     let draws = settings
         .confidence
         .as_ref()
