@@ -20,8 +20,10 @@ use std::path::Path;
 use xpyd_sim::Scenario;
 use xpyd_sim::describe::{RoleShape, Shape};
 use xpyd_sim::planner::availability::Headroom;
-use xpyd_sim::planner::result::{Objective, Plan, Status};
+use xpyd_sim::planner::confidence::Probability;
+use xpyd_sim::planner::result::{Objective, Plan, Recommendation, Status};
 use xpyd_sim::planner::search::ProbeMetrics;
+use xpyd_sim::planner::sensitivity::{End, RecSummary as SensitivityRec, Sensitivity};
 use xpyd_sim::role::Role;
 use xpyd_sim::scenario::Mode;
 
@@ -76,6 +78,13 @@ csv_rows! {
         pruned: bool = plain,
         /// Why it is infeasible or pruned.
         reason: String = plain,
+        /// Probability of meeting every SLO at `max_rate_rps` (seed replications and the
+        /// engine model's error; none when pruned, infeasible or probabilities are off).
+        p_meet_slo: Option<f64> = opt_f6,
+        /// With `--confidence P`: one unit's highest rate meeting every SLO with
+        /// probability at least P (none when not searched: its point-estimate cost is
+        /// already above the recommendation's).
+        max_rate_rps_at_confidence: Option<f64> = opt_f6,
     } optional {
         /// Prefill DP-attention ranks (MoE splits; columns written when a candidate has one).
         dp_prefill: u32 = plain, default 1,
@@ -113,6 +122,8 @@ csv_rows! {
         tokens_per_s_per_user: f64 = f6,
         /// On the Pareto front.
         pareto: bool = plain,
+        /// Probability of meeting every SLO at that rate (none: probabilities off).
+        p_meet_slo: Option<f64> = opt_f6,
     }
 }
 
@@ -193,6 +204,12 @@ pub fn plan_rows(plan: &Plan) -> Vec<PlanRow> {
                 status: status.to_string(),
                 pruned,
                 reason,
+                p_meet_slo: r.p_meet_slo,
+                max_rate_rps_at_confidence: plan
+                    .confidence
+                    .as_ref()
+                    .and_then(|pc| pc.rates.get(c.index).copied().flatten())
+                    .map(|(rate, _)| rate),
                 dp_prefill: c.prefill.dp,
                 ep_prefill: c.prefill.ep,
                 dp_decode: c.decode.dp,
@@ -221,6 +238,7 @@ pub fn pareto_rows(plan: &Plan) -> Vec<ParetoRow> {
                 output_tokens_per_s_per_gpu: p.output_tokens_per_s_per_gpu,
                 tokens_per_s_per_user: p.tokens_per_s_per_user,
                 pareto: p.on_front,
+                p_meet_slo: r.p_meet_slo,
             }
         })
         .collect()
@@ -364,6 +382,55 @@ pub struct RecommendationFile {
     /// mixes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headroom: Option<Headroom>,
+    /// The deployment's probability of meeting every SLO at the target rate, and what it
+    /// covers (absent with `--intervals off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_meet_slo: Option<Probability>,
+    /// With `--confidence P`: the level, the probability reached and what the replicas
+    /// beyond the point-estimate recommendation buy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<ConfidenceJson>,
+}
+
+/// The point-estimate recommendation, next to one sized to a confidence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PointJson {
+    /// The deployment in words (`2 x (1P1D TP2/2 h100)`, trimmed to `3P2D`).
+    pub deployment: String,
+    /// GPUs deployed.
+    pub gpus: u32,
+    /// Prefill (or aggregated) replicas.
+    pub prefill_replicas: u32,
+    /// Decode replicas (0 when aggregated).
+    pub decode_replicas: u32,
+    /// Price per hour, USD (with prices).
+    pub usd_per_hour: Option<f64>,
+    /// Its probability of meeting every SLO.
+    pub p_meet_slo: Option<f64>,
+    /// Whether its confirming run met the SLOs as simulated.
+    pub slo_met: bool,
+}
+
+/// `recommendation.json`'s `confidence` (`xpyd plan --confidence P`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfidenceJson {
+    /// P: the probability of meeting every SLO the deployment is sized to.
+    pub level: f64,
+    /// The recommended deployment's probability.
+    pub p_meet_slo: Option<f64>,
+    /// Whether it reaches the level (false: the sizing ran out of units to add).
+    pub level_met: bool,
+    /// The recommendation of the point estimates (none: no candidate met the SLOs).
+    pub point_estimate_recommendation: Option<PointJson>,
+    /// GPUs beyond the point-estimate recommendation.
+    pub extra_gpus: Option<i64>,
+    /// USD per hour beyond it (with prices).
+    pub extra_usd_per_hour: Option<f64>,
+    /// Candidates searched at the confidence (the others' point-estimate cost was
+    /// already above the recommendation's).
+    pub candidates_searched: usize,
+    /// Simulations of that search.
+    pub probes: u32,
 }
 
 impl RecommendationFile {
@@ -424,13 +491,7 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
     };
     let gpus = rec.gpus;
     let (p, d) = (rec.replicas.prefill, rec.replicas.decode);
-    // Heterogeneous PD: the deployment's GPU-weighted price (its roles were trimmed
-    // apart, so not the unit's).
-    let usd = match (&c.decode_gpu, &rec.headroom) {
-        (None, None) => r.usd_per_gpu_hour,
-        // Heterogeneous PD, spares or spot: the deployment's own price.
-        _ => rec.usd_per_gpu_hour,
-    };
+    let usd = rec_usd_per_gpu_hour(plan, rec);
     Some(RecommendationFile {
         mode: c.mode_name().to_string(),
         backend: rec.backend.name().to_string(),
@@ -479,6 +540,53 @@ pub fn recommendation(plan: &Plan, scenario_path: &str) -> Option<Recommendation
         objective: plan.objective,
         scenario: scenario_path.to_string(),
         headroom: rec.headroom.clone(),
+        p_meet_slo: rec.probability.clone().map(|mut p| {
+            p.p_meet_slo = round6(p.p_meet_slo);
+            p
+        }),
+        confidence: confidence_json(plan, rec),
+    })
+}
+
+/// A GPU-hour of `rec`'s deployment, USD: the unit's price, or (heterogeneous PD, spares
+/// or spot) the deployment's own GPU-weighted price.
+fn rec_usd_per_gpu_hour(plan: &Plan, rec: &Recommendation) -> Option<f64> {
+    let r = &plan.results[rec.index];
+    match (&r.candidate.decode_gpu, &rec.headroom) {
+        (None, None) => r.usd_per_gpu_hour,
+        _ => rec.usd_per_gpu_hour,
+    }
+}
+
+/// `rec`'s deployment in words: `2 unit(s) of 1P1D TP2/2 h100 -> 3P2D`.
+fn deployment_words(plan: &Plan, rec: &Recommendation) -> String {
+    xpyd_sim::planner::sensitivity::deployment_words(&plan.results[rec.index].candidate, rec)
+}
+
+/// `recommendation.json`'s `confidence`: `None` unless the plan sized to a level.
+fn confidence_json(plan: &Plan, rec: &Recommendation) -> Option<ConfidenceJson> {
+    let pc = plan.confidence.as_ref()?;
+    let level = pc.level?;
+    let usd = |r: &Recommendation| rec_usd_per_gpu_hour(plan, r).map(|p| p * f64::from(r.gpus));
+    let p_of = |r: &Recommendation| r.probability.as_ref().map(|p| round6(p.p_meet_slo));
+    let point = pc.point.as_deref();
+    Some(ConfidenceJson {
+        level,
+        p_meet_slo: p_of(rec),
+        level_met: rec.confirm.met && p_of(rec).is_some_and(|p| p >= level),
+        point_estimate_recommendation: point.map(|q| PointJson {
+            deployment: deployment_words(plan, q),
+            gpus: q.gpus,
+            prefill_replicas: q.replicas.prefill,
+            decode_replicas: q.replicas.decode,
+            usd_per_hour: usd(q).map(round6),
+            p_meet_slo: p_of(q),
+            slo_met: q.confirm.met,
+        }),
+        extra_gpus: point.map(|q| i64::from(rec.gpus) - i64::from(q.gpus)),
+        extra_usd_per_hour: point.and_then(|q| usd(rec).zip(usd(q)).map(|(a, b)| round6(a - b))),
+        candidates_searched: pc.evaluated,
+        probes: pc.probes,
     })
 }
 
@@ -546,6 +654,113 @@ pub fn write_staged(
     Ok(written)
 }
 
+/// `sensitivity.json` text (`xpyd plan --sensitivity`).
+pub fn sensitivity_json(s: &Sensitivity) -> String {
+    // Plain structs of numbers and strings: serialising cannot fail.
+    let mut t = serde_json::to_string_pretty(s).expect("sensitivity serialises");
+    t.push('\n');
+    t
+}
+
+/// Write `sensitivity.json` into `out`; returns its name.
+pub fn write_sensitivity(out: &Path, s: &Sensitivity) -> Result<&'static str, ReportError> {
+    write_file(
+        &out.join("sensitivity.json"),
+        sensitivity_json(s).as_bytes(),
+    )?;
+    Ok("sensitivity.json")
+}
+
+/// The `--sensitivity` lines of the summary.
+pub fn sensitivity_text(s: &Sensitivity) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "\nsensitivity: each engine-layer parameter at the ends of its 90% interval (the model error of the latency it drives, {} residuals), the search rerun at point estimates ({} reruns)",
+        s.residuals, s.reruns
+    );
+    let words = |r: &Option<SensitivityRec>| match r {
+        Some(r) => format!("{} on {} GPUs", r.deployment, r.gpus),
+        None => "no recommendation".to_string(),
+    };
+    let _ = writeln!(t, "  baseline: {}", words(&s.baseline));
+    for p in &s.parameters {
+        let values: Vec<String> = p
+            .values
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} {} [{}, {}]",
+                    v.group,
+                    sig(v.value),
+                    sig(v.low),
+                    sig(v.high)
+                )
+            })
+            .collect();
+        let ends: Vec<String> = p
+            .ends
+            .iter()
+            .map(|e| {
+                let end = match e.end {
+                    End::Low => "low",
+                    End::High => "high",
+                };
+                if e.changed {
+                    format!("{end}: CHANGES to {}", words(&e.recommendation))
+                } else {
+                    format!("{end}: same")
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            t,
+            "  {} ({}; {}): {}",
+            p.parameter,
+            p.drives.name(),
+            values.join(", "),
+            ends.join("; ")
+        );
+    }
+    if !s.absent.is_empty() {
+        let _ = writeln!(t, "  absent from every profile: {}", s.absent.join(", "));
+    }
+    for w in &s.not_varied {
+        let _ = writeln!(t, "  not varied: {w}");
+    }
+    if s.parameters.is_empty() {
+        let _ = writeln!(
+            t,
+            "  nothing to vary: no candidate has a built-in engine layer with measured residuals"
+        );
+    }
+    let changed: Vec<&str> = s
+        .parameters
+        .iter()
+        .filter(|p| p.changed)
+        .map(|p| p.parameter)
+        .collect();
+    let _ = writeln!(
+        t,
+        "  the recommendation changes with: {}",
+        if changed.is_empty() {
+            "none".to_string()
+        } else {
+            changed.join(", ")
+        }
+    );
+    t
+}
+
+/// `x` with 3 significant digits, for the summary.
+fn sig(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
+}
+
 /// A role's MoE split after its TP in the summary (` DP 8 EP 8`), empty without one.
 fn split_words(r: RoleShape) -> String {
     let mut s = String::new();
@@ -609,6 +824,21 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         plan.slo.attainment_target,
         plan.objective.unit()
     );
+    if let Some(pc) = &plan.confidence {
+        // Back over the blank line just written: this belongs to the header.
+        s.pop();
+        let _ = writeln!(
+            s,
+            "P(SLO): probability of meeting every SLO at the rate shown, over {} seed replication(s) x the engine model's error ({} residuals) where measured residuals apply, else the seed spread only{}\n",
+            pc.replications,
+            pc.residuals,
+            match pc.level {
+                Some(l) => format!("; sized to P >= {l}"),
+                None => String::new(),
+            }
+        );
+    }
+    let with_p = plan.confidence.is_some();
     // The unit column fits its longest label (MoE splits make labels longer).
     let w = plan
         .ranking
@@ -618,7 +848,7 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         .max()
         .unwrap_or(0)
         .max(22);
-    let _ = writeln!(
+    let _ = write!(
         s,
         "{:>4}  {:<14} {:<w$} {:>6} {:>5} {:<18} {:>9} {:>10} {:>9} {:>9}",
         "rank",
@@ -632,6 +862,7 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         "TTFT p90",
         "TPOT p90"
     );
+    let _ = writeln!(s, "{}", if with_p { "  P(SLO)" } else { "" });
     for (k, &i) in plan.ranking.iter().take(top).enumerate() {
         let r = &plan.results[i];
         let c = &r.candidate;
@@ -639,7 +870,7 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
             .at_max
             .as_ref()
             .map_or((0.0, 0.0), |m| (m.ttft_ms[1], m.tpot_ms[1]));
-        let _ = writeln!(
+        let _ = write!(
             s,
             "{:>4}  {:<14} {:<w$} {:>6} {:>5} {:<18} {:>9.3} {:>10.4} {:>9.0} {:>9.1}",
             k + 1,
@@ -653,6 +884,12 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
             ttft,
             tpot
         );
+        let p = match (with_p, r.p_meet_slo) {
+            (false, _) => String::new(),
+            (true, Some(p)) => format!("  {p:>6.3}"),
+            (true, None) => format!("  {:>6}", "-"),
+        };
+        let _ = writeln!(s, "{p}");
     }
     match (&plan.recommendation, plan.best()) {
         (Some(rec), Some(r)) => {
@@ -728,16 +965,48 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
                 m.goodput_rps,
                 if m.met { "met" } else { "NOT met" }
             );
-            let usd = match (&c.decode_gpu, &rec.headroom) {
-                (None, None) => r.usd_per_gpu_hour,
-                _ => rec.usd_per_gpu_hour,
-            };
-            if let Some(p) = usd {
+            if let Some(p) = &rec.probability {
+                let _ = writeln!(
+                    s,
+                    "P(meet every SLO) at {} req/s: {:.3} ({}; {} of {} replications met them as simulated)",
+                    plan.target_rate_rps,
+                    p.p_meet_slo,
+                    p.covers(),
+                    p.seeds_met,
+                    p.replications
+                );
+            }
+            if let Some(p) = rec_usd_per_gpu_hour(plan, rec) {
                 let _ = writeln!(s, "cost: {:.2} USD/hour", p * f64::from(gpus));
             }
             if let Some(h) = &rec.headroom {
                 headroom_text(&mut s, h);
             }
+            confidence_text(&mut s, plan, rec);
+        }
+        _ if plan
+            .confidence
+            .as_ref()
+            .is_some_and(|pc| pc.level.is_some()) =>
+        {
+            let pc = plan.confidence.as_ref().expect("checked");
+            let _ = writeln!(
+                s,
+                "\nno candidate meets the SLOs with probability >= {} ({} searched at the confidence){}",
+                pc.level.unwrap_or(0.0),
+                pc.evaluated,
+                match pc.point.as_deref() {
+                    Some(q) => format!(
+                        "; the point-estimate recommendation would be {} on {} GPUs, P = {}",
+                        deployment_words(plan, q),
+                        q.gpus,
+                        q.probability
+                            .as_ref()
+                            .map_or("-".to_string(), |p| format!("{:.3}", p.p_meet_slo))
+                    ),
+                    None => String::new(),
+                }
+            );
         }
         _ => {
             let _ = writeln!(
@@ -747,6 +1016,44 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         }
     }
     s
+}
+
+/// The `--confidence` lines of the summary: the level, the point-estimate recommendation
+/// and what the extra replicas buy.
+fn confidence_text(s: &mut String, plan: &Plan, rec: &Recommendation) {
+    let Some(cj) = confidence_json(plan, rec) else {
+        return;
+    };
+    let p = |x: Option<f64>| x.map_or("-".to_string(), |p| format!("{p:.3}"));
+    let _ = writeln!(
+        s,
+        "sized to P(meet every SLO) >= {}: {} ({} candidate(s) searched at the confidence, {} simulations)",
+        cj.level,
+        if cj.level_met {
+            format!("reached, P = {}", p(cj.p_meet_slo))
+        } else {
+            format!("NOT reached, P = {}", p(cj.p_meet_slo))
+        },
+        cj.candidates_searched,
+        cj.probes
+    );
+    match &cj.point_estimate_recommendation {
+        Some(q) => {
+            let _ = writeln!(
+                s,
+                "  point-estimate recommendation: {} on {} GPUs, P = {}; the confidence adds {} GPU(s){}",
+                q.deployment,
+                q.gpus,
+                p(q.p_meet_slo),
+                cj.extra_gpus.unwrap_or(0),
+                cj.extra_usd_per_hour
+                    .map_or(String::new(), |u| format!(", {u:+.2} USD/hour"))
+            );
+        }
+        None => {
+            let _ = writeln!(s, "  no point-estimate recommendation");
+        }
+    }
 }
 
 /// The headroom lines of the summary: spares and availability per role, their cost, the
@@ -854,6 +1161,8 @@ mod tests {
             } else {
                 String::new()
             },
+            p_meet_slo: (!pruned).then_some(0.8125),
+            max_rate_rps_at_confidence: (!pruned).then_some(0.375),
             dp_prefill: 1,
             ep_prefill: 1,
             dp_decode: 1,
@@ -885,6 +1194,7 @@ mod tests {
             output_tokens_per_s_per_gpu: 100.125,
             tokens_per_s_per_user: 40.0,
             pareto: true,
+            p_meet_slo: Some(0.5),
         }];
         let p = tmp("pareto").join("pareto.csv");
         std::fs::write(&p, ParetoRow::csv(&rows)).unwrap();

@@ -187,6 +187,7 @@ struct SearchWire {
     max_rate_rps: Exact,
     at_max: Option<ProbeWire>,
     probes: u32,
+    p_meet_slo: Option<Exact>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -200,6 +201,7 @@ struct ProbeWire {
     tpot_ms: [Exact; 3],
     output_tokens_per_s_per_gpu: Exact,
     tokens_per_s_per_user: Exact,
+    p_model: Exact,
 }
 
 fn exact3(a: [f64; 3]) -> [Exact; 3] {
@@ -225,6 +227,7 @@ impl From<&Evaluation> for EvalWire {
                     max_rate_rps,
                     at_max,
                     probes,
+                    p_meet_slo,
                 } = s;
                 SearchWire {
                     max_rate_rps: Exact(*max_rate_rps),
@@ -238,6 +241,7 @@ impl From<&Evaluation> for EvalWire {
                             tpot_ms,
                             output_tokens_per_s_per_gpu,
                             tokens_per_s_per_user,
+                            p_model,
                         } = p;
                         ProbeWire {
                             rate_rps: Exact(*rate_rps),
@@ -248,9 +252,11 @@ impl From<&Evaluation> for EvalWire {
                             tpot_ms: exact3(*tpot_ms),
                             output_tokens_per_s_per_gpu: Exact(*output_tokens_per_s_per_gpu),
                             tokens_per_s_per_user: Exact(*tokens_per_s_per_user),
+                            p_model: Exact(*p_model),
                         }
                     }),
                     probes: *probes,
+                    p_meet_slo: p_meet_slo.map(Exact),
                 }
             }),
         }
@@ -273,8 +279,10 @@ impl From<EvalWire> for Evaluation {
                     tpot_ms: f64s(p.tpot_ms),
                     output_tokens_per_s_per_gpu: p.output_tokens_per_s_per_gpu.0,
                     tokens_per_s_per_user: p.tokens_per_s_per_user.0,
+                    p_model: p.p_model.0,
                 }),
                 probes: s.probes,
+                p_meet_slo: s.p_meet_slo.map(|x| x.0),
             }),
         }
     }
@@ -306,6 +314,7 @@ mod tests {
             tpot_ms: [x, x, x],
             output_tokens_per_s_per_gpu: x,
             tokens_per_s_per_user: x,
+            p_model: x,
         };
         let evaluations: Vec<Evaluation> = tricky
             .iter()
@@ -317,6 +326,7 @@ mod tests {
                     max_rate_rps: x,
                     at_max: Some(probe(x)),
                     probes: 7,
+                    p_meet_slo: Some(x),
                 }),
             })
             .chain([Evaluation {
@@ -341,8 +351,20 @@ mod tests {
                     (
                         e.index,
                         e.bound_rps.to_bits(),
-                        s.map(|s| (s.max_rate_rps.to_bits(), s.probes)),
-                        p.map(|p| (p.ttft_ms[2].to_bits(), p.tokens_per_s_per_user.to_bits())),
+                        s.map(|s| {
+                            (
+                                s.max_rate_rps.to_bits(),
+                                s.probes,
+                                s.p_meet_slo.map(f64::to_bits),
+                            )
+                        }),
+                        p.map(|p| {
+                            (
+                                p.ttft_ms[2].to_bits(),
+                                p.tokens_per_s_per_user.to_bits(),
+                                p.p_model.to_bits(),
+                            )
+                        }),
                     )
                 })
                 .collect::<Vec<_>>()

@@ -39,6 +39,8 @@ fn settings() -> PlanSettings {
         jobs: 1,
         prune: true,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
+        confidence: None,
+        engine_shift: None,
     }
 }
 
@@ -118,6 +120,8 @@ fn thread_settings(jobs: usize, prune: bool) -> PlanSettings {
         jobs,
         prune,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
+        confidence: None,
+        engine_shift: None,
     }
 }
 

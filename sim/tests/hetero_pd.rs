@@ -300,6 +300,8 @@ fn settings(prices: &[(&str, f64)]) -> PlanSettings {
         jobs: 2,
         prune: true,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
+        confidence: None,
+        engine_shift: None,
     }
 }
 

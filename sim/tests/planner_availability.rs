@@ -33,6 +33,8 @@ fn settings(edit: impl FnOnce(&mut ScenarioFile)) -> PlanSettings {
         jobs: 2,
         prune: true,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
+        confidence: None,
+        engine_shift: None,
     }
 }
 

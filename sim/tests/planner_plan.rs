@@ -30,6 +30,8 @@ fn settings(jobs: usize, prune: bool) -> PlanSettings {
         jobs,
         prune,
         memory_budget_gib: xpyd_sim::planner::DEFAULT_MEMORY_BUDGET_GIB,
+        confidence: None,
+        engine_shift: None,
     }
 }
 

@@ -77,7 +77,7 @@ fn bisection_finds_the_dd1_capacity() {
         min_duration_s: 0.0,
         max_requests: 400,
     };
-    let out = max_rate(&sc, &pw, 20.0 * capacity, precision).unwrap();
+    let out = max_rate(&sc, &pw, 20.0 * capacity, precision, None).unwrap();
     let found = out.max_rate_rps;
     assert!(
         found <= capacity * 1.005,

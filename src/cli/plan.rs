@@ -15,7 +15,9 @@ use xpyd_reports::plan_files::{self, PlanWriteOptions};
 use xpyd_reports::run_report::ReportOptions;
 use xpyd_reports::staging::Staging;
 use xpyd_reports::{plan_report, shard_file};
+use xpyd_sim::interval::Residuals;
 use xpyd_sim::planner::candidates::{MoeSplits, SearchSpace};
+use xpyd_sim::planner::confidence::ConfidenceSettings;
 use xpyd_sim::planner::shard::Shard;
 use xpyd_sim::planner::{self, PlanSettings, Progress};
 use xpyd_sim::scenario::{self, Backend, LoadedFile, Mode, Overrides, RouterKind, Scenario};
@@ -140,6 +142,35 @@ pub(crate) struct PlanArgs {
     /// starts.
     #[arg(long, value_name = "GIB", default_value_t = planner::DEFAULT_MEMORY_BUDGET_GIB)]
     memory_budget_gib: f64,
+    /// Probabilities of meeting every SLO (seed replications + the engine model's measured
+    /// error) per candidate and for the recommendation: on or off [default: on].
+    #[arg(long, value_name = "on|off", value_parser = super::run::parse_on_off)]
+    intervals: Option<bool>,
+    /// Size the deployment to this probability of meeting every SLO, in [0.5, 0.999],
+    /// instead of the point estimate (recommendation.json's `confidence` says what the
+    /// extra replicas buy).
+    #[arg(long, value_name = "P", value_parser = confidence)]
+    confidence: Option<f64>,
+    /// Seed replications per probability, the run itself included, 1 to 200 [default: 4].
+    #[arg(long, value_name = "N", value_parser = super::run::replications)]
+    replications: Option<u32>,
+    /// The engine model's residual quantiles (as `xpyd validate --serving
+    /// --write-residuals FILE` writes them) [default: the shipped ones].
+    #[arg(long, value_name = "FILE", conflicts_with = "emit_job")]
+    residuals: Option<PathBuf>,
+    /// Rerun the search with each engine-layer parameter at the ends of its interval and
+    /// report whether the recommendation changes (OUT/sensitivity.json).
+    #[arg(long, conflicts_with_all = ["shard", "merge", "emit_job"])]
+    sensitivity: bool,
+}
+
+/// `--confidence P`: a probability in [0.5, 0.999].
+fn confidence(s: &str) -> Result<f64, String> {
+    let (lo, hi) = xpyd_sim::planner::confidence::CONFIDENCE_RANGE;
+    match s.trim().parse::<f64>() {
+        Ok(p) if p.is_finite() && (lo..=hi).contains(&p) => Ok(p),
+        _ => Err(format!("must be a probability in [{lo}, {hi}], e.g. 0.9")),
+    }
 }
 
 /// Default image of `--emit-job` pods: this version's release image.
@@ -266,6 +297,29 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
     if args.probe_requests == 0 {
         bail!("--probe-requests must be at least 1");
     }
+    let confidence = if args.intervals == Some(false) {
+        for (set, flag) in [
+            (args.confidence.is_some(), "--confidence"),
+            (args.replications.is_some(), "--replications"),
+            (args.residuals.is_some(), "--residuals"),
+        ] {
+            if set {
+                bail!("{flag}: needs the probabilities, which --intervals off turns off");
+            }
+        }
+        None
+    } else {
+        Some(ConfidenceSettings {
+            replications: args
+                .replications
+                .unwrap_or(xpyd_sim::interval::DEFAULT_REPLICATIONS),
+            residuals: match &args.residuals {
+                Some(p) => Residuals::read(p).context("--residuals")?,
+                None => Residuals::builtin(),
+            },
+            level: args.confidence,
+        })
+    };
     Ok(PlanSettings {
         base,
         file,
@@ -278,6 +332,8 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
         jobs: args.jobs.unwrap_or(0),
         prune: !args.no_prune,
         memory_budget_gib: args.memory_budget_gib,
+        confidence,
+        engine_shift: None,
     })
 }
 
@@ -347,13 +403,34 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
     // place whole once complete.
     let staging = Staging::begin(&out)?;
     let _cleanup = interrupt::remove_on_signal(Pending::Dir(staging.path().to_path_buf()));
-    let written = plan_files::write_staged(staging.path(), &out, &plan, opts)?;
+    let mut written = plan_files::write_staged(staging.path(), &out, &plan, opts)?;
+    let sensitivity = if args.sensitivity {
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message("sensitivity");
+        let s = planner::sensitivity::sensitivity(&settings, &plan, &|done, total| {
+            bar.set_length(u64::from(total));
+            bar.set_position(u64::from(done));
+        });
+        bar.finish_and_clear();
+        let s = s?;
+        written.push(plan_files::write_sensitivity(staging.path(), &s)?);
+        Some(s)
+    } else {
+        None
+    };
     if !args.no_report {
         plan_report::finish(staging.path(), ReportOptions::default())
             .with_context(|| format!("{}: writing the plan report", out.display()))?;
     }
     interrupt::locked(|| staging.commit())?;
     print!("{}", plan_files::summary_text(&plan, args.top));
+    if let Some(s) = &sensitivity {
+        print!("{}", plan_files::sensitivity_text(s));
+    }
     println!("\nwrote {}/{}", out.display(), written.join(", "));
     if let Some(rec) = &plan.recommendation {
         println!(
@@ -413,6 +490,12 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
         job_image: _,
         no_report: _,
         memory_budget_gib: _,
+        intervals,
+        confidence,
+        replications,
+        // Refused with --emit-job: the pods would not have the file.
+        residuals: _,
+        sensitivity: _,
     } = args;
     let mut out: Vec<String> = Vec::new();
     let mut flag = |name: &str, value: String| {
@@ -461,6 +544,15 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
     }
     for s in set {
         flag("set", s.clone());
+    }
+    if let Some(on) = intervals {
+        flag("intervals", if *on { "on" } else { "off" }.into());
+    }
+    if let Some(p) = confidence {
+        flag("confidence", p.to_string());
+    }
+    if let Some(n) = replications {
+        flag("replications", n.to_string());
     }
     if *no_prune {
         out.push("--no-prune".into());
@@ -545,6 +637,9 @@ mod tests {
             &["--router", "random"],
             &["--set", "workload.requests=500"],
             &["--no-prune"],
+            &["--intervals", "off"],
+            &["--confidence", "0.9"],
+            &["--replications", "2"],
         ];
         for flags in search {
             let args = parse(flags);
@@ -567,6 +662,7 @@ mod tests {
             &["--job-image", "i"],
             &["--no-report"],
             &["--memory-budget-gib", "16"],
+            &["--sensitivity"],
         ];
         for flags in not_search {
             let args = parse(flags);

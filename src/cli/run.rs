@@ -94,7 +94,7 @@ pub(crate) struct RunArgs {
 }
 
 /// `--intervals on|off`.
-fn parse_on_off(s: &str) -> Result<bool, String> {
+pub(crate) fn parse_on_off(s: &str) -> Result<bool, String> {
     match s {
         "on" => Ok(true),
         "off" => Ok(false),
@@ -103,7 +103,7 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
 }
 
 /// `--replications N`: in `[1, MAX_REPLICATIONS]`.
-fn replications(s: &str) -> Result<u32, String> {
+pub(crate) fn replications(s: &str) -> Result<u32, String> {
     super::u32_in(s, 1, xpyd_sim::interval::MAX_REPLICATIONS)
 }
 

@@ -15,6 +15,7 @@ mod hostile_bounds;
 mod hostile_embed;
 mod intervals;
 mod plan;
+mod plan_confidence;
 mod plan_shard;
 mod regression;
 mod reports;

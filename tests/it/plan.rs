@@ -350,7 +350,7 @@ fn moe_plan_searches_dp_ep_splits() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",reason,dp_prefill,ep_prefill,dp_decode,ep_decode"),
+            .ends_with(",reason,p_meet_slo,max_rate_rps_at_confidence,dp_prefill,ep_prefill,dp_decode,ep_decode"),
         "{csv}"
     );
     // Every split of TP 2 is a candidate, e.g. aggregated TP 2 with EP 2 and with DP 2 EP 2.
@@ -392,7 +392,13 @@ fn moe_plan_searches_dp_ep_splits() {
         "{first}"
     );
     let csv = std::fs::read_to_string(t.join("plan.csv")).unwrap();
-    assert!(csv.lines().next().unwrap().ends_with(",reason"), "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",reason,p_meet_slo,max_rate_rps_at_confidence"),
+        "{csv}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -438,7 +444,10 @@ fn dense_plan_is_unchanged_by_moe_splits() {
     }
     let csv = std::fs::read_to_string(a.join("plan.csv")).unwrap();
     assert!(
-        csv.lines().next().unwrap().ends_with(",pruned,reason"),
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",pruned,reason,p_meet_slo,max_rate_rps_at_confidence"),
         "{csv}"
     );
     let _ = std::fs::remove_dir_all(&d);

@@ -33,8 +33,10 @@ pub mod availability;
 pub mod bounds;
 pub mod budget;
 pub mod candidates;
+pub mod confidence;
 pub mod result;
 pub mod search;
+pub mod sensitivity;
 pub mod shard;
 
 use crate::engine::{System, run};
@@ -46,9 +48,13 @@ use crate::workload::{ArrivalMode, Workload, WorkloadFile, WorkloadGen};
 use availability::{Headroom, RoleHeadroom, RoleUptime, RunFaults, SpotMix, uptimes, with_spares};
 use bounds::{LengthStats, capacity_bound};
 use candidates::{Candidate, Replicas, SearchSpace, enumerate};
+use confidence::{ConfidenceSettings, Latency, ModelDraws, Probability, latency, p_model, seed_of};
 use rayon::prelude::*;
-use result::{Evaluation, Incumbent, Objective, Plan, Recommendation, assemble, pick, rank};
-use search::{ProbeMetrics, ProbeWorkload, max_rate};
+use result::{
+    Evaluation, Incumbent, Objective, Plan, PlanConfidence, Recommendation, Status, assemble, pick,
+    rank,
+};
+use search::{ProbeMetrics, ProbeWorkload, judged_run, max_rate, max_rate_with, probe};
 use std::path::{Path, PathBuf};
 
 /// Candidates simulated between two updates of the pruning threshold.
@@ -148,6 +154,12 @@ pub struct PlanSettings {
     /// Most memory the search may need by its [`budget`] estimate, GiB (not part of the
     /// plan: it only decides whether the search starts).
     pub memory_budget_gib: f64,
+    /// Probabilities of meeting the SLOs, and sizing to one (`None`: neither; the plan
+    /// of the point estimates alone).
+    pub confidence: Option<ConfidenceSettings>,
+    /// An engine-layer parameter moved to an end of its interval in every candidate's
+    /// scenario (`xpyd plan --sensitivity`'s reruns; `None`: the profiles as shipped).
+    pub engine_shift: Option<sensitivity::EngineShift>,
 }
 
 /// Progress reports, for a progress bar.
@@ -188,6 +200,10 @@ pub struct EvalContext {
     spot: Option<SpotConfig>,
     /// `[plan] spot-mix-percent`: the spot shares compared (empty: none).
     spot_mixes: Vec<u32>,
+    /// Probabilities of meeting the SLOs (`None`: off).
+    confidence: Option<ConfidenceSettings>,
+    /// An engine-layer parameter moved in every candidate's scenario.
+    engine_shift: Option<sensitivity::EngineShift>,
 }
 
 impl EvalContext {
@@ -211,6 +227,27 @@ impl EvalContext {
                 setting: "precision",
                 message: format!("must be in (0, 1), got {}", settings.precision),
             });
+        }
+        if let Some(cs) = &settings.confidence {
+            if !(1..=crate::interval::MAX_REPLICATIONS).contains(&cs.replications) {
+                return Err(PlanError::Setting {
+                    setting: "--replications",
+                    message: format!(
+                        "must be in [1, {}], got {}",
+                        crate::interval::MAX_REPLICATIONS,
+                        cs.replications
+                    ),
+                });
+            }
+            let (lo, hi) = confidence::CONFIDENCE_RANGE;
+            if let Some(l) = cs.level
+                && !(l.is_finite() && (lo..=hi).contains(&l))
+            {
+                return Err(PlanError::Setting {
+                    setting: "--confidence",
+                    message: format!("must be a probability in [{lo}, {hi}], got {l}"),
+                });
+            }
         }
         let probe_file: WorkloadFile = settings.base.workload.clone();
         let stats = length_stats(
@@ -297,6 +334,8 @@ impl EvalContext {
             availability: sc.plan.availability,
             spot: sc.spot.clone(),
             spot_mixes: sc.plan.spot_mix_percent.clone(),
+            confidence: settings.confidence.clone(),
+            engine_shift: settings.engine_shift.clone(),
         })
     }
 
@@ -349,6 +388,14 @@ impl EvalContext {
     /// Price of a GPU-hour of `gpu`, USD.
     pub fn price(&self, gpu: &str) -> Option<f64> {
         self.prices.iter().find(|(g, _)| g == gpu).map(|(_, p)| *p)
+    }
+
+    /// The model error that applies to a run of `sc` (`None`: probabilities off;
+    /// `Some(Err)`: why none applies).
+    fn draws_of(&self, sc: &Scenario) -> Option<Result<ModelDraws, String>> {
+        self.confidence
+            .as_ref()
+            .map(|cs| ModelDraws::of(&cs.residuals, sc))
     }
 
     /// Mean lengths of the probe requests.
@@ -419,6 +466,53 @@ fn length_stats(w: &Workload, seed: u64) -> Result<LengthStats, PlanError> {
     })
 }
 
+/// What probing candidate `c` needs: its scenario, its roofline capacity bound and its
+/// probe workload (long enough to span several request lifetimes at the SLOs' pace).
+fn probe_setup(
+    ctx: &EvalContext,
+    c: &Candidate,
+) -> Result<(Scenario, f64, ProbeWorkload), PlanError> {
+    let lifetime_s = ctx.lifetime_s();
+    let mut sc = c.scenario(&ctx.base, &ctx.file, &ctx.base_dir, 1)?;
+    sc.memory_budget_gib = ctx.memory_budget_gib;
+    if let Some(shift) = &ctx.engine_shift {
+        shift.apply(&mut sc);
+    }
+    let b = capacity_bound(&sc, &ctx.stats);
+    let min_requests = ctx.probe_requests.saturating_mul(instances(c));
+    let pw = ProbeWorkload {
+        file: ctx.probe_file.clone(),
+        base_dir: ctx.base_dir.clone(),
+        min_requests,
+        min_duration_s: PROBE_LIFETIMES * lifetime_s,
+        max_requests: min_requests.saturating_mul(PROBE_MAX_FACTOR),
+    };
+    Ok((sc, b, pw))
+}
+
+/// Probes of `sc` at `rate` at the seeds of replications `1..n` (replication 0 is the
+/// probe the caller has), one after the other, in replication order.
+fn replicated(
+    sc: &Scenario,
+    pw: &ProbeWorkload,
+    rate: f64,
+    draws: Option<&ModelDraws>,
+    n: u32,
+) -> Result<Vec<ProbeMetrics>, PlanError> {
+    (1..n)
+        .map(|k| {
+            let mut s = sc.clone();
+            s.seed = seed_of(sc.seed, k);
+            probe(&s, pw, rate, draws)
+        })
+        .collect()
+}
+
+/// The mean of the runs' `P_model`, replication 0 first.
+fn mean_p(runs: &[(bool, f64)]) -> f64 {
+    runs.iter().map(|r| r.1).sum::<f64>() / runs.len().max(1) as f64
+}
+
 /// Run `f` on a pool of `jobs` threads (0: one per core).
 fn in_pool<T: Send>(jobs: usize, f: impl FnOnce() -> T + Send) -> Result<T, PlanError> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -441,25 +535,8 @@ pub fn evaluate(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Vec<Evaluation>, PlanError> {
     // Bounds: cheap, but each builds a scenario; do them in parallel, in order.
-    // A request's lifetime at the SLOs' pace; probes span several of them.
-    let lifetime_s = (ctx.slo_ttft_ms + ctx.stats.mean_output * ctx.slo_tpot_ms) * 1e-3;
-    let built: Vec<Result<(Scenario, f64, ProbeWorkload), PlanError>> = candidates
-        .par_iter()
-        .map(|c| {
-            let mut sc = c.scenario(&ctx.base, &ctx.file, &ctx.base_dir, 1)?;
-            sc.memory_budget_gib = ctx.memory_budget_gib;
-            let b = capacity_bound(&sc, &ctx.stats);
-            let min_requests = ctx.probe_requests.saturating_mul(instances(c));
-            let pw = ProbeWorkload {
-                file: ctx.probe_file.clone(),
-                base_dir: ctx.base_dir.clone(),
-                min_requests,
-                min_duration_s: PROBE_LIFETIMES * lifetime_s,
-                max_requests: min_requests.saturating_mul(PROBE_MAX_FACTOR),
-            };
-            Ok((sc, b, pw))
-        })
-        .collect();
+    let built: Vec<Result<(Scenario, f64, ProbeWorkload), PlanError>> =
+        candidates.par_iter().map(|c| probe_setup(ctx, c)).collect();
     let built: Vec<(Scenario, f64, ProbeWorkload)> = built.into_iter().collect::<Result<_, _>>()?;
     let ups: Vec<Option<Vec<RoleUptime>>> = built.iter().map(|b| ctx.uptimes_of(&b.0)).collect();
     let score = |i: usize, rate: f64| {
@@ -493,7 +570,19 @@ pub fn evaluate(
             .par_iter()
             .map(|&i| {
                 let (sc, bound, pw) = &built[i];
-                let r = max_rate(sc, pw, *bound, ctx.precision);
+                let draws = ctx.draws_of(sc);
+                let d = draws.as_ref().and_then(|d| d.as_ref().ok());
+                let r = max_rate(sc, pw, *bound, ctx.precision, d).and_then(|mut out| {
+                    // The probability at the rate found: its probe and the replications.
+                    if let (Some(cs), Some(m)) = (&ctx.confidence, &out.at_max) {
+                        let reps = replicated(sc, pw, out.max_rate_rps, d, cs.replications)?;
+                        let runs: Vec<(bool, f64)> = std::iter::once((m.met, m.p_model))
+                            .chain(reps.iter().map(|r| (r.met, r.p_model)))
+                            .collect();
+                        out.p_meet_slo = Some(mean_p(&runs));
+                    }
+                    Ok(out)
+                });
                 progress(Progress::Candidate);
                 r
             })
@@ -576,22 +665,68 @@ pub fn finish(
     let cost = |c: &Candidate, rate: f64| ctx.cost(c, ups[c.index].as_deref(), rate);
     let results = assemble(candidates, evals, ctx.objective, &price, &cost)?;
     let ranking = rank(&results, ctx.objective);
-    let recommendation = match pick(&results, ctx.objective, &cost) {
-        Some(i) => {
-            let lifetime_s = (ctx.slo_ttft_ms + ctx.stats.mean_output * ctx.slo_tpot_ms) * 1e-3;
-            let min_requests = (target * CONFIRM_LIFETIMES * lifetime_s).ceil();
-            let c = &results[i].candidate;
-            let min_requests = min_requests.min(1e9) as u64;
-            let mut rec = confirm(settings, c, results[i].max_rate_rps, target, min_requests)?;
-            rec.usd_per_gpu_hour = c.usd_per_gpu_hour_of(rec.replicas, &price);
-            if ctx.availability.is_some() || !ctx.spot_mixes.is_empty() {
-                rec = headroom(settings, ctx, c, rec, min_requests)?;
-            }
-            Some(rec)
+    let min_requests = (target * CONFIRM_LIFETIMES * ctx.lifetime_s()).ceil();
+    let min_requests = min_requests.min(1e9) as u64;
+    // Size candidate `i` whose unit sustains `rate` for the target, confirmed by the point
+    // estimate (`level` None) or at a probability of meeting the SLOs.
+    let size = |i: usize, rate: f64, level: Option<f64>| -> Result<Recommendation, PlanError> {
+        let c = &results[i].candidate;
+        let mut rec = confirm(settings, c, rate, target, min_requests, level)?;
+        rec.usd_per_gpu_hour = c.usd_per_gpu_hour_of(rec.replicas, &price);
+        if ctx.availability.is_some() || !ctx.spot_mixes.is_empty() {
+            rec = headroom(settings, ctx, c, rec, min_requests)?;
         }
-        None => None,
+        if ctx.confidence.is_some() && rec.probability.is_none() {
+            rec.probability = Some(probability_of(settings, &rec, target)?);
+        }
+        Ok(rec)
+    };
+    let point = pick(&results, ctx.objective, &cost)
+        .map(|i| size(i, results[i].max_rate_rps, None))
+        .transpose()?;
+    let (recommendation, confidence) = match &ctx.confidence {
+        None => (point, None),
+        Some(cs) => {
+            let mut pc = PlanConfidence {
+                replications: cs.replications,
+                residuals: cs.residuals.source.clone(),
+                level: cs.level,
+                rates: Vec::new(),
+                evaluated: 0,
+                probes: 0,
+                point: None,
+            };
+            match cs.level {
+                None => (point, Some(pc)),
+                Some(level) => {
+                    let (rates, probes) = confident_rates(settings, ctx, &results, &cost, level)?;
+                    let score = |i: usize, rate: f64| {
+                        let c = &results[i].candidate;
+                        ctx.objective
+                            .score(rate, c.gpus(), c.usd_per_gpu_hour(&price))
+                    };
+                    let best = rates
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, r)| r.filter(|r| r.0 > 0.0).map(|r| (i, r.0)))
+                        .min_by(|&(a, ra), &(b, rb)| {
+                            cost(&results[a].candidate, ra)
+                                .total_cmp(&cost(&results[b].candidate, rb))
+                                .then(score(b, rb).total_cmp(&score(a, ra)))
+                                .then(a.cmp(&b))
+                        });
+                    let rec = best.map(|(i, r)| size(i, r, Some(level))).transpose()?;
+                    pc.evaluated = rates.iter().filter(|r| r.is_some()).count();
+                    pc.rates = rates;
+                    pc.probes = probes;
+                    pc.point = point.map(Box::new);
+                    (rec, Some(pc))
+                }
+            }
+        }
     };
     Ok(Plan {
+        confidence,
         objective: ctx.objective,
         results,
         ranking,
@@ -601,6 +736,137 @@ pub fn finish(
         probe_requests: settings.probe_requests,
         gpus_max: settings.space.gpus_max,
     })
+}
+
+/// Per result (in result order), the highest rate of one unit at which it meets every SLO
+/// with probability at least `level` and the probability there (`None`: not searched),
+/// and the simulations this took.
+///
+/// A unit's rate at a confidence is at most its point-estimate rate (the search never
+/// probes above it), so its deployment cost at the confidence is at least its
+/// point-estimate cost. Candidates are searched in waves of [`WAVE`] in increasing order
+/// of point-estimate cost (then index), in parallel within a wave, and a wave keeps only
+/// those whose point-estimate cost is at most the lowest cost at the confidence found so
+/// far: the others cannot be recommended. The pick is the one a search of every
+/// candidate would make, at any `jobs`.
+fn confident_rates(
+    settings: &PlanSettings,
+    ctx: &EvalContext,
+    results: &[result::CandidateResult],
+    cost: &dyn Fn(&Candidate, f64) -> f64,
+    level: f64,
+) -> Result<(Vec<Option<(f64, f64)>>, u32), PlanError> {
+    let cs = ctx.confidence.as_ref().expect("probabilities are on");
+    let point_cost = |i: usize| cost(&results[i].candidate, results[i].max_rate_rps);
+    let mut order: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].status == Status::Evaluated)
+        .collect();
+    order.sort_by(|&a, &b| point_cost(a).total_cmp(&point_cost(b)).then(a.cmp(&b)));
+    let mut rates = vec![None; results.len()];
+    let mut probes = 0u32;
+    let mut best = f64::INFINITY;
+    for wave in order.chunks(WAVE) {
+        let todo: Vec<usize> = wave
+            .iter()
+            .copied()
+            .filter(|&i| point_cost(i) <= best)
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        let outs: Vec<Result<(f64, f64, u32), PlanError>> = in_pool(settings.jobs, || {
+            todo.par_iter()
+                .map(|&i| confident_rate(ctx, cs, &results[i], level))
+                .collect()
+        })?;
+        for (&i, out) in todo.iter().zip(outs) {
+            let (rate, p, n) = out?;
+            rates[i] = Some((rate, p));
+            probes += n;
+            best = best.min(cost(&results[i].candidate, rate));
+        }
+    }
+    Ok((rates, probes))
+}
+
+/// The highest rate of one unit of `r` at which it meets every SLO with probability at
+/// least `level` (its point-estimate rate when the probability there is enough, else by
+/// bisection below it, each probe replicated), the probability there, and the
+/// simulations run.
+fn confident_rate(
+    ctx: &EvalContext,
+    cs: &ConfidenceSettings,
+    r: &result::CandidateResult,
+    level: f64,
+) -> Result<(f64, f64, u32), PlanError> {
+    if let Some(p) = r.p_meet_slo
+        && p >= level
+    {
+        return Ok((r.max_rate_rps, p, 0));
+    }
+    let (sc, _, pw) = probe_setup(ctx, &r.candidate)?;
+    let draws = ModelDraws::of(&cs.residuals, &sc);
+    let d = draws.as_ref().ok();
+    let out = max_rate_with(r.max_rate_rps, ctx.precision, &mut |rate| {
+        let mut m = probe(&sc, &pw, rate, d)?;
+        let reps = replicated(&sc, &pw, rate, d, cs.replications)?;
+        let runs: Vec<(bool, f64)> = std::iter::once((m.met, m.p_model))
+            .chain(reps.iter().map(|x| (x.met, x.p_model)))
+            .collect();
+        let p = mean_p(&runs);
+        m.met = m.met && p >= level;
+        m.p_model = p;
+        Ok(m)
+    })?;
+    Ok((
+        out.max_rate_rps,
+        out.at_max.map_or(0.0, |m| m.p_model),
+        out.probes * cs.replications,
+    ))
+}
+
+/// The probability that the deployment of `rec` (its confirming run replicated at the
+/// seeds of replications `1..n`, in parallel on `settings.jobs` threads) meets every SLO
+/// at `target` requests/s.
+fn probability_of(
+    settings: &PlanSettings,
+    rec: &Recommendation,
+    target: f64,
+) -> Result<Probability, PlanError> {
+    let cs = settings.confidence.as_ref().expect("probabilities are on");
+    let mut sc = Scenario::from_text(
+        Path::new("recommended.toml"),
+        &settings.base_dir,
+        &rec.scenario_toml,
+        &[],
+    )
+    .map_err(|e| PlanError::Candidate {
+        candidate: "the recommendation".into(),
+        message: e.to_string(),
+    })?;
+    sc.memory_budget_gib = settings.memory_budget_gib;
+    if let Some(shift) = &settings.engine_shift {
+        shift.apply(&mut sc);
+    }
+    let draws = ModelDraws::of(&cs.residuals, &sc);
+    let d = draws.as_ref().ok();
+    let seeds: Vec<u64> = (1..cs.replications).map(|k| seed_of(sc.seed, k)).collect();
+    let reps: Vec<Result<ProbeMetrics, PlanError>> = in_pool(settings.jobs, || {
+        seeds
+            .par_iter()
+            .map(|&seed| {
+                let mut s = sc.clone();
+                s.seed = seed;
+                judged_run(&s, target, d)
+            })
+            .collect()
+    })?;
+    let mut runs = vec![(rec.confirm.met, rec.confirm.p_model)];
+    for r in reps {
+        let r = r?;
+        runs.push((r.met, r.p_model));
+    }
+    Ok(Probability::of(&runs, &draws))
 }
 
 /// The scenario file of `c`'s roles at `size` replicas serving the base workload at
@@ -657,12 +923,16 @@ fn absolutize(f: &mut ScenarioFile, base_dir: &Path) {
 ///    deployment need not be a whole number of units (e.g. 7P4D from units of 2P1D). A
 ///    role whose trim misses the SLOs is not trimmed again (fewer replicas of it would
 ///    not do better). At most [`TRIM_RUNS`] trial runs.
+///
+/// With `level`, a size passes only when its probability of meeting every SLO
+/// ([`probability_of`]) is at least `level` as well.
 fn confirm(
     settings: &PlanSettings,
     c: &Candidate,
     unit_rate_rps: f64,
     target: f64,
     min_requests: u64,
+    level: Option<f64>,
 ) -> Result<Recommendation, PlanError> {
     let needed = (target / unit_rate_rps).ceil();
     let first = if needed.is_finite() && needed >= 1.0 {
@@ -675,7 +945,15 @@ fn confirm(
         decode: 0,
     };
     let trial = |size: Replicas, units: u32| -> Result<Recommendation, PlanError> {
-        Ok(trial(settings, c, size, none, units, target, min_requests)?.0)
+        let mut r = trial(settings, c, size, none, units, target, min_requests)?.0;
+        if level.is_some() {
+            r.probability = Some(probability_of(settings, &r, target)?);
+        }
+        Ok(r)
+    };
+    let ok = |r: &Recommendation| {
+        r.confirm.met
+            && level.is_none_or(|l| r.probability.as_ref().is_some_and(|p| p.p_meet_slo >= l))
     };
     // The deployment must stay within the instance limit (checked before it is built).
     let per_unit = instances(c);
@@ -692,12 +970,12 @@ fn confirm(
     let last = (u64::from(first) + u64::from(CONFIRM_EXTRA_UNITS)).min(most_units) as u32;
     let mut rec = trial(c.replicas(first), first)?;
     for units in first + 1..=last {
-        if rec.confirm.met {
+        if ok(&rec) {
             break;
         }
         rec = trial(c.replicas(units), units)?;
     }
-    if !rec.confirm.met {
+    if !ok(&rec) {
         return Ok(rec);
     }
     // Trim. Roles in the order their replicas are tried: more GPUs freed first.
@@ -716,7 +994,7 @@ fn confirm(
         *size.of_mut(role) -= 1;
         runs += 1;
         let smaller = trial(size, rec.units)?;
-        if smaller.confirm.met {
+        if ok(&smaller) {
             rec = smaller;
         } else {
             roles.remove(pos);
@@ -789,11 +1067,28 @@ fn trial(
         message: e.to_string(),
     })?;
     sc.memory_budget_gib = settings.memory_budget_gib;
-    let out = run(&sc, System::Main, &mut |_| {})
+    if let Some(shift) = &settings.engine_shift {
+        shift.apply(&mut sc);
+    }
+    let draws = settings
+        .confidence
+        .as_ref()
+        .and_then(|cs| ModelDraws::of(&cs.residuals, &sc).ok());
+    let mut lat: Vec<Latency> = Vec::new();
+    let mut sink = |r: &crate::metrics::RequestRecord| {
+        if draws.is_some()
+            && let Some(l) = latency(r)
+        {
+            lat.push(l);
+        }
+    };
+    let out = run(&sc, System::Main, &mut sink)
         .or_else(crate::SimError::into_overloaded)
         .map_err(|e| PlanError::Workload {
             message: e.to_string(),
         })?;
+    let mut confirm = ProbeMetrics::from_metrics(target, &out.metrics);
+    confirm.p_model = p_model(&out.metrics, &lat, &sc.slo, draws.as_ref());
     let f = out.failures.clone().unwrap_or_default();
     let faults = RunFaults {
         lost: out.metrics.requests.lost.unwrap_or(0),
@@ -811,10 +1106,11 @@ fn trial(
         trim_runs: 0,
         backend: sc.backend,
         attainment: out.metrics.slo.attainment,
-        confirm: ProbeMetrics::from_metrics(target, &out.metrics),
+        confirm,
         scenario: file,
         scenario_toml: text,
         headroom: None,
+        probability: None,
     };
     Ok((rec, faults, all_up))
 }

@@ -164,6 +164,9 @@ pub struct CandidateResult {
     pub at_max: Option<ProbeMetrics>,
     /// Simulations run for it (0 when pruned).
     pub probes: u32,
+    /// Probability of meeting every SLO at `max_rate_rps` (`None`: pruned, infeasible or
+    /// probabilities off).
+    pub p_meet_slo: Option<f64>,
 }
 
 impl CandidateResult {
@@ -248,6 +251,7 @@ pub fn assemble(
             max_rate_rps: 0.0,
             at_max: None,
             probes: 0,
+            p_meet_slo: None,
         };
         if best.may_improve(bound_score, bound_cost) {
             let Some(s) = &e.search else {
@@ -267,6 +271,7 @@ pub fn assemble(
             r.max_rate_rps = s.max_rate_rps;
             r.at_max = s.at_max.clone();
             r.probes = s.probes;
+            r.p_meet_slo = s.p_meet_slo;
         }
         out.push(r);
     }
@@ -337,6 +342,32 @@ pub struct Recommendation {
     /// What the spares for `[plan] availability` and the spot mix buy (`None` without
     /// either).
     pub headroom: Option<super::availability::Headroom>,
+    /// Its probability of meeting every SLO at the target rate (`None`: probabilities
+    /// off).
+    pub probability: Option<super::confidence::Probability>,
+}
+
+/// How sure a plan is: the probabilities' settings and, when sizing to a confidence,
+/// what was searched and the point-estimate recommendation it replaced.
+#[derive(Clone, Debug)]
+pub struct PlanConfidence {
+    /// Seed replications per probability, the run itself included.
+    pub replications: u32,
+    /// The residual file (`builtin`: the shipped one).
+    pub residuals: String,
+    /// The probability sized to (`None`: the point estimate).
+    pub level: Option<f64>,
+    /// Per result, in result order: one unit's highest rate meeting every SLO with
+    /// probability at least `level`, and the probability there (`None`: not searched,
+    /// its point-estimate cost already above the recommendation's; empty without a
+    /// level).
+    pub rates: Vec<Option<(f64, f64)>>,
+    /// Candidates searched at the confidence.
+    pub evaluated: usize,
+    /// Simulations that search ran.
+    pub probes: u32,
+    /// The point-estimate recommendation (with a level).
+    pub point: Option<Box<Recommendation>>,
 }
 
 /// A finished plan.
@@ -358,6 +389,8 @@ pub struct Plan {
     pub probe_requests: u64,
     /// Most GPUs per unit.
     pub gpus_max: u32,
+    /// Probabilities of meeting the SLOs and sizing to one (`None`: off).
+    pub confidence: Option<PlanConfidence>,
 }
 
 impl Plan {

@@ -23,6 +23,7 @@
 //!   precision.
 
 use super::PlanError;
+use super::confidence::{Latency, ModelDraws, latency, p_model};
 use crate::engine::{System, run};
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
@@ -54,12 +55,17 @@ pub struct ProbeMetrics {
     pub output_tokens_per_s_per_gpu: f64,
     /// Decode speed one user sees, tokens/s (1000 / median TPOT; 0 without TPOT samples).
     pub tokens_per_s_per_user: f64,
+    /// Probability over the engine model's error that this run meets every SLO
+    /// ([`super::confidence::p_model`]; `met` as 0 or 1 without residuals).
+    pub p_model: f64,
 }
 
 impl ProbeMetrics {
-    /// The numbers the planner keeps from a run's metrics at `rate_rps`.
+    /// The numbers the planner keeps from a run's metrics at `rate_rps` (its verdict
+    /// as `p_model`, no model error).
     pub fn from_metrics(rate_rps: f64, m: &Metrics) -> ProbeMetrics {
         ProbeMetrics {
+            p_model: if m.slo.met { 1.0 } else { 0.0 },
             rate_rps,
             met: m.slo.met,
             attainment: m.slo.attainment,
@@ -85,6 +91,10 @@ pub struct SearchOutcome {
     pub at_max: Option<ProbeMetrics>,
     /// Simulations run.
     pub probes: u32,
+    /// Probability of meeting every SLO at `max_rate_rps` over seed replications and the
+    /// engine model's error (`None`: infeasible, or probabilities off).
+    #[serde(default)]
+    pub p_meet_slo: Option<f64>,
 }
 
 /// The workload of a probe: the scenario's, cut to a length that depends on the rate.
@@ -132,18 +142,44 @@ impl ProbeWorkload {
     }
 }
 
-/// Simulate `sc` with the probe workload `pw` at `rate_rps`.
-pub fn probe(sc: &Scenario, pw: &ProbeWorkload, rate_rps: f64) -> Result<ProbeMetrics, PlanError> {
+/// Simulate `sc` with the probe workload `pw` at `rate_rps`, judged with the model error
+/// `draws` (`None`: as simulated).
+pub fn probe(
+    sc: &Scenario,
+    pw: &ProbeWorkload,
+    rate_rps: f64,
+    draws: Option<&ModelDraws>,
+) -> Result<ProbeMetrics, PlanError> {
     let mut s = sc.clone();
     s.workload = pw.at(rate_rps)?;
-    // Bisection probes overload on purpose: a probe whose queue outgrows the memory
-    // budget is an overloaded one (SLOs missed), not an error.
-    let out = run(&s, System::Main, &mut |_| {})
+    judged_run(&s, rate_rps, draws)
+}
+
+/// Simulate `sc` (its main system) and keep the planner's numbers at `rate_rps`, with
+/// `p_model` judged over the model error `draws`. An overloaded run (past the memory
+/// budget) counts with its partial metrics: bisection probes overload on purpose, and
+/// such a probe misses the SLOs, it is not an error.
+pub fn judged_run(
+    sc: &Scenario,
+    rate_rps: f64,
+    draws: Option<&ModelDraws>,
+) -> Result<ProbeMetrics, PlanError> {
+    let mut lat: Vec<Latency> = Vec::new();
+    let mut sink = |r: &crate::metrics::RequestRecord| {
+        if draws.is_some()
+            && let Some(l) = latency(r)
+        {
+            lat.push(l);
+        }
+    };
+    let out = run(sc, System::Main, &mut sink)
         .or_else(crate::SimError::into_overloaded)
         .map_err(|e| PlanError::Workload {
             message: e.to_string(),
         })?;
-    Ok(ProbeMetrics::from_metrics(rate_rps, &out.metrics))
+    let mut m = ProbeMetrics::from_metrics(rate_rps, &out.metrics);
+    m.p_model = p_model(&out.metrics, &lat, &sc.slo, draws);
+    Ok(m)
 }
 
 /// The highest rate in `(0, bound_rps]` at which `sc` meets its SLOs, to relative
@@ -153,8 +189,9 @@ pub fn max_rate(
     pw: &ProbeWorkload,
     bound_rps: f64,
     precision: f64,
+    draws: Option<&ModelDraws>,
 ) -> Result<SearchOutcome, PlanError> {
-    max_rate_with(bound_rps, precision, &mut |r| probe(sc, pw, r))
+    max_rate_with(bound_rps, precision, &mut |r| probe(sc, pw, r, draws))
 }
 
 /// [`max_rate`] over any pass/fail oracle (tests use a synthetic one).
@@ -169,6 +206,7 @@ pub fn max_rate_with(
             max_rate_rps: 0.0,
             at_max: None,
             probes,
+            p_meet_slo: None,
         });
     }
     let ratio = 1.0 + precision.max(1e-4);
@@ -208,6 +246,7 @@ pub fn max_rate_with(
         max_rate_rps: best.as_ref().map_or(0.0, |m| m.rate_rps),
         at_max: best,
         probes,
+        p_meet_slo: None,
     })
 }
 
@@ -226,6 +265,7 @@ mod tests {
                 tpot_ms: [0.0; 3],
                 output_tokens_per_s_per_gpu: 0.0,
                 tokens_per_s_per_user: 0.0,
+                p_model: if r <= capacity { 1.0 } else { 0.0 },
             })
         }
     }

@@ -175,10 +175,12 @@ pub fn fingerprint(settings: &PlanSettings) -> String {
         jobs: _,
         prune,
         memory_budget_gib: _,
+        confidence,
+        engine_shift,
     } = settings;
     // Debug of f64 is its shortest round-trip form: distinct values, distinct text.
     let text = format!(
-        "xpyd {}\n{base:?}\n{}{space:?}\n{gpu_prices:?}\n{target_rate_rps:?}\n{probe_requests}\n{precision:?}\n{prune}",
+        "xpyd {}\n{base:?}\n{}{space:?}\n{gpu_prices:?}\n{target_rate_rps:?}\n{probe_requests}\n{precision:?}\n{prune}\n{confidence:?}\n{engine_shift:?}",
         env!("CARGO_PKG_VERSION"),
         file_contents(base, base_dir),
     );
@@ -385,6 +387,8 @@ mod tests {
             jobs: 1,
             prune: true,
             memory_budget_gib: super::super::DEFAULT_MEMORY_BUDGET_GIB,
+            confidence: None,
+            engine_shift: None,
         };
         let a = fingerprint(&settings);
         assert_eq!(fingerprint(&settings), a);
