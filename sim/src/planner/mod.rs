@@ -738,6 +738,10 @@ pub fn finish(
     })
 }
 
+/// [`confident_rates`]' answer: per result its rate and probability at the confidence
+/// (`None`: not searched), and the simulations this took.
+type ConfidentRates = (Vec<Option<(f64, f64)>>, u32);
+
 /// Per result (in result order), the highest rate of one unit at which it meets every SLO
 /// with probability at least `level` and the probability there (`None`: not searched),
 /// and the simulations this took.
@@ -755,7 +759,7 @@ fn confident_rates(
     results: &[result::CandidateResult],
     cost: &dyn Fn(&Candidate, f64) -> f64,
     level: f64,
-) -> Result<(Vec<Option<(f64, f64)>>, u32), PlanError> {
+) -> Result<ConfidentRates, PlanError> {
     let cs = ctx.confidence.as_ref().expect("probabilities are on");
     let point_cost = |i: usize| cost(&results[i].candidate, results[i].max_rate_rps);
     let mut order: Vec<usize> = (0..results.len())
