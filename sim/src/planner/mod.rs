@@ -744,6 +744,10 @@ pub fn finish(
     })
 }
 
+/// One unit's highest rate meeting every SLO at a confidence and the probability there
+/// (`None`: not searched).
+type ConfidentRate = Option<(f64, f64)>;
+
 /// Candidates ranked in the best [`NEAR_TOP`] by score.
 pub const NEAR_TOP: usize = 10;
 
@@ -822,7 +826,7 @@ fn confident_rates(
     results: &[result::CandidateResult],
     cost: &dyn Fn(&Candidate, f64) -> f64,
     level: f64,
-) -> Result<(Vec<Option<(f64, f64)>>, u32), PlanError> {
+) -> Result<(Vec<ConfidentRate>, u32), PlanError> {
     let cs = ctx.confidence.as_ref().expect("probabilities are on");
     let point_cost = |i: usize| cost(&results[i].candidate, results[i].max_rate_rps);
     let mut order: Vec<usize> = (0..results.len())

@@ -418,7 +418,7 @@ pub fn sensitivity(
             }
             Err(why) => {
                 let why = format!("{} ({}): {why}", c.shape_label(), c.mode_name());
-                if !not_varied.iter().any(|w| *w == why) && not_varied.len() < 20 {
+                if !not_varied.contains(&why) && not_varied.len() < 20 {
                     not_varied.push(why);
                 }
             }
