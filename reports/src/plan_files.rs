@@ -79,7 +79,8 @@ csv_rows! {
         /// Why it is infeasible or pruned.
         reason: String = plain,
         /// Probability of meeting every SLO at `max_rate_rps` (seed replications and the
-        /// engine model's error; none when pruned, infeasible or probabilities are off).
+        /// engine model's error; none when pruned, infeasible, not near the frontier or
+        /// probabilities are off).
         p_meet_slo: Option<f64> = opt_f6,
         /// With `--confidence P`: one unit's highest rate meeting every SLO with
         /// probability at least P (none when not searched: its point-estimate cost is
@@ -829,9 +830,11 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         s.pop();
         let _ = writeln!(
             s,
-            "P(SLO): probability of meeting every SLO at the rate shown, over {} seed replication(s) x the engine model's error ({} residuals) where measured residuals apply, else the seed spread only{}\n",
+            "P(SLO): probability of meeting every SLO at the rate shown, over {} seed replication(s) x the engine model's error ({} residuals) where measured residuals apply, else the seed spread only; for the {} candidates near the frontier (the best {} by score, the Pareto front, the cheapest for the target){}\n",
             pc.replications,
             pc.residuals,
+            pc.candidates_with_p,
+            xpyd_sim::planner::NEAR_TOP,
             match pc.level {
                 Some(l) => format!("; sized to P >= {l}"),
                 None => String::new(),

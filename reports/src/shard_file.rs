@@ -187,7 +187,6 @@ struct SearchWire {
     max_rate_rps: Exact,
     at_max: Option<ProbeWire>,
     probes: u32,
-    p_meet_slo: Option<Exact>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -227,7 +226,6 @@ impl From<&Evaluation> for EvalWire {
                     max_rate_rps,
                     at_max,
                     probes,
-                    p_meet_slo,
                 } = s;
                 SearchWire {
                     max_rate_rps: Exact(*max_rate_rps),
@@ -256,7 +254,6 @@ impl From<&Evaluation> for EvalWire {
                         }
                     }),
                     probes: *probes,
-                    p_meet_slo: p_meet_slo.map(Exact),
                 }
             }),
         }
@@ -282,7 +279,6 @@ impl From<EvalWire> for Evaluation {
                     p_model: p.p_model.0,
                 }),
                 probes: s.probes,
-                p_meet_slo: s.p_meet_slo.map(|x| x.0),
             }),
         }
     }
@@ -326,7 +322,6 @@ mod tests {
                     max_rate_rps: x,
                     at_max: Some(probe(x)),
                     probes: 7,
-                    p_meet_slo: Some(x),
                 }),
             })
             .chain([Evaluation {
@@ -351,13 +346,7 @@ mod tests {
                     (
                         e.index,
                         e.bound_rps.to_bits(),
-                        s.map(|s| {
-                            (
-                                s.max_rate_rps.to_bits(),
-                                s.probes,
-                                s.p_meet_slo.map(f64::to_bits),
-                            )
-                        }),
+                        s.map(|s| (s.max_rate_rps.to_bits(), s.probes)),
                         p.map(|p| {
                             (
                                 p.ttft_ms[2].to_bits(),

@@ -107,6 +107,7 @@ fn a_higher_confidence_recommends_a_larger_deployment() {
         if f[status] != "evaluated" {
             continue;
         }
+        // Every candidate here is near the frontier (the best 10): each has its own.
         let pv: f64 = f[p].parse().unwrap();
         assert!((0.0..=1.0).contains(&pv), "{l}");
         if !f[at].is_empty() {

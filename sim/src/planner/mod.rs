@@ -572,17 +572,7 @@ pub fn evaluate(
                 let (sc, bound, pw) = &built[i];
                 let draws = ctx.draws_of(sc);
                 let d = draws.as_ref().and_then(|d| d.as_ref().ok());
-                let r = max_rate(sc, pw, *bound, ctx.precision, d).and_then(|mut out| {
-                    // The probability at the rate found: its probe and the replications.
-                    if let (Some(cs), Some(m)) = (&ctx.confidence, &out.at_max) {
-                        let reps = replicated(sc, pw, out.max_rate_rps, d, cs.replications)?;
-                        let runs: Vec<(bool, f64)> = std::iter::once((m.met, m.p_model))
-                            .chain(reps.iter().map(|r| (r.met, r.p_model)))
-                            .collect();
-                        out.p_meet_slo = Some(mean_p(&runs));
-                    }
-                    Ok(out)
-                });
+                let r = max_rate(sc, pw, *bound, ctx.precision, d);
                 progress(Progress::Candidate);
                 r
             })
@@ -663,8 +653,23 @@ pub fn finish(
             .collect::<Result<_, _>>()?,
     };
     let cost = |c: &Candidate, rate: f64| ctx.cost(c, ups[c.index].as_deref(), rate);
-    let results = assemble(candidates, evals, ctx.objective, &price, &cost)?;
+    let mut results = assemble(candidates, evals, ctx.objective, &price, &cost)?;
     let ranking = rank(&results, ctx.objective);
+    // The probability of each candidate near the frontier at its highest rate.
+    let near = match &ctx.confidence {
+        Some(_) => near_frontier(&results, &ranking, &cost),
+        None => Vec::new(),
+    };
+    if let Some(cs) = &ctx.confidence {
+        let ps: Vec<Result<f64, PlanError>> = in_pool(settings.jobs, || {
+            near.par_iter()
+                .map(|&i| candidate_p(ctx, cs, &results[i]))
+                .collect()
+        })?;
+        for (&i, p) in near.iter().zip(ps) {
+            results[i].p_meet_slo = Some(p?);
+        }
+    }
     let min_requests = (target * CONFIRM_LIFETIMES * ctx.lifetime_s()).ceil();
     let min_requests = min_requests.min(1e9) as u64;
     // Size candidate `i` whose unit sustains `rate` for the target, confirmed by the point
@@ -689,6 +694,7 @@ pub fn finish(
         Some(cs) => {
             let mut pc = PlanConfidence {
                 replications: cs.replications,
+                candidates_with_p: near.len(),
                 residuals: cs.residuals.source.clone(),
                 level: cs.level,
                 rates: Vec::new(),
@@ -738,9 +744,70 @@ pub fn finish(
     })
 }
 
-/// [`confident_rates`]' answer: per result its rate and probability at the confidence
-/// (`None`: not searched), and the simulations this took.
-type ConfidentRates = (Vec<Option<(f64, f64)>>, u32);
+/// One unit's highest rate meeting every SLO at a confidence and the probability there
+/// (`None`: not searched).
+type ConfidentRate = Option<(f64, f64)>;
+
+/// Candidates ranked in the best [`NEAR_TOP`] by score.
+pub const NEAR_TOP: usize = 10;
+
+/// The evaluated candidates near the frontier, whose probability of meeting the SLOs at
+/// their highest rate a plan reports: the best [`NEAR_TOP`] by score, those on the Pareto
+/// front (output tokens/s per GPU against tokens/s per user) and those whose deployment
+/// for the target rate costs no more than the cheapest (`cost` of a candidate at its
+/// rate); in result order. The others' probabilities are left out to keep the plan fast:
+/// at its highest rate a unit meets the SLOs by a hair, so its probability there tells
+/// little once it is far from the choice.
+pub fn near_frontier(
+    results: &[result::CandidateResult],
+    ranking: &[usize],
+    cost: &dyn Fn(&Candidate, f64) -> f64,
+) -> Vec<usize> {
+    let mut near = vec![false; results.len()];
+    for &i in ranking.iter().take(NEAR_TOP) {
+        near[i] = true;
+    }
+    for p in result::pareto(results) {
+        if p.on_front {
+            near[p.result] = true;
+        }
+    }
+    let c = |i: usize| cost(&results[i].candidate, results[i].max_rate_rps);
+    let cheapest = ranking.iter().map(|&i| c(i)).fold(f64::INFINITY, f64::min);
+    for &i in ranking {
+        if c(i) <= cheapest {
+            near[i] = true;
+        }
+    }
+    (0..results.len())
+        .filter(|&i| near[i] && results[i].status == Status::Evaluated)
+        .collect()
+}
+
+/// The probability that one unit of `r` meets every SLO at its highest rate: the rate
+/// search's probe there and the replications `1..n` at that rate.
+fn candidate_p(
+    ctx: &EvalContext,
+    cs: &ConfidenceSettings,
+    r: &result::CandidateResult,
+) -> Result<f64, PlanError> {
+    let Some(m) = &r.at_max else {
+        return Ok(0.0);
+    };
+    let (sc, _, pw) = probe_setup(ctx, &r.candidate)?;
+    let draws = ModelDraws::of(&cs.residuals, &sc);
+    let reps = replicated(
+        &sc,
+        &pw,
+        r.max_rate_rps,
+        draws.as_ref().ok(),
+        cs.replications,
+    )?;
+    let runs: Vec<(bool, f64)> = std::iter::once((m.met, m.p_model))
+        .chain(reps.iter().map(|x| (x.met, x.p_model)))
+        .collect();
+    Ok(mean_p(&runs))
+}
 
 /// Per result (in result order), the highest rate of one unit at which it meets every SLO
 /// with probability at least `level` and the probability there (`None`: not searched),
@@ -759,7 +826,7 @@ fn confident_rates(
     results: &[result::CandidateResult],
     cost: &dyn Fn(&Candidate, f64) -> f64,
     level: f64,
-) -> Result<ConfidentRates, PlanError> {
+) -> Result<(Vec<ConfidentRate>, u32), PlanError> {
     let cs = ctx.confidence.as_ref().expect("probabilities are on");
     let point_cost = |i: usize| cost(&results[i].candidate, results[i].max_rate_rps);
     let mut order: Vec<usize> = (0..results.len())
@@ -803,10 +870,13 @@ fn confident_rate(
     r: &result::CandidateResult,
     level: f64,
 ) -> Result<(f64, f64, u32), PlanError> {
-    if let Some(p) = r.p_meet_slo
-        && p >= level
-    {
-        return Ok((r.max_rate_rps, p, 0));
+    // Its probability at the point-estimate rate (already known near the frontier).
+    let (p0, extra) = match r.p_meet_slo {
+        Some(p) => (p, 0),
+        None => (candidate_p(ctx, cs, r)?, cs.replications - 1),
+    };
+    if p0 >= level {
+        return Ok((r.max_rate_rps, p0, extra));
     }
     let (sc, _, pw) = probe_setup(ctx, &r.candidate)?;
     let draws = ModelDraws::of(&cs.residuals, &sc);
@@ -825,7 +895,7 @@ fn confident_rate(
     Ok((
         out.max_rate_rps,
         out.at_max.map_or(0.0, |m| m.p_model),
-        out.probes * cs.replications,
+        out.probes * cs.replications + extra,
     ))
 }
 

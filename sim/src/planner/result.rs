@@ -164,8 +164,8 @@ pub struct CandidateResult {
     pub at_max: Option<ProbeMetrics>,
     /// Simulations run for it (0 when pruned).
     pub probes: u32,
-    /// Probability of meeting every SLO at `max_rate_rps` (`None`: pruned, infeasible or
-    /// probabilities off).
+    /// Probability of meeting every SLO at `max_rate_rps` (`None`: pruned, infeasible,
+    /// not near the frontier, or probabilities off; see [`super::near_frontier`]).
     pub p_meet_slo: Option<f64>,
 }
 
@@ -271,7 +271,6 @@ pub fn assemble(
             r.max_rate_rps = s.max_rate_rps;
             r.at_max = s.at_max.clone();
             r.probes = s.probes;
-            r.p_meet_slo = s.p_meet_slo;
         }
         out.push(r);
     }
@@ -353,6 +352,9 @@ pub struct Recommendation {
 pub struct PlanConfidence {
     /// Seed replications per probability, the run itself included.
     pub replications: u32,
+    /// Candidates whose probability at their highest rate was evaluated (those near the
+    /// frontier, [`super::near_frontier`]).
+    pub candidates_with_p: usize,
     /// The residual file (`builtin`: the shipped one).
     pub residuals: String,
     /// The probability sized to (`None`: the point estimate).
@@ -403,8 +405,14 @@ impl Plan {
     /// against tokens/s per user, in result order, each marked when no other point is at
     /// least as good on both axes and better on one (the Pareto front).
     pub fn pareto(&self) -> Vec<ParetoPoint> {
-        let pts: Vec<(usize, f64, f64)> = self
-            .results
+        pareto(&self.results)
+    }
+}
+
+/// [`Plan::pareto`] of `results`.
+pub fn pareto(results: &[CandidateResult]) -> Vec<ParetoPoint> {
+    {
+        let pts: Vec<(usize, f64, f64)> = results
             .iter()
             .enumerate()
             .filter_map(|(i, r)| {

@@ -91,10 +91,6 @@ pub struct SearchOutcome {
     pub at_max: Option<ProbeMetrics>,
     /// Simulations run.
     pub probes: u32,
-    /// Probability of meeting every SLO at `max_rate_rps` over seed replications and the
-    /// engine model's error (`None`: infeasible, or probabilities off).
-    #[serde(default)]
-    pub p_meet_slo: Option<f64>,
 }
 
 /// The workload of a probe: the scenario's, cut to a length that depends on the rate.
@@ -206,7 +202,6 @@ pub fn max_rate_with(
             max_rate_rps: 0.0,
             at_max: None,
             probes,
-            p_meet_slo: None,
         });
     }
     let ratio = 1.0 + precision.max(1e-4);
@@ -246,7 +241,6 @@ pub fn max_rate_with(
         max_rate_rps: best.as_ref().map_or(0.0, |m| m.rate_rps),
         at_max: best,
         probes,
-        p_meet_slo: None,
     })
 }
 
