@@ -8,7 +8,7 @@
 //! intervals and probabilities, [`crate::interval`]): each parameter is assigned the
 //! latency it drives ([`EngineParam::metric`]: TTFT for prefill-scale, frontend-ms,
 //! moe-eager-layer-us and mxfp4-compute-scale; TPOT for the per-step and per-sequence
-//! costs, decode-scale and mxfp4-memory-scale), and its ends are the value times the
+//! costs, decode-scale, mxfp4-memory-scale and mxfp4-layer-us), and its ends are the value times the
 //! 90% model-error factors of that latency, `exp(lo)` and `exp(hi)` with `(lo, hi)` the
 //! offsets of `ln(true / predicted)` ([`crate::interval::offsets`]). For cpu-overlap
 //! (the share of CPU time hidden) the exposed share `1 - overlap` is scaled instead.
@@ -63,6 +63,8 @@ pub enum EngineParam {
     Mxfp4ComputeScale,
     /// `mxfp4-memory-scale`.
     Mxfp4MemoryScale,
+    /// `mxfp4-layer-us`.
+    Mxfp4LayerUs,
 }
 
 /// Which end of a parameter's interval.
@@ -77,7 +79,7 @@ pub enum End {
 
 impl EngineParam {
     /// Every parameter, in report order.
-    pub const ALL: [EngineParam; 11] = [
+    pub const ALL: [EngineParam; 12] = [
         EngineParam::PrefillScale,
         EngineParam::DecodeScale,
         EngineParam::StepOverheadMs,
@@ -89,6 +91,7 @@ impl EngineParam {
         EngineParam::MoeEagerLayerUs,
         EngineParam::Mxfp4ComputeScale,
         EngineParam::Mxfp4MemoryScale,
+        EngineParam::Mxfp4LayerUs,
     ];
 
     /// Its name in profiles.
@@ -105,6 +108,7 @@ impl EngineParam {
             EngineParam::MoeEagerLayerUs => "moe-eager-layer-us",
             EngineParam::Mxfp4ComputeScale => "mxfp4-compute-scale",
             EngineParam::Mxfp4MemoryScale => "mxfp4-memory-scale",
+            EngineParam::Mxfp4LayerUs => "mxfp4-layer-us",
         }
     }
 
@@ -121,7 +125,8 @@ impl EngineParam {
             | EngineParam::CpuOverlap
             | EngineParam::LayerFloorUs
             | EngineParam::AllreduceLatencyUs
-            | EngineParam::Mxfp4MemoryScale => ResidualMetric::Tpot,
+            | EngineParam::Mxfp4MemoryScale
+            | EngineParam::Mxfp4LayerUs => ResidualMetric::Tpot,
         }
     }
 
@@ -139,6 +144,7 @@ impl EngineParam {
             EngineParam::MoeEagerLayerUs => p.moe_eager_layer_us,
             EngineParam::Mxfp4ComputeScale => p.mxfp4_compute_scale,
             EngineParam::Mxfp4MemoryScale => p.mxfp4_memory_scale,
+            EngineParam::Mxfp4LayerUs => p.mxfp4_layer_us,
         }
     }
 
@@ -155,6 +161,7 @@ impl EngineParam {
             EngineParam::MoeEagerLayerUs => &mut p.moe_eager_layer_us,
             EngineParam::Mxfp4ComputeScale => &mut p.mxfp4_compute_scale,
             EngineParam::Mxfp4MemoryScale => &mut p.mxfp4_memory_scale,
+            EngineParam::Mxfp4LayerUs => &mut p.mxfp4_layer_us,
         };
         *f = v;
     }
