@@ -172,20 +172,16 @@ pub fn log_interval(value: f64, seeds: &[f64], model: Option<(f64, f64)>) -> Int
 /// A share's interval (in `[0, 1]`), additive: `value`, the replications' values and the
 /// share at the model error's ends `(at_lo, at_hi)` (either order).
 pub fn share_interval(value: f64, seeds: &[f64], model: Option<(f64, f64)>) -> Interval {
-    let hs = seed_half_width(seeds);
-    let (a, b) = model.unwrap_or((value, value));
-    let below = (value - a.min(b).min(value)).hypot(hs);
-    let above = (a.max(b).max(value) - value).hypot(hs);
+    let r = rate_interval(value, seeds, model);
     Interval {
-        value,
-        lo: (value - below).max(0.0),
-        hi: (value + above).min(1.0),
-        level: LEVEL,
+        hi: r.hi.min(1.0),
+        ..r
     }
 }
 
-/// A rate's interval (positive, unbounded above), additive: as [`share_interval`] but
-/// clamped at 0 only.
+/// A rate's interval (positive, unbounded above), additive: `value`, the replications'
+/// values and the rate at the model error's ends `(at_lo, at_hi)` (either order), clamped
+/// at 0.
 pub fn rate_interval(value: f64, seeds: &[f64], model: Option<(f64, f64)>) -> Interval {
     let hs = seed_half_width(seeds);
     let (a, b) = model.unwrap_or((value, value));

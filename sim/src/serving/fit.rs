@@ -394,6 +394,33 @@ fn round_params(p: EngineParams) -> EngineParams {
     }
 }
 
+/// The k-fold check: `usable` dealt round-robin into `opts.folds` folds, each fold
+/// replayed with the parameters `fit` finds on the other folds; the held-out rows in
+/// input order (none when `opts.folds < 2`).
+pub(super) fn k_fold_rows(
+    usable: &[MeasuredRun],
+    opts: &FitOptions,
+    fit: impl Fn(&[MeasuredRun]) -> Result<EngineParams, ScenarioError>,
+) -> Result<Vec<Row>, ScenarioError> {
+    if opts.folds < 2 {
+        return Ok(Vec::new());
+    }
+    let mut held: Vec<(usize, Row)> = Vec::new();
+    for k in 0..opts.folds {
+        let (train, test): (Vec<_>, Vec<_>) = usable
+            .iter()
+            .enumerate()
+            .partition(|(i, _)| i % opts.folds != k);
+        let train: Vec<MeasuredRun> = train.into_iter().map(|(_, r)| r.clone()).collect();
+        let params = fit(&train)?;
+        let test_runs: Vec<MeasuredRun> = test.iter().map(|(_, r)| (*r).clone()).collect();
+        let rows = replay_with(&test_runs, &params, &opts.replay)?;
+        held.extend(test.iter().map(|(i, _)| *i).zip(rows));
+    }
+    held.sort_by_key(|(i, _)| *i);
+    Ok(held.into_iter().map(|(_, r)| r).collect())
+}
+
 /// Whether `model` (a catalog id or a Hugging Face id) is a mixture of experts; unknown
 /// models count as dense.
 pub(super) fn is_moe(model: &str) -> bool {
@@ -511,23 +538,9 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
             });
             continue;
         }
-        let mut checked_rows = Vec::new();
-        if opts.folds >= 2 {
-            let mut held: Vec<(usize, Row)> = Vec::new();
-            for k in 0..opts.folds {
-                let (train, test): (Vec<_>, Vec<_>) = usable
-                    .iter()
-                    .enumerate()
-                    .partition(|(i, _)| i % opts.folds != k);
-                let train: Vec<MeasuredRun> = train.into_iter().map(|(_, r)| r.clone()).collect();
-                let (params, _) = descend(&train, opts.rounds, &opts.replay)?;
-                let test_runs: Vec<MeasuredRun> = test.iter().map(|(_, r)| (*r).clone()).collect();
-                let rows = replay_with(&test_runs, &params, &opts.replay)?;
-                held.extend(test.iter().map(|(i, _)| *i).zip(rows));
-            }
-            held.sort_by_key(|(i, _)| *i);
-            checked_rows = held.into_iter().map(|(_, r)| r).collect();
-        }
+        let checked_rows = k_fold_rows(&usable, opts, |train| {
+            Ok(descend(train, opts.rounds, &opts.replay)?.0)
+        })?;
         let (params, loss_fitted) = descend(&usable, opts.rounds, &opts.replay)?;
         let bound = suspect(&params);
         let checked = errors_by_mode(&checked_rows);

@@ -28,8 +28,8 @@
 //! `skipped`), as do engines the term does not apply to; a fit at a bound of the term's
 //! range is reported and not written (the term would be absorbing another error).
 
-use super::fit::{GroupFit, MIN_ROWS, errors_by_mode, is_moe, loss, replay_with};
-use super::replay::{Row, layer_key};
+use super::fit::{GroupFit, MIN_ROWS, errors_by_mode, is_moe, k_fold_rows, loss, replay_with};
+use super::replay::layer_key;
 use super::{FitOptions, MeasuredRun};
 use crate::scenario::ScenarioError;
 use std::collections::BTreeMap;
@@ -244,23 +244,9 @@ pub fn fit_moe_term(
             fits.push(fit);
             continue;
         }
-        let mut checked = Vec::new();
-        if opts.folds >= 2 {
-            let mut by_index: Vec<(usize, Row)> = Vec::new();
-            for k in 0..opts.folds {
-                let (train, test): (Vec<_>, Vec<_>) = usable
-                    .iter()
-                    .enumerate()
-                    .partition(|(j, _)| j % opts.folds != k);
-                let train: Vec<MeasuredRun> = train.into_iter().map(|(_, r)| r.clone()).collect();
-                let (params, _) = descend_term(term, &train, &held, opts)?;
-                let test_runs: Vec<MeasuredRun> = test.iter().map(|(_, r)| (*r).clone()).collect();
-                let rows = replay_with(&test_runs, &params, &opts.replay)?;
-                by_index.extend(test.iter().map(|(j, _)| *j).zip(rows));
-            }
-            by_index.sort_by_key(|(j, _)| *j);
-            checked = by_index.into_iter().map(|(_, r)| r).collect();
-        }
+        let checked = k_fold_rows(&usable, opts, |train| {
+            Ok(descend_term(term, train, &held, opts)?.0)
+        })?;
         let (params, loss_fitted) = descend_term(term, &usable, &held, opts)?;
         let source = format!(
             "{}; {} fitted on {} runs of {} ({}-fold check), the rest held",
