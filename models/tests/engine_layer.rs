@@ -44,6 +44,10 @@ const LAYER: EngineParams = EngineParams {
     mxfp4_compute_scale: 1.0,
     mxfp4_memory_scale: 1.0,
     mxfp4_layer_us: 0.0,
+    fp8_moe_roofline: false,
+    fp8_moe_compute_scale: 1.0,
+    fp8_moe_memory_scale: 1.0,
+    fp8_moe_layer_us: 0.0,
 };
 
 #[test]
@@ -268,6 +272,81 @@ fn mxfp4_scales_act_on_mxfp4_routed_experts_only() {
                     "{arch}"
                 );
             }
+        }
+    }
+}
+
+/// The `fp8-moe-*` terms act only where `fp8-moe-roofline` is set and only on FP8 routed
+/// experts: there the MoE layers leave the profile's tables for the roofline times the
+/// terms (a memory scale raises a memory-bound decode step, the fixed time adds once per
+/// MoE layer, the term is labelled fitted); without the flag, and for BF16-expert, MXFP4
+/// or dense models, every step is bit-identical.
+#[test]
+fn fp8_moe_terms_price_fp8_experts_only_when_set() {
+    let on = |arch: &str, weights: Dtype, engine: EngineParams| {
+        CostModel::new(
+            ModelArch::builtin(arch).unwrap(),
+            GpuSpec::builtin("h200").unwrap(),
+            2,
+            weights,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        )
+        .with_engine(Some(engine))
+    };
+    let terms = |roofline: bool, memory: f64, layer_us: f64| EngineParams {
+        fp8_moe_roofline: roofline,
+        fp8_moe_memory_scale: memory,
+        fp8_moe_layer_us: layer_us,
+        ..EngineParams::NEUTRAL
+    };
+    let decode = StepShape::decode_batch(16, 3000);
+    let prompt = StepShape::prefill_chunk(4096, 0);
+    let gemm = |e: EngineParams, s: &StepShape| {
+        on("qwen3-235b-a22b", Dtype::Fp8, e)
+            .step(s)
+            .breakdown
+            .gemm_s
+    };
+    // Without the flag the scales are inert: the tables, bit for bit.
+    for s in [&decode, &prompt] {
+        assert_eq!(
+            gemm(terms(false, 3.0, 200.0), s).to_bits(),
+            gemm(EngineParams::NEUTRAL, s).to_bits()
+        );
+    }
+    // With it: the roofline (a different number from the tables), the memory scale
+    // raising a decode step, and 94 MoE layers x 100 us of fixed time on any step (a
+    // long prompt's GEMM terms run at sustained clocks: up to 1% more).
+    let roof = gemm(terms(true, 1.0, 0.0), &decode);
+    assert_ne!(
+        roof.to_bits(),
+        gemm(EngineParams::NEUTRAL, &decode).to_bits()
+    );
+    assert!(gemm(terms(true, 2.0, 0.0), &decode) > roof * 1.3);
+    for s in [&decode, &prompt] {
+        let extra = gemm(terms(true, 1.0, 100.0), s) - gemm(terms(true, 1.0, 0.0), s);
+        assert!(
+            (94.0 * 100e-6 - 1e-12..94.0 * 101e-6).contains(&extra),
+            "{extra}"
+        );
+    }
+    let c = on("qwen3-235b-a22b", Dtype::Fp8, terms(true, 2.0, 0.0));
+    assert!(c.step(&decode).sources.gemm != TermSource::Calibrated);
+    // BF16 experts, MXFP4 experts and a dense FP8 model: unchanged, bit for bit.
+    for (arch, w) in [
+        ("qwen3-235b-a22b", Dtype::Bf16),
+        ("gpt-oss-120b", Dtype::Bf16),
+        ("qwen3-32b", Dtype::Fp8),
+    ] {
+        for s in [&decode, &prompt] {
+            assert_eq!(
+                on(arch, w, terms(true, 2.0, 100.0))
+                    .step_seconds(s)
+                    .to_bits(),
+                on(arch, w, EngineParams::NEUTRAL).step_seconds(s).to_bits(),
+                "{arch}"
+            );
         }
     }
 }

@@ -214,11 +214,14 @@ pub fn write_report(
             .total_cmp(&a.goodput_rps_per_gpu.unwrap_or(0.0))
             .then(a.index.cmp(&b.index))
     });
+    // P(meet every SLO) is computed near the frontier only (`xpyd plan` without
+    // `--intervals off`): a column when any candidate has one.
+    let with_p = ranked.iter().any(|c| c.p_meet_slo.is_some());
     let rows: Vec<Vec<String>> = ranked
         .iter()
         .take(10)
         .map(|c| {
-            vec![
+            let mut row = vec![
                 c.index.to_string(),
                 c.mode.clone(),
                 c.gpu.clone(),
@@ -230,7 +233,11 @@ pub fn write_report(
                 c.max_rate_rps.map_or("-".into(), |r| format!("{r:.3}")),
                 c.goodput_rps_per_gpu
                     .map_or("-".into(), |r| format!("{r:.4}")),
-            ]
+            ];
+            if with_p {
+                row.push(c.p_meet_slo.map_or("-".into(), |p| format!("{p:.3}")));
+            }
+            row
         })
         .collect();
     let counts = |s: &str| inp.candidates.iter().filter(|c| c.status == s).count();
@@ -241,21 +248,22 @@ pub fn write_report(
         counts("infeasible"),
         counts("pruned")
     ));
-    numbers.push_str(&html::table(
-        &[
-            "index",
-            "mode",
-            "GPU",
-            "unit",
-            "GPUs per unit",
-            "token budget",
-            "max seqs",
-            "router",
-            "max rate (req/s)",
-            "goodput (req/s per GPU)",
-        ],
-        &rows,
-    ));
+    let mut head = vec![
+        "index",
+        "mode",
+        "GPU",
+        "unit",
+        "GPUs per unit",
+        "token budget",
+        "max seqs",
+        "router",
+        "max rate (req/s)",
+        "goodput (req/s per GPU)",
+    ];
+    if with_p {
+        head.push("P(meet every SLO)");
+    }
+    numbers.push_str(&html::table(&head, &rows));
     let rec = match &inp.recommendation {
         Some(r) => {
             let shape = r.shape().to_string();
@@ -263,7 +271,7 @@ pub fn write_report(
                 "<p>SLOs met in the confirming run: {}</p>\n",
                 html::verdict(r.slo_met)
             );
-            h.push_str(&html::key_values(&[
+            let mut kv = vec![
                 (
                     "deployment".into(),
                     format!("{} {} on {} x {}", r.backend, r.mode, r.gpus, r.gpu),
@@ -331,7 +339,9 @@ pub fn write_report(
                     "replay".into(),
                     "xpyd run DIR/recommended.toml; manifests in DIR/manifests/".into(),
                 ),
-            ]));
+            ];
+            kv.extend(probability_rows(r));
+            h.push_str(&html::key_values(&kv));
             h
         }
         None => html::para("No recommendation: no candidate met the SLOs."),
@@ -361,6 +371,48 @@ pub fn write_report(
     let p = dir.join("report.html");
     crate::atomic::write_file(&p, page.as_bytes())?;
     Ok(vec![p])
+}
+
+/// The recommendation's probability of meeting every SLO and, with `--confidence`, what
+/// sizing to it bought (no rows with `--intervals off`).
+fn probability_rows(r: &RecommendationFile) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(p) = &r.p_meet_slo {
+        let error = match (&p.model_error, &p.note) {
+            (Some(g), _) => format!("seed spread and the {g} model error"),
+            (None, Some(why)) => format!("seed spread only ({why})"),
+            (None, None) => "seed spread only".to_string(),
+        };
+        out.push((
+            "P(meet every SLO)".into(),
+            format!(
+                "{:.3} ({} of {} seed replications met them as simulated; {error})",
+                p.p_meet_slo, p.seeds_met, p.replications
+            ),
+        ));
+    }
+    if let Some(c) = &r.confidence {
+        let reached = if c.level_met {
+            "reached"
+        } else {
+            "NOT reached"
+        };
+        let mut text = format!("sized to P ≥ {}: {reached}", c.level);
+        if let Some(q) = &c.point_estimate_recommendation {
+            let p = q.p_meet_slo.map_or("-".to_string(), |p| format!("{p:.3}"));
+            text.push_str(&format!(
+                "; the point-estimate recommendation {} on {} GPUs has P = {p}, the confidence adds {} GPU(s)",
+                q.deployment,
+                q.gpus,
+                c.extra_gpus.unwrap_or(0)
+            ));
+            if let Some(u) = c.extra_usd_per_hour {
+                text.push_str(&format!(" ({u:+.2} USD per hour)"));
+            }
+        }
+        out.push(("confidence".into(), text));
+    }
+    out
 }
 
 /// The end of `xpyd plan`: `assumptions.json` of the recommended deployment (when there

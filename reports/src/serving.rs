@@ -221,7 +221,7 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             .map_or_else(|| "default".to_owned(), |b| b.to_string());
         let _ = writeln!(
             s,
-            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}  moe-eager-layer-us {:.1}  mxfp4-compute-scale {:.2}  mxfp4-memory-scale {:.2}  mxfp4-layer-us {:.0}",
+            "{name}: {} runs, loss {:.4} -> {:.4}\n  prefill-scale {:.4}  decode-scale {:.4}  step-overhead-ms {:.2}  per-seq-overhead-us {:.1}  cpu-overlap {:.2}  frontend-ms {:.2}  max-batched-tokens {budget}\n  layer-floor-us {:.1}  allreduce-latency-us {:.1}  async-scheduling {}  moe-eager-layer-us {:.1}  mxfp4-compute-scale {:.2}  mxfp4-memory-scale {:.2}  mxfp4-layer-us {:.0}{}",
             p.fitted_rows,
             g.loss_neutral,
             g.loss_fitted,
@@ -238,6 +238,14 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.mxfp4_compute_scale,
             e.mxfp4_memory_scale,
             e.mxfp4_layer_us,
+            if e.fp8_moe_roofline {
+                format!(
+                    "\n  fp8-moe-compute-scale {:.2}  fp8-moe-memory-scale {:.2}  fp8-moe-layer-us {:.0}",
+                    e.fp8_moe_compute_scale, e.fp8_moe_memory_scale, e.fp8_moe_layer_us
+                )
+            } else {
+                String::new()
+            },
         );
         for b in &g.suspect {
             let _ = writeln!(
@@ -253,7 +261,8 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
         };
         let moe = p.moe_checked.iter().map(|c| (moe_what, c));
         let mxfp4 = p.mxfp4_checked.iter().map(|c| ("MXFP4, held out", c));
-        for (what, c) in held.chain(moe).chain(mxfp4) {
+        let fp8 = p.fp8_moe_checked.iter().map(|c| ("FP8 MoE, held out", c));
+        for (what, c) in held.chain(moe).chain(mxfp4).chain(fp8) {
             let _ = writeln!(
                 s,
                 "  {what:<15} {:<13} {:>4} rows  TTFT |err| median {} p90 {}  TPOT |err| median {} p90 {}",

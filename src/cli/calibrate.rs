@@ -43,7 +43,7 @@ enum CalibrateCmd {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("moe_term").args(["moe_eager", "mxfp4_experts"])))]
+#[command(group(clap::ArgGroup::new("moe_term").args(["moe_eager", "mxfp4_experts", "fp8_experts"])))]
 struct FitEngineArgs {
     /// Measured serving runs (the formats of `xpyd validate --serving`).
     #[arg(value_name = "FILE", required = true, num_args = 1..)]
@@ -78,7 +78,14 @@ struct FitEngineArgs {
     /// ones replaced.
     #[arg(long, conflicts_with_all = ["include_moe", "by_version", "rounds", "moe_eager"])]
     mxfp4_experts: bool,
-    /// With --moe-eager or --mxfp4-experts: the profiles to start from (default: the
+    /// Fit only the FP8 experts' speed relative to the roofline (`fp8-moe-compute-scale`,
+    /// `fp8-moe-memory-scale`, `fp8-moe-layer-us`, pricing them instead of the
+    /// profile's expert tables) of each profile of --base on the runs with FP8 routed
+    /// experts (DeepSeek, Qwen3-MoE FP8) that replay with it, every other parameter
+    /// held; write every profile of --base, the fitted ones replaced.
+    #[arg(long, conflicts_with_all = ["include_moe", "by_version", "rounds", "moe_eager", "mxfp4_experts"])]
+    fp8_experts: bool,
+    /// With --moe-eager, --mxfp4-experts or --fp8-experts: the profiles to start from (default: the
     /// built-in ones).
     #[arg(long, value_name = "FILE", requires = "moe_term")]
     base: Option<PathBuf>,
@@ -167,6 +174,8 @@ fn fit_engine(a: FitEngineArgs) -> Result<()> {
         Some(serving::MoeTerm::EagerFloor)
     } else if a.mxfp4_experts {
         Some(serving::MoeTerm::Mxfp4Experts)
+    } else if a.fp8_experts {
+        Some(serving::MoeTerm::Fp8Experts)
     } else {
         None
     };

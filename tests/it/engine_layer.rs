@@ -392,6 +392,69 @@ fn fit_engine_mxfp4_experts_fits_the_mxfp4_scales_only() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `fit-engine --fp8-experts` on 9 real vLLM H200 Qwen3-235B-A22B FP8 runs (TP 2 and 4,
+/// rows of `../shared/reference/engine-benchmarks/silicon_sample_train.csv`): only the
+/// vLLM H200 profile's `fp8-moe-*` terms move, it prices the FP8 experts by them
+/// (`fp8-moe-roofline`), the weight-reading scale lands above 1 (the runs' decode steps
+/// at TP 2 take about 1.5 times the calibrated kernels'), the fit does not raise the loss,
+/// and every other profile is written as it was.
+#[test]
+fn fit_engine_fp8_experts_fits_the_fp8_terms_only() {
+    let dir = tmpdir("fit-fp8-moe");
+    let out = dir.join("engine.json");
+    let fixture = "tests/fixtures/serving/vllm_h200_qwen3_235b.csv";
+    let o = fit_on(
+        fixture,
+        &[
+            "--fp8-experts",
+            "--folds",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("fp8-moe-memory-scale"),
+        "{}",
+        stdout(&o)
+    );
+    let file = xpyd_models::EngineProfiles::parse(&std::fs::read_to_string(&out).unwrap())
+        .expect("the written profiles parse");
+    let builtin = xpyd_models::engine::builtin_profiles();
+    assert_eq!(file.profiles.len(), builtin.profiles.len());
+    for (p, b) in file.profiles.iter().zip(&builtin.profiles) {
+        assert_eq!(p.key(), b.key());
+        if p.key() == "vllm/h200" {
+            assert_eq!(p.fp8_moe_fitted_rows, 9);
+            assert!(p.params.fp8_moe_roofline);
+            assert!(p.params.fp8_moe_memory_scale > 1.2, "{:?}", p.params);
+            let held = xpyd_models::EngineParams {
+                fp8_moe_roofline: b.params.fp8_moe_roofline,
+                fp8_moe_compute_scale: b.params.fp8_moe_compute_scale,
+                fp8_moe_memory_scale: b.params.fp8_moe_memory_scale,
+                fp8_moe_layer_us: b.params.fp8_moe_layer_us,
+                ..p.params.clone()
+            };
+            assert_eq!(held, b.params, "only the FP8 expert terms may move");
+        } else {
+            assert_eq!(p.params, b.params, "{}", p.key());
+        }
+    }
+    let v = fit_moe_json(fixture, "--fp8-experts");
+    let g = &v[0];
+    assert_eq!(g["engine"], "vllm");
+    assert!(g["loss_fitted"].as_f64().unwrap() <= g["loss_neutral"].as_f64().unwrap() + 1e-9);
+    let o = xpyd(&[
+        "calibrate",
+        "fit-engine",
+        "x.csv",
+        "--fp8-experts",
+        "--mxfp4-experts",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
 #[test]
 fn cost_engine_labels_the_overhead_fitted() {
     let o = xpyd(&[

@@ -119,6 +119,20 @@ fn a_higher_confidence_recommends_a_larger_deployment() {
     assert_eq!(searched, c["candidates_searched"].as_u64().unwrap());
     let pareto = std::fs::read_to_string(out.join("pareto.csv")).unwrap();
     assert!(pareto.lines().next().unwrap().ends_with(",p_meet_slo"));
+
+    // The HTML report says the same: a probability column and the confidence's sizing.
+    let o = xpyd(&["report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<th>P(meet every SLO)</th>"),
+        "no probability"
+    );
+    assert!(html.contains("sized to P ≥ 0.9: reached"), "no confidence");
+    assert!(
+        html.contains("vllm/h100/aggregated model error"),
+        "no model error"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -210,6 +210,9 @@ struct MoeConsts {
     /// The routed experts are MXFP4 (the engine layer's MXFP4 scales apply to their
     /// roofline time).
     mxfp4: bool,
+    /// The routed experts are FP8 (the engine layer's `fp8-moe-*` terms, where set,
+    /// price them by the roofline).
+    fp8: bool,
 }
 
 /// Step cost of one instance: a model on TP GPUs of one kind.
@@ -392,6 +395,7 @@ impl CostModel {
                 router: Gemm { n: e, k: h },
                 shared,
                 mxfp4: m.expert_weights == crate::arch::ExpertWeights::Mxfp4,
+                fp8: m.expert_weights.row_dtype(weights) == crate::ExpertDtype::Fp8,
             }
         });
 

@@ -133,26 +133,38 @@ impl CostModel {
         let compute = pairs * c.expert_flops / self.gemm_flops_per_s;
         let memory =
             (touched * c.expert_weight_bytes + pairs * c.expert_act_bytes) / self.mem_bytes_per_s;
-        // Grouped gate/up and down GEMMs: two kernels; MXFP4 experts at the engine's
-        // speed relative to this roofline where no profile measured them.
-        let (cs, ms, fixed) = self.mxfp4_scales(c);
+        // Grouped gate/up and down GEMMs: two kernels; MXFP4 and FP8 experts at the
+        // engine's speed relative to this roofline where its layer says so.
+        let (cs, ms, fixed) = self.expert_scales(c);
         let routed = (compute * cs).max(memory * ms) + fixed + 2.0 * self.eff.kernel_latency_s;
         let shared: f64 = c.shared.iter().map(|&g| self.gemm(m, g, self.wbytes)).sum();
         router + routed + shared
     }
 
-    /// The engine layer's MXFP4 compute and memory scales and fixed seconds per layer for
-    /// MXFP4 routed experts priced by this roofline (1, 1, 0 for other formats, without
-    /// an engine layer, or where the profile measured the experts).
-    fn mxfp4_scales(&self, c: &MoeConsts) -> (f64, f64, f64) {
+    /// The engine layer's compute and memory scales and fixed seconds per layer for the
+    /// routed experts priced by this roofline: the MXFP4 terms for MXFP4 experts where
+    /// the profile did not measure them, the `fp8-moe-*` terms for FP8 experts where the
+    /// layer sets `fp8-moe-roofline`; (1, 1, 0) otherwise and without an engine layer.
+    fn expert_scales(&self, c: &MoeConsts) -> (f64, f64, f64) {
         match &self.engine {
             Some(e) if c.mxfp4 && !self.cal.as_ref().is_some_and(|k| k.v2.moe_covered()) => (
                 e.mxfp4_compute_scale,
                 e.mxfp4_memory_scale,
                 e.mxfp4_layer_us * 1e-6,
             ),
+            Some(e) if self.fp8_moe_roofline(c) => (
+                e.fp8_moe_compute_scale,
+                e.fp8_moe_memory_scale,
+                e.fp8_moe_layer_us * 1e-6,
+            ),
             _ => (1.0, 1.0, 0.0),
         }
+    }
+
+    /// Whether the engine layer prices these FP8 routed experts by the roofline with its
+    /// `fp8-moe-*` terms, over the profile's tables.
+    pub(super) fn fp8_moe_roofline(&self, c: &MoeConsts) -> bool {
+        c.fp8 && self.engine.as_ref().is_some_and(|e| e.fp8_moe_roofline)
     }
 
     /// Prefill (causal, chunked) attention of all layers, seconds.

@@ -179,6 +179,14 @@ impl CostModel {
         m_all: f64,
         sustained: bool,
     ) -> (f64, TermSource) {
+        if self.fp8_moe_roofline(c) {
+            // The engine's FP8 expert kernels, not the ones the profile measured: the
+            // roofline times the engine layer's fitted terms.
+            return (
+                self.moe_layers * self.moe_seconds(c, m, m_all),
+                TermSource::Fitted,
+            );
+        }
         let gaps = cal.gap_s * cal.v2.moe_kernels;
         let i = usize::from(sustained);
         let s = match &cal.v2.moe_split {

@@ -7,8 +7,9 @@
 //! so the ends come from the engine model's residual quantiles (the same residuals as the
 //! intervals and probabilities, [`crate::interval`]): each parameter is assigned the
 //! latency it drives ([`EngineParam::metric`]: TTFT for prefill-scale, frontend-ms,
-//! moe-eager-layer-us and mxfp4-compute-scale; TPOT for the per-step and per-sequence
-//! costs, decode-scale, mxfp4-memory-scale and mxfp4-layer-us), and its ends are the value times the
+//! moe-eager-layer-us, mxfp4-compute-scale and fp8-moe-compute-scale; TPOT for the
+//! per-step and per-sequence costs, decode-scale, mxfp4-memory-scale, mxfp4-layer-us,
+//! fp8-moe-memory-scale and fp8-moe-layer-us), and its ends are the value times the
 //! 90% model-error factors of that latency, `exp(lo)` and `exp(hi)` with `(lo, hi)` the
 //! offsets of `ln(true / predicted)` ([`crate::interval::offsets`]). For cpu-overlap
 //! (the share of CPU time hidden) the exposed share `1 - overlap` is scaled instead.
@@ -65,6 +66,12 @@ pub enum EngineParam {
     Mxfp4MemoryScale,
     /// `mxfp4-layer-us`.
     Mxfp4LayerUs,
+    /// `fp8-moe-compute-scale`.
+    Fp8MoeComputeScale,
+    /// `fp8-moe-memory-scale`.
+    Fp8MoeMemoryScale,
+    /// `fp8-moe-layer-us`.
+    Fp8MoeLayerUs,
 }
 
 /// Which end of a parameter's interval.
@@ -79,7 +86,7 @@ pub enum End {
 
 impl EngineParam {
     /// Every parameter, in report order.
-    pub const ALL: [EngineParam; 12] = [
+    pub const ALL: [EngineParam; 15] = [
         EngineParam::PrefillScale,
         EngineParam::DecodeScale,
         EngineParam::StepOverheadMs,
@@ -92,6 +99,9 @@ impl EngineParam {
         EngineParam::Mxfp4ComputeScale,
         EngineParam::Mxfp4MemoryScale,
         EngineParam::Mxfp4LayerUs,
+        EngineParam::Fp8MoeComputeScale,
+        EngineParam::Fp8MoeMemoryScale,
+        EngineParam::Fp8MoeLayerUs,
     ];
 
     /// Its name in profiles.
@@ -109,6 +119,9 @@ impl EngineParam {
             EngineParam::Mxfp4ComputeScale => "mxfp4-compute-scale",
             EngineParam::Mxfp4MemoryScale => "mxfp4-memory-scale",
             EngineParam::Mxfp4LayerUs => "mxfp4-layer-us",
+            EngineParam::Fp8MoeComputeScale => "fp8-moe-compute-scale",
+            EngineParam::Fp8MoeMemoryScale => "fp8-moe-memory-scale",
+            EngineParam::Fp8MoeLayerUs => "fp8-moe-layer-us",
         }
     }
 
@@ -118,7 +131,8 @@ impl EngineParam {
             EngineParam::PrefillScale
             | EngineParam::FrontendMs
             | EngineParam::MoeEagerLayerUs
-            | EngineParam::Mxfp4ComputeScale => ResidualMetric::Ttft,
+            | EngineParam::Mxfp4ComputeScale
+            | EngineParam::Fp8MoeComputeScale => ResidualMetric::Ttft,
             EngineParam::DecodeScale
             | EngineParam::StepOverheadMs
             | EngineParam::PerSeqOverheadUs
@@ -126,7 +140,9 @@ impl EngineParam {
             | EngineParam::LayerFloorUs
             | EngineParam::AllreduceLatencyUs
             | EngineParam::Mxfp4MemoryScale
-            | EngineParam::Mxfp4LayerUs => ResidualMetric::Tpot,
+            | EngineParam::Mxfp4LayerUs
+            | EngineParam::Fp8MoeMemoryScale
+            | EngineParam::Fp8MoeLayerUs => ResidualMetric::Tpot,
         }
     }
 
@@ -145,6 +161,9 @@ impl EngineParam {
             EngineParam::Mxfp4ComputeScale => p.mxfp4_compute_scale,
             EngineParam::Mxfp4MemoryScale => p.mxfp4_memory_scale,
             EngineParam::Mxfp4LayerUs => p.mxfp4_layer_us,
+            EngineParam::Fp8MoeComputeScale => p.fp8_moe_compute_scale,
+            EngineParam::Fp8MoeMemoryScale => p.fp8_moe_memory_scale,
+            EngineParam::Fp8MoeLayerUs => p.fp8_moe_layer_us,
         }
     }
 
@@ -162,18 +181,23 @@ impl EngineParam {
             EngineParam::Mxfp4ComputeScale => &mut p.mxfp4_compute_scale,
             EngineParam::Mxfp4MemoryScale => &mut p.mxfp4_memory_scale,
             EngineParam::Mxfp4LayerUs => &mut p.mxfp4_layer_us,
+            EngineParam::Fp8MoeComputeScale => &mut p.fp8_moe_compute_scale,
+            EngineParam::Fp8MoeMemoryScale => &mut p.fp8_moe_memory_scale,
+            EngineParam::Fp8MoeLayerUs => &mut p.fp8_moe_layer_us,
         };
         *f = v;
     }
 
     /// Whether the term is part of the profile: an additive term above 0, an MXFP4 scale
-    /// other than 1 (absent terms are left where they are); the scales and cpu-overlap
-    /// always are.
+    /// other than 1, an FP8-expert term where `fp8-moe-roofline` is set (absent terms are
+    /// left where they are); the scales and cpu-overlap always are.
     pub fn present(self, p: &EngineParams) -> bool {
         let v = self.get(p);
         match self {
             EngineParam::PrefillScale | EngineParam::DecodeScale | EngineParam::CpuOverlap => true,
             EngineParam::Mxfp4ComputeScale | EngineParam::Mxfp4MemoryScale => v != 1.0,
+            EngineParam::Fp8MoeComputeScale | EngineParam::Fp8MoeMemoryScale => p.fp8_moe_roofline,
+            EngineParam::Fp8MoeLayerUs => p.fp8_moe_roofline && v != 0.0,
             _ => v != 0.0,
         }
     }

@@ -124,6 +124,9 @@ pub fn suspect(p: &EngineParams) -> Vec<String> {
         Some(p.mxfp4_compute_scale),
         Some(p.mxfp4_memory_scale),
         Some(p.mxfp4_layer_us),
+        Some(p.fp8_moe_compute_scale),
+        Some(p.fp8_moe_memory_scale),
+        Some(p.fp8_moe_layer_us),
     ];
     xpyd_models::engine::RANGES
         .iter()
@@ -391,6 +394,10 @@ fn round_params(p: EngineParams) -> EngineParams {
         mxfp4_compute_scale: r(p.mxfp4_compute_scale, 0.01),
         mxfp4_memory_scale: r(p.mxfp4_memory_scale, 0.01),
         mxfp4_layer_us: r(p.mxfp4_layer_us, 1.0),
+        fp8_moe_roofline: p.fp8_moe_roofline,
+        fp8_moe_compute_scale: r(p.fp8_moe_compute_scale, 0.01),
+        fp8_moe_memory_scale: r(p.fp8_moe_memory_scale, 0.01),
+        fp8_moe_layer_us: r(p.fp8_moe_layer_us, 1.0),
     }
 }
 
@@ -564,6 +571,8 @@ pub fn fit(runs: &[MeasuredRun], opts: &FitOptions) -> Result<Vec<GroupFit>, Sce
                 moe_fitted_rows: 0,
                 mxfp4_fitted_rows: 0,
                 mxfp4_checked: Vec::new(),
+                fp8_moe_fitted_rows: 0,
+                fp8_moe_checked: Vec::new(),
             }),
             engine,
             gpu,

@@ -29,9 +29,9 @@
 //! range is reported and not written (the term would be absorbing another error).
 
 use super::fit::{GroupFit, MIN_ROWS, errors_by_mode, is_moe, k_fold_rows, loss, replay_with};
-use super::replay::layer_key;
+use super::replay::{has_fp8_experts, layer_key};
 use super::{FitOptions, MeasuredRun};
-use crate::scenario::ScenarioError;
+use crate::scenario::{LoadedFile, ScenarioError};
 use std::collections::BTreeMap;
 use xpyd_models::ExpertWeights;
 use xpyd_models::engine::{EngineParams, EngineProfile, EngineProfiles};
@@ -45,6 +45,9 @@ pub enum MoeTerm {
     /// `mxfp4-compute-scale` and `mxfp4-memory-scale`, on the runs of models with MXFP4
     /// experts, every engine.
     Mxfp4Experts,
+    /// `fp8-moe-compute-scale`, `fp8-moe-memory-scale` and `fp8-moe-layer-us` (with
+    /// `fp8-moe-roofline` set), on the runs with FP8 routed experts, every engine.
+    Fp8Experts,
 }
 
 /// One parameter a [`MoeTerm`] fits.
@@ -54,6 +57,9 @@ enum Param {
     Mxfp4Compute,
     Mxfp4Memory,
     Mxfp4Layer,
+    Fp8Compute,
+    Fp8Memory,
+    Fp8Layer,
 }
 
 /// Rounds of the coordinate search over a term's parameters (one suffices for one).
@@ -67,6 +73,9 @@ impl Param {
             Param::Mxfp4Compute => "mxfp4-compute-scale",
             Param::Mxfp4Memory => "mxfp4-memory-scale",
             Param::Mxfp4Layer => "mxfp4-layer-us",
+            Param::Fp8Compute => "fp8-moe-compute-scale",
+            Param::Fp8Memory => "fp8-moe-memory-scale",
+            Param::Fp8Layer => "fp8-moe-layer-us",
         }
     }
 
@@ -76,8 +85,10 @@ impl Param {
     fn steps(self) -> (f64, f64, f64) {
         match self {
             Param::EagerFloor => (100.0, 5.0, 1.0),
-            Param::Mxfp4Compute | Param::Mxfp4Memory => (0.25, 0.01, 0.01),
-            Param::Mxfp4Layer => (25.0, 1.0, 1.0),
+            Param::Mxfp4Compute | Param::Mxfp4Memory | Param::Fp8Compute | Param::Fp8Memory => {
+                (0.25, 0.01, 0.01)
+            }
+            Param::Mxfp4Layer | Param::Fp8Layer => (25.0, 1.0, 1.0),
         }
     }
 
@@ -87,6 +98,9 @@ impl Param {
             Param::Mxfp4Compute => p.mxfp4_compute_scale,
             Param::Mxfp4Memory => p.mxfp4_memory_scale,
             Param::Mxfp4Layer => p.mxfp4_layer_us,
+            Param::Fp8Compute => p.fp8_moe_compute_scale,
+            Param::Fp8Memory => p.fp8_moe_memory_scale,
+            Param::Fp8Layer => p.fp8_moe_layer_us,
         }
     }
 
@@ -103,7 +117,13 @@ impl Param {
             Param::Mxfp4Compute => out.mxfp4_compute_scale = v,
             Param::Mxfp4Memory => out.mxfp4_memory_scale = v,
             Param::Mxfp4Layer => out.mxfp4_layer_us = v,
+            Param::Fp8Compute => out.fp8_moe_compute_scale = v,
+            Param::Fp8Memory => out.fp8_moe_memory_scale = v,
+            Param::Fp8Layer => out.fp8_moe_layer_us = v,
         }
+        // Every candidate of the FP8 terms prices the experts by them.
+        out.fp8_moe_roofline |=
+            matches!(self, Param::Fp8Compute | Param::Fp8Memory | Param::Fp8Layer);
         out
     }
 
@@ -120,7 +140,11 @@ impl Param {
     /// (the eager floor's and the MXFP4 layer time's 0 is "none", a physical answer).
     fn at_bound(self, v: f64) -> bool {
         let (lo, hi) = self.range();
-        v >= hi || (matches!(self, Param::Mxfp4Compute | Param::Mxfp4Memory) && v <= lo)
+        v >= hi
+            || (matches!(
+                self,
+                Param::Mxfp4Compute | Param::Mxfp4Memory | Param::Fp8Compute | Param::Fp8Memory
+            ) && v <= lo)
     }
 }
 
@@ -130,6 +154,7 @@ impl MoeTerm {
         match self {
             MoeTerm::EagerFloor => &[Param::EagerFloor],
             MoeTerm::Mxfp4Experts => &[Param::Mxfp4Compute, Param::Mxfp4Memory, Param::Mxfp4Layer],
+            MoeTerm::Fp8Experts => &[Param::Fp8Compute, Param::Fp8Memory, Param::Fp8Layer],
         }
     }
 
@@ -139,14 +164,15 @@ impl MoeTerm {
         names.join(" and ")
     }
 
-    /// Whether runs of `model` are fitted on.
-    fn fits_model(self, model: &str) -> bool {
+    /// Whether `run` is fitted on (`base`: the scenario of runs that carry none).
+    fn fits_run(self, run: &MeasuredRun, base: Option<&LoadedFile>) -> bool {
         match self {
-            MoeTerm::EagerFloor => is_moe(model),
-            MoeTerm::Mxfp4Experts => xpyd_models::ModelArch::builtin(model).is_ok_and(|m| {
+            MoeTerm::EagerFloor => is_moe(&run.model),
+            MoeTerm::Mxfp4Experts => xpyd_models::ModelArch::builtin(&run.model).is_ok_and(|m| {
                 m.moe
                     .is_some_and(|e| e.expert_weights == ExpertWeights::Mxfp4)
             }),
+            MoeTerm::Fp8Experts => has_fp8_experts(run, base),
         }
     }
 
@@ -184,7 +210,7 @@ pub fn fit_moe_term(
     let mut groups: BTreeMap<usize, Vec<MeasuredRun>> = BTreeMap::new();
     for r in runs
         .iter()
-        .filter(|r| r.skip.is_none() && term.fits_model(&r.model))
+        .filter(|r| r.skip.is_none() && term.fits_run(r, scenario.as_ref()))
     {
         let (engine, gpu, version) = layer_key(r, scenario.as_ref());
         let selected = opts.engine.as_ref().is_none_or(|e| *e == engine)
@@ -269,6 +295,10 @@ pub fn fit_moe_term(
             MoeTerm::Mxfp4Experts => {
                 profile.mxfp4_checked = errors_by_mode(&checked);
                 profile.mxfp4_fitted_rows = usable.len();
+            }
+            MoeTerm::Fp8Experts => {
+                profile.fp8_moe_checked = errors_by_mode(&checked);
+                profile.fp8_moe_fitted_rows = usable.len();
             }
         }
         for &q in term.params() {

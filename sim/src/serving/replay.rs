@@ -224,6 +224,17 @@ pub fn groups(rows: &[Row]) -> Vec<Group> {
         .collect()
 }
 
+/// Whether a run's model has FP8 routed experts as it is replayed (an MoE model whose
+/// experts follow FP8 weights); false for a run that cannot be simulated.
+pub(super) fn has_fp8_experts(run: &MeasuredRun, base: Option<&LoadedFile>) -> bool {
+    scenario_of(run, base, None).is_ok_and(|s| {
+        s.model
+            .moe
+            .as_ref()
+            .is_some_and(|m| m.expert_weights.row_dtype(s.weights) == xpyd_models::ExpertDtype::Fp8)
+    })
+}
+
 /// The scenario a run is simulated on, or why it cannot be.
 fn scenario_of(
     run: &MeasuredRun,
