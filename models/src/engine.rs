@@ -35,10 +35,10 @@
 //!   `mxfp4_layer_us` per MoE layer (the fixed time of their kernels: routing, gathers and
 //!   launches, whatever the shard size). 1 and 0 (absent) for every other weight format
 //!   and wherever a calibration profile measured MXFP4 experts.
-//! - `fp8_moe_roofline` with `fp8_moe_compute_scale`, `fp8_moe_memory_scale`,
-//!   `fp8_moe_layer_us`: the same form for FP8 routed experts (DeepSeek, Qwen3-MoE FP8
-//!   checkpoints). Where set, an FP8-expert model's MoE layers are priced by the roofline
-//!   with these terms instead of the profile's grouped-GEMM tables: the engine's own
+//! - `fp8_moe_roofline` with `fp8_moe_memory_scale` and `fp8_moe_layer_us`: the same
+//!   form for FP8 routed experts (DeepSeek, Qwen3-MoE FP8 checkpoints), their compute at
+//!   the roofline's rate. Where set, an FP8-expert model's MoE layers are priced by the
+//!   roofline with these terms instead of the profile's grouped-GEMM tables: the engine's own
 //!   expert kernels (vLLM's DeepGEMM grouped GEMM with 128-row blocks per expert,
 //!   TensorRT-LLM's and SGLang's fused MoE) are not the ones measured on the GPU machine
 //!   (torch's scaled grouped GEMM, our Triton kernel), whose fixed time at small expert
@@ -119,15 +119,11 @@ pub struct EngineParams {
     /// absent), fitted with the two scales.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub mxfp4_layer_us: f64,
-    /// FP8 routed experts are priced by the roofline times the `fp8-moe-*` terms instead
+    /// FP8 routed experts are priced by the roofline with the `fp8-moe-*` terms instead
     /// of the calibration profile's tables (false when absent; set by `xpyd calibrate
     /// fit-engine --fp8-experts`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub fp8_moe_roofline: bool,
-    /// With `fp8-moe-roofline`: the engine's FP8 routed-expert GEMMs' compute time
-    /// relative to the roofline's (0.72..=8; 1 when absent).
-    #[serde(default = "one", skip_serializing_if = "is_one")]
-    pub fp8_moe_compute_scale: f64,
     /// With `fp8-moe-roofline`: their weight-reading time relative to the roofline's
     /// (0.85..=8; 1 when absent).
     #[serde(default = "one", skip_serializing_if = "is_one")]
@@ -164,7 +160,7 @@ fn is_false(x: &bool) -> bool {
 }
 
 /// The closed ranges [`EngineParams::check`] accepts, by field name (also the fit's bounds).
-pub const RANGES: [(&str, f64, f64); 16] = [
+pub const RANGES: [(&str, f64, f64); 15] = [
     ("prefill-scale", 0.25, 4.0),
     ("decode-scale", 0.25, 4.0),
     ("step-overhead-ms", 0.0, 50.0),
@@ -188,8 +184,6 @@ pub const RANGES: [(&str, f64, f64); 16] = [
     // A layer's MXFP4 expert path launches some 5-10 kernels (routing, sort, gathers,
     // two grouped GEMMs, scatter) at 5-50 us each when they are not in a graph.
     ("mxfp4-layer-us", 0.0, 500.0),
-    // The roofline's GEMM rate is 72% of the dense FP8 peak: 0.72 is the peak itself.
-    ("fp8-moe-compute-scale", 0.72, 8.0),
     // The roofline reads at 85% of HBM: 0.85 is HBM's peak; 8 is a kernel at a tenth.
     ("fp8-moe-memory-scale", 0.85, 8.0),
     // As `mxfp4-layer-us`: the expert path's kernels per layer outside a graph.
@@ -214,7 +208,6 @@ impl EngineParams {
         mxfp4_memory_scale: 1.0,
         mxfp4_layer_us: 0.0,
         fp8_moe_roofline: false,
-        fp8_moe_compute_scale: 1.0,
         fp8_moe_memory_scale: 1.0,
         fp8_moe_layer_us: 0.0,
     };
@@ -235,7 +228,6 @@ impl EngineParams {
             self.mxfp4_compute_scale,
             self.mxfp4_memory_scale,
             self.mxfp4_layer_us,
-            self.fp8_moe_compute_scale,
             self.fp8_moe_memory_scale,
             self.fp8_moe_layer_us,
         ];

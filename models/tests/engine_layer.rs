@@ -45,7 +45,6 @@ const LAYER: EngineParams = EngineParams {
     mxfp4_memory_scale: 1.0,
     mxfp4_layer_us: 0.0,
     fp8_moe_roofline: false,
-    fp8_moe_compute_scale: 1.0,
     fp8_moe_memory_scale: 1.0,
     fp8_moe_layer_us: 0.0,
 };

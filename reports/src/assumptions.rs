@@ -269,8 +269,8 @@ fn engine_layer(sc: &Scenario) -> Vec<String> {
         }
         if p.fp8_moe_roofline {
             out.push(format!(
-                "fp8-moe-compute-scale={} fp8-moe-memory-scale={} fp8-moe-layer-us={}",
-                p.fp8_moe_compute_scale, p.fp8_moe_memory_scale, p.fp8_moe_layer_us
+                "fp8-moe-memory-scale={} fp8-moe-layer-us={}",
+                p.fp8_moe_memory_scale, p.fp8_moe_layer_us
             ));
         }
     }

@@ -240,8 +240,8 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             e.mxfp4_layer_us,
             if e.fp8_moe_roofline {
                 format!(
-                    "\n  fp8-moe-compute-scale {:.2}  fp8-moe-memory-scale {:.2}  fp8-moe-layer-us {:.0}",
-                    e.fp8_moe_compute_scale, e.fp8_moe_memory_scale, e.fp8_moe_layer_us
+                    "\n  fp8-moe-memory-scale {:.2}  fp8-moe-layer-us {:.0}",
+                    e.fp8_moe_memory_scale, e.fp8_moe_layer_us
                 )
             } else {
                 String::new()

@@ -78,8 +78,8 @@ struct FitEngineArgs {
     /// ones replaced.
     #[arg(long, conflicts_with_all = ["include_moe", "by_version", "rounds", "moe_eager"])]
     mxfp4_experts: bool,
-    /// Fit only the FP8 experts' speed relative to the roofline (`fp8-moe-compute-scale`,
-    /// `fp8-moe-memory-scale`, `fp8-moe-layer-us`, pricing them instead of the
+    /// Fit only the FP8 experts' weight streaming relative to the roofline
+    /// (`fp8-moe-memory-scale`, `fp8-moe-layer-us`, pricing them instead of the
     /// profile's expert tables) of each profile of --base on the runs with FP8 routed
     /// experts (DeepSeek, Qwen3-MoE FP8) that replay with it, every other parameter
     /// held; write every profile of --base, the fitted ones replaced.

@@ -431,7 +431,6 @@ fn fit_engine_fp8_experts_fits_the_fp8_terms_only() {
             assert!(p.params.fp8_moe_memory_scale > 1.2, "{:?}", p.params);
             let held = xpyd_models::EngineParams {
                 fp8_moe_roofline: b.params.fp8_moe_roofline,
-                fp8_moe_compute_scale: b.params.fp8_moe_compute_scale,
                 fp8_moe_memory_scale: b.params.fp8_moe_memory_scale,
                 fp8_moe_layer_us: b.params.fp8_moe_layer_us,
                 ..p.params.clone()

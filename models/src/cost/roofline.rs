@@ -152,11 +152,9 @@ impl CostModel {
                 e.mxfp4_memory_scale,
                 e.mxfp4_layer_us * 1e-6,
             ),
-            Some(e) if self.fp8_moe_roofline(c) => (
-                e.fp8_moe_compute_scale,
-                e.fp8_moe_memory_scale,
-                e.fp8_moe_layer_us * 1e-6,
-            ),
+            Some(e) if self.fp8_moe_roofline(c) => {
+                (1.0, e.fp8_moe_memory_scale, e.fp8_moe_layer_us * 1e-6)
+            }
             _ => (1.0, 1.0, 0.0),
         }
     }

@@ -7,7 +7,7 @@
 //! so the ends come from the engine model's residual quantiles (the same residuals as the
 //! intervals and probabilities, [`crate::interval`]): each parameter is assigned the
 //! latency it drives ([`EngineParam::metric`]: TTFT for prefill-scale, frontend-ms,
-//! moe-eager-layer-us, mxfp4-compute-scale and fp8-moe-compute-scale; TPOT for the
+//! moe-eager-layer-us and mxfp4-compute-scale; TPOT for the
 //! per-step and per-sequence costs, decode-scale, mxfp4-memory-scale, mxfp4-layer-us,
 //! fp8-moe-memory-scale and fp8-moe-layer-us), and its ends are the value times the
 //! 90% model-error factors of that latency, `exp(lo)` and `exp(hi)` with `(lo, hi)` the
@@ -66,8 +66,6 @@ pub enum EngineParam {
     Mxfp4MemoryScale,
     /// `mxfp4-layer-us`.
     Mxfp4LayerUs,
-    /// `fp8-moe-compute-scale`.
-    Fp8MoeComputeScale,
     /// `fp8-moe-memory-scale`.
     Fp8MoeMemoryScale,
     /// `fp8-moe-layer-us`.
@@ -86,7 +84,7 @@ pub enum End {
 
 impl EngineParam {
     /// Every parameter, in report order.
-    pub const ALL: [EngineParam; 15] = [
+    pub const ALL: [EngineParam; 14] = [
         EngineParam::PrefillScale,
         EngineParam::DecodeScale,
         EngineParam::StepOverheadMs,
@@ -99,7 +97,6 @@ impl EngineParam {
         EngineParam::Mxfp4ComputeScale,
         EngineParam::Mxfp4MemoryScale,
         EngineParam::Mxfp4LayerUs,
-        EngineParam::Fp8MoeComputeScale,
         EngineParam::Fp8MoeMemoryScale,
         EngineParam::Fp8MoeLayerUs,
     ];
@@ -119,7 +116,6 @@ impl EngineParam {
             EngineParam::Mxfp4ComputeScale => "mxfp4-compute-scale",
             EngineParam::Mxfp4MemoryScale => "mxfp4-memory-scale",
             EngineParam::Mxfp4LayerUs => "mxfp4-layer-us",
-            EngineParam::Fp8MoeComputeScale => "fp8-moe-compute-scale",
             EngineParam::Fp8MoeMemoryScale => "fp8-moe-memory-scale",
             EngineParam::Fp8MoeLayerUs => "fp8-moe-layer-us",
         }
@@ -131,8 +127,7 @@ impl EngineParam {
             EngineParam::PrefillScale
             | EngineParam::FrontendMs
             | EngineParam::MoeEagerLayerUs
-            | EngineParam::Mxfp4ComputeScale
-            | EngineParam::Fp8MoeComputeScale => ResidualMetric::Ttft,
+            | EngineParam::Mxfp4ComputeScale => ResidualMetric::Ttft,
             EngineParam::DecodeScale
             | EngineParam::StepOverheadMs
             | EngineParam::PerSeqOverheadUs
@@ -161,7 +156,6 @@ impl EngineParam {
             EngineParam::Mxfp4ComputeScale => p.mxfp4_compute_scale,
             EngineParam::Mxfp4MemoryScale => p.mxfp4_memory_scale,
             EngineParam::Mxfp4LayerUs => p.mxfp4_layer_us,
-            EngineParam::Fp8MoeComputeScale => p.fp8_moe_compute_scale,
             EngineParam::Fp8MoeMemoryScale => p.fp8_moe_memory_scale,
             EngineParam::Fp8MoeLayerUs => p.fp8_moe_layer_us,
         }
@@ -181,7 +175,6 @@ impl EngineParam {
             EngineParam::Mxfp4ComputeScale => &mut p.mxfp4_compute_scale,
             EngineParam::Mxfp4MemoryScale => &mut p.mxfp4_memory_scale,
             EngineParam::Mxfp4LayerUs => &mut p.mxfp4_layer_us,
-            EngineParam::Fp8MoeComputeScale => &mut p.fp8_moe_compute_scale,
             EngineParam::Fp8MoeMemoryScale => &mut p.fp8_moe_memory_scale,
             EngineParam::Fp8MoeLayerUs => &mut p.fp8_moe_layer_us,
         };
@@ -196,7 +189,7 @@ impl EngineParam {
         match self {
             EngineParam::PrefillScale | EngineParam::DecodeScale | EngineParam::CpuOverlap => true,
             EngineParam::Mxfp4ComputeScale | EngineParam::Mxfp4MemoryScale => v != 1.0,
-            EngineParam::Fp8MoeComputeScale | EngineParam::Fp8MoeMemoryScale => p.fp8_moe_roofline,
+            EngineParam::Fp8MoeMemoryScale => p.fp8_moe_roofline,
             EngineParam::Fp8MoeLayerUs => p.fp8_moe_roofline && v != 0.0,
             _ => v != 0.0,
         }

@@ -124,7 +124,6 @@ pub fn suspect(p: &EngineParams) -> Vec<String> {
         Some(p.mxfp4_compute_scale),
         Some(p.mxfp4_memory_scale),
         Some(p.mxfp4_layer_us),
-        Some(p.fp8_moe_compute_scale),
         Some(p.fp8_moe_memory_scale),
         Some(p.fp8_moe_layer_us),
     ];
@@ -395,7 +394,6 @@ fn round_params(p: EngineParams) -> EngineParams {
         mxfp4_memory_scale: r(p.mxfp4_memory_scale, 0.01),
         mxfp4_layer_us: r(p.mxfp4_layer_us, 1.0),
         fp8_moe_roofline: p.fp8_moe_roofline,
-        fp8_moe_compute_scale: r(p.fp8_moe_compute_scale, 0.01),
         fp8_moe_memory_scale: r(p.fp8_moe_memory_scale, 0.01),
         fp8_moe_layer_us: r(p.fp8_moe_layer_us, 1.0),
     }

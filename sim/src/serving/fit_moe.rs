@@ -45,7 +45,7 @@ pub enum MoeTerm {
     /// `mxfp4-compute-scale` and `mxfp4-memory-scale`, on the runs of models with MXFP4
     /// experts, every engine.
     Mxfp4Experts,
-    /// `fp8-moe-compute-scale`, `fp8-moe-memory-scale` and `fp8-moe-layer-us` (with
+    /// `fp8-moe-memory-scale` and `fp8-moe-layer-us` (with
     /// `fp8-moe-roofline` set), on the runs with FP8 routed experts, every engine.
     Fp8Experts,
 }
@@ -57,7 +57,6 @@ enum Param {
     Mxfp4Compute,
     Mxfp4Memory,
     Mxfp4Layer,
-    Fp8Compute,
     Fp8Memory,
     Fp8Layer,
 }
@@ -73,7 +72,6 @@ impl Param {
             Param::Mxfp4Compute => "mxfp4-compute-scale",
             Param::Mxfp4Memory => "mxfp4-memory-scale",
             Param::Mxfp4Layer => "mxfp4-layer-us",
-            Param::Fp8Compute => "fp8-moe-compute-scale",
             Param::Fp8Memory => "fp8-moe-memory-scale",
             Param::Fp8Layer => "fp8-moe-layer-us",
         }
@@ -85,9 +83,7 @@ impl Param {
     fn steps(self) -> (f64, f64, f64) {
         match self {
             Param::EagerFloor => (100.0, 5.0, 1.0),
-            Param::Mxfp4Compute | Param::Mxfp4Memory | Param::Fp8Compute | Param::Fp8Memory => {
-                (0.25, 0.01, 0.01)
-            }
+            Param::Mxfp4Compute | Param::Mxfp4Memory | Param::Fp8Memory => (0.25, 0.01, 0.01),
             Param::Mxfp4Layer | Param::Fp8Layer => (25.0, 1.0, 1.0),
         }
     }
@@ -98,7 +94,6 @@ impl Param {
             Param::Mxfp4Compute => p.mxfp4_compute_scale,
             Param::Mxfp4Memory => p.mxfp4_memory_scale,
             Param::Mxfp4Layer => p.mxfp4_layer_us,
-            Param::Fp8Compute => p.fp8_moe_compute_scale,
             Param::Fp8Memory => p.fp8_moe_memory_scale,
             Param::Fp8Layer => p.fp8_moe_layer_us,
         }
@@ -117,13 +112,11 @@ impl Param {
             Param::Mxfp4Compute => out.mxfp4_compute_scale = v,
             Param::Mxfp4Memory => out.mxfp4_memory_scale = v,
             Param::Mxfp4Layer => out.mxfp4_layer_us = v,
-            Param::Fp8Compute => out.fp8_moe_compute_scale = v,
             Param::Fp8Memory => out.fp8_moe_memory_scale = v,
             Param::Fp8Layer => out.fp8_moe_layer_us = v,
         }
         // Every candidate of the FP8 terms prices the experts by them.
-        out.fp8_moe_roofline |=
-            matches!(self, Param::Fp8Compute | Param::Fp8Memory | Param::Fp8Layer);
+        out.fp8_moe_roofline |= matches!(self, Param::Fp8Memory | Param::Fp8Layer);
         out
     }
 
@@ -143,7 +136,7 @@ impl Param {
         v >= hi
             || (matches!(
                 self,
-                Param::Mxfp4Compute | Param::Mxfp4Memory | Param::Fp8Compute | Param::Fp8Memory
+                Param::Mxfp4Compute | Param::Mxfp4Memory | Param::Fp8Memory
             ) && v <= lo)
     }
 }
@@ -154,7 +147,7 @@ impl MoeTerm {
         match self {
             MoeTerm::EagerFloor => &[Param::EagerFloor],
             MoeTerm::Mxfp4Experts => &[Param::Mxfp4Compute, Param::Mxfp4Memory, Param::Mxfp4Layer],
-            MoeTerm::Fp8Experts => &[Param::Fp8Compute, Param::Fp8Memory, Param::Fp8Layer],
+            MoeTerm::Fp8Experts => &[Param::Fp8Memory, Param::Fp8Layer],
         }
     }
 
