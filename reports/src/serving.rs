@@ -248,10 +248,13 @@ pub fn fit_text(groups: &[xpyd_sim::serving::GroupFit]) -> String {
             },
         );
         for b in &g.suspect {
-            let _ = writeln!(
-                s,
-                "  warning: {b}: the layer compensates for something it does not model; not written"
-            );
+            // A fit that does not beat what it would replace is no sign of compensation.
+            let why = if b.contains("do not lower the loss") {
+                ""
+            } else {
+                ": the layer compensates for something it does not model"
+            };
+            let _ = writeln!(s, "  warning: {b}{why}; not written");
         }
         let held = p.checked.iter().map(|c| ("held out", c));
         let moe_what = if p.moe_fitted_rows > 0 {

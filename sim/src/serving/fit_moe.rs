@@ -26,7 +26,9 @@
 //! each fold's runs replayed with the term fitted on the other folds. Groups with fewer
 //! than [`super::fit::MIN_ROWS`] replayable runs keep their profile unchanged (said in
 //! `skipped`), as do engines the term does not apply to; a fit at a bound of the term's
-//! range is reported and not written (the term would be absorbing another error).
+//! range is reported and not written (the term would be absorbing another error), nor
+//! is one that does not lower the loss on its runs (the FP8 terms replace the profile's
+//! expert tables: there the tables may be the better answer).
 
 use super::fit::{GroupFit, MIN_ROWS, errors_by_mode, is_moe, k_fold_rows, loss, replay_with};
 use super::replay::{has_fp8_experts, layer_key};
@@ -303,6 +305,15 @@ pub fn fit_moe_term(
                     q.name()
                 ));
             }
+        }
+        // The FP8 terms switch the experts' pricing (tables -> roofline): where no value
+        // of them beats the tables on the runs, the tables stay.
+        if !(loss_fitted < fit.loss_neutral) {
+            fit.suspect.push(format!(
+                "{} do not lower the loss ({:.4} -> {loss_fitted:.4})",
+                term.name(),
+                fit.loss_neutral
+            ));
         }
         if fit.suspect.is_empty() {
             out.profiles[i] = profile.clone();
