@@ -308,7 +308,7 @@ pub fn fit_moe_term(
         }
         // The FP8 terms switch the experts' pricing (tables -> roofline): where no value
         // of them beats the tables on the runs, the tables stay.
-        if !(loss_fitted < fit.loss_neutral) {
+        if loss_fitted.partial_cmp(&fit.loss_neutral) != Some(std::cmp::Ordering::Less) {
             fit.suspect.push(format!(
                 "{} do not lower the loss ({:.4} -> {loss_fitted:.4})",
                 term.name(),
