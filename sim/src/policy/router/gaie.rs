@@ -189,7 +189,7 @@ impl Gaie {
                 if s.is_nan() {
                     continue;
                 }
-                if !(s >= best) {
+                if s < best {
                     break;
                 }
                 let t = taken_in(k);

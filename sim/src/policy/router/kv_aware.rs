@@ -132,7 +132,8 @@ impl KvAware {
         let mut tied: Vec<&[u32]> = Vec::new();
         let mut minus: Vec<u32> = Vec::new();
         for (a, members) in self.active.range(0..) {
-            if !(self.cost(req, 0, a) <= min) {
+            let c = self.cost(req, 0, a);
+            if c.is_nan() || c > min {
                 break;
             }
             let t = taken_in(a);
