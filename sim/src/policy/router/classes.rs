@@ -78,6 +78,87 @@ impl<K: Ord + Copy> Classes<K> {
     }
 }
 
+/// Positions grouped by a key `(A, B)`: the classes of each `A` apart, in `B` order, so
+/// a router visits the first classes of every `A` without walking the others.
+#[derive(Clone, Debug)]
+pub(crate) struct Grouped<A, B> {
+    keys: Vec<(A, B)>,
+    groups: BTreeMap<A, BTreeMap<B, Vec<u32>>>,
+}
+
+impl<A, B> Default for Grouped<A, B> {
+    fn default() -> Self {
+        Grouped {
+            keys: Vec::new(),
+            groups: BTreeMap::new(),
+        }
+    }
+}
+
+impl<A: Ord + Copy, B: Ord + Copy> Grouped<A, B> {
+    /// Positions `0..` with these keys, in order.
+    pub(crate) fn reset(&mut self, keys: impl IntoIterator<Item = (A, B)>) {
+        self.keys.clear();
+        self.groups.clear();
+        for (p, (a, b)) in keys.into_iter().enumerate() {
+            self.keys.push((a, b));
+            let g = self.groups.entry(a).or_default();
+            g.entry(b).or_default().push(p as u32);
+        }
+    }
+
+    /// The key of position `pos`.
+    pub(crate) fn key(&self, pos: usize) -> (A, B) {
+        self.keys[pos]
+    }
+
+    /// Give position `pos` key `key`.
+    pub(crate) fn set(&mut self, pos: usize, key: (A, B)) {
+        let old = std::mem::replace(&mut self.keys[pos], key);
+        if old == key {
+            return;
+        }
+        let p = pos as u32;
+        let g = self.groups.get_mut(&old.0).expect("every position is in its group");
+        let from = g.get_mut(&old.1).expect("every position is in its class");
+        let at = from.binary_search(&p).expect("a class holds its members");
+        from.remove(at);
+        if from.is_empty() {
+            g.remove(&old.1);
+            if g.is_empty() {
+                self.groups.remove(&old.0);
+            }
+        }
+        let to = self.groups.entry(key.0).or_default().entry(key.1).or_default();
+        let at = to.binary_search(&p).expect_err("a position is in one class");
+        to.insert(at, p);
+    }
+
+    /// The smallest and the largest `A`.
+    pub(crate) fn span(&self) -> Option<(A, A)> {
+        let first = self.groups.first_key_value()?.0;
+        let last = self.groups.last_key_value()?.0;
+        Some((*first, *last))
+    }
+
+    /// The groups in `A` order, each with its classes in `B` order.
+    pub(crate) fn groups(
+        &self,
+    ) -> impl Iterator<Item = (A, impl Iterator<Item = (B, &[u32])>)> {
+        self.groups
+            .iter()
+            .map(|(a, g)| (*a, g.iter().map(|(b, m)| (*b, m.as_slice()))))
+    }
+
+    /// The classes of group `a` from `B` = `from` on, in `B` order.
+    pub(crate) fn classes_from(&self, a: A, from: B) -> impl Iterator<Item = (B, &[u32])> {
+        self.groups
+            .get(&a)
+            .into_iter()
+            .flat_map(move |g| g.range(from..).map(|(b, m)| (*b, m.as_slice())))
+    }
+}
+
 /// The `k`-th smallest position (from 0) of `(⋃ classes) \ minus ∪ plus`, where the
 /// classes are disjoint and sorted, `minus` (sorted) is part of their union and `plus`
 /// (sorted) is disjoint from what remains of it. Panics if the set has `k` or fewer
@@ -127,6 +208,28 @@ mod tests {
         assert_eq!(c.last(), Some((3, &[0u32, 1, 2][..])));
         assert_eq!(c.range(3..).count(), 1);
         assert_eq!(c.key(1), 3);
+    }
+
+    #[test]
+    fn groups_follow_their_keys() {
+        let mut g = Grouped::default();
+        g.reset([(2u32, 5u64), (1, 7), (2, 3), (1, 7)]);
+        assert_eq!(g.span(), Some((1, 2)));
+        let flat = |g: &Grouped<u32, u64>| -> Vec<(u32, u64, Vec<u32>)> {
+            g.groups()
+                .flat_map(|(a, cs)| cs.map(move |(b, m)| (a, b, m.to_vec())))
+                .collect()
+        };
+        assert_eq!(
+            flat(&g),
+            vec![(1, 7, vec![1, 3]), (2, 3, vec![2]), (2, 5, vec![0])]
+        );
+        g.set(2, (3, 1));
+        g.set(0, (1, 7));
+        assert_eq!(g.span(), Some((1, 3)));
+        assert_eq!(flat(&g), vec![(1, 7, vec![0, 1, 3]), (3, 1, vec![2])]);
+        assert_eq!(g.classes_from(1, 8).count(), 0);
+        assert_eq!(g.key(2), (3, 1));
     }
 
     proptest! {

@@ -24,7 +24,7 @@
 //! a decision scores one class per distinct queue length (plus the matching endpoints),
 //! and draws a tie by rank in the tied classes.
 
-use super::classes::{Classes, kth};
+use super::classes::{Grouped, kth};
 use super::holders::{Match, Positions};
 use super::{ApproxIndex, InstanceLoad, RouteRequest, Router};
 use crate::rng::SimRng;
@@ -38,12 +38,29 @@ pub struct Gaie {
     index: ApproxIndex,
     /// Where each endpoint sits in `loads`.
     at: Positions,
-    /// Endpoints by (queue length, [`order`] of KV utilisation).
-    state: Classes<(u32, u64)>,
+    /// Endpoints by queue length, then by [`order`] of KV utilisation.
+    state: Grouped<u32, u64>,
     /// Saturated endpoints in `loads`.
     saturated: usize,
-    /// Scratch: the endpoints matching the request being routed.
+    /// Buffers of a decision, kept to spare allocations.
+    scratch: Scratch,
+}
+
+/// Buffers of a decision.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The endpoints matching the prompt.
     matched: Vec<(Match, u16)>,
+    /// Their scores (`None`: filtered).
+    scores: Vec<Option<f64>>,
+    /// Their classes, sorted.
+    taken: Vec<((u32, u64), u32)>,
+    /// Per queue length, its best class with an unmatched endpoint and its score.
+    candidates: Vec<(u32, u64, f64)>,
+    /// Matching endpoints among the ties.
+    plus: Vec<u32>,
+    /// Matching endpoints in the tied classes.
+    minus: Vec<u32>,
 }
 
 /// A key ordering floats as `f64::total_cmp` does (utilisations are never NaN, but the
@@ -61,9 +78,9 @@ impl Gaie {
             cfg,
             index,
             at: Positions::default(),
-            state: Classes::default(),
+            state: Grouped::default(),
             saturated: 0,
-            matched: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -113,43 +130,43 @@ impl Gaie {
             .collect()
     }
 
-    /// The distinct queue lengths of the endpoints, in increasing order.
-    fn queue_lengths(&self) -> impl Iterator<Item = u32> + '_ {
-        let first = self.state.first().map(|((w, _), _)| w);
-        std::iter::successors(first, |&w| {
-            let next = w.checked_add(1)?;
-            self.state.range((next, 0)..).next().map(|((w, _), _)| w)
-        })
-    }
-
     /// The best-scoring endpoints (ties at random) from the index: the matching ones,
     /// then per queue length the classes of the others in utilisation order, for the
     /// same ties in the same order as the linear scan.
-    fn best(&self, req: &RouteRequest, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
-        let (qmin, _) = self.state.first().expect("a ready endpoint").0;
-        let (qmax, _) = self.state.last().expect("a ready endpoint").0;
-        let q = (qmin, qmax);
+    fn best(
+        &self,
+        req: &RouteRequest,
+        loads: &[InstanceLoad],
+        sc: &mut Scratch,
+        rng: &mut SimRng,
+    ) -> usize {
+        let q = self.state.span().expect("a ready endpoint");
         let all_saturated = self.saturated == loads.len();
         let filtered = |w: u32, u: f64| !all_saturated && self.is_saturated(w, u);
-        let matched = &self.matched;
-        let scores: Vec<Option<f64>> = matched
-            .iter()
-            .map(|(m, _)| {
-                let l = &loads[m.pos as usize];
-                (!filtered(l.waiting, l.kv_utilization)).then(|| {
-                    let prefix = Self::prefix(req, m.len as usize);
-                    self.score(l.waiting, l.kv_utilization, q, prefix)
-                })
+        sc.scores.clear();
+        sc.scores.extend(sc.matched.iter().map(|(m, _)| {
+            let l = &loads[m.pos as usize];
+            (!filtered(l.waiting, l.kv_utilization)).then(|| {
+                let prefix = Self::prefix(req, m.len as usize);
+                self.score(l.waiting, l.kv_utilization, q, prefix)
             })
-            .collect();
-        let mut best = scores.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
+        }));
+        let mut best = sc
+            .scores
+            .iter()
+            .flatten()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         // The matching endpoints by class: they score with their match, not as their
         // class does.
-        let mut taken: Vec<((u32, u64), u32)> = matched
-            .iter()
-            .map(|(m, _)| (self.state.key(m.pos as usize), m.pos))
-            .collect();
-        taken.sort_unstable();
+        sc.taken.clear();
+        sc.taken.extend(
+            sc.matched
+                .iter()
+                .map(|(m, _)| (self.state.key(m.pos as usize), m.pos)),
+        );
+        sc.taken.sort_unstable();
+        let taken = &sc.taken;
         let taken_in = |k: (u32, u64)| {
             let lo = taken.partition_point(|&(x, _)| x < k);
             let hi = taken.partition_point(|&(x, _)| x <= k);
@@ -158,55 +175,64 @@ impl Gaie {
         let unmatched = Self::prefix(req, 0);
         // Each queue length's best unmatched endpoint: its first class left unfiltered
         // (saturation takes a suffix of the classes of a queue length) with one.
-        for w0 in self.queue_lengths() {
-            for (k, members) in self.state.range((w0, 0)..=(w0, u64::MAX)) {
-                let u = loads[members[0] as usize].kv_utilization;
-                if filtered(w0, u) {
+        sc.candidates.clear();
+        for (w, classes) in self.state.groups() {
+            for (u, members) in classes {
+                let util = loads[members[0] as usize].kv_utilization;
+                if filtered(w, util) {
                     break;
                 }
-                let s = self.score(w0, u, q, unmatched);
-                if members.len() > taken_in(k).len() && !s.is_nan() {
+                let s = self.score(w, util, q, unmatched);
+                if members.len() > taken_in((w, u)).len() && !s.is_nan() {
                     best = best.max(s);
+                    sc.candidates.push((w, u, s));
                     break;
                 }
             }
         }
-        let plus: Vec<u32> = matched
-            .iter()
-            .zip(&scores)
-            .filter(|&(_, s)| s.is_some_and(|s| s >= best))
-            .map(|((m, _), _)| m.pos)
-            .collect();
+        sc.plus.clear();
+        sc.plus.extend(
+            sc.matched
+                .iter()
+                .zip(&sc.scores)
+                .filter(|&(_, s)| s.is_some_and(|s| s >= best))
+                .map(|((m, _), _)| m.pos),
+        );
+        // The ties among the others: from the candidate of each queue length that
+        // reaches the best score, its classes while they do.
         let mut tied: Vec<&[u32]> = Vec::new();
-        let mut minus: Vec<u32> = Vec::new();
-        for w0 in self.queue_lengths() {
-            for (k, members) in self.state.range((w0, 0)..=(w0, u64::MAX)) {
-                let u = loads[members[0] as usize].kv_utilization;
-                if filtered(w0, u) {
+        sc.minus.clear();
+        for &(w, from, s) in &sc.candidates {
+            if s < best {
+                continue;
+            }
+            for (u, members) in self.state.classes_from(w, from) {
+                let util = loads[members[0] as usize].kv_utilization;
+                if filtered(w, util) {
                     break;
                 }
-                let s = self.score(w0, u, q, unmatched);
+                let s = self.score(w, util, q, unmatched);
                 if s.is_nan() {
                     continue;
                 }
                 if s < best {
                     break;
                 }
-                let t = taken_in(k);
+                let t = taken_in((w, u));
                 if members.len() > t.len() {
                     tied.push(members);
-                    minus.extend(t.iter().map(|&(_, p)| p));
+                    sc.minus.extend(t.iter().map(|&(_, p)| p));
                 }
             }
         }
-        minus.sort_unstable();
-        let ties = plus.len() + tied.iter().map(|c| c.len()).sum::<usize>() - minus.len();
+        sc.minus.sort_unstable();
+        let ties = sc.plus.len() + tied.iter().map(|c| c.len()).sum::<usize>() - sc.minus.len();
         let k = if ties == 1 {
             0
         } else {
             rng.random_range(0..ties)
         };
-        kth(&tied, &minus, &plus, k) as usize
+        kth(&tied, &sc.minus, &sc.plus, k) as usize
     }
 
     /// The linear scan this router replaced: the property tests' oracle.
@@ -239,10 +265,10 @@ impl Gaie {
 
 impl Router for Gaie {
     fn route(&mut self, req: &RouteRequest, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
-        let mut matched = std::mem::take(&mut self.matched);
-        self.index.matches(req.prefix_keys, &self.at, &mut matched);
-        self.matched = matched;
-        let pick = self.best(req, loads, rng);
+        let mut sc = std::mem::take(&mut self.scratch);
+        self.index.matches(req.prefix_keys, &self.at, &mut sc.matched);
+        let pick = self.best(req, loads, &mut sc, rng);
+        self.scratch = sc;
         self.index
             .record(usize::from(loads[pick].id), req.prefix_keys);
         pick

@@ -32,8 +32,23 @@ pub struct KvAware {
     at: Positions,
     /// Workers by active tokens.
     active: Classes<u64>,
-    /// Scratch: the workers matching the request being routed.
+    /// Buffers of a decision, kept to spare allocations.
+    scratch: Scratch,
+}
+
+/// Buffers of a decision.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The workers matching the prompt.
     matched: Vec<(Match, u16)>,
+    /// Their costs.
+    costs: Vec<f64>,
+    /// Their classes, sorted.
+    taken: Vec<(u64, u32)>,
+    /// Matching workers among the ties.
+    plus: Vec<u32>,
+    /// Matching workers in the tied classes.
+    minus: Vec<u32>,
 }
 
 impl KvAware {
@@ -44,7 +59,7 @@ impl KvAware {
             holders: Holders::default(),
             at: Positions::default(),
             active: Classes::default(),
-            matched: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -96,21 +111,26 @@ impl KvAware {
         &self,
         req: &RouteRequest,
         loads: &[InstanceLoad],
-        matched: &[(Match, u16)],
+        sc: &mut Scratch,
         rng: &mut SimRng,
     ) -> usize {
-        let costs: Vec<f64> = matched
-            .iter()
-            .map(|(m, _)| self.cost(req, m.len, loads[m.pos as usize].active_tokens))
-            .collect();
-        let mut min = costs.iter().copied().fold(f64::INFINITY, f64::min);
+        sc.costs.clear();
+        sc.costs.extend(
+            sc.matched
+                .iter()
+                .map(|(m, _)| self.cost(req, m.len, loads[m.pos as usize].active_tokens)),
+        );
+        let mut min = sc.costs.iter().copied().fold(f64::INFINITY, f64::min);
         // The matching workers by class: they cost what their match says, not what
         // their class does.
-        let mut taken: Vec<(u64, u32)> = matched
-            .iter()
-            .map(|(m, _)| (self.active.key(m.pos as usize), m.pos))
-            .collect();
-        taken.sort_unstable();
+        sc.taken.clear();
+        sc.taken.extend(
+            sc.matched
+                .iter()
+                .map(|(m, _)| (self.active.key(m.pos as usize), m.pos)),
+        );
+        sc.taken.sort_unstable();
+        let taken = &sc.taken;
         let taken_in = |a: u64| {
             let lo = taken.partition_point(|&(k, _)| k < a);
             let hi = taken.partition_point(|&(k, _)| k <= a);
@@ -123,14 +143,16 @@ impl KvAware {
         {
             min = min.min(self.cost(req, 0, a));
         }
-        let plus: Vec<u32> = matched
-            .iter()
-            .zip(&costs)
-            .filter(|&(_, &c)| c <= min)
-            .map(|((m, _), _)| m.pos)
-            .collect();
+        sc.plus.clear();
+        sc.plus.extend(
+            sc.matched
+                .iter()
+                .zip(&sc.costs)
+                .filter(|&(_, &c)| c <= min)
+                .map(|((m, _), _)| m.pos),
+        );
         let mut tied: Vec<&[u32]> = Vec::new();
-        let mut minus: Vec<u32> = Vec::new();
+        sc.minus.clear();
         for (a, members) in self.active.range(0..) {
             let c = self.cost(req, 0, a);
             if c.is_nan() || c > min {
@@ -139,17 +161,17 @@ impl KvAware {
             let t = taken_in(a);
             if members.len() > t.len() {
                 tied.push(members);
-                minus.extend(t.iter().map(|&(_, p)| p));
+                sc.minus.extend(t.iter().map(|&(_, p)| p));
             }
         }
-        minus.sort_unstable();
-        let ties = plus.len() + tied.iter().map(|c| c.len()).sum::<usize>() - minus.len();
+        sc.minus.sort_unstable();
+        let ties = sc.plus.len() + tied.iter().map(|c| c.len()).sum::<usize>() - sc.minus.len();
         let k = if ties == 1 {
             0
         } else {
             rng.random_range(0..ties)
         };
-        kth(&tied, &minus, &plus, k) as usize
+        kth(&tied, &sc.minus, &sc.plus, k) as usize
     }
 
     /// The linear scan this router replaced, over the hash blocks each worker caches:
@@ -178,21 +200,21 @@ impl KvAware {
 
 impl Router for KvAware {
     fn route(&mut self, req: &RouteRequest, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
-        let mut matched = std::mem::take(&mut self.matched);
-        self.holders.matches(req.prefix_keys, &self.at, &mut matched);
+        let mut sc = std::mem::take(&mut self.scratch);
+        self.holders.matches(req.prefix_keys, &self.at, &mut sc.matched);
         let pick = if self.cfg.temperature <= 0.0 {
-            self.cheapest(req, loads, &matched, rng)
+            self.cheapest(req, loads, &mut sc, rng)
         } else {
             // The softmax's normaliser sums every worker's weight: a linear scan.
             let mut cached = vec![0u32; loads.len()];
-            for (m, _) in &matched {
+            for (m, _) in &sc.matched {
                 cached[m.pos as usize] = m.len;
             }
             let costs = self.costs(req, loads, &cached);
             let min = costs.iter().copied().fold(f64::INFINITY, f64::min);
             self.sample(&costs, min, rng)
         };
-        self.matched = matched;
+        self.scratch = sc;
         pick
     }
 
