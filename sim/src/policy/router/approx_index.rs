@@ -50,7 +50,7 @@ impl ApproxIndex {
 
     /// The ready instances (at their positions in `at`) whose index holds `keys[0]`, with
     /// [`Self::match_len`] of each, in position order.
-    pub(crate) fn matches(&self, keys: &[u64], at: &Positions, out: &mut Vec<(Match, u16)>) {
+    pub(crate) fn matches(&self, keys: &[u64], at: &Positions, out: &mut Vec<Match>) {
         self.holders.matches(keys, at, out);
     }
 

@@ -7,9 +7,8 @@
 //! `max - min > balance_abs_threshold` and `max > balance_rel_threshold x min`) and the
 //! router's CLI defaults (`--cache-threshold 0.5`, `--balance-abs-threshold 32`,
 //! `--balance-rel-threshold 1.0001`); load is the router's count of requests in flight.
-
 //!
-//! At fleet scale (see the module docs of [`super`]): the least loaded worker and the
+//! At fleet scale (see "Routers at fleet scale" in the `router` module docs): the least loaded worker and the
 //! smallest tree come from classes of workers by outstanding requests and by tree size,
 //! and the best match from the approximate index's global prefix index (workers matching
 //! nothing match 0, so when none matches, the first worker is the best).
@@ -32,7 +31,7 @@ pub struct CacheAware {
     /// Workers by the size of their approximate tree.
     sizes: Classes<usize>,
     /// Scratch: the workers matching the request being routed.
-    matched: Vec<(Match, u16)>,
+    matched: Vec<Match>,
 }
 
 impl CacheAware {
@@ -109,7 +108,7 @@ impl Router for CacheAware {
             // The first worker with the longest match; all match 0 when none is indexed.
             let (best, len) = matched
                 .iter()
-                .fold((0, 0), |(bp, bl), (m, _)| {
+                .fold((0, 0), |(bp, bl), m| {
                     if m.len > bl {
                         (m.pos as usize, m.len)
                     } else {

@@ -13,9 +13,8 @@
 //! `pd-epp-config.yaml`) is the engine's [`PdDecider`](crate::policy::pd_decider::PdDecider),
 //! fed with the uncached prompt tokens this picker believes: a request whose uncached
 //! prompt is shorter than the threshold is prefilled on its decode endpoint.
-
 //!
-//! At fleet scale (see the module docs of [`super`]): the endpoints matching the prompt's
+//! At fleet scale (see "Routers at fleet scale" in the `router` module docs): the endpoints matching the prompt's
 //! first block come from the approximate index's global prefix index; every other one
 //! scores `queue weight x queue score + KV weight x (1 - utilisation)`, which does not
 //! rise with its queue length nor with its utilisation, and saturation is a function of
@@ -50,7 +49,7 @@ pub struct Gaie {
 #[derive(Debug, Default)]
 struct Scratch {
     /// The endpoints matching the prompt.
-    matched: Vec<(Match, u16)>,
+    matched: Vec<Match>,
     /// Their scores (`None`: filtered).
     scores: Vec<Option<f64>>,
     /// Their classes, sorted.
@@ -144,7 +143,7 @@ impl Gaie {
         let all_saturated = self.saturated == loads.len();
         let filtered = |w: u32, u: f64| !all_saturated && self.is_saturated(w, u);
         sc.scores.clear();
-        sc.scores.extend(sc.matched.iter().map(|(m, _)| {
+        sc.scores.extend(sc.matched.iter().map(|m| {
             let l = &loads[m.pos as usize];
             (!filtered(l.waiting, l.kv_utilization)).then(|| {
                 let prefix = Self::prefix(req, m.len as usize);
@@ -163,7 +162,7 @@ impl Gaie {
         sc.taken.extend(
             sc.matched
                 .iter()
-                .map(|(m, _)| (self.state.key(m.pos as usize), m.pos)),
+                .map(|m| (self.state.key(m.pos as usize), m.pos)),
         );
         sc.taken.sort_unstable();
         let taken = &sc.taken;
@@ -196,7 +195,7 @@ impl Gaie {
                 .iter()
                 .zip(&sc.scores)
                 .filter(|&(_, s)| s.is_some_and(|s| s >= best))
-                .map(|((m, _), _)| m.pos),
+                .map(|(m, _)| m.pos),
         );
         // The ties among the others: from the candidate of each queue length that
         // reaches the best score, its classes while they do.

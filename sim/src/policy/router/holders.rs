@@ -24,6 +24,8 @@ pub(crate) struct Match {
     pub(crate) pos: u32,
     /// Leading keys held.
     pub(crate) len: u32,
+    /// The instance.
+    pub(crate) id: u16,
 }
 
 impl Holders {
@@ -52,7 +54,7 @@ impl Holders {
     /// The ready instances (at their positions in `at`) holding `keys[0]`, each with the
     /// length of the prefix of `keys` it holds, in position order. Costs the holders of
     /// each matched key, not the instances.
-    pub(crate) fn matches(&self, keys: &[u64], at: &Positions, out: &mut Vec<(Match, u16)>) {
+    pub(crate) fn matches(&self, keys: &[u64], at: &Positions, out: &mut Vec<Match>) {
         out.clear();
         let Some(first) = keys.first().and_then(|k| self.by_key.get(k)) else {
             return;
@@ -60,15 +62,15 @@ impl Holders {
         out.extend(
             first
                 .iter()
-                .filter_map(|&id| at.of(id).map(|p| (Match { pos: p, len: 1 }, id))),
+                .filter_map(|&id| at.of(id).map(|pos| Match { pos, len: 1, id })),
         );
         for (j, key) in keys.iter().enumerate().skip(1) {
             let Some(h) = self.by_key.get(key) else {
                 break;
             };
             let mut any = false;
-            for (m, id) in out.iter_mut() {
-                if m.len as usize == j && h.binary_search(id).is_ok() {
+            for m in out.iter_mut() {
+                if m.len as usize == j && h.binary_search(&m.id).is_ok() {
                     m.len += 1;
                     any = true;
                 }
@@ -77,7 +79,7 @@ impl Holders {
                 break;
             }
         }
-        out.sort_unstable_by_key(|(m, _)| m.pos);
+        out.sort_unstable_by_key(|m| m.pos);
     }
 }
 
@@ -133,15 +135,15 @@ mod tests {
         at.reset(&loads);
         let mut out = Vec::new();
         h.matches(&[1, 2, 3, 4], &at, &mut out);
-        let m = |pos, len| Match { pos, len };
-        assert_eq!(out, vec![(m(0, 1), 2), (m(1, 2), 5), (m(2, 3), 0)]);
+        let m = |pos, len, id| Match { pos, len, id };
+        assert_eq!(out, vec![m(0, 1, 2), m(1, 2, 5), m(2, 3, 0)]);
         h.remove(2, 0);
         h.matches(&[1, 2, 3], &at, &mut out);
-        assert_eq!(out, vec![(m(0, 1), 2), (m(1, 2), 5), (m(2, 1), 0)]);
+        assert_eq!(out, vec![m(0, 1, 2), m(1, 2, 5), m(2, 1, 0)]);
         // Instance 5 no longer ready.
         at.reset(&loads[..1]);
         h.matches(&[1, 2], &at, &mut out);
-        assert_eq!(out, vec![(m(0, 1), 2)]);
+        assert_eq!(out, vec![m(0, 1, 2)]);
         h.matches(&[9, 1], &at, &mut out);
         assert!(out.is_empty());
     }

@@ -8,7 +8,7 @@
 //! potential prefill blocks + potential active blocks). With KV events the router knows
 //! each worker's cached blocks exactly: it indexes the workers' KV events.
 //!
-//! At fleet scale (see the module docs of [`super`]): a global prefix index fed by the KV
+//! At fleet scale (see "Routers at fleet scale" in the `router` module docs): a global prefix index fed by the KV
 //! events gives the workers holding the prompt's leading blocks and their match lengths;
 //! every other worker costs `overlap weight x the prompt's blocks + its active blocks`,
 //! non-decreasing in its active tokens, so the cheapest of them is in the first class of
@@ -40,7 +40,7 @@ pub struct KvAware {
 #[derive(Debug, Default)]
 struct Scratch {
     /// The workers matching the prompt.
-    matched: Vec<(Match, u16)>,
+    matched: Vec<Match>,
     /// Their costs.
     costs: Vec<f64>,
     /// Their classes, sorted.
@@ -118,7 +118,7 @@ impl KvAware {
         sc.costs.extend(
             sc.matched
                 .iter()
-                .map(|(m, _)| self.cost(req, m.len, loads[m.pos as usize].active_tokens)),
+                .map(|m| self.cost(req, m.len, loads[m.pos as usize].active_tokens)),
         );
         let mut min = sc.costs.iter().copied().fold(f64::INFINITY, f64::min);
         // The matching workers by class: they cost what their match says, not what
@@ -127,7 +127,7 @@ impl KvAware {
         sc.taken.extend(
             sc.matched
                 .iter()
-                .map(|(m, _)| (self.active.key(m.pos as usize), m.pos)),
+                .map(|m| (self.active.key(m.pos as usize), m.pos)),
         );
         sc.taken.sort_unstable();
         let taken = &sc.taken;
@@ -149,7 +149,7 @@ impl KvAware {
                 .iter()
                 .zip(&sc.costs)
                 .filter(|&(_, &c)| c <= min)
-                .map(|((m, _), _)| m.pos),
+                .map(|(m, _)| m.pos),
         );
         let mut tied: Vec<&[u32]> = Vec::new();
         sc.minus.clear();
@@ -207,7 +207,7 @@ impl Router for KvAware {
         } else {
             // The softmax's normaliser sums every worker's weight: a linear scan.
             let mut cached = vec![0u32; loads.len()];
-            for (m, _) in &sc.matched {
+            for m in &sc.matched {
                 cached[m.pos as usize] = m.len;
             }
             let costs = self.costs(req, loads, &cached);

@@ -16,10 +16,10 @@
 //! indexes over those changes, so a decision costs time in the instances holding the
 //! prompt's first prefix block, not in all instances:
 //!
-//! - a global prefix index ([`holders`]: prefix key -> instances holding it), fed by KV
+//! - a global prefix index (`holders`: prefix key -> instances holding it), fed by KV
 //!   events (KV-aware) or by the router's own approximate index (cache-aware, GAIE),
 //!   finds the matching instances and their match lengths;
-//! - load classes ([`classes`]: instances grouped by the load key their score depends
+//! - load classes (`classes`: instances grouped by the load key their score depends
 //!   on, in key order) give the best of the instances matching nothing, whose scores are
 //!   monotone in that key: KV-aware's active tokens, cache-aware's outstanding requests
 //!   and tree sizes, GAIE's (queue length, KV utilisation), the latter one class per
