@@ -28,10 +28,20 @@
 //!   those classes, with the same single draw, over the same candidates in the same
 //!   order, as the linear scan.
 //!
+//! Costs: a decision visits the holders of the prompt's matched blocks, then O(log n)
+//! per class it scores: the first one or two for KV-aware and cache-aware, one per
+//! distinct queue length for GAIE, plus the tied ones; drawing a tie is O(log^2 n). A
+//! load change moves one instance between two classes (O(log n) and a short `memmove`);
+//! a KV event updates one key's holders; a change of the ready set (scaling, failures)
+//! rebuilds the indexes, O(n log n). The engine (`engine::routing`) tells a router only
+//! of the instances that changed since its last decision.
+//!
 //! Decisions are those of the linear scans, kept as each router's `reference` and checked
 //! against it by property tests, draw for draw. KV-aware routing with a positive
 //! temperature samples a softmax whose normaliser sums every instance's weight in order;
-//! it stays a linear scan (over the index's match lengths) to keep those sums exact.
+//! it stays a linear scan (over the index's match lengths) to keep those sums exact. An
+//! instance holding the prompt's first block is scored on its own, so a prefix cached
+//! on most instances (a shared system prompt) costs as much as the scan did.
 
 mod approx_index;
 mod cache_aware;
