@@ -596,7 +596,13 @@ impl<'s> Simulation<'s> {
             router::build(router_kinds[0], &sc.routing, prefill_ids.len()),
             router::build(decode_router, &sc.routing, decode_ids.len()),
         ];
-        let mut insts = Instances::new(insts, [&prefill_ids, &decode_ids]);
+        // A pool whose router the flow never asks is empty to the routing updates.
+        let [p, d] = flow.routed_pools();
+        let pools = [
+            if p { prefill_ids.clone() } else { Vec::new() },
+            if d { decode_ids.clone() } else { Vec::new() },
+        ];
+        let mut insts = Instances::new(insts, [&pools[0], &pools[1]]);
         let routing = Routing::new(
             &mut insts,
             routers,
@@ -604,7 +610,7 @@ impl<'s> Simulation<'s> {
                 streams.get(Stream::Router(0)),
                 streams.get(Stream::Router(1)),
             ],
-            [prefill_ids.clone(), decode_ids.clone()],
+            pools,
         );
         Ok(Simulation {
             sc,

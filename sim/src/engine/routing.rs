@@ -149,8 +149,9 @@ pub(super) struct Routing {
 }
 
 impl Routing {
-    /// Routers over the pools (0: prefill or aggregated, 1: decode) of `insts`, with
-    /// their random streams. Instances behind a router that wants KV events publish them.
+    /// Routers over the pools (0: prefill or aggregated, 1: decode; empty for a router
+    /// never asked) of `insts`, with their random streams. Instances behind a router that
+    /// wants KV events publish them.
     pub(super) fn new(
         insts: &mut Instances,
         routers: [Box<dyn Router + Send>; 2],
@@ -232,6 +233,10 @@ impl Routing {
         insts: &mut Instances,
         req: &RouteRequest,
     ) -> Option<(InstanceId, u64)> {
+        assert!(
+            !self.sides[s].members.is_empty(),
+            "routing side {s}: the flow said it never routes there"
+        );
         self.refresh(s, insts);
         let side = &mut self.sides[s];
         if side.ready.is_empty() {
