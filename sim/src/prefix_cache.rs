@@ -12,6 +12,9 @@
 //! - Referenced entries are never evicted. Entries only hold blocks that the instance
 //!   accounts as used; evicting returns them.
 //! - Deterministic: ordered maps only; ties in LRU order break by key.
+//! - When it publishes KV events, every change of its set of keys is logged in order
+//!   (a [`KvEvent`] per insert and per eviction) until taken: replaying the log onto the
+//!   set as it was when last taken gives the set as it is.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,6 +38,16 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A change of a cache's keys, as a router receiving KV events sees it (Dynamo's
+/// `KvCacheEvent`: blocks stored, blocks removed).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KvEvent {
+    /// The key became cached.
+    Stored(u64),
+    /// The key was evicted.
+    Removed(u64),
+}
+
 #[derive(Copy, Clone, Debug)]
 struct Entry {
     refs: u32,
@@ -50,6 +63,8 @@ pub struct PrefixCache {
     clock: u64,
     held_blocks: u64,
     evictable_blocks: u64,
+    /// Changes not taken yet (`None`: it does not publish KV events).
+    events: Option<Vec<KvEvent>>,
     /// Prompt tokens looked up at prefill admission.
     pub lookup_tokens: u64,
     /// Prompt tokens found cached at prefill admission.
@@ -80,6 +95,21 @@ impl PrefixCache {
     /// Blocks held by entries no request uses (reclaimable).
     pub fn evictable_blocks(&self) -> u64 {
         self.evictable_blocks
+    }
+
+    /// Publish KV events from now on (see [`Self::take_events`]).
+    pub fn publish_events(&mut self) {
+        self.events.get_or_insert_with(Vec::new);
+    }
+
+    /// Whether it publishes KV events.
+    pub fn publishes_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// The changes of its keys since the last call, in order (none unless it publishes).
+    pub fn take_events(&mut self) -> impl Iterator<Item = KvEvent> + '_ {
+        self.events.iter_mut().flat_map(|log| log.drain(..))
     }
 
     /// Whether nothing is cached.
@@ -145,6 +175,9 @@ impl PrefixCache {
             },
         );
         self.held_blocks += self.engine_blocks;
+        if let Some(log) = &mut self.events {
+            log.push(KvEvent::Stored(key));
+        }
         true
     }
 
@@ -155,6 +188,9 @@ impl PrefixCache {
         debug_assert_eq!((e.refs, e.last_use), (0, t));
         self.held_blocks -= self.engine_blocks;
         self.evictable_blocks -= self.engine_blocks;
+        if let Some(log) = &mut self.events {
+            log.push(KvEvent::Removed(k));
+        }
         Some(self.engine_blocks)
     }
 
@@ -213,5 +249,20 @@ mod tests {
         assert_eq!(c.evict_one(), Some(4));
         assert!(c.is_empty());
         assert_eq!((c.held_blocks(), c.evictable_blocks()), (0, 0));
+    }
+
+    #[test]
+    fn publishes_inserts_and_evictions_in_order() {
+        let mut c = PrefixCache::new(1);
+        c.insert(7);
+        assert_eq!(c.take_events().count(), 0, "not publishing yet");
+        c.publish_events();
+        c.insert(8);
+        c.release(&[7, 8]);
+        c.evict_one();
+        assert!(!c.insert(8), "cached: no event");
+        let got: Vec<KvEvent> = c.take_events().collect();
+        assert_eq!(got, vec![KvEvent::Stored(8), KvEvent::Removed(7)]);
+        assert_eq!(c.take_events().count(), 0);
     }
 }

@@ -69,7 +69,7 @@ impl Simulation<'_> {
             req.hash_block_tokens = spec.hash_block_tokens;
             if !self.caches_ready {
                 self.caches_ready = true;
-                for inst in &mut self.insts {
+                for inst in self.insts.iter_mut() {
                     inst.ensure_cache(spec.hash_block_tokens);
                 }
             }
@@ -176,18 +176,6 @@ impl Simulation<'_> {
     pub(super) fn route(&mut self, role: Role, id: RequestId) -> Option<(InstanceId, u64)> {
         let side = usize::from(role == Role::Decode);
         // Routers see the ready replicas only (the gateway's endpoint list).
-        let mut ids = std::mem::take(&mut self.route_ids);
-        ids.clear();
-        ids.extend(
-            self.pool(role)
-                .iter()
-                .copied()
-                .filter(|&i| self.insts[i].is_ready()),
-        );
-        if ids.is_empty() {
-            self.route_ids = ids;
-            return None;
-        }
         let r = &self.reqs[id];
         let req = RouteRequest {
             input_tokens: r.input_tokens,
@@ -195,31 +183,7 @@ impl Simulation<'_> {
             hash_block_tokens: r.hash_block_tokens,
             session: r.session,
         };
-        let exact = self.routers[side].wants_cache_state();
-        let mut loads = std::mem::take(&mut self.route_loads);
-        loads.clear();
-        loads.extend(ids.iter().map(|&i| {
-            let x = &self.insts[i];
-            InstanceLoad {
-                id: i.0,
-                outstanding: x.outstanding(),
-                waiting: x.queued(),
-                running: x.running(),
-                kv_utilization: x.kv_utilization(),
-                cached_blocks: if exact {
-                    x.cache().match_len(&r.prefix_keys) as u32
-                } else {
-                    0
-                },
-                active_tokens: x.assigned_tokens(),
-            }
-        }));
-        let k = self.routers[side].route(&req, &loads, &mut self.router_rngs[side]);
-        let believed_cached = self.routers[side].believed_cached_tokens(&loads[k], &req);
-        let chosen = ids[k];
-        self.route_ids = ids;
-        self.route_loads = loads;
-        Some((chosen, believed_cached))
+        self.routing.route(side, &mut self.insts, &req)
     }
 
     // ----- decode-side KV reservation -----------------------------------------------------

@@ -129,7 +129,7 @@ impl Simulation<'_> {
             |ids: &[InstanceId]| ids.iter().filter(|&&i| self.insts[i].is_ready()).count() as u32;
         let (prefill_replicas, decode_replicas) =
             (ready(&self.prefill_ids), ready(&self.decode_ids));
-        for inst in &mut self.insts {
+        for inst in self.insts.iter_mut() {
             if inst.lifecycle() == Lifecycle::Stopped {
                 continue;
             }

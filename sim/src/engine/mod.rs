@@ -18,6 +18,7 @@ mod completion;
 mod failure;
 mod flow;
 mod loading;
+mod routing;
 mod scaling;
 mod steps;
 mod transfer;
@@ -30,7 +31,7 @@ use crate::limits::REQUEST_BYTES;
 use crate::metrics::{Collector, Metrics, Outcome, RequestRecord, TimeseriesRow};
 use crate::policy::autoscale;
 use crate::policy::pd_decider::PdDecider;
-use crate::policy::router::{self, InstanceLoad, RouteRequest, Router};
+use crate::policy::router::{self, RouteRequest};
 use crate::prefix_cache::chain_keys;
 use crate::request::{Phase, Request, Requests};
 use crate::rng::{SimRng, Stream, Streams};
@@ -41,6 +42,7 @@ use failure::Failures;
 pub use failure::{FailureReport, RoleAvailability};
 use flow::Flow;
 use loading::{LoadFlow, Loading};
+use routing::{Instances, Routing};
 use scaling::RoleScaler;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -316,15 +318,16 @@ struct Simulation<'s> {
     budget_bytes: u64,
     /// Set when `held_bytes` first exceeded the budget: the run stops after this event.
     over_budget: bool,
-    insts: IdVec<InstanceId, Instance>,
+    insts: Instances,
     /// Step-cost memos, one per role ([`Instance::memo`]).
     memos: Vec<StepMemo>,
     /// Instances a request's prefill is routed to (all of them when aggregated).
     prefill_ids: Vec<InstanceId>,
     /// Instances a request's decode is routed to (all of them when aggregated).
     decode_ids: Vec<InstanceId>,
-    routers: [Box<dyn Router + Send>; 2],
-    router_rngs: [SimRng; 2],
+    /// The routers of the prefill (or aggregated) and decode pools, with their view of
+    /// the instances.
+    routing: Routing,
     net: Network,
     workload: WorkloadGen,
     pending: Option<RequestSpec>,
@@ -343,10 +346,6 @@ struct Simulation<'s> {
     events: u64,
     hash: u64,
     scratch: Vec<RequestId>,
-    /// Reused buffers of `route` (ready instance ids, their loads): no allocation per
-    /// routing decision.
-    route_ids: Vec<InstanceId>,
-    route_loads: Vec<InstanceLoad>,
     /// Time-series window.
     window: SimDuration,
     /// The engine layer's front-end time (TTFT and E2E; a closed-loop client's next request).
@@ -597,6 +596,22 @@ impl<'s> Simulation<'s> {
             router::build(router_kinds[0], &sc.routing, prefill_ids.len()),
             router::build(decode_router, &sc.routing, decode_ids.len()),
         ];
+        // A pool whose router the flow never asks is empty to the routing updates.
+        let [p, d] = flow.routed_pools();
+        let pools = [
+            if p { prefill_ids.clone() } else { Vec::new() },
+            if d { decode_ids.clone() } else { Vec::new() },
+        ];
+        let mut insts = Instances::new(insts, [&pools[0], &pools[1]]);
+        let routing = Routing::new(
+            &mut insts,
+            routers,
+            [
+                streams.get(Stream::Router(0)),
+                streams.get(Stream::Router(1)),
+            ],
+            pools,
+        );
         Ok(Simulation {
             sc,
             flow,
@@ -615,11 +630,7 @@ impl<'s> Simulation<'s> {
             memos: vec![StepMemo::new(); roles.len()],
             prefill_ids,
             decode_ids,
-            routers,
-            router_rngs: [
-                streams.get(Stream::Router(0)),
-                streams.get(Stream::Router(1)),
-            ],
+            routing,
             net,
             workload,
             pending: None,
@@ -649,8 +660,6 @@ impl<'s> Simulation<'s> {
             events: 0,
             hash: TRACE_SEED,
             scratch: Vec::new(),
-            route_ids: Vec::new(),
-            route_loads: Vec::new(),
             window: sc.sample_window,
             frontend: sc.frontend(),
             sampling: false,

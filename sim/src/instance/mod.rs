@@ -37,7 +37,7 @@ mod retract;
 mod schedule;
 
 use crate::id::{InstanceId, PortId, RequestId};
-use crate::prefix_cache::PrefixCache;
+use crate::prefix_cache::{KvEvent, PrefixCache};
 use crate::request::{Phase, Request, Requests, blocks_for};
 pub use crate::role::Role;
 use crate::scenario::{Admission, EngineConfig};
@@ -534,8 +534,23 @@ impl Instance {
     /// Make sure the prefix cache is set up for hash blocks of `hash_block_tokens`.
     pub fn ensure_cache(&mut self, hash_block_tokens: u32) {
         if self.cache.engine_blocks() == 0 && self.cache.is_empty() {
+            let publish = self.cache.publishes_events();
             self.cache = PrefixCache::new(self.cache_blocks_per_entry(hash_block_tokens));
+            if publish {
+                self.cache.publish_events();
+            }
         }
+    }
+
+    /// Publish the prefix cache's KV events from now on (a router receiving them is
+    /// in front of this instance).
+    pub fn publish_kv_events(&mut self) {
+        self.cache.publish_events();
+    }
+
+    /// The prefix cache's KV events since the last call, in order.
+    pub fn take_kv_events(&mut self) -> impl Iterator<Item = KvEvent> + '_ {
+        self.cache.take_events()
     }
 
     /// KV blocks per prefix-cache entry for hash blocks of `hash_block_tokens`; 0 (no

@@ -75,6 +75,18 @@ impl Flow {
         }
     }
 
+    /// Whether the flow routes requests with the router of the prefill (or aggregated)
+    /// pool and with that of the decode pool: a router it never asks is kept out of the
+    /// engine's routing updates.
+    pub(super) fn routed_pools(self) -> [bool; 2] {
+        match self {
+            Flow::Aggregated => [true, false],
+            Flow::Sglang | Flow::Vllm => [true, true],
+            // Prefill workers pull from the global prefill queue.
+            Flow::Dynamo => [false, true],
+        }
+    }
+
     /// Hook 1: route an admitted request and queue it where the flow starts it. Returns
     /// false (and changes nothing) when a role it needs has no ready replica.
     pub(super) fn dispatch(self, sim: &mut Simulation, id: RequestId) -> bool {

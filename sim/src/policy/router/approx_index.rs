@@ -2,8 +2,11 @@
 //! (SGLang router's approximate radix tree, llm-d's prefix-cache scorer): LRU-bounded.
 //!
 //! Invariants: each instance's index holds at most `capacity` keys; touching a key makes
-//! it most recent; evicting drops the least recent. Ordered maps only (deterministic).
+//! it most recent; evicting drops the least recent. A global [`Holders`] index mirrors
+//! the per-instance ones key by key (updated in [`ApproxIndex::record`]), so the instances
+//! matching a prompt are found without asking each. Ordered maps only (deterministic).
 
+use super::holders::{Holders, Match, Positions};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, Default)]
@@ -18,6 +21,7 @@ pub struct ApproxIndex {
     per: Vec<One>,
     capacity: usize,
     clock: u64,
+    holders: Holders,
 }
 
 impl ApproxIndex {
@@ -27,6 +31,7 @@ impl ApproxIndex {
             per: vec![One::default(); instances],
             capacity: capacity.max(1),
             clock: 0,
+            holders: Holders::default(),
         }
     }
 
@@ -43,6 +48,12 @@ impl ApproxIndex {
         })
     }
 
+    /// The ready instances (at their positions in `at`) whose index holds `keys[0]`, with
+    /// [`Self::match_len`] of each, in position order.
+    pub(crate) fn matches(&self, keys: &[u64], at: &Positions, out: &mut Vec<Match>) {
+        self.holders.matches(keys, at, out);
+    }
+
     /// Keys recorded for instance `i`.
     pub fn size(&self, i: usize) -> usize {
         self.per.get(i).map_or(0, |o| o.last.len())
@@ -53,10 +64,13 @@ impl ApproxIndex {
         self.ensure(i + 1);
         self.clock += 1;
         let t = self.clock;
+        let id = u16::try_from(i).expect("instance ids are u16");
         let one = &mut self.per[i];
         for &k in keys {
             if let Some(old) = one.last.insert(k, t) {
                 one.order.remove(&(old, k));
+            } else {
+                self.holders.add(k, id);
             }
             one.order.insert((t, k));
         }
@@ -66,6 +80,7 @@ impl ApproxIndex {
                 .pop_first()
                 .expect("over capacity means non-empty");
             one.last.remove(&k);
+            self.holders.remove(k, id);
         }
     }
 }

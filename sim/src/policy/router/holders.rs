@@ -1,0 +1,150 @@
+//! A global prefix index: for each prefix chain key, the instances holding it. It is the
+//! inverse of per-instance prefix sets (exact caches seen through KV events, or a router's
+//! approximate index), kept in step with them one key at a time, so a router finds the
+//! instances matching a prompt's prefix without asking every instance.
+//!
+//! Invariants: `(key, id)` is in the index exactly when instance `id`'s set holds `key`;
+//! each key's holders are sorted and distinct, and a key with none is absent. Ordered
+//! maps only (deterministic).
+
+use super::InstanceLoad;
+use std::collections::BTreeMap;
+
+/// Instances holding each prefix key.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Holders {
+    by_key: BTreeMap<u64, Vec<u16>>,
+}
+
+/// An instance whose set holds a prompt's first key: its position among the ready
+/// instances and the number of leading keys of the prompt it holds (at least 1).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Match {
+    /// Position in the router's `loads`.
+    pub(crate) pos: u32,
+    /// Leading keys held.
+    pub(crate) len: u32,
+    /// The instance.
+    pub(crate) id: u16,
+}
+
+impl Holders {
+    /// Instance `id` now holds `key`.
+    pub(crate) fn add(&mut self, key: u64, id: u16) {
+        let h = self.by_key.entry(key).or_default();
+        if let Err(at) = h.binary_search(&id) {
+            h.insert(at, id);
+        }
+    }
+
+    /// Instance `id` no longer holds `key`.
+    pub(crate) fn remove(&mut self, key: u64, id: u16) {
+        let Some(h) = self.by_key.get_mut(&key) else {
+            debug_assert!(false, "removing a key nobody holds");
+            return;
+        };
+        if let Ok(at) = h.binary_search(&id) {
+            h.remove(at);
+        }
+        if h.is_empty() {
+            self.by_key.remove(&key);
+        }
+    }
+
+    /// The ready instances (at their positions in `at`) holding `keys[0]`, each with the
+    /// length of the prefix of `keys` it holds, in position order. Costs the holders of
+    /// each matched key, not the instances.
+    pub(crate) fn matches(&self, keys: &[u64], at: &Positions, out: &mut Vec<Match>) {
+        out.clear();
+        let Some(first) = keys.first().and_then(|k| self.by_key.get(k)) else {
+            return;
+        };
+        out.extend(
+            first
+                .iter()
+                .filter_map(|&id| at.of(id).map(|pos| Match { pos, len: 1, id })),
+        );
+        for (j, key) in keys.iter().enumerate().skip(1) {
+            let Some(h) = self.by_key.get(key) else {
+                break;
+            };
+            let mut any = false;
+            for m in out.iter_mut() {
+                if m.len as usize == j && h.binary_search(&m.id).is_ok() {
+                    m.len += 1;
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        out.sort_unstable_by_key(|m| m.pos);
+    }
+}
+
+/// Where each instance sits in a router's `loads` (the ready instances, in pool order).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Positions {
+    of: Vec<u32>,
+}
+
+impl Positions {
+    const NONE: u32 = u32::MAX;
+
+    /// The positions of the instances of `loads`.
+    pub(crate) fn reset(&mut self, loads: &[InstanceLoad]) {
+        self.of.fill(Self::NONE);
+        for (p, l) in loads.iter().enumerate() {
+            let i = usize::from(l.id);
+            if self.of.len() <= i {
+                self.of.resize(i + 1, Self::NONE);
+            }
+            self.of[i] = p as u32;
+        }
+    }
+
+    /// Position of instance `id`, if it is ready.
+    pub(crate) fn of(&self, id: u16) -> Option<u32> {
+        self.of
+            .get(usize::from(id))
+            .copied()
+            .filter(|&p| p != Self::NONE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_follow_leading_keys_of_ready_instances() {
+        let mut h = Holders::default();
+        for (key, id) in [(1, 0), (2, 0), (3, 0), (1, 2), (3, 2), (2, 5), (1, 5)] {
+            h.add(key, id);
+        }
+        // Instances 0, 2 and 5 ready at positions 2, 0 and 1.
+        let loads: Vec<InstanceLoad> = [2u16, 5, 0]
+            .iter()
+            .map(|&id| InstanceLoad {
+                id,
+                ..Default::default()
+            })
+            .collect();
+        let mut at = Positions::default();
+        at.reset(&loads);
+        let mut out = Vec::new();
+        h.matches(&[1, 2, 3, 4], &at, &mut out);
+        let m = |pos, len, id| Match { pos, len, id };
+        assert_eq!(out, vec![m(0, 1, 2), m(1, 2, 5), m(2, 3, 0)]);
+        h.remove(2, 0);
+        h.matches(&[1, 2, 3], &at, &mut out);
+        assert_eq!(out, vec![m(0, 1, 2), m(1, 2, 5), m(2, 1, 0)]);
+        // Instance 5 no longer ready.
+        at.reset(&loads[..1]);
+        h.matches(&[1, 2], &at, &mut out);
+        assert_eq!(out, vec![m(0, 1, 2)]);
+        h.matches(&[9, 1], &at, &mut out);
+        assert!(out.is_empty());
+    }
+}
