@@ -74,19 +74,28 @@ path = "builtin:sharegpt"
 /// (12,031 requests; the file caps it at 3,000 for a quick run).
 pub const MOONCAKE_KV: &str = include_str!("../../../scenarios/mooncake-kv-routing.toml");
 
-/// 10,000,000 requests of the Mooncake conversation trace (12,031 requests over 3,537 s,
-/// prompts sharing prefixes by 512-token block hashes) tiled in time: 832 copies back to
-/// back, each with fresh prefix ids (`[workload.trace] tiles`), rescaled to
-/// `FLEET_RATE_RPS`. Llama-3.1-70B (bf16) served by SGLang PD on H200: 640 prefill
-/// instances of TP 2 and 320 decode instances of TP 4 (960 instances, 2,560 GPUs),
-/// KV-aware routing on both roles, KV transfers sharing the NICs and NVLink max-min
-/// fairly (the network model is always on), no baseline, outputs discarded. A 10 s time
-/// series window (960 rows per window over a ~13 h run: 4.5 M rows, where the 1 s
-/// default would stream 45 M).
+/// 10,000,000 requests of the Mooncake conversation trace (12,031 requests over 3,537 s;
+/// prompts of 12,035 tokens on average, up to 126,195, sharing prefixes by 512-token
+/// block hashes; outputs of 343 tokens on average) tiled in time: 832 copies back to
+/// back, each with fresh prefix ids (`[workload.trace] tiles`), rescaled to 300 req/s
+/// (each copy then spans 40 s; the ten million arrive over 33,300 s). Llama-3.1-70B
+/// (bf16) served by SGLang PD on H200: 640 prefill instances of TP 2 and 320 decode
+/// instances of TP 4 (960 instances, 2,560 GPUs), KV-aware routing on both roles, KV
+/// transfers sharing the NICs and NVLink max-min fairly (the network model is always
+/// on), no baseline, outputs discarded. The time series has 10 s windows (960 rows per
+/// window: 3.2 M rows over the run, where the 1 s default would stream 32 M).
 ///
-/// The rate is about 80% of the fleet's capacity, found by a sweep of `xpyd run` on this
-/// scenario with 60,000 requests (`--requests 60000 --set workload.trace.tiles=6 --rate
-/// R --intervals off`). FLEET_SWEEP
+/// 300 req/s is about 80% of the fleet's capacity (~370 req/s), found by a sweep of `xpyd
+/// run` of this scenario with 60,000 requests (`--requests 60000 --set
+/// workload.trace.tiles=6 --rate R --intervals off`; TTFT p50 / p99 in ms, prefix-cache
+/// hit rate): 208 req/s 662 / 18,416 (17.4%); 260: 684 / 18,583 (15.5%); 300: 697 /
+/// 18,714 (14.5%); 330: 704 / 18,714 (14.0%); 360: 746 / 18,722; 380: 2,224 / 19,657
+/// (9.9%, the median TTFT growing: the prefill role saturates); 400: 6,393 / 25,210. The
+/// p99 near 18.5 s at every rate is the trace's longest prompts (up to 126 K tokens)
+/// prefilled at TP 2, not queueing. Deep in overload the completed throughput is lower
+/// (offered 1,000 req/s completes 272 req/s) because long queues spread each prefix
+/// over more instances (hit rate 4.2%), so the knee of the median TTFT, not the
+/// overloaded throughput, measures capacity here.
 pub const FLEET_10M: &str = r#"
 name = "bench-fleet-10m"
 seed = 1
@@ -120,7 +129,7 @@ requests = 10000000
 [workload.trace]
 format = "mooncake"
 path = "builtin:mooncake-conversation"
-rate-rps = 215.0
+rate-rps = 300.0
 tiles = 832
 
 [slo]
@@ -134,11 +143,14 @@ sample-window-s = 10.0
 "#;
 
 /// [`FLEET_10M`] with the decode role on H20 (96 GB at 4.0 TB/s, 148 dense TFLOP/s):
-/// heterogeneous PD, the KV crossing from the H200 nodes' NICs to the H20 nodes'. Its
-/// rate, `FLEET_H20_RATE_RPS`, is about 80% of this fleet's own capacity. FLEET_H20_SWEEP
+/// heterogeneous PD, the KV crossing from the H200 nodes' NICs to the H20 nodes'. The
+/// fleet stays prefill-bound, so its capacity and its rate are those of [`FLEET_10M`]:
+/// the same sweep with decode on H20 gives TTFT p50 / p99 660 / 18,214 ms at 200 req/s,
+/// 695 / 18,721 at 300, 709 / 18,714 at 340, 2,354 / 19,681 at 380 and 6,404 / 25,244 at
+/// 400 (TPOT p50 15.9-16.8 ms against 16.6-17.4 on H200 decode: H20 steps are priced by
+/// the roofline, H200 steps by its calibrated profile).
 pub const FLEET_10M_H20_SETS: &[&str] = &[
     "deployment.decode.gpu=\"h20\"",
-    "workload.trace.rate-rps=215.0",
     "name=\"bench-fleet-10m-h20\"",
 ];
 
