@@ -146,9 +146,9 @@ sample-window-s = 10.0
 /// heterogeneous PD, the KV crossing from the H200 nodes' NICs to the H20 nodes'. The
 /// fleet stays prefill-bound, so its capacity and its rate are those of [`FLEET_10M`]:
 /// the same sweep with decode on H20 gives TTFT p50 / p99 660 / 18,214 ms at 200 req/s,
-/// 695 / 18,721 at 300, 709 / 18,714 at 340, 2,354 / 19,681 at 380 and 6,404 / 25,244 at
-/// 400 (TPOT p50 15.9-16.8 ms against 16.6-17.4 on H200 decode: H20 steps are priced by
-/// the roofline, H200 steps by its calibrated profile).
+/// 695 / 18,721 at 300, 709 / 18,714 at 340, 746 / 18,721 at 360, 2,354 / 19,681 at 380
+/// and 6,404 / 25,244 at 400 (TPOT p50 15.9-16.8 ms against 16.6-17.4 with decode on
+/// H200: H20 steps are priced by the roofline, H200 steps by its calibrated profile).
 pub const FLEET_10M_H20_SETS: &[&str] = &[
     "deployment.decode.gpu=\"h20\"",
     "name=\"bench-fleet-10m-h20\"",
@@ -156,11 +156,13 @@ pub const FLEET_10M_H20_SETS: &[&str] = &[
 
 /// The `xpyd plan` arguments of `plan-large`: the built-in default scenario (Qwen3-32B
 /// SGLang on L20) with its search widened to TP 1/2/4/8 with the DP-attention and
-/// expert-parallel splits (`--moe-splits auto`; Qwen3-32B is dense, so the splits
-/// resolve to TP only: see the README), units of up to PLAN_LARGE_GPUS GPUs (prefill and
-/// decode replicas X and Y up to 32), two GPU types (L20 and H20, and the
-/// heterogeneous pairs of them), three routers, two token budgets, and the
-/// probabilities of meeting the SLOs over 5 seed replications.
+/// expert-parallel splits (`--moe-splits auto`: Qwen3-32B is dense, so the splits
+/// resolve to TP only; a mixture-of-experts scenario would get them), units of up to 33
+/// GPUs (the planner bounds a unit's GPUs, not each role's replicas: 33 lets the prefill
+/// or the decode role reach X or Y = 32 at TP 1, one at a time), two GPU types (L20 and
+/// H20, and the heterogeneous pairs of them), three routers, two token budgets (max
+/// sequences at their default 128 and 1024), and the probabilities of meeting the SLOs
+/// over 5 seed replications: 43,724 candidates.
 pub const PLAN_LARGE_ARGS: &[&str] = &[
     "--gpu",
     "l20,h20",
