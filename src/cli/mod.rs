@@ -204,7 +204,11 @@ pub(crate) fn main() -> ExitCode {
         Some(Cmd::Manifest(args)) => manifest::run(args),
         Some(Cmd::Plan(args)) => plan::run(*args),
         Some(Cmd::Validate(args)) => validate::run(args),
-        Some(Cmd::Bench(args)) => bench::run(args),
+        // The regression gate exits 1 when it flags a workload.
+        Some(Cmd::Bench(args)) => match bench::run(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Some(Cmd::Calibrate(args)) => calibrate::run(args),
         Some(Cmd::Workload(args)) => workload::run(args),
     };

@@ -2,6 +2,7 @@
 
 mod aiconfigurator;
 mod autoscaling;
+mod bench;
 mod cli_errors;
 mod clients;
 mod cold_start;

@@ -277,3 +277,84 @@ fn moe_split_plans_shard_and_merge_byte_for_byte() {
     fails_with(&o, "made for another scenario or other plan settings");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Issue 19 item 4: the shards cover the widened search of `xpyd bench`'s `plan-large`
+/// (two GPU types with their heterogeneous pairs, three routers, two token budgets, the
+/// MoE-split flag, probabilities over 5 seed replications), shrunk to a few GPUs: the
+/// merge of three shards is the single run byte for byte, shards made with another
+/// replication count do not merge, and `--emit-job` hands every one of those flags to
+/// the Job's pods.
+#[test]
+fn widened_plans_with_intervals_shard_and_merge_byte_for_byte() {
+    let d = tmpdir("plan-shard-large");
+    let large = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "--jobs",
+            "1",
+            "--gpu",
+            "l20,h20",
+            "--gpus-max",
+            "4",
+            "--tp",
+            "1,2",
+            "--moe-splits",
+            "auto",
+            "--router",
+            "round-robin,least-outstanding,power-of-two",
+            "--token-budgets",
+            "2048,8192",
+            "--max-num-seqs",
+            "1024",
+            "--intervals",
+            "on",
+            "--probe-requests",
+            "100",
+            "--precision",
+            "0.1",
+            "--no-report",
+        ];
+        args.extend_from_slice(extra);
+        xpyd(&args)
+    };
+    let (out, shards) = (d.join("plan"), d.join("shards"));
+    let (out_s, shards_s) = (out.to_str().unwrap(), shards.to_str().unwrap());
+    let single = large(&["--replications", "5", "--out", out_s]);
+    assert!(single.status.success(), "{}", stderr(&single));
+    let text = stdout(&single);
+    assert!(text.contains("over 5 seed replication(s)"), "{text}");
+    let csv = std::fs::read_to_string(out.join("plan.csv")).unwrap();
+    for gpu in [",l20,", ",h20,", ",l20/h20,", ",h20/l20,"] {
+        assert!(csv.contains(gpu), "no {gpu} candidate in:\n{csv}");
+    }
+    let want = files(&out);
+    std::fs::remove_dir_all(&out).unwrap();
+    for s in ["0/3", "1/3", "2/3"] {
+        let o = large(&["--replications", "5", "--shard", s, "--out", shards_s]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let merged = large(&["--replications", "5", "--merge", shards_s, "--out", out_s]);
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    assert_eq!(stdout(&merged), text);
+    assert!(
+        files(&out) == want,
+        "the merged widened plan differs from the single run"
+    );
+    let o = large(&["--replications", "4", "--merge", shards_s, "--out", out_s]);
+    fails_with(&o, "made for another scenario or other plan settings");
+    let job = d.join("job");
+    let o = large(&["--replications", "5", "--emit-job", job.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = std::fs::read_to_string(job.join("plan-job.yaml")).unwrap();
+    for want in [
+        "l20,h20",
+        "round-robin,least-outstanding,power-of-two",
+        "2048,8192",
+        "--moe-splits",
+        "--replications",
+        "--intervals",
+    ] {
+        assert!(j.contains(want), "{want} not in:\n{j}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -644,6 +644,7 @@ impl RequestLog {
                     time_scale: None,
                     rate_rps: None,
                     start_s: None,
+                    tiles: None,
                 }),
                 ..WorkloadFile::default()
             },

@@ -368,6 +368,7 @@ tokens = 10
             time_scale: Some(0.5),
             rate_rps: None,
             start_s: None,
+            tiles: None,
         });
         ov.apply(Path::new("t.toml"), &mut w).unwrap();
         let t = w.workload.trace.unwrap();

@@ -247,6 +247,11 @@ pub struct TraceFile {
     pub rate_rps: Option<f64>,
     /// Skip the records before this offset from the trace's first record, seconds.
     pub start_s: Option<f64>,
+    /// Replay the (selected, scaled) trace this many times back to back, each copy
+    /// offset by one period (the span plus one mean gap) and with its prefix-hash ids
+    /// moved into a disjoint id space (default 1: replay once). `requests` then caps the
+    /// tiled stream.
+    pub tiles: Option<u64>,
 }
 
 /// The file format of a trace.

@@ -4,8 +4,8 @@
 //! tables it samples from, whatever `requests` is, and draws each purpose from its own
 //! stream (arrivals: `Arrivals`; lengths: `InputLen`/`OutputLen`, joint rows:
 //! `InputLen`; think times: `Think`; shared prompts: `Prefix`), so one purpose's draws
-//! never shift another's. A trace is read once into compact records. The same
-//! `Workload` and seed always give the same sequence.
+//! never shift another's. A trace is read once into compact records (one copy, however
+//! many tiles replay it). The same `Workload` and seed always give the same sequence.
 
 use super::arrival::{Arrival, ArrivalGen, ThinkGen};
 use super::data::{ColumnRequest, read_token_columns};
@@ -14,7 +14,7 @@ use super::length::LengthSampler;
 use super::prefix::{BlockIds, PrefixGen};
 use super::session::SessionGen;
 use super::spec::{Lengths, Source, Workload};
-use super::trace::Trace;
+use super::trace::{Tiling, Trace};
 use super::{ArrivalMode, RequestSpec};
 use crate::rng::{SimRng, Stream, Streams};
 use crate::time::{SimDuration, SimTime};
@@ -167,10 +167,14 @@ enum Inner {
     Synthetic(Box<Synthetic>),
     /// A trace replay.
     Trace {
-        /// The selected, rebased, scaled records.
+        /// The selected, rebased, scaled records (one copy).
         trace: Trace,
-        /// Index of the next record.
+        /// Index of the next record in its copy.
         next: usize,
+        /// The copy being replayed (from 0).
+        tile: u64,
+        /// How the copies repeat.
+        tiling: Tiling,
     },
 }
 
@@ -255,12 +259,18 @@ impl WorkloadGen {
             }
             Source::Trace(t) => {
                 let bytes = t.source.read()?;
-                let trace = Trace::parse(t.format, &bytes, &t.source.label())?.select(
-                    t.start_s,
-                    w.issued(),
-                    t.scale,
-                )?;
-                Inner::Trace { trace, next: 0 }
+                // Tiled, the cap applies to the tiled stream: each copy is the whole
+                // selected trace.
+                let copy_cap = if t.tiles > 1 { None } else { w.issued() };
+                let trace = Trace::parse(t.format, &bytes, &t.source.label())?
+                    .select(t.start_s, copy_cap, t.scale)?;
+                let tiling = trace.tiling(t.tiles, w.issued())?;
+                Inner::Trace {
+                    trace,
+                    next: 0,
+                    tile: 0,
+                    tiling,
+                }
             }
         };
         Ok(WorkloadGen {
@@ -284,14 +294,25 @@ impl WorkloadGen {
         }
         let spec = match &mut self.inner {
             Inner::Synthetic(syn) => syn.next_open(),
-            Inner::Trace { trace, next } => {
+            Inner::Trace {
+                trace,
+                next,
+                tile,
+                tiling,
+            } => {
+                if *next == trace.records.len() && *tile + 1 < tiling.tiles {
+                    *tile += 1;
+                    *next = 0;
+                }
                 let r = trace.records.get(*next)?;
                 *next += 1;
+                let shift = *tile * tiling.id_stride;
                 RequestSpec {
-                    arrival: SimTime(r.at_ns),
+                    // In range: `Trace::tiling` checked the last copy issued.
+                    arrival: SimTime(r.at_ns + *tile * tiling.period_ns),
                     input_tokens: r.input,
                     output_tokens: r.output,
-                    block_hashes: trace.hashes_of(r).to_vec(),
+                    block_hashes: trace.hashes_of(r).iter().map(|&h| h + shift).collect(),
                     hash_block_tokens: if r.hash_len > 0 {
                         trace.block_tokens
                     } else {
@@ -322,9 +343,17 @@ impl WorkloadGen {
     /// fewer (requests that never arrived when a run stops).
     pub fn remaining(&self) -> u64 {
         match &self.inner {
-            Inner::Trace { trace, next } => {
-                let left = trace.records.len().saturating_sub(*next) as u64;
-                left.min(self.left)
+            Inner::Trace {
+                trace,
+                next,
+                tile,
+                tiling,
+            } => {
+                let n = trace.records.len() as u64;
+                let later = (tiling.tiles - *tile - 1).saturating_mul(n);
+                (n.saturating_sub(*next as u64))
+                    .saturating_add(later)
+                    .min(self.left)
             }
             Inner::Synthetic(_) => self.left,
         }

@@ -21,8 +21,9 @@
 //!   Trace records with 0 output tokens (none in the shipped traces) are replayed with 1;
 //!   0 input tokens is an error.
 //! - Synthetic generators stream: memory does not grow with `requests` (a million
-//!   requests is fine; with sessions it is bounded by the conversations in flight). Traces and empirical tables are read once, when the generator is
-//!   built.
+//!   requests is fine; with sessions it is bounded by the conversations in flight).
+//!   Traces and empirical tables are read once, when the generator is built; a tiled
+//!   trace holds one copy and derives the others as it replays them.
 //! - Warm-up and timeouts are client semantics the engine applies: the generator issues
 //!   `warmup-requests + requests` requests (the first ones are warm-up, by issue order),
 //!   and [`Workload::timeout`] is how long a client waits for each.
@@ -100,6 +101,12 @@
 //! # path = "builtin:azure-2023-conv"   # or a CSV/JSONL file, gzip detected by magic bytes
 //! # time-scale = 0.5                   # multiply gaps (0.5 = twice the rate); or rate-rps = X
 //! # start-s = 600.0                    # skip the first 10 minutes
+//! # tiles = 100                        # replay it 100 times back to back (default 1): copy k
+//! #                                    # arrives k x (span + one mean gap) later, with its
+//! #                                    # hash ids shifted by k x (largest id + 1) so copies
+//! #                                    # share no prefix; `requests` caps the tiled stream and
+//! #                                    # rate-rps / time-scale apply to each copy (1 to 10^8;
+//! #                                    # streamed: one copy is held, never the N)
 //! ```
 //!
 //! Built-in files (embedded from `sim/data/`, provenance in `sim/data/README.md`):

@@ -114,6 +114,8 @@ pub(super) struct TraceSpec {
     pub(super) scale: TimeScale,
     /// Records before this offset from the first one are skipped, seconds.
     pub(super) start_s: f64,
+    /// Copies of the selected trace replayed back to back (>= 1; 1 = replay once).
+    pub(super) tiles: u64,
 }
 
 /// The error for a table that must not appear together with `other`.
@@ -401,8 +403,13 @@ impl Workload {
                     Some(n) => format!("first {n} requests"),
                     None => "all requests".to_owned(),
                 };
+                let tiles = if t.tiles > 1 {
+                    format!(", tiled {} times", t.tiles)
+                } else {
+                    String::new()
+                };
                 format!(
-                    "trace {} {}, {scale}, from {} s, {n}{}",
+                    "trace {} {}, {scale}, from {} s{tiles}, {n}{}",
                     t.format.name(),
                     t.source.label(),
                     t.start_s,
@@ -516,6 +523,7 @@ impl TraceSpec {
             time_scale,
             rate_rps,
             start_s,
+            tiles,
         } = t;
         let source = DataSource::resolve(&path, base_dir, "workload.trace.path")?;
         if let DataSource::Builtin(b) = &source {
@@ -573,11 +581,19 @@ impl TraceSpec {
                 format!("{start_s} must be in [0, {MAX_SECS}] s"),
             ));
         }
+        let tiles = tiles.unwrap_or(1);
+        if !(1..=MAX_REQUESTS).contains(&tiles) {
+            return Err(WorkloadError::invalid(
+                "workload.trace.tiles",
+                format!("{tiles} must be in [1, {MAX_REQUESTS}]"),
+            ));
+        }
         Ok(TraceSpec {
             format,
             source,
             scale,
             start_s,
+            tiles,
         })
     }
 }
@@ -637,6 +653,7 @@ mod tests {
                 time_scale: Some(0.5),
                 rate_rps: None,
                 start_s: None,
+                tiles: None,
             }),
             ..WorkloadFile::default()
         };

@@ -10,11 +10,19 @@
 //! [`MAX_GAP_SHARE`] of its span: one outlier timestamp would otherwise squash every
 //! other record to t = 0. Records that arrive after `simulation.max-duration-s` are
 //! counted as not arrived in the summary.
+//!
+//! Tiling (`tiles = N`, [`Tiling`]) replays the selected, scaled records N times back to
+//! back without copying them: copy `k` (from 0) arrives `k x period` later, where the
+//! period is the span plus one mean gap (`span + span / (n - 1)`, rounded to the
+//! nanosecond once), so the tiled stream keeps the copy's mean rate; its prefix-hash ids
+//! are shifted by `k x (largest id + 1)`, so no copy shares a cached prefix with another
+//! (copy 0 is the trace itself: one tile replays exactly what no tiling does).
 
 use serde::Deserialize;
 
 use super::error::WorkloadError;
 use super::file::TraceFormat;
+use crate::limits::{MAX_REQUESTS, MAX_SECS};
 
 /// Widest share of a trace's span one gap may take when it is rescaled to a rate.
 pub(crate) const MAX_GAP_SHARE: f64 = 0.99;
@@ -43,6 +51,29 @@ pub(crate) struct Trace {
     pub(crate) hashes: Vec<u64>,
     /// Tokens per hash block (0 when the trace has no hashes).
     pub(crate) block_tokens: u32,
+}
+
+/// How a trace is repeated back to back (`workload.trace.tiles`): copy `k` (from 0)
+/// arrives `k x period_ns` after copy 0 and its hash ids are those of copy 0 plus
+/// `k x id_stride`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Tiling {
+    /// Copies (>= 1).
+    pub(crate) tiles: u64,
+    /// Time from one copy's first arrival to the next copy's, ns (0 with one copy).
+    pub(crate) period_ns: u64,
+    /// Id shift from one copy to the next: the largest hash id + 1 (0 with one copy or
+    /// without hashes).
+    pub(crate) id_stride: u64,
+}
+
+impl Tiling {
+    /// Replay once.
+    pub(crate) const ONCE: Tiling = Tiling {
+        tiles: 1,
+        period_ns: 0,
+        id_stride: 0,
+    };
 }
 
 /// Tokens per prefix-hash block of Mooncake traces.
@@ -157,6 +188,84 @@ impl Trace {
             }
         }
         Ok(self)
+    }
+
+    /// The tiling of this (selected, scaled) trace into `tiles` copies, of which at most
+    /// `cap` records are issued (`None`: all). Errors, naming `workload.trace.tiles`, when
+    /// there is more than one copy and the trace has fewer than two records or spans no
+    /// time (no period to repeat), when the issued records would exceed
+    /// [`MAX_REQUESTS`], when the last copy issued would start after [`MAX_SECS`], or when
+    /// the shifted hash ids would not fit `u64`.
+    pub(crate) fn tiling(&self, tiles: u64, cap: Option<u64>) -> Result<Tiling, WorkloadError> {
+        if tiles <= 1 {
+            return Ok(Tiling::ONCE);
+        }
+        let field = "workload.trace.tiles";
+        let n = self.records.len() as u64;
+        let span = self.span_ns();
+        if n < 2 || span == 0 {
+            return Err(WorkloadError::invalid(
+                field,
+                format!(
+                    "cannot tile {n} replayed record(s) spanning {span} ns: tiling repeats \
+                     a trace of two or more records at different times"
+                ),
+            ));
+        }
+        let total = tiles.saturating_mul(n);
+        let issued = cap.map_or(total, |c| c.min(total));
+        if issued > MAX_REQUESTS {
+            return Err(WorkloadError::invalid(
+                field,
+                format!(
+                    "{tiles} tiles of {n} records are {total} requests, more than \
+                     {MAX_REQUESTS}; tile less or cap them (workload.requests)"
+                ),
+            ));
+        }
+        // The copies issued, and the last one's start.
+        let used = issued.div_ceil(n).max(1);
+        let gaps = n - 1;
+        let period_ns = span + (span + gaps / 2) / gaps;
+        let last_start = (used - 1)
+            .checked_mul(period_ns)
+            .filter(|&t| t as f64 <= MAX_SECS * 1e9);
+        let Some(_) = last_start else {
+            return Err(WorkloadError::invalid(
+                field,
+                format!(
+                    "tile {used} would start {:.0} s after the first, later than the \
+                     longest run ({MAX_SECS} s)",
+                    (used - 1) as f64 * period_ns as f64 * 1e-9
+                ),
+            ));
+        };
+        let id_stride = match self.hashes.iter().max() {
+            None => 0,
+            Some(&max) => {
+                let stride = max.checked_add(1);
+                let top = stride
+                    .and_then(|s| s.checked_mul(used - 1))
+                    .and_then(|o| o.checked_add(max));
+                match (stride, top) {
+                    (Some(s), Some(_)) => s,
+                    _ => {
+                        return Err(WorkloadError::invalid(
+                            field,
+                            format!(
+                                "the trace's hash ids reach {max}: {used} copies with \
+                                 disjoint ids do not fit 64 bits"
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Tiling {
+            tiles,
+            period_ns,
+            id_stride,
+        })
     }
 
     /// Last arrival minus first, ns.

@@ -147,6 +147,18 @@ fn validation_errors_name_the_field() {
                 .into(),
             "workload.trace.start-s",
         ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"azure-2023\"\npath = \"builtin:azure-2023-conv\"\n\
+             tiles = 0\n"
+                .into(),
+            "workload.trace.tiles",
+        ),
+        (
+            "[workload]\n[workload.trace]\nformat = \"azure-2023\"\npath = \"builtin:azure-2023-conv\"\n\
+             tiles = 100000001\n"
+                .into(),
+            "workload.trace.tiles",
+        ),
     ];
     for (text, field) in cases {
         let e = invalid(&text, here);
