@@ -176,7 +176,8 @@ impl Pool {
         }
     }
 
-    /// The loads the router sees.
+    /// The loads the router sees (tests and the micro-benchmarks).
+    #[cfg(any(test, feature = "dev-hooks"))]
     pub fn loads(&self) -> &[InstanceLoad] {
         &self.loads
     }
