@@ -176,8 +176,8 @@ impl Pool {
         }
     }
 
-    /// The loads the router sees (tests and the micro-benchmarks).
-    #[cfg(any(test, feature = "dev-hooks"))]
+    /// The loads the router sees (the engine's debug check, tests and the benchmarks).
+    #[cfg(any(test, debug_assertions, feature = "dev-hooks"))]
     pub fn loads(&self) -> &[InstanceLoad] {
         &self.loads
     }
