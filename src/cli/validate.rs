@@ -58,6 +58,13 @@ pub(crate) struct ValidateArgs {
     /// intervals read (shipped as sim/data/engine-residuals.csv; `xpyd run --residuals`).
     #[arg(long, value_name = "FILE", requires = "serving")]
     write_residuals: Option<PathBuf>,
+    /// Also write the scenario each replayed run was simulated with to DIR, one
+    /// `<run id>.toml` per run (created if missing; files of the same names are
+    /// replaced; skipped runs and runs whose deployment came from --scenario get none):
+    /// `xpyd run DIR/<id>.toml` simulates that run alone, with its full output
+    /// (per-request latencies, preemptions, time series).
+    #[arg(long, value_name = "DIR", requires = "serving")]
+    write_scenarios: Option<PathBuf>,
     /// Also check the decisions the replay implies: per group of runs sharing model,
     /// GPU, backend and lengths, whether the deployment with the highest predicted
     /// output tokens/s per GPU under the SLO is the measured best (top-1, within 5%,
@@ -91,6 +98,7 @@ pub(crate) fn run(args: ValidateArgs) -> Result<()> {
             args.scenario,
             args.engine_profile,
             args.write_residuals.as_deref(),
+            args.write_scenarios.as_deref(),
             args.slo_ttft_ms.zip(args.slo_tpot_ms),
             args.json,
         );
@@ -114,6 +122,7 @@ fn run_serving(
     scenario: Option<PathBuf>,
     engine_profile: Option<PathBuf>,
     write_residuals: Option<&std::path::Path>,
+    write_scenarios: Option<&std::path::Path>,
     decisions: Option<(f64, f64)>,
     json: bool,
 ) -> Result<()> {
@@ -172,8 +181,58 @@ fn run_serving(
         xpyd_reports::atomic::write_file(out, residuals.to_csv(&comment).as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
     }
+    if let Some(dir) = write_scenarios {
+        write_scenario_files(dir, &runs, &report)?;
+    }
     if json {
         return print_out(&xpyd_reports::serving::to_json(&report)?);
     }
     print_out(&xpyd_reports::serving::to_text(&report))
+}
+
+/// Write each replayed run's scenario to `dir/<id>.toml`: the id with every character
+/// outside `[A-Za-z0-9._-]` replaced by `_`, and `-2`, `-3`, ... appended where two runs
+/// of the files share a name. Each file is written atomically.
+fn write_scenario_files(
+    dir: &std::path::Path,
+    runs: &[serving::MeasuredRun],
+    report: &serving::Report,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut seen = std::collections::HashMap::<String, u32>::new();
+    for (run, row) in runs.iter().zip(&report.rows) {
+        let (Some(toml), None) = (&run.scenario_toml, &row.skipped) else {
+            continue;
+        };
+        let stem: String = run
+            .id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let n = seen.entry(stem.clone()).or_insert(0);
+        *n += 1;
+        let name = if *n == 1 {
+            format!("{stem}.toml")
+        } else {
+            format!("{stem}-{n}.toml")
+        };
+        let path = dir.join(name);
+        let header = format!(
+            "# xpyd validate --serving: the replay of run {} ({}, {} on {}, {})\n",
+            run.id,
+            run.file.display(),
+            run.backend,
+            run.gpu,
+            run.mode
+        );
+        xpyd_reports::atomic::write_file(&path, format!("{header}{toml}").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

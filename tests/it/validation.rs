@@ -336,3 +336,64 @@ fn validate_serving_replays_measured_runs() {
     let o = xpyd(&["validate", "--serving", bench, "--steps", "x.csv"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `validate --serving --write-scenarios DIR` writes the scenario of every replayed row
+/// (none for skipped rows), and `xpyd run` of one reproduces the row's predicted mean
+/// TTFT and TPOT: the file is the replay, not an approximation of it.
+#[test]
+fn validate_serving_writes_each_replayed_rows_scenario() {
+    let dir = tmpdir("validate-write-scenarios");
+    let scen = dir.join("scenarios");
+    let o = xpyd(&[
+        "validate",
+        "--serving",
+        "tests/fixtures/serving/silicon.csv",
+        "--write-scenarios",
+        scen.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&scen)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = rows
+        .iter()
+        .filter(|r| r.get("skipped").is_none())
+        .map(|r| format!("{}.toml", r["id"].as_str().unwrap()))
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+    assert!(want.len() >= 3, "{want:?}");
+    let row = rows
+        .iter()
+        .find(|r| r.get("skipped").is_none() && r["backend"] == "vllm")
+        .unwrap();
+    let file = scen.join(format!("{}.toml", row["id"].as_str().unwrap()));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("engine-version = \"0.12.0\""), "{text}");
+    let out = dir.join("run");
+    let o = xpyd(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-report",
+        "--no-baseline",
+        "--intervals",
+        "off",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = json(&out.join("summary.json"));
+    for (metric, key) in [("ttft_ms", "ttft_ms"), ("tpot_ms", "tpot_ms")] {
+        let got = s[metric]["mean"].as_f64().unwrap();
+        let predicted = row[key]["predicted"].as_f64().unwrap();
+        assert!(
+            (got - predicted).abs() <= 1e-6 * predicted,
+            "{metric}: run {got} vs replay {predicted}"
+        );
+    }
+}
