@@ -236,8 +236,9 @@ fn fp8_kv_decode_attention_uses_the_fp8_rows_and_is_cheaper_at_long_context() {
         assert!(tf < 0.8 * tb, "{seqs}x{ctx}: fp8 {tf} vs bf16 {tb}");
         assert!((sb.breakdown.gemm_s - sf.breakdown.gemm_s).abs() <= 0.01 * sb.breakdown.gemm_s);
     }
-    // Absorbed MLA over an fp8 latent cache: the fp8 MLA rows at 16 heads per GPU.
-    let d = with_kv("deepseek-v3", 8, Dtype::Fp8);
+    // Absorbed MLA over an fp8 latent cache, with the measured kernel asked for: the fp8
+    // MLA rows at 16 heads per GPU.
+    let d = with_kv("deepseek-v3", 8, Dtype::Fp8).with_mla_decode_measured(true);
     let layers = f64::from(ModelArch::builtin("deepseek-v3").unwrap().num_layers);
     let s = d.step(&decode(64, 4096));
     assert_eq!(s.sources.attention_decode, TermSource::Calibrated);
@@ -359,13 +360,29 @@ fn moe_gemms_are_calibrated_from_grouped_expert_rows() {
 
 #[test]
 fn deepseek_v3_prefill_and_mla_decode_are_calibrated() {
-    let d = CostModel::new(
+    let roofline_decode = CostModel::new(
         ModelArch::builtin("deepseek-v3").unwrap(),
         GpuSpec::builtin("h200").unwrap(),
         8,
         Dtype::Fp8,
         Dtype::Bf16,
         Efficiencies::default(),
+    );
+    // By default MLA decode attention is the roofline's (the engines' FlashMLA-class
+    // kernels), everything else measured; the measured kernel is slower.
+    assert!(!roofline_decode.mla_decode_measured());
+    let r = roofline_decode.step(&decode(64, 4096));
+    assert_eq!(r.sources.attention_decode, TermSource::Roofline);
+    assert_eq!(r.sources.gemm, TermSource::Calibrated);
+    let d = roofline_decode.clone().with_mla_decode_measured(true);
+    assert!(
+        d.step(&decode(64, 4096)).breakdown.attention_decode_s > r.breakdown.attention_decode_s
+    );
+    assert_eq!(
+        d.clone()
+            .with_mla_decode_measured(false)
+            .step(&decode(64, 4096)),
+        r
     );
     // MLA projections, the MoE layers (router, grouped experts, shared expert), the dense
     // layers' FFN, MLA prefill and absorbed-MLA decode attention are measured.
@@ -417,7 +434,8 @@ fn deepseek_v3_prefill_and_mla_decode_are_calibrated() {
         Dtype::Fp8,
         Dtype::Fp8,
         Efficiencies::default(),
-    );
+    )
+    .with_mla_decode_measured(true);
     let f8_step = f8.step(&decode(32, 4000));
     assert_eq!(f8_step.sources.attention_decode, TermSource::Calibrated);
     assert!(
@@ -584,10 +602,21 @@ fn sustained_factor_slows_calibrated_prefill_attention_within_the_measured_ratio
 #[test]
 fn head_dim_64_prefill_attention_is_calibrated_by_its_own_rows() {
     use xpyd_models::profile::{PrefillAttentionRow, prefill_attention_flops};
-    // gpt-oss-120b (64-dim heads) on an H100 at TP 1: roofline until the default kernel
-    // (the fastest, cuDNN SDPA) has head-dim-64 rows; then those rows price it.
-    let base = builtin_profile("h100").unwrap().data().clone();
-    let m = model("gpt-oss-120b", "h100", 1);
+    // gpt-oss-120b (64-dim heads) on an H100 at TP 1: the shipped profile has
+    // head-dim-64 rows (2026-12-07); without them it is the roofline, and rows of the
+    // default kernel (the fastest, cuDNN SDPA) price it.
+    assert_eq!(
+        model("gpt-oss-120b", "h100", 1)
+            .step(&prefill(4096))
+            .sources
+            .attention_prefill,
+        TermSource::Calibrated
+    );
+    let mut base = builtin_profile("h100").unwrap().data().clone();
+    base.attention_prefill.retain(|r| r.head_dim != 64);
+    let m = model("gpt-oss-120b", "h100", 1).with_profile(Some(Arc::new(
+        Profile::new(base.clone(), "no-hd64").unwrap(),
+    )));
     assert_eq!(
         m.step(&prefill(4096)).sources.attention_prefill,
         TermSource::Roofline

@@ -51,9 +51,21 @@ pub(crate) struct CostArgs {
     /// overheads and kernel scales); default: kernels with the assumed overheads.
     #[arg(long, value_name = "ENGINE", value_parser = xpyd_models::engine::ENGINES)]
     engine: Option<String>,
+    /// MLA decode attention (DeepSeek-V3/R1): `roofline` (the default: the engines run
+    /// FlashMLA-class kernels, which the roofline matches better than our own kernel) or
+    /// `measured` (the profile's rows of our NVRTC absorbed-MLA kernel).
+    #[arg(long, value_enum, default_value_t = MlaDecodeArg::Roofline)]
+    mla_decode: MlaDecodeArg,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// How MLA decode attention is priced (`--mla-decode`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum MlaDecodeArg {
+    Roofline,
+    Measured,
 }
 
 /// Which profile a command uses: `--profile FILE`, `--roofline`, or the GPU's shipped one
@@ -137,6 +149,7 @@ pub(crate) fn run(args: CostArgs) -> Result<()> {
             cm.gpu().id
         );
     }
+    let cm = cm.with_mla_decode_measured(args.mla_decode == MlaDecodeArg::Measured);
     let cm = match &args.engine {
         None => cm,
         Some(e) => {

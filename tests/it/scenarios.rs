@@ -136,12 +136,23 @@ fn cost_deepseek_v3_decode_attention_is_calibrated_from_mla_rows() {
         "4096",
         "--json",
     ];
+    // By default MLA decode attention is the roofline's (the engines' kernels), the
+    // GEMMs calibrated.
+    let o = xpyd(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["sources"]["attention_decode"], "roofline");
+    assert_eq!(v["sources"]["gemm"], "calibrated");
+    let roofline_ms = v["breakdown"]["attention_decode"].as_f64().unwrap();
+    // `--mla-decode measured`: our kernel's rows, slower.
+    let mut args = args.to_vec();
+    args.extend(["--mla-decode", "measured"]);
     let o = xpyd(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["sources"]["attention_decode"], "calibrated");
     assert_eq!(v["source"], "calibrated");
-    assert!(v["breakdown"]["attention_decode"].as_f64().unwrap() > 0.0);
+    assert!(v["breakdown"]["attention_decode"].as_f64().unwrap() > roofline_ms);
     // The roofline flag still ignores the profile.
     let mut rf = args.to_vec();
     rf.push("--roofline");

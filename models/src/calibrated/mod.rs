@@ -16,9 +16,10 @@
 //!   log-log interpolation of the achieved rate), linear above, the smallest call's time
 //!   as a floor below.
 //! - Decode attention and memory-bound kernels: the profile's own lookups. MLA decode
-//!   attention (absorbed, `MlaDecodeCall`): the profile's `attention_decode_mla` grid at
-//!   the model's heads per GPU (the nearest measured head count at or above), latent
-//!   widths and KV dtype.
+//!   attention (absorbed, `MlaDecodeCall`), when the cost model asks for the measured
+//!   kernel (`CostModel::with_mla_decode_measured`; the roofline by default): the
+//!   profile's `attention_decode_mla` grid at the model's heads per GPU (the nearest
+//!   measured head count at or above), latent widths and KV dtype.
 //! - MoE layers (format 2, `V2Terms`): the grouped expert GEMMs' seconds over tokens at
 //!   the exact `(hidden, expert intermediate / TP, experts, top-k, dtype)`, summed with the
 //!   router and shared-expert GEMM curves, log-log. MLA projections: the sum of their GEMM
@@ -334,6 +335,9 @@ pub(crate) struct InstanceShapes {
     pub(crate) expert_imbalance: f64,
     /// Which measured routed-expert kernel prices the MoE layers.
     pub(crate) moe_kernel: crate::MoeKernel,
+    /// Whether the profile's `attention_decode_mla` rows price MLA decode attention
+    /// (otherwise the roofline does).
+    pub(crate) mla_decode_measured: bool,
 }
 
 /// The profile lookups of one cost model: a model on `tp` GPUs with given dtypes.
@@ -425,6 +429,7 @@ impl Calibration {
             memory_counts,
             expert_imbalance,
             moe_kernel,
+            mla_decode_measured,
         } = shapes;
         let p = &*profile;
         let gemms = gemm_nk.map(|nk| nk.and_then(|(n, k)| gemm_curve(p, n, k, weights)));
@@ -484,7 +489,9 @@ impl Calibration {
             .filter(|p| !p.is_empty())
             .and_then(|p| LogCurve::weighted_sum(&p));
         let gap_s = p.launch_gap_s().unwrap_or(0.0);
-        let mla_decode = MlaDecodeCall::new(p, arch, tp, kv);
+        let mla_decode = mla_decode_measured
+            .then(|| MlaDecodeCall::new(p, arch, tp, kv))
+            .flatten();
         let attention_sustained = SustainedFactor::attention(p);
         let v2 = V2Terms::new(
             p,

@@ -72,6 +72,8 @@ impl CostModel {
                 "measured"
             } else if c.mla_decode.is_some() {
                 "measured (absorbed MLA)"
+            } else if self.arch.mla.is_some() && !self.mla_decode_measured {
+                "roofline (absorbed MLA: the engines' FlashMLA-class kernels)"
             } else {
                 "roofline"
             },

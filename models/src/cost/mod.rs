@@ -272,6 +272,9 @@ pub struct CostModel {
     expert_imbalance: f64,
     /// The routed-expert kernel family ([`CostModel::with_moe_kernel`]).
     moe_kernel: MoeKernel,
+    /// MLA decode attention priced by the profile's measured kernel rather than the
+    /// roofline ([`CostModel::with_mla_decode_measured`]).
+    mla_decode_measured: bool,
     /// Two-batch overlap of the all-to-all with compute ([`CostModel::with_two_batch_overlap`]).
     two_batch_overlap: bool,
 }
@@ -453,6 +456,7 @@ impl CostModel {
             spec: None,
             expert_imbalance: 1.0,
             moe_kernel: MoeKernel::Fastest,
+            mla_decode_measured: false,
             two_batch_overlap: false,
             par,
             a2a_calls,
@@ -552,6 +556,7 @@ impl CostModel {
                     memory_counts: [2.0 * l, l, l, if dense { d } else { 0.0 }, 1.0, 1.0],
                     expert_imbalance: self.expert_imbalance,
                     moe_kernel: self.moe_kernel,
+                    mla_decode_measured: self.mla_decode_measured,
                 },
             )
         });
@@ -607,7 +612,7 @@ impl CostModel {
     }
 
     /// The same instance with its profile lookups rebuilt (after a change to what they
-    /// depend on: expert imbalance, expert kernel).
+    /// depend on: expert imbalance, expert kernel, MLA decode kernel).
     fn recalibrated(mut self) -> CostModel {
         match self.cal.take() {
             Some(c) => {
@@ -616,6 +621,28 @@ impl CostModel {
             }
             None => self,
         }
+    }
+
+    /// The same instance with MLA decode attention (DeepSeek-V3/R1, absorbed form) priced
+    /// by the calibration profile's `attention_decode_mla` rows, our own NVRTC kernel, when
+    /// `measured`; by the roofline otherwise (the default). The engines run
+    /// FlashMLA-class kernels (FlashMLA, FlashInfer's MLA, TensorRT-LLM's own), and ours
+    /// is slower than those: 2.4 TB/s of latent on an H200 at 16 heads per GPU (TP 8),
+    /// 108 TFLOP/s at 128 (DP-attention), where FlashMLA publishes about 3 TB/s and 660
+    /// TFLOP/s on an H800 (docs/calibration.md). Replayed against the engines' measured
+    /// runs, the roofline is the closer of the two (README, `validate --serving`).
+    pub fn with_mla_decode_measured(mut self, measured: bool) -> CostModel {
+        if measured == self.mla_decode_measured {
+            return self;
+        }
+        self.mla_decode_measured = measured;
+        self.recalibrated()
+    }
+
+    /// Whether MLA decode attention is priced by the profile's measured kernel
+    /// ([`CostModel::with_mla_decode_measured`]).
+    pub fn mla_decode_measured(&self) -> bool {
+        self.mla_decode_measured
     }
 
     /// The routed-expert kernel family in use.
