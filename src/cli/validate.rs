@@ -199,7 +199,7 @@ fn write_scenario_files(
     report: &serving::Report,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut seen = std::collections::HashMap::<String, u32>::new();
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
     for (run, row) in runs.iter().zip(&report.rows) {
         let (Some(toml), None) = (&run.scenario_toml, &row.skipped) else {
             continue;

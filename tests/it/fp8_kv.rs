@@ -5,7 +5,11 @@
 use crate::common::{stderr, stdout, xpyd};
 
 fn cost(model: &str, gpu: &str, tp: &str, kv: &str) -> serde_json::Value {
-    let o = xpyd(&[
+    cost_with(model, gpu, tp, kv, &[])
+}
+
+fn cost_with(model: &str, gpu: &str, tp: &str, kv: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
         "cost",
         "--model",
         model,
@@ -20,7 +24,9 @@ fn cost(model: &str, gpu: &str, tp: &str, kv: &str) -> serde_json::Value {
         "--context",
         "32768",
         "--json",
-    ]);
+    ];
+    args.extend(extra);
+    let o = xpyd(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_str(&stdout(&o)).unwrap()
 }
@@ -39,9 +45,18 @@ fn cost_labels_fp8_kv_decode_attention_calibrated_on_h100() {
         secs(&f),
         secs(&b)
     );
-    // MLA over an fp8 latent cache too.
-    let d = cost("deepseek-v3", "h100", "8", "fp8");
+    // MLA over an fp8 latent cache too, when our measured MLA kernel is asked for (by
+    // default the roofline prices MLA decode: the engines' FlashMLA-class kernels).
+    let d = cost_with(
+        "deepseek-v3",
+        "h100",
+        "8",
+        "fp8",
+        &["--mla-decode", "measured"],
+    );
     assert_eq!(d["sources"]["attention_decode"], "calibrated", "{d}");
+    let d = cost("deepseek-v3", "h100", "8", "fp8");
+    assert_eq!(d["sources"]["attention_decode"], "roofline", "{d}");
     // The H200 profile has fp8-KV rows too (2026-12-06); a GPU without a profile
     // stays on the roofline, and the run says so.
     let r = cost("llama-3.1-8b", "h200", "1", "fp8");
