@@ -11,12 +11,14 @@
 //!   reference x `engine_blocks`, and exactly those entries are in the LRU order.
 //! - Referenced entries are never evicted. Entries only hold blocks that the instance
 //!   accounts as used; evicting returns them.
-//! - Deterministic: ordered maps only; ties in LRU order break by key.
+//! - Deterministic: the entries' map is only looked up by key, never iterated; the LRU
+//!   order is an ordered set, ties broken by key.
 //! - When it publishes KV events, every change of its set of keys is logged in order
 //!   (a [`KvEvent`] per insert and per eviction) until taken: replaying the log onto the
 //!   set as it was when last taken gives the set as it is.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::key_map::KeyMap;
+use std::collections::BTreeSet;
 
 /// Chain keys of a prompt's full hash blocks: `key_i = mix(key_{i-1}, h_i)`.
 pub fn chain_keys(hashes: &[u64], full_blocks: usize) -> Vec<u64> {
@@ -48,7 +50,7 @@ pub enum KvEvent {
     Removed(u64),
 }
 
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Default)]
 struct Entry {
     refs: u32,
     last_use: u64,
@@ -58,7 +60,7 @@ struct Entry {
 #[derive(Clone, Debug, Default)]
 pub struct PrefixCache {
     engine_blocks: u64,
-    entries: BTreeMap<u64, Entry>,
+    entries: KeyMap<Entry>,
     lru: BTreeSet<(u64, u64)>,
     clock: u64,
     held_blocks: u64,
@@ -120,24 +122,24 @@ impl PrefixCache {
     /// Length of the longest cached prefix of `keys` (in entries).
     pub fn match_len(&self, keys: &[u64]) -> usize {
         keys.iter()
-            .take_while(|k| self.entries.contains_key(k))
+            .take_while(|&&k| self.entries.contains_key(k))
             .count()
     }
 
     /// How many of `keys` (all cached) have no reference now.
     pub fn unreferenced(&self, keys: &[u64]) -> u64 {
         keys.iter()
-            .filter(|k| self.entries.get(k).is_some_and(|e| e.refs == 0))
+            .filter(|&&k| self.entries.get(k).is_some_and(|e| e.refs == 0))
             .count() as u64
     }
 
     /// Take a reference on each key (all cached).
     pub fn acquire(&mut self, keys: &[u64]) {
         self.clock += 1;
-        for k in keys {
+        for &k in keys {
             let e = self.entries.get_mut(k).expect("acquired key is cached");
             if e.refs == 0 {
-                self.lru.remove(&(e.last_use, *k));
+                self.lru.remove(&(e.last_use, k));
                 self.evictable_blocks -= self.engine_blocks;
             }
             e.refs += 1;
@@ -148,13 +150,13 @@ impl PrefixCache {
     /// Drop a reference on each key.
     pub fn release(&mut self, keys: &[u64]) {
         self.clock += 1;
-        for k in keys {
+        for &k in keys {
             let e = self.entries.get_mut(k).expect("released key is cached");
             debug_assert!(e.refs > 0, "release without acquire");
             e.refs -= 1;
             e.last_use = self.clock;
             if e.refs == 0 {
-                self.lru.insert((e.last_use, *k));
+                self.lru.insert((e.last_use, k));
                 self.evictable_blocks += self.engine_blocks;
             }
         }
@@ -163,7 +165,7 @@ impl PrefixCache {
     /// Add `key` with one reference, taking over `engine_blocks` blocks the caller
     /// already accounts as used. Returns false (and takes nothing) if it is cached.
     pub fn insert(&mut self, key: u64) -> bool {
-        if self.entries.contains_key(&key) {
+        if self.entries.contains_key(key) {
             return false;
         }
         self.clock += 1;
@@ -184,7 +186,7 @@ impl PrefixCache {
     /// Evict the least recently used unreferenced entry; returns the blocks it held.
     pub fn evict_one(&mut self) -> Option<u64> {
         let (t, k) = self.lru.pop_first()?;
-        let e = self.entries.remove(&k).expect("LRU entry is cached");
+        let e = self.entries.remove(k).expect("LRU entry is cached");
         debug_assert_eq!((e.refs, e.last_use), (0, t));
         self.held_blocks -= self.engine_blocks;
         self.evictable_blocks -= self.engine_blocks;

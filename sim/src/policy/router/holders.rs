@@ -4,16 +4,16 @@
 //! instances matching a prompt's prefix without asking every instance.
 //!
 //! Invariants: `(key, id)` is in the index exactly when instance `id`'s set holds `key`;
-//! each key's holders are sorted and distinct, and a key with none is absent. Ordered
-//! maps only (deterministic).
+//! each key's holders are sorted and distinct, and a key with none is absent. The map is
+//! never iterated (deterministic: only lookups by key).
 
 use super::InstanceLoad;
-use std::collections::BTreeMap;
+use crate::key_map::KeyMap;
 
 /// Instances holding each prefix key.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Holders {
-    by_key: BTreeMap<u64, Vec<u16>>,
+    by_key: KeyMap<Vec<u16>>,
 }
 
 /// An instance whose set holds a prompt's first key: its position among the ready
@@ -31,7 +31,7 @@ pub(crate) struct Match {
 impl Holders {
     /// Instance `id` now holds `key`.
     pub(crate) fn add(&mut self, key: u64, id: u16) {
-        let h = self.by_key.entry(key).or_default();
+        let h = self.by_key.entry_or_default(key);
         if let Err(at) = h.binary_search(&id) {
             h.insert(at, id);
         }
@@ -39,7 +39,7 @@ impl Holders {
 
     /// Instance `id` no longer holds `key`.
     pub(crate) fn remove(&mut self, key: u64, id: u16) {
-        let Some(h) = self.by_key.get_mut(&key) else {
+        let Some(h) = self.by_key.get_mut(key) else {
             debug_assert!(false, "removing a key nobody holds");
             return;
         };
@@ -47,7 +47,7 @@ impl Holders {
             h.remove(at);
         }
         if h.is_empty() {
-            self.by_key.remove(&key);
+            self.by_key.remove(key);
         }
     }
 
@@ -56,7 +56,7 @@ impl Holders {
     /// each matched key, not the instances.
     pub(crate) fn matches(&self, keys: &[u64], at: &Positions, out: &mut Vec<Match>) {
         out.clear();
-        let Some(first) = keys.first().and_then(|k| self.by_key.get(k)) else {
+        let Some(first) = keys.first().and_then(|&k| self.by_key.get(k)) else {
             return;
         };
         out.extend(
@@ -64,20 +64,36 @@ impl Holders {
                 .iter()
                 .filter_map(|&id| at.of(id).map(|pos| Match { pos, len: 1, id })),
         );
-        for (j, key) in keys.iter().enumerate().skip(1) {
+        // `out` is sorted by id (the holders are). Walk the smaller side: the matches
+        // still extending, or the key's holders (often one or two where the first key
+        // is held by the whole pool).
+        let mut extending = out.len();
+        for (j, &key) in keys.iter().enumerate().skip(1) {
             let Some(h) = self.by_key.get(key) else {
                 break;
             };
-            let mut any = false;
-            for m in out.iter_mut() {
-                if m.len as usize == j && h.binary_search(&m.id).is_ok() {
-                    m.len += 1;
-                    any = true;
+            let mut any = 0;
+            if h.len() < extending {
+                for id in h {
+                    if let Ok(k) = out.binary_search_by_key(id, |m| m.id)
+                        && out[k].len as usize == j
+                    {
+                        out[k].len += 1;
+                        any += 1;
+                    }
+                }
+            } else {
+                for m in out.iter_mut() {
+                    if m.len as usize == j && h.binary_search(&m.id).is_ok() {
+                        m.len += 1;
+                        any += 1;
+                    }
                 }
             }
-            if !any {
+            if any == 0 {
                 break;
             }
+            extending = any;
         }
         out.sort_unstable_by_key(|m| m.pos);
     }

@@ -43,8 +43,8 @@ struct Scratch {
     matched: Vec<Match>,
     /// Their costs.
     costs: Vec<f64>,
-    /// Their classes, sorted.
-    taken: Vec<(u64, u32)>,
+    /// A bit per position: set for the matching workers.
+    marked: Vec<u64>,
     /// Matching workers among the ties.
     plus: Vec<u32>,
     /// Matching workers in the tied classes.
@@ -122,26 +122,26 @@ impl KvAware {
         );
         let mut min = sc.costs.iter().copied().fold(f64::INFINITY, f64::min);
         // The matching workers by class: they cost what their match says, not what
-        // their class does.
-        sc.taken.clear();
-        sc.taken.extend(
-            sc.matched
-                .iter()
-                .map(|m| (self.active.key(m.pos as usize), m.pos)),
-        );
-        sc.taken.sort_unstable();
-        let taken = &sc.taken;
-        let taken_in = |a: u64| {
-            let lo = taken.partition_point(|&(k, _)| k < a);
-            let hi = taken.partition_point(|&(k, _)| k <= a);
-            &taken[lo..hi]
-        };
-        if let Some((a, _)) = self
-            .active
-            .range(0..)
-            .find(|&(a, members)| members.len() > taken_in(a).len())
-        {
-            min = min.min(self.cost(req, 0, a));
+        // their class does. A bit per position marks them.
+        sc.marked.clear();
+        sc.marked.resize(loads.len().div_ceil(64), 0);
+        for m in &sc.matched {
+            sc.marked[m.pos as usize / 64] |= 1 << (m.pos % 64);
+        }
+        let marked = &sc.marked;
+        let is_marked = |p: u32| marked[p as usize / 64] & (1 << (p % 64)) != 0;
+        // The first class with a worker not matching: its cost is the least of those
+        // workers'. A class costing more than `min` cannot lower it, nor can any later
+        // class (the cost does not fall as the active tokens grow).
+        for (a, members) in self.active.range(0..) {
+            let c = self.cost(req, 0, a);
+            if c > min {
+                break;
+            }
+            if members.iter().any(|&p| !is_marked(p)) {
+                min = min.min(c);
+                break;
+            }
         }
         sc.plus.clear();
         sc.plus.extend(
@@ -158,10 +158,13 @@ impl KvAware {
             if c.is_nan() || c > min {
                 break;
             }
-            let t = taken_in(a);
-            if members.len() > t.len() {
+            let before = sc.minus.len();
+            sc.minus
+                .extend(members.iter().copied().filter(|&p| is_marked(p)));
+            if members.len() > sc.minus.len() - before {
                 tied.push(members);
-                sc.minus.extend(t.iter().map(|&(_, p)| p));
+            } else {
+                sc.minus.truncate(before);
             }
         }
         sc.minus.sort_unstable();
