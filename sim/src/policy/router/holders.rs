@@ -13,7 +13,61 @@ use crate::key_map::KeyMap;
 /// Instances holding each prefix key.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Holders {
-    by_key: KeyMap<Vec<u16>>,
+    by_key: KeyMap<Ids>,
+}
+
+/// The instances holding one key, sorted and distinct: most keys (a prompt's own
+/// blocks) are held by one instance, kept inline without an allocation.
+#[derive(Clone, Debug)]
+enum Ids {
+    One(u16),
+    Many(Vec<u16>),
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids::Many(Vec::new())
+    }
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[u16] {
+        match self {
+            Ids::One(id) => std::slice::from_ref(id),
+            Ids::Many(v) => v,
+        }
+    }
+
+    /// Add `id` (kept sorted, once).
+    fn add(&mut self, id: u16) {
+        match self {
+            Ids::One(x) if *x == id => {}
+            Ids::One(x) => {
+                let x = *x;
+                *self = Ids::Many(if x < id { vec![x, id] } else { vec![id, x] });
+            }
+            Ids::Many(v) if v.is_empty() => *self = Ids::One(id),
+            Ids::Many(v) => {
+                if let Err(at) = v.binary_search(&id) {
+                    v.insert(at, id);
+                }
+            }
+        }
+    }
+
+    /// Remove `id`; returns whether none is left.
+    fn remove(&mut self, id: u16) -> bool {
+        match self {
+            Ids::One(x) if *x == id => true,
+            Ids::One(_) => false,
+            Ids::Many(v) => {
+                if let Ok(at) = v.binary_search(&id) {
+                    v.remove(at);
+                }
+                v.is_empty()
+            }
+        }
+    }
 }
 
 /// An instance whose set holds a prompt's first key: its position among the ready
@@ -31,10 +85,7 @@ pub(crate) struct Match {
 impl Holders {
     /// Instance `id` now holds `key`.
     pub(crate) fn add(&mut self, key: u64, id: u16) {
-        let h = self.by_key.entry_or_default(key);
-        if let Err(at) = h.binary_search(&id) {
-            h.insert(at, id);
-        }
+        self.by_key.entry_or_default(key).add(id);
     }
 
     /// Instance `id` no longer holds `key`.
@@ -43,10 +94,7 @@ impl Holders {
             debug_assert!(false, "removing a key nobody holds");
             return;
         };
-        if let Ok(at) = h.binary_search(&id) {
-            h.remove(at);
-        }
-        if h.is_empty() {
+        if h.remove(id) {
             self.by_key.remove(key);
         }
     }
@@ -59,6 +107,7 @@ impl Holders {
         let Some(first) = keys.first().and_then(|&k| self.by_key.get(k)) else {
             return;
         };
+        let first = first.as_slice();
         out.extend(
             first
                 .iter()
@@ -72,6 +121,7 @@ impl Holders {
             let Some(h) = self.by_key.get(key) else {
                 break;
             };
+            let h = h.as_slice();
             let mut any = 0;
             if h.len() < extending {
                 for id in h {
