@@ -113,11 +113,51 @@ impl Holders {
                 .iter()
                 .filter_map(|&id| at.of(id).map(|pos| Match { pos, len: 1, id })),
         );
-        // `out` is sorted by id (the holders are). Walk the smaller side: the matches
-        // still extending, or the key's holders (often one or two where the first key
-        // is held by the whole pool).
-        let mut extending = out.len();
-        for (j, &key) in keys.iter().enumerate().skip(1) {
+        self.extend(keys, 1, out);
+        out.sort_unstable_by_key(|m| m.pos);
+    }
+
+    /// The holders of `keys[0]` (sorted ids, ready or not; empty without keys), and in
+    /// `deep` the ready instances holding at least `keys[0]` and `keys[1]`, each with
+    /// the length of the prefix of `keys` it holds, in position order: [`Self::matches`]
+    /// less its matches of length 1, without visiting them (where the first key is held
+    /// by the whole pool, a decision costs the instances holding more).
+    pub(crate) fn deep_matches(&self, keys: &[u64], at: &Positions, deep: &mut Vec<Match>) -> &[u16] {
+        deep.clear();
+        let Some(first) = keys.first().and_then(|&k| self.by_key.get(k)) else {
+            return &[];
+        };
+        let first = first.as_slice();
+        let Some(second) = keys.get(1).and_then(|&k| self.by_key.get(k)) else {
+            return first;
+        };
+        let second = second.as_slice();
+        let (small, large) = if second.len() <= first.len() {
+            (second, first)
+        } else {
+            (first, second)
+        };
+        deep.extend(small.iter().filter_map(|&id| {
+            if large.binary_search(&id).is_err() {
+                return None;
+            }
+            at.of(id).map(|pos| Match { pos, len: 2, id })
+        }));
+        self.extend(keys, 2, deep);
+        deep.sort_unstable_by_key(|m| m.pos);
+        first
+    }
+
+    /// Lengthen the matches of `out` (sorted by id, the longest of length `from`) over
+    /// `keys[from..]`: a match of length `j` holding `keys[j]` grows by one.
+    fn extend(&self, keys: &[u64], from: usize, out: &mut [Match]) {
+        // Walk the smaller side: the matches still extending, or the key's holders (often
+        // one or two where the first key is held by the whole pool).
+        let mut extending = out.iter().filter(|m| m.len as usize == from).count();
+        for (j, &key) in keys.iter().enumerate().skip(from) {
+            if extending == 0 {
+                break;
+            }
             let Some(h) = self.by_key.get(key) else {
                 break;
             };
@@ -140,12 +180,8 @@ impl Holders {
                     }
                 }
             }
-            if any == 0 {
-                break;
-            }
             extending = any;
         }
-        out.sort_unstable_by_key(|m| m.pos);
     }
 }
 
