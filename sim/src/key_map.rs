@@ -115,8 +115,58 @@ impl<V: Default> KeyMap<V> {
     }
 
     /// Insert `key` with `value` (replacing any value it had).
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, key: u64, value: V) {
         *self.entry_or_default(key) = value;
+    }
+
+    /// Insert `key` with `value` unless it is stored; returns whether it was inserted.
+    pub(crate) fn insert_new(&mut self, key: u64, value: V) -> bool {
+        if key == 0 {
+            if self.zero.is_some() {
+                return false;
+            }
+            self.zero = Some(value);
+            return true;
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = home(key, mask);
+        loop {
+            let k = self.slots[i].0;
+            if k == key {
+                return false;
+            }
+            if k == 0 {
+                self.slots[i] = (key, value);
+                self.len += 1;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Apply `f` to the value of `key` (if stored) and remove the key when `f` says so;
+    /// returns whether it was stored.
+    pub(crate) fn update_or_remove(&mut self, key: u64, f: impl FnOnce(&mut V) -> bool) -> bool {
+        if key == 0 {
+            let Some(v) = self.zero.as_mut() else {
+                return false;
+            };
+            if f(v) {
+                self.zero = None;
+            }
+            return true;
+        }
+        let Some(i) = self.find(key) else {
+            return false;
+        };
+        if f(&mut self.slots[i].1) {
+            self.remove_at(i);
+        }
+        true
     }
 
     /// Remove `key`; returns its value.
@@ -124,7 +174,12 @@ impl<V: Default> KeyMap<V> {
         if key == 0 {
             return self.zero.take();
         }
-        let mut i = self.find(key)?;
+        let i = self.find(key)?;
+        Some(self.remove_at(i))
+    }
+
+    /// Remove the key in slot `i`; returns its value.
+    fn remove_at(&mut self, mut i: usize) -> V {
         let mask = self.slots.len() - 1;
         let out = std::mem::take(&mut self.slots[i]).1;
         self.len -= 1;
@@ -148,7 +203,7 @@ impl<V: Default> KeyMap<V> {
                 i = j;
             }
         }
-        Some(out)
+        out
     }
 
     /// Double the table (at least 16 slots) and reinsert every key.
@@ -205,7 +260,7 @@ mod tests {
         /// ordered map does.
         #[test]
         fn key_map_behaves_as_an_ordered_map(
-            ops in proptest::collection::vec((0u8..4, 0u64..64, any::<u32>()), 0..400),
+            ops in proptest::collection::vec((0u8..6, 0u64..64, any::<u32>()), 0..400),
             spread in any::<bool>(),
         ) {
             let mut m: KeyMap<u32> = KeyMap::default();
@@ -223,6 +278,26 @@ mod tests {
                         *a = a.wrapping_add(1);
                         let b = r.entry(k).or_default();
                         *b = b.wrapping_add(1);
+                    }
+                    3 => {
+                        let fresh = !r.contains_key(&k);
+                        if fresh {
+                            r.insert(k, v);
+                        }
+                        prop_assert_eq!(m.insert_new(k, v), fresh);
+                    }
+                    4 => {
+                        let had = m.update_or_remove(k, |x| {
+                            *x ^= v;
+                            *x % 2 == 0
+                        });
+                        prop_assert_eq!(had, r.contains_key(&k));
+                        if let Some(x) = r.get_mut(&k) {
+                            *x ^= v;
+                            if *x % 2 == 0 {
+                                r.remove(&k);
+                            }
+                        }
                     }
                     _ => {
                         if let Some(x) = m.get_mut(k) {

@@ -186,17 +186,14 @@ impl PrefixCache {
     /// Add `key` with one reference, taking over `engine_blocks` blocks the caller
     /// already accounts as used. Returns false (and takes nothing) if it is cached.
     pub fn insert(&mut self, key: u64) -> bool {
-        if self.entries.contains_key(key) {
+        let entry = Entry {
+            refs: 1,
+            last_use: self.clock + 1,
+        };
+        if !self.entries.insert_new(key, entry) {
             return false;
         }
         self.clock += 1;
-        self.entries.insert(
-            key,
-            Entry {
-                refs: 1,
-                last_use: self.clock,
-            },
-        );
         self.held_blocks += self.engine_blocks;
         if let Some(log) = &mut self.events {
             log.push(KvEvent::Stored(key));

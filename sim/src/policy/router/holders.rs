@@ -90,13 +90,8 @@ impl Holders {
 
     /// Instance `id` no longer holds `key`.
     pub(crate) fn remove(&mut self, key: u64, id: u16) {
-        let Some(h) = self.by_key.get_mut(key) else {
-            debug_assert!(false, "removing a key nobody holds");
-            return;
-        };
-        if h.remove(id) {
-            self.by_key.remove(key);
-        }
+        let held = self.by_key.update_or_remove(key, |h| h.remove(id));
+        debug_assert!(held, "removing a key nobody holds");
     }
 
     /// The ready instances (at their positions in `at`) holding `keys[0]`, each with the
