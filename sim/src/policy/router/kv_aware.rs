@@ -145,8 +145,12 @@ impl KvAware {
         let (mut want1, mut want0) = (!first.is_empty(), true);
         for (a, members) in self.active.range(0..) {
             let (c1, c0) = (self.cost(req, 1, a), self.cost(req, 0, a));
-            want1 &= !(c1 > min);
-            want0 &= !(c0 > min);
+            if c1 > min {
+                want1 = false;
+            }
+            if c0 > min {
+                want0 = false;
+            }
             for &p in members {
                 if !(want1 || want0) {
                     break;
