@@ -55,6 +55,8 @@ internal_modules! {
     request;
 }
 
+mod key_map;
+
 pub use engine::{ColdStartRecord, RunOutput, SimError, System, run, run_streamed};
 pub use scenario::{Scenario, ScenarioError};
 pub use time::{SimDuration, SimTime};

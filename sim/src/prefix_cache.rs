@@ -11,12 +11,14 @@
 //!   reference x `engine_blocks`, and exactly those entries are in the LRU order.
 //! - Referenced entries are never evicted. Entries only hold blocks that the instance
 //!   accounts as used; evicting returns them.
-//! - Deterministic: ordered maps only; ties in LRU order break by key.
+//! - Deterministic: the entries' map is only looked up by key, never iterated; the LRU
+//!   order is an ordered set, ties broken by key.
 //! - When it publishes KV events, every change of its set of keys is logged in order
 //!   (a [`KvEvent`] per insert and per eviction) until taken: replaying the log onto the
 //!   set as it was when last taken gives the set as it is.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::key_map::KeyMap;
+use std::collections::BTreeMap;
 
 /// Chain keys of a prompt's full hash blocks: `key_i = mix(key_{i-1}, h_i)`.
 pub fn chain_keys(hashes: &[u64], full_blocks: usize) -> Vec<u64> {
@@ -48,7 +50,7 @@ pub enum KvEvent {
     Removed(u64),
 }
 
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Default)]
 struct Entry {
     refs: u32,
     last_use: u64,
@@ -58,8 +60,13 @@ struct Entry {
 #[derive(Clone, Debug, Default)]
 pub struct PrefixCache {
     engine_blocks: u64,
-    entries: BTreeMap<u64, Entry>,
-    lru: BTreeSet<(u64, u64)>,
+    entries: KeyMap<Entry>,
+    /// The unreferenced entries in LRU order, `(last use, key)`: one bucket per release
+    /// (its keys share their last use), keys in descending order so that the least
+    /// recently used pops from the back of the first bucket.
+    lru: BTreeMap<u64, Vec<u64>>,
+    /// Emptied buckets, reused.
+    spare: Vec<Vec<u64>>,
     clock: u64,
     held_blocks: u64,
     evictable_blocks: u64,
@@ -120,24 +127,33 @@ impl PrefixCache {
     /// Length of the longest cached prefix of `keys` (in entries).
     pub fn match_len(&self, keys: &[u64]) -> usize {
         keys.iter()
-            .take_while(|k| self.entries.contains_key(k))
+            .take_while(|&&k| self.entries.contains_key(k))
             .count()
     }
 
     /// How many of `keys` (all cached) have no reference now.
     pub fn unreferenced(&self, keys: &[u64]) -> u64 {
         keys.iter()
-            .filter(|k| self.entries.get(k).is_some_and(|e| e.refs == 0))
+            .filter(|&&k| self.entries.get(k).is_some_and(|e| e.refs == 0))
             .count() as u64
     }
 
     /// Take a reference on each key (all cached).
     pub fn acquire(&mut self, keys: &[u64]) {
         self.clock += 1;
-        for k in keys {
+        for &k in keys {
             let e = self.entries.get_mut(k).expect("acquired key is cached");
             if e.refs == 0 {
-                self.lru.remove(&(e.last_use, *k));
+                let t = e.last_use;
+                let bucket = self.lru.get_mut(&t).expect("an unreferenced entry is in the LRU");
+                let at = bucket
+                    .binary_search_by(|x| k.cmp(x))
+                    .expect("an unreferenced entry is in its bucket");
+                bucket.remove(at);
+                if bucket.is_empty() {
+                    let b = self.lru.remove(&t).expect("the bucket is there");
+                    self.spare.push(b);
+                }
                 self.evictable_blocks -= self.engine_blocks;
             }
             e.refs += 1;
@@ -148,32 +164,36 @@ impl PrefixCache {
     /// Drop a reference on each key.
     pub fn release(&mut self, keys: &[u64]) {
         self.clock += 1;
-        for k in keys {
+        let mut bucket = self.spare.pop().unwrap_or_default();
+        for &k in keys {
             let e = self.entries.get_mut(k).expect("released key is cached");
             debug_assert!(e.refs > 0, "release without acquire");
             e.refs -= 1;
             e.last_use = self.clock;
             if e.refs == 0 {
-                self.lru.insert((e.last_use, *k));
+                bucket.push(k);
                 self.evictable_blocks += self.engine_blocks;
             }
+        }
+        if bucket.is_empty() {
+            self.spare.push(bucket);
+        } else {
+            bucket.sort_unstable_by(|a, b| b.cmp(a));
+            self.lru.insert(self.clock, bucket);
         }
     }
 
     /// Add `key` with one reference, taking over `engine_blocks` blocks the caller
     /// already accounts as used. Returns false (and takes nothing) if it is cached.
     pub fn insert(&mut self, key: u64) -> bool {
-        if self.entries.contains_key(&key) {
+        let entry = Entry {
+            refs: 1,
+            last_use: self.clock + 1,
+        };
+        if !self.entries.insert_new(key, entry) {
             return false;
         }
         self.clock += 1;
-        self.entries.insert(
-            key,
-            Entry {
-                refs: 1,
-                last_use: self.clock,
-            },
-        );
         self.held_blocks += self.engine_blocks;
         if let Some(log) = &mut self.events {
             log.push(KvEvent::Stored(key));
@@ -183,8 +203,13 @@ impl PrefixCache {
 
     /// Evict the least recently used unreferenced entry; returns the blocks it held.
     pub fn evict_one(&mut self) -> Option<u64> {
-        let (t, k) = self.lru.pop_first()?;
-        let e = self.entries.remove(&k).expect("LRU entry is cached");
+        let mut first = self.lru.first_entry()?;
+        let t = *first.key();
+        let k = first.get_mut().pop().expect("LRU buckets are not empty");
+        if first.get().is_empty() {
+            self.spare.push(first.remove());
+        }
+        let e = self.entries.remove(k).expect("LRU entry is cached");
         debug_assert_eq!((e.refs, e.last_use), (0, t));
         self.held_blocks -= self.engine_blocks;
         self.evictable_blocks -= self.engine_blocks;
@@ -264,5 +289,103 @@ mod tests {
         let got: Vec<KvEvent> = c.take_events().collect();
         assert_eq!(got, vec![KvEvent::Stored(8), KvEvent::Removed(7)]);
         assert_eq!(c.take_events().count(), 0);
+    }
+
+    /// The LRU order of a plain ordered set of `(last use, key)`, as the cache kept it
+    /// before its buckets.
+    #[derive(Default)]
+    struct Reference {
+        refs: BTreeMap<u64, (u32, u64)>,
+        lru: std::collections::BTreeSet<(u64, u64)>,
+        clock: u64,
+    }
+
+    impl Reference {
+        fn insert(&mut self, k: u64) -> bool {
+            if self.refs.contains_key(&k) {
+                return false;
+            }
+            self.clock += 1;
+            self.refs.insert(k, (1, self.clock));
+            true
+        }
+        fn acquire(&mut self, keys: &[u64]) {
+            self.clock += 1;
+            for k in keys {
+                let e = self.refs.get_mut(k).unwrap();
+                if e.0 == 0 {
+                    self.lru.remove(&(e.1, *k));
+                }
+                *e = (e.0 + 1, self.clock);
+            }
+        }
+        fn release(&mut self, keys: &[u64]) {
+            self.clock += 1;
+            for k in keys {
+                let e = self.refs.get_mut(k).unwrap();
+                *e = (e.0 - 1, self.clock);
+                if e.0 == 0 {
+                    self.lru.insert((e.1, *k));
+                }
+            }
+        }
+        fn evict_one(&mut self) -> Option<u64> {
+            let (_, k) = self.lru.pop_first()?;
+            self.refs.remove(&k);
+            Some(k)
+        }
+    }
+
+    proptest::proptest! {
+        /// Inserts, references, releases and evictions evict in the order of
+        /// `(last use, key)`, as an ordered set of those pairs does.
+        #[test]
+        fn lru_buckets_evict_as_an_ordered_set(
+            ops in proptest::collection::vec((0u8..4, proptest::collection::vec(0u64..24, 1..6)), 0..200),
+        ) {
+            let mut c = PrefixCache::new(1);
+            c.publish_events();
+            let mut r = Reference::default();
+            for (op, keys) in ops {
+                match op {
+                    0 => {
+                        for &k in &keys {
+                            proptest::prop_assert_eq!(c.insert(k), r.insert(k));
+                        }
+                    }
+                    1 => {
+                        let held: Vec<u64> = keys.iter().copied().filter(|k| r.refs.contains_key(k)).collect();
+                        c.acquire(&held);
+                        r.acquire(&held);
+                    }
+                    2 => {
+                        let held: Vec<u64> = keys
+                            .iter()
+                            .copied()
+                            .filter(|k| r.refs.get(k).is_some_and(|e| e.0 > 0))
+                            .collect::<std::collections::BTreeSet<u64>>()
+                            .into_iter()
+                            .collect();
+                        c.release(&held);
+                        r.release(&held);
+                    }
+                    _ => {
+                        for _ in 0..keys.len() {
+                            let got = c.evict_one().map(|_| {
+                                let evs: Vec<KvEvent> = c.take_events().collect();
+                                evs
+                            });
+                            let want = r.evict_one().map(|k| vec![KvEvent::Removed(k)]);
+                            proptest::prop_assert_eq!(got, want);
+                        }
+                    }
+                }
+                c.take_events().for_each(drop);
+                proptest::prop_assert_eq!(c.evictable_blocks(), r.lru.len() as u64);
+                for k in 0..24u64 {
+                    proptest::prop_assert_eq!(c.match_len(&[k]), usize::from(r.refs.contains_key(&k)));
+                }
+            }
+        }
     }
 }

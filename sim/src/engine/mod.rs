@@ -474,6 +474,9 @@ impl<'s> Simulation<'s> {
             let mut role_ids = Vec::new();
             let (role_gpn, nic_gbit_s, intra_node_gb_s) = sc.links_of(role_cfg);
             let role_group = (sc.gpu_of(role_cfg).id.as_str(), role_gpn);
+            // Built once per role: its instances' cost models are equal (a fleet's
+            // hundreds of instances each built it, calibration tables included).
+            let role_cost = sc.cost_model_for(role_cfg);
             if role_group != group {
                 node_base += cursor.div_ceil(gpn);
                 cursor = 0;
@@ -523,7 +526,7 @@ impl<'s> Simulation<'s> {
                 let mut inst = Instance::new(
                     id,
                     *role,
-                    sc.cost_model_for(role_cfg),
+                    role_cost.clone(),
                     memo,
                     role_cfg.engine.clone(),
                     tp,

@@ -29,6 +29,12 @@ impl<K> Default for Classes<K> {
 }
 
 impl<K: Ord + Copy> Classes<K> {
+    /// The key of position `pos`.
+    #[cfg(test)]
+    pub(crate) fn key(&self, pos: usize) -> K {
+        self.keys[pos]
+    }
+
     /// Positions `0..` with these keys, in order.
     pub(crate) fn reset(&mut self, keys: impl IntoIterator<Item = K>) {
         self.keys.clear();
@@ -37,11 +43,6 @@ impl<K: Ord + Copy> Classes<K> {
             self.keys.push(k);
             self.members.entry(k).or_default().push(p as u32);
         }
-    }
-
-    /// The key of position `pos`.
-    pub(crate) fn key(&self, pos: usize) -> K {
-        self.keys[pos]
     }
 
     /// Give position `pos` key `key`.

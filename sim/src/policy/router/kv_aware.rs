@@ -39,12 +39,13 @@ pub struct KvAware {
 /// Buffers of a decision.
 #[derive(Debug, Default)]
 struct Scratch {
-    /// The workers matching the prompt.
+    /// The workers matching the prompt (holding its first two keys or more, when
+    /// picking the cheapest).
     matched: Vec<Match>,
     /// Their costs.
     costs: Vec<f64>,
-    /// Their classes, sorted.
-    taken: Vec<(u64, u32)>,
+    /// A bit per position: set for the deep matches.
+    marked: Vec<u64>,
     /// Matching workers among the ties.
     plus: Vec<u32>,
     /// Matching workers in the tied classes.
@@ -104,9 +105,14 @@ impl KvAware {
         weights.len() - 1
     }
 
-    /// The cheapest worker, ties at random, from the index: the matching workers, then
-    /// the classes of the others by active tokens (their cost does not fall as those
-    /// grow), for the same ties in the same order as the linear scan.
+    /// The cheapest worker, ties at random, from the index, for the same ties in the
+    /// same order as the linear scan. Workers fall in three levels: those holding the
+    /// prompt's first two keys or more (`deep`, costed one by one), those holding its
+    /// first key only (level 1) and the others (level 0). Within levels 1 and 0 the cost
+    /// is a function of the active tokens that does not fall as they grow, so the
+    /// classes by active tokens are visited in order, only as far as a class can tie.
+    /// A class's members are sorted into levels by the first key's holders; the pool
+    /// holding the first key (a shared system prompt) is never visited as a whole.
     fn cheapest(
         &self,
         req: &RouteRequest,
@@ -114,6 +120,9 @@ impl KvAware {
         sc: &mut Scratch,
         rng: &mut SimRng,
     ) -> usize {
+        let first = self
+            .holders
+            .deep_matches(req.prefix_keys, &self.at, &mut sc.matched);
         sc.costs.clear();
         sc.costs.extend(
             sc.matched
@@ -121,28 +130,51 @@ impl KvAware {
                 .map(|m| self.cost(req, m.len, loads[m.pos as usize].active_tokens)),
         );
         let mut min = sc.costs.iter().copied().fold(f64::INFINITY, f64::min);
-        // The matching workers by class: they cost what their match says, not what
-        // their class does.
-        sc.taken.clear();
-        sc.taken.extend(
-            sc.matched
-                .iter()
-                .map(|m| (self.active.key(m.pos as usize), m.pos)),
-        );
-        sc.taken.sort_unstable();
-        let taken = &sc.taken;
-        let taken_in = |a: u64| {
-            let lo = taken.partition_point(|&(k, _)| k < a);
-            let hi = taken.partition_point(|&(k, _)| k <= a);
-            &taken[lo..hi]
-        };
-        if let Some((a, _)) = self
-            .active
-            .range(0..)
-            .find(|&(a, members)| members.len() > taken_in(a).len())
-        {
-            min = min.min(self.cost(req, 0, a));
+        // A bit per position marks the deep workers.
+        sc.marked.clear();
+        sc.marked.resize(loads.len().div_ceil(64), 0);
+        for m in &sc.matched {
+            sc.marked[m.pos as usize / 64] |= 1 << (m.pos % 64);
         }
+        let marked = &sc.marked;
+        let deep = |p: u32| marked[p as usize / 64] & (1 << (p % 64)) != 0;
+        let holds_first = |p: u32| first.binary_search(&loads[p as usize].id).is_ok();
+        // The least cost of each level: that of the first class holding one of its
+        // workers. A class costing more than `min` at a level cannot lower it, nor can
+        // any later class.
+        let (mut want1, mut want0) = (!first.is_empty(), true);
+        for (a, members) in self.active.range(0..) {
+            let (c1, c0) = (self.cost(req, 1, a), self.cost(req, 0, a));
+            if c1 > min {
+                want1 = false;
+            }
+            if c0 > min {
+                want0 = false;
+            }
+            for &p in members {
+                if !(want1 || want0) {
+                    break;
+                }
+                if deep(p) {
+                    continue;
+                }
+                if holds_first(p) {
+                    if want1 {
+                        min = min.min(c1);
+                        want1 = false;
+                    }
+                } else if want0 {
+                    min = min.min(c0);
+                    want0 = false;
+                }
+            }
+            if !(want1 || want0) {
+                break;
+            }
+        }
+        // The ties: deep workers one by one; level-1 workers of the classes whose level-1
+        // cost ties; whole classes whose level-0 cost ties, less their workers holding
+        // the first key (counted at their own level).
         sc.plus.clear();
         sc.plus.extend(
             sc.matched
@@ -154,16 +186,33 @@ impl KvAware {
         let mut tied: Vec<&[u32]> = Vec::new();
         sc.minus.clear();
         for (a, members) in self.active.range(0..) {
-            let c = self.cost(req, 0, a);
-            if c.is_nan() || c > min {
+            let (c1, c0) = (self.cost(req, 1, a), self.cost(req, 0, a));
+            let (t1, t0) = (!first.is_empty() && c1 <= min, c0 <= min);
+            if !(t1 || t0) {
                 break;
             }
-            let t = taken_in(a);
-            if members.len() > t.len() {
+            let before = sc.minus.len();
+            for &p in members {
+                if deep(p) {
+                    if t0 {
+                        sc.minus.push(p);
+                    }
+                } else if holds_first(p) {
+                    if t0 {
+                        sc.minus.push(p);
+                    }
+                    if t1 {
+                        sc.plus.push(p);
+                    }
+                }
+            }
+            if t0 && members.len() > sc.minus.len() - before {
                 tied.push(members);
-                sc.minus.extend(t.iter().map(|&(_, p)| p));
+            } else {
+                sc.minus.truncate(before);
             }
         }
+        sc.plus.sort_unstable();
         sc.minus.sort_unstable();
         let ties = sc.plus.len() + tied.iter().map(|c| c.len()).sum::<usize>() - sc.minus.len();
         let k = if ties == 1 {
@@ -201,10 +250,11 @@ impl KvAware {
 impl Router for KvAware {
     fn route(&mut self, req: &RouteRequest, loads: &[InstanceLoad], rng: &mut SimRng) -> usize {
         let mut sc = std::mem::take(&mut self.scratch);
-        self.holders.matches(req.prefix_keys, &self.at, &mut sc.matched);
         let pick = if self.cfg.temperature <= 0.0 {
             self.cheapest(req, loads, &mut sc, rng)
         } else {
+            self.holders
+                .matches(req.prefix_keys, &self.at, &mut sc.matched);
             // The softmax's normaliser sums every worker's weight: a linear scan.
             let mut cached = vec![0u32; loads.len()];
             for m in &sc.matched {
