@@ -35,6 +35,7 @@ pub mod budget;
 pub mod candidates;
 pub mod confidence;
 pub mod result;
+pub mod reuse;
 pub mod search;
 pub mod sensitivity;
 pub mod shard;
@@ -54,7 +55,7 @@ use result::{
     Evaluation, Incumbent, Objective, Plan, PlanConfidence, Recommendation, Status, assemble, pick,
     rank,
 };
-use search::{ProbeMetrics, ProbeWorkload, judged_run, max_rate, max_rate_with, probe};
+use search::{ProbeMetrics, ProbeWorkload, judged_run, max_rate_with, probe};
 use std::path::{Path, PathBuf};
 
 /// Candidates simulated between two updates of the pruning threshold.
@@ -545,42 +546,67 @@ pub fn evaluate(
             .score(rate, c.gpus(), c.usd_per_gpu_hour(&|g| ctx.price(g)))
     };
     let cost = |i: usize, rate: f64| ctx.cost(&candidates[i], ups[i].as_deref(), rate);
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    // Candidates that differ only in max-num-seqs share their runs (see [`reuse`]): a
+    // class is one task, searched member after member on one thread.
+    let refs: Vec<&Candidate> = candidates.iter().collect();
+    let built_refs: Vec<&(Scenario, f64, ProbeWorkload)> = built.iter().collect();
+    let classes = reuse::seq_classes(&refs, &built_refs);
+    let mut order: Vec<usize> = (0..classes.len()).collect();
+    let first = |k: usize| classes[k][0];
     order.sort_by(|&a, &b| {
-        score(b, built[b].1)
-            .total_cmp(&score(a, built[a].1))
-            .then(a.cmp(&b))
+        let (a0, b0) = (first(a), first(b));
+        score(b0, built[b0].1)
+            .total_cmp(&score(a0, built[a0].1))
+            .then(a0.cmp(&b0))
     });
     let mut searches: Vec<Option<search::SearchOutcome>> = vec![None; candidates.len()];
     let mut best = Incumbent::default();
     for wave in order.chunks(WAVE) {
-        let todo: Vec<usize> = wave
+        let todo: Vec<Vec<usize>> = wave
             .iter()
-            .copied()
-            .filter(|&i| {
-                let b = built[i].1;
-                let keep = !prune || best.may_improve(score(i, b), cost(i, b));
-                if !keep {
-                    progress(Progress::Candidate);
-                }
-                keep
+            .map(|&k| {
+                classes[k]
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        let b = built[i].1;
+                        let keep = !prune || best.may_improve(score(i, b), cost(i, b));
+                        if !keep {
+                            progress(Progress::Candidate);
+                        }
+                        keep
+                    })
+                    .collect::<Vec<usize>>()
             })
+            .filter(|members| !members.is_empty())
             .collect();
-        let outs: Vec<Result<search::SearchOutcome, PlanError>> = todo
+        let outs: Vec<Result<Vec<search::SearchOutcome>, PlanError>> = todo
             .par_iter()
-            .map(|&i| {
-                let (sc, bound, pw) = &built[i];
-                let draws = ctx.draws_of(sc);
-                let d = draws.as_ref().and_then(|d| d.as_ref().ok());
-                let r = max_rate(sc, pw, *bound, ctx.precision, d);
-                progress(Progress::Candidate);
-                r
+            .map(|members| {
+                let mut memo = reuse::ProbeMemo::default();
+                members
+                    .iter()
+                    .map(|&i| {
+                        let (sc, bound, pw) = &built[i];
+                        let draws = ctx.draws_of(sc);
+                        let d = draws.as_ref().and_then(|d| d.as_ref().ok());
+                        let limit = candidates[i].knobs.max_num_seqs;
+                        let r = max_rate_with(*bound, ctx.precision, &mut |rate| {
+                            memo.probe(sc.seed, limit, rate, || {
+                                search::probe_flagged(sc, pw, rate, d)
+                            })
+                        });
+                        progress(Progress::Candidate);
+                        r
+                    })
+                    .collect()
             })
             .collect();
-        for (&i, out) in todo.iter().zip(outs) {
-            let out = out?;
-            best.update(score(i, out.max_rate_rps), cost(i, out.max_rate_rps));
-            searches[i] = Some(out);
+        for (members, out) in todo.iter().zip(outs) {
+            for (&i, out) in members.iter().zip(out?) {
+                best.update(score(i, out.max_rate_rps), cost(i, out.max_rate_rps));
+                searches[i] = Some(out);
+            }
         }
     }
     Ok(candidates
@@ -661,13 +687,33 @@ pub fn finish(
         None => Vec::new(),
     };
     if let Some(cs) = &ctx.confidence {
-        let ps: Vec<Result<f64, PlanError>> = in_pool(settings.jobs, || {
-            near.par_iter()
-                .map(|&i| candidate_p(ctx, cs, &results[i]))
+        // Twins that differ only in max-num-seqs share their runs here too ([`reuse`]).
+        let built: Vec<Result<(Scenario, f64, ProbeWorkload), PlanError>> =
+            in_pool(settings.jobs, || {
+                near.par_iter()
+                    .map(|&i| probe_setup(ctx, &results[i].candidate))
+                    .collect()
+            })?;
+        let built: Vec<(Scenario, f64, ProbeWorkload)> =
+            built.into_iter().collect::<Result<_, _>>()?;
+        let cands: Vec<&Candidate> = near.iter().map(|&i| &results[i].candidate).collect();
+        let classes = reuse::seq_classes(&cands, &built.iter().collect::<Vec<_>>());
+        let ps: Vec<Result<Vec<f64>, PlanError>> = in_pool(settings.jobs, || {
+            classes
+                .par_iter()
+                .map(|class| {
+                    let mut memo = reuse::ProbeMemo::default();
+                    class
+                        .iter()
+                        .map(|&k| candidate_p_with(cs, &results[near[k]], &built[k], &mut memo))
+                        .collect()
+                })
                 .collect()
         })?;
-        for (&i, p) in near.iter().zip(ps) {
-            results[i].p_meet_slo = Some(p?);
+        for (class, p) in classes.iter().zip(ps) {
+            for (&k, p) in class.iter().zip(p?) {
+                results[near[k]].p_meet_slo = Some(p);
+            }
         }
     }
     let min_requests = (target * CONFIRM_LIFETIMES * ctx.lifetime_s()).ceil();
@@ -791,18 +837,39 @@ fn candidate_p(
     cs: &ConfidenceSettings,
     r: &result::CandidateResult,
 ) -> Result<f64, PlanError> {
+    if r.at_max.is_none() {
+        return Ok(0.0);
+    }
+    let built = probe_setup(ctx, &r.candidate)?;
+    candidate_p_with(cs, r, &built, &mut reuse::ProbeMemo::default())
+}
+
+/// [`candidate_p`] of `r`, whose scenario, bound and probe workload are `built`, taking
+/// runs from `memo` where they are the same runs (see [`reuse`]).
+fn candidate_p_with(
+    cs: &ConfidenceSettings,
+    r: &result::CandidateResult,
+    built: &(Scenario, f64, ProbeWorkload),
+    memo: &mut reuse::ProbeMemo,
+) -> Result<f64, PlanError> {
     let Some(m) = &r.at_max else {
         return Ok(0.0);
     };
-    let (sc, _, pw) = probe_setup(ctx, &r.candidate)?;
-    let draws = ModelDraws::of(&cs.residuals, &sc);
-    let reps = replicated(
-        &sc,
-        &pw,
-        r.max_rate_rps,
-        draws.as_ref().ok(),
-        cs.replications,
-    )?;
+    let (sc, _, pw) = built;
+    let draws = ModelDraws::of(&cs.residuals, sc);
+    let d = draws.as_ref().ok();
+    let rate = r.max_rate_rps;
+    let limit = r.candidate.knobs.max_num_seqs;
+    let reps: Vec<ProbeMetrics> = (1..cs.replications)
+        .map(|k| {
+            let seed = seed_of(sc.seed, k);
+            memo.probe(seed, limit, rate, || {
+                let mut s = sc.clone();
+                s.seed = seed;
+                search::probe_flagged(&s, pw, rate, d)
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let runs: Vec<(bool, f64)> = std::iter::once((m.met, m.p_model))
         .chain(reps.iter().map(|x| (x.met, x.p_model)))
         .collect();
