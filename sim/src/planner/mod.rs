@@ -36,6 +36,7 @@ pub mod candidates;
 pub mod confidence;
 pub mod result;
 pub mod reuse;
+pub mod screen;
 pub mod search;
 pub mod sensitivity;
 pub mod shard;
@@ -205,6 +206,8 @@ pub struct EvalContext {
     confidence: Option<ConfidenceSettings>,
     /// An engine-layer parameter moved in every candidate's scenario.
     engine_shift: Option<sensitivity::EngineShift>,
+    /// Units of more GPUs than this are screened ([`screen`]; `None`: none).
+    screen_above_gpus: Option<u32>,
 }
 
 impl EvalContext {
@@ -337,6 +340,7 @@ impl EvalContext {
             spot_mixes: sc.plan.spot_mix_percent.clone(),
             confidence: settings.confidence.clone(),
             engine_shift: settings.engine_shift.clone(),
+            screen_above_gpus: settings.space.screen_above_gpus,
         })
     }
 
@@ -540,6 +544,16 @@ pub fn evaluate(
         candidates.par_iter().map(|c| probe_setup(ctx, c)).collect();
     let built: Vec<(Scenario, f64, ProbeWorkload)> = built.into_iter().collect::<Result<_, _>>()?;
     let ups: Vec<Option<Vec<RoleUptime>>> = built.iter().map(|b| ctx.uptimes_of(&b.0)).collect();
+    // Large units are pruned by their roles' measured capacities ([`screen`]).
+    let estimates: Vec<Option<f64>> = match ctx.screen_above_gpus {
+        Some(above) if prune => screen::estimates(ctx, candidates, &built, above)?.0,
+        _ => vec![None; candidates.len()],
+    };
+    // What pruning and the order go by: the bound, or the estimate where lower.
+    let limit = |i: usize| {
+        let b = built[i].1;
+        estimates[i].map_or(b, |e| e.min(b))
+    };
     let score = |i: usize, rate: f64| {
         let c = &candidates[i];
         ctx.objective
@@ -555,8 +569,8 @@ pub fn evaluate(
     let first = |k: usize| classes[k][0];
     order.sort_by(|&a, &b| {
         let (a0, b0) = (first(a), first(b));
-        score(b0, built[b0].1)
-            .total_cmp(&score(a0, built[a0].1))
+        score(b0, limit(b0))
+            .total_cmp(&score(a0, limit(a0)))
             .then(a0.cmp(&b0))
     });
     let mut searches: Vec<Option<search::SearchOutcome>> = vec![None; candidates.len()];
@@ -569,7 +583,7 @@ pub fn evaluate(
                     .iter()
                     .copied()
                     .filter(|&i| {
-                        let b = built[i].1;
+                        let b = limit(i);
                         let keep = !prune || best.may_improve(score(i, b), cost(i, b));
                         if !keep {
                             progress(Progress::Candidate);
@@ -613,11 +627,15 @@ pub fn evaluate(
         .iter()
         .zip(built)
         .zip(searches)
-        .map(|((c, (_, bound_rps, _)), search)| Evaluation {
-            index: c.index,
-            bound_rps,
-            search,
-        })
+        .zip(estimates)
+        .map(
+            |(((c, (_, bound_rps, _)), search), estimate_rps)| Evaluation {
+                index: c.index,
+                bound_rps,
+                estimate_rps,
+                search,
+            },
+        )
         .collect())
 }
 
@@ -787,6 +805,7 @@ pub fn finish(
         slo: base_sc.slo.clone(),
         probe_requests: settings.probe_requests,
         gpus_max: settings.space.gpus_max,
+        screen_above_gpus: ctx.screen_above_gpus.filter(|_| settings.prune),
     })
 }
 

@@ -1,0 +1,238 @@
+//! The role screen: an estimate of a large unit's capacity from its roles' measured
+//! per-instance capacities, used in place of the roofline bound to prune it.
+//!
+//! The roofline bound ([`super::bounds`]) is optimistic by a factor that does not shrink
+//! with the unit's size, so pruning by it keeps units of every size, and every replica
+//! split X:Y of them: the search cost grows with the cube of `--gpus-max`. A unit of `X`
+//! prefill and `Y` decode instances serves about `min(X r_p, Y r_d)`, where `r_p` and
+//! `r_d` are what one instance of each role sustains under the SLOs; that is what the
+//! screen measures, once per role configuration, instead of once per split.
+//!
+//! - A *role probe* is the rate search ([`super::search`]) of a small unit: one instance
+//!   of the role measured and enough of the other role (the same GPU and shape, twice
+//!   what the roofline ratio asks, at most [`MAX_AMPLE`]) that it is not the bottleneck;
+//!   for an aggregated role, one instance. One per (GPU, role, TP and split, token
+//!   budget, max sequences), shared by every unit that has that role.
+//! - The estimate of a unit above `--screen-above-gpus` GPUs is `(1 + SCREEN_MARGIN) x
+//!   min(X r_p, Y r_d)` (aggregated: `N r_a`), capped by its roofline bound. It replaces
+//!   the bound when the plan prunes (the ordering and [`super::result::assemble`]'s rule
+//!   are otherwise the same); a unit that is simulated is still searched up to its
+//!   roofline bound, so its measured numbers are those of the exhaustive search.
+//!
+//! # Invariants
+//!
+//! - The estimate is an approximation, not a bound: a unit whose roles pool better than
+//!   `1 + SCREEN_MARGIN` over one instance could be pruned although it would have scored
+//!   best. The margin is measured against the exhaustive search in docs/performance.md
+//!   (round 6). A role probe that cannot be built, finds no feasible rate, or needs more
+//!   than [`MAX_AMPLE`] instances of the other role screens nothing.
+//! - Deterministic: role probes depend on their configuration only (not on which
+//!   candidates asked for them, nor on the order), so shards compute the same estimates.
+//! - Units of at most `--screen-above-gpus` GPUs (every unit of the default search: a
+//!   node) and plans with `--no-prune` are not screened.
+
+use super::candidates::{Candidate, Knobs, RoleShape};
+use super::reuse::{ProbeMemo, seq_classes};
+use super::search::{ProbeWorkload, max_rate_with, probe_flagged};
+use super::{EvalContext, PlanError, bounds::role_rates, probe_setup};
+use crate::role::Role;
+use crate::scenario::{Mode, RouterKind, Scenario};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// Default `--screen-above-gpus`: units of more GPUs than a node of eight are screened.
+pub const SCREEN_ABOVE_GPUS: u32 = 8;
+
+/// How much better than `min(X r_p, Y r_d)` a unit is assumed to do at most (pooling
+/// over more instances, a router's balance).
+pub const SCREEN_MARGIN: f64 = 0.25;
+
+/// Instances of the other role in a role probe, per instance its roofline rate asks for.
+const AMPLE: f64 = 2.0;
+
+/// Instances of a role measured together to see how it pools.
+pub const POOL: u32 = 4;
+
+/// Most instances of the other role in a role probe.
+pub const MAX_AMPLE: u32 = 16;
+
+/// One role configuration whose per-instance capacity is measured.
+#[derive(Clone, Debug, PartialEq)]
+struct RoleKey {
+    gpu: String,
+    role: Role,
+    shape: RoleShape,
+    knobs: Knobs,
+    /// Instances of the role measured together: 1 or [`POOL`].
+    n: u32,
+}
+
+/// The role probes of `c`: per role, one instance and [`POOL`] instances.
+fn keys_of(c: &Candidate) -> Vec<RoleKey> {
+    let key = |role: Role, shape: RoleShape, n: u32| RoleKey {
+        gpu: c.gpu_of(role).to_owned(),
+        role,
+        shape: RoleShape {
+            replicas: 1,
+            ..shape
+        },
+        knobs: c.knobs,
+        n,
+    };
+    let roles = match c.mode {
+        Mode::Aggregated => vec![(Role::Aggregated, c.prefill)],
+        Mode::Disaggregated => vec![(Role::Prefill, c.prefill), (Role::Decode, c.decode)],
+    };
+    roles
+        .into_iter()
+        .flat_map(|(r, s)| [key(r, s, 1), key(r, s, POOL)])
+        .collect()
+}
+
+/// What `n` instances of a role sustain, from its per-instance capacities `c1` (one
+/// instance alone) and `cp` (each of [`POOL`] together), requests/s: `n c1 n^g` with the
+/// pooling exponent `g = max(0, log(cp / c1) / log POOL)` (exact at 1 and [`POOL`]).
+pub fn pooled(n: u32, c1: f64, cp: f64) -> f64 {
+    let g = ((cp / c1).ln() / f64::from(POOL).ln()).max(0.0);
+    let n = f64::from(n);
+    n * c1 * n.powf(g)
+}
+
+/// The unit a role probe simulates (`None`: no useful one: see the module invariants).
+fn probe_unit(ctx: &EvalContext, k: &RoleKey) -> Option<Candidate> {
+    let one = RoleShape {
+        replicas: 1,
+        ..k.shape
+    };
+    let measured = RoleShape {
+        replicas: k.n,
+        ..k.shape
+    };
+    let unit = |mode: Mode, prefill: RoleShape, decode: RoleShape| Candidate {
+        index: 0,
+        gpu: k.gpu.clone(),
+        decode_gpu: None,
+        mode,
+        prefill,
+        decode,
+        knobs: k.knobs,
+        router: RouterKind::RoundRobin,
+    };
+    if k.role == Role::Aggregated {
+        return Some(unit(Mode::Aggregated, measured, measured));
+    }
+    let pair = unit(Mode::Disaggregated, one, one);
+    let (sc, _, _) = probe_setup(ctx, &pair).ok()?;
+    let (p, d) = role_rates(&sc, &ctx.length_stats());
+    let ratio = match k.role {
+        Role::Prefill => p / d,
+        _ => d / p,
+    };
+    let n = (AMPLE * ratio * f64::from(k.n)).ceil();
+    if !(n.is_finite() && n <= f64::from(MAX_AMPLE)) {
+        return None;
+    }
+    let others = RoleShape {
+        replicas: (n as u32).max(1),
+        ..k.shape
+    };
+    Some(match k.role {
+        Role::Prefill => unit(Mode::Disaggregated, measured, others),
+        _ => unit(Mode::Disaggregated, others, measured),
+    })
+}
+
+/// The screening estimate of every candidate of `candidates` (their scenarios, bounds and
+/// probe workloads are `built`) with more than `above` GPUs, requests/s (`None`: not
+/// screened), and the simulations the role probes ran. Runs on the current rayon pool.
+pub fn estimates(
+    ctx: &EvalContext,
+    candidates: &[Candidate],
+    built: &[(Scenario, f64, ProbeWorkload)],
+    above: u32,
+) -> Result<(Vec<Option<f64>>, u32), PlanError> {
+    // The role configurations the screened units need, in order of first appearance.
+    let mut keys: Vec<RoleKey> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut of: Vec<Vec<usize>> = vec![Vec::new(); candidates.len()];
+    for (i, c) in candidates.iter().enumerate() {
+        if c.gpus() <= above {
+            continue;
+        }
+        for k in keys_of(c) {
+            let n = keys.len();
+            let at = *index.entry(format!("{k:?}")).or_insert(n);
+            if at == n {
+                keys.push(k);
+            }
+            of[i].push(at);
+        }
+    }
+    if keys.is_empty() {
+        return Ok((vec![None; candidates.len()], 0));
+    }
+    // The role probes: units and their setups (those that do not build screen nothing).
+    let units: Vec<Option<Candidate>> = keys.par_iter().map(|k| probe_unit(ctx, k)).collect();
+    let setups: Vec<Option<(Candidate, (Scenario, f64, ProbeWorkload))>> = units
+        .into_par_iter()
+        .map(|u| u.and_then(|u| probe_setup(ctx, &u).ok().map(|b| (u, b))))
+        .collect();
+    let live: Vec<usize> = (0..keys.len()).filter(|&k| setups[k].is_some()).collect();
+    let cands: Vec<&Candidate> = live
+        .iter()
+        .map(|&k| &setups[k].as_ref().expect("live").0)
+        .collect();
+    let builds: Vec<&(Scenario, f64, ProbeWorkload)> = live
+        .iter()
+        .map(|&k| &setups[k].as_ref().expect("live").1)
+        .collect();
+    let classes = seq_classes(&cands, &builds);
+    let outs: Vec<Result<(Vec<f64>, u32), PlanError>> = classes
+        .par_iter()
+        .map(|class| {
+            let mut memo = ProbeMemo::default();
+            let rates = class
+                .iter()
+                .map(|&m| {
+                    let (sc, bound, pw) = builds[m];
+                    let limit = cands[m].knobs.max_num_seqs;
+                    max_rate_with(*bound, ctx.precision, &mut |rate| {
+                        memo.probe(sc.seed, limit, rate, || probe_flagged(sc, pw, rate, None))
+                    })
+                    .map(|o| o.max_rate_rps)
+                })
+                .collect::<Result<Vec<f64>, PlanError>>()?;
+            Ok((rates, memo.simulated))
+        })
+        .collect();
+    // Per-instance capacity of each key (`None`: screens nothing).
+    let mut capacity: Vec<Option<f64>> = vec![None; keys.len()];
+    let mut simulated = 0;
+    for (class, out) in classes.iter().zip(outs) {
+        let (rates, n) = out?;
+        simulated += n;
+        for (&m, r) in class.iter().zip(rates) {
+            let k = live[m];
+            capacity[k] = (r > 0.0).then_some(r / f64::from(keys[k].n));
+        }
+    }
+    let est = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if of[i].is_empty() {
+                return None;
+            }
+            let caps: Option<Vec<f64>> = of[i].iter().map(|&k| capacity[k]).collect();
+            let caps = caps?;
+            let e =
+                match c.mode {
+                    Mode::Aggregated => pooled(c.prefill.replicas, caps[0], caps[1]),
+                    Mode::Disaggregated => pooled(c.prefill.replicas, caps[0], caps[1])
+                        .min(pooled(c.decode.replicas, caps[2], caps[3])),
+                };
+            Some(((1.0 + SCREEN_MARGIN) * e).min(built[i].1))
+        })
+        .collect();
+    Ok((est, simulated))
+}
