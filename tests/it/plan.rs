@@ -132,6 +132,14 @@ fn bad_plan_flags_exit_2() {
         }
         assert!(!e.contains("panicked"), "{e}");
     }
+    for bad in ["eight", "1.5", "4294967296"] {
+        let o = xpyd(&["plan", "--screen-above-gpus", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        let e = stderr(&o);
+        for needle in ["--screen-above-gpus", bad, "number of GPUs", "off"] {
+            assert!(e.contains(needle), "{bad}: want `{needle}` in {e}");
+        }
+    }
 }
 
 /// Issue 15's two scenarios: gpt-oss-120b PD (8 prefill TP 1 + 2 decode TP 4 on H200) and

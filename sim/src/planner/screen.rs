@@ -51,10 +51,10 @@ pub const SCREEN_MARGIN: f64 = 0.25;
 const AMPLE: f64 = 2.0;
 
 /// Instances of a role measured together to see how it pools.
-pub const POOL: u32 = 4;
+pub const SIZES: [u32; 3] = [1, 4, 12];
 
-/// Most instances of the other role in a role probe.
-pub const MAX_AMPLE: u32 = 16;
+/// Most instances of the other role in a role probe, per instance measured.
+pub const MAX_AMPLE: u32 = 3;
 
 /// One role configuration whose per-instance capacity is measured.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,39 +63,64 @@ struct RoleKey {
     role: Role,
     shape: RoleShape,
     knobs: Knobs,
-    /// Instances of the role measured together: 1 or [`POOL`].
+    /// Instances of the role measured together: one of [`SIZES`].
     n: u32,
+    /// The router spreading requests over them (round-robin for one instance).
+    router: RouterKind,
 }
 
-/// The role probes of `c`: per role, one instance and [`POOL`] instances.
+/// The role probes of `c`: per role, one instance alone, and [`SIZES`] instances
+/// behind its router up to the first size at least its count.
 fn keys_of(c: &Candidate) -> Vec<RoleKey> {
-    let key = |role: Role, shape: RoleShape, n: u32| RoleKey {
-        gpu: c.gpu_of(role).to_owned(),
-        role,
-        shape: RoleShape {
-            replicas: 1,
-            ..shape
-        },
-        knobs: c.knobs,
-        n,
-    };
     let roles = match c.mode {
         Mode::Aggregated => vec![(Role::Aggregated, c.prefill)],
         Mode::Disaggregated => vec![(Role::Prefill, c.prefill), (Role::Decode, c.decode)],
     };
-    roles
-        .into_iter()
-        .flat_map(|(r, s)| [key(r, s, 1), key(r, s, POOL)])
-        .collect()
+    let mut out = Vec::new();
+    for (role, shape) in roles {
+        for &n in &SIZES {
+            out.push(RoleKey {
+                gpu: c.gpu_of(role).to_owned(),
+                role,
+                shape: RoleShape {
+                    replicas: 1,
+                    ..shape
+                },
+                knobs: c.knobs,
+                n,
+                router: if n == 1 {
+                    RouterKind::RoundRobin
+                } else {
+                    c.router
+                },
+            });
+            if n >= shape.replicas {
+                break;
+            }
+        }
+    }
+    out
 }
 
-/// What `n` instances of a role sustain, from its per-instance capacities `c1` (one
-/// instance alone) and `cp` (each of [`POOL`] together), requests/s: `n c1 n^g` with the
-/// pooling exponent `g = max(0, log(cp / c1) / log POOL)` (exact at 1 and [`POOL`]).
-pub fn pooled(n: u32, c1: f64, cp: f64) -> f64 {
-    let g = ((cp / c1).ln() / f64::from(POOL).ln()).max(0.0);
-    let n = f64::from(n);
-    n * c1 * n.powf(g)
+/// What `n` instances of a role sustain, requests/s, from the per-instance capacities
+/// `caps[k]` measured at `SIZES[k]` instances (as many as were measured, at least one):
+/// per-instance capacity interpolated as a power of the instances between two measured
+/// sizes, extrapolated with the last segment's power, never decreasing with `n` (a size
+/// that pooled worse is read as flat, which overstates it).
+pub fn pooled(n: u32, caps: &[f64]) -> f64 {
+    let x = f64::from(n.max(1));
+    let mut c = caps[0];
+    for k in 1..caps.len() {
+        let (n0, n1) = (f64::from(SIZES[k - 1]), f64::from(SIZES[k]));
+        let g = ((caps[k] / caps[k - 1]).ln() / (n1 / n0).ln()).max(0.0);
+        let last = k + 1 == caps.len();
+        if x <= n1 || last {
+            c *= (x.max(n0) / n0).powf(g);
+            break;
+        }
+        c *= (n1 / n0).powf(g);
+    }
+    x * c
 }
 
 /// The unit a role probe simulates (`None`: no useful one: see the module invariants).
@@ -116,7 +141,7 @@ fn probe_unit(ctx: &EvalContext, k: &RoleKey) -> Option<Candidate> {
         prefill,
         decode,
         knobs: k.knobs,
-        router: RouterKind::RoundRobin,
+        router: k.router,
     };
     if k.role == Role::Aggregated {
         return Some(unit(Mode::Aggregated, measured, measured));
@@ -129,7 +154,7 @@ fn probe_unit(ctx: &EvalContext, k: &RoleKey) -> Option<Candidate> {
         _ => d / p,
     };
     let n = (AMPLE * ratio * f64::from(k.n)).ceil();
-    if !(n.is_finite() && n <= f64::from(MAX_AMPLE)) {
+    if !(n.is_finite() && n <= f64::from(MAX_AMPLE * k.n)) {
         return None;
     }
     let others = RoleShape {
@@ -223,16 +248,52 @@ pub fn estimates(
             if of[i].is_empty() {
                 return None;
             }
-            let caps: Option<Vec<f64>> = of[i].iter().map(|&k| capacity[k]).collect();
-            let caps = caps?;
-            let e =
-                match c.mode {
-                    Mode::Aggregated => pooled(c.prefill.replicas, caps[0], caps[1]),
-                    Mode::Disaggregated => pooled(c.prefill.replicas, caps[0], caps[1])
-                        .min(pooled(c.decode.replicas, caps[2], caps[3])),
-                };
+            // Per role, the capacities measured in size order, cut at the first size
+            // that screens nothing; a role without one is not bounded by the screen.
+            let role_est = |role: Role, n: u32| -> f64 {
+                let caps: Vec<f64> = of[i]
+                    .iter()
+                    .filter(|&&k| keys[k].role == role)
+                    .map_while(|&k| capacity[k])
+                    .collect();
+                if caps.is_empty() {
+                    f64::INFINITY
+                } else {
+                    pooled(n, &caps)
+                }
+            };
+            let e = match c.mode {
+                Mode::Aggregated => role_est(Role::Aggregated, c.prefill.replicas),
+                Mode::Disaggregated => role_est(Role::Prefill, c.prefill.replicas)
+                    .min(role_est(Role::Decode, c.decode.replicas)),
+            };
+            if !e.is_finite() {
+                return None;
+            }
             Some(((1.0 + SCREEN_MARGIN) * e).min(built[i].1))
         })
         .collect();
     Ok((est, simulated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_capacity_is_exact_at_the_measured_sizes_and_never_below_linear() {
+        let caps = [0.2, 0.3, 0.36];
+        assert!((pooled(1, &caps) - 0.2).abs() < 1e-12);
+        assert!((pooled(SIZES[1], &caps) - f64::from(SIZES[1]) * 0.3).abs() < 1e-9);
+        assert!((pooled(SIZES[2], &caps) - f64::from(SIZES[2]) * 0.36).abs() < 1e-9);
+        let mut last = 0.0;
+        for n in 1..40 {
+            let x = pooled(n, &caps);
+            assert!(x > last && x >= f64::from(n) * 0.2, "{n}: {x}");
+            last = x;
+        }
+        // One size measured: linear; pooling that loses is read as flat.
+        assert!((pooled(8, &[0.2]) - 1.6).abs() < 1e-12);
+        assert!((pooled(8, &[0.2, 0.1]) - 1.6).abs() < 1e-12);
+    }
 }
