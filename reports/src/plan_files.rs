@@ -1203,6 +1203,7 @@ mod tests {
             ep_prefill: 1,
             dp_decode: 1,
             ep_decode: 1,
+            estimate_rps: None,
         }
     }
 

@@ -6,26 +6,36 @@
 //! split X:Y of them: the search cost grows with the cube of `--gpus-max`. A unit of `X`
 //! prefill and `Y` decode instances serves about `min(X r_p, Y r_d)`, where `r_p` and
 //! `r_d` are what one instance of each role sustains under the SLOs; that is what the
-//! screen measures, once per role configuration, instead of once per split.
+//! screen measures, once per role configuration and size, instead of once per split.
 //!
-//! - A *role probe* is the rate search ([`super::search`]) of a small unit: one instance
-//!   of the role measured and enough of the other role (the same GPU and shape, twice
-//!   what the roofline ratio asks, at most [`MAX_AMPLE`]) that it is not the bottleneck;
-//!   for an aggregated role, one instance. One per (GPU, role, TP and split, token
-//!   budget, max sequences), shared by every unit that has that role.
+//! - A *role probe* is the rate search ([`super::search`]) of a small unit: `n` instances
+//!   of the role measured, for `n` in [`SIZES`] up to the first size at least the unit's
+//!   count of that role (behind the unit's router; one instance alone), and enough of the
+//!   other role (the same GPU and shape, [`AMPLE`] times what the roofline ratio asks, at
+//!   most [`MAX_AMPLE`] per instance measured) that it is not the bottleneck; for an
+//!   aggregated role, the `n` instances alone. One per (GPU, role, TP and split, token
+//!   budget, max sequences, `n`, router), shared by every unit that has that role.
+//! - A role's instances pool: under a TTFT percentile one prefill instance stalls behind
+//!   each long prompt, many share them out (on H20 one TP 1 prefill instance sustains 0.19
+//!   req/s alone, 12 of them 4.2 req/s). So the per-instance capacity is interpolated
+//!   between the measured sizes as a power of the count and extrapolated past the last
+//!   with the last segment's power ([`pooled`]).
 //! - The estimate of a unit above `--screen-above-gpus` GPUs is `(1 + SCREEN_MARGIN) x
-//!   min(X r_p, Y r_d)` (aggregated: `N r_a`), capped by its roofline bound. It replaces
-//!   the bound when the plan prunes (the ordering and [`super::result::assemble`]'s rule
-//!   are otherwise the same); a unit that is simulated is still searched up to its
-//!   roofline bound, so its measured numbers are those of the exhaustive search.
+//!   min(prefill, decode)` (aggregated: its one role), capped by its roofline bound; a
+//!   role whose probes screen nothing leaves the other to bound it. It replaces the bound
+//!   when the plan prunes (the ordering and [`super::result::assemble`]'s rule are
+//!   otherwise the same); a unit that is simulated is still searched up to its roofline
+//!   bound, so its measured numbers are those of the exhaustive search.
 //!
 //! # Invariants
 //!
-//! - The estimate is an approximation, not a bound: a unit whose roles pool better than
-//!   `1 + SCREEN_MARGIN` over one instance could be pruned although it would have scored
-//!   best. The margin is measured against the exhaustive search in docs/performance.md
-//!   (round 6). A role probe that cannot be built, finds no feasible rate, or needs more
-//!   than [`MAX_AMPLE`] instances of the other role screens nothing.
+//! - The estimate is an approximation, not a bound: a unit that does better than
+//!   `1 + SCREEN_MARGIN` times it could be pruned although it would have scored best.
+//!   The margin is measured against the exhaustive search in docs/performance.md (round
+//!   6). A role probe that cannot be built, finds no feasible rate, or needs more than
+//!   [`MAX_AMPLE`] instances of the other role per instance measured gives nothing: the
+//!   role is estimated from the sizes before it, and a role with none leaves the unit to
+//!   its other role (both: to its roofline bound).
 //! - Deterministic: role probes depend on their configuration only (not on which
 //!   candidates asked for them, nor on the order), so shards compute the same estimates.
 //! - Units of at most `--screen-above-gpus` GPUs (every unit of the default search: a
@@ -48,13 +58,16 @@ pub const SCREEN_ABOVE_GPUS: u32 = 8;
 pub const SCREEN_MARGIN: f64 = 0.25;
 
 /// Instances of the other role in a role probe, per instance its roofline rate asks for.
-const AMPLE: f64 = 2.0;
+pub const AMPLE: f64 = 2.0;
 
 /// Instances of a role measured together to see how it pools.
 pub const SIZES: [u32; 3] = [1, 4, 12];
 
 /// Most instances of the other role in a role probe, per instance measured.
 pub const MAX_AMPLE: u32 = 3;
+
+/// A probe's scenario, capacity bound and workload ([`probe_setup`]).
+type Built = (Scenario, f64, ProbeWorkload);
 
 /// One role configuration whose per-instance capacity is measured.
 #[derive(Clone, Debug, PartialEq)]
@@ -173,7 +186,7 @@ fn probe_unit(ctx: &EvalContext, k: &RoleKey) -> Option<Candidate> {
 pub fn estimates(
     ctx: &EvalContext,
     candidates: &[Candidate],
-    built: &[(Scenario, f64, ProbeWorkload)],
+    built: &[Built],
     above: u32,
 ) -> Result<(Vec<Option<f64>>, u32), PlanError> {
     // The role configurations the screened units need, in order of first appearance.
@@ -198,7 +211,7 @@ pub fn estimates(
     }
     // The role probes: units and their setups (those that do not build screen nothing).
     let units: Vec<Option<Candidate>> = keys.par_iter().map(|k| probe_unit(ctx, k)).collect();
-    let setups: Vec<Option<(Candidate, (Scenario, f64, ProbeWorkload))>> = units
+    let setups: Vec<Option<(Candidate, Built)>> = units
         .into_par_iter()
         .map(|u| u.and_then(|u| probe_setup(ctx, &u).ok().map(|b| (u, b))))
         .collect();
@@ -207,7 +220,7 @@ pub fn estimates(
         .iter()
         .map(|&k| &setups[k].as_ref().expect("live").0)
         .collect();
-    let builds: Vec<&(Scenario, f64, ProbeWorkload)> = live
+    let builds: Vec<&Built> = live
         .iter()
         .map(|&k| &setups[k].as_ref().expect("live").1)
         .collect();
