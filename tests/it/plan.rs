@@ -358,7 +358,7 @@ fn moe_plan_searches_dp_ep_splits() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",reason,p_meet_slo,max_rate_rps_at_confidence,dp_prefill,ep_prefill,dp_decode,ep_decode"),
+            .ends_with(",reason,p_meet_slo,max_rate_rps_at_confidence,dp_prefill,ep_prefill,dp_decode,ep_decode,estimate_rps"),
         "{csv}"
     );
     // Every split of TP 2 is a candidate, e.g. aggregated TP 2 with EP 2 and with DP 2 EP 2.

@@ -564,7 +564,7 @@ pub fn evaluate(
     // class is one task, searched member after member on one thread.
     let refs: Vec<&Candidate> = candidates.iter().collect();
     let built_refs: Vec<&(Scenario, f64, ProbeWorkload)> = built.iter().collect();
-    let classes = reuse::seq_classes(&refs, &built_refs);
+    let classes = reuse::seq_classes(&refs, &built_refs, &limit);
     let mut order: Vec<usize> = (0..classes.len()).collect();
     let first = |k: usize| classes[k][0];
     order.sort_by(|&a, &b| {
@@ -601,12 +601,15 @@ pub fn evaluate(
                 members
                     .iter()
                     .map(|&i| {
-                        let (sc, bound, pw) = &built[i];
+                        let (sc, _, pw) = &built[i];
                         let draws = ctx.draws_of(sc);
                         let d = draws.as_ref().and_then(|d| d.as_ref().ok());
-                        let limit = candidates[i].knobs.max_num_seqs;
-                        let r = max_rate_with(*bound, ctx.precision, &mut |rate| {
-                            memo.probe(sc.seed, limit, rate, || {
+                        let seqs = candidates[i].knobs.max_num_seqs;
+                        // Never above what prunes it (the bound, or the screen's
+                        // estimate), so that pruning cannot remove the best measured
+                        // unit and the plan does not depend on the schedule.
+                        let r = max_rate_with(limit(i), ctx.precision, &mut |rate| {
+                            memo.probe(sc.seed, seqs, rate, || {
                                 search::probe_flagged(sc, pw, rate, d)
                             })
                         });
@@ -715,7 +718,7 @@ pub fn finish(
         let built: Vec<(Scenario, f64, ProbeWorkload)> =
             built.into_iter().collect::<Result<_, _>>()?;
         let cands: Vec<&Candidate> = near.iter().map(|&i| &results[i].candidate).collect();
-        let classes = reuse::seq_classes(&cands, &built.iter().collect::<Vec<_>>());
+        let classes = reuse::seq_classes(&cands, &built.iter().collect::<Vec<_>>(), &|_| 0.0);
         let ps: Vec<Result<Vec<f64>, PlanError>> = in_pool(settings.jobs, || {
             classes
                 .par_iter()

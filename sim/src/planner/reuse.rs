@@ -14,8 +14,8 @@
 //! - Exact: a candidate's search, probabilities and outputs are what simulating it gives.
 //!   Candidates are grouped only when their scenarios are the same but for the limit: the
 //!   same unit, GPU, token budget and router ([`class_key`]), the same KV capacity per
-//!   role (a sliding-window model reserves a window per running sequence), the same
-//!   capacity bound (so the same probe rates) and the same probe workload.
+//!   role (a sliding-window model reserves a window per running sequence), the same top
+//!   of the rate search (so the same probe rates) and the same probe workload.
 //! - A class is searched in increasing order of its limits; a probe is taken from the
 //!   memo when it ran at the same seed and rate under a smaller limit that never held a
 //!   request back, or under the same limit. Results do not depend on the order in which
@@ -56,18 +56,20 @@ fn kv_capacities(sc: &Scenario) -> Vec<u64> {
 /// Partition positions `0..cands.len()` into classes of candidates whose runs may be
 /// shared (see the module invariants), each in increasing order of its limit (then
 /// position); classes in order of their first position. `built[k]` is candidate `k`'s
-/// scenario, capacity bound and probe workload.
+/// scenario, capacity bound and probe workload, `top(k)` the rate its search starts
+/// below.
 pub fn seq_classes(
     cands: &[&Candidate],
     built: &[&(Scenario, f64, ProbeWorkload)],
+    top: &dyn Fn(usize) -> f64,
 ) -> Vec<Vec<usize>> {
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (k, c) in cands.iter().enumerate() {
         groups.entry(class_key(c)).or_default().push(k);
     }
     let same = |a: usize, b: usize| {
-        let ((sa, ba, pa), (sb, bb, pb)) = (built[a], built[b]);
-        ba.to_bits() == bb.to_bits() && pa == pb && kv_capacities(sa) == kv_capacities(sb)
+        let ((sa, _, pa), (sb, _, pb)) = (built[a], built[b]);
+        top(a).to_bits() == top(b).to_bits() && pa == pb && kv_capacities(sa) == kv_capacities(sb)
     };
     let mut out: Vec<Vec<usize>> = Vec::new();
     for (_, mut members) in groups {

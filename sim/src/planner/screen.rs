@@ -24,8 +24,13 @@
 //!   min(prefill, decode)` (aggregated: its one role), capped by its roofline bound; a
 //!   role whose probes screen nothing leaves the other to bound it. It replaces the bound
 //!   when the plan prunes (the ordering and [`super::result::assemble`]'s rule are
-//!   otherwise the same); a unit that is simulated is still searched up to its roofline
-//!   bound, so its measured numbers are those of the exhaustive search.
+//!   otherwise the same), and a unit that is simulated is searched up to it, as up to
+//!   the bound: its rate is at most its estimate, so pruning by the estimate cannot
+//!   remove the unit with the best measured score and the plan does not depend on the
+//!   order of evaluation (shards, `--jobs`). Where the estimate is above what the unit
+//!   sustains (every unit measured so far: docs/performance.md), its numbers are those
+//!   of the exhaustive search; a unit that would sustain more is reported at its
+//!   estimate.
 //!
 //! # Invariants
 //!
@@ -224,7 +229,7 @@ pub fn estimates(
         .iter()
         .map(|&k| &setups[k].as_ref().expect("live").1)
         .collect();
-    let classes = seq_classes(&cands, &builds);
+    let classes = seq_classes(&cands, &builds, &|m| builds[m].1);
     let outs: Vec<Result<(Vec<f64>, u32), PlanError>> = classes
         .par_iter()
         .map(|class| {
