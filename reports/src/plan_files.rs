@@ -95,6 +95,9 @@ csv_rows! {
         dp_decode: u32 = plain, default 1,
         /// Decode expert-parallel ranks.
         ep_decode: u32 = plain, default 1,
+        /// The role screen's estimate of a unit, requests/s (units above
+        /// `--screen-above-gpus` GPUs; none otherwise).
+        estimate_rps: Option<f64> = opt_f6, default None,
     }
 }
 
@@ -161,6 +164,7 @@ pub fn plan_rows(plan: &Plan) -> Vec<PlanRow> {
                 Status::Evaluated => ("evaluated", String::new()),
                 Status::Infeasible => ("infeasible", "SLOs missed even at light load".to_string()),
                 Status::Pruned {
+                    by_estimate,
                     bound_score,
                     best_score,
                     bound_cost,
@@ -168,7 +172,12 @@ pub fn plan_rows(plan: &Plan) -> Vec<PlanRow> {
                 } => (
                     "pruned",
                     format!(
-                        "bound {} < best {} {}; needs at least {} {} for the target rate > {}",
+                        "{} {} < best {} {}; needs at least {} {} for the target rate > {}",
+                        if *by_estimate {
+                            "role estimate"
+                        } else {
+                            "bound"
+                        },
                         f6(bound_score),
                         f6(best_score),
                         plan.objective.unit(),
@@ -215,6 +224,7 @@ pub fn plan_rows(plan: &Plan) -> Vec<PlanRow> {
                 ep_prefill: c.prefill.ep,
                 dp_decode: c.decode.dp,
                 ep_decode: c.decode.ep,
+                estimate_rps: r.estimate_rps,
             }
         })
         .collect()
@@ -784,6 +794,29 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
         .iter()
         .filter(|r| matches!(r.status, Status::Pruned { .. }))
         .count();
+    let screened = plan
+        .results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.status,
+                Status::Pruned {
+                    by_estimate: true,
+                    ..
+                }
+            )
+        })
+        .count();
+    // The role screen's share is written only when it pruned some.
+    let pruned_text = if screened > 0 {
+        format!(
+            "{pruned} pruned ({} by the roofline bound, {screened} by the role screen's estimate of units above {} GPUs)",
+            pruned - screened,
+            plan.screen_above_gpus.unwrap_or(0)
+        )
+    } else {
+        format!("{pruned} pruned by the roofline bound")
+    };
     let probes: u32 = plan.results.iter().map(|r| r.probes).sum();
     let hetero = plan
         .results
@@ -813,7 +846,7 @@ pub fn summary_text(plan: &Plan, top: usize) -> String {
     }
     let _ = writeln!(
         s,
-        "xpyd plan: {n} candidates (units of at most {} GPUs{of_which}), {simulated} simulated ({probes} probes of {} requests per instance), {pruned} pruned by the roofline bound",
+        "xpyd plan: {n} candidates (units of at most {} GPUs{of_which}), {simulated} simulated ({probes} probes of {} requests per instance), {pruned_text}",
         plan.gpus_max, plan.probe_requests
     );
     let _ = writeln!(
@@ -1170,6 +1203,7 @@ mod tests {
             ep_prefill: 1,
             dp_decode: 1,
             ep_decode: 1,
+            estimate_rps: None,
         }
     }
 

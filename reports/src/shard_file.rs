@@ -178,6 +178,8 @@ impl<'de> Deserialize<'de> for Exact {
 struct EvalWire {
     index: usize,
     bound_rps: Exact,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    estimate_rps: Option<Exact>,
     search: Option<SearchWire>,
 }
 
@@ -216,11 +218,13 @@ impl From<&Evaluation> for EvalWire {
         let Evaluation {
             index,
             bound_rps,
+            estimate_rps,
             search,
         } = e;
         EvalWire {
             index: *index,
             bound_rps: Exact(*bound_rps),
+            estimate_rps: estimate_rps.map(Exact),
             search: search.as_ref().map(|s| {
                 let SearchOutcome {
                     max_rate_rps,
@@ -265,6 +269,7 @@ impl From<EvalWire> for Evaluation {
         Evaluation {
             index: w.index,
             bound_rps: w.bound_rps.0,
+            estimate_rps: w.estimate_rps.map(|e| e.0),
             search: w.search.map(|s| SearchOutcome {
                 max_rate_rps: s.max_rate_rps.0,
                 at_max: s.at_max.map(|p| ProbeMetrics {
@@ -318,6 +323,7 @@ mod tests {
             .map(|(i, &x)| Evaluation {
                 index: i * 2,
                 bound_rps: x,
+                estimate_rps: (i % 2 == 1).then_some(x),
                 search: Some(SearchOutcome {
                     max_rate_rps: x,
                     at_max: Some(probe(x)),
@@ -327,6 +333,7 @@ mod tests {
             .chain([Evaluation {
                 index: 20,
                 bound_rps: f64::NAN,
+                estimate_rps: None,
                 search: None,
             }])
             .collect();
@@ -346,6 +353,7 @@ mod tests {
                     (
                         e.index,
                         e.bound_rps.to_bits(),
+                        e.estimate_rps.map(f64::to_bits),
                         s.map(|s| (s.max_rate_rps.to_bits(), s.probes)),
                         p.map(|p| {
                             (

@@ -90,9 +90,15 @@ pub(crate) struct PlanArgs {
     #[arg(long, value_name = "R[,R...]", value_delimiter = ',',
           value_parser = ["round-robin", "random", "least-outstanding", "power-of-two"])]
     router: Vec<String>,
-    /// Simulate every candidate (no pruning by the roofline bound).
+    /// Simulate every candidate (no pruning by the roofline bound or the role screen).
     #[arg(long)]
     no_prune: bool,
+    /// Units of more than N GPUs are pruned by an estimate from their roles' measured
+    /// per-instance capacities (one rate search per role configuration) instead of by
+    /// the roofline bound alone: an approximation, measured in docs/performance.md; `off`:
+    /// the roofline bound only [default: 8].
+    #[arg(long, value_name = "N|off", value_parser = screen_above)]
+    screen_above_gpus: Option<ScreenAbove>,
     /// Rows of the ranking printed.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
@@ -162,6 +168,21 @@ pub(crate) struct PlanArgs {
     /// report whether the recommendation changes (OUT/sensitivity.json).
     #[arg(long, conflicts_with_all = ["shard", "merge", "emit_job"])]
     sensitivity: bool,
+}
+
+/// `--screen-above-gpus`: a GPU count, or `off` (`None`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ScreenAbove(Option<u32>);
+
+/// `--screen-above-gpus N|off`: a number of GPUs (0 screens every unit) or `off`.
+fn screen_above(s: &str) -> Result<ScreenAbove, String> {
+    match s.trim() {
+        "off" => Ok(ScreenAbove(None)),
+        t => t
+            .parse::<u32>()
+            .map(|n| ScreenAbove(Some(n)))
+            .map_err(|_| format!("must be a number of GPUs (0 to {}) or `off`", u32::MAX)),
+    }
 }
 
 /// `--confidence P`: a probability in [0.5, 0.999].
@@ -285,6 +306,9 @@ pub(crate) fn settings(args: &PlanArgs) -> Result<PlanSettings> {
                 _ => RouterKind::RoundRobin,
             })
             .collect();
+    }
+    if let Some(ScreenAbove(v)) = args.screen_above_gpus {
+        space.screen_above_gpus = v;
     }
     if let Some(r) = args.target_rate
         && !(r.is_finite() && r > 0.0)
@@ -476,6 +500,7 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
         moe_splits,
         router,
         no_prune,
+        screen_above_gpus,
         top: _,
         rbg_api: _,
         set,
@@ -521,6 +546,12 @@ fn search_flags(args: &PlanArgs) -> Vec<String> {
     }
     if let Some(s) = seed {
         flag("seed", s.to_string());
+    }
+    if let Some(ScreenAbove(v)) = screen_above_gpus {
+        flag(
+            "screen-above-gpus",
+            v.map_or_else(|| "off".to_string(), |n| n.to_string()),
+        );
     }
     flag("probe-requests", probe_requests.to_string());
     flag("precision", precision.to_string());
@@ -637,6 +668,8 @@ mod tests {
             &["--router", "random"],
             &["--set", "workload.requests=500"],
             &["--no-prune"],
+            &["--screen-above-gpus", "4"],
+            &["--screen-above-gpus", "off"],
             &["--intervals", "off"],
             &["--confidence", "0.9"],
             &["--replications", "2"],

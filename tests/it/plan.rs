@@ -132,6 +132,14 @@ fn bad_plan_flags_exit_2() {
         }
         assert!(!e.contains("panicked"), "{e}");
     }
+    for bad in ["eight", "1.5", "4294967296"] {
+        let o = xpyd(&["plan", "--screen-above-gpus", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        let e = stderr(&o);
+        for needle in ["--screen-above-gpus", bad, "number of GPUs", "off"] {
+            assert!(e.contains(needle), "{bad}: want `{needle}` in {e}");
+        }
+    }
 }
 
 /// Issue 15's two scenarios: gpt-oss-120b PD (8 prefill TP 1 + 2 decode TP 4 on H200) and
@@ -350,11 +358,12 @@ fn moe_plan_searches_dp_ep_splits() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",reason,p_meet_slo,max_rate_rps_at_confidence,dp_prefill,ep_prefill,dp_decode,ep_decode"),
+            .ends_with(",reason,p_meet_slo,max_rate_rps_at_confidence,dp_prefill,ep_prefill,dp_decode,ep_decode,estimate_rps"),
         "{csv}"
     );
     // Every split of TP 2 is a candidate, e.g. aggregated TP 2 with EP 2 and with DP 2 EP 2.
-    for split in [",2,2,2,2", ",1,2,1,2", ",1,1,1,1"] {
+    // (then `estimate_rps`, empty: no unit is above --screen-above-gpus)
+    for split in [",2,2,2,2,", ",1,2,1,2,", ",1,1,1,1,"] {
         assert!(csv.lines().any(|l| l.ends_with(split)), "{split}: {csv}");
     }
     let pareto = std::fs::read_to_string(a.join("pareto.csv")).unwrap();

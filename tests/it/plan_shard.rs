@@ -306,6 +306,10 @@ fn widened_plans_with_intervals_shard_and_merge_byte_for_byte() {
             "2048,8192",
             "--max-num-seqs",
             "1024",
+            // Units of 3 and 4 GPUs go through the role screen (its estimates are in the
+            // shard files).
+            "--screen-above-gpus",
+            "2",
             "--intervals",
             "on",
             "--probe-requests",
@@ -327,6 +331,10 @@ fn widened_plans_with_intervals_shard_and_merge_byte_for_byte() {
     for gpu in [",l20,", ",h20,", ",l20/h20,", ",h20/l20,"] {
         assert!(csv.contains(gpu), "no {gpu} candidate in:\n{csv}");
     }
+    assert!(
+        csv.lines().next().unwrap().ends_with(",estimate_rps"),
+        "{csv}"
+    );
     let want = files(&out);
     std::fs::remove_dir_all(&out).unwrap();
     for s in ["0/3", "1/3", "2/3"] {
@@ -353,6 +361,7 @@ fn widened_plans_with_intervals_shard_and_merge_byte_for_byte() {
         "--moe-splits",
         "--replications",
         "--intervals",
+        "--screen-above-gpus",
     ] {
         assert!(j.contains(want), "{want} not in:\n{j}");
     }

@@ -178,6 +178,10 @@ pub struct RunOutput {
     pub gpus: u32,
     /// Events processed.
     pub events: u64,
+    /// Whether `max-num-seqs` held a request back on some instance (see
+    /// `Instance::seq_limit_hit`): when it did not, the run is the one any larger limit
+    /// gives.
+    pub seq_limit_hit: bool,
     /// Hash of the processed event sequence: time, sequence number and kind of every event
     /// (determinism checks).
     pub trace_hash: u64,
@@ -860,6 +864,7 @@ impl<'s> Simulation<'s> {
             instances,
             gpus: self.gpus,
             events: self.events,
+            seq_limit_hit: self.insts.iter().any(|x| x.seq_limit_hit()),
             trace_hash: self.hash,
             end_s: self.now.as_secs_f64(),
             kv_bytes_moved: self.net.bytes_moved(),

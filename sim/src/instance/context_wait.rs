@@ -78,6 +78,9 @@ impl Instance {
                 // fewer decoding sequences than ranks the prompts sit on such ranks.
                 let every_rank_decodes = decodes >= ranks || context == 0;
                 let free_slots = decodes < self.engine.max_num_seqs as usize;
+                if !free_slots {
+                    self.seq_limit_hit = true;
+                }
                 let c = &mut self.waits;
                 if free_slots && every_rank_context {
                     c.held = 0;

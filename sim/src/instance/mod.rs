@@ -194,6 +194,10 @@ pub struct Instance {
     active_spells: Vec<(u64, u64)>,
     /// Its port on the weight-loading network.
     load_port: PortId,
+    /// Whether `max-num-seqs` ever held a request back here (a request waited for a
+    /// running slot while the batch was full): a run where no instance's limit did is the
+    /// run of any larger limit (the planner reuses it).
+    seq_limit_hit: bool,
 }
 
 /// Where an instance sits and how it connects: the fixed facts of [`Instance::new`].
@@ -264,6 +268,7 @@ impl Instance {
             busy: false,
             late: Vec::new(),
             wake_pending: false,
+            seq_limit_hit: false,
             plan: StepPlan::default(),
             outstanding: 0,
             assigned_tokens: 0,
@@ -407,6 +412,11 @@ impl Instance {
     /// Whether a new request could join the running batch.
     fn has_slot(&self) -> bool {
         self.running() < self.engine.max_num_seqs
+    }
+
+    /// Whether `max-num-seqs` ever held a request back here (see the field).
+    pub fn seq_limit_hit(&self) -> bool {
+        self.seq_limit_hit
     }
 
     /// Whether a step is executing.
@@ -690,6 +700,9 @@ impl Instance {
             };
             self.join_decode(id, &mut reqs[id]);
             any = true;
+        }
+        if !self.slot_wait.is_empty() {
+            self.seq_limit_hit = true;
         }
         any
     }

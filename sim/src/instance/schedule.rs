@@ -234,6 +234,9 @@ impl Instance {
                 }
             }
         }
+        if !self.has_slot() && !self.waiting.is_empty() {
+            self.seq_limit_hit = true;
+        }
     }
 
     /// Preempt a running request: free its KV and queue it for recompute of its prompt

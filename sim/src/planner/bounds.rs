@@ -103,6 +103,22 @@ fn mixed_rps(r: InstanceRates) -> f64 {
     1.0 / (1.0 / r.prefill_rps).max(1.0 / r.decode_rps)
 }
 
+/// Optimistic rates of one instance of each role of `sc`, requests/s: `(prefill,
+/// decode)` of the prefill and decode roles (PD), or of the one role twice (aggregated:
+/// its prefill-only and decode-only rates).
+pub fn role_rates(sc: &Scenario, stats: &LengthStats) -> (f64, f64) {
+    match &sc.topology {
+        Topology::Aggregated(r) => {
+            let x = instance_rates(sc, r, stats);
+            (x.prefill_rps, x.decode_rps)
+        }
+        Topology::Disaggregated { prefill, decode } => (
+            instance_rates(sc, prefill, stats).prefill_rps,
+            instance_rates(sc, decode, stats).decode_rps,
+        ),
+    }
+}
+
 /// Optimistic sustainable request rate of the scenario's deployment, requests/s.
 pub fn capacity_bound(sc: &Scenario, stats: &LengthStats) -> f64 {
     match &sc.topology {

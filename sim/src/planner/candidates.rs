@@ -311,6 +311,9 @@ pub struct SearchSpace {
     /// mixture-of-experts model (see the module invariants); off: every candidate keeps
     /// the scenario's `dp` and `ep`. Set by [`SearchSpace::with_moe_splits`].
     pub moe_splits: bool,
+    /// Units of more GPUs than this are screened by their roles' measured capacities
+    /// before they are simulated (`None`: never; see [`super::screen`]).
+    pub screen_above_gpus: Option<u32>,
 }
 
 impl fmt::Debug for SearchSpace {
@@ -326,6 +329,7 @@ impl fmt::Debug for SearchSpace {
             max_num_seqs,
             routers,
             moe_splits,
+            screen_above_gpus,
         } = self;
         let mut d = f.debug_struct("SearchSpace");
         d.field("gpus", gpus)
@@ -338,6 +342,7 @@ impl fmt::Debug for SearchSpace {
         if *moe_splits {
             d.field("moe_splits", moe_splits);
         }
+        d.field("screen_above_gpus", screen_above_gpus);
         d.finish()
     }
 }
@@ -386,6 +391,7 @@ impl SearchSpace {
                 RouterKind::PowerOfTwo,
             ],
             moe_splits: false,
+            screen_above_gpus: Some(super::screen::SCREEN_ABOVE_GPUS),
         }
     }
 

@@ -35,6 +35,8 @@ pub mod budget;
 pub mod candidates;
 pub mod confidence;
 pub mod result;
+pub mod reuse;
+pub mod screen;
 pub mod search;
 pub mod sensitivity;
 pub mod shard;
@@ -54,7 +56,7 @@ use result::{
     Evaluation, Incumbent, Objective, Plan, PlanConfidence, Recommendation, Status, assemble, pick,
     rank,
 };
-use search::{ProbeMetrics, ProbeWorkload, judged_run, max_rate, max_rate_with, probe};
+use search::{ProbeMetrics, ProbeWorkload, judged_run, max_rate_with, probe};
 use std::path::{Path, PathBuf};
 
 /// Candidates simulated between two updates of the pruning threshold.
@@ -204,6 +206,8 @@ pub struct EvalContext {
     confidence: Option<ConfidenceSettings>,
     /// An engine-layer parameter moved in every candidate's scenario.
     engine_shift: Option<sensitivity::EngineShift>,
+    /// Units of more GPUs than this are screened ([`screen`]; `None`: none).
+    screen_above_gpus: Option<u32>,
 }
 
 impl EvalContext {
@@ -336,6 +340,7 @@ impl EvalContext {
             spot_mixes: sc.plan.spot_mix_percent.clone(),
             confidence: settings.confidence.clone(),
             engine_shift: settings.engine_shift.clone(),
+            screen_above_gpus: settings.space.screen_above_gpus,
         })
     }
 
@@ -539,59 +544,101 @@ pub fn evaluate(
         candidates.par_iter().map(|c| probe_setup(ctx, c)).collect();
     let built: Vec<(Scenario, f64, ProbeWorkload)> = built.into_iter().collect::<Result<_, _>>()?;
     let ups: Vec<Option<Vec<RoleUptime>>> = built.iter().map(|b| ctx.uptimes_of(&b.0)).collect();
+    // Large units are pruned by their roles' measured capacities ([`screen`]).
+    let estimates: Vec<Option<f64>> = match ctx.screen_above_gpus {
+        Some(above) if prune => screen::estimates(ctx, candidates, &built, above)?.0,
+        _ => vec![None; candidates.len()],
+    };
+    // What pruning and the order go by: the bound, or the estimate where lower.
+    let limit = |i: usize| {
+        let b = built[i].1;
+        estimates[i].map_or(b, |e| e.min(b))
+    };
     let score = |i: usize, rate: f64| {
         let c = &candidates[i];
         ctx.objective
             .score(rate, c.gpus(), c.usd_per_gpu_hour(&|g| ctx.price(g)))
     };
     let cost = |i: usize, rate: f64| ctx.cost(&candidates[i], ups[i].as_deref(), rate);
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    // Candidates that differ only in max-num-seqs share their runs (see [`reuse`]): a
+    // class is one task, searched member after member on one thread.
+    let refs: Vec<&Candidate> = candidates.iter().collect();
+    let built_refs: Vec<&(Scenario, f64, ProbeWorkload)> = built.iter().collect();
+    let classes = reuse::seq_classes(&refs, &built_refs, &limit);
+    let mut order: Vec<usize> = (0..classes.len()).collect();
+    let first = |k: usize| classes[k][0];
     order.sort_by(|&a, &b| {
-        score(b, built[b].1)
-            .total_cmp(&score(a, built[a].1))
-            .then(a.cmp(&b))
+        let (a0, b0) = (first(a), first(b));
+        score(b0, limit(b0))
+            .total_cmp(&score(a0, limit(a0)))
+            .then(a0.cmp(&b0))
     });
     let mut searches: Vec<Option<search::SearchOutcome>> = vec![None; candidates.len()];
     let mut best = Incumbent::default();
     for wave in order.chunks(WAVE) {
-        let todo: Vec<usize> = wave
+        let todo: Vec<Vec<usize>> = wave
             .iter()
-            .copied()
-            .filter(|&i| {
-                let b = built[i].1;
-                let keep = !prune || best.may_improve(score(i, b), cost(i, b));
-                if !keep {
-                    progress(Progress::Candidate);
-                }
-                keep
+            .map(|&k| {
+                classes[k]
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        let b = limit(i);
+                        let keep = !prune || best.may_improve(score(i, b), cost(i, b));
+                        if !keep {
+                            progress(Progress::Candidate);
+                        }
+                        keep
+                    })
+                    .collect::<Vec<usize>>()
             })
+            .filter(|members| !members.is_empty())
             .collect();
-        let outs: Vec<Result<search::SearchOutcome, PlanError>> = todo
+        let outs: Vec<Result<Vec<search::SearchOutcome>, PlanError>> = todo
             .par_iter()
-            .map(|&i| {
-                let (sc, bound, pw) = &built[i];
-                let draws = ctx.draws_of(sc);
-                let d = draws.as_ref().and_then(|d| d.as_ref().ok());
-                let r = max_rate(sc, pw, *bound, ctx.precision, d);
-                progress(Progress::Candidate);
-                r
+            .map(|members| {
+                let mut memo = reuse::ProbeMemo::default();
+                members
+                    .iter()
+                    .map(|&i| {
+                        let (sc, _, pw) = &built[i];
+                        let draws = ctx.draws_of(sc);
+                        let d = draws.as_ref().and_then(|d| d.as_ref().ok());
+                        let seqs = candidates[i].knobs.max_num_seqs;
+                        // Never above what prunes it (the bound, or the screen's
+                        // estimate), so that pruning cannot remove the best measured
+                        // unit and the plan does not depend on the schedule.
+                        let r = max_rate_with(limit(i), ctx.precision, &mut |rate| {
+                            memo.probe(sc.seed, seqs, rate, || {
+                                search::probe_flagged(sc, pw, rate, d)
+                            })
+                        });
+                        progress(Progress::Candidate);
+                        r
+                    })
+                    .collect()
             })
             .collect();
-        for (&i, out) in todo.iter().zip(outs) {
-            let out = out?;
-            best.update(score(i, out.max_rate_rps), cost(i, out.max_rate_rps));
-            searches[i] = Some(out);
+        for (members, out) in todo.iter().zip(outs) {
+            for (&i, out) in members.iter().zip(out?) {
+                best.update(score(i, out.max_rate_rps), cost(i, out.max_rate_rps));
+                searches[i] = Some(out);
+            }
         }
     }
     Ok(candidates
         .iter()
         .zip(built)
         .zip(searches)
-        .map(|((c, (_, bound_rps, _)), search)| Evaluation {
-            index: c.index,
-            bound_rps,
-            search,
-        })
+        .zip(estimates)
+        .map(
+            |(((c, (_, bound_rps, _)), search), estimate_rps)| Evaluation {
+                index: c.index,
+                bound_rps,
+                estimate_rps,
+                search,
+            },
+        )
         .collect())
 }
 
@@ -661,13 +708,33 @@ pub fn finish(
         None => Vec::new(),
     };
     if let Some(cs) = &ctx.confidence {
-        let ps: Vec<Result<f64, PlanError>> = in_pool(settings.jobs, || {
-            near.par_iter()
-                .map(|&i| candidate_p(ctx, cs, &results[i]))
+        // Twins that differ only in max-num-seqs share their runs here too ([`reuse`]).
+        let built: Vec<Result<(Scenario, f64, ProbeWorkload), PlanError>> =
+            in_pool(settings.jobs, || {
+                near.par_iter()
+                    .map(|&i| probe_setup(ctx, &results[i].candidate))
+                    .collect()
+            })?;
+        let built: Vec<(Scenario, f64, ProbeWorkload)> =
+            built.into_iter().collect::<Result<_, _>>()?;
+        let cands: Vec<&Candidate> = near.iter().map(|&i| &results[i].candidate).collect();
+        let classes = reuse::seq_classes(&cands, &built.iter().collect::<Vec<_>>(), &|_| 0.0);
+        let ps: Vec<Result<Vec<f64>, PlanError>> = in_pool(settings.jobs, || {
+            classes
+                .par_iter()
+                .map(|class| {
+                    let mut memo = reuse::ProbeMemo::default();
+                    class
+                        .iter()
+                        .map(|&k| candidate_p_with(cs, &results[near[k]], &built[k], &mut memo))
+                        .collect()
+                })
                 .collect()
         })?;
-        for (&i, p) in near.iter().zip(ps) {
-            results[i].p_meet_slo = Some(p?);
+        for (class, p) in classes.iter().zip(ps) {
+            for (&k, p) in class.iter().zip(p?) {
+                results[near[k]].p_meet_slo = Some(p);
+            }
         }
     }
     let min_requests = (target * CONFIRM_LIFETIMES * ctx.lifetime_s()).ceil();
@@ -741,6 +808,7 @@ pub fn finish(
         slo: base_sc.slo.clone(),
         probe_requests: settings.probe_requests,
         gpus_max: settings.space.gpus_max,
+        screen_above_gpus: ctx.screen_above_gpus.filter(|_| settings.prune),
     })
 }
 
@@ -791,18 +859,39 @@ fn candidate_p(
     cs: &ConfidenceSettings,
     r: &result::CandidateResult,
 ) -> Result<f64, PlanError> {
+    if r.at_max.is_none() {
+        return Ok(0.0);
+    }
+    let built = probe_setup(ctx, &r.candidate)?;
+    candidate_p_with(cs, r, &built, &mut reuse::ProbeMemo::default())
+}
+
+/// [`candidate_p`] of `r`, whose scenario, bound and probe workload are `built`, taking
+/// runs from `memo` where they are the same runs (see [`reuse`]).
+fn candidate_p_with(
+    cs: &ConfidenceSettings,
+    r: &result::CandidateResult,
+    built: &(Scenario, f64, ProbeWorkload),
+    memo: &mut reuse::ProbeMemo,
+) -> Result<f64, PlanError> {
     let Some(m) = &r.at_max else {
         return Ok(0.0);
     };
-    let (sc, _, pw) = probe_setup(ctx, &r.candidate)?;
-    let draws = ModelDraws::of(&cs.residuals, &sc);
-    let reps = replicated(
-        &sc,
-        &pw,
-        r.max_rate_rps,
-        draws.as_ref().ok(),
-        cs.replications,
-    )?;
+    let (sc, _, pw) = built;
+    let draws = ModelDraws::of(&cs.residuals, sc);
+    let d = draws.as_ref().ok();
+    let rate = r.max_rate_rps;
+    let limit = r.candidate.knobs.max_num_seqs;
+    let reps: Vec<ProbeMetrics> = (1..cs.replications)
+        .map(|k| {
+            let seed = seed_of(sc.seed, k);
+            memo.probe(seed, limit, rate, || {
+                let mut s = sc.clone();
+                s.seed = seed;
+                search::probe_flagged(&s, pw, rate, d)
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let runs: Vec<(bool, f64)> = std::iter::once((m.met, m.p_model))
         .chain(reps.iter().map(|x| (x.met, x.p_model)))
         .collect();

@@ -123,6 +123,9 @@ pub struct Evaluation {
     pub index: usize,
     /// Roofline capacity bound of one unit, requests/s.
     pub bound_rps: f64,
+    /// The role screen's estimate of one unit, requests/s, which prunes in place of the
+    /// bound where lower (`None`: not screened; see [`super::screen`]).
+    pub estimate_rps: Option<f64>,
     /// The rate search; `None` when pruned before simulating.
     pub search: Option<SearchOutcome>,
 }
@@ -134,8 +137,11 @@ pub enum Status {
     Evaluated,
     /// Simulated; it misses the SLOs even at light load.
     Infeasible,
-    /// Its bound can beat neither the best measured score nor the lowest cost.
+    /// Its bound (or its role screen's estimate, where lower) can beat neither the best
+    /// measured score nor the lowest cost.
     Pruned {
+        /// Whether the role screen's estimate, not the roofline bound, pruned it.
+        by_estimate: bool,
         /// Score of the bound.
         bound_score: f64,
         /// Best measured score of the plan.
@@ -156,6 +162,8 @@ pub struct CandidateResult {
     pub usd_per_gpu_hour: Option<f64>,
     /// Roofline capacity bound, requests/s.
     pub bound_rps: f64,
+    /// The role screen's estimate, requests/s (`None`: not screened).
+    pub estimate_rps: Option<f64>,
     /// Outcome.
     pub status: Status,
     /// Highest SLO-meeting rate of one unit, requests/s (0 when pruned or infeasible).
@@ -236,13 +244,16 @@ pub fn assemble(
             });
         };
         let usd = c.usd_per_gpu_hour(price);
-        let bound_score = objective.score(e.bound_rps, c.gpus(), usd);
-        let bound_cost = cost(c, e.bound_rps);
+        let limit = e.estimate_rps.map_or(e.bound_rps, |x| x.min(e.bound_rps));
+        let bound_score = objective.score(limit, c.gpus(), usd);
+        let bound_cost = cost(c, limit);
         let mut r = CandidateResult {
             candidate: c.clone(),
             usd_per_gpu_hour: usd,
             bound_rps: e.bound_rps,
+            estimate_rps: e.estimate_rps,
             status: Status::Pruned {
+                by_estimate: limit < e.bound_rps,
                 bound_score,
                 best_score: best.best_score,
                 bound_cost,
@@ -391,6 +402,9 @@ pub struct Plan {
     pub probe_requests: u64,
     /// Most GPUs per unit.
     pub gpus_max: u32,
+    /// Units of more GPUs than this were screened by their roles' capacities (`None`:
+    /// none; see [`super::screen`]).
+    pub screen_above_gpus: Option<u32>,
     /// Probabilities of meeting the SLOs and sizing to one (`None`: off).
     pub confidence: Option<PlanConfidence>,
 }

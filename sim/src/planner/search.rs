@@ -146,9 +146,30 @@ pub fn probe(
     rate_rps: f64,
     draws: Option<&ModelDraws>,
 ) -> Result<ProbeMetrics, PlanError> {
+    probe_flagged(sc, pw, rate_rps, draws).map(|p| p.metrics)
+}
+
+/// A probe's numbers, and whether `max-num-seqs` held a request back on some instance
+/// during it (when it did not, the run is the one any larger limit gives: see
+/// [`super::reuse`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probed {
+    /// What the probe measured.
+    pub metrics: ProbeMetrics,
+    /// Whether `max-num-seqs` held a request back.
+    pub seq_limit_hit: bool,
+}
+
+/// [`probe`], with whether `max-num-seqs` held a request back.
+pub fn probe_flagged(
+    sc: &Scenario,
+    pw: &ProbeWorkload,
+    rate_rps: f64,
+    draws: Option<&ModelDraws>,
+) -> Result<Probed, PlanError> {
     let mut s = sc.clone();
     s.workload = pw.at(rate_rps)?;
-    judged_run(&s, rate_rps, draws)
+    judged_run_flagged(&s, rate_rps, draws)
 }
 
 /// Simulate `sc` (its main system) and keep the planner's numbers at `rate_rps`, with
@@ -160,6 +181,15 @@ pub fn judged_run(
     rate_rps: f64,
     draws: Option<&ModelDraws>,
 ) -> Result<ProbeMetrics, PlanError> {
+    judged_run_flagged(sc, rate_rps, draws).map(|p| p.metrics)
+}
+
+/// [`judged_run`], with whether `max-num-seqs` held a request back.
+pub fn judged_run_flagged(
+    sc: &Scenario,
+    rate_rps: f64,
+    draws: Option<&ModelDraws>,
+) -> Result<Probed, PlanError> {
     let mut lat: Vec<Latency> = Vec::new();
     let mut sink = |r: &crate::metrics::RequestRecord| {
         if draws.is_some()
@@ -175,7 +205,10 @@ pub fn judged_run(
         })?;
     let mut m = ProbeMetrics::from_metrics(rate_rps, &out.metrics);
     m.p_model = p_model(&out.metrics, &lat, &sc.slo, draws);
-    Ok(m)
+    Ok(Probed {
+        metrics: m,
+        seq_limit_hit: out.seq_limit_hit,
+    })
 }
 
 /// The highest rate in `(0, bound_rps]` at which `sc` meets its SLOs, to relative
