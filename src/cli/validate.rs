@@ -191,15 +191,16 @@ fn run_serving(
 }
 
 /// Write each replayed run's scenario to `dir/<id>.toml`: the id with every character
-/// outside `[A-Za-z0-9._-]` replaced by `_`, and `-2`, `-3`, ... appended where two runs
-/// of the files share a name. Each file is written atomically.
+/// outside `[A-Za-z0-9._-]` replaced by `_` and cut to 200 characters, and `-2`, `-3`, ...
+/// appended where a name is taken already (two runs with one id). Each file is written
+/// atomically; its first line, a comment, names the run (control characters escaped).
 fn write_scenario_files(
     dir: &std::path::Path,
     runs: &[serving::MeasuredRun],
     report: &serving::Report,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    let mut taken = std::collections::BTreeSet::<String>::new();
     for (run, row) in runs.iter().zip(&report.rows) {
         let (Some(toml), None) = (&run.scenario_toml, &row.skipped) else {
             continue;
@@ -207,6 +208,7 @@ fn write_scenario_files(
         let stem: String = run
             .id
             .chars()
+            .take(200)
             .map(|c| {
                 if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
                     c
@@ -215,21 +217,26 @@ fn write_scenario_files(
                 }
             })
             .collect();
-        let n = seen.entry(stem.clone()).or_insert(0);
-        *n += 1;
-        let name = if *n == 1 {
-            format!("{stem}.toml")
+        let stem = if stem.is_empty() {
+            "run".to_owned()
         } else {
-            format!("{stem}-{n}.toml")
+            stem
         };
-        let path = dir.join(name);
+        let mut name = format!("{stem}.toml");
+        let mut n = 1u32;
+        while taken.contains(&name) {
+            n += 1;
+            name = format!("{stem}-{n}.toml");
+        }
+        taken.insert(name.clone());
+        let path = dir.join(&name);
         let header = format!(
             "# xpyd validate --serving: the replay of run {} ({}, {} on {}, {})\n",
-            run.id,
-            run.file.display(),
-            run.backend,
-            run.gpu,
-            run.mode
+            run.id.escape_debug(),
+            run.file.display().to_string().escape_debug(),
+            run.backend.escape_debug(),
+            run.gpu.escape_debug(),
+            run.mode.escape_debug()
         );
         xpyd_reports::atomic::write_file(&path, format!("{header}{toml}").as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;

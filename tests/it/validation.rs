@@ -375,6 +375,29 @@ fn validate_serving_writes_each_replayed_rows_scenario() {
     let file = scen.join(format!("{}.toml", row["id"].as_str().unwrap()));
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("engine-version = \"0.12.0\""), "{text}");
+    // A run id met twice gets `-2` on its second file, and no file is overwritten.
+    let fixture = std::fs::read_to_string("tests/fixtures/serving/silicon.csv").unwrap();
+    let id = row["id"].as_str().unwrap();
+    let line = fixture.lines().find(|l| l.starts_with(id)).unwrap();
+    let twice = write(
+        &dir,
+        "twice.csv",
+        &format!("{}\n{line}\n", fixture.trim_end()),
+    );
+    let scen2 = dir.join("scenarios-twice");
+    let o = xpyd(&[
+        "validate",
+        "--serving",
+        twice.to_str().unwrap(),
+        "--write-scenarios",
+        scen2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(scen2.join(format!("{id}.toml"))).unwrap(),
+        std::fs::read_to_string(scen2.join(format!("{id}-2.toml"))).unwrap()
+    );
+    assert_eq!(std::fs::read_dir(&scen2).unwrap().count(), want.len() + 1);
     let out = dir.join("run");
     let o = xpyd(&[
         "run",
