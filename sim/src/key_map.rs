@@ -95,22 +95,28 @@ impl<V: Default> KeyMap<V> {
         if key == 0 {
             return self.zero.get_or_insert_with(V::default);
         }
+        let (i, stored) = self.slot_for_insert(key);
+        if !stored {
+            self.slots[i].0 = key;
+            self.len += 1;
+        }
+        &mut self.slots[i].1
+    }
+
+    /// The slot of `key` (not 0) and whether it is stored there; when it is not, the
+    /// empty slot where it goes, after growing the table if it would be over half full.
+    fn slot_for_insert(&mut self, key: u64) -> (usize, bool) {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
         let mask = self.slots.len() - 1;
         let mut i = home(key, mask);
         loop {
-            let k = self.slots[i].0;
-            if k == key {
-                return &mut self.slots[i].1;
+            match self.slots[i].0 {
+                k if k == key => return (i, true),
+                0 => return (i, false),
+                _ => i = (i + 1) & mask,
             }
-            if k == 0 {
-                self.slots[i].0 = key;
-                self.len += 1;
-                return &mut self.slots[i].1;
-            }
-            i = (i + 1) & mask;
         }
     }
 
@@ -129,23 +135,12 @@ impl<V: Default> KeyMap<V> {
             self.zero = Some(value);
             return true;
         }
-        if (self.len + 1) * 2 > self.slots.len() {
-            self.grow();
+        let (i, stored) = self.slot_for_insert(key);
+        if !stored {
+            self.slots[i] = (key, value);
+            self.len += 1;
         }
-        let mask = self.slots.len() - 1;
-        let mut i = home(key, mask);
-        loop {
-            let k = self.slots[i].0;
-            if k == key {
-                return false;
-            }
-            if k == 0 {
-                self.slots[i] = (key, value);
-                self.len += 1;
-                return true;
-            }
-            i = (i + 1) & mask;
-        }
+        !stored
     }
 
     /// Apply `f` to the value of `key` (if stored) and remove the key when `f` says so;
