@@ -242,11 +242,12 @@ pub struct ResidualRow {
     pub metric: ResidualMetric,
     /// Replayed runs the quantiles are over.
     pub rows: usize,
-    /// 5th percentile of `e`.
+    /// Lower end of `e`'s 90% range: its quantile at the split-conformal corrected level
+    /// (`serving::residuals::tails`), at or below the 5th percentile.
     pub q05: f64,
     /// Median of `e`.
     pub q50: f64,
-    /// 95th percentile of `e`.
+    /// Upper end of `e`'s 90% range (corrected level), at or above the 95th percentile.
     pub q95: f64,
 }
 

@@ -7,10 +7,17 @@
 //! count as `vllm`, whose workers they run). A group is written with at least
 //! [`MIN_RESIDUAL_ROWS`] replayed runs.
 //!
+//! The interval's ends are the residuals' quantiles at the finite-sample-corrected
+//! levels of split conformal prediction ([`tails`]): `(1 - a) (n + 1) / n` and its
+//! mirror, `a = (1 - LEVEL) / 2`, for `n` residuals (Lei et al., "Distribution-Free
+//! Predictive Inference for Regression", JASA 2018, whose order statistic this
+//! interpolates). The plain 5th and 95th percentiles they replace cover less than 90% on
+//! small groups (81% on a group of 21 rows, each interval from 17 residuals).
+//!
 //! Coverage is k-fold: the rows of a group are dealt into `folds` folds in input order
 //! (row `i` of the group into fold `i mod folds`); a row's interval, `predicted x
-//! exp(offsets)` ([`crate::interval::offsets`]), takes the 5th and 95th percentiles of
-//! the residuals of the other folds only, so no row checks an interval it helped make.
+//! exp(offsets)` ([`crate::interval::offsets`]), takes the [`tails`] of the residuals of
+//! the other folds only, so no row checks an interval it helped make.
 //!
 //! Invariants: the output depends on the rows' order only, not on how they were
 //! simulated; groups and metrics come sorted.
@@ -65,6 +72,21 @@ fn samples(runs: &[MeasuredRun], report: &Report) -> BTreeMap<Key, Vec<f64>> {
     by
 }
 
+/// The lower and upper ends of the [`LEVEL`] interval of the residuals `es`: their
+/// quantiles at `1 - l` and `l`, `l = min(1, (1 + LEVEL) / 2 x (n + 1) / n)` for `n`
+/// finite residuals (the split-conformal correction; `(0, 0)` when none is finite).
+pub fn tails(es: &[f64]) -> (f64, f64) {
+    let n = es.iter().filter(|e| e.is_finite()).count();
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let l = ((1.0 + LEVEL) / 2.0 * (n + 1) as f64 / n as f64).min(1.0);
+    (
+        quantile(es, 1.0 - l).unwrap_or(0.0),
+        quantile(es, l).unwrap_or(0.0),
+    )
+}
+
 /// The residual quantiles of a replay (`runs` and `report.rows` in the same order, as
 /// [`super::replay`] returns them); `source` names them.
 pub fn residuals(runs: &[MeasuredRun], report: &Report, source: &str) -> Residuals {
@@ -77,9 +99,9 @@ pub fn residuals(runs: &[MeasuredRun], report: &Report, source: &str) -> Residua
             mode,
             metric,
             rows: es.len(),
-            q05: quantile(&es, 0.05).unwrap_or(0.0),
+            q05: tails(&es).0,
             q50: quantile(&es, 0.5).unwrap_or(0.0),
-            q95: quantile(&es, 0.95).unwrap_or(0.0),
+            q95: tails(&es).1,
         })
         .collect();
     Residuals {
@@ -136,10 +158,8 @@ pub fn coverage(runs: &[MeasuredRun], report: &Report, folds: usize) -> Vec<Cove
                 if train.len() < MIN_RESIDUAL_ROWS {
                     continue;
                 }
-                let (lo, hi) = offsets(
-                    quantile(&train, 0.05).unwrap_or(0.0),
-                    quantile(&train, 0.95).unwrap_or(0.0),
-                );
+                let (q05, q95) = tails(&train);
+                let (lo, hi) = offsets(q05, q95);
                 widths.push((hi - lo).exp());
                 for (_, e) in es.iter().enumerate().filter(|(i, _)| i % folds == f) {
                     checked += 1;
@@ -296,6 +316,31 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!((tpot.covered, tpot.coverage), (20, Some(1.0)));
         assert_eq!(tpot.median_width_ratio, Some(1.0));
+    }
+
+    #[test]
+    fn tails_are_quantiles_at_the_corrected_level() {
+        let tails_of = |n: usize| {
+            // Residuals 1..=n, reversed: quantile q is 1 + q (n - 1).
+            let es: Vec<f64> = (1..=n).rev().map(|i| i as f64).collect();
+            tails(&es)
+        };
+        let close = |(a, b): (f64, f64), (x, y): (f64, f64)| {
+            assert!((a - x).abs() < 1e-9 && (b - y).abs() < 1e-9, "{a} {b}");
+        };
+        // n = 17: 0.95 x 18 / 17 > 1: the smallest and the largest.
+        close(tails_of(17), (1.0, 17.0));
+        // n = 45: l = 0.95 x 46 / 45, quantile 1 + 44 l.
+        let l = 0.95 * 46.0 / 45.0;
+        close(tails_of(45), (1.0 + 44.0 * (1.0 - l), 1.0 + 44.0 * l));
+        // Non-finite residuals are left out; none at all gives (0, 0).
+        close(tails(&[f64::NAN, 2.0, f64::INFINITY, 1.0]), (1.0, 2.0));
+        assert_eq!(tails(&[f64::NAN]), (0.0, 0.0));
+        // Never narrower than the plain 5-95% range, and close to it on many rows.
+        let es: Vec<f64> = (0..1000).map(|i| ((i * 37) % 1000) as f64 * 0.001).collect();
+        let (lo, hi) = tails(&es);
+        let (p05, p95) = (quantile(&es, 0.05).unwrap(), quantile(&es, 0.95).unwrap());
+        assert!(lo <= p05 && hi >= p95 && p05 - lo < 0.001 && hi - p95 < 0.001);
     }
 
     #[test]
