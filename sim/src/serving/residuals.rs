@@ -337,7 +337,9 @@ pub(crate) mod tests {
         close(tails(&[f64::NAN, 2.0, f64::INFINITY, 1.0]), (1.0, 2.0));
         assert_eq!(tails(&[f64::NAN]), (0.0, 0.0));
         // Never narrower than the plain 5-95% range, and close to it on many rows.
-        let es: Vec<f64> = (0..1000).map(|i| ((i * 37) % 1000) as f64 * 0.001).collect();
+        let es: Vec<f64> = (0..1000)
+            .map(|i| ((i * 37) % 1000) as f64 * 0.001)
+            .collect();
         let (lo, hi) = tails(&es);
         let (p05, p95) = (quantile(&es, 0.05).unwrap(), quantile(&es, 0.95).unwrap());
         assert!(lo <= p05 && hi >= p95 && p05 - lo < 0.001 && hi - p95 < 0.001);
