@@ -57,6 +57,6 @@ internal_modules! {
 
 mod key_map;
 
-pub use engine::{ColdStartRecord, RunOutput, SimError, System, run, run_streamed};
+pub use engine::{ColdStartRecord, RunOutput, SimError, System, run, run_streamed, run_verdict};
 pub use scenario::{Scenario, ScenarioError};
 pub use time::{SimDuration, SimTime};

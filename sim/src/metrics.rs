@@ -496,6 +496,8 @@ pub struct Collector {
     preemptions: u64,
     /// Whether the workload has warm-up requests (throughput over the measured span).
     warmup: bool,
+    /// Inter-token gaps are not kept (`itl_ms` empty): see [`Collector::skip_itl`].
+    no_itl: bool,
     /// Arrival of the first measured request, s.
     first_measured_s: Option<f64>,
 }
@@ -536,7 +538,15 @@ impl Collector {
 
     /// Record `weight` inter-token gaps of `gap_ms`.
     pub fn itl(&mut self, gap_ms: f64, weight: u64) {
-        self.itl.push(gap_ms, weight);
+        if !self.no_itl {
+            self.itl.push(gap_ms, weight);
+        }
+    }
+
+    /// Keep no inter-token gaps from now on: the summary's `itl_ms` is empty (count 0),
+    /// nothing else changes.
+    pub fn skip_itl(&mut self) {
+        self.no_itl = true;
     }
 
     /// Record an ended request.

@@ -1,5 +1,6 @@
 //! Property tests of the whole simulator: every request ends exactly once, KV blocks are
-//! conserved (all returned when every request has ended), TTFT <= E2E, for every flow.
+//! conserved (all returned when every request has ended), TTFT <= E2E, for every flow;
+//! [`xpyd_sim::run_verdict`] is the same run without the inter-token gaps.
 
 use proptest::prelude::*;
 use std::path::Path;
@@ -136,5 +137,14 @@ proptest! {
         for i in &out.instances {
             prop_assert_eq!(i.kv_blocks_in_use_at_end, 0, "instance {} leaked KV blocks", i.instance);
         }
+        // The planner's runs keep no inter-token gaps and are otherwise the same run.
+        let mut verdict_ids = Vec::new();
+        let verdict = xpyd_sim::run_verdict(&sc, System::Main, &mut |r| verdict_ids.push(r.id)).unwrap();
+        prop_assert_eq!(verdict.metrics.itl_ms.count, 0);
+        let mut full = out.metrics.clone();
+        full.itl_ms = verdict.metrics.itl_ms.clone();
+        prop_assert_eq!(&verdict.metrics, &full);
+        prop_assert_eq!(verdict_ids.len(), n);
+        prop_assert!(verdict.timeseries.is_empty());
     }
 }

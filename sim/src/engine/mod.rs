@@ -289,7 +289,33 @@ pub fn run_streamed(
     sink: &mut dyn FnMut(&RequestRecord),
     windows: &mut dyn FnMut(&TimeseriesRow),
 ) -> Result<RunOutput, SimError> {
+    run_with(sc, system, sink, windows, true)
+}
+
+/// [`run`] for a caller that reads neither the time series nor the inter-token gaps
+/// (the planner's probes and confirming runs): `metrics.itl_ms` stays empty and
+/// [`RunOutput::timeseries`] too, everything else is [`run`]'s, bit for bit. Keeping
+/// the gaps costs a sort of every decode step's gap at the end, about a fifth of a
+/// short run.
+pub fn run_verdict(
+    sc: &Scenario,
+    system: System,
+    sink: &mut dyn FnMut(&RequestRecord),
+) -> Result<RunOutput, SimError> {
+    run_with(sc, system, sink, &mut |_| {}, false)
+}
+
+fn run_with(
+    sc: &Scenario,
+    system: System,
+    sink: &mut dyn FnMut(&RequestRecord),
+    windows: &mut dyn FnMut(&TimeseriesRow),
+    itl: bool,
+) -> Result<RunOutput, SimError> {
     let mut sim = Simulation::new(sc, system)?;
+    if !itl {
+        sim.collector.skip_itl();
+    }
     sim.run(sink, windows);
     if !sim.over_budget {
         return Ok(sim.into_output());

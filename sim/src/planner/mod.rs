@@ -41,7 +41,7 @@ pub mod search;
 pub mod sensitivity;
 pub mod shard;
 
-use crate::engine::{System, run};
+use crate::engine::{System, run_verdict};
 use crate::limits::MAX_INSTANCES;
 use crate::rng::Streams;
 use crate::role::Role;
@@ -1245,7 +1245,7 @@ fn trial(
             lat.push(l);
         }
     };
-    let out = run(&sc, System::Main, &mut sink)
+    let out = run_verdict(&sc, System::Main, &mut sink)
         .or_else(crate::SimError::into_overloaded)
         .map_err(|e| PlanError::Workload {
             message: e.to_string(),

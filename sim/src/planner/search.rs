@@ -24,7 +24,7 @@
 
 use super::PlanError;
 use super::confidence::{Latency, ModelDraws, latency, p_model};
-use crate::engine::{System, run};
+use crate::engine::{System, run_verdict};
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
 use crate::workload::{Workload, WorkloadFile};
@@ -198,7 +198,7 @@ pub fn judged_run_flagged(
             lat.push(l);
         }
     };
-    let out = run(sc, System::Main, &mut sink)
+    let out = run_verdict(sc, System::Main, &mut sink)
         .or_else(crate::SimError::into_overloaded)
         .map_err(|e| PlanError::Workload {
             message: e.to_string(),
