@@ -93,15 +93,18 @@ pub fn residuals(runs: &[MeasuredRun], report: &Report, source: &str) -> Residua
     let rows = samples(runs, report)
         .into_iter()
         .filter(|(_, es)| es.len() >= MIN_RESIDUAL_ROWS)
-        .map(|((engine, gpu, mode, metric), es)| ResidualRow {
-            engine,
-            gpu,
-            mode,
-            metric,
-            rows: es.len(),
-            q05: tails(&es).0,
-            q50: quantile(&es, 0.5).unwrap_or(0.0),
-            q95: tails(&es).1,
+        .map(|((engine, gpu, mode, metric), es)| {
+            let (q05, q95) = tails(&es);
+            ResidualRow {
+                engine,
+                gpu,
+                mode,
+                metric,
+                rows: es.len(),
+                q05,
+                q50: quantile(&es, 0.5).unwrap_or(0.0),
+                q95,
+            }
         })
         .collect();
     Residuals {
