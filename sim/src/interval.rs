@@ -243,7 +243,8 @@ pub struct ResidualRow {
     /// Replayed runs the quantiles are over.
     pub rows: usize,
     /// Lower end of `e`'s 90% range: its quantile at the split-conformal corrected level
-    /// (`serving::residuals::tails`), at or below the 5th percentile.
+    /// (`serving::residuals::tails`), at or below the 5th percentile (the smallest `e`
+    /// of a group of fewer than 19 runs).
     pub q05: f64,
     /// Median of `e`.
     pub q50: f64,

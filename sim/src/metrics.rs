@@ -543,10 +543,11 @@ impl Collector {
         }
     }
 
-    /// Keep no inter-token gaps from now on: the summary's `itl_ms` is empty (count 0),
-    /// nothing else changes.
+    /// Keep no inter-token gaps: those recorded so far are dropped and later ones are
+    /// ignored, so the summary's `itl_ms` is empty (count 0); nothing else changes.
     pub fn skip_itl(&mut self) {
         self.no_itl = true;
+        self.itl = WeightedSamples::default();
     }
 
     /// Record an ended request.

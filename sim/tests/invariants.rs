@@ -144,7 +144,12 @@ proptest! {
         let mut full = out.metrics.clone();
         full.itl_ms = verdict.metrics.itl_ms.clone();
         prop_assert_eq!(&verdict.metrics, &full);
-        prop_assert_eq!(verdict_ids.len(), n);
+        verdict_ids.sort_unstable();
+        prop_assert_eq!(&verdict_ids, &ids);
+        prop_assert_eq!(verdict.trace_hash, out.trace_hash);
+        prop_assert_eq!(verdict.events, out.events);
+        prop_assert_eq!(verdict.seq_limit_hit, out.seq_limit_hit);
+        prop_assert_eq!(verdict.end_s.to_bits(), out.end_s.to_bits());
         prop_assert!(verdict.timeseries.is_empty());
     }
 }

@@ -171,7 +171,11 @@ fn run_serving(
         let residuals = serving::residuals::residuals(&runs, &report, &out.display().to_string());
         let comment = [
             "xpyd engine-model residuals: quantiles of e = ln(predicted / measured) of replayed serving runs".to_owned(),
-            "q05 and q95 end a 90% range: e's quantiles at 1 - l and l, l = min(1, 0.95 (n + 1) / n) (the split-conformal correction for n rows); q50 the median".to_owned(),
+            format!(
+                "q05 and q95 end a {:.0}% range: e's quantiles at 1 - l and l, l = min(1, {} (n + 1) / n) (the split-conformal correction for n rows); q50 the median",
+                xpyd_sim::interval::LEVEL * 100.0,
+                (1.0 + xpyd_sim::interval::LEVEL) / 2.0
+            ),
             format!(
                 "per engine x GPU x mode (groups of at least {} runs); written by: xpyd validate --serving {}{} --write-residuals FILE",
                 xpyd_sim::interval::MIN_RESIDUAL_ROWS,

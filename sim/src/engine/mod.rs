@@ -170,7 +170,8 @@ pub struct InstanceSummary {
 pub struct RunOutput {
     /// Summary metrics.
     pub metrics: Metrics,
-    /// Per-instance time series (empty from [`run_streamed`], which streams it).
+    /// Per-instance time series (empty from [`run_streamed`], which streams it, and from
+    /// [`run_verdict`], which drops it).
     pub timeseries: Vec<TimeseriesRow>,
     /// Per-instance totals.
     pub instances: Vec<InstanceSummary>,
@@ -295,8 +296,9 @@ pub fn run_streamed(
 /// [`run`] for a caller that reads neither the time series nor the inter-token gaps
 /// (the planner's probes and confirming runs): `metrics.itl_ms` stays empty and
 /// [`RunOutput::timeseries`] too, everything else is [`run`]'s, bit for bit. Keeping
-/// the gaps costs a sort of every decode step's gap at the end, about a fifth of a
-/// short run.
+/// the gaps costs, at the end of a run, a sort of every decode step's gap (up to
+/// [`crate::metrics::EXACT_SAMPLES`] of them, a histogram beyond): about a quarter of
+/// a planner probe (docs/performance.md, round 6).
 pub fn run_verdict(
     sc: &Scenario,
     system: System,

@@ -10,7 +10,10 @@
 //!
 //! - The error of a metric is a split normal through the residual group's `q05`, `q50`
 //!   and `q95` (left scale `(q50 - q05) / z95`, right scale `(q95 - q50) / z95`), so the
-//!   median bias counts as well as the spread. It is evaluated on [`GRID`]
+//!   median bias counts as well as the spread. The shipped `q05` and `q95` are the
+//!   finite-sample corrected ends (`serving::residuals::tails`), at or beyond the plain
+//!   5th and 95th percentiles: read as those, they widen the split normal a little on
+//!   large groups and more on small ones, which errs towards a lower `P`. It is evaluated on [`GRID`]
 //!   equal-probability draws per metric (the normal quantiles at `(i + 0.5) / GRID`).
 //! - TTFT and TPOT errors are taken as independent (only their marginal quantiles are
 //!   shipped): `GRID x GRID` equally likely pairs, each judged as the simulator judges a
