@@ -147,17 +147,7 @@ mod tests {
 
     fn probed(rate: f64, hit: bool) -> Probed {
         Probed {
-            metrics: ProbeMetrics {
-                rate_rps: rate,
-                met: true,
-                attainment: 1.0,
-                goodput_rps: rate,
-                ttft_ms: [0.0; 3],
-                tpot_ms: [0.0; 3],
-                output_tokens_per_s_per_gpu: 0.0,
-                tokens_per_s_per_user: 0.0,
-                p_model: 1.0,
-            },
+            metrics: crate::planner::search::tests::synthetic(rate, true),
             seq_limit_hit: hit,
         }
     }

@@ -278,23 +278,27 @@ pub fn max_rate_with(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn oracle(capacity: f64) -> impl FnMut(f64) -> Result<ProbeMetrics, PlanError> {
-        move |r| {
-            Ok(ProbeMetrics {
-                rate_rps: r,
-                met: r <= capacity,
-                attainment: 1.0,
-                goodput_rps: r,
-                ttft_ms: [0.0; 3],
-                tpot_ms: [0.0; 3],
-                output_tokens_per_s_per_gpu: 0.0,
-                tokens_per_s_per_user: 0.0,
-                p_model: if r <= capacity { 1.0 } else { 0.0 },
-            })
+    /// A synthetic probe at `rate`: full attainment and goodput, zero latencies, the
+    /// verdict `met` (and `p_model` 1 or 0 with it). For the planner's unit tests.
+    pub(crate) fn synthetic(rate: f64, met: bool) -> ProbeMetrics {
+        ProbeMetrics {
+            rate_rps: rate,
+            met,
+            attainment: 1.0,
+            goodput_rps: rate,
+            ttft_ms: [0.0; 3],
+            tpot_ms: [0.0; 3],
+            output_tokens_per_s_per_gpu: 0.0,
+            tokens_per_s_per_user: 0.0,
+            p_model: if met { 1.0 } else { 0.0 },
         }
+    }
+
+    fn oracle(capacity: f64) -> impl FnMut(f64) -> Result<ProbeMetrics, PlanError> {
+        move |r| Ok(synthetic(r, r <= capacity))
     }
 
     #[test]
