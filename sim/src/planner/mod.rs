@@ -56,7 +56,7 @@ use result::{
     Evaluation, Incumbent, Objective, Plan, PlanConfidence, Recommendation, Status, assemble, pick,
     rank,
 };
-use search::{ProbeMetrics, ProbeWorkload, judged_run, max_rate_with, probe};
+use search::{ESTIMATE_SPAN, ProbeMetrics, ProbeWorkload, SPAN, judged_run, max_rate_with, probe};
 use std::path::{Path, PathBuf};
 
 /// Candidates simulated between two updates of the pruning threshold.
@@ -554,6 +554,15 @@ pub fn evaluate(
         let b = built[i].1;
         estimates[i].map_or(b, |e| e.min(b))
     };
+    // The first bracket: narrow for a screened unit (below its estimate, or below its
+    // bound where the estimate is higher), wide below a bound alone.
+    let span = |i: usize| {
+        if estimates[i].is_some() {
+            ESTIMATE_SPAN
+        } else {
+            SPAN
+        }
+    };
     let score = |i: usize, rate: f64| {
         let c = &candidates[i];
         ctx.objective
@@ -608,7 +617,7 @@ pub fn evaluate(
                         // Never above what prunes it (the bound, or the screen's
                         // estimate), so that pruning cannot remove the best measured
                         // unit and the plan does not depend on the schedule.
-                        let r = max_rate_with(limit(i), ctx.precision, &mut |rate| {
+                        let r = max_rate_with(limit(i), span(i), ctx.precision, &mut |rate| {
                             memo.probe(sc.seed, seqs, rate, || {
                                 search::probe_flagged(sc, pw, rate, d)
                             })
@@ -970,7 +979,7 @@ fn confident_rate(
     let (sc, _, pw) = probe_setup(ctx, &r.candidate)?;
     let draws = ModelDraws::of(&cs.residuals, &sc);
     let d = draws.as_ref().ok();
-    let out = max_rate_with(r.max_rate_rps, ctx.precision, &mut |rate| {
+    let out = max_rate_with(r.max_rate_rps, SPAN, ctx.precision, &mut |rate| {
         let mut m = probe(&sc, &pw, rate, d)?;
         let reps = replicated(&sc, &pw, rate, d, cs.replications)?;
         let runs: Vec<(bool, f64)> = std::iter::once((m.met, m.p_model))

@@ -48,7 +48,7 @@
 
 use super::candidates::{Candidate, Knobs, RoleShape};
 use super::reuse::{ProbeMemo, seq_classes};
-use super::search::{ProbeWorkload, max_rate_with, probe_flagged};
+use super::search::{ProbeWorkload, SPAN, max_rate_with, probe_flagged};
 use super::{EvalContext, PlanError, bounds::role_rates, probe_setup};
 use crate::role::Role;
 use crate::scenario::{Mode, RouterKind, Scenario};
@@ -239,7 +239,7 @@ pub fn estimates(
                 .map(|&m| {
                     let (sc, bound, pw) = builds[m];
                     let limit = cands[m].knobs.max_num_seqs;
-                    max_rate_with(*bound, ctx.precision, &mut |rate| {
+                    max_rate_with(*bound, SPAN, ctx.precision, &mut |rate| {
                         memo.probe(sc.seed, limit, rate, || probe_flagged(sc, pw, rate, None))
                     })
                     .map(|o| o.max_rate_rps)

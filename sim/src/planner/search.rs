@@ -15,12 +15,13 @@
 //!   and TPOT at the SLO percentile within their objectives.
 //! - The search never probes above the capacity bound (the upper end of the bracket is
 //!   assumed to fail), so the rate found is at most the bound. It bisects in log space
-//!   between `bound / SPAN` and `bound` until the bracket is within `precision`
+//!   between `bound / span` and `bound` (`span` is [`SPAN`], or [`ESTIMATE_SPAN`] for
+//!   a unit the role screen estimated) until the bracket is within `precision`
 //!   (relative); when nothing passed, it probes the lower end and, if that fails too,
 //!   moves the bracket down by `SPAN` (at most `MAX_ROUNDS` times) before giving up with
 //!   rate 0 (infeasible: the SLOs are not met even at light load).
-//! - Deterministic: the probe sequence depends only on the scenario, the bound and the
-//!   precision.
+//! - Deterministic: the probe sequence depends only on the scenario, the bound, the span
+//!   and the precision.
 
 use super::PlanError;
 use super::confidence::{Latency, ModelDraws, latency, p_model};
@@ -31,8 +32,16 @@ use crate::workload::{Workload, WorkloadFile};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// Ratio between the ends of the initial bracket.
-const SPAN: f64 = 32.0;
+/// Ratio between the ends of the initial bracket below a capacity bound.
+pub const SPAN: f64 = 32.0;
+/// Ratio between the ends of the initial bracket of a unit the role screen estimated
+/// ([`super::screen`]), below its estimate or below its bound where the estimate is
+/// higher: the estimate is `1 + SCREEN_MARGIN` times what the unit's roles sustain, and
+/// the 1,142 screened units `plan-large` searches sustain 0.58-0.95 of that upper end
+/// (docs/performance.md, round 8), so a bracket of 2 holds them and saves the two probes
+/// at 1/5.7 and 1/2.4 of it that a bracket of [`SPAN`] spends first; a unit below half
+/// of it is still found, one [`SPAN`] lower.
+pub const ESTIMATE_SPAN: f64 = 2.0;
 /// Brackets tried below the first before a candidate is declared infeasible.
 const MAX_ROUNDS: u32 = 2;
 
@@ -220,12 +229,14 @@ pub fn max_rate(
     precision: f64,
     draws: Option<&ModelDraws>,
 ) -> Result<SearchOutcome, PlanError> {
-    max_rate_with(bound_rps, precision, &mut |r| probe(sc, pw, r, draws))
+    max_rate_with(bound_rps, SPAN, precision, &mut |r| probe(sc, pw, r, draws))
 }
 
-/// [`max_rate`] over any pass/fail oracle (tests use a synthetic one).
+/// [`max_rate`] over any pass/fail oracle (tests use a synthetic one), its first bracket
+/// `[bound_rps / span, bound_rps]` (`span` > 1).
 pub fn max_rate_with(
     bound_rps: f64,
+    span: f64,
     precision: f64,
     probe: &mut dyn FnMut(f64) -> Result<ProbeMetrics, PlanError>,
 ) -> Result<SearchOutcome, PlanError> {
@@ -238,8 +249,9 @@ pub fn max_rate_with(
         });
     }
     let ratio = 1.0 + precision.max(1e-4);
+    debug_assert!(span > 1.0, "a bracket needs two ends: span {span}");
     let mut hi = bound_rps;
-    let mut lo = bound_rps / SPAN;
+    let mut lo = bound_rps / span.max(1.0 + precision.max(1e-4));
     let mut best: Option<ProbeMetrics> = None;
     let mut round = 0;
     loop {
@@ -304,7 +316,7 @@ pub(crate) mod tests {
     #[test]
     fn finds_a_threshold_within_precision_below_it() {
         for cap in [0.05, 1.0, 3.3, 9.9] {
-            let out = max_rate_with(10.0, 0.03, &mut oracle(cap)).unwrap();
+            let out = max_rate_with(10.0, SPAN, 0.03, &mut oracle(cap)).unwrap();
             assert!(out.max_rate_rps <= cap, "{cap}: {out:?}");
             assert!(out.max_rate_rps >= cap / 1.03, "{cap}: {out:?}");
             assert!(out.probes <= 24, "{cap}: {} probes", out.probes);
@@ -313,16 +325,38 @@ pub(crate) mod tests {
 
     #[test]
     fn infeasible_and_degenerate_bounds_give_zero() {
-        let out = max_rate_with(10.0, 0.03, &mut oracle(1e-9)).unwrap();
+        let out = max_rate_with(10.0, SPAN, 0.03, &mut oracle(1e-9)).unwrap();
         assert_eq!(out.max_rate_rps, 0.0);
         assert!(out.at_max.is_none());
-        let out = max_rate_with(f64::NAN, 0.03, &mut oracle(1.0)).unwrap();
+        let out = max_rate_with(f64::NAN, SPAN, 0.03, &mut oracle(1.0)).unwrap();
         assert_eq!((out.max_rate_rps, out.probes), (0.0, 0));
     }
 
     #[test]
     fn never_exceeds_the_bound() {
-        let out = max_rate_with(2.0, 0.03, &mut oracle(100.0)).unwrap();
+        let out = max_rate_with(2.0, SPAN, 0.03, &mut oracle(100.0)).unwrap();
         assert!(out.max_rate_rps <= 2.0 && out.max_rate_rps >= 2.0 / 1.03);
+    }
+
+    #[test]
+    fn a_narrow_first_bracket_saves_probes_and_still_finds_low_capacities() {
+        // Inside the bracket: two probes fewer than from a bracket of SPAN (just above
+        // its lower end, one: every midpoint fails and the end itself is probed).
+        let near_end = max_rate_with(10.0, ESTIMATE_SPAN, 0.03, &mut oracle(5.1)).unwrap();
+        let wide = max_rate_with(10.0, SPAN, 0.03, &mut oracle(5.1)).unwrap();
+        assert_eq!(near_end.max_rate_rps, 5.0);
+        assert_eq!(near_end.probes + 1, wide.probes);
+        for cap in [6.3, 7.3, 9.9] {
+            let wide = max_rate_with(10.0, SPAN, 0.03, &mut oracle(cap)).unwrap();
+            let narrow = max_rate_with(10.0, ESTIMATE_SPAN, 0.03, &mut oracle(cap)).unwrap();
+            assert!(narrow.max_rate_rps <= cap && narrow.max_rate_rps >= cap / 1.03);
+            assert_eq!(narrow.probes + 2, wide.probes, "{cap}: {narrow:?} {wide:?}");
+        }
+        // Below it: found one SPAN lower, within the precision.
+        for cap in [0.2, 1.0, 4.9] {
+            let out = max_rate_with(10.0, ESTIMATE_SPAN, 0.03, &mut oracle(cap)).unwrap();
+            assert!(out.max_rate_rps <= cap, "{cap}: {out:?}");
+            assert!(out.max_rate_rps >= cap / 1.03, "{cap}: {out:?}");
+        }
     }
 }
