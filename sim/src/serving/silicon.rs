@@ -10,8 +10,9 @@
 //! warm-up, see [`WARMUP_PER_CLIENT`]), `isl`/`osl` fixed (AIConfigurator's sweeps) or
 //! uniform in `[0.8 x L, L]` (InferenceX), and the row's
 //! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
-//! `model_path` when the catalog has its architecture, FP8 or BF16 weights (KV cache BF16:
-//! the CSV does not record it), per role `tp_size x attention_dp_size` GPUs with
+//! `model_path` when the catalog has its architecture, FP8 or BF16 weights (the CSV does
+//! not record the KV cache's format: BF16, but FP8 where a recipe says so or TensorRT-LLM
+//! runs a ModelOpt FP8 checkpoint, [`modelopt_fp8`]), per role `tp_size x attention_dp_size` GPUs with
 //! DP-attention `attention_dp_size` and expert parallelism `moe_ep_size` ([`parallelism`]),
 //! `*_num_workers` replicas per role, `batch_size` (per attention-DP rank) times the ranks
 //! as `max-num-seqs`. `trtllm` rows are replayed as `backend = "trtllm"`
@@ -448,6 +449,26 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
     }
 }
 
+/// Whether a row's FP8 weights are NVIDIA ModelOpt's per-tensor FP8 (`gemm_quant_mode`
+/// `fp8`) of a checkpoint that is not quantized itself: a BF16 repository (the sweep
+/// quantized it) or an `nvidia/...-FP8` one. ModelOpt's FP8 recipe quantizes the KV cache
+/// too (`hf_ptq.py --kv_cache_qformat fp8`, its default), and TensorRT-LLM's
+/// `kv_cache_config.dtype = "auto"` takes the checkpoint's KV format, so TensorRT-LLM runs
+/// them with an FP8 KV cache. Checked on AIConfigurator's TensorRT-LLM 1.0.0rc3 Qwen3-32B
+/// sweep (model `Qwen/Qwen3-32B`, FP8 GEMMs): at 128 clients on one or two H100s a BF16
+/// cache holds about half the batch their measured TPOT implies (predicted TTFT 5.8-13.1 s
+/// against 1.6-2.5 s measured, TPOT 119 ms against 184 ms), an FP8 one all of it (1.4-1.7
+/// s, 178 ms). Checkpoints quantized by their authors (`fp8_block` GEMMs, DeepSeek-V3/R1,
+/// gpt-oss, `Qwen/...-FP8`) carry no KV scales and keep the model's dtype.
+fn modelopt_fp8(model_path: &str, gemm_quant_mode: &str) -> bool {
+    let path = model_path.to_ascii_lowercase();
+    let own_quantization = ["deepseek-ai/", "openai/gpt-oss"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || (path.contains("fp8") && !path.starts_with("nvidia/"));
+    gemm_quant_mode == "fp8" && !own_quantization
+}
+
 /// `silicon_concurrency=N` in `silicon_data_source`.
 fn concurrency(source: &str) -> Option<u32> {
     source.split(';').find_map(|part| {
@@ -575,7 +596,9 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     if let Some(r) = &recipe {
         notes.push(format!("deployment settings of {}", r.source));
     }
-    let kv_cache = if recipe.is_some_and(|r| r.kv_cache_fp8) {
+    let kv_cache = if recipe.is_some_and(|r| r.kv_cache_fp8)
+        || (engine == "trtllm" && modelopt_fp8(&model_path, r.text("gemm_quant_mode")))
+    {
         "fp8"
     } else {
         "bf16"

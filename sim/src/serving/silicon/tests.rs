@@ -90,6 +90,43 @@ fn inferencex_llama_70b_fp8_rows_take_their_recipe() {
 }
 
 #[test]
+fn tensorrt_llm_runs_modelopt_fp8_checkpoints_with_an_fp8_kv_cache() {
+    let kv = |backend: &str, path: &str, gemm: &str| {
+        let text = format!(
+            "{HEADER}\nr1,source_file=h100_sxm/{backend}/1.0.0rc3/x.csv; silicon_concurrency=128,{backend},1.0.0rc3,{path},h100_sxm,fp8,agg,2048,128,{gemm},{gemm},128,1,1,,1,1,1587.9,184.0\n"
+        );
+        let runs = super::read(std::path::Path::new("aic.csv"), &text).unwrap();
+        let toml = runs[0].scenario_toml.clone().unwrap();
+        if toml.contains("kv-cache = \"fp8\"") {
+            "fp8"
+        } else {
+            assert!(toml.contains("kv-cache = \"bf16\""), "{toml}");
+            "bf16"
+        }
+    };
+    // A BF16 checkpoint the sweep quantized, or NVIDIA's own FP8 one: ModelOpt's KV format.
+    assert_eq!(kv("trtllm", "Qwen/Qwen3-32B", "fp8"), "fp8");
+    assert_eq!(
+        kv("trtllm", "nvidia/Llama-3.1-8B-Instruct-FP8", "fp8"),
+        "fp8"
+    );
+    // Checkpoints quantized by their authors carry no KV scales.
+    assert_eq!(
+        kv("trtllm", "Qwen/Qwen3-235B-A22B-FP8", "fp8_block"),
+        "bf16"
+    );
+    assert_eq!(kv("trtllm", "Qwen/Qwen3-235B-A22B-FP8", "fp8"), "bf16");
+    assert_eq!(kv("trtllm", "deepseek-ai/DeepSeek-V3", "fp8"), "bf16");
+    // BF16 weights; vLLM and SGLang take the model's dtype whatever the checkpoint.
+    assert_eq!(kv("trtllm", "meta-llama/Llama-3.1-8B-Instruct", ""), "bf16");
+    assert_eq!(kv("vllm", "Qwen/Qwen3-32B", "fp8"), "bf16");
+    assert_eq!(
+        kv("sglang", "nvidia/Llama-3.1-8B-Instruct-FP8", "fp8"),
+        "bf16"
+    );
+}
+
+#[test]
 fn inferencex_deepseek_h200_rows_take_their_recipe() {
     let row = |backend: &str, clients: u32, isl: u32, ep: u32| {
         format!(
