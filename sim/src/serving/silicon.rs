@@ -469,6 +469,28 @@ fn modelopt_fp8(model_path: &str, gemm_quant_mode: &str) -> bool {
     gemm_quant_mode == "fp8" && !own_quantization
 }
 
+/// The most requests a row's benchmark client kept in flight, where it held fewer than its
+/// concurrency: InferenceX's vLLM runs measured in 2025 went through a client with
+/// aiohttp's default connection limit (100: a `ClientSession` without a connector of its
+/// own), so at 512 clients the server saw 100 and the other 412 waited for a connection,
+/// their wait counted in TTFT. All six such rows (gpt-oss-120b on H100, vLLM 0.11.2 and
+/// unrecorded, 512 clients) say so: by Little's law 96-106 requests were in flight, and
+/// their TTFT is `(512 - 100) / 100` times one request's decode time within -5%..+8%.
+/// InferenceX's 2026 vLLM rows show no cap (MiniMax-M2.5 on vLLM 0.18.0 at 128 clients:
+/// 246 ms TTFT), nor do its TensorRT-LLM rows of 2025 (H200 at 128-256 clients replay
+/// within -6% median TTFT uncapped). The server side of the replay holds the others in
+/// its queue, which for one aggregated instance is the same wait.
+fn client_connection_cap(campaign: Campaign, backend: &str, source: &str) -> Option<u32> {
+    const AIOHTTP_DEFAULT_LIMIT: u32 = 100;
+    let measured_2025 = source.split(';').any(|p| {
+        p.trim()
+            .strip_prefix("measured=")
+            .is_some_and(|d| d.starts_with("2025-"))
+    });
+    (campaign == Campaign::InferenceX && backend == "vllm" && measured_2025)
+        .then_some(AIOHTTP_DEFAULT_LIMIT)
+}
+
 /// `silicon_concurrency=N` in `silicon_data_source`.
 fn concurrency(source: &str) -> Option<u32> {
     source.split(';').find_map(|part| {
@@ -640,7 +662,15 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     };
     if mode == "aggregated" {
         let tp = split("")?;
-        let batch = instance_batch("")?;
+        let mut batch = instance_batch("")?;
+        if let Some(cap) = client_connection_cap(campaign, &backend, r.text("silicon_data_source"))
+            && batch.or(clients).is_some_and(|b| b > cap)
+        {
+            batch = Some(cap);
+            notes.push(format!(
+                "at most {cap} requests in flight: the benchmark client's connection limit (see docs/silicon-replay.md)"
+            ));
+        }
         let budget = match (aic_trtllm, batch.or(clients)) {
             // At most the token limit: a longer budget than any prompt gains nothing.
             (true, Some(b)) => Some(

@@ -127,6 +127,41 @@ fn tensorrt_llm_runs_modelopt_fp8_checkpoints_with_an_fp8_kv_cache() {
 }
 
 #[test]
+fn inferencex_vllm_rows_of_2025_keep_at_most_100_requests_in_flight() {
+    let read = |backend: &str, measured: &str, clients: u32| {
+        let text = format!(
+            "{HEADER}\nr1,source_file=2026-04-06.csv; model=GPT-OSS-120B; silicon_concurrency={clients}; measured={measured}T00:00:00.000Z; wip=False,{backend},,openai/gpt-oss-120b,h100_sxm,fp4,agg,1024,1024,nvfp4,nvfp4,{clients},4,1,1,4,1,19976.8,4.7\n"
+        );
+        let runs = super::read(std::path::Path::new("ix.csv"), &text).unwrap();
+        runs.into_iter().next().unwrap()
+    };
+    let capped = read("vllm", "2025-12-08", 512);
+    let toml = capped.scenario_toml.as_deref().unwrap();
+    assert!(toml.contains("engine.max-num-seqs = 100"), "{toml}");
+    assert!(toml.contains("clients = 512"), "{toml}");
+    assert!(
+        capped
+            .notes
+            .iter()
+            .any(|n| n.contains("at most 100 requests in flight"))
+    );
+    // Below the cap, in 2026, or another engine's client: the row's own concurrency.
+    for (backend, measured, clients, want) in [
+        ("vllm", "2025-12-08", 64, 64),
+        ("vllm", "2026-03-27", 512, 512),
+        ("trtllm", "2025-12-08", 512, 512),
+    ] {
+        let run = read(backend, measured, clients);
+        let toml = run.scenario_toml.as_deref().unwrap();
+        assert!(
+            toml.contains(&format!("engine.max-num-seqs = {want}")),
+            "{backend} {measured} {clients}: {toml}"
+        );
+        assert!(!run.notes.iter().any(|n| n.contains("requests in flight")));
+    }
+}
+
+#[test]
 fn inferencex_deepseek_h200_rows_take_their_recipe() {
     let row = |backend: &str, clients: u32, isl: u32, ep: u32| {
         format!(
