@@ -470,10 +470,11 @@ fn modelopt_fp8(model_path: &str, gemm_quant_mode: &str) -> bool {
 }
 
 /// The most requests a row's benchmark client kept in flight, where it held fewer than its
-/// concurrency: InferenceX's vLLM runs measured in 2025 went through a client with
-/// aiohttp's default connection limit (100: a `ClientSession` without a connector of its
-/// own), so at 512 clients the server saw 100 and the other 412 waited for a connection,
-/// their wait counted in TTFT. All six such rows (gpt-oss-120b on H100, vLLM 0.11.2 and
+/// concurrency: InferenceX's vLLM runs measured in 2025 behave as if their client held
+/// at most 100 connections, aiohttp's default limit (a shared `ClientSession` without a
+/// connector of its own; the client's revision is not recorded), so that at 512 clients
+/// the server saw 100 and the other 412 waited for a connection, their wait counted in
+/// TTFT. All six such rows (gpt-oss-120b on H100, vLLM 0.11.2 and
 /// unrecorded, 512 clients) say so: by Little's law 96-106 requests were in flight, and
 /// their TTFT is `(512 - 100) / 100` times one request's decode time within -5%..+8%.
 /// InferenceX's 2026 vLLM rows show no cap (MiniMax-M2.5 on vLLM 0.18.0 at 128 clients:
