@@ -56,7 +56,7 @@ use result::{
     Evaluation, Incumbent, Objective, Plan, PlanConfidence, Recommendation, Status, assemble, pick,
     rank,
 };
-use search::{ESTIMATE_SPAN, ProbeMetrics, ProbeWorkload, SPAN, judged_run, max_rate_with, probe};
+use search::{ProbeMetrics, ProbeWorkload, SPAN, judged_run, max_rate_with, probe};
 use std::path::{Path, PathBuf};
 
 /// Candidates simulated between two updates of the pruning threshold.
@@ -554,15 +554,7 @@ pub fn evaluate(
         let b = built[i].1;
         estimates[i].map_or(b, |e| e.min(b))
     };
-    // The first bracket: narrow for a screened unit (below its estimate, or below its
-    // bound where the estimate is higher), wide below a bound alone.
-    let span = |i: usize| {
-        if estimates[i].is_some() {
-            ESTIMATE_SPAN
-        } else {
-            SPAN
-        }
-    };
+    let span = |i: usize| search::first_span(estimates[i]);
     let score = |i: usize, rate: f64| {
         let c = &candidates[i];
         ctx.objective

@@ -18,8 +18,9 @@
 //!   between `bound / span` and `bound` (`span` is [`SPAN`], or [`ESTIMATE_SPAN`] for
 //!   a unit the role screen estimated) until the bracket is within `precision`
 //!   (relative); when nothing passed, it probes the lower end and, if that fails too,
-//!   moves the bracket down by `SPAN` (at most `MAX_ROUNDS` times) before giving up with
-//!   rate 0 (infeasible: the SLOs are not met even at light load).
+//!   moves the bracket down by `SPAN`, down to `bound / SPAN^(MAX_ROUNDS + 1)` whatever
+//!   the first bracket, before giving up with rate 0 (infeasible: the SLOs are not met
+//!   even at light load).
 //! - Deterministic: the probe sequence depends only on the scenario, the bound, the span
 //!   and the precision.
 
@@ -36,13 +37,16 @@ use std::path::PathBuf;
 pub const SPAN: f64 = 32.0;
 /// Ratio between the ends of the initial bracket of a unit the role screen estimated
 /// ([`super::screen`]), below its estimate or below its bound where the estimate is
-/// higher: the estimate is `1 + SCREEN_MARGIN` times what the unit's roles sustain, and
-/// the 1,142 screened units `plan-large` searches sustain 0.58-0.95 of that upper end
-/// (docs/performance.md, round 8), so a bracket of 2 holds them and saves the two probes
-/// at 1/5.7 and 1/2.4 of it that a bracket of [`SPAN`] spends first; a unit below half
-/// of it is still found, one [`SPAN`] lower.
+/// higher: the estimate is `1 +` [`super::screen::SCREEN_MARGIN`] times what the unit's
+/// roles sustain, and the 1,142 screened units `plan-large` searches sustain 0.58-0.95
+/// of that upper end (docs/performance.md, round 8), so a bracket of 2 holds them and
+/// saves the two probes at 1/5.7 and 1/2.4 of it that a bracket of [`SPAN`] spends
+/// first; a unit below half of it is still found, one [`SPAN`] lower, at a cost of 13
+/// probes instead of 7 (at 3%), and the lowest rate probed is the same as from a bracket
+/// of [`SPAN`].
 pub const ESTIMATE_SPAN: f64 = 2.0;
-/// Brackets tried below the first before a candidate is declared infeasible.
+/// Steps of [`SPAN`] below a first bracket of [`SPAN`] before a candidate is declared
+/// infeasible (the same lowest rate below a narrower first bracket).
 const MAX_ROUNDS: u32 = 2;
 
 /// What one probe measured.
@@ -220,6 +224,17 @@ pub fn judged_run_flagged(
     })
 }
 
+/// The first bracket's ratio of a unit's rate search: [`ESTIMATE_SPAN`] for a unit the
+/// role screen estimated (below its estimate, or below its bound where the estimate is
+/// higher), [`SPAN`] below a bound alone.
+pub(super) fn first_span(estimate_rps: Option<f64>) -> f64 {
+    if estimate_rps.is_some() {
+        ESTIMATE_SPAN
+    } else {
+        SPAN
+    }
+}
+
 /// The highest rate in `(0, bound_rps]` at which `sc` meets its SLOs, to relative
 /// `precision` (e.g. 0.03), by bisection with [`probe`] (see the module invariants).
 pub fn max_rate(
@@ -249,11 +264,18 @@ pub fn max_rate_with(
         });
     }
     let ratio = 1.0 + precision.max(1e-4);
-    debug_assert!(span > 1.0, "a bracket needs two ends: span {span}");
+    // Between the precision and SPAN (a NaN or infinite span: SPAN).
+    let span = if span.is_finite() {
+        span.clamp(ratio, SPAN)
+    } else {
+        SPAN
+    };
+    // The lowest rate probed, whatever the first bracket: `MAX_ROUNDS` steps of `SPAN`
+    // below the first bracket of `SPAN`.
+    let floor = bound_rps / SPAN.powi(MAX_ROUNDS as i32 + 1);
     let mut hi = bound_rps;
-    let mut lo = bound_rps / span.max(1.0 + precision.max(1e-4));
+    let mut lo = bound_rps / span;
     let mut best: Option<ProbeMetrics> = None;
-    let mut round = 0;
     loop {
         while hi / lo > ratio {
             let mid = (lo * hi).sqrt();
@@ -275,12 +297,11 @@ pub fn max_rate_with(
             best = Some(m);
             break;
         }
-        round += 1;
-        if round > MAX_ROUNDS {
+        if lo <= floor {
             break;
         }
         hi = lo;
-        lo /= SPAN;
+        lo = (lo / SPAN).max(floor);
     }
     Ok(SearchOutcome {
         max_rate_rps: best.as_ref().map_or(0.0, |m| m.rate_rps),
@@ -352,11 +373,53 @@ pub(crate) mod tests {
             assert!(narrow.max_rate_rps <= cap && narrow.max_rate_rps >= cap / 1.03);
             assert_eq!(narrow.probes + 2, wide.probes, "{cap}: {narrow:?} {wide:?}");
         }
-        // Below it: found one SPAN lower, within the precision.
+        // Below it: found one SPAN lower, within the precision, in 13 probes.
         for cap in [0.2, 1.0, 4.9] {
             let out = max_rate_with(10.0, ESTIMATE_SPAN, 0.03, &mut oracle(cap)).unwrap();
             assert!(out.max_rate_rps <= cap, "{cap}: {out:?}");
             assert!(out.max_rate_rps >= cap / 1.03, "{cap}: {out:?}");
+            assert_eq!(out.probes, 13, "{cap}: {out:?}");
         }
+    }
+
+    #[test]
+    fn every_first_bracket_reaches_the_same_lowest_rate() {
+        let floor = 10.0 / SPAN.powi(MAX_ROUNDS as i32 + 1);
+        for span in [SPAN, ESTIMATE_SPAN, 4.0] {
+            // Just above the floor: found, within the precision, whatever the bracket.
+            let out = max_rate_with(10.0, span, 0.03, &mut oracle(floor * 1.02)).unwrap();
+            assert!(
+                out.max_rate_rps >= floor && out.max_rate_rps <= floor * 1.02,
+                "{span}"
+            );
+            // Below it: infeasible, and nothing below the floor was probed.
+            let mut lowest = f64::INFINITY;
+            let out = max_rate_with(10.0, span, 0.03, &mut |r| {
+                lowest = lowest.min(r);
+                Ok(synthetic(r, r <= floor / 2.0))
+            })
+            .unwrap();
+            assert_eq!(out.max_rate_rps, 0.0, "{span}");
+            assert_eq!(lowest, floor, "{span}");
+        }
+    }
+
+    #[test]
+    fn only_screened_units_start_narrow() {
+        assert_eq!(first_span(None), SPAN);
+        assert_eq!(first_span(Some(3.0)), ESTIMATE_SPAN);
+    }
+
+    #[test]
+    fn a_span_out_of_range_is_clamped() {
+        for span in [f64::INFINITY, f64::NAN, 1e9] {
+            let out = max_rate_with(10.0, span, 0.03, &mut oracle(3.3)).unwrap();
+            let wide = max_rate_with(10.0, SPAN, 0.03, &mut oracle(3.3)).unwrap();
+            assert_eq!(out, wide, "{span}");
+        }
+        // At most the precision: the lower end is probed alone.
+        let out = max_rate_with(10.0, 1.0, 0.03, &mut oracle(100.0)).unwrap();
+        assert_eq!(out.probes, 1);
+        assert!((out.max_rate_rps - 10.0 / 1.03).abs() < 1e-12);
     }
 }

@@ -12,8 +12,9 @@
 //! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
 //! `model_path` when the catalog has its architecture, FP8 or BF16 weights (the CSV does
 //! not record the KV cache's format: BF16, but FP8 where a recipe says so or TensorRT-LLM
-//! runs a ModelOpt FP8 checkpoint, [`modelopt_fp8`]), per role `tp_size x attention_dp_size` GPUs with
-//! DP-attention `attention_dp_size` and expert parallelism `moe_ep_size` ([`parallelism`]),
+//! runs a ModelOpt FP8 checkpoint, [`modelopt_fp8`]), per role `tp_size x
+//! attention_dp_size` GPUs with DP-attention `attention_dp_size` and expert parallelism
+//! `moe_ep_size` ([`parallelism`]),
 //! `*_num_workers` replicas per role, `batch_size` (per attention-DP rank) times the ranks
 //! as `max-num-seqs`. `trtllm` rows are replayed as `backend = "trtllm"`
 //! (aggregated: as AIConfigurator's benchmark rule deploys it for its own sweeps, else
@@ -459,12 +460,15 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
 /// cache holds about half the batch their measured TPOT implies (predicted TTFT 5.8-13.1 s
 /// against 1.6-2.5 s measured, TPOT 119 ms against 184 ms), an FP8 one all of it (1.4-1.7
 /// s, 178 ms). Checkpoints quantized by their authors (`fp8_block` GEMMs, DeepSeek-V3/R1,
-/// gpt-oss, `Qwen/...-FP8`) carry no KV scales and keep the model's dtype.
+/// gpt-oss, `Qwen/...-FP8`) carry no KV scales and keep the model's dtype. The rule adds
+/// to a recipe's FP8 KV cache; a recipe that leaves the model's dtype does not stop it
+/// (none of those is a TensorRT-LLM recipe for a ModelOpt checkpoint).
 fn modelopt_fp8(model_path: &str, gemm_quant_mode: &str) -> bool {
     let path = model_path.to_ascii_lowercase();
-    let own_quantization = ["deepseek-ai/", "openai/gpt-oss"]
-        .iter()
-        .any(|p| path.starts_with(p))
+    // DeepSeek-V3/R1 ship FP8 weights; their distills (`...-Distill-...`) are BF16.
+    let deepseek_fp8 = path.starts_with("deepseek-ai/") && !path.contains("distill");
+    let own_quantization = deepseek_fp8
+        || path.starts_with("openai/gpt-oss")
         || (path.contains("fp8") && !path.starts_with("nvidia/"));
     gemm_quant_mode == "fp8" && !own_quantization
 }
@@ -475,12 +479,16 @@ fn modelopt_fp8(model_path: &str, gemm_quant_mode: &str) -> bool {
 /// connector of its own; the client's revision is not recorded), so that at 512 clients
 /// the server saw 100 and the other 412 waited for a connection, their wait counted in
 /// TTFT. All six such rows (gpt-oss-120b on H100, vLLM 0.11.2 and
-/// unrecorded, 512 clients) say so: by Little's law 96-106 requests were in flight, and
+/// unrecorded, 512 clients, measured 2025-12-05 and -08) say so: by Little's law
+/// (requests/s times one request's decode time) 96-106 requests were in flight, and
 /// their TTFT is `(512 - 100) / 100` times one request's decode time within -5%..+8%.
-/// InferenceX's 2026 vLLM rows show no cap (MiniMax-M2.5 on vLLM 0.18.0 at 128 clients:
-/// 246 ms TTFT), nor do its TensorRT-LLM rows of 2025 (H200 at 128-256 clients replay
-/// within -6% median TTFT uncapped). The server side of the replay holds the others in
-/// its queue, which for one aggregated instance is the same wait.
+/// InferenceX's 2026 vLLM rows above 100 clients (vLLM 0.15-0.19 on H200, B200, B300,
+/// GB200, 128-2,048 clients) had about as many in flight as clients (e.g. 500-502 of
+/// 512), and its TensorRT-LLM rows of 2025 show no cap either (H200 at 128-256 clients
+/// replay within -6% median TTFT uncapped); no 2025 vLLM row outside December is above
+/// 100 clients, so the rule's year is the evidence's bound. For aggregated rows only
+/// (the caller): the server side of the replay holds the others in its queue, which for
+/// one aggregated instance is the same wait.
 fn client_connection_cap(campaign: Campaign, backend: &str, source: &str) -> Option<u32> {
     const AIOHTTP_DEFAULT_LIMIT: u32 = 100;
     let measured_2025 = source.split(';').any(|p| {
@@ -665,12 +673,15 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         let tp = split("")?;
         let mut batch = instance_batch("")?;
         if let Some(cap) = client_connection_cap(campaign, &backend, r.text("silicon_data_source"))
-            && batch.or(clients).is_some_and(|b| b > cap)
+            && clients.is_some_and(|c| c > cap)
         {
-            batch = Some(cap);
-            notes.push(format!(
-                "at most {cap} requests in flight: the benchmark client's connection limit (see docs/silicon-replay.md)"
-            ));
+            let capped = batch.map_or(cap, |b| b.min(cap));
+            if batch != Some(capped) {
+                batch = Some(capped);
+                notes.push(format!(
+                    "at most {cap} requests in flight: the benchmark client's connection limit (see docs/silicon-replay.md)"
+                ));
+            }
         }
         let budget = match (aic_trtllm, batch.or(clients)) {
             // At most the token limit: a longer budget than any prompt gains nothing.

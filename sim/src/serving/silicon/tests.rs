@@ -117,6 +117,12 @@ fn tensorrt_llm_runs_modelopt_fp8_checkpoints_with_an_fp8_kv_cache() {
     );
     assert_eq!(kv("trtllm", "Qwen/Qwen3-235B-A22B-FP8", "fp8"), "bf16");
     assert_eq!(kv("trtllm", "deepseek-ai/DeepSeek-V3", "fp8"), "bf16");
+    assert_eq!(kv("trtllm", "openai/gpt-oss-120b", "fp8"), "bf16");
+    // A DeepSeek distill is a BF16 repository: quantized by ModelOpt like any other.
+    assert_eq!(
+        kv("trtllm", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "fp8"),
+        "fp8"
+    );
     // BF16 weights; vLLM and SGLang take the model's dtype whatever the checkpoint.
     assert_eq!(kv("trtllm", "meta-llama/Llama-3.1-8B-Instruct", ""), "bf16");
     assert_eq!(kv("vllm", "Qwen/Qwen3-32B", "fp8"), "bf16");
@@ -137,7 +143,7 @@ fn inferencex_vllm_rows_of_2025_keep_at_most_100_requests_in_flight() {
     };
     let capped = read("vllm", "2025-12-08", 512);
     let toml = capped.scenario_toml.as_deref().unwrap();
-    assert!(toml.contains("engine.max-num-seqs = 100"), "{toml}");
+    assert!(toml.contains("engine.max-num-seqs = 100\n"), "{toml}");
     assert!(toml.contains("clients = 512"), "{toml}");
     assert!(
         capped
@@ -148,17 +154,25 @@ fn inferencex_vllm_rows_of_2025_keep_at_most_100_requests_in_flight() {
     // Below the cap, in 2026, or another engine's client: the row's own concurrency.
     for (backend, measured, clients, want) in [
         ("vllm", "2025-12-08", 64, 64),
+        ("vllm", "2025-12-08", 100, 100),
         ("vllm", "2026-03-27", 512, 512),
         ("trtllm", "2025-12-08", 512, 512),
     ] {
         let run = read(backend, measured, clients);
         let toml = run.scenario_toml.as_deref().unwrap();
         assert!(
-            toml.contains(&format!("engine.max-num-seqs = {want}")),
+            toml.contains(&format!("engine.max-num-seqs = {want}\n")),
             "{backend} {measured} {clients}: {toml}"
         );
         assert!(!run.notes.iter().any(|n| n.contains("requests in flight")));
     }
+    // No batch_size recorded: the clients bound it, capped the same way.
+    let text = format!(
+        "{HEADER}\nr1,source_file=2026-04-06.csv; model=GPT-OSS-120B; silicon_concurrency=512; measured=2025-12-05T00:00:00.000Z; wip=False,vllm,,openai/gpt-oss-120b,h100_sxm,fp4,agg,1024,1024,nvfp4,nvfp4,,4,1,1,4,1,19976.8,4.7\n"
+    );
+    let runs = super::read(std::path::Path::new("ix.csv"), &text).unwrap();
+    let toml = runs[0].scenario_toml.as_deref().unwrap();
+    assert!(toml.contains("engine.max-num-seqs = 100\n"), "{toml}");
 }
 
 #[test]
