@@ -1,8 +1,10 @@
 //! How the memory of one instance (TP GPUs) divides into weights, activations and KV cache.
 //!
 //! Per GPU: `usable = memory_gib x GiB x gpu_memory_utilization - reserve`; weights take
-//! `param_count x dtype bytes / tp` of it (the embedding and lm_head are vocab-parallel
-//! in vLLM and SGLang, so they split across TP ranks like every other weight); the rest
+//! `ModelArch::weight_bytes / tp` of it (every parameter at the weights' dtype but the
+//! embedding and lm_head, BF16 in FP8 checkpoints, and routed experts in their own
+//! format; the embedding and lm_head are vocab-parallel in vLLM and SGLang, so they
+//! split across TP ranks like every other weight); the rest
 //! is KV cache. With attention data parallelism ([`Parallelism`]: `dp` ranks of TP
 //! `tp / dp`), every weight but the routed experts is held once per rank, split by the
 //! rank's TP, the routed experts are split over all GPUs, and each rank caches its own

@@ -173,7 +173,7 @@ fn a_request_must_fit_one_attention_rank() {
     let run = |input: u32| {
         // The shared scenario at a smaller cache, with few requests of `input` tokens.
         let base = text("dp = 8\nep = 8", "deepseek-v3")
-            .replace("max-num-seqs = 512", "gpu-memory-utilization = 0.72");
+            .replace("max-num-seqs = 512", "gpu-memory-utilization = 0.735");
         let text = format!(
             "{}[workload]\nrequests = 3\n[workload.arrival]\nkind = \"poisson\"\nrate-rps = 0.5\n\
              [workload.input-tokens]\nkind = \"fixed\"\ntokens = {input}\n\

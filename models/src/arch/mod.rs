@@ -587,15 +587,20 @@ impl ModelArch {
         })
     }
 
-    /// Weight bytes of the whole model with `weights` for everything but routed experts
-    /// stored otherwise ([`ExpertWeights`]).
+    /// Weight bytes of the whole model with `weights` for everything but the token
+    /// embedding and `lm_head`, which stay BF16 in FP8 checkpoints (NVIDIA ModelOpt,
+    /// DeepSeek's and Qwen's own FP8 releases, vLLM's and SGLang's online FP8 all quantize
+    /// the linear layers only), and routed experts stored otherwise ([`ExpertWeights`]).
     pub fn weight_bytes(&self, weights: Dtype) -> f64 {
         let routed = self.routed_expert_params();
         let expert = self
             .moe
             .as_ref()
             .map_or(weights.bytes(), |m| m.expert_weights.bytes(weights));
-        (self.param_count() - routed) * weights.bytes() + routed * expert
+        let embedding = self.embedding_params();
+        (self.param_count() - routed - embedding) * weights.bytes()
+            + embedding * Dtype::Bf16.bytes()
+            + routed * expert
     }
 
     /// KV heads held by each GPU at TP `tp`: `kv_heads / tp`, at least 1 (replicated).
