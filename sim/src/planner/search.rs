@@ -266,7 +266,7 @@ pub fn max_rate_with(
     let ratio = 1.0 + precision.max(1e-4);
     // Between the precision and SPAN (a NaN or infinite span: SPAN).
     let span = if span.is_finite() {
-        span.clamp(ratio, SPAN)
+        span.max(ratio).min(SPAN)
     } else {
         SPAN
     };
