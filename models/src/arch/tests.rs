@@ -41,6 +41,32 @@ fn unknown_id_lists_catalog() {
     );
 }
 
+/// FP8 checkpoints keep the embedding and lm_head in BF16: one byte per parameter but two
+/// for those (once when tied), routed experts in their own format, BF16 unchanged.
+#[test]
+fn fp8_weights_keep_the_embeddings_in_bf16() {
+    let dense = ModelArch::builtin("llama-3.1-70b").unwrap();
+    let emb = dense.embedding_params();
+    assert_eq!(emb, 2.0 * 128_256.0 * 8_192.0);
+    assert_eq!(dense.weight_bytes(Dtype::Bf16), 2.0 * dense.param_count());
+    assert_eq!(dense.weight_bytes(Dtype::Fp8), dense.param_count() + emb);
+    let mut tied = dense.clone();
+    tied.tie_word_embeddings = true;
+    assert_eq!(tied.embedding_params(), emb / 2.0);
+    assert_eq!(
+        tied.weight_bytes(Dtype::Fp8),
+        tied.param_count() + tied.embedding_params()
+    );
+    // MoE: the routed experts at their own format, the embeddings at BF16, nothing twice.
+    let moe = ModelArch::builtin("deepseek-v3").unwrap();
+    let routed = moe.routed_expert_params();
+    let expert = moe.moe.as_ref().unwrap().expert_weights.bytes(Dtype::Fp8);
+    let want = (moe.param_count() - routed - moe.embedding_params())
+        + 2.0 * moe.embedding_params()
+        + routed * expert;
+    assert_eq!(moe.weight_bytes(Dtype::Fp8), want);
+}
+
 #[test]
 fn param_counts_match_published_sizes() {
     let p = |id: &str| ModelArch::builtin(id).unwrap();
