@@ -236,3 +236,74 @@ fn two_batch_overlap_hides_half_of_the_shorter_of_all_to_all_and_compute() {
         m(par(8, 1, 8), false).step_seconds(&d)
     );
 }
+
+#[test]
+fn a_tp_group_larger_than_a_node_all_reduces_across_the_nic() {
+    // Llama-3.1-70B at TP 16 on H100: two nodes of 8 (the catalog's) against one
+    // 16-GPU node. Both reduce within a node over 8 and 16 NVLink GPUs; the two-node
+    // group adds NCCL's two network hops and half of each node's 1/8 share of the
+    // bytes over every GPU's 400 Gb/s NIC, per call, two calls per layer.
+    let arch = ModelArch::builtin("llama-3.1-70b").unwrap();
+    let two_nodes = GpuSpec::builtin("h100").unwrap();
+    assert_eq!(two_nodes.gpus_per_node, 8);
+    let mut one_node = two_nodes.clone();
+    one_node.gpus_per_node = 16;
+    let mut eight = two_nodes.clone();
+    eight.gpus_per_node = 8;
+    let roof = |gpu: &GpuSpec, tp: u32| {
+        CostModel::new(
+            arch.clone(),
+            gpu.clone(),
+            tp,
+            Dtype::Bf16,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        )
+        .with_profile(None)
+    };
+    let eff = Efficiencies::default();
+    let calls = 2.0 * f64::from(arch.num_layers);
+    for shape in [decode(4, 2048), StepShape::prefill_chunk(8192, 0)] {
+        let tokens = f64::from(shape.decode_seqs) + shape.prefill_tokens as f64;
+        let bytes = tokens * f64::from(arch.hidden_size) * 2.0;
+        let nvlink = two_nodes.interconnect.bandwidth_gb_s * 1e9 * eff.allreduce_bandwidth;
+        let nic = two_nodes.nic_gbit_s / 8.0 * 1e9 * eff.allreduce_bandwidth;
+        let intra8 =
+            xpyd_models::cost::NVLINK_ALLREDUCE_LATENCY_S + bytes * 2.0 * 7.0 / 8.0 / nvlink;
+        let net = 2.0 * xpyd_models::cost::NET_HOP_LATENCY_S + bytes * 2.0 * 0.5 / 8.0 / nic;
+        let spanning = roof(&two_nodes, 16).allreduce_seconds(&shape);
+        assert!(
+            (spanning / (calls * (intra8 + net)) - 1.0).abs() < 1e-9,
+            "{spanning} vs {}",
+            calls * (intra8 + net)
+        );
+        // One 16-GPU node: NVLink only, cheaper.
+        let single = roof(&one_node, 16).allreduce_seconds(&shape);
+        assert!(single < spanning, "{single} vs {spanning}");
+        // Within a node nothing crosses the NIC: TP 8 on the 8-GPU nodes is the
+        // one-node formula.
+        let tp8 = roof(&eight, 8).allreduce_seconds(&shape);
+        assert!((tp8 / (calls * intra8) - 1.0).abs() < 1e-9, "{tp8}");
+    }
+    // With the shipped profile the one-node part is the measured 8-GPU curve and the
+    // term says part of it is the link model.
+    let cal = CostModel::new(
+        arch.clone(),
+        two_nodes.clone(),
+        16,
+        Dtype::Bf16,
+        Dtype::Bf16,
+        Efficiencies::default(),
+    );
+    let s = cal.step(&decode(4, 2048));
+    assert_ne!(s.sources.allreduce, xpyd_models::TermSource::Calibrated);
+    let node = CostModel::new(arch, two_nodes, 8, Dtype::Bf16, Dtype::Bf16, eff)
+        .step(&decode(4, 2048))
+        .breakdown
+        .allreduce_s;
+    assert!(
+        s.breakdown.allreduce_s > node,
+        "{} vs {node}",
+        s.breakdown.allreduce_s
+    );
+}

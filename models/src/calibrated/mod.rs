@@ -338,6 +338,9 @@ pub(crate) struct InstanceShapes {
     /// Whether the profile's `attention_decode_mla` rows price MLA decode attention
     /// (otherwise the roofline does).
     pub(crate) mla_decode_measured: bool,
+    /// GPUs of one node: an all-reduce group larger than a node is priced by the
+    /// measured curve of one node's GPUs (the inter-node part is the cost model's).
+    pub(crate) gpus_per_node: u32,
 }
 
 /// The profile lookups of one cost model: a model on `tp` GPUs with given dtypes.
@@ -430,6 +433,7 @@ impl Calibration {
             expert_imbalance,
             moe_kernel,
             mla_decode_measured,
+            gpus_per_node,
         } = shapes;
         let p = &*profile;
         let gemms = gemm_nk.map(|nk| nk.and_then(|(n, k)| gemm_curve(p, n, k, weights)));
@@ -450,8 +454,9 @@ impl Calibration {
             decode_grid_max_seqs(p, h / kvh.max(1), d, dt) / kvh.max(1)
         });
         let decode_max_batch = decode_max_batch.max(1);
-        let allreduce = if tp > 1 {
-            allreduce_curve(p, tp).or_else(|| borrowed_allreduce(p, tp))
+        let node_tp = tp.min(gpus_per_node.max(1));
+        let allreduce = if node_tp > 1 {
+            allreduce_curve(p, node_tp).or_else(|| borrowed_allreduce(p, node_tp))
         } else {
             None
         };

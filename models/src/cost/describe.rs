@@ -178,7 +178,20 @@ impl CostModel {
                         self.allreduce_latency_s * 1e6,
                         pct(e.allreduce_bandwidth),
                         g.interconnect.bandwidth_gb_s
-                    )
+                    ) + &if self.allreduce_net.latency_s > 0.0 {
+                        format!(
+                            " within each node of {} GPUs; across its {} nodes NCCL's tree adds {:.0} us per call ({:.0} us per network hop) + 2(n-1)/n x bytes / {} at {} of {:.0} Gb/s per GPU's NIC",
+                            g.gpus_per_node,
+                            self.par.attention_tp().div_ceil(g.gpus_per_node.max(1)),
+                            self.allreduce_net.latency_s * 1e6,
+                            super::NET_HOP_LATENCY_S * 1e6,
+                            g.gpus_per_node,
+                            pct(e.allreduce_bandwidth),
+                            g.nic_gbit_s
+                        )
+                    } else {
+                        String::new()
+                    }
                 } else {
                     "none at TP 1".into()
                 },

@@ -43,7 +43,11 @@
 //!   plus embedding lookup and final norm, plus one kernel latency per kernel.
 //! - **TP all-reduce** when `t > 1`: two per layer of `T h 2` bytes, each
 //!   `latency + 2 (t-1)/t bytes / (link bw x eff_allreduce)`, with the latency of
-//!   [`NVLINK_ALLREDUCE_LATENCY_S`] or [`PCIE_ALLREDUCE_LATENCY_S`].
+//!   [`NVLINK_ALLREDUCE_LATENCY_S`] or [`PCIE_ALLREDUCE_LATENCY_S`]. A group larger than
+//!   a node (`t` > `gpus_per_node` g, n nodes) reduces hierarchically: a one-node
+//!   all-reduce of the same bytes over g GPUs, plus `2 log2(n)` network hops of
+//!   [`NET_HOP_LATENCY_S`] and `2 (n-1)/n bytes / g` over each GPU's NIC (see
+//!   `AllreduceNet`); with a profile, its measured curve prices the one-node part.
 //! - **lm_head**: GEMM `[S,h]x[h,V/t]` with `S = prefill_seqs + decode_seqs`.
 //! - **Overhead**: `step_overhead_s + per_seq_overhead_s x S`.
 //!
@@ -250,6 +254,8 @@ pub struct CostModel {
     allreduce_calls: f64,
     allreduce_latency_s: f64,
     allreduce_s_per_byte: f64,
+    /// The inter-node part of each TP all-reduce when the group spans nodes.
+    allreduce_net: AllreduceNet,
     lm_head: Gemm,
     wbytes: f64,
     gemm_flops_per_s: f64,
@@ -433,15 +439,18 @@ impl CostModel {
         };
         let (a2a_calls, a2a_s_per_byte, a2a_bytes_per_token) = all_to_all(&arch, &gpu, &par, &eff);
         let (allreduce_calls, allreduce_s_per_byte) = if t > 1.0 {
+            // One node's share of the group (all of it when the group fits a node).
+            let g = f64::from(at.min(gpu.gpus_per_node.max(1)));
             (
                 2.0 * layers,
-                2.0 * (t - 1.0)
-                    / t
+                2.0 * (g - 1.0)
+                    / g
                     / (gpu.interconnect.bandwidth_gb_s * 1e9 * eff.allreduce_bandwidth),
             )
         } else {
             (0.0, 0.0)
         };
+        let allreduce_net = AllreduceNet::new(&gpu, at, &eff);
 
         let model = CostModel {
             mb_norm: ELEMENTWISE_HIDDEN_PASSES / 2.0 * h * ACT_BYTES,
@@ -478,6 +487,7 @@ impl CostModel {
             allreduce_calls,
             allreduce_latency_s,
             allreduce_s_per_byte,
+            allreduce_net,
             lm_head: Gemm {
                 n: f64::from(arch.vocab_size) / t,
                 k: h,
@@ -557,6 +567,7 @@ impl CostModel {
                     expert_imbalance: self.expert_imbalance,
                     moe_kernel: self.moe_kernel,
                     mla_decode_measured: self.mla_decode_measured,
+                    gpus_per_node: self.gpu.gpus_per_node,
                 },
             )
         });
@@ -779,6 +790,50 @@ fn all_to_all(
         s_per_byte,
         bytes_per_token,
     )
+}
+
+/// The inter-node part of a TP all-reduce whose group of `t` GPUs spans `n > 1` nodes of
+/// `g` GPUs: NCCL reduces hierarchically, within each node over NVLink (priced as a
+/// one-node all-reduce of the same bytes over `g` GPUs) and across nodes by a tree
+/// through each GPU's NIC. Across nodes each GPU carries `2 (n-1)/n` of its node's
+/// `1/g` share of the bytes at the all-reduce efficiency of its NIC, after `2 log2(n)`
+/// network hops of [`NET_HOP_LATENCY_S`] each (NCCL's tree latency model). Zero within a
+/// node.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct AllreduceNet {
+    /// Seconds per call.
+    pub(crate) latency_s: f64,
+    /// Seconds per byte all-reduced.
+    pub(crate) s_per_byte: f64,
+}
+
+/// One network hop of NCCL's tree all-reduce with its low-latency protocol, seconds:
+/// `hwLat[NCCL_HW_NET][NCCL_ALGO_TREE][NCCL_PROTO_LL]` = 5.0 us in NCCL's tuning model
+/// (`src/graph/tuning.cc`).
+pub const NET_HOP_LATENCY_S: f64 = 5e-6;
+
+impl AllreduceNet {
+    fn new(gpu: &GpuSpec, t: u32, eff: &Efficiencies) -> AllreduceNet {
+        let per_node = gpu.gpus_per_node.max(1);
+        let nodes = t.div_ceil(per_node);
+        if t <= 1 || nodes <= 1 {
+            return AllreduceNet::default();
+        }
+        let (n, g) = (f64::from(nodes), f64::from(t.min(per_node)));
+        let nic = gpu.nic_gbit_s / 8.0 * 1e9 * eff.allreduce_bandwidth;
+        AllreduceNet {
+            latency_s: 2.0 * n.log2().ceil() * NET_HOP_LATENCY_S,
+            s_per_byte: 2.0 * (n - 1.0) / n / g / nic,
+        }
+    }
+
+    /// Seconds of one call on `bytes`; 0 within a node.
+    pub(crate) fn seconds(&self, bytes: f64) -> f64 {
+        if self.latency_s == 0.0 {
+            return 0.0;
+        }
+        self.latency_s + bytes * self.s_per_byte
+    }
 }
 
 #[cfg(test)]

@@ -202,7 +202,10 @@ impl CostModel {
             return 0.0;
         }
         let bytes = m * self.hidden * ACT_BYTES;
-        self.allreduce_calls * (self.allreduce_latency_s + bytes * self.allreduce_s_per_byte)
+        self.allreduce_calls
+            * (self.allreduce_latency_s
+                + bytes * self.allreduce_s_per_byte
+                + self.allreduce_net.seconds(bytes))
     }
 
     /// The dispatch and combine all-to-alls of one attention rank's `shape` (DP-attention

@@ -377,13 +377,23 @@ impl CostModel {
         {
             Some(((curve, label), gap_s)) if self.allreduce_calls > 0.0 => {
                 let bytes = tokens(shape) * self.hidden * ACT_BYTES;
-                let (s, t) = Self::lookup(Some(curve), bytes, gap_s, || r() / self.allreduce_calls);
+                let net = self.allreduce_net.seconds(bytes);
+                // The measured curve is one node's all-reduce; the roofline fallback
+                // already holds the inter-node part.
+                let (s, t) = Self::lookup(Some(curve), bytes, gap_s, || {
+                    r() / self.allreduce_calls - net
+                });
                 let t = if t == TermSource::Calibrated {
                     *label
                 } else {
                     t
                 };
-                (self.allreduce_calls * s, t)
+                let t = if net > 0.0 {
+                    t.combine(TermSource::Roofline)
+                } else {
+                    t
+                };
+                (self.allreduce_calls * (s + net), t)
             }
             _ => Self::roofline(r()),
         }

@@ -672,6 +672,19 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
     if mode == "aggregated" {
         let tp = split("")?;
         let mut batch = instance_batch("")?;
+        // A recorded batch below the concurrency is not a cap on the requests in flight:
+        // every such aggregated row of the CSV (15, all AIConfigurator TensorRT-LLM
+        // 1.3.0rc1/rc5 sweeps; 3 on H100, the rest B200/GB200) measured a TTFT of
+        // 0.35-2.3 s where a cap at the batch would have queued each request behind
+        // (clients / batch - 1) whole generations, 20-600 s.
+        if let (Some(b), Some(c)) = (batch, clients)
+            && c > b
+        {
+            batch = Some(c);
+            notes.push(format!(
+                "batch_size x DP = {b} < silicon_concurrency {c}: not the engine's batch cap (see docs/silicon-replay.md); every client in flight"
+            ));
+        }
         if let Some(cap) = client_connection_cap(campaign, &backend, r.text("silicon_data_source"))
             && clients.is_some_and(|c| c > cap)
         {

@@ -244,6 +244,40 @@ fn inferencex_gpt_oss_rows_take_their_recipe() {
 }
 
 #[test]
+fn a_batch_below_the_concurrency_is_not_a_cap() {
+    // AIConfigurator's TensorRT-LLM 1.3 sweep: 192 clients, batch 48 on TP 4. Every
+    // client was in flight (measured TTFT 1.6 s, one generation 49 s), so the replay
+    // holds 192, and says why; a batch equal to the concurrency is the cap as before.
+    let row = |clients: u32, batch: u32| {
+        let text = format!(
+            "{HEADER}\nr1,source_file=h100_sxm/trtllm/1.3.0rc1/openai_gpt-oss-120b.csv; silicon_concurrency={clients},trtllm,1.3.0rc1,openai/gpt-oss-120b,h100_sxm,fp8,agg,4000,1000,fp8,fp8,{batch},4,1,,4,1,1590.0,48.8\n"
+        );
+        super::read(std::path::Path::new("x.csv"), &text)
+            .unwrap()
+            .remove(0)
+    };
+    let capped = row(192, 48);
+    let toml = capped.scenario_toml.as_deref().unwrap();
+    assert!(toml.contains("engine.max-num-seqs = 192"), "{toml}");
+    assert!(
+        capped
+            .notes
+            .iter()
+            .any(|n| n.contains("not the engine's batch cap")),
+        "{:?}",
+        capped.notes
+    );
+    let same = row(48, 48);
+    assert!(
+        same.scenario_toml
+            .as_deref()
+            .unwrap()
+            .contains("engine.max-num-seqs = 48")
+    );
+    assert!(!same.notes.iter().any(|n| n.contains("batch cap")));
+}
+
+#[test]
 fn inferencex_tp_times_ep_columns_replay_on_the_gpus_that_ran() {
     // (source, tp_size, attention_dp_size, moe_tp_size, moe_ep_size, batch_size) ->
     // the scenario's role lines.
@@ -254,7 +288,7 @@ fn inferencex_tp_times_ep_columns_replay_on_the_gpus_that_ran() {
         (
             ix,
             "64,1,1,8,8",
-            "tp = 8\nep = 8\nengine.max-num-seqs = 16",
+            "tp = 8\nep = 8\nengine.max-num-seqs = 64",
             true,
         ),
         // DP-attention over the 8 GPUs, batch 1 per "rank" of 64: 64 sequences.
@@ -268,14 +302,14 @@ fn inferencex_tp_times_ep_columns_replay_on_the_gpus_that_ran() {
         (
             ix,
             "8,1,1,1,8",
-            "tp = 8\nep = 8\nengine.max-num-seqs = 16",
+            "tp = 8\nep = 8\nengine.max-num-seqs = 64",
             false,
         ),
         // An AIConfigurator row with MoE TP 2 x EP 2 over 4 GPUs stays as it is.
         (
             aic,
             "4,1,1,2,2",
-            "tp = 4\nep = 2\nengine.max-num-seqs = 16",
+            "tp = 4\nep = 2\nengine.max-num-seqs = 64",
             false,
         ),
     ] {
@@ -283,7 +317,7 @@ fn inferencex_tp_times_ep_columns_replay_on_the_gpus_that_ran() {
             let v: Vec<&str> = cols.split(',').collect();
             (v[0], v[1], v[2], v[3], v[4])
         };
-        let batch = if dp == "64" { 1 } else { 16 };
+        let batch = if dp == "64" { 1 } else { 64 };
         let text = format!(
             "{HEADER}\nr1,{source},trtllm,1.1.0,deepseek-ai/DeepSeek-R1,h200_sxm,fp8,agg,1024,1024,fp8,fp8,{batch},{tp},{pp},{dp},{mtp},{ep},300.0,20.0\n"
         );
