@@ -9,8 +9,9 @@
 //            partial O [batch, heads, splits, 128] (f32), partial (m, l) [.., 2] (f32).
 //   FP8 KV   the `_fp8` decode kernels read the same caches as fp8 e4m3 bytes (one byte per
 //            element, same index) with one fp32 scale per tensor (K, V; one for the MLA latent):
-//            each element is converted exactly to bf16 and the scales are applied in fp32
-//            (K's folded into the score scale, V's into the output).
+//            each element is converted exactly to f16 (x 2^-8, the 2^8 folded into the
+//            scales) and the scales are applied in fp32 (K's folded into the score scale,
+//            V's into the output).
 // Softmax runs in base 2: scores are pre-multiplied by log2(e)/sqrt(head_dim).
 // No headers: NVRTC without a toolkit include directory must compile this file.
 typedef unsigned short bf16;
@@ -533,18 +534,11 @@ DECODE_KERNEL(8)
 // each warp walks its own 16-token tiles of the split (tile i of the split goes to warp
 // i % 4), gathering K/V rows from the paged cache with cp.async into a swizzled
 // per-warp buffer. The 4 warps' (m, l, O) merge through shared memory into the partials.
-// FP8 (paged_decode_mma_fp8): K/V rows are fp8 e4m3, staged raw with cp.async one tile ahead
-// and converted to f16 (exact) into one swizzled tile per warp, K then V; the MMAs run in
-// f16 (Q converted from bf16, P packed as f16); `scale_log2` carries K's scale, `v_scale`
-// scales O.
-template <bool FP8>
-__device__ __forceinline__ void paged_decode_mma_body(
-    const bf16* __restrict__ q, const void* __restrict__ kc_, const void* __restrict__ vc_,
-    const int* __restrict__ table, const int* __restrict__ lens, float* __restrict__ part_o,
-    float* __restrict__ part_ml, int kv_heads, int group, int max_blocks, int block_size,
-    int splits, int part_tokens, float scale_log2, float v_scale) {
-  const bf16* kc = reinterpret_cast<const bf16*>(kc_);
-  const bf16* vc = reinterpret_cast<const bf16*>(vc_);
+extern "C" __global__ void __launch_bounds__(128)
+paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const bf16* __restrict__ vc,
+                 const int* __restrict__ table, const int* __restrict__ lens, float* __restrict__ part_o,
+                 float* __restrict__ part_ml, int kv_heads, int group, int max_blocks, int block_size,
+                 int splits, int part_tokens, float scale_log2) {
   __shared__ __align__(128) unsigned char smem[4 * 2 * 16 * 256];  // per warp: K tile, V tile
   const int kvh = blockIdx.x, b = blockIdx.y, sp = blockIdx.z;
   const int heads = kv_heads * group;
@@ -553,43 +547,9 @@ __device__ __forceinline__ void paged_decode_mma_body(
   const int ctx = lens[b];
   const int start = sp * part_tokens;
   const int end = min(ctx, start + part_tokens);
-  // bf16: per warp a K tile and a V tile. FP8: per warp one f16 tile (K, then V of the same
-  // 16 tokens) and the raw fp8 rows of the next 16 tokens (K 2 KiB, V 2 KiB), in flight
-  // while the current tile is computed.
-  const u32 sK = smem_u32(smem + warp * 2 * 16 * 256), sV = FP8 ? sK : sK + 16 * 256;
-  unsigned char* tile8 = smem + warp * 2 * 16 * 256;
-  unsigned char* raw8 = tile8 + 16 * 256;
+  // Per warp a K tile and a V tile.
+  const u32 sK = smem_u32(smem + warp * 2 * 16 * 256), sV = sK + 16 * 256;
   const int* trow = table + (u64)b * max_blocks;
-  if constexpr (FP8) { scale_log2 *= 256.f; v_scale *= 256.f; }  // f16 values are x 2^-8
-  // Stage 16 raw rows of K and V from token t0 (lane: chunks lane + 32 i, i < 4).
-  auto stage8 = [&](int t0) {
-    #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      int idx = lane + 32 * i;
-      int r = idx >> 3, c = idx & 7;
-      int t = t0 + r;
-      bool ok = t < end;
-      int tt = ok ? t : t0;
-      int blk = trow[tt / block_size];
-      u64 off = (((u64)blk * block_size + (tt % block_size)) * kv_heads + kvh) * 128 + c * 16;
-      u32 dst = smem_u32(raw8) + r * 128 + c * 16;
-      cp_async16(dst, reinterpret_cast<const unsigned char*>(kc_) + off, ok);
-      cp_async16(dst + 2048, reinterpret_cast<const unsigned char*>(vc_) + off, ok);
-    }
-    cp_commit();
-  };
-  // This lane's raw chunks (K at 0, V at 2048) to f16 chunks of the swizzled tile.
-  auto convert8 = [&](int half) {
-    #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      int idx = lane + 32 * i;
-      int r = idx >> 3, c = idx & 7;
-      uint4 lo, hi;
-      e4m3x16_to_h16(*reinterpret_cast<const uint4*>(raw8 + half * 2048 + r * 128 + c * 16), lo, hi);
-      *reinterpret_cast<uint4*>(tile8 + swz(r, 2 * c)) = lo;
-      *reinterpret_cast<uint4*>(tile8 + swz(r, 2 * c + 1)) = hi;
-    }
-  };
 
   // Q fragments straight from global memory: rows g and g+8, k pairs 2*t4 (+8).
   const bf16* qb = q + ((u64)b * heads + (u64)kvh * group) * 128;
@@ -601,23 +561,13 @@ __device__ __forceinline__ void paged_decode_mma_body(
     qf[s][1] = g + 8 < group ? *reinterpret_cast<const u32*>(qb + (g + 8) * 128 + c0) : 0u;
     qf[s][2] = g < group ? *reinterpret_cast<const u32*>(qb + g * 128 + c0 + 8) : 0u;
     qf[s][3] = g + 8 < group ? *reinterpret_cast<const u32*>(qb + (g + 8) * 128 + c0 + 8) : 0u;
-    if constexpr (FP8) {
-      #pragma unroll
-      for (int k = 0; k < 4; ++k) qf[s][k] = bf2_to_h2(qf[s][k]);
-    }
   }
   float o[16][4];
   #pragma unroll
   for (int d = 0; d < 16; ++d) { o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f; }
   float m_run[2] = {NEG_INF, NEG_INF}, l_run[2] = {0.f, 0.f};
 
-  if (FP8 && start + warp * 16 < end) stage8(start + warp * 16);
   for (int t0 = start + warp * 16; t0 < end; t0 += 64) {
-    if constexpr (FP8) {
-      cp_wait<0>();  // this lane's raw chunks of tile t0 have landed
-      convert8(0);
-      __syncwarp();
-    } else {
     // Gather 16 token rows of K and V (16 chunks of 16 bytes each).
     #pragma unroll
     for (int i = 0; i < 8; ++i) {
@@ -634,7 +584,6 @@ __device__ __forceinline__ void paged_decode_mma_body(
     cp_commit();
     cp_wait<0>();
     __syncwarp();
-    }
 
     float s[2][4];
     #pragma unroll
@@ -644,15 +593,9 @@ __device__ __forceinline__ void paged_decode_mma_body(
       for (int sp2 = 0; sp2 < 8; sp2 += 2) {
         u32 b0, b1, b2, b3;
         ldsm_x4(sK + swz(j * 8 + (lane & 7), sp2 * 2 + (lane >> 3)), b0, b1, b2, b3);
-        mma_k<FP8>(s[j], qf[sp2][0], qf[sp2][1], qf[sp2][2], qf[sp2][3], b0, b1);
-        mma_k<FP8>(s[j], qf[sp2 + 1][0], qf[sp2 + 1][1], qf[sp2 + 1][2], qf[sp2 + 1][3], b2, b3);
+        mma16816(s[j], qf[sp2][0], qf[sp2][1], qf[sp2][2], qf[sp2][3], b0, b1);
+        mma16816(s[j], qf[sp2 + 1][0], qf[sp2 + 1][1], qf[sp2 + 1][2], qf[sp2 + 1][3], b2, b3);
       }
-    }
-    if constexpr (FP8) {
-      __syncwarp();  // every lane is done with K: the tile takes V, the raw rows the next tile
-      convert8(1);
-      if (t0 + 64 < end) stage8(t0 + 64);
-      __syncwarp();
     }
     float mx[2] = {NEG_INF, NEG_INF};
     #pragma unroll
@@ -683,8 +626,8 @@ __device__ __forceinline__ void paged_decode_mma_body(
       float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
       float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
       rs[0] += p0 + p1; rs[1] += p2 + p3;
-      pf[j * 2 + 0] = pack_p<FP8>(p0, p1);
-      pf[j * 2 + 1] = pack_p<FP8>(p2, p3);
+      pf[j * 2 + 0] = pack_bf2(p0, p1);
+      pf[j * 2 + 1] = pack_bf2(p2, p3);
     }
     #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
@@ -700,8 +643,8 @@ __device__ __forceinline__ void paged_decode_mma_body(
     for (int d = 0; d < 16; d += 2) {
       u32 b0, b1, b2, b3;
       ldsm_x4_t(sV + swz((lane & 7) + ((lane >> 3) & 1) * 8, d + (lane >> 4)), b0, b1, b2, b3);
-      mma_k<FP8>(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
-      mma_k<FP8>(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
+      mma16816(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
+      mma16816(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
     }
     __syncwarp();
   }
@@ -734,30 +677,220 @@ __device__ __forceinline__ void paged_decode_mma_body(
       }
     }
     u64 pi = ((u64)b * heads + (u64)kvh * group + h) * splits + sp;
-    if constexpr (FP8) acc *= v_scale;
     part_o[pi * 128 + d] = acc;
     if (d == 0) { part_ml[pi * 2] = M; part_ml[pi * 2 + 1] = L; }
   }
 }
 
-extern "C" __global__ void __launch_bounds__(128)
-paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const bf16* __restrict__ vc,
-                 const int* __restrict__ table, const int* __restrict__ lens, float* __restrict__ part_o,
-                 float* __restrict__ part_ml, int kv_heads, int group, int max_blocks, int block_size,
-                 int splits, int part_tokens, float scale_log2) {
-  paged_decode_mma_body<false>(q, kc, vc, table, lens, part_o, part_ml, kv_heads, group, max_blocks,
-                               block_size, splits, part_tokens, scale_log2, 1.f);
-}
-
-// `kc`/`vc` are fp8 e4m3; `scale_log2` already includes K's scale.
+// FP8 KV decode on tensor cores without an f16 tile: grid (kv_heads, batch, splits), 4
+// warps, each walking its own 16-token tiles of the split (tile i to warp i % 4) as the
+// bf16 kernel does. Each warp stages the raw e4m3 K and V rows of its next three tiles with
+// cp.async (three stages deep, 16-byte chunks swizzled by row) and builds the MMA
+// fragments straight from them in registers, converted exactly to f16 (x 2^-8, folded
+// into the scales):
+// - QK^T: the head dimension is summed, so any order of it serves that Q and K share. A
+//   lane (g, t4) takes for token 8j+g the 32 contiguous bytes 32 t4.. (two 16-byte
+//   loads) and uses bytes 4s..4s+3 as its B fragment of k-step s (k-slots 2t4, 2t4+1,
+//   2t4+8, 2t4+9 <-> dims 32 t4 + 4s + 0..3); its Q fragment takes the same dims.
+// - PV: the n-slot g of output tile e is dim 16g + e. A lane takes tokens 2t4, 2t4+1,
+//   2t4+8, 2t4+9 at bytes 16g..16g+15 (four 16-byte loads) and pairs the two tokens'
+//   bytes with prmt into the B fragments of all 16 output tiles; the output is written
+//   back in dim order at the merge.
+// `scale_log2` carries K's scale, `v_scale` V's.
+#define STAGES8 3
 extern "C" __global__ void __launch_bounds__(128)
 paged_decode_mma_fp8(const bf16* __restrict__ q, const unsigned char* __restrict__ kc,
                      const unsigned char* __restrict__ vc, const int* __restrict__ table,
                      const int* __restrict__ lens, float* __restrict__ part_o, float* __restrict__ part_ml,
                      int kv_heads, int group, int max_blocks, int block_size, int splits,
                      int part_tokens, float scale_log2, float v_scale) {
-  paged_decode_mma_body<true>(q, kc, vc, table, lens, part_o, part_ml, kv_heads, group, max_blocks,
-                              block_size, splits, part_tokens, scale_log2, v_scale);
+  // Per warp three stages of 16 raw rows of K (2 KiB) then V (2 KiB): 48 KiB, the
+  // static limit (the merge's (m, l) reuse it).
+  __shared__ __align__(128) unsigned char smem[4 * STAGES8 * 4096];
+  const int kvh = blockIdx.x, b = blockIdx.y, sp = blockIdx.z;
+  const int heads = kv_heads * group;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int ctx = lens[b];
+  const int start = sp * part_tokens;
+  const int end = min(ctx, start + part_tokens);
+  unsigned char* wbuf = smem + warp * STAGES8 * 4096;
+  const int* trow = table + (u64)b * max_blocks;
+  scale_log2 *= 256.f;  // f16 values are x 2^-8
+  v_scale *= 256.f;
+  // Byte offset of chunk c (16 bytes) of row r in a 2 KiB half-stage.
+  auto at = [](int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); };
+  // Stage the 16 raw K and V rows from token t0 into buffer `buf` (lane: chunks lane + 32 i).
+  auto stage = [&](int t0, int buf) {
+    if (t0 < end) {
+      #pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        int idx = lane + 32 * i;
+        int r = idx >> 3, c = idx & 7;
+        int t = t0 + r;
+        bool ok = t < end;
+        int tt = ok ? t : t0;
+        int blk = trow[tt / block_size];
+        u64 off = (((u64)blk * block_size + (tt % block_size)) * kv_heads + kvh) * 128 + c * 16;
+        u32 dst = smem_u32(wbuf + buf * 4096) + at(r, c);
+        cp_async16(dst, kc + off, ok);
+        cp_async16(dst + 2048, vc + off, ok);
+      }
+    }
+    cp_commit();  // an empty group past the end keeps the wait counts aligned
+  };
+
+  // Q fragments in the permuted head-dim order: k-step s, rows g and g+8, dims
+  // 32 t4 + 4s + {0,1} (a0/a1) and {2,3} (a2/a3).
+  const bf16* qb = q + ((u64)b * heads + (u64)kvh * group) * 128;
+  u32 qf[8][4];
+  #pragma unroll
+  for (int s = 0; s < 8; ++s) {
+    int c0 = 32 * t4 + 4 * s;
+    uint2 lo = g < group ? *reinterpret_cast<const uint2*>(qb + g * 128 + c0) : make_uint2(0u, 0u);
+    uint2 hi = g + 8 < group ? *reinterpret_cast<const uint2*>(qb + (g + 8) * 128 + c0) : make_uint2(0u, 0u);
+    qf[s][0] = bf2_to_h2(lo.x);
+    qf[s][1] = bf2_to_h2(hi.x);
+    qf[s][2] = bf2_to_h2(lo.y);
+    qf[s][3] = bf2_to_h2(hi.y);
+  }
+  float o[16][4];
+  #pragma unroll
+  for (int e = 0; e < 16; ++e) { o[e][0] = o[e][1] = o[e][2] = o[e][3] = 0.f; }
+  float m_run[2] = {NEG_INF, NEG_INF}, l_run[2] = {0.f, 0.f};
+
+  int buf = 0;
+  #pragma unroll
+  for (int i = 0; i < STAGES8; ++i) stage(start + warp * 16 + 64 * i, i);
+  for (int t0 = start + warp * 16; t0 < end; t0 += 64) {
+    cp_wait<STAGES8 - 1>();  // this lane's chunks of tile t0 have landed, later ones may not
+    __syncwarp();
+    const unsigned char* kb = wbuf + buf * 4096;
+    const unsigned char* vb = kb + 2048;
+
+    float s[2][4];
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      int r = j * 8 + g;
+      uint4 w0 = *reinterpret_cast<const uint4*>(kb + at(r, 2 * t4));
+      uint4 w1 = *reinterpret_cast<const uint4*>(kb + at(r, 2 * t4 + 1));
+      u32 w[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+      #pragma unroll
+      for (int ks = 0; ks < 8; ++ks) {
+        u32 b0, b1;
+        e4m3x4_to_h2x2(w[ks], b0, b1);
+        mma16816_h(s[j], qf[ks][0], qf[ks][1], qf[ks][2], qf[ks][3], b0, b1);
+      }
+    }
+    float mx[2] = {NEG_INF, NEG_INF};
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int col = t0 + j * 8 + t4 * 2 + (e & 1);
+        float v = col < end ? s[j][e] * scale_log2 : NEG_INF;
+        s[j][e] = v;
+        mx[e >> 1] = fmaxf(mx[e >> 1], v);
+      }
+    }
+    float alpha[2];
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
+      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
+      float m_new = fmaxf(m_run[rr], mx[rr]);
+      float m_use = (m_new == NEG_INF) ? 0.f : m_new;
+      alpha[rr] = exp2f(m_run[rr] - m_use);
+      m_run[rr] = m_new;
+      mx[rr] = m_use;
+    }
+    float rs[2] = {0.f, 0.f};
+    u32 pf[4];
+    #pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
+      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
+      rs[0] += p0 + p1; rs[1] += p2 + p3;
+      pf[j * 2 + 0] = pack_h2(p0, p1);
+      pf[j * 2 + 1] = pack_h2(p2, p3);
+    }
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
+      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
+      l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
+    }
+    #pragma unroll
+    for (int e = 0; e < 16; ++e) {
+      o[e][0] *= alpha[0]; o[e][1] *= alpha[0]; o[e][2] *= alpha[1]; o[e][3] *= alpha[1];
+    }
+    // V: tokens 2t4, 2t4+1 (B rows k 2t4..) and 2t4+8, 2t4+9 (k 2t4+8..), bytes 16g.. .
+    {
+      uint4 va = *reinterpret_cast<const uint4*>(vb + at(2 * t4, g));
+      uint4 vb1 = *reinterpret_cast<const uint4*>(vb + at(2 * t4 + 1, g));
+      uint4 vc8 = *reinterpret_cast<const uint4*>(vb + at(2 * t4 + 8, g));
+      uint4 vd = *reinterpret_cast<const uint4*>(vb + at(2 * t4 + 9, g));
+      u32 ra[4] = {va.x, va.y, va.z, va.w}, rb[4] = {vb1.x, vb1.y, vb1.z, vb1.w};
+      u32 rc[4] = {vc8.x, vc8.y, vc8.z, vc8.w}, rd[4] = {vd.x, vd.y, vd.z, vd.w};
+      #pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        u32 lo01, lo23, hi01, hi23;  // [a0 b0 a1 b1], [a2 b2 a3 b3] of the byte quad w
+        asm("prmt.b32 %0, %1, %2, %3;" : "=r"(lo01) : "r"(ra[w]), "r"(rb[w]), "r"(0x5140u));
+        asm("prmt.b32 %0, %1, %2, %3;" : "=r"(lo23) : "r"(ra[w]), "r"(rb[w]), "r"(0x7362u));
+        asm("prmt.b32 %0, %1, %2, %3;" : "=r"(hi01) : "r"(rc[w]), "r"(rd[w]), "r"(0x5140u));
+        asm("prmt.b32 %0, %1, %2, %3;" : "=r"(hi23) : "r"(rc[w]), "r"(rd[w]), "r"(0x7362u));
+        u32 b0[4], b1[4];
+        e4m3x4_to_h2x2(lo01, b0[0], b0[1]);
+        e4m3x4_to_h2x2(lo23, b0[2], b0[3]);
+        e4m3x4_to_h2x2(hi01, b1[0], b1[1]);
+        e4m3x4_to_h2x2(hi23, b1[2], b1[3]);
+        #pragma unroll
+        for (int k = 0; k < 4; ++k)
+          mma16816_h(o[4 * w + k], pf[0], pf[1], pf[2], pf[3], b0[k], b1[k]);
+      }
+    }
+    __syncwarp();  // every lane is done with this buffer: it takes the tile STAGES8 on
+    stage(t0 + 64 * STAGES8, buf);
+    buf = buf + 1 == STAGES8 ? 0 : buf + 1;
+  }
+  cp_wait<0>();
+
+  // Merge the 4 warps: (m, l) per row, then O rows through the (now free) stage buffers,
+  // each row as the MMA tiles hold it (tile e's n-slot n at 8e + n, dim 16n + e) in a
+  // row of 136 floats (bank-spread stores), read back in dim order.
+  __syncthreads();
+  float* so = reinterpret_cast<float*>(smem);  // [4 warps][16 rows][136], 34 KiB
+  float (*sm_m)[16] = reinterpret_cast<float (*)[16]>(smem + 4 * 16 * 136 * 4);
+  float (*sm_l)[16] = reinterpret_cast<float (*)[16]>(smem + 4 * 16 * 136 * 4 + 256);
+  if (t4 == 0) {
+    sm_m[warp][g] = m_run[0]; sm_l[warp][g] = l_run[0];
+    sm_m[warp][g + 8] = m_run[1]; sm_l[warp][g + 8] = l_run[1];
+  }
+  #pragma unroll
+  for (int e = 0; e < 16; ++e) {
+    so[(warp * 16 + g) * 136 + e * 8 + t4 * 2] = o[e][0];
+    so[(warp * 16 + g) * 136 + e * 8 + t4 * 2 + 1] = o[e][1];
+    so[(warp * 16 + g + 8) * 136 + e * 8 + t4 * 2] = o[e][2];
+    so[(warp * 16 + g + 8) * 136 + e * 8 + t4 * 2 + 1] = o[e][3];
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < group * 128; idx += blockDim.x) {
+    int h = idx >> 7, d = idx & 127;
+    int pos = (d & 15) * 8 + (d >> 4);
+    float M = NEG_INF;
+    for (int w = 0; w < 4; ++w) M = fmaxf(M, sm_m[w][h]);
+    float L = 0.f, acc = 0.f;
+    if (M != NEG_INF) {
+      for (int w = 0; w < 4; ++w) {
+        float f = exp2f(sm_m[w][h] - M);
+        L += sm_l[w][h] * f; acc += so[(w * 16 + h) * 136 + pos] * f;
+      }
+    }
+    u64 pi = ((u64)b * heads + (u64)kvh * group + h) * splits + sp;
+    part_o[pi * 128 + d] = acc * v_scale;
+    if (d == 0) { part_ml[pi * 2] = M; part_ml[pi * 2 + 1] = L; }
+  }
 }
 
 // Merge split partials: grid (heads, batch), 128 threads (one per dim). The split weights
