@@ -159,8 +159,12 @@ fn decisions_text(d: &xpyd_sim::serving::decisions::Decisions) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "\ndecisions at TTFT <= {} ms, TPOT <= {} ms (mean): the pick has the highest predicted output tok/s per GPU under the SLO",
-        d.slo_ttft_ms, d.slo_tpot_ms
+        "\ndecisions at TTFT <= {} ms, TPOT <= {} ms (mean): the pick has the highest predicted output tok/s per GPU under the SLO{}",
+        d.slo_ttft_ms,
+        d.slo_tpot_ms,
+        d.confidence.map_or_else(String::new, |c| format!(
+            " among runs meeting it with probability >= {c} (the engine model's held-out error)"
+        ))
     );
     let _ = writeln!(
         s,

@@ -77,9 +77,23 @@ pub(crate) struct ValidateArgs {
     /// TPOT objective of --decisions (mean TPOT), ms, in (0, 10000000].
     #[arg(long, value_name = "MS", value_parser = slo_ms, requires = "decisions")]
     slo_tpot_ms: Option<f64>,
+    /// With --decisions: pick only among runs that meet the SLO with at least this
+    /// probability under the engine model's held-out error (5-fold residual pairs of
+    /// TTFT and TPOT of the run's engine x GPU x mode group), as `xpyd plan
+    /// --confidence` does; in [0, 1].
+    #[arg(long, value_name = "P", value_parser = probability, requires = "decisions")]
+    confidence: Option<f64>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// A probability: in `[0, 1]`.
+fn probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err("must be a probability in [0, 1]".to_owned()),
+    }
 }
 
 /// An SLO objective, ms: in `(0, MAX_MS]`.
@@ -99,7 +113,9 @@ pub(crate) fn run(args: ValidateArgs) -> Result<()> {
             args.engine_profile,
             args.write_residuals.as_deref(),
             args.write_scenarios.as_deref(),
-            args.slo_ttft_ms.zip(args.slo_tpot_ms),
+            args.slo_ttft_ms
+                .zip(args.slo_tpot_ms)
+                .map(|(ttft, tpot)| (ttft, tpot, args.confidence)),
             args.json,
         );
     };
@@ -123,7 +139,8 @@ fn run_serving(
     engine_profile: Option<PathBuf>,
     write_residuals: Option<&std::path::Path>,
     write_scenarios: Option<&std::path::Path>,
-    decisions: Option<(f64, f64)>,
+    // The decision check's TTFT and TPOT objectives and confidence.
+    decisions: Option<(f64, f64, Option<f64>)>,
     json: bool,
 ) -> Result<()> {
     let profiles = match &engine_profile {
@@ -149,13 +166,14 @@ fn run_serving(
             ..ReplayOptions::default()
         },
     )?;
-    if let Some((ttft, tpot)) = decisions {
+    if let Some((ttft, tpot, confidence)) = decisions {
         report.decisions = Some(serving::decisions::decisions(
             &runs,
             &report,
             &report.gpus,
             ttft,
             tpot,
+            confidence,
         ));
     }
     if let Some(out) = write_residuals {

@@ -326,7 +326,41 @@ fn validate_decisions_rank_groups_and_refuse_bad_objectives() {
     let o = xpyd(&["validate", "--serving", csv.to_str().unwrap(), "--json"]);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v.get("decisions").is_none());
-    let bad: [(&[&str], &str); 3] = [
+    // With a confidence the JSON says so and every pick carries its probability, at
+    // least the confidence asked.
+    let o = xpyd(&[
+        "validate",
+        "--serving",
+        csv.to_str().unwrap(),
+        "--decisions",
+        "--slo-ttft-ms",
+        "100000",
+        "--slo-tpot-ms",
+        "1000",
+        "--confidence",
+        "0.9",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["decisions"]["confidence"], 0.9);
+    for g in v["decisions"]["groups"].as_array().unwrap() {
+        assert!(g["pick_p_meet"].as_f64().unwrap() >= 0.9, "{g}");
+    }
+    let bad: [(&[&str], &str); 5] = [
+        (
+            &[
+                "--decisions",
+                "--slo-ttft-ms",
+                "100",
+                "--slo-tpot-ms",
+                "50",
+                "--confidence",
+                "1.5",
+            ],
+            "must be a probability in [0, 1]",
+        ),
+        (&["--confidence", "0.5"], "--decisions"),
         (&["--decisions"], "--slo-ttft-ms"),
         (
             &["--decisions", "--slo-ttft-ms", "0", "--slo-tpot-ms", "50"],

@@ -12,10 +12,20 @@
 //! `1 - measured(pick) / measured(best)` (1 when the pick misses the SLO as measured), and
 //! Kendall's tau-b between the two scores over the group's runs.
 //!
+//! With a confidence `c` (`--confidence`), the pick is made as `xpyd plan --confidence`
+//! makes its own: among the runs predicted to meet the SLO, only those whose probability
+//! of meeting it is at least `c` qualify. That probability is the share of the engine
+//! model's held-out residual pairs (`ln(predicted / measured)` of TTFT and of TPOT of one
+//! run, from the other folds of the run's engine x GPU x mode group,
+//! [`super::residuals::held_out_pairs`]) under which the run's predicted means, divided by
+//! `exp(e)`, still meet both objectives; a run without enough held-out residuals keeps its
+//! point verdict (1 or 0). No run's own measurement enters its probability.
+//!
 //! Invariants: a function of the rows and their order only; groups sorted by key.
 
 use super::{MeasuredRun, Report};
 use crate::serving::replay::quantile;
+use crate::serving::residuals::{COVERAGE_FOLDS, held_out_pairs};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -44,8 +54,11 @@ pub struct DecisionGroup {
     pub meeting_measured: usize,
     /// Runs meeting the SLO as predicted.
     pub meeting_predicted: usize,
-    /// xpyd's pick (run id; `None`: no run is predicted to meet the SLO).
+    /// xpyd's pick (run id; `None`: no run is predicted to meet the SLO, or with a
+    /// confidence none meets it with that probability).
     pub pick: Option<String>,
+    /// The pick's probability of meeting the SLO under the engine model's held-out error.
+    pub pick_p_meet: Option<f64>,
     /// The measured best (`None`: no run meets the SLO as measured).
     pub best: Option<String>,
     /// The pick is the measured best.
@@ -66,6 +79,8 @@ pub struct Decisions {
     pub slo_ttft_ms: f64,
     /// TPOT objective, ms.
     pub slo_tpot_ms: f64,
+    /// The probability of meeting the SLO a pick needs (`None`: the point estimate).
+    pub confidence: Option<f64>,
     /// Groups of at least two runs.
     pub groups: Vec<DecisionGroup>,
     /// Groups with at least [`MIN_MEETING`] runs meeting the SLO as measured.
@@ -109,20 +124,25 @@ struct Scored {
     measured: f64,
     meets_predicted: bool,
     meets_measured: bool,
+    p_meet: f64,
 }
 
 /// Check the decisions a replay implies (`runs`, `report.rows` and `gpus` in the same
-/// order, as [`super::replay`] returns them) at the SLO `(ttft_ms, tpot_ms)`.
+/// order, as [`super::replay`] returns them) at the SLO `(ttft_ms, tpot_ms)`, picking at
+/// the point estimate or, with `confidence` in `[0, 1]`, among the runs meeting the SLO
+/// with at least that probability.
 pub fn decisions(
     runs: &[MeasuredRun],
     report: &Report,
     gpus: &[Option<u32>],
     slo_ttft_ms: f64,
     slo_tpot_ms: f64,
+    confidence: Option<f64>,
 ) -> Decisions {
     type Key = (String, String, String, u32, u32);
+    let held_out = held_out_pairs(runs, report, COVERAGE_FOLDS);
     let mut by: BTreeMap<Key, Vec<Scored>> = BTreeMap::new();
-    for ((run, row), g) in runs.iter().zip(&report.rows).zip(gpus) {
+    for (((run, row), g), pairs) in runs.iter().zip(&report.rows).zip(gpus).zip(&held_out) {
         let (Some(clients), Some(isl), Some(osl), Some(g)) = (
             run.load.clients,
             run.load.input_tokens,
@@ -151,6 +171,18 @@ pub fn decisions(
             continue;
         }
         let (mp, mm) = (meets(tp, op), meets(tm, om));
+        // The share of held-out error pairs under which the predicted means still meet
+        // the SLO (e = ln(predicted / measured): the measured mean is predicted / e^e).
+        let p_meet = match pairs {
+            Some(ps) if mp => {
+                let ok = ps
+                    .iter()
+                    .filter(|(et, eo)| meets(tp / et.exp(), op / eo.exp()))
+                    .count();
+                ok as f64 / ps.len() as f64
+            }
+            _ => f64::from(u8::from(mp)),
+        };
         by.entry((
             row.model.clone(),
             row.gpu.clone(),
@@ -165,6 +197,7 @@ pub fn decisions(
             measured: if mm { rate(tm, om) } else { 0.0 },
             meets_predicted: mp,
             meets_measured: mm,
+            p_meet,
         });
     }
     let argmax = |xs: &[Scored], f: fn(&Scored) -> (bool, f64)| -> Option<usize> {
@@ -181,7 +214,21 @@ pub fn decisions(
         .into_iter()
         .filter(|(_, xs)| xs.len() >= 2)
         .map(|((model, gpu, backend, isl, osl), xs)| {
-            let pick = argmax(&xs, |x| (x.meets_predicted, x.predicted));
+            let pick = match confidence {
+                None => argmax(&xs, |x| (x.meets_predicted, x.predicted)),
+                Some(c) => {
+                    let mut best: Option<usize> = None;
+                    for (i, x) in xs.iter().enumerate() {
+                        if x.meets_predicted
+                            && x.p_meet >= c
+                            && best.is_none_or(|b| x.predicted > xs[b].predicted)
+                        {
+                            best = Some(i);
+                        }
+                    }
+                    best
+                }
+            };
             let best = argmax(&xs, |x| (x.meets_measured, x.measured));
             let (top1, hit, regret) = match (pick, best) {
                 (Some(p), Some(b)) => {
@@ -208,6 +255,7 @@ pub fn decisions(
                 meeting_measured: xs.iter().filter(|x| x.meets_measured).count(),
                 meeting_predicted: xs.iter().filter(|x| x.meets_predicted).count(),
                 pick: pick.map(|i| xs[i].id.clone()),
+                pick_p_meet: pick.map(|i| xs[i].p_meet),
                 best: best.map(|i| xs[i].id.clone()),
                 top1,
                 hit,
@@ -229,6 +277,7 @@ pub fn decisions(
     Decisions {
         slo_ttft_ms,
         slo_tpot_ms,
+        confidence,
         scored_groups: n,
         hit_rate: share(|g| g.hit),
         top1_rate: share(|g| g.top1),
@@ -252,7 +301,7 @@ mod tests {
             (100.0, 100.0, 8.0, 9.0),
             (100.0, 100.0, 20.0, 20.0),
         ]);
-        let d = decisions(&runs, &report, &report.gpus, 1000.0, 100.0);
+        let d = decisions(&runs, &report, &report.gpus, 1000.0, 100.0, None);
         let g = &d.groups[0];
         assert_eq!(
             (g.candidates, g.meeting_measured, g.meeting_predicted),
@@ -275,7 +324,7 @@ mod tests {
             (1, Some(0.0), Some(0.0))
         );
         // TPOT objective 9.5 ms: r0 is still predicted best but misses it as measured.
-        let d = decisions(&runs, &report, &report.gpus, 1000.0, 9.5);
+        let d = decisions(&runs, &report, &report.gpus, 1000.0, 9.5, None);
         let g = &d.groups[0];
         assert_eq!((g.meeting_measured, g.meeting_predicted), (1, 2));
         assert_eq!(
@@ -291,12 +340,44 @@ mod tests {
             (100.0, 100.0, 9.8, 10.0),
             (100.0, 100.0, 20.0, 20.0),
         ]);
-        let g = &decisions(&runs, &report, &report.gpus, 1000.0, 100.0).groups[0];
+        let g = &decisions(&runs, &report, &report.gpus, 1000.0, 100.0, None).groups[0];
         assert_eq!(
             (g.pick.as_deref(), g.best.as_deref()),
             (Some("r0"), Some("r1"))
         );
         assert!(g.hit && !g.top1 && g.regret.unwrap() < HIT_WITHIN);
+    }
+
+    #[test]
+    fn a_confident_pick_skips_a_run_the_held_out_error_puts_past_the_slo() {
+        // Ten runs of one group whose TPOT the model predicts 10% fast (every residual
+        // ln 0.9). r0 (1 GPU, predicted 48 ms against a 50 ms objective, measured 53.3)
+        // has the highest predicted tokens/s per GPU; r1 (2 GPUs, 30 ms) is the measured
+        // best; r2..r9 (8 GPUs each) trail.
+        let mut pairs = vec![
+            (100.0, 100.0, 48.0 / 0.9, 48.0),
+            (100.0, 100.0, 30.0 / 0.9, 30.0),
+        ];
+        pairs.extend([(100.0, 100.0, 20.0 / 0.9, 20.0); 8]);
+        let (runs, mut report) = fixture(&pairs);
+        report.gpus = [vec![Some(1), Some(2)], vec![Some(8); 8]].concat();
+        let point = decisions(&runs, &report, &report.gpus, 1000.0, 50.0, None);
+        let g = &point.groups[0];
+        assert_eq!(
+            (g.pick.as_deref(), g.best.as_deref()),
+            (Some("r0"), Some("r1"))
+        );
+        assert_eq!((g.regret, g.pick_p_meet), (Some(1.0), Some(0.0)));
+        // Each run's probability comes from the other folds only, all ln 0.9 here: r0's
+        // 48 ms becomes 53.3 under every pair, r1's 30 ms 33.3.
+        let sure = decisions(&runs, &report, &report.gpus, 1000.0, 50.0, Some(0.9));
+        let g = &sure.groups[0];
+        assert_eq!((g.pick.as_deref(), g.pick_p_meet), (Some("r1"), Some(1.0)));
+        assert!(g.top1 && g.hit);
+        assert_eq!(sure.confidence, Some(0.9));
+        // A probability of 0 admits every run predicted to meet the SLO: the point pick.
+        let any = decisions(&runs, &report, &report.gpus, 1000.0, 50.0, Some(0.0));
+        assert_eq!(any.groups[0].pick.as_deref(), Some("r0"));
     }
 
     #[test]

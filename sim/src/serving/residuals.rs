@@ -193,6 +193,62 @@ pub fn coverage(runs: &[MeasuredRun], report: &Report, folds: usize) -> Vec<Cove
         .collect()
 }
 
+/// For each row of a replay (`runs` and `report.rows` in the same order), the TTFT and
+/// TPOT residual pairs `(e_ttft, e_tpot)` of the other folds of its engine x GPU x mode
+/// group: the group's rows with both residuals are dealt into `folds` folds in input
+/// order, as [`coverage`] deals them, and a row sees only the pairs of the folds it is
+/// not in. `None` for a row without both residuals or whose other folds hold fewer than
+/// [`MIN_RESIDUAL_ROWS`] pairs.
+pub fn held_out_pairs(
+    runs: &[MeasuredRun],
+    report: &Report,
+    folds: usize,
+) -> Vec<Option<Vec<(f64, f64)>>> {
+    let folds = folds.max(2);
+    let ratio = |p: Option<f64>, m: f64| {
+        p.filter(|p| *p > 0.0 && m > 0.0)
+            .map(|p| (p / m).ln())
+            .filter(|e| e.is_finite())
+    };
+    // Per group, (row index, pair) in input order.
+    type Indexed = Vec<(usize, (f64, f64))>;
+    let mut by: BTreeMap<(String, String, String), Indexed> = BTreeMap::new();
+    for (i, (_, row)) in runs.iter().zip(&report.rows).enumerate() {
+        if row.skipped.is_some() {
+            continue;
+        }
+        let (Some(t), Some(o)) = (
+            ratio(row.ttft_ms.predicted, row.ttft_ms.measured),
+            ratio(row.tpot_ms.predicted, row.tpot_ms.measured),
+        ) else {
+            continue;
+        };
+        let engine = if row.backend == "dynamo" {
+            "vllm".to_owned()
+        } else {
+            row.backend.clone()
+        };
+        by.entry((engine, row.gpu.clone(), row.mode.clone()))
+            .or_default()
+            .push((i, (t, o)));
+    }
+    let mut out = vec![None; report.rows.len()];
+    for pairs in by.values() {
+        for (k, &(i, _)) in pairs.iter().enumerate() {
+            let train: Vec<(f64, f64)> = pairs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % folds != k % folds)
+                .map(|(_, (_, e))| *e)
+                .collect();
+            if train.len() >= MIN_RESIDUAL_ROWS {
+                out[i] = Some(train);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
