@@ -436,7 +436,10 @@ impl Calibration {
             gpus_per_node,
         } = shapes;
         let p = &*profile;
-        let gemms = gemm_nk.map(|nk| nk.and_then(|(n, k)| gemm_curve(p, n, k, weights)));
+        // lm_head stays BF16 in FP8 checkpoints (`ModelArch::weight_bytes`).
+        let mut gemms = gemm_nk.map(|nk| nk.and_then(|(n, k)| gemm_curve(p, n, k, weights)));
+        gemms[GEMM_LM_HEAD] =
+            gemm_nk[GEMM_LM_HEAD].and_then(|(n, k)| gemm_curve(p, n, k, Dtype::Bf16));
         let mla = arch.mla.is_some();
         let heads = arch.num_heads / tp;
         let kv_heads = arch.kv_heads_per_gpu(tp);

@@ -97,10 +97,15 @@ pub(super) const ELEMENTWISE_KERNELS_PER_MOE_LAYER: f64 = 3.0;
 impl CostModel {
     /// One GEMM `[m, k] x [k, n]` with per-GPU weight shape `g`, seconds.
     pub(super) fn gemm(&self, m: f64, g: Gemm, wbytes: f64) -> f64 {
+        self.gemm_at(m, g, wbytes, self.gemm_flops_per_s)
+    }
+
+    /// [`Self::gemm`] at `flops_per_s` (a GEMM kept in another dtype than the weights').
+    fn gemm_at(&self, m: f64, g: Gemm, wbytes: f64, flops_per_s: f64) -> f64 {
         if g.n == 0.0 || m == 0.0 {
             return 0.0;
         }
-        let compute = 2.0 * m * g.n * g.k / self.gemm_flops_per_s;
+        let compute = 2.0 * m * g.n * g.k / flops_per_s;
         let memory = (g.n * g.k * wbytes + m * (g.k + g.n) * ACT_BYTES) / self.mem_bytes_per_s;
         compute.max(memory) + self.eff.kernel_latency_s
     }
@@ -215,12 +220,15 @@ impl CostModel {
         self.a2a_calls * (self.a2a_latency_s + bytes * self.a2a_s_per_byte)
     }
 
-    /// lm_head GEMM for the sequences that produce logits, seconds.
+    /// lm_head GEMM for the sequences that produce logits, seconds: in BF16 whatever the
+    /// weights (FP8 checkpoints and engines keep lm_head unquantised; see
+    /// `ModelArch::weight_bytes`).
     pub(super) fn rf_lm_head_seconds(&self, shape: &StepShape) -> f64 {
         if tokens(shape) == 0.0 {
             return 0.0;
         }
-        self.gemm(seqs(shape), self.lm_head, self.wbytes)
+        let bf16 = self.gpu.peak_flops(Dtype::Bf16) * self.eff.gemm_flops;
+        self.gemm_at(seqs(shape), self.lm_head, Dtype::Bf16.bytes(), bf16)
     }
 }
 
