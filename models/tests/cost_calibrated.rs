@@ -649,3 +649,42 @@ fn head_dim_64_prefill_attention_is_calibrated_by_its_own_rows() {
         "{b} vs {full} per full layer"
     );
 }
+
+#[test]
+fn lm_head_is_priced_in_bf16_whatever_the_weights() {
+    // FP8 checkpoints keep lm_head in BF16 (their memory holds it so): its term is the
+    // BF16 model's, measured (the profile's bf16 GEMM rows) or by the roofline, while the
+    // projections run in FP8 and cost less.
+    let at = |w: Dtype, gpu: &str, roofline: bool| {
+        let c = CostModel::new(
+            ModelArch::builtin("qwen3-32b").unwrap(),
+            GpuSpec::builtin(gpu).unwrap(),
+            2,
+            w,
+            Dtype::Bf16,
+            Efficiencies::default(),
+        );
+        let c = if roofline { c.with_profile(None) } else { c };
+        c.step(&decode(64, 2048))
+    };
+    for (gpu, roofline) in [
+        ("h100", false),
+        ("h200", false),
+        ("h100", true),
+        ("l20", true),
+    ] {
+        let (b, f) = (
+            at(Dtype::Bf16, gpu, roofline),
+            at(Dtype::Fp8, gpu, roofline),
+        );
+        assert_eq!(
+            b.breakdown.lm_head_s, f.breakdown.lm_head_s,
+            "{gpu} roofline={roofline}"
+        );
+        assert_eq!(b.sources.lm_head, f.sources.lm_head);
+        assert!(f.breakdown.gemm_s < b.breakdown.gemm_s, "{gpu}");
+        if !roofline {
+            assert_eq!(f.sources.lm_head, TermSource::Calibrated, "{gpu}");
+        }
+    }
+}

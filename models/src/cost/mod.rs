@@ -48,7 +48,8 @@
 //!   all-reduce of the same bytes over g GPUs, plus `2 log2(n)` network hops of
 //!   [`NET_HOP_LATENCY_S`] and `2 (n-1)/n bytes / g` over each GPU's NIC (see
 //!   `AllreduceNet`); with a profile, its measured curve prices the one-node part.
-//! - **lm_head**: GEMM `[S,h]x[h,V/t]` with `S = prefill_seqs + decode_seqs`.
+//! - **lm_head**: GEMM `[S,h]x[h,V/t]` with `S = prefill_seqs + decode_seqs`, in BF16
+//!   whatever the weights (FP8 checkpoints keep it unquantised, as their memory holds it).
 //! - **Overhead**: `step_overhead_s + per_seq_overhead_s x S`.
 //!
 //! # Calibrated terms
