@@ -291,20 +291,25 @@ fn validate_writes_residuals_and_reports_k_fold_coverage() {
 fn validate_decisions_rank_groups_and_refuse_bad_objectives() {
     let dir = tmpdir("intervals-decisions");
     let csv = write(&dir, "rows.csv", &silicon_rows(12));
-    let o = xpyd(&[
-        "validate",
-        "--serving",
-        csv.to_str().unwrap(),
-        "--decisions",
-        "--slo-ttft-ms",
-        "100000",
-        "--slo-tpot-ms",
-        "1000",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let d = &v["decisions"];
+    // The decision check at a loose SLO, with `extra` flags.
+    let decisions = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "validate",
+            "--serving",
+            csv.to_str().unwrap(),
+            "--decisions",
+            "--slo-ttft-ms",
+            "100000",
+            "--slo-tpot-ms",
+            "1000",
+            "--json",
+        ];
+        args.extend(extra);
+        let o = xpyd(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap()["decisions"].clone()
+    };
+    let d = &decisions(&[]);
     // Rows share model, GPU, backend and osl; three prompt lengths make three groups of
     // four deployments (1, 2, 4 and 8 clients), every one meeting the loose SLO.
     let groups = d["groups"].as_array().unwrap();
@@ -328,23 +333,9 @@ fn validate_decisions_rank_groups_and_refuse_bad_objectives() {
     assert!(v.get("decisions").is_none());
     // With a confidence the JSON says so and every pick carries its probability, at
     // least the confidence asked.
-    let o = xpyd(&[
-        "validate",
-        "--serving",
-        csv.to_str().unwrap(),
-        "--decisions",
-        "--slo-ttft-ms",
-        "100000",
-        "--slo-tpot-ms",
-        "1000",
-        "--confidence",
-        "0.9",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["decisions"]["confidence"], 0.9);
-    for g in v["decisions"]["groups"].as_array().unwrap() {
+    let sure = decisions(&["--confidence", "0.9"]);
+    assert_eq!(sure["confidence"], 0.9);
+    for g in sure["groups"].as_array().unwrap() {
         assert!(g["pick_p_meet"].as_f64().unwrap() >= 0.9, "{g}");
     }
     let bad: [(&[&str], &str); 5] = [
