@@ -408,6 +408,7 @@ fn from_prometheus_json_export() {
             zipf_s: None,
             fraction: None,
             block_tokens: Some(16),
+            order: None,
         })
     );
     assert_eq!(

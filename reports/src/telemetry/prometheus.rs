@@ -685,6 +685,7 @@ pub fn infer(path: &Path, opts: &PromOptions) -> Result<Inferred, TelemetryError
                         zipf_s: None,
                         fraction: None,
                         block_tokens: Some(PREFIX_BLOCK_TOKENS),
+                        order: None,
                     });
                 }
                 None => notes.push(format!(

@@ -6,7 +6,8 @@
 //!
 //! Each row becomes a closed-loop run as its campaign's client ran it ([`Campaign`], read
 //! from `silicon_data_source`): clients = `silicon_concurrency` (else `batch_size` for
-//! agg), 10 requests per client (at least 30), every client starting at once (no
+//! agg), 10 requests per client (at least 30; 50 for AIConfigurator's AIPerf harness, whose
+//! 100 prompts repeat, [`aiperf_harness`]), every client starting at once (no
 //! warm-up, see [`WARMUP_PER_CLIENT`]), `isl`/`osl` fixed (AIConfigurator's sweeps) or
 //! uniform in `[0.8 x L, L]` (InferenceX), and the row's
 //! deployment as a scenario: `h100_sxm` -> `h100`, `h200_sxm` -> `h200`, model from
@@ -41,6 +42,37 @@ use inferencex_pd::{Found, Query};
 /// Requests measured per client: both campaigns of the CSV (see [`Campaign`]) measure
 /// 10 x concurrency requests.
 const REQUESTS_PER_CLIENT: u64 = 10;
+
+/// Requests measured per client by AIConfigurator's AIPerf harness
+/// (`generator/config/backend_templates/benchmark/bench_run.sh.j2`:
+/// `--num-requests $((concurrency * BENCH_MULTI_ROUND))`, `BENCH_MULTI_ROUND` 50 unless set).
+const AIPERF_REQUESTS_PER_CLIENT: u64 = 50;
+
+/// Distinct prompts of that harness's synthetic dataset: it passes no
+/// `--num-dataset-entries`, so AIPerf's default of 100 applies (`InputDefaults.
+/// NUM_DATASET_ENTRIES`), sampled by its default strategy, `shuffle` (every entry once per
+/// pass). Repeated prompts are prefix-cache hits on engines that cache prefixes.
+const AIPERF_DATASET_ENTRIES: u32 = 100;
+
+/// Tokens per prefix-cache block of a replayed prompt: vLLM's default KV block (16);
+/// SGLang's radix cache matches single tokens, which 16-token blocks approximate within 15
+/// tokens a prompt.
+const PROMPT_BLOCK_TOKENS: u32 = 16;
+
+/// Whether an AIConfigurator sweep row was measured by its AIPerf harness rather than
+/// `genai_perf_runner.py`. The CSV does not name the harness; the two are told apart by
+/// their length grids, which no row of the CSV mixes: the genai-perf runner's prompts and
+/// outputs are powers of two (128 to 4096), the AIPerf campaign's are round thousands and
+/// hundreds (1000 to 8000 x 100 to 2000, at concurrencies of 0.95, 1 and 1.05 times the
+/// deployment's batch, as `bench_run.sh` adds them). Its runs are also what a fresh prompt
+/// per request could not give: three vLLM 0.12.0 Llama-3.1-8B FP8 rows on one or two H200s
+/// (1000-4000 x 100 at 48-112 clients) complete prompts, by Little's law, at a rate that
+/// needs 1.33-1.37 PFLOP/s of prefill per GPU (linear layers and causal attention), above
+/// the H200's 0.99 PFLOP/s FP8 peak, and two SGLang 0.5.6.post2 Llama-3.1-8B BF16 rows 0.46
+/// and 0.54 against its 0.49 BF16 peak (docs/silicon-replay.md).
+fn aiperf_harness(campaign: Campaign, isl: u32, osl: u32) -> bool {
+    campaign == Campaign::Aic && isl.is_multiple_of(100) && osl.is_multiple_of(100)
+}
 
 /// Warm-up requests per client simulated before the measured ones: none. Both clients
 /// run their 2 x concurrency warm-up requests as a phase of their own that ends before
@@ -696,7 +728,11 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
                 ));
             }
         }
-        let budget = match (aic_trtllm, batch.or(clients)) {
+        // AIConfigurator's vLLM benchmark rule (`rule_plugin/benchmark/vllm.rule`) sets the
+        // same budget, `max_num_tokens`, passed as `--max-num-batched-tokens`
+        // (`config/backend_config_mapping.yaml`); vLLM chunks prompts beyond it.
+        let aic_vllm = backend == "vllm" && campaign == Campaign::Aic;
+        let budget = match (aic_trtllm || aic_vllm, batch.or(clients)) {
             // At most the token limit: a longer budget than any prompt gains nothing.
             (true, Some(b)) => Some(
                 b.saturating_add(isl)
@@ -802,13 +838,45 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         );
     }
     let c = clients.unwrap_or(1).max(1);
-    let requests = (REQUESTS_PER_CLIENT * u64::from(c)).max(30);
+    let aiperf = aiperf_harness(campaign, isl, osl);
+    let per_client = if aiperf {
+        AIPERF_REQUESTS_PER_CLIENT
+    } else {
+        REQUESTS_PER_CLIENT
+    };
+    let requests = (per_client * u64::from(c)).max(30);
     let warmup = WARMUP_PER_CLIENT * u64::from(c);
+    // AIPerf's 100 prompts come back on every pass; vLLM and SGLang cache prefixes by
+    // default, TensorRT-LLM as AIConfigurator deploys it does not (`kv_cache_config.
+    // enable_block_reuse` defaults to false in its engine templates): there the repeats
+    // cost what fresh prompts cost, so the replay draws fresh ones.
+    let pool = aiperf && isl >= 2 && matches!(engine, "vllm" | "sglang");
+    if aiperf {
+        notes.push(format!(
+            "AIPerf harness: {per_client} x clients requests{}",
+            if pool {
+                format!(
+                    ", prompts from its {AIPERF_DATASET_ENTRIES}-entry dataset in shuffled passes, repeats served from the prefix cache ({PROMPT_BLOCK_TOKENS}-token blocks)"
+                )
+            } else {
+                ", every prompt computed (no prefix reuse in this deployment)".to_owned()
+            }
+        ));
+    }
+    let input = if pool {
+        format!(
+            "{}\n\n[workload.prefix]\nkind = \"shared-prompt\"\nprompts = {AIPERF_DATASET_ENTRIES}\ntokens = {}\n\
+             block-tokens = {PROMPT_BLOCK_TOKENS}\norder = \"shuffle\"",
+            campaign.length(1),
+            isl - 1
+        )
+    } else {
+        campaign.length(isl)
+    };
     let _ = write!(
         toml,
         "\n[workload]\nrequests = {requests}\nwarmup-requests = {warmup}\n\n[workload.arrival]\nkind = \"closed-loop\"\nclients = {c}\n\n\
-         [workload.input-tokens]\n{}\n\n[workload.output-tokens]\n{}\n",
-        campaign.length(isl),
+         [workload.output-tokens]\n{}\n\n[workload.input-tokens]\n{input}\n",
         campaign.length(osl)
     );
     Ok(MeasuredRun {

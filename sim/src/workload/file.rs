@@ -73,7 +73,23 @@ pub enum PrefixFile {
         fraction: Option<f64>,
         /// Tokens per prefix-hash block (default 512, as in the Mooncake traces).
         block_tokens: Option<u32>,
+        /// How requests pick their prompt: `random` (default: each request draws by
+        /// popularity) or `shuffle` (every prompt once per pass, each pass in a fresh
+        /// random order, as AIPerf samples its dataset by default; uniform only).
+        order: Option<PromptOrder>,
     },
+}
+
+/// `[workload.prefix] order`: how requests pick their shared prompt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromptOrder {
+    /// Each request draws its prompt independently, by popularity.
+    #[default]
+    Random,
+    /// Every prompt once per pass over the set, each pass in a fresh random order
+    /// (AIPerf's `--dataset-sampling-strategy shuffle`, its default).
+    Shuffle,
 }
 
 /// `[workload.arrival]`: when requests arrive.

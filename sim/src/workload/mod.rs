@@ -84,6 +84,8 @@
 //! # zipf-s = 1.0                       # popularity skew (default 0 = uniform)
 //! # fraction = 0.8                     # share of requests with a shared prompt (default 1)
 //! # block-tokens = 512                 # tokens per hash block (default 512, as Mooncake)
+//! # order = "shuffle"                  # every prompt once per pass, passes in random order
+//! #                                    # (AIPerf's dataset sampling; default "random")
 //!
 //! # Optional, open-loop synthetic only: each arrival starts a conversation; turn k + 1
 //! # arrives an exponential gap after turn k and sends turn k's prompt and answer plus a
@@ -129,8 +131,8 @@ mod trace;
 
 pub use error::WorkloadError;
 pub use file::{
-    ArrivalFile, Interpolation, JointLengthsFile, LengthFile, PrefixFile, RatePointFile,
-    SessionsFile, TraceFile, TraceFormat, WorkloadFile,
+    ArrivalFile, Interpolation, JointLengthsFile, LengthFile, PrefixFile, PromptOrder,
+    RatePointFile, SessionsFile, TraceFile, TraceFormat, WorkloadFile,
 };
 pub use generator::WorkloadGen;
 pub use spec::Workload;

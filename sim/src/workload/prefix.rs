@@ -8,10 +8,11 @@
 //! from the `Prefix` stream only.
 
 use rand::RngExt;
+use rand::seq::SliceRandom;
 use rand_distr::{Distribution, Zipf};
 
 use super::error::WorkloadError;
-use super::file::PrefixFile;
+use super::file::{PrefixFile, PromptOrder};
 use crate::limits::{MAX_BLOCK_TOKENS, MAX_PREFIX_BLOCKS, MAX_TOKENS};
 use crate::rng::SimRng;
 
@@ -21,6 +22,8 @@ const DEFAULT_BLOCK_TOKENS: u32 = 512;
 const MAX_PROMPTS: u32 = 1 << 24;
 /// Largest Zipf exponent of prompt popularity.
 const MAX_ZIPF_S: f64 = 100.0;
+/// Most shared prompts of a shuffled set (the generator holds one permutation of them).
+const MAX_SHUFFLED_PROMPTS: u32 = 1 << 20;
 /// Bit set in every unique (unshared) block id.
 const UNIQUE_BIT: u64 = 1 << 63;
 
@@ -37,6 +40,8 @@ pub(crate) struct PrefixSpec {
     fraction: f64,
     /// Tokens per hash block.
     block_tokens: u32,
+    /// How requests pick their prompt.
+    order: PromptOrder,
 }
 
 /// `Err(Invalid)` at `workload.prefix.<key>` unless `ok`.
@@ -60,6 +65,7 @@ impl PrefixSpec {
             zipf_s,
             fraction,
             block_tokens,
+            order,
         } = *f;
         check(
             (1..=MAX_PROMPTS).contains(&prompts),
@@ -97,12 +103,30 @@ impl PrefixSpec {
                 "{tokens} tokens make {blocks} blocks of {block_tokens} tokens per request, at most {MAX_PREFIX_BLOCKS}: raise block-tokens or lower tokens"
             ),
         )?;
+        let order = order.unwrap_or_default();
+        if order == PromptOrder::Shuffle {
+            check(
+                zipf_s == 0.0,
+                "zipf-s",
+                format!(
+                    "{zipf_s} with order = \"shuffle\": a shuffled set is uniform, zipf-s must be 0"
+                ),
+            )?;
+            check(
+                prompts <= MAX_SHUFFLED_PROMPTS,
+                "prompts",
+                format!(
+                    "{prompts} with order = \"shuffle\" must be in [1, {MAX_SHUFFLED_PROMPTS}]"
+                ),
+            )?;
+        }
         Ok(PrefixSpec {
             prompts,
             tokens,
             zipf_s,
             fraction,
             block_tokens,
+            order,
         })
     }
 
@@ -113,7 +137,9 @@ impl PrefixSpec {
 
     /// One line for summaries.
     pub(crate) fn describe(&self) -> String {
-        let pop = if self.zipf_s == 0.0 {
+        let pop = if self.order == PromptOrder::Shuffle {
+            "shuffled passes".to_owned()
+        } else if self.zipf_s == 0.0 {
             "uniform".to_owned()
         } else {
             format!("zipf {}", self.zipf_s)
@@ -154,6 +180,10 @@ pub(crate) struct PrefixGen {
     spec: PrefixSpec,
     /// Prompt popularity (ranks 1..=prompts).
     zipf: Zipf<f64>,
+    /// A shuffled set: the current pass's order of the prompts (empty for `random`).
+    deck: Vec<u32>,
+    /// The next position in `deck` (its length: the pass is over, shuffle again).
+    next: usize,
     /// The prefix stream.
     rng: SimRng,
 }
@@ -163,11 +193,33 @@ impl PrefixGen {
     pub(crate) fn new(spec: &PrefixSpec, rng: SimRng) -> Result<PrefixGen, WorkloadError> {
         let zipf = Zipf::new(f64::from(spec.prompts), spec.zipf_s)
             .map_err(|e| WorkloadError::invalid("workload.prefix", e.to_string()))?;
+        let deck: Vec<u32> = match spec.order {
+            PromptOrder::Shuffle => (0..spec.prompts).collect(),
+            PromptOrder::Random => Vec::new(),
+        };
         Ok(PrefixGen {
             spec: spec.clone(),
             zipf,
+            next: deck.len(),
+            deck,
             rng,
         })
+    }
+
+    /// The next shared prompt's index (0-based).
+    fn pick(&mut self) -> u64 {
+        if self.spec.order == PromptOrder::Shuffle {
+            if self.next == self.deck.len() {
+                self.deck.shuffle(&mut self.rng);
+                self.next = 0;
+            }
+            let p = self.deck[self.next];
+            self.next += 1;
+            return u64::from(p);
+        }
+        // Zipf samples are whole numbers in [1, prompts].
+        let rank = self.zipf.sample(&mut self.rng) as u64;
+        rank.clamp(1, u64::from(self.spec.prompts)) - 1
     }
 
     /// For a request of `user_tokens` sampled input: its total input tokens and hashes
@@ -175,9 +227,7 @@ impl PrefixGen {
     pub(crate) fn apply(&mut self, user_tokens: u32, ids: &mut BlockIds) -> (u32, Vec<u64>) {
         let shared: f64 = self.rng.random();
         let prompt = if shared < self.spec.fraction {
-            // Zipf samples are whole numbers in [1, prompts].
-            let rank = self.zipf.sample(&mut self.rng) as u64;
-            Some(rank.clamp(1, u64::from(self.spec.prompts)) - 1)
+            Some(self.pick())
         } else {
             None
         };
@@ -209,6 +259,7 @@ mod tests {
             zipf_s: Some(zipf_s),
             fraction: Some(fraction),
             block_tokens: Some(block),
+            order: None,
         })
         .unwrap_or_else(|e| panic!("{e}"))
     }
@@ -267,6 +318,7 @@ mod tests {
             zipf_s,
             fraction,
             block_tokens,
+            order: None,
         };
         assert_eq!(e(f(0, 5, None, None, None)), "workload.prefix.prompts");
         assert_eq!(e(f(1, 0, None, None, None)), "workload.prefix.tokens");
@@ -280,5 +332,50 @@ mod tests {
             "workload.prefix.block-tokens"
         );
         assert_eq!(e(f(1, 5, None, None, None)), "");
+        let shuffled = |prompts, zipf_s| PrefixFile::SharedPrompt {
+            prompts,
+            tokens: 5,
+            zipf_s,
+            fraction: None,
+            block_tokens: None,
+            order: Some(PromptOrder::Shuffle),
+        };
+        assert_eq!(e(shuffled(4, Some(1.0))), "workload.prefix.zipf-s");
+        assert_eq!(
+            e(shuffled(MAX_SHUFFLED_PROMPTS + 1, None)),
+            "workload.prefix.prompts"
+        );
+        assert_eq!(e(shuffled(MAX_SHUFFLED_PROMPTS, None)), "");
+    }
+
+    #[test]
+    fn a_shuffled_set_uses_every_prompt_once_per_pass() {
+        let s = PrefixSpec::from_file(&PrefixFile::SharedPrompt {
+            prompts: 7,
+            tokens: 64,
+            zipf_s: None,
+            fraction: None,
+            block_tokens: Some(16),
+            order: Some(PromptOrder::Shuffle),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut g = gen_of(&s);
+        let mut ids = BlockIds::default();
+        let passes: Vec<Vec<u64>> = (0..4)
+            .map(|_| (0..7).map(|_| g.apply(3, &mut ids).1[0] >> 24).collect())
+            .collect();
+        for pass in &passes {
+            let mut sorted = pass.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..7).collect::<Vec<u64>>(), "{passes:?}");
+        }
+        // Each pass is drawn afresh, not the same order repeated.
+        assert!(passes.windows(2).any(|w| w[0] != w[1]), "{passes:?}");
+        // The same seed gives the same order.
+        let mut again = gen_of(&s);
+        let first: Vec<u64> = (0..7)
+            .map(|_| again.apply(3, &mut ids).1[0] >> 24)
+            .collect();
+        assert_eq!(first, passes[0]);
     }
 }

@@ -278,6 +278,62 @@ fn a_batch_below_the_concurrency_is_not_a_cap() {
 }
 
 #[test]
+fn aiconfigurator_aiperf_rows_reuse_its_hundred_prompts() {
+    // AIConfigurator's AIPerf harness (lengths on the 1000 x 100 grid): 50 requests per
+    // client, prompts from AIPerf's 100-entry dataset in shuffled passes, which vLLM and
+    // SGLang serve from their prefix caches; TensorRT-LLM as AIConfigurator deploys it
+    // reuses no blocks, so its prompts stay fresh. The genai-perf runner's rows (powers of
+    // two) keep 10 requests per client and fresh prompts.
+    let row = |backend: &str, isl: u32, osl: u32| {
+        let text = format!(
+            "{HEADER}\nr1,source_file=h200_sxm/{backend}/0.12.0/x.csv; silicon_concurrency=112,{backend},0.12.0,nvidia/Llama-3.1-8B-Instruct-FP8,h200_sxm,fp8,agg,{isl},{osl},fp8,fp8,112,1,1,,1,1,71.9,11.3\n"
+        );
+        super::read(std::path::Path::new("x.csv"), &text)
+            .unwrap()
+            .remove(0)
+    };
+    let v = row("vllm", 1000, 100);
+    let toml = v.scenario_toml.as_deref().unwrap();
+    for want in [
+        "requests = 5600\n",
+        "[workload.input-tokens]\nkind = \"fixed\"\ntokens = 1\n",
+        "[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 100\ntokens = 999\nblock-tokens = 16\norder = \"shuffle\"",
+    ] {
+        assert!(toml.contains(want), "{want} in {toml}");
+    }
+    assert!(
+        v.notes.iter().any(|n| n.contains("100-entry dataset")),
+        "{:?}",
+        v.notes
+    );
+    // AIConfigurator's vLLM rule: a token budget of batch + isl + 1500.
+    assert!(toml.contains("engine.max-batched-tokens = 2612"), "{toml}");
+    assert_eq!(v.load.input_tokens, Some(1000));
+    let s = row("sglang", 8000, 2000);
+    assert!(
+        s.scenario_toml
+            .as_deref()
+            .unwrap()
+            .contains("tokens = 7999\n")
+    );
+    let t = row("trtllm", 1000, 100);
+    let toml = t.scenario_toml.as_deref().unwrap();
+    assert!(toml.contains("requests = 5600\n"), "{toml}");
+    assert!(!toml.contains("[workload.prefix]"), "{toml}");
+    assert!(toml.contains("tokens = 1000\n"), "{toml}");
+    let g = row("vllm", 1024, 128);
+    let toml = g.scenario_toml.as_deref().unwrap();
+    assert!(toml.contains("requests = 1120\n"), "{toml}");
+    assert!(toml.contains("engine.max-batched-tokens = 2636"), "{toml}");
+    assert!(!toml.contains("[workload.prefix]"), "{toml}");
+    assert!(
+        !g.notes.iter().any(|n| n.contains("AIPerf")),
+        "{:?}",
+        g.notes
+    );
+}
+
+#[test]
 fn inferencex_tp_times_ep_columns_replay_on_the_gpus_that_ran() {
     // (source, tp_size, attention_dp_size, moe_tp_size, moe_ep_size, batch_size) ->
     // the scenario's role lines.
