@@ -106,9 +106,10 @@ fn silicon_rows_replay_their_own_deployment() {
     assert!(toml.contains("engine.max-batched-tokens = 2532"), "{toml}");
     assert!(toml.contains("kind = \"fixed\"\ntokens = 1024"), "{toml}");
     assert!(trt.notes.iter().any(|n| n.contains("AIConfigurator sweep")));
-    // Other engines' sweep rows keep their engine's budget.
+    // A vLLM sweep row takes AIConfigurator's vLLM rule's budget too (8 + 1024 + 1500),
+    // with vLLM's chunked prefill.
     let vllm = runs[1].scenario_toml.as_deref().unwrap();
-    assert!(!vllm.contains("max-batched-tokens"), "{vllm}");
+    assert!(vllm.contains("engine.max-batched-tokens = 2532"), "{vllm}");
     // An InferenceX row draws both lengths uniformly from [0.8 x L, L].
     let ix = runs[3].scenario_toml.as_deref().unwrap();
     assert!(

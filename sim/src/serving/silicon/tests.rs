@@ -278,12 +278,12 @@ fn a_batch_below_the_concurrency_is_not_a_cap() {
 }
 
 #[test]
-fn aiconfigurator_aiperf_rows_reuse_its_hundred_prompts() {
+fn aiconfigurator_aiperf_vllm_rows_reuse_its_hundred_prompts() {
     // AIConfigurator's AIPerf harness (lengths on the 1000 x 100 grid): 50 requests per
-    // client, prompts from AIPerf's 100-entry dataset in shuffled passes, which vLLM and
-    // SGLang serve from their prefix caches; TensorRT-LLM as AIConfigurator deploys it
-    // reuses no blocks, so its prompts stay fresh. The genai-perf runner's rows (powers of
-    // two) keep 10 requests per client and fresh prompts.
+    // client, prompts from AIPerf's 100-entry dataset in shuffled passes, which vLLM
+    // serves from its prefix cache; TensorRT-LLM as AIConfigurator deploys it reuses no
+    // blocks and SGLang's runs show no reuse, so their prompts stay fresh. The genai-perf
+    // runner's rows (powers of two) keep 10 requests per client and fresh prompts.
     let row = |backend: &str, isl: u32, osl: u32| {
         let text = format!(
             "{HEADER}\nr1,source_file=h200_sxm/{backend}/0.12.0/x.csv; silicon_concurrency=112,{backend},0.12.0,nvidia/Llama-3.1-8B-Instruct-FP8,h200_sxm,fp8,agg,{isl},{osl},fp8,fp8,112,1,1,,1,1,71.9,11.3\n"
@@ -309,13 +309,12 @@ fn aiconfigurator_aiperf_rows_reuse_its_hundred_prompts() {
     // AIConfigurator's vLLM rule: a token budget of batch + isl + 1500.
     assert!(toml.contains("engine.max-batched-tokens = 2612"), "{toml}");
     assert_eq!(v.load.input_tokens, Some(1000));
+    // SGLang's runs show no reuse: 50 requests per client, fresh prompts.
     let s = row("sglang", 8000, 2000);
-    assert!(
-        s.scenario_toml
-            .as_deref()
-            .unwrap()
-            .contains("tokens = 7999\n")
-    );
+    let toml = s.scenario_toml.as_deref().unwrap();
+    assert!(toml.contains("requests = 5600\n"), "{toml}");
+    assert!(!toml.contains("[workload.prefix]"), "{toml}");
+    assert!(toml.contains("tokens = 8000\n"), "{toml}");
     let t = row("trtllm", 1000, 100);
     let toml = t.scenario_toml.as_deref().unwrap();
     assert!(toml.contains("requests = 5600\n"), "{toml}");
