@@ -278,6 +278,36 @@ fn a_batch_below_the_concurrency_is_not_a_cap() {
 }
 
 #[test]
+fn aiconfigurator_sglang_harness_rows_mix_decodes_into_prefill_steps() {
+    // AIConfigurator's SGLang benchmark rule: `enable_mixed_chunk` (decode-first here),
+    // within SGLang's chunk size by GPU memory.
+    let row = |gpu: &str, isl: u32, osl: u32| {
+        let text = format!(
+            "{HEADER}\nr1,source_file={gpu}/sglang/0.5.6.post2/x.csv; silicon_concurrency=80,sglang,0.5.6.post2,meta-llama/Llama-3.1-8B-Instruct,{gpu},fp8,agg,{isl},{osl},fp8_block,fp8_block,80,1,1,,1,1,1277.31,33.49\n"
+        );
+        let run = super::read(std::path::Path::new("x.csv"), &text)
+            .unwrap()
+            .remove(0);
+        run.scenario_toml.unwrap()
+    };
+    let toml = row("h200_sxm", 1000, 2000);
+    assert!(
+        toml.contains("engine.priority = \"decode-first\"\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("engine.max-batched-tokens = 8192\n"),
+        "{toml}"
+    );
+    // The genai-perf runner's rows (powers of two) keep SGLang's defaults.
+    let toml = row("h200_sxm", 1024, 128);
+    assert!(!toml.contains("engine.priority"), "{toml}");
+    assert!(!toml.contains("max-batched-tokens"), "{toml}");
+    assert_eq!(super::sglang_chunk_tokens("h100"), 8192);
+    assert_eq!(super::sglang_chunk_tokens("b200"), 16384);
+}
+
+#[test]
 fn aiconfigurator_aiperf_vllm_rows_reuse_its_hundred_prompts() {
     // AIConfigurator's AIPerf harness (lengths on the 1000 x 100 grid): 50 requests per
     // client, prompts from AIPerf's 100-entry dataset in shuffled passes, which vLLM
