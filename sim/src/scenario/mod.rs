@@ -70,6 +70,7 @@ pub use load::{
 };
 pub use parse::{apply_overrides, parse_scenario_text, table_to_file};
 pub use plan::{AVAILABILITY_RANGE, DEFAULT_SPOT_MIXES, MAX_SPOT_MIXES, PlanConfig, PlanFile};
+pub(crate) use role_ctx::sglang_chunk_tokens;
 pub use routing::{
     CacheAwareConfig, CacheAwareFile, GaieConfig, GaieFile, KvAwareConfig, KvAwareFile,
     RoutingConfig, RoutingFile,

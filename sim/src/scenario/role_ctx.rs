@@ -624,7 +624,7 @@ struct EngineDefaults {
 ///   `max_num_seqs` 1024; else 2048 and 256. `--gpu-memory-utilization` 0.9,
 ///   `--block-size` 16, decode-first scheduling with chunked prefill.
 /// - SGLang (`sglang/srt/server_args.py`): `--chunked-prefill-size` by GPU memory
-///   (8192 above ~60 GB, 4096 below, 2048 for small GPUs), `--page-size` 1,
+///   ([`sglang_chunk_tokens`]), `--page-size` 1,
 ///   `--mem-fraction-static` about 0.85-0.88; prefill batches take priority over decode.
 ///   `--max-running-requests` is derived from the KV pool; we use 1024 as the cap and let
 ///   KV capacity bind.
@@ -641,7 +641,7 @@ fn backend_defaults(backend: Backend, gpu: &GpuSpec, _kind: Role) -> EngineDefau
     match backend {
         Backend::Sglang => EngineDefaults {
             max_num_seqs: 1024,
-            max_batched_tokens: if big { 8192 } else { 4096 },
+            max_batched_tokens: sglang_chunk_tokens(gpu),
             chunked_prefill: true,
             priority: Priority::PrefillFirst,
             admission: Admission::Retract,
@@ -672,6 +672,20 @@ fn backend_defaults(backend: Backend, gpu: &GpuSpec, _kind: Role) -> EngineDefau
     }
 }
 
+/// SGLang's default `--chunked-prefill-size` on `gpu`, tiered by its memory as
+/// `ServerArgs._handle_gpu_memory_settings` tiers it (thresholds in MiB there, the same
+/// values in GiB here): 2048 below 35 GiB, 4096 below 60 GiB, 8192 below 160 GiB (H100,
+/// A100, H20, H200), 16384 above (B200). Under DP attention SGLang gives each rank
+/// `chunked_prefill_size / dp_size`, so an instance's budget stays this total.
+pub(crate) fn sglang_chunk_tokens(gpu: &GpuSpec) -> u32 {
+    match gpu.memory_gib {
+        g if g < 35.0 => 2048,
+        g if g < 60.0 => 4096,
+        g if g < 160.0 => 8192,
+        _ => 16384,
+    }
+}
+
 /// Activation reserve estimate: 1 GiB for the CUDA context, CUDA graphs and NCCL
 /// buffers, plus one step's peak activations at the token budget (hidden states,
 /// q/k/v, the FFN intermediate split by TP) in bf16.
@@ -683,4 +697,24 @@ fn default_activation_reserve_gib(arch: &ModelArch, tp: u32, max_batched_tokens:
     };
     let per_token = 4.0 * h + 2.0 * ffn / f64::from(tp);
     1.0 + f64::from(max_batched_tokens) * per_token * 2.0 / (1u64 << 30) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sglang_chunk_tokens;
+    use xpyd_models::GpuSpec;
+
+    #[test]
+    fn sglang_chunk_size_follows_its_memory_tiers() {
+        let chunk = |id: &str| sglang_chunk_tokens(&GpuSpec::builtin(id).unwrap());
+        // L20 (44.5 GiB) 4096; H100, A100, H20, H200 8192; B200 (178 GiB) 16384.
+        assert_eq!(chunk("l20"), 4096);
+        for id in ["h100", "a100", "h20", "h200"] {
+            assert_eq!(chunk(id), 8192, "{id}");
+        }
+        assert_eq!(chunk("b200"), 16384);
+        let mut small = GpuSpec::builtin("l20").unwrap();
+        small.memory_gib = 24.0;
+        assert_eq!(sglang_chunk_tokens(&small), 2048);
+    }
 }

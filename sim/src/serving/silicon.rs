@@ -33,7 +33,7 @@ use super::{Format, Load, MeasuredRun, ServingError, Stat};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use xpyd_models::ModelArch;
+use xpyd_models::{GpuSpec, ModelArch};
 
 mod client;
 mod inferencex_pd;
@@ -212,19 +212,6 @@ struct Knobs {
     /// Decode tokens ride in every prefill step (SGLang `--enable-mixed-chunk`): the role
     /// runs `priority = "decode-first"` instead of SGLang's prefill-first default.
     mixed_chunk: bool,
-}
-
-/// SGLang's default `--chunked-prefill-size` on a catalog GPU, by its memory as
-/// `ServerArgs._handle_gpu_memory_settings` tiers it (MiB thresholds): 2048 below 35 GiB,
-/// 4096 below 60 GiB, 8192 below 160 GiB (H100, H20, H200), 16384 above (B200).
-fn sglang_chunk_tokens(gpu: &str) -> u32 {
-    let gib = xpyd_models::gpu::GpuSpec::builtin(gpu).map_or(80.0, |g| g.memory_gib);
-    match gib {
-        g if g < 35.0 => 2048,
-        g if g < 60.0 => 4096,
-        g if g < 160.0 => 8192,
-        _ => 16384,
-    }
 }
 
 /// Write one role's scenario table.
@@ -614,18 +601,17 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         // AIConfigurator's SGLang benchmark rule (`rule_plugin/benchmark/sglang.rule`, the
         // AIPerf harness's generator) deploys aggregated workers with `enable_mixed_chunk`:
         // every prefill step carries the running decodes, within the chunk size
-        // (`--chunked-prefill-size`, [`sglang_chunk_tokens`]) less the running decodes, as
+        // (`--chunked-prefill-size`, [`crate::scenario::sglang_chunk_tokens`]) less the running
+        // decodes, as
         // SGLang's `PrefillAdder` counts them. Prefill-first without mixing stalls every
         // decode behind each wave of prompts, which keeps the closed loop's clients in
-        // lockstep (one 8000 x 2000 Llama-3.1-8B row at 80 clients, with the shipped
-        // profile: TTFT 7.8 s predicted against 1.3 s measured; 1.2 s mixed). The rule's
+        // lockstep (one 8000 x 2000 Llama-3.1-8B row at 80 clients, with the refitted
+        // profile: TTFT 7.6 s predicted against 1.3 s measured; 1.0 s mixed). The rule's
         // `max_prefill_tokens = isl + 1500` does not bind in these runs: at 448 clients a
         // 1000 x 100 row completes 104 prompts/s in 29 steps/s (TPOT 34.1 ms), 3.6 prompts
-        // a step where 2,500 - 448 tokens would admit 2 (replayed with it: TTFT 2.43 s
-        // against 0.92 s measured; 0.79 s within the chunk).
-        let sglang_mixed = backend == "sglang"
-            && client::aiperf_harness(campaign, isl, osl)
-            && mode == "aggregated";
+        // a step where 2,500 - 448 tokens would admit 2 (replayed with it: TTFT 2.38 s
+        // against 0.92 s measured; 0.46 s within the chunk).
+        let sglang_mixed = backend == "sglang" && client::aiperf_harness(campaign, isl, osl);
         let budget = match (aic_trtllm || aic_vllm, batch.or(clients)) {
             // At most the token limit: a longer budget than any prompt gains nothing.
             (true, Some(b)) => Some(
@@ -633,7 +619,10 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
                     .saturating_add(1500)
                     .min(crate::limits::MAX_TOKENS),
             ),
-            _ if sglang_mixed => Some(sglang_chunk_tokens(gpu)),
+            // Only catalog GPUs reach a replay (others are skipped with the reason).
+            _ if sglang_mixed => GpuSpec::builtin(gpu)
+                .ok()
+                .map(|g| crate::scenario::sglang_chunk_tokens(&g)),
             _ => recipe.and_then(|r| r.max_batched_tokens),
         };
         role(

@@ -50,7 +50,8 @@ pub(super) fn aiperf_harness(campaign: Campaign, isl: u32, osl: u32) -> bool {
 /// rows with the shipped engine layer (`xpyd validate --serving`, 2026-12-06): a 2 x
 /// clients warm-up moved the predicted TTFT of every vLLM and TensorRT-LLM group 34-62%
 /// below the measured one (vLLM H100 InferenceX rows: median signed error +2% without,
-/// -49% with; SGLang's fixed-length rows, in lockstep, did not move).
+/// -49% with; SGLang's fixed-length rows, in lockstep under the prefill-first replay of
+/// then, did not move).
 const WARMUP_PER_CLIENT: u64 = 0;
 
 /// Who measured a row, read from `silicon_data_source`: the benchmark client and the

@@ -279,32 +279,34 @@ fn a_batch_below_the_concurrency_is_not_a_cap() {
 
 #[test]
 fn aiconfigurator_sglang_harness_rows_mix_decodes_into_prefill_steps() {
-    // AIConfigurator's SGLang benchmark rule: `enable_mixed_chunk` (decode-first here),
-    // within SGLang's chunk size by GPU memory.
-    let row = |gpu: &str, isl: u32, osl: u32| {
+    // AIConfigurator's SGLang benchmark rule: `enable_mixed_chunk` for aggregated workers
+    // (decode-first here), within SGLang's chunk size on the GPU (8192 on an H200).
+    let toml = |backend: &str, isl: u32, osl: u32| {
         let text = format!(
-            "{HEADER}\nr1,source_file={gpu}/sglang/0.5.6.post2/x.csv; silicon_concurrency=80,sglang,0.5.6.post2,meta-llama/Llama-3.1-8B-Instruct,{gpu},fp8,agg,{isl},{osl},fp8_block,fp8_block,80,1,1,,1,1,1277.31,33.49\n"
+            "{HEADER}\nr1,source_file=h200_sxm/{backend}/0.5.6.post2/x.csv; silicon_concurrency=80,{backend},0.5.6.post2,meta-llama/Llama-3.1-8B-Instruct,h200_sxm,fp8,agg,{isl},{osl},fp8_block,fp8_block,80,1,1,,1,1,1277.31,33.49\n"
         );
         let run = super::read(std::path::Path::new("x.csv"), &text)
             .unwrap()
             .remove(0);
+        assert!(run.skip.is_none(), "{:?}", run.skip);
         run.scenario_toml.unwrap()
     };
-    let toml = row("h200_sxm", 1000, 2000);
-    assert!(
-        toml.contains("engine.priority = \"decode-first\"\n"),
-        "{toml}"
-    );
-    assert!(
-        toml.contains("engine.max-batched-tokens = 8192\n"),
-        "{toml}"
-    );
+    let t = toml("sglang", 1000, 2000);
+    assert!(t.contains("engine.priority = \"decode-first\"\n"), "{t}");
+    assert!(t.contains("engine.max-batched-tokens = 8192\n"), "{t}");
     // The genai-perf runner's rows (powers of two) keep SGLang's defaults.
-    let toml = row("h200_sxm", 1024, 128);
-    assert!(!toml.contains("engine.priority"), "{toml}");
-    assert!(!toml.contains("max-batched-tokens"), "{toml}");
-    assert_eq!(super::sglang_chunk_tokens("h100"), 8192);
-    assert_eq!(super::sglang_chunk_tokens("b200"), 16384);
+    let t = toml("sglang", 1024, 128);
+    assert!(!t.contains("engine.priority"), "{t}");
+    assert!(!t.contains("max-batched-tokens"), "{t}");
+    // Other engines' AIPerf rows are not mixed by this rule.
+    let t = toml("vllm", 1000, 2000);
+    assert!(!t.contains("engine.priority"), "{t}");
+    // A disaggregated SGLang row of the same grid: its roles keep SGLang's defaults.
+    let pd = read_pd(
+        "r2,source_file=h200_sxm/sglang/0.5.6.post2/x.csv; silicon_concurrency=64,sglang,0.5.6.post2,meta-llama/Llama-3.1-8B-Instruct,h200_sxm,fp8,disagg,1000,2000,fp8_block,fp8_block,,,,,,,1,1,1,1,1,1,1,64,1,1,1,1,1,1,500.0,30.0",
+    );
+    let t = pd.scenario_toml.unwrap();
+    assert!(!t.contains("engine.priority"), "{t}");
 }
 
 #[test]
