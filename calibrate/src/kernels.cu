@@ -253,6 +253,51 @@ template <bool H> __device__ __forceinline__ u32 pack_p(float lo, float hi) {
   if constexpr (H) return pack_h2(lo, hi); else return pack_bf2(lo, hi);
 }
 
+// Online softmax over one tile of J n8 score accumulators `s` (already scaled, masked
+// entries NEG_INF; a lane holds rows g and g+8): advances the rows' running max `m_run`
+// and sum `l_run`, rescales the 16 O accumulators `o`, and packs P (f16 when H, else
+// bf16) into the A fragments `pf` of the PV MMAs, two n8 tiles to a fragment.
+template <bool H, int J>
+__device__ __forceinline__ void online_softmax(float (&s)[J][4], float (&m_run)[2], float (&l_run)[2],
+                                               float (&o)[16][4], u32 (&pf)[J / 2][4]) {
+  float mx[2] = {NEG_INF, NEG_INF};
+  #pragma unroll
+  for (int j = 0; j < J; ++j) {
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+  }
+  float alpha[2];
+  #pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
+    mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
+    float m_new = fmaxf(m_run[rr], mx[rr]);
+    float m_use = (m_new == NEG_INF) ? 0.f : m_new;
+    alpha[rr] = exp2f(m_run[rr] - m_use);
+    m_run[rr] = m_new;
+    mx[rr] = m_use;
+  }
+  float rs[2] = {0.f, 0.f};
+  #pragma unroll
+  for (int j = 0; j < J; ++j) {
+    float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
+    float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
+    rs[0] += p0 + p1; rs[1] += p2 + p3;
+    pf[j >> 1][(j & 1) * 2 + 0] = pack_p<H>(p0, p1);
+    pf[j >> 1][(j & 1) * 2 + 1] = pack_p<H>(p2, p3);
+  }
+  #pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
+    rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
+    l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
+  }
+  #pragma unroll
+  for (int d = 0; d < 16; ++d) {
+    o[d][0] *= alpha[0]; o[d][1] *= alpha[0]; o[d][2] *= alpha[1]; o[d][3] *= alpha[1];
+  }
+}
+
 // Load a 64 x 128 tile (rows row0.. of a [len, nh, 128] sequence, head h) into swizzled smem.
 __device__ __forceinline__ void load_tile(u32 sbase, const bf16* seq, int row0, int len, int nh, int h) {
   #pragma unroll
@@ -332,7 +377,6 @@ flash_prefill_hd128(const bf16* __restrict__ Q, const bf16* __restrict__ K,
     }
     // Mask, scale, online softmax. Thread holds rows (g, g+8), cols 2*t4 + {0,1} of each n-tile.
     const bool need_mask = (n0 + FA_BN > q0 + warp * 16 + offset + 1) || (n0 + FA_BN > kv_len);
-    float mx[2] = {NEG_INF, NEG_INF};
     #pragma unroll
     for (int j = 0; j < 8; ++j) {
       #pragma unroll
@@ -342,40 +386,10 @@ flash_prefill_hd128(const bf16* __restrict__ Q, const bf16* __restrict__ K,
         float v = s[j][e] * scale_log2;
         if (need_mask && (col > row + offset || col >= kv_len)) v = NEG_INF;
         s[j][e] = v;
-        mx[e >> 1] = fmaxf(mx[e >> 1], v);
       }
     }
-    float alpha[2];
-    #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
-      float m_new = fmaxf(m_run[rr], mx[rr]);
-      float m_use = (m_new == NEG_INF) ? 0.f : m_new;
-      alpha[rr] = exp2f(m_run[rr] - m_use);
-      m_run[rr] = m_new;
-      mx[rr] = m_use;
-    }
-    float rs[2] = {0.f, 0.f};
     u32 pf[4][4];
-    #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
-      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
-      rs[0] += p0 + p1; rs[1] += p2 + p3;
-      pf[j >> 1][(j & 1) * 2 + 0] = pack_bf2(p0, p1);
-      pf[j >> 1][(j & 1) * 2 + 1] = pack_bf2(p2, p3);
-    }
-    #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
-      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
-      l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
-    }
-    #pragma unroll
-    for (int d = 0; d < 16; ++d) {
-      o[d][0] *= alpha[0]; o[d][1] *= alpha[0]; o[d][2] *= alpha[1]; o[d][3] *= alpha[1];
-    }
+    online_softmax<false, 8>(s, m_run, l_run, o, pf);
 
     cp_wait<0>();
     __syncthreads();
@@ -597,7 +611,6 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
         mma16816(s[j], qf[sp2 + 1][0], qf[sp2 + 1][1], qf[sp2 + 1][2], qf[sp2 + 1][3], b2, b3);
       }
     }
-    float mx[2] = {NEG_INF, NEG_INF};
     #pragma unroll
     for (int j = 0; j < 2; ++j) {
       #pragma unroll
@@ -605,46 +618,16 @@ paged_decode_mma(const bf16* __restrict__ q, const bf16* __restrict__ kc, const 
         int col = t0 + j * 8 + t4 * 2 + (e & 1);
         float v = col < end ? s[j][e] * scale_log2 : NEG_INF;
         s[j][e] = v;
-        mx[e >> 1] = fmaxf(mx[e >> 1], v);
       }
     }
-    float alpha[2];
-    #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
-      float m_new = fmaxf(m_run[rr], mx[rr]);
-      float m_use = (m_new == NEG_INF) ? 0.f : m_new;
-      alpha[rr] = exp2f(m_run[rr] - m_use);
-      m_run[rr] = m_new;
-      mx[rr] = m_use;
-    }
-    float rs[2] = {0.f, 0.f};
-    u32 pf[4];
-    #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
-      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
-      rs[0] += p0 + p1; rs[1] += p2 + p3;
-      pf[j * 2 + 0] = pack_bf2(p0, p1);
-      pf[j * 2 + 1] = pack_bf2(p2, p3);
-    }
-    #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
-      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
-      l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
-    }
-    #pragma unroll
-    for (int d = 0; d < 16; ++d) {
-      o[d][0] *= alpha[0]; o[d][1] *= alpha[0]; o[d][2] *= alpha[1]; o[d][3] *= alpha[1];
-    }
+    u32 pf[1][4];
+    online_softmax<false, 2>(s, m_run, l_run, o, pf);
     #pragma unroll
     for (int d = 0; d < 16; d += 2) {
       u32 b0, b1, b2, b3;
       ldsm_x4_t(sV + swz((lane & 7) + ((lane >> 3) & 1) * 8, d + (lane >> 4)), b0, b1, b2, b3);
-      mma16816(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
-      mma16816(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
+      mma16816(o[d], pf[0][0], pf[0][1], pf[0][2], pf[0][3], b0, b1);
+      mma16816(o[d + 1], pf[0][0], pf[0][1], pf[0][2], pf[0][3], b2, b3);
     }
     __syncwarp();
   }
@@ -783,7 +766,6 @@ paged_decode_mma_fp8(const bf16* __restrict__ q, const unsigned char* __restrict
         mma16816_h(s[j], qf[ks][0], qf[ks][1], qf[ks][2], qf[ks][3], b0, b1);
       }
     }
-    float mx[2] = {NEG_INF, NEG_INF};
     #pragma unroll
     for (int j = 0; j < 2; ++j) {
       #pragma unroll
@@ -791,40 +773,10 @@ paged_decode_mma_fp8(const bf16* __restrict__ q, const unsigned char* __restrict
         int col = t0 + j * 8 + t4 * 2 + (e & 1);
         float v = col < end ? s[j][e] * scale_log2 : NEG_INF;
         s[j][e] = v;
-        mx[e >> 1] = fmaxf(mx[e >> 1], v);
       }
     }
-    float alpha[2];
-    #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
-      float m_new = fmaxf(m_run[rr], mx[rr]);
-      float m_use = (m_new == NEG_INF) ? 0.f : m_new;
-      alpha[rr] = exp2f(m_run[rr] - m_use);
-      m_run[rr] = m_new;
-      mx[rr] = m_use;
-    }
-    float rs[2] = {0.f, 0.f};
-    u32 pf[4];
-    #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
-      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
-      rs[0] += p0 + p1; rs[1] += p2 + p3;
-      pf[j * 2 + 0] = pack_h2(p0, p1);
-      pf[j * 2 + 1] = pack_h2(p2, p3);
-    }
-    #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
-      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
-      l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
-    }
-    #pragma unroll
-    for (int e = 0; e < 16; ++e) {
-      o[e][0] *= alpha[0]; o[e][1] *= alpha[0]; o[e][2] *= alpha[1]; o[e][3] *= alpha[1];
-    }
+    u32 pf[1][4];
+    online_softmax<true, 2>(s, m_run, l_run, o, pf);
     // V: tokens 2t4, 2t4+1 (B rows k 2t4..) and 2t4+8, 2t4+9 (k 2t4+8..), bytes 16g.. .
     {
       uint4 va = *reinterpret_cast<const uint4*>(vb + at(2 * t4, g));
@@ -847,7 +799,7 @@ paged_decode_mma_fp8(const bf16* __restrict__ q, const unsigned char* __restrict
         e4m3x4_to_h2x2(hi23, b1[2], b1[3]);
         #pragma unroll
         for (int k = 0; k < 4; ++k)
-          mma16816_h(o[4 * w + k], pf[0], pf[1], pf[2], pf[3], b0[k], b1[k]);
+          mma16816_h(o[4 * w + k], pf[0][0], pf[0][1], pf[0][2], pf[0][3], b0[k], b1[k]);
       }
     }
     __syncwarp();  // every lane is done with this buffer: it takes the tile STAGES8 on
@@ -1069,7 +1021,6 @@ __device__ __forceinline__ void mla_decode_body(
       for (int e = 0; e < 4; ++e) sS[ht][c][g + (e >> 1) * 8][j * 8 + t4 * 2 + (e & 1)] = s[j][e];
     }
     __syncthreads();
-    float mx[2] = {NEG_INF, NEG_INF};
     #pragma unroll
     for (int j = 0; j < 2; ++j) {
       #pragma unroll
@@ -1078,46 +1029,16 @@ __device__ __forceinline__ void mla_decode_body(
         float v = ((sS[ht][0][row][colt] + sS[ht][1][row][colt]) + sS[ht][2][row][colt]) + sS[ht][3][row][colt];
         v = t0 + colt < end ? v * scale_log2 : NEG_INF;
         s[j][e] = v;
-        mx[e >> 1] = fmaxf(mx[e >> 1], v);
       }
     }
-    float alpha[2];
-    #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 1));
-      mx[rr] = fmaxf(mx[rr], __shfl_xor_sync(0xffffffff, mx[rr], 2));
-      float m_new = fmaxf(m_run[rr], mx[rr]);
-      float m_use = (m_new == NEG_INF) ? 0.f : m_new;
-      alpha[rr] = exp2f(m_run[rr] - m_use);
-      m_run[rr] = m_new;
-      mx[rr] = m_use;
-    }
-    float rs[2] = {0.f, 0.f};
-    u32 pf[4];
-    #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      float p0 = exp2f(s[j][0] - mx[0]), p1 = exp2f(s[j][1] - mx[0]);
-      float p2 = exp2f(s[j][2] - mx[1]), p3 = exp2f(s[j][3] - mx[1]);
-      rs[0] += p0 + p1; rs[1] += p2 + p3;
-      pf[j * 2 + 0] = pack_p<FP8>(p0, p1);
-      pf[j * 2 + 1] = pack_p<FP8>(p2, p3);
-    }
-    #pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 1);
-      rs[rr] += __shfl_xor_sync(0xffffffff, rs[rr], 2);
-      l_run[rr] = l_run[rr] * alpha[rr] + rs[rr];
-    }
-    #pragma unroll
-    for (int d = 0; d < 16; ++d) {
-      o[d][0] *= alpha[0]; o[d][1] *= alpha[0]; o[d][2] *= alpha[1]; o[d][3] *= alpha[1];
-    }
+    u32 pf[1][4];
+    online_softmax<FP8, 2>(s, m_run, l_run, o, pf);
     #pragma unroll
     for (int d = 0; d < 16; d += 2) {
       u32 b0, b1, b2, b3;
       ldsm_x4_t(sb + mla_at((lane & 7) + ((lane >> 3) & 1) * 8, c * 16 + d + (lane >> 4)), b0, b1, b2, b3);
-      mma_k<FP8>(o[d], pf[0], pf[1], pf[2], pf[3], b0, b1);
-      mma_k<FP8>(o[d + 1], pf[0], pf[1], pf[2], pf[3], b2, b3);
+      mma_k<FP8>(o[d], pf[0][0], pf[0][1], pf[0][2], pf[0][3], b0, b1);
+      mma_k<FP8>(o[d + 1], pf[0][0], pf[0][1], pf[0][2], pf[0][3], b2, b3);
     }
     __syncthreads();  // buffer i & 1 and sS are free again
     if constexpr (!FP8) stage(i + 2);
