@@ -616,6 +616,7 @@ mod tests {
             tpot_p90_ms: None,
             tpot_p99_ms: None,
             throughput_rps: None,
+            in_flight_implied: None,
             notes: vec![],
             skipped: None,
         };

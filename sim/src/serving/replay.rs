@@ -127,6 +127,11 @@ pub struct Row {
     /// Completed requests/s, where the file has it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput_rps: Option<Compare>,
+    /// Requests in the engine at once that the measured means imply for a closed-loop
+    /// run, the server's TTFT taken as predicted ([`implied_in_flight`]); below the
+    /// clients when the measured TTFT holds a wait the replay does not model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight_implied: Option<f64>,
     /// How the run was mapped onto the simulator.
     pub notes: Vec<String>,
     /// Why the run was not simulated (`None`: it was).
@@ -292,6 +297,35 @@ fn scenario_of(
         .map_err(|e| format!("scenario with the file's load is invalid: {e}"))
 }
 
+/// Share of a closed loop's clients below which [`replay_one`] notes the shortfall.
+const IN_FLIGHT_NOTE_BELOW: f64 = 0.9;
+
+/// Requests in the engine at once implied by a closed-loop run's measured means, by
+/// Little's law: each client's cycle is its TTFT plus `(osl - 1) x TPOT`, of which the
+/// server holds the request for the predicted TTFT plus the same decode time, so `clients
+/// x (predicted TTFT + decode) / (measured TTFT + decode)`. At most the clients (a
+/// measured TTFT below the predicted one says nothing about a wait); `None` without a
+/// positive measurement, a prediction, or at least 2 output tokens.
+pub fn implied_in_flight(
+    clients: u32,
+    output_tokens: u32,
+    measured_ttft_ms: f64,
+    measured_tpot_ms: f64,
+    predicted_ttft_ms: f64,
+) -> Option<f64> {
+    let valid = |x: f64| x.is_finite() && x > 0.0;
+    if output_tokens < 2
+        || !valid(measured_ttft_ms)
+        || !valid(measured_tpot_ms)
+        || !valid(predicted_ttft_ms)
+    {
+        return None;
+    }
+    let decode = f64::from(output_tokens - 1) * measured_tpot_ms;
+    let c = f64::from(clients);
+    Some((c * (predicted_ttft_ms + decode) / (measured_ttft_ms + decode)).min(c))
+}
+
 fn opt_compare(measured: Option<f64>, predicted: f64, skipped: bool) -> Option<Compare> {
     measured.map(|m| Compare::new(m, (!skipped).then_some(predicted)))
 }
@@ -351,6 +385,23 @@ fn replay_one(
         tpot_ms.predicted = None;
         tpot_ms.error = None;
     }
+    let in_flight_implied = match (run.load.clients, run.load.output_tokens, is_skipped) {
+        (Some(c), Some(osl), false) => implied_in_flight(
+            c,
+            osl,
+            ttft_ms.measured,
+            tpot_ms.measured,
+            ttft_ms.predicted.unwrap_or(f64::NAN),
+        ),
+        _ => None,
+    };
+    if let (Some(n), Some(c)) = (in_flight_implied, run.load.clients)
+        && n < IN_FLIGHT_NOTE_BELOW * f64::from(c)
+    {
+        notes.push(format!(
+            "by Little's law the measured TTFT leaves about {n:.0} of {c} requests in the engine at once (the server's TTFT as predicted): a wait outside the replayed engine (client, front-end or admission limit) or a slower prefill than predicted"
+        ));
+    }
     let row = Row {
         id: run.id.clone(),
         file: run.file.display().to_string(),
@@ -371,6 +422,7 @@ fn replay_one(
             pick(|m| m.throughput.requests_per_s),
             is_skipped,
         ),
+        in_flight_implied,
         notes,
         skipped,
     };
@@ -429,6 +481,26 @@ pub fn replay(runs: &[MeasuredRun], opts: &ReplayOptions) -> Result<Report, Scen
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_flight_follows_littles_law() {
+        // SGLang 0.5.6.post2 Llama-3.1-8B, 1000 x 2000 at 512 clients on 8 H200s: 7,978 ms
+        // measured TTFT, 29.38 ms TPOT, 363 ms predicted -> 453.5 requests in the engine.
+        let n = super::implied_in_flight(512, 2000, 7978.0, 29.38, 363.0).unwrap();
+        assert!((n - 453.5).abs() < 0.5, "{n}");
+        // A measured TTFT below the prediction caps at the clients.
+        assert_eq!(
+            super::implied_in_flight(64, 100, 100.0, 10.0, 300.0),
+            Some(64.0)
+        );
+        // One output token, or a missing measurement or prediction: nothing to say.
+        assert_eq!(super::implied_in_flight(64, 1, 500.0, 10.0, 300.0), None);
+        assert_eq!(super::implied_in_flight(64, 100, 0.0, 10.0, 300.0), None);
+        assert_eq!(
+            super::implied_in_flight(64, 100, 500.0, 10.0, f64::NAN),
+            None
+        );
+    }
 
     #[test]
     fn quantile_interpolates() {

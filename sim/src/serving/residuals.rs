@@ -305,6 +305,7 @@ pub(crate) mod tests {
                 tpot_p90_ms: None,
                 tpot_p99_ms: None,
                 throughput_rps: None,
+                in_flight_implied: None,
                 notes: vec![],
                 skipped: None,
             });
