@@ -601,16 +601,15 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
         // AIConfigurator's SGLang benchmark rule (`rule_plugin/benchmark/sglang.rule`, the
         // AIPerf harness's generator) deploys aggregated workers with `enable_mixed_chunk`:
         // every prefill step carries the running decodes, within the chunk size
-        // (`--chunked-prefill-size`, [`crate::scenario::sglang_chunk_tokens`]) less the running
-        // decodes, as
-        // SGLang's `PrefillAdder` counts them. Prefill-first without mixing stalls every
-        // decode behind each wave of prompts, which keeps the closed loop's clients in
-        // lockstep (one 8000 x 2000 Llama-3.1-8B row at 80 clients, with the refitted
-        // profile: TTFT 7.6 s predicted against 1.3 s measured; 1.0 s mixed). The rule's
-        // `max_prefill_tokens = isl + 1500` does not bind in these runs: at 448 clients a
-        // 1000 x 100 row completes 104 prompts/s in 29 steps/s (TPOT 34.1 ms), 3.6 prompts
-        // a step where 2,500 - 448 tokens would admit 2 (replayed with it: TTFT 2.38 s
-        // against 0.92 s measured; 0.46 s within the chunk).
+        // (`--chunked-prefill-size`, [`crate::scenario::sglang_chunk_tokens`]) less the
+        // running decodes, as SGLang's `PrefillAdder` counts them. Prefill-first without
+        // mixing stalls every decode behind each wave of prompts, which keeps the closed
+        // loop's clients in lockstep (one 8000 x 2000 Llama-3.1-8B row at 80 clients, with
+        // the refitted profile: TTFT 7.6 s predicted against 1.3 s measured; 1.0 s mixed).
+        // The rule's `max_prefill_tokens = isl + 1500` does not bind in these runs: at 448
+        // clients a 1000 x 100 row completes 104 prompts/s in 29 steps/s (TPOT 34.1 ms),
+        // 3.6 prompts a step where 2,500 - 448 tokens would admit 2 (replayed with it: TTFT
+        // 2.38 s against 0.92 s measured; 0.46 s within the chunk).
         let sglang_mixed = backend == "sglang" && client::aiperf_harness(campaign, isl, osl);
         let budget = match (aic_trtllm || aic_vllm, batch.or(clients)) {
             // At most the token limit: a longer budget than any prompt gains nothing.
@@ -619,7 +618,7 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
                     .saturating_add(1500)
                     .min(crate::limits::MAX_TOKENS),
             ),
-            // Only catalog GPUs reach a replay (others are skipped with the reason).
+            // A system outside the catalog has no GPU here; its row is skipped (above).
             _ if sglang_mixed => GpuSpec::builtin(gpu)
                 .ok()
                 .map(|g| crate::scenario::sglang_chunk_tokens(&g)),
