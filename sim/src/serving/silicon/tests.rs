@@ -59,11 +59,31 @@ fn inferencex_llama_70b_fp8_rows_take_their_recipe() {
         assert!(toml.contains(want), "{want} in {toml}");
     }
     assert!(v.notes.iter().any(|n| n.contains("70b_fp8_<gpu>_slurm.sh")));
-    // TensorRT-LLM: FP8 KV cache; its budget stays the engine layer's.
+    // TensorRT-LLM, 1k/1k below TP 8: FP8 KV cache, prompts held for batching (20
+    // steps, 90% of a budget of 8192), unchunked.
     let t = read(row("trtllm", "fp8"));
     let toml = t.scenario_toml.as_deref().unwrap();
+    for want in [
+        "kv-cache = \"fp8\"",
+        "engine.max-batched-tokens = 8192\n",
+        "engine.batch-wait-timeout-iters = 20\nengine.batch-wait-max-tokens-ratio = 0.9\n",
+    ] {
+        assert!(toml.contains(want), "{want} in {toml}");
+    }
+    assert!(!toml.contains("chunked-prefill"), "{toml}");
+    // At TP 8 the script holds nothing; at 1k/8k the budget stays the engine layer's.
+    let tp8 = read(row("trtllm", "fp8").replace(",16,4,1,1,1,1,", ",16,8,1,1,1,1,"));
+    let toml = tp8.scenario_toml.as_deref().unwrap();
+    assert!(
+        toml.contains("engine.max-batched-tokens = 8192\n"),
+        "{toml}"
+    );
+    assert!(!toml.contains("batch-wait"), "{toml}");
+    let long = read(row("trtllm", "fp8").replace(",agg,1024,1024,", ",agg,1024,8192,"));
+    let toml = long.scenario_toml.as_deref().unwrap();
     assert!(toml.contains("kv-cache = \"fp8\""), "{toml}");
     assert!(!toml.contains("max-batched-tokens"), "{toml}");
+    assert!(!toml.contains("batch-wait"), "{toml}");
     // BF16 weights, or another campaign: no recipe, a BF16 KV cache.
     let b = read(row("vllm", "bfloat16"));
     assert!(
