@@ -33,6 +33,13 @@ fn campaigns_are_read_from_the_data_source() {
     assert_eq!(Campaign::Aic.length(7), "kind = \"fixed\"\ntokens = 7");
 }
 
+/// Asserts that `toml` contains every one of `wants`.
+fn assert_has(toml: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(toml.contains(want), "{want} in {toml}");
+    }
+}
+
 const HEADER: &str = "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,moe_ep_size,silicon_ttft_ms,silicon_tpot_ms";
 
 #[test]
@@ -50,26 +57,28 @@ fn inferencex_llama_70b_fp8_rows_take_their_recipe() {
     // vLLM: FP8 KV cache, asynchronous scheduling, 8192 tokens per step.
     let v = read(row("vllm", "fp8"));
     let toml = v.scenario_toml.as_deref().unwrap();
-    for want in [
-        "kv-cache = \"fp8\"",
-        "engine.async-scheduling = true",
-        "engine.max-batched-tokens = 8192",
-        "engine.max-num-seqs = 16",
-    ] {
-        assert!(toml.contains(want), "{want} in {toml}");
-    }
+    assert_has(
+        toml,
+        &[
+            "kv-cache = \"fp8\"",
+            "engine.async-scheduling = true",
+            "engine.max-batched-tokens = 8192",
+            "engine.max-num-seqs = 16",
+        ],
+    );
     assert!(v.notes.iter().any(|n| n.contains("70b_fp8_<gpu>_slurm.sh")));
     // TensorRT-LLM, 1k/1k below TP 8: FP8 KV cache, prompts held for batching (20
     // steps, 90% of a budget of 8192), unchunked.
     let t = read(row("trtllm", "fp8"));
     let toml = t.scenario_toml.as_deref().unwrap();
-    for want in [
-        "kv-cache = \"fp8\"",
-        "engine.max-batched-tokens = 8192\n",
-        "engine.batch-wait-timeout-iters = 20\nengine.batch-wait-max-tokens-ratio = 0.9\n",
-    ] {
-        assert!(toml.contains(want), "{want} in {toml}");
-    }
+    assert_has(
+        toml,
+        &[
+            "kv-cache = \"fp8\"",
+            "engine.max-batched-tokens = 8192\n",
+            "engine.batch-wait-timeout-iters = 20\nengine.batch-wait-max-tokens-ratio = 0.9\n",
+        ],
+    );
     assert!(!toml.contains("chunked-prefill"), "{toml}");
     // At TP 8 the script holds nothing; at 1k/8k the budget stays the engine layer's.
     let tp8 = read(row("trtllm", "fp8").replace(",16,4,1,1,1,1,", ",16,8,1,1,1,1,"));
@@ -209,24 +218,26 @@ fn inferencex_deepseek_h200_rows_take_their_recipe() {
     // TensorRT-LLM: FP8 KV, 0.75 of the free memory, a budget of
     // max(8192, clients + isl + 64 rounded up to 64), no chunking.
     let t = toml(row("trtllm", 64, 8192, 8));
-    for want in [
-        "kv-cache = \"fp8\"",
-        "engine.max-batched-tokens = 8320",
-        "engine.gpu-memory-utilization = 0.75",
-    ] {
-        assert!(t.contains(want), "{want} in {t}");
-    }
+    assert_has(
+        &t,
+        &[
+            "kv-cache = \"fp8\"",
+            "engine.max-batched-tokens = 8320",
+            "engine.gpu-memory-utilization = 0.75",
+        ],
+    );
     assert!(!t.contains("chunked-prefill"), "{t}");
     assert!(toml(row("trtllm", 4, 1024, 1)).contains("engine.max-batched-tokens = 8192"));
     // SGLang TP 8: 32768 tokens per chunk, 0.82 of the memory, the KV cache in bf16.
     let g = toml(row("sglang", 16, 1024, 1));
-    for want in [
-        "kv-cache = \"bf16\"",
-        "engine.max-batched-tokens = 32768",
-        "engine.gpu-memory-utilization = 0.82",
-    ] {
-        assert!(g.contains(want), "{want} in {g}");
-    }
+    assert_has(
+        &g,
+        &[
+            "kv-cache = \"bf16\"",
+            "engine.max-batched-tokens = 32768",
+            "engine.gpu-memory-utilization = 0.82",
+        ],
+    );
     // That script runs no expert parallelism: an EP row keeps the defaults.
     assert!(!toml(row("sglang", 16, 1024, 8)).contains("gpu-memory-utilization"));
 }
@@ -244,20 +255,22 @@ fn inferencex_gpt_oss_rows_take_their_recipe() {
         runs[0].scenario_toml.clone().unwrap()
     };
     let v = toml(row("vllm", "h100_sxm"));
-    for want in [
-        "engine.max-batched-tokens = 8192",
-        "engine.async-scheduling = true",
-        "kv-cache = \"bf16\"",
-    ] {
-        assert!(v.contains(want), "{want} in {v}");
-    }
+    assert_has(
+        &v,
+        &[
+            "engine.max-batched-tokens = 8192",
+            "engine.async-scheduling = true",
+            "kv-cache = \"bf16\"",
+        ],
+    );
     let t = toml(row("trtllm", "h200_sxm"));
-    for want in [
-        "engine.max-batched-tokens = 20000",
-        "engine.gpu-memory-utilization = 0.85",
-    ] {
-        assert!(t.contains(want), "{want} in {t}");
-    }
+    assert_has(
+        &t,
+        &[
+            "engine.max-batched-tokens = 20000",
+            "engine.gpu-memory-utilization = 0.85",
+        ],
+    );
     assert!(!t.contains("chunked-prefill"), "{t}");
     // No published H100 TensorRT-LLM script: the replay's own rule.
     assert!(toml(row("trtllm", "h100_sxm")).contains("engine.chunked-prefill = true"));
@@ -346,13 +359,14 @@ fn aiconfigurator_aiperf_vllm_rows_reuse_its_hundred_prompts() {
     };
     let v = row("vllm", 1000, 100);
     let toml = v.scenario_toml.as_deref().unwrap();
-    for want in [
-        "requests = 5600\n",
-        "[workload.input-tokens]\nkind = \"fixed\"\ntokens = 1\n",
-        "[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 100\ntokens = 999\nblock-tokens = 16\norder = \"shuffle\"",
-    ] {
-        assert!(toml.contains(want), "{want} in {toml}");
-    }
+    assert_has(
+        toml,
+        &[
+            "requests = 5600\n",
+            "[workload.input-tokens]\nkind = \"fixed\"\ntokens = 1\n",
+            "[workload.prefix]\nkind = \"shared-prompt\"\nprompts = 100\ntokens = 999\nblock-tokens = 16\norder = \"shuffle\"",
+        ],
+    );
     assert!(
         v.notes.iter().any(|n| n.contains("100-entry dataset")),
         "{:?}",
@@ -467,13 +481,14 @@ fn inferencex_pd_rows_without_workers_take_the_published_deployment() {
     let run = read_pd(IX_PD_924);
     assert!(run.skip.is_none(), "{:?}", run.skip);
     let toml = run.scenario_toml.as_deref().unwrap();
-    for want in [
-        "[deployment.prefill]\nreplicas = 1\ntp = 16\ndp = 16\nep = 16\n",
-        "[deployment.decode]\nreplicas = 3\ntp = 16\ndp = 16\nep = 16\n",
-        "clients = 924",
-    ] {
-        assert!(toml.contains(want), "{want} in {toml}");
-    }
+    assert_has(
+        toml,
+        &[
+            "[deployment.prefill]\nreplicas = 1\ntp = 16\ndp = 16\nep = 16\n",
+            "[deployment.decode]\nreplicas = 3\ntp = 16\ndp = 16\nep = 16\n",
+            "clients = 924",
+        ],
+    );
     let note = run
         .notes
         .iter()
