@@ -321,8 +321,8 @@ struct RecipeKey<'a> {
 ///   `max_num_tokens` and the floor of the DeepSeek script's budget: with 2248, today's
 ///   1k/1k model length (isl + osl + 200), two prompts fit a release and the held prompts
 ///   queue at 64-128 clients (predicted TTFT 1.2-2.7 s against 0.5-1.3 s measured), while
-///   8192 replays the ten 1k/1k rows within -12%..+10% (+27% at TP 8, which does not
-///   hold); the configs of these runs (2025-10) are not published. Without the hold
+///   8192 replays nine of the ten 1k/1k rows within -12%..+10% (the tenth, TP 8 at 4
+///   clients, +27%); the configs of these runs (2025-10) are not published. Without the hold
 ///   their TTFT was 43-56% low: about 14-22 decode steps short.
 /// - DeepSeek-R1 FP8 on H200, aggregated: `dsr1_fp8_h200_trt.sh` (TensorRT-LLM, with or
 ///   without EP and attention DP): `kv_cache_config.dtype: fp8`,
