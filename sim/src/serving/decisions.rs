@@ -159,7 +159,7 @@ pub fn decisions(
         };
         let (tm, om) = (row.ttft_ms.measured, row.tpot_ms.measured);
         let rate = |ttft: f64, tpot: f64| {
-            let e2e_s = (ttft + f64::from(osl - 1) * tpot) * 1e-3;
+            let e2e_s = super::mean_e2e_ms(ttft, tpot, osl) * 1e-3;
             if e2e_s > 0.0 {
                 f64::from(clients) * f64::from(osl) / e2e_s / f64::from(g)
             } else {

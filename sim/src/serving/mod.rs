@@ -142,6 +142,12 @@ pub struct MeasuredRun {
     pub notes: Vec<String>,
 }
 
+/// A run's mean end-to-end latency from its mean TTFT and TPOT: `ttft + (osl - 1) x tpot`
+/// (the first token, then one TPOT per later token), ms.
+pub(crate) fn mean_e2e_ms(ttft_ms: f64, tpot_ms: f64, output_tokens: u32) -> f64 {
+    ttft_ms + f64::from(output_tokens.saturating_sub(1)) * tpot_ms
+}
+
 /// Read the measured runs in `path`, recognising its format from its content.
 pub fn read(path: &Path) -> Result<Vec<MeasuredRun>, ServingError> {
     let text = xpyd_models::file::read_text(path, xpyd_models::file::MAX_TEXT_FILE_BYTES).map_err(

@@ -321,9 +321,9 @@ pub fn implied_in_flight(
     {
         return None;
     }
-    let decode = f64::from(output_tokens - 1) * measured_tpot_ms;
+    let cycle = |ttft_ms| super::mean_e2e_ms(ttft_ms, measured_tpot_ms, output_tokens);
     let c = f64::from(clients);
-    Some((c * (predicted_ttft_ms + decode) / (measured_ttft_ms + decode)).min(c))
+    Some((c * cycle(predicted_ttft_ms) / cycle(measured_ttft_ms)).min(c))
 }
 
 fn opt_compare(measured: Option<f64>, predicted: f64, skipped: bool) -> Option<Compare> {

@@ -56,10 +56,10 @@ fn samples(runs: &[MeasuredRun], report: &Report) -> BTreeMap<Key, Vec<f64>> {
         let ttft = tp.and_then(|p| ratio(p, tm));
         let tpot = op.and_then(|p| ratio(p, om));
         let e2e = match (tp, op, run.load.output_tokens) {
-            (Some(tp), Some(op), Some(osl)) if osl >= 1 => {
-                let n = f64::from(osl - 1);
-                ratio(tp + n * op, tm + n * om)
-            }
+            (Some(tp), Some(op), Some(osl)) if osl >= 1 => ratio(
+                super::mean_e2e_ms(tp, op, osl),
+                super::mean_e2e_ms(tm, om, osl),
+            ),
             _ => None,
         };
         for (m, e) in [
