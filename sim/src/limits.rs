@@ -53,6 +53,9 @@ pub const MAX_WAIT_ITERS: u32 = 100_000;
 /// streams in more than one chunk.
 pub const MAX_STREAM_INTERVAL: u32 = 1 << 16;
 
+/// Largest `workload.ttft-chunk` (the streamed chunk a client times its first token at).
+pub const MAX_TTFT_CHUNK: u32 = 64;
+
 /// Most closed-loop clients (`workload.arrival.clients`): one pending event each.
 pub const MAX_CLIENTS: u32 = 1_000_000;
 

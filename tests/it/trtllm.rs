@@ -139,18 +139,22 @@ fn engine_holds_and_stream_interval_reach_the_manifests() {
         ]);
         (o, out.join("manifests/rolebasedgroup.yaml"))
     };
-    // Dynamo's TensorRT-LLM decode worker: the batch wait in its engine-args override.
+    // Dynamo's TensorRT-LLM decode worker: the batch wait and the stream interval in its
+    // engine-args override.
     let pd = trtllm("disaggregated").replace(
         "[deployment.decode]\nreplicas = 1\ntp = 1",
-        "[deployment.decode]\nreplicas = 1\ntp = 1\nengine = { batch-wait-timeout-iters = 50, batch-wait-max-tokens-ratio = 0.45 }",
+        "[deployment.decode]\nreplicas = 1\ntp = 1\nengine = { batch-wait-timeout-iters = 50, batch-wait-max-tokens-ratio = 0.45, stream-interval = 10 }",
     );
     let (o, rbg) = manifest("trt-pd", &pd);
     assert!(o.status.success(), "{}", stderr(&o));
     let rbg = std::fs::read_to_string(rbg).unwrap();
     assert!(
-        rbg.contains(r#"\"batch_wait_timeout_iters\":50,\"batch_wait_max_tokens_ratio\":0.45}"#),
+        rbg.contains(
+            r#"\"batch_wait_timeout_iters\":50,\"batch_wait_max_tokens_ratio\":0.45,\"stream_interval\":10}"#
+        ),
         "{rbg}"
     );
+    assert_eq!(rbg.matches("stream_interval").count(), 1, "decode only");
     assert_eq!(
         rbg.matches("batch_wait_timeout_iters").count(),
         1,
@@ -168,6 +172,17 @@ fn engine_holds_and_stream_interval_reach_the_manifests() {
         e.contains("engine.batch-wait-timeout-iters")
             && e.contains("`50`")
             && e.contains("options file"),
+        "{e}"
+    );
+    let agg = trtllm("aggregated").replace(
+        "[deployment.aggregated]\nreplicas = 1\ntp = 1",
+        "[deployment.aggregated]\nreplicas = 1\ntp = 1\nengine = { stream-interval = 10 }",
+    );
+    let (o, _) = manifest("trt-agg-stream", &agg);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("engine.stream-interval") && e.contains("`10`") && e.contains("options file"),
         "{e}"
     );
     // SGLang: --stream-interval on the engine's command line.

@@ -226,7 +226,8 @@ impl DeploymentSpec {
                 mem_fraction: Some(r.engine.gpu_memory_utilization),
                 block_size: Some(r.engine.kv_block_tokens),
                 kv_cache_dtype: kv,
-                stream_interval: (r.engine.stream_interval > 1).then_some(r.engine.stream_interval),
+                stream_interval: (!r.engine.stream.every_token())
+                    .then_some(r.engine.stream.interval()),
                 context_wait: r.engine.context_wait,
             },
             autoscaling: r

@@ -264,7 +264,8 @@ pub struct EngineKnobs {
     pub block_size: Option<u32>,
     /// KV-cache element type.
     pub kv_cache_dtype: Option<KvCacheDtype>,
-    /// Tokens per streamed chunk (SGLang `--stream-interval`), when more than 1.
+    /// Tokens per streamed chunk after the first token (SGLang `--stream-interval`,
+    /// TensorRT-LLM `stream_interval`), when more than 1.
     pub stream_interval: Option<u32>,
     /// TensorRT-LLM's holding of prompts for batching (`batch_wait_*` or
     /// `attention_dp_config`), written into the Dynamo workers' engine-args override.

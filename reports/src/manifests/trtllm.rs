@@ -33,9 +33,9 @@ const DEFAULT_BLOCK: u32 = 32;
 const PD_OVERRIDE: &str = r#"{"cache_transceiver_config":{"backend":"DEFAULT"}}"#;
 
 /// [`PD_OVERRIDE`], with TensorRT-LLM's MTP `speculative_config` when the deployment
-/// decodes speculatively and the role's prompt holds (`batch_wait_timeout_iters` /
-/// `batch_wait_max_tokens_ratio`, or `attention_dp_config` with `enable_balance`), in
-/// that fixed key order.
+/// decodes speculatively, the role's prompt holds (`batch_wait_timeout_iters` /
+/// `batch_wait_max_tokens_ratio`, or `attention_dp_config` with `enable_balance`) and
+/// its `stream_interval`, in that fixed key order.
 fn pd_override(spec: &DeploymentSpec, r: &RoleSpec) -> String {
     // The override without its closing brace, the extra keys, the brace again.
     let mut o = PD_OVERRIDE[..PD_OVERRIDE.len() - 1].to_string();
@@ -59,6 +59,9 @@ fn pd_override(spec: &DeploymentSpec, r: &RoleSpec) -> String {
         }) => o.push_str(&format!(
             r#","attention_dp_config":{{"enable_balance":true,"timeout_iters":{timeout_iters},"batching_wait_iters":{batching_wait_iters}}}"#
         )),
+    }
+    if let Some(k) = r.engine.stream_interval {
+        o.push_str(&format!(r#","stream_interval":{k}"#));
     }
     o.push('}');
     o
@@ -119,6 +122,13 @@ pub(super) fn check_role(
             field: format!("{role}.engine.{key}"),
             value,
             reason: "trtllm-serve takes batch_wait_* and attention_dp_config only from an options file, which is not emitted: leave them unset or use a disaggregated (Dynamo) deployment".into(),
+        });
+    }
+    if let (RoleTopology::Aggregated(_), Some(k)) = (topology, r.engine.stream_interval) {
+        return Err(ManifestError::Invalid {
+            field: format!("{role}.engine.stream-interval"),
+            value: k.to_string(),
+            reason: "trtllm-serve takes stream_interval only from an options file, which is not emitted: leave it unset or use a disaggregated (Dynamo) deployment".into(),
         });
     }
     if let (RoleTopology::Aggregated(_), Some(b)) = (topology, r.engine.block_size)

@@ -1,6 +1,7 @@
 //! Completion, per-request records and the time-series sampling.
 
 use super::*;
+use crate::scenario::StreamChunks;
 
 impl Simulation<'_> {
     // ----- completion -----------------------------------------------------------------------
@@ -97,25 +98,27 @@ impl Simulation<'_> {
         }
     }
 
-    /// When a streaming client sees request `id`'s first token, emitted at `first`. With
-    /// SGLang's `--stream-interval` k > 1 its scheduler flushes a streaming request's
-    /// output when `len(output_ids) % k == 0` or when it finishes
-    /// (`scheduler_output_processor_mixin.py`), so the first token arrives with the k-th:
-    /// here `k - 1` of the request's mean decode steps after `first`, or at its end when
-    /// it has at most k tokens. Only called at the request's end.
+    /// When a streaming client sees request `id`'s first token, emitted at `first`: with
+    /// the workload's `ttft-chunk` n > 1 it times it at the n-th streamed chunk, whose
+    /// output token the decoding engine's [`StreamChunks`] gives; that token comes its
+    /// index - 1 of the request's mean decode steps after `first`, or at the end when the
+    /// output has no such chunk before its last. Only called at the request's end.
     fn first_chunk(&self, id: RequestId, first: SimTime) -> SimTime {
-        let r = &self.reqs[id];
-        let k = r
-            .decode_instance
-            .map_or(1, |d| self.insts[d].engine().stream_interval);
-        if k <= 1 {
+        let n = self.sc.workload.ttft_chunk();
+        if n <= 1 {
             return first;
         }
-        if r.output_tokens <= k {
+        let r = &self.reqs[id];
+        let chunks = r
+            .decode_instance
+            .map_or(StreamChunks::EveryToken, |d| self.insts[d].engine().stream);
+        let token = chunks.chunk_token(n);
+        let out = u64::from(r.output_tokens);
+        if token >= out {
             return self.now;
         }
         let span = self.now.since(first).as_nanos();
-        let lag = u128::from(span) * u128::from(k - 1) / u128::from(r.output_tokens - 1);
+        let lag = u128::from(span) * u128::from(token - 1) / u128::from(out - 1);
         first + SimDuration(lag as u64)
     }
 

@@ -41,7 +41,7 @@ fn admitting(
         activation_reserve_gib: 0.0,
         async_scheduling: false,
         context_wait: None,
-        stream_interval: 1,
+        stream: crate::scenario::StreamChunks::EveryToken,
     };
     let ports = Ports {
         nic_out: PortId(0),

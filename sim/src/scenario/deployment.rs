@@ -393,8 +393,8 @@ pub struct EngineFile {
     pub attention_dp_timeout_iters: Option<u32>,
     /// TensorRT-LLM `attention_dp_config.batching_wait_iters` (default 10).
     pub attention_dp_batching_wait_iters: Option<u32>,
-    /// SGLang `--stream-interval`: a streaming client receives tokens in chunks of this
-    /// many, the first chunk once this many are out (default 1).
+    /// SGLang `--stream-interval` / TensorRT-LLM `stream_interval`: the engine streams a
+    /// response's tokens in chunks of this many after the first token (default 1).
     pub stream_interval: Option<u32>,
 }
 
@@ -452,10 +452,53 @@ pub struct EngineConfig {
     /// as they fit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_wait: Option<ContextWait>,
-    /// Tokens per streamed chunk (SGLang `--stream-interval`): the client's first token
-    /// comes with the first chunk.
-    #[serde(skip_serializing_if = "is_one")]
-    pub stream_interval: u32,
+    /// Which output tokens the engine streams a response at (`stream-interval`).
+    #[serde(skip_serializing_if = "StreamChunks::every_token")]
+    pub stream: StreamChunks,
+}
+
+/// Which output tokens an engine sends a streaming response at: every one, or the first
+/// and then one chunk per `stream-interval` k tokens, as each engine counts them. Both
+/// engines send the first token at once whatever k.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamChunks {
+    /// Every token as it is sampled (k = 1; vLLM).
+    #[default]
+    EveryToken,
+    /// SGLang: at output lengths 1, 1 + k, 1 + 2k, ... (`len(req.output_ids) %
+    /// stream_interval == 1` in `scheduler_output_processor_mixin.py`), and at the end.
+    AfterFirst(u32),
+    /// TensorRT-LLM: at the first token, then at k, 2k, 3k, ... (`py_decoding_iter == 1`
+    /// or `py_decoding_iter % stream_interval == 0` in `py_executor.py`
+    /// `_handle_responses`), and at the end.
+    Multiples(u32),
+}
+
+impl StreamChunks {
+    /// Whether every token is its own chunk.
+    pub fn every_token(&self) -> bool {
+        self.interval() == 1
+    }
+
+    /// Tokens per chunk after the first token (1: every token).
+    pub fn interval(&self) -> u32 {
+        match *self {
+            StreamChunks::EveryToken => 1,
+            StreamChunks::AfterFirst(k) | StreamChunks::Multiples(k) => k.max(1),
+        }
+    }
+
+    /// The output token (1-based) whose response is a request's `n`-th streamed chunk
+    /// (n >= 1), before the end of the output caps it.
+    pub fn chunk_token(&self, n: u32) -> u64 {
+        let (n, k) = (u64::from(n.max(1)), u64::from(self.interval()));
+        match *self {
+            _ if k == 1 => n,
+            StreamChunks::Multiples(_) if n > 1 => (n - 1) * k,
+            _ => 1 + (n - 1) * k,
+        }
+    }
 }
 
 /// One role of a deployment, validated.

@@ -53,7 +53,7 @@ pub use config::{
 pub use deployment::{
     AcceptanceFile, Admission, Backend, ContextWait, DeploymentFile, EngineConfig, EngineFile,
     MemoryFraction, Mode, Priority, RoleConfig, RoleFile, RoleHardware, RouterKind,
-    SpeculativeConfig, SpeculativeFile, SpeculativeMethod, Topology, mode_name,
+    SpeculativeConfig, SpeculativeFile, SpeculativeMethod, StreamChunks, Topology, mode_name,
 };
 pub use error::ScenarioError;
 pub use failures::{

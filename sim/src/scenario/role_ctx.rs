@@ -6,7 +6,7 @@ use super::autoscale::autoscale_config;
 use super::check::Validator;
 use super::deployment::{
     Admission, Backend, ContextWait, EngineConfig, EngineFile, HardwareDefaults, MemoryFraction,
-    Priority, RoleConfig, RoleFile, RoleHardware, RouterKind,
+    Priority, RoleConfig, RoleFile, RoleHardware, RouterKind, StreamChunks,
 };
 use super::{AutoscaleFile, ScenarioError};
 use crate::limits::{
@@ -448,22 +448,29 @@ impl RoleCtx<'_> {
     ) -> Result<EngineConfig, ScenarioError> {
         let v = self.v;
         let context_wait = self.context_wait(at, &e, dp)?;
-        let stream_interval = match e.stream_interval {
-            None => 1,
-            Some(_) if self.backend != Backend::Sglang => {
+        let stream = match e.stream_interval {
+            None => StreamChunks::EveryToken,
+            Some(_) if matches!(self.backend, Backend::Vllm | Backend::Dynamo) => {
                 return Err(v.invalid(
                     &format!("{at}.engine.stream-interval"),
                     format!(
-                        "is SGLang's --stream-interval (the first token waits for the first chunk); this deployment's backend is {} (TensorRT-LLM's stream_interval sends the first token at once)",
+                        "is SGLang's --stream-interval or TensorRT-LLM's stream_interval; this deployment's backend is {} (vLLM workers), which streams every token",
                         self.backend.name()
                     ),
                 ));
             }
-            Some(k) => v.count(
-                &format!("{at}.engine.stream-interval"),
-                k,
-                1..=MAX_STREAM_INTERVAL,
-            )?,
+            Some(k) => {
+                let k = v.count(
+                    &format!("{at}.engine.stream-interval"),
+                    k,
+                    1..=MAX_STREAM_INTERVAL,
+                )?;
+                if self.backend == Backend::Trtllm {
+                    StreamChunks::Multiples(k)
+                } else {
+                    StreamChunks::AfterFirst(k)
+                }
+            }
         };
         let EngineFile {
             max_num_seqs,
@@ -520,7 +527,7 @@ impl RoleCtx<'_> {
             activation_reserve_gib,
             async_scheduling: async_scheduling.unwrap_or(self.engine_async),
             context_wait,
-            stream_interval,
+            stream,
         })
     }
 

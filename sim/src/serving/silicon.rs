@@ -207,7 +207,7 @@ struct Knobs {
     /// TensorRT-LLM `attention_dp_config` with `enable_balance` (timeout, batching wait
     /// iterations), written for a role with DP-attention.
     attention_dp_balance: Option<(u32, u32)>,
-    /// SGLang `--stream-interval`.
+    /// SGLang `--stream-interval` / TensorRT-LLM `stream_interval`.
     stream_interval: Option<u32>,
     /// Decode tokens ride in every prefill step (SGLang `--enable-mixed-chunk`): the role
     /// runs `priority = "decode-first"` instead of SGLang's prefill-first default.
@@ -283,8 +283,11 @@ struct Recipe {
     /// TensorRT-LLM `attention_dp_config` with `enable_balance`: (`timeout_iters`,
     /// `batching_wait_iters`), for the runs with DP-attention.
     attention_dp_balance: Option<(u32, u32)>,
-    /// SGLang `--stream-interval` (tokens per streamed chunk, the first included).
+    /// SGLang `--stream-interval` / TensorRT-LLM `stream_interval` (tokens per streamed
+    /// chunk after the first token).
     stream_interval: Option<u32>,
+    /// The streamed chunk the runs' client timed the first token at (`ttft-chunk`).
+    ttft_chunk: Option<u32>,
     /// TensorRT-LLM `batch_wait_timeout_iters` and `batch_wait_max_tokens_ratio`.
     batch_wait: Option<(u32, f64)>,
 }
@@ -313,8 +316,8 @@ struct RecipeKey<'a> {
 ///
 /// - Llama-3.1-70B FP8: `70b_fp8_{h100,h200}_slurm.sh` (vLLM): `kv-cache-dtype: fp8`,
 ///   `async-scheduling: true`, `max-num-batched-tokens: 8192`, `--max-num-seqs $CONC`;
-///   `70b_fp8_h200_trt_slurm.sh` (TensorRT-LLM): `kv_cache_config.dtype: fp8`, its token
-///   budget the model length (`--max_num_tokens $MAX_MODEL_LEN`), which the CSV does not
+///   `70b_fp8_h200_trt_slurm.sh` (TensorRT-LLM): `kv_cache_config.dtype: fp8`,
+///   `stream_interval: 10`, its token budget the model length (`--max_num_tokens $MAX_MODEL_LEN`), which the CSV does not
 ///   record; for 1k/1k below TP 8 it also holds prompts back for batching
 ///   (`batch_wait_timeout_iters: 20`, `batch_wait_max_tokens_ratio: 0.9`). Those rows
 ///   replay with that hold on a budget of 8192 tokens, TensorRT-LLM's default
@@ -328,16 +331,20 @@ struct RecipeKey<'a> {
 ///   without EP and attention DP): `kv_cache_config.dtype: fp8`,
 ///   `free_gpu_memory_fraction: 0.75`, `--max_num_tokens` the larger of 8192 and
 ///   `CONC + ISL + 64` rounded up to 64 (every prompt fits a step whole: no chunking),
-///   and with DP-attention `attention_dp_config: {enable_balance: true, timeout_iters:
-///   60, batching_wait_iters: 0}`;
+///   `stream_interval: 10`, and with DP-attention `attention_dp_config: {enable_balance:
+///   true, timeout_iters: 60, batching_wait_iters: 0}`;
 ///   `dsr1_fp8_h200.sh` (SGLang, TP 8 without EP or DP-attention):
-///   `--chunked-prefill-size 32768`, `--mem-fraction-static 0.82`, `--stream-interval 10`
-///   (the first token reaches the client with the tenth), the KV cache in the model's
-///   dtype.
+///   `--chunked-prefill-size 32768`, `--mem-fraction-static 0.82`, `--stream-interval 10`,
+///   the KV cache in the model's dtype. Both engines send the first token at once, yet
+///   these runs measure it one chunk later (the prefill plus about ten decode steps, at
+///   every concurrency, on both engines; not so the Llama-3.1-70B and gpt-oss runs of the
+///   same harness): their client times it at the second chunk (`ttft-chunk = 2`;
+///   docs/silicon-replay.md).
 /// - gpt-oss-120b, aggregated: `gptoss_fp4_{h100,h200}.sh` (vLLM): `async-scheduling:
 ///   true`, `max-num-batched-tokens: 8192`, `--max-num-seqs $CONC`, the KV cache in the
 ///   model's dtype; `gptoss_fp4_h200_trt.sh` (TensorRT-LLM): `--max_num_tokens 20000`,
-///   `free_gpu_memory_fraction: 0.85`, `--max_batch_size $CONC`, chunked prefill off.
+///   `free_gpu_memory_fraction: 0.85`, `--max_batch_size $CONC`, `stream_interval: 20`,
+///   chunked prefill off.
 fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
     let none = Recipe {
         source: "",
@@ -348,6 +355,7 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
         chunked_prefill: None,
         attention_dp_balance: None,
         stream_interval: None,
+        ttft_chunk: None,
         batch_wait: None,
     };
     let deepseek = matches!(k.model, "deepseek-v3" | "deepseek-r1");
@@ -367,6 +375,7 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
             max_batched_tokens: Some(20000),
             gpu_memory_utilization: Some(0.85),
             chunked_prefill: Some(false),
+            stream_interval: Some(20),
             ..none
         }),
         ("vllm", "llama-3.1-70b") => Some(Recipe {
@@ -384,11 +393,13 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
             max_batched_tokens: Some(8192),
             chunked_prefill: Some(false),
             batch_wait: (k.tp < 8).then_some((20, 0.9)),
+            stream_interval: Some(10),
             ..none
         }),
         ("trtllm", "llama-3.1-70b") => Some(Recipe {
             source: "InferenceX benchmarks/70b_fp8_h200_trt_slurm.sh",
             kv_cache_fp8: true,
+            stream_interval: Some(10),
             ..none
         }),
         ("trtllm", _) if deepseek && k.gpu == "h200" && k.aggregated => Some(Recipe {
@@ -403,6 +414,8 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
             gpu_memory_utilization: Some(0.75),
             chunked_prefill: Some(false),
             attention_dp_balance: Some((60, 0)),
+            stream_interval: Some(10),
+            ttft_chunk: Some(2),
             ..none
         }),
         ("sglang", _) if deepseek && k.gpu == "h200" && k.aggregated && k.parallel_ranks <= 1 => {
@@ -411,6 +424,7 @@ fn inferencex_recipe(k: RecipeKey<'_>) -> Option<Recipe> {
                 max_batched_tokens: Some(32768),
                 gpu_memory_utilization: Some(0.82),
                 stream_interval: Some(10),
+                ttft_chunk: Some(2),
                 ..none
             })
         }
@@ -758,7 +772,15 @@ fn row(r: &Rec<'_>) -> Result<MeasuredRun, ServingError> {
             },
         );
     }
-    let requests = workload(&mut toml, &mut notes, campaign, engine, isl, osl, clients);
+    let ttft_chunk = recipe.and_then(|r| r.ttft_chunk);
+    if let Some(n) = ttft_chunk {
+        notes.push(format!(
+            "first token timed at streamed chunk {n}, as this recipe's runs measure it (docs/silicon-replay.md)"
+        ));
+    }
+    let requests = workload(
+        &mut toml, &mut notes, campaign, engine, isl, osl, clients, ttft_chunk,
+    );
     Ok(MeasuredRun {
         id,
         file: r.file.to_path_buf(),

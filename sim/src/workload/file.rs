@@ -32,6 +32,9 @@ pub struct WorkloadFile {
     /// A client aborts a request not finished this long after its arrival, seconds
     /// (default: never).
     pub timeout_s: Option<f64>,
+    /// The streamed chunk at which a client times its first token (default 1, the
+    /// first): 2 is a client that waits for text when the first chunk carries none.
+    pub ttft_chunk: Option<u32>,
 }
 
 /// `[workload.sessions]`: each arrival starts a conversation whose later turns resend

@@ -39,6 +39,9 @@
 //! #                          # more follow (a trace's cap becomes requests + warm-up)
 //! # timeout-s = 60.0         # a client aborts a request unfinished this long after its
 //! #                          # arrival: outcome `timed-out` (0 < x <= 86400; default never)
+//! # ttft-chunk = 2           # the streamed chunk a client times its first token at, 1 to
+//! #                          # 64 (default 1); 2: a client that waits for text when the
+//! #                          # first chunk carries none (chunks: `engine.stream-interval`)
 //!
 //! [workload.arrival]         # synthetic only
 //! kind = "poisson"           # rate-rps: exponential gaps

@@ -15,7 +15,9 @@ use super::length::{LengthDist, LengthRole};
 use super::prefix::PrefixSpec;
 use super::session::SessionSpec;
 use super::trace::TimeScale;
-use crate::limits::{MAX_RATE_RPS, MAX_REQUESTS, MAX_SECS, MIN_RATE_RPS, TIME_SCALE_RANGE};
+use crate::limits::{
+    MAX_RATE_RPS, MAX_REQUESTS, MAX_SECS, MAX_TTFT_CHUNK, MIN_RATE_RPS, TIME_SCALE_RANGE,
+};
 use crate::time::SimDuration;
 
 /// A validated workload: a synthetic generator or a trace replay.
@@ -30,6 +32,8 @@ pub struct Workload {
     pub(super) warmup: u64,
     /// How long a client waits for a request before aborting it (`None`: forever).
     pub(super) timeout: Option<SimDuration>,
+    /// The streamed chunk a client times its first token at (1: the first).
+    pub(super) ttft_chunk: u32,
 }
 
 /// Longest `timeout-s` accepted: one day.
@@ -60,6 +64,18 @@ fn client_fields(
         ));
     }
     Ok((warmup, timeout))
+}
+
+/// Validates `ttft-chunk` (default 1).
+fn ttft_chunk(n: Option<u32>) -> Result<u32, WorkloadError> {
+    match n {
+        None => Ok(1),
+        Some(n) if (1..=MAX_TTFT_CHUNK).contains(&n) => Ok(n),
+        Some(n) => Err(WorkloadError::invalid(
+            "workload.ttft-chunk",
+            format!("{n} must be in [1, {MAX_TTFT_CHUNK}]"),
+        )),
+    }
 }
 
 /// Where requests come from.
@@ -138,6 +154,7 @@ impl Workload {
             sessions,
             warmup_requests,
             timeout_s,
+            ttft_chunk: chunk,
         } = w;
         if let Some(n) = requests
             && !(1..=MAX_REQUESTS).contains(&n)
@@ -148,6 +165,7 @@ impl Workload {
             ));
         }
         let (warmup, timeout) = client_fields(warmup_requests, timeout_s)?;
+        let ttft_chunk = ttft_chunk(chunk)?;
         if let Some(trace) = trace {
             if arrival.is_some() {
                 return Err(exclusive("workload.arrival", "workload.trace"));
@@ -172,6 +190,7 @@ impl Workload {
                 source: Source::Trace(TraceSpec::from_file(trace, base_dir)?),
                 warmup,
                 timeout,
+                ttft_chunk,
             });
         }
         let Some(requests) = requests else {
@@ -254,6 +273,7 @@ impl Workload {
             },
             warmup,
             timeout,
+            ttft_chunk,
         })
     }
 
@@ -319,6 +339,7 @@ impl Workload {
             source,
             warmup: self.warmup,
             timeout: self.timeout,
+            ttft_chunk: self.ttft_chunk,
         })
     }
 
@@ -339,6 +360,13 @@ impl Workload {
         self.timeout
     }
 
+    /// The streamed chunk at which a client times its first token (`ttft-chunk`, default
+    /// 1: the first). Which output token a chunk carries is the engine's
+    /// ([`crate::scenario::StreamChunks`]).
+    pub fn ttft_chunk(&self) -> u32 {
+        self.ttft_chunk
+    }
+
     /// The cap on issued requests: measured plus warm-up (`None`: a whole trace).
     pub(super) fn issued(&self) -> Option<u64> {
         self.requests.map(|r| r.saturating_add(self.warmup))
@@ -352,6 +380,9 @@ impl Workload {
         }
         if let Some(t) = self.timeout {
             s.push_str(&format!("; timeout {} s", t.as_secs_f64()));
+        }
+        if self.ttft_chunk > 1 {
+            s.push_str(&format!("; first token timed at chunk {}", self.ttft_chunk));
         }
         s
     }

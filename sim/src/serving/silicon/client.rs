@@ -155,8 +155,10 @@ pub(super) fn concurrency(source: &str) -> Option<u32> {
 
 /// Appends the row's `[workload]` to `toml`: its campaign's closed loop of `clients`
 /// (1 when unknown), the request count and lengths its client used (AIConfigurator's
-/// AIPerf harness: AIPerf's 100 prompts, shared on vLLM), a note for the AIPerf harness;
-/// returns the requests.
+/// AIPerf harness: AIPerf's 100 prompts, shared on vLLM), the streamed chunk its client
+/// timed the first token at when not the first, a note for the AIPerf harness; returns
+/// the requests.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn workload(
     toml: &mut String,
     notes: &mut Vec<String>,
@@ -165,6 +167,7 @@ pub(super) fn workload(
     isl: u32,
     osl: u32,
     clients: Option<u32>,
+    ttft_chunk: Option<u32>,
 ) -> u64 {
     let c = clients.unwrap_or(1).max(1);
     let aiperf = aiperf_harness(campaign, isl, osl);
@@ -205,9 +208,12 @@ pub(super) fn workload(
     } else {
         campaign.length(isl)
     };
+    let chunk = ttft_chunk
+        .filter(|n| *n > 1)
+        .map_or(String::new(), |n| format!("ttft-chunk = {n}\n"));
     let _ = write!(
         toml,
-        "\n[workload]\nrequests = {requests}\nwarmup-requests = {warmup}\n\n[workload.arrival]\nkind = \"closed-loop\"\nclients = {c}\n\n\
+        "\n[workload]\nrequests = {requests}\nwarmup-requests = {warmup}\n{chunk}\n[workload.arrival]\nkind = \"closed-loop\"\nclients = {c}\n\n\
          [workload.output-tokens]\n{}\n\n[workload.input-tokens]\n{input}\n",
         campaign.length(osl)
     );

@@ -216,7 +216,9 @@ fn inferencex_deepseek_h200_rows_take_their_recipe() {
         runs[0].scenario_toml.clone().unwrap()
     };
     // TensorRT-LLM: FP8 KV, 0.75 of the free memory, a budget of
-    // max(8192, clients + isl + 64 rounded up to 64), no chunking.
+    // max(8192, clients + isl + 64 rounded up to 64), no chunking, the script's stream
+    // interval of 10 and a client that times the first token at the second chunk (both
+    // engines' DeepSeek runs measure it so).
     let t = toml(row("trtllm", 64, 8192, 8));
     assert_has(
         &t,
@@ -224,6 +226,8 @@ fn inferencex_deepseek_h200_rows_take_their_recipe() {
             "kv-cache = \"fp8\"",
             "engine.max-batched-tokens = 8320",
             "engine.gpu-memory-utilization = 0.75",
+            "engine.stream-interval = 10",
+            "ttft-chunk = 2",
         ],
     );
     assert!(!t.contains("chunked-prefill"), "{t}");
@@ -236,6 +240,8 @@ fn inferencex_deepseek_h200_rows_take_their_recipe() {
             "kv-cache = \"bf16\"",
             "engine.max-batched-tokens = 32768",
             "engine.gpu-memory-utilization = 0.82",
+            "engine.stream-interval = 10",
+            "ttft-chunk = 2",
         ],
     );
     // That script runs no expert parallelism: an EP row keeps the defaults.
@@ -269,9 +275,12 @@ fn inferencex_gpt_oss_rows_take_their_recipe() {
         &[
             "engine.max-batched-tokens = 20000",
             "engine.gpu-memory-utilization = 0.85",
+            "engine.stream-interval = 20",
         ],
     );
     assert!(!t.contains("chunked-prefill"), "{t}");
+    // Its client times the first chunk: the first token.
+    assert!(!t.contains("ttft-chunk"), "{t}");
     // No published H100 TensorRT-LLM script: the replay's own rule.
     assert!(toml(row("trtllm", "h100_sxm")).contains("engine.chunked-prefill = true"));
 }
