@@ -160,31 +160,27 @@ fn engine_holds_and_stream_interval_reach_the_manifests() {
         1,
         "decode only"
     );
-    // trtllm-serve takes it only from an options file: refused, naming the field.
-    let agg = trtllm("aggregated").replace(
-        "[deployment.aggregated]\nreplicas = 1\ntp = 1",
-        "[deployment.aggregated]\nreplicas = 1\ntp = 1\nengine = { batch-wait-timeout-iters = 50 }",
-    );
-    let (o, _) = manifest("trt-agg", &agg);
-    assert_eq!(o.status.code(), Some(2));
-    let e = stderr(&o);
-    assert!(
-        e.contains("engine.batch-wait-timeout-iters")
-            && e.contains("`50`")
-            && e.contains("options file"),
-        "{e}"
-    );
-    let agg = trtllm("aggregated").replace(
-        "[deployment.aggregated]\nreplicas = 1\ntp = 1",
-        "[deployment.aggregated]\nreplicas = 1\ntp = 1\nengine = { stream-interval = 10 }",
-    );
-    let (o, _) = manifest("trt-agg-stream", &agg);
-    assert_eq!(o.status.code(), Some(2));
-    let e = stderr(&o);
-    assert!(
-        e.contains("engine.stream-interval") && e.contains("`10`") && e.contains("options file"),
-        "{e}"
-    );
+    // trtllm-serve takes these only from an options file: refused, naming the field.
+    for (name, key, value) in [
+        ("trt-agg", "batch-wait-timeout-iters", 50),
+        ("trt-agg-stream", "stream-interval", 10),
+    ] {
+        let agg = trtllm("aggregated").replace(
+            "[deployment.aggregated]\nreplicas = 1\ntp = 1",
+            &format!(
+                "[deployment.aggregated]\nreplicas = 1\ntp = 1\nengine = {{ {key} = {value} }}"
+            ),
+        );
+        let (o, _) = manifest(name, &agg);
+        assert_eq!(o.status.code(), Some(2));
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!("engine.{key}"))
+                && e.contains(&format!("`{value}`"))
+                && e.contains("options file"),
+            "{e}"
+        );
+    }
     // SGLang: --stream-interval on the engine's command line.
     let sg = SMALL.replace(
         "[deployment.decode]\nreplicas = 1\ntp = 1",
